@@ -1,0 +1,126 @@
+# mini-p2p: libproto, the p2p-* tools, their tests, and the demo.
+# `make demo` and `make test` install missing Debian packages first (make deps).
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+BINDIR = $(PREFIX)/bin
+LIBDIR = $(PREFIX)/lib
+INCDIR = $(PREFIX)/include
+MANDIR = $(PREFIX)/share/man
+
+CC ?= cc
+PKG_CONFIG ?= pkg-config
+MSGPACK_PC := $(shell $(PKG_CONFIG) --exists msgpack-c 2>/dev/null && echo msgpack-c || echo msgpack)
+PKGS = libevent $(MSGPACK_PC) libcrypto
+PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS))
+PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS))
+
+WARN = -Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes \
+       -Wshadow -Wformat=2
+CFLAGS ?= -O2 -g
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(PKG_CFLAGS) \
+             -Ilibproto -MMD -MP
+LDLIBS = $(PKG_LIBS) -lpthread
+
+ifeq ($(SANITIZE),1)
+SAN = -fsanitize=address,undefined -fno-sanitize-recover=all \
+      -fno-omit-frame-pointer
+ALL_CFLAGS += $(SAN)
+LDFLAGS += $(SAN)
+endif
+
+# Debian packages the build, the tests and the demo need.
+DEB_PKGS = build-essential pkg-config libevent-dev libssl-dev libmsgpack-dev \
+           bats bats-support bats-assert bats-file iproute2 util-linux \
+           time procps
+
+B = build
+LIB_SRCS = $(wildcard libproto/*.c)
+LIB_OBJS = $(LIB_SRCS:%.c=$(B)/%.o)
+TOOL_COMMON = $(B)/tools/tool.o
+TOOLS = p2p-chunk p2p-verify p2p-serve p2p-fetch
+TOOL_BINS = $(TOOLS:%=$(B)/bin/%)
+UNIT_SRCS = $(wildcard tests/test_*.c)
+UNIT_BINS = $(UNIT_SRCS:tests/%.c=$(B)/tests/%)
+MAN1 = $(wildcard docs/man/*.1)
+MAN7 = $(wildcard docs/man/*.7)
+
+.PHONY: all deps test check-unit check-bats check-asan demo install \
+        uninstall clean
+
+all: $(B)/lib/libproto.a $(TOOL_BINS) $(UNIT_BINS)
+
+$(B)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(B)/lib/libproto.a: $(LIB_OBJS)
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+
+$(B)/bin/%: $(B)/tools/%.o $(TOOL_COMMON) $(B)/lib/libproto.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/tests/%: $(B)/tests/%.o $(B)/lib/libproto.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+deps:
+	@missing=$$(for p in $(DEB_PKGS); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
+	    grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	    echo "make deps: installing" $$missing; \
+	    if [ "$$(id -u)" != 0 ]; then \
+	        echo "make deps: not root; run: apt-get install" $$missing >&2; \
+	        exit 1; fi; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y -q --no-install-recommends $$missing </dev/null || \
+	    { apt-get update -q </dev/null && \
+	      apt-get install -y -q --no-install-recommends $$missing </dev/null; }; \
+	fi
+
+# Each step re-reads this Makefile, so pkg-config sees what deps installed.
+test: deps
+	$(MAKE) all
+	$(MAKE) check-unit check-bats
+
+check-unit: $(UNIT_BINS)
+	@bats/run-tests unit $(UNIT_BINS)
+
+check-bats: $(TOOL_BINS)
+	@bats/run-tests bats tests
+
+check-asan: deps
+	$(MAKE) B=build-asan SANITIZE=1 all
+	ASAN_OPTIONS=detect_leaks=1 P2P_BIN=$(CURDIR)/build-asan/bin \
+	    $(MAKE) B=build-asan SANITIZE=1 check-unit check-bats
+
+demo: deps
+	$(MAKE) all
+	bats/netns-run examples/file_sharing_demo.sh
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) \
+	    $(DESTDIR)$(INCDIR)/proto $(DESTDIR)$(MANDIR)/man1 \
+	    $(DESTDIR)$(MANDIR)/man7
+	install -m 755 $(TOOL_BINS) $(DESTDIR)$(BINDIR)
+	install -m 644 $(B)/lib/libproto.a $(DESTDIR)$(LIBDIR)
+	install -m 644 libproto/proto.h $(DESTDIR)$(INCDIR)
+	install -m 644 $(filter-out libproto/internal.h libproto/proto.h, \
+	    $(wildcard libproto/*.h)) $(DESTDIR)$(INCDIR)/proto
+	$(if $(MAN1),install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1)
+	$(if $(MAN7),install -m 644 $(MAN7) $(DESTDIR)$(MANDIR)/man7)
+
+uninstall:
+	rm -f $(TOOLS:%=$(DESTDIR)$(BINDIR)/%) $(DESTDIR)$(LIBDIR)/libproto.a \
+	    $(DESTDIR)$(INCDIR)/proto.h
+	rm -rf $(DESTDIR)$(INCDIR)/proto
+	rm -f $(MAN1:docs/man/%=$(DESTDIR)$(MANDIR)/man1/%) \
+	    $(MAN7:docs/man/%=$(DESTDIR)$(MANDIR)/man7/%)
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

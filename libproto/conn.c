@@ -1,0 +1,478 @@
+/*
+ * A peer connection over a bufferevent. Callbacks may free the connection
+ * they are called for: a depth counter defers the real free until the
+ * outermost callback frame has returned.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "conn.h"
+#include "error.h"
+#include "frame.h"
+
+#define DEFAULT_TIMEOUT 30
+#define DEFAULT_OUT_LIMIT (4u << 20)
+/* Read ahead at most this much beyond a frame in progress. */
+#define READ_AHEAD (1u << 20)
+
+struct proto_conn {
+	struct bufferevent *bev;
+	proto_conn_cbs cbs;
+	void *ctx;
+	unsigned timeout;
+	size_t out_limit;
+	int ready;
+	int closed;         /* on_close was called, or the owner let go */
+	int freed;          /* proto_conn_free was called */
+	int flushing;       /* free once the output is written */
+	int depth;          /* callback frames active on this conn */
+	int have_len;
+	uint32_t frame_len;
+	size_t low_mark;
+	uint64_t bytes_in, bytes_out;
+	uint16_t peer_port;
+	char peer[INET6_ADDRSTRLEN + 8];
+	char peer_name[PROTO_NODE_NAME_MAX + 1];
+};
+
+static void conn_read_cb(struct bufferevent *, void *);
+static void conn_write_cb(struct bufferevent *, void *);
+static void conn_event_cb(struct bufferevent *, short, void *);
+
+static void
+format_addr(const struct sockaddr *sa, char *out, size_t outlen)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		port = ntohs(in->sin_port);
+		snprintf(out, outlen, "%s:%u", host, port);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		port = ntohs(in6->sin6_port);
+		snprintf(out, outlen, "[%s]:%u", host, port);
+	} else
+		snprintf(out, outlen, "?");
+}
+
+static void
+really_free(proto_conn *c)
+{
+	bufferevent_free(c->bev);
+	free(c);
+}
+
+/* Called as each callback returns: completes a deferred free or flush. */
+static void
+leave(proto_conn *c)
+{
+	if (--c->depth > 0)
+		return;
+	if (c->freed || (c->flushing &&
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0))
+		really_free(c);
+}
+
+static void
+set_read_marks(proto_conn *c, size_t low)
+{
+	if (low == c->low_mark)
+		return;
+	c->low_mark = low;
+	bufferevent_setwatermark(c->bev, EV_READ, low,
+	    low > READ_AHEAD ? low : READ_AHEAD);
+}
+
+/* Ends the connection from our side after a failure, telling the owner. */
+static void
+conn_fail(proto_conn *c, int err)
+{
+	if (c->closed)
+		return;
+	c->closed = 1;
+	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	if (c->cbs.on_close != NULL)
+		c->cbs.on_close(c, err, c->ctx);
+}
+
+static void
+handle_hello(proto_conn *c, const proto_msg *m)
+{
+	struct timeval tv = { c->timeout, 0 };
+
+	if (m->type != PROTO_MSG_HELLO) {
+		conn_fail(c, PROTO_ERR_MALFORMED);
+		return;
+	}
+	if (m->version != PROTO_VERSION) {
+		proto_conn_send_error(c, 0, PROTO_CODE_VERSION,
+		    "unsupported protocol version");
+		conn_fail(c, PROTO_ERR_VERSION);
+		return;
+	}
+	c->ready = 1;
+	c->peer_port = m->listen_port;
+	for (size_t i = 0; i < m->text_len; i++) {
+		unsigned char ch = (unsigned char)m->text[i];
+		/* Names end up in logs: keep control bytes out. */
+		c->peer_name[i] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
+	}
+	c->peer_name[m->text_len] = '\0';
+	bufferevent_set_timeouts(c->bev, NULL, &tv);
+	if (c->cbs.on_ready != NULL)
+		c->cbs.on_ready(c, m, c->ctx);
+}
+
+/* One step of the read state machine. Returns 1 to go on, 0 to stop. */
+static int
+read_one(proto_conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	size_t avail = evbuffer_get_length(in), need;
+	uint8_t *frame;
+	proto_msg m;
+	int rc;
+
+	if (!c->have_len) {
+		uint8_t hdr[PROTO_FRAME_HEADER];
+		if (avail < PROTO_FRAME_HEADER) {
+			set_read_marks(c, PROTO_FRAME_HEADER);
+			return 0;
+		}
+		evbuffer_copyout(in, hdr, sizeof(hdr));
+		rc = proto_frame_get_len(hdr, c->ready ? PROTO_FRAME_MAX :
+		    PROTO_FRAME_HANDSHAKE_MAX, &c->frame_len);
+		if (rc != 0) {
+			conn_fail(c, rc);
+			return 0;
+		}
+		c->have_len = 1;
+	}
+	need = PROTO_FRAME_HEADER + (size_t)c->frame_len;
+	if (avail < need) {
+		/* Wake up only when the whole frame is in. */
+		set_read_marks(c, need);
+		return 0;
+	}
+	if ((frame = evbuffer_pullup(in, (ev_ssize_t)need)) == NULL) {
+		conn_fail(c, PROTO_ERR_NOMEM);
+		return 0;
+	}
+	rc = proto_frame_check_body(frame + PROTO_FRAME_HEADER, c->frame_len);
+	if (rc == 0)
+		rc = proto_msg_unpack(frame + PROTO_FRAME_HEADER, c->frame_len,
+		    &m);
+	if (rc != 0) {
+		conn_fail(c, rc);
+		return 0;
+	}
+	c->bytes_in += need;
+	if (!c->ready)
+		handle_hello(c, &m);
+	else if (m.type == PROTO_MSG_HELLO)
+		conn_fail(c, PROTO_ERR_MALFORMED);
+	else if (c->cbs.on_msg != NULL)
+		c->cbs.on_msg(c, &m, c->ctx);
+	proto_msg_clear(&m);
+	if (c->freed || c->closed)
+		return 0;
+	evbuffer_drain(in, need);
+	c->have_len = 0;
+	return 1;
+}
+
+static void
+process(proto_conn *c)
+{
+	c->depth++;
+	while (!c->freed && !c->closed && !c->flushing) {
+		/* Leave requests unread while the peer is slow to take our
+		 * answers; the write callback comes back here. */
+		if (proto_conn_pending_out(c) > c->out_limit)
+			break;
+		if (!read_one(c))
+			break;
+	}
+	leave(c);
+}
+
+static void
+conn_read_cb(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	process(arg);
+}
+
+static void
+conn_write_cb(struct bufferevent *bev, void *arg)
+{
+	proto_conn *c = arg;
+
+	if (c->flushing) {
+		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+			really_free(c);
+		return;
+	}
+	process(c);
+}
+
+static void
+conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	proto_conn *c = arg;
+
+	(void)bev;
+	if (c->flushing) {
+		if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR |
+		    BEV_EVENT_TIMEOUT))
+			really_free(c);
+		return;
+	}
+	c->depth++;
+	if (what & BEV_EVENT_CONNECTED) {
+		int one = 1;
+		setsockopt(bufferevent_getfd(c->bev), IPPROTO_TCP,
+		    TCP_NODELAY, &one, sizeof(one));
+	} else if (what & BEV_EVENT_TIMEOUT) {
+		if (!c->ready || (what & BEV_EVENT_WRITING))
+			conn_fail(c, PROTO_ERR_TIMEOUT);
+		else if (c->cbs.on_idle == NULL || c->cbs.on_idle(c, c->ctx))
+			bufferevent_enable(c->bev, EV_READ);
+		else
+			conn_fail(c, PROTO_ERR_TIMEOUT);
+	} else if (what & BEV_EVENT_ERROR) {
+		int err = EVUTIL_SOCKET_ERROR();
+		errno = err ? err : ECONNRESET;
+		conn_fail(c, PROTO_ERR_SYSTEM);
+	} else if (what & BEV_EVENT_EOF) {
+		conn_fail(c, PROTO_ERR_CLOSED);
+	}
+	leave(c);
+}
+
+static proto_conn *
+conn_setup(struct bufferevent *bev, const proto_conn_config *cfg,
+    const proto_conn_cbs *cbs, void *ctx)
+{
+	proto_conn *c;
+	proto_msg hello;
+	struct timeval tv;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		bufferevent_free(bev);
+		return NULL;
+	}
+	c->bev = bev;
+	c->cbs = *cbs;
+	c->ctx = ctx;
+	c->timeout = cfg->timeout ? cfg->timeout : DEFAULT_TIMEOUT;
+	c->out_limit = cfg->out_limit ? cfg->out_limit : DEFAULT_OUT_LIMIT;
+	snprintf(c->peer, sizeof(c->peer), "?");
+	tv.tv_sec = c->timeout;
+	tv.tv_usec = 0;
+	bufferevent_setcb(bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	bufferevent_set_timeouts(bev, &tv, &tv);
+	bufferevent_setwatermark(bev, EV_WRITE, c->out_limit / 2, 0);
+	set_read_marks(c, PROTO_FRAME_HEADER);
+	proto_msg_init(&hello, PROTO_MSG_HELLO);
+	hello.version = PROTO_VERSION;
+	hello.text = cfg->node_name ? cfg->node_name : "";
+	hello.text_len = strlen(hello.text);
+	hello.listen_port = cfg->listen_port;
+	if (proto_conn_send(c, &hello) != 0 ||
+	    bufferevent_enable(bev, EV_READ | EV_WRITE) != 0) {
+		really_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+proto_conn *
+proto_conn_new(struct bufferevent *bev, const proto_conn_config *cfg,
+    const proto_conn_cbs *cbs, void *ctx)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	proto_conn *c = conn_setup(bev, cfg, cbs, ctx);
+	evutil_socket_t fd;
+
+	if (c == NULL)
+		return NULL;
+	fd = bufferevent_getfd(bev);
+	if (fd >= 0 && getpeername(fd, (struct sockaddr *)&ss, &len) == 0) {
+		int one = 1;
+		format_addr((struct sockaddr *)&ss, c->peer, sizeof(c->peer));
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	}
+	return c;
+}
+
+proto_conn *
+proto_conn_connect(struct event_base *base, const struct sockaddr *sa,
+    socklen_t salen, const proto_conn_config *cfg, const proto_conn_cbs *cbs,
+    void *ctx)
+{
+	struct bufferevent *bev;
+	proto_conn *c;
+
+	bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL)
+		return NULL;
+	if ((c = conn_setup(bev, cfg, cbs, ctx)) == NULL)
+		return NULL;
+	format_addr(sa, c->peer, sizeof(c->peer));
+	if (bufferevent_socket_connect(bev, sa, (int)salen) != 0) {
+		int err = errno;
+		really_free(c);
+		errno = err;
+		return NULL;
+	}
+	return c;
+}
+
+void
+proto_conn_free(proto_conn *c)
+{
+	if (c == NULL || c->freed)
+		return;
+	c->freed = 1;
+	c->closed = 1;
+	if (c->depth > 0)
+		bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	else
+		really_free(c);
+}
+
+void
+proto_conn_close_after_flush(proto_conn *c)
+{
+	if (c == NULL || c->freed || c->flushing)
+		return;
+	if (c->depth > 0 || evbuffer_get_length(bufferevent_get_output(c->bev))
+	    > 0) {
+		/* The write callback frees it once the output has gone. */
+		c->flushing = 1;
+		c->closed = 1;
+		bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+		bufferevent_disable(c->bev, EV_READ);
+		bufferevent_enable(c->bev, EV_WRITE);
+		return;
+	}
+	really_free(c);
+}
+
+int
+proto_conn_send(proto_conn *c, const proto_msg *m)
+{
+	uint8_t *frame;
+	size_t len;
+	int rc;
+
+	if ((rc = proto_msg_pack(m, &frame, &len)) != 0)
+		return rc;
+	rc = evbuffer_add(bufferevent_get_output(c->bev), frame, len);
+	free(frame);
+	if (rc != 0)
+		return PROTO_ERR_NOMEM;
+	c->bytes_out += len;
+	return 0;
+}
+
+int
+proto_conn_send_error(proto_conn *c, uint32_t rid, uint32_t code,
+    const char *text)
+{
+	proto_msg m;
+
+	proto_msg_init(&m, PROTO_MSG_ERROR);
+	m.rid = rid;
+	m.code = code;
+	m.text = text;
+	m.text_len = strlen(text);
+	return proto_conn_send(c, &m);
+}
+
+int
+proto_conn_send_chunk_file(proto_conn *c, uint32_t rid, int fd, uint64_t off,
+    size_t len)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	uint8_t hdr[PROTO_CHUNK_HEADER_MAX];
+	size_t hlen = proto_msg_chunk_header(rid, (uint32_t)len, hdr);
+	struct evbuffer_file_segment *seg;
+	int rc = 0;
+
+	if (len > PROTO_CHUNK_MAX)
+		return PROTO_ERR_INVALID;
+	if (evbuffer_add(out, hdr, hlen) != 0)
+		return PROTO_ERR_NOMEM;
+	if (len > 0) {
+		seg = evbuffer_file_segment_new(fd, (ev_off_t)off,
+		    (ev_off_t)len, 0);
+		if (seg == NULL)
+			return PROTO_ERR_SYSTEM;
+		if (evbuffer_add_file_segment(out, seg, 0, (ev_off_t)len) != 0)
+			rc = PROTO_ERR_NOMEM;
+		/* The buffer holds its own reference to the segment. */
+		evbuffer_file_segment_free(seg);
+	}
+	c->bytes_out += hlen + len;
+	return rc;
+}
+
+void
+proto_conn_set_idle_timeout(proto_conn *c, unsigned secs)
+{
+	struct timeval rd = { secs, 0 }, wr = { c->timeout, 0 };
+
+	bufferevent_set_timeouts(c->bev, secs ? &rd : NULL, &wr);
+}
+
+const char *
+proto_conn_peer(const proto_conn *c)
+{
+	return c->peer;
+}
+
+uint64_t
+proto_conn_bytes_in(const proto_conn *c)
+{
+	return c->bytes_in;
+}
+
+uint64_t
+proto_conn_bytes_out(const proto_conn *c)
+{
+	return c->bytes_out;
+}
+
+size_t
+proto_conn_pending_out(const proto_conn *c)
+{
+	return evbuffer_get_length(bufferevent_get_output(c->bev));
+}
+
+const char *
+proto_conn_peer_name(const proto_conn *c)
+{
+	return c->peer_name;
+}
+
+uint16_t
+proto_conn_peer_listen_port(const proto_conn *c)
+{
+	return c->peer_port;
+}

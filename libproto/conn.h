@@ -1,0 +1,98 @@
+/*
+ * Peer connections on libevent: the version handshake, then frames in and
+ * out. The read side is a small state machine (wait for a length, check it,
+ * wait for the whole frame, check and decode it, hand it up, drain, loop);
+ * the write side stops reading new requests while too much output is queued,
+ * so a peer that never reads costs a bounded amount of memory.
+ */
+#ifndef PROTO_CONN_H
+#define PROTO_CONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "msg.h"
+
+struct bufferevent;
+struct event_base;
+
+typedef struct proto_conn proto_conn;
+
+typedef struct proto_conn_config {
+	const char *node_name;  /* sent in HELLO; borrowed during _new */
+	uint16_t listen_port;   /* sent in HELLO; 0 when not listening */
+	unsigned timeout;       /* seconds for the handshake and for a
+	                         * stalled write; 0 means 30 */
+	size_t out_limit;       /* stop reading requests while this much output
+	                         * is queued; 0 means 4 MiB */
+} proto_conn_config;
+
+typedef struct proto_conn_cbs {
+	/* The peer's HELLO arrived and matched our version. */
+	void (*on_ready)(proto_conn *c, const proto_msg *hello, void *ctx);
+	/* A message after the handshake. m borrows from the input buffer and
+	 * is valid during the call; the callee may take m->manifest. */
+	void (*on_msg)(proto_conn *c, proto_msg *m, void *ctx);
+	/* The connection failed or was closed by the peer: err is a
+	 * PROTO_ERR_*. Nothing more arrives; the owner frees c, here or later. */
+	void (*on_close)(proto_conn *c, int err, void *ctx);
+	/* Optional: no byte arrived for the timeout after the handshake.
+	 * Return 1 to keep waiting, 0 to close with PROTO_ERR_TIMEOUT. When
+	 * NULL, an idle connection is kept. */
+	int (*on_idle)(proto_conn *c, void *ctx);
+} proto_conn_cbs;
+
+/*
+ * Wraps bev, which the connection owns from now on (and frees with it), and
+ * sends HELLO. cbs is copied; ctx is passed to every callback. NULL when out
+ * of memory, bev then freed.
+ */
+proto_conn *proto_conn_new(struct bufferevent *bev,
+    const proto_conn_config *cfg, const proto_conn_cbs *cbs, void *ctx);
+
+/* Starts a TCP connection to sa and returns its connection, or NULL with
+ * errno set. Connect failures arrive later through on_close. */
+proto_conn *proto_conn_connect(struct event_base *base,
+    const struct sockaddr *sa, socklen_t salen, const proto_conn_config *cfg,
+    const proto_conn_cbs *cbs, void *ctx);
+
+/* Closes the connection at once, dropping queued output; safe inside any of
+ * its callbacks. No callback follows. NULL does nothing. */
+void proto_conn_free(proto_conn *c);
+
+/* Sends every queued byte, then frees the connection. No callback follows. */
+void proto_conn_close_after_flush(proto_conn *c);
+
+/* Queues m. 0 or a PROTO_ERR_* from packing. */
+int proto_conn_send(proto_conn *c, const proto_msg *m);
+
+/* Queues an ERROR answer to rid. */
+int proto_conn_send_error(proto_conn *c, uint32_t rid, uint32_t code,
+    const char *text);
+
+/* Queues a CHUNK answer whose data are len bytes of fd at off, sent
+ * straight from the file (sendfile where the kernel has it). fd stays the
+ * caller's and must stay open until the data is sent. */
+int proto_conn_send_chunk_file(proto_conn *c, uint32_t rid, int fd,
+    uint64_t off, size_t len);
+
+/* Sets how long a wait may last with nothing arriving (on_idle then
+ * decides). secs 0 turns it off. */
+void proto_conn_set_idle_timeout(proto_conn *c, unsigned secs);
+
+/* "HOST:PORT" of the peer, for messages; valid while c is. */
+const char *proto_conn_peer(const proto_conn *c);
+
+/* Bytes read from and queued to the peer so far. */
+uint64_t proto_conn_bytes_in(const proto_conn *c);
+uint64_t proto_conn_bytes_out(const proto_conn *c);
+
+/* Bytes queued and not yet written. */
+size_t proto_conn_pending_out(const proto_conn *c);
+
+/* The peer's HELLO name and listen port, once ready. */
+const char *proto_conn_peer_name(const proto_conn *c);
+uint16_t proto_conn_peer_listen_port(const proto_conn *c);
+
+#endif

@@ -1,0 +1,26 @@
+/*
+ * Error codes shared by every libproto module. Functions return 0 (or a
+ * non-negative count) on success and one of these negative values on failure.
+ */
+#ifndef PROTO_ERROR_H
+#define PROTO_ERROR_H
+
+enum {
+	PROTO_OK = 0,
+	PROTO_ERR_NOMEM = -1,      /* allocation failed */
+	PROTO_ERR_MALFORMED = -2,  /* bytes are not a valid object or message */
+	PROTO_ERR_TOO_BIG = -3,    /* a length or count exceeds its limit */
+	PROTO_ERR_VERSION = -4,    /* peer speaks another protocol version */
+	PROTO_ERR_MISMATCH = -5,   /* a hash or content id does not match */
+	PROTO_ERR_INVALID = -6,    /* an argument is out of range */
+	PROTO_ERR_SYSTEM = -7,     /* a system call failed; see errno */
+	PROTO_ERR_CRYPTO = -8,     /* OpenSSL failed */
+	PROTO_ERR_CLOSED = -9,     /* the peer closed the connection */
+	PROTO_ERR_TIMEOUT = -10,   /* a deadline passed */
+	PROTO_ERR_TRUNCATED = -11, /* input ended inside an object */
+};
+
+/* A static, human-readable description of err; never NULL. */
+const char *proto_strerror(int err);
+
+#endif

@@ -1,0 +1,380 @@
+/*
+ * Building, packing and unpacking manifests. Unpacking is the hostile path:
+ * check.c bounds the bytes, msgpack-c decodes them, and then every field is
+ * validated and the chunk layer is hashed up to the id it claims.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "error.h"
+#include "internal.h"
+#include "manifest.h"
+
+void
+proto_manifest_free(proto_manifest *mf)
+{
+	if (mf == NULL)
+		return;
+	free(mf->name);
+	free(mf->chunks);
+	free(mf->path);
+	free(mf);
+}
+
+int
+proto_name_valid(const char *name, size_t len)
+{
+	if (len == 0 || len > PROTO_NAME_MAX || memchr(name, '/', len) ||
+	    memchr(name, '\0', len))
+		return 0;
+	if ((len == 1 && name[0] == '.') ||
+	    (len == 2 && name[0] == '.' && name[1] == '.'))
+		return 0;
+	return 1;
+}
+
+/* Reads up to len bytes at off: pread for files, read for pipes. Returns
+ * the bytes read, short only at end of input, or -1. */
+static ssize_t
+read_full(int fd, int seekable, void *buf, size_t len, uint64_t off)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = seekable ?
+		    pread(fd, (char *)buf + got, len - got, (off_t)(off + got)) :
+		    read(fd, (char *)buf + got, len - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}
+
+/* 1 when [off, off+len) of fd lies in a hole, so reads as zeros. */
+static int
+in_hole(int fd, uint64_t off, size_t len)
+{
+	off_t data = lseek(fd, (off_t)off, SEEK_DATA);
+
+	if (data < 0)
+		return errno == ENXIO; /* no data at or after off */
+	return (uint64_t)data >= off + len;
+}
+
+struct layer {
+	uint8_t *hashes;
+	uint64_t count, cap;
+};
+
+static int
+layer_push(struct layer *l, const uint8_t hash[PROTO_HASH_LEN])
+{
+	if (l->count == PROTO_MAX_CHUNKS)
+		return PROTO_ERR_TOO_BIG;
+	if (l->count == l->cap) {
+		uint64_t cap = l->cap ? l->cap * 2 : 64;
+		uint8_t *p = realloc(l->hashes, cap * PROTO_HASH_LEN);
+		if (p == NULL)
+			return PROTO_ERR_NOMEM;
+		l->hashes = p;
+		l->cap = cap;
+	}
+	memcpy(l->hashes + l->count++ * PROTO_HASH_LEN, hash, PROTO_HASH_LEN);
+	return 0;
+}
+
+static int
+hash_stream(int fd, size_t cs, struct layer *l, uint64_t *size_out,
+    size_t *cs_out)
+{
+	struct stat st;
+	int seekable = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+	uint8_t hash[PROTO_HASH_LEN], zero_hash[PROTO_HASH_LEN];
+	int have_zero_hash = 0, rc = 0;
+	uint64_t size = 0;
+	uint8_t *buf;
+
+	if ((buf = malloc(cs)) == NULL)
+		return PROTO_ERR_NOMEM;
+	for (;;) {
+		ssize_t n;
+
+		/* A sparse file's holes hash alike: hash one, reuse it. */
+		if (seekable && size + cs <= (uint64_t)st.st_size &&
+		    in_hole(fd, size, cs)) {
+			if (!have_zero_hash) {
+				memset(buf, 0, cs);
+				if ((rc = proto_hash_chunk(buf, cs, cs,
+				    zero_hash)) != 0)
+					break;
+				have_zero_hash = 1;
+			}
+			if ((rc = layer_push(l, zero_hash)) != 0)
+				break;
+			size += cs;
+			continue;
+		}
+		if ((n = read_full(fd, seekable, buf, cs, size)) < 0) {
+			rc = PROTO_ERR_SYSTEM;
+			break;
+		}
+		if (n == 0 && l->count > 0)
+			break;
+		if (l->count == 0 && (size_t)n < cs) {
+			/* The whole file fits in one chunk: narrow the chunk
+			 * to the tree, as the id's definition requires. */
+			cs = proto_chunk_size_fit((uint64_t)n, cs);
+		}
+		if ((rc = proto_hash_chunk(buf, (size_t)n, cs, hash)) != 0 ||
+		    (rc = layer_push(l, hash)) != 0)
+			break;
+		size += (uint64_t)n;
+		if ((size_t)n < cs)
+			break;
+	}
+	free(buf);
+	*size_out = size;
+	*cs_out = cs;
+	return rc;
+}
+
+int
+proto_manifest_build_fd(int fd, const char *name, const char *path,
+    size_t chunk_size, proto_manifest **out)
+{
+	struct layer l = { NULL, 0, 0 };
+	proto_manifest *mf;
+	struct stat st;
+	uint64_t size;
+	size_t cs = chunk_size;
+	int rc;
+
+	*out = NULL;
+	if (!proto_name_valid(name, strlen(name)))
+		return PROTO_ERR_INVALID;
+	if (cs == 0) {
+		cs = PROTO_CHUNK_AUTO_MIN;
+		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+		    (cs = proto_chunk_size_auto((uint64_t)st.st_size)) == 0)
+			return PROTO_ERR_TOO_BIG;
+	}
+	if (!proto_chunk_size_allowed(cs))
+		return PROTO_ERR_INVALID;
+	if ((rc = hash_stream(fd, cs, &l, &size, &cs)) != 0) {
+		free(l.hashes);
+		return rc;
+	}
+	if ((mf = calloc(1, sizeof(*mf))) == NULL) {
+		free(l.hashes);
+		return PROTO_ERR_NOMEM;
+	}
+	mf->size = size;
+	mf->chunk_size = (uint32_t)cs;
+	mf->nchunks = l.count;
+	mf->chunks = l.hashes;
+	mf->name = strdup(name);
+	mf->path = path ? strdup(path) : NULL;
+	if (mf->name == NULL || (path && mf->path == NULL))
+		rc = PROTO_ERR_NOMEM;
+	else
+		rc = proto_hash_content_id(mf->chunks, mf->nchunks, cs, size,
+		    mf->id);
+	if (rc != 0) {
+		proto_manifest_free(mf);
+		return rc;
+	}
+	*out = mf;
+	return 0;
+}
+
+static void
+pack_key(msgpack_packer *pk, const char *key)
+{
+	size_t n = strlen(key);
+
+	msgpack_pack_str(pk, n);
+	msgpack_pack_str_body(pk, key, n);
+}
+
+int
+manifest_pack_object(msgpack_packer *pk, const proto_manifest *mf,
+    int with_path)
+{
+	size_t name_len = strlen(mf->name);
+	int rc = 0;
+
+	rc |= msgpack_pack_map(pk, with_path && mf->path ? 7 : 6);
+	pack_key(pk, "v");
+	rc |= msgpack_pack_uint8(pk, 1);
+	pack_key(pk, "id");
+	rc |= msgpack_pack_bin(pk, PROTO_HASH_LEN);
+	rc |= msgpack_pack_bin_body(pk, mf->id, PROTO_HASH_LEN);
+	pack_key(pk, "name");
+	rc |= msgpack_pack_str(pk, name_len);
+	rc |= msgpack_pack_str_body(pk, mf->name, name_len);
+	pack_key(pk, "size");
+	rc |= msgpack_pack_uint64(pk, mf->size);
+	pack_key(pk, "chunk_size");
+	rc |= msgpack_pack_uint32(pk, mf->chunk_size);
+	pack_key(pk, "chunks");
+	rc |= msgpack_pack_bin(pk, mf->nchunks * PROTO_HASH_LEN);
+	rc |= msgpack_pack_bin_body(pk, mf->chunks,
+	    mf->nchunks * PROTO_HASH_LEN);
+	if (with_path && mf->path) {
+		size_t n = strlen(mf->path);
+		pack_key(pk, "path");
+		rc |= msgpack_pack_str(pk, n);
+		rc |= msgpack_pack_str_body(pk, mf->path, n);
+	}
+	return rc ? PROTO_ERR_NOMEM : 0;
+}
+
+int
+proto_manifest_pack(const proto_manifest *mf, int with_path, uint8_t **out,
+    size_t *len)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	int rc;
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	if ((rc = manifest_pack_object(&pk, mf, with_path)) != 0) {
+		msgpack_sbuffer_destroy(&sb);
+		return rc;
+	}
+	*out = (uint8_t *)sb.data;
+	*len = sb.size;
+	return 0;
+}
+
+static int
+key_is(const msgpack_object *k, const char *name)
+{
+	size_t n = strlen(name);
+
+	return k->type == MSGPACK_OBJECT_STR && k->via.str.size == n &&
+	    memcmp(k->via.str.ptr, name, n) == 0;
+}
+
+int
+manifest_from_object(const msgpack_object *obj, proto_manifest **out)
+{
+	const msgpack_object *v = NULL, *id = NULL, *name = NULL, *size = NULL,
+	    *cs = NULL, *chunks = NULL, *path = NULL;
+	uint8_t computed[PROTO_HASH_LEN];
+	proto_manifest *mf;
+	uint64_t nchunks;
+	int rc, want_path;
+
+	*out = NULL;
+	if (obj->type != MSGPACK_OBJECT_MAP)
+		return PROTO_ERR_MALFORMED;
+	for (uint32_t i = 0; i < obj->via.map.size; i++) {
+		const msgpack_object *k = &obj->via.map.ptr[i].key;
+		const msgpack_object *val = &obj->via.map.ptr[i].val;
+		if (key_is(k, "v")) v = val;
+		else if (key_is(k, "id")) id = val;
+		else if (key_is(k, "name")) name = val;
+		else if (key_is(k, "size")) size = val;
+		else if (key_is(k, "chunk_size")) cs = val;
+		else if (key_is(k, "chunks")) chunks = val;
+		else if (key_is(k, "path")) path = val;
+	}
+	if (!v || !id || !name || !size || !cs || !chunks)
+		return PROTO_ERR_MALFORMED;
+	if (v->type != MSGPACK_OBJECT_POSITIVE_INTEGER || v->via.u64 != 1)
+		return PROTO_ERR_VERSION;
+	if (id->type != MSGPACK_OBJECT_BIN ||
+	    id->via.bin.size != PROTO_HASH_LEN ||
+	    name->type != MSGPACK_OBJECT_STR ||
+	    !proto_name_valid(name->via.str.ptr, name->via.str.size) ||
+	    size->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+	    cs->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+	    chunks->type != MSGPACK_OBJECT_BIN ||
+	    (path && path->type != MSGPACK_OBJECT_STR))
+		return PROTO_ERR_MALFORMED;
+	if (cs->via.u64 > PROTO_CHUNK_MAX ||
+	    !proto_chunk_size_valid(size->via.u64, (size_t)cs->via.u64))
+		return PROTO_ERR_INVALID;
+	nchunks = proto_chunk_count(size->via.u64, (size_t)cs->via.u64);
+	if (chunks->via.bin.size != nchunks * PROTO_HASH_LEN)
+		return PROTO_ERR_MALFORMED;
+	rc = proto_hash_content_id((const uint8_t *)chunks->via.bin.ptr,
+	    nchunks, (size_t)cs->via.u64, size->via.u64, computed);
+	if (rc != 0)
+		return rc;
+	if (memcmp(computed, id->via.bin.ptr, PROTO_HASH_LEN) != 0)
+		return PROTO_ERR_MISMATCH;
+	if ((mf = calloc(1, sizeof(*mf))) == NULL)
+		return PROTO_ERR_NOMEM;
+	memcpy(mf->id, computed, PROTO_HASH_LEN);
+	mf->size = size->via.u64;
+	mf->chunk_size = (uint32_t)cs->via.u64;
+	mf->nchunks = nchunks;
+	mf->name = strndup(name->via.str.ptr, name->via.str.size);
+	mf->chunks = malloc(nchunks * PROTO_HASH_LEN);
+	/* A path is only ever read from our own p2p-chunk; a bad one is
+	 * dropped rather than trusted. */
+	want_path = path && path->via.str.size > 0 &&
+	    !memchr(path->via.str.ptr, '\0', path->via.str.size);
+	if (want_path)
+		mf->path = strndup(path->via.str.ptr, path->via.str.size);
+	if (mf->name == NULL || mf->chunks == NULL ||
+	    (want_path && mf->path == NULL)) {
+		proto_manifest_free(mf);
+		return PROTO_ERR_NOMEM;
+	}
+	memcpy(mf->chunks, chunks->via.bin.ptr, nchunks * PROTO_HASH_LEN);
+	*out = mf;
+	return 0;
+}
+
+long
+proto_manifest_unpack(const uint8_t *buf, size_t len, proto_manifest **out)
+{
+	proto_check_limits lim;
+	msgpack_unpacked up;
+	size_t off = 0;
+	long n;
+	int rc;
+
+	*out = NULL;
+	proto_check_limits_init(&lim, PROTO_MANIFEST_MAX);
+	lim.max_objects = 64; /* a manifest is a small map and two blobs */
+	if ((n = proto_check_msgpack(buf, len, &lim)) <= 0)
+		return n;
+	msgpack_unpacked_init(&up);
+	if (msgpack_unpack_next(&up, (const char *)buf, (size_t)n, &off) !=
+	    MSGPACK_UNPACK_SUCCESS || off != (size_t)n)
+		rc = PROTO_ERR_MALFORMED;
+	else
+		rc = manifest_from_object(&up.data, out);
+	msgpack_unpacked_destroy(&up);
+	return rc != 0 ? rc : n;
+}
+
+int
+proto_manifest_check_chunk(const proto_manifest *mf, uint64_t index,
+    const void *data, size_t len)
+{
+	uint8_t hash[PROTO_HASH_LEN];
+	int rc;
+
+	if (index >= mf->nchunks ||
+	    len != proto_chunk_len(mf->size, mf->chunk_size, index))
+		return PROTO_ERR_INVALID;
+	if ((rc = proto_hash_chunk(data, len, mf->chunk_size, hash)) != 0)
+		return rc;
+	return memcmp(hash, mf->chunks + index * PROTO_HASH_LEN,
+	    PROTO_HASH_LEN) == 0 ? 0 : PROTO_ERR_MISMATCH;
+}

@@ -1,0 +1,65 @@
+/*
+ * Manifests: what a fetcher needs to verify a file chunk by chunk
+ * (docs/PROTOCOL.md section 2). Built from a file, packed to msgpack, and
+ * unpacked from untrusted bytes with every bound checked first.
+ */
+#ifndef PROTO_MANIFEST_H
+#define PROTO_MANIFEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hash.h"
+
+#define PROTO_NAME_MAX 255u
+/* The largest packed manifest: the hashes and a little room for the rest. */
+#define PROTO_MANIFEST_MAX (PROTO_MAX_CHUNKS * PROTO_HASH_LEN + 8192u)
+
+typedef struct proto_manifest {
+	uint8_t id[PROTO_HASH_LEN];
+	char *name;          /* one path component, NUL-terminated */
+	uint64_t size;
+	uint32_t chunk_size;
+	uint64_t nchunks;
+	uint8_t *chunks;     /* nchunks * PROTO_HASH_LEN bytes */
+	char *path;          /* local file, or NULL; never sent to peers */
+} proto_manifest;
+
+/* Frees mf and everything it owns; NULL does nothing. */
+void proto_manifest_free(proto_manifest *mf);
+
+/*
+ * Reads fd to its end and builds the manifest of its bytes under name.
+ * chunk_size 0 picks proto_chunk_size_auto() (fd must then be a regular
+ * file, or a 256 KiB start is used); a chunk size wider than a short file is
+ * narrowed to it. path, when not NULL, is copied into the manifest. On
+ * success *out is the caller's to free. PROTO_ERR_SYSTEM leaves errno set.
+ */
+int proto_manifest_build_fd(int fd, const char *name, const char *path,
+    size_t chunk_size, proto_manifest **out);
+
+/* Packs mf as one msgpack map into a malloc'd buffer the caller frees;
+ * "path" is included only when with_path is set. */
+int proto_manifest_pack(const proto_manifest *mf, int with_path,
+    uint8_t **out, size_t *len);
+
+/*
+ * Unpacks the manifest at the start of buf, of which len bytes are at hand.
+ * Returns the bytes it took (> 0) and sets *out (the caller frees); 0 when
+ * more bytes are needed; a negative PROTO_ERR_* when the bytes are not a
+ * valid manifest, including one whose chunk hashes do not produce its id
+ * (PROTO_ERR_MISMATCH). Nothing is allocated before the bytes are checked.
+ */
+long proto_manifest_unpack(const uint8_t *buf, size_t len,
+    proto_manifest **out);
+
+/* 0 when data is chunk index of mf, PROTO_ERR_MISMATCH when it is not,
+ * PROTO_ERR_INVALID for an index or length that cannot be. */
+int proto_manifest_check_chunk(const proto_manifest *mf, uint64_t index,
+    const void *data, size_t len);
+
+/* 1 when name is one acceptable path component (1..255 bytes, no '/', no
+ * NUL, not "." or ".."), else 0. */
+int proto_name_valid(const char *name, size_t len);
+
+#endif

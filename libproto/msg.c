@@ -1,0 +1,334 @@
+/*
+ * Message encoding with msgpack-c's packer, decoding with its unpacker after
+ * the frame has been bounds-checked, then a shape check of every element.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "frame.h"
+#include "internal.h"
+#include "msg.h"
+
+void
+proto_msg_init(proto_msg *m, unsigned type)
+{
+	memset(m, 0, sizeof(*m));
+	m->type = type;
+}
+
+void
+proto_msg_clear(proto_msg *m)
+{
+	proto_manifest_free(m->manifest);
+	if (m->zone_ != NULL)
+		msgpack_zone_free(m->zone_);
+	memset(m, 0, sizeof(*m));
+}
+
+const char *
+proto_msg_type_name(unsigned type)
+{
+	static const char *names[] = { "HELLO", "ERROR", "LIST", "LIST_REPLY",
+	    "GET_MANIFEST", "MANIFEST", "GET_CHUNK", "CHUNK" };
+
+	return type < PROTO_MSG_TYPE_COUNT ? names[type] : "unknown";
+}
+
+static void
+pack_bytes(msgpack_packer *pk, int bin, const void *p, size_t n)
+{
+	if (bin) {
+		msgpack_pack_bin(pk, n);
+		msgpack_pack_bin_body(pk, p, n);
+	} else {
+		msgpack_pack_str(pk, n);
+		msgpack_pack_str_body(pk, p, n);
+	}
+}
+
+static int
+pack_body(msgpack_packer *pk, const proto_msg *m)
+{
+	switch (m->type) {
+	case PROTO_MSG_HELLO:
+		msgpack_pack_array(pk, 5);
+		msgpack_pack_uint8(pk, PROTO_MSG_HELLO);
+		msgpack_pack_uint32(pk, m->version);
+		msgpack_pack_uint64(pk, m->caps);
+		pack_bytes(pk, 0, m->text, m->text_len > PROTO_NODE_NAME_MAX ?
+		    PROTO_NODE_NAME_MAX : m->text_len);
+		msgpack_pack_uint16(pk, m->listen_port);
+		return 0;
+	case PROTO_MSG_ERROR:
+		msgpack_pack_array(pk, 4);
+		msgpack_pack_uint8(pk, PROTO_MSG_ERROR);
+		msgpack_pack_uint32(pk, m->rid);
+		msgpack_pack_uint32(pk, m->code);
+		pack_bytes(pk, 0, m->text, m->text_len > PROTO_ERROR_TEXT_MAX ?
+		    PROTO_ERROR_TEXT_MAX : m->text_len);
+		return 0;
+	case PROTO_MSG_LIST:
+		msgpack_pack_array(pk, 2);
+		msgpack_pack_uint8(pk, PROTO_MSG_LIST);
+		msgpack_pack_uint32(pk, m->rid);
+		return 0;
+	case PROTO_MSG_LIST_REPLY:
+		msgpack_pack_array(pk, 3);
+		msgpack_pack_uint8(pk, PROTO_MSG_LIST_REPLY);
+		msgpack_pack_uint32(pk, m->rid);
+		msgpack_pack_array(pk, m->nentries);
+		for (size_t i = 0; i < m->nentries; i++) {
+			const proto_list_entry *e = &m->entries[i];
+			msgpack_pack_array(pk, 3);
+			pack_bytes(pk, 1, e->id, PROTO_HASH_LEN);
+			msgpack_pack_uint64(pk, e->size);
+			pack_bytes(pk, 0, e->name, e->name_len);
+		}
+		return 0;
+	case PROTO_MSG_GET_MANIFEST:
+		msgpack_pack_array(pk, 3);
+		msgpack_pack_uint8(pk, PROTO_MSG_GET_MANIFEST);
+		msgpack_pack_uint32(pk, m->rid);
+		pack_bytes(pk, 1, m->id, PROTO_HASH_LEN);
+		return 0;
+	case PROTO_MSG_MANIFEST:
+		if (m->manifest == NULL)
+			return PROTO_ERR_INVALID;
+		msgpack_pack_array(pk, 3);
+		msgpack_pack_uint8(pk, PROTO_MSG_MANIFEST);
+		msgpack_pack_uint32(pk, m->rid);
+		return manifest_pack_object(pk, m->manifest, 0);
+	case PROTO_MSG_GET_CHUNK:
+		msgpack_pack_array(pk, 4);
+		msgpack_pack_uint8(pk, PROTO_MSG_GET_CHUNK);
+		msgpack_pack_uint32(pk, m->rid);
+		pack_bytes(pk, 1, m->id, PROTO_HASH_LEN);
+		msgpack_pack_uint64(pk, m->index);
+		return 0;
+	case PROTO_MSG_CHUNK:
+		msgpack_pack_array(pk, 3);
+		msgpack_pack_uint8(pk, PROTO_MSG_CHUNK);
+		msgpack_pack_uint32(pk, m->rid);
+		pack_bytes(pk, 1, m->data, m->data_len);
+		return 0;
+	}
+	return PROTO_ERR_INVALID;
+}
+
+int
+proto_msg_pack(const proto_msg *m, uint8_t **frame, size_t *len)
+{
+	static const uint8_t room[PROTO_FRAME_HEADER];
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	int rc;
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	/* Reserve the length prefix, filled in once the body's size is known. */
+	if (msgpack_sbuffer_write(&sb, (const char *)room, sizeof(room)) != 0)
+		rc = PROTO_ERR_NOMEM;
+	else
+		rc = pack_body(&pk, m);
+	if (rc == 0 && sb.data == NULL)
+		rc = PROTO_ERR_NOMEM;
+	if (rc == 0 && sb.size - PROTO_FRAME_HEADER > PROTO_FRAME_MAX)
+		rc = PROTO_ERR_TOO_BIG;
+	if (rc != 0) {
+		msgpack_sbuffer_destroy(&sb);
+		return rc;
+	}
+	proto_frame_put_len((uint8_t *)sb.data,
+	    (uint32_t)(sb.size - PROTO_FRAME_HEADER));
+	*frame = (uint8_t *)sb.data;
+	*len = sb.size;
+	return 0;
+}
+
+size_t
+proto_msg_chunk_header(uint32_t rid, uint32_t data_len,
+    uint8_t hdr[PROTO_CHUNK_HEADER_MAX])
+{
+	size_t n = PROTO_FRAME_HEADER;
+
+	/* [7, rid, bin32]: rid in its shortest form, the bin always bin32 so
+	 * the header's size does not depend on the data. */
+	hdr[n++] = 0x93;
+	hdr[n++] = PROTO_MSG_CHUNK;
+	if (rid <= 0x7f) {
+		hdr[n++] = (uint8_t)rid;
+	} else if (rid <= 0xff) {
+		hdr[n++] = 0xcc;
+		hdr[n++] = (uint8_t)rid;
+	} else if (rid <= 0xffff) {
+		hdr[n++] = 0xcd;
+		hdr[n++] = (uint8_t)(rid >> 8);
+		hdr[n++] = (uint8_t)rid;
+	} else {
+		hdr[n++] = 0xce;
+		for (int s = 24; s >= 0; s -= 8)
+			hdr[n++] = (uint8_t)(rid >> s);
+	}
+	hdr[n++] = 0xc6;
+	for (int s = 24; s >= 0; s -= 8)
+		hdr[n++] = (uint8_t)(data_len >> s);
+	proto_frame_put_len(hdr, (uint32_t)(n - PROTO_FRAME_HEADER + data_len));
+	return n;
+}
+
+static int
+get_uint(const msgpack_object *o, uint64_t max, uint64_t *out)
+{
+	if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER || o->via.u64 > max)
+		return PROTO_ERR_MALFORMED;
+	*out = o->via.u64;
+	return 0;
+}
+
+static int
+get_raw(const msgpack_object *o, int bin, size_t min, size_t max,
+    const uint8_t **p, size_t *n)
+{
+	if (bin && o->type == MSGPACK_OBJECT_BIN) {
+		*p = (const uint8_t *)o->via.bin.ptr;
+		*n = o->via.bin.size;
+	} else if (!bin && o->type == MSGPACK_OBJECT_STR) {
+		*p = (const uint8_t *)o->via.str.ptr;
+		*n = o->via.str.size;
+	} else
+		return PROTO_ERR_MALFORMED;
+	return *n >= min && *n <= max ? 0 : PROTO_ERR_MALFORMED;
+}
+
+static int
+get_id(const msgpack_object *o, const uint8_t **id)
+{
+	size_t n;
+
+	return get_raw(o, 1, PROTO_HASH_LEN, PROTO_HASH_LEN, id, &n);
+}
+
+static int
+unpack_list(const msgpack_object *o, msgpack_zone *zone, proto_msg *m)
+{
+	if (o->type != MSGPACK_OBJECT_ARRAY)
+		return PROTO_ERR_MALFORMED;
+	m->nentries = o->via.array.size;
+	if (m->nentries == 0)
+		return 0;
+	/* The count is bounded by the frame check: at most 65536 objects. */
+	m->entries = msgpack_zone_malloc(zone,
+	    m->nentries * sizeof(*m->entries));
+	if (m->entries == NULL)
+		return PROTO_ERR_NOMEM;
+	for (size_t i = 0; i < m->nentries; i++) {
+		const msgpack_object *e = &o->via.array.ptr[i];
+		proto_list_entry *out = &m->entries[i];
+		const uint8_t *name;
+		if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size < 3 ||
+		    get_id(&e->via.array.ptr[0], &out->id) != 0 ||
+		    get_uint(&e->via.array.ptr[1], UINT64_MAX,
+		    &out->size) != 0 ||
+		    get_raw(&e->via.array.ptr[2], 0, 1, PROTO_NAME_MAX, &name,
+		    &out->name_len) != 0)
+			return PROTO_ERR_MALFORMED;
+		out->name = (const char *)name;
+	}
+	return 0;
+}
+
+static int
+unpack_fields(const msgpack_object *a, uint32_t n, msgpack_zone *zone,
+    proto_msg *m)
+{
+	const uint8_t *p;
+	uint64_t v;
+
+	switch (m->type) {
+	case PROTO_MSG_HELLO:
+		if (n < 5 || get_uint(&a[1], UINT32_MAX, &v) != 0)
+			return PROTO_ERR_MALFORMED;
+		m->version = (uint32_t)v;
+		if (get_uint(&a[2], UINT64_MAX, &m->caps) != 0 ||
+		    get_raw(&a[3], 0, 0, PROTO_NODE_NAME_MAX, &p,
+		    &m->text_len) != 0 ||
+		    get_uint(&a[4], UINT16_MAX, &v) != 0)
+			return PROTO_ERR_MALFORMED;
+		m->text = (const char *)p;
+		m->listen_port = (uint16_t)v;
+		return 0;
+	case PROTO_MSG_ERROR:
+		if (n < 4 || get_uint(&a[2], UINT32_MAX, &v) != 0 ||
+		    get_raw(&a[3], 0, 0, PROTO_ERROR_TEXT_MAX, &p,
+		    &m->text_len) != 0)
+			return PROTO_ERR_MALFORMED;
+		m->code = (uint32_t)v;
+		m->text = (const char *)p;
+		return 0;
+	case PROTO_MSG_LIST:
+		return 0;
+	case PROTO_MSG_LIST_REPLY:
+		return n < 3 ? PROTO_ERR_MALFORMED : unpack_list(&a[2], zone, m);
+	case PROTO_MSG_GET_MANIFEST:
+		return n < 3 ? PROTO_ERR_MALFORMED : get_id(&a[2], &m->id);
+	case PROTO_MSG_MANIFEST:
+		return n < 3 ? PROTO_ERR_MALFORMED :
+		    manifest_from_object(&a[2], &m->manifest);
+	case PROTO_MSG_GET_CHUNK:
+		if (n < 4 || get_id(&a[2], &m->id) != 0)
+			return PROTO_ERR_MALFORMED;
+		return get_uint(&a[3], UINT64_MAX, &m->index);
+	case PROTO_MSG_CHUNK:
+		return n < 3 ? PROTO_ERR_MALFORMED :
+		    get_raw(&a[2], 1, 0, PROTO_CHUNK_MAX, &m->data,
+		    &m->data_len);
+	}
+	return 0; /* unknown type: the caller answers it */
+}
+
+int
+proto_msg_unpack(const uint8_t *body, size_t len, proto_msg *m)
+{
+	msgpack_zone *zone;
+	msgpack_object obj;
+	const msgpack_object *a;
+	uint64_t v;
+	size_t off = 0;
+	int rc;
+
+	proto_msg_init(m, 0);
+	if ((zone = msgpack_zone_new(MSGPACK_ZONE_CHUNK_SIZE)) == NULL)
+		return PROTO_ERR_NOMEM;
+	if (msgpack_unpack((const char *)body, len, &off, zone, &obj) !=
+	    MSGPACK_UNPACK_SUCCESS || off != len ||
+	    obj.type != MSGPACK_OBJECT_ARRAY || obj.via.array.size < 1) {
+		msgpack_zone_free(zone);
+		return PROTO_ERR_MALFORMED;
+	}
+	a = obj.via.array.ptr;
+	if (get_uint(&a[0], UINT32_MAX, &v) != 0) {
+		msgpack_zone_free(zone);
+		return PROTO_ERR_MALFORMED;
+	}
+	m->type = (unsigned)v;
+	/* Every type but HELLO carries a request id second. */
+	if (m->type != PROTO_MSG_HELLO && obj.via.array.size >= 2) {
+		if (get_uint(&a[1], UINT32_MAX, &v) != 0) {
+			msgpack_zone_free(zone);
+			return PROTO_ERR_MALFORMED;
+		}
+		m->rid = (uint32_t)v;
+	} else if (m->type != PROTO_MSG_HELLO) {
+		msgpack_zone_free(zone);
+		return PROTO_ERR_MALFORMED;
+	}
+	if ((rc = unpack_fields(a, obj.via.array.size, zone, m)) != 0) {
+		proto_manifest_free(m->manifest);
+		msgpack_zone_free(zone);
+		proto_msg_init(m, 0);
+		return rc;
+	}
+	m->zone_ = zone;
+	return 0;
+}

@@ -1,0 +1,109 @@
+/*
+ * Protocol messages (docs/PROTOCOL.md section 4): one struct for every type,
+ * packed into frames and unpacked from checked frame bodies.
+ */
+#ifndef PROTO_MSG_H
+#define PROTO_MSG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hash.h"
+#include "manifest.h"
+
+#define PROTO_VERSION 1u
+#define PROTO_NODE_NAME_MAX 64u
+#define PROTO_ERROR_TEXT_MAX 255u
+
+enum proto_msg_type {
+	PROTO_MSG_HELLO = 0,
+	PROTO_MSG_ERROR = 1,
+	PROTO_MSG_LIST = 2,
+	PROTO_MSG_LIST_REPLY = 3,
+	PROTO_MSG_GET_MANIFEST = 4,
+	PROTO_MSG_MANIFEST = 5,
+	PROTO_MSG_GET_CHUNK = 6,
+	PROTO_MSG_CHUNK = 7,
+	PROTO_MSG_TYPE_COUNT
+};
+
+enum proto_error_code {
+	PROTO_CODE_NOT_FOUND = 1,
+	PROTO_CODE_BAD_REQUEST = 2,
+	PROTO_CODE_VERSION = 3,
+	PROTO_CODE_BUSY = 4,
+	PROTO_CODE_INTERNAL = 5,
+};
+
+typedef struct proto_list_entry {
+	const uint8_t *id;    /* PROTO_HASH_LEN bytes */
+	uint64_t size;
+	const char *name;     /* not NUL-terminated */
+	size_t name_len;
+} proto_list_entry;
+
+/*
+ * A decoded message. Pointers borrow from the frame body it was unpacked
+ * from (valid while that body is) or from the caller when packing. For
+ * MANIFEST, manifest is owned by the message after unpacking: proto_msg_clear
+ * frees it unless the caller took it (set it to NULL).
+ */
+typedef struct proto_msg {
+	unsigned type;
+	uint32_t rid;
+	/* HELLO */
+	uint32_t version;
+	uint64_t caps;
+	uint16_t listen_port;
+	/* HELLO: node name; ERROR: message text */
+	const char *text;
+	size_t text_len;
+	/* ERROR */
+	uint32_t code;
+	/* LIST_REPLY */
+	proto_list_entry *entries;
+	size_t nentries;
+	/* GET_MANIFEST, GET_CHUNK */
+	const uint8_t *id;
+	uint64_t index;
+	/* MANIFEST */
+	proto_manifest *manifest;
+	/* CHUNK */
+	const uint8_t *data;
+	size_t data_len;
+
+	void *zone_; /* private: msgpack storage of an unpacked message */
+} proto_msg;
+
+/* Zeroes m and sets its type. */
+void proto_msg_init(proto_msg *m, unsigned type);
+
+/* Frees what unpacking allocated; m can be reused after proto_msg_init. */
+void proto_msg_clear(proto_msg *m);
+
+/*
+ * Packs m as a whole frame (length prefix included) into a malloc'd buffer
+ * that the caller frees. PROTO_ERR_TOO_BIG when it would exceed
+ * PROTO_FRAME_MAX, PROTO_ERR_INVALID for a type that cannot be packed.
+ */
+int proto_msg_pack(const proto_msg *m, uint8_t **frame, size_t *len);
+
+/* The bytes that open a CHUNK frame carrying data_len bytes of data; the
+ * data itself follows them on the wire. Returns the header's length. */
+#define PROTO_CHUNK_HEADER_MAX 16u
+size_t proto_msg_chunk_header(uint32_t rid, uint32_t data_len,
+    uint8_t hdr[PROTO_CHUNK_HEADER_MAX]);
+
+/*
+ * Unpacks a frame body (without the length prefix) that passed
+ * proto_frame_check_body. On success m holds the message and must be
+ * cleared; on failure (PROTO_ERR_MALFORMED for a wrong shape, others from
+ * the manifest) m needs no clearing. Unknown types unpack with only type and
+ * rid set, so a responder can answer BAD_REQUEST.
+ */
+int proto_msg_unpack(const uint8_t *body, size_t len, proto_msg *m);
+
+/* The message type's name, for logs. */
+const char *proto_msg_type_name(unsigned type);
+
+#endif

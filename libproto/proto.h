@@ -1,0 +1,26 @@
+/*
+ * libproto: the mini-p2p protocol library. This is the one header tools and
+ * other programs include; each module's header states its own contracts.
+ *
+ *   error.h     PROTO_ERR_* codes and proto_strerror()
+ *   hash.h      SHA-256, the Merkle content id, chunk arithmetic
+ *   check.h     the bounds checker for untrusted msgpack
+ *   frame.h     length-prefixed frames
+ *   msg.h       protocol messages
+ *   manifest.h  manifests: build, pack, unpack, verify chunks
+ *   conn.h      peer connections on libevent
+ */
+#ifndef PROTO_H
+#define PROTO_H
+
+#include "error.h"
+#include "hash.h"
+#include "check.h"
+#include "frame.h"
+#include "msg.h"
+#include "manifest.h"
+#include "conn.h"
+
+#define PROTO_LIB_VERSION "0.1.0"
+
+#endif

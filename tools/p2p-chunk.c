@@ -1,0 +1,184 @@
+/*
+ * p2p-chunk: reads files and writes, for each, its manifest (the chunk
+ * hashes and the content id, docs/PROTOCOL.md section 2) to stdout as a
+ * msgpack stream, or with --id only the content ids, one per line. It is a
+ * pure filter: p2p-serve reads what it writes.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tool.h"
+
+struct options {
+	size_t chunk_size; /* 0: automatic */
+	int ids_only;
+};
+
+static void
+usage(FILE *out)
+{
+	fprintf(out,
+	    "usage: p2p-chunk [-fqv] [-c SIZE] [--id] FILE|DIR...\n"
+	    "  -c, --chunk-size SIZE  chunk size, a power of two from 16K to 4M\n"
+	    "                         (default: automatic, or MINI_P2P_CHUNK_SIZE)\n"
+	    "      --id               print only the content ids, one per line\n"
+	    "  -f, --force            write manifests even to a terminal\n"
+	    "  -q, --quiet            print only errors\n"
+	    "  -v, --verbose          print more (repeat for more)\n"
+	    "  -h, --help             print this help and exit\n"
+	    "  -V, --version          print the version and exit\n"
+	    "A directory yields one manifest per regular file in it, recursively;\n"
+	    "'-' reads standard input.\n");
+}
+
+static void
+emit(const proto_manifest *mf, const struct options *opt)
+{
+	char hex[PROTO_ID_HEX_LEN + 1];
+	uint8_t *buf;
+	size_t len;
+	int rc;
+
+	if (opt->ids_only) {
+		proto_hex_encode(mf->id, PROTO_HASH_LEN, hex);
+		hex[PROTO_ID_HEX_LEN] = '\n';
+		rc = tool_write_all(STDOUT_FILENO, hex, sizeof(hex));
+	} else {
+		if ((rc = proto_manifest_pack(mf, 1, &buf, &len)) != 0)
+			tool_die(1, "%s: %s", mf->name, proto_strerror(rc));
+		rc = tool_write_all(STDOUT_FILENO, buf, len);
+		free(buf);
+	}
+	if (rc != 0) {
+		if (errno == EPIPE)
+			exit(1); /* the reader went away: nothing to say */
+		tool_die_errno(1, "write");
+	}
+}
+
+static int
+chunk_fd(int fd, const char *name, const char *path,
+    const struct options *opt)
+{
+	proto_manifest *mf;
+	int rc;
+
+	if ((rc = proto_manifest_build_fd(fd, name, path, opt->chunk_size,
+	    &mf)) != 0) {
+		if (rc == PROTO_ERR_SYSTEM)
+			tool_log(LOG_ERROR, "%s: %s", path ? path : name,
+			    strerror(errno));
+		else if (rc == PROTO_ERR_TOO_BIG)
+			tool_log(LOG_ERROR, "%s: too large for chunk size %zu: "
+			    "at most %u chunks (use a larger -c)",
+			    path ? path : name, opt->chunk_size,
+			    PROTO_MAX_CHUNKS);
+		else
+			tool_log(LOG_ERROR, "%s: %s", path ? path : name,
+			    proto_strerror(rc));
+		return 1;
+	}
+	tool_log(LOG_INFO, "%s: %llu bytes, %llu chunks of %u", name,
+	    (unsigned long long)mf->size, (unsigned long long)mf->nchunks,
+	    mf->chunk_size);
+	emit(mf, opt);
+	proto_manifest_free(mf);
+	return 0;
+}
+
+static int
+chunk_file(const char *path, const char *name, void *arg)
+{
+	char real[PATH_MAX];
+	int fd, rc;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		tool_log(LOG_ERROR, "%s: %s", path, strerror(errno));
+		return 1;
+	}
+	/* p2p-serve opens the file by this path, from any directory. */
+	if (realpath(path, real) == NULL) {
+		tool_log(LOG_ERROR, "%s: %s", path, strerror(errno));
+		close(fd);
+		return 1;
+	}
+	rc = chunk_fd(fd, name, real, arg);
+	close(fd);
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "chunk-size", required_argument, NULL, 'c' },
+		{ "id", no_argument, NULL, 'i' },
+		{ "force", no_argument, NULL, 'f' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct options opt = { 0, 0 };
+	const char *env;
+	int ch, force = 0, errors = 0;
+
+	tool_init("p2p-chunk", LOG_WARN);
+	signal(SIGPIPE, SIG_IGN);
+	if ((env = getenv("MINI_P2P_CHUNK_SIZE")) != NULL && *env != '\0')
+		opt.chunk_size = tool_parse_chunk_size(env,
+		    "MINI_P2P_CHUNK_SIZE");
+	while ((ch = getopt_long(argc, argv, "c:fqvhV", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			opt.chunk_size = tool_parse_chunk_size(optarg,
+			    "chunk size");
+			break;
+		case 'i':
+			opt.ids_only = 1;
+			break;
+		case 'f':
+			force = 1;
+			break;
+		case 'q':
+			tool_quiet();
+			break;
+		case 'v':
+			tool_verbose();
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("p2p-chunk %s\n", TOOL_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc == 0) {
+		usage(stderr);
+		return 2;
+	}
+	if (!opt.ids_only && !force && isatty(STDOUT_FILENO))
+		tool_die(2, "refusing to write binary manifests to a terminal; "
+		    "redirect stdout, use --id, or -f");
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "-") == 0)
+			errors += chunk_fd(STDIN_FILENO, "stdin", NULL, &opt);
+		else
+			errors += tool_walk(argv[i], chunk_file, &opt);
+	}
+	return errors ? 1 : 0;
+}
