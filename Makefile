@@ -45,7 +45,7 @@ UNIT_BINS = $(UNIT_SRCS:tests/%.c=$(B)/tests/%)
 MAN1 = $(wildcard docs/man/*.1)
 MAN7 = $(wildcard docs/man/*.7)
 
-.PHONY: all deps test check-unit check-bats check-asan demo install \
+.PHONY: all deps test check check-unit check-bats check-asan demo install \
         uninstall clean
 
 all: $(B)/lib/libproto.a $(TOOL_BINS) $(UNIT_BINS)
@@ -84,18 +84,21 @@ deps:
 # Each step re-reads this Makefile, so pkg-config sees what deps installed.
 test: deps
 	$(MAKE) all
-	$(MAKE) check-unit check-bats
+	$(MAKE) check
+
+check: all
+	@bats/run-tests --unit $(UNIT_BINS) --bats tests
 
 check-unit: $(UNIT_BINS)
-	@bats/run-tests unit $(UNIT_BINS)
+	@bats/run-tests --unit $(UNIT_BINS)
 
 check-bats: $(TOOL_BINS)
-	@bats/run-tests bats tests
+	@bats/run-tests --bats tests
 
 check-asan: deps
 	$(MAKE) B=build-asan SANITIZE=1 all
 	ASAN_OPTIONS=detect_leaks=1 P2P_BIN=$(CURDIR)/build-asan/bin \
-	    $(MAKE) B=build-asan SANITIZE=1 check-unit check-bats
+	    $(MAKE) B=build-asan SANITIZE=1 check
 
 demo: deps
 	$(MAKE) all

@@ -100,11 +100,12 @@ pack_body(msgpack_packer *pk, const proto_msg *m)
 		msgpack_pack_uint32(pk, m->rid);
 		return manifest_pack_object(pk, m->manifest, 0);
 	case PROTO_MSG_GET_CHUNK:
-		msgpack_pack_array(pk, 4);
+		msgpack_pack_array(pk, 5);
 		msgpack_pack_uint8(pk, PROTO_MSG_GET_CHUNK);
 		msgpack_pack_uint32(pk, m->rid);
 		pack_bytes(pk, 1, m->id, PROTO_HASH_LEN);
 		msgpack_pack_uint64(pk, m->index);
+		msgpack_pack_uint32(pk, m->chunk_size);
 		return 0;
 	case PROTO_MSG_CHUNK:
 		msgpack_pack_array(pk, 3);
@@ -276,9 +277,12 @@ unpack_fields(const msgpack_object *a, uint32_t n, msgpack_zone *zone,
 		return n < 3 ? PROTO_ERR_MALFORMED :
 		    manifest_from_object(&a[2], &m->manifest);
 	case PROTO_MSG_GET_CHUNK:
-		if (n < 4 || get_id(&a[2], &m->id) != 0)
+		if (n < 5 || get_id(&a[2], &m->id) != 0 ||
+		    get_uint(&a[3], UINT64_MAX, &m->index) != 0 ||
+		    get_uint(&a[4], PROTO_CHUNK_MAX, &v) != 0)
 			return PROTO_ERR_MALFORMED;
-		return get_uint(&a[3], UINT64_MAX, &m->index);
+		m->chunk_size = (uint32_t)v;
+		return 0;
 	case PROTO_MSG_CHUNK:
 		return n < 3 ? PROTO_ERR_MALFORMED :
 		    get_raw(&a[2], 1, 0, PROTO_CHUNK_MAX, &m->data,

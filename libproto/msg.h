@@ -66,6 +66,7 @@ typedef struct proto_msg {
 	/* GET_MANIFEST, GET_CHUNK */
 	const uint8_t *id;
 	uint64_t index;
+	uint32_t chunk_size; /* GET_CHUNK: the requester's chunk size */
 	/* MANIFEST */
 	proto_manifest *manifest;
 	/* CHUNK */

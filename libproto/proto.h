@@ -9,6 +9,7 @@
  *   msg.h       protocol messages
  *   manifest.h  manifests: build, pack, unpack, verify chunks
  *   conn.h      peer connections on libevent
+ *   store.h     the files a node shares, by content id
  */
 #ifndef PROTO_H
 #define PROTO_H
@@ -20,6 +21,7 @@
 #include "msg.h"
 #include "manifest.h"
 #include "conn.h"
+#include "store.h"
 
 #define PROTO_LIB_VERSION "0.1.0"
 

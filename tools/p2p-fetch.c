@@ -1,0 +1,952 @@
+/*
+ * p2p-fetch: downloads a file by content id from several peers at once.
+ * Peers come from -p and from HOST:PORT lines on stdin (what p2p-discover
+ * prints), joining as they arrive. The first manifest that hashes to the id
+ * is adopted; then each ready peer keeps several chunk requests in flight,
+ * every chunk is checked against the manifest before it is written, and a
+ * peer that sends a bad chunk is dropped and its chunks asked of others.
+ * Output goes to stdout in order, through a bounded window of chunks that
+ * arrived early, or with -o to FILE.part at each chunk's offset, renamed to
+ * FILE when complete; a later run over the same FILE.part keeps every chunk
+ * that already checks and fetches only the rest.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "tool.h"
+
+#define DEFAULT_TIMEOUT 30
+#define DEFAULT_MAX_PEERS 50
+#define PEER_INFLIGHT_BYTES (2u << 20) /* requested, unanswered, per peer */
+#define PEER_INFLIGHT_MAX 64           /* requests per peer */
+#define WINDOW_BYTES (8u << 20)        /* early chunks held for stdout */
+
+enum chunk_state { CHUNK_MISSING, CHUNK_INFLIGHT, CHUNK_DONE };
+enum peer_state { PEER_CONNECTING, PEER_READY, PEER_GONE };
+enum req_kind { REQ_MANIFEST, REQ_CHUNK, REQ_LIST };
+
+struct request {
+	uint32_t rid;
+	enum req_kind kind;
+	uint64_t index;
+};
+
+struct peer {
+	struct fetch *f;
+	char *addr;
+	proto_conn *conn;
+	enum peer_state state;
+	int has_file;
+	struct request queue[PEER_INFLIGHT_MAX]; /* answers come in order */
+	unsigned head, count;
+	size_t inflight_bytes;
+	uint64_t chunks;
+	char why[160];  /* why it went, for the final message */
+};
+
+struct fetch {
+	struct event_base *base;
+	uint8_t id[PROTO_HASH_LEN];
+	char hex[PROTO_ID_HEX_LEN + 1];
+	proto_manifest *mf;
+	uint8_t *state;             /* enum chunk_state per chunk */
+	uint64_t ndone, next_missing;
+	struct peer **peers;
+	size_t npeers, cap;
+	unsigned max_peers, timeout;
+	uint32_t next_rid;
+	/* output */
+	const char *out_path;
+	char *part_path;
+	int out_fd;
+	uint64_t next_write;        /* stdout: first chunk not yet written */
+	uint8_t **window;           /* stdout: early chunks by index % size */
+	uint64_t window_chunks;
+	/* peers on stdin */
+	struct event *stdin_ev;
+	char line[512];
+	size_t linelen;
+	int stdin_open;
+	/* progress and outcome */
+	struct event *tick;
+	time_t last_progress;
+	int listing, stats, exit_code, done;
+	unsigned not_found;
+	uint64_t bytes_in, chunks_fetched, chunks_resumed, peers_dropped;
+	proto_conn_config cfg;
+};
+
+static void fetch_finish(struct fetch *f, int code);
+static void pump(struct peer *p);
+
+static void
+usage(FILE *out)
+{
+	fprintf(out,
+	    "usage: p2p-fetch [-qv] [-p HOST:PORT]... [-o FILE] [-T SECONDS]\n"
+	    "                 [--max-peers N] [--stats] ID\n"
+	    "       p2p-fetch --list -p HOST:PORT\n"
+	    "  -p, --peer HOST:PORT   fetch from this peer (repeat for more); '-'\n"
+	    "                         or no -p at all: read HOST:PORT lines on stdin\n"
+	    "  -o, --output FILE      write to FILE (through FILE.part, resumable)\n"
+	    "                         instead of stdout\n"
+	    "  -T, --timeout SECONDS  connect timeout, and the longest wait with no\n"
+	    "                         progress (default 30, or MINI_P2P_TIMEOUT)\n"
+	    "      --max-peers N      peers at once (default %d, or MINI_P2P_MAX_PEERS)\n"
+	    "      --list             list the files the peer shares:\n"
+	    "                         ID<TAB>SIZE<TAB>NAME\n"
+	    "      --stats            print what was fetched from whom on stderr\n"
+	    "  -q, --quiet            print only errors\n"
+	    "  -v, --verbose          print more (repeat for more)\n"
+	    "  -h, --help             print this help and exit\n"
+	    "  -V, --version          print the version and exit\n",
+	    DEFAULT_MAX_PEERS);
+}
+
+static int
+peer_alive(const struct peer *p)
+{
+	return p->state != PEER_GONE;
+}
+
+/* Chunks a peer was asked for go back to the pool. */
+static void
+release_requests(struct peer *p)
+{
+	struct fetch *f = p->f;
+
+	for (unsigned i = 0; i < p->count; i++) {
+		struct request *r = &p->queue[(p->head + i) % PEER_INFLIGHT_MAX];
+		if (r->kind == REQ_CHUNK && f->state[r->index] ==
+		    CHUNK_INFLIGHT) {
+			f->state[r->index] = CHUNK_MISSING;
+			if (r->index < f->next_missing)
+				f->next_missing = r->index;
+		}
+	}
+	p->count = 0;
+	p->inflight_bytes = 0;
+}
+
+static void
+peer_close(struct peer *p)
+{
+	struct fetch *f = p->f;
+
+	if (p->state == PEER_GONE)
+		return;
+	if (f->mf != NULL)
+		release_requests(p);
+	p->count = 0;
+	if (p->conn) {
+		f->bytes_in += proto_conn_bytes_in(p->conn);
+		proto_conn_free(p->conn);
+		p->conn = NULL;
+	}
+	p->state = PEER_GONE;
+}
+
+/* What is left to hope for: a peer still connected, or one yet to come. */
+static void
+check_exhausted(struct fetch *f)
+{
+	const char *last = NULL;
+
+	if (f->done)
+		return;
+	for (size_t i = 0; i < f->npeers; i++) {
+		if (peer_alive(f->peers[i]))
+			return;
+		if (f->peers[i]->why[0])
+			last = f->peers[i]->why;
+	}
+	if (f->stdin_open)
+		return;
+	if (f->npeers == 0)
+		tool_log(LOG_ERROR, "no peers to fetch from");
+	else if (f->listing)
+		tool_log(LOG_ERROR, "%s", last ? last : "peer gone");
+	else if (f->mf == NULL && f->not_found > 0)
+		tool_log(LOG_ERROR, "%s: not found on any peer", f->hex);
+	else if (f->mf == NULL && f->npeers == 1 && last)
+		tool_log(LOG_ERROR, "%s", last);
+	else if (f->mf == NULL)
+		tool_log(LOG_ERROR, "%s: no peer could be reached%s%s", f->hex,
+		    last ? "; last: " : "", last ? last : "");
+	else
+		tool_log(LOG_ERROR, "%s: every peer failed; %llu of %llu chunks "
+		    "missing%s", f->hex,
+		    (unsigned long long)(f->mf->nchunks - f->ndone),
+		    (unsigned long long)f->mf->nchunks,
+		    f->part_path ? " (partial file kept)" : "");
+	fetch_finish(f, 1);
+}
+
+/* Drops a peer for what it did, or lost it through no fault; either way its
+ * chunks go to the others. */
+static void
+peer_fail(struct peer *p, int bad, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+peer_fail(struct peer *p, int bad, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (p->state == PEER_GONE)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(p->why, sizeof(p->why), fmt, ap);
+	va_end(ap);
+	if (bad) {
+		p->f->peers_dropped++;
+		tool_log(LOG_WARN, "%s; dropping peer", p->why);
+	} else
+		tool_log(LOG_DEBUG, "%s", p->why);
+	peer_close(p);
+	if (p->f->mf != NULL)
+		for (size_t i = 0; i < p->f->npeers; i++)
+			pump(p->f->peers[i]);
+	check_exhausted(p->f);
+}
+
+static int
+send_request(struct peer *p, enum req_kind kind, uint64_t index)
+{
+	struct fetch *f = p->f;
+	struct request *r;
+	proto_msg m;
+
+	r = &p->queue[(p->head + p->count) % PEER_INFLIGHT_MAX];
+	r->rid = f->next_rid++;
+	r->kind = kind;
+	r->index = index;
+	proto_msg_init(&m, kind == REQ_LIST ? PROTO_MSG_LIST :
+	    kind == REQ_MANIFEST ? PROTO_MSG_GET_MANIFEST :
+	    PROTO_MSG_GET_CHUNK);
+	m.rid = r->rid;
+	m.id = f->id;
+	m.index = index;
+	if (kind == REQ_CHUNK)
+		m.chunk_size = f->mf->chunk_size;
+	if (proto_conn_send(p->conn, &m) != 0)
+		return -1;
+	p->count++;
+	return 0;
+}
+
+/* The next chunk to ask for, or -1: the lowest missing one, within the
+ * window when writing in order to stdout. */
+static int64_t
+pick_chunk(struct fetch *f)
+{
+	uint64_t limit = f->mf->nchunks;
+
+	if (f->window != NULL && f->next_write + f->window_chunks < limit)
+		limit = f->next_write + f->window_chunks;
+	while (f->next_missing < f->mf->nchunks &&
+	    f->state[f->next_missing] != CHUNK_MISSING)
+		f->next_missing++;
+	return f->next_missing < limit ? (int64_t)f->next_missing : -1;
+}
+
+static void
+pump(struct peer *p)
+{
+	struct fetch *f = p->f;
+	size_t min_inflight = 2 * (size_t)f->mf->chunk_size;
+	size_t budget = PEER_INFLIGHT_BYTES > min_inflight ?
+	    PEER_INFLIGHT_BYTES : min_inflight;
+
+	if (p->state != PEER_READY || !p->has_file || f->done)
+		return;
+	while (p->count < PEER_INFLIGHT_MAX && p->inflight_bytes < budget) {
+		int64_t i = pick_chunk(f);
+		if (i < 0)
+			break;
+		if (send_request(p, REQ_CHUNK, (uint64_t)i) != 0) {
+			peer_fail(p, 0, "%s: cannot send", p->addr);
+			return;
+		}
+		f->state[i] = CHUNK_INFLIGHT;
+		p->inflight_bytes += proto_chunk_len(f->mf->size,
+		    f->mf->chunk_size, (uint64_t)i);
+	}
+}
+
+static void
+pump_all(struct fetch *f)
+{
+	for (size_t i = 0; i < f->npeers && !f->done; i++)
+		pump(f->peers[i]);
+}
+
+static void
+write_out(struct fetch *f, const void *data, size_t len, uint64_t off)
+{
+	int rc;
+
+	if (f->part_path != NULL) {
+		const char *p = data;
+		while (len > 0) {
+			ssize_t n = pwrite(f->out_fd, p, len, (off_t)off);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0) {
+				tool_log(LOG_ERROR, "%s: %s (partial file kept)",
+				    f->part_path, strerror(errno));
+				fetch_finish(f, 1);
+				return;
+			}
+			p += n;
+			off += (uint64_t)n;
+			len -= (size_t)n;
+		}
+		return;
+	}
+	if ((rc = tool_write_all(f->out_fd, data, len)) != 0) {
+		if (errno != EPIPE)
+			tool_log(LOG_ERROR, "write: %s", strerror(errno));
+		fetch_finish(f, 1);
+	}
+}
+
+/* Writes the chunks now in order at the front of the window. */
+static void
+flush_window(struct fetch *f)
+{
+	while (!f->done && f->next_write < f->mf->nchunks) {
+		uint64_t slot = f->next_write % f->window_chunks;
+		if (f->window[slot] == NULL)
+			break;
+		write_out(f, f->window[slot], proto_chunk_len(f->mf->size,
+		    f->mf->chunk_size, f->next_write), 0);
+		free(f->window[slot]);
+		f->window[slot] = NULL;
+		f->next_write++;
+	}
+}
+
+static void
+complete(struct fetch *f)
+{
+	if (f->part_path != NULL) {
+		if (fdatasync(f->out_fd) != 0 || rename(f->part_path,
+		    f->out_path) != 0) {
+			tool_log(LOG_ERROR, "%s: %s (partial file kept)",
+			    f->part_path, strerror(errno));
+			fetch_finish(f, 1);
+			return;
+		}
+	}
+	tool_log(LOG_INFO, "%s: complete, %llu bytes", f->hex,
+	    (unsigned long long)f->mf->size);
+	fetch_finish(f, 0);
+}
+
+static void
+take_chunk(struct peer *p, uint64_t index, const proto_msg *m)
+{
+	struct fetch *f = p->f;
+	size_t len = proto_chunk_len(f->mf->size, f->mf->chunk_size, index);
+	int rc;
+
+	p->inflight_bytes -= len < p->inflight_bytes ? len : p->inflight_bytes;
+	if (f->state[index] == CHUNK_DONE)
+		return;
+	rc = proto_manifest_check_chunk(f->mf, index, m->data, m->data_len);
+	if (rc != 0) {
+		f->state[index] = CHUNK_MISSING;
+		if (index < f->next_missing)
+			f->next_missing = index;
+		peer_fail(p, 1, "%s: chunk %llu failed verification", p->addr,
+		    (unsigned long long)index);
+		return;
+	}
+	f->state[index] = CHUNK_DONE;
+	f->ndone++;
+	f->chunks_fetched++;
+	p->chunks++;
+	f->last_progress = time(NULL);
+	if (f->window == NULL)
+		write_out(f, m->data, m->data_len,
+		    index * (uint64_t)f->mf->chunk_size);
+	else if (index == f->next_write) {
+		write_out(f, m->data, m->data_len, 0);
+		f->next_write++;
+		flush_window(f);
+	} else {
+		uint8_t *copy = malloc(m->data_len ? m->data_len : 1);
+		if (copy == NULL) {
+			tool_log(LOG_ERROR, "out of memory");
+			fetch_finish(f, 1);
+			return;
+		}
+		memcpy(copy, m->data, m->data_len);
+		f->window[index % f->window_chunks] = copy;
+	}
+	if (!f->done && f->ndone == f->mf->nchunks)
+		complete(f);
+}
+
+/* Marks the chunks FILE.part already holds intact; returns their count. */
+static uint64_t
+resume_part(struct fetch *f)
+{
+	const proto_manifest *mf = f->mf;
+	uint8_t *buf = malloc(mf->chunk_size ? mf->chunk_size : 1);
+	struct stat st;
+	uint64_t kept = 0;
+
+	if (buf == NULL || fstat(f->out_fd, &st) != 0) {
+		free(buf);
+		return 0;
+	}
+	for (uint64_t i = 0; i < mf->nchunks; i++) {
+		uint64_t off = i * (uint64_t)mf->chunk_size;
+		size_t len = proto_chunk_len(mf->size, mf->chunk_size, i);
+		off_t data;
+		if (off + len > (uint64_t)st.st_size || len == 0)
+			break;
+		/* Never-written ranges are holes: nothing to hash there. */
+		data = lseek(f->out_fd, (off_t)off, SEEK_DATA);
+		if (data < 0 || (uint64_t)data >= off + len)
+			continue;
+		if (pread(f->out_fd, buf, len, (off_t)off) != (ssize_t)len)
+			break;
+		if (proto_manifest_check_chunk(mf, i, buf, len) == 0) {
+			f->state[i] = CHUNK_DONE;
+			kept++;
+		}
+	}
+	free(buf);
+	return kept;
+}
+
+static int
+adopt_manifest(struct fetch *f, proto_manifest *mf)
+{
+	f->mf = mf;
+	if ((f->state = calloc(mf->nchunks, 1)) == NULL)
+		return -1;
+	if (f->part_path != NULL) {
+		f->out_fd = open(f->part_path, O_RDWR | O_CREAT | O_CLOEXEC,
+		    0644);
+		if (f->out_fd < 0) {
+			tool_log(LOG_ERROR, "%s: %s", f->part_path,
+			    strerror(errno));
+			return -1;
+		}
+		f->chunks_resumed = resume_part(f);
+		f->ndone = f->chunks_resumed;
+		if (f->chunks_resumed > 0)
+			tool_log(LOG_INFO, "%s: %llu of %llu chunks already "
+			    "there", f->part_path,
+			    (unsigned long long)f->chunks_resumed,
+			    (unsigned long long)mf->nchunks);
+		if (ftruncate(f->out_fd, (off_t)mf->size) != 0) {
+			tool_log(LOG_ERROR, "%s: %s", f->part_path,
+			    strerror(errno));
+			return -1;
+		}
+	} else {
+		f->window_chunks = WINDOW_BYTES / mf->chunk_size;
+		if (f->window_chunks < 2)
+			f->window_chunks = 2;
+		f->window = calloc(f->window_chunks, sizeof(*f->window));
+		if (f->window == NULL)
+			return -1;
+	}
+	if (f->ndone == mf->nchunks)
+		complete(f);
+	return 0;
+}
+
+static void
+on_manifest(struct peer *p, proto_msg *m)
+{
+	struct fetch *f = p->f;
+
+	if (memcmp(m->manifest->id, f->id, PROTO_HASH_LEN) != 0) {
+		peer_fail(p, 1, "%s: sent the manifest of another file",
+		    p->addr);
+		return;
+	}
+	p->has_file = 1;
+	if (f->mf == NULL) {
+		f->last_progress = time(NULL);
+		if (adopt_manifest(f, m->manifest) != 0) {
+			m->manifest = NULL;
+			fetch_finish(f, 1);
+			return;
+		}
+		m->manifest = NULL; /* taken */
+		tool_log(LOG_INFO, "%s: %s, %llu bytes in %llu chunks, from %s",
+		    f->hex, f->mf->name, (unsigned long long)f->mf->size,
+		    (unsigned long long)f->mf->nchunks, p->addr);
+		pump_all(f);
+	} else
+		pump(p);
+}
+
+static void
+print_list(struct peer *p, const proto_msg *m)
+{
+	char hex[PROTO_ID_HEX_LEN + 1], name[PROTO_NAME_MAX + 1];
+
+	for (size_t i = 0; i < m->nentries; i++) {
+		const proto_list_entry *e = &m->entries[i];
+		proto_hex_encode(e->id, PROTO_HASH_LEN, hex);
+		tool_printable(e->name, e->name_len, name, sizeof(name));
+		/* A tab in a name would split the line's fields. */
+		for (char *t = name; *t; t++)
+			if (*t == '\t')
+				*t = '?';
+		printf("%s\t%llu\t%s\n", hex, (unsigned long long)e->size, name);
+	}
+	if (fflush(stdout) != 0 && errno != EPIPE)
+		tool_log(LOG_ERROR, "write: %s", strerror(errno));
+	(void)p;
+	fetch_finish(p->f, 0);
+}
+
+static void
+on_msg(proto_conn *c, proto_msg *m, void *arg)
+{
+	struct peer *p = arg;
+	struct request r;
+
+	(void)c;
+	if (p->count == 0) {
+		peer_fail(p, 1, "%s: sent an unrequested %s", p->addr,
+		    proto_msg_type_name(m->type));
+		return;
+	}
+	r = p->queue[p->head];
+	if (m->rid != r.rid) {
+		peer_fail(p, 1, "%s: answered out of order", p->addr);
+		return;
+	}
+	p->head = (p->head + 1) % PEER_INFLIGHT_MAX;
+	p->count--;
+	if (m->type == PROTO_MSG_ERROR) {
+		char text[PROTO_ERROR_TEXT_MAX + 1];
+		tool_printable(m->text, m->text_len, text, sizeof(text));
+		if (r.kind == REQ_CHUNK) {
+			/* The file may have changed under the peer. */
+			p->queue[(p->head + PEER_INFLIGHT_MAX - 1) %
+			    PEER_INFLIGHT_MAX] = r;
+			p->count++;
+			peer_fail(p, 1, "%s: chunk %llu refused: %s", p->addr,
+			    (unsigned long long)r.index, text);
+			return;
+		}
+		if (m->code == PROTO_CODE_NOT_FOUND && r.kind == REQ_MANIFEST)
+			p->f->not_found++;
+		peer_fail(p, 0, "%s: %s", p->addr, text);
+		return;
+	}
+	switch (r.kind) {
+	case REQ_LIST:
+		if (m->type != PROTO_MSG_LIST_REPLY)
+			break;
+		print_list(p, m);
+		return;
+	case REQ_MANIFEST:
+		if (m->type != PROTO_MSG_MANIFEST)
+			break;
+		on_manifest(p, m);
+		return;
+	case REQ_CHUNK:
+		if (m->type != PROTO_MSG_CHUNK)
+			break;
+		take_chunk(p, r.index, m);
+		if (p->state == PEER_READY)
+			pump(p);
+		return;
+	}
+	peer_fail(p, 1, "%s: answered with %s", p->addr,
+	    proto_msg_type_name(m->type));
+}
+
+static void
+on_ready(proto_conn *c, const proto_msg *hello, void *arg)
+{
+	struct peer *p = arg;
+
+	(void)c;
+	(void)hello;
+	p->state = PEER_READY;
+	tool_log(LOG_DEBUG, "%s: connected to %s", p->addr,
+	    proto_conn_peer_name(c));
+	if (send_request(p, p->f->listing ? REQ_LIST : REQ_MANIFEST, 0) != 0)
+		peer_fail(p, 0, "%s: cannot send", p->addr);
+}
+
+static void
+on_close(proto_conn *c, int err, void *arg)
+{
+	struct peer *p = arg;
+
+	(void)c;
+	if (err == PROTO_ERR_SYSTEM && p->state == PEER_CONNECTING)
+		peer_fail(p, 0, "connect %s: %s", p->addr, strerror(errno));
+	else if (err == PROTO_ERR_SYSTEM)
+		peer_fail(p, 0, "%s: %s", p->addr, strerror(errno));
+	else if (err == PROTO_ERR_TIMEOUT && p->state == PEER_CONNECTING)
+		peer_fail(p, 0, "connect %s: timed out", p->addr);
+	else if (err == PROTO_ERR_CLOSED || err == PROTO_ERR_TIMEOUT)
+		peer_fail(p, 0, "%s: %s", p->addr, proto_strerror(err));
+	else
+		peer_fail(p, 1, "%s: protocol error: %s", p->addr,
+		    proto_strerror(err));
+}
+
+/* A peer that owes us answers and sends nothing for the timeout is gone;
+ * one that owes nothing may idle. */
+static int
+on_idle(proto_conn *c, void *arg)
+{
+	struct peer *p = arg;
+
+	(void)c;
+	return p->count == 0;
+}
+
+static void
+add_peer(struct fetch *f, const char *addr)
+{
+	static const proto_conn_cbs cbs = { on_ready, on_msg, on_close,
+	    on_idle };
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	const char *why;
+	struct peer *p;
+
+	for (size_t i = 0; i < f->npeers; i++)
+		if (strcmp(f->peers[i]->addr, addr) == 0)
+			return;
+	if (f->npeers >= f->max_peers) {
+		tool_log(LOG_DEBUG, "%s: ignored: %u peers already", addr,
+		    f->max_peers);
+		return;
+	}
+	if (tool_resolve(addr, &ss, &sslen, &why) != 0) {
+		tool_log(LOG_WARN, "peer '%s': %s", addr, why);
+		return;
+	}
+	if (f->npeers == f->cap) {
+		size_t cap = f->cap ? 2 * f->cap : 8;
+		struct peer **np = realloc(f->peers, cap * sizeof(*np));
+		if (np == NULL)
+			tool_die(1, "out of memory");
+		f->peers = np;
+		f->cap = cap;
+	}
+	if ((p = calloc(1, sizeof(*p))) == NULL ||
+	    (p->addr = strdup(addr)) == NULL)
+		tool_die(1, "out of memory");
+	p->f = f;
+	f->peers[f->npeers++] = p;
+	p->conn = proto_conn_connect(f->base, (struct sockaddr *)&ss, sslen,
+	    &f->cfg, &cbs, p);
+	if (p->conn == NULL) {
+		peer_fail(p, 0, "connect %s: %s", addr, strerror(errno));
+		return;
+	}
+	proto_conn_set_idle_timeout(p->conn, f->timeout);
+	tool_log(LOG_DEBUG, "%s: connecting", addr);
+}
+
+static void
+take_line(struct fetch *f, char *line)
+{
+	char *end = line + strcspn(line, "\t \r\n");
+
+	*end = '\0';
+	if (line[0] == '\0' || line[0] == '#')
+		return;
+	add_peer(f, line);
+}
+
+static void
+stdin_ready(evutil_socket_t fd, short what, void *arg)
+{
+	struct fetch *f = arg;
+	char buf[4096];
+	ssize_t n;
+
+	(void)what;
+	n = read(fd, buf, sizeof(buf));
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n <= 0) {
+		if (f->linelen > 0) {
+			f->line[f->linelen] = '\0';
+			take_line(f, f->line);
+			f->linelen = 0;
+		}
+		event_del(f->stdin_ev);
+		f->stdin_open = 0;
+		check_exhausted(f);
+		return;
+	}
+	for (ssize_t i = 0; i < n && !f->done; i++) {
+		if (buf[i] == '\n') {
+			f->line[f->linelen] = '\0';
+			take_line(f, f->line);
+			f->linelen = 0;
+		} else if (f->linelen + 1 < sizeof(f->line))
+			f->line[f->linelen++] = buf[i];
+	}
+}
+
+static void
+on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct fetch *f = arg;
+
+	(void)fd;
+	(void)what;
+	if (f->done || time(NULL) - f->last_progress < (time_t)f->timeout)
+		return;
+	if (f->mf == NULL && f->not_found > 0)
+		tool_log(LOG_ERROR, "%s: not found on any peer", f->hex);
+	else if (f->mf == NULL)
+		tool_log(LOG_ERROR, "%s: no peer answered within %u s", f->hex,
+		    f->timeout);
+	else
+		tool_log(LOG_ERROR, "%s: no progress for %u s; %llu of %llu "
+		    "chunks missing%s", f->hex, f->timeout,
+		    (unsigned long long)(f->mf->nchunks - f->ndone),
+		    (unsigned long long)f->mf->nchunks,
+		    f->part_path ? " (partial file kept)" : "");
+	fetch_finish(f, 1);
+}
+
+static void
+on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct fetch *f = arg;
+
+	(void)what;
+	tool_log(LOG_ERROR, "interrupted by %s%s", strsignal((int)sig),
+	    f->part_path ? " (partial file kept)" : "");
+	fetch_finish(f, 1);
+}
+
+static void
+fetch_finish(struct fetch *f, int code)
+{
+	if (f->done)
+		return;
+	f->done = 1;
+	f->exit_code = code;
+	event_base_loopbreak(f->base);
+}
+
+static void
+print_stats(struct fetch *f)
+{
+	char from[4096] = "";
+	size_t used = 0, used_peers = 0;
+
+	for (size_t i = 0; i < f->npeers; i++) {
+		struct peer *p = f->peers[i];
+		if (p->chunks == 0)
+			continue;
+		used_peers++;
+		if (used < sizeof(from))
+			used += (size_t)snprintf(from + used,
+			    sizeof(from) - used, "%s%s/%llu", used ? "," : "",
+			    p->addr, (unsigned long long)p->chunks);
+	}
+	fprintf(stderr, "p2p-fetch: stats bytes_in=%llu chunks_fetched=%llu "
+	    "chunks_resumed=%llu peers_used=%zu peers_dropped=%llu from=%s\n",
+	    (unsigned long long)f->bytes_in,
+	    (unsigned long long)f->chunks_fetched,
+	    (unsigned long long)f->chunks_resumed, used_peers,
+	    (unsigned long long)f->peers_dropped, used ? from : "-");
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "peer", required_argument, NULL, 'p' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "timeout", required_argument, NULL, 'T' },
+		{ "max-peers", required_argument, NULL, 'M' },
+		{ "list", no_argument, NULL, 'L' },
+		{ "stats", no_argument, NULL, 'S' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static struct fetch fetch;
+	struct fetch *f = &fetch;
+	struct event *sigint, *sigterm;
+	struct timeval second = { 1, 0 };
+	const char **peer_args, *env;
+	int ch, npeer_args = 0, read_stdin = 0;
+
+	tool_init("p2p-fetch", LOG_WARN);
+	signal(SIGPIPE, SIG_IGN);
+	f->timeout = DEFAULT_TIMEOUT;
+	f->max_peers = DEFAULT_MAX_PEERS;
+	f->out_fd = STDOUT_FILENO;
+	if ((env = getenv("MINI_P2P_TIMEOUT")) != NULL && *env)
+		f->timeout = (unsigned)tool_parse_number(env, 1, 3600,
+		    "MINI_P2P_TIMEOUT");
+	if ((env = getenv("MINI_P2P_MAX_PEERS")) != NULL && *env)
+		f->max_peers = (unsigned)tool_parse_number(env, 1, 100000,
+		    "MINI_P2P_MAX_PEERS");
+	if ((peer_args = calloc((size_t)argc, sizeof(*peer_args))) == NULL)
+		tool_die(1, "out of memory");
+	while ((ch = getopt_long(argc, argv, "p:o:T:qvhV", longopts,
+	    NULL)) != -1) {
+		switch (ch) {
+		case 'p':
+			if (strcmp(optarg, "-") == 0) {
+				read_stdin = 1;
+				break;
+			}
+			{
+				struct sockaddr_storage ss;
+				socklen_t len;
+				const char *why;
+				if (tool_resolve(optarg, &ss, &len, &why) != 0)
+					tool_die(2, "peer '%s': %s", optarg,
+					    why);
+			}
+			peer_args[npeer_args++] = optarg;
+			break;
+		case 'o':
+			f->out_path = optarg;
+			break;
+		case 'T':
+			f->timeout = (unsigned)tool_parse_number(optarg, 1,
+			    3600, "timeout");
+			break;
+		case 'M':
+			f->max_peers = (unsigned)tool_parse_number(optarg, 1,
+			    100000, "max peers");
+			break;
+		case 'L':
+			f->listing = 1;
+			break;
+		case 'S':
+			f->stats = 1;
+			break;
+		case 'q':
+			tool_quiet();
+			break;
+		case 'v':
+			tool_verbose();
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("p2p-fetch %s\n", TOOL_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (f->listing) {
+		if (argc != 0 || npeer_args != 1 || read_stdin || f->out_path) {
+			usage(stderr);
+			return 2;
+		}
+	} else {
+		if (argc != 1) {
+			usage(stderr);
+			return 2;
+		}
+		tool_parse_id(argv[0], f->id);
+		proto_hex_encode(f->id, PROTO_HASH_LEN, f->hex);
+		if (npeer_args == 0)
+			read_stdin = 1;
+		if (f->out_path == NULL && isatty(STDOUT_FILENO))
+			tool_die(2, "refusing to write a file to a terminal; "
+			    "use -o FILE or redirect stdout");
+		if (f->out_path != NULL) {
+			if (f->out_path[0] == '\0')
+				tool_die(2, "output file name is empty");
+			if (asprintf(&f->part_path, "%s.part", f->out_path) < 0)
+				tool_die(1, "out of memory");
+		}
+	}
+	if (read_stdin && isatty(STDIN_FILENO))
+		tool_die(2, "no peers: give -p HOST:PORT, or pipe HOST:PORT "
+		    "lines in (p2p-discover | p2p-fetch ID)");
+	f->cfg.node_name = tool_hostname();
+	f->cfg.timeout = f->timeout;
+	f->last_progress = time(NULL);
+	if ((f->base = event_base_new()) == NULL ||
+	    (f->tick = event_new(f->base, -1, EV_PERSIST, on_tick, f)) == NULL ||
+	    event_add(f->tick, &second) != 0)
+		tool_die(1, "out of memory");
+	if (read_stdin) {
+		evutil_make_socket_nonblocking(STDIN_FILENO);
+		f->stdin_ev = event_new(f->base, STDIN_FILENO,
+		    EV_READ | EV_PERSIST, stdin_ready, f);
+		if (f->stdin_ev == NULL || event_add(f->stdin_ev, NULL) != 0)
+			tool_die(1, "stdin: cannot read peers from it");
+		f->stdin_open = 1;
+	}
+	sigint = evsignal_new(f->base, SIGINT, on_signal, f);
+	sigterm = evsignal_new(f->base, SIGTERM, on_signal, f);
+	if (sigint == NULL || sigterm == NULL || event_add(sigint, NULL) ||
+	    event_add(sigterm, NULL))
+		tool_die(1, "cannot watch signals");
+	for (int i = 0; i < npeer_args && !f->done; i++)
+		add_peer(f, peer_args[i]);
+	if (!f->done)
+		check_exhausted(f);
+	if (!f->done)
+		event_base_dispatch(f->base);
+	for (size_t i = 0; i < f->npeers; i++)
+		peer_close(f->peers[i]);
+	if (f->stats)
+		print_stats(f);
+	for (size_t i = 0; i < f->npeers; i++) {
+		free(f->peers[i]->addr);
+		free(f->peers[i]);
+	}
+	if (f->part_path != NULL && f->out_fd >= 0 && f->out_fd !=
+	    STDOUT_FILENO)
+		close(f->out_fd);
+	for (uint64_t i = 0; f->window && i < f->window_chunks; i++)
+		free(f->window[i]);
+	free(f->window);
+	free(f->peers);
+	free(f->state);
+	free(f->part_path);
+	free(peer_args);
+	proto_manifest_free(f->mf);
+	event_free(sigint);
+	event_free(sigterm);
+	event_free(f->tick);
+	if (f->stdin_ev)
+		event_free(f->stdin_ev);
+	event_base_free(f->base);
+	return f->exit_code;
+}

@@ -1,0 +1,185 @@
+/*
+ * p2p-verify: checks a file against a manifest (every chunk on its own, so a
+ * mismatch names the bad chunks) or against a content id. A pure filter:
+ * exit 0 when the file matches, 1 when it does not.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tool.h"
+
+#define MAX_LISTED 20
+
+static void
+usage(FILE *out)
+{
+	fprintf(out,
+	    "usage: p2p-verify [-qv] -m MANIFEST FILE\n"
+	    "       p2p-verify [-qv] ID FILE\n"
+	    "  -m, --manifest MANIFEST  check against the first manifest in\n"
+	    "                           MANIFEST ('-' for standard input)\n"
+	    "  -q, --quiet              print only errors\n"
+	    "  -v, --verbose            print more\n"
+	    "  -h, --help               print this help and exit\n"
+	    "  -V, --version            print the version and exit\n"
+	    "Prints OK<TAB>FILE or FAILED<TAB>FILE; exit 0 on a match, 1 when\n"
+	    "the file differs or cannot be read, 2 on a usage error.\n");
+}
+
+/* Reads the first manifest of a stream, whatever follows it. */
+static proto_manifest *
+read_manifest(const char *path)
+{
+	int fd = strcmp(path, "-") == 0 ? STDIN_FILENO :
+	    open(path, O_RDONLY | O_CLOEXEC);
+	size_t len = 0, cap = 0;
+	proto_manifest *mf = NULL;
+	uint8_t *buf = NULL;
+	long rc = 0;
+
+	if (fd < 0)
+		tool_die_errno(1, "%s", path);
+	for (;;) {
+		ssize_t n;
+		if (len == cap) {
+			cap = cap ? cap * 2 : 65536;
+			if ((buf = realloc(buf, cap)) == NULL)
+				tool_die(1, "%s: out of memory", path);
+		}
+		n = read(fd, buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			tool_die_errno(1, "%s", path);
+		len += (size_t)n;
+		if ((rc = proto_manifest_unpack(buf, len, &mf)) != 0 || n == 0)
+			break;
+	}
+	if (rc == 0)
+		tool_die(1, "manifest %s: %s", path,
+		    len == 0 ? "empty" : "truncated");
+	if (rc < 0)
+		tool_die(1, "manifest %s: not a valid manifest: %s", path,
+		    proto_strerror((int)rc));
+	free(buf);
+	if (fd != STDIN_FILENO)
+		close(fd);
+	return mf;
+}
+
+static proto_manifest *
+manifest_of(const char *file, size_t chunk_size)
+{
+	proto_manifest *mf;
+	int fd, rc;
+
+	if ((fd = open(file, O_RDONLY | O_CLOEXEC)) < 0)
+		tool_die_errno(1, "%s", file);
+	rc = proto_manifest_build_fd(fd, "file", NULL, chunk_size, &mf);
+	if (rc == PROTO_ERR_SYSTEM)
+		tool_die_errno(1, "%s", file);
+	if (rc != 0)
+		tool_die(1, "%s: %s", file, proto_strerror(rc));
+	close(fd);
+	return mf;
+}
+
+static int
+report(const char *file, int ok)
+{
+	printf("%s\t%s\n", ok ? "OK" : "FAILED", file);
+	return ok ? 0 : 1;
+}
+
+static int
+verify_manifest(const proto_manifest *want, const char *file)
+{
+	proto_manifest *got = manifest_of(file, want->chunk_size);
+	uint64_t bad = 0;
+
+	if (got->size != want->size) {
+		tool_log(LOG_ERROR, "%s: size %llu differs from manifest's %llu",
+		    file, (unsigned long long)got->size,
+		    (unsigned long long)want->size);
+		proto_manifest_free(got);
+		return report(file, 0);
+	}
+	for (uint64_t i = 0; i < want->nchunks; i++) {
+		if (memcmp(got->chunks + i * PROTO_HASH_LEN,
+		    want->chunks + i * PROTO_HASH_LEN, PROTO_HASH_LEN) == 0)
+			continue;
+		if (++bad <= MAX_LISTED)
+			tool_log(LOG_ERROR, "%s: chunk %llu does not match",
+			    file, (unsigned long long)i);
+	}
+	if (bad > MAX_LISTED)
+		tool_log(LOG_ERROR, "%s: ...and %llu more chunks", file,
+		    (unsigned long long)(bad - MAX_LISTED));
+	proto_manifest_free(got);
+	return report(file, bad == 0);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "manifest", required_argument, NULL, 'm' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *manifest_path = NULL;
+	uint8_t id[PROTO_HASH_LEN];
+	proto_manifest *mf;
+	int ch, rc;
+
+	tool_init("p2p-verify", LOG_WARN);
+	while ((ch = getopt_long(argc, argv, "m:qvhV", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'm':
+			manifest_path = optarg;
+			break;
+		case 'q':
+			tool_quiet();
+			break;
+		case 'v':
+			tool_verbose();
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("p2p-verify %s\n", TOOL_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc != (manifest_path ? 1 : 2)) {
+		usage(stderr);
+		return 2;
+	}
+	if (manifest_path) {
+		mf = read_manifest(manifest_path);
+		rc = verify_manifest(mf, argv[0]);
+	} else {
+		tool_parse_id(argv[0], id);
+		mf = manifest_of(argv[1], 0);
+		rc = memcmp(mf->id, id, PROTO_HASH_LEN) == 0;
+		if (!rc)
+			tool_log(LOG_ERROR, "%s: content id differs", argv[1]);
+		rc = report(argv[1], rc);
+	}
+	proto_manifest_free(mf);
+	return rc;
+}
