@@ -121,11 +121,11 @@ proto_check_msgpack(const uint8_t *buf, size_t len,
 			/* Each item takes at least one byte. */
 			if (n > max - off || objects + n > lim->max_objects)
 				return PROTO_ERR_TOO_BIG;
-			if (n > 0) {
-				if (depth + 1 > max_depth)
-					return PROTO_ERR_TOO_BIG;
+			/* An empty container still counts as a level. */
+			if (depth + 1 > max_depth)
+				return PROTO_ERR_TOO_BIG;
+			if (n > 0)
 				left[++depth] = n;
-			}
 			break;
 		case BAD:
 			return PROTO_ERR_MALFORMED;

@@ -23,6 +23,8 @@
 #define DEFAULT_OUT_LIMIT (4u << 20)
 /* Read ahead at most this much beyond a frame in progress. */
 #define READ_AHEAD (1u << 20)
+/* Bytes moved per read or write call at most. */
+#define SINGLE_IO (1u << 20)
 
 struct proto_conn {
 	struct bufferevent *bev;
@@ -284,6 +286,10 @@ conn_setup(struct bufferevent *bev, const proto_conn_config *cfg,
 	tv.tv_sec = c->timeout;
 	tv.tv_usec = 0;
 	bufferevent_setcb(bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	/* libevent moves 16 KiB per callback by default: far too little to
+	 * keep up with loopback or a fast LAN. */
+	bufferevent_set_max_single_read(bev, SINGLE_IO);
+	bufferevent_set_max_single_write(bev, SINGLE_IO);
 	bufferevent_set_timeouts(bev, &tv, &tv);
 	bufferevent_setwatermark(bev, EV_WRITE, c->out_limit / 2, 0);
 	set_read_marks(c, PROTO_FRAME_HEADER);

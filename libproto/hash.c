@@ -129,10 +129,11 @@ proto_chunk_count(uint64_t size, size_t chunk_size)
 size_t
 proto_chunk_len(uint64_t size, size_t chunk_size, uint64_t index)
 {
-	uint64_t start = index * (uint64_t)chunk_size;
+	uint64_t start;
 
-	if (start >= size)
+	if (index >= proto_chunk_count(size, chunk_size))
 		return 0;
+	start = index * (uint64_t)chunk_size;
 	return size - start < chunk_size ? (size_t)(size - start) : chunk_size;
 }
 

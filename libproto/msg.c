@@ -232,7 +232,8 @@ unpack_list(const msgpack_object *o, msgpack_zone *zone, proto_msg *m)
 		    get_uint(&e->via.array.ptr[1], UINT64_MAX,
 		    &out->size) != 0 ||
 		    get_raw(&e->via.array.ptr[2], 0, 1, PROTO_NAME_MAX, &name,
-		    &out->name_len) != 0)
+		    &out->name_len) != 0 ||
+		    !proto_name_valid((const char *)name, out->name_len))
 			return PROTO_ERR_MALFORMED;
 		out->name = (const char *)name;
 	}

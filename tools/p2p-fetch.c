@@ -30,6 +30,7 @@
 #define DEFAULT_MAX_PEERS 50
 #define PEER_INFLIGHT_BYTES (2u << 20) /* requested, unanswered, per peer */
 #define PEER_INFLIGHT_MAX 64           /* requests per peer */
+#define PEER_INFLIGHT_CHUNKS 16        /* chunk requests per peer */
 #define WINDOW_BYTES (8u << 20)        /* early chunks held for stdout */
 
 enum chunk_state { CHUNK_MISSING, CHUNK_INFLIGHT, CHUNK_DONE };
@@ -181,9 +182,12 @@ check_exhausted(struct fetch *f)
 		tool_log(LOG_ERROR, "%s: not found on any peer", f->hex);
 	else if (f->mf == NULL && f->npeers == 1 && last)
 		tool_log(LOG_ERROR, "%s", last);
-	else if (f->mf == NULL)
-		tool_log(LOG_ERROR, "%s: no peer could be reached%s%s", f->hex,
-		    last ? "; last: " : "", last ? last : "");
+	else if (f->mf == NULL) {
+		for (size_t i = 0; i < f->npeers; i++)
+			if (f->peers[i]->why[0])
+				tool_log(LOG_ERROR, "%s", f->peers[i]->why);
+		tool_log(LOG_ERROR, "%s: no peer could be reached", f->hex);
+	}
 	else
 		tool_log(LOG_ERROR, "%s: every peer failed; %llu of %llu chunks "
 		    "missing%s", f->hex,
@@ -271,7 +275,9 @@ pump(struct peer *p)
 
 	if (p->state != PEER_READY || !p->has_file || f->done)
 		return;
-	while (p->count < PEER_INFLIGHT_MAX && p->inflight_bytes < budget) {
+	/* The count cap keeps the first peer to answer from taking every
+	 * small chunk before the others are ready. */
+	while (p->count < PEER_INFLIGHT_CHUNKS && p->inflight_bytes < budget) {
 		int64_t i = pick_chunk(f);
 		if (i < 0)
 			break;
@@ -697,7 +703,8 @@ stdin_ready(evutil_socket_t fd, short what, void *arg)
 			take_line(f, f->line);
 			f->linelen = 0;
 		}
-		event_del(f->stdin_ev);
+		if (f->stdin_ev)
+			event_del(f->stdin_ev);
 		f->stdin_open = 0;
 		check_exhausted(f);
 		return;
@@ -712,6 +719,16 @@ stdin_ready(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* 1 when epoll can watch fd: a pipe or a socket, not a file or device. */
+static int
+is_pollable(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && (S_ISFIFO(st.st_mode) ||
+	    S_ISSOCK(st.st_mode));
+}
+
 static void
 on_tick(evutil_socket_t fd, short what, void *arg)
 {
@@ -723,9 +740,14 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 		return;
 	if (f->mf == NULL && f->not_found > 0)
 		tool_log(LOG_ERROR, "%s: not found on any peer", f->hex);
-	else if (f->mf == NULL)
+	else if (f->mf == NULL) {
+		for (size_t i = 0; i < f->npeers; i++)
+			if (peer_alive(f->peers[i]))
+				tool_log(LOG_ERROR, "%s: no answer within %u s",
+				    f->peers[i]->addr, f->timeout);
 		tool_log(LOG_ERROR, "%s: no peer answered within %u s", f->hex,
 		    f->timeout);
+	}
 	else
 		tool_log(LOG_ERROR, "%s: no progress for %u s; %llu of %llu "
 		    "chunks missing%s", f->hex, f->timeout,
@@ -904,7 +926,12 @@ main(int argc, char **argv)
 	    (f->tick = event_new(f->base, -1, EV_PERSIST, on_tick, f)) == NULL ||
 	    event_add(f->tick, &second) != 0)
 		tool_die(1, "out of memory");
-	if (read_stdin) {
+	if (read_stdin && !is_pollable(STDIN_FILENO)) {
+		/* epoll cannot watch a file: read its lines now. */
+		f->stdin_open = 1;
+		while (f->stdin_open && !f->done)
+			stdin_ready(STDIN_FILENO, EV_READ, f);
+	} else if (read_stdin) {
 		evutil_make_socket_nonblocking(STDIN_FILENO);
 		f->stdin_ev = event_new(f->base, STDIN_FILENO,
 		    EV_READ | EV_PERSIST, stdin_ready, f);

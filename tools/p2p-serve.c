@@ -134,8 +134,10 @@ client_free(struct client *cl)
 {
 	struct server *srv = cl->srv;
 
-	srv->bytes_in += proto_conn_bytes_in(cl->conn);
-	srv->bytes_out += proto_conn_bytes_out(cl->conn);
+	if (cl->conn != NULL) {
+		srv->bytes_in += proto_conn_bytes_in(cl->conn);
+		srv->bytes_out += proto_conn_bytes_out(cl->conn);
+	}
 	if (cl->prev)
 		cl->prev->next = cl->next;
 	else
@@ -272,9 +274,18 @@ on_close(proto_conn *c, int err, void *arg)
 {
 	int level = err == PROTO_ERR_CLOSED ? LOG_DEBUG : LOG_INFO;
 
+	struct client *cl = arg;
+
 	tool_log(level, "%s: closed: %s", proto_conn_peer(c),
 	    err == PROTO_ERR_SYSTEM ? strerror(errno) : proto_strerror(err));
-	client_free(arg);
+	/* A peer of another version is told so before the line goes. */
+	if (err == PROTO_ERR_VERSION) {
+		cl->conn = NULL;
+		proto_conn_close_after_flush(c);
+		client_free(cl);
+		return;
+	}
+	client_free(cl);
 }
 
 /* Idle clients are dropped after ten timeouts, so they cannot hold a peer

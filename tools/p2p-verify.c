@@ -61,10 +61,10 @@ read_manifest(const char *path)
 			break;
 	}
 	if (rc == 0)
-		tool_die(1, "manifest %s: %s", path,
+		tool_die(1, "manifest: %s: %s", path,
 		    len == 0 ? "empty" : "truncated");
 	if (rc < 0)
-		tool_die(1, "manifest %s: not a valid manifest: %s", path,
+		tool_die(1, "manifest: %s: not a valid manifest: %s", path,
 		    proto_strerror((int)rc));
 	free(buf);
 	if (fd != STDIN_FILENO)

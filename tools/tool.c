@@ -157,8 +157,7 @@ tool_parse_id(const char *text, uint8_t id[PROTO_HASH_LEN])
 
 	if (proto_id_parse(text, id) != 0) {
 		tool_printable(text, strlen(text), shown, sizeof(shown));
-		tool_die(2, "malformed content id '%s': want 64 hex digits",
-		    shown);
+		tool_die(2, "malformed content id '%s'", shown);
 	}
 }
 

@@ -1,0 +1,304 @@
+#!/usr/bin/env bats
+# p2p-serve: what it serves (manifests on stdin, -d DIR), its one stdout line, its exit codes
+# and signals. What a server lists is read over the wire by the reference client
+# (bats/p2p_ref.py), so these tests do not rest on p2p-fetch alone.
+
+bats_require_minimum_version 1.5.0
+
+load ../bats/common
+
+setup() {
+	cd "$BATS_TEST_TMPDIR"
+}
+
+teardown() {
+	[[ -z ${FIFO_FD:-} ]] || exec {FIFO_FD}>&-
+	common_teardown
+}
+
+@test "--help prints usage on stdout and exits 0" {
+	run -0 --separate-stderr timeout 10 p2p-serve --help </dev/null
+	assert_output --regexp '[Uu]sage:.*p2p-serve'
+	assert_stderr ''
+	run -0 --separate-stderr timeout 10 p2p-serve -h </dev/null
+	assert_output --regexp '[Uu]sage:.*p2p-serve'
+}
+
+@test "--version and -V print the version" {
+	run -0 --separate-stderr timeout 10 p2p-serve --version </dev/null
+	assert_output 'p2p-serve 0.1.0'
+	run -0 --separate-stderr timeout 10 p2p-serve -V </dev/null
+	assert_output 'p2p-serve 0.1.0'
+}
+
+@test "unknown option: usage on stderr, exit 2" {
+	run -2 --separate-stderr timeout 10 p2p-serve --bogus </dev/null
+	assert_output ''
+	assert_stderr --regexp '[Uu]sage:.*p2p-serve'
+}
+
+@test "port out of range or not a number: exit 2 without serving" {
+	local bad
+	for bad in 70000 65536 abc -1 12x ''; do
+		run -2 --separate-stderr timeout 10 p2p-serve -p "$bad" --bind 127.0.0.1 </dev/null
+		assert_output ''
+		[[ -n $stderr ]] || fail "no message for -p '$bad'"
+	done
+	run -2 --separate-stderr timeout 10 p2p-serve --port 99999 --bind 127.0.0.1 </dev/null
+	assert_output ''
+}
+
+@test "prints exactly one line HOST:PORT, and listens there" {
+	start_server
+	assert_equal "$SERVER_HOST" 127.0.0.1
+	((SERVER_PORT > 0 && SERVER_PORT < 65536))
+	run -0 python3 "$P2P_REF" hello "$SERVER_ADDR"
+	# the line is flushed at start, and nothing else follows on stdout
+	assert_equal "$(wc -l <"$SERVER_OUT")" 1
+	stop_server "$SERVER_PID"
+	assert_equal "$(cat "$SERVER_OUT")" "127.0.0.1:$SERVER_PORT"
+}
+
+@test "HELLO: protocol version 1, the -n name, the listening port" {
+	start_server -n 'node-α'
+	run -0 python3 "$P2P_REF" hello "$SERVER_ADDR"
+	assert_output --regexp "^\\[0, 1, 0, \"node-α\", $SERVER_PORT(, .*)?\\]\$"
+	start_server --name other
+	run -0 python3 "$P2P_REF" hello "$SERVER_ADDR"
+	assert_output --partial '"other"'
+}
+
+@test "serves the files whose manifests come on stdin" {
+	make_file a 100000 1
+	make_file 'héllo wörld.bin' 3000 2
+	p2p-chunk a 'héllo wörld.bin' >m
+	start_server_stdin m
+	local ida idb
+	ida=$(ref_id a)
+	idb=$(ref_id 'héllo wörld.bin')
+	wait_listed "$SERVER_ADDR" "$ida" "$idb"
+	run -0 python3 "$P2P_REF" list "$SERVER_ADDR"
+	assert_equal "$(sort <<<"$output")" "$(printf '%s\t%s\t%s\n' "$ida" 100000 a "$idb" 3000 'héllo wörld.bin' | sort)"
+}
+
+@test "logs 'p2p-serve: serving ID NAME' per file at the default level" {
+	make_file a 100000 1
+	make_file 'héllo wörld.bin' 3000 2
+	p2p-chunk a 'héllo wörld.bin' >m
+	start_server_stdin m
+	wait_for grep -qF "p2p-serve: serving $(ref_id a) a" "$SERVER_ERR"
+	wait_for grep -qF "p2p-serve: serving $(ref_id 'héllo wörld.bin') héllo wörld.bin" "$SERVER_ERR"
+}
+
+@test "-q, P2P_LOG=warn and RUST_LOG=warn hide the info lines; -v raises warn to info" {
+	make_file a 1000 1
+	p2p-chunk a >m
+	local id
+	id=$(ref_id a)
+
+	start_server_stdin m -q
+	wait_listed "$SERVER_ADDR" "$id"
+	sleep 0.2
+	run ! grep -q serving "$SERVER_ERR"
+
+	P2P_LOG=warn start_server_stdin m
+	wait_listed "$SERVER_ADDR" "$id"
+	sleep 0.2
+	run ! grep -q serving "$SERVER_ERR"
+
+	RUST_LOG=warn start_server_stdin m
+	wait_listed "$SERVER_ADDR" "$id"
+	sleep 0.2
+	run ! grep -q serving "$SERVER_ERR"
+
+	P2P_LOG=warn start_server_stdin m -v
+	wait_for grep -qF "p2p-serve: serving $id a" "$SERVER_ERR"
+}
+
+@test "stdin is read asynchronously: files appear as their manifests arrive" {
+	make_file a 20000 1
+	make_file b 30000 2
+	local ida idb
+	ida=$(ref_id a)
+	idb=$(ref_id b)
+	mkfifo fifo
+	# Opened read-write, the FIFO never blocks us nor reaches EOF while FIFO_FD is open.
+	exec {FIFO_FD}<>fifo
+	start_server_stdin fifo
+	p2p-chunk a >&"$FIFO_FD"
+	wait_listed "$SERVER_ADDR" "$ida"
+	run ! listed "$SERVER_ADDR" "$idb"
+	p2p-chunk b >&"$FIFO_FD"
+	wait_listed "$SERVER_ADDR" "$idb"
+	timeout 20 p2p-fetch -p "$SERVER_ADDR" "$idb" >b.out
+	cmp b b.out
+	# still open: a third manifest later is served too
+	make_file c 1000 3
+	p2p-chunk c >&"$FIFO_FD"
+	wait_listed "$SERVER_ADDR" "$(ref_id c)"
+}
+
+@test "stdin at EOF: keeps running and serving" {
+	make_file a 20000 1
+	p2p-chunk a >m
+	start_server_stdin m
+	wait_listed "$SERVER_ADDR" "$(ref_id a)"
+	sleep 0.5
+	pid_alive "$SERVER_PID"
+	run -0 python3 "$P2P_REF" hello "$SERVER_ADDR"
+}
+
+@test "-d DIR serves every regular file under DIR, recursively" {
+	mkdir -p d/sub
+	make_file d/a.bin 70000 1
+	make_file d/sub/b.bin 5000 2
+	make_file 'd/sub/héllo wörld.bin' 40000 3
+	: >d/empty
+	start_server -d d
+	local ids=() f
+	for f in d/a.bin d/sub/b.bin 'd/sub/héllo wörld.bin' d/empty; do
+		ids+=("$(ref_id "$f")")
+	done
+	wait_listed "$SERVER_ADDR" "${ids[@]}"
+	run -0 python3 "$P2P_REF" list "$SERVER_ADDR"
+	assert_equal "$(sort <<<"$output")" "$(printf '%s\t%s\t%s\n' \
+		"${ids[0]}" 70000 a.bin "${ids[1]}" 5000 b.bin "${ids[2]}" 40000 'héllo wörld.bin' "${ids[3]}" 0 empty | sort)"
+	local i=0
+	for f in d/a.bin d/sub/b.bin 'd/sub/héllo wörld.bin' d/empty; do
+		timeout 20 p2p-fetch -p "$SERVER_ADDR" -o "out$i" "${ids[$i]}"
+		cmp "$f" "out$i"
+		i=$((i + 1))
+	done
+}
+
+@test "-d may repeat, and adds to stdin" {
+	mkdir d1 d2
+	make_file d1/a 1000 1
+	make_file d2/b 2000 2
+	make_file c 3000 3
+	p2p-chunk c >m
+	start_server_stdin m -d d1 -d d2
+	wait_listed "$SERVER_ADDR" "$(ref_id d1/a)" "$(ref_id d2/b)" "$(ref_id c)"
+	run -0 python3 "$P2P_REF" list "$SERVER_ADDR"
+	assert_equal "${#lines[@]}" 3
+}
+
+@test "-d of a missing directory: exit 1, the directory named" {
+	run -1 --separate-stderr timeout 10 p2p-serve -p 0 --bind 127.0.0.1 -d nosuchdir </dev/null
+	assert_stderr --partial nosuchdir
+}
+
+@test "port in use: exit 1, 'bind ADDR: Address already in use'" {
+	start_server
+	run -1 --separate-stderr timeout 10 p2p-serve -p "$SERVER_PORT" --bind 127.0.0.1 </dev/null
+	assert_output ''
+	assert_stderr_line "p2p-serve: bind 127.0.0.1:$SERVER_PORT: Address already in use"
+	# the first server is unharmed
+	run -0 python3 "$P2P_REF" hello "$SERVER_ADDR"
+}
+
+@test "SIGTERM: exits 0" {
+	start_server
+	kill -TERM "$SERVER_PID"
+	wait_exit "$SERVER_PID"
+	assert_equal "$exit_status" 0
+}
+
+@test "SIGINT: exits 0" {
+	start_server
+	kill -INT "$SERVER_PID"
+	wait_exit "$SERVER_PID"
+	assert_equal "$exit_status" 0
+}
+
+@test "SIGTERM with a client connected: exits 0" {
+	start_server
+	# a client that connects and stays idle
+	python3 -c 'import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+time.sleep(30)' "$SERVER_PORT" 3>&- &
+	EXTRA_PIDS+=($!)
+	sleep 0.3
+	kill -TERM "$SERVER_PID"
+	wait_exit "$SERVER_PID"
+	assert_equal "$exit_status" 0
+}
+
+@test "--stats: one line at exit with the counters" {
+	make_file a 65536 1
+	p2p-chunk -c 16K a >m
+	start_server_stdin m --stats
+	local id
+	id=$(ref_id a)
+	wait_listed "$SERVER_ADDR" "$id"
+	timeout 20 p2p-fetch -p "$SERVER_ADDR" -o out "$id"
+	cmp a out
+	stop_server "$SERVER_PID"
+	assert_equal "$exit_status" 0
+	local err
+	err=$(cat "$SERVER_ERR")
+	assert_equal "$(grep -c 'p2p-serve: stats ' <<<"$err")" 1
+	assert_regex "$(grep 'p2p-serve: stats ' <<<"$err")" \
+		'^p2p-serve: stats bytes_in=[0-9]+ bytes_out=[0-9]+ chunks_out=[0-9]+ manifests_out=[0-9]+ peers=[0-9]+$'
+	assert_equal "$(stats_field "$err" chunks_out)" 4
+	assert_equal "$(stats_field "$err" manifests_out)" 1
+	(($(stats_field "$err" bytes_out) >= 65536))
+	(($(stats_field "$err" bytes_in) > 0))
+	(($(stats_field "$err" peers) >= 1))
+}
+
+@test "no --stats: no stats line" {
+	start_server
+	stop_server "$SERVER_PID"
+	run ! grep -q 'stats' "$SERVER_ERR"
+}
+
+@test "a client sending an oversized frame is dropped; the server goes on" {
+	make_file a 20000 1
+	p2p-chunk a >m
+	start_server_stdin m
+	local id
+	id=$(ref_id a)
+	wait_listed "$SERVER_ADDR" "$id"
+	run -0 timeout 20 python3 "$P2P_REF" junk "$SERVER_ADDR"
+	assert_output closed
+	pid_alive "$SERVER_PID"
+	timeout 20 p2p-fetch -p "$SERVER_ADDR" -o out "$id"
+	cmp a out
+}
+
+@test "the manifest's path is not sent to peers" {
+	make_file a 20000 1
+	p2p-chunk a >m
+	start_server_stdin m
+	local id
+	id=$(ref_id a)
+	wait_listed "$SERVER_ADDR" "$id"
+	# a fetch through a fake peer would not tell; grep the bytes a real GET_MANIFEST returns
+	run -0 python3 - "$SERVER_ADDR" "$id" "$P2P_REF" <<'PY'
+import sys, importlib.util
+spec = importlib.util.spec_from_file_location("r", sys.argv[3])
+r = importlib.util.module_from_spec(spec); spec.loader.exec_module(r)
+s, _ = r.connect(sys.argv[1])
+s.sendall(r.frame([4, 9, bytes.fromhex(sys.argv[2])]))
+reply = r.recv_frame(s)
+assert reply[0] == 5 and reply[1] == 9, reply[:3]
+m = reply[2]
+print(sorted(m.keys()))
+PY
+	assert_output "['chunk_size', 'chunks', 'id', 'name', 'size', 'v']"
+}
+
+@test "GET_MANIFEST for an unknown id is answered ERROR NOT_FOUND" {
+	start_server
+	run -0 python3 - "$SERVER_ADDR" "$P2P_REF" <<'PY'
+import sys, importlib.util
+spec = importlib.util.spec_from_file_location("r", sys.argv[2])
+r = importlib.util.module_from_spec(spec); spec.loader.exec_module(r)
+s, _ = r.connect(sys.argv[1])
+s.sendall(r.frame([4, 77, bytes(32)]))
+reply = r.recv_frame(s)
+print(reply[:3])
+PY
+	assert_output '[1, 77, 1]'
+}

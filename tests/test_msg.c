@@ -1,0 +1,677 @@
+/*
+ * msg.c: every message type through proto_msg_pack, proto_frame_parse and
+ * proto_msg_unpack; hand-written bodies with wrong element types and short
+ * arrays; unknown types; the encoding examples of PROTOCOL.md section 5;
+ * and the CHUNK header that precedes sendfile data.
+ */
+#include <ctype.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "proto.h"
+#include "tap.h"
+
+static uint8_t id_a[32], id_b[32], id_c[32];
+
+/* Packs m, parses the frame, and unpacks its body into out. Returns the
+ * unpack result (or a parse error); *frame is the caller's to free after
+ * out is cleared (out borrows from it). */
+static int
+roundtrip(const proto_msg *m, proto_msg *out, uint8_t **frame)
+{
+	size_t len = 0;
+	long n;
+	int rc;
+
+	*frame = NULL;
+	proto_msg_init(out, 0);
+	if ((rc = proto_msg_pack(m, frame, &len)) != 0) {
+		diag("pack: %s", proto_strerror(rc));
+		return rc;
+	}
+	n = proto_frame_parse(*frame, len, PROTO_FRAME_MAX);
+	if (n != (long)len) {
+		diag("frame_parse gave %ld for a frame of %zu", n, len);
+		return n < 0 ? (int)n : PROTO_ERR_MALFORMED;
+	}
+	return proto_msg_unpack(*frame + PROTO_FRAME_HEADER,
+	    len - PROTO_FRAME_HEADER, out);
+}
+
+/*
+ * A body from a compact text: hex bytes separated by spaces, and tokens
+ * IDn (a bin of n bytes of 0x11; ID alone is 32), Sn (a str of n 'x').
+ */
+static size_t
+body_of(const char *text, uint8_t *out, size_t cap)
+{
+	size_t n = 0;
+
+	while (*text) {
+		if (*text == ' ') {
+			text++;
+			continue;
+		}
+		if (text[0] == 'I' && text[1] == 'D') {
+			char *end = (char *)text + 2;
+			unsigned long k = 32;
+			if (isdigit((unsigned char)text[2]))
+				k = strtoul(text + 2, &end, 10);
+			out[n++] = 0xc4;
+			out[n++] = (uint8_t)k;
+			memset(out + n, 0x11, k);
+			n += k;
+			text = end;
+		} else if (text[0] == 'S') {
+			char *end;
+			unsigned long k;
+			if (!isdigit((unsigned char)text[1])) {
+				fprintf(stderr, "bad S token at %s\n", text);
+				exit(2);
+			}
+			k = strtoul(text + 1, &end, 10);
+			if (k < 32)
+				out[n++] = (uint8_t)(0xa0 | k);
+			else if (k < 256) {
+				out[n++] = 0xd9;
+				out[n++] = (uint8_t)k;
+			} else {
+				out[n++] = 0xda;
+				out[n++] = (uint8_t)(k >> 8);
+				out[n++] = (uint8_t)k;
+			}
+			memset(out + n, 'x', k);
+			n += k;
+			text = end;
+		} else {
+			unsigned v;
+			if (sscanf(text, "%2x", &v) != 1) {
+				fprintf(stderr, "bad body text at %s\n", text);
+				exit(2);
+			}
+			out[n++] = (uint8_t)v;
+			text += 2;
+		}
+		if (n > cap - 300) {
+			fprintf(stderr, "body too long\n");
+			exit(2);
+		}
+	}
+	return n;
+}
+
+/* Unpacks the body described by text (after checking it as a frame body,
+ * as every receiver does), into m. */
+static int
+unpack_text(const char *text, proto_msg *m)
+{
+	static uint8_t body[4096];
+	size_t n = body_of(text, body, sizeof(body));
+	uint8_t *copy = malloc(n);
+	int rc;
+
+	if (copy == NULL)
+		exit(2);
+	memcpy(copy, body, n);
+	proto_msg_init(m, 0);
+	if ((rc = proto_frame_check_body(copy, n)) != 0) {
+		diag("body '%s' fails the frame check: %s", text,
+		    proto_strerror(rc));
+		free(copy);
+		return 1000 + rc;
+	}
+	rc = proto_msg_unpack(copy, n, m);
+	/* Only the fields that do not borrow from the body are used after. */
+	if (rc == 0) {
+		m->text = NULL;
+		m->id = NULL;
+		m->data = NULL;
+		m->entries = NULL;
+		proto_msg_clear(m);
+	}
+	free(copy);
+	return rc;
+}
+
+static proto_manifest *
+make_manifest(size_t size, size_t cs, const char *path)
+{
+	proto_manifest *mf = NULL;
+	int fd = memfd_create("test_msg", 0);
+	uint8_t *data = malloc(size + 1);
+
+	if (fd < 0 || data == NULL)
+		exit(2);
+	for (size_t i = 0; i < size; i++)
+		data[i] = (uint8_t)(i * 7 + 3);
+	if (write(fd, data, size) != (ssize_t)size ||
+	    proto_manifest_build_fd(fd, "file.bin", path, cs, &mf) != 0) {
+		fprintf(stderr, "make_manifest failed\n");
+		exit(2);
+	}
+	close(fd);
+	free(data);
+	return mf;
+}
+
+static void
+test_roundtrip(void)
+{
+	proto_msg m, u;
+	uint8_t *f;
+	char longname[100];
+	char longtext[300];
+	proto_list_entry ents[3] = {
+		{ id_a, 0, "empty", 5 },
+		{ id_b, UINT64_MAX, "huge.iso", 8 },
+		{ id_c, 16385, "x", 1 },
+	};
+	proto_manifest *mf;
+	int rc, good;
+
+	proto_msg_init(&m, PROTO_MSG_HELLO);
+	m.version = 1;
+	m.caps = 0x123456789abcdefull;
+	m.text = "node-a";
+	m.text_len = 6;
+	m.listen_port = 65535;
+	m.rid = 99; /* HELLO carries no rid */
+	rc = roundtrip(&m, &u, &f);
+	ok(rc == 0 && u.type == PROTO_MSG_HELLO && u.version == 1 &&
+	    u.caps == m.caps && u.text_len == 6 &&
+	    memcmp(u.text, "node-a", 6) == 0 && u.listen_port == 65535 &&
+	    u.rid == 0, "round trip HELLO (caps 64-bit, port 65535, no rid)");
+	proto_msg_clear(&u);
+	free(f);
+
+	proto_msg_init(&m, PROTO_MSG_HELLO);
+	m.version = 1;
+	rc = roundtrip(&m, &u, &f);
+	ok(rc == 0 && u.type == PROTO_MSG_HELLO && u.text_len == 0 &&
+	    u.listen_port == 0, "round trip HELLO empty name (text NULL, len 0)");
+	proto_msg_clear(&u);
+	free(f);
+
+	memset(longname, 'n', sizeof(longname));
+	proto_msg_init(&m, PROTO_MSG_HELLO);
+	m.version = 1;
+	m.text = longname;
+	m.text_len = sizeof(longname);
+	rc = roundtrip(&m, &u, &f);
+	ok(rc == 0 && u.text_len == PROTO_NODE_NAME_MAX,
+	    "HELLO name over 64 bytes is cut to 64 when packed");
+	proto_msg_clear(&u);
+	free(f);
+
+	proto_msg_init(&m, PROTO_MSG_ERROR);
+	m.rid = 42;
+	m.code = PROTO_CODE_NOT_FOUND;
+	m.text = "no such id";
+	m.text_len = 10;
+	rc = roundtrip(&m, &u, &f);
+	ok(rc == 0 && u.type == PROTO_MSG_ERROR && u.rid == 42 &&
+	    u.code == PROTO_CODE_NOT_FOUND && u.text_len == 10 &&
+	    memcmp(u.text, "no such id", 10) == 0, "round trip ERROR");
+	proto_msg_clear(&u);
+	free(f);
+
+	memset(longtext, 't', sizeof(longtext));
+	m.text = longtext;
+	m.text_len = sizeof(longtext);
+	m.code = UINT32_MAX;
+	rc = roundtrip(&m, &u, &f);
+	ok(rc == 0 && u.text_len == PROTO_ERROR_TEXT_MAX && u.code == UINT32_MAX,
+	    "ERROR text over 255 bytes is cut to 255; code UINT32_MAX");
+	proto_msg_clear(&u);
+	free(f);
+
+	proto_msg_init(&m, PROTO_MSG_LIST);
+	m.rid = UINT32_MAX;
+	rc = roundtrip(&m, &u, &f);
+	ok(rc == 0 && u.type == PROTO_MSG_LIST && u.rid == UINT32_MAX,
+	    "round trip LIST (rid UINT32_MAX)");
+	proto_msg_clear(&u);
+	free(f);
+
+	proto_msg_init(&m, PROTO_MSG_LIST_REPLY);
+	m.rid = 7;
+	m.entries = ents;
+	m.nentries = 3;
+	rc = roundtrip(&m, &u, &f);
+	good = rc == 0 && u.type == PROTO_MSG_LIST_REPLY && u.rid == 7 &&
+	    u.nentries == 3;
+	for (size_t i = 0; good && i < 3; i++)
+		good = memcmp(u.entries[i].id, ents[i].id, 32) == 0 &&
+		    u.entries[i].size == ents[i].size &&
+		    u.entries[i].name_len == ents[i].name_len &&
+		    memcmp(u.entries[i].name, ents[i].name, ents[i].name_len) == 0;
+	ok(good, "round trip LIST_REPLY with 3 entries (size 0, UINT64_MAX)");
+	proto_msg_clear(&u);
+	free(f);
+
+	m.nentries = 0;
+	m.entries = NULL;
+	rc = roundtrip(&m, &u, &f);
+	ok(rc == 0 && u.type == PROTO_MSG_LIST_REPLY && u.nentries == 0,
+	    "round trip LIST_REPLY empty");
+	proto_msg_clear(&u);
+	free(f);
+
+	proto_msg_init(&m, PROTO_MSG_GET_MANIFEST);
+	m.rid = 128;
+	m.id = id_b;
+	rc = roundtrip(&m, &u, &f);
+	ok(rc == 0 && u.type == PROTO_MSG_GET_MANIFEST && u.rid == 128 &&
+	    u.id != NULL && memcmp(u.id, id_b, 32) == 0,
+	    "round trip GET_MANIFEST");
+	proto_msg_clear(&u);
+	free(f);
+
+	mf = make_manifest(100000, 32768, "/srv/file.bin");
+	proto_msg_init(&m, PROTO_MSG_MANIFEST);
+	m.rid = 5;
+	m.manifest = mf;
+	rc = roundtrip(&m, &u, &f);
+	ok(rc == 0 && u.type == PROTO_MSG_MANIFEST && u.rid == 5 &&
+	    u.manifest != NULL && memcmp(u.manifest->id, mf->id, 32) == 0 &&
+	    u.manifest->size == 100000 && u.manifest->chunk_size == 32768 &&
+	    u.manifest->nchunks == 4 &&
+	    memcmp(u.manifest->chunks, mf->chunks, 4 * 32) == 0 &&
+	    strcmp(u.manifest->name, "file.bin") == 0,
+	    "round trip MANIFEST");
+	ok(rc == 0 && u.manifest && u.manifest->path == NULL,
+	    "MANIFEST message never carries \"path\"");
+	proto_msg_clear(&u);
+	ok(u.manifest == NULL, "msg_clear frees the unpacked manifest");
+	free(f);
+
+	rc = roundtrip(&m, &u, &f);
+	if (rc == 0) {
+		proto_manifest *taken = u.manifest;
+		u.manifest = NULL; /* the caller takes it */
+		proto_msg_clear(&u);
+		ok(taken && taken->nchunks == 4,
+		    "MANIFEST: taken manifest outlives msg_clear");
+		proto_manifest_free(taken);
+	} else
+		ok(0, "MANIFEST: taken manifest outlives msg_clear");
+	free(f);
+
+	proto_msg_init(&m, PROTO_MSG_GET_CHUNK);
+	m.rid = 70000;
+	m.id = id_c;
+	m.index = 1ull << 40;
+	m.chunk_size = 65536;
+	rc = roundtrip(&m, &u, &f);
+	ok(rc == 0 && u.type == PROTO_MSG_GET_CHUNK && u.rid == 70000 &&
+	    memcmp(u.id, id_c, 32) == 0 && u.index == 1ull << 40 &&
+	    u.chunk_size == 65536, "round trip GET_CHUNK (index 2^40)");
+	proto_msg_clear(&u);
+	free(f);
+
+	proto_msg_init(&m, PROTO_MSG_CHUNK);
+	m.rid = 3;
+	m.data = mf->chunks;
+	m.data_len = 100;
+	rc = roundtrip(&m, &u, &f);
+	ok(rc == 0 && u.type == PROTO_MSG_CHUNK && u.rid == 3 &&
+	    u.data_len == 100 && memcmp(u.data, mf->chunks, 100) == 0,
+	    "round trip CHUNK of 100 bytes");
+	proto_msg_clear(&u);
+	free(f);
+
+	m.data = NULL;
+	m.data_len = 0;
+	rc = roundtrip(&m, &u, &f);
+	ok(rc == 0 && u.type == PROTO_MSG_CHUNK && u.data_len == 0,
+	    "round trip CHUNK empty (data NULL)");
+	proto_msg_clear(&u);
+	free(f);
+	proto_manifest_free(mf);
+}
+
+static void
+test_pack_errors(void)
+{
+	proto_msg m, u;
+	uint8_t *f = NULL, *big;
+	size_t len = 0;
+	int rc;
+
+	proto_msg_init(&m, PROTO_MSG_MANIFEST);
+	is_int(proto_msg_pack(&m, &f, &len), PROTO_ERR_INVALID,
+	    "pack MANIFEST without a manifest -> INVALID");
+	proto_msg_init(&m, PROTO_MSG_TYPE_COUNT);
+	is_int(proto_msg_pack(&m, &f, &len), PROTO_ERR_INVALID,
+	    "pack unknown type -> INVALID");
+
+	if ((big = calloc(1, PROTO_FRAME_MAX)) == NULL)
+		exit(2);
+	/* [7, 0, bin32]: 1 + 1 + 1 + 5 bytes around the data. */
+	proto_msg_init(&m, PROTO_MSG_CHUNK);
+	m.data = big;
+	m.data_len = PROTO_FRAME_MAX - 8;
+	rc = proto_msg_pack(&m, &f, &len);
+	ok(rc == 0 && len == PROTO_FRAME_MAX + 4,
+	    "pack exact limit: CHUNK with a body of exactly PROTO_FRAME_MAX");
+	if (rc == 0) {
+		is_int(proto_frame_parse(f, len, PROTO_FRAME_MAX),
+		    (long)len, "giant CHUNK frame at the limit parses");
+		is_int(proto_msg_unpack(f + 4, len - 4, &u), PROTO_ERR_MALFORMED,
+		    "giant: CHUNK data over PROTO_CHUNK_MAX unpacks MALFORMED");
+		free(f);
+	}
+	m.data_len = PROTO_FRAME_MAX - 7;
+	is_int(proto_msg_pack(&m, &f, &len), PROTO_ERR_TOO_BIG,
+	    "pack one over the limit: body PROTO_FRAME_MAX + 1 -> TOO_BIG");
+
+	m.data_len = PROTO_CHUNK_MAX;
+	rc = roundtrip(&m, &u, &f);
+	ok(rc == 0 && u.data_len == PROTO_CHUNK_MAX,
+	    "CHUNK of exactly PROTO_CHUNK_MAX unpacks");
+	proto_msg_clear(&u);
+	free(f);
+	m.data_len = PROTO_CHUNK_MAX + 1;
+	rc = roundtrip(&m, &u, &f);
+	is_int(rc, PROTO_ERR_MALFORMED, "CHUNK of PROTO_CHUNK_MAX + 1 -> MALFORMED");
+	free(f);
+	free(big);
+}
+
+static void
+test_examples(void)
+{
+	static const uint8_t hello[] = { 0x00, 0x00, 0x00, 0x09, 0x95, 0x00,
+	    0x01, 0x00, 0xa1, 0x61, 0xcd, 0x1f, 0x90 };
+	uint8_t want[64], *f = NULL, id[32];
+	size_t len = 0, n = 0;
+	proto_msg m;
+	char hex[3 * 64 + 1];
+
+	proto_msg_init(&m, PROTO_MSG_HELLO);
+	m.version = 1;
+	m.text = "a";
+	m.text_len = 1;
+	m.listen_port = 8080;
+	if (proto_msg_pack(&m, &f, &len) != 0)
+		len = 0;
+	for (size_t i = 0; i < len && i < 64; i++)
+		snprintf(hex + 3 * i, 4, "%02x ", f[i]);
+	if (len == 0)
+		hex[0] = '\0';
+	is_int(len, sizeof(hello), "PROTOCOL.md 5: HELLO frame is 13 bytes");
+	if (!is_mem(f, hello, len < sizeof(hello) ? len : sizeof(hello),
+	    "PROTOCOL.md 5: HELLO \"a\" port 8080 = 00 00 00 09 95 00 01 00 a1 "
+	    "61 cd 1f 90"))
+		diag("proto_msg_pack produced: %s", hex);
+	free(f);
+
+	/* GET_CHUNK rid 7, chunk 3 at 65536:
+	 * 95 06 07 c4 20 <32 id bytes> 03 ce 00 01 00 00, frame length 43. */
+	for (int i = 0; i < 32; i++)
+		id[i] = (uint8_t)(0xa0 + i);
+	proto_frame_put_len(want, 43);
+	n = 4;
+	memcpy(want + n, "\x95\x06\x07\xc4\x20", 5);
+	n += 5;
+	memcpy(want + n, id, 32);
+	n += 32;
+	memcpy(want + n, "\x03\xce\x00\x01\x00\x00", 6);
+	n += 6;
+	proto_msg_init(&m, PROTO_MSG_GET_CHUNK);
+	m.rid = 7;
+	m.id = id;
+	m.index = 3;
+	m.chunk_size = 65536;
+	if (proto_msg_pack(&m, &f, &len) != 0)
+		len = 0;
+	is_int(len, n, "PROTOCOL.md 5: GET_CHUNK frame is 4 + 43 bytes");
+	is_mem(f, want, len < n ? len : n,
+	    "PROTOCOL.md 5: GET_CHUNK rid 7 chunk 3 at 65536 bytes");
+	free(f);
+}
+
+static void
+test_chunk_header(void)
+{
+	static const uint32_t rids[] = { 0, 127, 128, 200, 255, 256, 65535,
+	    65536, 70000, UINT32_MAX };
+	static const size_t want_len[] = { 12, 12, 13, 13, 13, 14, 14, 16, 16,
+	    16 };
+	static const uint32_t lens[] = { 0, 5, 70000 };
+	uint8_t hdr[PROTO_CHUNK_HEADER_MAX];
+
+	for (size_t r = 0; r < sizeof(rids) / sizeof(rids[0]); r++) {
+		size_t hlen = proto_msg_chunk_header(rids[r], 5, hdr);
+		ok(hlen == want_len[r] && hlen <= PROTO_CHUNK_HEADER_MAX,
+		    "chunk_header rid %u: %zu bytes (want %zu)", rids[r], hlen,
+		    want_len[r]);
+		for (size_t l = 0; l < sizeof(lens) / sizeof(lens[0]); l++) {
+			size_t total;
+			uint8_t *f;
+			proto_msg u;
+			long n;
+			int rc;
+
+			hlen = proto_msg_chunk_header(rids[r], lens[l], hdr);
+			total = hlen + lens[l];
+			if ((f = malloc(total)) == NULL)
+				exit(2);
+			memcpy(f, hdr, hlen);
+			for (size_t i = 0; i < lens[l]; i++)
+				f[hlen + i] = (uint8_t)(i ^ r);
+			n = proto_frame_parse(f, total, PROTO_FRAME_MAX);
+			rc = n == (long)total ? proto_msg_unpack(f + 4, total - 4,
+			    &u) : -100;
+			ok(rc == 0 && u.type == PROTO_MSG_CHUNK &&
+			    u.rid == rids[r] && u.data_len == lens[l] &&
+			    (lens[l] == 0 ||
+			    memcmp(u.data, f + hlen, lens[l]) == 0),
+			    "chunk_header rid %u + %u data bytes unpacks as that "
+			    "CHUNK", rids[r], lens[l]);
+			if (rc == 0)
+				proto_msg_clear(&u);
+			free(f);
+		}
+	}
+}
+
+static void
+test_malformed(void)
+{
+	static const struct {
+		const char *body;
+		const char *why;
+	} bad[] = {
+		{ "80", "body is a map, not an array" },
+		{ "90", "empty array (no type)" },
+		{ "05", "body is a scalar" },
+		{ "92 ff 00", "type negative" },
+		{ "92 a1 30 00", "type is a str" },
+		{ "92 c0 00", "type is nil" },
+		{ "92 cf 00 00 00 01 00 00 00 00 00", "type over uint32" },
+		{ "94 00 01 00 a1 61", "short: HELLO of 4 elements" },
+		{ "95 00 a1 31 00 a1 61 00", "HELLO version is a str" },
+		{ "95 00 ff 00 a1 61 00", "HELLO version negative" },
+		{ "95 00 cf 00 00 00 01 00 00 00 00 00 a1 61 00",
+		  "HELLO version over uint32" },
+		{ "95 00 01 a0 a1 61 00", "HELLO caps is a str" },
+		{ "95 00 01 00 c4 01 61 00", "HELLO name is a bin" },
+		{ "95 00 01 00 S65 00", "HELLO name of 65 bytes" },
+		{ "95 00 01 00 a1 61 ce 00 01 00 00", "HELLO port 65536" },
+		{ "95 00 01 00 a1 61 ff", "HELLO port negative" },
+		{ "95 00 01 00 a1 61 c0", "HELLO port nil" },
+		{ "93 01 00 01", "short: ERROR of 3 elements" },
+		{ "94 01 a1 31 01 a0", "ERROR rid is a str" },
+		{ "94 01 cf 00 00 00 01 00 00 00 00 01 a0", "ERROR rid over uint32" },
+		{ "94 01 00 a1 31 a0", "ERROR code is a str" },
+		{ "94 01 00 01 c4 00", "ERROR text is a bin" },
+		{ "94 01 00 01 S256", "ERROR text of 256 bytes" },
+		{ "91 02", "short: LIST without rid" },
+		{ "92 02 ff", "LIST rid negative" },
+		{ "92 02 c0", "LIST rid nil" },
+		{ "92 03 00", "short: LIST_REPLY without entries" },
+		{ "93 03 00 80", "LIST_REPLY entries is a map" },
+		{ "93 03 00 91 01", "LIST_REPLY entry is not an array" },
+		{ "93 03 00 91 92 ID 01", "short: LIST_REPLY entry of 2" },
+		{ "93 03 00 91 93 ID31 01 a1 61", "LIST_REPLY entry id of 31 bytes" },
+		{ "93 03 00 91 93 S32 01 a1 61", "LIST_REPLY entry id is a str" },
+		{ "93 03 00 91 93 ID a1 31 a1 61", "LIST_REPLY entry size is a str" },
+		{ "93 03 00 91 93 ID ff a1 61", "LIST_REPLY entry size negative" },
+		{ "93 03 00 91 93 ID 01 a0", "LIST_REPLY entry name empty" },
+		{ "93 03 00 91 93 ID 01 S256", "LIST_REPLY entry name 256 bytes" },
+		{ "93 03 00 92 93 ID 01 a1 61 93 ID 01 c4 01 61",
+		  "LIST_REPLY second entry name is a bin" },
+		{ "92 04 00", "short: GET_MANIFEST without id" },
+		{ "93 04 00 S32", "GET_MANIFEST id is a str" },
+		{ "93 04 00 ID31", "GET_MANIFEST id of 31 bytes" },
+		{ "93 04 00 ID33", "GET_MANIFEST id of 33 bytes" },
+		{ "92 05 00", "short: MANIFEST without manifest" },
+		{ "93 05 00 90", "MANIFEST manifest is an array" },
+		{ "93 05 00 80", "MANIFEST manifest is an empty map" },
+		{ "94 06 00 ID 03", "short: GET_CHUNK of 4 (no chunk_size)" },
+		{ "95 06 00 ID a1 33 cd 40 00", "GET_CHUNK index is a str" },
+		{ "95 06 00 ID ff cd 40 00", "GET_CHUNK index negative" },
+		{ "95 06 00 ID33 03 cd 40 00", "GET_CHUNK id of 33 bytes" },
+		{ "95 06 00 ID 03 ce 00 40 00 01",
+		  "GET_CHUNK chunk_size over PROTO_CHUNK_MAX" },
+		{ "95 06 00 ID 03 a1 31", "GET_CHUNK chunk_size is a str" },
+		{ "92 07 00", "short: CHUNK without data" },
+		{ "93 07 00 a1 61", "CHUNK data is a str" },
+		{ "93 07 00 c0", "CHUNK data nil" },
+		{ "91 63", "unknown type without rid" },
+	};
+	proto_msg m;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int rc = unpack_text(bad[i].body, &m);
+		ok(rc == PROTO_ERR_MALFORMED && m.manifest == NULL,
+		    "malformed: %s -> MALFORMED", bad[i].why);
+		if (rc != PROTO_ERR_MALFORMED)
+			diag("  got %d for %s", rc, bad[i].body);
+	}
+}
+
+static void
+test_accepted(void)
+{
+	proto_msg m;
+	int rc;
+
+	rc = unpack_text("95 00 01 00 S64 cd 1f 90", &m);
+	is_int(rc, 0, "HELLO exact limit: name of 64 bytes");
+	rc = unpack_text("96 00 01 00 a1 61 00 93 01 02 03", &m);
+	is_int(rc, 0, "HELLO with an extra element (extension) accepted");
+	rc = unpack_text("95 00 02 00 a0 00", &m);
+	ok(rc == 0 && m.version == 0,
+	    "HELLO version 2 unpacks (the connection rejects it)");
+	rc = unpack_text("94 01 00 01 S255", &m);
+	is_int(rc, 0, "ERROR exact limit: text of 255 bytes");
+	rc = unpack_text("93 02 05 c0", &m);
+	is_int(rc, 0, "LIST with an extra element accepted");
+	rc = unpack_text("93 03 00 91 94 ID 01 a1 61 c0", &m);
+	is_int(rc, 0, "LIST_REPLY entry with a 4th element accepted");
+	rc = unpack_text("93 03 00 91 93 ID 01 S255", &m);
+	is_int(rc, 0, "LIST_REPLY exact limit: name of 255 bytes");
+	rc = unpack_text("95 06 00 ID 03 ce 00 40 00 00", &m);
+	is_int(rc, 0, "GET_CHUNK exact limit: chunk_size = PROTO_CHUNK_MAX");
+
+	proto_msg_init(&m, 0);
+	{
+		uint8_t body[] = { 0x92, 0x63, 0x07 };
+		rc = proto_msg_unpack(body, sizeof(body), &m);
+		ok(rc == 0 && m.type == 99 && m.rid == 7,
+		    "unknown type 99 unpacks with type and rid set");
+		if (rc == 0)
+			proto_msg_clear(&m);
+	}
+	{
+		uint8_t body[] = { 0x93, 0x08, 0xcd, 0x12, 0x34, 0x81, 0x01, 0x02 };
+		rc = proto_msg_unpack(body, sizeof(body), &m);
+		ok(rc == 0 && m.type == PROTO_MSG_TYPE_COUNT && m.rid == 0x1234,
+		    "unknown type 8 with a map after the rid unpacks");
+		if (rc == 0)
+			proto_msg_clear(&m);
+	}
+	{
+		uint8_t body[] = { 0x92, 0xce, 0xff, 0xff, 0xff, 0xff, 0x01 };
+		rc = proto_msg_unpack(body, sizeof(body), &m);
+		ok(rc == 0 && m.type == UINT32_MAX && m.rid == 1,
+		    "unknown type UINT32_MAX unpacks");
+		if (rc == 0)
+			proto_msg_clear(&m);
+	}
+	{
+		uint8_t body[] = { 0x92, 0x02, 0x01, 0x00 };
+		is_int(proto_msg_unpack(body, sizeof(body), &m),
+		    PROTO_ERR_MALFORMED, "unpack: trailing byte after the array");
+		is_int(proto_msg_unpack(body, 2, &m), PROTO_ERR_MALFORMED,
+		    "unpack truncated: array of 2 with 1 element");
+	}
+}
+
+/* A MANIFEST message carrying a manifest whose id does not match. */
+static void
+test_manifest_in_msg(void)
+{
+	proto_manifest *mf = make_manifest(50000, 16384, NULL);
+	uint8_t *packed, *body;
+	size_t plen;
+	proto_msg m;
+
+	if (proto_manifest_pack(mf, 0, &packed, &plen) != 0)
+		exit(2);
+	if ((body = malloc(plen + 3)) == NULL)
+		exit(2);
+	memcpy(body, "\x93\x05\x09", 3);
+	memcpy(body + 3, packed, plen);
+	ok(proto_frame_check_body(body, plen + 3) == 0 &&
+	    proto_msg_unpack(body, plen + 3, &m) == 0 && m.manifest &&
+	    m.rid == 9 && m.manifest->size == 50000,
+	    "hand-made MANIFEST message unpacks");
+	proto_msg_clear(&m);
+	body[3 + plen - 1] ^= 1; /* last byte of the chunk layer */
+	is_int(proto_msg_unpack(body, plen + 3, &m), PROTO_ERR_MISMATCH,
+	    "MANIFEST message with a flipped chunk hash -> MISMATCH");
+	ok(m.manifest == NULL && m.type == 0, "failed unpack leaves m clear");
+	free(body);
+	free(packed);
+	proto_manifest_free(mf);
+}
+
+static void
+test_type_names(void)
+{
+	static const char *const names[] = { "HELLO", "ERROR", "LIST",
+	    "LIST_REPLY", "GET_MANIFEST", "MANIFEST", "GET_CHUNK", "CHUNK" };
+
+	for (unsigned t = 0; t < PROTO_MSG_TYPE_COUNT; t++)
+		is_str(proto_msg_type_name(t), names[t], names[t]);
+	is_str(proto_msg_type_name(PROTO_MSG_TYPE_COUNT), "unknown",
+	    "type name of 8 is \"unknown\"");
+	is_str(proto_msg_type_name(UINT32_MAX), "unknown",
+	    "type name of UINT32_MAX is \"unknown\"");
+}
+
+int
+main(void)
+{
+	for (int i = 0; i < 32; i++) {
+		id_a[i] = (uint8_t)i;
+		id_b[i] = (uint8_t)(0xff - i);
+		id_c[i] = (uint8_t)(i * 13);
+	}
+	test_roundtrip();
+	test_pack_errors();
+	test_examples();
+	test_chunk_header();
+	test_malformed();
+	test_accepted();
+	test_manifest_in_msg();
+	test_type_names();
+	return done_testing();
+}
