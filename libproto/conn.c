@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -25,6 +27,10 @@
 #define READ_AHEAD (1u << 20)
 /* Bytes moved per read or write call at most. */
 #define SINGLE_IO (1u << 20)
+/* The most SO_RCVLOWAT asks for; the kernel caps it by the buffer. */
+#define MAX_LOWAT (256 << 10)
+/* Read this much beyond the frame in progress: the next frame's start. */
+#define READ_EXTRA (64u << 10)
 
 struct proto_conn {
 	struct bufferevent *bev;
@@ -40,6 +46,7 @@ struct proto_conn {
 	int have_len;
 	uint32_t frame_len;
 	size_t low_mark;
+	int rcvlowat;       /* the socket's SO_RCVLOWAT as last set */
 	uint64_t bytes_in, bytes_out;
 	uint16_t peer_port;
 	char peer[INET6_ADDRSTRLEN + 8];
@@ -47,6 +54,7 @@ struct proto_conn {
 };
 
 static void conn_read_cb(struct bufferevent *, void *);
+static int fill_from(int, struct evbuffer *, size_t);
 static void conn_write_cb(struct bufferevent *, void *);
 static void conn_event_cb(struct bufferevent *, short, void *);
 
@@ -96,6 +104,80 @@ set_read_marks(proto_conn *c, size_t low)
 	c->low_mark = low;
 	bufferevent_setwatermark(c->bev, EV_READ, low,
 	    low > READ_AHEAD ? low : READ_AHEAD);
+}
+
+/* Asks the kernel to wake us only once want more bytes have arrived (at
+ * most MAX_LOWAT), so a large frame is read in a few big reads instead of
+ * hundreds of small ones as the segments trickle in. */
+static void
+set_lowat(proto_conn *c, size_t want)
+{
+	int fd = bufferevent_getfd(c->bev);
+	int v = want < 1 ? 1 : want > MAX_LOWAT ? MAX_LOWAT : (int)want;
+
+	if (fd < 0 || v == c->rcvlowat)
+		return;
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof(v)) == 0)
+		c->rcvlowat = v;
+}
+
+/*
+ * Reads up to want bytes (and a little more) straight from the socket into
+ * the input buffer. libevent's own socket reads take at most 4 KiB a call;
+ * a 256 KiB chunk would cost 64 wake-ups and reads, this one or two.
+ * Returns 0 (including when nothing was there) or a PROTO_ERR_*.
+ */
+static int
+fill(proto_conn *c, size_t want)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	int fd = bufferevent_getfd(c->bev), rc;
+
+	if (fd < 0)
+		return 0;
+	want += READ_EXTRA;
+	/* A bufferevent keeps its input's end frozen against its user; we
+	 * add to it here exactly as its own read path does. */
+	evbuffer_unfreeze(in, 0);
+	rc = fill_from(fd, in, want);
+	evbuffer_freeze(in, 0);
+	return rc;
+}
+
+static int
+fill_from(int fd, struct evbuffer *in, size_t want)
+{
+	struct evbuffer_iovec vec[2];
+	struct iovec iov[2];
+	ssize_t got;
+	int n;
+
+	if ((n = evbuffer_reserve_space(in, (ev_ssize_t)want, vec, 2)) <= 0)
+		return PROTO_ERR_NOMEM;
+	for (int i = 0; i < n; i++) {
+		iov[i].iov_base = vec[i].iov_base;
+		iov[i].iov_len = vec[i].iov_len;
+	}
+	do
+		got = readv(fd, iov, n);
+	while (got < 0 && errno == EINTR);
+	if (got < 0) {
+		evbuffer_commit_space(in, vec, 0);
+		return errno == EAGAIN || errno == EWOULDBLOCK ? 0 :
+		    PROTO_ERR_SYSTEM;
+	}
+	if (got == 0) {
+		evbuffer_commit_space(in, vec, 0);
+		return PROTO_ERR_CLOSED;
+	}
+	for (int i = 0; i < n; i++) {
+		size_t take = (size_t)got < vec[i].iov_len ? (size_t)got :
+		    vec[i].iov_len;
+		vec[i].iov_len = take;
+		got -= (ssize_t)take;
+	}
+	evbuffer_commit_space(in, vec, n);
+	return 0;
 }
 
 /* Ends the connection from our side after a failure, telling the owner. */
@@ -152,6 +234,7 @@ read_one(proto_conn *c)
 		uint8_t hdr[PROTO_FRAME_HEADER];
 		if (avail < PROTO_FRAME_HEADER) {
 			set_read_marks(c, PROTO_FRAME_HEADER);
+			set_lowat(c, 1);
 			return 0;
 		}
 		evbuffer_copyout(in, hdr, sizeof(hdr));
@@ -165,8 +248,21 @@ read_one(proto_conn *c)
 	}
 	need = PROTO_FRAME_HEADER + (size_t)c->frame_len;
 	if (avail < need) {
-		/* Wake up only when the whole frame is in. */
-		set_read_marks(c, need);
+		if ((rc = fill(c, need - avail)) != 0) {
+			conn_fail(c, rc);
+			return 0;
+		}
+		avail = evbuffer_get_length(in);
+	}
+	if (avail < need) {
+		/* Wake up only when the rest of the frame is in: the kernel
+		 * holds it back where it can (then any byte libevent reads
+		 * must reach us, to read the rest), else libevent does. */
+		if (bufferevent_getfd(c->bev) >= 0) {
+			set_read_marks(c, 1);
+			set_lowat(c, need - avail);
+		} else
+			set_read_marks(c, need);
 		return 0;
 	}
 	if ((frame = evbuffer_pullup(in, (ev_ssize_t)need)) == NULL) {
@@ -282,6 +378,7 @@ conn_setup(struct bufferevent *bev, const proto_conn_config *cfg,
 	c->ctx = ctx;
 	c->timeout = cfg->timeout ? cfg->timeout : DEFAULT_TIMEOUT;
 	c->out_limit = cfg->out_limit ? cfg->out_limit : DEFAULT_OUT_LIMIT;
+	c->rcvlowat = 1;
 	snprintf(c->peer, sizeof(c->peer), "?");
 	tv.tv_sec = c->timeout;
 	tv.tv_usec = 0;

@@ -348,7 +348,11 @@ static void
 complete(struct fetch *f)
 {
 	if (f->part_path != NULL) {
-		if (fdatasync(f->out_fd) != 0 || rename(f->part_path,
+		/* The file grew as chunks were written; ext4 writes into a
+		 * preallocated hole many times slower than it appends, so it
+		 * gets its full length only now (and loses any excess). */
+		if (ftruncate(f->out_fd, (off_t)f->mf->size) != 0 ||
+		    fdatasync(f->out_fd) != 0 || rename(f->part_path,
 		    f->out_path) != 0) {
 			tool_log(LOG_ERROR, "%s: %s (partial file kept)",
 			    f->part_path, strerror(errno));
@@ -461,11 +465,6 @@ adopt_manifest(struct fetch *f, proto_manifest *mf)
 			    "there", f->part_path,
 			    (unsigned long long)f->chunks_resumed,
 			    (unsigned long long)mf->nchunks);
-		if (ftruncate(f->out_fd, (off_t)mf->size) != 0) {
-			tool_log(LOG_ERROR, "%s: %s", f->part_path,
-			    strerror(errno));
-			return -1;
-		}
 	} else {
 		f->window_chunks = WINDOW_BYTES / mf->chunk_size;
 		if (f->window_chunks < 2)
