@@ -32,7 +32,7 @@ endif
 # Debian packages the build, the tests and the demo need.
 DEB_PKGS = build-essential pkg-config libevent-dev libssl-dev libmsgpack-dev \
            bats bats-support bats-assert bats-file iproute2 util-linux \
-           time procps
+           time procps cppcheck python3
 
 B = build
 LIB_SRCS = $(wildcard libproto/*.c)
@@ -45,7 +45,7 @@ UNIT_BINS = $(UNIT_SRCS:tests/%.c=$(B)/tests/%)
 MAN1 = $(wildcard docs/man/*.1)
 MAN7 = $(wildcard docs/man/*.7)
 
-.PHONY: all deps test check check-unit check-bats check-asan demo install \
+.PHONY: all deps test check lint check-unit check-bats check-asan demo install \
         uninstall clean
 
 all: $(B)/lib/libproto.a $(TOOL_BINS) $(UNIT_BINS)
@@ -94,6 +94,11 @@ check-unit: $(UNIT_BINS)
 
 check-bats: $(TOOL_BINS)
 	@bats/run-tests --bats tests
+
+# Static analysis: cppcheck must stay silent.
+lint:
+	cppcheck --enable=warning,style,performance,portability --std=c11 \
+	    --error-exitcode=1 --quiet -Ilibproto libproto tools
 
 check-asan: deps
 	$(MAKE) B=build-asan SANITIZE=1 all

@@ -49,6 +49,8 @@ struct proto_conn {
 	int rcvlowat;       /* the socket's SO_RCVLOWAT as last set */
 	uint64_t bytes_in, bytes_out;
 	uint16_t peer_port;
+	uint64_t peer_nfiles;
+	char host[INET6_ADDRSTRLEN];
 	char peer[INET6_ADDRSTRLEN + 8];
 	char peer_name[PROTO_NODE_NAME_MAX + 1];
 };
@@ -59,21 +61,24 @@ static void conn_write_cb(struct bufferevent *, void *);
 static void conn_event_cb(struct bufferevent *, short, void *);
 
 static void
-format_addr(const struct sockaddr *sa, char *out, size_t outlen)
+format_addr(const struct sockaddr *sa, char *out, size_t outlen,
+    char *hostout)
 {
 	char host[INET6_ADDRSTRLEN] = "?";
-	unsigned port = 0;
+	unsigned port;
 
 	if (sa->sa_family == AF_INET) {
 		const struct sockaddr_in *in = (const void *)sa;
 		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
 		port = ntohs(in->sin_port);
 		snprintf(out, outlen, "%s:%u", host, port);
+		snprintf(hostout, INET6_ADDRSTRLEN, "%s", host);
 	} else if (sa->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *in6 = (const void *)sa;
 		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
 		port = ntohs(in6->sin6_port);
 		snprintf(out, outlen, "[%s]:%u", host, port);
+		snprintf(hostout, INET6_ADDRSTRLEN, "%s", host);
 	} else
 		snprintf(out, outlen, "?");
 }
@@ -209,6 +214,7 @@ handle_hello(proto_conn *c, const proto_msg *m)
 	}
 	c->ready = 1;
 	c->peer_port = m->listen_port;
+	c->peer_nfiles = m->nfiles;
 	for (size_t i = 0; i < m->text_len; i++) {
 		unsigned char ch = (unsigned char)m->text[i];
 		/* Names end up in logs: keep control bytes out. */
@@ -380,6 +386,7 @@ conn_setup(struct bufferevent *bev, const proto_conn_config *cfg,
 	c->out_limit = cfg->out_limit ? cfg->out_limit : DEFAULT_OUT_LIMIT;
 	c->rcvlowat = 1;
 	snprintf(c->peer, sizeof(c->peer), "?");
+	snprintf(c->host, sizeof(c->host), "?");
 	tv.tv_sec = c->timeout;
 	tv.tv_usec = 0;
 	bufferevent_setcb(bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
@@ -395,6 +402,7 @@ conn_setup(struct bufferevent *bev, const proto_conn_config *cfg,
 	hello.text = cfg->node_name ? cfg->node_name : "";
 	hello.text_len = strlen(hello.text);
 	hello.listen_port = cfg->listen_port;
+	hello.nfiles = cfg->nfiles;
 	if (proto_conn_send(c, &hello) != 0 ||
 	    bufferevent_enable(bev, EV_READ | EV_WRITE) != 0) {
 		really_free(c);
@@ -417,7 +425,8 @@ proto_conn_new(struct bufferevent *bev, const proto_conn_config *cfg,
 	fd = bufferevent_getfd(bev);
 	if (fd >= 0 && getpeername(fd, (struct sockaddr *)&ss, &len) == 0) {
 		int one = 1;
-		format_addr((struct sockaddr *)&ss, c->peer, sizeof(c->peer));
+		format_addr((struct sockaddr *)&ss, c->peer, sizeof(c->peer),
+		    c->host);
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	}
 	return c;
@@ -436,7 +445,7 @@ proto_conn_connect(struct event_base *base, const struct sockaddr *sa,
 		return NULL;
 	if ((c = conn_setup(bev, cfg, cbs, ctx)) == NULL)
 		return NULL;
-	format_addr(sa, c->peer, sizeof(c->peer));
+	format_addr(sa, c->peer, sizeof(c->peer), c->host);
 	if (bufferevent_socket_connect(bev, sa, (int)salen) != 0) {
 		int err = errno;
 		really_free(c);
@@ -515,7 +524,6 @@ proto_conn_send_chunk_file(proto_conn *c, uint32_t rid, int fd, uint64_t off,
 	struct evbuffer *out = bufferevent_get_output(c->bev);
 	uint8_t hdr[PROTO_CHUNK_HEADER_MAX];
 	size_t hlen = proto_msg_chunk_header(rid, (uint32_t)len, hdr);
-	struct evbuffer_file_segment *seg;
 	int rc = 0;
 
 	if (len > PROTO_CHUNK_MAX)
@@ -523,6 +531,7 @@ proto_conn_send_chunk_file(proto_conn *c, uint32_t rid, int fd, uint64_t off,
 	if (evbuffer_add(out, hdr, hlen) != 0)
 		return PROTO_ERR_NOMEM;
 	if (len > 0) {
+		struct evbuffer_file_segment *seg;
 		seg = evbuffer_file_segment_new(fd, (ev_off_t)off,
 		    (ev_off_t)len, 0);
 		if (seg == NULL)
@@ -578,4 +587,16 @@ uint16_t
 proto_conn_peer_listen_port(const proto_conn *c)
 {
 	return c->peer_port;
+}
+
+uint64_t
+proto_conn_peer_nfiles(const proto_conn *c)
+{
+	return c->peer_nfiles;
+}
+
+const char *
+proto_conn_peer_host(const proto_conn *c)
+{
+	return c->host;
 }

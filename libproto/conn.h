@@ -26,6 +26,7 @@ typedef struct proto_conn_config {
 	                         * stalled write; 0 means 30 */
 	size_t out_limit;       /* stop reading requests while this much output
 	                         * is queued; 0 means 4 MiB */
+	uint64_t nfiles;        /* sent in HELLO: files shared */
 } proto_conn_config;
 
 typedef struct proto_conn_cbs {
@@ -91,8 +92,12 @@ uint64_t proto_conn_bytes_out(const proto_conn *c);
 /* Bytes queued and not yet written. */
 size_t proto_conn_pending_out(const proto_conn *c);
 
-/* The peer's HELLO name and listen port, once ready. */
+/* The peer's HELLO name, listen port and file count, once ready. */
 const char *proto_conn_peer_name(const proto_conn *c);
 uint16_t proto_conn_peer_listen_port(const proto_conn *c);
+uint64_t proto_conn_peer_nfiles(const proto_conn *c);
+
+/* The peer's IP address as text (no port), or "?". */
+const char *proto_conn_peer_host(const proto_conn *c);
 
 #endif

@@ -70,14 +70,14 @@ proto_hash_pair(const uint8_t left[PROTO_HASH_LEN],
 int
 proto_hash_zero(unsigned height, uint8_t out[PROTO_HASH_LEN])
 {
-	int rc;
-
 	if (height >= 64)
 		return PROTO_ERR_INVALID;
 	memset(out, 0, PROTO_HASH_LEN);
-	for (unsigned h = 0; h < height; h++)
+	for (unsigned h = 0; h < height; h++) {
+		int rc;
 		if ((rc = proto_hash_pair(out, out, out)) != 0)
 			return rc;
+	}
 	return 0;
 }
 
@@ -226,7 +226,7 @@ int
 proto_hash_content_id(const uint8_t *layer, uint64_t count, size_t chunk_size,
     uint64_t size, uint8_t id[PROTO_HASH_LEN])
 {
-	uint8_t prefix[8], pad[PROTO_HASH_LEN], *nodes;
+	uint8_t pad[PROTO_HASH_LEN], *nodes;
 	uint64_t top;
 	EVP_MD_CTX *ctx;
 	int rc;
@@ -248,6 +248,7 @@ proto_hash_content_id(const uint8_t *layer, uint64_t count, size_t chunk_size,
 		return PROTO_ERR_NOMEM;
 	}
 	if ((rc = reduce(ctx, nodes, top)) == 0) {
+		uint8_t prefix[8];
 		for (int i = 0; i < 8; i++)
 			prefix[i] = (uint8_t)(size >> (56 - 8 * i));
 		rc = digest(ctx, prefix, sizeof(prefix), nodes, PROTO_HASH_LEN,

@@ -162,9 +162,10 @@ proto_manifest_build_fd(int fd, const char *name, const char *path,
 	if (!proto_name_valid(name, strlen(name)))
 		return PROTO_ERR_INVALID;
 	if (cs == 0) {
-		cs = PROTO_CHUNK_AUTO_MIN;
-		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-		    (cs = proto_chunk_size_auto((uint64_t)st.st_size)) == 0)
+		/* A pipe's length is unknown: start small, narrow at the end. */
+		if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+			cs = PROTO_CHUNK_AUTO_MIN;
+		else if ((cs = proto_chunk_size_auto((uint64_t)st.st_size)) == 0)
 			return PROTO_ERR_TOO_BIG;
 	}
 	if (!proto_chunk_size_allowed(cs))

@@ -30,7 +30,8 @@ const char *
 proto_msg_type_name(unsigned type)
 {
 	static const char *names[] = { "HELLO", "ERROR", "LIST", "LIST_REPLY",
-	    "GET_MANIFEST", "MANIFEST", "GET_CHUNK", "CHUNK" };
+	    "GET_MANIFEST", "MANIFEST", "GET_CHUNK", "CHUNK", "PEERS",
+	    "PEERS_REPLY", "HAS", "HAS_REPLY" };
 
 	return type < PROTO_MSG_TYPE_COUNT ? names[type] : "unknown";
 }
@@ -52,13 +53,14 @@ pack_body(msgpack_packer *pk, const proto_msg *m)
 {
 	switch (m->type) {
 	case PROTO_MSG_HELLO:
-		msgpack_pack_array(pk, 5);
+		msgpack_pack_array(pk, 6);
 		msgpack_pack_uint8(pk, PROTO_MSG_HELLO);
 		msgpack_pack_uint32(pk, m->version);
 		msgpack_pack_uint64(pk, m->caps);
 		pack_bytes(pk, 0, m->text, m->text_len > PROTO_NODE_NAME_MAX ?
 		    PROTO_NODE_NAME_MAX : m->text_len);
 		msgpack_pack_uint16(pk, m->listen_port);
+		msgpack_pack_uint64(pk, m->nfiles);
 		return 0;
 	case PROTO_MSG_ERROR:
 		msgpack_pack_array(pk, 4);
@@ -112,6 +114,39 @@ pack_body(msgpack_packer *pk, const proto_msg *m)
 		msgpack_pack_uint8(pk, PROTO_MSG_CHUNK);
 		msgpack_pack_uint32(pk, m->rid);
 		pack_bytes(pk, 1, m->data, m->data_len);
+		return 0;
+	case PROTO_MSG_PEERS:
+		msgpack_pack_array(pk, 2);
+		msgpack_pack_uint8(pk, PROTO_MSG_PEERS);
+		msgpack_pack_uint32(pk, m->rid);
+		return 0;
+	case PROTO_MSG_PEERS_REPLY:
+		if (m->npeers > PROTO_PEERS_MAX)
+			return PROTO_ERR_TOO_BIG;
+		msgpack_pack_array(pk, 3);
+		msgpack_pack_uint8(pk, PROTO_MSG_PEERS_REPLY);
+		msgpack_pack_uint32(pk, m->rid);
+		msgpack_pack_array(pk, m->npeers);
+		for (size_t i = 0; i < m->npeers; i++) {
+			msgpack_pack_array(pk, 2);
+			pack_bytes(pk, 0, m->peers[i].host, m->peers[i].host_len);
+			msgpack_pack_uint16(pk, m->peers[i].port);
+		}
+		return 0;
+	case PROTO_MSG_HAS:
+		msgpack_pack_array(pk, 3);
+		msgpack_pack_uint8(pk, PROTO_MSG_HAS);
+		msgpack_pack_uint32(pk, m->rid);
+		pack_bytes(pk, 1, m->id, PROTO_HASH_LEN);
+		return 0;
+	case PROTO_MSG_HAS_REPLY:
+		msgpack_pack_array(pk, 3);
+		msgpack_pack_uint8(pk, PROTO_MSG_HAS_REPLY);
+		msgpack_pack_uint32(pk, m->rid);
+		if (m->has)
+			msgpack_pack_true(pk);
+		else
+			msgpack_pack_false(pk);
 		return 0;
 	}
 	return PROTO_ERR_INVALID;
@@ -241,6 +276,35 @@ unpack_list(const msgpack_object *o, msgpack_zone *zone, proto_msg *m)
 }
 
 static int
+unpack_peers(const msgpack_object *o, msgpack_zone *zone, proto_msg *m)
+{
+	if (o->type != MSGPACK_OBJECT_ARRAY ||
+	    o->via.array.size > PROTO_PEERS_MAX)
+		return PROTO_ERR_MALFORMED;
+	m->npeers = o->via.array.size;
+	if (m->npeers == 0)
+		return 0;
+	m->peers = msgpack_zone_malloc(zone, m->npeers * sizeof(*m->peers));
+	if (m->peers == NULL)
+		return PROTO_ERR_NOMEM;
+	for (size_t i = 0; i < m->npeers; i++) {
+		const msgpack_object *e = &o->via.array.ptr[i];
+		proto_peer_entry *out = &m->peers[i];
+		const uint8_t *host;
+		uint64_t port;
+		if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size < 2 ||
+		    get_raw(&e->via.array.ptr[0], 0, 1, PROTO_HOST_MAX, &host,
+		    &out->host_len) != 0 ||
+		    get_uint(&e->via.array.ptr[1], UINT16_MAX, &port) != 0 ||
+		    port == 0)
+			return PROTO_ERR_MALFORMED;
+		out->host = (const char *)host;
+		out->port = (uint16_t)port;
+	}
+	return 0;
+}
+
+static int
 unpack_fields(const msgpack_object *a, uint32_t n, msgpack_zone *zone,
     proto_msg *m)
 {
@@ -259,6 +323,10 @@ unpack_fields(const msgpack_object *a, uint32_t n, msgpack_zone *zone,
 			return PROTO_ERR_MALFORMED;
 		m->text = (const char *)p;
 		m->listen_port = (uint16_t)v;
+		/* nfiles came after version 1's first draft: tolerate its
+		 * absence or another type there. */
+		if (n >= 6 && get_uint(&a[5], UINT64_MAX, &m->nfiles) != 0)
+			m->nfiles = 0;
 		return 0;
 	case PROTO_MSG_ERROR:
 		if (n < 4 || get_uint(&a[2], UINT32_MAX, &v) != 0 ||
@@ -288,6 +356,17 @@ unpack_fields(const msgpack_object *a, uint32_t n, msgpack_zone *zone,
 		return n < 3 ? PROTO_ERR_MALFORMED :
 		    get_raw(&a[2], 1, 0, PROTO_CHUNK_MAX, &m->data,
 		    &m->data_len);
+	case PROTO_MSG_PEERS:
+		return 0;
+	case PROTO_MSG_PEERS_REPLY:
+		return n < 3 ? PROTO_ERR_MALFORMED : unpack_peers(&a[2], zone, m);
+	case PROTO_MSG_HAS:
+		return n < 3 ? PROTO_ERR_MALFORMED : get_id(&a[2], &m->id);
+	case PROTO_MSG_HAS_REPLY:
+		if (n < 3 || a[2].type != MSGPACK_OBJECT_BOOLEAN)
+			return PROTO_ERR_MALFORMED;
+		m->has = a[2].via.boolean;
+		return 0;
 	}
 	return 0; /* unknown type: the caller answers it */
 }

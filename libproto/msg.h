@@ -24,6 +24,10 @@ enum proto_msg_type {
 	PROTO_MSG_MANIFEST = 5,
 	PROTO_MSG_GET_CHUNK = 6,
 	PROTO_MSG_CHUNK = 7,
+	PROTO_MSG_PEERS = 8,
+	PROTO_MSG_PEERS_REPLY = 9,
+	PROTO_MSG_HAS = 10,
+	PROTO_MSG_HAS_REPLY = 11,
 	PROTO_MSG_TYPE_COUNT
 };
 
@@ -34,6 +38,15 @@ enum proto_error_code {
 	PROTO_CODE_BUSY = 4,
 	PROTO_CODE_INTERNAL = 5,
 };
+
+#define PROTO_PEERS_MAX 64u
+#define PROTO_HOST_MAX 64u
+
+typedef struct proto_peer_entry {
+	const char *host;     /* an IP address as text, not NUL-terminated */
+	size_t host_len;
+	uint16_t port;
+} proto_peer_entry;
 
 typedef struct proto_list_entry {
 	const uint8_t *id;    /* PROTO_HASH_LEN bytes */
@@ -55,6 +68,7 @@ typedef struct proto_msg {
 	uint32_t version;
 	uint64_t caps;
 	uint16_t listen_port;
+	uint64_t nfiles;      /* files the sender shares */
 	/* HELLO: node name; ERROR: message text */
 	const char *text;
 	size_t text_len;
@@ -63,7 +77,12 @@ typedef struct proto_msg {
 	/* LIST_REPLY */
 	proto_list_entry *entries;
 	size_t nentries;
-	/* GET_MANIFEST, GET_CHUNK */
+	/* PEERS_REPLY */
+	proto_peer_entry *peers;
+	size_t npeers;
+	/* HAS_REPLY */
+	int has;
+	/* GET_MANIFEST, GET_CHUNK, HAS */
 	const uint8_t *id;
 	uint64_t index;
 	uint32_t chunk_size; /* GET_CHUNK: the requester's chunk size */

@@ -10,6 +10,7 @@
  *   manifest.h  manifests: build, pack, unpack, verify chunks
  *   conn.h      peer connections on libevent
  *   store.h     the files a node shares, by content id
+ *   disco.h     LAN discovery datagrams and their sockets
  */
 #ifndef PROTO_H
 #define PROTO_H
@@ -22,6 +23,7 @@
 #include "manifest.h"
 #include "conn.h"
 #include "store.h"
+#include "disco.h"
 
 #define PROTO_LIB_VERSION "0.1.0"
 

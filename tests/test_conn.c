@@ -218,7 +218,8 @@ conn_on(struct bufferevent *bev, struct side *s, const char *name,
     uint16_t port, unsigned timeout, size_t out_limit,
     const proto_conn_cbs *callbacks)
 {
-	proto_conn_config cfg = { name, port, timeout, out_limit };
+	proto_conn_config cfg = { .node_name = name, .listen_port = port,
+		.timeout = timeout, .out_limit = out_limit };
 
 	s->c = proto_conn_new(bev, &cfg, callbacks ? callbacks : &cbs, s);
 	if (s->c == NULL) {
@@ -333,8 +334,8 @@ test_handshake_and_requests(void)
 	is_int(proto_conn_peer_listen_port(cl.c), 0, "listen port 0 passed on");
 	is_str(proto_conn_peer(cl.c), "?", "conn_peer of a pair (no socket) is ?");
 	ok(proto_conn_bytes_in(sv.c) == proto_conn_bytes_out(cl.c) &&
-	    proto_conn_bytes_in(sv.c) == 4 + 1 + 1 + 1 + 1 + 6 + 3,
-	    "handshake: bytes in = peer's bytes out = one HELLO frame (17)");
+	    proto_conn_bytes_in(sv.c) == 4 + 1 + 1 + 1 + 1 + 6 + 3 + 1,
+	    "handshake: bytes in = peer's bytes out = one HELLO frame (18)");
 
 	/* GET_MANIFEST -> MANIFEST. */
 	proto_msg_init(&m, PROTO_MSG_GET_MANIFEST);

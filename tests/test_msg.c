@@ -385,8 +385,8 @@ test_pack_errors(void)
 static void
 test_examples(void)
 {
-	static const uint8_t hello[] = { 0x00, 0x00, 0x00, 0x09, 0x95, 0x00,
-	    0x01, 0x00, 0xa1, 0x61, 0xcd, 0x1f, 0x90 };
+	static const uint8_t hello[] = { 0x00, 0x00, 0x00, 0x0a, 0x96, 0x00,
+	    0x01, 0x00, 0xa1, 0x61, 0xcd, 0x1f, 0x90, 0x00 };
 	uint8_t want[64], *f = NULL, id[32];
 	size_t len = 0, n = 0;
 	proto_msg m;
@@ -403,10 +403,10 @@ test_examples(void)
 		snprintf(hex + 3 * i, 4, "%02x ", f[i]);
 	if (len == 0)
 		hex[0] = '\0';
-	is_int(len, sizeof(hello), "PROTOCOL.md 5: HELLO frame is 13 bytes");
+	is_int(len, sizeof(hello), "PROTOCOL.md 5: HELLO frame is 14 bytes");
 	if (!is_mem(f, hello, len < sizeof(hello) ? len : sizeof(hello),
-	    "PROTOCOL.md 5: HELLO \"a\" port 8080 = 00 00 00 09 95 00 01 00 a1 "
-	    "61 cd 1f 90"))
+	    "PROTOCOL.md 5: HELLO \"a\" port 8080 = 00 00 00 0a 96 00 01 00 a1 "
+	    "61 cd 1f 90 00"))
 		diag("proto_msg_pack produced: %s", hex);
 	free(f);
 
@@ -590,10 +590,11 @@ test_accepted(void)
 			proto_msg_clear(&m);
 	}
 	{
-		uint8_t body[] = { 0x93, 0x08, 0xcd, 0x12, 0x34, 0x81, 0x01, 0x02 };
+		uint8_t body[] = { 0x93, PROTO_MSG_TYPE_COUNT, 0xcd, 0x12, 0x34,
+		    0x81, 0x01, 0x02 };
 		rc = proto_msg_unpack(body, sizeof(body), &m);
 		ok(rc == 0 && m.type == PROTO_MSG_TYPE_COUNT && m.rid == 0x1234,
-		    "unknown type 8 with a map after the rid unpacks");
+		    "unknown type past the last with a map after the rid unpacks");
 		if (rc == 0)
 			proto_msg_clear(&m);
 	}
@@ -647,12 +648,13 @@ static void
 test_type_names(void)
 {
 	static const char *const names[] = { "HELLO", "ERROR", "LIST",
-	    "LIST_REPLY", "GET_MANIFEST", "MANIFEST", "GET_CHUNK", "CHUNK" };
+	    "LIST_REPLY", "GET_MANIFEST", "MANIFEST", "GET_CHUNK", "CHUNK",
+	    "PEERS", "PEERS_REPLY", "HAS", "HAS_REPLY" };
 
 	for (unsigned t = 0; t < PROTO_MSG_TYPE_COUNT; t++)
 		is_str(proto_msg_type_name(t), names[t], names[t]);
 	is_str(proto_msg_type_name(PROTO_MSG_TYPE_COUNT), "unknown",
-	    "type name of 8 is \"unknown\"");
+	    "type name past the last is \"unknown\"");
 	is_str(proto_msg_type_name(UINT32_MAX), "unknown",
 	    "type name of UINT32_MAX is \"unknown\"");
 }

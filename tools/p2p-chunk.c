@@ -41,12 +41,12 @@ usage(FILE *out)
 static void
 emit(const proto_manifest *mf, const struct options *opt)
 {
-	char hex[PROTO_ID_HEX_LEN + 1];
 	uint8_t *buf;
 	size_t len;
 	int rc;
 
 	if (opt->ids_only) {
+		char hex[PROTO_ID_HEX_LEN + 1];
 		proto_hex_encode(mf->id, PROTO_HASH_LEN, hex);
 		hex[PROTO_ID_HEX_LEN] = '\n';
 		rc = tool_write_all(STDOUT_FILENO, hex, sizeof(hex));

@@ -301,8 +301,6 @@ pump_all(struct fetch *f)
 static void
 write_out(struct fetch *f, const void *data, size_t len, uint64_t off)
 {
-	int rc;
-
 	if (f->part_path != NULL) {
 		const char *p = data;
 		while (len > 0) {
@@ -321,7 +319,7 @@ write_out(struct fetch *f, const void *data, size_t len, uint64_t off)
 		}
 		return;
 	}
-	if ((rc = tool_write_all(f->out_fd, data, len)) != 0) {
+	if (tool_write_all(f->out_fd, data, len) != 0) {
 		if (errno != EPIPE)
 			tool_log(LOG_ERROR, "write: %s", strerror(errno));
 		fetch_finish(f, 1);
@@ -821,7 +819,8 @@ main(int argc, char **argv)
 	struct fetch *f = &fetch;
 	struct event *sigint, *sigterm;
 	struct timeval second = { 1, 0 };
-	const char **peer_args, *env;
+	static const char **peer_args; /* static: reachable at any exit */
+	const char *env;
 	int ch, npeer_args = 0, read_stdin = 0;
 
 	tool_init("p2p-fetch", LOG_WARN);

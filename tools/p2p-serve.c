@@ -478,7 +478,7 @@ listen_on(struct server *srv, const char *bind_addr, uint16_t port)
 	char hostport[300], shown[300];
 
 	snprintf(hostport, sizeof(hostport), "%s%s%s:%u", v6 ? "[" : "",
-	    bind_addr, v6 ? "]" : "", port ? port : 1);
+	    bind_addr, v6 ? "]" : "", port ? (unsigned)port : 1u);
 	if (tool_resolve(hostport, &ss, &sslen, &why) != 0)
 		tool_die(2, "bind address '%s': %s", bind_addr, why);
 	if (ss.ss_family == AF_INET)
@@ -526,7 +526,8 @@ main(int argc, char **argv)
 	};
 	struct server srv;
 	struct event *sigint, *sigterm;
-	const char *bind_addr = "0.0.0.0", *env, **dirs;
+	static const char **dirs; /* static: reachable at any exit */
+	const char *bind_addr = "0.0.0.0", *env;
 	uint16_t port = DEFAULT_PORT;
 	int ch, ndirs = 0;
 

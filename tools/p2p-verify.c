@@ -48,8 +48,10 @@ read_manifest(const char *path)
 		ssize_t n;
 		if (len == cap) {
 			cap = cap ? cap * 2 : 65536;
-			if ((buf = realloc(buf, cap)) == NULL)
+			uint8_t *grown = realloc(buf, cap);
+			if (grown == NULL)
 				tool_die(1, "%s: out of memory", path);
+			buf = grown;
 		}
 		n = read(fd, buf + len, cap - len);
 		if (n < 0 && errno == EINTR)
@@ -136,7 +138,6 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *manifest_path = NULL;
-	uint8_t id[PROTO_HASH_LEN];
 	proto_manifest *mf;
 	int ch, rc;
 
@@ -173,6 +174,7 @@ main(int argc, char **argv)
 		mf = read_manifest(manifest_path);
 		rc = verify_manifest(mf, argv[0]);
 	} else {
+		uint8_t id[PROTO_HASH_LEN];
 		tool_parse_id(argv[0], id);
 		mf = manifest_of(argv[1], 0);
 		rc = memcmp(mf->id, id, PROTO_HASH_LEN) == 0;

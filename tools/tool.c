@@ -153,9 +153,8 @@ tool_parse_chunk_size(const char *text, const char *what)
 void
 tool_parse_id(const char *text, uint8_t id[PROTO_HASH_LEN])
 {
-	char shown[80];
-
 	if (proto_id_parse(text, id) != 0) {
+		char shown[80];
 		tool_printable(text, strlen(text), shown, sizeof(shown));
 		tool_die(2, "malformed content id '%s'", shown);
 	}

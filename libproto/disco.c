@@ -1,0 +1,254 @@
+/*
+ * Discovery datagrams: a msgpack array opening with the magic "mp2p" and
+ * the version. Parsing reuses the frame checker's bounds, then reads the
+ * few fields by hand; nothing is allocated for a datagram.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <arpa/inet.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <msgpack.h>
+
+#include "check.h"
+#include "disco.h"
+#include "error.h"
+
+#define MAGIC "mp2p"
+#define DISCO_VERSION 1
+
+int
+proto_disco_pack(const proto_disco_msg *m, uint8_t *buf, size_t cap,
+    size_t *len)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	size_t name_len = m->name_len > PROTO_DISCO_NAME_MAX ?
+	    PROTO_DISCO_NAME_MAX : m->name_len;
+	int rc = 0;
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	if (m->type == PROTO_DISCO_QUERY) {
+		static const uint8_t zeros[PROTO_DISCO_QUERY_MIN];
+		msgpack_pack_array(&pk, 6);
+		msgpack_pack_str_with_body(&pk, MAGIC, 4);
+		msgpack_pack_uint8(&pk, DISCO_VERSION);
+		msgpack_pack_uint8(&pk, PROTO_DISCO_QUERY);
+		msgpack_pack_uint32(&pk, m->nonce);
+		if (m->want)
+			msgpack_pack_bin_with_body(&pk, m->want,
+			    PROTO_HASH_LEN);
+		else
+			msgpack_pack_nil(&pk);
+		/* Padding: the query costs the asker as much as half the
+		 * answer, so spoofed queries amplify nothing. */
+		size_t used = sb.size + 2;
+		size_t pad = used < PROTO_DISCO_QUERY_MIN ?
+		    PROTO_DISCO_QUERY_MIN - used : 0;
+		msgpack_pack_bin_with_body(&pk, zeros, pad);
+	} else if (m->type == PROTO_DISCO_ANNOUNCE) {
+		msgpack_pack_array(&pk, 7);
+		msgpack_pack_str_with_body(&pk, MAGIC, 4);
+		msgpack_pack_uint8(&pk, DISCO_VERSION);
+		msgpack_pack_uint8(&pk, PROTO_DISCO_ANNOUNCE);
+		msgpack_pack_uint32(&pk, m->nonce);
+		msgpack_pack_uint16(&pk, m->port);
+		msgpack_pack_str_with_body(&pk, m->name ? m->name : "",
+		    m->name ? name_len : 0);
+		msgpack_pack_uint64(&pk, m->nfiles);
+	} else
+		rc = PROTO_ERR_INVALID;
+	if (rc == 0 && (sb.data == NULL || sb.size > cap))
+		rc = sb.data == NULL ? PROTO_ERR_NOMEM : PROTO_ERR_TOO_BIG;
+	if (rc == 0) {
+		memcpy(buf, sb.data, sb.size);
+		*len = sb.size;
+	}
+	msgpack_sbuffer_destroy(&sb);
+	return rc;
+}
+
+/* A cursor over checked msgpack bytes, for the few shapes used here. */
+struct cursor {
+	const uint8_t *p, *end;
+};
+
+static int
+read_uint(struct cursor *c, uint64_t *v)
+{
+	uint8_t b;
+	unsigned n;
+
+	if (c->p >= c->end)
+		return -1;
+	b = *c->p++;
+	if (b <= 0x7f) {
+		*v = b;
+		return 0;
+	}
+	n = b == 0xcc ? 1 : b == 0xcd ? 2 : b == 0xce ? 4 : b == 0xcf ? 8 : 0;
+	if (n == 0 || (size_t)(c->end - c->p) < n)
+		return -1;
+	for (*v = 0; n > 0; n--)
+		*v = *v << 8 | *c->p++;
+	return 0;
+}
+
+/* Reads a str (bin 0) or bin (bin 1) header and body. */
+static int
+read_raw(struct cursor *c, int bin, const uint8_t **body, size_t *len)
+{
+	uint8_t b;
+	size_t n;
+
+	if (c->p >= c->end)
+		return -1;
+	b = *c->p++;
+	if (!bin && (b & 0xe0) == 0xa0)
+		n = b & 0x1f;
+	else if ((!bin && b == 0xd9) || (bin && b == 0xc4)) {
+		if (c->p >= c->end)
+			return -1;
+		n = *c->p++;
+	} else
+		return -1;
+	if ((size_t)(c->end - c->p) < n)
+		return -1;
+	*body = c->p;
+	*len = n;
+	c->p += n;
+	return 0;
+}
+
+int
+proto_disco_unpack(const uint8_t *buf, size_t len, proto_disco_msg *m)
+{
+	struct cursor c = { buf, buf + len };
+	proto_check_limits lim;
+	const uint8_t *raw;
+	uint64_t v;
+	size_t n;
+	unsigned items;
+
+	memset(m, 0, sizeof(*m));
+	if (len > PROTO_DISCO_DATAGRAM_MAX)
+		return PROTO_ERR_TOO_BIG;
+	proto_check_limits_init(&lim, len);
+	lim.max_depth = 1;
+	lim.max_objects = 16;
+	if (proto_check_msgpack(buf, len, &lim) != (long)len)
+		return PROTO_ERR_MALFORMED;
+	if ((buf[0] & 0xf0) != 0x90)
+		return PROTO_ERR_MALFORMED;
+	items = buf[0] & 0x0f;
+	c.p++;
+	if (items < 3 || read_raw(&c, 0, &raw, &n) != 0 || n != 4 ||
+	    memcmp(raw, MAGIC, 4) != 0)
+		return PROTO_ERR_MALFORMED;
+	if (read_uint(&c, &v) != 0)
+		return PROTO_ERR_MALFORMED;
+	if (v != DISCO_VERSION)
+		return PROTO_ERR_VERSION;
+	if (read_uint(&c, &v) != 0)
+		return PROTO_ERR_MALFORMED;
+	m->type = (unsigned)v;
+	if (m->type == PROTO_DISCO_QUERY) {
+		if (items < 6)
+			return PROTO_ERR_MALFORMED;
+		if (len < PROTO_DISCO_QUERY_MIN)
+			return PROTO_ERR_TOO_BIG; /* would amplify */
+		if (read_uint(&c, &v) != 0 || v > UINT32_MAX)
+			return PROTO_ERR_MALFORMED;
+		m->nonce = (uint32_t)v;
+		if (c.p < c.end && *c.p == 0xc0)
+			c.p++;
+		else if (read_raw(&c, 1, &m->want, &n) != 0 ||
+		    n != PROTO_HASH_LEN)
+			return PROTO_ERR_MALFORMED;
+		return 0; /* the padding is not read */
+	}
+	if (m->type == PROTO_DISCO_ANNOUNCE) {
+		if (items < 7 || read_uint(&c, &v) != 0 || v > UINT32_MAX)
+			return PROTO_ERR_MALFORMED;
+		m->nonce = (uint32_t)v;
+		if (read_uint(&c, &v) != 0 || v == 0 || v > UINT16_MAX)
+			return PROTO_ERR_MALFORMED;
+		m->port = (uint16_t)v;
+		if (read_raw(&c, 0, &raw, &m->name_len) != 0 ||
+		    m->name_len > PROTO_DISCO_NAME_MAX)
+			return PROTO_ERR_MALFORMED;
+		m->name = (const char *)raw;
+		if (read_uint(&c, &m->nfiles) != 0)
+			return PROTO_ERR_MALFORMED;
+		return 0;
+	}
+	return PROTO_ERR_MALFORMED;
+}
+
+int
+proto_disco_targets(const char *override, uint16_t port,
+    struct sockaddr_in *out, size_t max)
+{
+	struct ifaddrs *ifs, *ifa;
+	size_t n = 0;
+
+	if (max == 0)
+		return PROTO_ERR_INVALID;
+	if (override != NULL && *override != '\0') {
+		memset(&out[0], 0, sizeof(out[0]));
+		out[0].sin_family = AF_INET;
+		out[0].sin_port = htons(port);
+		if (inet_pton(AF_INET, override, &out[0].sin_addr) != 1)
+			return PROTO_ERR_INVALID;
+		return 1;
+	}
+	if (getifaddrs(&ifs) != 0)
+		return PROTO_ERR_SYSTEM;
+	for (ifa = ifs; ifa != NULL && n < max; ifa = ifa->ifa_next) {
+		if (ifa->ifa_addr == NULL || ifa->ifa_addr->sa_family !=
+		    AF_INET || !(ifa->ifa_flags & IFF_UP) ||
+		    !(ifa->ifa_flags & IFF_BROADCAST) ||
+		    ifa->ifa_broadaddr == NULL)
+			continue;
+		memcpy(&out[n], ifa->ifa_broadaddr, sizeof(out[n]));
+		out[n].sin_port = htons(port);
+		n++;
+	}
+	freeifaddrs(ifs);
+	return (int)n;
+}
+
+int
+proto_disco_socket(uint16_t port, int shared)
+{
+	struct sockaddr_in sin;
+	int fd, one = 1;
+
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof(one)) != 0 ||
+	    (shared && (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
+	    sizeof(one)) != 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEPORT,
+	    &one, sizeof(one)) != 0)))
+		goto fail;
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_ANY);
+	sin.sin_port = htons(port);
+	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0)
+		goto fail;
+	return fd;
+fail:
+	{
+		int err = errno;
+		close(fd);
+		errno = err;
+	}
+	return -1;
+}

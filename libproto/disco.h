@@ -1,0 +1,65 @@
+/*
+ * LAN discovery datagrams (docs/PROTOCOL.md section 6): a QUERY asks who is
+ * there, optionally for one content id; an ANNOUNCE says "a node listens on
+ * this TCP port". Also the sockets and broadcast targets they travel on.
+ */
+#ifndef PROTO_DISCO_H
+#define PROTO_DISCO_H
+
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hash.h"
+
+#define PROTO_DISCO_PORT 9999
+/* A query is padded to at least this many bytes and an answer is at most
+ * PROTO_DISCO_ANSWER_MAX: an answer is never more than twice its query. */
+#define PROTO_DISCO_QUERY_MIN 64u
+#define PROTO_DISCO_ANSWER_MAX 128u
+#define PROTO_DISCO_DATAGRAM_MAX 512u
+#define PROTO_DISCO_NAME_MAX 48u
+
+enum proto_disco_type {
+	PROTO_DISCO_QUERY = 0,
+	PROTO_DISCO_ANNOUNCE = 1,
+};
+
+typedef struct proto_disco_msg {
+	unsigned type;
+	uint32_t nonce;      /* QUERY: chosen by the asker; ANNOUNCE: echoed,
+	                      * or 0 when unsolicited */
+	const uint8_t *want; /* QUERY: a content id, or NULL for any node */
+	uint16_t port;       /* ANNOUNCE: the node's TCP port */
+	const char *name;    /* ANNOUNCE: node name, not NUL-terminated */
+	size_t name_len;
+	uint64_t nfiles;     /* ANNOUNCE: files shared */
+} proto_disco_msg;
+
+/* Packs m into buf (cap bytes); *len is the datagram's length. Queries are
+ * padded to PROTO_DISCO_QUERY_MIN; a name is cut to PROTO_DISCO_NAME_MAX. */
+int proto_disco_pack(const proto_disco_msg *m, uint8_t *buf, size_t cap,
+    size_t *len);
+
+/* Unpacks a datagram. Pointers in m borrow from buf. PROTO_ERR_MALFORMED
+ * for anything but a well-formed datagram of our magic and a known type,
+ * PROTO_ERR_VERSION for another version, PROTO_ERR_TOO_BIG for an oversized
+ * datagram or a query too short to answer. Allocates nothing. */
+int proto_disco_unpack(const uint8_t *buf, size_t len, proto_disco_msg *m);
+
+/*
+ * Where discovery datagrams go: override ("A.B.C.D", e.g. 127.255.255.255)
+ * when not NULL or empty, else the broadcast address of every interface
+ * that is up and has one. Fills at most max addresses with port set.
+ * Returns the count, or a PROTO_ERR_*.
+ */
+int proto_disco_targets(const char *override, uint16_t port,
+    struct sockaddr_in *out, size_t max);
+
+/* A non-blocking UDP socket allowed to broadcast, bound to port on every
+ * address (0: any free port). With shared set, other sockets may bind the
+ * same port (several servers on one host) and all receive broadcasts.
+ * Returns the descriptor, or -1 with errno set. */
+int proto_disco_socket(uint16_t port, int shared);
+
+#endif
