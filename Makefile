@@ -38,7 +38,7 @@ B = build
 LIB_SRCS = $(wildcard libproto/*.c)
 LIB_OBJS = $(LIB_SRCS:%.c=$(B)/%.o)
 TOOL_COMMON = $(B)/tools/tool.o
-TOOLS = p2p-chunk p2p-verify p2p-serve p2p-fetch
+TOOLS = p2p-chunk p2p-verify p2p-serve p2p-fetch p2p-discover
 TOOL_BINS = $(TOOLS:%=$(B)/bin/%)
 UNIT_SRCS = $(wildcard tests/test_*.c)
 UNIT_BINS = $(UNIT_SRCS:tests/%.c=$(B)/tests/%)

@@ -2,6 +2,7 @@
 # Basic usage of each tool, on a small file, on loopback.
 #   examples/basic_usage.sh
 set -eu
+export MINI_P2P_DISCOVERY_ADDR="${MINI_P2P_DISCOVERY_ADDR:-127.255.255.255}"
 root=$(cd "$(dirname "$0")/.." && pwd)
 PATH="${P2P_BIN:-$root/build/bin}:$PATH"
 work=$(mktemp -d "${TMPDIR:-/tmp}/p2p-basic.XXXXXX")

@@ -4,6 +4,8 @@
 # loopback; make demo also runs it inside a private network namespace.
 #   examples/file_sharing_demo.sh [SIZE_BYTES]
 set -eu
+# Discovery datagrams stay on this host unless told otherwise.
+export MINI_P2P_DISCOVERY_ADDR="${MINI_P2P_DISCOVERY_ADDR:-127.255.255.255}"
 root=$(cd "$(dirname "$0")/.." && pwd)
 PATH="${P2P_BIN:-$root/build/bin}:$PATH"
 size=${1:-33554432}
@@ -36,11 +38,14 @@ done
 addr=$(head -n 1 "$work/addr")
 say "node A: serving on $addr"
 
+say "node B: p2p-discover -l (who is on the LAN?)"
+p2p-discover -t 1 -l
+
 say "node B: p2p-fetch --list -p $addr"
 p2p-fetch --list -p "$addr"
 
-say "node B: p2p-fetch -p $addr -o fetched.bin $id"
-p2p-fetch --stats -p "$addr" -o "$work/b/fetched.bin" "$id"
+say "node B: p2p-discover | p2p-fetch -o fetched.bin $id"
+p2p-discover | p2p-fetch --stats -o "$work/b/fetched.bin" "$id"
 
 say "node B: p2p-verify $id fetched.bin"
 p2p-verify "$id" "$work/b/fetched.bin"

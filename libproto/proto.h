@@ -11,6 +11,8 @@
  *   conn.h      peer connections on libevent
  *   store.h     the files a node shares, by content id
  *   disco.h     LAN discovery datagrams and their sockets
+ *   beacon.h    answering and announcing on the discovery port
+ *   peers.h     a bounded table of known peers
  */
 #ifndef PROTO_H
 #define PROTO_H
@@ -24,6 +26,8 @@
 #include "conn.h"
 #include "store.h"
 #include "disco.h"
+#include "beacon.h"
+#include "peers.h"
 
 #define PROTO_LIB_VERSION "0.1.0"
 

@@ -3,7 +3,10 @@
  * arrives on stdin (as p2p-chunk writes them, taken as they come) and every
  * file under the directories given with -d, answering list, manifest and
  * chunk requests until it is signalled. Chunk bytes go from the file to the
- * socket without passing through user space where the kernel allows.
+ * socket without passing through user space where the kernel allows. It is
+ * found through a beacon on the discovery port (answers and announcements),
+ * joins through bootstrap peers (-b), and tells whoever asks the peers it
+ * knows.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +32,14 @@
 
 struct server {
 	struct event_base *base;
+	proto_beacon *beacon;
+	proto_beacon_config disco;
+	int announce;
+	proto_peer_table known;
+	const char **boot;
+	int nboot;
+	struct event *boot_ev;
+	struct client *booting;   /* connections to bootstrap peers */
 	struct evconnlistener *listener;
 	struct event *stdin_ev, *retry_ev;
 	proto_store *store;
@@ -45,6 +56,7 @@ struct client {
 	struct server *srv;
 	proto_conn *conn;
 	struct client *prev, *next;
+	int outbound;             /* a bootstrap connection of ours */
 };
 
 static void
@@ -52,11 +64,19 @@ usage(FILE *out)
 {
 	fprintf(out,
 	    "usage: p2p-serve [-qv] [-p PORT] [--bind ADDR] [-d DIR]... [-n NAME]\n"
+	    "                 [-b HOST:PORT]... [--no-announce] [--discovery-port PORT]\n"
+	    "                 [--discovery-addr ADDR] [--discovery-interval SECONDS]\n"
 	    "                 [--max-peers N] [-T SECONDS] [--stats]\n"
 	    "  -p, --port PORT        TCP port to listen on (default %d; 0: any)\n"
 	    "      --bind ADDR        address to listen on (default 0.0.0.0)\n"
 	    "  -d, --dir DIR          share every regular file under DIR\n"
 	    "  -n, --name NAME        node name told to peers (default: host name)\n"
+	    "  -b, --bootstrap HOST:PORT  join through this peer (repeat for more)\n"
+	    "      --no-announce      no LAN discovery: neither announce nor answer\n"
+	    "      --discovery-port PORT  UDP discovery port (default 9999)\n"
+	    "      --discovery-addr ADDR  where announcements go (default: each\n"
+	    "                         interface's broadcast address)\n"
+	    "      --discovery-interval SECONDS  between announcements (default 30)\n"
 	    "      --max-peers N      connections at once (default %d, or\n"
 	    "                         MINI_P2P_MAX_PEERS)\n"
 	    "  -T, --timeout SECONDS  handshake and stalled-write timeout (default 30)\n"
@@ -140,11 +160,14 @@ client_free(struct client *cl)
 	}
 	if (cl->prev)
 		cl->prev->next = cl->next;
+	else if (cl->outbound)
+		srv->booting = cl->next;
 	else
 		srv->clients = cl->next;
 	if (cl->next)
 		cl->next->prev = cl->prev;
-	srv->nclients--;
+	if (!cl->outbound)
+		srv->nclients--;
 	proto_conn_free(cl->conn);
 	free(cl);
 	if (srv->nclients < srv->max_peers)
@@ -236,10 +259,53 @@ answer_chunk(struct server *srv, proto_conn *c, const proto_msg *req)
 }
 
 static void
+answer_peers(struct server *srv, proto_conn *c, uint32_t rid)
+{
+	proto_peer_entry list[PROTO_PEERS_MAX];
+	proto_msg m;
+
+	proto_msg_init(&m, PROTO_MSG_PEERS_REPLY);
+	m.rid = rid;
+	m.peers = list;
+	m.npeers = proto_peers_list(&srv->known, list, PROTO_PEERS_MAX,
+	    proto_conn_peer_host(c), proto_conn_peer_listen_port(c));
+	proto_conn_send(c, &m);
+}
+
+static void
+answer_has(struct server *srv, proto_conn *c, const proto_msg *req)
+{
+	proto_msg m;
+
+	proto_msg_init(&m, PROTO_MSG_HAS_REPLY);
+	m.rid = req->rid;
+	m.has = proto_store_find(srv->store, req->id) != NULL;
+	proto_conn_send(c, &m);
+}
+
+/* What a bootstrap peer tells us: the peers it knows. */
+static void
+take_peers(struct server *srv, proto_conn *c, const proto_msg *m)
+{
+	if (m->type == PROTO_MSG_PEERS_REPLY)
+		for (size_t i = 0; i < m->npeers; i++)
+			proto_peers_add(&srv->known, m->peers[i].host,
+			    m->peers[i].host_len, m->peers[i].port);
+	tool_log(LOG_DEBUG, "%s: bootstrap: %zu peers known", proto_conn_peer(c),
+	    srv->known.count);
+}
+
+static void
 on_msg(proto_conn *c, proto_msg *m, void *arg)
 {
 	struct client *cl = arg;
 	struct server *srv = cl->srv;
+
+	if (cl->outbound) {
+		take_peers(srv, c, m);
+		client_free(cl);
+		return;
+	}
 
 	tool_log(LOG_TRACE, "%s: %s rid %u", proto_conn_peer(c),
 	    proto_msg_type_name(m->type), m->rid);
@@ -253,6 +319,12 @@ on_msg(proto_conn *c, proto_msg *m, void *arg)
 	case PROTO_MSG_GET_CHUNK:
 		answer_chunk(srv, c, m);
 		break;
+	case PROTO_MSG_PEERS:
+		answer_peers(srv, c, m->rid);
+		break;
+	case PROTO_MSG_HAS:
+		answer_has(srv, c, m);
+		break;
 	default:
 		proto_conn_send_error(c, m->rid, PROTO_CODE_BAD_REQUEST,
 		    "unexpected message");
@@ -263,10 +335,22 @@ on_msg(proto_conn *c, proto_msg *m, void *arg)
 static void
 on_ready(proto_conn *c, const proto_msg *hello, void *arg)
 {
-	(void)hello;
-	(void)arg;
+	struct client *cl = arg;
+	const char *host = proto_conn_peer_host(c);
+
 	tool_log(LOG_DEBUG, "%s: connected (%s)", proto_conn_peer(c),
 	    proto_conn_peer_name(c));
+	/* A peer that listens can be passed on to others. */
+	if (hello->listen_port != 0)
+		proto_peers_add(&cl->srv->known, host, strlen(host),
+		    hello->listen_port);
+	if (cl->outbound) {
+		proto_msg m;
+		proto_msg_init(&m, PROTO_MSG_PEERS);
+		m.rid = 1;
+		if (proto_conn_send(c, &m) != 0)
+			client_free(cl);
+	}
 }
 
 static void
@@ -298,12 +382,13 @@ on_idle(proto_conn *c, void *arg)
 	return 0;
 }
 
+static const proto_conn_cbs client_cbs = { on_ready, on_msg, on_close,
+    on_idle };
+
 static void
 on_accept(struct evconnlistener *lst, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
-	static const proto_conn_cbs cbs = { on_ready, on_msg, on_close,
-	    on_idle };
 	struct server *srv = arg;
 	struct bufferevent *bev;
 	struct client *cl;
@@ -327,7 +412,9 @@ on_accept(struct evconnlistener *lst, evutil_socket_t fd,
 		return;
 	}
 	cl->srv = srv;
-	if ((cl->conn = proto_conn_new(bev, &srv->cfg, &cbs, cl)) == NULL) {
+	srv->cfg.nfiles = proto_store_count(srv->store);
+	if ((cl->conn = proto_conn_new(bev, &srv->cfg, &client_cbs, cl)) ==
+	    NULL) {
 		free(cl);
 		return;
 	}
@@ -460,6 +547,115 @@ setup_stdin(struct server *srv)
 		tool_die(1, "stdin: cannot watch");
 }
 
+/* Connects to every bootstrap peer: the HELLO tells it our port, and we ask
+ * for the peers it knows. One connection each at a time. */
+static void
+bootstrap(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+
+	(void)fd;
+	(void)what;
+	for (int i = 0; i < srv->nboot; i++) {
+		struct sockaddr_storage ss;
+		socklen_t len;
+		const char *why;
+		struct client *cl;
+
+		if (tool_resolve(srv->boot[i], &ss, &len, &why) != 0) {
+			tool_log(LOG_WARN, "bootstrap %s: %s", srv->boot[i], why);
+			continue;
+		}
+		if ((cl = calloc(1, sizeof(*cl))) == NULL)
+			return;
+		cl->srv = srv;
+		cl->outbound = 1;
+		srv->cfg.nfiles = proto_store_count(srv->store);
+		cl->conn = proto_conn_connect(srv->base, (struct sockaddr *)&ss,
+		    len, &srv->cfg, &client_cbs, cl);
+		if (cl->conn == NULL) {
+			tool_log(LOG_WARN, "bootstrap %s: %s", srv->boot[i],
+			    strerror(errno));
+			free(cl);
+			continue;
+		}
+		cl->next = srv->booting;
+		if (srv->booting)
+			srv->booting->prev = cl;
+		srv->booting = cl;
+	}
+}
+
+static int
+beacon_has(const uint8_t id[PROTO_HASH_LEN], void *arg)
+{
+	struct server *srv = arg;
+
+	return proto_store_find(srv->store, id) != NULL;
+}
+
+static uint64_t
+beacon_nfiles(void *arg)
+{
+	struct server *srv = arg;
+
+	return proto_store_count(srv->store);
+}
+
+static void
+beacon_announce(const struct sockaddr_in *from, const proto_disco_msg *m,
+    void *arg)
+{
+	struct server *srv = arg;
+	char host[INET_ADDRSTRLEN];
+
+	inet_ntop(AF_INET, &from->sin_addr, host, sizeof(host));
+	if (m->port == srv->cfg.listen_port && m->name_len ==
+	    strlen(srv->cfg.node_name) && memcmp(m->name, srv->cfg.node_name,
+	    m->name_len) == 0)
+		return; /* most likely our own announcement */
+	proto_peers_add(&srv->known, host, strlen(host), m->port);
+}
+
+static void
+beacon_bad(const struct sockaddr_in *from, int err, void *arg)
+{
+	char host[INET_ADDRSTRLEN];
+
+	(void)arg;
+	inet_ntop(AF_INET, &from->sin_addr, host, sizeof(host));
+	tool_log(LOG_DEBUG, "datagram from %s:%u: %s; ignored", host,
+	    ntohs(from->sin_port), proto_strerror(err));
+}
+
+static void
+start_discovery(struct server *srv)
+{
+	static const proto_beacon_cbs cbs = { beacon_has, beacon_nfiles,
+	    beacon_announce, beacon_bad };
+	struct timeval tv = { srv->disco.interval, 0 };
+
+	if (srv->nboot > 0) {
+		srv->boot_ev = event_new(srv->base, -1, EV_PERSIST, bootstrap,
+		    srv);
+		if (srv->boot_ev == NULL || event_add(srv->boot_ev, &tv) != 0)
+			tool_die(1, "out of memory");
+		bootstrap(-1, 0, srv);
+	}
+	if (!srv->announce)
+		return;
+	srv->disco.tcp_port = srv->cfg.listen_port;
+	srv->disco.name = srv->cfg.node_name;
+	srv->beacon = proto_beacon_new(srv->base, &srv->disco, &cbs, srv);
+	if (srv->beacon == NULL)
+		tool_log(LOG_WARN, "discovery port %u: %s; not discoverable",
+		    srv->disco.port, errno == EINVAL ?
+		    "bad discovery address" : strerror(errno));
+	else
+		tool_log(LOG_DEBUG, "discovery on UDP port %u",
+		    srv->disco.port);
+}
+
 static void
 on_signal(evutil_socket_t sig, short what, void *arg)
 {
@@ -518,6 +714,11 @@ main(int argc, char **argv)
 		{ "max-peers", required_argument, NULL, 'M' },
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "stats", no_argument, NULL, 'S' },
+		{ "bootstrap", required_argument, NULL, 'b' },
+		{ "no-announce", no_argument, NULL, 'N' },
+		{ "discovery-port", required_argument, NULL, 'D' },
+		{ "discovery-addr", required_argument, NULL, 'A' },
+		{ "discovery-interval", required_argument, NULL, 'I' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -526,7 +727,7 @@ main(int argc, char **argv)
 	};
 	struct server srv;
 	struct event *sigint, *sigterm;
-	static const char **dirs; /* static: reachable at any exit */
+	static const char **dirs, **boot; /* static: reachable at any exit */
 	const char *bind_addr = "0.0.0.0", *env;
 	uint16_t port = DEFAULT_PORT;
 	int ch, ndirs = 0;
@@ -537,12 +738,21 @@ main(int argc, char **argv)
 	srv.cfg.node_name = tool_hostname();
 	srv.cfg.timeout = 30;
 	srv.max_peers = DEFAULT_MAX_PEERS;
+	srv.announce = 1;
+	srv.disco.port = PROTO_DISCO_PORT;
+	srv.disco.interval = 30;
+	srv.disco.target = getenv("MINI_P2P_DISCOVERY_ADDR");
+	proto_peers_init(&srv.known);
+	if ((env = getenv("MINI_P2P_DISCOVERY_PORT")) != NULL && *env)
+		srv.disco.port = (uint16_t)tool_parse_number(env, 1, 65535,
+		    "MINI_P2P_DISCOVERY_PORT");
 	if ((env = getenv("MINI_P2P_MAX_PEERS")) != NULL && *env)
 		srv.max_peers = (unsigned)tool_parse_number(env, 1, 100000,
 		    "MINI_P2P_MAX_PEERS");
-	if ((dirs = calloc((size_t)argc, sizeof(*dirs))) == NULL)
+	if ((dirs = calloc((size_t)argc, sizeof(*dirs))) == NULL ||
+	    (boot = calloc((size_t)argc, sizeof(*boot))) == NULL)
 		tool_die(1, "out of memory");
-	while ((ch = getopt_long(argc, argv, "p:d:n:T:qvhV", longopts,
+	while ((ch = getopt_long(argc, argv, "p:d:n:b:T:qvhV", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'p':
@@ -571,6 +781,35 @@ main(int argc, char **argv)
 			break;
 		case 'S':
 			srv.stats = 1;
+			break;
+		case 'b': {
+			struct sockaddr_storage ss;
+			socklen_t len;
+			const char *why;
+			if (tool_resolve(optarg, &ss, &len, &why) != 0)
+				tool_die(2, "bootstrap peer '%s': %s", optarg,
+				    why);
+			boot[srv.nboot++] = optarg;
+			break;
+		}
+		case 'N':
+			srv.announce = 0;
+			break;
+		case 'D':
+			srv.disco.port = (uint16_t)tool_parse_number(optarg, 1,
+			    65535, "discovery port");
+			break;
+		case 'A': {
+			struct sockaddr_in sin;
+			if (proto_disco_targets(optarg, 1, &sin, 1) != 1)
+				tool_die(2, "discovery address '%s': want an "
+				    "IPv4 address", optarg);
+			srv.disco.target = optarg;
+			break;
+		}
+		case 'I':
+			srv.disco.interval = (unsigned)tool_parse_number(optarg,
+			    1, 86400, "discovery interval");
 			break;
 		case 'q':
 			tool_quiet();
@@ -609,6 +848,8 @@ main(int argc, char **argv)
 		tool_walk(dirs[i], share_file, &srv);
 	free(dirs);
 	setup_stdin(&srv);
+	srv.boot = boot;
+	start_discovery(&srv);
 	sigint = evsignal_new(srv.base, SIGINT, on_signal, srv.base);
 	sigterm = evsignal_new(srv.base, SIGTERM, on_signal, srv.base);
 	if (sigint == NULL || sigterm == NULL || event_add(sigint, NULL) ||
@@ -617,19 +858,28 @@ main(int argc, char **argv)
 	event_base_dispatch(srv.base);
 	while (srv.clients)
 		client_free(srv.clients);
+	while (srv.booting)
+		client_free(srv.booting);
 	if (srv.stats)
 		fprintf(stderr, "p2p-serve: stats bytes_in=%llu bytes_out=%llu "
-		    "chunks_out=%llu manifests_out=%llu peers=%llu\n",
+		    "chunks_out=%llu manifests_out=%llu peers=%llu "
+		    "datagrams_bad=%llu\n",
 		    (unsigned long long)srv.bytes_in,
 		    (unsigned long long)srv.bytes_out,
 		    (unsigned long long)srv.chunks_out,
 		    (unsigned long long)srv.manifests_out,
-		    (unsigned long long)srv.peers);
+		    (unsigned long long)srv.peers,
+		    (unsigned long long)(srv.beacon ?
+		    proto_beacon_bad(srv.beacon) : 0));
 	event_free(sigint);
 	event_free(sigterm);
 	if (srv.stdin_ev)
 		event_free(srv.stdin_ev);
 	event_free(srv.retry_ev);
+	if (srv.boot_ev)
+		event_free(srv.boot_ev);
+	proto_beacon_free(srv.beacon);
+	free(boot);
 	evconnlistener_free(srv.listener);
 	proto_store_free(srv.store);
 	free(srv.inbuf);

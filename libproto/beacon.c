@@ -1,0 +1,199 @@
+/*
+ * The beacon: one UDP socket, one read event, one announcement timer. Each
+ * read callback takes a bounded number of datagrams, so a flood cannot keep
+ * the event loop from the TCP connections.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "beacon.h"
+#include "error.h"
+
+#define MAX_TARGETS 16
+#define BATCH 64
+
+struct proto_beacon {
+	struct event *read_ev, *timer_ev;
+	int fd;
+	proto_beacon_cbs cbs;
+	void *ctx;
+	struct sockaddr_in targets[MAX_TARGETS];
+	int ntargets;
+	uint16_t tcp_port;
+	char name[PROTO_DISCO_NAME_MAX + 1];
+	unsigned max_answers, answers_this_second;
+	time_t second;
+	uint64_t bad, answered;
+};
+
+static void
+send_announce(proto_beacon *b, const struct sockaddr_in *to, uint32_t nonce)
+{
+	uint8_t buf[PROTO_DISCO_ANSWER_MAX];
+	proto_disco_msg m;
+	size_t len;
+
+	memset(&m, 0, sizeof(m));
+	m.type = PROTO_DISCO_ANNOUNCE;
+	m.nonce = nonce;
+	m.port = b->tcp_port;
+	m.name = b->name;
+	m.name_len = strlen(b->name);
+	m.nfiles = b->cbs.nfiles ? b->cbs.nfiles(b->ctx) : 0;
+	if (proto_disco_pack(&m, buf, sizeof(buf), &len) != 0)
+		return;
+	/* Best effort: a full socket buffer loses one announcement. */
+	(void)sendto(b->fd, buf, len, MSG_DONTWAIT, (const struct sockaddr *)to,
+	    sizeof(*to));
+}
+
+static void
+announce_all(evutil_socket_t fd, short what, void *arg)
+{
+	proto_beacon *b = arg;
+
+	(void)fd;
+	(void)what;
+	for (int i = 0; i < b->ntargets; i++)
+		send_announce(b, &b->targets[i], 0);
+}
+
+static int
+may_answer(proto_beacon *b)
+{
+	time_t now = time(NULL);
+
+	if (now != b->second) {
+		b->second = now;
+		b->answers_this_second = 0;
+	}
+	return b->answers_this_second++ < b->max_answers;
+}
+
+static void
+take_datagram(proto_beacon *b, const uint8_t *buf, size_t len,
+    const struct sockaddr_in *from)
+{
+	proto_disco_msg m;
+	int rc = proto_disco_unpack(buf, len, &m);
+
+	if (rc != 0) {
+		b->bad++;
+		if (b->cbs.on_bad)
+			b->cbs.on_bad(from, rc, b->ctx);
+		return;
+	}
+	if (m.type == PROTO_DISCO_QUERY) {
+		if (m.want != NULL && (b->cbs.has == NULL ||
+		    !b->cbs.has(m.want, b->ctx)))
+			return;
+		if (!may_answer(b))
+			return;
+		send_announce(b, from, m.nonce);
+		b->answered++;
+	} else if (m.type == PROTO_DISCO_ANNOUNCE && b->cbs.on_announce)
+		b->cbs.on_announce(from, &m, b->ctx);
+}
+
+static void
+on_readable(evutil_socket_t fd, short what, void *arg)
+{
+	proto_beacon *b = arg;
+	uint8_t buf[PROTO_DISCO_DATAGRAM_MAX + 1];
+
+	(void)what;
+	for (int i = 0; i < BATCH; i++) {
+		struct sockaddr_in from;
+		socklen_t fromlen = sizeof(from);
+		/* One byte more than the limit tells an oversized datagram
+		 * (MSG_TRUNC returns its real length) from one at the limit. */
+		ssize_t n = recvfrom(fd, buf, sizeof(buf), MSG_TRUNC,
+		    (struct sockaddr *)&from, &fromlen);
+		if (n < 0)
+			break;
+		if (fromlen != sizeof(from) || from.sin_family != AF_INET)
+			continue;
+		if ((size_t)n > PROTO_DISCO_DATAGRAM_MAX) {
+			b->bad++;
+			if (b->cbs.on_bad)
+				b->cbs.on_bad(&from, PROTO_ERR_TOO_BIG, b->ctx);
+			continue;
+		}
+		take_datagram(b, buf, (size_t)n, &from);
+	}
+}
+
+proto_beacon *
+proto_beacon_new(struct event_base *base, const proto_beacon_config *cfg,
+    const proto_beacon_cbs *cbs, void *ctx)
+{
+	uint16_t port = cfg->port ? cfg->port : PROTO_DISCO_PORT;
+	struct timeval tv = { cfg->interval ? cfg->interval : 30, 0 };
+	proto_beacon *b;
+	int n;
+
+	if ((b = calloc(1, sizeof(*b))) == NULL)
+		return NULL;
+	b->cbs = *cbs;
+	b->ctx = ctx;
+	b->tcp_port = cfg->tcp_port;
+	b->max_answers = cfg->max_answers ? cfg->max_answers : 200;
+	snprintf(b->name, sizeof(b->name), "%s", cfg->name ? cfg->name : "");
+	n = proto_disco_targets(cfg->target, port, b->targets, MAX_TARGETS);
+	if (n < 0) {
+		free(b);
+		errno = EINVAL;
+		return NULL;
+	}
+	b->ntargets = n;
+	if ((b->fd = proto_disco_socket(port, 1)) < 0) {
+		int err = errno;
+		free(b);
+		errno = err;
+		return NULL;
+	}
+	b->read_ev = event_new(base, b->fd, EV_READ | EV_PERSIST, on_readable,
+	    b);
+	b->timer_ev = event_new(base, -1, EV_PERSIST, announce_all, b);
+	if (b->read_ev == NULL || b->timer_ev == NULL ||
+	    event_add(b->read_ev, NULL) != 0 ||
+	    event_add(b->timer_ev, &tv) != 0) {
+		proto_beacon_free(b);
+		errno = ENOMEM;
+		return NULL;
+	}
+	announce_all(-1, 0, b);
+	return b;
+}
+
+void
+proto_beacon_free(proto_beacon *b)
+{
+	if (b == NULL)
+		return;
+	if (b->read_ev)
+		event_free(b->read_ev);
+	if (b->timer_ev)
+		event_free(b->timer_ev);
+	close(b->fd);
+	free(b);
+}
+
+uint64_t
+proto_beacon_bad(const proto_beacon *b)
+{
+	return b->bad;
+}
+
+uint64_t
+proto_beacon_answered(const proto_beacon *b)
+{
+	return b->answered;
+}

@@ -1,0 +1,79 @@
+/* The known-peers table: small enough for linear scans. */
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "peers.h"
+
+void
+proto_peers_init(proto_peer_table *t)
+{
+	memset(t, 0, sizeof(*t));
+}
+
+int
+proto_peers_add(proto_peer_table *t, const char *host, size_t host_len,
+    uint16_t port)
+{
+	char text[PROTO_HOST_MAX + 1];
+	unsigned char addr[sizeof(struct in6_addr)];
+	size_t slot = t->count, oldest = 0;
+
+	if (host_len == 0 || host_len > PROTO_HOST_MAX || port == 0)
+		return PROTO_ERR_INVALID;
+	memcpy(text, host, host_len);
+	text[host_len] = '\0';
+	/* Only addresses: a peer must not make us resolve names. */
+	if (inet_pton(AF_INET, text, addr) != 1 &&
+	    inet_pton(AF_INET6, text, addr) != 1)
+		return PROTO_ERR_INVALID;
+	for (size_t i = 0; i < t->count; i++) {
+		if (t->peers[i].port == port && strcmp(t->peers[i].host,
+		    text) == 0) {
+			t->peers[i].seen = time(NULL);
+			return 0;
+		}
+		if (t->peers[i].seen < t->peers[oldest].seen)
+			oldest = i;
+	}
+	if (t->count == PROTO_PEER_TABLE_MAX)
+		slot = oldest;
+	else
+		t->count++;
+	memcpy(t->peers[slot].host, text, host_len + 1);
+	t->peers[slot].port = port;
+	t->peers[slot].seen = time(NULL);
+	return 0;
+}
+
+static int
+newest_first(const void *a, const void *b)
+{
+	const struct proto_known_peer *x = *(const struct proto_known_peer *const *)a;
+	const struct proto_known_peer *y = *(const struct proto_known_peer *const *)b;
+
+	return (x->seen < y->seen) - (x->seen > y->seen);
+}
+
+size_t
+proto_peers_list(const proto_peer_table *t, proto_peer_entry *out,
+    size_t max, const char *skip_host, uint16_t skip_port)
+{
+	const struct proto_known_peer *order[PROTO_PEER_TABLE_MAX];
+	size_t n = 0;
+
+	for (size_t i = 0; i < t->count; i++)
+		order[i] = &t->peers[i];
+	qsort(order, t->count, sizeof(order[0]), newest_first);
+	for (size_t i = 0; i < t->count && n < max; i++) {
+		if (skip_host && order[i]->port == skip_port &&
+		    strcmp(order[i]->host, skip_host) == 0)
+			continue;
+		out[n].host = order[i]->host;
+		out[n].host_len = strlen(order[i]->host);
+		out[n].port = order[i]->port;
+		n++;
+	}
+	return n;
+}

@@ -1,0 +1,40 @@
+/*
+ * A bounded table of peers a node has heard of (from bootstrap peers, peer
+ * exchange, announcements), for passing on to others.
+ */
+#ifndef PROTO_PEERS_H
+#define PROTO_PEERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "msg.h"
+
+#define PROTO_PEER_TABLE_MAX 256u
+
+typedef struct proto_peer_table {
+	struct proto_known_peer {
+		char host[PROTO_HOST_MAX + 1];
+		uint16_t port;
+		time_t seen;
+	} peers[PROTO_PEER_TABLE_MAX];
+	size_t count;
+} proto_peer_table;
+
+/* Empties t. */
+void proto_peers_init(proto_peer_table *t);
+
+/* Notes host:port as seen now. host must be an IP address as text, at most
+ * PROTO_HOST_MAX bytes; others are ignored (returns PROTO_ERR_INVALID).
+ * When full, the entry seen longest ago makes room. */
+int proto_peers_add(proto_peer_table *t, const char *host, size_t host_len,
+    uint16_t port);
+
+/* Fills out (at most max entries, most recently seen first) with entries
+ * that borrow from t, leaving out skip_host:skip_port (the asker). Returns
+ * the count. */
+size_t proto_peers_list(const proto_peer_table *t, proto_peer_entry *out,
+    size_t max, const char *skip_host, uint16_t skip_port);
+
+#endif

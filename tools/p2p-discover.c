@@ -1,0 +1,473 @@
+/*
+ * p2p-discover: finds peers and prints them as HOST:PORT lines as they are
+ * found, each once. It asks the LAN (a QUERY datagram to the discovery
+ * targets every second, and it listens for announcements), the bootstrap
+ * peers given with -b, and every peer found for the peers it knows (peer
+ * exchange over TCP). It stops after its timeout, or at once when the
+ * reader of its output goes away, so `p2p-discover | p2p-fetch ID` never
+ * hangs.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "tool.h"
+
+#define DEFAULT_TIMEOUT 5
+#define MAX_FOUND 256
+#define MAX_TARGETS 16
+
+struct found {
+	char host[PROTO_HOST_MAX + 1];
+	uint16_t port;
+	int printed, asked;      /* printed: on stdout; asked: for peers */
+	int confirmed;           /* has the file (with --hash) */
+	proto_conn *conn;
+	struct discover *d;
+	char name[PROTO_NODE_NAME_MAX + 1];
+	uint64_t nfiles;
+};
+
+struct discover {
+	struct event_base *base;
+	struct found found[MAX_FOUND];
+	size_t nfound;
+	int query_fd, listen_fd;
+	struct event *query_ev, *listen_ev, *resend_ev, *watch_ev, *end_ev;
+	struct sockaddr_in targets[MAX_TARGETS];
+	int ntargets;
+	uint32_t nonce;
+	const uint8_t *want;
+	uint8_t want_id[PROTO_HASH_LEN];
+	int long_format;
+	uint64_t printed, bad;
+	proto_conn_config cfg;
+};
+
+static void
+usage(FILE *out)
+{
+	fprintf(out,
+	    "usage: p2p-discover [-lqv] [-t SECONDS] [-b HOST:PORT]... [--hash ID]\n"
+	    "                    [--discovery-port PORT] [--discovery-addr ADDR]\n"
+	    "  -t, --timeout SECONDS      stop after this long (default %d)\n"
+	    "  -b, --bootstrap HOST:PORT  ask this peer for the peers it knows\n"
+	    "      --hash ID              only peers that have this file\n"
+	    "  -l, --long                 HOST:PORT<TAB>NAME<TAB>IDENTITY<TAB>NFILES\n"
+	    "      --discovery-port PORT  UDP discovery port (default 9999)\n"
+	    "      --discovery-addr ADDR  where queries go (default: each interface's\n"
+	    "                             broadcast address)\n"
+	    "  -q, --quiet                print only errors\n"
+	    "  -v, --verbose              print more (repeat for more)\n"
+	    "  -h, --help                 print this help and exit\n"
+	    "  -V, --version              print the version and exit\n"
+	    "Prints each peer found once, as HOST:PORT; exit 0 when it found any,\n"
+	    "1 when none.\n", DEFAULT_TIMEOUT);
+}
+
+static void
+finish(struct discover *d)
+{
+	event_base_loopbreak(d->base);
+}
+
+static void
+print_peer(struct discover *d, struct found *f)
+{
+	char name[PROTO_NODE_NAME_MAX + 1];
+	int rc;
+
+	if (f->printed || (d->want && !f->confirmed))
+		return;
+	f->printed = 1;
+	d->printed++;
+	if (d->long_format) {
+		tool_printable(f->name, strlen(f->name), name, sizeof(name));
+		for (char *t = name; *t; t++)
+			if (*t == '\t')
+				*t = '?';
+		rc = printf("%s:%u\t%s\t-\t%llu\n", f->host, f->port,
+		    name[0] ? name : "-", (unsigned long long)f->nfiles);
+	} else
+		rc = printf("%s:%u\n", f->host, f->port);
+	if (rc < 0 || fflush(stdout) != 0) {
+		/* The reader went away: nothing more to do. */
+		finish(d);
+	}
+}
+
+static void ask_peers(struct discover *d, struct found *f);
+
+/* Returns the entry for host:port, adding it (and asking it for its peers)
+ * when new; NULL when the table is full or the host is not an address. */
+static struct found *
+note_peer(struct discover *d, const char *host, size_t host_len, uint16_t port)
+{
+	unsigned char addr[sizeof(struct in6_addr)];
+	struct found *f;
+	char text[PROTO_HOST_MAX + 1];
+
+	if (host_len == 0 || host_len > PROTO_HOST_MAX || port == 0)
+		return NULL;
+	memcpy(text, host, host_len);
+	text[host_len] = '\0';
+	if (inet_pton(AF_INET, text, addr) != 1 &&
+	    inet_pton(AF_INET6, text, addr) != 1)
+		return NULL;
+	for (size_t i = 0; i < d->nfound; i++)
+		if (d->found[i].port == port && strcmp(d->found[i].host,
+		    text) == 0)
+			return &d->found[i];
+	if (d->nfound == MAX_FOUND)
+		return NULL;
+	f = &d->found[d->nfound++];
+	memset(f, 0, sizeof(*f));
+	memcpy(f->host, text, host_len + 1);
+	f->port = port;
+	f->d = d;
+	tool_log(LOG_DEBUG, "found %s:%u", f->host, port);
+	ask_peers(d, f);
+	return f;
+}
+
+static void
+conn_done(struct found *f)
+{
+	proto_conn_free(f->conn);
+	f->conn = NULL;
+}
+
+static void
+on_ready(proto_conn *c, const proto_msg *hello, void *arg)
+{
+	struct found *f = arg;
+	proto_msg m;
+
+	snprintf(f->name, sizeof(f->name), "%s", proto_conn_peer_name(c));
+	f->nfiles = hello->nfiles;
+	if (f->d->want) {
+		proto_msg_init(&m, PROTO_MSG_HAS);
+		m.rid = 1;
+		m.id = f->d->want;
+		proto_conn_send(c, &m);
+	} else {
+		f->confirmed = 1;
+		print_peer(f->d, f);
+	}
+	proto_msg_init(&m, PROTO_MSG_PEERS);
+	m.rid = 2;
+	proto_conn_send(c, &m);
+}
+
+static void
+on_msg(proto_conn *c, proto_msg *m, void *arg)
+{
+	struct found *f = arg;
+	struct discover *d = f->d;
+
+	(void)c;
+	if (m->type == PROTO_MSG_HAS_REPLY && m->rid == 1) {
+		f->confirmed = m->has;
+		print_peer(d, f);
+		return;
+	}
+	if (m->type == PROTO_MSG_PEERS_REPLY) {
+		for (size_t i = 0; i < m->npeers; i++)
+			note_peer(d, m->peers[i].host, m->peers[i].host_len,
+			    m->peers[i].port);
+	}
+	/* PEERS_REPLY or an ERROR for it ends what we ask of this peer. */
+	if (m->rid == 2)
+		conn_done(f);
+}
+
+static void
+on_close(proto_conn *c, int err, void *arg)
+{
+	struct found *f = arg;
+
+	tool_log(LOG_DEBUG, "%s: %s", proto_conn_peer(c), err ==
+	    PROTO_ERR_SYSTEM ? strerror(errno) : proto_strerror(err));
+	conn_done(f);
+}
+
+/* Peer exchange: connect, learn its name and file count from its HELLO,
+ * ask whether it has the file, and for the peers it knows. */
+static void
+ask_peers(struct discover *d, struct found *f)
+{
+	static const proto_conn_cbs cbs = { on_ready, on_msg, on_close, NULL };
+	struct sockaddr_storage ss;
+	socklen_t len;
+	const char *why;
+	char hostport[PROTO_HOST_MAX + 16];
+
+	if (f->asked)
+		return;
+	f->asked = 1;
+	snprintf(hostport, sizeof(hostport), strchr(f->host, ':') ?
+	    "[%s]:%u" : "%s:%u", f->host, f->port);
+	if (tool_resolve(hostport, &ss, &len, &why) != 0)
+		return;
+	f->conn = proto_conn_connect(d->base, (struct sockaddr *)&ss, len,
+	    &d->cfg, &cbs, f);
+}
+
+static void
+send_query(struct discover *d, const struct sockaddr_in *to)
+{
+	uint8_t buf[PROTO_DISCO_DATAGRAM_MAX];
+	proto_disco_msg m;
+	size_t len;
+
+	memset(&m, 0, sizeof(m));
+	m.type = PROTO_DISCO_QUERY;
+	m.nonce = d->nonce;
+	/* No id in the query even with --hash: peers without the file must
+	 * answer too, since they may know peers that have it. Whether a peer
+	 * has it is asked over TCP (HAS) during peer exchange. */
+	if (proto_disco_pack(&m, buf, sizeof(buf), &len) == 0)
+		(void)sendto(d->query_fd, buf, len, MSG_DONTWAIT,
+		    (const struct sockaddr *)to, sizeof(*to));
+}
+
+static void
+resend(evutil_socket_t fd, short what, void *arg)
+{
+	struct discover *d = arg;
+
+	(void)fd;
+	(void)what;
+	for (int i = 0; i < d->ntargets; i++)
+		send_query(d, &d->targets[i]);
+}
+
+static void
+on_datagram(evutil_socket_t fd, short what, void *arg)
+{
+	struct discover *d = arg;
+	uint8_t buf[PROTO_DISCO_DATAGRAM_MAX];
+
+	(void)what;
+	for (int i = 0; i < 64; i++) {
+		struct sockaddr_in from;
+		socklen_t fromlen = sizeof(from);
+		char host[INET_ADDRSTRLEN];
+		proto_disco_msg m;
+		struct found *f;
+		ssize_t n = recvfrom(fd, buf, sizeof(buf), MSG_TRUNC,
+		    (struct sockaddr *)&from, &fromlen);
+		if (n < 0)
+			break;
+		if ((size_t)n > sizeof(buf) || fromlen != sizeof(from) ||
+		    proto_disco_unpack(buf, (size_t)n, &m) != 0) {
+			d->bad++;
+			continue;
+		}
+		if (m.type != PROTO_DISCO_ANNOUNCE)
+			continue;
+		inet_ntop(AF_INET, &from.sin_addr, host, sizeof(host));
+		if ((f = note_peer(d, host, strlen(host), m.port)) == NULL)
+			continue;
+		snprintf(f->name, sizeof(f->name), "%.*s", (int)m.name_len,
+		    m.name);
+		f->nfiles = m.nfiles;
+		if (d->want == NULL)
+			f->confirmed = 1;
+		print_peer(d, f);
+	}
+}
+
+/* A pipe's write end reports an error once its reader has gone. */
+static void
+watch_stdout(evutil_socket_t fd, short what, void *arg)
+{
+	struct pollfd p = { STDOUT_FILENO, 0, 0 };
+
+	(void)fd;
+	(void)what;
+	if (poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP)))
+		finish(arg);
+}
+
+static void
+on_end(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	finish(arg);
+}
+
+static struct event *
+add_event(struct discover *d, int fd, short what, event_callback_fn cb,
+    const struct timeval *tv)
+{
+	struct event *ev = event_new(d->base, fd, what, cb, d);
+
+	if (ev == NULL || event_add(ev, tv) != 0)
+		tool_die(1, "out of memory");
+	return ev;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "timeout", required_argument, NULL, 't' },
+		{ "bootstrap", required_argument, NULL, 'b' },
+		{ "hash", required_argument, NULL, 'H' },
+		{ "long", no_argument, NULL, 'l' },
+		{ "discovery-port", required_argument, NULL, 'D' },
+		{ "discovery-addr", required_argument, NULL, 'A' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static struct discover disco;
+	static const char **boot; /* static: reachable at any exit */
+	struct discover *d = &disco;
+	struct timeval tick = { 0, 100000 }, second = { 1, 0 }, end;
+	const char *target = getenv("MINI_P2P_DISCOVERY_ADDR"), *env;
+	unsigned timeout = DEFAULT_TIMEOUT;
+	uint16_t port = PROTO_DISCO_PORT;
+	int ch, nboot = 0;
+
+	tool_init("p2p-discover", LOG_WARN);
+	signal(SIGPIPE, SIG_IGN);
+	if ((env = getenv("MINI_P2P_DISCOVERY_PORT")) != NULL && *env)
+		port = (uint16_t)tool_parse_number(env, 1, 65535,
+		    "MINI_P2P_DISCOVERY_PORT");
+	if ((boot = calloc((size_t)argc, sizeof(*boot))) == NULL)
+		tool_die(1, "out of memory");
+	while ((ch = getopt_long(argc, argv, "t:b:lqvhV", longopts,
+	    NULL)) != -1) {
+		switch (ch) {
+		case 't':
+			timeout = (unsigned)tool_parse_number(optarg, 1, 3600,
+			    "timeout");
+			break;
+		case 'b': {
+			struct sockaddr_storage ss;
+			socklen_t len;
+			const char *why;
+			if (tool_resolve(optarg, &ss, &len, &why) != 0)
+				tool_die(2, "bootstrap peer '%s': %s", optarg,
+				    why);
+			boot[nboot++] = optarg;
+			break;
+		}
+		case 'H':
+			tool_parse_id(optarg, d->want_id);
+			d->want = d->want_id;
+			break;
+		case 'l':
+			d->long_format = 1;
+			break;
+		case 'D':
+			port = (uint16_t)tool_parse_number(optarg, 1, 65535,
+			    "discovery port");
+			break;
+		case 'A':
+			target = optarg;
+			break;
+		case 'q':
+			tool_quiet();
+			break;
+		case 'v':
+			tool_verbose();
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("p2p-discover %s\n", TOOL_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	d->ntargets = proto_disco_targets(target, port, d->targets,
+	    MAX_TARGETS);
+	if (d->ntargets < 0)
+		tool_die(2, "discovery address '%s': want an IPv4 address",
+		    target);
+	if ((d->base = event_base_new()) == NULL)
+		tool_die(1, "out of memory");
+	d->cfg.node_name = tool_hostname();
+	d->cfg.timeout = timeout;
+	if (evutil_secure_rng_init() == 0)
+		evutil_secure_rng_get_bytes(&d->nonce, sizeof(d->nonce));
+	if (d->nonce == 0)
+		d->nonce = (uint32_t)getpid() | 1;
+	if ((d->query_fd = proto_disco_socket(0, 0)) < 0)
+		tool_die_errno(1, "discovery socket");
+	d->query_ev = add_event(d, d->query_fd, EV_READ | EV_PERSIST,
+	    on_datagram, NULL);
+	/* Hearing announcements too is a bonus; another program may hold
+	 * the port without sharing it. */
+	if ((d->listen_fd = proto_disco_socket(port, 1)) >= 0)
+		d->listen_ev = add_event(d, d->listen_fd, EV_READ | EV_PERSIST,
+		    on_datagram, NULL);
+	else
+		tool_log(LOG_DEBUG, "discovery port %u: %s", port,
+		    strerror(errno));
+	d->resend_ev = add_event(d, -1, EV_PERSIST, resend, &second);
+	d->watch_ev = add_event(d, -1, EV_PERSIST, watch_stdout, &tick);
+	end.tv_sec = timeout;
+	end.tv_usec = 0;
+	d->end_ev = add_event(d, -1, 0, on_end, &end);
+	resend(-1, 0, d);
+	for (int i = 0; i < nboot; i++) {
+		char host[PROTO_HOST_MAX + 1];
+		struct sockaddr_storage ss;
+		socklen_t len;
+		const char *why;
+		uint16_t bport;
+		tool_resolve(boot[i], &ss, &len, &why);
+		if (ss.ss_family == AF_INET) {
+			struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+			inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+			bport = ntohs(in->sin_port);
+		} else {
+			struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+			inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+			bport = ntohs(in6->sin6_port);
+		}
+		note_peer(d, host, strlen(host), bport);
+	}
+	event_base_dispatch(d->base);
+	for (size_t i = 0; i < d->nfound; i++)
+		proto_conn_free(d->found[i].conn);
+	if (d->bad > 0)
+		tool_log(LOG_DEBUG, "%llu datagrams ignored",
+		    (unsigned long long)d->bad);
+	if (d->printed == 0)
+		tool_log(LOG_ERROR, "no peers found");
+	event_free(d->query_ev);
+	if (d->listen_ev)
+		event_free(d->listen_ev);
+	event_free(d->resend_ev);
+	event_free(d->watch_ev);
+	event_free(d->end_ev);
+	close(d->query_fd);
+	if (d->listen_fd >= 0)
+		close(d->listen_fd);
+	event_base_free(d->base);
+	free(boot);
+	return d->printed > 0 ? 0 : 1;
+}
