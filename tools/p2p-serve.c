@@ -849,6 +849,9 @@ main(int argc, char **argv)
 	free(dirs);
 	setup_stdin(&srv);
 	srv.boot = boot;
+	if (proto_store_count(srv.store) == 0 && srv.stdin_ev == NULL)
+		tool_log(LOG_WARN, "sharing nothing: pipe manifests in "
+		    "(p2p-chunk FILE | p2p-serve) or give -d DIR");
 	start_discovery(&srv);
 	sigint = evsignal_new(srv.base, SIGINT, on_signal, srv.base);
 	sigterm = evsignal_new(srv.base, SIGTERM, on_signal, srv.base);

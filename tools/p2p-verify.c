@@ -27,6 +27,7 @@ usage(FILE *out)
 	    "  -v, --verbose            print more\n"
 	    "  -h, --help               print this help and exit\n"
 	    "  -V, --version            print the version and exit\n"
+	    "FILE '-' is standard input.\n"
 	    "Prints OK<TAB>FILE or FAILED<TAB>FILE; exit 0 on a match, 1 when\n"
 	    "the file differs or cannot be read, 2 on a usage error.\n");
 }
@@ -80,7 +81,9 @@ manifest_of(const char *file, size_t chunk_size)
 	proto_manifest *mf;
 	int fd, rc;
 
-	if ((fd = open(file, O_RDONLY | O_CLOEXEC)) < 0)
+	if (strcmp(file, "-") == 0)
+		fd = STDIN_FILENO;
+	else if ((fd = open(file, O_RDONLY | O_CLOEXEC)) < 0)
 		tool_die_errno(1, "%s", file);
 	rc = proto_manifest_build_fd(fd, "file", NULL, chunk_size, &mf);
 	if (rc == PROTO_ERR_SYSTEM)
@@ -170,6 +173,9 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (manifest_path && strcmp(manifest_path, "-") == 0 &&
+	    strcmp(argv[0], "-") == 0)
+		tool_die(2, "the manifest and the file cannot both be stdin");
 	if (manifest_path) {
 		mf = read_manifest(manifest_path);
 		rc = verify_manifest(mf, argv[0]);
