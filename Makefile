@@ -114,16 +114,19 @@ install: all
 	    $(DESTDIR)$(INCDIR)/proto $(DESTDIR)$(MANDIR)/man1 \
 	    $(DESTDIR)$(MANDIR)/man7
 	install -m 755 $(TOOL_BINS) $(DESTDIR)$(BINDIR)
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig
 	install -m 644 $(B)/lib/libproto.a $(DESTDIR)$(LIBDIR)
-	install -m 644 libproto/proto.h $(DESTDIR)$(INCDIR)
-	install -m 644 $(filter-out libproto/internal.h libproto/proto.h, \
+	install -m 644 $(filter-out libproto/internal.h, \
 	    $(wildcard libproto/*.h)) $(DESTDIR)$(INCDIR)/proto
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	    -e 's|@INCDIR@|$(INCDIR)|' -e 's|@MSGPACK@|$(MSGPACK_PC)|' \
+	    libproto/libproto.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/libproto.pc
 	$(if $(MAN1),install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1)
 	$(if $(MAN7),install -m 644 $(MAN7) $(DESTDIR)$(MANDIR)/man7)
 
 uninstall:
 	rm -f $(TOOLS:%=$(DESTDIR)$(BINDIR)/%) $(DESTDIR)$(LIBDIR)/libproto.a \
-	    $(DESTDIR)$(INCDIR)/proto.h
+	    $(DESTDIR)$(LIBDIR)/pkgconfig/libproto.pc
 	rm -rf $(DESTDIR)$(INCDIR)/proto
 	rm -f $(MAN1:docs/man/%=$(DESTDIR)$(MANDIR)/man1/%) \
 	    $(MAN7:docs/man/%=$(DESTDIR)$(MANDIR)/man7/%)
