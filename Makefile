@@ -38,14 +38,14 @@ B = build
 LIB_SRCS = $(wildcard libproto/*.c)
 LIB_OBJS = $(LIB_SRCS:%.c=$(B)/%.o)
 TOOL_COMMON = $(B)/tools/tool.o
-TOOLS = p2p-chunk p2p-verify p2p-serve p2p-fetch p2p-discover
+TOOLS = p2p-chunk p2p-verify p2p-serve p2p-fetch p2p-discover p2p-bench
 TOOL_BINS = $(TOOLS:%=$(B)/bin/%)
 UNIT_SRCS = $(wildcard tests/test_*.c)
 UNIT_BINS = $(UNIT_SRCS:tests/%.c=$(B)/tests/%)
 MAN1 = $(wildcard docs/man/*.1)
 MAN7 = $(wildcard docs/man/*.7)
 
-.PHONY: all deps test check lint check-unit check-bats check-asan demo install \
+.PHONY: all deps test check lint bench check-unit check-bats check-asan demo install \
         uninstall clean
 
 all: $(B)/lib/libproto.a $(TOOL_BINS) $(UNIT_BINS)
@@ -104,6 +104,12 @@ check-asan: deps
 	$(MAKE) B=build-asan SANITIZE=1 all
 	ASAN_OPTIONS=detect_leaks=1 P2P_BIN=$(CURDIR)/build-asan/bin \
 	    $(MAKE) B=build-asan SANITIZE=1 check
+
+# The quick benchmark (under 2 minutes): benchmark_report.json and
+# benchmark_summary.txt in this directory.
+bench: deps
+	$(MAKE) all
+	bats/netns-run $(B)/bin/p2p-bench --quick
 
 demo: deps
 	$(MAKE) all

@@ -1,0 +1,45 @@
+#!/usr/bin/env bats
+# p2p-bench runs end to end and writes a well-formed report whose figures
+# all succeeded, each transfer beside its baseline.
+
+bats_require_minimum_version 1.5.0
+load ../bats/common
+
+setup() {
+	cd "$BATS_TEST_TMPDIR"
+}
+
+@test "--help prints usage on stdout, exit 0; a bad option is exit 2" {
+	run -0 --separate-stderr p2p-bench --help
+	assert_output --partial "usage: p2p-bench"
+	run -2 --separate-stderr p2p-bench --bogus
+	assert_stderr --partial "usage: p2p-bench"
+	run -2 --separate-stderr p2p-bench --quick --full
+}
+
+@test "--quick writes the report and the summary, every figure succeeded" {
+	run -0 --separate-stderr p2p-bench --quick --json r.json --summary s.txt --dir "$BATS_TEST_TMPDIR"
+	assert_file_exists r.json
+	assert_file_exists s.txt
+	python3 - r.json <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+names = [f["name"] for f in r["figures"]]
+for want in ["single/1K", "single/10K", "single/100K", "single/1M",
+             "single/100M", "hash/100M", "peers/1/32M", "peers/8/32M",
+             "concurrent/100/10M", "resilience/3-1/64M"]:
+    assert want in names, (want, names)
+for f in r["figures"]:
+    assert f["success_rate"] == 1.0, f
+    assert f["min_s"] <= f["median_s"] <= f["max_s"], f
+    assert f["peak_rss_kib"] > 0, f
+    if f["name"].startswith("single/"):
+        assert f["baseline"]["name"] == "raw TCP copy" and f["ratio"] > 0, f
+PY
+	# The summary is the table people read: one line per figure.
+	assert_equal "$(grep -c '^single/' s.txt)" 5
+	[[ "$stderr" == *"wrote r.json and s.txt"* ]]
+	# Nothing is left behind in the work directory.
+	run ls -d "$BATS_TEST_TMPDIR"/p2p-bench.*
+	assert_failure
+}
