@@ -47,6 +47,9 @@ struct proto_conn {
 	uint32_t frame_len;
 	size_t low_mark;
 	int rcvlowat;       /* the socket's SO_RCVLOWAT as last set */
+	uint8_t *scratch;   /* a frame in one piece, when the buffer has it in
+	                     * several */
+	size_t scratch_cap;
 	uint64_t bytes_in, bytes_out;
 	uint16_t peer_port;
 	uint64_t peer_nfiles;
@@ -87,6 +90,7 @@ static void
 really_free(proto_conn *c)
 {
 	bufferevent_free(c->bev);
+	free(c->scratch);
 	free(c);
 }
 
@@ -226,6 +230,29 @@ handle_hello(proto_conn *c, const proto_msg *m)
 		c->cbs.on_ready(c, m, c->ctx);
 }
 
+/*
+ * The need bytes of the frame at the front of in, contiguous. Where the
+ * buffer holds them in pieces they are copied into a scratch buffer the
+ * connection keeps: a fresh allocation per frame, as evbuffer_pullup makes,
+ * costs the kernel a page clearing for every 4 KiB of every chunk.
+ */
+static uint8_t *
+frame_bytes(proto_conn *c, struct evbuffer *in, size_t need)
+{
+	if (evbuffer_get_contiguous_space(in) >= need)
+		return evbuffer_pullup(in, (ev_ssize_t)need);
+	if (c->scratch_cap < need) {
+		uint8_t *p = realloc(c->scratch, need);
+		if (p == NULL)
+			return NULL;
+		c->scratch = p;
+		c->scratch_cap = need;
+	}
+	if (evbuffer_copyout(in, c->scratch, need) != (ev_ssize_t)need)
+		return NULL;
+	return c->scratch;
+}
+
 /* One step of the read state machine. Returns 1 to go on, 0 to stop. */
 static int
 read_one(proto_conn *c)
@@ -271,7 +298,7 @@ read_one(proto_conn *c)
 			set_read_marks(c, need);
 		return 0;
 	}
-	if ((frame = evbuffer_pullup(in, (ev_ssize_t)need)) == NULL) {
+	if ((frame = frame_bytes(c, in, need)) == NULL) {
 		conn_fail(c, PROTO_ERR_NOMEM);
 		return 0;
 	}
