@@ -83,7 +83,7 @@ static void
 print_peer(struct discover *d, struct found *f)
 {
 	char name[PROTO_NODE_NAME_MAX + 1];
-	int rc;
+	int rc, v6 = strchr(f->host, ':') != NULL;
 
 	if (f->printed || (d->want && !f->confirmed))
 		return;
@@ -94,10 +94,12 @@ print_peer(struct discover *d, struct found *f)
 		for (char *t = name; *t; t++)
 			if (*t == '\t')
 				*t = '?';
-		rc = printf("%s:%u\t%s\t-\t%llu\n", f->host, f->port,
-		    name[0] ? name : "-", (unsigned long long)f->nfiles);
+		rc = printf("%s%s%s:%u\t%s\t-\t%llu\n", v6 ? "[" : "", f->host,
+		    v6 ? "]" : "", f->port, name[0] ? name : "-",
+		    (unsigned long long)f->nfiles);
 	} else
-		rc = printf("%s:%u\n", f->host, f->port);
+		rc = printf("%s%s%s:%u\n", v6 ? "[" : "", f->host, v6 ? "]" : "",
+		    f->port);
 	if (rc < 0 || fflush(stdout) != 0) {
 		/* The reader went away: nothing more to do. */
 		finish(d);

@@ -627,6 +627,16 @@ on_idle(proto_conn *c, void *arg)
 	return p->count == 0;
 }
 
+static unsigned
+alive_peers(const struct fetch *f)
+{
+	unsigned n = 0;
+
+	for (size_t i = 0; i < f->npeers; i++)
+		n += peer_alive(f->peers[i]);
+	return n;
+}
+
 static void
 add_peer(struct fetch *f, const char *addr)
 {
@@ -640,7 +650,7 @@ add_peer(struct fetch *f, const char *addr)
 	for (size_t i = 0; i < f->npeers; i++)
 		if (strcmp(f->peers[i]->addr, addr) == 0)
 			return;
-	if (f->npeers >= f->max_peers) {
+	if (alive_peers(f) >= f->max_peers) {
 		tool_log(LOG_DEBUG, "%s: ignored: %u peers already", addr,
 		    f->max_peers);
 		return;
