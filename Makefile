@@ -32,7 +32,7 @@ endif
 # Debian packages the build, the tests and the demo need.
 DEB_PKGS = build-essential pkg-config libevent-dev libssl-dev libmsgpack-dev \
            bats bats-support bats-assert bats-file iproute2 util-linux \
-           time procps cppcheck python3
+           time procps cppcheck python3 clang libclang-rt-14-dev
 
 B = build
 LIB_SRCS = $(wildcard libproto/*.c)
@@ -45,7 +45,7 @@ UNIT_BINS = $(UNIT_SRCS:tests/%.c=$(B)/tests/%)
 MAN1 = $(wildcard docs/man/*.1)
 MAN7 = $(wildcard docs/man/*.7)
 
-.PHONY: all deps test check lint bench check-unit check-bats check-asan demo install \
+.PHONY: all deps test check lint bench fuzz fuzz-replay check-unit check-bats check-asan demo install \
         uninstall clean
 
 all: $(B)/lib/libproto.a $(TOOL_BINS) $(UNIT_BINS)
@@ -141,3 +141,33 @@ clean:
 	rm -rf build build-asan
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
+
+# Fuzzing (libFuzzer, clang): each target runs FUZZ_SECONDS from its corpus
+# in tests/fuzz/corpus/NAME; crashes are written there too, to be kept.
+FUZZ_TARGETS = frame msg manifest disco
+FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined \
+              -fno-sanitize-recover=all -std=c11 -D_GNU_SOURCE -Ilibproto \
+              $(PKG_CFLAGS)
+
+$(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRCS) $(wildcard libproto/*.h)
+	@mkdir -p $(@D)
+	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRCS) $(PKG_LIBS) -lpthread
+
+fuzz: $(FUZZ_TARGETS:%=$(B)/fuzz/fuzz_%)
+	@for t in $(FUZZ_TARGETS); do \
+	    mkdir -p tests/fuzz/corpus/$$t; \
+	    echo "fuzz $$t: $(FUZZ_SECONDS) s"; \
+	    $(B)/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) \
+	        -malloc_limit_mb=64 -max_len=65536 -print_final_stats=0 \
+	        -artifact_prefix=tests/fuzz/corpus/$$t/crash- \
+	        tests/fuzz/corpus/$$t 2>&1 | tail -2 || exit 1; \
+	done
+
+# Replays every kept input (the corpus and past crashes) once.
+fuzz-replay: $(FUZZ_TARGETS:%=$(B)/fuzz/fuzz_%)
+	@for t in $(FUZZ_TARGETS); do \
+	    mkdir -p tests/fuzz/corpus/$$t; \
+	    $(B)/fuzz/fuzz_$$t -runs=0 -malloc_limit_mb=64 \
+	        tests/fuzz/corpus/$$t 2>&1 | tail -1 || exit 1; \
+	done

@@ -59,6 +59,10 @@ teardown() {
 	run -0 --separate-stderr bash -c 'p2p-chunk a | p2p-verify -m - b'
 	assert_output $'OK\tb'
 	assert_stderr ''
+	# control: the same pipeline says FAILED for another file
+	make_file c 1048576 2
+	run -1 --separate-stderr bash -c 'p2p-chunk a | p2p-verify -m - c'
+	assert_output $'FAILED\tc'
 }
 
 @test "p2p-chunk a | p2p-verify -m - b: modified b names its bad chunks, exit 1" {
@@ -141,12 +145,18 @@ teardown() {
 	run -0 --separate-stderr p2p-verify "$(ref_id a)" 'héllo wörld.bin'
 	assert_output $'OK\théllo wörld.bin'
 	assert_stderr ''
+	make_file other 100000 7
+	run -1 --separate-stderr p2p-verify "$(ref_id a)" other
+	assert_output $'FAILED\tother'
 }
 
 @test "ID FILE: uppercase id is accepted" {
 	make_file a 100000 6
 	run -0 --separate-stderr p2p-verify "$(ref_id a | tr a-f A-F)" a
 	assert_output $'OK\ta'
+	make_file b 100000 7
+	run -1 --separate-stderr p2p-verify "$(ref_id a | tr a-f A-F)" b
+	assert_output $'FAILED\tb'
 }
 
 @test "ID FILE: other content prints FAILED and 'content id differs', exit 1" {
@@ -236,6 +246,10 @@ teardown() {
 	cp a b
 	run -0 --separate-stderr p2p-verify -m m b
 	assert_output $'OK\tb'
+	corrupt b 100
+	run -1 --separate-stderr p2p-verify -m m b
+	assert_output $'FAILED\tb'
+	assert_stderr 'p2p-verify: b: chunk 0 does not match'
 }
 
 @test "empty file verifies against its manifest and id" {
@@ -253,9 +267,13 @@ teardown() {
 
 @test "a manifest made at any chunk size verifies the same file" {
 	make_file a 2097152 9
+	cp a b
+	corrupt b 2000000
 	for cs in 16K 256K 4M; do
 		p2p-chunk -c "$cs" a >m
 		run -0 --separate-stderr p2p-verify -m m a
 		assert_output $'OK\ta'
+		run -1 --separate-stderr p2p-verify -m m b
+		assert_output $'FAILED\tb'
 	done
 }
