@@ -144,7 +144,7 @@ clean:
 
 # Fuzzing (libFuzzer, clang): each target runs FUZZ_SECONDS from its corpus
 # in tests/fuzz/corpus/NAME; crashes are written there too, to be kept.
-FUZZ_TARGETS = frame msg manifest disco
+FUZZ_TARGETS = frame msg manifest disco name
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined \
               -fno-sanitize-recover=all -std=c11 -D_GNU_SOURCE -Ilibproto \

@@ -835,6 +835,7 @@ main(int argc, char **argv)
 
 	tool_init("p2p-fetch", LOG_WARN);
 	signal(SIGPIPE, SIG_IGN);
+	tool_raise_fd_limit();
 	f->timeout = DEFAULT_TIMEOUT;
 	f->max_peers = DEFAULT_MAX_PEERS;
 	f->out_fd = STDOUT_FILENO;

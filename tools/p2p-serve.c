@@ -734,6 +734,7 @@ main(int argc, char **argv)
 
 	tool_init("p2p-serve", LOG_INFO);
 	signal(SIGPIPE, SIG_IGN);
+	tool_raise_fd_limit();
 	memset(&srv, 0, sizeof(srv));
 	srv.cfg.node_name = tool_hostname();
 	srv.cfg.timeout = 30;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -231,6 +232,19 @@ tool_printable(const char *text, size_t len, char *out, size_t outlen)
 		out[j++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
 	}
 	out[j] = '\0';
+}
+
+void
+tool_raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			tool_log(LOG_DEBUG, "cannot raise the descriptor limit: "
+			    "%s", strerror(errno));
+	}
 }
 
 const char *

@@ -65,6 +65,10 @@ int tool_write_all(int fd, const void *buf, size_t len);
  * a peer's name cannot break a tab-separated line or a terminal. */
 void tool_printable(const char *text, size_t len, char *out, size_t outlen);
 
+/* Raises the soft limit on open descriptors to the hard limit: a node with
+ * many peers needs one per connection. */
+void tool_raise_fd_limit(void);
+
 /* The node name: the host name, or "p2p". Static storage. */
 const char *tool_hostname(void);
 
