@@ -371,7 +371,9 @@ take_chunk(struct peer *p, uint64_t index, const proto_msg *m)
 	int rc;
 
 	p->inflight_bytes -= len < p->inflight_bytes ? len : p->inflight_bytes;
-	if (f->state[index] == CHUNK_DONE)
+	/* After a failure (a full disk, say) the fetch is over: later chunks
+	 * already in the buffers are not written, nor reported again. */
+	if (f->done || f->state[index] == CHUNK_DONE)
 		return;
 	rc = proto_manifest_check_chunk(f->mf, index, m->data, m->data_len);
 	if (rc != 0) {

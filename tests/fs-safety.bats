@@ -1,0 +1,92 @@
+#!/usr/bin/env bats
+# Nothing is written outside the output path, nothing is served from
+# outside a shared directory, and a full disk loses no verified chunk.
+
+bats_require_minimum_version 1.5.0
+load ../bats/common
+
+setup() {
+	cd "$BATS_TEST_TMPDIR"
+}
+
+teardown() {
+	common_teardown
+}
+
+@test "serve -d: symbolic links inside DIR are not followed, so nothing outside is shared" {
+	mkdir share outside
+	echo "secret canary" > outside/canary
+	make_file share/real.bin 50000 1
+	ln -s ../outside/canary share/link-to-file
+	ln -s ../outside share/link-to-dir
+	start_server -d share
+	run -0 --separate-stderr p2p-fetch --list -p "$SERVER_ADDR"
+	assert_equal "${#lines[@]}" 1
+	assert_line --partial "	real.bin"
+	refute_output --partial canary
+	# The canary's id is not served either.
+	run -1 --separate-stderr p2p-fetch -T 5 -p "$SERVER_ADDR" "$(p2p-chunk --id outside/canary)" </dev/null
+	assert_stderr --partial "not found on any peer"
+}
+
+@test "fetch -o writes only FILE (through FILE.part), whatever the peer calls the file" {
+	mkdir share out
+	make_file 'share/..evil name' 40000 2
+	echo untouched > canary
+	start_server -d share
+	id=$(p2p-chunk --id 'share/..evil name')
+	run -0 --separate-stderr p2p-fetch -p "$SERVER_ADDR" -o out/got "$id" </dev/null
+	cmp 'share/..evil name' out/got
+	assert_equal "$(ls out)" got
+	assert_equal "$(cat canary)" untouched
+}
+
+@test "--list: control characters and tabs in a peer's names cannot break the lines" {
+	mkdir share
+	make_file "share/$(printf 'tab\there')" 1000 3
+	make_file "share/$(printf 'esc\033[31mred')" 1000 4
+	make_file "share/$(printf 'new\nline')" 1000 5
+	start_server -d share
+	run -0 --separate-stderr p2p-fetch --list -p "$SERVER_ADDR"
+	assert_equal "${#lines[@]}" 3
+	for line in "${lines[@]}"; do
+		assert_equal "$(printf '%s' "$line" | awk -F'\t' '{print NF}')" 3
+		[[ "$line" != *$'\033'* ]] || fail "escape byte passed through: $line"
+	done
+}
+
+@test "disk full: exit 1 with a clear error, .part kept; after freeing space the rerun fetches only the missing chunks" {
+	if [ "$(id -u)" != 0 ] || ! unshare -m true 2>/dev/null; then
+		skip "needs root to mount a small tmpfs in a private mount namespace"
+	fi
+	make_file f 4194304 6
+	p2p-chunk -c 64K f > f.mf
+	start_server_stdin f.mf
+	id=$(p2p-chunk --id f)
+	mkdir small
+	run -0 unshare -m bash -c '
+		set -u
+		mount -t tmpfs -o size=5m tmpfs small || exit 10
+		head -c 3000000 /dev/zero > small/filler
+		p2p-fetch -T 10 -p "$1" -o small/out "$2" </dev/null 2> err1
+		echo "rc1=$?"
+		ls small
+		rm small/filler
+		p2p-fetch -T 10 --stats -p "$1" -o small/out "$2" </dev/null 2> err2
+		echo "rc2=$?"
+		cmp f small/out && echo same
+		cat err1 err2' _ "$SERVER_ADDR" "$id"
+	assert_line rc1=1
+	assert_line out.part
+	assert_line --regexp '^p2p-fetch: small/out.part: No space left on device \(partial file kept\)$'
+	# Said once, not once per chunk still in flight.
+	assert_equal "$(grep -c 'No space left' <<<"$output")" 1
+	assert_line rc2=0
+	assert_line same
+	stats=$(grep 'p2p-fetch: stats' <<<"$output")
+	resumed=$(stats_field "$stats" chunks_resumed)
+	fetched=$(stats_field "$stats" chunks_fetched)
+	# 4 MiB in 64 KiB chunks is 64; about 2 MiB fitted the first time.
+	[ "$resumed" -ge 20 ] || fail "resumed only $resumed: $stats"
+	assert_equal "$((resumed + fetched))" 64
+}
