@@ -22,6 +22,11 @@ Standard library only (no msgpack module), so it runs wherever python3 does.
                                      nothing), notfound (knows no file), slow (honest,
                                      10 ms per chunk: a good peer that cannot finish the
                                      whole file before a bad one is asked for some)
+  p2p_ref.py load HOST:PORT MANIFEST N K
+                                     open N connections at once, all held open together; on
+                                     each ask for K random chunks, check every one against
+                                     MANIFEST; print "served N" when all were right, exit 1
+                                     otherwise (and say which)
 """
 
 import hashlib
@@ -402,6 +407,50 @@ def serve_peer(manifest_path, mode):
         threading.Thread(target=handle, args=(conn,), daemon=True).start()
 
 
+def chunk_hash(data, cs):
+    leaves = [H(data[i:i + BLOCK]) for i in range(0, max(len(data), 1), BLOCK)]
+    return reduce_layer(leaves, cs // BLOCK, bytes(32))
+
+
+def load(addr, manifest_path, n, k):
+    import random
+    m = load_manifest(manifest_path)
+    cs, size, fid = m["chunk_size"], m["size"], m["id"]
+    nchunks = max(1, -(-size // cs))
+    layer = [m["chunks"][i * 32:(i + 1) * 32] for i in range(nchunks)]
+    host, port = addr.rsplit(":", 1)
+    socks = []
+    for _ in range(n):
+        s = socket.create_connection((host, int(port)), timeout=60)
+        socks.append(s)
+    # Every connection is open before any is served: N at once.
+    wanted = []
+    for s in socks:
+        idx = [random.randrange(nchunks) for _ in range(k)]
+        wanted.append(idx)
+        s.sendall(frame([0, 1, 0, "load", 0]) +
+                  b"".join(frame([6, j + 1, fid, i, cs]) for j, i in enumerate(idx)))
+    bad = 0
+    for s, idx in zip(socks, wanted):
+        try:
+            recv_frame(s)  # HELLO
+            for j, i in enumerate(idx):
+                r = recv_frame(s)
+                ok = (r[0] == 7 and r[1] == j + 1 and chunk_hash(r[2], cs) == layer[i])
+                if not ok:
+                    bad += 1
+                    print("chunk %d: wrong answer %r" % (i, r[:2]), file=sys.stderr)
+        except (OSError, EOFError, Bad) as e:
+            bad += 1
+            print("connection failed: %s" % e, file=sys.stderr)
+        s.close()
+    if bad:
+        print("%d failures of %d connections" % (bad, n), file=sys.stderr)
+        return 1
+    print("served %d" % n)
+    return 0
+
+
 def main(argv):
     if len(argv) < 2:
         sys.stderr.write(__doc__)
@@ -414,6 +463,8 @@ def main(argv):
         size, leaves = leaves_of(args[0])
         for h in chunk_layer(leaves, int(args[1])):
             print(h.hex())
+    elif cmd == "load":
+        return load(args[0], args[1], int(args[2]), int(args[3]))
     elif cmd == "bytes":
         n = int(args[0])
         pattern = bytes(i % 251 for i in range(251))

@@ -170,8 +170,6 @@ client_free(struct client *cl)
 		srv->nclients--;
 	proto_conn_free(cl->conn);
 	free(cl);
-	if (srv->nclients < srv->max_peers)
-		evconnlistener_enable(srv->listener);
 }
 
 static void
@@ -393,12 +391,13 @@ on_accept(struct evconnlistener *lst, evutil_socket_t fd,
 	struct bufferevent *bev;
 	struct client *cl;
 
+	(void)lst;
 	(void)sa;
 	(void)salen;
 	if (srv->nclients >= srv->max_peers) {
-		/* Refuse cleanly: the peer sees the connection close. */
+		/* Refuse at once rather than leave it waiting in the backlog:
+		 * the peer sees the connection close and tries elsewhere. */
 		evutil_closesocket(fd);
-		evconnlistener_disable(lst);
 		tool_log(LOG_DEBUG, "refused a connection: %u peers",
 		    srv->nclients);
 		return;

@@ -1,0 +1,76 @@
+#!/usr/bin/env bats
+# One server under many clients: a thousand connections at once, the peer
+# limit, and a client that never reads its answers.
+
+bats_require_minimum_version 1.5.0
+load ../bats/common
+
+setup() {
+	cd "$BATS_TEST_TMPDIR"
+	make_file f 10485760 21
+	p2p-chunk -c 256K f > f.mf
+}
+
+teardown() {
+	common_teardown
+}
+
+rss_peak_kib() {
+	awk '/^VmHWM:/ {print $2}' "/proc/$1/status"
+}
+
+@test "1000 connections at once, each asking for chunks of a 10 MiB file: all served, all right" {
+	ulimit -n "$(ulimit -Hn)"
+	[ "$(ulimit -n)" -ge 2200 ] || skip "descriptor limit $(ulimit -n) is too low for 1000 connections"
+	start_server_stdin f.mf --no-announce --max-peers 1100
+	run -0 --separate-stderr timeout 120 python3 "$P2P_REF" load "$SERVER_ADDR" f.mf 1000 2
+	assert_output "served 1000"
+	peak=$(rss_peak_kib "$SERVER_PID")
+	echo "# server peak RSS ${peak} KiB for 1000 connections" >&3
+	[ "$peak" -lt 65536 ] || fail "server peak RSS $peak KiB"
+	# And it still serves a whole fetch afterwards.
+	run -0 p2p-fetch -p "$SERVER_ADDR" -o out "$(p2p-chunk --id f)" </dev/null
+	cmp f out
+}
+
+@test "connections past --max-peers are refused cleanly; the others are served" {
+	start_server_stdin f.mf --no-announce --max-peers 5
+	# Twenty at once: five are served, the rest see the connection closed.
+	run --separate-stderr timeout 60 python3 "$P2P_REF" load "$SERVER_ADDR" f.mf 20 1
+	assert_failure 1
+	assert_stderr --partial "15 failures of 20 connections"
+	pid_alive "$SERVER_PID"
+	run -0 p2p-fetch -p "$SERVER_ADDR" -o out "$(p2p-chunk --id f)" </dev/null
+	cmp f out
+}
+
+@test "a client that asks and never reads is dropped by the write timeout, and costs little" {
+	start_server_stdin f.mf --no-announce -T 2 -v
+	before=$(awk '/^VmRSS:/ {print $2}' "/proc/$SERVER_PID/status")
+	python3 - "$SERVER_ADDR" "$(p2p-chunk --id f)" <<'PY' &
+import socket, struct, sys, time
+sys.path.insert(0, sys.path[0])
+host, port = sys.argv[1].rsplit(":", 1)
+fid = bytes.fromhex(sys.argv[2])
+def frame(body):
+    return struct.pack(">I", len(body)) + body
+def enc_get(rid, idx):
+    # [6, rid, bin32 id, idx, 262144]
+    return bytes([0x95, 0x06, 0xce]) + struct.pack(">I", rid) + b"\xc4\x20" + fid + \
+        bytes([0xce]) + struct.pack(">I", idx) + b"\xce" + struct.pack(">I", 262144)
+s = socket.create_connection((host, int(port)))
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+hello = bytes([0x96, 0x00, 0x01, 0x00, 0xa1, 0x78, 0x00, 0x00])
+s.sendall(frame(hello) + b"".join(frame(enc_get(i + 1, i % 40)) for i in range(2000)))
+time.sleep(20)
+PY
+	client=$!
+	# The server notices within its timeout (2 s) plus slack.
+	wait_for -t 15 grep -q "closed: timed out" "$SERVER_ERR"
+	after=$(awk '/^VmRSS:/ {print $2}' "/proc/$SERVER_PID/status")
+	kill "$client" 2>/dev/null || true
+	echo "# server RSS ${before} -> ${after} KiB" >&3
+	[ $((after - before)) -lt 8192 ] || fail "RSS grew from $before to $after KiB"
+	run -0 p2p-fetch -p "$SERVER_ADDR" -o out "$(p2p-chunk --id f)" </dev/null
+	cmp f out
+}
