@@ -154,7 +154,7 @@ proto_disco_unpack(const uint8_t *buf, size_t len, proto_disco_msg *m)
 		return PROTO_ERR_MALFORMED;
 	if (v != DISCO_VERSION)
 		return PROTO_ERR_VERSION;
-	if (read_uint(&c, &v) != 0)
+	if (read_uint(&c, &v) != 0 || v > PROTO_DISCO_ANNOUNCE)
 		return PROTO_ERR_MALFORMED;
 	m->type = (unsigned)v;
 	if (m->type == PROTO_DISCO_QUERY) {

@@ -20,7 +20,8 @@ proto_peers_add(proto_peer_table *t, const char *host, size_t host_len,
 	unsigned char addr[sizeof(struct in6_addr)];
 	size_t slot = t->count, oldest = 0;
 
-	if (host_len == 0 || host_len > PROTO_HOST_MAX || port == 0)
+	if (host_len == 0 || host_len > PROTO_HOST_MAX || port == 0 ||
+	    memchr(host, '\0', host_len) != NULL)
 		return PROTO_ERR_INVALID;
 	memcpy(text, host, host_len);
 	text[host_len] = '\0';

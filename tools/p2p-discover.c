@@ -117,7 +117,8 @@ note_peer(struct discover *d, const char *host, size_t host_len, uint16_t port)
 	struct found *f;
 	char text[PROTO_HOST_MAX + 1];
 
-	if (host_len == 0 || host_len > PROTO_HOST_MAX || port == 0)
+	if (host_len == 0 || host_len > PROTO_HOST_MAX || port == 0 ||
+	    memchr(host, '\0', host_len) != NULL)
 		return NULL;
 	memcpy(text, host, host_len);
 	text[host_len] = '\0';
