@@ -451,8 +451,10 @@ adopt_manifest(struct fetch *f, proto_manifest *mf)
 	if ((f->state = calloc(mf->nchunks, 1)) == NULL)
 		return -1;
 	if (f->part_path != NULL) {
-		f->out_fd = open(f->part_path, O_RDWR | O_CREAT | O_CLOEXEC,
-		    0644);
+		/* Never through a link someone left in our place: a .part
+		 * is ours, a regular file, or not opened at all. */
+		f->out_fd = open(f->part_path, O_RDWR | O_CREAT | O_CLOEXEC |
+		    O_NOFOLLOW, 0644);
 		if (f->out_fd < 0) {
 			tool_log(LOG_ERROR, "%s: %s", f->part_path,
 			    strerror(errno));
