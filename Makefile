@@ -14,6 +14,8 @@ MSGPACK_PC := $(shell $(PKG_CONFIG) --exists msgpack-c 2>/dev/null && echo msgpa
 PKGS = libevent $(MSGPACK_PC) libcrypto
 PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS))
 PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS))
+# The tools read their configuration file with libinih; libproto does not.
+TOOL_LIBS = $(shell $(PKG_CONFIG) --libs inih)
 
 WARN = -Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes \
        -Wshadow -Wformat=2
@@ -30,7 +32,7 @@ LDFLAGS += $(SAN)
 endif
 
 # Debian packages the build, the tests and the demo need.
-DEB_PKGS = build-essential pkg-config libevent-dev libssl-dev libmsgpack-dev \
+DEB_PKGS = build-essential pkg-config libevent-dev libssl-dev libmsgpack-dev libinih-dev \
            bats bats-support bats-assert bats-file iproute2 util-linux \
            time procps cppcheck python3 clang libclang-rt-14-dev
 
@@ -60,7 +62,7 @@ $(B)/lib/libproto.a: $(LIB_OBJS)
 
 $(B)/bin/%: $(B)/tools/%.o $(TOOL_COMMON) $(B)/lib/libproto.a
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(TOOL_LIBS)
 
 $(B)/tests/%: $(B)/tests/%.o $(B)/lib/libproto.a
 	@mkdir -p $(@D)
@@ -171,3 +173,9 @@ fuzz-replay: $(FUZZ_TARGETS:%=$(B)/fuzz/fuzz_%)
 	    $(B)/fuzz/fuzz_$$t -runs=0 -malloc_limit_mb=64 \
 	        tests/fuzz/corpus/$$t 2>&1 | tail -1 || exit 1; \
 	done
+
+# The misbehaving peer of tests/attacks.bats: built for the tests only.
+$(B)/tests/p2p-badpeer: tests/peers/p2p-badpeer.c $(B)/lib/libproto.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(B)/lib/libproto.a $(LDLIBS)
+check check-bats: $(B)/tests/p2p-badpeer

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "tool.h"
@@ -19,17 +20,21 @@
 struct options {
 	size_t chunk_size; /* 0: automatic */
 	int ids_only;
+	uint64_t max_file_size; /* 0: no limit */
 };
+
+static struct tool_config config;
 
 static void
 usage(FILE *out)
 {
 	fprintf(out,
-	    "usage: p2p-chunk [-fqv] [-c SIZE] [--id] FILE|DIR...\n"
+	    "usage: p2p-chunk [-fqv] [-c SIZE] [--id] [--config FILE] FILE|DIR...\n"
 	    "  -c, --chunk-size SIZE  chunk size, a power of two from 16K to 4M\n"
 	    "                         (default: automatic, or MINI_P2P_CHUNK_SIZE)\n"
 	    "      --id               print only the content ids, one per line\n"
 	    "  -f, --force            write manifests even to a terminal\n"
+	    "      --config FILE      read settings from FILE\n"
 	    "  -q, --quiet            print only errors\n"
 	    "  -v, --verbose          print more (repeat for more)\n"
 	    "  -h, --help             print this help and exit\n"
@@ -103,6 +108,18 @@ chunk_file(const char *path, const char *name, void *arg)
 		tool_log(LOG_ERROR, "%s: %s", path, strerror(errno));
 		return 1;
 	}
+	if (((struct options *)arg)->max_file_size > 0) {
+		struct stat st;
+		if (fstat(fd, &st) == 0 && (uint64_t)st.st_size >
+		    ((struct options *)arg)->max_file_size) {
+			tool_log(LOG_ERROR, "%s: %lld bytes, over "
+			    "storage.max_file_size (%llu) in %s", path,
+			    (long long)st.st_size, (unsigned long long)
+			    ((struct options *)arg)->max_file_size, config.path);
+			close(fd);
+			return 1;
+		}
+	}
 	/* p2p-serve opens the file by this path, from any directory. */
 	if (realpath(path, real) == NULL) {
 		tool_log(LOG_ERROR, "%s: %s", path, strerror(errno));
@@ -123,16 +140,22 @@ main(int argc, char **argv)
 		{ "force", no_argument, NULL, 'f' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "config", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct options opt = { 0, 0 };
+	struct options opt = { 0, 0, 0 };
 	const char *env;
 	int ch, force = 0, errors = 0;
 
 	tool_init("p2p-chunk", LOG_WARN);
 	signal(SIGPIPE, SIG_IGN);
+	tool_config_load(argc, argv, &config);
+	if (config.has_chunk_size)
+		opt.chunk_size = config.chunk_size;
+	if (config.has_max_file_size)
+		opt.max_file_size = config.max_file_size;
 	if ((env = getenv("MINI_P2P_CHUNK_SIZE")) != NULL && *env != '\0')
 		opt.chunk_size = tool_parse_chunk_size(env,
 		    "MINI_P2P_CHUNK_SIZE");
@@ -154,6 +177,8 @@ main(int argc, char **argv)
 		case 'v':
 			tool_verbose();
 			break;
+		case 'C':
+			break; /* read by tool_config_load */
 		case 'h':
 			usage(stdout);
 			return 0;

@@ -332,11 +332,13 @@ main(int argc, char **argv)
 		{ "discovery-addr", required_argument, NULL, 'A' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "config", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct discover disco;
+	struct tool_config config;
 	static const char **boot; /* static: reachable at any exit */
 	struct discover *d = &disco;
 	struct timeval tick = { 0, 100000 }, second = { 1, 0 }, end;
@@ -347,6 +349,7 @@ main(int argc, char **argv)
 
 	tool_init("p2p-discover", LOG_WARN);
 	signal(SIGPIPE, SIG_IGN);
+	tool_config_load(argc, argv, &config);
 	if ((env = getenv("MINI_P2P_DISCOVERY_PORT")) != NULL && *env)
 		port = (uint16_t)tool_parse_number(env, 1, 65535,
 		    "MINI_P2P_DISCOVERY_PORT");
@@ -389,6 +392,8 @@ main(int argc, char **argv)
 		case 'v':
 			tool_verbose();
 			break;
+		case 'C':
+			break; /* read by tool_config_load */
 		case 'h':
 			usage(stdout);
 			return 0;

@@ -66,6 +66,7 @@ struct fetch {
 	struct peer **peers;
 	size_t npeers, cap;
 	unsigned max_peers, timeout;
+	uint64_t max_file_size;     /* 0: no limit */
 	uint32_t next_rid;
 	/* output */
 	const char *out_path;
@@ -96,7 +97,7 @@ usage(FILE *out)
 {
 	fprintf(out,
 	    "usage: p2p-fetch [-qv] [-p HOST:PORT]... [-o FILE] [-T SECONDS]\n"
-	    "                 [--max-peers N] [--stats] ID\n"
+	    "                 [--max-peers N] [--stats] [--config FILE] ID\n"
 	    "       p2p-fetch --list -p HOST:PORT\n"
 	    "  -p, --peer HOST:PORT   fetch from this peer (repeat for more); '-'\n"
 	    "                         or no -p at all: read HOST:PORT lines on stdin\n"
@@ -108,6 +109,7 @@ usage(FILE *out)
 	    "      --list             list the files the peer shares:\n"
 	    "                         ID<TAB>SIZE<TAB>NAME\n"
 	    "      --stats            print what was fetched from whom on stderr\n"
+	    "      --config FILE      read settings from FILE\n"
 	    "  -q, --quiet            print only errors\n"
 	    "  -v, --verbose          print more (repeat for more)\n"
 	    "  -h, --help             print this help and exit\n"
@@ -491,6 +493,14 @@ on_manifest(struct peer *p, proto_msg *m)
 		return;
 	}
 	p->has_file = 1;
+	if (f->mf == NULL && f->max_file_size > 0 &&
+	    m->manifest->size > f->max_file_size) {
+		tool_log(LOG_ERROR, "%s: %llu bytes, over storage.max_file_size "
+		    "(%llu)", f->hex, (unsigned long long)m->manifest->size,
+		    (unsigned long long)f->max_file_size);
+		fetch_finish(f, 1);
+		return;
+	}
 	if (f->mf == NULL) {
 		f->last_progress = time(NULL);
 		if (adopt_manifest(f, m->manifest) != 0) {
@@ -825,12 +835,14 @@ main(int argc, char **argv)
 		{ "stats", no_argument, NULL, 'S' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "config", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct fetch fetch;
 	struct fetch *f = &fetch;
+	struct tool_config config;
 	struct event *sigint, *sigterm;
 	struct timeval second = { 1, 0 };
 	static const char **peer_args; /* static: reachable at any exit */
@@ -843,6 +855,13 @@ main(int argc, char **argv)
 	f->timeout = DEFAULT_TIMEOUT;
 	f->max_peers = DEFAULT_MAX_PEERS;
 	f->out_fd = STDOUT_FILENO;
+	tool_config_load(argc, argv, &config);
+	if (config.has_max_peers)
+		f->max_peers = config.max_peers;
+	if (config.has_connection_timeout)
+		f->timeout = config.connection_timeout;
+	if (config.has_max_file_size)
+		f->max_file_size = config.max_file_size;
 	if ((env = getenv("MINI_P2P_TIMEOUT")) != NULL && *env)
 		f->timeout = (unsigned)tool_parse_number(env, 1, 3600,
 		    "MINI_P2P_TIMEOUT");
@@ -892,6 +911,8 @@ main(int argc, char **argv)
 		case 'v':
 			tool_verbose();
 			break;
+		case 'C':
+			break; /* read by tool_config_load */
 		case 'h':
 			usage(stdout);
 			return 0;

@@ -66,7 +66,7 @@ usage(FILE *out)
 	    "usage: p2p-serve [-qv] [-p PORT] [--bind ADDR] [-d DIR]... [-n NAME]\n"
 	    "                 [-b HOST:PORT]... [--no-announce] [--discovery-port PORT]\n"
 	    "                 [--discovery-addr ADDR] [--discovery-interval SECONDS]\n"
-	    "                 [--max-peers N] [-T SECONDS] [--stats]\n"
+	    "                 [--max-peers N] [-T SECONDS] [--stats] [--config FILE]\n"
 	    "  -p, --port PORT        TCP port to listen on (default %d; 0: any)\n"
 	    "      --bind ADDR        address to listen on (default 0.0.0.0)\n"
 	    "  -d, --dir DIR          share every regular file under DIR\n"
@@ -81,6 +81,7 @@ usage(FILE *out)
 	    "                         MINI_P2P_MAX_PEERS)\n"
 	    "  -T, --timeout SECONDS  handshake and stalled-write timeout (default 30)\n"
 	    "      --stats            print what was served on stderr at exit\n"
+	    "      --config FILE      read settings from FILE\n"
 	    "  -q, --quiet            print only errors\n"
 	    "  -v, --verbose          print more (repeat for more)\n"
 	    "  -h, --help             print this help and exit\n"
@@ -720,11 +721,13 @@ main(int argc, char **argv)
 		{ "discovery-interval", required_argument, NULL, 'I' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "config", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct server srv;
+	struct tool_config config;
 	struct event *sigint, *sigterm;
 	static const char **dirs, **boot; /* static: reachable at any exit */
 	const char *bind_addr = "0.0.0.0", *env;
@@ -743,6 +746,13 @@ main(int argc, char **argv)
 	srv.disco.interval = 30;
 	srv.disco.target = getenv("MINI_P2P_DISCOVERY_ADDR");
 	proto_peers_init(&srv.known);
+	tool_config_load(argc, argv, &config);
+	if (config.has_max_peers)
+		srv.max_peers = config.max_peers;
+	if (config.has_connection_timeout)
+		srv.cfg.timeout = config.connection_timeout;
+	if (config.has_discovery_interval)
+		srv.disco.interval = config.discovery_interval;
 	if ((env = getenv("MINI_P2P_DISCOVERY_PORT")) != NULL && *env)
 		srv.disco.port = (uint16_t)tool_parse_number(env, 1, 65535,
 		    "MINI_P2P_DISCOVERY_PORT");
@@ -817,6 +827,8 @@ main(int argc, char **argv)
 		case 'v':
 			tool_verbose();
 			break;
+		case 'C':
+			break; /* read by tool_config_load */
 		case 'h':
 			usage(stdout);
 			return 0;

@@ -136,15 +136,18 @@ main(int argc, char **argv)
 		{ "manifest", required_argument, NULL, 'm' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "config", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *manifest_path = NULL;
+	struct tool_config config;
 	proto_manifest *mf;
 	int ch, rc;
 
 	tool_init("p2p-verify", LOG_WARN);
+	tool_config_load(argc, argv, &config);
 	while ((ch = getopt_long(argc, argv, "m:qvhV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'm':
@@ -156,6 +159,8 @@ main(int argc, char **argv)
 		case 'v':
 			tool_verbose();
 			break;
+		case 'C':
+			break; /* read by tool_config_load */
 		case 'h':
 			usage(stdout);
 			return 0;

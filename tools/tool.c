@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <ini.h>
+
 #include "tool.h"
 
 const char *tool_name = "p2p";
@@ -305,4 +307,189 @@ int
 tool_walk(const char *path, tool_file_fn fn, void *ctx)
 {
 	return walk(path, 1, fn, ctx);
+}
+
+struct config_ctx {
+	struct tool_config *cfg;
+	int failed;
+	const char *bad_key;
+	char bad_value[128];
+	const char *why;
+};
+
+/* The value as TOML writes it: a trailing # comment dropped, blanks
+ * trimmed, one pair of double quotes removed. */
+static void
+config_value(const char *raw, char *out, size_t outlen)
+{
+	size_t n = strcspn(raw, "#");
+
+	while (n > 0 && (raw[n - 1] == ' ' || raw[n - 1] == '\t'))
+		n--;
+	if (n >= 2 && raw[0] == '"' && raw[n - 1] == '"') {
+		raw++;
+		n -= 2;
+	}
+	if (n >= outlen)
+		n = outlen - 1;
+	memcpy(out, raw, n);
+	out[n] = '\0';
+}
+
+static int
+config_number(const char *v, uint64_t min, uint64_t max, uint64_t *out)
+{
+	unsigned long long n;
+	char *end;
+
+	errno = 0;
+	if (!isdigit((unsigned char)v[0]))
+		return 0;
+	n = strtoull(v, &end, 10);
+	if (*end != '\0' || errno || n < min || n > max)
+		return 0;
+	*out = n;
+	return 1;
+}
+
+static int
+config_entry_checked(struct config_ctx *c, const char *section,
+    const char *name, const char *raw);
+
+static int
+config_entry(void *user, const char *section, const char *name,
+    const char *raw)
+{
+	struct config_ctx *c = user;
+	int ok;
+
+	/* ini_parse reports the first failing line; keep what failed there. */
+	if (c->failed)
+		return 1;
+	ok = config_entry_checked(c, section, name, raw);
+	c->failed = !ok;
+	return ok;
+}
+
+static int
+config_entry_checked(struct config_ctx *c, const char *section,
+    const char *name, const char *raw)
+{
+	static const char *levels[] = { "error", "warn", "info", "debug",
+	    "trace" };
+	struct tool_config *cfg = c->cfg;
+	char v[128];
+	uint64_t n;
+
+	config_value(raw, v, sizeof(v));
+	snprintf(c->bad_value, sizeof(c->bad_value), "%s", v);
+	c->bad_key = NULL;
+	if (strcmp(section, "network") == 0 && strcmp(name, "max_peers") == 0) {
+		c->bad_key = "network.max_peers";
+		c->why = "a number from 1 to 100000";
+		if (!config_number(v, 1, 100000, &n))
+			return 0;
+		cfg->max_peers = (unsigned)n;
+		cfg->has_max_peers = 1;
+	} else if (strcmp(section, "network") == 0 &&
+	    strcmp(name, "connection_timeout") == 0) {
+		c->bad_key = "network.connection_timeout";
+		c->why = "seconds, from 1 to 3600";
+		if (!config_number(v, 1, 3600, &n))
+			return 0;
+		cfg->connection_timeout = (unsigned)n;
+		cfg->has_connection_timeout = 1;
+	} else if (strcmp(section, "network") == 0 &&
+	    strcmp(name, "discovery_interval") == 0) {
+		c->bad_key = "network.discovery_interval";
+		c->why = "seconds, from 1 to 86400";
+		if (!config_number(v, 1, 86400, &n))
+			return 0;
+		cfg->discovery_interval = (unsigned)n;
+		cfg->has_discovery_interval = 1;
+	} else if (strcmp(section, "storage") == 0 &&
+	    strcmp(name, "chunk_size") == 0) {
+		c->bad_key = "storage.chunk_size";
+		c->why = "a power of two from 16384 to 4194304";
+		if (!config_number(v, PROTO_CHUNK_MIN, PROTO_CHUNK_MAX, &n) ||
+		    !proto_chunk_size_allowed((size_t)n))
+			return 0;
+		cfg->chunk_size = (size_t)n;
+		cfg->has_chunk_size = 1;
+	} else if (strcmp(section, "storage") == 0 &&
+	    strcmp(name, "max_file_size") == 0) {
+		c->bad_key = "storage.max_file_size";
+		c->why = "bytes, at least 1";
+		if (!config_number(v, 1, UINT64_MAX, &n))
+			return 0;
+		cfg->max_file_size = n;
+		cfg->has_max_file_size = 1;
+	} else if (strcmp(section, "logging") == 0 &&
+	    strcmp(name, "level") == 0) {
+		c->bad_key = "logging.level";
+		c->why = "error, warn, info, debug or trace";
+		for (int i = 0; i < 5; i++)
+			if (strcmp(v, levels[i]) == 0) {
+				cfg->log_level = i;
+				cfg->has_log_level = 1;
+				return 1;
+			}
+		return 0;
+	} else
+		tool_log(LOG_DEBUG, "config: [%s] %s: unknown, ignored", section,
+		    name);
+	return 1;
+}
+
+void
+tool_config_load(int argc, char **argv, struct tool_config *cfg)
+{
+	const char *explicit = NULL, *home = getenv("HOME");
+	char candidates[2][4096];
+	struct config_ctx c;
+	int ncand = 0, rc;
+
+	memset(cfg, 0, sizeof(*cfg));
+	/* --config is taken before getopt, since the file sits below the
+	 * flags that getopt will read. */
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			break;
+		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+			explicit = argv[++i];
+		else if (strncmp(argv[i], "--config=", 9) == 0)
+			explicit = argv[i] + 9;
+	}
+	if (explicit != NULL) {
+		snprintf(candidates[ncand++], sizeof(candidates[0]), "%s",
+		    explicit);
+	} else {
+		snprintf(candidates[ncand++], sizeof(candidates[0]),
+		    "config/default.toml");
+		if (home != NULL && *home != '\0' && strlen(home) < 4000)
+			snprintf(candidates[ncand++], sizeof(candidates[0]),
+			    "%.4000s/.config/p2p/config.toml", home);
+	}
+	for (int i = 0; i < ncand; i++) {
+		if (explicit == NULL && access(candidates[i], F_OK) != 0)
+			continue;
+		memset(&c, 0, sizeof(c));
+		c.cfg = cfg;
+		rc = ini_parse(candidates[i], config_entry, &c);
+		if (rc < 0)
+			tool_die(explicit ? 2 : 1, "config %s: %s", candidates[i],
+			    strerror(errno ? errno : ENOENT));
+		if (rc > 0 && c.failed && c.bad_key != NULL)
+			tool_die(2, "%s:%d: %s = '%s': want %s", candidates[i],
+			    rc, c.bad_key, c.bad_value, c.why);
+		if (rc > 0)
+			tool_die(2, "%s:%d: not a valid line", candidates[i], rc);
+		snprintf(cfg->path, sizeof(cfg->path), "%.4000s", candidates[i]);
+		break;
+	}
+	if (cfg->has_log_level) {
+		const char *p = getenv("P2P_LOG"), *r = getenv("RUST_LOG");
+		if ((p == NULL || *p == '\0') && (r == NULL || *r == '\0'))
+			tool_level = cfg->log_level;
+	}
 }

@@ -65,6 +65,29 @@ int tool_write_all(int fd, const void *buf, size_t len);
  * a peer's name cannot break a tab-separated line or a terminal. */
 void tool_printable(const char *text, size_t len, char *out, size_t outlen);
 
+/*
+ * Settings from the configuration file (PRODUCT.md section 6): --config
+ * FILE when given on the command line, else config/default.toml here, else
+ * ~/.config/p2p/config.toml. A missing default file is no error; a missing
+ * --config file, or a bad value in any file, ends the program (exit 2,
+ * naming file:line, the key and the value). Each has_* says whether the
+ * file set that setting; the tools apply them before the environment and
+ * the flags, which win.
+ */
+struct tool_config {
+	unsigned max_peers, connection_timeout, discovery_interval;
+	size_t chunk_size;
+	uint64_t max_file_size;
+	int log_level;
+	int has_max_peers, has_connection_timeout, has_discovery_interval,
+	    has_chunk_size, has_max_file_size, has_log_level;
+	char path[4096];      /* the file read, or "" */
+};
+
+/* Loads the configuration for this argv (which is not changed) into cfg,
+ * and applies its log level unless P2P_LOG or RUST_LOG is set. */
+void tool_config_load(int argc, char **argv, struct tool_config *cfg);
+
 /* Raises the soft limit on open descriptors to the hard limit: a node with
  * many peers needs one per connection. */
 void tool_raise_fd_limit(void);
