@@ -345,3 +345,173 @@ serve_chunked() {
 		wait_listed "$SERVER_ADDR" "$id"
 	done
 }
+
+# ---- discovery ----
+
+# unused_udp_port: a UDP port that nothing is bound to (picked by the kernel, closed). Each
+# discovery test uses its own, given to servers and p2p-discover as --discovery-port, so tests
+# and suites running at the same time never see each other's servers.
+unused_udp_port() {
+	python3 -c 'import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", 0))
+print(s.getsockname()[1])
+s.close()'
+}
+
+# now_ns: a timestamp in nanoseconds, for ms_since.
+now_ns() {
+	date +%s%N
+}
+
+# ms_since START: milliseconds elapsed since START (a now_ns value).
+ms_since() {
+	echo $((($(date +%s%N) - $1) / 1000000))
+}
+
+# no_duplicate_lines TEXT: every line of TEXT is there once (prints the repeated ones if not).
+no_duplicate_lines() {
+	local dups
+	dups=$(sort <<<"$1" | uniq -d)
+	if [[ -n $dups ]]; then
+		echo "lines printed more than once:" >&2
+		echo "$dups" >&2
+		return 1
+	fi
+}
+
+# discover_finds SECONDS ADDR... -- P2P-DISCOVER ARGS...: p2p-discover (run for SECONDS at
+# most) prints every ADDR. Leaves its stdout in $DISCOVERED. For wait_for loops.
+discover_finds() {
+	local t=$1 want=() a
+	shift
+	while (($#)) && [[ $1 != -- ]]; do
+		want+=("$1")
+		shift
+	done
+	shift
+	DISCOVERED=$(timeout $((t + 10)) p2p-discover -t "$t" "$@" </dev/null 2>/dev/null) || true
+	for a in "${want[@]}"; do
+		grep -qxF "$a" <<<"$DISCOVERED" || return 1
+	done
+}
+
+# ---- misbehaving peers (tests/attacks.bats) ----
+
+# The peer of tests/peers/p2p-badpeer.c, built beside the tools it attacks: build/tests for
+# build/bin, build-asan/tests for build-asan/bin. P2P_BADPEER overrides.
+P2P_BADPEER=${P2P_BADPEER:-"$(dirname "$P2P_BIN")/tests/p2p-badpeer"}
+
+# start_badpeer MODE MANIFEST FILE: p2p-badpeer serving FILE (of MANIFEST) to fetchers,
+# misbehaving as MODE. Sets BADPEER_ADDR, BADPEER_PID and BADPEER_ERR (its report on stderr:
+# a "misbehaved: MODE: ..." line once it did) and what start_server sets; teardown kills it.
+start_badpeer() {
+	_start_bg /dev/null "$P2P_BADPEER" serve "$@" || return 1
+	BADPEER_ADDR=$SERVER_ADDR
+	BADPEER_PID=$SERVER_PID
+	BADPEER_ERR=$SERVER_ERR
+}
+
+# start_attack [-n COUNT] [-t SECONDS] MODE HOST:PORT [ID]: p2p-badpeer attacking a server in
+# the background, until it reports "under way" (or ends). Sets ATTACK_PID and ATTACK_ERR (its
+# report); teardown kills it.
+start_attack() {
+	ATTACK_ERR="$BATS_TEST_TMPDIR/attack.$((${#EXTRA_PIDS[@]} + 1)).err"
+	"$P2P_BADPEER" attack "$@" </dev/null >/dev/null 2>"$ATTACK_ERR" 3>&- &
+	ATTACK_PID=$!
+	EXTRA_PIDS+=("$ATTACK_PID")
+	wait_for _attack_started || {
+		cat "$ATTACK_ERR" >&2
+		return 1
+	}
+}
+
+_attack_started() {
+	grep -q 'under way' "$ATTACK_ERR" || ! pid_alive "$ATTACK_PID"
+}
+
+# rss_kib PID: the resident memory of PID in KiB (VmRSS).
+rss_kib() {
+	awk '$1 == "VmRSS:" { print $2; found = 1 } END { exit !found }' "/proc/$1/status" 2>/dev/null
+}
+
+# start_rss_watch PID WHILE_PID: samples PID's resident memory every 0.1 s while WHILE_PID
+# runs, keeping the largest in KiB in the file $RSS_MAX_FILE. Sets RSS_WATCH_PID; teardown
+# kills it.
+start_rss_watch() {
+	RSS_MAX_FILE="$BATS_TEST_TMPDIR/rss.max"
+	rss_kib "$1" >"$RSS_MAX_FILE"
+	_rss_watch "$@" </dev/null >/dev/null 2>&1 3>&- &
+	RSS_WATCH_PID=$!
+	EXTRA_PIDS+=("$RSS_WATCH_PID")
+}
+
+_rss_watch() {
+	local max r
+	max=$(cat "$RSS_MAX_FILE")
+	while pid_alive "$2"; do
+		r=$(rss_kib "$1") || break
+		if ((r > max)); then
+			max=$r
+			echo "$max" >"$RSS_MAX_FILE.new" && mv "$RSS_MAX_FILE.new" "$RSS_MAX_FILE"
+		fi
+		sleep 0.1
+	done
+}
+
+# is_asan_build: the tools were built with AddressSanitizer, whose quarantine and shadow memory
+# keep freed memory resident: resident-memory bounds mean nothing there.
+is_asan_build() {
+	ldd "$P2P_BIN/p2p-serve" 2>/dev/null | grep -q 'libasan' ||
+		nm "$P2P_BIN/p2p-serve" 2>/dev/null | grep -q '__asan_init'
+}
+
+# ---- the fault-injecting proxy (tests/faults.bats) ----
+
+# tests/proxy/p2p-faultproxy.c, built beside the tools it tests, like p2p-badpeer: build/tests
+# for build/bin, build-asan/tests for build-asan/bin. P2P_FAULTPROXY overrides.
+P2P_FAULTPROXY=${P2P_FAULTPROXY:-"$(dirname "$P2P_BIN")/tests/p2p-faultproxy"}
+P2P_STREAM="$P2P_HELPERS/../tests/proxy/stream.py"
+
+# start_faultproxy TARGET [OPTIONS...]: p2p-faultproxy relaying to TARGET (HOST:PORT) with the
+# faults OPTIONS ask for (--cut-after N, --only-first K, ...). Sets PROXY_ADDR, PROXY_PID and
+# PROXY_ERR (its report: one "p2p-faultproxy: connection N: ..." line per connection, fault and
+# close) and what start_server sets; teardown kills it.
+start_faultproxy() {
+	local target=$1
+	shift
+	_start_bg /dev/null "$P2P_FAULTPROXY" "$@" "$target" || return 1
+	PROXY_ADDR=$SERVER_ADDR
+	PROXY_PID=$SERVER_PID
+	PROXY_ERR=$SERVER_ERR
+}
+
+# proxy_reported ERRFILE REGEX: the proxy's report holds a line "p2p-faultproxy: REGEX".
+proxy_reported() {
+	grep -Eq "^p2p-faultproxy: $2\$" "$1"
+}
+
+# proxy_connections ERRFILE: how many connections the proxy accepted so far.
+proxy_connections() {
+	grep -c '^p2p-faultproxy: connection [0-9]*: accepted' "$1" || true
+}
+
+# start_stream_server FILE: a plain TCP server (tests/proxy/stream.py) sending FILE to every
+# client, to test the proxy on its own. Sets what start_server sets.
+start_stream_server() {
+	_start_bg /dev/null python3 "$P2P_STREAM" serve "$1"
+}
+
+# stream_read ADDR OUT [SECONDS]: read a stream from ADDR into OUT until it ends or is silent
+# for SECONDS (default 2). Sets STREAM_END (eof, reset or silent), STREAM_BYTES, STREAM_FIRST_MS
+# (to the first byte; -1 for none) and STREAM_MS.
+stream_read() {
+	local line
+	line=$(timeout $((${3:-2} + 30)) python3 "$P2P_STREAM" read "$1" "$2" "${3:-2}") || return 1
+	read -r STREAM_END STREAM_BYTES STREAM_FIRST_MS STREAM_MS <<<"$line"
+}
+
+# median N...: the median of integers (the lower middle one for an even count).
+median() {
+	printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
+}
