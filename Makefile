@@ -174,8 +174,3 @@ fuzz-replay: $(FUZZ_TARGETS:%=$(B)/fuzz/fuzz_%)
 	        tests/fuzz/corpus/$$t 2>&1 | tail -1 || exit 1; \
 	done
 
-# The misbehaving peer of tests/attacks.bats: built for the tests only.
-$(B)/tests/p2p-badpeer: tests/peers/p2p-badpeer.c $(B)/lib/libproto.a
-	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(B)/lib/libproto.a $(LDLIBS)
-check check-bats: $(B)/tests/p2p-badpeer
