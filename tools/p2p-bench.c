@@ -405,6 +405,46 @@ fetch_argv(char **argv, char *fetch_path, struct server *s, int npeers,
 	argv[n] = NULL;
 }
 
+/* The same fetches beside curl from a local HTTP server, where curl and
+ * python3's http.server are installed. */
+static void
+bench_curl(const struct figure *ours, const char *file, const char *out,
+    int reps)
+{
+	char curl[] = "/usr/bin/curl", py[] = "/usr/bin/python3", url[PATH_MAX];
+	char name[64];
+	char *pargv[] = { py, "-u", "-m", "http.server", "0", "--bind",
+	    "127.0.0.1", "--directory", workdir, NULL };
+	struct server http;
+	struct figure *g;
+	unsigned port;
+	const char *base = strrchr(file, '/') ? strrchr(file, '/') + 1 : file;
+
+	if (access(curl, X_OK) != 0 || access(py, X_OK) != 0)
+		return;
+	if (start_server(&http, pargv, NULL) != 0 ||
+	    sscanf(http.addr, "Serving HTTP on %*s port %u", &port) != 1) {
+		stop_server(&http);
+		return;
+	}
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u/%.200s", port, base);
+	/* single/SIZE again, as http/SIZE: the same runs, another baseline. */
+	snprintf(name, sizeof(name), "http/%.40s", ours->name + 7);
+	g = new_figure(name, ours->bytes);
+	snprintf(g->baseline, sizeof(g->baseline), "curl+http.server");
+	snprintf(g->note, sizeof(g->note), "the single/ runs beside curl "
+	    "from python3 -m http.server");
+	memcpy(g->runs, ours->runs, sizeof(g->runs));
+	g->nruns = ours->nruns;
+	for (int i = 0; i < reps; i++) {
+		char *cargv[] = { curl, "-sf", "-o", (char *)out, url, NULL };
+		unlink(out);
+		g->base[g->nbase++] = timed(cargv, NULL);
+	}
+	unlink(out);
+	stop_server(&http);
+}
+
 static void
 bench_single(uint64_t size, int reps)
 {
@@ -442,6 +482,7 @@ bench_single(uint64_t size, int reps)
 	unlink(out);
 	stop_server(&srv);
 	stop_server(&raw);
+	bench_curl(f, file, out, reps);
 	if (size >= (64u << 20)) {
 		/* The hashing baseline on the largest files. */
 		char chunk[PATH_MAX], sha[] = "/usr/bin/sha256sum";
