@@ -47,6 +47,8 @@ struct proto_conn {
 	uint32_t frame_len;
 	size_t low_mark;
 	int rcvlowat;       /* the socket's SO_RCVLOWAT as last set */
+	unsigned idle_timeout; /* seconds, after the handshake; 0: none */
+	size_t max_frame;   /* the longest frame accepted after the handshake */
 	uint8_t *scratch;   /* a frame in one piece, when the buffer has it in
 	                     * several */
 	size_t scratch_cap;
@@ -225,7 +227,12 @@ handle_hello(proto_conn *c, const proto_msg *m)
 		c->peer_name[i] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
 	}
 	c->peer_name[m->text_len] = '\0';
-	bufferevent_set_timeouts(c->bev, NULL, &tv);
+	/* The handshake's deadline ends; the idle one, if any, begins. */
+	{
+		struct timeval idle = { c->idle_timeout, 0 };
+		bufferevent_set_timeouts(c->bev, c->idle_timeout ? &idle : NULL,
+		    &tv);
+	}
 	if (c->cbs.on_ready != NULL)
 		c->cbs.on_ready(c, m, c->ctx);
 }
@@ -271,7 +278,7 @@ read_one(proto_conn *c)
 			return 0;
 		}
 		evbuffer_copyout(in, hdr, sizeof(hdr));
-		rc = proto_frame_get_len(hdr, c->ready ? PROTO_FRAME_MAX :
+		rc = proto_frame_get_len(hdr, c->ready ? c->max_frame :
 		    PROTO_FRAME_HANDSHAKE_MAX, &c->frame_len);
 		if (rc != 0) {
 			conn_fail(c, rc);
@@ -412,6 +419,8 @@ conn_setup(struct bufferevent *bev, const proto_conn_config *cfg,
 	c->timeout = cfg->timeout ? cfg->timeout : DEFAULT_TIMEOUT;
 	c->out_limit = cfg->out_limit ? cfg->out_limit : DEFAULT_OUT_LIMIT;
 	c->rcvlowat = 1;
+	c->max_frame = cfg->max_frame && cfg->max_frame < PROTO_FRAME_MAX ?
+	    cfg->max_frame : PROTO_FRAME_MAX;
 	snprintf(c->peer, sizeof(c->peer), "?");
 	snprintf(c->host, sizeof(c->host), "?");
 	tv.tv_sec = c->timeout;
@@ -513,6 +522,31 @@ proto_conn_close_after_flush(proto_conn *c)
 	really_free(c);
 }
 
+static void
+free_frame(const void *data, size_t len, void *arg)
+{
+	(void)data;
+	(void)len;
+	free(arg);
+}
+
+/*
+ * Queues len bytes at data, a malloc'd buffer the output now owns. Never
+ * evbuffer_add: after a file segment, libevent 2.1 sizes the next chain by
+ * the segment's offset plus length, and so asks malloc for a terabyte when
+ * the chunk lies a terabyte into a sparse file.
+ */
+static int
+add_owned(proto_conn *c, uint8_t *data, size_t len)
+{
+	if (evbuffer_add_reference(bufferevent_get_output(c->bev), data, len,
+	    free_frame, data) != 0) {
+		free(data);
+		return PROTO_ERR_NOMEM;
+	}
+	return 0;
+}
+
 int
 proto_conn_send(proto_conn *c, const proto_msg *m)
 {
@@ -522,10 +556,8 @@ proto_conn_send(proto_conn *c, const proto_msg *m)
 
 	if ((rc = proto_msg_pack(m, &frame, &len)) != 0)
 		return rc;
-	rc = evbuffer_add(bufferevent_get_output(c->bev), frame, len);
-	free(frame);
-	if (rc != 0)
-		return PROTO_ERR_NOMEM;
+	if ((rc = add_owned(c, frame, len)) != 0)
+		return rc;
 	c->bytes_out += len;
 	return 0;
 }
@@ -549,14 +581,17 @@ proto_conn_send_chunk_file(proto_conn *c, uint32_t rid, int fd, uint64_t off,
     size_t len)
 {
 	struct evbuffer *out = bufferevent_get_output(c->bev);
-	uint8_t hdr[PROTO_CHUNK_HEADER_MAX];
-	size_t hlen = proto_msg_chunk_header(rid, (uint32_t)len, hdr);
+	uint8_t *hdr;
+	size_t hlen;
 	int rc = 0;
 
 	if (len > PROTO_CHUNK_MAX)
 		return PROTO_ERR_INVALID;
-	if (evbuffer_add(out, hdr, hlen) != 0)
+	if ((hdr = malloc(PROTO_CHUNK_HEADER_MAX)) == NULL)
 		return PROTO_ERR_NOMEM;
+	hlen = proto_msg_chunk_header(rid, (uint32_t)len, hdr);
+	if ((rc = add_owned(c, hdr, hlen)) != 0)
+		return rc;
 	if (len > 0) {
 		struct evbuffer_file_segment *seg;
 		seg = evbuffer_file_segment_new(fd, (ev_off_t)off,
@@ -577,7 +612,10 @@ proto_conn_set_idle_timeout(proto_conn *c, unsigned secs)
 {
 	struct timeval rd = { secs, 0 }, wr = { c->timeout, 0 };
 
-	bufferevent_set_timeouts(c->bev, secs ? &rd : NULL, &wr);
+	c->idle_timeout = secs;
+	/* Before the handshake its own deadline stays in force. */
+	if (c->ready)
+		bufferevent_set_timeouts(c->bev, secs ? &rd : NULL, &wr);
 }
 
 const char *

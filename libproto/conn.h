@@ -27,6 +27,11 @@ typedef struct proto_conn_config {
 	size_t out_limit;       /* stop reading requests while this much output
 	                         * is queued; 0 means 4 MiB */
 	uint64_t nfiles;        /* sent in HELLO: files shared */
+	size_t max_frame;       /* the longest frame accepted from the peer
+	                         * after the handshake; 0 means PROTO_FRAME_MAX.
+	                         * A node that only answers requests needs
+	                         * little, and a peer cannot make it buffer
+	                         * more. */
 } proto_conn_config;
 
 typedef struct proto_conn_cbs {

@@ -62,6 +62,8 @@ struct fetch {
 	char hex[PROTO_ID_HEX_LEN + 1];
 	proto_manifest *mf;
 	uint8_t *state;             /* enum chunk_state per chunk */
+	uint8_t *asked;             /* requests out for each chunk */
+	uint64_t first_undone;      /* every chunk below is done */
 	uint64_t ndone, next_missing;
 	struct peer **peers;
 	size_t npeers, cap;
@@ -123,6 +125,20 @@ peer_alive(const struct peer *p)
 	return p->state != PEER_GONE;
 }
 
+/* One request for chunk i is over: when none is left and the chunk is not
+ * done, it is missing again. */
+static void
+unask(struct fetch *f, uint64_t i)
+{
+	if (f->asked[i] > 0)
+		f->asked[i]--;
+	if (f->asked[i] == 0 && f->state[i] == CHUNK_INFLIGHT) {
+		f->state[i] = CHUNK_MISSING;
+		if (i < f->next_missing)
+			f->next_missing = i;
+	}
+}
+
 /* Chunks a peer was asked for go back to the pool. */
 static void
 release_requests(struct peer *p)
@@ -131,12 +147,8 @@ release_requests(struct peer *p)
 
 	for (unsigned i = 0; i < p->count; i++) {
 		struct request *r = &p->queue[(p->head + i) % PEER_INFLIGHT_MAX];
-		if (r->kind == REQ_CHUNK && f->state[r->index] ==
-		    CHUNK_INFLIGHT) {
-			f->state[r->index] = CHUNK_MISSING;
-			if (r->index < f->next_missing)
-				f->next_missing = r->index;
-		}
+		if (r->kind == REQ_CHUNK)
+			unask(f, r->index);
 	}
 	p->count = 0;
 	p->inflight_bytes = 0;
@@ -252,10 +264,27 @@ send_request(struct peer *p, enum req_kind kind, uint64_t index)
 	return 0;
 }
 
-/* The next chunk to ask for, or -1: the lowest missing one, within the
- * window when writing in order to stdout. */
+static int
+asked_of(const struct peer *p, uint64_t index)
+{
+	for (unsigned i = 0; i < p->count; i++) {
+		const struct request *r =
+		    &p->queue[(p->head + i) % PEER_INFLIGHT_MAX];
+		if (r->kind == REQ_CHUNK && r->index == index)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * The next chunk to ask p for, or -1: the lowest missing one, within the
+ * window when writing in order to stdout. When none is missing, the endgame:
+ * a chunk still out at another peer, asked again here, so that one slow or
+ * stalled peer cannot hold up the end of the file. Each chunk is out at
+ * most twice; the loser's copy is dropped when it arrives.
+ */
 static int64_t
-pick_chunk(struct fetch *f)
+pick_chunk(struct fetch *f, const struct peer *p)
 {
 	uint64_t limit = f->mf->nchunks;
 
@@ -264,7 +293,16 @@ pick_chunk(struct fetch *f)
 	while (f->next_missing < f->mf->nchunks &&
 	    f->state[f->next_missing] != CHUNK_MISSING)
 		f->next_missing++;
-	return f->next_missing < limit ? (int64_t)f->next_missing : -1;
+	if (f->next_missing < limit)
+		return (int64_t)f->next_missing;
+	while (f->first_undone < f->mf->nchunks &&
+	    f->state[f->first_undone] == CHUNK_DONE)
+		f->first_undone++;
+	for (uint64_t i = f->first_undone; i < limit; i++)
+		if (f->state[i] == CHUNK_INFLIGHT && f->asked[i] < 2 &&
+		    !asked_of(p, i))
+			return (int64_t)i;
+	return -1;
 }
 
 static void
@@ -280,7 +318,7 @@ pump(struct peer *p)
 	/* The count cap keeps the first peer to answer from taking every
 	 * small chunk before the others are ready. */
 	while (p->count < PEER_INFLIGHT_CHUNKS && p->inflight_bytes < budget) {
-		int64_t i = pick_chunk(f);
+		int64_t i = pick_chunk(f, p);
 		if (i < 0)
 			break;
 		if (send_request(p, REQ_CHUNK, (uint64_t)i) != 0) {
@@ -288,6 +326,7 @@ pump(struct peer *p)
 			return;
 		}
 		f->state[i] = CHUNK_INFLIGHT;
+		f->asked[i]++;
 		p->inflight_bytes += proto_chunk_len(f->mf->size,
 		    f->mf->chunk_size, (uint64_t)i);
 	}
@@ -373,15 +412,14 @@ take_chunk(struct peer *p, uint64_t index, const proto_msg *m)
 	int rc;
 
 	p->inflight_bytes -= len < p->inflight_bytes ? len : p->inflight_bytes;
+	unask(f, index);
 	/* After a failure (a full disk, say) the fetch is over: later chunks
-	 * already in the buffers are not written, nor reported again. */
+	 * already in the buffers are not written, nor reported again. A
+	 * chunk already done came twice in the endgame: the copy is dropped. */
 	if (f->done || f->state[index] == CHUNK_DONE)
 		return;
 	rc = proto_manifest_check_chunk(f->mf, index, m->data, m->data_len);
 	if (rc != 0) {
-		f->state[index] = CHUNK_MISSING;
-		if (index < f->next_missing)
-			f->next_missing = index;
 		peer_fail(p, 1, "%s: chunk %llu failed verification", p->addr,
 		    (unsigned long long)index);
 		return;
@@ -450,7 +488,8 @@ static int
 adopt_manifest(struct fetch *f, proto_manifest *mf)
 {
 	f->mf = mf;
-	if ((f->state = calloc(mf->nchunks, 1)) == NULL)
+	if ((f->state = calloc(mf->nchunks, 1)) == NULL ||
+	    (f->asked = calloc(mf->nchunks, 1)) == NULL)
 		return -1;
 	if (f->part_path != NULL) {
 		/* Never through a link someone left in our place: a .part
@@ -1000,6 +1039,7 @@ main(int argc, char **argv)
 	free(f->window);
 	free(f->peers);
 	free(f->state);
+	free(f->asked);
 	free(f->part_path);
 	free(peer_args);
 	proto_manifest_free(f->mf);

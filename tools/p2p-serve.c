@@ -29,6 +29,7 @@
 #define DEFAULT_PORT 8080
 #define DEFAULT_MAX_PEERS 50
 #define LIST_MAX 16000 /* entries per LIST_REPLY: within the frame's limits */
+#define REQUEST_FRAME_MAX 16384
 
 struct server {
 	struct event_base *base;
@@ -740,6 +741,9 @@ main(int argc, char **argv)
 	memset(&srv, 0, sizeof(srv));
 	srv.cfg.node_name = tool_hostname();
 	srv.cfg.timeout = 30;
+	/* Requests are small; only answers to our bootstrap queries come
+	 * close, and those are bounded by PROTO_PEERS_MAX entries. */
+	srv.cfg.max_frame = REQUEST_FRAME_MAX;
 	srv.max_peers = DEFAULT_MAX_PEERS;
 	srv.announce = 1;
 	srv.disco.port = PROTO_DISCO_PORT;
