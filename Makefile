@@ -88,8 +88,17 @@ test: deps
 	$(MAKE) all
 	$(MAKE) check
 
+# SUITES: the bats suites to run (a directory or files).
+SUITES ?= tests
+# Under the sanitizers: every suite that feeds the tools input, not the ones
+# about volume and timing (1000 connections, 4 GiB, valgrind, benchmarks),
+# which the plain build runs; so CI stays within ten minutes.
+ASAN_SUITES = $(filter-out tests/load.bats tests/large-files.bats \
+    tests/valgrind.bats tests/p2p-bench.bats tests/examples.bats \
+    tests/netns.bats tests/faults.bats, $(wildcard tests/*.bats))
+
 check: all
-	@bats/run-tests --unit $(UNIT_BINS) --bats tests
+	@bats/run-tests --unit $(UNIT_BINS) --bats $(SUITES)
 
 check-unit: $(UNIT_BINS)
 	@bats/run-tests --unit $(UNIT_BINS)
@@ -105,7 +114,7 @@ lint:
 check-asan: deps
 	$(MAKE) B=build-asan SANITIZE=1 all
 	ASAN_OPTIONS=detect_leaks=1 P2P_BIN=$(CURDIR)/build-asan/bin \
-	    $(MAKE) B=build-asan SANITIZE=1 check
+	    $(MAKE) B=build-asan SANITIZE=1 SUITES="$(ASAN_SUITES)" check
 
 # The quick benchmark (under 2 minutes): benchmark_report.json and
 # benchmark_summary.txt in this directory.
@@ -174,3 +183,14 @@ fuzz-replay: $(FUZZ_TARGETS:%=$(B)/fuzz/fuzz_%)
 	        tests/fuzz/corpus/$$t 2>&1 | tail -1 || exit 1; \
 	done
 
+# The misbehaving peer of tests/attacks.bats: built for the tests only.
+$(B)/tests/p2p-badpeer: tests/peers/p2p-badpeer.c $(B)/lib/libproto.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(B)/lib/libproto.a $(LDLIBS)
+check check-bats: $(B)/tests/p2p-badpeer
+
+# The fault-injecting TCP proxy of tests/faults.bats: built for the tests only.
+$(B)/tests/p2p-faultproxy: tests/proxy/p2p-faultproxy.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
+check check-bats: $(B)/tests/p2p-faultproxy

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -48,6 +49,7 @@ struct proto_conn {
 	size_t low_mark;
 	int rcvlowat;       /* the socket's SO_RCVLOWAT as last set */
 	unsigned idle_timeout; /* seconds, after the handshake; 0: none */
+	size_t last_queued; /* queued_in_kernel() at the last idle timeout */
 	size_t max_frame;   /* the longest frame accepted after the handshake */
 	uint8_t *scratch;   /* a frame in one piece, when the buffer has it in
 	                     * several */
@@ -115,6 +117,17 @@ set_read_marks(proto_conn *c, size_t low)
 	c->low_mark = low;
 	bufferevent_setwatermark(c->bev, EV_READ, low,
 	    low > READ_AHEAD ? low : READ_AHEAD);
+}
+
+/* Bytes received but still in the socket's buffer. */
+static size_t
+queued_in_kernel(const proto_conn *c)
+{
+	int fd = bufferevent_getfd(c->bev), n = 0;
+
+	if (fd < 0 || ioctl(fd, FIONREAD, &n) != 0 || n < 0)
+		return 0;
+	return (size_t)n;
 }
 
 /* Asks the kernel to wake us only once want more bytes have arrived (at
@@ -385,8 +398,16 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		setsockopt(bufferevent_getfd(c->bev), IPPROTO_TCP,
 		    TCP_NODELAY, &one, sizeof(one));
 	} else if (what & BEV_EVENT_TIMEOUT) {
+		size_t queued = queued_in_kernel(c);
 		if (!c->ready || (what & BEV_EVENT_WRITING))
 			conn_fail(c, PROTO_ERR_TIMEOUT);
+		else if (queued != c->last_queued) {
+			/* Bytes arrived that SO_RCVLOWAT keeps in the kernel
+			 * until the frame is whole: a slow peer, not a silent
+			 * one. */
+			c->last_queued = queued;
+			bufferevent_enable(c->bev, EV_READ);
+		}
 		else if (c->cbs.on_idle == NULL || c->cbs.on_idle(c, c->ctx))
 			bufferevent_enable(c->bev, EV_READ);
 		else
@@ -664,4 +685,11 @@ const char *
 proto_conn_peer_host(const proto_conn *c)
 {
 	return c->host;
+}
+
+uint64_t
+proto_conn_bytes_seen(const proto_conn *c)
+{
+	return c->bytes_in + evbuffer_get_length(bufferevent_get_input(c->bev)) +
+	    queued_in_kernel(c);
 }

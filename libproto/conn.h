@@ -94,6 +94,10 @@ const char *proto_conn_peer(const proto_conn *c);
 uint64_t proto_conn_bytes_in(const proto_conn *c);
 uint64_t proto_conn_bytes_out(const proto_conn *c);
 
+/* Bytes read from the peer so far, including those of a frame still
+ * arriving: what shows a slow peer is still sending. */
+uint64_t proto_conn_bytes_seen(const proto_conn *c);
+
 /* Bytes queued and not yet written. */
 size_t proto_conn_pending_out(const proto_conn *c);
 

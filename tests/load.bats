@@ -27,7 +27,8 @@ rss_peak_kib() {
 	assert_output "served 1000"
 	peak=$(rss_peak_kib "$SERVER_PID")
 	echo "# server peak RSS ${peak} KiB for 1000 connections" >&3
-	[ "$peak" -lt 65536 ] || fail "server peak RSS $peak KiB"
+	# A sanitizer's allocator keeps freed memory on purpose: no bound there.
+	is_asan_build || [ "$peak" -lt 65536 ] || fail "server peak RSS $peak KiB"
 	# And it still serves a whole fetch afterwards.
 	run -0 p2p-fetch -p "$SERVER_ADDR" -o out "$(p2p-chunk --id f)" </dev/null
 	cmp f out
@@ -70,7 +71,8 @@ PY
 	after=$(awk '/^VmRSS:/ {print $2}' "/proc/$SERVER_PID/status")
 	kill "$client" 2>/dev/null || true
 	echo "# server RSS ${before} -> ${after} KiB" >&3
-	[ $((after - before)) -lt 8192 ] || fail "RSS grew from $before to $after KiB"
+	is_asan_build || [ $((after - before)) -lt 8192 ] ||
+		fail "RSS grew from $before to $after KiB"
 	run -0 p2p-fetch -p "$SERVER_ADDR" -o out "$(p2p-chunk --id f)" </dev/null
 	cmp f out
 }

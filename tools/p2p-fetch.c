@@ -32,9 +32,10 @@
 #define PEER_INFLIGHT_MAX 64           /* requests per peer */
 #define PEER_INFLIGHT_CHUNKS 16        /* chunk requests per peer */
 #define WINDOW_BYTES (8u << 20)        /* early chunks held for stdout */
+#define RECONNECTS 3                   /* per peer that had the file */
 
 enum chunk_state { CHUNK_MISSING, CHUNK_INFLIGHT, CHUNK_DONE };
-enum peer_state { PEER_CONNECTING, PEER_READY, PEER_GONE };
+enum peer_state { PEER_CONNECTING, PEER_READY, PEER_RETRYING, PEER_GONE };
 enum req_kind { REQ_MANIFEST, REQ_CHUNK, REQ_LIST };
 
 struct request {
@@ -48,6 +49,12 @@ struct peer {
 	char *addr;
 	proto_conn *conn;
 	enum peer_state state;
+	struct sockaddr_storage ss;     /* where it listens, for reconnecting */
+	socklen_t sslen;
+	struct event *retry_ev;
+	unsigned retries;
+	int line_lost;                  /* cut or reset while ready: worth
+	                                 * reconnecting; silence is not */
 	int has_file;
 	struct request queue[PEER_INFLIGHT_MAX]; /* answers come in order */
 	unsigned head, count;
@@ -88,6 +95,7 @@ struct fetch {
 	int listing, stats, exit_code, done;
 	unsigned not_found;
 	uint64_t bytes_in, chunks_fetched, chunks_resumed, peers_dropped;
+	uint64_t bytes_seen;        /* at the last tick, over live peers */
 	proto_conn_config cfg;
 };
 
@@ -233,6 +241,17 @@ peer_fail(struct peer *p, int bad, const char *fmt, ...)
 	} else
 		tool_log(LOG_DEBUG, "%s", p->why);
 	peer_close(p);
+	/* A peer that had the file and lost the line through no fault of its
+	 * own (a cut, a reset, a timeout) is tried again, a few times. */
+	if (!bad && p->line_lost && p->retries < RECONNECTS && !p->f->done &&
+	    p->retry_ev != NULL) {
+		struct timeval half = { 0, 500000 };
+		p->retries++;
+		p->state = PEER_RETRYING;
+		evtimer_add(p->retry_ev, &half);
+		tool_log(LOG_INFO, "%s; reconnecting (%u of %u)", p->why,
+		    p->retries, RECONNECTS);
+	}
 	if (p->f->mf != NULL)
 		for (size_t i = 0; i < p->f->npeers; i++)
 			pump(p->f->peers[i]);
@@ -279,9 +298,10 @@ asked_of(const struct peer *p, uint64_t index)
 /*
  * The next chunk to ask p for, or -1: the lowest missing one, within the
  * window when writing in order to stdout. When none is missing, the endgame:
- * a chunk still out at another peer, asked again here, so that one slow or
- * stalled peer cannot hold up the end of the file. Each chunk is out at
- * most twice; the loser's copy is dropped when it arrives.
+ * a chunk still out at other peers, asked again here, so that slow or
+ * stalled peers cannot hold up the end of the file: whichever peer is
+ * fastest ends up bringing it, and the later copies are dropped when they
+ * arrive. Only the tail of the file is ever fetched twice.
  */
 static int64_t
 pick_chunk(struct fetch *f, const struct peer *p)
@@ -299,7 +319,7 @@ pick_chunk(struct fetch *f, const struct peer *p)
 	    f->state[f->first_undone] == CHUNK_DONE)
 		f->first_undone++;
 	for (uint64_t i = f->first_undone; i < limit; i++)
-		if (f->state[i] == CHUNK_INFLIGHT && f->asked[i] < 2 &&
+		if (f->state[i] == CHUNK_INFLIGHT && f->asked[i] < UINT8_MAX &&
 		    !asked_of(p, i))
 			return (int64_t)i;
 	return -1;
@@ -656,6 +676,8 @@ on_close(proto_conn *c, int err, void *arg)
 	struct peer *p = arg;
 
 	(void)c;
+	p->line_lost = p->state == PEER_READY && p->has_file &&
+	    (err == PROTO_ERR_CLOSED || err == PROTO_ERR_SYSTEM);
 	if (err == PROTO_ERR_SYSTEM && p->state == PEER_CONNECTING)
 		peer_fail(p, 0, "connect %s: %s", p->addr, strerror(errno));
 	else if (err == PROTO_ERR_SYSTEM)
@@ -690,11 +712,39 @@ alive_peers(const struct fetch *f)
 	return n;
 }
 
+static const proto_conn_cbs peer_cbs = { on_ready, on_msg, on_close,
+    on_idle };
+
+static void
+connect_peer(struct peer *p)
+{
+	p->state = PEER_CONNECTING;
+	p->has_file = 0;
+	p->line_lost = 0;
+	p->conn = proto_conn_connect(p->f->base, (struct sockaddr *)&p->ss,
+	    p->sslen, &p->f->cfg, &peer_cbs, p);
+	if (p->conn == NULL) {
+		peer_fail(p, 0, "connect %s: %s", p->addr, strerror(errno));
+		return;
+	}
+	proto_conn_set_idle_timeout(p->conn, p->f->timeout);
+	tool_log(LOG_DEBUG, "%s: connecting", p->addr);
+}
+
+static void
+reconnect(evutil_socket_t fd, short what, void *arg)
+{
+	struct peer *p = arg;
+
+	(void)fd;
+	(void)what;
+	if (p->state == PEER_RETRYING && !p->f->done)
+		connect_peer(p);
+}
+
 static void
 add_peer(struct fetch *f, const char *addr)
 {
-	static const proto_conn_cbs cbs = { on_ready, on_msg, on_close,
-	    on_idle };
 	struct sockaddr_storage ss;
 	socklen_t sslen;
 	const char *why;
@@ -724,15 +774,12 @@ add_peer(struct fetch *f, const char *addr)
 	    (p->addr = strdup(addr)) == NULL)
 		tool_die(1, "out of memory");
 	p->f = f;
+	p->ss = ss;
+	p->sslen = sslen;
+	if ((p->retry_ev = evtimer_new(f->base, reconnect, p)) == NULL)
+		tool_die(1, "out of memory");
 	f->peers[f->npeers++] = p;
-	p->conn = proto_conn_connect(f->base, (struct sockaddr *)&ss, sslen,
-	    &f->cfg, &cbs, p);
-	if (p->conn == NULL) {
-		peer_fail(p, 0, "connect %s: %s", addr, strerror(errno));
-		return;
-	}
-	proto_conn_set_idle_timeout(p->conn, f->timeout);
-	tool_log(LOG_DEBUG, "%s: connecting", addr);
+	connect_peer(p);
 }
 
 static void
@@ -796,6 +843,18 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	/* Bytes still arriving are progress too: a slow peer's chunk may take
+	 * longer than the timeout and still be on its way. */
+	{
+		uint64_t seen = 0;
+		for (size_t i = 0; i < f->npeers; i++)
+			if (f->peers[i]->conn)
+				seen += proto_conn_bytes_seen(f->peers[i]->conn);
+		if (seen != f->bytes_seen) {
+			f->bytes_seen = seen;
+			f->last_progress = time(NULL);
+		}
+	}
 	if (f->done || time(NULL) - f->last_progress < (time_t)f->timeout)
 		return;
 	if (f->mf == NULL && f->not_found > 0)
@@ -1028,6 +1087,8 @@ main(int argc, char **argv)
 	if (f->stats)
 		print_stats(f);
 	for (size_t i = 0; i < f->npeers; i++) {
+		if (f->peers[i]->retry_ev)
+			event_free(f->peers[i]->retry_ev);
 		free(f->peers[i]->addr);
 		free(f->peers[i]);
 	}

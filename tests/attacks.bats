@@ -1,0 +1,443 @@
+#!/usr/bin/env bats
+# Peers that break the protocol on purpose (tests/peers/p2p-badpeer.c), against both tools.
+#
+# p2p-fetch: a bad peer beside an honest p2p-serve must not stop the fetch: the output is
+# right, the bad peer is dropped where it sent bad data, and every chunk came from the honest
+# one. Alone, the bad peer makes the fetch fail: exit 1 with a clear message, within the
+# timeout, and no output file.
+#
+# p2p-serve: while a bad client attacks it, another fetch of the same file succeeds, the server
+# lives on, and its resident memory grows by less than 8 MiB.
+#
+# Each test checks that the bad peer really misbehaved ("misbehaved: MODE" in its report, or
+# the attack's own account of what the server did): a misbehaviour that never happened proves
+# nothing.
+
+bats_require_minimum_version 1.5.0
+
+load ../bats/common
+
+# The fetcher's timeout in these tests, and the slack allowed beyond it.
+T=5
+SLACK=5
+# How much the server's resident memory may grow during an attack, in KiB.
+RSS_LIMIT=8192
+
+setup() {
+	cd "$BATS_TEST_TMPDIR"
+	[[ -x $P2P_BADPEER ]] || fail "no $P2P_BADPEER: make $(basename "$(dirname "$P2P_BIN")")/tests/p2p-badpeer"
+	# 8 MiB in 16 KiB chunks: 512 of them, enough that every peer is asked for some.
+	make_file f 8M 41
+	p2p-chunk -c 16K f >m
+	ID=$(ref_id f)
+	NCHUNKS=512
+}
+
+teardown() {
+	common_teardown
+}
+
+# _serve_honest [P2P-SERVE ARGS...]: an honest p2p-serve of f; its address in GOOD.
+_serve_honest() {
+	start_server_stdin m --no-announce "$@"
+	wait_listed "$SERVER_ADDR" "$ID"
+	GOOD=$SERVER_ADDR
+	GOOD_PID=$SERVER_PID
+	GOOD_ERR=$SERVER_ERR
+}
+
+# _misbehaved MODE: the bad peer's report says it did.
+_misbehaved() {
+	grep -q "misbehaved: $1:" "$BADPEER_ERR" || {
+		echo "the bad peer never got to misbehave; its report:" >&2
+		cat "$BADPEER_ERR" >&2
+		return 1
+	}
+}
+
+# _beside_honest MODE BAD_DATA: fetch (to stdout) from the bad peer, named first, and an honest
+# server. The output is right and every chunk came from the honest server, never dropped; when
+# BAD_DATA is 1 the bad peer sent bad data and must be counted as dropped.
+_beside_honest() {
+	local mode=$1 bad_data=$2
+	start_badpeer "$mode" m f
+	local bad=$BADPEER_ADDR
+	_serve_honest
+	run --separate-stderr to_file out timeout 60 p2p-fetch --stats -T "$T" -p "$bad" -p "$GOOD" "$ID" </dev/null
+	echo "$stderr" >&2
+	assert_equal "$status" 0
+	cmp f out
+	_misbehaved "$mode"
+	assert_equal "$(stats_field "$stderr" from)" "$GOOD/$NCHUNKS"
+	assert_equal "$(stats_field "$stderr" chunks_fetched)" "$NCHUNKS"
+	refute_stderr --regexp "$GOOD[^"$'\n'"]*dropping"
+	if ((bad_data)); then
+		(($(stats_field "$stderr" peers_dropped) >= 1)) || fail "bad peer not counted as dropped"
+		assert_stderr_line --regexp "^p2p-fetch: $bad: .*; dropping peer\$"
+	fi
+}
+
+# _alone MODE: fetch (to -o out) from the bad peer only: exit 1 within the timeout (and the
+# slack), nothing on stdout, no out file, and a clear message: every line of stderr one
+# "p2p-fetch: ..." message, the last naming the file or the peer.
+_alone() {
+	local mode=$1 t0 took
+	start_badpeer "$mode" m f
+	local bad=$BADPEER_ADDR
+	t0=$(date +%s)
+	run --separate-stderr timeout 60 p2p-fetch -T "$T" -p "$bad" -o out "$ID" </dev/null
+	took=$(($(date +%s) - t0))
+	echo "$stderr" >&2
+	assert_equal "$status" 1
+	((took < T + SLACK)) || fail "took ${took} s with -T $T"
+	_misbehaved "$mode"
+	assert_output ''
+	assert_file_not_exists out
+	[[ -n $stderr ]] || fail "no message"
+	local line last
+	for line in "${stderr_lines[@]}"; do
+		[[ $line == 'p2p-fetch: '?* ]] || fail "not a p2p-fetch message: '$line'"
+	done
+	last=${stderr_lines[-1]}
+	[[ $last == *"$ID"* || $last == *"$bad"* ]] || fail "last line names neither the file nor the peer: '$last'"
+}
+
+# ---- p2p-fetch against a bad peer ----
+
+@test "badpeer honest (control): the fetch uses it like any peer" {
+	start_badpeer honest m f
+	local bad=$BADPEER_ADDR
+	_serve_honest
+	run -0 --separate-stderr to_file out timeout 60 p2p-fetch --stats -T "$T" -p "$bad" -p "$GOOD" "$ID" </dev/null
+	cmp f out
+	assert_equal "$(stats_field "$stderr" peers_dropped)" 0
+	assert_equal "$(stats_field "$stderr" peers_used)" 2
+	if grep misbehaved "$BADPEER_ERR"; then
+		fail "the honest mode misbehaved"
+	fi
+	run -0 --separate-stderr timeout 60 p2p-fetch -T "$T" -p "$bad" -o alone "$ID" </dev/null
+	cmp f alone
+}
+
+@test "fetch: wrong-chunk beside an honest server: dropped, output right" {
+	_beside_honest wrong-chunk 1
+}
+
+@test "fetch: wrong-chunk alone: exit 1 within the timeout" {
+	_alone wrong-chunk
+}
+
+@test "fetch: wrong-manifest (of other bytes) beside an honest server: dropped, output right" {
+	_beside_honest wrong-manifest 1
+}
+
+@test "fetch: wrong-manifest alone: exit 1 within the timeout" {
+	_alone wrong-manifest
+}
+
+@test "fetch: forged-manifest (hashes not matching its id) beside an honest server: dropped" {
+	_beside_honest forged-manifest 1
+}
+
+@test "fetch: forged-manifest alone: exit 1 within the timeout" {
+	_alone forged-manifest
+}
+
+@test "fetch: truncated-frame beside an honest server: dropped, output right" {
+	_beside_honest truncated-frame 1
+}
+
+@test "fetch: truncated-frame alone: exit 1 within the timeout" {
+	_alone truncated-frame
+}
+
+@test "fetch: huge-length (0xFFFFFFFF prefix) beside an honest server: dropped, output right" {
+	_beside_honest huge-length 1
+}
+
+@test "fetch: huge-length alone: exit 1 within the timeout, junk not read on" {
+	_alone huge-length
+	# the fetcher closed instead of reading the 16 MiB of junk behind the prefix
+	wait_for grep -q 'the fetcher took' "$BADPEER_ERR"
+	local took
+	took=$(sed -n 's/.*the fetcher took \([0-9]*\) bytes.*/\1/p' "$BADPEER_ERR")
+	((took < 16777216)) || fail "the fetcher read all $took bytes of junk"
+}
+
+@test "fetch: bomb-array (2^24 elements declared) beside an honest server: dropped" {
+	_beside_honest bomb-array 1
+}
+
+@test "fetch: bomb-array alone: exit 1 within the timeout" {
+	_alone bomb-array
+}
+
+@test "fetch: bomb-nested (32 deep) beside an honest server: dropped" {
+	_beside_honest bomb-nested 1
+}
+
+@test "fetch: bomb-nested alone: exit 1 within the timeout" {
+	_alone bomb-nested
+}
+
+@test "fetch: bomb-str (str32 of 0xFFFFFFFF) beside an honest server: dropped" {
+	_beside_honest bomb-str 1
+}
+
+@test "fetch: bomb-str alone: exit 1 within the timeout" {
+	_alone bomb-str
+}
+
+@test "fetch: unknown-type (type 200 answer) beside an honest server: dropped" {
+	_beside_honest unknown-type 1
+}
+
+@test "fetch: unknown-type alone: exit 1 within the timeout" {
+	_alone unknown-type
+}
+
+@test "fetch: out-of-order (wrong rid) beside an honest server: dropped" {
+	_beside_honest out-of-order 1
+}
+
+@test "fetch: out-of-order alone: exit 1 within the timeout" {
+	_alone out-of-order
+}
+
+@test "fetch: unrequested CHUNK beside an honest server: dropped" {
+	_beside_honest unrequested 1
+}
+
+@test "fetch: unrequested alone: exit 1 within the timeout" {
+	_alone unrequested
+}
+
+@test "fetch: overlong-chunk beside an honest server: dropped" {
+	_beside_honest overlong-chunk 1
+}
+
+@test "fetch: overlong-chunk alone: exit 1 within the timeout" {
+	_alone overlong-chunk
+}
+
+@test "fetch: bad-version HELLO beside an honest server: dropped" {
+	_beside_honest bad-version 1
+}
+
+@test "fetch: bad-version alone: exit 1 within the timeout" {
+	_alone bad-version
+}
+
+@test "fetch: drip (manifest a byte every 2 s) beside an honest server: output right" {
+	_beside_honest drip 0
+}
+
+@test "fetch: drip alone: exit 1 within the timeout" {
+	_alone drip
+}
+
+@test "fetch: stall (silent after the handshake) beside an honest server: output right" {
+	_beside_honest stall 0
+}
+
+@test "fetch: stall alone: exit 1 within the timeout" {
+	_alone stall
+}
+
+@test "fetch: close-mid-chunk beside an honest server: output right" {
+	_beside_honest close-mid-chunk 0
+}
+
+@test "fetch: close-mid-chunk alone: exit 1 within the timeout" {
+	_alone close-mid-chunk
+}
+
+# The peer answers the manifest, so it is asked for chunks, then never answers them: the
+# chunks it holds must go to the honest server once it has been silent for the timeout
+# (p2p-fetch(1), -T: "give up on a peer after SECONDS without progress ... waiting for an
+# answer").
+@test "fetch: stall-chunks (manifest, then silence) beside an honest server: output right" {
+	_beside_honest stall-chunks 0
+}
+
+@test "fetch: stall-chunks alone: exit 1 within the timeout" {
+	_alone stall-chunks
+}
+
+# The same with chunks sent a byte every 2 s: never silent for the timeout, never done either.
+@test "fetch: drip-chunks (chunks a byte every 2 s) beside an honest server: output right" {
+	_beside_honest drip-chunks 0
+}
+
+@test "fetch: drip-chunks alone: exit 1 within the timeout" {
+	_alone drip-chunks
+}
+
+# ---- p2p-serve under attack ----
+
+# _under_attack [ATTACK OPTIONS...] MODE: an honest server (P2P-SERVE ARGS in SERVE_ARGS) is
+# attacked; meanwhile another fetch of f from it succeeds; the attack ends by itself with exit
+# 0; the server is alive and its resident memory grew by less than RSS_LIMIT KiB, from a
+# baseline taken after one fetch (so that it holds what serving costs anyway). The attack's
+# report is left in $report.
+_under_attack() {
+	_serve_honest "${SERVE_ARGS[@]}"
+	timeout 60 p2p-fetch -T "$T" -p "$GOOD" "$ID" </dev/null >warm
+	cmp f warm
+	local before after
+	before=$(rss_kib "$GOOD_PID")
+	start_attack "$@" "$GOOD" "$ID"
+	start_rss_watch "$GOOD_PID" "$ATTACK_PID"
+	pid_alive "$ATTACK_PID" || fail "the attack ended before the fetch began: $(cat "$ATTACK_ERR")"
+	run -0 --separate-stderr to_file out timeout 60 p2p-fetch -T 10 -p "$GOOD" "$ID" </dev/null
+	cmp f out
+	pid_alive "$ATTACK_PID" || fail "the attack ended before the fetch did: $(cat "$ATTACK_ERR")"
+	wait_exit "$ATTACK_PID" 120
+	report=$(cat "$ATTACK_ERR")
+	echo "$report" >&2
+	assert_equal "$exit_status" 0
+	wait_exit "$RSS_WATCH_PID" 10
+	pid_alive "$GOOD_PID" || fail "the server died"
+	run -0 --separate-stderr to_file after.out timeout 60 p2p-fetch -T "$T" -p "$GOOD" "$ID" </dev/null
+	cmp f after.out
+	after=$(cat "$RSS_MAX_FILE")
+	echo "server RSS: $before KiB before, $after KiB at most during the attack" >&2
+	if is_asan_build; then
+		echo "AddressSanitizer build: resident memory not bounded here" >&2
+	else
+		((after - before < RSS_LIMIT)) || fail "server RSS grew by $((after - before)) KiB (limit $RSS_LIMIT)"
+	fi
+	# and it shuts down cleanly (under the sanitizers: with nothing leaked)
+	stop_server "$GOOD_PID" || fail "the server ignored TERM"
+	if grep -q 'Sanitizer' "$GOOD_ERR"; then
+		grep -A20 'Sanitizer' "$GOOD_ERR" | head -40 >&2
+		fail "sanitizer report from the server"
+	fi
+	assert_equal "$exit_status" 0
+}
+
+SERVE_ARGS=()
+
+@test "serve: huge-length (0xFFFFFFFF prefix, then junk), over and over: closed every time" {
+	_under_attack -t 8 huge-length
+	[[ $report =~ the\ server\ closed\ ([0-9]+),\ kept\ 0\ open ]] || fail "kept some open"
+	((BASH_REMATCH[1] > 0))
+}
+
+@test "serve: bomb-array (2^24 elements in a 4 KiB frame), over and over: closed every time" {
+	_under_attack -t 8 bomb-array
+	[[ $report =~ the\ server\ closed\ ([0-9]+),\ kept\ 0\ open ]] || fail "kept some open"
+	((BASH_REMATCH[1] > 0))
+}
+
+@test "serve: bomb-nested (32 nested array32), over and over: closed every time" {
+	_under_attack -t 8 bomb-nested
+	[[ $report =~ the\ server\ closed\ ([0-9]+),\ kept\ 0\ open ]] || fail "kept some open"
+	((BASH_REMATCH[1] > 0))
+}
+
+@test "serve: bomb-str (str32 of 0xFFFFFFFF), over and over: closed every time" {
+	_under_attack -t 8 bomb-str
+	[[ $report =~ the\ server\ closed\ ([0-9]+),\ kept\ 0\ open ]] || fail "kept some open"
+	((BASH_REMATCH[1] > 0))
+}
+
+@test "serve: unknown-type requests: each answered ERROR BAD_REQUEST, connection kept" {
+	_under_attack -t 8 unknown-type
+	[[ $report =~ ([0-9]+)\ rounds\ of\ 100\ requests:\ ([0-9]+)\ answered\ ERROR\ BAD_REQUEST,\ 0\ otherwise\;\ connection\ kept\ ([0-9]+),\ closed\ 0 ]] ||
+		fail "unexpected report"
+	assert_equal "${BASH_REMATCH[2]}" "$((BASH_REMATCH[1] * 100))"
+}
+
+@test "serve: truncated-frame (half a 4 KiB frame, then close), over and over: waited for, freed" {
+	_under_attack -t 8 truncated-frame
+	[[ $report =~ ([0-9]+)\ rounds\ of\ half\ a\ 4\ KiB\ frame,\ then\ close\;\ the\ server\ closed\ first\ 0\ times ]] ||
+		fail "unexpected report"
+	((BASH_REMATCH[1] > 1))
+}
+
+@test "serve: drip (20 connections, a request byte every 2 s)" {
+	_under_attack -n 20 -t 10 drip
+	[[ $report == *'20 connections, 20 greeted'* ]]
+}
+
+@test "serve: pipeline (10000 GET_CHUNK at once, nothing read for 10 s): every one answered, in order" {
+	_under_attack -t 10 pipeline
+	assert_regex "$report" '10000 of 10000 answers after [0-9]+ ms: 10000 CHUNK, 0 ERROR, 0 out of order'
+}
+
+@test "serve: never-read (1000 GET_CHUNK, never read)" {
+	_under_attack -t 10 never-read
+	[[ $report == *'1000 requests'* ]]
+}
+
+@test "serve -T 2: never-read: the stalled writer is closed" {
+	SERVE_ARGS=(-T 2)
+	_under_attack -t 8 never-read
+	assert_regex "$report" 'the server had closed the connection'
+}
+
+@test "serve --max-peers 300: flood-connect (200 connections held)" {
+	SERVE_ARGS=(--max-peers 300)
+	_under_attack -n 200 -t 10 flood-connect
+	[[ $report == *'200 connections, 200 greeted by the server; the server closed none'* ]]
+}
+
+# Beyond --max-peers the server refuses new connections, so a flood of idle ones shuts out
+# everyone else: until, by p2p-serve(1), -T closes those whose handshake stalls, and those idle
+# ten times as long.
+_fetch_ok() {
+	timeout 20 p2p-fetch -q -T 2 -p "$GOOD" "$ID" </dev/null >out 2>/dev/null && cmp -s f out
+}
+
+# _flood_then_fetch SECONDS MODE: MODE floods the server with 200 connections held for a
+# minute; a fetch succeeds within SECONDS. The attack is then stopped and its report shown.
+_flood_then_fetch() {
+	local within=$1 mode=$2 t0 ok=0
+	start_attack -n 200 -t 60 "$mode" "$GOOD"
+	t0=$SECONDS
+	wait_for -t "$within" _fetch_ok && ok=1
+	echo "after $((SECONDS - t0)) s: $( ((ok)) && echo fetched || echo 'no fetch succeeded')" >&2
+	kill -TERM "$ATTACK_PID" 2>/dev/null || true
+	wait_exit "$ATTACK_PID" 10
+	cat "$ATTACK_ERR" >&2
+	pid_alive "$GOOD_PID" || fail "the server died"
+	((ok)) || fail "no fetch succeeded within $within s of the flood"
+}
+
+@test "serve -T 2: flood-silent (200 connections, no HELLO) beyond --max-peers: slots free within -T" {
+	_serve_honest -T 2
+	# the 50 accepted must be closed after 2 s without a HELLO, the other 150 were refused
+	_flood_then_fetch 8 flood-silent
+}
+
+@test "serve -T 1: flood-connect (200 connections, idle after HELLO) beyond --max-peers: slots free within 10 x -T" {
+	_serve_honest -T 1
+	# the 50 accepted must be closed after 10 s idle, the other 150 were refused
+	_flood_then_fetch 16 flood-connect
+}
+
+# A request is never longer than about a hundred bytes, yet a frame may be 16 MiB: a peer that
+# sends all but the last byte of one and waits makes the server hold it all.
+@test "serve: big-frame (10 connections, 16 MiB request frames all but their last byte)" {
+	_under_attack -n 10 -t 5 big-frame
+}
+
+# A CHUNK's data go from the file straight to the socket; the header of the answer queued after
+# it must still be sent, however far into the file that chunk lay. 40 requests for the last
+# chunks of a 1 TiB sparse file (4 MiB chunks), pipelined.
+@test "serve: pipeline of 40 requests for the last chunks of a 1 TiB sparse file: every one answered" {
+	truncate -s 1T huge || skip "no 1 TiB sparse file here"
+	p2p-chunk huge >huge.m
+	local id
+	id=$(manifest_ids huge.m)
+	start_server_stdin huge.m --no-announce
+	wait_listed "$SERVER_ADDR" "$id"
+	start_attack -i 262104 -n 40 -t 1 pipeline "$SERVER_ADDR" "$id"
+	wait_exit "$ATTACK_PID" 60
+	report=$(cat "$ATTACK_ERR")
+	echo "$report" >&2
+	assert_equal "$exit_status" 0
+	pid_alive "$SERVER_PID" || fail "the server died: $(tail -5 "$SERVER_ERR")"
+	assert_regex "$report" '40 of 40 answers after [0-9]+ ms: 40 CHUNK, 0 ERROR, 0 out of order'
+}
