@@ -26,6 +26,9 @@
 #define DEFAULT_OUT_LIMIT (4u << 20)
 /* Read ahead at most this much beyond a frame in progress. */
 #define READ_AHEAD (1u << 20)
+/* Bytes that must arrive within an idle timeout for a peer to count as
+ * sending. */
+#define PROGRESS_MIN 1024u
 /* Bytes moved per read or write call at most. */
 #define SINGLE_IO (1u << 20)
 /* The most SO_RCVLOWAT asks for; the kernel caps it by the buffer. */
@@ -401,10 +404,10 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		size_t queued = queued_in_kernel(c);
 		if (!c->ready || (what & BEV_EVENT_WRITING))
 			conn_fail(c, PROTO_ERR_TIMEOUT);
-		else if (queued != c->last_queued) {
+		else if (queued >= c->last_queued + PROGRESS_MIN) {
 			/* Bytes arrived that SO_RCVLOWAT keeps in the kernel
 			 * until the frame is whole: a slow peer, not a silent
-			 * one. */
+			 * one. A byte now and then is not enough. */
 			c->last_queued = queued;
 			bufferevent_enable(c->bev, EV_READ);
 		}

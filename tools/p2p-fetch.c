@@ -33,6 +33,8 @@
 #define PEER_INFLIGHT_CHUNKS 16        /* chunk requests per peer */
 #define WINDOW_BYTES (8u << 20)        /* early chunks held for stdout */
 #define RECONNECTS 3                   /* per peer that had the file */
+#define PROGRESS_MIN 1024              /* bytes within the timeout that
+                                        * count as progress */
 
 enum chunk_state { CHUNK_MISSING, CHUNK_INFLIGHT, CHUNK_DONE };
 enum peer_state { PEER_CONNECTING, PEER_READY, PEER_RETRYING, PEER_GONE };
@@ -844,13 +846,14 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	/* Bytes still arriving are progress too: a slow peer's chunk may take
-	 * longer than the timeout and still be on its way. */
+	 * longer than the timeout and still be on its way. A trickle is not:
+	 * a peer dripping a byte now and then must not hold the fetch. */
 	{
 		uint64_t seen = 0;
 		for (size_t i = 0; i < f->npeers; i++)
 			if (f->peers[i]->conn)
 				seen += proto_conn_bytes_seen(f->peers[i]->conn);
-		if (seen != f->bytes_seen) {
+		if (seen < f->bytes_seen || seen - f->bytes_seen >= PROGRESS_MIN) {
 			f->bytes_seen = seen;
 			f->last_progress = time(NULL);
 		}
