@@ -386,21 +386,9 @@ main(int argc, char **argv)
 		case 'A':
 			target = optarg;
 			break;
-		case 'q':
-			tool_quiet();
-			break;
-		case 'v':
-			tool_verbose();
-			break;
-		case 'C':
-			break; /* read by tool_config_load */
-		case 'h':
-			usage(stdout);
-			return 0;
-		case 'V':
-			printf("p2p-discover %s\n", TOOL_VERSION);
-			return 0;
 		default:
+			if (tool_common_option(ch, usage))
+				break;
 			usage(stderr);
 			return 2;
 		}

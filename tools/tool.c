@@ -493,3 +493,25 @@ tool_config_load(int argc, char **argv, struct tool_config *cfg)
 			tool_level = cfg->log_level;
 	}
 }
+
+int
+tool_common_option(int ch, void (*usage)(FILE *))
+{
+	switch (ch) {
+	case 'q':
+		tool_quiet();
+		return 1;
+	case 'v':
+		tool_verbose();
+		return 1;
+	case 'C':
+		return 1;
+	case 'h':
+		usage(stdout);
+		exit(0);
+	case 'V':
+		printf("%s %s\n", tool_name, TOOL_VERSION);
+		exit(0);
+	}
+	return 0;
+}

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/socket.h>
 
 #include "proto.h"
@@ -87,6 +88,11 @@ struct tool_config {
 /* Loads the configuration for this argv (which is not changed) into cfg,
  * and applies its log level unless P2P_LOG or RUST_LOG is set. */
 void tool_config_load(int argc, char **argv, struct tool_config *cfg);
+
+/* Handles the options every tool shares: -q, -v, --config (read earlier by
+ * tool_config_load), -h (usage on stdout, exit 0) and -V (the version,
+ * exit 0). Returns 1 when ch was one of them. */
+int tool_common_option(int ch, void (*usage)(FILE *));
 
 /* Raises the soft limit on open descriptors to the hard limit: a node with
  * many peers needs one per connection. */
