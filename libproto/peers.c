@@ -61,7 +61,7 @@ size_t
 proto_peers_list(const proto_peer_table *t, proto_peer_entry *out,
     size_t max, const char *skip_host, uint16_t skip_port)
 {
-	const struct proto_known_peer *order[PROTO_PEER_TABLE_MAX];
+	const struct proto_known_peer *order[PROTO_PEER_TABLE_MAX] = { NULL };
 	size_t n = 0;
 
 	for (size_t i = 0; i < t->count; i++)

@@ -144,7 +144,7 @@ static int
 start_server(struct server *s, char *const argv[], const char *in_path)
 {
 	int fds[2];
-	ssize_t n = 0, got;
+	ssize_t n = 0;
 	double deadline = now() + 10;
 
 	if (pipe(fds) != 0)
@@ -163,7 +163,7 @@ start_server(struct server *s, char *const argv[], const char *in_path)
 	}
 	close(fds[1]);
 	while (n < (ssize_t)sizeof(s->addr) - 1 && now() < deadline) {
-		got = read(fds[0], s->addr + n, 1);
+		ssize_t got = read(fds[0], s->addr + n, 1);
 		if (got <= 0)
 			break;
 		if (s->addr[n] == '\n')
