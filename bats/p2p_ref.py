@@ -27,6 +27,11 @@ Standard library only (no msgpack module), so it runs wherever python3 does.
                                      each ask for K random chunks, check every one against
                                      MANIFEST; print "served N" when all were right, exit 1
                                      otherwise (and say which)
+  p2p_ref.py swarm HOST:PORT ID      INTERESTED in ID, then GET_CHUNK for every chunk the
+                                     HAVE_MAP says is held, all at once, and a CANCEL for the
+                                     last one; print "map CS HELD/COUNT" and "answers N CHUNK
+                                     (all verified against the map's sizes), K CANCELLED";
+                                     exit 1 on anything out of order
 """
 
 import hashlib
@@ -451,6 +456,61 @@ def load(addr, manifest_path, n, k):
     return 0
 
 
+def swarm(addr, fid):
+    s, hello = connect(addr)
+    if not hello[2] & 1:
+        print("p2p_ref: swarm: the peer does not have the swarm cap", file=sys.stderr)
+        return 1
+    s.sendall(frame([4, 1, fid]))
+    manifest = recv_frame(s)
+    if manifest[0] != 5:
+        print("p2p_ref: swarm: no manifest: %r" % (manifest[:4],), file=sys.stderr)
+        return 1
+    size = manifest[2]["size"]
+    s.sendall(frame([12, 2, fid]))
+    m = recv_frame(s)
+    if m[0] != 13 or m[1] != 2:
+        print("p2p_ref: swarm: expected HAVE_MAP, got %r" % (m[:2],), file=sys.stderr)
+        return 1
+    cs, bits = m[2], m[3]
+    count = -(-size // cs)
+    if len(bits) != (count + 7) // 8:
+        print("p2p_ref: swarm: bitfield of %d bytes for %d chunks" % (len(bits), count),
+              file=sys.stderr)
+        return 1
+    held = [i for i in range(count) if bits[i // 8] & (0x80 >> (i % 8))]
+    print("map %d %d/%d" % (cs, len(held), count))
+    if not held:
+        return 0
+    rids = {}
+    out = b""
+    for k, i in enumerate(held):
+        rid = 100 + k
+        rids[rid] = i
+        out += frame([6, rid, fid, i, cs])
+    out += frame([15, 100 + len(held) - 1])
+    s.sendall(out)
+    chunks = cancelled = 0
+    for rid in sorted(rids):
+        a = recv_frame(s)
+        while a[0] == 14 and a[1] == 0:    # HAVE pushes may come between answers
+            a = recv_frame(s)
+        if a[1] != rid:
+            print("p2p_ref: swarm: answer to %d where %d was due" % (a[1], rid), file=sys.stderr)
+            return 1
+        i = rids[rid]
+        if a[0] == 7 and len(a[2]) == min(cs, size - i * cs):
+            chunks += 1
+        elif a[0] == 1 and a[2] == 6:
+            cancelled += 1
+        else:
+            print("p2p_ref: swarm: chunk %d: unexpected %r" % (i, a[:3]), file=sys.stderr)
+            return 1
+    s.close()
+    print("answers %d CHUNK, %d CANCELLED" % (chunks, cancelled))
+    return 0
+
+
 def main(argv):
     if len(argv) < 2:
         sys.stderr.write(__doc__)
@@ -526,6 +586,8 @@ def main(argv):
         print("closed")
     elif cmd == "peer":
         serve_peer(args[0], args[1])
+    elif cmd == "swarm":
+        return swarm(args[0], bytes.fromhex(args[1]))
     else:
         sys.stderr.write(__doc__)
         return 2

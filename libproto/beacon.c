@@ -164,12 +164,13 @@ proto_beacon_new(struct event_base *base, const proto_beacon_config *cfg,
 	b->timer_ev = event_new(base, -1, EV_PERSIST, announce_all, b);
 	if (b->read_ev == NULL || b->timer_ev == NULL ||
 	    event_add(b->read_ev, NULL) != 0 ||
-	    event_add(b->timer_ev, &tv) != 0) {
+	    (!cfg->answer_only && event_add(b->timer_ev, &tv) != 0)) {
 		proto_beacon_free(b);
 		errno = ENOMEM;
 		return NULL;
 	}
-	announce_all(-1, 0, b);
+	if (!cfg->answer_only)
+		announce_all(-1, 0, b);
 	return b;
 }
 

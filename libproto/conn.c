@@ -47,6 +47,7 @@ struct proto_conn {
 	int freed;          /* proto_conn_free was called */
 	int flushing;       /* free once the output is written */
 	int depth;          /* callback frames active on this conn */
+	int held;           /* the owner asked for no more messages */
 	int have_len;
 	uint32_t frame_len;
 	size_t low_mark;
@@ -60,6 +61,7 @@ struct proto_conn {
 	uint64_t bytes_in, bytes_out;
 	uint16_t peer_port;
 	uint64_t peer_nfiles;
+	uint64_t peer_caps;
 	char host[INET6_ADDRSTRLEN];
 	char peer[INET6_ADDRSTRLEN + 8];
 	char peer_name[PROTO_NODE_NAME_MAX + 1];
@@ -237,6 +239,7 @@ handle_hello(proto_conn *c, const proto_msg *m)
 	c->ready = 1;
 	c->peer_port = m->listen_port;
 	c->peer_nfiles = m->nfiles;
+	c->peer_caps = m->caps;
 	for (size_t i = 0; i < m->text_len; i++) {
 		unsigned char ch = (unsigned char)m->text[i];
 		/* Names end up in logs: keep control bytes out. */
@@ -355,7 +358,7 @@ process(proto_conn *c)
 	while (!c->freed && !c->closed && !c->flushing) {
 		/* Leave requests unread while the peer is slow to take our
 		 * answers; the write callback comes back here. */
-		if (proto_conn_pending_out(c) > c->out_limit)
+		if (proto_conn_pending_out(c) > c->out_limit || c->held)
 			break;
 		if (!read_one(c))
 			break;
@@ -379,6 +382,15 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
 			really_free(c);
 		return;
+	}
+	if (c->cbs.on_written != NULL && c->ready) {
+		c->depth++;
+		c->cbs.on_written(c, c->ctx);
+		if (c->freed || c->closed) {
+			leave(c);
+			return;
+		}
+		c->depth--;
 	}
 	process(c);
 }
@@ -463,6 +475,7 @@ conn_setup(struct bufferevent *bev, const proto_conn_config *cfg,
 	hello.text_len = strlen(hello.text);
 	hello.listen_port = cfg->listen_port;
 	hello.nfiles = cfg->nfiles;
+	hello.caps = cfg->caps;
 	if (proto_conn_send(c, &hello) != 0 ||
 	    bufferevent_enable(bev, EV_READ | EV_WRITE) != 0) {
 		really_free(c);
@@ -682,6 +695,21 @@ uint64_t
 proto_conn_peer_nfiles(const proto_conn *c)
 {
 	return c->peer_nfiles;
+}
+
+uint64_t
+proto_conn_peer_caps(const proto_conn *c)
+{
+	return c->peer_caps;
+}
+
+void
+proto_conn_hold(proto_conn *c, int hold)
+{
+	c->held = hold;
+	/* Messages already buffered are not announced again by libevent. */
+	if (!hold && c->depth == 0 && !c->freed && !c->closed)
+		process(c);
 }
 
 const char *

@@ -27,6 +27,7 @@ typedef struct proto_conn_config {
 	size_t out_limit;       /* stop reading requests while this much output
 	                         * is queued; 0 means 4 MiB */
 	uint64_t nfiles;        /* sent in HELLO: files shared */
+	uint64_t caps;          /* sent in HELLO: PROTO_CAP_* */
 	size_t max_frame;       /* the longest frame accepted from the peer
 	                         * after the handshake; 0 means PROTO_FRAME_MAX.
 	                         * A node that only answers requests needs
@@ -47,6 +48,9 @@ typedef struct proto_conn_cbs {
 	 * Return 1 to keep waiting, 0 to close with PROTO_ERR_TIMEOUT. When
 	 * NULL, an idle connection is kept. */
 	int (*on_idle)(proto_conn *c, void *ctx);
+	/* Optional: some queued output was written; the owner may queue more
+	 * (answers it held back) before more requests are read. */
+	void (*on_written)(proto_conn *c, void *ctx);
 } proto_conn_cbs;
 
 /*
@@ -83,6 +87,10 @@ int proto_conn_send_error(proto_conn *c, uint32_t rid, uint32_t code,
 int proto_conn_send_chunk_file(proto_conn *c, uint32_t rid, int fd,
     uint64_t off, size_t len);
 
+/* While held, no further message is read (they wait in the socket); on
+ * release reading goes on. For an owner with answers queued of its own. */
+void proto_conn_hold(proto_conn *c, int hold);
+
 /* Sets how long a wait may last with nothing arriving (on_idle then
  * decides). secs 0 turns it off. */
 void proto_conn_set_idle_timeout(proto_conn *c, unsigned secs);
@@ -105,6 +113,7 @@ size_t proto_conn_pending_out(const proto_conn *c);
 const char *proto_conn_peer_name(const proto_conn *c);
 uint16_t proto_conn_peer_listen_port(const proto_conn *c);
 uint64_t proto_conn_peer_nfiles(const proto_conn *c);
+uint64_t proto_conn_peer_caps(const proto_conn *c);
 
 /* The peer's IP address as text (no port), or "?". */
 const char *proto_conn_peer_host(const proto_conn *c);

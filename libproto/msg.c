@@ -31,7 +31,8 @@ proto_msg_type_name(unsigned type)
 {
 	static const char *names[] = { "HELLO", "ERROR", "LIST", "LIST_REPLY",
 	    "GET_MANIFEST", "MANIFEST", "GET_CHUNK", "CHUNK", "PEERS",
-	    "PEERS_REPLY", "HAS", "HAS_REPLY" };
+	    "PEERS_REPLY", "HAS", "HAS_REPLY", "INTERESTED", "HAVE_MAP", "HAVE",
+	    "CANCEL" };
 
 	return type < PROTO_MSG_TYPE_COUNT ? names[type] : "unknown";
 }
@@ -147,6 +148,33 @@ pack_body(msgpack_packer *pk, const proto_msg *m)
 			msgpack_pack_true(pk);
 		else
 			msgpack_pack_false(pk);
+		return 0;
+	case PROTO_MSG_INTERESTED:
+		msgpack_pack_array(pk, 3);
+		msgpack_pack_uint8(pk, PROTO_MSG_INTERESTED);
+		msgpack_pack_uint32(pk, m->rid);
+		pack_bytes(pk, 1, m->id, PROTO_HASH_LEN);
+		return 0;
+	case PROTO_MSG_HAVE_MAP:
+		if (m->bits_len > PROTO_MAX_CHUNKS / 8)
+			return PROTO_ERR_TOO_BIG;
+		msgpack_pack_array(pk, 4);
+		msgpack_pack_uint8(pk, PROTO_MSG_HAVE_MAP);
+		msgpack_pack_uint32(pk, m->rid);
+		msgpack_pack_uint32(pk, m->chunk_size);
+		pack_bytes(pk, 1, m->bits, m->bits_len);
+		return 0;
+	case PROTO_MSG_HAVE:
+		msgpack_pack_array(pk, 4);
+		msgpack_pack_uint8(pk, PROTO_MSG_HAVE);
+		msgpack_pack_uint32(pk, 0);
+		pack_bytes(pk, 1, m->id, PROTO_HASH_LEN);
+		msgpack_pack_uint64(pk, m->index);
+		return 0;
+	case PROTO_MSG_CANCEL:
+		msgpack_pack_array(pk, 2);
+		msgpack_pack_uint8(pk, PROTO_MSG_CANCEL);
+		msgpack_pack_uint32(pk, m->rid);
 		return 0;
 	}
 	return PROTO_ERR_INVALID;
@@ -366,6 +394,22 @@ unpack_fields(const msgpack_object *a, uint32_t n, msgpack_zone *zone,
 		if (n < 3 || a[2].type != MSGPACK_OBJECT_BOOLEAN)
 			return PROTO_ERR_MALFORMED;
 		m->has = a[2].via.boolean;
+		return 0;
+	case PROTO_MSG_INTERESTED:
+		return n < 3 ? PROTO_ERR_MALFORMED : get_id(&a[2], &m->id);
+	case PROTO_MSG_HAVE_MAP:
+		if (n < 4 || get_uint(&a[2], PROTO_CHUNK_MAX, &v) != 0 ||
+		    !proto_chunk_size_allowed((uint32_t)v) ||
+		    get_raw(&a[3], 1, 0, PROTO_MAX_CHUNKS / 8, &m->bits,
+		    &m->bits_len) != 0)
+			return PROTO_ERR_MALFORMED;
+		m->chunk_size = (uint32_t)v;
+		return 0;
+	case PROTO_MSG_HAVE:
+		return n < 4 || get_id(&a[2], &m->id) != 0 ||
+		    get_uint(&a[3], PROTO_MAX_CHUNKS - 1, &m->index) != 0 ?
+		    PROTO_ERR_MALFORMED : 0;
+	case PROTO_MSG_CANCEL:
 		return 0;
 	}
 	return 0; /* unknown type: the caller answers it */

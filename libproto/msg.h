@@ -28,6 +28,10 @@ enum proto_msg_type {
 	PROTO_MSG_PEERS_REPLY = 9,
 	PROTO_MSG_HAS = 10,
 	PROTO_MSG_HAS_REPLY = 11,
+	PROTO_MSG_INTERESTED = 12,
+	PROTO_MSG_HAVE_MAP = 13,
+	PROTO_MSG_HAVE = 14,
+	PROTO_MSG_CANCEL = 15,
 	PROTO_MSG_TYPE_COUNT
 };
 
@@ -37,7 +41,12 @@ enum proto_error_code {
 	PROTO_CODE_VERSION = 3,
 	PROTO_CODE_BUSY = 4,
 	PROTO_CODE_INTERNAL = 5,
+	PROTO_CODE_CANCELLED = 6,
 };
+
+/* HELLO caps: the sender answers INTERESTED with a HAVE_MAP, pushes HAVE,
+ * and takes CANCEL; without it a peer is taken to hold whole files. */
+#define PROTO_CAP_SWARM 1u
 
 #define PROTO_PEERS_MAX 64u
 #define PROTO_HOST_MAX 64u
@@ -82,10 +91,14 @@ typedef struct proto_msg {
 	size_t npeers;
 	/* HAS_REPLY */
 	int has;
-	/* GET_MANIFEST, GET_CHUNK, HAS */
+	/* GET_MANIFEST, GET_CHUNK, HAS, INTERESTED, HAVE */
 	const uint8_t *id;
-	uint64_t index;
-	uint32_t chunk_size; /* GET_CHUNK: the requester's chunk size */
+	uint64_t index;       /* GET_CHUNK, HAVE */
+	uint32_t chunk_size;  /* GET_CHUNK: the requester's chunk size;
+	                       * HAVE_MAP: the sender's */
+	/* HAVE_MAP: the bitfield (have.h) */
+	const uint8_t *bits;
+	size_t bits_len;
 	/* MANIFEST */
 	proto_manifest *manifest;
 	/* CHUNK */

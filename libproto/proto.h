@@ -13,6 +13,9 @@
  *   disco.h     LAN discovery datagrams and their sockets
  *   beacon.h    answering and announcing on the discovery port
  *   peers.h     a bounded table of known peers
+ *   have.h      which chunks of a file a node holds
+ *   picker.h    which chunk to ask a peer for next (rarest first)
+ *   server.h    a node's serving side: listener, answers, HAVE pushes
  */
 #ifndef PROTO_H
 #define PROTO_H
@@ -28,6 +31,9 @@
 #include "disco.h"
 #include "beacon.h"
 #include "peers.h"
+#include "have.h"
+#include "picker.h"
+#include "server.h"
 
 #define PROTO_LIB_VERSION "0.1.0"
 

@@ -16,6 +16,8 @@
 struct entry {
 	proto_manifest *mf;
 	int fd;
+	int borrowed;            /* mf and fd are the caller's (a fetch) */
+	const proto_have *have;  /* NULL: the whole file */
 };
 
 struct proto_store {
@@ -37,6 +39,8 @@ proto_store_free(proto_store *st)
 	if (st == NULL)
 		return;
 	for (size_t i = 0; i < st->count; i++) {
+		if (st->entries[i].borrowed)
+			continue;
 		if (st->entries[i].fd >= 0)
 			close(st->entries[i].fd);
 		proto_manifest_free(st->entries[i].mf);
@@ -86,34 +90,89 @@ grow_table(proto_store *st)
 	return 0;
 }
 
-int
-proto_store_add(proto_store *st, proto_manifest *mf)
+static int
+add_entry(proto_store *st, const struct entry *add)
 {
 	size_t *slot;
 
-	if ((st->count + 1) * 2 > st->nslots && grow_table(st) != 0) {
-		proto_manifest_free(mf);
+	if ((st->count + 1) * 2 > st->nslots && grow_table(st) != 0)
 		return PROTO_ERR_NOMEM;
-	}
-	slot = find_slot(st, mf->id);
-	if (*slot != 0) {
-		proto_manifest_free(mf);
+	slot = find_slot(st, add->mf->id);
+	if (*slot != 0)
 		return 1;
-	}
 	if (st->count == st->cap) {
 		size_t cap = st->cap ? st->cap * 2 : 16;
 		struct entry *e = realloc(st->entries, cap * sizeof(*e));
-		if (e == NULL) {
-			proto_manifest_free(mf);
+		if (e == NULL)
 			return PROTO_ERR_NOMEM;
-		}
 		st->entries = e;
 		st->cap = cap;
 	}
-	st->entries[st->count].mf = mf;
-	st->entries[st->count].fd = -1;
+	st->entries[st->count] = *add;
 	*slot = ++st->count;
 	return 0;
+}
+
+int
+proto_store_add(proto_store *st, proto_manifest *mf)
+{
+	struct entry e = { mf, -1, 0, NULL };
+	int rc = add_entry(st, &e);
+
+	if (rc != 0)
+		proto_manifest_free(mf);
+	return rc;
+}
+
+int
+proto_store_add_partial(proto_store *st, proto_manifest *mf, int fd,
+    const proto_have *have)
+{
+	struct entry e = { mf, fd, 1, have };
+
+	return add_entry(st, &e);
+}
+
+static struct entry *
+find_entry(const proto_store *st, const uint8_t id[PROTO_HASH_LEN])
+{
+	size_t i;
+
+	if (st->nslots == 0 || (i = *find_slot(st, id)) == 0)
+		return NULL;
+	return &st->entries[i - 1];
+}
+
+void
+proto_store_set_have(proto_store *st, const uint8_t id[PROTO_HASH_LEN],
+    const proto_have *have)
+{
+	struct entry *e = find_entry(st, id);
+
+	if (e != NULL)
+		e->have = have;
+}
+
+const proto_have *
+proto_store_have(const proto_store *st, const uint8_t id[PROTO_HASH_LEN])
+{
+	const struct entry *e = find_entry(st, id);
+
+	return e ? e->have : NULL;
+}
+
+int
+proto_store_holds(const proto_store *st, const uint8_t id[PROTO_HASH_LEN],
+    uint32_t chunk_size, uint64_t index)
+{
+	const struct entry *e = find_entry(st, id);
+
+	if (e == NULL)
+		return 0;
+	if (e->have == NULL)
+		return index < proto_chunk_count(e->mf->size, chunk_size);
+	return proto_have_covers(e->have, e->mf->chunk_size, e->mf->size,
+	    chunk_size, index);
 }
 
 const proto_manifest *
@@ -142,13 +201,16 @@ proto_store_get(const proto_store *st, size_t i)
 int
 proto_store_open(proto_store *st, const uint8_t id[PROTO_HASH_LEN], int *fd)
 {
-	struct entry *e;
+	struct entry *e = find_entry(st, id);
 	struct stat sb;
-	size_t i;
 
-	if (st->nslots == 0 || (i = *find_slot(st, id)) == 0)
+	if (e == NULL)
 		return PROTO_ERR_INVALID;
-	e = &st->entries[i - 1];
+	if (e->borrowed) {
+		/* A file being fetched: its holder answers for what it has. */
+		*fd = e->fd;
+		return 0;
+	}
 	if (e->fd < 0) {
 		if (e->mf->path == NULL)
 			return PROTO_ERR_INVALID;

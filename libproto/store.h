@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "have.h"
 #include "manifest.h"
 
 typedef struct proto_store proto_store;
@@ -23,6 +24,27 @@ void proto_store_free(proto_store *st);
  * Returns 0, 1 when the id was already there (mf is freed, the first one
  * kept), or PROTO_ERR_NOMEM. */
 int proto_store_add(proto_store *st, proto_manifest *mf);
+
+/*
+ * Adds a file still being fetched: mf, fd (readable) and have (in
+ * mf->chunk_size units) stay the caller's and must outlive the entry;
+ * chunks are served only where have says so. Returns 0, 1 when the id was
+ * already there, or PROTO_ERR_NOMEM.
+ */
+int proto_store_add_partial(proto_store *st, proto_manifest *mf, int fd,
+    const proto_have *have);
+
+/* Replaces what the store knows id holds; NULL: the whole file. */
+void proto_store_set_have(proto_store *st, const uint8_t id[PROTO_HASH_LEN],
+    const proto_have *have);
+
+/* What the node holds of id: NULL for a whole file (or an unknown id). */
+const proto_have *proto_store_have(const proto_store *st,
+    const uint8_t id[PROTO_HASH_LEN]);
+
+/* 1 when every byte of chunk index, in chunks of chunk_size, is held. */
+int proto_store_holds(const proto_store *st, const uint8_t id[PROTO_HASH_LEN],
+    uint32_t chunk_size, uint64_t index);
 
 /* The manifest for id, or NULL. Borrowed: valid while the store is. */
 const proto_manifest *proto_store_find(const proto_store *st,

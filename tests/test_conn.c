@@ -196,7 +196,8 @@ on_idle(proto_conn *c, void *ctx)
 	return 0;
 }
 
-static const proto_conn_cbs cbs = { on_ready, on_msg, on_close, NULL };
+static const proto_conn_cbs cbs = { on_ready, on_msg, on_close, NULL,
+	    NULL };
 
 struct env {
 	struct event_base *base;

@@ -544,6 +544,17 @@ test_malformed(void)
 		{ "93 07 00 a1 61", "CHUNK data is a str" },
 		{ "93 07 00 c0", "CHUNK data nil" },
 		{ "91 63", "unknown type without rid" },
+		{ "92 0c 01", "short: INTERESTED without id" },
+		{ "93 0c 01 ID31", "INTERESTED id of 31 bytes" },
+		{ "93 0d 01 cd 40 00", "short: HAVE_MAP without bits" },
+		{ "94 0d 01 cd 40 00 a1 80", "HAVE_MAP bits is a str" },
+		{ "94 0d 01 cd 30 00 c4 01 80", "HAVE_MAP chunk size not a power of two" },
+		{ "94 0d 01 cd 20 00 c4 01 80", "HAVE_MAP chunk size under 16 KiB" },
+		{ "94 0d 01 ce 00 80 00 00 c4 01 80", "HAVE_MAP chunk size over 4 MiB" },
+		{ "93 0e 00 ID", "short: HAVE without index" },
+		{ "94 0e 00 ID ce 00 04 00 00", "HAVE index past the most chunks" },
+		{ "94 0e 00 ID31 01", "HAVE id of 31 bytes" },
+		{ "91 0f", "short: CANCEL without rid" },
 	};
 	proto_msg m;
 
@@ -644,12 +655,100 @@ test_manifest_in_msg(void)
 	proto_manifest_free(mf);
 }
 
+/* The swarm messages: INTERESTED, HAVE_MAP, HAVE, CANCEL. */
+/* The examples of PROTOCOL.md section 5 for HAVE_MAP and CANCEL. */
+static void
+test_swarm_examples(void)
+{
+	static const uint8_t map_frame[] = { 0x00, 0x00, 0x00, 0x09, 0x94, 0x0d,
+	    0x02, 0xcd, 0x40, 0x00, 0xc4, 0x01, 0xa0 };
+	static const uint8_t cancel_frame[] = { 0x00, 0x00, 0x00, 0x03, 0x92,
+	    0x0f, 0x07 };
+	static const uint8_t bits[1] = { 0xa0 };
+	uint8_t *f = NULL;
+	size_t len = 0;
+	proto_msg m;
+
+	proto_msg_init(&m, PROTO_MSG_HAVE_MAP);
+	m.rid = 2;
+	m.chunk_size = 16384;
+	m.bits = bits;
+	m.bits_len = 1;
+	ok(proto_msg_pack(&m, &f, &len) == 0 && len == sizeof(map_frame) &&
+	    memcmp(f, map_frame, len) == 0,
+	    "PROTOCOL.md 5: HAVE_MAP = 00 00 00 09 94 0d 02 cd 40 00 c4 01 a0");
+	free(f);
+	proto_msg_init(&m, PROTO_MSG_CANCEL);
+	m.rid = 7;
+	ok(proto_msg_pack(&m, &f, &len) == 0 && len == sizeof(cancel_frame) &&
+	    memcmp(f, cancel_frame, len) == 0,
+	    "PROTOCOL.md 5: CANCEL = 00 00 00 03 92 0f 07");
+	free(f);
+}
+
+static void
+test_swarm_messages(void)
+{
+	static const uint8_t bits[3] = { 0xa5, 0xff, 0x80 };
+	proto_msg m, u;
+	uint8_t *f;
+	int rc;
+
+	proto_msg_init(&m, PROTO_MSG_INTERESTED);
+	m.rid = 7;
+	m.id = id_a;
+	rc = roundtrip(&m, &u, &f);
+	ok(rc == 0 && u.type == PROTO_MSG_INTERESTED && u.rid == 7 &&
+	    memcmp(u.id, id_a, 32) == 0, "round trip INTERESTED");
+	proto_msg_clear(&u);
+	free(f);
+
+	proto_msg_init(&m, PROTO_MSG_HAVE_MAP);
+	m.rid = 8;
+	m.chunk_size = 1u << 20;
+	m.bits = bits;
+	m.bits_len = sizeof(bits);
+	rc = roundtrip(&m, &u, &f);
+	ok(rc == 0 && u.type == PROTO_MSG_HAVE_MAP && u.rid == 8 &&
+	    u.chunk_size == 1u << 20 && u.bits_len == 3 &&
+	    memcmp(u.bits, bits, 3) == 0, "round trip HAVE_MAP");
+	proto_msg_clear(&u);
+	free(f);
+
+	proto_msg_init(&m, PROTO_MSG_HAVE_MAP);
+	m.chunk_size = 16384;
+	m.bits_len = PROTO_MAX_CHUNKS / 8 + 1;
+	m.bits = bits;
+	ok(proto_msg_pack(&m, &f, &(size_t){ 0 }) == PROTO_ERR_TOO_BIG,
+	    "pack HAVE_MAP of more bits than the most chunks -> TOO_BIG");
+
+	proto_msg_init(&m, PROTO_MSG_HAVE);
+	m.rid = 99; /* a push: always sent with rid 0 */
+	m.id = id_b;
+	m.index = PROTO_MAX_CHUNKS - 1;
+	rc = roundtrip(&m, &u, &f);
+	ok(rc == 0 && u.type == PROTO_MSG_HAVE && u.rid == 0 &&
+	    memcmp(u.id, id_b, 32) == 0 && u.index == PROTO_MAX_CHUNKS - 1,
+	    "round trip HAVE (rid 0, the last chunk index)");
+	proto_msg_clear(&u);
+	free(f);
+
+	proto_msg_init(&m, PROTO_MSG_CANCEL);
+	m.rid = 0xfffffffe;
+	rc = roundtrip(&m, &u, &f);
+	ok(rc == 0 && u.type == PROTO_MSG_CANCEL && u.rid == 0xfffffffe,
+	    "round trip CANCEL");
+	proto_msg_clear(&u);
+	free(f);
+}
+
 static void
 test_type_names(void)
 {
 	static const char *const names[] = { "HELLO", "ERROR", "LIST",
 	    "LIST_REPLY", "GET_MANIFEST", "MANIFEST", "GET_CHUNK", "CHUNK",
-	    "PEERS", "PEERS_REPLY", "HAS", "HAS_REPLY" };
+	    "PEERS", "PEERS_REPLY", "HAS", "HAS_REPLY", "INTERESTED", "HAVE_MAP",
+	    "HAVE", "CANCEL" };
 
 	for (unsigned t = 0; t < PROTO_MSG_TYPE_COUNT; t++)
 		is_str(proto_msg_type_name(t), names[t], names[t]);
@@ -674,6 +773,8 @@ main(void)
 	test_malformed();
 	test_accepted();
 	test_manifest_in_msg();
+	test_swarm_messages();
+	test_swarm_examples();
 	test_type_names();
 	return done_testing();
 }

@@ -207,7 +207,8 @@ on_close(proto_conn *c, int err, void *arg)
 static void
 ask_peers(struct discover *d, struct found *f)
 {
-	static const proto_conn_cbs cbs = { on_ready, on_msg, on_close, NULL };
+	static const proto_conn_cbs cbs = { on_ready, on_msg, on_close, NULL,
+	    NULL };
 	struct sockaddr_storage ss;
 	socklen_t len;
 	const char *why;

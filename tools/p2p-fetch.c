@@ -9,6 +9,13 @@
  * arrived early, or with -o to FILE.part at each chunk's offset, renamed to
  * FILE when complete; a later run over the same FILE.part keeps every chunk
  * that already checks and fetches only the rest.
+ *
+ * Writing to a file, the fetch is a peer too: it listens, serves the chunks
+ * it has verified from FILE.part, tells its peers (HAVE) as it gets more,
+ * and with --seed keeps serving once complete. It asks each peer what it
+ * holds (INTERESTED, HAVE_MAP), asks for the rarest chunks first, learns
+ * more peers from the ones it has (PEERS) and from those that connect to
+ * it, and cancels the copies the endgame asked for once one arrives.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +28,10 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 
 #include <event2/event.h>
 
@@ -35,15 +46,18 @@
 #define RECONNECTS 3                   /* per peer that had the file */
 #define PROGRESS_MIN 1024              /* bytes within the timeout that
                                         * count as progress */
+#define REQUEST_FRAME_MAX 16384        /* what peers may send our server */
+#define LOCAL_ADDRS_MAX 32
 
-enum chunk_state { CHUNK_MISSING, CHUNK_INFLIGHT, CHUNK_DONE };
 enum peer_state { PEER_CONNECTING, PEER_READY, PEER_RETRYING, PEER_GONE };
-enum req_kind { REQ_MANIFEST, REQ_CHUNK, REQ_LIST };
+enum req_kind { REQ_MANIFEST, REQ_CHUNK, REQ_LIST, REQ_INTERESTED,
+    REQ_PEERS };
 
 struct request {
 	uint32_t rid;
 	enum req_kind kind;
 	uint64_t index;
+	int cancelled;      /* a CANCEL went after it */
 };
 
 struct peer {
@@ -58,6 +72,14 @@ struct peer {
 	int line_lost;                  /* cut or reset while ready: worth
 	                                 * reconnecting; silence is not */
 	int has_file;
+	int swarm;          /* it tells what it holds (PROTO_CAP_SWARM) */
+	int mapped;         /* ... and its HAVE_MAP came */
+	int whole;          /* it holds the whole file */
+	int asking_peers;   /* a PEERS request is out */
+	proto_have theirs;  /* what it holds, in its chunk size */
+	uint32_t their_chunk_size;
+	proto_have has;     /* the same in ours, when not whole */
+	uint64_t cursor;    /* where its rarest-first scan goes on */
 	struct request queue[PEER_INFLIGHT_MAX]; /* answers come in order */
 	unsigned head, count;
 	size_t inflight_bytes;
@@ -70,10 +92,8 @@ struct fetch {
 	uint8_t id[PROTO_HASH_LEN];
 	char hex[PROTO_ID_HEX_LEN + 1];
 	proto_manifest *mf;
-	uint8_t *state;             /* enum chunk_state per chunk */
-	uint8_t *asked;             /* requests out for each chunk */
-	uint64_t first_undone;      /* every chunk below is done */
-	uint64_t ndone, next_missing;
+	proto_picker pk;
+	proto_have have;            /* the chunks we hold */
 	struct peer **peers;
 	size_t npeers, cap;
 	unsigned max_peers, timeout;
@@ -91,25 +111,38 @@ struct fetch {
 	char line[512];
 	size_t linelen;
 	int stdin_open;
+	/* sharing what we have */
+	int share, seed, seeding;
+	const char *bind_addr;
+	uint16_t share_port;
+	proto_store *store;
+	proto_server *server;
+	proto_beacon_config disco;
+	char local[LOCAL_ADDRS_MAX][INET6_ADDRSTRLEN];
+	size_t nlocal;
 	/* progress and outcome */
 	struct event *tick;
 	time_t last_progress;
 	int listing, stats, exit_code, done;
 	unsigned not_found;
 	uint64_t bytes_in, chunks_fetched, chunks_resumed, peers_dropped;
+	uint64_t cancels, wasted;
 	uint64_t bytes_seen;        /* at the last tick, over live peers */
 	proto_conn_config cfg;
 };
 
 static void fetch_finish(struct fetch *f, int code);
 static void pump(struct peer *p);
+static void add_peer(struct fetch *f, const char *addr);
+static unsigned alive_peers(const struct fetch *f);
 
 static void
 usage(FILE *out)
 {
 	fprintf(out,
 	    "usage: p2p-fetch [-qv] [-p HOST:PORT]... [-o FILE] [-T SECONDS]\n"
-	    "                 [--max-peers N] [--stats] [--config FILE] ID\n"
+	    "                 [--max-peers N] [--seed] [--no-share] [--port PORT]\n"
+	    "                 [--bind ADDR] [--stats] [--config FILE] ID\n"
 	    "       p2p-fetch --list -p HOST:PORT\n"
 	    "  -p, --peer HOST:PORT   fetch from this peer (repeat for more); '-'\n"
 	    "                         or no -p at all: read HOST:PORT lines on stdin\n"
@@ -117,7 +150,15 @@ usage(FILE *out)
 	    "                         instead of stdout\n"
 	    "  -T, --timeout SECONDS  connect timeout, and the longest wait with no\n"
 	    "                         progress (default 30, or MINI_P2P_TIMEOUT)\n"
-	    "      --max-peers N      peers at once (default %d, or MINI_P2P_MAX_PEERS)\n"
+	    "      --max-peers N      peers at once, each way (default %d, or\n"
+	    "                         MINI_P2P_MAX_PEERS)\n"
+	    "      --seed             with -o: once complete, go on serving the file\n"
+	    "                         until interrupted\n"
+	    "      --no-share         with -o: do not serve the chunks fetched so far\n"
+	    "                         to other peers (by default a fetch to a file\n"
+	    "                         does)\n"
+	    "      --port PORT        TCP port to serve on (default 0: any)\n"
+	    "      --bind ADDR        address to serve on (default 0.0.0.0)\n"
 	    "      --list             list the files the peer shares:\n"
 	    "                         ID<TAB>SIZE<TAB>NAME\n"
 	    "      --stats            print what was fetched from whom on stderr\n"
@@ -135,18 +176,22 @@ peer_alive(const struct peer *p)
 	return p->state != PEER_GONE;
 }
 
-/* One request for chunk i is over: when none is left and the chunk is not
- * done, it is missing again. */
-static void
-unask(struct fetch *f, uint64_t i)
+/* What p holds, for the picker: NULL for the whole file. */
+static const proto_have *
+peer_have(const struct peer *p)
 {
-	if (f->asked[i] > 0)
-		f->asked[i]--;
-	if (f->asked[i] == 0 && f->state[i] == CHUNK_INFLIGHT) {
-		f->state[i] = CHUNK_MISSING;
-		if (i < f->next_missing)
-			f->next_missing = i;
-	}
+	return p->whole ? NULL : &p->has;
+}
+
+/* One request of p's for chunk i is over, answered or not. */
+static void
+finish_chunk_request(struct peer *p, uint64_t i)
+{
+	struct fetch *f = p->f;
+	size_t len = proto_chunk_len(f->mf->size, f->mf->chunk_size, i);
+
+	p->inflight_bytes -= len < p->inflight_bytes ? len : p->inflight_bytes;
+	proto_picker_unask(&f->pk, i);
 }
 
 /* Chunks a peer was asked for go back to the pool. */
@@ -158,10 +203,21 @@ release_requests(struct peer *p)
 	for (unsigned i = 0; i < p->count; i++) {
 		struct request *r = &p->queue[(p->head + i) % PEER_INFLIGHT_MAX];
 		if (r->kind == REQ_CHUNK)
-			unask(f, r->index);
+			proto_picker_unask(&f->pk, r->index);
 	}
 	p->count = 0;
 	p->inflight_bytes = 0;
+}
+
+/* What p held no longer counts towards any chunk's rarity. */
+static void
+forget_map(struct peer *p)
+{
+	if (p->mapped && !p->whole && p->f->mf != NULL)
+		proto_picker_remove_holder(&p->f->pk, &p->has);
+	proto_have_free(&p->has);
+	proto_have_free(&p->theirs);
+	p->mapped = p->whole = 0;
 }
 
 static void
@@ -173,7 +229,9 @@ peer_close(struct peer *p)
 		return;
 	if (f->mf != NULL)
 		release_requests(p);
+	forget_map(p);
 	p->count = 0;
+	p->asking_peers = 0;
 	if (p->conn) {
 		f->bytes_in += proto_conn_bytes_in(p->conn);
 		proto_conn_free(p->conn);
@@ -188,7 +246,7 @@ check_exhausted(struct fetch *f)
 {
 	const char *last = NULL;
 
-	if (f->done)
+	if (f->done || f->seeding)
 		return;
 	for (size_t i = 0; i < f->npeers; i++) {
 		if (peer_alive(f->peers[i]))
@@ -215,7 +273,7 @@ check_exhausted(struct fetch *f)
 	else
 		tool_log(LOG_ERROR, "%s: every peer failed; %llu of %llu chunks "
 		    "missing%s", f->hex,
-		    (unsigned long long)(f->mf->nchunks - f->ndone),
+		    (unsigned long long)(f->mf->nchunks - f->pk.ndone),
 		    (unsigned long long)f->mf->nchunks,
 		    f->part_path ? " (partial file kept)" : "");
 	fetch_finish(f, 1);
@@ -246,7 +304,7 @@ peer_fail(struct peer *p, int bad, const char *fmt, ...)
 	/* A peer that had the file and lost the line through no fault of its
 	 * own (a cut, a reset, a timeout) is tried again, a few times. */
 	if (!bad && p->line_lost && p->retries < RECONNECTS && !p->f->done &&
-	    p->retry_ev != NULL) {
+	    !p->f->seeding && p->retry_ev != NULL) {
 		struct timeval half = { 0, 500000 };
 		p->retries++;
 		p->state = PEER_RETRYING;
@@ -263,17 +321,24 @@ peer_fail(struct peer *p, int bad, const char *fmt, ...)
 static int
 send_request(struct peer *p, enum req_kind kind, uint64_t index)
 {
+	static const unsigned types[] = { PROTO_MSG_GET_MANIFEST,
+	    PROTO_MSG_GET_CHUNK, PROTO_MSG_LIST, PROTO_MSG_INTERESTED,
+	    PROTO_MSG_PEERS };
 	struct fetch *f = p->f;
 	struct request *r;
 	proto_msg m;
 
+	if (p->count == PEER_INFLIGHT_MAX)
+		return -1;
 	r = &p->queue[(p->head + p->count) % PEER_INFLIGHT_MAX];
+	/* rid 0 is what pushed messages (HAVE) carry. */
+	if (f->next_rid == 0)
+		f->next_rid = 1;
 	r->rid = f->next_rid++;
 	r->kind = kind;
 	r->index = index;
-	proto_msg_init(&m, kind == REQ_LIST ? PROTO_MSG_LIST :
-	    kind == REQ_MANIFEST ? PROTO_MSG_GET_MANIFEST :
-	    PROTO_MSG_GET_CHUNK);
+	r->cancelled = 0;
+	proto_msg_init(&m, types[kind]);
 	m.rid = r->rid;
 	m.id = f->id;
 	m.index = index;
@@ -286,8 +351,10 @@ send_request(struct peer *p, enum req_kind kind, uint64_t index)
 }
 
 static int
-asked_of(const struct peer *p, uint64_t index)
+asked_of(uint64_t index, void *arg)
 {
+	const struct peer *p = arg;
+
 	for (unsigned i = 0; i < p->count; i++) {
 		const struct request *r =
 		    &p->queue[(p->head + i) % PEER_INFLIGHT_MAX];
@@ -298,33 +365,34 @@ asked_of(const struct peer *p, uint64_t index)
 }
 
 /*
- * The next chunk to ask p for, or -1: the lowest missing one, within the
- * window when writing in order to stdout. When none is missing, the endgame:
- * a chunk still out at other peers, asked again here, so that slow or
- * stalled peers cannot hold up the end of the file: whichever peer is
- * fastest ends up bringing it, and the later copies are dropped when they
- * arrive. Only the tail of the file is ever fetched twice.
+ * The next chunk to ask p for, or -1: the rarest it holds, or the lowest
+ * missing one within the window when writing in order to stdout. When
+ * none is missing, the endgame: a chunk still out at other peers, asked
+ * again here, so that slow or stalled peers cannot hold up the end of the
+ * file; the first copy to arrive is kept and the others cancelled.
  */
 static int64_t
-pick_chunk(struct fetch *f, const struct peer *p)
+pick_chunk(struct fetch *f, struct peer *p)
 {
 	uint64_t limit = f->mf->nchunks;
 
 	if (f->window != NULL && f->next_write + f->window_chunks < limit)
 		limit = f->next_write + f->window_chunks;
-	while (f->next_missing < f->mf->nchunks &&
-	    f->state[f->next_missing] != CHUNK_MISSING)
-		f->next_missing++;
-	if (f->next_missing < limit)
-		return (int64_t)f->next_missing;
-	while (f->first_undone < f->mf->nchunks &&
-	    f->state[f->first_undone] == CHUNK_DONE)
-		f->first_undone++;
-	for (uint64_t i = f->first_undone; i < limit; i++)
-		if (f->state[i] == CHUNK_INFLIGHT && f->asked[i] < UINT8_MAX &&
-		    !asked_of(p, i))
-			return (int64_t)i;
-	return -1;
+	return proto_picker_pick(&f->pk, peer_have(p), &p->cursor, limit,
+	    f->window != NULL, asked_of, p);
+}
+
+/*
+ * 1 when chunk i is better not asked of p while p is busy: a copy the
+ * endgame would ask for twice, or a chunk that other fetchers hold asked
+ * of a seed. A seed keeps one request at a time for those, so its upload
+ * goes to the chunks only it has and the rest passes between the fetchers.
+ */
+static int
+spare(const struct fetch *f, const struct peer *p, uint64_t i)
+{
+	return f->pk.state[i] == PROTO_CHUNK_INFLIGHT ||
+	    (p->whole && f->pk.avail[i] > 0);
 }
 
 static void
@@ -335,30 +403,23 @@ pump(struct peer *p)
 	size_t budget = PEER_INFLIGHT_BYTES > min_inflight ?
 	    PEER_INFLIGHT_BYTES : min_inflight;
 
-	if (p->state != PEER_READY || !p->has_file || f->done)
+	if (p->state != PEER_READY || !p->has_file || f->done || f->seeding ||
+	    (p->swarm && !p->mapped))
 		return;
 	/* The count cap keeps the first peer to answer from taking every
 	 * small chunk before the others are ready. */
 	while (p->count < PEER_INFLIGHT_CHUNKS && p->inflight_bytes < budget) {
 		int64_t i = pick_chunk(f, p);
-		if (i < 0)
+		if (i < 0 || (p->inflight_bytes > 0 && spare(f, p, (uint64_t)i)))
 			break;
 		if (send_request(p, REQ_CHUNK, (uint64_t)i) != 0) {
 			peer_fail(p, 0, "%s: cannot send", p->addr);
 			return;
 		}
-		f->state[i] = CHUNK_INFLIGHT;
-		f->asked[i]++;
+		proto_picker_asked(&f->pk, (uint64_t)i);
 		p->inflight_bytes += proto_chunk_len(f->mf->size,
 		    f->mf->chunk_size, (uint64_t)i);
 	}
-}
-
-static void
-pump_all(struct fetch *f)
-{
-	for (size_t i = 0; i < f->npeers && !f->done; i++)
-		pump(f->peers[i]);
 }
 
 static void
@@ -405,6 +466,23 @@ flush_window(struct fetch *f)
 	}
 }
 
+/* With --seed the node stays to serve the whole file: the peers it fetched
+ * from are no longer needed. */
+static void
+start_seeding(struct fetch *f)
+{
+	f->seeding = 1;
+	proto_store_set_have(f->store, f->id, NULL);
+	for (size_t i = 0; i < f->npeers; i++) {
+		struct peer *p = f->peers[i];
+		if (p->retry_ev)
+			evtimer_del(p->retry_ev);
+		peer_close(p);
+	}
+	tool_log(LOG_INFO, "%s: seeding on port %u until interrupted", f->hex,
+	    proto_server_port(f->server));
+}
+
 static void
 complete(struct fetch *f)
 {
@@ -423,31 +501,71 @@ complete(struct fetch *f)
 	}
 	tool_log(LOG_INFO, "%s: complete, %llu bytes", f->hex,
 	    (unsigned long long)f->mf->size);
-	fetch_finish(f, 0);
+	if (f->seed && f->server != NULL)
+		start_seeding(f);
+	else
+		fetch_finish(f, 0);
+}
+
+/* Chunk index came from p: the requests other peers still have out for it
+ * are cancelled (those that answer anyway have their copy dropped). */
+static void
+cancel_copies(struct fetch *f, const struct peer *from, uint64_t index)
+{
+	for (size_t k = 0; k < f->npeers; k++) {
+		struct peer *q = f->peers[k];
+		if (q == from || q->state != PEER_READY || !q->swarm)
+			continue;
+		for (unsigned i = 0; i < q->count; i++) {
+			struct request *r =
+			    &q->queue[(q->head + i) % PEER_INFLIGHT_MAX];
+			proto_msg m;
+			if (r->kind != REQ_CHUNK || r->index != index ||
+			    r->cancelled)
+				continue;
+			proto_msg_init(&m, PROTO_MSG_CANCEL);
+			m.rid = r->rid;
+			if (proto_conn_send(q->conn, &m) == 0) {
+				r->cancelled = 1;
+				f->cancels++;
+			}
+		}
+	}
+}
+
+/* A verified chunk: ours now, and offered to our peers. */
+static void
+keep_chunk(struct fetch *f, uint64_t index)
+{
+	proto_picker_done(&f->pk, index);
+	if (f->store == NULL)
+		return;
+	proto_have_set(&f->have, index);
+	proto_server_have(f->server, f->id, index);
 }
 
 static void
 take_chunk(struct peer *p, uint64_t index, const proto_msg *m)
 {
 	struct fetch *f = p->f;
-	size_t len = proto_chunk_len(f->mf->size, f->mf->chunk_size, index);
 	int rc;
 
-	p->inflight_bytes -= len < p->inflight_bytes ? len : p->inflight_bytes;
-	unask(f, index);
+	finish_chunk_request(p, index);
 	/* After a failure (a full disk, say) the fetch is over: later chunks
 	 * already in the buffers are not written, nor reported again. A
 	 * chunk already done came twice in the endgame: the copy is dropped. */
-	if (f->done || f->state[index] == CHUNK_DONE)
+	if (f->done || f->seeding)
 		return;
+	if (f->pk.state[index] == PROTO_CHUNK_DONE) {
+		f->wasted++;
+		return;
+	}
 	rc = proto_manifest_check_chunk(f->mf, index, m->data, m->data_len);
 	if (rc != 0) {
 		peer_fail(p, 1, "%s: chunk %llu failed verification", p->addr,
 		    (unsigned long long)index);
 		return;
 	}
-	f->state[index] = CHUNK_DONE;
-	f->ndone++;
 	f->chunks_fetched++;
 	p->chunks++;
 	f->last_progress = time(NULL);
@@ -468,7 +586,12 @@ take_chunk(struct peer *p, uint64_t index, const proto_msg *m)
 		memcpy(copy, m->data, m->data_len);
 		f->window[index % f->window_chunks] = copy;
 	}
-	if (!f->done && f->ndone == f->mf->nchunks)
+	if (f->done)
+		return;
+	/* Written: only now may it be served. */
+	keep_chunk(f, index);
+	cancel_copies(f, p, index);
+	if (f->pk.ndone == f->mf->nchunks)
 		complete(f);
 }
 
@@ -498,7 +621,7 @@ resume_part(struct fetch *f)
 		if (pread(f->out_fd, buf, len, (off_t)off) != (ssize_t)len)
 			break;
 		if (proto_manifest_check_chunk(mf, i, buf, len) == 0) {
-			f->state[i] = CHUNK_DONE;
+			keep_chunk(f, i);
 			kept++;
 		}
 	}
@@ -506,12 +629,26 @@ resume_part(struct fetch *f)
 	return kept;
 }
 
+/* Serves the file being fetched from its .part, chunk by chunk as they are
+ * verified. */
+static int
+share_part(struct fetch *f)
+{
+	int rc;
+
+	if (proto_have_init(&f->have, f->mf->nchunks) != 0)
+		return -1;
+	rc = proto_store_add_partial(f->store, f->mf, f->out_fd, &f->have);
+	if (rc != 0)
+		return -1;
+	return 0;
+}
+
 static int
 adopt_manifest(struct fetch *f, proto_manifest *mf)
 {
 	f->mf = mf;
-	if ((f->state = calloc(mf->nchunks, 1)) == NULL ||
-	    (f->asked = calloc(mf->nchunks, 1)) == NULL)
+	if (proto_picker_init(&f->pk, mf->nchunks) != 0)
 		return -1;
 	if (f->part_path != NULL) {
 		/* Never through a link someone left in our place: a .part
@@ -523,8 +660,11 @@ adopt_manifest(struct fetch *f, proto_manifest *mf)
 			    strerror(errno));
 			return -1;
 		}
+		if (f->server != NULL && share_part(f) != 0) {
+			tool_log(LOG_ERROR, "out of memory");
+			return -1;
+		}
 		f->chunks_resumed = resume_part(f);
-		f->ndone = f->chunks_resumed;
 		if (f->chunks_resumed > 0)
 			tool_log(LOG_INFO, "%s: %llu of %llu chunks already "
 			    "there", f->part_path,
@@ -538,9 +678,23 @@ adopt_manifest(struct fetch *f, proto_manifest *mf)
 		if (f->window == NULL)
 			return -1;
 	}
-	if (f->ndone == mf->nchunks)
+	if (f->pk.ndone == mf->nchunks)
 		complete(f);
 	return 0;
+}
+
+/* The peer holds the file: ask what of it, if it can tell, else take it
+ * to hold all of it. */
+static void
+start_peer(struct peer *p)
+{
+	p->cursor = (uint64_t)random() % (p->f->mf->nchunks ?
+	    p->f->mf->nchunks : 1);
+	if (!p->swarm) {
+		p->whole = 1;
+		pump(p);
+	} else if (send_request(p, REQ_INTERESTED, 0) != 0)
+		peer_fail(p, 0, "%s: cannot send", p->addr);
 }
 
 static void
@@ -573,9 +727,171 @@ on_manifest(struct peer *p, proto_msg *m)
 		tool_log(LOG_INFO, "%s: %s, %llu bytes in %llu chunks, from %s",
 		    f->hex, f->mf->name, (unsigned long long)f->mf->size,
 		    (unsigned long long)f->mf->nchunks, p->addr);
-		pump_all(f);
-	} else
-		pump(p);
+		if (f->done || f->seeding)
+			return;
+	}
+	start_peer(p);
+}
+
+/* A HAVE_MAP: what the peer holds, in its own chunk size, seen in ours. */
+static void
+take_map(struct peer *p, const proto_msg *m)
+{
+	const proto_manifest *mf = p->f->mf;
+
+	if (!proto_chunk_size_valid(mf->size, m->chunk_size) ||
+	    proto_have_init(&p->theirs, proto_chunk_count(mf->size,
+	    m->chunk_size)) != 0 ||
+	    proto_have_load(&p->theirs, m->bits, m->bits_len) != 0) {
+		proto_have_free(&p->theirs);
+		peer_fail(p, 1, "%s: sent a malformed HAVE_MAP", p->addr);
+		return;
+	}
+	p->their_chunk_size = m->chunk_size;
+	p->mapped = 1;
+	if (p->theirs.count == p->theirs.n)
+		p->whole = 1;
+	else {
+		if (proto_have_init(&p->has, mf->nchunks) != 0) {
+			peer_fail(p, 0, "out of memory");
+			return;
+		}
+		for (uint64_t i = 0; i < mf->nchunks; i++)
+			if (proto_have_covers(&p->theirs, m->chunk_size,
+			    mf->size, mf->chunk_size, i))
+				proto_have_set(&p->has, i);
+		proto_picker_add_holder(&p->f->pk, &p->has);
+	}
+	tool_log(LOG_DEBUG, "%s: holds %llu of %llu chunks", p->addr,
+	    (unsigned long long)p->theirs.count,
+	    (unsigned long long)p->theirs.n);
+	pump(p);
+}
+
+/* A HAVE: one more chunk of theirs, which may complete some of ours. */
+static void
+take_have(struct peer *p, const proto_msg *m)
+{
+	const proto_manifest *mf = p->f->mf;
+	uint64_t start, end;
+
+	if (!p->mapped || p->whole ||
+	    memcmp(m->id, p->f->id, PROTO_HASH_LEN) != 0)
+		return;
+	if (m->index >= p->theirs.n) {
+		peer_fail(p, 1, "%s: HAVE for chunk %llu of %llu", p->addr,
+		    (unsigned long long)m->index,
+		    (unsigned long long)p->theirs.n);
+		return;
+	}
+	if (!proto_have_set(&p->theirs, m->index))
+		return;
+	start = m->index * (uint64_t)p->their_chunk_size;
+	end = start + p->their_chunk_size < mf->size ?
+	    start + p->their_chunk_size : mf->size;
+	for (uint64_t i = start / mf->chunk_size;
+	    i <= (end - 1) / mf->chunk_size; i++)
+		if (!proto_have_test(&p->has, i) && proto_have_covers(
+		    &p->theirs, p->their_chunk_size, mf->size, mf->chunk_size,
+		    i)) {
+			proto_have_set(&p->has, i);
+			proto_picker_gain(&p->f->pk, i);
+		}
+	pump(p);
+}
+
+/* 1 when host:port is this node's own server. */
+static int
+is_self(const struct fetch *f, const char *host, uint16_t port)
+{
+	if (f->server == NULL || port != proto_server_port(f->server))
+		return 0;
+	if (strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0 ||
+	    strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0)
+		return 1;
+	for (size_t i = 0; i < f->nlocal; i++)
+		if (strcmp(host, f->local[i]) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+is_self_addr(const struct fetch *f, const struct sockaddr_storage *ss)
+{
+	char host[INET6_ADDRSTRLEN] = "";
+	uint16_t port;
+
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)ss;
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		port = ntohs(in->sin_port);
+	} else {
+		const struct sockaddr_in6 *in6 = (const void *)ss;
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		port = ntohs(in6->sin6_port);
+	}
+	return is_self(f, host, port);
+}
+
+/* A peer heard of from another (PEERS) or that connected to us: worth
+ * fetching from too, if it is an address and not ourselves. */
+static void
+consider_peer(struct fetch *f, const char *host, size_t host_len,
+    uint16_t port)
+{
+	char ip[INET6_ADDRSTRLEN], addr[INET6_ADDRSTRLEN + 8];
+	unsigned char bin[sizeof(struct in6_addr)];
+	int v6;
+
+	if (f->done || f->seeding || f->listing || host_len >= sizeof(ip))
+		return;
+	memcpy(ip, host, host_len);
+	ip[host_len] = '\0';
+	v6 = strchr(ip, ':') != NULL;
+	/* Only addresses: a name from a peer would mean a lookup. */
+	if (inet_pton(v6 ? AF_INET6 : AF_INET, ip, bin) != 1)
+		return;
+	snprintf(addr, sizeof(addr), v6 ? "[%s]:%u" : "%s:%u", ip, port);
+	add_peer(f, addr);
+}
+
+static void
+take_peers(struct peer *p, const proto_msg *m)
+{
+	p->asking_peers = 0;
+	for (size_t i = 0; i < m->npeers; i++)
+		consider_peer(p->f, m->peers[i].host, m->peers[i].host_len,
+		    m->peers[i].port);
+}
+
+static void
+on_inbound(const char *host, uint16_t port, void *arg)
+{
+	consider_peer(arg, host, strlen(host), port);
+}
+
+/* Our addresses, so that a peer list naming us is not followed back. */
+static void
+load_local_addresses(struct fetch *f)
+{
+	struct ifaddrs *ifs, *ifa;
+
+	if (getifaddrs(&ifs) != 0)
+		return;
+	for (ifa = ifs; ifa && f->nlocal < LOCAL_ADDRS_MAX; ifa = ifa->ifa_next) {
+		const struct sockaddr *sa = ifa->ifa_addr;
+		if (sa == NULL)
+			continue;
+		if (sa->sa_family == AF_INET)
+			inet_ntop(AF_INET, &((const struct sockaddr_in *)
+			    (const void *)sa)->sin_addr, f->local[f->nlocal++],
+			    INET6_ADDRSTRLEN);
+		else if (sa->sa_family == AF_INET6)
+			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)
+			    (const void *)sa)->sin6_addr,
+			    f->local[f->nlocal++], INET6_ADDRSTRLEN);
+	}
+	freeifaddrs(ifs);
 }
 
 static void
@@ -599,6 +915,44 @@ print_list(struct peer *p, const proto_msg *m)
 	fetch_finish(p->f, 0);
 }
 
+/* An ERROR in answer to r. */
+static void
+on_error(struct peer *p, const struct request *r, const proto_msg *m)
+{
+	char text[PROTO_ERROR_TEXT_MAX + 1];
+
+	tool_printable(m->text, m->text_len, text, sizeof(text));
+	switch (r->kind) {
+	case REQ_CHUNK:
+		finish_chunk_request(p, r->index);
+		if (m->code == PROTO_CODE_CANCELLED && r->cancelled) {
+			pump(p);
+			return;
+		}
+		if (m->code == PROTO_CODE_NOT_FOUND && !p->whole) {
+			/* Its map said otherwise; no harm meant, perhaps,
+			 * but no use either. */
+			peer_fail(p, 0, "%s: chunk %llu not held: %s", p->addr,
+			    (unsigned long long)r->index, text);
+			return;
+		}
+		/* The file may have changed under the peer. */
+		peer_fail(p, 1, "%s: chunk %llu refused: %s", p->addr,
+		    (unsigned long long)r->index, text);
+		return;
+	case REQ_PEERS:
+		p->asking_peers = 0;
+		return;
+	case REQ_MANIFEST:
+		if (m->code == PROTO_CODE_NOT_FOUND)
+			p->f->not_found++;
+		break;
+	default:
+		break;
+	}
+	peer_fail(p, 0, "%s: %s", p->addr, text);
+}
+
 static void
 on_msg(proto_conn *c, proto_msg *m, void *arg)
 {
@@ -606,6 +960,10 @@ on_msg(proto_conn *c, proto_msg *m, void *arg)
 	struct request r;
 
 	(void)c;
+	if (m->type == PROTO_MSG_HAVE && m->rid == 0) {
+		take_have(p, m);
+		return;
+	}
 	if (p->count == 0) {
 		peer_fail(p, 1, "%s: sent an unrequested %s", p->addr,
 		    proto_msg_type_name(m->type));
@@ -619,20 +977,7 @@ on_msg(proto_conn *c, proto_msg *m, void *arg)
 	p->head = (p->head + 1) % PEER_INFLIGHT_MAX;
 	p->count--;
 	if (m->type == PROTO_MSG_ERROR) {
-		char text[PROTO_ERROR_TEXT_MAX + 1];
-		tool_printable(m->text, m->text_len, text, sizeof(text));
-		if (r.kind == REQ_CHUNK) {
-			/* The file may have changed under the peer. */
-			p->queue[(p->head + PEER_INFLIGHT_MAX - 1) %
-			    PEER_INFLIGHT_MAX] = r;
-			p->count++;
-			peer_fail(p, 1, "%s: chunk %llu refused: %s", p->addr,
-			    (unsigned long long)r.index, text);
-			return;
-		}
-		if (m->code == PROTO_CODE_NOT_FOUND && r.kind == REQ_MANIFEST)
-			p->f->not_found++;
-		peer_fail(p, 0, "%s: %s", p->addr, text);
+		on_error(p, &r, m);
 		return;
 	}
 	switch (r.kind) {
@@ -653,9 +998,30 @@ on_msg(proto_conn *c, proto_msg *m, void *arg)
 		if (p->state == PEER_READY)
 			pump(p);
 		return;
+	case REQ_INTERESTED:
+		if (m->type != PROTO_MSG_HAVE_MAP)
+			break;
+		take_map(p, m);
+		return;
+	case REQ_PEERS:
+		if (m->type != PROTO_MSG_PEERS_REPLY)
+			break;
+		take_peers(p, m);
+		return;
 	}
 	peer_fail(p, 1, "%s: answered with %s", p->addr,
 	    proto_msg_type_name(m->type));
+}
+
+/* Asks p for the peers it knows, when there is room for more. */
+static void
+ask_peers(struct peer *p)
+{
+	if (p->state != PEER_READY || p->asking_peers || p->f->listing ||
+	    alive_peers(p->f) >= p->f->max_peers)
+		return;
+	if (send_request(p, REQ_PEERS, 0) == 0)
+		p->asking_peers = 1;
 }
 
 static void
@@ -663,13 +1029,15 @@ on_ready(proto_conn *c, const proto_msg *hello, void *arg)
 {
 	struct peer *p = arg;
 
-	(void)c;
-	(void)hello;
 	p->state = PEER_READY;
+	p->swarm = (hello->caps & PROTO_CAP_SWARM) != 0;
 	tool_log(LOG_DEBUG, "%s: connected to %s", p->addr,
 	    proto_conn_peer_name(c));
-	if (send_request(p, p->f->listing ? REQ_LIST : REQ_MANIFEST, 0) != 0)
+	if (send_request(p, p->f->listing ? REQ_LIST : REQ_MANIFEST, 0) != 0) {
 		peer_fail(p, 0, "%s: cannot send", p->addr);
+		return;
+	}
+	ask_peers(p);
 }
 
 static void
@@ -715,13 +1083,14 @@ alive_peers(const struct fetch *f)
 }
 
 static const proto_conn_cbs peer_cbs = { on_ready, on_msg, on_close,
-    on_idle };
+    on_idle, NULL };
 
 static void
 connect_peer(struct peer *p)
 {
 	p->state = PEER_CONNECTING;
 	p->has_file = 0;
+	p->swarm = 0;
 	p->line_lost = 0;
 	p->conn = proto_conn_connect(p->f->base, (struct sockaddr *)&p->ss,
 	    p->sslen, &p->f->cfg, &peer_cbs, p);
@@ -764,6 +1133,15 @@ add_peer(struct fetch *f, const char *addr)
 		tool_log(LOG_WARN, "peer '%s': %s", addr, why);
 		return;
 	}
+	if (is_self_addr(f, &ss)) {
+		tool_log(LOG_DEBUG, "%s: ourselves; not connecting", addr);
+		return;
+	}
+	/* The same peer under another spelling is still the same peer. */
+	for (size_t i = 0; i < f->npeers; i++)
+		if (f->peers[i]->sslen == sslen &&
+		    memcmp(&f->peers[i]->ss, &ss, sslen) == 0)
+			return;
 	if (f->npeers == f->cap) {
 		size_t cap = f->cap ? 2 * f->cap : 8;
 		struct peer **np = realloc(f->peers, cap * sizeof(*np));
@@ -845,6 +1223,11 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (f->seeding)
+		return;
+	/* New peers may have joined those we know since we last asked. */
+	for (size_t i = 0; f->mf != NULL && i < f->npeers; i++)
+		ask_peers(f->peers[i]);
 	/* Bytes still arriving are progress too: a slow peer's chunk may take
 	 * longer than the timeout and still be on its way. A trickle is not:
 	 * a peer dripping a byte now and then must not hold the fetch. */
@@ -873,7 +1256,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	else
 		tool_log(LOG_ERROR, "%s: no progress for %u s; %llu of %llu "
 		    "chunks missing%s", f->hex, f->timeout,
-		    (unsigned long long)(f->mf->nchunks - f->ndone),
+		    (unsigned long long)(f->mf->nchunks - f->pk.ndone),
 		    (unsigned long long)f->mf->nchunks,
 		    f->part_path ? " (partial file kept)" : "");
 	fetch_finish(f, 1);
@@ -885,6 +1268,11 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	struct fetch *f = arg;
 
 	(void)what;
+	if (f->seeding) {
+		tool_log(LOG_INFO, "%s: stopped seeding", strsignal((int)sig));
+		fetch_finish(f, 0);
+		return;
+	}
 	tool_log(LOG_ERROR, "interrupted by %s%s", strsignal((int)sig),
 	    f->part_path ? " (partial file kept)" : "");
 	fetch_finish(f, 1);
@@ -916,12 +1304,55 @@ print_stats(struct fetch *f)
 			    sizeof(from) - used, "%s%s/%llu", used ? "," : "",
 			    p->addr, (unsigned long long)p->chunks);
 	}
+	proto_server_stats st;
+
+	memset(&st, 0, sizeof(st));
+	if (f->server != NULL)
+		proto_server_stats_get(f->server, &st);
 	fprintf(stderr, "p2p-fetch: stats bytes_in=%llu chunks_fetched=%llu "
-	    "chunks_resumed=%llu peers_used=%zu peers_dropped=%llu from=%s\n",
+	    "chunks_resumed=%llu peers_used=%zu peers_dropped=%llu from=%s "
+	    "cancelled=%llu duplicates=%llu bytes_out=%llu chunks_out=%llu "
+	    "peers_in=%llu\n",
 	    (unsigned long long)f->bytes_in,
 	    (unsigned long long)f->chunks_fetched,
 	    (unsigned long long)f->chunks_resumed, used_peers,
-	    (unsigned long long)f->peers_dropped, used ? from : "-");
+	    (unsigned long long)f->peers_dropped, used ? from : "-",
+	    (unsigned long long)f->cancels, (unsigned long long)f->wasted,
+	    (unsigned long long)st.bytes_out,
+	    (unsigned long long)st.chunks_out,
+	    (unsigned long long)st.peers);
+}
+
+/* A fetch to a file serves what it has fetched: it listens before it
+ * connects anywhere, so every HELLO it sends names its port. */
+static void
+start_server(struct fetch *f)
+{
+	static const proto_server_cbs cbs = { tool_proto_log, on_inbound };
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	proto_server_config cfg;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.conn.node_name = f->cfg.node_name;
+	cfg.conn.timeout = f->timeout;
+	cfg.conn.max_frame = REQUEST_FRAME_MAX;
+	cfg.max_peers = f->max_peers;
+	tool_bind_address(f->bind_addr, f->share_port, &ss, &sslen);
+	if ((f->store = proto_store_new()) == NULL ||
+	    (f->server = proto_server_new(f->base, f->store, &cfg, &cbs,
+	    f)) == NULL)
+		tool_die(1, "out of memory");
+	if (proto_server_listen(f->server, (struct sockaddr *)&ss, sslen) != 0)
+		tool_die_errno(1, "bind %s port %u", f->bind_addr,
+		    f->share_port);
+	f->cfg.listen_port = proto_server_port(f->server);
+	load_local_addresses(f);
+	tool_log(LOG_INFO, "sharing on port %u", f->cfg.listen_port);
+	f->disco.target = getenv("MINI_P2P_DISCOVERY_ADDR");
+	if (proto_server_start_beacon(f->server, &f->disco) != 0)
+		tool_log(LOG_DEBUG, "discovery port %u: %s; not discoverable",
+		    f->disco.port, strerror(errno));
 }
 
 int
@@ -934,6 +1365,10 @@ main(int argc, char **argv)
 		{ "max-peers", required_argument, NULL, 'M' },
 		{ "list", no_argument, NULL, 'L' },
 		{ "stats", no_argument, NULL, 'S' },
+		{ "seed", no_argument, NULL, 's' },
+		{ "no-share", no_argument, NULL, 'N' },
+		{ "port", required_argument, NULL, 'P' },
+		{ "bind", required_argument, NULL, 'B' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "config", required_argument, NULL, 'C' },
@@ -945,7 +1380,7 @@ main(int argc, char **argv)
 	struct fetch *f = &fetch;
 	struct tool_config config;
 	struct event *sigint, *sigterm;
-	struct timeval second = { 1, 0 };
+	struct timeval tick = { 0, 250000 }; /* timeouts count in seconds */
 	static const char **peer_args; /* static: reachable at any exit */
 	const char *env;
 	int ch, npeer_args = 0, read_stdin = 0;
@@ -956,6 +1391,10 @@ main(int argc, char **argv)
 	f->timeout = DEFAULT_TIMEOUT;
 	f->max_peers = DEFAULT_MAX_PEERS;
 	f->out_fd = STDOUT_FILENO;
+	f->share = 1;
+	f->bind_addr = "0.0.0.0";
+	f->disco.port = PROTO_DISCO_PORT;
+	f->disco.answer_only = 1;
 	tool_config_load(argc, argv, &config);
 	if (config.has_max_peers)
 		f->max_peers = config.max_peers;
@@ -969,6 +1408,9 @@ main(int argc, char **argv)
 	if ((env = getenv("MINI_P2P_MAX_PEERS")) != NULL && *env)
 		f->max_peers = (unsigned)tool_parse_number(env, 1, 100000,
 		    "MINI_P2P_MAX_PEERS");
+	if ((env = getenv("MINI_P2P_DISCOVERY_PORT")) != NULL && *env)
+		f->disco.port = (uint16_t)tool_parse_number(env, 1, 65535,
+		    "MINI_P2P_DISCOVERY_PORT");
 	if ((peer_args = calloc((size_t)argc, sizeof(*peer_args))) == NULL)
 		tool_die(1, "out of memory");
 	while ((ch = getopt_long(argc, argv, "p:o:T:qvhV", longopts,
@@ -1006,6 +1448,19 @@ main(int argc, char **argv)
 		case 'S':
 			f->stats = 1;
 			break;
+		case 's':
+			f->seed = 1;
+			break;
+		case 'N':
+			f->share = 0;
+			break;
+		case 'P':
+			f->share_port = (uint16_t)tool_parse_number(optarg, 0,
+			    65535, "port");
+			break;
+		case 'B':
+			f->bind_addr = optarg;
+			break;
 		default:
 			if (tool_common_option(ch, usage))
 				break;
@@ -1038,6 +1493,9 @@ main(int argc, char **argv)
 			if (asprintf(&f->part_path, "%s.part", f->out_path) < 0)
 				tool_die(1, "out of memory");
 		}
+		if (f->seed && (f->out_path == NULL || !f->share))
+			tool_die(2, "--seed serves the file: it needs -o FILE "
+			    "and no --no-share");
 	}
 	if (read_stdin && isatty(STDIN_FILENO))
 		tool_die(2, "no peers: give -p HOST:PORT, or pipe HOST:PORT "
@@ -1045,10 +1503,13 @@ main(int argc, char **argv)
 	f->cfg.node_name = tool_hostname();
 	f->cfg.timeout = f->timeout;
 	f->last_progress = time(NULL);
+	srandom((unsigned)getpid() ^ (unsigned)time(NULL));
 	if ((f->base = event_base_new()) == NULL ||
 	    (f->tick = event_new(f->base, -1, EV_PERSIST, on_tick, f)) == NULL ||
-	    event_add(f->tick, &second) != 0)
+	    event_add(f->tick, &tick) != 0)
 		tool_die(1, "out of memory");
+	if (f->out_path != NULL && f->share)
+		start_server(f);
 	if (read_stdin && !is_pollable(STDIN_FILENO)) {
 		/* epoll cannot watch a file: read its lines now. */
 		f->stdin_open = 1;
@@ -1077,6 +1538,9 @@ main(int argc, char **argv)
 		peer_close(f->peers[i]);
 	if (f->stats)
 		print_stats(f);
+	proto_server_free(f->server);
+	proto_store_free(f->store);
+	proto_have_free(&f->have);
 	for (size_t i = 0; i < f->npeers; i++) {
 		if (f->peers[i]->retry_ev)
 			event_free(f->peers[i]->retry_ev);
@@ -1090,8 +1554,7 @@ main(int argc, char **argv)
 		free(f->window[i]);
 	free(f->window);
 	free(f->peers);
-	free(f->state);
-	free(f->asked);
+	proto_picker_free(&f->pk);
 	free(f->part_path);
 	free(peer_args);
 	proto_manifest_free(f->mf);

@@ -33,31 +33,26 @@
 
 struct server {
 	struct event_base *base;
-	proto_beacon *beacon;
+	proto_server *server;
+	proto_server_config cfg;
 	proto_beacon_config disco;
 	int announce;
-	proto_peer_table known;
 	const char **boot;
 	int nboot;
 	struct event *boot_ev;
-	struct client *booting;   /* connections to bootstrap peers */
-	struct evconnlistener *listener;
-	struct event *stdin_ev, *retry_ev;
+	struct bootstrap *booting;  /* connections to bootstrap peers */
+	struct event *stdin_ev;
 	proto_store *store;
-	proto_conn_config cfg;
-	struct client *clients;
-	unsigned nclients, max_peers;
-	uint8_t *inbuf;           /* manifest bytes from stdin not yet used */
+	uint8_t *inbuf;             /* manifest bytes from stdin not yet used */
 	size_t inlen, incap;
-	uint64_t bytes_in, bytes_out, chunks_out, manifests_out, peers;
 	int stats;
 };
 
-struct client {
+/* A connection to a bootstrap peer, to learn the peers it knows. */
+struct bootstrap {
 	struct server *srv;
 	proto_conn *conn;
-	struct client *prev, *next;
-	int outbound;             /* a bootstrap connection of ours */
+	struct bootstrap *prev, *next;
 };
 
 static void
@@ -152,306 +147,62 @@ share_file(const char *path, const char *name, void *arg)
 }
 
 static void
-client_free(struct client *cl)
+boot_free(struct bootstrap *bc)
 {
-	struct server *srv = cl->srv;
+	struct server *srv = bc->srv;
 
-	if (cl->conn != NULL) {
-		srv->bytes_in += proto_conn_bytes_in(cl->conn);
-		srv->bytes_out += proto_conn_bytes_out(cl->conn);
-	}
-	if (cl->prev)
-		cl->prev->next = cl->next;
-	else if (cl->outbound)
-		srv->booting = cl->next;
+	if (bc->prev)
+		bc->prev->next = bc->next;
 	else
-		srv->clients = cl->next;
-	if (cl->next)
-		cl->next->prev = cl->prev;
-	if (!cl->outbound)
-		srv->nclients--;
-	proto_conn_free(cl->conn);
-	free(cl);
-}
-
-static void
-answer_list(struct server *srv, proto_conn *c, uint32_t rid)
-{
-	size_t n = proto_store_count(srv->store);
-	proto_list_entry *entries;
-	proto_msg m;
-
-	if (n > LIST_MAX)
-		n = LIST_MAX;
-	if ((entries = calloc(n ? n : 1, sizeof(*entries))) == NULL) {
-		proto_conn_send_error(c, rid, PROTO_CODE_INTERNAL,
-		    "out of memory");
-		return;
-	}
-	for (size_t i = 0; i < n; i++) {
-		const proto_manifest *mf = proto_store_get(srv->store, i);
-		entries[i].id = mf->id;
-		entries[i].size = mf->size;
-		entries[i].name = mf->name;
-		entries[i].name_len = strlen(mf->name);
-	}
-	proto_msg_init(&m, PROTO_MSG_LIST_REPLY);
-	m.rid = rid;
-	m.entries = entries;
-	m.nentries = n;
-	proto_conn_send(c, &m);
-	free(entries);
-}
-
-static void
-answer_manifest(struct server *srv, proto_conn *c, const proto_msg *req)
-{
-	const proto_manifest *mf = proto_store_find(srv->store, req->id);
-	proto_msg m;
-
-	if (mf == NULL) {
-		proto_conn_send_error(c, req->rid, PROTO_CODE_NOT_FOUND,
-		    "no such file");
-		return;
-	}
-	proto_msg_init(&m, PROTO_MSG_MANIFEST);
-	m.rid = req->rid;
-	/* Packing a MANIFEST never includes the local path. */
-	m.manifest = (proto_manifest *)mf;
-	if (proto_conn_send(c, &m) == 0)
-		srv->manifests_out++;
-}
-
-static void
-answer_chunk(struct server *srv, proto_conn *c, const proto_msg *req)
-{
-	const proto_manifest *mf = proto_store_find(srv->store, req->id);
-	uint64_t off;
-	size_t len;
-	int fd, rc;
-
-	if (mf == NULL) {
-		proto_conn_send_error(c, req->rid, PROTO_CODE_NOT_FOUND,
-		    "no such file");
-		return;
-	}
-	if (!proto_chunk_size_valid(mf->size, req->chunk_size)) {
-		proto_conn_send_error(c, req->rid, PROTO_CODE_BAD_REQUEST,
-		    "chunk size not valid for this file");
-		return;
-	}
-	if (req->index >= proto_chunk_count(mf->size, req->chunk_size)) {
-		proto_conn_send_error(c, req->rid, PROTO_CODE_NOT_FOUND,
-		    "no such chunk");
-		return;
-	}
-	if ((rc = proto_store_open(srv->store, req->id, &fd)) != 0) {
-		tool_log(LOG_WARN, "%s: %s", mf->path, rc == PROTO_ERR_SYSTEM ?
-		    strerror(errno) : "file changed on disk since it was chunked");
-		proto_conn_send_error(c, req->rid, PROTO_CODE_INTERNAL,
-		    "file unavailable");
-		return;
-	}
-	off = req->index * (uint64_t)req->chunk_size;
-	len = proto_chunk_len(mf->size, req->chunk_size, req->index);
-	if (proto_conn_send_chunk_file(c, req->rid, fd, off, len) == 0)
-		srv->chunks_out++;
-}
-
-static void
-answer_peers(struct server *srv, proto_conn *c, uint32_t rid)
-{
-	proto_peer_entry list[PROTO_PEERS_MAX];
-	proto_msg m;
-
-	proto_msg_init(&m, PROTO_MSG_PEERS_REPLY);
-	m.rid = rid;
-	m.peers = list;
-	m.npeers = proto_peers_list(&srv->known, list, PROTO_PEERS_MAX,
-	    proto_conn_peer_host(c), proto_conn_peer_listen_port(c));
-	proto_conn_send(c, &m);
-}
-
-static void
-answer_has(struct server *srv, proto_conn *c, const proto_msg *req)
-{
-	proto_msg m;
-
-	proto_msg_init(&m, PROTO_MSG_HAS_REPLY);
-	m.rid = req->rid;
-	m.has = proto_store_find(srv->store, req->id) != NULL;
-	proto_conn_send(c, &m);
+		srv->booting = bc->next;
+	if (bc->next)
+		bc->next->prev = bc->prev;
+	proto_conn_free(bc->conn);
+	free(bc);
 }
 
 /* What a bootstrap peer tells us: the peers it knows. */
 static void
-take_peers(struct server *srv, proto_conn *c, const proto_msg *m)
+boot_msg(proto_conn *c, proto_msg *m, void *arg)
 {
+	struct bootstrap *bc = arg;
+	proto_peer_table *known = proto_server_known(bc->srv->server);
+
 	if (m->type == PROTO_MSG_PEERS_REPLY)
 		for (size_t i = 0; i < m->npeers; i++)
-			proto_peers_add(&srv->known, m->peers[i].host,
+			proto_peers_add(known, m->peers[i].host,
 			    m->peers[i].host_len, m->peers[i].port);
 	tool_log(LOG_DEBUG, "%s: bootstrap: %zu peers known", proto_conn_peer(c),
-	    srv->known.count);
+	    known->count);
+	boot_free(bc);
 }
 
 static void
-on_msg(proto_conn *c, proto_msg *m, void *arg)
+boot_ready(proto_conn *c, const proto_msg *hello, void *arg)
 {
-	struct client *cl = arg;
-	struct server *srv = cl->srv;
-
-	if (cl->outbound) {
-		take_peers(srv, c, m);
-		client_free(cl);
-		return;
-	}
-
-	tool_log(LOG_TRACE, "%s: %s rid %u", proto_conn_peer(c),
-	    proto_msg_type_name(m->type), m->rid);
-	switch (m->type) {
-	case PROTO_MSG_LIST:
-		answer_list(srv, c, m->rid);
-		break;
-	case PROTO_MSG_GET_MANIFEST:
-		answer_manifest(srv, c, m);
-		break;
-	case PROTO_MSG_GET_CHUNK:
-		answer_chunk(srv, c, m);
-		break;
-	case PROTO_MSG_PEERS:
-		answer_peers(srv, c, m->rid);
-		break;
-	case PROTO_MSG_HAS:
-		answer_has(srv, c, m);
-		break;
-	default:
-		proto_conn_send_error(c, m->rid, PROTO_CODE_BAD_REQUEST,
-		    "unexpected message");
-		break;
-	}
-}
-
-static void
-on_ready(proto_conn *c, const proto_msg *hello, void *arg)
-{
-	struct client *cl = arg;
+	struct bootstrap *bc = arg;
 	const char *host = proto_conn_peer_host(c);
+	proto_msg m;
 
-	tool_log(LOG_DEBUG, "%s: connected (%s)", proto_conn_peer(c),
-	    proto_conn_peer_name(c));
-	/* A peer that listens can be passed on to others. */
 	if (hello->listen_port != 0)
-		proto_peers_add(&cl->srv->known, host, strlen(host),
-		    hello->listen_port);
-	if (cl->outbound) {
-		proto_msg m;
-		proto_msg_init(&m, PROTO_MSG_PEERS);
-		m.rid = 1;
-		if (proto_conn_send(c, &m) != 0)
-			client_free(cl);
-	}
+		proto_peers_add(proto_server_known(bc->srv->server), host,
+		    strlen(host), hello->listen_port);
+	proto_msg_init(&m, PROTO_MSG_PEERS);
+	m.rid = 1;
+	if (proto_conn_send(c, &m) != 0)
+		boot_free(bc);
 }
 
 static void
-on_close(proto_conn *c, int err, void *arg)
+boot_close(proto_conn *c, int err, void *arg)
 {
-	int level = err == PROTO_ERR_CLOSED ? LOG_DEBUG : LOG_INFO;
-
-	struct client *cl = arg;
-
-	tool_log(level, "%s: closed: %s", proto_conn_peer(c),
+	tool_log(LOG_DEBUG, "%s: bootstrap: %s", proto_conn_peer(c),
 	    err == PROTO_ERR_SYSTEM ? strerror(errno) : proto_strerror(err));
-	/* A peer of another version is told so before the line goes. */
-	if (err == PROTO_ERR_VERSION) {
-		cl->conn = NULL;
-		proto_conn_close_after_flush(c);
-		client_free(cl);
-		return;
-	}
-	client_free(cl);
+	boot_free(arg);
 }
 
-/* Idle clients are dropped after ten timeouts, so they cannot hold a peer
- * slot forever. */
-static int
-on_idle(proto_conn *c, void *arg)
-{
-	(void)c;
-	(void)arg;
-	return 0;
-}
-
-static const proto_conn_cbs client_cbs = { on_ready, on_msg, on_close,
-    on_idle };
-
-static void
-on_accept(struct evconnlistener *lst, evutil_socket_t fd,
-    struct sockaddr *sa, int salen, void *arg)
-{
-	struct server *srv = arg;
-	struct bufferevent *bev;
-	struct client *cl;
-
-	(void)lst;
-	(void)sa;
-	(void)salen;
-	if (srv->nclients >= srv->max_peers) {
-		/* Refuse at once rather than leave it waiting in the backlog:
-		 * the peer sees the connection close and tries elsewhere. */
-		evutil_closesocket(fd);
-		tool_log(LOG_DEBUG, "refused a connection: %u peers",
-		    srv->nclients);
-		return;
-	}
-	bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (bev == NULL || (cl = calloc(1, sizeof(*cl))) == NULL) {
-		if (bev)
-			bufferevent_free(bev);
-		else
-			evutil_closesocket(fd);
-		return;
-	}
-	cl->srv = srv;
-	srv->cfg.nfiles = proto_store_count(srv->store);
-	if ((cl->conn = proto_conn_new(bev, &srv->cfg, &client_cbs, cl)) ==
-	    NULL) {
-		free(cl);
-		return;
-	}
-	proto_conn_set_idle_timeout(cl->conn, 10 * srv->cfg.timeout);
-	cl->next = srv->clients;
-	if (srv->clients)
-		srv->clients->prev = cl;
-	srv->clients = cl;
-	srv->nclients++;
-	srv->peers++;
-}
-
-static void
-retry_accept(evutil_socket_t fd, short what, void *arg)
-{
-	struct server *srv = arg;
-
-	(void)fd;
-	(void)what;
-	if (srv->nclients < srv->max_peers)
-		evconnlistener_enable(srv->listener);
-}
-
-/* Out of descriptors, the listener would spin on the pending connection:
- * pause it for a second instead. */
-static void
-on_accept_error(struct evconnlistener *lst, void *arg)
-{
-	struct server *srv = arg;
-	struct timeval second = { 1, 0 };
-	int err = EVUTIL_SOCKET_ERROR();
-
-	tool_log(LOG_WARN, "accept: %s", evutil_socket_error_to_string(err));
-	evconnlistener_disable(lst);
-	evtimer_add(srv->retry_ev, &second);
-}
+static const proto_conn_cbs boot_cbs = { boot_ready, boot_msg, boot_close,
+    NULL, NULL };
 
 /* Takes every complete manifest at the front of the stdin buffer. */
 static int
@@ -561,79 +312,35 @@ bootstrap(evutil_socket_t fd, short what, void *arg)
 		struct sockaddr_storage ss;
 		socklen_t len;
 		const char *why;
-		struct client *cl;
+		struct bootstrap *bc;
 
 		if (tool_resolve(srv->boot[i], &ss, &len, &why) != 0) {
 			tool_log(LOG_WARN, "bootstrap %s: %s", srv->boot[i], why);
 			continue;
 		}
-		if ((cl = calloc(1, sizeof(*cl))) == NULL)
+		if ((bc = calloc(1, sizeof(*bc))) == NULL)
 			return;
-		cl->srv = srv;
-		cl->outbound = 1;
-		srv->cfg.nfiles = proto_store_count(srv->store);
-		cl->conn = proto_conn_connect(srv->base, (struct sockaddr *)&ss,
-		    len, &srv->cfg, &client_cbs, cl);
-		if (cl->conn == NULL) {
+		bc->srv = srv;
+		srv->cfg.conn.listen_port = proto_server_port(srv->server);
+		srv->cfg.conn.nfiles = proto_store_count(srv->store);
+		bc->conn = proto_conn_connect(srv->base, (struct sockaddr *)&ss,
+		    len, &srv->cfg.conn, &boot_cbs, bc);
+		if (bc->conn == NULL) {
 			tool_log(LOG_WARN, "bootstrap %s: %s", srv->boot[i],
 			    strerror(errno));
-			free(cl);
+			free(bc);
 			continue;
 		}
-		cl->next = srv->booting;
+		bc->next = srv->booting;
 		if (srv->booting)
-			srv->booting->prev = cl;
-		srv->booting = cl;
+			srv->booting->prev = bc;
+		srv->booting = bc;
 	}
-}
-
-static int
-beacon_has(const uint8_t id[PROTO_HASH_LEN], void *arg)
-{
-	struct server *srv = arg;
-
-	return proto_store_find(srv->store, id) != NULL;
-}
-
-static uint64_t
-beacon_nfiles(void *arg)
-{
-	struct server *srv = arg;
-
-	return proto_store_count(srv->store);
-}
-
-static void
-beacon_announce(const struct sockaddr_in *from, const proto_disco_msg *m,
-    void *arg)
-{
-	struct server *srv = arg;
-	char host[INET_ADDRSTRLEN];
-
-	inet_ntop(AF_INET, &from->sin_addr, host, sizeof(host));
-	if (m->port == srv->cfg.listen_port && m->name_len ==
-	    strlen(srv->cfg.node_name) && memcmp(m->name, srv->cfg.node_name,
-	    m->name_len) == 0)
-		return; /* most likely our own announcement */
-	proto_peers_add(&srv->known, host, strlen(host), m->port);
-}
-
-static void
-beacon_bad(const struct sockaddr_in *from, int err, void *arg)
-{
-	char host[INET_ADDRSTRLEN];
-
-	(void)arg;
-	inet_ntop(AF_INET, &from->sin_addr, host, sizeof(host));
-	tool_log(LOG_DEBUG, "datagram from %s:%u: %s; ignored", host,
-	    ntohs(from->sin_port), proto_strerror(err));
 }
 
 static void
 start_discovery(struct server *srv)
 {
-	static const proto_beacon_cbs cbs = { beacon_has, beacon_nfiles,
-	    beacon_announce, beacon_bad };
 	struct timeval tv = { srv->disco.interval, 0 };
 
 	if (srv->nboot > 0) {
@@ -645,10 +352,7 @@ start_discovery(struct server *srv)
 	}
 	if (!srv->announce)
 		return;
-	srv->disco.tcp_port = srv->cfg.listen_port;
-	srv->disco.name = srv->cfg.node_name;
-	srv->beacon = proto_beacon_new(srv->base, &srv->disco, &cbs, srv);
-	if (srv->beacon == NULL)
+	if (proto_server_start_beacon(srv->server, &srv->disco) != 0)
 		tool_log(LOG_WARN, "discovery port %u: %s; not discoverable",
 		    srv->disco.port, errno == EINVAL ?
 		    "bad discovery address" : strerror(errno));
@@ -670,39 +374,21 @@ listen_on(struct server *srv, const char *bind_addr, uint16_t port)
 {
 	struct sockaddr_storage ss;
 	socklen_t sslen;
-	const char *why;
 	int v6 = strchr(bind_addr, ':') != NULL;
-	char hostport[300], shown[300];
+	char shown[300];
 
-	snprintf(hostport, sizeof(hostport), "%s%s%s:%u", v6 ? "[" : "",
-	    bind_addr, v6 ? "]" : "", port ? (unsigned)port : 1u);
-	if (tool_resolve(hostport, &ss, &sslen, &why) != 0)
-		tool_die(2, "bind address '%s': %s", bind_addr, why);
-	if (ss.ss_family == AF_INET)
-		((struct sockaddr_in *)&ss)->sin_port = htons(port);
-	else
-		((struct sockaddr_in6 *)&ss)->sin6_port = htons(port);
-	srv->listener = evconnlistener_new_bind(srv->base, on_accept, srv,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
-	    128, (struct sockaddr *)&ss, (int)sslen);
+	tool_bind_address(bind_addr, port, &ss, &sslen);
+	if (proto_server_listen(srv->server, (struct sockaddr *)&ss, sslen) != 0)
+		tool_die_errno(1, "bind %s%s%s:%u", v6 ? "[" : "", bind_addr,
+		    v6 ? "]" : "", port);
 	snprintf(shown, sizeof(shown), "%s%s%s:%u", v6 ? "[" : "", bind_addr,
-	    v6 ? "]" : "", port);
-	if (srv->listener == NULL)
-		tool_die_errno(1, "bind %s", shown);
-	evconnlistener_set_error_cb(srv->listener, on_accept_error);
-	sslen = sizeof(ss);
-	getsockname(evconnlistener_get_fd(srv->listener),
-	    (struct sockaddr *)&ss, &sslen);
-	port = ntohs(ss.ss_family == AF_INET ?
-	    ((struct sockaddr_in *)&ss)->sin_port :
-	    ((struct sockaddr_in6 *)&ss)->sin6_port);
-	srv->cfg.listen_port = port;
-	snprintf(shown, sizeof(shown), "%s%s%s:%u", v6 ? "[" : "", bind_addr,
-	    v6 ? "]" : "", port);
+	    v6 ? "]" : "", proto_server_port(srv->server));
 	printf("%s\n", shown);
 	fflush(stdout);
 	tool_log(LOG_INFO, "listening on %s", shown);
 }
+
+static const proto_server_cbs server_cbs = { tool_proto_log, NULL };
 
 int
 main(int argc, char **argv)
@@ -739,29 +425,28 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	tool_raise_fd_limit();
 	memset(&srv, 0, sizeof(srv));
-	srv.cfg.node_name = tool_hostname();
-	srv.cfg.timeout = 30;
+	srv.cfg.conn.node_name = tool_hostname();
+	srv.cfg.conn.timeout = 30;
 	/* Requests are small; only answers to our bootstrap queries come
 	 * close, and those are bounded by PROTO_PEERS_MAX entries. */
-	srv.cfg.max_frame = REQUEST_FRAME_MAX;
-	srv.max_peers = DEFAULT_MAX_PEERS;
+	srv.cfg.conn.max_frame = REQUEST_FRAME_MAX;
+	srv.cfg.max_peers = DEFAULT_MAX_PEERS;
 	srv.announce = 1;
 	srv.disco.port = PROTO_DISCO_PORT;
 	srv.disco.interval = 30;
 	srv.disco.target = getenv("MINI_P2P_DISCOVERY_ADDR");
-	proto_peers_init(&srv.known);
 	tool_config_load(argc, argv, &config);
 	if (config.has_max_peers)
-		srv.max_peers = config.max_peers;
+		srv.cfg.max_peers = config.max_peers;
 	if (config.has_connection_timeout)
-		srv.cfg.timeout = config.connection_timeout;
+		srv.cfg.conn.timeout = config.connection_timeout;
 	if (config.has_discovery_interval)
 		srv.disco.interval = config.discovery_interval;
 	if ((env = getenv("MINI_P2P_DISCOVERY_PORT")) != NULL && *env)
 		srv.disco.port = (uint16_t)tool_parse_number(env, 1, 65535,
 		    "MINI_P2P_DISCOVERY_PORT");
 	if ((env = getenv("MINI_P2P_MAX_PEERS")) != NULL && *env)
-		srv.max_peers = (unsigned)tool_parse_number(env, 1, 100000,
+		srv.cfg.max_peers = (unsigned)tool_parse_number(env, 1, 100000,
 		    "MINI_P2P_MAX_PEERS");
 	if ((dirs = calloc((size_t)argc, sizeof(*dirs))) == NULL ||
 	    (boot = calloc((size_t)argc, sizeof(*boot))) == NULL)
@@ -783,14 +468,14 @@ main(int argc, char **argv)
 			if (strlen(optarg) > PROTO_NODE_NAME_MAX)
 				tool_die(2, "name '%s': at most %u bytes",
 				    optarg, PROTO_NODE_NAME_MAX);
-			srv.cfg.node_name = optarg;
+			srv.cfg.conn.node_name = optarg;
 			break;
 		case 'M':
-			srv.max_peers = (unsigned)tool_parse_number(optarg, 1,
+			srv.cfg.max_peers = (unsigned)tool_parse_number(optarg, 1,
 			    100000, "max peers");
 			break;
 		case 'T':
-			srv.cfg.timeout = (unsigned)tool_parse_number(optarg,
+			srv.cfg.conn.timeout = (unsigned)tool_parse_number(optarg,
 			    1, 3600, "timeout");
 			break;
 		case 'S':
@@ -845,7 +530,8 @@ main(int argc, char **argv)
 	}
 	if ((srv.base = event_base_new()) == NULL ||
 	    (srv.store = proto_store_new()) == NULL ||
-	    (srv.retry_ev = evtimer_new(srv.base, retry_accept, &srv)) == NULL)
+	    (srv.server = proto_server_new(srv.base, srv.store, &srv.cfg,
+	    &server_cbs, NULL)) == NULL)
 		tool_die(1, "out of memory");
 	listen_on(&srv, bind_addr, port);
 	for (int i = 0; i < ndirs; i++)
@@ -863,31 +549,30 @@ main(int argc, char **argv)
 	    event_add(sigterm, NULL))
 		tool_die(1, "cannot watch signals");
 	event_base_dispatch(srv.base);
-	while (srv.clients)
-		client_free(srv.clients);
 	while (srv.booting)
-		client_free(srv.booting);
-	if (srv.stats)
+		boot_free(srv.booting);
+	if (srv.stats) {
+		proto_server_stats st;
+		proto_server_stats_get(srv.server, &st);
 		fprintf(stderr, "p2p-serve: stats bytes_in=%llu bytes_out=%llu "
 		    "chunks_out=%llu manifests_out=%llu peers=%llu "
-		    "datagrams_bad=%llu\n",
-		    (unsigned long long)srv.bytes_in,
-		    (unsigned long long)srv.bytes_out,
-		    (unsigned long long)srv.chunks_out,
-		    (unsigned long long)srv.manifests_out,
-		    (unsigned long long)srv.peers,
-		    (unsigned long long)(srv.beacon ?
-		    proto_beacon_bad(srv.beacon) : 0));
+		    "cancelled=%llu datagrams_bad=%llu\n",
+		    (unsigned long long)st.bytes_in,
+		    (unsigned long long)st.bytes_out,
+		    (unsigned long long)st.chunks_out,
+		    (unsigned long long)st.manifests_out,
+		    (unsigned long long)st.peers,
+		    (unsigned long long)st.cancelled,
+		    (unsigned long long)st.datagrams_bad);
+	}
+	proto_server_free(srv.server);
 	event_free(sigint);
 	event_free(sigterm);
 	if (srv.stdin_ev)
 		event_free(srv.stdin_ev);
-	event_free(srv.retry_ev);
 	if (srv.boot_ev)
 		event_free(srv.boot_ev);
-	proto_beacon_free(srv.beacon);
 	free(boot);
-	evconnlistener_free(srv.listener);
 	proto_store_free(srv.store);
 	free(srv.inbuf);
 	event_base_free(srv.base);

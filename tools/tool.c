@@ -515,3 +515,29 @@ tool_common_option(int ch, void (*usage)(FILE *))
 	}
 	return 0;
 }
+
+void
+tool_proto_log(int level, const char *text, void *ctx)
+{
+	(void)ctx;
+	tool_log(level, "%s", text);
+}
+
+void
+tool_bind_address(const char *bind_addr, uint16_t port,
+    struct sockaddr_storage *ss, socklen_t *len)
+{
+	int v6 = strchr(bind_addr, ':') != NULL;
+	char hostport[300];
+	const char *why;
+
+	/* tool_resolve wants a port from 1: put the real one in after. */
+	snprintf(hostport, sizeof(hostport), "%s%s%s:1", v6 ? "[" : "",
+	    bind_addr, v6 ? "]" : "");
+	if (tool_resolve(hostport, ss, len, &why) != 0)
+		tool_die(2, "bind address '%s': %s", bind_addr, why);
+	if (ss->ss_family == AF_INET)
+		((struct sockaddr_in *)ss)->sin_port = htons(port);
+	else
+		((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
+}

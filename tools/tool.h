@@ -107,4 +107,12 @@ const char *tool_hostname(void);
 typedef int (*tool_file_fn)(const char *path, const char *name, void *ctx);
 int tool_walk(const char *path, tool_file_fn fn, void *ctx);
 
+/* libproto's log hook (proto_server_cbs.log): its levels are ours. */
+void tool_proto_log(int level, const char *text, void *ctx);
+
+/* The socket address for listening on bind_addr (an IP address) at port
+ * (0: any); exits 2 when bind_addr is not one. */
+void tool_bind_address(const char *bind_addr, uint16_t port,
+    struct sockaddr_storage *ss, socklen_t *len);
+
 #endif

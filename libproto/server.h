@@ -1,0 +1,83 @@
+/*
+ * The serving side of a node: a listener, and for each peer that connects
+ * the answers to its requests (LIST, GET_MANIFEST, GET_CHUNK, PEERS, HAS,
+ * INTERESTED) from a store, in the order asked. Chunk answers are queued a
+ * little at a time, so a CANCEL can still catch a request not yet answered
+ * and a peer that reads slowly holds a bounded amount. p2p-serve is one of
+ * these; p2p-fetch runs one beside its downloads, over a store that holds
+ * the file it is fetching.
+ */
+#ifndef PROTO_SERVER_H
+#define PROTO_SERVER_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "beacon.h"
+#include "conn.h"
+#include "peers.h"
+#include "store.h"
+
+struct event_base;
+
+enum proto_log_level { PROTO_LOG_ERROR, PROTO_LOG_WARN, PROTO_LOG_INFO,
+    PROTO_LOG_DEBUG, PROTO_LOG_TRACE };
+
+typedef struct proto_server proto_server;
+
+typedef struct proto_server_config {
+	proto_conn_config conn; /* for every connection; listen_port is set
+	                         * by proto_server_listen */
+	unsigned max_peers;     /* connections at once; 0 means 50 */
+} proto_server_config;
+
+typedef struct proto_server_cbs {
+	/* Optional: what happened, for the owner's log. */
+	void (*log)(int level, const char *text, void *ctx);
+	/* Optional: a node that listens on port at host connected. */
+	void (*on_peer)(const char *host, uint16_t port, void *ctx);
+} proto_server_cbs;
+
+typedef struct proto_server_stats {
+	uint64_t bytes_in, bytes_out, chunks_out, manifests_out, peers,
+	    cancelled, datagrams_bad;
+} proto_server_stats;
+
+/* A server answering from store, which stays the caller's. cfg and cbs are
+ * copied; node_name is borrowed. NULL when out of memory. */
+proto_server *proto_server_new(struct event_base *base, proto_store *store,
+    const proto_server_config *cfg, const proto_server_cbs *cbs, void *ctx);
+
+/* Closes every connection and frees the server. NULL does nothing. */
+void proto_server_free(proto_server *srv);
+
+/* Listens on sa (port 0: one the kernel picks). 0, or -1 with errno set. */
+int proto_server_listen(proto_server *srv, const struct sockaddr *sa,
+    socklen_t salen);
+
+/* The port listened on, or 0. */
+uint16_t proto_server_port(const proto_server *srv);
+
+/* Answers and announces on the discovery port, for the store's files.
+ * 0, or -1 with errno set (EINVAL: a bad target address). */
+int proto_server_start_beacon(proto_server *srv,
+    const proto_beacon_config *cfg);
+
+/* The node now holds chunk index (in its manifest's chunk size) of id:
+ * peers interested in id are told with a HAVE. */
+void proto_server_have(proto_server *srv, const uint8_t id[PROTO_HASH_LEN],
+    uint64_t index);
+
+/* The peers this node knows, to pass on: filled from HELLOs, announcements
+ * and by the owner. */
+proto_peer_table *proto_server_known(proto_server *srv);
+
+/* 1 when a node listening on host:port is connected to us now. */
+int proto_server_connected_from(const proto_server *srv, const char *host,
+    uint16_t port);
+
+/* Connections now, and the totals so far (closed connections included). */
+unsigned proto_server_clients(const proto_server *srv);
+void proto_server_stats_get(const proto_server *srv, proto_server_stats *st);
+
+#endif

@@ -1,0 +1,212 @@
+#!/usr/bin/env bats
+# Swarming: a fetch to a file serves what it has verified while it downloads, so one seed can
+# feed many fetchers. The seed's upload is capped (--max-upload-rate) where the test is about
+# how much it uploads: on loopback every link is as fast as the CPU, and a seed with no limit
+# is as good a source as any fetcher; a real seed's uplink is what swarming saves.
+
+bats_require_minimum_version 1.5.0
+
+load ../bats/common
+
+# TEMPORARY until the rate limits land (issue 8): tests that cap the seed's upload.
+needs_rate_limit() {
+	p2p-serve --help | grep -q max-upload-rate || skip "p2p-serve has no --max-upload-rate yet"
+}
+
+setup() {
+	cd "$BATS_TEST_TMPDIR"
+	# Each test has its own discovery port: fetchers answer queries on it.
+	MINI_P2P_DISCOVERY_PORT=$(unused_udp_port)
+	export MINI_P2P_DISCOVERY_PORT
+}
+
+teardown() {
+	common_teardown
+}
+
+# start_fetch NAME ARGS...: p2p-fetch -v --stats ARGS in the background, stdout to NAME.out and
+# stderr to NAME.err; records its PID in FETCH_PIDS (and EXTRA_PIDS, for teardown).
+start_fetch() {
+	local name=$1
+	shift
+	p2p-fetch -v --stats "$@" >"$name.out" 2>"$name.err" 3>&- &
+	FETCH_PIDS+=("$!")
+	EXTRA_PIDS+=("$!")
+}
+FETCH_PIDS=()
+
+# fetch_port NAME: the port the fetch writing NAME.err serves on (it says so at -v).
+fetch_port() {
+	wait_for grep -q 'sharing on port [0-9]' "$1.err" || return 1
+	grep -o 'sharing on port [0-9]*' "$1.err" | head -1 | grep -o '[0-9]*$'
+}
+
+# wait_fetches SECONDS: wait for every fetch started; fail unless each exited 0.
+wait_fetches() {
+	local pid
+	for pid in "${FETCH_PIDS[@]}"; do
+		wait_exit "$pid" "$1" || fail "fetch $pid still running after $1 s"
+		[[ $exit_status == 0 ]] || fail "fetch $pid exited $exit_status"
+	done
+}
+
+@test "1 seed (upload capped) and 6 fetchers on 64 MiB: identical files; the seed uploads at most 2.5x the file" {
+	needs_rate_limit
+	make_file big 64M 1
+	serve_chunked big -- --no-announce --stats --max-upload-rate 16M
+	local id seed=$SERVER_PID
+	id=$(p2p-chunk --id big)
+	for i in 1 2 3 4 5 6; do
+		start_fetch "f$i" -T 30 -p "$SERVER_ADDR" -o "f$i" "$id"
+	done
+	wait_fetches 60
+	for i in 1 2 3 4 5 6; do
+		cmp big "f$i" || fail "f$i differs"
+	done
+	stop_server "$seed"
+	local line out
+	line=$(grep 'stats' "$SERVER_ERR")
+	out=$(stats_field "$line" bytes_out)
+	echo "seed: $line" >&2
+	cat f*.err | grep stats >&2
+	((out <= 64 * 1048576 * 5 / 2)) ||
+		fail "the seed uploaded $out bytes, over 2.5 times the file"
+	# The fetchers really did serve each other.
+	local served=0
+	for i in 1 2 3 4 5 6; do
+		served=$((served + $(stats_field "$(grep stats "f$i.err")" bytes_out)))
+	done
+	((served >= 64 * 1048576 * 6 - out)) ||
+		fail "fetchers uploaded $served bytes; with the seed's $out, not 6 files"
+}
+
+@test "a fetcher killed mid-swarm (SIGKILL) does not stall the others" {
+	needs_rate_limit
+	make_file big 32M 2
+	serve_chunked big -- --no-announce --max-upload-rate 8M
+	local id
+	id=$(p2p-chunk --id big)
+	for i in 1 2 3 4; do
+		start_fetch "f$i" -T 20 -p "$SERVER_ADDR" -o "f$i" "$id"
+	done
+	local victim=${FETCH_PIDS[0]}
+	# Kill it once it holds part of the file, and so is serving others.
+	wait_for -t 20 test -s f1.part
+	sleep 0.5
+	kill -KILL "$victim"
+	wait "$victim" 2>/dev/null || true
+	FETCH_PIDS=("${FETCH_PIDS[@]:1}")
+	wait_fetches 60
+	for i in 2 3 4; do
+		cmp big "f$i" || fail "f$i differs"
+	done
+}
+
+@test "--seed: a complete fetch goes on serving until SIGTERM, then exits 0" {
+	make_file big 4M 3
+	serve_chunked big -- --no-announce
+	local id seed=$SERVER_PID
+	id=$(p2p-chunk --id big)
+	start_fetch a -T 10 --seed -p "$SERVER_ADDR" -o a "$id"
+	local a_pid=${FETCH_PIDS[0]} port
+	port=$(fetch_port a)
+	wait_for -t 20 test -f a
+	wait_for grep -q 'seeding' a.err
+	pid_alive "$a_pid" || fail "the seeding fetch exited"
+	stop_server "$seed"
+	# The first seed is gone: the file comes from the fetcher that kept seeding.
+	run -0 p2p-fetch -T 10 -p "127.0.0.1:$port" -o b "$id"
+	cmp big b
+	kill -TERM "$a_pid"
+	wait_exit "$a_pid" 10
+	assert_equal "$exit_status" 0
+	grep -q 'stopped seeding' a.err
+}
+
+@test "a partial fetcher answers INTERESTED with what it holds, and is found by p2p-discover --hash" {
+	needs_rate_limit
+	make_file big 32M 4
+	serve_chunked -c 256K big -- --no-announce --max-upload-rate 4M
+	local id port
+	id=$(p2p-chunk --id big)
+	start_fetch a -T 30 -p "$SERVER_ADDR" -o a "$id"
+	port=$(fetch_port a)
+	wait_for -t 20 test -s a.part
+	run -0 python3 "$P2P_REF" swarm "127.0.0.1:$port" "$id"
+	echo "$output" >&2
+	assert_line --regexp '^map 262144 [0-9]+/128$'
+	local held=${lines[0]#map 262144 }
+	held=${held%/128}
+	((held > 0 && held < 128)) || fail "held $held of 128: not a partial file"
+	assert_line --regexp "^answers [0-9]+ CHUNK, [01] CANCELLED\$"
+	run -0 p2p-discover -t 2 --hash "$id" --discovery-port "$MINI_P2P_DISCOVERY_PORT"
+	assert_line --regexp "^[0-9.]+:$port\$"
+}
+
+@test "CANCEL: a request still queued is answered ERROR CANCELLED, in order" {
+	# 64 MiB asked for at once and not read until the CANCEL is sent: more than the socket
+	# buffers hold, so the last request is still queued when its CANCEL comes.
+	make_file big 64M 5
+	serve_chunked -c 4M big -- --no-announce
+	run -0 python3 "$P2P_REF" swarm "$SERVER_ADDR" "$(p2p-chunk --id big)"
+	assert_line 'map 4194304 16/16'
+	assert_line 'answers 15 CHUNK, 1 CANCELLED'
+}
+
+@test "--max-peers 2 holds on both sides of a fetcher in a swarm" {
+	needs_rate_limit
+	make_file big 16M 6
+	serve_chunked big -- --no-announce --max-upload-rate 8M
+	local id
+	id=$(p2p-chunk --id big)
+	start_fetch limited -v -T 30 --max-peers 2 -p "$SERVER_ADDR" -o limited "$id"
+	for i in 1 2 3 4; do
+		start_fetch "f$i" -T 30 -p "$SERVER_ADDR" -o "f$i" "$id"
+	done
+	wait_fetches 60
+	cmp big limited
+	local line
+	line=$(grep stats limited.err)
+	echo "$line" >&2
+	(($(stats_field "$line" peers_used) <= 2)) || fail "used more than 2 peers"
+	# Its server refused connections past the limit rather than take a third.
+	if grep -Eq 'refused a connection: ([3-9]|[0-9]{2,}) peers' limited.err; then
+		fail "more than 2 peers connected to it"
+	fi
+}
+
+@test "a fetch never connects to itself, nor twice to one peer" {
+	make_file big 1M 7
+	serve_chunked big -- --no-announce
+	local id self
+	id=$(p2p-chunk --id big)
+	self=$(unused_port)
+	run -0 p2p-fetch -vv --stats --port "$self" -p "127.0.0.1:$self" \
+	    -p "$SERVER_ADDR" -p "localhost:$SERVER_PORT" -o out "$id"
+	cmp big out
+	assert_output --partial "127.0.0.1:$self: ourselves; not connecting"
+	local line
+	line=$(grep stats <<<"$output")
+	assert_equal "$(stats_field "$line" peers_used)" 1
+	assert_equal "$(stats_field "$line" peers_in)" 0
+	# One connection to the seed, under whichever of its two names came first.
+	assert_equal "$(grep -c ": connecting\$" <<<"$output")" 1
+}
+
+@test "--no-share: a fetch to a file does not listen; to stdout it never does" {
+	make_file big 1M 8
+	serve_chunked big -- --no-announce
+	local id
+	id=$(p2p-chunk --id big)
+	run -0 p2p-fetch -v --no-share -p "$SERVER_ADDR" -o out "$id"
+	refute_output --partial 'sharing on port'
+	run -0 --separate-stderr p2p-fetch -v -p "$SERVER_ADDR" "$id"
+	[[ $stderr != *'sharing on port'* ]]
+}
+
+@test "--seed without -o, or with --no-share: a usage error (exit 2)" {
+	run -2 p2p-fetch --seed -p 127.0.0.1:1 "$(printf '%064d' 0)"
+	assert_output --partial 'needs -o FILE'
+	run -2 p2p-fetch --seed --no-share -o x -p 127.0.0.1:1 "$(printf '%064d' 0)"
+	assert_output --partial 'needs -o FILE'
+}
