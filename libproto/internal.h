@@ -16,4 +16,8 @@ int manifest_from_object(const msgpack_object *obj, proto_manifest **out);
 int manifest_pack_object(msgpack_packer *pk, const proto_manifest *mf,
     int with_path);
 
+/* proto_open_beneath without openat2: one component at a time. Exposed for
+ * the unit tests, since this kernel has openat2. */
+int store_open_by_components(int root_fd, const char *rel);
+
 #endif

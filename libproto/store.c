@@ -8,9 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include <linux/openat2.h>
+
 #include "error.h"
+#include "internal.h"
 #include "store.h"
 
 struct entry {
@@ -18,6 +22,8 @@ struct entry {
 	int fd;
 	int borrowed;            /* mf and fd are the caller's (a fetch) */
 	const proto_have *have;  /* NULL: the whole file */
+	int root_fd;             /* the shared directory, or -1 */
+	char *rel;               /* the file beneath root_fd */
 };
 
 struct proto_store {
@@ -39,6 +45,7 @@ proto_store_free(proto_store *st)
 	if (st == NULL)
 		return;
 	for (size_t i = 0; i < st->count; i++) {
+		free(st->entries[i].rel);
 		if (st->entries[i].borrowed)
 			continue;
 		if (st->entries[i].fd >= 0)
@@ -116,7 +123,7 @@ add_entry(proto_store *st, const struct entry *add)
 int
 proto_store_add(proto_store *st, proto_manifest *mf)
 {
-	struct entry e = { mf, -1, 0, NULL };
+	struct entry e = { mf, -1, 0, NULL, -1, NULL };
 	int rc = add_entry(st, &e);
 
 	if (rc != 0)
@@ -128,9 +135,81 @@ int
 proto_store_add_partial(proto_store *st, proto_manifest *mf, int fd,
     const proto_have *have)
 {
-	struct entry e = { mf, fd, 1, have };
+	struct entry e = { mf, fd, 1, have, -1, NULL };
 
 	return add_entry(st, &e);
+}
+
+int
+proto_store_add_beneath(proto_store *st, proto_manifest *mf, int root_fd,
+    const char *rel)
+{
+	struct entry e = { mf, -1, 0, NULL, root_fd, strdup(rel) };
+	int rc;
+
+	if (e.rel == NULL) {
+		proto_manifest_free(mf);
+		return PROTO_ERR_NOMEM;
+	}
+	if ((rc = add_entry(st, &e)) != 0) {
+		free(e.rel);
+		proto_manifest_free(mf);
+	}
+	return rc;
+}
+
+/* Without openat2 (Linux before 5.6): one component at a time, none of them
+ * a link, none of them "..". */
+int
+store_open_by_components(int root_fd, const char *rel)
+{
+	char *copy = strdup(rel), *save = NULL, *part, *next;
+	int dir = root_fd, fd = -1;
+
+	if (copy == NULL) {
+		errno = ENOMEM;
+		return -1;
+	}
+	errno = ENOENT; /* a path of nothing but slashes */
+	for (part = strtok_r(copy, "/", &save); part != NULL; part = next) {
+		int flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW;
+		next = strtok_r(NULL, "/", &save);
+		if (strcmp(part, "..") == 0) {
+			if (dir != root_fd)
+				close(dir);
+			errno = EXDEV;
+			fd = -1;
+			break;
+		}
+		fd = openat(dir, part, flags | (next ? O_DIRECTORY : 0));
+		if (dir != root_fd)
+			close(dir);
+		if (fd < 0 || next == NULL)
+			break;
+		dir = fd;
+	}
+	free(copy);
+	return fd;
+}
+
+int
+proto_open_beneath(int root_fd, const char *rel)
+{
+	struct open_how how;
+	long fd;
+
+	if (rel[0] == '/' || rel[0] == '\0') {
+		errno = EXDEV;
+		return -1;
+	}
+	memset(&how, 0, sizeof(how));
+	how.flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW;
+	how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+	    RESOLVE_NO_MAGICLINKS;
+	fd = syscall(SYS_openat2, root_fd, rel, &how, sizeof(how));
+	if (fd < 0 && errno == ENOSYS)
+		return store_open_by_components(root_fd, rel);
+	return (int)fd;
 }
 
 static struct entry *
@@ -211,7 +290,10 @@ proto_store_open(proto_store *st, const uint8_t id[PROTO_HASH_LEN], int *fd)
 		*fd = e->fd;
 		return 0;
 	}
-	if (e->fd < 0) {
+	if (e->fd < 0 && e->rel != NULL) {
+		if ((e->fd = proto_open_beneath(e->root_fd, e->rel)) < 0)
+			return PROTO_ERR_SYSTEM;
+	} else if (e->fd < 0) {
 		if (e->mf->path == NULL)
 			return PROTO_ERR_INVALID;
 		e->fd = open(e->mf->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);

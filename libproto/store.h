@@ -26,6 +26,22 @@ void proto_store_free(proto_store *st);
 int proto_store_add(proto_store *st, proto_manifest *mf);
 
 /*
+ * Adds mf (taking it in every case) for the file rel beneath the directory
+ * root_fd, which stays the caller's and open while the store is: the file
+ * is opened, when first served, only beneath that directory and through
+ * no link, whatever happens to the tree meanwhile. Returns as
+ * proto_store_add.
+ */
+int proto_store_add_beneath(proto_store *st, proto_manifest *mf, int root_fd,
+    const char *rel);
+
+/* Opens rel read-only beneath the directory root_fd, refusing "..", an
+ * absolute path and any link on the way (openat2 RESOLVE_BENEATH and
+ * RESOLVE_NO_SYMLINKS, or one component at a time on older kernels).
+ * A descriptor, or -1 with errno set (EXDEV, ELOOP: it would leave). */
+int proto_open_beneath(int root_fd, const char *rel);
+
+/*
  * Adds a file still being fetched: mf, fd (readable) and have (in
  * mf->chunk_size units) stay the caller's and must outlive the entry;
  * chunks are served only where have says so. Returns 0, 1 when the id was

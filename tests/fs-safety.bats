@@ -41,6 +41,45 @@ teardown() {
 	assert_equal "$(cat canary)" untouched
 }
 
+@test "serve -d: a directory swapped for a link after the walk is not followed when serving" {
+	mkdir -p share/sub outside
+	make_file share/sub/f 50000 3
+	# Outside, a file of the same size: served in its place if the link were followed.
+	make_file outside/f 50000 4
+	start_server -d share
+	id=$(p2p-chunk --id share/sub/f)
+	wait_listed "$SERVER_ADDR" "$id"
+	mv share/sub share/sub.old
+	ln -s ../outside share/sub
+	run -1 --separate-stderr p2p-fetch -T 5 -p "$SERVER_ADDR" -o got "$id" </dev/null
+	assert_stderr --partial "refused: file unavailable"
+	[[ ! -e got ]]
+	# The server says why, and goes on serving.
+	grep -q 'share/sub/f: Too many levels of symbolic links' "$SERVER_ERR"
+	pid_alive "$SERVER_PID"
+}
+
+@test "fetch -o: a FILE.part that is a link, a FIFO or a directory is never written through" {
+	make_file src 40000 5
+	start_server_stdin <(p2p-chunk src)
+	id=$(p2p-chunk --id src)
+	wait_listed "$SERVER_ADDR" "$id"
+	echo untouched > canary
+	ln -s canary out.part
+	run -1 --separate-stderr p2p-fetch -p "$SERVER_ADDR" -o out "$id" </dev/null
+	assert_stderr --partial "out.part: is a symbolic link; not written through"
+	assert_equal "$(cat canary)" untouched
+	rm out.part
+	mkfifo out.part
+	run -1 --separate-stderr p2p-fetch -p "$SERVER_ADDR" -o out "$id" </dev/null
+	assert_stderr --partial "out.part: not a regular file; not written"
+	rm out.part
+	mkdir out.part
+	run -1 --separate-stderr p2p-fetch -p "$SERVER_ADDR" -o out "$id" </dev/null
+	assert_stderr --partial "out.part: Is a directory"
+	[[ ! -e out ]]
+}
+
 @test "--list: control characters and tabs in a peer's names cannot break the lines" {
 	mkdir share
 	make_file "share/$(printf 'tab\there')" 1000 3

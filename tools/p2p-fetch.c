@@ -629,6 +629,37 @@ resume_part(struct fetch *f)
 	return kept;
 }
 
+/*
+ * FILE.part: the one a run before us left, to resume, or a new one. Never
+ * through a link someone left in our place (O_NOFOLLOW), never one that
+ * appears between our look and our creating it (O_EXCL), and only a
+ * regular file: a FIFO or a device by that name is not ours to write.
+ */
+static int
+open_part(const char *path)
+{
+	struct stat st;
+	int fd;
+
+	fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 && errno == ENOENT)
+		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC |
+		    O_NOFOLLOW, 0644);
+	if (fd < 0) {
+		tool_log(LOG_ERROR, "%s: %s", path, errno == ELOOP ?
+		    "is a symbolic link; not written through" :
+		    strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		tool_log(LOG_ERROR, "%s: not a regular file; not written",
+		    path);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 /* Serves the file being fetched from its .part, chunk by chunk as they are
  * verified. */
 static int
@@ -651,15 +682,8 @@ adopt_manifest(struct fetch *f, proto_manifest *mf)
 	if (proto_picker_init(&f->pk, mf->nchunks) != 0)
 		return -1;
 	if (f->part_path != NULL) {
-		/* Never through a link someone left in our place: a .part
-		 * is ours, a regular file, or not opened at all. */
-		f->out_fd = open(f->part_path, O_RDWR | O_CREAT | O_CLOEXEC |
-		    O_NOFOLLOW, 0644);
-		if (f->out_fd < 0) {
-			tool_log(LOG_ERROR, "%s: %s", f->part_path,
-			    strerror(errno));
+		if ((f->out_fd = open_part(f->part_path)) < 0)
 			return -1;
-		}
 		if (f->server != NULL && share_part(f) != 0) {
 			tool_log(LOG_ERROR, "out of memory");
 			return -1;

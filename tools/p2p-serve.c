@@ -43,6 +43,9 @@ struct server {
 	struct bootstrap *booting;  /* connections to bootstrap peers */
 	struct event *stdin_ev;
 	proto_store *store;
+	const char *walk_dir;       /* the -d directory being walked */
+	int walk_root;              /* and its descriptor */
+	int *roots;                 /* every -d directory's, kept to serve */
 	uint8_t *inbuf;             /* manifest bytes from stdin not yet used */
 	size_t inlen, incap;
 	int stats;
@@ -119,30 +122,40 @@ share(struct server *srv, proto_manifest *mf)
 		tool_log(LOG_INFO, "serving %s %s", hex, name);
 }
 
+/* A file met walking a -d directory: hashed and later served through the
+ * directory's descriptor, never through a link nor from outside it, even
+ * if the tree changes under us (a directory swapped for a link). */
 static int
 share_file(const char *path, const char *name, void *arg)
 {
-	char real[4096];
+	struct server *srv = arg;
+	const char *rel = path + strlen(srv->walk_dir);
+	char hex[PROTO_ID_HEX_LEN + 1], shown[PROTO_NAME_MAX + 1];
 	proto_manifest *mf;
 	int fd, rc;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
-		tool_log(LOG_ERROR, "%s: %s", path, strerror(errno));
+	while (*rel == '/')
+		rel++;
+	if ((fd = proto_open_beneath(srv->walk_root, rel)) < 0) {
+		tool_log(LOG_ERROR, "%s: %s", path, errno == EXDEV ||
+		    errno == ELOOP ? "leads outside the shared directory; not "
+		    "served" : strerror(errno));
 		return 0;
 	}
-	if (realpath(path, real) == NULL) {
-		tool_log(LOG_ERROR, "%s: %s", path, strerror(errno));
-		close(fd);
-		return 0;
-	}
-	rc = proto_manifest_build_fd(fd, name, real, 0, &mf);
+	rc = proto_manifest_build_fd(fd, name, path, 0, &mf);
 	close(fd);
 	if (rc != 0) {
 		tool_log(LOG_ERROR, "%s: %s", path, rc == PROTO_ERR_SYSTEM ?
 		    strerror(errno) : proto_strerror(rc));
 		return 0;
 	}
-	share(arg, mf);
+	proto_hex_encode(mf->id, PROTO_HASH_LEN, hex);
+	tool_printable(mf->name, strlen(mf->name), shown, sizeof(shown));
+	if ((rc = proto_store_add_beneath(srv->store, mf, srv->walk_root,
+	    rel)) < 0)
+		tool_die(1, "%s", proto_strerror(rc));
+	if (rc == 0)
+		tool_log(LOG_INFO, "serving %s %s", hex, shown);
 	return 0;
 }
 
@@ -521,12 +534,14 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if ((srv.roots = calloc((size_t)ndirs + 1, sizeof(int))) == NULL)
+		tool_die(1, "out of memory");
 	for (int i = 0; i < ndirs; i++) {
-		struct stat st;
-		if (stat(dirs[i], &st) != 0)
-			tool_die_errno(1, "%s", dirs[i]);
-		if (!S_ISDIR(st.st_mode))
+		srv.roots[i] = open(dirs[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (srv.roots[i] < 0 && errno == ENOTDIR)
 			tool_die(1, "%s: not a directory", dirs[i]);
+		if (srv.roots[i] < 0)
+			tool_die_errno(1, "%s", dirs[i]);
 	}
 	if ((srv.base = event_base_new()) == NULL ||
 	    (srv.store = proto_store_new()) == NULL ||
@@ -534,8 +549,11 @@ main(int argc, char **argv)
 	    &server_cbs, NULL)) == NULL)
 		tool_die(1, "out of memory");
 	listen_on(&srv, bind_addr, port);
-	for (int i = 0; i < ndirs; i++)
+	for (int i = 0; i < ndirs; i++) {
+		srv.walk_dir = dirs[i];
+		srv.walk_root = srv.roots[i];
 		tool_walk(dirs[i], share_file, &srv);
+	}
 	free(dirs);
 	setup_stdin(&srv);
 	srv.boot = boot;
@@ -574,6 +592,9 @@ main(int argc, char **argv)
 		event_free(srv.boot_ev);
 	free(boot);
 	proto_store_free(srv.store);
+	for (int i = 0; i < ndirs; i++)
+		close(srv.roots[i]);
+	free(srv.roots);
 	free(srv.inbuf);
 	event_base_free(srv.base);
 	return 0;
