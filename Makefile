@@ -11,7 +11,7 @@ MANDIR = $(PREFIX)/share/man
 CC ?= cc
 PKG_CONFIG ?= pkg-config
 MSGPACK_PC := $(shell $(PKG_CONFIG) --exists msgpack-c 2>/dev/null && echo msgpack-c || echo msgpack)
-PKGS = libevent $(MSGPACK_PC) libcrypto
+PKGS = libevent libevent_openssl $(MSGPACK_PC) libssl libcrypto
 PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS))
 PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS))
 # The tools read their configuration file with libinih; libproto does not.

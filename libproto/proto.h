@@ -16,6 +16,7 @@
  *   have.h      which chunks of a file a node holds
  *   picker.h    which chunk to ask a peer for next (rarest first)
  *   server.h    a node's serving side: listener, answers, HAVE pushes
+ *   identity.h  a node's key pair and identity, TLS 1.3 contexts
  */
 #ifndef PROTO_H
 #define PROTO_H
@@ -34,6 +35,7 @@
 #include "have.h"
 #include "picker.h"
 #include "server.h"
+#include "identity.h"
 
 #define PROTO_LIB_VERSION "0.1.0"
 

@@ -1,0 +1,247 @@
+/*
+ * Identities and TLS contexts with OpenSSL 3. The certificate is made anew
+ * at every start from the kept key: only the key matters.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "error.h"
+#include "identity.h"
+
+struct proto_identity {
+	EVP_PKEY *key;
+	X509 *cert;
+	uint8_t id[PROTO_IDENTITY_LEN];
+};
+
+int
+proto_identity_default_path(char *out, size_t outlen)
+{
+	const char *env = getenv("P2P_IDENTITY"), *xdg, *home;
+	int n;
+
+	if (env != NULL && *env)
+		n = snprintf(out, outlen, "%s", env);
+	else if ((xdg = getenv("XDG_CONFIG_HOME")) != NULL && *xdg)
+		n = snprintf(out, outlen, "%s/p2p/identity.pem", xdg);
+	else if ((home = getenv("HOME")) != NULL && *home)
+		n = snprintf(out, outlen, "%s/.config/p2p/identity.pem", home);
+	else
+		return PROTO_ERR_INVALID;
+	return n > 0 && (size_t)n < outlen ? 0 : PROTO_ERR_TOO_BIG;
+}
+
+/* SHA-256 of the DER SubjectPublicKeyInfo. */
+static int
+key_id(EVP_PKEY *key, uint8_t out[PROTO_IDENTITY_LEN])
+{
+	unsigned char *der = NULL;
+	unsigned int len = 0;
+	int n = i2d_PUBKEY(key, &der), ok;
+
+	if (n <= 0)
+		return PROTO_ERR_INVALID;
+	ok = EVP_Digest(der, (size_t)n, out, &len, EVP_sha256(), NULL);
+	OPENSSL_free(der);
+	return ok && len == PROTO_IDENTITY_LEN ? 0 : PROTO_ERR_INVALID;
+}
+
+/* Makes every missing directory of path, mode 0700. */
+static int
+make_parents(const char *path)
+{
+	char dir[4096];
+	size_t n = strlen(path);
+
+	if (n >= sizeof(dir))
+		return -1;
+	memcpy(dir, path, n + 1);
+	for (char *p = dir + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return 0;
+}
+
+static int
+create_key(const char *path, EVP_PKEY **out)
+{
+	EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	FILE *f = NULL;
+	int fd;
+
+	if (key == NULL)
+		return PROTO_ERR_NOMEM;
+	if (make_parents(path) != 0 ||
+	    (fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
+	    O_NOFOLLOW, 0600)) < 0) {
+		EVP_PKEY_free(key);
+		return PROTO_ERR_SYSTEM;
+	}
+	if ((f = fdopen(fd, "w")) == NULL) {
+		close(fd);
+		EVP_PKEY_free(key);
+		return PROTO_ERR_SYSTEM;
+	}
+	if (!PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) ||
+	    fclose(f) != 0) {
+		unlink(path);
+		EVP_PKEY_free(key);
+		return PROTO_ERR_SYSTEM;
+	}
+	*out = key;
+	return 0;
+}
+
+static int
+read_key(const char *path, EVP_PKEY **out)
+{
+	struct stat st;
+	FILE *f;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+	if (fd < 0)
+		return PROTO_ERR_SYSTEM;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    (st.st_mode & 077) != 0) {
+		close(fd);
+		return PROTO_ERR_INVALID;
+	}
+	if ((f = fdopen(fd, "r")) == NULL) {
+		close(fd);
+		return PROTO_ERR_SYSTEM;
+	}
+	*out = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+	fclose(f);
+	return *out != NULL ? 0 : PROTO_ERR_MALFORMED;
+}
+
+/* A self-signed certificate for key, valid from an hour ago for ten
+ * years: its dates are not checked by peers, but OpenSSL wants some. */
+static X509 *
+make_cert(EVP_PKEY *key)
+{
+	X509 *cert = X509_new();
+	X509_NAME *name;
+
+	if (cert == NULL)
+		return NULL;
+	if (!X509_set_version(cert, 2) ||
+	    !ASN1_INTEGER_set(X509_get_serialNumber(cert), 1) ||
+	    X509_gmtime_adj(X509_getm_notBefore(cert), -3600) == NULL ||
+	    X509_gmtime_adj(X509_getm_notAfter(cert), 10L * 365 * 86400) ==
+	    NULL || !X509_set_pubkey(cert, key) ||
+	    (name = X509_get_subject_name(cert)) == NULL ||
+	    !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+	    (const unsigned char *)"mini-p2p node", -1, -1, 0) ||
+	    !X509_set_issuer_name(cert, name) ||
+	    !X509_sign(cert, key, NULL)) {
+		X509_free(cert);
+		return NULL;
+	}
+	return cert;
+}
+
+int
+proto_identity_load(const char *path, int create, proto_identity **out)
+{
+	proto_identity *id = calloc(1, sizeof(*id));
+	int rc;
+
+	if (id == NULL)
+		return PROTO_ERR_NOMEM;
+	rc = read_key(path, &id->key);
+	if (rc == PROTO_ERR_SYSTEM && errno == ENOENT && create)
+		rc = create_key(path, &id->key);
+	if (rc == 0 && (id->cert = make_cert(id->key)) == NULL)
+		rc = PROTO_ERR_NOMEM;
+	if (rc == 0)
+		rc = key_id(id->key, id->id);
+	if (rc != 0) {
+		int err = errno;
+		proto_identity_free(id);
+		errno = err;
+		return rc;
+	}
+	*out = id;
+	return 0;
+}
+
+void
+proto_identity_free(proto_identity *id)
+{
+	if (id == NULL)
+		return;
+	X509_free(id->cert);
+	EVP_PKEY_free(id->key);
+	free(id);
+}
+
+const uint8_t *
+proto_identity_id(const proto_identity *id)
+{
+	return id->id;
+}
+
+/* Any certificate will do: the identity behind it is checked once the
+ * handshake is done, against a pin or not at all. */
+static int
+accept_any(int preverify, X509_STORE_CTX *ctx)
+{
+	(void)preverify;
+	(void)ctx;
+	return 1;
+}
+
+struct ssl_ctx_st *
+proto_tls_ctx_new(const proto_identity *id, int server)
+{
+	SSL_CTX *ctx = SSL_CTX_new(server ? TLS_server_method() :
+	    TLS_client_method());
+
+	if (ctx == NULL)
+		return NULL;
+	if (!SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) ||
+	    !SSL_CTX_use_certificate(ctx, id->cert) ||
+	    !SSL_CTX_use_PrivateKey(ctx, id->key) ||
+	    !SSL_CTX_check_private_key(ctx)) {
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER |
+	    SSL_VERIFY_FAIL_IF_NO_PEER_CERT, accept_any);
+	/* Peers do not resume sessions: no tickets to keep or send. */
+	SSL_CTX_set_num_tickets(ctx, 0);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	return ctx;
+}
+
+int
+proto_tls_peer_id(struct ssl_st *ssl, uint8_t out[PROTO_IDENTITY_LEN])
+{
+	X509 *cert = SSL_get1_peer_certificate(ssl);
+	EVP_PKEY *key;
+	int rc;
+
+	if (cert == NULL)
+		return PROTO_ERR_INVALID;
+	key = X509_get0_pubkey(cert);
+	rc = key != NULL ? key_id(key, out) : PROTO_ERR_INVALID;
+	X509_free(cert);
+	return rc;
+}

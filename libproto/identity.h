@@ -1,0 +1,51 @@
+/*
+ * A node's identity and TLS (docs/PROTOCOL.md section 8). Each node has an
+ * Ed25519 key pair kept in a PEM file of mode 0600, made on first use; its
+ * identity is the SHA-256 of its public key (DER SubjectPublicKeyInfo).
+ * Connections are TLS 1.3 with a certificate made from that key at start,
+ * self-signed: what authenticates a peer is its identity, pinned by the
+ * user or learned, not a certificate authority.
+ */
+#ifndef PROTO_IDENTITY_H
+#define PROTO_IDENTITY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PROTO_IDENTITY_LEN 32
+#define PROTO_IDENTITY_HEX_LEN 64
+
+typedef struct proto_identity proto_identity;
+struct ssl_ctx_st;
+struct ssl_st;
+
+/*
+ * Loads the key at path, or when there is none and create is set, makes
+ * one and writes it there (mode 0600, its directory made 0700 if missing).
+ * A key file readable by group or others is refused (PROTO_ERR_INVALID):
+ * someone else may have it. 0, PROTO_ERR_SYSTEM (errno set) or another
+ * PROTO_ERR_*.
+ */
+int proto_identity_load(const char *path, int create, proto_identity **out);
+
+/* The default key file: $P2P_IDENTITY, else $XDG_CONFIG_HOME/p2p/
+ * identity.pem, else ~/.config/p2p/identity.pem. Written into out. */
+int proto_identity_default_path(char *out, size_t outlen);
+
+void proto_identity_free(proto_identity *id);
+
+/* The 32 bytes of the identity. */
+const uint8_t *proto_identity_id(const proto_identity *id);
+
+/*
+ * A TLS 1.3 context presenting id's certificate. Both ends present one and
+ * accept any (the identity is checked after the handshake), so the server
+ * side asks the client for its certificate. NULL on failure.
+ */
+struct ssl_ctx_st *proto_tls_ctx_new(const proto_identity *id, int server);
+
+/* The identity of the peer on ssl, once the handshake is done: 0, or
+ * PROTO_ERR_INVALID when it showed no usable certificate. */
+int proto_tls_peer_id(struct ssl_st *ssl, uint8_t out[PROTO_IDENTITY_LEN]);
+
+#endif

@@ -1,0 +1,102 @@
+/*
+ * Unit tests for libproto/identity.c: the key file is made once, kept
+ * private and gives the same identity every time; two nodes complete a TLS
+ * 1.3 handshake and each learns the other's identity.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/ssl.h>
+
+#include "proto.h"
+#include "identity.h"
+#include "tap.h"
+
+/* Runs both ends of a handshake over a memory BIO pair. 1 when done. */
+static int
+handshake(SSL *client, SSL *server)
+{
+	BIO *cb, *sb;
+	int cdone = 0, sdone = 0;
+
+	if (!BIO_new_bio_pair(&cb, 0, &sb, 0))
+		return 0;
+	SSL_set_bio(client, cb, cb);
+	SSL_set_bio(server, sb, sb);
+	SSL_set_connect_state(client);
+	SSL_set_accept_state(server);
+	for (int i = 0; i < 100 && !(cdone && sdone); i++) {
+		if (!cdone)
+			cdone = SSL_do_handshake(client) == 1;
+		if (!sdone)
+			sdone = SSL_do_handshake(server) == 1;
+	}
+	return cdone && sdone;
+}
+
+int
+main(void)
+{
+	char dir[] = "/tmp/test_identity.XXXXXX", path[256], other[256];
+	proto_identity *a = NULL, *a2 = NULL, *b = NULL;
+	uint8_t seen[PROTO_IDENTITY_LEN];
+	struct stat st;
+	SSL_CTX *cctx, *sctx;
+	SSL *c, *s;
+
+	if (mkdtemp(dir) == NULL)
+		return 2;
+	snprintf(path, sizeof(path), "%s/sub/identity.pem", dir);
+	snprintf(other, sizeof(other), "%s/b.pem", dir);
+	is_int(proto_identity_load(path, 0, &a), PROTO_ERR_SYSTEM,
+	    "no key file and no create: SYSTEM (ENOENT)");
+	is_int(proto_identity_load(path, 1, &a), 0, "made on first use");
+	ok(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600,
+	    "the key file has mode 0600");
+	snprintf(other, sizeof(other), "%s/sub", dir);
+	ok(stat(other, &st) == 0 && (st.st_mode & 0777) == 0700,
+	    "its directory, made for it, has mode 0700");
+	is_int(proto_identity_load(path, 1, &a2), 0, "loaded again");
+	ok(a && a2 && memcmp(proto_identity_id(a), proto_identity_id(a2),
+	    PROTO_IDENTITY_LEN) == 0, "the same key, the same identity");
+	chmod(path, 0644);
+	proto_identity_free(a2);
+	a2 = NULL;
+	is_int(proto_identity_load(path, 1, &a2), PROTO_ERR_INVALID,
+	    "a key file others can read is refused");
+	chmod(path, 0600);
+	snprintf(other, sizeof(other), "%s/b.pem", dir);
+	is_int(proto_identity_load(other, 1, &b), 0, "a second node");
+	ok(b && memcmp(proto_identity_id(a), proto_identity_id(b),
+	    PROTO_IDENTITY_LEN) != 0, "two keys, two identities");
+
+	cctx = proto_tls_ctx_new(a, 0);
+	sctx = proto_tls_ctx_new(b, 1);
+	ok(cctx && sctx, "TLS contexts for both ends");
+	c = SSL_new(cctx);
+	s = SSL_new(sctx);
+	ok(handshake(c, s), "the handshake completes");
+	ok(SSL_version(c) == TLS1_3_VERSION, "TLS 1.3");
+	ok(proto_tls_peer_id(c, seen) == 0 &&
+	    memcmp(seen, proto_identity_id(b), PROTO_IDENTITY_LEN) == 0,
+	    "the client sees the server's identity");
+	ok(proto_tls_peer_id(s, seen) == 0 &&
+	    memcmp(seen, proto_identity_id(a), PROTO_IDENTITY_LEN) == 0,
+	    "the server sees the client's identity");
+	SSL_free(c);
+	SSL_free(s);
+	SSL_CTX_free(cctx);
+	SSL_CTX_free(sctx);
+	proto_identity_free(a);
+	proto_identity_free(a2);
+	proto_identity_free(b);
+	unlink(path);
+	unlink(other);
+	snprintf(other, sizeof(other), "%s/sub", dir);
+	rmdir(other);
+	rmdir(dir);
+	return done_testing();
+}
