@@ -21,6 +21,7 @@
 #include "conn.h"
 #include "error.h"
 #include "frame.h"
+#include "internal.h"
 
 #define DEFAULT_TIMEOUT 30
 #define DEFAULT_OUT_LIMIT (4u << 20)
@@ -213,6 +214,9 @@ conn_fail(proto_conn *c, int err)
 {
 	if (c->closed)
 		return;
+	PLOG(PROTO_LOG_CONN, PROTO_LOG_DEBUG, "%s: closed: %s (%llu bytes in, "
+	    "%llu out)", c->peer, proto_strerror(err),
+	    (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out);
 	c->closed = 1;
 	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
 	if (c->cbs.on_close != NULL)
@@ -229,6 +233,9 @@ handle_hello(proto_conn *c, const proto_msg *m)
 		return;
 	}
 	if (m->version != PROTO_VERSION) {
+		PLOG(PROTO_LOG_CONN, PROTO_LOG_INFO, "%s: speaks protocol "
+		    "version %llu, not %u", c->peer,
+		    (unsigned long long)m->version, PROTO_VERSION);
 		proto_conn_send_error(c, 0, PROTO_CODE_VERSION,
 		    "unsupported protocol version");
 		conn_fail(c, PROTO_ERR_VERSION);
@@ -243,6 +250,9 @@ handle_hello(proto_conn *c, const proto_msg *m)
 		c->peer_name[i] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
 	}
 	c->peer_name[m->text_len] = '\0';
+	PLOG(PROTO_LOG_CONN, PROTO_LOG_DEBUG, "%s: handshake done: '%s', "
+	    "%llu files, listening on port %u", c->peer, c->peer_name,
+	    (unsigned long long)c->peer_nfiles, c->peer_port);
 	/* The handshake's deadline ends; the idle one, if any, begins. */
 	{
 		struct timeval idle = { c->idle_timeout, 0 };
@@ -334,6 +344,8 @@ read_one(proto_conn *c)
 		return 0;
 	}
 	c->bytes_in += need;
+	PLOG(PROTO_LOG_CONN, PROTO_LOG_TRACE, "%s: < %s rid %u, %zu bytes",
+	    c->peer, proto_msg_type_name(m.type), m.rid, need);
 	if (!c->ready)
 		handle_hello(c, &m);
 	else if (m.type == PROTO_MSG_HELLO)
@@ -402,6 +414,10 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		    TCP_NODELAY, &one, sizeof(one));
 	} else if (what & BEV_EVENT_TIMEOUT) {
 		size_t queued = queued_in_kernel(c);
+		PLOG(PROTO_LOG_CONN, PROTO_LOG_DEBUG, "%s: nothing %s for %u s",
+		    c->peer, what & BEV_EVENT_WRITING ? "written" : "read",
+		    c->ready && !(what & BEV_EVENT_WRITING) ? c->idle_timeout :
+		    c->timeout);
 		if (!c->ready || (what & BEV_EVENT_WRITING))
 			conn_fail(c, PROTO_ERR_TIMEOUT);
 		else if (queued >= c->last_queued + PROGRESS_MIN) {
@@ -425,9 +441,26 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	leave(c);
 }
 
+/* sa: the peer's address, for messages; NULL to ask the socket. */
+static void
+name_peer(proto_conn *c, const struct sockaddr *sa)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	evutil_socket_t fd = bufferevent_getfd(c->bev);
+	const char *what = sa == NULL ? "accepted" : "connecting";
+
+	if (sa == NULL && fd >= 0 &&
+	    getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
+		sa = (struct sockaddr *)&ss;
+	if (sa != NULL)
+		format_addr(sa, c->peer, sizeof(c->peer), c->host);
+	PLOG(PROTO_LOG_CONN, PROTO_LOG_DEBUG, "%s: %s", c->peer, what);
+}
+
 static proto_conn *
 conn_setup(struct bufferevent *bev, const proto_conn_config *cfg,
-    const proto_conn_cbs *cbs, void *ctx)
+    const proto_conn_cbs *cbs, void *ctx, const struct sockaddr *sa)
 {
 	proto_conn *c;
 	proto_msg hello;
@@ -447,6 +480,7 @@ conn_setup(struct bufferevent *bev, const proto_conn_config *cfg,
 	    cfg->max_frame : PROTO_FRAME_MAX;
 	snprintf(c->peer, sizeof(c->peer), "?");
 	snprintf(c->host, sizeof(c->host), "?");
+	name_peer(c, sa);
 	tv.tv_sec = c->timeout;
 	tv.tv_usec = 0;
 	bufferevent_setcb(bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
@@ -475,20 +509,14 @@ proto_conn *
 proto_conn_new(struct bufferevent *bev, const proto_conn_config *cfg,
     const proto_conn_cbs *cbs, void *ctx)
 {
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-	proto_conn *c = conn_setup(bev, cfg, cbs, ctx);
-	evutil_socket_t fd;
+	evutil_socket_t fd = bufferevent_getfd(bev);
+	proto_conn *c = conn_setup(bev, cfg, cbs, ctx, NULL);
+	int one = 1;
 
 	if (c == NULL)
 		return NULL;
-	fd = bufferevent_getfd(bev);
-	if (fd >= 0 && getpeername(fd, (struct sockaddr *)&ss, &len) == 0) {
-		int one = 1;
-		format_addr((struct sockaddr *)&ss, c->peer, sizeof(c->peer),
-		    c->host);
+	if (fd >= 0)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	}
 	return c;
 }
 
@@ -503,9 +531,8 @@ proto_conn_connect(struct event_base *base, const struct sockaddr *sa,
 	bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL)
 		return NULL;
-	if ((c = conn_setup(bev, cfg, cbs, ctx)) == NULL)
+	if ((c = conn_setup(bev, cfg, cbs, ctx, sa)) == NULL)
 		return NULL;
-	format_addr(sa, c->peer, sizeof(c->peer), c->host);
 	if (bufferevent_socket_connect(bev, sa, (int)salen) != 0) {
 		int err = errno;
 		really_free(c);
@@ -583,6 +610,8 @@ proto_conn_send(proto_conn *c, const proto_msg *m)
 	if ((rc = add_owned(c, frame, len)) != 0)
 		return rc;
 	c->bytes_out += len;
+	PLOG(PROTO_LOG_CONN, PROTO_LOG_TRACE, "%s: > %s rid %u, %zu bytes",
+	    c->peer, proto_msg_type_name(m->type), m->rid, len);
 	return 0;
 }
 
@@ -628,6 +657,9 @@ proto_conn_send_chunk_file(proto_conn *c, uint32_t rid, int fd, uint64_t off,
 		evbuffer_file_segment_free(seg);
 	}
 	c->bytes_out += hlen + len;
+	PLOG(PROTO_LOG_CONN, PROTO_LOG_TRACE, "%s: > CHUNK rid %u, %zu bytes "
+	    "from the file at %llu", c->peer, rid, hlen + len,
+	    (unsigned long long)off);
 	return rc;
 }
 

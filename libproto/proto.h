@@ -13,6 +13,7 @@
  *   disco.h     LAN discovery datagrams and their sockets
  *   beacon.h    answering and announcing on the discovery port
  *   peers.h     a bounded table of known peers
+ *   log.h       a hook for the library's debug and trace events
  */
 #ifndef PROTO_H
 #define PROTO_H
@@ -28,6 +29,7 @@
 #include "disco.h"
 #include "beacon.h"
 #include "peers.h"
+#include "log.h"
 
 #define PROTO_LIB_VERSION "0.1.0"
 

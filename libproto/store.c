@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "internal.h"
 #include "store.h"
 
 struct entry {
@@ -97,6 +98,9 @@ proto_store_add(proto_store *st, proto_manifest *mf)
 	}
 	slot = find_slot(st, mf->id);
 	if (*slot != 0) {
+		PLOG(PROTO_LOG_STORE, PROTO_LOG_DEBUG, "%s: the same bytes as "
+		    "%s; kept once", mf->path ? mf->path : mf->name,
+		    st->entries[*slot - 1].mf->path);
 		proto_manifest_free(mf);
 		return 1;
 	}
@@ -113,6 +117,14 @@ proto_store_add(proto_store *st, proto_manifest *mf)
 	st->entries[st->count].mf = mf;
 	st->entries[st->count].fd = -1;
 	*slot = ++st->count;
+	if (plog_levels[PROTO_LOG_STORE] >= PROTO_LOG_DEBUG) {
+		char hex[PROTO_ID_HEX_LEN + 1];
+		proto_hex_encode(mf->id, PROTO_HASH_LEN, hex);
+		plog_emit(PROTO_LOG_STORE, PROTO_LOG_DEBUG, "added %s: %s, %llu "
+		    "bytes in %llu chunks of %u", hex, mf->path,
+		    (unsigned long long)mf->size,
+		    (unsigned long long)mf->nchunks, mf->chunk_size);
+	}
 	return 0;
 }
 
@@ -155,6 +167,7 @@ proto_store_open(proto_store *st, const uint8_t id[PROTO_HASH_LEN], int *fd)
 		e->fd = open(e->mf->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 		if (e->fd < 0)
 			return PROTO_ERR_SYSTEM;
+		PLOG(PROTO_LOG_STORE, PROTO_LOG_TRACE, "opened %s", e->mf->path);
 	}
 	if (fstat(e->fd, &sb) != 0)
 		return PROTO_ERR_SYSTEM;
