@@ -37,8 +37,14 @@
 /* Read this much beyond the frame in progress: the next frame's start. */
 #define READ_EXTRA (64u << 10)
 
+struct proto_conn_limit {
+	struct bufferevent_rate_limit_group *group;
+	struct ev_token_bucket_cfg *cfg;
+};
+
 struct proto_conn {
 	struct bufferevent *bev;
+	proto_conn_limit *limit; /* borrowed from the config, or NULL */
 	proto_conn_cbs cbs;
 	void *ctx;
 	unsigned timeout;
@@ -97,6 +103,10 @@ format_addr(const struct sockaddr *sa, char *out, size_t outlen,
 static void
 really_free(proto_conn *c)
 {
+	/* Leave the group now: the owner may free it once its connections
+	 * are freed, while libevent could still hold this bufferevent. */
+	if (c->limit != NULL)
+		bufferevent_remove_from_rate_limit_group(c->bev);
 	bufferevent_free(c->bev);
 	free(c->scratch);
 	free(c);
@@ -160,15 +170,29 @@ fill(proto_conn *c, size_t want)
 {
 	struct evbuffer *in = bufferevent_get_input(c->bev);
 	int fd = bufferevent_getfd(c->bev), rc;
+	size_t before = evbuffer_get_length(in);
 
 	if (fd < 0)
 		return 0;
 	want += READ_EXTRA;
+	/* Reading past libevent, we must keep to the rate limit ourselves:
+	 * take no more than this connection's share of the group's budget,
+	 * and charge what we took to the group, as libevent's reads do. */
+	if (c->limit != NULL) {
+		ev_ssize_t max = bufferevent_get_max_to_read(c->bev);
+		if (max <= 0)
+			return 0;
+		if ((size_t)max < want)
+			want = (size_t)max;
+	}
 	/* A bufferevent keeps its input's end frozen against its user; we
 	 * add to it here exactly as its own read path does. */
 	evbuffer_unfreeze(in, 0);
 	rc = fill_from(fd, in, want);
 	evbuffer_freeze(in, 0);
+	if (c->limit != NULL && evbuffer_get_length(in) > before)
+		bufferevent_rate_limit_group_decrement_read(c->limit->group,
+		    (ev_ssize_t)(evbuffer_get_length(in) - before));
 	return rc;
 }
 
@@ -491,6 +515,14 @@ conn_setup(struct bufferevent *bev, const proto_conn_config *cfg,
 	bufferevent_set_timeouts(bev, &tv, &tv);
 	bufferevent_setwatermark(bev, EV_WRITE, c->out_limit / 2, 0);
 	set_read_marks(c, PROTO_FRAME_HEADER);
+	if (cfg->limit != NULL) {
+		if (bufferevent_add_to_rate_limit_group(bev,
+		    cfg->limit->group) != 0) {
+			really_free(c);
+			return NULL;
+		}
+		c->limit = cfg->limit;
+	}
 	proto_msg_init(&hello, PROTO_MSG_HELLO);
 	hello.version = PROTO_VERSION;
 	hello.text = cfg->node_name ? cfg->node_name : "";
@@ -727,4 +759,53 @@ proto_conn_bytes_seen(const proto_conn *c)
 {
 	return c->bytes_in + evbuffer_get_length(bufferevent_get_input(c->bev)) +
 	    queued_in_kernel(c);
+}
+
+/* libevent refills the budget every tick: short ticks keep the flow even,
+ * and a burst of one tick lets nothing run ahead after an idle spell. */
+#define LIMIT_TICK_MS 100
+
+static size_t
+per_tick(uint64_t rate)
+{
+	uint64_t n;
+
+	if (rate == 0)
+		return EV_RATE_LIMIT_MAX;
+	n = rate * LIMIT_TICK_MS / 1000;
+	return n < 1 ? 1 : n > EV_RATE_LIMIT_MAX ? EV_RATE_LIMIT_MAX : (size_t)n;
+}
+
+proto_conn_limit *
+proto_conn_limit_new(struct event_base *base, uint64_t read_rate,
+    uint64_t write_rate)
+{
+	struct timeval tick = { 0, LIMIT_TICK_MS * 1000 };
+	proto_conn_limit *l;
+	size_t rd = per_tick(read_rate), wr = per_tick(write_rate);
+
+	if ((l = calloc(1, sizeof(*l))) == NULL)
+		return NULL;
+	l->cfg = ev_token_bucket_cfg_new(rd, rd, wr, wr, &tick);
+	if (l->cfg == NULL || (l->group = bufferevent_rate_limit_group_new(base,
+	    l->cfg)) == NULL) {
+		proto_conn_limit_free(l);
+		return NULL;
+	}
+	PLOG(PROTO_LOG_CONN, PROTO_LOG_DEBUG, "rate limit: %llu bytes/s in, "
+	    "%llu out (0: none)", (unsigned long long)read_rate,
+	    (unsigned long long)write_rate);
+	return l;
+}
+
+void
+proto_conn_limit_free(proto_conn_limit *l)
+{
+	if (l == NULL)
+		return;
+	if (l->group != NULL)
+		bufferevent_rate_limit_group_free(l->group);
+	if (l->cfg != NULL)
+		ev_token_bucket_cfg_free(l->cfg);
+	free(l);
 }
