@@ -3,6 +3,7 @@
  * read callback takes a bounded number of datagrams, so a flood cannot keep
  * the event loop from the TCP connections.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 
 #include "beacon.h"
 #include "error.h"
+#include "internal.h"
 
 #define MAX_TARGETS 16
 #define BATCH 64
@@ -52,6 +54,14 @@ send_announce(proto_beacon *b, const struct sockaddr_in *to, uint32_t nonce)
 	/* Best effort: a full socket buffer loses one announcement. */
 	(void)sendto(b->fd, buf, len, MSG_DONTWAIT, (const struct sockaddr *)to,
 	    sizeof(*to));
+	if (plog_levels[PROTO_LOG_DISCO] >= PROTO_LOG_TRACE) {
+		char host[INET_ADDRSTRLEN];
+		inet_ntop(AF_INET, &to->sin_addr, host, sizeof(host));
+		plog_emit(PROTO_LOG_DISCO, PROTO_LOG_TRACE, "> %s to %s:%u: "
+		    "TCP port %u, %llu files", nonce ? "answer" : "announcement",
+		    host, ntohs(to->sin_port), m.port,
+		    (unsigned long long)m.nfiles);
+	}
 }
 
 static void
@@ -84,6 +94,14 @@ take_datagram(proto_beacon *b, const uint8_t *buf, size_t len,
 	proto_disco_msg m;
 	int rc = proto_disco_unpack(buf, len, &m);
 
+	if (plog_levels[PROTO_LOG_DISCO] >= PROTO_LOG_TRACE) {
+		char host[INET_ADDRSTRLEN];
+		inet_ntop(AF_INET, &from->sin_addr, host, sizeof(host));
+		plog_emit(PROTO_LOG_DISCO, PROTO_LOG_TRACE, "< %zu bytes from "
+		    "%s:%u: %s", len, host, ntohs(from->sin_port), rc != 0 ?
+		    proto_strerror(rc) : m.type == PROTO_DISCO_QUERY ? "query" :
+		    m.type == PROTO_DISCO_ANNOUNCE ? "announcement" : "other");
+	}
 	if (rc != 0) {
 		b->bad++;
 		if (b->cbs.on_bad)
@@ -94,8 +112,12 @@ take_datagram(proto_beacon *b, const uint8_t *buf, size_t len,
 		if (m.want != NULL && (b->cbs.has == NULL ||
 		    !b->cbs.has(m.want, b->ctx)))
 			return;
-		if (!may_answer(b))
+		if (!may_answer(b)) {
+			PLOG(PROTO_LOG_DISCO, PROTO_LOG_DEBUG, "over %u answers "
+			    "this second: query left unanswered",
+			    b->max_answers);
 			return;
+		}
 		send_announce(b, from, m.nonce);
 		b->answered++;
 	} else if (m.type == PROTO_DISCO_ANNOUNCE && b->cbs.on_announce)
@@ -169,6 +191,9 @@ proto_beacon_new(struct event_base *base, const proto_beacon_config *cfg,
 		errno = ENOMEM;
 		return NULL;
 	}
+	PLOG(PROTO_LOG_DISCO, PROTO_LOG_DEBUG, "beacon on UDP port %u: "
+	    "announcing TCP port %u to %d targets every %ld s", port,
+	    b->tcp_port, b->ntargets, (long)tv.tv_sec);
 	if (!cfg->answer_only)
 		announce_all(-1, 0, b);
 	return b;

@@ -21,6 +21,7 @@
 #include "conn.h"
 #include "error.h"
 #include "frame.h"
+#include "internal.h"
 
 #define DEFAULT_TIMEOUT 30
 #define DEFAULT_OUT_LIMIT (4u << 20)
@@ -36,8 +37,14 @@
 /* Read this much beyond the frame in progress: the next frame's start. */
 #define READ_EXTRA (64u << 10)
 
+struct proto_conn_limit {
+	struct bufferevent_rate_limit_group *group;
+	struct ev_token_bucket_cfg *cfg;
+};
+
 struct proto_conn {
 	struct bufferevent *bev;
+	proto_conn_limit *limit; /* borrowed from the config, or NULL */
 	proto_conn_cbs cbs;
 	void *ctx;
 	unsigned timeout;
@@ -98,6 +105,10 @@ format_addr(const struct sockaddr *sa, char *out, size_t outlen,
 static void
 really_free(proto_conn *c)
 {
+	/* Leave the group now: the owner may free it once its connections
+	 * are freed, while libevent could still hold this bufferevent. */
+	if (c->limit != NULL)
+		bufferevent_remove_from_rate_limit_group(c->bev);
 	bufferevent_free(c->bev);
 	free(c->scratch);
 	free(c);
@@ -161,15 +172,29 @@ fill(proto_conn *c, size_t want)
 {
 	struct evbuffer *in = bufferevent_get_input(c->bev);
 	int fd = bufferevent_getfd(c->bev), rc;
+	size_t before = evbuffer_get_length(in);
 
 	if (fd < 0)
 		return 0;
 	want += READ_EXTRA;
+	/* Reading past libevent, we must keep to the rate limit ourselves:
+	 * take no more than this connection's share of the group's budget,
+	 * and charge what we took to the group, as libevent's reads do. */
+	if (c->limit != NULL) {
+		ev_ssize_t max = bufferevent_get_max_to_read(c->bev);
+		if (max <= 0)
+			return 0;
+		if ((size_t)max < want)
+			want = (size_t)max;
+	}
 	/* A bufferevent keeps its input's end frozen against its user; we
 	 * add to it here exactly as its own read path does. */
 	evbuffer_unfreeze(in, 0);
 	rc = fill_from(fd, in, want);
 	evbuffer_freeze(in, 0);
+	if (c->limit != NULL && evbuffer_get_length(in) > before)
+		bufferevent_rate_limit_group_decrement_read(c->limit->group,
+		    (ev_ssize_t)(evbuffer_get_length(in) - before));
 	return rc;
 }
 
@@ -215,6 +240,9 @@ conn_fail(proto_conn *c, int err)
 {
 	if (c->closed)
 		return;
+	PLOG(PROTO_LOG_CONN, PROTO_LOG_DEBUG, "%s: closed: %s (%llu bytes in, "
+	    "%llu out)", c->peer, proto_strerror(err),
+	    (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out);
 	c->closed = 1;
 	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
 	if (c->cbs.on_close != NULL)
@@ -231,6 +259,9 @@ handle_hello(proto_conn *c, const proto_msg *m)
 		return;
 	}
 	if (m->version != PROTO_VERSION) {
+		PLOG(PROTO_LOG_CONN, PROTO_LOG_INFO, "%s: speaks protocol "
+		    "version %llu, not %u", c->peer,
+		    (unsigned long long)m->version, PROTO_VERSION);
 		proto_conn_send_error(c, 0, PROTO_CODE_VERSION,
 		    "unsupported protocol version");
 		conn_fail(c, PROTO_ERR_VERSION);
@@ -246,6 +277,9 @@ handle_hello(proto_conn *c, const proto_msg *m)
 		c->peer_name[i] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
 	}
 	c->peer_name[m->text_len] = '\0';
+	PLOG(PROTO_LOG_CONN, PROTO_LOG_DEBUG, "%s: handshake done: '%s', "
+	    "%llu files, listening on port %u", c->peer, c->peer_name,
+	    (unsigned long long)c->peer_nfiles, c->peer_port);
 	/* The handshake's deadline ends; the idle one, if any, begins. */
 	{
 		struct timeval idle = { c->idle_timeout, 0 };
@@ -337,6 +371,8 @@ read_one(proto_conn *c)
 		return 0;
 	}
 	c->bytes_in += need;
+	PLOG(PROTO_LOG_CONN, PROTO_LOG_TRACE, "%s: < %s rid %u, %zu bytes",
+	    c->peer, proto_msg_type_name(m.type), m.rid, need);
 	if (!c->ready)
 		handle_hello(c, &m);
 	else if (m.type == PROTO_MSG_HELLO)
@@ -414,6 +450,10 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		    TCP_NODELAY, &one, sizeof(one));
 	} else if (what & BEV_EVENT_TIMEOUT) {
 		size_t queued = queued_in_kernel(c);
+		PLOG(PROTO_LOG_CONN, PROTO_LOG_DEBUG, "%s: nothing %s for %u s",
+		    c->peer, what & BEV_EVENT_WRITING ? "written" : "read",
+		    c->ready && !(what & BEV_EVENT_WRITING) ? c->idle_timeout :
+		    c->timeout);
 		if (!c->ready || (what & BEV_EVENT_WRITING))
 			conn_fail(c, PROTO_ERR_TIMEOUT);
 		else if (queued >= c->last_queued + PROGRESS_MIN) {
@@ -437,9 +477,26 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	leave(c);
 }
 
+/* sa: the peer's address, for messages; NULL to ask the socket. */
+static void
+name_peer(proto_conn *c, const struct sockaddr *sa)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	evutil_socket_t fd = bufferevent_getfd(c->bev);
+	const char *what = sa == NULL ? "accepted" : "connecting";
+
+	if (sa == NULL && fd >= 0 &&
+	    getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
+		sa = (struct sockaddr *)&ss;
+	if (sa != NULL)
+		format_addr(sa, c->peer, sizeof(c->peer), c->host);
+	PLOG(PROTO_LOG_CONN, PROTO_LOG_DEBUG, "%s: %s", c->peer, what);
+}
+
 static proto_conn *
 conn_setup(struct bufferevent *bev, const proto_conn_config *cfg,
-    const proto_conn_cbs *cbs, void *ctx)
+    const proto_conn_cbs *cbs, void *ctx, const struct sockaddr *sa)
 {
 	proto_conn *c;
 	proto_msg hello;
@@ -459,6 +516,7 @@ conn_setup(struct bufferevent *bev, const proto_conn_config *cfg,
 	    cfg->max_frame : PROTO_FRAME_MAX;
 	snprintf(c->peer, sizeof(c->peer), "?");
 	snprintf(c->host, sizeof(c->host), "?");
+	name_peer(c, sa);
 	tv.tv_sec = c->timeout;
 	tv.tv_usec = 0;
 	bufferevent_setcb(bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
@@ -469,6 +527,14 @@ conn_setup(struct bufferevent *bev, const proto_conn_config *cfg,
 	bufferevent_set_timeouts(bev, &tv, &tv);
 	bufferevent_setwatermark(bev, EV_WRITE, c->out_limit / 2, 0);
 	set_read_marks(c, PROTO_FRAME_HEADER);
+	if (cfg->limit != NULL) {
+		if (bufferevent_add_to_rate_limit_group(bev,
+		    cfg->limit->group) != 0) {
+			really_free(c);
+			return NULL;
+		}
+		c->limit = cfg->limit;
+	}
 	proto_msg_init(&hello, PROTO_MSG_HELLO);
 	hello.version = PROTO_VERSION;
 	hello.text = cfg->node_name ? cfg->node_name : "";
@@ -488,20 +554,14 @@ proto_conn *
 proto_conn_new(struct bufferevent *bev, const proto_conn_config *cfg,
     const proto_conn_cbs *cbs, void *ctx)
 {
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-	proto_conn *c = conn_setup(bev, cfg, cbs, ctx);
-	evutil_socket_t fd;
+	evutil_socket_t fd = bufferevent_getfd(bev);
+	proto_conn *c = conn_setup(bev, cfg, cbs, ctx, NULL);
+	int one = 1;
 
 	if (c == NULL)
 		return NULL;
-	fd = bufferevent_getfd(bev);
-	if (fd >= 0 && getpeername(fd, (struct sockaddr *)&ss, &len) == 0) {
-		int one = 1;
-		format_addr((struct sockaddr *)&ss, c->peer, sizeof(c->peer),
-		    c->host);
+	if (fd >= 0)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	}
 	return c;
 }
 
@@ -516,9 +576,8 @@ proto_conn_connect(struct event_base *base, const struct sockaddr *sa,
 	bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL)
 		return NULL;
-	if ((c = conn_setup(bev, cfg, cbs, ctx)) == NULL)
+	if ((c = conn_setup(bev, cfg, cbs, ctx, sa)) == NULL)
 		return NULL;
-	format_addr(sa, c->peer, sizeof(c->peer), c->host);
 	if (bufferevent_socket_connect(bev, sa, (int)salen) != 0) {
 		int err = errno;
 		really_free(c);
@@ -596,6 +655,8 @@ proto_conn_send(proto_conn *c, const proto_msg *m)
 	if ((rc = add_owned(c, frame, len)) != 0)
 		return rc;
 	c->bytes_out += len;
+	PLOG(PROTO_LOG_CONN, PROTO_LOG_TRACE, "%s: > %s rid %u, %zu bytes",
+	    c->peer, proto_msg_type_name(m->type), m->rid, len);
 	return 0;
 }
 
@@ -641,6 +702,9 @@ proto_conn_send_chunk_file(proto_conn *c, uint32_t rid, int fd, uint64_t off,
 		evbuffer_file_segment_free(seg);
 	}
 	c->bytes_out += hlen + len;
+	PLOG(PROTO_LOG_CONN, PROTO_LOG_TRACE, "%s: > CHUNK rid %u, %zu bytes "
+	    "from the file at %llu", c->peer, rid, hlen + len,
+	    (unsigned long long)off);
 	return rc;
 }
 
@@ -723,4 +787,53 @@ proto_conn_bytes_seen(const proto_conn *c)
 {
 	return c->bytes_in + evbuffer_get_length(bufferevent_get_input(c->bev)) +
 	    queued_in_kernel(c);
+}
+
+/* libevent refills the budget every tick: short ticks keep the flow even,
+ * and a burst of one tick lets nothing run ahead after an idle spell. */
+#define LIMIT_TICK_MS 100
+
+static size_t
+per_tick(uint64_t rate)
+{
+	uint64_t n;
+
+	if (rate == 0)
+		return EV_RATE_LIMIT_MAX;
+	n = rate * LIMIT_TICK_MS / 1000;
+	return n < 1 ? 1 : n > EV_RATE_LIMIT_MAX ? EV_RATE_LIMIT_MAX : (size_t)n;
+}
+
+proto_conn_limit *
+proto_conn_limit_new(struct event_base *base, uint64_t read_rate,
+    uint64_t write_rate)
+{
+	struct timeval tick = { 0, LIMIT_TICK_MS * 1000 };
+	proto_conn_limit *l;
+	size_t rd = per_tick(read_rate), wr = per_tick(write_rate);
+
+	if ((l = calloc(1, sizeof(*l))) == NULL)
+		return NULL;
+	l->cfg = ev_token_bucket_cfg_new(rd, rd, wr, wr, &tick);
+	if (l->cfg == NULL || (l->group = bufferevent_rate_limit_group_new(base,
+	    l->cfg)) == NULL) {
+		proto_conn_limit_free(l);
+		return NULL;
+	}
+	PLOG(PROTO_LOG_CONN, PROTO_LOG_DEBUG, "rate limit: %llu bytes/s in, "
+	    "%llu out (0: none)", (unsigned long long)read_rate,
+	    (unsigned long long)write_rate);
+	return l;
+}
+
+void
+proto_conn_limit_free(proto_conn_limit *l)
+{
+	if (l == NULL)
+		return;
+	if (l->group != NULL)
+		bufferevent_rate_limit_group_free(l->group);
+	if (l->cfg != NULL)
+		ev_token_bucket_cfg_free(l->cfg);
+	free(l);
 }

@@ -19,6 +19,17 @@ struct event_base;
 
 typedef struct proto_conn proto_conn;
 
+/*
+ * A bandwidth budget that every connection made with it shares, in bytes
+ * per second each way (libevent's rate-limit groups; 0: no limit). Made on
+ * the base the connections run on; freed only after every connection made
+ * with it is. NULL when out of memory.
+ */
+typedef struct proto_conn_limit proto_conn_limit;
+proto_conn_limit *proto_conn_limit_new(struct event_base *base,
+    uint64_t read_rate, uint64_t write_rate);
+void proto_conn_limit_free(proto_conn_limit *l);
+
 typedef struct proto_conn_config {
 	const char *node_name;  /* sent in HELLO; borrowed during _new */
 	uint16_t listen_port;   /* sent in HELLO; 0 when not listening */
@@ -33,6 +44,8 @@ typedef struct proto_conn_config {
 	                         * A node that only answers requests needs
 	                         * little, and a peer cannot make it buffer
 	                         * more. */
+	proto_conn_limit *limit; /* a budget shared with other connections;
+	                          * borrowed; NULL: no limit */
 } proto_conn_config;
 
 typedef struct proto_conn_cbs {

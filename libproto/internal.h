@@ -7,6 +7,7 @@
 
 #include <msgpack.h>
 
+#include "log.h"
 #include "manifest.h"
 
 /* Builds a manifest from an unpacked msgpack map, validating it fully. */
@@ -19,5 +20,17 @@ int manifest_pack_object(msgpack_packer *pk, const proto_manifest *mf,
 /* proto_open_beneath without openat2: one component at a time. Exposed for
  * the unit tests, since this kernel has openat2. */
 int store_open_by_components(int root_fd, const char *rel);
+
+/* The logging hook's levels per module (log.c), checked before any
+ * formatting so that an unwanted trace costs one comparison. */
+extern int plog_levels[PROTO_LOG_MODULES];
+
+void plog_emit(int module, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#define PLOG(module, level, ...) do { \
+	if ((level) <= plog_levels[module]) \
+		plog_emit((module), (level), __VA_ARGS__); \
+} while (0)
 
 #endif

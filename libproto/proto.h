@@ -17,6 +17,7 @@
  *   picker.h    which chunk to ask a peer for next (rarest first)
  *   server.h    a node's serving side: listener, answers, HAVE pushes
  *   identity.h  a node's key pair and identity, TLS 1.3 contexts
+ *   log.h       a hook for the library's debug and trace events
  */
 #ifndef PROTO_H
 #define PROTO_H
@@ -36,6 +37,7 @@
 #include "picker.h"
 #include "server.h"
 #include "identity.h"
+#include "log.h"
 
 #define PROTO_LIB_VERSION "0.1.0"
 

@@ -15,13 +15,11 @@
 
 #include "beacon.h"
 #include "conn.h"
+#include "log.h"
 #include "peers.h"
 #include "store.h"
 
 struct event_base;
-
-enum proto_log_level { PROTO_LOG_ERROR, PROTO_LOG_WARN, PROTO_LOG_INFO,
-    PROTO_LOG_DEBUG, PROTO_LOG_TRACE };
 
 typedef struct proto_server proto_server;
 

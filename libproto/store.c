@@ -105,8 +105,13 @@ add_entry(proto_store *st, const struct entry *add)
 	if ((st->count + 1) * 2 > st->nslots && grow_table(st) != 0)
 		return PROTO_ERR_NOMEM;
 	slot = find_slot(st, add->mf->id);
-	if (*slot != 0)
+	if (*slot != 0) {
+		PLOG(PROTO_LOG_STORE, PROTO_LOG_DEBUG, "%s: the same bytes as "
+		    "%s; kept once", add->mf->path ? add->mf->path :
+		    add->mf->name, st->entries[*slot - 1].mf->path ?
+		    st->entries[*slot - 1].mf->path : "?");
 		return 1;
+	}
 	if (st->count == st->cap) {
 		size_t cap = st->cap ? st->cap * 2 : 16;
 		struct entry *e = realloc(st->entries, cap * sizeof(*e));
@@ -117,6 +122,16 @@ add_entry(proto_store *st, const struct entry *add)
 	}
 	st->entries[st->count] = *add;
 	*slot = ++st->count;
+	if (plog_levels[PROTO_LOG_STORE] >= PROTO_LOG_DEBUG) {
+		char hex[PROTO_ID_HEX_LEN + 1];
+		const proto_manifest *mf = add->mf;
+		proto_hex_encode(mf->id, PROTO_HASH_LEN, hex);
+		plog_emit(PROTO_LOG_STORE, PROTO_LOG_DEBUG, "added %s: %s, %llu "
+		    "bytes in %llu chunks of %u", hex, add->rel ? add->rel :
+		    mf->path ? mf->path : mf->name,
+		    (unsigned long long)mf->size,
+		    (unsigned long long)mf->nchunks, mf->chunk_size);
+	}
 	return 0;
 }
 
@@ -299,6 +314,7 @@ proto_store_open(proto_store *st, const uint8_t id[PROTO_HASH_LEN], int *fd)
 		e->fd = open(e->mf->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 		if (e->fd < 0)
 			return PROTO_ERR_SYSTEM;
+		PLOG(PROTO_LOG_STORE, PROTO_LOG_TRACE, "opened %s", e->mf->path);
 	}
 	if (fstat(e->fd, &sb) != 0)
 		return PROTO_ERR_SYSTEM;

@@ -82,7 +82,7 @@ max_file_size = 1073741824  # 1GB
 level = "info"
 TOML
 	run -0 --separate-stderr p2p-chunk --id f
-	assert_stderr --partial "p2p-chunk: f: 300000 bytes, 5 chunks of 65536"
+	assert_stderr --regexp "^p2p-chunk: [^ ]+Z info: f: 300000 bytes, 5 chunks of 65536\$"
 	# The environment's level beats the file's.
 	P2P_LOG=error run -0 --separate-stderr p2p-chunk --id f
 	assert_stderr ''

@@ -276,7 +276,7 @@ fetch_ok() {
 	pid_alive "$SERVER_PID"
 	fetch_ok "$SERVER_ADDR" "$id" f
 	# one line per bad datagram, naming its sender
-	local pat="^p2p-serve: datagram from 127\.0\.0\.1:$src: .+; ignored$"
+	local pat="^p2p-serve: [^ ]+ debug: datagram from 127\.0\.0\.1:$src: .+; ignored$"
 	wait_for -t 5 eval '(($(grep -cE "$pat" "$SERVER_ERR") >= count))'
 	assert_equal "$(grep -cE "$pat" "$SERVER_ERR")" "$count"
 	stop_server "$SERVER_PID"

@@ -81,13 +81,13 @@ teardown() {
 	assert_equal "$(sort <<<"$output")" "$(printf '%s\t%s\t%s\n' "$ida" 100000 a "$idb" 3000 'héllo wörld.bin' | sort)"
 }
 
-@test "logs 'p2p-serve: serving ID NAME' per file at the default level" {
+@test "logs 'p2p-serve: TIME info: serving ID NAME' per file at the default level" {
 	make_file a 100000 1
 	make_file 'héllo wörld.bin' 3000 2
 	p2p-chunk a 'héllo wörld.bin' >m
 	start_server_stdin m
-	wait_for grep -qF "p2p-serve: serving $(ref_id a) a" "$SERVER_ERR"
-	wait_for grep -qF "p2p-serve: serving $(ref_id 'héllo wörld.bin') héllo wörld.bin" "$SERVER_ERR"
+	wait_for grep -qE "^p2p-serve: [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}\.[0-9]{3}Z info: serving $(ref_id a) a\$" "$SERVER_ERR"
+	wait_for grep -qF " info: serving $(ref_id 'héllo wörld.bin') héllo wörld.bin" "$SERVER_ERR"
 }
 
 @test "-q, P2P_LOG=warn and RUST_LOG=warn hide the info lines; -v raises warn to info" {
@@ -112,7 +112,7 @@ teardown() {
 	run ! grep -q serving "$SERVER_ERR"
 
 	P2P_LOG=warn start_server_stdin m -v
-	wait_for grep -qF "p2p-serve: serving $id a" "$SERVER_ERR"
+	wait_for grep -qF " info: serving $id a" "$SERVER_ERR"
 }
 
 @test "stdin is read asynchronously: files appear as their manifests arrive" {

@@ -17,97 +17,7 @@
 
 #include "tool.h"
 
-const char *tool_name = "p2p";
-int tool_level = LOG_WARN;
-
-static int
-level_from(const char *text, int fallback)
-{
-	static const char *names[] = { "error", "warn", "info", "debug",
-	    "trace" };
-
-	if (text == NULL || *text == '\0')
-		return fallback;
-	/* RUST_LOG style "module=level,..." keeps its last level word. */
-	const char *eq = strrchr(text, '=');
-	if (eq != NULL)
-		text = eq + 1;
-	for (int i = 0; i < 5; i++)
-		if (strncasecmp(text, names[i], strlen(names[i])) == 0)
-			return i;
-	return fallback;
-}
-
-void
-tool_init(const char *name, int default_level)
-{
-	const char *env = getenv("P2P_LOG");
-
-	tool_name = name;
-	if (env == NULL || *env == '\0')
-		env = getenv("RUST_LOG");
-	tool_level = level_from(env, default_level);
-}
-
-void
-tool_verbose(void)
-{
-	if (tool_level < LOG_TRACE)
-		tool_level++;
-}
-
-void
-tool_quiet(void)
-{
-	tool_level = LOG_ERROR;
-}
-
-static void
-vsay(const char *fmt, va_list ap, const char *suffix)
-{
-	char line[1024];
-
-	vsnprintf(line, sizeof(line), fmt, ap);
-	if (suffix)
-		fprintf(stderr, "%s: %s: %s\n", tool_name, line, suffix);
-	else
-		fprintf(stderr, "%s: %s\n", tool_name, line);
-}
-
-void
-tool_log(int level, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (level > tool_level)
-		return;
-	va_start(ap, fmt);
-	vsay(fmt, ap, NULL);
-	va_end(ap);
-}
-
-void
-tool_die(int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsay(fmt, ap, NULL);
-	va_end(ap);
-	exit(code);
-}
-
-void
-tool_die_errno(int code, const char *fmt, ...)
-{
-	const char *reason = strerror(errno);
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsay(fmt, ap, reason);
-	va_end(ap);
-	exit(code);
-}
+struct tool_options tool_opt;
 
 uint64_t
 tool_parse_number(const char *text, uint64_t min, uint64_t max,
@@ -151,6 +61,46 @@ tool_parse_chunk_size(const char *text, const char *what)
 		tool_die(2, "%s '%s': must be a power of two from 16K to 4M",
 		    what, text);
 	return (size_t)v;
+}
+
+int
+tool_rate_parse(const char *text, uint64_t *out)
+{
+	unsigned long long v;
+	unsigned shift = 0;
+	char *end;
+
+	errno = 0;
+	if (!isdigit((unsigned char)text[0]))
+		return -1;
+	v = strtoull(text, &end, 10);
+	if (errno != 0)
+		return -1;
+	if (*end != '\0') {
+		const char *units = "KMG", *u = strchr(units,
+		    toupper((unsigned char)*end));
+		if (u == NULL || *u == '\0' || end[1] != '\0')
+			return -1;
+		shift = 10 * (unsigned)(u - units + 1);
+	}
+	if (v > (1ull << 40) >> shift)
+		return -1;
+	v <<= shift;
+	if (v != 0 && v < 1024)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+uint64_t
+tool_parse_rate(const char *text, const char *what)
+{
+	uint64_t v;
+
+	if (tool_rate_parse(text, &v) != 0)
+		tool_die(2, "%s '%s': want bytes per second from 1K to 1T, with "
+		    "K, M or G, or 0 for no limit", what, text);
+	return v;
 }
 
 void
@@ -375,8 +325,6 @@ static int
 config_entry_checked(struct config_ctx *c, const char *section,
     const char *name, const char *raw)
 {
-	static const char *levels[] = { "error", "warn", "info", "debug",
-	    "trace" };
 	struct tool_config *cfg = c->cfg;
 	char v[128];
 	uint64_t n;
@@ -424,17 +372,25 @@ config_entry_checked(struct config_ctx *c, const char *section,
 			return 0;
 		cfg->max_file_size = n;
 		cfg->has_max_file_size = 1;
+	} else if (strcmp(section, "network") == 0 &&
+	    (strcmp(name, "max_upload_rate") == 0 ||
+	    strcmp(name, "max_download_rate") == 0)) {
+		int up = strcmp(name, "max_upload_rate") == 0;
+		c->bad_key = up ? "network.max_upload_rate" :
+		    "network.max_download_rate";
+		c->why = "bytes per second from 1K to 1T, with K, M or G, or 0";
+		if (tool_rate_parse(v, &n) != 0)
+			return 0;
+		*(up ? &tool_opt.max_upload_rate :
+		    &tool_opt.max_download_rate) = n;
 	} else if (strcmp(section, "logging") == 0 &&
 	    strcmp(name, "level") == 0) {
 		c->bad_key = "logging.level";
 		c->why = "error, warn, info, debug or trace";
-		for (int i = 0; i < 5; i++)
-			if (strcmp(v, levels[i]) == 0) {
-				cfg->log_level = i;
-				cfg->has_log_level = 1;
-				return 1;
-			}
-		return 0;
+		/* A filter as in P2P_LOG is welcome too, but all of it. */
+		if (v[0] == '\0' || tool_log_filter(v, cfg->log_levels) != 0)
+			return 0;
+		cfg->has_log_level = 1;
 	} else
 		tool_log(LOG_DEBUG, "config: [%s] %s: unknown, ignored", section,
 		    name);
@@ -487,11 +443,8 @@ tool_config_load(int argc, char **argv, struct tool_config *cfg)
 		snprintf(cfg->path, sizeof(cfg->path), "%.4000s", candidates[i]);
 		break;
 	}
-	if (cfg->has_log_level) {
-		const char *p = getenv("P2P_LOG"), *r = getenv("RUST_LOG");
-		if ((p == NULL || *p == '\0') && (r == NULL || *r == '\0'))
-			tool_level = cfg->log_level;
-	}
+	if (cfg->has_log_level && tool_log_env() == NULL)
+		tool_log_apply(cfg->log_levels);
 }
 
 int
@@ -505,6 +458,20 @@ tool_common_option(int ch, void (*usage)(FILE *))
 		tool_verbose();
 		return 1;
 	case 'C':
+		return 1;
+	case TOOL_OPT_PROGRESS:
+		tool_opt.progress = 1;
+		return 1;
+	case TOOL_OPT_JSON:
+		tool_opt.json = 1;
+		return 1;
+	case TOOL_OPT_MAX_UPLOAD:
+		tool_opt.max_upload_rate = tool_parse_rate(optarg,
+		    "max upload rate");
+		return 1;
+	case TOOL_OPT_MAX_DOWNLOAD:
+		tool_opt.max_download_rate = tool_parse_rate(optarg,
+		    "max download rate");
 		return 1;
 	case 'h':
 		usage(stdout);
@@ -540,4 +507,181 @@ tool_bind_address(const char *bind_addr, uint16_t port,
 		((struct sockaddr_in *)ss)->sin_port = htons(port);
 	else
 		((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
+}
+
+static proto_conn_limit *limit;
+
+proto_conn_limit *
+tool_conn_limit(struct event_base *base)
+{
+	if (limit != NULL || (tool_opt.max_upload_rate == 0 &&
+	    tool_opt.max_download_rate == 0))
+		return limit;
+	if ((limit = proto_conn_limit_new(base, tool_opt.max_download_rate,
+	    tool_opt.max_upload_rate)) == NULL)
+		tool_die(1, "out of memory");
+	tool_log(LOG_DEBUG, "bandwidth: at most %llu bytes/s down, %llu up "
+	    "(0: no limit)", (unsigned long long)tool_opt.max_download_rate,
+	    (unsigned long long)tool_opt.max_upload_rate);
+	return limit;
+}
+
+void
+tool_conn_limit_free(void)
+{
+	proto_conn_limit_free(limit);
+	limit = NULL;
+}
+
+/* The length of the valid UTF-8 sequence at s (n bytes there), or 0 for
+ * an invalid one: overlong, a surrogate, past U+10FFFF, or cut short. */
+static size_t
+utf8_len(const unsigned char *s, size_t n)
+{
+	uint32_t cp, min;
+	size_t len;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+		len = 2;
+		cp = s[0] & 0x1fu;
+		min = 0x80;
+	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		len = 3;
+		cp = s[0] & 0x0fu;
+		min = 0x800;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		len = 4;
+		cp = s[0] & 0x07u;
+		min = 0x10000;
+	} else
+		return 0;
+	if (n < len)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3fu);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+void
+tool_json_escape(FILE *out, const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0;
+
+	putc('"', out);
+	while (i < len) {
+		unsigned char c = p[i];
+		size_t n = utf8_len(p + i, len - i);
+		if (c == '"' || c == '\\')
+			fprintf(out, "\\%c", c);
+		else if (c == '\n')
+			fputs("\\n", out);
+		else if (c == '\t')
+			fputs("\\t", out);
+		else if (c == '\r')
+			fputs("\\r", out);
+		else if (c < 0x20 || c == 0x7f)
+			fprintf(out, "\\u%04x", c);
+		else if (n == 0)
+			fputs("\\ufffd", out);
+		/* Valid JSON raw, but they end lines in JavaScript. */
+		else if (n == 3 && c == 0xe2 && p[i + 1] == 0x80 &&
+		    (p[i + 2] == 0xa8 || p[i + 2] == 0xa9))
+			fprintf(out, "\\u%04x", p[i + 2] == 0xa8 ? 0x2028 : 0x2029);
+		else
+			fwrite(p + i, 1, n, out);
+		i += n ? n : 1;
+	}
+	putc('"', out);
+}
+
+/* The comma before a member, and its key. */
+static void
+json_member(struct tool_json *j, const char *key)
+{
+	if (j->need_comma[j->depth])
+		putc(',', j->mem);
+	j->need_comma[j->depth] = 1;
+	if (key != NULL) {
+		tool_json_escape(j->mem, key, strlen(key));
+		putc(':', j->mem);
+	}
+}
+
+void
+tool_json_start(struct tool_json *j)
+{
+	memset(j, 0, sizeof(*j));
+	if ((j->mem = open_memstream(&j->buf, &j->len)) == NULL)
+		tool_die(1, "out of memory");
+	putc('{', j->mem);
+}
+
+void
+tool_json_str(struct tool_json *j, const char *key, const char *s,
+    size_t len)
+{
+	json_member(j, key);
+	tool_json_escape(j->mem, s, len);
+}
+
+void
+tool_json_uint(struct tool_json *j, const char *key, uint64_t v)
+{
+	json_member(j, key);
+	fprintf(j->mem, "%llu", (unsigned long long)v);
+}
+
+void
+tool_json_bool(struct tool_json *j, const char *key, int v)
+{
+	json_member(j, key);
+	fputs(v ? "true" : "false", j->mem);
+}
+
+void
+tool_json_null(struct tool_json *j, const char *key)
+{
+	json_member(j, key);
+	fputs("null", j->mem);
+}
+
+void
+tool_json_open(struct tool_json *j, const char *key, char brace)
+{
+	json_member(j, key);
+	putc(brace, j->mem);
+	if (j->depth + 1 < (int)(sizeof(j->need_comma) /
+	    sizeof(j->need_comma[0])))
+		j->need_comma[++j->depth] = 0;
+}
+
+void
+tool_json_close(struct tool_json *j, char brace)
+{
+	putc(brace, j->mem);
+	if (j->depth > 0)
+		j->depth--;
+}
+
+int
+tool_json_finish(struct tool_json *j, int fd)
+{
+	int rc;
+
+	fputs("}\n", j->mem);
+	if (fclose(j->mem) != 0)
+		tool_die(1, "out of memory");
+	rc = tool_write_all(fd, j->buf, j->len);
+	free(j->buf);
+	j->buf = NULL;
+	j->mem = NULL;
+	return rc;
 }

@@ -1,6 +1,7 @@
 /*
  * The few helpers every p2p-* tool shares: messages in the house style,
- * log levels, checked parsing of command-line values, and writing to pipes.
+ * log levels per module (log.c), checked parsing of command-line values,
+ * writing to pipes, JSON lines, and a progress line (progress.c).
  */
 #ifndef TOOL_H
 #define TOOL_H
@@ -8,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <getopt.h>
 #include <sys/socket.h>
 
 #include "proto.h"
@@ -16,20 +18,51 @@
 
 enum tool_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG, LOG_TRACE };
 
-extern const char *tool_name;
-extern int tool_level;
+/* What a log line is about: the tool's own events, or libproto's. The
+ * names in filters: the tool's name (or "tool"), conn, disco, store. */
+enum tool_module { MOD_TOOL, MOD_CONN, MOD_DISCO, MOD_STORE, MOD_COUNT };
 
-/* Sets the program name and the log level from P2P_LOG (or RUST_LOG),
- * falling back to default_level. */
+extern const char *tool_name;
+extern int tool_levels[MOD_COUNT];
+#define tool_level tool_levels[MOD_TOOL]
+
+/*
+ * Sets the program name, the default level of every module, and the levels
+ * from P2P_LOG (or RUST_LOG); routes libproto's and libevent's events to
+ * the log.
+ */
 void tool_init(const char *name, int default_level);
 
-/* Raise (+1 per -v) or lower (-q) the level set by tool_init. */
+/* Raise every module one level (-v, repeatable), or set them all to errors
+ * only and turn off the automatic progress line (-q). */
 void tool_verbose(void);
 void tool_quiet(void);
 
-/* "NAME: message" on stderr when level is enabled. */
+/*
+ * Parses a filter: comma-separated LEVEL (every module) and MODULE=LEVEL
+ * directives, as "info,conn=trace"; a module may be spelled
+ * mini_p2p::network or proto::conn. Modules left out get the default
+ * level. Fills levels; returns 0, or -1 when a part was not valid (the rest
+ * is still applied).
+ */
+int tool_log_filter(const char *spec, int levels[MOD_COUNT]);
+
+/* P2P_LOG, else RUST_LOG, when set and not empty; else NULL. */
+const char *tool_log_env(void);
+
+/* Makes levels the current ones. */
+void tool_log_apply(const int levels[MOD_COUNT]);
+
+/* 1 when an event of module at level would be printed. */
+int tool_log_enabled(int module, int level);
+
+/* One line on stderr when the module's level allows: "NAME: message" for
+ * the tool's errors and warnings, else "NAME: TIME LEVEL [MODULE]: message"
+ * with a UTC timestamp. tool_log is for the tool's own module. */
 void tool_log(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+void tool_logm(int module, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* "NAME: message" on stderr, then exit(code). */
 void tool_die(int code, const char *fmt, ...)
@@ -47,6 +80,14 @@ uint64_t tool_parse_number(const char *text, uint64_t min, uint64_t max,
 /* Parses a chunk size: bytes, or a number with K or M (binary). Exits 2
  * unless it is a power of two from 16K to 4M. */
 size_t tool_parse_chunk_size(const char *text, const char *what);
+
+/* Parses a rate in bytes per second: a number, optionally with K, M or G
+ * (binary). Returns 0 and sets *out (0: no limit), or -1 when the text is
+ * not a rate from 1K (or 0) to 1T. */
+int tool_rate_parse(const char *text, uint64_t *out);
+
+/* The same, or exits 2 naming what and the bad value. */
+uint64_t tool_parse_rate(const char *text, const char *what);
 
 /* Parses a content id or exits 2. */
 void tool_parse_id(const char *text, uint8_t id[PROTO_HASH_LEN]);
@@ -79,20 +120,117 @@ struct tool_config {
 	unsigned max_peers, connection_timeout, discovery_interval;
 	size_t chunk_size;
 	uint64_t max_file_size;
-	int log_level;
+	int log_levels[MOD_COUNT];
 	int has_max_peers, has_connection_timeout, has_discovery_interval,
 	    has_chunk_size, has_max_file_size, has_log_level;
 	char path[4096];      /* the file read, or "" */
 };
 
-/* Loads the configuration for this argv (which is not changed) into cfg,
- * and applies its log level unless P2P_LOG or RUST_LOG is set. */
+/* Loads the configuration for this argv (which is not changed) into cfg;
+ * applies its log level unless P2P_LOG or RUST_LOG is set, and its rate
+ * limits (network.max_upload_rate, network.max_download_rate) to tool_opt,
+ * where flags read later override them. */
 void tool_config_load(int argc, char **argv, struct tool_config *cfg);
 
+/* Options several tools share, set by tool_common_option (and the
+ * configuration file for the rates). */
+struct tool_options {
+	int quiet;                  /* -q was given */
+	int progress;               /* --progress: even when not a terminal */
+	int json;                   /* --json */
+	uint64_t max_upload_rate;   /* bytes/s; 0: none */
+	uint64_t max_download_rate;
+};
+extern struct tool_options tool_opt;
+
+/* getopt_long codes of the shared long options, past any character. */
+enum {
+	TOOL_OPT_PROGRESS = 0x100, TOOL_OPT_JSON, TOOL_OPT_MAX_UPLOAD,
+	TOOL_OPT_MAX_DOWNLOAD
+};
+#define TOOL_LONGOPT_PROGRESS \
+	{ "progress", no_argument, NULL, TOOL_OPT_PROGRESS }
+#define TOOL_LONGOPT_JSON { "json", no_argument, NULL, TOOL_OPT_JSON }
+#define TOOL_LONGOPTS_RATES \
+	{ "max-upload-rate", required_argument, NULL, TOOL_OPT_MAX_UPLOAD }, \
+	{ "max-download-rate", required_argument, NULL, TOOL_OPT_MAX_DOWNLOAD }
+
 /* Handles the options every tool shares: -q, -v, --config (read earlier by
- * tool_config_load), -h (usage on stdout, exit 0) and -V (the version,
- * exit 0). Returns 1 when ch was one of them. */
+ * tool_config_load), -h (usage on stdout, exit 0), -V (the version,
+ * exit 0), and those of tool_opt for the tools that list them. Returns 1
+ * when ch was one of them. */
 int tool_common_option(int ch, void (*usage)(FILE *));
+
+/*
+ * The budget every connection of this process shares, from tool_opt's
+ * rates: NULL when there is no limit. Made on the first call, on base;
+ * tool_conn_limit_free frees it once every connection is freed.
+ */
+proto_conn_limit *tool_conn_limit(struct event_base *base);
+void tool_conn_limit_free(void);
+
+/*
+ * JSON lines (--json): one object per line, written at once when complete.
+ * Keys are ASCII literals; a NULL key is for values inside an array.
+ */
+struct tool_json {
+	FILE *mem;
+	char *buf;
+	size_t len;
+	int depth;
+	int need_comma[8];
+};
+void tool_json_start(struct tool_json *j);
+void tool_json_str(struct tool_json *j, const char *key, const char *s,
+    size_t len);
+void tool_json_uint(struct tool_json *j, const char *key, uint64_t v);
+void tool_json_bool(struct tool_json *j, const char *key, int v);
+void tool_json_null(struct tool_json *j, const char *key);
+/* Opens a nested '[' or '{' under key, and closes it. */
+void tool_json_open(struct tool_json *j, const char *key, char brace);
+void tool_json_close(struct tool_json *j, char brace);
+/* Ends the object and writes it as one line to fd. Returns 0, or -1 with
+ * errno set. */
+int tool_json_finish(struct tool_json *j, int fd);
+
+/*
+ * Writes s (len bytes, any bytes) as a JSON string, quotes included: UTF-8
+ * passes as it is, '"', '\\', control characters, DEL, U+2028 and U+2029
+ * are escaped, and each byte that is not part of valid UTF-8 becomes
+ * U+FFFD, so that the output is always valid JSON.
+ */
+void tool_json_escape(FILE *out, const char *s, size_t len);
+
+/*
+ * A progress line on stderr: bytes done, rate, peers and time left, redrawn
+ * in place at most four times a second. Shown when stderr is a terminal
+ * (unless -q), or always with --progress; never otherwise.
+ */
+struct tool_progress {
+	int on, drawn;
+	const char *label;          /* shown first, as "name: ", or NULL */
+	double start, last;         /* seconds, monotonic */
+	double t[8];                /* recent samples, for the rate */
+	uint64_t bytes[8];
+	unsigned nsamples;
+};
+
+/* Starts the clock; label is borrowed until tool_progress_end. */
+void tool_progress_start(struct tool_progress *p, const char *label);
+
+/* done of total bytes (total 0: unknown), through peers (-1: not shown);
+ * the line is redrawn when the last drawing is old enough. */
+void tool_progress_update(struct tool_progress *p, uint64_t done,
+    uint64_t total, int peers);
+
+/* Draws the final state, with the time taken, and ends the line; nothing
+ * when nothing was drawn and --progress was not given. */
+void tool_progress_end(struct tool_progress *p, uint64_t done,
+    uint64_t total, int peers);
+
+/* Ends a progress line on screen so that other output starts on a line of
+ * its own; the next update draws it again. */
+void tool_progress_clear(void);
 
 /* Raises the soft limit on open descriptors to the hard limit: a node with
  * many peers needs one per connection. */

@@ -1,0 +1,38 @@
+/* The logging hook; see log.h. */
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "internal.h"
+#include "log.h"
+
+int plog_levels[PROTO_LOG_MODULES] = { -1, -1, -1 };
+static proto_log_fn hook;
+static void *hook_ctx;
+
+void
+proto_log_set(proto_log_fn fn, void *ctx)
+{
+	hook = fn;
+	hook_ctx = ctx;
+}
+
+void
+proto_log_set_level(int module, int max_level)
+{
+	if (module >= 0 && module < PROTO_LOG_MODULES)
+		plog_levels[module] = max_level;
+}
+
+void
+plog_emit(int module, int level, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	if (hook == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	hook(module, level, line, hook_ctx);
+}
