@@ -39,7 +39,8 @@ DEB_PKGS = build-essential pkg-config libevent-dev libssl-dev libmsgpack-dev lib
 B = build
 LIB_SRCS = $(wildcard libproto/*.c)
 LIB_OBJS = $(LIB_SRCS:%.c=$(B)/%.o)
-TOOL_COMMON = $(B)/tools/tool.o $(B)/tools/log.o $(B)/tools/progress.o
+TOOL_COMMON = $(B)/tools/tool.o $(B)/tools/log.o $(B)/tools/progress.o \
+              $(B)/tools/tls.o
 TOOLS = p2p-chunk p2p-verify p2p-serve p2p-fetch p2p-discover p2p-bench
 TOOL_BINS = $(TOOLS:%=$(B)/bin/%)
 UNIT_SRCS = $(wildcard tests/test_*.c)

@@ -31,6 +31,8 @@ struct proto_beacon {
 	uint16_t tcp_port;
 	char name[PROTO_DISCO_NAME_MAX + 1];
 	unsigned max_answers, answers_this_second;
+	int sealed;
+	uint8_t key[32];
 	time_t second;
 	uint64_t bad, answered;
 };
@@ -38,7 +40,7 @@ struct proto_beacon {
 static void
 send_announce(proto_beacon *b, const struct sockaddr_in *to, uint32_t nonce)
 {
-	uint8_t buf[PROTO_DISCO_ANSWER_MAX];
+	uint8_t buf[PROTO_DISCO_ANSWER_MAX + PROTO_DISCO_TAG_LEN];
 	proto_disco_msg m;
 	size_t len;
 
@@ -49,7 +51,8 @@ send_announce(proto_beacon *b, const struct sockaddr_in *to, uint32_t nonce)
 	m.name = b->name;
 	m.name_len = strlen(b->name);
 	m.nfiles = b->cbs.nfiles ? b->cbs.nfiles(b->ctx) : 0;
-	if (proto_disco_pack(&m, buf, sizeof(buf), &len) != 0)
+	if (proto_disco_pack(&m, buf, PROTO_DISCO_ANSWER_MAX, &len) != 0 ||
+	    (b->sealed && proto_disco_seal(buf, &len, sizeof(buf), b->key) != 0))
 		return;
 	/* Best effort: a full socket buffer loses one announcement. */
 	(void)sendto(b->fd, buf, len, MSG_DONTWAIT, (const struct sockaddr *)to,
@@ -92,8 +95,10 @@ take_datagram(proto_beacon *b, const uint8_t *buf, size_t len,
     const struct sockaddr_in *from)
 {
 	proto_disco_msg m;
-	int rc = proto_disco_unpack(buf, len, &m);
+	int rc = b->sealed ? proto_disco_open(buf, &len, b->key) : 0;
 
+	if (rc == 0)
+		rc = proto_disco_unpack(buf, len, &m);
 	if (plog_levels[PROTO_LOG_DISCO] >= PROTO_LOG_TRACE) {
 		char host[INET_ADDRSTRLEN];
 		inet_ntop(AF_INET, &from->sin_addr, host, sizeof(host));
@@ -167,6 +172,10 @@ proto_beacon_new(struct event_base *base, const proto_beacon_config *cfg,
 	b->ctx = ctx;
 	b->tcp_port = cfg->tcp_port;
 	b->max_answers = cfg->max_answers ? cfg->max_answers : 200;
+	if (cfg->secret != NULL) {
+		memcpy(b->key, cfg->secret, sizeof(b->key));
+		b->sealed = 1;
+	}
 	snprintf(b->name, sizeof(b->name), "%s", cfg->name ? cfg->name : "");
 	n = proto_disco_targets(cfg->target, port, b->targets, MAX_TARGETS);
 	if (n < 0) {

@@ -23,6 +23,8 @@ typedef struct proto_beacon_config {
 	uint16_t tcp_port;      /* what the announcements advertise */
 	const char *name;       /* node name; borrowed during _new */
 	unsigned max_answers;   /* answers per second at most; 0 means 200 */
+	const uint8_t *secret;  /* a private swarm's 32-byte key: datagrams
+	                         * sealed, unsealed ones ignored; copied */
 	int answer_only;        /* answer queries, never announce: a node
 	                         * that holds files only for a while (a
 	                         * fetch) need not tell everyone */

@@ -16,11 +16,19 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/ssl.h>
 
 #include "conn.h"
 #include "error.h"
 #include "frame.h"
+#include "identity.h"
 #include "internal.h"
 
 #define DEFAULT_TIMEOUT 30
@@ -55,6 +63,17 @@ struct proto_conn {
 	int flushing;       /* free once the output is written */
 	int depth;          /* callback frames active on this conn */
 	int held;           /* the owner asked for no more messages */
+	SSL *ssl;           /* NULL: plaintext */
+	int tls_done;       /* handshake over, identity checked */
+	int outbound;       /* we connected: the TLS client */
+	int has_pin, has_secret;
+	uint8_t pin[PROTO_IDENTITY_LEN], peer_id[PROTO_IDENTITY_LEN];
+	uint8_t secret[32];
+	char detail[256];
+	/* Our HELLO, sent once TLS is up. */
+	char name[PROTO_NODE_NAME_MAX + 1];
+	uint16_t listen_port;
+	uint64_t nfiles, caps;
 	int have_len;
 	uint32_t frame_len;
 	size_t low_mark;
@@ -155,7 +174,7 @@ set_lowat(proto_conn *c, size_t want)
 	int fd = bufferevent_getfd(c->bev);
 	int v = want < 1 ? 1 : want > MAX_LOWAT ? MAX_LOWAT : (int)want;
 
-	if (fd < 0 || v == c->rcvlowat)
+	if (fd < 0 || c->ssl != NULL || v == c->rcvlowat)
 		return;
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof(v)) == 0)
 		c->rcvlowat = v;
@@ -174,7 +193,8 @@ fill(proto_conn *c, size_t want)
 	int fd = bufferevent_getfd(c->bev), rc;
 	size_t before = evbuffer_get_length(in);
 
-	if (fd < 0)
+	/* Under TLS the bytes on the socket are not the frame's. */
+	if (fd < 0 || c->ssl != NULL)
 		return 0;
 	want += READ_EXTRA;
 	/* Reading past libevent, we must keep to the rate limit ourselves:
@@ -249,6 +269,72 @@ conn_fail(proto_conn *c, int err)
 		c->cbs.on_close(c, err, c->ctx);
 }
 
+/*
+ * The proof that the side in role ("client": the one that connected) knows
+ * the swarm's secret: an HMAC, keyed with the secret, of keying material
+ * exported from this TLS session for that role. It is worth nothing on any
+ * other connection, and one side's proof is not the other's.
+ */
+static int
+auth_proof(proto_conn *c, const char *role, uint8_t out[PROTO_AUTH_LEN])
+{
+	static const char label[] = "EXPORTER-mini-p2p-swarm";
+	uint8_t ekm[32];
+	unsigned len = 0;
+
+	if (SSL_export_keying_material(c->ssl, ekm, sizeof(ekm), label,
+	    sizeof(label) - 1, (const unsigned char *)role, strlen(role),
+	    1) != 1)
+		return PROTO_ERR_CRYPTO;
+	if (HMAC(EVP_sha256(), c->secret, sizeof(c->secret), ekm, sizeof(ekm),
+	    out, &len) == NULL || len != PROTO_AUTH_LEN)
+		return PROTO_ERR_CRYPTO;
+	return 0;
+}
+
+static int
+send_hello(proto_conn *c)
+{
+	uint8_t proof[PROTO_AUTH_LEN];
+	proto_msg hello;
+
+	proto_msg_init(&hello, PROTO_MSG_HELLO);
+	hello.version = PROTO_VERSION;
+	hello.text = c->name;
+	hello.text_len = strlen(c->name);
+	hello.listen_port = c->listen_port;
+	hello.nfiles = c->nfiles;
+	hello.caps = c->caps;
+	if (c->has_secret) {
+		if (auth_proof(c, c->outbound ? "client" : "server", proof) != 0)
+			return PROTO_ERR_CRYPTO;
+		hello.auth = proof;
+	}
+	return proto_conn_send(c, &hello);
+}
+
+/* 1 when the peer's HELLO proves it knows our secret, or none is asked. */
+static int
+hello_authentic(proto_conn *c, const proto_msg *m)
+{
+	uint8_t want[PROTO_AUTH_LEN];
+
+	if (!c->has_secret)
+		return 1;
+	if (m->auth == NULL) {
+		snprintf(c->detail, sizeof(c->detail), "it gave no proof of "
+		    "the swarm's secret (--secret-file)");
+		return 0;
+	}
+	if (auth_proof(c, c->outbound ? "server" : "client", want) != 0 ||
+	    CRYPTO_memcmp(want, m->auth, sizeof(want)) != 0) {
+		snprintf(c->detail, sizeof(c->detail), "its proof of the "
+		    "swarm's secret is wrong: another swarm (--secret-file)");
+		return 0;
+	}
+	return 1;
+}
+
 static void
 handle_hello(proto_conn *c, const proto_msg *m)
 {
@@ -256,6 +342,10 @@ handle_hello(proto_conn *c, const proto_msg *m)
 
 	if (m->type != PROTO_MSG_HELLO) {
 		conn_fail(c, PROTO_ERR_MALFORMED);
+		return;
+	}
+	if (!hello_authentic(c, m)) {
+		conn_fail(c, PROTO_ERR_AUTH);
 		return;
 	}
 	if (m->version != PROTO_VERSION) {
@@ -331,6 +421,15 @@ read_one(proto_conn *c)
 			return 0;
 		}
 		evbuffer_copyout(in, hdr, sizeof(hdr));
+		/* A TLS record (handshake or alert, version 3.x) where a
+		 * HELLO was due: say so rather than "frame too large". */
+		if (!c->ready && c->ssl == NULL && (hdr[0] == 0x16 ||
+		    hdr[0] == 0x15) && hdr[1] == 0x03) {
+			snprintf(c->detail, sizeof(c->detail), "the peer speaks "
+			    "TLS and this node does not (--no-tls)");
+			conn_fail(c, PROTO_ERR_TLS);
+			return 0;
+		}
 		rc = proto_frame_get_len(hdr, c->ready ? c->max_frame :
 		    PROTO_FRAME_HANDSHAKE_MAX, &c->frame_len);
 		if (rc != 0) {
@@ -351,7 +450,7 @@ read_one(proto_conn *c)
 		/* Wake up only when the rest of the frame is in: the kernel
 		 * holds it back where it can (then any byte libevent reads
 		 * must reach us, to read the rest), else libevent does. */
-		if (bufferevent_getfd(c->bev) >= 0) {
+		if (bufferevent_getfd(c->bev) >= 0 && c->ssl == NULL) {
 			set_read_marks(c, 1);
 			set_lowat(c, need - avail);
 		} else
@@ -431,6 +530,81 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 	process(c);
 }
 
+/* Whether a connection we make got as far as TCP; if not, err is why. */
+static int
+tcp_connected(const proto_conn *c, int *err)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int fd = bufferevent_getfd(c->bev), e = 0;
+	socklen_t elen = sizeof(e);
+
+	if (!c->outbound || fd < 0 ||
+	    getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
+		return 1;
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &elen) != 0 || e == 0)
+		e = *err ? *err : ECONNREFUSED;
+	*err = e;
+	return 0;
+}
+
+/* A plaintext node whose peer hangs up before its HELLO: the likeliest
+ * reason is a peer that wants TLS. */
+static void
+untold(proto_conn *c)
+{
+	snprintf(c->detail, sizeof(c->detail), "closed before its HELLO: the "
+	    "peer may want TLS (this node runs with --no-tls)");
+}
+
+/* Why the handshake failed, in words a user can act on. */
+static void
+tls_failed(proto_conn *c, unsigned long err)
+{
+	const char *why = err ? ERR_reason_error_string(err) : NULL;
+
+	if (why == NULL)
+		snprintf(c->detail, sizeof(c->detail), "the peer closed the "
+		    "connection during the handshake: it may run without TLS "
+		    "(--no-tls)");
+	else if (strstr(why, "wrong version") || strstr(why, "packet length") ||
+	    strstr(why, "http request") || strstr(why, "record layer"))
+		snprintf(c->detail, sizeof(c->detail), "%s: the peer does not "
+		    "speak TLS (it may run with --no-tls)", why);
+	else
+		snprintf(c->detail, sizeof(c->detail), "%s", why);
+	/* The rest of OpenSSL's queue belongs to this failure too. */
+	ERR_clear_error();
+}
+
+/* The handshake is over: check who the peer is, then say HELLO. */
+static void
+tls_ready(proto_conn *c)
+{
+	char got[PROTO_IDENTITY_HEX_LEN + 1], want[PROTO_IDENTITY_HEX_LEN + 1];
+
+	c->tls_done = 1;
+	if (proto_tls_peer_id(c->ssl, c->peer_id) != 0) {
+		snprintf(c->detail, sizeof(c->detail), "the peer showed no "
+		    "usable certificate");
+		conn_fail(c, PROTO_ERR_TLS);
+		return;
+	}
+	if (c->has_pin && CRYPTO_memcmp(c->pin, c->peer_id,
+	    sizeof(c->pin)) != 0) {
+		proto_hex_encode(c->peer_id, PROTO_IDENTITY_LEN, got);
+		proto_hex_encode(c->pin, PROTO_IDENTITY_LEN, want);
+		snprintf(c->detail, sizeof(c->detail), "identity %s, not the "
+		    "%s asked for", got, want);
+		conn_fail(c, PROTO_ERR_IDENTITY);
+		return;
+	}
+	PLOG(PROTO_LOG_CONN, PROTO_LOG_DEBUG, "%s: TLS %s, %s", c->peer,
+	    SSL_get_version(c->ssl), SSL_get_cipher_name(c->ssl));
+	if (send_hello(c) != 0)
+		conn_fail(c, PROTO_ERR_NOMEM);
+}
+
 static void
 conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
@@ -448,6 +622,8 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		int one = 1;
 		setsockopt(bufferevent_getfd(c->bev), IPPROTO_TCP,
 		    TCP_NODELAY, &one, sizeof(one));
+		if (c->ssl != NULL && !c->tls_done)
+			tls_ready(c);
 	} else if (what & BEV_EVENT_TIMEOUT) {
 		size_t queued = queued_in_kernel(c);
 		PLOG(PROTO_LOG_CONN, PROTO_LOG_DEBUG, "%s: nothing %s for %u s",
@@ -468,11 +644,38 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		else
 			conn_fail(c, PROTO_ERR_TIMEOUT);
 	} else if (what & BEV_EVENT_ERROR) {
+		unsigned long tls_err = c->ssl ?
+		    bufferevent_get_openssl_error(c->bev) : 0;
 		int err = EVUTIL_SOCKET_ERROR();
-		errno = err ? err : ECONNRESET;
-		conn_fail(c, PROTO_ERR_SYSTEM);
+		if (c->ssl != NULL && !c->tls_done && !tcp_connected(c, &err)) {
+			errno = err;
+			conn_fail(c, PROTO_ERR_SYSTEM);
+		} else if (tls_err != 0 && c->tls_done &&
+		    ERR_GET_REASON(tls_err) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+			ERR_clear_error();
+			conn_fail(c, PROTO_ERR_CLOSED);
+		} else if (tls_err != 0 || (c->ssl != NULL && !c->tls_done)) {
+			tls_failed(c, tls_err);
+			conn_fail(c, PROTO_ERR_TLS);
+		} else {
+			if (!c->ready && c->ssl == NULL)
+				untold(c);
+			errno = err ? err : ECONNRESET;
+			conn_fail(c, PROTO_ERR_SYSTEM);
+		}
 	} else if (what & BEV_EVENT_EOF) {
-		conn_fail(c, PROTO_ERR_CLOSED);
+		int err = 0;
+		if (c->ssl != NULL && !c->tls_done && !tcp_connected(c, &err)) {
+			errno = err;
+			conn_fail(c, PROTO_ERR_SYSTEM);
+		} else if (c->ssl != NULL && !c->tls_done) {
+			tls_failed(c, 0);
+			conn_fail(c, PROTO_ERR_TLS);
+		} else {
+			if (!c->ready && c->ssl == NULL)
+				untold(c);
+			conn_fail(c, PROTO_ERR_CLOSED);
+		}
 	}
 	leave(c);
 }
@@ -499,7 +702,6 @@ conn_setup(struct bufferevent *bev, const proto_conn_config *cfg,
     const proto_conn_cbs *cbs, void *ctx, const struct sockaddr *sa)
 {
 	proto_conn *c;
-	proto_msg hello;
 	struct timeval tv;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
@@ -535,14 +737,27 @@ conn_setup(struct bufferevent *bev, const proto_conn_config *cfg,
 		}
 		c->limit = cfg->limit;
 	}
-	proto_msg_init(&hello, PROTO_MSG_HELLO);
-	hello.version = PROTO_VERSION;
-	hello.text = cfg->node_name ? cfg->node_name : "";
-	hello.text_len = strlen(hello.text);
-	hello.listen_port = cfg->listen_port;
-	hello.nfiles = cfg->nfiles;
-	hello.caps = cfg->caps;
-	if (proto_conn_send(c, &hello) != 0 ||
+	snprintf(c->name, sizeof(c->name), "%s",
+	    cfg->node_name ? cfg->node_name : "");
+	c->listen_port = cfg->listen_port;
+	c->nfiles = cfg->nfiles;
+	c->caps = cfg->caps;
+	c->outbound = sa != NULL;
+	if ((c->ssl = bufferevent_openssl_get_ssl(bev)) != NULL) {
+		/* A peer that just closes is an end, not an attack. */
+		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+		if (cfg->pin != NULL) {
+			memcpy(c->pin, cfg->pin, sizeof(c->pin));
+			c->has_pin = 1;
+		}
+		if (cfg->secret != NULL) {
+			memcpy(c->secret, cfg->secret, sizeof(c->secret));
+			c->has_secret = 1;
+		}
+	}
+	/* Without TLS the HELLO goes at once; with it, once the handshake
+	 * is done (tls_ready). */
+	if ((c->ssl == NULL && send_hello(c) != 0) ||
 	    bufferevent_enable(bev, EV_READ | EV_WRITE) != 0) {
 		really_free(c);
 		return NULL;
@@ -566,6 +781,27 @@ proto_conn_new(struct bufferevent *bev, const proto_conn_config *cfg,
 }
 
 proto_conn *
+proto_conn_accept(struct event_base *base, int fd,
+    const proto_conn_config *cfg, const proto_conn_cbs *cbs, void *ctx)
+{
+	struct bufferevent *bev;
+
+	if (cfg->tls != NULL) {
+		SSL *ssl = SSL_new(cfg->tls);
+		bev = ssl == NULL ? NULL : bufferevent_openssl_socket_new(base,
+		    fd, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+		if (bev == NULL && ssl != NULL)
+			SSL_free(ssl);
+	} else
+		bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL) {
+		close(fd);
+		return NULL;
+	}
+	return proto_conn_new(bev, cfg, cbs, ctx);
+}
+
+proto_conn *
 proto_conn_connect(struct event_base *base, const struct sockaddr *sa,
     socklen_t salen, const proto_conn_config *cfg, const proto_conn_cbs *cbs,
     void *ctx)
@@ -573,7 +809,18 @@ proto_conn_connect(struct event_base *base, const struct sockaddr *sa,
 	struct bufferevent *bev;
 	proto_conn *c;
 
-	bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (cfg->tls != NULL) {
+		SSL *ssl = SSL_new(cfg->tls);
+		if (ssl == NULL) {
+			errno = ENOMEM;
+			return NULL;
+		}
+		bev = bufferevent_openssl_socket_new(base, -1, ssl,
+		    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+		if (bev == NULL)
+			SSL_free(ssl);
+	} else
+		bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL)
 		return NULL;
 	if ((c = conn_setup(bev, cfg, cbs, ctx, sa)) == NULL)
@@ -774,6 +1021,18 @@ proto_conn_hold(proto_conn *c, int hold)
 	/* Messages already buffered are not announced again by libevent. */
 	if (!hold && c->depth == 0 && !c->freed && !c->closed)
 		process(c);
+}
+
+const uint8_t *
+proto_conn_peer_id(const proto_conn *c)
+{
+	return c->tls_done ? c->peer_id : NULL;
+}
+
+const char *
+proto_conn_error_detail(const proto_conn *c)
+{
+	return c->detail;
 }
 
 const char *

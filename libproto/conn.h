@@ -44,6 +44,12 @@ typedef struct proto_conn_config {
 	                         * A node that only answers requests needs
 	                         * little, and a peer cannot make it buffer
 	                         * more. */
+	struct ssl_ctx_st *tls; /* TLS 1.3 (proto_tls_ctx_new); NULL: none */
+	const uint8_t *pin;     /* the identity the peer must show, 32
+	                         * bytes; NULL: any; copied */
+	const uint8_t *secret;  /* a private swarm's key, 32 bytes (needs
+	                         * tls): the peer must prove it knows it in
+	                         * its HELLO; NULL: none; copied */
 	proto_conn_limit *limit; /* a budget shared with other connections;
 	                          * borrowed; NULL: no limit */
 } proto_conn_config;
@@ -72,6 +78,11 @@ typedef struct proto_conn_cbs {
  * of memory, bev then freed.
  */
 proto_conn *proto_conn_new(struct bufferevent *bev,
+    const proto_conn_config *cfg, const proto_conn_cbs *cbs, void *ctx);
+
+/* Wraps the accepted socket fd (owned from now on) as cfg says: TLS or
+ * not. NULL when out of memory, fd then closed. */
+proto_conn *proto_conn_accept(struct event_base *base, int fd,
     const proto_conn_config *cfg, const proto_conn_cbs *cbs, void *ctx);
 
 /* Starts a TCP connection to sa and returns its connection, or NULL with
@@ -127,6 +138,14 @@ const char *proto_conn_peer_name(const proto_conn *c);
 uint16_t proto_conn_peer_listen_port(const proto_conn *c);
 uint64_t proto_conn_peer_nfiles(const proto_conn *c);
 uint64_t proto_conn_peer_caps(const proto_conn *c);
+
+/* The peer's identity (32 bytes) once the TLS handshake is done, else
+ * NULL. */
+const uint8_t *proto_conn_peer_id(const proto_conn *c);
+
+/* More about the last failure of a TLS, identity or secret check, for
+ * messages; "" when there is nothing more to say. */
+const char *proto_conn_error_detail(const proto_conn *c);
 
 /* The peer's IP address as text (no port), or "?". */
 const char *proto_conn_peer_host(const proto_conn *c);

@@ -15,6 +15,10 @@
 #include <msgpack.h>
 
 #include "check.h"
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include "disco.h"
 #include "error.h"
 
@@ -251,4 +255,47 @@ fail:
 		errno = err;
 	}
 	return -1;
+}
+
+static int
+disco_tag(const uint8_t *buf, size_t len, const uint8_t key[32],
+    uint8_t tag[32])
+{
+	unsigned n = 0;
+
+	return HMAC(EVP_sha256(), key, 32, buf, len, tag, &n) != NULL &&
+	    n == 32 ? 0 : PROTO_ERR_CRYPTO;
+}
+
+int
+proto_disco_seal(uint8_t *buf, size_t *len, size_t cap, const uint8_t key[32])
+{
+	uint8_t tag[32];
+	int rc;
+
+	if (*len + PROTO_DISCO_TAG_LEN > cap)
+		return PROTO_ERR_TOO_BIG;
+	if ((rc = disco_tag(buf, *len, key, tag)) != 0)
+		return rc;
+	memcpy(buf + *len, tag, PROTO_DISCO_TAG_LEN);
+	*len += PROTO_DISCO_TAG_LEN;
+	return 0;
+}
+
+int
+proto_disco_open(const uint8_t *buf, size_t *len, const uint8_t key[32])
+{
+	uint8_t tag[32];
+	size_t body;
+	int rc;
+
+	if (*len < PROTO_DISCO_TAG_LEN)
+		return PROTO_ERR_TRUNCATED;
+	body = *len - PROTO_DISCO_TAG_LEN;
+	if ((rc = disco_tag(buf, body, key, tag)) != 0)
+		return rc;
+	if (CRYPTO_memcmp(tag, buf + body, PROTO_DISCO_TAG_LEN) != 0)
+		return PROTO_ERR_MISMATCH;
+	*len = body;
+	return 0;
 }

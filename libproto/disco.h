@@ -48,6 +48,18 @@ int proto_disco_pack(const proto_disco_msg *m, uint8_t *buf, size_t cap,
 int proto_disco_unpack(const uint8_t *buf, size_t len, proto_disco_msg *m);
 
 /*
+ * Private swarms: a datagram is sealed with a tag of PROTO_DISCO_TAG_LEN
+ * bytes appended, the first bytes of HMAC-SHA256(key, datagram), where key
+ * is the swarm's 32-byte key. proto_disco_seal appends it (cap: buf's
+ * size); proto_disco_open checks it and takes it off *len, or fails with
+ * PROTO_ERR_MISMATCH (another swarm, or none) or PROTO_ERR_TRUNCATED.
+ */
+#define PROTO_DISCO_TAG_LEN 16u
+int proto_disco_seal(uint8_t *buf, size_t *len, size_t cap,
+    const uint8_t key[32]);
+int proto_disco_open(const uint8_t *buf, size_t *len, const uint8_t key[32]);
+
+/*
  * Where discovery datagrams go: override ("A.B.C.D", e.g. 127.255.255.255)
  * when not NULL or empty, else the broadcast address of every interface
  * that is up and has one. Fills at most max addresses with port set.

@@ -78,34 +78,41 @@ make_parents(const char *path)
 	return 0;
 }
 
+/*
+ * Writes a new key to a file of our own, then links it into place: another
+ * process starting at the same moment either wins the link, and we read
+ * its key, or finds ours complete. Never a half-written key file.
+ */
 static int
-create_key(const char *path, EVP_PKEY **out)
+create_key(const char *path)
 {
 	EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	char tmp[4200];
 	FILE *f = NULL;
-	int fd;
+	int fd, rc = 0;
 
 	if (key == NULL)
 		return PROTO_ERR_NOMEM;
+	snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid());
 	if (make_parents(path) != 0 ||
-	    (fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
+	    (fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
 	    O_NOFOLLOW, 0600)) < 0) {
 		EVP_PKEY_free(key);
 		return PROTO_ERR_SYSTEM;
 	}
 	if ((f = fdopen(fd, "w")) == NULL) {
 		close(fd);
-		EVP_PKEY_free(key);
-		return PROTO_ERR_SYSTEM;
-	}
-	if (!PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) ||
-	    fclose(f) != 0) {
-		unlink(path);
-		EVP_PKEY_free(key);
-		return PROTO_ERR_SYSTEM;
-	}
-	*out = key;
-	return 0;
+		rc = PROTO_ERR_SYSTEM;
+	} else if (!PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) ||
+	    fflush(f) != 0 || fsync(fileno(f)) != 0)
+		rc = PROTO_ERR_SYSTEM;
+	if (f != NULL && fclose(f) != 0)
+		rc = PROTO_ERR_SYSTEM;
+	if (rc == 0 && link(tmp, path) != 0 && errno != EEXIST)
+		rc = PROTO_ERR_SYSTEM;
+	unlink(tmp);
+	EVP_PKEY_free(key);
+	return rc;
 }
 
 static int
@@ -166,8 +173,9 @@ proto_identity_load(const char *path, int create, proto_identity **out)
 	if (id == NULL)
 		return PROTO_ERR_NOMEM;
 	rc = read_key(path, &id->key);
-	if (rc == PROTO_ERR_SYSTEM && errno == ENOENT && create)
-		rc = create_key(path, &id->key);
+	if (rc == PROTO_ERR_SYSTEM && errno == ENOENT && create &&
+	    (rc = create_key(path)) == 0)
+		rc = read_key(path, &id->key);
 	if (rc == 0 && (id->cert = make_cert(id->key)) == NULL)
 		rc = PROTO_ERR_NOMEM;
 	if (rc == 0)

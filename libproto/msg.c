@@ -54,7 +54,7 @@ pack_body(msgpack_packer *pk, const proto_msg *m)
 {
 	switch (m->type) {
 	case PROTO_MSG_HELLO:
-		msgpack_pack_array(pk, 6);
+		msgpack_pack_array(pk, m->auth != NULL ? 7 : 6);
 		msgpack_pack_uint8(pk, PROTO_MSG_HELLO);
 		msgpack_pack_uint32(pk, m->version);
 		msgpack_pack_uint64(pk, m->caps);
@@ -62,6 +62,8 @@ pack_body(msgpack_packer *pk, const proto_msg *m)
 		    PROTO_NODE_NAME_MAX : m->text_len);
 		msgpack_pack_uint16(pk, m->listen_port);
 		msgpack_pack_uint64(pk, m->nfiles);
+		if (m->auth != NULL)
+			pack_bytes(pk, 1, m->auth, PROTO_AUTH_LEN);
 		return 0;
 	case PROTO_MSG_ERROR:
 		msgpack_pack_array(pk, 4);
@@ -355,6 +357,11 @@ unpack_fields(const msgpack_object *a, uint32_t n, msgpack_zone *zone,
 		 * absence or another type there. */
 		if (n >= 6 && get_uint(&a[5], UINT64_MAX, &m->nfiles) != 0)
 			m->nfiles = 0;
+		/* auth: only in private swarms; anything else there is no
+		 * proof, and the receiver that wants one says so. */
+		if (n >= 7 && get_raw(&a[6], 1, PROTO_AUTH_LEN, PROTO_AUTH_LEN,
+		    &p, &(size_t){ 0 }) == 0)
+			m->auth = p;
 		return 0;
 	case PROTO_MSG_ERROR:
 		if (n < 4 || get_uint(&a[2], UINT32_MAX, &v) != 0 ||

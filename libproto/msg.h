@@ -14,6 +14,7 @@
 #define PROTO_VERSION 1u
 #define PROTO_NODE_NAME_MAX 64u
 #define PROTO_ERROR_TEXT_MAX 255u
+#define PROTO_AUTH_LEN 32u
 
 enum proto_msg_type {
 	PROTO_MSG_HELLO = 0,
@@ -78,6 +79,8 @@ typedef struct proto_msg {
 	uint64_t caps;
 	uint16_t listen_port;
 	uint64_t nfiles;      /* files the sender shares */
+	const uint8_t *auth;  /* HELLO: proof of the swarm secret, 32 bytes,
+	                       * or NULL */
 	/* HELLO: node name; ERROR: message text */
 	const char *text;
 	size_t text_len;

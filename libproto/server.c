@@ -371,10 +371,11 @@ static void
 on_close(proto_conn *c, int err, void *arg)
 {
 	struct client *cl = arg;
+	const char *detail = proto_conn_error_detail(c);
 
 	say(cl->srv, err == PROTO_ERR_CLOSED ? PROTO_LOG_DEBUG : PROTO_LOG_INFO,
-	    "%s: closed: %s", proto_conn_peer(c), err == PROTO_ERR_SYSTEM ?
-	    strerror(errno) : proto_strerror(err));
+	    "%s: closed: %s%s%s", proto_conn_peer(c), err == PROTO_ERR_SYSTEM ?
+	    strerror(errno) : proto_strerror(err), *detail ? ": " : "", detail);
 	/* A peer of another version is told so before the line goes. */
 	if (err == PROTO_ERR_VERSION) {
 		cl->srv->stats.bytes_out += proto_conn_bytes_out(c);
@@ -402,7 +403,6 @@ on_accept(struct evconnlistener *lst, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
 	proto_server *srv = arg;
-	struct bufferevent *bev;
 	struct client *cl;
 
 	(void)lst;
@@ -416,18 +416,14 @@ on_accept(struct evconnlistener *lst, evutil_socket_t fd,
 		    srv->nclients);
 		return;
 	}
-	bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (bev == NULL || (cl = calloc(1, sizeof(*cl))) == NULL) {
-		if (bev)
-			bufferevent_free(bev);
-		else
-			evutil_closesocket(fd);
+	if ((cl = calloc(1, sizeof(*cl))) == NULL) {
+		evutil_closesocket(fd);
 		return;
 	}
 	cl->srv = srv;
 	srv->cfg.conn.nfiles = proto_store_count(srv->store);
-	if ((cl->conn = proto_conn_new(bev, &srv->cfg.conn, &client_cbs,
-	    cl)) == NULL) {
+	if ((cl->conn = proto_conn_accept(srv->base, fd, &srv->cfg.conn,
+	    &client_cbs, cl)) == NULL) {
 		free(cl);
 		return;
 	}

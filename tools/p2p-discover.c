@@ -19,6 +19,7 @@
 
 #include <event2/event.h>
 
+#include "tls.h"
 #include "tool.h"
 
 #define DEFAULT_TIMEOUT 5
@@ -30,9 +31,11 @@ struct found {
 	uint16_t port;
 	int printed, asked;      /* printed: on stdout; asked: for peers */
 	int confirmed;           /* has the file (with --hash) */
+	int heard;               /* announced itself on the LAN */
 	proto_conn *conn;
 	struct discover *d;
 	char name[PROTO_NODE_NAME_MAX + 1];
+	char id[PROTO_IDENTITY_HEX_LEN + 1]; /* from its TLS handshake */
 	uint64_t nfiles;
 };
 
@@ -50,6 +53,7 @@ struct discover {
 	int long_format;
 	uint64_t printed, bad;
 	proto_conn_config cfg;
+	const uint8_t *secret;   /* a private swarm's: datagrams sealed */
 };
 
 static void
@@ -58,6 +62,7 @@ usage(FILE *out)
 	fprintf(out,
 	    "usage: p2p-discover [-lqv] [-t SECONDS] [-b HOST:PORT]... [--hash ID]\n"
 	    "                    [--discovery-port PORT] [--discovery-addr ADDR]\n"
+	    "                    [--no-tls] [--identity FILE] [--secret-file FILE]\n"
 	    "  -t, --timeout SECONDS      stop after this long (default %d)\n"
 	    "  -b, --bootstrap HOST:PORT  ask this peer for the peers it knows\n"
 	    "      --hash ID              only peers that have this file\n"
@@ -65,6 +70,7 @@ usage(FILE *out)
 	    "      --discovery-port PORT  UDP discovery port (default 9999)\n"
 	    "      --discovery-addr ADDR  where queries go (default: each interface's\n"
 	    "                             broadcast address)\n"
+	    TOOL_TLS_USAGE
 	    "  -q, --quiet                print only errors\n"
 	    "  -v, --verbose              print more (repeat for more)\n"
 	    "  -h, --help                 print this help and exit\n"
@@ -94,9 +100,9 @@ print_peer(struct discover *d, struct found *f)
 		for (char *t = name; *t; t++)
 			if (*t == '\t')
 				*t = '?';
-		rc = printf("%s%s%s:%u\t%s\t-\t%llu\n", v6 ? "[" : "", f->host,
-		    v6 ? "]" : "", f->port, name[0] ? name : "-",
-		    (unsigned long long)f->nfiles);
+		rc = printf("%s%s%s:%u\t%s\t%s\t%llu\n", v6 ? "[" : "",
+		    f->host, v6 ? "]" : "", f->port, name[0] ? name : "-",
+		    f->id[0] ? f->id : "-", (unsigned long long)f->nfiles);
 	} else
 		rc = printf("%s%s%s:%u\n", v6 ? "[" : "", f->host, v6 ? "]" : "",
 		    f->port);
@@ -156,6 +162,9 @@ on_ready(proto_conn *c, const proto_msg *hello, void *arg)
 
 	snprintf(f->name, sizeof(f->name), "%s", proto_conn_peer_name(c));
 	f->nfiles = hello->nfiles;
+	if (proto_conn_peer_id(c) != NULL)
+		proto_hex_encode(proto_conn_peer_id(c), PROTO_IDENTITY_LEN,
+		    f->id);
 	if (f->d->want) {
 		proto_msg_init(&m, PROTO_MSG_HAS);
 		m.rid = 1;
@@ -197,9 +206,17 @@ on_close(proto_conn *c, int err, void *arg)
 {
 	struct found *f = arg;
 
-	tool_log(LOG_DEBUG, "%s: %s", proto_conn_peer(c), err ==
-	    PROTO_ERR_SYSTEM ? strerror(errno) : proto_strerror(err));
+	const char *detail = proto_conn_error_detail(c);
+
+	tool_log(err == PROTO_ERR_TLS || err == PROTO_ERR_AUTH ? LOG_WARN :
+	    LOG_DEBUG, "%s: %s%s%s", proto_conn_peer(c),
+	    err == PROTO_ERR_SYSTEM ? strerror(errno) : proto_strerror(err),
+	    *detail ? ": " : "", detail);
 	conn_done(f);
+	/* -l waits for the handshake to show the identity; without one,
+	 * a node heard on the LAN is still shown. */
+	if (f->d->long_format && f->heard)
+		print_peer(f->d, f);
 }
 
 /* Peer exchange: connect, learn its name and file count from its HELLO,
@@ -238,7 +255,9 @@ send_query(struct discover *d, const struct sockaddr_in *to)
 	/* No id in the query even with --hash: peers without the file must
 	 * answer too, since they may know peers that have it. Whether a peer
 	 * has it is asked over TCP (HAS) during peer exchange. */
-	if (proto_disco_pack(&m, buf, sizeof(buf), &len) == 0)
+	if (proto_disco_pack(&m, buf, PROTO_DISCO_DATAGRAM_MAX -
+	    PROTO_DISCO_TAG_LEN, &len) == 0 && (d->secret == NULL ||
+	    proto_disco_seal(buf, &len, sizeof(buf), d->secret) == 0))
 		(void)sendto(d->query_fd, buf, len, MSG_DONTWAIT,
 		    (const struct sockaddr *)to, sizeof(*to));
 }
@@ -271,8 +290,11 @@ on_datagram(evutil_socket_t fd, short what, void *arg)
 		    (struct sockaddr *)&from, &fromlen);
 		if (n < 0)
 			break;
-		if ((size_t)n > sizeof(buf) || fromlen != sizeof(from) ||
-		    proto_disco_unpack(buf, (size_t)n, &m) != 0) {
+		size_t len = (size_t)n;
+		if (n > (ssize_t)sizeof(buf) || fromlen != sizeof(from) ||
+		    (d->secret != NULL &&
+		    proto_disco_open(buf, &len, d->secret) != 0) ||
+		    proto_disco_unpack(buf, len, &m) != 0) {
 			d->bad++;
 			continue;
 		}
@@ -284,9 +306,12 @@ on_datagram(evutil_socket_t fd, short what, void *arg)
 		snprintf(f->name, sizeof(f->name), "%.*s", (int)m.name_len,
 		    m.name);
 		f->nfiles = m.nfiles;
+		f->heard = 1;
 		if (d->want == NULL)
 			f->confirmed = 1;
-		print_peer(d, f);
+		/* -l waits for the identity the handshake shows. */
+		if (!d->long_format || f->conn == NULL)
+			print_peer(d, f);
 	}
 }
 
@@ -331,6 +356,7 @@ main(int argc, char **argv)
 		{ "long", no_argument, NULL, 'l' },
 		{ "discovery-port", required_argument, NULL, 'D' },
 		{ "discovery-addr", required_argument, NULL, 'A' },
+		TOOL_LONGOPTS_TLS,
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "config", required_argument, NULL, 'C' },
@@ -388,7 +414,8 @@ main(int argc, char **argv)
 			target = optarg;
 			break;
 		default:
-			if (tool_common_option(ch, usage))
+			if (tool_common_option(ch, usage) ||
+			    tool_tls_option(ch))
 				break;
 			usage(stderr);
 			return 2;
@@ -407,6 +434,9 @@ main(int argc, char **argv)
 		tool_die(1, "out of memory");
 	d->cfg.node_name = tool_hostname();
 	d->cfg.timeout = timeout;
+	tool_tls_start();
+	tool_tls_apply(&d->cfg, 0);
+	d->secret = tool_tls_secret();
 	if (evutil_secure_rng_init() == 0)
 		evutil_secure_rng_get_bytes(&d->nonce, sizeof(d->nonce));
 	if (d->nonce == 0)
@@ -465,6 +495,7 @@ main(int argc, char **argv)
 	if (d->listen_fd >= 0)
 		close(d->listen_fd);
 	event_base_free(d->base);
+	tool_tls_end();
 	free(boot);
 	return d->printed > 0 ? 0 : 1;
 }

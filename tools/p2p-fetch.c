@@ -35,6 +35,7 @@
 
 #include <event2/event.h>
 
+#include "tls.h"
 #include "tool.h"
 
 #define DEFAULT_TIMEOUT 30
@@ -66,6 +67,8 @@ struct peer {
 	proto_conn *conn;
 	enum peer_state state;
 	struct sockaddr_storage ss;     /* where it listens, for reconnecting */
+	uint8_t pin[PROTO_IDENTITY_LEN]; /* the identity it must show */
+	int has_pin;
 	socklen_t sslen;
 	struct event *retry_ev;
 	unsigned retries;
@@ -84,7 +87,7 @@ struct peer {
 	unsigned head, count;
 	size_t inflight_bytes;
 	uint64_t chunks;
-	char why[160];  /* why it went, for the final message */
+	char why[400];  /* why it went, for the final message */
 };
 
 struct fetch {
@@ -142,9 +145,11 @@ usage(FILE *out)
 	fprintf(out,
 	    "usage: p2p-fetch [-qv] [-p HOST:PORT]... [-o FILE] [-T SECONDS]\n"
 	    "                 [--max-peers N] [--seed] [--no-share] [--port PORT]\n"
-	    "                 [--bind ADDR] [--stats] [--config FILE] ID\n"
+	    "                 [--bind ADDR] [--stats] [--config FILE] [--no-tls]\n"
+	    "                 [--identity FILE] [--secret-file FILE] ID\n"
 	    "       p2p-fetch --list -p HOST:PORT\n"
-	    "  -p, --peer HOST:PORT   fetch from this peer (repeat for more); '-'\n"
+	    "  -p, --peer [ID@]HOST:PORT  fetch from this peer (repeat for more);\n"
+	    "                         with ID, only if it shows that identity; '-'\n"
 	    "                         or no -p at all: read HOST:PORT lines on stdin\n"
 	    "  -o, --output FILE      write to FILE (through FILE.part, resumable)\n"
 	    "                         instead of stdout\n"
@@ -163,6 +168,7 @@ usage(FILE *out)
 	    "                         ID<TAB>SIZE<TAB>NAME\n"
 	    "      --stats            print what was fetched from whom on stderr\n"
 	    "      --config FILE      read settings from FILE\n"
+	    TOOL_TLS_USAGE
 	    "  -q, --quiet            print only errors\n"
 	    "  -v, --verbose          print more (repeat for more)\n"
 	    "  -h, --help             print this help and exit\n"
@@ -1068,21 +1074,29 @@ static void
 on_close(proto_conn *c, int err, void *arg)
 {
 	struct peer *p = arg;
+	const char *detail = proto_conn_error_detail(c);
+	const char *sep = *detail ? ": " : "";
+	const char *what = err == PROTO_ERR_SYSTEM ? strerror(errno) :
+	    proto_strerror(err);
 
-	(void)c;
 	p->line_lost = p->state == PEER_READY && p->has_file &&
 	    (err == PROTO_ERR_CLOSED || err == PROTO_ERR_SYSTEM);
-	if (err == PROTO_ERR_SYSTEM && p->state == PEER_CONNECTING)
-		peer_fail(p, 0, "connect %s: %s", p->addr, strerror(errno));
-	else if (err == PROTO_ERR_SYSTEM)
-		peer_fail(p, 0, "%s: %s", p->addr, strerror(errno));
-	else if (err == PROTO_ERR_TIMEOUT && p->state == PEER_CONNECTING)
-		peer_fail(p, 0, "connect %s: timed out", p->addr);
-	else if (err == PROTO_ERR_CLOSED || err == PROTO_ERR_TIMEOUT)
-		peer_fail(p, 0, "%s: %s", p->addr, proto_strerror(err));
+	if ((err == PROTO_ERR_SYSTEM || err == PROTO_ERR_TIMEOUT) &&
+	    p->state == PEER_CONNECTING)
+		peer_fail(p, 0, "connect %s: %s%s%s", p->addr, what, sep,
+		    detail);
+	else if (err == PROTO_ERR_SYSTEM || err == PROTO_ERR_CLOSED ||
+	    err == PROTO_ERR_TIMEOUT)
+		peer_fail(p, 0, "%s: %s%s%s", p->addr, what, sep, detail);
+	else if (err == PROTO_ERR_TLS) {
+		/* Not an attack, most likely a peer set up otherwise: said
+		 * now, as it would only show at the end. */
+		tool_log(LOG_WARN, "%s: %s%s%s", p->addr, what, sep, detail);
+		peer_fail(p, 0, "%s: %s%s%s", p->addr, what, sep, detail);
+	} else if (err == PROTO_ERR_IDENTITY || err == PROTO_ERR_AUTH)
+		peer_fail(p, 1, "%s: %s%s%s", p->addr, what, sep, detail);
 	else
-		peer_fail(p, 1, "%s: protocol error: %s", p->addr,
-		    proto_strerror(err));
+		peer_fail(p, 1, "%s: protocol error: %s", p->addr, what);
 }
 
 /* A peer that owes us answers and sends nothing for the timeout is gone;
@@ -1112,12 +1126,16 @@ static const proto_conn_cbs peer_cbs = { on_ready, on_msg, on_close,
 static void
 connect_peer(struct peer *p)
 {
+	proto_conn_config cfg = p->f->cfg;
+
 	p->state = PEER_CONNECTING;
 	p->has_file = 0;
 	p->swarm = 0;
 	p->line_lost = 0;
+	if (p->has_pin)
+		cfg.pin = p->pin;
 	p->conn = proto_conn_connect(p->f->base, (struct sockaddr *)&p->ss,
-	    p->sslen, &p->f->cfg, &peer_cbs, p);
+	    p->sslen, &cfg, &peer_cbs, p);
 	if (p->conn == NULL) {
 		peer_fail(p, 0, "connect %s: %s", p->addr, strerror(errno));
 		return;
@@ -1137,14 +1155,23 @@ reconnect(evutil_socket_t fd, short what, void *arg)
 		connect_peer(p);
 }
 
+/* arg: HOST:PORT, or ID@HOST:PORT to accept only the peer of that
+ * identity there. */
 static void
-add_peer(struct fetch *f, const char *addr)
+add_peer(struct fetch *f, const char *arg)
 {
 	struct sockaddr_storage ss;
 	socklen_t sslen;
-	const char *why;
+	const char *why, *addr;
+	uint8_t pin[PROTO_IDENTITY_LEN];
+	int has_pin;
 	struct peer *p;
 
+	if ((addr = tool_tls_split_pin(arg, pin, &has_pin)) == NULL) {
+		tool_log(LOG_WARN, "peer '%s': the identity before '@' is not "
+		    "%d hex digits", arg, PROTO_IDENTITY_HEX_LEN);
+		return;
+	}
 	for (size_t i = 0; i < f->npeers; i++)
 		if (strcmp(f->peers[i]->addr, addr) == 0)
 			return;
@@ -1180,6 +1207,8 @@ add_peer(struct fetch *f, const char *addr)
 	p->f = f;
 	p->ss = ss;
 	p->sslen = sslen;
+	memcpy(p->pin, pin, sizeof(pin));
+	p->has_pin = has_pin;
 	if ((p->retry_ev = evtimer_new(f->base, reconnect, p)) == NULL)
 		tool_die(1, "out of memory");
 	f->peers[f->npeers++] = p;
@@ -1362,6 +1391,7 @@ start_server(struct fetch *f)
 	cfg.conn.timeout = f->timeout;
 	cfg.conn.max_frame = REQUEST_FRAME_MAX;
 	cfg.max_peers = f->max_peers;
+	tool_tls_apply(&cfg.conn, 1);
 	tool_bind_address(f->bind_addr, f->share_port, &ss, &sslen);
 	if ((f->store = proto_store_new()) == NULL ||
 	    (f->server = proto_server_new(f->base, f->store, &cfg, &cbs,
@@ -1393,6 +1423,7 @@ main(int argc, char **argv)
 		{ "no-share", no_argument, NULL, 'N' },
 		{ "port", required_argument, NULL, 'P' },
 		{ "bind", required_argument, NULL, 'B' },
+		TOOL_LONGOPTS_TLS,
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "config", required_argument, NULL, 'C' },
@@ -1448,8 +1479,15 @@ main(int argc, char **argv)
 			{
 				struct sockaddr_storage ss;
 				socklen_t len;
-				const char *why;
-				if (tool_resolve(optarg, &ss, &len, &why) != 0)
+				const char *why, *addr;
+				uint8_t pin[PROTO_IDENTITY_LEN];
+				int has_pin;
+				addr = tool_tls_split_pin(optarg, pin, &has_pin);
+				if (addr == NULL)
+					tool_die(2, "peer '%s': the identity "
+					    "before '@' must be %d hex digits",
+					    optarg, PROTO_IDENTITY_HEX_LEN);
+				if (tool_resolve(addr, &ss, &len, &why) != 0)
 					tool_die(2, "peer '%s': %s", optarg,
 					    why);
 			}
@@ -1486,7 +1524,8 @@ main(int argc, char **argv)
 			f->bind_addr = optarg;
 			break;
 		default:
-			if (tool_common_option(ch, usage))
+			if (tool_common_option(ch, usage) ||
+			    tool_tls_option(ch))
 				break;
 			usage(stderr);
 			return 2;
@@ -1524,6 +1563,9 @@ main(int argc, char **argv)
 	if (read_stdin && isatty(STDIN_FILENO))
 		tool_die(2, "no peers: give -p HOST:PORT, or pipe HOST:PORT "
 		    "lines in (p2p-discover | p2p-fetch ID)");
+	tool_tls_start();
+	tool_tls_apply(&f->cfg, 0);
+	f->disco.secret = tool_tls_secret();
 	f->cfg.node_name = tool_hostname();
 	f->cfg.timeout = f->timeout;
 	f->last_progress = time(NULL);
@@ -1588,5 +1630,6 @@ main(int argc, char **argv)
 	if (f->stdin_ev)
 		event_free(f->stdin_ev);
 	event_base_free(f->base);
+	tool_tls_end();
 	return f->exit_code;
 }

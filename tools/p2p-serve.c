@@ -24,6 +24,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "tls.h"
 #include "tool.h"
 
 #define DEFAULT_PORT 8080
@@ -66,6 +67,7 @@ usage(FILE *out)
 	    "                 [-b HOST:PORT]... [--no-announce] [--discovery-port PORT]\n"
 	    "                 [--discovery-addr ADDR] [--discovery-interval SECONDS]\n"
 	    "                 [--max-peers N] [-T SECONDS] [--stats] [--config FILE]\n"
+	    "                 [--no-tls] [--identity FILE] [--secret-file FILE]\n"
 	    "  -p, --port PORT        TCP port to listen on (default %d; 0: any)\n"
 	    "      --bind ADDR        address to listen on (default 0.0.0.0)\n"
 	    "  -d, --dir DIR          share every regular file under DIR\n"
@@ -81,6 +83,7 @@ usage(FILE *out)
 	    "  -T, --timeout SECONDS  handshake and stalled-write timeout (default 30)\n"
 	    "      --stats            print what was served on stderr at exit\n"
 	    "      --config FILE      read settings from FILE\n"
+	    TOOL_TLS_USAGE
 	    "  -q, --quiet            print only errors\n"
 	    "  -v, --verbose          print more (repeat for more)\n"
 	    "  -h, --help             print this help and exit\n"
@@ -334,10 +337,12 @@ bootstrap(evutil_socket_t fd, short what, void *arg)
 		if ((bc = calloc(1, sizeof(*bc))) == NULL)
 			return;
 		bc->srv = srv;
-		srv->cfg.conn.listen_port = proto_server_port(srv->server);
-		srv->cfg.conn.nfiles = proto_store_count(srv->store);
+		proto_conn_config ccfg = srv->cfg.conn;
+		ccfg.listen_port = proto_server_port(srv->server);
+		ccfg.nfiles = proto_store_count(srv->store);
+		tool_tls_apply(&ccfg, 0);
 		bc->conn = proto_conn_connect(srv->base, (struct sockaddr *)&ss,
-		    len, &srv->cfg.conn, &boot_cbs, bc);
+		    len, &ccfg, &boot_cbs, bc);
 		if (bc->conn == NULL) {
 			tool_log(LOG_WARN, "bootstrap %s: %s", srv->boot[i],
 			    strerror(errno));
@@ -419,6 +424,7 @@ main(int argc, char **argv)
 		{ "discovery-port", required_argument, NULL, 'D' },
 		{ "discovery-addr", required_argument, NULL, 'A' },
 		{ "discovery-interval", required_argument, NULL, 'I' },
+		TOOL_LONGOPTS_TLS,
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "config", required_argument, NULL, 'C' },
@@ -524,7 +530,8 @@ main(int argc, char **argv)
 			    1, 86400, "discovery interval");
 			break;
 		default:
-			if (tool_common_option(ch, usage))
+			if (tool_common_option(ch, usage) ||
+			    tool_tls_option(ch))
 				break;
 			usage(stderr);
 			return 2;
@@ -534,6 +541,9 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	tool_tls_start();
+	tool_tls_apply(&srv.cfg.conn, 1);
+	srv.disco.secret = tool_tls_secret();
 	if ((srv.roots = calloc((size_t)ndirs + 1, sizeof(int))) == NULL)
 		tool_die(1, "out of memory");
 	for (int i = 0; i < ndirs; i++) {
@@ -549,6 +559,8 @@ main(int argc, char **argv)
 	    &server_cbs, NULL)) == NULL)
 		tool_die(1, "out of memory");
 	listen_on(&srv, bind_addr, port);
+	tool_log(LOG_INFO, "identity %s%s", tool_tls_identity_hex(),
+	    tool_tls_secret() ? " (private swarm)" : "");
 	for (int i = 0; i < ndirs; i++) {
 		srv.walk_dir = dirs[i];
 		srv.walk_root = srv.roots[i];
@@ -597,5 +609,6 @@ main(int argc, char **argv)
 	free(srv.roots);
 	free(srv.inbuf);
 	event_base_free(srv.base);
+	tool_tls_end();
 	return 0;
 }
