@@ -581,8 +581,6 @@ tls_failed(proto_conn *c, unsigned long err)
 static void
 tls_ready(proto_conn *c)
 {
-	char got[PROTO_IDENTITY_HEX_LEN + 1], want[PROTO_IDENTITY_HEX_LEN + 1];
-
 	c->tls_done = 1;
 	if (proto_tls_peer_id(c->ssl, c->peer_id) != 0) {
 		snprintf(c->detail, sizeof(c->detail), "the peer showed no "
@@ -592,6 +590,8 @@ tls_ready(proto_conn *c)
 	}
 	if (c->has_pin && CRYPTO_memcmp(c->pin, c->peer_id,
 	    sizeof(c->pin)) != 0) {
+		char got[PROTO_IDENTITY_HEX_LEN + 1];
+		char want[PROTO_IDENTITY_HEX_LEN + 1];
 		proto_hex_encode(c->peer_id, PROTO_IDENTITY_LEN, got);
 		proto_hex_encode(c->pin, PROTO_IDENTITY_LEN, want);
 		snprintf(c->detail, sizeof(c->detail), "identity %s, not the "
