@@ -73,6 +73,27 @@ main(void)
 	ok(b && memcmp(proto_identity_id(a), proto_identity_id(b),
 	    PROTO_IDENTITY_LEN) != 0, "two keys, two identities");
 
+	{
+		/* PROTOCOL.md section 8: the identity's test vector. */
+		static const char pem[] = "-----BEGIN PRIVATE KEY-----\n"
+		    "MC4CAQAwBQYDK2VwBCIEIAABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f\n"
+		    "-----END PRIVATE KEY-----\n";
+		char vec[256], hex[PROTO_IDENTITY_HEX_LEN + 1] = "";
+		proto_identity *v = NULL;
+		FILE *f;
+		snprintf(vec, sizeof(vec), "%s/vector.pem", dir);
+		if ((f = fopen(vec, "w")) == NULL || fputs(pem, f) < 0 ||
+		    fclose(f) != 0 || chmod(vec, 0600) != 0)
+			return 2;
+		if (proto_identity_load(vec, 0, &v) == 0)
+			proto_hex_encode(proto_identity_id(v),
+			    PROTO_IDENTITY_LEN, hex);
+		is_str(hex, "a050837d85070582ccf7394b0988847cc312cb88259b894899f6f"
+		    "239cf1791a5", "PROTOCOL.md 8: the identity of seed 00..1f");
+		proto_identity_free(v);
+		unlink(vec);
+	}
+
 	cctx = proto_tls_ctx_new(a, 0);
 	sctx = proto_tls_ctx_new(b, 1);
 	ok(cctx && sctx, "TLS contexts for both ends");
