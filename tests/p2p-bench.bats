@@ -27,7 +27,7 @@ r = json.load(open(sys.argv[1]))
 names = [f["name"] for f in r["figures"]]
 for want in ["single/1K", "single/10K", "single/100K", "single/1M",
              "single/100M", "hash/100M", "peers/1/32M", "peers/8/32M",
-             "concurrent/100/10M", "resilience/3-1/64M"]:
+             "concurrent/100/10M", "resilience/3-1/64M", "tls/100M"]:
     assert want in names, (want, names)
 for f in r["figures"]:
     assert f["success_rate"] == 1.0, f
@@ -35,6 +35,8 @@ for f in r["figures"]:
     assert f["peak_rss_kib"] > 0, f
     if f["name"].startswith("single/"):
         assert f["baseline"]["name"] == "raw TCP copy" and f["ratio"] > 0, f
+    if f["name"].startswith("tls/"):
+        assert f["baseline"]["name"] == "--no-tls fetch" and f["ratio"] > 0, f
 PY
 	# The summary is the table people read: one line per figure.
 	assert_equal "$(grep -c '^single/' s.txt)" 5

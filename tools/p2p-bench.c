@@ -52,6 +52,7 @@ static struct figure figures[64];
 static int nfigures;
 static char bindir[PATH_MAX - 64], workdir[PATH_MAX - 64], self[PATH_MAX];
 static int quick, full;
+static int plaintext;    /* servers and fetches started with --no-tls */
 
 static void
 usage(FILE *out)
@@ -377,8 +378,11 @@ serve(struct server *s, const char *mf, const char *max_peers)
 {
 	char serve_path[PATH_MAX];
 	char *argv[] = { serve_path, "-p", "0", "--bind", "127.0.0.1",
-	    "--no-announce", "-q", "--max-peers", (char *)max_peers, NULL };
+	    "--no-announce", "-q", "--max-peers", (char *)max_peers, NULL,
+	    NULL };
 
+	if (plaintext)
+		argv[9] = "--no-tls";
 	tool_path(serve_path, sizeof(serve_path), "p2p-serve");
 	if (start_server(s, argv, mf) != 0)
 		tool_die(1, "p2p-serve did not start");
@@ -397,6 +401,8 @@ fetch_argv(char **argv, char *fetch_path, struct server *s, int npeers,
 		argv[n++] = "-p";
 		argv[n++] = s[i].addr;
 	}
+	if (plaintext)
+		argv[n++] = "--no-tls";
 	argv[n++] = "-T";
 	argv[n++] = "30";
 	argv[n++] = "-o";
@@ -500,6 +506,51 @@ bench_single(uint64_t size, int reps)
 			h->base[h->nbase++] = timed(sargv, NULL);
 		}
 	}
+	unlink(file);
+	unlink(mf);
+}
+
+/* The cost of TLS: the same fetch with TLS (the default) and with
+ * --no-tls on both ends, runs interleaved. */
+static void
+bench_tls(uint64_t size, int reps)
+{
+	char name[48], sz[24], file[PATH_MAX], mf[PATH_MAX], id[80];
+	char out[PATH_MAX], fetch_path[PATH_MAX], plain_path[PATH_MAX];
+	char *argv[32], *pargv[32];
+	struct server tls_srv, plain_srv;
+	struct figure *f;
+
+	size_name(size, sz, sizeof(sz));
+	snprintf(name, sizeof(name), "tls/%s", sz);
+	progress("%s: %d runs", name, reps);
+	prepare(sz, size, file, mf, id);
+	serve(&tls_srv, mf, "64");
+	plaintext = 1;
+	serve(&plain_srv, mf, "64");
+	snprintf(out, sizeof(out), "%s/out.bin", workdir);
+	fetch_argv(pargv, plain_path, &plain_srv, 1, id, out);
+	plaintext = 0;
+	fetch_argv(argv, fetch_path, &tls_srv, 1, id, out);
+	f = new_figure(name, size);
+	snprintf(f->baseline, sizeof(f->baseline), "--no-tls fetch");
+	snprintf(f->note, sizeof(f->note), "TLS 1.3 on both ends against "
+	    "plaintext on both ends, same file, same run");
+	for (int i = 0; i < reps; i++) {
+		unlink(out);
+		f->base[f->nbase] = timed(pargv, NULL);
+		if (access(out, F_OK) != 0)
+			f->base[f->nbase].ok = 0;
+		f->nbase++;
+		unlink(out);
+		f->runs[f->nruns] = timed(argv, NULL);
+		if (access(out, F_OK) != 0)
+			f->runs[f->nruns].ok = 0;
+		f->nruns++;
+	}
+	unlink(out);
+	stop_server(&tls_srv);
+	stop_server(&plain_srv);
 	unlink(file);
 	unlink(mf);
 }
@@ -730,8 +781,13 @@ write_reports(const char *json_path, const char *summary_path)
 static void
 cleanup_workdir(void)
 {
-	if (workdir[0])
-		rmdir(workdir);
+	char key[PATH_MAX + 16];
+
+	if (workdir[0] == '\0')
+		return;
+	snprintf(key, sizeof(key), "%s/identity.pem", workdir);
+	unlink(key);
+	rmdir(workdir);
 }
 
 int
@@ -803,6 +859,13 @@ main(int argc, char **argv)
 		tool_die_errno(1, "%s", workdir);
 	atexit(cleanup_workdir);
 	signal(SIGPIPE, SIG_IGN);
+	/* The nodes' keys go with the test files, not into the user's
+	 * home directory. */
+	{
+		char key[PATH_MAX];
+		snprintf(key, sizeof(key), "%s/identity.pem", workdir);
+		setenv("P2P_IDENTITY", key, 1);
+	}
 
 	{
 		static const uint64_t sizes[] = { 1u << 10, 10u << 10,
@@ -815,6 +878,7 @@ main(int argc, char **argv)
 		if (full)
 			bench_single(1u << 30, 3);
 	}
+	bench_tls(full ? 1u << 30 : 100u << 20, 3);
 	bench_peers(quick ? 32u << 20 : 128u << 20, quick ? 3 : 5);
 	bench_concurrent(10u << 20, 1);
 	bench_concurrent(10u << 20, 10);

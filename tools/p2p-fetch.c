@@ -49,6 +49,10 @@
                                         * count as progress */
 #define REQUEST_FRAME_MAX 16384        /* what peers may send our server */
 #define LOCAL_ADDRS_MAX 32
+#define LEARNED_MAX 8                  /* peers at once found through others:
+                                        * enough to swarm, few enough that
+                                        * a hundred fetchers do not all
+                                        * connect to each other */
 
 enum peer_state { PEER_CONNECTING, PEER_READY, PEER_RETRYING, PEER_GONE };
 enum req_kind { REQ_MANIFEST, REQ_CHUNK, REQ_LIST, REQ_INTERESTED,
@@ -69,6 +73,7 @@ struct peer {
 	struct sockaddr_storage ss;     /* where it listens, for reconnecting */
 	uint8_t pin[PROTO_IDENTITY_LEN]; /* the identity it must show */
 	int has_pin;
+	int learned;                    /* from another peer, not the user */
 	socklen_t sslen;
 	struct event *retry_ev;
 	unsigned retries;
@@ -136,8 +141,9 @@ struct fetch {
 
 static void fetch_finish(struct fetch *f, int code);
 static void pump(struct peer *p);
-static void add_peer(struct fetch *f, const char *addr);
+static void add_peer(struct fetch *f, const char *addr, int learned);
 static unsigned alive_peers(const struct fetch *f);
+static unsigned learned_peers(const struct fetch *f);
 
 static void
 usage(FILE *out)
@@ -882,7 +888,7 @@ consider_peer(struct fetch *f, const char *host, size_t host_len,
 	if (inet_pton(v6 ? AF_INET6 : AF_INET, ip, bin) != 1)
 		return;
 	snprintf(addr, sizeof(addr), v6 ? "[%s]:%u" : "%s:%u", ip, port);
-	add_peer(f, addr);
+	add_peer(f, addr, 1);
 }
 
 static void
@@ -1048,7 +1054,8 @@ static void
 ask_peers(struct peer *p)
 {
 	if (p->state != PEER_READY || p->asking_peers || p->f->listing ||
-	    alive_peers(p->f) >= p->f->max_peers)
+	    alive_peers(p->f) >= p->f->max_peers ||
+	    learned_peers(p->f) >= LEARNED_MAX)
 		return;
 	if (send_request(p, REQ_PEERS, 0) == 0)
 		p->asking_peers = 1;
@@ -1155,10 +1162,21 @@ reconnect(evutil_socket_t fd, short what, void *arg)
 		connect_peer(p);
 }
 
+/* Peers found through others that are still with us. */
+static unsigned
+learned_peers(const struct fetch *f)
+{
+	unsigned n = 0;
+
+	for (size_t i = 0; i < f->npeers; i++)
+		n += peer_alive(f->peers[i]) && f->peers[i]->learned;
+	return n;
+}
+
 /* arg: HOST:PORT, or ID@HOST:PORT to accept only the peer of that
- * identity there. */
+ * identity there; learned: heard of from another peer. */
 static void
-add_peer(struct fetch *f, const char *arg)
+add_peer(struct fetch *f, const char *arg, int learned)
 {
 	struct sockaddr_storage ss;
 	socklen_t sslen;
@@ -1175,9 +1193,10 @@ add_peer(struct fetch *f, const char *arg)
 	for (size_t i = 0; i < f->npeers; i++)
 		if (strcmp(f->peers[i]->addr, addr) == 0)
 			return;
-	if (alive_peers(f) >= f->max_peers) {
+	if (alive_peers(f) >= f->max_peers ||
+	    (learned && learned_peers(f) >= LEARNED_MAX)) {
 		tool_log(LOG_DEBUG, "%s: ignored: %u peers already", addr,
-		    f->max_peers);
+		    alive_peers(f));
 		return;
 	}
 	if (tool_resolve(addr, &ss, &sslen, &why) != 0) {
@@ -1209,6 +1228,7 @@ add_peer(struct fetch *f, const char *arg)
 	p->sslen = sslen;
 	memcpy(p->pin, pin, sizeof(pin));
 	p->has_pin = has_pin;
+	p->learned = learned;
 	if ((p->retry_ev = evtimer_new(f->base, reconnect, p)) == NULL)
 		tool_die(1, "out of memory");
 	f->peers[f->npeers++] = p;
@@ -1223,7 +1243,7 @@ take_line(struct fetch *f, char *line)
 	*end = '\0';
 	if (line[0] == '\0' || line[0] == '#')
 		return;
-	add_peer(f, line);
+	add_peer(f, line, 0);
 }
 
 static void
@@ -1595,7 +1615,7 @@ main(int argc, char **argv)
 	    event_add(sigterm, NULL))
 		tool_die(1, "cannot watch signals");
 	for (int i = 0; i < npeer_args && !f->done; i++)
-		add_peer(f, peer_args[i]);
+		add_peer(f, peer_args[i], 0);
 	if (!f->done)
 		check_exhausted(f);
 	if (!f->done)
