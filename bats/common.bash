@@ -15,7 +15,27 @@ bats_load_library bats-file
 # Discovery (a later issue) must never leave the loopback; the rest of the environment is reset
 # so that a developer's settings cannot change what the tools do under test.
 export MINI_P2P_DISCOVERY_ADDR=127.255.255.255
-unset MINI_P2P_CHUNK_SIZE MINI_P2P_TIMEOUT P2P_LOG RUST_LOG
+unset MINI_P2P_CHUNK_SIZE MINI_P2P_TIMEOUT P2P_LOG RUST_LOG MINI_P2P_NO_TLS P2P_REF_TLS
+
+# Each test has a home of its own: the nodes' key (~/.config/p2p/identity.pem, made on first
+# use) is written there, never in the real home, and tests running at the same time do not
+# share it. Every node of one test shares that one identity, which the tools allow.
+export HOME="${BATS_TEST_TMPDIR:-${BATS_FILE_TMPDIR:-$BATS_RUN_TMPDIR}}/home"
+mkdir -p "$HOME"
+unset XDG_CONFIG_HOME P2P_IDENTITY
+
+# The reference's TLS certificate (bats/p2p_ref.py), made once per run and shared by every test:
+# made aside, then renamed into place, so that tests loading this at the same time never see
+# half of it.
+export P2P_REF_CERT_DIR="$BATS_RUN_TMPDIR/p2p-ref-tls"
+if [[ ! -s $P2P_REF_CERT_DIR/cert.pem ]]; then
+	_p2p_ref_tmp=$(mktemp -d "$BATS_RUN_TMPDIR/p2p-ref-tls.XXXXXX")
+	openssl req -x509 -newkey ed25519 -nodes -subj /CN=p2p_ref -days 2 \
+		-keyout "$_p2p_ref_tmp/key.pem" -out "$_p2p_ref_tmp/cert.pem" </dev/null >/dev/null 2>&1 ||
+		echo "common.bash: openssl cannot make the reference's certificate" >&2
+	mv -T "$_p2p_ref_tmp" "$P2P_REF_CERT_DIR" 2>/dev/null || rm -rf "$_p2p_ref_tmp"
+	unset _p2p_ref_tmp
+fi
 
 # How long any wait may take, in seconds.
 P2P_WAIT=${P2P_WAIT:-10}
@@ -152,6 +172,15 @@ start_server_stdin() {
 # start_fake_peer MANIFEST MODE: the Python fake peer of p2p_ref.py (see there for MODEs).
 start_fake_peer() {
 	_start_bg /dev/null python3 "$P2P_REF" peer "$1" "$2"
+}
+
+# server_identity [ERRFILE]: the identity a p2p-serve logged at start ("identity HEX", info level,
+# "identity HEX (private swarm)" in one) in ERRFILE (default: the last server's, $SERVER_ERR),
+# waiting for the line to be written.
+server_identity() {
+	local err=${1:-$SERVER_ERR}
+	wait_for grep -Eq ' info: identity [0-9a-f]{64}( |$)' "$err" || return 1
+	sed -En 's/.* info: identity ([0-9a-f]{64})( .*)?$/\1/p' "$err" | head -n 1
 }
 
 # stop_server PID: TERM, wait up to P2P_WAIT seconds, then KILL. Sets $exit_status.

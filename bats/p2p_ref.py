@@ -5,6 +5,14 @@ The suites check the C tools against this, not against themselves: a content id 
 that agrees with a second implementation of the spec cannot be wrong in the same way twice.
 Standard library only (no msgpack module), so it runs wherever python3 does.
 
+Connections are TLS 1.3, as the tools' are by default: each side presents a self-signed
+certificate (the files $P2P_REF_CERT_DIR/cert.pem and key.pem, which bats/common.bash makes once
+per run; without it, a key made with the openssl command for this process alone) and accepts any
+certificate, since identities are what the tools check, not the reference. The fake peer asks
+every client for its certificate, as p2p-serve does. P2P_REF_TLS=0 speaks plaintext, for nodes
+run with --no-tls; so does MINI_P2P_NO_TLS=1 when P2P_REF_TLS is not set. The reference cannot
+join a private swarm (--secret-file): Python's ssl module exports no keying material.
+
   p2p_ref.py id FILE...              content id of each FILE, one per line
   p2p_ref.py chunks FILE CS          the chunk layer of FILE at chunk size CS, one hex hash a line
   p2p_ref.py bytes N                 byte(N) of the test vectors (byte i = i mod 251) on stdout
@@ -12,16 +20,20 @@ Standard library only (no msgpack module), so it runs wherever python3 does.
   p2p_ref.py tamper FILE WHAT        rewrite the first manifest of FILE: WHAT is chunks (flip a
                                      bit of chunk 0's hash), id (flip a bit of the id) or nopath
   p2p_ref.py hello HOST:PORT         connect, send HELLO, print the peer's HELLO as JSON
+  p2p_ref.py identity HOST:PORT      the peer's identity from its TLS certificate: SHA-256 of
+                                     its DER SubjectPublicKeyInfo, 64 hex digits
   p2p_ref.py list HOST:PORT          LIST over the wire, print "ID<TAB>SIZE<TAB>NAME" lines
-  p2p_ref.py junk HOST:PORT          send a frame header of 4 GiB before HELLO; print "closed"
-                                     when the peer closes the connection (exit 1 after 10 s)
+  p2p_ref.py junk HOST:PORT          send a frame header of 4 GiB before HELLO (inside the TLS
+                                     session); print "closed" when the peer closes the
+                                     connection (exit 1 after 10 s)
   p2p_ref.py peer MANIFEST MODE      a fake peer on 127.0.0.1, port from the kernel, prints
                                      HOST:PORT then serves MANIFEST's file. MODE: honest,
                                      corrupt (every chunk has a flipped byte), badmanifest (the
-                                     chunk layer does not match the id), silent (accepts, says
-                                     nothing), notfound (knows no file), slow (honest,
-                                     10 ms per chunk: a good peer that cannot finish the
-                                     whole file before a bad one is asked for some)
+                                     chunk layer does not match the id), silent (accepts,
+                                     completes the TLS handshake, says nothing), notfound
+                                     (knows no file), slow (honest, 10 ms per chunk: a good
+                                     peer that cannot finish the whole file before a bad one
+                                     is asked for some)
   p2p_ref.py load HOST:PORT MANIFEST N K
                                      open N connections at once, all held open together; on
                                      each ask for K random chunks, check every one against
@@ -37,9 +49,13 @@ Standard library only (no msgpack module), so it runs wherever python3 does.
 import hashlib
 import json
 import os
+import shutil
 import socket
+import ssl
 import struct
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -299,6 +315,149 @@ def describe(m, raw):
     return d
 
 
+# --- TLS ---
+
+def tls_on():
+    """TLS unless P2P_REF_TLS=0, or MINI_P2P_NO_TLS=1 (the tools' switch) with P2P_REF_TLS unset."""
+    v = os.environ.get("P2P_REF_TLS", "")
+    if v:
+        return v != "0"
+    return os.environ.get("MINI_P2P_NO_TLS") != "1"
+
+
+def make_cert(d):
+    """A self-signed Ed25519 certificate and its key in d (cert.pem, key.pem), by openssl(1)."""
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ed25519", "-nodes",
+                    "-keyout", os.path.join(d, "key.pem"), "-out", os.path.join(d, "cert.pem"),
+                    "-subj", "/CN=p2p_ref", "-days", "2"],
+                   check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+
+
+def load_cert(ctx):
+    d = os.environ.get("P2P_REF_CERT_DIR")
+    if d:
+        ctx.load_cert_chain(os.path.join(d, "cert.pem"), os.path.join(d, "key.pem"))
+        return
+    # Loaded into the context at once, so the files need not outlive this call.
+    d = tempfile.mkdtemp(prefix="p2p_ref.")
+    try:
+        make_cert(d)
+        ctx.load_cert_chain(os.path.join(d, "cert.pem"), os.path.join(d, "key.pem"))
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+_ACCEPT_ANY = None
+
+
+def ask_any_client_cert(ctx):
+    """Make a server context ask every client for a certificate and accept any, as p2p-serve's
+    does. The ssl module can only verify against a CA store (a self-signed certificate fails),
+    so this sets OpenSSL's verify callback on the SSL_CTX that ctx wraps, through ctypes; the
+    pointer is checked against verify_mode first. False when that cannot be done: the peer
+    then asks for no certificate, and says so on stderr."""
+    global _ACCEPT_ANY
+    try:
+        import ctypes
+        import _ssl
+        lib = ctypes.CDLL(_ssl.__file__)  # its libssl, the one ctx lives in
+        lib.SSL_CTX_get_verify_mode.restype = ctypes.c_int
+        lib.SSL_CTX_get_verify_mode.argtypes = [ctypes.c_void_p]
+        cb_type = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int, ctypes.c_void_p)
+        lib.SSL_CTX_set_verify.restype = None
+        lib.SSL_CTX_set_verify.argtypes = [ctypes.c_void_p, ctypes.c_int, cb_type]
+        # PySSLContext: PyObject_HEAD, then the SSL_CTX pointer.
+        ptr = ctypes.c_void_p.from_address(id(ctx) + object.__basicsize__).value
+        if not ptr:
+            raise OSError("no SSL_CTX")
+        ctx.verify_mode = ssl.CERT_OPTIONAL
+        if lib.SSL_CTX_get_verify_mode(ptr) != 1:      # SSL_VERIFY_PEER
+            raise OSError("unexpected SSLContext layout")
+        ctx.verify_mode = ssl.CERT_NONE
+        if lib.SSL_CTX_get_verify_mode(ptr) != 0:
+            raise OSError("unexpected SSLContext layout")
+        if _ACCEPT_ANY is None:
+            _ACCEPT_ANY = cb_type(lambda ok, store: 1)
+        lib.SSL_CTX_set_verify(ptr, 1 | 2, _ACCEPT_ANY)  # PEER | FAIL_IF_NO_PEER_CERT
+        return True
+    except (OSError, AttributeError, ImportError) as e:
+        ctx.verify_mode = ssl.CERT_NONE
+        print("p2p_ref: cannot ask clients for a certificate (%s); asking for none" % e,
+              file=sys.stderr)
+        return False
+
+
+_CTX = {}
+
+
+def tls_context(server):
+    """The one client or server context of this process: TLS 1.3 only, our certificate, and
+    any peer certificate accepted (identities are checked by the tools, or by `identity`)."""
+    if server not in _CTX:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER if server else ssl.PROTOCOL_TLS_CLIENT)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+        if server:
+            ctx.num_tickets = 0     # as p2p-serve: nobody resumes
+            ask_any_client_cert(ctx)
+        else:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        load_cert(ctx)
+        _CTX[server] = ctx
+    return _CTX[server]
+
+
+def der_tlv(buf, pos):
+    """One DER element at buf[pos:]: (tag, start of its contents, end)."""
+    tag = buf[pos]
+    n = buf[pos + 1]
+    pos += 2
+    if n & 0x80:
+        k = n & 0x7f
+        n = int.from_bytes(buf[pos:pos + k], "big")
+        pos += k
+    return tag, pos, pos + n
+
+
+def cert_identity(der):
+    """A node's identity from its certificate: SHA-256 of the DER SubjectPublicKeyInfo, the
+    seventh element of tbsCertificate counting the optional [0] version (PROTOCOL.md)."""
+    _, pos, _ = der_tlv(der, 0)              # Certificate
+    _, pos, end = der_tlv(der, pos)          # tbsCertificate
+    fields = []
+    while pos < end:
+        tag, body, nxt = der_tlv(der, pos)
+        fields.append((tag, pos, nxt))
+        pos = nxt
+    if fields and fields[0][0] == 0xa0:      # [0] EXPLICIT version
+        fields = fields[1:]
+    # serial, signature, issuer, validity, subject, subjectPublicKeyInfo
+    tag, start, stop = fields[5]
+    if tag != 0x30:
+        raise Bad("no SubjectPublicKeyInfo in the certificate")
+    return H(der[start:stop])
+
+
+def open_conn(addr, timeout=10):
+    """A connection to addr, TLS or not as tls_on() says; the handshake done."""
+    host, port = addr.rsplit(":", 1)
+    s = socket.create_connection((host, int(port)), timeout=timeout)
+    if not tls_on():
+        return s
+    try:
+        return tls_context(False).wrap_socket(s)
+    except BaseException:
+        s.close()
+        raise
+
+
+def peer_identity(s):
+    """The identity of the peer on TLS socket s, or None (plaintext, or no certificate)."""
+    der = s.getpeercert(binary_form=True) if isinstance(s, ssl.SSLSocket) else None
+    return cert_identity(der) if der else None
+
+
 # --- the wire ---
 
 def frame(obj):
@@ -327,8 +486,7 @@ def recv_frame(sock):
 
 
 def connect(addr):
-    host, port = addr.rsplit(":", 1)
-    s = socket.create_connection((host, int(port)), timeout=10)
+    s = open_conn(addr)
     s.sendall(frame([0, 1, 0, "p2p_ref", 0]))
     hello = recv_frame(s)
     return s, hello
@@ -357,8 +515,18 @@ def serve_peer(manifest_path, mode):
     sys.stdout.write("127.0.0.1:%d\n" % port)
     sys.stdout.flush()
 
+    use_tls = tls_on()
+    if use_tls:
+        tls_context(True)   # made before the first client, and before any thread
+
     def handle(conn):
         try:
+            if use_tls:
+                # The handshake in the connection's own thread: a client that stalls in it
+                # holds up no one else.
+                conn.settimeout(30)
+                conn = tls_context(True).wrap_socket(conn, server_side=True)
+                conn.settimeout(None)
             if mode == "silent":
                 while conn.recv(65536):
                     pass
@@ -423,20 +591,31 @@ def load(addr, manifest_path, n, k):
     cs, size, fid = m["chunk_size"], m["size"], m["id"]
     nchunks = max(1, -(-size // cs))
     layer = [m["chunks"][i * 32:(i + 1) * 32] for i in range(nchunks)]
-    host, port = addr.rsplit(":", 1)
     socks = []
+    bad = 0
     for _ in range(n):
-        s = socket.create_connection((host, int(port)), timeout=60)
-        socks.append(s)
+        # Under TLS a connection the server refuses (--max-peers) fails here, in the handshake.
+        try:
+            socks.append(open_conn(addr, timeout=60))
+        except OSError as e:
+            socks.append(None)
+            bad += 1
+            print("connection failed: %s" % e, file=sys.stderr)
     # Every connection is open before any is served: N at once.
     wanted = []
     for s in socks:
         idx = [random.randrange(nchunks) for _ in range(k)]
         wanted.append(idx)
-        s.sendall(frame([0, 1, 0, "load", 0]) +
-                  b"".join(frame([6, j + 1, fid, i, cs]) for j, i in enumerate(idx)))
-    bad = 0
+        if s is None:
+            continue
+        try:
+            s.sendall(frame([0, 1, 0, "load", 0]) +
+                      b"".join(frame([6, j + 1, fid, i, cs]) for j, i in enumerate(idx)))
+        except OSError:
+            pass  # seen as a failure when its answers are read
     for s, idx in zip(socks, wanted):
+        if s is None:
+            continue
         try:
             recv_frame(s)  # HELLO
             for j, i in enumerate(idx):
@@ -557,6 +736,18 @@ def main(argv):
         else:
             return 2
         sys.stdout.buffer.write(enc(m))
+    elif cmd == "identity":
+        if not tls_on():
+            print("p2p_ref: identity: TLS is off (P2P_REF_TLS=0 or MINI_P2P_NO_TLS=1)",
+                  file=sys.stderr)
+            return 2
+        s = open_conn(args[0])
+        ident = peer_identity(s)
+        s.close()
+        if ident is None:
+            print("p2p_ref: identity: the peer showed no certificate", file=sys.stderr)
+            return 1
+        print(ident.hex())
     elif cmd == "hello":
         s, hello = connect(args[0])
         s.close()
@@ -572,13 +763,13 @@ def main(argv):
         for fid, size, name in reply[2]:
             print("%s\t%d\t%s" % (fid.hex(), size, name))
     elif cmd == "junk":
-        host, port = args[0].rsplit(":", 1)
-        s = socket.create_connection((host, int(port)), timeout=10)
+        # Under TLS the frame header goes inside the session: the frame parser is the target.
+        s = open_conn(args[0])
         s.sendall(b"\xff\xff\xff\xff" + b"\x00" * 64)
         try:
             while s.recv(65536):
                 pass
-        except ConnectionResetError:
+        except (ConnectionResetError, ssl.SSLError):
             pass
         except socket.timeout:
             print("p2p_ref: junk: connection still open after 10 s", file=sys.stderr)

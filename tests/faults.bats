@@ -11,6 +11,12 @@ load ../bats/common
 
 setup() {
 	cd "$BATS_TEST_TMPDIR"
+	# The proxy cuts, stalls and flips the protocol's own bytes, at offsets counted in the
+	# plaintext stream, and the fetch's reaction to each (resume, drop, retry) is what is
+	# tested: so the tools run in plaintext here. Under TLS any flipped byte is a TLS error;
+	# tests/tls.bats tests that, and the proxy's --dump there shows that no file byte passes
+	# in clear.
+	export MINI_P2P_NO_TLS=1
 	[[ -x $P2P_FAULTPROXY ]] || fail "no $P2P_FAULTPROXY: make it first (make check builds it)"
 }
 

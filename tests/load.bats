@@ -48,9 +48,10 @@ rss_peak_kib() {
 @test "a client that asks and never reads is dropped by the write timeout, and costs little" {
 	start_server_stdin f.mf --no-announce -T 2 -v
 	before=$(awk '/^VmRSS:/ {print $2}' "/proc/$SERVER_PID/status")
-	python3 - "$SERVER_ADDR" "$(p2p-chunk --id f)" <<'PY' &
-import socket, struct, sys, time
-sys.path.insert(0, sys.path[0])
+	python3 - "$SERVER_ADDR" "$(p2p-chunk --id f)" "$P2P_REF" <<'PY' &
+import importlib.util, socket, struct, sys, time
+spec = importlib.util.spec_from_file_location("r", sys.argv[3])
+r = importlib.util.module_from_spec(spec); spec.loader.exec_module(r)
 host, port = sys.argv[1].rsplit(":", 1)
 fid = bytes.fromhex(sys.argv[2])
 def frame(body):
@@ -59,8 +60,12 @@ def enc_get(rid, idx):
     # [6, rid, bin32 id, idx, 262144]
     return bytes([0x95, 0x06, 0xce]) + struct.pack(">I", rid) + b"\xc4\x20" + fid + \
         bytes([0xce]) + struct.pack(">I", idx) + b"\xce" + struct.pack(">I", 262144)
-s = socket.create_connection((host, int(port)))
+s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.connect((host, int(port)))
+if r.tls_on():
+    # TLS as the reference speaks it; the requests and the never-reading are the same.
+    s = r.tls_context(False).wrap_socket(s)
 hello = bytes([0x96, 0x00, 0x01, 0x00, 0xa1, 0x78, 0x00, 0x00])
 s.sendall(frame(hello) + b"".join(frame(enc_get(i + 1, i % 40)) for i in range(2000)))
 time.sleep(20)

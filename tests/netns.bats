@@ -126,8 +126,11 @@ two_servers() {
 @test "netns: p2p-discover -l across the LAN: names and file counts" {
 	two_servers
 	run -0 --separate-stderr in_ns c timeout 20 p2p-discover -t 2 -l </dev/null
-	assert_line "$A"$'\tnode-a\t-\t2'
-	assert_line "$B"$'\tnode-b\t-\t2'
+	# The nodes share this test's key (~/.config/p2p/identity.pem), so one identity.
+	local id
+	id=$(server_identity)
+	assert_line "$A"$'\tnode-a\t'"$id"$'\t2'
+	assert_line "$B"$'\tnode-b\t'"$id"$'\t2'
 }
 
 @test "netns: --hash across the LAN keeps only the node with the file" {

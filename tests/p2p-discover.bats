@@ -146,31 +146,44 @@ dserve() {
 	assert_output "127.0.0.1:$SERVER_PORT"
 }
 
-@test "-l: HOST:PORT, NAME from p2p-serve -n, IDENTITY '-', NFILES, tab-separated" {
+@test "-l: HOST:PORT, NAME from p2p-serve -n, IDENTITY, NFILES, tab-separated" {
+	# Each node a key of its own, so that each line is seen to carry its own node's identity.
 	make_file f1 1000 1
 	make_file f2 20000 2
-	serve_chunked f1 f2 -- --discovery-port "$DP" -n node-one
-	local a=127.0.0.1:$SERVER_PORT
+	serve_chunked f1 f2 -- --discovery-port "$DP" -n node-one --identity one.pem
+	local a=127.0.0.1:$SERVER_PORT ida
+	ida=$(server_identity)
 	mkdir share
 	make_file share/x 100 3
 	make_file share/y 200 4
 	make_file share/z 300 5
-	dserve -n node-two -d share
+	dserve -n node-two -d share --identity two.pem
 	wait_listed "$SERVER_ADDR" $(p2p-chunk --id share)
-	local b=127.0.0.1:$SERVER_PORT
-	dserve -n node-empty
-	local c=127.0.0.1:$SERVER_PORT
+	local b=127.0.0.1:$SERVER_PORT idb
+	idb=$(server_identity)
+	dserve -n node-empty --identity empty.pem
+	local c=127.0.0.1:$SERVER_PORT idc
+	idc=$(server_identity)
+	[[ $ida != "$idb" && $idb != "$idc" && $ida != "$idc" ]] || fail "the nodes share an identity"
 	run -0 --separate-stderr "${DISCOVER[@]}" -t 2 -l
 	assert_equal "${#lines[@]}" 3
-	assert_line "$a"$'\tnode-one\t-\t2'
-	assert_line "$b"$'\tnode-two\t-\t3'
-	assert_line "$c"$'\tnode-empty\t-\t0'
+	assert_line "$a"$'\tnode-one\t'"$ida"$'\t2'
+	assert_line "$b"$'\tnode-two\t'"$idb"$'\t3'
+	assert_line "$c"$'\tnode-empty\t'"$idc"$'\t0'
 	local line
 	for line in "${lines[@]}"; do
 		assert_equal "$(awk -F '\t' '{ print NF }' <<<"$line")" 4
 	done
 	run -0 --separate-stderr "${DISCOVER[@]}" -t 1 --long
-	assert_line "$a"$'\tnode-one\t-\t2'
+	assert_line "$a"$'\tnode-one\t'"$ida"$'\t2'
+}
+
+@test "-l with --no-tls: IDENTITY is '-'" {
+	dserve -n plain --no-tls
+	local a=127.0.0.1:$SERVER_PORT
+	run -0 --separate-stderr "${DISCOVER[@]}" -t 1 -l --no-tls
+	assert_output "$a"$'\tplain\t-\t0'
+	assert_stderr --partial 'TLS is off'
 }
 
 @test "--hash ID: only the server that has the file" {
@@ -299,8 +312,11 @@ dserve() {
 	other=$(unused_udp_port)
 	wait_for discover_finds 1 "$a" "$b" -- --discovery-port "$other" -b "$b"
 	run -0 --separate-stderr timeout 20 p2p-discover --discovery-port "$other" -t 1 -l -b "$b"
-	assert_line "$a"$'\tnode-a\t-\t0'
-	assert_line "$b"$'\tnode-b\t-\t0'
+	# The two share this test's key (~/.config/p2p/identity.pem), so one identity.
+	local id
+	id=$(server_identity)
+	assert_line "$a"$'\tnode-a\t'"$id"$'\t0'
+	assert_line "$b"$'\tnode-b\t'"$id"$'\t0'
 }
 
 @test "bootstrap peer unreachable: exit 1, no peers found" {

@@ -9,7 +9,10 @@
  * first K connections only, so that a client which reconnects finds a clean
  * path. Every fault injected and every connection closed is reported on
  * stderr, one "p2p-faultproxy: connection N: ..." line each, so that a test
- * can tell a fault that happened from one that never did.
+ * can tell a fault that happened from one that never did. With --dump FILE
+ * every byte relayed, both ways, is appended to FILE as it goes through
+ * (after any flip), so a test can look at what was on the wire: that no
+ * plaintext crosses a TLS connection, say.
  *
  * Byte counts are exact: the bytes before a cut, a reset or silence reach
  * the client, and none after them. Before a reset the proxy waits (up to a
@@ -20,6 +23,7 @@
  * 2 on a usage error.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <netdb.h>
@@ -30,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <arpa/inet.h>
 #include <linux/sockios.h>
@@ -96,6 +101,8 @@ struct proxy {
 	uint64_t silent_after, cut_after, reset_after, flip_byte;
 	uint64_t only_first;       /* NO_LIMIT: every connection */
 	int direction;
+	int dump_fd;               /* --dump: -1 for none */
+	const char *dump_path;
 	unsigned accepted;
 	struct relay *relays;
 };
@@ -140,7 +147,7 @@ usage(FILE *out)
 	    "                      [--silent-after N] [--cut-after N]\n"
 	    "                      [--reset-after N] [--flip-byte N]\n"
 	    "                      [--only-first K] [--direction down|up|both]\n"
-	    "                      TARGET_HOST:PORT\n"
+	    "                      [--dump FILE] TARGET_HOST:PORT\n"
 	    "  listens on 127.0.0.1, prints 127.0.0.1:PORT on stdout, and relays\n"
 	    "  every connection to TARGET with these faults:\n"
 	    "  --delay MS            hold each chunk of data MS ms\n"
@@ -153,6 +160,8 @@ usage(FILE *out)
 	    "  --only-first K        faults on the first K connections only\n"
 	    "  --direction D         the stream the faults act on: down\n"
 	    "                        (server to client, the default), up, both\n"
+	    "  --dump FILE           append every byte relayed, both ways, to\n"
+	    "                        FILE\n"
 	    "  -h, --help            print this help and exit\n");
 }
 
@@ -360,6 +369,39 @@ flip(struct dir *d, struct evbuffer *src, size_t off)
 	    d->r->px->flip_byte, dir_name(d));
 }
 
+/* Appends the first n bytes of src to the --dump file. A dump that misses
+ * bytes would let a test pass on what it never saw: a write error is
+ * fatal. */
+static void
+dump(struct proxy *px, struct evbuffer *src, size_t n)
+{
+	struct evbuffer_iovec *v;
+	int nvec;
+
+	if (px->dump_fd < 0 || n == 0)
+		return;
+	nvec = evbuffer_peek(src, (ev_ssize_t)n, NULL, NULL, 0);
+	if (nvec <= 0 || (v = calloc((size_t)nvec, sizeof(*v))) == NULL)
+		die(1, "--dump %s: out of memory", px->dump_path);
+	evbuffer_peek(src, (ev_ssize_t)n, NULL, v, nvec);
+	for (int i = 0; i < nvec && n > 0; i++) {
+		const unsigned char *p = v[i].iov_base;
+		size_t len = v[i].iov_len < n ? v[i].iov_len : n;
+		n -= len;
+		while (len > 0) {
+			ssize_t w = write(px->dump_fd, p, len);
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0)
+				die(1, "--dump %s: %s", px->dump_path,
+				    w < 0 ? strerror(errno) : "short write");
+			p += w;
+			len -= (size_t)w;
+		}
+	}
+	free(v);
+}
+
 /* Moves src to d's sink, up to the next fault, and injects it there. */
 static void
 deliver(struct dir *d, struct evbuffer *src)
@@ -384,6 +426,7 @@ deliver(struct dir *d, struct evbuffer *src)
 		if (d->faulty && px->flip_byte >= d->relayed &&
 		    px->flip_byte - d->relayed < n)
 			flip(d, src, (size_t)(px->flip_byte - d->relayed));
+		dump(px, src, n);
 		evbuffer_remove_buffer(src,
 		    bufferevent_get_output(r->bev[d->to]), n);
 		d->relayed += n;
@@ -641,7 +684,7 @@ int
 main(int argc, char **argv)
 {
 	enum { O_DELAY = 256, O_RATE, O_SILENT, O_CUT, O_RESET, O_FLIP,
-	    O_ONLY_FIRST, O_DIRECTION };
+	    O_ONLY_FIRST, O_DIRECTION, O_DUMP };
 	static const struct option longopts[] = {
 		{ "delay", required_argument, NULL, O_DELAY },
 		{ "rate", required_argument, NULL, O_RATE },
@@ -651,6 +694,7 @@ main(int argc, char **argv)
 		{ "flip-byte", required_argument, NULL, O_FLIP },
 		{ "only-first", required_argument, NULL, O_ONLY_FIRST },
 		{ "direction", required_argument, NULL, O_DIRECTION },
+		{ "dump", required_argument, NULL, O_DUMP },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -667,6 +711,7 @@ main(int argc, char **argv)
 	px->silent_after = px->cut_after = px->reset_after = NO_LIMIT;
 	px->flip_byte = px->only_first = NO_LIMIT;
 	px->direction = DIR_DOWN;
+	px->dump_fd = -1;
 	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case O_DELAY:
@@ -706,6 +751,9 @@ main(int argc, char **argv)
 				die(2, "--direction: '%s' is not down, up or "
 				    "both", optarg);
 			break;
+		case O_DUMP:
+			px->dump_path = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -720,6 +768,9 @@ main(int argc, char **argv)
 	}
 	px->target_name = argv[optind];
 	parse_target(px, px->target_name);
+	if (px->dump_path != NULL && (px->dump_fd = open(px->dump_path,
+	    O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644)) < 0)
+		die(1, "--dump %s: %s", px->dump_path, strerror(errno));
 	signal(SIGPIPE, SIG_IGN);
 	if ((px->base = event_base_new()) == NULL)
 		die(1, "cannot start the event loop");
@@ -770,5 +821,7 @@ main(int argc, char **argv)
 	if (px->rate)
 		ev_token_bucket_cfg_free(px->rate);
 	event_base_free(px->base);
+	if (px->dump_fd >= 0 && close(px->dump_fd) != 0)
+		die(1, "--dump %s: %s", px->dump_path, strerror(errno));
 	return 0;
 }
