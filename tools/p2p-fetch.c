@@ -99,6 +99,8 @@ struct fetch {
 	uint64_t bytes_in, chunks_fetched, chunks_resumed, peers_dropped;
 	uint64_t bytes_seen;        /* at the last tick, over live peers */
 	proto_conn_config cfg;
+	struct tool_progress progress;
+	struct event *progress_ev;
 };
 
 static void fetch_finish(struct fetch *f, int code);
@@ -109,8 +111,10 @@ usage(FILE *out)
 {
 	fprintf(out,
 	    "usage: p2p-fetch [-qv] [-p HOST:PORT]... [-o FILE] [-T SECONDS]\n"
-	    "                 [--max-peers N] [--stats] [--config FILE] ID\n"
-	    "       p2p-fetch --list -p HOST:PORT\n"
+	    "                 [--max-peers N] [--max-download-rate RATE]\n"
+	    "                 [--max-upload-rate RATE] [--progress] [--stats]\n"
+	    "                 [--json] [--config FILE] ID\n"
+	    "       p2p-fetch --list [--json] -p HOST:PORT\n"
 	    "  -p, --peer HOST:PORT   fetch from this peer (repeat for more); '-'\n"
 	    "                         or no -p at all: read HOST:PORT lines on stdin\n"
 	    "  -o, --output FILE      write to FILE (through FILE.part, resumable)\n"
@@ -120,9 +124,15 @@ usage(FILE *out)
 	    "      --max-peers N      peers at once (default %d, or MINI_P2P_MAX_PEERS)\n"
 	    "      --list             list the files the peer shares:\n"
 	    "                         ID<TAB>SIZE<TAB>NAME\n"
+	    "      --max-download-rate RATE  receive at most RATE bytes/s, over all\n"
+	    "                         peers (K, M, G: binary; 0: no limit)\n"
+	    "      --max-upload-rate RATE    send at most RATE bytes/s\n"
+	    "      --progress         show progress on stderr even when it is not\n"
+	    "                         a terminal\n"
 	    "      --stats            print what was fetched from whom on stderr\n"
+	    "      --json             --list and --stats as JSON, one object a line\n"
 	    "      --config FILE      read settings from FILE\n"
-	    "  -q, --quiet            print only errors\n"
+	    "  -q, --quiet            print only errors, no progress\n"
 	    "  -v, --verbose          print more (repeat for more)\n"
 	    "  -h, --help             print this help and exit\n"
 	    "  -V, --version          print the version and exit\n",
@@ -579,6 +589,20 @@ on_manifest(struct peer *p, proto_msg *m)
 }
 
 static void
+print_entry_json(const char *hex, const proto_list_entry *e)
+{
+	struct tool_json j;
+
+	fflush(stdout);
+	tool_json_start(&j);
+	tool_json_str(&j, "id", hex, PROTO_ID_HEX_LEN);
+	tool_json_uint(&j, "size", e->size);
+	tool_json_str(&j, "name", e->name, e->name_len);
+	if (tool_json_finish(&j, STDOUT_FILENO) != 0 && errno != EPIPE)
+		tool_log(LOG_ERROR, "write: %s", strerror(errno));
+}
+
+static void
 print_list(struct peer *p, const proto_msg *m)
 {
 	char hex[PROTO_ID_HEX_LEN + 1], name[PROTO_NAME_MAX + 1];
@@ -586,6 +610,10 @@ print_list(struct peer *p, const proto_msg *m)
 	for (size_t i = 0; i < m->nentries; i++) {
 		const proto_list_entry *e = &m->entries[i];
 		proto_hex_encode(e->id, PROTO_HASH_LEN, hex);
+		if (tool_opt.json) {
+			print_entry_json(hex, e);
+			continue;
+		}
 		tool_printable(e->name, e->name_len, name, sizeof(name));
 		/* A tab in a name would split the line's fields. */
 		for (char *t = name; *t; t++)
@@ -879,6 +907,36 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	fetch_finish(f, 1);
 }
 
+/* The bytes in: those kept from FILE.part, and those read from peers so
+ * far (of chunks not yet whole too, so that big chunks at a low rate still
+ * move the line). */
+static uint64_t
+progress_done(const struct fetch *f)
+{
+	uint64_t n = f->bytes_in;
+
+	if (f->mf == NULL)
+		return 0;
+	if (f->ndone == f->mf->nchunks)
+		return f->mf->size;
+	for (size_t i = 0; i < f->npeers; i++)
+		if (f->peers[i]->conn)
+			n += proto_conn_bytes_read(f->peers[i]->conn);
+	n += f->chunks_resumed * (uint64_t)f->mf->chunk_size;
+	return n < f->mf->size ? n : f->mf->size;
+}
+
+static void
+show_progress(evutil_socket_t fd, short what, void *arg)
+{
+	struct fetch *f = arg;
+
+	(void)fd;
+	(void)what;
+	tool_progress_update(&f->progress, progress_done(f),
+	    f->mf ? f->mf->size : 0, (int)alive_peers(f));
+}
+
 static void
 on_signal(evutil_socket_t sig, short what, void *arg)
 {
@@ -888,6 +946,19 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	tool_log(LOG_ERROR, "interrupted by %s%s", strsignal((int)sig),
 	    f->part_path ? " (partial file kept)" : "");
 	fetch_finish(f, 1);
+}
+
+static void
+start_progress(struct fetch *f)
+{
+	struct timeval quarter = { 0, 250000 };
+
+	tool_progress_start(&f->progress, NULL);
+	if (!f->progress.on)
+		return;
+	f->progress_ev = event_new(f->base, -1, EV_PERSIST, show_progress, f);
+	if (f->progress_ev == NULL || event_add(f->progress_ev, &quarter) != 0)
+		tool_die(1, "out of memory");
 }
 
 static void
@@ -901,11 +972,45 @@ fetch_finish(struct fetch *f, int code)
 }
 
 static void
+print_stats_json(struct fetch *f)
+{
+	struct tool_json j;
+	uint64_t used_peers = 0;
+
+	tool_json_start(&j);
+	tool_json_str(&j, "tool", tool_name, strlen(tool_name));
+	tool_json_uint(&j, "bytes_in", f->bytes_in);
+	tool_json_uint(&j, "chunks_fetched", f->chunks_fetched);
+	tool_json_uint(&j, "chunks_resumed", f->chunks_resumed);
+	for (size_t i = 0; i < f->npeers; i++)
+		used_peers += f->peers[i]->chunks > 0;
+	tool_json_uint(&j, "peers_used", used_peers);
+	tool_json_uint(&j, "peers_dropped", f->peers_dropped);
+	tool_json_open(&j, "from", '[');
+	for (size_t i = 0; i < f->npeers; i++) {
+		if (f->peers[i]->chunks == 0)
+			continue;
+		tool_json_open(&j, NULL, '{');
+		tool_json_str(&j, "peer", f->peers[i]->addr,
+		    strlen(f->peers[i]->addr));
+		tool_json_uint(&j, "chunks", f->peers[i]->chunks);
+		tool_json_close(&j, '}');
+	}
+	tool_json_close(&j, ']');
+	tool_json_uint(&j, "exit", (uint64_t)f->exit_code);
+	(void)tool_json_finish(&j, STDERR_FILENO);
+}
+
+static void
 print_stats(struct fetch *f)
 {
 	char from[4096] = "";
 	size_t used = 0, used_peers = 0;
 
+	if (tool_opt.json) {
+		print_stats_json(f);
+		return;
+	}
 	for (size_t i = 0; i < f->npeers; i++) {
 		struct peer *p = f->peers[i];
 		if (p->chunks == 0)
@@ -934,6 +1039,9 @@ main(int argc, char **argv)
 		{ "max-peers", required_argument, NULL, 'M' },
 		{ "list", no_argument, NULL, 'L' },
 		{ "stats", no_argument, NULL, 'S' },
+		TOOL_LONGOPT_PROGRESS,
+		TOOL_LONGOPT_JSON,
+		TOOL_LONGOPTS_RATES,
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "config", required_argument, NULL, 'C' },
@@ -1049,6 +1157,9 @@ main(int argc, char **argv)
 	    (f->tick = event_new(f->base, -1, EV_PERSIST, on_tick, f)) == NULL ||
 	    event_add(f->tick, &second) != 0)
 		tool_die(1, "out of memory");
+	f->cfg.limit = tool_conn_limit(f->base);
+	if (!f->listing)
+		start_progress(f);
 	if (read_stdin && !is_pollable(STDIN_FILENO)) {
 		/* epoll cannot watch a file: read its lines now. */
 		f->stdin_open = 1;
@@ -1075,6 +1186,12 @@ main(int argc, char **argv)
 		event_base_dispatch(f->base);
 	for (size_t i = 0; i < f->npeers; i++)
 		peer_close(f->peers[i]);
+	tool_conn_limit_free();
+	if (f->progress_ev != NULL) {
+		tool_progress_end(&f->progress, progress_done(f),
+		    f->mf ? f->mf->size : 0, -1);
+		event_free(f->progress_ev);
+	}
 	if (f->stats)
 		print_stats(f);
 	for (size_t i = 0; i < f->npeers; i++) {

@@ -67,7 +67,9 @@ usage(FILE *out)
 	    "usage: p2p-serve [-qv] [-p PORT] [--bind ADDR] [-d DIR]... [-n NAME]\n"
 	    "                 [-b HOST:PORT]... [--no-announce] [--discovery-port PORT]\n"
 	    "                 [--discovery-addr ADDR] [--discovery-interval SECONDS]\n"
-	    "                 [--max-peers N] [-T SECONDS] [--stats] [--config FILE]\n"
+	    "                 [--max-peers N] [-T SECONDS] [--max-upload-rate RATE]\n"
+	    "                 [--max-download-rate RATE] [--stats] [--json]\n"
+	    "                 [--config FILE]\n"
 	    "  -p, --port PORT        TCP port to listen on (default %d; 0: any)\n"
 	    "      --bind ADDR        address to listen on (default 0.0.0.0)\n"
 	    "  -d, --dir DIR          share every regular file under DIR\n"
@@ -81,7 +83,11 @@ usage(FILE *out)
 	    "      --max-peers N      connections at once (default %d, or\n"
 	    "                         MINI_P2P_MAX_PEERS)\n"
 	    "  -T, --timeout SECONDS  handshake and stalled-write timeout (default 30)\n"
+	    "      --max-upload-rate RATE    send at most RATE bytes/s, over all\n"
+	    "                         peers (K, M, G: binary; 0: no limit)\n"
+	    "      --max-download-rate RATE  receive at most RATE bytes/s\n"
 	    "      --stats            print what was served on stderr at exit\n"
+	    "      --json             --stats as a JSON object\n"
 	    "      --config FILE      read settings from FILE\n"
 	    "  -q, --quiet            print only errors\n"
 	    "  -v, --verbose          print more (repeat for more)\n"
@@ -658,6 +664,33 @@ start_discovery(struct server *srv)
 }
 
 static void
+print_stats(const struct server *srv)
+{
+	uint64_t bad = srv->beacon ? proto_beacon_bad(srv->beacon) : 0;
+	struct tool_json j;
+
+	if (!tool_opt.json) {
+		fprintf(stderr, "p2p-serve: stats bytes_in=%llu bytes_out=%llu "
+		    "chunks_out=%llu manifests_out=%llu peers=%llu "
+		    "datagrams_bad=%llu\n", (unsigned long long)srv->bytes_in,
+		    (unsigned long long)srv->bytes_out,
+		    (unsigned long long)srv->chunks_out,
+		    (unsigned long long)srv->manifests_out,
+		    (unsigned long long)srv->peers, (unsigned long long)bad);
+		return;
+	}
+	tool_json_start(&j);
+	tool_json_str(&j, "tool", tool_name, strlen(tool_name));
+	tool_json_uint(&j, "bytes_in", srv->bytes_in);
+	tool_json_uint(&j, "bytes_out", srv->bytes_out);
+	tool_json_uint(&j, "chunks_out", srv->chunks_out);
+	tool_json_uint(&j, "manifests_out", srv->manifests_out);
+	tool_json_uint(&j, "peers", srv->peers);
+	tool_json_uint(&j, "datagrams_bad", bad);
+	(void)tool_json_finish(&j, STDERR_FILENO);
+}
+
+static void
 on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	(void)what;
@@ -715,6 +748,8 @@ main(int argc, char **argv)
 		{ "max-peers", required_argument, NULL, 'M' },
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "stats", no_argument, NULL, 'S' },
+		TOOL_LONGOPT_JSON,
+		TOOL_LONGOPTS_RATES,
 		{ "bootstrap", required_argument, NULL, 'b' },
 		{ "no-announce", no_argument, NULL, 'N' },
 		{ "discovery-port", required_argument, NULL, 'D' },
@@ -847,6 +882,7 @@ main(int argc, char **argv)
 	    (srv.store = proto_store_new()) == NULL ||
 	    (srv.retry_ev = evtimer_new(srv.base, retry_accept, &srv)) == NULL)
 		tool_die(1, "out of memory");
+	srv.cfg.limit = tool_conn_limit(srv.base);
 	listen_on(&srv, bind_addr, port);
 	for (int i = 0; i < ndirs; i++)
 		tool_walk(dirs[i], share_file, &srv);
@@ -867,17 +903,9 @@ main(int argc, char **argv)
 		client_free(srv.clients);
 	while (srv.booting)
 		client_free(srv.booting);
+	tool_conn_limit_free();
 	if (srv.stats)
-		fprintf(stderr, "p2p-serve: stats bytes_in=%llu bytes_out=%llu "
-		    "chunks_out=%llu manifests_out=%llu peers=%llu "
-		    "datagrams_bad=%llu\n",
-		    (unsigned long long)srv.bytes_in,
-		    (unsigned long long)srv.bytes_out,
-		    (unsigned long long)srv.chunks_out,
-		    (unsigned long long)srv.manifests_out,
-		    (unsigned long long)srv.peers,
-		    (unsigned long long)(srv.beacon ?
-		    proto_beacon_bad(srv.beacon) : 0));
+		print_stats(&srv);
 	event_free(sigint);
 	event_free(sigterm);
 	if (srv.stdin_ev)
