@@ -127,3 +127,21 @@ slow_fetch() {
 	wait_for -t 5 eval '! kill -0 "$TMUX_PID" 2>/dev/null'
 	TMUX_PID=
 }
+
+@test "every option of progress, JSON and bandwidth is in --help, the man page and the README" {
+	local docs="$BATS_TEST_DIRNAME/../docs/man" readme="$BATS_TEST_DIRNAME/../README.md"
+	local pair tool opt
+	for pair in p2p-fetch:--progress p2p-fetch:--json p2p-fetch:--max-download-rate \
+		p2p-fetch:--max-upload-rate p2p-serve:--json p2p-serve:--max-download-rate \
+		p2p-serve:--max-upload-rate p2p-chunk:--progress p2p-verify:--json \
+		p2p-discover:--json; do
+		tool=${pair%%:*}
+		opt=${pair#*:}
+		run -0 "$tool" --help
+		assert_output --partial -- "$opt"
+		grep -q -- "Fl -${opt#--}" "$docs/$tool.1" || fail "$opt is not in $tool(1)"
+		grep -q -- "$opt" "$readme" || fail "$opt is not in the README"
+	done
+	grep -q 'max_upload_rate' "$docs/p2p.7"
+	grep -q 'mini_p2p::network' "$docs/p2p.7"
+}
