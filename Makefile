@@ -34,24 +34,37 @@ endif
 # Debian packages the build, the tests and the demo need.
 DEB_PKGS = build-essential pkg-config libevent-dev libssl-dev libmsgpack-dev libinih-dev \
            bats bats-support bats-assert bats-file iproute2 util-linux \
-           time procps cppcheck python3 clang libclang-rt-14-dev
+           time procps cppcheck python3 clang libclang-rt-14-dev jq tmux
 
 B = build
 LIB_SRCS = $(wildcard libproto/*.c)
 LIB_OBJS = $(LIB_SRCS:%.c=$(B)/%.o)
+# The shared library: position-independent objects of their own, a soname
+# that changes only with the ABI, and only proto_* exported.
+LIB_VERSION = 0.1.0
+SONAME = libproto.so.0
+SHLIB = libproto.so.$(LIB_VERSION)
+PIC_OBJS = $(LIB_SRCS:%.c=$(B)/pic/%.o)
 TOOL_COMMON = $(B)/tools/tool.o $(B)/tools/log.o $(B)/tools/progress.o \
               $(B)/tools/tls.o
 TOOLS = p2p-chunk p2p-verify p2p-serve p2p-fetch p2p-discover p2p-bench
 TOOL_BINS = $(TOOLS:%=$(B)/bin/%)
 UNIT_SRCS = $(wildcard tests/test_*.c)
 UNIT_BINS = $(UNIT_SRCS:tests/%.c=$(B)/tests/%)
+EXAMPLE_SRCS = $(wildcard examples/*.c)
+EXAMPLE_BINS = $(EXAMPLE_SRCS:examples/%.c=$(B)/examples/%)
 MAN1 = $(wildcard docs/man/*.1)
 MAN7 = $(wildcard docs/man/*.7)
 
 .PHONY: all deps test check lint bench fuzz fuzz-replay check-unit check-bats check-asan demo install \
         uninstall clean
 
-all: $(B)/lib/libproto.a $(TOOL_BINS) $(UNIT_BINS)
+all: $(B)/lib/libproto.a $(B)/lib/$(SHLIB) $(TOOL_BINS) $(UNIT_BINS) \
+     $(EXAMPLE_BINS)
+
+# Objects are kept, so that a second make (make install after make) has
+# nothing to do.
+.SECONDARY:
 
 $(B)/%.o: %.c
 	@mkdir -p $(@D)
@@ -60,6 +73,23 @@ $(B)/%.o: %.c
 $(B)/lib/libproto.a: $(LIB_OBJS)
 	@mkdir -p $(@D)
 	$(AR) rcs $@ $^
+
+$(B)/pic/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -fPIC -c -o $@ $<
+
+$(B)/lib/$(SHLIB): $(PIC_OBJS) libproto/libproto.map
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -shared -Wl,-soname,$(SONAME) \
+	    -Wl,--version-script=libproto/libproto.map -o $@ $(PIC_OBJS) \
+	    $(LDLIBS)
+	ln -sf $(SHLIB) $(B)/lib/$(SONAME)
+	ln -sf $(SONAME) $(B)/lib/libproto.so
+
+# The examples link the static library, so they run from the tree.
+$(B)/examples/%: examples/%.c $(B)/lib/libproto.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(B)/lib/libproto.a $(LDLIBS)
 
 $(B)/bin/%: $(B)/tools/%.o $(TOOL_COMMON) $(B)/lib/libproto.a
 	@mkdir -p $(@D)
@@ -96,7 +126,8 @@ SUITES ?= tests
 # which the plain build runs; so CI stays within ten minutes.
 ASAN_SUITES = $(filter-out tests/load.bats tests/large-files.bats \
     tests/valgrind.bats tests/p2p-bench.bats tests/examples.bats \
-    tests/netns.bats tests/faults.bats, $(wildcard tests/*.bats))
+    tests/netns.bats tests/faults.bats tests/install.bats \
+    tests/ratelimit.bats, $(wildcard tests/*.bats))
 
 check: all
 	@bats/run-tests --unit $(UNIT_BINS) --bats $(SUITES)
@@ -110,7 +141,7 @@ check-bats: $(TOOL_BINS)
 # Static analysis: cppcheck must stay silent.
 lint:
 	cppcheck --enable=warning,style,performance,portability --std=c11 \
-	    --error-exitcode=1 --quiet -Ilibproto libproto tools
+	    --error-exitcode=1 --quiet -Ilibproto libproto tools examples
 
 check-asan: deps
 	$(MAKE) B=build-asan SANITIZE=1 all
@@ -134,16 +165,23 @@ install: all
 	install -m 755 $(TOOL_BINS) $(DESTDIR)$(BINDIR)
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig
 	install -m 644 $(B)/lib/libproto.a $(DESTDIR)$(LIBDIR)
+	install -m 755 $(B)/lib/$(SHLIB) $(DESTDIR)$(LIBDIR)
+	ln -sf $(SHLIB) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libproto.so
 	install -m 644 $(filter-out libproto/internal.h, \
 	    $(wildcard libproto/*.h)) $(DESTDIR)$(INCDIR)/proto
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
 	    -e 's|@INCDIR@|$(INCDIR)|' -e 's|@MSGPACK@|$(MSGPACK_PC)|' \
+	    -e 's|@VERSION@|$(LIB_VERSION)|' \
 	    libproto/libproto.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/libproto.pc
 	$(if $(MAN1),install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1)
 	$(if $(MAN7),install -m 644 $(MAN7) $(DESTDIR)$(MANDIR)/man7)
+	$(if $(DESTDIR),,-ldconfig)
 
 uninstall:
 	rm -f $(TOOLS:%=$(DESTDIR)$(BINDIR)/%) $(DESTDIR)$(LIBDIR)/libproto.a \
+	    $(DESTDIR)$(LIBDIR)/$(SHLIB) $(DESTDIR)$(LIBDIR)/$(SONAME) \
+	    $(DESTDIR)$(LIBDIR)/libproto.so \
 	    $(DESTDIR)$(LIBDIR)/pkgconfig/libproto.pc
 	rm -rf $(DESTDIR)$(INCDIR)/proto
 	rm -f $(MAN1:docs/man/%=$(DESTDIR)$(MANDIR)/man1/%) \

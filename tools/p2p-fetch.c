@@ -137,6 +137,8 @@ struct fetch {
 	uint64_t cancels, wasted;
 	uint64_t bytes_seen;        /* at the last tick, over live peers */
 	proto_conn_config cfg;
+	struct tool_progress progress;
+	struct event *progress_ev;
 };
 
 static void fetch_finish(struct fetch *f, int code);
@@ -151,9 +153,11 @@ usage(FILE *out)
 	fprintf(out,
 	    "usage: p2p-fetch [-qv] [-p HOST:PORT]... [-o FILE] [-T SECONDS]\n"
 	    "                 [--max-peers N] [--seed] [--no-share] [--port PORT]\n"
-	    "                 [--bind ADDR] [--stats] [--config FILE] [--no-tls]\n"
+	    "                 [--bind ADDR] [--max-download-rate RATE]\n"
+	    "                 [--max-upload-rate RATE] [--progress] [--stats]\n"
+	    "                 [--json] [--config FILE] [--no-tls]\n"
 	    "                 [--identity FILE] [--secret-file FILE] ID\n"
-	    "       p2p-fetch --list -p HOST:PORT\n"
+	    "       p2p-fetch --list [--json] -p HOST:PORT\n"
 	    "  -p, --peer [ID@]HOST:PORT  fetch from this peer (repeat for more);\n"
 	    "                         with ID, only if it shows that identity; '-'\n"
 	    "                         or no -p at all: read HOST:PORT lines on stdin\n"
@@ -172,10 +176,16 @@ usage(FILE *out)
 	    "      --bind ADDR        address to serve on (default 0.0.0.0)\n"
 	    "      --list             list the files the peer shares:\n"
 	    "                         ID<TAB>SIZE<TAB>NAME\n"
+	    "      --max-download-rate RATE  receive at most RATE bytes/s, over all\n"
+	    "                         peers (K, M, G: binary; 0: no limit)\n"
+	    "      --max-upload-rate RATE    send at most RATE bytes/s\n"
+	    "      --progress         show progress on stderr even when it is not\n"
+	    "                         a terminal\n"
 	    "      --stats            print what was fetched from whom on stderr\n"
+	    "      --json             --list and --stats as JSON, one object a line\n"
 	    "      --config FILE      read settings from FILE\n"
 	    TOOL_TLS_USAGE
-	    "  -q, --quiet            print only errors\n"
+	    "  -q, --quiet            print only errors, no progress\n"
 	    "  -v, --verbose          print more (repeat for more)\n"
 	    "  -h, --help             print this help and exit\n"
 	    "  -V, --version          print the version and exit\n",
@@ -931,6 +941,20 @@ load_local_addresses(struct fetch *f)
 }
 
 static void
+print_entry_json(const char *hex, const proto_list_entry *e)
+{
+	struct tool_json j;
+
+	fflush(stdout);
+	tool_json_start(&j);
+	tool_json_str(&j, "id", hex, PROTO_ID_HEX_LEN);
+	tool_json_uint(&j, "size", e->size);
+	tool_json_str(&j, "name", e->name, e->name_len);
+	if (tool_json_finish(&j, STDOUT_FILENO) != 0 && errno != EPIPE)
+		tool_log(LOG_ERROR, "write: %s", strerror(errno));
+}
+
+static void
 print_list(struct peer *p, const proto_msg *m)
 {
 	char hex[PROTO_ID_HEX_LEN + 1], name[PROTO_NAME_MAX + 1];
@@ -938,6 +962,10 @@ print_list(struct peer *p, const proto_msg *m)
 	for (size_t i = 0; i < m->nentries; i++) {
 		const proto_list_entry *e = &m->entries[i];
 		proto_hex_encode(e->id, PROTO_HASH_LEN, hex);
+		if (tool_opt.json) {
+			print_entry_json(hex, e);
+			continue;
+		}
 		tool_printable(e->name, e->name_len, name, sizeof(name));
 		/* A tab in a name would split the line's fields. */
 		for (char *t = name; *t; t++)
@@ -1335,6 +1363,36 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	fetch_finish(f, 1);
 }
 
+/* The bytes in: those kept from FILE.part, and those read from peers so
+ * far (of chunks not yet whole too, so that big chunks at a low rate still
+ * move the line). */
+static uint64_t
+progress_done(const struct fetch *f)
+{
+	uint64_t n = f->bytes_in;
+
+	if (f->mf == NULL)
+		return 0;
+	if (f->pk.ndone == f->mf->nchunks)
+		return f->mf->size;
+	for (size_t i = 0; i < f->npeers; i++)
+		if (f->peers[i]->conn)
+			n += proto_conn_bytes_read(f->peers[i]->conn);
+	n += f->chunks_resumed * (uint64_t)f->mf->chunk_size;
+	return n < f->mf->size ? n : f->mf->size;
+}
+
+static void
+show_progress(evutil_socket_t fd, short what, void *arg)
+{
+	struct fetch *f = arg;
+
+	(void)fd;
+	(void)what;
+	tool_progress_update(&f->progress, progress_done(f),
+	    f->mf ? f->mf->size : 0, (int)alive_peers(f));
+}
+
 static void
 on_signal(evutil_socket_t sig, short what, void *arg)
 {
@@ -1352,6 +1410,19 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 }
 
 static void
+start_progress(struct fetch *f)
+{
+	struct timeval quarter = { 0, 250000 };
+
+	tool_progress_start(&f->progress, NULL);
+	if (!f->progress.on)
+		return;
+	f->progress_ev = event_new(f->base, -1, EV_PERSIST, show_progress, f);
+	if (f->progress_ev == NULL || event_add(f->progress_ev, &quarter) != 0)
+		tool_die(1, "out of memory");
+}
+
+static void
 fetch_finish(struct fetch *f, int code)
 {
 	if (f->done)
@@ -1362,11 +1433,57 @@ fetch_finish(struct fetch *f, int code)
 }
 
 static void
+print_stats_json(struct fetch *f)
+{
+	struct tool_json j;
+	uint64_t used_peers = 0;
+
+	tool_json_start(&j);
+	tool_json_str(&j, "tool", tool_name, strlen(tool_name));
+	tool_json_uint(&j, "bytes_in", f->bytes_in);
+	tool_json_uint(&j, "chunks_fetched", f->chunks_fetched);
+	tool_json_uint(&j, "chunks_resumed", f->chunks_resumed);
+	for (size_t i = 0; i < f->npeers; i++)
+		used_peers += f->peers[i]->chunks > 0;
+	tool_json_uint(&j, "peers_used", used_peers);
+	tool_json_uint(&j, "peers_dropped", f->peers_dropped);
+	tool_json_open(&j, "from", '[');
+	for (size_t i = 0; i < f->npeers; i++) {
+		if (f->peers[i]->chunks == 0)
+			continue;
+		tool_json_open(&j, NULL, '{');
+		tool_json_str(&j, "peer", f->peers[i]->addr,
+		    strlen(f->peers[i]->addr));
+		tool_json_uint(&j, "chunks", f->peers[i]->chunks);
+		tool_json_close(&j, '}');
+	}
+	tool_json_close(&j, ']');
+	tool_json_uint(&j, "cancelled", f->cancels);
+	tool_json_uint(&j, "duplicates", f->wasted);
+	{
+		proto_server_stats st;
+		memset(&st, 0, sizeof(st));
+		if (f->server != NULL)
+			proto_server_stats_get(f->server, &st);
+		tool_json_uint(&j, "bytes_out", st.bytes_out);
+		tool_json_uint(&j, "chunks_out", st.chunks_out);
+		tool_json_uint(&j, "peers_in", st.peers);
+	}
+	tool_json_uint(&j, "exit", (uint64_t)f->exit_code);
+	(void)tool_json_finish(&j, STDERR_FILENO);
+}
+
+static void
 print_stats(struct fetch *f)
 {
 	char from[4096] = "";
 	size_t used = 0, used_peers = 0;
+	proto_server_stats st;
 
+	if (tool_opt.json) {
+		print_stats_json(f);
+		return;
+	}
 	for (size_t i = 0; i < f->npeers; i++) {
 		struct peer *p = f->peers[i];
 		if (p->chunks == 0)
@@ -1377,8 +1494,6 @@ print_stats(struct fetch *f)
 			    sizeof(from) - used, "%s%s/%llu", used ? "," : "",
 			    p->addr, (unsigned long long)p->chunks);
 	}
-	proto_server_stats st;
-
 	memset(&st, 0, sizeof(st));
 	if (f->server != NULL)
 		proto_server_stats_get(f->server, &st);
@@ -1412,6 +1527,7 @@ start_server(struct fetch *f)
 	cfg.conn.max_frame = REQUEST_FRAME_MAX;
 	cfg.max_peers = f->max_peers;
 	tool_tls_apply(&cfg.conn, 1);
+	cfg.conn.limit = f->cfg.limit;
 	tool_bind_address(f->bind_addr, f->share_port, &ss, &sslen);
 	if ((f->store = proto_store_new()) == NULL ||
 	    (f->server = proto_server_new(f->base, f->store, &cfg, &cbs,
@@ -1444,6 +1560,9 @@ main(int argc, char **argv)
 		{ "port", required_argument, NULL, 'P' },
 		{ "bind", required_argument, NULL, 'B' },
 		TOOL_LONGOPTS_TLS,
+		TOOL_LONGOPT_PROGRESS,
+		TOOL_LONGOPT_JSON,
+		TOOL_LONGOPTS_RATES,
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "config", required_argument, NULL, 'C' },
@@ -1594,8 +1713,11 @@ main(int argc, char **argv)
 	    (f->tick = event_new(f->base, -1, EV_PERSIST, on_tick, f)) == NULL ||
 	    event_add(f->tick, &tick) != 0)
 		tool_die(1, "out of memory");
+	f->cfg.limit = tool_conn_limit(f->base);
 	if (f->out_path != NULL && f->share)
 		start_server(f);
+	if (!f->listing)
+		start_progress(f);
 	if (read_stdin && !is_pollable(STDIN_FILENO)) {
 		/* epoll cannot watch a file: read its lines now. */
 		f->stdin_open = 1;
@@ -1622,6 +1744,12 @@ main(int argc, char **argv)
 		event_base_dispatch(f->base);
 	for (size_t i = 0; i < f->npeers; i++)
 		peer_close(f->peers[i]);
+	tool_conn_limit_free();
+	if (f->progress_ev != NULL) {
+		tool_progress_end(&f->progress, progress_done(f),
+		    f->mf ? f->mf->size : 0, -1);
+		event_free(f->progress_ev);
+	}
 	if (f->stats)
 		print_stats(f);
 	proto_server_free(f->server);
