@@ -155,33 +155,50 @@ clean:
 
 # Fuzzing (libFuzzer, clang): each target runs FUZZ_SECONDS from its corpus
 # in tests/fuzz/corpus/NAME; crashes are written there too, to be kept.
+# libproto is compiled once for all targets. The targets are independent:
+# `make -j2 fuzz` runs two at a time. Each one's output goes to
+# $(B)/fuzz/NAME.log; on a failure its end is shown.
 FUZZ_TARGETS = frame msg manifest disco name
 FUZZ_SECONDS ?= 60
-FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined \
+FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer-no-link,address,undefined \
               -fno-sanitize-recover=all -std=c11 -D_GNU_SOURCE -Ilibproto \
               $(PKG_CFLAGS)
+FUZZ_LIB_OBJS = $(LIB_SRCS:%.c=$(B)/fuzz/%.o)
+FUZZ_BINS = $(FUZZ_TARGETS:%=$(B)/fuzz/fuzz_%)
+FUZZ_OPTS = -malloc_limit_mb=64 -max_len=65536
 
-$(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRCS) $(wildcard libproto/*.h)
+$(FUZZ_LIB_OBJS): $(B)/fuzz/%.o: %.c
 	@mkdir -p $(@D)
-	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRCS) $(PKG_LIBS) -lpthread
+	clang $(FUZZ_CFLAGS) -MMD -MP -c -o $@ $<
 
-fuzz: $(FUZZ_TARGETS:%=$(B)/fuzz/fuzz_%)
-	@for t in $(FUZZ_TARGETS); do \
-	    mkdir -p tests/fuzz/corpus/$$t; \
-	    echo "fuzz $$t: $(FUZZ_SECONDS) s"; \
-	    $(B)/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) \
-	        -malloc_limit_mb=64 -max_len=65536 -print_final_stats=0 \
-	        -artifact_prefix=tests/fuzz/corpus/$$t/crash- \
-	        tests/fuzz/corpus/$$t 2>&1 | tail -2 || exit 1; \
-	done
+$(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_OBJS)
+	@mkdir -p $(@D)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJS) \
+	    $(PKG_LIBS) -lpthread
+
+.PHONY: fuzz-build
+fuzz-build: $(FUZZ_BINS)
+
+# fuzz-run-NAME and replay-NAME are the per-target steps of fuzz and
+# fuzz-replay; the status is the fuzzer's, not that of a pipe's last command.
+fuzz: $(FUZZ_TARGETS:%=fuzz-run-%)
+
+fuzz-run-%: $(B)/fuzz/fuzz_%
+	@mkdir -p tests/fuzz/corpus/$*
+	@$< -max_total_time=$(FUZZ_SECONDS) $(FUZZ_OPTS) -print_final_stats=0 \
+	    -artifact_prefix=tests/fuzz/corpus/$*/crash- \
+	    tests/fuzz/corpus/$* >$(B)/fuzz/$*.log 2>&1 || \
+	    { tail -n 40 $(B)/fuzz/$*.log; echo "fuzz $*: FAILED" >&2; exit 1; }
+	@echo "fuzz $*: $(FUZZ_SECONDS) s: $$(grep -E '^#[0-9]+[[:space:]]+DONE' $(B)/fuzz/$*.log | tail -n 1)"
 
 # Replays every kept input (the corpus and past crashes) once.
-fuzz-replay: $(FUZZ_TARGETS:%=$(B)/fuzz/fuzz_%)
-	@for t in $(FUZZ_TARGETS); do \
-	    mkdir -p tests/fuzz/corpus/$$t; \
-	    $(B)/fuzz/fuzz_$$t -runs=0 -malloc_limit_mb=64 \
-	        tests/fuzz/corpus/$$t 2>&1 | tail -1 || exit 1; \
-	done
+fuzz-replay: $(FUZZ_TARGETS:%=replay-%)
+
+replay-%: $(B)/fuzz/fuzz_%
+	@mkdir -p tests/fuzz/corpus/$*
+	@$< -runs=0 $(FUZZ_OPTS) tests/fuzz/corpus/$* >$(B)/fuzz/$*.replay.log 2>&1 || \
+	    { tail -n 40 $(B)/fuzz/$*.replay.log; echo "fuzz-replay $*: FAILED" >&2; exit 1; }
+	@echo "fuzz-replay $*: $$(tail -n 1 $(B)/fuzz/$*.replay.log)"
 
 # The misbehaving peer of tests/attacks.bats: built for the tests only.
 $(B)/tests/p2p-badpeer: tests/peers/p2p-badpeer.c $(B)/lib/libproto.a
