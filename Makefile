@@ -34,7 +34,7 @@ endif
 # Debian packages the build, the tests and the demo need.
 DEB_PKGS = build-essential pkg-config libevent-dev libssl-dev libmsgpack-dev libinih-dev \
            bats bats-support bats-assert bats-file iproute2 util-linux \
-           time procps cppcheck python3 clang libclang-rt-14-dev
+           time procps cppcheck python3 clang libclang-rt-14-dev parallel
 
 B = build
 LIB_SRCS = $(wildcard libproto/*.c)
@@ -47,8 +47,8 @@ UNIT_BINS = $(UNIT_SRCS:tests/%.c=$(B)/tests/%)
 MAN1 = $(wildcard docs/man/*.1)
 MAN7 = $(wildcard docs/man/*.7)
 
-.PHONY: all deps test check lint bench fuzz fuzz-replay check-unit check-bats check-asan demo install \
-        uninstall clean
+.PHONY: all deps test check lint bench fuzz fuzz-replay fuzz-build check-unit check-bats \
+        check-asan asan demo install uninstall clean
 
 all: $(B)/lib/libproto.a $(TOOL_BINS) $(UNIT_BINS)
 
@@ -88,7 +88,8 @@ test: deps
 	$(MAKE) all
 	$(MAKE) check
 
-# SUITES: the bats suites to run (a directory or files).
+# SUITES: the bats suites to run (a directory or files). bats/run-tests runs
+# them P2P_TEST_JOBS tests at a time (default: 4 per CPU; 1 for one by one).
 SUITES ?= tests
 # Under the sanitizers: every suite that feeds the tools input, not the ones
 # about volume and timing (1000 connections, 4 GiB, valgrind, benchmarks),
@@ -96,14 +97,15 @@ SUITES ?= tests
 ASAN_SUITES = $(filter-out tests/load.bats tests/large-files.bats \
     tests/valgrind.bats tests/p2p-bench.bats tests/examples.bats \
     tests/netns.bats tests/faults.bats, $(wildcard tests/*.bats))
+TEST_HELPERS = $(B)/tests/p2p-badpeer $(B)/tests/p2p-faultproxy
 
-check: all
+check: all $(TEST_HELPERS)
 	@bats/run-tests --unit $(UNIT_BINS) --bats $(SUITES)
 
 check-unit: $(UNIT_BINS)
 	@bats/run-tests --unit $(UNIT_BINS)
 
-check-bats: $(TOOL_BINS)
+check-bats: $(TOOL_BINS) $(TEST_HELPERS)
 	@bats/run-tests --bats tests
 
 # Static analysis: cppcheck must stay silent.
@@ -111,8 +113,14 @@ lint:
 	cppcheck --enable=warning,style,performance,portability --std=c11 \
 	    --error-exitcode=1 --quiet -Ilibproto libproto tools
 
+# The sanitizer build, in build-asan/: the tools, the unit tests and the
+# test helpers.
+asan:
+	$(MAKE) B=build-asan SANITIZE=1 all build-asan/tests/p2p-badpeer \
+	    build-asan/tests/p2p-faultproxy
+
 check-asan: deps
-	$(MAKE) B=build-asan SANITIZE=1 all
+	$(MAKE) asan
 	ASAN_OPTIONS=detect_leaks=1 P2P_BIN=$(CURDIR)/build-asan/bin \
 	    $(MAKE) B=build-asan SANITIZE=1 SUITES="$(ASAN_SUITES)" check
 
@@ -176,7 +184,6 @@ $(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_OBJS)
 	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJS) \
 	    $(PKG_LIBS) -lpthread
 
-.PHONY: fuzz-build
 fuzz-build: $(FUZZ_BINS)
 
 # fuzz-run-NAME and replay-NAME are the per-target steps of fuzz and
@@ -204,10 +211,8 @@ replay-%: $(B)/fuzz/fuzz_%
 $(B)/tests/p2p-badpeer: tests/peers/p2p-badpeer.c $(B)/lib/libproto.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(B)/lib/libproto.a $(LDLIBS)
-check check-bats: $(B)/tests/p2p-badpeer
 
 # The fault-injecting TCP proxy of tests/faults.bats: built for the tests only.
 $(B)/tests/p2p-faultproxy: tests/proxy/p2p-faultproxy.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
-check check-bats: $(B)/tests/p2p-faultproxy
