@@ -91,12 +91,10 @@ test: deps
 # SUITES: the bats suites to run (a directory or files). bats/run-tests runs
 # them P2P_TEST_JOBS tests at a time (default: 4 per CPU; 1 for one by one).
 SUITES ?= tests
-# Under the sanitizers: every suite that feeds the tools input, not the ones
-# about volume and timing (1000 connections, 4 GiB, valgrind, benchmarks),
-# which the plain build runs; so CI stays within ten minutes.
-ASAN_SUITES = $(filter-out tests/load.bats tests/large-files.bats \
-    tests/valgrind.bats tests/p2p-bench.bats tests/examples.bats \
-    tests/netns.bats tests/faults.bats, $(wildcard tests/*.bats))
+# Under the sanitizers: every suite but valgrind (which cannot run sanitized
+# programs) and p2p-bench (which measures speed, meaningless there).
+ASAN_SUITES = $(filter-out tests/valgrind.bats tests/p2p-bench.bats, \
+    $(wildcard tests/*.bats))
 TEST_HELPERS = $(B)/tests/p2p-badpeer $(B)/tests/p2p-faultproxy
 
 check: all $(TEST_HELPERS)
