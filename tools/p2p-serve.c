@@ -847,6 +847,14 @@ main(int argc, char **argv)
 	    (srv.store = proto_store_new()) == NULL ||
 	    (srv.retry_ev = evtimer_new(srv.base, retry_accept, &srv)) == NULL)
 		tool_die(1, "out of memory");
+	/* Before the address is printed: whoever read it may signal at once,
+	 * and the signal must end the server cleanly even before the loop
+	 * runs (libevent holds it until then). */
+	sigint = evsignal_new(srv.base, SIGINT, on_signal, srv.base);
+	sigterm = evsignal_new(srv.base, SIGTERM, on_signal, srv.base);
+	if (sigint == NULL || sigterm == NULL || event_add(sigint, NULL) ||
+	    event_add(sigterm, NULL))
+		tool_die(1, "cannot watch signals");
 	listen_on(&srv, bind_addr, port);
 	for (int i = 0; i < ndirs; i++)
 		tool_walk(dirs[i], share_file, &srv);
@@ -857,11 +865,6 @@ main(int argc, char **argv)
 		tool_log(LOG_WARN, "sharing nothing: pipe manifests in "
 		    "(p2p-chunk FILE | p2p-serve) or give -d DIR");
 	start_discovery(&srv);
-	sigint = evsignal_new(srv.base, SIGINT, on_signal, srv.base);
-	sigterm = evsignal_new(srv.base, SIGTERM, on_signal, srv.base);
-	if (sigint == NULL || sigterm == NULL || event_add(sigint, NULL) ||
-	    event_add(sigterm, NULL))
-		tool_die(1, "cannot watch signals");
 	event_base_dispatch(srv.base);
 	while (srv.clients)
 		client_free(srv.clients);
