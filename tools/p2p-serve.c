@@ -602,6 +602,14 @@ main(int argc, char **argv)
 	    (srv.server = proto_server_new(srv.base, srv.store, &srv.cfg,
 	    &server_cbs, NULL)) == NULL)
 		tool_die(1, "out of memory");
+	/* Before the address is printed: whoever read it may signal at once,
+	 * and the signal must end the server cleanly even before the loop
+	 * runs (libevent holds it until then). */
+	sigint = evsignal_new(srv.base, SIGINT, on_signal, srv.base);
+	sigterm = evsignal_new(srv.base, SIGTERM, on_signal, srv.base);
+	if (sigint == NULL || sigterm == NULL || event_add(sigint, NULL) ||
+	    event_add(sigterm, NULL))
+		tool_die(1, "cannot watch signals");
 	listen_on(&srv, bind_addr, port);
 	tool_log(LOG_INFO, "identity %s%s", tool_tls_identity_hex(),
 	    tool_tls_secret() ? " (private swarm)" : "");
@@ -617,11 +625,6 @@ main(int argc, char **argv)
 		tool_log(LOG_WARN, "sharing nothing: pipe manifests in "
 		    "(p2p-chunk FILE | p2p-serve) or give -d DIR");
 	start_discovery(&srv);
-	sigint = evsignal_new(srv.base, SIGINT, on_signal, srv.base);
-	sigterm = evsignal_new(srv.base, SIGTERM, on_signal, srv.base);
-	if (sigint == NULL || sigterm == NULL || event_add(sigint, NULL) ||
-	    event_add(sigterm, NULL))
-		tool_die(1, "cannot watch signals");
 	event_base_dispatch(srv.base);
 	while (srv.booting)
 		boot_free(srv.booting);
