@@ -190,7 +190,7 @@ wait_fetches() {
 	assert_equal "$(stats_field "$line" peers_used)" 1
 	assert_equal "$(stats_field "$line" peers_in)" 0
 	# One connection to the seed, under whichever of its two names came first.
-	assert_equal "$(grep -c ": connecting\$" <<<"$output")" 1
+	assert_equal "$(grep -c "debug: .*: connecting\$" <<<"$output")" 1
 }
 
 @test "--no-share: a fetch to a file does not listen; to stdout it never does" {

@@ -49,6 +49,7 @@
                                         * count as progress */
 #define REQUEST_FRAME_MAX 16384        /* what peers may send our server */
 #define LOCAL_ADDRS_MAX 32
+#define MANIFEST_TRIES 40               /* of a learned peer, a tick apart */
 #define LEARNED_MAX 8                  /* peers at once found through others:
                                         * enough to swarm, few enough that
                                         * a hundred fetchers do not all
@@ -74,6 +75,8 @@ struct peer {
 	uint8_t pin[PROTO_IDENTITY_LEN]; /* the identity it must show */
 	int has_pin;
 	int learned;                    /* from another peer, not the user */
+	int manifest_wait;              /* to ask again for the manifest */
+	unsigned manifest_tries;
 	socklen_t sslen;
 	struct event *retry_ev;
 	unsigned retries;
@@ -135,6 +138,7 @@ struct fetch {
 	unsigned not_found;
 	uint64_t bytes_in, chunks_fetched, chunks_resumed, peers_dropped;
 	uint64_t cancels, wasted;
+	double last_chunk;          /* when the last chunk was verified */
 	uint64_t bytes_seen;        /* at the last tick, over live peers */
 	proto_conn_config cfg;
 	struct tool_progress progress;
@@ -146,6 +150,7 @@ static void pump(struct peer *p);
 static void add_peer(struct fetch *f, const char *addr, int learned);
 static unsigned alive_peers(const struct fetch *f);
 static unsigned learned_peers(const struct fetch *f);
+static unsigned partial_peers(const struct fetch *f);
 
 static void
 usage(FILE *out)
@@ -400,21 +405,57 @@ pick_chunk(struct fetch *f, struct peer *p)
 
 	if (f->window != NULL && f->next_write + f->window_chunks < limit)
 		limit = f->next_write + f->window_chunks;
+	/* Among other fetchers, ties are broken at random for every pick: a
+	 * fetcher moving through the file in order would soon walk into the
+	 * run another is fetching from the same seed, unseen until it
+	 * arrives. Alone with seeds, in order, for the disk's sake. */
+	if (f->window == NULL && partial_peers(f) > 0)
+		p->cursor = (uint64_t)random() % f->mf->nchunks;
 	return proto_picker_pick(&f->pk, peer_have(p), &p->cursor, limit,
 	    f->window != NULL, asked_of, p);
 }
 
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Nothing verified for a second: any source is worth asking. */
+static int
+stalled(const struct fetch *f)
+{
+	return now_s() - f->last_chunk > 1.0;
+}
+
 /*
- * 1 when chunk i is better not asked of p while p is busy: a copy the
- * endgame would ask for twice, or a chunk that other fetchers hold asked
- * of a seed. A seed keeps one request at a time for those, so its upload
- * goes to the chunks only it has and the rest passes between the fetchers.
+ * 1 when chunk i is better not asked of p now: a copy the endgame would
+ * ask for twice while p is busy, or a chunk other fetchers hold asked of a
+ * seed. A seed's upload goes to the chunks only it has, and the rest
+ * passes between the fetchers; only when they bring nothing for a second
+ * is the seed asked for those too.
  */
 static int
 spare(const struct fetch *f, const struct peer *p, uint64_t i)
 {
-	return f->pk.state[i] == PROTO_CHUNK_INFLIGHT ||
-	    (p->whole && f->pk.avail[i] > 0);
+	if (f->pk.state[i] == PROTO_CHUNK_INFLIGHT)
+		return p->inflight_bytes > 0;
+	return p->whole && f->pk.avail[i] > 0 && !stalled(f);
+}
+
+/* Peers that hold part of the file and say which. */
+static unsigned
+partial_peers(const struct fetch *f)
+{
+	unsigned n = 0;
+
+	for (size_t i = 0; i < f->npeers; i++)
+		n += f->peers[i]->state == PEER_READY &&
+		    f->peers[i]->mapped && !f->peers[i]->whole;
+	return n;
 }
 
 static void
@@ -425,6 +466,12 @@ pump(struct peer *p)
 	size_t budget = PEER_INFLIGHT_BYTES > min_inflight ?
 	    PEER_INFLIGHT_BYTES : min_inflight;
 
+	/* Beside other fetchers, a seed is asked for two chunks at a time:
+	 * a long queue there hides from them what is on its way to us, and
+	 * they would ask the seed for the same chunks. */
+	if (p->whole && partial_peers(f) > 0)
+		budget = min_inflight;
+
 	if (p->state != PEER_READY || !p->has_file || f->done || f->seeding ||
 	    (p->swarm && !p->mapped))
 		return;
@@ -432,7 +479,7 @@ pump(struct peer *p)
 	 * small chunk before the others are ready. */
 	while (p->count < PEER_INFLIGHT_CHUNKS && p->inflight_bytes < budget) {
 		int64_t i = pick_chunk(f, p);
-		if (i < 0 || (p->inflight_bytes > 0 && spare(f, p, (uint64_t)i)))
+		if (i < 0 || spare(f, p, (uint64_t)i))
 			break;
 		if (send_request(p, REQ_CHUNK, (uint64_t)i) != 0) {
 			peer_fail(p, 0, "%s: cannot send", p->addr);
@@ -591,6 +638,7 @@ take_chunk(struct peer *p, uint64_t index, const proto_msg *m)
 	f->chunks_fetched++;
 	p->chunks++;
 	f->last_progress = time(NULL);
+	f->last_chunk = now_s();
 	if (f->window == NULL)
 		write_out(f, m->data, m->data_len,
 		    index * (uint64_t)f->mf->chunk_size);
@@ -764,6 +812,7 @@ on_manifest(struct peer *p, proto_msg *m)
 	}
 	if (f->mf == NULL) {
 		f->last_progress = time(NULL);
+		f->last_chunk = now_s();
 		if (adopt_manifest(f, m->manifest) != 0) {
 			m->manifest = NULL;
 			fetch_finish(f, 1);
@@ -1008,6 +1057,14 @@ on_error(struct peer *p, const struct request *r, const proto_msg *m)
 		p->asking_peers = 0;
 		return;
 	case REQ_MANIFEST:
+		/* A peer found through others is most likely a fetcher of
+		 * this file that has not got the manifest yet: asked again
+		 * each tick for ten seconds. */
+		if (m->code == PROTO_CODE_NOT_FOUND && p->learned &&
+		    p->manifest_tries < MANIFEST_TRIES) {
+			p->manifest_wait = 1;
+			return;
+		}
 		if (m->code == PROTO_CODE_NOT_FOUND)
 			p->f->not_found++;
 		break;
@@ -1326,9 +1383,20 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (f->seeding)
 		return;
-	/* New peers may have joined those we know since we last asked. */
-	for (size_t i = 0; f->mf != NULL && i < f->npeers; i++)
-		ask_peers(f->peers[i]);
+	/* New peers may have joined those we know since we last asked; and
+	 * when the fetchers bring nothing, the seeds are asked for more. */
+	for (size_t i = 0; f->mf != NULL && i < f->npeers; i++) {
+		struct peer *p = f->peers[i];
+		ask_peers(p);
+		if (p->manifest_wait && p->state == PEER_READY) {
+			p->manifest_wait = 0;
+			p->manifest_tries++;
+			if (send_request(p, REQ_MANIFEST, 0) != 0)
+				peer_fail(p, 0, "%s: cannot send", p->addr);
+		}
+		if (stalled(f))
+			pump(p);
+	}
 	/* Bytes still arriving are progress too: a slow peer's chunk may take
 	 * longer than the timeout and still be on its way. A trickle is not:
 	 * a peer dripping a byte now and then must not hold the fetch. */
