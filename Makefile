@@ -34,24 +34,38 @@ endif
 # Debian packages the build, the tests and the demo need.
 DEB_PKGS = build-essential pkg-config libevent-dev libssl-dev libmsgpack-dev libinih-dev \
            bats bats-support bats-assert bats-file iproute2 util-linux \
-           time procps cppcheck python3 clang libclang-rt-14-dev
+           time procps cppcheck python3 clang libclang-rt-14-dev jq tmux \
+           parallel
 
 B = build
 LIB_SRCS = $(wildcard libproto/*.c)
 LIB_OBJS = $(LIB_SRCS:%.c=$(B)/%.o)
+# The shared library: position-independent objects of their own, a soname
+# that changes only with the ABI, and only proto_* exported.
+LIB_VERSION = 0.1.0
+SONAME = libproto.so.0
+SHLIB = libproto.so.$(LIB_VERSION)
+PIC_OBJS = $(LIB_SRCS:%.c=$(B)/pic/%.o)
 TOOL_COMMON = $(B)/tools/tool.o $(B)/tools/log.o $(B)/tools/progress.o \
               $(B)/tools/tls.o
 TOOLS = p2p-chunk p2p-verify p2p-serve p2p-fetch p2p-discover p2p-bench
 TOOL_BINS = $(TOOLS:%=$(B)/bin/%)
 UNIT_SRCS = $(wildcard tests/test_*.c)
 UNIT_BINS = $(UNIT_SRCS:tests/%.c=$(B)/tests/%)
+EXAMPLE_SRCS = $(wildcard examples/*.c)
+EXAMPLE_BINS = $(EXAMPLE_SRCS:examples/%.c=$(B)/examples/%)
 MAN1 = $(wildcard docs/man/*.1)
 MAN7 = $(wildcard docs/man/*.7)
 
-.PHONY: all deps test check lint bench fuzz fuzz-replay check-unit check-bats check-asan demo install \
-        uninstall clean
+.PHONY: all deps test check lint bench fuzz fuzz-replay fuzz-build check-unit check-bats \
+        check-asan asan demo install uninstall clean
 
-all: $(B)/lib/libproto.a $(TOOL_BINS) $(UNIT_BINS)
+all: $(B)/lib/libproto.a $(B)/lib/$(SHLIB) $(TOOL_BINS) $(UNIT_BINS) \
+     $(EXAMPLE_BINS)
+
+# Objects are kept, so that a second make (make install after make) has
+# nothing to do.
+.SECONDARY:
 
 $(B)/%.o: %.c
 	@mkdir -p $(@D)
@@ -60,6 +74,23 @@ $(B)/%.o: %.c
 $(B)/lib/libproto.a: $(LIB_OBJS)
 	@mkdir -p $(@D)
 	$(AR) rcs $@ $^
+
+$(B)/pic/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -fPIC -c -o $@ $<
+
+$(B)/lib/$(SHLIB): $(PIC_OBJS) libproto/libproto.map
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -shared -Wl,-soname,$(SONAME) \
+	    -Wl,--version-script=libproto/libproto.map -o $@ $(PIC_OBJS) \
+	    $(LDLIBS)
+	ln -sf $(SHLIB) $(B)/lib/$(SONAME)
+	ln -sf $(SONAME) $(B)/lib/libproto.so
+
+# The examples link the static library, so they run from the tree.
+$(B)/examples/%: examples/%.c $(B)/lib/libproto.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(B)/lib/libproto.a $(LDLIBS)
 
 $(B)/bin/%: $(B)/tools/%.o $(TOOL_COMMON) $(B)/lib/libproto.a
 	@mkdir -p $(@D)
@@ -89,31 +120,39 @@ test: deps
 	$(MAKE) all
 	$(MAKE) check
 
-# SUITES: the bats suites to run (a directory or files).
+# SUITES: the bats suites to run (a directory or files). bats/run-tests runs
+# them P2P_TEST_JOBS tests at a time (default: 4 per CPU; 1 for one by one).
 SUITES ?= tests
-# Under the sanitizers: every suite that feeds the tools input, not the ones
-# about volume and timing (1000 connections, 4 GiB, valgrind, benchmarks),
-# which the plain build runs; so CI stays within ten minutes.
-ASAN_SUITES = $(filter-out tests/load.bats tests/large-files.bats \
-    tests/valgrind.bats tests/p2p-bench.bats tests/examples.bats \
-    tests/netns.bats tests/faults.bats, $(wildcard tests/*.bats))
+# Under the sanitizers: every suite but valgrind (which cannot run sanitized
+# programs), p2p-bench and ratelimit (which measure speed, meaningless
+# there) and install (which builds against the installed library, not the
+# sanitized one).
+ASAN_SUITES = $(filter-out tests/valgrind.bats tests/p2p-bench.bats \
+    tests/ratelimit.bats tests/install.bats, $(wildcard tests/*.bats))
+TEST_HELPERS = $(B)/tests/p2p-badpeer $(B)/tests/p2p-faultproxy
 
-check: all
+check: all $(TEST_HELPERS)
 	@bats/run-tests --unit $(UNIT_BINS) --bats $(SUITES)
 
 check-unit: $(UNIT_BINS)
 	@bats/run-tests --unit $(UNIT_BINS)
 
-check-bats: $(TOOL_BINS)
+check-bats: $(TOOL_BINS) $(TEST_HELPERS)
 	@bats/run-tests --bats tests
 
 # Static analysis: cppcheck must stay silent.
 lint:
 	cppcheck --enable=warning,style,performance,portability --std=c11 \
-	    --error-exitcode=1 --quiet -Ilibproto libproto tools
+	    --error-exitcode=1 --quiet -Ilibproto libproto tools examples
+
+# The sanitizer build, in build-asan/: the tools, the unit tests and the
+# test helpers.
+asan:
+	$(MAKE) B=build-asan SANITIZE=1 all build-asan/tests/p2p-badpeer \
+	    build-asan/tests/p2p-faultproxy
 
 check-asan: deps
-	$(MAKE) B=build-asan SANITIZE=1 all
+	$(MAKE) asan
 	ASAN_OPTIONS=detect_leaks=1 P2P_BIN=$(CURDIR)/build-asan/bin \
 	    $(MAKE) B=build-asan SANITIZE=1 SUITES="$(ASAN_SUITES)" check
 
@@ -134,16 +173,23 @@ install: all
 	install -m 755 $(TOOL_BINS) $(DESTDIR)$(BINDIR)
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig
 	install -m 644 $(B)/lib/libproto.a $(DESTDIR)$(LIBDIR)
+	install -m 755 $(B)/lib/$(SHLIB) $(DESTDIR)$(LIBDIR)
+	ln -sf $(SHLIB) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libproto.so
 	install -m 644 $(filter-out libproto/internal.h, \
 	    $(wildcard libproto/*.h)) $(DESTDIR)$(INCDIR)/proto
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
 	    -e 's|@INCDIR@|$(INCDIR)|' -e 's|@MSGPACK@|$(MSGPACK_PC)|' \
+	    -e 's|@VERSION@|$(LIB_VERSION)|' \
 	    libproto/libproto.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/libproto.pc
 	$(if $(MAN1),install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1)
 	$(if $(MAN7),install -m 644 $(MAN7) $(DESTDIR)$(MANDIR)/man7)
+	$(if $(DESTDIR),,-ldconfig)
 
 uninstall:
 	rm -f $(TOOLS:%=$(DESTDIR)$(BINDIR)/%) $(DESTDIR)$(LIBDIR)/libproto.a \
+	    $(DESTDIR)$(LIBDIR)/$(SHLIB) $(DESTDIR)$(LIBDIR)/$(SONAME) \
+	    $(DESTDIR)$(LIBDIR)/libproto.so \
 	    $(DESTDIR)$(LIBDIR)/pkgconfig/libproto.pc
 	rm -rf $(DESTDIR)$(INCDIR)/proto
 	rm -f $(MAN1:docs/man/%=$(DESTDIR)$(MANDIR)/man1/%) \
@@ -156,42 +202,56 @@ clean:
 
 # Fuzzing (libFuzzer, clang): each target runs FUZZ_SECONDS from its corpus
 # in tests/fuzz/corpus/NAME; crashes are written there too, to be kept.
+# libproto is compiled once for all targets. The targets are independent:
+# `make -j2 fuzz` runs two at a time. Each one's output goes to
+# $(B)/fuzz/NAME.log; on a failure its end is shown.
 FUZZ_TARGETS = frame msg manifest disco name
 FUZZ_SECONDS ?= 60
-FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined \
+FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer-no-link,address,undefined \
               -fno-sanitize-recover=all -std=c11 -D_GNU_SOURCE -Ilibproto \
               $(PKG_CFLAGS)
+FUZZ_LIB_OBJS = $(LIB_SRCS:%.c=$(B)/fuzz/%.o)
+FUZZ_BINS = $(FUZZ_TARGETS:%=$(B)/fuzz/fuzz_%)
+FUZZ_OPTS = -malloc_limit_mb=64 -max_len=65536
 
-$(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRCS) $(wildcard libproto/*.h)
+$(FUZZ_LIB_OBJS): $(B)/fuzz/%.o: %.c
 	@mkdir -p $(@D)
-	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRCS) $(PKG_LIBS) -lpthread
+	clang $(FUZZ_CFLAGS) -MMD -MP -c -o $@ $<
 
-fuzz: $(FUZZ_TARGETS:%=$(B)/fuzz/fuzz_%)
-	@for t in $(FUZZ_TARGETS); do \
-	    mkdir -p tests/fuzz/corpus/$$t; \
-	    echo "fuzz $$t: $(FUZZ_SECONDS) s"; \
-	    $(B)/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) \
-	        -malloc_limit_mb=64 -max_len=65536 -print_final_stats=0 \
-	        -artifact_prefix=tests/fuzz/corpus/$$t/crash- \
-	        tests/fuzz/corpus/$$t 2>&1 | tail -2 || exit 1; \
-	done
+$(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_OBJS)
+	@mkdir -p $(@D)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJS) \
+	    $(PKG_LIBS) -lpthread
+
+fuzz-build: $(FUZZ_BINS)
+
+# fuzz-run-NAME and replay-NAME are the per-target steps of fuzz and
+# fuzz-replay; the status is the fuzzer's, not that of a pipe's last command.
+fuzz: $(FUZZ_TARGETS:%=fuzz-run-%)
+
+fuzz-run-%: $(B)/fuzz/fuzz_%
+	@mkdir -p tests/fuzz/corpus/$*
+	@$< -max_total_time=$(FUZZ_SECONDS) $(FUZZ_OPTS) -print_final_stats=0 \
+	    -artifact_prefix=tests/fuzz/corpus/$*/crash- \
+	    tests/fuzz/corpus/$* >$(B)/fuzz/$*.log 2>&1 || \
+	    { tail -n 40 $(B)/fuzz/$*.log; echo "fuzz $*: FAILED" >&2; exit 1; }
+	@echo "fuzz $*: $(FUZZ_SECONDS) s: $$(grep -E '^#[0-9]+[[:space:]]+DONE' $(B)/fuzz/$*.log | tail -n 1)"
 
 # Replays every kept input (the corpus and past crashes) once.
-fuzz-replay: $(FUZZ_TARGETS:%=$(B)/fuzz/fuzz_%)
-	@for t in $(FUZZ_TARGETS); do \
-	    mkdir -p tests/fuzz/corpus/$$t; \
-	    $(B)/fuzz/fuzz_$$t -runs=0 -malloc_limit_mb=64 \
-	        tests/fuzz/corpus/$$t 2>&1 | tail -1 || exit 1; \
-	done
+fuzz-replay: $(FUZZ_TARGETS:%=replay-%)
+
+replay-%: $(B)/fuzz/fuzz_%
+	@mkdir -p tests/fuzz/corpus/$*
+	@$< -runs=0 $(FUZZ_OPTS) tests/fuzz/corpus/$* >$(B)/fuzz/$*.replay.log 2>&1 || \
+	    { tail -n 40 $(B)/fuzz/$*.replay.log; echo "fuzz-replay $*: FAILED" >&2; exit 1; }
+	@echo "fuzz-replay $*: $$(tail -n 1 $(B)/fuzz/$*.replay.log)"
 
 # The misbehaving peer of tests/attacks.bats: built for the tests only.
 $(B)/tests/p2p-badpeer: tests/peers/p2p-badpeer.c $(B)/lib/libproto.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(B)/lib/libproto.a $(LDLIBS)
-check check-bats: $(B)/tests/p2p-badpeer
 
 # The fault-injecting TCP proxy of tests/faults.bats: built for the tests only.
 $(B)/tests/p2p-faultproxy: tests/proxy/p2p-faultproxy.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
-check check-bats: $(B)/tests/p2p-faultproxy

@@ -48,7 +48,12 @@
 struct proto_conn_limit {
 	struct bufferevent_rate_limit_group *group;
 	struct ev_token_bucket_cfg *cfg;
+	size_t write_piece; /* file data queued in pieces of this much, or 0 */
+	unsigned members;   /* connections in the group */
+	int doomed;         /* proto_conn_limit_free was called */
 };
+
+static void limit_destroy(proto_conn_limit *l);
 
 struct proto_conn {
 	struct bufferevent *bev;
@@ -126,8 +131,11 @@ really_free(proto_conn *c)
 {
 	/* Leave the group now: the owner may free it once its connections
 	 * are freed, while libevent could still hold this bufferevent. */
-	if (c->limit != NULL)
+	if (c->limit != NULL) {
 		bufferevent_remove_from_rate_limit_group(c->bev);
+		if (--c->limit->members == 0 && c->limit->doomed)
+			limit_destroy(c->limit);
+	}
 	bufferevent_free(c->bev);
 	free(c->scratch);
 	free(c);
@@ -736,6 +744,7 @@ conn_setup(struct bufferevent *bev, const proto_conn_config *cfg,
 			return NULL;
 		}
 		c->limit = cfg->limit;
+		c->limit->members++;
 	}
 	snprintf(c->name, sizeof(c->name), "%s",
 	    cfg->node_name ? cfg->node_name : "");
@@ -939,12 +948,18 @@ proto_conn_send_chunk_file(proto_conn *c, uint32_t rid, int fd, uint64_t off,
 		return rc;
 	if (len > 0) {
 		struct evbuffer_file_segment *seg;
+		/* libevent's sendfile sends a whole piece whatever the write
+		 * budget, so under a limit the pieces are kept small. */
+		size_t piece = c->limit && c->limit->write_piece ?
+		    c->limit->write_piece : len;
 		seg = evbuffer_file_segment_new(fd, (ev_off_t)off,
 		    (ev_off_t)len, 0);
 		if (seg == NULL)
 			return PROTO_ERR_SYSTEM;
-		if (evbuffer_add_file_segment(out, seg, 0, (ev_off_t)len) != 0)
-			rc = PROTO_ERR_NOMEM;
+		for (size_t at = 0; at < len && rc == 0; at += piece)
+			if (evbuffer_add_file_segment(out, seg, (ev_off_t)at,
+			    (ev_off_t)(len - at < piece ? len - at : piece)) != 0)
+				rc = PROTO_ERR_NOMEM;
 		/* The buffer holds its own reference to the segment. */
 		evbuffer_file_segment_free(seg);
 	}
@@ -1048,9 +1063,14 @@ proto_conn_bytes_seen(const proto_conn *c)
 	    queued_in_kernel(c);
 }
 
-/* libevent refills the budget every tick: short ticks keep the flow even,
- * and a burst of one tick lets nothing run ahead after an idle spell. */
+/* libevent refills the budget every tick: short ticks keep the flow even.
+ * The budget holds at most LIMIT_BURST ticks' worth: little to run ahead
+ * with after an idle spell, yet a process the scheduler left waiting a
+ * tick or so does not lose its share for good. */
 #define LIMIT_TICK_MS 100
+#define LIMIT_BURST 2
+/* How far one write may overrun the budget: see send_chunk_file. */
+#define LIMIT_PIECE (16u << 10)
 
 static size_t
 per_tick(uint64_t rate)
@@ -1063,6 +1083,13 @@ per_tick(uint64_t rate)
 	return n < 1 ? 1 : n > EV_RATE_LIMIT_MAX ? EV_RATE_LIMIT_MAX : (size_t)n;
 }
 
+static size_t
+burst(size_t tick)
+{
+	return tick > EV_RATE_LIMIT_MAX / LIMIT_BURST ? EV_RATE_LIMIT_MAX :
+	    tick * LIMIT_BURST;
+}
+
 proto_conn_limit *
 proto_conn_limit_new(struct event_base *base, uint64_t read_rate,
     uint64_t write_rate)
@@ -1073,10 +1100,12 @@ proto_conn_limit_new(struct event_base *base, uint64_t read_rate,
 
 	if ((l = calloc(1, sizeof(*l))) == NULL)
 		return NULL;
-	l->cfg = ev_token_bucket_cfg_new(rd, rd, wr, wr, &tick);
+	if (write_rate != 0)
+		l->write_piece = LIMIT_PIECE;
+	l->cfg = ev_token_bucket_cfg_new(rd, burst(rd), wr, burst(wr), &tick);
 	if (l->cfg == NULL || (l->group = bufferevent_rate_limit_group_new(base,
 	    l->cfg)) == NULL) {
-		proto_conn_limit_free(l);
+		limit_destroy(l);
 		return NULL;
 	}
 	PLOG(PROTO_LOG_CONN, PROTO_LOG_DEBUG, "rate limit: %llu bytes/s in, "
@@ -1085,14 +1114,29 @@ proto_conn_limit_new(struct event_base *base, uint64_t read_rate,
 	return l;
 }
 
+/* libevent insists that a group be empty when it is freed. */
 void
 proto_conn_limit_free(proto_conn_limit *l)
 {
 	if (l == NULL)
 		return;
+	l->doomed = 1;
+	if (l->members == 0)
+		limit_destroy(l);
+}
+
+static void
+limit_destroy(proto_conn_limit *l)
+{
 	if (l->group != NULL)
 		bufferevent_rate_limit_group_free(l->group);
 	if (l->cfg != NULL)
 		ev_token_bucket_cfg_free(l->cfg);
 	free(l);
+}
+
+uint64_t
+proto_conn_bytes_read(const proto_conn *c)
+{
+	return c->bytes_in + evbuffer_get_length(bufferevent_get_input(c->bev));
 }

@@ -22,8 +22,9 @@ typedef struct proto_conn proto_conn;
 /*
  * A bandwidth budget that every connection made with it shares, in bytes
  * per second each way (libevent's rate-limit groups; 0: no limit). Made on
- * the base the connections run on; freed only after every connection made
- * with it is. NULL when out of memory.
+ * the base the connections run on, which must outlive it; NULL when out of
+ * memory. _free lets go of it: it is freed at once, or when the last
+ * connection made with it is; NULL does nothing.
  */
 typedef struct proto_conn_limit proto_conn_limit;
 proto_conn_limit *proto_conn_limit_new(struct event_base *base,
@@ -129,6 +130,11 @@ uint64_t proto_conn_bytes_out(const proto_conn *c);
 /* Bytes read from the peer so far, including those of a frame still
  * arriving: what shows a slow peer is still sending. */
 uint64_t proto_conn_bytes_seen(const proto_conn *c);
+
+/* Bytes taken from the socket so far, including those of a frame still
+ * arriving, but not those the kernel still holds: what a rate limit
+ * lets through. */
+uint64_t proto_conn_bytes_read(const proto_conn *c);
 
 /* Bytes queued and not yet written. */
 size_t proto_conn_pending_out(const proto_conn *c);

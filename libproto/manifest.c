@@ -92,9 +92,14 @@ layer_push(struct layer *l, const uint8_t hash[PROTO_HASH_LEN])
 	return 0;
 }
 
+struct progress {
+	proto_manifest_progress_fn fn;
+	void *ctx;
+};
+
 static int
 hash_stream(int fd, size_t cs, struct layer *l, uint64_t *size_out,
-    size_t *cs_out)
+    size_t *cs_out, const struct progress *pr)
 {
 	struct stat st;
 	int seekable = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
@@ -121,6 +126,8 @@ hash_stream(int fd, size_t cs, struct layer *l, uint64_t *size_out,
 			if ((rc = layer_push(l, zero_hash)) != 0)
 				break;
 			size += cs;
+			if (pr->fn)
+				pr->fn(size, pr->ctx);
 			continue;
 		}
 		if ((n = read_full(fd, seekable, buf, cs, size)) < 0) {
@@ -138,6 +145,8 @@ hash_stream(int fd, size_t cs, struct layer *l, uint64_t *size_out,
 		    (rc = layer_push(l, hash)) != 0)
 			break;
 		size += (uint64_t)n;
+		if (pr->fn)
+			pr->fn(size, pr->ctx);
 		if ((size_t)n < cs)
 			break;
 	}
@@ -151,6 +160,16 @@ int
 proto_manifest_build_fd(int fd, const char *name, const char *path,
     size_t chunk_size, proto_manifest **out)
 {
+	return proto_manifest_build_fd_progress(fd, name, path, chunk_size,
+	    NULL, NULL, out);
+}
+
+int
+proto_manifest_build_fd_progress(int fd, const char *name, const char *path,
+    size_t chunk_size, proto_manifest_progress_fn fn, void *ctx,
+    proto_manifest **out)
+{
+	struct progress pr = { fn, ctx };
 	struct layer l = { NULL, 0, 0 };
 	proto_manifest *mf;
 	struct stat st;
@@ -170,7 +189,7 @@ proto_manifest_build_fd(int fd, const char *name, const char *path,
 	}
 	if (!proto_chunk_size_allowed(cs))
 		return PROTO_ERR_INVALID;
-	if ((rc = hash_stream(fd, cs, &l, &size, &cs)) != 0) {
+	if ((rc = hash_stream(fd, cs, &l, &size, &cs, &pr)) != 0) {
 		free(l.hashes);
 		return rc;
 	}

@@ -38,6 +38,13 @@ void proto_manifest_free(proto_manifest *mf);
 int proto_manifest_build_fd(int fd, const char *name, const char *path,
     size_t chunk_size, proto_manifest **out);
 
+/* The same, calling fn(done, ctx) after each chunk with the bytes read so
+ * far, for a progress report; fn may be NULL. */
+typedef void (*proto_manifest_progress_fn)(uint64_t done, void *ctx);
+int proto_manifest_build_fd_progress(int fd, const char *name,
+    const char *path, size_t chunk_size, proto_manifest_progress_fn fn,
+    void *ctx, proto_manifest **out);
+
 /* Packs mf as one msgpack map into a malloc'd buffer the caller frees;
  * "path" is included only when with_path is set. */
 int proto_manifest_pack(const proto_manifest *mf, int with_path,

@@ -19,6 +19,7 @@ proto_picker_init(proto_picker *pk, uint64_t n)
 
 	memset(pk, 0, sizeof(*pk));
 	pk->n = n;
+	pk->nmissing = n;
 	pk->state = calloc(cells, 1);
 	pk->asked = calloc(cells, 1);
 	pk->avail = calloc(cells, sizeof(*pk->avail));
@@ -41,8 +42,10 @@ proto_picker_free(proto_picker *pk)
 void
 proto_picker_asked(proto_picker *pk, uint64_t i)
 {
-	if (pk->state[i] == PROTO_CHUNK_MISSING)
+	if (pk->state[i] == PROTO_CHUNK_MISSING) {
 		pk->state[i] = PROTO_CHUNK_INFLIGHT;
+		pk->nmissing--;
+	}
 	if (pk->asked[i] < UINT8_MAX)
 		pk->asked[i]++;
 }
@@ -54,6 +57,7 @@ proto_picker_unask(proto_picker *pk, uint64_t i)
 		pk->asked[i]--;
 	if (pk->asked[i] == 0 && pk->state[i] == PROTO_CHUNK_INFLIGHT) {
 		pk->state[i] = PROTO_CHUNK_MISSING;
+		pk->nmissing++;
 		if (i < pk->next_missing)
 			pk->next_missing = i;
 	}
@@ -64,6 +68,8 @@ proto_picker_done(proto_picker *pk, uint64_t i)
 {
 	if (pk->state[i] == PROTO_CHUNK_DONE)
 		return 0;
+	if (pk->state[i] == PROTO_CHUNK_MISSING)
+		pk->nmissing--;
 	pk->state[i] = PROTO_CHUNK_DONE;
 	pk->ndone++;
 	return 1;
@@ -146,7 +152,10 @@ proto_picker_pick(proto_picker *pk, const proto_have *have,
 		limit = pk->n;
 	i = in_order ? pick_in_order(pk, have, limit) :
 	    pick_rarest(pk, have, cursor, limit);
-	if (i >= 0)
+	/* The endgame only once nothing is left to ask for (within the
+	 * window, in order): before that, a peer that holds nothing missing
+	 * waits rather than fetch a copy of what another is bringing. */
+	if (i >= 0 || (in_order ? pk->next_missing < limit : pk->nmissing > 0))
 		return i;
 	while (pk->first_undone < pk->n &&
 	    pk->state[pk->first_undone] == PROTO_CHUNK_DONE)

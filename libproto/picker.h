@@ -24,6 +24,7 @@ typedef struct proto_picker {
 	uint8_t *asked;         /* requests out */
 	uint16_t *avail;        /* partial holders connected */
 	uint64_t ndone;
+	uint64_t nmissing;      /* chunks neither done nor asked for */
 	uint64_t first_undone;  /* every chunk below is done */
 	uint64_t next_missing;  /* no chunk below is missing */
 } proto_picker;

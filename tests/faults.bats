@@ -149,7 +149,7 @@ serve_file() {
 @test "cut or reset mid-transfer beside an honest direct peer: complete, correct, nobody dropped" {
 	make_file f 16M 11
 	serve_file f
-	local direct=$SERVER_ADDR id fault n
+	local direct=$SERVER_ADDR id fault n conns
 	id=$(ref_id f)
 	for fault in cut reset; do
 		start_faultproxy "$direct" "--$fault-after" 1000000
@@ -164,7 +164,12 @@ serve_file() {
 		[[ ",$(stats_field "$stderr" from)," =~ ,$PROXY_ADDR/([0-9]+), ]] ||
 			fail "$fault: no chunks through the proxy: $stderr"
 		n=${BASH_REMATCH[1]}
-		((n > 0 && n <= 16)) || fail "$fault: $n chunks through a proxy that stops after 1000000 bytes"
+		# Each connection through the proxy carries 1000000 bytes at most: 15 chunks of 64 KiB.
+		# The fetch reconnects after a cut (up to 3 times), and on a busy machine the
+		# direct peer may not have taken the rest by then: so many connections, so many times.
+		conns=$(proxy_connections "$PROXY_ERR")
+		((n > 0 && n <= 16 * conns)) ||
+			fail "$fault: $n chunks through a proxy that stops after 1000000 bytes, over $conns connections"
 	done
 }
 

@@ -204,6 +204,17 @@ teardown() {
 	assert_equal "$exit_status" 0
 }
 
+# The address is printed before -d DIR is read (here 128 MiB to hash): a signal sent as soon as
+# it is read must already be handled.
+@test "SIGTERM right after the address, while -d DIR is still being read: exits 0" {
+	mkdir d
+	head -c 128M /dev/zero >d/zeros
+	start_server -d d
+	kill -TERM "$SERVER_PID"
+	wait_exit "$SERVER_PID"
+	assert_equal "$exit_status" 0
+}
+
 @test "SIGINT: exits 0" {
 	start_server
 	kill -INT "$SERVER_PID"

@@ -8,11 +8,6 @@ bats_require_minimum_version 1.5.0
 
 load ../bats/common
 
-# TEMPORARY until the rate limits land (issue 8): tests that cap the seed's upload.
-needs_rate_limit() {
-	p2p-serve --help | grep -q max-upload-rate || skip "p2p-serve has no --max-upload-rate yet"
-}
-
 setup() {
 	cd "$BATS_TEST_TMPDIR"
 	# Each test has its own discovery port: fetchers answer queries on it.
@@ -51,7 +46,6 @@ wait_fetches() {
 }
 
 @test "1 seed (upload capped) and 6 fetchers on 64 MiB: identical files; the seed uploads at most 2.5x the file" {
-	needs_rate_limit
 	make_file big 64M 1
 	serve_chunked big -- --no-announce --stats --max-upload-rate 16M
 	local id seed=$SERVER_PID
@@ -81,7 +75,6 @@ wait_fetches() {
 }
 
 @test "a fetcher killed mid-swarm (SIGKILL) does not stall the others" {
-	needs_rate_limit
 	make_file big 32M 2
 	serve_chunked big -- --no-announce --max-upload-rate 8M
 	local id
@@ -124,7 +117,6 @@ wait_fetches() {
 }
 
 @test "a partial fetcher answers INTERESTED with what it holds, and is found by p2p-discover --hash" {
-	needs_rate_limit
 	make_file big 32M 4
 	serve_chunked -c 256K big -- --no-announce --max-upload-rate 4M
 	local id port
@@ -157,7 +149,6 @@ wait_fetches() {
 }
 
 @test "--max-peers 2 holds on both sides of a fetcher in a swarm" {
-	needs_rate_limit
 	make_file big 16M 6
 	serve_chunked big -- --no-announce --max-upload-rate 8M
 	local id

@@ -29,13 +29,16 @@ static void
 usage(FILE *out)
 {
 	fprintf(out,
-	    "usage: p2p-chunk [-fqv] [-c SIZE] [--id] [--config FILE] FILE|DIR...\n"
+	    "usage: p2p-chunk [-fqv] [-c SIZE] [--id] [--progress] [--config FILE]\n"
+	    "                 FILE|DIR...\n"
 	    "  -c, --chunk-size SIZE  chunk size, a power of two from 16K to 4M\n"
 	    "                         (default: automatic, or MINI_P2P_CHUNK_SIZE)\n"
 	    "      --id               print only the content ids, one per line\n"
 	    "  -f, --force            write manifests even to a terminal\n"
+	    "      --progress         show progress on stderr even when it is not\n"
+	    "                         a terminal\n"
 	    "      --config FILE      read settings from FILE\n"
-	    "  -q, --quiet            print only errors\n"
+	    "  -q, --quiet            print only errors, no progress\n"
 	    "  -v, --verbose          print more (repeat for more)\n"
 	    "  -h, --help             print this help and exit\n"
 	    "  -V, --version          print the version and exit\n"
@@ -68,6 +71,38 @@ emit(const proto_manifest *mf, const struct options *opt)
 	}
 }
 
+struct progress {
+	struct tool_progress line;
+	uint64_t total, done;
+};
+
+static void
+hashed(uint64_t done, void *arg)
+{
+	struct progress *p = arg;
+
+	p->done = done;
+	tool_progress_update(&p->line, done, p->total, -1);
+}
+
+/* Builds the manifest of fd, showing the progress line meanwhile. */
+static int
+build(int fd, const char *name, const char *path, size_t chunk_size,
+    proto_manifest **mf)
+{
+	struct progress p = { .total = 0, .done = 0 };
+	struct stat st;
+	int rc;
+
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+		p.total = (uint64_t)st.st_size;
+	tool_progress_start(&p.line, name);
+	rc = proto_manifest_build_fd_progress(fd, name, path, chunk_size,
+	    hashed, &p, mf);
+	tool_progress_end(&p.line, p.done, p.total, -1);
+	return rc;
+}
+
 static int
 chunk_fd(int fd, const char *name, const char *path,
     const struct options *opt)
@@ -75,8 +110,7 @@ chunk_fd(int fd, const char *name, const char *path,
 	proto_manifest *mf;
 	int rc;
 
-	if ((rc = proto_manifest_build_fd(fd, name, path, opt->chunk_size,
-	    &mf)) != 0) {
+	if ((rc = build(fd, name, path, opt->chunk_size, &mf)) != 0) {
 		if (rc == PROTO_ERR_SYSTEM)
 			tool_log(LOG_ERROR, "%s: %s", path ? path : name,
 			    strerror(errno));
@@ -138,6 +172,7 @@ main(int argc, char **argv)
 		{ "chunk-size", required_argument, NULL, 'c' },
 		{ "id", no_argument, NULL, 'i' },
 		{ "force", no_argument, NULL, 'f' },
+		TOOL_LONGOPT_PROGRESS,
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "config", required_argument, NULL, 'C' },

@@ -60,13 +60,14 @@ static void
 usage(FILE *out)
 {
 	fprintf(out,
-	    "usage: p2p-discover [-lqv] [-t SECONDS] [-b HOST:PORT]... [--hash ID]\n"
+	    "usage: p2p-discover [-lqv] [--json] [-t SECONDS] [-b HOST:PORT]... [--hash ID]\n"
 	    "                    [--discovery-port PORT] [--discovery-addr ADDR]\n"
 	    "                    [--no-tls] [--identity FILE] [--secret-file FILE]\n"
 	    "  -t, --timeout SECONDS      stop after this long (default %d)\n"
 	    "  -b, --bootstrap HOST:PORT  ask this peer for the peers it knows\n"
 	    "      --hash ID              only peers that have this file\n"
 	    "  -l, --long                 HOST:PORT<TAB>NAME<TAB>IDENTITY<TAB>NFILES\n"
+	    "      --json                 the same as a JSON object, one a line\n"
 	    "      --discovery-port PORT  UDP discovery port (default 9999)\n"
 	    "      --discovery-addr ADDR  where queries go (default: each interface's\n"
 	    "                             broadcast address)\n"
@@ -85,6 +86,21 @@ finish(struct discover *d)
 	event_base_loopbreak(d->base);
 }
 
+static int
+print_peer_json(const struct found *f, const char *addr)
+{
+	struct tool_json j;
+
+	tool_json_start(&j);
+	tool_json_str(&j, "addr", addr, strlen(addr));
+	tool_json_str(&j, "host", f->host, strlen(f->host));
+	tool_json_uint(&j, "port", f->port);
+	tool_json_str(&j, "name", f->name, strlen(f->name));
+	tool_json_null(&j, "identity"); /* until TLS */
+	tool_json_uint(&j, "nfiles", f->nfiles);
+	return tool_json_finish(&j, STDOUT_FILENO);
+}
+
 static void
 print_peer(struct discover *d, struct found *f)
 {
@@ -95,7 +111,12 @@ print_peer(struct discover *d, struct found *f)
 		return;
 	f->printed = 1;
 	d->printed++;
-	if (d->long_format) {
+	if (tool_opt.json) {
+		char addr[PROTO_HOST_MAX + 16];
+		snprintf(addr, sizeof(addr), "%s%s%s:%u", v6 ? "[" : "", f->host,
+		    v6 ? "]" : "", f->port);
+		rc = print_peer_json(f, addr);
+	} else if (d->long_format) {
 		tool_printable(f->name, strlen(f->name), name, sizeof(name));
 		for (char *t = name; *t; t++)
 			if (*t == '\t')
@@ -354,6 +375,7 @@ main(int argc, char **argv)
 		{ "bootstrap", required_argument, NULL, 'b' },
 		{ "hash", required_argument, NULL, 'H' },
 		{ "long", no_argument, NULL, 'l' },
+		TOOL_LONGOPT_JSON,
 		{ "discovery-port", required_argument, NULL, 'D' },
 		{ "discovery-addr", required_argument, NULL, 'A' },
 		TOOL_LONGOPTS_TLS,

@@ -49,6 +49,7 @@
                                         * count as progress */
 #define REQUEST_FRAME_MAX 16384        /* what peers may send our server */
 #define LOCAL_ADDRS_MAX 32
+#define MANIFEST_TRIES 40               /* of a learned peer, a tick apart */
 #define LEARNED_MAX 8                  /* peers at once found through others:
                                         * enough to swarm, few enough that
                                         * a hundred fetchers do not all
@@ -74,6 +75,8 @@ struct peer {
 	uint8_t pin[PROTO_IDENTITY_LEN]; /* the identity it must show */
 	int has_pin;
 	int learned;                    /* from another peer, not the user */
+	int manifest_wait;              /* to ask again for the manifest */
+	unsigned manifest_tries;
 	socklen_t sslen;
 	struct event *retry_ev;
 	unsigned retries;
@@ -135,8 +138,11 @@ struct fetch {
 	unsigned not_found;
 	uint64_t bytes_in, chunks_fetched, chunks_resumed, peers_dropped;
 	uint64_t cancels, wasted;
+	double last_chunk;          /* when the last chunk was verified */
 	uint64_t bytes_seen;        /* at the last tick, over live peers */
 	proto_conn_config cfg;
+	struct tool_progress progress;
+	struct event *progress_ev;
 };
 
 static void fetch_finish(struct fetch *f, int code);
@@ -144,6 +150,7 @@ static void pump(struct peer *p);
 static void add_peer(struct fetch *f, const char *addr, int learned);
 static unsigned alive_peers(const struct fetch *f);
 static unsigned learned_peers(const struct fetch *f);
+static unsigned partial_peers(const struct fetch *f);
 
 static void
 usage(FILE *out)
@@ -151,9 +158,11 @@ usage(FILE *out)
 	fprintf(out,
 	    "usage: p2p-fetch [-qv] [-p HOST:PORT]... [-o FILE] [-T SECONDS]\n"
 	    "                 [--max-peers N] [--seed] [--no-share] [--port PORT]\n"
-	    "                 [--bind ADDR] [--stats] [--config FILE] [--no-tls]\n"
+	    "                 [--bind ADDR] [--max-download-rate RATE]\n"
+	    "                 [--max-upload-rate RATE] [--progress] [--stats]\n"
+	    "                 [--json] [--config FILE] [--no-tls]\n"
 	    "                 [--identity FILE] [--secret-file FILE] ID\n"
-	    "       p2p-fetch --list -p HOST:PORT\n"
+	    "       p2p-fetch --list [--json] -p HOST:PORT\n"
 	    "  -p, --peer [ID@]HOST:PORT  fetch from this peer (repeat for more);\n"
 	    "                         with ID, only if it shows that identity; '-'\n"
 	    "                         or no -p at all: read HOST:PORT lines on stdin\n"
@@ -172,10 +181,16 @@ usage(FILE *out)
 	    "      --bind ADDR        address to serve on (default 0.0.0.0)\n"
 	    "      --list             list the files the peer shares:\n"
 	    "                         ID<TAB>SIZE<TAB>NAME\n"
+	    "      --max-download-rate RATE  receive at most RATE bytes/s, over all\n"
+	    "                         peers (K, M, G: binary; 0: no limit)\n"
+	    "      --max-upload-rate RATE    send at most RATE bytes/s\n"
+	    "      --progress         show progress on stderr even when it is not\n"
+	    "                         a terminal\n"
 	    "      --stats            print what was fetched from whom on stderr\n"
+	    "      --json             --list and --stats as JSON, one object a line\n"
 	    "      --config FILE      read settings from FILE\n"
 	    TOOL_TLS_USAGE
-	    "  -q, --quiet            print only errors\n"
+	    "  -q, --quiet            print only errors, no progress\n"
 	    "  -v, --verbose          print more (repeat for more)\n"
 	    "  -h, --help             print this help and exit\n"
 	    "  -V, --version          print the version and exit\n",
@@ -390,21 +405,57 @@ pick_chunk(struct fetch *f, struct peer *p)
 
 	if (f->window != NULL && f->next_write + f->window_chunks < limit)
 		limit = f->next_write + f->window_chunks;
+	/* Among other fetchers, ties are broken at random for every pick: a
+	 * fetcher moving through the file in order would soon walk into the
+	 * run another is fetching from the same seed, unseen until it
+	 * arrives. Alone with seeds, in order, for the disk's sake. */
+	if (f->window == NULL && partial_peers(f) > 0)
+		p->cursor = (uint64_t)random() % f->mf->nchunks;
 	return proto_picker_pick(&f->pk, peer_have(p), &p->cursor, limit,
 	    f->window != NULL, asked_of, p);
 }
 
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Nothing verified for a second: any source is worth asking. */
+static int
+stalled(const struct fetch *f)
+{
+	return now_s() - f->last_chunk > 1.0;
+}
+
 /*
- * 1 when chunk i is better not asked of p while p is busy: a copy the
- * endgame would ask for twice, or a chunk that other fetchers hold asked
- * of a seed. A seed keeps one request at a time for those, so its upload
- * goes to the chunks only it has and the rest passes between the fetchers.
+ * 1 when chunk i is better not asked of p now: a copy the endgame would
+ * ask for twice while p is busy, or a chunk other fetchers hold asked of a
+ * seed. A seed's upload goes to the chunks only it has, and the rest
+ * passes between the fetchers; only when they bring nothing for a second
+ * is the seed asked for those too.
  */
 static int
 spare(const struct fetch *f, const struct peer *p, uint64_t i)
 {
-	return f->pk.state[i] == PROTO_CHUNK_INFLIGHT ||
-	    (p->whole && f->pk.avail[i] > 0);
+	if (f->pk.state[i] == PROTO_CHUNK_INFLIGHT)
+		return p->inflight_bytes > 0;
+	return p->whole && f->pk.avail[i] > 0 && !stalled(f);
+}
+
+/* Peers that hold part of the file and say which. */
+static unsigned
+partial_peers(const struct fetch *f)
+{
+	unsigned n = 0;
+
+	for (size_t i = 0; i < f->npeers; i++)
+		n += f->peers[i]->state == PEER_READY &&
+		    f->peers[i]->mapped && !f->peers[i]->whole;
+	return n;
 }
 
 static void
@@ -415,6 +466,12 @@ pump(struct peer *p)
 	size_t budget = PEER_INFLIGHT_BYTES > min_inflight ?
 	    PEER_INFLIGHT_BYTES : min_inflight;
 
+	/* Beside other fetchers, a seed is asked for two chunks at a time:
+	 * a long queue there hides from them what is on its way to us, and
+	 * they would ask the seed for the same chunks. */
+	if (p->whole && partial_peers(f) > 0)
+		budget = min_inflight;
+
 	if (p->state != PEER_READY || !p->has_file || f->done || f->seeding ||
 	    (p->swarm && !p->mapped))
 		return;
@@ -422,7 +479,7 @@ pump(struct peer *p)
 	 * small chunk before the others are ready. */
 	while (p->count < PEER_INFLIGHT_CHUNKS && p->inflight_bytes < budget) {
 		int64_t i = pick_chunk(f, p);
-		if (i < 0 || (p->inflight_bytes > 0 && spare(f, p, (uint64_t)i)))
+		if (i < 0 || spare(f, p, (uint64_t)i))
 			break;
 		if (send_request(p, REQ_CHUNK, (uint64_t)i) != 0) {
 			peer_fail(p, 0, "%s: cannot send", p->addr);
@@ -581,6 +638,7 @@ take_chunk(struct peer *p, uint64_t index, const proto_msg *m)
 	f->chunks_fetched++;
 	p->chunks++;
 	f->last_progress = time(NULL);
+	f->last_chunk = now_s();
 	if (f->window == NULL)
 		write_out(f, m->data, m->data_len,
 		    index * (uint64_t)f->mf->chunk_size);
@@ -754,6 +812,7 @@ on_manifest(struct peer *p, proto_msg *m)
 	}
 	if (f->mf == NULL) {
 		f->last_progress = time(NULL);
+		f->last_chunk = now_s();
 		if (adopt_manifest(f, m->manifest) != 0) {
 			m->manifest = NULL;
 			fetch_finish(f, 1);
@@ -931,6 +990,20 @@ load_local_addresses(struct fetch *f)
 }
 
 static void
+print_entry_json(const char *hex, const proto_list_entry *e)
+{
+	struct tool_json j;
+
+	fflush(stdout);
+	tool_json_start(&j);
+	tool_json_str(&j, "id", hex, PROTO_ID_HEX_LEN);
+	tool_json_uint(&j, "size", e->size);
+	tool_json_str(&j, "name", e->name, e->name_len);
+	if (tool_json_finish(&j, STDOUT_FILENO) != 0 && errno != EPIPE)
+		tool_log(LOG_ERROR, "write: %s", strerror(errno));
+}
+
+static void
 print_list(struct peer *p, const proto_msg *m)
 {
 	char hex[PROTO_ID_HEX_LEN + 1], name[PROTO_NAME_MAX + 1];
@@ -938,6 +1011,10 @@ print_list(struct peer *p, const proto_msg *m)
 	for (size_t i = 0; i < m->nentries; i++) {
 		const proto_list_entry *e = &m->entries[i];
 		proto_hex_encode(e->id, PROTO_HASH_LEN, hex);
+		if (tool_opt.json) {
+			print_entry_json(hex, e);
+			continue;
+		}
 		tool_printable(e->name, e->name_len, name, sizeof(name));
 		/* A tab in a name would split the line's fields. */
 		for (char *t = name; *t; t++)
@@ -980,6 +1057,14 @@ on_error(struct peer *p, const struct request *r, const proto_msg *m)
 		p->asking_peers = 0;
 		return;
 	case REQ_MANIFEST:
+		/* A peer found through others is most likely a fetcher of
+		 * this file that has not got the manifest yet: asked again
+		 * each tick for ten seconds. */
+		if (m->code == PROTO_CODE_NOT_FOUND && p->learned &&
+		    p->manifest_tries < MANIFEST_TRIES) {
+			p->manifest_wait = 1;
+			return;
+		}
 		if (m->code == PROTO_CODE_NOT_FOUND)
 			p->f->not_found++;
 		break;
@@ -1298,9 +1383,20 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (f->seeding)
 		return;
-	/* New peers may have joined those we know since we last asked. */
-	for (size_t i = 0; f->mf != NULL && i < f->npeers; i++)
-		ask_peers(f->peers[i]);
+	/* New peers may have joined those we know since we last asked; and
+	 * when the fetchers bring nothing, the seeds are asked for more. */
+	for (size_t i = 0; f->mf != NULL && i < f->npeers; i++) {
+		struct peer *p = f->peers[i];
+		ask_peers(p);
+		if (p->manifest_wait && p->state == PEER_READY) {
+			p->manifest_wait = 0;
+			p->manifest_tries++;
+			if (send_request(p, REQ_MANIFEST, 0) != 0)
+				peer_fail(p, 0, "%s: cannot send", p->addr);
+		}
+		if (stalled(f))
+			pump(p);
+	}
 	/* Bytes still arriving are progress too: a slow peer's chunk may take
 	 * longer than the timeout and still be on its way. A trickle is not:
 	 * a peer dripping a byte now and then must not hold the fetch. */
@@ -1335,6 +1431,36 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	fetch_finish(f, 1);
 }
 
+/* The bytes in: those kept from FILE.part, and those read from peers so
+ * far (of chunks not yet whole too, so that big chunks at a low rate still
+ * move the line). */
+static uint64_t
+progress_done(const struct fetch *f)
+{
+	uint64_t n = f->bytes_in;
+
+	if (f->mf == NULL)
+		return 0;
+	if (f->pk.ndone == f->mf->nchunks)
+		return f->mf->size;
+	for (size_t i = 0; i < f->npeers; i++)
+		if (f->peers[i]->conn)
+			n += proto_conn_bytes_read(f->peers[i]->conn);
+	n += f->chunks_resumed * (uint64_t)f->mf->chunk_size;
+	return n < f->mf->size ? n : f->mf->size;
+}
+
+static void
+show_progress(evutil_socket_t fd, short what, void *arg)
+{
+	struct fetch *f = arg;
+
+	(void)fd;
+	(void)what;
+	tool_progress_update(&f->progress, progress_done(f),
+	    f->mf ? f->mf->size : 0, (int)alive_peers(f));
+}
+
 static void
 on_signal(evutil_socket_t sig, short what, void *arg)
 {
@@ -1352,6 +1478,19 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 }
 
 static void
+start_progress(struct fetch *f)
+{
+	struct timeval quarter = { 0, 250000 };
+
+	tool_progress_start(&f->progress, NULL);
+	if (!f->progress.on)
+		return;
+	f->progress_ev = event_new(f->base, -1, EV_PERSIST, show_progress, f);
+	if (f->progress_ev == NULL || event_add(f->progress_ev, &quarter) != 0)
+		tool_die(1, "out of memory");
+}
+
+static void
 fetch_finish(struct fetch *f, int code)
 {
 	if (f->done)
@@ -1362,11 +1501,57 @@ fetch_finish(struct fetch *f, int code)
 }
 
 static void
+print_stats_json(struct fetch *f)
+{
+	struct tool_json j;
+	uint64_t used_peers = 0;
+
+	tool_json_start(&j);
+	tool_json_str(&j, "tool", tool_name, strlen(tool_name));
+	tool_json_uint(&j, "bytes_in", f->bytes_in);
+	tool_json_uint(&j, "chunks_fetched", f->chunks_fetched);
+	tool_json_uint(&j, "chunks_resumed", f->chunks_resumed);
+	for (size_t i = 0; i < f->npeers; i++)
+		used_peers += f->peers[i]->chunks > 0;
+	tool_json_uint(&j, "peers_used", used_peers);
+	tool_json_uint(&j, "peers_dropped", f->peers_dropped);
+	tool_json_open(&j, "from", '[');
+	for (size_t i = 0; i < f->npeers; i++) {
+		if (f->peers[i]->chunks == 0)
+			continue;
+		tool_json_open(&j, NULL, '{');
+		tool_json_str(&j, "peer", f->peers[i]->addr,
+		    strlen(f->peers[i]->addr));
+		tool_json_uint(&j, "chunks", f->peers[i]->chunks);
+		tool_json_close(&j, '}');
+	}
+	tool_json_close(&j, ']');
+	tool_json_uint(&j, "cancelled", f->cancels);
+	tool_json_uint(&j, "duplicates", f->wasted);
+	{
+		proto_server_stats st;
+		memset(&st, 0, sizeof(st));
+		if (f->server != NULL)
+			proto_server_stats_get(f->server, &st);
+		tool_json_uint(&j, "bytes_out", st.bytes_out);
+		tool_json_uint(&j, "chunks_out", st.chunks_out);
+		tool_json_uint(&j, "peers_in", st.peers);
+	}
+	tool_json_uint(&j, "exit", (uint64_t)f->exit_code);
+	(void)tool_json_finish(&j, STDERR_FILENO);
+}
+
+static void
 print_stats(struct fetch *f)
 {
 	char from[4096] = "";
 	size_t used = 0, used_peers = 0;
+	proto_server_stats st;
 
+	if (tool_opt.json) {
+		print_stats_json(f);
+		return;
+	}
 	for (size_t i = 0; i < f->npeers; i++) {
 		struct peer *p = f->peers[i];
 		if (p->chunks == 0)
@@ -1377,8 +1562,6 @@ print_stats(struct fetch *f)
 			    sizeof(from) - used, "%s%s/%llu", used ? "," : "",
 			    p->addr, (unsigned long long)p->chunks);
 	}
-	proto_server_stats st;
-
 	memset(&st, 0, sizeof(st));
 	if (f->server != NULL)
 		proto_server_stats_get(f->server, &st);
@@ -1412,6 +1595,7 @@ start_server(struct fetch *f)
 	cfg.conn.max_frame = REQUEST_FRAME_MAX;
 	cfg.max_peers = f->max_peers;
 	tool_tls_apply(&cfg.conn, 1);
+	cfg.conn.limit = f->cfg.limit;
 	tool_bind_address(f->bind_addr, f->share_port, &ss, &sslen);
 	if ((f->store = proto_store_new()) == NULL ||
 	    (f->server = proto_server_new(f->base, f->store, &cfg, &cbs,
@@ -1444,6 +1628,9 @@ main(int argc, char **argv)
 		{ "port", required_argument, NULL, 'P' },
 		{ "bind", required_argument, NULL, 'B' },
 		TOOL_LONGOPTS_TLS,
+		TOOL_LONGOPT_PROGRESS,
+		TOOL_LONGOPT_JSON,
+		TOOL_LONGOPTS_RATES,
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "config", required_argument, NULL, 'C' },
@@ -1594,8 +1781,11 @@ main(int argc, char **argv)
 	    (f->tick = event_new(f->base, -1, EV_PERSIST, on_tick, f)) == NULL ||
 	    event_add(f->tick, &tick) != 0)
 		tool_die(1, "out of memory");
+	f->cfg.limit = tool_conn_limit(f->base);
 	if (f->out_path != NULL && f->share)
 		start_server(f);
+	if (!f->listing)
+		start_progress(f);
 	if (read_stdin && !is_pollable(STDIN_FILENO)) {
 		/* epoll cannot watch a file: read its lines now. */
 		f->stdin_open = 1;
@@ -1622,6 +1812,12 @@ main(int argc, char **argv)
 		event_base_dispatch(f->base);
 	for (size_t i = 0; i < f->npeers; i++)
 		peer_close(f->peers[i]);
+	tool_conn_limit_free();
+	if (f->progress_ev != NULL) {
+		tool_progress_end(&f->progress, progress_done(f),
+		    f->mf ? f->mf->size : 0, -1);
+		event_free(f->progress_ev);
+	}
 	if (f->stats)
 		print_stats(f);
 	proto_server_free(f->server);

@@ -66,8 +66,10 @@ usage(FILE *out)
 	    "usage: p2p-serve [-qv] [-p PORT] [--bind ADDR] [-d DIR]... [-n NAME]\n"
 	    "                 [-b HOST:PORT]... [--no-announce] [--discovery-port PORT]\n"
 	    "                 [--discovery-addr ADDR] [--discovery-interval SECONDS]\n"
-	    "                 [--max-peers N] [-T SECONDS] [--stats] [--config FILE]\n"
-	    "                 [--no-tls] [--identity FILE] [--secret-file FILE]\n"
+	    "                 [--max-peers N] [-T SECONDS] [--max-upload-rate RATE]\n"
+	    "                 [--max-download-rate RATE] [--stats] [--json]\n"
+	    "                 [--config FILE] [--no-tls] [--identity FILE]\n"
+	    "                 [--secret-file FILE]\n"
 	    "  -p, --port PORT        TCP port to listen on (default %d; 0: any)\n"
 	    "      --bind ADDR        address to listen on (default 0.0.0.0)\n"
 	    "  -d, --dir DIR          share every regular file under DIR\n"
@@ -81,7 +83,11 @@ usage(FILE *out)
 	    "      --max-peers N      connections at once (default %d, or\n"
 	    "                         MINI_P2P_MAX_PEERS)\n"
 	    "  -T, --timeout SECONDS  handshake and stalled-write timeout (default 30)\n"
+	    "      --max-upload-rate RATE    send at most RATE bytes/s, over all\n"
+	    "                         peers (K, M, G: binary; 0: no limit)\n"
+	    "      --max-download-rate RATE  receive at most RATE bytes/s\n"
 	    "      --stats            print what was served on stderr at exit\n"
+	    "      --json             --stats as a JSON object\n"
 	    "      --config FILE      read settings from FILE\n"
 	    TOOL_TLS_USAGE
 	    "  -q, --quiet            print only errors\n"
@@ -380,6 +386,38 @@ start_discovery(struct server *srv)
 }
 
 static void
+print_stats(const struct server *srv)
+{
+	proto_server_stats st;
+	struct tool_json j;
+
+	proto_server_stats_get(srv->server, &st);
+	if (!tool_opt.json) {
+		fprintf(stderr, "p2p-serve: stats bytes_in=%llu bytes_out=%llu "
+		    "chunks_out=%llu manifests_out=%llu peers=%llu "
+		    "cancelled=%llu datagrams_bad=%llu\n",
+		    (unsigned long long)st.bytes_in,
+		    (unsigned long long)st.bytes_out,
+		    (unsigned long long)st.chunks_out,
+		    (unsigned long long)st.manifests_out,
+		    (unsigned long long)st.peers,
+		    (unsigned long long)st.cancelled,
+		    (unsigned long long)st.datagrams_bad);
+		return;
+	}
+	tool_json_start(&j);
+	tool_json_str(&j, "tool", tool_name, strlen(tool_name));
+	tool_json_uint(&j, "bytes_in", st.bytes_in);
+	tool_json_uint(&j, "bytes_out", st.bytes_out);
+	tool_json_uint(&j, "chunks_out", st.chunks_out);
+	tool_json_uint(&j, "manifests_out", st.manifests_out);
+	tool_json_uint(&j, "peers", st.peers);
+	tool_json_uint(&j, "cancelled", st.cancelled);
+	tool_json_uint(&j, "datagrams_bad", st.datagrams_bad);
+	(void)tool_json_finish(&j, STDERR_FILENO);
+}
+
+static void
 on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	(void)what;
@@ -419,6 +457,8 @@ main(int argc, char **argv)
 		{ "max-peers", required_argument, NULL, 'M' },
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "stats", no_argument, NULL, 'S' },
+		TOOL_LONGOPT_JSON,
+		TOOL_LONGOPTS_RATES,
 		{ "bootstrap", required_argument, NULL, 'b' },
 		{ "no-announce", no_argument, NULL, 'N' },
 		{ "discovery-port", required_argument, NULL, 'D' },
@@ -553,11 +593,23 @@ main(int argc, char **argv)
 		if (srv.roots[i] < 0)
 			tool_die_errno(1, "%s", dirs[i]);
 	}
-	if ((srv.base = event_base_new()) == NULL ||
-	    (srv.store = proto_store_new()) == NULL ||
+	if ((srv.base = event_base_new()) == NULL)
+		tool_die(1, "out of memory");
+	/* Every connection shares the budget: those accepted and those made
+	 * to bootstrap peers. */
+	srv.cfg.conn.limit = tool_conn_limit(srv.base);
+	if ((srv.store = proto_store_new()) == NULL ||
 	    (srv.server = proto_server_new(srv.base, srv.store, &srv.cfg,
 	    &server_cbs, NULL)) == NULL)
 		tool_die(1, "out of memory");
+	/* Before the address is printed: whoever read it may signal at once,
+	 * and the signal must end the server cleanly even before the loop
+	 * runs (libevent holds it until then). */
+	sigint = evsignal_new(srv.base, SIGINT, on_signal, srv.base);
+	sigterm = evsignal_new(srv.base, SIGTERM, on_signal, srv.base);
+	if (sigint == NULL || sigterm == NULL || event_add(sigint, NULL) ||
+	    event_add(sigterm, NULL))
+		tool_die(1, "cannot watch signals");
 	listen_on(&srv, bind_addr, port);
 	tool_log(LOG_INFO, "identity %s%s", tool_tls_identity_hex(),
 	    tool_tls_secret() ? " (private swarm)" : "");
@@ -573,29 +625,13 @@ main(int argc, char **argv)
 		tool_log(LOG_WARN, "sharing nothing: pipe manifests in "
 		    "(p2p-chunk FILE | p2p-serve) or give -d DIR");
 	start_discovery(&srv);
-	sigint = evsignal_new(srv.base, SIGINT, on_signal, srv.base);
-	sigterm = evsignal_new(srv.base, SIGTERM, on_signal, srv.base);
-	if (sigint == NULL || sigterm == NULL || event_add(sigint, NULL) ||
-	    event_add(sigterm, NULL))
-		tool_die(1, "cannot watch signals");
 	event_base_dispatch(srv.base);
 	while (srv.booting)
 		boot_free(srv.booting);
-	if (srv.stats) {
-		proto_server_stats st;
-		proto_server_stats_get(srv.server, &st);
-		fprintf(stderr, "p2p-serve: stats bytes_in=%llu bytes_out=%llu "
-		    "chunks_out=%llu manifests_out=%llu peers=%llu "
-		    "cancelled=%llu datagrams_bad=%llu\n",
-		    (unsigned long long)st.bytes_in,
-		    (unsigned long long)st.bytes_out,
-		    (unsigned long long)st.chunks_out,
-		    (unsigned long long)st.manifests_out,
-		    (unsigned long long)st.peers,
-		    (unsigned long long)st.cancelled,
-		    (unsigned long long)st.datagrams_bad);
-	}
+	if (srv.stats)
+		print_stats(&srv);
 	proto_server_free(srv.server);
+	tool_conn_limit_free();
 	event_free(sigint);
 	event_free(sigterm);
 	if (srv.stdin_ev)

@@ -19,10 +19,11 @@ static void
 usage(FILE *out)
 {
 	fprintf(out,
-	    "usage: p2p-verify [-qv] -m MANIFEST FILE\n"
-	    "       p2p-verify [-qv] ID FILE\n"
+	    "usage: p2p-verify [-qv] [--json] -m MANIFEST FILE\n"
+	    "       p2p-verify [-qv] [--json] ID FILE\n"
 	    "  -m, --manifest MANIFEST  check against the first manifest in\n"
 	    "                           MANIFEST ('-' for standard input)\n"
+	    "      --json               print the result as a JSON object\n"
 	    "  -q, --quiet              print only errors\n"
 	    "  -v, --verbose            print more\n"
 	    "  -h, --help               print this help and exit\n"
@@ -94,10 +95,46 @@ manifest_of(const char *file, size_t chunk_size)
 	return mf;
 }
 
+/* What was found, for --json. */
+struct outcome {
+	const proto_manifest *got;   /* the file's own manifest */
+	const uint8_t *want;         /* the id expected */
+	const uint64_t *bad;         /* chunks that differ, with -m */
+	uint64_t nbad;
+	int chunks_compared;         /* with -m and the same size */
+};
+
 static int
-report(const char *file, int ok)
+report_json(const char *file, int ok, const struct outcome *o)
 {
-	printf("%s\t%s\n", ok ? "OK" : "FAILED", file);
+	char hex[PROTO_ID_HEX_LEN + 1];
+	struct tool_json j;
+
+	tool_json_start(&j);
+	tool_json_str(&j, "file", file, strlen(file));
+	tool_json_bool(&j, "ok", ok);
+	proto_hex_encode(o->got->id, PROTO_HASH_LEN, hex);
+	tool_json_str(&j, "id", hex, PROTO_ID_HEX_LEN);
+	proto_hex_encode(o->want, PROTO_HASH_LEN, hex);
+	tool_json_str(&j, "expected", hex, PROTO_ID_HEX_LEN);
+	tool_json_uint(&j, "size", o->got->size);
+	if (o->chunks_compared) {
+		tool_json_open(&j, "bad_chunks", '[');
+		for (uint64_t i = 0; i < o->nbad; i++)
+			tool_json_uint(&j, NULL, o->bad[i]);
+		tool_json_close(&j, ']');
+	}
+	return tool_json_finish(&j, STDOUT_FILENO);
+}
+
+static int
+report(const char *file, int ok, const struct outcome *o)
+{
+	if (tool_opt.json) {
+		if (report_json(file, ok, o) != 0 && errno != EPIPE)
+			tool_die_errno(1, "write");
+	} else
+		printf("%s\t%s\n", ok ? "OK" : "FAILED", file);
 	return ok ? 0 : 1;
 }
 
@@ -105,28 +142,38 @@ static int
 verify_manifest(const proto_manifest *want, const char *file)
 {
 	proto_manifest *got = manifest_of(file, want->chunk_size);
-	uint64_t bad = 0;
+	struct outcome o = { got, want->id, NULL, 0, 0 };
+	uint64_t *bad;
+	int rc;
 
 	if (got->size != want->size) {
 		tool_log(LOG_ERROR, "%s: size %llu differs from manifest's %llu",
 		    file, (unsigned long long)got->size,
 		    (unsigned long long)want->size);
+		rc = report(file, 0, &o);
 		proto_manifest_free(got);
-		return report(file, 0);
+		return rc;
 	}
+	if ((bad = calloc(want->nchunks, sizeof(*bad))) == NULL)
+		tool_die(1, "out of memory");
 	for (uint64_t i = 0; i < want->nchunks; i++) {
 		if (memcmp(got->chunks + i * PROTO_HASH_LEN,
 		    want->chunks + i * PROTO_HASH_LEN, PROTO_HASH_LEN) == 0)
 			continue;
-		if (++bad <= MAX_LISTED)
+		bad[o.nbad++] = i;
+		if (o.nbad <= MAX_LISTED)
 			tool_log(LOG_ERROR, "%s: chunk %llu does not match",
 			    file, (unsigned long long)i);
 	}
-	if (bad > MAX_LISTED)
+	if (o.nbad > MAX_LISTED)
 		tool_log(LOG_ERROR, "%s: ...and %llu more chunks", file,
-		    (unsigned long long)(bad - MAX_LISTED));
+		    (unsigned long long)(o.nbad - MAX_LISTED));
+	o.bad = bad;
+	o.chunks_compared = 1;
+	rc = report(file, o.nbad == 0, &o);
+	free(bad);
 	proto_manifest_free(got);
-	return report(file, bad == 0);
+	return rc;
 }
 
 int
@@ -134,6 +181,7 @@ main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "manifest", required_argument, NULL, 'm' },
+		TOOL_LONGOPT_JSON,
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "config", required_argument, NULL, 'C' },
@@ -174,12 +222,14 @@ main(int argc, char **argv)
 		rc = verify_manifest(mf, argv[0]);
 	} else {
 		uint8_t id[PROTO_HASH_LEN];
+		struct outcome o = { NULL, id, NULL, 0, 0 };
 		tool_parse_id(argv[0], id);
 		mf = manifest_of(argv[1], 0);
+		o.got = mf;
 		rc = memcmp(mf->id, id, PROTO_HASH_LEN) == 0;
 		if (!rc)
 			tool_log(LOG_ERROR, "%s: content id differs", argv[1]);
-		rc = report(argv[1], rc);
+		rc = report(argv[1], rc, &o);
 	}
 	proto_manifest_free(mf);
 	return rc;
