@@ -547,7 +547,10 @@ tcp_connected(const proto_conn *c, int *err)
 	int fd = bufferevent_getfd(c->bev), e = 0;
 	socklen_t elen = sizeof(e);
 
-	if (!c->outbound || fd < 0 ||
+	/* Bytes written (our ClientHello) mean TCP got through, even when
+	 * the peer has reset the connection since. */
+	if (!c->outbound || fd < 0 || (c->ssl != NULL &&
+	    BIO_number_written(SSL_get_wbio(c->ssl)) > 0) ||
 	    getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
 		return 1;
 	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &elen) != 0 || e == 0)
@@ -571,10 +574,15 @@ tls_failed(proto_conn *c, unsigned long err)
 {
 	const char *why = err ? ERR_reason_error_string(err) : NULL;
 
+	/* A peer that hangs up on our ClientHello is most likely one that
+	 * reads it as a bad frame: a node without TLS. */
+	if (!c->tls_done && err != 0 &&
+	    ERR_GET_REASON(err) == SSL_R_UNEXPECTED_EOF_WHILE_READING)
+		why = NULL;
 	if (why == NULL)
 		snprintf(c->detail, sizeof(c->detail), "the peer closed the "
-		    "connection during the handshake: it may run without TLS "
-		    "(--no-tls)");
+		    "connection during the handshake: it may not speak TLS "
+		    "(it may run with --no-tls)");
 	else if (strstr(why, "wrong version") || strstr(why, "packet length") ||
 	    strstr(why, "http request") || strstr(why, "record layer"))
 		snprintf(c->detail, sizeof(c->detail), "%s: the peer does not "

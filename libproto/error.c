@@ -17,7 +17,7 @@ proto_strerror(int err)
 	case PROTO_ERR_CLOSED: return "connection closed by peer";
 	case PROTO_ERR_TIMEOUT: return "timed out";
 	case PROTO_ERR_TRUNCATED: return "truncated data";
-	case PROTO_ERR_TLS: return "TLS handshake failed";
+	case PROTO_ERR_TLS: return "TLS failed";
 	case PROTO_ERR_IDENTITY: return "peer identity is not the one expected";
 	case PROTO_ERR_AUTH: return "peer is not in this private swarm";
 	}

@@ -18,7 +18,7 @@ enum {
 	PROTO_ERR_CLOSED = -9,     /* the peer closed the connection */
 	PROTO_ERR_TIMEOUT = -10,   /* a deadline passed */
 	PROTO_ERR_TRUNCATED = -11, /* input ended inside an object */
-	PROTO_ERR_TLS = -12,       /* the TLS handshake failed */
+	PROTO_ERR_TLS = -12,       /* TLS failed: the handshake or a record */
 	PROTO_ERR_IDENTITY = -13,  /* the peer is not the one pinned */
 	PROTO_ERR_AUTH = -14,      /* the peer does not know the swarm's secret */
 };

@@ -476,6 +476,12 @@ proto_server_new(struct event_base *base, proto_store *store,
 	if (srv->cfg.max_peers == 0)
 		srv->cfg.max_peers = DEFAULT_MAX_PEERS;
 	srv->cfg.conn.caps |= PROTO_CAP_SWARM;
+	/* Read requests (and CANCELs) while the largest chunk waits to go
+	 * out beside what the queue lets in: the queue, not the connection,
+	 * bounds what a client holds. */
+	if (srv->cfg.conn.out_limit == 0)
+		srv->cfg.conn.out_limit = QUEUED_BYTES + PROTO_CHUNK_MAX +
+		    (1u << 20);
 	if (cbs != NULL)
 		srv->cbs = *cbs;
 	srv->ctx = ctx;
