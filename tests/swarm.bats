@@ -131,7 +131,7 @@ wait_fetches() {
 	held=${held%/128}
 	((held > 0 && held < 128)) || fail "held $held of 128: not a partial file"
 	assert_line --regexp "^answers [0-9]+ CHUNK, [01] CANCELLED\$"
-	run -0 p2p-discover -t 2 --hash "$id" --discovery-port "$MINI_P2P_DISCOVERY_PORT"
+	run -0 p2p-discover -t 5 --hash "$id" --discovery-port "$MINI_P2P_DISCOVERY_PORT"
 	assert_line --regexp "^[0-9.]+:$port\$"
 }
 
