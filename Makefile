@@ -212,7 +212,7 @@ FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer-no-link,address,undefined \
               $(PKG_CFLAGS)
 FUZZ_LIB_OBJS = $(LIB_SRCS:%.c=$(B)/fuzz/%.o)
 FUZZ_BINS = $(FUZZ_TARGETS:%=$(B)/fuzz/fuzz_%)
-FUZZ_OPTS = -malloc_limit_mb=64 -max_len=65536
+FUZZ_OPTS = -malloc_limit_mb=64
 
 $(FUZZ_LIB_OBJS): $(B)/fuzz/%.o: %.c
 	@mkdir -p $(@D)
@@ -231,7 +231,8 @@ fuzz: $(FUZZ_TARGETS:%=fuzz-run-%)
 
 fuzz-run-%: $(B)/fuzz/fuzz_%
 	@mkdir -p tests/fuzz/corpus/$*
-	@$< -max_total_time=$(FUZZ_SECONDS) $(FUZZ_OPTS) -print_final_stats=0 \
+	@$< -max_total_time=$(FUZZ_SECONDS) $(FUZZ_OPTS) -max_len=65536 \
+	    -print_final_stats=0 \
 	    -artifact_prefix=tests/fuzz/corpus/$*/crash- \
 	    tests/fuzz/corpus/$* >$(B)/fuzz/$*.log 2>&1 || \
 	    { tail -n 40 $(B)/fuzz/$*.log; echo "fuzz $*: FAILED" >&2; exit 1; }
