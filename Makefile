@@ -156,7 +156,7 @@ asan:
 check-asan: deps
 	$(MAKE) asan
 	ASAN_OPTIONS=detect_leaks=1 \
-	    LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp P2P_BIN=$(CURDIR)/build-asan/bin \
+	    P2P_BIN=$(CURDIR)/build-asan/bin \
 	    $(MAKE) B=build-asan SANITIZE=1 SUITES="$(ASAN_SUITES)" check
 
 # The quick benchmark (under 2 minutes): benchmark_report.json and

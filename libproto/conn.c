@@ -882,6 +882,17 @@ proto_conn_close_after_flush(proto_conn *c)
 	really_free(c);
 }
 
+void
+proto_base_free(struct event_base *base)
+{
+	/* A freed connection's last callbacks take a turn or two of the loop;
+	 * with no event left, the loop returns 1 at once. */
+	for (int turn = 0; turn < 4; turn++)
+		if (event_base_loop(base, EVLOOP_NONBLOCK) != 0)
+			break;
+	event_base_free(base);
+}
+
 static void
 free_frame(const void *data, size_t len, void *arg)
 {

@@ -99,6 +99,11 @@ void proto_conn_free(proto_conn *c);
 /* Sends every queued byte, then frees the connection. No callback follows. */
 void proto_conn_close_after_flush(proto_conn *c);
 
+/* Frees base once every event on it is freed. libevent frees a TLS
+ * connection only when its deferred callbacks have run in the loop, and
+ * event_base_free drops those still queued: this runs them first. */
+void proto_base_free(struct event_base *base);
+
 /* Queues m. 0 or a PROTO_ERR_* from packing. */
 int proto_conn_send(proto_conn *c, const proto_msg *m);
 

@@ -516,7 +516,7 @@ main(int argc, char **argv)
 	close(d->query_fd);
 	if (d->listen_fd >= 0)
 		close(d->listen_fd);
-	event_base_free(d->base);
+	proto_base_free(d->base);
 	tool_tls_end();
 	free(boot);
 	return d->printed > 0 ? 0 : 1;

@@ -1845,7 +1845,7 @@ main(int argc, char **argv)
 	event_free(f->tick);
 	if (f->stdin_ev)
 		event_free(f->stdin_ev);
-	event_base_free(f->base);
+	proto_base_free(f->base);
 	tool_tls_end();
 	return f->exit_code;
 }

@@ -644,7 +644,7 @@ main(int argc, char **argv)
 		close(srv.roots[i]);
 	free(srv.roots);
 	free(srv.inbuf);
-	event_base_free(srv.base);
+	proto_base_free(srv.base);
 	tool_tls_end();
 	return 0;
 }
