@@ -173,12 +173,7 @@ main(int argc, char **argv)
 		{ "id", no_argument, NULL, 'i' },
 		{ "force", no_argument, NULL, 'f' },
 		TOOL_LONGOPT_PROGRESS,
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "config", required_argument, NULL, 'C' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
+		TOOL_LONGOPTS_COMMON,
 	};
 	struct options opt = { 0, 0, 0 };
 	const char *env;

@@ -1631,12 +1631,7 @@ main(int argc, char **argv)
 		TOOL_LONGOPT_PROGRESS,
 		TOOL_LONGOPT_JSON,
 		TOOL_LONGOPTS_RATES,
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "config", required_argument, NULL, 'C' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
+		TOOL_LONGOPTS_COMMON,
 	};
 	static struct fetch fetch;
 	struct fetch *f = &fetch;

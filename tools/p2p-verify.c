@@ -182,12 +182,7 @@ main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "manifest", required_argument, NULL, 'm' },
 		TOOL_LONGOPT_JSON,
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "config", required_argument, NULL, 'C' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
+		TOOL_LONGOPTS_COMMON,
 	};
 	const char *manifest_path = NULL;
 	struct tool_config config;

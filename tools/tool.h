@@ -155,6 +155,15 @@ enum {
 	{ "max-upload-rate", required_argument, NULL, TOOL_OPT_MAX_UPLOAD }, \
 	{ "max-download-rate", required_argument, NULL, TOOL_OPT_MAX_DOWNLOAD }
 
+/* The long options tool_common_option handles, and the end of the table. */
+#define TOOL_LONGOPTS_COMMON \
+	{ "quiet", no_argument, NULL, 'q' }, \
+	{ "verbose", no_argument, NULL, 'v' }, \
+	{ "config", required_argument, NULL, 'C' }, \
+	{ "help", no_argument, NULL, 'h' }, \
+	{ "version", no_argument, NULL, 'V' }, \
+	{ NULL, 0, NULL, 0 }
+
 /* Handles the options every tool shares: -q, -v, --config (read earlier by
  * tool_config_load), -h (usage on stdout, exit 0), -V (the version,
  * exit 0), and those of tool_opt for the tools that list them. Returns 1
