@@ -30,45 +30,17 @@
 #include <sys/socket.h>
 
 #include "proto.h"
+#include "say.h"
 
 #define IO_WAIT_MS 30000    /* longest wait for one read or write */
 #define REACTION_MS 5000    /* how long an attack waits for the server */
 #define DRIP_MS 2000        /* between two dripped bytes */
 #define JUNK_MAX (16u << 20) /* bytes sent after a huge length prefix */
 
-static const char *progname = "p2p-badpeer";
+const char *progname = "p2p-badpeer";
+
 /* Set by SIGTERM in the attack role: end the attack and report. */
 static volatile sig_atomic_t stop;
-
-static void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void die(int code, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3), noreturn));
-
-static void
-note(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "%s: ", progname);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	fflush(stderr);
-}
-
-static void
-die(int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "%s: fatal: ", progname);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(code);
-}
 
 static void
 usage(FILE *out)
@@ -90,15 +62,6 @@ usage(FILE *out)
 	    "              never-read)\n"
 	    "  -t SECONDS  how long the attack lasts (pipeline: how long it\n"
 	    "              reads nothing)\n");
-}
-
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void

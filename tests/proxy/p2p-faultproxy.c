@@ -48,6 +48,8 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "say.h"
+
 #define QUEUE_HIGH (1u << 20)  /* held plus queued bytes before reading stops */
 #define RESET_POLL_US 5000     /* between two looks at the send queue */
 #define RESET_POLLS 200        /* looks before resetting anyway (1 s) */
@@ -107,37 +109,7 @@ struct proxy {
 	struct relay *relays;
 };
 
-static const char *progname = "p2p-faultproxy";
-
-static void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void die(int code, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3), noreturn));
-
-static void
-note(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "%s: ", progname);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	fflush(stderr);
-}
-
-static void
-die(int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "%s: ", progname);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(code);
-}
+const char *progname = "p2p-faultproxy";
 
 static void
 usage(FILE *out)
@@ -212,15 +184,6 @@ parse_target(struct proxy *px, const char *text)
 	memcpy(&px->target, res->ai_addr, res->ai_addrlen);
 	px->target_len = res->ai_addrlen;
 	freeaddrinfo(res);
-}
-
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static const char *
