@@ -98,9 +98,10 @@ within_15() {
 }
 
 @test "network.max_download_rate and max_upload_rate in the configuration file; the flag beats them" {
+	# The server starts first: it would read the file too, and serve at 512K.
+	serve_chunked f -- --no-announce
 	mkdir config
 	printf '[network]\nmax_download_rate = "3M"  # bytes/s\nmax_upload_rate = 512K\n' >config/default.toml
-	serve_chunked f -- --no-announce
 	run -0 --separate-stderr env P2P_LOG=conn=debug p2p-fetch -p "$SERVER_ADDR" -o out "$ID" </dev/null
 	assert_stderr --partial 'rate limit: 3145728 bytes/s in, 524288 out'
 	rm out
