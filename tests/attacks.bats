@@ -324,67 +324,67 @@ _under_attack() {
 SERVE_ARGS=()
 
 @test "serve: huge-length (0xFFFFFFFF prefix, then junk), over and over: closed every time" {
-	_under_attack -t 8 huge-length
+	_under_attack -t 6 huge-length
 	[[ $report =~ the\ server\ closed\ ([0-9]+),\ kept\ 0\ open ]] || fail "kept some open"
 	((BASH_REMATCH[1] > 0))
 }
 
 @test "serve: bomb-array (2^24 elements in a 4 KiB frame), over and over: closed every time" {
-	_under_attack -t 8 bomb-array
+	_under_attack -t 6 bomb-array
 	[[ $report =~ the\ server\ closed\ ([0-9]+),\ kept\ 0\ open ]] || fail "kept some open"
 	((BASH_REMATCH[1] > 0))
 }
 
 @test "serve: bomb-nested (32 nested array32), over and over: closed every time" {
-	_under_attack -t 8 bomb-nested
+	_under_attack -t 6 bomb-nested
 	[[ $report =~ the\ server\ closed\ ([0-9]+),\ kept\ 0\ open ]] || fail "kept some open"
 	((BASH_REMATCH[1] > 0))
 }
 
 @test "serve: bomb-str (str32 of 0xFFFFFFFF), over and over: closed every time" {
-	_under_attack -t 8 bomb-str
+	_under_attack -t 6 bomb-str
 	[[ $report =~ the\ server\ closed\ ([0-9]+),\ kept\ 0\ open ]] || fail "kept some open"
 	((BASH_REMATCH[1] > 0))
 }
 
 @test "serve: unknown-type requests: each answered ERROR BAD_REQUEST, connection kept" {
-	_under_attack -t 8 unknown-type
+	_under_attack -t 6 unknown-type
 	[[ $report =~ ([0-9]+)\ rounds\ of\ 100\ requests:\ ([0-9]+)\ answered\ ERROR\ BAD_REQUEST,\ 0\ otherwise\;\ connection\ kept\ ([0-9]+),\ closed\ 0 ]] ||
 		fail "unexpected report"
 	assert_equal "${BASH_REMATCH[2]}" "$((BASH_REMATCH[1] * 100))"
 }
 
 @test "serve: truncated-frame (half a 4 KiB frame, then close), over and over: waited for, freed" {
-	_under_attack -t 8 truncated-frame
+	_under_attack -t 6 truncated-frame
 	[[ $report =~ ([0-9]+)\ rounds\ of\ half\ a\ 4\ KiB\ frame,\ then\ close\;\ the\ server\ closed\ first\ 0\ times ]] ||
 		fail "unexpected report"
 	((BASH_REMATCH[1] > 1))
 }
 
 @test "serve: drip (20 connections, a request byte every 2 s)" {
-	_under_attack -n 20 -t 10 drip
+	_under_attack -n 20 -t 6 drip
 	[[ $report == *'20 connections, 20 greeted'* ]]
 }
 
-@test "serve: pipeline (10000 GET_CHUNK at once, nothing read for 10 s): every one answered, in order" {
-	_under_attack -t 10 pipeline
+@test "serve: pipeline (10000 GET_CHUNK at once, nothing read for 6 s): every one answered, in order" {
+	_under_attack -t 6 pipeline
 	assert_regex "$report" '10000 of 10000 answers after [0-9]+ ms: 10000 CHUNK, 0 ERROR, 0 out of order'
 }
 
 @test "serve: never-read (1000 GET_CHUNK, never read)" {
-	_under_attack -t 10 never-read
+	_under_attack -t 6 never-read
 	[[ $report == *'1000 requests'* ]]
 }
 
 @test "serve -T 2: never-read: the stalled writer is closed" {
 	SERVE_ARGS=(-T 2)
-	_under_attack -t 8 never-read
+	_under_attack -t 6 never-read
 	assert_regex "$report" 'the server had closed the connection'
 }
 
 @test "serve --max-peers 300: flood-connect (200 connections held)" {
 	SERVE_ARGS=(--max-peers 300)
-	_under_attack -n 200 -t 10 flood-connect
+	_under_attack -n 200 -t 6 flood-connect
 	[[ $report == *'200 connections, 200 greeted by the server; the server closed none'* ]]
 }
 
