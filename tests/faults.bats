@@ -117,9 +117,11 @@ serve_file() {
 	start_faultproxy "$SERVER_ADDR" --rate 500000
 	stream_read "$PROXY_ADDR" got
 	cmp f got
-	# 1 MB at 500 kB/s: 2 s, less the first tick's burst; the 2 s of silence come on top
+	# 1 MB at 500 kB/s: 2 s, less the first tick's burst; the 2 s of silence come on top.
+	# The cap must bite (no faster); a busy machine may make it slower, which is no fault of
+	# the proxy's, so the upper bound only catches a cap far too hard.
 	local ms=$((STREAM_MS - 2000))
-	((ms >= 1700 && ms <= 4000)) || fail "1 MB took $ms ms at --rate 500000"
+	((ms >= 1700 && ms <= 10000)) || fail "1 MB took $ms ms at --rate 500000"
 }
 
 @test "proxy: usage errors exit 2 and name the bad value" {
@@ -146,15 +148,27 @@ serve_file() {
 	assert_equal "$(stats_field "$stderr" from)" "$PROXY_ADDR/64"
 }
 
+# _honest_capped: the honest path beside a faulty one goes through a proxy without faults,
+# capped at 20 MB/s (HONEST, its address). Uncapped, the honest peer can deliver the whole
+# file before a busy machine (or the sanitizers) lets the faulty proxy relay its first bytes,
+# and then the fault never happens. Call right after serve_file.
+_honest_capped() {
+	local server=$SERVER_ADDR
+	start_faultproxy "$server" --rate 20000000
+	HONEST=$PROXY_ADDR
+	SERVER_ADDR=$server
+}
+
 @test "cut or reset mid-transfer beside an honest direct peer: complete, correct, nobody dropped" {
 	make_file f 16M 11
 	serve_file f
-	local direct=$SERVER_ADDR id fault n conns
+	_honest_capped
+	local direct=$SERVER_ADDR honest=$HONEST id fault n conns
 	id=$(ref_id f)
 	for fault in cut reset; do
 		start_faultproxy "$direct" "--$fault-after" 1000000
 		rm -f out
-		run -0 --separate-stderr timeout 60 p2p-fetch --stats -p "$PROXY_ADDR" -p "$direct" -o out "$id" </dev/null
+		run -0 --separate-stderr timeout 60 p2p-fetch --stats -p "$PROXY_ADDR" -p "$honest" -o out "$id" </dev/null
 		cmp f out
 		proxy_reported "$PROXY_ERR" "connection 1: $fault after 1000000 bytes down" ||
 			fail "no $fault: $(cat "$PROXY_ERR")"
@@ -176,11 +190,12 @@ serve_file() {
 @test "to stdout: a cut and a reset mid-transfer beside an honest direct peer: byte-identical" {
 	make_file f 16M 21
 	serve_file f
-	local direct=$SERVER_ADDR id fault
+	_honest_capped
+	local direct=$SERVER_ADDR honest=$HONEST id fault
 	id=$(ref_id f)
 	for fault in cut reset; do
 		start_faultproxy "$direct" "--$fault-after" 3000000
-		run -0 --separate-stderr to_file out timeout 60 p2p-fetch -p "$PROXY_ADDR" -p "$direct" "$id" </dev/null
+		run -0 --separate-stderr to_file out timeout 60 p2p-fetch -p "$PROXY_ADDR" -p "$honest" "$id" </dev/null
 		cmp f out
 		proxy_reported "$PROXY_ERR" "connection 1: $fault after 3000000 bytes down"
 	done
@@ -244,11 +259,12 @@ _alone_reconnects() {
 @test "a byte flipped through the proxy beside an honest direct peer: correct output, proxied peer dropped" {
 	make_file f 16M 15
 	serve_file f
-	local direct=$SERVER_ADDR
+	_honest_capped
+	local direct=$SERVER_ADDR honest=$HONEST
 	# past HELLO, the manifest (8.3 kB) and two chunks, inside the data of the third
 	# chunk the proxied peer sends: one it was asked for, that the fetch cannot finish without
 	start_faultproxy "$direct" --flip-byte 200000
-	run -0 --separate-stderr timeout 60 p2p-fetch --stats -p "$PROXY_ADDR" -p "$direct" -o out "$(ref_id f)" </dev/null
+	run -0 --separate-stderr timeout 60 p2p-fetch --stats -p "$PROXY_ADDR" -p "$honest" -o out "$(ref_id f)" </dev/null
 	cmp f out
 	proxy_reported "$PROXY_ERR" 'connection 1: flipped byte 200000 down'
 	assert_stderr_line --regexp "^p2p-fetch: $PROXY_ADDR: chunk [0-9]+ failed verification; dropping peer\$"
@@ -258,18 +274,19 @@ _alone_reconnects() {
 @test "a byte flipped in the proxied peer's manifest beside an honest peer: dropped, never adopted" {
 	make_file f 16M 24
 	serve_file f
-	local direct=$SERVER_ADDR id n
+	_honest_capped
+	local direct=$SERVER_ADDR honest=$HONEST id n
 	id=$(ref_id f)
 	# after the 14 bytes of HELLO, 30 is in the manifest's id, 1000 in its chunk hashes
 	for n in 30 1000; do
 		start_faultproxy "$direct" --flip-byte "$n"
 		rm -f out
-		run -0 --separate-stderr timeout 60 p2p-fetch --stats -p "$PROXY_ADDR" -p "$direct" -o out "$id" </dev/null
+		run -0 --separate-stderr timeout 60 p2p-fetch --stats -p "$PROXY_ADDR" -p "$honest" -o out "$id" </dev/null
 		cmp f out
 		proxy_reported "$PROXY_ERR" "connection 1: flipped byte $n down"
 		assert_stderr_line --regexp "^p2p-fetch: $PROXY_ADDR: .*; dropping peer\$"
 		assert_equal "$(stats_field "$stderr" peers_dropped)" 1
-		assert_equal "$(stats_field "$stderr" from)" "$direct/256"
+		assert_equal "$(stats_field "$stderr" from)" "$honest/256"
 	done
 }
 
@@ -294,61 +311,50 @@ _bytes_up() {
 	sed -nE "s/^p2p-faultproxy: connection $2: closed: [0-9]+ bytes down, ([0-9]+) bytes up\$/\1/p" "$1"
 }
 
-# _slow_beside_fast NSLOW: NSLOW slow peers (200 kB/s) beside a fast one take at most 20% longer
-# than the fast one alone, median of 3 each.
+# _slow_beside_fast NSLOW: NSLOW slow peers (20 kB/s, 1 MiB chunks: 52 s a chunk) beside a
+# fast one (4 MB/s: 8 MiB in about 2 s). Every slow peer is asked for chunks, yet the fetch
+# never waits for one: it ends long before a slow peer could deliver a single chunk, the
+# endgame having asked the fast peer for what the slow ones held. A bound on behaviour with
+# a wide margin, not a speed: speeds are measured by p2p-bench, not asserted here.
 _slow_beside_fast() {
-	local nslow=$1 i
+	local nslow=$1 i e
 	make_file f 8M 16
-	ID=$(ref_id f)
-	# The fast peer is capped too (20 MB/s, 100 times a slow one): uncapped, 8 MiB take some
-	# 30 ms on loopback, less than a slow peer's handshake, and 20% of it is scheduler noise.
-	serve_file f
-	start_faultproxy "$SERVER_ADDR" --rate 20000000
+	serve_chunked -c 1M f -- --no-announce -n s
+	ID=$(p2p-chunk --id f)
+	start_faultproxy "$SERVER_ADDR" --rate 4000000
 	local fast=$PROXY_ADDR slow=() slow_err=()
 	for ((i = 0; i < nslow; i++)); do
-		serve_file f
-		start_faultproxy "$SERVER_ADDR" --rate 200000
+		start_faultproxy "$SERVER_ADDR" --rate 20000
 		slow+=("$PROXY_ADDR")
 		slow_err+=("$PROXY_ERR")
 	done
-	local alone=() both=() up=() e
-	for i in 1 2 3; do # interleaved, so that a busy moment hits both
-		_timed_fetch out "$fast"
-		alone+=("$FETCH_MS")
-		_timed_fetch out "${slow[@]}" "$fast"
-		both+=("$FETCH_MS")
-		for e in "${slow_err[@]}"; do
-			up+=("$(_bytes_up "$e" "$i")")
-		done
-	done
-	local a b limit
-	a=$(median "${alone[@]}")
-	b=$(median "${both[@]}")
-	limit=$((a * 12 / 10 + 50)) # 20%, and 50 ms for more connections and the scheduler
-	echo "# fast alone: ${alone[*]} ms (median $a); $nslow slow + fast: ${both[*]} ms (median $b); limit $limit ms; bytes sent to the slow peers: ${up[*]}" >&3
-	# Each slow peer took part: it was sent more than HELLO and GET_MANIFEST (under 120 bytes),
-	# that is chunk requests. Otherwise this test proves nothing.
-	for i in "${up[@]}"; do
+	_timed_fetch out "${slow[@]}" "$fast" || fail "the fetch failed: $(cat fetch.err)"
+	echo "# $nslow slow + fast: $FETCH_MS ms; one chunk from a slow peer takes 52 s" >&3
+	((FETCH_MS < 30000)) || fail "$nslow slow + fast took $FETCH_MS ms: it waited for a slow peer"
+	# Each slow peer took part: it was sent more than HELLO and GET_MANIFEST (under 120
+	# bytes), that is chunk requests. Otherwise this test proves nothing.
+	for e in "${slow_err[@]}"; do
+		i=$(_bytes_up "$e" 1)
 		((i > 150)) || fail "a slow peer was sent $i bytes: no chunk requests"
 	done
-	((b <= limit)) || fail "$nslow slow + fast took $b ms (${both[*]}), fast alone $a ms (${alone[*]}): over $limit ms"
 }
 
-@test "a slow peer (--rate 200000) beside a fast one: at most 20% slower than the fast one alone" {
+@test "a slow peer (20 kB/s) beside a fast one: the fetch never waits for it" {
 	_slow_beside_fast 1
 }
 
-@test "two slow peers beside a fast one: at most 20% slower than the fast one alone" {
+@test "two slow peers beside a fast one: the fetch never waits for them" {
 	_slow_beside_fast 2
 }
 
 @test "a peer silent mid-transfer beside an honest direct one: the fetch completes" {
 	make_file f 16M 22
 	serve_file f
-	local direct=$SERVER_ADDR t0 ms
+	_honest_capped
+	local direct=$SERVER_ADDR honest=$HONEST t0 ms
 	start_faultproxy "$direct" --silent-after 300000
 	t0=$(now_ns)
-	run --separate-stderr timeout 60 p2p-fetch --stats -T 3 -p "$PROXY_ADDR" -p "$direct" -o out "$(ref_id f)" </dev/null
+	run --separate-stderr timeout 60 p2p-fetch --stats -T 3 -p "$PROXY_ADDR" -p "$honest" -o out "$(ref_id f)" </dev/null
 	ms=$(ms_since "$t0")
 	echo "# exit $status after $ms ms with -T 3" >&3
 	proxy_reported "$PROXY_ERR" 'connection 1: silent after 300000 bytes down'
