@@ -233,32 +233,32 @@ dserve() {
 
 # ---- the reader going away ----
 
-@test "p2p-discover -t 30 | head -1 returns once a peer is printed (< 2 s)" {
+@test "p2p-discover -t 30 | head -1 returns once a peer is printed, long before -t" {
 	dserve -n first
 	local t0 ms
 	t0=$(now_ns)
 	run -0 --separate-stderr timeout 20 sh -c 'p2p-discover --discovery-port "$1" -t 30 </dev/null | head -n 1' _ "$DP"
 	ms=$(ms_since "$t0")
 	assert_output "127.0.0.1:$SERVER_PORT"
-	((ms < 2000)) || fail "p2p-discover -t 30 | head -1 took ${ms} ms"
+	((ms < 10000)) || fail "p2p-discover -t 30 | head -1 took ${ms} ms"
 }
 
-@test "no server: p2p-discover -t 30 | true returns at once (< 2 s)" {
+@test "no server: p2p-discover -t 30 | true returns at once, long before -t" {
 	local t0 ms
 	t0=$(now_ns)
-	run -0 timeout 5 sh -c 'p2p-discover --discovery-port "$1" -t 30 </dev/null | true' _ "$DP"
+	run -0 timeout 20 sh -c 'p2p-discover --discovery-port "$1" -t 30 </dev/null | true' _ "$DP"
 	ms=$(ms_since "$t0")
-	((ms < 2000)) || fail "p2p-discover -t 30 | true took ${ms} ms (timeout 5 status $status)"
+	((ms < 10000)) || fail "p2p-discover -t 30 | true took ${ms} ms"
 }
 
-@test "the reader goes away while servers exist but nothing new arrives: exits < 2 s" {
+@test "the reader goes away while servers exist but nothing new arrives: exits long before -t" {
 	dserve -n one
 	local t0 ms
 	# the peer is printed at once into a pipe nobody reads after 'true' ended
 	t0=$(now_ns)
-	run -0 timeout 5 sh -c 'p2p-discover --discovery-port "$1" -t 30 </dev/null | true' _ "$DP"
+	run -0 timeout 20 sh -c 'p2p-discover --discovery-port "$1" -t 30 </dev/null | true' _ "$DP"
 	ms=$(ms_since "$t0")
-	((ms < 2000)) || fail "took ${ms} ms"
+	((ms < 10000)) || fail "took ${ms} ms"
 }
 
 # ---- bootstrap and peer exchange ----
