@@ -266,11 +266,17 @@ fill_from(int fd, struct evbuffer *in, size_t want)
 static void
 conn_fail(proto_conn *c, int err)
 {
+	int saved = errno;
+
 	if (c->closed)
 		return;
-	PLOG(PROTO_LOG_CONN, PROTO_LOG_DEBUG, "%s: closed: %s (%llu bytes in, "
-	    "%llu out)", c->peer, proto_strerror(err),
+	PLOG(PROTO_LOG_CONN, PROTO_LOG_DEBUG, "%s: closed: %s%s%s (%llu bytes "
+	    "in, %llu out)", c->peer, proto_strerror(err),
+	    err == PROTO_ERR_SYSTEM ? ": " : "",
+	    err == PROTO_ERR_SYSTEM ? strerror(saved) : "",
 	    (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out);
+	/* on_close reads errno for PROTO_ERR_SYSTEM. */
+	errno = saved;
 	c->closed = 1;
 	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
 	if (c->cbs.on_close != NULL)
