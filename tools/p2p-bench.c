@@ -135,6 +135,21 @@ timed(char *const argv[], const char *out_path)
 	return finish(spawn(argv, NULL, out_path), start);
 }
 
+/* One p2p-fetch run (argv) into out, removed first. Success means the file
+ * arrived whole and verified: p2p-fetch exits 0 only then, and renames the
+ * .part to out only then. */
+static struct run
+timed_fetch(char *const argv[], const char *out)
+{
+	struct run r;
+
+	unlink(out);
+	r = timed(argv, NULL);
+	if (access(out, F_OK) != 0)
+		r.ok = 0;
+	return r;
+}
+
 /* A server process whose first stdout line is its HOST:PORT. */
 struct server {
 	pid_t pid;
@@ -477,13 +492,7 @@ bench_single(uint64_t size, int reps)
 		char *bargv[] = { self, "--raw-recv", raw.addr, out, NULL };
 		unlink(out);
 		f->base[f->nbase++] = timed(bargv, NULL);
-		unlink(out);
-		f->runs[f->nruns] = timed(argv, NULL);
-		/* Success means the file arrived whole and verified: p2p-fetch
-		 * exits 0 only then, and renames only then. */
-		if (access(out, F_OK) != 0)
-			f->runs[f->nruns].ok = 0;
-		f->nruns++;
+		f->runs[f->nruns++] = timed_fetch(argv, out);
 	}
 	unlink(out);
 	stop_server(&srv);
@@ -537,16 +546,8 @@ bench_tls(uint64_t size, int reps)
 	snprintf(f->note, sizeof(f->note), "TLS 1.3 on both ends against "
 	    "plaintext on both ends, same file, same run");
 	for (int i = 0; i < reps; i++) {
-		unlink(out);
-		f->base[f->nbase] = timed(pargv, NULL);
-		if (access(out, F_OK) != 0)
-			f->base[f->nbase].ok = 0;
-		f->nbase++;
-		unlink(out);
-		f->runs[f->nruns] = timed(argv, NULL);
-		if (access(out, F_OK) != 0)
-			f->runs[f->nruns].ok = 0;
-		f->nruns++;
+		f->base[f->nbase++] = timed_fetch(pargv, out);
+		f->runs[f->nruns++] = timed_fetch(argv, out);
 	}
 	unlink(out);
 	stop_server(&tls_srv);
@@ -574,10 +575,8 @@ bench_peers(uint64_t size, int reps)
 		progress("%s: %d runs", name, reps);
 		f = new_figure(name, size);
 		fetch_argv(argv, fetch_path, srv, counts[c], id, out);
-		for (int i = 0; i < reps; i++) {
-			unlink(out);
-			f->runs[f->nruns++] = timed(argv, NULL);
-		}
+		for (int i = 0; i < reps; i++)
+			f->runs[f->nruns++] = timed_fetch(argv, out);
 	}
 	unlink(out);
 	for (int i = 0; i < MAX_SERVERS; i++)
@@ -652,10 +651,8 @@ bench_resilience(uint64_t size, int reps)
 	 * way" is. */
 	alone = new_figure("resilience/3-0/", size);
 	snprintf(alone->name, sizeof(alone->name), "resilience/3-0/%s", sz);
-	for (int i = 0; i < reps; i++) {
-		unlink(out);
-		alone->runs[alone->nruns++] = timed(argv, NULL);
-	}
+	for (int i = 0; i < reps; i++)
+		alone->runs[alone->nruns++] = timed_fetch(argv, out);
 	typical = summarize(alone->runs, alone->nruns).median;
 	f = new_figure(name, size);
 	snprintf(f->note, sizeof(f->note), "a source killed (SIGKILL) "
