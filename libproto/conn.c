@@ -11,7 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -44,6 +46,9 @@
 #define MAX_LOWAT (256 << 10)
 /* Read this much beyond the frame in progress: the next frame's start. */
 #define READ_EXTRA (64u << 10)
+/* How long a connection we close reads (and drops) what the peer still
+ * sends, once our last bytes are written. */
+#define LINGER_SECS 2
 
 struct proto_conn_limit {
 	struct bufferevent_rate_limit_group *group;
@@ -66,6 +71,9 @@ struct proto_conn {
 	int closed;         /* on_close was called, or the owner let go */
 	int freed;          /* proto_conn_free was called */
 	int flushing;       /* free once the output is written */
+	int lingering;      /* ... it is: reading until the peer closes */
+	time_t linger_end;
+	proto_conn *orphan_prev, *orphan_next; /* while flushing: no owner */
 	int depth;          /* callback frames active on this conn */
 	int held;           /* the owner asked for no more messages */
 	SSL *ssl;           /* NULL: plaintext */
@@ -74,7 +82,7 @@ struct proto_conn {
 	int has_pin, has_secret;
 	uint8_t pin[PROTO_IDENTITY_LEN], peer_id[PROTO_IDENTITY_LEN];
 	uint8_t secret[32];
-	char detail[256];
+	char detail[320];
 	/* Our HELLO, sent once TLS is up. */
 	char name[PROTO_NODE_NAME_MAX + 1];
 	uint16_t listen_port;
@@ -126,9 +134,30 @@ format_addr(const struct sockaddr *sa, char *out, size_t outlen,
 		snprintf(out, outlen, "?");
 }
 
+/* The connections flushing or lingering: their owner let go of them, and
+ * proto_base_free frees those still there at the end. */
+static proto_conn *orphans;
+
+static void
+orphan_add(proto_conn *c)
+{
+	c->orphan_next = orphans;
+	if (orphans != NULL)
+		orphans->orphan_prev = c;
+	orphans = c;
+}
+
 static void
 really_free(proto_conn *c)
 {
+	if (c->flushing) {
+		if (c->orphan_prev != NULL)
+			c->orphan_prev->orphan_next = c->orphan_next;
+		else
+			orphans = c->orphan_next;
+		if (c->orphan_next != NULL)
+			c->orphan_next->orphan_prev = c->orphan_prev;
+	}
 	/* Leave the group now: the owner may free it once its connections
 	 * are freed, while libevent could still hold this bufferevent. */
 	if (c->limit != NULL) {
@@ -141,15 +170,50 @@ really_free(proto_conn *c)
 	free(c);
 }
 
+static void set_lowat(proto_conn *c, size_t want);
+
+/*
+ * Our last bytes are written: rather than close at once, read and drop what
+ * the peer still sends until it closes, or for LINGER_SECS. Closed with its
+ * requests unread, the kernel would reset the connection, and a reset can
+ * destroy, before the peer reads it, the ERROR that told it why.
+ */
+static void
+linger(proto_conn *c)
+{
+	struct timeval tv = { LINGER_SECS, 0 };
+
+	int fd = bufferevent_getfd(c->bev);
+
+	if (c->lingering)
+		return;
+	c->lingering = 1;
+	c->linger_end = time(NULL) + LINGER_SECS;
+	/* The end of our side, at once, for a peer that waits for it: TLS's
+	 * close_notify, or TCP's FIN. Nothing is written after either. */
+	if (c->ssl != NULL)
+		(void)SSL_shutdown(c->ssl);
+	else if (fd >= 0)
+		(void)shutdown(fd, SHUT_WR);
+	set_lowat(c, 1);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
+	bufferevent_set_timeouts(c->bev, &tv, NULL);
+	bufferevent_disable(c->bev, EV_WRITE);
+	if (bufferevent_enable(c->bev, EV_READ) != 0)
+		really_free(c);
+}
+
 /* Called as each callback returns: completes a deferred free or flush. */
 static void
 leave(proto_conn *c)
 {
 	if (--c->depth > 0)
 		return;
-	if (c->freed || (c->flushing &&
-	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0))
+	if (c->freed)
 		really_free(c);
+	else if (c->flushing &&
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		linger(c);
 }
 
 static void
@@ -349,6 +413,35 @@ hello_authentic(proto_conn *c, const proto_msg *m)
 	return 1;
 }
 
+/* Copies len bytes of text into out (size outlen), control bytes made '?':
+ * what a peer names ends up in logs. */
+static void
+copy_printable(char *out, size_t outlen, const char *text, size_t len)
+{
+	size_t n = len < outlen - 1 ? len : outlen - 1;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)text[i];
+		out[i] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
+	}
+	out[n] = '\0';
+}
+
+/* 1 when m is the peer refusing the connection itself (an ERROR with rid 0
+ * for our version or our place in its swarm), its words kept as detail. */
+static int
+refused(proto_conn *c, const proto_msg *m)
+{
+	char text[PROTO_ERROR_TEXT_MAX + 1];
+
+	if (m->type != PROTO_MSG_ERROR || m->rid != 0 ||
+	    (m->code != PROTO_CODE_AUTH && m->code != PROTO_CODE_VERSION))
+		return 0;
+	copy_printable(text, sizeof(text), m->text, m->text_len);
+	snprintf(c->detail, sizeof(c->detail), "it says: %s", text);
+	return 1;
+}
+
 static void
 handle_hello(proto_conn *c, const proto_msg *m)
 {
@@ -359,6 +452,12 @@ handle_hello(proto_conn *c, const proto_msg *m)
 		return;
 	}
 	if (!hello_authentic(c, m)) {
+		/* Said, so that a node set up without the secret knows why;
+		 * that this node is in a private swarm is no secret. */
+		proto_conn_send_error(c, 0, PROTO_CODE_AUTH, m->auth == NULL ?
+		    "a private swarm: give its secret (--secret-file)" :
+		    "a private swarm: your secret is not this swarm's "
+		    "(--secret-file)");
 		conn_fail(c, PROTO_ERR_AUTH);
 		return;
 	}
@@ -375,12 +474,8 @@ handle_hello(proto_conn *c, const proto_msg *m)
 	c->peer_port = m->listen_port;
 	c->peer_nfiles = m->nfiles;
 	c->peer_caps = m->caps;
-	for (size_t i = 0; i < m->text_len; i++) {
-		unsigned char ch = (unsigned char)m->text[i];
-		/* Names end up in logs: keep control bytes out. */
-		c->peer_name[i] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
-	}
-	c->peer_name[m->text_len] = '\0';
+	copy_printable(c->peer_name, sizeof(c->peer_name), m->text,
+	    m->text_len);
 	PLOG(PROTO_LOG_CONN, PROTO_LOG_DEBUG, "%s: handshake done: '%s', "
 	    "%llu files, listening on port %u", c->peer, c->peer_name,
 	    (unsigned long long)c->peer_nfiles, c->peer_port);
@@ -490,6 +585,8 @@ read_one(proto_conn *c)
 		handle_hello(c, &m);
 	else if (m.type == PROTO_MSG_HELLO)
 		conn_fail(c, PROTO_ERR_MALFORMED);
+	else if (refused(c, &m))
+		conn_fail(c, PROTO_ERR_REFUSED);
 	else if (c->cbs.on_msg != NULL)
 		c->cbs.on_msg(c, &m, c->ctx);
 	proto_msg_clear(&m);
@@ -518,8 +615,16 @@ process(proto_conn *c)
 static void
 conn_read_cb(struct bufferevent *bev, void *arg)
 {
-	(void)bev;
-	process(arg);
+	proto_conn *c = arg;
+
+	if (c->lingering) {
+		struct evbuffer *in = bufferevent_get_input(bev);
+		evbuffer_drain(in, evbuffer_get_length(in));
+		if (time(NULL) >= c->linger_end)
+			really_free(c);
+		return;
+	}
+	process(c);
 }
 
 static void
@@ -529,7 +634,7 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 
 	if (c->flushing) {
 		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-			really_free(c);
+			linger(c);
 		return;
 	}
 	if (c->cbs.on_written != NULL && c->ready) {
@@ -875,22 +980,30 @@ proto_conn_close_after_flush(proto_conn *c)
 {
 	if (c == NULL || c->freed || c->flushing)
 		return;
+	c->flushing = 1;
+	c->closed = 1;
+	orphan_add(c);
 	if (c->depth > 0 || evbuffer_get_length(bufferevent_get_output(c->bev))
 	    > 0) {
-		/* The write callback frees it once the output has gone. */
-		c->flushing = 1;
-		c->closed = 1;
+		/* The write callback lingers once the output has gone. */
 		bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
 		bufferevent_disable(c->bev, EV_READ);
 		bufferevent_enable(c->bev, EV_WRITE);
 		return;
 	}
-	really_free(c);
+	linger(c);
 }
 
 void
 proto_base_free(struct event_base *base)
 {
+	proto_conn *c = orphans, *next;
+
+	for (; c != NULL; c = next) {
+		next = c->orphan_next;
+		if (bufferevent_get_base(c->bev) == base)
+			really_free(c);
+	}
 	/* A freed connection's last callbacks take a turn or two of the loop;
 	 * with no event left, the loop returns 1 at once. */
 	for (int turn = 0; turn < 4; turn++)

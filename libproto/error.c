@@ -20,6 +20,7 @@ proto_strerror(int err)
 	case PROTO_ERR_TLS: return "TLS failed";
 	case PROTO_ERR_IDENTITY: return "peer identity is not the one expected";
 	case PROTO_ERR_AUTH: return "peer is not in this private swarm";
+	case PROTO_ERR_REFUSED: return "refused by peer";
 	}
 	return "unknown error";
 }

@@ -21,6 +21,7 @@ enum {
 	PROTO_ERR_TLS = -12,       /* TLS failed: the handshake or a record */
 	PROTO_ERR_IDENTITY = -13,  /* the peer is not the one pinned */
 	PROTO_ERR_AUTH = -14,      /* the peer does not know the swarm's secret */
+	PROTO_ERR_REFUSED = -15,   /* the peer refused us (an ERROR with rid 0) */
 };
 
 /* A static, human-readable description of err; never NULL. */

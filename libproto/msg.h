@@ -43,6 +43,7 @@ enum proto_error_code {
 	PROTO_CODE_BUSY = 4,
 	PROTO_CODE_INTERNAL = 5,
 	PROTO_CODE_CANCELLED = 6,
+	PROTO_CODE_AUTH = 7,
 };
 
 /* HELLO caps: the sender answers INTERESTED with a HAVE_MAP, pushes HAVE,

@@ -275,10 +275,17 @@ PY
 	assert_equal "$(stats_field "$stderr" peers_dropped)" 0
 	refute_stderr --partial 'private swarm'
 
-	# without the secret: the member closes at once, and says why in its log
-	run -1 --separate-stderr timeout 30 p2p-fetch -T 5 -p "$a1" -o out1 "$id" </dev/null
-	assert_stderr --partial "$a1"
-	assert_file_not_exists out1
+	# without the secret: the member says why (ERROR AUTH), closes, and logs it; the
+	# fetch shows its words, every time (an unread request must not reset them away)
+	local i
+	for i in 1 2 3 4 5; do
+		run -1 --separate-stderr timeout 30 p2p-fetch -T 5 -p "$a1" -o out1 "$id" </dev/null
+		assert_stderr --partial "$a1: refused by peer: it says: a private swarm: give its secret (--secret-file)"
+		assert_file_not_exists out1
+	done
+	# p2p-discover, asking it for its identity (-l), warns why it has none
+	run --separate-stderr timeout 30 p2p-discover -t 2 -l --bootstrap "$a1" --discovery-port "$(unused_udp_port)" </dev/null
+	assert_stderr --partial "$a1: refused by peer: it says: a private swarm"
 	wait_for grep -q "closed: peer is not in this private swarm: it gave no proof" "$a1_err"
 
 	# with another secret: refused both ways

@@ -229,7 +229,8 @@ on_close(proto_conn *c, int err, void *arg)
 
 	const char *detail = proto_conn_error_detail(c);
 
-	tool_log(err == PROTO_ERR_TLS || err == PROTO_ERR_AUTH ? LOG_WARN :
+	tool_log(err == PROTO_ERR_TLS || err == PROTO_ERR_AUTH ||
+	    err == PROTO_ERR_REFUSED ? LOG_WARN :
 	    LOG_DEBUG, "%s: %s%s%s", proto_conn_peer(c),
 	    err == PROTO_ERR_SYSTEM ? strerror(errno) : proto_strerror(err),
 	    *detail ? ": " : "", detail);

@@ -1180,7 +1180,7 @@ on_close(proto_conn *c, int err, void *arg)
 	else if (err == PROTO_ERR_SYSTEM || err == PROTO_ERR_CLOSED ||
 	    err == PROTO_ERR_TIMEOUT)
 		peer_fail(p, 0, "%s: %s%s%s", p->addr, what, sep, detail);
-	else if (err == PROTO_ERR_TLS) {
+	else if (err == PROTO_ERR_TLS || err == PROTO_ERR_REFUSED) {
 		/* Not an attack, most likely a peer set up otherwise: said
 		 * now, as it would only show at the end. */
 		tool_log(LOG_WARN, "%s: %s%s%s", p->addr, what, sep, detail);
