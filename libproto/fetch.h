@@ -135,7 +135,8 @@ void proto_fetch_held(proto_fetch *fx, uint64_t index);
 void proto_fetch_stop(proto_fetch *fx);
 
 /* Closes every connection and fetches nothing more; counters stay. Peers
- * added later still connect but are asked for nothing but the manifest. */
+ * added later still connect, but are asked for no chunk (a node that
+ * fetched the whole file and goes on serving it). */
 void proto_fetch_close(proto_fetch *fx);
 
 /* The adopted manifest, or NULL; valid until proto_fetch_free. */
