@@ -6,9 +6,16 @@
 #define PROTO_INTERNAL_H
 
 #include <msgpack.h>
+#include <netinet/in.h>
+#include <time.h>
 
+#include "error.h"
+#include "fetch.h"
+#include "have.h"
+#include "identity.h"
 #include "log.h"
 #include "manifest.h"
+#include "picker.h"
 
 /* Builds a manifest from an unpacked msgpack map, validating it fully. */
 int manifest_from_object(const msgpack_object *obj, proto_manifest **out);
@@ -27,6 +34,103 @@ extern int plog_levels[PROTO_LOG_MODULES];
 
 void plog_emit(int module, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* fetch.c (the session) and fetchpeer.c (one peer's requests and answers). */
+#define FETCH_QUEUE_MAX 64 /* requests out per peer */
+
+enum fetch_peer_state { FETCH_CONNECTING, FETCH_READY, FETCH_RETRYING,
+    FETCH_GONE };
+enum fetch_req_kind { FETCH_REQ_MANIFEST, FETCH_REQ_CHUNK, FETCH_REQ_LIST,
+    FETCH_REQ_INTERESTED, FETCH_REQ_PEERS };
+
+struct fetch_request {
+	uint32_t rid;
+	enum fetch_req_kind kind;
+	uint64_t index;
+	int cancelled;      /* a CANCEL went after it */
+};
+
+struct fetch_peer {
+	proto_fetch *f;
+	char *addr;
+	proto_conn *conn;
+	enum fetch_peer_state state;
+	struct sockaddr_storage ss;     /* where it listens, for reconnecting */
+	socklen_t sslen;
+	uint8_t pin[PROTO_IDENTITY_LEN]; /* the identity it must show */
+	int has_pin;
+	int learned;                    /* from another peer, not the owner */
+	int manifest_wait;              /* to ask again for the manifest */
+	unsigned manifest_tries;
+	struct event *retry_ev;
+	unsigned retries;
+	int line_lost;                  /* cut or reset while ready: worth
+	                                 * reconnecting; silence is not */
+	int has_file;
+	int swarm;          /* it tells what it holds (PROTO_CAP_SWARM) */
+	int mapped;         /* ... and its HAVE_MAP came */
+	int whole;          /* it holds the whole file */
+	int asking_peers;   /* a PEERS request is out */
+	proto_have theirs;  /* what it holds, in its chunk size */
+	uint32_t their_chunk_size;
+	proto_have has;     /* the same in ours, when not whole */
+	uint64_t cursor;    /* where its rarest-first scan goes on */
+	struct fetch_request queue[FETCH_QUEUE_MAX]; /* answers come in order */
+	unsigned head, count;
+	size_t inflight_bytes;
+	uint64_t chunks;
+	char why[400];  /* why it went, for the final message */
+};
+
+#define FETCH_LOCAL_MAX 32
+#define FETCH_LEARNED_MAX 8 /* peers at once found through others: enough
+                             * to swarm, few enough that a hundred
+                             * fetchers do not all connect to each other */
+
+struct proto_fetch {
+	struct event_base *base;
+	proto_fetch_config cfg;
+	proto_fetch_cbs cbs;
+	void *ctx;
+	uint8_t id[PROTO_HASH_LEN];
+	char hex[PROTO_ID_HEX_LEN + 1];     /* "" when listing */
+	proto_manifest *mf;
+	proto_picker pk;
+	struct fetch_peer **peers;
+	size_t npeers, cap;
+	uint32_t next_rid;
+	int ordered;                /* lowest first, below limit */
+	uint64_t limit;
+	int more_peers, done, closed;
+	unsigned not_found;
+	char local[FETCH_LOCAL_MAX][INET6_ADDRSTRLEN];
+	size_t nlocal;
+	struct event *tick;
+	time_t last_progress;
+	double last_chunk;          /* when the last chunk was verified */
+	uint64_t bytes_seen;        /* at the last tick, over live peers */
+	uint64_t bytes_in, chunks_fetched, peers_dropped, cancels, wasted;
+};
+
+void fetch_log(proto_fetch *f, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void fetch_end(proto_fetch *f, int code);
+void fetch_peer_fail(struct fetch_peer *p, int bad, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void fetch_consider(proto_fetch *f, const char *host, size_t host_len,
+    uint16_t port);
+unsigned fetch_alive_peers(const proto_fetch *f);
+unsigned fetch_learned_peers(const proto_fetch *f);
+double fetch_now(void);
+int fetch_stalled(const proto_fetch *f);
+
+/* fetchpeer.c */
+extern const proto_conn_cbs fetch_peer_cbs;
+int fetch_peer_send(struct fetch_peer *p, enum fetch_req_kind kind,
+    uint64_t index);
+void fetch_peer_pump(struct fetch_peer *p);
+void fetch_peer_ask_peers(struct fetch_peer *p);
+void fetch_peer_release(struct fetch_peer *p);
 
 #define PLOG(module, level, ...) do { \
 	if ((level) <= plog_levels[module]) \

@@ -16,6 +16,7 @@
  *   have.h      which chunks of a file a node holds
  *   picker.h    which chunk to ask a peer for next (rarest first)
  *   server.h    a node's serving side: listener, answers, HAVE pushes
+ *   fetch.h     fetching a file by id from many peers at once
  *   identity.h  a node's key pair and identity, TLS 1.3 contexts
  *   log.h       a hook for the library's debug and trace events
  */
@@ -36,6 +37,7 @@
 #include "have.h"
 #include "picker.h"
 #include "server.h"
+#include "fetch.h"
 #include "identity.h"
 #include "log.h"
 

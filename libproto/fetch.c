@@ -1,0 +1,575 @@
+/*
+ * A fetch's session (fetch.h): the peers it knows, which are added,
+ * connected, reconnected and dropped here, the manifest and the picker
+ * they share, and the judgement of the whole: progress or none within the
+ * timeout, and whether any peer is left to hope for. What one peer is asked
+ * and answers is fetchpeer.c's.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+
+#include <event2/event.h>
+
+#include "internal.h"
+
+#define DEFAULT_TIMEOUT 30
+#define DEFAULT_MAX_PEERS 50
+#define RECONNECTS 3          /* per peer that had the file */
+#define PROGRESS_MIN 1024     /* bytes within the timeout that count as
+                               * progress */
+
+void
+fetch_log(proto_fetch *f, int level, const char *fmt, ...)
+{
+	char text[1024];
+	va_list ap;
+
+	if (f->cbs.log == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	f->cbs.log(level, text, f->ctx);
+}
+
+void
+fetch_end(proto_fetch *f, int code)
+{
+	if (f->done)
+		return;
+	f->done = 1;
+	f->cbs.on_end(code, f->ctx);
+}
+
+double
+fetch_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Nothing verified for a second: any source is worth asking. */
+int
+fetch_stalled(const proto_fetch *f)
+{
+	return fetch_now() - f->last_chunk > 1.0;
+}
+
+static int
+peer_alive(const struct fetch_peer *p)
+{
+	return p->state != FETCH_GONE;
+}
+
+unsigned
+fetch_alive_peers(const proto_fetch *f)
+{
+	unsigned n = 0;
+
+	for (size_t i = 0; i < f->npeers; i++)
+		n += peer_alive(f->peers[i]);
+	return n;
+}
+
+/* Peers found through others that are still with us. */
+unsigned
+fetch_learned_peers(const proto_fetch *f)
+{
+	unsigned n = 0;
+
+	for (size_t i = 0; i < f->npeers; i++)
+		n += peer_alive(f->peers[i]) && f->peers[i]->learned;
+	return n;
+}
+
+static void
+peer_close(struct fetch_peer *p)
+{
+	if (p->state == FETCH_GONE)
+		return;
+	fetch_peer_release(p);
+	if (p->conn) {
+		p->f->bytes_in += proto_conn_bytes_in(p->conn);
+		proto_conn_free(p->conn);
+		p->conn = NULL;
+	}
+	p->state = FETCH_GONE;
+}
+
+static const char *
+short_note(const proto_fetch *f)
+{
+	return f->cfg.short_note ? f->cfg.short_note : "";
+}
+
+/* What is left to hope for: a peer still connected, or one yet to come. */
+static void
+check_exhausted(proto_fetch *f)
+{
+	const char *last = NULL;
+
+	if (f->done || f->closed)
+		return;
+	for (size_t i = 0; i < f->npeers; i++) {
+		if (peer_alive(f->peers[i]))
+			return;
+		if (f->peers[i]->why[0])
+			last = f->peers[i]->why;
+	}
+	if (f->more_peers)
+		return;
+	if (f->npeers == 0)
+		fetch_log(f, PROTO_LOG_ERROR, "no peers to fetch from");
+	else if (f->cfg.list)
+		fetch_log(f, PROTO_LOG_ERROR, "%s", last ? last : "peer gone");
+	else if (f->mf == NULL && f->not_found > 0)
+		fetch_log(f, PROTO_LOG_ERROR, "%s: not found on any peer",
+		    f->hex);
+	else if (f->mf == NULL && f->npeers == 1 && last)
+		fetch_log(f, PROTO_LOG_ERROR, "%s", last);
+	else if (f->mf == NULL) {
+		for (size_t i = 0; i < f->npeers; i++)
+			if (f->peers[i]->why[0])
+				fetch_log(f, PROTO_LOG_ERROR, "%s",
+				    f->peers[i]->why);
+		fetch_log(f, PROTO_LOG_ERROR, "%s: no peer could be reached",
+		    f->hex);
+	} else
+		fetch_log(f, PROTO_LOG_ERROR, "%s: every peer failed; %llu of "
+		    "%llu chunks missing%s", f->hex,
+		    (unsigned long long)(f->mf->nchunks - f->pk.ndone),
+		    (unsigned long long)f->mf->nchunks, short_note(f));
+	fetch_end(f, 1);
+}
+
+/* Drops a peer for what it did (bad), or lost it through no fault; either
+ * way its chunks go to the others. */
+void
+fetch_peer_fail(struct fetch_peer *p, int bad, const char *fmt, ...)
+{
+	proto_fetch *f = p->f;
+	va_list ap;
+
+	if (p->state == FETCH_GONE)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(p->why, sizeof(p->why), fmt, ap);
+	va_end(ap);
+	if (bad) {
+		f->peers_dropped++;
+		fetch_log(f, PROTO_LOG_WARN, "%s; dropping peer", p->why);
+	} else
+		fetch_log(f, PROTO_LOG_DEBUG, "%s", p->why);
+	peer_close(p);
+	/* A peer that had the file and lost the line through no fault of its
+	 * own (a cut, a reset, a timeout) is tried again, a few times. */
+	if (!bad && p->line_lost && p->retries < RECONNECTS && !f->done &&
+	    !f->closed && p->retry_ev != NULL) {
+		struct timeval half = { 0, 500000 };
+		p->retries++;
+		p->state = FETCH_RETRYING;
+		evtimer_add(p->retry_ev, &half);
+		fetch_log(f, PROTO_LOG_INFO, "%s; reconnecting (%u of %u)",
+		    p->why, p->retries, RECONNECTS);
+	}
+	if (f->mf != NULL)
+		for (size_t i = 0; i < f->npeers; i++)
+			fetch_peer_pump(f->peers[i]);
+	check_exhausted(f);
+}
+
+/* 1 when host:port is the owner's own server. */
+static int
+is_self(const proto_fetch *f, const char *host, uint16_t port)
+{
+	if (f->cfg.server == NULL || port != proto_server_port(f->cfg.server))
+		return 0;
+	if (strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0 ||
+	    strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0)
+		return 1;
+	for (size_t i = 0; i < f->nlocal; i++)
+		if (strcmp(host, f->local[i]) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+is_self_addr(const proto_fetch *f, const struct sockaddr_storage *ss)
+{
+	char host[INET6_ADDRSTRLEN] = "";
+	uint16_t port;
+
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)ss;
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		port = ntohs(in->sin_port);
+	} else {
+		const struct sockaddr_in6 *in6 = (const void *)ss;
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		port = ntohs(in6->sin6_port);
+	}
+	return is_self(f, host, port);
+}
+
+/* Our addresses, so that a peer list naming us is not followed back. */
+static void
+load_local_addresses(proto_fetch *f)
+{
+	struct ifaddrs *ifs, *ifa;
+
+	if (getifaddrs(&ifs) != 0)
+		return;
+	for (ifa = ifs; ifa && f->nlocal < FETCH_LOCAL_MAX;
+	    ifa = ifa->ifa_next) {
+		const struct sockaddr *sa = ifa->ifa_addr;
+		if (sa == NULL)
+			continue;
+		if (sa->sa_family == AF_INET)
+			inet_ntop(AF_INET, &((const struct sockaddr_in *)
+			    (const void *)sa)->sin_addr, f->local[f->nlocal++],
+			    INET6_ADDRSTRLEN);
+		else if (sa->sa_family == AF_INET6)
+			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)
+			    (const void *)sa)->sin6_addr,
+			    f->local[f->nlocal++], INET6_ADDRSTRLEN);
+	}
+	freeifaddrs(ifs);
+}
+
+static void
+connect_peer(struct fetch_peer *p)
+{
+	proto_fetch *f = p->f;
+	proto_conn_config cfg = f->cfg.conn;
+
+	p->state = FETCH_CONNECTING;
+	p->has_file = 0;
+	p->swarm = 0;
+	p->line_lost = 0;
+	if (p->has_pin)
+		cfg.pin = p->pin;
+	p->conn = proto_conn_connect(f->base, (struct sockaddr *)&p->ss,
+	    p->sslen, &cfg, &fetch_peer_cbs, p);
+	if (p->conn == NULL) {
+		fetch_peer_fail(p, 0, "connect %s: %s", p->addr,
+		    strerror(errno));
+		return;
+	}
+	proto_conn_set_idle_timeout(p->conn, f->cfg.timeout);
+	fetch_log(f, PROTO_LOG_DEBUG, "%s: connecting", p->addr);
+}
+
+static void
+reconnect(evutil_socket_t fd, short what, void *arg)
+{
+	struct fetch_peer *p = arg;
+
+	(void)fd;
+	(void)what;
+	if (p->state == FETCH_RETRYING && !p->f->done)
+		connect_peer(p);
+}
+
+static void
+peer_free(struct fetch_peer *p)
+{
+	if (p == NULL)
+		return;
+	if (p->retry_ev)
+		event_free(p->retry_ev);
+	free(p->addr);
+	free(p);
+}
+
+/* learned: heard of from another peer. */
+static int
+add_peer(proto_fetch *f, const char *addr, const uint8_t *pin, int learned)
+{
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	const char *why;
+	struct fetch_peer *p;
+
+	for (size_t i = 0; i < f->npeers; i++)
+		if (strcmp(f->peers[i]->addr, addr) == 0)
+			return 0;
+	if (fetch_alive_peers(f) >= f->cfg.max_peers ||
+	    (learned && fetch_learned_peers(f) >= FETCH_LEARNED_MAX)) {
+		fetch_log(f, PROTO_LOG_DEBUG, "%s: ignored: %u peers already",
+		    addr, fetch_alive_peers(f));
+		return 0;
+	}
+	if (f->cbs.resolve(addr, &ss, &sslen, &why, f->ctx) != 0) {
+		fetch_log(f, PROTO_LOG_WARN, "peer '%s': %s", addr, why);
+		return 0;
+	}
+	if (is_self_addr(f, &ss)) {
+		fetch_log(f, PROTO_LOG_DEBUG, "%s: ourselves; not connecting",
+		    addr);
+		return 0;
+	}
+	/* The same peer under another spelling is still the same peer. */
+	for (size_t i = 0; i < f->npeers; i++)
+		if (f->peers[i]->sslen == sslen &&
+		    memcmp(&f->peers[i]->ss, &ss, sslen) == 0)
+			return 0;
+	if (f->npeers == f->cap) {
+		size_t cap = f->cap ? 2 * f->cap : 8;
+		struct fetch_peer **np = realloc(f->peers, cap * sizeof(*np));
+		if (np == NULL)
+			return PROTO_ERR_NOMEM;
+		f->peers = np;
+		f->cap = cap;
+	}
+	if ((p = calloc(1, sizeof(*p))) == NULL ||
+	    (p->addr = strdup(addr)) == NULL ||
+	    (p->retry_ev = evtimer_new(f->base, reconnect, p)) == NULL) {
+		peer_free(p);
+		return PROTO_ERR_NOMEM;
+	}
+	p->f = f;
+	p->ss = ss;
+	p->sslen = sslen;
+	if (pin != NULL) {
+		memcpy(p->pin, pin, sizeof(p->pin));
+		p->has_pin = 1;
+	}
+	p->learned = learned;
+	f->peers[f->npeers++] = p;
+	connect_peer(p);
+	return 0;
+}
+
+int
+proto_fetch_add_peer(proto_fetch *fx, const char *hostport,
+    const uint8_t *pin)
+{
+	return add_peer(fx, hostport, pin, 0);
+}
+
+/* A peer heard of from another (PEERS) or that connected to us: worth
+ * fetching from too, if it is an address and not ourselves. */
+void
+fetch_consider(proto_fetch *f, const char *host, size_t host_len,
+    uint16_t port)
+{
+	char ip[INET6_ADDRSTRLEN], addr[INET6_ADDRSTRLEN + 8];
+	unsigned char bin[sizeof(struct in6_addr)];
+	int v6;
+
+	if (f->done || f->closed || f->cfg.list || host_len >= sizeof(ip))
+		return;
+	memcpy(ip, host, host_len);
+	ip[host_len] = '\0';
+	v6 = strchr(ip, ':') != NULL;
+	/* Only addresses: a name from a peer would mean a lookup. */
+	if (inet_pton(v6 ? AF_INET6 : AF_INET, ip, bin) != 1)
+		return;
+	snprintf(addr, sizeof(addr), v6 ? "[%s]:%u" : "%s:%u", ip, port);
+	if (add_peer(f, addr, NULL, 1) != 0) {
+		fetch_log(f, PROTO_LOG_ERROR, "out of memory");
+		fetch_end(f, 1);
+	}
+}
+
+void
+proto_fetch_add_learned(proto_fetch *fx, const char *host, size_t host_len,
+    uint16_t port)
+{
+	fetch_consider(fx, host, host_len, port);
+}
+
+/* Bytes still arriving are progress too: a slow peer's chunk may take
+ * longer than the timeout and still be on its way. A trickle is not: a
+ * peer dripping a byte now and then must not hold the fetch. */
+static void
+note_bytes_seen(proto_fetch *f)
+{
+	uint64_t seen = 0;
+
+	for (size_t i = 0; i < f->npeers; i++)
+		if (f->peers[i]->conn)
+			seen += proto_conn_bytes_seen(f->peers[i]->conn);
+	if (seen < f->bytes_seen || seen - f->bytes_seen >= PROGRESS_MIN) {
+		f->bytes_seen = seen;
+		f->last_progress = time(NULL);
+	}
+}
+
+static void
+on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	proto_fetch *f = arg;
+	unsigned t = f->cfg.timeout;
+
+	(void)fd;
+	(void)what;
+	if (f->closed)
+		return;
+	/* New peers may have joined those we know since we last asked; and
+	 * when the fetchers bring nothing, the seeds are asked for more. */
+	for (size_t i = 0; f->mf != NULL && i < f->npeers; i++) {
+		struct fetch_peer *p = f->peers[i];
+		fetch_peer_ask_peers(p);
+		if (p->manifest_wait && p->state == FETCH_READY) {
+			p->manifest_wait = 0;
+			p->manifest_tries++;
+			if (fetch_peer_send(p, FETCH_REQ_MANIFEST, 0) != 0)
+				fetch_peer_fail(p, 0, "%s: cannot send",
+				    p->addr);
+		}
+		if (fetch_stalled(f))
+			fetch_peer_pump(p);
+	}
+	note_bytes_seen(f);
+	if (f->done || time(NULL) - f->last_progress < (time_t)t)
+		return;
+	if (f->mf == NULL && f->not_found > 0)
+		fetch_log(f, PROTO_LOG_ERROR, "%s: not found on any peer",
+		    f->hex);
+	else if (f->mf == NULL) {
+		for (size_t i = 0; i < f->npeers; i++)
+			if (peer_alive(f->peers[i]))
+				fetch_log(f, PROTO_LOG_ERROR, "%s: no answer "
+				    "within %u s", f->peers[i]->addr, t);
+		fetch_log(f, PROTO_LOG_ERROR, "%s: no peer answered within "
+		    "%u s", f->hex, t);
+	} else
+		fetch_log(f, PROTO_LOG_ERROR, "%s: no progress for %u s; %llu "
+		    "of %llu chunks missing%s", f->hex, t,
+		    (unsigned long long)(f->mf->nchunks - f->pk.ndone),
+		    (unsigned long long)f->mf->nchunks, short_note(f));
+	fetch_end(f, 1);
+}
+
+proto_fetch *
+proto_fetch_new(struct event_base *base, const proto_fetch_config *cfg,
+    const proto_fetch_cbs *cbs, void *ctx)
+{
+	/* Timeouts count in seconds: a quarter of one is soon enough. */
+	struct timeval quarter = { 0, 250000 };
+	proto_fetch *f = calloc(1, sizeof(*f));
+
+	if (f == NULL)
+		return NULL;
+	f->base = base;
+	f->cfg = *cfg;
+	f->cbs = *cbs;
+	f->ctx = ctx;
+	if (f->cfg.timeout == 0)
+		f->cfg.timeout = DEFAULT_TIMEOUT;
+	if (f->cfg.max_peers == 0)
+		f->cfg.max_peers = DEFAULT_MAX_PEERS;
+	if (!cfg->list) {
+		memcpy(f->id, cfg->id, PROTO_HASH_LEN);
+		proto_hex_encode(f->id, PROTO_HASH_LEN, f->hex);
+	}
+	f->cfg.id = f->id;
+	f->last_progress = time(NULL);
+	if (cfg->server != NULL)
+		load_local_addresses(f);
+	f->tick = event_new(base, -1, EV_PERSIST, on_tick, f);
+	if (f->tick == NULL || event_add(f->tick, &quarter) != 0) {
+		proto_fetch_free(f);
+		return NULL;
+	}
+	return f;
+}
+
+void
+proto_fetch_close(proto_fetch *fx)
+{
+	fx->closed = 1;
+	for (size_t i = 0; i < fx->npeers; i++) {
+		if (fx->peers[i]->retry_ev)
+			evtimer_del(fx->peers[i]->retry_ev);
+		peer_close(fx->peers[i]);
+	}
+}
+
+void
+proto_fetch_free(proto_fetch *fx)
+{
+	if (fx == NULL)
+		return;
+	proto_fetch_close(fx);
+	for (size_t i = 0; i < fx->npeers; i++)
+		peer_free(fx->peers[i]);
+	free(fx->peers);
+	proto_picker_free(&fx->pk);
+	proto_manifest_free(fx->mf);
+	if (fx->tick)
+		event_free(fx->tick);
+	free(fx);
+}
+
+void
+proto_fetch_more_peers(proto_fetch *fx, int more)
+{
+	fx->more_peers = more;
+	if (!more)
+		check_exhausted(fx);
+}
+
+void
+proto_fetch_set_order(proto_fetch *fx, uint64_t limit)
+{
+	fx->ordered = 1;
+	fx->limit = limit;
+}
+
+void
+proto_fetch_held(proto_fetch *fx, uint64_t index)
+{
+	if (fx->mf != NULL && index < fx->mf->nchunks)
+		proto_picker_done(&fx->pk, index);
+}
+
+void
+proto_fetch_stop(proto_fetch *fx)
+{
+	fx->done = 1;
+}
+
+const proto_manifest *
+proto_fetch_manifest(const proto_fetch *fx)
+{
+	return fx->mf;
+}
+
+void
+proto_fetch_stats_get(const proto_fetch *fx, proto_fetch_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->bytes_in = fx->bytes_in;
+	for (size_t i = 0; i < fx->npeers; i++)
+		if (fx->peers[i]->conn)
+			st->bytes_reading +=
+			    proto_conn_bytes_read(fx->peers[i]->conn);
+	st->chunks_fetched = fx->chunks_fetched;
+	st->chunks_done = fx->pk.ndone;
+	st->peers_dropped = fx->peers_dropped;
+	st->cancelled = fx->cancels;
+	st->duplicates = fx->wasted;
+	st->peers_alive = fetch_alive_peers(fx);
+	st->peers = fx->npeers;
+}
+
+int
+proto_fetch_peer(const proto_fetch *fx, size_t i, const char **addr,
+    uint64_t *chunks)
+{
+	if (i >= fx->npeers)
+		return PROTO_ERR_INVALID;
+	*addr = fx->peers[i]->addr;
+	*chunks = fx->peers[i]->chunks;
+	return 0;
+}

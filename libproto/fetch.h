@@ -1,0 +1,153 @@
+/*
+ * Fetching one file by content id from many peers at once: the machinery
+ * behind p2p-fetch. Each peer added is asked for the manifest, and the
+ * first that hashes to the id is adopted. Then every peer that holds the
+ * file keeps several chunk requests in flight, answered in the order
+ * asked; peers that can say what they hold (PROTO_CAP_SWARM) are asked
+ * (INTERESTED, HAVE_MAP, then HAVE pushes) and the rarest chunks go first,
+ * while whole-file seeds are spared the chunks other fetchers hold. At the
+ * end the last chunks are asked of several peers and the copies cancelled
+ * once one arrives. Every chunk is verified before the owner sees it; a
+ * peer that sends a bad one is dropped and its chunks asked of others; a
+ * peer that had the file and lost the line is reconnected a few times.
+ * More peers are learned from the ones we have (PEERS), never ourselves
+ * and never one address twice.
+ *
+ * The fetch never writes the file: the owner gets each verified chunk
+ * through a callback. It runs on the owner's event_base; where each peer's
+ * scan starts comes from random(), which the owner seeds.
+ */
+#ifndef PROTO_FETCH_H
+#define PROTO_FETCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "conn.h"
+#include "manifest.h"
+#include "msg.h"
+#include "server.h"
+
+struct event_base;
+
+typedef struct proto_fetch proto_fetch;
+
+typedef struct proto_fetch_config {
+	const uint8_t *id;      /* PROTO_HASH_LEN bytes; copied; unused with
+	                         * list */
+	int list;               /* ask for LIST instead, and end at the first
+	                         * answer */
+	proto_conn_config conn; /* for every connection (pin is set per peer);
+	                         * copied, its pointers borrowed for the
+	                         * fetch's life */
+	unsigned timeout;       /* seconds a peer owing answers may be silent,
+	                         * and the fetch go without progress; 0: 30 */
+	unsigned max_peers;     /* connected or retrying at once; 0: 50 */
+	uint64_t max_file_size; /* a bigger manifest ends the fetch; 0: none */
+	const proto_server *server; /* the owner's, whose port and addresses
+	                         * are ourselves, never connected to;
+	                         * borrowed; NULL: none */
+	const char *short_note; /* appended to the messages of a fetch that
+	                         * ends incomplete (" (partial file kept)");
+	                         * borrowed; NULL: none */
+} proto_fetch_config;
+
+typedef struct proto_fetch_cbs {
+	/* Optional: one line for the owner's log, at a proto_log_level; text
+	 * is valid during the call. */
+	void (*log)(int level, const char *text, void *ctx);
+	/* Turns "HOST:PORT" into an address: 0, or -1 with *why (static text)
+	 * set. The fetch does no lookups of its own; peers it learns are
+	 * numeric. */
+	int (*resolve)(const char *hostport, struct sockaddr_storage *ss,
+	    socklen_t *len, const char **why, void *ctx);
+	/* The manifest is adopted: mf stays the fetch's and valid until
+	 * proto_fetch_free (the owner may lend it to a store meanwhile). The
+	 * owner may call proto_fetch_held and proto_fetch_set_order here.
+	 * Nonzero ends the fetch (on_end with 1); say why first. */
+	int (*on_manifest)(proto_manifest *mf, void *ctx);
+	/* Chunk index, verified: data (len bytes) is valid during the call.
+	 * When it cannot be kept, the owner calls proto_fetch_stop. */
+	void (*on_chunk)(uint64_t index, const uint8_t *data, size_t len,
+	    void *ctx);
+	/* Every chunk is held. The owner ends the fetch (proto_fetch_stop) or
+	 * goes on serving (proto_fetch_close). */
+	void (*on_complete)(void *ctx);
+	/* With list: a peer's files, valid during the call; on_end(0)
+	 * follows. */
+	void (*on_list)(const proto_list_entry *entries, size_t n, void *ctx);
+	/* The fetch is over: 1 when it failed (said through log first), 0
+	 * after a list. Not called after proto_fetch_stop. */
+	void (*on_end)(int code, void *ctx);
+} proto_fetch_cbs;
+
+typedef struct proto_fetch_stats {
+	uint64_t bytes_in;       /* read from connections closed so far */
+	uint64_t bytes_reading;  /* taken from open ones, partial frames too */
+	uint64_t chunks_fetched; /* verified from peers */
+	uint64_t chunks_done;    /* held: fetched or proto_fetch_held */
+	uint64_t peers_dropped;  /* for what they did */
+	uint64_t cancelled;      /* CANCELs sent for endgame copies */
+	uint64_t duplicates;     /* copies that came anyway, dropped */
+	unsigned peers_alive;    /* connected, connecting or to retry */
+	size_t peers;            /* every peer ever added: proto_fetch_peer */
+} proto_fetch_stats;
+
+/* A fetch on base, which must outlive it. cfg and cbs are copied. NULL when
+ * out of memory. Nothing happens until a peer is added. */
+proto_fetch *proto_fetch_new(struct event_base *base,
+    const proto_fetch_config *cfg, const proto_fetch_cbs *cbs, void *ctx);
+
+/* Closes every connection, frees the fetch and its manifest. NULL does
+ * nothing. Not from inside one of its callbacks. */
+void proto_fetch_free(proto_fetch *fx);
+
+/*
+ * Connects to hostport, accepting only the identity pin (PROTO_IDENTITY_LEN
+ * bytes, copied; NULL: any). An address already known, ourselves, one that
+ * does not resolve or one past max_peers is skipped with a log line and
+ * returns 0 too. 0, or PROTO_ERR_NOMEM.
+ */
+int proto_fetch_add_peer(proto_fetch *fx, const char *hostport,
+    const uint8_t *pin);
+
+/* A node heard of elsewhere (it connected to the owner's server) at host
+ * (host_len bytes, an address; names are ignored) and port: fetched from
+ * too, as a learned peer, while there is room. */
+void proto_fetch_add_learned(proto_fetch *fx, const char *host,
+    size_t host_len, uint16_t port);
+
+/* While more is 1, running out of peers is no failure: the owner has more
+ * to add. Starts at 0; setting 0 checks at once (on_end may follow). */
+void proto_fetch_more_peers(proto_fetch *fx, int more);
+
+/* From now on, chunks are asked for lowest first, and none from limit on:
+ * the window of an owner writing in order. Called again as it moves. */
+void proto_fetch_set_order(proto_fetch *fx, uint64_t limit);
+
+/* Chunk index is the owner's already (an earlier run's, checked): it is
+ * not asked for. Only once a manifest is adopted. */
+void proto_fetch_held(proto_fetch *fx, uint64_t index);
+
+/* Ends the fetch without on_end: nothing more is asked for, chunks still
+ * arriving are dropped. Connections stay open until _close or _free. */
+void proto_fetch_stop(proto_fetch *fx);
+
+/* Closes every connection and fetches nothing more; counters stay. Peers
+ * added later still connect, but are asked for no chunk (a node that
+ * fetched the whole file and goes on serving it). */
+void proto_fetch_close(proto_fetch *fx);
+
+/* The adopted manifest, or NULL; valid until proto_fetch_free. */
+const proto_manifest *proto_fetch_manifest(const proto_fetch *fx);
+
+void proto_fetch_stats_get(const proto_fetch *fx, proto_fetch_stats *st);
+
+/* Peer i (in the order added, from 0 to stats.peers - 1): its address as
+ * given, valid until proto_fetch_free, and the chunks it sent that were
+ * kept. 0, or PROTO_ERR_INVALID past the last. */
+int proto_fetch_peer(const proto_fetch *fx, size_t i, const char **addr,
+    uint64_t *chunks);
+
+#endif

@@ -1,0 +1,589 @@
+/*
+ * One peer of a fetch (fetch.h): the requests it has out, which it must
+ * answer in the order asked, and what each answer does: a manifest adopted
+ * or checked, a HAVE_MAP or HAVE that says what it holds, a chunk
+ * verified and handed to the owner, the peers it knows. Also which chunk to
+ * ask it for next, and how many at once. The session (fetch.c) owns the
+ * peers, connects them and decides when they are gone.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define INFLIGHT_BYTES (2u << 20) /* requested, unanswered, per peer */
+#define INFLIGHT_CHUNKS 16        /* chunk requests per peer */
+#define MANIFEST_TRIES 40         /* of a learned peer, a tick apart */
+
+static const proto_have *
+peer_have(const struct fetch_peer *p)
+{
+	return p->whole ? NULL : &p->has;
+}
+
+/* One request of p's for chunk i is over, answered or not. */
+static void
+finish_chunk_request(struct fetch_peer *p, uint64_t i)
+{
+	proto_fetch *f = p->f;
+	size_t len = proto_chunk_len(f->mf->size, f->mf->chunk_size, i);
+
+	p->inflight_bytes -= len < p->inflight_bytes ? len : p->inflight_bytes;
+	proto_picker_unask(&f->pk, i);
+}
+
+/* The peer is gone: the chunks it was asked for go back to the pool, and
+ * what it held no longer counts towards any chunk's rarity. */
+void
+fetch_peer_release(struct fetch_peer *p)
+{
+	proto_fetch *f = p->f;
+
+	if (f->mf != NULL) {
+		for (unsigned i = 0; i < p->count; i++) {
+			struct fetch_request *r =
+			    &p->queue[(p->head + i) % FETCH_QUEUE_MAX];
+			if (r->kind == FETCH_REQ_CHUNK)
+				proto_picker_unask(&f->pk, r->index);
+		}
+		p->inflight_bytes = 0;
+	}
+	if (p->mapped && !p->whole && f->mf != NULL)
+		proto_picker_remove_holder(&f->pk, &p->has);
+	proto_have_free(&p->has);
+	proto_have_free(&p->theirs);
+	p->mapped = p->whole = 0;
+	p->count = 0;
+	p->asking_peers = 0;
+}
+
+int
+fetch_peer_send(struct fetch_peer *p, enum fetch_req_kind kind,
+    uint64_t index)
+{
+	static const unsigned types[] = { PROTO_MSG_GET_MANIFEST,
+	    PROTO_MSG_GET_CHUNK, PROTO_MSG_LIST, PROTO_MSG_INTERESTED,
+	    PROTO_MSG_PEERS };
+	proto_fetch *f = p->f;
+	struct fetch_request *r;
+	proto_msg m;
+
+	if (p->count == FETCH_QUEUE_MAX)
+		return PROTO_ERR_TOO_BIG;
+	r = &p->queue[(p->head + p->count) % FETCH_QUEUE_MAX];
+	/* rid 0 is what pushed messages (HAVE) carry. */
+	if (f->next_rid == 0)
+		f->next_rid = 1;
+	r->rid = f->next_rid++;
+	r->kind = kind;
+	r->index = index;
+	r->cancelled = 0;
+	proto_msg_init(&m, types[kind]);
+	m.rid = r->rid;
+	m.id = f->id;
+	m.index = index;
+	if (kind == FETCH_REQ_CHUNK)
+		m.chunk_size = f->mf->chunk_size;
+	if (proto_conn_send(p->conn, &m) != 0)
+		return PROTO_ERR_SYSTEM;
+	p->count++;
+	return 0;
+}
+
+static int
+asked_of(uint64_t index, void *arg)
+{
+	const struct fetch_peer *p = arg;
+
+	for (unsigned i = 0; i < p->count; i++) {
+		const struct fetch_request *r =
+		    &p->queue[(p->head + i) % FETCH_QUEUE_MAX];
+		if (r->kind == FETCH_REQ_CHUNK && r->index == index)
+			return 1;
+	}
+	return 0;
+}
+
+/* Peers that hold part of the file and say which. */
+static unsigned
+partial_peers(const proto_fetch *f)
+{
+	unsigned n = 0;
+
+	for (size_t i = 0; i < f->npeers; i++)
+		n += f->peers[i]->state == FETCH_READY &&
+		    f->peers[i]->mapped && !f->peers[i]->whole;
+	return n;
+}
+
+/*
+ * The next chunk to ask p for, or -1: the rarest it holds, or the lowest
+ * missing one within the window when the owner writes in order. When
+ * none is missing, the endgame: a chunk still out at other peers, asked
+ * again here, so that slow or stalled peers cannot hold up the end of the
+ * file; the first copy to arrive is kept and the others cancelled.
+ */
+static int64_t
+pick_chunk(proto_fetch *f, struct fetch_peer *p)
+{
+	uint64_t limit = f->mf->nchunks;
+
+	if (f->ordered && f->limit < limit)
+		limit = f->limit;
+	/* Among other fetchers, ties are broken at random for every pick: a
+	 * fetcher moving through the file in order would soon walk into the
+	 * run another is fetching from the same seed, unseen until it
+	 * arrives. Alone with seeds, in order, for the disk's sake. */
+	if (!f->ordered && partial_peers(f) > 0)
+		p->cursor = (uint64_t)random() % f->mf->nchunks;
+	return proto_picker_pick(&f->pk, peer_have(p), &p->cursor, limit,
+	    f->ordered, asked_of, p);
+}
+
+/*
+ * 1 when chunk i is better not asked of p now: a copy the endgame would
+ * ask for twice while p is busy, or a chunk other fetchers hold asked of a
+ * seed. A seed's upload goes to the chunks only it has, and the rest
+ * passes between the fetchers; only when they bring nothing for a second
+ * is the seed asked for those too.
+ */
+static int
+spare(const proto_fetch *f, const struct fetch_peer *p, uint64_t i)
+{
+	if (f->pk.state[i] == PROTO_CHUNK_INFLIGHT)
+		return p->inflight_bytes > 0;
+	return p->whole && f->pk.avail[i] > 0 && !fetch_stalled(f);
+}
+
+void
+fetch_peer_pump(struct fetch_peer *p)
+{
+	proto_fetch *f = p->f;
+	size_t min_inflight = 2 * (size_t)f->mf->chunk_size;
+	size_t budget = INFLIGHT_BYTES > min_inflight ?
+	    INFLIGHT_BYTES : min_inflight;
+
+	/* Beside other fetchers, a seed is asked for two chunks at a time:
+	 * a long queue there hides from them what is on its way to us, and
+	 * they would ask the seed for the same chunks. */
+	if (p->whole && partial_peers(f) > 0)
+		budget = min_inflight;
+
+	if (p->state != FETCH_READY || !p->has_file || f->done || f->closed ||
+	    (p->swarm && !p->mapped))
+		return;
+	/* The count cap keeps the first peer to answer from taking every
+	 * small chunk before the others are ready. */
+	while (p->count < INFLIGHT_CHUNKS && p->inflight_bytes < budget) {
+		int64_t i = pick_chunk(f, p);
+		if (i < 0 || spare(f, p, (uint64_t)i))
+			break;
+		if (fetch_peer_send(p, FETCH_REQ_CHUNK, (uint64_t)i) != 0) {
+			fetch_peer_fail(p, 0, "%s: cannot send", p->addr);
+			return;
+		}
+		proto_picker_asked(&f->pk, (uint64_t)i);
+		p->inflight_bytes += proto_chunk_len(f->mf->size,
+		    f->mf->chunk_size, (uint64_t)i);
+	}
+}
+
+/* Chunk index came from p: the requests other peers still have out for it
+ * are cancelled (those that answer anyway have their copy dropped). */
+static void
+cancel_copies(proto_fetch *f, const struct fetch_peer *from, uint64_t index)
+{
+	for (size_t k = 0; k < f->npeers; k++) {
+		struct fetch_peer *q = f->peers[k];
+		if (q == from || q->state != FETCH_READY || !q->swarm)
+			continue;
+		for (unsigned i = 0; i < q->count; i++) {
+			struct fetch_request *r =
+			    &q->queue[(q->head + i) % FETCH_QUEUE_MAX];
+			proto_msg m;
+			if (r->kind != FETCH_REQ_CHUNK || r->index != index ||
+			    r->cancelled)
+				continue;
+			proto_msg_init(&m, PROTO_MSG_CANCEL);
+			m.rid = r->rid;
+			if (proto_conn_send(q->conn, &m) == 0) {
+				r->cancelled = 1;
+				f->cancels++;
+			}
+		}
+	}
+}
+
+static void
+take_chunk(struct fetch_peer *p, uint64_t index, const proto_msg *m)
+{
+	proto_fetch *f = p->f;
+
+	finish_chunk_request(p, index);
+	/* After a failure (a full disk, say) the fetch is over: later chunks
+	 * already in the buffers are not handed over, nor reported again. A
+	 * chunk already done came twice in the endgame: the copy is dropped. */
+	if (f->done || f->closed)
+		return;
+	if (f->pk.state[index] == PROTO_CHUNK_DONE) {
+		f->wasted++;
+		return;
+	}
+	if (proto_manifest_check_chunk(f->mf, index, m->data,
+	    m->data_len) != 0) {
+		fetch_peer_fail(p, 1, "%s: chunk %llu failed verification",
+		    p->addr, (unsigned long long)index);
+		return;
+	}
+	f->chunks_fetched++;
+	p->chunks++;
+	f->last_progress = time(NULL);
+	f->last_chunk = fetch_now();
+	f->cbs.on_chunk(index, m->data, m->data_len, f->ctx);
+	if (f->done)
+		return;
+	/* Kept by the owner: only now is it done. */
+	proto_picker_done(&f->pk, index);
+	cancel_copies(f, p, index);
+	if (f->pk.ndone == f->mf->nchunks)
+		f->cbs.on_complete(f->ctx);
+}
+
+/* The first manifest that hashes to the id: ours from now on. */
+static int
+adopt_manifest(proto_fetch *f, proto_manifest *mf)
+{
+	f->mf = mf;
+	if (proto_picker_init(&f->pk, mf->nchunks) != 0 ||
+	    f->cbs.on_manifest(mf, f->ctx) != 0)
+		return -1;
+	if (f->pk.ndone == mf->nchunks)
+		f->cbs.on_complete(f->ctx);
+	return 0;
+}
+
+/* The peer holds the file: ask what of it, if it can tell, else take it
+ * to hold all of it. */
+static void
+start_peer(struct fetch_peer *p)
+{
+	p->cursor = (uint64_t)random() % (p->f->mf->nchunks ?
+	    p->f->mf->nchunks : 1);
+	if (!p->swarm) {
+		p->whole = 1;
+		fetch_peer_pump(p);
+	} else if (fetch_peer_send(p, FETCH_REQ_INTERESTED, 0) != 0)
+		fetch_peer_fail(p, 0, "%s: cannot send", p->addr);
+}
+
+static void
+take_manifest(struct fetch_peer *p, proto_msg *m)
+{
+	proto_fetch *f = p->f;
+
+	if (memcmp(m->manifest->id, f->id, PROTO_HASH_LEN) != 0) {
+		fetch_peer_fail(p, 1, "%s: sent the manifest of another file",
+		    p->addr);
+		return;
+	}
+	p->has_file = 1;
+	if (f->mf == NULL && f->cfg.max_file_size > 0 &&
+	    m->manifest->size > f->cfg.max_file_size) {
+		fetch_log(f, PROTO_LOG_ERROR, "%s: %llu bytes, over "
+		    "storage.max_file_size (%llu)", f->hex,
+		    (unsigned long long)m->manifest->size,
+		    (unsigned long long)f->cfg.max_file_size);
+		fetch_end(f, 1);
+		return;
+	}
+	if (f->mf == NULL) {
+		int rc;
+		f->last_progress = time(NULL);
+		f->last_chunk = fetch_now();
+		rc = adopt_manifest(f, m->manifest);
+		m->manifest = NULL; /* taken */
+		if (rc != 0) {
+			fetch_end(f, 1);
+			return;
+		}
+		fetch_log(f, PROTO_LOG_INFO, "%s: %s, %llu bytes in %llu "
+		    "chunks, from %s", f->hex, f->mf->name,
+		    (unsigned long long)f->mf->size,
+		    (unsigned long long)f->mf->nchunks, p->addr);
+		if (f->done || f->closed)
+			return;
+	}
+	start_peer(p);
+}
+
+/* A HAVE_MAP: what the peer holds, in its own chunk size, seen in ours. */
+static void
+take_map(struct fetch_peer *p, const proto_msg *m)
+{
+	const proto_manifest *mf = p->f->mf;
+
+	if (!proto_chunk_size_valid(mf->size, m->chunk_size) ||
+	    proto_have_init(&p->theirs, proto_chunk_count(mf->size,
+	    m->chunk_size)) != 0 ||
+	    proto_have_load(&p->theirs, m->bits, m->bits_len) != 0) {
+		proto_have_free(&p->theirs);
+		fetch_peer_fail(p, 1, "%s: sent a malformed HAVE_MAP", p->addr);
+		return;
+	}
+	p->their_chunk_size = m->chunk_size;
+	p->mapped = 1;
+	if (p->theirs.count == p->theirs.n)
+		p->whole = 1;
+	else {
+		if (proto_have_init(&p->has, mf->nchunks) != 0) {
+			fetch_peer_fail(p, 0, "out of memory");
+			return;
+		}
+		for (uint64_t i = 0; i < mf->nchunks; i++)
+			if (proto_have_covers(&p->theirs, m->chunk_size,
+			    mf->size, mf->chunk_size, i))
+				proto_have_set(&p->has, i);
+		proto_picker_add_holder(&p->f->pk, &p->has);
+	}
+	fetch_log(p->f, PROTO_LOG_DEBUG, "%s: holds %llu of %llu chunks",
+	    p->addr, (unsigned long long)p->theirs.count,
+	    (unsigned long long)p->theirs.n);
+	fetch_peer_pump(p);
+}
+
+/* A HAVE: one more chunk of theirs, which may complete some of ours. */
+static void
+take_have(struct fetch_peer *p, const proto_msg *m)
+{
+	const proto_manifest *mf = p->f->mf;
+	uint64_t start, end;
+
+	if (!p->mapped || p->whole ||
+	    memcmp(m->id, p->f->id, PROTO_HASH_LEN) != 0)
+		return;
+	if (m->index >= p->theirs.n) {
+		fetch_peer_fail(p, 1, "%s: HAVE for chunk %llu of %llu",
+		    p->addr, (unsigned long long)m->index,
+		    (unsigned long long)p->theirs.n);
+		return;
+	}
+	if (!proto_have_set(&p->theirs, m->index))
+		return;
+	start = m->index * (uint64_t)p->their_chunk_size;
+	end = start + p->their_chunk_size < mf->size ?
+	    start + p->their_chunk_size : mf->size;
+	for (uint64_t i = start / mf->chunk_size;
+	    i <= (end - 1) / mf->chunk_size; i++)
+		if (!proto_have_test(&p->has, i) && proto_have_covers(
+		    &p->theirs, p->their_chunk_size, mf->size, mf->chunk_size,
+		    i)) {
+			proto_have_set(&p->has, i);
+			proto_picker_gain(&p->f->pk, i);
+		}
+	fetch_peer_pump(p);
+}
+
+static void
+take_peers(struct fetch_peer *p, const proto_msg *m)
+{
+	p->asking_peers = 0;
+	for (size_t i = 0; i < m->npeers; i++)
+		fetch_consider(p->f, m->peers[i].host, m->peers[i].host_len,
+		    m->peers[i].port);
+}
+
+/* A peer's text, safe in a one-line message. */
+static void
+printable(const char *text, size_t len, char *out, size_t outlen)
+{
+	size_t n = len < outlen - 1 ? len : outlen - 1;
+
+	for (size_t i = 0; i < n; i++)
+		out[i] = (unsigned char)text[i] < 0x20 || text[i] == 0x7f ?
+		    '?' : text[i];
+	out[n] = '\0';
+}
+
+/* An ERROR in answer to r. */
+static void
+take_error(struct fetch_peer *p, const struct fetch_request *r,
+    const proto_msg *m)
+{
+	char text[PROTO_ERROR_TEXT_MAX + 1];
+
+	printable(m->text, m->text_len, text, sizeof(text));
+	switch (r->kind) {
+	case FETCH_REQ_CHUNK:
+		finish_chunk_request(p, r->index);
+		if (m->code == PROTO_CODE_CANCELLED && r->cancelled) {
+			fetch_peer_pump(p);
+			return;
+		}
+		if (m->code == PROTO_CODE_NOT_FOUND && !p->whole) {
+			/* Its map said otherwise; no harm meant, perhaps,
+			 * but no use either. */
+			fetch_peer_fail(p, 0, "%s: chunk %llu not held: %s",
+			    p->addr, (unsigned long long)r->index, text);
+			return;
+		}
+		/* The file may have changed under the peer. */
+		fetch_peer_fail(p, 1, "%s: chunk %llu refused: %s", p->addr,
+		    (unsigned long long)r->index, text);
+		return;
+	case FETCH_REQ_PEERS:
+		p->asking_peers = 0;
+		return;
+	case FETCH_REQ_MANIFEST:
+		/* A peer found through others is most likely a fetcher of
+		 * this file that has not got the manifest yet: asked again
+		 * each tick for ten seconds. */
+		if (m->code == PROTO_CODE_NOT_FOUND && p->learned &&
+		    p->manifest_tries < MANIFEST_TRIES) {
+			p->manifest_wait = 1;
+			return;
+		}
+		if (m->code == PROTO_CODE_NOT_FOUND)
+			p->f->not_found++;
+		break;
+	default:
+		break;
+	}
+	fetch_peer_fail(p, 0, "%s: %s", p->addr, text);
+}
+
+static void
+on_msg(proto_conn *c, proto_msg *m, void *arg)
+{
+	struct fetch_peer *p = arg;
+	struct fetch_request r;
+
+	(void)c;
+	if (m->type == PROTO_MSG_HAVE && m->rid == 0) {
+		take_have(p, m);
+		return;
+	}
+	if (p->count == 0) {
+		fetch_peer_fail(p, 1, "%s: sent an unrequested %s", p->addr,
+		    proto_msg_type_name(m->type));
+		return;
+	}
+	r = p->queue[p->head];
+	if (m->rid != r.rid) {
+		fetch_peer_fail(p, 1, "%s: answered out of order", p->addr);
+		return;
+	}
+	p->head = (p->head + 1) % FETCH_QUEUE_MAX;
+	p->count--;
+	if (m->type == PROTO_MSG_ERROR) {
+		take_error(p, &r, m);
+		return;
+	}
+	switch (r.kind) {
+	case FETCH_REQ_LIST:
+		if (m->type != PROTO_MSG_LIST_REPLY)
+			break;
+		p->f->cbs.on_list(m->entries, m->nentries, p->f->ctx);
+		fetch_end(p->f, 0);
+		return;
+	case FETCH_REQ_MANIFEST:
+		if (m->type != PROTO_MSG_MANIFEST)
+			break;
+		take_manifest(p, m);
+		return;
+	case FETCH_REQ_CHUNK:
+		if (m->type != PROTO_MSG_CHUNK)
+			break;
+		take_chunk(p, r.index, m);
+		if (p->state == FETCH_READY)
+			fetch_peer_pump(p);
+		return;
+	case FETCH_REQ_INTERESTED:
+		if (m->type != PROTO_MSG_HAVE_MAP)
+			break;
+		take_map(p, m);
+		return;
+	case FETCH_REQ_PEERS:
+		if (m->type != PROTO_MSG_PEERS_REPLY)
+			break;
+		take_peers(p, m);
+		return;
+	}
+	fetch_peer_fail(p, 1, "%s: answered with %s", p->addr,
+	    proto_msg_type_name(m->type));
+}
+
+/* Asks p for the peers it knows, when there is room for more. */
+void
+fetch_peer_ask_peers(struct fetch_peer *p)
+{
+	proto_fetch *f = p->f;
+
+	if (p->state != FETCH_READY || p->asking_peers || f->cfg.list ||
+	    fetch_alive_peers(f) >= f->cfg.max_peers ||
+	    fetch_learned_peers(f) >= FETCH_LEARNED_MAX)
+		return;
+	if (fetch_peer_send(p, FETCH_REQ_PEERS, 0) == 0)
+		p->asking_peers = 1;
+}
+
+static void
+on_ready(proto_conn *c, const proto_msg *hello, void *arg)
+{
+	struct fetch_peer *p = arg;
+
+	p->state = FETCH_READY;
+	p->swarm = (hello->caps & PROTO_CAP_SWARM) != 0;
+	fetch_log(p->f, PROTO_LOG_DEBUG, "%s: connected to %s", p->addr,
+	    proto_conn_peer_name(c));
+	if (fetch_peer_send(p, p->f->cfg.list ? FETCH_REQ_LIST :
+	    FETCH_REQ_MANIFEST, 0) != 0) {
+		fetch_peer_fail(p, 0, "%s: cannot send", p->addr);
+		return;
+	}
+	fetch_peer_ask_peers(p);
+}
+
+static void
+on_close(proto_conn *c, int err, void *arg)
+{
+	struct fetch_peer *p = arg;
+	const char *detail = proto_conn_error_detail(c);
+	const char *sep = *detail ? ": " : "";
+	const char *what = err == PROTO_ERR_SYSTEM ? strerror(errno) :
+	    proto_strerror(err);
+
+	p->line_lost = p->state == FETCH_READY && p->has_file &&
+	    (err == PROTO_ERR_CLOSED || err == PROTO_ERR_SYSTEM);
+	if ((err == PROTO_ERR_SYSTEM || err == PROTO_ERR_TIMEOUT) &&
+	    p->state == FETCH_CONNECTING)
+		fetch_peer_fail(p, 0, "connect %s: %s%s%s", p->addr, what, sep,
+		    detail);
+	else if (err == PROTO_ERR_SYSTEM || err == PROTO_ERR_CLOSED ||
+	    err == PROTO_ERR_TIMEOUT)
+		fetch_peer_fail(p, 0, "%s: %s%s%s", p->addr, what, sep, detail);
+	else if (err == PROTO_ERR_TLS || err == PROTO_ERR_REFUSED) {
+		/* Not an attack, most likely a peer set up otherwise: said
+		 * now, as it would only show at the end. */
+		fetch_log(p->f, PROTO_LOG_WARN, "%s: %s%s%s", p->addr, what,
+		    sep, detail);
+		fetch_peer_fail(p, 0, "%s: %s%s%s", p->addr, what, sep, detail);
+	} else if (err == PROTO_ERR_IDENTITY || err == PROTO_ERR_AUTH)
+		fetch_peer_fail(p, 1, "%s: %s%s%s", p->addr, what, sep, detail);
+	else
+		fetch_peer_fail(p, 1, "%s: protocol error: %s", p->addr, what);
+}
+
+/* A peer that owes us answers and sends nothing for the timeout is gone;
+ * one that owes nothing may idle. */
+static int
+on_idle(proto_conn *c, void *arg)
+{
+	const struct fetch_peer *p = arg;
+
+	(void)c;
+	return p->count == 0;
+}
+
+const proto_conn_cbs fetch_peer_cbs = { on_ready, on_msg, on_close, on_idle,
+    NULL };

@@ -1,0 +1,446 @@
+/*
+ * fetch.c and fetchpeer.c: a proto_fetch and in-process proto_servers on
+ * one event_base, over loopback only. Each case runs the loop in bounded
+ * steps until the fetch ends or a deadline passes, so none can hang.
+ */
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "proto.h"
+#include "tap.h"
+
+#define CHUNK 16384
+#define FILE_SIZE (5 * CHUNK - 100)
+#define DEADLINE_S 10
+
+static char dir[] = "/tmp/test_fetch.XXXXXX";
+static uint8_t content[FILE_SIZE];
+
+/* What the fetch told its owner. */
+struct owner {
+	proto_fetch *fx;
+	uint8_t got[FILE_SIZE];
+	unsigned chunk_calls[8];
+	int manifests, completes, ended, code;
+	size_t listed;
+	char log[4096];
+};
+
+static void
+on_log(int level, const char *text, void *ctx)
+{
+	struct owner *o = ctx;
+	size_t n = strlen(o->log);
+
+	(void)level;
+	snprintf(o->log + n, sizeof(o->log) - n, "%s\n", text);
+}
+
+/* Numeric addresses, and "localhost" as another spelling of 127.0.0.1. */
+static int
+resolve(const char *hostport, struct sockaddr_storage *ss, socklen_t *len,
+    const char **why, void *ctx)
+{
+	struct sockaddr_in *in = (struct sockaddr_in *)ss;
+	char host[64];
+	const char *colon = strrchr(hostport, ':');
+
+	(void)ctx;
+	if (colon == NULL || (size_t)(colon - hostport) >= sizeof(host)) {
+		*why = "want HOST:PORT";
+		return -1;
+	}
+	memcpy(host, hostport, (size_t)(colon - hostport));
+	host[colon - hostport] = '\0';
+	memset(ss, 0, sizeof(*ss));
+	in->sin_family = AF_INET;
+	in->sin_port = htons((uint16_t)atoi(colon + 1));
+	if (strcmp(host, "localhost") == 0)
+		strcpy(host, "127.0.0.1");
+	if (inet_pton(AF_INET, host, &in->sin_addr) != 1) {
+		*why = "not an address";
+		return -1;
+	}
+	*len = sizeof(*in);
+	return 0;
+}
+
+static int
+on_manifest(proto_manifest *mf, void *ctx)
+{
+	struct owner *o = ctx;
+
+	(void)mf;
+	o->manifests++;
+	return 0;
+}
+
+static void
+on_chunk(uint64_t index, const uint8_t *data, size_t len, void *ctx)
+{
+	struct owner *o = ctx;
+
+	if (index < 8)
+		o->chunk_calls[index]++;
+	if (index * CHUNK + len <= FILE_SIZE)
+		memcpy(o->got + index * CHUNK, data, len);
+}
+
+static void
+on_complete(void *ctx)
+{
+	struct owner *o = ctx;
+
+	o->completes++;
+	proto_fetch_stop(o->fx);
+}
+
+static void
+on_list(const proto_list_entry *e, size_t n, void *ctx)
+{
+	struct owner *o = ctx;
+
+	(void)e;
+	o->listed = n;
+}
+
+static void
+on_end(int code, void *ctx)
+{
+	struct owner *o = ctx;
+
+	o->ended++;
+	o->code = code;
+}
+
+static const proto_fetch_cbs cbs = { on_log, resolve, on_manifest, on_chunk,
+    on_complete, on_list, on_end };
+
+/* A server on 127.0.0.1, any port, sharing path when not NULL. */
+static proto_server *
+serve(struct event_base *base, proto_store **st, const char *path,
+    proto_manifest **mfp)
+{
+	struct sockaddr_in in;
+	proto_server_config cfg;
+	proto_server *srv;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.conn.node_name = "seed";
+	*st = proto_store_new();
+	if (path != NULL) {
+		int fd = open(path, O_RDONLY);
+		proto_manifest *mf = NULL;
+		proto_manifest_build_fd(fd, "f", path, CHUNK, &mf);
+		close(fd);
+		if (mfp != NULL)
+			*mfp = mf;
+		proto_store_add(*st, mf);
+	}
+	srv = proto_server_new(base, *st, &cfg, NULL, NULL);
+	memset(&in, 0, sizeof(in));
+	in.sin_family = AF_INET;
+	in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (srv == NULL || proto_server_listen(srv, (struct sockaddr *)&in,
+	    sizeof(in)) != 0)
+		diag("cannot serve on 127.0.0.1");
+	return srv;
+}
+
+static void
+addr_of(const proto_server *srv, const char *host, char *out, size_t len)
+{
+	snprintf(out, len, "%s:%u", host, proto_server_port(srv));
+}
+
+static proto_fetch *
+fetch_new(struct event_base *base, const uint8_t *id, int list,
+    const proto_server *self, struct owner *o)
+{
+	proto_fetch_config cfg;
+
+	memset(o, 0, sizeof(*o));
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.id = id;
+	cfg.list = list;
+	cfg.conn.node_name = "fetcher";
+	cfg.timeout = 5;
+	cfg.server = self;
+	o->fx = proto_fetch_new(base, &cfg, &cbs, o);
+	return o->fx;
+}
+
+/* Runs the loop until the fetch ends or completes, or the deadline. */
+static void
+run(struct event_base *base, struct owner *o)
+{
+	time_t end = time(NULL) + DEADLINE_S;
+
+	while (!o->ended && !o->completes && time(NULL) < end) {
+		struct timespec ms = { 0, 1000000 };
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		nanosleep(&ms, NULL);
+	}
+	if (!o->ended && !o->completes)
+		diag("deadline passed; log:\n%s", o->log);
+}
+
+/* A fetch of id (or a list) from srv alone, run to its end. Returns what
+ * adding the peer returned. */
+static int
+fetch_from(struct event_base *base, const uint8_t *id, int list,
+    const proto_server *srv, struct owner *o, char *addr, size_t len)
+{
+	int rc;
+
+	fetch_new(base, id, list, NULL, o);
+	addr_of(srv, "127.0.0.1", addr, len);
+	rc = proto_fetch_add_peer(o->fx, addr, NULL);
+	proto_fetch_more_peers(o->fx, 0);
+	run(base, o);
+	return rc;
+}
+
+static void
+write_file(const char *path, const uint8_t *data, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+	if (fd < 0 || write(fd, data, len) != (ssize_t)len)
+		diag("cannot write %s", path);
+	close(fd);
+}
+
+static void
+test_fetch_whole_file(struct event_base *base, const char *path)
+{
+	proto_store *st;
+	proto_manifest *mf = NULL;
+	proto_server *srv = serve(base, &st, path, &mf);
+	struct owner o;
+	proto_fetch_stats s;
+	char addr[64];
+	int once = 1;
+
+	is_int(fetch_from(base, mf->id, 0, srv, &o, addr, sizeof(addr)), 0,
+	    "add a peer: 0");
+	is_int(o.manifests, 1, "one seed: the manifest adopted once");
+	is_int(o.completes, 1, "one seed: complete");
+	for (int i = 0; i < 5; i++)
+		once &= o.chunk_calls[i] == 1;
+	ok(once, "one seed: each of the 5 chunks handed over once");
+	is_mem(o.got, content, FILE_SIZE, "one seed: the bytes are the file's");
+	ok(proto_fetch_manifest(o.fx) != NULL &&
+	    proto_fetch_manifest(o.fx)->nchunks == 5,
+	    "the adopted manifest stays readable");
+	proto_fetch_stats_get(o.fx, &s);
+	ok(s.chunks_fetched == 5 && s.chunks_done == 5 &&
+	    s.peers_dropped == 0 && s.peers == 1,
+	    "stats: 5 fetched, 5 done, 1 peer, none dropped");
+	is_int(o.ended, 0, "on_end is not called after proto_fetch_stop");
+	proto_fetch_close(o.fx);
+	proto_fetch_stats_get(o.fx, &s);
+	ok(s.bytes_in > FILE_SIZE && s.peers_alive == 0,
+	    "after close: the bytes read are counted, no peer alive");
+	{
+		const char *a;
+		uint64_t n;
+		ok(proto_fetch_peer(o.fx, 0, &a, &n) == 0 &&
+		    strcmp(a, addr) == 0 && n == 5,
+		    "peer 0: its address as given, 5 chunks");
+		is_int(proto_fetch_peer(o.fx, 1, &a, &n), PROTO_ERR_INVALID,
+		    "peer past the last: INVALID");
+	}
+	proto_fetch_free(o.fx);
+	proto_server_free(srv);
+	proto_store_free(st);
+}
+
+static void
+test_bad_chunk_drops_peer(struct event_base *base, const char *bad_path)
+{
+	proto_store *st;
+	proto_manifest *mf = NULL;
+	proto_server *srv = serve(base, &st, bad_path, &mf);
+	uint8_t flipped[FILE_SIZE];
+	struct owner o;
+	proto_fetch_stats s;
+	char addr[64];
+	unsigned handed = 0;
+
+	/* The manifest was built; now the bytes behind it change. */
+	memcpy(flipped, content, FILE_SIZE);
+	for (size_t i = 0; i < FILE_SIZE; i += CHUNK)
+		flipped[i] ^= 0xff;
+	write_file(bad_path, flipped, FILE_SIZE);
+	fetch_from(base, mf->id, 0, srv, &o, addr, sizeof(addr));
+	for (int i = 0; i < 8; i++)
+		handed += o.chunk_calls[i];
+	is_int(handed, 0, "bad chunks: none handed to the owner");
+	proto_fetch_stats_get(o.fx, &s);
+	is_int(s.peers_dropped, 1, "bad chunks: the peer is dropped");
+	ok(strstr(o.log, "failed verification; dropping peer") != NULL,
+	    "bad chunks: the log says why");
+	ok(o.ended == 1 && o.code == 1 &&
+	    strstr(o.log, "every peer failed; 5 of 5 chunks missing") != NULL,
+	    "bad chunks, no other peer: the fetch ends with 1, exhausted");
+	proto_fetch_free(o.fx);
+	proto_server_free(srv);
+	proto_store_free(st);
+}
+
+static void
+test_duplicate_address_connects_once(struct event_base *base,
+    const char *path)
+{
+	proto_store *st;
+	proto_manifest *mf = NULL;
+	proto_server *srv = serve(base, &st, path, &mf);
+	proto_server_stats ss;
+	proto_fetch_stats s;
+	struct owner o;
+	char addr[64], other[64];
+
+	fetch_new(base, mf->id, 0, NULL, &o);
+	addr_of(srv, "127.0.0.1", addr, sizeof(addr));
+	addr_of(srv, "localhost", other, sizeof(other));
+	proto_fetch_add_peer(o.fx, addr, NULL);
+	proto_fetch_add_peer(o.fx, addr, NULL);
+	proto_fetch_add_peer(o.fx, other, NULL);
+	proto_fetch_more_peers(o.fx, 0);
+	proto_fetch_stats_get(o.fx, &s);
+	is_int(s.peers, 1, "one address three times, two spellings: one peer");
+	run(base, &o);
+	is_int(o.completes, 1, "... and the file arrives");
+	proto_server_stats_get(srv, &ss);
+	is_int(ss.peers, 1,
+	    "the server saw one connection");
+	proto_fetch_free(o.fx);
+	proto_server_free(srv);
+	proto_store_free(st);
+}
+
+static void
+test_not_found_anywhere(struct event_base *base)
+{
+	proto_store *st;
+	proto_server *srv = serve(base, &st, NULL, NULL);
+	uint8_t id[PROTO_HASH_LEN];
+	char hex[PROTO_ID_HEX_LEN + 1], want[PROTO_ID_HEX_LEN + 64], addr[64];
+	struct owner o;
+
+	memset(id, 0xab, sizeof(id));
+	proto_hex_encode(id, sizeof(id), hex);
+	snprintf(want, sizeof(want), "%s: not found on any peer", hex);
+	fetch_from(base, id, 0, srv, &o, addr, sizeof(addr));
+	ok(o.ended == 1 && o.code == 1 && o.manifests == 0,
+	    "no peer has the file: on_end(1), no manifest");
+	ok(strstr(o.log, want) != NULL, "... and the log says not found");
+	proto_fetch_free(o.fx);
+	proto_server_free(srv);
+	proto_store_free(st);
+}
+
+static void
+test_more_peers_then_none(struct event_base *base)
+{
+	uint8_t id[PROTO_HASH_LEN] = { 1 };
+	struct owner o;
+
+	fetch_new(base, id, 0, NULL, &o);
+	proto_fetch_more_peers(o.fx, 1);
+	is_int(o.ended, 0, "no peer yet, more to come: not over");
+	proto_fetch_more_peers(o.fx, 0);
+	ok(o.ended == 1 && o.code == 1 &&
+	    strstr(o.log, "no peers to fetch from") != NULL,
+	    "no peer and no more to come: on_end(1) at once");
+	is_int(proto_fetch_add_peer(o.fx, "nowhere:1", NULL), 0,
+	    "an address that does not resolve: skipped, 0");
+	ok(strstr(o.log, "peer 'nowhere:1': not an address") != NULL,
+	    "... with the resolver's reason in the log");
+	proto_fetch_free(o.fx);
+}
+
+static void
+test_never_ourselves(struct event_base *base, const char *path)
+{
+	proto_store *st;
+	proto_manifest *mf = NULL;
+	proto_server *srv = serve(base, &st, path, &mf);
+	proto_fetch_stats s;
+	struct owner o;
+	char addr[64];
+
+	fetch_new(base, mf->id, 0, srv, &o);
+	addr_of(srv, "127.0.0.1", addr, sizeof(addr));
+	proto_fetch_add_peer(o.fx, addr, NULL);
+	proto_fetch_add_learned(o.fx, "127.0.0.1", 9, proto_server_port(srv));
+	proto_fetch_stats_get(o.fx, &s);
+	ok(s.peers == 0 && strstr(o.log, "ourselves; not connecting"),
+	    "our own server's port: never connected, given or learned");
+	proto_fetch_add_learned(o.fx, "not-an-ip", 9, 7000);
+	proto_fetch_stats_get(o.fx, &s);
+	is_int(s.peers, 0, "a learned name (not an address): ignored");
+	proto_fetch_free(o.fx);
+	proto_server_free(srv);
+	proto_store_free(st);
+}
+
+static void
+test_list(struct event_base *base, const char *path)
+{
+	proto_store *st;
+	proto_server *srv = serve(base, &st, path, NULL);
+	struct owner o;
+	char addr[64];
+
+	fetch_from(base, NULL, 1, srv, &o, addr, sizeof(addr));
+	ok(o.listed == 1 && o.ended == 1 && o.code == 0,
+	    "list: one file listed, then on_end(0)");
+	proto_fetch_free(o.fx);
+	proto_server_free(srv);
+	proto_store_free(st);
+}
+
+int
+main(void)
+{
+	struct event_base *base;
+	char path[64], bad[64];
+
+	if (mkdtemp(dir) == NULL || (base = event_base_new()) == NULL) {
+		diag("setup failed");
+		return 1;
+	}
+	srandom(1);
+	for (size_t i = 0; i < FILE_SIZE; i++)
+		content[i] = (uint8_t)(i * 7 + i / 251);
+	snprintf(path, sizeof(path), "%s/f", dir);
+	snprintf(bad, sizeof(bad), "%s/bad", dir);
+	write_file(path, content, FILE_SIZE);
+	write_file(bad, content, FILE_SIZE);
+
+	proto_fetch_free(NULL);
+	ok(1, "free(NULL) does nothing");
+	test_fetch_whole_file(base, path);
+	test_bad_chunk_drops_peer(base, bad);
+	test_duplicate_address_connects_once(base, path);
+	test_not_found_anywhere(base);
+	test_more_peers_then_none(base);
+	test_never_ourselves(base, path);
+	test_list(base, path);
+
+	proto_base_free(base);
+	unlink(path);
+	unlink(bad);
+	rmdir(dir);
+	return done_testing();
+}
