@@ -13,7 +13,6 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -72,8 +71,7 @@ struct proto_conn {
 	int freed;          /* proto_conn_free was called */
 	int flushing;       /* free once the output is written */
 	int lingering;      /* ... it is: reading until the peer closes */
-	time_t linger_end;
-	proto_conn *orphan_prev, *orphan_next; /* while flushing: no owner */
+	struct event *deadline; /* while flushing: frees it, come what may */
 	int depth;          /* callback frames active on this conn */
 	int held;           /* the owner asked for no more messages */
 	SSL *ssl;           /* NULL: plaintext */
@@ -134,37 +132,25 @@ format_addr(const struct sockaddr *sa, char *out, size_t outlen,
 		snprintf(out, outlen, "?");
 }
 
-/* The connections flushing or lingering: their owner let go of them, and
- * proto_base_free frees those still there at the end. */
-static proto_conn *orphans;
-
 static void
-orphan_add(proto_conn *c)
+leave_group(proto_conn *c)
 {
-	c->orphan_next = orphans;
-	if (orphans != NULL)
-		orphans->orphan_prev = c;
-	orphans = c;
+	if (c->limit == NULL)
+		return;
+	bufferevent_remove_from_rate_limit_group(c->bev);
+	if (--c->limit->members == 0 && c->limit->doomed)
+		limit_destroy(c->limit);
+	c->limit = NULL;
 }
 
 static void
 really_free(proto_conn *c)
 {
-	if (c->flushing) {
-		if (c->orphan_prev != NULL)
-			c->orphan_prev->orphan_next = c->orphan_next;
-		else
-			orphans = c->orphan_next;
-		if (c->orphan_next != NULL)
-			c->orphan_next->orphan_prev = c->orphan_prev;
-	}
+	if (c->deadline != NULL)
+		event_free(c->deadline);
 	/* Leave the group now: the owner may free it once its connections
 	 * are freed, while libevent could still hold this bufferevent. */
-	if (c->limit != NULL) {
-		bufferevent_remove_from_rate_limit_group(c->bev);
-		if (--c->limit->members == 0 && c->limit->doomed)
-			limit_destroy(c->limit);
-	}
+	leave_group(c);
 	bufferevent_free(c->bev);
 	free(c->scratch);
 	free(c);
@@ -172,23 +158,39 @@ really_free(proto_conn *c)
 
 static void set_lowat(proto_conn *c, size_t want);
 
+/* An orphan's time is up: whatever the peer does, it goes. */
+static void
+orphan_expired(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	really_free(arg);
+}
+
 /*
  * Our last bytes are written: rather than close at once, read and drop what
- * the peer still sends until it closes, or for LINGER_SECS. Closed with its
- * requests unread, the kernel would reset the connection, and a reset can
- * destroy, before the peer reads it, the ERROR that told it why.
+ * the peer still sends until it closes, or for LINGER_SECS at most. Closed
+ * with its requests unread, the kernel would reset the connection, and a
+ * reset can destroy, before the peer reads it, the ERROR that told it why.
+ * The deadline is a timer of its own: a read timeout restarts with every
+ * byte, and under TLS the read callback waits for whole records, so a peer
+ * dripping bytes would hold the connection forever.
  */
 static void
 linger(proto_conn *c)
 {
 	struct timeval tv = { LINGER_SECS, 0 };
-
 	int fd = bufferevent_getfd(c->bev);
 
 	if (c->lingering)
 		return;
 	c->lingering = 1;
-	c->linger_end = time(NULL) + LINGER_SECS;
+	if (event_add(c->deadline, &tv) != 0) {
+		really_free(c);
+		return;
+	}
+	/* What it reads is dropped: it must not spend the group's budget. */
+	leave_group(c);
 	/* The end of our side, at once, for a peer that waits for it: TLS's
 	 * close_notify, or TCP's FIN. Nothing is written after either. */
 	if (c->ssl != NULL)
@@ -197,7 +199,7 @@ linger(proto_conn *c)
 		(void)shutdown(fd, SHUT_WR);
 	set_lowat(c, 1);
 	bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
-	bufferevent_set_timeouts(c->bev, &tv, NULL);
+	bufferevent_set_timeouts(c->bev, NULL, NULL);
 	bufferevent_disable(c->bev, EV_WRITE);
 	if (bufferevent_enable(c->bev, EV_READ) != 0)
 		really_free(c);
@@ -413,20 +415,6 @@ hello_authentic(proto_conn *c, const proto_msg *m)
 	return 1;
 }
 
-/* Copies len bytes of text into out (size outlen), control bytes made '?':
- * what a peer names ends up in logs. */
-static void
-copy_printable(char *out, size_t outlen, const char *text, size_t len)
-{
-	size_t n = len < outlen - 1 ? len : outlen - 1;
-
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)text[i];
-		out[i] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
-	}
-	out[n] = '\0';
-}
-
 /* 1 when m is the peer refusing the connection itself (an ERROR with rid 0
  * for our version or our place in its swarm), its words kept as detail. */
 static int
@@ -437,7 +425,7 @@ refused(proto_conn *c, const proto_msg *m)
 	if (m->type != PROTO_MSG_ERROR || m->rid != 0 ||
 	    (m->code != PROTO_CODE_AUTH && m->code != PROTO_CODE_VERSION))
 		return 0;
-	copy_printable(text, sizeof(text), m->text, m->text_len);
+	proto_msg_printable(text, sizeof(text), m->text, m->text_len);
 	snprintf(c->detail, sizeof(c->detail), "it says: %s", text);
 	return 1;
 }
@@ -474,7 +462,7 @@ handle_hello(proto_conn *c, const proto_msg *m)
 	c->peer_port = m->listen_port;
 	c->peer_nfiles = m->nfiles;
 	c->peer_caps = m->caps;
-	copy_printable(c->peer_name, sizeof(c->peer_name), m->text,
+	proto_msg_printable(c->peer_name, sizeof(c->peer_name), m->text,
 	    m->text_len);
 	PLOG(PROTO_LOG_CONN, PROTO_LOG_DEBUG, "%s: handshake done: '%s', "
 	    "%llu files, listening on port %u", c->peer, c->peer_name,
@@ -620,8 +608,6 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	if (c->lingering) {
 		struct evbuffer *in = bufferevent_get_input(bev);
 		evbuffer_drain(in, evbuffer_get_length(in));
-		if (time(NULL) >= c->linger_end)
-			really_free(c);
 		return;
 	}
 	process(c);
@@ -978,11 +964,22 @@ proto_conn_free(proto_conn *c)
 void
 proto_conn_close_after_flush(proto_conn *c)
 {
+	struct timeval flush;
+
 	if (c == NULL || c->freed || c->flushing)
 		return;
+	/* Its owner lets go: the connection must end by itself, however the
+	 * peer behaves. */
+	flush.tv_sec = c->timeout;
+	flush.tv_usec = 0;
+	c->deadline = evtimer_new(bufferevent_get_base(c->bev),
+	    orphan_expired, c);
+	if (c->deadline == NULL || event_add(c->deadline, &flush) != 0) {
+		proto_conn_free(c);
+		return;
+	}
 	c->flushing = 1;
 	c->closed = 1;
-	orphan_add(c);
 	if (c->depth > 0 || evbuffer_get_length(bufferevent_get_output(c->bev))
 	    > 0) {
 		/* The write callback lingers once the output has gone. */
@@ -994,21 +991,47 @@ proto_conn_close_after_flush(proto_conn *c)
 	linger(c);
 }
 
-void
-proto_base_free(struct event_base *base)
+/* event_base_foreach_event: finds a connection left to end by itself. */
+static int
+find_orphan(const struct event_base *base, const struct event *ev,
+    void *arg)
 {
-	proto_conn *c = orphans, *next;
+	(void)base;
+	if (event_get_callback(ev) != orphan_expired)
+		return 0;
+	*(proto_conn **)arg = event_get_callback_arg(ev);
+	return 1;
+}
 
-	for (; c != NULL; c = next) {
-		next = c->orphan_next;
-		if (bufferevent_get_base(c->bev) == base)
-			really_free(c);
-	}
-	/* A freed connection's last callbacks take a turn or two of the loop;
-	 * with no event left, the loop returns 1 at once. */
+/* A few turns of the loop, without waiting. */
+static void
+run_ready(struct event_base *base)
+{
 	for (int turn = 0; turn < 4; turn++)
 		if (event_base_loop(base, EVLOOP_NONBLOCK) != 0)
 			break;
+}
+
+void
+proto_base_free(struct event_base *base)
+{
+	proto_conn *c;
+
+	/* What connections closing after a flush can still send at once (an
+	 * ERROR that says why) goes now. */
+	run_ready(base);
+	/* Then they go: they belong to no one, and each has its deadline
+	 * timer on the base, which is how they are found. */
+	for (;;) {
+		c = NULL;
+		event_base_foreach_event(base, find_orphan, &c);
+		if (c == NULL)
+			break;
+		really_free(c);
+	}
+	/* A freed connection's last callbacks take a turn or two of the loop;
+	 * with no event left, the loop returns 1 at once. */
+	run_ready(base);
 	event_base_free(base);
 }
 

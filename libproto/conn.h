@@ -4,6 +4,9 @@
  * wait for the whole frame, check and decode it, hand it up, drain, loop);
  * the write side stops reading new requests while too much output is queued,
  * so a peer that never reads costs a bounded amount of memory.
+ *
+ * A write to a peer that has gone raises SIGPIPE: a program with
+ * connections ignores it (signal(SIGPIPE, SIG_IGN)), as the tools do.
  */
 #ifndef PROTO_CONN_H
 #define PROTO_CONN_H
@@ -96,12 +99,23 @@ proto_conn *proto_conn_connect(struct event_base *base,
  * its callbacks. No callback follows. NULL does nothing. */
 void proto_conn_free(proto_conn *c);
 
-/* Sends every queued byte, then frees the connection. No callback follows. */
+/*
+ * Lets go of c: it sends every queued byte, then ends our side and reads
+ * (and drops) what the peer still sends until the peer closes, so that the
+ * last bytes are not lost to a reset. It frees itself within the timeout
+ * for the sending and 2 s for the rest, whatever the peer does, or when
+ * the base is freed with proto_base_free. No callback follows.
+ */
 void proto_conn_close_after_flush(proto_conn *c);
 
-/* Frees base once every event on it is freed. libevent frees a TLS
- * connection only when its deferred callbacks have run in the loop, and
- * event_base_free drops those still queued: this runs them first. */
+/*
+ * Frees base, which must be freed this way once it has carried connections,
+ * after every event of the caller's on it is freed (it runs the loop a few
+ * turns). It frees the connections still ending after
+ * proto_conn_close_after_flush, and lets libevent run the callbacks it
+ * still holds for freed TLS connections, which event_base_free would drop,
+ * and with them the connections' memory.
+ */
 void proto_base_free(struct event_base *base);
 
 /* Queues m. 0 or a PROTO_ERR_* from packing. */

@@ -421,7 +421,7 @@ test_handshake_and_requests(void)
 	proto_manifest_free(cl.got_mf);
 	proto_manifest_free(mf);
 	close(fd);
-	event_base_free(e.base);
+	proto_base_free(e.base);
 }
 
 /* A proto_conn on pair[1] whose peer is the raw pair[0]. */
@@ -440,7 +440,7 @@ raw_done(struct env *e, struct side *s)
 	proto_conn_free(s->c);
 	bufferevent_free(e->pair[0]);
 	settle(e->base, 5);
-	event_base_free(e->base);
+	proto_base_free(e->base);
 }
 
 static void
@@ -597,7 +597,7 @@ test_version(void)
 	    "version mismatch: the peer got ERROR VERSION (close_after_flush)");
 	bufferevent_free(e.pair[0]);
 	settle(e.base, 5);
-	event_base_free(e.base);
+	proto_base_free(e.base);
 }
 
 static void
@@ -627,7 +627,7 @@ test_free_in_callbacks(void)
 	    "conn_free inside on_msg: one message, then nothing, no on_close");
 	proto_conn_free(cl.c);
 	settle(e.base, 5);
-	event_base_free(e.base);
+	proto_base_free(e.base);
 
 	/* proto_conn_free inside on_ready, with a request right behind. */
 	memset(&cl, 0, sizeof(cl));
@@ -644,7 +644,7 @@ test_free_in_callbacks(void)
 	    "conn_free inside on_ready: no later callbacks");
 	proto_conn_free(cl.c);
 	settle(e.base, 5);
-	event_base_free(e.base);
+	proto_base_free(e.base);
 
 	/* proto_conn_free inside on_close. */
 	raw_env(&e, &sv, 5, 0);
@@ -681,7 +681,7 @@ test_free_in_callbacks(void)
 		proto_manifest_free(mf);
 		close(fd);
 		settle(e.base, 5);
-		event_base_free(e.base);
+		proto_base_free(e.base);
 	}
 }
 

@@ -4,11 +4,14 @@
  * 1.3 handshake and each learns the other's identity; TLS connections freed
  * in the middle of a stream leave nothing behind once the base is freed.
  */
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/bufferevent_ssl.h>
@@ -122,6 +125,94 @@ test_freed_mid_stream(SSL_CTX *cctx, SSL_CTX *sctx)
 	ok(1, "the base freed (a leak shows under the sanitizers)");
 }
 
+/* The refusal case: the server side, in a private swarm, refuses a client
+ * without the secret and lets go of the connection (close_after_flush). */
+struct refusal {
+	proto_conn *server;
+	int server_closed, client_closed;
+};
+
+static void
+refusal_close(proto_conn *c, int err, void *arg)
+{
+	struct refusal *r = arg;
+
+	if (c == r->server) {
+		r->server_closed = err;
+		proto_conn_close_after_flush(c);
+		r->server = NULL;
+	} else
+		r->client_closed = err;
+}
+
+static long long
+ms_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * A refused peer that keeps the line open and drips the start of a TLS
+ * record that never completes, a byte every 200 ms: the refusing side must
+ * still let go of the connection about 2 s after its last bytes went. (A
+ * read timeout restarts with every byte, and the read callback waits for
+ * whole records: this peer used to hold the connection for ever.)
+ */
+static void
+test_refused_dripper(SSL_CTX *cctx, SSL_CTX *sctx)
+{
+	static const proto_conn_cbs cbs = { NULL, NULL, refusal_close, NULL,
+	    NULL };
+	static const uint8_t secret[32] = { 1 };
+	static const uint8_t record[] = { 0x17, 0x03, 0x03, 0x40, 0x00 };
+	proto_conn_config ccfg = { 0 }, scfg = { 0 };
+	struct event_base *base = event_base_new();
+	struct refusal r = { NULL, 0, 0 };
+	struct bufferevent *bev;
+	proto_conn *client;
+	long long start, gone = -1, next_drip;
+	size_t dripped = 0;
+	int sv[2];
+
+	ccfg.tls = cctx;
+	scfg.tls = sctx;
+	scfg.secret = secret;
+	if (base == NULL || socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
+		exit(2);
+	evutil_make_socket_nonblocking(sv[0]);
+	evutil_make_socket_nonblocking(sv[1]);
+	r.server = proto_conn_accept(base, sv[0], &scfg, &cbs, &r);
+	bev = bufferevent_openssl_socket_new(base, sv[1], SSL_new(cctx),
+	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+	client = bev ? proto_conn_new(bev, &ccfg, &cbs, &r) : NULL;
+	start = ms_now();
+	while (r.client_closed == 0 && ms_now() - start < 10000)
+		event_base_loop(base, EVLOOP_NONBLOCK);
+	is_int(r.server_closed, PROTO_ERR_AUTH, "the server refuses the client");
+	is_int(r.client_closed, PROTO_ERR_REFUSED, "the client is told so");
+	/* The client no longer reads; its socket drips a record's start. */
+	start = next_drip = ms_now();
+	while (gone < 0 && ms_now() - start < 10000) {
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		if (ms_now() >= next_drip) {
+			uint8_t b = record[dripped < sizeof(record) ?
+			    dripped : sizeof(record) - 1];
+			if (write(sv[1], &b, 1) < 0 && errno == EPIPE)
+				gone = ms_now() - start;
+			dripped++;
+			next_drip += 200;
+		}
+		usleep(5000);
+	}
+	diag("let go after %lld ms of dripping (%zu bytes)", gone, dripped);
+	ok(gone >= 0 && gone < 5000, "the dripping peer is let go within 5 s");
+	proto_conn_free(client);
+	proto_base_free(base);
+}
+
 int
 main(void)
 {
@@ -132,6 +223,8 @@ main(void)
 	SSL_CTX *cctx, *sctx;
 	SSL *c, *s;
 
+	/* A write to a closed socket is an error to look at, not a signal. */
+	signal(SIGPIPE, SIG_IGN);
 	if (mkdtemp(dir) == NULL)
 		return 2;
 	snprintf(path, sizeof(path), "%s/sub/identity.pem", dir);
@@ -195,6 +288,7 @@ main(void)
 	SSL_free(c);
 	SSL_free(s);
 	test_freed_mid_stream(cctx, sctx);
+	test_refused_dripper(cctx, sctx);
 	SSL_CTX_free(cctx);
 	SSL_CTX_free(sctx);
 	proto_identity_free(a);
