@@ -467,3 +467,21 @@ proto_msg_unpack(const uint8_t *body, size_t len, proto_msg *m)
 	m->zone_ = zone;
 	return 0;
 }
+
+void
+proto_msg_printable(char *out, size_t outlen, const char *text, size_t len)
+{
+	size_t j = 0;
+
+	for (size_t i = 0; i < len && j + 1 < outlen; i++) {
+		unsigned char c = (unsigned char)text[i];
+		if (c == 0xc2 && i + 1 < len &&
+		    (unsigned char)text[i + 1] >= 0x80 &&
+		    (unsigned char)text[i + 1] <= 0x9f) {
+			out[j++] = '?';
+			i++;
+		} else
+			out[j++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+	}
+	out[j] = '\0';
+}

@@ -140,6 +140,15 @@ size_t proto_msg_chunk_header(uint32_t rid, uint32_t data_len,
  */
 int proto_msg_unpack(const uint8_t *body, size_t len, proto_msg *m);
 
+/*
+ * Copies len bytes of text a peer sent into out (outlen bytes, outlen >= 1,
+ * always terminated), each control byte made '?': C0, DEL, and C1 (U+0080
+ * to U+009F, two bytes in UTF-8). What peers name ends up in logs and on
+ * terminals, where such bytes would move the cursor or forge lines.
+ */
+void proto_msg_printable(char *out, size_t outlen, const char *text,
+    size_t len);
+
 /* The message type's name, for logs. */
 const char *proto_msg_type_name(unsigned type);
 

@@ -758,6 +758,24 @@ test_type_names(void)
 	    "type name of UINT32_MAX is \"unknown\"");
 }
 
+static void
+test_printable(void)
+{
+	char out[16];
+	/* "é" is c3 a9 and "ā" is c4 81: UTF-8, kept; c2 85 is U+0085 (NEL). */
+	static const char text[] = "a\tb\x1b[2J\x7f\xc3\xa9\xc4\x81\xc2\x85z";
+
+	proto_msg_printable(out, sizeof(out), text, sizeof(text) - 1);
+	is_str(out, "a?b?[2J?\xc3\xa9\xc4\x81?z",
+	    "printable: C0, DEL and UTF-8 C1 controls made '?', UTF-8 kept");
+	proto_msg_printable(out, 4, "abcdef", 6);
+	is_str(out, "abc", "printable: cut to fit, terminated");
+	proto_msg_printable(out, 1, "abc", 3);
+	is_str(out, "", "printable: room for the terminator only");
+	proto_msg_printable(out, sizeof(out), "a\xc2", 2);
+	is_str(out, "a\xc2", "printable: a lone lead byte at the end is kept");
+}
+
 int
 main(void)
 {
@@ -776,5 +794,6 @@ main(void)
 	test_swarm_messages();
 	test_swarm_examples();
 	test_type_names();
+	test_printable();
 	return done_testing();
 }

@@ -117,7 +117,7 @@ print_peer(struct discover *d, struct found *f)
 		    v6 ? "]" : "", f->port);
 		rc = print_peer_json(f, addr);
 	} else if (d->long_format) {
-		tool_printable(f->name, strlen(f->name), name, sizeof(name));
+		proto_msg_printable(name, sizeof(name), f->name, strlen(f->name));
 		for (char *t = name; *t; t++)
 			if (*t == '\t')
 				*t = '?';
@@ -234,7 +234,13 @@ on_close(proto_conn *c, int err, void *arg)
 	    LOG_DEBUG, "%s: %s%s%s", proto_conn_peer(c),
 	    err == PROTO_ERR_SYSTEM ? strerror(errno) : proto_strerror(err),
 	    *detail ? ": " : "", detail);
-	conn_done(f);
+	if (err == PROTO_ERR_AUTH || err == PROTO_ERR_VERSION) {
+		/* The peer is told why (the ERROR queued) before the line
+		 * goes. */
+		proto_conn_close_after_flush(f->conn);
+		f->conn = NULL;
+	} else
+		conn_done(f);
 	/* -l waits for the handshake to show the identity; without one,
 	 * a node heard on the LAN is still shown. */
 	if (f->d->long_format && f->heard)

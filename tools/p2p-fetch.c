@@ -382,7 +382,7 @@ on_list(const proto_list_entry *entries, size_t n, void *arg)
 			print_entry_json(hex, e);
 			continue;
 		}
-		tool_printable(e->name, e->name_len, name, sizeof(name));
+		proto_msg_printable(name, sizeof(name), e->name, e->name_len);
 		/* A tab in a name would split the line's fields. */
 		for (char *t = name; *t; t++)
 			if (*t == '\t')

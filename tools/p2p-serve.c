@@ -107,7 +107,7 @@ share(struct server *srv, proto_manifest *mf)
 	int rc;
 
 	proto_hex_encode(mf->id, PROTO_HASH_LEN, hex);
-	tool_printable(mf->name, strlen(mf->name), name, sizeof(name));
+	proto_msg_printable(name, sizeof(name), mf->name, strlen(mf->name));
 	if (mf->path == NULL) {
 		tool_log(LOG_ERROR, "%s: manifest has no local path; not served",
 		    name);
@@ -159,7 +159,7 @@ share_file(const char *path, const char *name, void *arg)
 		return 0;
 	}
 	proto_hex_encode(mf->id, PROTO_HASH_LEN, hex);
-	tool_printable(mf->name, strlen(mf->name), shown, sizeof(shown));
+	proto_msg_printable(shown, sizeof(shown), mf->name, strlen(mf->name));
 	if ((rc = proto_store_add_beneath(srv->store, mf, srv->walk_root,
 	    rel)) < 0)
 		tool_die(1, "%s", proto_strerror(rc));

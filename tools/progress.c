@@ -90,8 +90,8 @@ format_line(const struct tool_progress *p, char *out, size_t outlen,
 	size_t n;
 
 	if (p->label != NULL) {
-		tool_printable(p->label, strlen(p->label), label,
-		    sizeof(label) - 2);
+		proto_msg_printable(label, sizeof(label) - 2, p->label,
+		    strlen(p->label));
 		strcat(label, ": ");
 	}
 	human_bytes((double)done, d, sizeof(d));

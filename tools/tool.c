@@ -108,7 +108,7 @@ tool_parse_id(const char *text, uint8_t id[PROTO_HASH_LEN])
 {
 	if (proto_id_parse(text, id) != 0) {
 		char shown[80];
-		tool_printable(text, strlen(text), shown, sizeof(shown));
+		proto_msg_printable(shown, sizeof(shown), text, strlen(text));
 		tool_die(2, "malformed content id '%s'", shown);
 	}
 }
@@ -172,18 +172,6 @@ tool_write_all(int fd, const void *buf, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
-}
-
-void
-tool_printable(const char *text, size_t len, char *out, size_t outlen)
-{
-	size_t j = 0;
-
-	for (size_t i = 0; i < len && j + 1 < outlen; i++) {
-		unsigned char c = (unsigned char)text[i];
-		out[j++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
-	}
-	out[j] = '\0';
 }
 
 void

@@ -103,10 +103,6 @@ int tool_resolve(const char *hostport, struct sockaddr_storage *ss,
  * reader went away). */
 int tool_write_all(int fd, const void *buf, size_t len);
 
-/* Copies text into out (outlen bytes) with control characters replaced, so
- * a peer's name cannot break a tab-separated line or a terminal. */
-void tool_printable(const char *text, size_t len, char *out, size_t outlen);
-
 /*
  * Settings from the configuration file (PRODUCT.md section 6): --config
  * FILE when given on the command line, else config/default.toml here, else
