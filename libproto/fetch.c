@@ -412,7 +412,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (f->closed)
+	if (f->closed || f->done)
 		return;
 	/* New peers may have joined those we know since we last asked; and
 	 * when the fetchers bring nothing, the seeds are asked for more. */
@@ -430,7 +430,9 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 			fetch_peer_pump(p);
 	}
 	note_bytes_seen(f);
-	if (f->done || time(NULL) - f->last_progress < (time_t)t)
+	/* Complete is no failure, whatever the owner does next. */
+	if (time(NULL) - f->last_progress < (time_t)t ||
+	    (f->mf != NULL && f->pk.ndone == f->mf->nchunks))
 		return;
 	if (f->mf == NULL && f->not_found > 0)
 		fetch_log(f, PROTO_LOG_ERROR, "%s: not found on any peer",

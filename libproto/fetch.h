@@ -94,8 +94,10 @@ typedef struct proto_fetch_stats {
 	size_t peers;            /* every peer ever added: proto_fetch_peer */
 } proto_fetch_stats;
 
-/* A fetch on base, which must outlive it. cfg and cbs are copied. NULL when
- * out of memory. Nothing happens until a peer is added. */
+/* A fetch on base, which must outlive it. cfg and cbs are copied; every
+ * callback but log and on_list (needed with list) must be set. NULL when
+ * out of memory. The clock of cfg.timeout starts now: a fetch given no
+ * peer within it ends (on_end with 1). */
 proto_fetch *proto_fetch_new(struct event_base *base,
     const proto_fetch_config *cfg, const proto_fetch_cbs *cbs, void *ctx);
 
@@ -105,9 +107,11 @@ void proto_fetch_free(proto_fetch *fx);
 
 /*
  * Connects to hostport, accepting only the identity pin (PROTO_IDENTITY_LEN
- * bytes, copied; NULL: any). An address already known, ourselves, one that
- * does not resolve or one past max_peers is skipped with a log line and
- * returns 0 too. 0, or PROTO_ERR_NOMEM.
+ * bytes, copied; NULL: any). An address already known (in any spelling)
+ * is skipped silently; ourselves, one that does not resolve or one past
+ * max_peers is skipped with a log line; all return 0 too. When that leaves
+ * no peer and none are to come (proto_fetch_more_peers), on_end is called
+ * before this returns. 0, or PROTO_ERR_NOMEM.
  */
 int proto_fetch_add_peer(proto_fetch *fx, const char *hostport,
     const uint8_t *pin);

@@ -68,6 +68,7 @@ fetch_peer_send(struct fetch_peer *p, enum fetch_req_kind kind,
 	proto_fetch *f = p->f;
 	struct fetch_request *r;
 	proto_msg m;
+	int rc;
 
 	if (p->count == FETCH_QUEUE_MAX)
 		return PROTO_ERR_TOO_BIG;
@@ -85,8 +86,8 @@ fetch_peer_send(struct fetch_peer *p, enum fetch_req_kind kind,
 	m.index = index;
 	if (kind == FETCH_REQ_CHUNK)
 		m.chunk_size = f->mf->chunk_size;
-	if (proto_conn_send(p->conn, &m) != 0)
-		return PROTO_ERR_SYSTEM;
+	if ((rc = proto_conn_send(p->conn, &m)) != 0)
+		return rc;
 	p->count++;
 	return 0;
 }
@@ -371,6 +372,9 @@ take_have(struct fetch_peer *p, const proto_msg *m)
 	if (!proto_have_set(&p->theirs, m->index))
 		return;
 	start = m->index * (uint64_t)p->their_chunk_size;
+	/* An empty file's one chunk holds no byte, and so none of ours. */
+	if (start >= mf->size)
+		return;
 	end = start + p->their_chunk_size < mf->size ?
 	    start + p->their_chunk_size : mf->size;
 	for (uint64_t i = start / mf->chunk_size;
@@ -393,18 +397,6 @@ take_peers(struct fetch_peer *p, const proto_msg *m)
 		    m->peers[i].port);
 }
 
-/* A peer's text, safe in a one-line message. */
-static void
-printable(const char *text, size_t len, char *out, size_t outlen)
-{
-	size_t n = len < outlen - 1 ? len : outlen - 1;
-
-	for (size_t i = 0; i < n; i++)
-		out[i] = (unsigned char)text[i] < 0x20 || text[i] == 0x7f ?
-		    '?' : text[i];
-	out[n] = '\0';
-}
-
 /* An ERROR in answer to r. */
 static void
 take_error(struct fetch_peer *p, const struct fetch_request *r,
@@ -412,7 +404,7 @@ take_error(struct fetch_peer *p, const struct fetch_request *r,
 {
 	char text[PROTO_ERROR_TEXT_MAX + 1];
 
-	printable(m->text, m->text_len, text, sizeof(text));
+	proto_msg_printable(text, sizeof(text), m->text, m->text_len);
 	switch (r->kind) {
 	case FETCH_REQ_CHUNK:
 		finish_chunk_request(p, r->index);
@@ -555,6 +547,14 @@ on_close(proto_conn *c, int err, void *arg)
 
 	p->line_lost = p->state == FETCH_READY && p->has_file &&
 	    (err == PROTO_ERR_CLOSED || err == PROTO_ERR_SYSTEM);
+	/* Refused for its version or its swarm, the peer is told why: the
+	 * ERROR queued goes out before the line does. */
+	if ((err == PROTO_ERR_AUTH || err == PROTO_ERR_VERSION) &&
+	    p->conn == c) {
+		p->f->bytes_in += proto_conn_bytes_in(c);
+		p->conn = NULL;
+		proto_conn_close_after_flush(c);
+	}
 	if ((err == PROTO_ERR_SYSTEM || err == PROTO_ERR_TIMEOUT) &&
 	    p->state == FETCH_CONNECTING)
 		fetch_peer_fail(p, 0, "connect %s: %s%s%s", p->addr, what, sep,
