@@ -159,7 +159,7 @@ _honest_capped() {
 	SERVER_ADDR=$server
 }
 
-@test "cut or reset mid-transfer beside an honest direct peer: complete, correct, nobody dropped" {
+@test "cut or reset mid-transfer beside an honest peer: complete, correct, nobody dropped" {
 	make_file f 16M 11
 	serve_file f
 	_honest_capped
@@ -187,7 +187,7 @@ _honest_capped() {
 	done
 }
 
-@test "to stdout: a cut and a reset mid-transfer beside an honest direct peer: byte-identical" {
+@test "to stdout: a cut and a reset mid-transfer beside an honest peer: byte-identical" {
 	make_file f 16M 21
 	serve_file f
 	_honest_capped
@@ -256,7 +256,7 @@ _alone_reconnects() {
 	_alone_reconnects reset
 }
 
-@test "a byte flipped through the proxy beside an honest direct peer: correct output, proxied peer dropped" {
+@test "a byte flipped through the proxy beside an honest peer: correct output, proxied peer dropped" {
 	make_file f 16M 15
 	serve_file f
 	_honest_capped
@@ -347,7 +347,7 @@ _slow_beside_fast() {
 	_slow_beside_fast 2
 }
 
-@test "a peer silent mid-transfer beside an honest direct one: the fetch completes" {
+@test "a peer silent mid-transfer beside an honest one: the fetch completes" {
 	make_file f 16M 22
 	serve_file f
 	_honest_capped

@@ -264,7 +264,7 @@ PY
 	serve_m -n a2 --secret-file a.secret
 	local a2=$SERVER_ADDR
 	serve_m -n open
-	local open=$SERVER_ADDR
+	local open=$SERVER_ADDR open_err=$SERVER_ERR
 	wait_for swarm_lists "$a1" "$id" a.secret
 	wait_for swarm_lists "$a2" "$id" a.secret
 	wait_listed "$open" "$id"
@@ -298,6 +298,8 @@ PY
 	run -1 --separate-stderr timeout 30 p2p-fetch -T 5 --secret-file a.secret -p "$open" -o out3 "$id" </dev/null
 	assert_stderr --partial "$open: peer is not in this private swarm: it gave no proof"
 	assert_file_not_exists out3
+	# ... and tells it why
+	wait_for grep -q "closed: refused by peer: it says: a private swarm" "$open_err"
 }
 
 @test "private swarm discovery: p2p-discover with secret A lists A's servers, not B's nor those without a secret" {
