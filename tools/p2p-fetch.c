@@ -30,7 +30,6 @@
 
 #define DEFAULT_TIMEOUT 30
 #define DEFAULT_MAX_PEERS 50
-#define WINDOW_BYTES (8u << 20)        /* early chunks held for stdout */
 #define REQUEST_FRAME_MAX 16384        /* what peers may send our server */
 
 struct fetch {
@@ -39,16 +38,12 @@ struct fetch {
 	uint8_t id[PROTO_HASH_LEN];
 	char hex[PROTO_ID_HEX_LEN + 1];
 	proto_manifest *mf;         /* the fetch's, once adopted */
-	proto_have have;            /* the chunks we hold, when sharing */
 	unsigned max_peers, timeout;
 	uint64_t max_file_size;     /* 0: no limit */
-	/* output */
+	/* output: stdout, or with -o FILE through FILE.part */
 	const char *out_path;
 	char *part_path;
-	int out_fd;
-	uint64_t next_write;        /* stdout: first chunk not yet written */
-	uint8_t **window;           /* stdout: early chunks by index % size */
-	uint64_t window_chunks;
+	proto_output *out;          /* once the manifest is adopted */
 	/* peers on stdin */
 	struct event *stdin_ev;
 	char line[512];
@@ -116,48 +111,18 @@ usage(FILE *out)
 	    DEFAULT_MAX_PEERS);
 }
 
+/* Says why the output failed, and ends the fetch. */
 static void
-write_out(struct fetch *f, const void *data, size_t len, uint64_t off)
+output_failed(struct fetch *f, int rc)
 {
-	if (f->part_path != NULL) {
-		const char *p = data;
-		while (len > 0) {
-			ssize_t n = pwrite(f->out_fd, p, len, (off_t)off);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0) {
-				tool_log(LOG_ERROR, "%s: %s (partial file kept)",
-				    f->part_path, strerror(errno));
-				fetch_finish(f, 1);
-				return;
-			}
-			p += n;
-			off += (uint64_t)n;
-			len -= (size_t)n;
-		}
-		return;
-	}
-	if (tool_write_all(f->out_fd, data, len) != 0) {
-		if (errno != EPIPE)
-			tool_log(LOG_ERROR, "write: %s", strerror(errno));
-		fetch_finish(f, 1);
-	}
-}
-
-/* Writes the chunks now in order at the front of the window. */
-static void
-flush_window(struct fetch *f)
-{
-	while (!f->done && f->next_write < f->mf->nchunks) {
-		uint64_t slot = f->next_write % f->window_chunks;
-		if (f->window[slot] == NULL)
-			break;
-		write_out(f, f->window[slot], proto_chunk_len(f->mf->size,
-		    f->mf->chunk_size, f->next_write), 0);
-		free(f->window[slot]);
-		f->window[slot] = NULL;
-		f->next_write++;
-	}
+	if (rc == PROTO_ERR_SYSTEM && f->part_path != NULL)
+		tool_log(LOG_ERROR, "%s: %s (partial file kept)", f->part_path,
+		    strerror(errno));
+	else if (rc == PROTO_ERR_SYSTEM && errno != EPIPE)
+		tool_log(LOG_ERROR, "write: %s", strerror(errno));
+	else if (rc != PROTO_ERR_SYSTEM)
+		tool_log(LOG_ERROR, "%s", proto_strerror(rc));
+	fetch_finish(f, 1);
 }
 
 /* With --seed the node stays to serve the whole file: the peers it fetched
@@ -176,19 +141,11 @@ static void
 on_complete(void *arg)
 {
 	struct fetch *f = arg;
+	int rc;
 
-	if (f->part_path != NULL) {
-		/* The file grew as chunks were written; ext4 writes into a
-		 * preallocated hole many times slower than it appends, so it
-		 * gets its full length only now (and loses any excess). */
-		if (ftruncate(f->out_fd, (off_t)f->mf->size) != 0 ||
-		    fdatasync(f->out_fd) != 0 || rename(f->part_path,
-		    f->out_path) != 0) {
-			tool_log(LOG_ERROR, "%s: %s (partial file kept)",
-			    f->part_path, strerror(errno));
-			fetch_finish(f, 1);
-			return;
-		}
+	if ((rc = proto_output_finish(f->out)) != 0) {
+		output_failed(f, rc);
+		return;
 	}
 	tool_log(LOG_INFO, "%s: complete, %llu bytes", f->hex,
 	    (unsigned long long)f->mf->size);
@@ -202,117 +159,54 @@ on_complete(void *arg)
 static void
 share_chunk(struct fetch *f, uint64_t index)
 {
-	if (f->store == NULL)
-		return;
-	proto_have_set(&f->have, index);
-	proto_server_have(f->server, f->id, index);
+	if (f->store != NULL)
+		proto_server_have(f->server, f->id, index);
 }
 
 static void
 on_chunk(uint64_t index, const uint8_t *data, size_t len, void *arg)
 {
 	struct fetch *f = arg;
-
-	if (f->window == NULL)
-		write_out(f, data, len, index * (uint64_t)f->mf->chunk_size);
-	else if (index == f->next_write) {
-		write_out(f, data, len, 0);
-		f->next_write++;
-		flush_window(f);
-		proto_fetch_set_order(f->fx, f->next_write + f->window_chunks);
-	} else {
-		uint8_t *copy = malloc(len ? len : 1);
-		if (copy == NULL) {
-			tool_log(LOG_ERROR, "out of memory");
-			fetch_finish(f, 1);
-			return;
-		}
-		memcpy(copy, data, len);
-		f->window[index % f->window_chunks] = copy;
-	}
-	if (!f->done)
-		share_chunk(f, index);
-}
-
-/* Marks the chunks FILE.part already holds intact; returns their count. */
-static uint64_t
-resume_part(struct fetch *f)
-{
-	const proto_manifest *mf = f->mf;
-	uint8_t *buf = malloc(mf->chunk_size ? mf->chunk_size : 1);
-	struct stat st;
-	uint64_t kept = 0;
-
-	if (buf == NULL || fstat(f->out_fd, &st) != 0) {
-		free(buf);
-		return 0;
-	}
-	for (uint64_t i = 0; i < mf->nchunks; i++) {
-		uint64_t off = i * (uint64_t)mf->chunk_size;
-		size_t len = proto_chunk_len(mf->size, mf->chunk_size, i);
-		off_t data;
-		if (off + len > (uint64_t)st.st_size || len == 0)
-			break;
-		/* Never-written ranges are holes: nothing to hash there. */
-		data = lseek(f->out_fd, (off_t)off, SEEK_DATA);
-		if (data < 0 || (uint64_t)data >= off + len)
-			continue;
-		if (pread(f->out_fd, buf, len, (off_t)off) != (ssize_t)len)
-			break;
-		if (proto_manifest_check_chunk(mf, i, buf, len) == 0) {
-			proto_fetch_held(f->fx, i);
-			share_chunk(f, i);
-			kept++;
-		}
-	}
-	free(buf);
-	return kept;
-}
-
-/*
- * FILE.part: the one a run before us left, to resume, or a new one. Never
- * through a link someone left in our place (O_NOFOLLOW), never one that
- * appears between our look and our creating it (O_EXCL), and only a
- * regular file: a FIFO or a device by that name is not ours to write.
- */
-static int
-open_part(const char *path)
-{
-	struct stat st;
-	int fd;
-
-	fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0 && errno == ENOENT)
-		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC |
-		    O_NOFOLLOW, 0644);
-	if (fd < 0) {
-		tool_log(LOG_ERROR, "%s: %s", path, errno == ELOOP ?
-		    "is a symbolic link; not written through" :
-		    strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		tool_log(LOG_ERROR, "%s: not a regular file; not written",
-		    path);
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-/* Serves the file being fetched from its .part, chunk by chunk as they are
- * verified. */
-static int
-share_part(struct fetch *f)
-{
 	int rc;
 
-	if (proto_have_init(&f->have, f->mf->nchunks) != 0)
-		return -1;
-	rc = proto_store_add_partial(f->store, f->mf, f->out_fd, &f->have);
-	if (rc != 0)
-		return -1;
-	return 0;
+	if ((rc = proto_output_write(f->out, index, data, len)) != 0) {
+		output_failed(f, rc);
+		return;
+	}
+	if (proto_output_limit(f->out) != 0)
+		proto_fetch_set_order(f->fx, proto_output_limit(f->out));
+	share_chunk(f, index);
+}
+
+/* A chunk an earlier run left in FILE.part, checked. */
+static void
+on_held(uint64_t index, void *arg)
+{
+	struct fetch *f = arg;
+
+	proto_fetch_held(f->fx, index);
+	share_chunk(f, index);
+}
+
+static int
+open_output(struct fetch *f)
+{
+	proto_output_config cfg = { f->mf, f->out_path, f->part_path,
+	    STDOUT_FILENO, 0 };
+	int rc;
+
+	if ((rc = proto_output_new(&cfg, &f->out)) == 0)
+		return 0;
+	if (rc == PROTO_ERR_SYSTEM && f->part_path != NULL)
+		tool_log(LOG_ERROR, "%s: %s", f->part_path, errno == ELOOP ?
+		    "is a symbolic link; not written through" :
+		    strerror(errno));
+	else if (rc == PROTO_ERR_INVALID)
+		tool_log(LOG_ERROR, "%s: not a regular file; not written",
+		    f->part_path);
+	else
+		tool_log(LOG_ERROR, "%s", proto_strerror(rc));
+	return -1;
 }
 
 static int
@@ -321,28 +215,21 @@ on_manifest(proto_manifest *mf, void *arg)
 	struct fetch *f = arg;
 
 	f->mf = mf;
-	if (f->part_path != NULL) {
-		if ((f->out_fd = open_part(f->part_path)) < 0)
-			return -1;
-		if (f->server != NULL && share_part(f) != 0) {
-			tool_log(LOG_ERROR, "out of memory");
-			return -1;
-		}
-		f->chunks_resumed = resume_part(f);
-		if (f->chunks_resumed > 0)
-			tool_log(LOG_INFO, "%s: %llu of %llu chunks already "
-			    "there", f->part_path,
-			    (unsigned long long)f->chunks_resumed,
-			    (unsigned long long)mf->nchunks);
-	} else {
-		f->window_chunks = WINDOW_BYTES / mf->chunk_size;
-		if (f->window_chunks < 2)
-			f->window_chunks = 2;
-		f->window = calloc(f->window_chunks, sizeof(*f->window));
-		if (f->window == NULL)
-			return -1;
-		proto_fetch_set_order(f->fx, f->next_write + f->window_chunks);
+	if (open_output(f) != 0)
+		return -1;
+	/* Served chunk by chunk as they are verified, those kept first. */
+	if (f->server != NULL && proto_output_share(f->out, f->store) != 0) {
+		tool_log(LOG_ERROR, "out of memory");
+		return -1;
 	}
+	/* What cannot be read back is simply fetched again. */
+	(void)proto_output_resume(f->out, on_held, f, &f->chunks_resumed);
+	if (f->chunks_resumed > 0)
+		tool_log(LOG_INFO, "%s: %llu of %llu chunks already there",
+		    f->part_path, (unsigned long long)f->chunks_resumed,
+		    (unsigned long long)mf->nchunks);
+	if (proto_output_limit(f->out) != 0)
+		proto_fetch_set_order(f->fx, proto_output_limit(f->out));
 	return 0;
 }
 
@@ -726,7 +613,6 @@ main(int argc, char **argv)
 	tool_raise_fd_limit();
 	f->timeout = DEFAULT_TIMEOUT;
 	f->max_peers = DEFAULT_MAX_PEERS;
-	f->out_fd = STDOUT_FILENO;
 	f->share = 1;
 	f->bind_addr = "0.0.0.0";
 	f->disco.port = PROTO_DISCO_PORT;
@@ -895,13 +781,7 @@ main(int argc, char **argv)
 		print_stats(f);
 	proto_server_free(f->server);
 	proto_store_free(f->store);
-	proto_have_free(&f->have);
-	if (f->part_path != NULL && f->out_fd >= 0 && f->out_fd !=
-	    STDOUT_FILENO)
-		close(f->out_fd);
-	for (uint64_t i = 0; f->window && i < f->window_chunks; i++)
-		free(f->window[i]);
-	free(f->window);
+	proto_output_free(f->out);
 	proto_fetch_free(f->fx);
 	free(f->part_path);
 	free(peer_args);
