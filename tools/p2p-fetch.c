@@ -44,7 +44,9 @@ struct fetch {
 	const char *out_path;
 	char *part_path;
 	proto_output *out;          /* once the manifest is adopted */
-	/* peers on stdin */
+	/* peers: -p, and lines on stdin */
+	const char **peer_args;
+	int npeer_args, read_stdin;
 	struct event *stdin_ev;
 	char line[512];
 	size_t linelen;
@@ -312,15 +314,23 @@ add_peer(struct fetch *f, const char *arg)
 		tool_die(1, "out of memory");
 }
 
+/* Peers on stdin: the first field of each line (what p2p-discover
+ * prints); blank lines and # comments are passed over, a long line cut. */
 static void
-take_line(struct fetch *f, char *line)
+take_bytes(struct fetch *f, const char *buf, size_t n)
 {
-	char *end = line + strcspn(line, "\t \r\n");
-
-	*end = '\0';
-	if (line[0] == '\0' || line[0] == '#')
-		return;
-	add_peer(f, line);
+	for (size_t i = 0; i < n && !f->done; i++) {
+		if (buf[i] != '\n') {
+			if (f->linelen + 1 < sizeof(f->line))
+				f->line[f->linelen++] = buf[i];
+			continue;
+		}
+		f->line[f->linelen] = '\0';
+		f->line[strcspn(f->line, "\t \r")] = '\0';
+		f->linelen = 0;
+		if (f->line[0] != '\0' && f->line[0] != '#')
+			add_peer(f, f->line);
+	}
 }
 
 static void
@@ -334,26 +344,16 @@ stdin_ready(evutil_socket_t fd, short what, void *arg)
 	n = read(fd, buf, sizeof(buf));
 	if (n < 0 && (errno == EINTR || errno == EAGAIN))
 		return;
-	if (n <= 0) {
-		if (f->linelen > 0) {
-			f->line[f->linelen] = '\0';
-			take_line(f, f->line);
-			f->linelen = 0;
-		}
-		if (f->stdin_ev)
-			event_del(f->stdin_ev);
-		f->stdin_open = 0;
-		proto_fetch_more_peers(f->fx, 0);
+	if (n > 0) {
+		take_bytes(f, buf, (size_t)n);
 		return;
 	}
-	for (ssize_t i = 0; i < n && !f->done; i++) {
-		if (buf[i] == '\n') {
-			f->line[f->linelen] = '\0';
-			take_line(f, f->line);
-			f->linelen = 0;
-		} else if (f->linelen + 1 < sizeof(f->line))
-			f->line[f->linelen++] = buf[i];
-	}
+	if (f->linelen > 0)
+		take_bytes(f, "\n", 1);
+	if (f->stdin_ev)
+		event_del(f->stdin_ev);
+	f->stdin_open = 0;
+	proto_fetch_more_peers(f->fx, 0);
 }
 
 /* 1 when epoll can watch fd: a pipe or a socket, not a file or device. */
@@ -439,65 +439,40 @@ fetch_finish(struct fetch *f, int code)
 	event_base_loopbreak(f->base);
 }
 
+/* "from": the peers that sent chunks we kept, and how many each. */
 static void
-print_stats_json(struct fetch *f)
+from_json(struct fetch *f, struct tool_json *j)
 {
-	struct tool_json j;
-	uint64_t used_peers = 0, chunks;
 	const char *addr;
-	proto_fetch_stats fs;
+	uint64_t chunks;
 
-	proto_fetch_stats_get(f->fx, &fs);
-	tool_json_start(&j);
-	tool_json_str(&j, "tool", tool_name, strlen(tool_name));
-	tool_json_uint(&j, "bytes_in", fs.bytes_in);
-	tool_json_uint(&j, "chunks_fetched", fs.chunks_fetched);
-	tool_json_uint(&j, "chunks_resumed", f->chunks_resumed);
-	for (size_t i = 0; proto_fetch_peer(f->fx, i, &addr, &chunks) == 0;
-	    i++)
-		used_peers += chunks > 0;
-	tool_json_uint(&j, "peers_used", used_peers);
-	tool_json_uint(&j, "peers_dropped", fs.peers_dropped);
-	tool_json_open(&j, "from", '[');
+	tool_json_open(j, "from", '[');
 	for (size_t i = 0; proto_fetch_peer(f->fx, i, &addr, &chunks) == 0;
 	    i++) {
 		if (chunks == 0)
 			continue;
-		tool_json_open(&j, NULL, '{');
-		tool_json_str(&j, "peer", addr, strlen(addr));
-		tool_json_uint(&j, "chunks", chunks);
-		tool_json_close(&j, '}');
+		tool_json_open(j, NULL, '{');
+		tool_json_str(j, "peer", addr, strlen(addr));
+		tool_json_uint(j, "chunks", chunks);
+		tool_json_close(j, '}');
 	}
-	tool_json_close(&j, ']');
-	tool_json_uint(&j, "cancelled", fs.cancelled);
-	tool_json_uint(&j, "duplicates", fs.duplicates);
-	{
-		proto_server_stats st;
-		memset(&st, 0, sizeof(st));
-		if (f->server != NULL)
-			proto_server_stats_get(f->server, &st);
-		tool_json_uint(&j, "bytes_out", st.bytes_out);
-		tool_json_uint(&j, "chunks_out", st.chunks_out);
-		tool_json_uint(&j, "peers_in", st.peers);
-	}
-	tool_json_uint(&j, "exit", (uint64_t)f->exit_code);
-	(void)tool_json_finish(&j, STDERR_FILENO);
+	tool_json_close(j, ']');
 }
 
+/* --stats: one line on stderr, KEY=VALUE or a JSON object, the same keys
+ * in the same order. */
 static void
 print_stats(struct fetch *f)
 {
-	char from[4096] = "";
-	size_t used = 0, used_peers = 0;
-	proto_server_stats st;
+	char line[8192], from[4096] = "";
+	size_t used = 0, at, used_peers = 0;
+	enum { FROM_BEFORE = 5, NNUM = 10 }; /* "from" before "cancelled" */
+	proto_server_stats ss;
 	proto_fetch_stats fs;
+	struct tool_json j;
 	const char *addr;
 	uint64_t chunks;
 
-	if (tool_opt.json) {
-		print_stats_json(f);
-		return;
-	}
 	for (size_t i = 0; proto_fetch_peer(f->fx, i, &addr, &chunks) == 0;
 	    i++) {
 		if (chunks == 0)
@@ -509,22 +484,40 @@ print_stats(struct fetch *f)
 			    addr, (unsigned long long)chunks);
 	}
 	proto_fetch_stats_get(f->fx, &fs);
-	memset(&st, 0, sizeof(st));
+	memset(&ss, 0, sizeof(ss));
 	if (f->server != NULL)
-		proto_server_stats_get(f->server, &st);
-	fprintf(stderr, "p2p-fetch: stats bytes_in=%llu chunks_fetched=%llu "
-	    "chunks_resumed=%llu peers_used=%zu peers_dropped=%llu from=%s "
-	    "cancelled=%llu duplicates=%llu bytes_out=%llu chunks_out=%llu "
-	    "peers_in=%llu\n",
-	    (unsigned long long)fs.bytes_in,
-	    (unsigned long long)fs.chunks_fetched,
-	    (unsigned long long)f->chunks_resumed, used_peers,
-	    (unsigned long long)fs.peers_dropped, used ? from : "-",
-	    (unsigned long long)fs.cancelled,
-	    (unsigned long long)fs.duplicates,
-	    (unsigned long long)st.bytes_out,
-	    (unsigned long long)st.chunks_out,
-	    (unsigned long long)st.peers);
+		proto_server_stats_get(f->server, &ss);
+	const struct { const char *key; uint64_t v; } num[NNUM] = {
+		{ "bytes_in", fs.bytes_in },
+		{ "chunks_fetched", fs.chunks_fetched },
+		{ "chunks_resumed", f->chunks_resumed },
+		{ "peers_used", used_peers },
+		{ "peers_dropped", fs.peers_dropped },
+		{ "cancelled", fs.cancelled }, { "duplicates", fs.duplicates },
+		{ "bytes_out", ss.bytes_out }, { "chunks_out", ss.chunks_out },
+		{ "peers_in", ss.peers },
+	};
+	if (tool_opt.json) {
+		tool_json_start(&j);
+		tool_json_str(&j, "tool", tool_name, strlen(tool_name));
+		for (size_t i = 0; i < NNUM; i++) {
+			if (i == FROM_BEFORE)
+				from_json(f, &j);
+			tool_json_uint(&j, num[i].key, num[i].v);
+		}
+		tool_json_uint(&j, "exit", (uint64_t)f->exit_code);
+		(void)tool_json_finish(&j, STDERR_FILENO);
+		return;
+	}
+	at = (size_t)snprintf(line, sizeof(line), "%s: stats", tool_name);
+	for (size_t i = 0; i < NNUM; i++) {
+		if (i == FROM_BEFORE)
+			at += (size_t)snprintf(line + at, sizeof(line) - at,
+			    " from=%s", used ? from : "-");
+		at += (size_t)snprintf(line + at, sizeof(line) - at,
+		    " %s=%llu", num[i].key, (unsigned long long)num[i].v);
+	}
+	fprintf(stderr, "%s\n", line);
 }
 
 /* A fetch to a file serves what it has fetched: it listens before it
@@ -580,37 +573,14 @@ start_fetch(struct fetch *f)
 		tool_die(1, "out of memory");
 }
 
-int
-main(int argc, char **argv)
+/* Defaults, then the configuration file, then the environment; the flags
+ * read later win. */
+static void
+load_settings(struct fetch *f, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "peer", required_argument, NULL, 'p' },
-		{ "output", required_argument, NULL, 'o' },
-		{ "timeout", required_argument, NULL, 'T' },
-		{ "max-peers", required_argument, NULL, 'M' },
-		{ "list", no_argument, NULL, 'L' },
-		{ "stats", no_argument, NULL, 'S' },
-		{ "seed", no_argument, NULL, 's' },
-		{ "no-share", no_argument, NULL, 'N' },
-		{ "port", required_argument, NULL, 'P' },
-		{ "bind", required_argument, NULL, 'B' },
-		TOOL_LONGOPTS_TLS,
-		TOOL_LONGOPT_PROGRESS,
-		TOOL_LONGOPT_JSON,
-		TOOL_LONGOPTS_RATES,
-		TOOL_LONGOPTS_COMMON,
-	};
-	static struct fetch fetch;
-	struct fetch *f = &fetch;
 	struct tool_config config;
-	struct event *sigint, *sigterm;
-	static const char **peer_args; /* static: reachable at any exit */
 	const char *env;
-	int ch, npeer_args = 0, read_stdin = 0;
 
-	tool_init("p2p-fetch", LOG_WARN);
-	signal(SIGPIPE, SIG_IGN);
-	tool_raise_fd_limit();
 	f->timeout = DEFAULT_TIMEOUT;
 	f->max_peers = DEFAULT_MAX_PEERS;
 	f->share = 1;
@@ -633,32 +603,67 @@ main(int argc, char **argv)
 	if ((env = getenv("MINI_P2P_DISCOVERY_PORT")) != NULL && *env)
 		f->disco.port = (uint16_t)tool_parse_number(env, 1, 65535,
 		    "MINI_P2P_DISCOVERY_PORT");
-	if ((peer_args = calloc((size_t)argc, sizeof(*peer_args))) == NULL)
+}
+
+/* -p [ID@]HOST:PORT: a usage error now, rather than a skipped peer later. */
+static void
+check_peer_option(const char *arg)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	const char *why, *addr;
+	uint8_t pin[PROTO_IDENTITY_LEN];
+	int has_pin;
+
+	if ((addr = tool_tls_split_pin(arg, pin, &has_pin)) == NULL)
+		tool_die(2, "peer '%s': the identity before '@' must be %d hex "
+		    "digits", arg, PROTO_IDENTITY_HEX_LEN);
+	if (tool_resolve(addr, &ss, &len, &why) != 0)
+		tool_die(2, "peer '%s': %s", arg, why);
+}
+
+static void
+usage_error(void)
+{
+	usage(stderr);
+	exit(2);
+}
+
+static void
+parse_options(struct fetch *f, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "peer", required_argument, NULL, 'p' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "timeout", required_argument, NULL, 'T' },
+		{ "max-peers", required_argument, NULL, 'M' },
+		{ "list", no_argument, NULL, 'L' },
+		{ "stats", no_argument, NULL, 'S' },
+		{ "seed", no_argument, NULL, 's' },
+		{ "no-share", no_argument, NULL, 'N' },
+		{ "port", required_argument, NULL, 'P' },
+		{ "bind", required_argument, NULL, 'B' },
+		TOOL_LONGOPTS_TLS,
+		TOOL_LONGOPT_PROGRESS,
+		TOOL_LONGOPT_JSON,
+		TOOL_LONGOPTS_RATES,
+		TOOL_LONGOPTS_COMMON,
+	};
+	int ch;
+
+	if ((f->peer_args = calloc((size_t)argc, sizeof(*f->peer_args))) ==
+	    NULL)
 		tool_die(1, "out of memory");
 	while ((ch = getopt_long(argc, argv, "p:o:T:qvhV", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'p':
 			if (strcmp(optarg, "-") == 0) {
-				read_stdin = 1;
+				f->read_stdin = 1;
 				break;
 			}
-			{
-				struct sockaddr_storage ss;
-				socklen_t len;
-				const char *why, *addr;
-				uint8_t pin[PROTO_IDENTITY_LEN];
-				int has_pin;
-				addr = tool_tls_split_pin(optarg, pin, &has_pin);
-				if (addr == NULL)
-					tool_die(2, "peer '%s': the identity "
-					    "before '@' must be %d hex digits",
-					    optarg, PROTO_IDENTITY_HEX_LEN);
-				if (tool_resolve(addr, &ss, &len, &why) != 0)
-					tool_die(2, "peer '%s': %s", optarg,
-					    why);
-			}
-			peer_args[npeer_args++] = optarg;
+			check_peer_option(optarg);
+			f->peer_args[f->npeer_args++] = optarg;
 			break;
 		case 'o':
 			f->out_path = optarg;
@@ -691,29 +696,28 @@ main(int argc, char **argv)
 			f->bind_addr = optarg;
 			break;
 		default:
-			if (tool_common_option(ch, usage) ||
-			    tool_tls_option(ch))
-				break;
-			usage(stderr);
-			return 2;
+			if (!tool_common_option(ch, usage) &&
+			    !tool_tls_option(ch))
+				usage_error();
 		}
 	}
-	argc -= optind;
-	argv += optind;
+}
+
+/* The operands, and the options that only make sense together. */
+static void
+check_arguments(struct fetch *f, int argc, char **argv)
+{
 	if (f->listing) {
-		if (argc != 0 || npeer_args != 1 || read_stdin || f->out_path) {
-			usage(stderr);
-			return 2;
-		}
+		if (argc != 0 || f->npeer_args != 1 || f->read_stdin ||
+		    f->out_path)
+			usage_error();
 	} else {
-		if (argc != 1) {
-			usage(stderr);
-			return 2;
-		}
+		if (argc != 1)
+			usage_error();
 		tool_parse_id(argv[0], f->id);
 		proto_hex_encode(f->id, PROTO_HASH_LEN, f->hex);
-		if (npeer_args == 0)
-			read_stdin = 1;
+		if (f->npeer_args == 0)
+			f->read_stdin = 1;
 		if (f->out_path == NULL && isatty(STDOUT_FILENO))
 			tool_die(2, "refusing to write a file to a terminal; "
 			    "use -o FILE or redirect stdout");
@@ -727,30 +731,22 @@ main(int argc, char **argv)
 			tool_die(2, "--seed serves the file: it needs -o FILE "
 			    "and no --no-share");
 	}
-	if (read_stdin && isatty(STDIN_FILENO))
+	if (f->read_stdin && isatty(STDIN_FILENO))
 		tool_die(2, "no peers: give -p HOST:PORT, or pipe HOST:PORT "
 		    "lines in (p2p-discover | p2p-fetch ID)");
-	tool_tls_start();
-	tool_tls_apply(&f->cfg, 0);
-	f->disco.secret = tool_tls_secret();
-	f->cfg.node_name = tool_hostname();
-	f->cfg.timeout = f->timeout;
-	srandom((unsigned)getpid() ^ (unsigned)time(NULL));
-	if ((f->base = event_base_new()) == NULL)
-		tool_die(1, "out of memory");
-	f->cfg.limit = tool_conn_limit(f->base);
-	if (f->out_path != NULL && f->share)
-		start_server(f);
-	start_fetch(f);
-	if (!f->listing)
-		start_progress(f);
-	if (read_stdin && !is_pollable(STDIN_FILENO)) {
-		/* epoll cannot watch a file: read its lines now. */
+}
+
+/* The peers of -p, and those on stdin: a pipe is watched, a file read at
+ * once (epoll cannot watch one). */
+static void
+start_peers(struct fetch *f)
+{
+	if (f->read_stdin && !is_pollable(STDIN_FILENO)) {
 		f->stdin_open = 1;
 		proto_fetch_more_peers(f->fx, 1);
 		while (f->stdin_open && !f->done)
 			stdin_ready(STDIN_FILENO, EV_READ, f);
-	} else if (read_stdin) {
+	} else if (f->read_stdin) {
 		evutil_make_socket_nonblocking(STDIN_FILENO);
 		f->stdin_ev = event_new(f->base, STDIN_FILENO,
 		    EV_READ | EV_PERSIST, stdin_ready, f);
@@ -759,17 +755,13 @@ main(int argc, char **argv)
 		f->stdin_open = 1;
 		proto_fetch_more_peers(f->fx, 1);
 	}
-	sigint = evsignal_new(f->base, SIGINT, on_signal, f);
-	sigterm = evsignal_new(f->base, SIGTERM, on_signal, f);
-	if (sigint == NULL || sigterm == NULL || event_add(sigint, NULL) ||
-	    event_add(sigterm, NULL))
-		tool_die(1, "cannot watch signals");
-	for (int i = 0; i < npeer_args && !f->done; i++)
-		add_peer(f, peer_args[i]);
-	if (!f->done)
-		proto_fetch_more_peers(f->fx, f->stdin_open);
-	if (!f->done)
-		event_base_dispatch(f->base);
+}
+
+/* What is left to say (progress, --stats) once the loop is over, then
+ * everything freed in the order each thing's borrowers go. */
+static void
+fetch_end(struct fetch *f)
+{
 	proto_fetch_close(f->fx);
 	tool_conn_limit_free();
 	if (f->progress_ev != NULL) {
@@ -784,11 +776,53 @@ main(int argc, char **argv)
 	proto_output_free(f->out);
 	proto_fetch_free(f->fx);
 	free(f->part_path);
-	free(peer_args);
-	event_free(sigint);
-	event_free(sigterm);
+	free(f->peer_args);
 	if (f->stdin_ev)
 		event_free(f->stdin_ev);
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct fetch fetch;
+	struct fetch *f = &fetch;
+	struct event *sigint, *sigterm;
+
+	tool_init("p2p-fetch", LOG_WARN);
+	signal(SIGPIPE, SIG_IGN);
+	tool_raise_fd_limit();
+	load_settings(f, argc, argv);
+	parse_options(f, argc, argv);
+	check_arguments(f, argc - optind, argv + optind);
+	tool_tls_start();
+	tool_tls_apply(&f->cfg, 0);
+	f->disco.secret = tool_tls_secret();
+	f->cfg.node_name = tool_hostname();
+	f->cfg.timeout = f->timeout;
+	srandom((unsigned)getpid() ^ (unsigned)time(NULL));
+	if ((f->base = event_base_new()) == NULL)
+		tool_die(1, "out of memory");
+	f->cfg.limit = tool_conn_limit(f->base);
+	if (f->out_path != NULL && f->share)
+		start_server(f);
+	start_fetch(f);
+	if (!f->listing)
+		start_progress(f);
+	start_peers(f);
+	sigint = evsignal_new(f->base, SIGINT, on_signal, f);
+	sigterm = evsignal_new(f->base, SIGTERM, on_signal, f);
+	if (sigint == NULL || sigterm == NULL || event_add(sigint, NULL) ||
+	    event_add(sigterm, NULL))
+		tool_die(1, "cannot watch signals");
+	for (int i = 0; i < f->npeer_args && !f->done; i++)
+		add_peer(f, f->peer_args[i]);
+	if (!f->done)
+		proto_fetch_more_peers(f->fx, f->stdin_open);
+	if (!f->done)
+		event_base_dispatch(f->base);
+	fetch_end(f);
+	event_free(sigint);
+	event_free(sigterm);
 	proto_base_free(f->base);
 	tool_tls_end();
 	return f->exit_code;
