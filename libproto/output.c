@@ -26,8 +26,9 @@ struct proto_output {
 	uint64_t window_chunks;
 };
 
-/* Opens FILE.part as the header says; -1 with errno set, EINVAL for what
- * is not a regular file (or cannot be looked at: not known to be one). */
+/* Opens FILE.part as the header says: a descriptor, -1 with errno set, or
+ * -2 for what is not a regular file (or cannot be looked at: not known to
+ * be one). */
 static int
 open_part(const char *path)
 {
@@ -42,8 +43,7 @@ open_part(const char *path)
 		return -1;
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
-		errno = EINVAL;
-		return -1;
+		return -2;
 	}
 	return fd;
 }
@@ -91,7 +91,8 @@ proto_output_new(const proto_output_config *cfg, proto_output **out)
 		goto fail;
 	}
 	if ((o->fd = open_part(o->part_path)) < 0) {
-		rc = errno == EINVAL ? PROTO_ERR_INVALID : PROTO_ERR_SYSTEM;
+		rc = o->fd == -2 ? PROTO_ERR_INVALID : PROTO_ERR_SYSTEM;
+		o->fd = -1;
 		goto fail;
 	}
 	*out = o;

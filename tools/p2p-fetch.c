@@ -2,18 +2,17 @@
  * p2p-fetch: downloads a file by content id from several peers at once.
  * Peers come from -p and from HOST:PORT lines on stdin (what p2p-discover
  * prints), joining as they arrive; libproto's fetch (fetch.h) does the
- * asking, verifying and dropping. This is the output side: to stdout in
- * order, through a bounded window of chunks that arrived early, or with -o
- * to FILE.part at each chunk's offset, renamed to FILE when complete; a
- * later run over the same FILE.part keeps every chunk that already checks
- * and fetches only the rest.
+ * asking, verifying and dropping, and its output (output.h) the writing:
+ * to stdout in order, or with -o through FILE.part, renamed to FILE when
+ * complete; a later run over the same FILE.part keeps every chunk that
+ * already checks and fetches only the rest. What remains here is the
+ * words: options, messages, progress and --stats.
  *
  * Writing to a file, the fetch is a peer too: it listens, serves the chunks
  * it has verified from FILE.part, tells its peers (HAVE) as it gets more,
  * and with --seed keeps serving once complete.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
