@@ -17,6 +17,7 @@
  *   picker.h    which chunk to ask a peer for next (rarest first)
  *   server.h    a node's serving side: listener, answers, HAVE pushes
  *   fetch.h     fetching a file by id from many peers at once
+ *   output.h    where a fetched file's chunks go: a stream, or FILE.part
  *   identity.h  a node's key pair and identity, TLS 1.3 contexts
  *   log.h       a hook for the library's debug and trace events
  */
@@ -38,6 +39,7 @@
 #include "picker.h"
 #include "server.h"
 #include "fetch.h"
+#include "output.h"
 #include "identity.h"
 #include "log.h"
 

@@ -2,18 +2,17 @@
  * p2p-fetch: downloads a file by content id from several peers at once.
  * Peers come from -p and from HOST:PORT lines on stdin (what p2p-discover
  * prints), joining as they arrive; libproto's fetch (fetch.h) does the
- * asking, verifying and dropping. This is the output side: to stdout in
- * order, through a bounded window of chunks that arrived early, or with -o
- * to FILE.part at each chunk's offset, renamed to FILE when complete; a
- * later run over the same FILE.part keeps every chunk that already checks
- * and fetches only the rest.
+ * asking, verifying and dropping, and its output (output.h) the writing:
+ * to stdout in order, or with -o through FILE.part, renamed to FILE when
+ * complete; a later run over the same FILE.part keeps every chunk that
+ * already checks and fetches only the rest. What remains here is the
+ * words: options, messages, progress and --stats.
  *
  * Writing to a file, the fetch is a peer too: it listens, serves the chunks
  * it has verified from FILE.part, tells its peers (HAVE) as it gets more,
  * and with --seed keeps serving once complete.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -30,7 +29,6 @@
 
 #define DEFAULT_TIMEOUT 30
 #define DEFAULT_MAX_PEERS 50
-#define WINDOW_BYTES (8u << 20)        /* early chunks held for stdout */
 #define REQUEST_FRAME_MAX 16384        /* what peers may send our server */
 
 struct fetch {
@@ -39,17 +37,15 @@ struct fetch {
 	uint8_t id[PROTO_HASH_LEN];
 	char hex[PROTO_ID_HEX_LEN + 1];
 	proto_manifest *mf;         /* the fetch's, once adopted */
-	proto_have have;            /* the chunks we hold, when sharing */
 	unsigned max_peers, timeout;
 	uint64_t max_file_size;     /* 0: no limit */
-	/* output */
+	/* output: stdout, or with -o FILE through FILE.part */
 	const char *out_path;
 	char *part_path;
-	int out_fd;
-	uint64_t next_write;        /* stdout: first chunk not yet written */
-	uint8_t **window;           /* stdout: early chunks by index % size */
-	uint64_t window_chunks;
-	/* peers on stdin */
+	proto_output *out;          /* once the manifest is adopted */
+	/* peers: -p, and lines on stdin */
+	const char **peer_args;
+	int npeer_args, read_stdin;
 	struct event *stdin_ev;
 	char line[512];
 	size_t linelen;
@@ -116,48 +112,18 @@ usage(FILE *out)
 	    DEFAULT_MAX_PEERS);
 }
 
+/* Says why the output failed, and ends the fetch. */
 static void
-write_out(struct fetch *f, const void *data, size_t len, uint64_t off)
+output_failed(struct fetch *f, int rc)
 {
-	if (f->part_path != NULL) {
-		const char *p = data;
-		while (len > 0) {
-			ssize_t n = pwrite(f->out_fd, p, len, (off_t)off);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0) {
-				tool_log(LOG_ERROR, "%s: %s (partial file kept)",
-				    f->part_path, strerror(errno));
-				fetch_finish(f, 1);
-				return;
-			}
-			p += n;
-			off += (uint64_t)n;
-			len -= (size_t)n;
-		}
-		return;
-	}
-	if (tool_write_all(f->out_fd, data, len) != 0) {
-		if (errno != EPIPE)
-			tool_log(LOG_ERROR, "write: %s", strerror(errno));
-		fetch_finish(f, 1);
-	}
-}
-
-/* Writes the chunks now in order at the front of the window. */
-static void
-flush_window(struct fetch *f)
-{
-	while (!f->done && f->next_write < f->mf->nchunks) {
-		uint64_t slot = f->next_write % f->window_chunks;
-		if (f->window[slot] == NULL)
-			break;
-		write_out(f, f->window[slot], proto_chunk_len(f->mf->size,
-		    f->mf->chunk_size, f->next_write), 0);
-		free(f->window[slot]);
-		f->window[slot] = NULL;
-		f->next_write++;
-	}
+	if (rc == PROTO_ERR_SYSTEM && f->part_path != NULL)
+		tool_log(LOG_ERROR, "%s: %s (partial file kept)", f->part_path,
+		    strerror(errno));
+	else if (rc == PROTO_ERR_SYSTEM && errno != EPIPE)
+		tool_log(LOG_ERROR, "write: %s", strerror(errno));
+	else if (rc != PROTO_ERR_SYSTEM)
+		tool_log(LOG_ERROR, "%s", proto_strerror(rc));
+	fetch_finish(f, 1);
 }
 
 /* With --seed the node stays to serve the whole file: the peers it fetched
@@ -176,19 +142,11 @@ static void
 on_complete(void *arg)
 {
 	struct fetch *f = arg;
+	int rc;
 
-	if (f->part_path != NULL) {
-		/* The file grew as chunks were written; ext4 writes into a
-		 * preallocated hole many times slower than it appends, so it
-		 * gets its full length only now (and loses any excess). */
-		if (ftruncate(f->out_fd, (off_t)f->mf->size) != 0 ||
-		    fdatasync(f->out_fd) != 0 || rename(f->part_path,
-		    f->out_path) != 0) {
-			tool_log(LOG_ERROR, "%s: %s (partial file kept)",
-			    f->part_path, strerror(errno));
-			fetch_finish(f, 1);
-			return;
-		}
+	if ((rc = proto_output_finish(f->out)) != 0) {
+		output_failed(f, rc);
+		return;
 	}
 	tool_log(LOG_INFO, "%s: complete, %llu bytes", f->hex,
 	    (unsigned long long)f->mf->size);
@@ -202,117 +160,54 @@ on_complete(void *arg)
 static void
 share_chunk(struct fetch *f, uint64_t index)
 {
-	if (f->store == NULL)
-		return;
-	proto_have_set(&f->have, index);
-	proto_server_have(f->server, f->id, index);
+	if (f->store != NULL)
+		proto_server_have(f->server, f->id, index);
 }
 
 static void
 on_chunk(uint64_t index, const uint8_t *data, size_t len, void *arg)
 {
 	struct fetch *f = arg;
-
-	if (f->window == NULL)
-		write_out(f, data, len, index * (uint64_t)f->mf->chunk_size);
-	else if (index == f->next_write) {
-		write_out(f, data, len, 0);
-		f->next_write++;
-		flush_window(f);
-		proto_fetch_set_order(f->fx, f->next_write + f->window_chunks);
-	} else {
-		uint8_t *copy = malloc(len ? len : 1);
-		if (copy == NULL) {
-			tool_log(LOG_ERROR, "out of memory");
-			fetch_finish(f, 1);
-			return;
-		}
-		memcpy(copy, data, len);
-		f->window[index % f->window_chunks] = copy;
-	}
-	if (!f->done)
-		share_chunk(f, index);
-}
-
-/* Marks the chunks FILE.part already holds intact; returns their count. */
-static uint64_t
-resume_part(struct fetch *f)
-{
-	const proto_manifest *mf = f->mf;
-	uint8_t *buf = malloc(mf->chunk_size ? mf->chunk_size : 1);
-	struct stat st;
-	uint64_t kept = 0;
-
-	if (buf == NULL || fstat(f->out_fd, &st) != 0) {
-		free(buf);
-		return 0;
-	}
-	for (uint64_t i = 0; i < mf->nchunks; i++) {
-		uint64_t off = i * (uint64_t)mf->chunk_size;
-		size_t len = proto_chunk_len(mf->size, mf->chunk_size, i);
-		off_t data;
-		if (off + len > (uint64_t)st.st_size || len == 0)
-			break;
-		/* Never-written ranges are holes: nothing to hash there. */
-		data = lseek(f->out_fd, (off_t)off, SEEK_DATA);
-		if (data < 0 || (uint64_t)data >= off + len)
-			continue;
-		if (pread(f->out_fd, buf, len, (off_t)off) != (ssize_t)len)
-			break;
-		if (proto_manifest_check_chunk(mf, i, buf, len) == 0) {
-			proto_fetch_held(f->fx, i);
-			share_chunk(f, i);
-			kept++;
-		}
-	}
-	free(buf);
-	return kept;
-}
-
-/*
- * FILE.part: the one a run before us left, to resume, or a new one. Never
- * through a link someone left in our place (O_NOFOLLOW), never one that
- * appears between our look and our creating it (O_EXCL), and only a
- * regular file: a FIFO or a device by that name is not ours to write.
- */
-static int
-open_part(const char *path)
-{
-	struct stat st;
-	int fd;
-
-	fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0 && errno == ENOENT)
-		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC |
-		    O_NOFOLLOW, 0644);
-	if (fd < 0) {
-		tool_log(LOG_ERROR, "%s: %s", path, errno == ELOOP ?
-		    "is a symbolic link; not written through" :
-		    strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		tool_log(LOG_ERROR, "%s: not a regular file; not written",
-		    path);
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-/* Serves the file being fetched from its .part, chunk by chunk as they are
- * verified. */
-static int
-share_part(struct fetch *f)
-{
 	int rc;
 
-	if (proto_have_init(&f->have, f->mf->nchunks) != 0)
-		return -1;
-	rc = proto_store_add_partial(f->store, f->mf, f->out_fd, &f->have);
-	if (rc != 0)
-		return -1;
-	return 0;
+	if ((rc = proto_output_write(f->out, index, data, len)) != 0) {
+		output_failed(f, rc);
+		return;
+	}
+	if (proto_output_limit(f->out) != 0)
+		proto_fetch_set_order(f->fx, proto_output_limit(f->out));
+	share_chunk(f, index);
+}
+
+/* A chunk an earlier run left in FILE.part, checked. */
+static void
+on_held(uint64_t index, void *arg)
+{
+	struct fetch *f = arg;
+
+	proto_fetch_held(f->fx, index);
+	share_chunk(f, index);
+}
+
+static int
+open_output(struct fetch *f)
+{
+	proto_output_config cfg = { f->mf, f->out_path, f->part_path,
+	    STDOUT_FILENO, 0 };
+	int rc;
+
+	if ((rc = proto_output_new(&cfg, &f->out)) == 0)
+		return 0;
+	if (rc == PROTO_ERR_SYSTEM && f->part_path != NULL)
+		tool_log(LOG_ERROR, "%s: %s", f->part_path, errno == ELOOP ?
+		    "is a symbolic link; not written through" :
+		    strerror(errno));
+	else if (rc == PROTO_ERR_INVALID)
+		tool_log(LOG_ERROR, "%s: not a regular file; not written",
+		    f->part_path);
+	else
+		tool_log(LOG_ERROR, "%s", proto_strerror(rc));
+	return -1;
 }
 
 static int
@@ -321,28 +216,21 @@ on_manifest(proto_manifest *mf, void *arg)
 	struct fetch *f = arg;
 
 	f->mf = mf;
-	if (f->part_path != NULL) {
-		if ((f->out_fd = open_part(f->part_path)) < 0)
-			return -1;
-		if (f->server != NULL && share_part(f) != 0) {
-			tool_log(LOG_ERROR, "out of memory");
-			return -1;
-		}
-		f->chunks_resumed = resume_part(f);
-		if (f->chunks_resumed > 0)
-			tool_log(LOG_INFO, "%s: %llu of %llu chunks already "
-			    "there", f->part_path,
-			    (unsigned long long)f->chunks_resumed,
-			    (unsigned long long)mf->nchunks);
-	} else {
-		f->window_chunks = WINDOW_BYTES / mf->chunk_size;
-		if (f->window_chunks < 2)
-			f->window_chunks = 2;
-		f->window = calloc(f->window_chunks, sizeof(*f->window));
-		if (f->window == NULL)
-			return -1;
-		proto_fetch_set_order(f->fx, f->next_write + f->window_chunks);
+	if (open_output(f) != 0)
+		return -1;
+	/* Served chunk by chunk as they are verified, those kept first. */
+	if (f->server != NULL && proto_output_share(f->out, f->store) != 0) {
+		tool_log(LOG_ERROR, "out of memory");
+		return -1;
 	}
+	/* What cannot be read back is simply fetched again. */
+	(void)proto_output_resume(f->out, on_held, f, &f->chunks_resumed);
+	if (f->chunks_resumed > 0)
+		tool_log(LOG_INFO, "%s: %llu of %llu chunks already there",
+		    f->part_path, (unsigned long long)f->chunks_resumed,
+		    (unsigned long long)mf->nchunks);
+	if (proto_output_limit(f->out) != 0)
+		proto_fetch_set_order(f->fx, proto_output_limit(f->out));
 	return 0;
 }
 
@@ -425,15 +313,23 @@ add_peer(struct fetch *f, const char *arg)
 		tool_die(1, "out of memory");
 }
 
+/* Peers on stdin: the first field of each line (what p2p-discover
+ * prints); blank lines and # comments are passed over, a long line cut. */
 static void
-take_line(struct fetch *f, char *line)
+take_bytes(struct fetch *f, const char *buf, size_t n)
 {
-	char *end = line + strcspn(line, "\t \r\n");
-
-	*end = '\0';
-	if (line[0] == '\0' || line[0] == '#')
-		return;
-	add_peer(f, line);
+	for (size_t i = 0; i < n && !f->done; i++) {
+		if (buf[i] != '\n') {
+			if (f->linelen + 1 < sizeof(f->line))
+				f->line[f->linelen++] = buf[i];
+			continue;
+		}
+		f->line[f->linelen] = '\0';
+		f->line[strcspn(f->line, "\t \r")] = '\0';
+		f->linelen = 0;
+		if (f->line[0] != '\0' && f->line[0] != '#')
+			add_peer(f, f->line);
+	}
 }
 
 static void
@@ -447,26 +343,16 @@ stdin_ready(evutil_socket_t fd, short what, void *arg)
 	n = read(fd, buf, sizeof(buf));
 	if (n < 0 && (errno == EINTR || errno == EAGAIN))
 		return;
-	if (n <= 0) {
-		if (f->linelen > 0) {
-			f->line[f->linelen] = '\0';
-			take_line(f, f->line);
-			f->linelen = 0;
-		}
-		if (f->stdin_ev)
-			event_del(f->stdin_ev);
-		f->stdin_open = 0;
-		proto_fetch_more_peers(f->fx, 0);
+	if (n > 0) {
+		take_bytes(f, buf, (size_t)n);
 		return;
 	}
-	for (ssize_t i = 0; i < n && !f->done; i++) {
-		if (buf[i] == '\n') {
-			f->line[f->linelen] = '\0';
-			take_line(f, f->line);
-			f->linelen = 0;
-		} else if (f->linelen + 1 < sizeof(f->line))
-			f->line[f->linelen++] = buf[i];
-	}
+	if (f->linelen > 0)
+		take_bytes(f, "\n", 1);
+	if (f->stdin_ev)
+		event_del(f->stdin_ev);
+	f->stdin_open = 0;
+	proto_fetch_more_peers(f->fx, 0);
 }
 
 /* 1 when epoll can watch fd: a pipe or a socket, not a file or device. */
@@ -552,65 +438,40 @@ fetch_finish(struct fetch *f, int code)
 	event_base_loopbreak(f->base);
 }
 
+/* "from": the peers that sent chunks we kept, and how many each. */
 static void
-print_stats_json(struct fetch *f)
+from_json(struct fetch *f, struct tool_json *j)
 {
-	struct tool_json j;
-	uint64_t used_peers = 0, chunks;
 	const char *addr;
-	proto_fetch_stats fs;
+	uint64_t chunks;
 
-	proto_fetch_stats_get(f->fx, &fs);
-	tool_json_start(&j);
-	tool_json_str(&j, "tool", tool_name, strlen(tool_name));
-	tool_json_uint(&j, "bytes_in", fs.bytes_in);
-	tool_json_uint(&j, "chunks_fetched", fs.chunks_fetched);
-	tool_json_uint(&j, "chunks_resumed", f->chunks_resumed);
-	for (size_t i = 0; proto_fetch_peer(f->fx, i, &addr, &chunks) == 0;
-	    i++)
-		used_peers += chunks > 0;
-	tool_json_uint(&j, "peers_used", used_peers);
-	tool_json_uint(&j, "peers_dropped", fs.peers_dropped);
-	tool_json_open(&j, "from", '[');
+	tool_json_open(j, "from", '[');
 	for (size_t i = 0; proto_fetch_peer(f->fx, i, &addr, &chunks) == 0;
 	    i++) {
 		if (chunks == 0)
 			continue;
-		tool_json_open(&j, NULL, '{');
-		tool_json_str(&j, "peer", addr, strlen(addr));
-		tool_json_uint(&j, "chunks", chunks);
-		tool_json_close(&j, '}');
+		tool_json_open(j, NULL, '{');
+		tool_json_str(j, "peer", addr, strlen(addr));
+		tool_json_uint(j, "chunks", chunks);
+		tool_json_close(j, '}');
 	}
-	tool_json_close(&j, ']');
-	tool_json_uint(&j, "cancelled", fs.cancelled);
-	tool_json_uint(&j, "duplicates", fs.duplicates);
-	{
-		proto_server_stats st;
-		memset(&st, 0, sizeof(st));
-		if (f->server != NULL)
-			proto_server_stats_get(f->server, &st);
-		tool_json_uint(&j, "bytes_out", st.bytes_out);
-		tool_json_uint(&j, "chunks_out", st.chunks_out);
-		tool_json_uint(&j, "peers_in", st.peers);
-	}
-	tool_json_uint(&j, "exit", (uint64_t)f->exit_code);
-	(void)tool_json_finish(&j, STDERR_FILENO);
+	tool_json_close(j, ']');
 }
 
+/* --stats: one line on stderr, KEY=VALUE or a JSON object, the same keys
+ * in the same order. */
 static void
 print_stats(struct fetch *f)
 {
-	char from[4096] = "";
-	size_t used = 0, used_peers = 0;
-	proto_server_stats st;
+	char line[8192], from[4096] = "";
+	size_t used = 0, at, used_peers = 0;
+	enum { FROM_BEFORE = 5, NNUM = 10 }; /* "from" before "cancelled" */
+	proto_server_stats ss;
 	proto_fetch_stats fs;
+	struct tool_json j;
 	const char *addr;
 	uint64_t chunks;
 
-	if (tool_opt.json) {
-		print_stats_json(f);
-		return;
-	}
 	for (size_t i = 0; proto_fetch_peer(f->fx, i, &addr, &chunks) == 0;
 	    i++) {
 		if (chunks == 0)
@@ -622,22 +483,40 @@ print_stats(struct fetch *f)
 			    addr, (unsigned long long)chunks);
 	}
 	proto_fetch_stats_get(f->fx, &fs);
-	memset(&st, 0, sizeof(st));
+	memset(&ss, 0, sizeof(ss));
 	if (f->server != NULL)
-		proto_server_stats_get(f->server, &st);
-	fprintf(stderr, "p2p-fetch: stats bytes_in=%llu chunks_fetched=%llu "
-	    "chunks_resumed=%llu peers_used=%zu peers_dropped=%llu from=%s "
-	    "cancelled=%llu duplicates=%llu bytes_out=%llu chunks_out=%llu "
-	    "peers_in=%llu\n",
-	    (unsigned long long)fs.bytes_in,
-	    (unsigned long long)fs.chunks_fetched,
-	    (unsigned long long)f->chunks_resumed, used_peers,
-	    (unsigned long long)fs.peers_dropped, used ? from : "-",
-	    (unsigned long long)fs.cancelled,
-	    (unsigned long long)fs.duplicates,
-	    (unsigned long long)st.bytes_out,
-	    (unsigned long long)st.chunks_out,
-	    (unsigned long long)st.peers);
+		proto_server_stats_get(f->server, &ss);
+	const struct { const char *key; uint64_t v; } num[NNUM] = {
+		{ "bytes_in", fs.bytes_in },
+		{ "chunks_fetched", fs.chunks_fetched },
+		{ "chunks_resumed", f->chunks_resumed },
+		{ "peers_used", used_peers },
+		{ "peers_dropped", fs.peers_dropped },
+		{ "cancelled", fs.cancelled }, { "duplicates", fs.duplicates },
+		{ "bytes_out", ss.bytes_out }, { "chunks_out", ss.chunks_out },
+		{ "peers_in", ss.peers },
+	};
+	if (tool_opt.json) {
+		tool_json_start(&j);
+		tool_json_str(&j, "tool", tool_name, strlen(tool_name));
+		for (size_t i = 0; i < NNUM; i++) {
+			if (i == FROM_BEFORE)
+				from_json(f, &j);
+			tool_json_uint(&j, num[i].key, num[i].v);
+		}
+		tool_json_uint(&j, "exit", (uint64_t)f->exit_code);
+		(void)tool_json_finish(&j, STDERR_FILENO);
+		return;
+	}
+	at = (size_t)snprintf(line, sizeof(line), "%s: stats", tool_name);
+	for (size_t i = 0; i < NNUM; i++) {
+		if (i == FROM_BEFORE)
+			at += (size_t)snprintf(line + at, sizeof(line) - at,
+			    " from=%s", used ? from : "-");
+		at += (size_t)snprintf(line + at, sizeof(line) - at,
+		    " %s=%llu", num[i].key, (unsigned long long)num[i].v);
+	}
+	fprintf(stderr, "%s\n", line);
 }
 
 /* A fetch to a file serves what it has fetched: it listens before it
@@ -693,40 +572,16 @@ start_fetch(struct fetch *f)
 		tool_die(1, "out of memory");
 }
 
-int
-main(int argc, char **argv)
+/* Defaults, then the configuration file, then the environment; the flags
+ * read later win. */
+static void
+load_settings(struct fetch *f, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "peer", required_argument, NULL, 'p' },
-		{ "output", required_argument, NULL, 'o' },
-		{ "timeout", required_argument, NULL, 'T' },
-		{ "max-peers", required_argument, NULL, 'M' },
-		{ "list", no_argument, NULL, 'L' },
-		{ "stats", no_argument, NULL, 'S' },
-		{ "seed", no_argument, NULL, 's' },
-		{ "no-share", no_argument, NULL, 'N' },
-		{ "port", required_argument, NULL, 'P' },
-		{ "bind", required_argument, NULL, 'B' },
-		TOOL_LONGOPTS_TLS,
-		TOOL_LONGOPT_PROGRESS,
-		TOOL_LONGOPT_JSON,
-		TOOL_LONGOPTS_RATES,
-		TOOL_LONGOPTS_COMMON,
-	};
-	static struct fetch fetch;
-	struct fetch *f = &fetch;
 	struct tool_config config;
-	struct event *sigint, *sigterm;
-	static const char **peer_args; /* static: reachable at any exit */
 	const char *env;
-	int ch, npeer_args = 0, read_stdin = 0;
 
-	tool_init("p2p-fetch", LOG_WARN);
-	signal(SIGPIPE, SIG_IGN);
-	tool_raise_fd_limit();
 	f->timeout = DEFAULT_TIMEOUT;
 	f->max_peers = DEFAULT_MAX_PEERS;
-	f->out_fd = STDOUT_FILENO;
 	f->share = 1;
 	f->bind_addr = "0.0.0.0";
 	f->disco.port = PROTO_DISCO_PORT;
@@ -747,32 +602,67 @@ main(int argc, char **argv)
 	if ((env = getenv("MINI_P2P_DISCOVERY_PORT")) != NULL && *env)
 		f->disco.port = (uint16_t)tool_parse_number(env, 1, 65535,
 		    "MINI_P2P_DISCOVERY_PORT");
-	if ((peer_args = calloc((size_t)argc, sizeof(*peer_args))) == NULL)
+}
+
+/* -p [ID@]HOST:PORT: a usage error now, rather than a skipped peer later. */
+static void
+check_peer_option(const char *arg)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	const char *why, *addr;
+	uint8_t pin[PROTO_IDENTITY_LEN];
+	int has_pin;
+
+	if ((addr = tool_tls_split_pin(arg, pin, &has_pin)) == NULL)
+		tool_die(2, "peer '%s': the identity before '@' must be %d hex "
+		    "digits", arg, PROTO_IDENTITY_HEX_LEN);
+	if (tool_resolve(addr, &ss, &len, &why) != 0)
+		tool_die(2, "peer '%s': %s", arg, why);
+}
+
+static void
+usage_error(void)
+{
+	usage(stderr);
+	exit(2);
+}
+
+static void
+parse_options(struct fetch *f, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "peer", required_argument, NULL, 'p' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "timeout", required_argument, NULL, 'T' },
+		{ "max-peers", required_argument, NULL, 'M' },
+		{ "list", no_argument, NULL, 'L' },
+		{ "stats", no_argument, NULL, 'S' },
+		{ "seed", no_argument, NULL, 's' },
+		{ "no-share", no_argument, NULL, 'N' },
+		{ "port", required_argument, NULL, 'P' },
+		{ "bind", required_argument, NULL, 'B' },
+		TOOL_LONGOPTS_TLS,
+		TOOL_LONGOPT_PROGRESS,
+		TOOL_LONGOPT_JSON,
+		TOOL_LONGOPTS_RATES,
+		TOOL_LONGOPTS_COMMON,
+	};
+	int ch;
+
+	if ((f->peer_args = calloc((size_t)argc, sizeof(*f->peer_args))) ==
+	    NULL)
 		tool_die(1, "out of memory");
 	while ((ch = getopt_long(argc, argv, "p:o:T:qvhV", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'p':
 			if (strcmp(optarg, "-") == 0) {
-				read_stdin = 1;
+				f->read_stdin = 1;
 				break;
 			}
-			{
-				struct sockaddr_storage ss;
-				socklen_t len;
-				const char *why, *addr;
-				uint8_t pin[PROTO_IDENTITY_LEN];
-				int has_pin;
-				addr = tool_tls_split_pin(optarg, pin, &has_pin);
-				if (addr == NULL)
-					tool_die(2, "peer '%s': the identity "
-					    "before '@' must be %d hex digits",
-					    optarg, PROTO_IDENTITY_HEX_LEN);
-				if (tool_resolve(addr, &ss, &len, &why) != 0)
-					tool_die(2, "peer '%s': %s", optarg,
-					    why);
-			}
-			peer_args[npeer_args++] = optarg;
+			check_peer_option(optarg);
+			f->peer_args[f->npeer_args++] = optarg;
 			break;
 		case 'o':
 			f->out_path = optarg;
@@ -805,29 +695,28 @@ main(int argc, char **argv)
 			f->bind_addr = optarg;
 			break;
 		default:
-			if (tool_common_option(ch, usage) ||
-			    tool_tls_option(ch))
-				break;
-			usage(stderr);
-			return 2;
+			if (!tool_common_option(ch, usage) &&
+			    !tool_tls_option(ch))
+				usage_error();
 		}
 	}
-	argc -= optind;
-	argv += optind;
+}
+
+/* The operands, and the options that only make sense together. */
+static void
+check_arguments(struct fetch *f, int argc, char **argv)
+{
 	if (f->listing) {
-		if (argc != 0 || npeer_args != 1 || read_stdin || f->out_path) {
-			usage(stderr);
-			return 2;
-		}
+		if (argc != 0 || f->npeer_args != 1 || f->read_stdin ||
+		    f->out_path)
+			usage_error();
 	} else {
-		if (argc != 1) {
-			usage(stderr);
-			return 2;
-		}
+		if (argc != 1)
+			usage_error();
 		tool_parse_id(argv[0], f->id);
 		proto_hex_encode(f->id, PROTO_HASH_LEN, f->hex);
-		if (npeer_args == 0)
-			read_stdin = 1;
+		if (f->npeer_args == 0)
+			f->read_stdin = 1;
 		if (f->out_path == NULL && isatty(STDOUT_FILENO))
 			tool_die(2, "refusing to write a file to a terminal; "
 			    "use -o FILE or redirect stdout");
@@ -841,9 +730,69 @@ main(int argc, char **argv)
 			tool_die(2, "--seed serves the file: it needs -o FILE "
 			    "and no --no-share");
 	}
-	if (read_stdin && isatty(STDIN_FILENO))
+	if (f->read_stdin && isatty(STDIN_FILENO))
 		tool_die(2, "no peers: give -p HOST:PORT, or pipe HOST:PORT "
 		    "lines in (p2p-discover | p2p-fetch ID)");
+}
+
+/* The peers of -p, and those on stdin: a pipe is watched, a file read at
+ * once (epoll cannot watch one). */
+static void
+start_peers(struct fetch *f)
+{
+	if (f->read_stdin && !is_pollable(STDIN_FILENO)) {
+		f->stdin_open = 1;
+		proto_fetch_more_peers(f->fx, 1);
+		while (f->stdin_open && !f->done)
+			stdin_ready(STDIN_FILENO, EV_READ, f);
+	} else if (f->read_stdin) {
+		evutil_make_socket_nonblocking(STDIN_FILENO);
+		f->stdin_ev = event_new(f->base, STDIN_FILENO,
+		    EV_READ | EV_PERSIST, stdin_ready, f);
+		if (f->stdin_ev == NULL || event_add(f->stdin_ev, NULL) != 0)
+			tool_die(1, "stdin: cannot read peers from it");
+		f->stdin_open = 1;
+		proto_fetch_more_peers(f->fx, 1);
+	}
+}
+
+/* What is left to say (progress, --stats) once the loop is over, then
+ * everything freed in the order each thing's borrowers go. */
+static void
+fetch_end(struct fetch *f)
+{
+	proto_fetch_close(f->fx);
+	tool_conn_limit_free();
+	if (f->progress_ev != NULL) {
+		tool_progress_end(&f->progress, progress_done(f),
+		    f->mf ? f->mf->size : 0, -1);
+		event_free(f->progress_ev);
+	}
+	if (f->stats)
+		print_stats(f);
+	proto_server_free(f->server);
+	proto_store_free(f->store);
+	proto_output_free(f->out);
+	proto_fetch_free(f->fx);
+	free(f->part_path);
+	free(f->peer_args);
+	if (f->stdin_ev)
+		event_free(f->stdin_ev);
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct fetch fetch;
+	struct fetch *f = &fetch;
+	struct event *sigint, *sigterm;
+
+	tool_init("p2p-fetch", LOG_WARN);
+	signal(SIGPIPE, SIG_IGN);
+	tool_raise_fd_limit();
+	load_settings(f, argc, argv);
+	parse_options(f, argc, argv);
+	check_arguments(f, argc - optind, argv + optind);
 	tool_tls_start();
 	tool_tls_apply(&f->cfg, 0);
 	f->disco.secret = tool_tls_secret();
@@ -858,57 +807,21 @@ main(int argc, char **argv)
 	start_fetch(f);
 	if (!f->listing)
 		start_progress(f);
-	if (read_stdin && !is_pollable(STDIN_FILENO)) {
-		/* epoll cannot watch a file: read its lines now. */
-		f->stdin_open = 1;
-		proto_fetch_more_peers(f->fx, 1);
-		while (f->stdin_open && !f->done)
-			stdin_ready(STDIN_FILENO, EV_READ, f);
-	} else if (read_stdin) {
-		evutil_make_socket_nonblocking(STDIN_FILENO);
-		f->stdin_ev = event_new(f->base, STDIN_FILENO,
-		    EV_READ | EV_PERSIST, stdin_ready, f);
-		if (f->stdin_ev == NULL || event_add(f->stdin_ev, NULL) != 0)
-			tool_die(1, "stdin: cannot read peers from it");
-		f->stdin_open = 1;
-		proto_fetch_more_peers(f->fx, 1);
-	}
+	start_peers(f);
 	sigint = evsignal_new(f->base, SIGINT, on_signal, f);
 	sigterm = evsignal_new(f->base, SIGTERM, on_signal, f);
 	if (sigint == NULL || sigterm == NULL || event_add(sigint, NULL) ||
 	    event_add(sigterm, NULL))
 		tool_die(1, "cannot watch signals");
-	for (int i = 0; i < npeer_args && !f->done; i++)
-		add_peer(f, peer_args[i]);
+	for (int i = 0; i < f->npeer_args && !f->done; i++)
+		add_peer(f, f->peer_args[i]);
 	if (!f->done)
 		proto_fetch_more_peers(f->fx, f->stdin_open);
 	if (!f->done)
 		event_base_dispatch(f->base);
-	proto_fetch_close(f->fx);
-	tool_conn_limit_free();
-	if (f->progress_ev != NULL) {
-		tool_progress_end(&f->progress, progress_done(f),
-		    f->mf ? f->mf->size : 0, -1);
-		event_free(f->progress_ev);
-	}
-	if (f->stats)
-		print_stats(f);
-	proto_server_free(f->server);
-	proto_store_free(f->store);
-	proto_have_free(&f->have);
-	if (f->part_path != NULL && f->out_fd >= 0 && f->out_fd !=
-	    STDOUT_FILENO)
-		close(f->out_fd);
-	for (uint64_t i = 0; f->window && i < f->window_chunks; i++)
-		free(f->window[i]);
-	free(f->window);
-	proto_fetch_free(f->fx);
-	free(f->part_path);
-	free(peer_args);
+	fetch_end(f);
 	event_free(sigint);
 	event_free(sigterm);
-	if (f->stdin_ev)
-		event_free(f->stdin_ev);
 	proto_base_free(f->base);
 	tool_tls_end();
 	return f->exit_code;
