@@ -43,6 +43,23 @@ UNKNOWN_ID=$(printf 'not served' | sha256sum | cut -d' ' -f1)
 	run -2 --separate-stderr timeout 10 p2p-fetch -p 127.0.0.1:1 </dev/null
 	assert_output ''
 	assert_stderr --regexp '[Uu]sage'
+	assert_stderr_line 'p2p-fetch: no ID: give the content id to fetch (p2p-chunk --id FILE prints a file'"'"'s)'
+	run -2 --separate-stderr timeout 10 p2p-fetch -p 127.0.0.1:1 "$UNKNOWN_ID" "$UNKNOWN_ID" </dev/null
+	assert_stderr_line 'p2p-fetch: one ID at a time'
+}
+
+@test "--list usage errors say what is wrong: one -p, no ID, no -o" {
+	run -2 --separate-stderr timeout 10 bash -c 'echo 127.0.0.1:1 | p2p-fetch --list'
+	assert_output ''
+	assert_stderr_line 'p2p-fetch: --list asks one peer: give it with -p HOST:PORT (p2p-discover finds them)'
+	assert_stderr --regexp '[Uu]sage'
+	run -2 --separate-stderr timeout 10 p2p-fetch --list -p 127.0.0.1:1 -p 127.0.0.1:2 </dev/null
+	assert_stderr_line 'p2p-fetch: --list asks one peer: give it with -p HOST:PORT (p2p-discover finds them)'
+	run -2 --separate-stderr timeout 10 p2p-fetch --list -p 127.0.0.1:1 "$UNKNOWN_ID" </dev/null
+	assert_stderr_line 'p2p-fetch: --list takes no ID'
+	run -2 --separate-stderr timeout 10 p2p-fetch --list -p 127.0.0.1:1 -o out </dev/null
+	assert_stderr_line 'p2p-fetch: --list writes to stdout: no -o'
+	assert_file_not_exists out
 }
 
 @test "malformed id: exit 2 with the documented message, no connection" {

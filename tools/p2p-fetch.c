@@ -621,9 +621,15 @@ check_peer_option(const char *arg)
 		tool_die(2, "peer '%s': %s", arg, why);
 }
 
+/* What was wrong, when there is more to say than getopt did, then the
+ * usage; exit 2. */
+static void usage_error(const char *why) __attribute__((noreturn));
+
 static void
-usage_error(void)
+usage_error(const char *why)
 {
+	if (why != NULL)
+		fprintf(stderr, "%s: %s\n", tool_name, why);
 	usage(stderr);
 	exit(2);
 }
@@ -697,7 +703,7 @@ parse_options(struct fetch *f, int argc, char **argv)
 		default:
 			if (!tool_common_option(ch, usage) &&
 			    !tool_tls_option(ch))
-				usage_error();
+				usage_error(NULL);
 		}
 	}
 }
@@ -707,12 +713,19 @@ static void
 check_arguments(struct fetch *f, int argc, char **argv)
 {
 	if (f->listing) {
-		if (argc != 0 || f->npeer_args != 1 || f->read_stdin ||
-		    f->out_path)
-			usage_error();
+		if (f->npeer_args != 1 || f->read_stdin)
+			usage_error("--list asks one peer: give it with -p "
+			    "HOST:PORT (p2p-discover finds them)");
+		if (argc != 0)
+			usage_error("--list takes no ID");
+		if (f->out_path)
+			usage_error("--list writes to stdout: no -o");
 	} else {
-		if (argc != 1)
-			usage_error();
+		if (argc == 0)
+			usage_error("no ID: give the content id to fetch "
+			    "(p2p-chunk --id FILE prints a file's)");
+		if (argc > 1)
+			usage_error("one ID at a time");
 		tool_parse_id(argv[0], f->id);
 		proto_hex_encode(f->id, PROTO_HASH_LEN, f->hex);
 		if (f->npeer_args == 0)
