@@ -44,6 +44,27 @@ handshake(SSL *client, SSL *server)
 	return cdone && sdone;
 }
 
+/* A server and a client proto_conn on base, TLS over a socketpair; the
+ * client's socket in *client_fd. Exits 2 when the system fails. */
+static void
+tls_pair(struct event_base *base, const proto_conn_config *scfg,
+    const proto_conn_config *ccfg, const proto_conn_cbs *cbs, void *arg,
+    proto_conn **server, proto_conn **client, int *client_fd)
+{
+	struct bufferevent *bev;
+	int sv[2];
+
+	if (base == NULL || socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
+		exit(2);
+	evutil_make_socket_nonblocking(sv[0]);
+	evutil_make_socket_nonblocking(sv[1]);
+	*server = proto_conn_accept(base, sv[0], scfg, cbs, arg);
+	bev = bufferevent_openssl_socket_new(base, sv[1], SSL_new(ccfg->tls),
+	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+	*client = bev ? proto_conn_new(bev, ccfg, cbs, arg) : NULL;
+	*client_fd = sv[1];
+}
+
 /* Two TLS proto_conns over a socketpair: both send messages as soon as
  * they are ready; the first to arrive frees both, inside its callback, while
  * more are on the way both ways and libevent has callbacks queued. */
@@ -103,20 +124,12 @@ test_freed_mid_stream(SSL_CTX *cctx, SSL_CTX *sctx)
 	proto_conn_config ccfg = { 0 }, scfg = { 0 };
 	struct event_base *base = event_base_new();
 	struct pair p = { base, NULL, NULL, 0, 0 };
-	struct bufferevent *bev;
 	struct timeval limit = { 10, 0 };
-	int sv[2];
+	int fd;
 
 	ccfg.tls = cctx;
 	scfg.tls = sctx;
-	if (base == NULL || socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
-		exit(2);
-	evutil_make_socket_nonblocking(sv[0]);
-	evutil_make_socket_nonblocking(sv[1]);
-	p.server = proto_conn_accept(base, sv[0], &scfg, &cbs, &p);
-	bev = bufferevent_openssl_socket_new(base, sv[1], SSL_new(cctx),
-	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
-	p.client = bev ? proto_conn_new(bev, &ccfg, &cbs, &p) : NULL;
+	tls_pair(base, &scfg, &ccfg, &cbs, &p, &p.server, &p.client, &fd);
 	ok(p.server && p.client, "two TLS connections over a socketpair");
 	event_base_loopexit(base, &limit);
 	event_base_dispatch(base);
@@ -171,23 +184,15 @@ test_refused_dripper(SSL_CTX *cctx, SSL_CTX *sctx)
 	proto_conn_config ccfg = { 0 }, scfg = { 0 };
 	struct event_base *base = event_base_new();
 	struct refusal r = { NULL, 0, 0 };
-	struct bufferevent *bev;
 	proto_conn *client;
 	long long start, gone = -1, next_drip;
 	size_t dripped = 0;
-	int sv[2];
+	int fd;
 
 	ccfg.tls = cctx;
 	scfg.tls = sctx;
 	scfg.secret = secret;
-	if (base == NULL || socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
-		exit(2);
-	evutil_make_socket_nonblocking(sv[0]);
-	evutil_make_socket_nonblocking(sv[1]);
-	r.server = proto_conn_accept(base, sv[0], &scfg, &cbs, &r);
-	bev = bufferevent_openssl_socket_new(base, sv[1], SSL_new(cctx),
-	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
-	client = bev ? proto_conn_new(bev, &ccfg, &cbs, &r) : NULL;
+	tls_pair(base, &scfg, &ccfg, &cbs, &r, &r.server, &client, &fd);
 	start = ms_now();
 	while (r.client_closed == 0 && ms_now() - start < 10000)
 		event_base_loop(base, EVLOOP_NONBLOCK);
@@ -200,7 +205,7 @@ test_refused_dripper(SSL_CTX *cctx, SSL_CTX *sctx)
 		if (ms_now() >= next_drip) {
 			uint8_t b = record[dripped < sizeof(record) ?
 			    dripped : sizeof(record) - 1];
-			if (write(sv[1], &b, 1) < 0 && errno == EPIPE)
+			if (write(fd, &b, 1) < 0 && errno == EPIPE)
 				gone = ms_now() - start;
 			dripped++;
 			next_drip += 200;
