@@ -358,7 +358,7 @@ static void
 take_have(struct fetch_peer *p, const proto_msg *m)
 {
 	const proto_manifest *mf = p->f->mf;
-	uint64_t start, end;
+	uint64_t start, end, first, last;
 
 	if (!p->mapped || p->whole ||
 	    memcmp(m->id, p->f->id, PROTO_HASH_LEN) != 0)
@@ -372,13 +372,13 @@ take_have(struct fetch_peer *p, const proto_msg *m)
 	if (!proto_have_set(&p->theirs, m->index))
 		return;
 	start = m->index * (uint64_t)p->their_chunk_size;
-	/* An empty file's one chunk holds no byte, and so none of ours. */
-	if (start >= mf->size)
-		return;
 	end = start + p->their_chunk_size < mf->size ?
 	    start + p->their_chunk_size : mf->size;
-	for (uint64_t i = start / mf->chunk_size;
-	    i <= (end - 1) / mf->chunk_size; i++)
+	/* Our chunks that theirs overlaps; an empty file's one chunk holds
+	 * no byte, and end - 1 would wrap. */
+	first = start / mf->chunk_size;
+	last = end > start ? (end - 1) / mf->chunk_size : first;
+	for (uint64_t i = first; i <= last && i < mf->nchunks; i++)
 		if (!proto_have_test(&p->has, i) && proto_have_covers(
 		    &p->theirs, p->their_chunk_size, mf->size, mf->chunk_size,
 		    i)) {

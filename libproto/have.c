@@ -97,7 +97,12 @@ proto_have_covers(const proto_have *h, uint32_t h_chunk_size,
 {
 	uint64_t start = index * (uint64_t)chunk_size, end, first, last;
 
-	if (h_chunk_size == 0 || chunk_size == 0 || start >= size)
+	if (h_chunk_size == 0 || chunk_size == 0)
+		return 0;
+	/* An empty file has one chunk, of no byte, at every chunk size. */
+	if (size == 0)
+		return index == 0 && h->n > 0 && proto_have_test(h, 0);
+	if (start >= size)
 		return 0;
 	if (h->count == h->n)
 		return 1;

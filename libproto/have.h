@@ -44,7 +44,8 @@ int proto_have_load(proto_have *h, const uint8_t *bits, size_t len);
 
 /*
  * Whether h, kept in chunks of h_chunk_size, holds every byte of chunk
- * index of a file of size bytes cut in chunks of chunk_size.
+ * index of a file of size bytes cut in chunks of chunk_size. An empty
+ * file's one chunk (index 0) is held when h holds its chunk 0.
  */
 int proto_have_covers(const proto_have *h, uint32_t h_chunk_size,
     uint64_t size, uint32_t chunk_size, uint64_t index);

@@ -83,6 +83,16 @@ test_covers(void)
 	    "1 MiB chunk 0 with 5 of its 16 small chunks: not held");
 	proto_have_free(&big);
 	proto_have_free(&small);
+
+	/* An empty file: one chunk of no byte, at any chunk size. */
+	proto_have_init(&small, 1);
+	ok(!proto_have_covers(&small, 16384, 0, 65536, 0),
+	    "empty file, its chunk not held: not covered");
+	proto_have_set(&small, 0);
+	ok(proto_have_covers(&small, 16384, 0, 65536, 0) &&
+	    !proto_have_covers(&small, 16384, 0, 65536, 1),
+	    "empty file, its chunk held: chunk 0 covered, no other");
+	proto_have_free(&small);
 }
 
 static int
