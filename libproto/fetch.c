@@ -126,6 +126,10 @@ check_exhausted(proto_fetch *f)
 	}
 	if (f->more_peers)
 		return;
+	if (f->cfg.list && f->listed > 0) {
+		fetch_end(f, 0);
+		return;
+	}
 	if (f->npeers == 0)
 		fetch_log(f, PROTO_LOG_ERROR, "no peers to fetch from");
 	else if (f->cfg.list)
@@ -152,6 +156,26 @@ check_exhausted(proto_fetch *f)
 
 /* Drops a peer for what it did (bad), or lost it through no fault; either
  * way its chunks go to the others. */
+/* Whether something else than p may still answer: a peer that did, one
+ * alive, or one to come. */
+static int
+others_answer(const proto_fetch *f, const struct fetch_peer *p)
+{
+	if (f->listed > 0 || f->more_peers)
+		return 1;
+	for (size_t i = 0; i < f->npeers; i++)
+		if (f->peers[i] != p && peer_alive(f->peers[i]))
+			return 1;
+	return 0;
+}
+
+void
+fetch_peer_done(struct fetch_peer *p)
+{
+	peer_close(p);
+	check_exhausted(p->f);
+}
+
 void
 fetch_peer_fail(struct fetch_peer *p, int bad, const char *fmt, ...)
 {
@@ -167,7 +191,9 @@ fetch_peer_fail(struct fetch_peer *p, int bad, const char *fmt, ...)
 		f->peers_dropped++;
 		fetch_log(f, PROTO_LOG_WARN, "%s; dropping peer", p->why);
 	} else
-		fetch_log(f, PROTO_LOG_DEBUG, "%s", p->why);
+		/* A list goes on without this peer's files: say so. */
+		fetch_log(f, f->cfg.list && others_answer(f, p) ?
+		    PROTO_LOG_WARN : PROTO_LOG_DEBUG, "%s", p->why);
 	peer_close(p);
 	/* A peer that had the file and lost the line through no fault of its
 	 * own (a cut, a reset, a timeout) is tried again, a few times. */
@@ -434,6 +460,15 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	if (time(NULL) - f->last_progress < (time_t)t ||
 	    (f->mf != NULL && f->pk.ndone == f->mf->nchunks))
 		return;
+	if (f->cfg.list && f->listed > 0) {
+		/* What the others said is listed; the silent ones are left. */
+		for (size_t i = 0; i < f->npeers; i++)
+			if (peer_alive(f->peers[i]))
+				fetch_log(f, PROTO_LOG_WARN, "%s: no answer "
+				    "within %u s", f->peers[i]->addr, t);
+		fetch_end(f, 0);
+		return;
+	}
 	if (f->mf == NULL && f->not_found > 0)
 		fetch_log(f, PROTO_LOG_ERROR, "%s: not found on any peer",
 		    f->hex);

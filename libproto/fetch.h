@@ -36,8 +36,9 @@ typedef struct proto_fetch proto_fetch;
 typedef struct proto_fetch_config {
 	const uint8_t *id;      /* PROTO_HASH_LEN bytes; copied; unused with
 	                         * list */
-	int list;               /* ask for LIST instead, and end at the first
-	                         * answer */
+	int list;               /* ask each peer for LIST instead; the fetch
+	                         * ends once every peer has answered or gone
+	                         * and none are to come: 0 when one answered */
 	proto_conn_config conn; /* for every connection (pin is set per peer);
 	                         * copied, its pointers borrowed for the
 	                         * fetch's life */
@@ -74,8 +75,8 @@ typedef struct proto_fetch_cbs {
 	/* Every chunk is held. The owner ends the fetch (proto_fetch_stop) or
 	 * goes on serving (proto_fetch_close). */
 	void (*on_complete)(void *ctx);
-	/* With list: a peer's files, valid during the call; on_end(0)
-	 * follows. */
+	/* With list: a peer's files, valid during the call; once per peer
+	 * that answers. */
 	void (*on_list)(const proto_list_entry *entries, size_t n, void *ctx);
 	/* The fetch is over: 1 when it failed (said through log first), 0
 	 * after a list. Not called after proto_fetch_stop. */

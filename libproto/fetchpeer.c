@@ -475,8 +475,11 @@ on_msg(proto_conn *c, proto_msg *m, void *arg)
 	case FETCH_REQ_LIST:
 		if (m->type != PROTO_MSG_LIST_REPLY)
 			break;
+		p->f->listed++;
 		p->f->cbs.on_list(m->entries, m->nentries, p->f->ctx);
-		fetch_end(p->f, 0);
+		/* This peer has told all it will: the fetch ends with the
+		 * last one. */
+		fetch_peer_done(p);
 		return;
 	case FETCH_REQ_MANIFEST:
 		if (m->type != PROTO_MSG_MANIFEST)

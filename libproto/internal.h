@@ -103,6 +103,7 @@ struct proto_fetch {
 	uint64_t limit;
 	int more_peers, done, closed;
 	unsigned not_found;
+	unsigned listed;            /* peers that answered LIST */
 	char local[FETCH_LOCAL_MAX][INET6_ADDRSTRLEN];
 	size_t nlocal;
 	struct event *tick;
@@ -111,6 +112,9 @@ struct proto_fetch {
 	uint64_t bytes_seen;        /* at the last tick, over live peers */
 	uint64_t bytes_in, chunks_fetched, peers_dropped, cancels, wasted;
 };
+
+/* p has told all it will (its LIST answered): closed, not failed. */
+void fetch_peer_done(struct fetch_peer *p);
 
 void fetch_log(proto_fetch *f, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

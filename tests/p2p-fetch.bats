@@ -48,14 +48,10 @@ UNKNOWN_ID=$(printf 'not served' | sha256sum | cut -d' ' -f1)
 	assert_stderr_line 'p2p-fetch: one ID at a time'
 }
 
-@test "--list usage errors say what is wrong: one -p, no ID, no -o" {
-	run -2 --separate-stderr timeout 10 bash -c 'echo 127.0.0.1:1 | p2p-fetch --list'
-	assert_output ''
-	assert_stderr_line 'p2p-fetch: --list asks one peer: give it with -p HOST:PORT (p2p-discover finds them)'
-	assert_stderr --regexp '[Uu]sage'
-	run -2 --separate-stderr timeout 10 p2p-fetch --list -p 127.0.0.1:1 -p 127.0.0.1:2 </dev/null
-	assert_stderr_line 'p2p-fetch: --list asks one peer: give it with -p HOST:PORT (p2p-discover finds them)'
+@test "--list usage errors say what is wrong: no ID, no -o" {
 	run -2 --separate-stderr timeout 10 p2p-fetch --list -p 127.0.0.1:1 "$UNKNOWN_ID" </dev/null
+	assert_output ''
+	assert_stderr --regexp '[Uu]sage'
 	assert_stderr_line 'p2p-fetch: --list takes no ID'
 	run -2 --separate-stderr timeout 10 p2p-fetch --list -p 127.0.0.1:1 -o out </dev/null
 	assert_stderr_line 'p2p-fetch: --list writes to stdout: no -o'
@@ -222,6 +218,28 @@ UNKNOWN_ID=$(printf 'not served' | sha256sum | cut -d' ' -f1)
 	run -0 --separate-stderr timeout 20 p2p-fetch --list -p "$SERVER_ADDR" </dev/null
 	assert_equal "$(sort <<<"$output")" "$(printf '%s\t%s\t%s\n' "$(ref_id a)" 1000 a "$(ref_id b)" 2000 b "$(ref_id e)" 0 e | sort)"
 	assert_stderr ''
+}
+
+@test "--list of several peers (-p, or lines on stdin): every file once; an unreachable one warned of" {
+	mkdir a b
+	make_file a/one 1000 11
+	make_file a/two 2000 12
+	cp a/two b/two
+	make_file b/three 3000 13
+	start_server -d a --no-announce
+	local pa=$SERVER_ADDR port
+	start_server -d b --no-announce
+	local pb=$SERVER_ADDR want
+	want=$(printf '%s\t%s\t%s\n' "$(ref_id a/one)" 1000 one "$(ref_id a/two)" 2000 two "$(ref_id b/three)" 3000 three | sort)
+	run -0 --separate-stderr timeout 20 p2p-fetch --list -p "$pa" -p "$pb" </dev/null
+	assert_equal "$(sort <<<"$output")" "$want"
+	assert_stderr ''
+	run -0 --separate-stderr timeout 20 bash -c "printf '%s\n' $pa $pb | p2p-fetch --list"
+	assert_equal "$(sort <<<"$output")" "$want"
+	port=$(unused_port)
+	run -0 --separate-stderr timeout 20 p2p-fetch --list -p "$pb" -p "127.0.0.1:$port" </dev/null
+	assert_equal "$(sort <<<"$output")" "$(printf '%s\t%s\t%s\n' "$(ref_id b/two)" 2000 two "$(ref_id b/three)" 3000 three | sort)"
+	assert_stderr_line "p2p-fetch: connect 127.0.0.1:$port: Connection refused"
 }
 
 @test "--list of a server sharing nothing: no lines, exit 0" {

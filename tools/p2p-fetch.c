@@ -57,6 +57,10 @@ struct fetch {
 	proto_store *store;
 	proto_server *server;
 	proto_beacon_config disco;
+	/* --list: the ids printed, so that a file several peers share is
+	 * listed once (open addressing; a power of two slots) */
+	uint8_t (*listed)[PROTO_HASH_LEN];
+	size_t nlisted, listed_cap;
 	/* progress and outcome */
 	int listing, stats, exit_code, done;
 	uint64_t chunks_resumed;
@@ -77,7 +81,7 @@ usage(FILE *out)
 	    "                 [--max-upload-rate RATE] [--progress] [--stats]\n"
 	    "                 [--json] [--config FILE] [--no-tls]\n"
 	    "                 [--identity FILE] [--secret-file FILE] ID\n"
-	    "       p2p-fetch --list [--json] -p HOST:PORT\n"
+	    "       p2p-fetch --list [--json] [-p HOST:PORT]...\n"
 	    "  -p, --peer [ID@]HOST:PORT  fetch from this peer (repeat for more);\n"
 	    "                         with ID, only if it shows that identity; '-'\n"
 	    "                         or no -p at all: read HOST:PORT lines on stdin\n"
@@ -94,7 +98,7 @@ usage(FILE *out)
 	    "                         does)\n"
 	    "      --port PORT        TCP port to serve on (default 0: any)\n"
 	    "      --bind ADDR        address to serve on (default 0.0.0.0)\n"
-	    "      --list             list the files the peer shares:\n"
+	    "      --list             list the files the peers share, each once:\n"
 	    "                         ID<TAB>SIZE<TAB>NAME\n"
 	    "      --max-download-rate RATE  receive at most RATE bytes/s, over all\n"
 	    "                         peers (K, M, G: binary; 0: no limit)\n"
@@ -257,14 +261,60 @@ print_entry_json(const char *hex, const proto_list_entry *e)
 		tool_log(LOG_ERROR, "write: %s", strerror(errno));
 }
 
+/* The slot of id in the table: where it is, or the empty one it would take.
+ * Ids are hashes already: their first bytes spread them. */
+static size_t
+listed_slot(const struct fetch *f, const uint8_t *id)
+{
+	static const uint8_t none[PROTO_HASH_LEN];
+	uint64_t h;
+	size_t i;
+
+	memcpy(&h, id, sizeof(h));
+	for (i = (size_t)h & (f->listed_cap - 1);
+	    memcmp(f->listed[i], id, PROTO_HASH_LEN) != 0 &&
+	    memcmp(f->listed[i], none, PROTO_HASH_LEN) != 0;
+	    i = (i + 1) & (f->listed_cap - 1))
+		;
+	return i;
+}
+
+/* 1 when id was not listed before (it is now). The all-zero id stands for
+ * an empty slot: a file with that id is not a file anyone can make. */
+static int
+first_listing(struct fetch *f, const uint8_t *id)
+{
+	size_t i;
+
+	if (f->nlisted * 2 >= f->listed_cap) {
+		uint8_t (*old)[PROTO_HASH_LEN] = f->listed;
+		size_t old_cap = f->listed_cap;
+		f->listed_cap = old_cap ? old_cap * 2 : 64;
+		if ((f->listed = calloc(f->listed_cap, PROTO_HASH_LEN)) == NULL)
+			tool_die(1, "out of memory");
+		for (size_t j = 0; j < old_cap; j++)
+			memcpy(f->listed[listed_slot(f, old[j])], old[j],
+			    PROTO_HASH_LEN);
+		free(old);
+	}
+	i = listed_slot(f, id);
+	if (memcmp(f->listed[i], id, PROTO_HASH_LEN) == 0)
+		return 0;
+	memcpy(f->listed[i], id, PROTO_HASH_LEN);
+	f->nlisted++;
+	return 1;
+}
+
 static void
 on_list(const proto_list_entry *entries, size_t n, void *arg)
 {
 	char hex[PROTO_ID_HEX_LEN + 1], name[PROTO_NAME_MAX + 1];
+	struct fetch *f = arg;
 
-	(void)arg;
 	for (size_t i = 0; i < n; i++) {
 		const proto_list_entry *e = &entries[i];
+		if (!first_listing(f, e->id))
+			continue;
 		proto_hex_encode(e->id, PROTO_HASH_LEN, hex);
 		if (tool_opt.json) {
 			print_entry_json(hex, e);
@@ -713,9 +763,8 @@ static void
 check_arguments(struct fetch *f, int argc, char **argv)
 {
 	if (f->listing) {
-		if (f->npeer_args != 1 || f->read_stdin)
-			usage_error("--list asks one peer: give it with -p "
-			    "HOST:PORT (p2p-discover finds them)");
+		if (f->npeer_args == 0)
+			f->read_stdin = 1;
 		if (argc != 0)
 			usage_error("--list takes no ID");
 		if (f->out_path)
@@ -789,6 +838,7 @@ fetch_end(struct fetch *f)
 	proto_fetch_free(f->fx);
 	free(f->part_path);
 	free(f->peer_args);
+	free(f->listed);
 	if (f->stdin_ev)
 		event_free(f->stdin_ev);
 }
