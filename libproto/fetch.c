@@ -154,8 +154,6 @@ check_exhausted(proto_fetch *f)
 	fetch_end(f, 1);
 }
 
-/* Drops a peer for what it did (bad), or lost it through no fault; either
- * way its chunks go to the others. */
 /* Whether something else than p may still answer: a peer that did, one
  * alive, or one to come. */
 static int
@@ -176,6 +174,8 @@ fetch_peer_done(struct fetch_peer *p)
 	check_exhausted(p->f);
 }
 
+/* Drops a peer for what it did (bad), or lost it through no fault; either
+ * way its chunks go to the others. */
 void
 fetch_peer_fail(struct fetch_peer *p, int bad, const char *fmt, ...)
 {
@@ -477,8 +477,12 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 			if (peer_alive(f->peers[i]))
 				fetch_log(f, PROTO_LOG_ERROR, "%s: no answer "
 				    "within %u s", f->peers[i]->addr, t);
-		fetch_log(f, PROTO_LOG_ERROR, "%s: no peer answered within "
-		    "%u s", f->hex, t);
+		if (f->cfg.list)
+			fetch_log(f, PROTO_LOG_ERROR, "no peer answered within "
+			    "%u s", t);
+		else
+			fetch_log(f, PROTO_LOG_ERROR, "%s: no peer answered "
+			    "within %u s", f->hex, t);
 	} else
 		fetch_log(f, PROTO_LOG_ERROR, "%s: no progress for %u s; %llu "
 		    "of %llu chunks missing%s", f->hex, t,

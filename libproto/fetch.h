@@ -110,9 +110,10 @@ void proto_fetch_free(proto_fetch *fx);
  * Connects to hostport, accepting only the identity pin (PROTO_IDENTITY_LEN
  * bytes, copied; NULL: any). An address already known (in any spelling)
  * is skipped silently; ourselves, one that does not resolve or one past
- * max_peers is skipped with a log line; all return 0 too. When that leaves
- * no peer and none are to come (proto_fetch_more_peers), on_end is called
- * before this returns. 0, or PROTO_ERR_NOMEM.
+ * max_peers is skipped with a log line; all return 0 too. A connect that
+ * fails at once can leave no peer: when none are to come
+ * (proto_fetch_more_peers), on_end is then called before this returns; an
+ * owner adding several sets more to 1 first. 0, or PROTO_ERR_NOMEM.
  */
 int proto_fetch_add_peer(proto_fetch *fx, const char *hostport,
     const uint8_t *pin);

@@ -237,9 +237,27 @@ UNKNOWN_ID=$(printf 'not served' | sha256sum | cut -d' ' -f1)
 	run -0 --separate-stderr timeout 20 bash -c "printf '%s\n' $pa $pb | p2p-fetch --list"
 	assert_equal "$(sort <<<"$output")" "$want"
 	port=$(unused_port)
-	run -0 --separate-stderr timeout 20 p2p-fetch --list -p "$pb" -p "127.0.0.1:$port" </dev/null
+	# the unreachable one first: its failure must not end the run before the next is tried
+	run -0 --separate-stderr timeout 20 p2p-fetch --list -p "127.0.0.1:$port" -p "$pb" </dev/null
 	assert_equal "$(sort <<<"$output")" "$(printf '%s\t%s\t%s\n' "$(ref_id b/two)" 2000 two "$(ref_id b/three)" 3000 three | sort)"
 	assert_stderr_line "p2p-fetch: connect 127.0.0.1:$port: Connection refused"
+	# peers on an empty stdin (read at once: not a pipe) beside -p
+	run -0 --separate-stderr timeout 20 p2p-fetch --list -p - -p "$pb" </dev/null
+	assert_equal "$(sort <<<"$output")" "$(printf '%s\t%s\t%s\n' "$(ref_id b/two)" 2000 two "$(ref_id b/three)" 3000 three | sort)"
+}
+
+@test "--list of two peers sharing the same 200 files: 200 lines, each file once (the set grows)" {
+	mkdir d
+	local i
+	for ((i = 0; i < 200; i++)); do
+		printf 'file %d\n' "$i" >"d/f$i"
+	done
+	start_server -d d --no-announce
+	local pa=$SERVER_ADDR
+	start_server -d d --no-announce
+	run -0 --separate-stderr timeout 30 p2p-fetch --list --json -p "$pa" -p "$SERVER_ADDR" </dev/null
+	assert_equal "$(jq -r .id <<<"$output" | sort -u | wc -l)" 200
+	assert_equal "$(wc -l <<<"$output")" 200
 }
 
 @test "--list of a server sharing nothing: no lines, exit 0" {

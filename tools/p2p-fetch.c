@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -61,6 +62,7 @@ struct fetch {
 	 * listed once (open addressing; a power of two slots) */
 	uint8_t (*listed)[PROTO_HASH_LEN];
 	size_t nlisted, listed_cap;
+	uint64_t listed_key[3];     /* drawn at start: see listed_slot */
 	/* progress and outcome */
 	int listing, stats, exit_code, done;
 	uint64_t chunks_resumed;
@@ -247,7 +249,8 @@ on_inbound(const char *host, uint16_t port, void *arg)
 		proto_fetch_add_learned(f->fx, host, strlen(host), port);
 }
 
-static void
+/* 0, or -1 with errno set when the line could not be written. */
+static int
 print_entry_json(const char *hex, const proto_list_entry *e)
 {
 	struct tool_json j;
@@ -257,20 +260,25 @@ print_entry_json(const char *hex, const proto_list_entry *e)
 	tool_json_str(&j, "id", hex, PROTO_ID_HEX_LEN);
 	tool_json_uint(&j, "size", e->size);
 	tool_json_str(&j, "name", e->name, e->name_len);
-	if (tool_json_finish(&j, STDOUT_FILENO) != 0 && errno != EPIPE)
-		tool_log(LOG_ERROR, "write: %s", strerror(errno));
+	return tool_json_finish(&j, STDOUT_FILENO) != 0 ? -1 : 0;
 }
 
 /* The slot of id in the table: where it is, or the empty one it would take.
- * Ids are hashes already: their first bytes spread them. */
+ * Peers choose the ids they list, so the probe starts at a mix of all 32
+ * bytes under keys drawn at start: a peer cannot pick ids that all fall in
+ * one run of slots. */
 static size_t
 listed_slot(const struct fetch *f, const uint8_t *id)
 {
 	static const uint8_t none[PROTO_HASH_LEN];
-	uint64_t h;
+	uint64_t h = f->listed_key[0], w;
 	size_t i;
 
-	memcpy(&h, id, sizeof(h));
+	for (int k = 0; k < 4; k++) {
+		memcpy(&w, id + 8 * k, sizeof(w));
+		h = (h ^ w) * f->listed_key[1 + (k & 1)];
+		h ^= h >> 31;
+	}
 	for (i = (size_t)h & (f->listed_cap - 1);
 	    memcmp(f->listed[i], id, PROTO_HASH_LEN) != 0 &&
 	    memcmp(f->listed[i], none, PROTO_HASH_LEN) != 0;
@@ -280,12 +288,19 @@ listed_slot(const struct fetch *f, const uint8_t *id)
 }
 
 /* 1 when id was not listed before (it is now). The all-zero id stands for
- * an empty slot: a file with that id is not a file anyone can make. */
+ * an empty slot, so a peer that lists it is not believed: no file has it. */
 static int
 first_listing(struct fetch *f, const uint8_t *id)
 {
 	size_t i;
 
+	if (f->listed_cap == 0) {
+		if (getrandom(f->listed_key, sizeof(f->listed_key), 0) !=
+		    (ssize_t)sizeof(f->listed_key))
+			tool_die(1, "getrandom: %s", strerror(errno));
+		f->listed_key[1] |= 1; /* odd: a multiplication that permutes */
+		f->listed_key[2] |= 1;
+	}
 	if (f->nlisted * 2 >= f->listed_cap) {
 		uint8_t (*old)[PROTO_HASH_LEN] = f->listed;
 		size_t old_cap = f->listed_cap;
@@ -310,14 +325,15 @@ on_list(const proto_list_entry *entries, size_t n, void *arg)
 {
 	char hex[PROTO_ID_HEX_LEN + 1], name[PROTO_NAME_MAX + 1];
 	struct fetch *f = arg;
+	int failed = 0;
 
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n && !failed; i++) {
 		const proto_list_entry *e = &entries[i];
 		if (!first_listing(f, e->id))
 			continue;
 		proto_hex_encode(e->id, PROTO_HASH_LEN, hex);
 		if (tool_opt.json) {
-			print_entry_json(hex, e);
+			failed = print_entry_json(hex, e) != 0;
 			continue;
 		}
 		proto_msg_printable(name, sizeof(name), e->name, e->name_len);
@@ -327,8 +343,12 @@ on_list(const proto_list_entry *entries, size_t n, void *arg)
 				*t = '?';
 		printf("%s\t%llu\t%s\n", hex, (unsigned long long)e->size, name);
 	}
-	if (fflush(stdout) != 0 && errno != EPIPE)
-		tool_log(LOG_ERROR, "write: %s", strerror(errno));
+	if (failed || fflush(stdout) != 0) {
+		/* The reader went: a quiet end. */
+		if (errno != EPIPE)
+			tool_log(LOG_ERROR, "write: %s", strerror(errno));
+		fetch_finish(f, errno == EPIPE ? 0 : 1);
+	}
 }
 
 static void
@@ -804,7 +824,6 @@ start_peers(struct fetch *f)
 {
 	if (f->read_stdin && !is_pollable(STDIN_FILENO)) {
 		f->stdin_open = 1;
-		proto_fetch_more_peers(f->fx, 1);
 		while (f->stdin_open && !f->done)
 			stdin_ready(STDIN_FILENO, EV_READ, f);
 	} else if (f->read_stdin) {
@@ -814,7 +833,6 @@ start_peers(struct fetch *f)
 		if (f->stdin_ev == NULL || event_add(f->stdin_ev, NULL) != 0)
 			tool_die(1, "stdin: cannot read peers from it");
 		f->stdin_open = 1;
-		proto_fetch_more_peers(f->fx, 1);
 	}
 }
 
@@ -870,14 +888,18 @@ main(int argc, char **argv)
 	start_fetch(f);
 	if (!f->listing)
 		start_progress(f);
-	start_peers(f);
 	sigint = evsignal_new(f->base, SIGINT, on_signal, f);
 	sigterm = evsignal_new(f->base, SIGTERM, on_signal, f);
 	if (sigint == NULL || sigterm == NULL || event_add(sigint, NULL) ||
 	    event_add(sigterm, NULL))
 		tool_die(1, "cannot watch signals");
+	/* Every peer given is added before running out of them can count: a
+	 * first one whose connect fails at once must not end the fetch. */
+	proto_fetch_more_peers(f->fx, 1);
 	for (int i = 0; i < f->npeer_args && !f->done; i++)
 		add_peer(f, f->peer_args[i]);
+	if (!f->done)
+		start_peers(f);
 	if (!f->done)
 		proto_fetch_more_peers(f->fx, f->stdin_open);
 	if (!f->done)
