@@ -73,9 +73,12 @@ pack_body(msgpack_packer *pk, const proto_msg *m)
 		pack_bytes(pk, 0, m->text, m->text_len > PROTO_ERROR_TEXT_MAX ?
 		    PROTO_ERROR_TEXT_MAX : m->text_len);
 		return 0;
+	/* Requests of a rid alone: [type, rid]. */
 	case PROTO_MSG_LIST:
+	case PROTO_MSG_PEERS:
+	case PROTO_MSG_CANCEL:
 		msgpack_pack_array(pk, 2);
-		msgpack_pack_uint8(pk, PROTO_MSG_LIST);
+		msgpack_pack_uint8(pk, (uint8_t)m->type);
 		msgpack_pack_uint32(pk, m->rid);
 		return 0;
 	case PROTO_MSG_LIST_REPLY:
@@ -91,9 +94,12 @@ pack_body(msgpack_packer *pk, const proto_msg *m)
 			pack_bytes(pk, 0, e->name, e->name_len);
 		}
 		return 0;
+	/* Requests about one file: [type, rid, id]. */
 	case PROTO_MSG_GET_MANIFEST:
+	case PROTO_MSG_HAS:
+	case PROTO_MSG_INTERESTED:
 		msgpack_pack_array(pk, 3);
-		msgpack_pack_uint8(pk, PROTO_MSG_GET_MANIFEST);
+		msgpack_pack_uint8(pk, (uint8_t)m->type);
 		msgpack_pack_uint32(pk, m->rid);
 		pack_bytes(pk, 1, m->id, PROTO_HASH_LEN);
 		return 0;
@@ -118,11 +124,6 @@ pack_body(msgpack_packer *pk, const proto_msg *m)
 		msgpack_pack_uint32(pk, m->rid);
 		pack_bytes(pk, 1, m->data, m->data_len);
 		return 0;
-	case PROTO_MSG_PEERS:
-		msgpack_pack_array(pk, 2);
-		msgpack_pack_uint8(pk, PROTO_MSG_PEERS);
-		msgpack_pack_uint32(pk, m->rid);
-		return 0;
 	case PROTO_MSG_PEERS_REPLY:
 		if (m->npeers > PROTO_PEERS_MAX)
 			return PROTO_ERR_TOO_BIG;
@@ -136,12 +137,6 @@ pack_body(msgpack_packer *pk, const proto_msg *m)
 			msgpack_pack_uint16(pk, m->peers[i].port);
 		}
 		return 0;
-	case PROTO_MSG_HAS:
-		msgpack_pack_array(pk, 3);
-		msgpack_pack_uint8(pk, PROTO_MSG_HAS);
-		msgpack_pack_uint32(pk, m->rid);
-		pack_bytes(pk, 1, m->id, PROTO_HASH_LEN);
-		return 0;
 	case PROTO_MSG_HAS_REPLY:
 		msgpack_pack_array(pk, 3);
 		msgpack_pack_uint8(pk, PROTO_MSG_HAS_REPLY);
@@ -150,12 +145,6 @@ pack_body(msgpack_packer *pk, const proto_msg *m)
 			msgpack_pack_true(pk);
 		else
 			msgpack_pack_false(pk);
-		return 0;
-	case PROTO_MSG_INTERESTED:
-		msgpack_pack_array(pk, 3);
-		msgpack_pack_uint8(pk, PROTO_MSG_INTERESTED);
-		msgpack_pack_uint32(pk, m->rid);
-		pack_bytes(pk, 1, m->id, PROTO_HASH_LEN);
 		return 0;
 	case PROTO_MSG_HAVE_MAP:
 		if (m->bits_len > PROTO_MAX_CHUNKS / 8)
@@ -172,11 +161,6 @@ pack_body(msgpack_packer *pk, const proto_msg *m)
 		msgpack_pack_uint32(pk, 0);
 		pack_bytes(pk, 1, m->id, PROTO_HASH_LEN);
 		msgpack_pack_uint64(pk, m->index);
-		return 0;
-	case PROTO_MSG_CANCEL:
-		msgpack_pack_array(pk, 2);
-		msgpack_pack_uint8(pk, PROTO_MSG_CANCEL);
-		msgpack_pack_uint32(pk, m->rid);
 		return 0;
 	}
 	return PROTO_ERR_INVALID;
