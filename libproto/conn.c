@@ -31,6 +31,7 @@
 #include "frame.h"
 #include "identity.h"
 #include "internal.h"
+#include "peers.h"
 
 #define DEFAULT_TIMEOUT 30
 #define DEFAULT_OUT_LIMIT (4u << 20)
@@ -113,23 +114,17 @@ static void
 format_addr(const struct sockaddr *sa, char *out, size_t outlen,
     char *hostout)
 {
-	char host[INET6_ADDRSTRLEN] = "?";
-	unsigned port;
+	char host[INET6_ADDRSTRLEN];
+	uint16_t port;
 
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const void *)sa;
-		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-		port = ntohs(in->sin_port);
-		snprintf(out, outlen, "%s:%u", host, port);
-		snprintf(hostout, INET6_ADDRSTRLEN, "%s", host);
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const void *)sa;
-		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-		port = ntohs(in6->sin6_port);
-		snprintf(out, outlen, "[%s]:%u", host, port);
-		snprintf(hostout, INET6_ADDRSTRLEN, "%s", host);
-	} else
+	if (proto_peers_host_port(sa, host, &port) != 0)
 		snprintf(out, outlen, "?");
+	else if (sa->sa_family == AF_INET6)
+		snprintf(out, outlen, "[%s]:%u", host, port);
+	else
+		snprintf(out, outlen, "%s:%u", host, port);
+	if (strcmp(host, "?") != 0)
+		snprintf(hostout, INET6_ADDRSTRLEN, "%s", host);
 }
 
 static void

@@ -230,19 +230,11 @@ is_self(const proto_fetch *f, const char *host, uint16_t port)
 static int
 is_self_addr(const proto_fetch *f, const struct sockaddr_storage *ss)
 {
-	char host[INET6_ADDRSTRLEN] = "";
+	char host[INET6_ADDRSTRLEN];
 	uint16_t port;
 
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *in = (const void *)ss;
-		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-		port = ntohs(in->sin_port);
-	} else {
-		const struct sockaddr_in6 *in6 = (const void *)ss;
-		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-		port = ntohs(in6->sin6_port);
-	}
-	return is_self(f, host, port);
+	return proto_peers_host_port((const struct sockaddr *)ss, host,
+	    &port) == 0 && is_self(f, host, port);
 }
 
 /* Our addresses, so that a peer list naming us is not followed back. */

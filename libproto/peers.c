@@ -78,3 +78,23 @@ proto_peers_list(const proto_peer_table *t, proto_peer_entry *out,
 	}
 	return n;
 }
+
+int
+proto_peers_host_port(const struct sockaddr *sa, char *host, uint16_t *port)
+{
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
+		inet_ntop(AF_INET, &in->sin_addr, host, INET6_ADDRSTRLEN);
+		*port = ntohs(in->sin_port);
+		return 0;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, INET6_ADDRSTRLEN);
+		*port = ntohs(in6->sin6_port);
+		return 0;
+	}
+	strcpy(host, "?");
+	*port = 0;
+	return PROTO_ERR_INVALID;
+}

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
+#include <sys/socket.h>
 
 #include "msg.h"
 
@@ -30,6 +31,13 @@ void proto_peers_init(proto_peer_table *t);
  * When full, the entry seen longest ago makes room. */
 int proto_peers_add(proto_peer_table *t, const char *host, size_t host_len,
     uint16_t port);
+
+/* The address of sa (IPv4 or IPv6) as text into host (at least
+ * PROTO_HOST_MAX + 1 bytes, which an IPv6 address fits) and its port into
+ * *port: the form the table keeps. PROTO_ERR_INVALID for another family,
+ * host then "?". */
+int proto_peers_host_port(const struct sockaddr *sa, char *host,
+    uint16_t *port);
 
 /* Fills out (at most max entries, most recently seen first) with entries
  * that borrow from t, leaving out skip_host:skip_port (the asker). Returns

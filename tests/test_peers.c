@@ -9,6 +9,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include "proto.h"
 #include "tap.h"
 
@@ -275,6 +278,36 @@ test_list(void)
 	    6000), PROTO_PEER_TABLE_MAX - 1, "list full table: asker skipped");
 }
 
+static void
+test_host_port(void)
+{
+	struct sockaddr_in in;
+	struct sockaddr_in6 in6;
+	struct sockaddr_storage un;
+	char host[PROTO_HOST_MAX + 1];
+	uint16_t port;
+
+	memset(&in, 0, sizeof(in));
+	in.sin_family = AF_INET;
+	in.sin_port = htons(8080);
+	inet_pton(AF_INET, "10.0.0.5", &in.sin_addr);
+	ok(proto_peers_host_port((struct sockaddr *)&in, host, &port) == 0 &&
+	    strcmp(host, "10.0.0.5") == 0 && port == 8080,
+	    "host_port: an IPv4 address and its port");
+	memset(&in6, 0, sizeof(in6));
+	in6.sin6_family = AF_INET6;
+	in6.sin6_port = htons(7000);
+	inet_pton(AF_INET6, "fe80::1", &in6.sin6_addr);
+	ok(proto_peers_host_port((struct sockaddr *)&in6, host, &port) == 0 &&
+	    strcmp(host, "fe80::1") == 0 && port == 7000,
+	    "host_port: an IPv6 address, without brackets");
+	memset(&un, 0, sizeof(un));
+	un.ss_family = AF_UNIX;
+	ok(proto_peers_host_port((struct sockaddr *)&un, host, &port) ==
+	    PROTO_ERR_INVALID && strcmp(host, "?") == 0 && port == 0,
+	    "host_port: another family is INVALID, host '?'");
+}
+
 int
 main(void)
 {
@@ -282,5 +315,6 @@ main(void)
 	test_embedded_nul();
 	test_full();
 	test_list();
+	test_host_port();
 	return done_testing();
 }

@@ -390,7 +390,12 @@ main(int argc, char **argv)
 	};
 	static struct discover disco;
 	struct tool_config config;
-	static const char **boot; /* static: reachable at any exit */
+	/* The bootstrap peers, resolved once (static: reachable at any
+	 * exit). */
+	static struct boot_peer {
+		char host[INET6_ADDRSTRLEN];
+		uint16_t port;
+	} *boot;
 	struct discover *d = &disco;
 	struct timeval tick = { 0, 100000 }, second = { 1, 0 }, end;
 	const char *target = getenv("MINI_P2P_DISCOVERY_ADDR"), *env;
@@ -420,7 +425,11 @@ main(int argc, char **argv)
 			if (tool_resolve(optarg, &ss, &len, &why) != 0)
 				tool_die(2, "bootstrap peer '%s': %s", optarg,
 				    why);
-			boot[nboot++] = optarg;
+			if (proto_peers_host_port((struct sockaddr *)&ss,
+			    boot[nboot].host, &boot[nboot].port) != 0)
+				tool_die(2, "bootstrap peer '%s': not an IP "
+				    "address", optarg);
+			nboot++;
 			break;
 		}
 		case 'H':
@@ -483,24 +492,8 @@ main(int argc, char **argv)
 	end.tv_usec = 0;
 	d->end_ev = add_event(d, -1, 0, on_end, &end);
 	resend(-1, 0, d);
-	for (int i = 0; i < nboot; i++) {
-		char host[PROTO_HOST_MAX + 1];
-		struct sockaddr_storage ss;
-		socklen_t len;
-		const char *why;
-		uint16_t bport;
-		tool_resolve(boot[i], &ss, &len, &why);
-		if (ss.ss_family == AF_INET) {
-			struct sockaddr_in *in = (struct sockaddr_in *)&ss;
-			inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-			bport = ntohs(in->sin_port);
-		} else {
-			struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-			inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-			bport = ntohs(in6->sin6_port);
-		}
-		note_peer(d, host, strlen(host), bport);
-	}
+	for (int i = 0; i < nboot; i++)
+		note_peer(d, boot[i].host, strlen(boot[i].host), boot[i].port);
 	event_base_dispatch(d->base);
 	for (size_t i = 0; i < d->nfound; i++)
 		proto_conn_free(d->found[i].conn);
