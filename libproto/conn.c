@@ -72,6 +72,7 @@ struct proto_conn {
 	int freed;          /* proto_conn_free was called */
 	int flushing;       /* free once the output is written */
 	int lingering;      /* ... it is: reading until the peer closes */
+	int refusing;       /* we told the peer why we refuse it (ERROR) */
 	struct event *deadline; /* while flushing: frees it, come what may */
 	int depth;          /* callback frames active on this conn */
 	int held;           /* the owner asked for no more messages */
@@ -437,6 +438,7 @@ handle_hello(proto_conn *c, const proto_msg *m)
 	if (!hello_authentic(c, m)) {
 		/* Said, so that a node set up without the secret knows why;
 		 * that this node is in a private swarm is no secret. */
+		c->refusing = 1;
 		proto_conn_send_error(c, 0, PROTO_CODE_AUTH, m->auth == NULL ?
 		    "a private swarm: give its secret (--secret-file)" :
 		    "a private swarm: your secret is not this swarm's "
@@ -448,6 +450,7 @@ handle_hello(proto_conn *c, const proto_msg *m)
 		PLOG(PROTO_LOG_CONN, PROTO_LOG_INFO, "%s: speaks protocol "
 		    "version %llu, not %u", c->peer,
 		    (unsigned long long)m->version, PROTO_VERSION);
+		c->refusing = 1;
 		proto_conn_send_error(c, 0, PROTO_CODE_VERSION,
 		    "unsupported protocol version");
 		conn_fail(c, PROTO_ERR_VERSION);
@@ -948,6 +951,12 @@ proto_conn_free(proto_conn *c)
 {
 	if (c == NULL || c->freed)
 		return;
+	/* A refusal said is not dropped: whoever frees the connection, the
+	 * peer learns why. */
+	if (c->refusing) {
+		proto_conn_close_after_flush(c);
+		return;
+	}
 	c->freed = 1;
 	c->closed = 1;
 	if (c->depth > 0)

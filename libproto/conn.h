@@ -96,7 +96,10 @@ proto_conn *proto_conn_connect(struct event_base *base,
     const proto_conn_cbs *cbs, void *ctx);
 
 /* Closes the connection at once, dropping queued output; safe inside any of
- * its callbacks. No callback follows. NULL does nothing. */
+ * its callbacks. No callback follows. NULL does nothing. Only the ERROR by
+ * which this side refused the peer (PROTO_ERR_VERSION, PROTO_ERR_AUTH) is
+ * not dropped: the connection then ends as proto_conn_close_after_flush
+ * says. */
 void proto_conn_free(proto_conn *c);
 
 /*

@@ -550,14 +550,6 @@ on_close(proto_conn *c, int err, void *arg)
 
 	p->line_lost = p->state == FETCH_READY && p->has_file &&
 	    (err == PROTO_ERR_CLOSED || err == PROTO_ERR_SYSTEM);
-	/* Refused for its version or its swarm, the peer is told why: the
-	 * ERROR queued goes out before the line does. */
-	if ((err == PROTO_ERR_AUTH || err == PROTO_ERR_VERSION) &&
-	    p->conn == c) {
-		p->f->bytes_in += proto_conn_bytes_in(c);
-		p->conn = NULL;
-		proto_conn_close_after_flush(c);
-	}
 	if ((err == PROTO_ERR_SYSTEM || err == PROTO_ERR_TIMEOUT) &&
 	    p->state == FETCH_CONNECTING)
 		fetch_peer_fail(p, 0, "connect %s: %s%s%s", p->addr, what, sep,

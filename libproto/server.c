@@ -376,13 +376,6 @@ on_close(proto_conn *c, int err, void *arg)
 	say(cl->srv, err == PROTO_ERR_CLOSED ? PROTO_LOG_DEBUG : PROTO_LOG_INFO,
 	    "%s: closed: %s%s%s", proto_conn_peer(c), err == PROTO_ERR_SYSTEM ?
 	    strerror(errno) : proto_strerror(err), *detail ? ": " : "", detail);
-	/* A peer of another version, or outside our private swarm, is told so
-	 * before the line goes. */
-	if (err == PROTO_ERR_VERSION || err == PROTO_ERR_AUTH) {
-		cl->srv->stats.bytes_out += proto_conn_bytes_out(c);
-		cl->conn = NULL;
-		proto_conn_close_after_flush(c);
-	}
 	client_free(cl);
 }
 

@@ -234,13 +234,7 @@ on_close(proto_conn *c, int err, void *arg)
 	    LOG_DEBUG, "%s: %s%s%s", proto_conn_peer(c),
 	    err == PROTO_ERR_SYSTEM ? strerror(errno) : proto_strerror(err),
 	    *detail ? ": " : "", detail);
-	if (err == PROTO_ERR_AUTH || err == PROTO_ERR_VERSION) {
-		/* The peer is told why (the ERROR queued) before the line
-		 * goes. */
-		proto_conn_close_after_flush(f->conn);
-		f->conn = NULL;
-	} else
-		conn_done(f);
+	conn_done(f);
 	/* -l waits for the handshake to show the identity; without one,
 	 * a node heard on the LAN is still shown. */
 	if (f->d->long_format && f->heard)
