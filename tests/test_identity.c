@@ -134,8 +134,12 @@ test_freed_mid_stream(SSL_CTX *cctx, SSL_CTX *sctx)
 	event_base_loopexit(base, &limit);
 	event_base_dispatch(base);
 	ok(p.ready > 0 && p.got > 0, "a message arrived; both freed in its callback");
+	/* The case in point: libevent still holds callbacks of what was
+	 * freed. Whether proto_base_free runs them (else their connections
+	 * leak) is for LeakSanitizer to see. */
+	ok(event_base_get_num_events(base, EVENT_BASE_COUNT_ACTIVE) > 0,
+	    "callbacks still queued when the loop broke");
 	proto_base_free(base);
-	ok(1, "the base freed (a leak shows under the sanitizers)");
 }
 
 /* The refusal case: the server side, in a private swarm, refuses a client
