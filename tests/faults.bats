@@ -26,9 +26,9 @@ teardown() {
 
 # serve_file FILE: a p2p-serve sharing FILE at 64 KiB chunks, no discovery, named "s" so that
 # its HELLO has the same length (14 bytes) on every host. Sets SERVER_ADDR.
-# Where a faulty peer is beside a direct honest one, the file is 16 MiB: a few MiB come from the
-# direct peer in some 30 ms, before the proxied one may even have answered, and its fault would
-# never happen. Each such test checks that it did.
+# Where a faulty peer is beside an honest one, the file is 16 MiB and the honest path is capped
+# (_honest_capped): a few MiB come from a direct peer in some 30 ms, before the proxied one may
+# even have answered, and its fault would never happen. Each such test checks that it did.
 serve_file() {
 	serve_chunked -c 64K "$1" -- --no-announce -n s
 }
@@ -201,15 +201,12 @@ _honest_capped() {
 	done
 }
 
-# The honest peer is capped at 20 MB/s (through a proxy without faults): uncapped, it can
-# deliver all 16 MiB before a busy machine lets the faulty proxy relay its first bytes, and
-# then the fault never happens.
 @test "cut or reset in the handshake or the manifest beside an honest peer: complete" {
 	make_file f 16M 12
 	serve_file f
-	local server=$SERVER_PID server_err=$SERVER_ERR direct=$SERVER_ADDR honest id fault n
-	start_faultproxy "$direct" --rate 20000000
-	honest=$PROXY_ADDR
+	local server=$SERVER_PID server_err=$SERVER_ERR
+	_honest_capped
+	local direct=$SERVER_ADDR honest=$HONEST id fault n
 	id=$(ref_id f)
 	for fault in cut reset; do
 		for n in 0 10 1000; do
@@ -226,11 +223,12 @@ _honest_capped() {
 }
 
 @test "the fetcher's requests cut (--direction up) beside an honest peer: complete" {
-	make_file f 4M 13
+	make_file f 16M 13
 	serve_file f
-	local direct=$SERVER_ADDR
+	_honest_capped
+	local direct=$SERVER_ADDR honest=$HONEST
 	start_faultproxy "$direct" --direction up --cut-after 500
-	run -0 --separate-stderr timeout 60 p2p-fetch -p "$PROXY_ADDR" -p "$direct" -o out "$(ref_id f)" </dev/null
+	run -0 --separate-stderr timeout 60 p2p-fetch -p "$PROXY_ADDR" -p "$honest" -o out "$(ref_id f)" </dev/null
 	cmp f out
 	proxy_reported "$PROXY_ERR" 'connection 1: cut after 500 bytes up'
 }
