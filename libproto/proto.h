@@ -16,6 +16,7 @@
  *   have.h      which chunks of a file a node holds
  *   picker.h    which chunk to ask a peer for next (rarest first)
  *   server.h    a node's serving side: listener, answers, HAVE pushes
+ *   ifaddr.h    the addresses of this host's interfaces
  *   fetch.h     fetching a file by id from many peers at once
  *   output.h    where a fetched file's chunks go: a stream, or FILE.part
  *   identity.h  a node's key pair and identity, TLS 1.3 contexts
@@ -38,6 +39,7 @@
 #include "have.h"
 #include "picker.h"
 #include "server.h"
+#include "ifaddr.h"
 #include "fetch.h"
 #include "output.h"
 #include "identity.h"

@@ -13,6 +13,7 @@ setup() {
 
 teardown() {
 	[[ -z ${FIFO_FD:-} ]] || exec {FIFO_FD}>&-
+	[[ -z ${VETH:-} ]] || ip link del "$VETH" 2>/dev/null || true
 	common_teardown
 }
 
@@ -313,4 +314,20 @@ reply = r.recv_frame(s)
 print(reply[:3])
 PY
 	assert_output '[1, 77, 1]'
+}
+
+@test "on every interface: one line per interface address, reachable ones first, never 0.0.0.0" {
+	# A second interface with an address and no brd, as containers set them.
+	ip link add p2pv0 type veth peer name p2pv1 || skip "cannot make a veth pair here"
+	VETH=p2pv0
+	ip addr add 10.77.0.1/24 dev p2pv0
+	ip link set p2pv0 up
+	ip link set p2pv1 up
+	_start_bg /dev/null p2p-serve -p 0
+	local port=$SERVER_PORT
+	run -0 cat "$SERVER_OUT"
+	assert_line --index 0 "10.77.0.1:$port"
+	assert_line --index 1 "127.0.0.1:$port"
+	refute_output --partial 0.0.0.0
+	run -0 python3 "$P2P_REF" hello "10.77.0.1:$port"
 }

@@ -95,7 +95,7 @@ usage(FILE *out)
 	    "  -h, --help             print this help and exit\n"
 	    "  -V, --version          print the version and exit\n"
 	    "Manifests read on stdin (p2p-chunk FILE | p2p-serve) are served too.\n"
-	    "Prints its listening address as HOST:PORT on stdout.\n",
+	    "Prints the addresses it can be reached at, HOST:PORT a line, on stdout.\n",
 	    DEFAULT_PORT, DEFAULT_MAX_PEERS);
 }
 
@@ -425,23 +425,57 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopbreak(arg);
 }
 
+/* Prints HOST:PORT on its own line, with brackets for IPv6. */
+static void
+print_addr(const struct sockaddr *sa)
+{
+	char host[PROTO_HOST_MAX + 1];
+	uint16_t port;
+
+	if (proto_peers_host_port(sa, host, &port) != 0)
+		return;
+	if (sa->sa_family == AF_INET6)
+		printf("[%s]:%u\n", host, port);
+	else
+		printf("%s:%u\n", host, port);
+	tool_log(LOG_INFO, "listening on %s%s%s:%u",
+	    sa->sa_family == AF_INET6 ? "[" : "", host,
+	    sa->sa_family == AF_INET6 ? "]" : "", port);
+}
+
+/* Listens, then prints where peers can reach us, one HOST:PORT a line: the
+ * address bound to, or for a wildcard (0.0.0.0, ::) each interface's address,
+ * those other machines can reach first, since 0.0.0.0:PORT is of use to
+ * nobody. */
 static void
 listen_on(struct server *srv, const char *bind_addr, uint16_t port)
 {
-	struct sockaddr_storage ss;
+	struct sockaddr_storage ss, mine[32];
 	socklen_t sslen;
-	int v6 = strchr(bind_addr, ':') != NULL;
-	char shown[300];
+	int v6 = strchr(bind_addr, ':') != NULL, n = 0, i;
 
 	tool_bind_address(bind_addr, port, &ss, &sslen);
 	if (proto_server_listen(srv->server, (struct sockaddr *)&ss, sslen) != 0)
 		tool_die_errno(1, "bind %s%s%s:%u", v6 ? "[" : "", bind_addr,
 		    v6 ? "]" : "", port);
-	snprintf(shown, sizeof(shown), "%s%s%s:%u", v6 ? "[" : "", bind_addr,
-	    v6 ? "]" : "", proto_server_port(srv->server));
-	printf("%s\n", shown);
+	port = proto_server_port(srv->server);
+	if (ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->
+	    sin_addr.s_addr == htonl(INADDR_ANY) : IN6_IS_ADDR_UNSPECIFIED(
+	    &((struct sockaddr_in6 *)&ss)->sin6_addr))
+		/* :: takes IPv4 connections too, unless the system says
+		 * otherwise: list both families for it. */
+		n = proto_ifaddr_list(ss.ss_family == AF_INET ? AF_INET :
+		    AF_UNSPEC, port, mine, sizeof(mine) / sizeof(mine[0]));
+	if (n <= 0) {
+		if (ss.ss_family == AF_INET)
+			((struct sockaddr_in *)&ss)->sin_port = htons(port);
+		else
+			((struct sockaddr_in6 *)&ss)->sin6_port = htons(port);
+		print_addr((struct sockaddr *)&ss);
+	}
+	for (i = 0; i < n; i++)
+		print_addr((struct sockaddr *)&mine[i]);
 	fflush(stdout);
-	tool_log(LOG_INFO, "listening on %s", shown);
 }
 
 static const proto_server_cbs server_cbs = { tool_proto_log, NULL };
