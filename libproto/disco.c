@@ -195,6 +195,28 @@ proto_disco_unpack(const uint8_t *buf, size_t len, proto_disco_msg *m)
 }
 
 int
+proto_disco_broadcast(uint32_t addr, uint32_t mask, uint32_t brd,
+    uint32_t *out)
+{
+	uint32_t a = ntohl(addr), m = ntohl(mask);
+
+	/* An address added without "brd" shows its own address as the
+	 * broadcast (or none): sending there reaches this host alone, and on
+	 * it one socket of those that share the port. */
+	if (brd != 0 && brd != addr) {
+		*out = brd;
+		return 0;
+	}
+	if (m == 0xffffffffu)
+		return PROTO_ERR_INVALID;
+	if (m == 0xfffffffeu)
+		*out = htonl(a ^ 1);
+	else
+		*out = htonl(a | ~m);
+	return 0;
+}
+
+int
 proto_disco_targets(const char *override, uint16_t port,
     struct sockaddr_in *out, size_t max)
 {
@@ -214,12 +236,20 @@ proto_disco_targets(const char *override, uint16_t port,
 	if (getifaddrs(&ifs) != 0)
 		return PROTO_ERR_SYSTEM;
 	for (ifa = ifs; ifa != NULL && n < max; ifa = ifa->ifa_next) {
-		if (ifa->ifa_addr == NULL || ifa->ifa_addr->sa_family !=
-		    AF_INET || !(ifa->ifa_flags & IFF_UP) ||
+		const struct sockaddr_in *a = (const void *)ifa->ifa_addr;
+		const struct sockaddr_in *m = (const void *)ifa->ifa_netmask;
+		const struct sockaddr_in *b = (const void *)ifa->ifa_broadaddr;
+		uint32_t brd;
+
+		if (a == NULL || a->sin_family != AF_INET || m == NULL ||
+		    !(ifa->ifa_flags & IFF_UP) ||
 		    !(ifa->ifa_flags & IFF_BROADCAST) ||
-		    ifa->ifa_broadaddr == NULL)
+		    proto_disco_broadcast(a->sin_addr.s_addr,
+		    m->sin_addr.s_addr, b ? b->sin_addr.s_addr : 0, &brd) != 0)
 			continue;
-		memcpy(&out[n], ifa->ifa_broadaddr, sizeof(out[n]));
+		memset(&out[n], 0, sizeof(out[n]));
+		out[n].sin_family = AF_INET;
+		out[n].sin_addr.s_addr = brd;
 		out[n].sin_port = htons(port);
 		n++;
 	}

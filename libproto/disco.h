@@ -61,12 +61,25 @@ int proto_disco_open(const uint8_t *buf, size_t *len, const uint8_t key[32]);
 
 /*
  * Where discovery datagrams go: override ("A.B.C.D", e.g. 127.255.255.255)
- * when not NULL or empty, else the broadcast address of every interface
- * that is up and has one. Fills at most max addresses with port set.
- * Returns the count, or a PROTO_ERR_*.
+ * when not NULL or empty, else the broadcast address of every IPv4 address
+ * of an interface that is up and can broadcast (proto_disco_broadcast).
+ * Fills at most max addresses with port set. Returns the count, or a
+ * PROTO_ERR_*.
  */
 int proto_disco_targets(const char *override, uint16_t port,
     struct sockaddr_in *out, size_t max);
+
+/*
+ * The broadcast address of an interface address addr/mask whose broadcast
+ * address as the system shows it is brd (all in network byte order). A brd
+ * that is set is the answer. Unset (0, or addr itself, as an address added
+ * without one shows) it is computed: addr with every host bit set; for a
+ * /31, which has no broadcast address (RFC 3021), the other address, the
+ * link's only other host. 0 with *out set, or PROTO_ERR_INVALID for a /32:
+ * nobody else is on its network.
+ */
+int proto_disco_broadcast(uint32_t addr, uint32_t mask, uint32_t brd,
+    uint32_t *out);
 
 /* A non-blocking UDP socket allowed to broadcast, bound to port on every
  * address (0: any free port). With shared set, other sockets may bind the

@@ -864,6 +864,54 @@ test_targets(void)
 	ok(n >= 0 && n <= 1, "targets no override: max 1 honoured (%d)", n);
 }
 
+/* proto_disco_broadcast over dotted quads: "-" when it refuses. */
+static const char *
+brd_of(const char *addr, unsigned prefix, const char *brd)
+{
+	static char text[INET_ADDRSTRLEN];
+	struct in_addr a, b = { 0 };
+	uint32_t mask = prefix ? htonl(0xffffffffu << (32 - prefix)) : 0, out;
+
+	inet_pton(AF_INET, addr, &a);
+	if (brd != NULL)
+		inet_pton(AF_INET, brd, &b);
+	if (proto_disco_broadcast(a.s_addr, mask, b.s_addr, &out) != 0)
+		return "-";
+	inet_ntop(AF_INET, &out, text, sizeof(text));
+	return text;
+}
+
+static void
+test_broadcast(void)
+{
+	is_str(brd_of("10.78.0.1", 24, "10.78.0.255"), "10.78.0.255",
+	    "broadcast: a set one is kept");
+	is_str(brd_of("10.78.0.1", 24, "10.78.0.127"), "10.78.0.127",
+	    "broadcast: a set one is kept, even an odd one");
+	is_str(brd_of("10.78.0.1", 24, "10.78.0.1"), "10.78.0.255",
+	    "broadcast /24 unset (shown as the address): computed");
+	is_str(brd_of("10.78.0.1", 24, NULL), "10.78.0.255",
+	    "broadcast /24 unset (0): computed");
+	is_str(brd_of("10.78.200.7", 16, "10.78.200.7"), "10.78.255.255",
+	    "broadcast /16 unset: computed");
+	is_str(brd_of("172.16.5.9", 20, NULL), "172.16.15.255",
+	    "broadcast /20 unset: host bits across a byte");
+	is_str(brd_of("10.1.2.3", 8, NULL), "10.255.255.255",
+	    "broadcast /8 unset");
+	is_str(brd_of("192.168.1.77", 30, NULL), "192.168.1.79",
+	    "broadcast /30 unset: the last of four");
+	is_str(brd_of("10.80.0.0", 31, "10.80.0.0"), "10.80.0.1",
+	    "broadcast /31 (.0): the other end of the link");
+	is_str(brd_of("10.80.0.1", 31, NULL), "10.80.0.0",
+	    "broadcast /31 (.1): the other end, not itself");
+	is_str(brd_of("10.81.0.5", 32, "10.81.0.5"), "-",
+	    "broadcast /32: nobody to reach, refused");
+	is_str(brd_of("10.81.0.5", 32, NULL), "-",
+	    "broadcast /32 with none shown: refused");
+	is_str(brd_of("0.0.0.1", 0, NULL), "255.255.255.255",
+	    "broadcast /0: every host bit");
+}
+
 int
 main(void)
 {
@@ -874,5 +922,6 @@ main(void)
 	test_sizes();
 	test_random();
 	test_targets();
+	test_broadcast();
 	return done_testing();
 }
