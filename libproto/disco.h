@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "hash.h"
 
@@ -34,7 +35,15 @@ typedef struct proto_disco_msg {
 	const char *name;    /* ANNOUNCE: node name, not NUL-terminated */
 	size_t name_len;
 	uint64_t nfiles;     /* ANNOUNCE: files shared */
+	int stamped;         /* ANNOUNCE: time and addr are set (sent by
+	                      * nodes since the stamp was added) */
+	uint64_t time;       /* ANNOUNCE: the sender's clock, Unix seconds */
+	uint8_t addr[4];     /* ANNOUNCE: the IPv4 address it sends from */
 } proto_disco_msg;
+
+/* How far an ANNOUNCE's time may be from the receiver's clock, either way,
+ * for a private swarm's node to believe it. */
+#define PROTO_DISCO_FRESH_SECS 120
 
 /* Packs m into buf (cap bytes); *len is the datagram's length. Queries are
  * padded to PROTO_DISCO_QUERY_MIN; a name is cut to PROTO_DISCO_NAME_MAX. */
@@ -58,6 +67,23 @@ int proto_disco_unpack(const uint8_t *buf, size_t len, proto_disco_msg *m);
 int proto_disco_seal(uint8_t *buf, size_t *len, size_t cap,
     const uint8_t key[32]);
 int proto_disco_open(const uint8_t *buf, size_t *len, const uint8_t key[32]);
+
+/*
+ * Whether an ANNOUNCE m that arrived from `from` at time now may be
+ * believed. A sealed one (sealed set: a private swarm's, tag checked) must
+ * be stamped, with addr the datagram's source address and time within
+ * PROTO_DISCO_FRESH_SECS of now: the tag then proves a member said it there
+ * and lately, so a copy replayed from elsewhere, or later, fails. An
+ * unsealed one is believed as it is (anyone can forge one; old nodes send
+ * them unstamped). 0, or PROTO_ERR_STALE.
+ */
+int proto_disco_check_announce(const proto_disco_msg *m,
+    const struct sockaddr_in *from, time_t now, int sealed);
+
+/* The source address a datagram to `to` leaves with (the routing table's
+ * choice, which an ANNOUNCE claims in addr). 0, or PROTO_ERR_SYSTEM with
+ * errno set. */
+int proto_disco_source(const struct sockaddr_in *to, uint8_t addr[4]);
 
 /*
  * Where discovery datagrams go: override ("A.B.C.D", e.g. 127.255.255.255)
