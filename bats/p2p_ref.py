@@ -23,6 +23,7 @@ join a private swarm (--secret-file): Python's ssl module exports no keying mate
   p2p_ref.py identity HOST:PORT      the peer's identity from its TLS certificate: SHA-256 of
                                      its DER SubjectPublicKeyInfo, 64 hex digits
   p2p_ref.py list HOST:PORT          LIST over the wire, print "ID<TAB>SIZE<TAB>NAME" lines
+  p2p_ref.py peers HOST:PORT         PEERS over the wire, print the peer table as HOST:PORT lines
   p2p_ref.py junk HOST:PORT          send a frame header of 4 GiB before HELLO (inside the TLS
                                      session); print "closed" when the peer closes the
                                      connection (exit 1 after 10 s)
@@ -762,6 +763,16 @@ def main(argv):
             return 1
         for fid, size, name in reply[2]:
             print("%s\t%d\t%s" % (fid.hex(), size, name))
+    elif cmd == "peers":
+        s, _ = connect(args[0])
+        s.sendall(frame([8, 43]))
+        reply = recv_frame(s)
+        s.close()
+        if reply[0] != 9 or reply[1] != 43:
+            print("p2p_ref: peers: unexpected reply %r" % (reply[:2],), file=sys.stderr)
+            return 1
+        for host, port in reply[2]:
+            print(("[%s]:%d" if ":" in host else "%s:%d") % (host, port))
     elif cmd == "junk":
         # Under TLS the frame header goes inside the session: the frame parser is the target.
         s = open_conn(args[0])

@@ -20,6 +20,18 @@
 
 #define MAX_TARGETS 16
 #define BATCH 64
+/* Announcements believed from one source address: a burst of ANN_BURST,
+ * then ANN_PER_SEC a second. Far above what the nodes of one host send
+ * (each one every interval), far below what would churn the peer table. */
+#define ANN_BURST 32
+#define ANN_PER_SEC 4
+#define ANN_SOURCES 64
+
+struct ann_source {
+	uint32_t addr;
+	double tokens;
+	struct timespec last;
+};
 
 struct proto_beacon {
 	struct event *read_ev, *timer_ev;
@@ -35,6 +47,8 @@ struct proto_beacon {
 	uint8_t key[32];
 	time_t second;
 	uint64_t bad, answered;
+	struct ann_source sources[ANN_SOURCES];
+	unsigned nsources;
 };
 
 static void
@@ -51,6 +65,12 @@ send_announce(proto_beacon *b, const struct sockaddr_in *to, uint32_t nonce)
 	m.name = b->name;
 	m.name_len = strlen(b->name);
 	m.nfiles = b->cbs.nfiles ? b->cbs.nfiles(b->ctx) : 0;
+	/* Stamped with when and where from, under the tag: a copy replayed
+	 * from another address, or later, is refused by the swarm. */
+	if (proto_disco_source(to, m.addr) == 0) {
+		m.stamped = 1;
+		m.time = (uint64_t)time(NULL);
+	}
 	if (proto_disco_pack(&m, buf, PROTO_DISCO_ANSWER_MAX, &len) != 0 ||
 	    (b->sealed && proto_disco_seal(buf, &len, sizeof(buf), b->key) != 0))
 		return;
@@ -90,15 +110,60 @@ may_answer(proto_beacon *b)
 	return b->answers_this_second++ < b->max_answers;
 }
 
+/* A token bucket per source address, the least recently heard making
+ * room for a new one. 1 when an announcement from addr may be taken. */
+static int
+may_take_announce(proto_beacon *b, uint32_t addr)
+{
+	struct ann_source *src = NULL;
+	struct timespec now;
+	double dt;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	for (unsigned i = 0; i < b->nsources; i++) {
+		if (b->sources[i].addr == addr) {
+			src = &b->sources[i];
+			break;
+		}
+		if (src == NULL || b->sources[i].last.tv_sec < src->last.tv_sec ||
+		    (b->sources[i].last.tv_sec == src->last.tv_sec &&
+		    b->sources[i].last.tv_nsec < src->last.tv_nsec))
+			src = &b->sources[i];
+	}
+	if (src == NULL || src->addr != addr) {
+		if (b->nsources < ANN_SOURCES)
+			src = &b->sources[b->nsources++];
+		src->addr = addr;
+		src->tokens = ANN_BURST;
+		src->last = now;
+	}
+	dt = (double)(now.tv_sec - src->last.tv_sec) +
+	    (double)(now.tv_nsec - src->last.tv_nsec) / 1e9;
+	src->last = now;
+	src->tokens += dt * ANN_PER_SEC;
+	if (src->tokens > ANN_BURST)
+		src->tokens = ANN_BURST;
+	if (src->tokens < 1)
+		return 0;
+	src->tokens -= 1;
+	return 1;
+}
+
 static void
 take_datagram(proto_beacon *b, const uint8_t *buf, size_t len,
     const struct sockaddr_in *from)
 {
-	proto_disco_msg m;
+	proto_disco_msg m = { 0 };
 	int rc = b->sealed ? proto_disco_open(buf, &len, b->key) : 0;
 
 	if (rc == 0)
 		rc = proto_disco_unpack(buf, len, &m);
+	if (rc == 0 && m.type == PROTO_DISCO_ANNOUNCE)
+		rc = proto_disco_check_announce(&m, from, time(NULL),
+		    b->sealed);
+	if (rc == 0 && m.type == PROTO_DISCO_ANNOUNCE &&
+	    !may_take_announce(b, from->sin_addr.s_addr))
+		rc = PROTO_ERR_LIMITED;
 	if (plog_levels[PROTO_LOG_DISCO] >= PROTO_LOG_TRACE) {
 		char host[INET_ADDRSTRLEN];
 		inet_ntop(AF_INET, &from->sin_addr, host, sizeof(host));

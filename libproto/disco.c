@@ -56,7 +56,7 @@ proto_disco_pack(const proto_disco_msg *m, uint8_t *buf, size_t cap,
 		    PROTO_DISCO_QUERY_MIN - used : 0;
 		msgpack_pack_bin_with_body(&pk, zeros, pad);
 	} else if (m->type == PROTO_DISCO_ANNOUNCE) {
-		msgpack_pack_array(&pk, 7);
+		msgpack_pack_array(&pk, m->stamped ? 9 : 7);
 		msgpack_pack_str_with_body(&pk, MAGIC, 4);
 		msgpack_pack_uint8(&pk, DISCO_VERSION);
 		msgpack_pack_uint8(&pk, PROTO_DISCO_ANNOUNCE);
@@ -65,6 +65,10 @@ proto_disco_pack(const proto_disco_msg *m, uint8_t *buf, size_t cap,
 		msgpack_pack_str_with_body(&pk, m->name ? m->name : "",
 		    m->name ? name_len : 0);
 		msgpack_pack_uint64(&pk, m->nfiles);
+		if (m->stamped) {
+			msgpack_pack_uint64(&pk, m->time);
+			msgpack_pack_bin_with_body(&pk, m->addr, 4);
+		}
 	} else
 		rc = PROTO_ERR_INVALID;
 	if (rc == 0 && (sb.data == NULL || sb.size > cap))
@@ -189,9 +193,80 @@ proto_disco_unpack(const uint8_t *buf, size_t len, proto_disco_msg *m)
 		m->name = (const char *)raw;
 		if (read_uint(&c, &m->nfiles) != 0)
 			return PROTO_ERR_MALFORMED;
+		if (items >= 9) {
+			if (read_uint(&c, &m->time) != 0 ||
+			    read_raw(&c, 1, &raw, &n) != 0 || n != 4)
+				return PROTO_ERR_MALFORMED;
+			memcpy(m->addr, raw, 4);
+			m->stamped = 1;
+		}
 		return 0;
 	}
 	return PROTO_ERR_MALFORMED;
+}
+
+int
+proto_disco_check_announce(const proto_disco_msg *m,
+    const struct sockaddr_in *from, time_t now, int sealed)
+{
+	uint64_t t = now < 0 ? 0 : (uint64_t)now;
+
+	if (!sealed)
+		return 0;
+	if (!m->stamped || memcmp(m->addr, &from->sin_addr.s_addr, 4) != 0)
+		return PROTO_ERR_STALE;
+	if (m->time > t ? m->time - t > PROTO_DISCO_FRESH_SECS :
+	    t - m->time > PROTO_DISCO_FRESH_SECS)
+		return PROTO_ERR_STALE;
+	return 0;
+}
+
+int
+proto_disco_source(const struct sockaddr_in *to, uint8_t addr[4])
+{
+	struct sockaddr_in me;
+	socklen_t len = sizeof(me);
+	int fd, one = 1, rc = 0;
+
+	/* A UDP connect sends nothing: it only asks the routing table. */
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return PROTO_ERR_SYSTEM;
+	if (setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof(one)) != 0 ||
+	    connect(fd, (const struct sockaddr *)to, sizeof(*to)) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&me, &len) != 0 ||
+	    me.sin_family != AF_INET)
+		rc = PROTO_ERR_SYSTEM;
+	else
+		memcpy(addr, &me.sin_addr.s_addr, 4);
+	{
+		int err = errno;
+		close(fd);
+		errno = err;
+	}
+	return rc;
+}
+
+int
+proto_disco_broadcast(uint32_t addr, uint32_t mask, uint32_t brd,
+    uint32_t *out)
+{
+	uint32_t a = ntohl(addr), m = ntohl(mask);
+
+	/* An address added without "brd" shows its own address as the
+	 * broadcast (or none): sending there reaches this host alone, and on
+	 * it one socket of those that share the port. */
+	if (brd != 0 && brd != addr) {
+		*out = brd;
+		return 0;
+	}
+	if (m == 0xffffffffu)
+		return PROTO_ERR_INVALID;
+	if (m == 0xfffffffeu)
+		*out = htonl(a ^ 1);
+	else
+		*out = htonl(a | ~m);
+	return 0;
 }
 
 int
@@ -214,12 +289,20 @@ proto_disco_targets(const char *override, uint16_t port,
 	if (getifaddrs(&ifs) != 0)
 		return PROTO_ERR_SYSTEM;
 	for (ifa = ifs; ifa != NULL && n < max; ifa = ifa->ifa_next) {
-		if (ifa->ifa_addr == NULL || ifa->ifa_addr->sa_family !=
-		    AF_INET || !(ifa->ifa_flags & IFF_UP) ||
+		const struct sockaddr_in *a = (const void *)ifa->ifa_addr;
+		const struct sockaddr_in *m = (const void *)ifa->ifa_netmask;
+		const struct sockaddr_in *b = (const void *)ifa->ifa_broadaddr;
+		uint32_t brd;
+
+		if (a == NULL || a->sin_family != AF_INET || m == NULL ||
+		    !(ifa->ifa_flags & IFF_UP) ||
 		    !(ifa->ifa_flags & IFF_BROADCAST) ||
-		    ifa->ifa_broadaddr == NULL)
+		    proto_disco_broadcast(a->sin_addr.s_addr,
+		    m->sin_addr.s_addr, b ? b->sin_addr.s_addr : 0, &brd) != 0)
 			continue;
-		memcpy(&out[n], ifa->ifa_broadaddr, sizeof(out[n]));
+		memset(&out[n], 0, sizeof(out[n]));
+		out[n].sin_family = AF_INET;
+		out[n].sin_addr.s_addr = brd;
 		out[n].sin_port = htons(port);
 		n++;
 	}

@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "hash.h"
 
@@ -34,7 +35,15 @@ typedef struct proto_disco_msg {
 	const char *name;    /* ANNOUNCE: node name, not NUL-terminated */
 	size_t name_len;
 	uint64_t nfiles;     /* ANNOUNCE: files shared */
+	int stamped;         /* ANNOUNCE: time and addr are set (sent by
+	                      * nodes since the stamp was added) */
+	uint64_t time;       /* ANNOUNCE: the sender's clock, Unix seconds */
+	uint8_t addr[4];     /* ANNOUNCE: the IPv4 address it sends from */
 } proto_disco_msg;
+
+/* How far an ANNOUNCE's time may be from the receiver's clock, either way,
+ * for a private swarm's node to believe it. */
+#define PROTO_DISCO_FRESH_SECS 120
 
 /* Packs m into buf (cap bytes); *len is the datagram's length. Queries are
  * padded to PROTO_DISCO_QUERY_MIN; a name is cut to PROTO_DISCO_NAME_MAX. */
@@ -60,13 +69,43 @@ int proto_disco_seal(uint8_t *buf, size_t *len, size_t cap,
 int proto_disco_open(const uint8_t *buf, size_t *len, const uint8_t key[32]);
 
 /*
+ * Whether an ANNOUNCE m that arrived from `from` at time now may be
+ * believed. A sealed one (sealed set: a private swarm's, tag checked) must
+ * be stamped, with addr the datagram's source address and time within
+ * PROTO_DISCO_FRESH_SECS of now: the tag then proves a member said it there
+ * and lately, so a copy replayed from elsewhere, or later, fails. An
+ * unsealed one is believed as it is (anyone can forge one; old nodes send
+ * them unstamped). 0, or PROTO_ERR_STALE.
+ */
+int proto_disco_check_announce(const proto_disco_msg *m,
+    const struct sockaddr_in *from, time_t now, int sealed);
+
+/* The source address a datagram to `to` leaves with (the routing table's
+ * choice, which an ANNOUNCE claims in addr). 0, or PROTO_ERR_SYSTEM with
+ * errno set. */
+int proto_disco_source(const struct sockaddr_in *to, uint8_t addr[4]);
+
+/*
  * Where discovery datagrams go: override ("A.B.C.D", e.g. 127.255.255.255)
- * when not NULL or empty, else the broadcast address of every interface
- * that is up and has one. Fills at most max addresses with port set.
- * Returns the count, or a PROTO_ERR_*.
+ * when not NULL or empty, else the broadcast address of every IPv4 address
+ * of an interface that is up and can broadcast (proto_disco_broadcast).
+ * Fills at most max addresses with port set. Returns the count, or a
+ * PROTO_ERR_*.
  */
 int proto_disco_targets(const char *override, uint16_t port,
     struct sockaddr_in *out, size_t max);
+
+/*
+ * The broadcast address of an interface address addr/mask whose broadcast
+ * address as the system shows it is brd (all in network byte order). A brd
+ * that is set is the answer. Unset (0, or addr itself, as an address added
+ * without one shows) it is computed: addr with every host bit set; for a
+ * /31, which has no broadcast address (RFC 3021), the other address, the
+ * link's only other host. 0 with *out set, or PROTO_ERR_INVALID for a /32:
+ * nobody else is on its network.
+ */
+int proto_disco_broadcast(uint32_t addr, uint32_t mask, uint32_t brd,
+    uint32_t *out);
 
 /* A non-blocking UDP socket allowed to broadcast, bound to port on every
  * address (0: any free port). With shared set, other sockets may bind the

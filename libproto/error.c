@@ -21,6 +21,8 @@ proto_strerror(int err)
 	case PROTO_ERR_IDENTITY: return "peer identity is not the one expected";
 	case PROTO_ERR_AUTH: return "peer is not in this private swarm";
 	case PROTO_ERR_REFUSED: return "refused by peer";
+	case PROTO_ERR_STALE: return "stale or replayed";
+	case PROTO_ERR_LIMITED: return "over its rate limit";
 	}
 	return "unknown error";
 }

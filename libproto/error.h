@@ -22,6 +22,9 @@ enum {
 	PROTO_ERR_IDENTITY = -13,  /* the peer is not the one pinned */
 	PROTO_ERR_AUTH = -14,      /* the peer does not know the swarm's secret */
 	PROTO_ERR_REFUSED = -15,   /* the peer refused us (an ERROR with rid 0) */
+	PROTO_ERR_STALE = -16,     /* a datagram too old, or not from where it
+	                            * says: a replay */
+	PROTO_ERR_LIMITED = -17,   /* over a rate limit */
 };
 
 /* A static, human-readable description of err; never NULL. */

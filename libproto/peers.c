@@ -12,13 +12,15 @@ proto_peers_init(proto_peer_table *t)
 	memset(t, 0, sizeof(*t));
 }
 
-int
-proto_peers_add(proto_peer_table *t, const char *host, size_t host_len,
-    uint16_t port)
+/* Enters host:port, checked or only heard; see proto_peers_heard. */
+static int
+note(proto_peer_table *t, const char *host, size_t host_len, uint16_t port,
+    int checked)
 {
 	char text[PROTO_HOST_MAX + 1];
 	unsigned char addr[sizeof(struct in6_addr)];
-	size_t slot = t->count, oldest = 0;
+	size_t slot = t->count;
+	long oldest = -1, oldest_heard = -1;
 
 	if (host_len == 0 || host_len > PROTO_HOST_MAX || port == 0 ||
 	    memchr(host, '\0', host_len) != NULL)
@@ -30,22 +32,49 @@ proto_peers_add(proto_peer_table *t, const char *host, size_t host_len,
 	    inet_pton(AF_INET6, text, addr) != 1)
 		return PROTO_ERR_INVALID;
 	for (size_t i = 0; i < t->count; i++) {
-		if (t->peers[i].port == port && strcmp(t->peers[i].host,
-		    text) == 0) {
-			t->peers[i].seen = time(NULL);
-			return 0;
+		struct proto_known_peer *p = &t->peers[i];
+		if (p->port == port && strcmp(p->host, text) == 0) {
+			p->seen = time(NULL);
+			p->checked |= checked;
+			return !p->checked;
 		}
-		if (t->peers[i].seen < t->peers[oldest].seen)
-			oldest = i;
+		if (oldest < 0 || p->seen < t->peers[oldest].seen)
+			oldest = (long)i;
+		if (!p->checked && (oldest_heard < 0 ||
+		    p->seen < t->peers[oldest_heard].seen))
+			oldest_heard = (long)i;
 	}
-	if (t->count == PROTO_PEER_TABLE_MAX)
-		slot = oldest;
-	else
+	if (t->count == PROTO_PEER_TABLE_MAX) {
+		/* Hearsay never pushes out a node that answered. */
+		if (oldest_heard >= 0)
+			slot = (size_t)oldest_heard;
+		else if (checked)
+			slot = (size_t)oldest;
+		else
+			return PROTO_ERR_TOO_BIG;
+	} else
 		t->count++;
 	memcpy(t->peers[slot].host, text, host_len + 1);
 	t->peers[slot].port = port;
 	t->peers[slot].seen = time(NULL);
-	return 0;
+	t->peers[slot].checked = checked;
+	return !checked;
+}
+
+int
+proto_peers_add(proto_peer_table *t, const char *host, size_t host_len,
+    uint16_t port)
+{
+	int rc = note(t, host, host_len, port, 1);
+
+	return rc < 0 ? rc : 0;
+}
+
+int
+proto_peers_heard(proto_peer_table *t, const char *host, size_t host_len,
+    uint16_t port)
+{
+	return note(t, host, host_len, port, 0);
 }
 
 static int
@@ -68,6 +97,8 @@ proto_peers_list(const proto_peer_table *t, proto_peer_entry *out,
 		order[i] = &t->peers[i];
 	qsort(order, t->count, sizeof(order[0]), newest_first);
 	for (size_t i = 0; i < t->count && n < max; i++) {
+		if (!order[i]->checked)
+			continue;
 		if (skip_host && order[i]->port == skip_port &&
 		    strcmp(order[i]->host, skip_host) == 0)
 			continue;

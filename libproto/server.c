@@ -559,7 +559,11 @@ beacon_announce(const struct sockaddr_in *from, const proto_disco_msg *m,
 	if (m->port == srv->cfg.conn.listen_port && m->name_len ==
 	    strlen(name) && memcmp(m->name, name, m->name_len) == 0)
 		return; /* most likely our own announcement */
-	proto_peers_add(&srv->known, host, strlen(host), m->port);
+	/* Whoever can send a datagram can say anything in it: a node is
+	 * passed on only once a connection to it shows it is there. */
+	if (proto_peers_heard(&srv->known, host, strlen(host), m->port) == 1 &&
+	    srv->cbs.on_heard != NULL)
+		srv->cbs.on_heard(host, m->port, srv->ctx);
 }
 
 static void

@@ -34,6 +34,11 @@ typedef struct proto_server_cbs {
 	void (*log)(int level, const char *text, void *ctx);
 	/* Optional: a node that listens on port at host connected. */
 	void (*on_peer)(const char *host, uint16_t port, void *ctx);
+	/* Optional: a node announced itself at host:port and is not yet
+	 * checked (proto_peers_heard). It is passed on once the owner
+	 * connects there, and the handshake succeeds, and enters it with
+	 * proto_peers_add; without this callback it never is. */
+	void (*on_heard)(const char *host, uint16_t port, void *ctx);
 } proto_server_cbs;
 
 typedef struct proto_server_stats {
@@ -67,7 +72,7 @@ void proto_server_have(proto_server *srv, const uint8_t id[PROTO_HASH_LEN],
     uint64_t index);
 
 /* The peers this node knows, to pass on: filled from HELLOs, announcements
- * and by the owner. */
+ * (heard only, until checked: on_heard) and by the owner. */
 proto_peer_table *proto_server_known(proto_server *srv);
 
 /* 1 when a node listening on host:port is connected to us now. */

@@ -164,7 +164,7 @@ elif cmd == "ask":
         print(json.dumps(None))
         sys.exit(1)
     v = decode_all(a)
-    print(json.dumps({"query_len": len(q), "len": len(a), "msg": v}))
+    print(json.dumps({"query_len": len(q), "len": len(a), "msg": v}, default=bytes.hex))
 
 elif cmd == "spoof":
     # spoof PORT TCPPORT: well-formed ANNOUNCEs claiming some other node, sent to the server
@@ -249,7 +249,7 @@ elif cmd == "listen":
             v = decode_all(d)
         except Exception as e:
             v = "undecodable: %s" % e
-        print(json.dumps({"len": len(d), "src": src[0], "msg": v, "t": time.time()}),
+        print(json.dumps({"len": len(d), "src": src[0], "msg": v, "t": time.time()}, default=bytes.hex),
               flush=True)
 
 elif cmd == "bindfree":
@@ -346,6 +346,39 @@ fetch_ok() {
 	# and discovery still answers, with the real node only
 	run -0 --separate-stderr timeout 20 p2p-discover --discovery-port "$DP" -t 1
 	assert_output "127.0.0.1:$SERVER_PORT"
+}
+
+# ---- what an announcement puts in the peer table ----
+
+# peers_of ADDR: the server's PEERS answer, one HOST:PORT a line.
+peers_of() {
+	timeout 20 python3 "$BATS_TEST_DIRNAME/../bats/p2p_ref.py" peers "$1" </dev/null
+}
+
+@test "an announced address is passed on in PEERS only once a handshake to it succeeded" {
+	start_server --discovery-port "$DP" -n table
+	local table=$SERVER_ADDR table_pid=$SERVER_PID
+	# a real node there, not announcing itself
+	start_server --no-announce -n real
+	local real_port=$SERVER_PORT
+	# something that accepts connections but never speaks the protocol
+	python3 -c 'import socket, sys, time
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(16)
+print(s.getsockname()[1], flush=True)
+time.sleep(120)' >silent.port 3>&- &
+	EXTRA_PIDS+=($!)
+	wait_for grep -q . silent.port
+	local silent_port
+	silent_port=$(<silent.port)
+	dgram spoof "$DP" "$silent_port" >/dev/null
+	dgram spoof "$DP" "$real_port" >/dev/null
+	wait_for -t 10 eval 'peers_of "$table" | grep -qxF "127.0.0.1:$real_port"'
+	run -0 --separate-stderr peers_of "$table"
+	assert_line "127.0.0.1:$real_port"
+	refute_line "127.0.0.1:$silent_port"
+	pid_alive "$table_pid"
 }
 
 # ---- the answer to a query ----

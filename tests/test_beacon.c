@@ -548,6 +548,169 @@ test_rate_limit(void)
 	proto_beacon_free(b);
 }
 
+/* A UDP socket bound to addr (any of 127/8), port from the kernel. */
+static int
+udp_socket_at(const char *addr)
+{
+	struct sockaddr_in sin;
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	loopback(&sin, 0);
+	inet_pton(AF_INET, addr, &sin.sin_addr);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0) {
+		perror("udp socket");
+		exit(2);
+	}
+	return fd;
+}
+
+/* Sends an ANNOUNCE for tcp_port, stamped (when addr) with addr and time,
+ * and sealed with key (when not NULL). */
+static void
+send_announce(int fd, uint16_t port, uint16_t tcp_port, const char *addr,
+    time_t when, const uint8_t *key)
+{
+	uint8_t buf[PROTO_DISCO_DATAGRAM_MAX];
+	proto_disco_msg m;
+	size_t len = 0;
+
+	memset(&m, 0, sizeof(m));
+	m.type = PROTO_DISCO_ANNOUNCE;
+	m.port = tcp_port;
+	m.name = "other";
+	m.name_len = 5;
+	if (addr != NULL) {
+		m.stamped = 1;
+		m.time = (uint64_t)when;
+		inet_pton(AF_INET, addr, m.addr);
+	}
+	if (proto_disco_pack(&m, buf, sizeof(buf) - PROTO_DISCO_TAG_LEN,
+	    &len) != 0 || (key != NULL &&
+	    proto_disco_seal(buf, &len, sizeof(buf), key) != 0))
+		exit(2);
+	send_to(fd, port, buf, len);
+}
+
+static int
+saw_tcp_port(const struct rec *r, uint16_t tcp_port)
+{
+	for (int i = 0; i < r->nann && i < MAXREC; i++)
+		if (r->ann[i].port == tcp_port)
+			return 1;
+	return 0;
+}
+
+static void
+test_replay(void)
+{
+	proto_beacon_cbs cbs = { NULL, nfiles_cb, announce_cb, bad_cb };
+	proto_beacon_config cfg;
+	uint8_t key[32];
+	struct rec r;
+	proto_beacon *b;
+	uint16_t port = free_port();
+	time_t now = time(NULL);
+	int here, there, bad0;
+
+	memset(key, 0x5a, sizeof(key));
+	memset(&r, 0, sizeof(r));
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.port = port;
+	cfg.target = "127.0.0.1";
+	cfg.tcp_port = TCP_PORT;
+	cfg.name = "t";
+	cfg.secret = key;
+	b = proto_beacon_new(base, &cfg, &cbs, &r);
+	ok(b != NULL, "replay: sealed beacon on 127.0.0.1:%u", port);
+	if (b == NULL)
+		return;
+	ok(run_until(&r.nann, 1, 1000),
+	    "replay: its own stamped, sealed announcement is believed");
+	here = udp_socket_at("127.0.0.1");
+	there = udp_socket_at("127.0.0.2");
+
+	/* A member's announcement, copied and sent on from elsewhere. */
+	bad0 = r.nbad;
+	send_announce(there, port, 5001, "127.0.0.1", now, key);
+	run_until(&r.nbad, bad0 + 1, 1000);
+	ok(!saw_tcp_port(&r, 5001),
+	    "replay: from another source address -> not taken");
+	is_int(r.nbad > bad0 ? r.bad_err[bad0] : 0, PROTO_ERR_STALE,
+	    "replay: from another source address -> STALE");
+
+	bad0 = r.nbad;
+	send_announce(here, port, 5002, "127.0.0.1", now - 1000, key);
+	run_until(&r.nbad, bad0 + 1, 1000);
+	ok(!saw_tcp_port(&r, 5002), "replay: 1000 s old -> not taken");
+	is_int(r.nbad > bad0 ? r.bad_err[bad0] : 0, PROTO_ERR_STALE,
+	    "replay: 1000 s old -> STALE");
+
+	bad0 = r.nbad;
+	send_announce(here, port, 5003, NULL, 0, key);
+	run_until(&r.nbad, bad0 + 1, 1000);
+	ok(!saw_tcp_port(&r, 5003), "replay: sealed but unstamped -> not taken");
+
+	send_announce(here, port, 5004, "127.0.0.1", now, key);
+	run_until(&r.nann, r.nann + 1, 1000);
+	ok(saw_tcp_port(&r, 5004),
+	    "replay: fresh, from the address it names -> taken");
+	close(here);
+	close(there);
+	proto_beacon_free(b);
+}
+
+static void
+test_announce_flood(void)
+{
+	proto_beacon_cbs cbs = { NULL, nfiles_cb, announce_cb, bad_cb };
+	struct rec r;
+	proto_beacon *b;
+	uint16_t port = free_port();
+	int flooder, other, own, limited = 0, sent = 200;
+
+	memset(&r, 0, sizeof(r));
+	b = start(port, 0, &cbs, &r);
+	ok(b != NULL, "flood: beacon on 127.0.0.1:%u", port);
+	if (b == NULL)
+		return;
+	run_until(&r.nann, 1, 1000);
+	own = r.nann;
+	flooder = udp_socket_at("127.0.0.3");
+	other = udp_socket_at("127.0.0.4");
+	/* Unsealed and unstamped, as an old node's: believed, but no more
+	 * than the limit from one address. */
+	for (int i = 0; i < sent; i++)
+		send_announce(flooder, port, (uint16_t)(6000 + i), NULL, 0,
+		    NULL);
+	{
+		long end = now_ms() + 3000;
+		while (r.nann - own + r.nbad < sent && now_ms() < end) {
+			event_base_loop(base, EVLOOP_NONBLOCK);
+			nap();
+		}
+	}
+	for (int i = 0; i < r.nbad && i < MAXREC; i++)
+		limited += r.bad_err[i] == PROTO_ERR_LIMITED;
+	ok(r.nann - own + r.nbad == sent, "flood: all %d taken in", sent);
+	ok(r.nann - own >= 1, "flood: the first are believed (%d)",
+	    r.nann - own);
+	ok(r.nann - own <= 40, "flood: at most a burst of 32 (and a few "
+	    "more a second) believed from one address: %d of %d",
+	    r.nann - own, sent);
+	ok(limited > 0 && limited == (r.nbad < MAXREC ? r.nbad : MAXREC),
+	    "flood: the rest refused as LIMITED");
+	send_announce(other, port, 7000, NULL, 0, NULL);
+	{
+		int n0 = r.nann;
+		run_until(&r.nann, n0 + 1, 1000);
+	}
+	ok(saw_tcp_port(&r, 7000) || r.nann > MAXREC,
+	    "flood: another address is still heard");
+	close(flooder);
+	close(other);
+	proto_beacon_free(b);
+}
+
 int
 main(void)
 {
@@ -560,6 +723,8 @@ main(void)
 	test_answer();
 	test_bad();
 	test_rate_limit();
+	test_replay();
+	test_announce_flood();
 	event_base_free(base);
 	diag("took %ld ms", now_ms() - start_ms);
 	return done_testing();

@@ -450,9 +450,29 @@ test_malformed(void)
 	    "announce with one extra element: ignored, unpacks");
 	announce_v(&d, 1);
 	d.b[0] = 0x9f;
-	for (int i = 0; i < 8; i++)
+	put_u8(&d, 0x05);
+	put(&d, "\xc4\x04\x7f\x00\x00\x01", 6);
+	for (int i = 0; i < 6; i++)
 		put_u8(&d, 0xc0);
 	is_int(unpack_d(&d), 0, "announce of 15 elements (fixarray max)");
+	announce_v(&d, 1);
+	d.b[0] = 0x99;
+	put_u8(&d, 0x05);
+	put_u8(&d, 0xc0);
+	is_int(unpack_d(&d), PROTO_ERR_MALFORMED,
+	    "announce of 9 elements, addr nil -> MALFORMED");
+	announce_v(&d, 1);
+	d.b[0] = 0x99;
+	put_u8(&d, 0x05);
+	put(&d, "\xc4\x03\x7f\x00\x00", 5);
+	is_int(unpack_d(&d), PROTO_ERR_MALFORMED,
+	    "announce of 9 elements, addr of 3 bytes -> MALFORMED");
+	announce_v(&d, 1);
+	d.b[0] = 0x99;
+	put(&d, "\xa1x", 2);
+	put(&d, "\xc4\x04\x7f\x00\x00\x01", 6);
+	is_int(unpack_d(&d), PROTO_ERR_MALFORMED,
+	    "announce of 9 elements, time a str -> MALFORMED");
 	/* The same 16 elements as array 16. */
 	announce_v(&d, 1);
 	memmove(d.b + 3, d.b + 1, d.n - 1);
@@ -864,6 +884,157 @@ test_targets(void)
 	ok(n >= 0 && n <= 1, "targets no override: max 1 honoured (%d)", n);
 }
 
+static void
+from_addr(struct sockaddr_in *sin, const char *addr)
+{
+	memset(sin, 0, sizeof(*sin));
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons(PROTO_DISCO_PORT);
+	inet_pton(AF_INET, addr, &sin->sin_addr);
+}
+
+static void
+test_stamp(void)
+{
+	/* docs/PROTOCOL.md section 6: node "a", TCP port 8080, 1 file, at
+	 * time 1700000000 from 10.0.0.5. */
+	static const uint8_t vector[] = { 0x99, 0xa4, 'm', 'p', '2', 'p',
+	    0x01, 0x01, 0x00, 0xcd, 0x1f, 0x90, 0xa1, 'a', 0x01,
+	    0xce, 0x65, 0x53, 0xf1, 0x00, 0xc4, 0x04, 10, 0, 0, 5 };
+	proto_disco_msg m, u;
+	struct sockaddr_in from;
+	struct dgram d;
+	time_t t = 1700000000;
+
+	memset(&m, 0, sizeof(m));
+	m.type = PROTO_DISCO_ANNOUNCE;
+	m.port = 8080;
+	m.name = "a";
+	m.name_len = 1;
+	m.nfiles = 1;
+	m.stamped = 1;
+	m.time = (uint64_t)t;
+	memcpy(m.addr, "\x0a\x00\x00\x05", 4);
+	is_int(pack(&m, &d), 0, "stamp: packs");
+	ok(d.n == sizeof(vector) && memcmp(d.b, vector, d.n) == 0,
+	    "stamp: the test vector of PROTOCOL.md (%zu bytes)", d.n);
+	is_int(proto_disco_unpack(d.b, d.n, &u), 0, "stamp: unpacks");
+	ok(u.stamped && u.time == (uint64_t)t &&
+	    memcmp(u.addr, m.addr, 4) == 0, "stamp: time and addr read back");
+	m.time = UINT64_MAX;
+	m.name = "nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn";
+	m.name_len = strlen(m.name);
+	m.nfiles = UINT64_MAX;
+	m.nonce = UINT32_MAX;
+	is_int(pack(&m, &d), 0, "stamp: largest announce packs");
+	ok(d.n <= 90, "stamp: largest announce %zu bytes, <= 90", d.n);
+
+	/* Unstamped (an old node's): understood, time and addr unset. */
+	announce_v(&d, 1);
+	is_int(proto_disco_unpack(d.b, d.n, &u), 0, "unstamped: unpacks");
+	is_int(u.stamped, 0, "unstamped: not stamped");
+
+	/* What a private swarm's node believes. */
+	m.time = (uint64_t)t;
+	from_addr(&from, "10.0.0.5");
+	is_int(proto_disco_check_announce(&m, &from, t, 1), 0,
+	    "check sealed: from its addr, on time -> believed");
+	is_int(proto_disco_check_announce(&m, &from, t + 120, 1), 0,
+	    "check sealed: 120 s old (the limit) -> believed");
+	is_int(proto_disco_check_announce(&m, &from, t - 120, 1), 0,
+	    "check sealed: 120 s ahead (the limit) -> believed");
+	is_int(proto_disco_check_announce(&m, &from, t + 121, 1),
+	    PROTO_ERR_STALE, "check sealed: 121 s old -> STALE");
+	is_int(proto_disco_check_announce(&m, &from, t - 121, 1),
+	    PROTO_ERR_STALE, "check sealed: 121 s ahead -> STALE");
+	m.time = 0;
+	is_int(proto_disco_check_announce(&m, &from, t, 1), PROTO_ERR_STALE,
+	    "check sealed: time 0 -> STALE");
+	m.time = UINT64_MAX;
+	is_int(proto_disco_check_announce(&m, &from, t, 1), PROTO_ERR_STALE,
+	    "check sealed: time 2^64-1 -> STALE");
+	m.time = (uint64_t)t;
+	from_addr(&from, "10.0.0.6");
+	is_int(proto_disco_check_announce(&m, &from, t, 1), PROTO_ERR_STALE,
+	    "check sealed: replayed from another address -> STALE");
+	m.stamped = 0;
+	from_addr(&from, "10.0.0.5");
+	is_int(proto_disco_check_announce(&m, &from, t, 1), PROTO_ERR_STALE,
+	    "check sealed: unstamped -> STALE");
+	/* Unsealed: anyone could have said it; old nodes do not stamp. */
+	is_int(proto_disco_check_announce(&m, &from, t, 0), 0,
+	    "check unsealed: unstamped -> believed");
+	m.stamped = 1;
+	m.time = 0;
+	from_addr(&from, "10.0.0.6");
+	is_int(proto_disco_check_announce(&m, &from, t, 0), 0,
+	    "check unsealed: stamp not checked");
+}
+
+static void
+test_source(void)
+{
+	struct sockaddr_in to;
+	uint8_t addr[4];
+
+	from_addr(&to, "127.0.0.1");
+	is_int(proto_disco_source(&to, addr), 0, "source to 127.0.0.1: 0");
+	ok(memcmp(addr, "\x7f\x00\x00\x01", 4) == 0,
+	    "source to 127.0.0.1: from 127.0.0.1");
+	from_addr(&to, "127.255.255.255");
+	is_int(proto_disco_source(&to, addr), 0,
+	    "source to 127.255.255.255 (broadcast): 0");
+	ok(addr[0] == 127, "source to 127.255.255.255: a loopback address");
+}
+
+/* proto_disco_broadcast over dotted quads: "-" when it refuses. */
+static const char *
+brd_of(const char *addr, unsigned prefix, const char *brd)
+{
+	static char text[INET_ADDRSTRLEN];
+	struct in_addr a, b = { 0 };
+	uint32_t mask = prefix ? htonl(0xffffffffu << (32 - prefix)) : 0, out;
+
+	inet_pton(AF_INET, addr, &a);
+	if (brd != NULL)
+		inet_pton(AF_INET, brd, &b);
+	if (proto_disco_broadcast(a.s_addr, mask, b.s_addr, &out) != 0)
+		return "-";
+	inet_ntop(AF_INET, &out, text, sizeof(text));
+	return text;
+}
+
+static void
+test_broadcast(void)
+{
+	is_str(brd_of("10.78.0.1", 24, "10.78.0.255"), "10.78.0.255",
+	    "broadcast: a set one is kept");
+	is_str(brd_of("10.78.0.1", 24, "10.78.0.127"), "10.78.0.127",
+	    "broadcast: a set one is kept, even an odd one");
+	is_str(brd_of("10.78.0.1", 24, "10.78.0.1"), "10.78.0.255",
+	    "broadcast /24 unset (shown as the address): computed");
+	is_str(brd_of("10.78.0.1", 24, NULL), "10.78.0.255",
+	    "broadcast /24 unset (0): computed");
+	is_str(brd_of("10.78.200.7", 16, "10.78.200.7"), "10.78.255.255",
+	    "broadcast /16 unset: computed");
+	is_str(brd_of("172.16.5.9", 20, NULL), "172.16.15.255",
+	    "broadcast /20 unset: host bits across a byte");
+	is_str(brd_of("10.1.2.3", 8, NULL), "10.255.255.255",
+	    "broadcast /8 unset");
+	is_str(brd_of("192.168.1.77", 30, NULL), "192.168.1.79",
+	    "broadcast /30 unset: the last of four");
+	is_str(brd_of("10.80.0.0", 31, "10.80.0.0"), "10.80.0.1",
+	    "broadcast /31 (.0): the other end of the link");
+	is_str(brd_of("10.80.0.1", 31, NULL), "10.80.0.0",
+	    "broadcast /31 (.1): the other end, not itself");
+	is_str(brd_of("10.81.0.5", 32, "10.81.0.5"), "-",
+	    "broadcast /32: nobody to reach, refused");
+	is_str(brd_of("10.81.0.5", 32, NULL), "-",
+	    "broadcast /32 with none shown: refused");
+	is_str(brd_of("0.0.0.1", 0, NULL), "255.255.255.255",
+	    "broadcast /0: every host bit");
+}
+
 int
 main(void)
 {
@@ -874,5 +1045,8 @@ main(void)
 	test_sizes();
 	test_random();
 	test_targets();
+	test_broadcast();
+	test_stamp();
+	test_source();
 	return done_testing();
 }

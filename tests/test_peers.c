@@ -308,6 +308,58 @@ test_host_port(void)
 	    "host_port: another family is INVALID, host '?'");
 }
 
+static void
+test_heard(void)
+{
+	static proto_peer_table t;
+	proto_peer_entry out[PROTO_PEER_TABLE_MAX];
+	char host[32];
+
+	proto_peers_init(&t);
+	is_int(proto_peers_heard(&t, "10.0.0.1", 8, 7000), 1,
+	    "heard: new -> 1 (worth checking)");
+	is_int(proto_peers_heard(&t, "10.0.0.1", 8, 7000), 1,
+	    "heard again, still unchecked -> 1");
+	is_int((int)t.count, 1, "heard: kept once");
+	is_int((int)proto_peers_list(&t, out, 64, NULL, 0), 0,
+	    "heard: not listed before it is checked");
+	is_int(proto_peers_add(&t, "10.0.0.1", 8, 7000), 0, "heard: checked");
+	is_int((int)proto_peers_list(&t, out, 64, NULL, 0), 1,
+	    "heard: listed once checked");
+	is_int(proto_peers_heard(&t, "10.0.0.1", 8, 7000), 0,
+	    "heard after checked -> 0, stays checked");
+	is_int((int)proto_peers_list(&t, out, 64, NULL, 0), 1,
+	    "heard after checked: still listed");
+	is_int(proto_peers_heard(&t, "host", 4, 7000), PROTO_ERR_INVALID,
+	    "heard: a name -> INVALID");
+
+	/* Hearsay never pushes out a node that answered. */
+	proto_peers_init(&t);
+	for (unsigned i = 0; i < PROTO_PEER_TABLE_MAX; i++) {
+		snprintf(host, sizeof(host), "10.1.%u.%u", i / 256, i % 256);
+		proto_peers_add(&t, host, strlen(host), 8000);
+	}
+	is_int(proto_peers_heard(&t, "10.2.0.1", 8, 8000), PROTO_ERR_TOO_BIG,
+	    "heard, table full of checked entries -> TOO_BIG");
+	is_int((int)proto_peers_list(&t, out, PROTO_PEER_TABLE_MAX, NULL, 0),
+	    PROTO_PEER_TABLE_MAX, "heard: every checked entry still listed");
+	/* A checked entry makes room from the unchecked first. */
+	proto_peers_init(&t);
+	proto_peers_heard(&t, "10.3.0.1", 8, 9000);
+	for (unsigned i = 1; i < PROTO_PEER_TABLE_MAX; i++) {
+		snprintf(host, sizeof(host), "10.1.%u.%u", i / 256, i % 256);
+		proto_peers_add(&t, host, strlen(host), 8000);
+	}
+	t.peers[0].seen += 1000; /* the heard one is the newest */
+	is_int(proto_peers_add(&t, "10.4.0.1", 8, 8000), 0,
+	    "full with one heard: a checked one enters");
+	is_int((int)proto_peers_list(&t, out, PROTO_PEER_TABLE_MAX, NULL, 0),
+	    PROTO_PEER_TABLE_MAX, "full: the heard one made room, newest "
+	    "as it was");
+	is_int(proto_peers_heard(&t, "10.3.0.1", 8, 9000), PROTO_ERR_TOO_BIG,
+	    "full: the heard one is gone, no room for it now");
+}
+
 int
 main(void)
 {
@@ -316,5 +368,6 @@ main(void)
 	test_full();
 	test_list();
 	test_host_port();
+	test_heard();
 	return done_testing();
 }

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -322,6 +323,15 @@ on_datagram(evutil_socket_t fd, short what, void *arg)
 		}
 		if (m.type != PROTO_DISCO_ANNOUNCE)
 			continue;
+		/* An answer carries our nonce, an announcement 0: another
+		 * nonce is someone else's answer, sent on to us. A private
+		 * swarm's must also be stamped from where it came, lately. */
+		if ((m.nonce != 0 && m.nonce != d->nonce) ||
+		    proto_disco_check_announce(&m, &from, time(NULL),
+		    d->secret != NULL) != 0) {
+			d->bad++;
+			continue;
+		}
 		inet_ntop(AF_INET, &from.sin_addr, host, sizeof(host));
 		if ((f = note_peer(d, host, strlen(host), m.port)) == NULL)
 			continue;

@@ -594,7 +594,8 @@ print_stats(struct fetch *f)
 static void
 start_server(struct fetch *f)
 {
-	static const proto_server_cbs cbs = { tool_proto_log, on_inbound };
+	static const proto_server_cbs cbs = { tool_proto_log, on_inbound,
+	    NULL };
 	struct sockaddr_storage ss;
 	socklen_t sslen;
 	proto_server_config cfg;

@@ -31,6 +31,7 @@
 #define DEFAULT_MAX_PEERS 50
 #define LIST_MAX 16000 /* entries per LIST_REPLY: within the frame's limits */
 #define REQUEST_FRAME_MAX 16384
+#define CHECKS_MAX 8 /* connections at once to nodes heard on the LAN */
 
 struct server {
 	struct event_base *base;
@@ -41,7 +42,9 @@ struct server {
 	const char **boot;
 	int nboot;
 	struct event *boot_ev;
-	struct bootstrap *booting;  /* connections to bootstrap peers */
+	struct bootstrap *booting;  /* connections to bootstrap peers, and
+	                             * to nodes heard, to check them */
+	unsigned nchecks;
 	struct event *stdin_ev;
 	proto_store *store;
 	const char *walk_dir;       /* the -d directory being walked */
@@ -52,11 +55,14 @@ struct server {
 	int stats;
 };
 
-/* A connection to a bootstrap peer, to learn the peers it knows. */
+/* A connection to a bootstrap peer, to learn the peers it knows; or to a
+ * node heard on the LAN (check_port set), to see that it is there. */
 struct bootstrap {
 	struct server *srv;
 	proto_conn *conn;
 	struct bootstrap *prev, *next;
+	char check_host[PROTO_HOST_MAX + 1];
+	uint16_t check_port;
 };
 
 static void
@@ -179,6 +185,8 @@ boot_free(struct bootstrap *bc)
 		srv->booting = bc->next;
 	if (bc->next)
 		bc->next->prev = bc->prev;
+	if (bc->check_port != 0)
+		srv->nchecks--;
 	proto_conn_free(bc->conn);
 	free(bc);
 }
@@ -206,6 +214,16 @@ boot_ready(proto_conn *c, const proto_msg *hello, void *arg)
 	const char *host = proto_conn_peer_host(c);
 	proto_msg m;
 
+	if (bc->check_port != 0) {
+		/* The handshake (and in a private swarm its proof) passed:
+		 * a node is there, and may be passed on. */
+		tool_log(LOG_DEBUG, "%s: heard on the LAN, and there",
+		    proto_conn_peer(c));
+		proto_peers_add(proto_server_known(bc->srv->server),
+		    bc->check_host, strlen(bc->check_host), bc->check_port);
+		boot_free(bc);
+		return;
+	}
 	if (hello->listen_port != 0)
 		proto_peers_add(proto_server_known(bc->srv->server), host,
 		    strlen(host), hello->listen_port);
@@ -225,6 +243,48 @@ boot_close(proto_conn *c, int err, void *arg)
 
 static const proto_conn_cbs boot_cbs = { boot_ready, boot_msg, boot_close,
     NULL, NULL };
+
+/* A node announced itself: connect to see that it is there before it is
+ * passed on, a few at a time (it is heard again at its next announcement
+ * when there is no room now). */
+static void
+on_heard(const char *host, uint16_t port, void *arg)
+{
+	struct server *srv = arg;
+	struct sockaddr_in sin;
+	struct bootstrap *bc;
+	proto_conn_config ccfg;
+
+	if (srv->nchecks >= CHECKS_MAX)
+		return;
+	for (bc = srv->booting; bc; bc = bc->next)
+		if (bc->check_port == port && strcmp(bc->check_host, host) == 0)
+			return;
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons(port);
+	if (inet_pton(AF_INET, host, &sin.sin_addr) != 1 ||
+	    (bc = calloc(1, sizeof(*bc))) == NULL)
+		return;
+	bc->srv = srv;
+	snprintf(bc->check_host, sizeof(bc->check_host), "%s", host);
+	bc->check_port = port;
+	ccfg = srv->cfg.conn;
+	ccfg.listen_port = proto_server_port(srv->server);
+	ccfg.nfiles = proto_store_count(srv->store);
+	tool_tls_apply(&ccfg, 0);
+	bc->conn = proto_conn_connect(srv->base, (struct sockaddr *)&sin,
+	    sizeof(sin), &ccfg, &boot_cbs, bc);
+	if (bc->conn == NULL) {
+		free(bc);
+		return;
+	}
+	srv->nchecks++;
+	bc->next = srv->booting;
+	if (srv->booting)
+		srv->booting->prev = bc;
+	srv->booting = bc;
+}
 
 /* Takes every complete manifest at the front of the stdin buffer. */
 static int
@@ -478,7 +538,8 @@ listen_on(struct server *srv, const char *bind_addr, uint16_t port)
 	fflush(stdout);
 }
 
-static const proto_server_cbs server_cbs = { tool_proto_log, NULL };
+static const proto_server_cbs server_cbs = { tool_proto_log, NULL,
+    on_heard };
 
 int
 main(int argc, char **argv)
@@ -629,7 +690,7 @@ main(int argc, char **argv)
 	srv.cfg.conn.limit = tool_conn_limit(srv.base);
 	if ((srv.store = proto_store_new()) == NULL ||
 	    (srv.server = proto_server_new(srv.base, srv.store, &srv.cfg,
-	    &server_cbs, NULL)) == NULL)
+	    &server_cbs, &srv)) == NULL)
 		tool_die(1, "out of memory");
 	/* Before the address is printed: whoever read it may signal at once,
 	 * and the signal must end the server cleanly even before the loop
