@@ -27,15 +27,10 @@
 #include <unistd.h>
 
 #include "tool.h"
+#include "bench/proc.h"
 
 #define MAX_SERVERS 8
 #define MAX_REPS 50
-
-struct run {
-	double secs;
-	long rss_kib;
-	int ok;
-};
 
 struct figure {
 	char name[64];
@@ -72,133 +67,10 @@ usage(FILE *out)
 	    "beside it.\n");
 }
 
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static void
 tool_path(char *out, size_t len, const char *tool)
 {
 	snprintf(out, len, "%s/%s", bindir, tool);
-}
-
-/* Starts argv with stdin from in_path (or /dev/null) and stdout to
- * out_path (or /dev/null). Returns the pid. */
-static pid_t
-spawn(char *const argv[], const char *in_path, const char *out_path)
-{
-	pid_t pid = fork();
-
-	if (pid < 0)
-		tool_die_errno(1, "fork");
-	if (pid == 0) {
-		int in = open(in_path ? in_path : "/dev/null", O_RDONLY);
-		int out = open(out_path ? out_path : "/dev/null",
-		    O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		int null = open("/dev/null", O_WRONLY);
-		if (in < 0 || out < 0 || null < 0)
-			_exit(127);
-		dup2(in, 0);
-		dup2(out, 1);
-		dup2(null, 2);
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	return pid;
-}
-
-static struct run
-finish(pid_t pid, double start)
-{
-	struct rusage ru;
-	struct run r = { 0, 0, 0 };
-	int status;
-
-	if (wait4(pid, &status, 0, &ru) < 0)
-		return r;
-	r.secs = now() - start;
-	r.rss_kib = ru.ru_maxrss;
-	r.ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-	return r;
-}
-
-static struct run
-timed(char *const argv[], const char *out_path)
-{
-	double start = now();
-
-	return finish(spawn(argv, NULL, out_path), start);
-}
-
-/* One p2p-fetch run (argv) into out, removed first. Success means the file
- * arrived whole and verified: p2p-fetch exits 0 only then, and renames the
- * .part to out only then. */
-static struct run
-timed_fetch(char *const argv[], const char *out)
-{
-	struct run r;
-
-	unlink(out);
-	r = timed(argv, NULL);
-	if (access(out, F_OK) != 0)
-		r.ok = 0;
-	return r;
-}
-
-/* A server process whose first stdout line is its HOST:PORT. */
-struct server {
-	pid_t pid;
-	char addr[64];
-};
-
-static int
-start_server(struct server *s, char *const argv[], const char *in_path)
-{
-	int fds[2];
-	ssize_t n = 0;
-	double deadline = now() + 10;
-
-	if (pipe(fds) != 0)
-		tool_die_errno(1, "pipe");
-	if ((s->pid = fork()) < 0)
-		tool_die_errno(1, "fork");
-	if (s->pid == 0) {
-		int in = open(in_path ? in_path : "/dev/null", O_RDONLY);
-		int null = open("/dev/null", O_WRONLY);
-		dup2(in, 0);
-		dup2(fds[1], 1);
-		dup2(null, 2);
-		close(fds[0]);
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	close(fds[1]);
-	while (n < (ssize_t)sizeof(s->addr) - 1 && now() < deadline) {
-		ssize_t got = read(fds[0], s->addr + n, 1);
-		if (got <= 0)
-			break;
-		if (s->addr[n] == '\n')
-			break;
-		n += got;
-	}
-	s->addr[n] = '\0';
-	close(fds[0]);
-	return n > 0 ? 0 : -1;
-}
-
-static void
-stop_server(struct server *s)
-{
-	if (s->pid > 0) {
-		kill(s->pid, SIGTERM);
-		waitpid(s->pid, NULL, 0);
-		s->pid = 0;
-	}
 }
 
 static void
@@ -273,8 +145,8 @@ summarize(const struct run *runs, int n)
 	s.min = sorted[0].secs;
 	s.max = sorted[n - 1].secs;
 	for (int i = 0; i < n; i++) {
-		if (runs[i].rss_kib > s.rss)
-			s.rss = runs[i].rss_kib;
+		if (runs[i].use.rss_kib > s.rss)
+			s.rss = runs[i].use.rss_kib;
 		s.ok += runs[i].ok;
 	}
 	return s;
@@ -379,7 +251,7 @@ prepare(const char *name, uint64_t size, char *file, char *mf, char *id)
 	argv[0] = chunk;
 	argv[1] = file;
 	argv[2] = NULL;
-	if (!timed(argv, mf).ok)
+	if (!proc_timed(argv, mf).ok)
 		tool_die(1, "p2p-chunk %s failed", file);
 	snprintf(cmd, sizeof(cmd), "'%s' --id '%s'", chunk, file);
 	if ((p = popen(cmd, "r")) == NULL || fgets(id, 80, p) == NULL)
@@ -399,7 +271,7 @@ serve(struct server *s, const char *mf, const char *max_peers)
 	if (plaintext)
 		argv[9] = "--no-tls";
 	tool_path(serve_path, sizeof(serve_path), "p2p-serve");
-	if (start_server(s, argv, mf) != 0)
+	if (proc_server_start(s, argv, mf) != 0)
 		tool_die(1, "p2p-serve did not start");
 }
 
@@ -443,9 +315,9 @@ bench_curl(const struct figure *ours, const char *file, const char *out,
 
 	if (access(curl, X_OK) != 0 || access(py, X_OK) != 0)
 		return;
-	if (start_server(&http, pargv, NULL) != 0 ||
+	if (proc_server_start(&http, pargv, NULL) != 0 ||
 	    sscanf(http.addr, "Serving HTTP on %*s port %u", &port) != 1) {
-		stop_server(&http);
+		proc_server_stop(&http);
 		return;
 	}
 	snprintf(url, sizeof(url), "http://127.0.0.1:%u/%.200s", port, base);
@@ -460,10 +332,10 @@ bench_curl(const struct figure *ours, const char *file, const char *out,
 	for (int i = 0; i < reps; i++) {
 		char *cargv[] = { curl, "-sf", "-o", (char *)out, url, NULL };
 		unlink(out);
-		g->base[g->nbase++] = timed(cargv, NULL);
+		g->base[g->nbase++] = proc_timed(cargv, NULL);
 	}
 	unlink(out);
-	stop_server(&http);
+	proc_server_stop(&http);
 }
 
 static void
@@ -481,7 +353,7 @@ bench_single(uint64_t size, int reps)
 	serve(&srv, mf, "64");
 	{
 		char *rargv[] = { self, "--raw-send", file, NULL };
-		if (start_server(&raw, rargv, NULL) != 0)
+		if (proc_server_start(&raw, rargv, NULL) != 0)
 			tool_die(1, "raw sender did not start");
 	}
 	snprintf(out, sizeof(out), "%s/out.bin", workdir);
@@ -491,12 +363,12 @@ bench_single(uint64_t size, int reps)
 	for (int i = 0; i < reps; i++) {
 		char *bargv[] = { self, "--raw-recv", raw.addr, out, NULL };
 		unlink(out);
-		f->base[f->nbase++] = timed(bargv, NULL);
-		f->runs[f->nruns++] = timed_fetch(argv, out);
+		f->base[f->nbase++] = proc_timed(bargv, NULL);
+		f->runs[f->nruns++] = proc_timed_file(argv, out);
 	}
 	unlink(out);
-	stop_server(&srv);
-	stop_server(&raw);
+	proc_server_stop(&srv);
+	proc_server_stop(&raw);
 	bench_curl(f, file, out, reps);
 	if (size >= (64u << 20)) {
 		/* The hashing baseline on the largest files. */
@@ -511,8 +383,8 @@ bench_single(uint64_t size, int reps)
 		for (int i = 0; i < (reps < 3 ? reps : 3); i++) {
 			char *cargv[] = { chunk, "--id", file, NULL };
 			char *sargv[] = { sha, file, NULL };
-			h->runs[h->nruns++] = timed(cargv, NULL);
-			h->base[h->nbase++] = timed(sargv, NULL);
+			h->runs[h->nruns++] = proc_timed(cargv, NULL);
+			h->base[h->nbase++] = proc_timed(sargv, NULL);
 		}
 	}
 	unlink(file);
@@ -546,12 +418,12 @@ bench_tls(uint64_t size, int reps)
 	snprintf(f->note, sizeof(f->note), "TLS 1.3 on both ends against "
 	    "plaintext on both ends, same file, same run");
 	for (int i = 0; i < reps; i++) {
-		f->base[f->nbase++] = timed_fetch(pargv, out);
-		f->runs[f->nruns++] = timed_fetch(argv, out);
+		f->base[f->nbase++] = proc_timed_file(pargv, out);
+		f->runs[f->nruns++] = proc_timed_file(argv, out);
 	}
 	unlink(out);
-	stop_server(&tls_srv);
-	stop_server(&plain_srv);
+	proc_server_stop(&tls_srv);
+	proc_server_stop(&plain_srv);
 	unlink(file);
 	unlink(mf);
 }
@@ -576,11 +448,11 @@ bench_peers(uint64_t size, int reps)
 		f = new_figure(name, size);
 		fetch_argv(argv, fetch_path, srv, counts[c], id, out);
 		for (int i = 0; i < reps; i++)
-			f->runs[f->nruns++] = timed_fetch(argv, out);
+			f->runs[f->nruns++] = proc_timed_file(argv, out);
 	}
 	unlink(out);
 	for (int i = 0; i < MAX_SERVERS; i++)
-		stop_server(&srv[i]);
+		proc_server_stop(&srv[i]);
 	unlink(file);
 	unlink(mf);
 }
@@ -604,27 +476,26 @@ bench_concurrent(uint64_t size, int nfetchers)
 	f = new_figure(name, size * (uint64_t)nfetchers);
 	snprintf(f->note, sizeof(f->note), "%d fetchers at once from one "
 	    "server; time until the last is done", nfetchers);
-	start = now();
+	start = proc_now();
 	for (int i = 0; i < nfetchers; i++) {
 		fetch_argv(argv, fetch_path, &srv, 1, id, out);
 		snprintf(out, sizeof(out), "%s/conc-%d.bin", workdir, i);
-		pids[i] = spawn(argv, NULL, NULL);
+		pids[i] = proc_spawn(argv, NULL, NULL);
 	}
 	f->runs[0].ok = 1;
 	for (int i = 0; i < nfetchers; i++) {
-		struct run r = finish(pids[i], start);
+		struct run r = proc_finish(pids[i], start);
 		ok += r.ok;
-		if (r.rss_kib > f->runs[0].rss_kib)
-			f->runs[0].rss_kib = r.rss_kib;
+		proc_usage_add(&f->runs[0].use, &r.use);
 		snprintf(out, sizeof(out), "%s/conc-%d.bin", workdir, i);
 		unlink(out);
 	}
-	f->runs[0].secs = now() - start;
+	f->runs[0].secs = proc_now() - start;
 	f->runs[0].ok = ok == nfetchers;
 	f->nruns = 1;
 	snprintf(f->note + strlen(f->note), sizeof(f->note) - strlen(f->note),
 	    "; %d of %d succeeded", ok, nfetchers);
-	stop_server(&srv);
+	proc_server_stop(&srv);
 	unlink(file);
 	unlink(mf);
 }
@@ -652,7 +523,7 @@ bench_resilience(uint64_t size, int reps)
 	alone = new_figure("resilience/3-0/", size);
 	snprintf(alone->name, sizeof(alone->name), "resilience/3-0/%s", sz);
 	for (int i = 0; i < reps; i++)
-		alone->runs[alone->nruns++] = timed_fetch(argv, out);
+		alone->runs[alone->nruns++] = proc_timed_file(argv, out);
 	typical = summarize(alone->runs, alone->nruns).median;
 	f = new_figure(name, size);
 	snprintf(f->note, sizeof(f->note), "a source killed (SIGKILL) "
@@ -664,12 +535,12 @@ bench_resilience(uint64_t size, int reps)
 		unlink(out);
 		third.tv_sec = (time_t)(typical / 3);
 		third.tv_nsec = (long)((typical / 3 - third.tv_sec) * 1e9);
-		start = now();
-		pid = spawn(argv, NULL, NULL);
+		start = proc_now();
+		pid = proc_spawn(argv, NULL, NULL);
 		nanosleep(&third, NULL);
 		kill(srv[0].pid, SIGKILL);
 		waitpid(srv[0].pid, NULL, 0);
-		f->runs[f->nruns] = finish(pid, start);
+		f->runs[f->nruns] = proc_finish(pid, start);
 		if (access(out, F_OK) != 0)
 			f->runs[f->nruns].ok = 0;
 		f->nruns++;
@@ -678,7 +549,7 @@ bench_resilience(uint64_t size, int reps)
 	}
 	unlink(out);
 	for (int i = 0; i < 3; i++)
-		stop_server(&srv[i]);
+		proc_server_stop(&srv[i]);
 	unlink(file);
 	unlink(mf);
 }
