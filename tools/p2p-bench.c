@@ -27,24 +27,11 @@
 #include <unistd.h>
 
 #include "tool.h"
+#include "bench/figure.h"
 #include "bench/proc.h"
 
 #define MAX_SERVERS 8
-#define MAX_REPS 50
 
-struct figure {
-	char name[64];
-	uint64_t bytes;          /* moved per run (all fetchers together) */
-	struct run runs[MAX_REPS];
-	int nruns;
-	char baseline[32];       /* "" when none */
-	struct run base[MAX_REPS];
-	int nbase;
-	char note[128];
-};
-
-static struct figure figures[64];
-static int nfigures;
 static char bindir[PATH_MAX - 64], workdir[PATH_MAX - 64], self[PATH_MAX];
 static int quick, full;
 static int plaintext;    /* servers and fetches started with --no-tls */
@@ -114,67 +101,6 @@ progress(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
 	va_end(ap);
-}
-
-static int
-by_secs(const void *a, const void *b)
-{
-	double x = ((const struct run *)a)->secs, y = ((const struct run *)b)->secs;
-
-	return (x > y) - (x < y);
-}
-
-struct stats {
-	double median, min, max;
-	long rss;
-	int ok, n;
-};
-
-static struct stats
-summarize(const struct run *runs, int n)
-{
-	struct run sorted[MAX_REPS];
-	struct stats s = { 0, 0, 0, 0, 0, n };
-
-	if (n == 0)
-		return s;
-	memcpy(sorted, runs, n * sizeof(*runs));
-	qsort(sorted, n, sizeof(*sorted), by_secs);
-	s.median = n % 2 ? sorted[n / 2].secs :
-	    (sorted[n / 2 - 1].secs + sorted[n / 2].secs) / 2;
-	s.min = sorted[0].secs;
-	s.max = sorted[n - 1].secs;
-	for (int i = 0; i < n; i++) {
-		if (runs[i].use.rss_kib > s.rss)
-			s.rss = runs[i].use.rss_kib;
-		s.ok += runs[i].ok;
-	}
-	return s;
-}
-
-static struct figure *
-new_figure(const char *name, uint64_t bytes)
-{
-	struct figure *f = &figures[nfigures++];
-
-	memset(f, 0, sizeof(*f));
-	snprintf(f->name, sizeof(f->name), "%s", name);
-	f->bytes = bytes;
-	return f;
-}
-
-static const char *
-size_name(uint64_t n, char *buf, size_t len)
-{
-	if (n >= (1u << 30) && n % (1u << 30) == 0)
-		snprintf(buf, len, "%lluG", (unsigned long long)(n >> 30));
-	else if (n >= (1u << 20) && n % (1u << 20) == 0)
-		snprintf(buf, len, "%lluM", (unsigned long long)(n >> 20));
-	else if (n >= 1024 && n % 1024 == 0)
-		snprintf(buf, len, "%lluK", (unsigned long long)(n >> 10));
-	else
-		snprintf(buf, len, "%llu", (unsigned long long)n);
-	return buf;
 }
 
 /* The raw TCP baseline's sender: serves FILE to every connection, whole,
@@ -323,7 +249,7 @@ bench_curl(const struct figure *ours, const char *file, const char *out,
 	snprintf(url, sizeof(url), "http://127.0.0.1:%u/%.200s", port, base);
 	/* single/SIZE again, as http/SIZE: the same runs, another baseline. */
 	snprintf(name, sizeof(name), "http/%.40s", ours->name + 7);
-	g = new_figure(name, ours->bytes);
+	g = figure_new(name, ours->bytes);
 	snprintf(g->baseline, sizeof(g->baseline), "curl+http.server");
 	snprintf(g->note, sizeof(g->note), "the single/ runs beside curl "
 	    "from python3 -m http.server");
@@ -346,7 +272,7 @@ bench_single(uint64_t size, int reps)
 	struct server srv, raw;
 	struct figure *f;
 
-	size_name(size, sz, sizeof(sz));
+	figure_size_name(size, sz, sizeof(sz));
 	snprintf(name, sizeof(name), "single/%s", sz);
 	progress("%s: %d runs", name, reps);
 	prepare(sz, size, file, mf, id);
@@ -358,7 +284,7 @@ bench_single(uint64_t size, int reps)
 	}
 	snprintf(out, sizeof(out), "%s/out.bin", workdir);
 	fetch_argv(argv, fetch_path, &srv, 1, id, out);
-	f = new_figure(name, size);
+	f = figure_new(name, size);
 	snprintf(f->baseline, sizeof(f->baseline), "raw TCP copy");
 	for (int i = 0; i < reps; i++) {
 		char *bargv[] = { self, "--raw-recv", raw.addr, out, NULL };
@@ -376,7 +302,7 @@ bench_single(uint64_t size, int reps)
 		struct figure *h;
 		tool_path(chunk, sizeof(chunk), "p2p-chunk");
 		snprintf(name, sizeof(name), "hash/%s", sz);
-		h = new_figure(name, size);
+		h = figure_new(name, size);
 		snprintf(h->baseline, sizeof(h->baseline), "sha256sum");
 		snprintf(h->note, sizeof(h->note), "p2p-chunk --id against "
 		    "sha256sum, same file");
@@ -402,7 +328,7 @@ bench_tls(uint64_t size, int reps)
 	struct server tls_srv, plain_srv;
 	struct figure *f;
 
-	size_name(size, sz, sizeof(sz));
+	figure_size_name(size, sz, sizeof(sz));
 	snprintf(name, sizeof(name), "tls/%s", sz);
 	progress("%s: %d runs", name, reps);
 	prepare(sz, size, file, mf, id);
@@ -413,7 +339,7 @@ bench_tls(uint64_t size, int reps)
 	fetch_argv(pargv, plain_path, &plain_srv, 1, id, out);
 	plaintext = 0;
 	fetch_argv(argv, fetch_path, &tls_srv, 1, id, out);
-	f = new_figure(name, size);
+	f = figure_new(name, size);
 	snprintf(f->baseline, sizeof(f->baseline), "--no-tls fetch");
 	snprintf(f->note, sizeof(f->note), "TLS 1.3 on both ends against "
 	    "plaintext on both ends, same file, same run");
@@ -436,7 +362,7 @@ bench_peers(uint64_t size, int reps)
 	struct server srv[MAX_SERVERS];
 	static const int counts[] = { 1, 2, 4, 8 };
 
-	size_name(size, sz, sizeof(sz));
+	figure_size_name(size, sz, sizeof(sz));
 	prepare("peers", size, file, mf, id);
 	for (int i = 0; i < MAX_SERVERS; i++)
 		serve(&srv[i], mf, "64");
@@ -445,7 +371,7 @@ bench_peers(uint64_t size, int reps)
 		struct figure *f;
 		snprintf(name, sizeof(name), "peers/%d/%s", counts[c], sz);
 		progress("%s: %d runs", name, reps);
-		f = new_figure(name, size);
+		f = figure_new(name, size);
 		fetch_argv(argv, fetch_path, srv, counts[c], id, out);
 		for (int i = 0; i < reps; i++)
 			f->runs[f->nruns++] = proc_timed_file(argv, out);
@@ -468,12 +394,12 @@ bench_concurrent(uint64_t size, int nfetchers)
 	double start;
 	int ok = 0;
 
-	size_name(size, sz, sizeof(sz));
+	figure_size_name(size, sz, sizeof(sz));
 	snprintf(name, sizeof(name), "concurrent/%d/%s", nfetchers, sz);
 	progress("%s", name);
 	prepare("conc", size, file, mf, id);
 	serve(&srv, mf, "512");
-	f = new_figure(name, size * (uint64_t)nfetchers);
+	f = figure_new(name, size * (uint64_t)nfetchers);
 	snprintf(f->note, sizeof(f->note), "%d fetchers at once from one "
 	    "server; time until the last is done", nfetchers);
 	start = proc_now();
@@ -510,7 +436,7 @@ bench_resilience(uint64_t size, int reps)
 	struct figure *f, *alone;
 	double typical;
 
-	size_name(size, sz, sizeof(sz));
+	figure_size_name(size, sz, sizeof(sz));
 	snprintf(name, sizeof(name), "resilience/3-1/%s", sz);
 	progress("%s: %d runs", name, reps);
 	prepare("resil", size, file, mf, id);
@@ -520,12 +446,12 @@ bench_resilience(uint64_t size, int reps)
 	fetch_argv(argv, fetch_path, srv, 3, id, out);
 	/* Measure the undisturbed time first, to know when "a third of the
 	 * way" is. */
-	alone = new_figure("resilience/3-0/", size);
+	alone = figure_new("resilience/3-0/", size);
 	snprintf(alone->name, sizeof(alone->name), "resilience/3-0/%s", sz);
 	for (int i = 0; i < reps; i++)
 		alone->runs[alone->nruns++] = proc_timed_file(argv, out);
-	typical = summarize(alone->runs, alone->nruns).median;
-	f = new_figure(name, size);
+	typical = figure_summarize(alone->runs, alone->nruns).median;
+	f = figure_new(name, size);
 	snprintf(f->note, sizeof(f->note), "a source killed (SIGKILL) "
 	    "after %.0f ms", typical / 3 * 1000);
 	for (int i = 0; i < reps; i++) {
@@ -608,10 +534,10 @@ write_reports(const char *json_path, const char *summary_path)
 	fprintf(s, "%-24s %4s %9s %9s %9s %9s %6s %7s  %-14s %9s %6s\n",
 	    "figure", "runs", "median", "min", "max", "MiB/s", "ok", "RSS MiB",
 	    "baseline", "median", "ratio");
-	for (int i = 0; i < nfigures; i++) {
-		const struct figure *f = &figures[i];
-		struct stats st = summarize(f->runs, f->nruns);
-		struct stats bs = summarize(f->base, f->nbase);
+	for (int i = 0; i < figure_count(); i++) {
+		const struct figure *f = figure_get(i);
+		struct figure_stats st = figure_summarize(f->runs, f->nruns);
+		struct figure_stats bs = figure_summarize(f->base, f->nbase);
 		double ratio = f->nbase && st.median > 0 ?
 		    bs.median / st.median : 0;
 
@@ -630,7 +556,7 @@ write_reports(const char *json_path, const char *summary_path)
 			    bs.min, bs.max, mib_s(f->bytes, bs.median), ratio);
 		if (f->note[0])
 			fprintf(j, ", \"note\": \"%s\"", f->note);
-		fprintf(j, "}%s\n", i + 1 < nfigures ? "," : "");
+		fprintf(j, "}%s\n", i + 1 < figure_count() ? "," : "");
 		fprintf(s, "%-24s %4d %9.2f %9.2f %9.2f %9.1f %3d/%-2d %7.1f",
 		    f->name, st.n, st.median * 1e3, st.min * 1e3, st.max * 1e3,
 		    mib_s(f->bytes, st.median), st.ok, st.n, st.rss / 1024.0);
@@ -690,7 +616,7 @@ main(int argc, char **argv)
 		case 'Q': quick = 1; break;
 		case 'F': full = 1; break;
 		case 'r':
-			reps = (int)tool_parse_number(optarg, 1, MAX_REPS,
+			reps = (int)tool_parse_number(optarg, 1, FIGURE_MAX_RUNS,
 			    "repetitions");
 			break;
 		case 'J': json = optarg; break;
