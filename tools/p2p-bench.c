@@ -29,6 +29,7 @@
 #include "tool.h"
 #include "bench/figure.h"
 #include "bench/proc.h"
+#include "bench/report.h"
 
 #define MAX_SERVERS 8
 
@@ -481,98 +482,6 @@ bench_resilience(uint64_t size, int reps)
 }
 
 static void
-cpu_model(char *out, size_t len)
-{
-	FILE *f = fopen("/proc/cpuinfo", "r");
-	char line[256];
-
-	snprintf(out, len, "unknown");
-	while (f && fgets(line, sizeof(line), f))
-		if (strncmp(line, "model name", 10) == 0) {
-			char *v = strchr(line, ':');
-			if (v) {
-				v += 1 + (v[1] == ' ');
-				v[strcspn(v, "\n")] = '\0';
-				snprintf(out, len, "%s", v);
-			}
-			break;
-		}
-	if (f)
-		fclose(f);
-}
-
-static double
-mib_s(uint64_t bytes, double secs)
-{
-	return secs > 0 ? bytes / secs / (1 << 20) : 0;
-}
-
-static void
-write_reports(const char *json_path, const char *summary_path)
-{
-	char model[128], date[64];
-	struct utsname u;
-	time_t t = time(NULL);
-	FILE *j, *s;
-
-	cpu_model(model, sizeof(model));
-	uname(&u);
-	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
-	if ((j = fopen(json_path, "w")) == NULL)
-		tool_die_errno(1, "%s", json_path);
-	if ((s = fopen(summary_path, "w")) == NULL)
-		tool_die_errno(1, "%s", summary_path);
-	fprintf(j, "{\n  \"date\": \"%s\",\n  \"machine\": {\"cpu\": \"%s\", "
-	    "\"cores\": %ld, \"kernel\": \"%s %s\"},\n  \"mode\": \"%s\",\n"
-	    "  \"figures\": [\n", date, model, sysconf(_SC_NPROCESSORS_ONLN),
-	    u.sysname, u.release, quick ? "quick" : full ? "full" : "default");
-	fprintf(s, "p2p-bench %s, %s, %ld cores, %s %s, %s mode\n"
-	    "Whole p2p-fetch processes on loopback; times in ms; ratio = "
-	    "baseline time / ours (1.0 = as fast as the baseline).\n\n",
-	    date, model, sysconf(_SC_NPROCESSORS_ONLN), u.sysname, u.release,
-	    quick ? "quick" : full ? "full" : "default");
-	fprintf(s, "%-24s %4s %9s %9s %9s %9s %6s %7s  %-14s %9s %6s\n",
-	    "figure", "runs", "median", "min", "max", "MiB/s", "ok", "RSS MiB",
-	    "baseline", "median", "ratio");
-	for (int i = 0; i < figure_count(); i++) {
-		const struct figure *f = figure_get(i);
-		struct figure_stats st = figure_summarize(f->runs, f->nruns);
-		struct figure_stats bs = figure_summarize(f->base, f->nbase);
-		double ratio = f->nbase && st.median > 0 ?
-		    bs.median / st.median : 0;
-
-		fprintf(j, "    {\"name\": \"%s\", \"bytes\": %llu, \"runs\": %d, "
-		    "\"median_s\": %.6f, \"min_s\": %.6f, \"max_s\": %.6f, "
-		    "\"mib_per_s\": %.1f, \"success_rate\": %.3f, "
-		    "\"peak_rss_kib\": %ld", f->name,
-		    (unsigned long long)f->bytes, st.n, st.median, st.min,
-		    st.max, mib_s(f->bytes, st.median),
-		    st.n ? (double)st.ok / st.n : 0, st.rss);
-		if (f->nbase)
-			fprintf(j, ", \"baseline\": {\"name\": \"%s\", "
-			    "\"runs\": %d, \"median_s\": %.6f, \"min_s\": %.6f, "
-			    "\"max_s\": %.6f, \"mib_per_s\": %.1f}, "
-			    "\"ratio\": %.3f", f->baseline, bs.n, bs.median,
-			    bs.min, bs.max, mib_s(f->bytes, bs.median), ratio);
-		if (f->note[0])
-			fprintf(j, ", \"note\": \"%s\"", f->note);
-		fprintf(j, "}%s\n", i + 1 < figure_count() ? "," : "");
-		fprintf(s, "%-24s %4d %9.2f %9.2f %9.2f %9.1f %3d/%-2d %7.1f",
-		    f->name, st.n, st.median * 1e3, st.min * 1e3, st.max * 1e3,
-		    mib_s(f->bytes, st.median), st.ok, st.n, st.rss / 1024.0);
-		if (f->nbase)
-			fprintf(s, "  %-14s %9.2f %6.2f", f->baseline,
-			    bs.median * 1e3, ratio);
-		if (f->note[0])
-			fprintf(s, "  (%s)", f->note);
-		fputc('\n', s);
-	}
-	fprintf(j, "  ]\n}\n");
-	if (fclose(j) != 0 || fclose(s) != 0)
-		tool_die_errno(1, "writing the reports");
-}
-
-static void
 cleanup_workdir(void)
 {
 	char key[PATH_MAX + 16];
@@ -678,7 +587,8 @@ main(int argc, char **argv)
 	bench_concurrent(10u << 20, 10);
 	bench_concurrent(10u << 20, 100);
 	bench_resilience(quick ? 64u << 20 : 256u << 20, quick ? 3 : 5);
-	write_reports(json, summary);
+	report_write(json, summary,
+	    quick ? "quick" : full ? "full" : "default");
 	progress("wrote %s and %s", json, summary);
 	if (tool_level >= LOG_WARN) {
 		FILE *s = fopen(summary, "r");
