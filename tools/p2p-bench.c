@@ -29,6 +29,7 @@
 #include "tool.h"
 #include "bench/figure.h"
 #include "bench/proc.h"
+#include "bench/raw.h"
 #include "bench/report.h"
 
 #define MAX_SERVERS 8
@@ -102,66 +103,6 @@ progress(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
 	va_end(ap);
-}
-
-/* The raw TCP baseline's sender: serves FILE to every connection, whole,
- * with sendfile, until killed. Prints its HOST:PORT first. */
-static int
-raw_send(const char *path)
-{
-	struct sockaddr_in sin;
-	socklen_t len = sizeof(sin);
-	int lfd, one = 1;
-
-	signal(SIGPIPE, SIG_IGN);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if ((lfd = socket(AF_INET, SOCK_STREAM, 0)) < 0 ||
-	    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-	    bind(lfd, (struct sockaddr *)&sin, sizeof(sin)) ||
-	    listen(lfd, 128) || getsockname(lfd, (struct sockaddr *)&sin, &len))
-		tool_die_errno(1, "raw sender");
-	printf("127.0.0.1:%u\n", ntohs(sin.sin_port));
-	fflush(stdout);
-	for (;;) {
-		int c = accept(lfd, NULL, NULL), fd;
-		struct stat st;
-		off_t off = 0;
-		if (c < 0)
-			continue;
-		if ((fd = open(path, O_RDONLY)) >= 0 && fstat(fd, &st) == 0)
-			while (off < st.st_size &&
-			    sendfile(c, fd, &off, (size_t)(st.st_size - off)) > 0)
-				;
-		if (fd >= 0)
-			close(fd);
-		close(c);
-	}
-}
-
-/* The raw TCP baseline's receiver: reads everything to OUT. */
-static int
-raw_recv(const char *hostport, const char *out_path)
-{
-	struct sockaddr_storage ss;
-	socklen_t len;
-	const char *why;
-	static char buf[1 << 20];
-	int fd, out;
-	ssize_t n;
-
-	if (tool_resolve(hostport, &ss, &len, &why) != 0)
-		tool_die(2, "%s: %s", hostport, why);
-	if ((fd = socket(ss.ss_family, SOCK_STREAM, 0)) < 0 ||
-	    connect(fd, (struct sockaddr *)&ss, len) != 0)
-		tool_die_errno(1, "connect %s", hostport);
-	if ((out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644)) < 0)
-		tool_die_errno(1, "%s", out_path);
-	while ((n = read(fd, buf, sizeof(buf))) > 0)
-		if (tool_write_all(out, buf, (size_t)n) != 0)
-			tool_die_errno(1, "%s", out_path);
-	return close(out) == 0 && n == 0 ? 0 : 1;
 }
 
 static void
@@ -278,19 +219,13 @@ bench_single(uint64_t size, int reps)
 	progress("%s: %d runs", name, reps);
 	prepare(sz, size, file, mf, id);
 	serve(&srv, mf, "64");
-	{
-		char *rargv[] = { self, "--raw-send", file, NULL };
-		if (proc_server_start(&raw, rargv, NULL) != 0)
-			tool_die(1, "raw sender did not start");
-	}
+	raw_start(&raw, self, file);
 	snprintf(out, sizeof(out), "%s/out.bin", workdir);
 	fetch_argv(argv, fetch_path, &srv, 1, id, out);
 	f = figure_new(name, size);
 	snprintf(f->baseline, sizeof(f->baseline), "raw TCP copy");
 	for (int i = 0; i < reps; i++) {
-		char *bargv[] = { self, "--raw-recv", raw.addr, out, NULL };
-		unlink(out);
-		f->base[f->nbase++] = proc_timed(bargv, NULL);
+		f->base[f->nbase++] = raw_timed_recv(&raw, self, out);
 		f->runs[f->nruns++] = proc_timed_file(argv, out);
 	}
 	unlink(out);
@@ -535,7 +470,7 @@ main(int argc, char **argv)
 		case 'v': tool_verbose(); break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("p2p-bench %s\n", TOOL_VERSION); return 0;
-		case 's': return raw_send(optarg);
+		case 's': raw_send(optarg);
 		case 'R': raw_peer = optarg; break;
 		default: usage(stderr); return 2;
 		}
