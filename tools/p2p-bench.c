@@ -3,25 +3,20 @@
  * on loopback, run several times, reported as median, min and max wall
  * time, throughput, success rate and peak RSS, beside a baseline measured
  * in the same run on the same bytes: a raw TCP copy (this program's own
- * sender and receiver, whole processes too) and sha256sum. Writes
- * benchmark_report.json and benchmark_summary.txt; progress goes to stderr.
+ * sender and receiver, whole processes too), curl from an HTTP server and
+ * sha256sum. Writes benchmark_report.json and benchmark_summary.txt;
+ * progress goes to stderr. This file holds the options and the figures;
+ * tools/bench/ how processes are run (proc), figures kept (figure), the
+ * test files and servers set up (rig), the raw copy done (raw) and the
+ * report written (report).
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
-#include <netinet/in.h>
-#include <arpa/inet.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/sendfile.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,12 +26,11 @@
 #include "bench/proc.h"
 #include "bench/raw.h"
 #include "bench/report.h"
+#include "bench/rig.h"
 
 #define MAX_SERVERS 8
 
-static char bindir[PATH_MAX - 64], workdir[PATH_MAX - 64], self[PATH_MAX];
 static int quick, full;
-static int plaintext;    /* servers and fetches started with --no-tls */
 
 static void
 usage(FILE *out)
@@ -57,38 +51,6 @@ usage(FILE *out)
 }
 
 static void
-tool_path(char *out, size_t len, const char *tool)
-{
-	snprintf(out, len, "%s/%s", bindir, tool);
-}
-
-static void
-make_file(const char *path, uint64_t size)
-{
-	uint64_t x = 0x9e3779b97f4a7c15ull ^ size;
-	static uint64_t buf[8192];
-	FILE *f = fopen(path, "wb");
-
-	if (f == NULL)
-		tool_die_errno(1, "%s", path);
-	while (size > 0) {
-		size_t n = size < sizeof(buf) ? (size_t)size : sizeof(buf);
-		for (size_t i = 0; i < sizeof(buf) / 8; i++) {
-			/* xorshift64: incompressible enough, and fast. */
-			x ^= x << 13;
-			x ^= x >> 7;
-			x ^= x << 17;
-			buf[i] = x;
-		}
-		if (fwrite(buf, 1, n, f) != n)
-			tool_die_errno(1, "%s", path);
-		size -= n;
-	}
-	if (fclose(f) != 0)
-		tool_die_errno(1, "%s", path);
-}
-
-static void
 progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static void
@@ -105,67 +67,6 @@ progress(const char *fmt, ...)
 	va_end(ap);
 }
 
-static void
-prepare(const char *name, uint64_t size, char *file, char *mf, char *id)
-{
-	char chunk[PATH_MAX], *argv[4];
-	FILE *p;
-	char cmd[PATH_MAX * 2 + 32];
-
-	snprintf(file, PATH_MAX, "%s/%s.bin", workdir, name);
-	snprintf(mf, PATH_MAX, "%s/%s.mf", workdir, name);
-	make_file(file, size);
-	tool_path(chunk, sizeof(chunk), "p2p-chunk");
-	argv[0] = chunk;
-	argv[1] = file;
-	argv[2] = NULL;
-	if (!proc_timed(argv, mf).ok)
-		tool_die(1, "p2p-chunk %s failed", file);
-	snprintf(cmd, sizeof(cmd), "'%s' --id '%s'", chunk, file);
-	if ((p = popen(cmd, "r")) == NULL || fgets(id, 80, p) == NULL)
-		tool_die(1, "p2p-chunk --id %s failed", file);
-	pclose(p);
-	id[strcspn(id, "\n")] = '\0';
-}
-
-static void
-serve(struct server *s, const char *mf, const char *max_peers)
-{
-	char serve_path[PATH_MAX];
-	char *argv[] = { serve_path, "-p", "0", "--bind", "127.0.0.1",
-	    "--no-announce", "-q", "--max-peers", (char *)max_peers, NULL,
-	    NULL };
-
-	if (plaintext)
-		argv[9] = "--no-tls";
-	tool_path(serve_path, sizeof(serve_path), "p2p-serve");
-	if (proc_server_start(s, argv, mf) != 0)
-		tool_die(1, "p2p-serve did not start");
-}
-
-/* argv for p2p-fetch from the first npeers servers into out. */
-static void
-fetch_argv(char **argv, char *fetch_path, struct server *s, int npeers,
-    char *id, char *out)
-{
-	int n = 0;
-
-	tool_path(fetch_path, PATH_MAX, "p2p-fetch");
-	argv[n++] = fetch_path;
-	for (int i = 0; i < npeers; i++) {
-		argv[n++] = "-p";
-		argv[n++] = s[i].addr;
-	}
-	if (plaintext)
-		argv[n++] = "--no-tls";
-	argv[n++] = "-T";
-	argv[n++] = "30";
-	argv[n++] = "-o";
-	argv[n++] = out;
-	argv[n++] = id;
-	argv[n] = NULL;
-}
-
 /* The same fetches beside curl from a local HTTP server, where curl and
  * python3's http.server are installed. */
 static void
@@ -175,7 +76,7 @@ bench_curl(const struct figure *ours, const char *file, const char *out,
 	char curl[] = "/usr/bin/curl", py[] = "/usr/bin/python3", url[PATH_MAX];
 	char name[64];
 	char *pargv[] = { py, "-u", "-m", "http.server", "0", "--bind",
-	    "127.0.0.1", "--directory", workdir, NULL };
+	    "127.0.0.1", "--directory", (char *)rig_workdir(), NULL };
 	struct server http;
 	struct figure *g;
 	unsigned port;
@@ -217,15 +118,15 @@ bench_single(uint64_t size, int reps)
 	figure_size_name(size, sz, sizeof(sz));
 	snprintf(name, sizeof(name), "single/%s", sz);
 	progress("%s: %d runs", name, reps);
-	prepare(sz, size, file, mf, id);
-	serve(&srv, mf, "64");
-	raw_start(&raw, self, file);
-	snprintf(out, sizeof(out), "%s/out.bin", workdir);
-	fetch_argv(argv, fetch_path, &srv, 1, id, out);
+	rig_prepare(sz, size, file, mf, id);
+	rig_serve(&srv, mf, "64", 0);
+	raw_start(&raw, rig_self(), file);
+	snprintf(out, sizeof(out), "%s/out.bin", rig_workdir());
+	rig_fetch_argv(argv, fetch_path, &srv, 1, id, out, 0);
 	f = figure_new(name, size);
 	snprintf(f->baseline, sizeof(f->baseline), "raw TCP copy");
 	for (int i = 0; i < reps; i++) {
-		f->base[f->nbase++] = raw_timed_recv(&raw, self, out);
+		f->base[f->nbase++] = raw_timed_recv(&raw, rig_self(), out);
 		f->runs[f->nruns++] = proc_timed_file(argv, out);
 	}
 	unlink(out);
@@ -236,7 +137,7 @@ bench_single(uint64_t size, int reps)
 		/* The hashing baseline on the largest files. */
 		char chunk[PATH_MAX], sha[] = "/usr/bin/sha256sum";
 		struct figure *h;
-		tool_path(chunk, sizeof(chunk), "p2p-chunk");
+		rig_tool_path(chunk, sizeof(chunk), "p2p-chunk");
 		snprintf(name, sizeof(name), "hash/%s", sz);
 		h = figure_new(name, size);
 		snprintf(h->baseline, sizeof(h->baseline), "sha256sum");
@@ -267,14 +168,12 @@ bench_tls(uint64_t size, int reps)
 	figure_size_name(size, sz, sizeof(sz));
 	snprintf(name, sizeof(name), "tls/%s", sz);
 	progress("%s: %d runs", name, reps);
-	prepare(sz, size, file, mf, id);
-	serve(&tls_srv, mf, "64");
-	plaintext = 1;
-	serve(&plain_srv, mf, "64");
-	snprintf(out, sizeof(out), "%s/out.bin", workdir);
-	fetch_argv(pargv, plain_path, &plain_srv, 1, id, out);
-	plaintext = 0;
-	fetch_argv(argv, fetch_path, &tls_srv, 1, id, out);
+	rig_prepare(sz, size, file, mf, id);
+	rig_serve(&tls_srv, mf, "64", 0);
+	rig_serve(&plain_srv, mf, "64", 1);
+	snprintf(out, sizeof(out), "%s/out.bin", rig_workdir());
+	rig_fetch_argv(pargv, plain_path, &plain_srv, 1, id, out, 1);
+	rig_fetch_argv(argv, fetch_path, &tls_srv, 1, id, out, 0);
 	f = figure_new(name, size);
 	snprintf(f->baseline, sizeof(f->baseline), "--no-tls fetch");
 	snprintf(f->note, sizeof(f->note), "TLS 1.3 on both ends against "
@@ -299,16 +198,16 @@ bench_peers(uint64_t size, int reps)
 	static const int counts[] = { 1, 2, 4, 8 };
 
 	figure_size_name(size, sz, sizeof(sz));
-	prepare("peers", size, file, mf, id);
+	rig_prepare("peers", size, file, mf, id);
 	for (int i = 0; i < MAX_SERVERS; i++)
-		serve(&srv[i], mf, "64");
-	snprintf(out, sizeof(out), "%s/out.bin", workdir);
+		rig_serve(&srv[i], mf, "64", 0);
+	snprintf(out, sizeof(out), "%s/out.bin", rig_workdir());
 	for (size_t c = 0; c < sizeof(counts) / sizeof(counts[0]); c++) {
 		struct figure *f;
 		snprintf(name, sizeof(name), "peers/%d/%s", counts[c], sz);
 		progress("%s: %d runs", name, reps);
 		f = figure_new(name, size);
-		fetch_argv(argv, fetch_path, srv, counts[c], id, out);
+		rig_fetch_argv(argv, fetch_path, srv, counts[c], id, out, 0);
 		for (int i = 0; i < reps; i++)
 			f->runs[f->nruns++] = proc_timed_file(argv, out);
 	}
@@ -333,15 +232,15 @@ bench_concurrent(uint64_t size, int nfetchers)
 	figure_size_name(size, sz, sizeof(sz));
 	snprintf(name, sizeof(name), "concurrent/%d/%s", nfetchers, sz);
 	progress("%s", name);
-	prepare("conc", size, file, mf, id);
-	serve(&srv, mf, "512");
+	rig_prepare("conc", size, file, mf, id);
+	rig_serve(&srv, mf, "512", 0);
 	f = figure_new(name, size * (uint64_t)nfetchers);
 	snprintf(f->note, sizeof(f->note), "%d fetchers at once from one "
 	    "server; time until the last is done", nfetchers);
 	start = proc_now();
 	for (int i = 0; i < nfetchers; i++) {
-		fetch_argv(argv, fetch_path, &srv, 1, id, out);
-		snprintf(out, sizeof(out), "%s/conc-%d.bin", workdir, i);
+		rig_fetch_argv(argv, fetch_path, &srv, 1, id, out, 0);
+		snprintf(out, sizeof(out), "%s/conc-%d.bin", rig_workdir(), i);
 		pids[i] = proc_spawn(argv, NULL, NULL);
 	}
 	f->runs[0].ok = 1;
@@ -349,7 +248,7 @@ bench_concurrent(uint64_t size, int nfetchers)
 		struct run r = proc_finish(pids[i], start);
 		ok += r.ok;
 		proc_usage_add(&f->runs[0].use, &r.use);
-		snprintf(out, sizeof(out), "%s/conc-%d.bin", workdir, i);
+		snprintf(out, sizeof(out), "%s/conc-%d.bin", rig_workdir(), i);
 		unlink(out);
 	}
 	f->runs[0].secs = proc_now() - start;
@@ -375,11 +274,11 @@ bench_resilience(uint64_t size, int reps)
 	figure_size_name(size, sz, sizeof(sz));
 	snprintf(name, sizeof(name), "resilience/3-1/%s", sz);
 	progress("%s: %d runs", name, reps);
-	prepare("resil", size, file, mf, id);
-	snprintf(out, sizeof(out), "%s/out.bin", workdir);
+	rig_prepare("resil", size, file, mf, id);
+	snprintf(out, sizeof(out), "%s/out.bin", rig_workdir());
 	for (int i = 0; i < 3; i++)
-		serve(&srv[i], mf, "64");
-	fetch_argv(argv, fetch_path, srv, 3, id, out);
+		rig_serve(&srv[i], mf, "64", 0);
+	rig_fetch_argv(argv, fetch_path, srv, 3, id, out, 0);
 	/* Measure the undisturbed time first, to know when "a third of the
 	 * way" is. */
 	alone = figure_new("resilience/3-0/", size);
@@ -406,26 +305,14 @@ bench_resilience(uint64_t size, int reps)
 		if (access(out, F_OK) != 0)
 			f->runs[f->nruns].ok = 0;
 		f->nruns++;
-		serve(&srv[0], mf, "64");
-		fetch_argv(argv, fetch_path, srv, 3, id, out);
+		rig_serve(&srv[0], mf, "64", 0);
+		rig_fetch_argv(argv, fetch_path, srv, 3, id, out, 0);
 	}
 	unlink(out);
 	for (int i = 0; i < 3; i++)
 		proc_server_stop(&srv[i]);
 	unlink(file);
 	unlink(mf);
-}
-
-static void
-cleanup_workdir(void)
-{
-	char key[PATH_MAX + 16];
-
-	if (workdir[0] == '\0')
-		return;
-	snprintf(key, sizeof(key), "%s/identity.pem", workdir);
-	unlink(key);
-	rmdir(workdir);
 }
 
 int
@@ -451,8 +338,6 @@ main(int argc, char **argv)
 	const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
 	const char *raw_peer = NULL;
 	int ch, reps = 10;
-	ssize_t n;
-	char *slash;
 
 	tool_init("p2p-bench", LOG_WARN);
 	while ((ch = getopt_long(argc, argv, "r:d:qvhV", longopts, NULL)) != -1) {
@@ -486,24 +371,8 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if ((n = readlink("/proc/self/exe", self, sizeof(bindir) - 1)) < 0)
-		tool_die_errno(1, "/proc/self/exe");
-	self[n] = '\0';
-	memcpy(bindir, self, (size_t)n + 1);
-	if ((slash = strrchr(bindir, '/')) != NULL)
-		*slash = '\0';
-	snprintf(workdir, sizeof(workdir), "%s/p2p-bench.XXXXXX", dir);
-	if (mkdtemp(workdir) == NULL)
-		tool_die_errno(1, "%s", workdir);
-	atexit(cleanup_workdir);
+	rig_init(dir);
 	signal(SIGPIPE, SIG_IGN);
-	/* The nodes' keys go with the test files, not into the user's
-	 * home directory. */
-	{
-		char key[PATH_MAX];
-		snprintf(key, sizeof(key), "%s/identity.pem", workdir);
-		setenv("P2P_IDENTITY", key, 1);
-	}
 
 	{
 		static const uint64_t sizes[] = { 1u << 10, 10u << 10,
