@@ -48,6 +48,7 @@ SHLIB = libproto.so.$(LIB_VERSION)
 PIC_OBJS = $(LIB_SRCS:%.c=$(B)/pic/%.o)
 TOOL_COMMON = $(B)/tools/tool.o $(B)/tools/log.o $(B)/tools/progress.o \
               $(B)/tools/tls.o
+BENCH_OBJS = $(patsubst %.c,$(B)/%.o,$(wildcard tools/bench/*.c))
 TOOLS = p2p-chunk p2p-verify p2p-serve p2p-fetch p2p-discover p2p-bench
 TOOL_BINS = $(TOOLS:%=$(B)/bin/%)
 UNIT_SRCS = $(wildcard tests/test_*.c)
@@ -94,7 +95,12 @@ $(B)/examples/%: examples/%.c $(B)/lib/libproto.a
 
 $(B)/bin/%: $(B)/tools/%.o $(TOOL_COMMON) $(B)/lib/libproto.a
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(TOOL_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $(filter-out %.a,$^) $(filter %.a,$^) \
+	    $(LDLIBS) $(TOOL_LIBS)
+
+# p2p-bench's own modules, in tools/bench/, linked into it alone (the
+# recipe above puts them before the library, whatever the order of $^).
+$(B)/bin/p2p-bench: $(BENCH_OBJS)
 
 $(B)/tests/%: $(B)/tests/%.o $(B)/lib/libproto.a
 	@mkdir -p $(@D)

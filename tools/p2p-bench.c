@@ -3,56 +3,34 @@
  * on loopback, run several times, reported as median, min and max wall
  * time, throughput, success rate and peak RSS, beside a baseline measured
  * in the same run on the same bytes: a raw TCP copy (this program's own
- * sender and receiver, whole processes too) and sha256sum. Writes
- * benchmark_report.json and benchmark_summary.txt; progress goes to stderr.
+ * sender and receiver, whole processes too), curl from an HTTP server and
+ * sha256sum. Writes benchmark_report.json and benchmark_summary.txt;
+ * progress goes to stderr. This file holds the options and the figures;
+ * tools/bench/ how processes are run (proc), figures kept (figure), the
+ * test files and servers set up (rig), the raw copy done (raw) and the
+ * report written (report).
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
-#include <netinet/in.h>
-#include <arpa/inet.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/sendfile.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "tool.h"
+#include "bench/figure.h"
+#include "bench/proc.h"
+#include "bench/raw.h"
+#include "bench/report.h"
+#include "bench/rig.h"
 
 #define MAX_SERVERS 8
-#define MAX_REPS 50
 
-struct run {
-	double secs;
-	long rss_kib;
-	int ok;
-};
-
-struct figure {
-	char name[64];
-	uint64_t bytes;          /* moved per run (all fetchers together) */
-	struct run runs[MAX_REPS];
-	int nruns;
-	char baseline[32];       /* "" when none */
-	struct run base[MAX_REPS];
-	int nbase;
-	char note[128];
-};
-
-static struct figure figures[64];
-static int nfigures;
-static char bindir[PATH_MAX - 64], workdir[PATH_MAX - 64], self[PATH_MAX];
 static int quick, full;
-static int plaintext;    /* servers and fetches started with --no-tls */
 
 static void
 usage(FILE *out)
@@ -72,161 +50,6 @@ usage(FILE *out)
 	    "beside it.\n");
 }
 
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void
-tool_path(char *out, size_t len, const char *tool)
-{
-	snprintf(out, len, "%s/%s", bindir, tool);
-}
-
-/* Starts argv with stdin from in_path (or /dev/null) and stdout to
- * out_path (or /dev/null). Returns the pid. */
-static pid_t
-spawn(char *const argv[], const char *in_path, const char *out_path)
-{
-	pid_t pid = fork();
-
-	if (pid < 0)
-		tool_die_errno(1, "fork");
-	if (pid == 0) {
-		int in = open(in_path ? in_path : "/dev/null", O_RDONLY);
-		int out = open(out_path ? out_path : "/dev/null",
-		    O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		int null = open("/dev/null", O_WRONLY);
-		if (in < 0 || out < 0 || null < 0)
-			_exit(127);
-		dup2(in, 0);
-		dup2(out, 1);
-		dup2(null, 2);
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	return pid;
-}
-
-static struct run
-finish(pid_t pid, double start)
-{
-	struct rusage ru;
-	struct run r = { 0, 0, 0 };
-	int status;
-
-	if (wait4(pid, &status, 0, &ru) < 0)
-		return r;
-	r.secs = now() - start;
-	r.rss_kib = ru.ru_maxrss;
-	r.ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-	return r;
-}
-
-static struct run
-timed(char *const argv[], const char *out_path)
-{
-	double start = now();
-
-	return finish(spawn(argv, NULL, out_path), start);
-}
-
-/* One p2p-fetch run (argv) into out, removed first. Success means the file
- * arrived whole and verified: p2p-fetch exits 0 only then, and renames the
- * .part to out only then. */
-static struct run
-timed_fetch(char *const argv[], const char *out)
-{
-	struct run r;
-
-	unlink(out);
-	r = timed(argv, NULL);
-	if (access(out, F_OK) != 0)
-		r.ok = 0;
-	return r;
-}
-
-/* A server process whose first stdout line is its HOST:PORT. */
-struct server {
-	pid_t pid;
-	char addr[64];
-};
-
-static int
-start_server(struct server *s, char *const argv[], const char *in_path)
-{
-	int fds[2];
-	ssize_t n = 0;
-	double deadline = now() + 10;
-
-	if (pipe(fds) != 0)
-		tool_die_errno(1, "pipe");
-	if ((s->pid = fork()) < 0)
-		tool_die_errno(1, "fork");
-	if (s->pid == 0) {
-		int in = open(in_path ? in_path : "/dev/null", O_RDONLY);
-		int null = open("/dev/null", O_WRONLY);
-		dup2(in, 0);
-		dup2(fds[1], 1);
-		dup2(null, 2);
-		close(fds[0]);
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	close(fds[1]);
-	while (n < (ssize_t)sizeof(s->addr) - 1 && now() < deadline) {
-		ssize_t got = read(fds[0], s->addr + n, 1);
-		if (got <= 0)
-			break;
-		if (s->addr[n] == '\n')
-			break;
-		n += got;
-	}
-	s->addr[n] = '\0';
-	close(fds[0]);
-	return n > 0 ? 0 : -1;
-}
-
-static void
-stop_server(struct server *s)
-{
-	if (s->pid > 0) {
-		kill(s->pid, SIGTERM);
-		waitpid(s->pid, NULL, 0);
-		s->pid = 0;
-	}
-}
-
-static void
-make_file(const char *path, uint64_t size)
-{
-	uint64_t x = 0x9e3779b97f4a7c15ull ^ size;
-	static uint64_t buf[8192];
-	FILE *f = fopen(path, "wb");
-
-	if (f == NULL)
-		tool_die_errno(1, "%s", path);
-	while (size > 0) {
-		size_t n = size < sizeof(buf) ? (size_t)size : sizeof(buf);
-		for (size_t i = 0; i < sizeof(buf) / 8; i++) {
-			/* xorshift64: incompressible enough, and fast. */
-			x ^= x << 13;
-			x ^= x >> 7;
-			x ^= x << 17;
-			buf[i] = x;
-		}
-		if (fwrite(buf, 1, n, f) != n)
-			tool_die_errno(1, "%s", path);
-		size -= n;
-	}
-	if (fclose(f) != 0)
-		tool_die_errno(1, "%s", path);
-}
-
 static void
 progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -244,188 +67,6 @@ progress(const char *fmt, ...)
 	va_end(ap);
 }
 
-static int
-by_secs(const void *a, const void *b)
-{
-	double x = ((const struct run *)a)->secs, y = ((const struct run *)b)->secs;
-
-	return (x > y) - (x < y);
-}
-
-struct stats {
-	double median, min, max;
-	long rss;
-	int ok, n;
-};
-
-static struct stats
-summarize(const struct run *runs, int n)
-{
-	struct run sorted[MAX_REPS];
-	struct stats s = { 0, 0, 0, 0, 0, n };
-
-	if (n == 0)
-		return s;
-	memcpy(sorted, runs, n * sizeof(*runs));
-	qsort(sorted, n, sizeof(*sorted), by_secs);
-	s.median = n % 2 ? sorted[n / 2].secs :
-	    (sorted[n / 2 - 1].secs + sorted[n / 2].secs) / 2;
-	s.min = sorted[0].secs;
-	s.max = sorted[n - 1].secs;
-	for (int i = 0; i < n; i++) {
-		if (runs[i].rss_kib > s.rss)
-			s.rss = runs[i].rss_kib;
-		s.ok += runs[i].ok;
-	}
-	return s;
-}
-
-static struct figure *
-new_figure(const char *name, uint64_t bytes)
-{
-	struct figure *f = &figures[nfigures++];
-
-	memset(f, 0, sizeof(*f));
-	snprintf(f->name, sizeof(f->name), "%s", name);
-	f->bytes = bytes;
-	return f;
-}
-
-static const char *
-size_name(uint64_t n, char *buf, size_t len)
-{
-	if (n >= (1u << 30) && n % (1u << 30) == 0)
-		snprintf(buf, len, "%lluG", (unsigned long long)(n >> 30));
-	else if (n >= (1u << 20) && n % (1u << 20) == 0)
-		snprintf(buf, len, "%lluM", (unsigned long long)(n >> 20));
-	else if (n >= 1024 && n % 1024 == 0)
-		snprintf(buf, len, "%lluK", (unsigned long long)(n >> 10));
-	else
-		snprintf(buf, len, "%llu", (unsigned long long)n);
-	return buf;
-}
-
-/* The raw TCP baseline's sender: serves FILE to every connection, whole,
- * with sendfile, until killed. Prints its HOST:PORT first. */
-static int
-raw_send(const char *path)
-{
-	struct sockaddr_in sin;
-	socklen_t len = sizeof(sin);
-	int lfd, one = 1;
-
-	signal(SIGPIPE, SIG_IGN);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if ((lfd = socket(AF_INET, SOCK_STREAM, 0)) < 0 ||
-	    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-	    bind(lfd, (struct sockaddr *)&sin, sizeof(sin)) ||
-	    listen(lfd, 128) || getsockname(lfd, (struct sockaddr *)&sin, &len))
-		tool_die_errno(1, "raw sender");
-	printf("127.0.0.1:%u\n", ntohs(sin.sin_port));
-	fflush(stdout);
-	for (;;) {
-		int c = accept(lfd, NULL, NULL), fd;
-		struct stat st;
-		off_t off = 0;
-		if (c < 0)
-			continue;
-		if ((fd = open(path, O_RDONLY)) >= 0 && fstat(fd, &st) == 0)
-			while (off < st.st_size &&
-			    sendfile(c, fd, &off, (size_t)(st.st_size - off)) > 0)
-				;
-		if (fd >= 0)
-			close(fd);
-		close(c);
-	}
-}
-
-/* The raw TCP baseline's receiver: reads everything to OUT. */
-static int
-raw_recv(const char *hostport, const char *out_path)
-{
-	struct sockaddr_storage ss;
-	socklen_t len;
-	const char *why;
-	static char buf[1 << 20];
-	int fd, out;
-	ssize_t n;
-
-	if (tool_resolve(hostport, &ss, &len, &why) != 0)
-		tool_die(2, "%s: %s", hostport, why);
-	if ((fd = socket(ss.ss_family, SOCK_STREAM, 0)) < 0 ||
-	    connect(fd, (struct sockaddr *)&ss, len) != 0)
-		tool_die_errno(1, "connect %s", hostport);
-	if ((out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644)) < 0)
-		tool_die_errno(1, "%s", out_path);
-	while ((n = read(fd, buf, sizeof(buf))) > 0)
-		if (tool_write_all(out, buf, (size_t)n) != 0)
-			tool_die_errno(1, "%s", out_path);
-	return close(out) == 0 && n == 0 ? 0 : 1;
-}
-
-static void
-prepare(const char *name, uint64_t size, char *file, char *mf, char *id)
-{
-	char chunk[PATH_MAX], *argv[4];
-	FILE *p;
-	char cmd[PATH_MAX * 2 + 32];
-
-	snprintf(file, PATH_MAX, "%s/%s.bin", workdir, name);
-	snprintf(mf, PATH_MAX, "%s/%s.mf", workdir, name);
-	make_file(file, size);
-	tool_path(chunk, sizeof(chunk), "p2p-chunk");
-	argv[0] = chunk;
-	argv[1] = file;
-	argv[2] = NULL;
-	if (!timed(argv, mf).ok)
-		tool_die(1, "p2p-chunk %s failed", file);
-	snprintf(cmd, sizeof(cmd), "'%s' --id '%s'", chunk, file);
-	if ((p = popen(cmd, "r")) == NULL || fgets(id, 80, p) == NULL)
-		tool_die(1, "p2p-chunk --id %s failed", file);
-	pclose(p);
-	id[strcspn(id, "\n")] = '\0';
-}
-
-static void
-serve(struct server *s, const char *mf, const char *max_peers)
-{
-	char serve_path[PATH_MAX];
-	char *argv[] = { serve_path, "-p", "0", "--bind", "127.0.0.1",
-	    "--no-announce", "-q", "--max-peers", (char *)max_peers, NULL,
-	    NULL };
-
-	if (plaintext)
-		argv[9] = "--no-tls";
-	tool_path(serve_path, sizeof(serve_path), "p2p-serve");
-	if (start_server(s, argv, mf) != 0)
-		tool_die(1, "p2p-serve did not start");
-}
-
-/* argv for p2p-fetch from the first npeers servers into out. */
-static void
-fetch_argv(char **argv, char *fetch_path, struct server *s, int npeers,
-    char *id, char *out)
-{
-	int n = 0;
-
-	tool_path(fetch_path, PATH_MAX, "p2p-fetch");
-	argv[n++] = fetch_path;
-	for (int i = 0; i < npeers; i++) {
-		argv[n++] = "-p";
-		argv[n++] = s[i].addr;
-	}
-	if (plaintext)
-		argv[n++] = "--no-tls";
-	argv[n++] = "-T";
-	argv[n++] = "30";
-	argv[n++] = "-o";
-	argv[n++] = out;
-	argv[n++] = id;
-	argv[n] = NULL;
-}
-
 /* The same fetches beside curl from a local HTTP server, where curl and
  * python3's http.server are installed. */
 static void
@@ -435,7 +76,7 @@ bench_curl(const struct figure *ours, const char *file, const char *out,
 	char curl[] = "/usr/bin/curl", py[] = "/usr/bin/python3", url[PATH_MAX];
 	char name[64];
 	char *pargv[] = { py, "-u", "-m", "http.server", "0", "--bind",
-	    "127.0.0.1", "--directory", workdir, NULL };
+	    "127.0.0.1", "--directory", (char *)rig_workdir(), NULL };
 	struct server http;
 	struct figure *g;
 	unsigned port;
@@ -443,15 +84,15 @@ bench_curl(const struct figure *ours, const char *file, const char *out,
 
 	if (access(curl, X_OK) != 0 || access(py, X_OK) != 0)
 		return;
-	if (start_server(&http, pargv, NULL) != 0 ||
+	if (proc_server_start(&http, pargv, NULL) != 0 ||
 	    sscanf(http.addr, "Serving HTTP on %*s port %u", &port) != 1) {
-		stop_server(&http);
+		proc_server_stop(&http);
 		return;
 	}
 	snprintf(url, sizeof(url), "http://127.0.0.1:%u/%.200s", port, base);
 	/* single/SIZE again, as http/SIZE: the same runs, another baseline. */
 	snprintf(name, sizeof(name), "http/%.40s", ours->name + 7);
-	g = new_figure(name, ours->bytes);
+	g = figure_new(name, ours->bytes);
 	snprintf(g->baseline, sizeof(g->baseline), "curl+http.server");
 	snprintf(g->note, sizeof(g->note), "the single/ runs beside curl "
 	    "from python3 -m http.server");
@@ -460,10 +101,10 @@ bench_curl(const struct figure *ours, const char *file, const char *out,
 	for (int i = 0; i < reps; i++) {
 		char *cargv[] = { curl, "-sf", "-o", (char *)out, url, NULL };
 		unlink(out);
-		g->base[g->nbase++] = timed(cargv, NULL);
+		g->base[g->nbase++] = proc_timed(cargv, NULL);
 	}
 	unlink(out);
-	stop_server(&http);
+	proc_server_stop(&http);
 }
 
 static void
@@ -474,45 +115,39 @@ bench_single(uint64_t size, int reps)
 	struct server srv, raw;
 	struct figure *f;
 
-	size_name(size, sz, sizeof(sz));
+	figure_size_name(size, sz, sizeof(sz));
 	snprintf(name, sizeof(name), "single/%s", sz);
 	progress("%s: %d runs", name, reps);
-	prepare(sz, size, file, mf, id);
-	serve(&srv, mf, "64");
-	{
-		char *rargv[] = { self, "--raw-send", file, NULL };
-		if (start_server(&raw, rargv, NULL) != 0)
-			tool_die(1, "raw sender did not start");
-	}
-	snprintf(out, sizeof(out), "%s/out.bin", workdir);
-	fetch_argv(argv, fetch_path, &srv, 1, id, out);
-	f = new_figure(name, size);
+	rig_prepare(sz, size, file, mf, id);
+	rig_serve(&srv, mf, "64", 0);
+	raw_start(&raw, rig_self(), file);
+	snprintf(out, sizeof(out), "%s/out.bin", rig_workdir());
+	rig_fetch_argv(argv, fetch_path, &srv, 1, id, out, 0);
+	f = figure_new(name, size);
 	snprintf(f->baseline, sizeof(f->baseline), "raw TCP copy");
 	for (int i = 0; i < reps; i++) {
-		char *bargv[] = { self, "--raw-recv", raw.addr, out, NULL };
-		unlink(out);
-		f->base[f->nbase++] = timed(bargv, NULL);
-		f->runs[f->nruns++] = timed_fetch(argv, out);
+		f->base[f->nbase++] = raw_timed_recv(&raw, rig_self(), out);
+		f->runs[f->nruns++] = proc_timed_file(argv, out);
 	}
 	unlink(out);
-	stop_server(&srv);
-	stop_server(&raw);
+	proc_server_stop(&srv);
+	proc_server_stop(&raw);
 	bench_curl(f, file, out, reps);
 	if (size >= (64u << 20)) {
 		/* The hashing baseline on the largest files. */
 		char chunk[PATH_MAX], sha[] = "/usr/bin/sha256sum";
 		struct figure *h;
-		tool_path(chunk, sizeof(chunk), "p2p-chunk");
+		rig_tool_path(chunk, sizeof(chunk), "p2p-chunk");
 		snprintf(name, sizeof(name), "hash/%s", sz);
-		h = new_figure(name, size);
+		h = figure_new(name, size);
 		snprintf(h->baseline, sizeof(h->baseline), "sha256sum");
 		snprintf(h->note, sizeof(h->note), "p2p-chunk --id against "
 		    "sha256sum, same file");
 		for (int i = 0; i < (reps < 3 ? reps : 3); i++) {
 			char *cargv[] = { chunk, "--id", file, NULL };
 			char *sargv[] = { sha, file, NULL };
-			h->runs[h->nruns++] = timed(cargv, NULL);
-			h->base[h->nbase++] = timed(sargv, NULL);
+			h->runs[h->nruns++] = proc_timed(cargv, NULL);
+			h->base[h->nbase++] = proc_timed(sargv, NULL);
 		}
 	}
 	unlink(file);
@@ -530,28 +165,26 @@ bench_tls(uint64_t size, int reps)
 	struct server tls_srv, plain_srv;
 	struct figure *f;
 
-	size_name(size, sz, sizeof(sz));
+	figure_size_name(size, sz, sizeof(sz));
 	snprintf(name, sizeof(name), "tls/%s", sz);
 	progress("%s: %d runs", name, reps);
-	prepare(sz, size, file, mf, id);
-	serve(&tls_srv, mf, "64");
-	plaintext = 1;
-	serve(&plain_srv, mf, "64");
-	snprintf(out, sizeof(out), "%s/out.bin", workdir);
-	fetch_argv(pargv, plain_path, &plain_srv, 1, id, out);
-	plaintext = 0;
-	fetch_argv(argv, fetch_path, &tls_srv, 1, id, out);
-	f = new_figure(name, size);
+	rig_prepare(sz, size, file, mf, id);
+	rig_serve(&tls_srv, mf, "64", 0);
+	rig_serve(&plain_srv, mf, "64", 1);
+	snprintf(out, sizeof(out), "%s/out.bin", rig_workdir());
+	rig_fetch_argv(pargv, plain_path, &plain_srv, 1, id, out, 1);
+	rig_fetch_argv(argv, fetch_path, &tls_srv, 1, id, out, 0);
+	f = figure_new(name, size);
 	snprintf(f->baseline, sizeof(f->baseline), "--no-tls fetch");
 	snprintf(f->note, sizeof(f->note), "TLS 1.3 on both ends against "
 	    "plaintext on both ends, same file, same run");
 	for (int i = 0; i < reps; i++) {
-		f->base[f->nbase++] = timed_fetch(pargv, out);
-		f->runs[f->nruns++] = timed_fetch(argv, out);
+		f->base[f->nbase++] = proc_timed_file(pargv, out);
+		f->runs[f->nruns++] = proc_timed_file(argv, out);
 	}
 	unlink(out);
-	stop_server(&tls_srv);
-	stop_server(&plain_srv);
+	proc_server_stop(&tls_srv);
+	proc_server_stop(&plain_srv);
 	unlink(file);
 	unlink(mf);
 }
@@ -564,23 +197,23 @@ bench_peers(uint64_t size, int reps)
 	struct server srv[MAX_SERVERS];
 	static const int counts[] = { 1, 2, 4, 8 };
 
-	size_name(size, sz, sizeof(sz));
-	prepare("peers", size, file, mf, id);
+	figure_size_name(size, sz, sizeof(sz));
+	rig_prepare("peers", size, file, mf, id);
 	for (int i = 0; i < MAX_SERVERS; i++)
-		serve(&srv[i], mf, "64");
-	snprintf(out, sizeof(out), "%s/out.bin", workdir);
+		rig_serve(&srv[i], mf, "64", 0);
+	snprintf(out, sizeof(out), "%s/out.bin", rig_workdir());
 	for (size_t c = 0; c < sizeof(counts) / sizeof(counts[0]); c++) {
 		struct figure *f;
 		snprintf(name, sizeof(name), "peers/%d/%s", counts[c], sz);
 		progress("%s: %d runs", name, reps);
-		f = new_figure(name, size);
-		fetch_argv(argv, fetch_path, srv, counts[c], id, out);
+		f = figure_new(name, size);
+		rig_fetch_argv(argv, fetch_path, srv, counts[c], id, out, 0);
 		for (int i = 0; i < reps; i++)
-			f->runs[f->nruns++] = timed_fetch(argv, out);
+			f->runs[f->nruns++] = proc_timed_file(argv, out);
 	}
 	unlink(out);
 	for (int i = 0; i < MAX_SERVERS; i++)
-		stop_server(&srv[i]);
+		proc_server_stop(&srv[i]);
 	unlink(file);
 	unlink(mf);
 }
@@ -596,35 +229,34 @@ bench_concurrent(uint64_t size, int nfetchers)
 	double start;
 	int ok = 0;
 
-	size_name(size, sz, sizeof(sz));
+	figure_size_name(size, sz, sizeof(sz));
 	snprintf(name, sizeof(name), "concurrent/%d/%s", nfetchers, sz);
 	progress("%s", name);
-	prepare("conc", size, file, mf, id);
-	serve(&srv, mf, "512");
-	f = new_figure(name, size * (uint64_t)nfetchers);
+	rig_prepare("conc", size, file, mf, id);
+	rig_serve(&srv, mf, "512", 0);
+	f = figure_new(name, size * (uint64_t)nfetchers);
 	snprintf(f->note, sizeof(f->note), "%d fetchers at once from one "
 	    "server; time until the last is done", nfetchers);
-	start = now();
+	start = proc_now();
 	for (int i = 0; i < nfetchers; i++) {
-		fetch_argv(argv, fetch_path, &srv, 1, id, out);
-		snprintf(out, sizeof(out), "%s/conc-%d.bin", workdir, i);
-		pids[i] = spawn(argv, NULL, NULL);
+		rig_fetch_argv(argv, fetch_path, &srv, 1, id, out, 0);
+		snprintf(out, sizeof(out), "%s/conc-%d.bin", rig_workdir(), i);
+		pids[i] = proc_spawn(argv, NULL, NULL);
 	}
 	f->runs[0].ok = 1;
 	for (int i = 0; i < nfetchers; i++) {
-		struct run r = finish(pids[i], start);
+		struct run r = proc_finish(pids[i], start);
 		ok += r.ok;
-		if (r.rss_kib > f->runs[0].rss_kib)
-			f->runs[0].rss_kib = r.rss_kib;
-		snprintf(out, sizeof(out), "%s/conc-%d.bin", workdir, i);
+		proc_usage_add(&f->runs[0].use, &r.use);
+		snprintf(out, sizeof(out), "%s/conc-%d.bin", rig_workdir(), i);
 		unlink(out);
 	}
-	f->runs[0].secs = now() - start;
+	f->runs[0].secs = proc_now() - start;
 	f->runs[0].ok = ok == nfetchers;
 	f->nruns = 1;
 	snprintf(f->note + strlen(f->note), sizeof(f->note) - strlen(f->note),
 	    "; %d of %d succeeded", ok, nfetchers);
-	stop_server(&srv);
+	proc_server_stop(&srv);
 	unlink(file);
 	unlink(mf);
 }
@@ -639,22 +271,22 @@ bench_resilience(uint64_t size, int reps)
 	struct figure *f, *alone;
 	double typical;
 
-	size_name(size, sz, sizeof(sz));
+	figure_size_name(size, sz, sizeof(sz));
 	snprintf(name, sizeof(name), "resilience/3-1/%s", sz);
 	progress("%s: %d runs", name, reps);
-	prepare("resil", size, file, mf, id);
-	snprintf(out, sizeof(out), "%s/out.bin", workdir);
+	rig_prepare("resil", size, file, mf, id);
+	snprintf(out, sizeof(out), "%s/out.bin", rig_workdir());
 	for (int i = 0; i < 3; i++)
-		serve(&srv[i], mf, "64");
-	fetch_argv(argv, fetch_path, srv, 3, id, out);
+		rig_serve(&srv[i], mf, "64", 0);
+	rig_fetch_argv(argv, fetch_path, srv, 3, id, out, 0);
 	/* Measure the undisturbed time first, to know when "a third of the
 	 * way" is. */
-	alone = new_figure("resilience/3-0/", size);
+	alone = figure_new("resilience/3-0/", size);
 	snprintf(alone->name, sizeof(alone->name), "resilience/3-0/%s", sz);
 	for (int i = 0; i < reps; i++)
-		alone->runs[alone->nruns++] = timed_fetch(argv, out);
-	typical = summarize(alone->runs, alone->nruns).median;
-	f = new_figure(name, size);
+		alone->runs[alone->nruns++] = proc_timed_file(argv, out);
+	typical = figure_summarize(alone->runs, alone->nruns).median;
+	f = figure_new(name, size);
 	snprintf(f->note, sizeof(f->note), "a source killed (SIGKILL) "
 	    "after %.0f ms", typical / 3 * 1000);
 	for (int i = 0; i < reps; i++) {
@@ -664,127 +296,23 @@ bench_resilience(uint64_t size, int reps)
 		unlink(out);
 		third.tv_sec = (time_t)(typical / 3);
 		third.tv_nsec = (long)((typical / 3 - third.tv_sec) * 1e9);
-		start = now();
-		pid = spawn(argv, NULL, NULL);
+		start = proc_now();
+		pid = proc_spawn(argv, NULL, NULL);
 		nanosleep(&third, NULL);
 		kill(srv[0].pid, SIGKILL);
 		waitpid(srv[0].pid, NULL, 0);
-		f->runs[f->nruns] = finish(pid, start);
+		f->runs[f->nruns] = proc_finish(pid, start);
 		if (access(out, F_OK) != 0)
 			f->runs[f->nruns].ok = 0;
 		f->nruns++;
-		serve(&srv[0], mf, "64");
-		fetch_argv(argv, fetch_path, srv, 3, id, out);
+		rig_serve(&srv[0], mf, "64", 0);
+		rig_fetch_argv(argv, fetch_path, srv, 3, id, out, 0);
 	}
 	unlink(out);
 	for (int i = 0; i < 3; i++)
-		stop_server(&srv[i]);
+		proc_server_stop(&srv[i]);
 	unlink(file);
 	unlink(mf);
-}
-
-static void
-cpu_model(char *out, size_t len)
-{
-	FILE *f = fopen("/proc/cpuinfo", "r");
-	char line[256];
-
-	snprintf(out, len, "unknown");
-	while (f && fgets(line, sizeof(line), f))
-		if (strncmp(line, "model name", 10) == 0) {
-			char *v = strchr(line, ':');
-			if (v) {
-				v += 1 + (v[1] == ' ');
-				v[strcspn(v, "\n")] = '\0';
-				snprintf(out, len, "%s", v);
-			}
-			break;
-		}
-	if (f)
-		fclose(f);
-}
-
-static double
-mib_s(uint64_t bytes, double secs)
-{
-	return secs > 0 ? bytes / secs / (1 << 20) : 0;
-}
-
-static void
-write_reports(const char *json_path, const char *summary_path)
-{
-	char model[128], date[64];
-	struct utsname u;
-	time_t t = time(NULL);
-	FILE *j, *s;
-
-	cpu_model(model, sizeof(model));
-	uname(&u);
-	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
-	if ((j = fopen(json_path, "w")) == NULL)
-		tool_die_errno(1, "%s", json_path);
-	if ((s = fopen(summary_path, "w")) == NULL)
-		tool_die_errno(1, "%s", summary_path);
-	fprintf(j, "{\n  \"date\": \"%s\",\n  \"machine\": {\"cpu\": \"%s\", "
-	    "\"cores\": %ld, \"kernel\": \"%s %s\"},\n  \"mode\": \"%s\",\n"
-	    "  \"figures\": [\n", date, model, sysconf(_SC_NPROCESSORS_ONLN),
-	    u.sysname, u.release, quick ? "quick" : full ? "full" : "default");
-	fprintf(s, "p2p-bench %s, %s, %ld cores, %s %s, %s mode\n"
-	    "Whole p2p-fetch processes on loopback; times in ms; ratio = "
-	    "baseline time / ours (1.0 = as fast as the baseline).\n\n",
-	    date, model, sysconf(_SC_NPROCESSORS_ONLN), u.sysname, u.release,
-	    quick ? "quick" : full ? "full" : "default");
-	fprintf(s, "%-24s %4s %9s %9s %9s %9s %6s %7s  %-14s %9s %6s\n",
-	    "figure", "runs", "median", "min", "max", "MiB/s", "ok", "RSS MiB",
-	    "baseline", "median", "ratio");
-	for (int i = 0; i < nfigures; i++) {
-		const struct figure *f = &figures[i];
-		struct stats st = summarize(f->runs, f->nruns);
-		struct stats bs = summarize(f->base, f->nbase);
-		double ratio = f->nbase && st.median > 0 ?
-		    bs.median / st.median : 0;
-
-		fprintf(j, "    {\"name\": \"%s\", \"bytes\": %llu, \"runs\": %d, "
-		    "\"median_s\": %.6f, \"min_s\": %.6f, \"max_s\": %.6f, "
-		    "\"mib_per_s\": %.1f, \"success_rate\": %.3f, "
-		    "\"peak_rss_kib\": %ld", f->name,
-		    (unsigned long long)f->bytes, st.n, st.median, st.min,
-		    st.max, mib_s(f->bytes, st.median),
-		    st.n ? (double)st.ok / st.n : 0, st.rss);
-		if (f->nbase)
-			fprintf(j, ", \"baseline\": {\"name\": \"%s\", "
-			    "\"runs\": %d, \"median_s\": %.6f, \"min_s\": %.6f, "
-			    "\"max_s\": %.6f, \"mib_per_s\": %.1f}, "
-			    "\"ratio\": %.3f", f->baseline, bs.n, bs.median,
-			    bs.min, bs.max, mib_s(f->bytes, bs.median), ratio);
-		if (f->note[0])
-			fprintf(j, ", \"note\": \"%s\"", f->note);
-		fprintf(j, "}%s\n", i + 1 < nfigures ? "," : "");
-		fprintf(s, "%-24s %4d %9.2f %9.2f %9.2f %9.1f %3d/%-2d %7.1f",
-		    f->name, st.n, st.median * 1e3, st.min * 1e3, st.max * 1e3,
-		    mib_s(f->bytes, st.median), st.ok, st.n, st.rss / 1024.0);
-		if (f->nbase)
-			fprintf(s, "  %-14s %9.2f %6.2f", f->baseline,
-			    bs.median * 1e3, ratio);
-		if (f->note[0])
-			fprintf(s, "  (%s)", f->note);
-		fputc('\n', s);
-	}
-	fprintf(j, "  ]\n}\n");
-	if (fclose(j) != 0 || fclose(s) != 0)
-		tool_die_errno(1, "writing the reports");
-}
-
-static void
-cleanup_workdir(void)
-{
-	char key[PATH_MAX + 16];
-
-	if (workdir[0] == '\0')
-		return;
-	snprintf(key, sizeof(key), "%s/identity.pem", workdir);
-	unlink(key);
-	rmdir(workdir);
 }
 
 int
@@ -810,8 +338,6 @@ main(int argc, char **argv)
 	const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
 	const char *raw_peer = NULL;
 	int ch, reps = 10;
-	ssize_t n;
-	char *slash;
 
 	tool_init("p2p-bench", LOG_WARN);
 	while ((ch = getopt_long(argc, argv, "r:d:qvhV", longopts, NULL)) != -1) {
@@ -819,7 +345,7 @@ main(int argc, char **argv)
 		case 'Q': quick = 1; break;
 		case 'F': full = 1; break;
 		case 'r':
-			reps = (int)tool_parse_number(optarg, 1, MAX_REPS,
+			reps = (int)tool_parse_number(optarg, 1, FIGURE_MAX_RUNS,
 			    "repetitions");
 			break;
 		case 'J': json = optarg; break;
@@ -829,7 +355,7 @@ main(int argc, char **argv)
 		case 'v': tool_verbose(); break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("p2p-bench %s\n", TOOL_VERSION); return 0;
-		case 's': return raw_send(optarg);
+		case 's': raw_send(optarg);
 		case 'R': raw_peer = optarg; break;
 		default: usage(stderr); return 2;
 		}
@@ -845,24 +371,8 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if ((n = readlink("/proc/self/exe", self, sizeof(bindir) - 1)) < 0)
-		tool_die_errno(1, "/proc/self/exe");
-	self[n] = '\0';
-	memcpy(bindir, self, (size_t)n + 1);
-	if ((slash = strrchr(bindir, '/')) != NULL)
-		*slash = '\0';
-	snprintf(workdir, sizeof(workdir), "%s/p2p-bench.XXXXXX", dir);
-	if (mkdtemp(workdir) == NULL)
-		tool_die_errno(1, "%s", workdir);
-	atexit(cleanup_workdir);
+	rig_init(dir);
 	signal(SIGPIPE, SIG_IGN);
-	/* The nodes' keys go with the test files, not into the user's
-	 * home directory. */
-	{
-		char key[PATH_MAX];
-		snprintf(key, sizeof(key), "%s/identity.pem", workdir);
-		setenv("P2P_IDENTITY", key, 1);
-	}
 
 	{
 		static const uint64_t sizes[] = { 1u << 10, 10u << 10,
@@ -881,7 +391,8 @@ main(int argc, char **argv)
 	bench_concurrent(10u << 20, 10);
 	bench_concurrent(10u << 20, 100);
 	bench_resilience(quick ? 64u << 20 : 256u << 20, quick ? 3 : 5);
-	write_reports(json, summary);
+	report_write(json, summary,
+	    quick ? "quick" : full ? "full" : "default");
 	progress("wrote %s and %s", json, summary);
 	if (tool_level >= LOG_WARN) {
 		FILE *s = fopen(summary, "r");
