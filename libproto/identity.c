@@ -124,8 +124,15 @@ read_key(const char *path, EVP_PKEY **out)
 
 	if (fd < 0)
 		return PROTO_ERR_SYSTEM;
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+	if (fstat(fd, &st) != 0) {
+		close(fd);
+		return PROTO_ERR_SYSTEM;
+	}
+	/* Judged on the file opened, so none can be swapped in after. */
+	if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
 	    (st.st_mode & 077) != 0) {
+		errno = !S_ISREG(st.st_mode) ? EINVAL :
+		    st.st_uid != geteuid() ? EPERM : EACCES;
 		close(fd);
 		return PROTO_ERR_INVALID;
 	}

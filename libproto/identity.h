@@ -22,9 +22,11 @@ struct ssl_st;
 /*
  * Loads the key at path, or when there is none and create is set, makes
  * one and writes it there (mode 0600, its directory made 0700 if missing).
- * A key file readable by group or others is refused (PROTO_ERR_INVALID):
- * someone else may have it. 0, PROTO_ERR_SYSTEM (errno set) or another
- * PROTO_ERR_*.
+ * A key file that is not ours alone is refused (PROTO_ERR_INVALID, errno
+ * saying why: EACCES, group or others may read or write it, so someone
+ * else may have it or change it; EPERM, another user owns it; EINVAL, not
+ * a regular file), judged on the opened file. 0, PROTO_ERR_SYSTEM (errno
+ * set) or another PROTO_ERR_*.
  */
 int proto_identity_load(const char *path, int create, proto_identity **out);
 

@@ -4,6 +4,7 @@
 
 #include "internal.h"
 #include "log.h"
+#include "msg.h"
 
 int plog_levels[PROTO_LOG_MODULES] = { -1, -1, -1 };
 static proto_log_fn hook;
@@ -26,13 +27,20 @@ proto_log_set_level(int module, int max_level)
 void
 plog_emit(int module, int level, const char *fmt, ...)
 {
-	char line[512];
+	char line[512], shown[512];
 	va_list ap;
+	int n;
 
 	if (hook == NULL)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	hook(module, level, line, hook_ctx);
+	if (n < 0)
+		return;
+	/* Events quote what peers said (names, error texts): one filter
+	 * here keeps the promise of one line, whichever event forgot. */
+	proto_msg_printable(shown, sizeof(shown), line,
+	    (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+	hook(module, level, shown, hook_ctx);
 }

@@ -22,7 +22,9 @@ enum proto_log_level {
 	PROTO_LOG_TRACE
 };
 
-/* msg is one line without a newline, valid during the call. */
+/* msg is one line, valid during the call: no newline, and no other control
+ * character (C0, DEL, C1), each made '?' (proto_msg_printable), since
+ * events quote what peers chose. */
 typedef void (*proto_log_fn)(int module, int level, const char *msg,
     void *ctx);
 

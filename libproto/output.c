@@ -28,7 +28,10 @@ struct proto_output {
 
 /* Opens FILE.part as the header says: a descriptor, -1 with errno set, or
  * -2 for what is not a regular file (or cannot be looked at: not known to
- * be one). */
+ * be one). The checks are on the opened file, so nothing can be swapped in
+ * after them. In a shared directory (/tmp) another user can leave a .part
+ * for us to fill: whoever can still write it after our verification owns
+ * the file we end with, so only one that is ours alone is taken. */
 static int
 open_part(const char *path)
 {
@@ -44,6 +47,12 @@ open_part(const char *path)
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
 		return -2;
+	}
+	if (st.st_uid != geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH)) ||
+	    st.st_nlink != 1) {
+		close(fd);
+		errno = EPERM;
+		return -1;
 	}
 	return fd;
 }

@@ -40,8 +40,10 @@ typedef struct proto_output_config {
  * with path, FILE.part opened read-write: the one an earlier run left, else
  * a new one (mode 0644). Never through a symbolic link left in its place,
  * never one made between our look and our creating it, and only a regular
- * file. Returns 0; PROTO_ERR_SYSTEM with errno set when it cannot be opened
- * (ELOOP: part_path is a symbolic link; EISDIR: a directory);
+ * file of ours alone. Returns 0; PROTO_ERR_SYSTEM with errno set when it
+ * cannot be opened (ELOOP: part_path is a symbolic link; EISDIR: a
+ * directory; EPERM: it belongs to another user, group or others may write
+ * it, or it has other names: hard links), left as it is;
  * PROTO_ERR_INVALID when it is not a regular file (a FIFO, a device) or the
  * config is not valid; PROTO_ERR_NOMEM. *out is set only on success.
  */

@@ -446,3 +446,72 @@ _flood_then_fetch() {
 	pid_alive "$SERVER_PID" || fail "the server died: $(tail -5 "$SERVER_ERR")"
 	assert_regex "$report" '40 of 40 answers after [0-9]+ ms: 40 CHUNK, 0 ERROR, 0 out of order'
 }
+
+# ---- names a peer chooses ----
+
+# What p2p-badpeer hostile-names calls its node and its file, and says in its errors; and what
+# it must look like once filtered: each control byte (newline, ESC, the two bytes of the C1
+# CSI, tab) one '?'.
+HOSTILE=$'x\np2p-fetch: error: forged\e[31m\xc2\x9b1m\tz'
+SHOWN='x?p2p-fetch: error: forged?[31m?1m?z'
+
+# _clean TEXT: no ESC, no C1 CSI, no tab or carriage return, and no line that does not start
+# as the tool's own do (PREFIX, or anything when PREFIX is empty).
+_clean() {
+	local text=$1 prefix=${2-}
+	[[ $text != *$'\e'* ]] || fail "a raw ESC got through: $(printf '%q' "$text")"
+	[[ $text != *$'\xc2\x9b'* ]] || fail "a raw C1 CSI got through: $(printf '%q' "$text")"
+	[[ $text != *$'\r'* ]] || fail "a carriage return got through"
+	[[ $text != *$'\n'"p2p-fetch: error: forged"* && $text != "p2p-fetch: error: forged"* ]] ||
+		fail "a forged line got through: $(printf '%q' "$text")"
+	if [[ -n $prefix ]]; then
+		local line
+		while IFS= read -r line; do
+			[[ $line == "$prefix"* ]] || fail "a line not the tool's own: $(printf '%q' "$line")"
+		done <<<"$text"
+	fi
+}
+
+@test "hostile names: a peer's node name, file name and error text are filtered everywhere they are shown (-vv, --list, -l, --json, the server's log)" {
+	start_badpeer hostile-names m f
+	local bad=$BADPEER_ADDR
+	# p2p-fetch -vv: the manifest's name and the node's name are logged; the fetch succeeds
+	run -0 --separate-stderr timeout 60 p2p-fetch -vv -T "$T" -p "$bad" -o out "$ID" </dev/null
+	cmp f out
+	_misbehaved hostile-names
+	_clean "$stderr" "p2p-fetch: "
+	assert_stderr --partial "$SHOWN"
+	# --list: one line of three fields; --list --json: the name exact, every control escaped
+	run -0 --separate-stderr timeout 30 p2p-fetch -v --list -p "$bad" </dev/null
+	_clean "$output"
+	_clean "$stderr" "p2p-fetch: "
+	assert_equal "${#lines[@]}" 1
+	assert_equal "$output" "$ID"$'\t'8388608$'\t'"$SHOWN"
+	run -0 --separate-stderr timeout 30 p2p-fetch -v --list --json -p "$bad" </dev/null
+	_clean "$output"
+	_clean "$stderr" "p2p-fetch: "
+	assert_equal "${#lines[@]}" 1
+	assert_equal "$(jq -j .name <<<"$output")" "$HOSTILE"
+	assert_output --partial '"name":"x\np2p-fetch: error: forged\u001b[31m\u009b1m\tz"'
+	# p2p-discover -l, and with --json: the node's name
+	local dp
+	dp=$(unused_udp_port)
+	run -0 --separate-stderr timeout 30 p2p-discover -vv -l -t 2 --discovery-port "$dp" -b "$bad" </dev/null
+	_clean "$output"
+	_clean "$stderr" "p2p-discover: "
+	assert_equal "${#lines[@]}" 1
+	assert_equal "$(cut -f 2 <<<"$output")" "$SHOWN"
+	run -0 --separate-stderr timeout 30 p2p-discover -l --json -t 2 --discovery-port "$dp" -b "$bad" </dev/null
+	_clean "$output"
+	assert_equal "${#lines[@]}" 1
+	jq -e .name <<<"$output" >/dev/null
+
+	# p2p-serve -vv, told the name by a client's HELLO and a refusal's text
+	_serve_honest -vv
+	run -0 timeout 60 "$P2P_BADPEER" attack hostile-names "$GOOD"
+	assert_output --partial "a refusal with the same text"
+	wait_for grep -qF "it says: $SHOWN" "$GOOD_ERR" || { cat -v "$GOOD_ERR" >&2; false; }
+	grep -qF "($SHOWN)" "$GOOD_ERR" || fail "the client's name was not logged: $(cat "$GOOD_ERR")"
+	_clean "$(cat "$GOOD_ERR")" "p2p-serve: "
+	pid_alive "$GOOD_PID"
+}

@@ -80,6 +80,35 @@ teardown() {
 	[[ ! -e out ]]
 }
 
+@test "fetch -o: a FILE.part another user owns or others may write is refused and left as it is" {
+	[[ $(id -u) == 0 ]] || skip "needs root to give the .part to another user"
+	make_file src 40000 5
+	start_server_stdin <(p2p-chunk src)
+	id=$(p2p-chunk --id src)
+	wait_listed "$SERVER_ADDR" "$id"
+	# Planted by nobody (in /tmp anyone can): writable by its owner, so the file fetched
+	# would stay theirs to change after it was verified.
+	echo planted > out.part
+	chown nobody out.part
+	before=$(stat -c '%U %a %s %Y' out.part)
+	run -1 --separate-stderr p2p-fetch -p "$SERVER_ADDR" -o out "$id" </dev/null
+	assert_stderr_line "p2p-fetch: out.part: not yours alone (another user's, writable by group or others, or hard-linked); not used: remove it, or fetch to another FILE"
+	assert_equal "$(cat out.part)" planted
+	assert_equal "$(stat -c '%U %a %s %Y' out.part)" "$before"
+	[[ ! -e out ]]
+	# Ours, but others may write it.
+	chown root out.part
+	chmod o+w out.part
+	run -1 --separate-stderr p2p-fetch -p "$SERVER_ADDR" -o out "$id" </dev/null
+	assert_stderr --partial "out.part: not yours alone"
+	assert_equal "$(cat out.part)" planted
+	[[ ! -e out ]]
+	# Ours alone: taken, and the planted bytes overwritten.
+	chmod 644 out.part
+	run -0 --separate-stderr p2p-fetch -p "$SERVER_ADDR" -o out "$id" </dev/null
+	cmp src out
+}
+
 @test "--list: control characters and tabs in a peer's names cannot break the lines" {
 	mkdir share
 	make_file "share/$(printf 'tab\there')" 1000 3

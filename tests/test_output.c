@@ -1,7 +1,8 @@
 /*
  * Unit tests for libproto/output.c: a stream written in order whatever the
  * order chunks come in, and never past its window; FILE.part resumed from
- * what verifies, refused when it is a link, a FIFO or a directory, and
+ * what verifies, refused when it is a link, a FIFO or a directory or not
+ * ours alone (another user's, writable by others, hard-linked), and
  * renamed only once complete; write errors reported with errno.
  */
 #include <errno.h>
@@ -353,6 +354,68 @@ test_file_refused(proto_manifest *mf)
 	}
 }
 
+/* A .part planted for us: opening it must fail with EPERM and leave it as
+ * it was. */
+static void
+refused_untouched(proto_manifest *mf, const char *what)
+{
+	proto_output *o;
+	const uint8_t *got;
+	size_t len;
+	int rc;
+
+
+	errno = 0;
+	rc = file_output(mf, &o);
+	ok(rc == PROTO_ERR_SYSTEM, "%s: refused (%d)", what, rc);
+	ok(errno == EPERM, "%s: EPERM, to say so (%s)", what, strerror(errno));
+	ok(o == NULL, "%s: no output made", what);
+	got = slurp(in_dir("out.part"), &len);
+	ok(got != NULL && len == 7 && memcmp(got, "planted", 7) == 0,
+	    "%s: left as it was", what);
+	proto_output_free(o);
+}
+
+static void
+plant_part(mode_t mode)
+{
+	int fd;
+
+	unlink(in_dir("out.part"));
+	fd = open(in_dir("out.part"), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0 || write(fd, "planted", 7) != 7 || fchmod(fd, mode) != 0)
+		exit(2);
+	close(fd);
+}
+
+/* In a directory others can write (/tmp), a .part someone else can still
+ * write would let them change the file after it is verified. */
+static void
+test_file_not_ours(proto_manifest *mf)
+{
+	proto_output *o;
+
+	plant_part(0666);
+	refused_untouched(mf, "a .part others may write");
+	plant_part(0664);
+	refused_untouched(mf, "a .part its group may write");
+	plant_part(0644);
+	if (link(in_dir("out.part"), in_dir("other-name")) != 0)
+		exit(2);
+	refused_untouched(mf, "a .part with another name (hard link)");
+	unlink(in_dir("other-name"));
+	if (geteuid() == 0) {
+		if (chown(in_dir("out.part"), 65534, 65534) != 0)
+			exit(2);
+		refused_untouched(mf, "a .part of another user");
+	} else
+		ok(1, "# SKIP another user's .part: needs root to chown");
+	plant_part(0644);
+	is_int(file_output(mf, &o), 0, "our own .part, mode 644: taken");
+	proto_output_free(o);
+	unlink(in_dir("out.part"));
+}
+
 /* A file over RLIMIT_FSIZE stands in for a full disk. */
 static void
 test_file_write_error(proto_manifest *mf)
@@ -422,6 +485,7 @@ main(void)
 	test_file_resume_and_rename(mf);
 	test_file_excess_and_foreign(mf);
 	test_file_refused(mf);
+	test_file_not_ours(mf);
 	test_file_write_error(mf);
 	test_empty_file();
 	proto_manifest_free(mf);

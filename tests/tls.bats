@@ -256,6 +256,7 @@ PY
 	p2p-chunk -c 64K f >m
 	local id
 	id=$(ref_id f)
+	umask 077 # a secret file others can read is refused
 	printf 'the swarm of A\n' >a.secret
 	printf 'the swarm of B\n' >b.secret
 	cp a.secret a-copy.secret # the key is the file's content, not its name
@@ -305,6 +306,7 @@ PY
 @test "private swarm discovery: p2p-discover with secret A lists A's servers, not B's nor those without a secret" {
 	local dp
 	dp=$(unused_udp_port)
+	umask 077
 	printf 'swarm A' >a.secret
 	printf 'swarm B' >b.secret
 	start_server --discovery-port "$dp" -n a1 --secret-file a.secret
@@ -404,4 +406,52 @@ PY
 	chmod 600 k.pem
 	start_server --no-announce --identity k.pem
 	assert_equal "$(server_identity)" "$(key_identity k.pem)"
+}
+
+@test "a key or secret file another user owns, or group or others may write, is refused on the file opened: exit 1, naming it and chmod 600" {
+	[[ $(id -u) == 0 ]] || skip "needs root to give a file to another user"
+	new_key k.pem
+	# Group-writable: someone else could put their key in our place.
+	chmod 620 k.pem
+	run -1 --separate-stderr timeout 10 p2p-serve -p 0 --bind 127.0.0.1 --no-announce --identity k.pem </dev/null
+	assert_output ''
+	assert_stderr_line "p2p-serve: k.pem: group or others can read or write it: not used as this node's key (chmod 600 it)"
+	# Mode 0600, but another user's.
+	chmod 600 k.pem
+	chown nobody k.pem
+	run -1 --separate-stderr timeout 10 p2p-serve -p 0 --bind 127.0.0.1 --no-announce --identity k.pem </dev/null
+	assert_output ''
+	assert_stderr_line "p2p-serve: k.pem: owned by another user: not used as this node's key (use a key of your own, chmod 600)"
+	run -1 --separate-stderr timeout 10 p2p-fetch --identity k.pem -p 127.0.0.1:1 "$(printf '%064d' 0)" </dev/null
+	assert_stderr --partial 'k.pem: owned by another user'
+	run -1 --separate-stderr timeout 10 p2p-discover -t 1 --identity k.pem </dev/null
+	assert_stderr --partial 'k.pem: owned by another user'
+	# Through a symbolic link: the file opened is judged, not the link.
+	chown root k.pem
+	chmod 644 k.pem
+	ln -s k.pem link.pem
+	run -1 --separate-stderr timeout 10 p2p-serve -p 0 --bind 127.0.0.1 --no-announce --identity link.pem </dev/null
+	assert_stderr --partial 'link.pem:'
+	chmod 600 k.pem
+
+	# The secret file: others may read it, or write it, or it is another user's.
+	(umask 077 && printf 'the swarm' >s.secret)
+	chmod 640 s.secret
+	run -1 --separate-stderr timeout 10 p2p-serve -p 0 --bind 127.0.0.1 --no-announce --identity k.pem --secret-file s.secret </dev/null
+	assert_output ''
+	assert_stderr_line "p2p-serve: secret file s.secret: group or others can read or write it: not used (chmod 600 it)"
+	chmod 602 s.secret
+	run -1 --separate-stderr timeout 10 p2p-fetch --identity k.pem --secret-file s.secret -p 127.0.0.1:1 "$(printf '%064d' 0)" </dev/null
+	assert_stderr --partial 'secret file s.secret: group or others can read or write it'
+	chmod 600 s.secret
+	chown nobody s.secret
+	run -1 --separate-stderr timeout 10 p2p-discover -t 1 --identity k.pem --secret-file s.secret </dev/null
+	assert_stderr_line "p2p-discover: secret file s.secret: owned by another user: not used (use a copy of your own, chmod 600)"
+	# Ours alone, or a pipe of ours: taken.
+	chown root s.secret
+	start_server --no-announce --identity k.pem --secret-file s.secret
+	assert_equal "$(server_identity)" "$(key_identity k.pem)"
+	# (alone, it finds no peer: exit 1 for that, and for nothing else)
+	run -1 --separate-stderr timeout 10 p2p-discover -t 1 --identity k.pem --secret-file <(printf 'the swarm') </dev/null
+	assert_stderr 'p2p-discover: no peers found'
 }

@@ -185,13 +185,23 @@ timestamp(char *out, size_t outlen)
 }
 
 /* Writes one whole line with one write, so lines from several processes
- * sharing a stderr do not interleave. */
+ * sharing a stderr do not interleave. Messages quote what peers chose (file
+ * and node names, error texts): every one goes through the one printable
+ * filter here, so no peer can start a line of its own or send a terminal
+ * an escape sequence, whichever message forgot to filter. */
 static void
-emit(int module, int level, const char *msg, const char *suffix)
+emit(int module, int level, const char *text, const char *suffix_text)
 {
-	char line[1536];
+	char line[1536], msg[1024], suffix_buf[256];
+	const char *suffix = NULL;
 	int n;
 
+	proto_msg_printable(msg, sizeof(msg), text, strlen(text));
+	if (suffix_text != NULL) {
+		proto_msg_printable(suffix_buf, sizeof(suffix_buf), suffix_text,
+		    strlen(suffix_text));
+		suffix = suffix_buf;
+	}
 	tool_progress_clear();
 	if (module == MOD_TOOL && level <= LOG_WARN) {
 		n = snprintf(line, sizeof(line), "%s: %s%s%s\n", tool_name, msg,

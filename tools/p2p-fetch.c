@@ -207,6 +207,9 @@ open_output(struct fetch *f)
 	if (rc == PROTO_ERR_SYSTEM && f->part_path != NULL)
 		tool_log(LOG_ERROR, "%s: %s", f->part_path, errno == ELOOP ?
 		    "is a symbolic link; not written through" :
+		    errno == EPERM ? "not yours alone (another user's, "
+		    "writable by group or others, or hard-linked); not used: "
+		    "remove it, or fetch to another FILE" :
 		    strerror(errno));
 	else if (rc == PROTO_ERR_INVALID)
 		tool_log(LOG_ERROR, "%s: not a regular file; not written",

@@ -8,6 +8,7 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -54,10 +55,20 @@ read_secret(const char *path)
 	unsigned len = 0;
 	ssize_t n;
 	size_t got = 0;
+	struct stat st;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
-	if (fd < 0)
+	if (fd < 0 || fstat(fd, &st) != 0)
 		tool_die_errno(1, "secret file %s", path);
+	/* Whoever else can read it is in the swarm; whoever can write it
+	 * can move us to another. Judged on the file opened, which may be a
+	 * pipe of ours (--secret-file <(pass show swarm)). */
+	if (st.st_uid != geteuid())
+		tool_die(1, "secret file %s: owned by another user: not used "
+		    "(use a copy of your own, chmod 600)", path);
+	if ((st.st_mode & 077) != 0)
+		tool_die(1, "secret file %s: group or others can read or write "
+		    "it: not used (chmod 600 it)", path);
 	while ((n = read(fd, buf + got, sizeof(buf) - got)) > 0)
 		got += (size_t)n;
 	close(fd);
@@ -96,9 +107,15 @@ tool_tls_start(void)
 		tool_die(1, "no place for this node's key: set HOME or give "
 		    "--identity FILE");
 	rc = proto_identity_load(path, 1, &tls.id);
+	if (rc == PROTO_ERR_INVALID && errno == EPERM)
+		tool_die(1, "%s: owned by another user: not used as this "
+		    "node's key (use a key of your own, chmod 600)", path);
+	if (rc == PROTO_ERR_INVALID && errno == EACCES)
+		tool_die(1, "%s: group or others can read or write it: not "
+		    "used as this node's key (chmod 600 it)", path);
 	if (rc == PROTO_ERR_INVALID)
-		tool_die(1, "%s: readable by others: not used as this node's "
-		    "key (chmod 600 it)", path);
+		tool_die(1, "%s: not a regular file: not used as this node's "
+		    "key", path);
 	if (rc == PROTO_ERR_SYSTEM)
 		tool_die_errno(1, "%s", path);
 	if (rc != 0)

@@ -579,6 +579,10 @@ tool_json_escape(FILE *out, const char *s, size_t len)
 			fprintf(out, "\\u%04x", c);
 		else if (n == 0)
 			fputs("\\ufffd", out);
+		/* C1 controls: valid JSON raw, but a terminal may take
+		 * U+009B for an escape sequence's start. */
+		else if (n == 2 && c == 0xc2 && p[i + 1] <= 0x9f)
+			fprintf(out, "\\u%04x", p[i + 1]);
 		/* Valid JSON raw, but they end lines in JavaScript. */
 		else if (n == 3 && c == 0xe2 && p[i + 1] == 0x80 &&
 		    (p[i + 2] == 0xa8 || p[i + 2] == 0xa9))

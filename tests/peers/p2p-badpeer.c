@@ -39,6 +39,11 @@
 
 const char *progname = "p2p-badpeer";
 
+/* hostile-names: the name of its node, of its file and its error texts, all
+ * chosen to forge a line of the victim's own, colour its terminal (ESC and
+ * the one-byte C1 CSI, U+009B) and split a tab-separated record. */
+#define HOSTILE_NAME "x\np2p-fetch: error: forged\x1b[31m\xc2\x9b" "1m\tz"
+
 /* Set by SIGTERM in the attack role: end the attack and report. */
 static volatile sig_atomic_t stop;
 
@@ -53,9 +58,10 @@ usage(FILE *out)
 	    "  truncated-frame huge-length bomb-array bomb-nested bomb-str\n"
 	    "  unknown-type out-of-order unrequested overlong-chunk drip\n"
 	    "  drip-chunks stall stall-chunks close-mid-chunk bad-version\n"
+	    "  hostile-names\n"
 	    "attack modes: huge-length bomb-array bomb-nested bomb-str\n"
 	    "  unknown-type truncated-frame drip pipeline never-read\n"
-	    "  flood-connect flood-silent big-frame\n"
+	    "  flood-connect flood-silent big-frame hostile-names\n"
 	    "  -i FIRST    the first chunk asked for (pipeline, never-read; then\n"
 	    "              the next ones, wrapping)\n"
 	    "  -n COUNT    connections (drip, flood-*) or requests (pipeline,\n"
@@ -633,6 +639,11 @@ serve_peer(struct server *srv, int fd, const char *who)
 	snprintf(name, sizeof(name), "badpeer-%s", srv->mode);
 	if (strcmp(srv->mode, "bad-version") == 0)
 		misbehaved(&p, "HELLO with version 2");
+	if (strcmp(srv->mode, "hostile-names") == 0) {
+		snprintf(name, sizeof(name), "%s", HOSTILE_NAME);
+		misbehaved(&p, "a node name and a file name with a newline, "
+		    "a forged line, escapes and a tab");
+	}
 	if (send_hello(fd, strcmp(srv->mode, "bad-version") == 0 ? 2 :
 	    PROTO_VERSION, name, srv->port, 1) != 0) {
 		note("%s: HELLO: %s", who, strerror(errno));
@@ -718,7 +729,8 @@ static const char *serve_modes[] = { "honest", "wrong-chunk",
 	"wrong-manifest", "forged-manifest", "truncated-frame", "huge-length",
 	"bomb-array", "bomb-nested", "bomb-str", "unknown-type", "out-of-order",
 	"unrequested", "overlong-chunk", "drip", "drip-chunks", "stall",
-	"stall-chunks", "close-mid-chunk", "bad-version", NULL };
+	"stall-chunks", "close-mid-chunk", "bad-version", "hostile-names",
+	NULL };
 
 static int
 known(const char *const *modes, const char *mode)
@@ -746,6 +758,12 @@ serve(int argc, char **argv)
 	if (!known(serve_modes, srv.mode))
 		die(2, "unknown serve mode '%s'", srv.mode);
 	srv.mf = load_manifest(argv[2]);
+	/* The name is not part of the content id: still a valid manifest. */
+	if (strcmp(srv.mode, "hostile-names") == 0) {
+		free(srv.mf->name);
+		if ((srv.mf->name = strdup(HOSTILE_NAME)) == NULL)
+			die(1, "out of memory");
+	}
 	if ((srv.file = open(argv[3], O_RDONLY | O_CLOEXEC)) < 0)
 		die(1, "%s: %s", argv[3], strerror(errno));
 	srv.other = altered(srv.mf, 1);
@@ -1320,7 +1338,49 @@ attack_requests(struct attack *a)
 static const char *attack_modes[] = { "huge-length", "bomb-array",
 	"bomb-nested", "bomb-str", "unknown-type", "truncated-frame", "drip",
 	"pipeline", "never-read", "flood-connect", "flood-silent", "big-frame",
-	NULL };
+	"hostile-names", NULL };
+
+/* hostile-names: a HELLO with the hostile node name and a LIST, then a
+ * refusal (ERROR VERSION, rid 0) whose text is the hostile name: the
+ * server logs both, which must not forge its lines. */
+static int
+attack_names(struct attack *a)
+{
+	uint8_t *body;
+	proto_msg m;
+	int fd, r;
+
+	if ((fd = dial(a)) < 0)
+		return 1;
+	if (send_hello(fd, PROTO_VERSION, HOSTILE_NAME, 0, 0) != 0 ||
+	    recv_msg(fd, &m, &body, REACTION_MS) <= 0) {
+		note("attack %s: no HELLO from the server", a->mode);
+		close(fd);
+		return 1;
+	}
+	proto_msg_clear(&m);
+	free(body);
+	proto_msg_init(&m, PROTO_MSG_LIST);
+	m.rid = a->rid++;
+	if (send_msg(fd, &m) == 0 && (r = recv_msg(fd, &m, &body,
+	    REACTION_MS)) > 0) {
+		proto_msg_clear(&m);
+		free(body);
+	}
+	note("attack %s: HELLO named with a newline, a forged line and "
+	    "escapes, and a LIST", a->mode);
+	proto_msg_init(&m, PROTO_MSG_ERROR);
+	m.rid = 0;
+	m.code = PROTO_CODE_VERSION;
+	m.text = HOSTILE_NAME;
+	m.text_len = strlen(HOSTILE_NAME);
+	r = send_msg(fd, &m);
+	drain(fd, REACTION_MS, NULL);
+	close(fd);
+	note("attack %s: %s", a->mode, r == 0 ? "a refusal with the same "
+	    "text" : "the refusal could not be sent");
+	return 0;
+}
 
 static int
 attack(int argc, char **argv)
@@ -1402,6 +1462,8 @@ attack(int argc, char **argv)
 			a.count = strcmp(a.mode, "drip") == 0 ? 1 : 200;
 		return attack_hold(&a);
 	}
+	if (strcmp(a.mode, "hostile-names") == 0)
+		return attack_names(&a);
 	if (strcmp(a.mode, "big-frame") == 0) {
 		if (a.count == 0)
 			a.count = 10;
