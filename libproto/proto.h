@@ -17,6 +17,7 @@
  *   picker.h    which chunk to ask a peer for next (rarest first)
  *   server.h    a node's serving side: listener, answers, HAVE pushes
  *   ifaddr.h    the addresses of this host's interfaces
+ *   addr.h      a peer address: parsed once, compared and formatted here
  *   fetch.h     fetching a file by id from many peers at once
  *   output.h    where a fetched file's chunks go: a stream, or FILE.part
  *   identity.h  a node's key pair and identity, TLS 1.3 contexts
@@ -40,6 +41,7 @@
 #include "picker.h"
 #include "server.h"
 #include "ifaddr.h"
+#include "addr.h"
 #include "fetch.h"
 #include "output.h"
 #include "identity.h"
