@@ -129,3 +129,36 @@ teardown() {
 	[ "$resumed" -ge 20 ] || fail "resumed only $resumed: $stats"
 	assert_equal "$((resumed + fetched))" 64
 }
+
+@test "serve -d: a file swapped for a FIFO after the walk cannot freeze the server" {
+	mkdir share
+	make_file share/f 50000 11
+	make_file share/other 50000 12
+	start_server -d share
+	id=$(p2p-chunk --id share/f)
+	wait_listed "$SERVER_ADDR" "$id"
+	rm share/f
+	mkfifo share/f
+	# Opened with no writer, a FIFO would block the one event loop for good.
+	run -1 --separate-stderr timeout 20 p2p-fetch -T 5 -p "$SERVER_ADDR" -o got "$id" </dev/null
+	assert_stderr --partial "refused: file unavailable"
+	grep -q 'share/f: not the file its manifest describes' "$SERVER_ERR"
+	run -0 --separate-stderr timeout 20 p2p-fetch -T 5 -p "$SERVER_ADDR" -o got "$(p2p-chunk --id share/other)" </dev/null
+	cmp got share/other
+	stop_server "$SERVER_PID"
+	assert_equal "$exit_status" 0
+}
+
+@test "serve -d: a file replaced by another of the same size is not served in its place" {
+	mkdir share
+	make_file share/f 50000 13
+	make_file new 50000 14
+	start_server -d share
+	id=$(p2p-chunk --id share/f)
+	wait_listed "$SERVER_ADDR" "$id"
+	mv new share/f
+	run -1 --separate-stderr timeout 20 p2p-fetch -T 5 -p "$SERVER_ADDR" -o got "$id" </dev/null
+	assert_stderr --partial "refused: file unavailable"
+	refute_stderr --partial "failed verification"
+	pid_alive "$SERVER_PID"
+}

@@ -141,6 +141,7 @@ share_file(const char *path, const char *name, void *arg)
 	const char *rel = path + strlen(srv->walk_dir);
 	char hex[PROTO_ID_HEX_LEN + 1], shown[PROTO_NAME_MAX + 1];
 	proto_manifest *mf;
+	struct stat sb;
 	int fd, rc;
 
 	while (*rel == '/')
@@ -149,6 +150,12 @@ share_file(const char *path, const char *name, void *arg)
 		tool_log(LOG_ERROR, "%s: %s", path, errno == EXDEV ||
 		    errno == ELOOP ? "leads outside the shared directory; not "
 		    "served" : strerror(errno));
+		return 0;
+	}
+	/* The walk saw a regular file, but it may since have been swapped. */
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		tool_log(LOG_ERROR, "%s: not a regular file; not served", path);
+		close(fd);
 		return 0;
 	}
 	rc = proto_manifest_build_fd(fd, name, path, 0, &mf);
@@ -161,7 +168,7 @@ share_file(const char *path, const char *name, void *arg)
 	proto_hex_encode(mf->id, PROTO_HASH_LEN, hex);
 	proto_msg_printable(shown, sizeof(shown), mf->name, strlen(mf->name));
 	if ((rc = proto_store_add_beneath(srv->store, mf, srv->walk_root,
-	    rel)) < 0)
+	    rel, (uint64_t)sb.st_dev, (uint64_t)sb.st_ino)) < 0)
 		tool_die(1, "%s", proto_strerror(rc));
 	if (rc == 0)
 		tool_log(LOG_INFO, "serving %s %s", hex, shown);
