@@ -1121,6 +1121,54 @@ read_chunk(int fd, uint64_t off, uint8_t *buf, size_t len)
 	return 0;
 }
 
+struct shared_buf {
+	unsigned refs;
+	uint8_t *data;
+};
+
+static void
+unref_piece(const void *data, size_t len, void *arg)
+{
+	struct shared_buf *b = arg;
+
+	(void)data;
+	(void)len;
+	if (--b->refs == 0) {
+		free(b->data);
+		free(b);
+	}
+}
+
+/*
+ * Queues len bytes at data (malloc'd; the output owns it from now on) as
+ * pieces of at most piece bytes: TLS writes a whole buffer piece whatever
+ * the write budget, as sendfile does a whole file segment.
+ */
+static int
+add_pieces(proto_conn *c, uint8_t *data, size_t len, size_t piece)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	struct shared_buf *b = malloc(sizeof(*b));
+
+	if (b == NULL) {
+		free(data);
+		return PROTO_ERR_NOMEM;
+	}
+	b->data = data;
+	b->refs = 1; /* ours, until every piece is queued */
+	for (size_t at = 0; at < len; at += piece) {
+		b->refs++;
+		if (evbuffer_add_reference(out, data + at, len - at < piece ?
+		    len - at : piece, unref_piece, b) != 0) {
+			b->refs--;
+			unref_piece(NULL, 0, b);
+			return PROTO_ERR_NOMEM;
+		}
+	}
+	unref_piece(NULL, 0, b);
+	return 0;
+}
+
 int
 proto_conn_send_chunk_file(proto_conn *c, uint32_t rid, int fd, uint64_t off,
     size_t len)
@@ -1150,8 +1198,12 @@ proto_conn_send_chunk_file(proto_conn *c, uint32_t rid, int fd, uint64_t off,
 		free(hdr);
 		return rc;
 	}
-	/* Header and data in one piece over TLS. */
-	if ((rc = add_owned(c, hdr, hlen + (copy ? len : 0))) != 0) {
+	if (copy && c->limit && c->limit->write_piece &&
+	    len > c->limit->write_piece)
+		rc = add_pieces(c, hdr, hlen + len, c->limit->write_piece);
+	else
+		rc = add_owned(c, hdr, hlen + (copy ? len : 0));
+	if (rc != 0) {
 		if (seg != NULL)
 			evbuffer_file_segment_free(seg);
 		return rc;
