@@ -128,9 +128,16 @@ int proto_conn_send(proto_conn *c, const proto_msg *m);
 int proto_conn_send_error(proto_conn *c, uint32_t rid, uint32_t code,
     const char *text);
 
-/* Queues a CHUNK answer whose data are len bytes of fd at off, sent
- * straight from the file (sendfile where the kernel has it). fd stays the
- * caller's and must stay open until the data is sent. */
+/*
+ * Queues a CHUNK answer whose data are len bytes of fd at off: on plain TCP
+ * sent straight from the file (sendfile; a file cut short meanwhile ends
+ * the connection), over TLS read into memory now. The file is never
+ * mapped. fd stays the caller's and must stay open until the data is sent.
+ * 0; or, with nothing queued, PROTO_ERR_MISMATCH (the file ends before
+ * off + len), PROTO_ERR_SYSTEM (errno set) or PROTO_ERR_NOMEM; a
+ * PROTO_ERR_NOMEM may also come with the header queued, and the connection
+ * is then fit only to be freed.
+ */
 int proto_conn_send_chunk_file(proto_conn *c, uint32_t rid, int fd,
     uint64_t off, size_t len);
 

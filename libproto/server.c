@@ -152,6 +152,8 @@ static void
 answer_chunk(proto_server *srv, proto_conn *c, const struct request *r)
 {
 	const proto_manifest *mf = proto_store_find(srv->store, r->id);
+	uint64_t off;
+	size_t len;
 	int fd, rc;
 
 	if (mf == NULL) {
@@ -174,18 +176,21 @@ answer_chunk(proto_server *srv, proto_conn *c, const struct request *r)
 		    "chunk not held");
 		return;
 	}
-	if ((rc = proto_store_open(srv->store, r->id, &fd)) != 0) {
+	off = r->index * (uint64_t)r->chunk_size;
+	len = proto_chunk_len(mf->size, r->chunk_size, r->index);
+	if ((rc = proto_store_open(srv->store, r->id, &fd)) != 0 ||
+	    (rc = proto_store_check(srv->store, r->id, off, len)) != 0 ||
+	    (rc = proto_conn_send_chunk_file(c, r->rid, fd, off, len)) != 0) {
 		say(srv, PROTO_LOG_WARN, "%s: %s", mf->path ? mf->path : mf->name,
 		    rc == PROTO_ERR_SYSTEM ? strerror(errno) :
-		    "file changed on disk since it was chunked");
+		    rc == PROTO_ERR_MISMATCH ? "not the file its manifest "
+		    "describes (changed on disk since it was chunked?); not "
+		    "served" : proto_strerror(rc));
 		proto_conn_send_error(c, r->rid, PROTO_CODE_INTERNAL,
 		    "file unavailable");
 		return;
 	}
-	if (proto_conn_send_chunk_file(c, r->rid, fd,
-	    r->index * (uint64_t)r->chunk_size,
-	    proto_chunk_len(mf->size, r->chunk_size, r->index)) == 0)
-		srv->stats.chunks_out++;
+	srv->stats.chunks_out++;
 }
 
 static void

@@ -24,6 +24,10 @@ struct entry {
 	const proto_have *have;  /* NULL: the whole file */
 	int root_fd;             /* the shared directory, or -1 */
 	char *rel;               /* the file beneath root_fd */
+	uint64_t dev, ino;       /* the file that was chunked; ino 0: any */
+	uint8_t *checked;        /* a bit per manifest chunk whose bytes were
+	                          * hashed and matched; NULL: chunked here */
+	int bad;                 /* a chunk did not match: never served */
 };
 
 struct proto_store {
@@ -46,6 +50,7 @@ proto_store_free(proto_store *st)
 		return;
 	for (size_t i = 0; i < st->count; i++) {
 		free(st->entries[i].rel);
+		free(st->entries[i].checked);
 		if (st->entries[i].borrowed)
 			continue;
 		if (st->entries[i].fd >= 0)
@@ -135,14 +140,22 @@ add_entry(proto_store *st, const struct entry *add)
 	return 0;
 }
 
+/* Whoever made mf, its path may name other bytes than it describes: each
+ * chunk is hashed before it is first served. */
 int
 proto_store_add(proto_store *st, proto_manifest *mf)
 {
-	struct entry e = { mf, -1, 0, NULL, -1, NULL };
-	int rc = add_entry(st, &e);
+	struct entry e = { mf, -1, 0, NULL, -1, NULL, 0, 0, NULL, 0 };
+	int rc;
 
-	if (rc != 0)
+	if ((e.checked = calloc(1, proto_have_bytes(mf->nchunks))) == NULL) {
 		proto_manifest_free(mf);
+		return PROTO_ERR_NOMEM;
+	}
+	if ((rc = add_entry(st, &e)) != 0) {
+		free(e.checked);
+		proto_manifest_free(mf);
+	}
 	return rc;
 }
 
@@ -150,16 +163,17 @@ int
 proto_store_add_partial(proto_store *st, proto_manifest *mf, int fd,
     const proto_have *have)
 {
-	struct entry e = { mf, fd, 1, have, -1, NULL };
+	struct entry e = { mf, fd, 1, have, -1, NULL, 0, 0, NULL, 0 };
 
 	return add_entry(st, &e);
 }
 
 int
 proto_store_add_beneath(proto_store *st, proto_manifest *mf, int root_fd,
-    const char *rel)
+    const char *rel, uint64_t dev, uint64_t ino)
 {
-	struct entry e = { mf, -1, 0, NULL, root_fd, strdup(rel) };
+	struct entry e = { mf, -1, 0, NULL, root_fd, strdup(rel), dev, ino,
+	    NULL, 0 };
 	int rc;
 
 	if (e.rel == NULL) {
@@ -187,7 +201,7 @@ store_open_by_components(int root_fd, const char *rel)
 	}
 	errno = ENOENT; /* a path of nothing but slashes */
 	for (part = strtok_r(copy, "/", &save); part != NULL; part = next) {
-		int flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW;
+		int flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK;
 		next = strtok_r(NULL, "/", &save);
 		if (strcmp(part, "..") == 0) {
 			if (dir != root_fd)
@@ -218,7 +232,7 @@ proto_open_beneath(int root_fd, const char *rel)
 		return -1;
 	}
 	memset(&how, 0, sizeof(how));
-	how.flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW;
+	how.flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK;
 	how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
 	    RESOLVE_NO_MAGICLINKS;
 	fd = syscall(SYS_openat2, root_fd, rel, &how, sizeof(how));
@@ -292,11 +306,45 @@ proto_store_get(const proto_store *st, size_t i)
 	return i < st->count ? st->entries[i].mf : NULL;
 }
 
+/* A FIFO put in the file's place would block the open, and with it the
+ * whole event loop: opened without blocking, and kept only when it is a
+ * regular file, the one that was chunked. */
+static int
+open_entry(struct entry *e)
+{
+	struct stat sb;
+	int fd;
+
+	if (e->rel != NULL)
+		fd = proto_open_beneath(e->root_fd, e->rel);
+	else if (e->mf->path == NULL)
+		return PROTO_ERR_INVALID;
+	else
+		fd = open(e->mf->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
+		    O_NONBLOCK);
+	if (fd < 0)
+		return PROTO_ERR_SYSTEM;
+	if (fstat(fd, &sb) != 0) {
+		close(fd);
+		return PROTO_ERR_SYSTEM;
+	}
+	if (!S_ISREG(sb.st_mode) || (e->ino != 0 &&
+	    ((uint64_t)sb.st_dev != e->dev || (uint64_t)sb.st_ino != e->ino))) {
+		close(fd);
+		return PROTO_ERR_MISMATCH;
+	}
+	PLOG(PROTO_LOG_STORE, PROTO_LOG_TRACE, "opened %s", e->rel ? e->rel :
+	    e->mf->path);
+	e->fd = fd;
+	return 0;
+}
+
 int
 proto_store_open(proto_store *st, const uint8_t id[PROTO_HASH_LEN], int *fd)
 {
 	struct entry *e = find_entry(st, id);
 	struct stat sb;
+	int rc;
 
 	if (e == NULL)
 		return PROTO_ERR_INVALID;
@@ -305,21 +353,77 @@ proto_store_open(proto_store *st, const uint8_t id[PROTO_HASH_LEN], int *fd)
 		*fd = e->fd;
 		return 0;
 	}
-	if (e->fd < 0 && e->rel != NULL) {
-		if ((e->fd = proto_open_beneath(e->root_fd, e->rel)) < 0)
-			return PROTO_ERR_SYSTEM;
-	} else if (e->fd < 0) {
-		if (e->mf->path == NULL)
-			return PROTO_ERR_INVALID;
-		e->fd = open(e->mf->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-		if (e->fd < 0)
-			return PROTO_ERR_SYSTEM;
-		PLOG(PROTO_LOG_STORE, PROTO_LOG_TRACE, "opened %s", e->mf->path);
-	}
+	if (e->bad)
+		return PROTO_ERR_MISMATCH;
+	if (e->fd < 0 && (rc = open_entry(e)) != 0)
+		return rc;
 	if (fstat(e->fd, &sb) != 0)
 		return PROTO_ERR_SYSTEM;
 	if ((uint64_t)sb.st_size != e->mf->size)
 		return PROTO_ERR_MISMATCH;
 	*fd = e->fd;
 	return 0;
+}
+
+static int
+read_full(int fd, uint8_t *buf, size_t len, uint64_t off)
+{
+	while (len > 0) {
+		ssize_t n = pread(fd, buf, len, (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return PROTO_ERR_SYSTEM;
+		if (n == 0)
+			return PROTO_ERR_MISMATCH; /* shorter than it was */
+		buf += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+int
+proto_store_check(proto_store *st, const uint8_t id[PROTO_HASH_LEN],
+    uint64_t off, size_t len)
+{
+	struct entry *e = find_entry(st, id);
+	uint8_t *buf = NULL, h[PROTO_HASH_LEN];
+	uint64_t first, last, cs;
+	int rc = 0;
+
+	if (e == NULL)
+		return PROTO_ERR_INVALID;
+	if (e->bad)
+		return PROTO_ERR_MISMATCH;
+	if (e->checked == NULL)
+		return 0;
+	if (e->fd < 0)
+		return PROTO_ERR_INVALID;
+	cs = e->mf->chunk_size;
+	first = off / cs;
+	last = len > 0 ? (off + len - 1) / cs : first;
+	for (uint64_t i = first; i <= last && i < e->mf->nchunks; i++) {
+		size_t clen = proto_chunk_len(e->mf->size, cs, i);
+		if (e->checked[i / 8] & (0x80 >> (i % 8)))
+			continue;
+		if (buf == NULL && (buf = malloc(cs)) == NULL)
+			return PROTO_ERR_NOMEM;
+		if ((rc = read_full(e->fd, buf, clen, i * cs)) != 0)
+			break;
+		if ((rc = proto_hash_chunk(buf, clen, cs, h)) != 0)
+			break;
+		if (memcmp(h, e->mf->chunks + i * PROTO_HASH_LEN,
+		    PROTO_HASH_LEN) != 0) {
+			PLOG(PROTO_LOG_STORE, PROTO_LOG_DEBUG, "%s: chunk %llu "
+			    "does not match the manifest", e->mf->path,
+			    (unsigned long long)i);
+			e->bad = 1;
+			rc = PROTO_ERR_MISMATCH;
+			break;
+		}
+		e->checked[i / 8] |= (uint8_t)(0x80 >> (i % 8));
+	}
+	free(buf);
+	return rc;
 }

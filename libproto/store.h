@@ -21,21 +21,26 @@ proto_store *proto_store_new(void);
 void proto_store_free(proto_store *st);
 
 /* Adds mf, which must have a path, taking ownership of it in every case.
- * Returns 0, 1 when the id was already there (mf is freed, the first one
- * kept), or PROTO_ERR_NOMEM. */
+ * Nothing vouches that the path holds the bytes mf describes, so each chunk
+ * of it is hashed the first time it is served (proto_store_check). Returns
+ * 0, 1 when the id was already there (mf is freed, the first one kept), or
+ * PROTO_ERR_NOMEM. */
 int proto_store_add(proto_store *st, proto_manifest *mf);
 
 /*
- * Adds mf (taking it in every case) for the file rel beneath the directory
- * root_fd, which stays the caller's and open while the store is: the file
- * is opened, when first served, only beneath that directory and through
- * no link, whatever happens to the tree meanwhile. Returns as
- * proto_store_add.
+ * Adds mf (taking it in every case), chunked by the caller from the file
+ * rel beneath the directory root_fd, whose st_dev and st_ino were dev and
+ * ino (ino 0: not checked). root_fd stays the caller's and open while the
+ * store is: the file is opened, when first served, only beneath that
+ * directory and through no link, whatever happens to the tree meanwhile,
+ * and served only when it is still that file. Its bytes are trusted as
+ * chunked. Returns as proto_store_add.
  */
 int proto_store_add_beneath(proto_store *st, proto_manifest *mf, int root_fd,
-    const char *rel);
+    const char *rel, uint64_t dev, uint64_t ino);
 
-/* Opens rel read-only beneath the directory root_fd, refusing "..", an
+/* Opens rel read-only and without blocking (O_NONBLOCK: a FIFO does not
+ * wait for a writer) beneath the directory root_fd, refusing "..", an
  * absolute path and any link on the way (openat2 RESOLVE_BENEATH and
  * RESOLVE_NO_SYMLINKS, or one component at a time on older kernels).
  * A descriptor, or -1 with errno set (EXDEV, ELOOP: it would leave). */
@@ -71,12 +76,27 @@ size_t proto_store_count(const proto_store *st);
 const proto_manifest *proto_store_get(const proto_store *st, size_t i);
 
 /*
- * A read-only descriptor of the file of id, opened on first use and kept;
- * the store closes it. Fails with PROTO_ERR_SYSTEM (errno set) when the file
- * cannot be opened, and PROTO_ERR_MISMATCH when its size is no longer the
- * manifest's (it changed on disk since it was chunked).
+ * A read-only descriptor of the file of id, opened on first use (without
+ * blocking) and kept; the store closes it. Fails with PROTO_ERR_SYSTEM
+ * (errno set) when the file cannot be opened, and PROTO_ERR_MISMATCH when it
+ * is not a regular file, not the file that was chunked (add_beneath), its
+ * size is no longer the manifest's, or a chunk did not match before: it
+ * changed on disk since it was chunked, or never held those bytes.
  */
 int proto_store_open(proto_store *st, const uint8_t id[PROTO_HASH_LEN],
     int *fd);
+
+/*
+ * Before bytes off..off+len of id go out (after proto_store_open): for a
+ * file added with proto_store_add, hashes each manifest chunk they touch
+ * that was not hashed before, and remembers those that matched. 0 when
+ * they may be served; PROTO_ERR_MISMATCH when a chunk does not match (the
+ * file is then never served again) or the file is shorter than the
+ * manifest; PROTO_ERR_SYSTEM (errno set) or PROTO_ERR_NOMEM. A file that
+ * changes after its chunks were checked is not checked again: the
+ * fetcher's own check catches that.
+ */
+int proto_store_check(proto_store *st, const uint8_t id[PROTO_HASH_LEN],
+    uint64_t off, size_t len);
 
 #endif

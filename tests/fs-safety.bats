@@ -33,7 +33,7 @@ teardown() {
 	mkdir share out
 	make_file 'share/..evil name' 40000 2
 	echo untouched > canary
-	start_server -d share
+	start_server -d share --hidden
 	id=$(p2p-chunk --id 'share/..evil name')
 	run -0 --separate-stderr p2p-fetch -p "$SERVER_ADDR" -o out/got "$id" </dev/null
 	cmp 'share/..evil name' out/got
@@ -157,4 +157,84 @@ teardown() {
 	# 4 MiB in 64 KiB chunks is 64; about 2 MiB fitted the first time.
 	[ "$resumed" -ge 20 ] || fail "resumed only $resumed: $stats"
 	assert_equal "$((resumed + fetched))" 64
+}
+
+@test "serve -d: a file swapped for a FIFO after the walk cannot freeze the server" {
+	mkdir share
+	make_file share/f 50000 11
+	make_file share/other 50000 12
+	start_server -d share
+	id=$(p2p-chunk --id share/f)
+	wait_listed "$SERVER_ADDR" "$id"
+	rm share/f
+	mkfifo share/f
+	# Opened with no writer, a FIFO would block the one event loop for good.
+	run -1 --separate-stderr timeout 20 p2p-fetch -T 5 -p "$SERVER_ADDR" -o got "$id" </dev/null
+	assert_stderr --partial "refused: file unavailable"
+	grep -q 'share/f: not the file its manifest describes' "$SERVER_ERR"
+	run -0 --separate-stderr timeout 20 p2p-fetch -T 5 -p "$SERVER_ADDR" -o got "$(p2p-chunk --id share/other)" </dev/null
+	cmp got share/other
+	stop_server "$SERVER_PID"
+	assert_equal "$exit_status" 0
+}
+
+@test "serve -d: a file replaced by another of the same size is not served in its place" {
+	mkdir share
+	make_file share/f 50000 13
+	make_file new 50000 14
+	start_server -d share
+	id=$(p2p-chunk --id share/f)
+	wait_listed "$SERVER_ADDR" "$id"
+	mv new share/f
+	run -1 --separate-stderr timeout 20 p2p-fetch -T 5 -p "$SERVER_ADDR" -o got "$id" </dev/null
+	assert_stderr --partial "refused: file unavailable"
+	refute_stderr --partial "failed verification"
+	pid_alive "$SERVER_PID"
+}
+
+@test "serve -d ~: the node's key, its secret and configuration are never served; hidden files only with --hidden" {
+	mkdir -p "$HOME/.secret" "$HOME/.config/p2p" "$HOME/docs"
+	echo "API_KEY=canary-env" > "$HOME/.env"
+	echo "canary-secret-key" > "$HOME/.secret/key"
+	echo "canary-swarm" > "$HOME/swarm.key"
+	chmod 600 "$HOME/swarm.key" # a secret others may read is refused
+	echo "[network]" > "$HOME/.config/p2p/config.toml"
+	make_file "$HOME/docs/visible" 30000 15
+	start_server -d "$HOME" --secret-file "$HOME/swarm.key"
+	key=$(p2p-chunk --id "$HOME/.config/p2p/identity.pem")
+	grep -q -- "-----BEGIN PRIVATE KEY-----" "$HOME/.config/p2p/identity.pem"
+	run -0 --separate-stderr p2p-fetch --secret-file "$HOME/swarm.key" --list -p "$SERVER_ADDR"
+	assert_equal "${#lines[@]}" 1
+	assert_line --partial "	visible"
+	run -1 --separate-stderr p2p-fetch --secret-file "$HOME/swarm.key" -T 5 -p "$SERVER_ADDR" -o got "$key" </dev/null
+	[[ ! -e got ]]
+	grep -q "shares the home directory" "$SERVER_ERR"
+	stop_server "$SERVER_PID"
+
+	# --hidden: dot files, but still not the key, the secret nor the configuration.
+	start_server -d "$HOME" --secret-file "$HOME/swarm.key" --hidden
+	run -0 --separate-stderr p2p-fetch --secret-file "$HOME/swarm.key" --list -p "$SERVER_ADDR"
+	assert_equal "${#lines[@]}" 3
+	assert_line --partial "	.env"
+	assert_line --partial "	key"
+	refute_output --partial "identity.pem"
+	refute_output --partial "config.toml"
+	refute_output --partial "swarm.key"
+	grep -q "/.config/p2p: the configuration directory; never served" "$SERVER_ERR"
+	grep -q "swarm.key: the swarm's secret; never served" "$SERVER_ERR"
+}
+
+@test "serve: a key named with --identity inside the shared directory, or piped in as a manifest, is never served" {
+	mkdir share
+	make_file share/visible 30000 16
+	start_server -d share --identity share/node.pem
+	run -0 --separate-stderr p2p-fetch --list -p "$SERVER_ADDR"
+	assert_equal "${#lines[@]}" 1
+	assert_line --partial "	visible"
+	stop_server "$SERVER_PID"
+	p2p-chunk share/node.pem >m
+	start_server_stdin m --identity share/node.pem
+	grep -q "node.pem: this node's key; never served" "$SERVER_ERR"
+	run -0 --separate-stderr p2p-fetch --list -p "$SERVER_ADDR"
+	assert_equal "${#lines[@]}" 0
 }

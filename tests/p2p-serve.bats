@@ -331,3 +331,65 @@ PY
 	refute_output --partial 0.0.0.0
 	run -0 python3 "$P2P_REF" hello "10.77.0.1:$port"
 }
+
+@test "TLS: a file that shrinks while a stalled client's chunks wait: that client gets ERRORs, the server goes on" {
+	mkdir share
+	make_file share/big 16M 21
+	make_file share/other 300000 22
+	start_server -d share
+	id=$(p2p-chunk --id share/big)
+	wait_listed "$SERVER_ADDR" "$id"
+	# 16 chunks of 1 MiB asked for, none read: they wait in the server.
+	python3 "$P2P_REF" stall "$SERVER_ADDR" "$id" 1048576 16 go >stall.out 2>stall.err 3>&- &
+	EXTRA_PIDS+=("$!")
+	stall_pid=$!
+	wait_for grep -q asked stall.out
+	sleep 1 # the server takes in the requests it can
+	truncate -s 0 share/big
+	touch go
+	wait_exit "$stall_pid" 30
+	cat stall.err >&2
+	assert_equal "$exit_status" 0
+	# Every answer whole: chunks read before the cut, an ERROR for the rest.
+	run grep -E '^answers [0-9]+ CHUNK, [1-9][0-9]* ERROR$' stall.out
+	assert_success
+	pid_alive "$SERVER_PID"
+	run -0 --separate-stderr p2p-fetch -T 10 -p "$SERVER_ADDR" -o got "$(p2p-chunk --id share/other)" </dev/null
+	cmp got share/other
+	stop_server "$SERVER_PID"
+	assert_equal "$exit_status" 0
+}
+
+@test "a manifest whose path names other bytes: nothing of them is served, the server says so" {
+	make_file shared 300000 23
+	make_file secret 300000 24
+	p2p-chunk "$PWD/shared" >m
+	id=$(p2p-chunk --id shared)
+	# The same hashes, with the other file's path (as long).
+	python3 -c 'import sys
+data = open("m", "rb").read()
+old, new = (sys.argv[1] + "/shared").encode(), (sys.argv[1] + "/secret").encode()
+assert data.count(old) == 1
+open("m.bad", "wb").write(data.replace(old, new))' "$PWD"
+	start_server_stdin m.bad --stats
+	wait_listed "$SERVER_ADDR" "$id"
+	run -1 --separate-stderr p2p-fetch -T 5 -p "$SERVER_ADDR" -o got "$id" </dev/null
+	assert_stderr --partial "file unavailable"
+	[[ ! -e got ]]
+	grep -q "secret: not the file its manifest describes" "$SERVER_ERR"
+	stop_server "$SERVER_PID"
+	assert_equal "$(stats_field "$(cat "$SERVER_ERR")" chunks_out)" 0
+}
+
+@test "a manifest whose file matches it is served, each chunk checked once" {
+	make_file f 2M 25
+	p2p-chunk -c 262144 f >m
+	start_server_stdin m
+	id=$(p2p-chunk --id f)
+	wait_listed "$SERVER_ADDR" "$id"
+	run -0 --separate-stderr p2p-fetch -p "$SERVER_ADDR" -o got "$id" </dev/null
+	cmp got f
+	# A second time, from the chunks already checked.
+	run -0 --separate-stderr p2p-fetch -p "$SERVER_ADDR" -o got2 "$id" </dev/null
+	cmp got2 f
+}

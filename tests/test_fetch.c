@@ -277,14 +277,20 @@ test_bad_chunk_drops_peer(struct event_base *base, const char *bad_path)
 {
 	proto_store *st;
 	proto_manifest *mf = NULL;
-	proto_server *srv = serve(base, &st, bad_path, &mf);
+	proto_server *srv = serve(base, &st, NULL, NULL);
 	uint8_t flipped[FILE_SIZE];
 	struct owner o;
 	proto_fetch_stats s;
 	char addr[64];
 	unsigned handed = 0;
+	int fd = open(bad_path, O_RDONLY);
 
-	/* The manifest was built; now the bytes behind it change. */
+	/* A server checks a manifest it was given against the file before it
+	 * serves it; a file it holds as a fetch does goes out unchecked: the
+	 * lying peer. The manifest is built, then the bytes behind it change. */
+	if (fd < 0 || proto_manifest_build_fd(fd, "f", bad_path, CHUNK,
+	    &mf) != 0 || proto_store_add_partial(st, mf, fd, NULL) != 0)
+		diag("cannot share %s", bad_path);
 	memcpy(flipped, content, FILE_SIZE);
 	for (size_t i = 0; i < FILE_SIZE; i += CHUNK)
 		flipped[i] ^= 0xff;
@@ -303,6 +309,8 @@ test_bad_chunk_drops_peer(struct event_base *base, const char *bad_path)
 	proto_fetch_free(o.fx);
 	proto_server_free(srv);
 	proto_store_free(st);
+	proto_manifest_free(mf);
+	close(fd);
 }
 
 static void

@@ -54,9 +54,49 @@ fails_with(int fd, int err1, int err2)
 	return e == err1 || e == err2;
 }
 
+/* The manifest of the file rel (under the test's directory), with path
+ * set to the file named by path_rel. */
+static int
+manifest_of(const char *rel, const char *path_rel, proto_manifest **mf)
+{
+	char path[256], other[256];
+	int fd, rc;
+
+	snprintf(path, sizeof(path), "%s/%s", top, rel);
+	snprintf(other, sizeof(other), "%s/%s", top, path_rel);
+	if ((fd = open(path, O_RDONLY)) < 0)
+		return PROTO_ERR_SYSTEM;
+	rc = proto_manifest_build_fd(fd, "f", other, 0, mf);
+	close(fd);
+	return rc;
+}
+
+/* Chunks rel beneath root as p2p-serve -d does and adds it. */
+static void
+add_walked(proto_store *st, int root, const char *rel, const char *name,
+    uint8_t id[PROTO_HASH_LEN])
+{
+	proto_manifest *mf;
+	struct stat sb;
+	int fd = proto_open_beneath(root, rel);
+
+	if (fd < 0 || fstat(fd, &sb) != 0 ||
+	    proto_manifest_build_fd(fd, name, rel, 0, &mf) != 0) {
+		fprintf(stderr, "cannot chunk %s\n", rel);
+		exit(2);
+	}
+	close(fd);
+	memcpy(id, mf->id, PROTO_HASH_LEN);
+	if (proto_store_add_beneath(st, mf, root, rel, (uint64_t)sb.st_dev,
+	    (uint64_t)sb.st_ino) != 0)
+		exit(2);
+}
+
 int
 main(void)
 {
+	uint8_t id_fifo[PROTO_HASH_LEN], id_swap[PROTO_HASH_LEN];
+	uint8_t id_kept[PROTO_HASH_LEN];
 	char root_path[256];
 	proto_store *st;
 	proto_manifest *mf;
@@ -112,7 +152,7 @@ main(void)
 	{
 		uint8_t id[PROTO_HASH_LEN];
 		memcpy(id, mf->id, sizeof(id));
-		is_int(proto_store_add_beneath(st, mf, root, "a/f"), 0,
+		is_int(proto_store_add_beneath(st, mf, root, "a/f", 0, 0), 0,
 		    "added beneath the directory");
 		run("mv \"$T/root/a\" \"$T/root/a.old\"");
 		run("ln -s ../outside \"$T/root/a\"");
@@ -122,6 +162,57 @@ main(void)
 		ok(fd == -1, "no descriptor handed out");
 	}
 	proto_store_free(st);
+
+	/* A stuck open would hang here: the alarm turns it into a failure. */
+	alarm(20);
+	st = proto_store_new();
+	put("root/fifo", "regular when chunked");
+	add_walked(st, root, "fifo", "fifo", id_fifo);
+	run("rm \"$T/root/fifo\" && mkfifo \"$T/root/fifo\"");
+	is_int(proto_store_open(st, id_fifo, &fd), PROTO_ERR_MISMATCH,
+	    "a FIFO put in the file's place: refused, without blocking");
+
+	put("root/swap", "first bytes");
+	add_walked(st, root, "swap", "swap", id_swap);
+	put("root/swap.new", "other bytes");
+	run("mv \"$T/root/swap.new\" \"$T/root/swap\"");
+	is_int(proto_store_open(st, id_swap, &fd), PROTO_ERR_MISMATCH,
+	    "another file of the same size renamed over it: refused");
+
+	put("root/kept", "kept as it was");
+	add_walked(st, root, "kept", "kept", id_kept);
+	is_int(proto_store_open(st, id_kept, &fd), 0, "the file chunked opens");
+	proto_store_free(st);
+
+	/* A manifest made elsewhere: its path may name other bytes. */
+	st = proto_store_new();
+	put("root/honest", "the bytes of the manifest");
+	put("root/other", "secret bytes of that size");
+	is_int(manifest_of("root/honest", "root/honest", &mf), 0,
+	    "manifest of honest");
+	memcpy(id_kept, mf->id, PROTO_HASH_LEN);
+	is_int(proto_store_add(st, mf), 0, "a manifest with its own path");
+	is_int(proto_store_open(st, id_kept, &fd), 0, "opens");
+	is_int(proto_store_check(st, id_kept, 0, 25), 0,
+	    "bytes that match their manifest may go out");
+	is_int(manifest_of("root/honest", "root/other", &mf), 0,
+	    "manifest of honest, path of other");
+	memcpy(id_swap, mf->id, PROTO_HASH_LEN);
+	id_swap[0] ^= 1; /* another entry for the same bytes */
+	memcpy(mf->id, id_swap, PROTO_HASH_LEN);
+	is_int(proto_store_add(st, mf), 0, "a manifest naming another file");
+	is_int(proto_store_open(st, id_swap, &fd), 0,
+	    "opens: the size is right");
+	is_int(proto_store_check(st, id_swap, 0, 25), PROTO_ERR_MISMATCH,
+	    "its bytes do not match: not served");
+	is_int(proto_store_open(st, id_swap, &fd), PROTO_ERR_MISMATCH,
+	    "and never again");
+	run("truncate -s 3 \"$T/root/honest\"");
+	is_int(proto_store_open(st, id_kept, &fd), PROTO_ERR_MISMATCH,
+	    "shrunk: refused");
+	proto_store_free(st);
+	alarm(0);
+
 	close(root);
 	run("rm -rf \"$T\"");
 	return done_testing();

@@ -2,8 +2,8 @@
  * p2p-serve: shares files with peers. It serves every file whose manifest
  * arrives on stdin (as p2p-chunk writes them, taken as they come) and every
  * file under the directories given with -d, answering list, manifest and
- * chunk requests until it is signalled. Chunk bytes go from the file to the
- * socket without passing through user space where the kernel allows. It is
+ * chunk requests until it is signalled. On plain TCP chunk bytes go from the
+ * file to the socket without passing through user space. It is
  * found through a beacon on the discovery port (answers and announcements),
  * joins through bootstrap peers (-b), and tells whoever asks the peers it
  * knows.
@@ -32,6 +32,14 @@
 #define LIST_MAX 16000 /* entries per LIST_REPLY: within the frame's limits */
 #define REQUEST_FRAME_MAX 16384
 #define CHECKS_MAX 8 /* connections at once to nodes heard on the LAN */
+#define PRIVATE_MAX 8
+
+/* A file or directory of this node's own secrets: never served. */
+struct private_file {
+	uint64_t dev, ino;
+	int dir;
+	const char *what;
+};
 
 struct server {
 	struct event_base *base;
@@ -53,6 +61,9 @@ struct server {
 	uint8_t *inbuf;             /* manifest bytes from stdin not yet used */
 	size_t inlen, incap;
 	int stats;
+	int hidden;                 /* --hidden: share dot files too */
+	struct private_file priv[PRIVATE_MAX];
+	int npriv;
 };
 
 /* A connection to a bootstrap peer, to learn the peers it knows; or to a
@@ -75,10 +86,13 @@ usage(FILE *out)
 	    "                 [--max-peers N] [-T SECONDS] [--max-upload-rate RATE]\n"
 	    "                 [--max-download-rate RATE] [--stats] [--json]\n"
 	    "                 [--config FILE] [--no-tls] [--identity FILE]\n"
-	    "                 [--secret-file FILE]\n"
+	    "                 [--secret-file FILE] [--hidden]\n"
 	    "  -p, --port PORT        TCP port to listen on (default %d; 0: any)\n"
 	    "      --bind ADDR        address to listen on (default 0.0.0.0)\n"
 	    "  -d, --dir DIR          share every regular file under DIR\n"
+	    "      --hidden           with -d, share hidden files and directories\n"
+	    "                         too (never this node's key, secret or\n"
+	    "                         configuration)\n"
 	    "  -n, --name NAME        node name told to peers (default: host name)\n"
 	    "  -b, --bootstrap HOST:PORT  join through this peer (repeat for more)\n"
 	    "      --no-announce      no LAN discovery: neither announce nor answer\n"
@@ -106,9 +120,96 @@ usage(FILE *out)
 }
 
 static void
+keep_private(struct server *srv, const char *path, const char *what)
+{
+	struct stat st;
+
+	if (path == NULL || srv->npriv == PRIVATE_MAX || stat(path, &st) != 0)
+		return;
+	srv->priv[srv->npriv].dev = (uint64_t)st.st_dev;
+	srv->priv[srv->npriv].ino = (uint64_t)st.st_ino;
+	srv->priv[srv->npriv].dir = S_ISDIR(st.st_mode);
+	srv->priv[srv->npriv++].what = what;
+}
+
+/* What st is of this node's secrets, or NULL. */
+static const char *
+private_what(const struct server *srv, const struct stat *st)
+{
+	for (int i = 0; i < srv->npriv; i++)
+		if (srv->priv[i].dev == (uint64_t)st->st_dev &&
+		    srv->priv[i].ino == (uint64_t)st->st_ino)
+			return srv->priv[i].what;
+	return NULL;
+}
+
+/* 1 when the directory fd (closed here) is the one of dev and ino or lies
+ * beneath it, by its ".." entries up to the root. */
+static int
+dir_within(int fd, uint64_t dev, uint64_t ino)
+{
+	struct stat st, up;
+
+	while (fd >= 0 && fstat(fd, &st) == 0) {
+		int parent;
+		if ((uint64_t)st.st_dev == dev && (uint64_t)st.st_ino == ino) {
+			close(fd);
+			return 1;
+		}
+		parent = openat(fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		close(fd);
+		fd = parent;
+		if (fd >= 0 && fstat(fd, &up) == 0 && up.st_dev == st.st_dev &&
+		    up.st_ino == st.st_ino)
+			break; /* the root is its own parent */
+	}
+	if (fd >= 0)
+		close(fd);
+	return 0;
+}
+
+/* What of this node's secrets the directory fd (closed here) lies in, or
+ * NULL. */
+static const char *
+private_dir_of(const struct server *srv, int fd)
+{
+	for (int i = 0; i < srv->npriv; i++)
+		if (srv->priv[i].dir && dir_within(fd < 0 ? -1 : dup(fd),
+		    srv->priv[i].dev, srv->priv[i].ino)) {
+			close(fd);
+			return srv->priv[i].what;
+		}
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+/* The walk leaves out hidden names (unless --hidden) and this node's
+ * secrets, whatever -d says. */
+static int
+skip_entry(const char *path, const char *name, const struct stat *st,
+    void *arg)
+{
+	struct server *srv = arg;
+	const char *what = private_what(srv, st);
+
+	if (what != NULL) {
+		tool_log(LOG_INFO, "%s: %s; never served", path, what);
+		return 1;
+	}
+	if (name[0] == '.' && !srv->hidden) {
+		tool_log(LOG_DEBUG, "%s: hidden; not served (--hidden shares "
+		    "it)", path);
+		return 1;
+	}
+	return 0;
+}
+
+static void
 share(struct server *srv, proto_manifest *mf)
 {
 	char hex[PROTO_ID_HEX_LEN + 1], name[PROTO_NAME_MAX + 1];
+	const char *what;
 	struct stat st;
 	int rc;
 
@@ -131,6 +232,21 @@ share(struct server *srv, proto_manifest *mf)
 		proto_manifest_free(mf);
 		return;
 	}
+	if ((what = private_what(srv, &st)) == NULL) {
+		char *dir = strdup(mf->path), *slash;
+		if (dir == NULL)
+			tool_die(1, "out of memory");
+		if ((slash = strrchr(dir, '/')) != NULL)
+			slash[slash == dir] = '\0';
+		what = private_dir_of(srv, open(slash ? dir : ".",
+		    O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+		free(dir);
+	}
+	if (what != NULL) {
+		tool_log(LOG_ERROR, "%s: %s; never served", mf->path, what);
+		proto_manifest_free(mf);
+		return;
+	}
 	if ((rc = proto_store_add(srv->store, mf)) < 0)
 		tool_die(1, "%s", proto_strerror(rc));
 	if (rc == 0)
@@ -147,6 +263,7 @@ share_file(const char *path, const char *name, void *arg)
 	const char *rel = path + strlen(srv->walk_dir);
 	char hex[PROTO_ID_HEX_LEN + 1], shown[PROTO_NAME_MAX + 1];
 	proto_manifest *mf;
+	struct stat sb;
 	int fd, rc;
 
 	while (*rel == '/')
@@ -155,6 +272,18 @@ share_file(const char *path, const char *name, void *arg)
 		tool_log(LOG_ERROR, "%s: %s", path, errno == EXDEV ||
 		    errno == ELOOP ? "leads outside the shared directory; not "
 		    "served" : strerror(errno));
+		return 0;
+	}
+	/* The walk saw a regular file, but it may since have been swapped. */
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		tool_log(LOG_ERROR, "%s: not a regular file; not served", path);
+		close(fd);
+		return 0;
+	}
+	if (private_what(srv, &sb) != NULL) {
+		tool_log(LOG_INFO, "%s: %s; never served", path,
+		    private_what(srv, &sb));
+		close(fd);
 		return 0;
 	}
 	rc = proto_manifest_build_fd(fd, name, path, 0, &mf);
@@ -167,7 +296,7 @@ share_file(const char *path, const char *name, void *arg)
 	proto_hex_encode(mf->id, PROTO_HASH_LEN, hex);
 	proto_msg_printable(shown, sizeof(shown), mf->name, strlen(mf->name));
 	if ((rc = proto_store_add_beneath(srv->store, mf, srv->walk_root,
-	    rel)) < 0)
+	    rel, (uint64_t)sb.st_dev, (uint64_t)sb.st_ino)) < 0)
 		tool_die(1, "%s", proto_strerror(rc));
 	if (rc == 0)
 		tool_log(LOG_INFO, "serving %s %s", hex, shown);
@@ -538,6 +667,46 @@ listen_on(struct server *srv, const char *bind_addr, uint16_t port)
 	fflush(stdout);
 }
 
+/* This node's key, its swarm's secret and its configuration: whatever -d
+ * or a manifest says, never served (matched by device and inode, so a
+ * hard link or another spelling is caught too). */
+static void
+find_private(struct server *srv, const struct tool_config *config)
+{
+	const char *home = getenv("HOME"), *xdg = getenv("XDG_CONFIG_HOME");
+	char dir[4200];
+
+	keep_private(srv, tool_tls_identity_path(), "this node's key");
+	keep_private(srv, tool_tls_secret_path(), "the swarm's secret");
+	if (config->path[0] != '\0')
+		keep_private(srv, config->path, "the configuration");
+	if (home != NULL && *home != '\0') {
+		snprintf(dir, sizeof(dir), "%.4000s/.config/p2p", home);
+		keep_private(srv, dir, "the configuration directory");
+	}
+	if (xdg != NULL && *xdg != '\0') {
+		snprintf(dir, sizeof(dir), "%.4000s/p2p", xdg);
+		keep_private(srv, dir, "the configuration directory");
+	}
+}
+
+/* Sharing the home directory (or above it) is rarely meant. */
+static void
+warn_home(const struct server *srv, const char *dir, int root)
+{
+	const char *home = getenv("HOME");
+	struct stat st;
+
+	if (home == NULL || *home == '\0' || fstat(root, &st) != 0)
+		return;
+	if (dir_within(open(home, O_RDONLY | O_DIRECTORY | O_CLOEXEC),
+	    (uint64_t)st.st_dev, (uint64_t)st.st_ino))
+		tool_log(LOG_WARN, "%s: shares the home directory %s: anyone "
+		    "can fetch what is in it (%sthis node's key and "
+		    "configuration excepted)", dir, home, srv->hidden ? "" :
+		    "hidden files, ");
+}
+
 static const proto_server_cbs server_cbs = { tool_proto_log, NULL,
     on_heard };
 
@@ -559,6 +728,7 @@ main(int argc, char **argv)
 		{ "discovery-port", required_argument, NULL, 'D' },
 		{ "discovery-addr", required_argument, NULL, 'A' },
 		{ "discovery-interval", required_argument, NULL, 'I' },
+		{ "hidden", no_argument, NULL, 'H' },
 		TOOL_LONGOPTS_TLS,
 		TOOL_LONGOPTS_COMMON,
 	};
@@ -629,6 +799,9 @@ main(int argc, char **argv)
 			break;
 		case 'S':
 			srv.stats = 1;
+			break;
+		case 'H':
+			srv.hidden = 1;
 			break;
 		case 'b': {
 			struct sockaddr_storage ss;
@@ -703,10 +876,18 @@ main(int argc, char **argv)
 	listen_on(&srv, bind_addr, port);
 	tool_log(LOG_INFO, "identity %s%s", tool_tls_identity_hex(),
 	    tool_tls_secret() ? " (private swarm)" : "");
+	find_private(&srv, &config);
 	for (int i = 0; i < ndirs; i++) {
+		const char *what = private_dir_of(&srv, dup(srv.roots[i]));
+		if (what != NULL) {
+			tool_log(LOG_ERROR, "%s: holds %s; not shared", dirs[i],
+			    what);
+			continue;
+		}
+		warn_home(&srv, dirs[i], srv.roots[i]);
 		srv.walk_dir = dirs[i];
 		srv.walk_root = srv.roots[i];
-		tool_walk(dirs[i], share_file, &srv);
+		tool_walk_skip(dirs[i], share_file, skip_entry, &srv);
 	}
 	free(dirs);
 	setup_stdin(&srv);

@@ -128,6 +128,24 @@ tool_tls_start(void)
 		read_secret(tls.secret_path);
 }
 
+const char *
+tool_tls_identity_path(void)
+{
+	static char path[4096];
+
+	if (tls.identity_path != NULL)
+		return tls.identity_path;
+	if (proto_identity_default_path(path, sizeof(path)) != 0)
+		return NULL;
+	return path;
+}
+
+const char *
+tool_tls_secret_path(void)
+{
+	return tls.secret_path;
+}
+
 void
 tool_tls_apply(proto_conn_config *cfg, int server)
 {

@@ -55,6 +55,12 @@ const char *tool_tls_identity_hex(void);
 const char *tool_tls_split_pin(const char *arg, uint8_t pin[PROTO_IDENTITY_LEN],
     int *has_pin);
 
+/* The files that hold this node's secrets, TLS on or off: the identity's
+ * key (--identity, or where the default one is; NULL when there is no
+ * such place) and the --secret-file (or NULL). Static storage. */
+const char *tool_tls_identity_path(void);
+const char *tool_tls_secret_path(void);
+
 /* Frees what tool_tls_start made. */
 void tool_tls_end(void);
 

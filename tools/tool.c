@@ -207,7 +207,8 @@ by_name(const struct dirent **a, const struct dirent **b)
 /* Names given by the user are followed when they are links; links met
  * inside a directory are not, so a shared tree cannot reach outside. */
 static int
-walk(const char *path, int top, tool_file_fn fn, void *ctx)
+walk(const char *path, int top, tool_file_fn fn, tool_skip_fn skip,
+    void *ctx)
 {
 	struct dirent **entries;
 	struct stat st;
@@ -216,6 +217,11 @@ walk(const char *path, int top, tool_file_fn fn, void *ctx)
 	if ((top ? stat(path, &st) : lstat(path, &st)) != 0) {
 		tool_log(LOG_ERROR, "%s: %s", path, strerror(errno));
 		return 1;
+	}
+	if (!top && skip != NULL) {
+		const char *slash = strrchr(path, '/');
+		if (skip(path, slash ? slash + 1 : path, &st, ctx))
+			return 0;
 	}
 	if (S_ISREG(st.st_mode)) {
 		const char *slash = strrchr(path, '/');
@@ -232,7 +238,7 @@ walk(const char *path, int top, tool_file_fn fn, void *ctx)
 		char *child;
 		if (strcmp(d, ".") != 0 && strcmp(d, "..") != 0 &&
 		    asprintf(&child, "%s/%s", path, d) >= 0) {
-			errors += walk(child, 0, fn, ctx);
+			errors += walk(child, 0, fn, skip, ctx);
 			free(child);
 		}
 		free(entries[i]);
@@ -244,7 +250,14 @@ walk(const char *path, int top, tool_file_fn fn, void *ctx)
 int
 tool_walk(const char *path, tool_file_fn fn, void *ctx)
 {
-	return walk(path, 1, fn, ctx);
+	return walk(path, 1, fn, NULL, ctx);
+}
+
+int
+tool_walk_skip(const char *path, tool_file_fn fn, tool_skip_fn skip,
+    void *ctx)
+{
+	return walk(path, 1, fn, skip, ctx);
 }
 
 struct config_ctx {

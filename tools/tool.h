@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <getopt.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include "proto.h"
 
@@ -249,6 +250,14 @@ const char *tool_hostname(void);
  * of errors reported (each already printed). */
 typedef int (*tool_file_fn)(const char *path, const char *name, void *ctx);
 int tool_walk(const char *path, tool_file_fn fn, void *ctx);
+
+/* The same, asking skip first about every entry below path (files and
+ * directories, as lstat saw them): 1 leaves it out, a directory with all
+ * beneath it. */
+typedef int (*tool_skip_fn)(const char *path, const char *name,
+    const struct stat *st, void *ctx);
+int tool_walk_skip(const char *path, tool_file_fn fn, tool_skip_fn skip,
+    void *ctx);
 
 /* libproto's log hook (proto_server_cbs.log): its levels are ours. */
 void tool_proto_log(int level, const char *text, void *ctx);
