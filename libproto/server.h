@@ -27,6 +27,14 @@ typedef struct proto_server_config {
 	proto_conn_config conn; /* for every connection; listen_port is set
 	                         * by proto_server_listen */
 	unsigned max_peers;     /* connections at once; 0 means 50 */
+	unsigned max_handshakes; /* of those, still in their handshake (TLS,
+	                          * HELLO, the swarm's proof): past it, or
+	                          * with every slot taken, a newcomer displaces
+	                          * the oldest of them; 0 (or more than
+	                          * max_peers) means max_peers */
+	unsigned max_host_handshakes; /* handshakes from one address at once;
+	                          * past it its newcomers are refused; 0
+	                          * means 8 */
 } proto_server_config;
 
 typedef struct proto_server_cbs {

@@ -66,7 +66,8 @@ usage(FILE *out)
 	    "usage: p2p-serve [-qv] [-p PORT] [--bind ADDR] [-d DIR]... [-n NAME]\n"
 	    "                 [-b HOST:PORT]... [--no-announce] [--discovery-port PORT]\n"
 	    "                 [--discovery-addr ADDR] [--discovery-interval SECONDS]\n"
-	    "                 [--max-peers N] [-T SECONDS] [--max-upload-rate RATE]\n"
+	    "                 [--max-peers N] [--max-handshakes N]\n"
+	    "                 [--max-host-handshakes N] [-T SECONDS] [--max-upload-rate RATE]\n"
 	    "                 [--max-download-rate RATE] [--stats] [--json]\n"
 	    "                 [--config FILE] [--no-tls] [--identity FILE]\n"
 	    "                 [--secret-file FILE]\n"
@@ -82,7 +83,12 @@ usage(FILE *out)
 	    "      --discovery-interval SECONDS  between announcements (default 30)\n"
 	    "      --max-peers N      connections at once (default %d, or\n"
 	    "                         MINI_P2P_MAX_PEERS)\n"
-	    "  -T, --timeout SECONDS  handshake and stalled-write timeout (default 30)\n"
+	    "      --max-handshakes N of those, still in their handshake; past it a\n"
+	    "                         newcomer displaces the oldest (default: all)\n"
+	    "      --max-host-handshakes N  handshakes from one address at once\n"
+	    "                         (default 8)\n"
+	    "  -T, --timeout SECONDS  whole-handshake and stalled-write timeout\n"
+	    "                         (default 30)\n"
 	    "      --max-upload-rate RATE    send at most RATE bytes/s, over all\n"
 	    "                         peers (K, M, G: binary; 0: no limit)\n"
 	    "      --max-download-rate RATE  receive at most RATE bytes/s\n"
@@ -455,6 +461,8 @@ main(int argc, char **argv)
 		{ "dir", required_argument, NULL, 'd' },
 		{ "name", required_argument, NULL, 'n' },
 		{ "max-peers", required_argument, NULL, 'M' },
+		{ "max-handshakes", required_argument, NULL, 'H' },
+		{ "max-host-handshakes", required_argument, NULL, 'a' },
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "stats", no_argument, NULL, 'S' },
 		TOOL_LONGOPT_JSON,
@@ -527,6 +535,14 @@ main(int argc, char **argv)
 		case 'M':
 			srv.cfg.max_peers = (unsigned)tool_parse_number(optarg, 1,
 			    100000, "max peers");
+			break;
+		case 'H':
+			srv.cfg.max_handshakes = (unsigned)tool_parse_number(
+			    optarg, 1, 100000, "max handshakes");
+			break;
+		case 'a':
+			srv.cfg.max_host_handshakes = (unsigned)tool_parse_number(
+			    optarg, 1, 100000, "max host handshakes");
 			break;
 		case 'T':
 			srv.cfg.conn.timeout = (unsigned)tool_parse_number(optarg,
