@@ -661,10 +661,24 @@ proto_server_have(proto_server *srv, const uint8_t id[PROTO_HASH_LEN],
 	proto_msg_init(&m, PROTO_MSG_HAVE);
 	m.id = id;
 	m.index = index;
-	for (struct client *cl = srv->clients; cl; cl = cl->next)
-		if (cl->interested &&
-		    memcmp(cl->interest, id, PROTO_HASH_LEN) == 0)
-			proto_conn_send(cl->conn, &m);
+	for (struct client *cl = srv->clients, *next; cl; cl = next) {
+		next = cl->next;
+		if (!cl->interested ||
+		    memcmp(cl->interest, id, PROTO_HASH_LEN) != 0)
+			continue;
+		/* Answers wait for the output to drain; HAVEs, which no
+		 * request paces, would pile up without end for a peer that
+		 * does not read. Past what a reading peer ever has waiting,
+		 * it goes. */
+		if (proto_conn_pending_out(cl->conn) > srv->cfg.conn.out_limit) {
+			say(srv, PROTO_LOG_INFO, "%s: dropped: it reads nothing "
+			    "(%zu bytes wait for it)", proto_conn_peer(cl->conn),
+			    proto_conn_pending_out(cl->conn));
+			client_free(cl);
+			continue;
+		}
+		proto_conn_send(cl->conn, &m);
+	}
 }
 
 proto_peer_table *

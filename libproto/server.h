@@ -70,7 +70,9 @@ int proto_server_start_beacon(proto_server *srv,
     const proto_beacon_config *cfg);
 
 /* The node now holds chunk index (in its manifest's chunk size) of id:
- * peers interested in id are told with a HAVE. */
+ * peers interested in id are told with a HAVE. A peer with more than the
+ * connection's out_limit of output waiting (one that does not read) is
+ * dropped instead. */
 void proto_server_have(proto_server *srv, const uint8_t id[PROTO_HASH_LEN],
     uint64_t index);
 
