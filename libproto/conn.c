@@ -72,8 +72,10 @@ struct proto_conn {
 	int freed;          /* proto_conn_free was called */
 	int flushing;       /* free once the output is written */
 	int lingering;      /* ... it is: reading until the peer closes */
-	int refusing;       /* we told the peer why we refuse it (ERROR) */
+	int refusing;       /* we told the peer why we refuse it (an ERROR,
+	                     * or a plaintext HELLO to a TLS peer) */
 	struct event *deadline; /* while flushing: frees it, come what may */
+	struct event *handshake; /* ends a handshake not over in time */
 	int depth;          /* callback frames active on this conn */
 	int held;           /* the owner asked for no more messages */
 	SSL *ssl;           /* NULL: plaintext */
@@ -144,6 +146,8 @@ really_free(proto_conn *c)
 {
 	if (c->deadline != NULL)
 		event_free(c->deadline);
+	if (c->handshake != NULL)
+		event_free(c->handshake);
 	/* Leave the group now: the owner may free it once its connections
 	 * are freed, while libevent could still hold this bufferevent. */
 	leave_group(c);
@@ -466,6 +470,7 @@ handle_hello(proto_conn *c, const proto_msg *m)
 	    "%llu files, listening on port %u", c->peer, c->peer_name,
 	    (unsigned long long)c->peer_nfiles, c->peer_port);
 	/* The handshake's deadline ends; the idle one, if any, begins. */
+	event_del(c->handshake);
 	{
 		struct timeval idle = { c->idle_timeout, 0 };
 		bufferevent_set_timeouts(c->bev, c->idle_timeout ? &idle : NULL,
@@ -522,6 +527,10 @@ read_one(proto_conn *c)
 		    hdr[0] == 0x15) && hdr[1] == 0x03) {
 			snprintf(c->detail, sizeof(c->detail), "the peer speaks "
 			    "TLS and this node does not (--no-tls)");
+			/* Our plaintext HELLO is what tells it so (its TLS
+			 * reads it as a bad record): it goes out even when we
+			 * read its ClientHello before writing. */
+			c->refusing = 1;
 			conn_fail(c, PROTO_ERR_TLS);
 			return 0;
 		}
@@ -669,15 +678,20 @@ tls_failed(proto_conn *c, unsigned long err)
 {
 	const char *why = err ? ERR_reason_error_string(err) : NULL;
 
-	/* A peer that hangs up on our ClientHello is most likely one that
-	 * reads it as a bad frame: a node without TLS. */
 	if (!c->tls_done && err != 0 &&
 	    ERR_GET_REASON(err) == SSL_R_UNEXPECTED_EOF_WHILE_READING)
 		why = NULL;
-	if (why == NULL)
+	/* A node without TLS sends its HELLO at once, and OpenSSL reads it as
+	 * a bad record (below): a peer that closes having sent nothing is
+	 * most likely one with no room for us, or one that ended our
+	 * handshake (its deadline, its limits). */
+	if (why == NULL && BIO_number_read(SSL_get_rbio(c->ssl)) == 0)
 		snprintf(c->detail, sizeof(c->detail), "the peer closed the "
-		    "connection during the handshake: it may not speak TLS "
-		    "(it may run with --no-tls)");
+		    "connection before it answered: it may have no room for "
+		    "more peers (--max-peers) or refuse this address");
+	else if (why == NULL)
+		snprintf(c->detail, sizeof(c->detail), "the peer closed the "
+		    "connection during the TLS handshake");
 	else if (strstr(why, "wrong version") || strstr(why, "packet length") ||
 	    strstr(why, "http request") || strstr(why, "record layer"))
 		snprintf(c->detail, sizeof(c->detail), "%s: the peer does not "
@@ -741,8 +755,13 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		    c->peer, what & BEV_EVENT_WRITING ? "written" : "read",
 		    c->ready && !(what & BEV_EVENT_WRITING) ? c->idle_timeout :
 		    c->timeout);
-		if (!c->ready || (what & BEV_EVENT_WRITING))
+		if (!c->ready || (what & BEV_EVENT_WRITING)) {
+			if (!c->ready)
+				snprintf(c->detail, sizeof(c->detail), "nothing "
+				    "came for %u s during the handshake",
+				    c->timeout);
 			conn_fail(c, PROTO_ERR_TIMEOUT);
+		}
 		else if (queued >= c->last_queued + PROGRESS_MIN) {
 			/* Bytes arrived that SO_RCVLOWAT keeps in the kernel
 			 * until the frame is whole: a slow peer, not a silent
@@ -791,6 +810,34 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	leave(c);
 }
 
+/*
+ * The whole handshake (TCP, TLS, both HELLOs and the swarm's proof) must be
+ * over within the timeout from the start. The read timeout alone does not
+ * see to it: it restarts with every byte, and a peer sending one every few
+ * seconds, or a TLS record never finished, would hold its slot forever.
+ */
+static void
+handshake_expired(evutil_socket_t fd, short what, void *arg)
+{
+	proto_conn *c = arg;
+	const char *stage;
+
+	(void)fd;
+	(void)what;
+	if (c->ready || c->closed)
+		return;
+	if (c->ssl != NULL && !c->tls_done)
+		stage = BIO_number_read(SSL_get_rbio(c->ssl)) == 0 ?
+		    "the peer sent nothing of TLS" : "TLS unfinished";
+	else
+		stage = "no HELLO from the peer";
+	snprintf(c->detail, sizeof(c->detail), "the handshake did not end "
+	    "within %u s (%s)", c->timeout, stage);
+	c->depth++;
+	conn_fail(c, PROTO_ERR_TIMEOUT);
+	leave(c);
+}
+
 /* sa: the peer's address, for messages; NULL to ask the socket. */
 static void
 name_peer(proto_conn *c, const struct sockaddr *sa)
@@ -833,6 +880,12 @@ conn_setup(struct bufferevent *bev, const proto_conn_config *cfg,
 	tv.tv_sec = c->timeout;
 	tv.tv_usec = 0;
 	bufferevent_setcb(bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	if ((c->handshake = evtimer_new(bufferevent_get_base(bev),
+	    handshake_expired, c)) == NULL || evtimer_add(c->handshake,
+	    &tv) != 0) {
+		really_free(c);
+		return NULL;
+	}
 	/* libevent moves 16 KiB per callback by default: far too little to
 	 * keep up with loopback or a fast LAN. */
 	bufferevent_set_max_single_read(bev, SINGLE_IO);

@@ -4,6 +4,14 @@
  * chunk data go in while less than QUEUED_BYTES wait to be written, so the
  * rest of the queue can still be cancelled. A full queue stops reading from
  * that client until answers go out.
+ *
+ * A connection holds a slot from the moment it is accepted, before TLS and
+ * before the private swarm's proof, so slots still in their handshake are
+ * kept apart: one address may hold max_host_handshakes of them, and when
+ * every slot (or the max_handshakes budget) is taken, a newcomer displaces
+ * the oldest connection still in its handshake. Only a connection through
+ * its handshake keeps its slot against all comers; the connection's own
+ * deadline ends a handshake that drags on.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -21,6 +29,7 @@
 #include "server.h"
 
 #define DEFAULT_MAX_PEERS 50
+#define DEFAULT_HOST_HANDSHAKES 8
 #define LIST_MAX 16000      /* entries per LIST_REPLY: within a frame */
 #define PENDING_MAX 64      /* requests queued per client */
 #define QUEUED_BYTES (1u << 20)
@@ -42,6 +51,9 @@ struct client {
 	unsigned head, count;
 	int interested;
 	uint8_t interest[PROTO_HASH_LEN];
+	int handshaking;    /* accepted, its HELLO not yet taken */
+	uint64_t seq;       /* order of acceptance: lower is older */
+	char host[PROTO_HOST_MAX + 1];
 };
 
 struct proto_server {
@@ -56,6 +68,8 @@ struct proto_server {
 	proto_peer_table known;
 	struct client *clients;
 	unsigned nclients;
+	unsigned nhandshaking;  /* clients still in their handshake */
+	uint64_t accepted;      /* connections accepted so far */
 	proto_server_stats stats;
 };
 
@@ -93,6 +107,8 @@ client_free(struct client *cl)
 	if (cl->next)
 		cl->next->prev = cl->prev;
 	srv->nclients--;
+	if (cl->handshaking)
+		srv->nhandshaking--;
 	proto_conn_free(cl->conn);
 	free(cl);
 	/* A slot is free again: take the connections waiting for one. */
@@ -361,6 +377,8 @@ on_ready(proto_conn *c, const proto_msg *hello, void *arg)
 	proto_server *srv = cl->srv;
 	const char *host = proto_conn_peer_host(c);
 
+	cl->handshaking = 0;
+	srv->nhandshaking--;
 	say(srv, PROTO_LOG_DEBUG, "%s: connected (%s)", proto_conn_peer(c),
 	    proto_conn_peer_name(c));
 	/* A peer that listens can be passed on to others. */
@@ -397,21 +415,61 @@ on_idle(proto_conn *c, void *arg)
 static const proto_conn_cbs client_cbs = { on_ready, on_msg, on_close,
     on_idle, on_written };
 
+/* The connection longest in its handshake, or NULL. */
+static struct client *
+oldest_handshaking(const proto_server *srv)
+{
+	struct client *old = NULL;
+
+	for (struct client *cl = srv->clients; cl; cl = cl->next)
+		if (cl->handshaking && (old == NULL || cl->seq < old->seq))
+			old = cl;
+	return old;
+}
+
+static unsigned
+handshakes_from(const proto_server *srv, const char *host)
+{
+	unsigned n = 0;
+
+	for (const struct client *cl = srv->clients; cl; cl = cl->next)
+		n += cl->handshaking && strcmp(cl->host, host) == 0;
+	return n;
+}
+
 static void
 on_accept(struct evconnlistener *lst, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
 	proto_server *srv = arg;
-	struct client *cl;
+	struct client *cl, *old;
+	char host[PROTO_HOST_MAX + 1];
+	uint16_t port;
 
 	(void)lst;
-	(void)sa;
 	(void)salen;
+	proto_peers_host_port(sa, host, &port);
+	if (handshakes_from(srv, host) >= srv->cfg.max_host_handshakes) {
+		/* One address cannot hold the handshake slots, nor churn
+		 * through them displacing others: its surplus is refused. */
+		evutil_closesocket(fd);
+		say(srv, PROTO_LOG_DEBUG, "refused %s:%u: %u handshakes from "
+		    "it under way", host, port, srv->cfg.max_host_handshakes);
+		return;
+	}
+	if ((srv->nhandshaking >= srv->cfg.max_handshakes ||
+	    srv->nclients >= srv->cfg.max_peers) &&
+	    (old = oldest_handshaking(srv)) != NULL) {
+		say(srv, PROTO_LOG_DEBUG, "%s: dropped: its handshake, the "
+		    "oldest of %u under way, gives way to %s:%u",
+		    proto_conn_peer(old->conn), srv->nhandshaking, host, port);
+		client_free(old);
+	}
 	if (srv->nclients >= srv->cfg.max_peers) {
 		/* Refuse at once rather than leave it waiting in the backlog:
 		 * the peer sees the connection close and tries elsewhere. */
 		evutil_closesocket(fd);
-		say(srv, PROTO_LOG_DEBUG, "refused a connection: %u peers",
+		say(srv, PROTO_LOG_DEBUG, "refused %s:%u: %u peers", host, port,
 		    srv->nclients);
 		return;
 	}
@@ -420,6 +478,7 @@ on_accept(struct evconnlistener *lst, evutil_socket_t fd,
 		return;
 	}
 	cl->srv = srv;
+	snprintf(cl->host, sizeof(cl->host), "%s", host);
 	srv->cfg.conn.nfiles = proto_store_count(srv->store);
 	if ((cl->conn = proto_conn_accept(srv->base, fd, &srv->cfg.conn,
 	    &client_cbs, cl)) == NULL) {
@@ -427,11 +486,14 @@ on_accept(struct evconnlistener *lst, evutil_socket_t fd,
 		return;
 	}
 	proto_conn_set_idle_timeout(cl->conn, 10 * srv->cfg.conn.timeout);
+	cl->handshaking = 1;
+	cl->seq = srv->accepted++;
 	cl->next = srv->clients;
 	if (srv->clients)
 		srv->clients->prev = cl;
 	srv->clients = cl;
 	srv->nclients++;
+	srv->nhandshaking++;
 	srv->stats.peers++;
 }
 
@@ -474,6 +536,11 @@ proto_server_new(struct event_base *base, proto_store *store,
 	srv->cfg = *cfg;
 	if (srv->cfg.max_peers == 0)
 		srv->cfg.max_peers = DEFAULT_MAX_PEERS;
+	if (srv->cfg.max_handshakes == 0 ||
+	    srv->cfg.max_handshakes > srv->cfg.max_peers)
+		srv->cfg.max_handshakes = srv->cfg.max_peers;
+	if (srv->cfg.max_host_handshakes == 0)
+		srv->cfg.max_host_handshakes = DEFAULT_HOST_HANDSHAKES;
 	srv->cfg.conn.caps |= PROTO_CAP_SWARM;
 	/* Read requests (and CANCELs) while the largest chunk waits to go
 	 * out beside what the queue lets in: the queue, not the connection,
@@ -603,10 +670,24 @@ proto_server_have(proto_server *srv, const uint8_t id[PROTO_HASH_LEN],
 	proto_msg_init(&m, PROTO_MSG_HAVE);
 	m.id = id;
 	m.index = index;
-	for (struct client *cl = srv->clients; cl; cl = cl->next)
-		if (cl->interested &&
-		    memcmp(cl->interest, id, PROTO_HASH_LEN) == 0)
-			proto_conn_send(cl->conn, &m);
+	for (struct client *cl = srv->clients, *next; cl; cl = next) {
+		next = cl->next;
+		if (!cl->interested ||
+		    memcmp(cl->interest, id, PROTO_HASH_LEN) != 0)
+			continue;
+		/* Answers wait for the output to drain; HAVEs, which no
+		 * request paces, would pile up without end for a peer that
+		 * does not read. Past what a reading peer ever has waiting,
+		 * it goes. */
+		if (proto_conn_pending_out(cl->conn) > srv->cfg.conn.out_limit) {
+			say(srv, PROTO_LOG_INFO, "%s: dropped: it reads nothing "
+			    "(%zu bytes wait for it)", proto_conn_peer(cl->conn),
+			    proto_conn_pending_out(cl->conn));
+			client_free(cl);
+			continue;
+		}
+		proto_conn_send(cl->conn, &m);
+	}
 }
 
 proto_peer_table *

@@ -27,6 +27,14 @@ typedef struct proto_server_config {
 	proto_conn_config conn; /* for every connection; listen_port is set
 	                         * by proto_server_listen */
 	unsigned max_peers;     /* connections at once; 0 means 50 */
+	unsigned max_handshakes; /* of those, still in their handshake (TLS,
+	                          * HELLO, the swarm's proof): past it, or
+	                          * with every slot taken, a newcomer displaces
+	                          * the oldest of them; 0 (or more than
+	                          * max_peers) means max_peers */
+	unsigned max_host_handshakes; /* handshakes from one address at once;
+	                          * past it its newcomers are refused; 0
+	                          * means 8 */
 } proto_server_config;
 
 typedef struct proto_server_cbs {
@@ -67,7 +75,9 @@ int proto_server_start_beacon(proto_server *srv,
     const proto_beacon_config *cfg);
 
 /* The node now holds chunk index (in its manifest's chunk size) of id:
- * peers interested in id are told with a HAVE. */
+ * peers interested in id are told with a HAVE. A peer with more than the
+ * connection's out_limit of output waiting (one that does not read) is
+ * dropped instead. */
 void proto_server_have(proto_server *srv, const uint8_t id[PROTO_HASH_LEN],
     uint64_t index);
 

@@ -362,6 +362,8 @@ SERVE_ARGS=()
 }
 
 @test "serve: drip (20 connections, a request byte every 2 s)" {
+	# 20 handshakes at once from one address: past the 8 allowed by default
+	SERVE_ARGS=(--max-host-handshakes 20)
 	_under_attack -n 20 -t 6 drip
 	[[ $report == *'20 connections, 20 greeted'* ]]
 }
@@ -383,7 +385,7 @@ SERVE_ARGS=()
 }
 
 @test "serve --max-peers 300: flood-connect (200 connections held)" {
-	SERVE_ARGS=(--max-peers 300)
+	SERVE_ARGS=(--max-peers 300 --max-host-handshakes 200)
 	_under_attack -n 200 -t 6 flood-connect
 	[[ $report == *'200 connections, 200 greeted by the server; the server closed none'* ]]
 }
@@ -514,4 +516,109 @@ _clean() {
 	grep -qF "($SHOWN)" "$GOOD_ERR" || fail "the client's name was not logged: $(cat "$GOOD_ERR")"
 	_clean "$(cat "$GOOD_ERR")" "p2p-serve: "
 	pid_alive "$GOOD_PID"
+}
+
+# ---- slots: handshakes that never end ----
+
+# Connections are counted from the moment they are accepted, before TLS and the private
+# swarm's proof. These run with TLS and a secret, as a private swarm would: the attacker knows
+# no secret and sends no more than a byte every 2 s, which once restarted the handshake's
+# timeout each time.
+
+# _swarm_lists: the member's view of the server's list shows f.
+_swarm_lists() {
+	timeout 10 p2p-fetch --list --secret-file swarm.secret -p "$GOOD" </dev/null 2>/dev/null |
+		grep -q "^$ID"$'\t'
+}
+
+# _private_swarm [P2P-SERVE ARGS...]: an honest p2p-serve of f, with TLS, in a private swarm.
+_private_swarm() {
+	unset MINI_P2P_NO_TLS
+	(umask 077; printf 'the swarm\n' >swarm.secret)
+	start_server_stdin m --no-announce --secret-file swarm.secret "$@"
+	GOOD=$SERVER_ADDR
+	GOOD_PID=$SERVER_PID
+	GOOD_ERR=$SERVER_ERR
+	wait_for _swarm_lists
+}
+
+# _trickle_then_fetch [ATTACK OPTIONS...]: 50 connections trickle a byte every 2 s into the
+# server (its -T: 30 s); meanwhile a member's fetch from 127.0.0.1 succeeds.
+_trickle_then_fetch() {
+	_private_swarm
+	start_attack -n 50 -t 40 "$@" trickle "$GOOD"
+	# every one of the 50 is accepted (or refused) before the member comes
+	wait_for -t 10 _attack_settled
+	run --separate-stderr to_file out timeout 60 p2p-fetch -T 5 --secret-file swarm.secret -p "$GOOD" "$ID" </dev/null
+	echo "fetch: exit $status; $stderr" >&2
+	pid_alive "$ATTACK_PID" || fail "the attack ended before the fetch did: $(cat "$ATTACK_ERR")"
+	kill -TERM "$ATTACK_PID"
+	wait_exit "$ATTACK_PID" 10
+	cat "$ATTACK_ERR" >&2
+	assert_equal "$status" 0
+	cmp f out
+	pid_alive "$GOOD_PID" || fail "the server died"
+	report=$(cat "$ATTACK_ERR")
+}
+
+# _attack_settled: the server has taken the attacker's connections in, to keep or to refuse:
+# all of them connected, none left in the server's backlog.
+_attack_settled() {
+	grep -q 'all [0-9]* connected' "$ATTACK_ERR" &&
+		[[ $(ss -Htln "( sport = :${GOOD##*:} )" | awk '{print $2}') == 0 ]]
+}
+
+@test "serve: 50 trickling handshakes from one address (127.0.0.2) leave a member's fetch from 127.0.0.1 working" {
+	_trickle_then_fetch -f 127.0.0.2
+	# 8 handshakes from one address at once; the other 42 refused at once, none of them
+	# displaced for the member
+	assert_regex "$report" 'the server closed 42 .*, 8 still open'
+}
+
+@test "serve: 50 trickling handshakes from 50 addresses (127.0.0.2-51) leave a member's fetch from 127.0.0.1 working" {
+	_trickle_then_fetch -m -f 127.0.0.2
+	# every slot was taken: the member displaced the oldest of them, long before -T
+	assert_regex "$report" 'the server closed [1-9][0-9]* \(the first after'
+}
+
+@test "serve -T 3: a trickled handshake ends within -T, however often bytes arrive" {
+	_private_swarm -T 3
+	start_attack -n 10 -t 15 -f 127.0.0.2 trickle "$GOOD"
+	wait_exit "$ATTACK_PID" 30
+	report=$(cat "$ATTACK_ERR")
+	echo "$report" >&2
+	# a byte every 2 s would have held them all 15 s; the deadline ends them after 3 s (and
+	# the slack of a loaded machine)
+	assert_regex "$report" 'the server closed 10 \(the first after [0-9]+ ms, the last after [0-9]+ ms\), 0 still open'
+	[[ $report =~ the\ last\ after\ ([0-9]+)\ ms ]]
+	((BASH_REMATCH[1] < 12000)) || fail "the last closed after ${BASH_REMATCH[1]} ms with -T 3"
+}
+
+# What a fetch says when a server has no room: not that the server may lack TLS.
+@test "fetch: a TLS server with every slot held by a peer through its handshake: the fetch says it has no room, not that it may lack TLS" {
+	unset MINI_P2P_NO_TLS
+	_serve_honest --max-peers 1
+	# one peer through its handshake holds the only slot for 30 s
+	python3 - "$P2P_REF" "$GOOD" <<'PY' 2>held.err 3>&- &
+import importlib.util, sys, time
+spec = importlib.util.spec_from_file_location("r", sys.argv[1])
+r = importlib.util.module_from_spec(spec); spec.loader.exec_module(r)
+s, hello = r.connect(sys.argv[2])
+print("held", flush=True, file=sys.stderr)
+time.sleep(30)
+PY
+	EXTRA_PIDS+=($!)
+	# held first: a list asked before it connected could take the slot itself
+	wait_for grep -q held held.err
+	wait_for _slot_held
+	run -1 --separate-stderr timeout 30 p2p-fetch -T 5 -p "$GOOD" -o out "$ID" </dev/null
+	echo "$stderr" >&2
+	assert_stderr --partial "$GOOD: TLS failed: the peer closed the connection before it answered: it may have no room for more peers"
+	refute_stderr --partial 'speak TLS'
+}
+
+# _slot_held: the server holds one connection through its handshake (its list answers show
+# nothing: a second connection is refused).
+_slot_held() {
+	! timeout 5 p2p-fetch -q -T 2 --list -p "$GOOD" </dev/null >/dev/null 2>&1
 }

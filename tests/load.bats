@@ -22,7 +22,8 @@ rss_peak_kib() {
 @test "1000 connections at once, each asking for chunks of a 10 MiB file: all served, all right" {
 	ulimit -n "$(ulimit -Hn)"
 	[ "$(ulimit -n)" -ge 2200 ] || skip "descriptor limit $(ulimit -n) is too low for 1000 connections"
-	start_server_stdin f.mf --no-announce --max-peers 1100
+	# all 1000 from one address, each in its handshake until the last is open
+	start_server_stdin f.mf --no-announce --max-peers 1100 --max-host-handshakes 1000
 	run -0 --separate-stderr timeout 120 python3 "$P2P_REF" load "$SERVER_ADDR" f.mf 1000 2
 	assert_output "served 1000"
 	peak=$(rss_peak_kib "$SERVER_PID")

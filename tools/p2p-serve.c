@@ -33,6 +33,7 @@
 #define REQUEST_FRAME_MAX 16384
 #define CHECKS_MAX 8 /* connections at once to nodes heard on the LAN */
 #define PRIVATE_MAX 8
+#define OPT_HIDDEN 0x300 /* past tool.h's and tls.h's long-only options */
 
 /* A file or directory of this node's own secrets: never served. */
 struct private_file {
@@ -83,7 +84,8 @@ usage(FILE *out)
 	    "usage: p2p-serve [-qv] [-p PORT] [--bind ADDR] [-d DIR]... [-n NAME]\n"
 	    "                 [-b HOST:PORT]... [--no-announce] [--discovery-port PORT]\n"
 	    "                 [--discovery-addr ADDR] [--discovery-interval SECONDS]\n"
-	    "                 [--max-peers N] [-T SECONDS] [--max-upload-rate RATE]\n"
+	    "                 [--max-peers N] [--max-handshakes N]\n"
+	    "                 [--max-host-handshakes N] [-T SECONDS] [--max-upload-rate RATE]\n"
 	    "                 [--max-download-rate RATE] [--stats] [--json]\n"
 	    "                 [--config FILE] [--no-tls] [--identity FILE]\n"
 	    "                 [--secret-file FILE] [--hidden]\n"
@@ -102,7 +104,12 @@ usage(FILE *out)
 	    "      --discovery-interval SECONDS  between announcements (default 30)\n"
 	    "      --max-peers N      connections at once (default %d, or\n"
 	    "                         MINI_P2P_MAX_PEERS)\n"
-	    "  -T, --timeout SECONDS  handshake and stalled-write timeout (default 30)\n"
+	    "      --max-handshakes N of those, still in their handshake; past it a\n"
+	    "                         newcomer displaces the oldest (default: all)\n"
+	    "      --max-host-handshakes N  handshakes from one address at once\n"
+	    "                         (default 8)\n"
+	    "  -T, --timeout SECONDS  whole-handshake and stalled-write timeout\n"
+	    "                         (default 30)\n"
 	    "      --max-upload-rate RATE    send at most RATE bytes/s, over all\n"
 	    "                         peers (K, M, G: binary; 0: no limit)\n"
 	    "      --max-download-rate RATE  receive at most RATE bytes/s\n"
@@ -719,6 +726,8 @@ main(int argc, char **argv)
 		{ "dir", required_argument, NULL, 'd' },
 		{ "name", required_argument, NULL, 'n' },
 		{ "max-peers", required_argument, NULL, 'M' },
+		{ "max-handshakes", required_argument, NULL, 'H' },
+		{ "max-host-handshakes", required_argument, NULL, 'a' },
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "stats", no_argument, NULL, 'S' },
 		TOOL_LONGOPT_JSON,
@@ -728,7 +737,7 @@ main(int argc, char **argv)
 		{ "discovery-port", required_argument, NULL, 'D' },
 		{ "discovery-addr", required_argument, NULL, 'A' },
 		{ "discovery-interval", required_argument, NULL, 'I' },
-		{ "hidden", no_argument, NULL, 'H' },
+		{ "hidden", no_argument, NULL, OPT_HIDDEN },
 		TOOL_LONGOPTS_TLS,
 		TOOL_LONGOPTS_COMMON,
 	};
@@ -793,6 +802,14 @@ main(int argc, char **argv)
 			srv.cfg.max_peers = (unsigned)tool_parse_number(optarg, 1,
 			    100000, "max peers");
 			break;
+		case 'H':
+			srv.cfg.max_handshakes = (unsigned)tool_parse_number(
+			    optarg, 1, 100000, "max handshakes");
+			break;
+		case 'a':
+			srv.cfg.max_host_handshakes = (unsigned)tool_parse_number(
+			    optarg, 1, 100000, "max host handshakes");
+			break;
 		case 'T':
 			srv.cfg.conn.timeout = (unsigned)tool_parse_number(optarg,
 			    1, 3600, "timeout");
@@ -800,7 +817,7 @@ main(int argc, char **argv)
 		case 'S':
 			srv.stats = 1;
 			break;
-		case 'H':
+		case OPT_HIDDEN:
 			srv.hidden = 1;
 			break;
 		case 'b': {

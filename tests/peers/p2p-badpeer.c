@@ -52,8 +52,8 @@ usage(FILE *out)
 {
 	fprintf(out,
 	    "usage: p2p-badpeer serve MODE MANIFEST FILE\n"
-	    "       p2p-badpeer attack [-i FIRST] [-n COUNT] [-t SECONDS] MODE HOST:PORT\n"
-	    "                          [ID]\n"
+	    "       p2p-badpeer attack [-m] [-f FROM] [-i FIRST] [-n COUNT] [-t SECONDS]\n"
+	    "                          MODE HOST:PORT [ID]\n"
 	    "serve modes: honest wrong-chunk wrong-manifest forged-manifest\n"
 	    "  truncated-frame huge-length bomb-array bomb-nested bomb-str\n"
 	    "  unknown-type out-of-order unrequested overlong-chunk drip\n"
@@ -61,10 +61,12 @@ usage(FILE *out)
 	    "  hostile-names\n"
 	    "attack modes: huge-length bomb-array bomb-nested bomb-str\n"
 	    "  unknown-type truncated-frame drip pipeline never-read\n"
-	    "  flood-connect flood-silent big-frame hostile-names\n"
+	    "  flood-connect flood-silent big-frame hostile-names trickle\n"
+	    "  -f FROM     connect from this IPv4 address (trickle, flood-*, drip)\n"
+	    "  -m          each connection from the next address after FROM\n"
 	    "  -i FIRST    the first chunk asked for (pipeline, never-read; then\n"
 	    "              the next ones, wrapping)\n"
-	    "  -n COUNT    connections (drip, flood-*) or requests (pipeline,\n"
+	    "  -n COUNT    connections (drip, flood-*, trickle) or requests (pipeline,\n"
 	    "              never-read)\n"
 	    "  -t SECONDS  how long the attack lasts (pipeline: how long it\n"
 	    "              reads nothing)\n");
@@ -816,7 +818,24 @@ struct attack {
 	uint32_t chunk_size;      /* of the file, once asked */
 	uint64_t nchunks;
 	uint32_t rid;
+	struct in_addr from;      /* bind here first; 0: the kernel's choice */
+	int many;                 /* connection i from from + i */
 };
+
+/* Binds fd to the source address of connection i, as -f and -m say. */
+static void
+bind_from(const struct attack *a, int fd, unsigned i)
+{
+	struct sockaddr_in sin;
+
+	if (a->from.s_addr == 0)
+		return;
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(ntohl(a->from.s_addr) + (a->many ? i : 0));
+	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0)
+		die(1, "bind %s: %s", inet_ntoa(sin.sin_addr), strerror(errno));
+}
 
 /* A connected socket, or -1 (with a note). Nonblocking connect, bounded. */
 static int
@@ -1040,8 +1059,10 @@ attack_rounds(struct attack *a)
 }
 
 /* Many connections, each greeted (flood-silent: never), held for the time
- * given; drip also sends a GET_CHUNK on each, a byte every 2 s. Ends early
- * once the server has closed every one. */
+ * given; drip also sends a GET_CHUNK on each, a byte every 2 s; trickle
+ * sends no HELLO but the start of a TLS ClientHello record (of a HELLO
+ * frame when MINI_P2P_NO_TLS=1), a byte every 2 s, so that the server's
+ * handshake never ends. Ends early once the server has closed every one. */
 struct held {
 	int hello_sent, greeted;  /* our HELLO out; the server's in */
 	size_t dripped;           /* request bytes sent */
@@ -1052,17 +1073,31 @@ static int
 attack_hold(struct attack *a)
 {
 	int silent = strcmp(a->mode, "flood-silent") == 0;
-	int drip = strcmp(a->mode, "drip") == 0;
+	int trickle = strcmp(a->mode, "trickle") == 0;
+	int drip = strcmp(a->mode, "drip") == 0 || trickle;
 	struct pollfd *pf = calloc(a->count, sizeof(*pf));
 	struct held *h = calloc(a->count, sizeof(*h));
 	long long start, end, next_drip, first = -1, last = -1;
-	unsigned open = 0, closed = 0, greeted = 0, answered = 0;
+	unsigned open = 0, closed = 0, greeted = 0, answered = 0, up = 0;
 	uint8_t req[64];
 	size_t reqlen = 0;
 
 	if (pf == NULL || h == NULL)
 		die(1, "out of memory");
-	if (drip) {
+	if (trickle) {
+		const char *plain = getenv("MINI_P2P_NO_TLS");
+		/* A handshake record (TLS 1.0 framing, 512 bytes), or a HELLO
+		 * frame of 512 bytes: either way far more than 2 s a byte
+		 * lets arrive within any timeout. */
+		static const uint8_t tls[] = { 0x16, 0x03, 0x01, 0x02, 0x00 };
+		static const uint8_t frame[] = { 0x00, 0x00, 0x02, 0x00 };
+		memset(req, 0, sizeof(req));
+		if (plain != NULL && strcmp(plain, "1") == 0) {
+			memcpy(req, frame, sizeof(frame));
+		} else
+			memcpy(req, tls, sizeof(tls));
+		reqlen = sizeof(req);
+	} else if (drip) {
 		int fd = dial(a);
 		if (fd < 0 || greet(a, fd) != 0 || learn_file(a, fd) != 0) {
 			free(pf);
@@ -1080,6 +1115,7 @@ attack_hold(struct attack *a)
 			die(1, "socket: %s", strerror(errno));
 		setsockopt(pf[i].fd, IPPROTO_TCP, TCP_NODELAY, &one,
 		    sizeof(one));
+		bind_from(a, pf[i].fd, i);
 		if (connect(pf[i].fd, (struct sockaddr *)&a->ss, a->sslen) !=
 		    0 && errno != EINPROGRESS) {
 			note("connect %s: %s", a->addr, strerror(errno));
@@ -1108,7 +1144,10 @@ attack_hold(struct attack *a)
 				/* Connected: a HELLO fits any socket buffer. */
 				pf[i].events = POLLIN;
 				h[i].hello_sent = 1;
-				if (!silent && send_hello(pf[i].fd,
+				if (++up == a->count)
+					note("attack %s: all %u connected",
+					    a->mode, a->count);
+				if (!silent && !trickle && send_hello(pf[i].fd,
 				    PROTO_VERSION, "badpeer-flood", 0, 0) != 0)
 					pf[i].revents |= POLLERR;
 			}
@@ -1158,7 +1197,7 @@ attack_hold(struct attack *a)
 		note("attack %s: %u connections, %u greeted by the server; "
 		    "the server closed none in %u s", a->mode, a->count,
 		    greeted, a->secs);
-	if (drip)
+	if (drip && !trickle)
 		note("attack %s: %u dripped requests answered", a->mode,
 		    answered);
 	free(pf);
@@ -1338,7 +1377,7 @@ attack_requests(struct attack *a)
 static const char *attack_modes[] = { "huge-length", "bomb-array",
 	"bomb-nested", "bomb-str", "unknown-type", "truncated-frame", "drip",
 	"pipeline", "never-read", "flood-connect", "flood-silent", "big-frame",
-	"hostile-names", NULL };
+	"hostile-names", "trickle", NULL };
 
 /* hostile-names: a HELLO with the hostile node name and a LIST, then a
  * refusal (ERROR VERSION, rid 0) whose text is the hostile name: the
@@ -1392,9 +1431,16 @@ attack(int argc, char **argv)
 	memset(&a, 0, sizeof(a));
 	a.secs = 10;
 	optind = 1;
-	while ((ch = getopt(argc, argv, "i:n:t:")) != -1) {
+	while ((ch = getopt(argc, argv, "f:i:mn:t:")) != -1) {
 		unsigned long v;
 		switch (ch) {
+		case 'f':
+			if (inet_pton(AF_INET, optarg, &a.from) != 1)
+				die(2, "source address '%s': want IPv4", optarg);
+			break;
+		case 'm':
+			a.many = 1;
+			break;
 		case 'i':
 			errno = 0;
 			a.first = strtoull(optarg, &end, 10);
@@ -1457,7 +1503,8 @@ attack(int argc, char **argv)
 			    1000;
 		return attack_requests(&a);
 	}
-	if (strcmp(a.mode, "drip") == 0 || strncmp(a.mode, "flood-", 6) == 0) {
+	if (strcmp(a.mode, "drip") == 0 || strncmp(a.mode, "flood-", 6) == 0 ||
+	    strcmp(a.mode, "trickle") == 0) {
 		if (a.count == 0)
 			a.count = strcmp(a.mode, "drip") == 0 ? 1 : 200;
 		return attack_hold(&a);
