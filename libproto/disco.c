@@ -318,7 +318,7 @@ proto_disco_socket(uint16_t port, int shared)
 
 	fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return -1;
+		return PROTO_ERR_SYSTEM;
 	if (setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof(one)) != 0 ||
 	    (shared && (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
 	    sizeof(one)) != 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEPORT,
@@ -337,7 +337,7 @@ fail:
 		close(fd);
 		errno = err;
 	}
-	return -1;
+	return PROTO_ERR_SYSTEM;
 }
 
 static int

@@ -110,7 +110,7 @@ int proto_disco_broadcast(uint32_t addr, uint32_t mask, uint32_t brd,
 /* A non-blocking UDP socket allowed to broadcast, bound to port on every
  * address (0: any free port). With shared set, other sockets may bind the
  * same port (several servers on one host) and all receive broadcasts.
- * Returns the descriptor, or -1 with errno set. */
+ * Returns the descriptor, or PROTO_ERR_SYSTEM with errno set. */
 int proto_disco_socket(uint16_t port, int shared);
 
 #endif

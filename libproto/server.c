@@ -585,11 +585,11 @@ proto_server_listen(proto_server *srv, const struct sockaddr *sa,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
 	    128, sa, (int)salen);
 	if (srv->listener == NULL)
-		return -1;
+		return PROTO_ERR_SYSTEM;
 	evconnlistener_set_error_cb(srv->listener, on_accept_error);
 	if (getsockname(evconnlistener_get_fd(srv->listener),
 	    (struct sockaddr *)&ss, &len) != 0)
-		return -1;
+		return PROTO_ERR_SYSTEM;
 	srv->cfg.conn.listen_port = ntohs(ss.ss_family == AF_INET ?
 	    ((struct sockaddr_in *)&ss)->sin_port :
 	    ((struct sockaddr_in6 *)&ss)->sin6_port);
@@ -658,7 +658,7 @@ proto_server_start_beacon(proto_server *srv, const proto_beacon_config *cfg)
 	bc.tcp_port = srv->cfg.conn.listen_port;
 	bc.name = srv->cfg.conn.node_name;
 	srv->beacon = proto_beacon_new(srv->base, &bc, &cbs, srv);
-	return srv->beacon != NULL ? 0 : -1;
+	return srv->beacon != NULL ? 0 : PROTO_ERR_SYSTEM;
 }
 
 void

@@ -62,7 +62,8 @@ proto_server *proto_server_new(struct event_base *base, proto_store *store,
 /* Closes every connection and frees the server. NULL does nothing. */
 void proto_server_free(proto_server *srv);
 
-/* Listens on sa (port 0: one the kernel picks). 0, or -1 with errno set. */
+/* Listens on sa (port 0: one the kernel picks). 0, or PROTO_ERR_SYSTEM with
+ * errno set. */
 int proto_server_listen(proto_server *srv, const struct sockaddr *sa,
     socklen_t salen);
 
@@ -70,7 +71,7 @@ int proto_server_listen(proto_server *srv, const struct sockaddr *sa,
 uint16_t proto_server_port(const proto_server *srv);
 
 /* Answers and announces on the discovery port, for the store's files.
- * 0, or -1 with errno set (EINVAL: a bad target address). */
+ * 0, or PROTO_ERR_SYSTEM with errno set (EINVAL: a bad target address). */
 int proto_server_start_beacon(proto_server *srv,
     const proto_beacon_config *cfg);
 

@@ -197,7 +197,7 @@ store_open_by_components(int root_fd, const char *rel)
 
 	if (copy == NULL) {
 		errno = ENOMEM;
-		return -1;
+		return PROTO_ERR_SYSTEM;
 	}
 	errno = ENOENT; /* a path of nothing but slashes */
 	for (part = strtok_r(copy, "/", &save); part != NULL; part = next) {
@@ -218,7 +218,7 @@ store_open_by_components(int root_fd, const char *rel)
 		dir = fd;
 	}
 	free(copy);
-	return fd;
+	return fd < 0 ? PROTO_ERR_SYSTEM : fd;
 }
 
 int
@@ -229,7 +229,7 @@ proto_open_beneath(int root_fd, const char *rel)
 
 	if (rel[0] == '/' || rel[0] == '\0') {
 		errno = EXDEV;
-		return -1;
+		return PROTO_ERR_SYSTEM;
 	}
 	memset(&how, 0, sizeof(how));
 	how.flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK;
@@ -238,7 +238,7 @@ proto_open_beneath(int root_fd, const char *rel)
 	fd = syscall(SYS_openat2, root_fd, rel, &how, sizeof(how));
 	if (fd < 0 && errno == ENOSYS)
 		return store_open_by_components(root_fd, rel);
-	return (int)fd;
+	return fd < 0 ? PROTO_ERR_SYSTEM : (int)fd;
 }
 
 static struct entry *

@@ -43,7 +43,8 @@ int proto_store_add_beneath(proto_store *st, proto_manifest *mf, int root_fd,
  * wait for a writer) beneath the directory root_fd, refusing "..", an
  * absolute path and any link on the way (openat2 RESOLVE_BENEATH and
  * RESOLVE_NO_SYMLINKS, or one component at a time on older kernels).
- * A descriptor, or -1 with errno set (EXDEV, ELOOP: it would leave). */
+ * A descriptor, or PROTO_ERR_SYSTEM with errno set (EXDEV, ELOOP: it would
+ * leave). */
 int proto_open_beneath(int root_fd, const char *rel);
 
 /*

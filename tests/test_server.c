@@ -194,6 +194,39 @@ test_have_to_a_peer_that_never_reads(void)
 	proto_base_free(base);
 }
 
+/* A port already in use: a system error, named as one (PROTO_ERR_NOMEM was
+ * -1, so "-1 with errno" read as "out of memory"). */
+static void
+test_listen_port_in_use(void)
+{
+	struct event_base *base = event_base_new();
+	proto_store *st;
+	proto_manifest *mf;
+	proto_server *srv = serve(base, &st, &mf), *again;
+
+	(void)mf;
+	proto_server_config cfg;
+	struct sockaddr_in in;
+	int rc;
+
+	memset(&cfg, 0, sizeof(cfg));
+	again = proto_server_new(base, st, &cfg, NULL, NULL);
+	memset(&in, 0, sizeof(in));
+	in.sin_family = AF_INET;
+	in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	in.sin_port = htons(proto_server_port(srv));
+	errno = 0;
+	rc = proto_server_listen(again, (struct sockaddr *)&in, sizeof(in));
+	is_int(rc, PROTO_ERR_SYSTEM, "listen on a port in use: PROTO_ERR_SYSTEM");
+	is_int(errno, EADDRINUSE, "... errno EADDRINUSE");
+	is_str(proto_strerror(rc), proto_strerror(PROTO_ERR_SYSTEM),
+	    "... named a system error, not out of memory");
+	proto_server_free(again);
+	proto_server_free(srv);
+	proto_store_free(st); /* and mf, which it took */
+	proto_base_free(base);
+}
+
 int
 main(void)
 {
@@ -211,6 +244,7 @@ main(void)
 		return 1;
 	close(fd);
 	test_have_to_a_peer_that_never_reads();
+	test_listen_port_in_use();
 	unlink(path);
 	rmdir(dir);
 	return done_testing();
