@@ -39,6 +39,11 @@ DEB_PKGS = build-essential pkg-config libevent-dev libssl-dev libmsgpack-dev lib
 
 B = build
 LIB_SRCS = $(wildcard libproto/*.c)
+# The headers make install puts in place: the public API, which proto.h
+# includes. The rest are libproto's own (proto__* and private types).
+PRIVATE_HEADERS = libproto/internal.h libproto/check.h libproto/frame.h \
+                  libproto/picker.h
+PUBLIC_HEADERS = $(filter-out $(PRIVATE_HEADERS), $(wildcard libproto/*.h))
 LIB_OBJS = $(LIB_SRCS:%.c=$(B)/%.o)
 # The shared library: position-independent objects of their own, a soname
 # that changes only with the ABI, and only proto_* exported.
@@ -183,8 +188,7 @@ install: all
 	install -m 755 $(B)/lib/$(SHLIB) $(DESTDIR)$(LIBDIR)
 	ln -sf $(SHLIB) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libproto.so
-	install -m 644 $(filter-out libproto/internal.h, \
-	    $(wildcard libproto/*.h)) $(DESTDIR)$(INCDIR)/proto
+	install -m 644 $(PUBLIC_HEADERS) $(DESTDIR)$(INCDIR)/proto
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
 	    -e 's|@INCDIR@|$(INCDIR)|' -e 's|@MSGPACK@|$(MSGPACK_PC)|' \
 	    -e 's|@VERSION@|$(LIB_VERSION)|' \

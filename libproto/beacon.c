@@ -77,10 +77,10 @@ send_announce(proto_beacon *b, const struct sockaddr_in *to, uint32_t nonce)
 	/* Best effort: a full socket buffer loses one announcement. */
 	(void)sendto(b->fd, buf, len, MSG_DONTWAIT, (const struct sockaddr *)to,
 	    sizeof(*to));
-	if (plog_levels[PROTO_LOG_DISCO] >= PROTO_LOG_TRACE) {
+	if (proto__plog_levels[PROTO_LOG_DISCO] >= PROTO_LOG_TRACE) {
 		char host[INET_ADDRSTRLEN];
 		inet_ntop(AF_INET, &to->sin_addr, host, sizeof(host));
-		plog_emit(PROTO_LOG_DISCO, PROTO_LOG_TRACE, "> %s to %s:%u: "
+		proto__plog_emit(PROTO_LOG_DISCO, PROTO_LOG_TRACE, "> %s to %s:%u: "
 		    "TCP port %u, %llu files", nonce ? "answer" : "announcement",
 		    host, ntohs(to->sin_port), m.port,
 		    (unsigned long long)m.nfiles);
@@ -164,10 +164,10 @@ take_datagram(proto_beacon *b, const uint8_t *buf, size_t len,
 	if (rc == 0 && m.type == PROTO_DISCO_ANNOUNCE &&
 	    !may_take_announce(b, from->sin_addr.s_addr))
 		rc = PROTO_ERR_LIMITED;
-	if (plog_levels[PROTO_LOG_DISCO] >= PROTO_LOG_TRACE) {
+	if (proto__plog_levels[PROTO_LOG_DISCO] >= PROTO_LOG_TRACE) {
 		char host[INET_ADDRSTRLEN];
 		inet_ntop(AF_INET, &from->sin_addr, host, sizeof(host));
-		plog_emit(PROTO_LOG_DISCO, PROTO_LOG_TRACE, "< %zu bytes from "
+		proto__plog_emit(PROTO_LOG_DISCO, PROTO_LOG_TRACE, "< %zu bytes from "
 		    "%s:%u: %s", len, host, ntohs(from->sin_port), rc != 0 ?
 		    proto_strerror(rc) : m.type == PROTO_DISCO_QUERY ? "query" :
 		    m.type == PROTO_DISCO_ANNOUNCE ? "announcement" : "other");

@@ -18,21 +18,21 @@
 #include "picker.h"
 
 /* Builds a manifest from an unpacked msgpack map, validating it fully. */
-int manifest_from_object(const msgpack_object *obj, proto_manifest **out);
+int proto__manifest_from_object(const msgpack_object *obj, proto_manifest **out);
 
 /* Appends mf as a map to pk. */
-int manifest_pack_object(msgpack_packer *pk, const proto_manifest *mf,
+int proto__manifest_pack_object(msgpack_packer *pk, const proto_manifest *mf,
     int with_path);
 
 /* proto_open_beneath without openat2: one component at a time. Exposed for
  * the unit tests, since this kernel has openat2. */
-int store_open_by_components(int root_fd, const char *rel);
+int proto__store_open_by_components(int root_fd, const char *rel);
 
 /* The logging hook's levels per module (log.c), checked before any
  * formatting so that an unwanted trace costs one comparison. */
-extern int plog_levels[PROTO_LOG_MODULES];
+extern int proto__plog_levels[PROTO_LOG_MODULES];
 
-void plog_emit(int module, int level, const char *fmt, ...)
+void proto__plog_emit(int module, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* fetch.c (the session) and fetchpeer.c (one peer's requests and answers). */
@@ -137,8 +137,8 @@ void fetch_peer_ask_peers(struct fetch_peer *p);
 void fetch_peer_release(struct fetch_peer *p);
 
 #define PLOG(module, level, ...) do { \
-	if ((level) <= plog_levels[module]) \
-		plog_emit((module), (level), __VA_ARGS__); \
+	if ((level) <= proto__plog_levels[module]) \
+		proto__plog_emit((module), (level), __VA_ARGS__); \
 } while (0)
 
 #endif

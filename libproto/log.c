@@ -6,7 +6,7 @@
 #include "log.h"
 #include "msg.h"
 
-int plog_levels[PROTO_LOG_MODULES] = { -1, -1, -1 };
+int proto__plog_levels[PROTO_LOG_MODULES] = { -1, -1, -1 };
 static proto_log_fn hook;
 static void *hook_ctx;
 
@@ -21,11 +21,11 @@ void
 proto_log_set_level(int module, int max_level)
 {
 	if (module >= 0 && module < PROTO_LOG_MODULES)
-		plog_levels[module] = max_level;
+		proto__plog_levels[module] = max_level;
 }
 
 void
-plog_emit(int module, int level, const char *fmt, ...)
+proto__plog_emit(int module, int level, const char *fmt, ...)
 {
 	char line[512], shown[512];
 	va_list ap;

@@ -226,7 +226,7 @@ pack_key(msgpack_packer *pk, const char *key)
 }
 
 int
-manifest_pack_object(msgpack_packer *pk, const proto_manifest *mf,
+proto__manifest_pack_object(msgpack_packer *pk, const proto_manifest *mf,
     int with_path)
 {
 	size_t name_len = strlen(mf->name);
@@ -268,7 +268,7 @@ proto_manifest_pack(const proto_manifest *mf, int with_path, uint8_t **out,
 
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	if ((rc = manifest_pack_object(&pk, mf, with_path)) != 0) {
+	if ((rc = proto__manifest_pack_object(&pk, mf, with_path)) != 0) {
 		msgpack_sbuffer_destroy(&sb);
 		return rc;
 	}
@@ -287,7 +287,7 @@ key_is(const msgpack_object *k, const char *name)
 }
 
 int
-manifest_from_object(const msgpack_object *obj, proto_manifest **out)
+proto__manifest_from_object(const msgpack_object *obj, proto_manifest **out)
 {
 	const msgpack_object *v = NULL, *id = NULL, *name = NULL, *size = NULL,
 	    *cs = NULL, *chunks = NULL, *path = NULL;
@@ -378,7 +378,7 @@ proto_manifest_unpack(const uint8_t *buf, size_t len, proto_manifest **out)
 	    MSGPACK_UNPACK_SUCCESS || off != (size_t)n)
 		rc = PROTO_ERR_MALFORMED;
 	else
-		rc = manifest_from_object(&up.data, out);
+		rc = proto__manifest_from_object(&up.data, out);
 	msgpack_unpacked_destroy(&up);
 	return rc != 0 ? rc : n;
 }

@@ -109,7 +109,7 @@ pack_body(msgpack_packer *pk, const proto_msg *m)
 		msgpack_pack_array(pk, 3);
 		msgpack_pack_uint8(pk, PROTO_MSG_MANIFEST);
 		msgpack_pack_uint32(pk, m->rid);
-		return manifest_pack_object(pk, m->manifest, 0);
+		return proto__manifest_pack_object(pk, m->manifest, 0);
 	case PROTO_MSG_GET_CHUNK:
 		msgpack_pack_array(pk, 5);
 		msgpack_pack_uint8(pk, PROTO_MSG_GET_CHUNK);
@@ -363,7 +363,7 @@ unpack_fields(const msgpack_object *a, uint32_t n, msgpack_zone *zone,
 		return n < 3 ? PROTO_ERR_MALFORMED : get_id(&a[2], &m->id);
 	case PROTO_MSG_MANIFEST:
 		return n < 3 ? PROTO_ERR_MALFORMED :
-		    manifest_from_object(&a[2], &m->manifest);
+		    proto__manifest_from_object(&a[2], &m->manifest);
 	case PROTO_MSG_GET_CHUNK:
 		if (n < 5 || get_id(&a[2], &m->id) != 0 ||
 		    get_uint(&a[3], UINT64_MAX, &m->index) != 0 ||

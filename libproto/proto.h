@@ -1,6 +1,9 @@
 /*
  * libproto: the mini-p2p protocol library. This is the one header tools and
  * other programs include; each module's header states its own contracts.
+ * It includes the public API only: check.h, frame.h and picker.h (the
+ * bounds checker, frames, the chunk picker) are libproto's own and not
+ * installed; its tests include them by name.
  *
  *   error.h     PROTO_ERR_* codes and proto_strerror()
  *   hash.h      SHA-256, the Merkle content id, chunk arithmetic
@@ -28,8 +31,6 @@
 
 #include "error.h"
 #include "hash.h"
-#include "check.h"
-#include "frame.h"
 #include "msg.h"
 #include "manifest.h"
 #include "conn.h"
@@ -38,7 +39,6 @@
 #include "beacon.h"
 #include "peers.h"
 #include "have.h"
-#include "picker.h"
 #include "server.h"
 #include "ifaddr.h"
 #include "addr.h"

@@ -127,11 +127,11 @@ add_entry(proto_store *st, const struct entry *add)
 	}
 	st->entries[st->count] = *add;
 	*slot = ++st->count;
-	if (plog_levels[PROTO_LOG_STORE] >= PROTO_LOG_DEBUG) {
+	if (proto__plog_levels[PROTO_LOG_STORE] >= PROTO_LOG_DEBUG) {
 		char hex[PROTO_ID_HEX_LEN + 1];
 		const proto_manifest *mf = add->mf;
 		proto_hex_encode(mf->id, PROTO_HASH_LEN, hex);
-		plog_emit(PROTO_LOG_STORE, PROTO_LOG_DEBUG, "added %s: %s, %llu "
+		proto__plog_emit(PROTO_LOG_STORE, PROTO_LOG_DEBUG, "added %s: %s, %llu "
 		    "bytes in %llu chunks of %u", hex, add->rel ? add->rel :
 		    mf->path ? mf->path : mf->name,
 		    (unsigned long long)mf->size,
@@ -190,7 +190,7 @@ proto_store_add_beneath(proto_store *st, proto_manifest *mf, int root_fd,
 /* Without openat2 (Linux before 5.6): one component at a time, none of them
  * a link, none of them "..". */
 int
-store_open_by_components(int root_fd, const char *rel)
+proto__store_open_by_components(int root_fd, const char *rel)
 {
 	char *copy = strdup(rel), *save = NULL, *part, *next;
 	int dir = root_fd, fd = -1;
@@ -237,7 +237,7 @@ proto_open_beneath(int root_fd, const char *rel)
 	    RESOLVE_NO_MAGICLINKS;
 	fd = syscall(SYS_openat2, root_fd, rel, &how, sizeof(how));
 	if (fd < 0 && errno == ENOSYS)
-		return store_open_by_components(root_fd, rel);
+		return proto__store_open_by_components(root_fd, rel);
 	return fd < 0 ? PROTO_ERR_SYSTEM : (int)fd;
 }
 

@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "proto.h"
+#include "check.h"
+#include "frame.h"
 #include "tap.h"
 
 /* proto_check_msgpack on an exact-size copy of len bytes at p. */

@@ -18,6 +18,7 @@
 #include <event2/event.h>
 
 #include "proto.h"
+#include "frame.h"
 #include "tap.h"
 
 #define MAXREC 64

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "proto.h"
+#include "frame.h"
 #include "tap.h"
 
 /* A heap frame: header for body_len, then body (which may be shorter than

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "proto.h"
+#include "picker.h"
 #include "tap.h"
 
 static void

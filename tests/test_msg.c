@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "proto.h"
+#include "frame.h"
 #include "tap.h"
 
 static uint8_t id_a[32], id_b[32], id_c[32];

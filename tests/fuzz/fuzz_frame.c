@@ -3,6 +3,7 @@
 #include <stdint.h>
 
 #include "proto.h"
+#include "frame.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "proto.h"
+#include "frame.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -30,6 +30,7 @@
 #include <sys/socket.h>
 
 #include "proto.h"
+#include "frame.h"
 #include "say.h"
 
 #define IO_WAIT_MS 30000    /* longest wait for one read or write */
