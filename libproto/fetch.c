@@ -272,6 +272,7 @@ connect_peer(struct fetch_peer *p)
 	p->has_file = 0;
 	p->swarm = 0;
 	p->line_lost = 0;
+	p->in_mark = p->have_bytes = 0;
 	if (p->has_pin)
 		cfg.pin = p->pin;
 	p->conn = proto_conn_connect(f->base, (struct sockaddr *)&p->ss,
@@ -407,7 +408,8 @@ proto_fetch_add_learned(proto_fetch *fx, const char *host, size_t host_len,
 
 /* Bytes still arriving are progress too: a slow peer's chunk may take
  * longer than the timeout and still be on its way. A trickle is not: a
- * peer dripping a byte now and then must not hold the fetch. */
+ * peer dripping a byte now and then must not hold the fetch; nor are
+ * HAVEs, which a peer can send as often as it likes. */
 static void
 note_bytes_seen(proto_fetch *f)
 {
@@ -415,7 +417,7 @@ note_bytes_seen(proto_fetch *f)
 
 	for (size_t i = 0; i < f->npeers; i++)
 		if (f->peers[i]->conn)
-			seen += proto_conn_bytes_seen(f->peers[i]->conn);
+			seen += fetch_peer_net_bytes(f->peers[i]);
 	if (seen < f->bytes_seen || seen - f->bytes_seen >= PROGRESS_MIN) {
 		f->bytes_seen = seen;
 		f->last_progress = time(NULL);
@@ -444,6 +446,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 				fetch_peer_fail(p, 0, "%s: cannot send",
 				    p->addr);
 		}
+		fetch_peer_check_hold(p);
 		if (fetch_stalled(f))
 			fetch_peer_pump(p);
 	}

@@ -48,6 +48,8 @@ struct fetch_request {
 	enum fetch_req_kind kind;
 	uint64_t index;
 	int cancelled;      /* a CANCEL went after it */
+	int abandoned;      /* held too long: asked of others meanwhile, no
+	                     * longer counted as out by this peer */
 };
 
 struct fetch_peer {
@@ -78,6 +80,15 @@ struct fetch_peer {
 	struct fetch_request queue[FETCH_QUEUE_MAX]; /* answers come in order */
 	unsigned head, count;
 	size_t inflight_bytes;
+	/* Holding: what the peer sent since its head request became head,
+	 * less the HAVEs, which are no progress on any request. */
+	double hold_mark;       /* when the head request last moved */
+	uint64_t hold_net;      /* net bytes then */
+	uint64_t in_mark;       /* bytes_in after its last whole message */
+	uint64_t have_bytes;    /* of the HAVEs on this connection */
+	int demoted;            /* held a request: its claims do not count,
+	                         * nothing more is asked of it, until it
+	                         * answers a chunk */
 	uint64_t chunks;
 	char why[400];  /* why it went, for the final message */
 };
@@ -135,6 +146,8 @@ int fetch_peer_send(struct fetch_peer *p, enum fetch_req_kind kind,
 void fetch_peer_pump(struct fetch_peer *p);
 void fetch_peer_ask_peers(struct fetch_peer *p);
 void fetch_peer_release(struct fetch_peer *p);
+void fetch_peer_check_hold(struct fetch_peer *p);
+uint64_t fetch_peer_net_bytes(const struct fetch_peer *p);
 
 #define PLOG(module, level, ...) do { \
 	if ((level) <= plog_levels[module]) \

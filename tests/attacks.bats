@@ -278,6 +278,30 @@ _alone() {
 	_alone drip-chunks
 }
 
+# A liar: its HAVE_MAP claims every chunk but the last, it never answers a GET_CHUNK, and a HAVE
+# every 2 s keeps it from ever being idle. Believed, it kept the seed from being asked for the
+# chunks it claimed (a seed is spared what other fetchers hold): 16 MiB from a seed capped at
+# 4 MB/s took 3.8 s alone and 37 s beside it. Its request is held past a deadline, so its claims
+# stop counting and its chunks go to the seed: 5.3 s. The bound here (20 s) is four times that
+# and well under the 37 s seen.
+@test "fetch: liar (claims chunks, answers none, HAVE every 2 s) beside a capped seed: its claims dropped, done in time" {
+	make_file big 16M 43
+	p2p-chunk -c 256K big >big.m
+	local id
+	id=$(ref_id big)
+	start_badpeer liar big.m big
+	local bad=$BADPEER_ADDR
+	start_server_stdin big.m --no-announce --max-upload-rate 4M
+	wait_listed "$SERVER_ADDR" "$id"
+	run --separate-stderr to_file out timeout 20 p2p-fetch -v --stats -p "$bad" -p "$SERVER_ADDR" "$id" </dev/null
+	echo "$stderr" >&2
+	assert_equal "$status" 0
+	cmp big out
+	_misbehaved liar
+	assert_equal "$(stats_field "$stderr" from)" "$SERVER_ADDR/64"
+	assert_stderr --regexp "$bad: chunk [0-9]+ held for [0-9.]+ s; asking others"
+}
+
 # ---- p2p-serve under attack ----
 
 # _under_attack [ATTACK OPTIONS...] MODE: an honest server (P2P-SERVE ARGS in SERVE_ARGS) is
