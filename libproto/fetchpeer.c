@@ -351,11 +351,36 @@ take_chunk(struct fetch_peer *p, const struct fetch_request *r,
 		f->cbs.on_complete(f->ctx);
 }
 
-/* The first manifest that hashes to the id: ours from now on. */
+/* The chunk size the fetch asks in: its own, not the first peer's, which
+ * could make a big file a quarter of a million requests. By default the
+ * finest that keeps the file within PROTO_CHUNK_AUTO_COUNT chunks. A peer's
+ * coarser layer cannot be split and is kept. */
+static size_t
+own_chunk_size(const proto_fetch *f, const proto_manifest *mf)
+{
+	size_t cs = f->cfg.chunk_size;
+
+	if (cs == 0)
+		for (cs = PROTO_CHUNK_MIN; cs < PROTO_CHUNK_MAX &&
+		    proto_chunk_count(mf->size, cs) > PROTO_CHUNK_AUTO_COUNT;
+		    cs <<= 1)
+			;
+	cs = proto_chunk_size_fit(mf->size, cs);
+	return cs > mf->chunk_size ? cs : mf->chunk_size;
+}
+
+/* The first manifest that hashes to the id: ours from now on, in our
+ * chunk size. */
 static int
 adopt_manifest(proto_fetch *f, proto_manifest *mf)
 {
+	size_t cs = own_chunk_size(f, mf);
+
 	f->mf = mf;
+	if (cs != mf->chunk_size && proto_manifest_rechunk(mf, cs) != 0) {
+		fetch_log(f, PROTO_LOG_ERROR, "out of memory");
+		return -1;
+	}
 	if (proto_picker_init(&f->pk, mf->nchunks) != 0 ||
 	    f->cbs.on_manifest(mf, f->ctx) != 0)
 		return -1;
@@ -493,8 +518,9 @@ static void
 take_peers(struct fetch_peer *p, const proto_msg *m)
 {
 	p->asking_peers = 0;
-	for (size_t i = 0; i < m->npeers; i++)
-		fetch_consider(p->f, m->peers[i].host, m->peers[i].host_len,
+	/* A connect that fails at once can end p too: then it is done. */
+	for (size_t i = 0; i < m->npeers && p->state == FETCH_READY; i++)
+		fetch_consider(p->f, p, m->peers[i].host, m->peers[i].host_len,
 		    m->peers[i].port);
 }
 
@@ -622,6 +648,7 @@ fetch_peer_ask_peers(struct fetch_peer *p)
 	proto_fetch *f = p->f;
 
 	if (p->state != FETCH_READY || p->asking_peers || f->cfg.list ||
+	    p->supplied >= PROTO_FETCH_PER_SOURCE ||
 	    fetch_alive_peers(f) >= f->cfg.max_peers ||
 	    fetch_learned_peers(f) >= FETCH_LEARNED_MAX)
 		return;
@@ -635,6 +662,7 @@ on_ready(proto_conn *c, const proto_msg *hello, void *arg)
 	struct fetch_peer *p = arg;
 
 	p->state = FETCH_READY;
+	p->fails = 0;
 	p->swarm = (hello->caps & PROTO_CAP_SWARM) != 0;
 	fetch_log(p->f, PROTO_LOG_DEBUG, "%s: connected to %s", p->addr,
 	    proto_conn_peer_name(c));

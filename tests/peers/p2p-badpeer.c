@@ -601,7 +601,9 @@ answer_chunk(struct peer *p, const proto_msg *req)
 	return rc;
 }
 
-/* liar: a map of every chunk but the last, in the manifest's chunk size. */
+/* liar: a map of every chunk but the last, in the manifest's chunk size;
+ * pex-flood: of none (a fetcher just started), so that it stays and is
+ * asked for peers while the fetch lasts. */
 static int
 answer_interested(struct peer *p, const proto_msg *req)
 {
@@ -613,7 +615,7 @@ answer_interested(struct peer *p, const proto_msg *req)
 
 	if (bits == NULL)
 		die(1, "out of memory");
-	for (uint64_t i = 0; i + 1 < mf->nchunks; i++)
+	for (uint64_t i = 0; is_mode(p, "liar") && i + 1 < mf->nchunks; i++)
 		bits[i / 8] |= (uint8_t)(0x80 >> (i % 8));
 	proto_msg_init(&m, PROTO_MSG_HAVE_MAP);
 	m.rid = req->rid;
@@ -692,7 +694,7 @@ answer(struct peer *p, const proto_msg *req)
 		return out_msg(p, &m);
 	}
 	case PROTO_MSG_INTERESTED:
-		if (!is_mode(p, "liar"))
+		if (!is_mode(p, "liar") && !is_mode(p, "pex-flood"))
 			break;
 		return answer_interested(p, req);
 	default:
@@ -716,7 +718,8 @@ serve_peer(struct server *srv, int fd, const char *who)
 		misbehaved(&p, "HELLO with version 2");
 	if (send_hello(fd, strcmp(srv->mode, "bad-version") == 0 ? 2 :
 	    PROTO_VERSION, name, srv->port, 1,
-	    strcmp(srv->mode, "liar") == 0 ? PROTO_CAP_SWARM : 0) != 0) {
+	    strcmp(srv->mode, "liar") == 0 ||
+	    strcmp(srv->mode, "pex-flood") == 0 ? PROTO_CAP_SWARM : 0) != 0) {
 		note("%s: HELLO: %s", who, strerror(errno));
 		return;
 	}
