@@ -312,6 +312,7 @@ connect_peer(struct fetch_peer *p)
 	p->swarm = 0;
 	p->line_lost = 0;
 	p->in_mark = p->have_bytes = 0;
+	p->started = fetch_now();
 	f->connects++;
 	if (p->has_pin)
 		cfg.pin = p->pin;
@@ -547,6 +548,34 @@ note_bytes_seen(proto_fetch *f)
 	}
 }
 
+/* No progress within the timeout while the owner's peers wait for room:
+ * the peers that never answered (still connecting, or no manifest) make it
+ * for them, whichever of their timeouts and ours comes first. 1 when one
+ * was let in. */
+static int
+make_room(proto_fetch *f)
+{
+	double now = fetch_now();
+	int queued = 0;
+
+	for (size_t i = 0; i < f->npeers; i++)
+		queued |= f->peers[i]->state == FETCH_QUEUED;
+	if (!queued)
+		return 0;
+	/* Not those let in meanwhile. */
+	for (size_t i = 0; i < f->npeers && !f->done; i++) {
+		struct fetch_peer *p = f->peers[i];
+		if (p->started < now && (p->state == FETCH_CONNECTING ||
+		    (p->state == FETCH_READY && !p->has_file)))
+			fetch_peer_fail(p, 0, "%s: no answer within %u s",
+			    p->addr, f->cfg.timeout);
+	}
+	for (size_t i = 0; i < f->npeers; i++)
+		if (f->peers[i]->state == FETCH_QUEUED)
+			return 0;
+	return !f->done;
+}
+
 static void
 on_tick(evutil_socket_t fd, short what, void *arg)
 {
@@ -577,6 +606,8 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	/* Complete is no failure, whatever the owner does next. */
 	if (time(NULL) - f->last_progress < (time_t)t ||
 	    (f->mf != NULL && f->pk.ndone == f->mf->nchunks))
+		return;
+	if (make_room(f))
 		return;
 	if (f->cfg.list && f->listed > 0) {
 		/* What the others said is listed; the silent ones are left. */

@@ -70,6 +70,7 @@ struct fetch_peer {
 	unsigned fails;                 /* connections in a row that came to
 	                                 * nothing */
 	double retry_at;                /* gone: not connected again before */
+	double started;                 /* its last connect */
 	unsigned supplied;              /* connections made to addresses it
 	                                 * named (PEERS) */
 	int line_lost;                  /* cut or reset while ready: worth
