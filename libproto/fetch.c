@@ -389,7 +389,10 @@ room_for(const proto_fetch *f, int learned, const struct fetch_peer *source)
 		return 0;
 	if (learned && fetch_learned_peers(f) >= FETCH_LEARNED_MAX)
 		return 0;
-	return source == NULL || source->supplied < PROTO_FETCH_PER_SOURCE;
+	if (source == NULL)
+		return 1;
+	return source->supplied < PROTO_FETCH_PER_SOURCE &&
+	    f->learned_connects < PROTO_FETCH_LEARNED_CONNECTS;
 }
 
 /* A known peer named again: tried again when it is gone through no fault
@@ -401,8 +404,10 @@ revive(proto_fetch *f, struct fetch_peer *p, int learned,
 	if (p->state != FETCH_GONE || p->bad || f->done || f->closed ||
 	    fetch_now() < p->retry_at || !room_for(f, learned, source))
 		return;
-	if (source != NULL)
+	if (source != NULL) {
 		source->supplied++;
+		f->learned_connects++;
+	}
 	fetch_log(f, PROTO_LOG_DEBUG, "%s: named again; reconnecting",
 	    p->addr);
 	connect_peer(p);
@@ -484,8 +489,10 @@ add_peer(proto_fetch *f, const char *addr, const uint8_t *pin, int learned,
 		    addr, fetch_alive_peers(f));
 		return 0;
 	}
-	if (source != NULL)
+	if (source != NULL) {
 		source->supplied++;
+		f->learned_connects++;
+	}
 	connect_peer(p);
 	return 0;
 }

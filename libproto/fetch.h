@@ -19,7 +19,8 @@
  * max_peers are connected at once, and of those at most 8 were learned
  * from others; the owner's peers beyond max_peers wait in order for room.
  * One peer's PEERS answers lead to PROTO_FETCH_PER_SOURCE connections at
- * most, over the fetch's life. A gone peer named again is tried again only
+ * most, and all peers' to PROTO_FETCH_LEARNED_CONNECTS, over the fetch's
+ * life: liars naming one another cannot make it connect without end. A gone peer named again is tried again only
  * after a backoff, 2 s doubling with each failure up to 300 s; one dropped
  * for what it did, never.
  *
@@ -45,6 +46,7 @@ typedef struct proto_fetch proto_fetch;
 
 #define PROTO_FETCH_PEERS_MAX 256  /* peers a fetch knows at once */
 #define PROTO_FETCH_PER_SOURCE 16  /* connections on one peer's word */
+#define PROTO_FETCH_LEARNED_CONNECTS 1024 /* on any peer's word, in all */
 
 typedef struct proto_fetch_config {
 	const uint8_t *id;      /* PROTO_HASH_LEN bytes; copied; unused with

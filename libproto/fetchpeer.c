@@ -649,6 +649,7 @@ fetch_peer_ask_peers(struct fetch_peer *p)
 
 	if (p->state != FETCH_READY || p->asking_peers || f->cfg.list ||
 	    p->supplied >= PROTO_FETCH_PER_SOURCE ||
+	    f->learned_connects >= PROTO_FETCH_LEARNED_CONNECTS ||
 	    fetch_alive_peers(f) >= f->cfg.max_peers ||
 	    fetch_learned_peers(f) >= FETCH_LEARNED_MAX)
 		return;

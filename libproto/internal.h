@@ -120,6 +120,7 @@ struct proto_fetch {
 	                                 * PROTO_FETCH_PEERS_MAX */
 	size_t npeers, cap;
 	uint64_t connects;              /* connections attempted */
+	uint64_t learned_connects;      /* ... on another peer's word */
 	int admitting;                  /* admit_queued is on the stack */
 	uint32_t next_rid;
 	int ordered;                /* lowest first, below limit */
