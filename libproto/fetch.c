@@ -66,6 +66,13 @@ fetch_stalled(const proto_fetch *f)
 static int
 peer_alive(const struct fetch_peer *p)
 {
+	return p->state != FETCH_GONE && p->state != FETCH_QUEUED;
+}
+
+/* Alive, or waiting for room: still to hope for. */
+static int
+peer_pending(const struct fetch_peer *p)
+{
 	return p->state != FETCH_GONE;
 }
 
@@ -93,6 +100,8 @@ fetch_learned_peers(const proto_fetch *f)
 static void
 peer_close(struct fetch_peer *p)
 {
+	if (p->state == FETCH_QUEUED)
+		p->state = FETCH_GONE;
 	if (p->state == FETCH_GONE)
 		return;
 	fetch_peer_release(p);
@@ -119,7 +128,7 @@ check_exhausted(proto_fetch *f)
 	if (f->done || f->closed)
 		return;
 	for (size_t i = 0; i < f->npeers; i++) {
-		if (peer_alive(f->peers[i]))
+		if (peer_pending(f->peers[i]))
 			return;
 		if (f->peers[i]->why[0])
 			last = f->peers[i]->why;
@@ -162,9 +171,28 @@ others_answer(const proto_fetch *f, const struct fetch_peer *p)
 	if (f->listed > 0 || f->more_peers)
 		return 1;
 	for (size_t i = 0; i < f->npeers; i++)
-		if (f->peers[i] != p && peer_alive(f->peers[i]))
+		if (f->peers[i] != p && peer_pending(f->peers[i]))
 			return 1;
 	return 0;
+}
+
+static void connect_peer(struct fetch_peer *p);
+
+/* The owner's peers that waited for room get it, in the order given. A
+ * new peer has its own chance: the clock of the timeout starts again. */
+static void
+admit_queued(proto_fetch *f)
+{
+	if (f->admitting || f->done || f->closed)
+		return;
+	f->admitting = 1;
+	for (size_t i = 0; i < f->npeers &&
+	    fetch_alive_peers(f) < f->cfg.max_peers; i++)
+		if (f->peers[i]->state == FETCH_QUEUED) {
+			f->last_progress = time(NULL);
+			connect_peer(f->peers[i]);
+		}
+	f->admitting = 0;
 }
 
 void
@@ -195,6 +223,16 @@ fetch_peer_fail(struct fetch_peer *p, int bad, const char *fmt, ...)
 		fetch_log(f, f->cfg.list && others_answer(f, p) ?
 		    PROTO_LOG_WARN : PROTO_LOG_DEBUG, "%s", p->why);
 	peer_close(p);
+	if (bad)
+		p->bad = 1;
+	else if (p->fails < 30)
+		p->fails++;
+	/* Named again later, it is tried again after a while. */
+	p->retry_at = fetch_now() + (p->fails == 0 ? FETCH_BACKOFF_MIN :
+	    p->fails >= 8 ? FETCH_BACKOFF_MAX :
+	    FETCH_BACKOFF_MIN * (double)(1u << (p->fails - 1)));
+	if (p->retry_at > fetch_now() + FETCH_BACKOFF_MAX)
+		p->retry_at = fetch_now() + FETCH_BACKOFF_MAX;
 	/* A peer that had the file and lost the line through no fault of its
 	 * own (a cut, a reset, a timeout) is tried again, a few times. */
 	if (!bad && p->line_lost && p->retries < RECONNECTS && !f->done &&
@@ -206,6 +244,7 @@ fetch_peer_fail(struct fetch_peer *p, int bad, const char *fmt, ...)
 		fetch_log(f, PROTO_LOG_INFO, "%s; reconnecting (%u of %u)",
 		    p->why, p->retries, RECONNECTS);
 	}
+	admit_queued(f);
 	if (f->mf != NULL)
 		for (size_t i = 0; i < f->npeers; i++)
 			fetch_peer_pump(f->peers[i]);
@@ -272,6 +311,9 @@ connect_peer(struct fetch_peer *p)
 	p->has_file = 0;
 	p->swarm = 0;
 	p->line_lost = 0;
+	p->in_mark = p->have_bytes = 0;
+	p->started = fetch_now();
+	f->connects++;
 	if (p->has_pin)
 		cfg.pin = p->pin;
 	p->conn = proto_conn_connect(f->base, (struct sockaddr *)&p->ss,
@@ -307,23 +349,96 @@ peer_free(struct fetch_peer *p)
 	free(p);
 }
 
-/* learned: heard of from another peer. */
+/* A gone peer that brought nothing and is not being retried: forgotten
+ * first when the table is full (the oldest such), so that a flood of
+ * addresses that lead nowhere cannot grow it. 1 when one was. */
 static int
-add_peer(proto_fetch *f, const char *addr, const uint8_t *pin, int learned)
+forget_one(proto_fetch *f)
+{
+	for (size_t i = 0; i < f->npeers; i++) {
+		struct fetch_peer *p = f->peers[i];
+		if (p->state != FETCH_GONE || p->chunks > 0)
+			continue;
+		peer_free(p);
+		memmove(&f->peers[i], &f->peers[i + 1],
+		    (f->npeers - i - 1) * sizeof(*f->peers));
+		f->npeers--;
+		return 1;
+	}
+	return 0;
+}
+
+/* The peer known at ss, or NULL. */
+static struct fetch_peer *
+find_peer(const proto_fetch *f, const struct sockaddr_storage *ss,
+    socklen_t sslen)
+{
+	for (size_t i = 0; i < f->npeers; i++)
+		if (f->peers[i]->sslen == sslen &&
+		    memcmp(&f->peers[i]->ss, ss, sslen) == 0)
+			return f->peers[i];
+	return NULL;
+}
+
+/* Room to connect one more: under max_peers, and for a learned one
+ * under FETCH_LEARNED_MAX and its source's budget. */
+static int
+room_for(const proto_fetch *f, int learned, const struct fetch_peer *source)
+{
+	if (fetch_alive_peers(f) >= f->cfg.max_peers)
+		return 0;
+	if (learned && fetch_learned_peers(f) >= FETCH_LEARNED_MAX)
+		return 0;
+	if (source == NULL)
+		return 1;
+	return source->supplied < PROTO_FETCH_PER_SOURCE &&
+	    f->learned_connects < PROTO_FETCH_LEARNED_CONNECTS;
+}
+
+/* A known peer named again: tried again when it is gone through no fault
+ * of its own and its backoff is over. */
+static void
+revive(proto_fetch *f, struct fetch_peer *p, int learned,
+    struct fetch_peer *source)
+{
+	if (p->state != FETCH_GONE || p->bad || f->done || f->closed ||
+	    fetch_now() < p->retry_at || !room_for(f, learned, source))
+		return;
+	if (source != NULL) {
+		source->supplied++;
+		f->learned_connects++;
+	}
+	fetch_log(f, PROTO_LOG_DEBUG, "%s: named again; reconnecting",
+	    p->addr);
+	connect_peer(p);
+}
+
+/* learned: heard of from another peer; source: that peer, when it named
+ * it in PEERS. */
+static int
+add_peer(proto_fetch *f, const char *addr, const uint8_t *pin, int learned,
+    struct fetch_peer *source)
 {
 	struct sockaddr_storage ss;
 	socklen_t sslen;
 	const char *why;
 	struct fetch_peer *p;
+	int queue = 0;
 
 	for (size_t i = 0; i < f->npeers; i++)
-		if (strcmp(f->peers[i]->addr, addr) == 0)
+		if (strcmp(f->peers[i]->addr, addr) == 0) {
+			revive(f, f->peers[i], learned, source);
 			return 0;
-	if (fetch_alive_peers(f) >= f->cfg.max_peers ||
-	    (learned && fetch_learned_peers(f) >= FETCH_LEARNED_MAX)) {
-		fetch_log(f, PROTO_LOG_DEBUG, "%s: ignored: %u peers already",
-		    addr, fetch_alive_peers(f));
-		return 0;
+		}
+	if (!room_for(f, learned, source)) {
+		/* The owner's peers wait their turn: the first ones given
+		 * may all be stalling. */
+		if (learned) {
+			fetch_log(f, PROTO_LOG_DEBUG, "%s: ignored: %u peers "
+			    "already", addr, fetch_alive_peers(f));
+			return 0;
+		}
+		queue = 1;
 	}
 	if (f->cbs.resolve(addr, &ss, &sslen, &why, f->ctx) != 0) {
 		fetch_log(f, PROTO_LOG_WARN, "peer '%s': %s", addr, why);
@@ -335,10 +450,16 @@ add_peer(proto_fetch *f, const char *addr, const uint8_t *pin, int learned)
 		return 0;
 	}
 	/* The same peer under another spelling is still the same peer. */
-	for (size_t i = 0; i < f->npeers; i++)
-		if (f->peers[i]->sslen == sslen &&
-		    memcmp(&f->peers[i]->ss, &ss, sslen) == 0)
-			return 0;
+	if ((p = find_peer(f, &ss, sslen)) != NULL) {
+		revive(f, p, learned, source);
+		return 0;
+	}
+	if (f->npeers >= PROTO_FETCH_PEERS_MAX && !forget_one(f)) {
+		fetch_log(f, learned ? PROTO_LOG_DEBUG : PROTO_LOG_WARN,
+		    "%s: ignored: %d peers known already", addr,
+		    PROTO_FETCH_PEERS_MAX);
+		return 0;
+	}
 	if (f->npeers == f->cap) {
 		size_t cap = f->cap ? 2 * f->cap : 8;
 		struct fetch_peer **np = realloc(f->peers, cap * sizeof(*np));
@@ -362,6 +483,16 @@ add_peer(proto_fetch *f, const char *addr, const uint8_t *pin, int learned)
 	}
 	p->learned = learned;
 	f->peers[f->npeers++] = p;
+	if (queue) {
+		p->state = FETCH_QUEUED;
+		fetch_log(f, PROTO_LOG_DEBUG, "%s: waiting: %u peers already",
+		    addr, fetch_alive_peers(f));
+		return 0;
+	}
+	if (source != NULL) {
+		source->supplied++;
+		f->learned_connects++;
+	}
 	connect_peer(p);
 	return 0;
 }
@@ -370,14 +501,15 @@ int
 proto_fetch_add_peer(proto_fetch *fx, const char *hostport,
     const uint8_t *pin)
 {
-	return add_peer(fx, hostport, pin, 0);
+	return add_peer(fx, hostport, pin, 0, NULL);
 }
 
-/* A peer heard of from another (PEERS) or that connected to us: worth
- * fetching from too, if it is an address and not ourselves. */
+/* A peer heard of from another, source (PEERS), or that connected to us
+ * (source NULL): worth fetching from too, if it is an address and not
+ * ourselves. */
 void
-fetch_consider(proto_fetch *f, const char *host, size_t host_len,
-    uint16_t port)
+fetch_consider(proto_fetch *f, struct fetch_peer *source, const char *host,
+    size_t host_len, uint16_t port)
 {
 	char ip[INET6_ADDRSTRLEN], addr[INET6_ADDRSTRLEN + 8];
 	unsigned char bin[sizeof(struct in6_addr)];
@@ -392,7 +524,7 @@ fetch_consider(proto_fetch *f, const char *host, size_t host_len,
 	if (inet_pton(v6 ? AF_INET6 : AF_INET, ip, bin) != 1)
 		return;
 	snprintf(addr, sizeof(addr), v6 ? "[%s]:%u" : "%s:%u", ip, port);
-	if (add_peer(f, addr, NULL, 1) != 0) {
+	if (add_peer(f, addr, NULL, 1, source) != 0) {
 		fetch_log(f, PROTO_LOG_ERROR, "out of memory");
 		fetch_end(f, 1);
 	}
@@ -402,12 +534,13 @@ void
 proto_fetch_add_learned(proto_fetch *fx, const char *host, size_t host_len,
     uint16_t port)
 {
-	fetch_consider(fx, host, host_len, port);
+	fetch_consider(fx, NULL, host, host_len, port);
 }
 
 /* Bytes still arriving are progress too: a slow peer's chunk may take
  * longer than the timeout and still be on its way. A trickle is not: a
- * peer dripping a byte now and then must not hold the fetch. */
+ * peer dripping a byte now and then must not hold the fetch; nor are
+ * HAVEs, which a peer can send as often as it likes. */
 static void
 note_bytes_seen(proto_fetch *f)
 {
@@ -415,11 +548,39 @@ note_bytes_seen(proto_fetch *f)
 
 	for (size_t i = 0; i < f->npeers; i++)
 		if (f->peers[i]->conn)
-			seen += proto_conn_bytes_seen(f->peers[i]->conn);
+			seen += fetch_peer_net_bytes(f->peers[i]);
 	if (seen < f->bytes_seen || seen - f->bytes_seen >= PROGRESS_MIN) {
 		f->bytes_seen = seen;
 		f->last_progress = time(NULL);
 	}
+}
+
+/* No progress within the timeout while the owner's peers wait for room:
+ * the peers that never answered (still connecting, or no manifest) make it
+ * for them, whichever of their timeouts and ours comes first. 1 when one
+ * was let in. */
+static int
+make_room(proto_fetch *f)
+{
+	double now = fetch_now();
+	int queued = 0;
+
+	for (size_t i = 0; i < f->npeers; i++)
+		queued |= f->peers[i]->state == FETCH_QUEUED;
+	if (!queued)
+		return 0;
+	/* Not those let in meanwhile. */
+	for (size_t i = 0; i < f->npeers && !f->done; i++) {
+		struct fetch_peer *p = f->peers[i];
+		if (p->started < now && (p->state == FETCH_CONNECTING ||
+		    (p->state == FETCH_READY && !p->has_file)))
+			fetch_peer_fail(p, 0, "%s: no answer within %u s",
+			    p->addr, f->cfg.timeout);
+	}
+	for (size_t i = 0; i < f->npeers; i++)
+		if (f->peers[i]->state == FETCH_QUEUED)
+			return 0;
+	return !f->done;
 }
 
 static void
@@ -444,6 +605,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 				fetch_peer_fail(p, 0, "%s: cannot send",
 				    p->addr);
 		}
+		fetch_peer_check_hold(p);
 		if (fetch_stalled(f))
 			fetch_peer_pump(p);
 	}
@@ -451,6 +613,8 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	/* Complete is no failure, whatever the owner does next. */
 	if (time(NULL) - f->last_progress < (time_t)t ||
 	    (f->mf != NULL && f->pk.ndone == f->mf->nchunks))
+		return;
+	if (make_room(f))
 		return;
 	if (f->cfg.list && f->listed > 0) {
 		/* What the others said is listed; the silent ones are left. */
@@ -593,7 +757,10 @@ proto_fetch_stats_get(const proto_fetch *fx, proto_fetch_stats *st)
 	st->cancelled = fx->cancels;
 	st->duplicates = fx->wasted;
 	st->peers_alive = fetch_alive_peers(fx);
+	for (size_t i = 0; i < fx->npeers; i++)
+		st->peers_queued += fx->peers[i]->state == FETCH_QUEUED;
 	st->peers = fx->npeers;
+	st->connects = fx->connects;
 }
 
 int

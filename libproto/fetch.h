@@ -13,6 +13,17 @@
  * More peers are learned from the ones we have (PEERS), never ourselves
  * and never one address twice.
  *
+ * Everything a fetch keeps per peer is bounded. It knows at most
+ * PROTO_FETCH_PEERS_MAX peers (connected, waiting for room, or gone); a
+ * gone peer that sent no chunk makes room for a new one. At most
+ * max_peers are connected at once, and of those at most 8 were learned
+ * from others; the owner's peers beyond max_peers wait in order for room.
+ * One peer's PEERS answers lead to PROTO_FETCH_PER_SOURCE connections at
+ * most, and all peers' to PROTO_FETCH_LEARNED_CONNECTS, over the fetch's
+ * life: liars naming one another cannot make it connect without end. A gone peer named again is tried again only
+ * after a backoff, 2 s doubling with each failure up to 300 s; one dropped
+ * for what it did, never.
+ *
  * The fetch never writes the file: the owner gets each verified chunk
  * through a callback. It runs on the owner's event_base; where each peer's
  * scan starts comes from random(), which the owner seeds.
@@ -33,6 +44,10 @@ struct event_base;
 
 typedef struct proto_fetch proto_fetch;
 
+#define PROTO_FETCH_PEERS_MAX 256  /* peers a fetch knows at once */
+#define PROTO_FETCH_PER_SOURCE 16  /* connections on one peer's word */
+#define PROTO_FETCH_LEARNED_CONNECTS 1024 /* on any peer's word, in all */
+
 typedef struct proto_fetch_config {
 	const uint8_t *id;      /* PROTO_HASH_LEN bytes; copied; unused with
 	                         * list */
@@ -46,6 +61,15 @@ typedef struct proto_fetch_config {
 	                         * and the fetch go without progress; 0: 30 */
 	unsigned max_peers;     /* connected or retrying at once; 0: 50 */
 	uint64_t max_file_size; /* a bigger manifest ends the fetch; 0: none */
+	size_t chunk_size;      /* the least the fetch asks in: a power of
+	                         * two from PROTO_CHUNK_MIN to PROTO_CHUNK_MAX,
+	                         * narrowed to the file (proto_chunk_size_fit);
+	                         * 0: the least that keeps the file within
+	                         * PROTO_CHUNK_AUTO_COUNT chunks. A manifest
+	                         * chunked finer is carried up to it
+	                         * (proto_manifest_rechunk), whatever the peer
+	                         * that sent it chose; one chunked coarser
+	                         * cannot be split and is kept so */
 	const proto_server *server; /* the owner's, whose port and addresses
 	                         * are ourselves, never connected to;
 	                         * borrowed; NULL: none */
@@ -92,7 +116,10 @@ typedef struct proto_fetch_stats {
 	uint64_t cancelled;      /* CANCELs sent for endgame copies */
 	uint64_t duplicates;     /* copies that came anyway, dropped */
 	unsigned peers_alive;    /* connected, connecting or to retry */
-	size_t peers;            /* every peer ever added: proto_fetch_peer */
+	unsigned peers_queued;   /* the owner's, waiting for room */
+	size_t peers;            /* known now: proto_fetch_peer; at most
+	                          * PROTO_FETCH_PEERS_MAX */
+	uint64_t connects;       /* connections attempted, retries too */
 } proto_fetch_stats;
 
 /* A fetch on base, which must outlive it. cfg and cbs are copied; every
@@ -109,8 +136,10 @@ void proto_fetch_free(proto_fetch *fx);
 /*
  * Connects to hostport, accepting only the identity pin (PROTO_IDENTITY_LEN
  * bytes, copied; NULL: any). An address already known (in any spelling)
- * is skipped silently; ourselves, one that does not resolve or one past
- * max_peers is skipped with a log line; all return 0 too. A connect that
+ * is skipped silently, unless it is gone and its backoff over: then it is
+ * tried again. One past max_peers waits for room, in order. Ourselves, one
+ * that does not resolve, or one past PROTO_FETCH_PEERS_MAX is skipped with
+ * a log line; all return 0 too. A connect that
  * fails at once can leave no peer: when none are to come
  * (proto_fetch_more_peers), on_end is then called before this returns; an
  * owner adding several sets more to 1 first. 0, or PROTO_ERR_NOMEM.
@@ -151,8 +180,9 @@ const proto_manifest *proto_fetch_manifest(const proto_fetch *fx);
 void proto_fetch_stats_get(const proto_fetch *fx, proto_fetch_stats *st);
 
 /* Peer i (in the order added, from 0 to stats.peers - 1): its address as
- * given, valid until proto_fetch_free, and the chunks it sent that were
- * kept. 0, or PROTO_ERR_INVALID past the last. */
+ * given, valid until the next call into the fetch, and the chunks it sent
+ * that were kept. A peer that sent none may be forgotten, and the peers
+ * after it renumbered. 0, or PROTO_ERR_INVALID past the last. */
 int proto_fetch_peer(const proto_fetch *fx, size_t i, const char **addr,
     uint64_t *chunks);
 

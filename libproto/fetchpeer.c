@@ -15,6 +15,13 @@
 #define INFLIGHT_BYTES (2u << 20) /* requested, unanswered, per peer */
 #define INFLIGHT_CHUNKS 16        /* chunk requests per peer */
 #define MANIFEST_TRIES 40         /* of a learned peer, a tick apart */
+/* A peer that sends nothing towards the chunk it owes first for this
+ * long, while another peer's chunks are verified, holds the request: it
+ * is asked of others, and the holder's claims stop counting. A liar that
+ * claims chunks and never sends them would otherwise keep the seeds from
+ * being asked for them. */
+#define HOLD_DEADLINE 1.0
+#define HOLD_PROGRESS 1024        /* net bytes that move the deadline */
 
 static const proto_have *
 peer_have(const struct fetch_peer *p)
@@ -22,15 +29,102 @@ peer_have(const struct fetch_peer *p)
 	return p->whole ? NULL : &p->has;
 }
 
-/* One request of p's for chunk i is over, answered or not. */
+/* One request of p's is over, answered or not. One it was deemed to hold
+ * was unasked then already. */
 static void
-finish_chunk_request(struct fetch_peer *p, uint64_t i)
+finish_chunk_request(struct fetch_peer *p, const struct fetch_request *r)
 {
 	proto_fetch *f = p->f;
-	size_t len = proto_chunk_len(f->mf->size, f->mf->chunk_size, i);
+	size_t len = proto_chunk_len(f->mf->size, f->mf->chunk_size, r->index);
 
 	p->inflight_bytes -= len < p->inflight_bytes ? len : p->inflight_bytes;
-	proto_picker_unask(&f->pk, i);
+	if (!r->abandoned)
+		proto_picker_unask(&f->pk, r->index);
+}
+
+/* Bytes the peer sent on this connection that were not HAVEs: a frame
+ * still arriving counts, a HAVE once whole does not. */
+uint64_t
+fetch_peer_net_bytes(const struct fetch_peer *p)
+{
+	uint64_t seen = p->conn ? proto_conn_bytes_seen(p->conn) : 0;
+
+	return seen > p->have_bytes ? seen - p->have_bytes : 0;
+}
+
+/* The head request starts its clock anew. */
+static void
+hold_reset(struct fetch_peer *p)
+{
+	p->hold_mark = fetch_now();
+	p->hold_net = fetch_peer_net_bytes(p);
+}
+
+/* Its claims count for rarity (and so spare seeds) again, or no more. */
+static void
+set_demoted(struct fetch_peer *p, int demoted)
+{
+	proto_fetch *f = p->f;
+
+	if (p->demoted == demoted)
+		return;
+	p->demoted = demoted;
+	if (!p->mapped || p->whole || f->mf == NULL)
+		return;
+	if (demoted)
+		proto_picker_remove_holder(&f->pk, &p->has);
+	else
+		proto_picker_add_holder(&f->pk, &p->has);
+}
+
+/*
+ * Called each tick: a peer whose first chunk request has seen no bytes for
+ * HOLD_DEADLINE while chunks came from others is demoted, and its chunk
+ * requests go back to the pool (their answers, should they come, are still
+ * taken). One that claimed chunks and holds on for the whole timeout is
+ * dropped: a HAVE now and then keeps it from ever being idle.
+ */
+void
+fetch_peer_check_hold(struct fetch_peer *p)
+{
+	proto_fetch *f = p->f;
+	const struct fetch_request *head = &p->queue[p->head];
+	uint64_t net = fetch_peer_net_bytes(p);
+	double now = fetch_now();
+
+	if (p->state != FETCH_READY || f->mf == NULL || p->count == 0 ||
+	    head->kind != FETCH_REQ_CHUNK)
+		return;
+	if (net < p->hold_net || net - p->hold_net >= HOLD_PROGRESS) {
+		hold_reset(p);
+		return;
+	}
+	if (now - p->hold_mark < HOLD_DEADLINE || f->last_chunk < p->hold_mark)
+		return;
+	if (p->mapped && !p->whole &&
+	    now - p->hold_mark >= (double)f->cfg.timeout) {
+		fetch_peer_fail(p, 1, "%s: claims chunk %llu and sent none of "
+		    "it for %u s", p->addr, (unsigned long long)head->index,
+		    f->cfg.timeout);
+		return;
+	}
+	if (p->demoted)
+		return;
+	fetch_log(f, PROTO_LOG_INFO, "%s: chunk %llu held for %.1f s; asking "
+	    "others", p->addr, (unsigned long long)head->index,
+	    now - p->hold_mark);
+	set_demoted(p, 1);
+	for (unsigned i = 0; i < p->count; i++) {
+		struct fetch_request *r =
+		    &p->queue[(p->head + i) % FETCH_QUEUE_MAX];
+		if (r->kind == FETCH_REQ_CHUNK && !r->abandoned) {
+			r->abandoned = 1;
+			proto_picker_unask(&f->pk, r->index);
+		}
+	}
+	for (size_t k = 0; k < f->npeers; k++)
+		if (f->peers[k] != p)
+			fetch_peer_pump(f->peers[k]);
 }
 
 /* The peer is gone: the chunks it was asked for go back to the pool, and
@@ -44,13 +138,14 @@ fetch_peer_release(struct fetch_peer *p)
 		for (unsigned i = 0; i < p->count; i++) {
 			struct fetch_request *r =
 			    &p->queue[(p->head + i) % FETCH_QUEUE_MAX];
-			if (r->kind == FETCH_REQ_CHUNK)
+			if (r->kind == FETCH_REQ_CHUNK && !r->abandoned)
 				proto_picker_unask(&f->pk, r->index);
 		}
 		p->inflight_bytes = 0;
 	}
-	if (p->mapped && !p->whole && f->mf != NULL)
+	if (p->mapped && !p->whole && !p->demoted && f->mf != NULL)
 		proto_picker_remove_holder(&f->pk, &p->has);
+	p->demoted = 0;
 	proto_have_free(&p->has);
 	proto_have_free(&p->theirs);
 	p->mapped = p->whole = 0;
@@ -80,6 +175,7 @@ fetch_peer_send(struct fetch_peer *p, enum fetch_req_kind kind,
 	r->kind = kind;
 	r->index = index;
 	r->cancelled = 0;
+	r->abandoned = 0;
 	proto_msg_init(&m, types[kind]);
 	m.rid = r->rid;
 	m.id = f->id;
@@ -88,7 +184,8 @@ fetch_peer_send(struct fetch_peer *p, enum fetch_req_kind kind,
 		m.chunk_size = f->mf->chunk_size;
 	if ((rc = proto_conn_send(p->conn, &m)) != 0)
 		return rc;
-	p->count++;
+	if (p->count++ == 0)
+		hold_reset(p);
 	return 0;
 }
 
@@ -172,7 +269,7 @@ fetch_peer_pump(struct fetch_peer *p)
 		budget = min_inflight;
 
 	if (p->state != FETCH_READY || !p->has_file || f->done || f->closed ||
-	    (p->swarm && !p->mapped))
+	    (p->swarm && !p->mapped) || p->demoted)
 		return;
 	/* The count cap keeps the first peer to answer from taking every
 	 * small chunk before the others are ready. */
@@ -217,11 +314,13 @@ cancel_copies(proto_fetch *f, const struct fetch_peer *from, uint64_t index)
 }
 
 static void
-take_chunk(struct fetch_peer *p, uint64_t index, const proto_msg *m)
+take_chunk(struct fetch_peer *p, const struct fetch_request *r,
+    const proto_msg *m)
 {
 	proto_fetch *f = p->f;
+	uint64_t index = r->index;
 
-	finish_chunk_request(p, index);
+	finish_chunk_request(p, r);
 	/* After a failure (a full disk, say) the fetch is over: later chunks
 	 * already in the buffers are not handed over, nor reported again. A
 	 * chunk already done came twice in the endgame: the copy is dropped. */
@@ -239,6 +338,7 @@ take_chunk(struct fetch_peer *p, uint64_t index, const proto_msg *m)
 	}
 	f->chunks_fetched++;
 	p->chunks++;
+	set_demoted(p, 0);
 	f->last_progress = time(NULL);
 	f->last_chunk = fetch_now();
 	f->cbs.on_chunk(index, m->data, m->data_len, f->ctx);
@@ -251,11 +351,36 @@ take_chunk(struct fetch_peer *p, uint64_t index, const proto_msg *m)
 		f->cbs.on_complete(f->ctx);
 }
 
-/* The first manifest that hashes to the id: ours from now on. */
+/* The chunk size the fetch asks in: its own, not the first peer's, which
+ * could make a big file a quarter of a million requests. By default the
+ * finest that keeps the file within PROTO_CHUNK_AUTO_COUNT chunks. A peer's
+ * coarser layer cannot be split and is kept. */
+static size_t
+own_chunk_size(const proto_fetch *f, const proto_manifest *mf)
+{
+	size_t cs = f->cfg.chunk_size;
+
+	if (cs == 0)
+		for (cs = PROTO_CHUNK_MIN; cs < PROTO_CHUNK_MAX &&
+		    proto_chunk_count(mf->size, cs) > PROTO_CHUNK_AUTO_COUNT;
+		    cs <<= 1)
+			;
+	cs = proto_chunk_size_fit(mf->size, cs);
+	return cs > mf->chunk_size ? cs : mf->chunk_size;
+}
+
+/* The first manifest that hashes to the id: ours from now on, in our
+ * chunk size. */
 static int
 adopt_manifest(proto_fetch *f, proto_manifest *mf)
 {
+	size_t cs = own_chunk_size(f, mf);
+
 	f->mf = mf;
+	if (cs != mf->chunk_size && proto_manifest_rechunk(mf, cs) != 0) {
+		fetch_log(f, PROTO_LOG_ERROR, "out of memory");
+		return -1;
+	}
 	if (proto_picker_init(&f->pk, mf->nchunks) != 0 ||
 	    f->cbs.on_manifest(mf, f->ctx) != 0)
 		return -1;
@@ -383,7 +508,8 @@ take_have(struct fetch_peer *p, const proto_msg *m)
 		    &p->theirs, p->their_chunk_size, mf->size, mf->chunk_size,
 		    i)) {
 			proto_have_set(&p->has, i);
-			proto_picker_gain(&p->f->pk, i);
+			if (!p->demoted)
+				proto_picker_gain(&p->f->pk, i);
 		}
 	fetch_peer_pump(p);
 }
@@ -392,8 +518,9 @@ static void
 take_peers(struct fetch_peer *p, const proto_msg *m)
 {
 	p->asking_peers = 0;
-	for (size_t i = 0; i < m->npeers; i++)
-		fetch_consider(p->f, m->peers[i].host, m->peers[i].host_len,
+	/* A connect that fails at once can end p too: then it is done. */
+	for (size_t i = 0; i < m->npeers && p->state == FETCH_READY; i++)
+		fetch_consider(p->f, p, m->peers[i].host, m->peers[i].host_len,
 		    m->peers[i].port);
 }
 
@@ -407,7 +534,7 @@ take_error(struct fetch_peer *p, const struct fetch_request *r,
 	proto_msg_printable(text, sizeof(text), m->text, m->text_len);
 	switch (r->kind) {
 	case FETCH_REQ_CHUNK:
-		finish_chunk_request(p, r->index);
+		finish_chunk_request(p, r);
 		if (m->code == PROTO_CODE_CANCELLED && r->cancelled) {
 			fetch_peer_pump(p);
 			return;
@@ -450,7 +577,12 @@ on_msg(proto_conn *c, proto_msg *m, void *arg)
 	struct fetch_peer *p = arg;
 	struct fetch_request r;
 
-	(void)c;
+	uint64_t in = proto_conn_bytes_in(c);
+
+	/* A HAVE is no progress on a request, however long its frame. */
+	if (m->type == PROTO_MSG_HAVE && m->rid == 0)
+		p->have_bytes += in - p->in_mark;
+	p->in_mark = in;
 	if (m->type == PROTO_MSG_HAVE && m->rid == 0) {
 		take_have(p, m);
 		return;
@@ -467,6 +599,7 @@ on_msg(proto_conn *c, proto_msg *m, void *arg)
 	}
 	p->head = (p->head + 1) % FETCH_QUEUE_MAX;
 	p->count--;
+	hold_reset(p);
 	if (m->type == PROTO_MSG_ERROR) {
 		take_error(p, &r, m);
 		return;
@@ -489,7 +622,7 @@ on_msg(proto_conn *c, proto_msg *m, void *arg)
 	case FETCH_REQ_CHUNK:
 		if (m->type != PROTO_MSG_CHUNK)
 			break;
-		take_chunk(p, r.index, m);
+		take_chunk(p, &r, m);
 		if (p->state == FETCH_READY)
 			fetch_peer_pump(p);
 		return;
@@ -515,6 +648,8 @@ fetch_peer_ask_peers(struct fetch_peer *p)
 	proto_fetch *f = p->f;
 
 	if (p->state != FETCH_READY || p->asking_peers || f->cfg.list ||
+	    p->supplied >= PROTO_FETCH_PER_SOURCE ||
+	    f->learned_connects >= PROTO_FETCH_LEARNED_CONNECTS ||
 	    fetch_alive_peers(f) >= f->cfg.max_peers ||
 	    fetch_learned_peers(f) >= FETCH_LEARNED_MAX)
 		return;
@@ -528,6 +663,7 @@ on_ready(proto_conn *c, const proto_msg *hello, void *arg)
 	struct fetch_peer *p = arg;
 
 	p->state = FETCH_READY;
+	p->fails = 0;
 	p->swarm = (hello->caps & PROTO_CAP_SWARM) != 0;
 	fetch_log(p->f, PROTO_LOG_DEBUG, "%s: connected to %s", p->addr,
 	    proto_conn_peer_name(c));

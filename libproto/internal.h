@@ -39,7 +39,7 @@ void proto__plog_emit(int module, int level, const char *fmt, ...)
 #define FETCH_QUEUE_MAX 64 /* requests out per peer */
 
 enum fetch_peer_state { FETCH_CONNECTING, FETCH_READY, FETCH_RETRYING,
-    FETCH_GONE };
+    FETCH_GONE, FETCH_QUEUED };
 enum fetch_req_kind { FETCH_REQ_MANIFEST, FETCH_REQ_CHUNK, FETCH_REQ_LIST,
     FETCH_REQ_INTERESTED, FETCH_REQ_PEERS };
 
@@ -48,6 +48,8 @@ struct fetch_request {
 	enum fetch_req_kind kind;
 	uint64_t index;
 	int cancelled;      /* a CANCEL went after it */
+	int abandoned;      /* held too long: asked of others meanwhile, no
+	                     * longer counted as out by this peer */
 };
 
 struct fetch_peer {
@@ -64,6 +66,13 @@ struct fetch_peer {
 	unsigned manifest_tries;
 	struct event *retry_ev;
 	unsigned retries;
+	int bad;                        /* dropped for what it did: never again */
+	unsigned fails;                 /* connections in a row that came to
+	                                 * nothing */
+	double retry_at;                /* gone: not connected again before */
+	double started;                 /* its last connect */
+	unsigned supplied;              /* connections made to addresses it
+	                                 * named (PEERS) */
 	int line_lost;                  /* cut or reset while ready: worth
 	                                 * reconnecting; silence is not */
 	int has_file;
@@ -78,6 +87,15 @@ struct fetch_peer {
 	struct fetch_request queue[FETCH_QUEUE_MAX]; /* answers come in order */
 	unsigned head, count;
 	size_t inflight_bytes;
+	/* Holding: what the peer sent since its head request became head,
+	 * less the HAVEs, which are no progress on any request. */
+	double hold_mark;       /* when the head request last moved */
+	uint64_t hold_net;      /* net bytes then */
+	uint64_t in_mark;       /* bytes_in after its last whole message */
+	uint64_t have_bytes;    /* of the HAVEs on this connection */
+	int demoted;            /* held a request: its claims do not count,
+	                         * nothing more is asked of it, until it
+	                         * answers a chunk */
 	uint64_t chunks;
 	char why[400];  /* why it went, for the final message */
 };
@@ -86,6 +104,8 @@ struct fetch_peer {
 #define FETCH_LEARNED_MAX 8 /* peers at once found through others: enough
                              * to swarm, few enough that a hundred
                              * fetchers do not all connect to each other */
+#define FETCH_BACKOFF_MIN 2.0   /* s before a gone peer named again is */
+#define FETCH_BACKOFF_MAX 300.0 /* tried again, doubling with each failure */
 
 struct proto_fetch {
 	struct event_base *base;
@@ -96,8 +116,12 @@ struct proto_fetch {
 	char hex[PROTO_ID_HEX_LEN + 1];     /* "" when listing */
 	proto_manifest *mf;
 	proto_picker pk;
-	struct fetch_peer **peers;
+	struct fetch_peer **peers;      /* in the order added; at most
+	                                 * PROTO_FETCH_PEERS_MAX */
 	size_t npeers, cap;
+	uint64_t connects;              /* connections attempted */
+	uint64_t learned_connects;      /* ... on another peer's word */
+	int admitting;                  /* admit_queued is on the stack */
 	uint32_t next_rid;
 	int ordered;                /* lowest first, below limit */
 	uint64_t limit;
@@ -121,8 +145,8 @@ void fetch_log(proto_fetch *f, int level, const char *fmt, ...)
 void fetch_end(proto_fetch *f, int code);
 void fetch_peer_fail(struct fetch_peer *p, int bad, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-void fetch_consider(proto_fetch *f, const char *host, size_t host_len,
-    uint16_t port);
+void fetch_consider(proto_fetch *f, struct fetch_peer *source,
+    const char *host, size_t host_len, uint16_t port);
 unsigned fetch_alive_peers(const proto_fetch *f);
 unsigned fetch_learned_peers(const proto_fetch *f);
 double fetch_now(void);
@@ -135,6 +159,8 @@ int fetch_peer_send(struct fetch_peer *p, enum fetch_req_kind kind,
 void fetch_peer_pump(struct fetch_peer *p);
 void fetch_peer_ask_peers(struct fetch_peer *p);
 void fetch_peer_release(struct fetch_peer *p);
+void fetch_peer_check_hold(struct fetch_peer *p);
+uint64_t fetch_peer_net_bytes(const struct fetch_peer *p);
 
 #define PLOG(module, level, ...) do { \
 	if ((level) <= proto__plog_levels[module]) \

@@ -398,3 +398,47 @@ proto_manifest_check_chunk(const proto_manifest *mf, uint64_t index,
 	return memcmp(hash, mf->chunks + index * PROTO_HASH_LEN,
 	    PROTO_HASH_LEN) == 0 ? 0 : PROTO_ERR_MISMATCH;
 }
+
+int
+proto_manifest_rechunk(proto_manifest *mf, size_t chunk_size)
+{
+	uint8_t pad[PROTO_HASH_LEN], *layer;
+	uint64_t n = mf->nchunks, ratio;
+	unsigned height = 0;
+
+	if (chunk_size < mf->chunk_size || chunk_size % mf->chunk_size != 0 ||
+	    !proto_chunk_size_valid(mf->size, chunk_size))
+		return PROTO_ERR_INVALID;
+	if (chunk_size == mf->chunk_size)
+		return 0;
+	for (uint64_t b = mf->chunk_size / PROTO_BLOCK_SIZE; b > 1; b >>= 1)
+		height++;
+	if ((layer = malloc(n * PROTO_HASH_LEN)) == NULL)
+		return PROTO_ERR_NOMEM;
+	memcpy(layer, mf->chunks, n * PROTO_HASH_LEN);
+	/* One level at a time: pairs hashed, an odd last one with Z(h). */
+	for (ratio = chunk_size / mf->chunk_size; ratio > 1; ratio >>= 1) {
+		uint64_t m = (n + 1) / 2;
+		int rc;
+		if ((rc = proto_hash_zero(height, pad)) != 0) {
+			free(layer);
+			return rc;
+		}
+		for (uint64_t i = 0; i < m; i++) {
+			const uint8_t *r = 2 * i + 1 < n ?
+			    layer + (2 * i + 1) * PROTO_HASH_LEN : pad;
+			if ((rc = proto_hash_pair(layer + 2 * i * PROTO_HASH_LEN,
+			    r, layer + i * PROTO_HASH_LEN)) != 0) {
+				free(layer);
+				return rc;
+			}
+		}
+		n = m;
+		height++;
+	}
+	free(mf->chunks);
+	mf->chunks = layer;
+	mf->nchunks = n;
+	mf->chunk_size = (uint32_t)chunk_size;
+	return 0;
+}

@@ -65,6 +65,16 @@ long proto_manifest_unpack(const uint8_t *buf, size_t len,
 int proto_manifest_check_chunk(const proto_manifest *mf, uint64_t index,
     const void *data, size_t len);
 
+/*
+ * Carries mf's chunk layer up to chunk_size, a size valid for the file and
+ * no smaller than mf's: each new chunk hash is the node above the old ones
+ * it spans, the last padded as the tree is (so the id stays the same). A
+ * fetcher uses it to fetch in chunks of its own choosing, whatever a peer
+ * chunked with. 0; PROTO_ERR_INVALID for a size that cannot be (mf
+ * unchanged); PROTO_ERR_NOMEM (mf unchanged).
+ */
+int proto_manifest_rechunk(proto_manifest *mf, size_t chunk_size);
+
 /* 1 when name is one acceptable path component (1..255 bytes, no '/', no
  * NUL, not "." or ".."), else 0. */
 int proto_name_valid(const char *name, size_t len);

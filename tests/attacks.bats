@@ -278,6 +278,84 @@ _alone() {
 	_alone drip-chunks
 }
 
+# A liar: its HAVE_MAP claims every chunk but the last, it never answers a GET_CHUNK, and a HAVE
+# every 2 s keeps it from ever being idle. Believed, it kept the seed from being asked for the
+# chunks it claimed (a seed is spared what other fetchers hold): 16 MiB from a seed capped at
+# 4 MB/s took 3.8 s alone and 37 s beside it. Its request is held past a deadline, so its claims
+# stop counting and its chunks go to the seed: 5.3 s. The bound here (20 s) is four times that
+# and well under the 37 s seen.
+@test "fetch: liar (claims chunks, answers none, HAVE every 2 s) beside a capped seed: its claims dropped, done in time" {
+	make_file big 16M 43
+	p2p-chunk -c 256K big >big.m
+	local id
+	id=$(ref_id big)
+	start_badpeer liar big.m big
+	local bad=$BADPEER_ADDR
+	start_server_stdin big.m --no-announce --max-upload-rate 4M
+	wait_listed "$SERVER_ADDR" "$id"
+	run --separate-stderr to_file out timeout 20 p2p-fetch -v --stats -p "$bad" -p "$SERVER_ADDR" "$id" </dev/null
+	echo "$stderr" >&2
+	assert_equal "$status" 0
+	cmp big out
+	_misbehaved liar
+	assert_equal "$(stats_field "$stderr" from)" "$SERVER_ADDR/64"
+	assert_stderr --regexp "$bad: chunk [0-9]+ held for [0-9.]+ s; asking others"
+}
+
+# A peer that answers every PEERS with 64 new addresses where nobody listens (127.1.x.y port 1,
+# each refused at once): the fetch connected to 128 of them a second, and its peer list grew
+# without end. One peer's word is worth PROTO_FETCH_PER_SOURCE (16) connections, no more. The
+# flooder holds none of the file, so it stays (and is asked) as long as the capped seed takes.
+@test "fetch: pex-flood (64 new closed addresses in every PEERS answer): 16 connections on its word at most" {
+	start_badpeer pex-flood m f
+	local bad=$BADPEER_ADDR
+	_serve_honest --max-upload-rate 2M
+	run --separate-stderr to_file out timeout 60 p2p-fetch -vv --stats -p "$bad" -p "$GOOD" "$ID" </dev/null
+	assert_equal "$status" 0
+	cmp f out
+	_misbehaved pex-flood
+	grep -Eq "pex-flood: [0-9]{3,} addresses named" "$BADPEER_ERR" || fail "asked for peers only once: $(tail -3 "$BADPEER_ERR")"
+	local tried
+	tried=$(grep -Eo '127\.1\.[0-9]+\.[0-9]+:1: connecting' <<<"$stderr" | sort -u | wc -l)
+	echo "addresses of the flooder's tried: $tried" >&2
+	((tried > 0 && tried <= 16)) || fail "$tried of the flooder's addresses tried"
+	(($(stats_field "$stderr" connects) <= 18)) || fail "connects=$(stats_field "$stderr" connects)"
+}
+
+# _stallers N FILE: N listening sockets on 127.0.0.1 that accept and never say a word, their
+# addresses in FILE, one a line; teardown kills them.
+_stallers() {
+	python3 - "$1" "$2" <<'PY' 3>&- &
+import socket, sys, time
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(64)
+    socks.append(s)
+with open(sys.argv[2] + ".tmp", "w") as f:
+    for s in socks:
+        f.write("127.0.0.1:%d\n" % s.getsockname()[1])
+import os
+os.rename(sys.argv[2] + ".tmp", sys.argv[2])
+time.sleep(600)
+PY
+	EXTRA_PIDS+=("$!")
+	wait_for test -s "$2"
+}
+
+# The peers read on stdin beyond --max-peers (50) wait for room rather than being dropped: 50
+# addresses that never answer first must not starve the real one after them.
+@test "fetch: 50 stalling peers on stdin, then the seed: the seed gets its turn" {
+	_stallers 50 stallers
+	_serve_honest
+	run --separate-stderr to_file out timeout 60 p2p-fetch --stats -T 3 "$ID" < <(cat stallers; echo "$GOOD")
+	echo "$stderr" >&2
+	assert_equal "$status" 0
+	cmp f out
+	assert_equal "$(stats_field "$stderr" from)" "$GOOD/$NCHUNKS"
+}
+
 # ---- p2p-serve under attack ----
 
 # _under_attack [ATTACK OPTIONS...] MODE: an honest server (P2P-SERVE ARGS in SERVE_ARGS) is

@@ -22,6 +22,8 @@
 #define DEADLINE_S 10
 
 static char dir[] = "/tmp/test_fetch.XXXXXX";
+/* The chunk size the next fetch asks in; 0: CHUNK, the seeds' own. */
+static size_t fetch_cs;
 static uint8_t content[FILE_SIZE];
 
 /* What the fetch told its owner. */
@@ -30,6 +32,7 @@ struct owner {
 	uint8_t got[FILE_SIZE];
 	unsigned chunk_calls[8];
 	int manifests, completes, ended, code;
+	size_t cs;              /* the chunk size asked for; 0: CHUNK */
 	size_t listed;
 	char log[4096];
 };
@@ -88,10 +91,12 @@ on_chunk(uint64_t index, const uint8_t *data, size_t len, void *ctx)
 {
 	struct owner *o = ctx;
 
+	size_t cs = o->cs ? o->cs : CHUNK;
+
 	if (index < 8)
 		o->chunk_calls[index]++;
-	if (index * CHUNK + len <= FILE_SIZE)
-		memcpy(o->got + index * CHUNK, data, len);
+	if (index * cs + len <= FILE_SIZE)
+		memcpy(o->got + index * cs, data, len);
 }
 
 static void
@@ -168,11 +173,13 @@ fetch_new(struct event_base *base, const uint8_t *id, int list,
 	proto_fetch_config cfg;
 
 	memset(o, 0, sizeof(*o));
+	o->cs = fetch_cs;
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.id = id;
 	cfg.list = list;
 	cfg.conn.node_name = "fetcher";
 	cfg.timeout = 5;
+	cfg.chunk_size = fetch_cs ? fetch_cs : CHUNK;
 	cfg.server = self;
 	o->fx = proto_fetch_new(base, &cfg, &cbs, o);
 	return o->fx;
@@ -270,6 +277,49 @@ test_fetch_whole_file(struct event_base *base, const char *path)
 		    "peer past the last: INVALID");
 	}
 	proto_fetch_free(o.fx);
+}
+
+/* The chunk size is the fetch's: a seed that chunked in 16 KiB is asked in
+ * the 32 KiB the fetch chose, and a fetch that leaves the choice to the
+ * library gets no more than PROTO_CHUNK_AUTO_COUNT chunks either way. */
+static void
+test_own_chunk_size(struct event_base *base, const char *path)
+{
+	proto_store *st;
+	proto_manifest *mf = NULL;
+	proto_server *srv = serve(base, &st, path, &mf);
+	const proto_manifest *got;
+	struct owner o;
+	char addr[64];
+
+	fetch_cs = 2 * CHUNK;
+	fetch_from(base, mf->id, 0, srv, &o, addr, sizeof(addr));
+	got = proto_fetch_manifest(o.fx);
+	is_int(o.completes, 1, "own chunk size: complete");
+	ok(got != NULL && mf->chunk_size == CHUNK &&
+	    got->chunk_size == 2 * CHUNK && got->nchunks == 3 &&
+	    memcmp(got->id, mf->id, PROTO_HASH_LEN) == 0,
+	    "a seed's 16 KiB manifest (5 chunks) is asked in the fetch's "
+	    "32 KiB (3 chunks)");
+	ok(o.chunk_calls[0] == 1 && o.chunk_calls[1] == 1 &&
+	    o.chunk_calls[2] == 1 && o.chunk_calls[3] == 0,
+	    "own chunk size: chunks 0 to 2 handed over once each");
+	is_mem(o.got, content, FILE_SIZE, "own chunk size: the bytes are "
+	    "the file's");
+	proto_fetch_free(o.fx);
+	/* A bigger chunk than the file's tree is narrowed to it. */
+	fetch_cs = PROTO_CHUNK_MAX;
+	fetch_from(base, mf->id, 0, srv, &o, addr, sizeof(addr));
+	got = proto_fetch_manifest(o.fx);
+	ok(o.completes == 1 && got != NULL && got->nchunks == 1 &&
+	    got->chunk_size == 8 * CHUNK,
+	    "own chunk size of 4 MiB: narrowed to the file's 128 KiB");
+	is_mem(o.got, content, FILE_SIZE, "in one chunk: the bytes are the "
+	    "file's");
+	proto_fetch_free(o.fx);
+	fetch_cs = 0;
+	proto_server_free(srv);
+	proto_store_free(st);
 }
 
 static void
@@ -506,6 +556,7 @@ main(void)
 	proto_fetch_free(NULL);
 	ok(1, "free(NULL) does nothing");
 	test_fetch_whole_file(base, path);
+	test_own_chunk_size(base, path);
 	test_bad_chunk_drops_peer(base, bad);
 	test_duplicate_address_connects_once(base, path);
 	test_not_found_anywhere(base);

@@ -652,6 +652,55 @@ test_names(void)
 	ok(proto_name_valid("ab/cd", 2), "name_valid: only len bytes are looked at");
 }
 
+/* A layer carried up is the layer built at the larger size, byte for byte,
+ * whatever the number of chunks (odd ones padded); never down, never to a
+ * size the file cannot have. */
+static void
+test_rechunk(void)
+{
+	/* Sizes within data's SIZE bytes. */
+	static const size_t sizes[] = { 16384, 16385, 3 * 16384 + 7, 5 * 16384,
+	    4 * 16384 + 5, SIZE };
+
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		size_t n = sizes[k];
+		proto_manifest *fine = build(data, n, 16384, NULL);
+		for (size_t cs = 32768; fine && cs <= 131072; cs <<= 1) {
+			proto_manifest *want;
+			if (!proto_chunk_size_valid(n, cs))
+				continue;
+			want = build(data, n, cs, NULL);
+			proto_manifest *mf = build(data, n, 16384, NULL);
+			int rc = proto_manifest_rechunk(mf, cs);
+			ok(rc == 0 && want && mf->chunk_size == cs &&
+			    mf->nchunks == want->nchunks &&
+			    memcmp(mf->chunks, want->chunks,
+			    want->nchunks * PROTO_HASH_LEN) == 0 &&
+			    memcmp(mf->id, want->id, PROTO_HASH_LEN) == 0,
+			    "rechunk %zu bytes from 16 KiB to %zu: the layer "
+			    "built at %zu", n, cs, cs);
+			proto_manifest_free(mf);
+			proto_manifest_free(want);
+		}
+		proto_manifest_free(fine);
+	}
+	{
+		proto_manifest *mf = build(data, 5 * 16384, 32768, NULL);
+		uint64_t nchunks = mf->nchunks;
+		is_int(proto_manifest_rechunk(mf, 16384), PROTO_ERR_INVALID,
+		    "rechunk down: INVALID");
+		is_int(proto_manifest_rechunk(mf, 1u << 20), PROTO_ERR_INVALID,
+		    "rechunk wider than the file's tree: INVALID");
+		is_int(proto_manifest_rechunk(mf, 3 * 32768), PROTO_ERR_INVALID,
+		    "rechunk to a size not a power of two: INVALID");
+		ok(mf->chunk_size == 32768 && mf->nchunks == nchunks,
+		    "after a refused rechunk the manifest is unchanged");
+		is_int(proto_manifest_rechunk(mf, 32768), 0,
+		    "rechunk to its own size: 0");
+		proto_manifest_free(mf);
+	}
+}
+
 int
 main(void)
 {
@@ -665,6 +714,7 @@ main(void)
 	test_check_chunk();
 	test_sparse();
 	test_names();
+	test_rechunk();
 	free(data);
 	return done_testing();
 }

@@ -538,7 +538,7 @@ print_stats(struct fetch *f)
 {
 	char line[8192], from[4096] = "";
 	size_t used = 0, at, used_peers = 0;
-	enum { FROM_BEFORE = 5, NNUM = 10 }; /* "from" before "cancelled" */
+	enum { FROM_BEFORE = 5, NNUM = 11 }; /* "from" before "cancelled" */
 	proto_server_stats ss;
 	proto_fetch_stats fs;
 	struct tool_json j;
@@ -567,7 +567,7 @@ print_stats(struct fetch *f)
 		{ "peers_dropped", fs.peers_dropped },
 		{ "cancelled", fs.cancelled }, { "duplicates", fs.duplicates },
 		{ "bytes_out", ss.bytes_out }, { "chunks_out", ss.chunks_out },
-		{ "peers_in", ss.peers },
+		{ "peers_in", ss.peers }, { "connects", fs.connects },
 	};
 	if (tool_opt.json) {
 		tool_json_start(&j);

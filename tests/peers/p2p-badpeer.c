@@ -37,6 +37,7 @@
 #define REACTION_MS 5000    /* how long an attack waits for the server */
 #define DRIP_MS 2000        /* between two dripped bytes */
 #define JUNK_MAX (16u << 20) /* bytes sent after a huge length prefix */
+#define HAVE_EVERY_MS 2000  /* liar: between two HAVEs that keep it alive */
 
 const char *progname = "p2p-badpeer";
 
@@ -58,8 +59,8 @@ usage(FILE *out)
 	    "serve modes: honest wrong-chunk wrong-manifest forged-manifest\n"
 	    "  truncated-frame huge-length bomb-array bomb-nested bomb-str\n"
 	    "  unknown-type out-of-order unrequested overlong-chunk drip\n"
-	    "  drip-chunks stall stall-chunks close-mid-chunk bad-version\n"
-	    "  hostile-names\n"
+	    "  drip-chunks stall stall-chunks close-mid-chunk bad-version liar\n"
+	    "  pex-flood hostile-names\n"
 	    "attack modes: huge-length bomb-array bomb-nested bomb-str\n"
 	    "  unknown-type truncated-frame drip pipeline never-read\n"
 	    "  flood-connect flood-silent big-frame hostile-names trickle\n"
@@ -246,11 +247,12 @@ send_msg(int fd, const proto_msg *m)
 
 static int
 send_hello(int fd, uint32_t version, const char *name, uint16_t port,
-    uint64_t nfiles)
+    uint64_t nfiles, uint64_t caps)
 {
 	proto_msg m;
 
 	proto_msg_init(&m, PROTO_MSG_HELLO);
+	m.caps = caps;
 	m.version = version;
 	m.text = name;
 	m.text_len = strlen(name);
@@ -336,7 +338,13 @@ struct peer {
 	int fd;
 	int drip;                 /* send one byte every DRIP_MS */
 	int told;                 /* "misbehaved" already said */
+	int subscribed;           /* liar: its HAVE_MAP went */
+	int holding;              /* liar: a GET_CHUNK it will never answer
+	                           * came, and answers are in order */
 };
+
+/* pex-flood: the next closed address it names, a fresh one each time. */
+static unsigned pex_next;
 
 static int
 is_mode(const struct peer *p, const char *mode)
@@ -549,6 +557,12 @@ answer_chunk(struct peer *p, const proto_msg *req)
 		drain(p->fd, 600000, NULL);
 		return 1;
 	}
+	if (is_mode(p, "liar")) {
+		misbehaved(p, "claims every chunk but the last, answers no "
+		    "GET_CHUNK, sends a HAVE every 2 s");
+		p->holding = 1;
+		return 0;
+	}
 	if (memcmp(req->id, srv->mf->id, PROTO_HASH_LEN) != 0)
 		return out_error(p, rid, PROTO_CODE_NOT_FOUND, "no such file");
 	if ((data = read_chunk(srv, req->index, req->chunk_size, &len, &code,
@@ -595,12 +609,55 @@ answer_chunk(struct peer *p, const proto_msg *req)
 	return rc;
 }
 
+/* liar: a map of every chunk but the last, in the manifest's chunk size;
+ * pex-flood: of none (a fetcher just started), so that it stays and is
+ * asked for peers while the fetch lasts. */
+static int
+answer_interested(struct peer *p, const proto_msg *req)
+{
+	const proto_manifest *mf = p->srv->mf;
+	size_t nbytes = (size_t)((mf->nchunks + 7) / 8);
+	uint8_t *bits = calloc(1, nbytes ? nbytes : 1);
+	proto_msg m;
+	int rc;
+
+	if (bits == NULL)
+		die(1, "out of memory");
+	for (uint64_t i = 0; is_mode(p, "liar") && i + 1 < mf->nchunks; i++)
+		bits[i / 8] |= (uint8_t)(0x80 >> (i % 8));
+	proto_msg_init(&m, PROTO_MSG_HAVE_MAP);
+	m.rid = req->rid;
+	m.chunk_size = mf->chunk_size;
+	m.bits = bits;
+	m.bits_len = nbytes;
+	rc = out_msg(p, &m);
+	free(bits);
+	p->subscribed = 1;
+	return rc;
+}
+
+/* liar: a HAVE for a chunk it claimed already, which says nothing new
+ * but keeps bytes coming, so that no idle timeout ever fires. */
+static int
+out_have(struct peer *p)
+{
+	proto_msg m;
+
+	proto_msg_init(&m, PROTO_MSG_HAVE);
+	m.rid = 0;
+	m.id = p->srv->mf->id;
+	m.index = 0;
+	return out_msg(p, &m);
+}
+
 static int
 answer(struct peer *p, const proto_msg *req)
 {
 	struct server *srv = p->srv;
 	proto_msg m;
 
+	if (p->holding)
+		return 0;
 	switch (req->type) {
 	case PROTO_MSG_GET_MANIFEST:
 		return answer_manifest(p, req);
@@ -620,20 +677,45 @@ answer(struct peer *p, const proto_msg *req)
 		m.rid = req->rid;
 		m.has = memcmp(req->id, srv->mf->id, PROTO_HASH_LEN) == 0;
 		return out_msg(p, &m);
-	case PROTO_MSG_PEERS:
+	case PROTO_MSG_PEERS: {
+		proto_peer_entry e[PROTO_PEERS_MAX];
+		char host[PROTO_PEERS_MAX][16];
 		proto_msg_init(&m, PROTO_MSG_PEERS_REPLY);
 		m.rid = req->rid;
+		if (is_mode(p, "pex-flood")) {
+			/* 127.1.x.y port 1: nobody listens there, so each
+			 * is refused at once and leaves room for the next. */
+			for (unsigned i = 0; i < PROTO_PEERS_MAX; i++) {
+				unsigned k = pex_next++;
+				snprintf(host[i], sizeof(host[i]), "127.1.%u.%u",
+				    (k >> 8) & 0xff, k & 0xff);
+				e[i].host = host[i];
+				e[i].host_len = strlen(host[i]);
+				e[i].port = 1;
+			}
+			m.peers = e;
+			m.npeers = PROTO_PEERS_MAX;
+			misbehaved(p, "64 new closed addresses in every PEERS "
+			    "answer");
+			note("pex-flood: %u addresses named", pex_next);
+		}
 		return out_msg(p, &m);
-	default:
-		return out_error(p, req->rid, PROTO_CODE_BAD_REQUEST,
-		    "unexpected message");
 	}
+	case PROTO_MSG_INTERESTED:
+		if (!is_mode(p, "liar") && !is_mode(p, "pex-flood"))
+			break;
+		return answer_interested(p, req);
+	default:
+		break;
+	}
+	return out_error(p, req->rid, PROTO_CODE_BAD_REQUEST,
+	    "unexpected message");
 }
 
 static void
 serve_peer(struct server *srv, int fd, const char *who)
 {
-	struct peer p = { srv, fd, 0, 0 };
+	struct peer p = { srv, fd, 0, 0, 0, 0 };
 	char name[PROTO_NODE_NAME_MAX + 1];
 	uint8_t *body;
 	proto_msg m;
@@ -648,7 +730,9 @@ serve_peer(struct server *srv, int fd, const char *who)
 		    "a forged line, escapes and a tab");
 	}
 	if (send_hello(fd, strcmp(srv->mode, "bad-version") == 0 ? 2 :
-	    PROTO_VERSION, name, srv->port, 1) != 0) {
+	    PROTO_VERSION, name, srv->port, 1,
+	    strcmp(srv->mode, "liar") == 0 ||
+	    strcmp(srv->mode, "pex-flood") == 0 ? PROTO_CAP_SWARM : 0) != 0) {
 		note("%s: HELLO: %s", who, strerror(errno));
 		return;
 	}
@@ -667,7 +751,18 @@ serve_peer(struct server *srv, int fd, const char *who)
 		return;
 	}
 	for (;;) {
-		/* Idle for long: the fetcher decides when to go. */
+		/* Idle for long: the fetcher decides when to go. The liar
+		 * speaks up every few seconds once subscribed. */
+		if (p.subscribed) {
+			r = wait_fd(fd, POLLIN, HAVE_EVERY_MS);
+			if (r == 0) {
+				if (out_have(&p) != 0) {
+					note("%s: gone", who);
+					return;
+				}
+				continue;
+			}
+		}
 		if ((r = recv_msg(fd, &m, &body, 600000)) <= 0) {
 			note("%s: %s", who, r ? strerror(errno) : "closed");
 			return;
@@ -732,8 +827,8 @@ static const char *serve_modes[] = { "honest", "wrong-chunk",
 	"wrong-manifest", "forged-manifest", "truncated-frame", "huge-length",
 	"bomb-array", "bomb-nested", "bomb-str", "unknown-type", "out-of-order",
 	"unrequested", "overlong-chunk", "drip", "drip-chunks", "stall",
-	"stall-chunks", "close-mid-chunk", "bad-version", "hostile-names",
-	NULL };
+	"stall-chunks", "close-mid-chunk", "bad-version", "liar", "pex-flood",
+	"hostile-names", NULL };
 
 static int
 known(const char *const *modes, const char *mode)
@@ -875,7 +970,7 @@ greet(struct attack *a, int fd)
 	proto_msg m;
 	int r;
 
-	if (send_hello(fd, PROTO_VERSION, "badpeer-attack", 0, 0) != 0) {
+	if (send_hello(fd, PROTO_VERSION, "badpeer-attack", 0, 0, 0) != 0) {
 		note("%s: HELLO: %s", a->addr, strerror(errno));
 		return -1;
 	}
@@ -1149,7 +1244,7 @@ attack_hold(struct attack *a)
 					note("attack %s: all %u connected",
 					    a->mode, a->count);
 				if (!silent && !trickle && send_hello(pf[i].fd,
-				    PROTO_VERSION, "badpeer-flood", 0, 0) != 0)
+				    PROTO_VERSION, "badpeer-flood", 0, 0, 0) != 0)
 					pf[i].revents |= POLLERR;
 			}
 			if (!(pf[i].revents & (POLLIN | POLLERR | POLLHUP)))
@@ -1392,7 +1487,7 @@ attack_names(struct attack *a)
 
 	if ((fd = dial(a)) < 0)
 		return 1;
-	if (send_hello(fd, PROTO_VERSION, HOSTILE_NAME, 0, 0) != 0 ||
+	if (send_hello(fd, PROTO_VERSION, HOSTILE_NAME, 0, 0, 0) != 0 ||
 	    recv_msg(fd, &m, &body, REACTION_MS) <= 0) {
 		note("attack %s: no HELLO from the server", a->mode);
 		close(fd);
