@@ -25,7 +25,7 @@
                                * progress */
 
 void
-fetch_log(proto_fetch *f, int level, const char *fmt, ...)
+proto__fetch_log(proto_fetch *f, int level, const char *fmt, ...)
 {
 	char text[1024];
 	va_list ap;
@@ -39,7 +39,7 @@ fetch_log(proto_fetch *f, int level, const char *fmt, ...)
 }
 
 void
-fetch_end(proto_fetch *f, int code)
+proto__fetch_end(proto_fetch *f, int code)
 {
 	if (f->done)
 		return;
@@ -48,7 +48,7 @@ fetch_end(proto_fetch *f, int code)
 }
 
 double
-fetch_now(void)
+proto__fetch_now(void)
 {
 	struct timespec ts;
 
@@ -58,9 +58,9 @@ fetch_now(void)
 
 /* Nothing verified for a second: any source is worth asking. */
 int
-fetch_stalled(const proto_fetch *f)
+proto__fetch_stalled(const proto_fetch *f)
 {
-	return fetch_now() - f->last_chunk > 1.0;
+	return proto__fetch_now() - f->last_chunk > 1.0;
 }
 
 static int
@@ -77,7 +77,7 @@ peer_pending(const struct fetch_peer *p)
 }
 
 unsigned
-fetch_alive_peers(const proto_fetch *f)
+proto__fetch_alive_peers(const proto_fetch *f)
 {
 	unsigned n = 0;
 
@@ -88,7 +88,7 @@ fetch_alive_peers(const proto_fetch *f)
 
 /* Peers found through others that are still with us. */
 unsigned
-fetch_learned_peers(const proto_fetch *f)
+proto__fetch_learned_peers(const proto_fetch *f)
 {
 	unsigned n = 0;
 
@@ -104,7 +104,7 @@ peer_close(struct fetch_peer *p)
 		p->state = FETCH_GONE;
 	if (p->state == FETCH_GONE)
 		return;
-	fetch_peer_release(p);
+	proto__fetch_peer_release(p);
 	if (p->conn) {
 		p->f->bytes_in += proto_conn_bytes_in(p->conn);
 		proto_conn_free(p->conn);
@@ -136,31 +136,31 @@ check_exhausted(proto_fetch *f)
 	if (f->more_peers)
 		return;
 	if (f->cfg.list && f->listed > 0) {
-		fetch_end(f, 0);
+		proto__fetch_end(f, 0);
 		return;
 	}
 	if (f->npeers == 0)
-		fetch_log(f, PROTO_LOG_ERROR, "no peers to fetch from");
+		proto__fetch_log(f, PROTO_LOG_ERROR, "no peers to fetch from");
 	else if (f->cfg.list)
-		fetch_log(f, PROTO_LOG_ERROR, "%s", last ? last : "peer gone");
+		proto__fetch_log(f, PROTO_LOG_ERROR, "%s", last ? last : "peer gone");
 	else if (f->mf == NULL && f->not_found > 0)
-		fetch_log(f, PROTO_LOG_ERROR, "%s: not found on any peer",
+		proto__fetch_log(f, PROTO_LOG_ERROR, "%s: not found on any peer",
 		    f->hex);
 	else if (f->mf == NULL && f->npeers == 1 && last)
-		fetch_log(f, PROTO_LOG_ERROR, "%s", last);
+		proto__fetch_log(f, PROTO_LOG_ERROR, "%s", last);
 	else if (f->mf == NULL) {
 		for (size_t i = 0; i < f->npeers; i++)
 			if (f->peers[i]->why[0])
-				fetch_log(f, PROTO_LOG_ERROR, "%s",
+				proto__fetch_log(f, PROTO_LOG_ERROR, "%s",
 				    f->peers[i]->why);
-		fetch_log(f, PROTO_LOG_ERROR, "%s: no peer could be reached",
+		proto__fetch_log(f, PROTO_LOG_ERROR, "%s: no peer could be reached",
 		    f->hex);
 	} else
-		fetch_log(f, PROTO_LOG_ERROR, "%s: every peer failed; %llu of "
+		proto__fetch_log(f, PROTO_LOG_ERROR, "%s: every peer failed; %llu of "
 		    "%llu chunks missing%s", f->hex,
 		    (unsigned long long)(f->mf->nchunks - f->pk.ndone),
 		    (unsigned long long)f->mf->nchunks, short_note(f));
-	fetch_end(f, 1);
+	proto__fetch_end(f, 1);
 }
 
 /* Whether something else than p may still answer: a peer that did, one
@@ -187,7 +187,7 @@ admit_queued(proto_fetch *f)
 		return;
 	f->admitting = 1;
 	for (size_t i = 0; i < f->npeers &&
-	    fetch_alive_peers(f) < f->cfg.max_peers; i++)
+	    proto__fetch_alive_peers(f) < f->cfg.max_peers; i++)
 		if (f->peers[i]->state == FETCH_QUEUED) {
 			f->last_progress = time(NULL);
 			connect_peer(f->peers[i]);
@@ -196,7 +196,7 @@ admit_queued(proto_fetch *f)
 }
 
 void
-fetch_peer_done(struct fetch_peer *p)
+proto__fetch_peer_done(struct fetch_peer *p)
 {
 	peer_close(p);
 	check_exhausted(p->f);
@@ -205,7 +205,7 @@ fetch_peer_done(struct fetch_peer *p)
 /* Drops a peer for what it did (bad), or lost it through no fault; either
  * way its chunks go to the others. */
 void
-fetch_peer_fail(struct fetch_peer *p, int bad, const char *fmt, ...)
+proto__fetch_peer_fail(struct fetch_peer *p, int bad, const char *fmt, ...)
 {
 	proto_fetch *f = p->f;
 	va_list ap;
@@ -217,10 +217,10 @@ fetch_peer_fail(struct fetch_peer *p, int bad, const char *fmt, ...)
 	va_end(ap);
 	if (bad) {
 		f->peers_dropped++;
-		fetch_log(f, PROTO_LOG_WARN, "%s; dropping peer", p->why);
+		proto__fetch_log(f, PROTO_LOG_WARN, "%s; dropping peer", p->why);
 	} else
 		/* A list goes on without this peer's files: say so. */
-		fetch_log(f, f->cfg.list && others_answer(f, p) ?
+		proto__fetch_log(f, f->cfg.list && others_answer(f, p) ?
 		    PROTO_LOG_WARN : PROTO_LOG_DEBUG, "%s", p->why);
 	peer_close(p);
 	if (bad)
@@ -228,11 +228,11 @@ fetch_peer_fail(struct fetch_peer *p, int bad, const char *fmt, ...)
 	else if (p->fails < 30)
 		p->fails++;
 	/* Named again later, it is tried again after a while. */
-	p->retry_at = fetch_now() + (p->fails == 0 ? FETCH_BACKOFF_MIN :
+	p->retry_at = proto__fetch_now() + (p->fails == 0 ? FETCH_BACKOFF_MIN :
 	    p->fails >= 8 ? FETCH_BACKOFF_MAX :
 	    FETCH_BACKOFF_MIN * (double)(1u << (p->fails - 1)));
-	if (p->retry_at > fetch_now() + FETCH_BACKOFF_MAX)
-		p->retry_at = fetch_now() + FETCH_BACKOFF_MAX;
+	if (p->retry_at > proto__fetch_now() + FETCH_BACKOFF_MAX)
+		p->retry_at = proto__fetch_now() + FETCH_BACKOFF_MAX;
 	/* A peer that had the file and lost the line through no fault of its
 	 * own (a cut, a reset, a timeout) is tried again, a few times. */
 	if (!bad && p->line_lost && p->retries < RECONNECTS && !f->done &&
@@ -241,13 +241,13 @@ fetch_peer_fail(struct fetch_peer *p, int bad, const char *fmt, ...)
 		p->retries++;
 		p->state = FETCH_RETRYING;
 		evtimer_add(p->retry_ev, &half);
-		fetch_log(f, PROTO_LOG_INFO, "%s; reconnecting (%u of %u)",
+		proto__fetch_log(f, PROTO_LOG_INFO, "%s; reconnecting (%u of %u)",
 		    p->why, p->retries, RECONNECTS);
 	}
 	admit_queued(f);
 	if (f->mf != NULL)
 		for (size_t i = 0; i < f->npeers; i++)
-			fetch_peer_pump(f->peers[i]);
+			proto__fetch_peer_pump(f->peers[i]);
 	check_exhausted(f);
 }
 
@@ -312,19 +312,19 @@ connect_peer(struct fetch_peer *p)
 	p->swarm = 0;
 	p->line_lost = 0;
 	p->in_mark = p->have_bytes = 0;
-	p->started = fetch_now();
+	p->started = proto__fetch_now();
 	f->connects++;
 	if (p->has_pin)
 		cfg.pin = p->pin;
 	p->conn = proto_conn_connect(f->base, (struct sockaddr *)&p->ss,
-	    p->sslen, &cfg, &fetch_peer_cbs, p);
+	    p->sslen, &cfg, &proto__fetch_peer_cbs, p);
 	if (p->conn == NULL) {
-		fetch_peer_fail(p, 0, "connect %s: %s", p->addr,
+		proto__fetch_peer_fail(p, 0, "connect %s: %s", p->addr,
 		    strerror(errno));
 		return;
 	}
 	proto_conn_set_idle_timeout(p->conn, f->cfg.timeout);
-	fetch_log(f, PROTO_LOG_DEBUG, "%s: connecting", p->addr);
+	proto__fetch_log(f, PROTO_LOG_DEBUG, "%s: connecting", p->addr);
 }
 
 static void
@@ -385,9 +385,9 @@ find_peer(const proto_fetch *f, const struct sockaddr_storage *ss,
 static int
 room_for(const proto_fetch *f, int learned, const struct fetch_peer *source)
 {
-	if (fetch_alive_peers(f) >= f->cfg.max_peers)
+	if (proto__fetch_alive_peers(f) >= f->cfg.max_peers)
 		return 0;
-	if (learned && fetch_learned_peers(f) >= FETCH_LEARNED_MAX)
+	if (learned && proto__fetch_learned_peers(f) >= FETCH_LEARNED_MAX)
 		return 0;
 	if (source == NULL)
 		return 1;
@@ -402,13 +402,13 @@ revive(proto_fetch *f, struct fetch_peer *p, int learned,
     struct fetch_peer *source)
 {
 	if (p->state != FETCH_GONE || p->bad || f->done || f->closed ||
-	    fetch_now() < p->retry_at || !room_for(f, learned, source))
+	    proto__fetch_now() < p->retry_at || !room_for(f, learned, source))
 		return;
 	if (source != NULL) {
 		source->supplied++;
 		f->learned_connects++;
 	}
-	fetch_log(f, PROTO_LOG_DEBUG, "%s: named again; reconnecting",
+	proto__fetch_log(f, PROTO_LOG_DEBUG, "%s: named again; reconnecting",
 	    p->addr);
 	connect_peer(p);
 }
@@ -434,18 +434,18 @@ add_peer(proto_fetch *f, const char *addr, const uint8_t *pin, int learned,
 		/* The owner's peers wait their turn: the first ones given
 		 * may all be stalling. */
 		if (learned) {
-			fetch_log(f, PROTO_LOG_DEBUG, "%s: ignored: %u peers "
-			    "already", addr, fetch_alive_peers(f));
+			proto__fetch_log(f, PROTO_LOG_DEBUG, "%s: ignored: %u peers "
+			    "already", addr, proto__fetch_alive_peers(f));
 			return 0;
 		}
 		queue = 1;
 	}
 	if (f->cbs.resolve(addr, &ss, &sslen, &why, f->ctx) != 0) {
-		fetch_log(f, PROTO_LOG_WARN, "peer '%s': %s", addr, why);
+		proto__fetch_log(f, PROTO_LOG_WARN, "peer '%s': %s", addr, why);
 		return 0;
 	}
 	if (is_self_addr(f, &ss)) {
-		fetch_log(f, PROTO_LOG_DEBUG, "%s: ourselves; not connecting",
+		proto__fetch_log(f, PROTO_LOG_DEBUG, "%s: ourselves; not connecting",
 		    addr);
 		return 0;
 	}
@@ -455,7 +455,7 @@ add_peer(proto_fetch *f, const char *addr, const uint8_t *pin, int learned,
 		return 0;
 	}
 	if (f->npeers >= PROTO_FETCH_PEERS_MAX && !forget_one(f)) {
-		fetch_log(f, learned ? PROTO_LOG_DEBUG : PROTO_LOG_WARN,
+		proto__fetch_log(f, learned ? PROTO_LOG_DEBUG : PROTO_LOG_WARN,
 		    "%s: ignored: %d peers known already", addr,
 		    PROTO_FETCH_PEERS_MAX);
 		return 0;
@@ -485,8 +485,8 @@ add_peer(proto_fetch *f, const char *addr, const uint8_t *pin, int learned,
 	f->peers[f->npeers++] = p;
 	if (queue) {
 		p->state = FETCH_QUEUED;
-		fetch_log(f, PROTO_LOG_DEBUG, "%s: waiting: %u peers already",
-		    addr, fetch_alive_peers(f));
+		proto__fetch_log(f, PROTO_LOG_DEBUG, "%s: waiting: %u peers already",
+		    addr, proto__fetch_alive_peers(f));
 		return 0;
 	}
 	if (source != NULL) {
@@ -508,8 +508,8 @@ proto_fetch_add_peer(proto_fetch *fx, const char *hostport,
  * (source NULL): worth fetching from too, if it is an address and not
  * ourselves. */
 void
-fetch_consider(proto_fetch *f, struct fetch_peer *source, const char *host,
-    size_t host_len, uint16_t port)
+proto__fetch_consider(proto_fetch *f, struct fetch_peer *source,
+    const char *host, size_t host_len, uint16_t port)
 {
 	char ip[INET6_ADDRSTRLEN], addr[INET6_ADDRSTRLEN + 8];
 	unsigned char bin[sizeof(struct in6_addr)];
@@ -525,8 +525,8 @@ fetch_consider(proto_fetch *f, struct fetch_peer *source, const char *host,
 		return;
 	snprintf(addr, sizeof(addr), v6 ? "[%s]:%u" : "%s:%u", ip, port);
 	if (add_peer(f, addr, NULL, 1, source) != 0) {
-		fetch_log(f, PROTO_LOG_ERROR, "out of memory");
-		fetch_end(f, 1);
+		proto__fetch_log(f, PROTO_LOG_ERROR, "out of memory");
+		proto__fetch_end(f, 1);
 	}
 }
 
@@ -534,7 +534,7 @@ void
 proto_fetch_add_learned(proto_fetch *fx, const char *host, size_t host_len,
     uint16_t port)
 {
-	fetch_consider(fx, NULL, host, host_len, port);
+	proto__fetch_consider(fx, NULL, host, host_len, port);
 }
 
 /* Bytes still arriving are progress too: a slow peer's chunk may take
@@ -548,7 +548,7 @@ note_bytes_seen(proto_fetch *f)
 
 	for (size_t i = 0; i < f->npeers; i++)
 		if (f->peers[i]->conn)
-			seen += fetch_peer_net_bytes(f->peers[i]);
+			seen += proto__fetch_peer_net_bytes(f->peers[i]);
 	if (seen < f->bytes_seen || seen - f->bytes_seen >= PROGRESS_MIN) {
 		f->bytes_seen = seen;
 		f->last_progress = time(NULL);
@@ -562,7 +562,7 @@ note_bytes_seen(proto_fetch *f)
 static int
 make_room(proto_fetch *f)
 {
-	double now = fetch_now();
+	double now = proto__fetch_now();
 	int queued = 0;
 
 	for (size_t i = 0; i < f->npeers; i++)
@@ -574,7 +574,7 @@ make_room(proto_fetch *f)
 		struct fetch_peer *p = f->peers[i];
 		if (p->started < now && (p->state == FETCH_CONNECTING ||
 		    (p->state == FETCH_READY && !p->has_file)))
-			fetch_peer_fail(p, 0, "%s: no answer within %u s",
+			proto__fetch_peer_fail(p, 0, "%s: no answer within %u s",
 			    p->addr, f->cfg.timeout);
 	}
 	for (size_t i = 0; i < f->npeers; i++)
@@ -597,17 +597,17 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	 * when the fetchers bring nothing, the seeds are asked for more. */
 	for (size_t i = 0; f->mf != NULL && i < f->npeers; i++) {
 		struct fetch_peer *p = f->peers[i];
-		fetch_peer_ask_peers(p);
+		proto__fetch_peer_ask_peers(p);
 		if (p->manifest_wait && p->state == FETCH_READY) {
 			p->manifest_wait = 0;
 			p->manifest_tries++;
-			if (fetch_peer_send(p, FETCH_REQ_MANIFEST, 0) != 0)
-				fetch_peer_fail(p, 0, "%s: cannot send",
+			if (proto__fetch_peer_send(p, FETCH_REQ_MANIFEST, 0) != 0)
+				proto__fetch_peer_fail(p, 0, "%s: cannot send",
 				    p->addr);
 		}
-		fetch_peer_check_hold(p);
-		if (fetch_stalled(f))
-			fetch_peer_pump(p);
+		proto__fetch_peer_check_hold(p);
+		if (proto__fetch_stalled(f))
+			proto__fetch_peer_pump(p);
 	}
 	note_bytes_seen(f);
 	/* Complete is no failure, whatever the owner does next. */
@@ -620,31 +620,31 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 		/* What the others said is listed; the silent ones are left. */
 		for (size_t i = 0; i < f->npeers; i++)
 			if (peer_alive(f->peers[i]))
-				fetch_log(f, PROTO_LOG_WARN, "%s: no answer "
+				proto__fetch_log(f, PROTO_LOG_WARN, "%s: no answer "
 				    "within %u s", f->peers[i]->addr, t);
-		fetch_end(f, 0);
+		proto__fetch_end(f, 0);
 		return;
 	}
 	if (f->mf == NULL && f->not_found > 0)
-		fetch_log(f, PROTO_LOG_ERROR, "%s: not found on any peer",
+		proto__fetch_log(f, PROTO_LOG_ERROR, "%s: not found on any peer",
 		    f->hex);
 	else if (f->mf == NULL) {
 		for (size_t i = 0; i < f->npeers; i++)
 			if (peer_alive(f->peers[i]))
-				fetch_log(f, PROTO_LOG_ERROR, "%s: no answer "
+				proto__fetch_log(f, PROTO_LOG_ERROR, "%s: no answer "
 				    "within %u s", f->peers[i]->addr, t);
 		if (f->cfg.list)
-			fetch_log(f, PROTO_LOG_ERROR, "no peer answered within "
+			proto__fetch_log(f, PROTO_LOG_ERROR, "no peer answered within "
 			    "%u s", t);
 		else
-			fetch_log(f, PROTO_LOG_ERROR, "%s: no peer answered "
+			proto__fetch_log(f, PROTO_LOG_ERROR, "%s: no peer answered "
 			    "within %u s", f->hex, t);
 	} else
-		fetch_log(f, PROTO_LOG_ERROR, "%s: no progress for %u s; %llu "
+		proto__fetch_log(f, PROTO_LOG_ERROR, "%s: no progress for %u s; %llu "
 		    "of %llu chunks missing%s", f->hex, t,
 		    (unsigned long long)(f->mf->nchunks - f->pk.ndone),
 		    (unsigned long long)f->mf->nchunks, short_note(f));
-	fetch_end(f, 1);
+	proto__fetch_end(f, 1);
 }
 
 proto_fetch *
@@ -756,7 +756,7 @@ proto_fetch_stats_get(const proto_fetch *fx, proto_fetch_stats *st)
 	st->peers_dropped = fx->peers_dropped;
 	st->cancelled = fx->cancels;
 	st->duplicates = fx->wasted;
-	st->peers_alive = fetch_alive_peers(fx);
+	st->peers_alive = proto__fetch_alive_peers(fx);
 	for (size_t i = 0; i < fx->npeers; i++)
 		st->peers_queued += fx->peers[i]->state == FETCH_QUEUED;
 	st->peers = fx->npeers;

@@ -45,7 +45,7 @@ finish_chunk_request(struct fetch_peer *p, const struct fetch_request *r)
 /* Bytes the peer sent on this connection that were not HAVEs: a frame
  * still arriving counts, a HAVE once whole does not. */
 uint64_t
-fetch_peer_net_bytes(const struct fetch_peer *p)
+proto__fetch_peer_net_bytes(const struct fetch_peer *p)
 {
 	uint64_t seen = p->conn ? proto_conn_bytes_seen(p->conn) : 0;
 
@@ -56,8 +56,8 @@ fetch_peer_net_bytes(const struct fetch_peer *p)
 static void
 hold_reset(struct fetch_peer *p)
 {
-	p->hold_mark = fetch_now();
-	p->hold_net = fetch_peer_net_bytes(p);
+	p->hold_mark = proto__fetch_now();
+	p->hold_net = proto__fetch_peer_net_bytes(p);
 }
 
 /* Its claims count for rarity (and so spare seeds) again, or no more. */
@@ -85,12 +85,12 @@ set_demoted(struct fetch_peer *p, int demoted)
  * dropped: a HAVE now and then keeps it from ever being idle.
  */
 void
-fetch_peer_check_hold(struct fetch_peer *p)
+proto__fetch_peer_check_hold(struct fetch_peer *p)
 {
 	proto_fetch *f = p->f;
 	const struct fetch_request *head = &p->queue[p->head];
-	uint64_t net = fetch_peer_net_bytes(p);
-	double now = fetch_now();
+	uint64_t net = proto__fetch_peer_net_bytes(p);
+	double now = proto__fetch_now();
 
 	if (p->state != FETCH_READY || f->mf == NULL || p->count == 0 ||
 	    head->kind != FETCH_REQ_CHUNK)
@@ -103,14 +103,14 @@ fetch_peer_check_hold(struct fetch_peer *p)
 		return;
 	if (p->mapped && !p->whole &&
 	    now - p->hold_mark >= (double)f->cfg.timeout) {
-		fetch_peer_fail(p, 1, "%s: claims chunk %llu and sent none of "
+		proto__fetch_peer_fail(p, 1, "%s: claims chunk %llu and sent none of "
 		    "it for %u s", p->addr, (unsigned long long)head->index,
 		    f->cfg.timeout);
 		return;
 	}
 	if (p->demoted)
 		return;
-	fetch_log(f, PROTO_LOG_INFO, "%s: chunk %llu held for %.1f s; asking "
+	proto__fetch_log(f, PROTO_LOG_INFO, "%s: chunk %llu held for %.1f s; asking "
 	    "others", p->addr, (unsigned long long)head->index,
 	    now - p->hold_mark);
 	set_demoted(p, 1);
@@ -124,13 +124,13 @@ fetch_peer_check_hold(struct fetch_peer *p)
 	}
 	for (size_t k = 0; k < f->npeers; k++)
 		if (f->peers[k] != p)
-			fetch_peer_pump(f->peers[k]);
+			proto__fetch_peer_pump(f->peers[k]);
 }
 
 /* The peer is gone: the chunks it was asked for go back to the pool, and
  * what it held no longer counts towards any chunk's rarity. */
 void
-fetch_peer_release(struct fetch_peer *p)
+proto__fetch_peer_release(struct fetch_peer *p)
 {
 	proto_fetch *f = p->f;
 
@@ -154,7 +154,7 @@ fetch_peer_release(struct fetch_peer *p)
 }
 
 int
-fetch_peer_send(struct fetch_peer *p, enum fetch_req_kind kind,
+proto__fetch_peer_send(struct fetch_peer *p, enum fetch_req_kind kind,
     uint64_t index)
 {
 	static const unsigned types[] = { PROTO_MSG_GET_MANIFEST,
@@ -251,11 +251,11 @@ spare(const proto_fetch *f, const struct fetch_peer *p, uint64_t i)
 {
 	if (f->pk.state[i] == PROTO_CHUNK_INFLIGHT)
 		return p->inflight_bytes > 0;
-	return p->whole && f->pk.avail[i] > 0 && !fetch_stalled(f);
+	return p->whole && f->pk.avail[i] > 0 && !proto__fetch_stalled(f);
 }
 
 void
-fetch_peer_pump(struct fetch_peer *p)
+proto__fetch_peer_pump(struct fetch_peer *p)
 {
 	proto_fetch *f = p->f;
 	size_t min_inflight = 2 * (size_t)f->mf->chunk_size;
@@ -277,8 +277,8 @@ fetch_peer_pump(struct fetch_peer *p)
 		int64_t i = pick_chunk(f, p);
 		if (i < 0 || spare(f, p, (uint64_t)i))
 			break;
-		if (fetch_peer_send(p, FETCH_REQ_CHUNK, (uint64_t)i) != 0) {
-			fetch_peer_fail(p, 0, "%s: cannot send", p->addr);
+		if (proto__fetch_peer_send(p, FETCH_REQ_CHUNK, (uint64_t)i) != 0) {
+			proto__fetch_peer_fail(p, 0, "%s: cannot send", p->addr);
 			return;
 		}
 		proto_picker_asked(&f->pk, (uint64_t)i);
@@ -332,7 +332,7 @@ take_chunk(struct fetch_peer *p, const struct fetch_request *r,
 	}
 	if (proto_manifest_check_chunk(f->mf, index, m->data,
 	    m->data_len) != 0) {
-		fetch_peer_fail(p, 1, "%s: chunk %llu failed verification",
+		proto__fetch_peer_fail(p, 1, "%s: chunk %llu failed verification",
 		    p->addr, (unsigned long long)index);
 		return;
 	}
@@ -340,7 +340,7 @@ take_chunk(struct fetch_peer *p, const struct fetch_request *r,
 	p->chunks++;
 	set_demoted(p, 0);
 	f->last_progress = time(NULL);
-	f->last_chunk = fetch_now();
+	f->last_chunk = proto__fetch_now();
 	f->cbs.on_chunk(index, m->data, m->data_len, f->ctx);
 	if (f->done)
 		return;
@@ -378,7 +378,7 @@ adopt_manifest(proto_fetch *f, proto_manifest *mf)
 
 	f->mf = mf;
 	if (cs != mf->chunk_size && proto_manifest_rechunk(mf, cs) != 0) {
-		fetch_log(f, PROTO_LOG_ERROR, "out of memory");
+		proto__fetch_log(f, PROTO_LOG_ERROR, "out of memory");
 		return -1;
 	}
 	if (proto_picker_init(&f->pk, mf->nchunks) != 0 ||
@@ -398,9 +398,9 @@ start_peer(struct fetch_peer *p)
 	    p->f->mf->nchunks : 1);
 	if (!p->swarm) {
 		p->whole = 1;
-		fetch_peer_pump(p);
-	} else if (fetch_peer_send(p, FETCH_REQ_INTERESTED, 0) != 0)
-		fetch_peer_fail(p, 0, "%s: cannot send", p->addr);
+		proto__fetch_peer_pump(p);
+	} else if (proto__fetch_peer_send(p, FETCH_REQ_INTERESTED, 0) != 0)
+		proto__fetch_peer_fail(p, 0, "%s: cannot send", p->addr);
 }
 
 static void
@@ -409,31 +409,31 @@ take_manifest(struct fetch_peer *p, proto_msg *m)
 	proto_fetch *f = p->f;
 
 	if (memcmp(m->manifest->id, f->id, PROTO_HASH_LEN) != 0) {
-		fetch_peer_fail(p, 1, "%s: sent the manifest of another file",
+		proto__fetch_peer_fail(p, 1, "%s: sent the manifest of another file",
 		    p->addr);
 		return;
 	}
 	p->has_file = 1;
 	if (f->mf == NULL && f->cfg.max_file_size > 0 &&
 	    m->manifest->size > f->cfg.max_file_size) {
-		fetch_log(f, PROTO_LOG_ERROR, "%s: %llu bytes, over "
+		proto__fetch_log(f, PROTO_LOG_ERROR, "%s: %llu bytes, over "
 		    "storage.max_file_size (%llu)", f->hex,
 		    (unsigned long long)m->manifest->size,
 		    (unsigned long long)f->cfg.max_file_size);
-		fetch_end(f, 1);
+		proto__fetch_end(f, 1);
 		return;
 	}
 	if (f->mf == NULL) {
 		int rc;
 		f->last_progress = time(NULL);
-		f->last_chunk = fetch_now();
+		f->last_chunk = proto__fetch_now();
 		rc = adopt_manifest(f, m->manifest);
 		m->manifest = NULL; /* taken */
 		if (rc != 0) {
-			fetch_end(f, 1);
+			proto__fetch_end(f, 1);
 			return;
 		}
-		fetch_log(f, PROTO_LOG_INFO, "%s: %s, %llu bytes in %llu "
+		proto__fetch_log(f, PROTO_LOG_INFO, "%s: %s, %llu bytes in %llu "
 		    "chunks, from %s", f->hex, f->mf->name,
 		    (unsigned long long)f->mf->size,
 		    (unsigned long long)f->mf->nchunks, p->addr);
@@ -454,7 +454,7 @@ take_map(struct fetch_peer *p, const proto_msg *m)
 	    m->chunk_size)) != 0 ||
 	    proto_have_load(&p->theirs, m->bits, m->bits_len) != 0) {
 		proto_have_free(&p->theirs);
-		fetch_peer_fail(p, 1, "%s: sent a malformed HAVE_MAP", p->addr);
+		proto__fetch_peer_fail(p, 1, "%s: sent a malformed HAVE_MAP", p->addr);
 		return;
 	}
 	p->their_chunk_size = m->chunk_size;
@@ -463,7 +463,7 @@ take_map(struct fetch_peer *p, const proto_msg *m)
 		p->whole = 1;
 	else {
 		if (proto_have_init(&p->has, mf->nchunks) != 0) {
-			fetch_peer_fail(p, 0, "out of memory");
+			proto__fetch_peer_fail(p, 0, "out of memory");
 			return;
 		}
 		for (uint64_t i = 0; i < mf->nchunks; i++)
@@ -472,10 +472,10 @@ take_map(struct fetch_peer *p, const proto_msg *m)
 				proto_have_set(&p->has, i);
 		proto_picker_add_holder(&p->f->pk, &p->has);
 	}
-	fetch_log(p->f, PROTO_LOG_DEBUG, "%s: holds %llu of %llu chunks",
+	proto__fetch_log(p->f, PROTO_LOG_DEBUG, "%s: holds %llu of %llu chunks",
 	    p->addr, (unsigned long long)p->theirs.count,
 	    (unsigned long long)p->theirs.n);
-	fetch_peer_pump(p);
+	proto__fetch_peer_pump(p);
 }
 
 /* A HAVE: one more chunk of theirs, which may complete some of ours. */
@@ -489,7 +489,7 @@ take_have(struct fetch_peer *p, const proto_msg *m)
 	    memcmp(m->id, p->f->id, PROTO_HASH_LEN) != 0)
 		return;
 	if (m->index >= p->theirs.n) {
-		fetch_peer_fail(p, 1, "%s: HAVE for chunk %llu of %llu",
+		proto__fetch_peer_fail(p, 1, "%s: HAVE for chunk %llu of %llu",
 		    p->addr, (unsigned long long)m->index,
 		    (unsigned long long)p->theirs.n);
 		return;
@@ -511,7 +511,7 @@ take_have(struct fetch_peer *p, const proto_msg *m)
 			if (!p->demoted)
 				proto_picker_gain(&p->f->pk, i);
 		}
-	fetch_peer_pump(p);
+	proto__fetch_peer_pump(p);
 }
 
 static void
@@ -520,7 +520,7 @@ take_peers(struct fetch_peer *p, const proto_msg *m)
 	p->asking_peers = 0;
 	/* A connect that fails at once can end p too: then it is done. */
 	for (size_t i = 0; i < m->npeers && p->state == FETCH_READY; i++)
-		fetch_consider(p->f, p, m->peers[i].host, m->peers[i].host_len,
+		proto__fetch_consider(p->f, p, m->peers[i].host, m->peers[i].host_len,
 		    m->peers[i].port);
 }
 
@@ -536,18 +536,18 @@ take_error(struct fetch_peer *p, const struct fetch_request *r,
 	case FETCH_REQ_CHUNK:
 		finish_chunk_request(p, r);
 		if (m->code == PROTO_CODE_CANCELLED && r->cancelled) {
-			fetch_peer_pump(p);
+			proto__fetch_peer_pump(p);
 			return;
 		}
 		if (m->code == PROTO_CODE_NOT_FOUND && !p->whole) {
 			/* Its map said otherwise; no harm meant, perhaps,
 			 * but no use either. */
-			fetch_peer_fail(p, 0, "%s: chunk %llu not held: %s",
+			proto__fetch_peer_fail(p, 0, "%s: chunk %llu not held: %s",
 			    p->addr, (unsigned long long)r->index, text);
 			return;
 		}
 		/* The file may have changed under the peer. */
-		fetch_peer_fail(p, 1, "%s: chunk %llu refused: %s", p->addr,
+		proto__fetch_peer_fail(p, 1, "%s: chunk %llu refused: %s", p->addr,
 		    (unsigned long long)r->index, text);
 		return;
 	case FETCH_REQ_PEERS:
@@ -568,7 +568,7 @@ take_error(struct fetch_peer *p, const struct fetch_request *r,
 	default:
 		break;
 	}
-	fetch_peer_fail(p, 0, "%s: %s", p->addr, text);
+	proto__fetch_peer_fail(p, 0, "%s: %s", p->addr, text);
 }
 
 static void
@@ -588,13 +588,13 @@ on_msg(proto_conn *c, proto_msg *m, void *arg)
 		return;
 	}
 	if (p->count == 0) {
-		fetch_peer_fail(p, 1, "%s: sent an unrequested %s", p->addr,
+		proto__fetch_peer_fail(p, 1, "%s: sent an unrequested %s", p->addr,
 		    proto_msg_type_name(m->type));
 		return;
 	}
 	r = p->queue[p->head];
 	if (m->rid != r.rid) {
-		fetch_peer_fail(p, 1, "%s: answered out of order", p->addr);
+		proto__fetch_peer_fail(p, 1, "%s: answered out of order", p->addr);
 		return;
 	}
 	p->head = (p->head + 1) % FETCH_QUEUE_MAX;
@@ -612,7 +612,7 @@ on_msg(proto_conn *c, proto_msg *m, void *arg)
 		p->f->cbs.on_list(m->entries, m->nentries, p->f->ctx);
 		/* This peer has told all it will: the fetch ends with the
 		 * last one. */
-		fetch_peer_done(p);
+		proto__fetch_peer_done(p);
 		return;
 	case FETCH_REQ_MANIFEST:
 		if (m->type != PROTO_MSG_MANIFEST)
@@ -624,7 +624,7 @@ on_msg(proto_conn *c, proto_msg *m, void *arg)
 			break;
 		take_chunk(p, &r, m);
 		if (p->state == FETCH_READY)
-			fetch_peer_pump(p);
+			proto__fetch_peer_pump(p);
 		return;
 	case FETCH_REQ_INTERESTED:
 		if (m->type != PROTO_MSG_HAVE_MAP)
@@ -637,23 +637,23 @@ on_msg(proto_conn *c, proto_msg *m, void *arg)
 		take_peers(p, m);
 		return;
 	}
-	fetch_peer_fail(p, 1, "%s: answered with %s", p->addr,
+	proto__fetch_peer_fail(p, 1, "%s: answered with %s", p->addr,
 	    proto_msg_type_name(m->type));
 }
 
 /* Asks p for the peers it knows, when there is room for more. */
 void
-fetch_peer_ask_peers(struct fetch_peer *p)
+proto__fetch_peer_ask_peers(struct fetch_peer *p)
 {
 	proto_fetch *f = p->f;
 
 	if (p->state != FETCH_READY || p->asking_peers || f->cfg.list ||
 	    p->supplied >= PROTO_FETCH_PER_SOURCE ||
 	    f->learned_connects >= PROTO_FETCH_LEARNED_CONNECTS ||
-	    fetch_alive_peers(f) >= f->cfg.max_peers ||
-	    fetch_learned_peers(f) >= FETCH_LEARNED_MAX)
+	    proto__fetch_alive_peers(f) >= f->cfg.max_peers ||
+	    proto__fetch_learned_peers(f) >= FETCH_LEARNED_MAX)
 		return;
-	if (fetch_peer_send(p, FETCH_REQ_PEERS, 0) == 0)
+	if (proto__fetch_peer_send(p, FETCH_REQ_PEERS, 0) == 0)
 		p->asking_peers = 1;
 }
 
@@ -665,14 +665,14 @@ on_ready(proto_conn *c, const proto_msg *hello, void *arg)
 	p->state = FETCH_READY;
 	p->fails = 0;
 	p->swarm = (hello->caps & PROTO_CAP_SWARM) != 0;
-	fetch_log(p->f, PROTO_LOG_DEBUG, "%s: connected to %s", p->addr,
+	proto__fetch_log(p->f, PROTO_LOG_DEBUG, "%s: connected to %s", p->addr,
 	    proto_conn_peer_name(c));
-	if (fetch_peer_send(p, p->f->cfg.list ? FETCH_REQ_LIST :
+	if (proto__fetch_peer_send(p, p->f->cfg.list ? FETCH_REQ_LIST :
 	    FETCH_REQ_MANIFEST, 0) != 0) {
-		fetch_peer_fail(p, 0, "%s: cannot send", p->addr);
+		proto__fetch_peer_fail(p, 0, "%s: cannot send", p->addr);
 		return;
 	}
-	fetch_peer_ask_peers(p);
+	proto__fetch_peer_ask_peers(p);
 }
 
 static void
@@ -688,21 +688,21 @@ on_close(proto_conn *c, int err, void *arg)
 	    (err == PROTO_ERR_CLOSED || err == PROTO_ERR_SYSTEM);
 	if ((err == PROTO_ERR_SYSTEM || err == PROTO_ERR_TIMEOUT) &&
 	    p->state == FETCH_CONNECTING)
-		fetch_peer_fail(p, 0, "connect %s: %s%s%s", p->addr, what, sep,
+		proto__fetch_peer_fail(p, 0, "connect %s: %s%s%s", p->addr, what, sep,
 		    detail);
 	else if (err == PROTO_ERR_SYSTEM || err == PROTO_ERR_CLOSED ||
 	    err == PROTO_ERR_TIMEOUT)
-		fetch_peer_fail(p, 0, "%s: %s%s%s", p->addr, what, sep, detail);
+		proto__fetch_peer_fail(p, 0, "%s: %s%s%s", p->addr, what, sep, detail);
 	else if (err == PROTO_ERR_TLS || err == PROTO_ERR_REFUSED) {
 		/* Not an attack, most likely a peer set up otherwise: said
 		 * now, as it would only show at the end. */
-		fetch_log(p->f, PROTO_LOG_WARN, "%s: %s%s%s", p->addr, what,
+		proto__fetch_log(p->f, PROTO_LOG_WARN, "%s: %s%s%s", p->addr, what,
 		    sep, detail);
-		fetch_peer_fail(p, 0, "%s: %s%s%s", p->addr, what, sep, detail);
+		proto__fetch_peer_fail(p, 0, "%s: %s%s%s", p->addr, what, sep, detail);
 	} else if (err == PROTO_ERR_IDENTITY || err == PROTO_ERR_AUTH)
-		fetch_peer_fail(p, 1, "%s: %s%s%s", p->addr, what, sep, detail);
+		proto__fetch_peer_fail(p, 1, "%s: %s%s%s", p->addr, what, sep, detail);
 	else
-		fetch_peer_fail(p, 1, "%s: protocol error: %s", p->addr, what);
+		proto__fetch_peer_fail(p, 1, "%s: protocol error: %s", p->addr, what);
 }
 
 /* A peer that owes us answers and sends nothing for the timeout is gone;
@@ -716,5 +716,5 @@ on_idle(proto_conn *c, void *arg)
 	return p->count == 0;
 }
 
-const proto_conn_cbs fetch_peer_cbs = { on_ready, on_msg, on_close, on_idle,
-    NULL };
+const proto_conn_cbs proto__fetch_peer_cbs = { on_ready, on_msg, on_close,
+    on_idle, NULL };

@@ -18,7 +18,8 @@
 #include "picker.h"
 
 /* Builds a manifest from an unpacked msgpack map, validating it fully. */
-int proto__manifest_from_object(const msgpack_object *obj, proto_manifest **out);
+int proto__manifest_from_object(const msgpack_object *obj,
+    proto_manifest **out);
 
 /* Appends mf as a map to pk. */
 int proto__manifest_pack_object(msgpack_packer *pk, const proto_manifest *mf,
@@ -138,29 +139,29 @@ struct proto_fetch {
 };
 
 /* p has told all it will (its LIST answered): closed, not failed. */
-void fetch_peer_done(struct fetch_peer *p);
+void proto__fetch_peer_done(struct fetch_peer *p);
 
-void fetch_log(proto_fetch *f, int level, const char *fmt, ...)
+void proto__fetch_log(proto_fetch *f, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-void fetch_end(proto_fetch *f, int code);
-void fetch_peer_fail(struct fetch_peer *p, int bad, const char *fmt, ...)
+void proto__fetch_end(proto_fetch *f, int code);
+void proto__fetch_peer_fail(struct fetch_peer *p, int bad, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-void fetch_consider(proto_fetch *f, struct fetch_peer *source,
+void proto__fetch_consider(proto_fetch *f, struct fetch_peer *source,
     const char *host, size_t host_len, uint16_t port);
-unsigned fetch_alive_peers(const proto_fetch *f);
-unsigned fetch_learned_peers(const proto_fetch *f);
-double fetch_now(void);
-int fetch_stalled(const proto_fetch *f);
+unsigned proto__fetch_alive_peers(const proto_fetch *f);
+unsigned proto__fetch_learned_peers(const proto_fetch *f);
+double proto__fetch_now(void);
+int proto__fetch_stalled(const proto_fetch *f);
 
 /* fetchpeer.c */
-extern const proto_conn_cbs fetch_peer_cbs;
-int fetch_peer_send(struct fetch_peer *p, enum fetch_req_kind kind,
+extern const proto_conn_cbs proto__fetch_peer_cbs;
+int proto__fetch_peer_send(struct fetch_peer *p, enum fetch_req_kind kind,
     uint64_t index);
-void fetch_peer_pump(struct fetch_peer *p);
-void fetch_peer_ask_peers(struct fetch_peer *p);
-void fetch_peer_release(struct fetch_peer *p);
-void fetch_peer_check_hold(struct fetch_peer *p);
-uint64_t fetch_peer_net_bytes(const struct fetch_peer *p);
+void proto__fetch_peer_pump(struct fetch_peer *p);
+void proto__fetch_peer_ask_peers(struct fetch_peer *p);
+void proto__fetch_peer_release(struct fetch_peer *p);
+void proto__fetch_peer_check_hold(struct fetch_peer *p);
+uint64_t proto__fetch_peer_net_bytes(const struct fetch_peer *p);
 
 #define PLOG(module, level, ...) do { \
 	if ((level) <= proto__plog_levels[module]) \

@@ -53,6 +53,13 @@ teardown() {
 		[[ $sym == LIBPROTO_0 || ($sym == proto_* && $sym != proto__*) ]] || bad+=("$sym")
 	done <<<"$output"
 	((${#bad[@]} == 0)) || fail "exported outside the public API: ${bad[*]}"
+	# the static library defines nothing outside libproto's prefix either
+	run -0 nm -g --defined-only "$DEST/usr/lib/libproto.a"
+	bad=()
+	while read -r _ _ sym; do
+		[[ -z $sym || $sym == proto_* ]] || bad+=("$sym")
+	done < <(grep -E '^[0-9a-f]+ [A-Z] ' <<<"$output")
+	((${#bad[@]} == 0)) || fail "libproto.a defines names without proto_: ${bad[*]}"
 	assert_file_exists "$DEST/usr/include/proto/proto.h"
 	assert_file_exists "$DEST/usr/include/proto/log.h"
 	# the private headers stay in the tree, and proto.h needs none of them
