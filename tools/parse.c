@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tls.h"
 #include "tool.h"
 
 uint64_t
@@ -149,6 +150,25 @@ tool_resolve(const char *hostport, struct sockaddr_storage *ss,
 	*len = res->ai_addrlen;
 	freeaddrinfo(res);
 	return 0;
+}
+
+void
+tool_parse_peer(const char *what, const char *arg, int pin_ok,
+    struct sockaddr_storage *ss, socklen_t *len)
+{
+	struct sockaddr_storage unused;
+	socklen_t unused_len;
+	uint8_t pin[PROTO_IDENTITY_LEN];
+	const char *addr, *why;
+	int has_pin;
+
+	addr = pin_ok ? tool_tls_split_pin(arg, pin, &has_pin) : arg;
+	if (addr == NULL)
+		tool_die(2, "%s '%s': the identity before '@' must be %d hex "
+		    "digits", what, arg, PROTO_IDENTITY_HEX_LEN);
+	if (tool_resolve(addr, ss ? ss : &unused, ss ? len : &unused_len,
+	    &why) != 0)
+		tool_die(2, "%s '%s': %s", what, arg, why);
 }
 
 void

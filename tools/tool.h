@@ -105,6 +105,16 @@ void tool_parse_id(const char *text, uint8_t id[PROTO_HASH_LEN]);
 int tool_resolve(const char *hostport, struct sockaddr_storage *ss,
     socklen_t *len, const char **why);
 
+/*
+ * Checks the peer an option names: "HOST:PORT" as tool_resolve takes it,
+ * or with pin_ok also "ID@HOST:PORT" (tool_tls_split_pin), and resolves it
+ * into ss and len unless ss is NULL. Exits 2 when it is not one, with
+ * "WHAT 'ARG': why" (what as "bootstrap peer"), so that a bad -b or -p is a
+ * usage error rather than a peer skipped later.
+ */
+void tool_parse_peer(const char *what, const char *arg, int pin_ok,
+    struct sockaddr_storage *ss, socklen_t *len);
+
 /* The socket address for listening on bind_addr (an IP address) at port
  * (0: any); exits 2 when bind_addr is not one. */
 void tool_bind_address(const char *bind_addr, uint16_t port,
