@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # --json: p2p-fetch --list, p2p-discover -l, p2p-verify and the --stats lines of p2p-fetch and
 # p2p-serve print one JSON object a line, which jq reads. Names may hold any bytes: the
-# escaper (tool_json_escape in tools/tool.c) is checked case by case through p2p-verify,
+# escaper (tool_json_escape in tools/json.c) is checked case by case through p2p-verify,
 # which prints the file name it was given.
 
 bats_require_minimum_version 1.5.0

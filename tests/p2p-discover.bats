@@ -90,6 +90,26 @@ dserve() {
 	run -2 --separate-stderr timeout 20 p2p-serve -p 0 --bind 127.0.0.1 --discovery-port "$DP" --discovery-interval abc </dev/null
 }
 
+@test "a bad peer address is the same usage error for -b and p2p-fetch -p: exit 2, one line naming it" {
+	local a why case
+	for case in 'nohost|want HOST:PORT' ':1|want HOST:PORT' \
+	    '127.0.0.1:0|port must be from 1 to 65535'; do
+		a=${case%%|*}
+		why=${case#*|}
+		run -2 --separate-stderr timeout 20 p2p-discover --discovery-port "$DP" -t 1 -b "$a" </dev/null
+		assert_equal "$stderr" "p2p-discover: bootstrap peer '$a': $why"
+		run -2 --separate-stderr timeout 20 p2p-serve -p 0 --bind 127.0.0.1 --discovery-port "$DP" -b "$a" </dev/null
+		assert_equal "$stderr" "p2p-serve: bootstrap peer '$a': $why"
+		run -2 --separate-stderr timeout 20 p2p-fetch -p "$a" "$ID0" </dev/null
+		assert_equal "$stderr" "p2p-fetch: peer '$a': $why"
+	done
+	# -p takes ID@HOST:PORT, and says what is wrong with the ID; -b takes no ID
+	run -2 --separate-stderr timeout 20 p2p-fetch -p "${ID0:1}@127.0.0.1:1" "$ID0" </dev/null
+	assert_equal "$stderr" "p2p-fetch: peer '${ID0:1}@127.0.0.1:1': the identity before '@' must be 64 hex digits"
+	run -2 --separate-stderr timeout 20 p2p-serve -p 0 --bind 127.0.0.1 --discovery-port "$DP" -b "$ID0@127.0.0.1:1" </dev/null
+	assert_stderr --partial "p2p-serve: bootstrap peer '$ID0@127.0.0.1:1': "
+}
+
 # ---- finding servers on the host ----
 
 @test "no server: exit 1 'p2p-discover: no peers found', within about -t" {

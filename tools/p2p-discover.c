@@ -425,10 +425,7 @@ main(int argc, char **argv)
 		case 'b': {
 			struct sockaddr_storage ss;
 			socklen_t len;
-			const char *why;
-			if (tool_resolve(optarg, &ss, &len, &why) != 0)
-				tool_die(2, "bootstrap peer '%s': %s", optarg,
-				    why);
+			tool_parse_peer("bootstrap peer", optarg, 0, &ss, &len);
 			if (proto_peers_host_port((struct sockaddr *)&ss,
 			    boot[nboot].host, &boot[nboot].port) != 0)
 				tool_die(2, "bootstrap peer '%s': not an IP "

@@ -678,23 +678,6 @@ load_settings(struct fetch *f, int argc, char **argv)
 		    "MINI_P2P_DISCOVERY_PORT");
 }
 
-/* -p [ID@]HOST:PORT: a usage error now, rather than a skipped peer later. */
-static void
-check_peer_option(const char *arg)
-{
-	struct sockaddr_storage ss;
-	socklen_t len;
-	const char *why, *addr;
-	uint8_t pin[PROTO_IDENTITY_LEN];
-	int has_pin;
-
-	if ((addr = tool_tls_split_pin(arg, pin, &has_pin)) == NULL)
-		tool_die(2, "peer '%s': the identity before '@' must be %d hex "
-		    "digits", arg, PROTO_IDENTITY_HEX_LEN);
-	if (tool_resolve(addr, &ss, &len, &why) != 0)
-		tool_die(2, "peer '%s': %s", arg, why);
-}
-
 /* What was wrong, when there is more to say than getopt did, then the
  * usage; exit 2. */
 static void usage_error(const char *why) __attribute__((noreturn));
@@ -741,7 +724,7 @@ parse_options(struct fetch *f, int argc, char **argv)
 				f->read_stdin = 1;
 				break;
 			}
-			check_peer_option(optarg);
+			tool_parse_peer("peer", optarg, 1, NULL, NULL);
 			f->peer_args[f->npeer_args++] = optarg;
 			break;
 		case 'o':

@@ -820,16 +820,10 @@ main(int argc, char **argv)
 		case OPT_HIDDEN:
 			srv.hidden = 1;
 			break;
-		case 'b': {
-			struct sockaddr_storage ss;
-			socklen_t len;
-			const char *why;
-			if (tool_resolve(optarg, &ss, &len, &why) != 0)
-				tool_die(2, "bootstrap peer '%s': %s", optarg,
-				    why);
+		case 'b':
+			tool_parse_peer("bootstrap peer", optarg, 0, NULL, NULL);
 			boot[srv.nboot++] = optarg;
 			break;
-		}
 		case 'N':
 			srv.announce = 0;
 			break;

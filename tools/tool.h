@@ -1,7 +1,9 @@
 /*
- * The few helpers every p2p-* tool shares: messages in the house style,
- * log levels per module (log.c), checked parsing of command-line values,
- * writing to pipes, JSON lines, and a progress line (progress.c).
+ * The one header of the helpers every p2p-* tool shares, a section per
+ * file: messages and log levels per module (log.c), checked values
+ * (parse.c), the configuration file and the shared options (config.c),
+ * JSON lines (json.c), the progress line (progress.c), the walk of a
+ * shared tree (walk.c), and the rest (tool.c). TLS is tls.h.
  */
 #ifndef TOOL_H
 #define TOOL_H
@@ -16,6 +18,8 @@
 #include "proto.h"
 
 #define TOOL_VERSION "0.1.0"
+
+/* log.c: messages in the house style, and log levels per module. */
 
 enum tool_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG, LOG_TRACE };
 
@@ -73,6 +77,8 @@ void tool_die(int code, const char *fmt, ...)
 void tool_die_errno(int code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3), noreturn));
 
+/* parse.c: values checked whole and in range; a bad one exits 2, named. */
+
 /* Parses a whole decimal number in [min, max] or exits 2 naming what and
  * the bad value. */
 uint64_t tool_parse_number(const char *text, uint64_t min, uint64_t max,
@@ -100,9 +106,22 @@ void tool_parse_id(const char *text, uint8_t id[PROTO_HASH_LEN]);
 int tool_resolve(const char *hostport, struct sockaddr_storage *ss,
     socklen_t *len, const char **why);
 
-/* Writes all of buf to fd. Returns 0, or -1 with errno set (EPIPE when the
- * reader went away). */
-int tool_write_all(int fd, const void *buf, size_t len);
+/*
+ * Checks the peer an option names: "HOST:PORT" as tool_resolve takes it,
+ * or with pin_ok also "ID@HOST:PORT" (tool_tls_split_pin), and resolves it
+ * into ss and len unless ss is NULL. Exits 2 when it is not one, with
+ * "WHAT 'ARG': why" (what as "bootstrap peer"), so that a bad -b or -p is a
+ * usage error rather than a peer skipped later.
+ */
+void tool_parse_peer(const char *what, const char *arg, int pin_ok,
+    struct sockaddr_storage *ss, socklen_t *len);
+
+/* The socket address for listening on bind_addr (an IP address) at port
+ * (0: any); exits 2 when bind_addr is not one. */
+void tool_bind_address(const char *bind_addr, uint16_t port,
+    struct sockaddr_storage *ss, socklen_t *len);
+
+/* config.c: the configuration file, and the options every tool shares. */
 
 /*
  * Settings from the configuration file (PRODUCT.md section 6): --config
@@ -167,13 +186,7 @@ enum {
  * when ch was one of them. */
 int tool_common_option(int ch, void (*usage)(FILE *));
 
-/*
- * The budget every connection of this process shares, from tool_opt's
- * rates: NULL when there is no limit. Made on the first call, on base;
- * tool_conn_limit_free frees it once every connection is freed.
- */
-proto_conn_limit *tool_conn_limit(struct event_base *base);
-void tool_conn_limit_free(void);
+/* json.c: one JSON object a line. */
 
 /*
  * JSON lines (--json): one object per line, written at once when complete.
@@ -207,6 +220,8 @@ int tool_json_finish(struct tool_json *j, int fd);
  */
 void tool_json_escape(FILE *out, const char *s, size_t len);
 
+/* progress.c: the progress line. */
+
 /*
  * A progress line on stderr: bytes done, rate, peers and time left, redrawn
  * in place at most four times a second. Shown when stderr is a terminal
@@ -238,12 +253,7 @@ void tool_progress_end(struct tool_progress *p, uint64_t done,
  * its own; the next update draws it again. */
 void tool_progress_clear(void);
 
-/* Raises the soft limit on open descriptors to the hard limit: a node with
- * many peers needs one per connection. */
-void tool_raise_fd_limit(void);
-
-/* The node name: the host name, or "p2p". Static storage. */
-const char *tool_hostname(void);
+/* walk.c: the files of a shared tree. */
 
 /* Calls fn for every regular file under path (itself when a file), in name
  * order, skipping symbolic links. fn returns 0 to go on. Returns the count
@@ -259,12 +269,29 @@ typedef int (*tool_skip_fn)(const char *path, const char *name,
 int tool_walk_skip(const char *path, tool_file_fn fn, tool_skip_fn skip,
     void *ctx);
 
+/* tool.c: pipes, the process's limits and name, the log hook, and the
+ * bandwidth budget. */
+
+/* Writes all of buf to fd. Returns 0, or -1 with errno set (EPIPE when the
+ * reader went away). */
+int tool_write_all(int fd, const void *buf, size_t len);
+
+/* Raises the soft limit on open descriptors to the hard limit: a node with
+ * many peers needs one per connection. */
+void tool_raise_fd_limit(void);
+
+/* The node name: the host name, or "p2p". Static storage. */
+const char *tool_hostname(void);
+
 /* libproto's log hook (proto_server_cbs.log): its levels are ours. */
 void tool_proto_log(int level, const char *text, void *ctx);
 
-/* The socket address for listening on bind_addr (an IP address) at port
- * (0: any); exits 2 when bind_addr is not one. */
-void tool_bind_address(const char *bind_addr, uint16_t port,
-    struct sockaddr_storage *ss, socklen_t *len);
+/*
+ * The budget every connection of this process shares, from tool_opt's
+ * rates: NULL when there is no limit. Made on the first call, on base;
+ * tool_conn_limit_free frees it once every connection is freed.
+ */
+proto_conn_limit *tool_conn_limit(struct event_base *base);
+void tool_conn_limit_free(void);
 
 #endif

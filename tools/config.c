@@ -1,0 +1,243 @@
+/*
+ * Where a tool's settings come from, in the order they are applied: the
+ * configuration file (--config FILE, else config/default.toml, else
+ * ~/.config/p2p/config.toml), then the environment, then the flags. The
+ * file is read here, and the options every tool shares (-q, -v, --config,
+ * -h, -V, --progress, --json, the rate limits) are handled here, once.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <ini.h>
+
+#include "tool.h"
+
+struct tool_options tool_opt;
+
+struct config_ctx {
+	struct tool_config *cfg;
+	int failed;
+	const char *bad_key;
+	char bad_value[128];
+	const char *why;
+};
+
+/* The value as TOML writes it: a trailing # comment dropped, blanks
+ * trimmed, one pair of double quotes removed. */
+static void
+config_value(const char *raw, char *out, size_t outlen)
+{
+	size_t n = strcspn(raw, "#");
+
+	while (n > 0 && (raw[n - 1] == ' ' || raw[n - 1] == '\t'))
+		n--;
+	if (n >= 2 && raw[0] == '"' && raw[n - 1] == '"') {
+		raw++;
+		n -= 2;
+	}
+	if (n >= outlen)
+		n = outlen - 1;
+	memcpy(out, raw, n);
+	out[n] = '\0';
+}
+
+static int
+config_number(const char *v, uint64_t min, uint64_t max, uint64_t *out)
+{
+	unsigned long long n;
+	char *end;
+
+	errno = 0;
+	if (!isdigit((unsigned char)v[0]))
+		return 0;
+	n = strtoull(v, &end, 10);
+	if (*end != '\0' || errno || n < min || n > max)
+		return 0;
+	*out = n;
+	return 1;
+}
+
+static int
+config_entry_checked(struct config_ctx *c, const char *section,
+    const char *name, const char *raw);
+
+static int
+config_entry(void *user, const char *section, const char *name,
+    const char *raw)
+{
+	struct config_ctx *c = user;
+	int ok;
+
+	/* ini_parse reports the first failing line; keep what failed there. */
+	if (c->failed)
+		return 1;
+	ok = config_entry_checked(c, section, name, raw);
+	c->failed = !ok;
+	return ok;
+}
+
+static int
+config_entry_checked(struct config_ctx *c, const char *section,
+    const char *name, const char *raw)
+{
+	struct tool_config *cfg = c->cfg;
+	char v[128];
+	uint64_t n;
+
+	config_value(raw, v, sizeof(v));
+	snprintf(c->bad_value, sizeof(c->bad_value), "%s", v);
+	c->bad_key = NULL;
+	if (strcmp(section, "network") == 0 && strcmp(name, "max_peers") == 0) {
+		c->bad_key = "network.max_peers";
+		c->why = "a number from 1 to 100000";
+		if (!config_number(v, 1, 100000, &n))
+			return 0;
+		cfg->max_peers = (unsigned)n;
+		cfg->has_max_peers = 1;
+	} else if (strcmp(section, "network") == 0 &&
+	    strcmp(name, "connection_timeout") == 0) {
+		c->bad_key = "network.connection_timeout";
+		c->why = "seconds, from 1 to 3600";
+		if (!config_number(v, 1, 3600, &n))
+			return 0;
+		cfg->connection_timeout = (unsigned)n;
+		cfg->has_connection_timeout = 1;
+	} else if (strcmp(section, "network") == 0 &&
+	    strcmp(name, "discovery_interval") == 0) {
+		c->bad_key = "network.discovery_interval";
+		c->why = "seconds, from 1 to 86400";
+		if (!config_number(v, 1, 86400, &n))
+			return 0;
+		cfg->discovery_interval = (unsigned)n;
+		cfg->has_discovery_interval = 1;
+	} else if (strcmp(section, "storage") == 0 &&
+	    strcmp(name, "chunk_size") == 0) {
+		c->bad_key = "storage.chunk_size";
+		c->why = "a power of two from 16384 to 4194304";
+		if (!config_number(v, PROTO_CHUNK_MIN, PROTO_CHUNK_MAX, &n) ||
+		    !proto_chunk_size_allowed((size_t)n))
+			return 0;
+		cfg->chunk_size = (size_t)n;
+		cfg->has_chunk_size = 1;
+	} else if (strcmp(section, "storage") == 0 &&
+	    strcmp(name, "max_file_size") == 0) {
+		c->bad_key = "storage.max_file_size";
+		c->why = "bytes, at least 1";
+		if (!config_number(v, 1, UINT64_MAX, &n))
+			return 0;
+		cfg->max_file_size = n;
+		cfg->has_max_file_size = 1;
+	} else if (strcmp(section, "network") == 0 &&
+	    (strcmp(name, "max_upload_rate") == 0 ||
+	    strcmp(name, "max_download_rate") == 0)) {
+		int up = strcmp(name, "max_upload_rate") == 0;
+		c->bad_key = up ? "network.max_upload_rate" :
+		    "network.max_download_rate";
+		c->why = "bytes per second from 1K to 1T, with K, M or G, or 0";
+		if (tool_rate_parse(v, &n) != 0)
+			return 0;
+		*(up ? &tool_opt.max_upload_rate :
+		    &tool_opt.max_download_rate) = n;
+	} else if (strcmp(section, "logging") == 0 &&
+	    strcmp(name, "level") == 0) {
+		c->bad_key = "logging.level";
+		c->why = "error, warn, info, debug or trace";
+		/* A filter as in P2P_LOG is welcome too, but all of it. */
+		if (v[0] == '\0' || tool_log_filter(v, cfg->log_levels) != 0)
+			return 0;
+		cfg->has_log_level = 1;
+	} else
+		tool_log(LOG_DEBUG, "config: [%s] %s: unknown, ignored", section,
+		    name);
+	return 1;
+}
+
+void
+tool_config_load(int argc, char **argv, struct tool_config *cfg)
+{
+	const char *explicit = NULL, *home = getenv("HOME");
+	char candidates[2][4096];
+	struct config_ctx c;
+	int ncand = 0, rc;
+
+	memset(cfg, 0, sizeof(*cfg));
+	/* --config is taken before getopt, since the file sits below the
+	 * flags that getopt will read. */
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			break;
+		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+			explicit = argv[++i];
+		else if (strncmp(argv[i], "--config=", 9) == 0)
+			explicit = argv[i] + 9;
+	}
+	if (explicit != NULL) {
+		snprintf(candidates[ncand++], sizeof(candidates[0]), "%s",
+		    explicit);
+	} else {
+		snprintf(candidates[ncand++], sizeof(candidates[0]),
+		    "config/default.toml");
+		if (home != NULL && *home != '\0' && strlen(home) < 4000)
+			snprintf(candidates[ncand++], sizeof(candidates[0]),
+			    "%.4000s/.config/p2p/config.toml", home);
+	}
+	for (int i = 0; i < ncand; i++) {
+		if (explicit == NULL && access(candidates[i], F_OK) != 0)
+			continue;
+		memset(&c, 0, sizeof(c));
+		c.cfg = cfg;
+		rc = ini_parse(candidates[i], config_entry, &c);
+		if (rc < 0)
+			tool_die(explicit ? 2 : 1, "config %s: %s", candidates[i],
+			    strerror(errno ? errno : ENOENT));
+		if (rc > 0 && c.failed && c.bad_key != NULL)
+			tool_die(2, "%s:%d: %s = '%s': want %s", candidates[i],
+			    rc, c.bad_key, c.bad_value, c.why);
+		if (rc > 0)
+			tool_die(2, "%s:%d: not a valid line", candidates[i], rc);
+		snprintf(cfg->path, sizeof(cfg->path), "%.4000s", candidates[i]);
+		break;
+	}
+	if (cfg->has_log_level && tool_log_env() == NULL)
+		tool_log_apply(cfg->log_levels);
+}
+
+int
+tool_common_option(int ch, void (*usage)(FILE *))
+{
+	switch (ch) {
+	case 'q':
+		tool_quiet();
+		return 1;
+	case 'v':
+		tool_verbose();
+		return 1;
+	case 'C':
+		return 1;
+	case TOOL_OPT_PROGRESS:
+		tool_opt.progress = 1;
+		return 1;
+	case TOOL_OPT_JSON:
+		tool_opt.json = 1;
+		return 1;
+	case TOOL_OPT_MAX_UPLOAD:
+		tool_opt.max_upload_rate = tool_parse_rate(optarg,
+		    "max upload rate");
+		return 1;
+	case TOOL_OPT_MAX_DOWNLOAD:
+		tool_opt.max_download_rate = tool_parse_rate(optarg,
+		    "max download rate");
+		return 1;
+	case 'h':
+		usage(stdout);
+		exit(0);
+	case 'V':
+		printf("%s %s\n", tool_name, TOOL_VERSION);
+		exit(0);
+	}
+	return 0;
+}

@@ -1,0 +1,191 @@
+/*
+ * Values from the command line, the environment and the configuration
+ * file, checked whole and in range: numbers, chunk sizes, rates, content
+ * ids, HOST:PORT and bind addresses. A bad value ends the tool with exit 2
+ * and a message naming what it was for and the value itself.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tls.h"
+#include "tool.h"
+
+uint64_t
+tool_parse_number(const char *text, uint64_t min, uint64_t max,
+    const char *what)
+{
+	unsigned long long v;
+	char *end;
+
+	errno = 0;
+	if (!isdigit((unsigned char)text[0]))
+		tool_die(2, "%s '%s': not a number", what, text);
+	v = strtoull(text, &end, 10);
+	if (*end != '\0')
+		tool_die(2, "%s '%s': not a number", what, text);
+	if (errno == ERANGE || v < min || v > max)
+		tool_die(2, "%s '%s': must be from %llu to %llu", what, text,
+		    (unsigned long long)min, (unsigned long long)max);
+	return v;
+}
+
+size_t
+tool_parse_chunk_size(const char *text, const char *what)
+{
+	unsigned long long v;
+	char *end;
+
+	errno = 0;
+	v = isdigit((unsigned char)text[0]) ? strtoull(text, &end, 10) : 0;
+	if (v != 0 && errno == 0) {
+		if ((*end == 'K' || *end == 'k') && end[1] == '\0' &&
+		    v <= (1ull << 40))
+			v <<= 10;
+		else if ((*end == 'M' || *end == 'm') && end[1] == '\0' &&
+		    v <= (1ull << 30))
+			v <<= 20;
+		else if (*end != '\0')
+			v = 0;
+	}
+	if (v == 0 || v > PROTO_CHUNK_MAX ||
+	    !proto_chunk_size_allowed((size_t)v))
+		tool_die(2, "%s '%s': must be a power of two from 16K to 4M",
+		    what, text);
+	return (size_t)v;
+}
+
+int
+tool_rate_parse(const char *text, uint64_t *out)
+{
+	unsigned long long v;
+	unsigned shift = 0;
+	char *end;
+
+	errno = 0;
+	if (!isdigit((unsigned char)text[0]))
+		return -1;
+	v = strtoull(text, &end, 10);
+	if (errno != 0)
+		return -1;
+	if (*end != '\0') {
+		const char *units = "KMG", *u = strchr(units,
+		    toupper((unsigned char)*end));
+		if (u == NULL || *u == '\0' || end[1] != '\0')
+			return -1;
+		shift = 10 * (unsigned)(u - units + 1);
+	}
+	if (v > (1ull << 40) >> shift)
+		return -1;
+	v <<= shift;
+	if (v != 0 && v < 1024)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+uint64_t
+tool_parse_rate(const char *text, const char *what)
+{
+	uint64_t v;
+
+	if (tool_rate_parse(text, &v) != 0)
+		tool_die(2, "%s '%s': want bytes per second from 1K to 1T, with "
+		    "K, M or G, or 0 for no limit", what, text);
+	return v;
+}
+
+void
+tool_parse_id(const char *text, uint8_t id[PROTO_HASH_LEN])
+{
+	if (proto_id_parse(text, id) != 0) {
+		char shown[80];
+		proto_msg_printable(shown, sizeof(shown), text, strlen(text));
+		tool_die(2, "malformed content id '%s'", shown);
+	}
+}
+
+int
+tool_resolve(const char *hostport, struct sockaddr_storage *ss,
+    socklen_t *len, const char **why)
+{
+	char host[256], *colon, *end;
+	struct addrinfo hints, *res;
+	unsigned long port;
+	size_t n = strlen(hostport);
+	int rc;
+
+	if (n == 0 || n >= sizeof(host)) {
+		*why = "want HOST:PORT";
+		return -1;
+	}
+	memcpy(host, hostport, n + 1);
+	if ((colon = strrchr(host, ':')) == NULL || colon == host) {
+		*why = "want HOST:PORT";
+		return -1;
+	}
+	*colon = '\0';
+	errno = 0;
+	port = isdigit((unsigned char)colon[1]) ?
+	    strtoul(colon + 1, &end, 10) : 0;
+	if (port == 0 || port > 65535 || *end != '\0' || errno) {
+		*why = "port must be from 1 to 65535";
+		return -1;
+	}
+	if (host[0] == '[' && colon[-1] == ']') {
+		colon[-1] = '\0';
+		memmove(host, host + 1, strlen(host));
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	if ((rc = getaddrinfo(host, colon + 1, &hints, &res)) != 0) {
+		*why = gai_strerror(rc);
+		return -1;
+	}
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	*len = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+}
+
+void
+tool_parse_peer(const char *what, const char *arg, int pin_ok,
+    struct sockaddr_storage *ss, socklen_t *len)
+{
+	struct sockaddr_storage unused;
+	socklen_t unused_len;
+	uint8_t pin[PROTO_IDENTITY_LEN];
+	const char *addr, *why;
+	int has_pin;
+
+	addr = pin_ok ? tool_tls_split_pin(arg, pin, &has_pin) : arg;
+	if (addr == NULL)
+		tool_die(2, "%s '%s': the identity before '@' must be %d hex "
+		    "digits", what, arg, PROTO_IDENTITY_HEX_LEN);
+	if (tool_resolve(addr, ss ? ss : &unused, ss ? len : &unused_len,
+	    &why) != 0)
+		tool_die(2, "%s '%s': %s", what, arg, why);
+}
+
+void
+tool_bind_address(const char *bind_addr, uint16_t port,
+    struct sockaddr_storage *ss, socklen_t *len)
+{
+	int v6 = strchr(bind_addr, ':') != NULL;
+	char hostport[300];
+	const char *why;
+
+	/* tool_resolve wants a port from 1: put the real one in after. */
+	snprintf(hostport, sizeof(hostport), "%s%s%s:1", v6 ? "[" : "",
+	    bind_addr, v6 ? "]" : "");
+	if (tool_resolve(hostport, ss, len, &why) != 0)
+		tool_die(2, "bind address '%s': %s", bind_addr, why);
+	if (ss->ss_family == AF_INET)
+		((struct sockaddr_in *)ss)->sin_port = htons(port);
+	else
+		((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
+}
