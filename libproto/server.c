@@ -12,6 +12,14 @@
  * the oldest connection still in its handshake. Only a connection through
  * its handshake keeps its slot against all comers; the connection's own
  * deadline ends a handshake that drags on.
+ *
+ * An address past its handshakes waits rather than being refused: a
+ * hundred fetchers on one host (or behind one NAT) start at once, and each
+ * must get its turn. Its surplus connections are held, unread and holding
+ * no slot, in a queue of at most max_peers, and taken in order as that
+ * address's handshakes end; one that waits longer than the handshake
+ * timeout is closed. A trickling address thus holds its own handshakes and
+ * waiting places, never another address's.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -33,6 +41,7 @@
 #define LIST_MAX 16000      /* entries per LIST_REPLY: within a frame */
 #define PENDING_MAX 64      /* requests queued per client */
 #define QUEUED_BYTES (1u << 20)
+#define WAITING_MAX 1024    /* connections held for their address's turn */
 
 struct request {
 	unsigned type;
@@ -70,6 +79,16 @@ struct proto_server {
 	unsigned nclients;
 	unsigned nhandshaking;  /* clients still in their handshake */
 	uint64_t accepted;      /* connections accepted so far */
+	struct waiting {        /* past their address's handshakes, oldest
+	                         * first */
+		evutil_socket_t fd;
+		char host[PROTO_HOST_MAX + 1];
+		uint16_t port;
+		struct timeval since;
+	} *waiting;
+	unsigned nwaiting, waiting_max;
+	struct event *waiting_ev;   /* ends the waits past the timeout */
+	int freeing;
 	proto_server_stats stats;
 };
 
@@ -91,6 +110,8 @@ say(proto_server *srv, int level, const char *fmt, ...)
 	srv->cbs.log(level, text, srv->ctx);
 }
 
+static void take_waiting(proto_server *srv, const char *host);
+
 static void
 client_free(struct client *cl)
 {
@@ -110,6 +131,8 @@ client_free(struct client *cl)
 	if (cl->handshaking)
 		srv->nhandshaking--;
 	proto_conn_free(cl->conn);
+	if (cl->handshaking && !srv->freeing)
+		take_waiting(srv, cl->host);
 	free(cl);
 	/* A slot is free again: take the connections waiting for one. */
 	if (srv->listener != NULL && srv->nclients < srv->cfg.max_peers)
@@ -381,6 +404,7 @@ on_ready(proto_conn *c, const proto_msg *hello, void *arg)
 	srv->nhandshaking--;
 	say(srv, PROTO_LOG_DEBUG, "%s: connected (%s)", proto_conn_peer(c),
 	    proto_conn_peer_name(c));
+	take_waiting(srv, cl->host);
 	/* A peer that listens can be passed on to others. */
 	if (hello->listen_port != 0) {
 		proto_peers_add(&srv->known, host, strlen(host),
@@ -437,26 +461,12 @@ handshakes_from(const proto_server *srv, const char *host)
 	return n;
 }
 
+/* Takes fd from host:port in: a slot, its handshake under way. */
 static void
-on_accept(struct evconnlistener *lst, evutil_socket_t fd,
-    struct sockaddr *sa, int salen, void *arg)
+admit(proto_server *srv, evutil_socket_t fd, const char *host, uint16_t port)
 {
-	proto_server *srv = arg;
 	struct client *cl, *old;
-	char host[PROTO_HOST_MAX + 1];
-	uint16_t port;
 
-	(void)lst;
-	(void)salen;
-	proto_peers_host_port(sa, host, &port);
-	if (handshakes_from(srv, host) >= srv->cfg.max_host_handshakes) {
-		/* One address cannot hold the handshake slots, nor churn
-		 * through them displacing others: its surplus is refused. */
-		evutil_closesocket(fd);
-		say(srv, PROTO_LOG_DEBUG, "refused %s:%u: %u handshakes from "
-		    "it under way", host, port, srv->cfg.max_host_handshakes);
-		return;
-	}
 	if ((srv->nhandshaking >= srv->cfg.max_handshakes ||
 	    srv->nclients >= srv->cfg.max_peers) &&
 	    (old = oldest_handshaking(srv)) != NULL) {
@@ -495,6 +505,95 @@ on_accept(struct evconnlistener *lst, evutil_socket_t fd,
 	srv->nclients++;
 	srv->nhandshaking++;
 	srv->stats.peers++;
+}
+
+/* host's handshakes went below the cap: its oldest waiting connection, if
+ * any, gets its turn. */
+static void
+take_waiting(proto_server *srv, const char *host)
+{
+	unsigned i;
+	struct waiting w;
+
+	if (handshakes_from(srv, host) >= srv->cfg.max_host_handshakes)
+		return;
+	for (i = 0; i < srv->nwaiting; i++)
+		if (strcmp(srv->waiting[i].host, host) == 0)
+			break;
+	if (i == srv->nwaiting)
+		return;
+	w = srv->waiting[i];
+	memmove(&srv->waiting[i], &srv->waiting[i + 1],
+	    (srv->nwaiting - i - 1) * sizeof(srv->waiting[0]));
+	srv->nwaiting--;
+	admit(srv, w.fd, w.host, w.port);
+}
+
+/* Waits past the handshake timeout end: the peer has long given up. */
+static void
+waiting_expired(evutil_socket_t fd, short what, void *arg)
+{
+	proto_server *srv = arg;
+	struct timeval now, limit = { srv->cfg.conn.timeout ?
+	    (time_t)srv->cfg.conn.timeout : 30, 0 }, age;
+
+	/* Whole seconds are fine: the timer runs once a second. */
+	unsigned i = 0, kept = 0;
+	struct timeval second = { 1, 0 };
+
+	(void)fd;
+	(void)what;
+	event_base_gettimeofday_cached(srv->base, &now);
+	for (i = 0; i < srv->nwaiting; i++) {
+		evutil_timersub(&now, &srv->waiting[i].since, &age);
+		if (age.tv_sec >= limit.tv_sec) {
+			say(srv, PROTO_LOG_DEBUG, "%s:%u: waited %ld s for its "
+			    "address's handshakes; closed",
+			    srv->waiting[i].host, srv->waiting[i].port,
+			    (long)age.tv_sec);
+			evutil_closesocket(srv->waiting[i].fd);
+		} else
+			srv->waiting[kept++] = srv->waiting[i];
+	}
+	srv->nwaiting = kept;
+	if (srv->nwaiting > 0)
+		evtimer_add(srv->waiting_ev, &second);
+}
+
+static void
+on_accept(struct evconnlistener *lst, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	proto_server *srv = arg;
+	char host[PROTO_HOST_MAX + 1];
+	uint16_t port;
+
+	(void)lst;
+	(void)salen;
+	proto_peers_host_port(sa, host, &port);
+	if (handshakes_from(srv, host) >= srv->cfg.max_host_handshakes) {
+		/* One address cannot hold the handshake slots, nor churn
+		 * through them displacing others: its surplus waits its
+		 * turn, or, the queue full, is refused. */
+		struct waiting *w;
+		struct timeval second = { 1, 0 };
+		if (srv->nwaiting >= srv->waiting_max) {
+			evutil_closesocket(fd);
+			say(srv, PROTO_LOG_DEBUG, "refused %s:%u: %u handshakes "
+			    "from it under way, %u waiting", host, port,
+			    srv->cfg.max_host_handshakes, srv->nwaiting);
+			return;
+		}
+		w = &srv->waiting[srv->nwaiting++];
+		w->fd = fd;
+		snprintf(w->host, sizeof(w->host), "%s", host);
+		w->port = port;
+		event_base_gettimeofday_cached(srv->base, &w->since);
+		if (!evtimer_pending(srv->waiting_ev, NULL))
+			evtimer_add(srv->waiting_ev, &second);
+		return;
+	}
+	admit(srv, fd, host, port);
 }
 
 static void
@@ -552,8 +651,14 @@ proto_server_new(struct event_base *base, proto_store *store,
 		srv->cbs = *cbs;
 	srv->ctx = ctx;
 	proto_peers_init(&srv->known);
-	if ((srv->retry_ev = evtimer_new(base, retry_accept, srv)) == NULL) {
-		free(srv);
+	srv->waiting_max = srv->cfg.max_peers < WAITING_MAX ?
+	    srv->cfg.max_peers : WAITING_MAX;
+	srv->retry_ev = evtimer_new(base, retry_accept, srv);
+	srv->waiting_ev = evtimer_new(base, waiting_expired, srv);
+	srv->waiting = calloc(srv->waiting_max, sizeof(*srv->waiting));
+	if (srv->retry_ev == NULL || srv->waiting_ev == NULL ||
+	    srv->waiting == NULL) {
+		proto_server_free(srv);
 		return NULL;
 	}
 	return srv;
@@ -567,10 +672,17 @@ proto_server_free(proto_server *srv)
 	if (srv->listener != NULL)
 		evconnlistener_free(srv->listener);
 	srv->listener = NULL;
+	srv->freeing = 1;
 	while (srv->clients)
 		client_free(srv->clients);
+	for (unsigned i = 0; i < srv->nwaiting; i++)
+		evutil_closesocket(srv->waiting[i].fd);
+	free(srv->waiting);
 	proto_beacon_free(srv->beacon);
-	event_free(srv->retry_ev);
+	if (srv->retry_ev != NULL)
+		event_free(srv->retry_ev);
+	if (srv->waiting_ev != NULL)
+		event_free(srv->waiting_ev);
 	free(srv);
 }
 

@@ -33,7 +33,10 @@ typedef struct proto_server_config {
 	                          * the oldest of them; 0 (or more than
 	                          * max_peers) means max_peers */
 	unsigned max_host_handshakes; /* handshakes from one address at once;
-	                          * past it its newcomers are refused; 0
+	                          * past it its newcomers wait, unread, for
+	                          * their turn (at most max_peers of them
+	                          * from all addresses, each at most the
+	                          * handshake timeout), then are refused; 0
 	                          * means 8 */
 } proto_server_config;
 

@@ -35,6 +35,28 @@ rss_peak_kib() {
 	cmp f out
 }
 
+@test "30 fetches at once from one host, default limits: each waits its turn past the 8 handshakes one address may have, and all succeed" {
+	make_file small 1M 22
+	p2p-chunk small >small.mf
+	start_server_stdin small.mf --no-announce
+	local id i pids=()
+	id=$(p2p-chunk --id small)
+	for i in $(seq 30); do
+		p2p-fetch -q -p "$SERVER_ADDR" -o "out.$i" "$id" </dev/null 2>"err.$i" 3>&- &
+		pids+=($!)
+		EXTRA_PIDS+=($!)
+	done
+	local failed=0
+	for i in "${!pids[@]}"; do
+		wait_exit "${pids[$i]}" 120
+		((exit_status == 0)) || { failed=$((failed + 1)); cat "err.$((i + 1))" >&2; }
+	done
+	((failed == 0)) || fail "$failed of 30 fetches failed"
+	for i in $(seq 30); do
+		cmp small "out.$i"
+	done
+}
+
 @test "connections past --max-peers are refused cleanly; the others are served" {
 	start_server_stdin f.mf --no-announce --max-peers 5
 	# Twenty at once: five are served, the rest see the connection closed.
