@@ -30,7 +30,7 @@
 #include "error.h"
 #include "frame.h"
 #include "identity.h"
-#include "internal.h"
+#include "log_private.h"
 #include "peers.h"
 
 #define DEFAULT_TIMEOUT 30

@@ -15,6 +15,7 @@
 
 #include "error.h"
 #include "internal.h"
+#include "log_private.h"
 #include "store.h"
 
 struct entry {
