@@ -5,7 +5,6 @@
 #ifndef PROTO_INTERNAL_H
 #define PROTO_INTERNAL_H
 
-#include <msgpack.h>
 #include <netinet/in.h>
 #include <time.h>
 
@@ -15,13 +14,6 @@
 #include "identity.h"
 #include "manifest.h"
 #include "picker.h"
-
-/* Builds a manifest from an unpacked msgpack map, validating it fully. */
-int proto__manifest_from_object(const msgpack_object *obj, proto_manifest **out);
-
-/* Appends mf as a map to pk. */
-int proto__manifest_pack_object(msgpack_packer *pk, const proto_manifest *mf,
-    int with_path);
 
 /* proto_open_beneath without openat2: one component at a time. Exposed for
  * the unit tests, since this kernel has openat2. */
