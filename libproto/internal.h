@@ -15,10 +15,6 @@
 #include "manifest.h"
 #include "picker.h"
 
-/* proto_open_beneath without openat2: one component at a time. Exposed for
- * the unit tests, since this kernel has openat2. */
-int proto__store_open_by_components(int root_fd, const char *rel);
-
 /* fetch.c (the session) and fetchpeer.c (one peer's requests and answers). */
 #define FETCH_QUEUE_MAX 64 /* requests out per peer */
 
