@@ -78,4 +78,7 @@ struct proto_conn {
 	char peer_name[PROTO_NODE_NAME_MAX + 1];
 };
 
+/* ratelimit.c: the rate-limit groups. */
+void proto__conn_leave_group(proto_conn *c);
+
 #endif
