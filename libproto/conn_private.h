@@ -78,6 +78,14 @@ struct proto_conn {
 	char peer_name[PROTO_NODE_NAME_MAX + 1];
 };
 
+/* conn.c: the object's life (the deferred free, the linger), a failure. */
+void proto__conn_linger(proto_conn *c);
+void proto__conn_leave(proto_conn *c);
+void proto__conn_process(proto_conn *c);
+
+/* connsend.c: the output. */
+void proto__conn_write_cb(struct bufferevent *bev, void *arg);
+
 /* ratelimit.c: the rate-limit groups. */
 void proto__conn_leave_group(proto_conn *c);
 
