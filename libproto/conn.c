@@ -260,8 +260,8 @@ fill_from(int fd, struct evbuffer *in, size_t want)
 }
 
 /* Ends the connection from our side after a failure, telling the owner. */
-static void
-conn_fail(proto_conn *c, int err)
+void
+proto__conn_fail(proto_conn *c, int err)
 {
 	int saved = errno;
 
@@ -278,137 +278,6 @@ conn_fail(proto_conn *c, int err)
 	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
 	if (c->cbs.on_close != NULL)
 		c->cbs.on_close(c, err, c->ctx);
-}
-
-/*
- * The proof that the side in role ("client": the one that connected) knows
- * the swarm's secret: an HMAC, keyed with the secret, of keying material
- * exported from this TLS session for that role. It is worth nothing on any
- * other connection, and one side's proof is not the other's.
- */
-static int
-auth_proof(proto_conn *c, const char *role, uint8_t out[PROTO_AUTH_LEN])
-{
-	static const char label[] = "EXPORTER-mini-p2p-swarm";
-	uint8_t ekm[32];
-	unsigned len = 0;
-
-	if (SSL_export_keying_material(c->ssl, ekm, sizeof(ekm), label,
-	    sizeof(label) - 1, (const unsigned char *)role, strlen(role),
-	    1) != 1)
-		return PROTO_ERR_CRYPTO;
-	if (HMAC(EVP_sha256(), c->secret, sizeof(c->secret), ekm, sizeof(ekm),
-	    out, &len) == NULL || len != PROTO_AUTH_LEN)
-		return PROTO_ERR_CRYPTO;
-	return 0;
-}
-
-static int
-send_hello(proto_conn *c)
-{
-	uint8_t proof[PROTO_AUTH_LEN];
-	proto_msg hello;
-
-	proto_msg_init(&hello, PROTO_MSG_HELLO);
-	hello.version = PROTO_VERSION;
-	hello.text = c->name;
-	hello.text_len = strlen(c->name);
-	hello.listen_port = c->listen_port;
-	hello.nfiles = c->nfiles;
-	hello.caps = c->caps;
-	if (c->has_secret) {
-		if (auth_proof(c, c->outbound ? "client" : "server", proof) != 0)
-			return PROTO_ERR_CRYPTO;
-		hello.auth = proof;
-	}
-	return proto_conn_send(c, &hello);
-}
-
-/* 1 when the peer's HELLO proves it knows our secret, or none is asked. */
-static int
-hello_authentic(proto_conn *c, const proto_msg *m)
-{
-	uint8_t want[PROTO_AUTH_LEN];
-
-	if (!c->has_secret)
-		return 1;
-	if (m->auth == NULL) {
-		snprintf(c->detail, sizeof(c->detail), "it gave no proof of "
-		    "the swarm's secret (--secret-file)");
-		return 0;
-	}
-	if (auth_proof(c, c->outbound ? "server" : "client", want) != 0 ||
-	    CRYPTO_memcmp(want, m->auth, sizeof(want)) != 0) {
-		snprintf(c->detail, sizeof(c->detail), "its proof of the "
-		    "swarm's secret is wrong: another swarm (--secret-file)");
-		return 0;
-	}
-	return 1;
-}
-
-/* 1 when m is the peer refusing the connection itself (an ERROR with rid 0
- * for our version or our place in its swarm), its words kept as detail. */
-static int
-refused(proto_conn *c, const proto_msg *m)
-{
-	char text[PROTO_ERROR_TEXT_MAX + 1];
-
-	if (m->type != PROTO_MSG_ERROR || m->rid != 0 ||
-	    (m->code != PROTO_CODE_AUTH && m->code != PROTO_CODE_VERSION))
-		return 0;
-	proto_msg_printable(text, sizeof(text), m->text, m->text_len);
-	snprintf(c->detail, sizeof(c->detail), "it says: %s", text);
-	return 1;
-}
-
-static void
-handle_hello(proto_conn *c, const proto_msg *m)
-{
-	struct timeval tv = { c->timeout, 0 };
-
-	if (m->type != PROTO_MSG_HELLO) {
-		conn_fail(c, PROTO_ERR_MALFORMED);
-		return;
-	}
-	if (!hello_authentic(c, m)) {
-		/* Said, so that a node set up without the secret knows why;
-		 * that this node is in a private swarm is no secret. */
-		c->refusing = 1;
-		proto_conn_send_error(c, 0, PROTO_CODE_AUTH, m->auth == NULL ?
-		    "a private swarm: give its secret (--secret-file)" :
-		    "a private swarm: your secret is not this swarm's "
-		    "(--secret-file)");
-		conn_fail(c, PROTO_ERR_AUTH);
-		return;
-	}
-	if (m->version != PROTO_VERSION) {
-		PLOG(PROTO_LOG_CONN, PROTO_LOG_INFO, "%s: speaks protocol "
-		    "version %llu, not %u", c->peer,
-		    (unsigned long long)m->version, PROTO_VERSION);
-		c->refusing = 1;
-		proto_conn_send_error(c, 0, PROTO_CODE_VERSION,
-		    "unsupported protocol version");
-		conn_fail(c, PROTO_ERR_VERSION);
-		return;
-	}
-	c->ready = 1;
-	c->peer_port = m->listen_port;
-	c->peer_nfiles = m->nfiles;
-	c->peer_caps = m->caps;
-	proto_msg_printable(c->peer_name, sizeof(c->peer_name), m->text,
-	    m->text_len);
-	PLOG(PROTO_LOG_CONN, PROTO_LOG_DEBUG, "%s: handshake done: '%s', "
-	    "%llu files, listening on port %u", c->peer, c->peer_name,
-	    (unsigned long long)c->peer_nfiles, c->peer_port);
-	/* The handshake's deadline ends; the idle one, if any, begins. */
-	event_del(c->handshake);
-	{
-		struct timeval idle = { c->idle_timeout, 0 };
-		bufferevent_set_timeouts(c->bev, c->idle_timeout ? &idle : NULL,
-		    &tv);
-	}
-	if (c->cbs.on_ready != NULL)
-		c->cbs.on_ready(c, m, c->ctx);
 }
 
 /*
@@ -462,13 +331,13 @@ read_one(proto_conn *c)
 			 * reads it as a bad record): it goes out even when we
 			 * read its ClientHello before writing. */
 			c->refusing = 1;
-			conn_fail(c, PROTO_ERR_TLS);
+			proto__conn_fail(c, PROTO_ERR_TLS);
 			return 0;
 		}
 		rc = proto_frame_get_len(hdr, c->ready ? c->max_frame :
 		    PROTO_FRAME_HANDSHAKE_MAX, &c->frame_len);
 		if (rc != 0) {
-			conn_fail(c, rc);
+			proto__conn_fail(c, rc);
 			return 0;
 		}
 		c->have_len = 1;
@@ -476,7 +345,7 @@ read_one(proto_conn *c)
 	need = PROTO_FRAME_HEADER + (size_t)c->frame_len;
 	if (avail < need) {
 		if ((rc = fill(c, need - avail)) != 0) {
-			conn_fail(c, rc);
+			proto__conn_fail(c, rc);
 			return 0;
 		}
 		avail = evbuffer_get_length(in);
@@ -493,7 +362,7 @@ read_one(proto_conn *c)
 		return 0;
 	}
 	if ((frame = frame_bytes(c, in, need)) == NULL) {
-		conn_fail(c, PROTO_ERR_NOMEM);
+		proto__conn_fail(c, PROTO_ERR_NOMEM);
 		return 0;
 	}
 	rc = proto_frame_check_body(frame + PROTO_FRAME_HEADER, c->frame_len);
@@ -501,18 +370,18 @@ read_one(proto_conn *c)
 		rc = proto_msg_unpack(frame + PROTO_FRAME_HEADER, c->frame_len,
 		    &m);
 	if (rc != 0) {
-		conn_fail(c, rc);
+		proto__conn_fail(c, rc);
 		return 0;
 	}
 	c->bytes_in += need;
 	PLOG(PROTO_LOG_CONN, PROTO_LOG_TRACE, "%s: < %s rid %u, %zu bytes",
 	    c->peer, proto_msg_type_name(m.type), m.rid, need);
 	if (!c->ready)
-		handle_hello(c, &m);
+		proto__conn_handle_hello(c, &m);
 	else if (m.type == PROTO_MSG_HELLO)
-		conn_fail(c, PROTO_ERR_MALFORMED);
-	else if (refused(c, &m))
-		conn_fail(c, PROTO_ERR_REFUSED);
+		proto__conn_fail(c, PROTO_ERR_MALFORMED);
+	else if (proto__conn_refused(c, &m))
+		proto__conn_fail(c, PROTO_ERR_REFUSED);
 	else if (c->cbs.on_msg != NULL)
 		c->cbs.on_msg(c, &m, c->ctx);
 	proto_msg_clear(&m);
@@ -619,7 +488,7 @@ tls_ready(proto_conn *c)
 	if (proto_tls_peer_id(c->ssl, c->peer_id) != 0) {
 		snprintf(c->detail, sizeof(c->detail), "the peer showed no "
 		    "usable certificate");
-		conn_fail(c, PROTO_ERR_TLS);
+		proto__conn_fail(c, PROTO_ERR_TLS);
 		return;
 	}
 	if (c->has_pin && CRYPTO_memcmp(c->pin, c->peer_id,
@@ -630,13 +499,13 @@ tls_ready(proto_conn *c)
 		proto_hex_encode(c->pin, PROTO_IDENTITY_LEN, want);
 		snprintf(c->detail, sizeof(c->detail), "identity %s, not the "
 		    "%s asked for", got, want);
-		conn_fail(c, PROTO_ERR_IDENTITY);
+		proto__conn_fail(c, PROTO_ERR_IDENTITY);
 		return;
 	}
 	PLOG(PROTO_LOG_CONN, PROTO_LOG_DEBUG, "%s: TLS %s, %s", c->peer,
 	    SSL_get_version(c->ssl), SSL_get_cipher_name(c->ssl));
-	if (send_hello(c) != 0)
-		conn_fail(c, PROTO_ERR_NOMEM);
+	if (proto__conn_send_hello(c) != 0)
+		proto__conn_fail(c, PROTO_ERR_NOMEM);
 }
 
 static void
@@ -669,7 +538,7 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 				snprintf(c->detail, sizeof(c->detail), "nothing "
 				    "came for %u s during the handshake",
 				    c->timeout);
-			conn_fail(c, PROTO_ERR_TIMEOUT);
+			proto__conn_fail(c, PROTO_ERR_TIMEOUT);
 		}
 		else if (queued >= c->last_queued + PROGRESS_MIN) {
 			/* Bytes arrived that SO_RCVLOWAT keeps in the kernel
@@ -681,69 +550,41 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		else if (c->cbs.on_idle == NULL || c->cbs.on_idle(c, c->ctx))
 			bufferevent_enable(c->bev, EV_READ);
 		else
-			conn_fail(c, PROTO_ERR_TIMEOUT);
+			proto__conn_fail(c, PROTO_ERR_TIMEOUT);
 	} else if (what & BEV_EVENT_ERROR) {
 		unsigned long tls_err = c->ssl ?
 		    bufferevent_get_openssl_error(c->bev) : 0;
 		int err = EVUTIL_SOCKET_ERROR();
 		if (c->ssl != NULL && !c->tls_done && !tcp_connected(c, &err)) {
 			errno = err;
-			conn_fail(c, PROTO_ERR_SYSTEM);
+			proto__conn_fail(c, PROTO_ERR_SYSTEM);
 		} else if (tls_err != 0 && c->tls_done &&
 		    ERR_GET_REASON(tls_err) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
 			ERR_clear_error();
-			conn_fail(c, PROTO_ERR_CLOSED);
+			proto__conn_fail(c, PROTO_ERR_CLOSED);
 		} else if (tls_err != 0 || (c->ssl != NULL && !c->tls_done)) {
 			tls_failed(c, tls_err);
-			conn_fail(c, PROTO_ERR_TLS);
+			proto__conn_fail(c, PROTO_ERR_TLS);
 		} else {
 			if (!c->ready && c->ssl == NULL)
 				untold(c);
 			errno = err ? err : ECONNRESET;
-			conn_fail(c, PROTO_ERR_SYSTEM);
+			proto__conn_fail(c, PROTO_ERR_SYSTEM);
 		}
 	} else if (what & BEV_EVENT_EOF) {
 		int err = 0;
 		if (c->ssl != NULL && !c->tls_done && !tcp_connected(c, &err)) {
 			errno = err;
-			conn_fail(c, PROTO_ERR_SYSTEM);
+			proto__conn_fail(c, PROTO_ERR_SYSTEM);
 		} else if (c->ssl != NULL && !c->tls_done) {
 			tls_failed(c, 0);
-			conn_fail(c, PROTO_ERR_TLS);
+			proto__conn_fail(c, PROTO_ERR_TLS);
 		} else {
 			if (!c->ready && c->ssl == NULL)
 				untold(c);
-			conn_fail(c, PROTO_ERR_CLOSED);
+			proto__conn_fail(c, PROTO_ERR_CLOSED);
 		}
 	}
-	proto__conn_leave(c);
-}
-
-/*
- * The whole handshake (TCP, TLS, both HELLOs and the swarm's proof) must be
- * over within the timeout from the start. The read timeout alone does not
- * see to it: it restarts with every byte, and a peer sending one every few
- * seconds, or a TLS record never finished, would hold its slot forever.
- */
-static void
-handshake_expired(evutil_socket_t fd, short what, void *arg)
-{
-	proto_conn *c = arg;
-	const char *stage;
-
-	(void)fd;
-	(void)what;
-	if (c->ready || c->closed)
-		return;
-	if (c->ssl != NULL && !c->tls_done)
-		stage = BIO_number_read(SSL_get_rbio(c->ssl)) == 0 ?
-		    "the peer sent nothing of TLS" : "TLS unfinished";
-	else
-		stage = "no HELLO from the peer";
-	snprintf(c->detail, sizeof(c->detail), "the handshake did not end "
-	    "within %u s (%s)", c->timeout, stage);
-	c->depth++;
-	conn_fail(c, PROTO_ERR_TIMEOUT);
 	proto__conn_leave(c);
 }
 
@@ -791,8 +632,8 @@ conn_setup(struct bufferevent *bev, const proto_conn_config *cfg,
 	bufferevent_setcb(bev, conn_read_cb, proto__conn_write_cb,
 	    conn_event_cb, c);
 	if ((c->handshake = evtimer_new(bufferevent_get_base(bev),
-	    handshake_expired, c)) == NULL || evtimer_add(c->handshake,
-	    &tv) != 0) {
+	    proto__conn_handshake_expired, c)) == NULL ||
+	    evtimer_add(c->handshake, &tv) != 0) {
 		really_free(c);
 		return NULL;
 	}
@@ -832,7 +673,7 @@ conn_setup(struct bufferevent *bev, const proto_conn_config *cfg,
 	}
 	/* Without TLS the HELLO goes at once; with it, once the handshake
 	 * is done (tls_ready). */
-	if ((c->ssl == NULL && send_hello(c) != 0) ||
+	if ((c->ssl == NULL && proto__conn_send_hello(c) != 0) ||
 	    bufferevent_enable(bev, EV_READ | EV_WRITE) != 0) {
 		really_free(c);
 		return NULL;
