@@ -38,9 +38,6 @@
 #define DEFAULT_OUT_LIMIT (4u << 20)
 /* Read ahead at most this much beyond a frame in progress. */
 #define READ_AHEAD (1u << 20)
-/* Bytes that must arrive within an idle timeout for a peer to count as
- * sending. */
-#define PROGRESS_MIN 1024u
 /* Bytes moved per read or write call at most. */
 #define SINGLE_IO (1u << 20)
 /* The most SO_RCVLOWAT asks for; the kernel caps it by the buffer. */
@@ -50,10 +47,8 @@
 /* How long a connection we close reads (and drops) what the peer still
  * sends, once our last bytes are written. */
 #define LINGER_SECS 2
-
 static void conn_read_cb(struct bufferevent *, void *);
 static int fill_from(int, struct evbuffer *, size_t);
-static void conn_event_cb(struct bufferevent *, short, void *);
 
 static void
 format_addr(const struct sockaddr *sa, char *out, size_t outlen,
@@ -72,8 +67,8 @@ format_addr(const struct sockaddr *sa, char *out, size_t outlen,
 		snprintf(hostout, INET6_ADDRSTRLEN, "%s", host);
 }
 
-static void
-really_free(proto_conn *c)
+void
+proto__conn_really_free(proto_conn *c)
 {
 	if (c->deadline != NULL)
 		event_free(c->deadline);
@@ -95,7 +90,7 @@ orphan_expired(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	really_free(arg);
+	proto__conn_really_free(arg);
 }
 
 /*
@@ -117,7 +112,7 @@ proto__conn_linger(proto_conn *c)
 		return;
 	c->lingering = 1;
 	if (event_add(c->deadline, &tv) != 0) {
-		really_free(c);
+		proto__conn_really_free(c);
 		return;
 	}
 	/* What it reads is dropped: it must not spend the group's budget. */
@@ -133,7 +128,7 @@ proto__conn_linger(proto_conn *c)
 	bufferevent_set_timeouts(c->bev, NULL, NULL);
 	bufferevent_disable(c->bev, EV_WRITE);
 	if (bufferevent_enable(c->bev, EV_READ) != 0)
-		really_free(c);
+		proto__conn_really_free(c);
 }
 
 /* Called as each callback returns: completes a deferred free or flush. */
@@ -143,7 +138,7 @@ proto__conn_leave(proto_conn *c)
 	if (--c->depth > 0)
 		return;
 	if (c->freed)
-		really_free(c);
+		proto__conn_really_free(c);
 	else if (c->flushing &&
 	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
 		proto__conn_linger(c);
@@ -160,8 +155,8 @@ set_read_marks(proto_conn *c, size_t low)
 }
 
 /* Bytes received but still in the socket's buffer. */
-static size_t
-queued_in_kernel(const proto_conn *c)
+size_t
+proto__conn_queued_in_kernel(const proto_conn *c)
 {
 	int fd = bufferevent_getfd(c->bev), n = 0;
 
@@ -420,174 +415,6 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	proto__conn_process(c);
 }
 
-/* Whether a connection we make got as far as TCP; if not, err is why. */
-static int
-tcp_connected(const proto_conn *c, int *err)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-	int fd = bufferevent_getfd(c->bev), e = 0;
-	socklen_t elen = sizeof(e);
-
-	/* Bytes written (our ClientHello) mean TCP got through, even when
-	 * the peer has reset the connection since. */
-	if (!c->outbound || fd < 0 || (c->ssl != NULL &&
-	    BIO_number_written(SSL_get_wbio(c->ssl)) > 0) ||
-	    getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
-		return 1;
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &elen) != 0 || e == 0)
-		e = *err ? *err : ECONNREFUSED;
-	*err = e;
-	return 0;
-}
-
-/* A plaintext node whose peer hangs up before its HELLO: the likeliest
- * reason is a peer that wants TLS. */
-static void
-untold(proto_conn *c)
-{
-	snprintf(c->detail, sizeof(c->detail), "closed before its HELLO: the "
-	    "peer may want TLS (this node runs with --no-tls)");
-}
-
-/* Why the handshake failed, in words a user can act on. */
-static void
-tls_failed(proto_conn *c, unsigned long err)
-{
-	const char *why = err ? ERR_reason_error_string(err) : NULL;
-
-	if (!c->tls_done && err != 0 &&
-	    ERR_GET_REASON(err) == SSL_R_UNEXPECTED_EOF_WHILE_READING)
-		why = NULL;
-	/* A node without TLS sends its HELLO at once, and OpenSSL reads it as
-	 * a bad record (below): a peer that closes having sent nothing is
-	 * most likely one with no room for us, or one that ended our
-	 * handshake (its deadline, its limits). */
-	if (why == NULL && BIO_number_read(SSL_get_rbio(c->ssl)) == 0)
-		snprintf(c->detail, sizeof(c->detail), "the peer closed the "
-		    "connection before it answered: it may have no room for "
-		    "more peers (--max-peers) or refuse this address");
-	else if (why == NULL)
-		snprintf(c->detail, sizeof(c->detail), "the peer closed the "
-		    "connection during the TLS handshake");
-	else if (strstr(why, "wrong version") || strstr(why, "packet length") ||
-	    strstr(why, "http request") || strstr(why, "record layer"))
-		snprintf(c->detail, sizeof(c->detail), "%s: the peer does not "
-		    "speak TLS (it may run with --no-tls)", why);
-	else
-		snprintf(c->detail, sizeof(c->detail), "%s", why);
-	/* The rest of OpenSSL's queue belongs to this failure too. */
-	ERR_clear_error();
-}
-
-/* The handshake is over: check who the peer is, then say HELLO. */
-static void
-tls_ready(proto_conn *c)
-{
-	c->tls_done = 1;
-	if (proto_tls_peer_id(c->ssl, c->peer_id) != 0) {
-		snprintf(c->detail, sizeof(c->detail), "the peer showed no "
-		    "usable certificate");
-		proto__conn_fail(c, PROTO_ERR_TLS);
-		return;
-	}
-	if (c->has_pin && CRYPTO_memcmp(c->pin, c->peer_id,
-	    sizeof(c->pin)) != 0) {
-		char got[PROTO_IDENTITY_HEX_LEN + 1];
-		char want[PROTO_IDENTITY_HEX_LEN + 1];
-		proto_hex_encode(c->peer_id, PROTO_IDENTITY_LEN, got);
-		proto_hex_encode(c->pin, PROTO_IDENTITY_LEN, want);
-		snprintf(c->detail, sizeof(c->detail), "identity %s, not the "
-		    "%s asked for", got, want);
-		proto__conn_fail(c, PROTO_ERR_IDENTITY);
-		return;
-	}
-	PLOG(PROTO_LOG_CONN, PROTO_LOG_DEBUG, "%s: TLS %s, %s", c->peer,
-	    SSL_get_version(c->ssl), SSL_get_cipher_name(c->ssl));
-	if (proto__conn_send_hello(c) != 0)
-		proto__conn_fail(c, PROTO_ERR_NOMEM);
-}
-
-static void
-conn_event_cb(struct bufferevent *bev, short what, void *arg)
-{
-	proto_conn *c = arg;
-
-	(void)bev;
-	if (c->flushing) {
-		if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR |
-		    BEV_EVENT_TIMEOUT))
-			really_free(c);
-		return;
-	}
-	c->depth++;
-	if (what & BEV_EVENT_CONNECTED) {
-		int one = 1;
-		setsockopt(bufferevent_getfd(c->bev), IPPROTO_TCP,
-		    TCP_NODELAY, &one, sizeof(one));
-		if (c->ssl != NULL && !c->tls_done)
-			tls_ready(c);
-	} else if (what & BEV_EVENT_TIMEOUT) {
-		size_t queued = queued_in_kernel(c);
-		PLOG(PROTO_LOG_CONN, PROTO_LOG_DEBUG, "%s: nothing %s for %u s",
-		    c->peer, what & BEV_EVENT_WRITING ? "written" : "read",
-		    c->ready && !(what & BEV_EVENT_WRITING) ? c->idle_timeout :
-		    c->timeout);
-		if (!c->ready || (what & BEV_EVENT_WRITING)) {
-			if (!c->ready)
-				snprintf(c->detail, sizeof(c->detail), "nothing "
-				    "came for %u s during the handshake",
-				    c->timeout);
-			proto__conn_fail(c, PROTO_ERR_TIMEOUT);
-		}
-		else if (queued >= c->last_queued + PROGRESS_MIN) {
-			/* Bytes arrived that SO_RCVLOWAT keeps in the kernel
-			 * until the frame is whole: a slow peer, not a silent
-			 * one. A byte now and then is not enough. */
-			c->last_queued = queued;
-			bufferevent_enable(c->bev, EV_READ);
-		}
-		else if (c->cbs.on_idle == NULL || c->cbs.on_idle(c, c->ctx))
-			bufferevent_enable(c->bev, EV_READ);
-		else
-			proto__conn_fail(c, PROTO_ERR_TIMEOUT);
-	} else if (what & BEV_EVENT_ERROR) {
-		unsigned long tls_err = c->ssl ?
-		    bufferevent_get_openssl_error(c->bev) : 0;
-		int err = EVUTIL_SOCKET_ERROR();
-		if (c->ssl != NULL && !c->tls_done && !tcp_connected(c, &err)) {
-			errno = err;
-			proto__conn_fail(c, PROTO_ERR_SYSTEM);
-		} else if (tls_err != 0 && c->tls_done &&
-		    ERR_GET_REASON(tls_err) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
-			ERR_clear_error();
-			proto__conn_fail(c, PROTO_ERR_CLOSED);
-		} else if (tls_err != 0 || (c->ssl != NULL && !c->tls_done)) {
-			tls_failed(c, tls_err);
-			proto__conn_fail(c, PROTO_ERR_TLS);
-		} else {
-			if (!c->ready && c->ssl == NULL)
-				untold(c);
-			errno = err ? err : ECONNRESET;
-			proto__conn_fail(c, PROTO_ERR_SYSTEM);
-		}
-	} else if (what & BEV_EVENT_EOF) {
-		int err = 0;
-		if (c->ssl != NULL && !c->tls_done && !tcp_connected(c, &err)) {
-			errno = err;
-			proto__conn_fail(c, PROTO_ERR_SYSTEM);
-		} else if (c->ssl != NULL && !c->tls_done) {
-			tls_failed(c, 0);
-			proto__conn_fail(c, PROTO_ERR_TLS);
-		} else {
-			if (!c->ready && c->ssl == NULL)
-				untold(c);
-			proto__conn_fail(c, PROTO_ERR_CLOSED);
-		}
-	}
-	proto__conn_leave(c);
-}
-
 /* sa: the peer's address, for messages; NULL to ask the socket. */
 static void
 name_peer(proto_conn *c, const struct sockaddr *sa)
@@ -630,11 +457,11 @@ conn_setup(struct bufferevent *bev, const proto_conn_config *cfg,
 	tv.tv_sec = c->timeout;
 	tv.tv_usec = 0;
 	bufferevent_setcb(bev, conn_read_cb, proto__conn_write_cb,
-	    conn_event_cb, c);
+	    proto__conn_event_cb, c);
 	if ((c->handshake = evtimer_new(bufferevent_get_base(bev),
 	    proto__conn_handshake_expired, c)) == NULL ||
 	    evtimer_add(c->handshake, &tv) != 0) {
-		really_free(c);
+		proto__conn_really_free(c);
 		return NULL;
 	}
 	/* libevent moves 16 KiB per callback by default: far too little to
@@ -647,7 +474,7 @@ conn_setup(struct bufferevent *bev, const proto_conn_config *cfg,
 	if (cfg->limit != NULL) {
 		if (bufferevent_add_to_rate_limit_group(bev,
 		    cfg->limit->group) != 0) {
-			really_free(c);
+			proto__conn_really_free(c);
 			return NULL;
 		}
 		c->limit = cfg->limit;
@@ -675,7 +502,7 @@ conn_setup(struct bufferevent *bev, const proto_conn_config *cfg,
 	 * is done (tls_ready). */
 	if ((c->ssl == NULL && proto__conn_send_hello(c) != 0) ||
 	    bufferevent_enable(bev, EV_READ | EV_WRITE) != 0) {
-		really_free(c);
+		proto__conn_really_free(c);
 		return NULL;
 	}
 	return c;
@@ -743,7 +570,7 @@ proto_conn_connect(struct event_base *base, const struct sockaddr *sa,
 		return NULL;
 	if (bufferevent_socket_connect(bev, sa, (int)salen) != 0) {
 		int err = errno;
-		really_free(c);
+		proto__conn_really_free(c);
 		errno = err;
 		return NULL;
 	}
@@ -766,7 +593,7 @@ proto_conn_free(proto_conn *c)
 	if (c->depth > 0)
 		bufferevent_disable(c->bev, EV_READ | EV_WRITE);
 	else
-		really_free(c);
+		proto__conn_really_free(c);
 }
 
 void
@@ -835,7 +662,7 @@ proto_base_free(struct event_base *base)
 		event_base_foreach_event(base, find_orphan, &c);
 		if (c == NULL)
 			break;
-		really_free(c);
+		proto__conn_really_free(c);
 	}
 	/* A freed connection's last callbacks take a turn or two of the loop;
 	 * with no event left, the loop returns 1 at once. */
@@ -933,7 +760,7 @@ uint64_t
 proto_conn_bytes_seen(const proto_conn *c)
 {
 	return c->bytes_in + evbuffer_get_length(bufferevent_get_input(c->bev)) +
-	    queued_in_kernel(c);
+	    proto__conn_queued_in_kernel(c);
 }
 
 uint64_t

@@ -79,9 +79,11 @@ struct proto_conn {
 };
 
 /* conn.c: the object's life (the deferred free, the linger), a failure. */
+void proto__conn_really_free(proto_conn *c);
 void proto__conn_linger(proto_conn *c);
 void proto__conn_leave(proto_conn *c);
 void proto__conn_fail(proto_conn *c, int err);
+size_t proto__conn_queued_in_kernel(const proto_conn *c);
 void proto__conn_process(proto_conn *c);
 
 /* connsend.c: the output. */
@@ -93,6 +95,9 @@ void proto__conn_handle_hello(proto_conn *c, const proto_msg *m);
 int proto__conn_refused(proto_conn *c, const proto_msg *m);
 void proto__conn_handshake_expired(evutil_socket_t fd, short what,
     void *arg);
+
+/* conntls.c: the bufferevent's events, and TLS. */
+void proto__conn_event_cb(struct bufferevent *bev, short what, void *arg);
 
 /* ratelimit.c: the rate-limit groups. */
 void proto__conn_leave_group(proto_conn *c);
