@@ -83,8 +83,13 @@ void proto__conn_really_free(proto_conn *c);
 void proto__conn_linger(proto_conn *c);
 void proto__conn_leave(proto_conn *c);
 void proto__conn_fail(proto_conn *c, int err);
+
+/* connread.c: the frame reader. */
+void proto__conn_set_read_marks(proto_conn *c, size_t low);
 size_t proto__conn_queued_in_kernel(const proto_conn *c);
+void proto__conn_set_lowat(proto_conn *c, size_t want);
 void proto__conn_process(proto_conn *c);
+void proto__conn_read_cb(struct bufferevent *bev, void *arg);
 
 /* connsend.c: the output. */
 void proto__conn_write_cb(struct bufferevent *bev, void *arg);
