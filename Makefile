@@ -42,7 +42,9 @@ LIB_SRCS = $(wildcard libproto/*.c)
 # The headers make install puts in place: the public API, which proto.h
 # includes. The rest are libproto's own (proto__* and private types).
 PRIVATE_HEADERS = libproto/internal.h libproto/check.h libproto/frame.h \
-                  libproto/picker.h
+                  libproto/picker.h libproto/log_private.h \
+                  libproto/manifest_private.h libproto/store_private.h \
+                  libproto/conn_private.h
 PUBLIC_HEADERS = $(filter-out $(PRIVATE_HEADERS), $(wildcard libproto/*.h))
 LIB_OBJS = $(LIB_SRCS:%.c=$(B)/%.o)
 # The shared library: position-independent objects of their own, a soname

@@ -16,7 +16,7 @@
 
 #include "beacon.h"
 #include "error.h"
-#include "internal.h"
+#include "log_private.h"
 
 #define MAX_TARGETS 16
 #define BATCH 64

@@ -1,18 +1,22 @@
 /*
- * A peer connection over a bufferevent. Callbacks may free the connection
- * they are called for: a depth counter defers the real free until the
- * outermost callback frame has returned.
+ * A peer connection over a bufferevent: the object and its life. Callbacks
+ * may free the connection they are called for: a depth counter defers the
+ * real free until the outermost callback frame has returned. A connection
+ * its owner lets go of ends by itself, lingering to read what the peer
+ * still sends; proto_base_free ends those left.
+ *
+ * The rest of a connection lives next door, sharing conn_private.h: the
+ * frame reader in connread.c, the output in connsend.c, HELLO and the
+ * swarm's proof in handshake.c, the events and TLS in conntls.c, the
+ * rate-limit groups in ratelimit.c.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -20,98 +24,21 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 
-#include <openssl/crypto.h>
-#include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/ssl.h>
 
-#include "conn.h"
+#include "conn_private.h"
 #include "error.h"
 #include "frame.h"
-#include "identity.h"
-#include "internal.h"
+#include "log_private.h"
 #include "peers.h"
 
 #define DEFAULT_TIMEOUT 30
 #define DEFAULT_OUT_LIMIT (4u << 20)
-/* Read ahead at most this much beyond a frame in progress. */
-#define READ_AHEAD (1u << 20)
-/* Bytes that must arrive within an idle timeout for a peer to count as
- * sending. */
-#define PROGRESS_MIN 1024u
 /* Bytes moved per read or write call at most. */
 #define SINGLE_IO (1u << 20)
-/* The most SO_RCVLOWAT asks for; the kernel caps it by the buffer. */
-#define MAX_LOWAT (256 << 10)
-/* Read this much beyond the frame in progress: the next frame's start. */
-#define READ_EXTRA (64u << 10)
 /* How long a connection we close reads (and drops) what the peer still
  * sends, once our last bytes are written. */
 #define LINGER_SECS 2
-
-struct proto_conn_limit {
-	struct bufferevent_rate_limit_group *group;
-	struct ev_token_bucket_cfg *cfg;
-	size_t write_piece; /* file data queued in pieces of this much, or 0 */
-	unsigned members;   /* connections in the group */
-	int doomed;         /* proto_conn_limit_free was called */
-};
-
-static void limit_destroy(proto_conn_limit *l);
-
-struct proto_conn {
-	struct bufferevent *bev;
-	proto_conn_limit *limit; /* borrowed from the config, or NULL */
-	proto_conn_cbs cbs;
-	void *ctx;
-	unsigned timeout;
-	size_t out_limit;
-	int ready;
-	int closed;         /* on_close was called, or the owner let go */
-	int freed;          /* proto_conn_free was called */
-	int flushing;       /* free once the output is written */
-	int lingering;      /* ... it is: reading until the peer closes */
-	int refusing;       /* we told the peer why we refuse it (an ERROR,
-	                     * or a plaintext HELLO to a TLS peer) */
-	struct event *deadline; /* while flushing: frees it, come what may */
-	struct event *handshake; /* ends a handshake not over in time */
-	int depth;          /* callback frames active on this conn */
-	int held;           /* the owner asked for no more messages */
-	SSL *ssl;           /* NULL: plaintext */
-	int tls_done;       /* handshake over, identity checked */
-	int outbound;       /* we connected: the TLS client */
-	int has_pin, has_secret;
-	uint8_t pin[PROTO_IDENTITY_LEN], peer_id[PROTO_IDENTITY_LEN];
-	uint8_t secret[32];
-	char detail[320];
-	/* Our HELLO, sent once TLS is up. */
-	char name[PROTO_NODE_NAME_MAX + 1];
-	uint16_t listen_port;
-	uint64_t nfiles, caps;
-	int have_len;
-	uint32_t frame_len;
-	size_t low_mark;
-	int rcvlowat;       /* the socket's SO_RCVLOWAT as last set */
-	unsigned idle_timeout; /* seconds, after the handshake; 0: none */
-	size_t last_queued; /* queued_in_kernel() at the last idle timeout */
-	size_t max_frame;   /* the longest frame accepted after the handshake */
-	uint8_t *scratch;   /* a frame in one piece, when the buffer has it in
-	                     * several */
-	size_t scratch_cap;
-	uint64_t bytes_in, bytes_out;
-	uint16_t peer_port;
-	uint64_t peer_nfiles;
-	uint64_t peer_caps;
-	char host[INET6_ADDRSTRLEN];
-	char peer[INET6_ADDRSTRLEN + 8];
-	char peer_name[PROTO_NODE_NAME_MAX + 1];
-};
-
-static void conn_read_cb(struct bufferevent *, void *);
-static int fill_from(int, struct evbuffer *, size_t);
-static void conn_write_cb(struct bufferevent *, void *);
-static void conn_event_cb(struct bufferevent *, short, void *);
 
 static void
 format_addr(const struct sockaddr *sa, char *out, size_t outlen,
@@ -130,19 +57,8 @@ format_addr(const struct sockaddr *sa, char *out, size_t outlen,
 		snprintf(hostout, INET6_ADDRSTRLEN, "%s", host);
 }
 
-static void
-leave_group(proto_conn *c)
-{
-	if (c->limit == NULL)
-		return;
-	bufferevent_remove_from_rate_limit_group(c->bev);
-	if (--c->limit->members == 0 && c->limit->doomed)
-		limit_destroy(c->limit);
-	c->limit = NULL;
-}
-
-static void
-really_free(proto_conn *c)
+void
+proto__conn_really_free(proto_conn *c)
 {
 	if (c->deadline != NULL)
 		event_free(c->deadline);
@@ -150,13 +66,11 @@ really_free(proto_conn *c)
 		event_free(c->handshake);
 	/* Leave the group now: the owner may free it once its connections
 	 * are freed, while libevent could still hold this bufferevent. */
-	leave_group(c);
+	proto__conn_leave_group(c);
 	bufferevent_free(c->bev);
 	free(c->scratch);
 	free(c);
 }
-
-static void set_lowat(proto_conn *c, size_t want);
 
 /* An orphan's time is up: whatever the peer does, it goes. */
 static void
@@ -164,7 +78,7 @@ orphan_expired(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	really_free(arg);
+	proto__conn_really_free(arg);
 }
 
 /*
@@ -176,8 +90,8 @@ orphan_expired(evutil_socket_t fd, short what, void *arg)
  * byte, and under TLS the read callback waits for whole records, so a peer
  * dripping bytes would hold the connection forever.
  */
-static void
-linger(proto_conn *c)
+void
+proto__conn_linger(proto_conn *c)
 {
 	struct timeval tv = { LINGER_SECS, 0 };
 	int fd = bufferevent_getfd(c->bev);
@@ -186,151 +100,41 @@ linger(proto_conn *c)
 		return;
 	c->lingering = 1;
 	if (event_add(c->deadline, &tv) != 0) {
-		really_free(c);
+		proto__conn_really_free(c);
 		return;
 	}
 	/* What it reads is dropped: it must not spend the group's budget. */
-	leave_group(c);
+	proto__conn_leave_group(c);
 	/* The end of our side, at once, for a peer that waits for it: TLS's
 	 * close_notify, or TCP's FIN. Nothing is written after either. */
 	if (c->ssl != NULL)
 		(void)SSL_shutdown(c->ssl);
 	else if (fd >= 0)
 		(void)shutdown(fd, SHUT_WR);
-	set_lowat(c, 1);
+	proto__conn_set_lowat(c, 1);
 	bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
 	bufferevent_set_timeouts(c->bev, NULL, NULL);
 	bufferevent_disable(c->bev, EV_WRITE);
 	if (bufferevent_enable(c->bev, EV_READ) != 0)
-		really_free(c);
+		proto__conn_really_free(c);
 }
 
 /* Called as each callback returns: completes a deferred free or flush. */
-static void
-leave(proto_conn *c)
+void
+proto__conn_leave(proto_conn *c)
 {
 	if (--c->depth > 0)
 		return;
 	if (c->freed)
-		really_free(c);
+		proto__conn_really_free(c);
 	else if (c->flushing &&
 	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
-		linger(c);
-}
-
-static void
-set_read_marks(proto_conn *c, size_t low)
-{
-	if (low == c->low_mark)
-		return;
-	c->low_mark = low;
-	bufferevent_setwatermark(c->bev, EV_READ, low,
-	    low > READ_AHEAD ? low : READ_AHEAD);
-}
-
-/* Bytes received but still in the socket's buffer. */
-static size_t
-queued_in_kernel(const proto_conn *c)
-{
-	int fd = bufferevent_getfd(c->bev), n = 0;
-
-	if (fd < 0 || ioctl(fd, FIONREAD, &n) != 0 || n < 0)
-		return 0;
-	return (size_t)n;
-}
-
-/* Asks the kernel to wake us only once want more bytes have arrived (at
- * most MAX_LOWAT), so a large frame is read in a few big reads instead of
- * hundreds of small ones as the segments trickle in. */
-static void
-set_lowat(proto_conn *c, size_t want)
-{
-	int fd = bufferevent_getfd(c->bev);
-	int v = want < 1 ? 1 : want > MAX_LOWAT ? MAX_LOWAT : (int)want;
-
-	if (fd < 0 || c->ssl != NULL || v == c->rcvlowat)
-		return;
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof(v)) == 0)
-		c->rcvlowat = v;
-}
-
-/*
- * Reads up to want bytes (and a little more) straight from the socket into
- * the input buffer. libevent's own socket reads take at most 4 KiB a call;
- * a 256 KiB chunk would cost 64 wake-ups and reads, this one or two.
- * Returns 0 (including when nothing was there) or a PROTO_ERR_*.
- */
-static int
-fill(proto_conn *c, size_t want)
-{
-	struct evbuffer *in = bufferevent_get_input(c->bev);
-	int fd = bufferevent_getfd(c->bev), rc;
-	size_t before = evbuffer_get_length(in);
-
-	/* Under TLS the bytes on the socket are not the frame's. */
-	if (fd < 0 || c->ssl != NULL)
-		return 0;
-	want += READ_EXTRA;
-	/* Reading past libevent, we must keep to the rate limit ourselves:
-	 * take no more than this connection's share of the group's budget,
-	 * and charge what we took to the group, as libevent's reads do. */
-	if (c->limit != NULL) {
-		ev_ssize_t max = bufferevent_get_max_to_read(c->bev);
-		if (max <= 0)
-			return 0;
-		if ((size_t)max < want)
-			want = (size_t)max;
-	}
-	/* A bufferevent keeps its input's end frozen against its user; we
-	 * add to it here exactly as its own read path does. */
-	evbuffer_unfreeze(in, 0);
-	rc = fill_from(fd, in, want);
-	evbuffer_freeze(in, 0);
-	if (c->limit != NULL && evbuffer_get_length(in) > before)
-		bufferevent_rate_limit_group_decrement_read(c->limit->group,
-		    (ev_ssize_t)(evbuffer_get_length(in) - before));
-	return rc;
-}
-
-static int
-fill_from(int fd, struct evbuffer *in, size_t want)
-{
-	struct evbuffer_iovec vec[2];
-	struct iovec iov[2];
-	ssize_t got;
-	int n;
-
-	if ((n = evbuffer_reserve_space(in, (ev_ssize_t)want, vec, 2)) <= 0)
-		return PROTO_ERR_NOMEM;
-	for (int i = 0; i < n; i++) {
-		iov[i].iov_base = vec[i].iov_base;
-		iov[i].iov_len = vec[i].iov_len;
-	}
-	do
-		got = readv(fd, iov, n);
-	while (got < 0 && errno == EINTR);
-	if (got < 0) {
-		evbuffer_commit_space(in, vec, 0);
-		return errno == EAGAIN || errno == EWOULDBLOCK ? 0 :
-		    PROTO_ERR_SYSTEM;
-	}
-	if (got == 0) {
-		evbuffer_commit_space(in, vec, 0);
-		return PROTO_ERR_CLOSED;
-	}
-	for (int i = 0; i < n; i++) {
-		size_t take = (size_t)got < vec[i].iov_len ? (size_t)got :
-		    vec[i].iov_len;
-		vec[i].iov_len = take;
-		got -= (ssize_t)take;
-	}
-	evbuffer_commit_space(in, vec, n);
-	return 0;
+		proto__conn_linger(c);
 }
 
 /* Ends the connection from our side after a failure, telling the owner. */
-static void
-conn_fail(proto_conn *c, int err)
+void
+proto__conn_fail(proto_conn *c, int err)
 {
 	int saved = errno;
 
@@ -347,495 +151,6 @@ conn_fail(proto_conn *c, int err)
 	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
 	if (c->cbs.on_close != NULL)
 		c->cbs.on_close(c, err, c->ctx);
-}
-
-/*
- * The proof that the side in role ("client": the one that connected) knows
- * the swarm's secret: an HMAC, keyed with the secret, of keying material
- * exported from this TLS session for that role. It is worth nothing on any
- * other connection, and one side's proof is not the other's.
- */
-static int
-auth_proof(proto_conn *c, const char *role, uint8_t out[PROTO_AUTH_LEN])
-{
-	static const char label[] = "EXPORTER-mini-p2p-swarm";
-	uint8_t ekm[32];
-	unsigned len = 0;
-
-	if (SSL_export_keying_material(c->ssl, ekm, sizeof(ekm), label,
-	    sizeof(label) - 1, (const unsigned char *)role, strlen(role),
-	    1) != 1)
-		return PROTO_ERR_CRYPTO;
-	if (HMAC(EVP_sha256(), c->secret, sizeof(c->secret), ekm, sizeof(ekm),
-	    out, &len) == NULL || len != PROTO_AUTH_LEN)
-		return PROTO_ERR_CRYPTO;
-	return 0;
-}
-
-static int
-send_hello(proto_conn *c)
-{
-	uint8_t proof[PROTO_AUTH_LEN];
-	proto_msg hello;
-
-	proto_msg_init(&hello, PROTO_MSG_HELLO);
-	hello.version = PROTO_VERSION;
-	hello.text = c->name;
-	hello.text_len = strlen(c->name);
-	hello.listen_port = c->listen_port;
-	hello.nfiles = c->nfiles;
-	hello.caps = c->caps;
-	if (c->has_secret) {
-		if (auth_proof(c, c->outbound ? "client" : "server", proof) != 0)
-			return PROTO_ERR_CRYPTO;
-		hello.auth = proof;
-	}
-	return proto_conn_send(c, &hello);
-}
-
-/* 1 when the peer's HELLO proves it knows our secret, or none is asked. */
-static int
-hello_authentic(proto_conn *c, const proto_msg *m)
-{
-	uint8_t want[PROTO_AUTH_LEN];
-
-	if (!c->has_secret)
-		return 1;
-	if (m->auth == NULL) {
-		snprintf(c->detail, sizeof(c->detail), "it gave no proof of "
-		    "the swarm's secret (--secret-file)");
-		return 0;
-	}
-	if (auth_proof(c, c->outbound ? "server" : "client", want) != 0 ||
-	    CRYPTO_memcmp(want, m->auth, sizeof(want)) != 0) {
-		snprintf(c->detail, sizeof(c->detail), "its proof of the "
-		    "swarm's secret is wrong: another swarm (--secret-file)");
-		return 0;
-	}
-	return 1;
-}
-
-/* 1 when m is the peer refusing the connection itself (an ERROR with rid 0
- * for our version or our place in its swarm), its words kept as detail. */
-static int
-refused(proto_conn *c, const proto_msg *m)
-{
-	char text[PROTO_ERROR_TEXT_MAX + 1];
-
-	if (m->type != PROTO_MSG_ERROR || m->rid != 0 ||
-	    (m->code != PROTO_CODE_AUTH && m->code != PROTO_CODE_VERSION))
-		return 0;
-	proto_msg_printable(text, sizeof(text), m->text, m->text_len);
-	snprintf(c->detail, sizeof(c->detail), "it says: %s", text);
-	return 1;
-}
-
-static void
-handle_hello(proto_conn *c, const proto_msg *m)
-{
-	struct timeval tv = { c->timeout, 0 };
-
-	if (m->type != PROTO_MSG_HELLO) {
-		conn_fail(c, PROTO_ERR_MALFORMED);
-		return;
-	}
-	if (!hello_authentic(c, m)) {
-		/* Said, so that a node set up without the secret knows why;
-		 * that this node is in a private swarm is no secret. */
-		c->refusing = 1;
-		proto_conn_send_error(c, 0, PROTO_CODE_AUTH, m->auth == NULL ?
-		    "a private swarm: give its secret (--secret-file)" :
-		    "a private swarm: your secret is not this swarm's "
-		    "(--secret-file)");
-		conn_fail(c, PROTO_ERR_AUTH);
-		return;
-	}
-	if (m->version != PROTO_VERSION) {
-		PLOG(PROTO_LOG_CONN, PROTO_LOG_INFO, "%s: speaks protocol "
-		    "version %llu, not %u", c->peer,
-		    (unsigned long long)m->version, PROTO_VERSION);
-		c->refusing = 1;
-		proto_conn_send_error(c, 0, PROTO_CODE_VERSION,
-		    "unsupported protocol version");
-		conn_fail(c, PROTO_ERR_VERSION);
-		return;
-	}
-	c->ready = 1;
-	c->peer_port = m->listen_port;
-	c->peer_nfiles = m->nfiles;
-	c->peer_caps = m->caps;
-	proto_msg_printable(c->peer_name, sizeof(c->peer_name), m->text,
-	    m->text_len);
-	PLOG(PROTO_LOG_CONN, PROTO_LOG_DEBUG, "%s: handshake done: '%s', "
-	    "%llu files, listening on port %u", c->peer, c->peer_name,
-	    (unsigned long long)c->peer_nfiles, c->peer_port);
-	/* The handshake's deadline ends; the idle one, if any, begins. */
-	event_del(c->handshake);
-	{
-		struct timeval idle = { c->idle_timeout, 0 };
-		bufferevent_set_timeouts(c->bev, c->idle_timeout ? &idle : NULL,
-		    &tv);
-	}
-	if (c->cbs.on_ready != NULL)
-		c->cbs.on_ready(c, m, c->ctx);
-}
-
-/*
- * The need bytes of the frame at the front of in, contiguous. Where the
- * buffer holds them in pieces they are copied into a scratch buffer the
- * connection keeps: a fresh allocation per frame, as evbuffer_pullup makes,
- * costs the kernel a page clearing for every 4 KiB of every chunk.
- */
-static uint8_t *
-frame_bytes(proto_conn *c, struct evbuffer *in, size_t need)
-{
-	if (evbuffer_get_contiguous_space(in) >= need)
-		return evbuffer_pullup(in, (ev_ssize_t)need);
-	if (c->scratch_cap < need) {
-		uint8_t *p = realloc(c->scratch, need);
-		if (p == NULL)
-			return NULL;
-		c->scratch = p;
-		c->scratch_cap = need;
-	}
-	if (evbuffer_copyout(in, c->scratch, need) != (ev_ssize_t)need)
-		return NULL;
-	return c->scratch;
-}
-
-/* One step of the read state machine. Returns 1 to go on, 0 to stop. */
-static int
-read_one(proto_conn *c)
-{
-	struct evbuffer *in = bufferevent_get_input(c->bev);
-	size_t avail = evbuffer_get_length(in), need;
-	uint8_t *frame;
-	proto_msg m;
-	int rc;
-
-	if (!c->have_len) {
-		uint8_t hdr[PROTO_FRAME_HEADER];
-		if (avail < PROTO_FRAME_HEADER) {
-			set_read_marks(c, PROTO_FRAME_HEADER);
-			set_lowat(c, 1);
-			return 0;
-		}
-		evbuffer_copyout(in, hdr, sizeof(hdr));
-		/* A TLS record (handshake or alert, version 3.x) where a
-		 * HELLO was due: say so rather than "frame too large". */
-		if (!c->ready && c->ssl == NULL && (hdr[0] == 0x16 ||
-		    hdr[0] == 0x15) && hdr[1] == 0x03) {
-			snprintf(c->detail, sizeof(c->detail), "the peer speaks "
-			    "TLS and this node does not (--no-tls)");
-			/* Our plaintext HELLO is what tells it so (its TLS
-			 * reads it as a bad record): it goes out even when we
-			 * read its ClientHello before writing. */
-			c->refusing = 1;
-			conn_fail(c, PROTO_ERR_TLS);
-			return 0;
-		}
-		rc = proto_frame_get_len(hdr, c->ready ? c->max_frame :
-		    PROTO_FRAME_HANDSHAKE_MAX, &c->frame_len);
-		if (rc != 0) {
-			conn_fail(c, rc);
-			return 0;
-		}
-		c->have_len = 1;
-	}
-	need = PROTO_FRAME_HEADER + (size_t)c->frame_len;
-	if (avail < need) {
-		if ((rc = fill(c, need - avail)) != 0) {
-			conn_fail(c, rc);
-			return 0;
-		}
-		avail = evbuffer_get_length(in);
-	}
-	if (avail < need) {
-		/* Wake up only when the rest of the frame is in: the kernel
-		 * holds it back where it can (then any byte libevent reads
-		 * must reach us, to read the rest), else libevent does. */
-		if (bufferevent_getfd(c->bev) >= 0 && c->ssl == NULL) {
-			set_read_marks(c, 1);
-			set_lowat(c, need - avail);
-		} else
-			set_read_marks(c, need);
-		return 0;
-	}
-	if ((frame = frame_bytes(c, in, need)) == NULL) {
-		conn_fail(c, PROTO_ERR_NOMEM);
-		return 0;
-	}
-	rc = proto_frame_check_body(frame + PROTO_FRAME_HEADER, c->frame_len);
-	if (rc == 0)
-		rc = proto_msg_unpack(frame + PROTO_FRAME_HEADER, c->frame_len,
-		    &m);
-	if (rc != 0) {
-		conn_fail(c, rc);
-		return 0;
-	}
-	c->bytes_in += need;
-	PLOG(PROTO_LOG_CONN, PROTO_LOG_TRACE, "%s: < %s rid %u, %zu bytes",
-	    c->peer, proto_msg_type_name(m.type), m.rid, need);
-	if (!c->ready)
-		handle_hello(c, &m);
-	else if (m.type == PROTO_MSG_HELLO)
-		conn_fail(c, PROTO_ERR_MALFORMED);
-	else if (refused(c, &m))
-		conn_fail(c, PROTO_ERR_REFUSED);
-	else if (c->cbs.on_msg != NULL)
-		c->cbs.on_msg(c, &m, c->ctx);
-	proto_msg_clear(&m);
-	if (c->freed || c->closed)
-		return 0;
-	evbuffer_drain(in, need);
-	c->have_len = 0;
-	return 1;
-}
-
-static void
-process(proto_conn *c)
-{
-	c->depth++;
-	while (!c->freed && !c->closed && !c->flushing) {
-		/* Leave requests unread while the peer is slow to take our
-		 * answers; the write callback comes back here. */
-		if (proto_conn_pending_out(c) > c->out_limit || c->held)
-			break;
-		if (!read_one(c))
-			break;
-	}
-	leave(c);
-}
-
-static void
-conn_read_cb(struct bufferevent *bev, void *arg)
-{
-	proto_conn *c = arg;
-
-	if (c->lingering) {
-		struct evbuffer *in = bufferevent_get_input(bev);
-		evbuffer_drain(in, evbuffer_get_length(in));
-		return;
-	}
-	process(c);
-}
-
-static void
-conn_write_cb(struct bufferevent *bev, void *arg)
-{
-	proto_conn *c = arg;
-
-	if (c->flushing) {
-		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-			linger(c);
-		return;
-	}
-	if (c->cbs.on_written != NULL && c->ready) {
-		c->depth++;
-		c->cbs.on_written(c, c->ctx);
-		if (c->freed || c->closed) {
-			leave(c);
-			return;
-		}
-		c->depth--;
-	}
-	process(c);
-}
-
-/* Whether a connection we make got as far as TCP; if not, err is why. */
-static int
-tcp_connected(const proto_conn *c, int *err)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-	int fd = bufferevent_getfd(c->bev), e = 0;
-	socklen_t elen = sizeof(e);
-
-	/* Bytes written (our ClientHello) mean TCP got through, even when
-	 * the peer has reset the connection since. */
-	if (!c->outbound || fd < 0 || (c->ssl != NULL &&
-	    BIO_number_written(SSL_get_wbio(c->ssl)) > 0) ||
-	    getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
-		return 1;
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &elen) != 0 || e == 0)
-		e = *err ? *err : ECONNREFUSED;
-	*err = e;
-	return 0;
-}
-
-/* A plaintext node whose peer hangs up before its HELLO: the likeliest
- * reason is a peer that wants TLS. */
-static void
-untold(proto_conn *c)
-{
-	snprintf(c->detail, sizeof(c->detail), "closed before its HELLO: the "
-	    "peer may want TLS (this node runs with --no-tls)");
-}
-
-/* Why the handshake failed, in words a user can act on. */
-static void
-tls_failed(proto_conn *c, unsigned long err)
-{
-	const char *why = err ? ERR_reason_error_string(err) : NULL;
-
-	if (!c->tls_done && err != 0 &&
-	    ERR_GET_REASON(err) == SSL_R_UNEXPECTED_EOF_WHILE_READING)
-		why = NULL;
-	/* A node without TLS sends its HELLO at once, and OpenSSL reads it as
-	 * a bad record (below): a peer that closes having sent nothing is
-	 * most likely one with no room for us, or one that ended our
-	 * handshake (its deadline, its limits). */
-	if (why == NULL && BIO_number_read(SSL_get_rbio(c->ssl)) == 0)
-		snprintf(c->detail, sizeof(c->detail), "the peer closed the "
-		    "connection before it answered: it may have no room for "
-		    "more peers (--max-peers) or refuse this address");
-	else if (why == NULL)
-		snprintf(c->detail, sizeof(c->detail), "the peer closed the "
-		    "connection during the TLS handshake");
-	else if (strstr(why, "wrong version") || strstr(why, "packet length") ||
-	    strstr(why, "http request") || strstr(why, "record layer"))
-		snprintf(c->detail, sizeof(c->detail), "%s: the peer does not "
-		    "speak TLS (it may run with --no-tls)", why);
-	else
-		snprintf(c->detail, sizeof(c->detail), "%s", why);
-	/* The rest of OpenSSL's queue belongs to this failure too. */
-	ERR_clear_error();
-}
-
-/* The handshake is over: check who the peer is, then say HELLO. */
-static void
-tls_ready(proto_conn *c)
-{
-	c->tls_done = 1;
-	if (proto_tls_peer_id(c->ssl, c->peer_id) != 0) {
-		snprintf(c->detail, sizeof(c->detail), "the peer showed no "
-		    "usable certificate");
-		conn_fail(c, PROTO_ERR_TLS);
-		return;
-	}
-	if (c->has_pin && CRYPTO_memcmp(c->pin, c->peer_id,
-	    sizeof(c->pin)) != 0) {
-		char got[PROTO_IDENTITY_HEX_LEN + 1];
-		char want[PROTO_IDENTITY_HEX_LEN + 1];
-		proto_hex_encode(c->peer_id, PROTO_IDENTITY_LEN, got);
-		proto_hex_encode(c->pin, PROTO_IDENTITY_LEN, want);
-		snprintf(c->detail, sizeof(c->detail), "identity %s, not the "
-		    "%s asked for", got, want);
-		conn_fail(c, PROTO_ERR_IDENTITY);
-		return;
-	}
-	PLOG(PROTO_LOG_CONN, PROTO_LOG_DEBUG, "%s: TLS %s, %s", c->peer,
-	    SSL_get_version(c->ssl), SSL_get_cipher_name(c->ssl));
-	if (send_hello(c) != 0)
-		conn_fail(c, PROTO_ERR_NOMEM);
-}
-
-static void
-conn_event_cb(struct bufferevent *bev, short what, void *arg)
-{
-	proto_conn *c = arg;
-
-	(void)bev;
-	if (c->flushing) {
-		if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR |
-		    BEV_EVENT_TIMEOUT))
-			really_free(c);
-		return;
-	}
-	c->depth++;
-	if (what & BEV_EVENT_CONNECTED) {
-		int one = 1;
-		setsockopt(bufferevent_getfd(c->bev), IPPROTO_TCP,
-		    TCP_NODELAY, &one, sizeof(one));
-		if (c->ssl != NULL && !c->tls_done)
-			tls_ready(c);
-	} else if (what & BEV_EVENT_TIMEOUT) {
-		size_t queued = queued_in_kernel(c);
-		PLOG(PROTO_LOG_CONN, PROTO_LOG_DEBUG, "%s: nothing %s for %u s",
-		    c->peer, what & BEV_EVENT_WRITING ? "written" : "read",
-		    c->ready && !(what & BEV_EVENT_WRITING) ? c->idle_timeout :
-		    c->timeout);
-		if (!c->ready || (what & BEV_EVENT_WRITING)) {
-			if (!c->ready)
-				snprintf(c->detail, sizeof(c->detail), "nothing "
-				    "came for %u s during the handshake",
-				    c->timeout);
-			conn_fail(c, PROTO_ERR_TIMEOUT);
-		}
-		else if (queued >= c->last_queued + PROGRESS_MIN) {
-			/* Bytes arrived that SO_RCVLOWAT keeps in the kernel
-			 * until the frame is whole: a slow peer, not a silent
-			 * one. A byte now and then is not enough. */
-			c->last_queued = queued;
-			bufferevent_enable(c->bev, EV_READ);
-		}
-		else if (c->cbs.on_idle == NULL || c->cbs.on_idle(c, c->ctx))
-			bufferevent_enable(c->bev, EV_READ);
-		else
-			conn_fail(c, PROTO_ERR_TIMEOUT);
-	} else if (what & BEV_EVENT_ERROR) {
-		unsigned long tls_err = c->ssl ?
-		    bufferevent_get_openssl_error(c->bev) : 0;
-		int err = EVUTIL_SOCKET_ERROR();
-		if (c->ssl != NULL && !c->tls_done && !tcp_connected(c, &err)) {
-			errno = err;
-			conn_fail(c, PROTO_ERR_SYSTEM);
-		} else if (tls_err != 0 && c->tls_done &&
-		    ERR_GET_REASON(tls_err) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
-			ERR_clear_error();
-			conn_fail(c, PROTO_ERR_CLOSED);
-		} else if (tls_err != 0 || (c->ssl != NULL && !c->tls_done)) {
-			tls_failed(c, tls_err);
-			conn_fail(c, PROTO_ERR_TLS);
-		} else {
-			if (!c->ready && c->ssl == NULL)
-				untold(c);
-			errno = err ? err : ECONNRESET;
-			conn_fail(c, PROTO_ERR_SYSTEM);
-		}
-	} else if (what & BEV_EVENT_EOF) {
-		int err = 0;
-		if (c->ssl != NULL && !c->tls_done && !tcp_connected(c, &err)) {
-			errno = err;
-			conn_fail(c, PROTO_ERR_SYSTEM);
-		} else if (c->ssl != NULL && !c->tls_done) {
-			tls_failed(c, 0);
-			conn_fail(c, PROTO_ERR_TLS);
-		} else {
-			if (!c->ready && c->ssl == NULL)
-				untold(c);
-			conn_fail(c, PROTO_ERR_CLOSED);
-		}
-	}
-	leave(c);
-}
-
-/*
- * The whole handshake (TCP, TLS, both HELLOs and the swarm's proof) must be
- * over within the timeout from the start. The read timeout alone does not
- * see to it: it restarts with every byte, and a peer sending one every few
- * seconds, or a TLS record never finished, would hold its slot forever.
- */
-static void
-handshake_expired(evutil_socket_t fd, short what, void *arg)
-{
-	proto_conn *c = arg;
-	const char *stage;
-
-	(void)fd;
-	(void)what;
-	if (c->ready || c->closed)
-		return;
-	if (c->ssl != NULL && !c->tls_done)
-		stage = BIO_number_read(SSL_get_rbio(c->ssl)) == 0 ?
-		    "the peer sent nothing of TLS" : "TLS unfinished";
-	else
-		stage = "no HELLO from the peer";
-	snprintf(c->detail, sizeof(c->detail), "the handshake did not end "
-	    "within %u s (%s)", c->timeout, stage);
-	c->depth++;
-	conn_fail(c, PROTO_ERR_TIMEOUT);
-	leave(c);
 }
 
 /* sa: the peer's address, for messages; NULL to ask the socket. */
@@ -879,11 +194,12 @@ conn_setup(struct bufferevent *bev, const proto_conn_config *cfg,
 	name_peer(c, sa);
 	tv.tv_sec = c->timeout;
 	tv.tv_usec = 0;
-	bufferevent_setcb(bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	bufferevent_setcb(bev, proto__conn_read_cb, proto__conn_write_cb,
+	    proto__conn_event_cb, c);
 	if ((c->handshake = evtimer_new(bufferevent_get_base(bev),
-	    handshake_expired, c)) == NULL || evtimer_add(c->handshake,
-	    &tv) != 0) {
-		really_free(c);
+	    proto__conn_handshake_expired, c)) == NULL ||
+	    evtimer_add(c->handshake, &tv) != 0) {
+		proto__conn_really_free(c);
 		return NULL;
 	}
 	/* libevent moves 16 KiB per callback by default: far too little to
@@ -892,11 +208,11 @@ conn_setup(struct bufferevent *bev, const proto_conn_config *cfg,
 	bufferevent_set_max_single_write(bev, SINGLE_IO);
 	bufferevent_set_timeouts(bev, &tv, &tv);
 	bufferevent_setwatermark(bev, EV_WRITE, c->out_limit / 2, 0);
-	set_read_marks(c, PROTO_FRAME_HEADER);
+	proto__conn_set_read_marks(c, PROTO_FRAME_HEADER);
 	if (cfg->limit != NULL) {
 		if (bufferevent_add_to_rate_limit_group(bev,
 		    cfg->limit->group) != 0) {
-			really_free(c);
+			proto__conn_really_free(c);
 			return NULL;
 		}
 		c->limit = cfg->limit;
@@ -922,9 +238,9 @@ conn_setup(struct bufferevent *bev, const proto_conn_config *cfg,
 	}
 	/* Without TLS the HELLO goes at once; with it, once the handshake
 	 * is done (tls_ready). */
-	if ((c->ssl == NULL && send_hello(c) != 0) ||
+	if ((c->ssl == NULL && proto__conn_send_hello(c) != 0) ||
 	    bufferevent_enable(bev, EV_READ | EV_WRITE) != 0) {
-		really_free(c);
+		proto__conn_really_free(c);
 		return NULL;
 	}
 	return c;
@@ -992,7 +308,7 @@ proto_conn_connect(struct event_base *base, const struct sockaddr *sa,
 		return NULL;
 	if (bufferevent_socket_connect(bev, sa, (int)salen) != 0) {
 		int err = errno;
-		really_free(c);
+		proto__conn_really_free(c);
 		errno = err;
 		return NULL;
 	}
@@ -1015,7 +331,7 @@ proto_conn_free(proto_conn *c)
 	if (c->depth > 0)
 		bufferevent_disable(c->bev, EV_READ | EV_WRITE);
 	else
-		really_free(c);
+		proto__conn_really_free(c);
 }
 
 void
@@ -1045,7 +361,7 @@ proto_conn_close_after_flush(proto_conn *c)
 		bufferevent_enable(c->bev, EV_WRITE);
 		return;
 	}
-	linger(c);
+	proto__conn_linger(c);
 }
 
 /* event_base_foreach_event: finds a connection left to end by itself. */
@@ -1084,200 +400,12 @@ proto_base_free(struct event_base *base)
 		event_base_foreach_event(base, find_orphan, &c);
 		if (c == NULL)
 			break;
-		really_free(c);
+		proto__conn_really_free(c);
 	}
 	/* A freed connection's last callbacks take a turn or two of the loop;
 	 * with no event left, the loop returns 1 at once. */
 	run_ready(base);
 	event_base_free(base);
-}
-
-static void
-free_frame(const void *data, size_t len, void *arg)
-{
-	(void)data;
-	(void)len;
-	free(arg);
-}
-
-/*
- * Queues len bytes at data, a malloc'd buffer the output now owns. Never
- * evbuffer_add: after a file segment, libevent 2.1 sizes the next chain by
- * the segment's offset plus length, and so asks malloc for a terabyte when
- * the chunk lies a terabyte into a sparse file.
- */
-static int
-add_owned(proto_conn *c, uint8_t *data, size_t len)
-{
-	if (evbuffer_add_reference(bufferevent_get_output(c->bev), data, len,
-	    free_frame, data) != 0) {
-		free(data);
-		return PROTO_ERR_NOMEM;
-	}
-	return 0;
-}
-
-int
-proto_conn_send(proto_conn *c, const proto_msg *m)
-{
-	uint8_t *frame;
-	size_t len;
-	int rc;
-
-	if ((rc = proto_msg_pack(m, &frame, &len)) != 0)
-		return rc;
-	if ((rc = add_owned(c, frame, len)) != 0)
-		return rc;
-	c->bytes_out += len;
-	PLOG(PROTO_LOG_CONN, PROTO_LOG_TRACE, "%s: > %s rid %u, %zu bytes",
-	    c->peer, proto_msg_type_name(m->type), m->rid, len);
-	return 0;
-}
-
-int
-proto_conn_send_error(proto_conn *c, uint32_t rid, uint32_t code,
-    const char *text)
-{
-	proto_msg m;
-
-	proto_msg_init(&m, PROTO_MSG_ERROR);
-	m.rid = rid;
-	m.code = code;
-	m.text = text;
-	m.text_len = strlen(text);
-	return proto_conn_send(c, &m);
-}
-
-/*
- * Over TLS the data are read into memory now. libevent would map the file
- * instead, and a file that shrinks while a slow peer's chunks wait in the
- * buffer then kills the whole process with SIGBUS when TLS reads the
- * mapping; read now, a short file is an error this request gets. Plain TCP
- * keeps sendfile: the kernel copies, and a file cut short ends only that
- * connection (libevent sees the write return 0).
- */
-static int
-read_chunk(int fd, uint64_t off, uint8_t *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = pread(fd, buf, len, (off_t)off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return PROTO_ERR_SYSTEM;
-		if (n == 0)
-			return PROTO_ERR_MISMATCH;
-		buf += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
-}
-
-struct shared_buf {
-	unsigned refs;
-	uint8_t *data;
-};
-
-static void
-unref_piece(const void *data, size_t len, void *arg)
-{
-	struct shared_buf *b = arg;
-
-	(void)data;
-	(void)len;
-	if (--b->refs == 0) {
-		free(b->data);
-		free(b);
-	}
-}
-
-/*
- * Queues len bytes at data (malloc'd; the output owns it from now on) as
- * pieces of at most piece bytes: TLS writes a whole buffer piece whatever
- * the write budget, as sendfile does a whole file segment.
- */
-static int
-add_pieces(proto_conn *c, uint8_t *data, size_t len, size_t piece)
-{
-	struct evbuffer *out = bufferevent_get_output(c->bev);
-	struct shared_buf *b = malloc(sizeof(*b));
-
-	if (b == NULL) {
-		free(data);
-		return PROTO_ERR_NOMEM;
-	}
-	b->data = data;
-	b->refs = 1; /* ours, until every piece is queued */
-	for (size_t at = 0; at < len; at += piece) {
-		b->refs++;
-		if (evbuffer_add_reference(out, data + at, len - at < piece ?
-		    len - at : piece, unref_piece, b) != 0) {
-			b->refs--;
-			unref_piece(NULL, 0, b);
-			return PROTO_ERR_NOMEM;
-		}
-	}
-	unref_piece(NULL, 0, b);
-	return 0;
-}
-
-int
-proto_conn_send_chunk_file(proto_conn *c, uint32_t rid, int fd, uint64_t off,
-    size_t len)
-{
-	struct evbuffer *out = bufferevent_get_output(c->bev);
-	struct evbuffer_file_segment *seg = NULL;
-	int copy = c->ssl != NULL;
-	uint8_t *hdr;
-	size_t hlen;
-	int rc;
-
-	if (len > PROTO_CHUNK_MAX)
-		return PROTO_ERR_INVALID;
-	if ((hdr = malloc(PROTO_CHUNK_HEADER_MAX + (copy ? len : 0))) == NULL)
-		return PROTO_ERR_NOMEM;
-	hlen = proto_msg_chunk_header(rid, (uint32_t)len, hdr);
-	/* Whatever can fail for want of the file's bytes fails before
-	 * anything is queued, so the request can still be answered. */
-	if (copy)
-		rc = read_chunk(fd, off, hdr + hlen, len);
-	else if (len > 0 && (seg = evbuffer_file_segment_new(fd, (ev_off_t)off,
-	    (ev_off_t)len, EVBUF_FS_DISABLE_MMAP)) == NULL)
-		rc = PROTO_ERR_SYSTEM;
-	else
-		rc = 0;
-	if (rc != 0) {
-		free(hdr);
-		return rc;
-	}
-	if (copy && c->limit && c->limit->write_piece &&
-	    len > c->limit->write_piece)
-		rc = add_pieces(c, hdr, hlen + len, c->limit->write_piece);
-	else
-		rc = add_owned(c, hdr, hlen + (copy ? len : 0));
-	if (rc != 0) {
-		if (seg != NULL)
-			evbuffer_file_segment_free(seg);
-		return rc;
-	}
-	if (seg != NULL) {
-		/* libevent's sendfile sends a whole piece whatever the write
-		 * budget, so under a limit the pieces are kept small. */
-		size_t piece = c->limit && c->limit->write_piece ?
-		    c->limit->write_piece : len;
-		for (size_t at = 0; at < len && rc == 0; at += piece)
-			if (evbuffer_add_file_segment(out, seg, (ev_off_t)at,
-			    (ev_off_t)(len - at < piece ? len - at : piece)) != 0)
-				rc = PROTO_ERR_NOMEM;
-		/* The buffer holds its own reference to the segment. */
-		evbuffer_file_segment_free(seg);
-	}
-	c->bytes_out += hlen + len;
-	PLOG(PROTO_LOG_CONN, PROTO_LOG_TRACE, "%s: > CHUNK rid %u, %zu bytes "
-	    "from the file at %llu", c->peer, rid, hlen + len,
-	    (unsigned long long)off);
-	return rc;
 }
 
 void
@@ -1345,7 +473,7 @@ proto_conn_hold(proto_conn *c, int hold)
 	c->held = hold;
 	/* Messages already buffered are not announced again by libevent. */
 	if (!hold && c->depth == 0 && !c->freed && !c->closed)
-		process(c);
+		proto__conn_process(c);
 }
 
 const uint8_t *
@@ -1370,79 +498,7 @@ uint64_t
 proto_conn_bytes_seen(const proto_conn *c)
 {
 	return c->bytes_in + evbuffer_get_length(bufferevent_get_input(c->bev)) +
-	    queued_in_kernel(c);
-}
-
-/* libevent refills the budget every tick: short ticks keep the flow even.
- * The budget holds at most LIMIT_BURST ticks' worth: little to run ahead
- * with after an idle spell, yet a process the scheduler left waiting a
- * tick or so does not lose its share for good. */
-#define LIMIT_TICK_MS 100
-#define LIMIT_BURST 2
-/* How far one write may overrun the budget: see send_chunk_file. */
-#define LIMIT_PIECE (16u << 10)
-
-static size_t
-per_tick(uint64_t rate)
-{
-	uint64_t n;
-
-	if (rate == 0)
-		return EV_RATE_LIMIT_MAX;
-	n = rate * LIMIT_TICK_MS / 1000;
-	return n < 1 ? 1 : n > EV_RATE_LIMIT_MAX ? EV_RATE_LIMIT_MAX : (size_t)n;
-}
-
-static size_t
-burst(size_t tick)
-{
-	return tick > EV_RATE_LIMIT_MAX / LIMIT_BURST ? EV_RATE_LIMIT_MAX :
-	    tick * LIMIT_BURST;
-}
-
-proto_conn_limit *
-proto_conn_limit_new(struct event_base *base, uint64_t read_rate,
-    uint64_t write_rate)
-{
-	struct timeval tick = { 0, LIMIT_TICK_MS * 1000 };
-	proto_conn_limit *l;
-	size_t rd = per_tick(read_rate), wr = per_tick(write_rate);
-
-	if ((l = calloc(1, sizeof(*l))) == NULL)
-		return NULL;
-	if (write_rate != 0)
-		l->write_piece = LIMIT_PIECE;
-	l->cfg = ev_token_bucket_cfg_new(rd, burst(rd), wr, burst(wr), &tick);
-	if (l->cfg == NULL || (l->group = bufferevent_rate_limit_group_new(base,
-	    l->cfg)) == NULL) {
-		limit_destroy(l);
-		return NULL;
-	}
-	PLOG(PROTO_LOG_CONN, PROTO_LOG_DEBUG, "rate limit: %llu bytes/s in, "
-	    "%llu out (0: none)", (unsigned long long)read_rate,
-	    (unsigned long long)write_rate);
-	return l;
-}
-
-/* libevent insists that a group be empty when it is freed. */
-void
-proto_conn_limit_free(proto_conn_limit *l)
-{
-	if (l == NULL)
-		return;
-	l->doomed = 1;
-	if (l->members == 0)
-		limit_destroy(l);
-}
-
-static void
-limit_destroy(proto_conn_limit *l)
-{
-	if (l->group != NULL)
-		bufferevent_rate_limit_group_free(l->group);
-	if (l->cfg != NULL)
-		ev_token_bucket_cfg_free(l->cfg);
-	free(l);
+	    proto__conn_queued_in_kernel(c);
 }
 
 uint64_t

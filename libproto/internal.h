@@ -5,7 +5,6 @@
 #ifndef PROTO_INTERNAL_H
 #define PROTO_INTERNAL_H
 
-#include <msgpack.h>
 #include <netinet/in.h>
 #include <time.h>
 
@@ -13,28 +12,8 @@
 #include "fetch.h"
 #include "have.h"
 #include "identity.h"
-#include "log.h"
 #include "manifest.h"
 #include "picker.h"
-
-/* Builds a manifest from an unpacked msgpack map, validating it fully. */
-int proto__manifest_from_object(const msgpack_object *obj,
-    proto_manifest **out);
-
-/* Appends mf as a map to pk. */
-int proto__manifest_pack_object(msgpack_packer *pk, const proto_manifest *mf,
-    int with_path);
-
-/* proto_open_beneath without openat2: one component at a time. Exposed for
- * the unit tests, since this kernel has openat2. */
-int proto__store_open_by_components(int root_fd, const char *rel);
-
-/* The logging hook's levels per module (log.c), checked before any
- * formatting so that an unwanted trace costs one comparison. */
-extern int proto__plog_levels[PROTO_LOG_MODULES];
-
-void proto__plog_emit(int module, int level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
 /* fetch.c (the session) and fetchpeer.c (one peer's requests and answers). */
 #define FETCH_QUEUE_MAX 64 /* requests out per peer */
@@ -162,10 +141,5 @@ void proto__fetch_peer_ask_peers(struct fetch_peer *p);
 void proto__fetch_peer_release(struct fetch_peer *p);
 void proto__fetch_peer_check_hold(struct fetch_peer *p);
 uint64_t proto__fetch_peer_net_bytes(const struct fetch_peer *p);
-
-#define PLOG(module, level, ...) do { \
-	if ((level) <= proto__plog_levels[module]) \
-		proto__plog_emit((module), (level), __VA_ARGS__); \
-} while (0)
 
 #endif

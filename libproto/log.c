@@ -2,7 +2,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-#include "internal.h"
+#include "log_private.h"
 #include "log.h"
 #include "msg.h"
 

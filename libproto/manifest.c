@@ -11,7 +11,7 @@
 
 #include "check.h"
 #include "error.h"
-#include "internal.h"
+#include "manifest_private.h"
 #include "manifest.h"
 
 void

@@ -7,7 +7,7 @@
 
 #include "error.h"
 #include "frame.h"
-#include "internal.h"
+#include "manifest_private.h"
 #include "msg.h"
 
 void

@@ -14,8 +14,9 @@
 #include <linux/openat2.h>
 
 #include "error.h"
-#include "internal.h"
+#include "log_private.h"
 #include "store.h"
+#include "store_private.h"
 
 struct entry {
 	proto_manifest *mf;

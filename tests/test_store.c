@@ -11,8 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "internal.h"
 #include "proto.h"
+#include "store_private.h"
 #include "tap.h"
 
 static char top[] = "/tmp/test_store.XXXXXX";

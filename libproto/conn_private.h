@@ -1,0 +1,110 @@
+/*
+ * What the modules of a peer connection share, and nothing else sees: the
+ * connection itself, a rate-limit group, and the functions one of them
+ * calls in another (proto__conn_*). Private to libproto; conn.h is the
+ * public API.
+ */
+#ifndef PROTO_CONN_PRIVATE_H
+#define PROTO_CONN_PRIVATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <netinet/in.h>
+
+#include <event2/util.h>
+
+#include <openssl/ssl.h>
+
+#include "conn.h"
+#include "identity.h"
+#include "msg.h"
+
+struct bufferevent;
+struct event;
+
+struct proto_conn_limit {
+	struct bufferevent_rate_limit_group *group;
+	struct ev_token_bucket_cfg *cfg;
+	size_t write_piece; /* file data queued in pieces of this much, or 0 */
+	unsigned members;   /* connections in the group */
+	int doomed;         /* proto_conn_limit_free was called */
+};
+
+struct proto_conn {
+	struct bufferevent *bev;
+	proto_conn_limit *limit; /* borrowed from the config, or NULL */
+	proto_conn_cbs cbs;
+	void *ctx;
+	unsigned timeout;
+	size_t out_limit;
+	int ready;
+	int closed;         /* on_close was called, or the owner let go */
+	int freed;          /* proto_conn_free was called */
+	int flushing;       /* free once the output is written */
+	int lingering;      /* ... it is: reading until the peer closes */
+	int refusing;       /* we told the peer why we refuse it (an ERROR,
+	                     * or a plaintext HELLO to a TLS peer) */
+	struct event *deadline; /* while flushing: frees it, come what may */
+	struct event *handshake; /* ends a handshake not over in time */
+	int depth;          /* callback frames active on this conn */
+	int held;           /* the owner asked for no more messages */
+	SSL *ssl;           /* NULL: plaintext */
+	int tls_done;       /* handshake over, identity checked */
+	int outbound;       /* we connected: the TLS client */
+	int has_pin, has_secret;
+	uint8_t pin[PROTO_IDENTITY_LEN], peer_id[PROTO_IDENTITY_LEN];
+	uint8_t secret[32];
+	char detail[320];
+	/* Our HELLO, sent once TLS is up. */
+	char name[PROTO_NODE_NAME_MAX + 1];
+	uint16_t listen_port;
+	uint64_t nfiles, caps;
+	int have_len;
+	uint32_t frame_len;
+	size_t low_mark;
+	int rcvlowat;       /* the socket's SO_RCVLOWAT as last set */
+	unsigned idle_timeout; /* seconds, after the handshake; 0: none */
+	size_t last_queued; /* queued_in_kernel() at the last idle timeout */
+	size_t max_frame;   /* the longest frame accepted after the handshake */
+	uint8_t *scratch;   /* a frame in one piece, when the buffer has it in
+	                     * several */
+	size_t scratch_cap;
+	uint64_t bytes_in, bytes_out;
+	uint16_t peer_port;
+	uint64_t peer_nfiles;
+	uint64_t peer_caps;
+	char host[INET6_ADDRSTRLEN];
+	char peer[INET6_ADDRSTRLEN + 8];
+	char peer_name[PROTO_NODE_NAME_MAX + 1];
+};
+
+/* conn.c: the object's life (the deferred free, the linger), a failure. */
+void proto__conn_really_free(proto_conn *c);
+void proto__conn_linger(proto_conn *c);
+void proto__conn_leave(proto_conn *c);
+void proto__conn_fail(proto_conn *c, int err);
+
+/* connread.c: the frame reader. */
+void proto__conn_set_read_marks(proto_conn *c, size_t low);
+size_t proto__conn_queued_in_kernel(const proto_conn *c);
+void proto__conn_set_lowat(proto_conn *c, size_t want);
+void proto__conn_process(proto_conn *c);
+void proto__conn_read_cb(struct bufferevent *bev, void *arg);
+
+/* connsend.c: the output. */
+void proto__conn_write_cb(struct bufferevent *bev, void *arg);
+
+/* handshake.c: HELLO and the swarm's proof. */
+int proto__conn_send_hello(proto_conn *c);
+void proto__conn_handle_hello(proto_conn *c, const proto_msg *m);
+int proto__conn_refused(proto_conn *c, const proto_msg *m);
+void proto__conn_handshake_expired(evutil_socket_t fd, short what,
+    void *arg);
+
+/* conntls.c: the bufferevent's events, and TLS. */
+void proto__conn_event_cb(struct bufferevent *bev, short what, void *arg);
+
+/* ratelimit.c: the rate-limit groups. */
+void proto__conn_leave_group(proto_conn *c);
+
+#endif
