@@ -67,6 +67,7 @@ proto__conn_really_free(proto_conn *c)
 	/* Leave the group now: the owner may free it once its connections
 	 * are freed, while libevent could still hold this bufferevent. */
 	proto__conn_leave_group(c);
+	proto__conn_drop_files(c);
 	bufferevent_free(c->bev);
 	free(c->scratch);
 	free(c);
@@ -440,7 +441,8 @@ proto_conn_bytes_out(const proto_conn *c)
 size_t
 proto_conn_pending_out(const proto_conn *c)
 {
-	return evbuffer_get_length(bufferevent_get_output(c->bev));
+	return evbuffer_get_length(bufferevent_get_output(c->bev)) +
+	    (size_t)c->files_left;
 }
 
 const char *

@@ -76,7 +76,15 @@ struct proto_conn {
 	char host[INET6_ADDRSTRLEN];
 	char peer[INET6_ADDRSTRLEN + 8];
 	char peer_name[PROTO_NODE_NAME_MAX + 1];
+	/* Under TLS, chunks whose data are read from their files as the
+	 * output drains (connsend.c), oldest first. */
+	struct file_out *files, *files_tail;
+	uint64_t files_left;        /* their bytes not yet read */
 };
+
+/* connsend.c: chunk data still to be read into the output (TLS). */
+void proto__conn_pump_files(proto_conn *c);
+void proto__conn_drop_files(proto_conn *c);
 
 /* conn.c: the object's life (the deferred free, the linger), a failure. */
 void proto__conn_really_free(proto_conn *c);

@@ -28,8 +28,11 @@ rss_peak_kib() {
 	assert_output "served 1000"
 	peak=$(rss_peak_kib "$SERVER_PID")
 	echo "# server peak RSS ${peak} KiB for 1000 connections" >&3
-	# A sanitizer's allocator keeps freed memory on purpose: no bound there.
-	is_asan_build || [ "$peak" -lt 65536 ] || fail "server peak RSS $peak KiB"
+	# A sanitizer's allocator keeps freed memory on purpose: no bound there. Over TLS
+	# each connection reads its chunk data a record (16 KiB) at a time instead of mapping
+	# the file (which a shrinking file turned into SIGBUS): about 52 MiB with mapped
+	# files, 68 MiB now, 530 MiB when whole chunks were read in advance.
+	is_asan_build || [ "$peak" -lt 81920 ] || fail "server peak RSS $peak KiB"
 	# And it still serves a whole fetch afterwards.
 	run -0 p2p-fetch -p "$SERVER_ADDR" -o out "$(p2p-chunk --id f)" </dev/null
 	cmp f out
