@@ -55,13 +55,10 @@ struct fetch_request {
 
 struct fetch_peer {
 	proto_fetch *f;
-	char *addr;
+	proto_addr addr;                /* where it listens, and the identity
+	                                 * it must show */
 	proto_conn *conn;
 	enum fetch_peer_state state;
-	struct sockaddr_storage ss;     /* where it listens, for reconnecting */
-	socklen_t sslen;
-	uint8_t pin[PROTO_IDENTITY_LEN]; /* the identity it must show */
-	int has_pin;
 	int learned;                    /* from another peer, not the owner */
 	int manifest_wait;              /* to ask again for the manifest */
 	unsigned manifest_tries;
@@ -129,7 +126,7 @@ struct proto_fetch {
 	int more_peers, done, closed;
 	unsigned not_found;
 	unsigned listed;            /* peers that answered LIST */
-	char local[FETCH_LOCAL_MAX][INET6_ADDRSTRLEN];
+	struct sockaddr_storage local[FETCH_LOCAL_MAX]; /* our interfaces */
 	size_t nlocal;
 	struct event *tick;
 	time_t last_progress;
@@ -147,7 +144,7 @@ void proto__fetch_end(proto_fetch *f, int code);
 void proto__fetch_peer_fail(struct fetch_peer *p, int bad, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void proto__fetch_consider(proto_fetch *f, struct fetch_peer *source,
-    const char *host, size_t host_len, uint16_t port);
+    const proto_addr *addr);
 unsigned proto__fetch_alive_peers(const proto_fetch *f);
 unsigned proto__fetch_learned_peers(const proto_fetch *f);
 double proto__fetch_now(void);

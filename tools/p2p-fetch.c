@@ -45,8 +45,8 @@ struct fetch {
 	char *part_path;
 	proto_output *out;          /* once the manifest is adopted */
 	/* peers: -p, and lines on stdin */
-	const char **peer_args;
-	int npeer_args, read_stdin;
+	proto_addr *peers;          /* -p, parsed */
+	int npeers, read_stdin;
 	struct event *stdin_ev;
 	char line[512];
 	size_t linelen;
@@ -247,9 +247,11 @@ static void
 on_inbound(const char *host, uint16_t port, void *arg)
 {
 	struct fetch *f = arg;
+	proto_addr a;
 
-	if (f->fx != NULL)
-		proto_fetch_add_learned(f->fx, host, strlen(host), port);
+	if (f->fx != NULL && proto_addr_from_host(&a, host, strlen(host),
+	    port) == 0)
+		proto_fetch_add_learned(f->fx, &a);
 }
 
 /* 0, or -1 with errno set when the line could not be written. */
@@ -360,29 +362,27 @@ on_end(int code, void *arg)
 	fetch_finish(arg, code);
 }
 
-static int
-resolve(const char *hostport, struct sockaddr_storage *ss, socklen_t *len,
-    const char **why, void *arg)
-{
-	(void)arg;
-	return tool_resolve(hostport, ss, len, why);
-}
-
 /* arg: HOST:PORT, or ID@HOST:PORT to accept only the peer of that
  * identity there. */
 static void
 add_peer(struct fetch *f, const char *arg)
 {
 	uint8_t pin[PROTO_IDENTITY_LEN];
-	const char *addr;
+	const char *text, *why;
+	proto_addr addr;
 	int has_pin;
 
-	if ((addr = tool_tls_split_pin(arg, pin, &has_pin)) == NULL) {
+	if ((text = tool_tls_split_pin(arg, pin, &has_pin)) == NULL) {
 		tool_log(LOG_WARN, "peer '%s': the identity before '@' is not "
 		    "%d hex digits", arg, PROTO_IDENTITY_HEX_LEN);
 		return;
 	}
-	if (proto_fetch_add_peer(f->fx, addr, has_pin ? pin : NULL) != 0)
+	if (tool_resolve(text, &addr, &why) != 0) {
+		tool_log(LOG_WARN, "peer '%s': %s", text, why);
+		return;
+	}
+	proto_addr_set_pin(&addr, has_pin ? pin : NULL);
+	if (proto_fetch_add_peer(f->fx, &addr) != 0)
 		tool_die(1, "out of memory");
 }
 
@@ -629,7 +629,7 @@ start_server(struct fetch *f)
 static void
 start_fetch(struct fetch *f)
 {
-	static const proto_fetch_cbs cbs = { tool_proto_log, resolve,
+	static const proto_fetch_cbs cbs = { tool_proto_log,
 	    on_manifest, on_chunk, on_complete, on_list, on_end };
 	proto_fetch_config cfg;
 
@@ -713,7 +713,7 @@ parse_options(struct fetch *f, int argc, char **argv)
 	};
 	int ch;
 
-	if ((f->peer_args = calloc((size_t)argc, sizeof(*f->peer_args))) ==
+	if ((f->peers = calloc((size_t)argc, sizeof(*f->peers))) ==
 	    NULL)
 		tool_die(1, "out of memory");
 	while ((ch = getopt_long(argc, argv, "p:o:T:qvhV", longopts,
@@ -724,8 +724,8 @@ parse_options(struct fetch *f, int argc, char **argv)
 				f->read_stdin = 1;
 				break;
 			}
-			tool_parse_peer("peer", optarg, 1, NULL, NULL);
-			f->peer_args[f->npeer_args++] = optarg;
+			tool_parse_peer("peer", optarg, 1,
+			    &f->peers[f->npeers++]);
 			break;
 		case 'o':
 			f->out_path = optarg;
@@ -770,7 +770,7 @@ static void
 check_arguments(struct fetch *f, int argc, char **argv)
 {
 	if (f->listing) {
-		if (f->npeer_args == 0)
+		if (f->npeers == 0)
 			f->read_stdin = 1;
 		if (argc != 0)
 			usage_error("--list takes no ID");
@@ -784,7 +784,7 @@ check_arguments(struct fetch *f, int argc, char **argv)
 			usage_error("one ID at a time");
 		tool_parse_id(argv[0], f->id);
 		proto_hex_encode(f->id, PROTO_HASH_LEN, f->hex);
-		if (f->npeer_args == 0)
+		if (f->npeers == 0)
 			f->read_stdin = 1;
 		if (f->out_path == NULL && isatty(STDOUT_FILENO))
 			tool_die(2, "refusing to write a file to a terminal; "
@@ -842,7 +842,7 @@ fetch_end(struct fetch *f)
 	proto_output_free(f->out);
 	proto_fetch_free(f->fx);
 	free(f->part_path);
-	free(f->peer_args);
+	free(f->peers);
 	free(f->listed);
 	if (f->stdin_ev)
 		event_free(f->stdin_ev);
@@ -883,8 +883,9 @@ main(int argc, char **argv)
 	/* Every peer given is added before running out of them can count: a
 	 * first one whose connect fails at once must not end the fetch. */
 	proto_fetch_more_peers(f->fx, 1);
-	for (int i = 0; i < f->npeer_args && !f->done; i++)
-		add_peer(f, f->peer_args[i]);
+	for (int i = 0; i < f->npeers && !f->done; i++)
+		if (proto_fetch_add_peer(f->fx, &f->peers[i]) != 0)
+			tool_die(1, "out of memory");
 	if (!f->done)
 		start_peers(f);
 	if (!f->done)

@@ -48,7 +48,7 @@ struct server {
 	proto_server_config cfg;
 	proto_beacon_config disco;
 	int announce;
-	const char **boot;
+	const proto_addr *boot;     /* -b, parsed */
 	int nboot;
 	struct event *boot_ev;
 	struct bootstrap *booting;  /* connections to bootstrap peers, and
@@ -527,15 +527,9 @@ bootstrap(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	for (int i = 0; i < srv->nboot; i++) {
-		struct sockaddr_storage ss;
-		socklen_t len;
-		const char *why;
+		const proto_addr *a = &srv->boot[i];
 		struct bootstrap *bc;
 
-		if (tool_resolve(srv->boot[i], &ss, &len, &why) != 0) {
-			tool_log(LOG_WARN, "bootstrap %s: %s", srv->boot[i], why);
-			continue;
-		}
 		if ((bc = calloc(1, sizeof(*bc))) == NULL)
 			return;
 		bc->srv = srv;
@@ -543,10 +537,10 @@ bootstrap(evutil_socket_t fd, short what, void *arg)
 		ccfg.listen_port = proto_server_port(srv->server);
 		ccfg.nfiles = proto_store_count(srv->store);
 		tool_tls_apply(&ccfg, 0);
-		bc->conn = proto_conn_connect(srv->base, (struct sockaddr *)&ss,
-		    len, &ccfg, &boot_cbs, bc);
+		bc->conn = proto_conn_connect(srv->base, (const struct sockaddr *)
+		    &a->ss, a->len, &ccfg, &boot_cbs, bc);
 		if (bc->conn == NULL) {
-			tool_log(LOG_WARN, "bootstrap %s: %s", srv->boot[i],
+			tool_log(LOG_WARN, "bootstrap %s: %s", proto_addr_text(a),
 			    strerror(errno));
 			free(bc);
 			continue;
@@ -744,7 +738,8 @@ main(int argc, char **argv)
 	struct server srv;
 	struct tool_config config;
 	struct event *sigint, *sigterm;
-	static const char **dirs, **boot; /* static: reachable at any exit */
+	static const char **dirs;
+	static proto_addr *boot; /* static: reachable at any exit */
 	const char *bind_addr = "0.0.0.0", *env;
 	uint16_t port = DEFAULT_PORT;
 	int ch, ndirs = 0;
@@ -821,8 +816,8 @@ main(int argc, char **argv)
 			srv.hidden = 1;
 			break;
 		case 'b':
-			tool_parse_peer("bootstrap peer", optarg, 0, NULL, NULL);
-			boot[srv.nboot++] = optarg;
+			tool_parse_peer("bootstrap peer", optarg, 0,
+			    &boot[srv.nboot++]);
 			break;
 		case 'N':
 			srv.announce = 0;
