@@ -16,7 +16,6 @@
 
 #include <event2/event.h>
 
-#include "ifaddr.h"
 #include "internal.h"
 
 #define DEFAULT_TIMEOUT 30
@@ -252,33 +251,19 @@ proto__fetch_peer_fail(struct fetch_peer *p, int bad, const char *fmt, ...)
 	check_exhausted(f);
 }
 
-/* 1 when a is the owner's own server: its port, at a loopback or wildcard
- * address or one of this host's. */
+/* 1 when a is the owner's node itself. */
 static int
 is_self(const proto_fetch *f, const proto_addr *a)
 {
-	if (f->cfg.server == NULL ||
-	    proto_addr_port(a) != proto_server_port(f->cfg.server))
-		return 0;
-	if (proto_addr_is_loopback(a) || proto_addr_is_any(a))
-		return 1;
-	for (size_t i = 0; i < f->nlocal; i++) {
-		proto_addr l;
-		if (proto_addr_from_sockaddr(&l, (const struct sockaddr *)
-		    &f->local[i], sizeof(f->local[i])) == 0 &&
-		    proto_addr_same_host(a, &l))
-			return 1;
-	}
-	return 0;
+	return f->cfg.node != NULL && proto_node_is_self(f->cfg.node, a);
 }
 
-/* Our addresses, so that a peer list naming us is not followed back. */
+/* The owner's node found a peer: fetched from too. */
 static void
-load_local_addresses(proto_fetch *f)
+node_found(const proto_addr *addr, const char *source, void *arg)
 {
-	int n = proto_ifaddr_list(AF_UNSPEC, 0, f->local, FETCH_LOCAL_MAX);
-
-	f->nlocal = n > 0 ? (size_t)n : 0;
+	(void)source;
+	proto__fetch_consider(arg, NULL, addr);
 }
 
 static void
@@ -620,8 +605,13 @@ proto_fetch_new(struct event_base *base, const proto_fetch_config *cfg,
 	}
 	f->cfg.id = f->id;
 	f->last_progress = time(NULL);
-	if (cfg->server != NULL)
-		load_local_addresses(f);
+	if (cfg->node != NULL) {
+		if (proto_node_watch(cfg->node, node_found, f) != 0) {
+			proto_fetch_free(f);
+			return NULL;
+		}
+		f->watching = 1;
+	}
 	f->tick = event_new(base, -1, EV_PERSIST, on_tick, f);
 	if (f->tick == NULL || event_add(f->tick, &quarter) != 0) {
 		proto_fetch_free(f);
@@ -634,6 +624,10 @@ void
 proto_fetch_close(proto_fetch *fx)
 {
 	fx->closed = 1;
+	/* Finds would be ignored now; and the node may go before the fetch. */
+	if (fx->watching)
+		proto_node_unwatch(fx->cfg.node, node_found, fx);
+	fx->watching = 0;
 	for (size_t i = 0; i < fx->npeers; i++) {
 		if (fx->peers[i]->retry_ev)
 			evtimer_del(fx->peers[i]->retry_ev);

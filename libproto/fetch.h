@@ -39,6 +39,7 @@
 #include "conn.h"
 #include "manifest.h"
 #include "msg.h"
+#include "node.h"
 #include "server.h"
 
 struct event_base;
@@ -71,9 +72,12 @@ typedef struct proto_fetch_config {
 	                         * (proto_manifest_rechunk), whatever the peer
 	                         * that sent it chose; one chunked coarser
 	                         * cannot be split and is kept so */
-	const proto_server *server; /* the owner's, whose port and addresses
-	                         * are ourselves, never connected to;
-	                         * borrowed; NULL: none */
+	proto_node *node;       /* the owner's node, whose addresses are
+	                         * ourselves, never connected to, and whose
+	                         * finds (proto_node_found) are fetched from
+	                         * too, as learned peers; borrowed, it must
+	                         * outlive the fetch or its proto_fetch_close;
+	                         * NULL: none */
 	const char *short_note; /* appended to the messages of a fetch that
 	                         * ends incomplete (" (partial file kept)");
 	                         * borrowed; NULL: none */

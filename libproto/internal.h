@@ -98,7 +98,6 @@ struct fetch_peer {
 	char why[400];  /* why it went, for the final message */
 };
 
-#define FETCH_LOCAL_MAX 32
 #define FETCH_LEARNED_MAX 8 /* peers at once found through others: enough
                              * to swarm, few enough that a hundred
                              * fetchers do not all connect to each other */
@@ -124,10 +123,9 @@ struct proto_fetch {
 	int ordered;                /* lowest first, below limit */
 	uint64_t limit;
 	int more_peers, done, closed;
+	int watching;               /* the node's finds */
 	unsigned not_found;
 	unsigned listed;            /* peers that answered LIST */
-	struct sockaddr_storage local[FETCH_LOCAL_MAX]; /* our interfaces */
-	size_t nlocal;
 	struct event *tick;
 	time_t last_progress;
 	double last_chunk;          /* when the last chunk was verified */

@@ -153,7 +153,7 @@ addr_of(const proto_server *srv, const char *host, char *out, size_t len)
 
 static proto_fetch *
 fetch_new(struct event_base *base, const uint8_t *id, int list,
-    const proto_server *self, struct owner *o)
+    proto_node *self, struct owner *o)
 {
 	proto_fetch_config cfg;
 
@@ -165,7 +165,7 @@ fetch_new(struct event_base *base, const uint8_t *id, int list,
 	cfg.conn.node_name = "fetcher";
 	cfg.timeout = 5;
 	cfg.chunk_size = fetch_cs ? fetch_cs : CHUNK;
-	cfg.server = self;
+	cfg.node = self;
 	o->fx = proto_fetch_new(base, &cfg, &cbs, o);
 	return o->fx;
 }
@@ -418,35 +418,59 @@ test_more_peers_then_none(struct event_base *base)
 	proto_fetch_free(o.fx);
 }
 
+/* A node of our own, listening on 127.0.0.1, that holds the file. */
+static proto_node *
+own_node(struct event_base *base, const char *path, proto_manifest **mfp)
+{
+	proto_node_config cfg;
+	proto_node_cbs ncbs = { NULL };
+	proto_node *node;
+	proto_addr at;
+	int fd = open(path, O_RDONLY);
+	struct sockaddr_in in;
+
+	memset(&in, 0, sizeof(in));
+	in.sin_family = AF_INET;
+	in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	proto_addr_from_sockaddr(&at, (struct sockaddr *)&in, sizeof(in));
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.server.conn.node_name = "self";
+	node = proto_node_new(base, &cfg, &ncbs, NULL);
+	*mfp = NULL;
+	proto_manifest_build_fd(fd, "f", path, CHUNK, mfp);
+	close(fd);
+	if (node == NULL || *mfp == NULL || proto_node_listen(node, &at) != 0 ||
+	    proto_store_add(proto_node_store(node), *mfp) < 0) {
+		diag("cannot make a node on 127.0.0.1");
+		exit(2);
+	}
+	return node;
+}
+
 static void
 test_never_ourselves(struct event_base *base, const char *path)
 {
-	proto_store *st;
-	proto_manifest *mf = NULL;
-	proto_server *srv = serve(base, &st, path, &mf);
+	proto_manifest *mf;
+	proto_node *node = own_node(base, path, &mf);
+	uint16_t port = proto_node_port(node);
 	proto_fetch_stats s;
+	proto_addr self;
 	struct owner o;
 	char addr[64];
 
-	fetch_new(base, mf->id, 0, srv, &o);
-	addr_of(srv, "127.0.0.1", addr, sizeof(addr));
+	fetch_new(base, mf->id, 0, node, &o);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%u", port);
 	add_peer_text(o.fx, addr);
-	{
-		proto_addr self;
-		proto_addr_from_host(&self, "127.0.0.1", 9,
-		    proto_server_port(srv));
-		proto_fetch_add_learned(o.fx, &self);
-		proto_addr_from_host(&self, "0.0.0.0", 7,
-		    proto_server_port(srv));
-		proto_fetch_add_learned(o.fx, &self);
-	}
+	proto_addr_from_host(&self, "127.0.0.1", 9, port);
+	proto_fetch_add_learned(o.fx, &self);
+	proto_addr_from_host(&self, "0.0.0.0", 7, port);
+	proto_fetch_add_learned(o.fx, &self);
 	proto_fetch_stats_get(o.fx, &s);
 	ok(s.peers == 0 && strstr(o.log, "ourselves; not connecting"),
-	    "our own server's port: never connected, given or learned, at a "
+	    "our own node's port: never connected, given or learned, at a "
 	    "loopback or wildcard address");
 	proto_fetch_free(o.fx);
-	proto_server_free(srv);
-	proto_store_free(st);
+	proto_node_free(node);
 }
 
 static void

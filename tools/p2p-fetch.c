@@ -55,8 +55,9 @@ struct fetch {
 	int share, seed, seeding;
 	const char *bind_addr;
 	uint16_t share_port;
-	proto_store *store;
-	proto_server *server;
+	proto_node *node;           /* with -o: the node that shares */
+	proto_store *store;         /* the node's */
+	proto_server *server;       /* the node's */
 	proto_beacon_config disco;
 	/* --list: the ids printed, so that a file several peers share is
 	 * listed once (open addressing; a power of two slots) */
@@ -241,17 +242,6 @@ on_manifest(proto_manifest *mf, void *arg)
 	if (proto_output_limit(f->out) != 0)
 		proto_fetch_set_order(f->fx, proto_output_limit(f->out));
 	return 0;
-}
-
-static void
-on_inbound(const char *host, uint16_t port, void *arg)
-{
-	struct fetch *f = arg;
-	proto_addr a;
-
-	if (f->fx != NULL && proto_addr_from_host(&a, host, strlen(host),
-	    port) == 0)
-		proto_fetch_add_learned(f->fx, &a);
 }
 
 /* 0, or -1 with errno set when the line could not be written. */
@@ -592,36 +582,39 @@ print_stats(struct fetch *f)
 	fprintf(stderr, "%s\n", line);
 }
 
-/* A fetch to a file serves what it has fetched: it listens before it
- * connects anywhere, so every HELLO it sends names its port. */
+/* A fetch to a file is a node that shares what it has fetched: it listens
+ * before it connects anywhere, so every HELLO it sends names its port, and
+ * the nodes that connect to it are fetched from too. */
 static void
-start_server(struct fetch *f)
+start_node(struct fetch *f)
 {
-	static const proto_server_cbs cbs = { tool_proto_log, on_inbound,
-	    NULL };
+	static const proto_node_cbs cbs = { tool_proto_log };
+	proto_node_config cfg;
+	proto_addr at;
 	struct sockaddr_storage ss;
 	socklen_t sslen;
-	proto_server_config cfg;
 
 	memset(&cfg, 0, sizeof(cfg));
-	cfg.conn.node_name = f->cfg.node_name;
-	cfg.conn.timeout = f->timeout;
-	cfg.conn.max_frame = REQUEST_FRAME_MAX;
-	cfg.max_peers = f->max_peers;
-	tool_tls_apply(&cfg.conn, 1);
-	cfg.conn.limit = f->cfg.limit;
+	cfg.server.conn.node_name = f->cfg.node_name;
+	cfg.server.conn.timeout = f->timeout;
+	cfg.server.conn.max_frame = REQUEST_FRAME_MAX;
+	cfg.server.max_peers = f->max_peers;
+	tool_tls_apply(&cfg.server.conn, 1);
+	cfg.server.conn.limit = f->cfg.limit;
+	cfg.client_tls = f->cfg.tls;
 	tool_bind_address(f->bind_addr, f->share_port, &ss, &sslen);
-	if ((f->store = proto_store_new()) == NULL ||
-	    (f->server = proto_server_new(f->base, f->store, &cfg, &cbs,
-	    f)) == NULL)
+	if ((f->node = proto_node_new(f->base, &cfg, &cbs, f)) == NULL ||
+	    proto_addr_from_sockaddr(&at, (struct sockaddr *)&ss, sslen) != 0)
 		tool_die(1, "out of memory");
-	if (proto_server_listen(f->server, (struct sockaddr *)&ss, sslen) != 0)
+	f->store = proto_node_store(f->node);
+	f->server = proto_node_server(f->node);
+	if (proto_node_listen(f->node, &at) != 0)
 		tool_die_errno(1, "bind %s port %u", f->bind_addr,
 		    f->share_port);
-	f->cfg.listen_port = proto_server_port(f->server);
+	f->cfg.listen_port = proto_node_port(f->node);
 	tool_log(LOG_INFO, "sharing on port %u", f->cfg.listen_port);
 	f->disco.target = getenv("MINI_P2P_DISCOVERY_ADDR");
-	if (proto_server_start_beacon(f->server, &f->disco) != 0)
+	if (proto_node_start_beacon(f->node, &f->disco) != 0)
 		tool_log(LOG_DEBUG, "discovery port %u: %s; not discoverable",
 		    f->disco.port, strerror(errno));
 }
@@ -640,7 +633,7 @@ start_fetch(struct fetch *f)
 	cfg.timeout = f->timeout;
 	cfg.max_peers = f->max_peers;
 	cfg.max_file_size = f->max_file_size;
-	cfg.server = f->server;
+	cfg.node = f->node;
 	cfg.short_note = f->part_path ? " (partial file kept)" : NULL;
 	if ((f->fx = proto_fetch_new(f->base, &cfg, &cbs, f)) == NULL)
 		tool_die(1, "out of memory");
@@ -837,8 +830,7 @@ fetch_end(struct fetch *f)
 	}
 	if (f->stats)
 		print_stats(f);
-	proto_server_free(f->server);
-	proto_store_free(f->store);
+	proto_node_free(f->node);
 	proto_output_free(f->out);
 	proto_fetch_free(f->fx);
 	free(f->part_path);
@@ -871,7 +863,7 @@ main(int argc, char **argv)
 		tool_die(1, "out of memory");
 	f->cfg.limit = tool_conn_limit(f->base);
 	if (f->out_path != NULL && f->share)
-		start_server(f);
+		start_node(f);
 	start_fetch(f);
 	if (!f->listing)
 		start_progress(f);

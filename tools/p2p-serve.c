@@ -44,18 +44,12 @@ struct private_file {
 
 struct server {
 	struct event_base *base;
-	proto_server *server;
-	proto_server_config cfg;
+	proto_node *node;
+	proto_node_config cfg;
 	proto_beacon_config disco;
 	int announce;
-	const proto_addr *boot;     /* -b, parsed */
-	int nboot;
-	struct event *boot_ev;
-	struct bootstrap *booting;  /* connections to bootstrap peers, and
-	                             * to nodes heard, to check them */
-	unsigned nchecks;
 	struct event *stdin_ev;
-	proto_store *store;
+	proto_store *store;         /* the node's */
 	const char *walk_dir;       /* the -d directory being walked */
 	int walk_root;              /* and its descriptor */
 	int *roots;                 /* every -d directory's, kept to serve */
@@ -65,16 +59,6 @@ struct server {
 	int hidden;                 /* --hidden: share dot files too */
 	struct private_file priv[PRIVATE_MAX];
 	int npriv;
-};
-
-/* A connection to a bootstrap peer, to learn the peers it knows; or to a
- * node heard on the LAN (check_port set), to see that it is there. */
-struct bootstrap {
-	struct server *srv;
-	proto_conn *conn;
-	struct bootstrap *prev, *next;
-	char check_host[PROTO_HOST_MAX + 1];
-	uint16_t check_port;
 };
 
 static void
@@ -310,118 +294,6 @@ share_file(const char *path, const char *name, void *arg)
 	return 0;
 }
 
-static void
-boot_free(struct bootstrap *bc)
-{
-	struct server *srv = bc->srv;
-
-	if (bc->prev)
-		bc->prev->next = bc->next;
-	else
-		srv->booting = bc->next;
-	if (bc->next)
-		bc->next->prev = bc->prev;
-	if (bc->check_port != 0)
-		srv->nchecks--;
-	proto_conn_free(bc->conn);
-	free(bc);
-}
-
-/* What a bootstrap peer tells us: the peers it knows. */
-static void
-boot_msg(proto_conn *c, proto_msg *m, void *arg)
-{
-	struct bootstrap *bc = arg;
-	proto_peer_table *known = proto_server_known(bc->srv->server);
-
-	if (m->type == PROTO_MSG_PEERS_REPLY)
-		for (size_t i = 0; i < m->npeers; i++)
-			proto_peers_add(known, m->peers[i].host,
-			    m->peers[i].host_len, m->peers[i].port);
-	tool_log(LOG_DEBUG, "%s: bootstrap: %zu peers known", proto_conn_peer(c),
-	    known->count);
-	boot_free(bc);
-}
-
-static void
-boot_ready(proto_conn *c, const proto_msg *hello, void *arg)
-{
-	struct bootstrap *bc = arg;
-	const char *host = proto_conn_peer_host(c);
-	proto_msg m;
-
-	if (bc->check_port != 0) {
-		/* The handshake (and in a private swarm its proof) passed:
-		 * a node is there, and may be passed on. */
-		tool_log(LOG_DEBUG, "%s: heard on the LAN, and there",
-		    proto_conn_peer(c));
-		proto_peers_add(proto_server_known(bc->srv->server),
-		    bc->check_host, strlen(bc->check_host), bc->check_port);
-		boot_free(bc);
-		return;
-	}
-	if (hello->listen_port != 0)
-		proto_peers_add(proto_server_known(bc->srv->server), host,
-		    strlen(host), hello->listen_port);
-	proto_msg_init(&m, PROTO_MSG_PEERS);
-	m.rid = 1;
-	if (proto_conn_send(c, &m) != 0)
-		boot_free(bc);
-}
-
-static void
-boot_close(proto_conn *c, int err, void *arg)
-{
-	tool_log(LOG_DEBUG, "%s: bootstrap: %s", proto_conn_peer(c),
-	    err == PROTO_ERR_SYSTEM ? strerror(errno) : proto_strerror(err));
-	boot_free(arg);
-}
-
-static const proto_conn_cbs boot_cbs = { boot_ready, boot_msg, boot_close,
-    NULL, NULL };
-
-/* A node announced itself: connect to see that it is there before it is
- * passed on, a few at a time (it is heard again at its next announcement
- * when there is no room now). */
-static void
-on_heard(const char *host, uint16_t port, void *arg)
-{
-	struct server *srv = arg;
-	struct sockaddr_in sin;
-	struct bootstrap *bc;
-	proto_conn_config ccfg;
-
-	if (srv->nchecks >= CHECKS_MAX)
-		return;
-	for (bc = srv->booting; bc; bc = bc->next)
-		if (bc->check_port == port && strcmp(bc->check_host, host) == 0)
-			return;
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons(port);
-	if (inet_pton(AF_INET, host, &sin.sin_addr) != 1 ||
-	    (bc = calloc(1, sizeof(*bc))) == NULL)
-		return;
-	bc->srv = srv;
-	snprintf(bc->check_host, sizeof(bc->check_host), "%s", host);
-	bc->check_port = port;
-	ccfg = srv->cfg.conn;
-	ccfg.listen_port = proto_server_port(srv->server);
-	ccfg.nfiles = proto_store_count(srv->store);
-	tool_tls_apply(&ccfg, 0);
-	bc->conn = proto_conn_connect(srv->base, (struct sockaddr *)&sin,
-	    sizeof(sin), &ccfg, &boot_cbs, bc);
-	if (bc->conn == NULL) {
-		free(bc);
-		return;
-	}
-	srv->nchecks++;
-	bc->next = srv->booting;
-	if (srv->booting)
-		srv->booting->prev = bc;
-	srv->booting = bc;
-}
-
 /* Takes every complete manifest at the front of the stdin buffer. */
 static int
 take_manifests(struct server *srv)
@@ -517,56 +389,14 @@ setup_stdin(struct server *srv)
 		tool_die(1, "stdin: cannot watch");
 }
 
-/* Connects to every bootstrap peer: the HELLO tells it our port, and we ask
- * for the peers it knows. One connection each at a time. */
-static void
-bootstrap(evutil_socket_t fd, short what, void *arg)
-{
-	struct server *srv = arg;
-
-	(void)fd;
-	(void)what;
-	for (int i = 0; i < srv->nboot; i++) {
-		const proto_addr *a = &srv->boot[i];
-		struct bootstrap *bc;
-
-		if ((bc = calloc(1, sizeof(*bc))) == NULL)
-			return;
-		bc->srv = srv;
-		proto_conn_config ccfg = srv->cfg.conn;
-		ccfg.listen_port = proto_server_port(srv->server);
-		ccfg.nfiles = proto_store_count(srv->store);
-		tool_tls_apply(&ccfg, 0);
-		bc->conn = proto_conn_connect(srv->base, (const struct sockaddr *)
-		    &a->ss, a->len, &ccfg, &boot_cbs, bc);
-		if (bc->conn == NULL) {
-			tool_log(LOG_WARN, "bootstrap %s: %s", proto_addr_text(a),
-			    strerror(errno));
-			free(bc);
-			continue;
-		}
-		bc->next = srv->booting;
-		if (srv->booting)
-			srv->booting->prev = bc;
-		srv->booting = bc;
-	}
-}
-
 static void
 start_discovery(struct server *srv)
 {
-	struct timeval tv = { srv->disco.interval, 0 };
-
-	if (srv->nboot > 0) {
-		srv->boot_ev = event_new(srv->base, -1, EV_PERSIST, bootstrap,
-		    srv);
-		if (srv->boot_ev == NULL || event_add(srv->boot_ev, &tv) != 0)
-			tool_die(1, "out of memory");
-		bootstrap(-1, 0, srv);
-	}
+	if (proto_node_start_bootstrap(srv->node) != 0)
+		tool_die(1, "out of memory");
 	if (!srv->announce)
 		return;
-	if (proto_server_start_beacon(srv->server, &srv->disco) != 0)
+	if (proto_node_start_beacon(srv->node, &srv->disco) != 0)
 		tool_log(LOG_WARN, "discovery port %u: %s; not discoverable",
 		    srv->disco.port, errno == EINVAL ?
 		    "bad discovery address" : strerror(errno));
@@ -581,7 +411,7 @@ print_stats(const struct server *srv)
 	proto_server_stats st;
 	struct tool_json j;
 
-	proto_server_stats_get(srv->server, &st);
+	proto_server_stats_get(proto_node_server(srv->node), &st);
 	if (!tool_opt.json) {
 		fprintf(stderr, "p2p-serve: stats bytes_in=%llu bytes_out=%llu "
 		    "chunks_out=%llu manifests_out=%llu peers=%llu "
@@ -615,24 +445,6 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopbreak(arg);
 }
 
-/* Prints HOST:PORT on its own line, with brackets for IPv6. */
-static void
-print_addr(const struct sockaddr *sa)
-{
-	char host[PROTO_HOST_MAX + 1];
-	uint16_t port;
-
-	if (proto_peers_host_port(sa, host, &port) != 0)
-		return;
-	if (sa->sa_family == AF_INET6)
-		printf("[%s]:%u\n", host, port);
-	else
-		printf("%s:%u\n", host, port);
-	tool_log(LOG_INFO, "listening on %s%s%s:%u",
-	    sa->sa_family == AF_INET6 ? "[" : "", host,
-	    sa->sa_family == AF_INET6 ? "]" : "", port);
-}
-
 /* Listens, then prints where peers can reach us, one HOST:PORT a line: the
  * address bound to, or for a wildcard (0.0.0.0, ::) each interface's address,
  * those other machines can reach first, since 0.0.0.0:PORT is of use to
@@ -640,31 +452,22 @@ print_addr(const struct sockaddr *sa)
 static void
 listen_on(struct server *srv, const char *bind_addr, uint16_t port)
 {
-	struct sockaddr_storage ss, mine[32];
+	struct sockaddr_storage ss;
 	socklen_t sslen;
-	int v6 = strchr(bind_addr, ':') != NULL, n = 0, i;
+	proto_addr at, mine[PROTO_NODE_ADDRS_MAX];
+	int v6 = strchr(bind_addr, ':') != NULL;
+	size_t n;
 
 	tool_bind_address(bind_addr, port, &ss, &sslen);
-	if (proto_server_listen(srv->server, (struct sockaddr *)&ss, sslen) != 0)
+	if (proto_addr_from_sockaddr(&at, (struct sockaddr *)&ss, sslen) != 0 ||
+	    proto_node_listen(srv->node, &at) != 0)
 		tool_die_errno(1, "bind %s%s%s:%u", v6 ? "[" : "", bind_addr,
 		    v6 ? "]" : "", port);
-	port = proto_server_port(srv->server);
-	if (ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->
-	    sin_addr.s_addr == htonl(INADDR_ANY) : IN6_IS_ADDR_UNSPECIFIED(
-	    &((struct sockaddr_in6 *)&ss)->sin6_addr))
-		/* :: takes IPv4 connections too, unless the system says
-		 * otherwise: list both families for it. */
-		n = proto_ifaddr_list(ss.ss_family == AF_INET ? AF_INET :
-		    AF_UNSPEC, port, mine, sizeof(mine) / sizeof(mine[0]));
-	if (n <= 0) {
-		if (ss.ss_family == AF_INET)
-			((struct sockaddr_in *)&ss)->sin_port = htons(port);
-		else
-			((struct sockaddr_in6 *)&ss)->sin6_port = htons(port);
-		print_addr((struct sockaddr *)&ss);
+	n = proto_node_addrs(srv->node, mine, PROTO_NODE_ADDRS_MAX);
+	for (size_t i = 0; i < n; i++) {
+		printf("%s\n", proto_addr_text(&mine[i]));
+		tool_log(LOG_INFO, "listening on %s", proto_addr_text(&mine[i]));
 	}
-	for (i = 0; i < n; i++)
-		print_addr((struct sockaddr *)&mine[i]);
 	fflush(stdout);
 }
 
@@ -708,8 +511,7 @@ warn_home(const struct server *srv, const char *dir, int root)
 		    "hidden files, ");
 }
 
-static const proto_server_cbs server_cbs = { tool_proto_log, NULL,
-    on_heard };
+static const proto_node_cbs node_cbs = { tool_proto_log };
 
 int
 main(int argc, char **argv)
@@ -748,28 +550,28 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	tool_raise_fd_limit();
 	memset(&srv, 0, sizeof(srv));
-	srv.cfg.conn.node_name = tool_hostname();
-	srv.cfg.conn.timeout = 30;
+	srv.cfg.server.conn.node_name = tool_hostname();
+	srv.cfg.server.conn.timeout = 30;
 	/* Requests are small; only answers to our bootstrap queries come
 	 * close, and those are bounded by PROTO_PEERS_MAX entries. */
-	srv.cfg.conn.max_frame = REQUEST_FRAME_MAX;
-	srv.cfg.max_peers = DEFAULT_MAX_PEERS;
+	srv.cfg.server.conn.max_frame = REQUEST_FRAME_MAX;
+	srv.cfg.server.max_peers = DEFAULT_MAX_PEERS;
 	srv.announce = 1;
 	srv.disco.port = PROTO_DISCO_PORT;
 	srv.disco.interval = 30;
 	srv.disco.target = getenv("MINI_P2P_DISCOVERY_ADDR");
 	tool_config_load(argc, argv, &config);
 	if (config.has_max_peers)
-		srv.cfg.max_peers = config.max_peers;
+		srv.cfg.server.max_peers = config.max_peers;
 	if (config.has_connection_timeout)
-		srv.cfg.conn.timeout = config.connection_timeout;
+		srv.cfg.server.conn.timeout = config.connection_timeout;
 	if (config.has_discovery_interval)
 		srv.disco.interval = config.discovery_interval;
 	if ((env = getenv("MINI_P2P_DISCOVERY_PORT")) != NULL && *env)
 		srv.disco.port = (uint16_t)tool_parse_number(env, 1, 65535,
 		    "MINI_P2P_DISCOVERY_PORT");
 	if ((env = getenv("MINI_P2P_MAX_PEERS")) != NULL && *env)
-		srv.cfg.max_peers = (unsigned)tool_parse_number(env, 1, 100000,
+		srv.cfg.server.max_peers = (unsigned)tool_parse_number(env, 1, 100000,
 		    "MINI_P2P_MAX_PEERS");
 	if ((dirs = calloc((size_t)argc, sizeof(*dirs))) == NULL ||
 	    (boot = calloc((size_t)argc, sizeof(*boot))) == NULL)
@@ -791,22 +593,22 @@ main(int argc, char **argv)
 			if (strlen(optarg) > PROTO_NODE_NAME_MAX)
 				tool_die(2, "name '%s': at most %u bytes",
 				    optarg, PROTO_NODE_NAME_MAX);
-			srv.cfg.conn.node_name = optarg;
+			srv.cfg.server.conn.node_name = optarg;
 			break;
 		case 'M':
-			srv.cfg.max_peers = (unsigned)tool_parse_number(optarg, 1,
+			srv.cfg.server.max_peers = (unsigned)tool_parse_number(optarg, 1,
 			    100000, "max peers");
 			break;
 		case 'H':
-			srv.cfg.max_handshakes = (unsigned)tool_parse_number(
+			srv.cfg.server.max_handshakes = (unsigned)tool_parse_number(
 			    optarg, 1, 100000, "max handshakes");
 			break;
 		case 'a':
-			srv.cfg.max_host_handshakes = (unsigned)tool_parse_number(
+			srv.cfg.server.max_host_handshakes = (unsigned)tool_parse_number(
 			    optarg, 1, 100000, "max host handshakes");
 			break;
 		case 'T':
-			srv.cfg.conn.timeout = (unsigned)tool_parse_number(optarg,
+			srv.cfg.server.conn.timeout = (unsigned)tool_parse_number(optarg,
 			    1, 3600, "timeout");
 			break;
 		case 'S':
@@ -817,7 +619,7 @@ main(int argc, char **argv)
 			break;
 		case 'b':
 			tool_parse_peer("bootstrap peer", optarg, 0,
-			    &boot[srv.nboot++]);
+			    &boot[srv.cfg.nboot++]);
 			break;
 		case 'N':
 			srv.announce = 0;
@@ -851,7 +653,7 @@ main(int argc, char **argv)
 		return 2;
 	}
 	tool_tls_start();
-	tool_tls_apply(&srv.cfg.conn, 1);
+	tool_tls_apply(&srv.cfg.server.conn, 1);
 	srv.disco.secret = tool_tls_secret();
 	if ((srv.roots = calloc((size_t)ndirs + 1, sizeof(int))) == NULL)
 		tool_die(1, "out of memory");
@@ -866,11 +668,20 @@ main(int argc, char **argv)
 		tool_die(1, "out of memory");
 	/* Every connection shares the budget: those accepted and those made
 	 * to bootstrap peers. */
-	srv.cfg.conn.limit = tool_conn_limit(srv.base);
-	if ((srv.store = proto_store_new()) == NULL ||
-	    (srv.server = proto_server_new(srv.base, srv.store, &srv.cfg,
-	    &server_cbs, &srv)) == NULL)
+	srv.cfg.server.conn.limit = tool_conn_limit(srv.base);
+	srv.cfg.boot = boot;
+	srv.cfg.boot_interval = srv.disco.interval;
+	{
+		proto_conn_config client;
+		memset(&client, 0, sizeof(client));
+		tool_tls_apply(&client, 0);
+		srv.cfg.client_tls = client.tls;
+	}
+	srv.cfg.check_heard = 1;
+	if ((srv.node = proto_node_new(srv.base, &srv.cfg, &node_cbs,
+	    &srv)) == NULL)
 		tool_die(1, "out of memory");
+	srv.store = proto_node_store(srv.node);
 	/* Before the address is printed: whoever read it may signal at once,
 	 * and the signal must end the server cleanly even before the loop
 	 * runs (libevent holds it until then). */
@@ -897,26 +708,20 @@ main(int argc, char **argv)
 	}
 	free(dirs);
 	setup_stdin(&srv);
-	srv.boot = boot;
 	if (proto_store_count(srv.store) == 0 && srv.stdin_ev == NULL)
 		tool_log(LOG_WARN, "sharing nothing: pipe manifests in "
 		    "(p2p-chunk FILE | p2p-serve) or give -d DIR");
 	start_discovery(&srv);
 	event_base_dispatch(srv.base);
-	while (srv.booting)
-		boot_free(srv.booting);
 	if (srv.stats)
 		print_stats(&srv);
-	proto_server_free(srv.server);
+	proto_node_free(srv.node);
 	tool_conn_limit_free();
 	event_free(sigint);
 	event_free(sigterm);
 	if (srv.stdin_ev)
 		event_free(srv.stdin_ev);
-	if (srv.boot_ev)
-		event_free(srv.boot_ev);
 	free(boot);
-	proto_store_free(srv.store);
 	for (int i = 0; i < ndirs; i++)
 		close(srv.roots[i]);
 	free(srv.roots);
