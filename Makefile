@@ -41,7 +41,7 @@ B = build
 LIB_SRCS = $(wildcard libproto/*.c)
 # The headers make install puts in place: the public API, which proto.h
 # includes. The rest are libproto's own (proto__* and private types).
-PRIVATE_HEADERS = libproto/internal.h libproto/check.h libproto/frame.h \
+PRIVATE_HEADERS = libproto/internal.h libproto/fetch_private.h libproto/check.h libproto/frame.h \
                   libproto/picker.h
 PUBLIC_HEADERS = $(filter-out $(PRIVATE_HEADERS), $(wildcard libproto/*.h))
 LIB_OBJS = $(LIB_SRCS:%.c=$(B)/%.o)

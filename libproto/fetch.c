@@ -16,7 +16,7 @@
 
 #include <event2/event.h>
 
-#include "internal.h"
+#include "fetch_private.h"
 
 #define DEFAULT_TIMEOUT 30
 #define DEFAULT_MAX_PEERS 50

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "fetch_private.h"
 
 #define INFLIGHT_BYTES (2u << 20) /* requested, unanswered, per peer */
 #define INFLIGHT_CHUNKS 16        /* chunk requests per peer */

@@ -10,12 +10,10 @@
 #include <time.h>
 
 #include "error.h"
-#include "fetch.h"
 #include "have.h"
 #include "identity.h"
 #include "log.h"
 #include "manifest.h"
-#include "picker.h"
 
 /* Builds a manifest from an unpacked msgpack map, validating it fully. */
 int proto__manifest_from_object(const msgpack_object *obj,
@@ -35,128 +33,6 @@ extern int proto__plog_levels[PROTO_LOG_MODULES];
 
 void proto__plog_emit(int module, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-
-/* fetch.c (the session) and fetchpeer.c (one peer's requests and answers). */
-#define FETCH_QUEUE_MAX 64 /* requests out per peer */
-
-enum fetch_peer_state { FETCH_CONNECTING, FETCH_READY, FETCH_RETRYING,
-    FETCH_GONE, FETCH_QUEUED };
-enum fetch_req_kind { FETCH_REQ_MANIFEST, FETCH_REQ_CHUNK, FETCH_REQ_LIST,
-    FETCH_REQ_INTERESTED, FETCH_REQ_PEERS };
-
-struct fetch_request {
-	uint32_t rid;
-	enum fetch_req_kind kind;
-	uint64_t index;
-	int cancelled;      /* a CANCEL went after it */
-	int abandoned;      /* held too long: asked of others meanwhile, no
-	                     * longer counted as out by this peer */
-};
-
-struct fetch_peer {
-	proto_fetch *f;
-	proto_addr addr;                /* where it listens, and the identity
-	                                 * it must show */
-	proto_conn *conn;
-	enum fetch_peer_state state;
-	int learned;                    /* from another peer, not the owner */
-	int manifest_wait;              /* to ask again for the manifest */
-	unsigned manifest_tries;
-	struct event *retry_ev;
-	unsigned retries;
-	int bad;                        /* dropped for what it did: never again */
-	unsigned fails;                 /* connections in a row that came to
-	                                 * nothing */
-	double retry_at;                /* gone: not connected again before */
-	double started;                 /* its last connect */
-	unsigned supplied;              /* connections made to addresses it
-	                                 * named (PEERS) */
-	int line_lost;                  /* cut or reset while ready: worth
-	                                 * reconnecting; silence is not */
-	int has_file;
-	int swarm;          /* it tells what it holds (PROTO_CAP_SWARM) */
-	int mapped;         /* ... and its HAVE_MAP came */
-	int whole;          /* it holds the whole file */
-	int asking_peers;   /* a PEERS request is out */
-	proto_have theirs;  /* what it holds, in its chunk size */
-	uint32_t their_chunk_size;
-	proto_have has;     /* the same in ours, when not whole */
-	uint64_t cursor;    /* where its rarest-first scan goes on */
-	struct fetch_request queue[FETCH_QUEUE_MAX]; /* answers come in order */
-	unsigned head, count;
-	size_t inflight_bytes;
-	/* Holding: what the peer sent since its head request became head,
-	 * less the HAVEs, which are no progress on any request. */
-	double hold_mark;       /* when the head request last moved */
-	uint64_t hold_net;      /* net bytes then */
-	uint64_t in_mark;       /* bytes_in after its last whole message */
-	uint64_t have_bytes;    /* of the HAVEs on this connection */
-	int demoted;            /* held a request: its claims do not count,
-	                         * nothing more is asked of it, until it
-	                         * answers a chunk */
-	uint64_t chunks;
-	char why[400];  /* why it went, for the final message */
-};
-
-#define FETCH_LEARNED_MAX 8 /* peers at once found through others: enough
-                             * to swarm, few enough that a hundred
-                             * fetchers do not all connect to each other */
-#define FETCH_BACKOFF_MIN 2.0   /* s before a gone peer named again is */
-#define FETCH_BACKOFF_MAX 300.0 /* tried again, doubling with each failure */
-
-struct proto_fetch {
-	struct event_base *base;
-	proto_fetch_config cfg;
-	proto_fetch_cbs cbs;
-	void *ctx;
-	uint8_t id[PROTO_HASH_LEN];
-	char hex[PROTO_ID_HEX_LEN + 1];     /* "" when listing */
-	proto_manifest *mf;
-	proto_picker pk;
-	struct fetch_peer **peers;      /* in the order added; at most
-	                                 * PROTO_FETCH_PEERS_MAX */
-	size_t npeers, cap;
-	uint64_t connects;              /* connections attempted */
-	uint64_t learned_connects;      /* ... on another peer's word */
-	int admitting;                  /* admit_queued is on the stack */
-	uint32_t next_rid;
-	int ordered;                /* lowest first, below limit */
-	uint64_t limit;
-	int more_peers, done, closed;
-	int watching;               /* the node's finds */
-	unsigned not_found;
-	unsigned listed;            /* peers that answered LIST */
-	struct event *tick;
-	time_t last_progress;
-	double last_chunk;          /* when the last chunk was verified */
-	uint64_t bytes_seen;        /* at the last tick, over live peers */
-	uint64_t bytes_in, chunks_fetched, peers_dropped, cancels, wasted;
-};
-
-/* p has told all it will (its LIST answered): closed, not failed. */
-void proto__fetch_peer_done(struct fetch_peer *p);
-
-void proto__fetch_log(proto_fetch *f, int level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-void proto__fetch_end(proto_fetch *f, int code);
-void proto__fetch_peer_fail(struct fetch_peer *p, int bad, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-void proto__fetch_consider(proto_fetch *f, struct fetch_peer *source,
-    const proto_addr *addr);
-unsigned proto__fetch_alive_peers(const proto_fetch *f);
-unsigned proto__fetch_learned_peers(const proto_fetch *f);
-double proto__fetch_now(void);
-int proto__fetch_stalled(const proto_fetch *f);
-
-/* fetchpeer.c */
-extern const proto_conn_cbs proto__fetch_peer_cbs;
-int proto__fetch_peer_send(struct fetch_peer *p, enum fetch_req_kind kind,
-    uint64_t index);
-void proto__fetch_peer_pump(struct fetch_peer *p);
-void proto__fetch_peer_ask_peers(struct fetch_peer *p);
-void proto__fetch_peer_release(struct fetch_peer *p);
-void proto__fetch_peer_check_hold(struct fetch_peer *p);
-uint64_t proto__fetch_peer_net_bytes(const struct fetch_peer *p);
 
 #define PLOG(module, level, ...) do { \
 	if ((level) <= proto__plog_levels[module]) \
