@@ -24,6 +24,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "share.h"
 #include "tls.h"
 #include "tool.h"
 
@@ -32,15 +33,7 @@
 #define LIST_MAX 16000 /* entries per LIST_REPLY: within the frame's limits */
 #define REQUEST_FRAME_MAX 16384
 #define CHECKS_MAX 8 /* connections at once to nodes heard on the LAN */
-#define PRIVATE_MAX 8
 #define OPT_HIDDEN 0x300 /* past tool.h's and tls.h's long-only options */
-
-/* A file or directory of this node's own secrets: never served. */
-struct private_file {
-	uint64_t dev, ino;
-	int dir;
-	const char *what;
-};
 
 struct server {
 	struct event_base *base;
@@ -50,15 +43,11 @@ struct server {
 	int announce;
 	struct event *stdin_ev;
 	proto_store *store;         /* the node's */
-	const char *walk_dir;       /* the -d directory being walked */
-	int walk_root;              /* and its descriptor */
+	struct tool_share share;    /* what of it is served, and never */
 	int *roots;                 /* every -d directory's, kept to serve */
 	uint8_t *inbuf;             /* manifest bytes from stdin not yet used */
 	size_t inlen, incap;
 	int stats;
-	int hidden;                 /* --hidden: share dot files too */
-	struct private_file priv[PRIVATE_MAX];
-	int npriv;
 };
 
 static void
@@ -110,190 +99,6 @@ usage(FILE *out)
 	    DEFAULT_PORT, DEFAULT_MAX_PEERS);
 }
 
-static void
-keep_private(struct server *srv, const char *path, const char *what)
-{
-	struct stat st;
-
-	if (path == NULL || srv->npriv == PRIVATE_MAX || stat(path, &st) != 0)
-		return;
-	srv->priv[srv->npriv].dev = (uint64_t)st.st_dev;
-	srv->priv[srv->npriv].ino = (uint64_t)st.st_ino;
-	srv->priv[srv->npriv].dir = S_ISDIR(st.st_mode);
-	srv->priv[srv->npriv++].what = what;
-}
-
-/* What st is of this node's secrets, or NULL. */
-static const char *
-private_what(const struct server *srv, const struct stat *st)
-{
-	for (int i = 0; i < srv->npriv; i++)
-		if (srv->priv[i].dev == (uint64_t)st->st_dev &&
-		    srv->priv[i].ino == (uint64_t)st->st_ino)
-			return srv->priv[i].what;
-	return NULL;
-}
-
-/* 1 when the directory fd (closed here) is the one of dev and ino or lies
- * beneath it, by its ".." entries up to the root. */
-static int
-dir_within(int fd, uint64_t dev, uint64_t ino)
-{
-	struct stat st, up;
-
-	while (fd >= 0 && fstat(fd, &st) == 0) {
-		int parent;
-		if ((uint64_t)st.st_dev == dev && (uint64_t)st.st_ino == ino) {
-			close(fd);
-			return 1;
-		}
-		parent = openat(fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		close(fd);
-		fd = parent;
-		if (fd >= 0 && fstat(fd, &up) == 0 && up.st_dev == st.st_dev &&
-		    up.st_ino == st.st_ino)
-			break; /* the root is its own parent */
-	}
-	if (fd >= 0)
-		close(fd);
-	return 0;
-}
-
-/* What of this node's secrets the directory fd (closed here) lies in, or
- * NULL. */
-static const char *
-private_dir_of(const struct server *srv, int fd)
-{
-	for (int i = 0; i < srv->npriv; i++)
-		if (srv->priv[i].dir && dir_within(fd < 0 ? -1 : dup(fd),
-		    srv->priv[i].dev, srv->priv[i].ino)) {
-			close(fd);
-			return srv->priv[i].what;
-		}
-	if (fd >= 0)
-		close(fd);
-	return NULL;
-}
-
-/* The walk leaves out hidden names (unless --hidden) and this node's
- * secrets, whatever -d says. */
-static int
-skip_entry(const char *path, const char *name, const struct stat *st,
-    void *arg)
-{
-	struct server *srv = arg;
-	const char *what = private_what(srv, st);
-
-	if (what != NULL) {
-		tool_log(LOG_INFO, "%s: %s; never served", path, what);
-		return 1;
-	}
-	if (name[0] == '.' && !srv->hidden) {
-		tool_log(LOG_DEBUG, "%s: hidden; not served (--hidden shares "
-		    "it)", path);
-		return 1;
-	}
-	return 0;
-}
-
-static void
-share(struct server *srv, proto_manifest *mf)
-{
-	char hex[PROTO_ID_HEX_LEN + 1], name[PROTO_NAME_MAX + 1];
-	const char *what;
-	struct stat st;
-	int rc;
-
-	proto_hex_encode(mf->id, PROTO_HASH_LEN, hex);
-	proto_msg_printable(name, sizeof(name), mf->name, strlen(mf->name));
-	if (mf->path == NULL) {
-		tool_log(LOG_ERROR, "%s: manifest has no local path; not served",
-		    name);
-		proto_manifest_free(mf);
-		return;
-	}
-	if (stat(mf->path, &st) != 0) {
-		tool_log(LOG_ERROR, "%s: %s", mf->path, strerror(errno));
-		proto_manifest_free(mf);
-		return;
-	}
-	if ((uint64_t)st.st_size != mf->size) {
-		tool_log(LOG_ERROR, "%s: size changed since it was chunked; "
-		    "not served", mf->path);
-		proto_manifest_free(mf);
-		return;
-	}
-	if ((what = private_what(srv, &st)) == NULL) {
-		char *dir = strdup(mf->path), *slash;
-		if (dir == NULL)
-			tool_die(1, "out of memory");
-		if ((slash = strrchr(dir, '/')) != NULL)
-			slash[slash == dir] = '\0';
-		what = private_dir_of(srv, open(slash ? dir : ".",
-		    O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-		free(dir);
-	}
-	if (what != NULL) {
-		tool_log(LOG_ERROR, "%s: %s; never served", mf->path, what);
-		proto_manifest_free(mf);
-		return;
-	}
-	if ((rc = proto_store_add(srv->store, mf)) < 0)
-		tool_die(1, "%s", proto_strerror(rc));
-	if (rc == 0)
-		tool_log(LOG_INFO, "serving %s %s", hex, name);
-}
-
-/* A file met walking a -d directory: hashed and later served through the
- * directory's descriptor, never through a link nor from outside it, even
- * if the tree changes under us (a directory swapped for a link). */
-static int
-share_file(const char *path, const char *name, void *arg)
-{
-	struct server *srv = arg;
-	const char *rel = path + strlen(srv->walk_dir);
-	char hex[PROTO_ID_HEX_LEN + 1], shown[PROTO_NAME_MAX + 1];
-	proto_manifest *mf;
-	struct stat sb;
-	int fd, rc;
-
-	while (*rel == '/')
-		rel++;
-	if ((fd = proto_open_beneath(srv->walk_root, rel)) < 0) {
-		tool_log(LOG_ERROR, "%s: %s", path, errno == EXDEV ||
-		    errno == ELOOP ? "leads outside the shared directory; not "
-		    "served" : strerror(errno));
-		return 0;
-	}
-	/* The walk saw a regular file, but it may since have been swapped. */
-	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-		tool_log(LOG_ERROR, "%s: not a regular file; not served", path);
-		close(fd);
-		return 0;
-	}
-	if (private_what(srv, &sb) != NULL) {
-		tool_log(LOG_INFO, "%s: %s; never served", path,
-		    private_what(srv, &sb));
-		close(fd);
-		return 0;
-	}
-	rc = proto_manifest_build_fd(fd, name, path, 0, &mf);
-	close(fd);
-	if (rc != 0) {
-		tool_log(LOG_ERROR, "%s: %s", path, rc == PROTO_ERR_SYSTEM ?
-		    strerror(errno) : proto_strerror(rc));
-		return 0;
-	}
-	proto_hex_encode(mf->id, PROTO_HASH_LEN, hex);
-	proto_msg_printable(shown, sizeof(shown), mf->name, strlen(mf->name));
-	if ((rc = proto_store_add_beneath(srv->store, mf, srv->walk_root,
-	    rel, (uint64_t)sb.st_dev, (uint64_t)sb.st_ino)) < 0)
-		tool_die(1, "%s", proto_strerror(rc));
-	if (rc == 0)
-		tool_log(LOG_INFO, "serving %s %s", hex, shown);
-	return 0;
-}
-
 /* Takes every complete manifest at the front of the stdin buffer. */
 static int
 take_manifests(struct server *srv)
@@ -312,7 +117,7 @@ take_manifests(struct server *srv)
 			return -1;
 		}
 		used += (size_t)n;
-		share(srv, mf);
+		tool_share_manifest(&srv->share, mf);
 	}
 	memmove(srv->inbuf, srv->inbuf + used, srv->inlen - used);
 	srv->inlen -= used;
@@ -471,46 +276,6 @@ listen_on(struct server *srv, const char *bind_addr, uint16_t port)
 	fflush(stdout);
 }
 
-/* This node's key, its swarm's secret and its configuration: whatever -d
- * or a manifest says, never served (matched by device and inode, so a
- * hard link or another spelling is caught too). */
-static void
-find_private(struct server *srv, const struct tool_config *config)
-{
-	const char *home = getenv("HOME"), *xdg = getenv("XDG_CONFIG_HOME");
-	char dir[4200];
-
-	keep_private(srv, tool_tls_identity_path(), "this node's key");
-	keep_private(srv, tool_tls_secret_path(), "the swarm's secret");
-	if (config->path[0] != '\0')
-		keep_private(srv, config->path, "the configuration");
-	if (home != NULL && *home != '\0') {
-		snprintf(dir, sizeof(dir), "%.4000s/.config/p2p", home);
-		keep_private(srv, dir, "the configuration directory");
-	}
-	if (xdg != NULL && *xdg != '\0') {
-		snprintf(dir, sizeof(dir), "%.4000s/p2p", xdg);
-		keep_private(srv, dir, "the configuration directory");
-	}
-}
-
-/* Sharing the home directory (or above it) is rarely meant. */
-static void
-warn_home(const struct server *srv, const char *dir, int root)
-{
-	const char *home = getenv("HOME");
-	struct stat st;
-
-	if (home == NULL || *home == '\0' || fstat(root, &st) != 0)
-		return;
-	if (dir_within(open(home, O_RDONLY | O_DIRECTORY | O_CLOEXEC),
-	    (uint64_t)st.st_dev, (uint64_t)st.st_ino))
-		tool_log(LOG_WARN, "%s: shares the home directory %s: anyone "
-		    "can fetch what is in it (%sthis node's key and "
-		    "configuration excepted)", dir, home, srv->hidden ? "" :
-		    "hidden files, ");
-}
-
 static const proto_node_cbs node_cbs = { tool_proto_log };
 
 int
@@ -615,7 +380,7 @@ main(int argc, char **argv)
 			srv.stats = 1;
 			break;
 		case OPT_HIDDEN:
-			srv.hidden = 1;
+			srv.share.hidden = 1;
 			break;
 		case 'b':
 			tool_parse_peer("bootstrap peer", optarg, 0,
@@ -693,19 +458,10 @@ main(int argc, char **argv)
 	listen_on(&srv, bind_addr, port);
 	tool_log(LOG_INFO, "identity %s%s", tool_tls_identity_hex(),
 	    tool_tls_secret() ? " (private swarm)" : "");
-	find_private(&srv, &config);
-	for (int i = 0; i < ndirs; i++) {
-		const char *what = private_dir_of(&srv, dup(srv.roots[i]));
-		if (what != NULL) {
-			tool_log(LOG_ERROR, "%s: holds %s; not shared", dirs[i],
-			    what);
-			continue;
-		}
-		warn_home(&srv, dirs[i], srv.roots[i]);
-		srv.walk_dir = dirs[i];
-		srv.walk_root = srv.roots[i];
-		tool_walk_skip(dirs[i], share_file, skip_entry, &srv);
-	}
+	srv.share.store = srv.store;
+	tool_share_find_private(&srv.share, &config);
+	for (int i = 0; i < ndirs; i++)
+		tool_share_dir(&srv.share, dirs[i], srv.roots[i]);
 	free(dirs);
 	setup_stdin(&srv);
 	if (proto_store_count(srv.store) == 0 && srv.stdin_ev == NULL)
