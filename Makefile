@@ -41,10 +41,10 @@ B = build
 LIB_SRCS = $(wildcard libproto/*.c)
 # The headers make install puts in place: the public API, which proto.h
 # includes. The rest are libproto's own (proto__* and private types).
-PRIVATE_HEADERS = libproto/internal.h libproto/check.h libproto/frame.h \
-                  libproto/picker.h libproto/log_private.h \
-                  libproto/manifest_private.h libproto/store_private.h \
-                  libproto/conn_private.h
+PRIVATE_HEADERS = libproto/check.h libproto/frame.h libproto/picker.h \
+                  libproto/log_private.h libproto/manifest_private.h \
+                  libproto/store_private.h libproto/conn_private.h \
+                  libproto/fetch_private.h
 PUBLIC_HEADERS = $(filter-out $(PRIVATE_HEADERS), $(wildcard libproto/*.h))
 LIB_OBJS = $(LIB_SRCS:%.c=$(B)/%.o)
 # The shared library: position-independent objects of their own, a soname
@@ -55,7 +55,8 @@ SHLIB = libproto.so.$(LIB_VERSION)
 PIC_OBJS = $(LIB_SRCS:%.c=$(B)/pic/%.o)
 TOOL_COMMON = $(B)/tools/tool.o $(B)/tools/log.o $(B)/tools/progress.o \
               $(B)/tools/tls.o $(B)/tools/json.o $(B)/tools/walk.o \
-              $(B)/tools/config.o $(B)/tools/parse.o
+              $(B)/tools/config.o $(B)/tools/parse.o \
+              $(B)/tools/share.o
 BENCH_OBJS = $(patsubst %.c,$(B)/%.o,$(wildcard tools/bench/*.c))
 TOOLS = p2p-chunk p2p-verify p2p-serve p2p-fetch p2p-discover p2p-bench
 TOOL_BINS = $(TOOLS:%=$(B)/bin/%)

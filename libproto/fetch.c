@@ -12,11 +12,12 @@
 #include <string.h>
 
 #include <arpa/inet.h>
-#include <ifaddrs.h>
+#include <sys/socket.h>
 
 #include <event2/event.h>
 
-#include "internal.h"
+#include "error.h"
+#include "fetch_private.h"
 
 #define DEFAULT_TIMEOUT 30
 #define DEFAULT_MAX_PEERS 50
@@ -251,54 +252,19 @@ proto__fetch_peer_fail(struct fetch_peer *p, int bad, const char *fmt, ...)
 	check_exhausted(f);
 }
 
-/* 1 when host:port is the owner's own server. */
+/* 1 when a is the owner's node itself. */
 static int
-is_self(const proto_fetch *f, const char *host, uint16_t port)
+is_self(const proto_fetch *f, const proto_addr *a)
 {
-	if (f->cfg.server == NULL || port != proto_server_port(f->cfg.server))
-		return 0;
-	if (strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0 ||
-	    strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0)
-		return 1;
-	for (size_t i = 0; i < f->nlocal; i++)
-		if (strcmp(host, f->local[i]) == 0)
-			return 1;
-	return 0;
+	return f->cfg.node != NULL && proto_node_is_self(f->cfg.node, a);
 }
 
-static int
-is_self_addr(const proto_fetch *f, const struct sockaddr_storage *ss)
-{
-	char host[INET6_ADDRSTRLEN];
-	uint16_t port;
-
-	return proto_peers_host_port((const struct sockaddr *)ss, host,
-	    &port) == 0 && is_self(f, host, port);
-}
-
-/* Our addresses, so that a peer list naming us is not followed back. */
+/* The owner's node found a peer: fetched from too. */
 static void
-load_local_addresses(proto_fetch *f)
+node_found(const proto_addr *addr, const char *source, void *arg)
 {
-	struct ifaddrs *ifs, *ifa;
-
-	if (getifaddrs(&ifs) != 0)
-		return;
-	for (ifa = ifs; ifa && f->nlocal < FETCH_LOCAL_MAX;
-	    ifa = ifa->ifa_next) {
-		const struct sockaddr *sa = ifa->ifa_addr;
-		if (sa == NULL)
-			continue;
-		if (sa->sa_family == AF_INET)
-			inet_ntop(AF_INET, &((const struct sockaddr_in *)
-			    (const void *)sa)->sin_addr, f->local[f->nlocal++],
-			    INET6_ADDRSTRLEN);
-		else if (sa->sa_family == AF_INET6)
-			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)
-			    (const void *)sa)->sin6_addr,
-			    f->local[f->nlocal++], INET6_ADDRSTRLEN);
-	}
-	freeifaddrs(ifs);
+	(void)source;
+	proto__fetch_consider(arg, NULL, addr);
 }
 
 static void
@@ -314,17 +280,17 @@ connect_peer(struct fetch_peer *p)
 	p->in_mark = p->have_bytes = 0;
 	p->started = proto__fetch_now();
 	f->connects++;
-	if (p->has_pin)
-		cfg.pin = p->pin;
-	p->conn = proto_conn_connect(f->base, (struct sockaddr *)&p->ss,
-	    p->sslen, &cfg, &proto__fetch_peer_cbs, p);
+	if (p->addr.has_pin)
+		cfg.pin = p->addr.pin;
+	p->conn = proto_conn_connect(f->base, (struct sockaddr *)&p->addr.ss,
+	    p->addr.len, &cfg, &proto__fetch_peer_cbs, p);
 	if (p->conn == NULL) {
-		proto__fetch_peer_fail(p, 0, "connect %s: %s", p->addr,
+		proto__fetch_peer_fail(p, 0, "connect %s: %s", proto_addr_text(&p->addr),
 		    strerror(errno));
 		return;
 	}
 	proto_conn_set_idle_timeout(p->conn, f->cfg.timeout);
-	proto__fetch_log(f, PROTO_LOG_DEBUG, "%s: connecting", p->addr);
+	proto__fetch_log(f, PROTO_LOG_DEBUG, "%s: connecting", proto_addr_text(&p->addr));
 }
 
 static void
@@ -345,7 +311,6 @@ peer_free(struct fetch_peer *p)
 		return;
 	if (p->retry_ev)
 		event_free(p->retry_ev);
-	free(p->addr);
 	free(p);
 }
 
@@ -368,14 +333,12 @@ forget_one(proto_fetch *f)
 	return 0;
 }
 
-/* The peer known at ss, or NULL. */
+/* The peer known at a (in any spelling), or NULL. */
 static struct fetch_peer *
-find_peer(const proto_fetch *f, const struct sockaddr_storage *ss,
-    socklen_t sslen)
+find_peer(const proto_fetch *f, const proto_addr *a)
 {
 	for (size_t i = 0; i < f->npeers; i++)
-		if (f->peers[i]->sslen == sslen &&
-		    memcmp(&f->peers[i]->ss, ss, sslen) == 0)
+		if (proto_addr_equal(&f->peers[i]->addr, a))
 			return f->peers[i];
 	return NULL;
 }
@@ -409,54 +372,42 @@ revive(proto_fetch *f, struct fetch_peer *p, int learned,
 		f->learned_connects++;
 	}
 	proto__fetch_log(f, PROTO_LOG_DEBUG, "%s: named again; reconnecting",
-	    p->addr);
+	    proto_addr_text(&p->addr));
 	connect_peer(p);
 }
 
 /* learned: heard of from another peer; source: that peer, when it named
  * it in PEERS. */
 static int
-add_peer(proto_fetch *f, const char *addr, const uint8_t *pin, int learned,
+add_peer(proto_fetch *f, const proto_addr *addr, int learned,
     struct fetch_peer *source)
 {
-	struct sockaddr_storage ss;
-	socklen_t sslen;
-	const char *why;
+	const char *text = proto_addr_text(addr);
 	struct fetch_peer *p;
 	int queue = 0;
 
-	for (size_t i = 0; i < f->npeers; i++)
-		if (strcmp(f->peers[i]->addr, addr) == 0) {
-			revive(f, f->peers[i], learned, source);
-			return 0;
-		}
+	if ((p = find_peer(f, addr)) != NULL) {
+		revive(f, p, learned, source);
+		return 0;
+	}
 	if (!room_for(f, learned, source)) {
 		/* The owner's peers wait their turn: the first ones given
 		 * may all be stalling. */
 		if (learned) {
 			proto__fetch_log(f, PROTO_LOG_DEBUG, "%s: ignored: %u peers "
-			    "already", addr, proto__fetch_alive_peers(f));
+			    "already", text, proto__fetch_alive_peers(f));
 			return 0;
 		}
 		queue = 1;
 	}
-	if (f->cbs.resolve(addr, &ss, &sslen, &why, f->ctx) != 0) {
-		proto__fetch_log(f, PROTO_LOG_WARN, "peer '%s': %s", addr, why);
-		return 0;
-	}
-	if (is_self_addr(f, &ss)) {
+	if (is_self(f, addr)) {
 		proto__fetch_log(f, PROTO_LOG_DEBUG, "%s: ourselves; not connecting",
-		    addr);
-		return 0;
-	}
-	/* The same peer under another spelling is still the same peer. */
-	if ((p = find_peer(f, &ss, sslen)) != NULL) {
-		revive(f, p, learned, source);
+		    text);
 		return 0;
 	}
 	if (f->npeers >= PROTO_FETCH_PEERS_MAX && !forget_one(f)) {
 		proto__fetch_log(f, learned ? PROTO_LOG_DEBUG : PROTO_LOG_WARN,
-		    "%s: ignored: %d peers known already", addr,
+		    "%s: ignored: %d peers known already", text,
 		    PROTO_FETCH_PEERS_MAX);
 		return 0;
 	}
@@ -469,24 +420,18 @@ add_peer(proto_fetch *f, const char *addr, const uint8_t *pin, int learned,
 		f->cap = cap;
 	}
 	if ((p = calloc(1, sizeof(*p))) == NULL ||
-	    (p->addr = strdup(addr)) == NULL ||
 	    (p->retry_ev = evtimer_new(f->base, reconnect, p)) == NULL) {
 		peer_free(p);
 		return PROTO_ERR_NOMEM;
 	}
 	p->f = f;
-	p->ss = ss;
-	p->sslen = sslen;
-	if (pin != NULL) {
-		memcpy(p->pin, pin, sizeof(p->pin));
-		p->has_pin = 1;
-	}
+	p->addr = *addr;
 	p->learned = learned;
 	f->peers[f->npeers++] = p;
 	if (queue) {
 		p->state = FETCH_QUEUED;
 		proto__fetch_log(f, PROTO_LOG_DEBUG, "%s: waiting: %u peers already",
-		    addr, proto__fetch_alive_peers(f));
+		    text, proto__fetch_alive_peers(f));
 		return 0;
 	}
 	if (source != NULL) {
@@ -498,43 +443,33 @@ add_peer(proto_fetch *f, const char *addr, const uint8_t *pin, int learned,
 }
 
 int
-proto_fetch_add_peer(proto_fetch *fx, const char *hostport,
-    const uint8_t *pin)
+proto_fetch_add_peer(proto_fetch *fx, const proto_addr *addr)
 {
-	return add_peer(fx, hostport, pin, 0, NULL);
+	return add_peer(fx, addr, 0, NULL);
 }
 
 /* A peer heard of from another, source (PEERS), or that connected to us
- * (source NULL): worth fetching from too, if it is an address and not
- * ourselves. */
+ * (source NULL): worth fetching from too, unless it is ourselves. */
 void
 proto__fetch_consider(proto_fetch *f, struct fetch_peer *source,
-    const char *host, size_t host_len, uint16_t port)
+    const proto_addr *addr)
 {
-	char ip[INET6_ADDRSTRLEN], addr[INET6_ADDRSTRLEN + 8];
-	unsigned char bin[sizeof(struct in6_addr)];
-	int v6;
+	proto_addr a = *addr;
 
-	if (f->done || f->closed || f->cfg.list || host_len >= sizeof(ip))
+	if (f->done || f->closed || f->cfg.list)
 		return;
-	memcpy(ip, host, host_len);
-	ip[host_len] = '\0';
-	v6 = strchr(ip, ':') != NULL;
-	/* Only addresses: a name from a peer would mean a lookup. */
-	if (inet_pton(v6 ? AF_INET6 : AF_INET, ip, bin) != 1)
-		return;
-	snprintf(addr, sizeof(addr), v6 ? "[%s]:%u" : "%s:%u", ip, port);
-	if (add_peer(f, addr, NULL, 1, source) != 0) {
+	/* What others say of a peer never pins it. */
+	proto_addr_set_pin(&a, NULL);
+	if (add_peer(f, &a, 1, source) != 0) {
 		proto__fetch_log(f, PROTO_LOG_ERROR, "out of memory");
 		proto__fetch_end(f, 1);
 	}
 }
 
 void
-proto_fetch_add_learned(proto_fetch *fx, const char *host, size_t host_len,
-    uint16_t port)
+proto_fetch_add_learned(proto_fetch *fx, const proto_addr *addr)
 {
-	proto__fetch_consider(fx, NULL, host, host_len, port);
+	proto__fetch_consider(fx, NULL, addr);
 }
 
 /* Bytes still arriving are progress too: a slow peer's chunk may take
@@ -575,7 +510,7 @@ make_room(proto_fetch *f)
 		if (p->started < now && (p->state == FETCH_CONNECTING ||
 		    (p->state == FETCH_READY && !p->has_file)))
 			proto__fetch_peer_fail(p, 0, "%s: no answer within %u s",
-			    p->addr, f->cfg.timeout);
+			    proto_addr_text(&p->addr), f->cfg.timeout);
 	}
 	for (size_t i = 0; i < f->npeers; i++)
 		if (f->peers[i]->state == FETCH_QUEUED)
@@ -603,7 +538,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 			p->manifest_tries++;
 			if (proto__fetch_peer_send(p, FETCH_REQ_MANIFEST, 0) != 0)
 				proto__fetch_peer_fail(p, 0, "%s: cannot send",
-				    p->addr);
+				    proto_addr_text(&p->addr));
 		}
 		proto__fetch_peer_check_hold(p);
 		if (proto__fetch_stalled(f))
@@ -621,7 +556,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 		for (size_t i = 0; i < f->npeers; i++)
 			if (peer_alive(f->peers[i]))
 				proto__fetch_log(f, PROTO_LOG_WARN, "%s: no answer "
-				    "within %u s", f->peers[i]->addr, t);
+				    "within %u s", proto_addr_text(&f->peers[i]->addr), t);
 		proto__fetch_end(f, 0);
 		return;
 	}
@@ -632,7 +567,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 		for (size_t i = 0; i < f->npeers; i++)
 			if (peer_alive(f->peers[i]))
 				proto__fetch_log(f, PROTO_LOG_ERROR, "%s: no answer "
-				    "within %u s", f->peers[i]->addr, t);
+				    "within %u s", proto_addr_text(&f->peers[i]->addr), t);
 		if (f->cfg.list)
 			proto__fetch_log(f, PROTO_LOG_ERROR, "no peer answered within "
 			    "%u s", t);
@@ -671,8 +606,13 @@ proto_fetch_new(struct event_base *base, const proto_fetch_config *cfg,
 	}
 	f->cfg.id = f->id;
 	f->last_progress = time(NULL);
-	if (cfg->server != NULL)
-		load_local_addresses(f);
+	if (cfg->node != NULL) {
+		if (proto_node_watch(cfg->node, node_found, f) != 0) {
+			proto_fetch_free(f);
+			return NULL;
+		}
+		f->watching = 1;
+	}
 	f->tick = event_new(base, -1, EV_PERSIST, on_tick, f);
 	if (f->tick == NULL || event_add(f->tick, &quarter) != 0) {
 		proto_fetch_free(f);
@@ -685,6 +625,10 @@ void
 proto_fetch_close(proto_fetch *fx)
 {
 	fx->closed = 1;
+	/* Finds would be ignored now; and the node may go before the fetch. */
+	if (fx->watching)
+		proto_node_unwatch(fx->cfg.node, node_found, fx);
+	fx->watching = 0;
 	for (size_t i = 0; i < fx->npeers; i++) {
 		if (fx->peers[i]->retry_ev)
 			evtimer_del(fx->peers[i]->retry_ev);
@@ -769,7 +713,7 @@ proto_fetch_peer(const proto_fetch *fx, size_t i, const char **addr,
 {
 	if (i >= fx->npeers)
 		return PROTO_ERR_INVALID;
-	*addr = fx->peers[i]->addr;
+	*addr = proto_addr_text(&fx->peers[i]->addr);
 	*chunks = fx->peers[i]->chunks;
 	return 0;
 }

@@ -35,9 +35,11 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "addr.h"
 #include "conn.h"
 #include "manifest.h"
 #include "msg.h"
+#include "node.h"
 #include "server.h"
 
 struct event_base;
@@ -70,9 +72,12 @@ typedef struct proto_fetch_config {
 	                         * (proto_manifest_rechunk), whatever the peer
 	                         * that sent it chose; one chunked coarser
 	                         * cannot be split and is kept so */
-	const proto_server *server; /* the owner's, whose port and addresses
-	                         * are ourselves, never connected to;
-	                         * borrowed; NULL: none */
+	proto_node *node;       /* the owner's node, whose addresses are
+	                         * ourselves, never connected to, and whose
+	                         * finds (proto_node_found) are fetched from
+	                         * too, as learned peers; borrowed, it must
+	                         * outlive the fetch or its proto_fetch_close;
+	                         * NULL: none */
 	const char *short_note; /* appended to the messages of a fetch that
 	                         * ends incomplete (" (partial file kept)");
 	                         * borrowed; NULL: none */
@@ -82,11 +87,6 @@ typedef struct proto_fetch_cbs {
 	/* Optional: one line for the owner's log, at a proto_log_level; text
 	 * is valid during the call. */
 	void (*log)(int level, const char *text, void *ctx);
-	/* Turns "HOST:PORT" into an address: 0, or -1 with *why (static text)
-	 * set. The fetch does no lookups of its own; peers it learns are
-	 * numeric. */
-	int (*resolve)(const char *hostport, struct sockaddr_storage *ss,
-	    socklen_t *len, const char **why, void *ctx);
 	/* The manifest is adopted: mf stays the fetch's and valid until
 	 * proto_fetch_free (the owner may lend it to a store meanwhile). The
 	 * owner may call proto_fetch_held and proto_fetch_set_order here.
@@ -134,24 +134,22 @@ proto_fetch *proto_fetch_new(struct event_base *base,
 void proto_fetch_free(proto_fetch *fx);
 
 /*
- * Connects to hostport, accepting only the identity pin (PROTO_IDENTITY_LEN
- * bytes, copied; NULL: any). An address already known (in any spelling)
- * is skipped silently, unless it is gone and its backoff over: then it is
- * tried again. One past max_peers waits for room, in order. Ourselves, one
- * that does not resolve, or one past PROTO_FETCH_PEERS_MAX is skipped with
- * a log line; all return 0 too. A connect that
- * fails at once can leave no peer: when none are to come
+ * Connects to addr (copied), accepting only the identity its pin names
+ * (any, without one). An address already known is skipped silently, unless
+ * it is gone and its backoff over: then it is tried again. One past
+ * max_peers waits for room, in order. Ourselves (the server's port at a
+ * loopback, wildcard or interface address) or one past
+ * PROTO_FETCH_PEERS_MAX is skipped with a log line; all return 0 too. The
+ * fetch does no lookups: the owner parsed addr (proto_addr_parse). A
+ * connect that fails at once can leave no peer: when none are to come
  * (proto_fetch_more_peers), on_end is then called before this returns; an
  * owner adding several sets more to 1 first. 0, or PROTO_ERR_NOMEM.
  */
-int proto_fetch_add_peer(proto_fetch *fx, const char *hostport,
-    const uint8_t *pin);
+int proto_fetch_add_peer(proto_fetch *fx, const proto_addr *addr);
 
-/* A node heard of elsewhere (it connected to the owner's server) at host
- * (host_len bytes, an address; names are ignored) and port: fetched from
- * too, as a learned peer, while there is room. */
-void proto_fetch_add_learned(proto_fetch *fx, const char *host,
-    size_t host_len, uint16_t port);
+/* A node heard of elsewhere (it connected to the owner's server) at addr:
+ * fetched from too, as a learned peer, while there is room. */
+void proto_fetch_add_learned(proto_fetch *fx, const proto_addr *addr);
 
 /* While more is 1, running out of peers is no failure: the owner has more
  * to add. Starts at 0; setting 0 checks at once (on_end may follow). */
@@ -180,8 +178,8 @@ const proto_manifest *proto_fetch_manifest(const proto_fetch *fx);
 void proto_fetch_stats_get(const proto_fetch *fx, proto_fetch_stats *st);
 
 /* Peer i (in the order added, from 0 to stats.peers - 1): its address as
- * given, valid until the next call into the fetch, and the chunks it sent
- * that were kept. A peer that sent none may be forgotten, and the peers
+ * canonical HOST:PORT (proto_addr_text), valid until the next call into
+ * the fetch, and the chunks it sent that were kept. A peer that sent none may be forgotten, and the peers
  * after it renumbered. 0, or PROTO_ERR_INVALID past the last. */
 int proto_fetch_peer(const proto_fetch *fx, size_t i, const char **addr,
     uint64_t *chunks);

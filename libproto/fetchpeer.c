@@ -10,7 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "error.h"
+#include "fetch_private.h"
 
 #define INFLIGHT_BYTES (2u << 20) /* requested, unanswered, per peer */
 #define INFLIGHT_CHUNKS 16        /* chunk requests per peer */
@@ -104,14 +105,14 @@ proto__fetch_peer_check_hold(struct fetch_peer *p)
 	if (p->mapped && !p->whole &&
 	    now - p->hold_mark >= (double)f->cfg.timeout) {
 		proto__fetch_peer_fail(p, 1, "%s: claims chunk %llu and sent none of "
-		    "it for %u s", p->addr, (unsigned long long)head->index,
+		    "it for %u s", proto_addr_text(&p->addr), (unsigned long long)head->index,
 		    f->cfg.timeout);
 		return;
 	}
 	if (p->demoted)
 		return;
 	proto__fetch_log(f, PROTO_LOG_INFO, "%s: chunk %llu held for %.1f s; asking "
-	    "others", p->addr, (unsigned long long)head->index,
+	    "others", proto_addr_text(&p->addr), (unsigned long long)head->index,
 	    now - p->hold_mark);
 	set_demoted(p, 1);
 	for (unsigned i = 0; i < p->count; i++) {
@@ -278,7 +279,7 @@ proto__fetch_peer_pump(struct fetch_peer *p)
 		if (i < 0 || spare(f, p, (uint64_t)i))
 			break;
 		if (proto__fetch_peer_send(p, FETCH_REQ_CHUNK, (uint64_t)i) != 0) {
-			proto__fetch_peer_fail(p, 0, "%s: cannot send", p->addr);
+			proto__fetch_peer_fail(p, 0, "%s: cannot send", proto_addr_text(&p->addr));
 			return;
 		}
 		proto_picker_asked(&f->pk, (uint64_t)i);
@@ -333,7 +334,7 @@ take_chunk(struct fetch_peer *p, const struct fetch_request *r,
 	if (proto_manifest_check_chunk(f->mf, index, m->data,
 	    m->data_len) != 0) {
 		proto__fetch_peer_fail(p, 1, "%s: chunk %llu failed verification",
-		    p->addr, (unsigned long long)index);
+		    proto_addr_text(&p->addr), (unsigned long long)index);
 		return;
 	}
 	f->chunks_fetched++;
@@ -400,7 +401,7 @@ start_peer(struct fetch_peer *p)
 		p->whole = 1;
 		proto__fetch_peer_pump(p);
 	} else if (proto__fetch_peer_send(p, FETCH_REQ_INTERESTED, 0) != 0)
-		proto__fetch_peer_fail(p, 0, "%s: cannot send", p->addr);
+		proto__fetch_peer_fail(p, 0, "%s: cannot send", proto_addr_text(&p->addr));
 }
 
 static void
@@ -410,7 +411,7 @@ take_manifest(struct fetch_peer *p, proto_msg *m)
 
 	if (memcmp(m->manifest->id, f->id, PROTO_HASH_LEN) != 0) {
 		proto__fetch_peer_fail(p, 1, "%s: sent the manifest of another file",
-		    p->addr);
+		    proto_addr_text(&p->addr));
 		return;
 	}
 	p->has_file = 1;
@@ -436,7 +437,7 @@ take_manifest(struct fetch_peer *p, proto_msg *m)
 		proto__fetch_log(f, PROTO_LOG_INFO, "%s: %s, %llu bytes in %llu "
 		    "chunks, from %s", f->hex, f->mf->name,
 		    (unsigned long long)f->mf->size,
-		    (unsigned long long)f->mf->nchunks, p->addr);
+		    (unsigned long long)f->mf->nchunks, proto_addr_text(&p->addr));
 		if (f->done || f->closed)
 			return;
 	}
@@ -454,7 +455,7 @@ take_map(struct fetch_peer *p, const proto_msg *m)
 	    m->chunk_size)) != 0 ||
 	    proto_have_load(&p->theirs, m->bits, m->bits_len) != 0) {
 		proto_have_free(&p->theirs);
-		proto__fetch_peer_fail(p, 1, "%s: sent a malformed HAVE_MAP", p->addr);
+		proto__fetch_peer_fail(p, 1, "%s: sent a malformed HAVE_MAP", proto_addr_text(&p->addr));
 		return;
 	}
 	p->their_chunk_size = m->chunk_size;
@@ -473,7 +474,7 @@ take_map(struct fetch_peer *p, const proto_msg *m)
 		proto_picker_add_holder(&p->f->pk, &p->has);
 	}
 	proto__fetch_log(p->f, PROTO_LOG_DEBUG, "%s: holds %llu of %llu chunks",
-	    p->addr, (unsigned long long)p->theirs.count,
+	    proto_addr_text(&p->addr), (unsigned long long)p->theirs.count,
 	    (unsigned long long)p->theirs.n);
 	proto__fetch_peer_pump(p);
 }
@@ -490,7 +491,7 @@ take_have(struct fetch_peer *p, const proto_msg *m)
 		return;
 	if (m->index >= p->theirs.n) {
 		proto__fetch_peer_fail(p, 1, "%s: HAVE for chunk %llu of %llu",
-		    p->addr, (unsigned long long)m->index,
+		    proto_addr_text(&p->addr), (unsigned long long)m->index,
 		    (unsigned long long)p->theirs.n);
 		return;
 	}
@@ -519,9 +520,13 @@ take_peers(struct fetch_peer *p, const proto_msg *m)
 {
 	p->asking_peers = 0;
 	/* A connect that fails at once can end p too: then it is done. */
-	for (size_t i = 0; i < m->npeers && p->state == FETCH_READY; i++)
-		proto__fetch_consider(p->f, p, m->peers[i].host, m->peers[i].host_len,
-		    m->peers[i].port);
+	for (size_t i = 0; i < m->npeers && p->state == FETCH_READY; i++) {
+		proto_addr a;
+		/* Only addresses: a name from a peer would mean a lookup. */
+		if (proto_addr_from_host(&a, m->peers[i].host,
+		    m->peers[i].host_len, m->peers[i].port) == 0)
+			proto__fetch_consider(p->f, p, &a);
+	}
 }
 
 /* An ERROR in answer to r. */
@@ -543,11 +548,11 @@ take_error(struct fetch_peer *p, const struct fetch_request *r,
 			/* Its map said otherwise; no harm meant, perhaps,
 			 * but no use either. */
 			proto__fetch_peer_fail(p, 0, "%s: chunk %llu not held: %s",
-			    p->addr, (unsigned long long)r->index, text);
+			    proto_addr_text(&p->addr), (unsigned long long)r->index, text);
 			return;
 		}
 		/* The file may have changed under the peer. */
-		proto__fetch_peer_fail(p, 1, "%s: chunk %llu refused: %s", p->addr,
+		proto__fetch_peer_fail(p, 1, "%s: chunk %llu refused: %s", proto_addr_text(&p->addr),
 		    (unsigned long long)r->index, text);
 		return;
 	case FETCH_REQ_PEERS:
@@ -568,7 +573,7 @@ take_error(struct fetch_peer *p, const struct fetch_request *r,
 	default:
 		break;
 	}
-	proto__fetch_peer_fail(p, 0, "%s: %s", p->addr, text);
+	proto__fetch_peer_fail(p, 0, "%s: %s", proto_addr_text(&p->addr), text);
 }
 
 static void
@@ -588,13 +593,13 @@ on_msg(proto_conn *c, proto_msg *m, void *arg)
 		return;
 	}
 	if (p->count == 0) {
-		proto__fetch_peer_fail(p, 1, "%s: sent an unrequested %s", p->addr,
+		proto__fetch_peer_fail(p, 1, "%s: sent an unrequested %s", proto_addr_text(&p->addr),
 		    proto_msg_type_name(m->type));
 		return;
 	}
 	r = p->queue[p->head];
 	if (m->rid != r.rid) {
-		proto__fetch_peer_fail(p, 1, "%s: answered out of order", p->addr);
+		proto__fetch_peer_fail(p, 1, "%s: answered out of order", proto_addr_text(&p->addr));
 		return;
 	}
 	p->head = (p->head + 1) % FETCH_QUEUE_MAX;
@@ -637,7 +642,7 @@ on_msg(proto_conn *c, proto_msg *m, void *arg)
 		take_peers(p, m);
 		return;
 	}
-	proto__fetch_peer_fail(p, 1, "%s: answered with %s", p->addr,
+	proto__fetch_peer_fail(p, 1, "%s: answered with %s", proto_addr_text(&p->addr),
 	    proto_msg_type_name(m->type));
 }
 
@@ -665,11 +670,11 @@ on_ready(proto_conn *c, const proto_msg *hello, void *arg)
 	p->state = FETCH_READY;
 	p->fails = 0;
 	p->swarm = (hello->caps & PROTO_CAP_SWARM) != 0;
-	proto__fetch_log(p->f, PROTO_LOG_DEBUG, "%s: connected to %s", p->addr,
+	proto__fetch_log(p->f, PROTO_LOG_DEBUG, "%s: connected to %s", proto_addr_text(&p->addr),
 	    proto_conn_peer_name(c));
 	if (proto__fetch_peer_send(p, p->f->cfg.list ? FETCH_REQ_LIST :
 	    FETCH_REQ_MANIFEST, 0) != 0) {
-		proto__fetch_peer_fail(p, 0, "%s: cannot send", p->addr);
+		proto__fetch_peer_fail(p, 0, "%s: cannot send", proto_addr_text(&p->addr));
 		return;
 	}
 	proto__fetch_peer_ask_peers(p);
@@ -688,21 +693,21 @@ on_close(proto_conn *c, int err, void *arg)
 	    (err == PROTO_ERR_CLOSED || err == PROTO_ERR_SYSTEM);
 	if ((err == PROTO_ERR_SYSTEM || err == PROTO_ERR_TIMEOUT) &&
 	    p->state == FETCH_CONNECTING)
-		proto__fetch_peer_fail(p, 0, "connect %s: %s%s%s", p->addr, what, sep,
+		proto__fetch_peer_fail(p, 0, "connect %s: %s%s%s", proto_addr_text(&p->addr), what, sep,
 		    detail);
 	else if (err == PROTO_ERR_SYSTEM || err == PROTO_ERR_CLOSED ||
 	    err == PROTO_ERR_TIMEOUT)
-		proto__fetch_peer_fail(p, 0, "%s: %s%s%s", p->addr, what, sep, detail);
+		proto__fetch_peer_fail(p, 0, "%s: %s%s%s", proto_addr_text(&p->addr), what, sep, detail);
 	else if (err == PROTO_ERR_TLS || err == PROTO_ERR_REFUSED) {
 		/* Not an attack, most likely a peer set up otherwise: said
 		 * now, as it would only show at the end. */
-		proto__fetch_log(p->f, PROTO_LOG_WARN, "%s: %s%s%s", p->addr, what,
+		proto__fetch_log(p->f, PROTO_LOG_WARN, "%s: %s%s%s", proto_addr_text(&p->addr), what,
 		    sep, detail);
-		proto__fetch_peer_fail(p, 0, "%s: %s%s%s", p->addr, what, sep, detail);
+		proto__fetch_peer_fail(p, 0, "%s: %s%s%s", proto_addr_text(&p->addr), what, sep, detail);
 	} else if (err == PROTO_ERR_IDENTITY || err == PROTO_ERR_AUTH)
-		proto__fetch_peer_fail(p, 1, "%s: %s%s%s", p->addr, what, sep, detail);
+		proto__fetch_peer_fail(p, 1, "%s: %s%s%s", proto_addr_text(&p->addr), what, sep, detail);
 	else
-		proto__fetch_peer_fail(p, 1, "%s: protocol error: %s", p->addr, what);
+		proto__fetch_peer_fail(p, 1, "%s: protocol error: %s", proto_addr_text(&p->addr), what);
 }
 
 /* A peer that owes us answers and sends nothing for the timeout is gone;

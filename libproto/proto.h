@@ -41,6 +41,7 @@
 #include "have.h"
 #include "server.h"
 #include "ifaddr.h"
+#include "node.h"
 #include "addr.h"
 #include "fetch.h"
 #include "output.h"

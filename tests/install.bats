@@ -63,7 +63,7 @@ teardown() {
 	assert_file_exists "$DEST/usr/include/proto/proto.h"
 	assert_file_exists "$DEST/usr/include/proto/log.h"
 	# the private headers stay in the tree, and proto.h needs none of them
-	for t in internal check frame picker log_private manifest_private \
+	for t in check frame picker log_private manifest_private \
 	    store_private conn_private; do
 		assert_file_not_exists "$DEST/usr/include/proto/$t.h"
 	done

@@ -47,33 +47,18 @@ on_log(int level, const char *text, void *ctx)
 	snprintf(o->log + n, sizeof(o->log) - n, "%s\n", text);
 }
 
-/* Numeric addresses, and "localhost" as another spelling of 127.0.0.1. */
+/* text parsed as the tools parse what a user typed, then given to fx. */
 static int
-resolve(const char *hostport, struct sockaddr_storage *ss, socklen_t *len,
-    const char **why, void *ctx)
+add_peer_text(proto_fetch *fx, const char *text)
 {
-	struct sockaddr_in *in = (struct sockaddr_in *)ss;
-	char host[64];
-	const char *colon = strrchr(hostport, ':');
+	proto_addr a;
 
-	(void)ctx;
-	if (colon == NULL || (size_t)(colon - hostport) >= sizeof(host)) {
-		*why = "want HOST:PORT";
-		return -1;
+	if (proto_addr_parse(&a, text, strlen(text), 0, PROTO_ADDR_NUMERIC,
+	    NULL) != 0) {
+		diag("bad test address '%s'", text);
+		exit(2);
 	}
-	memcpy(host, hostport, (size_t)(colon - hostport));
-	host[colon - hostport] = '\0';
-	memset(ss, 0, sizeof(*ss));
-	in->sin_family = AF_INET;
-	in->sin_port = htons((uint16_t)atoi(colon + 1));
-	if (strcmp(host, "localhost") == 0)
-		strcpy(host, "127.0.0.1");
-	if (inet_pton(AF_INET, host, &in->sin_addr) != 1) {
-		*why = "not an address";
-		return -1;
-	}
-	*len = sizeof(*in);
-	return 0;
+	return proto_fetch_add_peer(fx, &a);
 }
 
 static int
@@ -126,7 +111,7 @@ on_end(int code, void *ctx)
 	o->code = code;
 }
 
-static const proto_fetch_cbs cbs = { on_log, resolve, on_manifest, on_chunk,
+static const proto_fetch_cbs cbs = { on_log, on_manifest, on_chunk,
     on_complete, on_list, on_end };
 
 /* A server on 127.0.0.1, any port, sharing path when not NULL. */
@@ -168,7 +153,7 @@ addr_of(const proto_server *srv, const char *host, char *out, size_t len)
 
 static proto_fetch *
 fetch_new(struct event_base *base, const uint8_t *id, int list,
-    const proto_server *self, struct owner *o)
+    proto_node *self, struct owner *o)
 {
 	proto_fetch_config cfg;
 
@@ -180,7 +165,7 @@ fetch_new(struct event_base *base, const uint8_t *id, int list,
 	cfg.conn.node_name = "fetcher";
 	cfg.timeout = 5;
 	cfg.chunk_size = fetch_cs ? fetch_cs : CHUNK;
-	cfg.server = self;
+	cfg.node = self;
 	o->fx = proto_fetch_new(base, &cfg, &cbs, o);
 	return o->fx;
 }
@@ -210,7 +195,7 @@ fetch_from(struct event_base *base, const uint8_t *id, int list,
 
 	fetch_new(base, id, list, NULL, o);
 	addr_of(srv, "127.0.0.1", addr, len);
-	rc = proto_fetch_add_peer(o->fx, addr, NULL);
+	rc = add_peer_text(o->fx, addr);
 	proto_fetch_more_peers(o->fx, 0);
 	run(base, o);
 	return rc;
@@ -377,10 +362,12 @@ test_duplicate_address_connects_once(struct event_base *base,
 
 	fetch_new(base, mf->id, 0, NULL, &o);
 	addr_of(srv, "127.0.0.1", addr, sizeof(addr));
-	addr_of(srv, "localhost", other, sizeof(other));
-	proto_fetch_add_peer(o.fx, addr, NULL);
-	proto_fetch_add_peer(o.fx, addr, NULL);
-	proto_fetch_add_peer(o.fx, other, NULL);
+	/* An IPv4-mapped IPv6 address is the same node as its IPv4 text. */
+	snprintf(other, sizeof(other), "[::ffff:127.0.0.1]:%u",
+	    proto_server_port(srv));
+	add_peer_text(o.fx, addr);
+	add_peer_text(o.fx, addr);
+	add_peer_text(o.fx, other);
 	proto_fetch_more_peers(o.fx, 0);
 	proto_fetch_stats_get(o.fx, &s);
 	is_int(s.peers, 1, "one address three times, two spellings: one peer");
@@ -428,36 +415,62 @@ test_more_peers_then_none(struct event_base *base)
 	ok(o.ended == 1 && o.code == 1 &&
 	    strstr(o.log, "no peers to fetch from") != NULL,
 	    "no peer and no more to come: on_end(1) at once");
-	is_int(proto_fetch_add_peer(o.fx, "nowhere:1", NULL), 0,
-	    "an address that does not resolve: skipped, 0");
-	ok(strstr(o.log, "peer 'nowhere:1': not an address") != NULL,
-	    "... with the resolver's reason in the log");
 	proto_fetch_free(o.fx);
+}
+
+/* A node of our own, listening on 127.0.0.1, that holds the file. */
+static proto_node *
+own_node(struct event_base *base, const char *path, proto_manifest **mfp)
+{
+	proto_node_config cfg;
+	proto_node_cbs ncbs = { NULL };
+	proto_node *node;
+	proto_addr at;
+	int fd = open(path, O_RDONLY);
+	struct sockaddr_in in;
+
+	memset(&in, 0, sizeof(in));
+	in.sin_family = AF_INET;
+	in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	proto_addr_from_sockaddr(&at, (struct sockaddr *)&in, sizeof(in));
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.server.conn.node_name = "self";
+	node = proto_node_new(base, &cfg, &ncbs, NULL);
+	*mfp = NULL;
+	proto_manifest_build_fd(fd, "f", path, CHUNK, mfp);
+	close(fd);
+	if (node == NULL || *mfp == NULL || proto_node_listen(node, &at) != 0 ||
+	    proto_store_add(proto_node_store(node), *mfp) < 0) {
+		diag("cannot make a node on 127.0.0.1");
+		exit(2);
+	}
+	return node;
 }
 
 static void
 test_never_ourselves(struct event_base *base, const char *path)
 {
-	proto_store *st;
-	proto_manifest *mf = NULL;
-	proto_server *srv = serve(base, &st, path, &mf);
+	proto_manifest *mf;
+	proto_node *node = own_node(base, path, &mf);
+	uint16_t port = proto_node_port(node);
 	proto_fetch_stats s;
+	proto_addr self;
 	struct owner o;
 	char addr[64];
 
-	fetch_new(base, mf->id, 0, srv, &o);
-	addr_of(srv, "127.0.0.1", addr, sizeof(addr));
-	proto_fetch_add_peer(o.fx, addr, NULL);
-	proto_fetch_add_learned(o.fx, "127.0.0.1", 9, proto_server_port(srv));
+	fetch_new(base, mf->id, 0, node, &o);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%u", port);
+	add_peer_text(o.fx, addr);
+	proto_addr_from_host(&self, "127.0.0.1", 9, port);
+	proto_fetch_add_learned(o.fx, &self);
+	proto_addr_from_host(&self, "0.0.0.0", 7, port);
+	proto_fetch_add_learned(o.fx, &self);
 	proto_fetch_stats_get(o.fx, &s);
 	ok(s.peers == 0 && strstr(o.log, "ourselves; not connecting"),
-	    "our own server's port: never connected, given or learned");
-	proto_fetch_add_learned(o.fx, "not-an-ip", 9, 7000);
-	proto_fetch_stats_get(o.fx, &s);
-	is_int(s.peers, 0, "a learned name (not an address): ignored");
+	    "our own node's port: never connected, given or learned, at a "
+	    "loopback or wildcard address");
 	proto_fetch_free(o.fx);
-	proto_server_free(srv);
-	proto_store_free(st);
+	proto_node_free(node);
 }
 
 static void
@@ -505,7 +518,7 @@ test_empty_file_have(struct event_base *base)
 	}
 	fetch_new(base, mf->id, 0, NULL, &o);
 	addr_of(srv, "127.0.0.1", addr, sizeof(addr));
-	proto_fetch_add_peer(o.fx, addr, NULL);
+	add_peer_text(o.fx, addr);
 	proto_fetch_more_peers(o.fx, 1);
 	/* Until the manifest is adopted, then a moment for the map (nothing
 	 * held) to be read. */

@@ -249,19 +249,14 @@ ask_peers(struct discover *d, struct found *f)
 {
 	static const proto_conn_cbs cbs = { on_ready, on_msg, on_close, NULL,
 	    NULL };
-	struct sockaddr_storage ss;
-	socklen_t len;
-	const char *why;
-	char hostport[PROTO_HOST_MAX + 16];
+	proto_addr a;
 
 	if (f->asked)
 		return;
 	f->asked = 1;
-	snprintf(hostport, sizeof(hostport), strchr(f->host, ':') ?
-	    "[%s]:%u" : "%s:%u", f->host, f->port);
-	if (tool_resolve(hostport, &ss, &len, &why) != 0)
+	if (proto_addr_from_host(&a, f->host, strlen(f->host), f->port) != 0)
 		return;
-	f->conn = proto_conn_connect(d->base, (struct sockaddr *)&ss, len,
+	f->conn = proto_conn_connect(d->base, (struct sockaddr *)&a.ss, a.len,
 	    &d->cfg, &cbs, f);
 }
 
@@ -397,7 +392,7 @@ main(int argc, char **argv)
 	/* The bootstrap peers, resolved once (static: reachable at any
 	 * exit). */
 	static struct boot_peer {
-		char host[INET6_ADDRSTRLEN];
+		char host[PROTO_ADDR_TEXT_MAX];
 		uint16_t port;
 	} *boot;
 	struct discover *d = &disco;
@@ -423,14 +418,11 @@ main(int argc, char **argv)
 			    "timeout");
 			break;
 		case 'b': {
-			struct sockaddr_storage ss;
-			socklen_t len;
-			tool_parse_peer("bootstrap peer", optarg, 0, &ss, &len);
-			if (proto_peers_host_port((struct sockaddr *)&ss,
-			    boot[nboot].host, &boot[nboot].port) != 0)
-				tool_die(2, "bootstrap peer '%s': not an IP "
-				    "address", optarg);
-			nboot++;
+			proto_addr a;
+			tool_parse_peer("bootstrap peer", optarg, 0, &a);
+			proto_addr_host(&a, boot[nboot].host,
+			    sizeof(boot[nboot].host));
+			boot[nboot++].port = proto_addr_port(&a);
 			break;
 		}
 		case 'H':

@@ -45,8 +45,8 @@ struct fetch {
 	char *part_path;
 	proto_output *out;          /* once the manifest is adopted */
 	/* peers: -p, and lines on stdin */
-	const char **peer_args;
-	int npeer_args, read_stdin;
+	proto_addr *peers;          /* -p, parsed */
+	int npeers, read_stdin;
 	struct event *stdin_ev;
 	char line[512];
 	size_t linelen;
@@ -55,8 +55,9 @@ struct fetch {
 	int share, seed, seeding;
 	const char *bind_addr;
 	uint16_t share_port;
-	proto_store *store;
-	proto_server *server;
+	proto_node *node;           /* with -o: the node that shares */
+	proto_store *store;         /* the node's */
+	proto_server *server;       /* the node's */
 	proto_beacon_config disco;
 	/* --list: the ids printed, so that a file several peers share is
 	 * listed once (open addressing; a power of two slots) */
@@ -243,15 +244,6 @@ on_manifest(proto_manifest *mf, void *arg)
 	return 0;
 }
 
-static void
-on_inbound(const char *host, uint16_t port, void *arg)
-{
-	struct fetch *f = arg;
-
-	if (f->fx != NULL)
-		proto_fetch_add_learned(f->fx, host, strlen(host), port);
-}
-
 /* 0, or -1 with errno set when the line could not be written. */
 static int
 print_entry_json(const char *hex, const proto_list_entry *e)
@@ -360,29 +352,27 @@ on_end(int code, void *arg)
 	fetch_finish(arg, code);
 }
 
-static int
-resolve(const char *hostport, struct sockaddr_storage *ss, socklen_t *len,
-    const char **why, void *arg)
-{
-	(void)arg;
-	return tool_resolve(hostport, ss, len, why);
-}
-
 /* arg: HOST:PORT, or ID@HOST:PORT to accept only the peer of that
  * identity there. */
 static void
 add_peer(struct fetch *f, const char *arg)
 {
 	uint8_t pin[PROTO_IDENTITY_LEN];
-	const char *addr;
+	const char *text, *why;
+	proto_addr addr;
 	int has_pin;
 
-	if ((addr = tool_tls_split_pin(arg, pin, &has_pin)) == NULL) {
+	if ((text = tool_tls_split_pin(arg, pin, &has_pin)) == NULL) {
 		tool_log(LOG_WARN, "peer '%s': the identity before '@' is not "
 		    "%d hex digits", arg, PROTO_IDENTITY_HEX_LEN);
 		return;
 	}
-	if (proto_fetch_add_peer(f->fx, addr, has_pin ? pin : NULL) != 0)
+	if (tool_resolve(text, &addr, &why) != 0) {
+		tool_log(LOG_WARN, "peer '%s': %s", text, why);
+		return;
+	}
+	proto_addr_set_pin(&addr, has_pin ? pin : NULL);
+	if (proto_fetch_add_peer(f->fx, &addr) != 0)
 		tool_die(1, "out of memory");
 }
 
@@ -592,36 +582,39 @@ print_stats(struct fetch *f)
 	fprintf(stderr, "%s\n", line);
 }
 
-/* A fetch to a file serves what it has fetched: it listens before it
- * connects anywhere, so every HELLO it sends names its port. */
+/* A fetch to a file is a node that shares what it has fetched: it listens
+ * before it connects anywhere, so every HELLO it sends names its port, and
+ * the nodes that connect to it are fetched from too. */
 static void
-start_server(struct fetch *f)
+start_node(struct fetch *f)
 {
-	static const proto_server_cbs cbs = { tool_proto_log, on_inbound,
-	    NULL };
+	static const proto_node_cbs cbs = { tool_proto_log };
+	proto_node_config cfg;
+	proto_addr at;
 	struct sockaddr_storage ss;
 	socklen_t sslen;
-	proto_server_config cfg;
 
 	memset(&cfg, 0, sizeof(cfg));
-	cfg.conn.node_name = f->cfg.node_name;
-	cfg.conn.timeout = f->timeout;
-	cfg.conn.max_frame = REQUEST_FRAME_MAX;
-	cfg.max_peers = f->max_peers;
-	tool_tls_apply(&cfg.conn, 1);
-	cfg.conn.limit = f->cfg.limit;
+	cfg.server.conn.node_name = f->cfg.node_name;
+	cfg.server.conn.timeout = f->timeout;
+	cfg.server.conn.max_frame = REQUEST_FRAME_MAX;
+	cfg.server.max_peers = f->max_peers;
+	tool_tls_apply(&cfg.server.conn, 1);
+	cfg.server.conn.limit = f->cfg.limit;
+	cfg.client_tls = f->cfg.tls;
 	tool_bind_address(f->bind_addr, f->share_port, &ss, &sslen);
-	if ((f->store = proto_store_new()) == NULL ||
-	    (f->server = proto_server_new(f->base, f->store, &cfg, &cbs,
-	    f)) == NULL)
+	if ((f->node = proto_node_new(f->base, &cfg, &cbs, f)) == NULL ||
+	    proto_addr_from_sockaddr(&at, (struct sockaddr *)&ss, sslen) != 0)
 		tool_die(1, "out of memory");
-	if (proto_server_listen(f->server, (struct sockaddr *)&ss, sslen) != 0)
+	f->store = proto_node_store(f->node);
+	f->server = proto_node_server(f->node);
+	if (proto_node_listen(f->node, &at) != 0)
 		tool_die_errno(1, "bind %s port %u", f->bind_addr,
 		    f->share_port);
-	f->cfg.listen_port = proto_server_port(f->server);
+	f->cfg.listen_port = proto_node_port(f->node);
 	tool_log(LOG_INFO, "sharing on port %u", f->cfg.listen_port);
 	f->disco.target = getenv("MINI_P2P_DISCOVERY_ADDR");
-	if (proto_server_start_beacon(f->server, &f->disco) != 0)
+	if (proto_node_start_beacon(f->node, &f->disco) != 0)
 		tool_log(LOG_DEBUG, "discovery port %u: %s; not discoverable",
 		    f->disco.port, strerror(errno));
 }
@@ -629,7 +622,7 @@ start_server(struct fetch *f)
 static void
 start_fetch(struct fetch *f)
 {
-	static const proto_fetch_cbs cbs = { tool_proto_log, resolve,
+	static const proto_fetch_cbs cbs = { tool_proto_log,
 	    on_manifest, on_chunk, on_complete, on_list, on_end };
 	proto_fetch_config cfg;
 
@@ -640,7 +633,7 @@ start_fetch(struct fetch *f)
 	cfg.timeout = f->timeout;
 	cfg.max_peers = f->max_peers;
 	cfg.max_file_size = f->max_file_size;
-	cfg.server = f->server;
+	cfg.node = f->node;
 	cfg.short_note = f->part_path ? " (partial file kept)" : NULL;
 	if ((f->fx = proto_fetch_new(f->base, &cfg, &cbs, f)) == NULL)
 		tool_die(1, "out of memory");
@@ -713,7 +706,7 @@ parse_options(struct fetch *f, int argc, char **argv)
 	};
 	int ch;
 
-	if ((f->peer_args = calloc((size_t)argc, sizeof(*f->peer_args))) ==
+	if ((f->peers = calloc((size_t)argc, sizeof(*f->peers))) ==
 	    NULL)
 		tool_die(1, "out of memory");
 	while ((ch = getopt_long(argc, argv, "p:o:T:qvhV", longopts,
@@ -724,8 +717,8 @@ parse_options(struct fetch *f, int argc, char **argv)
 				f->read_stdin = 1;
 				break;
 			}
-			tool_parse_peer("peer", optarg, 1, NULL, NULL);
-			f->peer_args[f->npeer_args++] = optarg;
+			tool_parse_peer("peer", optarg, 1,
+			    &f->peers[f->npeers++]);
 			break;
 		case 'o':
 			f->out_path = optarg;
@@ -770,7 +763,7 @@ static void
 check_arguments(struct fetch *f, int argc, char **argv)
 {
 	if (f->listing) {
-		if (f->npeer_args == 0)
+		if (f->npeers == 0)
 			f->read_stdin = 1;
 		if (argc != 0)
 			usage_error("--list takes no ID");
@@ -784,7 +777,7 @@ check_arguments(struct fetch *f, int argc, char **argv)
 			usage_error("one ID at a time");
 		tool_parse_id(argv[0], f->id);
 		proto_hex_encode(f->id, PROTO_HASH_LEN, f->hex);
-		if (f->npeer_args == 0)
+		if (f->npeers == 0)
 			f->read_stdin = 1;
 		if (f->out_path == NULL && isatty(STDOUT_FILENO))
 			tool_die(2, "refusing to write a file to a terminal; "
@@ -837,12 +830,11 @@ fetch_end(struct fetch *f)
 	}
 	if (f->stats)
 		print_stats(f);
-	proto_server_free(f->server);
-	proto_store_free(f->store);
+	proto_node_free(f->node);
 	proto_output_free(f->out);
 	proto_fetch_free(f->fx);
 	free(f->part_path);
-	free(f->peer_args);
+	free(f->peers);
 	free(f->listed);
 	if (f->stdin_ev)
 		event_free(f->stdin_ev);
@@ -871,7 +863,7 @@ main(int argc, char **argv)
 		tool_die(1, "out of memory");
 	f->cfg.limit = tool_conn_limit(f->base);
 	if (f->out_path != NULL && f->share)
-		start_server(f);
+		start_node(f);
 	start_fetch(f);
 	if (!f->listing)
 		start_progress(f);
@@ -883,8 +875,9 @@ main(int argc, char **argv)
 	/* Every peer given is added before running out of them can count: a
 	 * first one whose connect fails at once must not end the fetch. */
 	proto_fetch_more_peers(f->fx, 1);
-	for (int i = 0; i < f->npeer_args && !f->done; i++)
-		add_peer(f, f->peer_args[i]);
+	for (int i = 0; i < f->npeers && !f->done; i++)
+		if (proto_fetch_add_peer(f->fx, &f->peers[i]) != 0)
+			tool_die(1, "out of memory");
 	if (!f->done)
 		start_peers(f);
 	if (!f->done)

@@ -24,6 +24,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "share.h"
 #include "tls.h"
 #include "tool.h"
 
@@ -32,49 +33,21 @@
 #define LIST_MAX 16000 /* entries per LIST_REPLY: within the frame's limits */
 #define REQUEST_FRAME_MAX 16384
 #define CHECKS_MAX 8 /* connections at once to nodes heard on the LAN */
-#define PRIVATE_MAX 8
 #define OPT_HIDDEN 0x300 /* past tool.h's and tls.h's long-only options */
-
-/* A file or directory of this node's own secrets: never served. */
-struct private_file {
-	uint64_t dev, ino;
-	int dir;
-	const char *what;
-};
 
 struct server {
 	struct event_base *base;
-	proto_server *server;
-	proto_server_config cfg;
+	proto_node *node;
+	proto_node_config cfg;
 	proto_beacon_config disco;
 	int announce;
-	const char **boot;
-	int nboot;
-	struct event *boot_ev;
-	struct bootstrap *booting;  /* connections to bootstrap peers, and
-	                             * to nodes heard, to check them */
-	unsigned nchecks;
 	struct event *stdin_ev;
-	proto_store *store;
-	const char *walk_dir;       /* the -d directory being walked */
-	int walk_root;              /* and its descriptor */
+	proto_store *store;         /* the node's */
+	struct tool_share share;    /* what of it is served, and never */
 	int *roots;                 /* every -d directory's, kept to serve */
 	uint8_t *inbuf;             /* manifest bytes from stdin not yet used */
 	size_t inlen, incap;
 	int stats;
-	int hidden;                 /* --hidden: share dot files too */
-	struct private_file priv[PRIVATE_MAX];
-	int npriv;
-};
-
-/* A connection to a bootstrap peer, to learn the peers it knows; or to a
- * node heard on the LAN (check_port set), to see that it is there. */
-struct bootstrap {
-	struct server *srv;
-	proto_conn *conn;
-	struct bootstrap *prev, *next;
-	char check_host[PROTO_HOST_MAX + 1];
-	uint16_t check_port;
 };
 
 static void
@@ -126,302 +99,6 @@ usage(FILE *out)
 	    DEFAULT_PORT, DEFAULT_MAX_PEERS);
 }
 
-static void
-keep_private(struct server *srv, const char *path, const char *what)
-{
-	struct stat st;
-
-	if (path == NULL || srv->npriv == PRIVATE_MAX || stat(path, &st) != 0)
-		return;
-	srv->priv[srv->npriv].dev = (uint64_t)st.st_dev;
-	srv->priv[srv->npriv].ino = (uint64_t)st.st_ino;
-	srv->priv[srv->npriv].dir = S_ISDIR(st.st_mode);
-	srv->priv[srv->npriv++].what = what;
-}
-
-/* What st is of this node's secrets, or NULL. */
-static const char *
-private_what(const struct server *srv, const struct stat *st)
-{
-	for (int i = 0; i < srv->npriv; i++)
-		if (srv->priv[i].dev == (uint64_t)st->st_dev &&
-		    srv->priv[i].ino == (uint64_t)st->st_ino)
-			return srv->priv[i].what;
-	return NULL;
-}
-
-/* 1 when the directory fd (closed here) is the one of dev and ino or lies
- * beneath it, by its ".." entries up to the root. */
-static int
-dir_within(int fd, uint64_t dev, uint64_t ino)
-{
-	struct stat st, up;
-
-	while (fd >= 0 && fstat(fd, &st) == 0) {
-		int parent;
-		if ((uint64_t)st.st_dev == dev && (uint64_t)st.st_ino == ino) {
-			close(fd);
-			return 1;
-		}
-		parent = openat(fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		close(fd);
-		fd = parent;
-		if (fd >= 0 && fstat(fd, &up) == 0 && up.st_dev == st.st_dev &&
-		    up.st_ino == st.st_ino)
-			break; /* the root is its own parent */
-	}
-	if (fd >= 0)
-		close(fd);
-	return 0;
-}
-
-/* What of this node's secrets the directory fd (closed here) lies in, or
- * NULL. */
-static const char *
-private_dir_of(const struct server *srv, int fd)
-{
-	for (int i = 0; i < srv->npriv; i++)
-		if (srv->priv[i].dir && dir_within(fd < 0 ? -1 : dup(fd),
-		    srv->priv[i].dev, srv->priv[i].ino)) {
-			close(fd);
-			return srv->priv[i].what;
-		}
-	if (fd >= 0)
-		close(fd);
-	return NULL;
-}
-
-/* The walk leaves out hidden names (unless --hidden) and this node's
- * secrets, whatever -d says. */
-static int
-skip_entry(const char *path, const char *name, const struct stat *st,
-    void *arg)
-{
-	struct server *srv = arg;
-	const char *what = private_what(srv, st);
-
-	if (what != NULL) {
-		tool_log(LOG_INFO, "%s: %s; never served", path, what);
-		return 1;
-	}
-	if (name[0] == '.' && !srv->hidden) {
-		tool_log(LOG_DEBUG, "%s: hidden; not served (--hidden shares "
-		    "it)", path);
-		return 1;
-	}
-	return 0;
-}
-
-static void
-share(struct server *srv, proto_manifest *mf)
-{
-	char hex[PROTO_ID_HEX_LEN + 1], name[PROTO_NAME_MAX + 1];
-	const char *what;
-	struct stat st;
-	int rc;
-
-	proto_hex_encode(mf->id, PROTO_HASH_LEN, hex);
-	proto_msg_printable(name, sizeof(name), mf->name, strlen(mf->name));
-	if (mf->path == NULL) {
-		tool_log(LOG_ERROR, "%s: manifest has no local path; not served",
-		    name);
-		proto_manifest_free(mf);
-		return;
-	}
-	if (stat(mf->path, &st) != 0) {
-		tool_log(LOG_ERROR, "%s: %s", mf->path, strerror(errno));
-		proto_manifest_free(mf);
-		return;
-	}
-	if ((uint64_t)st.st_size != mf->size) {
-		tool_log(LOG_ERROR, "%s: size changed since it was chunked; "
-		    "not served", mf->path);
-		proto_manifest_free(mf);
-		return;
-	}
-	if ((what = private_what(srv, &st)) == NULL) {
-		char *dir = strdup(mf->path), *slash;
-		if (dir == NULL)
-			tool_die(1, "out of memory");
-		if ((slash = strrchr(dir, '/')) != NULL)
-			slash[slash == dir] = '\0';
-		what = private_dir_of(srv, open(slash ? dir : ".",
-		    O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-		free(dir);
-	}
-	if (what != NULL) {
-		tool_log(LOG_ERROR, "%s: %s; never served", mf->path, what);
-		proto_manifest_free(mf);
-		return;
-	}
-	if ((rc = proto_store_add(srv->store, mf)) < 0)
-		tool_die(1, "%s", proto_strerror(rc));
-	if (rc == 0)
-		tool_log(LOG_INFO, "serving %s %s", hex, name);
-}
-
-/* A file met walking a -d directory: hashed and later served through the
- * directory's descriptor, never through a link nor from outside it, even
- * if the tree changes under us (a directory swapped for a link). */
-static int
-share_file(const char *path, const char *name, void *arg)
-{
-	struct server *srv = arg;
-	const char *rel = path + strlen(srv->walk_dir);
-	char hex[PROTO_ID_HEX_LEN + 1], shown[PROTO_NAME_MAX + 1];
-	proto_manifest *mf;
-	struct stat sb;
-	int fd, rc;
-
-	while (*rel == '/')
-		rel++;
-	if ((fd = proto_open_beneath(srv->walk_root, rel)) < 0) {
-		tool_log(LOG_ERROR, "%s: %s", path, errno == EXDEV ||
-		    errno == ELOOP ? "leads outside the shared directory; not "
-		    "served" : strerror(errno));
-		return 0;
-	}
-	/* The walk saw a regular file, but it may since have been swapped. */
-	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-		tool_log(LOG_ERROR, "%s: not a regular file; not served", path);
-		close(fd);
-		return 0;
-	}
-	if (private_what(srv, &sb) != NULL) {
-		tool_log(LOG_INFO, "%s: %s; never served", path,
-		    private_what(srv, &sb));
-		close(fd);
-		return 0;
-	}
-	rc = proto_manifest_build_fd(fd, name, path, 0, &mf);
-	close(fd);
-	if (rc != 0) {
-		tool_log(LOG_ERROR, "%s: %s", path, rc == PROTO_ERR_SYSTEM ?
-		    strerror(errno) : proto_strerror(rc));
-		return 0;
-	}
-	proto_hex_encode(mf->id, PROTO_HASH_LEN, hex);
-	proto_msg_printable(shown, sizeof(shown), mf->name, strlen(mf->name));
-	if ((rc = proto_store_add_beneath(srv->store, mf, srv->walk_root,
-	    rel, (uint64_t)sb.st_dev, (uint64_t)sb.st_ino)) < 0)
-		tool_die(1, "%s", proto_strerror(rc));
-	if (rc == 0)
-		tool_log(LOG_INFO, "serving %s %s", hex, shown);
-	return 0;
-}
-
-static void
-boot_free(struct bootstrap *bc)
-{
-	struct server *srv = bc->srv;
-
-	if (bc->prev)
-		bc->prev->next = bc->next;
-	else
-		srv->booting = bc->next;
-	if (bc->next)
-		bc->next->prev = bc->prev;
-	if (bc->check_port != 0)
-		srv->nchecks--;
-	proto_conn_free(bc->conn);
-	free(bc);
-}
-
-/* What a bootstrap peer tells us: the peers it knows. */
-static void
-boot_msg(proto_conn *c, proto_msg *m, void *arg)
-{
-	struct bootstrap *bc = arg;
-	proto_peer_table *known = proto_server_known(bc->srv->server);
-
-	if (m->type == PROTO_MSG_PEERS_REPLY)
-		for (size_t i = 0; i < m->npeers; i++)
-			proto_peers_add(known, m->peers[i].host,
-			    m->peers[i].host_len, m->peers[i].port);
-	tool_log(LOG_DEBUG, "%s: bootstrap: %zu peers known", proto_conn_peer(c),
-	    known->count);
-	boot_free(bc);
-}
-
-static void
-boot_ready(proto_conn *c, const proto_msg *hello, void *arg)
-{
-	struct bootstrap *bc = arg;
-	const char *host = proto_conn_peer_host(c);
-	proto_msg m;
-
-	if (bc->check_port != 0) {
-		/* The handshake (and in a private swarm its proof) passed:
-		 * a node is there, and may be passed on. */
-		tool_log(LOG_DEBUG, "%s: heard on the LAN, and there",
-		    proto_conn_peer(c));
-		proto_peers_add(proto_server_known(bc->srv->server),
-		    bc->check_host, strlen(bc->check_host), bc->check_port);
-		boot_free(bc);
-		return;
-	}
-	if (hello->listen_port != 0)
-		proto_peers_add(proto_server_known(bc->srv->server), host,
-		    strlen(host), hello->listen_port);
-	proto_msg_init(&m, PROTO_MSG_PEERS);
-	m.rid = 1;
-	if (proto_conn_send(c, &m) != 0)
-		boot_free(bc);
-}
-
-static void
-boot_close(proto_conn *c, int err, void *arg)
-{
-	tool_log(LOG_DEBUG, "%s: bootstrap: %s", proto_conn_peer(c),
-	    err == PROTO_ERR_SYSTEM ? strerror(errno) : proto_strerror(err));
-	boot_free(arg);
-}
-
-static const proto_conn_cbs boot_cbs = { boot_ready, boot_msg, boot_close,
-    NULL, NULL };
-
-/* A node announced itself: connect to see that it is there before it is
- * passed on, a few at a time (it is heard again at its next announcement
- * when there is no room now). */
-static void
-on_heard(const char *host, uint16_t port, void *arg)
-{
-	struct server *srv = arg;
-	struct sockaddr_in sin;
-	struct bootstrap *bc;
-	proto_conn_config ccfg;
-
-	if (srv->nchecks >= CHECKS_MAX)
-		return;
-	for (bc = srv->booting; bc; bc = bc->next)
-		if (bc->check_port == port && strcmp(bc->check_host, host) == 0)
-			return;
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons(port);
-	if (inet_pton(AF_INET, host, &sin.sin_addr) != 1 ||
-	    (bc = calloc(1, sizeof(*bc))) == NULL)
-		return;
-	bc->srv = srv;
-	snprintf(bc->check_host, sizeof(bc->check_host), "%s", host);
-	bc->check_port = port;
-	ccfg = srv->cfg.conn;
-	ccfg.listen_port = proto_server_port(srv->server);
-	ccfg.nfiles = proto_store_count(srv->store);
-	tool_tls_apply(&ccfg, 0);
-	bc->conn = proto_conn_connect(srv->base, (struct sockaddr *)&sin,
-	    sizeof(sin), &ccfg, &boot_cbs, bc);
-	if (bc->conn == NULL) {
-		free(bc);
-		return;
-	}
-	srv->nchecks++;
-	bc->next = srv->booting;
-	if (srv->booting)
-		srv->booting->prev = bc;
-	srv->booting = bc;
-}
-
 /* Takes every complete manifest at the front of the stdin buffer. */
 static int
 take_manifests(struct server *srv)
@@ -440,7 +117,7 @@ take_manifests(struct server *srv)
 			return -1;
 		}
 		used += (size_t)n;
-		share(srv, mf);
+		tool_share_manifest(&srv->share, mf);
 	}
 	memmove(srv->inbuf, srv->inbuf + used, srv->inlen - used);
 	srv->inlen -= used;
@@ -517,62 +194,14 @@ setup_stdin(struct server *srv)
 		tool_die(1, "stdin: cannot watch");
 }
 
-/* Connects to every bootstrap peer: the HELLO tells it our port, and we ask
- * for the peers it knows. One connection each at a time. */
-static void
-bootstrap(evutil_socket_t fd, short what, void *arg)
-{
-	struct server *srv = arg;
-
-	(void)fd;
-	(void)what;
-	for (int i = 0; i < srv->nboot; i++) {
-		struct sockaddr_storage ss;
-		socklen_t len;
-		const char *why;
-		struct bootstrap *bc;
-
-		if (tool_resolve(srv->boot[i], &ss, &len, &why) != 0) {
-			tool_log(LOG_WARN, "bootstrap %s: %s", srv->boot[i], why);
-			continue;
-		}
-		if ((bc = calloc(1, sizeof(*bc))) == NULL)
-			return;
-		bc->srv = srv;
-		proto_conn_config ccfg = srv->cfg.conn;
-		ccfg.listen_port = proto_server_port(srv->server);
-		ccfg.nfiles = proto_store_count(srv->store);
-		tool_tls_apply(&ccfg, 0);
-		bc->conn = proto_conn_connect(srv->base, (struct sockaddr *)&ss,
-		    len, &ccfg, &boot_cbs, bc);
-		if (bc->conn == NULL) {
-			tool_log(LOG_WARN, "bootstrap %s: %s", srv->boot[i],
-			    strerror(errno));
-			free(bc);
-			continue;
-		}
-		bc->next = srv->booting;
-		if (srv->booting)
-			srv->booting->prev = bc;
-		srv->booting = bc;
-	}
-}
-
 static void
 start_discovery(struct server *srv)
 {
-	struct timeval tv = { srv->disco.interval, 0 };
-
-	if (srv->nboot > 0) {
-		srv->boot_ev = event_new(srv->base, -1, EV_PERSIST, bootstrap,
-		    srv);
-		if (srv->boot_ev == NULL || event_add(srv->boot_ev, &tv) != 0)
-			tool_die(1, "out of memory");
-		bootstrap(-1, 0, srv);
-	}
+	if (proto_node_start_bootstrap(srv->node) != 0)
+		tool_die(1, "out of memory");
 	if (!srv->announce)
 		return;
-	if (proto_server_start_beacon(srv->server, &srv->disco) != 0)
+	if (proto_node_start_beacon(srv->node, &srv->disco) != 0)
 		tool_log(LOG_WARN, "discovery port %u: %s; not discoverable",
 		    srv->disco.port, errno == EINVAL ?
 		    "bad discovery address" : strerror(errno));
@@ -587,7 +216,7 @@ print_stats(const struct server *srv)
 	proto_server_stats st;
 	struct tool_json j;
 
-	proto_server_stats_get(srv->server, &st);
+	proto_server_stats_get(proto_node_server(srv->node), &st);
 	if (!tool_opt.json) {
 		fprintf(stderr, "p2p-serve: stats bytes_in=%llu bytes_out=%llu "
 		    "chunks_out=%llu manifests_out=%llu peers=%llu "
@@ -621,24 +250,6 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopbreak(arg);
 }
 
-/* Prints HOST:PORT on its own line, with brackets for IPv6. */
-static void
-print_addr(const struct sockaddr *sa)
-{
-	char host[PROTO_HOST_MAX + 1];
-	uint16_t port;
-
-	if (proto_peers_host_port(sa, host, &port) != 0)
-		return;
-	if (sa->sa_family == AF_INET6)
-		printf("[%s]:%u\n", host, port);
-	else
-		printf("%s:%u\n", host, port);
-	tool_log(LOG_INFO, "listening on %s%s%s:%u",
-	    sa->sa_family == AF_INET6 ? "[" : "", host,
-	    sa->sa_family == AF_INET6 ? "]" : "", port);
-}
-
 /* Listens, then prints where peers can reach us, one HOST:PORT a line: the
  * address bound to, or for a wildcard (0.0.0.0, ::) each interface's address,
  * those other machines can reach first, since 0.0.0.0:PORT is of use to
@@ -646,76 +257,26 @@ print_addr(const struct sockaddr *sa)
 static void
 listen_on(struct server *srv, const char *bind_addr, uint16_t port)
 {
-	struct sockaddr_storage ss, mine[32];
+	struct sockaddr_storage ss;
 	socklen_t sslen;
-	int v6 = strchr(bind_addr, ':') != NULL, n = 0, i;
+	proto_addr at, mine[PROTO_NODE_ADDRS_MAX];
+	int v6 = strchr(bind_addr, ':') != NULL;
+	size_t n;
 
 	tool_bind_address(bind_addr, port, &ss, &sslen);
-	if (proto_server_listen(srv->server, (struct sockaddr *)&ss, sslen) != 0)
+	if (proto_addr_from_sockaddr(&at, (struct sockaddr *)&ss, sslen) != 0 ||
+	    proto_node_listen(srv->node, &at) != 0)
 		tool_die_errno(1, "bind %s%s%s:%u", v6 ? "[" : "", bind_addr,
 		    v6 ? "]" : "", port);
-	port = proto_server_port(srv->server);
-	if (ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->
-	    sin_addr.s_addr == htonl(INADDR_ANY) : IN6_IS_ADDR_UNSPECIFIED(
-	    &((struct sockaddr_in6 *)&ss)->sin6_addr))
-		/* :: takes IPv4 connections too, unless the system says
-		 * otherwise: list both families for it. */
-		n = proto_ifaddr_list(ss.ss_family == AF_INET ? AF_INET :
-		    AF_UNSPEC, port, mine, sizeof(mine) / sizeof(mine[0]));
-	if (n <= 0) {
-		if (ss.ss_family == AF_INET)
-			((struct sockaddr_in *)&ss)->sin_port = htons(port);
-		else
-			((struct sockaddr_in6 *)&ss)->sin6_port = htons(port);
-		print_addr((struct sockaddr *)&ss);
+	n = proto_node_addrs(srv->node, mine, PROTO_NODE_ADDRS_MAX);
+	for (size_t i = 0; i < n; i++) {
+		printf("%s\n", proto_addr_text(&mine[i]));
+		tool_log(LOG_INFO, "listening on %s", proto_addr_text(&mine[i]));
 	}
-	for (i = 0; i < n; i++)
-		print_addr((struct sockaddr *)&mine[i]);
 	fflush(stdout);
 }
 
-/* This node's key, its swarm's secret and its configuration: whatever -d
- * or a manifest says, never served (matched by device and inode, so a
- * hard link or another spelling is caught too). */
-static void
-find_private(struct server *srv, const struct tool_config *config)
-{
-	const char *home = getenv("HOME"), *xdg = getenv("XDG_CONFIG_HOME");
-	char dir[4200];
-
-	keep_private(srv, tool_tls_identity_path(), "this node's key");
-	keep_private(srv, tool_tls_secret_path(), "the swarm's secret");
-	if (config->path[0] != '\0')
-		keep_private(srv, config->path, "the configuration");
-	if (home != NULL && *home != '\0') {
-		snprintf(dir, sizeof(dir), "%.4000s/.config/p2p", home);
-		keep_private(srv, dir, "the configuration directory");
-	}
-	if (xdg != NULL && *xdg != '\0') {
-		snprintf(dir, sizeof(dir), "%.4000s/p2p", xdg);
-		keep_private(srv, dir, "the configuration directory");
-	}
-}
-
-/* Sharing the home directory (or above it) is rarely meant. */
-static void
-warn_home(const struct server *srv, const char *dir, int root)
-{
-	const char *home = getenv("HOME");
-	struct stat st;
-
-	if (home == NULL || *home == '\0' || fstat(root, &st) != 0)
-		return;
-	if (dir_within(open(home, O_RDONLY | O_DIRECTORY | O_CLOEXEC),
-	    (uint64_t)st.st_dev, (uint64_t)st.st_ino))
-		tool_log(LOG_WARN, "%s: shares the home directory %s: anyone "
-		    "can fetch what is in it (%sthis node's key and "
-		    "configuration excepted)", dir, home, srv->hidden ? "" :
-		    "hidden files, ");
-}
-
-static const proto_server_cbs server_cbs = { tool_proto_log, NULL,
-    on_heard };
+static const proto_node_cbs node_cbs = { tool_proto_log };
 
 int
 main(int argc, char **argv)
@@ -744,7 +305,8 @@ main(int argc, char **argv)
 	struct server srv;
 	struct tool_config config;
 	struct event *sigint, *sigterm;
-	static const char **dirs, **boot; /* static: reachable at any exit */
+	static const char **dirs;
+	static proto_addr *boot; /* static: reachable at any exit */
 	const char *bind_addr = "0.0.0.0", *env;
 	uint16_t port = DEFAULT_PORT;
 	int ch, ndirs = 0;
@@ -753,28 +315,28 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	tool_raise_fd_limit();
 	memset(&srv, 0, sizeof(srv));
-	srv.cfg.conn.node_name = tool_hostname();
-	srv.cfg.conn.timeout = 30;
+	srv.cfg.server.conn.node_name = tool_hostname();
+	srv.cfg.server.conn.timeout = 30;
 	/* Requests are small; only answers to our bootstrap queries come
 	 * close, and those are bounded by PROTO_PEERS_MAX entries. */
-	srv.cfg.conn.max_frame = REQUEST_FRAME_MAX;
-	srv.cfg.max_peers = DEFAULT_MAX_PEERS;
+	srv.cfg.server.conn.max_frame = REQUEST_FRAME_MAX;
+	srv.cfg.server.max_peers = DEFAULT_MAX_PEERS;
 	srv.announce = 1;
 	srv.disco.port = PROTO_DISCO_PORT;
 	srv.disco.interval = 30;
 	srv.disco.target = getenv("MINI_P2P_DISCOVERY_ADDR");
 	tool_config_load(argc, argv, &config);
 	if (config.has_max_peers)
-		srv.cfg.max_peers = config.max_peers;
+		srv.cfg.server.max_peers = config.max_peers;
 	if (config.has_connection_timeout)
-		srv.cfg.conn.timeout = config.connection_timeout;
+		srv.cfg.server.conn.timeout = config.connection_timeout;
 	if (config.has_discovery_interval)
 		srv.disco.interval = config.discovery_interval;
 	if ((env = getenv("MINI_P2P_DISCOVERY_PORT")) != NULL && *env)
 		srv.disco.port = (uint16_t)tool_parse_number(env, 1, 65535,
 		    "MINI_P2P_DISCOVERY_PORT");
 	if ((env = getenv("MINI_P2P_MAX_PEERS")) != NULL && *env)
-		srv.cfg.max_peers = (unsigned)tool_parse_number(env, 1, 100000,
+		srv.cfg.server.max_peers = (unsigned)tool_parse_number(env, 1, 100000,
 		    "MINI_P2P_MAX_PEERS");
 	if ((dirs = calloc((size_t)argc, sizeof(*dirs))) == NULL ||
 	    (boot = calloc((size_t)argc, sizeof(*boot))) == NULL)
@@ -796,33 +358,33 @@ main(int argc, char **argv)
 			if (strlen(optarg) > PROTO_NODE_NAME_MAX)
 				tool_die(2, "name '%s': at most %u bytes",
 				    optarg, PROTO_NODE_NAME_MAX);
-			srv.cfg.conn.node_name = optarg;
+			srv.cfg.server.conn.node_name = optarg;
 			break;
 		case 'M':
-			srv.cfg.max_peers = (unsigned)tool_parse_number(optarg, 1,
+			srv.cfg.server.max_peers = (unsigned)tool_parse_number(optarg, 1,
 			    100000, "max peers");
 			break;
 		case 'H':
-			srv.cfg.max_handshakes = (unsigned)tool_parse_number(
+			srv.cfg.server.max_handshakes = (unsigned)tool_parse_number(
 			    optarg, 1, 100000, "max handshakes");
 			break;
 		case 'a':
-			srv.cfg.max_host_handshakes = (unsigned)tool_parse_number(
+			srv.cfg.server.max_host_handshakes = (unsigned)tool_parse_number(
 			    optarg, 1, 100000, "max host handshakes");
 			break;
 		case 'T':
-			srv.cfg.conn.timeout = (unsigned)tool_parse_number(optarg,
+			srv.cfg.server.conn.timeout = (unsigned)tool_parse_number(optarg,
 			    1, 3600, "timeout");
 			break;
 		case 'S':
 			srv.stats = 1;
 			break;
 		case OPT_HIDDEN:
-			srv.hidden = 1;
+			srv.share.hidden = 1;
 			break;
 		case 'b':
-			tool_parse_peer("bootstrap peer", optarg, 0, NULL, NULL);
-			boot[srv.nboot++] = optarg;
+			tool_parse_peer("bootstrap peer", optarg, 0,
+			    &boot[srv.cfg.nboot++]);
 			break;
 		case 'N':
 			srv.announce = 0;
@@ -856,7 +418,7 @@ main(int argc, char **argv)
 		return 2;
 	}
 	tool_tls_start();
-	tool_tls_apply(&srv.cfg.conn, 1);
+	tool_tls_apply(&srv.cfg.server.conn, 1);
 	srv.disco.secret = tool_tls_secret();
 	if ((srv.roots = calloc((size_t)ndirs + 1, sizeof(int))) == NULL)
 		tool_die(1, "out of memory");
@@ -871,11 +433,20 @@ main(int argc, char **argv)
 		tool_die(1, "out of memory");
 	/* Every connection shares the budget: those accepted and those made
 	 * to bootstrap peers. */
-	srv.cfg.conn.limit = tool_conn_limit(srv.base);
-	if ((srv.store = proto_store_new()) == NULL ||
-	    (srv.server = proto_server_new(srv.base, srv.store, &srv.cfg,
-	    &server_cbs, &srv)) == NULL)
+	srv.cfg.server.conn.limit = tool_conn_limit(srv.base);
+	srv.cfg.boot = boot;
+	srv.cfg.boot_interval = srv.disco.interval;
+	{
+		proto_conn_config client;
+		memset(&client, 0, sizeof(client));
+		tool_tls_apply(&client, 0);
+		srv.cfg.client_tls = client.tls;
+	}
+	srv.cfg.check_heard = 1;
+	if ((srv.node = proto_node_new(srv.base, &srv.cfg, &node_cbs,
+	    &srv)) == NULL)
 		tool_die(1, "out of memory");
+	srv.store = proto_node_store(srv.node);
 	/* Before the address is printed: whoever read it may signal at once,
 	 * and the signal must end the server cleanly even before the loop
 	 * runs (libevent holds it until then). */
@@ -887,41 +458,26 @@ main(int argc, char **argv)
 	listen_on(&srv, bind_addr, port);
 	tool_log(LOG_INFO, "identity %s%s", tool_tls_identity_hex(),
 	    tool_tls_secret() ? " (private swarm)" : "");
-	find_private(&srv, &config);
-	for (int i = 0; i < ndirs; i++) {
-		const char *what = private_dir_of(&srv, dup(srv.roots[i]));
-		if (what != NULL) {
-			tool_log(LOG_ERROR, "%s: holds %s; not shared", dirs[i],
-			    what);
-			continue;
-		}
-		warn_home(&srv, dirs[i], srv.roots[i]);
-		srv.walk_dir = dirs[i];
-		srv.walk_root = srv.roots[i];
-		tool_walk_skip(dirs[i], share_file, skip_entry, &srv);
-	}
+	srv.share.store = srv.store;
+	tool_share_find_private(&srv.share, &config);
+	for (int i = 0; i < ndirs; i++)
+		tool_share_dir(&srv.share, dirs[i], srv.roots[i]);
 	free(dirs);
 	setup_stdin(&srv);
-	srv.boot = boot;
 	if (proto_store_count(srv.store) == 0 && srv.stdin_ev == NULL)
 		tool_log(LOG_WARN, "sharing nothing: pipe manifests in "
 		    "(p2p-chunk FILE | p2p-serve) or give -d DIR");
 	start_discovery(&srv);
 	event_base_dispatch(srv.base);
-	while (srv.booting)
-		boot_free(srv.booting);
 	if (srv.stats)
 		print_stats(&srv);
-	proto_server_free(srv.server);
+	proto_node_free(srv.node);
 	tool_conn_limit_free();
 	event_free(sigint);
 	event_free(sigterm);
 	if (srv.stdin_ev)
 		event_free(srv.stdin_ev);
-	if (srv.boot_ev)
-		event_free(srv.boot_ev);
 	free(boot);
-	proto_store_free(srv.store);
 	for (int i = 0; i < ndirs; i++)
 		close(srv.roots[i]);
 	free(srv.roots);

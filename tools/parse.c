@@ -109,83 +109,47 @@ tool_parse_id(const char *text, uint8_t id[PROTO_HASH_LEN])
 }
 
 int
-tool_resolve(const char *hostport, struct sockaddr_storage *ss,
-    socklen_t *len, const char **why)
+tool_resolve(const char *hostport, proto_addr *a, const char **why)
 {
-	char host[256], *colon, *end;
-	struct addrinfo hints, *res;
-	unsigned long port;
-	size_t n = strlen(hostport);
-	int rc;
-
-	if (n == 0 || n >= sizeof(host)) {
-		*why = "want HOST:PORT";
-		return -1;
-	}
-	memcpy(host, hostport, n + 1);
-	if ((colon = strrchr(host, ':')) == NULL || colon == host) {
-		*why = "want HOST:PORT";
-		return -1;
-	}
-	*colon = '\0';
-	errno = 0;
-	port = isdigit((unsigned char)colon[1]) ?
-	    strtoul(colon + 1, &end, 10) : 0;
-	if (port == 0 || port > 65535 || *end != '\0' || errno) {
-		*why = "port must be from 1 to 65535";
-		return -1;
-	}
-	if (host[0] == '[' && colon[-1] == ']') {
-		colon[-1] = '\0';
-		memmove(host, host + 1, strlen(host));
-	}
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	if ((rc = getaddrinfo(host, colon + 1, &hints, &res)) != 0) {
-		*why = gai_strerror(rc);
-		return -1;
-	}
-	memcpy(ss, res->ai_addr, res->ai_addrlen);
-	*len = res->ai_addrlen;
-	freeaddrinfo(res);
-	return 0;
+	return proto_addr_parse(a, hostport, strlen(hostport), 0,
+	    PROTO_ADDR_RESOLVE, why) == 0 ? 0 : -1;
 }
 
 void
-tool_parse_peer(const char *what, const char *arg, int pin_ok,
-    struct sockaddr_storage *ss, socklen_t *len)
+tool_parse_peer(const char *what, const char *arg, int pin_ok, proto_addr *a)
 {
-	struct sockaddr_storage unused;
-	socklen_t unused_len;
+	proto_addr unused;
 	uint8_t pin[PROTO_IDENTITY_LEN];
 	const char *addr, *why;
-	int has_pin;
+	int has_pin = 0;
 
 	addr = pin_ok ? tool_tls_split_pin(arg, pin, &has_pin) : arg;
 	if (addr == NULL)
 		tool_die(2, "%s '%s': the identity before '@' must be %d hex "
 		    "digits", what, arg, PROTO_IDENTITY_HEX_LEN);
-	if (tool_resolve(addr, ss ? ss : &unused, ss ? len : &unused_len,
-	    &why) != 0)
+	if (a == NULL)
+		a = &unused;
+	if (tool_resolve(addr, a, &why) != 0)
 		tool_die(2, "%s '%s': %s", what, arg, why);
+	proto_addr_set_pin(a, has_pin ? pin : NULL);
 }
 
 void
 tool_bind_address(const char *bind_addr, uint16_t port,
     struct sockaddr_storage *ss, socklen_t *len)
 {
-	int v6 = strchr(bind_addr, ':') != NULL;
-	char hostport[300];
+	proto_addr a;
 	const char *why;
 
-	/* tool_resolve wants a port from 1: put the real one in after. */
+	int v6 = strchr(bind_addr, ':') != NULL;
+	char hostport[300];
+
+	/* A port from 1 is wanted: put the real one in after. */
 	snprintf(hostport, sizeof(hostport), "%s%s%s:1", v6 ? "[" : "",
 	    bind_addr, v6 ? "]" : "");
-	if (tool_resolve(hostport, ss, len, &why) != 0)
+	if (tool_resolve(hostport, &a, &why) != 0)
 		tool_die(2, "bind address '%s': %s", bind_addr, why);
-	if (ss->ss_family == AF_INET)
-		((struct sockaddr_in *)ss)->sin_port = htons(port);
-	else
-		((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
+	proto_addr_set_port(&a, port);
+	*ss = a.ss;
+	*len = a.len;
 }

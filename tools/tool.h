@@ -100,21 +100,22 @@ uint64_t tool_parse_rate(const char *text, const char *what);
 void tool_parse_id(const char *text, uint8_t id[PROTO_HASH_LEN]);
 
 /*
- * Resolves "HOST:PORT" (IPv6 as "[ADDR]:PORT") into ss. Returns 0, or -1
- * with a reason in why (for a usage error the caller reports).
+ * Parses "HOST:PORT" (IPv6 as "[ADDR]:PORT"), a name looked up, into *a
+ * (pin cleared): proto_addr_parse with PROTO_ADDR_RESOLVE, the one place a
+ * tool turns what a user typed into an address. Returns 0, or -1 with a
+ * reason in why (for a usage error the caller reports).
  */
-int tool_resolve(const char *hostport, struct sockaddr_storage *ss,
-    socklen_t *len, const char **why);
+int tool_resolve(const char *hostport, proto_addr *a, const char **why);
 
 /*
  * Checks the peer an option names: "HOST:PORT" as tool_resolve takes it,
- * or with pin_ok also "ID@HOST:PORT" (tool_tls_split_pin), and resolves it
- * into ss and len unless ss is NULL. Exits 2 when it is not one, with
+ * or with pin_ok also "ID@HOST:PORT" (tool_tls_split_pin), and parses it
+ * into *a, pin and all, unless a is NULL. Exits 2 when it is not one, with
  * "WHAT 'ARG': why" (what as "bootstrap peer"), so that a bad -b or -p is a
  * usage error rather than a peer skipped later.
  */
 void tool_parse_peer(const char *what, const char *arg, int pin_ok,
-    struct sockaddr_storage *ss, socklen_t *len);
+    proto_addr *a);
 
 /* The socket address for listening on bind_addr (an IP address) at port
  * (0: any); exits 2 when bind_addr is not one. */

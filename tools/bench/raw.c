@@ -53,17 +53,16 @@ raw_send(const char *path)
 int
 raw_recv(const char *hostport, const char *out_path)
 {
-	struct sockaddr_storage ss;
-	socklen_t len;
+	proto_addr a;
 	const char *why;
 	static char buf[1 << 20];
 	int fd, out;
 	ssize_t n;
 
-	if (tool_resolve(hostport, &ss, &len, &why) != 0)
+	if (tool_resolve(hostport, &a, &why) != 0)
 		tool_die(2, "%s: %s", hostport, why);
-	if ((fd = socket(ss.ss_family, SOCK_STREAM, 0)) < 0 ||
-	    connect(fd, (struct sockaddr *)&ss, len) != 0)
+	if ((fd = socket(a.ss.ss_family, SOCK_STREAM, 0)) < 0 ||
+	    connect(fd, (struct sockaddr *)&a.ss, a.len) != 0)
 		tool_die_errno(1, "connect %s", hostport);
 	if ((out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644)) < 0)
 		tool_die_errno(1, "%s", out_path);

@@ -1,17 +1,15 @@
 /*
- * Declarations shared between libproto's modules and not part of the public
- * API.
+ * What fetch.c (the session) and fetchpeer.c (one peer's requests and
+ * answers) share, and no other module sees: the fetch's state and the
+ * calls between the two files. Not installed.
  */
-#ifndef PROTO_INTERNAL_H
-#define PROTO_INTERNAL_H
+#ifndef PROTO_FETCH_PRIVATE_H
+#define PROTO_FETCH_PRIVATE_H
 
-#include <netinet/in.h>
-#include <time.h>
-
-#include "error.h"
 #include "fetch.h"
 #include "have.h"
 #include "identity.h"
+#include "log_private.h"
 #include "manifest.h"
 #include "picker.h"
 
@@ -34,13 +32,10 @@ struct fetch_request {
 
 struct fetch_peer {
 	proto_fetch *f;
-	char *addr;
+	proto_addr addr;                /* where it listens, and the identity
+	                                 * it must show */
 	proto_conn *conn;
 	enum fetch_peer_state state;
-	struct sockaddr_storage ss;     /* where it listens, for reconnecting */
-	socklen_t sslen;
-	uint8_t pin[PROTO_IDENTITY_LEN]; /* the identity it must show */
-	int has_pin;
 	int learned;                    /* from another peer, not the owner */
 	int manifest_wait;              /* to ask again for the manifest */
 	unsigned manifest_tries;
@@ -80,7 +75,6 @@ struct fetch_peer {
 	char why[400];  /* why it went, for the final message */
 };
 
-#define FETCH_LOCAL_MAX 32
 #define FETCH_LEARNED_MAX 8 /* peers at once found through others: enough
                              * to swarm, few enough that a hundred
                              * fetchers do not all connect to each other */
@@ -106,10 +100,9 @@ struct proto_fetch {
 	int ordered;                /* lowest first, below limit */
 	uint64_t limit;
 	int more_peers, done, closed;
+	int watching;               /* the node's finds */
 	unsigned not_found;
 	unsigned listed;            /* peers that answered LIST */
-	char local[FETCH_LOCAL_MAX][INET6_ADDRSTRLEN];
-	size_t nlocal;
 	struct event *tick;
 	time_t last_progress;
 	double last_chunk;          /* when the last chunk was verified */
@@ -126,7 +119,7 @@ void proto__fetch_end(proto_fetch *f, int code);
 void proto__fetch_peer_fail(struct fetch_peer *p, int bad, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void proto__fetch_consider(proto_fetch *f, struct fetch_peer *source,
-    const char *host, size_t host_len, uint16_t port);
+    const proto_addr *addr);
 unsigned proto__fetch_alive_peers(const proto_fetch *f);
 unsigned proto__fetch_learned_peers(const proto_fetch *f);
 double proto__fetch_now(void);

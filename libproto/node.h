@@ -1,0 +1,163 @@
+/*
+ * What a machine running the toolkit is on the network: a node. It owns
+ * the store of files it shares, the server that answers for them (its
+ * listener), the table of peers it knows and the discovery sources that
+ * fill it: the LAN beacon and bootstrap peer exchange, each behind one
+ * small interface (proto_node_source_ops), so that another source (a DHT)
+ * is added without touching the tools. Every address a source reports
+ * comes through proto_node_found, which turns away malformed ones and the
+ * node itself, enters the rest in the table and offers them to whoever
+ * watches (a fetch attached to the node). p2p-serve is a node with files;
+ * a p2p-fetch -o is a node that fetches and shares.
+ *
+ * A node runs on the owner's event_base, which must outlive it. It prints
+ * nothing: what it has to say goes to cbs.log, in the words the tools
+ * print.
+ */
+#ifndef PROTO_NODE_H
+#define PROTO_NODE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addr.h"
+#include "beacon.h"
+#include "peers.h"
+#include "server.h"
+#include "store.h"
+
+struct event_base;
+struct ssl_ctx_st;
+
+typedef struct proto_node proto_node;
+
+#define PROTO_NODE_ADDRS_MAX 32   /* own addresses kept */
+#define PROTO_NODE_WATCHERS_MAX 4 /* proto_node_watch at once */
+#define PROTO_NODE_SOURCES_MAX 8  /* proto_node_add_source */
+#define PROTO_NODE_CHECKS_MAX 8   /* connections at once to nodes heard on
+                                   * the LAN, to see that they are there */
+
+typedef struct proto_node_config {
+	proto_server_config server; /* the server's, copied; server.conn holds
+	                         * the node's name, TLS (server side), swarm
+	                         * secret and rate-limit group, borrowed for
+	                         * the node's life */
+	struct ssl_ctx_st *client_tls; /* TLS for the connections the node
+	                         * makes (bootstrap, checks); borrowed; NULL:
+	                         * none */
+	const proto_addr *boot; /* bootstrap peers, nboot of them; copied */
+	size_t nboot;
+	unsigned boot_interval; /* seconds between bootstrap rounds; 0: 30 */
+	int check_heard;        /* nodes heard on the LAN are connected to and,
+	                         * when a node answers there, passed on (and
+	                         * offered to watchers); 0: only heard */
+} proto_node_config;
+
+typedef struct proto_node_cbs {
+	/* Optional: one line for the owner's log, at a proto_log_level; text
+	 * is valid during the call. The server's lines come here too. */
+	void (*log)(int level, const char *text, void *ctx);
+} proto_node_cbs;
+
+/* Called for each address the node finds (a source's, or a node that
+ * connected to it): addr and source are valid during the call. The
+ * watcher may call proto_node_unwatch, not proto_node_free. */
+typedef void (*proto_node_watch_fn)(const proto_addr *addr,
+    const char *source, void *ctx);
+
+/* A discovery source. Every function but name and start may be NULL. */
+typedef struct proto_node_source_ops {
+	const char *name;       /* "lan", "bootstrap": the log's words */
+	/* Begins: from now on the source reports through proto_node_found.
+	 * 0, or a negative PROTO_ERR_* (PROTO_ERR_SYSTEM with errno set): the
+	 * node goes on without it. */
+	int (*start)(proto_node *node, void *state);
+	/* Looks for the nodes that hold id; results through
+	 * proto_node_found. 0, or a negative PROTO_ERR_*. */
+	int (*lookup)(void *state, const uint8_t id[PROTO_HASH_LEN]);
+	/* Tells the source the node holds id. 0, or a negative PROTO_ERR_*. */
+	int (*announce)(void *state, const uint8_t id[PROTO_HASH_LEN]);
+	/* Frees state, from proto_node_free; no report after. */
+	void (*free)(void *state);
+} proto_node_source_ops;
+
+/* A node on base with an empty store, not yet listening. cfg and cbs are
+ * copied. NULL when out of memory. */
+proto_node *proto_node_new(struct event_base *base,
+    const proto_node_config *cfg, const proto_node_cbs *cbs, void *ctx);
+
+/* Stops every source, closes every connection, frees the server, the
+ * store and the node. NULL does nothing. Safe inside a callback of the
+ * node's (a watcher, the log): the node is then freed once the callback
+ * returns. */
+void proto_node_free(proto_node *node);
+
+/* The store of files the node shares: the node's, valid until
+ * proto_node_free; the owner adds to it. */
+proto_store *proto_node_store(proto_node *node);
+
+/* The server answering for the node; the node's. */
+proto_server *proto_node_server(proto_node *node);
+
+/* The peers the node knows and passes on; the node's. */
+proto_peer_table *proto_node_known(proto_node *node);
+
+/* Listens at at (port 0: one the kernel picks) and learns its own
+ * addresses: at, or on a wildcard address each interface's
+ * (proto_ifaddr_list; for :: both families). 0, or PROTO_ERR_SYSTEM with
+ * errno set. */
+int proto_node_listen(proto_node *node, const proto_addr *at);
+
+/* The port listened on, or 0 for a node with no listener. */
+uint16_t proto_node_port(const proto_node *node);
+
+/* Where the node can be reached, into out (at most max): those other
+ * machines can reach first, then loopback, each with the port. The
+ * count; 0 before proto_node_listen. */
+size_t proto_node_addrs(const proto_node *node, proto_addr *out,
+    size_t max);
+
+/* 1 when addr is the node itself: its port at a loopback or wildcard
+ * address or at one of this host's. Never for a node with no listener. */
+int proto_node_is_self(const proto_node *node, const proto_addr *addr);
+
+/* Adds a source (ops borrowed, static in practice; state owned by the
+ * node from now on, freed with ops->free even on failure) and starts it.
+ * 0, what its start returned (the source is then dropped), or
+ * PROTO_ERR_TOO_BIG past PROTO_NODE_SOURCES_MAX. */
+int proto_node_add_source(proto_node *node, const proto_node_source_ops *ops,
+    void *state);
+
+/* The LAN beacon as a source: answers and announces on the discovery
+ * port (cfg copied; its tcp_port is the node's), and hears others'
+ * announcements (checked first with check_heard). Listen first. 0, or
+ * PROTO_ERR_SYSTEM with errno set (EINVAL: a bad target address). */
+int proto_node_start_beacon(proto_node *node, const proto_beacon_config *cfg);
+
+/* Bootstrap peer exchange as a source: every boot_interval, a connection
+ * to each bootstrap peer of the config, which is told our port in HELLO
+ * and asked for the peers it knows. Nothing to do without bootstrap
+ * peers. 0, or PROTO_ERR_NOMEM. */
+int proto_node_start_bootstrap(proto_node *node);
+
+/* Asks every source that can for the nodes holding id / tells them the
+ * node holds it. The count of sources asked. */
+size_t proto_node_lookup(proto_node *node, const uint8_t id[PROTO_HASH_LEN]);
+size_t proto_node_announce(proto_node *node,
+    const uint8_t id[PROTO_HASH_LEN]);
+
+/* A source found a node at addr. Ignored (with a debug line) when it is
+ * malformed (no port, a wildcard address) or the node itself; otherwise
+ * entered in the table of known peers and offered to every watcher.
+ * Returns 1 when offered, 0 when ignored. */
+int proto_node_found(proto_node *node, const proto_addr *addr,
+    const char *source);
+
+/* fn(addr, source, ctx) for every address found from now on, until
+ * proto_node_unwatch with the same fn and ctx. 0, or PROTO_ERR_TOO_BIG past
+ * PROTO_NODE_WATCHERS_MAX. */
+int proto_node_watch(proto_node *node, proto_node_watch_fn fn, void *ctx);
+void proto_node_unwatch(proto_node *node, proto_node_watch_fn fn,
+    const void *ctx);
+
+#endif

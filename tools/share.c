@@ -1,0 +1,256 @@
+/*
+ * What p2p-serve shares and what it never does: manifests checked against
+ * their files, -d trees walked beneath their directory, and this node's
+ * own secrets (key, swarm secret, configuration) left out whatever -d or
+ * a manifest says, matched by device and inode.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "share.h"
+#include "tls.h"
+
+static void
+keep_private(struct tool_share *sh, const char *path, const char *what)
+{
+	struct stat st;
+
+	if (path == NULL || sh->npriv == TOOL_SHARE_PRIVATE_MAX ||
+	    stat(path, &st) != 0)
+		return;
+	sh->priv[sh->npriv].dev = (uint64_t)st.st_dev;
+	sh->priv[sh->npriv].ino = (uint64_t)st.st_ino;
+	sh->priv[sh->npriv].dir = S_ISDIR(st.st_mode);
+	sh->priv[sh->npriv++].what = what;
+}
+
+/* What st is of this node's secrets, or NULL. */
+static const char *
+private_what(const struct tool_share *sh, const struct stat *st)
+{
+	for (int i = 0; i < sh->npriv; i++)
+		if (sh->priv[i].dev == (uint64_t)st->st_dev &&
+		    sh->priv[i].ino == (uint64_t)st->st_ino)
+			return sh->priv[i].what;
+	return NULL;
+}
+
+/* 1 when the directory fd (closed here) is the one of dev and ino or lies
+ * beneath it, by its ".." entries up to the root. */
+static int
+dir_within(int fd, uint64_t dev, uint64_t ino)
+{
+	struct stat st, up;
+
+	while (fd >= 0 && fstat(fd, &st) == 0) {
+		int parent;
+		if ((uint64_t)st.st_dev == dev && (uint64_t)st.st_ino == ino) {
+			close(fd);
+			return 1;
+		}
+		parent = openat(fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		close(fd);
+		fd = parent;
+		if (fd >= 0 && fstat(fd, &up) == 0 && up.st_dev == st.st_dev &&
+		    up.st_ino == st.st_ino)
+			break; /* the root is its own parent */
+	}
+	if (fd >= 0)
+		close(fd);
+	return 0;
+}
+
+/* What of this node's secrets the directory fd (closed here) lies in, or
+ * NULL. */
+static const char *
+private_dir_of(const struct tool_share *sh, int fd)
+{
+	for (int i = 0; i < sh->npriv; i++)
+		if (sh->priv[i].dir && dir_within(fd < 0 ? -1 : dup(fd),
+		    sh->priv[i].dev, sh->priv[i].ino)) {
+			close(fd);
+			return sh->priv[i].what;
+		}
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+/* The walk leaves out hidden names (unless --hidden) and this node's
+ * secrets, whatever -d says. */
+static int
+skip_entry(const char *path, const char *name, const struct stat *st,
+    void *arg)
+{
+	struct tool_share *sh = arg;
+	const char *what = private_what(sh, st);
+
+	if (what != NULL) {
+		tool_log(LOG_INFO, "%s: %s; never served", path, what);
+		return 1;
+	}
+	if (name[0] == '.' && !sh->hidden) {
+		tool_log(LOG_DEBUG, "%s: hidden; not served (--hidden shares "
+		    "it)", path);
+		return 1;
+	}
+	return 0;
+}
+
+void
+tool_share_manifest(struct tool_share *sh, proto_manifest *mf)
+{
+	char hex[PROTO_ID_HEX_LEN + 1], name[PROTO_NAME_MAX + 1];
+	const char *what;
+	struct stat st;
+	int rc;
+
+	proto_hex_encode(mf->id, PROTO_HASH_LEN, hex);
+	proto_msg_printable(name, sizeof(name), mf->name, strlen(mf->name));
+	if (mf->path == NULL) {
+		tool_log(LOG_ERROR, "%s: manifest has no local path; not served",
+		    name);
+		proto_manifest_free(mf);
+		return;
+	}
+	if (stat(mf->path, &st) != 0) {
+		tool_log(LOG_ERROR, "%s: %s", mf->path, strerror(errno));
+		proto_manifest_free(mf);
+		return;
+	}
+	if ((uint64_t)st.st_size != mf->size) {
+		tool_log(LOG_ERROR, "%s: size changed since it was chunked; "
+		    "not served", mf->path);
+		proto_manifest_free(mf);
+		return;
+	}
+	if ((what = private_what(sh, &st)) == NULL) {
+		char *dir = strdup(mf->path), *slash;
+		if (dir == NULL)
+			tool_die(1, "out of memory");
+		if ((slash = strrchr(dir, '/')) != NULL)
+			slash[slash == dir] = '\0';
+		what = private_dir_of(sh, open(slash ? dir : ".",
+		    O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+		free(dir);
+	}
+	if (what != NULL) {
+		tool_log(LOG_ERROR, "%s: %s; never served", mf->path, what);
+		proto_manifest_free(mf);
+		return;
+	}
+	if ((rc = proto_store_add(sh->store, mf)) < 0)
+		tool_die(1, "%s", proto_strerror(rc));
+	if (rc == 0)
+		tool_log(LOG_INFO, "serving %s %s", hex, name);
+}
+
+/* A file met walking a -d directory: hashed and later served through the
+ * directory's descriptor, never through a link nor from outside it, even
+ * if the tree changes under us (a directory swapped for a link). */
+static int
+share_file(const char *path, const char *name, void *arg)
+{
+	struct tool_share *sh = arg;
+	const char *rel = path + strlen(sh->walk_dir);
+	char hex[PROTO_ID_HEX_LEN + 1], shown[PROTO_NAME_MAX + 1];
+	proto_manifest *mf;
+	struct stat sb;
+	int fd, rc;
+
+	while (*rel == '/')
+		rel++;
+	if ((fd = proto_open_beneath(sh->walk_root, rel)) < 0) {
+		tool_log(LOG_ERROR, "%s: %s", path, errno == EXDEV ||
+		    errno == ELOOP ? "leads outside the shared directory; not "
+		    "served" : strerror(errno));
+		return 0;
+	}
+	/* The walk saw a regular file, but it may since have been swapped. */
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		tool_log(LOG_ERROR, "%s: not a regular file; not served", path);
+		close(fd);
+		return 0;
+	}
+	if (private_what(sh, &sb) != NULL) {
+		tool_log(LOG_INFO, "%s: %s; never served", path,
+		    private_what(sh, &sb));
+		close(fd);
+		return 0;
+	}
+	rc = proto_manifest_build_fd(fd, name, path, 0, &mf);
+	close(fd);
+	if (rc != 0) {
+		tool_log(LOG_ERROR, "%s: %s", path, rc == PROTO_ERR_SYSTEM ?
+		    strerror(errno) : proto_strerror(rc));
+		return 0;
+	}
+	proto_hex_encode(mf->id, PROTO_HASH_LEN, hex);
+	proto_msg_printable(shown, sizeof(shown), mf->name, strlen(mf->name));
+	if ((rc = proto_store_add_beneath(sh->store, mf, sh->walk_root,
+	    rel, (uint64_t)sb.st_dev, (uint64_t)sb.st_ino)) < 0)
+		tool_die(1, "%s", proto_strerror(rc));
+	if (rc == 0)
+		tool_log(LOG_INFO, "serving %s %s", hex, shown);
+	return 0;
+}
+
+/* This node's key, its swarm's secret and its configuration: whatever -d
+ * or a manifest says, never served (matched by device and inode, so a
+ * hard link or another spelling is caught too). */
+void
+tool_share_find_private(struct tool_share *sh, const struct tool_config *config)
+{
+	const char *home = getenv("HOME"), *xdg = getenv("XDG_CONFIG_HOME");
+	char dir[4200];
+
+	keep_private(sh, tool_tls_identity_path(), "this node's key");
+	keep_private(sh, tool_tls_secret_path(), "the swarm's secret");
+	if (config->path[0] != '\0')
+		keep_private(sh, config->path, "the configuration");
+	if (home != NULL && *home != '\0') {
+		snprintf(dir, sizeof(dir), "%.4000s/.config/p2p", home);
+		keep_private(sh, dir, "the configuration directory");
+	}
+	if (xdg != NULL && *xdg != '\0') {
+		snprintf(dir, sizeof(dir), "%.4000s/p2p", xdg);
+		keep_private(sh, dir, "the configuration directory");
+	}
+}
+
+/* Sharing the home directory (or above it) is rarely meant. */
+static void
+warn_home(const struct tool_share *sh, const char *dir, int root)
+{
+	const char *home = getenv("HOME");
+	struct stat st;
+
+	if (home == NULL || *home == '\0' || fstat(root, &st) != 0)
+		return;
+	if (dir_within(open(home, O_RDONLY | O_DIRECTORY | O_CLOEXEC),
+	    (uint64_t)st.st_dev, (uint64_t)st.st_ino))
+		tool_log(LOG_WARN, "%s: shares the home directory %s: anyone "
+		    "can fetch what is in it (%sthis node's key and "
+		    "configuration excepted)", dir, home, sh->hidden ? "" :
+		    "hidden files, ");
+}
+
+void
+tool_share_dir(struct tool_share *sh, const char *dir, int root)
+{
+	const char *what = private_dir_of(sh, dup(root));
+
+	if (what != NULL) {
+		tool_log(LOG_ERROR, "%s: holds %s; not shared", dir, what);
+		return;
+	}
+	warn_home(sh, dir, root);
+	sh->walk_dir = dir;
+	sh->walk_root = root;
+	tool_walk_skip(dir, share_file, skip_entry, sh);
+}

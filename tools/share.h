@@ -1,0 +1,39 @@
+/*
+ * share.c: the files p2p-serve shares, and this node's secrets it never
+ * does.
+ */
+#ifndef TOOL_SHARE_H
+#define TOOL_SHARE_H
+
+#include "tool.h"
+
+#define TOOL_SHARE_PRIVATE_MAX 8
+
+struct tool_share {
+	proto_store *store;         /* borrowed: where shared files go */
+	int hidden;                 /* --hidden: share dot files too */
+	const char *walk_dir;       /* the -d directory being walked */
+	int walk_root;              /* and its descriptor */
+	struct tool_private_file {  /* this node's secrets: never served */
+		uint64_t dev, ino;
+		int dir;
+		const char *what;
+	} priv[TOOL_SHARE_PRIVATE_MAX];
+	int npriv;
+};
+
+/* Notes this node's key, its swarm's secret and its configuration (file
+ * and directories) as never to be served. */
+void tool_share_find_private(struct tool_share *sh,
+    const struct tool_config *config);
+
+/* Serves mf (taken) when its file is there, the size it was chunked at and
+ * none of this node's secrets; says why not otherwise. */
+void tool_share_manifest(struct tool_share *sh, proto_manifest *mf);
+
+/* Serves every regular file under dir (root: its descriptor, kept open by
+ * the caller while the node serves), unless dir holds this node's
+ * secrets; warns when dir is the home directory or above it. */
+void tool_share_dir(struct tool_share *sh, const char *dir, int root);
+
+#endif
