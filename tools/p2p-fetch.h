@@ -60,4 +60,9 @@ void fetch_finish(struct fetch *f, int code);
  * when the reader went). The ids seen are freed with f->listed. */
 void fetch_on_list(const proto_list_entry *entries, size_t n, void *arg);
 
+/* With -p - or no -p: reads peers from stdin, HOST:PORT or ID@HOST:PORT
+ * as the first field of each line, until it ends; sets f->stdin_open
+ * while more may come. */
+void fetch_start_peers(struct fetch *f);
+
 #endif
