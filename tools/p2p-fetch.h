@@ -65,4 +65,8 @@ void fetch_on_list(const proto_list_entry *entries, size_t n, void *arg);
  * while more may come. */
 void fetch_start_peers(struct fetch *f);
 
+/* --stats: prints on stderr what the fetch (and the node's server, if
+ * any) did, and f->exit_code, KEY=VALUE or with --json an object. */
+void fetch_print_stats(struct fetch *f);
+
 #endif
