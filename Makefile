@@ -58,6 +58,8 @@ TOOL_COMMON = $(B)/tools/tool.o $(B)/tools/log.o $(B)/tools/progress.o \
               $(B)/tools/config.o $(B)/tools/parse.o \
               $(B)/tools/share.o
 BENCH_OBJS = $(patsubst %.c,$(B)/%.o,$(wildcard tools/bench/*.c))
+FETCH_OBJS = $(B)/tools/fetchlist.o $(B)/tools/peerlines.o \
+             $(B)/tools/fetchstats.o
 TOOLS = p2p-chunk p2p-verify p2p-serve p2p-fetch p2p-discover p2p-bench
 TOOL_BINS = $(TOOLS:%=$(B)/bin/%)
 UNIT_SRCS = $(wildcard tests/test_*.c)
@@ -110,6 +112,8 @@ $(B)/bin/%: $(B)/tools/%.o $(TOOL_COMMON) $(B)/lib/libproto.a
 # p2p-bench's own modules, in tools/bench/, linked into it alone (the
 # recipe above puts them before the library, whatever the order of $^).
 $(B)/bin/p2p-bench: $(BENCH_OBJS)
+# p2p-fetch's parts, declared in tools/p2p-fetch.h, the same way.
+$(B)/bin/p2p-fetch: $(FETCH_OBJS)
 
 $(B)/tests/%: $(B)/tests/%.o $(B)/lib/libproto.a
 	@mkdir -p $(@D)

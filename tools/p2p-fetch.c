@@ -6,7 +6,8 @@
  * to stdout in order, or with -o through FILE.part, renamed to FILE when
  * complete; a later run over the same FILE.part keeps every chunk that
  * already checks and fetches only the rest. What remains here is the
- * words: options, messages, progress and --stats.
+ * words: options, messages and progress; --list, the peers on stdin and
+ * --stats are in fetchlist.c, peerlines.c and fetchstats.c.
  *
  * Writing to a file, the fetch is a peer too: it listens, serves the chunks
  * it has verified from FILE.part, tells its peers (HAVE) as it gets more,
@@ -18,61 +19,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 
+#include "p2p-fetch.h"
 #include "tls.h"
-#include "tool.h"
 
 #define DEFAULT_TIMEOUT 30
 #define DEFAULT_MAX_PEERS 50
 #define REQUEST_FRAME_MAX 16384        /* what peers may send our server */
-
-struct fetch {
-	struct event_base *base;
-	proto_fetch *fx;
-	uint8_t id[PROTO_HASH_LEN];
-	char hex[PROTO_ID_HEX_LEN + 1];
-	proto_manifest *mf;         /* the fetch's, once adopted */
-	unsigned max_peers, timeout;
-	uint64_t max_file_size;     /* 0: no limit */
-	/* output: stdout, or with -o FILE through FILE.part */
-	const char *out_path;
-	char *part_path;
-	proto_output *out;          /* once the manifest is adopted */
-	/* peers: -p, and lines on stdin */
-	proto_addr *peers;          /* -p, parsed */
-	int npeers, read_stdin;
-	struct event *stdin_ev;
-	char line[512];
-	size_t linelen;
-	int stdin_open;
-	/* sharing what we have */
-	int share, seed, seeding;
-	const char *bind_addr;
-	uint16_t share_port;
-	proto_node *node;           /* with -o: the node that shares */
-	proto_store *store;         /* the node's */
-	proto_server *server;       /* the node's */
-	proto_beacon_config disco;
-	/* --list: the ids printed, so that a file several peers share is
-	 * listed once (open addressing; a power of two slots) */
-	uint8_t (*listed)[PROTO_HASH_LEN];
-	size_t nlisted, listed_cap;
-	uint64_t listed_key[3];     /* drawn at start: see listed_slot */
-	/* progress and outcome */
-	int listing, stats, exit_code, done;
-	uint64_t chunks_resumed;
-	proto_conn_config cfg;
-	struct tool_progress progress;
-	struct event *progress_ev;
-};
-
-static void fetch_finish(struct fetch *f, int code);
 
 static void
 usage(FILE *out)
@@ -244,188 +201,10 @@ on_manifest(proto_manifest *mf, void *arg)
 	return 0;
 }
 
-/* 0, or -1 with errno set when the line could not be written. */
-static int
-print_entry_json(const char *hex, const proto_list_entry *e)
-{
-	struct tool_json j;
-
-	fflush(stdout);
-	tool_json_start(&j);
-	tool_json_str(&j, "id", hex, PROTO_ID_HEX_LEN);
-	tool_json_uint(&j, "size", e->size);
-	tool_json_str(&j, "name", e->name, e->name_len);
-	return tool_json_finish(&j, STDOUT_FILENO) != 0 ? -1 : 0;
-}
-
-/* The slot of id in the table: where it is, or the empty one it would take.
- * Peers choose the ids they list, so the probe starts at a mix of all 32
- * bytes under keys drawn at start: a peer cannot pick ids that all fall in
- * one run of slots. */
-static size_t
-listed_slot(const struct fetch *f, const uint8_t *id)
-{
-	static const uint8_t none[PROTO_HASH_LEN];
-	uint64_t h = f->listed_key[0], w;
-	size_t i;
-
-	for (int k = 0; k < 4; k++) {
-		memcpy(&w, id + 8 * k, sizeof(w));
-		h = (h ^ w) * f->listed_key[1 + (k & 1)];
-		h ^= h >> 31;
-	}
-	for (i = (size_t)h & (f->listed_cap - 1);
-	    memcmp(f->listed[i], id, PROTO_HASH_LEN) != 0 &&
-	    memcmp(f->listed[i], none, PROTO_HASH_LEN) != 0;
-	    i = (i + 1) & (f->listed_cap - 1))
-		;
-	return i;
-}
-
-/* 1 when id was not listed before (it is now). The all-zero id stands for
- * an empty slot, so a peer that lists it is not believed: no file has it. */
-static int
-first_listing(struct fetch *f, const uint8_t *id)
-{
-	size_t i;
-
-	if (f->listed_cap == 0) {
-		if (getrandom(f->listed_key, sizeof(f->listed_key), 0) !=
-		    (ssize_t)sizeof(f->listed_key))
-			tool_die(1, "getrandom: %s", strerror(errno));
-		f->listed_key[1] |= 1; /* odd: a multiplication that permutes */
-		f->listed_key[2] |= 1;
-	}
-	if (f->nlisted * 2 >= f->listed_cap) {
-		uint8_t (*old)[PROTO_HASH_LEN] = f->listed;
-		size_t old_cap = f->listed_cap;
-		f->listed_cap = old_cap ? old_cap * 2 : 64;
-		if ((f->listed = calloc(f->listed_cap, PROTO_HASH_LEN)) == NULL)
-			tool_die(1, "out of memory");
-		for (size_t j = 0; j < old_cap; j++)
-			memcpy(f->listed[listed_slot(f, old[j])], old[j],
-			    PROTO_HASH_LEN);
-		free(old);
-	}
-	i = listed_slot(f, id);
-	if (memcmp(f->listed[i], id, PROTO_HASH_LEN) == 0)
-		return 0;
-	memcpy(f->listed[i], id, PROTO_HASH_LEN);
-	f->nlisted++;
-	return 1;
-}
-
-static void
-on_list(const proto_list_entry *entries, size_t n, void *arg)
-{
-	char hex[PROTO_ID_HEX_LEN + 1], name[PROTO_NAME_MAX + 1];
-	struct fetch *f = arg;
-	int failed = 0;
-
-	for (size_t i = 0; i < n && !failed; i++) {
-		const proto_list_entry *e = &entries[i];
-		if (!first_listing(f, e->id))
-			continue;
-		proto_hex_encode(e->id, PROTO_HASH_LEN, hex);
-		if (tool_opt.json) {
-			failed = print_entry_json(hex, e) != 0;
-			continue;
-		}
-		proto_msg_printable(name, sizeof(name), e->name, e->name_len);
-		/* A tab in a name would split the line's fields. */
-		for (char *t = name; *t; t++)
-			if (*t == '\t')
-				*t = '?';
-		printf("%s\t%llu\t%s\n", hex, (unsigned long long)e->size, name);
-	}
-	if (failed || fflush(stdout) != 0) {
-		/* The reader went: a quiet end. */
-		if (errno != EPIPE)
-			tool_log(LOG_ERROR, "write: %s", strerror(errno));
-		fetch_finish(f, errno == EPIPE ? 0 : 1);
-	}
-}
-
 static void
 on_end(int code, void *arg)
 {
 	fetch_finish(arg, code);
-}
-
-/* arg: HOST:PORT, or ID@HOST:PORT to accept only the peer of that
- * identity there. */
-static void
-add_peer(struct fetch *f, const char *arg)
-{
-	uint8_t pin[PROTO_IDENTITY_LEN];
-	const char *text, *why;
-	proto_addr addr;
-	int has_pin;
-
-	if ((text = tool_tls_split_pin(arg, pin, &has_pin)) == NULL) {
-		tool_log(LOG_WARN, "peer '%s': the identity before '@' is not "
-		    "%d hex digits", arg, PROTO_IDENTITY_HEX_LEN);
-		return;
-	}
-	if (tool_resolve(text, &addr, &why) != 0) {
-		tool_log(LOG_WARN, "peer '%s': %s", text, why);
-		return;
-	}
-	proto_addr_set_pin(&addr, has_pin ? pin : NULL);
-	if (proto_fetch_add_peer(f->fx, &addr) != 0)
-		tool_die(1, "out of memory");
-}
-
-/* Peers on stdin: the first field of each line (what p2p-discover
- * prints); blank lines and # comments are passed over, a long line cut. */
-static void
-take_bytes(struct fetch *f, const char *buf, size_t n)
-{
-	for (size_t i = 0; i < n && !f->done; i++) {
-		if (buf[i] != '\n') {
-			if (f->linelen + 1 < sizeof(f->line))
-				f->line[f->linelen++] = buf[i];
-			continue;
-		}
-		f->line[f->linelen] = '\0';
-		f->line[strcspn(f->line, "\t \r")] = '\0';
-		f->linelen = 0;
-		if (f->line[0] != '\0' && f->line[0] != '#')
-			add_peer(f, f->line);
-	}
-}
-
-static void
-stdin_ready(evutil_socket_t fd, short what, void *arg)
-{
-	struct fetch *f = arg;
-	char buf[4096];
-	ssize_t n;
-
-	(void)what;
-	n = read(fd, buf, sizeof(buf));
-	if (n < 0 && (errno == EINTR || errno == EAGAIN))
-		return;
-	if (n > 0) {
-		take_bytes(f, buf, (size_t)n);
-		return;
-	}
-	if (f->linelen > 0)
-		take_bytes(f, "\n", 1);
-	if (f->stdin_ev)
-		event_del(f->stdin_ev);
-	f->stdin_open = 0;
-	proto_fetch_more_peers(f->fx, 0);
-}
-
-/* 1 when epoll can watch fd: a pipe or a socket, not a file or device. */
-static int
-is_pollable(int fd)
-{
-	struct stat st;
-
-	return fstat(fd, &st) == 0 && (S_ISFIFO(st.st_mode) ||
-	    S_ISSOCK(st.st_mode));
 }
 
 /* The bytes in: those kept from FILE.part, and those read from peers so
@@ -489,7 +268,7 @@ start_progress(struct fetch *f)
 		tool_die(1, "out of memory");
 }
 
-static void
+void
 fetch_finish(struct fetch *f, int code)
 {
 	if (f->done)
@@ -499,87 +278,6 @@ fetch_finish(struct fetch *f, int code)
 	if (f->fx != NULL)
 		proto_fetch_stop(f->fx);
 	event_base_loopbreak(f->base);
-}
-
-/* "from": the peers that sent chunks we kept, and how many each. */
-static void
-from_json(struct fetch *f, struct tool_json *j)
-{
-	const char *addr;
-	uint64_t chunks;
-
-	tool_json_open(j, "from", '[');
-	for (size_t i = 0; proto_fetch_peer(f->fx, i, &addr, &chunks) == 0;
-	    i++) {
-		if (chunks == 0)
-			continue;
-		tool_json_open(j, NULL, '{');
-		tool_json_str(j, "peer", addr, strlen(addr));
-		tool_json_uint(j, "chunks", chunks);
-		tool_json_close(j, '}');
-	}
-	tool_json_close(j, ']');
-}
-
-/* --stats: one line on stderr, KEY=VALUE or a JSON object, the same keys
- * in the same order. */
-static void
-print_stats(struct fetch *f)
-{
-	char line[8192], from[4096] = "";
-	size_t used = 0, at, used_peers = 0;
-	enum { FROM_BEFORE = 5, NNUM = 11 }; /* "from" before "cancelled" */
-	proto_server_stats ss;
-	proto_fetch_stats fs;
-	struct tool_json j;
-	const char *addr;
-	uint64_t chunks;
-
-	for (size_t i = 0; proto_fetch_peer(f->fx, i, &addr, &chunks) == 0;
-	    i++) {
-		if (chunks == 0)
-			continue;
-		used_peers++;
-		if (used < sizeof(from))
-			used += (size_t)snprintf(from + used,
-			    sizeof(from) - used, "%s%s/%llu", used ? "," : "",
-			    addr, (unsigned long long)chunks);
-	}
-	proto_fetch_stats_get(f->fx, &fs);
-	memset(&ss, 0, sizeof(ss));
-	if (f->server != NULL)
-		proto_server_stats_get(f->server, &ss);
-	const struct { const char *key; uint64_t v; } num[NNUM] = {
-		{ "bytes_in", fs.bytes_in },
-		{ "chunks_fetched", fs.chunks_fetched },
-		{ "chunks_resumed", f->chunks_resumed },
-		{ "peers_used", used_peers },
-		{ "peers_dropped", fs.peers_dropped },
-		{ "cancelled", fs.cancelled }, { "duplicates", fs.duplicates },
-		{ "bytes_out", ss.bytes_out }, { "chunks_out", ss.chunks_out },
-		{ "peers_in", ss.peers }, { "connects", fs.connects },
-	};
-	if (tool_opt.json) {
-		tool_json_start(&j);
-		tool_json_str(&j, "tool", tool_name, strlen(tool_name));
-		for (size_t i = 0; i < NNUM; i++) {
-			if (i == FROM_BEFORE)
-				from_json(f, &j);
-			tool_json_uint(&j, num[i].key, num[i].v);
-		}
-		tool_json_uint(&j, "exit", (uint64_t)f->exit_code);
-		(void)tool_json_finish(&j, STDERR_FILENO);
-		return;
-	}
-	at = (size_t)snprintf(line, sizeof(line), "%s: stats", tool_name);
-	for (size_t i = 0; i < NNUM; i++) {
-		if (i == FROM_BEFORE)
-			at += (size_t)snprintf(line + at, sizeof(line) - at,
-			    " from=%s", used ? from : "-");
-		at += (size_t)snprintf(line + at, sizeof(line) - at,
-		    " %s=%llu", num[i].key, (unsigned long long)num[i].v);
-	}
-	fprintf(stderr, "%s\n", line);
 }
 
 /* A fetch to a file is a node that shares what it has fetched: it listens
@@ -623,7 +321,7 @@ static void
 start_fetch(struct fetch *f)
 {
 	static const proto_fetch_cbs cbs = { tool_proto_log,
-	    on_manifest, on_chunk, on_complete, on_list, on_end };
+	    on_manifest, on_chunk, on_complete, fetch_on_list, on_end };
 	proto_fetch_config cfg;
 
 	memset(&cfg, 0, sizeof(cfg));
@@ -797,25 +495,6 @@ check_arguments(struct fetch *f, int argc, char **argv)
 		    "lines in (p2p-discover | p2p-fetch ID)");
 }
 
-/* The peers of -p, and those on stdin: a pipe is watched, a file read at
- * once (epoll cannot watch one). */
-static void
-start_peers(struct fetch *f)
-{
-	if (f->read_stdin && !is_pollable(STDIN_FILENO)) {
-		f->stdin_open = 1;
-		while (f->stdin_open && !f->done)
-			stdin_ready(STDIN_FILENO, EV_READ, f);
-	} else if (f->read_stdin) {
-		evutil_make_socket_nonblocking(STDIN_FILENO);
-		f->stdin_ev = event_new(f->base, STDIN_FILENO,
-		    EV_READ | EV_PERSIST, stdin_ready, f);
-		if (f->stdin_ev == NULL || event_add(f->stdin_ev, NULL) != 0)
-			tool_die(1, "stdin: cannot read peers from it");
-		f->stdin_open = 1;
-	}
-}
-
 /* What is left to say (progress, --stats) once the loop is over, then
  * everything freed in the order each thing's borrowers go. */
 static void
@@ -829,7 +508,7 @@ fetch_end(struct fetch *f)
 		event_free(f->progress_ev);
 	}
 	if (f->stats)
-		print_stats(f);
+		fetch_print_stats(f);
 	proto_node_free(f->node);
 	proto_output_free(f->out);
 	proto_fetch_free(f->fx);
@@ -879,7 +558,7 @@ main(int argc, char **argv)
 		if (proto_fetch_add_peer(f->fx, &f->peers[i]) != 0)
 			tool_die(1, "out of memory");
 	if (!f->done)
-		start_peers(f);
+		fetch_start_peers(f);
 	if (!f->done)
 		proto_fetch_more_peers(f->fx, f->stdin_open);
 	if (!f->done)

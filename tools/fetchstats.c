@@ -1,0 +1,90 @@
+/*
+ * p2p-fetch --stats: what the run fetched from whom, what it served, and
+ * how it ended, as one line on stderr once the loop is over.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "p2p-fetch.h"
+
+/* "from": the peers that sent chunks we kept, and how many each. */
+static void
+from_json(struct fetch *f, struct tool_json *j)
+{
+	const char *addr;
+	uint64_t chunks;
+
+	tool_json_open(j, "from", '[');
+	for (size_t i = 0; proto_fetch_peer(f->fx, i, &addr, &chunks) == 0;
+	    i++) {
+		if (chunks == 0)
+			continue;
+		tool_json_open(j, NULL, '{');
+		tool_json_str(j, "peer", addr, strlen(addr));
+		tool_json_uint(j, "chunks", chunks);
+		tool_json_close(j, '}');
+	}
+	tool_json_close(j, ']');
+}
+
+/* --stats: one line on stderr, KEY=VALUE or a JSON object, the same keys
+ * in the same order. */
+void
+fetch_print_stats(struct fetch *f)
+{
+	char line[8192], from[4096] = "";
+	size_t used = 0, at, used_peers = 0;
+	enum { FROM_BEFORE = 5, NNUM = 11 }; /* "from" before "cancelled" */
+	proto_server_stats ss;
+	proto_fetch_stats fs;
+	struct tool_json j;
+	const char *addr;
+	uint64_t chunks;
+
+	for (size_t i = 0; proto_fetch_peer(f->fx, i, &addr, &chunks) == 0;
+	    i++) {
+		if (chunks == 0)
+			continue;
+		used_peers++;
+		if (used < sizeof(from))
+			used += (size_t)snprintf(from + used,
+			    sizeof(from) - used, "%s%s/%llu", used ? "," : "",
+			    addr, (unsigned long long)chunks);
+	}
+	proto_fetch_stats_get(f->fx, &fs);
+	memset(&ss, 0, sizeof(ss));
+	if (f->server != NULL)
+		proto_server_stats_get(f->server, &ss);
+	const struct { const char *key; uint64_t v; } num[NNUM] = {
+		{ "bytes_in", fs.bytes_in },
+		{ "chunks_fetched", fs.chunks_fetched },
+		{ "chunks_resumed", f->chunks_resumed },
+		{ "peers_used", used_peers },
+		{ "peers_dropped", fs.peers_dropped },
+		{ "cancelled", fs.cancelled }, { "duplicates", fs.duplicates },
+		{ "bytes_out", ss.bytes_out }, { "chunks_out", ss.chunks_out },
+		{ "peers_in", ss.peers }, { "connects", fs.connects },
+	};
+	if (tool_opt.json) {
+		tool_json_start(&j);
+		tool_json_str(&j, "tool", tool_name, strlen(tool_name));
+		for (size_t i = 0; i < NNUM; i++) {
+			if (i == FROM_BEFORE)
+				from_json(f, &j);
+			tool_json_uint(&j, num[i].key, num[i].v);
+		}
+		tool_json_uint(&j, "exit", (uint64_t)f->exit_code);
+		(void)tool_json_finish(&j, STDERR_FILENO);
+		return;
+	}
+	at = (size_t)snprintf(line, sizeof(line), "%s: stats", tool_name);
+	for (size_t i = 0; i < NNUM; i++) {
+		if (i == FROM_BEFORE)
+			at += (size_t)snprintf(line + at, sizeof(line) - at,
+			    " from=%s", used ? from : "-");
+		at += (size_t)snprintf(line + at, sizeof(line) - at,
+		    " %s=%llu", num[i].key, (unsigned long long)num[i].v);
+	}
+	fprintf(stderr, "%s\n", line);
+}

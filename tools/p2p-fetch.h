@@ -1,0 +1,72 @@
+/*
+ * p2p-fetch's own: the state of one run, shared by p2p-fetch.c (options,
+ * messages, the fetch's callbacks) and the parts it is split into, each
+ * linked into p2p-fetch alone.
+ */
+#ifndef TOOL_P2P_FETCH_H
+#define TOOL_P2P_FETCH_H
+
+#include <event2/event.h>
+
+#include "tool.h"
+
+struct fetch {
+	struct event_base *base;
+	proto_fetch *fx;
+	uint8_t id[PROTO_HASH_LEN];
+	char hex[PROTO_ID_HEX_LEN + 1];
+	proto_manifest *mf;         /* the fetch's, once adopted */
+	unsigned max_peers, timeout;
+	uint64_t max_file_size;     /* 0: no limit */
+	/* output: stdout, or with -o FILE through FILE.part */
+	const char *out_path;
+	char *part_path;
+	proto_output *out;          /* once the manifest is adopted */
+	/* peers: -p, and lines on stdin */
+	proto_addr *peers;          /* -p, parsed */
+	int npeers, read_stdin;
+	struct event *stdin_ev;
+	char line[512];
+	size_t linelen;
+	int stdin_open;
+	/* sharing what we have */
+	int share, seed, seeding;
+	const char *bind_addr;
+	uint16_t share_port;
+	proto_node *node;           /* with -o: the node that shares */
+	proto_store *store;         /* the node's */
+	proto_server *server;       /* the node's */
+	proto_beacon_config disco;
+	/* --list: the ids printed, so that a file several peers share is
+	 * listed once (open addressing; a power of two slots) */
+	uint8_t (*listed)[PROTO_HASH_LEN];
+	size_t nlisted, listed_cap;
+	uint64_t listed_key[3];     /* drawn at start: see listed_slot */
+	/* progress and outcome */
+	int listing, stats, exit_code, done;
+	uint64_t chunks_resumed;
+	proto_conn_config cfg;
+	struct tool_progress progress;
+	struct event *progress_ev;
+};
+
+/* Ends the run with exit status code: stops the fetch and breaks the loop.
+ * Only the first call counts. */
+void fetch_finish(struct fetch *f, int code);
+
+/* The fetch's on_list callback (arg: the struct fetch): prints on stdout
+ * each file not listed before, ID<TAB>SIZE<TAB>NAME or with --json an
+ * object; ends the run when stdout cannot be written (quietly, exit 0,
+ * when the reader went). The ids seen are freed with f->listed. */
+void fetch_on_list(const proto_list_entry *entries, size_t n, void *arg);
+
+/* With -p - or no -p: reads peers from stdin, HOST:PORT or ID@HOST:PORT
+ * as the first field of each line, until it ends; sets f->stdin_open
+ * while more may come. */
+void fetch_start_peers(struct fetch *f);
+
+/* --stats: prints on stderr what the fetch (and the node's server, if
+ * any) did, and f->exit_code, KEY=VALUE or with --json an object. */
+void fetch_print_stats(struct fetch *f);
+
+#endif
