@@ -1,6 +1,12 @@
 # Helpers every suite loads with `load ../bats/common`: the tools first in PATH, the bats
-# libraries, servers on kernel-chosen ports that teardown kills by PID, test files, and waits
-# that always give up. Nothing here uses a fixed port or an address other than 127.0.0.1.
+# libraries, the per-test setup and teardown, servers on kernel-chosen ports that teardown kills
+# by PID, test files, and waits that always give up. Nothing here uses a fixed port or an
+# address other than 127.0.0.1.
+#
+# setup() and teardown() are defined here. A suite that needs more defines its own setup()
+# calling common_setup first, and its own teardown() calling common_teardown (after ending
+# what only it knows of). Anything a test exports in setup stays in that test: bats runs each
+# test, and its setup, in a process of its own, several at a time.
 
 P2P_BIN=${P2P_BIN:-"$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/build/bin"}
 P2P_HELPERS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -208,8 +214,14 @@ stop_servers() {
 	SERVER_PIDS=()
 }
 
-# Suites call this from teardown(); it also ends other background jobs a test recorded in
-# EXTRA_PIDS (a fetch under test, say).
+# common_setup: what every test starts with: its own directory, $BATS_TEST_TMPDIR, as the
+# working directory (the environment above is set when this file is loaded, for each test).
+common_setup() {
+	cd "$BATS_TEST_TMPDIR" || return 1
+}
+
+# common_teardown: stops every server the helpers here started, by PID, after ending the other
+# background jobs a test recorded in EXTRA_PIDS (a fetch under test, say).
 common_teardown() {
 	local pid
 	for pid in "${EXTRA_PIDS[@]}"; do
@@ -219,6 +231,14 @@ common_teardown() {
 	stop_servers
 }
 EXTRA_PIDS=()
+
+setup() {
+	common_setup
+}
+
+teardown() {
+	common_teardown
+}
 
 # unused_port: a TCP port on 127.0.0.1 that nothing listens on (bound by the kernel, closed).
 unused_port() {

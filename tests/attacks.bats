@@ -24,7 +24,7 @@ SLACK=5
 RSS_LIMIT=8192
 
 setup() {
-	cd "$BATS_TEST_TMPDIR"
+	common_setup
 	# The attacks target the protocol beneath TLS: the frame parser, the message checks, the
 	# queues. A peer that completes a TLS handshake (anyone can: any certificate is accepted)
 	# reaches the same code with the same bytes, so the tools run in plaintext here, where
@@ -36,10 +36,6 @@ setup() {
 	p2p-chunk -c 16K f >m
 	ID=$(ref_id f)
 	NCHUNKS=512
-}
-
-teardown() {
-	common_teardown
 }
 
 # _serve_honest [P2P-SERVE ARGS...]: an honest p2p-serve of f; its address in GOOD.

@@ -6,15 +6,9 @@ bats_require_minimum_version 1.5.0
 load ../bats/common
 
 setup() {
-	cd "$BATS_TEST_TMPDIR"
+	common_setup
 	mkdir -p config
 	make_file f 300000 41
-	export HOME="$BATS_TEST_TMPDIR/home"
-	unset MINI_P2P_CHUNK_SIZE P2P_LOG RUST_LOG
-}
-
-teardown() {
-	common_teardown
 }
 
 chunk_size_of() {

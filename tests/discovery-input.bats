@@ -10,12 +10,8 @@ bats_require_minimum_version 1.5.0
 load ../bats/common
 
 setup() {
-	cd "$BATS_TEST_TMPDIR"
+	common_setup
 	DP=$(unused_udp_port)
-}
-
-teardown() {
-	common_teardown
 }
 
 # dgram CMD ARGS...: the datagram tool below (see its commands at the end).

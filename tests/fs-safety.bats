@@ -5,14 +5,6 @@
 bats_require_minimum_version 1.5.0
 load ../bats/common
 
-setup() {
-	cd "$BATS_TEST_TMPDIR"
-}
-
-teardown() {
-	common_teardown
-}
-
 @test "serve -d: symbolic links inside DIR are not followed, so nothing outside is shared" {
 	mkdir share outside
 	echo "secret canary" > outside/canary

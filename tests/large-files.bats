@@ -5,14 +5,6 @@
 bats_require_minimum_version 1.5.0
 load ../bats/common
 
-setup() {
-	cd "$BATS_TEST_TMPDIR"
-}
-
-teardown() {
-	common_teardown
-}
-
 @test "a 20 GiB sparse file chunks into a small manifest and verifies" {
 	truncate -s 20G big
 	run -0 p2p-chunk big

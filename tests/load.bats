@@ -6,13 +6,9 @@ bats_require_minimum_version 1.5.0
 load ../bats/common
 
 setup() {
-	cd "$BATS_TEST_TMPDIR"
+	common_setup
 	make_file f 10485760 21
 	p2p-chunk -c 256K f > f.mf
-}
-
-teardown() {
-	common_teardown
 }
 
 rss_peak_kib() {

@@ -28,7 +28,7 @@ teardown_file() {
 }
 
 setup() {
-	cd "$BATS_TEST_TMPDIR"
+	common_setup
 	NETNS=()
 	if [[ $(id -u) != 0 ]]; then
 		skip "needs root to create network namespaces"

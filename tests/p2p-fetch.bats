@@ -7,14 +7,6 @@ bats_require_minimum_version 1.5.0
 
 load ../bats/common
 
-setup() {
-	cd "$BATS_TEST_TMPDIR"
-}
-
-teardown() {
-	common_teardown
-}
-
 # A valid id that no file here has: H("not served").
 UNKNOWN_ID=$(printf 'not served' | sha256sum | cut -d' ' -f1)
 

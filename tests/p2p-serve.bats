@@ -7,10 +7,6 @@ bats_require_minimum_version 1.5.0
 
 load ../bats/common
 
-setup() {
-	cd "$BATS_TEST_TMPDIR"
-}
-
 teardown() {
 	[[ -z ${FIFO_FD:-} ]] || exec {FIFO_FD}>&-
 	[[ -z ${VETH:-} ]] || ip link del "$VETH" 2>/dev/null || true

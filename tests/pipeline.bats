@@ -5,14 +5,6 @@ bats_require_minimum_version 1.5.0
 
 load ../bats/common
 
-setup() {
-	cd "$BATS_TEST_TMPDIR"
-}
-
-teardown() {
-	common_teardown
-}
-
 @test "p2p-chunk FILE | p2p-serve, then p2p-fetch ID > out: byte-identical" {
 	make_file 'héllo wörld.bin' 3M 1
 	local id

@@ -12,13 +12,9 @@ load ../bats/common
 RATE=2097152 # 2M, in bytes per second
 
 setup() {
-	cd "$BATS_TEST_TMPDIR"
+	common_setup
 	make_file f 8M 7
 	ID=$(p2p-chunk --id f)
-}
-
-teardown() {
-	common_teardown
 }
 
 # within_15 BYTES START_NS END_NS: BYTES over the time between is within 15% of RATE.

@@ -11,14 +11,6 @@ bats_require_minimum_version 1.5.0
 
 load ../bats/common
 
-setup() {
-	cd "$BATS_TEST_TMPDIR"
-}
-
-teardown() {
-	common_teardown
-}
-
 # key_identity KEYFILE: a node's identity from its key file: SHA-256 of the DER
 # SubjectPublicKeyInfo, as the openssl command writes it.
 key_identity() {

@@ -5,10 +5,10 @@ bats_require_minimum_version 1.5.0
 load ../bats/common
 
 setup() {
+	common_setup
 	command -v valgrind >/dev/null || skip "valgrind is not installed"
 	# Sanitizer builds and valgrind do not mix.
 	[[ "${P2P_BIN:-}" != *asan* ]] || skip "sanitizer build: valgrind does not apply"
-	cd "$BATS_TEST_TMPDIR"
 	vg_pid=
 }
 
