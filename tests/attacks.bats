@@ -40,7 +40,7 @@ setup() {
 
 # _serve_honest [P2P-SERVE ARGS...]: an honest p2p-serve of f; its address in GOOD.
 _serve_honest() {
-	start_server_stdin m --no-announce "$@"
+	start_server --stdin m --no-announce "$@"
 	wait_listed "$SERVER_ADDR" "$ID"
 	GOOD=$SERVER_ADDR
 	GOOD_PID=$SERVER_PID
@@ -432,7 +432,7 @@ _flood_then_fetch() {
 	p2p-chunk huge >huge.m
 	local id
 	id=$(manifest_ids huge.m)
-	start_server_stdin huge.m --no-announce
+	start_server --stdin huge.m --no-announce
 	wait_listed "$SERVER_ADDR" "$id"
 	start_attack -i 262104 -n 40 -t 1 pipeline "$SERVER_ADDR" "$id"
 	wait_exit "$ATTACK_PID" 60

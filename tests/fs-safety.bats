@@ -53,7 +53,7 @@ load ../bats/common
 
 @test "fetch -o: a FILE.part that is a link, a FIFO or a directory is never written through" {
 	make_file src 40000 5
-	start_server_stdin <(p2p-chunk src)
+	start_server --stdin <(p2p-chunk src)
 	id=$(p2p-chunk --id src)
 	wait_listed "$SERVER_ADDR" "$id"
 	echo untouched > canary
@@ -75,7 +75,7 @@ load ../bats/common
 @test "fetch -o: a FILE.part another user owns or others may write is refused and left as it is" {
 	[[ $(id -u) == 0 ]] || skip "needs root to give the .part to another user"
 	make_file src 40000 5
-	start_server_stdin <(p2p-chunk src)
+	start_server --stdin <(p2p-chunk src)
 	id=$(p2p-chunk --id src)
 	wait_listed "$SERVER_ADDR" "$id"
 	# Planted by nobody (in /tmp anyone can): writable by its owner, so the file fetched
@@ -121,7 +121,7 @@ load ../bats/common
 	fi
 	make_file f 4194304 6
 	p2p-chunk -c 64K f > f.mf
-	start_server_stdin f.mf
+	start_server --stdin f.mf
 	id=$(p2p-chunk --id f)
 	mkdir small
 	run -0 unshare -m bash -c '

@@ -18,7 +18,7 @@ rss_peak_kib() {
 @test "1000 connections at once, each asking for chunks of a 10 MiB file: all served, all right" {
 	ulimit -n "$(ulimit -Hn)"
 	[ "$(ulimit -n)" -ge 2200 ] || skip "descriptor limit $(ulimit -n) is too low for 1000 connections"
-	start_server_stdin f.mf --no-announce --max-peers 1100
+	start_server --stdin f.mf --no-announce --max-peers 1100
 	run -0 --separate-stderr timeout 120 python3 "$P2P_REF" load "$SERVER_ADDR" f.mf 1000 2
 	assert_output "served 1000"
 	peak=$(rss_peak_kib "$SERVER_PID")
@@ -31,7 +31,7 @@ rss_peak_kib() {
 }
 
 @test "connections past --max-peers are refused cleanly; the others are served" {
-	start_server_stdin f.mf --no-announce --max-peers 5
+	start_server --stdin f.mf --no-announce --max-peers 5
 	# Twenty at once: five are served, the rest see the connection closed.
 	run --separate-stderr timeout 60 python3 "$P2P_REF" load "$SERVER_ADDR" f.mf 20 1
 	assert_failure 1
@@ -42,7 +42,7 @@ rss_peak_kib() {
 }
 
 @test "a client that asks and never reads is dropped by the write timeout, and costs little" {
-	start_server_stdin f.mf --no-announce -T 2 -v
+	start_server --stdin f.mf --no-announce -T 2 -v
 	before=$(awk '/^VmRSS:/ {print $2}' "/proc/$SERVER_PID/status")
 	python3 - "$SERVER_ADDR" "$(p2p-chunk --id f)" "$P2P_REF" <<'PY' &
 import importlib.util, socket, struct, sys, time

@@ -99,7 +99,7 @@ in_ns() {
 serve_in() {
 	local node=$1
 	shift
-	_start_bg /dev/null ip netns exec "$NS-$node" env -u MINI_P2P_DISCOVERY_ADDR \
+	start_server --cmd ip netns exec "$NS-$node" env -u MINI_P2P_DISCOVERY_ADDR \
 		p2p-serve -p 0 -n "node-$node" "$@"
 	case $node in
 	a) SERVER_ADDR=$NET.1:$SERVER_PORT ;;

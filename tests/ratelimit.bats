@@ -42,9 +42,9 @@ within_15() {
 # comes within twice the time.
 @test "p2p-fetch --max-download-rate is one budget over all peers: two servers, no faster" {
 	p2p-chunk f >f.mf
-	start_server_stdin f.mf --no-announce
+	start_server --stdin f.mf --no-announce
 	local a=$SERVER_ADDR
-	start_server_stdin f.mf --no-announce
+	start_server --stdin f.mf --no-announce
 	wait_listed "$a" "$ID"
 	wait_listed "$SERVER_ADDR" "$ID"
 	local t0 t1

@@ -24,7 +24,7 @@ new_key() {
 
 # serve_m [P2P-SERVE ARGS...]: p2p-serve of the manifests in m, no discovery unless ARGS ask.
 serve_m() {
-	start_server_stdin m --no-announce "$@"
+	start_server --stdin m --no-announce "$@"
 }
 
 # swarm_lists ADDR ID SECRET: a member of the private swarm of SECRET sees ID in ADDR's list
