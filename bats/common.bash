@@ -1,6 +1,12 @@
 # Helpers every suite loads with `load ../bats/common`: the tools first in PATH, the bats
-# libraries, servers on kernel-chosen ports that teardown kills by PID, test files, and waits
-# that always give up. Nothing here uses a fixed port or an address other than 127.0.0.1.
+# libraries, the per-test setup and teardown, servers on kernel-chosen ports that teardown kills
+# by PID, test files, and waits that always give up. Nothing here uses a fixed port or an
+# address other than 127.0.0.1.
+#
+# setup() and teardown() are defined here. A suite that needs more defines its own setup()
+# calling common_setup first, and its own teardown() calling common_teardown (after ending
+# what only it knows of). Anything a test exports in setup stays in that test: bats runs each
+# test, and its setup, in a process of its own, several at a time.
 
 P2P_BIN=${P2P_BIN:-"$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/build/bin"}
 P2P_HELPERS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -120,23 +126,46 @@ _first_line_addr() {
 	[[ $line =~ ^[^:[:space:]]+:[0-9]+$ ]]
 }
 
-# _start_bg STDIN CMD...: run CMD in the background with stdin from STDIN, stdout and stderr
-# to files; wait for its first stdout line HOST:PORT. Sets SERVER_PID, SERVER_PORT,
-# SERVER_ADDR (always 127.0.0.1:PORT), SERVER_HOST (as printed), SERVER_OUT, SERVER_ERR.
-_start_bg() {
-	local input=$1
-	shift
+# One way to start a server: start_server. Whatever it starts is recorded in SERVER_PIDS, and
+# teardown stops each by its PID (stop_servers). The wrappers after it (start_fake_peer, and
+# start_badpeer, start_faultproxy, start_stream_server further down) only name the program and
+# keep its address under a name of their own; serve_chunked chunks and waits for the listing.
+
+# start_server [--stdin FILE] [--cmd PROGRAM] [ARGS...]: a server in the background, once it
+# printed where it listens, HOST:PORT, as the first line of its stdout (it fails after
+# P2P_WAIT seconds, or when the server ends first, showing what it wrote). Without --cmd it is
+# `p2p-serve -p 0 --bind 127.0.0.1 ARGS` (the port from the kernel); with it, `PROGRAM ARGS`,
+# which must print that line the same way. Stdin is FILE (manifests, for p2p-serve), else
+# empty. Sets SERVER_PID, SERVER_PORT, SERVER_ADDR (always 127.0.0.1:PORT), SERVER_HOST (as
+# printed), SERVER_OUT and SERVER_ERR (its stdout and stderr, files).
+start_server() {
+	local input=/dev/null
+	local -a cmd=(p2p-serve -p 0 --bind 127.0.0.1)
+	while (($#)); do
+		case $1 in
+		--stdin)
+			input=$2
+			shift 2
+			;;
+		--cmd)
+			cmd=("$2")
+			shift 2
+			;;
+		*) break ;;
+		esac
+	done
+	cmd+=("$@")
 	SERVER_COUNT=$((SERVER_COUNT + 1))
 	SERVER_OUT="$BATS_TEST_TMPDIR/server.$SERVER_COUNT.out"
 	SERVER_ERR="$BATS_TEST_TMPDIR/server.$SERVER_COUNT.err"
 	# fd 3 is bats' own: a child that keeps it open makes bats wait for the child.
-	"$@" <"$input" >"$SERVER_OUT" 2>"$SERVER_ERR" 3>&- &
+	"${cmd[@]}" <"$input" >"$SERVER_OUT" 2>"$SERVER_ERR" 3>&- &
 	SERVER_PID=$!
 	SERVER_PIDS+=("$SERVER_PID")
 	local deadline=$((SECONDS + P2P_WAIT))
 	until _first_line_addr "$SERVER_OUT"; do
 		if ! pid_alive "$SERVER_PID"; then
-			echo "server exited before printing HOST:PORT: $*" >&2
+			echo "server exited before printing HOST:PORT: ${cmd[*]}" >&2
 			echo "--- stdout:" >&2
 			cat "$SERVER_OUT" >&2
 			echo "--- stderr:" >&2
@@ -144,7 +173,7 @@ _start_bg() {
 			return 1
 		fi
 		if ((SECONDS >= deadline)); then
-			echo "server printed no HOST:PORT within ${P2P_WAIT}s: $*" >&2
+			echo "server printed no HOST:PORT within ${P2P_WAIT}s: ${cmd[*]}" >&2
 			cat "$SERVER_ERR" >&2
 			return 1
 		fi
@@ -157,21 +186,10 @@ _start_bg() {
 	SERVER_ADDR="127.0.0.1:$SERVER_PORT"
 }
 
-# start_server [ARGS...]: p2p-serve on 127.0.0.1, port from the kernel, stdin empty.
-start_server() {
-	_start_bg /dev/null p2p-serve -p 0 --bind 127.0.0.1 "$@"
-}
-
-# start_server_stdin FILE [ARGS...]: the same with FILE (manifests) on stdin.
-start_server_stdin() {
-	local input=$1
-	shift
-	_start_bg "$input" p2p-serve -p 0 --bind 127.0.0.1 "$@"
-}
-
-# start_fake_peer MANIFEST MODE: the Python fake peer of p2p_ref.py (see there for MODEs).
+# start_fake_peer MANIFEST MODE: the reference's fake peer (bats/p2p_ref.py peer; its MODEs
+# and how they match p2p-badpeer's are at the top of that file). Sets what start_server sets.
 start_fake_peer() {
-	_start_bg /dev/null python3 "$P2P_REF" peer "$1" "$2"
+	start_server --cmd python3 "$P2P_REF" peer "$1" "$2"
 }
 
 # server_identity [ERRFILE]: the identity a p2p-serve logged at start ("identity HEX", info level,
@@ -208,8 +226,14 @@ stop_servers() {
 	SERVER_PIDS=()
 }
 
-# Suites call this from teardown(); it also ends other background jobs a test recorded in
-# EXTRA_PIDS (a fetch under test, say).
+# common_setup: what every test starts with: its own directory, $BATS_TEST_TMPDIR, as the
+# working directory (the environment above is set when this file is loaded, for each test).
+common_setup() {
+	cd "$BATS_TEST_TMPDIR" || return 1
+}
+
+# common_teardown: stops every server the helpers here started, by PID, after ending the other
+# background jobs a test recorded in EXTRA_PIDS (a fetch under test, say).
 common_teardown() {
 	local pid
 	for pid in "${EXTRA_PIDS[@]}"; do
@@ -219,6 +243,14 @@ common_teardown() {
 	stop_servers
 }
 EXTRA_PIDS=()
+
+setup() {
+	common_setup
+}
+
+teardown() {
+	common_teardown
+}
 
 # unused_port: a TCP port on 127.0.0.1 that nothing listens on (bound by the kernel, closed).
 unused_port() {
@@ -367,7 +399,7 @@ serve_chunked() {
 	done
 	local m="$BATS_TEST_TMPDIR/manifest.$((SERVER_COUNT + 1))"
 	p2p-chunk "${chunk_args[@]}" >"$m"
-	start_server_stdin "$m" "${serve_args[@]}"
+	start_server --stdin "$m" "${serve_args[@]}"
 	SERVER_MANIFEST=$m
 	local id
 	for id in $(manifest_ids "$m"); do
@@ -435,7 +467,7 @@ P2P_BADPEER=${P2P_BADPEER:-"$(dirname "$P2P_BIN")/tests/p2p-badpeer"}
 # misbehaving as MODE. Sets BADPEER_ADDR, BADPEER_PID and BADPEER_ERR (its report on stderr:
 # a "misbehaved: MODE: ..." line once it did) and what start_server sets; teardown kills it.
 start_badpeer() {
-	_start_bg /dev/null "$P2P_BADPEER" serve "$@" || return 1
+	start_server --cmd "$P2P_BADPEER" serve "$@" || return 1
 	BADPEER_ADDR=$SERVER_ADDR
 	BADPEER_PID=$SERVER_PID
 	BADPEER_ERR=$SERVER_ERR
@@ -509,7 +541,7 @@ P2P_STREAM="$P2P_HELPERS/../tests/proxy/stream.py"
 start_faultproxy() {
 	local target=$1
 	shift
-	_start_bg /dev/null "$P2P_FAULTPROXY" "$@" "$target" || return 1
+	start_server --cmd "$P2P_FAULTPROXY" "$@" "$target" || return 1
 	PROXY_ADDR=$SERVER_ADDR
 	PROXY_PID=$SERVER_PID
 	PROXY_ERR=$SERVER_ERR
@@ -528,7 +560,7 @@ proxy_connections() {
 # start_stream_server FILE: a plain TCP server (tests/proxy/stream.py) sending FILE to every
 # client, to test the proxy on its own. Sets what start_server sets.
 start_stream_server() {
-	_start_bg /dev/null python3 "$P2P_STREAM" serve "$1"
+	start_server --cmd python3 "$P2P_STREAM" serve "$1"
 }
 
 # stream_read ADDR OUT [SECONDS]: read a stream from ADDR into OUT until it ends or is silent

@@ -51,6 +51,30 @@ join a private swarm (--secret-file): Python's ssl module exports no keying mate
                                      exists (30 s at most), then read the N answers; print
                                      "answers C CHUNK, E ERROR"; exit 1 when the connection ends
                                      first or a CHUNK is not CS bytes long
+
+Its fake peer and junk beside tests/peers/p2p-badpeer.c. Both misbehave on purpose, for
+different proofs: this one is the protocol written a second time, over TLS as the tools run by
+default, so p2p-fetch is shown to work with, and drop, a peer that is not itself (p2p-fetch.bats,
+tls.bats); p2p-badpeer is plaintext, built on libproto for the honest parts and writing the
+dishonest bytes one by one, for attacks on the frame and message layers at exact offsets and at
+speed (attacks.bats). Where both have a mode, each is kept for that reason:
+
+  here (peer MODE, junk)   p2p-badpeer            the same?
+  honest                   serve honest           yes: here interop over TLS; there the control
+                                                  (the fetch uses it like any peer, so a drop
+                                                  in another mode is the mode's doing)
+  corrupt                  serve wrong-chunk      yes (a byte flipped mid-chunk): here the drop
+                                                  warning, -q and stdout as a user sees them,
+                                                  over TLS; there the attack table, plaintext
+  badmanifest              serve forged-manifest  yes (chunk layer altered, id kept): as corrupt
+  silent                   serve stall            no: silent sends no HELLO at all (the
+                                                  wait for HELLO); stall goes quiet after it
+  notfound, slow           -                      only here (slow is an honest peer, 10 ms a
+                                                  chunk; drip is a bad one, a byte every 2 s)
+  junk HOST:PORT           attack huge-length     no: junk is once, before HELLO, inside TLS;
+                                                  huge-length is after HELLO, over and over,
+                                                  while the server's memory is watched
+  -                        the other modes        only there: they need exact bytes
 """
 
 import hashlib

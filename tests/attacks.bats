@@ -24,7 +24,7 @@ SLACK=5
 RSS_LIMIT=8192
 
 setup() {
-	cd "$BATS_TEST_TMPDIR"
+	common_setup
 	# The attacks target the protocol beneath TLS: the frame parser, the message checks, the
 	# queues. A peer that completes a TLS handshake (anyone can: any certificate is accepted)
 	# reaches the same code with the same bytes, so the tools run in plaintext here, where
@@ -38,13 +38,9 @@ setup() {
 	NCHUNKS=512
 }
 
-teardown() {
-	common_teardown
-}
-
 # _serve_honest [P2P-SERVE ARGS...]: an honest p2p-serve of f; its address in GOOD.
 _serve_honest() {
-	start_server_stdin m --no-announce "$@"
+	start_server --stdin m --no-announce "$@"
 	wait_listed "$SERVER_ADDR" "$ID"
 	GOOD=$SERVER_ADDR
 	GOOD_PID=$SERVER_PID
@@ -291,7 +287,7 @@ _alone() {
 	id=$(ref_id big)
 	start_badpeer liar big.m big
 	local bad=$BADPEER_ADDR
-	start_server_stdin big.m --no-announce --max-upload-rate 4M
+	start_server --stdin big.m --no-announce --max-upload-rate 4M
 	wait_listed "$SERVER_ADDR" "$id"
 	run --separate-stderr to_file out timeout 20 p2p-fetch -v --stats -p "$bad" -p "$SERVER_ADDR" "$id" </dev/null
 	echo "$stderr" >&2
@@ -516,7 +512,7 @@ _flood_then_fetch() {
 	p2p-chunk huge >huge.m
 	local id
 	id=$(manifest_ids huge.m)
-	start_server_stdin huge.m --no-announce
+	start_server --stdin huge.m --no-announce
 	wait_listed "$SERVER_ADDR" "$id"
 	start_attack -i 262104 -n 40 -t 1 pipeline "$SERVER_ADDR" "$id"
 	wait_exit "$ATTACK_PID" 60
@@ -613,7 +609,7 @@ _swarm_lists() {
 _private_swarm() {
 	unset MINI_P2P_NO_TLS
 	(umask 077; printf 'the swarm\n' >swarm.secret)
-	start_server_stdin m --no-announce --secret-file swarm.secret "$@"
+	start_server --stdin m --no-announce --secret-file swarm.secret "$@"
 	GOOD=$SERVER_ADDR
 	GOOD_PID=$SERVER_PID
 	GOOD_ERR=$SERVER_ERR

@@ -6,15 +6,9 @@ bats_require_minimum_version 1.5.0
 load ../bats/common
 
 setup() {
-	cd "$BATS_TEST_TMPDIR"
+	common_setup
 	mkdir -p config
 	make_file f 300000 41
-	export HOME="$BATS_TEST_TMPDIR/home"
-	unset MINI_P2P_CHUNK_SIZE P2P_LOG RUST_LOG
-}
-
-teardown() {
-	common_teardown
 }
 
 chunk_size_of() {
@@ -94,7 +88,7 @@ TOML
 	assert_stderr --partial "f: 300000 bytes, over storage.max_file_size (100000)"
 	rm config/default.toml
 	p2p-chunk f > f.mf
-	start_server_stdin f.mf --no-announce
+	start_server --stdin f.mf --no-announce
 	printf '[storage]\nmax_file_size = 100000\n' > config/default.toml
 	run -1 --separate-stderr p2p-fetch -p "$SERVER_ADDR" "$(p2p-chunk --config /dev/null --id f)" </dev/null
 	assert_stderr --partial "300000 bytes, over storage.max_file_size (100000)"
@@ -103,10 +97,10 @@ TOML
 @test "network.max_peers and connection_timeout reach p2p-serve: past the limit, connections are refused" {
 	printf '[network]\nmax_peers = 2\n' > config/default.toml
 	p2p-chunk --config /dev/null -c 64K f > f.mf
-	start_server_stdin f.mf --no-announce
+	start_server --stdin f.mf --no-announce
 	run --separate-stderr timeout 30 python3 "$P2P_REF" load "$SERVER_ADDR" f.mf 5 1
 	assert_stderr --partial "3 failures of 5 connections"
 	# The environment beats the file.
-	MINI_P2P_MAX_PEERS=10 start_server_stdin f.mf --no-announce
+	MINI_P2P_MAX_PEERS=10 start_server --stdin f.mf --no-announce
 	run -0 --separate-stderr timeout 30 python3 "$P2P_REF" load "$SERVER_ADDR" f.mf 5 1
 }

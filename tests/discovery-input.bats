@@ -10,12 +10,8 @@ bats_require_minimum_version 1.5.0
 load ../bats/common
 
 setup() {
-	cd "$BATS_TEST_TMPDIR"
+	common_setup
 	DP=$(unused_udp_port)
-}
-
-teardown() {
-	common_teardown
 }
 
 # dgram CMD ARGS...: the datagram tool below (see its commands at the end).
@@ -362,16 +358,13 @@ peers_of() {
 	start_server --no-announce -n real
 	local real_port=$SERVER_PORT
 	# something that accepts connections but never speaks the protocol
-	python3 -c 'import socket, sys, time
+	start_server --cmd python3 -c 'import socket, sys, time
 s = socket.socket()
 s.bind(("127.0.0.1", 0))
 s.listen(16)
-print(s.getsockname()[1], flush=True)
-time.sleep(120)' >silent.port 3>&- &
-	EXTRA_PIDS+=($!)
-	wait_for grep -q . silent.port
-	local silent_port
-	silent_port=$(<silent.port)
+print("127.0.0.1:%d" % s.getsockname()[1], flush=True)
+time.sleep(120)'
+	local silent_port=$SERVER_PORT
 	dgram spoof "$DP" "$silent_port" >/dev/null
 	dgram spoof "$DP" "$real_port" >/dev/null
 	wait_for -t 10 eval 'peers_of "$table" | grep -qxF "127.0.0.1:$real_port"'

@@ -10,7 +10,7 @@ load ../bats/common
 EXAMPLES="$(cd "$BATS_TEST_DIRNAME/../examples" && pwd)"
 
 setup() {
-	cd "$BATS_TEST_TMPDIR"
+	common_setup
 	mkdir tmp
 	export TMPDIR=$BATS_TEST_TMPDIR/tmp
 	export MINI_P2P_DISCOVERY_PORT

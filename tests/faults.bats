@@ -10,7 +10,7 @@ bats_require_minimum_version 1.5.0
 load ../bats/common
 
 setup() {
-	cd "$BATS_TEST_TMPDIR"
+	common_setup
 	# The proxy cuts, stalls and flips the protocol's own bytes, at offsets counted in the
 	# plaintext stream, and the fetch's reaction to each (resume, drop, retry) is what is
 	# tested: so the tools run in plaintext here. Under TLS any flipped byte is a TLS error;
@@ -18,10 +18,6 @@ setup() {
 	# in clear.
 	export MINI_P2P_NO_TLS=1
 	[[ -x $P2P_FAULTPROXY ]] || fail "no $P2P_FAULTPROXY: make it first (make check builds it)"
-}
-
-teardown() {
-	common_teardown
 }
 
 # serve_file FILE: a p2p-serve sharing FILE at 64 KiB chunks, no discovery, named "s" so that

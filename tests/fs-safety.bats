@@ -5,14 +5,6 @@
 bats_require_minimum_version 1.5.0
 load ../bats/common
 
-setup() {
-	cd "$BATS_TEST_TMPDIR"
-}
-
-teardown() {
-	common_teardown
-}
-
 @test "serve -d: symbolic links inside DIR are not followed, so nothing outside is shared" {
 	mkdir share outside
 	echo "secret canary" > outside/canary
@@ -61,7 +53,7 @@ teardown() {
 
 @test "fetch -o: a FILE.part that is a link, a FIFO or a directory is never written through" {
 	make_file src 40000 5
-	start_server_stdin <(p2p-chunk src)
+	start_server --stdin <(p2p-chunk src)
 	id=$(p2p-chunk --id src)
 	wait_listed "$SERVER_ADDR" "$id"
 	echo untouched > canary
@@ -83,7 +75,7 @@ teardown() {
 @test "fetch -o: a FILE.part another user owns or others may write is refused and left as it is" {
 	[[ $(id -u) == 0 ]] || skip "needs root to give the .part to another user"
 	make_file src 40000 5
-	start_server_stdin <(p2p-chunk src)
+	start_server --stdin <(p2p-chunk src)
 	id=$(p2p-chunk --id src)
 	wait_listed "$SERVER_ADDR" "$id"
 	# Planted by nobody (in /tmp anyone can): writable by its owner, so the file fetched
@@ -129,7 +121,7 @@ teardown() {
 	fi
 	make_file f 4194304 6
 	p2p-chunk -c 64K f > f.mf
-	start_server_stdin f.mf
+	start_server --stdin f.mf
 	id=$(p2p-chunk --id f)
 	mkdir small
 	run -0 unshare -m bash -c '
@@ -233,7 +225,7 @@ teardown() {
 	assert_line --partial "	visible"
 	stop_server "$SERVER_PID"
 	p2p-chunk share/node.pem >m
-	start_server_stdin m --identity share/node.pem
+	start_server --stdin m --identity share/node.pem
 	grep -q "node.pem: this node's key; never served" "$SERVER_ERR"
 	run -0 --separate-stderr p2p-fetch --list -p "$SERVER_ADDR"
 	assert_equal "${#lines[@]}" 0

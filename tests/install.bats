@@ -10,19 +10,15 @@ load ../bats/common
 REPO="$(cd "$BATS_TEST_DIRNAME/.." && pwd)"
 
 setup() {
+	common_setup
 	[[ $P2P_BIN == "$REPO/build/bin" ]] || skip "tests another build ($P2P_BIN)"
 	command -v pkg-config >/dev/null || skip "pkg-config is not installed"
 	# make check runs this suite: the outer make's jobserver is not ours
 	unset MAKEFLAGS MAKELEVEL MFLAGS
-	cd "$BATS_TEST_TMPDIR"
 	DEST="$BATS_TEST_TMPDIR/dest"
 	make_file a 300000 1
 	make_file b 5M 2
 	: >empty
-}
-
-teardown() {
-	common_teardown
 }
 
 @test "make all builds examples/hash_file in the tree: the ids p2p-chunk --id prints" {

@@ -8,13 +8,9 @@ bats_require_minimum_version 1.5.0
 load ../bats/common
 
 setup() {
+	common_setup
 	command -v jq >/dev/null || skip "jq is not installed (make deps)"
-	cd "$BATS_TEST_TMPDIR"
 	DP=$(unused_udp_port)
-}
-
-teardown() {
-	common_teardown
 }
 
 # json_string_of NAME: the raw JSON text p2p-verify --json writes for a file named NAME.

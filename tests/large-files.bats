@@ -5,14 +5,6 @@
 bats_require_minimum_version 1.5.0
 load ../bats/common
 
-setup() {
-	cd "$BATS_TEST_TMPDIR"
-}
-
-teardown() {
-	common_teardown
-}
-
 @test "a 20 GiB sparse file chunks into a small manifest and verifies" {
 	truncate -s 20G big
 	run -0 p2p-chunk big
@@ -41,7 +33,7 @@ teardown() {
 	head -c 1000 /dev/urandom | dd of=big bs=1 seek=100 conv=notrunc status=none
 	id=$(p2p-chunk --id big)
 	p2p-chunk big > big.mf
-	start_server_stdin big.mf
+	start_server --stdin big.mf
 	# Verified on the way: p2p-verify reads the fetch from a pipe.
 	run -0 --separate-stderr bash -c "set -o pipefail; p2p-fetch --stats -p $SERVER_ADDR $id </dev/null | p2p-verify $id -"
 	assert_output "OK	-"

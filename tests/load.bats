@@ -6,13 +6,9 @@ bats_require_minimum_version 1.5.0
 load ../bats/common
 
 setup() {
-	cd "$BATS_TEST_TMPDIR"
+	common_setup
 	make_file f 10485760 21
 	p2p-chunk -c 256K f > f.mf
-}
-
-teardown() {
-	common_teardown
 }
 
 rss_peak_kib() {
@@ -23,7 +19,7 @@ rss_peak_kib() {
 	ulimit -n "$(ulimit -Hn)"
 	[ "$(ulimit -n)" -ge 2200 ] || skip "descriptor limit $(ulimit -n) is too low for 1000 connections"
 	# all 1000 from one address, each in its handshake until the last is open
-	start_server_stdin f.mf --no-announce --max-peers 1100 --max-host-handshakes 1000
+	start_server --stdin f.mf --no-announce --max-peers 1100 --max-host-handshakes 1000
 	run -0 --separate-stderr timeout 120 python3 "$P2P_REF" load "$SERVER_ADDR" f.mf 1000 2
 	assert_output "served 1000"
 	peak=$(rss_peak_kib "$SERVER_PID")
@@ -41,7 +37,7 @@ rss_peak_kib() {
 @test "30 fetches at once from one host, default limits: each waits its turn past the 8 handshakes one address may have, and all succeed" {
 	make_file small 1M 22
 	p2p-chunk small >small.mf
-	start_server_stdin small.mf --no-announce
+	start_server --stdin small.mf --no-announce
 	local id i pids=()
 	id=$(p2p-chunk --id small)
 	for i in $(seq 30); do
@@ -61,7 +57,7 @@ rss_peak_kib() {
 }
 
 @test "connections past --max-peers are refused cleanly; the others are served" {
-	start_server_stdin f.mf --no-announce --max-peers 5
+	start_server --stdin f.mf --no-announce --max-peers 5
 	# Twenty at once: five are served, the rest see the connection closed.
 	run --separate-stderr timeout 60 python3 "$P2P_REF" load "$SERVER_ADDR" f.mf 20 1
 	assert_failure 1
@@ -72,7 +68,7 @@ rss_peak_kib() {
 }
 
 @test "a client that asks and never reads is dropped by the write timeout, and costs little" {
-	start_server_stdin f.mf --no-announce -T 2 -v
+	start_server --stdin f.mf --no-announce -T 2 -v
 	before=$(awk '/^VmRSS:/ {print $2}' "/proc/$SERVER_PID/status")
 	python3 - "$SERVER_ADDR" "$(p2p-chunk --id f)" "$P2P_REF" <<'PY' &
 import importlib.util, socket, struct, sys, time

@@ -10,14 +10,9 @@ load ../bats/common
 TS='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z'
 
 setup() {
-	cd "$BATS_TEST_TMPDIR"
-	export HOME="$BATS_TEST_TMPDIR/home"
+	common_setup
 	make_file f 300000 3
 	ID=$(p2p-chunk --id f)
-}
-
-teardown() {
-	common_teardown
 }
 
 # fetch_log [ENV=VALUE...] -- [P2P-FETCH ARGS...]: a fetch of f from a fresh server; its

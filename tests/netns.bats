@@ -28,7 +28,7 @@ teardown_file() {
 }
 
 setup() {
-	cd "$BATS_TEST_TMPDIR"
+	common_setup
 	NETNS=()
 	if [[ $(id -u) != 0 ]]; then
 		skip "needs root to create network namespaces"
@@ -99,7 +99,7 @@ in_ns() {
 serve_in() {
 	local node=$1
 	shift
-	_start_bg /dev/null ip netns exec "$NS-$node" env -u MINI_P2P_DISCOVERY_ADDR \
+	start_server --cmd ip netns exec "$NS-$node" env -u MINI_P2P_DISCOVERY_ADDR \
 		p2p-serve -p 0 -n "node-$node" "$@"
 	case $node in
 	a) SERVER_ADDR=$NET.1:$SERVER_PORT ;;

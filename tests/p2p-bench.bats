@@ -5,10 +5,6 @@
 bats_require_minimum_version 1.5.0
 load ../bats/common
 
-setup() {
-	cd "$BATS_TEST_TMPDIR"
-}
-
 @test "--help prints usage on stdout, exit 0; a bad option is exit 2" {
 	run -0 --separate-stderr p2p-bench --help
 	assert_output --partial "usage: p2p-bench"

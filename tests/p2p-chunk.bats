@@ -6,14 +6,6 @@ bats_require_minimum_version 1.5.0
 
 load ../bats/common
 
-setup() {
-	cd "$BATS_TEST_TMPDIR"
-}
-
-teardown() {
-	common_teardown
-}
-
 @test "--help prints usage on stdout and exits 0" {
 	run -0 --separate-stderr p2p-chunk --help
 	assert_output --regexp '[Uu]sage:.*p2p-chunk'

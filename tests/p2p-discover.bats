@@ -11,14 +11,10 @@ load ../bats/common
 ID0=0000000000000000000000000000000000000000000000000000000000000000
 
 setup() {
-	cd "$BATS_TEST_TMPDIR"
+	common_setup
 	DP=$(unused_udp_port)
 	# p2p-discover on this test's port, never longer than 60 s whatever it is told
 	DISCOVER=(timeout 60 p2p-discover --discovery-port "$DP")
-}
-
-teardown() {
-	common_teardown
 }
 
 # dserve [P2P-SERVE ARGS...]: a server on this test's discovery port.

@@ -7,14 +7,6 @@ bats_require_minimum_version 1.5.0
 
 load ../bats/common
 
-setup() {
-	cd "$BATS_TEST_TMPDIR"
-}
-
-teardown() {
-	common_teardown
-}
-
 # A valid id that no file here has: H("not served").
 UNKNOWN_ID=$(printf 'not served' | sha256sum | cut -d' ' -f1)
 
@@ -295,7 +287,7 @@ UNKNOWN_ID=$(printf 'not served' | sha256sum | cut -d' ' -f1)
 	local id addrs=()
 	id=$(ref_id f)
 	for _ in 1 2 3; do
-		start_server_stdin m
+		start_server --stdin m
 		wait_listed "$SERVER_ADDR" "$id"
 		addrs+=("$SERVER_ADDR")
 	done
@@ -335,7 +327,7 @@ UNKNOWN_ID=$(printf 'not served' | sha256sum | cut -d' ' -f1)
 	corrupt_chunks bad.bin 16384 # and a byte in every chunk, so the fetcher meets one for sure
 	local id
 	id=$(ref_id f)
-	start_server_stdin bad.m
+	start_server --stdin bad.m
 	wait_listed "$SERVER_ADDR" "$id"
 	local bad=$SERVER_ADDR
 	serve_chunked -c 16K f
@@ -352,7 +344,7 @@ UNKNOWN_ID=$(printf 'not served' | sha256sum | cut -d' ' -f1)
 	cp f bad.bin
 	p2p-chunk -c 16K bad.bin >bad.m
 	corrupt_chunks bad.bin 16384
-	start_server_stdin bad.m
+	start_server --stdin bad.m
 	wait_listed "$SERVER_ADDR" "$(ref_id f)"
 	run -1 --separate-stderr timeout 60 p2p-fetch -p "$SERVER_ADDR" -o out "$(ref_id f)" </dev/null
 	assert_file_not_exists out

@@ -7,10 +7,6 @@ bats_require_minimum_version 1.5.0
 
 load ../bats/common
 
-setup() {
-	cd "$BATS_TEST_TMPDIR"
-}
-
 teardown() {
 	[[ -z ${FIFO_FD:-} ]] || exec {FIFO_FD}>&-
 	[[ -z ${VETH:-} ]] || ip link del "$VETH" 2>/dev/null || true
@@ -73,7 +69,7 @@ teardown() {
 	make_file a 100000 1
 	make_file 'héllo wörld.bin' 3000 2
 	p2p-chunk a 'héllo wörld.bin' >m
-	start_server_stdin m
+	start_server --stdin m
 	local ida idb
 	ida=$(ref_id a)
 	idb=$(ref_id 'héllo wörld.bin')
@@ -86,7 +82,7 @@ teardown() {
 	make_file a 100000 1
 	make_file 'héllo wörld.bin' 3000 2
 	p2p-chunk a 'héllo wörld.bin' >m
-	start_server_stdin m
+	start_server --stdin m
 	wait_for grep -qE "^p2p-serve: [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}\.[0-9]{3}Z info: serving $(ref_id a) a\$" "$SERVER_ERR"
 	wait_for grep -qF " info: serving $(ref_id 'héllo wörld.bin') héllo wörld.bin" "$SERVER_ERR"
 }
@@ -97,22 +93,22 @@ teardown() {
 	local id
 	id=$(ref_id a)
 
-	start_server_stdin m -q
+	start_server --stdin m -q
 	wait_listed "$SERVER_ADDR" "$id"
 	sleep 0.2
 	run ! grep -q serving "$SERVER_ERR"
 
-	P2P_LOG=warn start_server_stdin m
+	P2P_LOG=warn start_server --stdin m
 	wait_listed "$SERVER_ADDR" "$id"
 	sleep 0.2
 	run ! grep -q serving "$SERVER_ERR"
 
-	RUST_LOG=warn start_server_stdin m
+	RUST_LOG=warn start_server --stdin m
 	wait_listed "$SERVER_ADDR" "$id"
 	sleep 0.2
 	run ! grep -q serving "$SERVER_ERR"
 
-	P2P_LOG=warn start_server_stdin m -v
+	P2P_LOG=warn start_server --stdin m -v
 	wait_for grep -qF " info: serving $id a" "$SERVER_ERR"
 }
 
@@ -125,7 +121,7 @@ teardown() {
 	mkfifo fifo
 	# Opened read-write, the FIFO never blocks us nor reaches EOF while FIFO_FD is open.
 	exec {FIFO_FD}<>fifo
-	start_server_stdin fifo
+	start_server --stdin fifo
 	p2p-chunk a >&"$FIFO_FD"
 	wait_listed "$SERVER_ADDR" "$ida"
 	run ! listed "$SERVER_ADDR" "$idb"
@@ -142,7 +138,7 @@ teardown() {
 @test "stdin at EOF: keeps running and serving" {
 	make_file a 20000 1
 	p2p-chunk a >m
-	start_server_stdin m
+	start_server --stdin m
 	wait_listed "$SERVER_ADDR" "$(ref_id a)"
 	sleep 0.5
 	pid_alive "$SERVER_PID"
@@ -178,7 +174,7 @@ teardown() {
 	make_file d2/b 2000 2
 	make_file c 3000 3
 	p2p-chunk c >m
-	start_server_stdin m -d d1 -d d2
+	start_server --stdin m -d d1 -d d2
 	wait_listed "$SERVER_ADDR" "$(ref_id d1/a)" "$(ref_id d2/b)" "$(ref_id c)"
 	run -0 python3 "$P2P_REF" list "$SERVER_ADDR"
 	assert_equal "${#lines[@]}" 3
@@ -239,7 +235,7 @@ time.sleep(30)' "$SERVER_PORT" 3>&- &
 @test "--stats: one line at exit with the counters" {
 	make_file a 65536 1
 	p2p-chunk -c 16K a >m
-	start_server_stdin m --stats
+	start_server --stdin m --stats
 	local id
 	id=$(ref_id a)
 	wait_listed "$SERVER_ADDR" "$id"
@@ -269,7 +265,7 @@ time.sleep(30)' "$SERVER_PORT" 3>&- &
 @test "a client sending an oversized frame is dropped; the server goes on" {
 	make_file a 20000 1
 	p2p-chunk a >m
-	start_server_stdin m
+	start_server --stdin m
 	local id
 	id=$(ref_id a)
 	wait_listed "$SERVER_ADDR" "$id"
@@ -283,7 +279,7 @@ time.sleep(30)' "$SERVER_PORT" 3>&- &
 @test "the manifest's path is not sent to peers" {
 	make_file a 20000 1
 	p2p-chunk a >m
-	start_server_stdin m
+	start_server --stdin m
 	local id
 	id=$(ref_id a)
 	wait_listed "$SERVER_ADDR" "$id"
@@ -323,7 +319,7 @@ PY
 	ip addr add 10.77.0.1/24 dev p2pv0
 	ip link set p2pv0 up
 	ip link set p2pv1 up
-	_start_bg /dev/null p2p-serve -p 0
+	start_server --cmd p2p-serve -p 0
 	local port=$SERVER_PORT
 	run -0 cat "$SERVER_OUT"
 	assert_line --index 0 "10.77.0.1:$port"
@@ -379,7 +375,7 @@ data = open("m", "rb").read()
 old, new = (sys.argv[1] + "/shared").encode(), (sys.argv[1] + "/secret").encode()
 assert data.count(old) == 1
 open("m.bad", "wb").write(data.replace(old, new))' "$PWD"
-	start_server_stdin m.bad --stats
+	start_server --stdin m.bad --stats
 	wait_listed "$SERVER_ADDR" "$id"
 	run -1 --separate-stderr p2p-fetch -T 5 -p "$SERVER_ADDR" -o got "$id" </dev/null
 	assert_stderr --partial "file unavailable"
@@ -392,7 +388,7 @@ open("m.bad", "wb").write(data.replace(old, new))' "$PWD"
 @test "a manifest whose file matches it is served, each chunk checked once" {
 	make_file f 2M 25
 	p2p-chunk -c 262144 f >m
-	start_server_stdin m
+	start_server --stdin m
 	id=$(p2p-chunk --id f)
 	wait_listed "$SERVER_ADDR" "$id"
 	run -0 --separate-stderr p2p-fetch -p "$SERVER_ADDR" -o got "$id" </dev/null

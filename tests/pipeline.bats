@@ -5,20 +5,12 @@ bats_require_minimum_version 1.5.0
 
 load ../bats/common
 
-setup() {
-	cd "$BATS_TEST_TMPDIR"
-}
-
-teardown() {
-	common_teardown
-}
-
 @test "p2p-chunk FILE | p2p-serve, then p2p-fetch ID > out: byte-identical" {
 	make_file 'héllo wörld.bin' 3M 1
 	local id
 	id=$(p2p-chunk --id 'héllo wörld.bin')
 	# the literal pipeline: the server's stdin is p2p-chunk's stdout
-	start_server_stdin <(p2p-chunk 'héllo wörld.bin')
+	start_server --stdin <(p2p-chunk 'héllo wörld.bin')
 	wait_listed "$SERVER_ADDR" "$id"
 	timeout 30 p2p-fetch -p "$SERVER_ADDR" "$id" </dev/null >out
 	cmp 'héllo wörld.bin' out
@@ -29,7 +21,7 @@ teardown() {
 @test "fetched file verifies against the original manifest" {
 	make_file a 2M 2
 	p2p-chunk -c 16K a >m
-	start_server_stdin m
+	start_server --stdin m
 	local id
 	id=$(p2p-chunk --id a)
 	wait_listed "$SERVER_ADDR" "$id"
@@ -117,11 +109,11 @@ teardown() {
 	p2p-chunk -c 64K f >m
 	local id addrs=()
 	id=$(p2p-chunk --id f)
-	start_server_stdin lie.m
+	start_server --stdin lie.m
 	wait_listed "$SERVER_ADDR" "$id"
 	addrs+=(-p "$SERVER_ADDR")
 	for _ in 1 2; do
-		start_server_stdin m
+		start_server --stdin m
 		wait_listed "$SERVER_ADDR" "$id"
 		addrs+=(-p "$SERVER_ADDR")
 	done

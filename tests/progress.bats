@@ -13,7 +13,7 @@ REC="^p2p-fetch: $SIZE of 2\\.0 MiB \\([0-9]+%\\)  $SIZE/s  [0-9]+ peers?  ETA [
 FINAL="^p2p-fetch: 2\\.0 MiB of 2\\.0 MiB \\(100%\\)  $SIZE/s  in 0:0[0-9] *\$"
 
 setup() {
-	cd "$BATS_TEST_TMPDIR"
+	common_setup
 	make_file f 2M 5
 	ID=$(p2p-chunk --id f)
 }

@@ -12,13 +12,9 @@ load ../bats/common
 RATE=2097152 # 2M, in bytes per second
 
 setup() {
-	cd "$BATS_TEST_TMPDIR"
+	common_setup
 	make_file f 8M 7
 	ID=$(p2p-chunk --id f)
-}
-
-teardown() {
-	common_teardown
 }
 
 # within_15 BYTES START_NS END_NS: BYTES over the time between is within 15% of RATE.
@@ -46,9 +42,9 @@ within_15() {
 # comes within twice the time.
 @test "p2p-fetch --max-download-rate is one budget over all peers: two servers, no faster" {
 	p2p-chunk f >f.mf
-	start_server_stdin f.mf --no-announce
+	start_server --stdin f.mf --no-announce
 	local a=$SERVER_ADDR
-	start_server_stdin f.mf --no-announce
+	start_server --stdin f.mf --no-announce
 	wait_listed "$a" "$ID"
 	wait_listed "$SERVER_ADDR" "$ID"
 	local t0 t1

@@ -9,14 +9,10 @@ bats_require_minimum_version 1.5.0
 load ../bats/common
 
 setup() {
-	cd "$BATS_TEST_TMPDIR"
+	common_setup
 	# Each test has its own discovery port: fetchers answer queries on it.
 	MINI_P2P_DISCOVERY_PORT=$(unused_udp_port)
 	export MINI_P2P_DISCOVERY_PORT
-}
-
-teardown() {
-	common_teardown
 }
 
 # start_fetch NAME ARGS...: p2p-fetch -v --stats ARGS in the background, stdout to NAME.out and

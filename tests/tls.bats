@@ -11,14 +11,6 @@ bats_require_minimum_version 1.5.0
 
 load ../bats/common
 
-setup() {
-	cd "$BATS_TEST_TMPDIR"
-}
-
-teardown() {
-	common_teardown
-}
-
 # key_identity KEYFILE: a node's identity from its key file: SHA-256 of the DER
 # SubjectPublicKeyInfo, as the openssl command writes it.
 key_identity() {
@@ -32,7 +24,7 @@ new_key() {
 
 # serve_m [P2P-SERVE ARGS...]: p2p-serve of the manifests in m, no discovery unless ARGS ask.
 serve_m() {
-	start_server_stdin m --no-announce "$@"
+	start_server --stdin m --no-announce "$@"
 }
 
 # swarm_lists ADDR ID SECRET: a member of the private swarm of SECRET sees ID in ADDR's list

@@ -5,16 +5,10 @@ bats_require_minimum_version 1.5.0
 load ../bats/common
 
 setup() {
+	common_setup
 	command -v valgrind >/dev/null || skip "valgrind is not installed"
 	# Sanitizer builds and valgrind do not mix.
 	[[ "${P2P_BIN:-}" != *asan* ]] || skip "sanitizer build: valgrind does not apply"
-	cd "$BATS_TEST_TMPDIR"
-	vg_pid=
-}
-
-teardown() {
-	[ -z "${vg_pid:-}" ] || kill -KILL "$vg_pid" 2>/dev/null || true
-	common_teardown
 }
 
 VG="valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=99"
@@ -22,20 +16,15 @@ VG="valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect --er
 @test "valgrind: p2p-serve and p2p-fetch of a 3 MiB file, clean" {
 	make_file f 3145728 31
 	p2p-chunk -c 64K f > f.mf
-	start_server_stdin f.mf --no-announce
-	# The server itself under valgrind, started by hand so its exit
-	# status (99 on any error) can be read.
-	$VG "$(command -v p2p-serve)" -p 0 --bind 127.0.0.1 --no-announce < f.mf > vg.addr 2> vg.serve.err &
-	vg_pid=$!
-	wait_for -t 60 test -s vg.addr
-	run -0 --separate-stderr $VG "$(command -v p2p-fetch)" -p "$(head -n1 vg.addr)" -p "$SERVER_ADDR" -o out "$(p2p-chunk --id f)" </dev/null
+	start_server --stdin f.mf --no-announce
+	local plain=$SERVER_ADDR
+	# The server itself under valgrind too: stop_server reads its exit status (99 on any error).
+	P2P_WAIT=60 start_server --stdin f.mf --cmd $VG "$(command -v p2p-serve)" -p 0 --bind 127.0.0.1 --no-announce
+	local vg=$SERVER_ADDR vg_pid=$SERVER_PID vg_err=$SERVER_ERR
+	run -0 --separate-stderr $VG "$(command -v p2p-fetch)" -p "$vg" -p "$plain" -o out "$(p2p-chunk --id f)" </dev/null
 	cmp f out
-	kill -TERM "$vg_pid"
-	st=0
-	timeout_wait=$((SECONDS + 60))
-	while kill -0 "$vg_pid" 2>/dev/null && ((SECONDS < timeout_wait)); do sleep 0.1; done
-	wait "$vg_pid" || st=$?
-	[ "$st" -eq 0 ] || fail "p2p-serve under valgrind: exit $st: $(cat vg.serve.err)"
+	P2P_WAIT=60 stop_server "$vg_pid" || fail "p2p-serve under valgrind ignored TERM for 60 s: $(cat "$vg_err")"
+	[ "$exit_status" -eq 0 ] || fail "p2p-serve under valgrind: exit $exit_status: $(cat "$vg_err")"
 }
 
 @test "valgrind: p2p-chunk, p2p-verify and p2p-discover, clean" {

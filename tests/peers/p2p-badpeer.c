@@ -10,6 +10,33 @@
  *
  * Plain sockets, never blocking: every wait is a poll() with a deadline, so
  * the peer never hangs its test. One fetcher is served at a time.
+ *
+ * bats/p2p_ref.py has a fake peer too, kept for another proof: it is the
+ * protocol written a second time, over TLS as the tools run by default
+ * (p2p-fetch.bats, tls.bats); this one is plaintext and exact to the byte,
+ * for attacks (attacks.bats). Modes both have, and why each stays:
+ *
+ *   here                   p2p_ref.py         why both
+ *   serve honest           peer honest        here the control (the fetch
+ *                                             uses it like any peer, so a
+ *                                             drop in another mode is the
+ *                                             mode's doing); there interop
+ *                                             over TLS
+ *   serve wrong-chunk      peer corrupt       same bytes; there the drop
+ *                                             warning, -q and stdout a user
+ *                                             sees, over TLS; here the attack
+ *                                             table, plaintext
+ *   serve forged-manifest  peer badmanifest   as wrong-chunk
+ *   serve stall            peer silent        not the same: silent never
+ *                                             sends HELLO, stall goes quiet
+ *                                             after it
+ *   attack huge-length     junk               not the same: junk is once,
+ *                                             before HELLO, in TLS; this is
+ *                                             after HELLO, in rounds, with
+ *                                             the server's memory watched
+ * Every other mode here needs exact bytes and is here alone; the
+ * reference's notfound and slow (an honest peer, 10 ms a chunk) are there
+ * alone.
  */
 #include <errno.h>
 #include <fcntl.h>
