@@ -25,77 +25,11 @@
 #define PROGRESS_MIN 1024     /* bytes within the timeout that count as
                                * progress */
 
-void
-proto__fetch_log(proto_fetch *f, int level, const char *fmt, ...)
-{
-	char text[1024];
-	va_list ap;
-
-	if (f->cbs.log == NULL)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
-	f->cbs.log(level, text, f->ctx);
-}
-
-void
-proto__fetch_end(proto_fetch *f, int code)
-{
-	if (f->done)
-		return;
-	f->done = 1;
-	f->cbs.on_end(code, f->ctx);
-}
-
-double
-proto__fetch_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-/* Nothing verified for a second: any source is worth asking. */
-int
-proto__fetch_stalled(const proto_fetch *f)
-{
-	return proto__fetch_now() - f->last_chunk > 1.0;
-}
-
-static int
-peer_alive(const struct fetch_peer *p)
-{
-	return p->state != FETCH_GONE && p->state != FETCH_QUEUED;
-}
-
 /* Alive, or waiting for room: still to hope for. */
 static int
 peer_pending(const struct fetch_peer *p)
 {
 	return p->state != FETCH_GONE;
-}
-
-unsigned
-proto__fetch_alive_peers(const proto_fetch *f)
-{
-	unsigned n = 0;
-
-	for (size_t i = 0; i < f->npeers; i++)
-		n += peer_alive(f->peers[i]);
-	return n;
-}
-
-/* Peers found through others that are still with us. */
-unsigned
-proto__fetch_learned_peers(const proto_fetch *f)
-{
-	unsigned n = 0;
-
-	for (size_t i = 0; i < f->npeers; i++)
-		n += peer_alive(f->peers[i]) && f->peers[i]->learned;
-	return n;
 }
 
 static void
@@ -554,7 +488,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	if (f->cfg.list && f->listed > 0) {
 		/* What the others said is listed; the silent ones are left. */
 		for (size_t i = 0; i < f->npeers; i++)
-			if (peer_alive(f->peers[i]))
+			if (proto__fetch_peer_alive(f->peers[i]))
 				proto__fetch_log(f, PROTO_LOG_WARN, "%s: no answer "
 				    "within %u s", proto_addr_text(&f->peers[i]->addr), t);
 		proto__fetch_end(f, 0);
@@ -565,7 +499,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 		    f->hex);
 	else if (f->mf == NULL) {
 		for (size_t i = 0; i < f->npeers; i++)
-			if (peer_alive(f->peers[i]))
+			if (proto__fetch_peer_alive(f->peers[i]))
 				proto__fetch_log(f, PROTO_LOG_ERROR, "%s: no answer "
 				    "within %u s", proto_addr_text(&f->peers[i]->addr), t);
 		if (f->cfg.list)

@@ -110,20 +110,23 @@ struct proto_fetch {
 	uint64_t bytes_in, chunks_fetched, peers_dropped, cancels, wasted;
 };
 
+/* fetch.c */
 /* p has told all it will (its LIST answered): closed, not failed. */
 void proto__fetch_peer_done(struct fetch_peer *p);
-
-void proto__fetch_log(proto_fetch *f, int level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-void proto__fetch_end(proto_fetch *f, int code);
 void proto__fetch_peer_fail(struct fetch_peer *p, int bad, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void proto__fetch_consider(proto_fetch *f, struct fetch_peer *source,
     const proto_addr *addr);
-unsigned proto__fetch_alive_peers(const proto_fetch *f);
-unsigned proto__fetch_learned_peers(const proto_fetch *f);
+
+/* fetchutil.c: used by both, calls neither. */
+void proto__fetch_log(proto_fetch *f, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void proto__fetch_end(proto_fetch *f, int code);
 double proto__fetch_now(void);
 int proto__fetch_stalled(const proto_fetch *f);
+int proto__fetch_peer_alive(const struct fetch_peer *p);
+unsigned proto__fetch_alive_peers(const proto_fetch *f);
+unsigned proto__fetch_learned_peers(const proto_fetch *f);
 
 /* fetchpeer.c */
 extern const proto_conn_cbs proto__fetch_peer_cbs;
