@@ -6,10 +6,9 @@
  * and answers is fetchpeer.c's.
  */
 #include <errno.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <arpa/inet.h>
 #include <sys/socket.h>
@@ -112,6 +111,8 @@ others_answer(const proto_fetch *f, const struct fetch_peer *p)
 }
 
 static void connect_peer(struct fetch_peer *p);
+static void consider(proto_fetch *f, struct fetch_peer *source,
+    const proto_addr *addr);
 
 /* The owner's peers that waited for room get it, in the order given. A
  * new peer has its own chance: the clock of the timeout starts again. */
@@ -130,26 +131,21 @@ admit_queued(proto_fetch *f)
 	f->admitting = 0;
 }
 
-void
-proto__fetch_peer_done(struct fetch_peer *p)
+static void
+peer_done(struct fetch_peer *p)
 {
 	peer_close(p);
 	check_exhausted(p->f);
 }
 
 /* Drops a peer for what it did (bad), or lost it through no fault; either
- * way its chunks go to the others. */
-void
-proto__fetch_peer_fail(struct fetch_peer *p, int bad, const char *fmt, ...)
+ * way its chunks go to the others. Reached through proto__fetch_peer_fail,
+ * which has said why in p->why. */
+static void
+peer_failed(struct fetch_peer *p, int bad)
 {
 	proto_fetch *f = p->f;
-	va_list ap;
 
-	if (p->state == FETCH_GONE)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(p->why, sizeof(p->why), fmt, ap);
-	va_end(ap);
 	if (bad) {
 		f->peers_dropped++;
 		proto__fetch_log(f, PROTO_LOG_WARN, "%s; dropping peer", p->why);
@@ -198,7 +194,7 @@ static void
 node_found(const proto_addr *addr, const char *source, void *arg)
 {
 	(void)source;
-	proto__fetch_consider(arg, NULL, addr);
+	consider(arg, NULL, addr);
 }
 
 static void
@@ -384,9 +380,8 @@ proto_fetch_add_peer(proto_fetch *fx, const proto_addr *addr)
 
 /* A peer heard of from another, source (PEERS), or that connected to us
  * (source NULL): worth fetching from too, unless it is ourselves. */
-void
-proto__fetch_consider(proto_fetch *f, struct fetch_peer *source,
-    const proto_addr *addr)
+static void
+consider(proto_fetch *f, struct fetch_peer *source, const proto_addr *addr)
 {
 	proto_addr a = *addr;
 
@@ -400,10 +395,20 @@ proto__fetch_consider(proto_fetch *f, struct fetch_peer *source,
 	}
 }
 
+static void
+peer_learned(struct fetch_peer *source, const proto_addr *addr)
+{
+	consider(source->f, source, addr);
+}
+
+static const struct fetch_peer_events session_events = {
+	peer_failed, peer_done, peer_learned
+};
+
 void
 proto_fetch_add_learned(proto_fetch *fx, const proto_addr *addr)
 {
-	proto__fetch_consider(fx, NULL, addr);
+	consider(fx, NULL, addr);
 }
 
 /* Bytes still arriving are progress too: a slow peer's chunk may take
@@ -530,6 +535,7 @@ proto_fetch_new(struct event_base *base, const proto_fetch_config *cfg,
 	f->cfg = *cfg;
 	f->cbs = *cbs;
 	f->ctx = ctx;
+	f->events = &session_events;
 	if (f->cfg.timeout == 0)
 		f->cfg.timeout = DEFAULT_TIMEOUT;
 	if (f->cfg.max_peers == 0)

@@ -49,6 +49,19 @@ proto__fetch_stalled(const proto_fetch *f)
 	return proto__fetch_now() - f->last_chunk > 1.0;
 }
 
+void
+proto__fetch_peer_fail(struct fetch_peer *p, int bad, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (p->state == FETCH_GONE)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(p->why, sizeof(p->why), fmt, ap);
+	va_end(ap);
+	p->f->events->failed(p, bad);
+}
+
 int
 proto__fetch_peer_alive(const struct fetch_peer *p)
 {
