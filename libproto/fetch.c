@@ -3,7 +3,9 @@
  * connected, reconnected and dropped here, the manifest and the picker
  * they share, and the judgement of the whole: progress or none within the
  * timeout, and whether any peer is left to hope for. What one peer is asked
- * and answers is fetchpeer.c's.
+ * and answers is fetchpeer.c's. This file calls fetchpeer.c; fetchpeer.c
+ * never calls it, and reaches it only through the fetch_peer_events it
+ * fills here. Both call fetchutil.c.
  */
 #include <errno.h>
 #include <stdlib.h>

@@ -1,7 +1,10 @@
 /*
- * What fetch.c (the session) and fetchpeer.c (one peer's requests and
- * answers) share, and no other module sees: the fetch's state and the
- * calls between the two files. Not installed.
+ * What fetch.c (the session), fetchpeer.c (one peer's requests and
+ * answers) and fetchutil.c (what both use) share, and no other module
+ * sees: the fetch's state and the calls between the files. The calls go
+ * one way: fetch.c calls fetchpeer.c, whose news of a peer comes back
+ * through the fetch_peer_events fetch.c fills; both call fetchutil.c.
+ * Not installed.
  */
 #ifndef PROTO_FETCH_PRIVATE_H
 #define PROTO_FETCH_PRIVATE_H

@@ -4,7 +4,9 @@
  * or checked, a HAVE_MAP or HAVE that says what it holds, a chunk
  * verified and handed to the owner, the peers it knows. Also which chunk to
  * ask it for next, and how many at once. The session (fetch.c) owns the
- * peers, connects them and decides when they are gone.
+ * peers, connects them and decides when they are gone. fetch.c calls this
+ * file, never the reverse: what becomes of a peer goes back through
+ * f->events, which fetch.c fills. It calls fetchutil.c too.
  */
 #include <errno.h>
 #include <stdlib.h>
