@@ -3,13 +3,14 @@
  * connected, reconnected and dropped here, the manifest and the picker
  * they share, and the judgement of the whole: progress or none within the
  * timeout, and whether any peer is left to hope for. What one peer is asked
- * and answers is fetchpeer.c's.
+ * and answers is fetchpeer.c's. This file calls fetchpeer.c; fetchpeer.c
+ * never calls it, and reaches it only through the fetch_peer_events it
+ * fills here. Both call fetchutil.c.
  */
 #include <errno.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <arpa/inet.h>
 #include <sys/socket.h>
@@ -25,77 +26,11 @@
 #define PROGRESS_MIN 1024     /* bytes within the timeout that count as
                                * progress */
 
-void
-proto__fetch_log(proto_fetch *f, int level, const char *fmt, ...)
-{
-	char text[1024];
-	va_list ap;
-
-	if (f->cbs.log == NULL)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
-	f->cbs.log(level, text, f->ctx);
-}
-
-void
-proto__fetch_end(proto_fetch *f, int code)
-{
-	if (f->done)
-		return;
-	f->done = 1;
-	f->cbs.on_end(code, f->ctx);
-}
-
-double
-proto__fetch_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-/* Nothing verified for a second: any source is worth asking. */
-int
-proto__fetch_stalled(const proto_fetch *f)
-{
-	return proto__fetch_now() - f->last_chunk > 1.0;
-}
-
-static int
-peer_alive(const struct fetch_peer *p)
-{
-	return p->state != FETCH_GONE && p->state != FETCH_QUEUED;
-}
-
 /* Alive, or waiting for room: still to hope for. */
 static int
 peer_pending(const struct fetch_peer *p)
 {
 	return p->state != FETCH_GONE;
-}
-
-unsigned
-proto__fetch_alive_peers(const proto_fetch *f)
-{
-	unsigned n = 0;
-
-	for (size_t i = 0; i < f->npeers; i++)
-		n += peer_alive(f->peers[i]);
-	return n;
-}
-
-/* Peers found through others that are still with us. */
-unsigned
-proto__fetch_learned_peers(const proto_fetch *f)
-{
-	unsigned n = 0;
-
-	for (size_t i = 0; i < f->npeers; i++)
-		n += peer_alive(f->peers[i]) && f->peers[i]->learned;
-	return n;
 }
 
 static void
@@ -178,6 +113,8 @@ others_answer(const proto_fetch *f, const struct fetch_peer *p)
 }
 
 static void connect_peer(struct fetch_peer *p);
+static void consider(proto_fetch *f, struct fetch_peer *source,
+    const proto_addr *addr);
 
 /* The owner's peers that waited for room get it, in the order given. A
  * new peer has its own chance: the clock of the timeout starts again. */
@@ -196,26 +133,21 @@ admit_queued(proto_fetch *f)
 	f->admitting = 0;
 }
 
-void
-proto__fetch_peer_done(struct fetch_peer *p)
+static void
+peer_done(struct fetch_peer *p)
 {
 	peer_close(p);
 	check_exhausted(p->f);
 }
 
 /* Drops a peer for what it did (bad), or lost it through no fault; either
- * way its chunks go to the others. */
-void
-proto__fetch_peer_fail(struct fetch_peer *p, int bad, const char *fmt, ...)
+ * way its chunks go to the others. Reached through proto__fetch_peer_fail,
+ * which has said why in p->why. */
+static void
+peer_failed(struct fetch_peer *p, int bad)
 {
 	proto_fetch *f = p->f;
-	va_list ap;
 
-	if (p->state == FETCH_GONE)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(p->why, sizeof(p->why), fmt, ap);
-	va_end(ap);
 	if (bad) {
 		f->peers_dropped++;
 		proto__fetch_log(f, PROTO_LOG_WARN, "%s; dropping peer", p->why);
@@ -264,7 +196,7 @@ static void
 node_found(const proto_addr *addr, const char *source, void *arg)
 {
 	(void)source;
-	proto__fetch_consider(arg, NULL, addr);
+	consider(arg, NULL, addr);
 }
 
 static void
@@ -450,9 +382,8 @@ proto_fetch_add_peer(proto_fetch *fx, const proto_addr *addr)
 
 /* A peer heard of from another, source (PEERS), or that connected to us
  * (source NULL): worth fetching from too, unless it is ourselves. */
-void
-proto__fetch_consider(proto_fetch *f, struct fetch_peer *source,
-    const proto_addr *addr)
+static void
+consider(proto_fetch *f, struct fetch_peer *source, const proto_addr *addr)
 {
 	proto_addr a = *addr;
 
@@ -466,10 +397,20 @@ proto__fetch_consider(proto_fetch *f, struct fetch_peer *source,
 	}
 }
 
+static void
+peer_learned(struct fetch_peer *source, const proto_addr *addr)
+{
+	consider(source->f, source, addr);
+}
+
+static const struct fetch_peer_events session_events = {
+	peer_failed, peer_done, peer_learned
+};
+
 void
 proto_fetch_add_learned(proto_fetch *fx, const proto_addr *addr)
 {
-	proto__fetch_consider(fx, NULL, addr);
+	consider(fx, NULL, addr);
 }
 
 /* Bytes still arriving are progress too: a slow peer's chunk may take
@@ -554,7 +495,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	if (f->cfg.list && f->listed > 0) {
 		/* What the others said is listed; the silent ones are left. */
 		for (size_t i = 0; i < f->npeers; i++)
-			if (peer_alive(f->peers[i]))
+			if (proto__fetch_peer_alive(f->peers[i]))
 				proto__fetch_log(f, PROTO_LOG_WARN, "%s: no answer "
 				    "within %u s", proto_addr_text(&f->peers[i]->addr), t);
 		proto__fetch_end(f, 0);
@@ -565,7 +506,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 		    f->hex);
 	else if (f->mf == NULL) {
 		for (size_t i = 0; i < f->npeers; i++)
-			if (peer_alive(f->peers[i]))
+			if (proto__fetch_peer_alive(f->peers[i]))
 				proto__fetch_log(f, PROTO_LOG_ERROR, "%s: no answer "
 				    "within %u s", proto_addr_text(&f->peers[i]->addr), t);
 		if (f->cfg.list)
@@ -596,6 +537,7 @@ proto_fetch_new(struct event_base *base, const proto_fetch_config *cfg,
 	f->cfg = *cfg;
 	f->cbs = *cbs;
 	f->ctx = ctx;
+	f->events = &session_events;
 	if (f->cfg.timeout == 0)
 		f->cfg.timeout = DEFAULT_TIMEOUT;
 	if (f->cfg.max_peers == 0)

@@ -1,7 +1,10 @@
 /*
- * What fetch.c (the session) and fetchpeer.c (one peer's requests and
- * answers) share, and no other module sees: the fetch's state and the
- * calls between the two files. Not installed.
+ * What fetch.c (the session), fetchpeer.c (one peer's requests and
+ * answers) and fetchutil.c (what both use) share, and no other module
+ * sees: the fetch's state and the calls between the files. The calls go
+ * one way: fetch.c calls fetchpeer.c, whose news of a peer comes back
+ * through the fetch_peer_events fetch.c fills; both call fetchutil.c.
+ * Not installed.
  */
 #ifndef PROTO_FETCH_PRIVATE_H
 #define PROTO_FETCH_PRIVATE_H
@@ -13,7 +16,6 @@
 #include "manifest.h"
 #include "picker.h"
 
-/* fetch.c (the session) and fetchpeer.c (one peer's requests and answers). */
 #define FETCH_QUEUE_MAX 64 /* requests out per peer */
 
 enum fetch_peer_state { FETCH_CONNECTING, FETCH_READY, FETCH_RETRYING,
@@ -75,6 +77,18 @@ struct fetch_peer {
 	char why[400];  /* why it went, for the final message */
 };
 
+/* What one peer's half tells the session. fetch.c fills it; fetchpeer.c
+ * calls through it, and so never names a function of fetch.c. */
+struct fetch_peer_events {
+	/* p is lost, for what it did (bad) or through no fault; p->why says
+	 * why. Its chunks go to the others. */
+	void (*failed)(struct fetch_peer *p, int bad);
+	/* p has told all it will (its LIST answered): closed, not failed. */
+	void (*done)(struct fetch_peer *p);
+	/* source named addr (PEERS): worth fetching from too. */
+	void (*learned)(struct fetch_peer *source, const proto_addr *addr);
+};
+
 #define FETCH_LEARNED_MAX 8 /* peers at once found through others: enough
                              * to swarm, few enough that a hundred
                              * fetchers do not all connect to each other */
@@ -86,6 +100,7 @@ struct proto_fetch {
 	proto_fetch_config cfg;
 	proto_fetch_cbs cbs;
 	void *ctx;
+	const struct fetch_peer_events *events; /* fetch.c's, for fetchpeer.c */
 	uint8_t id[PROTO_HASH_LEN];
 	char hex[PROTO_ID_HEX_LEN + 1];     /* "" when listing */
 	proto_manifest *mf;
@@ -110,22 +125,21 @@ struct proto_fetch {
 	uint64_t bytes_in, chunks_fetched, peers_dropped, cancels, wasted;
 };
 
-/* p has told all it will (its LIST answered): closed, not failed. */
-void proto__fetch_peer_done(struct fetch_peer *p);
-
+/* fetchutil.c: used by both, calls neither. */
+/* Says why in p->why (unless p is gone already) and tells the session
+ * (events->failed). */
+void proto__fetch_peer_fail(struct fetch_peer *p, int bad, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 void proto__fetch_log(proto_fetch *f, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void proto__fetch_end(proto_fetch *f, int code);
-void proto__fetch_peer_fail(struct fetch_peer *p, int bad, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-void proto__fetch_consider(proto_fetch *f, struct fetch_peer *source,
-    const proto_addr *addr);
-unsigned proto__fetch_alive_peers(const proto_fetch *f);
-unsigned proto__fetch_learned_peers(const proto_fetch *f);
 double proto__fetch_now(void);
 int proto__fetch_stalled(const proto_fetch *f);
+int proto__fetch_peer_alive(const struct fetch_peer *p);
+unsigned proto__fetch_alive_peers(const proto_fetch *f);
+unsigned proto__fetch_learned_peers(const proto_fetch *f);
 
-/* fetchpeer.c */
+/* fetchpeer.c: the session's calls to one peer. */
 extern const proto_conn_cbs proto__fetch_peer_cbs;
 int proto__fetch_peer_send(struct fetch_peer *p, enum fetch_req_kind kind,
     uint64_t index);

@@ -4,7 +4,9 @@
  * or checked, a HAVE_MAP or HAVE that says what it holds, a chunk
  * verified and handed to the owner, the peers it knows. Also which chunk to
  * ask it for next, and how many at once. The session (fetch.c) owns the
- * peers, connects them and decides when they are gone.
+ * peers, connects them and decides when they are gone. fetch.c calls this
+ * file, never the reverse: what becomes of a peer goes back through
+ * f->events, which fetch.c fills. It calls fetchutil.c too.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -525,7 +527,7 @@ take_peers(struct fetch_peer *p, const proto_msg *m)
 		/* Only addresses: a name from a peer would mean a lookup. */
 		if (proto_addr_from_host(&a, m->peers[i].host,
 		    m->peers[i].host_len, m->peers[i].port) == 0)
-			proto__fetch_consider(p->f, p, &a);
+			p->f->events->learned(p, &a);
 	}
 }
 
@@ -617,7 +619,7 @@ on_msg(proto_conn *c, proto_msg *m, void *arg)
 		p->f->cbs.on_list(m->entries, m->nentries, p->f->ctx);
 		/* This peer has told all it will: the fetch ends with the
 		 * last one. */
-		proto__fetch_peer_done(p);
+		p->f->events->done(p);
 		return;
 	case FETCH_REQ_MANIFEST:
 		if (m->type != PROTO_MSG_MANIFEST)
