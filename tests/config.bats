@@ -104,3 +104,37 @@ TOML
 	MINI_P2P_MAX_PEERS=10 start_server --stdin f.mf --no-announce
 	run -0 --separate-stderr timeout 30 python3 "$P2P_REF" load "$SERVER_ADDR" f.mf 5 1
 }
+
+@test "the environment is read in one place: a malformed MINI_P2P_* is the same usage error in every tool" {
+	local tool var
+	for var in MINI_P2P_MAX_PEERS MINI_P2P_TIMEOUT MINI_P2P_DISCOVERY_PORT; do
+		for tool in p2p-serve p2p-fetch p2p-discover; do
+			run -2 --separate-stderr env "$var=12x" timeout 10 "$tool" --help </dev/null
+			assert_stderr --partial "$var"
+			assert_stderr --partial "'12x'"
+		done
+	done
+	run -2 --separate-stderr env MINI_P2P_CHUNK_SIZE=3 timeout 10 p2p-chunk f </dev/null
+	assert_stderr --partial MINI_P2P_CHUNK_SIZE
+}
+
+@test "MINI_P2P_TIMEOUT is the configuration's connection_timeout for p2p-serve too" {
+	make_file f2 1000 5
+	p2p-chunk f2 >f2.mf
+	MINI_P2P_TIMEOUT=2 start_server --stdin f2.mf --no-announce
+	# a connection that says nothing is closed by the handshake deadline (-T): 2 s, not 30
+	python3 - "${SERVER_ADDR%:*}" "${SERVER_ADDR##*:}" <<'PY'
+import socket, sys, time
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+s.settimeout(20)
+start = time.monotonic()
+try:
+    while s.recv(4096):
+        pass
+except (ConnectionResetError, socket.timeout):
+    pass
+took = time.monotonic() - start
+print("closed after %.1f s" % took)
+sys.exit(0 if took < 15 else 1)
+PY
+}

@@ -156,6 +156,35 @@ config_entry_checked(struct config_ctx *c, const char *section,
 	return 1;
 }
 
+/* The environment beats the file: the one place it is read. */
+static void
+load_env(struct tool_config *cfg)
+{
+	const char *env;
+
+	if ((env = getenv("MINI_P2P_MAX_PEERS")) != NULL && *env) {
+		cfg->max_peers = (unsigned)tool_parse_number(env, 1, 100000,
+		    "MINI_P2P_MAX_PEERS");
+		cfg->has_max_peers = 1;
+	}
+	if ((env = getenv("MINI_P2P_TIMEOUT")) != NULL && *env) {
+		cfg->connection_timeout = (unsigned)tool_parse_number(env, 1,
+		    3600, "MINI_P2P_TIMEOUT");
+		cfg->has_connection_timeout = 1;
+	}
+	if ((env = getenv("MINI_P2P_CHUNK_SIZE")) != NULL && *env) {
+		cfg->chunk_size = tool_parse_chunk_size(env,
+		    "MINI_P2P_CHUNK_SIZE");
+		cfg->has_chunk_size = 1;
+	}
+	if ((env = getenv("MINI_P2P_DISCOVERY_PORT")) != NULL && *env) {
+		cfg->discovery_port = (uint16_t)tool_parse_number(env, 1, 65535,
+		    "MINI_P2P_DISCOVERY_PORT");
+		cfg->has_discovery_port = 1;
+	}
+	cfg->discovery_addr = getenv("MINI_P2P_DISCOVERY_ADDR");
+}
+
 void
 tool_config_load(int argc, char **argv, struct tool_config *cfg)
 {
@@ -202,6 +231,7 @@ tool_config_load(int argc, char **argv, struct tool_config *cfg)
 		snprintf(cfg->path, sizeof(cfg->path), "%.4000s", candidates[i]);
 		break;
 	}
+	load_env(cfg);
 	if (cfg->has_log_level && tool_log_env() == NULL)
 		tool_log_apply(cfg->log_levels);
 }

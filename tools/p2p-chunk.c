@@ -176,7 +176,6 @@ main(int argc, char **argv)
 		TOOL_LONGOPTS_COMMON,
 	};
 	struct options opt = { 0, 0, 0 };
-	const char *env;
 	int ch, force = 0, errors = 0;
 
 	tool_init("p2p-chunk", LOG_WARN);
@@ -186,9 +185,6 @@ main(int argc, char **argv)
 		opt.chunk_size = config.chunk_size;
 	if (config.has_max_file_size)
 		opt.max_file_size = config.max_file_size;
-	if ((env = getenv("MINI_P2P_CHUNK_SIZE")) != NULL && *env != '\0')
-		opt.chunk_size = tool_parse_chunk_size(env,
-		    "MINI_P2P_CHUNK_SIZE");
 	while ((ch = getopt_long(argc, argv, "c:fqvhV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':

@@ -397,7 +397,7 @@ main(int argc, char **argv)
 	} *boot;
 	struct discover *d = &disco;
 	struct timeval tick = { 0, 100000 }, second = { 1, 0 }, end;
-	const char *target = getenv("MINI_P2P_DISCOVERY_ADDR"), *env;
+	const char *target;
 	unsigned timeout = DEFAULT_TIMEOUT;
 	uint16_t port = PROTO_DISCO_PORT;
 	int ch, nboot = 0;
@@ -405,9 +405,9 @@ main(int argc, char **argv)
 	tool_init("p2p-discover", LOG_WARN);
 	signal(SIGPIPE, SIG_IGN);
 	tool_config_load(argc, argv, &config);
-	if ((env = getenv("MINI_P2P_DISCOVERY_PORT")) != NULL && *env)
-		port = (uint16_t)tool_parse_number(env, 1, 65535,
-		    "MINI_P2P_DISCOVERY_PORT");
+	target = config.discovery_addr;
+	if (config.has_discovery_port)
+		port = config.discovery_port;
 	if ((boot = calloc((size_t)argc, sizeof(*boot))) == NULL)
 		tool_die(1, "out of memory");
 	while ((ch = getopt_long(argc, argv, "t:b:lqvhV", longopts,

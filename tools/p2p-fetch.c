@@ -311,7 +311,6 @@ start_node(struct fetch *f)
 		    f->share_port);
 	f->cfg.listen_port = proto_node_port(f->node);
 	tool_log(LOG_INFO, "sharing on port %u", f->cfg.listen_port);
-	f->disco.target = getenv("MINI_P2P_DISCOVERY_ADDR");
 	if (proto_node_start_beacon(f->node, &f->disco) != 0)
 		tool_log(LOG_DEBUG, "discovery port %u: %s; not discoverable",
 		    f->disco.port, strerror(errno));
@@ -343,7 +342,6 @@ static void
 load_settings(struct fetch *f, int argc, char **argv)
 {
 	struct tool_config config;
-	const char *env;
 
 	f->timeout = DEFAULT_TIMEOUT;
 	f->max_peers = DEFAULT_MAX_PEERS;
@@ -358,15 +356,9 @@ load_settings(struct fetch *f, int argc, char **argv)
 		f->timeout = config.connection_timeout;
 	if (config.has_max_file_size)
 		f->max_file_size = config.max_file_size;
-	if ((env = getenv("MINI_P2P_TIMEOUT")) != NULL && *env)
-		f->timeout = (unsigned)tool_parse_number(env, 1, 3600,
-		    "MINI_P2P_TIMEOUT");
-	if ((env = getenv("MINI_P2P_MAX_PEERS")) != NULL && *env)
-		f->max_peers = (unsigned)tool_parse_number(env, 1, 100000,
-		    "MINI_P2P_MAX_PEERS");
-	if ((env = getenv("MINI_P2P_DISCOVERY_PORT")) != NULL && *env)
-		f->disco.port = (uint16_t)tool_parse_number(env, 1, 65535,
-		    "MINI_P2P_DISCOVERY_PORT");
+	if (config.has_discovery_port)
+		f->disco.port = config.discovery_port;
+	f->disco.target = config.discovery_addr;
 }
 
 /* What was wrong, when there is more to say than getopt did, then the

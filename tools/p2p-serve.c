@@ -307,7 +307,7 @@ main(int argc, char **argv)
 	struct event *sigint, *sigterm;
 	static const char **dirs;
 	static proto_addr *boot; /* static: reachable at any exit */
-	const char *bind_addr = "0.0.0.0", *env;
+	const char *bind_addr = "0.0.0.0";
 	uint16_t port = DEFAULT_PORT;
 	int ch, ndirs = 0;
 
@@ -324,20 +324,16 @@ main(int argc, char **argv)
 	srv.announce = 1;
 	srv.disco.port = PROTO_DISCO_PORT;
 	srv.disco.interval = 30;
-	srv.disco.target = getenv("MINI_P2P_DISCOVERY_ADDR");
 	tool_config_load(argc, argv, &config);
+	srv.disco.target = config.discovery_addr;
 	if (config.has_max_peers)
 		srv.cfg.server.max_peers = config.max_peers;
 	if (config.has_connection_timeout)
 		srv.cfg.server.conn.timeout = config.connection_timeout;
 	if (config.has_discovery_interval)
 		srv.disco.interval = config.discovery_interval;
-	if ((env = getenv("MINI_P2P_DISCOVERY_PORT")) != NULL && *env)
-		srv.disco.port = (uint16_t)tool_parse_number(env, 1, 65535,
-		    "MINI_P2P_DISCOVERY_PORT");
-	if ((env = getenv("MINI_P2P_MAX_PEERS")) != NULL && *env)
-		srv.cfg.server.max_peers = (unsigned)tool_parse_number(env, 1, 100000,
-		    "MINI_P2P_MAX_PEERS");
+	if (config.has_discovery_port)
+		srv.disco.port = config.discovery_port;
 	if ((dirs = calloc((size_t)argc, sizeof(*dirs))) == NULL ||
 	    (boot = calloc((size_t)argc, sizeof(*boot))) == NULL)
 		tool_die(1, "out of memory");

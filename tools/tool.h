@@ -135,18 +135,25 @@ void tool_bind_address(const char *bind_addr, uint16_t port,
  */
 struct tool_config {
 	unsigned max_peers, connection_timeout, discovery_interval;
+	uint16_t discovery_port;
+	const char *discovery_addr; /* from the environment; NULL: none */
 	size_t chunk_size;
 	uint64_t max_file_size;
 	int log_levels[MOD_COUNT];
 	int has_max_peers, has_connection_timeout, has_discovery_interval,
-	    has_chunk_size, has_max_file_size, has_log_level;
+	    has_discovery_port, has_chunk_size, has_max_file_size,
+	    has_log_level;
 	char path[4096];      /* the file read, or "" */
 };
 
-/* Loads the configuration for this argv (which is not changed) into cfg;
- * applies its log level unless P2P_LOG or RUST_LOG is set, and its rate
- * limits (network.max_upload_rate, network.max_download_rate) to tool_opt,
- * where flags read later override them. */
+/* Loads the configuration for this argv (which is not changed) into cfg:
+ * the file, then the environment over it (MINI_P2P_MAX_PEERS,
+ * MINI_P2P_TIMEOUT, MINI_P2P_CHUNK_SIZE, MINI_P2P_DISCOVERY_PORT,
+ * MINI_P2P_DISCOVERY_ADDR; a bad value is a usage error naming it), so that
+ * each tool applies one set of values and its flags after them. Applies
+ * the log level unless P2P_LOG or RUST_LOG is set, and the rate limits
+ * (network.max_upload_rate, network.max_download_rate) to tool_opt, where
+ * flags read later override them. */
 void tool_config_load(int argc, char **argv, struct tool_config *cfg);
 
 /* Options several tools share, set by tool_common_option (and the
