@@ -26,6 +26,7 @@
 
 #include <openssl/ssl.h>
 
+#include "addr.h"
 #include "conn_private.h"
 #include "error.h"
 #include "frame.h"
@@ -40,21 +41,21 @@
  * sends, once our last bytes are written. */
 #define LINGER_SECS 2
 
+/* The peer's HOST:PORT for messages and its host alone, through the one
+ * formatter (addr.h). */
 static void
 format_addr(const struct sockaddr *sa, char *out, size_t outlen,
     char *hostout)
 {
-	char host[INET6_ADDRSTRLEN];
-	uint16_t port;
+	proto_addr a;
 
-	if (proto_peers_host_port(sa, host, &port) != 0)
+	if (proto_addr_from_sockaddr(&a, sa, sa->sa_family == AF_INET6 ?
+	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in)) != 0) {
 		snprintf(out, outlen, "?");
-	else if (sa->sa_family == AF_INET6)
-		snprintf(out, outlen, "[%s]:%u", host, port);
-	else
-		snprintf(out, outlen, "%s:%u", host, port);
-	if (strcmp(host, "?") != 0)
-		snprintf(hostout, INET6_ADDRSTRLEN, "%s", host);
+		return;
+	}
+	snprintf(out, outlen, "%s", proto_addr_text(&a));
+	proto_addr_host(&a, hostout, INET6_ADDRSTRLEN);
 }
 
 void

@@ -28,8 +28,8 @@
 #define MAX_TARGETS 16
 
 struct found {
-	char host[PROTO_HOST_MAX + 1];
-	uint16_t port;
+	proto_addr addr;         /* numbers only: what a peer may give */
+	char host[PROTO_ADDR_TEXT_MAX]; /* its host alone, for --json */
 	int printed, asked;      /* printed: on stdout; asked: for peers */
 	int confirmed;           /* has the file (with --hash) */
 	int heard;               /* announced itself on the LAN */
@@ -95,7 +95,7 @@ print_peer_json(const struct found *f, const char *addr)
 	tool_json_start(&j);
 	tool_json_str(&j, "addr", addr, strlen(addr));
 	tool_json_str(&j, "host", f->host, strlen(f->host));
-	tool_json_uint(&j, "port", f->port);
+	tool_json_uint(&j, "port", proto_addr_port(&f->addr));
 	tool_json_str(&j, "name", f->name, strlen(f->name));
 	tool_json_null(&j, "identity"); /* until TLS */
 	tool_json_uint(&j, "nfiles", f->nfiles);
@@ -106,28 +106,24 @@ static void
 print_peer(struct discover *d, struct found *f)
 {
 	char name[PROTO_NODE_NAME_MAX + 1];
-	int rc, v6 = strchr(f->host, ':') != NULL;
+	const char *addr = proto_addr_text(&f->addr);
+	int rc;
 
 	if (f->printed || (d->want && !f->confirmed))
 		return;
 	f->printed = 1;
 	d->printed++;
 	if (tool_opt.json) {
-		char addr[PROTO_HOST_MAX + 16];
-		snprintf(addr, sizeof(addr), "%s%s%s:%u", v6 ? "[" : "", f->host,
-		    v6 ? "]" : "", f->port);
 		rc = print_peer_json(f, addr);
 	} else if (d->long_format) {
 		proto_msg_printable(name, sizeof(name), f->name, strlen(f->name));
 		for (char *t = name; *t; t++)
 			if (*t == '\t')
 				*t = '?';
-		rc = printf("%s%s%s:%u\t%s\t%s\t%llu\n", v6 ? "[" : "",
-		    f->host, v6 ? "]" : "", f->port, name[0] ? name : "-",
+		rc = printf("%s\t%s\t%s\t%llu\n", addr, name[0] ? name : "-",
 		    f->id[0] ? f->id : "-", (unsigned long long)f->nfiles);
 	} else
-		rc = printf("%s%s%s:%u\n", v6 ? "[" : "", f->host, v6 ? "]" : "",
-		    f->port);
+		rc = printf("%s\n", addr);
 	if (rc < 0 || fflush(stdout) != 0) {
 		/* The reader went away: nothing more to do. */
 		finish(d);
@@ -141,30 +137,23 @@ static void ask_peers(struct discover *d, struct found *f);
 static struct found *
 note_peer(struct discover *d, const char *host, size_t host_len, uint16_t port)
 {
-	unsigned char addr[sizeof(struct in6_addr)];
+	proto_addr a;
 	struct found *f;
-	char text[PROTO_HOST_MAX + 1];
 
-	if (host_len == 0 || host_len > PROTO_HOST_MAX || port == 0 ||
-	    memchr(host, '\0', host_len) != NULL)
-		return NULL;
-	memcpy(text, host, host_len);
-	text[host_len] = '\0';
-	if (inet_pton(AF_INET, text, addr) != 1 &&
-	    inet_pton(AF_INET6, text, addr) != 1)
+	/* Numbers only: a peer must not make us resolve names. */
+	if (proto_addr_from_host(&a, host, host_len, port) != 0)
 		return NULL;
 	for (size_t i = 0; i < d->nfound; i++)
-		if (d->found[i].port == port && strcmp(d->found[i].host,
-		    text) == 0)
+		if (proto_addr_equal(&d->found[i].addr, &a))
 			return &d->found[i];
 	if (d->nfound == MAX_FOUND)
 		return NULL;
 	f = &d->found[d->nfound++];
 	memset(f, 0, sizeof(*f));
-	memcpy(f->host, text, host_len + 1);
-	f->port = port;
+	f->addr = a;
+	proto_addr_host(&a, f->host, sizeof(f->host));
 	f->d = d;
-	tool_log(LOG_DEBUG, "found %s:%u", f->host, port);
+	tool_log(LOG_DEBUG, "found %s", proto_addr_text(&a));
 	ask_peers(d, f);
 	return f;
 }
@@ -249,15 +238,11 @@ ask_peers(struct discover *d, struct found *f)
 {
 	static const proto_conn_cbs cbs = { on_ready, on_msg, on_close, NULL,
 	    NULL };
-	proto_addr a;
-
 	if (f->asked)
 		return;
 	f->asked = 1;
-	if (proto_addr_from_host(&a, f->host, strlen(f->host), f->port) != 0)
-		return;
-	f->conn = proto_conn_connect(d->base, (struct sockaddr *)&a.ss, a.len,
-	    &d->cfg, &cbs, f);
+	f->conn = proto_conn_connect(d->base, (struct sockaddr *)&f->addr.ss,
+	    f->addr.len, &d->cfg, &cbs, f);
 }
 
 static void
