@@ -359,9 +359,15 @@ proto__conn_write_cb(struct bufferevent *bev, void *arg)
 	proto_conn *c = arg;
 
 	if (c->files != NULL) {
+		/* A file cut short fails the connection, and the owner may
+		 * free it from on_close: the depth defers that free. */
+		c->depth++;
 		proto__conn_pump_files(c);
-		if (c->freed || c->closed)
+		if (c->freed || c->closed) {
+			proto__conn_leave(c);
 			return;
+		}
+		c->depth--;
 	}
 	if (c->flushing) {
 		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0 &&
