@@ -34,63 +34,12 @@
 #include <event2/listener.h>
 
 #include "error.h"
-#include "server.h"
+#include "server_private.h"
 
 #define DEFAULT_MAX_PEERS 50
 #define DEFAULT_HOST_HANDSHAKES 8
 #define LIST_MAX 16000      /* entries per LIST_REPLY: within a frame */
-#define PENDING_MAX 64      /* requests queued per client */
-#define QUEUED_BYTES (1u << 20)
 #define WAITING_MAX 1024    /* connections held for their address's turn */
-
-struct request {
-	unsigned type;
-	uint32_t rid;
-	uint8_t id[PROTO_HASH_LEN];
-	uint64_t index;
-	uint32_t chunk_size;
-	int cancelled;
-};
-
-struct client {
-	proto_server *srv;
-	proto_conn *conn;
-	struct client *prev, *next;
-	struct request queue[PENDING_MAX];
-	unsigned head, count;
-	int interested;
-	uint8_t interest[PROTO_HASH_LEN];
-	int handshaking;    /* accepted, its HELLO not yet taken */
-	uint64_t seq;       /* order of acceptance: lower is older */
-	char host[PROTO_HOST_MAX + 1];
-};
-
-struct proto_server {
-	struct event_base *base;
-	proto_store *store;
-	proto_server_config cfg;
-	proto_server_cbs cbs;
-	void *ctx;
-	struct evconnlistener *listener;
-	struct event *retry_ev;
-	proto_beacon *beacon;
-	proto_peer_table known;
-	struct client *clients;
-	unsigned nclients;
-	unsigned nhandshaking;  /* clients still in their handshake */
-	uint64_t accepted;      /* connections accepted so far */
-	struct waiting {        /* past their address's handshakes, oldest
-	                         * first */
-		evutil_socket_t fd;
-		char host[PROTO_HOST_MAX + 1];
-		uint16_t port;
-		struct timeval since;
-	} *waiting;
-	unsigned nwaiting, waiting_max;
-	struct event *waiting_ev;   /* ends the waits past the timeout */
-	int freeing;
-	proto_server_stats stats;
-};
 
 static void
 say(proto_server *srv, int level, const char *fmt, ...)
