@@ -70,4 +70,14 @@ struct proto_server {
 	proto_server_stats stats;
 };
 
+/* server.c: the log, and a client's end (its slot freed, a waiting
+ * connection taken in its place). */
+void proto__server_say(proto_server *srv, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void proto__server_client_free(struct client *cl);
+
+/* serveanswer.c: a client's requests, and its output drained. */
+void proto__server_on_msg(proto_conn *c, proto_msg *m, void *arg);
+void proto__server_on_written(proto_conn *c, void *arg);
+
 #endif
