@@ -1,9 +1,7 @@
 /*
- * A node's server. Each client has a queue of the requests it sent, answered
- * in order as its output drains: everything but chunk data is small, and
- * chunk data go in while less than QUEUED_BYTES wait to be written, so the
- * rest of the queue can still be cancelled. A full queue stops reading from
- * that client until answers go out.
+ * A node's server: its life, its clients and their slots, the listener and
+ * the connections it takes in, and the beacon that answers for it on the
+ * LAN. What a client is answered is serveanswer.c's.
  *
  * A connection holds a slot from the moment it is accepted, before TLS and
  * before the private swarm's proof, so slots still in their handshake are
@@ -34,70 +32,14 @@
 #include <event2/listener.h>
 
 #include "error.h"
-#include "server.h"
+#include "server_private.h"
 
 #define DEFAULT_MAX_PEERS 50
 #define DEFAULT_HOST_HANDSHAKES 8
-#define LIST_MAX 16000      /* entries per LIST_REPLY: within a frame */
-#define PENDING_MAX 64      /* requests queued per client */
-#define QUEUED_BYTES (1u << 20)
 #define WAITING_MAX 1024    /* connections held for their address's turn */
 
-struct request {
-	unsigned type;
-	uint32_t rid;
-	uint8_t id[PROTO_HASH_LEN];
-	uint64_t index;
-	uint32_t chunk_size;
-	int cancelled;
-};
-
-struct client {
-	proto_server *srv;
-	proto_conn *conn;
-	struct client *prev, *next;
-	struct request queue[PENDING_MAX];
-	unsigned head, count;
-	int interested;
-	uint8_t interest[PROTO_HASH_LEN];
-	int handshaking;    /* accepted, its HELLO not yet taken */
-	uint64_t seq;       /* order of acceptance: lower is older */
-	char host[PROTO_HOST_MAX + 1];
-};
-
-struct proto_server {
-	struct event_base *base;
-	proto_store *store;
-	proto_server_config cfg;
-	proto_server_cbs cbs;
-	void *ctx;
-	struct evconnlistener *listener;
-	struct event *retry_ev;
-	proto_beacon *beacon;
-	proto_peer_table known;
-	struct client *clients;
-	unsigned nclients;
-	unsigned nhandshaking;  /* clients still in their handshake */
-	uint64_t accepted;      /* connections accepted so far */
-	struct waiting {        /* past their address's handshakes, oldest
-	                         * first */
-		evutil_socket_t fd;
-		char host[PROTO_HOST_MAX + 1];
-		uint16_t port;
-		struct timeval since;
-	} *waiting;
-	unsigned nwaiting, waiting_max;
-	struct event *waiting_ev;   /* ends the waits past the timeout */
-	int freeing;
-	proto_server_stats stats;
-};
-
-static void
-say(proto_server *srv, int level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-say(proto_server *srv, int level, const char *fmt, ...)
+void
+proto__server_say(proto_server *srv, int level, const char *fmt, ...)
 {
 	char text[512];
 	va_list ap;
@@ -112,8 +54,8 @@ say(proto_server *srv, int level, const char *fmt, ...)
 
 static void take_waiting(proto_server *srv, const char *host);
 
-static void
-client_free(struct client *cl)
+void
+proto__server_client_free(struct client *cl)
 {
 	proto_server *srv = cl->srv;
 
@@ -140,260 +82,6 @@ client_free(struct client *cl)
 }
 
 static void
-answer_list(proto_server *srv, proto_conn *c, uint32_t rid)
-{
-	size_t n = proto_store_count(srv->store);
-	proto_list_entry *entries;
-	proto_msg m;
-
-	if (n > LIST_MAX)
-		n = LIST_MAX;
-	if ((entries = calloc(n ? n : 1, sizeof(*entries))) == NULL) {
-		proto_conn_send_error(c, rid, PROTO_CODE_INTERNAL,
-		    "out of memory");
-		return;
-	}
-	for (size_t i = 0; i < n; i++) {
-		const proto_manifest *mf = proto_store_get(srv->store, i);
-		entries[i].id = mf->id;
-		entries[i].size = mf->size;
-		entries[i].name = mf->name;
-		entries[i].name_len = strlen(mf->name);
-	}
-	proto_msg_init(&m, PROTO_MSG_LIST_REPLY);
-	m.rid = rid;
-	m.entries = entries;
-	m.nentries = n;
-	proto_conn_send(c, &m);
-	free(entries);
-}
-
-static void
-answer_manifest(proto_server *srv, proto_conn *c, const struct request *r)
-{
-	const proto_manifest *mf = proto_store_find(srv->store, r->id);
-	proto_msg m;
-
-	if (mf == NULL) {
-		proto_conn_send_error(c, r->rid, PROTO_CODE_NOT_FOUND,
-		    "no such file");
-		return;
-	}
-	proto_msg_init(&m, PROTO_MSG_MANIFEST);
-	m.rid = r->rid;
-	/* Packing a MANIFEST never includes the local path. */
-	m.manifest = (proto_manifest *)mf;
-	if (proto_conn_send(c, &m) == 0)
-		srv->stats.manifests_out++;
-}
-
-static void
-answer_chunk(proto_server *srv, proto_conn *c, const struct request *r)
-{
-	const proto_manifest *mf = proto_store_find(srv->store, r->id);
-	uint64_t off;
-	size_t len;
-	int fd, rc;
-
-	if (mf == NULL) {
-		proto_conn_send_error(c, r->rid, PROTO_CODE_NOT_FOUND,
-		    "no such file");
-		return;
-	}
-	if (!proto_chunk_size_valid(mf->size, r->chunk_size)) {
-		proto_conn_send_error(c, r->rid, PROTO_CODE_BAD_REQUEST,
-		    "chunk size not valid for this file");
-		return;
-	}
-	if (r->index >= proto_chunk_count(mf->size, r->chunk_size)) {
-		proto_conn_send_error(c, r->rid, PROTO_CODE_NOT_FOUND,
-		    "no such chunk");
-		return;
-	}
-	if (!proto_store_holds(srv->store, r->id, r->chunk_size, r->index)) {
-		proto_conn_send_error(c, r->rid, PROTO_CODE_NOT_FOUND,
-		    "chunk not held");
-		return;
-	}
-	off = r->index * (uint64_t)r->chunk_size;
-	len = proto_chunk_len(mf->size, r->chunk_size, r->index);
-	if ((rc = proto_store_open(srv->store, r->id, &fd)) != 0 ||
-	    (rc = proto_store_check(srv->store, r->id, off, len)) != 0 ||
-	    (rc = proto_conn_send_chunk_file(c, r->rid, fd, off, len)) != 0) {
-		say(srv, PROTO_LOG_WARN, "%s: %s", mf->path ? mf->path : mf->name,
-		    rc == PROTO_ERR_SYSTEM ? strerror(errno) :
-		    rc == PROTO_ERR_MISMATCH ? "not the file its manifest "
-		    "describes (changed on disk since it was chunked?); not "
-		    "served" : proto_strerror(rc));
-		proto_conn_send_error(c, r->rid, PROTO_CODE_INTERNAL,
-		    "file unavailable");
-		return;
-	}
-	srv->stats.chunks_out++;
-}
-
-static void
-answer_peers(proto_server *srv, proto_conn *c, uint32_t rid)
-{
-	proto_peer_entry list[PROTO_PEERS_MAX];
-	proto_msg m;
-
-	proto_msg_init(&m, PROTO_MSG_PEERS_REPLY);
-	m.rid = rid;
-	m.peers = list;
-	m.npeers = proto_peers_list(&srv->known, list, PROTO_PEERS_MAX,
-	    proto_conn_peer_host(c), proto_conn_peer_listen_port(c));
-	proto_conn_send(c, &m);
-}
-
-static void
-answer_has(proto_server *srv, proto_conn *c, const struct request *r)
-{
-	proto_msg m;
-
-	proto_msg_init(&m, PROTO_MSG_HAS_REPLY);
-	m.rid = r->rid;
-	m.has = proto_store_find(srv->store, r->id) != NULL;
-	proto_conn_send(c, &m);
-}
-
-/* What the node holds of the file, and a HAVE for each chunk it gets
- * from now on. */
-static void
-answer_interested(struct client *cl, const struct request *r)
-{
-	proto_server *srv = cl->srv;
-	const proto_manifest *mf = proto_store_find(srv->store, r->id);
-	const proto_have *have;
-	proto_have whole;
-	proto_msg m;
-
-	if (mf == NULL) {
-		proto_conn_send_error(cl->conn, r->rid, PROTO_CODE_NOT_FOUND,
-		    "no such file");
-		return;
-	}
-	if ((have = proto_store_have(srv->store, r->id)) == NULL) {
-		if (proto_have_init(&whole, mf->nchunks) != 0) {
-			proto_conn_send_error(cl->conn, r->rid,
-			    PROTO_CODE_INTERNAL, "out of memory");
-			return;
-		}
-		proto_have_fill(&whole);
-		have = &whole;
-	}
-	proto_msg_init(&m, PROTO_MSG_HAVE_MAP);
-	m.rid = r->rid;
-	m.chunk_size = mf->chunk_size;
-	m.bits = have->bits;
-	m.bits_len = proto_have_bytes(have->n);
-	proto_conn_send(cl->conn, &m);
-	if (have == &whole)
-		proto_have_free(&whole);
-	cl->interested = 1;
-	memcpy(cl->interest, r->id, PROTO_HASH_LEN);
-}
-
-static void
-answer(struct client *cl, const struct request *r)
-{
-	proto_server *srv = cl->srv;
-	proto_conn *c = cl->conn;
-
-	if (r->cancelled) {
-		srv->stats.cancelled++;
-		proto_conn_send_error(c, r->rid, PROTO_CODE_CANCELLED,
-		    "cancelled");
-		return;
-	}
-	switch (r->type) {
-	case PROTO_MSG_LIST:
-		answer_list(srv, c, r->rid);
-		break;
-	case PROTO_MSG_GET_MANIFEST:
-		answer_manifest(srv, c, r);
-		break;
-	case PROTO_MSG_GET_CHUNK:
-		answer_chunk(srv, c, r);
-		break;
-	case PROTO_MSG_PEERS:
-		answer_peers(srv, c, r->rid);
-		break;
-	case PROTO_MSG_HAS:
-		answer_has(srv, c, r);
-		break;
-	case PROTO_MSG_INTERESTED:
-		answer_interested(cl, r);
-		break;
-	default:
-		proto_conn_send_error(c, r->rid, PROTO_CODE_BAD_REQUEST,
-		    "unexpected message");
-		break;
-	}
-}
-
-/* Answers queued requests while little output waits; reading resumes once
- * the queue has room. */
-static void
-drain(struct client *cl)
-{
-	while (cl->count > 0 &&
-	    proto_conn_pending_out(cl->conn) < QUEUED_BYTES) {
-		struct request r = cl->queue[cl->head];
-		cl->head = (cl->head + 1) % PENDING_MAX;
-		cl->count--;
-		answer(cl, &r);
-	}
-	proto_conn_hold(cl->conn, cl->count == PENDING_MAX);
-}
-
-static void
-cancel(struct client *cl, uint32_t rid)
-{
-	for (unsigned i = 0; i < cl->count; i++) {
-		struct request *r = &cl->queue[(cl->head + i) % PENDING_MAX];
-		if (r->rid == rid && !r->cancelled) {
-			r->cancelled = 1;
-			return;
-		}
-	}
-	/* Answered already, or never asked: nothing to do. */
-}
-
-static void
-on_msg(proto_conn *c, proto_msg *m, void *arg)
-{
-	struct client *cl = arg;
-	struct request *r;
-
-	say(cl->srv, PROTO_LOG_TRACE, "%s: %s rid %u", proto_conn_peer(c),
-	    proto_msg_type_name(m->type), m->rid);
-	if (m->type == PROTO_MSG_CANCEL) {
-		cancel(cl, m->rid);
-		return;
-	}
-	/* The connection is held while the queue is full, so there is
-	 * always room here. */
-	r = &cl->queue[(cl->head + cl->count) % PENDING_MAX];
-	memset(r, 0, sizeof(*r));
-	r->type = m->type;
-	r->rid = m->rid;
-	if (m->id != NULL)
-		memcpy(r->id, m->id, PROTO_HASH_LEN);
-	r->index = m->index;
-	r->chunk_size = m->chunk_size;
-	cl->count++;
-	drain(cl);
-}
-
-static void
-on_written(proto_conn *c, void *arg)
-{
-	(void)c;
-	drain(arg);
-}
-
-static void
 on_ready(proto_conn *c, const proto_msg *hello, void *arg)
 {
 	struct client *cl = arg;
@@ -402,8 +90,8 @@ on_ready(proto_conn *c, const proto_msg *hello, void *arg)
 
 	cl->handshaking = 0;
 	srv->nhandshaking--;
-	say(srv, PROTO_LOG_DEBUG, "%s: connected (%s)", proto_conn_peer(c),
-	    proto_conn_peer_name(c));
+	proto__server_say(srv, PROTO_LOG_DEBUG, "%s: connected (%s)",
+	    proto_conn_peer(c), proto_conn_peer_name(c));
 	take_waiting(srv, cl->host);
 	/* A peer that listens can be passed on to others. */
 	if (hello->listen_port != 0) {
@@ -420,10 +108,11 @@ on_close(proto_conn *c, int err, void *arg)
 	struct client *cl = arg;
 	const char *detail = proto_conn_error_detail(c);
 
-	say(cl->srv, err == PROTO_ERR_CLOSED ? PROTO_LOG_DEBUG : PROTO_LOG_INFO,
-	    "%s: closed: %s%s%s", proto_conn_peer(c), err == PROTO_ERR_SYSTEM ?
-	    strerror(errno) : proto_strerror(err), *detail ? ": " : "", detail);
-	client_free(cl);
+	proto__server_say(cl->srv, err == PROTO_ERR_CLOSED ? PROTO_LOG_DEBUG :
+	    PROTO_LOG_INFO, "%s: closed: %s%s%s", proto_conn_peer(c),
+	    err == PROTO_ERR_SYSTEM ? strerror(errno) : proto_strerror(err),
+	    *detail ? ": " : "", detail);
+	proto__server_client_free(cl);
 }
 
 /* Idle clients are dropped after ten timeouts, so they cannot hold a peer
@@ -436,8 +125,8 @@ on_idle(proto_conn *c, void *arg)
 	return 0;
 }
 
-static const proto_conn_cbs client_cbs = { on_ready, on_msg, on_close,
-    on_idle, on_written };
+static const proto_conn_cbs client_cbs = { on_ready, proto__server_on_msg,
+    on_close, on_idle, proto__server_on_written };
 
 /* The connection longest in its handshake, or NULL. */
 static struct client *
@@ -470,17 +159,17 @@ admit(proto_server *srv, evutil_socket_t fd, const char *host, uint16_t port)
 	if ((srv->nhandshaking >= srv->cfg.max_handshakes ||
 	    srv->nclients >= srv->cfg.max_peers) &&
 	    (old = oldest_handshaking(srv)) != NULL) {
-		say(srv, PROTO_LOG_DEBUG, "%s: dropped: its handshake, the "
-		    "oldest of %u under way, gives way to %s:%u",
+		proto__server_say(srv, PROTO_LOG_DEBUG, "%s: dropped: its "
+		    "handshake, the oldest of %u under way, gives way to %s:%u",
 		    proto_conn_peer(old->conn), srv->nhandshaking, host, port);
-		client_free(old);
+		proto__server_client_free(old);
 	}
 	if (srv->nclients >= srv->cfg.max_peers) {
 		/* Refuse at once rather than leave it waiting in the backlog:
 		 * the peer sees the connection close and tries elsewhere. */
 		evutil_closesocket(fd);
-		say(srv, PROTO_LOG_DEBUG, "refused %s:%u: %u peers", host, port,
-		    srv->nclients);
+		proto__server_say(srv, PROTO_LOG_DEBUG,
+		    "refused %s:%u: %u peers", host, port, srv->nclients);
 		return;
 	}
 	if ((cl = calloc(1, sizeof(*cl))) == NULL) {
@@ -547,8 +236,8 @@ waiting_expired(evutil_socket_t fd, short what, void *arg)
 	for (i = 0; i < srv->nwaiting; i++) {
 		evutil_timersub(&now, &srv->waiting[i].since, &age);
 		if (age.tv_sec >= limit.tv_sec) {
-			say(srv, PROTO_LOG_DEBUG, "%s:%u: waited %ld s for its "
-			    "address's handshakes; closed",
+			proto__server_say(srv, PROTO_LOG_DEBUG, "%s:%u: waited "
+			    "%ld s for its address's handshakes; closed",
 			    srv->waiting[i].host, srv->waiting[i].port,
 			    (long)age.tv_sec);
 			evutil_closesocket(srv->waiting[i].fd);
@@ -579,8 +268,9 @@ on_accept(struct evconnlistener *lst, evutil_socket_t fd,
 		struct timeval second = { 1, 0 };
 		if (srv->nwaiting >= srv->waiting_max) {
 			evutil_closesocket(fd);
-			say(srv, PROTO_LOG_DEBUG, "refused %s:%u: %u handshakes "
-			    "from it under way, %u waiting", host, port,
+			proto__server_say(srv, PROTO_LOG_DEBUG,
+			    "refused %s:%u: %u handshakes from it under way, "
+			    "%u waiting", host, port,
 			    srv->cfg.max_host_handshakes, srv->nwaiting);
 			return;
 		}
@@ -616,7 +306,7 @@ on_accept_error(struct evconnlistener *lst, void *arg)
 	struct timeval second = { 1, 0 };
 	int err = EVUTIL_SOCKET_ERROR();
 
-	say(srv, PROTO_LOG_WARN, "accept: %s",
+	proto__server_say(srv, PROTO_LOG_WARN, "accept: %s",
 	    evutil_socket_error_to_string(err));
 	evconnlistener_disable(lst);
 	evtimer_add(srv->retry_ev, &second);
@@ -674,7 +364,7 @@ proto_server_free(proto_server *srv)
 	srv->listener = NULL;
 	srv->freeing = 1;
 	while (srv->clients)
-		client_free(srv->clients);
+		proto__server_client_free(srv->clients);
 	for (unsigned i = 0; i < srv->nwaiting; i++)
 		evutil_closesocket(srv->waiting[i].fd);
 	free(srv->waiting);
@@ -756,8 +446,8 @@ beacon_bad(const struct sockaddr_in *from, int err, void *arg)
 	char host[INET_ADDRSTRLEN];
 
 	inet_ntop(AF_INET, &from->sin_addr, host, sizeof(host));
-	say(arg, PROTO_LOG_DEBUG, "datagram from %s:%u: %s; ignored", host,
-	    ntohs(from->sin_port), proto_strerror(err));
+	proto__server_say(arg, PROTO_LOG_DEBUG, "datagram from %s:%u: %s; "
+	    "ignored", host, ntohs(from->sin_port), proto_strerror(err));
 }
 
 int
@@ -771,35 +461,6 @@ proto_server_start_beacon(proto_server *srv, const proto_beacon_config *cfg)
 	bc.name = srv->cfg.conn.node_name;
 	srv->beacon = proto_beacon_new(srv->base, &bc, &cbs, srv);
 	return srv->beacon != NULL ? 0 : PROTO_ERR_SYSTEM;
-}
-
-void
-proto_server_have(proto_server *srv, const uint8_t id[PROTO_HASH_LEN],
-    uint64_t index)
-{
-	proto_msg m;
-
-	proto_msg_init(&m, PROTO_MSG_HAVE);
-	m.id = id;
-	m.index = index;
-	for (struct client *cl = srv->clients, *next; cl; cl = next) {
-		next = cl->next;
-		if (!cl->interested ||
-		    memcmp(cl->interest, id, PROTO_HASH_LEN) != 0)
-			continue;
-		/* Answers wait for the output to drain; HAVEs, which no
-		 * request paces, would pile up without end for a peer that
-		 * does not read. Past what a reading peer ever has waiting,
-		 * it goes. */
-		if (proto_conn_pending_out(cl->conn) > srv->cfg.conn.out_limit) {
-			say(srv, PROTO_LOG_INFO, "%s: dropped: it reads nothing "
-			    "(%zu bytes wait for it)", proto_conn_peer(cl->conn),
-			    proto_conn_pending_out(cl->conn));
-			client_free(cl);
-			continue;
-		}
-		proto_conn_send(cl->conn, &m);
-	}
 }
 
 proto_peer_table *

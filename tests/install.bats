@@ -60,7 +60,7 @@ setup() {
 	assert_file_exists "$DEST/usr/include/proto/log.h"
 	# the private headers stay in the tree, and proto.h needs none of them
 	for t in check frame picker log_private manifest_private \
-	    store_private conn_private; do
+	    store_private conn_private server_private; do
 		assert_file_not_exists "$DEST/usr/include/proto/$t.h"
 	done
 	for t in $(sed -n 's/^#include "\(.*\)"$/\1/p' "$DEST/usr/include/proto/"*.h | sort -u); do

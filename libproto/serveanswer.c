@@ -1,0 +1,305 @@
+/*
+ * What a node's server answers: a client's LIST, GET_MANIFEST, GET_CHUNK,
+ * PEERS, HAS and INTERESTED (CANCEL withdraws one still queued), and the
+ * HAVEs pushed to clients interested in a file as the node gets its chunks.
+ *
+ * Each client has a queue of the requests it sent, answered in order as its
+ * output drains: everything but chunk data is small, and chunk data go in
+ * while less than QUEUED_BYTES wait to be written, so the rest of the queue
+ * can still be cancelled. A full queue stops reading from that client until
+ * answers go out.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "server_private.h"
+
+#define LIST_MAX 16000      /* entries per LIST_REPLY: within a frame */
+
+static void
+answer_list(proto_server *srv, proto_conn *c, uint32_t rid)
+{
+	size_t n = proto_store_count(srv->store);
+	proto_list_entry *entries;
+	proto_msg m;
+
+	if (n > LIST_MAX)
+		n = LIST_MAX;
+	if ((entries = calloc(n ? n : 1, sizeof(*entries))) == NULL) {
+		proto_conn_send_error(c, rid, PROTO_CODE_INTERNAL,
+		    "out of memory");
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const proto_manifest *mf = proto_store_get(srv->store, i);
+		entries[i].id = mf->id;
+		entries[i].size = mf->size;
+		entries[i].name = mf->name;
+		entries[i].name_len = strlen(mf->name);
+	}
+	proto_msg_init(&m, PROTO_MSG_LIST_REPLY);
+	m.rid = rid;
+	m.entries = entries;
+	m.nentries = n;
+	proto_conn_send(c, &m);
+	free(entries);
+}
+
+static void
+answer_manifest(proto_server *srv, proto_conn *c, const struct request *r)
+{
+	const proto_manifest *mf = proto_store_find(srv->store, r->id);
+	proto_msg m;
+
+	if (mf == NULL) {
+		proto_conn_send_error(c, r->rid, PROTO_CODE_NOT_FOUND,
+		    "no such file");
+		return;
+	}
+	proto_msg_init(&m, PROTO_MSG_MANIFEST);
+	m.rid = r->rid;
+	/* Packing a MANIFEST never includes the local path. */
+	m.manifest = (proto_manifest *)mf;
+	if (proto_conn_send(c, &m) == 0)
+		srv->stats.manifests_out++;
+}
+
+static void
+answer_chunk(proto_server *srv, proto_conn *c, const struct request *r)
+{
+	const proto_manifest *mf = proto_store_find(srv->store, r->id);
+	uint64_t off;
+	size_t len;
+	int fd, rc;
+
+	if (mf == NULL) {
+		proto_conn_send_error(c, r->rid, PROTO_CODE_NOT_FOUND,
+		    "no such file");
+		return;
+	}
+	if (!proto_chunk_size_valid(mf->size, r->chunk_size)) {
+		proto_conn_send_error(c, r->rid, PROTO_CODE_BAD_REQUEST,
+		    "chunk size not valid for this file");
+		return;
+	}
+	if (r->index >= proto_chunk_count(mf->size, r->chunk_size)) {
+		proto_conn_send_error(c, r->rid, PROTO_CODE_NOT_FOUND,
+		    "no such chunk");
+		return;
+	}
+	if (!proto_store_holds(srv->store, r->id, r->chunk_size, r->index)) {
+		proto_conn_send_error(c, r->rid, PROTO_CODE_NOT_FOUND,
+		    "chunk not held");
+		return;
+	}
+	off = r->index * (uint64_t)r->chunk_size;
+	len = proto_chunk_len(mf->size, r->chunk_size, r->index);
+	if ((rc = proto_store_open(srv->store, r->id, &fd)) != 0 ||
+	    (rc = proto_store_check(srv->store, r->id, off, len)) != 0 ||
+	    (rc = proto_conn_send_chunk_file(c, r->rid, fd, off, len)) != 0) {
+		proto__server_say(srv, PROTO_LOG_WARN, "%s: %s",
+		    mf->path ? mf->path : mf->name,
+		    rc == PROTO_ERR_SYSTEM ? strerror(errno) :
+		    rc == PROTO_ERR_MISMATCH ? "not the file its manifest "
+		    "describes (changed on disk since it was chunked?); not "
+		    "served" : proto_strerror(rc));
+		proto_conn_send_error(c, r->rid, PROTO_CODE_INTERNAL,
+		    "file unavailable");
+		return;
+	}
+	srv->stats.chunks_out++;
+}
+
+static void
+answer_peers(proto_server *srv, proto_conn *c, uint32_t rid)
+{
+	proto_peer_entry list[PROTO_PEERS_MAX];
+	proto_msg m;
+
+	proto_msg_init(&m, PROTO_MSG_PEERS_REPLY);
+	m.rid = rid;
+	m.peers = list;
+	m.npeers = proto_peers_list(&srv->known, list, PROTO_PEERS_MAX,
+	    proto_conn_peer_host(c), proto_conn_peer_listen_port(c));
+	proto_conn_send(c, &m);
+}
+
+static void
+answer_has(proto_server *srv, proto_conn *c, const struct request *r)
+{
+	proto_msg m;
+
+	proto_msg_init(&m, PROTO_MSG_HAS_REPLY);
+	m.rid = r->rid;
+	m.has = proto_store_find(srv->store, r->id) != NULL;
+	proto_conn_send(c, &m);
+}
+
+/* What the node holds of the file, and a HAVE for each chunk it gets
+ * from now on. */
+static void
+answer_interested(struct client *cl, const struct request *r)
+{
+	proto_server *srv = cl->srv;
+	const proto_manifest *mf = proto_store_find(srv->store, r->id);
+	const proto_have *have;
+	proto_have whole;
+	proto_msg m;
+
+	if (mf == NULL) {
+		proto_conn_send_error(cl->conn, r->rid, PROTO_CODE_NOT_FOUND,
+		    "no such file");
+		return;
+	}
+	if ((have = proto_store_have(srv->store, r->id)) == NULL) {
+		if (proto_have_init(&whole, mf->nchunks) != 0) {
+			proto_conn_send_error(cl->conn, r->rid,
+			    PROTO_CODE_INTERNAL, "out of memory");
+			return;
+		}
+		proto_have_fill(&whole);
+		have = &whole;
+	}
+	proto_msg_init(&m, PROTO_MSG_HAVE_MAP);
+	m.rid = r->rid;
+	m.chunk_size = mf->chunk_size;
+	m.bits = have->bits;
+	m.bits_len = proto_have_bytes(have->n);
+	proto_conn_send(cl->conn, &m);
+	if (have == &whole)
+		proto_have_free(&whole);
+	cl->interested = 1;
+	memcpy(cl->interest, r->id, PROTO_HASH_LEN);
+}
+
+static void
+answer(struct client *cl, const struct request *r)
+{
+	proto_server *srv = cl->srv;
+	proto_conn *c = cl->conn;
+
+	if (r->cancelled) {
+		srv->stats.cancelled++;
+		proto_conn_send_error(c, r->rid, PROTO_CODE_CANCELLED,
+		    "cancelled");
+		return;
+	}
+	switch (r->type) {
+	case PROTO_MSG_LIST:
+		answer_list(srv, c, r->rid);
+		break;
+	case PROTO_MSG_GET_MANIFEST:
+		answer_manifest(srv, c, r);
+		break;
+	case PROTO_MSG_GET_CHUNK:
+		answer_chunk(srv, c, r);
+		break;
+	case PROTO_MSG_PEERS:
+		answer_peers(srv, c, r->rid);
+		break;
+	case PROTO_MSG_HAS:
+		answer_has(srv, c, r);
+		break;
+	case PROTO_MSG_INTERESTED:
+		answer_interested(cl, r);
+		break;
+	default:
+		proto_conn_send_error(c, r->rid, PROTO_CODE_BAD_REQUEST,
+		    "unexpected message");
+		break;
+	}
+}
+
+/* Answers queued requests while little output waits; reading resumes once
+ * the queue has room. */
+static void
+drain(struct client *cl)
+{
+	while (cl->count > 0 &&
+	    proto_conn_pending_out(cl->conn) < QUEUED_BYTES) {
+		struct request r = cl->queue[cl->head];
+		cl->head = (cl->head + 1) % PENDING_MAX;
+		cl->count--;
+		answer(cl, &r);
+	}
+	proto_conn_hold(cl->conn, cl->count == PENDING_MAX);
+}
+
+static void
+cancel(struct client *cl, uint32_t rid)
+{
+	for (unsigned i = 0; i < cl->count; i++) {
+		struct request *r = &cl->queue[(cl->head + i) % PENDING_MAX];
+		if (r->rid == rid && !r->cancelled) {
+			r->cancelled = 1;
+			return;
+		}
+	}
+	/* Answered already, or never asked: nothing to do. */
+}
+
+void
+proto__server_on_msg(proto_conn *c, proto_msg *m, void *arg)
+{
+	struct client *cl = arg;
+	struct request *r;
+
+	proto__server_say(cl->srv, PROTO_LOG_TRACE, "%s: %s rid %u",
+	    proto_conn_peer(c), proto_msg_type_name(m->type), m->rid);
+	if (m->type == PROTO_MSG_CANCEL) {
+		cancel(cl, m->rid);
+		return;
+	}
+	/* The connection is held while the queue is full, so there is
+	 * always room here. */
+	r = &cl->queue[(cl->head + cl->count) % PENDING_MAX];
+	memset(r, 0, sizeof(*r));
+	r->type = m->type;
+	r->rid = m->rid;
+	if (m->id != NULL)
+		memcpy(r->id, m->id, PROTO_HASH_LEN);
+	r->index = m->index;
+	r->chunk_size = m->chunk_size;
+	cl->count++;
+	drain(cl);
+}
+
+void
+proto__server_on_written(proto_conn *c, void *arg)
+{
+	(void)c;
+	drain(arg);
+}
+
+void
+proto_server_have(proto_server *srv, const uint8_t id[PROTO_HASH_LEN],
+    uint64_t index)
+{
+	proto_msg m;
+
+	proto_msg_init(&m, PROTO_MSG_HAVE);
+	m.id = id;
+	m.index = index;
+	for (struct client *cl = srv->clients, *next; cl; cl = next) {
+		next = cl->next;
+		if (!cl->interested ||
+		    memcmp(cl->interest, id, PROTO_HASH_LEN) != 0)
+			continue;
+		/* Answers wait for the output to drain; HAVEs, which no
+		 * request paces, would pile up without end for a peer that
+		 * does not read. Past what a reading peer ever has waiting,
+		 * it goes. */
+		if (proto_conn_pending_out(cl->conn) > srv->cfg.conn.out_limit) {
+			proto__server_say(srv, PROTO_LOG_INFO,
+			    "%s: dropped: it reads nothing (%zu bytes "
+			    "wait for it)",
+			    proto_conn_peer(cl->conn),
+			    proto_conn_pending_out(cl->conn));
+			proto__server_client_free(cl);
+			continue;
+		}
+		proto_conn_send(cl->conn, &m);
+	}
+}
