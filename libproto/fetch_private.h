@@ -1,9 +1,10 @@
 /*
- * What fetch.c (the session), fetchpeer.c (one peer's requests and
- * answers) and fetchutil.c (what both use) share, and no other module
- * sees: the fetch's state and the calls between the files. The calls go
- * one way: fetch.c calls fetchpeer.c, whose news of a peer comes back
- * through the fetch_peer_events fetch.c fills; both call fetchutil.c.
+ * What fetch.c (the session), fetchpeers.c (its table of peers),
+ * fetchpeer.c (one peer's requests and answers) and fetchutil.c (what all
+ * use) share, and no other module sees: the fetch's state and the calls
+ * between the files. The calls go one way: fetch.c calls fetchpeers.c and
+ * fetchpeer.c, whose news of a peer comes back through the
+ * fetch_peer_events fetch.c fills; all call fetchutil.c.
  * Not installed.
  */
 #ifndef PROTO_FETCH_PRIVATE_H
@@ -138,6 +139,18 @@ int proto__fetch_stalled(const proto_fetch *f);
 int proto__fetch_peer_alive(const struct fetch_peer *p);
 unsigned proto__fetch_alive_peers(const proto_fetch *f);
 unsigned proto__fetch_learned_peers(const proto_fetch *f);
+
+/* fetchpeers.c: the table of peers, for the session. */
+/* learned: heard of from another peer; source: that peer, when it named
+ * it in PEERS. 0, or PROTO_ERR_NOMEM. */
+int proto__fetch_add_peer(proto_fetch *f, const proto_addr *addr, int learned,
+    struct fetch_peer *source);
+void proto__fetch_peer_free(struct fetch_peer *p);
+/* The owner's peers that waited for room get it, in the order given. */
+void proto__fetch_admit_queued(proto_fetch *f);
+/* The peers that never answered make room for the owner's waiting ones.
+ * 1 when one was let in. */
+int proto__fetch_make_room(proto_fetch *f);
 
 /* fetchpeer.c: the session's calls to one peer. */
 extern const proto_conn_cbs proto__fetch_peer_cbs;
