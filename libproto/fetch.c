@@ -3,10 +3,10 @@
  * and dropped here (fetchpeers.c keeps their table: added, connected,
  * queued for room), the manifest and the picker they share, and the
  * judgement of the whole: progress or none within the timeout, and whether
- * any peer is left to hope for. What one peer is asked and answers is
- * fetchpeer.c's. This file calls fetchpeers.c and fetchpeer.c; neither
- * calls it, and fetchpeer.c reaches it only through the fetch_peer_events
- * it fills here. All call fetchutil.c.
+ * any peer is left to hope for. What one peer is asked is fetchpeer.c's,
+ * what its answers do fetchanswer.c's. This file calls fetchpeers.c and
+ * fetchpeer.c; none of them calls it, and news of a peer reaches it only
+ * through the fetch_peer_events it fills here. All call fetchutil.c.
  */
 #include <stdlib.h>
 #include <string.h>

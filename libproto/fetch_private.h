@@ -1,10 +1,11 @@
 /*
  * What fetch.c (the session), fetchpeers.c (its table of peers),
- * fetchpeer.c (one peer's requests and answers) and fetchutil.c (what all
- * use) share, and no other module sees: the fetch's state and the calls
- * between the files. The calls go one way: fetch.c calls fetchpeers.c and
- * fetchpeer.c, whose news of a peer comes back through the
- * fetch_peer_events fetch.c fills; all call fetchutil.c.
+ * fetchpeer.c (one peer's requests), fetchanswer.c (what its answers do)
+ * and fetchutil.c (what all use) share, and no other module sees: the
+ * fetch's state and the calls between the files. The calls go one way:
+ * fetch.c calls fetchpeers.c and fetchpeer.c; fetchanswer.c, reached only
+ * as a connection's callbacks, calls fetchpeer.c; news of a peer comes
+ * back through the fetch_peer_events fetch.c fills; all call fetchutil.c.
  * Not installed.
  */
 #ifndef PROTO_FETCH_PRIVATE_H
@@ -152,8 +153,11 @@ void proto__fetch_admit_queued(proto_fetch *f);
  * 1 when one was let in. */
 int proto__fetch_make_room(proto_fetch *f);
 
-/* fetchpeer.c: the session's calls to one peer. */
+/* fetchanswer.c: what a peer's connection brings, handed to each new one
+ * (fetchpeers.c) and called by nothing else. */
 extern const proto_conn_cbs proto__fetch_peer_cbs;
+
+/* fetchpeer.c: the calls to one peer, from the session and the answers. */
 int proto__fetch_peer_send(struct fetch_peer *p, enum fetch_req_kind kind,
     uint64_t index);
 void proto__fetch_peer_pump(struct fetch_peer *p);
@@ -161,5 +165,9 @@ void proto__fetch_peer_ask_peers(struct fetch_peer *p);
 void proto__fetch_peer_release(struct fetch_peer *p);
 void proto__fetch_peer_check_hold(struct fetch_peer *p);
 uint64_t proto__fetch_peer_net_bytes(const struct fetch_peer *p);
+/* The head request starts its clock anew. */
+void proto__fetch_peer_hold_reset(struct fetch_peer *p);
+/* Its claims count for rarity (and so spare seeds) again, or no more. */
+void proto__fetch_peer_set_demoted(struct fetch_peer *p, int demoted);
 
 #endif

@@ -4,9 +4,9 @@
  * forgetting a gone peer that brought nothing, trying a known one again
  * once its backoff is over), connecting it, and the owner's peers that
  * wait for room until one is made. The session (fetch.c) calls this file
- * and judges what a peer's end means; this file calls fetchpeer.c only
- * through the connection callbacks it hands a new connection, and
- * fetchutil.c. It never calls fetch.c.
+ * and judges what a peer's end means; this file reaches fetchanswer.c
+ * only through the connection callbacks it hands a new connection, and
+ * calls fetchutil.c. It never calls fetch.c.
  */
 #include <errno.h>
 #include <stdlib.h>
