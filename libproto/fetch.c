@@ -1,19 +1,16 @@
 /*
- * A fetch's session (fetch.h): the peers it knows, which are added,
- * connected, reconnected and dropped here, the manifest and the picker
- * they share, and the judgement of the whole: progress or none within the
- * timeout, and whether any peer is left to hope for. What one peer is asked
- * and answers is fetchpeer.c's. This file calls fetchpeer.c; fetchpeer.c
- * never calls it, and reaches it only through the fetch_peer_events it
- * fills here. Both call fetchutil.c.
+ * A fetch's session (fetch.h): the peers it knows, which are reconnected
+ * and dropped here (fetchpeers.c keeps their table: added, connected,
+ * queued for room), the manifest and the picker they share, and the
+ * judgement of the whole: progress or none within the timeout, and whether
+ * any peer is left to hope for. What one peer is asked is fetchpeer.c's,
+ * what its answers do fetchanswer.c's. This file calls fetchpeers.c and
+ * fetchpeer.c; none of them calls it, and news of a peer reaches it only
+ * through the fetch_peer_events it fills here. All call fetchutil.c.
  */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#include <arpa/inet.h>
-#include <sys/socket.h>
 
 #include <event2/event.h>
 
@@ -112,26 +109,8 @@ others_answer(const proto_fetch *f, const struct fetch_peer *p)
 	return 0;
 }
 
-static void connect_peer(struct fetch_peer *p);
 static void consider(proto_fetch *f, struct fetch_peer *source,
     const proto_addr *addr);
-
-/* The owner's peers that waited for room get it, in the order given. A
- * new peer has its own chance: the clock of the timeout starts again. */
-static void
-admit_queued(proto_fetch *f)
-{
-	if (f->admitting || f->done || f->closed)
-		return;
-	f->admitting = 1;
-	for (size_t i = 0; i < f->npeers &&
-	    proto__fetch_alive_peers(f) < f->cfg.max_peers; i++)
-		if (f->peers[i]->state == FETCH_QUEUED) {
-			f->last_progress = time(NULL);
-			connect_peer(f->peers[i]);
-		}
-	f->admitting = 0;
-}
 
 static void
 peer_done(struct fetch_peer *p)
@@ -177,18 +156,11 @@ peer_failed(struct fetch_peer *p, int bad)
 		proto__fetch_log(f, PROTO_LOG_INFO, "%s; reconnecting (%u of %u)",
 		    p->why, p->retries, RECONNECTS);
 	}
-	admit_queued(f);
+	proto__fetch_admit_queued(f);
 	if (f->mf != NULL)
 		for (size_t i = 0; i < f->npeers; i++)
 			proto__fetch_peer_pump(f->peers[i]);
 	check_exhausted(f);
-}
-
-/* 1 when a is the owner's node itself. */
-static int
-is_self(const proto_fetch *f, const proto_addr *a)
-{
-	return f->cfg.node != NULL && proto_node_is_self(f->cfg.node, a);
 }
 
 /* The owner's node found a peer: fetched from too. */
@@ -197,187 +169,6 @@ node_found(const proto_addr *addr, const char *source, void *arg)
 {
 	(void)source;
 	consider(arg, NULL, addr);
-}
-
-static void
-connect_peer(struct fetch_peer *p)
-{
-	proto_fetch *f = p->f;
-	proto_conn_config cfg = f->cfg.conn;
-
-	p->state = FETCH_CONNECTING;
-	p->has_file = 0;
-	p->swarm = 0;
-	p->line_lost = 0;
-	p->in_mark = p->have_bytes = 0;
-	p->started = proto__fetch_now();
-	f->connects++;
-	if (p->addr.has_pin)
-		cfg.pin = p->addr.pin;
-	p->conn = proto_conn_connect(f->base, (struct sockaddr *)&p->addr.ss,
-	    p->addr.len, &cfg, &proto__fetch_peer_cbs, p);
-	if (p->conn == NULL) {
-		proto__fetch_peer_fail(p, 0, "connect %s: %s", proto_addr_text(&p->addr),
-		    strerror(errno));
-		return;
-	}
-	proto_conn_set_idle_timeout(p->conn, f->cfg.timeout);
-	proto__fetch_log(f, PROTO_LOG_DEBUG, "%s: connecting", proto_addr_text(&p->addr));
-}
-
-static void
-reconnect(evutil_socket_t fd, short what, void *arg)
-{
-	struct fetch_peer *p = arg;
-
-	(void)fd;
-	(void)what;
-	if (p->state == FETCH_RETRYING && !p->f->done)
-		connect_peer(p);
-}
-
-static void
-peer_free(struct fetch_peer *p)
-{
-	if (p == NULL)
-		return;
-	if (p->retry_ev)
-		event_free(p->retry_ev);
-	free(p);
-}
-
-/* A gone peer that brought nothing and is not being retried: forgotten
- * first when the table is full (the oldest such), so that a flood of
- * addresses that lead nowhere cannot grow it. 1 when one was. */
-static int
-forget_one(proto_fetch *f)
-{
-	for (size_t i = 0; i < f->npeers; i++) {
-		struct fetch_peer *p = f->peers[i];
-		if (p->state != FETCH_GONE || p->chunks > 0)
-			continue;
-		peer_free(p);
-		memmove(&f->peers[i], &f->peers[i + 1],
-		    (f->npeers - i - 1) * sizeof(*f->peers));
-		f->npeers--;
-		return 1;
-	}
-	return 0;
-}
-
-/* The peer known at a (in any spelling), or NULL. */
-static struct fetch_peer *
-find_peer(const proto_fetch *f, const proto_addr *a)
-{
-	for (size_t i = 0; i < f->npeers; i++)
-		if (proto_addr_equal(&f->peers[i]->addr, a))
-			return f->peers[i];
-	return NULL;
-}
-
-/* Room to connect one more: under max_peers, and for a learned one
- * under FETCH_LEARNED_MAX and its source's budget. */
-static int
-room_for(const proto_fetch *f, int learned, const struct fetch_peer *source)
-{
-	if (proto__fetch_alive_peers(f) >= f->cfg.max_peers)
-		return 0;
-	if (learned && proto__fetch_learned_peers(f) >= FETCH_LEARNED_MAX)
-		return 0;
-	if (source == NULL)
-		return 1;
-	return source->supplied < PROTO_FETCH_PER_SOURCE &&
-	    f->learned_connects < PROTO_FETCH_LEARNED_CONNECTS;
-}
-
-/* A known peer named again: tried again when it is gone through no fault
- * of its own and its backoff is over. */
-static void
-revive(proto_fetch *f, struct fetch_peer *p, int learned,
-    struct fetch_peer *source)
-{
-	if (p->state != FETCH_GONE || p->bad || f->done || f->closed ||
-	    proto__fetch_now() < p->retry_at || !room_for(f, learned, source))
-		return;
-	if (source != NULL) {
-		source->supplied++;
-		f->learned_connects++;
-	}
-	proto__fetch_log(f, PROTO_LOG_DEBUG, "%s: named again; reconnecting",
-	    proto_addr_text(&p->addr));
-	connect_peer(p);
-}
-
-/* learned: heard of from another peer; source: that peer, when it named
- * it in PEERS. */
-static int
-add_peer(proto_fetch *f, const proto_addr *addr, int learned,
-    struct fetch_peer *source)
-{
-	const char *text = proto_addr_text(addr);
-	struct fetch_peer *p;
-	int queue = 0;
-
-	if ((p = find_peer(f, addr)) != NULL) {
-		revive(f, p, learned, source);
-		return 0;
-	}
-	if (!room_for(f, learned, source)) {
-		/* The owner's peers wait their turn: the first ones given
-		 * may all be stalling. */
-		if (learned) {
-			proto__fetch_log(f, PROTO_LOG_DEBUG, "%s: ignored: %u peers "
-			    "already", text, proto__fetch_alive_peers(f));
-			return 0;
-		}
-		queue = 1;
-	}
-	if (is_self(f, addr)) {
-		proto__fetch_log(f, PROTO_LOG_DEBUG, "%s: ourselves; not connecting",
-		    text);
-		return 0;
-	}
-	if (f->npeers >= PROTO_FETCH_PEERS_MAX && !forget_one(f)) {
-		proto__fetch_log(f, learned ? PROTO_LOG_DEBUG : PROTO_LOG_WARN,
-		    "%s: ignored: %d peers known already", text,
-		    PROTO_FETCH_PEERS_MAX);
-		return 0;
-	}
-	if (f->npeers == f->cap) {
-		size_t cap = f->cap ? 2 * f->cap : 8;
-		struct fetch_peer **np = realloc(f->peers, cap * sizeof(*np));
-		if (np == NULL)
-			return PROTO_ERR_NOMEM;
-		f->peers = np;
-		f->cap = cap;
-	}
-	if ((p = calloc(1, sizeof(*p))) == NULL ||
-	    (p->retry_ev = evtimer_new(f->base, reconnect, p)) == NULL) {
-		peer_free(p);
-		return PROTO_ERR_NOMEM;
-	}
-	p->f = f;
-	p->addr = *addr;
-	p->learned = learned;
-	f->peers[f->npeers++] = p;
-	if (queue) {
-		p->state = FETCH_QUEUED;
-		proto__fetch_log(f, PROTO_LOG_DEBUG, "%s: waiting: %u peers already",
-		    text, proto__fetch_alive_peers(f));
-		return 0;
-	}
-	if (source != NULL) {
-		source->supplied++;
-		f->learned_connects++;
-	}
-	connect_peer(p);
-	return 0;
-}
-
-int
-proto_fetch_add_peer(proto_fetch *fx, const proto_addr *addr)
-{
-	return add_peer(fx, addr, 0, NULL);
 }
 
 /* A peer heard of from another, source (PEERS), or that connected to us
@@ -391,7 +182,7 @@ consider(proto_fetch *f, struct fetch_peer *source, const proto_addr *addr)
 		return;
 	/* What others say of a peer never pins it. */
 	proto_addr_set_pin(&a, NULL);
-	if (add_peer(f, &a, 1, source) != 0) {
+	if (proto__fetch_add_peer(f, &a, 1, source) != 0) {
 		proto__fetch_log(f, PROTO_LOG_ERROR, "out of memory");
 		proto__fetch_end(f, 1);
 	}
@@ -431,34 +222,6 @@ note_bytes_seen(proto_fetch *f)
 	}
 }
 
-/* No progress within the timeout while the owner's peers wait for room:
- * the peers that never answered (still connecting, or no manifest) make it
- * for them, whichever of their timeouts and ours comes first. 1 when one
- * was let in. */
-static int
-make_room(proto_fetch *f)
-{
-	double now = proto__fetch_now();
-	int queued = 0;
-
-	for (size_t i = 0; i < f->npeers; i++)
-		queued |= f->peers[i]->state == FETCH_QUEUED;
-	if (!queued)
-		return 0;
-	/* Not those let in meanwhile. */
-	for (size_t i = 0; i < f->npeers && !f->done; i++) {
-		struct fetch_peer *p = f->peers[i];
-		if (p->started < now && (p->state == FETCH_CONNECTING ||
-		    (p->state == FETCH_READY && !p->has_file)))
-			proto__fetch_peer_fail(p, 0, "%s: no answer within %u s",
-			    proto_addr_text(&p->addr), f->cfg.timeout);
-	}
-	for (size_t i = 0; i < f->npeers; i++)
-		if (f->peers[i]->state == FETCH_QUEUED)
-			return 0;
-	return !f->done;
-}
-
 static void
 on_tick(evutil_socket_t fd, short what, void *arg)
 {
@@ -490,7 +253,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	if (time(NULL) - f->last_progress < (time_t)t ||
 	    (f->mf != NULL && f->pk.ndone == f->mf->nchunks))
 		return;
-	if (make_room(f))
+	if (proto__fetch_make_room(f))
 		return;
 	if (f->cfg.list && f->listed > 0) {
 		/* What the others said is listed; the silent ones are left. */
@@ -585,7 +348,7 @@ proto_fetch_free(proto_fetch *fx)
 		return;
 	proto_fetch_close(fx);
 	for (size_t i = 0; i < fx->npeers; i++)
-		peer_free(fx->peers[i]);
+		proto__fetch_peer_free(fx->peers[i]);
 	free(fx->peers);
 	proto_picker_free(&fx->pk);
 	proto_manifest_free(fx->mf);

@@ -1,9 +1,11 @@
 /*
- * What fetch.c (the session), fetchpeer.c (one peer's requests and
- * answers) and fetchutil.c (what both use) share, and no other module
- * sees: the fetch's state and the calls between the files. The calls go
- * one way: fetch.c calls fetchpeer.c, whose news of a peer comes back
- * through the fetch_peer_events fetch.c fills; both call fetchutil.c.
+ * What fetch.c (the session), fetchpeers.c (its table of peers),
+ * fetchpeer.c (one peer's requests), fetchanswer.c (what its answers do)
+ * and fetchutil.c (what all use) share, and no other module sees: the
+ * fetch's state and the calls between the files. The calls go one way:
+ * fetch.c calls fetchpeers.c and fetchpeer.c; fetchanswer.c, reached only
+ * as a connection's callbacks, calls fetchpeer.c; news of a peer comes
+ * back through the fetch_peer_events fetch.c fills; all call fetchutil.c.
  * Not installed.
  */
 #ifndef PROTO_FETCH_PRIVATE_H
@@ -139,8 +141,23 @@ int proto__fetch_peer_alive(const struct fetch_peer *p);
 unsigned proto__fetch_alive_peers(const proto_fetch *f);
 unsigned proto__fetch_learned_peers(const proto_fetch *f);
 
-/* fetchpeer.c: the session's calls to one peer. */
+/* fetchpeers.c: the table of peers, for the session. */
+/* learned: heard of from another peer; source: that peer, when it named
+ * it in PEERS. 0, or PROTO_ERR_NOMEM. */
+int proto__fetch_add_peer(proto_fetch *f, const proto_addr *addr, int learned,
+    struct fetch_peer *source);
+void proto__fetch_peer_free(struct fetch_peer *p);
+/* The owner's peers that waited for room get it, in the order given. */
+void proto__fetch_admit_queued(proto_fetch *f);
+/* The peers that never answered make room for the owner's waiting ones.
+ * 1 when one was let in. */
+int proto__fetch_make_room(proto_fetch *f);
+
+/* fetchanswer.c: what a peer's connection brings, handed to each new one
+ * (fetchpeers.c) and called by nothing else. */
 extern const proto_conn_cbs proto__fetch_peer_cbs;
+
+/* fetchpeer.c: the calls to one peer, from the session and the answers. */
 int proto__fetch_peer_send(struct fetch_peer *p, enum fetch_req_kind kind,
     uint64_t index);
 void proto__fetch_peer_pump(struct fetch_peer *p);
@@ -148,5 +165,9 @@ void proto__fetch_peer_ask_peers(struct fetch_peer *p);
 void proto__fetch_peer_release(struct fetch_peer *p);
 void proto__fetch_peer_check_hold(struct fetch_peer *p);
 uint64_t proto__fetch_peer_net_bytes(const struct fetch_peer *p);
+/* The head request starts its clock anew. */
+void proto__fetch_peer_hold_reset(struct fetch_peer *p);
+/* Its claims count for rarity (and so spare seeds) again, or no more. */
+void proto__fetch_peer_set_demoted(struct fetch_peer *p, int demoted);
 
 #endif

@@ -1,8 +1,7 @@
 /*
- * What both halves of a fetch use and neither decides: the owner's log and
- * end, the clock, and counts over the peers. It calls neither fetch.c nor
- * fetchpeer.c by name, so that fetch.c may call fetchpeer.c and never the
- * other way round.
+ * What every part of a fetch uses and none decides: the owner's log and
+ * end, the clock, and counts over the peers. It calls no other fetch file
+ * by name, so that the calls between them may go one way only.
  */
 #include <stdarg.h>
 #include <stdio.h>

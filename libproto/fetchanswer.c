@@ -1,0 +1,453 @@
+/*
+ * What a peer's line brings to a fetch (fetch.h): its HELLO, each answer
+ * matched to the request it owes first, and its end. An answer's effect is
+ * here: a manifest adopted or checked, a HAVE_MAP or HAVE that says what
+ * it holds, a chunk verified and handed to the owner (its copies elsewhere
+ * cancelled), the peers it knows, an ERROR. These are the connection's
+ * callbacks (proto__fetch_peer_cbs), which fetchpeers.c hands each new
+ * connection; no file calls them otherwise. This file calls fetchpeer.c
+ * (to ask more of the peer) and fetchutil.c, never the reverse, and tells
+ * the session what became of a peer through f->events.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "error.h"
+#include "fetch_private.h"
+
+#define MANIFEST_TRIES 40         /* of a learned peer, a tick apart */
+
+/* One request of p's is over, answered or not. One it was deemed to hold
+ * was unasked then already. */
+static void
+finish_chunk_request(struct fetch_peer *p, const struct fetch_request *r)
+{
+	proto_fetch *f = p->f;
+	size_t len = proto_chunk_len(f->mf->size, f->mf->chunk_size, r->index);
+
+	p->inflight_bytes -= len < p->inflight_bytes ? len : p->inflight_bytes;
+	if (!r->abandoned)
+		proto_picker_unask(&f->pk, r->index);
+}
+
+/* Chunk index came from p: the requests other peers still have out for it
+ * are cancelled (those that answer anyway have their copy dropped). */
+static void
+cancel_copies(proto_fetch *f, const struct fetch_peer *from, uint64_t index)
+{
+	for (size_t k = 0; k < f->npeers; k++) {
+		struct fetch_peer *q = f->peers[k];
+		if (q == from || q->state != FETCH_READY || !q->swarm)
+			continue;
+		for (unsigned i = 0; i < q->count; i++) {
+			struct fetch_request *r =
+			    &q->queue[(q->head + i) % FETCH_QUEUE_MAX];
+			proto_msg m;
+			if (r->kind != FETCH_REQ_CHUNK || r->index != index ||
+			    r->cancelled)
+				continue;
+			proto_msg_init(&m, PROTO_MSG_CANCEL);
+			m.rid = r->rid;
+			if (proto_conn_send(q->conn, &m) == 0) {
+				r->cancelled = 1;
+				f->cancels++;
+			}
+		}
+	}
+}
+
+static void
+take_chunk(struct fetch_peer *p, const struct fetch_request *r,
+    const proto_msg *m)
+{
+	proto_fetch *f = p->f;
+	uint64_t index = r->index;
+
+	finish_chunk_request(p, r);
+	/* After a failure (a full disk, say) the fetch is over: later chunks
+	 * already in the buffers are not handed over, nor reported again. A
+	 * chunk already done came twice in the endgame: the copy is dropped. */
+	if (f->done || f->closed)
+		return;
+	if (f->pk.state[index] == PROTO_CHUNK_DONE) {
+		f->wasted++;
+		return;
+	}
+	if (proto_manifest_check_chunk(f->mf, index, m->data,
+	    m->data_len) != 0) {
+		proto__fetch_peer_fail(p, 1, "%s: chunk %llu failed verification",
+		    proto_addr_text(&p->addr), (unsigned long long)index);
+		return;
+	}
+	f->chunks_fetched++;
+	p->chunks++;
+	proto__fetch_peer_set_demoted(p, 0);
+	f->last_progress = time(NULL);
+	f->last_chunk = proto__fetch_now();
+	f->cbs.on_chunk(index, m->data, m->data_len, f->ctx);
+	if (f->done)
+		return;
+	/* Kept by the owner: only now is it done. */
+	proto_picker_done(&f->pk, index);
+	cancel_copies(f, p, index);
+	if (f->pk.ndone == f->mf->nchunks)
+		f->cbs.on_complete(f->ctx);
+}
+
+/* The chunk size the fetch asks in: its own, not the first peer's, which
+ * could make a big file a quarter of a million requests. By default the
+ * finest that keeps the file within PROTO_CHUNK_AUTO_COUNT chunks. A peer's
+ * coarser layer cannot be split and is kept. */
+static size_t
+own_chunk_size(const proto_fetch *f, const proto_manifest *mf)
+{
+	size_t cs = f->cfg.chunk_size;
+
+	if (cs == 0)
+		for (cs = PROTO_CHUNK_MIN; cs < PROTO_CHUNK_MAX &&
+		    proto_chunk_count(mf->size, cs) > PROTO_CHUNK_AUTO_COUNT;
+		    cs <<= 1)
+			;
+	cs = proto_chunk_size_fit(mf->size, cs);
+	return cs > mf->chunk_size ? cs : mf->chunk_size;
+}
+
+/* The first manifest that hashes to the id: ours from now on, in our
+ * chunk size. */
+static int
+adopt_manifest(proto_fetch *f, proto_manifest *mf)
+{
+	size_t cs = own_chunk_size(f, mf);
+
+	f->mf = mf;
+	if (cs != mf->chunk_size && proto_manifest_rechunk(mf, cs) != 0) {
+		proto__fetch_log(f, PROTO_LOG_ERROR, "out of memory");
+		return -1;
+	}
+	if (proto_picker_init(&f->pk, mf->nchunks) != 0 ||
+	    f->cbs.on_manifest(mf, f->ctx) != 0)
+		return -1;
+	if (f->pk.ndone == mf->nchunks)
+		f->cbs.on_complete(f->ctx);
+	return 0;
+}
+
+/* The peer holds the file: ask what of it, if it can tell, else take it
+ * to hold all of it. */
+static void
+start_peer(struct fetch_peer *p)
+{
+	p->cursor = (uint64_t)random() % (p->f->mf->nchunks ?
+	    p->f->mf->nchunks : 1);
+	if (!p->swarm) {
+		p->whole = 1;
+		proto__fetch_peer_pump(p);
+	} else if (proto__fetch_peer_send(p, FETCH_REQ_INTERESTED, 0) != 0)
+		proto__fetch_peer_fail(p, 0, "%s: cannot send", proto_addr_text(&p->addr));
+}
+
+static void
+take_manifest(struct fetch_peer *p, proto_msg *m)
+{
+	proto_fetch *f = p->f;
+
+	if (memcmp(m->manifest->id, f->id, PROTO_HASH_LEN) != 0) {
+		proto__fetch_peer_fail(p, 1, "%s: sent the manifest of another file",
+		    proto_addr_text(&p->addr));
+		return;
+	}
+	p->has_file = 1;
+	if (f->mf == NULL && f->cfg.max_file_size > 0 &&
+	    m->manifest->size > f->cfg.max_file_size) {
+		proto__fetch_log(f, PROTO_LOG_ERROR, "%s: %llu bytes, over "
+		    "storage.max_file_size (%llu)", f->hex,
+		    (unsigned long long)m->manifest->size,
+		    (unsigned long long)f->cfg.max_file_size);
+		proto__fetch_end(f, 1);
+		return;
+	}
+	if (f->mf == NULL) {
+		int rc;
+		f->last_progress = time(NULL);
+		f->last_chunk = proto__fetch_now();
+		rc = adopt_manifest(f, m->manifest);
+		m->manifest = NULL; /* taken */
+		if (rc != 0) {
+			proto__fetch_end(f, 1);
+			return;
+		}
+		proto__fetch_log(f, PROTO_LOG_INFO, "%s: %s, %llu bytes in %llu "
+		    "chunks, from %s", f->hex, f->mf->name,
+		    (unsigned long long)f->mf->size,
+		    (unsigned long long)f->mf->nchunks, proto_addr_text(&p->addr));
+		if (f->done || f->closed)
+			return;
+	}
+	start_peer(p);
+}
+
+/* A HAVE_MAP: what the peer holds, in its own chunk size, seen in ours. */
+static void
+take_map(struct fetch_peer *p, const proto_msg *m)
+{
+	const proto_manifest *mf = p->f->mf;
+
+	if (!proto_chunk_size_valid(mf->size, m->chunk_size) ||
+	    proto_have_init(&p->theirs, proto_chunk_count(mf->size,
+	    m->chunk_size)) != 0 ||
+	    proto_have_load(&p->theirs, m->bits, m->bits_len) != 0) {
+		proto_have_free(&p->theirs);
+		proto__fetch_peer_fail(p, 1, "%s: sent a malformed HAVE_MAP", proto_addr_text(&p->addr));
+		return;
+	}
+	p->their_chunk_size = m->chunk_size;
+	p->mapped = 1;
+	if (p->theirs.count == p->theirs.n)
+		p->whole = 1;
+	else {
+		if (proto_have_init(&p->has, mf->nchunks) != 0) {
+			proto__fetch_peer_fail(p, 0, "out of memory");
+			return;
+		}
+		for (uint64_t i = 0; i < mf->nchunks; i++)
+			if (proto_have_covers(&p->theirs, m->chunk_size,
+			    mf->size, mf->chunk_size, i))
+				proto_have_set(&p->has, i);
+		proto_picker_add_holder(&p->f->pk, &p->has);
+	}
+	proto__fetch_log(p->f, PROTO_LOG_DEBUG, "%s: holds %llu of %llu chunks",
+	    proto_addr_text(&p->addr), (unsigned long long)p->theirs.count,
+	    (unsigned long long)p->theirs.n);
+	proto__fetch_peer_pump(p);
+}
+
+/* A HAVE: one more chunk of theirs, which may complete some of ours. */
+static void
+take_have(struct fetch_peer *p, const proto_msg *m)
+{
+	const proto_manifest *mf = p->f->mf;
+	uint64_t start, end, first, last;
+
+	if (!p->mapped || p->whole ||
+	    memcmp(m->id, p->f->id, PROTO_HASH_LEN) != 0)
+		return;
+	if (m->index >= p->theirs.n) {
+		proto__fetch_peer_fail(p, 1, "%s: HAVE for chunk %llu of %llu",
+		    proto_addr_text(&p->addr), (unsigned long long)m->index,
+		    (unsigned long long)p->theirs.n);
+		return;
+	}
+	if (!proto_have_set(&p->theirs, m->index))
+		return;
+	start = m->index * (uint64_t)p->their_chunk_size;
+	end = start + p->their_chunk_size < mf->size ?
+	    start + p->their_chunk_size : mf->size;
+	/* Our chunks that theirs overlaps; an empty file's one chunk holds
+	 * no byte, and end - 1 would wrap. */
+	first = start / mf->chunk_size;
+	last = end > start ? (end - 1) / mf->chunk_size : first;
+	for (uint64_t i = first; i <= last && i < mf->nchunks; i++)
+		if (!proto_have_test(&p->has, i) && proto_have_covers(
+		    &p->theirs, p->their_chunk_size, mf->size, mf->chunk_size,
+		    i)) {
+			proto_have_set(&p->has, i);
+			if (!p->demoted)
+				proto_picker_gain(&p->f->pk, i);
+		}
+	proto__fetch_peer_pump(p);
+}
+
+static void
+take_peers(struct fetch_peer *p, const proto_msg *m)
+{
+	p->asking_peers = 0;
+	/* A connect that fails at once can end p too: then it is done. */
+	for (size_t i = 0; i < m->npeers && p->state == FETCH_READY; i++) {
+		proto_addr a;
+		/* Only addresses: a name from a peer would mean a lookup. */
+		if (proto_addr_from_host(&a, m->peers[i].host,
+		    m->peers[i].host_len, m->peers[i].port) == 0)
+			p->f->events->learned(p, &a);
+	}
+}
+
+/* An ERROR in answer to r. */
+static void
+take_error(struct fetch_peer *p, const struct fetch_request *r,
+    const proto_msg *m)
+{
+	char text[PROTO_ERROR_TEXT_MAX + 1];
+
+	proto_msg_printable(text, sizeof(text), m->text, m->text_len);
+	switch (r->kind) {
+	case FETCH_REQ_CHUNK:
+		finish_chunk_request(p, r);
+		if (m->code == PROTO_CODE_CANCELLED && r->cancelled) {
+			proto__fetch_peer_pump(p);
+			return;
+		}
+		if (m->code == PROTO_CODE_NOT_FOUND && !p->whole) {
+			/* Its map said otherwise; no harm meant, perhaps,
+			 * but no use either. */
+			proto__fetch_peer_fail(p, 0, "%s: chunk %llu not held: %s",
+			    proto_addr_text(&p->addr), (unsigned long long)r->index, text);
+			return;
+		}
+		/* The file may have changed under the peer. */
+		proto__fetch_peer_fail(p, 1, "%s: chunk %llu refused: %s", proto_addr_text(&p->addr),
+		    (unsigned long long)r->index, text);
+		return;
+	case FETCH_REQ_PEERS:
+		p->asking_peers = 0;
+		return;
+	case FETCH_REQ_MANIFEST:
+		/* A peer found through others is most likely a fetcher of
+		 * this file that has not got the manifest yet: asked again
+		 * each tick for ten seconds. */
+		if (m->code == PROTO_CODE_NOT_FOUND && p->learned &&
+		    p->manifest_tries < MANIFEST_TRIES) {
+			p->manifest_wait = 1;
+			return;
+		}
+		if (m->code == PROTO_CODE_NOT_FOUND)
+			p->f->not_found++;
+		break;
+	default:
+		break;
+	}
+	proto__fetch_peer_fail(p, 0, "%s: %s", proto_addr_text(&p->addr), text);
+}
+
+static void
+on_msg(proto_conn *c, proto_msg *m, void *arg)
+{
+	struct fetch_peer *p = arg;
+	struct fetch_request r;
+
+	uint64_t in = proto_conn_bytes_in(c);
+
+	/* A HAVE is no progress on a request, however long its frame. */
+	if (m->type == PROTO_MSG_HAVE && m->rid == 0)
+		p->have_bytes += in - p->in_mark;
+	p->in_mark = in;
+	if (m->type == PROTO_MSG_HAVE && m->rid == 0) {
+		take_have(p, m);
+		return;
+	}
+	if (p->count == 0) {
+		proto__fetch_peer_fail(p, 1, "%s: sent an unrequested %s", proto_addr_text(&p->addr),
+		    proto_msg_type_name(m->type));
+		return;
+	}
+	r = p->queue[p->head];
+	if (m->rid != r.rid) {
+		proto__fetch_peer_fail(p, 1, "%s: answered out of order", proto_addr_text(&p->addr));
+		return;
+	}
+	p->head = (p->head + 1) % FETCH_QUEUE_MAX;
+	p->count--;
+	proto__fetch_peer_hold_reset(p);
+	if (m->type == PROTO_MSG_ERROR) {
+		take_error(p, &r, m);
+		return;
+	}
+	switch (r.kind) {
+	case FETCH_REQ_LIST:
+		if (m->type != PROTO_MSG_LIST_REPLY)
+			break;
+		p->f->listed++;
+		p->f->cbs.on_list(m->entries, m->nentries, p->f->ctx);
+		/* This peer has told all it will: the fetch ends with the
+		 * last one. */
+		p->f->events->done(p);
+		return;
+	case FETCH_REQ_MANIFEST:
+		if (m->type != PROTO_MSG_MANIFEST)
+			break;
+		take_manifest(p, m);
+		return;
+	case FETCH_REQ_CHUNK:
+		if (m->type != PROTO_MSG_CHUNK)
+			break;
+		take_chunk(p, &r, m);
+		if (p->state == FETCH_READY)
+			proto__fetch_peer_pump(p);
+		return;
+	case FETCH_REQ_INTERESTED:
+		if (m->type != PROTO_MSG_HAVE_MAP)
+			break;
+		take_map(p, m);
+		return;
+	case FETCH_REQ_PEERS:
+		if (m->type != PROTO_MSG_PEERS_REPLY)
+			break;
+		take_peers(p, m);
+		return;
+	}
+	proto__fetch_peer_fail(p, 1, "%s: answered with %s", proto_addr_text(&p->addr),
+	    proto_msg_type_name(m->type));
+}
+
+static void
+on_ready(proto_conn *c, const proto_msg *hello, void *arg)
+{
+	struct fetch_peer *p = arg;
+
+	p->state = FETCH_READY;
+	p->fails = 0;
+	p->swarm = (hello->caps & PROTO_CAP_SWARM) != 0;
+	proto__fetch_log(p->f, PROTO_LOG_DEBUG, "%s: connected to %s", proto_addr_text(&p->addr),
+	    proto_conn_peer_name(c));
+	if (proto__fetch_peer_send(p, p->f->cfg.list ? FETCH_REQ_LIST :
+	    FETCH_REQ_MANIFEST, 0) != 0) {
+		proto__fetch_peer_fail(p, 0, "%s: cannot send", proto_addr_text(&p->addr));
+		return;
+	}
+	proto__fetch_peer_ask_peers(p);
+}
+
+static void
+on_close(proto_conn *c, int err, void *arg)
+{
+	struct fetch_peer *p = arg;
+	const char *detail = proto_conn_error_detail(c);
+	const char *sep = *detail ? ": " : "";
+	const char *what = err == PROTO_ERR_SYSTEM ? strerror(errno) :
+	    proto_strerror(err);
+
+	p->line_lost = p->state == FETCH_READY && p->has_file &&
+	    (err == PROTO_ERR_CLOSED || err == PROTO_ERR_SYSTEM);
+	if ((err == PROTO_ERR_SYSTEM || err == PROTO_ERR_TIMEOUT) &&
+	    p->state == FETCH_CONNECTING)
+		proto__fetch_peer_fail(p, 0, "connect %s: %s%s%s", proto_addr_text(&p->addr), what, sep,
+		    detail);
+	else if (err == PROTO_ERR_SYSTEM || err == PROTO_ERR_CLOSED ||
+	    err == PROTO_ERR_TIMEOUT)
+		proto__fetch_peer_fail(p, 0, "%s: %s%s%s", proto_addr_text(&p->addr), what, sep, detail);
+	else if (err == PROTO_ERR_TLS || err == PROTO_ERR_REFUSED) {
+		/* Not an attack, most likely a peer set up otherwise: said
+		 * now, as it would only show at the end. */
+		proto__fetch_log(p->f, PROTO_LOG_WARN, "%s: %s%s%s", proto_addr_text(&p->addr), what,
+		    sep, detail);
+		proto__fetch_peer_fail(p, 0, "%s: %s%s%s", proto_addr_text(&p->addr), what, sep, detail);
+	} else if (err == PROTO_ERR_IDENTITY || err == PROTO_ERR_AUTH)
+		proto__fetch_peer_fail(p, 1, "%s: %s%s%s", proto_addr_text(&p->addr), what, sep, detail);
+	else
+		proto__fetch_peer_fail(p, 1, "%s: protocol error: %s", proto_addr_text(&p->addr), what);
+}
+
+/* A peer that owes us answers and sends nothing for the timeout is gone;
+ * one that owes nothing may idle. */
+static int
+on_idle(proto_conn *c, void *arg)
+{
+	const struct fetch_peer *p = arg;
+
+	(void)c;
+	return p->count == 0;
+}
+
+const proto_conn_cbs proto__fetch_peer_cbs = { on_ready, on_msg, on_close,
+    on_idle, NULL };
