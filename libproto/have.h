@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 typedef struct proto_have {
-	uint8_t *bits;    /* owned; freed by proto_have_free */
+	uint8_t *bits;
 	uint64_t n;       /* chunks */
 	uint64_t count;   /* bits set */
 } proto_have;
@@ -21,8 +21,8 @@ typedef struct proto_have {
 size_t proto_have_bytes(uint64_t n);
 
 /* An empty bitfield of n chunks in h (the caller's; any previous bits are
- * not freed). 0 or PROTO_ERR_NOMEM (h then zeroed: proto_have_free on it
- * is harmless). */
+ * not freed); h->bits is h's own until proto_have_free. 0 or
+ * PROTO_ERR_NOMEM (h then zeroed: proto_have_free on it is harmless). */
 int proto_have_init(proto_have *h, uint64_t n);
 
 /* Frees the bits; h can be initialised again. A zeroed h is fine. */
