@@ -66,10 +66,11 @@ int proto_addr_same_host(const proto_addr *a, const proto_addr *b);
 /* The canonical HOST:PORT text; valid as long as *a is. */
 const char *proto_addr_text(const proto_addr *a);
 
-/* The IP address alone as text, without brackets, into out (at least
- * PROTO_ADDR_TEXT_MAX bytes). */
+/* The IP address alone as text, without brackets, into out (outlen bytes,
+ * the caller's; PROTO_ADDR_TEXT_MAX always fits); "?" when it does not. */
 void proto_addr_host(const proto_addr *a, char *out, size_t outlen);
 
+/* The port, in host order. */
 uint16_t proto_addr_port(const proto_addr *a);
 
 /* Sets the port, and the text with it. */

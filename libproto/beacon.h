@@ -43,8 +43,11 @@ typedef struct proto_beacon_cbs {
 } proto_beacon_cbs;
 
 /* Binds the discovery port (shared with other nodes on the host), announces
- * at once and starts answering. NULL with errno set when the socket cannot
- * be had; PROTO_ERR-style failures of the targets set errno to EINVAL. */
+ * at once and starts answering. cfg is copied (name and secret too); cbs is
+ * copied; ctx is passed to every callback; base must outlive the beacon,
+ * which the caller frees with proto_beacon_free. NULL with errno set when
+ * the socket cannot be had (ENOMEM when out of memory); PROTO_ERR-style
+ * failures of the targets set errno to EINVAL. */
 proto_beacon *proto_beacon_new(struct event_base *base,
     const proto_beacon_config *cfg, const proto_beacon_cbs *cbs, void *ctx);
 

@@ -121,10 +121,13 @@ void proto_conn_close_after_flush(proto_conn *c);
  */
 void proto_base_free(struct event_base *base);
 
-/* Queues m. 0 or a PROTO_ERR_* from packing. */
+/* Queues m, packed now: m and what it points to are borrowed for the call
+ * only. 0; a PROTO_ERR_* from proto_msg_pack (nothing queued);
+ * PROTO_ERR_NOMEM when queueing failed (nothing queued). */
 int proto_conn_send(proto_conn *c, const proto_msg *m);
 
-/* Queues an ERROR answer to rid. */
+/* Queues an ERROR answer to rid; text (NUL-terminated) is borrowed for the
+ * call. Returns as proto_conn_send. */
 int proto_conn_send_error(proto_conn *c, uint32_t rid, uint32_t code,
     const char *text);
 
@@ -149,7 +152,7 @@ void proto_conn_hold(proto_conn *c, int hold);
  * decides). secs 0 turns it off. */
 void proto_conn_set_idle_timeout(proto_conn *c, unsigned secs);
 
-/* "HOST:PORT" of the peer, for messages; valid while c is. */
+/* "HOST:PORT" of the peer, for messages; owned by c, valid while c is. */
 const char *proto_conn_peer(const proto_conn *c);
 
 /* Bytes read from and queued to the peer so far. */
@@ -168,21 +171,24 @@ uint64_t proto_conn_bytes_read(const proto_conn *c);
 /* Bytes queued and not yet written. */
 size_t proto_conn_pending_out(const proto_conn *c);
 
-/* The peer's HELLO name, listen port and file count, once ready. */
+/* The peer's HELLO name (owned by c, valid while c is; "" before ready),
+ * listen port, file count and caps, once ready; 0 before. */
 const char *proto_conn_peer_name(const proto_conn *c);
 uint16_t proto_conn_peer_listen_port(const proto_conn *c);
 uint64_t proto_conn_peer_nfiles(const proto_conn *c);
 uint64_t proto_conn_peer_caps(const proto_conn *c);
 
-/* The peer's identity (32 bytes) once the TLS handshake is done, else
- * NULL. */
+/* The peer's identity (32 bytes, owned by c, valid while c is) once the
+ * TLS handshake is done, else NULL. */
 const uint8_t *proto_conn_peer_id(const proto_conn *c);
 
 /* More about the last failure of a TLS, identity or secret check, for
- * messages; "" when there is nothing more to say. */
+ * messages; "" when there is nothing more to say. Owned by c; read it in
+ * on_close, before c is freed. */
 const char *proto_conn_error_detail(const proto_conn *c);
 
-/* The peer's IP address as text (no port), or "?". */
+/* The peer's IP address as text (no port), or "?"; owned by c, valid
+ * while c is. */
 const char *proto_conn_peer_host(const proto_conn *c);
 
 #endif

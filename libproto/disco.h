@@ -45,12 +45,16 @@ typedef struct proto_disco_msg {
  * for a private swarm's node to believe it. */
 #define PROTO_DISCO_FRESH_SECS 120
 
-/* Packs m into buf (cap bytes); *len is the datagram's length. Queries are
- * padded to PROTO_DISCO_QUERY_MIN; a name is cut to PROTO_DISCO_NAME_MAX. */
+/* Packs m into buf (cap bytes, the caller's); *len is the datagram's
+ * length. Queries are padded to PROTO_DISCO_QUERY_MIN; a name is cut to
+ * PROTO_DISCO_NAME_MAX. 0; PROTO_ERR_TOO_BIG when it does not fit cap;
+ * PROTO_ERR_INVALID for an unknown type; PROTO_ERR_NOMEM. buf and *len are
+ * written only on success. */
 int proto_disco_pack(const proto_disco_msg *m, uint8_t *buf, size_t cap,
     size_t *len);
 
-/* Unpacks a datagram. Pointers in m borrow from buf. PROTO_ERR_MALFORMED
+/* Unpacks a datagram. Pointers in m borrow from buf: valid while buf is
+ * and unchanged. 0; PROTO_ERR_MALFORMED
  * for anything but a well-formed datagram of our magic and a known type,
  * PROTO_ERR_VERSION for another version, PROTO_ERR_TOO_BIG for an oversized
  * datagram or a query too short to answer. Allocates nothing. */
@@ -59,9 +63,12 @@ int proto_disco_unpack(const uint8_t *buf, size_t len, proto_disco_msg *m);
 /*
  * Private swarms: a datagram is sealed with a tag of PROTO_DISCO_TAG_LEN
  * bytes appended, the first bytes of HMAC-SHA256(key, datagram), where key
- * is the swarm's 32-byte key. proto_disco_seal appends it (cap: buf's
- * size); proto_disco_open checks it and takes it off *len, or fails with
- * PROTO_ERR_MISMATCH (another swarm, or none) or PROTO_ERR_TRUNCATED.
+ * is the swarm's 32-byte key (borrowed for the call). proto_disco_seal
+ * appends it and adds it to *len (cap: buf's size): 0, PROTO_ERR_TOO_BIG
+ * when it does not fit (buf unchanged) or PROTO_ERR_CRYPTO.
+ * proto_disco_open checks it and takes it off *len: 0, or PROTO_ERR_MISMATCH
+ * (another swarm, or none), PROTO_ERR_TRUNCATED (shorter than a tag) or
+ * PROTO_ERR_CRYPTO, *len then unchanged.
  */
 #define PROTO_DISCO_TAG_LEN 16u
 int proto_disco_seal(uint8_t *buf, size_t *len, size_t cap,

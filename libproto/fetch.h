@@ -122,7 +122,8 @@ typedef struct proto_fetch_stats {
 	uint64_t connects;       /* connections attempted, retries too */
 } proto_fetch_stats;
 
-/* A fetch on base, which must outlive it. cfg and cbs are copied; every
+/* A fetch on base, which must outlive it; the caller frees it with
+ * proto_fetch_free. cfg and cbs are copied; every
  * callback but log and on_list (needed with list) must be set. NULL when
  * out of memory. The clock of cfg.timeout starts now: a fetch given no
  * peer within it ends (on_end with 1). */
@@ -147,8 +148,9 @@ void proto_fetch_free(proto_fetch *fx);
  */
 int proto_fetch_add_peer(proto_fetch *fx, const proto_addr *addr);
 
-/* A node heard of elsewhere (it connected to the owner's server) at addr:
- * fetched from too, as a learned peer, while there is room. */
+/* A node heard of elsewhere (it connected to the owner's server) at addr
+ * (copied): fetched from too, as a learned peer, while there is room. No
+ * result: one that cannot be taken is dropped, as a peer's PEERS would be. */
 void proto_fetch_add_learned(proto_fetch *fx, const proto_addr *addr);
 
 /* While more is 1, running out of peers is no failure: the owner has more
@@ -160,7 +162,8 @@ void proto_fetch_more_peers(proto_fetch *fx, int more);
 void proto_fetch_set_order(proto_fetch *fx, uint64_t limit);
 
 /* Chunk index is the owner's already (an earlier run's, checked): it is
- * not asked for. Only once a manifest is adopted. */
+ * not asked for. Only once a manifest is adopted; before, or for an index
+ * past the file, it is ignored. */
 void proto_fetch_held(proto_fetch *fx, uint64_t index);
 
 /* Ends the fetch without on_end: nothing more is asked for, chunks still
@@ -175,6 +178,7 @@ void proto_fetch_close(proto_fetch *fx);
 /* The adopted manifest, or NULL; valid until proto_fetch_free. */
 const proto_manifest *proto_fetch_manifest(const proto_fetch *fx);
 
+/* The counters now, copied into *st, the caller's. */
 void proto_fetch_stats_get(const proto_fetch *fx, proto_fetch_stats *st);
 
 /* Peer i (in the order added, from 0 to stats.peers - 1): its address as

@@ -20,20 +20,25 @@
 #define PROTO_CHUNK_AUTO_MIN (256u << 10)
 #define PROTO_CHUNK_AUTO_COUNT 16384u
 
-/* SHA-256 of len bytes at data into out. */
+/* SHA-256 of len bytes at data into out (data borrowed for the call).
+ * 0, PROTO_ERR_NOMEM or PROTO_ERR_CRYPTO (out then undefined). */
 int proto_sha256(const void *data, size_t len, uint8_t out[PROTO_HASH_LEN]);
 
-/* out = SHA-256(left || right); out may alias either input. */
+/* out = SHA-256(left || right); out may alias either input. Returns as
+ * proto_sha256. */
 int proto_hash_pair(const uint8_t left[PROTO_HASH_LEN],
     const uint8_t right[PROTO_HASH_LEN], uint8_t out[PROTO_HASH_LEN]);
 
-/* Z(height): the node above 2^height zero leaves. height < 64. */
+/* Z(height): the node above 2^height zero leaves. 0; PROTO_ERR_INVALID
+ * for height >= 64; as proto_sha256. */
 int proto_hash_zero(unsigned height, uint8_t out[PROTO_HASH_LEN]);
 
-/* Number of chunks of a file of size bytes at chunk_size (at least 1). */
+/* Number of chunks of a file of size bytes at chunk_size (at least 1: the
+ * empty file has one); 0 only for chunk_size 0. */
 uint64_t proto_chunk_count(uint64_t size, size_t chunk_size);
 
-/* Byte length of chunk index of a file of size bytes. */
+/* Byte length of chunk index of a file of size bytes; 0 for an index past
+ * the last chunk (and for the empty file's one chunk). */
 size_t proto_chunk_len(uint64_t size, size_t chunk_size, uint64_t index);
 
 /* 1 when chunk_size is a power of two from PROTO_CHUNK_MIN to
@@ -55,20 +60,26 @@ size_t proto_chunk_size_fit(uint64_t size, size_t requested);
 size_t proto_chunk_size_auto(uint64_t size);
 
 /* Chunk hash of a chunk of len bytes (len <= chunk_size; len 0 only for the
- * empty file's one chunk), padded with zero leaves to chunk_size. */
+ * empty file's one chunk), padded with zero leaves to chunk_size; data is
+ * borrowed for the call. 0; PROTO_ERR_INVALID for a chunk_size not
+ * proto_chunk_size_allowed or len past it; PROTO_ERR_NOMEM;
+ * PROTO_ERR_CRYPTO. */
 int proto_hash_chunk(const void *data, size_t len, size_t chunk_size,
     uint8_t out[PROTO_HASH_LEN]);
 
 /* The content id of a file of size bytes whose chunk layer at chunk_size is
- * the count hashes at layer. count must equal proto_chunk_count(). */
+ * the count hashes at layer (borrowed for the call). 0; PROTO_ERR_INVALID
+ * when chunk_size is not proto_chunk_size_valid for size or count is not
+ * proto_chunk_count(); PROTO_ERR_NOMEM; PROTO_ERR_CRYPTO. */
 int proto_hash_content_id(const uint8_t *layer, uint64_t count,
     size_t chunk_size, uint64_t size, uint8_t id[PROTO_HASH_LEN]);
 
-/* Writes 2*n lowercase hex digits and a NUL to out. */
+/* Writes 2*n lowercase hex digits and a NUL to out, which the caller
+ * sizes to 2*n + 1 bytes. */
 void proto_hex_encode(const uint8_t *in, size_t n, char *out);
 
-/* Parses exactly 64 hex digits (either case) into id. 0 or
- * PROTO_ERR_MALFORMED. */
+/* Parses exactly 64 hex digits (either case), then the NUL, into id. 0 or
+ * PROTO_ERR_MALFORMED (id then partly written). */
 int proto_id_parse(const char *text, uint8_t id[PROTO_HASH_LEN]);
 
 #endif

@@ -25,24 +25,31 @@ struct ssl_st;
  * A key file that is not ours alone is refused (PROTO_ERR_INVALID, errno
  * saying why: EACCES, group or others may read or write it, so someone
  * else may have it or change it; EPERM, another user owns it; EINVAL, not
- * a regular file), judged on the opened file. 0, PROTO_ERR_SYSTEM (errno
- * set) or another PROTO_ERR_*.
+ * a regular file), judged on the opened file. 0 with *out the caller's
+ * (proto_identity_free), PROTO_ERR_SYSTEM (errno set) or another
+ * PROTO_ERR_*; *out is set only on success. path is borrowed for the call.
  */
 int proto_identity_load(const char *path, int create, proto_identity **out);
 
 /* The default key file: $P2P_IDENTITY, else $XDG_CONFIG_HOME/p2p/
- * identity.pem, else ~/.config/p2p/identity.pem. Written into out. */
+ * identity.pem, else ~/.config/p2p/identity.pem. Written into out (outlen
+ * bytes, the caller's). 0; PROTO_ERR_INVALID when none of the three is set;
+ * PROTO_ERR_TOO_BIG when it does not fit (out then cut short). */
 int proto_identity_default_path(char *out, size_t outlen);
 
+/* Frees id and its key. NULL does nothing. A TLS context made from it
+ * holds its own references and may outlive it. */
 void proto_identity_free(proto_identity *id);
 
-/* The 32 bytes of the identity. */
+/* The 32 bytes of the identity; owned by id, valid until it is freed. */
 const uint8_t *proto_identity_id(const proto_identity *id);
 
 /*
  * A TLS 1.3 context presenting id's certificate. Both ends present one and
  * accept any (the identity is checked after the handshake), so the server
- * side asks the client for its certificate. NULL on failure.
+ * side asks the client for its certificate. The caller frees it with
+ * SSL_CTX_free; id is borrowed for the call. NULL on failure (out of
+ * memory, or OpenSSL refused the key).
  */
 struct ssl_ctx_st *proto_tls_ctx_new(const proto_identity *id, int server);
 

@@ -32,8 +32,12 @@ void proto_manifest_free(proto_manifest *mf);
  * Reads fd to its end and builds the manifest of its bytes under name.
  * chunk_size 0 picks proto_chunk_size_auto() (fd must then be a regular
  * file, or a 256 KiB start is used); a chunk size wider than a short file is
- * narrowed to it. path, when not NULL, is copied into the manifest. On
- * success *out is the caller's to free. PROTO_ERR_SYSTEM leaves errno set.
+ * narrowed to it. name and path (when not NULL) are copied into the
+ * manifest; fd stays the caller's, read to its end. Returns 0 with *out
+ * the caller's to free (proto_manifest_free); PROTO_ERR_INVALID for a name
+ * not proto_name_valid or a chunk size not allowed; PROTO_ERR_TOO_BIG for
+ * a file with more than PROTO_MAX_CHUNKS chunks; PROTO_ERR_SYSTEM with
+ * errno set; PROTO_ERR_NOMEM; PROTO_ERR_CRYPTO. *out is NULL on failure.
  */
 int proto_manifest_build_fd(int fd, const char *name, const char *path,
     size_t chunk_size, proto_manifest **out);
@@ -45,8 +49,9 @@ int proto_manifest_build_fd_progress(int fd, const char *name,
     const char *path, size_t chunk_size, proto_manifest_progress_fn fn,
     void *ctx, proto_manifest **out);
 
-/* Packs mf as one msgpack map into a malloc'd buffer the caller frees;
- * "path" is included only when with_path is set. */
+/* Packs mf (only read) as one msgpack map into a malloc'd buffer the
+ * caller frees; "path" is included only when with_path is set. 0, or
+ * PROTO_ERR_NOMEM with *out and *len untouched. */
 int proto_manifest_pack(const proto_manifest *mf, int with_path,
     uint8_t **out, size_t *len);
 

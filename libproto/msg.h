@@ -112,21 +112,28 @@ typedef struct proto_msg {
 	void *zone_; /* private: msgpack storage of an unpacked message */
 } proto_msg;
 
-/* Zeroes m and sets its type. */
+/* Zeroes m and sets its type; m is the caller's (usually on the stack). */
 void proto_msg_init(proto_msg *m, unsigned type);
 
-/* Frees what unpacking allocated; m can be reused after proto_msg_init. */
+/* Frees what unpacking allocated (the manifest unless taken, the msgpack
+ * storage the borrowed pointers point into) and zeroes m; m can be reused
+ * after proto_msg_init. Safe on a zeroed or already cleared m. */
 void proto_msg_clear(proto_msg *m);
 
 /*
  * Packs m as a whole frame (length prefix included) into a malloc'd buffer
- * that the caller frees. PROTO_ERR_TOO_BIG when it would exceed
- * PROTO_FRAME_MAX, PROTO_ERR_INVALID for a type that cannot be packed.
+ * that the caller frees; m and what it points to are only read. Returns 0;
+ * PROTO_ERR_TOO_BIG when it would exceed PROTO_FRAME_MAX (or for more than
+ * PROTO_PEERS_MAX peers, a bitfield past PROTO_MAX_CHUNKS bits);
+ * PROTO_ERR_INVALID for a type that cannot be packed or a MANIFEST without
+ * one; PROTO_ERR_NOMEM. *frame and *len are set only on success.
  */
 int proto_msg_pack(const proto_msg *m, uint8_t **frame, size_t *len);
 
-/* The bytes that open a CHUNK frame carrying data_len bytes of data; the
- * data itself follows them on the wire. Returns the header's length. */
+/* Writes into hdr (the caller's) the bytes that open a CHUNK frame carrying
+ * data_len bytes of data; the data itself follows them on the wire, so a
+ * large chunk is never copied into a packed frame. Returns the header's
+ * length, at most PROTO_CHUNK_HEADER_MAX. */
 #define PROTO_CHUNK_HEADER_MAX 16u
 size_t proto_msg_chunk_header(uint32_t rid, uint32_t data_len,
     uint8_t hdr[PROTO_CHUNK_HEADER_MAX]);
@@ -149,7 +156,8 @@ int proto_msg_unpack(const uint8_t *body, size_t len, proto_msg *m);
 void proto_msg_printable(char *out, size_t outlen, const char *text,
     size_t len);
 
-/* The message type's name, for logs. */
+/* The message type's name, for logs: a static string, "unknown" for a type
+ * past the known ones; never NULL. */
 const char *proto_msg_type_name(unsigned type);
 
 #endif

@@ -81,8 +81,10 @@ typedef struct proto_node_source_ops {
 	void (*free)(void *state);
 } proto_node_source_ops;
 
-/* A node on base with an empty store, not yet listening. cfg and cbs are
- * copied. NULL when out of memory. */
+/* A node on base (which must outlive it) with an empty store, not yet
+ * listening; the caller frees it with proto_node_free. cfg and cbs are
+ * copied (the bootstrap list too; what cfg's fields say is borrowed stays
+ * borrowed). NULL when out of memory. */
 proto_node *proto_node_new(struct event_base *base,
     const proto_node_config *cfg, const proto_node_cbs *cbs, void *ctx);
 
@@ -96,10 +98,12 @@ void proto_node_free(proto_node *node);
  * proto_node_free; the owner adds to it. */
 proto_store *proto_node_store(proto_node *node);
 
-/* The server answering for the node; the node's. */
+/* The server answering for the node; the node's, valid until
+ * proto_node_free. */
 proto_server *proto_node_server(proto_node *node);
 
-/* The peers the node knows and passes on; the node's. */
+/* The peers the node knows and passes on; the node's, valid until
+ * proto_node_free. */
 proto_peer_table *proto_node_known(proto_node *node);
 
 /* Listens at at (port 0: one the kernel picks) and learns its own
@@ -149,6 +153,7 @@ size_t proto_node_announce(proto_node *node,
 /* A source found a node at addr. Ignored (with a debug line) when it is
  * malformed (no port, a wildcard address) or the node itself; otherwise
  * entered in the table of known peers and offered to every watcher.
+ * addr and source are borrowed for the call (the table keeps a copy).
  * Returns 1 when offered, 0 when ignored. */
 int proto_node_found(proto_node *node, const proto_addr *addr,
     const char *source);

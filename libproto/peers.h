@@ -27,12 +27,13 @@ typedef struct proto_peer_table {
 	size_t count;
 } proto_peer_table;
 
-/* Empties t. */
+/* Empties t, the caller's (a plain struct: nothing to free). */
 void proto_peers_init(proto_peer_table *t);
 
-/* Notes host:port as seen now, and checked. host must be an IP address as
- * text, at most PROTO_HOST_MAX bytes; others are ignored (returns
- * PROTO_ERR_INVALID). When full, the entry heard but unchecked longest ago
+/* Notes host:port as seen now, and checked; host (not NUL-terminated) is
+ * copied. host must be an IP address as text, at most PROTO_HOST_MAX
+ * bytes; others are ignored (returns PROTO_ERR_INVALID, t unchanged).
+ * Returns 0 otherwise. When full, the entry heard but unchecked longest ago
  * makes room, else the entry seen longest ago. */
 int proto_peers_add(proto_peer_table *t, const char *host, size_t host_len,
     uint16_t port);

@@ -57,8 +57,9 @@ typedef struct proto_server_stats {
 	    cancelled, datagrams_bad;
 } proto_server_stats;
 
-/* A server answering from store, which stays the caller's. cfg and cbs are
- * copied; node_name is borrowed. NULL when out of memory. */
+/* A server answering from store, which stays the caller's and, like base,
+ * must outlive it; the caller frees it with proto_server_free. cfg and cbs
+ * are copied; node_name is borrowed. NULL when out of memory. */
 proto_server *proto_server_new(struct event_base *base, proto_store *store,
     const proto_server_config *cfg, const proto_server_cbs *cbs, void *ctx);
 
@@ -73,8 +74,10 @@ int proto_server_listen(proto_server *srv, const struct sockaddr *sa,
 /* The port listened on, or 0. */
 uint16_t proto_server_port(const proto_server *srv);
 
-/* Answers and announces on the discovery port, for the store's files.
- * 0, or PROTO_ERR_SYSTEM with errno set (EINVAL: a bad target address). */
+/* Answers and announces on the discovery port, for the store's files;
+ * cfg is copied (as proto_beacon_new), the beacon is the server's and goes
+ * with it. 0, or PROTO_ERR_SYSTEM with errno set (EINVAL: a bad target
+ * address). */
 int proto_server_start_beacon(proto_server *srv,
     const proto_beacon_config *cfg);
 
@@ -86,14 +89,16 @@ void proto_server_have(proto_server *srv, const uint8_t id[PROTO_HASH_LEN],
     uint64_t index);
 
 /* The peers this node knows, to pass on: filled from HELLOs, announcements
- * (heard only, until checked: on_heard) and by the owner. */
+ * (heard only, until checked: on_heard) and by the owner. Owned by srv and
+ * valid until it is freed; the owner may add to it. Never NULL. */
 proto_peer_table *proto_server_known(proto_server *srv);
 
 /* 1 when a node listening on host:port is connected to us now. */
 int proto_server_connected_from(const proto_server *srv, const char *host,
     uint16_t port);
 
-/* Connections now, and the totals so far (closed connections included). */
+/* Connections now, and the totals so far (closed connections included),
+ * copied into *st, the caller's. */
 unsigned proto_server_clients(const proto_server *srv);
 void proto_server_stats_get(const proto_server *srv, proto_server_stats *st);
 

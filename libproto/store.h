@@ -13,7 +13,8 @@
 
 typedef struct proto_store proto_store;
 
-/* A new empty store, or NULL when out of memory. */
+/* A new empty store, or NULL when out of memory; the caller frees it with
+ * proto_store_free. */
 proto_store *proto_store_new(void);
 
 /* Frees the store, its manifests, and closes its descriptors. NULL does
@@ -51,20 +52,25 @@ int proto_open_beneath(int root_fd, const char *rel);
  * Adds a file still being fetched: mf, fd (readable) and have (in
  * mf->chunk_size units) stay the caller's and must outlive the entry;
  * chunks are served only where have says so. Returns 0, 1 when the id was
- * already there, or PROTO_ERR_NOMEM.
+ * already there, or PROTO_ERR_NOMEM; mf, fd and have stay the caller's
+ * whatever it returns.
  */
 int proto_store_add_partial(proto_store *st, proto_manifest *mf, int fd,
     const proto_have *have);
 
-/* Replaces what the store knows id holds; NULL: the whole file. */
+/* Replaces what the store knows id holds; NULL: the whole file. have is
+ * borrowed and must outlive the entry (or the next call). An unknown id is
+ * ignored. */
 void proto_store_set_have(proto_store *st, const uint8_t id[PROTO_HASH_LEN],
     const proto_have *have);
 
-/* What the node holds of id: NULL for a whole file (or an unknown id). */
+/* What the node holds of id: NULL for a whole file (or an unknown id).
+ * Borrowed from whoever set it (proto_store_add_partial, _set_have). */
 const proto_have *proto_store_have(const proto_store *st,
     const uint8_t id[PROTO_HASH_LEN]);
 
-/* 1 when every byte of chunk index, in chunks of chunk_size, is held. */
+/* 1 when every byte of chunk index, in chunks of chunk_size, is held; 0
+ * otherwise, and for an unknown id. */
 int proto_store_holds(const proto_store *st, const uint8_t id[PROTO_HASH_LEN],
     uint32_t chunk_size, uint64_t index);
 
@@ -72,13 +78,15 @@ int proto_store_holds(const proto_store *st, const uint8_t id[PROTO_HASH_LEN],
 const proto_manifest *proto_store_find(const proto_store *st,
     const uint8_t id[PROTO_HASH_LEN]);
 
-/* The number of files, and the i-th in the order they were added. */
+/* The number of files, and the i-th in the order they were added (NULL for
+ * i past the count; borrowed, valid while the store is). */
 size_t proto_store_count(const proto_store *st);
 const proto_manifest *proto_store_get(const proto_store *st, size_t i);
 
 /*
- * A read-only descriptor of the file of id, opened on first use (without
- * blocking) and kept; the store closes it. Fails with PROTO_ERR_SYSTEM
+ * A read-only descriptor of the file of id into *fd, opened on first use
+ * (without blocking) and kept; the store closes it, so the caller must not.
+ * Returns 0; PROTO_ERR_INVALID for an unknown id; PROTO_ERR_SYSTEM
  * (errno set) when the file cannot be opened, and PROTO_ERR_MISMATCH when it
  * is not a regular file, not the file that was chunked (add_beneath), its
  * size is no longer the manifest's, or a chunk did not match before: it
@@ -93,7 +101,8 @@ int proto_store_open(proto_store *st, const uint8_t id[PROTO_HASH_LEN],
  * that was not hashed before, and remembers those that matched. 0 when
  * they may be served; PROTO_ERR_MISMATCH when a chunk does not match (the
  * file is then never served again) or the file is shorter than the
- * manifest; PROTO_ERR_SYSTEM (errno set) or PROTO_ERR_NOMEM. A file that
+ * manifest; PROTO_ERR_SYSTEM (errno set) or PROTO_ERR_NOMEM;
+ * PROTO_ERR_INVALID for an unknown id or one not opened. A file that
  * changes after its chunks were checked is not checked again: the
  * fetcher's own check catches that.
  */
