@@ -45,11 +45,12 @@ join a private swarm (--secret-file): Python's ssl module exports no keying mate
                                      last one; print "map CS HELD/COUNT" and "answers N CHUNK
                                      (all verified against the map's sizes), K CANCELLED";
                                      exit 1 on anything out of order
-  p2p_ref.py stall HOST:PORT ID CS N GOFILE
-                                     ask for chunks 0..N-1 of ID at chunk size CS with a small
-                                     receive buffer, print "asked", read nothing until GOFILE
-                                     exists (30 s at most), then read the N answers; print
-                                     "answers C CHUNK, E ERROR"; exit 1 when the connection ends
+  p2p_ref.py stall HOST:PORT ID CS N GOFILE [COUNT]
+                                     ask for chunks 0..N-1 of ID at chunk size CS (modulo COUNT
+                                     when given) with a small receive buffer, print "asked", read
+                                     nothing until GOFILE exists (30 s at most), then read the N
+                                     answers; print "answers C CHUNK, E ERROR" and "busy B" (the
+                                     ERRORs that were BUSY); exit 1 when the connection ends
                                      first or a CHUNK is not CS bytes long
 
 Its fake peer and junk beside tests/peers/p2p-badpeer.c. Both misbehave on purpose, for
@@ -721,7 +722,7 @@ def swarm(addr, fid):
     return 0
 
 
-def stall(addr, fid, cs, n, gofile):
+def stall(addr, fid, cs, n, gofile, count=None):
     host, port = addr.rsplit(":", 1)
     raw = socket.socket()
     # A small window: the server's chunks wait in its own buffers, not in ours.
@@ -731,12 +732,13 @@ def stall(addr, fid, cs, n, gofile):
     s = tls_context(False).wrap_socket(raw) if tls_on() else raw
     s.sendall(frame([0, 1, 0, "stall", 0]))
     recv_frame(s)
-    s.sendall(b"".join(frame([6, i + 1, fid, i, cs]) for i in range(n)))
+    s.sendall(b"".join(frame([6, i + 1, fid, i % count if count else i, cs])
+                       for i in range(n)))
     print("asked", flush=True)
     deadline = time.time() + 30
     while not os.path.exists(gofile) and time.time() < deadline:
         time.sleep(0.05)
-    chunks = errors = 0
+    chunks = errors = busy = 0
     for i in range(n):
         try:
             a = recv_frame(s)
@@ -748,11 +750,13 @@ def stall(addr, fid, cs, n, gofile):
             chunks += 1
         elif a[0] == 1:
             errors += 1
+            busy += a[2] == 4
         else:
             print("p2p_ref: stall: answer %d: unexpected %r (%d bytes)" %
                   (i, a[:2], len(a[2]) if a[0] == 7 else -1), file=sys.stderr)
             return 1
     print("answers %d CHUNK, %d ERROR" % (chunks, errors))
+    print("busy %d" % busy)
     return 0
 
 
@@ -854,7 +858,8 @@ def main(argv):
     elif cmd == "peer":
         serve_peer(args[0], args[1])
     elif cmd == "stall":
-        return stall(args[0], bytes.fromhex(args[1]), int(args[2]), int(args[3]), args[4])
+        return stall(args[0], bytes.fromhex(args[1]), int(args[2]), int(args[3]), args[4],
+                     int(args[5]) if len(args) > 5 else None)
     elif cmd == "swarm":
         return swarm(args[0], bytes.fromhex(args[1]))
     else:

@@ -6,8 +6,8 @@
  * Each client has a queue of the requests it sent, answered in order as its
  * output drains: everything but chunk data is small, and chunk data go in
  * while less than QUEUED_BYTES wait to be written, so the rest of the queue
- * can still be cancelled. A full queue stops reading from that client until
- * answers go out.
+ * can still be cancelled. A client past its REQUESTS_MAX is answered BUSY
+ * (in turn), and one past QUEUE_MAX dropped: reading never stops.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -186,6 +186,11 @@ answer(struct client *cl, const struct request *r)
 		    "cancelled");
 		return;
 	}
+	if (r->busy) {
+		proto_conn_send_error(c, r->rid, PROTO_CODE_BUSY,
+		    "over 64 requests outstanding");
+		return;
+	}
 	switch (r->type) {
 	case PROTO_MSG_LIST:
 		answer_list(srv, c, r->rid);
@@ -212,26 +217,24 @@ answer(struct client *cl, const struct request *r)
 	}
 }
 
-/* Answers queued requests while little output waits; reading resumes once
- * the queue has room. */
+/* Answers queued requests while little output waits. */
 static void
 drain(struct client *cl)
 {
 	while (cl->count > 0 &&
 	    proto_conn_pending_out(cl->conn) < QUEUED_BYTES) {
 		struct request r = cl->queue[cl->head];
-		cl->head = (cl->head + 1) % PENDING_MAX;
+		cl->head = (cl->head + 1) % QUEUE_MAX;
 		cl->count--;
 		answer(cl, &r);
 	}
-	proto_conn_hold(cl->conn, cl->count == PENDING_MAX);
 }
 
 static void
 cancel(struct client *cl, uint32_t rid)
 {
 	for (unsigned i = 0; i < cl->count; i++) {
-		struct request *r = &cl->queue[(cl->head + i) % PENDING_MAX];
+		struct request *r = &cl->queue[(cl->head + i) % QUEUE_MAX];
 		if (r->rid == rid && !r->cancelled) {
 			r->cancelled = 1;
 			return;
@@ -252,10 +255,21 @@ proto__server_on_msg(proto_conn *c, proto_msg *m, void *arg)
 		cancel(cl, m->rid);
 		return;
 	}
-	/* The connection is held while the queue is full, so there is
-	 * always room here. */
-	r = &cl->queue[(cl->head + cl->count) % PENDING_MAX];
+	if (cl->count == QUEUE_MAX) {
+		/* It ignored BUSY for REQUESTS_MAX requests: not a client
+		 * that will ever wait for room. */
+		proto__server_say(cl->srv, PROTO_LOG_INFO, "%s: dropped: over "
+		    "%u requests outstanding", proto_conn_peer(c), QUEUE_MAX);
+		proto_conn_send_error(c, m->rid, PROTO_CODE_BAD_REQUEST,
+		    "over 128 requests outstanding");
+		proto_conn_close_after_flush(c);
+		cl->conn = NULL;
+		proto__server_client_free(cl);
+		return;
+	}
+	r = &cl->queue[(cl->head + cl->count) % QUEUE_MAX];
 	memset(r, 0, sizeof(*r));
+	r->busy = cl->count >= REQUESTS_MAX;
 	r->type = m->type;
 	r->rid = m->rid;
 	if (m->id != NULL)

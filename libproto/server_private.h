@@ -18,7 +18,13 @@ struct event;
 struct event_base;
 struct evconnlistener;
 
-#define PENDING_MAX 64      /* requests queued per client */
+/* A client may have REQUESTS_MAX requests outstanding: they are queued and
+ * answered in turn. Past that it is answered BUSY, in turn too, for as
+ * many again; past both it is dropped. The server never stops reading a
+ * client to slow it: once requests flow both ways on a connection, a side
+ * that stops reading can deadlock the other. */
+#define REQUESTS_MAX 64     /* the texts of serveanswer.c name these */
+#define QUEUE_MAX 128
 #define QUEUED_BYTES (1u << 20)
 
 struct request {
@@ -28,13 +34,14 @@ struct request {
 	uint64_t index;
 	uint32_t chunk_size;
 	int cancelled;
+	int busy;           /* past REQUESTS_MAX: answered BUSY */
 };
 
 struct client {
 	proto_server *srv;
 	proto_conn *conn;
 	struct client *prev, *next;
-	struct request queue[PENDING_MAX];
+	struct request queue[QUEUE_MAX];
 	unsigned head, count;
 	int interested;
 	uint8_t interest[PROTO_HASH_LEN];
