@@ -68,6 +68,7 @@ struct fetch_peer {
 	size_t inflight_bytes;
 	/* Holding: what the peer sent since its head request became head,
 	 * less the HAVEs, which are no progress on any request. */
+	double head_since;      /* when the head request became head */
 	double hold_mark;       /* when the head request last moved */
 	uint64_t hold_net;      /* net bytes then */
 	uint64_t in_mark;       /* bytes_in after its last whole message */
@@ -167,6 +168,7 @@ void proto__fetch_peer_check_hold(struct fetch_peer *p);
 uint64_t proto__fetch_peer_net_bytes(const struct fetch_peer *p);
 /* The head request starts its clock anew. */
 void proto__fetch_peer_hold_reset(struct fetch_peer *p);
+void proto__fetch_peer_head_new(struct fetch_peer *p);
 /* Its claims count for rarity (and so spare seeds) again, or no more. */
 void proto__fetch_peer_set_demoted(struct fetch_peer *p, int demoted);
 

@@ -348,7 +348,7 @@ on_msg(proto_conn *c, proto_msg *m, void *arg)
 	}
 	p->head = (p->head + 1) % FETCH_QUEUE_MAX;
 	p->count--;
-	proto__fetch_peer_hold_reset(p);
+	proto__fetch_peer_head_new(p);
 	if (m->type == PROTO_MSG_ERROR) {
 		take_error(p, &r, m);
 		return;

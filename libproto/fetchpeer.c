@@ -23,6 +23,10 @@
  * being asked for them. */
 #define HOLD_DEADLINE 1.0
 #define HOLD_PROGRESS 1024        /* net bytes that move the deadline */
+/* Bytes arriving are no proof of a peer worth waiting for: one that sends
+ * a chunk slower than this, while others deliver, is held too. A head
+ * chunk request has HOLD_DEADLINE plus its length at SLOW_RATE. */
+#define SLOW_RATE (64.0 * 1024)
 
 static const proto_have *
 peer_have(const struct fetch_peer *p)
@@ -48,6 +52,14 @@ proto__fetch_peer_hold_reset(struct fetch_peer *p)
 	p->hold_net = proto__fetch_peer_net_bytes(p);
 }
 
+/* Another request is first in line: its own deadline starts. */
+void
+proto__fetch_peer_head_new(struct fetch_peer *p)
+{
+	proto__fetch_peer_hold_reset(p);
+	p->head_since = p->hold_mark;
+}
+
 /* Its claims count for rarity (and so spare seeds) again, or no more. */
 void
 proto__fetch_peer_set_demoted(struct fetch_peer *p, int demoted)
@@ -67,10 +79,11 @@ proto__fetch_peer_set_demoted(struct fetch_peer *p, int demoted)
 
 /*
  * Called each tick: a peer whose first chunk request has seen no bytes for
- * HOLD_DEADLINE while chunks came from others is demoted, and its chunk
+ * HOLD_DEADLINE, or is not done within HOLD_DEADLINE plus its length at
+ * SLOW_RATE, while chunks came from others, is demoted, and its chunk
  * requests go back to the pool (their answers, should they come, are still
- * taken). One that claimed chunks and holds on for the whole timeout is
- * dropped: a HAVE now and then keeps it from ever being idle.
+ * taken). One that claimed chunks and sent none of the first for the whole
+ * timeout is dropped: a HAVE now and then keeps it from ever being idle.
  */
 void
 proto__fetch_peer_check_hold(struct fetch_peer *p)
@@ -78,18 +91,22 @@ proto__fetch_peer_check_hold(struct fetch_peer *p)
 	proto_fetch *f = p->f;
 	const struct fetch_request *head = &p->queue[p->head];
 	uint64_t net = proto__fetch_peer_net_bytes(p);
-	double now = proto__fetch_now();
+	double now = proto__fetch_now(), budget;
+	int held, slow;
 
 	if (p->state != FETCH_READY || f->mf == NULL || p->count == 0 ||
 	    head->kind != FETCH_REQ_CHUNK)
 		return;
-	if (net < p->hold_net || net - p->hold_net >= HOLD_PROGRESS) {
+	if (net < p->hold_net || net - p->hold_net >= HOLD_PROGRESS)
 		proto__fetch_peer_hold_reset(p);
+	budget = HOLD_DEADLINE + (double)proto_chunk_len(f->mf->size,
+	    f->mf->chunk_size, head->index) / SLOW_RATE;
+	held = now - p->hold_mark >= HOLD_DEADLINE &&
+	    f->last_chunk >= p->hold_mark;
+	slow = now - p->head_since >= budget && f->last_chunk >= p->head_since;
+	if (!held && !slow)
 		return;
-	}
-	if (now - p->hold_mark < HOLD_DEADLINE || f->last_chunk < p->hold_mark)
-		return;
-	if (p->mapped && !p->whole &&
+	if (held && p->mapped && !p->whole &&
 	    now - p->hold_mark >= (double)f->cfg.timeout) {
 		proto__fetch_peer_fail(p, 1, "%s: claims chunk %llu and sent none of "
 		    "it for %u s", proto_addr_text(&p->addr), (unsigned long long)head->index,
@@ -98,9 +115,14 @@ proto__fetch_peer_check_hold(struct fetch_peer *p)
 	}
 	if (p->demoted)
 		return;
-	proto__fetch_log(f, PROTO_LOG_INFO, "%s: chunk %llu held for %.1f s; asking "
-	    "others", proto_addr_text(&p->addr), (unsigned long long)head->index,
-	    now - p->hold_mark);
+	if (held)
+		proto__fetch_log(f, PROTO_LOG_INFO, "%s: chunk %llu held for "
+		    "%.1f s; asking others", proto_addr_text(&p->addr),
+		    (unsigned long long)head->index, now - p->hold_mark);
+	else
+		proto__fetch_log(f, PROTO_LOG_INFO, "%s: chunk %llu not done "
+		    "after %.1f s; asking others", proto_addr_text(&p->addr),
+		    (unsigned long long)head->index, now - p->head_since);
 	proto__fetch_peer_set_demoted(p, 1);
 	for (unsigned i = 0; i < p->count; i++) {
 		struct fetch_request *r =
@@ -173,7 +195,7 @@ proto__fetch_peer_send(struct fetch_peer *p, enum fetch_req_kind kind,
 	if ((rc = proto_conn_send(p->conn, &m)) != 0)
 		return rc;
 	if (p->count++ == 0)
-		proto__fetch_peer_hold_reset(p);
+		proto__fetch_peer_head_new(p);
 	return 0;
 }
 

@@ -274,6 +274,28 @@ _alone() {
 	_alone drip-chunks
 }
 
+# A slow peer: it sends its chunks 1 KiB every 250 ms, enough that bytes keep arriving (which
+# once counted as progress, so it held its 16 requests until the endgame, and a fetch to stdout
+# waited on it), far too slow to be worth waiting for. Its first request has a deadline (1 s and
+# its length at 64 KiB/s: 2 s for 64 KiB); past it, while the seed delivers, its requests go to
+# the seed.
+@test "fetch: slow-chunks (4 KiB/s) beside a capped seed: its requests pass to the seed at their deadline" {
+	make_file big 16M 44
+	p2p-chunk -c 64K big >big.m
+	local id
+	id=$(ref_id big)
+	start_badpeer slow-chunks big.m big
+	local bad=$BADPEER_ADDR
+	start_server --stdin big.m --no-announce --max-upload-rate 4M
+	wait_listed "$SERVER_ADDR" "$id"
+	run --separate-stderr to_file out timeout 60 p2p-fetch -v --stats -p "$bad" -p "$SERVER_ADDR" "$id" </dev/null
+	echo "$stderr" >&2
+	assert_equal "$status" 0
+	cmp big out
+	_misbehaved slow-chunks
+	assert_stderr --regexp "$bad: chunk [0-9]+ not done after [0-9.]+ s; asking others"
+}
+
 # A liar: its HAVE_MAP claims every chunk but the last, it never answers a GET_CHUNK, and a HAVE
 # every 2 s keeps it from ever being idle. Believed, it kept the seed from being asked for the
 # chunks it claimed (a seed is spared what other fetchers hold): 16 MiB from a seed capped at

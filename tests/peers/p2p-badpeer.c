@@ -63,6 +63,8 @@
 #define IO_WAIT_MS 30000    /* longest wait for one read or write */
 #define REACTION_MS 5000    /* how long an attack waits for the server */
 #define DRIP_MS 2000        /* between two dripped bytes */
+#define SLOW_PIECE 1024     /* slow-chunks: a piece every SLOW_MS */
+#define SLOW_MS 250
 #define JUNK_MAX (16u << 20) /* bytes sent after a huge length prefix */
 #define HAVE_EVERY_MS 2000  /* liar: between two HAVEs that keep it alive */
 
@@ -86,8 +88,8 @@ usage(FILE *out)
 	    "serve modes: honest wrong-chunk wrong-manifest forged-manifest\n"
 	    "  truncated-frame huge-length bomb-array bomb-nested bomb-str\n"
 	    "  unknown-type out-of-order unrequested overlong-chunk drip\n"
-	    "  drip-chunks stall stall-chunks close-mid-chunk bad-version liar\n"
-	    "  pex-flood hostile-names\n"
+	    "  drip-chunks slow-chunks stall stall-chunks close-mid-chunk\n"
+	    "  bad-version liar pex-flood hostile-names\n"
 	    "attack modes: huge-length bomb-array bomb-nested bomb-str\n"
 	    "  unknown-type truncated-frame drip pipeline never-read\n"
 	    "  flood-connect flood-silent big-frame hostile-names trickle\n"
@@ -364,6 +366,7 @@ struct peer {
 	struct server *srv;
 	int fd;
 	int drip;                 /* send one byte every DRIP_MS */
+	int slow;                 /* send SLOW_PIECE bytes every SLOW_MS */
 	int told;                 /* "misbehaved" already said */
 	int subscribed;           /* liar: its HAVE_MAP went */
 	int holding;              /* liar: a GET_CHUNK it will never answer
@@ -396,14 +399,17 @@ out(struct peer *p, const void *buf, size_t len)
 {
 	const uint8_t *b = buf;
 
-	if (!p->drip)
+	size_t step = p->slow ? SLOW_PIECE : 1;
+
+	if (!p->drip && !p->slow)
 		return send_all(p->fd, buf, len, IO_WAIT_MS);
-	for (size_t i = 0; i < len; i++) {
-		if (send_all(p->fd, b + i, 1, IO_WAIT_MS) != 0)
+	for (size_t i = 0; i < len; i += step) {
+		size_t n = len - i < step ? len - i : step;
+		if (send_all(p->fd, b + i, n, IO_WAIT_MS) != 0)
 			return -1;
 		/* Wait out the gap, but notice at once when the peer hangs
 		 * up; its requests stay unread meanwhile. */
-		if (wait_fd(p->fd, POLLRDHUP, DRIP_MS) != 0)
+		if (wait_fd(p->fd, POLLRDHUP, p->slow ? SLOW_MS : DRIP_MS) != 0)
 			return -1;
 	}
 	return 0;
@@ -599,6 +605,10 @@ answer_chunk(struct peer *p, const proto_msg *req)
 		misbehaved(p, "dripping chunks, a byte every 2 s");
 		p->drip = 1;
 	}
+	if (is_mode(p, "slow-chunks")) {
+		misbehaved(p, "sending chunks at 4 KiB/s, 1 KiB at a time");
+		p->slow = 1;
+	}
 	if (is_mode(p, "wrong-chunk") && len > 0) {
 		misbehaved(p, "flipped a byte in every chunk");
 		data[len / 2] ^= 0xff;
@@ -742,7 +752,7 @@ answer(struct peer *p, const proto_msg *req)
 static void
 serve_peer(struct server *srv, int fd, const char *who)
 {
-	struct peer p = { srv, fd, 0, 0, 0, 0 };
+	struct peer p = { .srv = srv, .fd = fd };
 	char name[PROTO_NODE_NAME_MAX + 1];
 	uint8_t *body;
 	proto_msg m;
@@ -853,7 +863,8 @@ load_manifest(const char *path)
 static const char *serve_modes[] = { "honest", "wrong-chunk",
 	"wrong-manifest", "forged-manifest", "truncated-frame", "huge-length",
 	"bomb-array", "bomb-nested", "bomb-str", "unknown-type", "out-of-order",
-	"unrequested", "overlong-chunk", "drip", "drip-chunks", "stall",
+	"unrequested", "overlong-chunk", "drip", "drip-chunks", "slow-chunks",
+	"stall",
 	"stall-chunks", "close-mid-chunk", "bad-version", "liar", "pex-flood",
 	"hostile-names", NULL };
 
