@@ -18,6 +18,7 @@
 
 #include "conn_private.h"
 #include "error.h"
+#include "frame.h"
 #include "log_private.h"
 #include "msg.h"
 
@@ -85,6 +86,11 @@ proto_conn_send(proto_conn *c, const proto_msg *m)
 
 	if ((rc = proto_msg_pack(m, &frame, &len)) != 0)
 		return rc;
+	/* The peer said it takes nothing larger (its HELLO's maxframe). */
+	if (c->ready && len - PROTO_FRAME_HEADER > c->peer_max_frame) {
+		free(frame);
+		return PROTO_ERR_TOO_BIG;
+	}
 	if ((rc = c->files != NULL ?
 	    queue_frame(c, frame, len, jumps_chunks(m)) :
 	    add_owned(c, frame, len)) != 0)
@@ -369,6 +375,14 @@ send_first(proto_conn *c, struct file_out *f)
 	return 0;
 }
 
+/* 1 when a CHUNK of header hlen and len bytes of data is a frame larger
+ * than the peer said it takes. */
+static int
+too_big(const proto_conn *c, size_t hlen, size_t len)
+{
+	return c->ready && hlen - PROTO_FRAME_HEADER + len > c->peer_max_frame;
+}
+
 int
 proto_conn_send_chunk_file(proto_conn *c, uint32_t rid, int fd, uint64_t off,
     size_t len)
@@ -381,13 +395,15 @@ proto_conn_send_chunk_file(proto_conn *c, uint32_t rid, int fd, uint64_t off,
 
 	if (len > PROTO_CHUNK_MAX)
 		return PROTO_ERR_INVALID;
+	hlen = proto_msg_chunk_header(rid, (uint32_t)len, hdr);
+	if (too_big(c, hlen, len))
+		return PROTO_ERR_TOO_BIG;
 	/* Whatever can fail for want of the file's bytes fails before
 	 * anything is queued, so the request can still be answered. */
 	if (fstat(fd, &st) != 0)
 		return PROTO_ERR_SYSTEM;
 	if ((uint64_t)st.st_size < off + len)
 		return PROTO_ERR_MISMATCH;
-	hlen = proto_msg_chunk_header(rid, (uint32_t)len, hdr);
 	if ((head = malloc(hlen)) == NULL)
 		return PROTO_ERR_NOMEM;
 	memcpy(head, hdr, hlen);

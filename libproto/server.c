@@ -331,6 +331,11 @@ proto_server_new(struct event_base *base, proto_store *store,
 	if (srv->cfg.max_host_handshakes == 0)
 		srv->cfg.max_host_handshakes = DEFAULT_HOST_HANDSHAKES;
 	srv->cfg.conn.caps |= PROTO_CAP_SWARM;
+	/* Past REQUESTS_MAX a request is answered BUSY, so that is what a
+	 * client may have out. */
+	if (srv->cfg.conn.max_requests == 0)
+		srv->cfg.conn.max_requests = REQUESTS_MAX;
+	proto_server_set_addrs(srv, cfg->conn.addrs, cfg->conn.naddrs);
 	/* Read requests (and CANCELs) while the largest chunk waits to go
 	 * out beside what the queue lets in: the queue, not the connection,
 	 * bounds what a client holds. */
@@ -352,6 +357,17 @@ proto_server_new(struct event_base *base, proto_store *store,
 		return NULL;
 	}
 	return srv;
+}
+
+void
+proto_server_set_addrs(proto_server *srv, const proto_addr *addrs, size_t n)
+{
+	if (n > PROTO_HELLO_ADDRS_MAX)
+		n = PROTO_HELLO_ADDRS_MAX;
+	for (size_t i = 0; i < n; i++)
+		srv->addrs[i] = addrs[i];
+	srv->cfg.conn.addrs = srv->addrs;
+	srv->cfg.conn.naddrs = n;
 }
 
 void

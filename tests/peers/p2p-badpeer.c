@@ -89,10 +89,12 @@ usage(FILE *out)
 	    "  truncated-frame huge-length bomb-array bomb-nested bomb-str\n"
 	    "  unknown-type out-of-order unrequested overlong-chunk drip\n"
 	    "  drip-chunks slow-chunks stall stall-chunks close-mid-chunk\n"
-	    "  bad-version liar pex-flood hostile-names\n"
+	    "  bad-version liar pex-flood hostile-names push-unknown\n"
+	    "  error-code busy\n"
 	    "attack modes: huge-length bomb-array bomb-nested bomb-str\n"
 	    "  unknown-type truncated-frame drip pipeline never-read\n"
 	    "  flood-connect flood-silent big-frame hostile-names trickle\n"
+	    "  push-unknown\n"
 	    "  -f FROM     connect from this IPv4 address (trickle, flood-*, drip)\n"
 	    "  -m          each connection from the next address after FROM\n"
 	    "  -i FIRST    the first chunk asked for (pipeline, never-read; then\n"
@@ -371,6 +373,7 @@ struct peer {
 	int subscribed;           /* liar: its HAVE_MAP went */
 	int holding;              /* liar: a GET_CHUNK it will never answer
 	                           * came, and answers are in order */
+	unsigned manifests_asked, chunks_asked, refused;
 };
 
 /* pex-flood: the next closed address it names, a fresh one each time. */
@@ -477,6 +480,26 @@ out_chunk(struct peer *p, uint32_t rid, const uint8_t *data, size_t len,
 	return rc;
 }
 
+/* The news of a newer peer, pushed (rid 0) in types this node's peers do
+ * not know: 42 (a future core type, with a map after the rid), 99 (an
+ * extension number nobody gave out, with a str), 16 (the next core type,
+ * bare) and 200 (past the types ever sent). Into buf (64 bytes); the
+ * bytes written. */
+static size_t
+unknown_pushes(uint8_t *buf)
+{
+	static const uint8_t pushes[] = {
+		0x00, 0x00, 0x00, 0x0a, 0x93, 0x2a, 0x00, 0x81, 0xa4, 'n', 'e',
+		'w', 's', 0x01,
+		0x00, 0x00, 0x00, 0x05, 0x93, 0x63, 0x00, 0xa1, 'x',
+		0x00, 0x00, 0x00, 0x03, 0x92, 0x10, 0x00,
+		0x00, 0x00, 0x00, 0x04, 0x92, 0xcc, 0xc8, 0x00,
+	};
+
+	memcpy(buf, pushes, sizeof(pushes));
+	return sizeof(pushes);
+}
+
 /* Chunk index at chunk size cs of the served file, malloc'd; NULL (and
  * *why set) for a request no honest peer could answer. */
 static uint8_t *
@@ -521,6 +544,11 @@ answer_manifest(struct peer *p, const proto_msg *req)
 	if (memcmp(req->id, srv->mf->id, PROTO_HASH_LEN) != 0)
 		return out_error(p, req->rid, PROTO_CODE_NOT_FOUND,
 		    "no such file");
+	if (is_mode(p, "busy") && p->manifests_asked++ == 0) {
+		p->refused++;
+		note("busy: BUSY to GET_MANIFEST");
+		return out_error(p, req->rid, PROTO_CODE_BUSY, "later, please");
+	}
 	if (is_mode(p, "huge-length")) {
 		uint8_t junk[65536];
 		size_t sent = 0;
@@ -598,6 +626,18 @@ answer_chunk(struct peer *p, const proto_msg *req)
 	}
 	if (memcmp(req->id, srv->mf->id, PROTO_HASH_LEN) != 0)
 		return out_error(p, rid, PROTO_CODE_NOT_FOUND, "no such file");
+	/* error-code: its first chunk refused with a code no node knows;
+	 * busy: its first three with BUSY. The rest are answered. */
+	if ((is_mode(p, "error-code") && p->chunks_asked == 0) ||
+	    (is_mode(p, "busy") && p->chunks_asked < 3)) {
+		p->chunks_asked++;
+		p->refused++;
+		note("%s: %s to GET_CHUNK %llu", srv->mode, is_mode(p, "busy") ?
+		    "BUSY" : "error code 77", (unsigned long long)req->index);
+		return out_error(p, rid, is_mode(p, "busy") ? PROTO_CODE_BUSY :
+		    77, "made-up trouble");
+	}
+	p->chunks_asked++;
 	if ((data = read_chunk(srv, req->index, req->chunk_size, &len, &code,
 	    &why)) == NULL)
 		return out_error(p, rid, code, why);
@@ -695,6 +735,13 @@ answer(struct peer *p, const proto_msg *req)
 
 	if (p->holding)
 		return 0;
+	if (is_mode(p, "push-unknown")) {
+		uint8_t buf[64];
+		misbehaved(p, "pushed messages of types 42, 99, 16 and 200 "
+		    "(rid 0) before every answer");
+		if (out(p, buf, unknown_pushes(buf)) != 0)
+			return -1;
+	}
 	switch (req->type) {
 	case PROTO_MSG_GET_MANIFEST:
 		return answer_manifest(p, req);
@@ -802,16 +849,19 @@ serve_peer(struct server *srv, int fd, const char *who)
 		}
 		if ((r = recv_msg(fd, &m, &body, 600000)) <= 0) {
 			note("%s: %s", who, r ? strerror(errno) : "closed");
-			return;
+			break;
 		}
 		r = answer(&p, &m);
 		proto_msg_clear(&m);
 		free(body);
 		if (r != 0) {
 			note("%s: %s", who, r > 0 ? "closing" : "gone");
-			return;
+			break;
 		}
 	}
+	if (p.refused > 0)
+		note("%s: %u GET_MANIFEST, %u GET_CHUNK asked, %u refused", who,
+		    p.manifests_asked, p.chunks_asked, p.refused);
 }
 
 /* A copy of mf (without path) whose chunk layer has one byte flipped;
@@ -866,7 +916,7 @@ static const char *serve_modes[] = { "honest", "wrong-chunk",
 	"unrequested", "overlong-chunk", "drip", "drip-chunks", "slow-chunks",
 	"stall",
 	"stall-chunks", "close-mid-chunk", "bad-version", "liar", "pex-flood",
-	"hostile-names", NULL };
+	"hostile-names", "push-unknown", "error-code", "busy", NULL };
 
 static int
 known(const char *const *modes, const char *mode)
@@ -1511,7 +1561,7 @@ attack_requests(struct attack *a)
 static const char *attack_modes[] = { "huge-length", "bomb-array",
 	"bomb-nested", "bomb-str", "unknown-type", "truncated-frame", "drip",
 	"pipeline", "never-read", "flood-connect", "flood-silent", "big-frame",
-	"hostile-names", "trickle", NULL };
+	"hostile-names", "trickle", "push-unknown", NULL };
 
 /* hostile-names: a HELLO with the hostile node name and a LIST, then a
  * refusal (ERROR VERSION, rid 0) whose text is the hostile name: the
@@ -1555,6 +1605,77 @@ attack_names(struct attack *a)
 	return 0;
 }
 
+/*
+ * push-unknown: a newer peer's news pushed (rid 0) to a server between
+ * requests: types it does not know, and a HAVE, which a server has no use
+ * for. None may be answered (an answer to rid 0 is no answer at all) nor
+ * end the connection: the requests around them are answered, in order,
+ * and nothing else comes. A last request closes the check: every answer
+ * to what went before it comes first.
+ */
+static int
+attack_pushes(struct attack *a)
+{
+	uint8_t buf[4096];
+	size_t n = 0;
+	uint32_t want[3];
+	unsigned answered = 0, other = 0;
+	proto_msg m;
+	uint8_t *body, *frame;
+	size_t len;
+	int fd, r;
+
+	if ((fd = dial(a)) < 0 || greet(a, fd) != 0 || learn_file(a, fd) != 0)
+		return 1;
+	n += unknown_pushes(buf + n);
+	want[0] = a->rid;
+	n += get_chunk_frame(a, 0, buf + n);
+	n += unknown_pushes(buf + n);
+	proto_msg_init(&m, PROTO_MSG_HAVE);
+	m.id = a->id;
+	m.index = 0;
+	if (proto_msg_pack(&m, &frame, &len) != 0)
+		die(1, "cannot pack HAVE");
+	memcpy(buf + n, frame, len);
+	n += len;
+	free(frame);
+	want[1] = a->rid;
+	n += get_chunk_frame(a, 1, buf + n);
+	n += unknown_pushes(buf + n);
+	proto_msg_init(&m, PROTO_MSG_PEERS);
+	m.rid = want[2] = a->rid++;
+	if (proto_msg_pack(&m, &frame, &len) != 0)
+		die(1, "cannot pack PEERS");
+	memcpy(buf + n, frame, len);
+	n += len;
+	free(frame);
+	note("attack %s: under way", a->mode);
+	if (send_all(fd, buf, n, REACTION_MS) != 0) {
+		note("attack %s: send: %s", a->mode, strerror(errno));
+		close(fd);
+		return 1;
+	}
+	while (answered + other < 3 &&
+	    (r = recv_msg(fd, &m, &body, REACTION_MS)) > 0) {
+		unsigned want_type = answered < 2 ? PROTO_MSG_CHUNK :
+		    PROTO_MSG_PEERS_REPLY;
+		if (m.type == want_type && m.rid == want[answered])
+			answered++;
+		else {
+			note("attack %s: unexpected %s rid %u", a->mode,
+			    proto_msg_type_name(m.type), m.rid);
+			other++;
+		}
+		proto_msg_clear(&m);
+		free(body);
+	}
+	note("attack %s: 10 pushes among 3 requests: %u answered in order, %u "
+	    "other messages; connection %s", a->mode, answered, other,
+	    answered == 3 && wait_fd(fd, POLLIN, 200) == 0 ? "kept" : "closed");
+	close(fd);
+	return 0;
+}
+
 static int
 attack(int argc, char **argv)
 {
@@ -1564,6 +1685,8 @@ attack(int argc, char **argv)
 
 	memset(&a, 0, sizeof(a));
 	a.secs = 10;
+	/* rid 0 is no request but a push (PROTOCOL.md): never answered. */
+	a.rid = 1;
 	optind = 1;
 	while ((ch = getopt(argc, argv, "f:i:mn:t:")) != -1) {
 		unsigned long v;
@@ -1645,6 +1768,8 @@ attack(int argc, char **argv)
 	}
 	if (strcmp(a.mode, "hostile-names") == 0)
 		return attack_names(&a);
+	if (strcmp(a.mode, "push-unknown") == 0)
+		return attack_pushes(&a);
 	if (strcmp(a.mode, "big-frame") == 0) {
 		if (a.count == 0)
 			a.count = 10;
