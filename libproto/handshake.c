@@ -224,6 +224,7 @@ proto__conn_handle_hello(proto_conn *c, const proto_msg *m)
 	c->peer_port = m->listen_port;
 	c->peer_nfiles = m->nfiles;
 	c->peer_caps = m->caps;
+	c->duplex = (c->caps & m->caps & PROTO_CAP_DUPLEX) != 0;
 	proto_msg_printable(c->peer_name, sizeof(c->peer_name), m->text,
 	    m->text_len);
 	take_options(c, &m->opts);

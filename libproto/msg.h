@@ -63,6 +63,10 @@ enum proto_error_code {
 /* HELLO caps: the sender answers INTERESTED with a HAVE_MAP, pushes HAVE,
  * and takes CANCEL; without it a peer is taken to hold whole files. */
 #define PROTO_CAP_SWARM 1u
+/* HELLO caps: the sender answers requests on connections it made and may
+ * send requests on connections it accepted; only when both HELLOs carry
+ * it may either side ask (PROTOCOL.md section 4, "Requests both ways"). */
+#define PROTO_CAP_DUPLEX 2u
 
 #define PROTO_PEERS_MAX 64u
 #define PROTO_HOST_MAX 64u

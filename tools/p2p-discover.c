@@ -237,7 +237,7 @@ static void
 ask_peers(struct discover *d, struct found *f)
 {
 	static const proto_conn_cbs cbs = { on_ready, on_msg, on_close, NULL,
-	    NULL };
+	    NULL, NULL };
 	if (f->asked)
 		return;
 	f->asked = 1;
