@@ -88,12 +88,12 @@ connect_peer(struct fetch_peer *p)
 	proto_fetch *f = p->f;
 	proto_conn_config cfg = f->cfg.conn;
 	proto_addr said[PROTO_HELLO_ADDRS_MAX];
-	proto_conn *c;
 
 	/* What the owner's node serves, it says on every connection; and
 	 * it answers there, so that the peer may ask too. A connection the
 	 * peer made to the node does instead of a second one. */
 	if (f->cfg.node != NULL) {
+		proto_conn *c;
 		cfg.caps |= proto_node_caps(f->cfg.node);
 		if (proto_node_port(f->cfg.node) != 0)
 			cfg.caps |= PROTO_CAP_DUPLEX;
@@ -234,11 +234,11 @@ int
 proto__fetch_take_conn(proto_fetch *f, proto_conn *c, const proto_addr *addr)
 {
 	struct fetch_peer *p = find_peer(f, addr);
-	proto_conn *old;
 
 	if (f->done || f->closed || f->cfg.list || (p != NULL && p->bad))
 		return 0;
 	if (p != NULL && p->conn != NULL) {
+		proto_conn *old;
 		/* Both dialled: the one the lower node dialled is kept, by
 		 * both. Ours loses: its requests go back to the pool, and it
 		 * ends (the peer does not ask on it: it ranks alike). */
