@@ -510,6 +510,14 @@ on_heard(const char *host, uint16_t port, void *arg)
 	for (struct node_conn *nc = n->conns; nc; nc = nc->next)
 		if (nc->check && proto_addr_equal(&nc->at, &a))
 			return;
+	/* Connected to us already, through its handshake (and the swarm's
+	 * proof): that is the check. */
+	if (proto_server_duplex_conn(n->server, &a) != NULL) {
+		say(n, PROTO_LOG_DEBUG, "%s: heard on the LAN, and connected "
+		    "to us", proto_addr_text(&a));
+		proto_node_found(n, &a, "lan");
+		return;
+	}
 	(void)conn_to(n, &a, 1);
 }
 
