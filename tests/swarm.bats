@@ -228,6 +228,35 @@ conns_between() {
 	wait_exit "$p2" 10
 }
 
+@test "an old peer (the reference: version 1, no duplex cap) works both ways with a sharing fetch" {
+	make_file big 1M 12
+	p2p-chunk big >m
+	local id
+	id=$(p2p-chunk --id big)
+	start_fake_peer m honest
+	local ref=$SERVER_ADDR
+	# The fetch downloads from it: the reference's HELLO has no duplex cap, so requests flow
+	# from the fetch only, and the fetch's node never answers on that connection.
+	start_fetch a -vv -T 20 --seed -p "$ref" -o a "$id"
+	local port pid=${FETCH_PIDS[0]}
+	port=$(fetch_port a)
+	wait_for -t 30 grep -q 'seeding' a.err
+	cmp big a
+	if grep -q 'answered on a connection this node made' a.err; then
+		fail "the node answered on the connection to an old peer"
+	fi
+	# And the old peer asks the fetch, which says it may ask back (caps 3) yet answers it as
+	# any node answers.
+	run -0 python3 "$P2P_REF" hello "127.0.0.1:$port"
+	assert_output --regexp '^\[0, 1, 3, '
+	run -0 python3 "$P2P_REF" list "127.0.0.1:$port"
+	assert_output --partial "$id"
+	run -0 python3 "$P2P_REF" swarm "127.0.0.1:$port" "$id"
+	assert_line --regexp '^map [0-9]+ ([0-9]+)/\1$'
+	kill -TERM "$pid"
+	wait_exit "$pid" 10
+}
+
 @test "--no-share: a fetch to a file does not listen; to stdout it never does" {
 	make_file big 1M 8
 	serve_chunked big -- --no-announce
