@@ -1,6 +1,6 @@
 /*
- * A node: its store, server, own addresses, discovery sources and the one
- * peer-exchange client (node.h).
+ * A node: its store, server, own addresses, discovery sources and what
+ * they find (node.h). The peer-exchange client is nodepex.c's.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -12,61 +12,10 @@
 
 #include "error.h"
 #include "ifaddr.h"
-#include "node.h"
+#include "node_private.h"
 
-#define DEFAULT_BOOT_INTERVAL 30
-
-/* A connection to a bootstrap peer, to learn the peers it knows; or to a
- * node heard on the LAN (check set), to see that it is there. */
-struct node_conn {
-	proto_node *node;
-	proto_conn *conn;
-	struct node_conn *prev, *next;
-	proto_addr at;
-	int check;
-};
-
-struct node_source {
-	const proto_node_source_ops *ops;
-	void *state;
-};
-
-struct node_watcher {
-	proto_node_watch_fn fn;
-	proto_node_conn_fn conn_fn;     /* or this */
-	void *ctx;
-};
-
-struct proto_node {
-	struct event_base *base;
-	proto_node_config cfg;
-	proto_addr *boot;
-	proto_node_cbs cbs;
-	void *ctx;
-	proto_store *store;
-	proto_server *server;
-	proto_addr bound;
-	int listening;
-	struct sockaddr_storage mine[PROTO_NODE_ADDRS_MAX]; /* reachable at */
-	size_t nmine;
-	struct sockaddr_storage local[PROTO_NODE_ADDRS_MAX]; /* this host's */
-	size_t nlocal;
-	struct node_source sources[PROTO_NODE_SOURCES_MAX];
-	size_t nsources;
-	struct node_watcher watchers[PROTO_NODE_WATCHERS_MAX];
-	size_t nwatchers;
-	struct node_conn *conns;
-	unsigned nchecks;
-	struct event *boot_ev;
-	int depth;      /* callbacks of ours on the stack */
-	int dying;      /* proto_node_free was called from one of them */
-};
-
-static void say(proto_node *n, int level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-say(proto_node *n, int level, const char *fmt, ...)
+void
+proto__node_say(proto_node *n, int level, const char *fmt, ...)
 {
 	char text[512];
 	va_list ap;
@@ -81,16 +30,16 @@ say(proto_node *n, int level, const char *fmt, ...)
 
 static void destroy(proto_node *n);
 
-static void
-enter(proto_node *n)
+void
+proto__node_enter(proto_node *n)
 {
 	n->depth++;
 }
 
 /* Leaves a callback of ours: 1 when the node was freed meanwhile (the
  * caller touches nothing of it then). */
-static int
-leave(proto_node *n)
+int
+proto__node_leave(proto_node *n)
 {
 	if (--n->depth > 0 || !n->dying)
 		return 0;
@@ -202,23 +151,23 @@ proto_node_found(proto_node *n, const proto_addr *addr, const char *source)
 	if (proto_addr_port(addr) == 0 || proto_addr_is_any(addr) ||
 	    (addr->ss.ss_family != AF_INET &&
 	    addr->ss.ss_family != AF_INET6)) {
-		say(n, PROTO_LOG_DEBUG, "%s: a malformed address; ignored",
+		proto__node_say(n, PROTO_LOG_DEBUG, "%s: a malformed address; ignored",
 		    source);
 		return 0;
 	}
 	if (proto_node_is_self(n, addr)) {
-		say(n, PROTO_LOG_DEBUG, "%s: %s: ourselves; ignored", source,
+		proto__node_say(n, PROTO_LOG_DEBUG, "%s: %s: ourselves; ignored", source,
 		    proto_addr_text(addr));
 		return 0;
 	}
 	proto_addr_host(addr, host, sizeof(host));
 	proto_peers_add(proto_server_known(n->server), host, strlen(host),
 	    proto_addr_port(addr));
-	enter(n);
+	proto__node_enter(n);
 	for (size_t i = 0; i < n->nwatchers && !n->dying; i++)
 		if (n->watchers[i].fn != NULL)
 			n->watchers[i].fn(addr, source, n->watchers[i].ctx);
-	(void)leave(n);
+	(void)proto__node_leave(n);
 	return 1;
 }
 
@@ -285,12 +234,12 @@ on_duplex(proto_conn *c, void *arg)
 	if (proto_conn_peer_listen_port(c) == 0 || proto_addr_from_host(&a,
 	    host, strlen(host), proto_conn_peer_listen_port(c)) != 0)
 		return;
-	enter(n);
+	proto__node_enter(n);
 	for (size_t i = 0; i < n->nwatchers && !n->dying; i++)
 		if (n->watchers[i].conn_fn != NULL &&
 		    n->watchers[i].conn_fn(c, &a, n->watchers[i].ctx))
 			break;
-	(void)leave(n);
+	(void)proto__node_leave(n);
 }
 
 int
@@ -365,203 +314,6 @@ proto_node_announce(proto_node *n, const uint8_t id[PROTO_HASH_LEN])
 	return told;
 }
 
-/* ---- the peer-exchange client: bootstrap peers, and checks ---- */
-
-static void
-conn_free(struct node_conn *nc)
-{
-	proto_node *n = nc->node;
-
-	if (nc->prev)
-		nc->prev->next = nc->next;
-	else
-		n->conns = nc->next;
-	if (nc->next)
-		nc->next->prev = nc->prev;
-	if (nc->check)
-		n->nchecks--;
-	proto_conn_free(nc->conn);
-	free(nc);
-}
-
-/* What a bootstrap peer tells us: the peers it knows. Names are never
- * looked up: only addresses are taken. */
-static void
-boot_msg(proto_conn *c, proto_msg *m, void *arg)
-{
-	struct node_conn *nc = arg;
-	proto_node *n = nc->node;
-
-	enter(n);
-	if (m->type == PROTO_MSG_PEERS_REPLY)
-		for (size_t i = 0; i < m->npeers && !n->dying; i++) {
-			proto_addr a;
-			if (proto_addr_from_host(&a, m->peers[i].host,
-			    m->peers[i].host_len, m->peers[i].port) == 0)
-				proto_node_found(n, &a, "bootstrap");
-		}
-	if (!n->dying)
-		say(n, PROTO_LOG_DEBUG, "%s: bootstrap: %zu peers known",
-		    proto_conn_peer(c), proto_server_known(n->server)->count);
-	if (leave(n))
-		return;
-	conn_free(nc);
-}
-
-static void
-boot_ready(proto_conn *c, const proto_msg *hello, void *arg)
-{
-	struct node_conn *nc = arg;
-	proto_node *n = nc->node;
-	const char *host = proto_conn_peer_host(c);
-	proto_addr a;
-	proto_msg m;
-
-	if (nc->check) {
-		/* The handshake (and in a private swarm its proof) passed:
-		 * a node is there, and may be passed on. */
-		say(n, PROTO_LOG_DEBUG, "%s: heard on the LAN, and there",
-		    proto_conn_peer(c));
-		a = nc->at;
-		enter(n);
-		proto_node_found(n, &a, "lan");
-		if (leave(n))
-			return;
-		conn_free(nc);
-		return;
-	}
-	if (hello->listen_port != 0 && proto_addr_from_host(&a, host,
-	    strlen(host), hello->listen_port) == 0) {
-		enter(n);
-		proto_node_found(n, &a, "bootstrap");
-		if (leave(n))
-			return;
-	}
-	proto_msg_init(&m, PROTO_MSG_PEERS);
-	m.rid = 1;
-	if (proto_conn_send(c, &m) != 0)
-		conn_free(nc);
-}
-
-static void
-boot_close(proto_conn *c, int err, void *arg)
-{
-	struct node_conn *nc = arg;
-
-	say(nc->node, PROTO_LOG_DEBUG, "%s: bootstrap: %s", proto_conn_peer(c),
-	    err == PROTO_ERR_SYSTEM ? strerror(errno) : proto_strerror(err));
-	conn_free(nc);
-}
-
-static const proto_conn_cbs boot_cbs = { boot_ready, boot_msg, boot_close,
-    NULL, NULL, NULL };
-
-/* A connection to at that tells our port and file count. NULL with errno
- * set when it cannot be started. */
-static struct node_conn *
-conn_to(proto_node *n, const proto_addr *at, int check)
-{
-	struct node_conn *nc = calloc(1, sizeof(*nc));
-	proto_conn_config ccfg = n->cfg.server.conn;
-	proto_addr said[PROTO_HELLO_ADDRS_MAX];
-
-	if (nc == NULL)
-		return NULL;
-	nc->node = n;
-	nc->at = *at;
-	nc->check = check;
-	ccfg.listen_port = proto_node_port(n);
-	ccfg.nfiles = proto_store_count(n->store);
-	ccfg.tls = n->cfg.client_tls;
-	ccfg.caps = proto_node_caps(n);
-	ccfg.naddrs = proto_node_addrs(n, said, PROTO_HELLO_ADDRS_MAX);
-	ccfg.addrs = said;
-	/* Asking, it takes no requests (PROTOCOL.md: they flow one way). */
-	ccfg.max_requests = 0;
-	nc->conn = proto_conn_connect(n->base, (const struct sockaddr *)
-	    &at->ss, at->len, &ccfg, &boot_cbs, nc);
-	if (nc->conn == NULL) {
-		int saved = errno;
-		free(nc);
-		errno = saved;
-		return NULL;
-	}
-	if (check)
-		n->nchecks++;
-	nc->next = n->conns;
-	if (n->conns)
-		n->conns->prev = nc;
-	n->conns = nc;
-	return nc;
-}
-
-/* A node announced itself: connect to see that it is there before it is
- * passed on, a few at a time (it is heard again at its next announcement
- * when there is no room now). */
-static void
-on_heard(const char *host, uint16_t port, void *arg)
-{
-	proto_node *n = arg;
-	proto_addr a;
-
-	if (!n->cfg.check_heard || n->nchecks >= PROTO_NODE_CHECKS_MAX ||
-	    proto_addr_from_host(&a, host, strlen(host), port) != 0)
-		return;
-	for (struct node_conn *nc = n->conns; nc; nc = nc->next)
-		if (nc->check && proto_addr_equal(&nc->at, &a))
-			return;
-	/* Connected to us already, through its handshake (and the swarm's
-	 * proof): that is the check. */
-	if (proto_server_duplex_conn(n->server, &a) != NULL) {
-		say(n, PROTO_LOG_DEBUG, "%s: heard on the LAN, and connected "
-		    "to us", proto_addr_text(&a));
-		proto_node_found(n, &a, "lan");
-		return;
-	}
-	(void)conn_to(n, &a, 1);
-}
-
-/* Connects to every bootstrap peer: the HELLO tells it our port, and we ask
- * for the peers it knows. */
-static void
-boot_round(evutil_socket_t fd, short what, void *arg)
-{
-	proto_node *n = arg;
-
-	(void)fd;
-	(void)what;
-	for (size_t i = 0; i < n->cfg.nboot; i++)
-		if (conn_to(n, &n->boot[i], 0) == NULL)
-			say(n, PROTO_LOG_WARN, "bootstrap %s: %s",
-			    proto_addr_text(&n->boot[i]), strerror(errno));
-}
-
-static int
-boot_start(proto_node *n, void *state)
-{
-	unsigned interval = n->cfg.boot_interval ? n->cfg.boot_interval :
-	    DEFAULT_BOOT_INTERVAL;
-	struct timeval tv = { (time_t)interval, 0 };
-
-	(void)state;
-	n->boot_ev = event_new(n->base, -1, EV_PERSIST, boot_round, n);
-	if (n->boot_ev == NULL || event_add(n->boot_ev, &tv) != 0)
-		return PROTO_ERR_NOMEM;
-	boot_round(-1, 0, n);
-	return 0;
-}
-
-static const proto_node_source_ops boot_source = { "bootstrap", boot_start,
-    NULL, NULL, NULL };
-
-int
-proto_node_start_bootstrap(proto_node *n)
-{
-	if (n->cfg.nboot == 0)
-		return 0;
-	return proto_node_add_source(n, &boot_source, NULL);
-}
-
 /* ---- the LAN beacon ---- */
 
 static int
@@ -601,7 +353,7 @@ proto_node *
 proto_node_new(struct event_base *base, const proto_node_config *cfg,
     const proto_node_cbs *cbs, void *ctx)
 {
-	proto_server_cbs scbs = { server_log, on_inbound, on_heard,
+	proto_server_cbs scbs = { server_log, on_inbound, proto__node_on_heard,
 	    on_duplex };
 	proto_node *n = calloc(1, sizeof(*n));
 
@@ -634,7 +386,7 @@ static void
 destroy(proto_node *n)
 {
 	while (n->conns)
-		conn_free(n->conns);
+		proto__node_conn_free(n->conns);
 	for (size_t i = 0; i < n->nsources; i++)
 		if (n->sources[i].ops->free != NULL)
 			n->sources[i].ops->free(n->sources[i].state);

@@ -182,9 +182,9 @@ void proto_node_unwatch_conns(proto_node *node, proto_node_conn_fn fn,
  * returns). */
 int proto_node_serve(proto_node *node, proto_conn *c);
 
-/* A duplex connection from the node at addr that the server accepted and
- * no one asks on yet (proto_server_duplex_conn), to attach to instead of
- * connecting; NULL when none. */
+/* A duplex connection from the node at addr that the server accepted
+ * (proto_server_duplex_conn), to attach to instead of connecting; NULL
+ * when none. */
 proto_conn *proto_node_conn_to(proto_node *node, const proto_addr *addr);
 
 /* fn(addr, source, ctx) for every address found from now on, until
