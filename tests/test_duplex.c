@@ -419,6 +419,125 @@ out:
 	proto_base_free(base);
 }
 
+/* Two sharing fetchers that connect to each other at once, each also
+ * fetching from a seed: one of their two connections is dropped by both,
+ * and both complete. */
+struct pair_side {
+	proto_node *node;
+	proto_fetch *fx;
+	int done;
+	int both_ways;      /* it said it dropped its own connection */
+};
+
+static int
+p_manifest(proto_manifest *mf, void *arg)
+{
+	(void)mf;
+	(void)arg;
+	return 0;
+}
+
+static void
+p_chunk(uint64_t index, const uint8_t *data, size_t len, void *arg)
+{
+	(void)arg;
+	if (index * CHUNK + len > sizeof(content) ||
+	    memcmp(content + index * CHUNK, data, len) != 0)
+		diag("chunk %llu differs", (unsigned long long)index);
+}
+
+static void
+p_complete(void *arg)
+{
+	((struct pair_side *)arg)->done = 1;
+}
+
+static void
+p_end(int code, void *arg)
+{
+	(void)code;
+	((struct pair_side *)arg)->done = -1;
+}
+
+static void
+p_log(int level, const char *text, void *arg)
+{
+	(void)level;
+	if (strstr(text, "connected both ways") != NULL)
+		((struct pair_side *)arg)->both_ways++;
+}
+
+static proto_addr
+loopback(uint16_t port)
+{
+	struct sockaddr_in in;
+	proto_addr a;
+
+	memset(&in, 0, sizeof(in));
+	in.sin_family = AF_INET;
+	in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	in.sin_port = htons(port);
+	proto_addr_from_sockaddr(&a, (struct sockaddr *)&in, sizeof(in));
+	return a;
+}
+
+static void
+test_both_dial(void)
+{
+	struct event_base *base = event_base_new();
+	proto_store *ss = store_with_file("s");
+	proto_server *seed = server(base, ss, 1, NULL);
+	proto_fetch_cbs fcbs = { p_log, p_manifest, p_chunk, p_complete, NULL,
+	    p_end };
+	struct pair_side side[2];
+	proto_addr any = loopback(0), seed_at = loopback(proto_server_port(seed));
+
+	memset(side, 0, sizeof(side));
+	for (int i = 0; i < 2; i++) {
+		proto_node_config ncfg;
+		proto_node_cbs ncbs = { NULL };
+		proto_fetch_config fcfg;
+
+		memset(&ncfg, 0, sizeof(ncfg));
+		ncfg.server.conn.node_name = i ? "b" : "a";
+		side[i].node = proto_node_new(base, &ncfg, &ncbs, NULL);
+		proto_node_listen(side[i].node, &any);
+		memset(&fcfg, 0, sizeof(fcfg));
+		fcfg.id = proto_store_get(ss, 0)->id;
+		fcfg.node = side[i].node;
+		fcfg.conn.listen_port = proto_node_port(side[i].node);
+		fcfg.timeout = 10;
+		side[i].fx = proto_fetch_new(base, &fcfg, &fcbs, &side[i]);
+	}
+	/* Each connects to the other before either connection is up. */
+	for (int i = 0; i < 2; i++) {
+		proto_addr other = loopback(proto_node_port(side[!i].node));
+		proto_fetch_add_peer(side[i].fx, &other);
+		proto_fetch_add_peer(side[i].fx, &seed_at);
+	}
+	for (int i = 0; i < 40 && !(side[0].done && side[1].done); i++) {
+		turn(base, NULL);
+		usleep(10000);
+	}
+	ok(side[0].done == 1 && side[1].done == 1, "both fetchers complete");
+	is_int(side[0].both_ways + side[1].both_ways, 1, "one of the two "
+	    "connections between them dropped, by the node that made it");
+	/* Left: each node answers the seed (on the connection its fetch
+	 * made) and the other fetcher, on the one connection kept. */
+	turn(base, NULL);
+	is_int(proto_server_clients(proto_node_server(side[0].node)), 2,
+	    "a's server: the seed's connection and one with b");
+	is_int(proto_server_clients(proto_node_server(side[1].node)), 2,
+	    "b's server: the seed's connection and one with a");
+	for (int i = 0; i < 2; i++) {
+		proto_fetch_free(side[i].fx);
+		proto_node_free(side[i].node);
+	}
+	proto_server_free(seed);
+	proto_store_free(ss);
+	proto_base_free(base);
+}
+
 int
 main(void)
 {
@@ -438,6 +557,7 @@ main(void)
 	test_no_taker_and_ends();
 	test_not_duplex();
 	test_fetch_over_accepted();
+	test_both_dial();
 	unlink(path);
 	rmdir(dir);
 	return done_testing();
