@@ -206,12 +206,12 @@ proto_conn_detach(proto_conn *c, int end)
 	if (c == NULL || !c->guest.on)
 		return;
 	c->guest.on = 0;
-	if (!end || c->closed || c->freed)
+	/* Out of memory for the event, c goes on: the owner must hear of
+	 * any end, and never within this call. */
+	if (!end || c->closed || c->freed || notify_later(c, 1) != 0)
 		return;
 	c->closed = 1;
 	bufferevent_disable(c->bev, EV_READ);
-	if (notify_later(c, 1) != 0)
-		proto_conn_close_after_flush(c);
 }
 
 void

@@ -260,7 +260,7 @@ proto__fetch_take_conn(proto_fetch *f, proto_conn *c, const proto_addr *addr)
 			return 0;
 		if ((p = new_peer(f, addr, 1)) == NULL)
 			return 0;
-	} else if (!room_for(f, p->learned, NULL) && p->state != FETCH_QUEUED)
+	} else if (!room_for(f, p->learned, NULL))
 		return 0;
 	return borrow(p, c) == 0;
 }
