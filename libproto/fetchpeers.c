@@ -95,8 +95,13 @@ connect_peer(struct fetch_peer *p)
 	if (f->cfg.node != NULL) {
 		proto_conn *c;
 		cfg.caps |= proto_node_caps(f->cfg.node);
-		if (proto_node_port(f->cfg.node) != 0)
+		if (proto_node_port(f->cfg.node) != 0) {
 			cfg.caps |= PROTO_CAP_DUPLEX;
+			/* What the node's server takes on a connection (its
+			 * queue, server_private.h's REQUESTS_MAX). */
+			if (cfg.max_requests == 0)
+				cfg.max_requests = 64;
+		}
 		cfg.naddrs = proto_node_addrs(f->cfg.node, said,
 		    PROTO_HELLO_ADDRS_MAX);
 		cfg.addrs = said;
