@@ -150,10 +150,11 @@ proto__conn_fail(proto_conn *c, int err)
 	errno = saved;
 	c->closed = 1;
 	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
-	/* The guest first: the owner may free c in its on_close. */
+	/* The guest first: the owner may free c in its on_close. Should
+	 * the owner have freed c meanwhile, nothing follows for it. */
 	(void)proto__conn_guest_close(c, err);
 	errno = saved;
-	if (c->cbs.on_close != NULL)
+	if (!c->freed && c->cbs.on_close != NULL)
 		c->cbs.on_close(c, err, c->ctx);
 }
 
