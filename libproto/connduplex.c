@@ -16,8 +16,6 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
-#include <openssl/crypto.h>
-
 #include "conn_private.h"
 #include "error.h"
 #include "frame.h"
@@ -25,7 +23,9 @@
 
 /* 1 when m is a request (the other side's, answered by whoever answers
  * here): every type that is not an answer, so that an unknown request
- * reaches the side that says BAD_REQUEST to it. */
+ * reaches the side that says BAD_REQUEST to it. Every answer type a later
+ * version adds (HASHES) belongs in this list, or it would go to the side
+ * that answers. */
 static int
 is_request(const proto_msg *m)
 {
