@@ -197,6 +197,11 @@ proto_conn_attach(proto_conn *c, const proto_conn_cbs *cbs, void *ctx)
 	c->guest.cbs = *cbs;
 	c->guest.ctx = ctx;
 	c->guest.on = 1;
+	/* A guest that asks takes the answers, as large as our HELLO said
+	 * (handshake.c): till now only requests came, and the owner's
+	 * limit for them held. */
+	if (c->owner_answers)
+		c->max_frame = PROTO_FRAME_MAX;
 	return 0;
 }
 

@@ -61,7 +61,13 @@ proto__conn_send_hello(proto_conn *c)
 	hello.caps = c->caps;
 	hello.opts.has = PROTO_OPT_VMIN;
 	hello.opts.vmin = PROTO_VERSION_MIN;
-	if (c->max_frame >= PROTO_HELLO_MAXFRAME_MIN) {
+	/* A side that may ask here (duplex) takes answers of any size, the
+	 * chunks it asks for; until it asks, a frame past max_frame still
+	 * ends the connection (proto_conn_attach raises it). */
+	if (c->caps & PROTO_CAP_DUPLEX) {
+		hello.opts.has |= PROTO_OPT_MAXFRAME;
+		hello.opts.maxframe = PROTO_FRAME_MAX;
+	} else if (c->max_frame >= PROTO_HELLO_MAXFRAME_MIN) {
 		hello.opts.has |= PROTO_OPT_MAXFRAME;
 		hello.opts.maxframe = (uint32_t)c->max_frame;
 	}

@@ -373,6 +373,9 @@ test_fetch_over_accepted(void)
 
 	memset(&ncfg, 0, sizeof(ncfg));
 	ncfg.server.conn.node_name = "fetcher";
+	/* As the tools: small frames from the peers that connect, whose
+	 * requests are small; the answers it asks for there are not. */
+	ncfg.server.conn.max_frame = 16384;
 	node = proto_node_new(base, &ncfg, &ncbs, NULL);
 	{
 		struct sockaddr_in in;
@@ -500,6 +503,7 @@ test_both_dial(void)
 
 		memset(&ncfg, 0, sizeof(ncfg));
 		ncfg.server.conn.node_name = i ? "b" : "a";
+		ncfg.server.conn.max_frame = 16384;
 		side[i].node = proto_node_new(base, &ncfg, &ncbs, NULL);
 		proto_node_listen(side[i].node, &any);
 		memset(&fcfg, 0, sizeof(fcfg));
