@@ -226,6 +226,13 @@ conns_between() {
 	kill -TERM "$p1" "$p2"
 	wait_exit "$p1" 10
 	wait_exit "$p2" 10
+	# Chunks went between them, on that one connection.
+	local from1 from2
+	from1=$(stats_field "$(grep stats f1.err)" from)
+	from2=$(stats_field "$(grep stats f2.err)" from)
+	echo "f1 from $from1; f2 from $from2" >&2
+	[[ $from1 == *":$port2/"* || $from2 == *":$port1/"* ]] ||
+		fail "neither fetched from the other"
 }
 
 @test "an old peer (the reference: version 1, no duplex cap) works both ways with a sharing fetch" {
