@@ -166,7 +166,8 @@ void proto_conn_release(proto_conn *c);
 /* Of two connections between the same two nodes, whether both keep this
  * one: 1 when the node of the lower rank dialled it, 0 when the other,
  * -1 when it cannot tell (not ready). The rank is the identity under TLS
- * (32 bytes, compared as unsigned), else the address each is seen at
+ * (32 bytes, compared as unsigned) when the two differ, else the address
+ * each is seen at
  * (the peer's "seen" of this side when said, else the socket's) and then
  * the port each listens on: what both sides compute alike. */
 int proto_conn_kept(const proto_conn *c);

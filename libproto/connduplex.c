@@ -248,8 +248,8 @@ proto_conn_raise_out_limit(proto_conn *c, size_t min)
 		c->out_limit = min;
 }
 
-/* This side's rank and the peer's: by identity under TLS, else by the
- * address each is seen at (the peer's "seen" of us when it said it, so
+/* This side's rank and the peer's: by identity under TLS (when they
+ * differ), else by the address each is seen at (the peer's "seen" of us when it said it, so
  * that both sides rank alike behind a NAT) and the port each listens on.
  * <0, 0 (cannot tell) or >0 as this side is below the peer or above. */
 static int
@@ -258,11 +258,14 @@ rank(const proto_conn *c)
 	char mine[PROTO_ADDR_TEXT_MAX];
 	int d;
 
+	/* Two nodes may share a key (one user's, on one host): then the
+	 * addresses tell them apart. */
 	if (c->ssl != NULL && c->tls_done) {
 		uint8_t own[PROTO_IDENTITY_LEN];
 		if (proto_tls_own_id(c->ssl, own) != 0)
 			return 0;
-		return memcmp(own, c->peer_id, PROTO_IDENTITY_LEN);
+		if ((d = memcmp(own, c->peer_id, PROTO_IDENTITY_LEN)) != 0)
+			return d;
 	}
 	if (c->has_seen)
 		proto_addr_host(&c->seen, mine, sizeof(mine));

@@ -16,6 +16,8 @@
 
 #include <event2/event.h>
 
+#include <openssl/ssl.h>
+
 #include "proto.h"
 #include "tap.h"
 
@@ -117,6 +119,8 @@ store_with_file(const char *name)
 	return st;
 }
 
+static struct ssl_ctx_st *server_tls; /* for server(): NULL, plaintext */
+
 static proto_server *
 server(struct event_base *base, proto_store *st, int listen,
     const proto_server_cbs *cbs)
@@ -127,6 +131,7 @@ server(struct event_base *base, proto_store *st, int listen,
 
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.conn.node_name = "srv";
+	cfg.conn.tls = server_tls;
 	srv = proto_server_new(base, st, &cfg, cbs, NULL);
 	memset(&in, 0, sizeof(in));
 	in.sin_family = AF_INET;
@@ -484,17 +489,33 @@ loopback(uint16_t port)
 	return a;
 }
 
+/* tls: both nodes under TLS with one key (two nodes of one user on one
+ * host): the addresses rank them. */
 static void
-test_both_dial(void)
+test_both_dial(int tls)
 {
 	struct event_base *base = event_base_new();
 	proto_store *ss = store_with_file("s");
-	proto_server *seed = server(base, ss, 1, NULL);
+	proto_server *seed;
 	proto_fetch_cbs fcbs = { p_log, p_manifest, p_chunk, p_complete, NULL,
 	    p_end };
 	struct pair_side side[2];
-	proto_addr any = loopback(0), seed_at = loopback(proto_server_port(seed));
+	proto_addr any = loopback(0), seed_at;
+	proto_identity *id = NULL;
+	struct ssl_ctx_st *stls = NULL, *ctls = NULL;
+	char key[80];
 
+	if (tls) {
+		snprintf(key, sizeof(key), "%s/key", dir);
+		if (proto_identity_load(key, 1, &id) != 0 ||
+		    (stls = proto_tls_ctx_new(id, 1)) == NULL ||
+		    (ctls = proto_tls_ctx_new(id, 0)) == NULL)
+			diag("no TLS");
+	}
+	server_tls = stls;
+	seed = server(base, ss, 1, NULL);
+	server_tls = NULL;
+	seed_at = loopback(proto_server_port(seed));
 	memset(side, 0, sizeof(side));
 	for (int i = 0; i < 2; i++) {
 		proto_node_config ncfg;
@@ -504,12 +525,15 @@ test_both_dial(void)
 		memset(&ncfg, 0, sizeof(ncfg));
 		ncfg.server.conn.node_name = i ? "b" : "a";
 		ncfg.server.conn.max_frame = 16384;
+		ncfg.server.conn.tls = stls;
+		ncfg.client_tls = ctls;
 		side[i].node = proto_node_new(base, &ncfg, &ncbs, NULL);
 		proto_node_listen(side[i].node, &any);
 		memset(&fcfg, 0, sizeof(fcfg));
 		fcfg.id = proto_store_get(ss, 0)->id;
 		fcfg.node = side[i].node;
 		fcfg.conn.listen_port = proto_node_port(side[i].node);
+		fcfg.conn.tls = ctls;
 		fcfg.timeout = 10;
 		side[i].fx = proto_fetch_new(base, &fcfg, &fcbs, &side[i]);
 	}
@@ -523,7 +547,8 @@ test_both_dial(void)
 		turn(base, NULL);
 		usleep(10000);
 	}
-	ok(side[0].done == 1 && side[1].done == 1, "both fetchers complete");
+	ok(side[0].done == 1 && side[1].done == 1, "%s: both fetchers "
+	    "complete", tls ? "TLS, one key" : "plaintext");
 	is_int(side[0].both_ways + side[1].both_ways, 1, "one of the two "
 	    "connections between them dropped, by the node that made it");
 	/* Left: each node answers the seed (on the connection its fetch
@@ -540,6 +565,13 @@ test_both_dial(void)
 	proto_server_free(seed);
 	proto_store_free(ss);
 	proto_base_free(base);
+	if (ctls != NULL)
+		SSL_CTX_free(ctls);
+	if (stls != NULL)
+		SSL_CTX_free(stls);
+	proto_identity_free(id);
+	if (tls)
+		unlink(key);
 }
 
 int
@@ -561,7 +593,8 @@ main(void)
 	test_no_taker_and_ends();
 	test_not_duplex();
 	test_fetch_over_accepted();
-	test_both_dial();
+	test_both_dial(0);
+	test_both_dial(1);
 	unlink(path);
 	rmdir(dir);
 	return done_testing();
