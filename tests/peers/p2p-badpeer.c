@@ -90,7 +90,7 @@ usage(FILE *out)
 	    "  unknown-type out-of-order unrequested overlong-chunk drip\n"
 	    "  drip-chunks slow-chunks stall stall-chunks close-mid-chunk\n"
 	    "  bad-version liar pex-flood hostile-names push-unknown\n"
-	    "  error-code busy\n"
+	    "  error-code busy maxreq\n"
 	    "attack modes: huge-length bomb-array bomb-nested bomb-str\n"
 	    "  unknown-type truncated-frame drip pipeline never-read\n"
 	    "  flood-connect flood-silent big-frame hostile-names trickle\n"
@@ -276,13 +276,20 @@ send_msg(int fd, const proto_msg *m)
 	return rc;
 }
 
+/* maxreq mode: the requests it says it takes outstanding. */
+#define MAXREQ_SAID 2
+
 static int
 send_hello(int fd, uint32_t version, const char *name, uint16_t port,
-    uint64_t nfiles, uint64_t caps)
+    uint64_t nfiles, uint64_t caps, uint32_t maxreq)
 {
 	proto_msg m;
 
 	proto_msg_init(&m, PROTO_MSG_HELLO);
+	if (maxreq != 0) {
+		m.opts.has = PROTO_OPT_MAXREQ;
+		m.opts.maxreq = maxreq;
+	}
 	m.caps = caps;
 	m.version = version;
 	m.text = name;
@@ -374,6 +381,7 @@ struct peer {
 	int holding;              /* liar: a GET_CHUNK it will never answer
 	                           * came, and answers are in order */
 	unsigned manifests_asked, chunks_asked, refused;
+	unsigned most_out, answered;  /* maxreq: requests seen out at once */
 };
 
 /* pex-flood: the next closed address it names, a fresh one each time. */
@@ -796,6 +804,39 @@ answer(struct peer *p, const proto_msg *req)
 	    "unexpected message");
 }
 
+/*
+ * maxreq: with a request read and not yet answered, the whole frames
+ * waiting behind it in the socket are requests outstanding too. Given a
+ * moment to arrive (a fetcher that ignores maxreq sends its window at
+ * once), they are counted without being read.
+ */
+static void
+count_outstanding(struct peer *p)
+{
+	static uint8_t buf[65536];
+	ssize_t n;
+	size_t at = 0;
+	unsigned out = 1;
+
+	sleep_ms(20);
+	n = recv(p->fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
+	while (n > 0 && at + PROTO_FRAME_HEADER <= (size_t)n) {
+		uint32_t len = (uint32_t)buf[at] << 24 |
+		    (uint32_t)buf[at + 1] << 16 | (uint32_t)buf[at + 2] << 8 |
+		    buf[at + 3];
+		if (at + PROTO_FRAME_HEADER + len > (size_t)n)
+			break;
+		at += PROTO_FRAME_HEADER + len;
+		/* A CANCEL is no request. */
+		if (len >= 2 && buf[at - len + 1] == PROTO_MSG_CANCEL)
+			continue;
+		out++;
+	}
+	if (out > p->most_out)
+		p->most_out = out;
+	p->answered++;
+}
+
 static void
 serve_peer(struct server *srv, int fd, const char *who)
 {
@@ -816,7 +857,8 @@ serve_peer(struct server *srv, int fd, const char *who)
 	if (send_hello(fd, strcmp(srv->mode, "bad-version") == 0 ? 2 :
 	    PROTO_VERSION, name, srv->port, 1,
 	    strcmp(srv->mode, "liar") == 0 ||
-	    strcmp(srv->mode, "pex-flood") == 0 ? PROTO_CAP_SWARM : 0) != 0) {
+	    strcmp(srv->mode, "pex-flood") == 0 ? PROTO_CAP_SWARM : 0,
+	    strcmp(srv->mode, "maxreq") == 0 ? MAXREQ_SAID : 0) != 0) {
 		note("%s: HELLO: %s", who, strerror(errno));
 		return;
 	}
@@ -851,6 +893,8 @@ serve_peer(struct server *srv, int fd, const char *who)
 			note("%s: %s", who, r ? strerror(errno) : "closed");
 			break;
 		}
+		if (strcmp(srv->mode, "maxreq") == 0)
+			count_outstanding(&p);
 		r = answer(&p, &m);
 		proto_msg_clear(&m);
 		free(body);
@@ -862,6 +906,9 @@ serve_peer(struct server *srv, int fd, const char *who)
 	if (p.refused > 0)
 		note("%s: %u GET_MANIFEST, %u GET_CHUNK asked, %u refused", who,
 		    p.manifests_asked, p.chunks_asked, p.refused);
+	if (strcmp(srv->mode, "maxreq") == 0)
+		note("maxreq: at most %u requests outstanding (maxreq %u), %u "
+		    "answered", p.most_out, MAXREQ_SAID, p.answered);
 }
 
 /* A copy of mf (without path) whose chunk layer has one byte flipped;
@@ -914,9 +961,9 @@ static const char *serve_modes[] = { "honest", "wrong-chunk",
 	"wrong-manifest", "forged-manifest", "truncated-frame", "huge-length",
 	"bomb-array", "bomb-nested", "bomb-str", "unknown-type", "out-of-order",
 	"unrequested", "overlong-chunk", "drip", "drip-chunks", "slow-chunks",
-	"stall",
-	"stall-chunks", "close-mid-chunk", "bad-version", "liar", "pex-flood",
-	"hostile-names", "push-unknown", "error-code", "busy", NULL };
+	"stall", "stall-chunks", "close-mid-chunk", "bad-version", "liar",
+	"pex-flood", "hostile-names", "push-unknown", "error-code", "busy",
+	"maxreq", NULL };
 
 static int
 known(const char *const *modes, const char *mode)
@@ -1058,7 +1105,7 @@ greet(struct attack *a, int fd)
 	proto_msg m;
 	int r;
 
-	if (send_hello(fd, PROTO_VERSION, "badpeer-attack", 0, 0, 0) != 0) {
+	if (send_hello(fd, PROTO_VERSION, "badpeer-attack", 0, 0, 0, 0) != 0) {
 		note("%s: HELLO: %s", a->addr, strerror(errno));
 		return -1;
 	}
@@ -1332,7 +1379,7 @@ attack_hold(struct attack *a)
 					note("attack %s: all %u connected",
 					    a->mode, a->count);
 				if (!silent && !trickle && send_hello(pf[i].fd,
-				    PROTO_VERSION, "badpeer-flood", 0, 0, 0) != 0)
+				    PROTO_VERSION, "badpeer-flood", 0, 0, 0, 0) != 0)
 					pf[i].revents |= POLLERR;
 			}
 			if (!(pf[i].revents & (POLLIN | POLLERR | POLLHUP)))
@@ -1575,7 +1622,7 @@ attack_names(struct attack *a)
 
 	if ((fd = dial(a)) < 0)
 		return 1;
-	if (send_hello(fd, PROTO_VERSION, HOSTILE_NAME, 0, 0, 0) != 0 ||
+	if (send_hello(fd, PROTO_VERSION, HOSTILE_NAME, 0, 0, 0, 0) != 0 ||
 	    recv_msg(fd, &m, &body, REACTION_MS) <= 0) {
 		note("attack %s: no HELLO from the server", a->mode);
 		close(fd);
