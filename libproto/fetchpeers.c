@@ -155,6 +155,28 @@ revive(proto_fetch *f, struct fetch_peer *p, int learned,
 	connect_peer(p);
 }
 
+/*
+ * A known peer named again, with a pin or none. The owner's word is taken
+ * as it is. A record's (learned with a pin) is taken while the peer is not
+ * connected: a record someone made for an address not theirs would
+ * otherwise keep the node that is there away for good, once its own
+ * record comes. Learned without a pin, it changes nothing.
+ */
+static void
+repin(struct fetch_peer *p, const proto_addr *addr, int learned)
+{
+	int same = p->addr.has_pin == addr->has_pin && (!addr->has_pin ||
+	    memcmp(p->addr.pin, addr->pin, PROTO_IDENTITY_LEN) == 0);
+
+	if (same || (learned && (!addr->has_pin ||
+	    p->state == FETCH_CONNECTING || p->state == FETCH_READY)))
+		return;
+	proto_addr_set_pin(&p->addr, addr->has_pin ? addr->pin : NULL);
+	proto__fetch_log(p->f, PROTO_LOG_DEBUG, "%s: %s", proto_addr_text(addr),
+	    addr->has_pin ? "pinned to the identity named now" :
+	    "no longer pinned: the owner says so");
+}
+
 /* learned: heard of from another peer; source: that peer, when it named
  * it in PEERS. */
 int
@@ -166,6 +188,7 @@ proto__fetch_add_peer(proto_fetch *f, const proto_addr *addr, int learned,
 	int queue = 0;
 
 	if ((p = find_peer(f, addr)) != NULL) {
+		repin(p, addr, learned);
 		revive(f, p, learned, source);
 		return 0;
 	}

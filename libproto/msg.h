@@ -57,6 +57,9 @@ typedef struct proto_peer_entry {
 	const char *host;     /* an IP address as text, not NUL-terminated */
 	size_t host_len;
 	uint16_t port;
+	const uint8_t *record; /* the node's signed record (record.h), not
+	                       * yet verified when unpacked; NULL: none */
+	size_t record_len;    /* at most PROTO_RECORD_MAX */
 } proto_peer_entry;
 
 typedef struct proto_list_entry {
@@ -95,7 +98,8 @@ typedef struct proto_msg {
 	size_t npeers;
 	/* HAS_REPLY */
 	int has;
-	/* GET_MANIFEST, GET_CHUNK, HAS, INTERESTED, HAVE */
+	/* GET_MANIFEST, GET_CHUNK, HAS, INTERESTED, HAVE; PEERS: the content
+	 * id asked about, or NULL */
 	const uint8_t *id;
 	uint64_t index;       /* GET_CHUNK, HAVE */
 	uint32_t chunk_size;  /* GET_CHUNK: the requester's chunk size;

@@ -5,6 +5,7 @@
  * field, with nothing believed until its expiry and signature are checked.
  */
 #include <string.h>
+#include <time.h>
 
 #include <msgpack.h>
 
@@ -298,5 +299,51 @@ proto_record_has_addr(const proto_record *r, const proto_addr *a)
 	for (size_t i = 0; i < r->naddrs; i++)
 		if (proto_addr_equal(&r->addrs[i], a))
 			return 1;
+	return 0;
+}
+
+/* 1 when o says addrs (n, already cut to the limit) and flags. */
+static int
+says(const proto_record_own *o, const proto_addr *addrs, size_t n,
+    uint64_t flags)
+{
+	if (o->r.naddrs != n || o->r.flags != flags)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!proto_addr_equal(&o->r.addrs[i], &addrs[i]))
+			return 0;
+	return 1;
+}
+
+int
+proto_record_refresh(proto_record_own *o, const proto_identity *id,
+    const proto_addr *addrs, size_t n, uint64_t flags, uint64_t now)
+{
+	proto_record r;
+	struct timespec ts;
+	uint64_t ms;
+	size_t len;
+	int rc;
+
+	if (n > PROTO_RECORD_ADDRS_MAX)
+		n = PROTO_RECORD_ADDRS_MAX;
+	if (o->len > 0 && says(o, addrs, n, flags) &&
+	    o->r.exp >= now + PROTO_RECORD_LIFETIME / 2)
+		return 0;
+	memset(&r, 0, sizeof(r));
+	for (size_t i = 0; i < n; i++) {
+		r.addrs[i] = addrs[i];
+		proto_addr_set_pin(&r.addrs[i], NULL);
+	}
+	r.naddrs = n;
+	r.flags = flags;
+	r.exp = now + PROTO_RECORD_LIFETIME;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	r.seq = ms > o->r.seq ? ms : o->r.seq + 1;
+	if ((rc = proto_record_sign(&r, id, o->buf, &len)) != 0)
+		return rc;
+	o->r = r;
+	o->len = len;
 	return 0;
 }

@@ -79,4 +79,29 @@ int proto_record_verify(const uint8_t *buf, size_t len, uint64_t now,
  * else 0. */
 int proto_record_has_addr(const proto_record *r, const proto_addr *a);
 
+/* How long this implementation's own records last, in seconds. */
+#define PROTO_RECORD_LIFETIME 3600u
+
+/* A node's own record, kept signed: a plain struct the caller keeps,
+ * zeroed before the first proto_record_refresh. */
+typedef struct proto_record_own {
+	proto_record r;                 /* what it says */
+	uint8_t buf[PROTO_RECORD_MAX];  /* the record itself ... */
+	size_t len;                     /* ... 0 until first signed */
+} proto_record_own;
+
+/*
+ * Keeps o signed by id, saying addrs (n of them; the first
+ * PROTO_RECORD_ADDRS_MAX are taken) and flags. It is signed anew when it
+ * never was, when what it says changed, or when less than half of
+ * PROTO_RECORD_LIFETIME is left before its exp at now (seconds since
+ * 1970): exp then is now + PROTO_RECORD_LIFETIME, and seq the wall clock
+ * in milliseconds, or one more than the last seq if that is not more, so
+ * that a node that restarts still goes up. 0 (o->buf and o->len hold the
+ * record), or what proto_record_sign returned (o as it was). id and addrs
+ * are borrowed for the call.
+ */
+int proto_record_refresh(proto_record_own *o, const proto_identity *id,
+    const proto_addr *addrs, size_t n, uint64_t flags, uint64_t now);
+
 #endif

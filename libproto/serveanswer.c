@@ -112,18 +112,22 @@ answer_chunk(proto_server *srv, proto_conn *c, const struct request *r)
 	srv->stats.chunks_out++;
 }
 
+/* The peers we know, those known to hold the file asked about first,
+ * without the asker itself. */
 static void
-answer_peers(proto_server *srv, proto_conn *c, uint32_t rid)
+answer_peers(struct client *cl, const struct request *r)
 {
+	proto_server *srv = cl->srv;
 	proto_peer_entry list[PROTO_PEERS_MAX];
 	proto_msg m;
 
+	proto__server_touch_known(srv);
 	proto_msg_init(&m, PROTO_MSG_PEERS_REPLY);
-	m.rid = rid;
+	m.rid = r->rid;
 	m.peers = list;
 	m.npeers = proto_peers_list(&srv->known, list, PROTO_PEERS_MAX,
-	    proto_conn_peer_host(c), proto_conn_peer_listen_port(c));
-	proto_conn_send(c, &m);
+	    cl->listens ? &cl->listen_at : NULL, r->has_id ? r->id : NULL);
+	proto_conn_send(cl->conn, &m);
 }
 
 static void
@@ -197,7 +201,7 @@ answer(struct client *cl, const struct request *r)
 		answer_chunk(srv, c, r);
 		break;
 	case PROTO_MSG_PEERS:
-		answer_peers(srv, c, r->rid);
+		answer_peers(cl, r);
 		break;
 	case PROTO_MSG_HAS:
 		answer_has(srv, c, r);
@@ -252,14 +256,23 @@ proto__server_on_msg(proto_conn *c, proto_msg *m, void *arg)
 		cancel(cl, m->rid);
 		return;
 	}
+	/* Who asks for a file we share fetches it, and soon holds some of
+	 * it: worth naming to those who ask for peers of that file. Only
+	 * our files, so a peer cannot fill the table with ids. */
+	if ((m->type == PROTO_MSG_GET_MANIFEST ||
+	    m->type == PROTO_MSG_INTERESTED || m->type == PROTO_MSG_HAS) &&
+	    cl->listens && proto_store_find(cl->srv->store, m->id) != NULL)
+		(void)proto_peers_holds(&cl->srv->known, &cl->listen_at, m->id);
 	/* The connection is held while the queue is full, so there is
 	 * always room here. */
 	r = &cl->queue[(cl->head + cl->count) % PENDING_MAX];
 	memset(r, 0, sizeof(*r));
 	r->type = m->type;
 	r->rid = m->rid;
-	if (m->id != NULL)
+	if (m->id != NULL) {
 		memcpy(r->id, m->id, PROTO_HASH_LEN);
+		r->has_id = 1;
+	}
 	r->index = m->index;
 	r->chunk_size = m->chunk_size;
 	cl->count++;
