@@ -8,7 +8,7 @@
 #include "error.h"
 #include "frame.h"
 #include "manifest_private.h"
-#include "msg.h"
+#include "msg_private.h"
 #include "record.h"
 
 void
@@ -54,8 +54,9 @@ static int
 pack_body(msgpack_packer *pk, const proto_msg *m)
 {
 	switch (m->type) {
-	case PROTO_MSG_HELLO:
-		msgpack_pack_array(pk, m->auth != NULL ? 7 : 6);
+	case PROTO_MSG_HELLO: {
+		int opts = !proto_hello_opts_empty(&m->opts);
+		msgpack_pack_array(pk, opts ? 8 : m->auth != NULL ? 7 : 6);
 		msgpack_pack_uint8(pk, PROTO_MSG_HELLO);
 		msgpack_pack_uint32(pk, m->version);
 		msgpack_pack_uint64(pk, m->caps);
@@ -65,7 +66,10 @@ pack_body(msgpack_packer *pk, const proto_msg *m)
 		msgpack_pack_uint64(pk, m->nfiles);
 		if (m->auth != NULL)
 			pack_bytes(pk, 1, m->auth, PROTO_AUTH_LEN);
-		return 0;
+		else if (opts)
+			msgpack_pack_nil(pk);
+		return opts ? proto__hello_pack_opts(pk, &m->opts) : 0;
+	}
 	case PROTO_MSG_ERROR:
 		msgpack_pack_array(pk, 4);
 		msgpack_pack_uint8(pk, PROTO_MSG_ERROR);
@@ -265,6 +269,19 @@ get_raw(const msgpack_object *o, int bin, size_t min, size_t max,
 	return *n >= min && *n <= max ? 0 : PROTO_ERR_MALFORMED;
 }
 
+int
+proto__msg_get_uint(const msgpack_object *o, uint64_t max, uint64_t *out)
+{
+	return get_uint(o, max, out);
+}
+
+int
+proto__msg_get_raw(const msgpack_object *o, int bin, size_t min, size_t max,
+    const uint8_t **p, size_t *n)
+{
+	return get_raw(o, bin, min, max, p, n);
+}
+
 static int
 get_id(const msgpack_object *o, const uint8_t **id)
 {
@@ -345,6 +362,7 @@ unpack_fields(const msgpack_object *a, uint32_t n, msgpack_zone *zone,
 {
 	const uint8_t *p;
 	uint64_t v;
+	int rc;
 
 	switch (m->type) {
 	case PROTO_MSG_HELLO:
@@ -362,11 +380,18 @@ unpack_fields(const msgpack_object *a, uint32_t n, msgpack_zone *zone,
 		 * absence or another type there. */
 		if (n >= 6 && get_uint(&a[5], UINT64_MAX, &m->nfiles) != 0)
 			m->nfiles = 0;
-		/* auth: only in private swarms; anything else there is no
-		 * proof, and the receiver that wants one says so. */
+		/* auth: only in private swarms; anything else there (nil
+		 * before the options) is no proof, and the receiver that
+		 * wants one says so. */
 		if (n >= 7 && get_raw(&a[6], 1, PROTO_AUTH_LEN, PROTO_AUTH_LEN,
 		    &p, &(size_t){ 0 }) == 0)
 			m->auth = p;
+		if (n >= 8 &&
+		    (rc = proto__hello_unpack_opts(&a[7], zone, &m->opts)) != 0)
+			return rc;
+		/* A lowest version above the highest says nothing. */
+		if ((m->opts.has & PROTO_OPT_VMIN) && m->opts.vmin > m->version)
+			m->opts.has &= ~PROTO_OPT_VMIN;
 		return 0;
 	case PROTO_MSG_ERROR:
 		if (n < 4 || get_uint(&a[2], UINT32_MAX, &v) != 0 ||
