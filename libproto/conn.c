@@ -225,6 +225,10 @@ conn_setup(struct bufferevent *bev, const proto_conn_config *cfg,
 	c->listen_port = cfg->listen_port;
 	c->nfiles = cfg->nfiles;
 	c->caps = cfg->caps;
+	if (cfg->record != NULL && cfg->record_len <= PROTO_RECORD_MAX) {
+		memcpy(c->record, cfg->record, cfg->record_len);
+		c->record_len = cfg->record_len;
+	}
 	c->outbound = sa != NULL;
 	if ((c->ssl = bufferevent_openssl_get_ssl(bev)) != NULL) {
 		/* A peer that just closes is an end, not an attack. */

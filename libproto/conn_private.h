@@ -18,6 +18,7 @@
 #include "conn.h"
 #include "identity.h"
 #include "msg.h"
+#include "record.h"
 
 struct bufferevent;
 struct event;
@@ -59,6 +60,8 @@ struct proto_conn {
 	char name[PROTO_NODE_NAME_MAX + 1];
 	uint16_t listen_port;
 	uint64_t nfiles, caps;
+	uint8_t record[PROTO_RECORD_MAX];
+	size_t record_len;  /* 0: none */
 	int have_len;
 	uint32_t frame_len;
 	size_t low_mark;

@@ -61,6 +61,10 @@ connect_peer(struct fetch_peer *p)
 	f->connects++;
 	if (p->addr.has_pin)
 		cfg.pin = p->addr.pin;
+	/* A fetch of a node's: the node's record goes in the HELLO, so the
+	 * peer can pass it on as it is. */
+	if (f->cfg.node != NULL)
+		cfg.record = proto_node_record(f->cfg.node, &cfg.record_len);
 	p->conn = proto_conn_connect(f->base, (struct sockaddr *)&p->addr.ss,
 	    p->addr.len, &cfg, &proto__fetch_peer_cbs, p);
 	if (p->conn == NULL) {

@@ -55,7 +55,12 @@ proto__conn_send_hello(proto_conn *c)
 	hello.text_len = strlen(c->name);
 	hello.listen_port = c->listen_port;
 	hello.nfiles = c->nfiles;
-	hello.caps = c->caps;
+	/* Every connection of ours takes records in PEERS_REPLY. */
+	hello.caps = c->caps | PROTO_CAP_RECORDS;
+	if (c->record_len > 0) {
+		hello.opts.rec = c->record;
+		hello.opts.rec_len = c->record_len;
+	}
 	if (c->has_secret) {
 		if (auth_proof(c, c->outbound ? "client" : "server", proof) != 0)
 			return PROTO_ERR_CRYPTO;

@@ -109,6 +109,12 @@ server_log(int level, const char *text, void *arg)
 		n->cbs.log(level, text, n->ctx);
 }
 
+static const uint8_t *
+server_record(size_t *len, void *arg)
+{
+	return proto_node_record(arg, len);
+}
+
 /* ---- own addresses ---- */
 
 static int
@@ -383,7 +389,8 @@ boot_ready(proto_conn *c, const proto_msg *hello, void *arg)
 		    proto_conn_peer(c));
 		a = nc->at;
 		enter(n);
-		seen_at(n, &a, proto_conn_peer_id(c), NULL, 0, "lan");
+		seen_at(n, &a, proto_conn_peer_id(c), hello->opts.rec,
+		    hello->opts.rec_len, "lan");
 		if (leave(n))
 			return;
 		conn_free(nc);
@@ -392,7 +399,8 @@ boot_ready(proto_conn *c, const proto_msg *hello, void *arg)
 	if (hello->listen_port != 0 && proto_addr_from_host(&a, host,
 	    strlen(host), hello->listen_port) == 0) {
 		enter(n);
-		seen_at(n, &a, proto_conn_peer_id(c), NULL, 0, "bootstrap");
+		seen_at(n, &a, proto_conn_peer_id(c), hello->opts.rec,
+		    hello->opts.rec_len, "bootstrap");
 		if (leave(n))
 			return;
 	}
@@ -434,6 +442,7 @@ conn_to(proto_node *n, const proto_addr *at, int check)
 	/* The answer is a PEERS_REPLY, records and all, whatever the
 	 * server's connections take in. */
 	ccfg.max_frame = PEERS_FRAME_MAX;
+	ccfg.record = proto_node_record(n, &ccfg.record_len);
 	nc->conn = proto_conn_connect(n->base, (const struct sockaddr *)
 	    &at->ss, at->len, &ccfg, &boot_cbs, nc);
 	if (nc->conn == NULL) {
@@ -573,7 +582,8 @@ proto_node *
 proto_node_new(struct event_base *base, const proto_node_config *cfg,
     const proto_node_cbs *cbs, void *ctx)
 {
-	proto_server_cbs scbs = { server_log, on_inbound, on_heard };
+	proto_server_cbs scbs = { server_log, on_inbound, on_heard,
+	    server_record };
 	proto_node *n = calloc(1, sizeof(*n));
 
 	if (n == NULL)

@@ -98,8 +98,11 @@ on_ready(proto_conn *c, const proto_msg *hello, void *arg)
 	    host, strlen(host), hello->listen_port) == 0) {
 		const proto_known_peer *e;
 		cl->listens = 1;
+		/* Its record, if it sent one, must name the node that
+		 * showed its identity here, and this address. */
 		proto_peers_add(&srv->known, &cl->listen_at,
-		    proto_conn_peer_id(c), NULL, 0);
+		    proto_conn_peer_id(c), hello->opts.rec,
+		    hello->opts.rec_len);
 		if ((e = proto_peers_find(&srv->known, &cl->listen_at)) != NULL)
 			cl->listen_at = e->addr;
 		if (srv->cbs.on_peer != NULL)
@@ -198,6 +201,11 @@ admit(proto_server *srv, evutil_socket_t fd, const char *host, uint16_t port)
 	cl->srv = srv;
 	snprintf(cl->host, sizeof(cl->host), "%s", host);
 	srv->cfg.conn.nfiles = proto_store_count(srv->store);
+	srv->cfg.conn.record = NULL;
+	srv->cfg.conn.record_len = 0;
+	if (srv->cbs.record != NULL)
+		srv->cfg.conn.record = srv->cbs.record(
+		    &srv->cfg.conn.record_len, srv->ctx);
 	if ((cl->conn = proto_conn_accept(srv->base, fd, &srv->cfg.conn,
 	    &client_cbs, cl)) == NULL) {
 		free(cl);

@@ -53,6 +53,10 @@ typedef struct proto_server_cbs {
 	 * proto_peers_add; without this callback it never is. a is valid
 	 * during the call. */
 	void (*on_heard)(const proto_addr *a, void *ctx);
+	/* Optional: the owner's signed record (record.h), sent in the HELLO
+	 * of each connection accepted; *len set, NULL for none. Valid until
+	 * the next call. */
+	const uint8_t *(*record)(size_t *len, void *ctx);
 } proto_server_cbs;
 
 typedef struct proto_server_stats {
