@@ -833,6 +833,19 @@ test_peers_messages(void)
 	ok(unpack_keep("93 08 01 c0", &u) == 0 && u.id == NULL,
 	    "PEERS with nil for the id: id NULL");
 	proto_msg_clear(&u);
+	{
+		uint8_t want[41] = { 0x00, 0x00, 0x00, 0x25, 0x93, 0x08, 0x02,
+		    0xc4, 0x20 };
+		uint8_t id11[32];
+		memset(id11, 0x11, sizeof(id11));
+		memcpy(want + 9, id11, 32);
+		m.rid = 2;
+		m.id = id11;
+		ok(proto_msg_pack(&m, &f, &len) == 0 && len == sizeof(want) &&
+		    memcmp(f, want, len) == 0, "PROTOCOL.md 5: PEERS rid 2 "
+		    "about id 11..11 = 00 00 00 25 93 08 02 c4 20 11 ...");
+		free(f);
+	}
 	is_int(unpack_text("93 08 01 ID31", &u), PROTO_ERR_MALFORMED,
 	    "PEERS with an id of 31 bytes: MALFORMED");
 	is_int(unpack_text("93 08 01 S32", &u), PROTO_ERR_MALFORMED,
@@ -848,6 +861,17 @@ test_peers_messages(void)
 	    memcmp(f, reply, len) == 0,
 	    "PROTOCOL.md 5: an unsigned PEERS_REPLY entry is [host, port]");
 	free(f);
+	e[0].record = rec;
+	e[0].record_len = 149;
+	ok(proto_msg_pack(&m, &f, &len) == 0 && len == 4 + 0xa8 &&
+	    memcmp(f, "\x00\x00\x00\xa8\x93\x09\x01\x91\x93", 9) == 0 &&
+	    memcmp(f + 9, reply + 9, 12) == 0 &&
+	    memcmp(f + 21, "\xc4\x95", 2) == 0 && memcmp(f + 23, rec, 149) == 0,
+	    "PROTOCOL.md 5: the entry with a 149-byte record, frame 00 00 00 "
+	    "a8 93 09 01 91 93 ... c4 95 <record>");
+	free(f);
+	e[0].record = NULL;
+	e[0].record_len = 0;
 	m.npeers = 3;
 	rc = roundtrip(&m, &u, &f);
 	ok(rc == 0 && u.npeers == 3 && u.peers[0].record == NULL &&
