@@ -364,6 +364,12 @@ test_peers_for_a_file(void)
 	ok(e != NULL && e->nids == 0 && e->record_len == 0,
 	    "b's entry: unsigned, and the id we do not share not noted");
 
+	/* a seen longest ago: only what it holds puts it first. */
+	for (size_t i = 0; i < proto_server_known(srv)->count; i++) {
+		proto_known_peer *k = &proto_server_known(srv)->peers[i];
+		k->seen = time(NULL) - (proto_addr_equal(&k->addr, &a7001) ?
+		    100 : proto_addr_port(&k->addr) - 7000);
+	}
 	proto_msg_init(&peers, PROTO_MSG_PEERS);
 	peers.rid = 9;
 	peers.id = mf->id;
@@ -375,8 +381,9 @@ test_peers_for_a_file(void)
 	    memcmp(m.peers[0].record, rec, rec_len) == 0,
 	    "... a first, who asked for that file, with its record");
 	ok(m.npeers == 3 && m.peers[1].record == NULL &&
-	    m.peers[2].record == NULL && m.peers[1].port != 7001 &&
-	    m.peers[2].port != 7001, "... then the others, unsigned");
+	    m.peers[2].record == NULL && m.peers[1].port == 7002 &&
+	    m.peers[2].port == 7003, "... then the others, unsigned, the "
+	    "most recently seen first");
 	proto_msg_clear(&m);
 	fe = hello_client(srv, 0, 0, NULL, 0, &peers);
 	ok(read_type(base, fe, PROTO_MSG_PEERS_REPLY, &m) == 0 &&
