@@ -364,7 +364,18 @@ test_peers_for_a_file(void)
 	ok(e != NULL && e->nids == 0 && e->record_len == 0,
 	    "b's entry: unsigned, and the id we do not share not noted");
 
-	/* a seen longest ago: only what it holds puts it first. */
+	proto_msg_init(&peers, PROTO_MSG_PEERS);
+	peers.rid = 10;
+	peers.id = NULL;
+	send_msg(fa, &peers);
+	ok(read_type(base, fa, PROTO_MSG_PEERS_REPLY, &m) == 0 &&
+	    m.rid == 10 && m.npeers == 2 && m.peers[0].port != 7001 &&
+	    m.peers[1].port != 7001, "a asks without an id: the two others, "
+	    "not itself");
+	proto_msg_clear(&m);
+	/* a seen longest ago: only what it holds puts it first. (The
+	 * connected clients were seen again at that first PEERS, and are
+	 * not for a minute.) */
 	for (size_t i = 0; i < proto_server_known(srv)->count; i++) {
 		proto_known_peer *k = &proto_server_known(srv)->peers[i];
 		k->seen = time(NULL) - (proto_addr_equal(&k->addr, &a7001) ?
@@ -392,14 +403,6 @@ test_peers_for_a_file(void)
 	    "without the records cap: a first, without its record");
 	proto_msg_clear(&m);
 	close(fe);
-	peers.rid = 10;
-	peers.id = NULL;
-	send_msg(fa, &peers);
-	ok(read_type(base, fa, PROTO_MSG_PEERS_REPLY, &m) == 0 &&
-	    m.rid == 10 && m.npeers == 2 && m.peers[0].port != 7001 &&
-	    m.peers[1].port != 7001, "a asks without an id: the two others, "
-	    "not itself");
-	proto_msg_clear(&m);
 
 	close(fa);
 	close(fb);
