@@ -127,9 +127,8 @@ victim(proto_peer_table *t, const proto_addr *host, int firsthand)
 static proto_known_peer *
 make_room(proto_peer_table *t, const proto_addr *a, int firsthand)
 {
-	size_t same = 0;
-
 	if (!(firsthand && proto_addr_is_loopback(a))) {
+		size_t same = 0;
 		for (size_t i = 0; i < t->count; i++)
 			same += !exempt(&t->peers[i]) &&
 			    same_host(&t->peers[i].addr, a);
@@ -274,7 +273,7 @@ size_t
 proto_peers_list(const proto_peer_table *t, proto_peer_entry *out,
     size_t max, const proto_addr *skip, const uint8_t *id)
 {
-	struct listed order[PROTO_PEER_TABLE_MAX];
+	struct listed order[PROTO_PEER_TABLE_MAX] = { { NULL, 0 } };
 	time_t now = time(NULL);
 	size_t n = 0, k = 0;
 

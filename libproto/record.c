@@ -82,7 +82,6 @@ int
 proto_record_sign(proto_record *r, const proto_identity *id,
     uint8_t out[PROTO_RECORD_MAX], size_t *len)
 {
-	uint8_t signed_bytes[DOMAIN_LEN + PROTO_RECORD_MAX];
 	uint8_t sig[PROTO_SIG_LEN];
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
@@ -104,6 +103,7 @@ proto_record_sign(proto_record *r, const proto_identity *id,
 	if (rc == 0 && 1 + 3 + sb.size + 2 + PROTO_SIG_LEN > PROTO_RECORD_MAX)
 		rc = PROTO_ERR_TOO_BIG;
 	if (rc == 0) {
+		uint8_t signed_bytes[DOMAIN_LEN + PROTO_RECORD_MAX];
 		memcpy(signed_bytes, PROTO_RECORD_DOMAIN, DOMAIN_LEN);
 		memcpy(signed_bytes + DOMAIN_LEN, sb.data, sb.size);
 		rc = proto_identity_sign(id, signed_bytes, DOMAIN_LEN + sb.size,

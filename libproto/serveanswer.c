@@ -130,10 +130,8 @@ answer_peers(struct client *cl, const struct request *r)
 	/* A peer that does not say it takes records gets the old form:
 	 * one written before them may want exactly two elements. */
 	if (!(proto_conn_peer_caps(cl->conn) & PROTO_CAP_RECORDS))
-		for (size_t i = 0; i < m.npeers; i++) {
+		for (size_t i = 0; i < m.npeers; i++)
 			list[i].record = NULL;
-			list[i].record_len = 0;
-		}
 	proto_conn_send(cl->conn, &m);
 }
 
