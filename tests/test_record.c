@@ -3,14 +3,18 @@
  * identity -> record -> signature, checked against the openssl command
  * when it was written), every bit of it flipped and refused, every field
  * tampered with and re-signed under another domain refused, the expiry
- * edges, the size edges, and bodies that are not records.
+ * edges, the size edges, and bodies that are not records; a node's own
+ * record kept signed, and two nodes passing one on.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <event2/event.h>
 #include <msgpack.h>
 
 #include "proto.h"
@@ -537,9 +541,125 @@ test_shapes(void)
 	}
 }
 
+/* A node's own record kept signed: once, again only when it says
+ * something else or half its life is gone, seq always going up. */
+static void
+test_refresh(void)
+{
+	proto_record_own o;
+	proto_addr addrs[10];
+	proto_record v;
+	uint64_t now = (uint64_t)time(NULL), seq;
+	char host[32];
+
+	for (int i = 0; i < 10; i++) {
+		snprintf(host, sizeof(host), "10.0.0.%d", i + 1);
+		proto_addr_from_host(&addrs[i], host, strlen(host), 7000);
+	}
+	proto_addr_set_pin(&addrs[0], vector);
+	memset(&o, 0, sizeof(o));
+	is_int(proto_record_refresh(&o, key, addrs, 10, 2, now), 0,
+	    "refresh: signed the first time");
+	ok(o.len > 0 && proto_record_verify(o.buf, o.len, now, &v) == 0,
+	    "refresh: the record verifies");
+	ok(v.naddrs == PROTO_RECORD_ADDRS_MAX && v.flags == 2 &&
+	    v.exp == now + PROTO_RECORD_LIFETIME &&
+	    proto_addr_equal(&v.addrs[7], &addrs[7]) && !v.addrs[0].has_pin,
+	    "refresh: the first 8 addresses, no pins, flags, exp now + 1 h");
+	ok(v.seq >= now * 1000, "refresh: seq is the clock in milliseconds");
+	seq = o.r.seq;
+	is_int(proto_record_refresh(&o, key, addrs, 10, 2,
+	    now + PROTO_RECORD_LIFETIME / 2), 0, "refresh again, half an hour "
+	    "on, the same said ...");
+	ok(o.r.seq == seq, "... not signed again");
+	proto_record_refresh(&o, key, addrs, 10, 3, now);
+	ok(o.r.seq > seq && o.r.flags == 3, "flags changed: signed again, a "
+	    "higher seq");
+	seq = o.r.seq;
+	proto_record_refresh(&o, key, addrs + 1, 2, 3, now);
+	ok(o.r.seq > seq && o.r.naddrs == 2, "addresses changed: signed again");
+	seq = o.r.seq;
+	proto_record_refresh(&o, key, addrs + 1, 2, 3,
+	    now + PROTO_RECORD_LIFETIME / 2 + 1);
+	ok(o.r.seq > seq && o.r.exp == now + PROTO_RECORD_LIFETIME / 2 + 1 +
+	    PROTO_RECORD_LIFETIME, "less than half its life left: signed again");
+	o.r.seq = UINT64_MAX - 1; /* a clock gone back: still up */
+	proto_record_refresh(&o, key, addrs, 1, 3, now);
+	ok(o.r.seq == UINT64_MAX, "a clock behind the last seq: seq + 1");
+}
+
+/* Watches what a node offers. */
+static void
+offered(const proto_addr *addr, const char *source, void *arg)
+{
+	proto_addr *last = arg;
+
+	(void)source;
+	*last = *addr;
+}
+
+/* Two nodes, b bootstrapping through a (plaintext: no TLS identity, so the
+ * record alone names a): b's table keeps a's record, and what b offers
+ * its watcher is pinned to a's identity. */
+static void
+test_nodes(void)
+{
+	struct event_base *base = event_base_new();
+	proto_node_config cfg;
+	proto_node_cbs cbs = { NULL };
+	proto_node *a, *b;
+	proto_addr at, a_addr, got;
+	const proto_known_peer *e;
+	const uint8_t *rec;
+	size_t len;
+	time_t end;
+
+	memset(&cfg, 0, sizeof(cfg));
+	memset(&got, 0, sizeof(got));
+	proto_addr_from_host(&at, "127.0.0.1", 9, 1);
+	proto_addr_set_port(&at, 0);
+	a = proto_node_new(base, &cfg, &cbs, NULL);
+	ok(proto_node_record(a, &len) == NULL && len == 0,
+	    "node without a key: no record");
+	proto_node_free(a);
+	cfg.identity = key;
+	a = proto_node_new(base, &cfg, &cbs, NULL);
+	ok(proto_node_record(a, &len) == NULL, "node not listening: no record");
+	proto_node_listen(a, &at);
+	a_addr = at;
+	proto_addr_set_port(&a_addr, proto_node_port(a));
+	rec = proto_node_record(a, &len);
+	ok(rec != NULL && proto_record_verify(rec, len, (uint64_t)time(NULL),
+	    &(proto_record){ 0 }) == 0, "listening with a key: a record");
+
+	cfg.boot = &a_addr;
+	cfg.nboot = 1;
+	b = proto_node_new(base, &cfg, &cbs, NULL);
+	proto_node_listen(b, &at);
+	proto_node_watch(b, offered, &got);
+	proto_node_start_bootstrap(b);
+	end = time(NULL) + 10;
+	while (time(NULL) < end && !got.has_pin) {
+		struct timespec ms = { 0, 1000000 };
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		nanosleep(&ms, NULL);
+	}
+	e = proto_peers_find(proto_node_known(b), &a_addr);
+	ok(e != NULL && e->checked && e->record_len > 0 &&
+	    memcmp(e->addr.pin, proto_identity_id(key), PROTO_IDENTITY_LEN) == 0,
+	    "b met a: a's entry holds a's record");
+	ok(proto_addr_equal(&got, &a_addr) && got.has_pin &&
+	    memcmp(got.pin, proto_identity_id(key), PROTO_IDENTITY_LEN) == 0,
+	    "b offers a pinned to a's identity");
+	proto_node_free(b);
+	proto_node_free(a);
+	proto_base_free(base);
+}
+
 int
 main(void)
 {
+	signal(SIGPIPE, SIG_IGN);
 	load_vector_key();
 	msgpack_sbuffer_init(&sb);
 	test_vector();
@@ -549,6 +669,8 @@ main(void)
 	test_expiry();
 	test_sizes();
 	test_shapes();
+	test_refresh();
+	test_nodes();
 	msgpack_sbuffer_destroy(&sb);
 	proto_identity_free(key);
 	return done_testing();
