@@ -17,6 +17,7 @@
 
 #include "conn_private.h"
 #include "error.h"
+#include "frame.h"
 #include "log_private.h"
 #include "msg.h"
 
@@ -57,6 +58,11 @@ proto_conn_send(proto_conn *c, const proto_msg *m)
 
 	if ((rc = proto_msg_pack(m, &frame, &len)) != 0)
 		return rc;
+	/* The peer said it takes nothing larger (its HELLO's maxframe). */
+	if (c->ready && len - PROTO_FRAME_HEADER > c->peer_max_frame) {
+		free(frame);
+		return PROTO_ERR_TOO_BIG;
+	}
 	/* Behind chunk data still to be read, in order. */
 	if ((rc = c->files != NULL ? enqueue(c, frame, len, -1, 0, 0) :
 	    add_owned(c, frame, len)) != 0)
@@ -299,6 +305,14 @@ queue_file_out(proto_conn *c, const uint8_t *hdr, size_t hlen, int fd,
 	return rc;
 }
 
+/* 1 when a CHUNK of header hlen and len bytes of data is a frame larger
+ * than the peer said it takes. */
+static int
+too_big(const proto_conn *c, size_t hlen, size_t len)
+{
+	return c->ready && hlen - PROTO_FRAME_HEADER + len > c->peer_max_frame;
+}
+
 int
 proto_conn_send_chunk_file(proto_conn *c, uint32_t rid, int fd, uint64_t off,
     size_t len)
@@ -314,6 +328,8 @@ proto_conn_send_chunk_file(proto_conn *c, uint32_t rid, int fd, uint64_t off,
 	if (c->ssl != NULL) {
 		uint8_t h[PROTO_CHUNK_HEADER_MAX];
 		hlen = proto_msg_chunk_header(rid, (uint32_t)len, h);
+		if (too_big(c, hlen, len))
+			return PROTO_ERR_TOO_BIG;
 		if ((rc = queue_file_out(c, h, hlen, fd, off, len)) != 0)
 			return rc;
 		goto queued;
@@ -321,6 +337,10 @@ proto_conn_send_chunk_file(proto_conn *c, uint32_t rid, int fd, uint64_t off,
 	if ((hdr = malloc(PROTO_CHUNK_HEADER_MAX)) == NULL)
 		return PROTO_ERR_NOMEM;
 	hlen = proto_msg_chunk_header(rid, (uint32_t)len, hdr);
+	if (too_big(c, hlen, len)) {
+		free(hdr);
+		return PROTO_ERR_TOO_BIG;
+	}
 	/* Whatever can fail for want of the file's bytes fails before
 	 * anything is queued, so the request can still be answered. */
 	if (len > 0 && (seg = evbuffer_file_segment_new(fd, (ev_off_t)off,

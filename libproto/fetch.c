@@ -230,6 +230,8 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (f->closed || f->done)
 		return;
+	for (size_t i = 0; i < f->npeers && !f->done && !f->closed; i++)
+		proto__fetch_peer_resume(f->peers[i]);
 	/* New peers may have joined those we know since we last asked; and
 	 * when the fetchers bring nothing, the seeds are asked for more. */
 	for (size_t i = 0; f->mf != NULL && i < f->npeers; i++) {

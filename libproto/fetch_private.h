@@ -75,6 +75,16 @@ struct fetch_peer {
 	int demoted;            /* held a request: its claims do not count,
 	                         * nothing more is asked of it, until it
 	                         * answers a chunk */
+	unsigned maxreq;        /* requests it takes out at once: its
+	                         * HELLO's maxreq, at most FETCH_QUEUE_MAX */
+	/* Paused: it answered BUSY, or an error this implementation does
+	 * not know, so nothing new is asked of it until the time given;
+	 * the request that was refused, when not a chunk, is asked again
+	 * then. */
+	int paused;
+	double resume_at;
+	unsigned busy_streak;   /* pauses in a row: each twice the last */
+	int resend;             /* 1 + the fetch_req_kind to ask again, or 0 */
 	uint64_t chunks;
 	char why[400];  /* why it went, for the final message */
 };
@@ -94,6 +104,8 @@ struct fetch_peer_events {
 #define FETCH_LEARNED_MAX 8 /* peers at once found through others: enough
                              * to swarm, few enough that a hundred
                              * fetchers do not all connect to each other */
+#define FETCH_BUSY_MIN 1.0      /* s a peer that said BUSY is paused, */
+#define FETCH_BUSY_MAX 32.0     /* doubling with each BUSY in a row */
 #define FETCH_BACKOFF_MIN 2.0   /* s before a gone peer named again is */
 #define FETCH_BACKOFF_MAX 300.0 /* tried again, doubling with each failure */
 
@@ -169,5 +181,11 @@ uint64_t proto__fetch_peer_net_bytes(const struct fetch_peer *p);
 void proto__fetch_peer_hold_reset(struct fetch_peer *p);
 /* Its claims count for rarity (and so spare seeds) again, or no more. */
 void proto__fetch_peer_set_demoted(struct fetch_peer *p, int demoted);
+/* Nothing new is asked of it for a while (BUSY, or an unknown error);
+ * resend: 1 + the request kind to ask again then, or 0. */
+void proto__fetch_peer_pause(struct fetch_peer *p, int resend);
+/* Called each tick: a pause that is over ends, and the peer is asked
+ * again. */
+void proto__fetch_peer_resume(struct fetch_peer *p);
 
 #endif

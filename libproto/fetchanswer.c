@@ -84,6 +84,7 @@ take_chunk(struct fetch_peer *p, const struct fetch_request *r,
 	}
 	f->chunks_fetched++;
 	p->chunks++;
+	p->busy_streak = 0;
 	proto__fetch_peer_set_demoted(p, 0);
 	f->last_progress = time(NULL);
 	f->last_chunk = proto__fetch_now();
@@ -160,6 +161,7 @@ take_manifest(struct fetch_peer *p, proto_msg *m)
 		return;
 	}
 	p->has_file = 1;
+	p->busy_streak = 0;
 	if (f->mf == NULL && f->cfg.max_file_size > 0 &&
 	    m->manifest->size > f->cfg.max_file_size) {
 		proto__fetch_log(f, PROTO_LOG_ERROR, "%s: %llu bytes, over "
@@ -283,6 +285,31 @@ take_peers(struct fetch_peer *p, const proto_msg *m)
 	}
 }
 
+/* BUSY, or a code this implementation does not know (a newer peer's):
+ * the request failed at this peer, for now. It goes elsewhere, or to this
+ * peer again after a pause; the peer is not dropped. */
+static int
+later(struct fetch_peer *p, const struct fetch_request *r, const proto_msg *m,
+    const char *text)
+{
+	const char *what[] = { "the manifest", "a chunk", "the list",
+	    "what it holds", "its peers" };
+
+	if (m->code != PROTO_CODE_BUSY && m->code != 0 &&
+	    m->code < PROTO_CODE_COUNT)
+		return 0;
+	proto__fetch_log(p->f, PROTO_LOG_INFO, "%s: %s to %s: %s",
+	    proto_addr_text(&p->addr), m->code == PROTO_CODE_BUSY ? "busy" :
+	    "an error this node does not know", what[r->kind], text);
+	if (r->kind == FETCH_REQ_PEERS) {
+		p->asking_peers = 0;
+		return 1;
+	}
+	proto__fetch_peer_pause(p, r->kind == FETCH_REQ_CHUNK ? 0 :
+	    1 + (int)r->kind);
+	return 1;
+}
+
 /* An ERROR in answer to r. */
 static void
 take_error(struct fetch_peer *p, const struct fetch_request *r,
@@ -291,9 +318,12 @@ take_error(struct fetch_peer *p, const struct fetch_request *r,
 	char text[PROTO_ERROR_TEXT_MAX + 1];
 
 	proto_msg_printable(text, sizeof(text), m->text, m->text_len);
+	if (r->kind == FETCH_REQ_CHUNK)
+		finish_chunk_request(p, r);
+	if (later(p, r, m, text))
+		return;
 	switch (r->kind) {
 	case FETCH_REQ_CHUNK:
-		finish_chunk_request(p, r);
 		if (m->code == PROTO_CODE_CANCELLED && r->cancelled) {
 			proto__fetch_peer_pump(p);
 			return;
@@ -404,10 +434,17 @@ static void
 on_ready(proto_conn *c, const proto_msg *hello, void *arg)
 {
 	struct fetch_peer *p = arg;
+	uint32_t maxreq = proto_conn_peer_maxreq(c);
 
 	p->state = FETCH_READY;
 	p->fails = 0;
 	p->swarm = (hello->caps & PROTO_CAP_SWARM) != 0;
+	if (maxreq == 0) {
+		proto__fetch_peer_fail(p, 0, "%s: takes no requests (maxreq 0)",
+		    proto_addr_text(&p->addr));
+		return;
+	}
+	p->maxreq = maxreq < FETCH_QUEUE_MAX ? maxreq : FETCH_QUEUE_MAX;
 	proto__fetch_log(p->f, PROTO_LOG_DEBUG, "%s: connected to %s", proto_addr_text(&p->addr),
 	    proto_conn_peer_name(c));
 	if (proto__fetch_peer_send(p, p->f->cfg.list ? FETCH_REQ_LIST :

@@ -134,6 +134,7 @@ proto__fetch_peer_release(struct fetch_peer *p)
 	if (p->mapped && !p->whole && !p->demoted && f->mf != NULL)
 		proto_picker_remove_holder(&f->pk, &p->has);
 	p->demoted = 0;
+	p->paused = p->resend = 0;
 	proto_have_free(&p->has);
 	proto_have_free(&p->theirs);
 	p->mapped = p->whole = 0;
@@ -153,7 +154,8 @@ proto__fetch_peer_send(struct fetch_peer *p, enum fetch_req_kind kind,
 	proto_msg m;
 	int rc;
 
-	if (p->count == FETCH_QUEUE_MAX)
+	/* Never more out than the peer takes (its HELLO's maxreq). */
+	if (p->count >= FETCH_QUEUE_MAX || p->count >= p->maxreq)
 		return PROTO_ERR_TOO_BIG;
 	r = &p->queue[(p->head + p->count) % FETCH_QUEUE_MAX];
 	/* rid 0 is what pushed messages (HAVE) carry. */
@@ -257,11 +259,13 @@ proto__fetch_peer_pump(struct fetch_peer *p)
 		budget = min_inflight;
 
 	if (p->state != FETCH_READY || !p->has_file || f->done || f->closed ||
-	    (p->swarm && !p->mapped) || p->demoted)
+	    (p->swarm && !p->mapped) || p->demoted || p->paused)
 		return;
 	/* The count cap keeps the first peer to answer from taking every
-	 * small chunk before the others are ready. */
-	while (p->count < INFLIGHT_CHUNKS && p->inflight_bytes < budget) {
+	 * small chunk before the others are ready; the peer's maxreq keeps
+	 * us within what it takes. */
+	while (p->count < INFLIGHT_CHUNKS && p->count < p->maxreq &&
+	    p->inflight_bytes < budget) {
 		int64_t i = pick_chunk(f, p);
 		if (i < 0 || spare(f, p, (uint64_t)i))
 			break;
@@ -281,7 +285,9 @@ proto__fetch_peer_ask_peers(struct fetch_peer *p)
 {
 	proto_fetch *f = p->f;
 
+	/* A PEERS never takes the last request the peer allows. */
 	if (p->state != FETCH_READY || p->asking_peers || f->cfg.list ||
+	    p->paused || p->count + 1 >= p->maxreq ||
 	    p->supplied >= PROTO_FETCH_PER_SOURCE ||
 	    f->learned_connects >= PROTO_FETCH_LEARNED_CONNECTS ||
 	    proto__fetch_alive_peers(f) >= f->cfg.max_peers ||
@@ -289,4 +295,59 @@ proto__fetch_peer_ask_peers(struct fetch_peer *p)
 		return;
 	if (proto__fetch_peer_send(p, FETCH_REQ_PEERS, 0) == 0)
 		p->asking_peers = 1;
+}
+
+/*
+ * BUSY, or an error code this implementation does not know: the request
+ * failed here, not for good. The peer is kept, but asked nothing new for
+ * FETCH_BUSY_MIN seconds, twice as long for each pause in a row (up to
+ * FETCH_BUSY_MAX), so that a busy peer is not pressed and one that refuses
+ * for a reason of its own is not asked again at once; its chunks go to
+ * the others meanwhile. The answers to requests sent before the pause
+ * began come during it and do not lengthen it.
+ */
+void
+proto__fetch_peer_pause(struct fetch_peer *p, int resend)
+{
+	proto_fetch *f = p->f;
+	double wait;
+
+	if (resend)
+		p->resend = resend;
+	if (p->paused)
+		return;
+	wait = p->busy_streak >= 5 ? FETCH_BUSY_MAX :
+	    FETCH_BUSY_MIN * (double)(1u << p->busy_streak);
+	if (wait > FETCH_BUSY_MAX)
+		wait = FETCH_BUSY_MAX;
+	if (p->busy_streak < 16)
+		p->busy_streak++;
+	p->paused = 1;
+	p->resume_at = proto__fetch_now() + wait;
+	proto__fetch_log(f, PROTO_LOG_INFO, "%s: asking it nothing new for "
+	    "%.0f s", proto_addr_text(&p->addr), wait);
+	if (f->mf != NULL)
+		for (size_t k = 0; k < f->npeers; k++)
+			if (f->peers[k] != p)
+				proto__fetch_peer_pump(f->peers[k]);
+}
+
+void
+proto__fetch_peer_resume(struct fetch_peer *p)
+{
+	int kind = p->resend - 1;
+
+	if (!p->paused || p->state != FETCH_READY ||
+	    proto__fetch_now() < p->resume_at)
+		return;
+	p->paused = 0;
+	p->resend = 0;
+	if (kind >= 0 && proto__fetch_peer_send(p, (enum fetch_req_kind)kind,
+	    0) != 0) {
+		proto__fetch_peer_fail(p, 0, "%s: cannot send",
+		    proto_addr_text(&p->addr));
+		return;
+	}
+	if (p->f->mf != NULL)
+		proto__fetch_peer_pump(p);
 }

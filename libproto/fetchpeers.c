@@ -51,10 +51,20 @@ connect_peer(struct fetch_peer *p)
 {
 	proto_fetch *f = p->f;
 	proto_conn_config cfg = f->cfg.conn;
+	proto_addr said[PROTO_HELLO_ADDRS_MAX];
 
+	/* What the owner's node serves, it says on every connection. */
+	if (f->cfg.node != NULL) {
+		cfg.caps |= proto_node_caps(f->cfg.node);
+		cfg.naddrs = proto_node_addrs(f->cfg.node, said,
+		    PROTO_HELLO_ADDRS_MAX);
+		cfg.addrs = said;
+	}
 	p->state = FETCH_CONNECTING;
 	p->has_file = 0;
 	p->swarm = 0;
+	p->paused = p->resend = 0;
+	p->busy_streak = 0;
 	p->line_lost = 0;
 	p->in_mark = p->have_bytes = 0;
 	p->started = proto__fetch_now();

@@ -11,7 +11,10 @@
 #include "hash.h"
 #include "manifest.h"
 
+/* The protocol versions spoken: the HELLO's version is the highest, its
+ * "vmin" the lowest. */
 #define PROTO_VERSION 1u
+#define PROTO_VERSION_MIN 1u
 #define PROTO_NODE_NAME_MAX 64u
 #define PROTO_ERROR_TEXT_MAX 255u
 #define PROTO_AUTH_LEN 32u
@@ -44,6 +47,9 @@ enum proto_error_code {
 	PROTO_CODE_INTERNAL = 5,
 	PROTO_CODE_CANCELLED = 6,
 	PROTO_CODE_AUTH = 7,
+	PROTO_CODE_COUNT  /* codes from here on are unknown to this
+	                   * implementation: 8-63 future core, 64-127
+	                   * extensions (PROTOCOL.md) */
 };
 
 /* The ranges of message types (PROTOCOL.md, "Extending the protocol"):

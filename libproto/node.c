@@ -168,7 +168,18 @@ proto_node_listen(proto_node *n, const proto_addr *at)
 		count = 1;
 	}
 	n->nmine = (size_t)count;
+	{
+		proto_addr said[PROTO_HELLO_ADDRS_MAX];
+		proto_server_set_addrs(n->server, said, proto_node_addrs(n,
+		    said, PROTO_HELLO_ADDRS_MAX));
+	}
 	return 0;
+}
+
+uint64_t
+proto_node_caps(const proto_node *n)
+{
+	return n->listening ? PROTO_CAP_SWARM : 0;
 }
 
 uint16_t
@@ -430,6 +441,7 @@ conn_to(proto_node *n, const proto_addr *at, int check)
 {
 	struct node_conn *nc = calloc(1, sizeof(*nc));
 	proto_conn_config ccfg = n->cfg.server.conn;
+	proto_addr said[PROTO_HELLO_ADDRS_MAX];
 
 	if (nc == NULL)
 		return NULL;
@@ -443,6 +455,11 @@ conn_to(proto_node *n, const proto_addr *at, int check)
 	 * server's connections take in. */
 	ccfg.max_frame = PEERS_FRAME_MAX;
 	ccfg.record = proto_node_record(n, &ccfg.record_len);
+	ccfg.caps = proto_node_caps(n);
+	ccfg.naddrs = proto_node_addrs(n, said, PROTO_HELLO_ADDRS_MAX);
+	ccfg.addrs = said;
+	/* Asking, it takes no requests (PROTOCOL.md: they flow one way). */
+	ccfg.max_requests = 0;
 	nc->conn = proto_conn_connect(n->base, (const struct sockaddr *)
 	    &at->ss, at->len, &ccfg, &boot_cbs, nc);
 	if (nc->conn == NULL) {

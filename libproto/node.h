@@ -124,6 +124,11 @@ uint16_t proto_node_port(const proto_node *node);
 size_t proto_node_addrs(const proto_node *node, proto_addr *out,
     size_t max);
 
+/* The caps (PROTO_CAP_*) the node's HELLOs state on the connections it
+ * makes: PROTO_CAP_SWARM once it listens (its server answers INTERESTED),
+ * else 0. */
+uint64_t proto_node_caps(const proto_node *node);
+
 /* 1 when addr is the node itself: its port at a loopback or wildcard
  * address or at one of this host's. Never for a node with no listener. */
 int proto_node_is_self(const proto_node *node, const proto_addr *addr);

@@ -14,9 +14,30 @@
 #include <string.h>
 
 #include "error.h"
+#include "frame.h"
 #include "server_private.h"
 
 #define LIST_MAX 16000      /* entries per LIST_REPLY: within a frame */
+
+/*
+ * Sends m, the answer to its rid, or when it cannot go the ERROR that
+ * says why, so that every request is answered once: BAD_REQUEST for an
+ * answer larger than the client's maxframe (its own limit refuses it),
+ * BUSY when memory ran short (worth asking again later). 0 when m went.
+ */
+static int
+send_answer(proto_conn *c, const proto_msg *m)
+{
+	int rc = proto_conn_send(c, m);
+
+	if (rc == PROTO_ERR_TOO_BIG)
+		proto_conn_send_error(c, m->rid, PROTO_CODE_BAD_REQUEST,
+		    "the answer is larger than your maxframe");
+	else if (rc != 0)
+		proto_conn_send_error(c, m->rid, PROTO_CODE_BUSY,
+		    "out of memory; ask again later");
+	return rc;
+}
 
 static void
 answer_list(proto_server *srv, proto_conn *c, uint32_t rid)
@@ -28,8 +49,8 @@ answer_list(proto_server *srv, proto_conn *c, uint32_t rid)
 	if (n > LIST_MAX)
 		n = LIST_MAX;
 	if ((entries = calloc(n ? n : 1, sizeof(*entries))) == NULL) {
-		proto_conn_send_error(c, rid, PROTO_CODE_INTERNAL,
-		    "out of memory");
+		proto_conn_send_error(c, rid, PROTO_CODE_BUSY,
+		    "out of memory; ask again later");
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -43,7 +64,7 @@ answer_list(proto_server *srv, proto_conn *c, uint32_t rid)
 	m.rid = rid;
 	m.entries = entries;
 	m.nentries = n;
-	proto_conn_send(c, &m);
+	send_answer(c, &m);
 	free(entries);
 }
 
@@ -62,7 +83,7 @@ answer_manifest(proto_server *srv, proto_conn *c, const struct request *r)
 	m.rid = r->rid;
 	/* Packing a MANIFEST never includes the local path. */
 	m.manifest = (proto_manifest *)mf;
-	if (proto_conn_send(c, &m) == 0)
+	if (send_answer(c, &m) == 0)
 		srv->stats.manifests_out++;
 }
 
@@ -70,6 +91,7 @@ static void
 answer_chunk(proto_server *srv, proto_conn *c, const struct request *r)
 {
 	const proto_manifest *mf = proto_store_find(srv->store, r->id);
+	uint8_t hdr[PROTO_CHUNK_HEADER_MAX];
 	uint64_t off;
 	size_t len;
 	int fd, rc;
@@ -96,6 +118,13 @@ answer_chunk(proto_server *srv, proto_conn *c, const struct request *r)
 	}
 	off = r->index * (uint64_t)r->chunk_size;
 	len = proto_chunk_len(mf->size, r->chunk_size, r->index);
+	/* Said before the file is touched: no failure of the file's. */
+	if (proto_msg_chunk_header(r->rid, (uint32_t)len, hdr) -
+	    PROTO_FRAME_HEADER + len > proto_conn_peer_max_frame(c)) {
+		proto_conn_send_error(c, r->rid, PROTO_CODE_BAD_REQUEST,
+		    "the chunk is larger than your maxframe");
+		return;
+	}
 	if ((rc = proto_store_open(srv->store, r->id, &fd)) != 0 ||
 	    (rc = proto_store_check(srv->store, r->id, off, len)) != 0 ||
 	    (rc = proto_conn_send_chunk_file(c, r->rid, fd, off, len)) != 0) {
@@ -128,11 +157,20 @@ answer_peers(struct client *cl, const struct request *r)
 	m.npeers = proto_peers_list(&srv->known, list, PROTO_PEERS_MAX,
 	    cl->listens ? &cl->listen_at : NULL, r->has_id ? r->id : NULL);
 	/* A peer that does not say it takes records gets the old form:
-	 * one written before them may want exactly two elements. */
-	if (!(proto_conn_peer_caps(cl->conn) & PROTO_CAP_RECORDS))
-		for (size_t i = 0; i < m.npeers; i++)
-			list[i].record = NULL;
-	proto_conn_send(cl->conn, &m);
+	 * one written before them may want exactly two elements. Nor does
+	 * one whose maxframe they would not fit. */
+	if (proto_conn_peer_caps(cl->conn) & PROTO_CAP_RECORDS) {
+		int rc = proto_conn_send(cl->conn, &m);
+		if (rc == 0)
+			return;
+		if (rc != PROTO_ERR_TOO_BIG) {
+			send_answer(cl->conn, &m);
+			return;
+		}
+	}
+	for (size_t i = 0; i < m.npeers; i++)
+		list[i].record = NULL;
+	send_answer(cl->conn, &m);
 }
 
 static void
@@ -143,7 +181,7 @@ answer_has(proto_server *srv, proto_conn *c, const struct request *r)
 	proto_msg_init(&m, PROTO_MSG_HAS_REPLY);
 	m.rid = r->rid;
 	m.has = proto_store_find(srv->store, r->id) != NULL;
-	proto_conn_send(c, &m);
+	send_answer(c, &m);
 }
 
 /* What the node holds of the file, and a HAVE for each chunk it gets
@@ -156,6 +194,7 @@ answer_interested(struct client *cl, const struct request *r)
 	const proto_have *have;
 	proto_have whole;
 	proto_msg m;
+	int rc;
 
 	if (mf == NULL) {
 		proto_conn_send_error(cl->conn, r->rid, PROTO_CODE_NOT_FOUND,
@@ -165,7 +204,7 @@ answer_interested(struct client *cl, const struct request *r)
 	if ((have = proto_store_have(srv->store, r->id)) == NULL) {
 		if (proto_have_init(&whole, mf->nchunks) != 0) {
 			proto_conn_send_error(cl->conn, r->rid,
-			    PROTO_CODE_INTERNAL, "out of memory");
+			    PROTO_CODE_BUSY, "out of memory; ask again later");
 			return;
 		}
 		proto_have_fill(&whole);
@@ -176,9 +215,11 @@ answer_interested(struct client *cl, const struct request *r)
 	m.chunk_size = mf->chunk_size;
 	m.bits = have->bits;
 	m.bits_len = proto_have_bytes(have->n);
-	proto_conn_send(cl->conn, &m);
+	rc = send_answer(cl->conn, &m);
 	if (have == &whole)
 		proto_have_free(&whole);
+	if (rc != 0)
+		return;
 	cl->interested = 1;
 	memcpy(cl->interest, r->id, PROTO_HASH_LEN);
 }
@@ -268,6 +309,14 @@ proto__server_on_msg(proto_conn *c, proto_msg *m, void *arg)
 	    m->type == PROTO_MSG_INTERESTED || m->type == PROTO_MSG_HAS) &&
 	    cl->listens && proto_store_find(cl->srv->store, m->id) != NULL)
 		(void)proto_peers_holds(&cl->srv->known, &cl->listen_at, m->id);
+	/* A HAVE is pushed, never answered (rid 0 is no request): a server
+	 * has no use for it. (The connection drops the pushes of types it
+	 * does not know.) */
+	if (m->type == PROTO_MSG_HAVE && m->rid == 0) {
+		proto__server_say(cl->srv, PROTO_LOG_DEBUG, "%s: ignored a "
+		    "pushed HAVE", proto_conn_peer(c));
+		return;
+	}
 	/* The connection is held while the queue is full, so there is
 	 * always room here. */
 	r = &cl->queue[(cl->head + cl->count) % PENDING_MAX];

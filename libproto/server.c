@@ -358,6 +358,11 @@ proto_server_new(struct event_base *base, proto_store *store,
 	if (srv->cfg.max_host_handshakes == 0)
 		srv->cfg.max_host_handshakes = DEFAULT_HOST_HANDSHAKES;
 	srv->cfg.conn.caps |= PROTO_CAP_SWARM;
+	/* Past the queue a client is not read, so that is what it may
+	 * have out. */
+	if (srv->cfg.conn.max_requests == 0)
+		srv->cfg.conn.max_requests = PENDING_MAX;
+	proto_server_set_addrs(srv, cfg->conn.addrs, cfg->conn.naddrs);
 	/* Read requests (and CANCELs) while the largest chunk waits to go
 	 * out beside what the queue lets in: the queue, not the connection,
 	 * bounds what a client holds. */
@@ -379,6 +384,17 @@ proto_server_new(struct event_base *base, proto_store *store,
 		return NULL;
 	}
 	return srv;
+}
+
+void
+proto_server_set_addrs(proto_server *srv, const proto_addr *addrs, size_t n)
+{
+	if (n > PROTO_HELLO_ADDRS_MAX)
+		n = PROTO_HELLO_ADDRS_MAX;
+	for (size_t i = 0; i < n; i++)
+		srv->addrs[i] = addrs[i];
+	srv->cfg.conn.addrs = srv->addrs;
+	srv->cfg.conn.naddrs = n;
 }
 
 void

@@ -25,7 +25,10 @@ typedef struct proto_server proto_server;
 
 typedef struct proto_server_config {
 	proto_conn_config conn; /* for every connection; listen_port is set
-	                         * by proto_server_listen */
+	                         * by proto_server_listen, max_requests is
+	                         * the server's queue (64) unless set, addrs
+	                         * are copied (proto_server_set_addrs), ext
+	                         * is borrowed for the server's life */
 	unsigned max_peers;     /* connections at once; 0 means 50 */
 	unsigned max_handshakes; /* of those, still in their handshake (TLS,
 	                          * HELLO, the swarm's proof): past it, or
@@ -80,6 +83,12 @@ int proto_server_listen(proto_server *srv, const struct sockaddr *sa,
 
 /* The port listened on, or 0. */
 uint16_t proto_server_port(const proto_server *srv);
+
+/* Where this node can be reached, said in the HELLO of every connection
+ * accepted from now on ("addrs"): the first PROTO_HELLO_ADDRS_MAX of the
+ * n in addrs, copied. */
+void proto_server_set_addrs(proto_server *srv, const proto_addr *addrs,
+    size_t n);
 
 /* Answers and announces on the discovery port, for the store's files;
  * cfg is copied (as proto_beacon_new), the beacon is the server's and goes

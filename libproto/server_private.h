@@ -50,6 +50,7 @@ struct proto_server {
 	struct event_base *base;
 	proto_store *store;
 	proto_server_config cfg;
+	proto_addr addrs[PROTO_HELLO_ADDRS_MAX]; /* cfg.conn.addrs points here */
 	proto_server_cbs cbs;
 	void *ctx;
 	struct evconnlistener *listener;

@@ -335,9 +335,11 @@ test_handshake_and_requests(void)
 	    "conn_peer_listen_port after ready");
 	is_int(proto_conn_peer_listen_port(cl.c), 0, "listen port 0 passed on");
 	is_str(proto_conn_peer(cl.c), "?", "conn_peer of a pair (no socket) is ?");
+	/* [0, 1, 0, "alpha", 4001, 0, nil, {"vmin": 1, "maxframe": 2^24}] */
 	ok(proto_conn_bytes_in(sv.c) == proto_conn_bytes_out(cl.c) &&
-	    proto_conn_bytes_in(sv.c) == 4 + 1 + 1 + 1 + 1 + 6 + 3 + 1,
-	    "handshake: bytes in = peer's bytes out = one HELLO frame (18)");
+	    proto_conn_bytes_in(sv.c) == 4 + 1 + 1 + 1 + 1 + 6 + 3 + 1 + 1 +
+	    1 + 5 + 1 + 9 + 5,
+	    "handshake: bytes in = peer's bytes out = one HELLO frame (40)");
 
 	/* GET_MANIFEST -> MANIFEST. */
 	proto_msg_init(&m, PROTO_MSG_GET_MANIFEST);
