@@ -2,7 +2,8 @@
 # Signed peer records (docs/PROTOCOL.md section 4, "Peer records" and "The peer table"): a
 # node's HELLO carries its record, a node passes on what it knows of others with their records,
 # and a fetch that learns a peer through PEERS with a record connects to it only as the
-# record's identity, so another node answering at that address is refused. Old peers (the
+# record's identity, so another node answering at that address is refused; a fetch asks PEERS
+# about its file, and is named first the peers that fetched it. Old peers (the
 # reference, bats/p2p_ref.py, speaks version 1 without records) still exchange PEERS with new
 # ones both ways. Each node here has a key of its own (--identity), outside what it shares.
 
@@ -37,6 +38,11 @@ peers_of() {
 # names ADDR PEER: ADDR passes PEER on.
 names() {
 	peers_of "$1" | grep -qx "$2"
+}
+
+# names_many ADDR N: ADDR passes on N peers or more.
+names_many() {
+	(($(peers_of "$1" | wc -l) >= $2))
 }
 
 # boot_rounds ERRFILE N: the node logging to ERRFILE (-v) has asked its bootstrap peers N times.
@@ -153,4 +159,27 @@ setup() {
 	wait_for boot_rounds "$c2_err" 3
 	run -0 peers_of "$c2"
 	assert_output "$b2"
+}
+
+@test "PEERS about the file: the peer that fetched it comes first, ahead of 17 newer ones that have nothing" {
+	node s
+	local s=$SERVER_ADDR
+	# h fetched the file from s (s noted it), and seeds it, its line to s closed.
+	p2p-fetch -v --seed -o h.out -p "$s" "$ID" 2>h.err 3>&- &
+	EXTRA_PIDS+=("$!")
+	wait_for -t 20 grep -q 'complete' h.err
+	local h
+	h=127.0.0.1:$(grep -o 'sharing on port [0-9]*' h.err | grep -o '[0-9]*$')
+	wait_for names "$s" "$h"
+	# 17 nodes that share nothing join s after it: more than the 16 connections a fetch
+	# makes on one peer's word, all seen more recently than h.
+	mkdir empty
+	local i
+	for i in $(seq 17); do
+		start_server --no-announce -n "e$i" -d empty -b "$s"
+	done
+	wait_for names_many "$s" 18
+	run -0 --separate-stderr timeout 60 p2p-fetch -vv -p "$s" -o out "$ID"
+	cmp out share/f
+	assert_stderr_line --regexp "debug: $h: connecting\$"
 }
