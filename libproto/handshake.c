@@ -164,12 +164,14 @@ take_options(proto_conn *c, const proto_hello_opts *o)
 	if ((o->has & PROTO_OPT_SEEN) && proto_addr_from_host(&c->seen,
 	    o->seen.host, o->seen.host_len, o->seen.port) == 0)
 		c->has_seen = 1;
-	for (size_t i = 0; i < o->naddrs; i++)
+	for (size_t i = 0; i < o->naddrs &&
+	    c->peer_naddrs < PROTO_HELLO_ADDRS_MAX; i++)
 		if (proto_addr_from_host(&c->peer_addrs[c->peer_naddrs],
 		    o->addrs[i].host, o->addrs[i].host_len,
 		    o->addrs[i].port) == 0)
 			c->peer_naddrs++;
-	for (size_t i = 0; i < o->next; i++) {
+	for (size_t i = 0; i < o->next && c->peer_next < PROTO_HELLO_EXT_MAX;
+	    i++) {
 		struct conn_ext *e = &c->peer_ext[c->peer_next];
 		/* A NUL inside would make the name another. */
 		if (memchr(o->ext[i].name, '\0', o->ext[i].name_len) != NULL)
