@@ -19,7 +19,8 @@ join a private swarm (--secret-file): Python's ssl module exports no keying mate
   p2p_ref.py manifests FILE|-        decode a manifest stream: one JSON object per manifest
   p2p_ref.py tamper FILE WHAT        rewrite the first manifest of FILE: WHAT is chunks (flip a
                                      bit of chunk 0's hash), id (flip a bit of the id) or nopath
-  p2p_ref.py hello HOST:PORT         connect, send HELLO, print the peer's HELLO as JSON
+  p2p_ref.py hello HOST:PORT         connect, send HELLO, print the peer's HELLO as JSON (bins
+                                     as hex)
   p2p_ref.py identity HOST:PORT      the peer's identity from its TLS certificate: SHA-256 of
                                      its DER SubjectPublicKeyInfo, 64 hex digits
   p2p_ref.py list HOST:PORT          LIST over the wire, print "ID<TAB>SIZE<TAB>NAME" lines
@@ -34,7 +35,9 @@ join a private swarm (--secret-file): Python's ssl module exports no keying mate
                                      completes the TLS handshake, says nothing), notfound
                                      (knows no file), slow (honest, 10 ms per chunk: a good
                                      peer that cannot finish the whole file before a bad one
-                                     is asked for some)
+                                     is asked for some). It answers PEERS as version 1
+                                     did, [host, port] pairs only: those of P2P_REF_PEERS
+                                     (HOST:PORT words), or none; an id asked about is ignored
   p2p_ref.py load HOST:PORT MANIFEST N K
                                      open N connections at once, all held open together; on
                                      each ask for K random chunks, check every one against
@@ -550,6 +553,10 @@ def serve_peer(manifest_path, mode):
     use_tls = tls_on()
     if use_tls:
         tls_context(True)   # made before the first client, and before any thread
+    peers_named = []
+    for word in os.environ.get("P2P_REF_PEERS", "").split():
+        host, _, p = word.rpartition(":")
+        peers_named.append([host.strip("[]"), int(p)])
 
     def handle(conn):
         try:
@@ -579,6 +586,10 @@ def serve_peer(manifest_path, mode):
                         conn.sendall(frame([5, rid, wire]))
                     else:
                         conn.sendall(frame([1, rid, 1, "not found"]))
+                elif t == 8:
+                    # [8, rid] or [8, rid, id]: elements past the rid are ignored, as a node
+                    # of version 1's first draft ignored them.
+                    conn.sendall(frame([9, rid, peers_named]))
                 elif t == 6:
                     # [6, rid, id, index, chunk_size]: the requester's chunk size
                     idx = msg[3]
@@ -821,7 +832,9 @@ def main(argv):
     elif cmd == "hello":
         s, hello = connect(args[0])
         s.close()
-        print(json.dumps(hello, ensure_ascii=False))
+        # A bin (a HELLO's auth, or a bin in its options) as hex: JSON has no bytes.
+        print(json.dumps(hello, ensure_ascii=False,
+                         default=lambda o: o.hex() if isinstance(o, bytes) else repr(o)))
     elif cmd == "list":
         s, _ = connect(args[0])
         s.sendall(frame([2, 42]))

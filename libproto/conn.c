@@ -252,6 +252,10 @@ conn_setup(struct bufferevent *bev, const proto_conn_config *cfg,
 	c->listen_port = cfg->listen_port;
 	c->nfiles = cfg->nfiles;
 	c->caps = cfg->caps;
+	if (cfg->record != NULL && cfg->record_len <= PROTO_RECORD_MAX) {
+		memcpy(c->record, cfg->record, cfg->record_len);
+		c->record_len = cfg->record_len;
+	}
 	hello_options(c, cfg);
 	c->outbound = sa != NULL;
 	if ((c->ssl = bufferevent_openssl_get_ssl(bev)) != NULL) {

@@ -19,6 +19,7 @@
 #include "addr.h"
 #include "identity.h"
 #include "msg.h"
+#include "record.h"
 
 struct bufferevent;
 struct event;
@@ -66,6 +67,8 @@ struct proto_conn {
 	char name[PROTO_NODE_NAME_MAX + 1];
 	uint16_t listen_port;
 	uint64_t nfiles, caps;
+	uint8_t record[PROTO_RECORD_MAX];
+	size_t record_len;  /* 0: none */
 	uint32_t max_requests;      /* "maxreq"; 0: not said */
 	char addr_host[PROTO_HELLO_ADDRS_MAX][INET6_ADDRSTRLEN]; /* "addrs" */
 	uint16_t addr_port[PROTO_HELLO_ADDRS_MAX];

@@ -172,17 +172,15 @@ node_found(const proto_addr *addr, const char *source, void *arg)
 }
 
 /* A peer heard of from another, source (PEERS), or that connected to us
- * (source NULL): worth fetching from too, unless it is ourselves. */
+ * (source NULL): worth fetching from too, unless it is ourselves. Its pin,
+ * if any, is the identity of the record its node signed: what others say
+ * of a peer never pins it. */
 static void
 consider(proto_fetch *f, struct fetch_peer *source, const proto_addr *addr)
 {
-	proto_addr a = *addr;
-
 	if (f->done || f->closed || f->cfg.list)
 		return;
-	/* What others say of a peer never pins it. */
-	proto_addr_set_pin(&a, NULL);
-	if (proto__fetch_add_peer(f, &a, 1, source) != 0) {
+	if (proto__fetch_add_peer(f, addr, 1, source) != 0) {
 		proto__fetch_log(f, PROTO_LOG_ERROR, "out of memory");
 		proto__fetch_end(f, 1);
 	}

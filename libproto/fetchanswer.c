@@ -16,6 +16,7 @@
 
 #include "error.h"
 #include "fetch_private.h"
+#include "record.h"
 
 #define MANIFEST_TRIES 40         /* of a learned peer, a tick apart */
 
@@ -267,11 +268,20 @@ take_peers(struct fetch_peer *p, const proto_msg *m)
 	p->asking_peers = 0;
 	/* A connect that fails at once can end p too: then it is done. */
 	for (size_t i = 0; i < m->npeers && p->state == FETCH_READY; i++) {
+		const proto_peer_entry *e = &m->peers[i];
+		proto_record r;
 		proto_addr a;
 		/* Only addresses: a name from a peer would mean a lookup. */
-		if (proto_addr_from_host(&a, m->peers[i].host,
-		    m->peers[i].host_len, m->peers[i].port) == 0)
-			p->f->events->learned(p, &a);
+		if (proto_addr_from_host(&a, e->host, e->host_len,
+		    e->port) != 0)
+			continue;
+		/* Signed by the node there: dialled, it must be that node.
+		 * Any other record is no more than the address beside it. */
+		if (e->record != NULL && proto_record_verify(e->record,
+		    e->record_len, (uint64_t)time(NULL), &r) == 0 &&
+		    proto_record_has_addr(&r, &a))
+			proto_addr_set_pin(&a, r.id);
+		p->f->events->learned(p, &a);
 	}
 }
 

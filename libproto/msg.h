@@ -63,6 +63,9 @@ enum proto_error_code {
 /* HELLO caps: the sender answers INTERESTED with a HAVE_MAP, pushes HAVE,
  * and takes CANCEL; without it a peer is taken to hold whole files. */
 #define PROTO_CAP_SWARM 1u
+/* HELLO caps: PEERS_REPLY entries may carry records (record.h) for the
+ * sender; a responder leaves them out for a peer without it. */
+#define PROTO_CAP_RECORDS 4u
 
 #define PROTO_PEERS_MAX 64u
 #define PROTO_HOST_MAX 64u
@@ -71,6 +74,9 @@ typedef struct proto_peer_entry {
 	const char *host;     /* an IP address as text, not NUL-terminated */
 	size_t host_len;
 	uint16_t port;
+	const uint8_t *record; /* the node's signed record (record.h), not
+	                       * yet verified when unpacked; NULL: none */
+	size_t record_len;    /* at most PROTO_RECORD_MAX */
 } proto_peer_entry;
 
 /* The HELLO's options map (its 8th element): its limits. */
@@ -112,6 +118,9 @@ typedef struct proto_hello_opts {
 	size_t naddrs;        /* <= PROTO_HELLO_ADDRS_MAX */
 	const proto_hello_ext *ext; /* "ext": the sender's numbering */
 	size_t next;          /* <= PROTO_HELLO_EXT_MAX */
+	const uint8_t *rec;   /* "rec": the sender's own signed record
+	                       * (record.h), not verified here; NULL: none */
+	size_t rec_len;       /* 1..PROTO_RECORD_MAX */
 } proto_hello_opts;
 
 /* The least a maxframe may say: every node takes a HELLO's frame. */
@@ -155,7 +164,8 @@ typedef struct proto_msg {
 	size_t npeers;
 	/* HAS_REPLY */
 	int has;
-	/* GET_MANIFEST, GET_CHUNK, HAS, INTERESTED, HAVE */
+	/* GET_MANIFEST, GET_CHUNK, HAS, INTERESTED, HAVE; PEERS: the content
+	 * id asked about, or NULL */
 	const uint8_t *id;
 	uint64_t index;       /* GET_CHUNK, HAVE */
 	uint32_t chunk_size;  /* GET_CHUNK: the requester's chunk size;

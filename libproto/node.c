@@ -15,6 +15,8 @@
 #include "node.h"
 
 #define DEFAULT_BOOT_INTERVAL 30
+/* A PEERS_REPLY of 64 entries, each with the longest record. */
+#define PEERS_FRAME_MAX (PROTO_PEERS_MAX * (PROTO_RECORD_MAX + 96))
 
 /* A connection to a bootstrap peer, to learn the peers it knows; or to a
  * node heard on the LAN (check set), to see that it is there. */
@@ -57,6 +59,7 @@ struct proto_node {
 	struct node_conn *conns;
 	unsigned nchecks;
 	struct event *boot_ev;
+	proto_record_own own;   /* our record, once listening */
 	int depth;      /* callbacks of ours on the stack */
 	int dying;      /* proto_node_free was called from one of them */
 };
@@ -104,6 +107,12 @@ server_log(int level, const char *text, void *arg)
 
 	if (n->cbs.log != NULL)
 		n->cbs.log(level, text, n->ctx);
+}
+
+static const uint8_t *
+server_record(size_t *len, void *arg)
+{
+	return proto_node_record(arg, len);
 }
 
 /* ---- own addresses ---- */
@@ -194,9 +203,11 @@ proto_node_addrs(const proto_node *n, proto_addr *out, size_t max)
 /* ---- what the sources find ---- */
 
 int
-proto_node_found(proto_node *n, const proto_addr *addr, const char *source)
+proto_node_found_record(proto_node *n, const proto_addr *addr,
+    const uint8_t *rec, size_t rec_len, const char *source)
 {
-	char host[PROTO_ADDR_TEXT_MAX];
+	proto_addr a = *addr;
+	proto_record r;
 
 	if (proto_addr_port(addr) == 0 || proto_addr_is_any(addr) ||
 	    (addr->ss.ss_family != AF_INET &&
@@ -210,14 +221,41 @@ proto_node_found(proto_node *n, const proto_addr *addr, const char *source)
 		    proto_addr_text(addr));
 		return 0;
 	}
-	proto_addr_host(addr, host, sizeof(host));
-	proto_peers_add(proto_server_known(n->server), host, strlen(host),
-	    proto_addr_port(addr));
+	/* Signed by the node there: whoever answers at a must be it. */
+	if (rec != NULL && proto_record_verify(rec, rec_len,
+	    (uint64_t)time(NULL), &r) == 0 && proto_record_has_addr(&r, addr))
+		proto_addr_set_pin(&a, r.id);
+	else
+		rec = NULL;
+	proto_peers_heard(proto_server_known(n->server), &a, rec, rec_len);
 	enter(n);
 	for (size_t i = 0; i < n->nwatchers && !n->dying; i++)
-		n->watchers[i].fn(addr, source, n->watchers[i].ctx);
+		n->watchers[i].fn(&a, source, n->watchers[i].ctx);
 	(void)leave(n);
 	return 1;
+}
+
+int
+proto_node_found(proto_node *n, const proto_addr *addr, const char *source)
+{
+	return proto_node_found_record(n, addr, NULL, 0, source);
+}
+
+/* A node answered at a, on a connection of ours or to us (peer_id, the
+ * identity it showed; rec, its record): passed on from now on. 1 when
+ * it is another node, offered to the watchers. */
+static int
+seen_at(proto_node *n, const proto_addr *a, const uint8_t *peer_id,
+    const uint8_t *rec, size_t rec_len, const char *source)
+{
+	proto_peer_table *t = proto_server_known(n->server);
+	const proto_known_peer *e;
+
+	if (proto_node_is_self(n, a))
+		return 0;
+	proto_peers_add(t, a, peer_id, rec, rec_len);
+	e = proto_peers_find(t, a);
+	return proto_node_found(n, e != NULL ? &e->addr : a, source);
 }
 
 int
@@ -242,15 +280,12 @@ proto_node_unwatch(proto_node *n, proto_node_watch_fn fn, const void *ctx)
 		}
 }
 
-/* A node that listens connected to us: found too. */
+/* A node that listens connected to us: found too. The server has
+ * entered it. */
 static void
-on_inbound(const char *host, uint16_t port, void *arg)
+on_inbound(const proto_addr *a, void *arg)
 {
-	proto_node *n = arg;
-	proto_addr a;
-
-	if (proto_addr_from_host(&a, host, strlen(host), port) == 0)
-		proto_node_found(n, &a, "inbound");
+	proto_node_found(arg, a, "inbound");
 }
 
 /* ---- sources ---- */
@@ -330,12 +365,16 @@ boot_msg(proto_conn *c, proto_msg *m, void *arg)
 	proto_node *n = nc->node;
 
 	enter(n);
+	/* Hearsay: what the peer says of others is entered as heard, and
+	 * passed on only with the record its node signed. */
 	if (m->type == PROTO_MSG_PEERS_REPLY)
 		for (size_t i = 0; i < m->npeers && !n->dying; i++) {
+			const proto_peer_entry *e = &m->peers[i];
 			proto_addr a;
-			if (proto_addr_from_host(&a, m->peers[i].host,
-			    m->peers[i].host_len, m->peers[i].port) == 0)
-				proto_node_found(n, &a, "bootstrap");
+			if (proto_addr_from_host(&a, e->host, e->host_len,
+			    e->port) == 0)
+				proto_node_found_record(n, &a, e->record,
+				    e->record_len, "bootstrap");
 		}
 	if (!n->dying)
 		say(n, PROTO_LOG_DEBUG, "%s: bootstrap: %zu peers known",
@@ -361,7 +400,8 @@ boot_ready(proto_conn *c, const proto_msg *hello, void *arg)
 		    proto_conn_peer(c));
 		a = nc->at;
 		enter(n);
-		proto_node_found(n, &a, "lan");
+		seen_at(n, &a, proto_conn_peer_id(c), hello->opts.rec,
+		    hello->opts.rec_len, "lan");
 		if (leave(n))
 			return;
 		conn_free(nc);
@@ -370,7 +410,8 @@ boot_ready(proto_conn *c, const proto_msg *hello, void *arg)
 	if (hello->listen_port != 0 && proto_addr_from_host(&a, host,
 	    strlen(host), hello->listen_port) == 0) {
 		enter(n);
-		proto_node_found(n, &a, "bootstrap");
+		seen_at(n, &a, proto_conn_peer_id(c), hello->opts.rec,
+		    hello->opts.rec_len, "bootstrap");
 		if (leave(n))
 			return;
 	}
@@ -410,6 +451,10 @@ conn_to(proto_node *n, const proto_addr *at, int check)
 	ccfg.listen_port = proto_node_port(n);
 	ccfg.nfiles = proto_store_count(n->store);
 	ccfg.tls = n->cfg.client_tls;
+	/* The answer is a PEERS_REPLY, records and all, whatever the
+	 * server's connections take in. */
+	ccfg.max_frame = PEERS_FRAME_MAX;
+	ccfg.record = proto_node_record(n, &ccfg.record_len);
 	ccfg.caps = proto_node_caps(n);
 	ccfg.naddrs = proto_node_addrs(n, said, PROTO_HELLO_ADDRS_MAX);
 	ccfg.addrs = said;
@@ -436,18 +481,16 @@ conn_to(proto_node *n, const proto_addr *at, int check)
  * passed on, a few at a time (it is heard again at its next announcement
  * when there is no room now). */
 static void
-on_heard(const char *host, uint16_t port, void *arg)
+on_heard(const proto_addr *a, void *arg)
 {
 	proto_node *n = arg;
-	proto_addr a;
 
-	if (!n->cfg.check_heard || n->nchecks >= PROTO_NODE_CHECKS_MAX ||
-	    proto_addr_from_host(&a, host, strlen(host), port) != 0)
+	if (!n->cfg.check_heard || n->nchecks >= PROTO_NODE_CHECKS_MAX)
 		return;
 	for (struct node_conn *nc = n->conns; nc; nc = nc->next)
-		if (nc->check && proto_addr_equal(&nc->at, &a))
+		if (nc->check && proto_addr_equal(&nc->at, a))
 			return;
-	(void)conn_to(n, &a, 1);
+	(void)conn_to(n, a, 1);
 }
 
 /* Connects to every bootstrap peer: the HELLO tells it our port, and we ask
@@ -524,13 +567,40 @@ proto_node_start_beacon(proto_node *n, const proto_beacon_config *cfg)
 	return proto_node_add_source(n, &lan_source, copy);
 }
 
+/* ---- our record ---- */
+
+const uint8_t *
+proto_node_record(proto_node *n, size_t *len)
+{
+	proto_addr addrs[PROTO_RECORD_ADDRS_MAX];
+	uint64_t flags = PROTO_RECORD_REACHABLE;
+	size_t count;
+
+	*len = 0;
+	if (n->cfg.identity == NULL || !n->listening)
+		return NULL;
+	count = proto_node_addrs(n, addrs, PROTO_RECORD_ADDRS_MAX);
+	for (size_t i = 0; i < proto_store_count(n->store); i++)
+		if (proto_store_have(n->store,
+		    proto_store_get(n->store, i)->id) == NULL) {
+			flags |= PROTO_RECORD_SEED;
+			break;
+		}
+	if (proto_record_refresh(&n->own, n->cfg.identity, addrs, count,
+	    flags, (uint64_t)time(NULL)) != 0 || n->own.len == 0)
+		return NULL;
+	*len = n->own.len;
+	return n->own.buf;
+}
+
 /* ---- life ---- */
 
 proto_node *
 proto_node_new(struct event_base *base, const proto_node_config *cfg,
     const proto_node_cbs *cbs, void *ctx)
 {
-	proto_server_cbs scbs = { server_log, on_inbound, on_heard };
+	proto_server_cbs scbs = { server_log, on_inbound, on_heard,
+	    server_record };
 	proto_node *n = calloc(1, sizeof(*n));
 
 	if (n == NULL)

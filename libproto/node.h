@@ -51,6 +51,9 @@ typedef struct proto_node_config {
 	int check_heard;        /* nodes heard on the LAN are connected to and,
 	                         * when a node answers there, passed on (and
 	                         * offered to watchers); 0: only heard */
+	const proto_identity *identity; /* the node's key, which signs its
+	                         * record; borrowed for the node's life; NULL
+	                         * (no TLS): the node has no record */
 } proto_node_config;
 
 typedef struct proto_node_cbs {
@@ -149,6 +152,15 @@ int proto_node_start_beacon(proto_node *node, const proto_beacon_config *cfg);
  * peers. 0, or PROTO_ERR_NOMEM. */
 int proto_node_start_bootstrap(proto_node *node);
 
+/* The node's own record (record.h), signed with cfg.identity, saying
+ * where it listens (proto_node_addrs, the first PROTO_RECORD_ADDRS_MAX),
+ * that it is reachable, and a seed once it shares a whole file; it
+ * expires an hour after it is signed and is signed anew, with a higher
+ * seq, when half of that is gone or what it says has changed. Owned by
+ * the node and valid until the next call or proto_node_free; *len set.
+ * NULL (*len 0) without an identity or a listener. */
+const uint8_t *proto_node_record(proto_node *node, size_t *len);
+
 /* Asks every source that can for the nodes holding id / tells them the
  * node holds it. The count of sources asked. */
 size_t proto_node_lookup(proto_node *node, const uint8_t id[PROTO_HASH_LEN]);
@@ -157,11 +169,20 @@ size_t proto_node_announce(proto_node *node,
 
 /* A source found a node at addr. Ignored (with a debug line) when it is
  * malformed (no port, a wildcard address) or the node itself; otherwise
- * entered in the table of known peers and offered to every watcher.
- * addr and source are borrowed for the call (the table keeps a copy).
- * Returns 1 when offered, 0 when ignored. */
+ * entered in the table of known peers as heard (proto_peers_heard: not
+ * passed on until a connection there shows a node) and offered to every
+ * watcher, with addr's pin. addr and source are borrowed for the call
+ * (the table keeps a copy). Returns 1 when offered, 0 when ignored. */
 int proto_node_found(proto_node *node, const proto_addr *addr,
     const char *source);
+
+/* As proto_node_found, for a node at addr named with its record (rec_len
+ * bytes, or NULL): when the record verifies and lists addr, the table
+ * keeps it (and passes the node on with it) and addr is offered pinned to
+ * the record's identity; otherwise as proto_node_found. Everything is
+ * borrowed for the call. */
+int proto_node_found_record(proto_node *node, const proto_addr *addr,
+    const uint8_t *rec, size_t rec_len, const char *source);
 
 /* fn(addr, source, ctx) for every address found from now on, until
  * proto_node_unwatch with the same fn and ctx. 0, or PROTO_ERR_TOO_BIG past

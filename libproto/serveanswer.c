@@ -141,18 +141,36 @@ answer_chunk(proto_server *srv, proto_conn *c, const struct request *r)
 	srv->stats.chunks_out++;
 }
 
+/* The peers we know, those known to hold the file asked about first,
+ * without the asker itself. */
 static void
-answer_peers(proto_server *srv, proto_conn *c, uint32_t rid)
+answer_peers(struct client *cl, const struct request *r)
 {
+	proto_server *srv = cl->srv;
 	proto_peer_entry list[PROTO_PEERS_MAX];
 	proto_msg m;
 
+	proto__server_touch_known(srv);
 	proto_msg_init(&m, PROTO_MSG_PEERS_REPLY);
-	m.rid = rid;
+	m.rid = r->rid;
 	m.peers = list;
 	m.npeers = proto_peers_list(&srv->known, list, PROTO_PEERS_MAX,
-	    proto_conn_peer_host(c), proto_conn_peer_listen_port(c));
-	send_answer(c, &m);
+	    cl->listens ? &cl->listen_at : NULL, r->has_id ? r->id : NULL);
+	/* A peer that does not say it takes records gets the old form:
+	 * one written before them may want exactly two elements. Nor does
+	 * one whose maxframe they would not fit. */
+	if (proto_conn_peer_caps(cl->conn) & PROTO_CAP_RECORDS) {
+		int rc = proto_conn_send(cl->conn, &m);
+		if (rc == 0)
+			return;
+		if (rc != PROTO_ERR_TOO_BIG) {
+			send_answer(cl->conn, &m);
+			return;
+		}
+	}
+	for (size_t i = 0; i < m.npeers; i++)
+		list[i].record = NULL;
+	send_answer(cl->conn, &m);
 }
 
 static void
@@ -234,7 +252,7 @@ answer(struct client *cl, const struct request *r)
 		answer_chunk(srv, c, r);
 		break;
 	case PROTO_MSG_PEERS:
-		answer_peers(srv, c, r->rid);
+		answer_peers(cl, r);
 		break;
 	case PROTO_MSG_HAS:
 		answer_has(srv, c, r);
@@ -287,6 +305,13 @@ proto__server_on_msg(proto_conn *c, proto_msg *m, void *arg)
 		cancel(cl, m->rid);
 		return;
 	}
+	/* Who asks for a file we share fetches it, and soon holds some of
+	 * it: worth naming to those who ask for peers of that file. Only
+	 * our files, so a peer cannot fill the table with ids. */
+	if ((m->type == PROTO_MSG_GET_MANIFEST ||
+	    m->type == PROTO_MSG_INTERESTED || m->type == PROTO_MSG_HAS) &&
+	    cl->listens && proto_store_find(cl->srv->store, m->id) != NULL)
+		(void)proto_peers_holds(&cl->srv->known, &cl->listen_at, m->id);
 	/* A HAVE is pushed, never answered (rid 0 is no request): a server
 	 * has no use for it. (The connection drops the pushes of types it
 	 * does not know.) */
@@ -312,8 +337,10 @@ proto__server_on_msg(proto_conn *c, proto_msg *m, void *arg)
 	r->busy = cl->count >= REQUESTS_MAX;
 	r->type = m->type;
 	r->rid = m->rid;
-	if (m->id != NULL)
+	if (m->id != NULL) {
 		memcpy(r->id, m->id, PROTO_HASH_LEN);
+		r->has_id = 1;
+	}
 	r->index = m->index;
 	r->chunk_size = m->chunk_size;
 	cl->count++;

@@ -94,12 +94,34 @@ on_ready(proto_conn *c, const proto_msg *hello, void *arg)
 	    proto_conn_peer(c), proto_conn_peer_name(c));
 	take_waiting(srv, cl->host);
 	/* A peer that listens can be passed on to others. */
-	if (hello->listen_port != 0) {
-		proto_peers_add(&srv->known, host, strlen(host),
-		    hello->listen_port);
+	if (hello->listen_port != 0 && proto_addr_from_host(&cl->listen_at,
+	    host, strlen(host), hello->listen_port) == 0) {
+		const proto_known_peer *e;
+		cl->listens = 1;
+		/* Its record, if it sent one, must name the node that
+		 * showed its identity here, and this address. */
+		proto_peers_add(&srv->known, &cl->listen_at,
+		    proto_conn_peer_id(c), hello->opts.rec,
+		    hello->opts.rec_len);
+		if ((e = proto_peers_find(&srv->known, &cl->listen_at)) != NULL)
+			cl->listen_at = e->addr;
 		if (srv->cbs.on_peer != NULL)
-			srv->cbs.on_peer(host, hello->listen_port, srv->ctx);
+			srv->cbs.on_peer(&cl->listen_at, srv->ctx);
 	}
+}
+
+void
+proto__server_touch_known(proto_server *srv)
+{
+	time_t now = time(NULL);
+
+	if (now - srv->known_touched < 60)
+		return;
+	srv->known_touched = now;
+	for (const struct client *cl = srv->clients; cl; cl = cl->next)
+		if (cl->listens && !cl->handshaking)
+			proto_peers_add(&srv->known, &cl->listen_at,
+			    proto_conn_peer_id(cl->conn), NULL, 0);
 }
 
 static void
@@ -179,6 +201,11 @@ admit(proto_server *srv, evutil_socket_t fd, const char *host, uint16_t port)
 	cl->srv = srv;
 	snprintf(cl->host, sizeof(cl->host), "%s", host);
 	srv->cfg.conn.nfiles = proto_store_count(srv->store);
+	srv->cfg.conn.record = NULL;
+	srv->cfg.conn.record_len = 0;
+	if (srv->cbs.record != NULL)
+		srv->cfg.conn.record = srv->cbs.record(
+		    &srv->cfg.conn.record_len, srv->ctx);
 	if ((cl->conn = proto_conn_accept(srv->base, fd, &srv->cfg.conn,
 	    &client_cbs, cl)) == NULL) {
 		free(cl);
@@ -443,17 +470,20 @@ beacon_announce(const struct sockaddr_in *from, const proto_disco_msg *m,
 	proto_server *srv = arg;
 	const char *name = srv->cfg.conn.node_name ? srv->cfg.conn.node_name :
 	    "";
-	char host[INET_ADDRSTRLEN];
+	proto_addr a;
 
-	inet_ntop(AF_INET, &from->sin_addr, host, sizeof(host));
 	if (m->port == srv->cfg.conn.listen_port && m->name_len ==
 	    strlen(name) && memcmp(m->name, name, m->name_len) == 0)
 		return; /* most likely our own announcement */
+	if (proto_addr_from_sockaddr(&a, (const struct sockaddr *)from,
+	    sizeof(*from)) != 0)
+		return;
+	proto_addr_set_port(&a, m->port);
 	/* Whoever can send a datagram can say anything in it: a node is
 	 * passed on only once a connection to it shows it is there. */
-	if (proto_peers_heard(&srv->known, host, strlen(host), m->port) == 1 &&
+	if (proto_peers_heard(&srv->known, &a, NULL, 0) == 1 &&
 	    srv->cbs.on_heard != NULL)
-		srv->cbs.on_heard(host, m->port, srv->ctx);
+		srv->cbs.on_heard(&a, srv->ctx);
 }
 
 static void

@@ -46,13 +46,20 @@ typedef struct proto_server_config {
 typedef struct proto_server_cbs {
 	/* Optional: what happened, for the owner's log. */
 	void (*log)(int level, const char *text, void *ctx);
-	/* Optional: a node that listens on port at host connected. */
-	void (*on_peer)(const char *host, uint16_t port, void *ctx);
-	/* Optional: a node announced itself at host:port and is not yet
-	 * checked (proto_peers_heard). It is passed on once the owner
-	 * connects there, and the handshake succeeds, and enters it with
-	 * proto_peers_add; without this callback it never is. */
-	void (*on_heard)(const char *host, uint16_t port, void *ctx);
+	/* Optional: a node that listens at a connected (its handshake is
+	 * over); a is pinned to the identity of its record, when it sent a
+	 * good one, and valid during the call. */
+	void (*on_peer)(const proto_addr *a, void *ctx);
+	/* Optional: a node announced itself at a and is not yet checked
+	 * (proto_peers_heard). It is passed on once the owner connects
+	 * there, and the handshake succeeds, and enters it with
+	 * proto_peers_add; without this callback it never is. a is valid
+	 * during the call. */
+	void (*on_heard)(const proto_addr *a, void *ctx);
+	/* Optional: the owner's signed record (record.h), sent in the HELLO
+	 * of each connection accepted; *len set, NULL for none. Valid until
+	 * the next call. */
+	const uint8_t *(*record)(size_t *len, void *ctx);
 } proto_server_cbs;
 
 typedef struct proto_server_stats {
@@ -97,9 +104,11 @@ int proto_server_start_beacon(proto_server *srv,
 void proto_server_have(proto_server *srv, const uint8_t id[PROTO_HASH_LEN],
     uint64_t index);
 
-/* The peers this node knows, to pass on: filled from HELLOs, announcements
- * (heard only, until checked: on_heard) and by the owner. Owned by srv and
- * valid until it is freed; the owner may add to it. Never NULL. */
+/* The peers this node knows, to pass on: filled from HELLOs (with the
+ * records they carry), announcements (heard only, until checked:
+ * on_heard) and by the owner; and what its clients ask for, as content
+ * ids they hold. Owned by srv and valid until it is freed; the owner may
+ * add to it. Never NULL. */
 proto_peer_table *proto_server_known(proto_server *srv);
 
 /* 1 when a node listening on host:port is connected to us now. */

@@ -242,8 +242,8 @@ test_our_hello(void)
 static void
 test_their_options(void)
 {
-	static const proto_peer_entry addrs[] = { { "10.9.8.7", 8, 4000 },
-	    { "2001:db8::2", 11, 4001 } };
+	static const proto_peer_entry addrs[] = { { "10.9.8.7", 8, 4000, NULL, 0 },
+	    { "2001:db8::2", 11, 4001, NULL, 0 } };
 	static const proto_hello_ext ext[] = { { "ut_echo", 7, 99 },
 	    { "ut_other", 8, 64 } };
 	proto_hello_opts o;
@@ -254,7 +254,7 @@ test_their_options(void)
 	o.has = PROTO_OPT_MAXREQ | PROTO_OPT_MAXFRAME | PROTO_OPT_SEEN;
 	o.maxreq = 5;
 	o.maxframe = 1u << 30;
-	o.seen = (proto_peer_entry){ "203.0.113.9", 11, 51000 };
+	o.seen = (proto_peer_entry){ "203.0.113.9", 11, 51000, NULL, 0 };
 	o.addrs = addrs;
 	o.naddrs = 2;
 	o.ext = ext;

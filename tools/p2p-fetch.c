@@ -300,6 +300,7 @@ start_node(struct fetch *f)
 	tool_tls_apply(&cfg.server.conn, 1);
 	cfg.server.conn.limit = f->cfg.limit;
 	cfg.client_tls = f->cfg.tls;
+	cfg.identity = tool_tls_identity();
 	tool_bind_address(f->bind_addr, f->share_port, &ss, &sslen);
 	if ((f->node = proto_node_new(f->base, &cfg, &cbs, f)) == NULL ||
 	    proto_addr_from_sockaddr(&at, (struct sockaddr *)&ss, sslen) != 0)

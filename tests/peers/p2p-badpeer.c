@@ -772,6 +772,7 @@ answer(struct peer *p, const proto_msg *req)
 	case PROTO_MSG_PEERS: {
 		proto_peer_entry e[PROTO_PEERS_MAX];
 		char host[PROTO_PEERS_MAX][16];
+		memset(e, 0, sizeof(e));
 		proto_msg_init(&m, PROTO_MSG_PEERS_REPLY);
 		m.rid = req->rid;
 		if (is_mode(p, "pex-flood")) {
