@@ -27,6 +27,7 @@ struct request {
 	uint8_t id[PROTO_HASH_LEN];
 	uint64_t index;
 	uint32_t chunk_size;
+	uint32_t count, proof_layers;   /* GET_HASHES */
 	int cancelled;
 };
 
