@@ -61,6 +61,8 @@ connect_peer(struct fetch_peer *p)
 	f->connects++;
 	if (p->addr.has_pin)
 		cfg.pin = p->addr.pin;
+	/* We take a manifest without its layer, and ask for the hashes. */
+	cfg.caps |= PROTO_CAP_HASHES;
 	p->conn = proto_conn_connect(f->base, (struct sockaddr *)&p->addr.ss,
 	    p->addr.len, &cfg, &proto__fetch_peer_cbs, p);
 	if (p->conn == NULL) {
