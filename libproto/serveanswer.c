@@ -86,8 +86,11 @@ answer_manifest(proto_server *srv, proto_conn *c, const struct request *r)
 	m.rid = r->rid;
 	/* Packing a MANIFEST never includes the local path. */
 	m.manifest = (proto_manifest *)mf;
+	/* Only a peer that can ask for the hashes is sent the root alone
+	 * (beyond_peer turned away the rest that would need it). */
 	if (!proto_manifest_has_layer(mf) ||
-	    mf->nchunks > srv->cfg.inline_chunks) {
+	    ((proto_conn_peer_caps(c) & PROTO_CAP_HASHES) &&
+	    mf->nchunks > srv->cfg.inline_chunks)) {
 		/* The root in place of the layer: a view, nothing copied. */
 		rooted = *mf;
 		rooted.chunks = NULL;
