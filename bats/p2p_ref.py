@@ -18,7 +18,9 @@ join a private swarm (--secret-file): Python's ssl module exports no keying mate
   p2p_ref.py bytes N                 byte(N) of the test vectors (byte i = i mod 251) on stdout
   p2p_ref.py manifests FILE|-        decode a manifest stream: one JSON object per manifest
   p2p_ref.py tamper FILE WHAT        rewrite the first manifest of FILE: WHAT is chunks (flip a
-                                     bit of chunk 0's hash), id (flip a bit of the id) or nopath
+                                     bit of chunk 0's hash), id (flip a bit of the id), nopath,
+                                     or root (the tree's root in place of the chunk layer, as a
+                                     node sends a large file's manifest)
   p2p_ref.py hello HOST:PORT         connect, send HELLO, print the peer's HELLO as JSON
   p2p_ref.py identity HOST:PORT      the peer's identity from its TLS certificate: SHA-256 of
                                      its DER SubjectPublicKeyInfo, 64 hex digits
@@ -835,6 +837,15 @@ def main(argv):
             m["id"] = bytes(i)
         elif args[1] == "nopath":
             m.pop("path", None)
+        elif args[1] == "root":
+            size, cs, ch = m["size"], m["chunk_size"], m.pop("chunks")
+            per = cs // BLOCK
+            width = width_of(max(1, -(-size // BLOCK))) // per
+            layer = [ch[i:i + 32] for i in range(0, len(ch), 32)]
+            path = m.pop("path", None)
+            m["root"] = reduce_layer(layer, width, zero_node(per.bit_length() - 1))
+            if path is not None:
+                m["path"] = path
         else:
             return 2
         sys.stdout.buffer.write(enc(m))
