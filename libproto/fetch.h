@@ -72,7 +72,10 @@ typedef struct proto_fetch_config {
 	                         * two from PROTO_CHUNK_MIN to PROTO_CHUNK_MAX,
 	                         * narrowed to the file (proto_chunk_size_fit);
 	                         * 0: the least that keeps the file within
-	                         * PROTO_CHUNK_AUTO_COUNT chunks. A manifest
+	                         * PROTO_CHUNK_AUTO_COUNT chunks. Either is
+	                         * doubled while the file has more than
+	                         * PROTO_INLINE_MAX chunks and it can be, so
+	                         * peers of before the hashes take it. A manifest
 	                         * chunked finer is carried up to it
 	                         * (proto_manifest_rechunk), whatever the peer
 	                         * that sent it chose; one chunked coarser

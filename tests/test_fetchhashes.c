@@ -25,6 +25,7 @@
 #define NCHUNKS 600                     /* two runs: 512, then 88 */
 #define FILE_SIZE (NCHUNKS * CHUNK - 50)
 #define SPARSE_SIZE (100u << 20)        /* 6400 chunks: 13 runs */
+#define WIDE_SIZE ((4ull << 30) + CHUNK)  /* 262145 chunks of 16K */
 #define DEADLINE_S 20
 
 static char dir[] = "/tmp/test_fetchhashes.XXXXXX";
@@ -332,6 +333,30 @@ test_forged_run(struct event_base *base, const char *path)
 	proto_store_free(hst);
 }
 
+/* Asked for 16K chunks of a file that has more than PROTO_INLINE_MAX of
+ * them, the fetch takes 32K, which peers of before the hashes take too;
+ * its runs come from a tree of the seed's 16K layer. */
+static void
+test_own_size_coarser(struct event_base *base, const char *wide)
+{
+	const proto_manifest *mf;
+	proto_store *st;
+	struct owner o;
+	char addr[64];
+	proto_server *srv = serve(base, &st, wide, 0, 0, addr, sizeof(addr));
+
+	fetch_new(base, id_of(st), &o, NULL, 0);
+	o.stop_at = 1;
+	add_peer_text(o.fx, addr);
+	ok(run_until(base, &o, enough_chunks), "wide: a first chunk");
+	mf = proto_fetch_manifest(o.fx);
+	ok(mf != NULL && mf->chunk_size == 32768 && mf->nchunks == 131073,
+	    "asked for 16K of 262145 chunks: 32K, 131073 chunks");
+	proto_fetch_free(o.fx);
+	proto_server_free(srv);
+	proto_store_free(st);
+}
+
 /* A peer met once the manifest is held is asked what it holds, and
  * serves chunks, but is never asked for the manifest. */
 static void
@@ -371,7 +396,7 @@ int
 main(void)
 {
 	struct event_base *base;
-	char path[64], sparse[64];
+	char path[64], sparse[64], wide[64];
 	int fd;
 
 	alarm(180);
@@ -387,15 +412,22 @@ main(void)
 	    ftruncate(fd, SPARSE_SIZE) != 0)
 		return 1;
 	close(fd);
+	snprintf(wide, sizeof(wide), "%s/wide", dir);
+	if ((fd = open(wide, O_WRONLY | O_CREAT | O_TRUNC, 0644)) < 0 ||
+	    ftruncate(fd, (off_t)WIDE_SIZE) != 0)
+		return 1;
+	close(fd);
 
 	test_on_demand(base, path);
 	test_first_chunk_early(base, sparse);
 	test_forged_run(base, path);
 	test_no_refetch(base, path);
+	test_own_size_coarser(base, wide);
 
 	proto_base_free(base);
 	unlink(path);
 	unlink(sparse);
+	unlink(wide);
 	rmdir(dir);
 	return done_testing();
 }
