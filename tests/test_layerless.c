@@ -287,6 +287,7 @@ test_huge(void)
 	proto_manifest mf, *u;
 	uint8_t *packed;
 	size_t len;
+	int rc;
 
 	is_int(cs, 4u << 20, "1 TiB + 1: a valid chunk size, 4M");
 	ok(proto_chunk_size_valid(size, cs), "... valid for it");
@@ -304,7 +305,9 @@ test_huge(void)
 	mf.nchunks = proto_chunk_count(size, cs);
 	memset(mf.root, 0xab, 32);
 	proto_hash_id_of_root(size, mf.root, mf.id);
-	ok(proto_manifest_pack(&mf, 0, &packed, &len) == 0 && len < 200,
+	len = 0;
+	rc = proto_manifest_pack(&mf, 0, &packed, &len);
+	ok(rc == 0 && len < 200,
 	    "1 TiB + 1: a manifest without its layer of %zu bytes", len);
 	ok(proto_manifest_unpack(packed, len, &u) == (long)len &&
 	    u->size == size && u->chunk_size == cs && u->nchunks == 262145 &&
