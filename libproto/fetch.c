@@ -240,9 +240,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 		if (p->manifest_wait && p->state == FETCH_READY) {
 			p->manifest_wait = 0;
 			p->manifest_tries++;
-			if (proto__fetch_peer_send(p, FETCH_REQ_MANIFEST, 0) != 0)
-				proto__fetch_peer_fail(p, 0, "%s: cannot send",
-				    proto_addr_text(&p->addr));
+			proto__fetch_peer_ask_holdings(p);
 		}
 		proto__fetch_peer_check_hold(p);
 		if (proto__fetch_stalled(f))
@@ -351,6 +349,7 @@ proto_fetch_free(proto_fetch *fx)
 		proto__fetch_peer_free(fx->peers[i]);
 	free(fx->peers);
 	proto_picker_free(&fx->pk);
+	proto__fetch_runs_free(fx);
 	proto_manifest_free(fx->mf);
 	if (fx->tick)
 		event_free(fx->tick);
@@ -410,6 +409,8 @@ proto_fetch_stats_get(const proto_fetch *fx, proto_fetch_stats *st)
 		st->peers_queued += fx->peers[i]->state == FETCH_QUEUED;
 	st->peers = fx->npeers;
 	st->connects = fx->connects;
+	st->manifests = fx->manifests;
+	st->hash_runs = fx->hash_runs;
 }
 
 int

@@ -33,7 +33,7 @@ proto_msg_type_name(unsigned type)
 	static const char *names[] = { "HELLO", "ERROR", "LIST", "LIST_REPLY",
 	    "GET_MANIFEST", "MANIFEST", "GET_CHUNK", "CHUNK", "PEERS",
 	    "PEERS_REPLY", "HAS", "HAS_REPLY", "INTERESTED", "HAVE_MAP", "HAVE",
-	    "CANCEL" };
+	    "CANCEL", "GET_HASHES", "HASHES" };
 
 	return type < PROTO_MSG_TYPE_COUNT ? names[type] : "unknown";
 }
@@ -180,6 +180,9 @@ pack_body(msgpack_packer *pk, const proto_msg *m)
 		pack_bytes(pk, 1, m->id, PROTO_HASH_LEN);
 		msgpack_pack_uint64(pk, m->index);
 		return 0;
+	case PROTO_MSG_GET_HASHES:
+	case PROTO_MSG_HASHES:
+		return proto__msg_pack_hashes(pk, m);
 	}
 	return PROTO_ERR_INVALID;
 }
@@ -409,7 +412,8 @@ unpack_fields(const msgpack_object *a, uint32_t n, msgpack_zone *zone,
 		return n < 3 ? PROTO_ERR_MALFORMED : get_id(&a[2], &m->id);
 	case PROTO_MSG_MANIFEST:
 		return n < 3 ? PROTO_ERR_MALFORMED :
-		    proto__manifest_from_object(&a[2], &m->manifest);
+		    proto__manifest_from_object(&a[2], PROTO_INLINE_MAX,
+		    &m->manifest);
 	case PROTO_MSG_GET_CHUNK:
 		if (n < 5 || get_id(&a[2], &m->id) != 0 ||
 		    get_uint(&a[3], UINT64_MAX, &m->index) != 0 ||
@@ -452,6 +456,9 @@ unpack_fields(const msgpack_object *a, uint32_t n, msgpack_zone *zone,
 		    PROTO_ERR_MALFORMED : 0;
 	case PROTO_MSG_CANCEL:
 		return 0;
+	case PROTO_MSG_GET_HASHES:
+	case PROTO_MSG_HASHES:
+		return proto__msg_unpack_hashes(a, n, m);
 	}
 	return 0; /* unknown type: the caller answers it */
 }

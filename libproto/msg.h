@@ -36,6 +36,8 @@ enum proto_msg_type {
 	PROTO_MSG_HAVE_MAP = 13,
 	PROTO_MSG_HAVE = 14,
 	PROTO_MSG_CANCEL = 15,
+	PROTO_MSG_GET_HASHES = 16,
+	PROTO_MSG_HASHES = 17,
 	PROTO_MSG_TYPE_COUNT
 };
 
@@ -66,6 +68,10 @@ enum proto_error_code {
 /* HELLO caps: PEERS_REPLY entries may carry records (record.h) for the
  * sender; a responder leaves them out for a peer without it. */
 #define PROTO_CAP_RECORDS 4u
+/* HELLO caps: the sender takes a MANIFEST without its chunk layer (its
+ * root in its place) and, where it answers requests, answers GET_HASHES.
+ * A peer without it is never sent a manifest without its layer. */
+#define PROTO_CAP_HASHES 8u
 
 #define PROTO_PEERS_MAX 64u
 #define PROTO_HOST_MAX 64u
@@ -178,6 +184,15 @@ typedef struct proto_msg {
 	/* CHUNK */
 	const uint8_t *data;
 	size_t data_len;
+	/* GET_HASHES: the run asked for (id, chunk_size, index above), and
+	 * the uncles wanted, lowest first (UINT32_MAX: all of them) */
+	uint32_t count;
+	uint32_t proof_layers;
+	/* HASHES: nhashes and nproof hashes of PROTO_HASH_LEN bytes */
+	const uint8_t *hashes;
+	size_t nhashes;
+	const uint8_t *proof;
+	size_t nproof;
 
 	void *zone_; /* private: msgpack storage of an unpacked message */
 } proto_msg;

@@ -34,6 +34,7 @@
 #include "hash.h"
 #include "msg.h"
 #include "manifest.h"
+#include "merkle.h"
 #include "conn.h"
 #include "store.h"
 #include "disco.h"

@@ -357,12 +357,16 @@ proto_server_new(struct event_base *base, proto_store *store,
 		srv->cfg.max_handshakes = srv->cfg.max_peers;
 	if (srv->cfg.max_host_handshakes == 0)
 		srv->cfg.max_host_handshakes = DEFAULT_HOST_HANDSHAKES;
-	srv->cfg.conn.caps |= PROTO_CAP_SWARM;
+	srv->cfg.conn.caps |= PROTO_CAP_SWARM | PROTO_CAP_HASHES;
 	/* Past REQUESTS_MAX a request is answered BUSY, so that is what a
 	 * client may have out. */
 	if (srv->cfg.conn.max_requests == 0)
 		srv->cfg.conn.max_requests = REQUESTS_MAX;
 	proto_server_set_addrs(srv, cfg->conn.addrs, cfg->conn.naddrs);
+	if (srv->cfg.inline_chunks == 0)
+		srv->cfg.inline_chunks = PROTO_SERVER_INLINE_CHUNKS;
+	if (srv->cfg.inline_chunks > PROTO_INLINE_MAX)
+		srv->cfg.inline_chunks = PROTO_INLINE_MAX;
 	/* Read requests (and CANCELs) while the largest chunk waits to go
 	 * out beside what the queue lets in: the queue, not the connection,
 	 * bounds what a client holds. */

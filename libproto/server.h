@@ -1,9 +1,9 @@
 /*
  * The serving side of a node: a listener, and for each peer that connects
  * the answers to its requests (LIST, GET_MANIFEST, GET_CHUNK, PEERS, HAS,
- * INTERESTED) from a store, in the order asked. Chunk answers are queued a
- * little at a time, so a CANCEL can still catch a request not yet answered
- * and a peer that reads slowly holds a bounded amount. p2p-serve is one of
+ * INTERESTED, GET_HASHES) from a store, in the order asked. Chunk answers
+ * are queued a little at a time, so a CANCEL can still catch a request not
+ * yet answered and a peer that reads slowly holds a bounded amount. p2p-serve is one of
  * these; p2p-fetch runs one beside its downloads, over a store that holds
  * the file it is fetching.
  */
@@ -41,7 +41,18 @@ typedef struct proto_server_config {
 	                          * from all addresses, each at most the
 	                          * handshake timeout), then are refused; 0
 	                          * means 8 */
+	unsigned inline_chunks; /* the most hashes a MANIFEST carries inline
+	                         * to a peer with PROTO_CAP_HASHES; past it,
+	                         * the root in their place, and the peer asks
+	                         * for them (GET_HASHES). 0 means
+	                         * PROTO_SERVER_INLINE_CHUNKS; at most
+	                         * PROTO_INLINE_MAX */
 } proto_server_config;
+
+/* The manifest of a file of at most this many chunks (512 KiB of hashes,
+ * every file up to 64 GiB chunked automatically) goes whole; a larger one
+ * as its root, to peers that can ask for the rest. */
+#define PROTO_SERVER_INLINE_CHUNKS 16384u
 
 typedef struct proto_server_cbs {
 	/* Optional: what happened, for the owner's log. */
@@ -65,6 +76,7 @@ typedef struct proto_server_cbs {
 typedef struct proto_server_stats {
 	uint64_t bytes_in, bytes_out, chunks_out, manifests_out, peers,
 	    cancelled, datagrams_bad;
+	uint64_t hashes_out;    /* HASHES answers sent */
 } proto_server_stats;
 
 /* A server answering from store, which stays the caller's and, like base,

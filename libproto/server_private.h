@@ -34,6 +34,7 @@ struct request {
 	uint64_t index;
 	uint32_t chunk_size;
 	int has_id;         /* PEERS: id was asked about */
+	uint32_t count, proof_layers;   /* GET_HASHES */
 	int cancelled;
 	int busy;           /* past REQUESTS_MAX: answered BUSY */
 };

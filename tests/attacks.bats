@@ -57,14 +57,27 @@ _misbehaved() {
 }
 
 # _beside_honest MODE BAD_DATA: fetch (to stdout) from the bad peer, named first, and an honest
-# server. The output is right and every chunk came from the honest server, never dropped; when
+# server, named (on stdin) once the bad peer has misbehaved: a fetch asks only the peers it meets
+# before it holds a manifest for one, so the bad peer goes first for its manifest to be asked
+# for. The output is right and every chunk came from the honest server, never dropped; when
 # BAD_DATA is 1 the bad peer sent bad data and must be counted as dropped.
 _beside_honest() {
-	local mode=$1 bad_data=$2
+	local mode=$1 bad_data=$2 pid
 	start_badpeer "$mode" m f
 	local bad=$BADPEER_ADDR
 	_serve_honest
-	run --separate-stderr to_file out timeout 60 p2p-fetch --stats -T "$T" -p "$bad" -p "$GOOD" "$ID" </dev/null
+	mkfifo peers
+	timeout 60 p2p-fetch --stats -T "$T" -p "$bad" -p - "$ID" <peers >out 2>fetch.err 3>&- &
+	pid=$!
+	EXTRA_PIDS+=("$pid")
+	exec 4>peers
+	wait_for grep -q "misbehaved: $mode:" "$BADPEER_ERR" || true
+	echo "$GOOD" >&4
+	exec 4>&-
+	wait_exit "$pid" 70
+	status=$exit_status
+	stderr=$(cat fetch.err)
+	mapfile -t stderr_lines <fetch.err
 	echo "$stderr" >&2
 	assert_equal "$status" 0
 	cmp f out

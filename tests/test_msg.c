@@ -553,7 +553,7 @@ test_malformed(void)
 		{ "94 0d 01 cd 20 00 c4 01 80", "HAVE_MAP chunk size under 16 KiB" },
 		{ "94 0d 01 ce 00 80 00 00 c4 01 80", "HAVE_MAP chunk size over 4 MiB" },
 		{ "93 0e 00 ID", "short: HAVE without index" },
-		{ "94 0e 00 ID ce 00 04 00 00", "HAVE index past the most chunks" },
+		{ "94 0e 00 ID ce 01 00 00 00", "HAVE index past the most chunks" },
 		{ "94 0e 00 ID31 01", "HAVE id of 31 bytes" },
 		{ "91 0f", "short: CANCEL without rid" },
 	};
@@ -749,7 +749,7 @@ test_type_names(void)
 	static const char *const names[] = { "HELLO", "ERROR", "LIST",
 	    "LIST_REPLY", "GET_MANIFEST", "MANIFEST", "GET_CHUNK", "CHUNK",
 	    "PEERS", "PEERS_REPLY", "HAS", "HAS_REPLY", "INTERESTED", "HAVE_MAP",
-	    "HAVE", "CANCEL" };
+	    "HAVE", "CANCEL", "GET_HASHES", "HASHES" };
 
 	for (unsigned t = 0; t < PROTO_MSG_TYPE_COUNT; t++)
 		is_str(proto_msg_type_name(t), names[t], names[t]);

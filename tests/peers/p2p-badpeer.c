@@ -936,25 +936,34 @@ altered(const proto_manifest *mf, int reid)
 	return a;
 }
 
+/* A manifest may be as large as PROTO_MANIFEST_MAX (512 MiB): read into a
+ * buffer grown as the file goes, not one that large from the start. */
 static proto_manifest *
 load_manifest(const char *path)
 {
-	static uint8_t buf[PROTO_MANIFEST_MAX];
+	uint8_t *buf = NULL;
 	proto_manifest *mf;
-	size_t len = 0;
-	ssize_t n;
+	size_t len = 0, cap = 0;
+	ssize_t n = 1;
 	long used;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0)
 		die(1, "%s: %s", path, strerror(errno));
-	while (len < sizeof(buf) && (n = read(fd, buf + len,
-	    sizeof(buf) - len)) > 0)
-		len += (size_t)n;
+	while (n > 0 && len < PROTO_MANIFEST_MAX) {
+		if (len == cap) {
+			cap = cap ? 2 * cap : 65536;
+			if ((buf = realloc(buf, cap)) == NULL)
+				die(1, "out of memory");
+		}
+		if ((n = read(fd, buf + len, cap - len)) > 0)
+			len += (size_t)n;
+	}
 	close(fd);
 	if ((used = proto_manifest_unpack(buf, len, &mf)) <= 0)
 		die(1, "%s: not a manifest: %s", path, used == 0 ?
 		    "truncated" : proto_strerror((int)used));
+	free(buf);
 	return mf;
 }
 
