@@ -490,8 +490,8 @@ out_chunk(struct peer *p, uint32_t rid, const uint8_t *data, size_t len,
 
 /* The news of a newer peer, pushed (rid 0) in types this node's peers do
  * not know: 42 (a future core type, with a map after the rid), 99 (an
- * extension number nobody gave out, with a str), 16 (the next core type,
- * bare) and 200 (past the types ever sent). Into buf (64 bytes); the
+ * extension number nobody gave out, with a str), 48 (a core type not
+ * given out yet, bare) and 200 (past the types ever sent). Into buf (64 bytes); the
  * bytes written. */
 static size_t
 unknown_pushes(uint8_t *buf)
@@ -500,7 +500,7 @@ unknown_pushes(uint8_t *buf)
 		0x00, 0x00, 0x00, 0x0a, 0x93, 0x2a, 0x00, 0x81, 0xa4, 'n', 'e',
 		'w', 's', 0x01,
 		0x00, 0x00, 0x00, 0x05, 0x93, 0x63, 0x00, 0xa1, 'x',
-		0x00, 0x00, 0x00, 0x03, 0x92, 0x10, 0x00,
+		0x00, 0x00, 0x00, 0x03, 0x92, 0x30, 0x00,
 		0x00, 0x00, 0x00, 0x04, 0x92, 0xcc, 0xc8, 0x00,
 	};
 
@@ -745,7 +745,7 @@ answer(struct peer *p, const proto_msg *req)
 		return 0;
 	if (is_mode(p, "push-unknown")) {
 		uint8_t buf[64];
-		misbehaved(p, "pushed messages of types 42, 99, 16 and 200 "
+		misbehaved(p, "pushed messages of types 42, 99, 48 and 200 "
 		    "(rid 0) before every answer");
 		if (out(p, buf, unknown_pushes(buf)) != 0)
 			return -1;
