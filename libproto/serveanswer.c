@@ -352,6 +352,28 @@ answer(struct client *cl, const struct request *r)
 	}
 }
 
+/* Doubles cl's ring (the first time: QUEUE_FIRST entries), its requests
+ * kept in order from index 0. 0, or PROTO_ERR_NOMEM (cl unchanged). */
+#define QUEUE_FIRST 8
+static int
+grow(struct client *cl)
+{
+	unsigned cap = cl->cap ? cl->cap * 2 : QUEUE_FIRST;
+	struct request *q;
+
+	if (cap > QUEUE_MAX)
+		cap = QUEUE_MAX;
+	if ((q = calloc(cap, sizeof(*q))) == NULL)
+		return PROTO_ERR_NOMEM;
+	for (unsigned i = 0; i < cl->count; i++)
+		q[i] = cl->queue[(cl->head + i) % cl->cap];
+	free(cl->queue);
+	cl->queue = q;
+	cl->cap = cap;
+	cl->head = 0;
+	return 0;
+}
+
 /* Answers queued requests while little output waits. */
 static void
 drain(struct client *cl)
@@ -359,7 +381,7 @@ drain(struct client *cl)
 	while (cl->count > 0 &&
 	    proto_conn_pending_out(cl->conn) < QUEUED_BYTES) {
 		struct request r = cl->queue[cl->head];
-		cl->head = (cl->head + 1) % QUEUE_MAX;
+		cl->head = (cl->head + 1) % cl->cap;
 		cl->count--;
 		answer(cl, &r);
 	}
@@ -369,7 +391,7 @@ static void
 cancel(struct client *cl, uint32_t rid)
 {
 	for (unsigned i = 0; i < cl->count; i++) {
-		struct request *r = &cl->queue[(cl->head + i) % QUEUE_MAX];
+		struct request *r = &cl->queue[(cl->head + i) % cl->cap];
 		if (r->rid == rid && !r->cancelled) {
 			r->cancelled = 1;
 			return;
@@ -417,7 +439,12 @@ proto__server_on_msg(proto_conn *c, proto_msg *m, void *arg)
 		proto__server_client_free(cl);
 		return;
 	}
-	r = &cl->queue[(cl->head + cl->count) % QUEUE_MAX];
+	if (cl->count == cl->cap && grow(cl) != 0) {
+		proto_conn_send_error(c, m->rid, PROTO_CODE_BUSY,
+		    "out of memory; ask again later");
+		return;
+	}
+	r = &cl->queue[(cl->head + cl->count) % cl->cap];
 	memset(r, 0, sizeof(*r));
 	r->busy = cl->count >= REQUESTS_MAX;
 	r->type = m->type;

@@ -75,6 +75,7 @@ proto__server_client_free(struct client *cl)
 	proto_conn_free(cl->conn);
 	if (cl->handshaking && !srv->freeing)
 		take_waiting(srv, cl->host);
+	free(cl->queue);
 	free(cl);
 	/* A slot is free again: take the connections waiting for one. */
 	if (srv->listener != NULL && srv->nclients < srv->cfg.max_peers)

@@ -43,8 +43,11 @@ struct client {
 	proto_server *srv;
 	proto_conn *conn;
 	struct client *prev, *next;
-	struct request queue[QUEUE_MAX];
-	unsigned head, count;
+	/* A ring of cap entries, grown by doubling up to QUEUE_MAX: most
+	 * clients have a few requests out, and a thousand of them at once
+	 * should not cost 9 MiB of empty slots. */
+	struct request *queue;
+	unsigned cap, head, count;
 	int interested;
 	uint8_t interest[PROTO_HASH_LEN];
 	int handshaking;    /* accepted, its HELLO not yet taken */
