@@ -44,7 +44,8 @@ LIB_SRCS = $(wildcard libproto/*.c)
 PRIVATE_HEADERS = libproto/check.h libproto/frame.h libproto/picker.h \
                   libproto/log_private.h libproto/manifest_private.h \
                   libproto/store_private.h libproto/conn_private.h \
-                  libproto/fetch_private.h libproto/server_private.h
+                  libproto/fetch_private.h libproto/server_private.h \
+                  libproto/node_private.h
 PUBLIC_HEADERS = $(filter-out $(PRIVATE_HEADERS), $(wildcard libproto/*.h))
 LIB_OBJS = $(LIB_SRCS:%.c=$(B)/%.o)
 # The shared library: position-independent objects of their own, a soname

@@ -1,6 +1,7 @@
 /*
  * A node: its store, server, own addresses, discovery sources and the one
- * peer-exchange client (node.h).
+ * peer-exchange client (node.h). The LAN source is nodelan.c's, and the
+ * peer exchange that asks once (p2p-discover's) nodepex.c's.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -13,6 +14,7 @@
 #include "error.h"
 #include "ifaddr.h"
 #include "node.h"
+#include "node_private.h"
 
 #define DEFAULT_BOOT_INTERVAL 30
 
@@ -183,30 +185,47 @@ proto_node_addrs(const proto_node *n, proto_addr *out, size_t max)
 /* ---- what the sources find ---- */
 
 int
-proto_node_found(proto_node *n, const proto_addr *addr, const char *source)
+proto_node_report(proto_node *n, const proto_node_seen *seen)
 {
-	char host[PROTO_ADDR_TEXT_MAX];
+	const proto_addr *addr = &seen->addr;
 
 	if (proto_addr_port(addr) == 0 || proto_addr_is_any(addr) ||
 	    (addr->ss.ss_family != AF_INET &&
 	    addr->ss.ss_family != AF_INET6)) {
 		say(n, PROTO_LOG_DEBUG, "%s: a malformed address; ignored",
-		    source);
+		    seen->source);
 		return 0;
 	}
 	if (proto_node_is_self(n, addr)) {
-		say(n, PROTO_LOG_DEBUG, "%s: %s: ourselves; ignored", source,
-		    proto_addr_text(addr));
+		say(n, PROTO_LOG_DEBUG, "%s: %s: ourselves; ignored",
+		    seen->source, proto_addr_text(addr));
 		return 0;
 	}
-	proto_addr_host(addr, host, sizeof(host));
-	proto_peers_add(proto_server_known(n->server), host, strlen(host),
-	    proto_addr_port(addr));
+	/* What a datagram says, or that a node did not answer, is no reason
+	 * to pass an address on. */
+	if (seen->what == PROTO_NODE_FOUND || seen->what == PROTO_NODE_MET) {
+		char host[PROTO_ADDR_TEXT_MAX];
+		proto_addr_host(addr, host, sizeof(host));
+		proto_peers_add(proto_server_known(n->server), host,
+		    strlen(host), proto_addr_port(addr));
+	}
 	enter(n);
 	for (size_t i = 0; i < n->nwatchers && !n->dying; i++)
-		n->watchers[i].fn(addr, source, n->watchers[i].ctx);
+		n->watchers[i].fn(seen, n->watchers[i].ctx);
 	(void)leave(n);
 	return 1;
+}
+
+int
+proto_node_found(proto_node *n, const proto_addr *addr, const char *source)
+{
+	proto_node_seen seen;
+
+	memset(&seen, 0, sizeof(seen));
+	seen.addr = *addr;
+	seen.source = source;
+	seen.what = PROTO_NODE_FOUND;
+	return proto_node_report(n, &seen);
 }
 
 int
@@ -388,16 +407,14 @@ static struct node_conn *
 conn_to(proto_node *n, const proto_addr *at, int check)
 {
 	struct node_conn *nc = calloc(1, sizeof(*nc));
-	proto_conn_config ccfg = n->cfg.server.conn;
+	proto_conn_config ccfg;
 
 	if (nc == NULL)
 		return NULL;
 	nc->node = n;
 	nc->at = *at;
 	nc->check = check;
-	ccfg.listen_port = proto_node_port(n);
-	ccfg.nfiles = proto_store_count(n->store);
-	ccfg.tls = n->cfg.client_tls;
+	proto__node_conn_config(n, &ccfg);
 	nc->conn = proto_conn_connect(n->base, (const struct sockaddr *)
 	    &at->ss, at->len, &ccfg, &boot_cbs, nc);
 	if (nc->conn == NULL) {
@@ -472,39 +489,6 @@ proto_node_start_bootstrap(proto_node *n)
 	if (n->cfg.nboot == 0)
 		return 0;
 	return proto_node_add_source(n, &boot_source, NULL);
-}
-
-/* ---- the LAN beacon ---- */
-
-static int
-lan_start(proto_node *n, void *state)
-{
-	proto_beacon_config *cfg = state;
-
-	cfg->tcp_port = proto_node_port(n);
-	return proto_server_start_beacon(n->server, cfg);
-}
-
-static void
-lan_free(void *state)
-{
-	free(state);
-}
-
-static const proto_node_source_ops lan_source = { "lan", lan_start, NULL,
-    NULL, lan_free };
-
-int
-proto_node_start_beacon(proto_node *n, const proto_beacon_config *cfg)
-{
-	proto_beacon_config *copy = malloc(sizeof(*copy));
-
-	if (copy == NULL) {
-		errno = ENOMEM;
-		return PROTO_ERR_SYSTEM;
-	}
-	*copy = *cfg;
-	return proto_node_add_source(n, &lan_source, copy);
 }
 
 /* ---- life ---- */
@@ -585,4 +569,47 @@ proto_peer_table *
 proto_node_known(proto_node *n)
 {
 	return proto_server_known(n->server);
+}
+
+/* ---- for the node's other modules (node_private.h) ---- */
+
+void
+proto__node_enter(proto_node *n)
+{
+	enter(n);
+}
+
+int
+proto__node_leave(proto_node *n)
+{
+	return leave(n);
+}
+
+void
+proto__node_log(proto_node *n, int level, const char *text)
+{
+	if (n->cbs.log != NULL)
+		n->cbs.log(level, text, n->ctx);
+}
+
+struct event_base *
+proto__node_base(const proto_node *n)
+{
+	return n->base;
+}
+
+const proto_addr *
+proto__node_boot(const proto_node *n, size_t *count)
+{
+	*count = n->cfg.nboot;
+	return n->boot;
+}
+
+void
+proto__node_conn_config(const proto_node *n, proto_conn_config *out)
+{
+	*out = n->cfg.server.conn;
+	out->listen_port = proto_node_port(n);
+	out->nfiles = proto_store_count(n->store);
+	out->tls = n->cfg.client_tls;
 }

@@ -59,11 +59,41 @@ typedef struct proto_node_cbs {
 	void (*log)(int level, const char *text, void *ctx);
 } proto_node_cbs;
 
-/* Called for each address the node finds (a source's, or a node that
- * connected to it): addr and source are valid during the call. The
- * watcher may call proto_node_unwatch, not proto_node_free. */
-typedef void (*proto_node_watch_fn)(const proto_addr *addr,
-    const char *source, void *ctx);
+/* What a source says of a node it found (proto_node_report). */
+enum proto_node_news {
+	PROTO_NODE_FOUND = 0,  /* a node to know (proto_node_found): entered
+	                        * in the table and passed on */
+	PROTO_NODE_HEARD,      /* it says it is there (a LAN datagram): name
+	                        * and nfiles are its own word, unchecked;
+	                        * not passed on */
+	PROTO_NODE_MET,        /* a handshake with it passed: name, nfiles
+	                        * and identity are its HELLO's and its TLS
+	                        * key's; entered in the table */
+	PROTO_NODE_HAS,        /* it answered whether it holds the id looked
+	                        * up (proto_node_lookup): has */
+	PROTO_NODE_UNREACHED,  /* a connection to it failed, or ended before
+	                        * it answered */
+};
+
+typedef struct proto_node_seen {
+	proto_addr addr;        /* numbers only */
+	const char *source;     /* the reporting source's word: "lan",
+	                         * "bootstrap", "pex", "inbound" */
+	unsigned what;          /* a PROTO_NODE_* of enum proto_node_news */
+	const char *name;       /* its node name, as it gave it (filter it
+	                         * with proto_msg_printable before showing);
+	                         * NULL: not known */
+	int has_nfiles;         /* nfiles is known */
+	uint64_t nfiles;        /* the files it says it shares */
+	const uint8_t *identity; /* PROTO_IDENTITY_LEN bytes: its TLS key's;
+	                         * NULL: not known, or no TLS */
+	int has;                /* PROTO_NODE_HAS: 1 it holds the id, 0 not */
+} proto_node_seen;
+
+/* Called for each report the node takes (a source's, or a node that
+ * connected to it): seen and what it points to are valid during the
+ * call. The watcher may call proto_node_unwatch and proto_node_free. */
+typedef void (*proto_node_watch_fn)(const proto_node_seen *seen, void *ctx);
 
 /* A discovery source. Every function but name and start may be NULL. */
 typedef struct proto_node_source_ops {
@@ -150,15 +180,23 @@ size_t proto_node_lookup(proto_node *node, const uint8_t id[PROTO_HASH_LEN]);
 size_t proto_node_announce(proto_node *node,
     const uint8_t id[PROTO_HASH_LEN]);
 
-/* A source found a node at addr. Ignored (with a debug line) when it is
- * malformed (no port, a wildcard address) or the node itself; otherwise
- * entered in the table of known peers and offered to every watcher.
- * addr and source are borrowed for the call (the table keeps a copy).
+/* A source found a node at addr: proto_node_report of a PROTO_NODE_FOUND
+ * with nothing known but addr. addr and source are borrowed for the call.
  * Returns 1 when offered, 0 when ignored. */
 int proto_node_found(proto_node *node, const proto_addr *addr,
     const char *source);
 
-/* fn(addr, source, ctx) for every address found from now on, until
+/* A source says what seen says of a node. Ignored (with a debug line)
+ * when its address is malformed (no port, a wildcard address) or the node
+ * itself; otherwise, when FOUND or MET, entered in the table of known
+ * peers, and in every case offered to every watcher. seen is borrowed for
+ * the call (the table keeps a copy of the address). Returns 1 when
+ * offered, 0 when ignored. A source calling it from a callback of its
+ * own brackets the call as nodequery.c does: a watcher may free the
+ * node. */
+int proto_node_report(proto_node *node, const proto_node_seen *seen);
+
+/* fn(seen, ctx) for every report from now on, until
  * proto_node_unwatch with the same fn and ctx. 0, or PROTO_ERR_TOO_BIG past
  * PROTO_NODE_WATCHERS_MAX. */
 int proto_node_watch(proto_node *node, proto_node_watch_fn fn, void *ctx);
