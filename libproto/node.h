@@ -4,11 +4,15 @@
  * listener), the table of peers it knows and the discovery sources that
  * fill it: the LAN beacon and bootstrap peer exchange, each behind one
  * small interface (proto_node_source_ops), so that another source (a DHT)
- * is added without touching the tools. Every address a source reports
- * comes through proto_node_found, which turns away malformed ones and the
- * node itself, enters the rest in the table and offers them to whoever
- * watches (a fetch attached to the node). p2p-serve is a node with files;
- * a p2p-fetch -o is a node that fetches and shares.
+ * is added without touching the tools. Everything a source learns of a
+ * node comes through proto_node_report (proto_node_found for an address
+ * alone), which turns away malformed addresses and the node itself,
+ * enters those found or met in the table and offers every report, with
+ * its details, to whoever watches (a fetch attached to the node, which
+ * takes the address; p2p-discover, which prints it). p2p-serve is a node
+ * with files; a p2p-fetch -o is a node that fetches and shares;
+ * p2p-discover a node with no listener and the sources that ask
+ * (nodequery.h).
  *
  * A node runs on the owner's event_base, which must outlive it. It prints
  * nothing: what it has to say goes to cbs.log, in the words the tools
