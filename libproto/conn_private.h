@@ -84,6 +84,8 @@ struct proto_conn {
 	                             * socket takes it; NULL: not yet */
 	int pump_err, pump_errno;   /* a refill failed there: the write
 	                             * callback ends the connection */
+	unsigned drain_pieces;      /* refills there since the last write
+	                             * callback */
 };
 
 /* connsend.c: chunk data still to be read into the output (TLS). */

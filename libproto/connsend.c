@@ -94,10 +94,10 @@ proto_conn_send_error(proto_conn *c, uint32_t rid, uint32_t code,
  * emptied: TLS has by then taken the last piece into its own buffer and the
  * socket's, so waiting for empty starves nothing. The next piece is read as
  * soon as libevent drains the last one from the output (an evbuffer
- * callback), so that one writable socket takes as many pieces as it has
- * room for in one turn of the loop, as it took whole chunks, while a peer
- * that reads slowly still has one piece waiting in memory: refilled only
- * from the write callback, the output sent one record a turn, and the
+ * callback), so that one writable socket takes a few pieces in one turn
+ * of the loop (DRAIN_PIECES), while a peer that reads slowly still has one
+ * piece waiting in memory: refilled only from the write callback, the
+ * output sent one record a turn, and the
  * fetchers, woken for every record, spent 47% more CPU (100 concurrent
  * 10 MiB fetches). Frames sent meanwhile wait in the same queue, behind the
  * chunk they would otherwise cut in two. A file found short when the chunk
@@ -108,6 +108,13 @@ proto_conn_send_error(proto_conn *c, uint32_t rid, uint32_t code,
  */
 #define FILE_LOW 1u             /* pump when the output holds less */
 #define FILE_PIECE (16u << 10)
+/* Pieces read as libevent drains the output, between two write
+ * callbacks: a connection takes at most this many more in one turn of the
+ * loop, and the others theirs. Unbounded, the first connections served
+ * took their whole chunks while the rest waited, and a fetcher that saw no
+ * byte of a seed's chunk for a second took the seed for a liar (fetchpeer.c)
+ * and stopped asking it. */
+#define DRAIN_PIECES 4
 
 struct file_out {
 	struct file_out *next;
@@ -274,8 +281,10 @@ on_drained(struct evbuffer *out, const struct evbuffer_cb_info *info,
 
 	(void)out;
 	if (info->n_deleted > 0 && c->files != NULL && !c->freed &&
-	    (!c->closed || c->flushing))
+	    (!c->closed || c->flushing) && c->drain_pieces < DRAIN_PIECES) {
+		c->drain_pieces++;
 		pump(c);
+	}
 }
 
 /* The write callback's turn: refills, and ends the connection when a
@@ -283,6 +292,7 @@ on_drained(struct evbuffer *out, const struct evbuffer_cb_info *info,
 void
 proto__conn_pump_files(proto_conn *c)
 {
+	c->drain_pieces = 0;
 	pump(c);
 	if (c->pump_err != 0) {
 		int err = c->pump_err;

@@ -263,10 +263,11 @@ turns_msg(proto_conn *c, proto_msg *m, void *arg)
 }
 
 /*
- * One turn of the loop sends as much of a chunk as the socket takes, not
- * one TLS record: the output is refilled as libevent drains it. Refilled
+ * One turn of the loop sends several TLS records of a chunk, not one: the
+ * output is refilled as libevent drains it, a few pieces a turn. Refilled
  * only from the write callback, a piece went out a turn, and a fetcher,
- * woken for each, spent half as much CPU again.
+ * woken for each, spent half as much CPU again. A few, not all the socket
+ * takes: the other connections get their turn.
  */
 static void
 test_chunk_in_one_turn(SSL_CTX *cctx, SSL_CTX *sctx, const char *dir)
@@ -306,6 +307,8 @@ test_chunk_in_one_turn(SSL_CTX *cctx, SSL_CTX *sctx, const char *dir)
 	diag("%zu bytes of %zu sent in one turn", sent, before);
 	ok(sent >= 4 * (16u << 10), "one turn of the loop sends four TLS "
 	    "records of it or more, not one");
+	ok(sent < before, "... and not the whole chunk: other connections "
+	    "get their turn");
 	close(fd);
 	unlink(path);
 	proto_conn_free(client);
