@@ -298,6 +298,48 @@ _alone() {
 	assert_stderr --regexp "$bad: chunk [0-9]+ held for [0-9.]+ s; asking others"
 }
 
+# The liar's defence must not lose an honest seed that is merely slow to start (a seed serving a
+# hundred fetchers on a busy machine): set aside when another seed delivers, its requests then
+# answered by the other, it was never asked again, and once the other seed was gone the fetch
+# waited out its timeout with the seed idle beside it. Here the slow seed's first chunk comes 3 s
+# late (then a HAVE every 2 s keeps it from being idle); the capped seed is stopped once the slow
+# one has answered every chunk asked of it; the rest can only come from the slow one.
+@test "fetch: a seed slow to start, set aside for another, is asked again once nothing else comes" {
+	make_file big 32M 44
+	p2p-chunk -c 64K big >big.m
+	local id
+	id=$(ref_id big)
+	start_badpeer slow-start big.m big
+	local slow=$BADPEER_ADDR
+	start_server --stdin big.m --no-announce --max-upload-rate 4M
+	local capped=$SERVER_ADDR capped_pid=$SERVER_PID
+	wait_listed "$capped" "$id"
+	# To stdout, in order: the chunks the slow seed holds are the first the other is asked
+	# for once it is set aside, and come from the other long before its answers.
+	P2P_LOG=info,conn=trace timeout 60 p2p-fetch -T 5 -p "$slow" -p "$capped" "$id" \
+		</dev/null >out 2>fetch.err 3>&- &
+	local fetch_pid=$!
+	EXTRA_PIDS+=("$fetch_pid")
+	wait_for -t 20 grep -qE "$slow: chunk [0-9]+ held for [0-9.]+ s; asking others" fetch.err
+	wait_for -t 20 _all_answered "$slow" fetch.err
+	stop_server "$capped_pid"
+	wait_exit "$fetch_pid" 60
+	grep -vE ': [<>] ' fetch.err >&2 || true
+	assert_equal "$exit_status" 0
+	cmp big out
+	_misbehaved slow-start
+	grep -q "$slow: asked again: nothing comes from the others" fetch.err
+}
+
+# _all_answered ADDR LOG: ADDR has answered every chunk the fetch logging (conn=trace) to LOG
+# asked of it.
+_all_answered() {
+	local asked answered
+	asked=$(grep -c "$1: > GET_CHUNK" "$2")
+	answered=$(grep -c "$1: < CHUNK" "$2")
+	((asked > 0 && answered >= asked))
+}
+
 # A peer that answers every PEERS with 64 new addresses where nobody listens (127.1.x.y port 1,
 # each refused at once): the fetch connected to 128 of them a second, and its peer list grew
 # without end. One peer's word is worth PROTO_FETCH_PER_SOURCE (16) connections, no more. The

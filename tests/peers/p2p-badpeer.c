@@ -65,6 +65,7 @@
 #define DRIP_MS 2000        /* between two dripped bytes */
 #define JUNK_MAX (16u << 20) /* bytes sent after a huge length prefix */
 #define HAVE_EVERY_MS 2000  /* liar: between two HAVEs that keep it alive */
+#define SLOW_START_MS 3000  /* slow-start: before its first chunk */
 
 const char *progname = "p2p-badpeer";
 
@@ -87,7 +88,7 @@ usage(FILE *out)
 	    "  truncated-frame huge-length bomb-array bomb-nested bomb-str\n"
 	    "  unknown-type out-of-order unrequested overlong-chunk drip\n"
 	    "  drip-chunks stall stall-chunks close-mid-chunk bad-version liar\n"
-	    "  pex-flood hostile-names\n"
+	    "  pex-flood hostile-names slow-start\n"
 	    "attack modes: huge-length bomb-array bomb-nested bomb-str\n"
 	    "  unknown-type truncated-frame drip pipeline never-read\n"
 	    "  flood-connect flood-silent big-frame hostile-names trickle\n"
@@ -365,9 +366,11 @@ struct peer {
 	int fd;
 	int drip;                 /* send one byte every DRIP_MS */
 	int told;                 /* "misbehaved" already said */
-	int subscribed;           /* liar: its HAVE_MAP went */
+	int subscribed;           /* liar: its HAVE_MAP went; a HAVE when
+	                           * idle from now on */
 	int holding;              /* liar: a GET_CHUNK it will never answer
 	                           * came, and answers are in order */
+	int started;              /* slow-start: its first chunk went */
 };
 
 /* pex-flood: the next closed address it names, a fresh one each time. */
@@ -592,6 +595,16 @@ answer_chunk(struct peer *p, const proto_msg *req)
 	}
 	if (memcmp(req->id, srv->mf->id, PROTO_HASH_LEN) != 0)
 		return out_error(p, rid, PROTO_CODE_NOT_FOUND, "no such file");
+	if (is_mode(p, "slow-start") && !p->started) {
+		/* An honest seed under load: nothing of its first chunk for a
+		 * while, then every chunk asked, CANCELs or not. */
+		misbehaved(p, "its first chunk 3 s late, every chunk sent");
+		sleep_ms(SLOW_START_MS);
+		p->started = 1;
+		/* Then a HAVE when idle, as a node that stays: the fetch
+		 * decides when to go, not its idle timeout. */
+		p->subscribed = 1;
+	}
 	if ((data = read_chunk(srv, req->index, req->chunk_size, &len, &code,
 	    &why)) == NULL)
 		return out_error(p, rid, code, why);
@@ -732,6 +745,12 @@ answer(struct peer *p, const proto_msg *req)
 		if (!is_mode(p, "liar") && !is_mode(p, "pex-flood"))
 			break;
 		return answer_interested(p, req);
+	case PROTO_MSG_CANCEL:
+		/* slow-start: the chunk went, or goes, anyway (it says no
+		 * swarm cap: none comes). */
+		if (is_mode(p, "slow-start"))
+			return 0;
+		break;
 	default:
 		break;
 	}
@@ -742,7 +761,7 @@ answer(struct peer *p, const proto_msg *req)
 static void
 serve_peer(struct server *srv, int fd, const char *who)
 {
-	struct peer p = { srv, fd, 0, 0, 0, 0 };
+	struct peer p = { srv, fd, 0, 0, 0, 0, 0 };
 	char name[PROTO_NODE_NAME_MAX + 1];
 	uint8_t *body;
 	proto_msg m;
@@ -779,7 +798,8 @@ serve_peer(struct server *srv, int fd, const char *who)
 	}
 	for (;;) {
 		/* Idle for long: the fetcher decides when to go. The liar
-		 * speaks up every few seconds once subscribed. */
+		 * speaks up every few seconds once subscribed, and
+		 * slow-start once started. */
 		if (p.subscribed) {
 			r = wait_fd(fd, POLLIN, HAVE_EVERY_MS);
 			if (r == 0) {
@@ -855,7 +875,7 @@ static const char *serve_modes[] = { "honest", "wrong-chunk",
 	"bomb-array", "bomb-nested", "bomb-str", "unknown-type", "out-of-order",
 	"unrequested", "overlong-chunk", "drip", "drip-chunks", "stall",
 	"stall-chunks", "close-mid-chunk", "bad-version", "liar", "pex-flood",
-	"hostile-names", NULL };
+	"hostile-names", "slow-start", NULL };
 
 static int
 known(const char *const *modes, const char *mode)
