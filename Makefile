@@ -43,6 +43,7 @@ LIB_SRCS = $(wildcard libproto/*.c)
 # includes. The rest are libproto's own (proto__* and private types).
 PRIVATE_HEADERS = libproto/check.h libproto/frame.h libproto/picker.h \
                   libproto/log_private.h libproto/manifest_private.h \
+                  libproto/msg_private.h \
                   libproto/store_private.h libproto/conn_private.h \
                   libproto/fetch_private.h libproto/server_private.h \
                   libproto/node_private.h

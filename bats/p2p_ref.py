@@ -18,11 +18,18 @@ join a private swarm (--secret-file): Python's ssl module exports no keying mate
   p2p_ref.py bytes N                 byte(N) of the test vectors (byte i = i mod 251) on stdout
   p2p_ref.py manifests FILE|-        decode a manifest stream: one JSON object per manifest
   p2p_ref.py tamper FILE WHAT        rewrite the first manifest of FILE: WHAT is chunks (flip a
-                                     bit of chunk 0's hash), id (flip a bit of the id) or nopath
-  p2p_ref.py hello HOST:PORT         connect, send HELLO, print the peer's HELLO as JSON
+                                     bit of chunk 0's hash), id (flip a bit of the id), nopath,
+                                     or root (the tree's root in place of the chunk layer, as a
+                                     node sends a large file's manifest)
+  p2p_ref.py hello HOST:PORT         connect, send HELLO, print the peer's HELLO as JSON (bins
+                                     as hex)
   p2p_ref.py identity HOST:PORT      the peer's identity from its TLS certificate: SHA-256 of
                                      its DER SubjectPublicKeyInfo, 64 hex digits
   p2p_ref.py list HOST:PORT          LIST over the wire, print "ID<TAB>SIZE<TAB>NAME" lines
+  p2p_ref.py fetch HOST:PORT ID      fetch a file as a node of protocol 1 before the hashes
+                                     (caps 0): GET_MANIFEST, the manifest checked against ID
+                                     (its "chunks" required), then every chunk, each checked,
+                                     to stdout; exit 1 naming the ERROR or what was wrong
   p2p_ref.py peers HOST:PORT         PEERS over the wire, print the peer table as HOST:PORT lines
   p2p_ref.py junk HOST:PORT          send a frame header of 4 GiB before HELLO (inside the TLS
                                      session); print "closed" when the peer closes the
@@ -34,7 +41,9 @@ join a private swarm (--secret-file): Python's ssl module exports no keying mate
                                      completes the TLS handshake, says nothing), notfound
                                      (knows no file), slow (honest, 10 ms per chunk: a good
                                      peer that cannot finish the whole file before a bad one
-                                     is asked for some)
+                                     is asked for some). It answers PEERS as version 1
+                                     did, [host, port] pairs only: those of P2P_REF_PEERS
+                                     (HOST:PORT words), or none; an id asked about is ignored
   p2p_ref.py load HOST:PORT MANIFEST N K
                                      open N connections at once, all held open together; on
                                      each ask for K random chunks, check every one against
@@ -45,11 +54,12 @@ join a private swarm (--secret-file): Python's ssl module exports no keying mate
                                      last one; print "map CS HELD/COUNT" and "answers N CHUNK
                                      (all verified against the map's sizes), K CANCELLED";
                                      exit 1 on anything out of order
-  p2p_ref.py stall HOST:PORT ID CS N GOFILE
-                                     ask for chunks 0..N-1 of ID at chunk size CS with a small
-                                     receive buffer, print "asked", read nothing until GOFILE
-                                     exists (30 s at most), then read the N answers; print
-                                     "answers C CHUNK, E ERROR"; exit 1 when the connection ends
+  p2p_ref.py stall HOST:PORT ID CS N GOFILE [COUNT]
+                                     ask for chunks 0..N-1 of ID at chunk size CS (modulo COUNT
+                                     when given) with a small receive buffer, print "asked", read
+                                     nothing until GOFILE exists (30 s at most), then read the N
+                                     answers; print "answers C CHUNK, E ERROR" and "busy B" (the
+                                     ERRORs that were BUSY); exit 1 when the connection ends
                                      first or a CHUNK is not CS bytes long
 
 Its fake peer and junk beside tests/peers/p2p-badpeer.c. Both misbehave on purpose, for
@@ -549,6 +559,10 @@ def serve_peer(manifest_path, mode):
     use_tls = tls_on()
     if use_tls:
         tls_context(True)   # made before the first client, and before any thread
+    peers_named = []
+    for word in os.environ.get("P2P_REF_PEERS", "").split():
+        host, _, p = word.rpartition(":")
+        peers_named.append([host.strip("[]"), int(p)])
 
     def handle(conn):
         try:
@@ -578,6 +592,10 @@ def serve_peer(manifest_path, mode):
                         conn.sendall(frame([5, rid, wire]))
                     else:
                         conn.sendall(frame([1, rid, 1, "not found"]))
+                elif t == 8:
+                    # [8, rid] or [8, rid, id]: elements past the rid are ignored, as a node
+                    # of version 1's first draft ignored them.
+                    conn.sendall(frame([9, rid, peers_named]))
                 elif t == 6:
                     # [6, rid, id, index, chunk_size]: the requester's chunk size
                     idx = msg[3]
@@ -721,7 +739,39 @@ def swarm(addr, fid):
     return 0
 
 
-def stall(addr, fid, cs, n, gofile):
+def fetch(addr, fid):
+    s, _ = connect(addr)
+    s.sendall(frame([4, 1, fid]))
+    a = recv_frame(s)
+    if a[0] == 1:
+        print("p2p_ref: fetch: ERROR %d: %s" % (a[2], a[3]), file=sys.stderr)
+        return 1
+    m = a[2] if a[0] == 5 and a[1] == 1 else None
+    if not isinstance(m, dict) or m.get("v") != 1 or not isinstance(m.get("chunks"), bytes):
+        print("p2p_ref: fetch: not a manifest of protocol 1: %r" % (a[:2],), file=sys.stderr)
+        return 1
+    size, cs, chunks = m["size"], m["chunk_size"], m["chunks"]
+    count = max(1, -(-size // cs))
+    layer = [chunks[i * 32:(i + 1) * 32] for i in range(count)]
+    if (not chunk_size_valid(size, cs) or len(chunks) != 32 * count or m["id"] != fid
+            or id_from_layer(size, cs, layer) != fid):
+        print("p2p_ref: fetch: the manifest does not give the id", file=sys.stderr)
+        return 1
+    out = sys.stdout.buffer
+    for first in range(0, count, 32):
+        batch = range(first, min(first + 32, count))
+        s.sendall(b"".join(frame([6, 100 + i, fid, i, cs]) for i in batch))
+        for i in batch:
+            a = recv_frame(s)
+            if a[0] != 7 or a[1] != 100 + i or chunk_hash(a[2], cs) != layer[i]:
+                print("p2p_ref: fetch: chunk %d: bad answer %r" % (i, a[:2]), file=sys.stderr)
+                return 1
+            out.write(a[2])
+    s.close()
+    return 0
+
+
+def stall(addr, fid, cs, n, gofile, count=None):
     host, port = addr.rsplit(":", 1)
     raw = socket.socket()
     # A small window: the server's chunks wait in its own buffers, not in ours.
@@ -731,12 +781,13 @@ def stall(addr, fid, cs, n, gofile):
     s = tls_context(False).wrap_socket(raw) if tls_on() else raw
     s.sendall(frame([0, 1, 0, "stall", 0]))
     recv_frame(s)
-    s.sendall(b"".join(frame([6, i + 1, fid, i, cs]) for i in range(n)))
+    s.sendall(b"".join(frame([6, i + 1, fid, i % count if count else i, cs])
+                       for i in range(n)))
     print("asked", flush=True)
     deadline = time.time() + 30
     while not os.path.exists(gofile) and time.time() < deadline:
         time.sleep(0.05)
-    chunks = errors = 0
+    chunks = errors = busy = 0
     for i in range(n):
         try:
             a = recv_frame(s)
@@ -748,11 +799,13 @@ def stall(addr, fid, cs, n, gofile):
             chunks += 1
         elif a[0] == 1:
             errors += 1
+            busy += a[2] == 4
         else:
             print("p2p_ref: stall: answer %d: unexpected %r (%d bytes)" %
                   (i, a[:2], len(a[2]) if a[0] == 7 else -1), file=sys.stderr)
             return 1
     print("answers %d CHUNK, %d ERROR" % (chunks, errors))
+    print("busy %d" % busy)
     return 0
 
 
@@ -799,6 +852,15 @@ def main(argv):
             m["id"] = bytes(i)
         elif args[1] == "nopath":
             m.pop("path", None)
+        elif args[1] == "root":
+            size, cs, ch = m["size"], m["chunk_size"], m.pop("chunks")
+            per = cs // BLOCK
+            width = width_of(max(1, -(-size // BLOCK))) // per
+            layer = [ch[i:i + 32] for i in range(0, len(ch), 32)]
+            path = m.pop("path", None)
+            m["root"] = reduce_layer(layer, width, zero_node(per.bit_length() - 1))
+            if path is not None:
+                m["path"] = path
         else:
             return 2
         sys.stdout.buffer.write(enc(m))
@@ -817,7 +879,9 @@ def main(argv):
     elif cmd == "hello":
         s, hello = connect(args[0])
         s.close()
-        print(json.dumps(hello, ensure_ascii=False))
+        # A bin (a HELLO's auth, or a bin in its options) as hex: JSON has no bytes.
+        print(json.dumps(hello, ensure_ascii=False,
+                         default=lambda o: o.hex() if isinstance(o, bytes) else repr(o)))
     elif cmd == "list":
         s, _ = connect(args[0])
         s.sendall(frame([2, 42]))
@@ -854,9 +918,12 @@ def main(argv):
     elif cmd == "peer":
         serve_peer(args[0], args[1])
     elif cmd == "stall":
-        return stall(args[0], bytes.fromhex(args[1]), int(args[2]), int(args[3]), args[4])
+        return stall(args[0], bytes.fromhex(args[1]), int(args[2]), int(args[3]), args[4],
+                     int(args[5]) if len(args) > 5 else None)
     elif cmd == "swarm":
         return swarm(args[0], bytes.fromhex(args[1]))
+    elif cmd == "fetch":
+        return fetch(args[0], bytes.fromhex(args[1]))
     else:
         sys.stderr.write(__doc__)
         return 2

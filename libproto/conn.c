@@ -41,21 +41,19 @@
  * sends, once our last bytes are written. */
 #define LINGER_SECS 2
 
-/* The peer's HOST:PORT for messages and its host alone, through the one
- * formatter (addr.h). */
+/* The peer's address, kept for the HELLO's "seen", its HOST:PORT for
+ * messages and its host alone, through the one formatter (addr.h). */
 static void
-format_addr(const struct sockaddr *sa, char *out, size_t outlen,
-    char *hostout)
+format_addr(proto_conn *c, const struct sockaddr *sa)
 {
-	proto_addr a;
-
-	if (proto_addr_from_sockaddr(&a, sa, sa->sa_family == AF_INET6 ?
-	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in)) != 0) {
-		snprintf(out, outlen, "?");
+	if (proto_addr_from_sockaddr(&c->peer_addr, sa,
+	    sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
+	    sizeof(struct sockaddr_in)) != 0)
 		return;
-	}
-	snprintf(out, outlen, "%s", proto_addr_text(&a));
-	proto_addr_host(&a, hostout, INET6_ADDRSTRLEN);
+	c->has_peer_addr = 1;
+	snprintf(c->peer, sizeof(c->peer), "%s",
+	    proto_addr_text(&c->peer_addr));
+	proto_addr_host(&c->peer_addr, c->host, sizeof(c->host));
 }
 
 void
@@ -172,8 +170,37 @@ name_peer(proto_conn *c, const struct sockaddr *sa)
 	    getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
 		sa = (struct sockaddr *)&ss;
 	if (sa != NULL)
-		format_addr(sa, c->peer, sizeof(c->peer), c->host);
+		format_addr(c, sa);
 	PLOG(PROTO_LOG_CONN, PROTO_LOG_DEBUG, "%s: %s", c->peer, what);
+}
+
+/* What our HELLO's options say, copied from cfg, and what the peer's
+ * mean until it says otherwise. */
+static void
+hello_options(proto_conn *c, const proto_conn_config *cfg)
+{
+	c->max_requests = cfg->max_requests;
+	for (size_t i = 0; i < cfg->naddrs &&
+	    c->naddrs < PROTO_HELLO_ADDRS_MAX; i++) {
+		proto_addr_host(&cfg->addrs[i], c->addr_host[c->naddrs],
+		    sizeof(c->addr_host[0]));
+		c->addr_port[c->naddrs] = proto_addr_port(&cfg->addrs[i]);
+		if (c->addr_port[c->naddrs] != 0 &&
+		    strcmp(c->addr_host[c->naddrs], "?") != 0)
+			c->naddrs++;
+	}
+	for (size_t i = 0; i < cfg->next && c->next < PROTO_HELLO_EXT_MAX;
+	    i++) {
+		const proto_hello_ext *e = &cfg->ext[i];
+		if (e->name_len == 0 || e->name_len > PROTO_EXT_NAME_MAX ||
+		    e->type < PROTO_MSG_EXT_MIN || e->type > PROTO_MSG_EXT_MAX)
+			continue;
+		memcpy(c->ext[c->next].name, e->name, e->name_len);
+		c->ext[c->next].name[e->name_len] = '\0';
+		c->ext[c->next++].type = e->type;
+	}
+	c->peer_maxreq = UINT32_MAX;
+	c->peer_max_frame = PROTO_FRAME_MAX;
 }
 
 static proto_conn *
@@ -229,6 +256,11 @@ conn_setup(struct bufferevent *bev, const proto_conn_config *cfg,
 	c->listen_port = cfg->listen_port;
 	c->nfiles = cfg->nfiles;
 	c->caps = cfg->caps;
+	if (cfg->record != NULL && cfg->record_len <= PROTO_RECORD_MAX) {
+		memcpy(c->record, cfg->record, cfg->record_len);
+		c->record_len = cfg->record_len;
+	}
+	hello_options(c, cfg);
 	c->outbound = sa != NULL;
 	if ((c->ssl = bufferevent_openssl_get_ssl(bev)) != NULL) {
 		/* A peer that just closes is an end, not an attack. */
@@ -481,6 +513,55 @@ proto_conn_hold(proto_conn *c, int hold)
 	/* Messages already buffered are not announced again by libevent. */
 	if (!hold && c->depth == 0 && !c->freed && !c->closed)
 		proto__conn_process(c);
+}
+
+uint32_t
+proto_conn_version(const proto_conn *c)
+{
+	return c->version;
+}
+
+uint32_t
+proto_conn_peer_maxreq(const proto_conn *c)
+{
+	return c->peer_maxreq;
+}
+
+size_t
+proto_conn_peer_max_frame(const proto_conn *c)
+{
+	return c->peer_max_frame;
+}
+
+const proto_addr *
+proto_conn_seen(const proto_conn *c)
+{
+	return c->has_seen ? &c->seen : NULL;
+}
+
+size_t
+proto_conn_peer_addrs(const proto_conn *c, const proto_addr **out)
+{
+	*out = c->peer_addrs;
+	return c->peer_naddrs;
+}
+
+unsigned
+proto_conn_peer_ext(const proto_conn *c, const char *name)
+{
+	for (size_t i = 0; i < c->peer_next; i++)
+		if (strcmp(c->peer_ext[i].name, name) == 0)
+			return c->peer_ext[i].type;
+	return 0;
+}
+
+const char *
+proto_conn_ext_name(const proto_conn *c, unsigned type)
+{
+	for (size_t i = 0; i < c->next; i++)
+		if (c->ext[i].type == type)
+			return c->ext[i].name;
+	return NULL;
 }
 
 const uint8_t *

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "addr.h"
 #include "msg.h"
 
 struct bufferevent;
@@ -56,13 +57,35 @@ typedef struct proto_conn_config {
 	                         * its HELLO; NULL: none; copied */
 	proto_conn_limit *limit; /* a budget shared with other connections;
 	                          * borrowed; NULL: no limit */
+	const uint8_t *record;  /* our signed record (record.h), sent in
+	                         * HELLO's options ("rec"); copied; NULL:
+	                         * none */
+	size_t record_len;      /* at most PROTO_RECORD_MAX, else not sent */
+	/* The HELLO's options (PROTOCOL.md section 4) this side states; its
+	 * versions, "maxframe" (max_frame) and "seen" (the peer's socket
+	 * address) the connection states itself. */
+	uint32_t max_requests;  /* "maxreq": requests taken outstanding on
+	                         * this connection; 0: not said */
+	const proto_addr *addrs; /* "addrs": where this node can be reached;
+	                          * borrowed during _new; at most
+	                          * PROTO_HELLO_ADDRS_MAX are sent */
+	size_t naddrs;
+	const proto_hello_ext *ext; /* "ext": the numbers this side gives
+	                             * its extensions, which the peer then
+	                             * sends them as; borrowed during _new;
+	                             * at most PROTO_HELLO_EXT_MAX */
+	size_t next;
 } proto_conn_config;
 
 typedef struct proto_conn_cbs {
 	/* The peer's HELLO arrived and matched our version. */
 	void (*on_ready)(proto_conn *c, const proto_msg *hello, void *ctx);
 	/* A message after the handshake. m borrows from the input buffer and
-	 * is valid during the call; the callee may take m->manifest. */
+	 * is valid during the call; the callee may take m->manifest. A
+	 * message of a type this side does not know (neither a core type nor
+	 * an extension it numbered in its HELLO) arrives only when it asks
+	 * (rid not 0), to be answered ERROR BAD_REQUEST; one pushed (rid 0)
+	 * is dropped here, logged at debug. */
 	void (*on_msg)(proto_conn *c, proto_msg *m, void *ctx);
 	/* The connection failed or was closed by the peer: err is a
 	 * PROTO_ERR_*. Nothing more arrives; the owner frees c, here or later. */
@@ -123,6 +146,8 @@ void proto_base_free(struct event_base *base);
 
 /* Queues m, packed now: m and what it points to are borrowed for the call
  * only. 0; a PROTO_ERR_* from proto_msg_pack (nothing queued);
+ * PROTO_ERR_TOO_BIG for a frame larger than the peer takes
+ * (proto_conn_peer_max_frame; nothing queued: an answer is then an ERROR);
  * PROTO_ERR_NOMEM when queueing failed (nothing queued). */
 int proto_conn_send(proto_conn *c, const proto_msg *m);
 
@@ -136,8 +161,9 @@ int proto_conn_send_error(proto_conn *c, uint32_t rid, uint32_t code,
  * sent straight from the file (sendfile; a file cut short meanwhile ends
  * the connection), over TLS read into memory now. The file is never
  * mapped. fd stays the caller's and must stay open until the data is sent.
- * 0; or, with nothing queued, PROTO_ERR_MISMATCH (the file ends before
- * off + len), PROTO_ERR_SYSTEM (errno set) or PROTO_ERR_NOMEM; a
+ * 0; or, with nothing queued, PROTO_ERR_TOO_BIG (a frame larger than the
+ * peer takes, proto_conn_peer_max_frame), PROTO_ERR_MISMATCH (the file
+ * ends before off + len), PROTO_ERR_SYSTEM (errno set) or PROTO_ERR_NOMEM; a
  * PROTO_ERR_NOMEM may also come with the header queued, and the connection
  * is then fit only to be freed.
  */
@@ -177,6 +203,39 @@ const char *proto_conn_peer_name(const proto_conn *c);
 uint16_t proto_conn_peer_listen_port(const proto_conn *c);
 uint64_t proto_conn_peer_nfiles(const proto_conn *c);
 uint64_t proto_conn_peer_caps(const proto_conn *c);
+
+/* The protocol version the two sides speak (PROTOCOL.md section 4: the
+ * highest both speak); 0 before ready. */
+uint32_t proto_conn_version(const proto_conn *c);
+
+/* How many requests the peer takes outstanding ("maxreq" of its HELLO), or
+ * UINT32_MAX when it did not say; once ready. */
+uint32_t proto_conn_peer_maxreq(const proto_conn *c);
+
+/* The largest frame the peer takes ("maxframe", at most PROTO_FRAME_MAX),
+ * or PROTO_FRAME_MAX when it did not say; once ready. proto_conn_send and
+ * proto_conn_send_chunk_file send nothing larger. */
+size_t proto_conn_peer_max_frame(const proto_conn *c);
+
+/* Where the peer sees this side ("seen" of its HELLO: an IP address and
+ * port, checked, never resolved), or NULL when it did not say. Owned by c,
+ * valid while c is. A peer can say anything here: a hint, not a proof. */
+const proto_addr *proto_conn_seen(const proto_conn *c);
+
+/* Where the peer says it can be reached ("addrs" of its HELLO, IP
+ * addresses only): their count, *out (owned by c, valid while c is) set
+ * to the first. Hints, as "seen". */
+size_t proto_conn_peer_addrs(const proto_conn *c, const proto_addr **out);
+
+/* The message type the peer gave extension name (NUL-terminated) in its
+ * HELLO ("ext"), which is what this side sends it as; 0 when the peer
+ * named no such extension. */
+unsigned proto_conn_peer_ext(const proto_conn *c, const char *name);
+
+/* The name this side gave message type (PROTO_MSG_EXT_MIN to
+ * PROTO_MSG_EXT_MAX) in its HELLO, for what arrives as that type; NULL
+ * when it gave none. Owned by c, valid while c is. */
+const char *proto_conn_ext_name(const proto_conn *c, unsigned type);
 
 /* The peer's identity (32 bytes, owned by c, valid while c is) once the
  * TLS handshake is done, else NULL. */

@@ -16,8 +16,10 @@
 #include <openssl/ssl.h>
 
 #include "conn.h"
+#include "addr.h"
 #include "identity.h"
 #include "msg.h"
+#include "record.h"
 
 struct bufferevent;
 struct event;
@@ -28,6 +30,12 @@ struct proto_conn_limit {
 	size_t write_piece; /* file data queued in pieces of this much, or 0 */
 	unsigned members;   /* connections in the group */
 	int doomed;         /* proto_conn_limit_free was called */
+};
+
+/* One extension of a HELLO's "ext": its name and the type it is sent as. */
+struct conn_ext {
+	char name[PROTO_EXT_NAME_MAX + 1];
+	uint8_t type;
 };
 
 struct proto_conn {
@@ -59,6 +67,14 @@ struct proto_conn {
 	char name[PROTO_NODE_NAME_MAX + 1];
 	uint16_t listen_port;
 	uint64_t nfiles, caps;
+	uint8_t record[PROTO_RECORD_MAX];
+	size_t record_len;  /* 0: none */
+	uint32_t max_requests;      /* "maxreq"; 0: not said */
+	char addr_host[PROTO_HELLO_ADDRS_MAX][INET6_ADDRSTRLEN]; /* "addrs" */
+	uint16_t addr_port[PROTO_HELLO_ADDRS_MAX];
+	size_t naddrs;
+	struct conn_ext ext[PROTO_HELLO_EXT_MAX]; /* "ext": our numbering */
+	size_t next;
 	int have_len;
 	uint32_t frame_len;
 	size_t low_mark;
@@ -73,6 +89,18 @@ struct proto_conn {
 	uint16_t peer_port;
 	uint64_t peer_nfiles;
 	uint64_t peer_caps;
+	proto_addr peer_addr;       /* the socket's peer, when known */
+	int has_peer_addr;
+	/* What the peer's HELLO said, and the version agreed. */
+	uint32_t version;
+	uint32_t peer_maxreq;       /* UINT32_MAX: not said */
+	size_t peer_max_frame;      /* PROTO_FRAME_MAX: not said */
+	proto_addr seen;            /* where it sees us ... */
+	int has_seen;               /* ... when it said */
+	proto_addr peer_addrs[PROTO_HELLO_ADDRS_MAX];
+	size_t peer_naddrs;
+	struct conn_ext peer_ext[PROTO_HELLO_EXT_MAX];
+	size_t peer_next;
 	char host[INET6_ADDRSTRLEN];
 	char peer[INET6_ADDRSTRLEN + 8];
 	char peer_name[PROTO_NODE_NAME_MAX + 1];
@@ -108,7 +136,8 @@ void proto__conn_read_cb(struct bufferevent *bev, void *arg);
 /* connsend.c: the output. */
 void proto__conn_write_cb(struct bufferevent *bev, void *arg);
 
-/* handshake.c: HELLO and the swarm's proof. */
+/* handshake.c: HELLO and the swarm's proof; what is known of a type. */
+int proto__conn_type_known(const proto_conn *c, unsigned type);
 int proto__conn_send_hello(proto_conn *c);
 void proto__conn_handle_hello(proto_conn *c, const proto_msg *m);
 int proto__conn_refused(proto_conn *c, const proto_msg *m);

@@ -243,6 +243,11 @@ read_one(proto_conn *c)
 		proto__conn_fail(c, PROTO_ERR_MALFORMED);
 	else if (proto__conn_refused(c, &m))
 		proto__conn_fail(c, PROTO_ERR_REFUSED);
+	else if (m.rid == 0 && !proto__conn_type_known(c, m.type))
+		/* Pushed by a newer peer, for those who understand it: no
+		 * answer is due, and none of our business. */
+		PLOG(PROTO_LOG_CONN, PROTO_LOG_DEBUG, "%s: ignored a message "
+		    "of unknown type %u", c->peer, m.type);
 	else if (c->cbs.on_msg != NULL)
 		c->cbs.on_msg(c, &m, c->ctx);
 	proto_msg_clear(&m);

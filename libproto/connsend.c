@@ -1,8 +1,9 @@
 /*
  * The output side of a peer connection: messages packed into frames and
  * queued, chunks queued from their files (sendfile pieces over TCP, read
- * into memory under TLS), and the write callback, which ends a flush and
- * goes back to the requests that a full output left unread.
+ * into memory under TLS) with requests and pushes passing them, and the
+ * write callback, which ends a flush and goes back to the requests that a
+ * full output left unread.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +18,7 @@
 
 #include "conn_private.h"
 #include "error.h"
+#include "frame.h"
 #include "log_private.h"
 #include "msg.h"
 
@@ -45,10 +47,37 @@ add_owned(proto_conn *c, uint8_t *data, size_t len)
 	return 0;
 }
 
-static int enqueue(proto_conn *c, uint8_t *head, size_t hlen, int fd,
-    uint64_t off, size_t left);
+static int queue_frame(proto_conn *c, uint8_t *frame, size_t len,
+    int jumps);
 static void on_drained(struct evbuffer *out,
     const struct evbuffer_cb_info *info, void *arg);
+
+/*
+ * Whether a message may pass chunk data waiting to go: requests (once
+ * requests flow both ways, a node's own GET_CHUNK must not wait behind the
+ * chunks it serves) and what is pushed unasked (HAVE, a refusal). Answers
+ * keep their order: a requester matches them to its requests by order.
+ */
+static int
+jumps_chunks(const proto_msg *m)
+{
+	switch (m->type) {
+	case PROTO_MSG_HELLO:
+	case PROTO_MSG_LIST:
+	case PROTO_MSG_GET_MANIFEST:
+	case PROTO_MSG_GET_CHUNK:
+	case PROTO_MSG_PEERS:
+	case PROTO_MSG_HAS:
+	case PROTO_MSG_INTERESTED:
+	case PROTO_MSG_CANCEL:
+	case PROTO_MSG_HAVE:
+		return 1;
+	case PROTO_MSG_ERROR:
+		return m->rid == 0;
+	default:
+		return 0;
+	}
+}
 
 int
 proto_conn_send(proto_conn *c, const proto_msg *m)
@@ -59,8 +88,13 @@ proto_conn_send(proto_conn *c, const proto_msg *m)
 
 	if ((rc = proto_msg_pack(m, &frame, &len)) != 0)
 		return rc;
-	/* Behind chunk data still to be read, in order. */
-	if ((rc = c->files != NULL ? enqueue(c, frame, len, -1, 0, 0) :
+	/* The peer said it takes nothing larger (its HELLO's maxframe). */
+	if (c->ready && len - PROTO_FRAME_HEADER > c->peer_max_frame) {
+		free(frame);
+		return PROTO_ERR_TOO_BIG;
+	}
+	if ((rc = c->files != NULL ?
+	    queue_frame(c, frame, len, jumps_chunks(m)) :
 	    add_owned(c, frame, len)) != 0)
 		return rc;
 	c->bytes_out += len;
@@ -84,30 +118,37 @@ proto_conn_send_error(proto_conn *c, uint32_t rid, uint32_t code,
 }
 
 /*
- * Over TLS chunk data are read from the file, a little at a time, as the
- * output drains: libevent would map the file instead, and a file that
- * shrinks while a slow peer's chunks wait in the buffer then kills the
- * whole process with SIGBUS when TLS reads the mapping; and reading whole
- * chunks in advance cost a thousand slow readers half a gigabyte. So a
- * chunk waits as (header, file, offset, length), and its bytes enter the
- * output FILE_PIECE (one TLS record) at a time, once the output has
- * emptied: TLS has by then taken the last piece into its own buffer and the
- * socket's, so waiting for empty starves nothing. The next piece is read as
- * soon as libevent drains the last one from the output (an evbuffer
- * callback), so that one writable socket takes a few pieces in one turn
- * of the loop (DRAIN_PIECES), while a peer that reads slowly still has one
- * piece waiting in memory: refilled only from the write callback, the
- * output sent one record a turn, and the
- * fetchers, woken for every record, spent 47% more CPU (100 concurrent
- * 10 MiB fetches). Frames sent meanwhile wait in the same queue, behind the
- * chunk they would otherwise cut in two. A file found short when the chunk
- * is queued is an error that request gets; one cut short after its header
- * went out can only end this connection, from the write callback. Plain
- * TCP keeps sendfile: the kernel copies, and a file cut short ends only
- * that connection too (libevent sees the write return 0).
+ * Chunk data wait in a queue of their own, as (header, file, offset,
+ * length), and enter the output a piece at a time as it drains, so that
+ * what may pass them (jumps_chunks) waits behind one piece at most, not
+ * behind a megabyte of chunks.
+ *
+ * Over TLS each piece is read from the file (one TLS record): libevent
+ * would map the file instead, and a file that shrinks while a slow peer's
+ * chunks wait in the buffer then kills the whole process with SIGBUS when
+ * TLS reads the mapping; and reading whole chunks in advance cost a
+ * thousand slow readers half a gigabyte. A piece goes in once the output
+ * has emptied: TLS has by then taken the last piece into its own buffer
+ * and the socket's, so waiting for empty starves nothing (measured: a 256
+ * MiB TLS fetch as fast as from mapped files). Plain TCP sends each piece
+ * with sendfile from a file segment: the kernel copies, and the socket's
+ * buffer keeps the line busy while the next piece is added.
+ *
+ * The next piece goes in as soon as libevent drains the last one from the
+ * output (an evbuffer callback), so that one writable socket takes a few
+ * pieces in one turn of the loop (DRAIN_PIECES), while a peer that reads
+ * slowly still has one piece waiting in memory: refilled only from the
+ * write callback, TLS sent one record a turn, and the fetchers, woken for
+ * every record, spent 47% more CPU (100 concurrent 10 MiB fetches).
+ *
+ * A file found short when the chunk is queued is an error that request
+ * gets; one cut short after its header went out can only end this
+ * connection, from the write callback (over TCP libevent sees the write
+ * return 0).
  */
 #define FILE_LOW 1u             /* pump when the output holds less */
-#define FILE_PIECE (16u << 10)
+#define TLS_PIECE (16u << 10)
+#define TCP_PIECE (256u << 10)
 /* Pieces read as libevent drains the output, between two write
  * callbacks: a connection takes at most this many more in one turn of the
  * loop, and the others theirs. Unbounded, the first connections served
@@ -122,9 +163,10 @@ struct file_out {
 	                         * chunk's header), malloc'd; NULL once
 	                         * queued */
 	size_t hlen;
-	int fd;                 /* our own descriptor (dup), or -1 */
-	uint64_t off;
-	size_t left;            /* file bytes still to read */
+	int fd;                 /* TLS: our own descriptor (dup), or -1 */
+	struct evbuffer_file_segment *seg; /* TCP: the chunk's bytes */
+	uint64_t off;           /* TLS: in the file; TCP: in seg */
+	size_t left;            /* file bytes still to go */
 };
 
 static void
@@ -133,6 +175,8 @@ file_out_free(struct file_out *f)
 	free(f->head);
 	if (f->fd >= 0)
 		close(f->fd);
+	if (f->seg != NULL)
+		evbuffer_file_segment_free(f->seg);
 	free(f);
 }
 
@@ -148,39 +192,65 @@ proto__conn_drop_files(proto_conn *c)
 	c->files_left = 0;
 }
 
-/* Appends head (hlen bytes, malloc'd: the queue's from now on, freed on
- * failure too) and then left bytes of fd at off (fd -1: none; duplicated
- * here). 0, or PROTO_ERR_NOMEM or PROTO_ERR_SYSTEM, nothing queued. */
+/* A chunk in progress (its header out) must not be cut in two. */
 static int
-enqueue(proto_conn *c, uint8_t *head, size_t hlen, int fd, uint64_t off,
-    size_t left)
+started(const struct file_out *f)
+{
+	return f->head == NULL;
+}
+
+/* Puts f in the queue: last, or when it jumps, after what has started
+ * and after every frame that is not chunk data, so that what jumps never
+ * passes an answer that is not a chunk (a HAVE must not arrive before the
+ * HAVE_MAP of its file). */
+static void
+insert(proto_conn *c, struct file_out *f, int jumps)
+{
+	struct file_out *after = NULL;
+
+	if (jumps) {
+		for (struct file_out *e = c->files; e != NULL; e = e->next)
+			if (started(e) || e->left == 0)
+				after = e;
+	} else
+		after = c->files_tail;
+	if (after != NULL) {
+		f->next = after->next;
+		after->next = f;
+	} else {
+		f->next = c->files;
+		c->files = f;
+	}
+	if (f->next == NULL)
+		c->files_tail = f;
+	c->files_left += (f->head != NULL ? f->hlen : 0) + f->left;
+}
+
+/* A new entry for head (hlen bytes, malloc'd: the entry's from now on,
+ * freed on failure too), or NULL when out of memory. */
+static struct file_out *
+file_out_new(uint8_t *head, size_t hlen)
 {
 	struct file_out *f = calloc(1, sizeof(*f));
 
 	if (f == NULL) {
 		free(head);
-		return PROTO_ERR_NOMEM;
+		return NULL;
 	}
 	f->head = head;
 	f->hlen = hlen;
 	f->fd = -1;
-	if (left > 0 && (f->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0) {
-		file_out_free(f);
-		return PROTO_ERR_SYSTEM;
-	}
-	f->off = off;
-	f->left = left;
-	if (c->drained == NULL && (c->drained = evbuffer_add_cb(
-	    bufferevent_get_output(c->bev), on_drained, c)) == NULL) {
-		file_out_free(f);
+	return f;
+}
+
+static int
+queue_frame(proto_conn *c, uint8_t *frame, size_t len, int jumps)
+{
+	struct file_out *f = file_out_new(frame, len);
+
+	if (f == NULL)
 		return PROTO_ERR_NOMEM;
-	}
-	if (c->files_tail != NULL)
-		c->files_tail->next = f;
-	else
-		c->files = f;
-	c->files_tail = f;
-	c->files_left += hlen + left;
+	insert(c, f, jumps);
 	return 0;
 }
 
@@ -212,12 +282,30 @@ read_file(int fd, uint64_t off, size_t len, uint8_t **out)
 static size_t
 file_piece(const proto_conn *c)
 {
-	/* Under a rate limit TLS writes a whole buffer piece whatever the
-	 * write budget: keep the pieces within it. */
-	if (c->limit && c->limit->write_piece &&
-	    c->limit->write_piece < FILE_PIECE)
+	size_t piece = c->ssl != NULL ? TLS_PIECE : TCP_PIECE;
+
+	/* Under a rate limit TLS writes a whole buffer piece, and sendfile
+	 * a whole segment, whatever the write budget: keep the pieces
+	 * within it. */
+	if (c->limit && c->limit->write_piece && c->limit->write_piece < piece)
 		return c->limit->write_piece;
-	return FILE_PIECE;
+	return piece;
+}
+
+/* Moves n bytes of f's data into the output. */
+static int
+add_piece(proto_conn *c, const struct file_out *f, size_t n)
+{
+	uint8_t *buf;
+	int rc;
+
+	if (f->seg != NULL)
+		return evbuffer_add_file_segment(bufferevent_get_output(c->bev),
+		    f->seg, (ev_off_t)f->off, (ev_off_t)n) == 0 ? 0 :
+		    PROTO_ERR_NOMEM;
+	if ((rc = read_file(f->fd, f->off, n, &buf)) != 0)
+		return rc;
+	return add_owned(c, buf, n);
 }
 
 /*
@@ -235,7 +323,6 @@ pump(proto_conn *c)
 	while (c->files != NULL && evbuffer_get_length(out) < FILE_LOW) {
 		struct file_out *f = c->files;
 		size_t n = f->left < piece ? f->left : piece;
-		uint8_t *buf;
 		int rc = 0;
 
 		if (f->head != NULL) {
@@ -243,9 +330,8 @@ pump(proto_conn *c)
 			f->head = NULL;
 			c->files_left -= f->hlen;
 		}
-		if (rc == 0 && n > 0 &&
-		    (rc = read_file(f->fd, f->off, n, &buf)) == 0)
-			rc = add_owned(c, buf, n);
+		if (rc == 0 && n > 0)
+			rc = add_piece(c, f, n);
 		if (rc != 0) {
 			/* Its header is out: the frame cannot be finished. */
 			c->pump_errno = errno;
@@ -255,8 +341,8 @@ pump(proto_conn *c)
 				    "serving: %s", rc == PROTO_ERR_SYSTEM ?
 				    strerror(errno) : "shorter than its "
 				    "manifest");
-			c->pump_err = rc;
 			proto__conn_drop_files(c);
+			c->pump_err = rc;
 			return;
 		}
 		f->off += n;
@@ -303,22 +389,67 @@ proto__conn_pump_files(proto_conn *c)
 }
 
 /*
- * Queues a chunk whose data are read from fd as the output drains. Whatever
- * can fail for want of the file's bytes fails before anything is queued,
- * so the request can still be answered: the file's size is checked, and
- * when nothing waits before it, its header and first piece go into the
- * output now. Never fails the connection: the owner may be inside a
- * callback.
+ * With the output empty, f's header and first piece go into it now: the
+ * write callback, which pumps, comes only once something is written.
+ * A read that fails fails here, before anything is queued, so the request
+ * can still be answered; f is then freed. Never fails the connection: the
+ * owner may be inside a callback.
  */
 static int
-queue_file_out(proto_conn *c, const uint8_t *hdr, size_t hlen, int fd,
-    uint64_t off, size_t len)
+send_first(proto_conn *c, struct file_out *f)
 {
-	struct stat st;
-	uint8_t *head, *first = NULL;
-	size_t n;
+	size_t n = f->left < file_piece(c) ? f->left : file_piece(c);
+	uint8_t *first = NULL;
 	int rc;
 
+	if (n > 0 && f->seg == NULL &&
+	    (rc = read_file(f->fd, f->off, n, &first)) != 0) {
+		file_out_free(f);
+		return rc;
+	}
+	/* add_owned frees what it cannot queue. Out of memory between the
+	 * two, the header goes alone and the peer finds the frame broken:
+	 * it drops us, and no unverified byte can come of it. */
+	rc = add_owned(c, f->head, f->hlen);
+	f->head = NULL;
+	if (rc == 0 && n > 0)
+		rc = first != NULL ? add_owned(c, first, n) : add_piece(c, f, n);
+	else
+		free(first);
+	if (rc != 0) {
+		file_out_free(f);
+		return rc;
+	}
+	f->off += n;
+	f->left -= n;
+	return 0;
+}
+
+/* 1 when a CHUNK of header hlen and len bytes of data is a frame larger
+ * than the peer said it takes. */
+static int
+too_big(const proto_conn *c, size_t hlen, size_t len)
+{
+	return c->ready && hlen - PROTO_FRAME_HEADER + len > c->peer_max_frame;
+}
+
+int
+proto_conn_send_chunk_file(proto_conn *c, uint32_t rid, int fd, uint64_t off,
+    size_t len)
+{
+	uint8_t hdr[PROTO_CHUNK_HEADER_MAX], *head;
+	size_t hlen;
+	struct file_out *f;
+	struct stat st;
+	int rc;
+
+	if (len > PROTO_CHUNK_MAX)
+		return PROTO_ERR_INVALID;
+	hlen = proto_msg_chunk_header(rid, (uint32_t)len, hdr);
+	if (too_big(c, hlen, len))
+		return PROTO_ERR_TOO_BIG;
+	/* Whatever can fail for want of the file's bytes fails before
+	 * anything is queued, so the request can still be answered. */
 	if (fstat(fd, &st) != 0)
 		return PROTO_ERR_SYSTEM;
 	if ((uint64_t)st.st_size < off + len)
@@ -326,84 +457,38 @@ queue_file_out(proto_conn *c, const uint8_t *hdr, size_t hlen, int fd,
 	if ((head = malloc(hlen)) == NULL)
 		return PROTO_ERR_NOMEM;
 	memcpy(head, hdr, hlen);
-	if (c->files != NULL)
-		return enqueue(c, head, hlen, fd, off, len);
-	n = file_piece(c);
-	if (n > len)
-		n = len;
-	if ((rc = read_file(fd, off, n, &first)) != 0) {
-		free(head);
-		return rc;
-	}
-	/* What follows the first piece waits its turn; made ready before
-	 * anything goes out, so that nothing half goes. */
-	if (n < len && (rc = enqueue(c, NULL, 0, fd, off + n, len - n)) != 0) {
-		free(head);
-		free(first);
-		return rc;
-	}
-	/* add_owned frees what it cannot queue. Out of memory between the
-	 * two, the header goes alone and the peer finds the frame broken:
-	 * it drops us, and no unverified byte can come of it. */
-	if ((rc = add_owned(c, head, hlen)) == 0)
-		rc = add_owned(c, first, n);
-	else
-		free(first);
-	return rc;
-}
-
-int
-proto_conn_send_chunk_file(proto_conn *c, uint32_t rid, int fd, uint64_t off,
-    size_t len)
-{
-	struct evbuffer *out = bufferevent_get_output(c->bev);
-	struct evbuffer_file_segment *seg = NULL;
-	uint8_t *hdr;
-	size_t hlen;
-	int rc;
-
-	if (len > PROTO_CHUNK_MAX)
-		return PROTO_ERR_INVALID;
-	if (c->ssl != NULL) {
-		uint8_t h[PROTO_CHUNK_HEADER_MAX];
-		hlen = proto_msg_chunk_header(rid, (uint32_t)len, h);
-		if ((rc = queue_file_out(c, h, hlen, fd, off, len)) != 0)
-			return rc;
-		goto queued;
-	}
-	if ((hdr = malloc(PROTO_CHUNK_HEADER_MAX)) == NULL)
+	if ((f = file_out_new(head, hlen)) == NULL)
 		return PROTO_ERR_NOMEM;
-	hlen = proto_msg_chunk_header(rid, (uint32_t)len, hdr);
-	/* Whatever can fail for want of the file's bytes fails before
-	 * anything is queued, so the request can still be answered. */
-	if (len > 0 && (seg = evbuffer_file_segment_new(fd, (ev_off_t)off,
-	    (ev_off_t)len, EVBUF_FS_DISABLE_MMAP)) == NULL) {
-		free(hdr);
+	f->left = len;
+	if (len > 0 && c->ssl != NULL) {
+		f->off = off;
+		if ((f->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+			file_out_free(f);
+			return PROTO_ERR_SYSTEM;
+		}
+	} else if (len > 0 && (f->seg = evbuffer_file_segment_new(fd,
+	    (ev_off_t)off, (ev_off_t)len, EVBUF_FS_DISABLE_MMAP)) == NULL) {
+		file_out_free(f);
 		return PROTO_ERR_SYSTEM;
 	}
-	if ((rc = add_owned(c, hdr, hlen)) != 0) {
-		if (seg != NULL)
-			evbuffer_file_segment_free(seg);
+	/* Refilled as the socket takes the output, from now on. */
+	if (len > 0 && c->drained == NULL && (c->drained = evbuffer_add_cb(
+	    bufferevent_get_output(c->bev), on_drained, c)) == NULL) {
+		file_out_free(f);
+		return PROTO_ERR_NOMEM;
+	}
+	if (c->files == NULL && evbuffer_get_length(bufferevent_get_output(
+	    c->bev)) < FILE_LOW && (rc = send_first(c, f)) != 0)
 		return rc;
-	}
-	if (seg != NULL) {
-		/* libevent's sendfile sends a whole piece whatever the write
-		 * budget, so under a limit the pieces are kept small. */
-		size_t piece = c->limit && c->limit->write_piece ?
-		    c->limit->write_piece : len;
-		for (size_t at = 0; at < len && rc == 0; at += piece)
-			if (evbuffer_add_file_segment(out, seg, (ev_off_t)at,
-			    (ev_off_t)(len - at < piece ? len - at : piece)) != 0)
-				rc = PROTO_ERR_NOMEM;
-		/* The buffer holds its own reference to the segment. */
-		evbuffer_file_segment_free(seg);
-	}
-queued:
+	if (f->left > 0)
+		insert(c, f, 0);
+	else
+		file_out_free(f);
 	c->bytes_out += hlen + len;
 	PLOG(PROTO_LOG_CONN, PROTO_LOG_TRACE, "%s: > CHUNK rid %u, %zu bytes "
 	    "from the file at %llu", c->peer, rid, hlen + len,
 	    (unsigned long long)off);
-	return rc;
+	return 0;
 }
 
 void

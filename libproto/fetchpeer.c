@@ -7,12 +7,14 @@
  * owns the peers, connects them and decides when they are gone. fetch.c
  * and fetchanswer.c call this file, never the reverse: what becomes of a
  * peer goes back through f->events, which fetch.c fills. It calls
- * fetchutil.c too.
+ * fetchutil.c too, and fetchhashes.c for the runs of chunk hashes to ask
+ * for.
  */
 #include <stdlib.h>
 
 #include "error.h"
 #include "fetch_private.h"
+#include "merkle.h"
 
 #define INFLIGHT_BYTES (2u << 20) /* requested, unanswered, per peer */
 #define INFLIGHT_CHUNKS 16        /* chunk requests per peer */
@@ -23,6 +25,13 @@
  * being asked for them. */
 #define HOLD_DEADLINE 1.0
 #define HOLD_PROGRESS 1024        /* net bytes that move the deadline */
+/* Bytes arriving are no proof of a peer worth waiting for: one that sends
+ * a chunk slower than this, while others deliver, is held too. A head
+ * chunk request has HOLD_DEADLINE plus its length at SLOW_RATE. */
+#define SLOW_RATE (64.0 * 1024)
+#define RUNS_INFLIGHT 2           /* GET_HASHES per peer: 32 KiB of
+                                   * hashes on the way, for 512 chunks a
+                                   * run */
 
 static const proto_have *
 peer_have(const struct fetch_peer *p)
@@ -46,6 +55,14 @@ proto__fetch_peer_hold_reset(struct fetch_peer *p)
 {
 	p->hold_mark = proto__fetch_now();
 	p->hold_net = proto__fetch_peer_net_bytes(p);
+}
+
+/* Another request is first in line: its own deadline starts. */
+void
+proto__fetch_peer_head_new(struct fetch_peer *p)
+{
+	proto__fetch_peer_hold_reset(p);
+	p->head_since = p->hold_mark;
 }
 
 /* Its claims count for rarity (and so spare seeds) again, or no more. */
@@ -80,11 +97,13 @@ owes_chunk(const struct fetch_peer *p)
 
 /*
  * Called each tick: a peer whose first chunk request has seen no bytes for
- * HOLD_DEADLINE while chunks came from others is demoted, and its chunk
+ * HOLD_DEADLINE, or is not done within HOLD_DEADLINE plus its length at
+ * SLOW_RATE, while chunks came from others, is demoted, and its chunk
  * requests go back to the pool (their answers, should they come, are still
- * taken). One that claimed chunks and holds on for the whole timeout is
- * dropped: a HAVE now and then keeps it from ever being idle. One demoted
- * that owes nothing more is asked again once nothing comes from others.
+ * taken). One that claimed chunks and sent none of the first for the whole
+ * timeout is dropped: a HAVE now and then keeps it from ever being idle.
+ * One demoted that owes nothing more is asked again once nothing comes
+ * from others.
  */
 void
 proto__fetch_peer_check_hold(struct fetch_peer *p)
@@ -92,7 +111,8 @@ proto__fetch_peer_check_hold(struct fetch_peer *p)
 	proto_fetch *f = p->f;
 	const struct fetch_request *head = &p->queue[p->head];
 	uint64_t net = proto__fetch_peer_net_bytes(p);
-	double now = proto__fetch_now();
+	double now = proto__fetch_now(), budget;
+	int held, slow;
 
 	if (p->state != FETCH_READY || f->mf == NULL)
 		return;
@@ -112,13 +132,16 @@ proto__fetch_peer_check_hold(struct fetch_peer *p)
 	}
 	if (p->count == 0 || head->kind != FETCH_REQ_CHUNK)
 		return;
-	if (net < p->hold_net || net - p->hold_net >= HOLD_PROGRESS) {
+	if (net < p->hold_net || net - p->hold_net >= HOLD_PROGRESS)
 		proto__fetch_peer_hold_reset(p);
+	budget = HOLD_DEADLINE + (double)proto_chunk_len(f->mf->size,
+	    f->mf->chunk_size, head->index) / SLOW_RATE;
+	held = now - p->hold_mark >= HOLD_DEADLINE &&
+	    f->last_chunk >= p->hold_mark;
+	slow = now - p->head_since >= budget && f->last_chunk >= p->head_since;
+	if (!held && !slow)
 		return;
-	}
-	if (now - p->hold_mark < HOLD_DEADLINE || f->last_chunk < p->hold_mark)
-		return;
-	if (p->mapped && !p->whole &&
+	if (held && p->mapped && !p->whole &&
 	    now - p->hold_mark >= (double)f->cfg.timeout) {
 		proto__fetch_peer_fail(p, 1, "%s: claims chunk %llu and sent none of "
 		    "it for %u s", proto_addr_text(&p->addr), (unsigned long long)head->index,
@@ -127,9 +150,14 @@ proto__fetch_peer_check_hold(struct fetch_peer *p)
 	}
 	if (p->demoted)
 		return;
-	proto__fetch_log(f, PROTO_LOG_INFO, "%s: chunk %llu held for %.1f s; asking "
-	    "others", proto_addr_text(&p->addr), (unsigned long long)head->index,
-	    now - p->hold_mark);
+	if (held)
+		proto__fetch_log(f, PROTO_LOG_INFO, "%s: chunk %llu held for "
+		    "%.1f s; asking others", proto_addr_text(&p->addr),
+		    (unsigned long long)head->index, now - p->hold_mark);
+	else
+		proto__fetch_log(f, PROTO_LOG_INFO, "%s: chunk %llu not done "
+		    "after %.1f s; asking others", proto_addr_text(&p->addr),
+		    (unsigned long long)head->index, now - p->head_since);
 	proto__fetch_peer_set_demoted(p, 1);
 	for (unsigned i = 0; i < p->count; i++) {
 		struct fetch_request *r =
@@ -157,12 +185,16 @@ proto__fetch_peer_release(struct fetch_peer *p)
 			    &p->queue[(p->head + i) % FETCH_QUEUE_MAX];
 			if (r->kind == FETCH_REQ_CHUNK && !r->abandoned)
 				proto_picker_unask(&f->pk, r->index);
+			if (r->kind == FETCH_REQ_HASHES)
+				proto__fetch_run_unask(f, r->index);
 		}
 		p->inflight_bytes = 0;
 	}
+	p->runs_out = 0;
 	if (p->mapped && !p->whole && !p->demoted && f->mf != NULL)
 		proto_picker_remove_holder(&f->pk, &p->has);
 	p->demoted = 0;
+	p->paused = p->resend = 0;
 	proto_have_free(&p->has);
 	proto_have_free(&p->theirs);
 	p->mapped = p->whole = 0;
@@ -176,13 +208,14 @@ proto__fetch_peer_send(struct fetch_peer *p, enum fetch_req_kind kind,
 {
 	static const unsigned types[] = { PROTO_MSG_GET_MANIFEST,
 	    PROTO_MSG_GET_CHUNK, PROTO_MSG_LIST, PROTO_MSG_INTERESTED,
-	    PROTO_MSG_PEERS };
+	    PROTO_MSG_PEERS, PROTO_MSG_HAS, PROTO_MSG_GET_HASHES };
 	proto_fetch *f = p->f;
 	struct fetch_request *r;
 	proto_msg m;
 	int rc;
 
-	if (p->count == FETCH_QUEUE_MAX)
+	/* Never more out than the peer takes (its HELLO's maxreq). */
+	if (p->count >= FETCH_QUEUE_MAX || p->count >= p->maxreq)
 		return PROTO_ERR_TOO_BIG;
 	r = &p->queue[(p->head + p->count) % FETCH_QUEUE_MAX];
 	/* rid 0 is what pushed messages (HAVE) carry. */
@@ -199,10 +232,18 @@ proto__fetch_peer_send(struct fetch_peer *p, enum fetch_req_kind kind,
 	m.index = index;
 	if (kind == FETCH_REQ_CHUNK)
 		m.chunk_size = f->mf->chunk_size;
+	if (kind == FETCH_REQ_HASHES) {
+		/* A whole proof: only the root is held to check it by. */
+		m.chunk_size = f->mf->chunk_size;
+		m.index = index * f->run_len;
+		m.count = f->run_len;
+		m.proof_layers = proto_run_proof_len(f->mf->size,
+		    f->mf->chunk_size, f->run_len);
+	}
 	if ((rc = proto_conn_send(p->conn, &m)) != 0)
 		return rc;
 	if (p->count++ == 0)
-		proto__fetch_peer_hold_reset(p);
+		proto__fetch_peer_head_new(p);
 	return 0;
 }
 
@@ -271,6 +312,44 @@ spare(const proto_fetch *f, const struct fetch_peer *p, uint64_t i)
 	return p->whole && f->pk.avail[i] > 0 && !proto__fetch_stalled(f);
 }
 
+/* Asks p for the next runs of chunk hashes, a few at a time: the first
+ * chunks wait only for the first run. A peer that had none to give is
+ * asked again after a while (a fetcher, its layer not whole yet). */
+static int
+ask_runs(struct fetch_peer *p)
+{
+	proto_fetch *f = p->f;
+	int64_t run;
+
+	if (!p->hashes || f->runs == NULL || p->hashes_after > proto__fetch_now())
+		return 0;
+	while (p->runs_out < RUNS_INFLIGHT && p->count < FETCH_QUEUE_MAX &&
+	    (run = proto__fetch_run_next(f)) >= 0) {
+		if (proto__fetch_peer_send(p, FETCH_REQ_HASHES,
+		    (uint64_t)run) != 0) {
+			proto__fetch_peer_fail(p, 0, "%s: cannot send",
+			    proto_addr_text(&p->addr));
+			return -1;
+		}
+		proto__fetch_run_asked(f, (uint64_t)run);
+		p->runs_out++;
+	}
+	return 0;
+}
+
+void
+proto__fetch_peer_ask_holdings(struct fetch_peer *p)
+{
+	proto_fetch *f = p->f;
+	enum fetch_req_kind kind = p->swarm ? FETCH_REQ_INTERESTED :
+	    p->no_has ? FETCH_REQ_MANIFEST : FETCH_REQ_HAS;
+
+	p->cursor = (uint64_t)random() % (f->mf->nchunks ? f->mf->nchunks : 1);
+	if (proto__fetch_peer_send(p, kind, 0) != 0)
+		proto__fetch_peer_fail(p, 0, "%s: cannot send",
+		    proto_addr_text(&p->addr));
+}
+
 void
 proto__fetch_peer_pump(struct fetch_peer *p)
 {
@@ -286,11 +365,15 @@ proto__fetch_peer_pump(struct fetch_peer *p)
 		budget = min_inflight;
 
 	if (p->state != FETCH_READY || !p->has_file || f->done || f->closed ||
-	    (p->swarm && !p->mapped) || p->demoted)
+	    p->paused)
+		return;
+	if (ask_runs(p) != 0 || (p->swarm && !p->mapped) || p->demoted)
 		return;
 	/* The count cap keeps the first peer to answer from taking every
-	 * small chunk before the others are ready. */
-	while (p->count < INFLIGHT_CHUNKS && p->inflight_bytes < budget) {
+	 * small chunk before the others are ready; the peer's maxreq keeps
+	 * us within what it takes. */
+	while (p->count < INFLIGHT_CHUNKS && p->count < p->maxreq &&
+	    p->inflight_bytes < budget) {
 		int64_t i = pick_chunk(f, p);
 		if (i < 0 || spare(f, p, (uint64_t)i))
 			break;
@@ -310,7 +393,9 @@ proto__fetch_peer_ask_peers(struct fetch_peer *p)
 {
 	proto_fetch *f = p->f;
 
+	/* A PEERS never takes the last request the peer allows. */
 	if (p->state != FETCH_READY || p->asking_peers || f->cfg.list ||
+	    p->paused || p->count + 1 >= p->maxreq ||
 	    p->supplied >= PROTO_FETCH_PER_SOURCE ||
 	    f->learned_connects >= PROTO_FETCH_LEARNED_CONNECTS ||
 	    proto__fetch_alive_peers(f) >= f->cfg.max_peers ||
@@ -318,4 +403,59 @@ proto__fetch_peer_ask_peers(struct fetch_peer *p)
 		return;
 	if (proto__fetch_peer_send(p, FETCH_REQ_PEERS, 0) == 0)
 		p->asking_peers = 1;
+}
+
+/*
+ * BUSY, or an error code this implementation does not know: the request
+ * failed here, not for good. The peer is kept, but asked nothing new for
+ * FETCH_BUSY_MIN seconds, twice as long for each pause in a row (up to
+ * FETCH_BUSY_MAX), so that a busy peer is not pressed and one that refuses
+ * for a reason of its own is not asked again at once; its chunks go to
+ * the others meanwhile. The answers to requests sent before the pause
+ * began come during it and do not lengthen it.
+ */
+void
+proto__fetch_peer_pause(struct fetch_peer *p, int resend)
+{
+	proto_fetch *f = p->f;
+	double wait;
+
+	if (resend)
+		p->resend = resend;
+	if (p->paused)
+		return;
+	wait = p->busy_streak >= 5 ? FETCH_BUSY_MAX :
+	    FETCH_BUSY_MIN * (double)(1u << p->busy_streak);
+	if (wait > FETCH_BUSY_MAX)
+		wait = FETCH_BUSY_MAX;
+	if (p->busy_streak < 16)
+		p->busy_streak++;
+	p->paused = 1;
+	p->resume_at = proto__fetch_now() + wait;
+	proto__fetch_log(f, PROTO_LOG_INFO, "%s: asking it nothing new for "
+	    "%.0f s", proto_addr_text(&p->addr), wait);
+	if (f->mf != NULL)
+		for (size_t k = 0; k < f->npeers; k++)
+			if (f->peers[k] != p)
+				proto__fetch_peer_pump(f->peers[k]);
+}
+
+void
+proto__fetch_peer_resume(struct fetch_peer *p)
+{
+	int kind = p->resend - 1;
+
+	if (!p->paused || p->state != FETCH_READY ||
+	    proto__fetch_now() < p->resume_at)
+		return;
+	p->paused = 0;
+	p->resend = 0;
+	if (kind >= 0 && proto__fetch_peer_send(p, (enum fetch_req_kind)kind,
+	    0) != 0) {
+		proto__fetch_peer_fail(p, 0, "%s: cannot send",
+		    proto_addr_text(&p->addr));
+		return;
+	}
+	if (p->f->mf != NULL)
+		proto__fetch_peer_pump(p);
 }

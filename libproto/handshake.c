@@ -17,6 +17,7 @@
 
 #include "conn_private.h"
 #include "error.h"
+#include "frame.h"
 #include "log_private.h"
 #include "msg.h"
 
@@ -47,6 +48,8 @@ int
 proto__conn_send_hello(proto_conn *c)
 {
 	uint8_t proof[PROTO_AUTH_LEN];
+	proto_peer_entry addrs[PROTO_HELLO_ADDRS_MAX];
+	proto_hello_ext ext[PROTO_HELLO_EXT_MAX];
 	proto_msg hello;
 
 	proto_msg_init(&hello, PROTO_MSG_HELLO);
@@ -55,7 +58,42 @@ proto__conn_send_hello(proto_conn *c)
 	hello.text_len = strlen(c->name);
 	hello.listen_port = c->listen_port;
 	hello.nfiles = c->nfiles;
-	hello.caps = c->caps;
+	/* Every connection of ours takes records in PEERS_REPLY. */
+	hello.caps = c->caps | PROTO_CAP_RECORDS;
+	if (c->record_len > 0) {
+		hello.opts.rec = c->record;
+		hello.opts.rec_len = c->record_len;
+	}
+	hello.opts.has = PROTO_OPT_VMIN;
+	hello.opts.vmin = PROTO_VERSION_MIN;
+	if (c->max_frame >= PROTO_HELLO_MAXFRAME_MIN) {
+		hello.opts.has |= PROTO_OPT_MAXFRAME;
+		hello.opts.maxframe = (uint32_t)c->max_frame;
+	}
+	if (c->max_requests != 0) {
+		hello.opts.has |= PROTO_OPT_MAXREQ;
+		hello.opts.maxreq = c->max_requests;
+	}
+	if (c->has_peer_addr) {
+		hello.opts.has |= PROTO_OPT_SEEN;
+		hello.opts.seen.host = c->host;
+		hello.opts.seen.host_len = strlen(c->host);
+		hello.opts.seen.port = proto_addr_port(&c->peer_addr);
+	}
+	for (size_t i = 0; i < c->naddrs; i++) {
+		addrs[i].host = c->addr_host[i];
+		addrs[i].host_len = strlen(c->addr_host[i]);
+		addrs[i].port = c->addr_port[i];
+	}
+	hello.opts.addrs = addrs;
+	hello.opts.naddrs = c->naddrs;
+	for (size_t i = 0; i < c->next; i++) {
+		ext[i].name = c->ext[i].name;
+		ext[i].name_len = strlen(c->ext[i].name);
+		ext[i].type = c->ext[i].type;
+	}
+	hello.opts.ext = ext;
+	hello.opts.next = c->next;
 	if (c->has_secret) {
 		if (auth_proof(c, c->outbound ? "client" : "server", proof) != 0)
 			return PROTO_ERR_CRYPTO;
@@ -101,6 +139,59 @@ proto__conn_refused(proto_conn *c, const proto_msg *m)
 	return 1;
 }
 
+/* The version both speak: the highest of ours and the peer's, if both
+ * speak it; else 0. A peer without "vmin" speaks its version alone. */
+static uint32_t
+agreed_version(const proto_msg *m)
+{
+	uint32_t vmin = (m->opts.has & PROTO_OPT_VMIN) ? m->opts.vmin :
+	    m->version;
+	uint32_t v = m->version < PROTO_VERSION ? m->version : PROTO_VERSION;
+
+	return v >= PROTO_VERSION_MIN && v >= vmin ? v : 0;
+}
+
+/* What the peer's HELLO options tell: kept, each checked again as an
+ * address (numbers only: never looked up). */
+static void
+take_options(proto_conn *c, const proto_hello_opts *o)
+{
+	if (o->has & PROTO_OPT_MAXREQ)
+		c->peer_maxreq = o->maxreq;
+	if (o->has & PROTO_OPT_MAXFRAME)
+		c->peer_max_frame = o->maxframe < PROTO_FRAME_MAX ?
+		    o->maxframe : PROTO_FRAME_MAX;
+	if ((o->has & PROTO_OPT_SEEN) && proto_addr_from_host(&c->seen,
+	    o->seen.host, o->seen.host_len, o->seen.port) == 0)
+		c->has_seen = 1;
+	for (size_t i = 0; i < o->naddrs &&
+	    c->peer_naddrs < PROTO_HELLO_ADDRS_MAX; i++)
+		if (proto_addr_from_host(&c->peer_addrs[c->peer_naddrs],
+		    o->addrs[i].host, o->addrs[i].host_len,
+		    o->addrs[i].port) == 0)
+			c->peer_naddrs++;
+	for (size_t i = 0; i < o->next && c->peer_next < PROTO_HELLO_EXT_MAX;
+	    i++) {
+		struct conn_ext *e = &c->peer_ext[c->peer_next];
+		/* A NUL inside would make the name another. */
+		if (memchr(o->ext[i].name, '\0', o->ext[i].name_len) != NULL)
+			continue;
+		memcpy(e->name, o->ext[i].name, o->ext[i].name_len);
+		e->name[o->ext[i].name_len] = '\0';
+		e->type = o->ext[i].type;
+		c->peer_next++;
+	}
+}
+
+/* 1 for a core type this implementation defines, or an extension type
+ * this side numbered in its HELLO. */
+int
+proto__conn_type_known(const proto_conn *c, unsigned type)
+{
+	return type < PROTO_MSG_TYPE_COUNT ||
+	    proto_conn_ext_name(c, type) != NULL;
+}
+
 void
 proto__conn_handle_hello(proto_conn *c, const proto_msg *m)
 {
@@ -121,13 +212,18 @@ proto__conn_handle_hello(proto_conn *c, const proto_msg *m)
 		proto__conn_fail(c, PROTO_ERR_AUTH);
 		return;
 	}
-	if (m->version != PROTO_VERSION) {
+	if ((c->version = agreed_version(m)) == 0) {
+		char text[80];
 		PLOG(PROTO_LOG_CONN, PROTO_LOG_INFO, "%s: speaks protocol "
-		    "version %llu, not %u", c->peer,
-		    (unsigned long long)m->version, PROTO_VERSION);
+		    "versions %llu to %llu, this node %u to %u", c->peer,
+		    (unsigned long long)((m->opts.has & PROTO_OPT_VMIN) ?
+		    m->opts.vmin : m->version), (unsigned long long)m->version,
+		    PROTO_VERSION_MIN, PROTO_VERSION);
+		snprintf(text, sizeof(text), "unsupported protocol version: "
+		    "supported versions %u to %u", PROTO_VERSION_MIN,
+		    PROTO_VERSION);
 		c->refusing = 1;
-		proto_conn_send_error(c, 0, PROTO_CODE_VERSION,
-		    "unsupported protocol version");
+		proto_conn_send_error(c, 0, PROTO_CODE_VERSION, text);
 		proto__conn_fail(c, PROTO_ERR_VERSION);
 		return;
 	}
@@ -137,9 +233,13 @@ proto__conn_handle_hello(proto_conn *c, const proto_msg *m)
 	c->peer_caps = m->caps;
 	proto_msg_printable(c->peer_name, sizeof(c->peer_name), m->text,
 	    m->text_len);
+	take_options(c, &m->opts);
 	PLOG(PROTO_LOG_CONN, PROTO_LOG_DEBUG, "%s: handshake done: '%s', "
-	    "%llu files, listening on port %u", c->peer, c->peer_name,
-	    (unsigned long long)c->peer_nfiles, c->peer_port);
+	    "%llu files, listening on port %u, version %u, caps %#llx, "
+	    "sees us at %s", c->peer, c->peer_name,
+	    (unsigned long long)c->peer_nfiles, c->peer_port, c->version,
+	    (unsigned long long)c->peer_caps,
+	    c->has_seen ? proto_addr_text(&c->seen) : "(not said)");
 	/* The handshake's deadline ends; the idle one, if any, begins. */
 	event_del(c->handshake);
 	{

@@ -8,7 +8,8 @@
 #include "error.h"
 #include "frame.h"
 #include "manifest_private.h"
-#include "msg.h"
+#include "msg_private.h"
+#include "record.h"
 
 void
 proto_msg_init(proto_msg *m, unsigned type)
@@ -32,7 +33,7 @@ proto_msg_type_name(unsigned type)
 	static const char *names[] = { "HELLO", "ERROR", "LIST", "LIST_REPLY",
 	    "GET_MANIFEST", "MANIFEST", "GET_CHUNK", "CHUNK", "PEERS",
 	    "PEERS_REPLY", "HAS", "HAS_REPLY", "INTERESTED", "HAVE_MAP", "HAVE",
-	    "CANCEL" };
+	    "CANCEL", "GET_HASHES", "HASHES" };
 
 	return type < PROTO_MSG_TYPE_COUNT ? names[type] : "unknown";
 }
@@ -53,8 +54,9 @@ static int
 pack_body(msgpack_packer *pk, const proto_msg *m)
 {
 	switch (m->type) {
-	case PROTO_MSG_HELLO:
-		msgpack_pack_array(pk, m->auth != NULL ? 7 : 6);
+	case PROTO_MSG_HELLO: {
+		int opts = !proto_hello_opts_empty(&m->opts);
+		msgpack_pack_array(pk, opts ? 8 : m->auth != NULL ? 7 : 6);
 		msgpack_pack_uint8(pk, PROTO_MSG_HELLO);
 		msgpack_pack_uint32(pk, m->version);
 		msgpack_pack_uint64(pk, m->caps);
@@ -64,7 +66,10 @@ pack_body(msgpack_packer *pk, const proto_msg *m)
 		msgpack_pack_uint64(pk, m->nfiles);
 		if (m->auth != NULL)
 			pack_bytes(pk, 1, m->auth, PROTO_AUTH_LEN);
-		return 0;
+		else if (opts)
+			msgpack_pack_nil(pk);
+		return opts ? proto__hello_pack_opts(pk, &m->opts) : 0;
+	}
 	case PROTO_MSG_ERROR:
 		msgpack_pack_array(pk, 4);
 		msgpack_pack_uint8(pk, PROTO_MSG_ERROR);
@@ -73,9 +78,16 @@ pack_body(msgpack_packer *pk, const proto_msg *m)
 		pack_bytes(pk, 0, m->text, m->text_len > PROTO_ERROR_TEXT_MAX ?
 		    PROTO_ERROR_TEXT_MAX : m->text_len);
 		return 0;
+	/* PEERS: [8, rid], or [8, rid, id] asking about one file. */
+	case PROTO_MSG_PEERS:
+		msgpack_pack_array(pk, m->id != NULL ? 3 : 2);
+		msgpack_pack_uint8(pk, PROTO_MSG_PEERS);
+		msgpack_pack_uint32(pk, m->rid);
+		if (m->id != NULL)
+			pack_bytes(pk, 1, m->id, PROTO_HASH_LEN);
+		return 0;
 	/* Requests of a rid alone: [type, rid]. */
 	case PROTO_MSG_LIST:
-	case PROTO_MSG_PEERS:
 	case PROTO_MSG_CANCEL:
 		msgpack_pack_array(pk, 2);
 		msgpack_pack_uint8(pk, (uint8_t)m->type);
@@ -132,9 +144,15 @@ pack_body(msgpack_packer *pk, const proto_msg *m)
 		msgpack_pack_uint32(pk, m->rid);
 		msgpack_pack_array(pk, m->npeers);
 		for (size_t i = 0; i < m->npeers; i++) {
-			msgpack_pack_array(pk, 2);
-			pack_bytes(pk, 0, m->peers[i].host, m->peers[i].host_len);
-			msgpack_pack_uint16(pk, m->peers[i].port);
+			const proto_peer_entry *e = &m->peers[i];
+			if (e->record != NULL &&
+			    e->record_len > PROTO_RECORD_MAX)
+				return PROTO_ERR_TOO_BIG;
+			msgpack_pack_array(pk, e->record != NULL ? 3 : 2);
+			pack_bytes(pk, 0, e->host, e->host_len);
+			msgpack_pack_uint16(pk, e->port);
+			if (e->record != NULL)
+				pack_bytes(pk, 1, e->record, e->record_len);
 		}
 		return 0;
 	case PROTO_MSG_HAS_REPLY:
@@ -162,6 +180,9 @@ pack_body(msgpack_packer *pk, const proto_msg *m)
 		pack_bytes(pk, 1, m->id, PROTO_HASH_LEN);
 		msgpack_pack_uint64(pk, m->index);
 		return 0;
+	case PROTO_MSG_GET_HASHES:
+	case PROTO_MSG_HASHES:
+		return proto__msg_pack_hashes(pk, m);
 	}
 	return PROTO_ERR_INVALID;
 }
@@ -251,6 +272,19 @@ get_raw(const msgpack_object *o, int bin, size_t min, size_t max,
 	return *n >= min && *n <= max ? 0 : PROTO_ERR_MALFORMED;
 }
 
+int
+proto__msg_get_uint(const msgpack_object *o, uint64_t max, uint64_t *out)
+{
+	return get_uint(o, max, out);
+}
+
+int
+proto__msg_get_raw(const msgpack_object *o, int bin, size_t min, size_t max,
+    const uint8_t **p, size_t *n)
+{
+	return get_raw(o, bin, min, max, p, n);
+}
+
 static int
 get_id(const msgpack_object *o, const uint8_t **id)
 {
@@ -314,6 +348,13 @@ unpack_peers(const msgpack_object *o, msgpack_zone *zone, proto_msg *m)
 			return PROTO_ERR_MALFORMED;
 		out->host = (const char *)host;
 		out->port = (uint16_t)port;
+		/* A third element that is no record leaves the entry
+		 * unsigned: room for what comes later. */
+		if (e->via.array.size < 3 || get_raw(&e->via.array.ptr[2], 1,
+		    1, PROTO_RECORD_MAX, &out->record, &out->record_len) != 0) {
+			out->record = NULL;
+			out->record_len = 0;
+		}
 	}
 	return 0;
 }
@@ -324,6 +365,7 @@ unpack_fields(const msgpack_object *a, uint32_t n, msgpack_zone *zone,
 {
 	const uint8_t *p;
 	uint64_t v;
+	int rc;
 
 	switch (m->type) {
 	case PROTO_MSG_HELLO:
@@ -341,11 +383,18 @@ unpack_fields(const msgpack_object *a, uint32_t n, msgpack_zone *zone,
 		 * absence or another type there. */
 		if (n >= 6 && get_uint(&a[5], UINT64_MAX, &m->nfiles) != 0)
 			m->nfiles = 0;
-		/* auth: only in private swarms; anything else there is no
-		 * proof, and the receiver that wants one says so. */
+		/* auth: only in private swarms; anything else there (nil
+		 * before the options) is no proof, and the receiver that
+		 * wants one says so. */
 		if (n >= 7 && get_raw(&a[6], 1, PROTO_AUTH_LEN, PROTO_AUTH_LEN,
 		    &p, &(size_t){ 0 }) == 0)
 			m->auth = p;
+		if (n >= 8 &&
+		    (rc = proto__hello_unpack_opts(&a[7], zone, &m->opts)) != 0)
+			return rc;
+		/* A lowest version above the highest says nothing. */
+		if ((m->opts.has & PROTO_OPT_VMIN) && m->opts.vmin > m->version)
+			m->opts.has &= ~PROTO_OPT_VMIN;
 		return 0;
 	case PROTO_MSG_ERROR:
 		if (n < 4 || get_uint(&a[2], UINT32_MAX, &v) != 0 ||
@@ -363,7 +412,8 @@ unpack_fields(const msgpack_object *a, uint32_t n, msgpack_zone *zone,
 		return n < 3 ? PROTO_ERR_MALFORMED : get_id(&a[2], &m->id);
 	case PROTO_MSG_MANIFEST:
 		return n < 3 ? PROTO_ERR_MALFORMED :
-		    proto__manifest_from_object(&a[2], &m->manifest);
+		    proto__manifest_from_object(&a[2], PROTO_INLINE_MAX,
+		    &m->manifest);
 	case PROTO_MSG_GET_CHUNK:
 		if (n < 5 || get_id(&a[2], &m->id) != 0 ||
 		    get_uint(&a[3], UINT64_MAX, &m->index) != 0 ||
@@ -376,7 +426,11 @@ unpack_fields(const msgpack_object *a, uint32_t n, msgpack_zone *zone,
 		    get_raw(&a[2], 1, 0, PROTO_CHUNK_MAX, &m->data,
 		    &m->data_len);
 	case PROTO_MSG_PEERS:
-		return 0;
+		/* The id came later: absent or nil, all peers are asked
+		 * for. */
+		if (n < 3 || a[2].type == MSGPACK_OBJECT_NIL)
+			return 0;
+		return get_id(&a[2], &m->id);
 	case PROTO_MSG_PEERS_REPLY:
 		return n < 3 ? PROTO_ERR_MALFORMED : unpack_peers(&a[2], zone, m);
 	case PROTO_MSG_HAS:
@@ -402,6 +456,9 @@ unpack_fields(const msgpack_object *a, uint32_t n, msgpack_zone *zone,
 		    PROTO_ERR_MALFORMED : 0;
 	case PROTO_MSG_CANCEL:
 		return 0;
+	case PROTO_MSG_GET_HASHES:
+	case PROTO_MSG_HASHES:
+		return proto__msg_unpack_hashes(a, n, m);
 	}
 	return 0; /* unknown type: the caller answers it */
 }

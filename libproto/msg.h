@@ -11,7 +11,10 @@
 #include "hash.h"
 #include "manifest.h"
 
+/* The protocol versions spoken: the HELLO's version is the highest, its
+ * "vmin" the lowest. */
 #define PROTO_VERSION 1u
+#define PROTO_VERSION_MIN 1u
 #define PROTO_NODE_NAME_MAX 64u
 #define PROTO_ERROR_TEXT_MAX 255u
 #define PROTO_AUTH_LEN 32u
@@ -33,6 +36,8 @@ enum proto_msg_type {
 	PROTO_MSG_HAVE_MAP = 13,
 	PROTO_MSG_HAVE = 14,
 	PROTO_MSG_CANCEL = 15,
+	PROTO_MSG_GET_HASHES = 16,
+	PROTO_MSG_HASHES = 17,
 	PROTO_MSG_TYPE_COUNT
 };
 
@@ -44,11 +49,29 @@ enum proto_error_code {
 	PROTO_CODE_INTERNAL = 5,
 	PROTO_CODE_CANCELLED = 6,
 	PROTO_CODE_AUTH = 7,
+	PROTO_CODE_COUNT  /* codes from here on are unknown to this
+	                   * implementation: 8-63 future core, 64-127
+	                   * extensions (PROTOCOL.md) */
 };
+
+/* The ranges of message types (PROTOCOL.md, "Extending the protocol"):
+ * 0-15 defined, 16-63 future core messages, 64-127 extension messages
+ * numbered per connection through the HELLO's "ext", 128 and up never
+ * sent. */
+#define PROTO_MSG_CORE_MAX 63u
+#define PROTO_MSG_EXT_MIN 64u
+#define PROTO_MSG_EXT_MAX 127u
 
 /* HELLO caps: the sender answers INTERESTED with a HAVE_MAP, pushes HAVE,
  * and takes CANCEL; without it a peer is taken to hold whole files. */
 #define PROTO_CAP_SWARM 1u
+/* HELLO caps: PEERS_REPLY entries may carry records (record.h) for the
+ * sender; a responder leaves them out for a peer without it. */
+#define PROTO_CAP_RECORDS 4u
+/* HELLO caps: the sender takes a MANIFEST without its chunk layer (its
+ * root in its place) and, where it answers requests, answers GET_HASHES.
+ * A peer without it is never sent a manifest without its layer. */
+#define PROTO_CAP_HASHES 8u
 
 #define PROTO_PEERS_MAX 64u
 #define PROTO_HOST_MAX 64u
@@ -57,7 +80,57 @@ typedef struct proto_peer_entry {
 	const char *host;     /* an IP address as text, not NUL-terminated */
 	size_t host_len;
 	uint16_t port;
+	const uint8_t *record; /* the node's signed record (record.h), not
+	                       * yet verified when unpacked; NULL: none */
+	size_t record_len;    /* at most PROTO_RECORD_MAX */
 } proto_peer_entry;
+
+/* The HELLO's options map (its 8th element): its limits. */
+#define PROTO_HELLO_ADDRS_MAX 8u
+#define PROTO_HELLO_EXT_MAX 16u
+#define PROTO_EXT_NAME_MAX 32u
+
+/* Which of the options map's scalar keys are present (proto_hello_opts
+ * has); the lists are present when their count is not 0. */
+#define PROTO_OPT_VMIN 0x01u
+#define PROTO_OPT_MAXREQ 0x02u
+#define PROTO_OPT_MAXFRAME 0x04u
+#define PROTO_OPT_SEEN 0x08u
+
+/* One entry of "ext": the peer sends extension `name` as message `type`. */
+typedef struct proto_hello_ext {
+	const char *name;     /* 1..PROTO_EXT_NAME_MAX bytes, not
+	                       * NUL-terminated */
+	size_t name_len;
+	uint8_t type;         /* PROTO_MSG_EXT_MIN..PROTO_MSG_EXT_MAX */
+} proto_hello_ext;
+
+/*
+ * The options of a HELLO (PROTOCOL.md section 4). A decoder sets only what
+ * arrived well formed: a known key of the wrong type or out of range is
+ * left out as if absent, and so is an unknown key. New keys are new
+ * fields here (and a PROTO_OPT_* bit for a scalar).
+ */
+typedef struct proto_hello_opts {
+	unsigned has;         /* PROTO_OPT_* of the scalars present */
+	uint32_t vmin;        /* "vmin": lowest version spoken, <= version */
+	uint32_t maxreq;      /* "maxreq": requests accepted outstanding */
+	uint32_t maxframe;    /* "maxframe": largest frame accepted, at least
+	                       * PROTO_HELLO_MAXFRAME_MIN */
+	proto_peer_entry seen; /* "seen": the receiver's address as the
+	                        * sender sees it (an IP address, checked) */
+	const proto_peer_entry *addrs; /* "addrs": where the sender can be
+	                                * reached (IP addresses, checked) */
+	size_t naddrs;        /* <= PROTO_HELLO_ADDRS_MAX */
+	const proto_hello_ext *ext; /* "ext": the sender's numbering */
+	size_t next;          /* <= PROTO_HELLO_EXT_MAX */
+	const uint8_t *rec;   /* "rec": the sender's own signed record
+	                       * (record.h), not verified here; NULL: none */
+	size_t rec_len;       /* 1..PROTO_RECORD_MAX */
+} proto_hello_opts;
+
+/* The least a maxframe may say: every node takes a HELLO's frame. */
+#define PROTO_HELLO_MAXFRAME_MIN 4096u
 
 typedef struct proto_list_entry {
 	const uint8_t *id;    /* PROTO_HASH_LEN bytes */
@@ -82,6 +155,8 @@ typedef struct proto_msg {
 	uint64_t nfiles;      /* files the sender shares */
 	const uint8_t *auth;  /* HELLO: proof of the swarm secret, 32 bytes,
 	                       * or NULL */
+	proto_hello_opts opts; /* HELLO: its options; packed as the 8th
+	                        * element when any is present */
 	/* HELLO: node name; ERROR: message text */
 	const char *text;
 	size_t text_len;
@@ -95,7 +170,8 @@ typedef struct proto_msg {
 	size_t npeers;
 	/* HAS_REPLY */
 	int has;
-	/* GET_MANIFEST, GET_CHUNK, HAS, INTERESTED, HAVE */
+	/* GET_MANIFEST, GET_CHUNK, HAS, INTERESTED, HAVE; PEERS: the content
+	 * id asked about, or NULL */
 	const uint8_t *id;
 	uint64_t index;       /* GET_CHUNK, HAVE */
 	uint32_t chunk_size;  /* GET_CHUNK: the requester's chunk size;
@@ -108,9 +184,21 @@ typedef struct proto_msg {
 	/* CHUNK */
 	const uint8_t *data;
 	size_t data_len;
+	/* GET_HASHES: the run asked for (id, chunk_size, index above), and
+	 * the uncles wanted, lowest first (UINT32_MAX: all of them) */
+	uint32_t count;
+	uint32_t proof_layers;
+	/* HASHES: nhashes and nproof hashes of PROTO_HASH_LEN bytes */
+	const uint8_t *hashes;
+	size_t nhashes;
+	const uint8_t *proof;
+	size_t nproof;
 
 	void *zone_; /* private: msgpack storage of an unpacked message */
 } proto_msg;
+
+/* 1 when opts holds nothing to send (no key present). */
+int proto_hello_opts_empty(const proto_hello_opts *opts);
 
 /* Zeroes m and sets its type; m is the caller's (usually on the stack). */
 void proto_msg_init(proto_msg *m, unsigned type);

@@ -59,6 +59,7 @@ struct proto_node {
 	struct node_conn *conns;
 	unsigned nchecks;
 	struct event *boot_ev;
+	proto_record_own own;   /* our record, once listening */
 	int depth;      /* callbacks of ours on the stack */
 	int dying;      /* proto_node_free was called from one of them */
 };
@@ -106,6 +107,12 @@ server_log(int level, const char *text, void *arg)
 
 	if (n->cbs.log != NULL)
 		n->cbs.log(level, text, n->ctx);
+}
+
+static const uint8_t *
+server_record(size_t *len, void *arg)
+{
+	return proto_node_record(arg, len);
 }
 
 /* ---- own addresses ---- */
@@ -161,7 +168,18 @@ proto_node_listen(proto_node *n, const proto_addr *at)
 		count = 1;
 	}
 	n->nmine = (size_t)count;
+	{
+		proto_addr said[PROTO_HELLO_ADDRS_MAX];
+		proto_server_set_addrs(n->server, said, proto_node_addrs(n,
+		    said, PROTO_HELLO_ADDRS_MAX));
+	}
 	return 0;
+}
+
+uint64_t
+proto_node_caps(const proto_node *n)
+{
+	return n->listening ? PROTO_CAP_SWARM : 0;
 }
 
 uint16_t
@@ -188,6 +206,9 @@ int
 proto_node_report(proto_node *n, const proto_node_seen *seen)
 {
 	const proto_addr *addr = &seen->addr;
+	proto_peer_table *t = proto_server_known(n->server);
+	proto_node_seen s = *seen;
+	const proto_known_peer *e;
 
 	if (proto_addr_port(addr) == 0 || proto_addr_is_any(addr) ||
 	    (addr->ss.ss_family != AF_INET &&
@@ -201,17 +222,24 @@ proto_node_report(proto_node *n, const proto_node_seen *seen)
 		    seen->source, proto_addr_text(addr));
 		return 0;
 	}
+	/* Signed by the node there: whoever answers at addr must be it. */
+	if (!proto__node_record_pins(&s.addr, s.record, s.record_len)) {
+		s.record = NULL;
+		s.record_len = 0;
+	}
 	/* What a datagram says, or that a node did not answer, is no reason
-	 * to pass an address on. */
-	if (seen->what == PROTO_NODE_FOUND || seen->what == PROTO_NODE_MET) {
-		char host[PROTO_ADDR_TEXT_MAX];
-		proto_addr_host(addr, host, sizeof(host));
-		proto_peers_add(proto_server_known(n->server), host,
-		    strlen(host), proto_addr_port(addr));
+	 * to pass an address on; a name given by others, only with its
+	 * record. */
+	if (s.what == PROTO_NODE_FOUND)
+		proto_peers_heard(t, &s.addr, s.record, s.record_len);
+	else if (s.what == PROTO_NODE_MET) {
+		proto_peers_add(t, addr, s.identity, s.record, s.record_len);
+		if ((e = proto_peers_find(t, addr)) != NULL)
+			s.addr = e->addr;
 	}
 	enter(n);
 	for (size_t i = 0; i < n->nwatchers && !n->dying; i++)
-		n->watchers[i].fn(seen, n->watchers[i].ctx);
+		n->watchers[i].fn(&s, n->watchers[i].ctx);
 	(void)leave(n);
 	return 1;
 }
@@ -250,15 +278,12 @@ proto_node_unwatch(proto_node *n, proto_node_watch_fn fn, const void *ctx)
 		}
 }
 
-/* A node that listens connected to us: found too. */
+/* A node that listens connected to us: found too. The server has
+ * entered it. */
 static void
-on_inbound(const char *host, uint16_t port, void *arg)
+on_inbound(const proto_addr *a, void *arg)
 {
-	proto_node *n = arg;
-	proto_addr a;
-
-	if (proto_addr_from_host(&a, host, strlen(host), port) == 0)
-		proto_node_found(n, &a, "inbound");
+	proto_node_found(arg, a, "inbound");
 }
 
 /* ---- sources ---- */
@@ -338,12 +363,20 @@ boot_msg(proto_conn *c, proto_msg *m, void *arg)
 	proto_node *n = nc->node;
 
 	enter(n);
+	/* Hearsay: what the peer says of others is entered as heard, and
+	 * passed on only with the record its node signed. */
 	if (m->type == PROTO_MSG_PEERS_REPLY)
 		for (size_t i = 0; i < m->npeers && !n->dying; i++) {
-			proto_addr a;
-			if (proto_addr_from_host(&a, m->peers[i].host,
-			    m->peers[i].host_len, m->peers[i].port) == 0)
-				proto_node_found(n, &a, "bootstrap");
+			const proto_peer_entry *e = &m->peers[i];
+			proto_node_seen seen;
+			memset(&seen, 0, sizeof(seen));
+			if (proto_addr_from_host(&seen.addr, e->host,
+			    e->host_len, e->port) != 0)
+				continue;
+			seen.source = "bootstrap";
+			seen.record = e->record;
+			seen.record_len = e->record_len;
+			proto_node_report(n, &seen);
 		}
 	if (!n->dying)
 		say(n, PROTO_LOG_DEBUG, "%s: bootstrap: %zu peers known",
@@ -351,6 +384,27 @@ boot_msg(proto_conn *c, proto_msg *m, void *arg)
 	if (leave(n))
 		return;
 	conn_free(nc);
+}
+
+/* A node answered at a on c (hello, its HELLO): passed on from now on,
+ * with the identity it showed and its record. */
+static void
+met(proto_node *n, proto_conn *c, const proto_msg *hello,
+    const proto_addr *a, const char *source)
+{
+	proto_node_seen seen;
+
+	memset(&seen, 0, sizeof(seen));
+	seen.addr = *a;
+	seen.source = source;
+	seen.what = PROTO_NODE_MET;
+	seen.name = proto_conn_peer_name(c);
+	seen.has_nfiles = 1;
+	seen.nfiles = proto_conn_peer_nfiles(c);
+	seen.identity = proto_conn_peer_id(c);
+	seen.record = hello->opts.rec;
+	seen.record_len = hello->opts.rec_len;
+	proto_node_report(n, &seen);
 }
 
 static void
@@ -369,7 +423,7 @@ boot_ready(proto_conn *c, const proto_msg *hello, void *arg)
 		    proto_conn_peer(c));
 		a = nc->at;
 		enter(n);
-		proto_node_found(n, &a, "lan");
+		met(n, c, hello, &a, "lan");
 		if (leave(n))
 			return;
 		conn_free(nc);
@@ -378,7 +432,7 @@ boot_ready(proto_conn *c, const proto_msg *hello, void *arg)
 	if (hello->listen_port != 0 && proto_addr_from_host(&a, host,
 	    strlen(host), hello->listen_port) == 0) {
 		enter(n);
-		proto_node_found(n, &a, "bootstrap");
+		met(n, c, hello, &a, "bootstrap");
 		if (leave(n))
 			return;
 	}
@@ -408,13 +462,17 @@ conn_to(proto_node *n, const proto_addr *at, int check)
 {
 	struct node_conn *nc = calloc(1, sizeof(*nc));
 	proto_conn_config ccfg;
+	proto_addr said[PROTO_HELLO_ADDRS_MAX];
 
 	if (nc == NULL)
 		return NULL;
 	nc->node = n;
 	nc->at = *at;
 	nc->check = check;
-	proto__node_conn_config(n, &ccfg);
+	proto__node_conn_config(n, &ccfg, said);
+	/* The answer is a PEERS_REPLY, records and all, whatever the
+	 * server's connections take in. */
+	ccfg.max_frame = PROTO_NODE_PEERS_FRAME_MAX;
 	nc->conn = proto_conn_connect(n->base, (const struct sockaddr *)
 	    &at->ss, at->len, &ccfg, &boot_cbs, nc);
 	if (nc->conn == NULL) {
@@ -436,18 +494,16 @@ conn_to(proto_node *n, const proto_addr *at, int check)
  * passed on, a few at a time (it is heard again at its next announcement
  * when there is no room now). */
 static void
-on_heard(const char *host, uint16_t port, void *arg)
+on_heard(const proto_addr *a, void *arg)
 {
 	proto_node *n = arg;
-	proto_addr a;
 
-	if (!n->cfg.check_heard || n->nchecks >= PROTO_NODE_CHECKS_MAX ||
-	    proto_addr_from_host(&a, host, strlen(host), port) != 0)
+	if (!n->cfg.check_heard || n->nchecks >= PROTO_NODE_CHECKS_MAX)
 		return;
 	for (struct node_conn *nc = n->conns; nc; nc = nc->next)
-		if (nc->check && proto_addr_equal(&nc->at, &a))
+		if (nc->check && proto_addr_equal(&nc->at, a))
 			return;
-	(void)conn_to(n, &a, 1);
+	(void)conn_to(n, a, 1);
 }
 
 /* Connects to every bootstrap peer: the HELLO tells it our port, and we ask
@@ -497,7 +553,8 @@ proto_node *
 proto_node_new(struct event_base *base, const proto_node_config *cfg,
     const proto_node_cbs *cbs, void *ctx)
 {
-	proto_server_cbs scbs = { server_log, on_inbound, on_heard };
+	proto_server_cbs scbs = { server_log, on_inbound, on_heard,
+	    server_record };
 	proto_node *n = calloc(1, sizeof(*n));
 
 	if (n == NULL)
@@ -606,10 +663,29 @@ proto__node_boot(const proto_node *n, size_t *count)
 }
 
 void
-proto__node_conn_config(const proto_node *n, proto_conn_config *out)
+proto__node_conn_config(proto_node *n, proto_conn_config *out,
+    proto_addr said[PROTO_HELLO_ADDRS_MAX])
 {
 	*out = n->cfg.server.conn;
 	out->listen_port = proto_node_port(n);
 	out->nfiles = proto_store_count(n->store);
 	out->tls = n->cfg.client_tls;
+	out->record = proto_node_record(n, &out->record_len);
+	out->caps = proto_node_caps(n);
+	out->naddrs = proto_node_addrs(n, said, PROTO_HELLO_ADDRS_MAX);
+	out->addrs = said;
+	/* Asking, it takes no requests (PROTOCOL.md: they flow one way). */
+	out->max_requests = 0;
+}
+
+proto_record_own *
+proto__node_own(proto_node *n)
+{
+	return &n->own;
+}
+
+const proto_identity *
+proto__node_identity(const proto_node *n)
+{
+	return n->cfg.identity;
 }

@@ -55,6 +55,9 @@ typedef struct proto_node_config {
 	int check_heard;        /* nodes heard on the LAN are connected to and,
 	                         * when a node answers there, passed on (and
 	                         * offered to watchers); 0: only heard */
+	const proto_identity *identity; /* the node's key, which signs its
+	                         * record; borrowed for the node's life; NULL
+	                         * (no TLS): the node has no record */
 } proto_node_config;
 
 typedef struct proto_node_cbs {
@@ -66,7 +69,9 @@ typedef struct proto_node_cbs {
 /* What a source says of a node it found (proto_node_report). */
 enum proto_node_news {
 	PROTO_NODE_FOUND = 0,  /* a node to know (proto_node_found): entered
-	                        * in the table and passed on */
+	                        * in the table as heard, passed on once a
+	                        * connection shows a node there or with the
+	                        * record it signed */
 	PROTO_NODE_HEARD,      /* it says it is there (a LAN datagram): name
 	                        * and nfiles are its own word, unchecked;
 	                        * not passed on */
@@ -80,7 +85,8 @@ enum proto_node_news {
 };
 
 typedef struct proto_node_seen {
-	proto_addr addr;        /* numbers only */
+	proto_addr addr;        /* numbers only; pinned when the identity
+	                         * there must be a given one */
 	const char *source;     /* the reporting source's word: "lan",
 	                         * "bootstrap", "pex", "inbound" */
 	unsigned what;          /* a PROTO_NODE_* of enum proto_node_news */
@@ -92,6 +98,11 @@ typedef struct proto_node_seen {
 	const uint8_t *identity; /* PROTO_IDENTITY_LEN bytes: its TLS key's;
 	                         * NULL: not known, or no TLS */
 	int has;                /* PROTO_NODE_HAS: 1 it holds the id, 0 not */
+	const uint8_t *record;  /* the record it signed (record.h), record_len
+	                         * bytes: its HELLO's, or the one it was named
+	                         * with in a PEERS_REPLY; NULL: none. Checked
+	                         * by proto_node_report */
+	size_t record_len;
 } proto_node_seen;
 
 /* Called for each report the node takes (a source's, or a node that
@@ -155,6 +166,11 @@ uint16_t proto_node_port(const proto_node *node);
 size_t proto_node_addrs(const proto_node *node, proto_addr *out,
     size_t max);
 
+/* The caps (PROTO_CAP_*) the node's HELLOs state on the connections it
+ * makes: PROTO_CAP_SWARM once it listens (its server answers INTERESTED),
+ * else 0. */
+uint64_t proto_node_caps(const proto_node *node);
+
 /* 1 when addr is the node itself: its port at a loopback or wildcard
  * address or at one of this host's. Never for a node with no listener. */
 int proto_node_is_self(const proto_node *node, const proto_addr *addr);
@@ -178,6 +194,15 @@ int proto_node_start_beacon(proto_node *node, const proto_beacon_config *cfg);
  * peers. 0, or PROTO_ERR_NOMEM. */
 int proto_node_start_bootstrap(proto_node *node);
 
+/* The node's own record (record.h), signed with cfg.identity, saying
+ * where it listens (proto_node_addrs, the first PROTO_RECORD_ADDRS_MAX),
+ * that it is reachable, and a seed once it shares a whole file; it
+ * expires an hour after it is signed and is signed anew, with a higher
+ * seq, when half of that is gone or what it says has changed. Owned by
+ * the node and valid until the next call or proto_node_free; *len set.
+ * NULL (*len 0) without an identity or a listener. */
+const uint8_t *proto_node_record(proto_node *node, size_t *len);
+
 /* Asks every source that can for the nodes holding id / tells them the
  * node holds it. The count of sources asked. */
 size_t proto_node_lookup(proto_node *node, const uint8_t id[PROTO_HASH_LEN]);
@@ -185,19 +210,25 @@ size_t proto_node_announce(proto_node *node,
     const uint8_t id[PROTO_HASH_LEN]);
 
 /* A source found a node at addr: proto_node_report of a PROTO_NODE_FOUND
- * with nothing known but addr. addr and source are borrowed for the call.
- * Returns 1 when offered, 0 when ignored. */
+ * with nothing known but addr (its pin, if any, kept). addr and source
+ * are borrowed for the call. Returns 1 when offered, 0 when ignored. */
 int proto_node_found(proto_node *node, const proto_addr *addr,
     const char *source);
 
 /* A source says what seen says of a node. Ignored (with a debug line)
  * when its address is malformed (no port, a wildcard address) or the node
- * itself; otherwise, when FOUND or MET, entered in the table of known
- * peers, and in every case offered to every watcher. seen is borrowed for
- * the call (the table keeps a copy of the address). Returns 1 when
- * offered, 0 when ignored. A source calling it from a callback of its
- * own brackets the call as nodequery.c does: a watcher may free the
- * node. */
+ * itself. Its record, when it verifies and lists the address, pins the
+ * address to the record's identity (whoever answers there must be that
+ * node) and is kept by the table; otherwise it is dropped. A FOUND is
+ * entered in the table of known peers as heard (proto_peers_heard: not
+ * passed on until a connection there shows a node, or with its record),
+ * a MET as a node there (proto_peers_add, with its identity); the others
+ * are not entered. Every report is offered to every watcher, with the
+ * address pinned as above (for a MET, as the table has it) and the record
+ * only when it verified. seen is borrowed for the call (the table keeps
+ * copies). Returns 1 when offered, 0 when ignored. A source calling it
+ * from a callback of its own brackets the call as nodequery.c does: a
+ * watcher may free the node. */
 int proto_node_report(proto_node *node, const proto_node_seen *seen);
 
 /* fn(seen, ctx) for every report from now on, until

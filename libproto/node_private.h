@@ -1,7 +1,8 @@
 /*
  * What the node's modules share and nothing else sees: node.c keeps the
- * node, nodequery.c the sources that ask once (the LAN query and the peer
- * exchange that p2p-discover runs). Private to libproto; node.h and
+ * node, nodelan.c and nodepex.c the LAN and the peer exchange that asks
+ * once (p2p-discover's), noderecord.c the node's own record and the check
+ * of the records others pass on. Private to libproto; node.h and
  * nodequery.h are the public API.
  */
 #ifndef PROTO_NODE_PRIVATE_H
@@ -11,6 +12,7 @@
 
 #include "conn.h"
 #include "node.h"
+#include "record.h"
 
 struct event_base;
 
@@ -33,8 +35,25 @@ struct event_base *proto__node_base(const proto_node *n);
 const proto_addr *proto__node_boot(const proto_node *n, size_t *count);
 
 /* What a connection the node makes says of it: the node's name, secret
- * and rate-limit group, its port and file count in HELLO, the client TLS
- * context. Pointers borrowed from the node. */
-void proto__node_conn_config(const proto_node *n, proto_conn_config *out);
+ * and rate-limit group, its port, file count, record, caps and addresses
+ * (into said) in HELLO, the client TLS context; it takes no requests.
+ * Pointers borrowed from the node (the record valid until the next
+ * proto_node_record) and from said. */
+void proto__node_conn_config(proto_node *n, proto_conn_config *out,
+    proto_addr said[PROTO_HELLO_ADDRS_MAX]);
+
+/* A PEERS_REPLY of 64 entries, each with the longest record: the largest
+ * frame a connection that asks for PEERS takes. */
+#define PROTO_NODE_PEERS_FRAME_MAX (PROTO_PEERS_MAX * (PROTO_RECORD_MAX + 96))
+
+/* The node's own record as last signed, and the key that signs it
+ * (NULL: none); noderecord.c keeps the record. */
+proto_record_own *proto__node_own(proto_node *n);
+const proto_identity *proto__node_identity(const proto_node *n);
+
+/* 1 when rec (len bytes, or NULL) is a record that verifies now and lists
+ * addr: addr is then pinned to its identity. 0 otherwise, addr untouched. */
+int proto__node_record_pins(proto_addr *addr, const uint8_t *rec,
+    size_t len);
 
 #endif

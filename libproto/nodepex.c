@@ -54,7 +54,8 @@ say(proto_node *n, int level, const char *fmt, ...)
 }
 
 static void
-report(struct asked *a, unsigned what, const proto_conn *c, int has)
+report(struct asked *a, unsigned what, const proto_conn *c,
+    const proto_msg *hello, int has)
 {
 	proto_node_seen seen;
 
@@ -68,6 +69,10 @@ report(struct asked *a, unsigned what, const proto_conn *c, int has)
 		seen.has_nfiles = 1;
 		seen.nfiles = proto_conn_peer_nfiles(c);
 		seen.identity = proto_conn_peer_id(c);
+	}
+	if (hello != NULL) {
+		seen.record = hello->opts.rec;
+		seen.record_len = hello->opts.rec_len;
 	}
 	proto_node_report(a->pex->node, &seen);
 }
@@ -90,9 +95,8 @@ on_ready(proto_conn *c, const proto_msg *hello, void *arg)
 	proto_node *n = p->node;
 	proto_msg m;
 
-	(void)hello;
 	proto__node_enter(n);
-	report(a, PROTO_NODE_MET, c, 0);
+	report(a, PROTO_NODE_MET, c, hello, 0);
 	if (proto__node_leave(n))
 		return;
 	if (p->wanting) {
@@ -117,14 +121,19 @@ on_msg(proto_conn *c, proto_msg *m, void *arg)
 
 	proto__node_enter(n);
 	if (m->type == PROTO_MSG_HAS_REPLY && m->rid == RID_HAS)
-		report(a, PROTO_NODE_HAS, c, m->has != 0);
+		report(a, PROTO_NODE_HAS, c, NULL, m->has != 0);
 	else if (m->type == PROTO_MSG_PEERS_REPLY)
-		/* Numbers only: a peer must not make us look names up. */
+		/* Numbers only: a peer must not make us look names up. A
+		 * node named with its record must show its identity. */
 		for (size_t i = 0; i < m->npeers; i++) {
+			const proto_peer_entry *e = &m->peers[i];
 			proto_addr learned;
-			if (proto_addr_from_host(&learned, m->peers[i].host,
-			    m->peers[i].host_len, m->peers[i].port) == 0)
-				ask(p, &learned);
+			if (proto_addr_from_host(&learned, e->host,
+			    e->host_len, e->port) != 0)
+				continue;
+			(void)proto__node_record_pins(&learned, e->record,
+			    e->record_len);
+			ask(p, &learned);
 		}
 	if (proto__node_leave(n))
 		return;
@@ -146,7 +155,7 @@ on_close(proto_conn *c, int err, void *arg)
 	    strerror(errno) : proto_strerror(err), *detail ? ": " : "", detail);
 	done(a);
 	proto__node_enter(n);
-	report(a, PROTO_NODE_UNREACHED, NULL, 0);
+	report(a, PROTO_NODE_UNREACHED, NULL, NULL, 0);
 	(void)proto__node_leave(n);
 }
 
@@ -158,6 +167,7 @@ ask(struct pex *p, const proto_addr *addr)
 	static const proto_conn_cbs cbs = { on_ready, on_msg, on_close, NULL,
 	    NULL };
 	proto_conn_config ccfg;
+	proto_addr said[PROTO_HELLO_ADDRS_MAX];
 	struct asked *a;
 
 	for (size_t i = 0; i < p->nasked; i++)
@@ -170,7 +180,8 @@ ask(struct pex *p, const proto_addr *addr)
 	a->addr = *addr;
 	say(p->node, PROTO_LOG_DEBUG, "pex: asking %s",
 	    proto_addr_text(&a->addr));
-	proto__node_conn_config(p->node, &ccfg);
+	proto__node_conn_config(p->node, &ccfg, said);
+	ccfg.max_frame = PROTO_NODE_PEERS_FRAME_MAX;
 	/* A bootstrap peer given as ID@HOST:PORT must show that identity. */
 	ccfg.pin = a->addr.has_pin ? a->addr.pin : NULL;
 	a->conn = proto_conn_connect(proto__node_base(p->node),
@@ -178,7 +189,7 @@ ask(struct pex *p, const proto_addr *addr)
 	if (a->conn == NULL) {
 		say(p->node, PROTO_LOG_DEBUG, "%s: %s",
 		    proto_addr_text(&a->addr), strerror(errno));
-		report(a, PROTO_NODE_UNREACHED, NULL, 0);
+		report(a, PROTO_NODE_UNREACHED, NULL, NULL, 0);
 	}
 }
 

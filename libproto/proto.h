@@ -26,6 +26,7 @@
  *   fetch.h     fetching a file by id from many peers at once
  *   output.h    where a fetched file's chunks go: a stream, or FILE.part
  *   identity.h  a node's key pair and identity, TLS 1.3 contexts
+ *   record.h    peer records: what a node says of itself, signed
  *   log.h       a hook for the library's debug and trace events
  */
 #ifndef PROTO_H
@@ -35,11 +36,13 @@
 #include "hash.h"
 #include "msg.h"
 #include "manifest.h"
+#include "merkle.h"
 #include "conn.h"
 #include "store.h"
 #include "disco.h"
 #include "beacon.h"
 #include "peers.h"
+#include "record.h"
 #include "have.h"
 #include "server.h"
 #include "ifaddr.h"

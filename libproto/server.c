@@ -99,12 +99,34 @@ on_ready(proto_conn *c, const proto_msg *hello, void *arg)
 	    proto_conn_peer(c), proto_conn_peer_name(c));
 	take_waiting(srv, cl->host);
 	/* A peer that listens can be passed on to others. */
-	if (hello->listen_port != 0) {
-		proto_peers_add(&srv->known, host, strlen(host),
-		    hello->listen_port);
+	if (hello->listen_port != 0 && proto_addr_from_host(&cl->listen_at,
+	    host, strlen(host), hello->listen_port) == 0) {
+		const proto_known_peer *e;
+		cl->listens = 1;
+		/* Its record, if it sent one, must name the node that
+		 * showed its identity here, and this address. */
+		proto_peers_add(&srv->known, &cl->listen_at,
+		    proto_conn_peer_id(c), hello->opts.rec,
+		    hello->opts.rec_len);
+		if ((e = proto_peers_find(&srv->known, &cl->listen_at)) != NULL)
+			cl->listen_at = e->addr;
 		if (srv->cbs.on_peer != NULL)
-			srv->cbs.on_peer(host, hello->listen_port, srv->ctx);
+			srv->cbs.on_peer(&cl->listen_at, srv->ctx);
 	}
+}
+
+void
+proto__server_touch_known(proto_server *srv)
+{
+	time_t now = time(NULL);
+
+	if (now - srv->known_touched < 60)
+		return;
+	srv->known_touched = now;
+	for (const struct client *cl = srv->clients; cl; cl = cl->next)
+		if (cl->listens && !cl->handshaking)
+			proto_peers_add(&srv->known, &cl->listen_at,
+			    proto_conn_peer_id(cl->conn), NULL, 0);
 }
 
 static void
@@ -195,6 +217,11 @@ admit(proto_server *srv, evutil_socket_t fd, const char *host, uint16_t port)
 	cl->srv = srv;
 	snprintf(cl->host, sizeof(cl->host), "%s", host);
 	srv->cfg.conn.nfiles = proto_store_count(srv->store);
+	srv->cfg.conn.record = NULL;
+	srv->cfg.conn.record_len = 0;
+	if (srv->cbs.record != NULL)
+		srv->cfg.conn.record = srv->cbs.record(
+		    &srv->cfg.conn.record_len, srv->ctx);
 	if ((cl->conn = proto_conn_accept(srv->base, fd, &srv->cfg.conn,
 	    &client_cbs, cl)) == NULL) {
 		free(cl);
@@ -346,7 +373,16 @@ proto_server_new(struct event_base *base, proto_store *store,
 		srv->cfg.max_handshakes = srv->cfg.max_peers;
 	if (srv->cfg.max_host_handshakes == 0)
 		srv->cfg.max_host_handshakes = DEFAULT_HOST_HANDSHAKES;
-	srv->cfg.conn.caps |= PROTO_CAP_SWARM;
+	srv->cfg.conn.caps |= PROTO_CAP_SWARM | PROTO_CAP_HASHES;
+	/* Past REQUESTS_MAX a request is answered BUSY, so that is what a
+	 * client may have out. */
+	if (srv->cfg.conn.max_requests == 0)
+		srv->cfg.conn.max_requests = REQUESTS_MAX;
+	proto_server_set_addrs(srv, cfg->conn.addrs, cfg->conn.naddrs);
+	if (srv->cfg.inline_chunks == 0)
+		srv->cfg.inline_chunks = PROTO_SERVER_INLINE_CHUNKS;
+	if (srv->cfg.inline_chunks > PROTO_INLINE_MAX)
+		srv->cfg.inline_chunks = PROTO_INLINE_MAX;
 	/* Read requests (and CANCELs) while the largest chunk waits to go
 	 * out beside what the queue lets in: the queue, not the connection,
 	 * bounds what a client holds. */
@@ -368,6 +404,17 @@ proto_server_new(struct event_base *base, proto_store *store,
 		return NULL;
 	}
 	return srv;
+}
+
+void
+proto_server_set_addrs(proto_server *srv, const proto_addr *addrs, size_t n)
+{
+	if (n > PROTO_HELLO_ADDRS_MAX)
+		n = PROTO_HELLO_ADDRS_MAX;
+	for (size_t i = 0; i < n; i++)
+		srv->addrs[i] = addrs[i];
+	srv->cfg.conn.addrs = srv->addrs;
+	srv->cfg.conn.naddrs = n;
 }
 
 void
@@ -443,17 +490,20 @@ beacon_announce(const struct sockaddr_in *from, const proto_disco_msg *m,
 	proto_server *srv = arg;
 	const char *name = srv->cfg.conn.node_name ? srv->cfg.conn.node_name :
 	    "";
-	char host[INET_ADDRSTRLEN];
+	proto_addr a;
 
-	inet_ntop(AF_INET, &from->sin_addr, host, sizeof(host));
 	if (m->port == srv->cfg.conn.listen_port && m->name_len ==
 	    strlen(name) && memcmp(m->name, name, m->name_len) == 0)
 		return; /* most likely our own announcement */
+	if (proto_addr_from_sockaddr(&a, (const struct sockaddr *)from,
+	    sizeof(*from)) != 0)
+		return;
+	proto_addr_set_port(&a, m->port);
 	/* Whoever can send a datagram can say anything in it: a node is
 	 * passed on only once a connection to it shows it is there. */
-	if (proto_peers_heard(&srv->known, host, strlen(host), m->port) == 1 &&
+	if (proto_peers_heard(&srv->known, &a, NULL, 0) == 1 &&
 	    srv->cbs.on_heard != NULL)
-		srv->cbs.on_heard(host, m->port, srv->ctx);
+		srv->cbs.on_heard(&a, srv->ctx);
 }
 
 static void

@@ -18,7 +18,13 @@ struct event;
 struct event_base;
 struct evconnlistener;
 
-#define PENDING_MAX 64      /* requests queued per client */
+/* A client may have REQUESTS_MAX requests outstanding: they are queued and
+ * answered in turn. Past that it is answered BUSY, in turn too, for as
+ * many again; past both it is dropped. The server never stops reading a
+ * client to slow it: once requests flow both ways on a connection, a side
+ * that stops reading can deadlock the other. */
+#define REQUESTS_MAX 64     /* the texts of serveanswer.c name these */
+#define QUEUE_MAX 128
 #define QUEUED_BYTES (1u << 20)
 
 struct request {
@@ -27,32 +33,40 @@ struct request {
 	uint8_t id[PROTO_HASH_LEN];
 	uint64_t index;
 	uint32_t chunk_size;
+	int has_id;         /* PEERS: id was asked about */
+	uint32_t count, proof_layers;   /* GET_HASHES */
 	int cancelled;
+	int busy;           /* past REQUESTS_MAX: answered BUSY */
 };
 
 struct client {
 	proto_server *srv;
 	proto_conn *conn;
 	struct client *prev, *next;
-	struct request queue[PENDING_MAX];
+	struct request queue[QUEUE_MAX];
 	unsigned head, count;
 	int interested;
 	uint8_t interest[PROTO_HASH_LEN];
 	int handshaking;    /* accepted, its HELLO not yet taken */
 	uint64_t seq;       /* order of acceptance: lower is older */
 	char host[PROTO_HOST_MAX + 1];
+	int listens;        /* its HELLO named a port: ... */
+	proto_addr listen_at; /* ... where it listens */
 };
 
 struct proto_server {
 	struct event_base *base;
 	proto_store *store;
 	proto_server_config cfg;
+	proto_addr addrs[PROTO_HELLO_ADDRS_MAX]; /* cfg.conn.addrs points here */
 	proto_server_cbs cbs;
 	void *ctx;
 	struct evconnlistener *listener;
 	struct event *retry_ev;
 	proto_beacon *beacon;
 	proto_peer_table known;
+	time_t known_touched; /* when connected clients were last seen in
+	                       * it */
 	struct client *clients;
 	unsigned nclients;
 	unsigned nhandshaking;  /* clients still in their handshake */
@@ -79,5 +93,9 @@ void proto__server_client_free(struct client *cl);
 /* serveanswer.c: a client's requests, and its output drained. */
 void proto__server_on_msg(proto_conn *c, proto_msg *m, void *arg);
 void proto__server_on_written(proto_conn *c, void *arg);
+
+/* server.c: the entries of the clients connected now are seen now, at
+ * most once every minute. */
+void proto__server_touch_known(proto_server *srv);
 
 #endif

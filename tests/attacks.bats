@@ -57,14 +57,27 @@ _misbehaved() {
 }
 
 # _beside_honest MODE BAD_DATA: fetch (to stdout) from the bad peer, named first, and an honest
-# server. The output is right and every chunk came from the honest server, never dropped; when
+# server, named (on stdin) once the bad peer has misbehaved: a fetch asks only the peers it meets
+# before it holds a manifest for one, so the bad peer goes first for its manifest to be asked
+# for. The output is right and every chunk came from the honest server, never dropped; when
 # BAD_DATA is 1 the bad peer sent bad data and must be counted as dropped.
 _beside_honest() {
-	local mode=$1 bad_data=$2
+	local mode=$1 bad_data=$2 pid
 	start_badpeer "$mode" m f
 	local bad=$BADPEER_ADDR
 	_serve_honest
-	run --separate-stderr to_file out timeout 60 p2p-fetch --stats -T "$T" -p "$bad" -p "$GOOD" "$ID" </dev/null
+	mkfifo peers
+	timeout 60 p2p-fetch --stats -T "$T" -p "$bad" -p - "$ID" <peers >out 2>fetch.err 3>&- &
+	pid=$!
+	EXTRA_PIDS+=("$pid")
+	exec 4>peers
+	wait_for grep -q "misbehaved: $mode:" "$BADPEER_ERR" || true
+	echo "$GOOD" >&4
+	exec 4>&-
+	wait_exit "$pid" 70
+	status=$exit_status
+	stderr=$(cat fetch.err)
+	mapfile -t stderr_lines <fetch.err
 	echo "$stderr" >&2
 	assert_equal "$status" 0
 	cmp f out
@@ -272,6 +285,28 @@ _alone() {
 
 @test "fetch: drip-chunks alone: exit 1 within the timeout" {
 	_alone drip-chunks
+}
+
+# A slow peer: it sends its chunks 1 KiB every 250 ms, enough that bytes keep arriving (which
+# once counted as progress, so it held its 16 requests until the endgame, and a fetch to stdout
+# waited on it), far too slow to be worth waiting for. Its first request has a deadline (1 s and
+# its length at 64 KiB/s: 2 s for 64 KiB); past it, while the seed delivers, its requests go to
+# the seed.
+@test "fetch: slow-chunks (4 KiB/s) beside a capped seed: its requests pass to the seed at their deadline" {
+	make_file big 16M 44
+	p2p-chunk -c 64K big >big.m
+	local id
+	id=$(ref_id big)
+	start_badpeer slow-chunks big.m big
+	local bad=$BADPEER_ADDR
+	start_server --stdin big.m --no-announce --max-upload-rate 4M
+	wait_listed "$SERVER_ADDR" "$id"
+	run --separate-stderr to_file out timeout 60 p2p-fetch -v --stats -p "$bad" -p "$SERVER_ADDR" "$id" </dev/null
+	echo "$stderr" >&2
+	assert_equal "$status" 0
+	cmp big out
+	_misbehaved slow-chunks
+	assert_stderr --regexp "$bad: chunk [0-9]+ not done after [0-9.]+ s; asking others"
 }
 
 # A liar: its HAVE_MAP claims every chunk but the last, it never answers a GET_CHUNK, and a HAVE
@@ -484,9 +519,14 @@ SERVE_ARGS=()
 	[[ $report == *'20 connections, 20 greeted'* ]]
 }
 
-@test "serve: pipeline (10000 GET_CHUNK at once, nothing read for 6 s): every one answered, in order" {
+# A requester may have 64 requests outstanding, BUSY answers another 64, and past 128 it is
+# dropped: the server never stops reading it, and what it answered came in order, the ERROR
+# that ends the connection last (out of turn: the BUSY answers queued before it are not sent).
+@test "serve: pipeline (10000 GET_CHUNK at once, nothing read for 6 s): answered in order, dropped past 128 outstanding" {
 	_under_attack -t 6 pipeline
-	assert_regex "$report" '10000 of 10000 answers after [0-9]+ ms: 10000 CHUNK, 0 ERROR, 0 out of order'
+	assert_regex "$report" ' ([0-9]+) of 10000 answers after [0-9]+ ms: [0-9]+ CHUNK, 1 ERROR, 1 out of order'
+	grep -q "dropped: over 128 requests outstanding" "$GOOD_ERR" ||
+		fail "the server did not say why: $(cat "$GOOD_ERR")"
 }
 
 @test "serve: never-read (1000 GET_CHUNK, never read)" {

@@ -56,10 +56,10 @@ teardown() {
 	assert_equal "$(cat "$SERVER_OUT")" "127.0.0.1:$SERVER_PORT"
 }
 
-@test "HELLO: protocol version 1, caps 1 (swarm), the -n name, the listening port" {
+@test "HELLO: protocol version 1, caps 13 (swarm, records, hashes), the -n name, the listening port" {
 	start_server -n 'node-α'
 	run -0 python3 "$P2P_REF" hello "$SERVER_ADDR"
-	assert_output --regexp "^\\[0, 1, 1, \"node-α\", $SERVER_PORT(, .*)?\\]\$"
+	assert_output --regexp "^\\[0, 1, 13, \"node-α\", $SERVER_PORT(, .*)?\\]\$"
 	start_server --name other
 	run -0 python3 "$P2P_REF" hello "$SERVER_ADDR"
 	assert_output --partial '"other"'
@@ -396,4 +396,54 @@ open("m.bad", "wb").write(data.replace(old, new))' "$PWD"
 	# A second time, from the chunks already checked.
 	run -0 --separate-stderr p2p-fetch -p "$SERVER_ADDR" -o got2 "$id" </dev/null
 	cmp got2 f
+}
+
+# A client may have 64 requests outstanding (HELLO's maxreq); the server never stops reading
+# it to slow it, since a side that stops reading can deadlock requests both ways: past 64 it
+# is answered BUSY in turn, past 128 it is dropped.
+@test "flow control: a client past 64 requests outstanding gets BUSY for the rest, answered in turn" {
+	mkdir share
+	make_file share/big 4M 23
+	start_server -d share
+	id=$(p2p-chunk --id share/big)
+	wait_listed "$SERVER_ADDR" "$id"
+	python3 "$P2P_REF" stall "$SERVER_ADDR" "$id" 1048576 100 go 4 >stall.out 2>stall.err 3>&- &
+	EXTRA_PIDS+=("$!")
+	stall_pid=$!
+	wait_for grep -q asked stall.out
+	sleep 1 # the server takes in the requests: no more than its output allows
+	touch go
+	wait_exit "$stall_pid" 30
+	cat stall.err >&2
+	assert_equal "$exit_status" 0
+	run -0 cat stall.out
+	# Every request answered once: as many CHUNKs as were within the 64, then BUSY.
+	[[ ${lines[1]} =~ ^answers\ ([0-9]+)\ CHUNK,\ ([0-9]+)\ ERROR$ ]] || fail "$output"
+	chunks=${BASH_REMATCH[1]} errors=${BASH_REMATCH[2]}
+	assert_equal $((chunks + errors)) 100
+	assert_equal "${lines[2]}" "busy $errors"
+	((errors >= 30)) || fail "only $errors BUSY of 100 asked at once"
+	run -0 --separate-stderr p2p-fetch -T 10 -p "$SERVER_ADDR" -o got "$id" </dev/null
+	cmp got share/big
+}
+
+@test "flow control: a client past 128 requests outstanding is dropped; the server goes on" {
+	mkdir share
+	make_file share/big 4M 23
+	start_server -d share
+	id=$(p2p-chunk --id share/big)
+	wait_listed "$SERVER_ADDR" "$id"
+	python3 "$P2P_REF" stall "$SERVER_ADDR" "$id" 1048576 200 go 4 >stall.out 2>stall.err 3>&- &
+	EXTRA_PIDS+=("$!")
+	stall_pid=$!
+	wait_for grep -q asked stall.out
+	wait_for grep -q 'over 128 requests outstanding' "$SERVER_ERR"
+	touch go
+	wait_exit "$stall_pid" 30
+	assert_equal "$exit_status" 1
+	run -0 cat stall.err
+	assert_output --partial "connection ended after"
+	pid_alive "$SERVER_PID"
+	run -0 --separate-stderr p2p-fetch -T 10 -p "$SERVER_ADDR" -o got "$id" </dev/null
+	cmp got share/big
 }

@@ -117,7 +117,9 @@ wait_fetches() {
 	serve_chunked -c 256K big -- --no-announce --max-upload-rate 4M
 	local id port
 	id=$(p2p-chunk --id big)
-	start_fetch a -T 30 -p "$SERVER_ADDR" -o a "$id"
+	# --seed: under load the swarm step below can outlast the rest of the fetch, and the
+	# node must still be there for p2p-discover after it
+	start_fetch a -T 30 --seed -p "$SERVER_ADDR" -o a "$id"
 	port=$(fetch_port a)
 	wait_for -t 20 test -s a.part
 	run -0 python3 "$P2P_REF" swarm "127.0.0.1:$port" "$id"

@@ -335,9 +335,11 @@ test_handshake_and_requests(void)
 	    "conn_peer_listen_port after ready");
 	is_int(proto_conn_peer_listen_port(cl.c), 0, "listen port 0 passed on");
 	is_str(proto_conn_peer(cl.c), "?", "conn_peer of a pair (no socket) is ?");
+	/* [0, 1, 0, "alpha", 4001, 0, nil, {"vmin": 1, "maxframe": 2^24}] */
 	ok(proto_conn_bytes_in(sv.c) == proto_conn_bytes_out(cl.c) &&
-	    proto_conn_bytes_in(sv.c) == 4 + 1 + 1 + 1 + 1 + 6 + 3 + 1,
-	    "handshake: bytes in = peer's bytes out = one HELLO frame (18)");
+	    proto_conn_bytes_in(sv.c) == 4 + 1 + 1 + 1 + 1 + 6 + 3 + 1 + 1 +
+	    1 + 5 + 1 + 9 + 5,
+	    "handshake: bytes in = peer's bytes out = one HELLO frame (40)");
 
 	/* GET_MANIFEST -> MANIFEST. */
 	proto_msg_init(&m, PROTO_MSG_GET_MANIFEST);
@@ -776,6 +778,91 @@ test_backpressure(void)
 	close(fd);
 }
 
+/*
+ * A HAVE sent while chunk answers wait to go passes the chunks not yet
+ * begun, but neither the chunk already going out (a frame is never cut)
+ * nor an answer that is not a chunk (a HAVE_MAP, here an ERROR, must come
+ * before the HAVEs that follow it).
+ */
+static void
+test_control_passes_chunks(void)
+{
+	struct env e;
+	struct side s;
+	int fd, end, got = 0;
+	proto_manifest *mf = served_file(6 * 65536, 65536, &fd);
+	/* The order expected: chunks 0-2, the ERROR to rid 4, the HAVE,
+	 * chunks 3-5; a chunk is rid 100 + its index. */
+	static const unsigned want_type[] = { PROTO_MSG_CHUNK, PROTO_MSG_CHUNK,
+		PROTO_MSG_CHUNK, PROTO_MSG_ERROR, PROTO_MSG_HAVE,
+		PROTO_MSG_CHUNK, PROTO_MSG_CHUNK, PROTO_MSG_CHUNK };
+	static const uint32_t want_rid[] = { 100, 101, 102, 4, 0, 103, 104,
+		105 };
+	unsigned types[8];
+	uint32_t rids[8];
+	int chunks_good = 1;
+	proto_msg m, r;
+	uint8_t *f;
+
+	raw_env(&e, &s, 5, 0);
+	s.serve = 1;
+	s.mf = mf;
+	s.fd = fd;
+	bufferevent_disable(e.pair[0], EV_READ);
+	raw_send_hello(e.pair[0], 1);
+	proto_msg_init(&m, PROTO_MSG_GET_CHUNK);
+	m.id = mf->id;
+	m.chunk_size = 65536;
+	for (uint32_t i = 0; i < 6; i++) {
+		if (i == 3) {
+			proto_msg bad;
+			proto_msg_init(&bad, PROTO_MSG_HAS); /* not served */
+			bad.rid = 4;
+			bad.id = mf->id;
+			raw_send(e.pair[0], &bad);
+		}
+		m.rid = 100 + i;
+		m.index = i;
+		raw_send(e.pair[0], &m);
+	}
+	settle(e.base, 50);
+	ok(s.ready && s.nmsg == 7, "control: the 7 requests read (%d)", s.nmsg);
+	proto_msg_init(&m, PROTO_MSG_HAVE);
+	m.id = mf->id;
+	m.index = 5;
+	ok(proto_conn_send(s.c, &m) == 0, "control: HAVE queued");
+
+	bufferevent_enable(e.pair[0], EV_READ);
+	end = now_ms() + 3000;
+	while (got < 8 && now_ms() < end) {
+		event_base_loop(e.base, EVLOOP_NONBLOCK);
+		while ((f = raw_recv(e.pair[0], &r)) != NULL) {
+			if (r.type != PROTO_MSG_HELLO && got < 8) {
+				types[got] = r.type;
+				rids[got] = r.rid;
+				if (r.type == PROTO_MSG_CHUNK &&
+				    proto_manifest_check_chunk(mf, r.rid - 100,
+				    r.data, r.data_len) != 0)
+					chunks_good = 0;
+				got++;
+			}
+			proto_msg_clear(&r);
+			free(f);
+		}
+		nap();
+	}
+	is_int(got, 8, "control: 8 frames arrive");
+	for (int i = 0; i < got; i++)
+		ok(types[i] == want_type[i] && rids[i] == want_rid[i],
+		    "control: frame %d is %s rid %u (want %s rid %u)", i,
+		    proto_msg_type_name(types[i]), rids[i],
+		    proto_msg_type_name(want_type[i]), want_rid[i]);
+	ok(chunks_good, "control: every chunk whole and right");
+	raw_done(&e, &s);
+	proto_manifest_free(mf);
+	close(fd);
+}
+
 static void
 test_timeouts(void)
 {
@@ -822,6 +909,7 @@ main(void)
 	test_free_in_callbacks();
 	test_eof();
 	test_backpressure();
+	test_control_passes_chunks();
 	test_timeouts();
 	libevent_global_shutdown();
 	return done_testing();

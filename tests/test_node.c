@@ -476,8 +476,16 @@ test_query_peers(struct event_base *base, const char *dir)
 	b = tls_node(base, "node-b", sb, NULL);
 	a_addr = loopback(proto_node_port(a));
 	b_addr = loopback(proto_node_port(b));
-	/* a knows b, and names it when asked for its peers. */
-	proto_node_found(a, &b_addr, "test");
+	/* a met b, and names it when asked for its peers (one only heard
+	 * of is not passed on). */
+	{
+		proto_node_seen met;
+		memset(&met, 0, sizeof(met));
+		met.addr = b_addr;
+		met.source = "test";
+		met.what = PROTO_NODE_MET;
+		proto_node_report(a, &met);
+	}
 	q = asker(base, cq, &a_addr, 1);
 	proto_node_watch(q, record, &rs);
 	is_int(proto_node_query_peers(q), 0,

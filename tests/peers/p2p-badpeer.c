@@ -63,6 +63,8 @@
 #define IO_WAIT_MS 30000    /* longest wait for one read or write */
 #define REACTION_MS 5000    /* how long an attack waits for the server */
 #define DRIP_MS 2000        /* between two dripped bytes */
+#define SLOW_PIECE 1024     /* slow-chunks: a piece every SLOW_MS */
+#define SLOW_MS 250
 #define JUNK_MAX (16u << 20) /* bytes sent after a huge length prefix */
 #define HAVE_EVERY_MS 2000  /* liar: between two HAVEs that keep it alive */
 #define SLOW_START_MS 3000  /* slow-start: before its first chunk */
@@ -87,11 +89,13 @@ usage(FILE *out)
 	    "serve modes: honest wrong-chunk wrong-manifest forged-manifest\n"
 	    "  truncated-frame huge-length bomb-array bomb-nested bomb-str\n"
 	    "  unknown-type out-of-order unrequested overlong-chunk drip\n"
-	    "  drip-chunks stall stall-chunks close-mid-chunk bad-version liar\n"
-	    "  pex-flood hostile-names slow-start\n"
+	    "  drip-chunks slow-chunks stall stall-chunks close-mid-chunk\n"
+	    "  bad-version liar pex-flood hostile-names slow-start\n"
+	    "  push-unknown error-code busy maxreq\n"
 	    "attack modes: huge-length bomb-array bomb-nested bomb-str\n"
 	    "  unknown-type truncated-frame drip pipeline never-read\n"
 	    "  flood-connect flood-silent big-frame hostile-names trickle\n"
+	    "  push-unknown\n"
 	    "  -f FROM     connect from this IPv4 address (trickle, flood-*, drip)\n"
 	    "  -m          each connection from the next address after FROM\n"
 	    "  -i FIRST    the first chunk asked for (pipeline, never-read; then\n"
@@ -273,13 +277,20 @@ send_msg(int fd, const proto_msg *m)
 	return rc;
 }
 
+/* maxreq mode: the requests it says it takes outstanding. */
+#define MAXREQ_SAID 2
+
 static int
 send_hello(int fd, uint32_t version, const char *name, uint16_t port,
-    uint64_t nfiles, uint64_t caps)
+    uint64_t nfiles, uint64_t caps, uint32_t maxreq)
 {
 	proto_msg m;
 
 	proto_msg_init(&m, PROTO_MSG_HELLO);
+	if (maxreq != 0) {
+		m.opts.has = PROTO_OPT_MAXREQ;
+		m.opts.maxreq = maxreq;
+	}
 	m.caps = caps;
 	m.version = version;
 	m.text = name;
@@ -365,12 +376,15 @@ struct peer {
 	struct server *srv;
 	int fd;
 	int drip;                 /* send one byte every DRIP_MS */
+	int slow;                 /* send SLOW_PIECE bytes every SLOW_MS */
 	int told;                 /* "misbehaved" already said */
 	int subscribed;           /* liar: its HAVE_MAP went; a HAVE when
 	                           * idle from now on */
 	int holding;              /* liar: a GET_CHUNK it will never answer
 	                           * came, and answers are in order */
 	int started;              /* slow-start: its first chunk went */
+	unsigned manifests_asked, chunks_asked, refused;
+	unsigned most_out, answered;  /* maxreq: requests seen out at once */
 };
 
 /* pex-flood: the next closed address it names, a fresh one each time. */
@@ -399,14 +413,17 @@ out(struct peer *p, const void *buf, size_t len)
 {
 	const uint8_t *b = buf;
 
-	if (!p->drip)
+	size_t step = p->slow ? SLOW_PIECE : 1;
+
+	if (!p->drip && !p->slow)
 		return send_all(p->fd, buf, len, IO_WAIT_MS);
-	for (size_t i = 0; i < len; i++) {
-		if (send_all(p->fd, b + i, 1, IO_WAIT_MS) != 0)
+	for (size_t i = 0; i < len; i += step) {
+		size_t n = len - i < step ? len - i : step;
+		if (send_all(p->fd, b + i, n, IO_WAIT_MS) != 0)
 			return -1;
 		/* Wait out the gap, but notice at once when the peer hangs
 		 * up; its requests stay unread meanwhile. */
-		if (wait_fd(p->fd, POLLRDHUP, DRIP_MS) != 0)
+		if (wait_fd(p->fd, POLLRDHUP, p->slow ? SLOW_MS : DRIP_MS) != 0)
 			return -1;
 	}
 	return 0;
@@ -474,6 +491,26 @@ out_chunk(struct peer *p, uint32_t rid, const uint8_t *data, size_t len,
 	return rc;
 }
 
+/* The news of a newer peer, pushed (rid 0) in types this node's peers do
+ * not know: 42 (a future core type, with a map after the rid), 99 (an
+ * extension number nobody gave out, with a str), 48 (a core type not
+ * given out yet, bare) and 200 (past the types ever sent). Into buf (64 bytes); the
+ * bytes written. */
+static size_t
+unknown_pushes(uint8_t *buf)
+{
+	static const uint8_t pushes[] = {
+		0x00, 0x00, 0x00, 0x0a, 0x93, 0x2a, 0x00, 0x81, 0xa4, 'n', 'e',
+		'w', 's', 0x01,
+		0x00, 0x00, 0x00, 0x05, 0x93, 0x63, 0x00, 0xa1, 'x',
+		0x00, 0x00, 0x00, 0x03, 0x92, 0x30, 0x00,
+		0x00, 0x00, 0x00, 0x04, 0x92, 0xcc, 0xc8, 0x00,
+	};
+
+	memcpy(buf, pushes, sizeof(pushes));
+	return sizeof(pushes);
+}
+
 /* Chunk index at chunk size cs of the served file, malloc'd; NULL (and
  * *why set) for a request no honest peer could answer. */
 static uint8_t *
@@ -518,6 +555,11 @@ answer_manifest(struct peer *p, const proto_msg *req)
 	if (memcmp(req->id, srv->mf->id, PROTO_HASH_LEN) != 0)
 		return out_error(p, req->rid, PROTO_CODE_NOT_FOUND,
 		    "no such file");
+	if (is_mode(p, "busy") && p->manifests_asked++ == 0) {
+		p->refused++;
+		note("busy: BUSY to GET_MANIFEST");
+		return out_error(p, req->rid, PROTO_CODE_BUSY, "later, please");
+	}
 	if (is_mode(p, "huge-length")) {
 		uint8_t junk[65536];
 		size_t sent = 0;
@@ -605,12 +647,28 @@ answer_chunk(struct peer *p, const proto_msg *req)
 		 * decides when to go, not its idle timeout. */
 		p->subscribed = 1;
 	}
+	/* error-code: its first chunk refused with a code no node knows;
+	 * busy: its first three with BUSY. The rest are answered. */
+	if ((is_mode(p, "error-code") && p->chunks_asked == 0) ||
+	    (is_mode(p, "busy") && p->chunks_asked < 3)) {
+		p->chunks_asked++;
+		p->refused++;
+		note("%s: %s to GET_CHUNK %llu", srv->mode, is_mode(p, "busy") ?
+		    "BUSY" : "error code 77", (unsigned long long)req->index);
+		return out_error(p, rid, is_mode(p, "busy") ? PROTO_CODE_BUSY :
+		    77, "made-up trouble");
+	}
+	p->chunks_asked++;
 	if ((data = read_chunk(srv, req->index, req->chunk_size, &len, &code,
 	    &why)) == NULL)
 		return out_error(p, rid, code, why);
 	if (is_mode(p, "drip-chunks")) {
 		misbehaved(p, "dripping chunks, a byte every 2 s");
 		p->drip = 1;
+	}
+	if (is_mode(p, "slow-chunks")) {
+		misbehaved(p, "sending chunks at 4 KiB/s, 1 KiB at a time");
+		p->slow = 1;
 	}
 	if (is_mode(p, "wrong-chunk") && len > 0) {
 		misbehaved(p, "flipped a byte in every chunk");
@@ -698,6 +756,13 @@ answer(struct peer *p, const proto_msg *req)
 
 	if (p->holding)
 		return 0;
+	if (is_mode(p, "push-unknown")) {
+		uint8_t buf[64];
+		misbehaved(p, "pushed messages of types 42, 99, 48 and 200 "
+		    "(rid 0) before every answer");
+		if (out(p, buf, unknown_pushes(buf)) != 0)
+			return -1;
+	}
 	switch (req->type) {
 	case PROTO_MSG_GET_MANIFEST:
 		return answer_manifest(p, req);
@@ -720,6 +785,7 @@ answer(struct peer *p, const proto_msg *req)
 	case PROTO_MSG_PEERS: {
 		proto_peer_entry e[PROTO_PEERS_MAX];
 		char host[PROTO_PEERS_MAX][16];
+		memset(e, 0, sizeof(e));
 		proto_msg_init(&m, PROTO_MSG_PEERS_REPLY);
 		m.rid = req->rid;
 		if (is_mode(p, "pex-flood")) {
@@ -758,10 +824,43 @@ answer(struct peer *p, const proto_msg *req)
 	    "unexpected message");
 }
 
+/*
+ * maxreq: with a request read and not yet answered, the whole frames
+ * waiting behind it in the socket are requests outstanding too. Given a
+ * moment to arrive (a fetcher that ignores maxreq sends its window at
+ * once), they are counted without being read.
+ */
+static void
+count_outstanding(struct peer *p)
+{
+	static uint8_t buf[65536];
+	ssize_t n;
+	size_t at = 0;
+	unsigned out = 1;
+
+	sleep_ms(20);
+	n = recv(p->fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
+	while (n > 0 && at + PROTO_FRAME_HEADER <= (size_t)n) {
+		uint32_t len = (uint32_t)buf[at] << 24 |
+		    (uint32_t)buf[at + 1] << 16 | (uint32_t)buf[at + 2] << 8 |
+		    buf[at + 3];
+		if (at + PROTO_FRAME_HEADER + len > (size_t)n)
+			break;
+		at += PROTO_FRAME_HEADER + len;
+		/* A CANCEL is no request. */
+		if (len >= 2 && buf[at - len + 1] == PROTO_MSG_CANCEL)
+			continue;
+		out++;
+	}
+	if (out > p->most_out)
+		p->most_out = out;
+	p->answered++;
+}
+
 static void
 serve_peer(struct server *srv, int fd, const char *who)
 {
-	struct peer p = { srv, fd, 0, 0, 0, 0, 0 };
+	struct peer p = { .srv = srv, .fd = fd };
 	char name[PROTO_NODE_NAME_MAX + 1];
 	uint8_t *body;
 	proto_msg m;
@@ -778,7 +877,8 @@ serve_peer(struct server *srv, int fd, const char *who)
 	if (send_hello(fd, strcmp(srv->mode, "bad-version") == 0 ? 2 :
 	    PROTO_VERSION, name, srv->port, 1,
 	    strcmp(srv->mode, "liar") == 0 ||
-	    strcmp(srv->mode, "pex-flood") == 0 ? PROTO_CAP_SWARM : 0) != 0) {
+	    strcmp(srv->mode, "pex-flood") == 0 ? PROTO_CAP_SWARM : 0,
+	    strcmp(srv->mode, "maxreq") == 0 ? MAXREQ_SAID : 0) != 0) {
 		note("%s: HELLO: %s", who, strerror(errno));
 		return;
 	}
@@ -812,16 +912,24 @@ serve_peer(struct server *srv, int fd, const char *who)
 		}
 		if ((r = recv_msg(fd, &m, &body, 600000)) <= 0) {
 			note("%s: %s", who, r ? strerror(errno) : "closed");
-			return;
+			break;
 		}
+		if (strcmp(srv->mode, "maxreq") == 0)
+			count_outstanding(&p);
 		r = answer(&p, &m);
 		proto_msg_clear(&m);
 		free(body);
 		if (r != 0) {
 			note("%s: %s", who, r > 0 ? "closing" : "gone");
-			return;
+			break;
 		}
 	}
+	if (p.refused > 0)
+		note("%s: %u GET_MANIFEST, %u GET_CHUNK asked, %u refused", who,
+		    p.manifests_asked, p.chunks_asked, p.refused);
+	if (strcmp(srv->mode, "maxreq") == 0)
+		note("maxreq: at most %u requests outstanding (maxreq %u), %u "
+		    "answered", p.most_out, MAXREQ_SAID, p.answered);
 }
 
 /* A copy of mf (without path) whose chunk layer has one byte flipped;
@@ -848,34 +956,44 @@ altered(const proto_manifest *mf, int reid)
 	return a;
 }
 
+/* A manifest may be as large as PROTO_MANIFEST_MAX (512 MiB): read into a
+ * buffer grown as the file goes, not one that large from the start. */
 static proto_manifest *
 load_manifest(const char *path)
 {
-	static uint8_t buf[PROTO_MANIFEST_MAX];
+	uint8_t *buf = NULL;
 	proto_manifest *mf;
-	size_t len = 0;
-	ssize_t n;
+	size_t len = 0, cap = 0;
+	ssize_t n = 1;
 	long used;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0)
 		die(1, "%s: %s", path, strerror(errno));
-	while (len < sizeof(buf) && (n = read(fd, buf + len,
-	    sizeof(buf) - len)) > 0)
-		len += (size_t)n;
+	while (n > 0 && len < PROTO_MANIFEST_MAX) {
+		if (len == cap) {
+			cap = cap ? 2 * cap : 65536;
+			if ((buf = realloc(buf, cap)) == NULL)
+				die(1, "out of memory");
+		}
+		if ((n = read(fd, buf + len, cap - len)) > 0)
+			len += (size_t)n;
+	}
 	close(fd);
 	if ((used = proto_manifest_unpack(buf, len, &mf)) <= 0)
 		die(1, "%s: not a manifest: %s", path, used == 0 ?
 		    "truncated" : proto_strerror((int)used));
+	free(buf);
 	return mf;
 }
 
 static const char *serve_modes[] = { "honest", "wrong-chunk",
 	"wrong-manifest", "forged-manifest", "truncated-frame", "huge-length",
 	"bomb-array", "bomb-nested", "bomb-str", "unknown-type", "out-of-order",
-	"unrequested", "overlong-chunk", "drip", "drip-chunks", "stall",
-	"stall-chunks", "close-mid-chunk", "bad-version", "liar", "pex-flood",
-	"hostile-names", "slow-start", NULL };
+	"unrequested", "overlong-chunk", "drip", "drip-chunks", "slow-chunks",
+	"stall", "stall-chunks", "close-mid-chunk", "bad-version", "liar",
+	"pex-flood", "hostile-names", "slow-start", "push-unknown", "error-code",
+	"busy", "maxreq", NULL };
 
 static int
 known(const char *const *modes, const char *mode)
@@ -1017,7 +1135,7 @@ greet(struct attack *a, int fd)
 	proto_msg m;
 	int r;
 
-	if (send_hello(fd, PROTO_VERSION, "badpeer-attack", 0, 0, 0) != 0) {
+	if (send_hello(fd, PROTO_VERSION, "badpeer-attack", 0, 0, 0, 0) != 0) {
 		note("%s: HELLO: %s", a->addr, strerror(errno));
 		return -1;
 	}
@@ -1291,7 +1409,7 @@ attack_hold(struct attack *a)
 					note("attack %s: all %u connected",
 					    a->mode, a->count);
 				if (!silent && !trickle && send_hello(pf[i].fd,
-				    PROTO_VERSION, "badpeer-flood", 0, 0, 0) != 0)
+				    PROTO_VERSION, "badpeer-flood", 0, 0, 0, 0) != 0)
 					pf[i].revents |= POLLERR;
 			}
 			if (!(pf[i].revents & (POLLIN | POLLERR | POLLHUP)))
@@ -1520,7 +1638,7 @@ attack_requests(struct attack *a)
 static const char *attack_modes[] = { "huge-length", "bomb-array",
 	"bomb-nested", "bomb-str", "unknown-type", "truncated-frame", "drip",
 	"pipeline", "never-read", "flood-connect", "flood-silent", "big-frame",
-	"hostile-names", "trickle", NULL };
+	"hostile-names", "trickle", "push-unknown", NULL };
 
 /* hostile-names: a HELLO with the hostile node name and a LIST, then a
  * refusal (ERROR VERSION, rid 0) whose text is the hostile name: the
@@ -1534,7 +1652,7 @@ attack_names(struct attack *a)
 
 	if ((fd = dial(a)) < 0)
 		return 1;
-	if (send_hello(fd, PROTO_VERSION, HOSTILE_NAME, 0, 0, 0) != 0 ||
+	if (send_hello(fd, PROTO_VERSION, HOSTILE_NAME, 0, 0, 0, 0) != 0 ||
 	    recv_msg(fd, &m, &body, REACTION_MS) <= 0) {
 		note("attack %s: no HELLO from the server", a->mode);
 		close(fd);
@@ -1564,6 +1682,77 @@ attack_names(struct attack *a)
 	return 0;
 }
 
+/*
+ * push-unknown: a newer peer's news pushed (rid 0) to a server between
+ * requests: types it does not know, and a HAVE, which a server has no use
+ * for. None may be answered (an answer to rid 0 is no answer at all) nor
+ * end the connection: the requests around them are answered, in order,
+ * and nothing else comes. A last request closes the check: every answer
+ * to what went before it comes first.
+ */
+static int
+attack_pushes(struct attack *a)
+{
+	uint8_t buf[4096];
+	size_t n = 0;
+	uint32_t want[3];
+	unsigned answered = 0, other = 0;
+	proto_msg m;
+	uint8_t *body, *frame;
+	size_t len;
+	int fd, r;
+
+	if ((fd = dial(a)) < 0 || greet(a, fd) != 0 || learn_file(a, fd) != 0)
+		return 1;
+	n += unknown_pushes(buf + n);
+	want[0] = a->rid;
+	n += get_chunk_frame(a, 0, buf + n);
+	n += unknown_pushes(buf + n);
+	proto_msg_init(&m, PROTO_MSG_HAVE);
+	m.id = a->id;
+	m.index = 0;
+	if (proto_msg_pack(&m, &frame, &len) != 0)
+		die(1, "cannot pack HAVE");
+	memcpy(buf + n, frame, len);
+	n += len;
+	free(frame);
+	want[1] = a->rid;
+	n += get_chunk_frame(a, 1, buf + n);
+	n += unknown_pushes(buf + n);
+	proto_msg_init(&m, PROTO_MSG_PEERS);
+	m.rid = want[2] = a->rid++;
+	if (proto_msg_pack(&m, &frame, &len) != 0)
+		die(1, "cannot pack PEERS");
+	memcpy(buf + n, frame, len);
+	n += len;
+	free(frame);
+	note("attack %s: under way", a->mode);
+	if (send_all(fd, buf, n, REACTION_MS) != 0) {
+		note("attack %s: send: %s", a->mode, strerror(errno));
+		close(fd);
+		return 1;
+	}
+	while (answered + other < 3 &&
+	    (r = recv_msg(fd, &m, &body, REACTION_MS)) > 0) {
+		unsigned want_type = answered < 2 ? PROTO_MSG_CHUNK :
+		    PROTO_MSG_PEERS_REPLY;
+		if (m.type == want_type && m.rid == want[answered])
+			answered++;
+		else {
+			note("attack %s: unexpected %s rid %u", a->mode,
+			    proto_msg_type_name(m.type), m.rid);
+			other++;
+		}
+		proto_msg_clear(&m);
+		free(body);
+	}
+	note("attack %s: 10 pushes among 3 requests: %u answered in order, %u "
+	    "other messages; connection %s", a->mode, answered, other,
+	    answered == 3 && wait_fd(fd, POLLIN, 200) == 0 ? "kept" : "closed");
+	close(fd);
+	return 0;
+}
+
 static int
 attack(int argc, char **argv)
 {
@@ -1573,6 +1762,8 @@ attack(int argc, char **argv)
 
 	memset(&a, 0, sizeof(a));
 	a.secs = 10;
+	/* rid 0 is no request but a push (PROTOCOL.md): never answered. */
+	a.rid = 1;
 	optind = 1;
 	while ((ch = getopt(argc, argv, "f:i:mn:t:")) != -1) {
 		unsigned long v;
@@ -1654,6 +1845,8 @@ attack(int argc, char **argv)
 	}
 	if (strcmp(a.mode, "hostile-names") == 0)
 		return attack_names(&a);
+	if (strcmp(a.mode, "push-unknown") == 0)
+		return attack_pushes(&a);
 	if (strcmp(a.mode, "big-frame") == 0) {
 		if (a.count == 0)
 			a.count = 10;
