@@ -1,8 +1,9 @@
 /*
  * What the node's modules share and nothing else sees: node.c keeps the
- * node, nodelan.c and nodepex.c the LAN and the peer exchange that asks
- * once (p2p-discover's), noderecord.c the node's own record and the check
- * of the records others pass on. Private to libproto; node.h and
+ * node, nodeboot.c its standing peer exchange (bootstrap peers and the
+ * check of nodes heard on the LAN), nodelan.c and nodepex.c the LAN and
+ * the peer exchange that asks once (p2p-discover's), noderecord.c the
+ * node's own record and the check of the records others pass on. Private to libproto; node.h and
  * nodequery.h are the public API.
  */
 #ifndef PROTO_NODE_PRIVATE_H
@@ -15,6 +16,59 @@
 #include "record.h"
 
 struct event_base;
+struct event;
+
+/* A connection to a bootstrap peer, to learn the peers it knows; or to a
+ * node heard on the LAN (check set), to see that it is there. */
+struct node_conn {
+	proto_node *node;
+	proto_conn *conn;
+	struct node_conn *prev, *next;
+	proto_addr at;
+	int check;
+};
+
+struct node_source {
+	const proto_node_source_ops *ops;
+	void *state;
+};
+
+struct node_watcher {
+	proto_node_watch_fn fn;
+	void *ctx;
+};
+
+struct proto_node {
+	struct event_base *base;
+	proto_node_config cfg;
+	proto_addr *boot;
+	proto_node_cbs cbs;
+	void *ctx;
+	proto_store *store;
+	proto_server *server;
+	proto_addr bound;
+	int listening;
+	struct sockaddr_storage mine[PROTO_NODE_ADDRS_MAX]; /* reachable at */
+	size_t nmine;
+	struct sockaddr_storage local[PROTO_NODE_ADDRS_MAX]; /* this host's */
+	size_t nlocal;
+	struct node_source sources[PROTO_NODE_SOURCES_MAX];
+	size_t nsources;
+	struct node_watcher watchers[PROTO_NODE_WATCHERS_MAX];
+	size_t nwatchers;
+	struct node_conn *conns;
+	unsigned nchecks;
+	struct event *boot_ev;
+	proto_record_own own;   /* our record, once listening */
+	int depth;      /* callbacks of ours on the stack */
+	int dying;      /* proto_node_free was called from one of them */
+};
+
+/* nodeboot.c: a connection of the standing peer exchange ended (unlinked
+ * and freed); a node heard on the LAN, checked when cfg.check_heard (the
+ * server's on_heard, arg the node). */
+void proto__node_conn_free(struct node_conn *nc);
+void proto__node_on_heard(const proto_addr *a, void *arg);
 
 /* A callback of a source's own (a timer, a socket, a connection) that may
  * report brackets its work with these: a watcher may free the node, which
