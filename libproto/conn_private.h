@@ -114,6 +114,9 @@ struct proto_conn {
 	                             * callback ends the connection */
 	unsigned drain_pieces;      /* refills there since the last write
 	                             * callback */
+	int pumping;                /* in pump: a drain it causes (a paired
+	                             * or filtering bufferevent passes bytes
+	                             * on at once) is its own loop's */
 };
 
 /* connsend.c: chunk data still to be read into the output (TLS). */

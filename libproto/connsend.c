@@ -320,6 +320,7 @@ pump(proto_conn *c)
 	struct evbuffer *out = bufferevent_get_output(c->bev);
 	size_t piece = file_piece(c);
 
+	c->pumping = 1;
 	while (c->files != NULL && evbuffer_get_length(out) < FILE_LOW) {
 		struct file_out *f = c->files;
 		size_t n = f->left < piece ? f->left : piece;
@@ -343,6 +344,7 @@ pump(proto_conn *c)
 				    "manifest");
 			proto__conn_drop_files(c);
 			c->pump_err = rc;
+			c->pumping = 0;
 			return;
 		}
 		f->off += n;
@@ -355,6 +357,7 @@ pump(proto_conn *c)
 			file_out_free(f);
 		}
 	}
+	c->pumping = 0;
 }
 
 /* libevent took bytes from the output (or we added some): when it took
@@ -367,7 +370,8 @@ on_drained(struct evbuffer *out, const struct evbuffer_cb_info *info,
 
 	(void)out;
 	if (info->n_deleted > 0 && c->files != NULL && !c->freed &&
-	    (!c->closed || c->flushing) && c->drain_pieces < DRAIN_PIECES) {
+	    !c->pumping && (!c->closed || c->flushing) &&
+	    c->drain_pieces < DRAIN_PIECES) {
 		c->drain_pieces++;
 		pump(c);
 	}
