@@ -108,6 +108,15 @@ struct proto_conn {
 	 * output drains (connsend.c), oldest first. */
 	struct file_out *files, *files_tail;
 	uint64_t files_left;        /* their bytes not yet read */
+	struct evbuffer_cb_entry *drained; /* refills the output as the
+	                             * socket takes it; NULL: not yet */
+	int pump_err, pump_errno;   /* a refill failed there: the write
+	                             * callback ends the connection */
+	unsigned drain_pieces;      /* refills there since the last write
+	                             * callback */
+	int pumping;                /* in pump: a drain it causes (a paired
+	                             * or filtering bufferevent passes bytes
+	                             * on at once) is its own loop's */
 };
 
 /* connsend.c: chunk data still to be read into the output (TLS). */

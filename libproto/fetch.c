@@ -163,12 +163,13 @@ peer_failed(struct fetch_peer *p, int bad)
 	check_exhausted(f);
 }
 
-/* The owner's node found a peer: fetched from too. */
+/* The owner's node found a peer: fetched from too, unless all it says is
+ * that the peer did not answer it. */
 static void
-node_found(const proto_addr *addr, const char *source, void *arg)
+node_found(const proto_node_seen *seen, void *arg)
 {
-	(void)source;
-	consider(arg, NULL, addr);
+	if (seen->what != PROTO_NODE_UNREACHED)
+		consider(arg, NULL, &seen->addr);
 }
 
 /* A peer heard of from another, source (PEERS), or that connected to us

@@ -82,6 +82,19 @@ proto__fetch_peer_set_demoted(struct fetch_peer *p, int demoted)
 		proto_picker_add_holder(&f->pk, &p->has);
 }
 
+/* 1 when p still owes a chunk it was asked for and not told to forget. */
+static int
+owes_chunk(const struct fetch_peer *p)
+{
+	for (unsigned i = 0; i < p->count; i++) {
+		const struct fetch_request *r =
+		    &p->queue[(p->head + i) % FETCH_QUEUE_MAX];
+		if (r->kind == FETCH_REQ_CHUNK && !r->cancelled)
+			return 1;
+	}
+	return 0;
+}
+
 /*
  * Called each tick: a peer whose first chunk request has seen no bytes for
  * HOLD_DEADLINE, or is not done within HOLD_DEADLINE plus its length at
@@ -89,6 +102,8 @@ proto__fetch_peer_set_demoted(struct fetch_peer *p, int demoted)
  * requests go back to the pool (their answers, should they come, are still
  * taken). One that claimed chunks and sent none of the first for the whole
  * timeout is dropped: a HAVE now and then keeps it from ever being idle.
+ * One demoted that owes nothing more is asked again once nothing comes
+ * from others.
  */
 void
 proto__fetch_peer_check_hold(struct fetch_peer *p)
@@ -99,8 +114,23 @@ proto__fetch_peer_check_hold(struct fetch_peer *p)
 	double now = proto__fetch_now(), budget;
 	int held, slow;
 
-	if (p->state != FETCH_READY || f->mf == NULL || p->count == 0 ||
-	    head->kind != FETCH_REQ_CHUNK)
+	if (p->state != FETCH_READY || f->mf == NULL)
+		return;
+	if (p->demoted && !owes_chunk(p)) {
+		/* What it held came from others and was cancelled: it owes
+		 * nothing now. When the others bring nothing either, it is
+		 * asked again: a seed slow to start under load, demoted,
+		 * would else never be, and once the other fetchers were gone
+		 * the fetch waited out its timeout for its last chunks. */
+		if (proto__fetch_stalled(f)) {
+			proto__fetch_log(f, PROTO_LOG_INFO, "%s: asked again: "
+			    "nothing comes from the others",
+			    proto_addr_text(&p->addr));
+			proto__fetch_peer_set_demoted(p, 0);
+		}
+		return;
+	}
+	if (p->count == 0 || head->kind != FETCH_REQ_CHUNK)
 		return;
 	if (net < p->hold_net || net - p->hold_net >= HOLD_PROGRESS)
 		proto__fetch_peer_hold_reset(p);

@@ -1,6 +1,8 @@
 /*
  * A node: its store, server, own addresses, discovery sources and the one
- * peer-exchange client (node.h).
+ * peer-exchange client (node.h). The LAN source is nodelan.c's, the
+ * peer exchange that asks once (p2p-discover's) nodepex.c's, the standing
+ * one nodeboot.c's, and the node's own record noderecord.c's.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -13,56 +15,7 @@
 #include "error.h"
 #include "ifaddr.h"
 #include "node.h"
-
-#define DEFAULT_BOOT_INTERVAL 30
-/* A PEERS_REPLY of 64 entries, each with the longest record. */
-#define PEERS_FRAME_MAX (PROTO_PEERS_MAX * (PROTO_RECORD_MAX + 96))
-
-/* A connection to a bootstrap peer, to learn the peers it knows; or to a
- * node heard on the LAN (check set), to see that it is there. */
-struct node_conn {
-	proto_node *node;
-	proto_conn *conn;
-	struct node_conn *prev, *next;
-	proto_addr at;
-	int check;
-};
-
-struct node_source {
-	const proto_node_source_ops *ops;
-	void *state;
-};
-
-struct node_watcher {
-	proto_node_watch_fn fn;
-	void *ctx;
-};
-
-struct proto_node {
-	struct event_base *base;
-	proto_node_config cfg;
-	proto_addr *boot;
-	proto_node_cbs cbs;
-	void *ctx;
-	proto_store *store;
-	proto_server *server;
-	proto_addr bound;
-	int listening;
-	struct sockaddr_storage mine[PROTO_NODE_ADDRS_MAX]; /* reachable at */
-	size_t nmine;
-	struct sockaddr_storage local[PROTO_NODE_ADDRS_MAX]; /* this host's */
-	size_t nlocal;
-	struct node_source sources[PROTO_NODE_SOURCES_MAX];
-	size_t nsources;
-	struct node_watcher watchers[PROTO_NODE_WATCHERS_MAX];
-	size_t nwatchers;
-	struct node_conn *conns;
-	unsigned nchecks;
-	struct event *boot_ev;
-	proto_record_own own;   /* our record, once listening */
-	int depth;      /* callbacks of ours on the stack */
-	int dying;      /* proto_node_free was called from one of them */
-};
+#include "node_private.h"
 
 static void say(proto_node *n, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -203,34 +156,43 @@ proto_node_addrs(const proto_node *n, proto_addr *out, size_t max)
 /* ---- what the sources find ---- */
 
 int
-proto_node_found_record(proto_node *n, const proto_addr *addr,
-    const uint8_t *rec, size_t rec_len, const char *source)
+proto_node_report(proto_node *n, const proto_node_seen *seen)
 {
-	proto_addr a = *addr;
-	proto_record r;
+	const proto_addr *addr = &seen->addr;
+	proto_peer_table *t = proto_server_known(n->server);
+	proto_node_seen s = *seen;
+	const proto_known_peer *e;
 
 	if (proto_addr_port(addr) == 0 || proto_addr_is_any(addr) ||
 	    (addr->ss.ss_family != AF_INET &&
 	    addr->ss.ss_family != AF_INET6)) {
 		say(n, PROTO_LOG_DEBUG, "%s: a malformed address; ignored",
-		    source);
+		    seen->source);
 		return 0;
 	}
 	if (proto_node_is_self(n, addr)) {
-		say(n, PROTO_LOG_DEBUG, "%s: %s: ourselves; ignored", source,
-		    proto_addr_text(addr));
+		say(n, PROTO_LOG_DEBUG, "%s: %s: ourselves; ignored",
+		    seen->source, proto_addr_text(addr));
 		return 0;
 	}
-	/* Signed by the node there: whoever answers at a must be it. */
-	if (rec != NULL && proto_record_verify(rec, rec_len,
-	    (uint64_t)time(NULL), &r) == 0 && proto_record_has_addr(&r, addr))
-		proto_addr_set_pin(&a, r.id);
-	else
-		rec = NULL;
-	proto_peers_heard(proto_server_known(n->server), &a, rec, rec_len);
+	/* Signed by the node there: whoever answers at addr must be it. */
+	if (!proto__node_record_pins(&s.addr, s.record, s.record_len)) {
+		s.record = NULL;
+		s.record_len = 0;
+	}
+	/* What a datagram says, or that a node did not answer, is no reason
+	 * to pass an address on; a name given by others, only with its
+	 * record. */
+	if (s.what == PROTO_NODE_FOUND)
+		proto_peers_heard(t, &s.addr, s.record, s.record_len);
+	else if (s.what == PROTO_NODE_MET) {
+		proto_peers_add(t, addr, s.identity, s.record, s.record_len);
+		if ((e = proto_peers_find(t, addr)) != NULL)
+			s.addr = e->addr;
+	}
 	enter(n);
 	for (size_t i = 0; i < n->nwatchers && !n->dying; i++)
-		n->watchers[i].fn(&a, source, n->watchers[i].ctx);
+		n->watchers[i].fn(&s, n->watchers[i].ctx);
 	(void)leave(n);
 	return 1;
 }
@@ -238,24 +200,13 @@ proto_node_found_record(proto_node *n, const proto_addr *addr,
 int
 proto_node_found(proto_node *n, const proto_addr *addr, const char *source)
 {
-	return proto_node_found_record(n, addr, NULL, 0, source);
-}
+	proto_node_seen seen;
 
-/* A node answered at a, on a connection of ours or to us (peer_id, the
- * identity it showed; rec, its record): passed on from now on. 1 when
- * it is another node, offered to the watchers. */
-static int
-seen_at(proto_node *n, const proto_addr *a, const uint8_t *peer_id,
-    const uint8_t *rec, size_t rec_len, const char *source)
-{
-	proto_peer_table *t = proto_server_known(n->server);
-	const proto_known_peer *e;
-
-	if (proto_node_is_self(n, a))
-		return 0;
-	proto_peers_add(t, a, peer_id, rec, rec_len);
-	e = proto_peers_find(t, a);
-	return proto_node_found(n, e != NULL ? &e->addr : a, source);
+	memset(&seen, 0, sizeof(seen));
+	seen.addr = *addr;
+	seen.source = source;
+	seen.what = PROTO_NODE_FOUND;
+	return proto_node_report(n, &seen);
 }
 
 int
@@ -337,269 +288,13 @@ proto_node_announce(proto_node *n, const uint8_t id[PROTO_HASH_LEN])
 	return told;
 }
 
-/* ---- the peer-exchange client: bootstrap peers, and checks ---- */
-
-static void
-conn_free(struct node_conn *nc)
-{
-	proto_node *n = nc->node;
-
-	if (nc->prev)
-		nc->prev->next = nc->next;
-	else
-		n->conns = nc->next;
-	if (nc->next)
-		nc->next->prev = nc->prev;
-	if (nc->check)
-		n->nchecks--;
-	proto_conn_free(nc->conn);
-	free(nc);
-}
-
-/* What a bootstrap peer tells us: the peers it knows. Names are never
- * looked up: only addresses are taken. */
-static void
-boot_msg(proto_conn *c, proto_msg *m, void *arg)
-{
-	struct node_conn *nc = arg;
-	proto_node *n = nc->node;
-
-	enter(n);
-	/* Hearsay: what the peer says of others is entered as heard, and
-	 * passed on only with the record its node signed. */
-	if (m->type == PROTO_MSG_PEERS_REPLY)
-		for (size_t i = 0; i < m->npeers && !n->dying; i++) {
-			const proto_peer_entry *e = &m->peers[i];
-			proto_addr a;
-			if (proto_addr_from_host(&a, e->host, e->host_len,
-			    e->port) == 0)
-				proto_node_found_record(n, &a, e->record,
-				    e->record_len, "bootstrap");
-		}
-	if (!n->dying)
-		say(n, PROTO_LOG_DEBUG, "%s: bootstrap: %zu peers known",
-		    proto_conn_peer(c), proto_server_known(n->server)->count);
-	if (leave(n))
-		return;
-	conn_free(nc);
-}
-
-static void
-boot_ready(proto_conn *c, const proto_msg *hello, void *arg)
-{
-	struct node_conn *nc = arg;
-	proto_node *n = nc->node;
-	const char *host = proto_conn_peer_host(c);
-	proto_addr a;
-	proto_msg m;
-
-	if (nc->check) {
-		/* The handshake (and in a private swarm its proof) passed:
-		 * a node is there, and may be passed on. */
-		say(n, PROTO_LOG_DEBUG, "%s: heard on the LAN, and there",
-		    proto_conn_peer(c));
-		a = nc->at;
-		enter(n);
-		seen_at(n, &a, proto_conn_peer_id(c), hello->opts.rec,
-		    hello->opts.rec_len, "lan");
-		if (leave(n))
-			return;
-		conn_free(nc);
-		return;
-	}
-	if (hello->listen_port != 0 && proto_addr_from_host(&a, host,
-	    strlen(host), hello->listen_port) == 0) {
-		enter(n);
-		seen_at(n, &a, proto_conn_peer_id(c), hello->opts.rec,
-		    hello->opts.rec_len, "bootstrap");
-		if (leave(n))
-			return;
-	}
-	proto_msg_init(&m, PROTO_MSG_PEERS);
-	m.rid = 1;
-	if (proto_conn_send(c, &m) != 0)
-		conn_free(nc);
-}
-
-static void
-boot_close(proto_conn *c, int err, void *arg)
-{
-	struct node_conn *nc = arg;
-
-	say(nc->node, PROTO_LOG_DEBUG, "%s: bootstrap: %s", proto_conn_peer(c),
-	    err == PROTO_ERR_SYSTEM ? strerror(errno) : proto_strerror(err));
-	conn_free(nc);
-}
-
-static const proto_conn_cbs boot_cbs = { boot_ready, boot_msg, boot_close,
-    NULL, NULL };
-
-/* A connection to at that tells our port and file count. NULL with errno
- * set when it cannot be started. */
-static struct node_conn *
-conn_to(proto_node *n, const proto_addr *at, int check)
-{
-	struct node_conn *nc = calloc(1, sizeof(*nc));
-	proto_conn_config ccfg = n->cfg.server.conn;
-	proto_addr said[PROTO_HELLO_ADDRS_MAX];
-
-	if (nc == NULL)
-		return NULL;
-	nc->node = n;
-	nc->at = *at;
-	nc->check = check;
-	ccfg.listen_port = proto_node_port(n);
-	ccfg.nfiles = proto_store_count(n->store);
-	ccfg.tls = n->cfg.client_tls;
-	/* The answer is a PEERS_REPLY, records and all, whatever the
-	 * server's connections take in. */
-	ccfg.max_frame = PEERS_FRAME_MAX;
-	ccfg.record = proto_node_record(n, &ccfg.record_len);
-	ccfg.caps = proto_node_caps(n);
-	ccfg.naddrs = proto_node_addrs(n, said, PROTO_HELLO_ADDRS_MAX);
-	ccfg.addrs = said;
-	/* Asking, it takes no requests (PROTOCOL.md: they flow one way). */
-	ccfg.max_requests = 0;
-	nc->conn = proto_conn_connect(n->base, (const struct sockaddr *)
-	    &at->ss, at->len, &ccfg, &boot_cbs, nc);
-	if (nc->conn == NULL) {
-		int saved = errno;
-		free(nc);
-		errno = saved;
-		return NULL;
-	}
-	if (check)
-		n->nchecks++;
-	nc->next = n->conns;
-	if (n->conns)
-		n->conns->prev = nc;
-	n->conns = nc;
-	return nc;
-}
-
-/* A node announced itself: connect to see that it is there before it is
- * passed on, a few at a time (it is heard again at its next announcement
- * when there is no room now). */
-static void
-on_heard(const proto_addr *a, void *arg)
-{
-	proto_node *n = arg;
-
-	if (!n->cfg.check_heard || n->nchecks >= PROTO_NODE_CHECKS_MAX)
-		return;
-	for (struct node_conn *nc = n->conns; nc; nc = nc->next)
-		if (nc->check && proto_addr_equal(&nc->at, a))
-			return;
-	(void)conn_to(n, a, 1);
-}
-
-/* Connects to every bootstrap peer: the HELLO tells it our port, and we ask
- * for the peers it knows. */
-static void
-boot_round(evutil_socket_t fd, short what, void *arg)
-{
-	proto_node *n = arg;
-
-	(void)fd;
-	(void)what;
-	for (size_t i = 0; i < n->cfg.nboot; i++)
-		if (conn_to(n, &n->boot[i], 0) == NULL)
-			say(n, PROTO_LOG_WARN, "bootstrap %s: %s",
-			    proto_addr_text(&n->boot[i]), strerror(errno));
-}
-
-static int
-boot_start(proto_node *n, void *state)
-{
-	unsigned interval = n->cfg.boot_interval ? n->cfg.boot_interval :
-	    DEFAULT_BOOT_INTERVAL;
-	struct timeval tv = { (time_t)interval, 0 };
-
-	(void)state;
-	n->boot_ev = event_new(n->base, -1, EV_PERSIST, boot_round, n);
-	if (n->boot_ev == NULL || event_add(n->boot_ev, &tv) != 0)
-		return PROTO_ERR_NOMEM;
-	boot_round(-1, 0, n);
-	return 0;
-}
-
-static const proto_node_source_ops boot_source = { "bootstrap", boot_start,
-    NULL, NULL, NULL };
-
-int
-proto_node_start_bootstrap(proto_node *n)
-{
-	if (n->cfg.nboot == 0)
-		return 0;
-	return proto_node_add_source(n, &boot_source, NULL);
-}
-
-/* ---- the LAN beacon ---- */
-
-static int
-lan_start(proto_node *n, void *state)
-{
-	proto_beacon_config *cfg = state;
-
-	cfg->tcp_port = proto_node_port(n);
-	return proto_server_start_beacon(n->server, cfg);
-}
-
-static void
-lan_free(void *state)
-{
-	free(state);
-}
-
-static const proto_node_source_ops lan_source = { "lan", lan_start, NULL,
-    NULL, lan_free };
-
-int
-proto_node_start_beacon(proto_node *n, const proto_beacon_config *cfg)
-{
-	proto_beacon_config *copy = malloc(sizeof(*copy));
-
-	if (copy == NULL) {
-		errno = ENOMEM;
-		return PROTO_ERR_SYSTEM;
-	}
-	*copy = *cfg;
-	return proto_node_add_source(n, &lan_source, copy);
-}
-
-/* ---- our record ---- */
-
-const uint8_t *
-proto_node_record(proto_node *n, size_t *len)
-{
-	proto_addr addrs[PROTO_RECORD_ADDRS_MAX];
-	uint64_t flags = PROTO_RECORD_REACHABLE;
-	size_t count;
-
-	*len = 0;
-	if (n->cfg.identity == NULL || !n->listening)
-		return NULL;
-	count = proto_node_addrs(n, addrs, PROTO_RECORD_ADDRS_MAX);
-	for (size_t i = 0; i < proto_store_count(n->store); i++)
-		if (proto_store_have(n->store,
-		    proto_store_get(n->store, i)->id) == NULL) {
-			flags |= PROTO_RECORD_SEED;
-			break;
-		}
-	if (proto_record_refresh(&n->own, n->cfg.identity, addrs, count,
-	    flags, (uint64_t)time(NULL)) != 0 || n->own.len == 0)
-		return NULL;
-	*len = n->own.len;
-	return n->own.buf;
-}
-
 /* ---- life ---- */
 
 proto_node *
 proto_node_new(struct event_base *base, const proto_node_config *cfg,
     const proto_node_cbs *cbs, void *ctx)
 {
-	proto_server_cbs scbs = { server_log, on_inbound, on_heard,
+	proto_server_cbs scbs = { server_log, on_inbound, proto__node_on_heard,
 	    server_record };
 	proto_node *n = calloc(1, sizeof(*n));
 
@@ -632,7 +327,7 @@ static void
 destroy(proto_node *n)
 {
 	while (n->conns)
-		conn_free(n->conns);
+		proto__node_conn_free(n->conns);
 	for (size_t i = 0; i < n->nsources; i++)
 		if (n->sources[i].ops->free != NULL)
 			n->sources[i].ops->free(n->sources[i].state);
@@ -672,4 +367,66 @@ proto_peer_table *
 proto_node_known(proto_node *n)
 {
 	return proto_server_known(n->server);
+}
+
+/* ---- for the node's other modules (node_private.h) ---- */
+
+void
+proto__node_enter(proto_node *n)
+{
+	enter(n);
+}
+
+int
+proto__node_leave(proto_node *n)
+{
+	return leave(n);
+}
+
+void
+proto__node_log(proto_node *n, int level, const char *text)
+{
+	if (n->cbs.log != NULL)
+		n->cbs.log(level, text, n->ctx);
+}
+
+struct event_base *
+proto__node_base(const proto_node *n)
+{
+	return n->base;
+}
+
+const proto_addr *
+proto__node_boot(const proto_node *n, size_t *count)
+{
+	*count = n->cfg.nboot;
+	return n->boot;
+}
+
+void
+proto__node_conn_config(proto_node *n, proto_conn_config *out,
+    proto_addr said[PROTO_HELLO_ADDRS_MAX])
+{
+	*out = n->cfg.server.conn;
+	out->listen_port = proto_node_port(n);
+	out->nfiles = proto_store_count(n->store);
+	out->tls = n->cfg.client_tls;
+	out->record = proto_node_record(n, &out->record_len);
+	out->caps = proto_node_caps(n);
+	out->naddrs = proto_node_addrs(n, said, PROTO_HELLO_ADDRS_MAX);
+	out->addrs = said;
+	/* Asking, it takes no requests (PROTOCOL.md: they flow one way). */
+	out->max_requests = 0;
+}
+
+proto_record_own *
+proto__node_own(proto_node *n)
+{
+	return &n->own;
+}
+
+const proto_identity *
+proto__node_identity(const proto_node *n)
+{
+	return n->cfg.identity;
 }

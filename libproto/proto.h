@@ -19,6 +19,8 @@
  *   have.h      which chunks of a file a node holds
  *   picker.h    which chunk to ask a peer for next (rarest first)
  *   server.h    a node's serving side: listener, answers, HAVE pushes
+ *   node.h      a node: its store, server, known peers, discovery sources
+ *   nodequery.h sources that ask once: the LAN query, the peer exchange
  *   ifaddr.h    the addresses of this host's interfaces
  *   addr.h      a peer address: parsed once, compared and formatted here
  *   fetch.h     fetching a file by id from many peers at once
@@ -45,6 +47,7 @@
 #include "server.h"
 #include "ifaddr.h"
 #include "node.h"
+#include "nodequery.h"
 #include "addr.h"
 #include "fetch.h"
 #include "output.h"

@@ -11,13 +11,18 @@
  * its handshake keeps its slot against all comers; the connection's own
  * deadline ends a handshake that drags on.
  *
- * An address past its handshakes waits rather than being refused: a
- * hundred fetchers on one host (or behind one NAT) start at once, and each
- * must get its turn. Its surplus connections are held, unread and holding
- * no slot, in a queue of at most max_peers, and taken in order as that
- * address's handshakes end; one that waits longer than the handshake
- * timeout is closed. A trickling address thus holds its own handshakes and
- * waiting places, never another address's.
+ * The cap binds only while handshakes are many: below half the handshake
+ * budget, with a slot free, an address past its cap is let in at once,
+ * displacing nobody, so a hundred fetchers on one host start together
+ * (held to 8 at a time, each fetcher's handshake waited for the other
+ * processes' CPU, and on a busy machine some waited past the timeout and
+ * failed). A trickling address can thus hold half the budget, never more,
+ * and never a slot it had to displace anyone for. Past that, an address
+ * past its cap waits rather than being refused: its surplus connections
+ * are held, unread and holding no slot, in a queue of at most max_peers,
+ * and taken in order as that address's handshakes end; one that waits
+ * longer than the handshake timeout is closed. A trickling address thus
+ * holds its own handshakes and waiting places, never another address's.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -173,6 +178,17 @@ handshakes_from(const proto_server *srv, const char *host)
 	return n;
 }
 
+/* 1 when host must wait for one of its handshakes to end: it is at its
+ * cap, and the server has no handshake room to spare (half the budget in
+ * use, or every slot taken). */
+static int
+must_wait(const proto_server *srv, const char *host)
+{
+	return handshakes_from(srv, host) >= srv->cfg.max_host_handshakes &&
+	    (srv->nhandshaking >= srv->cfg.max_handshakes / 2 ||
+	    srv->nclients >= srv->cfg.max_peers);
+}
+
 /* Takes fd from host:port in: a slot, its handshake under way. */
 static void
 admit(proto_server *srv, evutil_socket_t fd, const char *host, uint16_t port)
@@ -232,7 +248,7 @@ take_waiting(proto_server *srv, const char *host)
 	unsigned i;
 	struct waiting w;
 
-	if (handshakes_from(srv, host) >= srv->cfg.max_host_handshakes)
+	if (must_wait(srv, host))
 		return;
 	for (i = 0; i < srv->nwaiting; i++)
 		if (strcmp(srv->waiting[i].host, host) == 0)
@@ -288,7 +304,7 @@ on_accept(struct evconnlistener *lst, evutil_socket_t fd,
 	(void)lst;
 	(void)salen;
 	proto_peers_host_port(sa, host, &port);
-	if (handshakes_from(srv, host) >= srv->cfg.max_host_handshakes) {
+	if (must_wait(srv, host)) {
 		/* One address cannot hold the handshake slots, nor churn
 		 * through them displacing others: its surplus waits its
 		 * turn, or, the queue full, is refused. */

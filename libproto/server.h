@@ -35,12 +35,15 @@ typedef struct proto_server_config {
 	                          * with every slot taken, a newcomer displaces
 	                          * the oldest of them; 0 (or more than
 	                          * max_peers) means max_peers */
-	unsigned max_host_handshakes; /* handshakes from one address at once;
-	                          * past it its newcomers wait, unread, for
-	                          * their turn (at most max_peers of them
-	                          * from all addresses, each at most the
-	                          * handshake timeout), then are refused; 0
-	                          * means 8 */
+	unsigned max_host_handshakes; /* handshakes from one address at once
+	                          * once half of max_handshakes are under
+	                          * way or every slot is taken (below that
+	                          * its newcomers are let in, displacing
+	                          * nobody); past it its newcomers wait,
+	                          * unread, for their turn (at most max_peers
+	                          * of them from all addresses, each at most
+	                          * the handshake timeout), then are refused;
+	                          * 0 means 8 */
 	unsigned inline_chunks; /* the most hashes a MANIFEST carries inline
 	                         * to a peer with PROTO_CAP_HASHES; past it,
 	                         * the root in their place, and the peer asks

@@ -590,12 +590,11 @@ test_refresh(void)
 
 /* Watches what a node offers. */
 static void
-offered(const proto_addr *addr, const char *source, void *arg)
+offered(const proto_node_seen *seen, void *arg)
 {
 	proto_addr *last = arg;
 
-	(void)source;
-	*last = *addr;
+	*last = seen->addr;
 }
 
 /* Two nodes, b bootstrapping through a (plaintext: no TLS identity, so the

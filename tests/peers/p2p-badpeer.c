@@ -67,6 +67,7 @@
 #define SLOW_MS 250
 #define JUNK_MAX (16u << 20) /* bytes sent after a huge length prefix */
 #define HAVE_EVERY_MS 2000  /* liar: between two HAVEs that keep it alive */
+#define SLOW_START_MS 3000  /* slow-start: before its first chunk */
 
 const char *progname = "p2p-badpeer";
 
@@ -89,8 +90,8 @@ usage(FILE *out)
 	    "  truncated-frame huge-length bomb-array bomb-nested bomb-str\n"
 	    "  unknown-type out-of-order unrequested overlong-chunk drip\n"
 	    "  drip-chunks slow-chunks stall stall-chunks close-mid-chunk\n"
-	    "  bad-version liar pex-flood hostile-names push-unknown\n"
-	    "  error-code busy maxreq\n"
+	    "  bad-version liar pex-flood hostile-names slow-start\n"
+	    "  push-unknown error-code busy maxreq\n"
 	    "attack modes: huge-length bomb-array bomb-nested bomb-str\n"
 	    "  unknown-type truncated-frame drip pipeline never-read\n"
 	    "  flood-connect flood-silent big-frame hostile-names trickle\n"
@@ -377,9 +378,11 @@ struct peer {
 	int drip;                 /* send one byte every DRIP_MS */
 	int slow;                 /* send SLOW_PIECE bytes every SLOW_MS */
 	int told;                 /* "misbehaved" already said */
-	int subscribed;           /* liar: its HAVE_MAP went */
+	int subscribed;           /* liar: its HAVE_MAP went; a HAVE when
+	                           * idle from now on */
 	int holding;              /* liar: a GET_CHUNK it will never answer
 	                           * came, and answers are in order */
+	int started;              /* slow-start: its first chunk went */
 	unsigned manifests_asked, chunks_asked, refused;
 	unsigned most_out, answered;  /* maxreq: requests seen out at once */
 };
@@ -634,6 +637,16 @@ answer_chunk(struct peer *p, const proto_msg *req)
 	}
 	if (memcmp(req->id, srv->mf->id, PROTO_HASH_LEN) != 0)
 		return out_error(p, rid, PROTO_CODE_NOT_FOUND, "no such file");
+	if (is_mode(p, "slow-start") && !p->started) {
+		/* An honest seed under load: nothing of its first chunk for a
+		 * while, then every chunk asked, CANCELs or not. */
+		misbehaved(p, "its first chunk 3 s late, every chunk sent");
+		sleep_ms(SLOW_START_MS);
+		p->started = 1;
+		/* Then a HAVE when idle, as a node that stays: the fetch
+		 * decides when to go, not its idle timeout. */
+		p->subscribed = 1;
+	}
 	/* error-code: its first chunk refused with a code no node knows;
 	 * busy: its first three with BUSY. The rest are answered. */
 	if ((is_mode(p, "error-code") && p->chunks_asked == 0) ||
@@ -798,6 +811,12 @@ answer(struct peer *p, const proto_msg *req)
 		if (!is_mode(p, "liar") && !is_mode(p, "pex-flood"))
 			break;
 		return answer_interested(p, req);
+	case PROTO_MSG_CANCEL:
+		/* slow-start: the chunk went, or goes, anyway (it says no
+		 * swarm cap: none comes). */
+		if (is_mode(p, "slow-start"))
+			return 0;
+		break;
 	default:
 		break;
 	}
@@ -879,7 +898,8 @@ serve_peer(struct server *srv, int fd, const char *who)
 	}
 	for (;;) {
 		/* Idle for long: the fetcher decides when to go. The liar
-		 * speaks up every few seconds once subscribed. */
+		 * speaks up every few seconds once subscribed, and
+		 * slow-start once started. */
 		if (p.subscribed) {
 			r = wait_fd(fd, POLLIN, HAVE_EVERY_MS);
 			if (r == 0) {
@@ -972,8 +992,8 @@ static const char *serve_modes[] = { "honest", "wrong-chunk",
 	"bomb-array", "bomb-nested", "bomb-str", "unknown-type", "out-of-order",
 	"unrequested", "overlong-chunk", "drip", "drip-chunks", "slow-chunks",
 	"stall", "stall-chunks", "close-mid-chunk", "bad-version", "liar",
-	"pex-flood", "hostile-names", "push-unknown", "error-code", "busy",
-	"maxreq", NULL };
+	"pex-flood", "hostile-names", "slow-start", "push-unknown", "error-code",
+	"busy", "maxreq", NULL };
 
 static int
 known(const char *const *modes, const char *mode)
