@@ -17,11 +17,8 @@
 #include "node.h"
 #include "node_private.h"
 
-static void say(proto_node *n, int level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-say(proto_node *n, int level, const char *fmt, ...)
+void
+proto__node_say(proto_node *n, int level, const char *fmt, ...)
 {
 	char text[512];
 	va_list ap;
@@ -166,12 +163,12 @@ proto_node_report(proto_node *n, const proto_node_seen *seen)
 	if (proto_addr_port(addr) == 0 || proto_addr_is_any(addr) ||
 	    (addr->ss.ss_family != AF_INET &&
 	    addr->ss.ss_family != AF_INET6)) {
-		say(n, PROTO_LOG_DEBUG, "%s: a malformed address; ignored",
+		proto__node_say(n, PROTO_LOG_DEBUG, "%s: a malformed address; ignored",
 		    seen->source);
 		return 0;
 	}
 	if (proto_node_is_self(n, addr)) {
-		say(n, PROTO_LOG_DEBUG, "%s: %s: ourselves; ignored",
+		proto__node_say(n, PROTO_LOG_DEBUG, "%s: %s: ourselves; ignored",
 		    seen->source, proto_addr_text(addr));
 		return 0;
 	}

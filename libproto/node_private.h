@@ -78,8 +78,11 @@ void proto__node_on_heard(const proto_addr *a, void *arg);
 void proto__node_enter(proto_node *n);
 int proto__node_leave(proto_node *n);
 
-/* One line for the owner's log (cbs.log), at a proto_log_level. */
+/* One line for the owner's log (cbs.log), at a proto_log_level; _say
+ * formats it (at most 511 bytes). */
 void proto__node_log(proto_node *n, int level, const char *text);
+void proto__node_say(proto_node *n, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* The node's event_base. */
 struct event_base *proto__node_base(const proto_node *n);

@@ -18,21 +18,6 @@
 
 #define DEFAULT_BOOT_INTERVAL 30
 
-static void say(proto_node *n, int level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-say(proto_node *n, int level, const char *fmt, ...)
-{
-	char text[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
-	proto__node_log(n, level, text);
-}
-
 /* ---- the peer-exchange client: bootstrap peers, and checks ---- */
 
 void
@@ -77,7 +62,7 @@ boot_msg(proto_conn *c, proto_msg *m, void *arg)
 			proto_node_report(n, &seen);
 		}
 	if (!n->dying)
-		say(n, PROTO_LOG_DEBUG, "%s: bootstrap: %zu peers known",
+		proto__node_say(n, PROTO_LOG_DEBUG, "%s: bootstrap: %zu peers known",
 		    proto_conn_peer(c), proto_server_known(n->server)->count);
 	if (proto__node_leave(n))
 		return;
@@ -117,7 +102,7 @@ boot_ready(proto_conn *c, const proto_msg *hello, void *arg)
 	if (nc->check) {
 		/* The handshake (and in a private swarm its proof) passed:
 		 * a node is there, and may be passed on. */
-		say(n, PROTO_LOG_DEBUG, "%s: heard on the LAN, and there",
+		proto__node_say(n, PROTO_LOG_DEBUG, "%s: heard on the LAN, and there",
 		    proto_conn_peer(c));
 		a = nc->at;
 		proto__node_enter(n);
@@ -145,7 +130,7 @@ boot_close(proto_conn *c, int err, void *arg)
 {
 	struct node_conn *nc = arg;
 
-	say(nc->node, PROTO_LOG_DEBUG, "%s: bootstrap: %s", proto_conn_peer(c),
+	proto__node_say(nc->node, PROTO_LOG_DEBUG, "%s: bootstrap: %s", proto_conn_peer(c),
 	    err == PROTO_ERR_SYSTEM ? strerror(errno) : proto_strerror(err));
 	proto__node_conn_free(nc);
 }
@@ -215,7 +200,7 @@ boot_round(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	for (size_t i = 0; i < n->cfg.nboot; i++)
 		if (conn_to(n, &n->boot[i], 0) == NULL)
-			say(n, PROTO_LOG_WARN, "bootstrap %s: %s",
+			proto__node_say(n, PROTO_LOG_WARN, "bootstrap %s: %s",
 			    proto_addr_text(&n->boot[i]), strerror(errno));
 }
 

@@ -74,21 +74,6 @@ struct query {
 	uint64_t bad;
 };
 
-static void say(proto_node *n, int level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-say(proto_node *n, int level, const char *fmt, ...)
-{
-	char text[256];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
-	proto__node_log(n, level, text);
-}
-
 static void
 send_query(struct query *q, const struct sockaddr_in *to)
 {
@@ -257,7 +242,7 @@ query_start(proto_node *n, void *state)
 		    on_datagram, NULL, &q->listen_ev)) != 0)
 			return rc;
 	} else
-		say(n, PROTO_LOG_DEBUG, "discovery port %u: %s", port,
+		proto__node_say(n, PROTO_LOG_DEBUG, "discovery port %u: %s", port,
 		    strerror(errno));
 	if ((rc = watch(q, -1, EV_PERSIST, resend, &second,
 	    &q->resend_ev)) != 0 || (q->cfg.seconds > 0 &&
@@ -273,7 +258,7 @@ query_free(void *state)
 	struct query *q = state;
 
 	if (q->bad > 0 && q->node != NULL)
-		say(q->node, PROTO_LOG_DEBUG, "%llu datagrams ignored",
+		proto__node_say(q->node, PROTO_LOG_DEBUG, "%llu datagrams ignored",
 		    (unsigned long long)q->bad);
 	stop(q);
 	free(q);

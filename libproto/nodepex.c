@@ -38,21 +38,6 @@ struct pex {
 	uint8_t want[PROTO_HASH_LEN];
 };
 
-static void say(proto_node *n, int level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-say(proto_node *n, int level, const char *fmt, ...)
-{
-	char text[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
-	proto__node_log(n, level, text);
-}
-
 static void
 report(struct asked *a, unsigned what, const proto_conn *c,
     const proto_msg *hello, int has)
@@ -149,7 +134,7 @@ on_close(proto_conn *c, int err, void *arg)
 	proto_node *n = a->pex->node;
 	const char *detail = proto_conn_error_detail(c);
 
-	say(n, err == PROTO_ERR_TLS || err == PROTO_ERR_AUTH ||
+	proto__node_say(n, err == PROTO_ERR_TLS || err == PROTO_ERR_AUTH ||
 	    err == PROTO_ERR_REFUSED ? PROTO_LOG_WARN : PROTO_LOG_DEBUG,
 	    "%s: %s%s%s", proto_conn_peer(c), err == PROTO_ERR_SYSTEM ?
 	    strerror(errno) : proto_strerror(err), *detail ? ": " : "", detail);
@@ -178,7 +163,7 @@ ask(struct pex *p, const proto_addr *addr)
 	a = &p->asked[p->nasked++];
 	a->pex = p;
 	a->addr = *addr;
-	say(p->node, PROTO_LOG_DEBUG, "pex: asking %s",
+	proto__node_say(p->node, PROTO_LOG_DEBUG, "pex: asking %s",
 	    proto_addr_text(&a->addr));
 	proto__node_conn_config(p->node, &ccfg, said);
 	ccfg.max_frame = PROTO_NODE_PEERS_FRAME_MAX;
@@ -187,7 +172,7 @@ ask(struct pex *p, const proto_addr *addr)
 	a->conn = proto_conn_connect(proto__node_base(p->node),
 	    (const struct sockaddr *)&a->addr.ss, a->addr.len, &ccfg, &cbs, a);
 	if (a->conn == NULL) {
-		say(p->node, PROTO_LOG_DEBUG, "%s: %s",
+		proto__node_say(p->node, PROTO_LOG_DEBUG, "%s: %s",
 		    proto_addr_text(&a->addr), strerror(errno));
 		report(a, PROTO_NODE_UNREACHED, NULL, NULL, 0);
 	}
