@@ -39,9 +39,9 @@ join a private swarm (--secret-file): Python's ssl module exports no keying mate
                                      corrupt (every chunk has a flipped byte), badmanifest (the
                                      chunk layer does not match the id), silent (accepts,
                                      completes the TLS handshake, says nothing), notfound
-                                     (knows no file), slow (honest, 10 ms per chunk: a good
-                                     peer that cannot finish the whole file before a bad one
-                                     is asked for some). It answers PEERS as version 1
+                                     (knows no file), slow (honest, 10 ms per chunk, or
+                                     P2P_REF_SLOW_MS: a good peer that cannot finish the
+                                     whole file before a bad one is asked for some). It answers PEERS as version 1
                                      did, [host, port] pairs only: those of P2P_REF_PEERS
                                      (HOST:PORT words), or none; an id asked about is ignored
   p2p_ref.py load HOST:PORT MANIFEST N K
@@ -559,6 +559,7 @@ def serve_peer(manifest_path, mode):
     use_tls = tls_on()
     if use_tls:
         tls_context(True)   # made before the first client, and before any thread
+    slow_ms = int(os.environ.get("P2P_REF_SLOW_MS", "10"))
     peers_named = []
     for word in os.environ.get("P2P_REF_PEERS", "").split():
         host, _, p = word.rpartition(":")
@@ -613,7 +614,7 @@ def serve_peer(manifest_path, mode):
                         f.seek(idx * rcs)
                         data = bytearray(f.read(rcs))
                     if mode == "slow":
-                        time.sleep(0.01)
+                        time.sleep(slow_ms / 1000)
                     if mode == "corrupt" and data:
                         data[len(data) // 2] ^= 0xff
                     conn.sendall(frame([7, rid, bytes(data)]))
