@@ -18,11 +18,18 @@ join a private swarm (--secret-file): Python's ssl module exports no keying mate
   p2p_ref.py bytes N                 byte(N) of the test vectors (byte i = i mod 251) on stdout
   p2p_ref.py manifests FILE|-        decode a manifest stream: one JSON object per manifest
   p2p_ref.py tamper FILE WHAT        rewrite the first manifest of FILE: WHAT is chunks (flip a
-                                     bit of chunk 0's hash), id (flip a bit of the id) or nopath
-  p2p_ref.py hello HOST:PORT         connect, send HELLO, print the peer's HELLO as JSON
+                                     bit of chunk 0's hash), id (flip a bit of the id), nopath,
+                                     or root (the tree's root in place of the chunk layer, as a
+                                     node sends a large file's manifest)
+  p2p_ref.py hello HOST:PORT         connect, send HELLO, print the peer's HELLO as JSON (bins
+                                     as hex)
   p2p_ref.py identity HOST:PORT      the peer's identity from its TLS certificate: SHA-256 of
                                      its DER SubjectPublicKeyInfo, 64 hex digits
   p2p_ref.py list HOST:PORT          LIST over the wire, print "ID<TAB>SIZE<TAB>NAME" lines
+  p2p_ref.py fetch HOST:PORT ID      fetch a file as a node of protocol 1 before the hashes
+                                     (caps 0): GET_MANIFEST, the manifest checked against ID
+                                     (its "chunks" required), then every chunk, each checked,
+                                     to stdout; exit 1 naming the ERROR or what was wrong
   p2p_ref.py peers HOST:PORT         PEERS over the wire, print the peer table as HOST:PORT lines
   p2p_ref.py junk HOST:PORT          send a frame header of 4 GiB before HELLO (inside the TLS
                                      session); print "closed" when the peer closes the
@@ -32,9 +39,11 @@ join a private swarm (--secret-file): Python's ssl module exports no keying mate
                                      corrupt (every chunk has a flipped byte), badmanifest (the
                                      chunk layer does not match the id), silent (accepts,
                                      completes the TLS handshake, says nothing), notfound
-                                     (knows no file), slow (honest, 10 ms per chunk: a good
-                                     peer that cannot finish the whole file before a bad one
-                                     is asked for some)
+                                     (knows no file), slow (honest, 10 ms per chunk, or
+                                     P2P_REF_SLOW_MS: a good peer that cannot finish the
+                                     whole file before a bad one is asked for some). It answers PEERS as version 1
+                                     did, [host, port] pairs only: those of P2P_REF_PEERS
+                                     (HOST:PORT words), or none; an id asked about is ignored
   p2p_ref.py load HOST:PORT MANIFEST N K
                                      open N connections at once, all held open together; on
                                      each ask for K random chunks, check every one against
@@ -550,6 +559,11 @@ def serve_peer(manifest_path, mode):
     use_tls = tls_on()
     if use_tls:
         tls_context(True)   # made before the first client, and before any thread
+    slow_ms = int(os.environ.get("P2P_REF_SLOW_MS", "10"))
+    peers_named = []
+    for word in os.environ.get("P2P_REF_PEERS", "").split():
+        host, _, p = word.rpartition(":")
+        peers_named.append([host.strip("[]"), int(p)])
 
     def handle(conn):
         try:
@@ -579,6 +593,10 @@ def serve_peer(manifest_path, mode):
                         conn.sendall(frame([5, rid, wire]))
                     else:
                         conn.sendall(frame([1, rid, 1, "not found"]))
+                elif t == 8:
+                    # [8, rid] or [8, rid, id]: elements past the rid are ignored, as a node
+                    # of version 1's first draft ignored them.
+                    conn.sendall(frame([9, rid, peers_named]))
                 elif t == 6:
                     # [6, rid, id, index, chunk_size]: the requester's chunk size
                     idx = msg[3]
@@ -596,7 +614,7 @@ def serve_peer(manifest_path, mode):
                         f.seek(idx * rcs)
                         data = bytearray(f.read(rcs))
                     if mode == "slow":
-                        time.sleep(0.01)
+                        time.sleep(slow_ms / 1000)
                     if mode == "corrupt" and data:
                         data[len(data) // 2] ^= 0xff
                     conn.sendall(frame([7, rid, bytes(data)]))
@@ -722,6 +740,38 @@ def swarm(addr, fid):
     return 0
 
 
+def fetch(addr, fid):
+    s, _ = connect(addr)
+    s.sendall(frame([4, 1, fid]))
+    a = recv_frame(s)
+    if a[0] == 1:
+        print("p2p_ref: fetch: ERROR %d: %s" % (a[2], a[3]), file=sys.stderr)
+        return 1
+    m = a[2] if a[0] == 5 and a[1] == 1 else None
+    if not isinstance(m, dict) or m.get("v") != 1 or not isinstance(m.get("chunks"), bytes):
+        print("p2p_ref: fetch: not a manifest of protocol 1: %r" % (a[:2],), file=sys.stderr)
+        return 1
+    size, cs, chunks = m["size"], m["chunk_size"], m["chunks"]
+    count = max(1, -(-size // cs))
+    layer = [chunks[i * 32:(i + 1) * 32] for i in range(count)]
+    if (not chunk_size_valid(size, cs) or len(chunks) != 32 * count or m["id"] != fid
+            or id_from_layer(size, cs, layer) != fid):
+        print("p2p_ref: fetch: the manifest does not give the id", file=sys.stderr)
+        return 1
+    out = sys.stdout.buffer
+    for first in range(0, count, 32):
+        batch = range(first, min(first + 32, count))
+        s.sendall(b"".join(frame([6, 100 + i, fid, i, cs]) for i in batch))
+        for i in batch:
+            a = recv_frame(s)
+            if a[0] != 7 or a[1] != 100 + i or chunk_hash(a[2], cs) != layer[i]:
+                print("p2p_ref: fetch: chunk %d: bad answer %r" % (i, a[:2]), file=sys.stderr)
+                return 1
+            out.write(a[2])
+    s.close()
+    return 0
+
+
 def stall(addr, fid, cs, n, gofile, count=None):
     host, port = addr.rsplit(":", 1)
     raw = socket.socket()
@@ -803,6 +853,15 @@ def main(argv):
             m["id"] = bytes(i)
         elif args[1] == "nopath":
             m.pop("path", None)
+        elif args[1] == "root":
+            size, cs, ch = m["size"], m["chunk_size"], m.pop("chunks")
+            per = cs // BLOCK
+            width = width_of(max(1, -(-size // BLOCK))) // per
+            layer = [ch[i:i + 32] for i in range(0, len(ch), 32)]
+            path = m.pop("path", None)
+            m["root"] = reduce_layer(layer, width, zero_node(per.bit_length() - 1))
+            if path is not None:
+                m["path"] = path
         else:
             return 2
         sys.stdout.buffer.write(enc(m))
@@ -821,7 +880,9 @@ def main(argv):
     elif cmd == "hello":
         s, hello = connect(args[0])
         s.close()
-        print(json.dumps(hello, ensure_ascii=False))
+        # A bin (a HELLO's auth, or a bin in its options) as hex: JSON has no bytes.
+        print(json.dumps(hello, ensure_ascii=False,
+                         default=lambda o: o.hex() if isinstance(o, bytes) else repr(o)))
     elif cmd == "list":
         s, _ = connect(args[0])
         s.sendall(frame([2, 42]))
@@ -862,6 +923,8 @@ def main(argv):
                      int(args[5]) if len(args) > 5 else None)
     elif cmd == "swarm":
         return swarm(args[0], bytes.fromhex(args[1]))
+    elif cmd == "fetch":
+        return fetch(args[0], bytes.fromhex(args[1]))
     else:
         sys.stderr.write(__doc__)
         return 2

@@ -67,6 +67,10 @@ proto__conn_really_free(proto_conn *c)
 	 * are freed, while libevent could still hold this bufferevent. */
 	proto__conn_leave_group(c);
 	proto__conn_drop_files(c);
+	/* libevent may hold the buffer a while longer: nothing of c there. */
+	if (c->drained != NULL)
+		evbuffer_remove_cb_entry(bufferevent_get_output(c->bev),
+		    c->drained);
 	proto__conn_duplex_free(c);
 	bufferevent_free(c->bev);
 	free(c->scratch);
@@ -257,6 +261,10 @@ conn_setup(struct bufferevent *bev, const proto_conn_config *cfg,
 	c->listen_port = cfg->listen_port;
 	c->nfiles = cfg->nfiles;
 	c->caps = cfg->caps;
+	if (cfg->record != NULL && cfg->record_len <= PROTO_RECORD_MAX) {
+		memcpy(c->record, cfg->record, cfg->record_len);
+		c->record_len = cfg->record_len;
+	}
 	hello_options(c, cfg);
 	c->outbound = sa != NULL;
 	c->owner_answers = !c->outbound;

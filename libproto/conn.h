@@ -57,6 +57,10 @@ typedef struct proto_conn_config {
 	                         * its HELLO; NULL: none; copied */
 	proto_conn_limit *limit; /* a budget shared with other connections;
 	                          * borrowed; NULL: no limit */
+	const uint8_t *record;  /* our signed record (record.h), sent in
+	                         * HELLO's options ("rec"); copied; NULL:
+	                         * none */
+	size_t record_len;      /* at most PROTO_RECORD_MAX, else not sent */
 	/* The HELLO's options (PROTOCOL.md section 4) this side states; its
 	 * versions, "maxframe" (max_frame) and "seen" (the peer's socket
 	 * address) the connection states itself. */

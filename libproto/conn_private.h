@@ -19,6 +19,7 @@
 #include "addr.h"
 #include "identity.h"
 #include "msg.h"
+#include "record.h"
 
 struct bufferevent;
 struct event;
@@ -83,6 +84,8 @@ struct proto_conn {
 	char name[PROTO_NODE_NAME_MAX + 1];
 	uint16_t listen_port;
 	uint64_t nfiles, caps;
+	uint8_t record[PROTO_RECORD_MAX];
+	size_t record_len;  /* 0: none */
 	uint32_t max_requests;      /* "maxreq"; 0: not said */
 	char addr_host[PROTO_HELLO_ADDRS_MAX][INET6_ADDRSTRLEN]; /* "addrs" */
 	uint16_t addr_port[PROTO_HELLO_ADDRS_MAX];
@@ -124,6 +127,15 @@ struct proto_conn {
 	 * output drains (connsend.c), oldest first. */
 	struct file_out *files, *files_tail;
 	uint64_t files_left;        /* their bytes not yet read */
+	struct evbuffer_cb_entry *drained; /* refills the output as the
+	                             * socket takes it; NULL: not yet */
+	int pump_err, pump_errno;   /* a refill failed there: the write
+	                             * callback ends the connection */
+	unsigned drain_pieces;      /* refills there since the last write
+	                             * callback */
+	int pumping;                /* in pump: a drain it causes (a paired
+	                             * or filtering bufferevent passes bytes
+	                             * on at once) is its own loop's */
 };
 
 /* connsend.c: chunk data still to be read into the output (TLS). */

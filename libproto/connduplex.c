@@ -24,8 +24,8 @@
 /* 1 when m is a request (the other side's, answered by whoever answers
  * here): every type that is not an answer, so that an unknown request
  * reaches the side that says BAD_REQUEST to it. Every answer type a later
- * version adds (HASHES) belongs in this list, or it would go to the side
- * that answers. */
+ * version adds belongs in this list, or it would go to the side that
+ * answers. */
 static int
 is_request(const proto_msg *m)
 {
@@ -37,6 +37,7 @@ is_request(const proto_msg *m)
 	case PROTO_MSG_HAS_REPLY:
 	case PROTO_MSG_HAVE_MAP:
 	case PROTO_MSG_HAVE:
+	case PROTO_MSG_HASHES:
 	case PROTO_MSG_ERROR:
 		return 0;
 	default:

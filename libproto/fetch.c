@@ -169,12 +169,13 @@ peer_failed(struct fetch_peer *p, int bad)
 	check_exhausted(f);
 }
 
-/* The owner's node found a peer: fetched from too. */
+/* The owner's node found a peer: fetched from too, unless all it says is
+ * that the peer did not answer it. */
 static void
-node_found(const proto_addr *addr, const char *source, void *arg)
+node_found(const proto_node_seen *seen, void *arg)
 {
-	(void)source;
-	consider(arg, NULL, addr);
+	if (seen->what != PROTO_NODE_UNREACHED)
+		consider(arg, NULL, &seen->addr);
 }
 
 /* A node connected to ours on a duplex connection: asked there. */
@@ -185,17 +186,15 @@ node_conn(proto_conn *c, const proto_addr *addr, void *arg)
 }
 
 /* A peer heard of from another, source (PEERS), or that connected to us
- * (source NULL): worth fetching from too, unless it is ourselves. */
+ * (source NULL): worth fetching from too, unless it is ourselves. Its pin,
+ * if any, is the identity of the record its node signed: what others say
+ * of a peer never pins it. */
 static void
 consider(proto_fetch *f, struct fetch_peer *source, const proto_addr *addr)
 {
-	proto_addr a = *addr;
-
 	if (f->done || f->closed || f->cfg.list)
 		return;
-	/* What others say of a peer never pins it. */
-	proto_addr_set_pin(&a, NULL);
-	if (proto__fetch_add_peer(f, &a, 1, source) != 0) {
+	if (proto__fetch_add_peer(f, addr, 1, source) != 0) {
 		proto__fetch_log(f, PROTO_LOG_ERROR, "out of memory");
 		proto__fetch_end(f, 1);
 	}
@@ -255,9 +254,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 		if (p->manifest_wait && p->state == FETCH_READY) {
 			p->manifest_wait = 0;
 			p->manifest_tries++;
-			if (proto__fetch_peer_send(p, FETCH_REQ_MANIFEST, 0) != 0)
-				proto__fetch_peer_fail(p, 0, "%s: cannot send",
-				    proto_addr_text(&p->addr));
+			proto__fetch_peer_ask_holdings(p);
 		}
 		proto__fetch_peer_check_hold(p);
 		if (proto__fetch_stalled(f))
@@ -369,6 +366,7 @@ proto_fetch_free(proto_fetch *fx)
 		proto__fetch_peer_free(fx->peers[i]);
 	free(fx->peers);
 	proto_picker_free(&fx->pk);
+	proto__fetch_runs_free(fx);
 	proto_manifest_free(fx->mf);
 	if (fx->tick)
 		event_free(fx->tick);
@@ -428,6 +426,8 @@ proto_fetch_stats_get(const proto_fetch *fx, proto_fetch_stats *st)
 		st->peers_queued += fx->peers[i]->state == FETCH_QUEUED;
 	st->peers = fx->npeers;
 	st->connects = fx->connects;
+	st->manifests = fx->manifests;
+	st->hash_runs = fx->hash_runs;
 }
 
 int

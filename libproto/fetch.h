@@ -1,7 +1,12 @@
 /*
  * Fetching one file by content id from many peers at once: the machinery
- * behind p2p-fetch. Each peer added is asked for the manifest, and the
- * first that hashes to the id is adopted. Then every peer that holds the
+ * behind p2p-fetch. Peers are asked for the manifest until one sends one
+ * that hashes to the id, which is adopted; a peer that comes after is asked
+ * only what it holds (INTERESTED, or HAS), never for the manifest again. A
+ * manifest of a large file may come without its chunk layer, with the
+ * tree's root in its place: the hashes are then asked of peers a run at a
+ * time (GET_HASHES), each run checked against the root, and a chunk is
+ * asked for as soon as its run is held. Every peer that holds the
  * file keeps several chunk requests in flight, answered in the order
  * asked; peers that can say what they hold (PROTO_CAP_SWARM) are asked
  * (INTERESTED, HAVE_MAP, then HAVE pushes) and the rarest chunks go first,
@@ -67,7 +72,10 @@ typedef struct proto_fetch_config {
 	                         * two from PROTO_CHUNK_MIN to PROTO_CHUNK_MAX,
 	                         * narrowed to the file (proto_chunk_size_fit);
 	                         * 0: the least that keeps the file within
-	                         * PROTO_CHUNK_AUTO_COUNT chunks. A manifest
+	                         * PROTO_CHUNK_AUTO_COUNT chunks. Either is
+	                         * doubled while the file has more than
+	                         * PROTO_INLINE_MAX chunks and it can be, so
+	                         * peers of before the hashes take it. A manifest
 	                         * chunked finer is carried up to it
 	                         * (proto_manifest_rechunk), whatever the peer
 	                         * that sent it chose; one chunked coarser
@@ -105,6 +113,11 @@ typedef struct proto_fetch_cbs {
 	/* The fetch is over: 1 when it failed (said through log first), 0
 	 * after a list. Not called after proto_fetch_stop. */
 	void (*on_end)(int code, void *ctx);
+	/* Optional: the hashes of chunks first to first + count - 1 are held
+	 * now, checked (a manifest that came without its layer), and none of
+	 * them was asked for yet: the owner may call proto_fetch_held for
+	 * those it has (an earlier run's, proto_output_resume_range). */
+	void (*on_hashes)(uint64_t first, uint64_t count, void *ctx);
 } proto_fetch_cbs;
 
 typedef struct proto_fetch_stats {
@@ -120,6 +133,9 @@ typedef struct proto_fetch_stats {
 	size_t peers;            /* known now: proto_fetch_peer; at most
 	                          * PROTO_FETCH_PEERS_MAX */
 	uint64_t connects;       /* connections attempted, retries too */
+	uint64_t manifests;      /* MANIFEST answers taken */
+	uint64_t hash_runs;      /* runs of chunk hashes taken and checked
+	                          * (a manifest without its layer) */
 } proto_fetch_stats;
 
 /* A fetch on base, which must outlive it; the caller frees it with
@@ -175,7 +191,9 @@ void proto_fetch_stop(proto_fetch *fx);
  * fetched the whole file and goes on serving it). */
 void proto_fetch_close(proto_fetch *fx);
 
-/* The adopted manifest, or NULL; valid until proto_fetch_free. */
+/* The adopted manifest, or NULL; valid until proto_fetch_free. One that
+ * came without its layer fills in as runs of hashes arrive
+ * (proto_manifest_hash_known). */
 const proto_manifest *proto_fetch_manifest(const proto_fetch *fx);
 
 /* The counters now, copied into *st, the caller's. */

@@ -6,7 +6,9 @@
  * fetch.c calls fetchpeers.c and fetchpeer.c; fetchanswer.c, reached only
  * as a connection's callbacks, calls fetchpeer.c; news of a peer comes
  * back through the fetch_peer_events fetch.c fills; all call fetchutil.c.
- * Not installed.
+ * fetchhashes.c keeps the runs of chunk hashes of a manifest that came
+ * without its layer; fetchpeer.c and fetchanswer.c call it, and it calls
+ * fetchutil.c only. Not installed.
  */
 #ifndef PROTO_FETCH_PRIVATE_H
 #define PROTO_FETCH_PRIVATE_H
@@ -23,12 +25,12 @@
 enum fetch_peer_state { FETCH_CONNECTING, FETCH_READY, FETCH_RETRYING,
     FETCH_GONE, FETCH_QUEUED };
 enum fetch_req_kind { FETCH_REQ_MANIFEST, FETCH_REQ_CHUNK, FETCH_REQ_LIST,
-    FETCH_REQ_INTERESTED, FETCH_REQ_PEERS };
+    FETCH_REQ_INTERESTED, FETCH_REQ_PEERS, FETCH_REQ_HAS, FETCH_REQ_HASHES };
 
 struct fetch_request {
 	uint32_t rid;
 	enum fetch_req_kind kind;
-	uint64_t index;
+	uint64_t index;     /* a chunk, or (FETCH_REQ_HASHES) a run */
 	int cancelled;      /* a CANCEL went after it */
 	int abandoned;      /* held too long: asked of others meanwhile, no
 	                     * longer counted as out by this peer */
@@ -44,7 +46,9 @@ struct fetch_peer {
 	                                 * guest (proto_conn_attach) */
 	enum fetch_peer_state state;
 	int learned;                    /* from another peer, not the owner */
-	int manifest_wait;              /* to ask again for the manifest */
+	int manifest_wait;              /* to ask again whether it has the
+	                                 * file: for the manifest, or once we
+	                                 * have it, what it holds */
 	unsigned manifest_tries;
 	struct event *retry_ev;
 	unsigned retries;
@@ -59,6 +63,11 @@ struct fetch_peer {
 	                                 * reconnecting; silence is not */
 	int has_file;
 	int swarm;          /* it tells what it holds (PROTO_CAP_SWARM) */
+	int hashes;         /* it answers GET_HASHES (PROTO_CAP_HASHES) */
+	double hashes_after; /* had none to give: not asked again before */
+	unsigned runs_out;  /* GET_HASHES it has to answer */
+	int no_has;         /* refused HAS (a peer of before it): asked for
+	                     * the manifest instead */
 	int mapped;         /* ... and its HAVE_MAP came */
 	int whole;          /* it holds the whole file */
 	int asking_peers;   /* a PEERS request is out */
@@ -123,6 +132,12 @@ struct proto_fetch {
 	char hex[PROTO_ID_HEX_LEN + 1];     /* "" when listing */
 	proto_manifest *mf;
 	proto_picker pk;
+	/* A manifest without its layer: runs of run_len hashes, asked of
+	 * peers in order; NULL runs once every hash is held. */
+	uint8_t *runs;                  /* enum fetch_run_state each */
+	uint64_t nruns;
+	uint64_t run_hint;              /* no run below is missing */
+	uint32_t run_len;
 	struct fetch_peer **peers;      /* in the order added; at most
 	                                 * PROTO_FETCH_PEERS_MAX */
 	size_t npeers, cap;
@@ -141,6 +156,7 @@ struct proto_fetch {
 	double last_chunk;          /* when the last chunk was verified */
 	uint64_t bytes_seen;        /* at the last tick, over live peers */
 	uint64_t bytes_in, chunks_fetched, peers_dropped, cancels, wasted;
+	uint64_t manifests, hash_runs;
 };
 
 /* fetchutil.c: used by both, calls neither. */
@@ -174,6 +190,23 @@ int proto__fetch_make_room(proto_fetch *f);
  * connections with one node, the one both keep (proto_conn_kept). */
 int proto__fetch_take_conn(proto_fetch *f, proto_conn *c,
     const proto_addr *addr);
+/* fetchhashes.c: the runs of a layer asked of peers, for fetchpeer.c and
+ * fetchanswer.c. */
+enum fetch_run_state { FETCH_RUN_MISSING, FETCH_RUN_ASKED, FETCH_RUN_DONE };
+/* Once a layer-less manifest is adopted (its layer opened): every run
+ * missing. 0 or PROTO_ERR_NOMEM. */
+int proto__fetch_runs_init(proto_fetch *f);
+void proto__fetch_runs_free(proto_fetch *f);
+/* The first run neither held nor asked for, or -1. */
+int64_t proto__fetch_run_next(proto_fetch *f);
+void proto__fetch_run_asked(proto_fetch *f, uint64_t run);
+/* A request for run is over unanswered: missing again unless held. */
+void proto__fetch_run_unask(proto_fetch *f, uint64_t run);
+/* HASHES m for run, checked against the root and taken; the owner is told
+ * (on_hashes), and the chunks become ones to ask for. 0; or, the run
+ * missing again, PROTO_ERR_MISMATCH (a forgery), PROTO_ERR_INVALID (not
+ * the run's shape) or what proto_sha256 returns. */
+int proto__fetch_run_take(proto_fetch *f, uint64_t run, const proto_msg *m);
 
 /* fetchanswer.c: what a peer's connection brings, handed to each new one
  * (fetchpeers.c) and called by nothing else: as its owner, or as the
@@ -187,6 +220,10 @@ void proto__fetch_peer_start(struct fetch_peer *p);
 int proto__fetch_peer_send(struct fetch_peer *p, enum fetch_req_kind kind,
     uint64_t index);
 void proto__fetch_peer_pump(struct fetch_peer *p);
+/* The manifest is held: asks p what of the file it holds (INTERESTED), or
+ * whether it has it (HAS), or, a peer that knows no HAS, for the
+ * manifest. */
+void proto__fetch_peer_ask_holdings(struct fetch_peer *p);
 void proto__fetch_peer_ask_peers(struct fetch_peer *p);
 void proto__fetch_peer_release(struct fetch_peer *p);
 void proto__fetch_peer_check_hold(struct fetch_peer *p);

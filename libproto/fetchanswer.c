@@ -1,8 +1,9 @@
 /*
  * What a peer's line brings to a fetch (fetch.h): its HELLO, each answer
  * matched to the request it owes first, and its end. An answer's effect is
- * here: a manifest adopted or checked, a HAVE_MAP or HAVE that says what
- * it holds, a chunk verified and handed to the owner (its copies elsewhere
+ * here: a manifest adopted or checked, a HAVE_MAP, HAVE or HAS_REPLY that
+ * says what it holds, a run of chunk hashes (checked by fetchhashes.c), a
+ * chunk verified and handed to the owner (its copies elsewhere
  * cancelled), the peers it knows, an ERROR. These are the connection's
  * callbacks (proto__fetch_peer_cbs), which fetchpeers.c hands each new
  * connection; no file calls them otherwise. This file calls fetchpeer.c
@@ -16,8 +17,11 @@
 
 #include "error.h"
 #include "fetch_private.h"
+#include "record.h"
 
 #define MANIFEST_TRIES 40         /* of a learned peer, a tick apart */
+#define HASHES_RETRY 2.0          /* s before a peer without the hashes
+                                   * asked is asked again */
 
 /* One request of p's is over, answered or not. One it was deemed to hold
  * was unasked then already. */
@@ -99,8 +103,10 @@ take_chunk(struct fetch_peer *p, const struct fetch_request *r,
 
 /* The chunk size the fetch asks in: its own, not the first peer's, which
  * could make a big file a quarter of a million requests. By default the
- * finest that keeps the file within PROTO_CHUNK_AUTO_COUNT chunks. A peer's
- * coarser layer cannot be split and is kept. */
+ * finest that keeps the file within PROTO_CHUNK_AUTO_COUNT chunks; and
+ * within PROTO_INLINE_MAX where it can, which peers of before the hashes
+ * take. A peer's coarser layer cannot be split (nor, without its layer, is
+ * it asked for a finer one) and is kept. */
 static size_t
 own_chunk_size(const proto_fetch *f, const proto_manifest *mf)
 {
@@ -111,24 +117,34 @@ own_chunk_size(const proto_fetch *f, const proto_manifest *mf)
 		    proto_chunk_count(mf->size, cs) > PROTO_CHUNK_AUTO_COUNT;
 		    cs <<= 1)
 			;
+	while (cs < PROTO_CHUNK_MAX &&
+	    proto_chunk_count(mf->size, cs) > PROTO_INLINE_MAX)
+		cs <<= 1;
 	cs = proto_chunk_size_fit(mf->size, cs);
 	return cs > mf->chunk_size ? cs : mf->chunk_size;
 }
 
 /* The first manifest that hashes to the id: ours from now on, in our
- * chunk size. */
+ * chunk size; one without its layer opened to take it run by run. */
 static int
 adopt_manifest(proto_fetch *f, proto_manifest *mf)
 {
 	size_t cs = own_chunk_size(f, mf);
+	int rc = 0;
 
 	f->mf = mf;
-	if (cs != mf->chunk_size && proto_manifest_rechunk(mf, cs) != 0) {
+	if (mf->chunks == NULL)
+		rc = proto_manifest_open_layer(mf, cs);
+	else if (cs != mf->chunk_size)
+		rc = proto_manifest_rechunk(mf, cs);
+	if (rc != 0) {
 		proto__fetch_log(f, PROTO_LOG_ERROR, "out of memory");
 		return -1;
 	}
 	if (proto_picker_init(&f->pk, mf->nchunks) != 0 ||
-	    f->cbs.on_manifest(mf, f->ctx) != 0)
+	    (mf->known != NULL && proto__fetch_runs_init(f) != 0))
+		return -1;
+	if (f->cbs.on_manifest(mf, f->ctx) != 0)
 		return -1;
 	if (f->pk.ndone == mf->nchunks)
 		f->cbs.on_complete(f->ctx);
@@ -147,6 +163,59 @@ start_peer(struct fetch_peer *p)
 		proto__fetch_peer_pump(p);
 	} else if (proto__fetch_peer_send(p, FETCH_REQ_INTERESTED, 0) != 0)
 		proto__fetch_peer_fail(p, 0, "%s: cannot send", proto_addr_text(&p->addr));
+	else
+		/* Runs of hashes need no map: asked at once. */
+		proto__fetch_peer_pump(p);
+}
+
+/* The peer says it has the file (HAS_REPLY true): whole, as a peer
+ * without the swarm cap always is. */
+static void
+take_has(struct fetch_peer *p, const proto_msg *m)
+{
+	if (!m->has) {
+		p->f->not_found++;
+		proto__fetch_peer_fail(p, 0, "%s: does not have %s",
+		    proto_addr_text(&p->addr), p->f->hex);
+		return;
+	}
+	p->has_file = 1;
+	p->whole = 1;
+	proto__fetch_peer_pump(p);
+}
+
+/* A run of chunk hashes, for r: a forged one drops the peer. */
+static void
+take_hashes(struct fetch_peer *p, const struct fetch_request *r,
+    const proto_msg *m)
+{
+	proto_fetch *f = p->f;
+	uint64_t before = f->pk.ndone;
+	int rc;
+
+	if (p->runs_out > 0)
+		p->runs_out--;
+	if (f->done || f->closed)
+		return;
+	if ((rc = proto__fetch_run_take(f, r->index, m)) != 0) {
+		proto__fetch_peer_fail(p, rc == PROTO_ERR_MISMATCH ||
+		    rc == PROTO_ERR_INVALID, "%s: chunk hashes %llu on %s",
+		    proto_addr_text(&p->addr),
+		    (unsigned long long)(r->index * f->run_len),
+		    rc == PROTO_ERR_MISMATCH ? "do not match the root" :
+		    proto_strerror(rc));
+		return;
+	}
+	/* The owner may have held some of the chunks (on_hashes): the file
+	 * may even be complete now. */
+	if (before < f->mf->nchunks && f->pk.ndone == f->mf->nchunks &&
+	    !f->done) {
+		f->cbs.on_complete(f->ctx);
+		return;
+	}
+	/* New chunks to ask for, of every peer. */
+	for (size_t k = 0; k < f->npeers && !f->done; k++)
+		proto__fetch_peer_pump(f->peers[k]);
 }
 
 static void
@@ -159,6 +228,7 @@ take_manifest(struct fetch_peer *p, proto_msg *m)
 		    proto_addr_text(&p->addr));
 		return;
 	}
+	f->manifests++;
 	p->has_file = 1;
 	p->busy_streak = 0;
 	if (f->mf == NULL && f->cfg.max_file_size > 0 &&
@@ -206,6 +276,7 @@ take_map(struct fetch_peer *p, const proto_msg *m)
 	}
 	p->their_chunk_size = m->chunk_size;
 	p->mapped = 1;
+	p->has_file = 1;
 	if (p->theirs.count == p->theirs.n)
 		p->whole = 1;
 	else {
@@ -267,11 +338,20 @@ take_peers(struct fetch_peer *p, const proto_msg *m)
 	p->asking_peers = 0;
 	/* A connect that fails at once can end p too: then it is done. */
 	for (size_t i = 0; i < m->npeers && p->state == FETCH_READY; i++) {
+		const proto_peer_entry *e = &m->peers[i];
+		proto_record r;
 		proto_addr a;
 		/* Only addresses: a name from a peer would mean a lookup. */
-		if (proto_addr_from_host(&a, m->peers[i].host,
-		    m->peers[i].host_len, m->peers[i].port) == 0)
-			p->f->events->learned(p, &a);
+		if (proto_addr_from_host(&a, e->host, e->host_len,
+		    e->port) != 0)
+			continue;
+		/* Signed by the node there: dialled, it must be that node.
+		 * Any other record is no more than the address beside it. */
+		if (e->record != NULL && proto_record_verify(e->record,
+		    e->record_len, (uint64_t)time(NULL), &r) == 0 &&
+		    proto_record_has_addr(&r, &a))
+			proto_addr_set_pin(&a, r.id);
+		p->f->events->learned(p, &a);
 	}
 }
 
@@ -332,6 +412,31 @@ take_error(struct fetch_peer *p, const struct fetch_request *r,
 	case FETCH_REQ_PEERS:
 		p->asking_peers = 0;
 		return;
+	case FETCH_REQ_HASHES:
+		/* Not a reason to drop it: it may have chunks still, and the
+		 * hashes later (a fetcher, its layer not whole yet). */
+		if (p->runs_out > 0)
+			p->runs_out--;
+		proto__fetch_run_unask(p->f, r->index);
+		p->hashes_after = proto__fetch_now() + HASHES_RETRY;
+		if (m->code != PROTO_CODE_NOT_FOUND)
+			p->hashes = 0;
+		proto__fetch_log(p->f, PROTO_LOG_DEBUG, "%s: no chunk hashes: %s",
+		    proto_addr_text(&p->addr), text);
+		for (size_t k = 0; k < p->f->npeers && !p->f->done; k++)
+			proto__fetch_peer_pump(p->f->peers[k]);
+		return;
+	case FETCH_REQ_HAS:
+		if (m->code != PROTO_CODE_NOT_FOUND) {
+			/* A peer of before HAS: asked the old way. */
+			p->no_has = 1;
+			if (proto__fetch_peer_send(p, FETCH_REQ_MANIFEST, 0) != 0)
+				proto__fetch_peer_fail(p, 0, "%s: cannot send",
+				    proto_addr_text(&p->addr));
+			return;
+		}
+		/* fall through */
+	case FETCH_REQ_INTERESTED:
 	case FETCH_REQ_MANIFEST:
 		/* A peer found through others is most likely a fetcher of
 		 * this file that has not got the manifest yet: asked again
@@ -410,6 +515,16 @@ on_msg(proto_conn *c, proto_msg *m, void *arg)
 			break;
 		take_map(p, m);
 		return;
+	case FETCH_REQ_HAS:
+		if (m->type != PROTO_MSG_HAS_REPLY)
+			break;
+		take_has(p, m);
+		return;
+	case FETCH_REQ_HASHES:
+		if (m->type != PROTO_MSG_HASHES)
+			break;
+		take_hashes(p, &r, m);
+		return;
 	case FETCH_REQ_PEERS:
 		if (m->type != PROTO_MSG_PEERS_REPLY)
 			break;
@@ -435,14 +550,21 @@ proto__fetch_peer_start(struct fetch_peer *p)
 		return;
 	}
 	p->maxreq = maxreq < FETCH_QUEUE_MAX ? maxreq : FETCH_QUEUE_MAX;
+	p->hashes = (proto_conn_peer_caps(c) & PROTO_CAP_HASHES) != 0;
+	p->hashes_after = 0;
 	proto__fetch_log(p->f, PROTO_LOG_DEBUG, "%s: connected to %s", proto_addr_text(&p->addr),
 	    proto_conn_peer_name(c));
-	if (proto__fetch_peer_send(p, p->f->cfg.list ? FETCH_REQ_LIST :
+	/* The manifest is asked for until one is held; after that, a peer is
+	 * asked only what it holds. */
+	if (!p->f->cfg.list && p->f->mf != NULL)
+		proto__fetch_peer_ask_holdings(p);
+	else if (proto__fetch_peer_send(p, p->f->cfg.list ? FETCH_REQ_LIST :
 	    FETCH_REQ_MANIFEST, 0) != 0) {
 		proto__fetch_peer_fail(p, 0, "%s: cannot send", proto_addr_text(&p->addr));
 		return;
 	}
-	proto__fetch_peer_ask_peers(p);
+	if (p->state == FETCH_READY)
+		proto__fetch_peer_ask_peers(p);
 }
 
 static void

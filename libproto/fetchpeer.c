@@ -7,12 +7,14 @@
  * owns the peers, connects them and decides when they are gone. fetch.c
  * and fetchanswer.c call this file, never the reverse: what becomes of a
  * peer goes back through f->events, which fetch.c fills. It calls
- * fetchutil.c too.
+ * fetchutil.c too, and fetchhashes.c for the runs of chunk hashes to ask
+ * for.
  */
 #include <stdlib.h>
 
 #include "error.h"
 #include "fetch_private.h"
+#include "merkle.h"
 
 #define INFLIGHT_BYTES (2u << 20) /* requested, unanswered, per peer */
 #define INFLIGHT_CHUNKS 16        /* chunk requests per peer */
@@ -27,6 +29,9 @@
  * a chunk slower than this, while others deliver, is held too. A head
  * chunk request has HOLD_DEADLINE plus its length at SLOW_RATE. */
 #define SLOW_RATE (64.0 * 1024)
+#define RUNS_INFLIGHT 2           /* GET_HASHES per peer: 32 KiB of
+                                   * hashes on the way, for 512 chunks a
+                                   * run */
 
 static const proto_have *
 peer_have(const struct fetch_peer *p)
@@ -80,6 +85,19 @@ proto__fetch_peer_set_demoted(struct fetch_peer *p, int demoted)
 		proto_picker_add_holder(&f->pk, &p->has);
 }
 
+/* 1 when p still owes a chunk it was asked for and not told to forget. */
+static int
+owes_chunk(const struct fetch_peer *p)
+{
+	for (unsigned i = 0; i < p->count; i++) {
+		const struct fetch_request *r =
+		    &p->queue[(p->head + i) % FETCH_QUEUE_MAX];
+		if (r->kind == FETCH_REQ_CHUNK && !r->cancelled)
+			return 1;
+	}
+	return 0;
+}
+
 /*
  * Called each tick: a peer whose first chunk request has seen no bytes for
  * HOLD_DEADLINE, or is not done within HOLD_DEADLINE plus its length at
@@ -87,6 +105,8 @@ proto__fetch_peer_set_demoted(struct fetch_peer *p, int demoted)
  * requests go back to the pool (their answers, should they come, are still
  * taken). One that claimed chunks and sent none of the first for the whole
  * timeout is dropped: a HAVE now and then keeps it from ever being idle.
+ * One demoted that owes nothing more is asked again once nothing comes
+ * from others.
  */
 void
 proto__fetch_peer_check_hold(struct fetch_peer *p)
@@ -97,8 +117,23 @@ proto__fetch_peer_check_hold(struct fetch_peer *p)
 	double now = proto__fetch_now(), budget;
 	int held, slow;
 
-	if (p->state != FETCH_READY || f->mf == NULL || p->count == 0 ||
-	    head->kind != FETCH_REQ_CHUNK)
+	if (p->state != FETCH_READY || f->mf == NULL)
+		return;
+	if (p->demoted && !owes_chunk(p)) {
+		/* What it held came from others and was cancelled: it owes
+		 * nothing now. When the others bring nothing either, it is
+		 * asked again: a seed slow to start under load, demoted,
+		 * would else never be, and once the other fetchers were gone
+		 * the fetch waited out its timeout for its last chunks. */
+		if (proto__fetch_stalled(f)) {
+			proto__fetch_log(f, PROTO_LOG_INFO, "%s: asked again: "
+			    "nothing comes from the others",
+			    proto_addr_text(&p->addr));
+			proto__fetch_peer_set_demoted(p, 0);
+		}
+		return;
+	}
+	if (p->count == 0 || head->kind != FETCH_REQ_CHUNK)
 		return;
 	if (net < p->hold_net || net - p->hold_net >= HOLD_PROGRESS)
 		proto__fetch_peer_hold_reset(p);
@@ -153,9 +188,12 @@ proto__fetch_peer_release(struct fetch_peer *p)
 			    &p->queue[(p->head + i) % FETCH_QUEUE_MAX];
 			if (r->kind == FETCH_REQ_CHUNK && !r->abandoned)
 				proto_picker_unask(&f->pk, r->index);
+			if (r->kind == FETCH_REQ_HASHES)
+				proto__fetch_run_unask(f, r->index);
 		}
 		p->inflight_bytes = 0;
 	}
+	p->runs_out = 0;
 	if (p->mapped && !p->whole && !p->demoted && f->mf != NULL)
 		proto_picker_remove_holder(&f->pk, &p->has);
 	p->demoted = 0;
@@ -173,7 +211,7 @@ proto__fetch_peer_send(struct fetch_peer *p, enum fetch_req_kind kind,
 {
 	static const unsigned types[] = { PROTO_MSG_GET_MANIFEST,
 	    PROTO_MSG_GET_CHUNK, PROTO_MSG_LIST, PROTO_MSG_INTERESTED,
-	    PROTO_MSG_PEERS };
+	    PROTO_MSG_PEERS, PROTO_MSG_HAS, PROTO_MSG_GET_HASHES };
 	proto_fetch *f = p->f;
 	struct fetch_request *r;
 	proto_msg m;
@@ -197,6 +235,14 @@ proto__fetch_peer_send(struct fetch_peer *p, enum fetch_req_kind kind,
 	m.index = index;
 	if (kind == FETCH_REQ_CHUNK)
 		m.chunk_size = f->mf->chunk_size;
+	if (kind == FETCH_REQ_HASHES) {
+		/* A whole proof: only the root is held to check it by. */
+		m.chunk_size = f->mf->chunk_size;
+		m.index = index * f->run_len;
+		m.count = f->run_len;
+		m.proof_layers = proto_run_proof_len(f->mf->size,
+		    f->mf->chunk_size, f->run_len);
+	}
 	if ((rc = proto_conn_send(p->conn, &m)) != 0)
 		return rc;
 	if (p->count++ == 0)
@@ -269,6 +315,44 @@ spare(const proto_fetch *f, const struct fetch_peer *p, uint64_t i)
 	return p->whole && f->pk.avail[i] > 0 && !proto__fetch_stalled(f);
 }
 
+/* Asks p for the next runs of chunk hashes, a few at a time: the first
+ * chunks wait only for the first run. A peer that had none to give is
+ * asked again after a while (a fetcher, its layer not whole yet). */
+static int
+ask_runs(struct fetch_peer *p)
+{
+	proto_fetch *f = p->f;
+	int64_t run;
+
+	if (!p->hashes || f->runs == NULL || p->hashes_after > proto__fetch_now())
+		return 0;
+	while (p->runs_out < RUNS_INFLIGHT && p->count < FETCH_QUEUE_MAX &&
+	    (run = proto__fetch_run_next(f)) >= 0) {
+		if (proto__fetch_peer_send(p, FETCH_REQ_HASHES,
+		    (uint64_t)run) != 0) {
+			proto__fetch_peer_fail(p, 0, "%s: cannot send",
+			    proto_addr_text(&p->addr));
+			return -1;
+		}
+		proto__fetch_run_asked(f, (uint64_t)run);
+		p->runs_out++;
+	}
+	return 0;
+}
+
+void
+proto__fetch_peer_ask_holdings(struct fetch_peer *p)
+{
+	proto_fetch *f = p->f;
+	enum fetch_req_kind kind = p->swarm ? FETCH_REQ_INTERESTED :
+	    p->no_has ? FETCH_REQ_MANIFEST : FETCH_REQ_HAS;
+
+	p->cursor = (uint64_t)random() % (f->mf->nchunks ? f->mf->nchunks : 1);
+	if (proto__fetch_peer_send(p, kind, 0) != 0)
+		proto__fetch_peer_fail(p, 0, "%s: cannot send",
+		    proto_addr_text(&p->addr));
+}
+
 void
 proto__fetch_peer_pump(struct fetch_peer *p)
 {
@@ -284,7 +368,9 @@ proto__fetch_peer_pump(struct fetch_peer *p)
 		budget = min_inflight;
 
 	if (p->state != FETCH_READY || !p->has_file || f->done || f->closed ||
-	    (p->swarm && !p->mapped) || p->demoted || p->paused)
+	    p->paused)
+		return;
+	if (ask_runs(p) != 0 || (p->swarm && !p->mapped) || p->demoted)
 		return;
 	/* The count cap keeps the first peer to answer from taking every
 	 * small chunk before the others are ready; the peer's maxreq keeps

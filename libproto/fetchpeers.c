@@ -115,6 +115,12 @@ connect_peer(struct fetch_peer *p)
 	f->connects++;
 	if (p->addr.has_pin)
 		cfg.pin = p->addr.pin;
+	/* A fetch of a node's: the node's record goes in the HELLO, so the
+	 * peer can pass it on as it is. */
+	if (f->cfg.node != NULL)
+		cfg.record = proto_node_record(f->cfg.node, &cfg.record_len);
+	/* We take a manifest without its layer, and ask for the hashes. */
+	cfg.caps |= PROTO_CAP_HASHES;
 	p->conn = proto_conn_connect(f->base, (struct sockaddr *)&p->addr.ss,
 	    p->addr.len, &cfg, &proto__fetch_peer_cbs, p);
 	if (p->conn == NULL) {
@@ -209,6 +215,28 @@ revive(proto_fetch *f, struct fetch_peer *p, int learned,
 	connect_peer(p);
 }
 
+/*
+ * A known peer named again, with a pin or none. The owner's word is taken
+ * as it is. A record's (learned with a pin) is taken while the peer is not
+ * connected: a record someone made for an address not theirs would
+ * otherwise keep the node that is there away for good, once its own
+ * record comes. Learned without a pin, it changes nothing.
+ */
+static void
+repin(struct fetch_peer *p, const proto_addr *addr, int learned)
+{
+	int same = p->addr.has_pin == addr->has_pin && (!addr->has_pin ||
+	    memcmp(p->addr.pin, addr->pin, PROTO_IDENTITY_LEN) == 0);
+
+	if (same || (learned && (!addr->has_pin ||
+	    p->state == FETCH_CONNECTING || p->state == FETCH_READY)))
+		return;
+	proto_addr_set_pin(&p->addr, addr->has_pin ? addr->pin : NULL);
+	proto__fetch_log(p->f, PROTO_LOG_DEBUG, "%s: %s", proto_addr_text(addr),
+	    addr->has_pin ? "pinned to the identity named now" :
+	    "no longer pinned: the owner says so");
+}
+
 /* A new peer at addr, not yet connected; NULL when out of memory. */
 static struct fetch_peer *
 new_peer(proto_fetch *f, const proto_addr *addr, int learned)
@@ -281,6 +309,7 @@ proto__fetch_add_peer(proto_fetch *f, const proto_addr *addr, int learned,
 	int queue = 0;
 
 	if ((p = find_peer(f, addr)) != NULL) {
+		repin(p, addr, learned);
 		revive(f, p, learned, source);
 		return 0;
 	}

@@ -58,7 +58,12 @@ proto__conn_send_hello(proto_conn *c)
 	hello.text_len = strlen(c->name);
 	hello.listen_port = c->listen_port;
 	hello.nfiles = c->nfiles;
-	hello.caps = c->caps;
+	/* Every connection of ours takes records in PEERS_REPLY. */
+	hello.caps = c->caps | PROTO_CAP_RECORDS;
+	if (c->record_len > 0) {
+		hello.opts.rec = c->record;
+		hello.opts.rec_len = c->record_len;
+	}
 	hello.opts.has = PROTO_OPT_VMIN;
 	hello.opts.vmin = PROTO_VERSION_MIN;
 	/* A side that may ask here (duplex) takes answers of any size, the

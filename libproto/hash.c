@@ -226,6 +226,25 @@ int
 proto_hash_content_id(const uint8_t *layer, uint64_t count, size_t chunk_size,
     uint64_t size, uint8_t id[PROTO_HASH_LEN])
 {
+	return proto_hash_root(layer, count, chunk_size, size, NULL, id);
+}
+
+int
+proto_hash_id_of_root(uint64_t size, const uint8_t root[PROTO_HASH_LEN],
+    uint8_t id[PROTO_HASH_LEN])
+{
+	uint8_t buf[8 + PROTO_HASH_LEN];
+
+	for (int i = 0; i < 8; i++)
+		buf[i] = (uint8_t)(size >> (56 - 8 * i));
+	memcpy(buf + 8, root, PROTO_HASH_LEN);
+	return proto_sha256(buf, sizeof(buf), id);
+}
+
+int
+proto_hash_root(const uint8_t *layer, uint64_t count, size_t chunk_size,
+    uint64_t size, uint8_t root[PROTO_HASH_LEN], uint8_t id[PROTO_HASH_LEN])
+{
 	uint8_t pad[PROTO_HASH_LEN], *nodes;
 	uint64_t top;
 	EVP_MD_CTX *ctx;
@@ -247,14 +266,12 @@ proto_hash_content_id(const uint8_t *layer, uint64_t count, size_t chunk_size,
 		free(nodes);
 		return PROTO_ERR_NOMEM;
 	}
-	if ((rc = reduce(ctx, nodes, top)) == 0) {
-		uint8_t prefix[8];
-		for (int i = 0; i < 8; i++)
-			prefix[i] = (uint8_t)(size >> (56 - 8 * i));
-		rc = digest(ctx, prefix, sizeof(prefix), nodes, PROTO_HASH_LEN,
-		    id);
-	}
+	rc = reduce(ctx, nodes, top);
 	EVP_MD_CTX_free(ctx);
+	if (rc == 0 && root != NULL)
+		memcpy(root, nodes, PROTO_HASH_LEN);
+	if (rc == 0 && id != NULL)
+		rc = proto_hash_id_of_root(size, nodes, id);
 	free(nodes);
 	return rc;
 }

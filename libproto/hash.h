@@ -14,7 +14,13 @@
 #define PROTO_BLOCK_SIZE 16384u
 #define PROTO_CHUNK_MIN PROTO_BLOCK_SIZE
 #define PROTO_CHUNK_MAX (4u << 20)
-#define PROTO_MAX_CHUNKS 262144u
+/* The most chunks a file has at any valid chunk size: 2^24, so at 4 MiB a
+ * file of up to 64 TiB (docs/PROTOCOL.md section 1). */
+#define PROTO_MAX_CHUNKS 16777216u
+/* The most hashes a MANIFEST carries inline (8 MiB), the chunk limit of the
+ * protocol before chunk hashes could be asked for on demand: a peer without
+ * PROTO_CAP_HASHES is never told of a layer longer than this. */
+#define PROTO_INLINE_MAX 262144u
 /* The automatic chunk size starts here and doubles while a file has more
  * chunks than PROTO_CHUNK_AUTO_COUNT, so manifests stay small. */
 #define PROTO_CHUNK_AUTO_MIN (256u << 10)
@@ -73,6 +79,16 @@ int proto_hash_chunk(const void *data, size_t len, size_t chunk_size,
  * proto_chunk_count(); PROTO_ERR_NOMEM; PROTO_ERR_CRYPTO. */
 int proto_hash_content_id(const uint8_t *layer, uint64_t count,
     size_t chunk_size, uint64_t size, uint8_t id[PROTO_HASH_LEN]);
+
+/* The same, giving the tree's root too (root may be NULL, id may be NULL):
+ * what a manifest without its chunk layer carries. */
+int proto_hash_root(const uint8_t *layer, uint64_t count, size_t chunk_size,
+    uint64_t size, uint8_t root[PROTO_HASH_LEN], uint8_t id[PROTO_HASH_LEN]);
+
+/* id = H(size_be64 || root), the content id of a file of size bytes whose
+ * tree has root. Returns as proto_sha256. */
+int proto_hash_id_of_root(uint64_t size, const uint8_t root[PROTO_HASH_LEN],
+    uint8_t id[PROTO_HASH_LEN]);
 
 /* Writes 2*n lowercase hex digits and a NUL to out, which the caller
  * sizes to 2*n + 1 bytes. */

@@ -11,11 +11,13 @@
 
 #include "error.h"
 #include "msg_private.h"
+#include "record.h"
 
 int
 proto_hello_opts_empty(const proto_hello_opts *o)
 {
-	return o->has == 0 && o->naddrs == 0 && o->next == 0;
+	return o->has == 0 && o->naddrs == 0 && o->next == 0 &&
+	    o->rec_len == 0;
 }
 
 static int
@@ -71,7 +73,8 @@ proto__hello_pack_opts(msgpack_packer *pk, const proto_hello_opts *o)
 	if (o->naddrs > PROTO_HELLO_ADDRS_MAX || o->next > PROTO_HELLO_EXT_MAX ||
 	    ((o->has & PROTO_OPT_SEEN) && !entry_valid(&o->seen)) ||
 	    ((o->has & PROTO_OPT_MAXFRAME) &&
-	    o->maxframe < PROTO_HELLO_MAXFRAME_MIN))
+	    o->maxframe < PROTO_HELLO_MAXFRAME_MIN) ||
+	    o->rec_len > PROTO_RECORD_MAX || (o->rec_len > 0 && o->rec == NULL))
 		return PROTO_ERR_INVALID;
 	for (size_t i = 0; i < o->naddrs; i++)
 		if (!entry_valid(&o->addrs[i]))
@@ -84,7 +87,7 @@ proto__hello_pack_opts(msgpack_packer *pk, const proto_hello_opts *o)
 			return PROTO_ERR_INVALID;
 	n = !!(o->has & PROTO_OPT_VMIN) + !!(o->has & PROTO_OPT_MAXREQ) +
 	    !!(o->has & PROTO_OPT_MAXFRAME) + !!(o->has & PROTO_OPT_SEEN) +
-	    (o->naddrs > 0) + (o->next > 0);
+	    (o->naddrs > 0) + (o->next > 0) + (o->rec_len > 0);
 	msgpack_pack_map(pk, n);
 	if (o->has & PROTO_OPT_VMIN) {
 		pack_str(pk, "vmin", 4);
@@ -115,6 +118,11 @@ proto__hello_pack_opts(msgpack_packer *pk, const proto_hello_opts *o)
 			pack_str(pk, o->ext[i].name, o->ext[i].name_len);
 			msgpack_pack_uint8(pk, o->ext[i].type);
 		}
+	}
+	if (o->rec_len > 0) {
+		pack_str(pk, "rec", 3);
+		msgpack_pack_bin(pk, o->rec_len);
+		msgpack_pack_bin_body(pk, o->rec, o->rec_len);
 	}
 	return 0;
 }
@@ -253,6 +261,16 @@ proto__hello_unpack_opts(const msgpack_object *o, msgpack_zone *zone,
 		} else if (key_is(k, "ext")) {
 			opts->next = 0;
 			rc = get_ext(v, zone, opts);
+		} else if (key_is(k, "rec")) {
+			/* Checked by whoever uses it: verified, and its
+			 * identity the connection's. */
+			opts->rec = NULL;
+			opts->rec_len = 0;
+			if (proto__msg_get_raw(v, 1, 1, PROTO_RECORD_MAX,
+			    &opts->rec, &opts->rec_len) != 0) {
+				opts->rec = NULL;
+				opts->rec_len = 0;
+			}
 		}
 	}
 	return rc;

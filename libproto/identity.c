@@ -213,6 +213,65 @@ proto_identity_id(const proto_identity *id)
 	return id->id;
 }
 
+int
+proto_identity_public_key(const proto_identity *id,
+    uint8_t out[PROTO_KEY_LEN])
+{
+	size_t len = PROTO_KEY_LEN;
+
+	return EVP_PKEY_get_raw_public_key(id->key, out, &len) == 1 &&
+	    len == PROTO_KEY_LEN ? 0 : PROTO_ERR_CRYPTO;
+}
+
+int
+proto_identity_sign(const proto_identity *id, const uint8_t *msg,
+    size_t len, uint8_t sig[PROTO_SIG_LEN])
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	size_t siglen = PROTO_SIG_LEN;
+	int ok;
+
+	/* Ed25519 hashes inside: no digest is named, one shot. */
+	ok = md != NULL &&
+	    EVP_DigestSignInit(md, NULL, NULL, NULL, id->key) == 1 &&
+	    EVP_DigestSign(md, sig, &siglen, msg, len) == 1 &&
+	    siglen == PROTO_SIG_LEN;
+	EVP_MD_CTX_free(md);
+	return ok ? 0 : PROTO_ERR_CRYPTO;
+}
+
+int
+proto_identity_of_key(const uint8_t key[PROTO_KEY_LEN],
+    uint8_t out[PROTO_IDENTITY_LEN])
+{
+	EVP_PKEY *pk = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL,
+	    key, PROTO_KEY_LEN);
+	int rc;
+
+	if (pk == NULL)
+		return PROTO_ERR_CRYPTO;
+	rc = key_id(pk, out) == 0 ? 0 : PROTO_ERR_CRYPTO;
+	EVP_PKEY_free(pk);
+	return rc;
+}
+
+int
+proto_identity_verify(const uint8_t key[PROTO_KEY_LEN], const uint8_t *msg,
+    size_t len, const uint8_t sig[PROTO_SIG_LEN])
+{
+	EVP_PKEY *pk = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL,
+	    key, PROTO_KEY_LEN);
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	int ok;
+
+	ok = pk != NULL && md != NULL &&
+	    EVP_DigestVerifyInit(md, NULL, NULL, NULL, pk) == 1 &&
+	    EVP_DigestVerify(md, sig, PROTO_SIG_LEN, msg, len) == 1;
+	EVP_MD_CTX_free(md);
+	EVP_PKEY_free(pk);
+	return ok;
+}
+
 /* Any certificate will do: the identity behind it is checked once the
  * handshake is done, against a pin or not at all. */
 static int

@@ -14,6 +14,8 @@
 
 #define PROTO_IDENTITY_LEN 32
 #define PROTO_IDENTITY_HEX_LEN 64
+#define PROTO_KEY_LEN 32        /* an Ed25519 public key, raw */
+#define PROTO_SIG_LEN 64        /* an Ed25519 signature */
 
 typedef struct proto_identity proto_identity;
 struct ssl_ctx_st;
@@ -43,6 +45,27 @@ void proto_identity_free(proto_identity *id);
 
 /* The 32 bytes of the identity; owned by id, valid until it is freed. */
 const uint8_t *proto_identity_id(const proto_identity *id);
+
+/* The raw Ed25519 public key of id into out (the caller's). 0, or
+ * PROTO_ERR_CRYPTO when OpenSSL cannot give it. */
+int proto_identity_public_key(const proto_identity *id,
+    uint8_t out[PROTO_KEY_LEN]);
+
+/* Signs the len bytes at msg with id's key (Ed25519, no prehash) into sig,
+ * the caller's. 0, or PROTO_ERR_CRYPTO. msg is borrowed for the call. */
+int proto_identity_sign(const proto_identity *id, const uint8_t *msg,
+    size_t len, uint8_t sig[PROTO_SIG_LEN]);
+
+/* The identity of the raw Ed25519 public key key, into out: what
+ * proto_identity_id gives for the identity holding it (SHA-256 of its DER
+ * SubjectPublicKeyInfo). 0, or PROTO_ERR_CRYPTO. */
+int proto_identity_of_key(const uint8_t key[PROTO_KEY_LEN],
+    uint8_t out[PROTO_IDENTITY_LEN]);
+
+/* 1 when sig is key's Ed25519 signature of the len bytes at msg, else 0
+ * (a key OpenSSL refuses included). Everything is borrowed for the call. */
+int proto_identity_verify(const uint8_t key[PROTO_KEY_LEN],
+    const uint8_t *msg, size_t len, const uint8_t sig[PROTO_SIG_LEN]);
 
 /*
  * A TLS 1.3 context presenting id's certificate. Both ends present one and

@@ -13,6 +13,7 @@
 #include "error.h"
 #include "manifest_private.h"
 #include "manifest.h"
+#include "merkle.h"
 
 void
 proto_manifest_free(proto_manifest *mf)
@@ -21,6 +22,9 @@ proto_manifest_free(proto_manifest *mf)
 		return;
 	free(mf->name);
 	free(mf->chunks);
+	if (mf->known != NULL)
+		proto_have_free(mf->known);
+	free(mf->known);
 	free(mf->path);
 	free(mf);
 }
@@ -206,8 +210,8 @@ proto_manifest_build_fd_progress(int fd, const char *name, const char *path,
 	if (mf->name == NULL || (path && mf->path == NULL))
 		rc = PROTO_ERR_NOMEM;
 	else
-		rc = proto_hash_content_id(mf->chunks, mf->nchunks, cs, size,
-		    mf->id);
+		rc = proto_hash_root(mf->chunks, mf->nchunks, cs, size,
+		    mf->root, mf->id);
 	if (rc != 0) {
 		proto_manifest_free(mf);
 		return rc;
@@ -245,10 +249,16 @@ proto__manifest_pack_object(msgpack_packer *pk, const proto_manifest *mf,
 	rc |= msgpack_pack_uint64(pk, mf->size);
 	pack_key(pk, "chunk_size");
 	rc |= msgpack_pack_uint32(pk, mf->chunk_size);
-	pack_key(pk, "chunks");
-	rc |= msgpack_pack_bin(pk, mf->nchunks * PROTO_HASH_LEN);
-	rc |= msgpack_pack_bin_body(pk, mf->chunks,
-	    mf->nchunks * PROTO_HASH_LEN);
+	if (proto_manifest_has_layer(mf)) {
+		pack_key(pk, "chunks");
+		rc |= msgpack_pack_bin(pk, mf->nchunks * PROTO_HASH_LEN);
+		rc |= msgpack_pack_bin_body(pk, mf->chunks,
+		    mf->nchunks * PROTO_HASH_LEN);
+	} else {
+		pack_key(pk, "root");
+		rc |= msgpack_pack_bin(pk, PROTO_HASH_LEN);
+		rc |= msgpack_pack_bin_body(pk, mf->root, PROTO_HASH_LEN);
+	}
 	if (with_path && mf->path) {
 		size_t n = strlen(mf->path);
 		pack_key(pk, "path");
@@ -286,75 +296,111 @@ key_is(const msgpack_object *k, const char *name)
 	    memcmp(k->via.str.ptr, name, n) == 0;
 }
 
-int
-proto__manifest_from_object(const msgpack_object *obj, proto_manifest **out)
-{
-	const msgpack_object *v = NULL, *id = NULL, *name = NULL, *size = NULL,
-	    *cs = NULL, *chunks = NULL, *path = NULL;
-	uint8_t computed[PROTO_HASH_LEN];
-	proto_manifest *mf;
-	uint64_t nchunks;
-	int rc, want_path;
+/* The fields of a manifest map, each NULL when absent. */
+struct fields {
+	const msgpack_object *v, *id, *name, *size, *cs, *chunks, *root, *path;
+};
 
-	*out = NULL;
+static int
+find_fields(const msgpack_object *obj, struct fields *f)
+{
+	memset(f, 0, sizeof(*f));
 	if (obj->type != MSGPACK_OBJECT_MAP)
 		return PROTO_ERR_MALFORMED;
 	for (uint32_t i = 0; i < obj->via.map.size; i++) {
 		const msgpack_object *k = &obj->via.map.ptr[i].key;
 		const msgpack_object *val = &obj->via.map.ptr[i].val;
-		if (key_is(k, "v")) v = val;
-		else if (key_is(k, "id")) id = val;
-		else if (key_is(k, "name")) name = val;
-		else if (key_is(k, "size")) size = val;
-		else if (key_is(k, "chunk_size")) cs = val;
-		else if (key_is(k, "chunks")) chunks = val;
-		else if (key_is(k, "path")) path = val;
+		if (key_is(k, "v")) f->v = val;
+		else if (key_is(k, "id")) f->id = val;
+		else if (key_is(k, "name")) f->name = val;
+		else if (key_is(k, "size")) f->size = val;
+		else if (key_is(k, "chunk_size")) f->cs = val;
+		else if (key_is(k, "chunks")) f->chunks = val;
+		else if (key_is(k, "root")) f->root = val;
+		else if (key_is(k, "path")) f->path = val;
 	}
-	if (!v || !id || !name || !size || !cs || !chunks)
+	if (!f->v || !f->id || !f->name || !f->size || !f->cs ||
+	    (!f->chunks && !f->root))
 		return PROTO_ERR_MALFORMED;
-	if (v->type != MSGPACK_OBJECT_POSITIVE_INTEGER || v->via.u64 != 1)
+	if (f->v->type != MSGPACK_OBJECT_POSITIVE_INTEGER || f->v->via.u64 != 1)
 		return PROTO_ERR_VERSION;
-	if (id->type != MSGPACK_OBJECT_BIN ||
-	    id->via.bin.size != PROTO_HASH_LEN ||
-	    name->type != MSGPACK_OBJECT_STR ||
-	    !proto_name_valid(name->via.str.ptr, name->via.str.size) ||
-	    size->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
-	    cs->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
-	    chunks->type != MSGPACK_OBJECT_BIN ||
-	    (path && path->type != MSGPACK_OBJECT_STR))
+	if (f->id->type != MSGPACK_OBJECT_BIN ||
+	    f->id->via.bin.size != PROTO_HASH_LEN ||
+	    f->name->type != MSGPACK_OBJECT_STR ||
+	    !proto_name_valid(f->name->via.str.ptr, f->name->via.str.size) ||
+	    f->size->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+	    f->cs->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+	    (f->chunks && f->chunks->type != MSGPACK_OBJECT_BIN) ||
+	    (f->root && (f->root->type != MSGPACK_OBJECT_BIN ||
+	    f->root->via.bin.size != PROTO_HASH_LEN)) ||
+	    (f->path && f->path->type != MSGPACK_OBJECT_STR))
 		return PROTO_ERR_MALFORMED;
-	if (cs->via.u64 > PROTO_CHUNK_MAX ||
-	    !proto_chunk_size_valid(size->via.u64, (size_t)cs->via.u64))
+	return 0;
+}
+
+int
+proto__manifest_from_object(const msgpack_object *obj, uint64_t max_inline,
+    proto_manifest **out)
+{
+	uint8_t computed[PROTO_HASH_LEN], root[PROTO_HASH_LEN];
+	const uint8_t *layer = NULL;
+	struct fields f;
+	proto_manifest *mf;
+	uint64_t nchunks, size;
+	size_t cs;
+	int rc, want_path;
+
+	*out = NULL;
+	if ((rc = find_fields(obj, &f)) != 0)
+		return rc;
+	if (f.cs->via.u64 > PROTO_CHUNK_MAX ||
+	    !proto_chunk_size_valid(f.size->via.u64, (size_t)f.cs->via.u64))
 		return PROTO_ERR_INVALID;
-	nchunks = proto_chunk_count(size->via.u64, (size_t)cs->via.u64);
-	if (chunks->via.bin.size != nchunks * PROTO_HASH_LEN)
-		return PROTO_ERR_MALFORMED;
-	rc = proto_hash_content_id((const uint8_t *)chunks->via.bin.ptr,
-	    nchunks, (size_t)cs->via.u64, size->via.u64, computed);
+	size = f.size->via.u64;
+	cs = (size_t)f.cs->via.u64;
+	nchunks = proto_chunk_count(size, cs);
+	if (f.chunks != NULL) {
+		if (nchunks > max_inline)
+			return PROTO_ERR_TOO_BIG;
+		if (f.chunks->via.bin.size != nchunks * PROTO_HASH_LEN)
+			return PROTO_ERR_MALFORMED;
+		layer = (const uint8_t *)f.chunks->via.bin.ptr;
+		rc = proto_hash_root(layer, nchunks, cs, size, root, computed);
+		/* Both: each must be right. */
+		if (rc == 0 && f.root != NULL &&
+		    memcmp(root, f.root->via.bin.ptr, PROTO_HASH_LEN) != 0)
+			rc = PROTO_ERR_MISMATCH;
+	} else {
+		memcpy(root, f.root->via.bin.ptr, PROTO_HASH_LEN);
+		rc = proto_hash_id_of_root(size, root, computed);
+	}
 	if (rc != 0)
 		return rc;
-	if (memcmp(computed, id->via.bin.ptr, PROTO_HASH_LEN) != 0)
+	if (memcmp(computed, f.id->via.bin.ptr, PROTO_HASH_LEN) != 0)
 		return PROTO_ERR_MISMATCH;
 	if ((mf = calloc(1, sizeof(*mf))) == NULL)
 		return PROTO_ERR_NOMEM;
 	memcpy(mf->id, computed, PROTO_HASH_LEN);
-	mf->size = size->via.u64;
-	mf->chunk_size = (uint32_t)cs->via.u64;
+	memcpy(mf->root, root, PROTO_HASH_LEN);
+	mf->size = size;
+	mf->chunk_size = (uint32_t)cs;
 	mf->nchunks = nchunks;
-	mf->name = strndup(name->via.str.ptr, name->via.str.size);
-	mf->chunks = malloc(nchunks * PROTO_HASH_LEN);
+	mf->name = strndup(f.name->via.str.ptr, f.name->via.str.size);
+	if (layer != NULL)
+		mf->chunks = malloc(nchunks * PROTO_HASH_LEN);
 	/* A path is only ever read from our own p2p-chunk; a bad one is
 	 * dropped rather than trusted. */
-	want_path = path && path->via.str.size > 0 &&
-	    !memchr(path->via.str.ptr, '\0', path->via.str.size);
+	want_path = f.path && f.path->via.str.size > 0 &&
+	    !memchr(f.path->via.str.ptr, '\0', f.path->via.str.size);
 	if (want_path)
-		mf->path = strndup(path->via.str.ptr, path->via.str.size);
-	if (mf->name == NULL || mf->chunks == NULL ||
+		mf->path = strndup(f.path->via.str.ptr, f.path->via.str.size);
+	if (mf->name == NULL || (layer != NULL && mf->chunks == NULL) ||
 	    (want_path && mf->path == NULL)) {
 		proto_manifest_free(mf);
 		return PROTO_ERR_NOMEM;
 	}
-	memcpy(mf->chunks, chunks->via.bin.ptr, nchunks * PROTO_HASH_LEN);
+	if (layer != NULL)
+		memcpy(mf->chunks, layer, nchunks * PROTO_HASH_LEN);
 	*out = mf;
 	return 0;
 }
@@ -378,7 +424,8 @@ proto_manifest_unpack(const uint8_t *buf, size_t len, proto_manifest **out)
 	    MSGPACK_UNPACK_SUCCESS || off != (size_t)n)
 		rc = PROTO_ERR_MALFORMED;
 	else
-		rc = proto__manifest_from_object(&up.data, out);
+		rc = proto__manifest_from_object(&up.data, PROTO_MAX_CHUNKS,
+		    out);
 	msgpack_unpacked_destroy(&up);
 	return rc != 0 ? rc : n;
 }
@@ -390,7 +437,7 @@ proto_manifest_check_chunk(const proto_manifest *mf, uint64_t index,
 	uint8_t hash[PROTO_HASH_LEN];
 	int rc;
 
-	if (index >= mf->nchunks ||
+	if (!proto_manifest_hash_known(mf, index) ||
 	    len != proto_chunk_len(mf->size, mf->chunk_size, index))
 		return PROTO_ERR_INVALID;
 	if ((rc = proto_hash_chunk(data, len, mf->chunk_size, hash)) != 0)
@@ -406,7 +453,8 @@ proto_manifest_rechunk(proto_manifest *mf, size_t chunk_size)
 	uint64_t n = mf->nchunks, ratio;
 	unsigned height = 0;
 
-	if (chunk_size < mf->chunk_size || chunk_size % mf->chunk_size != 0 ||
+	if (!proto_manifest_has_layer(mf) || chunk_size < mf->chunk_size ||
+	    chunk_size % mf->chunk_size != 0 ||
 	    !proto_chunk_size_valid(mf->size, chunk_size))
 		return PROTO_ERR_INVALID;
 	if (chunk_size == mf->chunk_size)
@@ -440,5 +488,70 @@ proto_manifest_rechunk(proto_manifest *mf, size_t chunk_size)
 	mf->chunks = layer;
 	mf->nchunks = n;
 	mf->chunk_size = (uint32_t)chunk_size;
+	return 0;
+}
+
+int
+proto_manifest_has_layer(const proto_manifest *mf)
+{
+	return mf->chunks != NULL && mf->known == NULL;
+}
+
+int
+proto_manifest_hash_known(const proto_manifest *mf, uint64_t index)
+{
+	return index < mf->nchunks && mf->chunks != NULL &&
+	    (mf->known == NULL || proto_have_test(mf->known, index));
+}
+
+int
+proto_manifest_open_layer(proto_manifest *mf, size_t chunk_size)
+{
+	uint64_t n = proto_chunk_count(mf->size, chunk_size);
+	proto_have *known;
+	uint8_t *layer;
+
+	if (mf->chunks != NULL || !proto_chunk_size_valid(mf->size, chunk_size))
+		return PROTO_ERR_INVALID;
+	if ((known = calloc(1, sizeof(*known))) == NULL)
+		return PROTO_ERR_NOMEM;
+	/* Untouched pages cost nothing: a huge layer is paid for as it
+	 * arrives. */
+	if ((layer = calloc(n, PROTO_HASH_LEN)) == NULL ||
+	    proto_have_init(known, n) != 0) {
+		free(layer);
+		free(known);
+		return PROTO_ERR_NOMEM;
+	}
+	mf->chunks = layer;
+	mf->known = known;
+	mf->nchunks = n;
+	mf->chunk_size = (uint32_t)chunk_size;
+	return 0;
+}
+
+int
+proto_manifest_add_run(proto_manifest *mf, uint64_t index, uint64_t count,
+    const uint8_t *hashes, size_t nhashes, const uint8_t *proof,
+    size_t nproof)
+{
+	int rc;
+
+	if (mf->chunks == NULL)
+		return PROTO_ERR_INVALID;
+	if ((rc = proto_run_verify(mf->root, mf->size, mf->chunk_size, index,
+	    count, hashes, nhashes, proof, nproof)) != 0)
+		return rc;
+	if (mf->known == NULL)
+		return 0; /* all known already, and the run agrees */
+	memcpy(mf->chunks + index * PROTO_HASH_LEN, hashes,
+	    nhashes * PROTO_HASH_LEN);
+	for (size_t i = 0; i < nhashes; i++)
+		proto_have_set(mf->known, index + i);
+	if (mf->known->count == mf->nchunks) {
+		proto_have_free(mf->known);
+		free(mf->known);
+		mf->known = NULL;
+	}
 	return 0;
 }

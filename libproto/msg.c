@@ -9,6 +9,7 @@
 #include "frame.h"
 #include "manifest_private.h"
 #include "msg_private.h"
+#include "record.h"
 
 void
 proto_msg_init(proto_msg *m, unsigned type)
@@ -32,7 +33,7 @@ proto_msg_type_name(unsigned type)
 	static const char *names[] = { "HELLO", "ERROR", "LIST", "LIST_REPLY",
 	    "GET_MANIFEST", "MANIFEST", "GET_CHUNK", "CHUNK", "PEERS",
 	    "PEERS_REPLY", "HAS", "HAS_REPLY", "INTERESTED", "HAVE_MAP", "HAVE",
-	    "CANCEL" };
+	    "CANCEL", "GET_HASHES", "HASHES" };
 
 	return type < PROTO_MSG_TYPE_COUNT ? names[type] : "unknown";
 }
@@ -77,9 +78,16 @@ pack_body(msgpack_packer *pk, const proto_msg *m)
 		pack_bytes(pk, 0, m->text, m->text_len > PROTO_ERROR_TEXT_MAX ?
 		    PROTO_ERROR_TEXT_MAX : m->text_len);
 		return 0;
+	/* PEERS: [8, rid], or [8, rid, id] asking about one file. */
+	case PROTO_MSG_PEERS:
+		msgpack_pack_array(pk, m->id != NULL ? 3 : 2);
+		msgpack_pack_uint8(pk, PROTO_MSG_PEERS);
+		msgpack_pack_uint32(pk, m->rid);
+		if (m->id != NULL)
+			pack_bytes(pk, 1, m->id, PROTO_HASH_LEN);
+		return 0;
 	/* Requests of a rid alone: [type, rid]. */
 	case PROTO_MSG_LIST:
-	case PROTO_MSG_PEERS:
 	case PROTO_MSG_CANCEL:
 		msgpack_pack_array(pk, 2);
 		msgpack_pack_uint8(pk, (uint8_t)m->type);
@@ -136,9 +144,15 @@ pack_body(msgpack_packer *pk, const proto_msg *m)
 		msgpack_pack_uint32(pk, m->rid);
 		msgpack_pack_array(pk, m->npeers);
 		for (size_t i = 0; i < m->npeers; i++) {
-			msgpack_pack_array(pk, 2);
-			pack_bytes(pk, 0, m->peers[i].host, m->peers[i].host_len);
-			msgpack_pack_uint16(pk, m->peers[i].port);
+			const proto_peer_entry *e = &m->peers[i];
+			if (e->record != NULL &&
+			    e->record_len > PROTO_RECORD_MAX)
+				return PROTO_ERR_TOO_BIG;
+			msgpack_pack_array(pk, e->record != NULL ? 3 : 2);
+			pack_bytes(pk, 0, e->host, e->host_len);
+			msgpack_pack_uint16(pk, e->port);
+			if (e->record != NULL)
+				pack_bytes(pk, 1, e->record, e->record_len);
 		}
 		return 0;
 	case PROTO_MSG_HAS_REPLY:
@@ -166,6 +180,9 @@ pack_body(msgpack_packer *pk, const proto_msg *m)
 		pack_bytes(pk, 1, m->id, PROTO_HASH_LEN);
 		msgpack_pack_uint64(pk, m->index);
 		return 0;
+	case PROTO_MSG_GET_HASHES:
+	case PROTO_MSG_HASHES:
+		return proto__msg_pack_hashes(pk, m);
 	}
 	return PROTO_ERR_INVALID;
 }
@@ -331,6 +348,13 @@ unpack_peers(const msgpack_object *o, msgpack_zone *zone, proto_msg *m)
 			return PROTO_ERR_MALFORMED;
 		out->host = (const char *)host;
 		out->port = (uint16_t)port;
+		/* A third element that is no record leaves the entry
+		 * unsigned: room for what comes later. */
+		if (e->via.array.size < 3 || get_raw(&e->via.array.ptr[2], 1,
+		    1, PROTO_RECORD_MAX, &out->record, &out->record_len) != 0) {
+			out->record = NULL;
+			out->record_len = 0;
+		}
 	}
 	return 0;
 }
@@ -388,7 +412,8 @@ unpack_fields(const msgpack_object *a, uint32_t n, msgpack_zone *zone,
 		return n < 3 ? PROTO_ERR_MALFORMED : get_id(&a[2], &m->id);
 	case PROTO_MSG_MANIFEST:
 		return n < 3 ? PROTO_ERR_MALFORMED :
-		    proto__manifest_from_object(&a[2], &m->manifest);
+		    proto__manifest_from_object(&a[2], PROTO_INLINE_MAX,
+		    &m->manifest);
 	case PROTO_MSG_GET_CHUNK:
 		if (n < 5 || get_id(&a[2], &m->id) != 0 ||
 		    get_uint(&a[3], UINT64_MAX, &m->index) != 0 ||
@@ -401,7 +426,11 @@ unpack_fields(const msgpack_object *a, uint32_t n, msgpack_zone *zone,
 		    get_raw(&a[2], 1, 0, PROTO_CHUNK_MAX, &m->data,
 		    &m->data_len);
 	case PROTO_MSG_PEERS:
-		return 0;
+		/* The id came later: absent or nil, all peers are asked
+		 * for. */
+		if (n < 3 || a[2].type == MSGPACK_OBJECT_NIL)
+			return 0;
+		return get_id(&a[2], &m->id);
 	case PROTO_MSG_PEERS_REPLY:
 		return n < 3 ? PROTO_ERR_MALFORMED : unpack_peers(&a[2], zone, m);
 	case PROTO_MSG_HAS:
@@ -427,6 +456,9 @@ unpack_fields(const msgpack_object *a, uint32_t n, msgpack_zone *zone,
 		    PROTO_ERR_MALFORMED : 0;
 	case PROTO_MSG_CANCEL:
 		return 0;
+	case PROTO_MSG_GET_HASHES:
+	case PROTO_MSG_HASHES:
+		return proto__msg_unpack_hashes(a, n, m);
 	}
 	return 0; /* unknown type: the caller answers it */
 }

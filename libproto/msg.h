@@ -36,6 +36,8 @@ enum proto_msg_type {
 	PROTO_MSG_HAVE_MAP = 13,
 	PROTO_MSG_HAVE = 14,
 	PROTO_MSG_CANCEL = 15,
+	PROTO_MSG_GET_HASHES = 16,
+	PROTO_MSG_HASHES = 17,
 	PROTO_MSG_TYPE_COUNT
 };
 
@@ -67,6 +69,13 @@ enum proto_error_code {
  * send requests on connections it accepted; only when both HELLOs carry
  * it may either side ask (PROTOCOL.md section 4, "Requests both ways"). */
 #define PROTO_CAP_DUPLEX 2u
+/* HELLO caps: PEERS_REPLY entries may carry records (record.h) for the
+ * sender; a responder leaves them out for a peer without it. */
+#define PROTO_CAP_RECORDS 4u
+/* HELLO caps: the sender takes a MANIFEST without its chunk layer (its
+ * root in its place) and, where it answers requests, answers GET_HASHES.
+ * A peer without it is never sent a manifest without its layer. */
+#define PROTO_CAP_HASHES 8u
 
 #define PROTO_PEERS_MAX 64u
 #define PROTO_HOST_MAX 64u
@@ -75,6 +84,9 @@ typedef struct proto_peer_entry {
 	const char *host;     /* an IP address as text, not NUL-terminated */
 	size_t host_len;
 	uint16_t port;
+	const uint8_t *record; /* the node's signed record (record.h), not
+	                       * yet verified when unpacked; NULL: none */
+	size_t record_len;    /* at most PROTO_RECORD_MAX */
 } proto_peer_entry;
 
 /* The HELLO's options map (its 8th element): its limits. */
@@ -116,6 +128,9 @@ typedef struct proto_hello_opts {
 	size_t naddrs;        /* <= PROTO_HELLO_ADDRS_MAX */
 	const proto_hello_ext *ext; /* "ext": the sender's numbering */
 	size_t next;          /* <= PROTO_HELLO_EXT_MAX */
+	const uint8_t *rec;   /* "rec": the sender's own signed record
+	                       * (record.h), not verified here; NULL: none */
+	size_t rec_len;       /* 1..PROTO_RECORD_MAX */
 } proto_hello_opts;
 
 /* The least a maxframe may say: every node takes a HELLO's frame. */
@@ -159,7 +174,8 @@ typedef struct proto_msg {
 	size_t npeers;
 	/* HAS_REPLY */
 	int has;
-	/* GET_MANIFEST, GET_CHUNK, HAS, INTERESTED, HAVE */
+	/* GET_MANIFEST, GET_CHUNK, HAS, INTERESTED, HAVE; PEERS: the content
+	 * id asked about, or NULL */
 	const uint8_t *id;
 	uint64_t index;       /* GET_CHUNK, HAVE */
 	uint32_t chunk_size;  /* GET_CHUNK: the requester's chunk size;
@@ -172,6 +188,15 @@ typedef struct proto_msg {
 	/* CHUNK */
 	const uint8_t *data;
 	size_t data_len;
+	/* GET_HASHES: the run asked for (id, chunk_size, index above), and
+	 * the uncles wanted, lowest first (UINT32_MAX: all of them) */
+	uint32_t count;
+	uint32_t proof_layers;
+	/* HASHES: nhashes and nproof hashes of PROTO_HASH_LEN bytes */
+	const uint8_t *hashes;
+	size_t nhashes;
+	const uint8_t *proof;
+	size_t nproof;
 
 	void *zone_; /* private: msgpack storage of an unpacked message */
 } proto_msg;

@@ -1,6 +1,9 @@
 /*
- * What msg.c and hello.c (the HELLO's options map) share: the element
- * readers and the options map's packer and reader. Private to libproto.
+ * What msg.c shares with hello.c (the HELLO's options map) and
+ * msghashes.c (GET_HASHES and HASHES, docs/PROTOCOL.md section 4): the
+ * element readers, the options map's packer and reader, and the two
+ * messages of chunk hashes on demand, which msg.c calls from its switches.
+ * Private to libproto.
  */
 #ifndef PROTO_MSG_PRIVATE_H
 #define PROTO_MSG_PRIVATE_H
@@ -27,5 +30,14 @@ int proto__hello_pack_opts(msgpack_packer *pk, const proto_hello_opts *opts);
  * out; o not a map gives no options. 0, or PROTO_ERR_NOMEM. */
 int proto__hello_unpack_opts(const msgpack_object *o, msgpack_zone *zone,
     proto_hello_opts *opts);
+/* Appends m, a GET_HASHES or a HASHES, to pk. 0; PROTO_ERR_TOO_BIG for
+ * more than PROTO_HASHES_MAX hashes or PROTO_PROOF_MAX uncles;
+ * PROTO_ERR_INVALID for another type. */
+int proto__msg_pack_hashes(msgpack_packer *pk, const proto_msg *m);
+
+/* Fills m (type and rid set) from the n elements at a, borrowing from
+ * them. 0 or PROTO_ERR_MALFORMED. */
+int proto__msg_unpack_hashes(const msgpack_object *a, uint32_t n,
+    proto_msg *m);
 
 #endif

@@ -1,6 +1,8 @@
 /*
- * A node: its store, server, own addresses, discovery sources and what
- * they find (node.h). The peer-exchange client is nodepex.c's.
+ * A node: its store, server, own addresses, discovery sources and the one
+ * peer-exchange client (node.h). The LAN source is nodelan.c's, the
+ * peer exchange that asks once (p2p-discover's) nodepex.c's, the standing
+ * one nodeboot.c's, and the node's own record noderecord.c's.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -12,6 +14,7 @@
 
 #include "error.h"
 #include "ifaddr.h"
+#include "node.h"
 #include "node_private.h"
 
 void
@@ -30,16 +33,16 @@ proto__node_say(proto_node *n, int level, const char *fmt, ...)
 
 static void destroy(proto_node *n);
 
-void
-proto__node_enter(proto_node *n)
+static void
+enter(proto_node *n)
 {
 	n->depth++;
 }
 
 /* Leaves a callback of ours: 1 when the node was freed meanwhile (the
  * caller touches nothing of it then). */
-int
-proto__node_leave(proto_node *n)
+static int
+leave(proto_node *n)
 {
 	if (--n->depth > 0 || !n->dying)
 		return 0;
@@ -54,6 +57,12 @@ server_log(int level, const char *text, void *arg)
 
 	if (n->cbs.log != NULL)
 		n->cbs.log(level, text, n->ctx);
+}
+
+static const uint8_t *
+server_record(size_t *len, void *arg)
+{
+	return proto_node_record(arg, len);
 }
 
 /* ---- own addresses ---- */
@@ -144,31 +153,58 @@ proto_node_addrs(const proto_node *n, proto_addr *out, size_t max)
 /* ---- what the sources find ---- */
 
 int
-proto_node_found(proto_node *n, const proto_addr *addr, const char *source)
+proto_node_report(proto_node *n, const proto_node_seen *seen)
 {
-	char host[PROTO_ADDR_TEXT_MAX];
+	const proto_addr *addr = &seen->addr;
+	proto_peer_table *t = proto_server_known(n->server);
+	proto_node_seen s = *seen;
+	const proto_known_peer *e;
 
 	if (proto_addr_port(addr) == 0 || proto_addr_is_any(addr) ||
 	    (addr->ss.ss_family != AF_INET &&
 	    addr->ss.ss_family != AF_INET6)) {
 		proto__node_say(n, PROTO_LOG_DEBUG, "%s: a malformed address; ignored",
-		    source);
+		    seen->source);
 		return 0;
 	}
 	if (proto_node_is_self(n, addr)) {
-		proto__node_say(n, PROTO_LOG_DEBUG, "%s: %s: ourselves; ignored", source,
-		    proto_addr_text(addr));
+		proto__node_say(n, PROTO_LOG_DEBUG, "%s: %s: ourselves; ignored",
+		    seen->source, proto_addr_text(addr));
 		return 0;
 	}
-	proto_addr_host(addr, host, sizeof(host));
-	proto_peers_add(proto_server_known(n->server), host, strlen(host),
-	    proto_addr_port(addr));
-	proto__node_enter(n);
+	/* Signed by the node there: whoever answers at addr must be it. */
+	if (!proto__node_record_pins(&s.addr, s.record, s.record_len)) {
+		s.record = NULL;
+		s.record_len = 0;
+	}
+	/* What a datagram says, or that a node did not answer, is no reason
+	 * to pass an address on; a name given by others, only with its
+	 * record. */
+	if (s.what == PROTO_NODE_FOUND)
+		proto_peers_heard(t, &s.addr, s.record, s.record_len);
+	else if (s.what == PROTO_NODE_MET) {
+		proto_peers_add(t, addr, s.identity, s.record, s.record_len);
+		if ((e = proto_peers_find(t, addr)) != NULL)
+			s.addr = e->addr;
+	}
+	enter(n);
 	for (size_t i = 0; i < n->nwatchers && !n->dying; i++)
 		if (n->watchers[i].fn != NULL)
-			n->watchers[i].fn(addr, source, n->watchers[i].ctx);
-	(void)proto__node_leave(n);
+			n->watchers[i].fn(&s, n->watchers[i].ctx);
+	(void)leave(n);
 	return 1;
+}
+
+int
+proto_node_found(proto_node *n, const proto_addr *addr, const char *source)
+{
+	proto_node_seen seen;
+
+	memset(&seen, 0, sizeof(seen));
+	seen.addr = *addr;
+	seen.source = source;
+	seen.what = PROTO_NODE_FOUND;
+	return proto_node_report(n, &seen);
 }
 
 static int
@@ -234,12 +270,12 @@ on_duplex(proto_conn *c, void *arg)
 	if (proto_conn_peer_listen_port(c) == 0 || proto_addr_from_host(&a,
 	    host, strlen(host), proto_conn_peer_listen_port(c)) != 0)
 		return;
-	proto__node_enter(n);
+	enter(n);
 	for (size_t i = 0; i < n->nwatchers && !n->dying; i++)
 		if (n->watchers[i].conn_fn != NULL &&
 		    n->watchers[i].conn_fn(c, &a, n->watchers[i].ctx))
 			break;
-	(void)proto__node_leave(n);
+	(void)leave(n);
 }
 
 int
@@ -254,15 +290,12 @@ proto_node_conn_to(proto_node *n, const proto_addr *a)
 	return proto_server_duplex_conn(n->server, a);
 }
 
-/* A node that listens connected to us: found too. */
+/* A node that listens connected to us: found too. The server has
+ * entered it. */
 static void
-on_inbound(const char *host, uint16_t port, void *arg)
+on_inbound(const proto_addr *a, void *arg)
 {
-	proto_node *n = arg;
-	proto_addr a;
-
-	if (proto_addr_from_host(&a, host, strlen(host), port) == 0)
-		proto_node_found(n, &a, "inbound");
+	proto_node_found(arg, a, "inbound");
 }
 
 /* ---- sources ---- */
@@ -314,39 +347,6 @@ proto_node_announce(proto_node *n, const uint8_t id[PROTO_HASH_LEN])
 	return told;
 }
 
-/* ---- the LAN beacon ---- */
-
-static int
-lan_start(proto_node *n, void *state)
-{
-	proto_beacon_config *cfg = state;
-
-	cfg->tcp_port = proto_node_port(n);
-	return proto_server_start_beacon(n->server, cfg);
-}
-
-static void
-lan_free(void *state)
-{
-	free(state);
-}
-
-static const proto_node_source_ops lan_source = { "lan", lan_start, NULL,
-    NULL, lan_free };
-
-int
-proto_node_start_beacon(proto_node *n, const proto_beacon_config *cfg)
-{
-	proto_beacon_config *copy = malloc(sizeof(*copy));
-
-	if (copy == NULL) {
-		errno = ENOMEM;
-		return PROTO_ERR_SYSTEM;
-	}
-	*copy = *cfg;
-	return proto_node_add_source(n, &lan_source, copy);
-}
-
 /* ---- life ---- */
 
 proto_node *
@@ -354,7 +354,7 @@ proto_node_new(struct event_base *base, const proto_node_config *cfg,
     const proto_node_cbs *cbs, void *ctx)
 {
 	proto_server_cbs scbs = { server_log, on_inbound, proto__node_on_heard,
-	    on_duplex };
+	    on_duplex, server_record };
 	proto_node *n = calloc(1, sizeof(*n));
 
 	if (n == NULL)
@@ -426,4 +426,66 @@ proto_peer_table *
 proto_node_known(proto_node *n)
 {
 	return proto_server_known(n->server);
+}
+
+/* ---- for the node's other modules (node_private.h) ---- */
+
+void
+proto__node_enter(proto_node *n)
+{
+	enter(n);
+}
+
+int
+proto__node_leave(proto_node *n)
+{
+	return leave(n);
+}
+
+void
+proto__node_log(proto_node *n, int level, const char *text)
+{
+	if (n->cbs.log != NULL)
+		n->cbs.log(level, text, n->ctx);
+}
+
+struct event_base *
+proto__node_base(const proto_node *n)
+{
+	return n->base;
+}
+
+const proto_addr *
+proto__node_boot(const proto_node *n, size_t *count)
+{
+	*count = n->cfg.nboot;
+	return n->boot;
+}
+
+void
+proto__node_conn_config(proto_node *n, proto_conn_config *out,
+    proto_addr said[PROTO_HELLO_ADDRS_MAX])
+{
+	*out = n->cfg.server.conn;
+	out->listen_port = proto_node_port(n);
+	out->nfiles = proto_store_count(n->store);
+	out->tls = n->cfg.client_tls;
+	out->record = proto_node_record(n, &out->record_len);
+	out->caps = proto_node_caps(n);
+	out->naddrs = proto_node_addrs(n, said, PROTO_HELLO_ADDRS_MAX);
+	out->addrs = said;
+	/* Asking, it takes no requests (PROTOCOL.md: they flow one way). */
+	out->max_requests = 0;
+}
+
+proto_record_own *
+proto__node_own(proto_node *n)
+{
+	return &n->own;
+}
+
+const proto_identity *
+proto__node_identity(const proto_node *n)
+{
+	return n->cfg.identity;
 }

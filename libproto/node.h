@@ -4,11 +4,15 @@
  * listener), the table of peers it knows and the discovery sources that
  * fill it: the LAN beacon and bootstrap peer exchange, each behind one
  * small interface (proto_node_source_ops), so that another source (a DHT)
- * is added without touching the tools. Every address a source reports
- * comes through proto_node_found, which turns away malformed ones and the
- * node itself, enters the rest in the table and offers them to whoever
- * watches (a fetch attached to the node). p2p-serve is a node with files;
- * a p2p-fetch -o is a node that fetches and shares.
+ * is added without touching the tools. Everything a source learns of a
+ * node comes through proto_node_report (proto_node_found for an address
+ * alone), which turns away malformed addresses and the node itself,
+ * enters those found or met in the table and offers every report, with
+ * its details, to whoever watches (a fetch attached to the node, which
+ * takes the address; p2p-discover, which prints it). p2p-serve is a node
+ * with files; a p2p-fetch -o is a node that fetches and shares;
+ * p2p-discover a node with no listener and the sources that ask
+ * (nodequery.h).
  *
  * A node runs on the owner's event_base, which must outlive it. It prints
  * nothing: what it has to say goes to cbs.log, in the words the tools
@@ -51,6 +55,9 @@ typedef struct proto_node_config {
 	int check_heard;        /* nodes heard on the LAN are connected to and,
 	                         * when a node answers there, passed on (and
 	                         * offered to watchers); 0: only heard */
+	const proto_identity *identity; /* the node's key, which signs its
+	                         * record; borrowed for the node's life; NULL
+	                         * (no TLS): the node has no record */
 } proto_node_config;
 
 typedef struct proto_node_cbs {
@@ -59,11 +66,49 @@ typedef struct proto_node_cbs {
 	void (*log)(int level, const char *text, void *ctx);
 } proto_node_cbs;
 
-/* Called for each address the node finds (a source's, or a node that
- * connected to it): addr and source are valid during the call. The
- * watcher may call proto_node_unwatch, not proto_node_free. */
-typedef void (*proto_node_watch_fn)(const proto_addr *addr,
-    const char *source, void *ctx);
+/* What a source says of a node it found (proto_node_report). */
+enum proto_node_news {
+	PROTO_NODE_FOUND = 0,  /* a node to know (proto_node_found): entered
+	                        * in the table as heard, passed on once a
+	                        * connection shows a node there or with the
+	                        * record it signed */
+	PROTO_NODE_HEARD,      /* it says it is there (a LAN datagram): name
+	                        * and nfiles are its own word, unchecked;
+	                        * not passed on */
+	PROTO_NODE_MET,        /* a handshake with it passed: name, nfiles
+	                        * and identity are its HELLO's and its TLS
+	                        * key's; entered in the table */
+	PROTO_NODE_HAS,        /* it answered whether it holds the id looked
+	                        * up (proto_node_lookup): has */
+	PROTO_NODE_UNREACHED,  /* a connection to it failed, or ended before
+	                        * it answered */
+};
+
+typedef struct proto_node_seen {
+	proto_addr addr;        /* numbers only; pinned when the identity
+	                         * there must be a given one */
+	const char *source;     /* the reporting source's word: "lan",
+	                         * "bootstrap", "pex", "inbound" */
+	unsigned what;          /* a PROTO_NODE_* of enum proto_node_news */
+	const char *name;       /* its node name, as it gave it (filter it
+	                         * with proto_msg_printable before showing);
+	                         * NULL: not known */
+	int has_nfiles;         /* nfiles is known */
+	uint64_t nfiles;        /* the files it says it shares */
+	const uint8_t *identity; /* PROTO_IDENTITY_LEN bytes: its TLS key's;
+	                         * NULL: not known, or no TLS */
+	int has;                /* PROTO_NODE_HAS: 1 it holds the id, 0 not */
+	const uint8_t *record;  /* the record it signed (record.h), record_len
+	                         * bytes: its HELLO's, or the one it was named
+	                         * with in a PEERS_REPLY; NULL: none. Checked
+	                         * by proto_node_report */
+	size_t record_len;
+} proto_node_seen;
+
+/* Called for each report the node takes (a source's, or a node that
+ * connected to it): seen and what it points to are valid during the
+ * call. The watcher may call proto_node_unwatch and proto_node_free. */
+typedef void (*proto_node_watch_fn)(const proto_node_seen *seen, void *ctx);
 
 /* A discovery source. Every function but name and start may be NULL. */
 typedef struct proto_node_source_ops {
@@ -149,26 +194,57 @@ int proto_node_start_beacon(proto_node *node, const proto_beacon_config *cfg);
  * peers. 0, or PROTO_ERR_NOMEM. */
 int proto_node_start_bootstrap(proto_node *node);
 
+/* The node's own record (record.h), signed with cfg.identity, saying
+ * where it listens (proto_node_addrs, the first PROTO_RECORD_ADDRS_MAX),
+ * that it is reachable, and a seed once it shares a whole file; it
+ * expires an hour after it is signed and is signed anew, with a higher
+ * seq, when half of that is gone or what it says has changed. Owned by
+ * the node and valid until the next call or proto_node_free; *len set.
+ * NULL (*len 0) without an identity or a listener. */
+const uint8_t *proto_node_record(proto_node *node, size_t *len);
+
 /* Asks every source that can for the nodes holding id / tells them the
  * node holds it. The count of sources asked. */
 size_t proto_node_lookup(proto_node *node, const uint8_t id[PROTO_HASH_LEN]);
 size_t proto_node_announce(proto_node *node,
     const uint8_t id[PROTO_HASH_LEN]);
 
-/* A source found a node at addr. Ignored (with a debug line) when it is
- * malformed (no port, a wildcard address) or the node itself; otherwise
- * entered in the table of known peers and offered to every watcher.
- * addr and source are borrowed for the call (the table keeps a copy).
- * Returns 1 when offered, 0 when ignored. */
+/* A source found a node at addr: proto_node_report of a PROTO_NODE_FOUND
+ * with nothing known but addr (its pin, if any, kept). addr and source
+ * are borrowed for the call. Returns 1 when offered, 0 when ignored. */
 int proto_node_found(proto_node *node, const proto_addr *addr,
     const char *source);
+
+/* A source says what seen says of a node. Ignored (with a debug line)
+ * when its address is malformed (no port, a wildcard address) or the node
+ * itself. Its record, when it verifies and lists the address, pins the
+ * address to the record's identity (whoever answers there must be that
+ * node) and is kept by the table; otherwise it is dropped. A FOUND is
+ * entered in the table of known peers as heard (proto_peers_heard: not
+ * passed on until a connection there shows a node, or with its record),
+ * a MET as a node there (proto_peers_add, with its identity); the others
+ * are not entered. Every report is offered to every watcher, with the
+ * address pinned as above (for a MET, as the table has it) and the record
+ * only when it verified. seen is borrowed for the call (the table keeps
+ * copies). Returns 1 when offered, 0 when ignored. A source calling it
+ * from a callback of its own brackets the call as nodequery.c does: a
+ * watcher may free the node. */
+int proto_node_report(proto_node *node, const proto_node_seen *seen);
+
+/* fn(seen, ctx) for every report from now on, until
+ * proto_node_unwatch with the same fn and ctx. 0, or PROTO_ERR_TOO_BIG past
+ * PROTO_NODE_WATCHERS_MAX. */
+int proto_node_watch(proto_node *node, proto_node_watch_fn fn, void *ctx);
+void proto_node_unwatch(proto_node *node, proto_node_watch_fn fn,
+    const void *ctx);
 
 /*
  * Requests both ways. A watcher of connections is offered each duplex
  * connection a node makes to this one (PROTOCOL.md section 4), c with the
  * address it listens at (borrowed for the call): it returns 1 when it
  * attached to c (proto_conn_attach, to ask there), which no later watcher
- * is then offered, else 0. c stays the node's.
+ * is then offered, else 0. c stays the node's. 0, or PROTO_ERR_TOO_BIG
+ * past PROTO_NODE_WATCHERS_MAX (shared with proto_node_watch).
  */
 typedef int (*proto_node_conn_fn)(proto_conn *c, const proto_addr *addr,
     void *ctx);
@@ -186,12 +262,5 @@ int proto_node_serve(proto_node *node, proto_conn *c);
  * (proto_server_duplex_conn), to attach to instead of connecting; NULL
  * when none. */
 proto_conn *proto_node_conn_to(proto_node *node, const proto_addr *addr);
-
-/* fn(addr, source, ctx) for every address found from now on, until
- * proto_node_unwatch with the same fn and ctx. 0, or PROTO_ERR_TOO_BIG past
- * PROTO_NODE_WATCHERS_MAX. */
-int proto_node_watch(proto_node *node, proto_node_watch_fn fn, void *ctx);
-void proto_node_unwatch(proto_node *node, proto_node_watch_fn fn,
-    const void *ctx);
 
 #endif

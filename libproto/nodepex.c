@@ -1,213 +1,267 @@
 /*
- * A node's one peer-exchange client (node.h): every bootstrap round a
- * connection to each bootstrap peer, which is told our port and asked for
- * the peers it knows; and a connection to each node heard on the LAN, to
- * see that it is there before it is passed on.
+ * Peer exchange that asks each node once (nodequery.h): who it is (its
+ * HELLO, its TLS key), whether it holds the id looked up, and the peers it
+ * knows, each of which is asked in turn. A table of the nodes asked bounds
+ * it and keeps it from asking twice. node.c's bootstrap source is the
+ * standing kind: it asks the bootstrap peers again every interval and
+ * reports addresses only.
  */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <event2/event.h>
 
 #include "error.h"
+#include "log.h"
 #include "node_private.h"
+#include "nodequery.h"
 
-#define DEFAULT_BOOT_INTERVAL 30
+#define RID_HAS 1
+#define RID_PEERS 2
 
-/* ---- the peer-exchange client: bootstrap peers, and checks ---- */
+struct asked {
+	struct pex *pex;
+	proto_addr addr;
+	proto_conn *conn;
+};
 
-void
-proto__node_conn_free(struct node_conn *nc)
-{
-	proto_node *n = nc->node;
-
-	if (nc->prev)
-		nc->prev->next = nc->next;
-	else
-		n->conns = nc->next;
-	if (nc->next)
-		nc->next->prev = nc->prev;
-	if (nc->check)
-		n->nchecks--;
-	proto_conn_free(nc->conn);
-	free(nc);
-}
-
-/* What a bootstrap peer tells us: the peers it knows. Names are never
- * looked up: only addresses are taken. */
-static void
-boot_msg(proto_conn *c, proto_msg *m, void *arg)
-{
-	struct node_conn *nc = arg;
-	proto_node *n = nc->node;
-
-	proto__node_enter(n);
-	if (m->type == PROTO_MSG_PEERS_REPLY)
-		for (size_t i = 0; i < m->npeers && !n->dying; i++) {
-			proto_addr a;
-			if (proto_addr_from_host(&a, m->peers[i].host,
-			    m->peers[i].host_len, m->peers[i].port) == 0)
-				proto_node_found(n, &a, "bootstrap");
-		}
-	if (!n->dying)
-		proto__node_say(n, PROTO_LOG_DEBUG, "%s: bootstrap: %zu peers known",
-		    proto_conn_peer(c), proto_server_known(n->server)->count);
-	if (proto__node_leave(n))
-		return;
-	proto__node_conn_free(nc);
-}
+struct pex {
+	proto_node *node;
+	struct asked *asked;    /* PROTO_NODE_ASK_MAX of them */
+	size_t nasked;
+	struct event *begin_ev;
+	int watching;
+	int wanting;
+	uint8_t want[PROTO_HASH_LEN];
+};
 
 static void
-boot_ready(proto_conn *c, const proto_msg *hello, void *arg)
+report(struct asked *a, unsigned what, const proto_conn *c,
+    const proto_msg *hello, int has)
 {
-	struct node_conn *nc = arg;
-	proto_node *n = nc->node;
-	const char *host = proto_conn_peer_host(c);
-	proto_addr a;
+	proto_node_seen seen;
+
+	memset(&seen, 0, sizeof(seen));
+	seen.addr = a->addr;
+	seen.source = "pex";
+	seen.what = what;
+	seen.has = has;
+	if (c != NULL) {
+		seen.name = proto_conn_peer_name(c);
+		seen.has_nfiles = 1;
+		seen.nfiles = proto_conn_peer_nfiles(c);
+		seen.identity = proto_conn_peer_id(c);
+	}
+	if (hello != NULL) {
+		seen.record = hello->opts.rec;
+		seen.record_len = hello->opts.rec_len;
+	}
+	proto_node_report(a->pex->node, &seen);
+}
+
+static void
+done(struct asked *a)
+{
+	proto_conn_free(a->conn);
+	a->conn = NULL;
+}
+
+/* The callbacks below run from the loop: each brackets its work, since a
+ * watcher may free the node (and this source with it) in a report. */
+
+static void
+on_ready(proto_conn *c, const proto_msg *hello, void *arg)
+{
+	struct asked *a = arg;
+	struct pex *p = a->pex;
+	proto_node *n = p->node;
 	proto_msg m;
 
-	if (nc->check) {
-		/* The handshake (and in a private swarm its proof) passed:
-		 * a node is there, and may be passed on. */
-		proto__node_say(n, PROTO_LOG_DEBUG, "%s: heard on the LAN, and there",
-		    proto_conn_peer(c));
-		a = nc->at;
-		proto__node_enter(n);
-		proto_node_found(n, &a, "lan");
-		if (proto__node_leave(n))
-			return;
-		proto__node_conn_free(nc);
+	proto__node_enter(n);
+	report(a, PROTO_NODE_MET, c, hello, 0);
+	if (proto__node_leave(n))
 		return;
-	}
-	if (hello->listen_port != 0 && proto_addr_from_host(&a, host,
-	    strlen(host), hello->listen_port) == 0) {
-		proto__node_enter(n);
-		proto_node_found(n, &a, "bootstrap");
-		if (proto__node_leave(n))
-			return;
+	if (p->wanting) {
+		proto_msg_init(&m, PROTO_MSG_HAS);
+		m.rid = RID_HAS;
+		m.id = p->want;
+		(void)proto_conn_send(c, &m);
 	}
 	proto_msg_init(&m, PROTO_MSG_PEERS);
-	m.rid = 1;
-	if (proto_conn_send(c, &m) != 0)
-		proto__node_conn_free(nc);
+	m.rid = RID_PEERS;
+	(void)proto_conn_send(c, &m);
+}
+
+static void ask(struct pex *p, const proto_addr *addr);
+
+static void
+on_msg(proto_conn *c, proto_msg *m, void *arg)
+{
+	struct asked *a = arg;
+	struct pex *p = a->pex;
+	proto_node *n = p->node;
+
+	proto__node_enter(n);
+	if (m->type == PROTO_MSG_HAS_REPLY && m->rid == RID_HAS)
+		report(a, PROTO_NODE_HAS, c, NULL, m->has != 0);
+	else if (m->type == PROTO_MSG_PEERS_REPLY)
+		/* Numbers only: a peer must not make us look names up. A
+		 * node named with its record must show its identity. */
+		for (size_t i = 0; i < m->npeers; i++) {
+			const proto_peer_entry *e = &m->peers[i];
+			proto_addr learned;
+			if (proto_addr_from_host(&learned, e->host,
+			    e->host_len, e->port) != 0)
+				continue;
+			(void)proto__node_record_pins(&learned, e->record,
+			    e->record_len);
+			ask(p, &learned);
+		}
+	if (proto__node_leave(n))
+		return;
+	/* The PEERS answer, or an ERROR for it, ends what we ask. */
+	if (m->rid == RID_PEERS)
+		done(a);
 }
 
 static void
-boot_close(proto_conn *c, int err, void *arg)
+on_close(proto_conn *c, int err, void *arg)
 {
-	struct node_conn *nc = arg;
+	struct asked *a = arg;
+	proto_node *n = a->pex->node;
+	const char *detail = proto_conn_error_detail(c);
 
-	proto__node_say(nc->node, PROTO_LOG_DEBUG, "%s: bootstrap: %s", proto_conn_peer(c),
-	    err == PROTO_ERR_SYSTEM ? strerror(errno) : proto_strerror(err));
-	proto__node_conn_free(nc);
+	proto__node_say(n, err == PROTO_ERR_TLS || err == PROTO_ERR_AUTH ||
+	    err == PROTO_ERR_REFUSED ? PROTO_LOG_WARN : PROTO_LOG_DEBUG,
+	    "%s: %s%s%s", proto_conn_peer(c), err == PROTO_ERR_SYSTEM ?
+	    strerror(errno) : proto_strerror(err), *detail ? ": " : "", detail);
+	done(a);
+	proto__node_enter(n);
+	report(a, PROTO_NODE_UNREACHED, NULL, NULL, 0);
+	(void)proto__node_leave(n);
 }
 
-static const proto_conn_cbs boot_cbs = { boot_ready, boot_msg, boot_close,
-    NULL, NULL, NULL };
-
-/* A connection to at that tells our port and file count. NULL with errno
- * set when it cannot be started. */
-static struct node_conn *
-conn_to(proto_node *n, const proto_addr *at, int check)
+/* Asks addr, unless it was asked already or PROTO_NODE_ASK_MAX were. Run
+ * inside a bracket: reports when the connection cannot even start. */
+static void
+ask(struct pex *p, const proto_addr *addr)
 {
-	struct node_conn *nc = calloc(1, sizeof(*nc));
-	proto_conn_config ccfg = n->cfg.server.conn;
+	static const proto_conn_cbs cbs = { on_ready, on_msg, on_close, NULL,
+	    NULL, NULL };
+	proto_conn_config ccfg;
 	proto_addr said[PROTO_HELLO_ADDRS_MAX];
+	struct asked *a;
 
-	if (nc == NULL)
-		return NULL;
-	nc->node = n;
-	nc->at = *at;
-	nc->check = check;
-	ccfg.listen_port = proto_node_port(n);
-	ccfg.nfiles = proto_store_count(n->store);
-	ccfg.tls = n->cfg.client_tls;
-	ccfg.caps = proto_node_caps(n);
-	ccfg.naddrs = proto_node_addrs(n, said, PROTO_HELLO_ADDRS_MAX);
-	ccfg.addrs = said;
-	/* Asking, it takes no requests (PROTOCOL.md: they flow one way). */
-	ccfg.max_requests = 0;
-	nc->conn = proto_conn_connect(n->base, (const struct sockaddr *)
-	    &at->ss, at->len, &ccfg, &boot_cbs, nc);
-	if (nc->conn == NULL) {
-		int saved = errno;
-		free(nc);
-		errno = saved;
-		return NULL;
-	}
-	if (check)
-		n->nchecks++;
-	nc->next = n->conns;
-	if (n->conns)
-		n->conns->prev = nc;
-	n->conns = nc;
-	return nc;
-}
-
-/* A node announced itself: connect to see that it is there before it is
- * passed on, a few at a time (it is heard again at its next announcement
- * when there is no room now). */
-void
-proto__node_on_heard(const char *host, uint16_t port, void *arg)
-{
-	proto_node *n = arg;
-	proto_addr a;
-
-	if (!n->cfg.check_heard || n->nchecks >= PROTO_NODE_CHECKS_MAX ||
-	    proto_addr_from_host(&a, host, strlen(host), port) != 0)
-		return;
-	for (struct node_conn *nc = n->conns; nc; nc = nc->next)
-		if (nc->check && proto_addr_equal(&nc->at, &a))
+	for (size_t i = 0; i < p->nasked; i++)
+		if (proto_addr_equal(&p->asked[i].addr, addr))
 			return;
-	/* Connected to us already, through its handshake (and the swarm's
-	 * proof): that is the check. */
-	if (proto_server_duplex_conn(n->server, &a) != NULL) {
-		proto__node_say(n, PROTO_LOG_DEBUG, "%s: heard on the LAN, and connected "
-		    "to us", proto_addr_text(&a));
-		proto_node_found(n, &a, "lan");
+	if (p->nasked == PROTO_NODE_ASK_MAX)
 		return;
+	a = &p->asked[p->nasked++];
+	a->pex = p;
+	a->addr = *addr;
+	proto__node_say(p->node, PROTO_LOG_DEBUG, "pex: asking %s",
+	    proto_addr_text(&a->addr));
+	proto__node_conn_config(p->node, &ccfg, said);
+	ccfg.max_frame = PROTO_NODE_PEERS_FRAME_MAX;
+	/* A bootstrap peer given as ID@HOST:PORT must show that identity. */
+	ccfg.pin = a->addr.has_pin ? a->addr.pin : NULL;
+	a->conn = proto_conn_connect(proto__node_base(p->node),
+	    (const struct sockaddr *)&a->addr.ss, a->addr.len, &ccfg, &cbs, a);
+	if (a->conn == NULL) {
+		proto__node_say(p->node, PROTO_LOG_DEBUG, "%s: %s",
+		    proto_addr_text(&a->addr), strerror(errno));
+		report(a, PROTO_NODE_UNREACHED, NULL, NULL, 0);
 	}
-	(void)conn_to(n, &a, 1);
 }
 
-/* Connects to every bootstrap peer: the HELLO tells it our port, and we ask
- * for the peers it knows. */
+/* Every node another source reports is asked too. */
 static void
-boot_round(evutil_socket_t fd, short what, void *arg)
+on_seen(const proto_node_seen *seen, void *arg)
 {
-	proto_node *n = arg;
+	if (seen->what == PROTO_NODE_FOUND || seen->what == PROTO_NODE_HEARD)
+		ask(arg, &seen->addr);
+}
+
+static void
+begin(evutil_socket_t fd, short what, void *arg)
+{
+	struct pex *p = arg;
+	proto_node *n = p->node;
+	const proto_addr *boot;
+	size_t nboot;
 
 	(void)fd;
 	(void)what;
-	for (size_t i = 0; i < n->cfg.nboot; i++)
-		if (conn_to(n, &n->boot[i], 0) == NULL)
-			proto__node_say(n, PROTO_LOG_WARN, "bootstrap %s: %s",
-			    proto_addr_text(&n->boot[i]), strerror(errno));
+	boot = proto__node_boot(n, &nboot);
+	proto__node_enter(n);
+	for (size_t i = 0; i < nboot; i++) {
+		ask(p, &boot[i]);
+		if (proto__node_leave(n))
+			return;
+		proto__node_enter(n);
+	}
+	(void)proto__node_leave(n);
 }
 
 static int
-boot_start(proto_node *n, void *state)
+pex_start(proto_node *n, void *state)
 {
-	unsigned interval = n->cfg.boot_interval ? n->cfg.boot_interval :
-	    DEFAULT_BOOT_INTERVAL;
-	struct timeval tv = { (time_t)interval, 0 };
+	struct pex *p = state;
+	struct timeval now = { 0, 0 };
+	int rc;
 
-	(void)state;
-	n->boot_ev = event_new(n->base, -1, EV_PERSIST, boot_round, n);
-	if (n->boot_ev == NULL || event_add(n->boot_ev, &tv) != 0)
+	p->node = n;
+	if ((p->asked = calloc(PROTO_NODE_ASK_MAX, sizeof(*p->asked))) == NULL)
 		return PROTO_ERR_NOMEM;
-	boot_round(-1, 0, n);
+	/* Connections start from the loop, where a report may free the node
+	 * safely. */
+	p->begin_ev = event_new(proto__node_base(n), -1, 0, begin, p);
+	if (p->begin_ev == NULL || event_add(p->begin_ev, &now) != 0)
+		return PROTO_ERR_NOMEM;
+	if ((rc = proto_node_watch(n, on_seen, p)) != 0)
+		return rc;
+	p->watching = 1;
 	return 0;
 }
 
-static const proto_node_source_ops boot_source = { "bootstrap", boot_start,
-    NULL, NULL, NULL };
+static int
+pex_lookup(void *state, const uint8_t id[PROTO_HASH_LEN])
+{
+	struct pex *p = state;
+
+	memcpy(p->want, id, PROTO_HASH_LEN);
+	p->wanting = 1;
+	return 0;
+}
+
+static void
+pex_free(void *state)
+{
+	struct pex *p = state;
+
+	if (p->watching)
+		proto_node_unwatch(p->node, on_seen, p);
+	for (size_t i = 0; i < p->nasked; i++)
+		proto_conn_free(p->asked[i].conn);
+	if (p->begin_ev != NULL)
+		event_free(p->begin_ev);
+	free(p->asked);
+	free(p);
+}
+
+static const proto_node_source_ops pex_source = { "pex", pex_start,
+    pex_lookup, NULL, pex_free };
 
 int
-proto_node_start_bootstrap(proto_node *n)
+proto_node_query_peers(proto_node *n)
 {
-	if (n->cfg.nboot == 0)
-		return 0;
-	return proto_node_add_source(n, &boot_source, NULL);
+	struct pex *p = calloc(1, sizeof(*p));
+
+	if (p == NULL)
+		return PROTO_ERR_NOMEM;
+	return proto_node_add_source(n, &pex_source, p);
 }

@@ -135,23 +135,31 @@ int
 proto_output_resume(proto_output *o,
     void (*held)(uint64_t index, void *ctx), void *ctx, uint64_t *kept)
 {
+	return proto_output_resume_range(o, 0, o->mf->nchunks, held, ctx, kept);
+}
+
+int
+proto_output_resume_range(proto_output *o, uint64_t first, uint64_t count,
+    void (*held)(uint64_t index, void *ctx), void *ctx, uint64_t *kept)
+{
 	const proto_manifest *mf = o->mf;
-	uint64_t n = 0;
+	uint64_t n = 0, end;
 	struct stat st;
 	uint8_t *buf;
 	int rc = 0;
 
 	if (kept != NULL)
 		*kept = 0;
-	if (o->path == NULL)
+	if (o->path == NULL || first >= mf->nchunks)
 		return 0;
+	end = count < mf->nchunks - first ? first + count : mf->nchunks;
 	if ((buf = malloc(mf->chunk_size)) == NULL)
 		return PROTO_ERR_NOMEM;
 	if (fstat(o->fd, &st) != 0) {
 		free(buf);
 		return PROTO_ERR_SYSTEM;
 	}
-	for (uint64_t i = 0; i < mf->nchunks; i++) {
+	for (uint64_t i = first; i < end; i++) {
 		uint64_t off = i * (uint64_t)mf->chunk_size;
 		size_t len = proto_chunk_len(mf->size, mf->chunk_size, i);
 		ssize_t got;
@@ -160,6 +168,11 @@ proto_output_resume(proto_output *o,
 		/* A file cut short ends the chunks it can hold. */
 		if (off + len > (uint64_t)st.st_size || len == 0)
 			break;
+		/* A hash not held yet (a manifest without its layer): asked
+		 * again when it is. Already written: nothing to read. */
+		if (!proto_manifest_hash_known(mf, i) ||
+		    proto_have_test(&o->have, i))
+			continue;
 		/* Never-written ranges are holes: nothing to hash there. */
 		data = lseek(o->fd, (off_t)off, SEEK_DATA);
 		if (data < 0 || (uint64_t)data >= off + len)

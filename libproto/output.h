@@ -57,12 +57,21 @@ void proto_output_free(proto_output *o);
  * With path: reads FILE.part and marks every chunk there that verifies
  * against the manifest as written, calling held(index, ctx) for each (in
  * order), and sets *kept (may be NULL) to their count. Ranges never
- * written (holes) are not read; a chunk that does not verify is left to be
- * fetched and overwritten. Only once, before the first proto_output_write.
+ * written (holes) are not read, nor chunks whose hashes the manifest does
+ * not hold yet; a chunk that does not verify is left to be fetched and
+ * overwritten. Only once, before the first proto_output_write.
  * Returns 0 (also for a stream, which holds nothing), or PROTO_ERR_NOMEM
  * or PROTO_ERR_SYSTEM (errno set; the chunks marked so far stay).
  */
 int proto_output_resume(proto_output *o,
+    void (*held)(uint64_t index, void *ctx), void *ctx, uint64_t *kept);
+
+/* The same for chunks first to first + count - 1 only, and only those
+ * whose hashes the manifest holds and that are not written yet: a
+ * manifest that came without its layer is resumed run by run as its
+ * hashes arrive (the fetch's on_hashes). Before any of those chunks is
+ * written; returns as proto_output_resume. */
+int proto_output_resume_range(proto_output *o, uint64_t first, uint64_t count,
     void (*held)(uint64_t index, void *ctx), void *ctx, uint64_t *kept);
 
 /*

@@ -1,4 +1,10 @@
-/* The known-peers table: small enough for linear scans. */
+/*
+ * The known-peers table: small enough for linear scans. Every way in goes
+ * through note(), which decides what a sighting may change: first-hand
+ * beats hearsay, a record is kept only when it verifies and names the
+ * address, and a record replaces another of the same identity only when
+ * newer.
+ */
 #include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,99 +18,287 @@ proto_peers_init(proto_peer_table *t)
 	memset(t, 0, sizeof(*t));
 }
 
-/* Enters host:port, checked or only heard; see proto_peers_heard. */
+/* A place where a node can listen: an IP address that is not a wildcard,
+ * and a port. */
 static int
-note(proto_peer_table *t, const char *host, size_t host_len, uint16_t port,
-    int checked)
+listenable(const proto_addr *a)
 {
-	char text[PROTO_HOST_MAX + 1];
-	unsigned char addr[sizeof(struct in6_addr)];
-	size_t slot = t->count;
-	long oldest = -1, oldest_heard = -1;
+	return (a->ss.ss_family == AF_INET || a->ss.ss_family == AF_INET6) &&
+	    proto_addr_port(a) != 0 && !proto_addr_is_any(a);
+}
 
-	if (host_len == 0 || host_len > PROTO_HOST_MAX || port == 0 ||
-	    memchr(host, '\0', host_len) != NULL)
-		return PROTO_ERR_INVALID;
-	memcpy(text, host, host_len);
-	text[host_len] = '\0';
-	/* Only addresses: a peer must not make us resolve names. */
-	if (inet_pton(AF_INET, text, addr) != 1 &&
-	    inet_pton(AF_INET6, text, addr) != 1)
-		return PROTO_ERR_INVALID;
+/* 1 when a and b are one host for the per-host limit: the same IPv4
+ * address, or the same IPv6 /64 (one machine has a whole /64 to use). */
+static int
+same_host(const proto_addr *a, const proto_addr *b)
+{
+	if (a->ss.ss_family != b->ss.ss_family)
+		return 0;
+	if (a->ss.ss_family == AF_INET)
+		return proto_addr_same_host(a, b);
+	return memcmp(&((const struct sockaddr_in6 *)(const void *)&a->ss)->
+	    sin6_addr, &((const struct sockaddr_in6 *)(const void *)&b->ss)->
+	    sin6_addr, 8) == 0;
+}
+
+/* The nodes of this host that we saw ourselves are as many as it runs:
+ * trusted as we trust ourselves, and never counted against the limit. */
+static int
+exempt(const proto_known_peer *e)
+{
+	return e->checked && proto_addr_is_loopback(&e->addr);
+}
+
+static int
+expired_record(const proto_known_peer *e, time_t now)
+{
+	return e->record_len > 0 &&
+	    e->exp + PROTO_RECORD_SKEW < (uint64_t)now;
+}
+
+static void
+drop_record(proto_known_peer *e)
+{
+	e->record_len = 0;
+	e->seq = e->exp = e->flags = 0;
+	proto_addr_set_pin(&e->addr, NULL);
+}
+
+size_t
+proto_peers_expire(proto_peer_table *t, time_t now)
+{
+	size_t kept = 0, dropped = 0;
+
 	for (size_t i = 0; i < t->count; i++) {
-		struct proto_known_peer *p = &t->peers[i];
-		if (p->port == port && strcmp(p->host, text) == 0) {
-			p->seen = time(NULL);
-			p->checked |= checked;
-			return !p->checked;
+		proto_known_peer *e = &t->peers[i];
+		if (now - e->seen > PROTO_PEERS_EXPIRY) {
+			dropped++;
+			continue;
 		}
-		if (oldest < 0 || p->seen < t->peers[oldest].seen)
-			oldest = (long)i;
-		if (!p->checked && (oldest_heard < 0 ||
-		    p->seen < t->peers[oldest_heard].seen))
-			oldest_heard = (long)i;
+		if (expired_record(e, now))
+			drop_record(e);
+		if (kept != i)
+			t->peers[kept] = *e;
+		kept++;
 	}
-	if (t->count == PROTO_PEER_TABLE_MAX) {
-		/* Hearsay never pushes out a node that answered. */
-		if (oldest_heard >= 0)
-			slot = (size_t)oldest_heard;
-		else if (checked)
-			slot = (size_t)oldest;
-		else
+	t->count = kept;
+	return dropped;
+}
+
+static proto_known_peer *
+find(proto_peer_table *t, const proto_addr *a)
+{
+	for (size_t i = 0; i < t->count; i++)
+		if (proto_addr_equal(&t->peers[i].addr, a))
+			return &t->peers[i];
+	return NULL;
+}
+
+const proto_known_peer *
+proto_peers_find(const proto_peer_table *t, const proto_addr *a)
+{
+	return find((proto_peer_table *)t, a);
+}
+
+/* Of the entries of host (all of them when host is NULL) that a newcomer
+ * may displace, the one to go: the oldest unchecked, else, for a newcomer
+ * seen first-hand, the oldest. NULL when none may. */
+static proto_known_peer *
+victim(proto_peer_table *t, const proto_addr *host, int firsthand)
+{
+	proto_known_peer *old = NULL, *old_heard = NULL;
+
+	for (size_t i = 0; i < t->count; i++) {
+		proto_known_peer *e = &t->peers[i];
+		if (host != NULL && (exempt(e) || !same_host(&e->addr, host)))
+			continue;
+		if (old == NULL || e->seen < old->seen)
+			old = e;
+		if (!e->checked && (old_heard == NULL ||
+		    e->seen < old_heard->seen))
+			old_heard = e;
+	}
+	/* Hearsay never pushes out a node that answered. */
+	return old_heard != NULL ? old_heard : firsthand ? old : NULL;
+}
+
+/* A slot for a new entry at a, made by pushing out another when a's host
+ * or the table is full; NULL when none may go. */
+static proto_known_peer *
+make_room(proto_peer_table *t, const proto_addr *a, int firsthand)
+{
+	if (!(firsthand && proto_addr_is_loopback(a))) {
+		size_t same = 0;
+		for (size_t i = 0; i < t->count; i++)
+			same += !exempt(&t->peers[i]) &&
+			    same_host(&t->peers[i].addr, a);
+		if (same >= PROTO_PEERS_PER_HOST)
+			return victim(t, a, firsthand);
+	}
+	if (t->count < PROTO_PEER_TABLE_MAX)
+		return &t->peers[t->count++];
+	return victim(t, NULL, firsthand);
+}
+
+/* r (verified, naming e's address) said of e, first-hand or not. */
+static void
+take_record(proto_known_peer *e, const proto_record *r, const uint8_t *rec,
+    size_t rec_len, int firsthand, time_t now)
+{
+	if (e->record_len > 0) {
+		int same = memcmp(e->addr.pin, r->id, PROTO_IDENTITY_LEN) == 0;
+		/* An old record replayed cannot undo a newer one; and what
+		 * others say cannot move an address to another identity. */
+		if ((same && r->seq <= e->seq) || (!same && !firsthand))
+			return;
+	} else if (!firsthand && e->has_seen_id &&
+	    memcmp(e->seen_id, r->id, PROTO_IDENTITY_LEN) != 0)
+		return; /* we saw another node there ourselves */
+	/* The node signed it lately: it was there, as far as anyone can
+	 * tell, and the record's expiry bounds how long that is believed. */
+	if (e->record_len > 0 || firsthand)
+		e->seen = now;
+	memcpy(e->record, rec, rec_len);
+	e->record_len = rec_len;
+	e->seq = r->seq;
+	e->exp = r->exp;
+	e->flags = r->flags;
+	proto_addr_set_pin(&e->addr, r->id);
+}
+
+static int
+note(proto_peer_table *t, const proto_addr *a, int firsthand,
+    const uint8_t *peer_id, const uint8_t *rec, size_t rec_len)
+{
+	time_t now = time(NULL);
+	proto_known_peer *e;
+	proto_record r;
+	int sig;
+
+	if (!listenable(a))
+		return PROTO_ERR_INVALID;
+	proto_peers_expire(t, now);
+	sig = rec != NULL && rec_len > 0 &&
+	    proto_record_verify(rec, rec_len, (uint64_t)now, &r) == 0 &&
+	    proto_record_has_addr(&r, a) && (peer_id == NULL ||
+	    memcmp(r.id, peer_id, PROTO_IDENTITY_LEN) == 0);
+	if ((e = find(t, a)) == NULL) {
+		if ((e = make_room(t, a, firsthand)) == NULL)
 			return PROTO_ERR_TOO_BIG;
-	} else
-		t->count++;
-	memcpy(t->peers[slot].host, text, host_len + 1);
-	t->peers[slot].port = port;
-	t->peers[slot].seen = time(NULL);
-	t->peers[slot].checked = checked;
-	return !checked;
+		memset(e, 0, sizeof(*e));
+		e->addr = *a;
+		proto_addr_set_pin(&e->addr, NULL);
+		proto_addr_host(a, e->host, sizeof(e->host));
+		e->seen = now;
+	}
+	if (firsthand) {
+		e->seen = now;
+		e->checked = 1;
+		if (peer_id != NULL) {
+			/* Someone else answers there now. */
+			if (e->record_len > 0 && memcmp(e->addr.pin, peer_id,
+			    PROTO_IDENTITY_LEN) != 0)
+				drop_record(e);
+			e->has_seen_id = 1;
+			memcpy(e->seen_id, peer_id, PROTO_IDENTITY_LEN);
+		}
+	}
+	if (sig)
+		take_record(e, &r, rec, rec_len, firsthand, now);
+	return !e->checked;
 }
 
 int
-proto_peers_add(proto_peer_table *t, const char *host, size_t host_len,
-    uint16_t port)
+proto_peers_add(proto_peer_table *t, const proto_addr *a,
+    const uint8_t *peer_id, const uint8_t *rec, size_t rec_len)
 {
-	int rc = note(t, host, host_len, port, 1);
+	int rc = note(t, a, 1, peer_id, rec, rec_len);
 
 	return rc < 0 ? rc : 0;
 }
 
 int
-proto_peers_heard(proto_peer_table *t, const char *host, size_t host_len,
-    uint16_t port)
+proto_peers_heard(proto_peer_table *t, const proto_addr *a,
+    const uint8_t *rec, size_t rec_len)
 {
-	return note(t, host, host_len, port, 0);
+	return note(t, a, 0, NULL, rec, rec_len);
+}
+
+int
+proto_peers_holds(proto_peer_table *t, const proto_addr *a,
+    const uint8_t id[PROTO_HASH_LEN])
+{
+	proto_known_peer *e = find(t, a);
+	size_t i;
+
+	if (e == NULL)
+		return PROTO_ERR_INVALID;
+	for (i = 0; i < e->nids; i++)
+		if (memcmp(e->ids[i], id, PROTO_HASH_LEN) == 0)
+			break;
+	if (i == e->nids && e->nids < PROTO_PEER_IDS_MAX)
+		e->nids++;
+	if (i == e->nids)
+		i--;
+	memmove(e->ids[1], e->ids[0], i * PROTO_HASH_LEN);
+	memcpy(e->ids[0], id, PROTO_HASH_LEN);
+	return 0;
 }
 
 static int
-newest_first(const void *a, const void *b)
+holds(const proto_known_peer *e, const uint8_t *id)
 {
-	const struct proto_known_peer *x = *(const struct proto_known_peer *const *)a;
-	const struct proto_known_peer *y = *(const struct proto_known_peer *const *)b;
+	for (size_t i = 0; id != NULL && i < e->nids; i++)
+		if (memcmp(e->ids[i], id, PROTO_HASH_LEN) == 0)
+			return 1;
+	return 0;
+}
 
-	return (x->seen < y->seen) - (x->seen > y->seen);
+struct listed {
+	const proto_known_peer *e;
+	int holds;         /* the content id asked about */
+};
+
+static int
+list_order(const void *a, const void *b)
+{
+	const struct listed *x = a, *y = b;
+
+	if (x->holds != y->holds)
+		return y->holds - x->holds;
+	return (x->e->seen < y->e->seen) - (x->e->seen > y->e->seen);
 }
 
 size_t
 proto_peers_list(const proto_peer_table *t, proto_peer_entry *out,
-    size_t max, const char *skip_host, uint16_t skip_port)
+    size_t max, const proto_addr *skip, const uint8_t *id)
 {
-	const struct proto_known_peer *order[PROTO_PEER_TABLE_MAX] = { NULL };
-	size_t n = 0;
+	struct listed order[PROTO_PEER_TABLE_MAX] = { { NULL, 0 } };
+	time_t now = time(NULL);
+	size_t n = 0, k = 0;
 
-	for (size_t i = 0; i < t->count; i++)
-		order[i] = &t->peers[i];
-	qsort(order, t->count, sizeof(order[0]), newest_first);
-	for (size_t i = 0; i < t->count && n < max; i++) {
-		if (!order[i]->checked)
+	for (size_t i = 0; i < t->count; i++) {
+		const proto_known_peer *e = &t->peers[i];
+		int sig = e->record_len > 0 && !expired_record(e, now);
+		if ((!e->checked && !sig) || now - e->seen > PROTO_PEERS_EXPIRY)
 			continue;
-		if (skip_host && order[i]->port == skip_port &&
-		    strcmp(order[i]->host, skip_host) == 0)
+		if (skip != NULL && proto_addr_equal(&e->addr, skip))
 			continue;
-		out[n].host = order[i]->host;
-		out[n].host_len = strlen(order[i]->host);
-		out[n].port = order[i]->port;
+		order[k].e = e;
+		order[k++].holds = holds(e, id);
+	}
+	qsort(order, k, sizeof(order[0]), list_order);
+	for (size_t i = 0; i < k && n < max; i++) {
+		const proto_known_peer *e = order[i].e;
+		out[n].host = e->host;
+		out[n].host_len = strlen(e->host);
+		out[n].port = proto_addr_port(&e->addr);
+		out[n].record = NULL;
+		out[n].record_len = 0;
+		if (e->record_len > 0 && !expired_record(e, now)) {
+			out[n].record = e->record;
+			out[n].record_len = e->record_len;
+		}
 		n++;
 	}
 	return n;

@@ -104,6 +104,12 @@ holds(const proto_have *have, uint64_t i)
 	return have == NULL || proto_have_test(have, i);
 }
 
+static int
+hashed(const proto_picker *pk, uint64_t i)
+{
+	return pk->hashed == NULL || proto_have_test(pk->hashed, i);
+}
+
 static int64_t
 pick_in_order(proto_picker *pk, const proto_have *have, uint64_t limit)
 {
@@ -111,7 +117,8 @@ pick_in_order(proto_picker *pk, const proto_have *have, uint64_t limit)
 	    pk->state[pk->next_missing] != PROTO_CHUNK_MISSING)
 		pk->next_missing++;
 	for (uint64_t i = pk->next_missing; i < limit; i++)
-		if (pk->state[i] == PROTO_CHUNK_MISSING && holds(have, i))
+		if (pk->state[i] == PROTO_CHUNK_MISSING && holds(have, i) &&
+		    hashed(pk, i))
 			return (int64_t)i;
 	return -1;
 }
@@ -129,7 +136,8 @@ pick_rarest(proto_picker *pk, const proto_have *have, uint64_t *cursor,
 		return -1;
 	for (uint64_t k = 0, i = *cursor % limit; k < limit;
 	    k++, i = i + 1 == limit ? 0 : i + 1) {
-		if (pk->state[i] != PROTO_CHUNK_MISSING || !holds(have, i))
+		if (pk->state[i] != PROTO_CHUNK_MISSING || !holds(have, i) ||
+		    !hashed(pk, i))
 			continue;
 		if (best < 0 || pk->avail[i] < pk->avail[best])
 			best = (int64_t)i;

@@ -6,7 +6,9 @@
  * cursor stands (started at random, so peers spread over the file), or in
  * file order when the output must be written in order. When nothing is
  * missing, the endgame: a chunk still in flight elsewhere, asked again of
- * a peer that holds it and was not asked for it yet.
+ * a peer that holds it and was not asked for it yet. A chunk whose hash
+ * the fetch does not hold yet (a manifest without its layer) is never
+ * picked: it could not be verified.
  */
 #ifndef PROTO_PICKER_H
 #define PROTO_PICKER_H
@@ -27,6 +29,8 @@ typedef struct proto_picker {
 	uint64_t nmissing;      /* chunks neither done nor asked for */
 	uint64_t first_undone;  /* every chunk below is done */
 	uint64_t next_missing;  /* no chunk below is missing */
+	const proto_have *hashed; /* chunks whose hashes are held; NULL: all.
+	                           * Borrowed: the owner keeps it current */
 } proto_picker;
 
 /* n chunks, all missing. 0 or PROTO_ERR_NOMEM. */

@@ -19,11 +19,14 @@
  *   have.h      which chunks of a file a node holds
  *   picker.h    which chunk to ask a peer for next (rarest first)
  *   server.h    a node's serving side: listener, answers, HAVE pushes
+ *   node.h      a node: its store, server, known peers, discovery sources
+ *   nodequery.h sources that ask once: the LAN query, the peer exchange
  *   ifaddr.h    the addresses of this host's interfaces
  *   addr.h      a peer address: parsed once, compared and formatted here
  *   fetch.h     fetching a file by id from many peers at once
  *   output.h    where a fetched file's chunks go: a stream, or FILE.part
  *   identity.h  a node's key pair and identity, TLS 1.3 contexts
+ *   record.h    peer records: what a node says of itself, signed
  *   log.h       a hook for the library's debug and trace events
  */
 #ifndef PROTO_H
@@ -33,15 +36,18 @@
 #include "hash.h"
 #include "msg.h"
 #include "manifest.h"
+#include "merkle.h"
 #include "conn.h"
 #include "store.h"
 #include "disco.h"
 #include "beacon.h"
 #include "peers.h"
+#include "record.h"
 #include "have.h"
 #include "server.h"
 #include "ifaddr.h"
 #include "node.h"
+#include "nodequery.h"
 #include "addr.h"
 #include "fetch.h"
 #include "output.h"

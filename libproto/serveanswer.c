@@ -1,7 +1,10 @@
 /*
  * What a node's server answers: a client's LIST, GET_MANIFEST, GET_CHUNK,
- * PEERS, HAS and INTERESTED (CANCEL withdraws one still queued), and the
- * HAVEs pushed to clients interested in a file as the node gets its chunks.
+ * PEERS, HAS, INTERESTED and GET_HASHES (CANCEL withdraws one still
+ * queued), and the HAVEs pushed to clients interested in a file as the
+ * node gets its chunks. A peer without PROTO_CAP_HASHES is told only of
+ * manifests it can take whole, as the protocol was before: never one
+ * without its layer, nor one of more than PROTO_INLINE_MAX chunks.
  *
  * Each client has a queue of the requests it sent, answered in order as its
  * output drains: everything but chunk data is small, and chunk data go in
@@ -15,6 +18,7 @@
 
 #include "error.h"
 #include "frame.h"
+#include "merkle.h"
 #include "server_private.h"
 
 #define LIST_MAX 16000      /* entries per LIST_REPLY: within a frame */
@@ -68,10 +72,26 @@ answer_list(proto_server *srv, proto_conn *c, uint32_t rid)
 	free(entries);
 }
 
+/* NULL when c's peer can be told of mf, else why not. */
+static const char *
+beyond_peer(const proto_conn *c, const proto_manifest *mf)
+{
+	if (proto_conn_peer_caps(c) & PROTO_CAP_HASHES)
+		return NULL;
+	if (!proto_manifest_has_layer(mf))
+		return "chunk hashes not all held yet";
+	if (mf->nchunks > PROTO_INLINE_MAX)
+		return "more chunks than a manifest holds: needs the hashes "
+		    "capability";
+	return NULL;
+}
+
 static void
 answer_manifest(proto_server *srv, proto_conn *c, const struct request *r)
 {
 	const proto_manifest *mf = proto_store_find(srv->store, r->id);
+	proto_manifest rooted;
+	const char *why;
 	proto_msg m;
 
 	if (mf == NULL) {
@@ -79,12 +99,72 @@ answer_manifest(proto_server *srv, proto_conn *c, const struct request *r)
 		    "no such file");
 		return;
 	}
+	if ((why = beyond_peer(c, mf)) != NULL) {
+		proto_conn_send_error(c, r->rid, PROTO_CODE_NOT_FOUND, why);
+		return;
+	}
 	proto_msg_init(&m, PROTO_MSG_MANIFEST);
 	m.rid = r->rid;
 	/* Packing a MANIFEST never includes the local path. */
 	m.manifest = (proto_manifest *)mf;
+	/* Only a peer that can ask for the hashes is sent the root alone
+	 * (beyond_peer turned away the rest that would need it). */
+	if (!proto_manifest_has_layer(mf) ||
+	    ((proto_conn_peer_caps(c) & PROTO_CAP_HASHES) &&
+	    mf->nchunks > srv->cfg.inline_chunks)) {
+		/* The root in place of the layer: a view, nothing copied. */
+		rooted = *mf;
+		rooted.chunks = NULL;
+		rooted.known = NULL;
+		m.manifest = &rooted;
+	}
 	if (send_answer(c, &m) == 0)
 		srv->stats.manifests_out++;
+}
+
+/* A run of the chunk layer and its proof, from a file whose layer is
+ * whole here. */
+static void
+answer_hashes(proto_server *srv, proto_conn *c, const struct request *r)
+{
+	uint8_t hashes[PROTO_HASHES_MAX * PROTO_HASH_LEN];
+	uint8_t proof[PROTO_PROOF_MAX * PROTO_HASH_LEN];
+	const proto_manifest *mf = proto_store_find(srv->store, r->id);
+	proto_msg m;
+	int rc;
+
+	if (mf == NULL) {
+		proto_conn_send_error(c, r->rid, PROTO_CODE_NOT_FOUND,
+		    "no such file");
+		return;
+	}
+	/* Index 0 always lies in the file: this checks the rest. */
+	if (proto_run_check(mf->size, r->chunk_size, 0, r->count) != 0 ||
+	    r->index % r->count != 0) {
+		proto_conn_send_error(c, r->rid, PROTO_CODE_BAD_REQUEST,
+		    "not a run of the chunk layer");
+		return;
+	}
+	if (r->index >= proto_chunk_count(mf->size, r->chunk_size)) {
+		proto_conn_send_error(c, r->rid, PROTO_CODE_NOT_FOUND,
+		    "no such chunk");
+		return;
+	}
+	proto_msg_init(&m, PROTO_MSG_HASHES);
+	m.rid = r->rid;
+	rc = proto_store_hashes(srv->store, r->id, r->chunk_size, r->index,
+	    r->count, r->proof_layers, hashes, &m.nhashes, proof, &m.nproof);
+	if (rc != 0) {
+		proto_conn_send_error(c, r->rid, rc == PROTO_ERR_INVALID ?
+		    PROTO_CODE_NOT_FOUND : PROTO_CODE_INTERNAL,
+		    rc == PROTO_ERR_INVALID ? "chunk hashes not held at that "
+		    "chunk size" : proto_strerror(rc));
+		return;
+	}
+	m.hashes = hashes;
+	m.proof = proof;
+	if (proto_conn_send(c, &m) == 0)
+		srv->stats.hashes_out++;
 }
 
 static void
@@ -141,18 +221,36 @@ answer_chunk(proto_server *srv, proto_conn *c, const struct request *r)
 	srv->stats.chunks_out++;
 }
 
+/* The peers we know, those known to hold the file asked about first,
+ * without the asker itself. */
 static void
-answer_peers(proto_server *srv, proto_conn *c, uint32_t rid)
+answer_peers(struct client *cl, const struct request *r)
 {
+	proto_server *srv = cl->srv;
 	proto_peer_entry list[PROTO_PEERS_MAX];
 	proto_msg m;
 
+	proto__server_touch_known(srv);
 	proto_msg_init(&m, PROTO_MSG_PEERS_REPLY);
-	m.rid = rid;
+	m.rid = r->rid;
 	m.peers = list;
 	m.npeers = proto_peers_list(&srv->known, list, PROTO_PEERS_MAX,
-	    proto_conn_peer_host(c), proto_conn_peer_listen_port(c));
-	send_answer(c, &m);
+	    cl->listens ? &cl->listen_at : NULL, r->has_id ? r->id : NULL);
+	/* A peer that does not say it takes records gets the old form:
+	 * one written before them may want exactly two elements. Nor does
+	 * one whose maxframe they would not fit. */
+	if (proto_conn_peer_caps(cl->conn) & PROTO_CAP_RECORDS) {
+		int rc = proto_conn_send(cl->conn, &m);
+		if (rc == 0)
+			return;
+		if (rc != PROTO_ERR_TOO_BIG) {
+			send_answer(cl->conn, &m);
+			return;
+		}
+	}
+	for (size_t i = 0; i < m.npeers; i++)
+		list[i].record = NULL;
+	send_answer(cl->conn, &m);
 }
 
 static void
@@ -178,7 +276,9 @@ answer_interested(struct client *cl, const struct request *r)
 	proto_msg m;
 	int rc;
 
-	if (mf == NULL) {
+	if (mf == NULL || (mf->nchunks > PROTO_INLINE_MAX &&
+	    !(proto_conn_peer_caps(cl->conn) & PROTO_CAP_HASHES))) {
+		/* A peer of before the hashes takes no map that long. */
 		proto_conn_send_error(cl->conn, r->rid, PROTO_CODE_NOT_FOUND,
 		    "no such file");
 		return;
@@ -234,7 +334,7 @@ answer(struct client *cl, const struct request *r)
 		answer_chunk(srv, c, r);
 		break;
 	case PROTO_MSG_PEERS:
-		answer_peers(srv, c, r->rid);
+		answer_peers(cl, r);
 		break;
 	case PROTO_MSG_HAS:
 		answer_has(srv, c, r);
@@ -242,11 +342,36 @@ answer(struct client *cl, const struct request *r)
 	case PROTO_MSG_INTERESTED:
 		answer_interested(cl, r);
 		break;
+	case PROTO_MSG_GET_HASHES:
+		answer_hashes(srv, c, r);
+		break;
 	default:
 		proto_conn_send_error(c, r->rid, PROTO_CODE_BAD_REQUEST,
 		    "unexpected message");
 		break;
 	}
+}
+
+/* Doubles cl's ring (the first time: QUEUE_FIRST entries), its requests
+ * kept in order from index 0. 0, or PROTO_ERR_NOMEM (cl unchanged). */
+#define QUEUE_FIRST 8
+static int
+grow(struct client *cl)
+{
+	unsigned cap = cl->cap ? cl->cap * 2 : QUEUE_FIRST;
+	struct request *q;
+
+	if (cap > QUEUE_MAX)
+		cap = QUEUE_MAX;
+	if ((q = calloc(cap, sizeof(*q))) == NULL)
+		return PROTO_ERR_NOMEM;
+	for (unsigned i = 0; i < cl->count; i++)
+		q[i] = cl->queue[(cl->head + i) % cl->cap];
+	free(cl->queue);
+	cl->queue = q;
+	cl->cap = cap;
+	cl->head = 0;
+	return 0;
 }
 
 /* Answers queued requests while little output waits. */
@@ -256,7 +381,7 @@ drain(struct client *cl)
 	while (cl->count > 0 &&
 	    proto_conn_pending_out(cl->conn) < QUEUED_BYTES) {
 		struct request r = cl->queue[cl->head];
-		cl->head = (cl->head + 1) % QUEUE_MAX;
+		cl->head = (cl->head + 1) % cl->cap;
 		cl->count--;
 		answer(cl, &r);
 	}
@@ -266,7 +391,7 @@ static void
 cancel(struct client *cl, uint32_t rid)
 {
 	for (unsigned i = 0; i < cl->count; i++) {
-		struct request *r = &cl->queue[(cl->head + i) % QUEUE_MAX];
+		struct request *r = &cl->queue[(cl->head + i) % cl->cap];
 		if (r->rid == rid && !r->cancelled) {
 			r->cancelled = 1;
 			return;
@@ -287,6 +412,13 @@ proto__server_on_msg(proto_conn *c, proto_msg *m, void *arg)
 		cancel(cl, m->rid);
 		return;
 	}
+	/* Who asks for a file we share fetches it, and soon holds some of
+	 * it: worth naming to those who ask for peers of that file. Only
+	 * our files, so a peer cannot fill the table with ids. */
+	if ((m->type == PROTO_MSG_GET_MANIFEST ||
+	    m->type == PROTO_MSG_INTERESTED || m->type == PROTO_MSG_HAS) &&
+	    cl->listens && proto_store_find(cl->srv->store, m->id) != NULL)
+		(void)proto_peers_holds(&cl->srv->known, &cl->listen_at, m->id);
 	/* A HAVE is pushed, never answered (rid 0 is no request): a server
 	 * has no use for it. (The connection drops the pushes of types it
 	 * does not know.) */
@@ -310,15 +442,24 @@ proto__server_on_msg(proto_conn *c, proto_msg *m, void *arg)
 		proto__server_client_free(cl);
 		return;
 	}
-	r = &cl->queue[(cl->head + cl->count) % QUEUE_MAX];
+	if (cl->count == cl->cap && grow(cl) != 0) {
+		proto_conn_send_error(c, m->rid, PROTO_CODE_BUSY,
+		    "out of memory; ask again later");
+		return;
+	}
+	r = &cl->queue[(cl->head + cl->count) % cl->cap];
 	memset(r, 0, sizeof(*r));
 	r->busy = cl->count >= REQUESTS_MAX;
 	r->type = m->type;
 	r->rid = m->rid;
-	if (m->id != NULL)
+	if (m->id != NULL) {
 		memcpy(r->id, m->id, PROTO_HASH_LEN);
+		r->has_id = 1;
+	}
 	r->index = m->index;
 	r->chunk_size = m->chunk_size;
+	r->count = m->count;
+	r->proof_layers = m->proof_layers;
 	cl->count++;
 	drain(cl);
 }

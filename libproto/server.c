@@ -11,13 +11,18 @@
  * its handshake keeps its slot against all comers; the connection's own
  * deadline ends a handshake that drags on.
  *
- * An address past its handshakes waits rather than being refused: a
- * hundred fetchers on one host (or behind one NAT) start at once, and each
- * must get its turn. Its surplus connections are held, unread and holding
- * no slot, in a queue of at most max_peers, and taken in order as that
- * address's handshakes end; one that waits longer than the handshake
- * timeout is closed. A trickling address thus holds its own handshakes and
- * waiting places, never another address's.
+ * The cap binds only while handshakes are many: below half the handshake
+ * budget, with a slot free, an address past its cap is let in at once,
+ * displacing nobody, so a hundred fetchers on one host start together
+ * (held to 8 at a time, each fetcher's handshake waited for the other
+ * processes' CPU, and on a busy machine some waited past the timeout and
+ * failed). A trickling address can thus hold half the budget, never more,
+ * and never a slot it had to displace anyone for. Past that, an address
+ * past its cap waits rather than being refused: its surplus connections
+ * are held, unread and holding no slot, in a queue of at most max_peers,
+ * and taken in order as that address's handshakes end; one that waits
+ * longer than the handshake timeout is closed. A trickling address thus
+ * holds its own handshakes and waiting places, never another address's.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -80,6 +85,7 @@ proto__server_client_free(struct client *cl)
 		proto_conn_free(cl->conn);
 	if (cl->handshaking && !srv->freeing)
 		take_waiting(srv, cl->host);
+	free(cl->queue);
 	free(cl);
 	/* A slot is free again: take the connections waiting for one. */
 	if (srv->listener != NULL && srv->nclients < srv->cfg.max_peers)
@@ -104,12 +110,34 @@ on_ready(proto_conn *c, const proto_msg *hello, void *arg)
 	if (proto_conn_duplex(c) && srv->cbs.on_duplex != NULL)
 		srv->cbs.on_duplex(c, srv->ctx);
 	/* A peer that listens can be passed on to others. */
-	if (hello->listen_port != 0) {
-		proto_peers_add(&srv->known, host, strlen(host),
-		    hello->listen_port);
+	if (hello->listen_port != 0 && proto_addr_from_host(&cl->listen_at,
+	    host, strlen(host), hello->listen_port) == 0) {
+		const proto_known_peer *e;
+		cl->listens = 1;
+		/* Its record, if it sent one, must name the node that
+		 * showed its identity here, and this address. */
+		proto_peers_add(&srv->known, &cl->listen_at,
+		    proto_conn_peer_id(c), hello->opts.rec,
+		    hello->opts.rec_len);
+		if ((e = proto_peers_find(&srv->known, &cl->listen_at)) != NULL)
+			cl->listen_at = e->addr;
 		if (srv->cbs.on_peer != NULL)
-			srv->cbs.on_peer(host, hello->listen_port, srv->ctx);
+			srv->cbs.on_peer(&cl->listen_at, srv->ctx);
 	}
+}
+
+void
+proto__server_touch_known(proto_server *srv)
+{
+	time_t now = time(NULL);
+
+	if (now - srv->known_touched < 60)
+		return;
+	srv->known_touched = now;
+	for (const struct client *cl = srv->clients; cl; cl = cl->next)
+		if (cl->listens && !cl->handshaking)
+			proto_peers_add(&srv->known, &cl->listen_at,
+			    proto_conn_peer_id(cl->conn), NULL, 0);
 }
 
 static void
@@ -229,6 +257,17 @@ handshakes_from(const proto_server *srv, const char *host)
 	return n;
 }
 
+/* 1 when host must wait for one of its handshakes to end: it is at its
+ * cap, and the server has no handshake room to spare (half the budget in
+ * use, or every slot taken). */
+static int
+must_wait(const proto_server *srv, const char *host)
+{
+	return handshakes_from(srv, host) >= srv->cfg.max_host_handshakes &&
+	    (srv->nhandshaking >= srv->cfg.max_handshakes / 2 ||
+	    srv->nclients >= srv->cfg.max_peers);
+}
+
 /* Takes fd from host:port in: a slot, its handshake under way. */
 static void
 admit(proto_server *srv, evutil_socket_t fd, const char *host, uint16_t port)
@@ -258,6 +297,11 @@ admit(proto_server *srv, evutil_socket_t fd, const char *host, uint16_t port)
 	cl->srv = srv;
 	snprintf(cl->host, sizeof(cl->host), "%s", host);
 	srv->cfg.conn.nfiles = proto_store_count(srv->store);
+	srv->cfg.conn.record = NULL;
+	srv->cfg.conn.record_len = 0;
+	if (srv->cbs.record != NULL)
+		srv->cfg.conn.record = srv->cbs.record(
+		    &srv->cfg.conn.record_len, srv->ctx);
 	if ((cl->conn = proto_conn_accept(srv->base, fd, &srv->cfg.conn,
 	    &client_cbs, cl)) == NULL) {
 		free(cl);
@@ -283,7 +327,7 @@ take_waiting(proto_server *srv, const char *host)
 	unsigned i;
 	struct waiting w;
 
-	if (handshakes_from(srv, host) >= srv->cfg.max_host_handshakes)
+	if (must_wait(srv, host))
 		return;
 	for (i = 0; i < srv->nwaiting; i++)
 		if (strcmp(srv->waiting[i].host, host) == 0)
@@ -339,7 +383,7 @@ on_accept(struct evconnlistener *lst, evutil_socket_t fd,
 	(void)lst;
 	(void)salen;
 	proto_peers_host_port(sa, host, &port);
-	if (handshakes_from(srv, host) >= srv->cfg.max_host_handshakes) {
+	if (must_wait(srv, host)) {
 		/* One address cannot hold the handshake slots, nor churn
 		 * through them displacing others: its surplus waits its
 		 * turn, or, the queue full, is refused. */
@@ -410,12 +454,17 @@ proto_server_new(struct event_base *base, proto_store *store,
 	if (srv->cfg.max_host_handshakes == 0)
 		srv->cfg.max_host_handshakes = DEFAULT_HOST_HANDSHAKES;
 	/* It may ask on what it accepted (a fetch of the node's does). */
-	srv->cfg.conn.caps |= PROTO_CAP_SWARM | PROTO_CAP_DUPLEX;
+	srv->cfg.conn.caps |= PROTO_CAP_SWARM | PROTO_CAP_DUPLEX |
+	    PROTO_CAP_HASHES;
 	/* Past REQUESTS_MAX a request is answered BUSY, so that is what a
 	 * client may have out. */
 	if (srv->cfg.conn.max_requests == 0)
 		srv->cfg.conn.max_requests = REQUESTS_MAX;
 	proto_server_set_addrs(srv, cfg->conn.addrs, cfg->conn.naddrs);
+	if (srv->cfg.inline_chunks == 0)
+		srv->cfg.inline_chunks = PROTO_SERVER_INLINE_CHUNKS;
+	if (srv->cfg.inline_chunks > PROTO_INLINE_MAX)
+		srv->cfg.inline_chunks = PROTO_INLINE_MAX;
 	/* Read requests (and CANCELs) while the largest chunk waits to go
 	 * out beside what the queue lets in: the queue, not the connection,
 	 * bounds what a client holds. */
@@ -523,17 +572,20 @@ beacon_announce(const struct sockaddr_in *from, const proto_disco_msg *m,
 	proto_server *srv = arg;
 	const char *name = srv->cfg.conn.node_name ? srv->cfg.conn.node_name :
 	    "";
-	char host[INET_ADDRSTRLEN];
+	proto_addr a;
 
-	inet_ntop(AF_INET, &from->sin_addr, host, sizeof(host));
 	if (m->port == srv->cfg.conn.listen_port && m->name_len ==
 	    strlen(name) && memcmp(m->name, name, m->name_len) == 0)
 		return; /* most likely our own announcement */
+	if (proto_addr_from_sockaddr(&a, (const struct sockaddr *)from,
+	    sizeof(*from)) != 0)
+		return;
+	proto_addr_set_port(&a, m->port);
 	/* Whoever can send a datagram can say anything in it: a node is
 	 * passed on only once a connection to it shows it is there. */
-	if (proto_peers_heard(&srv->known, host, strlen(host), m->port) == 1 &&
+	if (proto_peers_heard(&srv->known, &a, NULL, 0) == 1 &&
 	    srv->cbs.on_heard != NULL)
-		srv->cbs.on_heard(host, m->port, srv->ctx);
+		srv->cbs.on_heard(&a, srv->ctx);
 }
 
 static void

@@ -1,9 +1,9 @@
 /*
  * The serving side of a node: a listener, and for each peer that connects
  * the answers to its requests (LIST, GET_MANIFEST, GET_CHUNK, PEERS, HAS,
- * INTERESTED) from a store, in the order asked. Chunk answers are queued a
- * little at a time, so a CANCEL can still catch a request not yet answered
- * and a peer that reads slowly holds a bounded amount. p2p-serve is one of
+ * INTERESTED, GET_HASHES) from a store, in the order asked. Chunk answers
+ * are queued a little at a time, so a CANCEL can still catch a request not
+ * yet answered and a peer that reads slowly holds a bounded amount. p2p-serve is one of
  * these; p2p-fetch runs one beside its downloads, over a store that holds
  * the file it is fetching.
  */
@@ -35,34 +35,56 @@ typedef struct proto_server_config {
 	                          * with every slot taken, a newcomer displaces
 	                          * the oldest of them; 0 (or more than
 	                          * max_peers) means max_peers */
-	unsigned max_host_handshakes; /* handshakes from one address at once;
-	                          * past it its newcomers wait, unread, for
-	                          * their turn (at most max_peers of them
-	                          * from all addresses, each at most the
-	                          * handshake timeout), then are refused; 0
-	                          * means 8 */
+	unsigned max_host_handshakes; /* handshakes from one address at once
+	                          * once half of max_handshakes are under
+	                          * way or every slot is taken (below that
+	                          * its newcomers are let in, displacing
+	                          * nobody); past it its newcomers wait,
+	                          * unread, for their turn (at most max_peers
+	                          * of them from all addresses, each at most
+	                          * the handshake timeout), then are refused;
+	                          * 0 means 8 */
+	unsigned inline_chunks; /* the most hashes a MANIFEST carries inline
+	                         * to a peer with PROTO_CAP_HASHES; past it,
+	                         * the root in their place, and the peer asks
+	                         * for them (GET_HASHES). 0 means
+	                         * PROTO_SERVER_INLINE_CHUNKS; at most
+	                         * PROTO_INLINE_MAX */
 } proto_server_config;
+
+/* The manifest of a file of at most this many chunks (512 KiB of hashes,
+ * every file up to 64 GiB chunked automatically) goes whole; a larger one
+ * as its root, to peers that can ask for the rest. */
+#define PROTO_SERVER_INLINE_CHUNKS 16384u
 
 typedef struct proto_server_cbs {
 	/* Optional: what happened, for the owner's log. */
 	void (*log)(int level, const char *text, void *ctx);
-	/* Optional: a node that listens on port at host connected. */
-	void (*on_peer)(const char *host, uint16_t port, void *ctx);
-	/* Optional: a node announced itself at host:port and is not yet
-	 * checked (proto_peers_heard). It is passed on once the owner
-	 * connects there, and the handshake succeeds, and enters it with
-	 * proto_peers_add; without this callback it never is. */
-	void (*on_heard)(const char *host, uint16_t port, void *ctx);
+	/* Optional: a node that listens at a connected (its handshake is
+	 * over); a is pinned to the identity of its record, when it sent a
+	 * good one, and valid during the call. */
+	void (*on_peer)(const proto_addr *a, void *ctx);
+	/* Optional: a node announced itself at a and is not yet checked
+	 * (proto_peers_heard). It is passed on once the owner connects
+	 * there, and the handshake succeeds, and enters it with
+	 * proto_peers_add; without this callback it never is. a is valid
+	 * during the call. */
+	void (*on_heard)(const proto_addr *a, void *ctx);
 	/* Optional: a node connected on a duplex connection (both HELLOs
 	 * carry PROTO_CAP_DUPLEX), c, which the server owns: the owner may
 	 * ask there too (proto_conn_attach) rather than connect again.
 	 * Called before on_peer for it. */
 	void (*on_duplex)(proto_conn *c, void *ctx);
+	/* Optional: the owner's signed record (record.h), sent in the HELLO
+	 * of each connection accepted; *len set, NULL for none. Valid until
+	 * the next call. */
+	const uint8_t *(*record)(size_t *len, void *ctx);
 } proto_server_cbs;
 
 typedef struct proto_server_stats {
 	uint64_t bytes_in, bytes_out, chunks_out, manifests_out, peers,
 	    cancelled, datagrams_bad;
+	uint64_t hashes_out;    /* HASHES answers sent */
 } proto_server_stats;
 
 /* A server answering from store, which stays the caller's and, like base,
@@ -102,9 +124,11 @@ int proto_server_start_beacon(proto_server *srv,
 void proto_server_have(proto_server *srv, const uint8_t id[PROTO_HASH_LEN],
     uint64_t index);
 
-/* The peers this node knows, to pass on: filled from HELLOs, announcements
- * (heard only, until checked: on_heard) and by the owner. Owned by srv and
- * valid until it is freed; the owner may add to it. Never NULL. */
+/* The peers this node knows, to pass on: filled from HELLOs (with the
+ * records they carry), announcements (heard only, until checked:
+ * on_heard) and by the owner; and what its clients ask for, as content
+ * ids they hold. Owned by srv and valid until it is freed; the owner may
+ * add to it. Never NULL. */
 proto_peer_table *proto_server_known(proto_server *srv);
 
 /*

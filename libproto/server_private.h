@@ -33,6 +33,8 @@ struct request {
 	uint8_t id[PROTO_HASH_LEN];
 	uint64_t index;
 	uint32_t chunk_size;
+	int has_id;         /* PEERS: id was asked about */
+	uint32_t count, proof_layers;   /* GET_HASHES */
 	int cancelled;
 	int busy;           /* past REQUESTS_MAX: answered BUSY */
 };
@@ -41,8 +43,11 @@ struct client {
 	proto_server *srv;
 	proto_conn *conn;
 	struct client *prev, *next;
-	struct request queue[QUEUE_MAX];
-	unsigned head, count;
+	/* A ring of cap entries, grown by doubling up to QUEUE_MAX: most
+	 * clients have a few requests out, and a thousand of them at once
+	 * should not cost 9 MiB of empty slots. */
+	struct request *queue;
+	unsigned cap, head, count;
 	int interested;
 	uint8_t interest[PROTO_HASH_LEN];
 	int handshaking;    /* accepted, its HELLO not yet taken */
@@ -50,6 +55,8 @@ struct client {
 	                     * guest (proto_server_adopt), never freed here */
 	uint64_t seq;       /* order of acceptance: lower is older */
 	char host[PROTO_HOST_MAX + 1];
+	int listens;        /* its HELLO named a port: ... */
+	proto_addr listen_at; /* ... where it listens */
 };
 
 struct proto_server {
@@ -63,6 +70,8 @@ struct proto_server {
 	struct event *retry_ev;
 	proto_beacon *beacon;
 	proto_peer_table known;
+	time_t known_touched; /* when connected clients were last seen in
+	                       * it */
 	struct client *clients;
 	unsigned nclients;
 	unsigned nhandshaking;  /* clients still in their handshake */
@@ -89,5 +98,9 @@ void proto__server_client_free(struct client *cl);
 /* serveanswer.c: a client's requests, and its output drained. */
 void proto__server_on_msg(proto_conn *c, proto_msg *m, void *arg);
 void proto__server_on_written(proto_conn *c, void *arg);
+
+/* server.c: the entries of the clients connected now are seen now, at
+ * most once every minute. */
+void proto__server_touch_known(proto_server *srv);
 
 #endif

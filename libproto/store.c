@@ -15,6 +15,7 @@
 
 #include "error.h"
 #include "log_private.h"
+#include "merkle.h"
 #include "store.h"
 #include "store_private.h"
 
@@ -29,6 +30,7 @@ struct entry {
 	uint8_t *checked;        /* a bit per manifest chunk whose bytes were
 	                          * hashed and matched; NULL: chunked here */
 	int bad;                 /* a chunk did not match: never served */
+	proto_merkle *tree;      /* above the layer, once a run was asked */
 };
 
 struct proto_store {
@@ -50,6 +52,7 @@ proto_store_free(proto_store *st)
 	if (st == NULL)
 		return;
 	for (size_t i = 0; i < st->count; i++) {
+		proto_merkle_free(st->entries[i].tree);
 		free(st->entries[i].rel);
 		free(st->entries[i].checked);
 		if (st->entries[i].borrowed)
@@ -146,9 +149,13 @@ add_entry(proto_store *st, const struct entry *add)
 int
 proto_store_add(proto_store *st, proto_manifest *mf)
 {
-	struct entry e = { mf, -1, 0, NULL, -1, NULL, 0, 0, NULL, 0 };
+	struct entry e = { mf, -1, 0, NULL, -1, NULL, 0, 0, NULL, 0, NULL };
 	int rc;
 
+	if (!proto_manifest_has_layer(mf)) {
+		proto_manifest_free(mf);
+		return PROTO_ERR_INVALID;
+	}
 	if ((e.checked = calloc(1, proto_have_bytes(mf->nchunks))) == NULL) {
 		proto_manifest_free(mf);
 		return PROTO_ERR_NOMEM;
@@ -164,7 +171,7 @@ int
 proto_store_add_partial(proto_store *st, proto_manifest *mf, int fd,
     const proto_have *have)
 {
-	struct entry e = { mf, fd, 1, have, -1, NULL, 0, 0, NULL, 0 };
+	struct entry e = { mf, fd, 1, have, -1, NULL, 0, 0, NULL, 0, NULL };
 
 	return add_entry(st, &e);
 }
@@ -174,9 +181,14 @@ proto_store_add_beneath(proto_store *st, proto_manifest *mf, int root_fd,
     const char *rel, uint64_t dev, uint64_t ino)
 {
 	struct entry e = { mf, -1, 0, NULL, root_fd, strdup(rel), dev, ino,
-	    NULL, 0 };
+	    NULL, 0, NULL };
 	int rc;
 
+	if (!proto_manifest_has_layer(mf)) {
+		free(e.rel);
+		proto_manifest_free(mf);
+		return PROTO_ERR_INVALID;
+	}
 	if (e.rel == NULL) {
 		proto_manifest_free(mf);
 		return PROTO_ERR_NOMEM;
@@ -427,4 +439,25 @@ proto_store_check(proto_store *st, const uint8_t id[PROTO_HASH_LEN],
 	}
 	free(buf);
 	return rc;
+}
+
+int
+proto_store_hashes(proto_store *st, const uint8_t id[PROTO_HASH_LEN],
+    uint32_t chunk_size, uint64_t index, uint32_t count,
+    uint32_t proof_layers, uint8_t *hashes, size_t *nhashes, uint8_t *proof,
+    size_t *nproof)
+{
+	struct entry *e = find_entry(st, id);
+	int rc;
+
+	/* A file still being fetched answers once its layer is whole: what
+	 * it holds then never changes. */
+	if (e == NULL || !proto_manifest_has_layer(e->mf) ||
+	    chunk_size < e->mf->chunk_size)
+		return PROTO_ERR_INVALID;
+	if (e->tree == NULL && (rc = proto_merkle_new(e->mf->chunks,
+	    e->mf->nchunks, e->mf->chunk_size, e->mf->size, &e->tree)) != 0)
+		return rc;
+	return proto_merkle_run(e->tree, chunk_size, index, count, proof_layers,
+	    hashes, nhashes, proof, nproof);
 }

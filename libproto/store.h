@@ -21,10 +21,12 @@ proto_store *proto_store_new(void);
  * nothing. */
 void proto_store_free(proto_store *st);
 
-/* Adds mf, which must have a path, taking ownership of it in every case.
- * Nothing vouches that the path holds the bytes mf describes, so each chunk
- * of it is hashed the first time it is served (proto_store_check). Returns
- * 0, 1 when the id was already there (mf is freed, the first one kept), or
+/* Adds mf, which must have a path and its whole chunk layer, taking
+ * ownership of it in every case. Nothing vouches that the path holds the
+ * bytes mf describes, so each chunk of it is hashed the first time it is
+ * served (proto_store_check). Returns 0, 1 when the id was already there
+ * (mf is freed, the first one kept), PROTO_ERR_INVALID for a manifest
+ * without its layer (proto_manifest_has_layer; freed), or
  * PROTO_ERR_NOMEM. */
 int proto_store_add(proto_store *st, proto_manifest *mf);
 
@@ -35,7 +37,7 @@ int proto_store_add(proto_store *st, proto_manifest *mf);
  * store is: the file is opened, when first served, only beneath that
  * directory and through no link, whatever happens to the tree meanwhile,
  * and served only when it is still that file. Its bytes are trusted as
- * chunked. Returns as proto_store_add.
+ * chunked. Returns as proto_store_add (mf must have its layer).
  */
 int proto_store_add_beneath(proto_store *st, proto_manifest *mf, int root_fd,
     const char *rel, uint64_t dev, uint64_t ino);
@@ -108,5 +110,19 @@ int proto_store_open(proto_store *st, const uint8_t id[PROTO_HASH_LEN],
  */
 int proto_store_check(proto_store *st, const uint8_t id[PROTO_HASH_LEN],
     uint64_t off, size_t len);
+
+/*
+ * The run (index, count) of id's chunk layer at chunk_size, and its lowest
+ * proof_layers uncles (docs/PROTOCOL.md section 1), as proto_merkle_run
+ * writes them into the caller's hashes and proof. The tree above the layer
+ * is built the first time (about as many hashes as the layer has) and
+ * kept. 0; PROTO_ERR_INVALID for an unknown id, a file whose layer is not
+ * whole here yet, a chunk size finer than the manifest's or a run that is
+ * not one; PROTO_ERR_NOMEM; PROTO_ERR_CRYPTO.
+ */
+int proto_store_hashes(proto_store *st, const uint8_t id[PROTO_HASH_LEN],
+    uint32_t chunk_size, uint64_t index, uint32_t count,
+    uint32_t proof_layers, uint8_t *hashes, size_t *nhashes, uint8_t *proof,
+    size_t *nproof);
 
 #endif

@@ -56,7 +56,7 @@ _fetch_from_badpeer() {
 
 # ---- forward compatibility: p2p-fetch ----
 
-@test "fetch: a peer pushing messages of types 42, 99, 16 and 200 between its answers is kept; the file is right" {
+@test "fetch: a peer pushing messages of types 42, 99, 48 and 200 between its answers is kept; the file is right" {
 	_fetch_from_badpeer push-unknown
 	grep -q 'misbehaved: push-unknown:' "$BADPEER_ERR"
 }

@@ -34,7 +34,7 @@ rss_peak_kib() {
 	cmp f out
 }
 
-@test "30 fetches at once from one host, default limits: each waits its turn past the 8 handshakes one address may have, and all succeed" {
+@test "30 fetches at once from one host, default limits: past the handshakes one address may have at once (8, or half the budget while handshakes are few), each waits its turn, and all succeed" {
 	make_file small 1M 22
 	p2p-chunk small >small.mf
 	start_server --stdin small.mf --no-announce

@@ -181,7 +181,7 @@ static void
 test_both_ways(void)
 {
 	struct event_base *base = event_base_new();
-	proto_server_cbs cbs = { NULL, NULL, NULL, on_duplex };
+	proto_server_cbs cbs = { NULL, NULL, NULL, on_duplex, NULL };
 	proto_store *sa = store_with_file("a"), *sb = store_with_file("b");
 	proto_server *a = server(base, sa, 0, NULL);
 	proto_server *b = server(base, sb, 1, &cbs);
@@ -253,7 +253,7 @@ static void
 test_no_taker_and_ends(void)
 {
 	struct event_base *base = event_base_new();
-	proto_server_cbs cbs = { NULL, NULL, NULL, on_duplex };
+	proto_server_cbs cbs = { NULL, NULL, NULL, on_duplex, NULL };
 	proto_store *sb = store_with_file("b");
 	proto_server *b = server(base, sb, 1, &cbs);
 	struct side owner = { 0 }, guest = { 0 };
@@ -298,7 +298,7 @@ static void
 test_not_duplex(void)
 {
 	struct event_base *base = event_base_new();
-	proto_server_cbs cbs = { NULL, NULL, NULL, on_duplex };
+	proto_server_cbs cbs = { NULL, NULL, NULL, on_duplex, NULL };
 	proto_store *sa = store_with_file("a"), *sb = store_with_file("b");
 	proto_server *a = server(base, sa, 0, NULL);
 	proto_server *b = server(base, sb, 1, &cbs);
@@ -369,7 +369,7 @@ test_fetch_over_accepted(void)
 	proto_node *node;
 	proto_fetch_config fcfg;
 	proto_fetch_cbs fcbs = { NULL, f_manifest, f_chunk, f_complete, NULL,
-	    f_end };
+	    f_end, NULL };
 	proto_fetch *fx;
 	proto_fetch_stats st;
 	proto_addr at;
@@ -498,7 +498,7 @@ test_both_dial(int tls)
 	proto_store *ss = store_with_file("s");
 	proto_server *seed;
 	proto_fetch_cbs fcbs = { p_log, p_manifest, p_chunk, p_complete, NULL,
-	    p_end };
+	    p_end, NULL };
 	struct pair_side side[2];
 	proto_addr any = loopback(0), seed_at;
 	proto_identity *id = NULL;

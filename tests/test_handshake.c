@@ -242,8 +242,8 @@ test_our_hello(void)
 static void
 test_their_options(void)
 {
-	static const proto_peer_entry addrs[] = { { "10.9.8.7", 8, 4000 },
-	    { "2001:db8::2", 11, 4001 } };
+	static const proto_peer_entry addrs[] = { { "10.9.8.7", 8, 4000, NULL, 0 },
+	    { "2001:db8::2", 11, 4001, NULL, 0 } };
 	static const proto_hello_ext ext[] = { { "ut_echo", 7, 99 },
 	    { "ut_other", 8, 64 } };
 	proto_hello_opts o;
@@ -254,7 +254,7 @@ test_their_options(void)
 	o.has = PROTO_OPT_MAXREQ | PROTO_OPT_MAXFRAME | PROTO_OPT_SEEN;
 	o.maxreq = 5;
 	o.maxframe = 1u << 30;
-	o.seen = (proto_peer_entry){ "203.0.113.9", 11, 51000 };
+	o.seen = (proto_peer_entry){ "203.0.113.9", 11, 51000, NULL, 0 };
 	o.addrs = addrs;
 	o.naddrs = 2;
 	o.ext = ext;
@@ -355,14 +355,14 @@ test_versions(void)
 static void
 test_dispatch(void)
 {
-	/* [42, 0, {"x": 1}], [99, 0], [200, 0, "y"], [16, 0],
+	/* [42, 0, {"x": 1}], [99, 0], [200, 0, "y"], [48, 0],
 	 * [42, 5] (an unknown request), [70, 0, 1] (our ut_echo, pushed),
 	 * [70, 6] (asked), [2, 7] (LIST). */
 	static const uint8_t frames[] = {
 		0, 0, 0, 7, 0x93, 0x2a, 0x00, 0x81, 0xa1, 'x', 0x01,
 		0, 0, 0, 3, 0x92, 0x63, 0x00,
 		0, 0, 0, 6, 0x93, 0xcc, 0xc8, 0x00, 0xa1, 'y',
-		0, 0, 0, 3, 0x92, 0x10, 0x00,
+		0, 0, 0, 3, 0x92, 0x30, 0x00,
 		0, 0, 0, 3, 0x92, 0x2a, 0x05,
 		0, 0, 0, 4, 0x93, 0x46, 0x00, 0x01,
 		0, 0, 0, 3, 0x92, 0x46, 0x06,

@@ -302,11 +302,19 @@ test_chunk_sizes(void)
 	ok(!proto_chunk_size_valid(16385, 65536),
 	    "valid: 16385 at 64K wider than the tree");
 	ok(proto_chunk_size_valid(1 * TiB, 4 << 20),
-	    "valid exact limit: 1 TiB at 4M = 262144 chunks");
-	ok(!proto_chunk_size_valid(1 * TiB + 1, 4 << 20),
-	    "valid: 1 TiB + 1 at 4M = 262145 chunks");
-	ok(!proto_chunk_size_valid(1 * TiB, 2 << 20),
+	    "valid: 1 TiB at 4M = 262144 chunks");
+	ok(proto_chunk_size_valid(1 * TiB + 1, 4 << 20),
+	    "valid: 1 TiB + 1 at 4M = 262145 chunks (the old limit lifted)");
+	ok(proto_chunk_size_valid(1 * TiB, 2 << 20),
 	    "valid: 1 TiB at 2M = 524288 chunks");
+	ok(proto_chunk_size_valid(64 * TiB, 4 << 20),
+	    "valid exact limit: 64 TiB at 4M = 2^24 chunks");
+	ok(!proto_chunk_size_valid(64 * TiB + 1, 4 << 20),
+	    "valid: 64 TiB + 1 at 4M = 2^24 + 1 chunks");
+	ok(proto_chunk_size_valid(256 * GiB, 16384),
+	    "valid exact limit: 256 GiB at 16K = 2^24 chunks");
+	ok(!proto_chunk_size_valid(256 * GiB + 1, 16384),
+	    "valid: 256 GiB + 1 at 16K = 2^24 + 1 chunks");
 	ok(!proto_chunk_size_valid(1 * MiB, 3 * 16384),
 	    "valid: not a power of two");
 
@@ -315,8 +323,10 @@ test_chunk_sizes(void)
 	    "fit: 16385 bytes at 1M -> 32K");
 	is_int(proto_chunk_size_fit(1 * GiB, 65536), 65536,
 	    "fit: 1 GiB at 64K stays 64K");
-	is_int(proto_chunk_size_fit(20 * GiB, 16384), 0,
-	    "fit: 20 GiB at 16K has too many chunks -> 0");
+	is_int(proto_chunk_size_fit(20 * GiB, 16384), 16384,
+	    "fit: 20 GiB at 16K (1310720 chunks) stays 16K");
+	is_int(proto_chunk_size_fit(300 * GiB, 16384), 0,
+	    "fit: 300 GiB at 16K has too many chunks -> 0");
 	is_int(proto_chunk_size_fit(100, 12345), 0, "fit: request not allowed -> 0");
 
 	is_int(proto_chunk_size_auto(0), 16384, "auto: empty file -> 16K");
@@ -328,7 +338,10 @@ test_chunk_sizes(void)
 	    "auto: 4 GiB + 1 -> 512K");
 	is_int(proto_chunk_size_auto(20 * GiB), 2 << 20, "auto: 20 GiB -> 2M");
 	is_int(proto_chunk_size_auto(1 * TiB), 4 << 20, "auto: 1 TiB -> 4M");
-	is_int(proto_chunk_size_auto(1 * TiB + 1), 0, "auto: over 1 TiB -> 0");
+	is_int(proto_chunk_size_auto(1 * TiB + 1), 4 << 20,
+	    "auto: 1 TiB + 1 -> 4M (262145 chunks)");
+	is_int(proto_chunk_size_auto(64 * TiB), 4 << 20, "auto: 64 TiB -> 4M");
+	is_int(proto_chunk_size_auto(64 * TiB + 1), 0, "auto: over 64 TiB -> 0");
 	is_int(proto_chunk_size_auto(UINT64_MAX), 0, "auto giant: UINT64_MAX -> 0");
 }
 

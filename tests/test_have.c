@@ -19,8 +19,8 @@ test_bits(void)
 	    "init: 10 chunks, none held");
 	is_int((int)proto_have_bytes(10), 2, "10 chunks take 2 bytes");
 	is_int((int)proto_have_bytes(0), 0, "0 chunks take 0 bytes");
-	is_int((int)proto_have_bytes(PROTO_MAX_CHUNKS), 32768,
-	    "the most chunks take 32 KiB");
+	is_int((int)proto_have_bytes(PROTO_MAX_CHUNKS), 2097152,
+	    "the most chunks take 2 MiB");
 	ok(proto_have_set(&h, 0) == 1 && proto_have_set(&h, 0) == 0 &&
 	    h.count == 1, "set: 1 the first time, 0 after; counted once");
 	ok(proto_have_set(&h, 10) == 0 && h.count == 1,

@@ -123,9 +123,9 @@ roundtrip(const proto_msg *m, proto_msg *out, uint8_t **frame, size_t *len)
 }
 
 static const proto_peer_entry addrs8[PROTO_HELLO_ADDRS_MAX] = {
-	{ "10.0.0.1", 8, 1 }, { "10.0.0.2", 8, 2 }, { "192.168.1.20", 12, 8080 },
-	{ "::1", 3, 9 }, { "2001:db8::7", 11, 65535 },
-	{ "255.255.255.255", 15, 3 }, { "fe80::1", 7, 4 }, { "127.0.0.1", 9, 5 },
+	{ "10.0.0.1", 8, 1, NULL, 0 }, { "10.0.0.2", 8, 2, NULL, 0 }, { "192.168.1.20", 12, 8080, NULL, 0 },
+	{ "::1", 3, 9, NULL, 0 }, { "2001:db8::7", 11, 65535, NULL, 0 },
+	{ "255.255.255.255", 15, 3, NULL, 0 }, { "fe80::1", 7, 4, NULL, 0 }, { "127.0.0.1", 9, 5, NULL, 0 },
 };
 
 static void
@@ -164,7 +164,7 @@ test_roundtrip(void)
 	m.opts.vmin = 1;
 	m.opts.maxreq = 0;
 	m.opts.maxframe = UINT32_MAX;
-	m.opts.seen = (proto_peer_entry){ "2001:db8::1", 11, 40000 };
+	m.opts.seen = (proto_peer_entry){ "2001:db8::1", 11, 40000, NULL, 0 };
 	m.opts.addrs = addrs8;
 	m.opts.naddrs = PROTO_HELLO_ADDRS_MAX;
 	m.opts.ext = ext;
@@ -241,7 +241,7 @@ test_pack_limits(void)
 	size_t len;
 
 	for (size_t i = 0; i < PROTO_HELLO_ADDRS_MAX + 1; i++)
-		nine[i] = (proto_peer_entry){ "10.0.0.1", 8, 1 };
+		nine[i] = (proto_peer_entry){ "10.0.0.1", 8, 1, NULL, 0 };
 	proto_msg_init(&m, PROTO_MSG_HELLO);
 	m.version = 1;
 	m.opts.addrs = nine;
@@ -249,15 +249,15 @@ test_pack_limits(void)
 	is_int(proto_msg_pack(&m, &f, &len), PROTO_ERR_INVALID,
 	    "pack 9 addrs -> INVALID");
 	m.opts.naddrs = 1;
-	nine[0] = (proto_peer_entry){ "localhost", 9, 1 };
+	nine[0] = (proto_peer_entry){ "localhost", 9, 1, NULL, 0 };
 	is_int(proto_msg_pack(&m, &f, &len), PROTO_ERR_INVALID,
 	    "pack an addr that is a name -> INVALID");
-	nine[0] = (proto_peer_entry){ "10.0.0.1", 8, 0 };
+	nine[0] = (proto_peer_entry){ "10.0.0.1", 8, 0, NULL, 0 };
 	is_int(proto_msg_pack(&m, &f, &len), PROTO_ERR_INVALID,
 	    "pack an addr of port 0 -> INVALID");
 	m.opts.naddrs = 0;
 	m.opts.has = PROTO_OPT_SEEN;
-	m.opts.seen = (proto_peer_entry){ "10.0.0.256", 10, 1 };
+	m.opts.seen = (proto_peer_entry){ "10.0.0.256", 10, 1, NULL, 0 };
 	is_int(proto_msg_pack(&m, &f, &len), PROTO_ERR_INVALID,
 	    "pack seen 10.0.0.256 -> INVALID");
 	m.opts.has = PROTO_OPT_MAXFRAME;
@@ -493,7 +493,7 @@ static void
 test_examples(void)
 {
 	static const proto_hello_ext ext = { "ut_demo", 7, 64 };
-	static const proto_peer_entry addr = { "192.0.2.7", 9, 8080 };
+	static const proto_peer_entry addr = { "192.0.2.7", 9, 8080, NULL, 0 };
 	proto_msg m;
 
 	proto_msg_init(&m, PROTO_MSG_HELLO);
@@ -508,7 +508,7 @@ test_examples(void)
 	m.opts.vmin = 1;
 	m.opts.maxreq = 64;
 	m.opts.maxframe = 16777216;
-	m.opts.seen = (proto_peer_entry){ "10.0.0.9", 8, 40000 };
+	m.opts.seen = (proto_peer_entry){ "10.0.0.9", 8, 40000, NULL, 0 };
 	frame_is(&m,
 	    "00 00 00 3a  98 00 01 01 a1 61 cd 1f 90 01 c0 84 "
 	    "a4 76 6d 69 6e 01 "

@@ -2,9 +2,11 @@
  * Unit tests for libproto/identity.c: the key file is made once, kept
  * private and gives the same identity every time; two nodes complete a TLS
  * 1.3 handshake and each learns the other's identity; TLS connections freed
- * in the middle of a stream leave nothing behind once the base is freed.
+ * in the middle of a stream leave nothing behind once the base is freed;
+ * a chunk over TLS goes out as fast as the socket takes it.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,17 +47,21 @@ handshake(SSL *client, SSL *server)
 }
 
 /* A server and a client proto_conn on base, TLS over a socketpair; the
- * client's socket in *client_fd. Exits 2 when the system fails. */
+ * client's socket in *client_fd. The server's socket has room for sndbuf
+ * bytes when not 0. Exits 2 when the system fails. */
 static void
-tls_pair(struct event_base *base, const proto_conn_config *scfg,
+tls_pair_buf(struct event_base *base, const proto_conn_config *scfg,
     const proto_conn_config *ccfg, const proto_conn_cbs *cbs, void *arg,
-    proto_conn **server, proto_conn **client, int *client_fd)
+    proto_conn **server, proto_conn **client, int *client_fd, int sndbuf)
 {
 	struct bufferevent *bev;
 	int sv[2];
 
 	if (base == NULL || socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
 		exit(2);
+	if (sndbuf != 0)
+		(void)setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf,
+		    sizeof(sndbuf));
 	evutil_make_socket_nonblocking(sv[0]);
 	evutil_make_socket_nonblocking(sv[1]);
 	*server = proto_conn_accept(base, sv[0], scfg, cbs, arg);
@@ -63,6 +69,14 @@ tls_pair(struct event_base *base, const proto_conn_config *scfg,
 	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
 	*client = bev ? proto_conn_new(bev, ccfg, cbs, arg) : NULL;
 	*client_fd = sv[1];
+}
+
+static void
+tls_pair(struct event_base *base, const proto_conn_config *scfg,
+    const proto_conn_config *ccfg, const proto_conn_cbs *cbs, void *arg,
+    proto_conn **server, proto_conn **client, int *client_fd)
+{
+	tls_pair_buf(base, scfg, ccfg, cbs, arg, server, client, client_fd, 0);
 }
 
 /* Two TLS proto_conns over a socketpair: both send messages as soon as
@@ -225,6 +239,83 @@ test_refused_dripper(SSL_CTX *cctx, SSL_CTX *sctx)
 	proto_base_free(base);
 }
 
+/* A chunk over TLS, sent as the socket takes it. */
+struct turns {
+	int ready;
+};
+
+static void
+turns_ready(proto_conn *c, const proto_msg *hello, void *arg)
+{
+	struct turns *t = arg;
+
+	(void)c;
+	(void)hello;
+	t->ready++;
+}
+
+static void
+turns_msg(proto_conn *c, proto_msg *m, void *arg)
+{
+	(void)c;
+	(void)m;
+	(void)arg;
+}
+
+/*
+ * One turn of the loop sends several TLS records of a chunk, not one: the
+ * output is refilled as libevent drains it, a few pieces a turn. Refilled
+ * only from the write callback, a piece went out a turn, and a fetcher,
+ * woken for each, spent half as much CPU again. A few, not all the socket
+ * takes: the other connections get their turn.
+ */
+static void
+test_chunk_in_one_turn(SSL_CTX *cctx, SSL_CTX *sctx, const char *dir)
+{
+	static const proto_conn_cbs cbs = { turns_ready, turns_msg, pair_close,
+	    NULL, NULL, NULL };
+	static uint8_t bytes[256 << 10];
+	proto_conn_config ccfg = { 0 }, scfg = { 0 };
+	struct event_base *base = event_base_new();
+	struct turns t = { 0 };
+	proto_conn *server, *client;
+	char path[256];
+	long long start;
+	size_t before, sent;
+	int fd;
+
+	ccfg.tls = cctx;
+	scfg.tls = sctx;
+	/* Room for the whole chunk in the socket, whatever the default. */
+	tls_pair_buf(base, &scfg, &ccfg, &cbs, &t, &server, &client, &fd,
+	    1 << 20);
+	start = ms_now();
+	while (t.ready < 2 && ms_now() - start < 10000) {
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		usleep(1000);
+	}
+	is_int(t.ready, 2, "a TLS pair, both ends ready");
+	snprintf(path, sizeof(path), "%s/chunk", dir);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0 || write(fd, bytes, sizeof(bytes)) != sizeof(bytes))
+		exit(2);
+	is_int(proto_conn_send_chunk_file(server, 1, fd, 0, sizeof(bytes)), 0,
+	    "a 256 KiB chunk is queued from its file");
+	before = proto_conn_pending_out(server);
+	event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	sent = before - proto_conn_pending_out(server);
+	diag("%zu bytes of %zu sent in one turn", sent, before);
+	ok(sent >= 4 * (16u << 10), "one turn of the loop sends four TLS "
+	    "records of it or more, not one");
+	ok(sent < before, "... and not the whole chunk: other connections "
+	    "get their turn");
+	close(fd);
+	unlink(path);
+	proto_conn_free(client);
+	proto_conn_free(server);
+	proto_base_free(base);
+}
+
 int
 main(void)
 {
@@ -301,6 +392,7 @@ main(void)
 	SSL_free(s);
 	test_freed_mid_stream(cctx, sctx);
 	test_refused_dripper(cctx, sctx);
+	test_chunk_in_one_turn(cctx, sctx, dir);
 	SSL_CTX_free(cctx);
 	SSL_CTX_free(sctx);
 	proto_identity_free(a);

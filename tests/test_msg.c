@@ -553,7 +553,7 @@ test_malformed(void)
 		{ "94 0d 01 cd 20 00 c4 01 80", "HAVE_MAP chunk size under 16 KiB" },
 		{ "94 0d 01 ce 00 80 00 00 c4 01 80", "HAVE_MAP chunk size over 4 MiB" },
 		{ "93 0e 00 ID", "short: HAVE without index" },
-		{ "94 0e 00 ID ce 00 04 00 00", "HAVE index past the most chunks" },
+		{ "94 0e 00 ID ce 01 00 00 00", "HAVE index past the most chunks" },
 		{ "94 0e 00 ID31 01", "HAVE id of 31 bytes" },
 		{ "91 0f", "short: CANCEL without rid" },
 	};
@@ -749,7 +749,7 @@ test_type_names(void)
 	static const char *const names[] = { "HELLO", "ERROR", "LIST",
 	    "LIST_REPLY", "GET_MANIFEST", "MANIFEST", "GET_CHUNK", "CHUNK",
 	    "PEERS", "PEERS_REPLY", "HAS", "HAS_REPLY", "INTERESTED", "HAVE_MAP",
-	    "HAVE", "CANCEL" };
+	    "HAVE", "CANCEL", "GET_HASHES", "HASHES" };
 
 	for (unsigned t = 0; t < PROTO_MSG_TYPE_COUNT; t++)
 		is_str(proto_msg_type_name(t), names[t], names[t]);
@@ -777,6 +777,148 @@ test_printable(void)
 	is_str(out, "a\xc2", "printable: a lone lead byte at the end is kept");
 }
 
+/* Unpacks the body text into m, which the caller clears; the body is
+ * static, valid until the next call. */
+static int
+unpack_keep(const char *text, proto_msg *m)
+{
+	static uint8_t body[8192];
+	size_t n = body_of(text, body, sizeof(body));
+
+	proto_msg_init(m, 0);
+	if (proto_frame_check_body(body, n) != 0)
+		return 1000;
+	return proto_msg_unpack(body, n, m);
+}
+
+/* PEERS asked about one file, and PEERS_REPLY entries with records, as
+ * PROTOCOL.md section 4 has them; old forms stay as they were. */
+static void
+test_peers_messages(void)
+{
+	static const uint8_t peers[] = { 0x00, 0x00, 0x00, 0x03, 0x92, 0x08,
+	    0x01 };
+	static const uint8_t reply[] = { 0x00, 0x00, 0x00, 0x11, 0x93, 0x09,
+	    0x01, 0x91, 0x92, 0xa8, '1', '0', '.', '0', '.', '0', '.', '5',
+	    0xcd, 0x1f, 0x90 };
+	static uint8_t rec[PROTO_RECORD_MAX + 1];
+	proto_peer_entry e[3] = {
+		{ "10.0.0.5", 8, 8080, NULL, 0 },
+		{ "::1", 3, 1, rec, 149 },
+		{ "10.0.0.6", 8, 65535, rec, PROTO_RECORD_MAX },
+	};
+	uint8_t *f = NULL;
+	size_t len = 0;
+	proto_msg m, u;
+	int rc;
+
+	for (size_t i = 0; i < sizeof(rec); i++)
+		rec[i] = (uint8_t)(i * 7);
+	proto_msg_init(&m, PROTO_MSG_PEERS);
+	m.rid = 1;
+	ok(proto_msg_pack(&m, &f, &len) == 0 && len == sizeof(peers) &&
+	    memcmp(f, peers, len) == 0,
+	    "PROTOCOL.md 5: PEERS rid 1 without an id = 00 00 00 03 92 08 01");
+	free(f);
+	m.id = id_a;
+	rc = roundtrip(&m, &u, &f);
+	ok(rc == 0 && f[4] == 0x93 && u.type == PROTO_MSG_PEERS &&
+	    u.rid == 1 && u.id != NULL && memcmp(u.id, id_a, 32) == 0,
+	    "PEERS with an id: [8, rid, id] round trip");
+	proto_msg_clear(&u);
+	free(f);
+	ok(unpack_keep("92 08 01", &u) == 0 && u.id == NULL,
+	    "PEERS without an id: id NULL");
+	proto_msg_clear(&u);
+	ok(unpack_keep("93 08 01 c0", &u) == 0 && u.id == NULL,
+	    "PEERS with nil for the id: id NULL");
+	proto_msg_clear(&u);
+	{
+		uint8_t want[41] = { 0x00, 0x00, 0x00, 0x25, 0x93, 0x08, 0x02,
+		    0xc4, 0x20 };
+		uint8_t id11[32];
+		memset(id11, 0x11, sizeof(id11));
+		memcpy(want + 9, id11, 32);
+		m.rid = 2;
+		m.id = id11;
+		ok(proto_msg_pack(&m, &f, &len) == 0 && len == sizeof(want) &&
+		    memcmp(f, want, len) == 0, "PROTOCOL.md 5: PEERS rid 2 "
+		    "about id 11..11 = 00 00 00 25 93 08 02 c4 20 11 ...");
+		free(f);
+	}
+	is_int(unpack_text("93 08 01 ID31", &u), PROTO_ERR_MALFORMED,
+	    "PEERS with an id of 31 bytes: MALFORMED");
+	is_int(unpack_text("93 08 01 S32", &u), PROTO_ERR_MALFORMED,
+	    "PEERS with an id that is a str: MALFORMED");
+	is_int(unpack_text("94 08 01 ID c0", &u), 0,
+	    "PEERS with an id and an element after: accepted");
+
+	proto_msg_init(&m, PROTO_MSG_PEERS_REPLY);
+	m.rid = 1;
+	m.peers = e;
+	m.npeers = 1;
+	ok(proto_msg_pack(&m, &f, &len) == 0 && len == sizeof(reply) &&
+	    memcmp(f, reply, len) == 0,
+	    "PROTOCOL.md 5: an unsigned PEERS_REPLY entry is [host, port]");
+	free(f);
+	e[0].record = rec;
+	e[0].record_len = 149;
+	ok(proto_msg_pack(&m, &f, &len) == 0 && len == 4 + 0xa8 &&
+	    memcmp(f, "\x00\x00\x00\xa8\x93\x09\x01\x91\x93", 9) == 0 &&
+	    memcmp(f + 9, reply + 9, 12) == 0 &&
+	    memcmp(f + 21, "\xc4\x95", 2) == 0 && memcmp(f + 23, rec, 149) == 0,
+	    "PROTOCOL.md 5: the entry with a 149-byte record, frame 00 00 00 "
+	    "a8 93 09 01 91 93 ... c4 95 <record>");
+	free(f);
+	e[0].record = NULL;
+	e[0].record_len = 0;
+	m.npeers = 3;
+	rc = roundtrip(&m, &u, &f);
+	ok(rc == 0 && u.npeers == 3 && u.peers[0].record == NULL &&
+	    u.peers[1].record_len == 149 &&
+	    memcmp(u.peers[1].record, rec, 149) == 0 &&
+	    u.peers[2].record_len == PROTO_RECORD_MAX &&
+	    memcmp(u.peers[2].record, rec, PROTO_RECORD_MAX) == 0 &&
+	    u.peers[2].port == 65535,
+	    "PEERS_REPLY: records round trip, 1024 bytes the exact limit");
+	proto_msg_clear(&u);
+	free(f);
+	e[2].record_len = PROTO_RECORD_MAX + 1;
+	is_int(proto_msg_pack(&m, &f, &len), PROTO_ERR_TOO_BIG,
+	    "PEERS_REPLY: a record of 1025 bytes is not packed: TOO_BIG");
+
+	ok(unpack_keep("93 09 01 91 93 a8 31 30 2e 30 2e 30 2e 35 01 a1 78",
+	    &u) == 0 && u.npeers == 1 && u.peers[0].record == NULL,
+	    "PEERS_REPLY entry whose third element is a str: unsigned");
+	proto_msg_clear(&u);
+	ok(unpack_keep("93 09 01 91 93 a8 31 30 2e 30 2e 30 2e 35 01 c4 00",
+	    &u) == 0 && u.peers[0].record == NULL,
+	    "... an empty bin: unsigned");
+	proto_msg_clear(&u);
+	{
+		char text[4200];
+		int k = snprintf(text, sizeof(text),
+		    "93 09 01 91 93 a8 31 30 2e 30 2e 30 2e 35 01 c5 04 01");
+		for (int i = 0; i < 1025; i++)
+			k += snprintf(text + k, sizeof(text) - (size_t)k, " 00");
+		ok(unpack_keep(text, &u) == 0 && u.npeers == 1 &&
+		    u.peers[0].record == NULL && u.peers[0].record_len == 0,
+		    "... a bin of 1025 bytes: unsigned, nothing kept of it");
+		proto_msg_clear(&u);
+	}
+	ok(unpack_keep("93 09 01 92 93 a8 31 30 2e 30 2e 30 2e 35 01 c4 02 "
+	    "aa bb 92 a3 3a 3a 31 02", &u) == 0 && u.npeers == 2 &&
+	    u.peers[0].record_len == 2 && u.peers[0].record[1] == 0xbb &&
+	    u.peers[1].record == NULL && u.peers[1].port == 2,
+	    "PEERS_REPLY: an entry with a record beside an old one");
+	proto_msg_clear(&u);
+	is_int(unpack_text("93 09 01 91 91 a8 31 30 2e 30 2e 30 2e 35", &u),
+	    PROTO_ERR_MALFORMED, "PEERS_REPLY entry of one element: MALFORMED");
+	is_int(unpack_text("93 09 01 91 93 a8 31 30 2e 30 2e 30 2e 35 00 "
+	    "c4 01 00", &u), PROTO_ERR_MALFORMED,
+	    "PEERS_REPLY entry of port 0 with a record: MALFORMED");
+}
+
 int
 main(void)
 {
@@ -796,5 +938,6 @@ main(void)
 	test_swarm_examples();
 	test_type_names();
 	test_printable();
+	test_peers_messages();
 	return done_testing();
 }

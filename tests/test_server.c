@@ -11,11 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 
 #include "proto.h"
+#include "frame.h"
 #include "tap.h"
 
 #define CHUNK 16384
@@ -227,6 +229,193 @@ test_listen_port_in_use(void)
 	proto_base_free(base);
 }
 
+/* A plaintext client that says HELLO with listen_port, caps and rec (its
+ * record, or NULL) and then sends first (NULL: nothing more). -1 on
+ * failure. */
+static int
+hello_client(const proto_server *srv, uint16_t listen_port, uint64_t caps,
+    const uint8_t *rec, size_t rec_len, const proto_msg *first)
+{
+	struct sockaddr_in in;
+	proto_msg m;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (fd < 0)
+		return -1;
+	memset(&in, 0, sizeof(in));
+	in.sin_family = AF_INET;
+	in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	in.sin_port = htons(proto_server_port(srv));
+	proto_msg_init(&m, PROTO_MSG_HELLO);
+	m.version = PROTO_VERSION;
+	m.listen_port = listen_port;
+	m.caps = caps;
+	m.opts.rec = rec;
+	m.opts.rec_len = rec_len;
+	if (connect(fd, (struct sockaddr *)&in, sizeof(in)) != 0 ||
+	    send_msg(fd, &m) != 0 || (first != NULL && send_msg(fd, first) != 0)) {
+		close(fd);
+		return -1;
+	}
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	return fd;
+}
+
+/* The next message of type from fd, turning base meanwhile (2 s at
+ * most), into m, which borrows from a static buffer until the next call
+ * and is the caller's to clear. 0, or -1. */
+static int
+read_type(struct event_base *base, int fd, unsigned type, proto_msg *m)
+{
+	static uint8_t buf[1 << 17];
+	static size_t have;
+	static int last_fd = -1;
+
+	if (fd != last_fd)
+		have = 0;
+	last_fd = fd;
+	for (int i = 0; i < 400; i++) {
+		long n = proto_frame_parse(buf, have, PROTO_FRAME_MAX);
+		ssize_t got;
+		if (n > 0) {
+			/* m borrows from body; buf moves on. */
+			static uint8_t body[1 << 17];
+			memcpy(body, buf, (size_t)n);
+			memmove(buf, buf + n, have - (size_t)n);
+			have -= (size_t)n;
+			if (proto_msg_unpack(body + PROTO_FRAME_HEADER,
+			    (size_t)n - PROTO_FRAME_HEADER, m) != 0)
+				return -1;
+			if (m->type == type)
+				return 0;
+			proto_msg_clear(m);
+			continue;
+		}
+		turn(base);
+		got = recv(fd, buf + have, sizeof(buf) - have, 0);
+		if (got > 0)
+			have += (size_t)got;
+		else if (got == 0)
+			return -1;
+		else
+			poll(&(struct pollfd){ fd, POLLIN, 0 }, 1, 5);
+	}
+	return -1;
+}
+
+/*
+ * PEERS with an id: the peers that asked for that file (one of ours) come
+ * first; a record a client sent in its HELLO is passed on to askers that
+ * take records, and left out for the others; a file we do not share is
+ * not noted.
+ */
+static void
+test_peers_for_a_file(void)
+{
+	struct event_base *base = event_base_new();
+	proto_store *st;
+	proto_manifest *mf;
+	proto_server *srv = serve(base, &st, &mf);
+	char kdir[] = "/tmp/test_server_key.XXXXXX", kpath[64];
+	uint8_t rec[PROTO_RECORD_MAX], other[PROTO_HASH_LEN];
+	const proto_known_peer *e;
+	proto_identity *key = NULL;
+	proto_record r;
+	proto_addr a7001, a7002;
+	proto_msg get, peers, m;
+	size_t rec_len = 0;
+	int fa, fb, fc, fd, fe;
+
+	snprintf(kpath, sizeof(kpath), "%s/k.pem", mkdtemp(kdir));
+	memset(&r, 0, sizeof(r));
+	proto_addr_from_host(&a7001, "127.0.0.1", 9, 7001);
+	proto_addr_from_host(&a7002, "127.0.0.1", 9, 7002);
+	r.addrs[0] = a7001;
+	r.naddrs = 1;
+	r.seq = 1;
+	r.exp = (uint64_t)time(NULL) + 3600;
+	if (proto_identity_load(kpath, 1, &key) != 0 ||
+	    proto_record_sign(&r, key, rec, &rec_len) != 0)
+		diag("cannot make a record");
+	memset(other, 0x42, sizeof(other));
+
+	proto_msg_init(&get, PROTO_MSG_GET_MANIFEST);
+	get.rid = 1;
+	get.id = mf->id;
+	fa = hello_client(srv, 7001, 0, rec, rec_len, &get);
+	get.id = other;
+	fb = hello_client(srv, 7002, 0, NULL, 0, &get);
+	fc = hello_client(srv, 7003, 0, NULL, 0, NULL);
+	ok(fa >= 0 && fb >= 0 && fc >= 0, "three listening clients connect");
+	ok(read_type(base, fa, PROTO_MSG_MANIFEST, &m) == 0,
+	    "a: asked for our file, got its manifest");
+	proto_msg_clear(&m);
+	ok(read_type(base, fb, PROTO_MSG_ERROR, &m) == 0,
+	    "b: asked for a file we do not share: NOT_FOUND");
+	proto_msg_clear(&m);
+	for (int i = 0; i < 20; i++)
+		turn(base);
+	e = proto_peers_find(proto_server_known(srv), &a7001);
+	ok(e != NULL && e->record_len == rec_len && e->nids == 1 &&
+	    memcmp(e->ids[0], mf->id, PROTO_HASH_LEN) == 0 && e->addr.has_pin &&
+	    memcmp(e->addr.pin, proto_identity_id(key), PROTO_IDENTITY_LEN) == 0,
+	    "a's entry: its record (pinned to it), holding our file");
+	e = proto_peers_find(proto_server_known(srv), &a7002);
+	ok(e != NULL && e->nids == 0 && e->record_len == 0,
+	    "b's entry: unsigned, and the id we do not share not noted");
+
+	proto_msg_init(&peers, PROTO_MSG_PEERS);
+	peers.rid = 10;
+	peers.id = NULL;
+	send_msg(fa, &peers);
+	ok(read_type(base, fa, PROTO_MSG_PEERS_REPLY, &m) == 0 &&
+	    m.rid == 10 && m.npeers == 2 && m.peers[0].port != 7001 &&
+	    m.peers[1].port != 7001, "a asks without an id: the two others, "
+	    "not itself");
+	proto_msg_clear(&m);
+	/* a seen longest ago: only what it holds puts it first. (The
+	 * connected clients were seen again at that first PEERS, and are
+	 * not for a minute.) */
+	for (size_t i = 0; i < proto_server_known(srv)->count; i++) {
+		proto_known_peer *k = &proto_server_known(srv)->peers[i];
+		k->seen = time(NULL) - (proto_addr_equal(&k->addr, &a7001) ?
+		    100 : proto_addr_port(&k->addr) - 7000);
+	}
+	proto_msg_init(&peers, PROTO_MSG_PEERS);
+	peers.rid = 9;
+	peers.id = mf->id;
+	fd = hello_client(srv, 0, PROTO_CAP_RECORDS, NULL, 0, &peers);
+	ok(read_type(base, fd, PROTO_MSG_PEERS_REPLY, &m) == 0 && m.rid == 9 &&
+	    m.npeers == 3, "PEERS about our file, records cap: 3 entries");
+	ok(m.npeers == 3 && m.peers[0].port == 7001 &&
+	    m.peers[0].record_len == rec_len &&
+	    memcmp(m.peers[0].record, rec, rec_len) == 0,
+	    "... a first, who asked for that file, with its record");
+	ok(m.npeers == 3 && m.peers[1].record == NULL &&
+	    m.peers[2].record == NULL && m.peers[1].port == 7002 &&
+	    m.peers[2].port == 7003, "... then the others, unsigned, the "
+	    "most recently seen first");
+	proto_msg_clear(&m);
+	fe = hello_client(srv, 0, 0, NULL, 0, &peers);
+	ok(read_type(base, fe, PROTO_MSG_PEERS_REPLY, &m) == 0 &&
+	    m.npeers == 3 && m.peers[0].port == 7001 &&
+	    m.peers[0].record == NULL,
+	    "without the records cap: a first, without its record");
+	proto_msg_clear(&m);
+	close(fe);
+
+	close(fa);
+	close(fb);
+	close(fc);
+	close(fd);
+	proto_server_free(srv);
+	proto_store_free(st);
+	proto_identity_free(key);
+	unlink(kpath);
+	rmdir(kdir);
+	proto_base_free(base);
+}
+
 int
 main(void)
 {
@@ -245,6 +434,7 @@ main(void)
 	close(fd);
 	test_have_to_a_peer_that_never_reads();
 	test_listen_port_in_use();
+	test_peers_for_a_file();
 	unlink(path);
 	rmdir(dir);
 	return done_testing();

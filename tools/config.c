@@ -183,6 +183,11 @@ load_env(struct tool_config *cfg)
 		cfg->has_discovery_port = 1;
 	}
 	cfg->discovery_addr = getenv("MINI_P2P_DISCOVERY_ADDR");
+	/* For the tests alone: a few-MiB file sent as its root, as one past
+	 * 64 GiB is, so that the hashes on demand are exercised in seconds. */
+	if ((env = getenv("MINI_P2P_TEST_INLINE_CHUNKS")) != NULL && *env)
+		cfg->inline_chunks = (unsigned)tool_parse_number(env, 1,
+		    PROTO_INLINE_MAX, "MINI_P2P_TEST_INLINE_CHUNKS");
 }
 
 void

@@ -35,7 +35,7 @@ fetch_print_stats(struct fetch *f)
 {
 	char line[8192], from[4096] = "";
 	size_t used = 0, at, used_peers = 0;
-	enum { FROM_BEFORE = 5, NNUM = 11 }; /* "from" before "cancelled" */
+	enum { FROM_BEFORE = 5, NNUM = 13 }; /* "from" before "cancelled" */
 	proto_server_stats ss;
 	proto_fetch_stats fs;
 	struct tool_json j;
@@ -65,6 +65,7 @@ fetch_print_stats(struct fetch *f)
 		{ "cancelled", fs.cancelled }, { "duplicates", fs.duplicates },
 		{ "bytes_out", ss.bytes_out }, { "chunks_out", ss.chunks_out },
 		{ "peers_in", ss.peers }, { "connects", fs.connects },
+		{ "manifests", fs.manifests }, { "hash_runs", fs.hash_runs },
 	};
 	if (tool_opt.json) {
 		tool_json_start(&j);

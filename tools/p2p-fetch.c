@@ -177,6 +177,26 @@ open_output(struct fetch *f)
 	return -1;
 }
 
+/* Hashes arrived for chunks of a manifest that came without its layer:
+ * those of them FILE.part holds already are kept. */
+static void
+on_hashes(uint64_t first, uint64_t count, void *arg)
+{
+	struct fetch *f = arg;
+	uint64_t kept = 0;
+
+	if (f->out == NULL)
+		return;
+	(void)proto_output_resume_range(f->out, first, count, on_held, f,
+	    &kept);
+	f->chunks_resumed += kept;
+	if (kept > 0)
+		tool_log(LOG_DEBUG, "%s: %llu of chunks %llu to %llu already "
+		    "there", f->part_path, (unsigned long long)kept,
+		    (unsigned long long)first,
+		    (unsigned long long)(first + count - 1));
+}
+
 static int
 on_manifest(proto_manifest *mf, void *arg)
 {
@@ -297,9 +317,11 @@ start_node(struct fetch *f)
 	cfg.server.conn.timeout = f->timeout;
 	cfg.server.conn.max_frame = REQUEST_FRAME_MAX;
 	cfg.server.max_peers = f->max_peers;
+	cfg.server.inline_chunks = f->inline_chunks;
 	tool_tls_apply(&cfg.server.conn, 1);
 	cfg.server.conn.limit = f->cfg.limit;
 	cfg.client_tls = f->cfg.tls;
+	cfg.identity = tool_tls_identity();
 	tool_bind_address(f->bind_addr, f->share_port, &ss, &sslen);
 	if ((f->node = proto_node_new(f->base, &cfg, &cbs, f)) == NULL ||
 	    proto_addr_from_sockaddr(&at, (struct sockaddr *)&ss, sslen) != 0)
@@ -320,7 +342,8 @@ static void
 start_fetch(struct fetch *f)
 {
 	static const proto_fetch_cbs cbs = { tool_proto_log,
-	    on_manifest, on_chunk, on_complete, fetch_on_list, on_end };
+	    on_manifest, on_chunk, on_complete, fetch_on_list, on_end,
+	    on_hashes };
 	proto_fetch_config cfg;
 
 	memset(&cfg, 0, sizeof(cfg));
@@ -359,6 +382,7 @@ load_settings(struct fetch *f, int argc, char **argv)
 	if (config.has_discovery_port)
 		f->disco.port = config.discovery_port;
 	f->disco.target = config.discovery_addr;
+	f->inline_chunks = config.inline_chunks;
 }
 
 /* What was wrong, when there is more to say than getopt did, then the

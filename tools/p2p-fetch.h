@@ -17,6 +17,7 @@ struct fetch {
 	char hex[PROTO_ID_HEX_LEN + 1];
 	proto_manifest *mf;         /* the fetch's, once adopted */
 	unsigned max_peers, timeout;
+	unsigned inline_chunks;     /* the node's server's; 0: its default */
 	uint64_t max_file_size;     /* 0: no limit */
 	/* output: stdout, or with -o FILE through FILE.part */
 	const char *out_path;

@@ -220,14 +220,15 @@ print_stats(const struct server *srv)
 	if (!tool_opt.json) {
 		fprintf(stderr, "p2p-serve: stats bytes_in=%llu bytes_out=%llu "
 		    "chunks_out=%llu manifests_out=%llu peers=%llu "
-		    "cancelled=%llu datagrams_bad=%llu\n",
+		    "cancelled=%llu datagrams_bad=%llu hashes_out=%llu\n",
 		    (unsigned long long)st.bytes_in,
 		    (unsigned long long)st.bytes_out,
 		    (unsigned long long)st.chunks_out,
 		    (unsigned long long)st.manifests_out,
 		    (unsigned long long)st.peers,
 		    (unsigned long long)st.cancelled,
-		    (unsigned long long)st.datagrams_bad);
+		    (unsigned long long)st.datagrams_bad,
+		    (unsigned long long)st.hashes_out);
 		return;
 	}
 	tool_json_start(&j);
@@ -239,6 +240,7 @@ print_stats(const struct server *srv)
 	tool_json_uint(&j, "peers", st.peers);
 	tool_json_uint(&j, "cancelled", st.cancelled);
 	tool_json_uint(&j, "datagrams_bad", st.datagrams_bad);
+	tool_json_uint(&j, "hashes_out", st.hashes_out);
 	(void)tool_json_finish(&j, STDERR_FILENO);
 }
 
@@ -334,6 +336,7 @@ main(int argc, char **argv)
 		srv.disco.interval = config.discovery_interval;
 	if (config.has_discovery_port)
 		srv.disco.port = config.discovery_port;
+	srv.cfg.server.inline_chunks = config.inline_chunks;
 	if ((dirs = calloc((size_t)argc, sizeof(*dirs))) == NULL ||
 	    (boot = calloc((size_t)argc, sizeof(*boot))) == NULL)
 		tool_die(1, "out of memory");
@@ -439,6 +442,7 @@ main(int argc, char **argv)
 		srv.cfg.client_tls = client.tls;
 	}
 	srv.cfg.check_heard = 1;
+	srv.cfg.identity = tool_tls_identity();
 	if ((srv.node = proto_node_new(srv.base, &srv.cfg, &node_cbs,
 	    &srv)) == NULL)
 		tool_die(1, "out of memory");

@@ -118,6 +118,12 @@ tool_share_manifest(struct tool_share *sh, proto_manifest *mf)
 		proto_manifest_free(mf);
 		return;
 	}
+	if (!proto_manifest_has_layer(mf)) {
+		tool_log(LOG_ERROR, "%s: manifest has no chunk hashes (a peer's, "
+		    "not p2p-chunk's); not served", name);
+		proto_manifest_free(mf);
+		return;
+	}
 	if (stat(mf->path, &st) != 0) {
 		tool_log(LOG_ERROR, "%s: %s", mf->path, strerror(errno));
 		proto_manifest_free(mf);

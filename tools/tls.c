@@ -165,6 +165,12 @@ tool_tls_secret(void)
 	return tls.has_secret ? tls.secret : NULL;
 }
 
+const proto_identity *
+tool_tls_identity(void)
+{
+	return tls.off ? NULL : tls.id;
+}
+
 const char *
 tool_tls_identity_hex(void)
 {

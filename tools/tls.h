@@ -44,6 +44,10 @@ int tool_tls_off(void);
 /* The swarm's key (32 bytes) when --secret-file was given, else NULL. */
 const uint8_t *tool_tls_secret(void);
 
+/* This node's identity (its key signs the node's record), or NULL
+ * without TLS; valid until tool_tls_end. */
+const proto_identity *tool_tls_identity(void);
+
 /* This node's identity in hex, or "-" without TLS. */
 const char *tool_tls_identity_hex(void);
 

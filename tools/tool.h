@@ -139,6 +139,8 @@ struct tool_config {
 	const char *discovery_addr; /* from the environment; NULL: none */
 	size_t chunk_size;
 	uint64_t max_file_size;
+	unsigned inline_chunks; /* MINI_P2P_TEST_INLINE_CHUNKS, for tests
+	                         * only; 0: the server's default */
 	int log_levels[MOD_COUNT];
 	int has_max_peers, has_connection_timeout, has_discovery_interval,
 	    has_discovery_port, has_chunk_size, has_max_file_size,
@@ -149,7 +151,8 @@ struct tool_config {
 /* Loads the configuration for this argv (which is not changed) into cfg:
  * the file, then the environment over it (MINI_P2P_MAX_PEERS,
  * MINI_P2P_TIMEOUT, MINI_P2P_CHUNK_SIZE, MINI_P2P_DISCOVERY_PORT,
- * MINI_P2P_DISCOVERY_ADDR; a bad value is a usage error naming it), so that
+ * MINI_P2P_DISCOVERY_ADDR, and for the tests MINI_P2P_TEST_INLINE_CHUNKS;
+ * a bad value is a usage error naming it), so that
  * each tool applies one set of values and its flags after them. Applies
  * the log level unless P2P_LOG or RUST_LOG is set, and the rate limits
  * (network.max_upload_rate, network.max_download_rate) to tool_opt, where

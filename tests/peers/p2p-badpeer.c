@@ -67,6 +67,7 @@
 #define SLOW_MS 250
 #define JUNK_MAX (16u << 20) /* bytes sent after a huge length prefix */
 #define HAVE_EVERY_MS 2000  /* liar: between two HAVEs that keep it alive */
+#define SLOW_START_MS 3000  /* slow-start: before its first chunk */
 
 const char *progname = "p2p-badpeer";
 
@@ -89,8 +90,8 @@ usage(FILE *out)
 	    "  truncated-frame huge-length bomb-array bomb-nested bomb-str\n"
 	    "  unknown-type out-of-order unrequested overlong-chunk drip\n"
 	    "  drip-chunks slow-chunks stall stall-chunks close-mid-chunk\n"
-	    "  bad-version liar pex-flood hostile-names push-unknown\n"
-	    "  error-code busy maxreq asks\n"
+	    "  bad-version liar pex-flood hostile-names slow-start\n"
+	    "  push-unknown error-code busy maxreq asks\n"
 	    "attack modes: huge-length bomb-array bomb-nested bomb-str\n"
 	    "  unknown-type truncated-frame drip pipeline never-read\n"
 	    "  flood-connect flood-silent big-frame hostile-names trickle\n"
@@ -377,9 +378,11 @@ struct peer {
 	int drip;                 /* send one byte every DRIP_MS */
 	int slow;                 /* send SLOW_PIECE bytes every SLOW_MS */
 	int told;                 /* "misbehaved" already said */
-	int subscribed;           /* liar: its HAVE_MAP went */
+	int subscribed;           /* liar: its HAVE_MAP went; a HAVE when
+	                           * idle from now on */
 	int holding;              /* liar: a GET_CHUNK it will never answer
 	                           * came, and answers are in order */
+	int started;              /* slow-start: its first chunk went */
 	unsigned manifests_asked, chunks_asked, refused;
 	unsigned most_out, answered;  /* maxreq: requests seen out at once */
 };
@@ -490,8 +493,8 @@ out_chunk(struct peer *p, uint32_t rid, const uint8_t *data, size_t len,
 
 /* The news of a newer peer, pushed (rid 0) in types this node's peers do
  * not know: 42 (a future core type, with a map after the rid), 99 (an
- * extension number nobody gave out, with a str), 16 (the next core type,
- * bare) and 200 (past the types ever sent). Into buf (64 bytes); the
+ * extension number nobody gave out, with a str), 48 (a core type not
+ * given out yet, bare) and 200 (past the types ever sent). Into buf (64 bytes); the
  * bytes written. */
 static size_t
 unknown_pushes(uint8_t *buf)
@@ -500,7 +503,7 @@ unknown_pushes(uint8_t *buf)
 		0x00, 0x00, 0x00, 0x0a, 0x93, 0x2a, 0x00, 0x81, 0xa4, 'n', 'e',
 		'w', 's', 0x01,
 		0x00, 0x00, 0x00, 0x05, 0x93, 0x63, 0x00, 0xa1, 'x',
-		0x00, 0x00, 0x00, 0x03, 0x92, 0x10, 0x00,
+		0x00, 0x00, 0x00, 0x03, 0x92, 0x30, 0x00,
 		0x00, 0x00, 0x00, 0x04, 0x92, 0xcc, 0xc8, 0x00,
 	};
 
@@ -634,6 +637,16 @@ answer_chunk(struct peer *p, const proto_msg *req)
 	}
 	if (memcmp(req->id, srv->mf->id, PROTO_HASH_LEN) != 0)
 		return out_error(p, rid, PROTO_CODE_NOT_FOUND, "no such file");
+	if (is_mode(p, "slow-start") && !p->started) {
+		/* An honest seed under load: nothing of its first chunk for a
+		 * while, then every chunk asked, CANCELs or not. */
+		misbehaved(p, "its first chunk 3 s late, every chunk sent");
+		sleep_ms(SLOW_START_MS);
+		p->started = 1;
+		/* Then a HAVE when idle, as a node that stays: the fetch
+		 * decides when to go, not its idle timeout. */
+		p->subscribed = 1;
+	}
 	/* error-code: its first chunk refused with a code no node knows;
 	 * busy: its first three with BUSY. The rest are answered. */
 	if ((is_mode(p, "error-code") && p->chunks_asked == 0) ||
@@ -745,7 +758,7 @@ answer(struct peer *p, const proto_msg *req)
 		return 0;
 	if (is_mode(p, "push-unknown")) {
 		uint8_t buf[64];
-		misbehaved(p, "pushed messages of types 42, 99, 16 and 200 "
+		misbehaved(p, "pushed messages of types 42, 99, 48 and 200 "
 		    "(rid 0) before every answer");
 		if (out(p, buf, unknown_pushes(buf)) != 0)
 			return -1;
@@ -772,6 +785,7 @@ answer(struct peer *p, const proto_msg *req)
 	case PROTO_MSG_PEERS: {
 		proto_peer_entry e[PROTO_PEERS_MAX];
 		char host[PROTO_PEERS_MAX][16];
+		memset(e, 0, sizeof(e));
 		proto_msg_init(&m, PROTO_MSG_PEERS_REPLY);
 		m.rid = req->rid;
 		if (is_mode(p, "pex-flood")) {
@@ -797,6 +811,12 @@ answer(struct peer *p, const proto_msg *req)
 		if (!is_mode(p, "liar") && !is_mode(p, "pex-flood"))
 			break;
 		return answer_interested(p, req);
+	case PROTO_MSG_CANCEL:
+		/* slow-start: the chunk went, or goes, anyway (it says no
+		 * swarm cap: none comes). */
+		if (is_mode(p, "slow-start"))
+			return 0;
+		break;
 	default:
 		break;
 	}
@@ -890,7 +910,8 @@ serve_peer(struct server *srv, int fd, const char *who)
 	}
 	for (;;) {
 		/* Idle for long: the fetcher decides when to go. The liar
-		 * speaks up every few seconds once subscribed. */
+		 * speaks up every few seconds once subscribed, and
+		 * slow-start once started. */
 		if (p.subscribed) {
 			r = wait_fd(fd, POLLIN, HAVE_EVERY_MS);
 			if (r == 0) {
@@ -947,25 +968,34 @@ altered(const proto_manifest *mf, int reid)
 	return a;
 }
 
+/* A manifest may be as large as PROTO_MANIFEST_MAX (512 MiB): read into a
+ * buffer grown as the file goes, not one that large from the start. */
 static proto_manifest *
 load_manifest(const char *path)
 {
-	static uint8_t buf[PROTO_MANIFEST_MAX];
+	uint8_t *buf = NULL;
 	proto_manifest *mf;
-	size_t len = 0;
-	ssize_t n;
+	size_t len = 0, cap = 0;
+	ssize_t n = 1;
 	long used;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0)
 		die(1, "%s: %s", path, strerror(errno));
-	while (len < sizeof(buf) && (n = read(fd, buf + len,
-	    sizeof(buf) - len)) > 0)
-		len += (size_t)n;
+	while (n > 0 && len < PROTO_MANIFEST_MAX) {
+		if (len == cap) {
+			cap = cap ? 2 * cap : 65536;
+			if ((buf = realloc(buf, cap)) == NULL)
+				die(1, "out of memory");
+		}
+		if ((n = read(fd, buf + len, cap - len)) > 0)
+			len += (size_t)n;
+	}
 	close(fd);
 	if ((used = proto_manifest_unpack(buf, len, &mf)) <= 0)
 		die(1, "%s: not a manifest: %s", path, used == 0 ?
 		    "truncated" : proto_strerror((int)used));
+	free(buf);
 	return mf;
 }
 
@@ -973,10 +1003,9 @@ static const char *serve_modes[] = { "honest", "wrong-chunk",
 	"wrong-manifest", "forged-manifest", "truncated-frame", "huge-length",
 	"bomb-array", "bomb-nested", "bomb-str", "unknown-type", "out-of-order",
 	"unrequested", "overlong-chunk", "drip", "drip-chunks", "slow-chunks",
-	"stall",
-	"stall-chunks", "close-mid-chunk", "bad-version", "liar", "pex-flood",
-	"hostile-names", "push-unknown", "error-code", "busy", "maxreq",
-	"asks", NULL };
+	"stall", "stall-chunks", "close-mid-chunk", "bad-version", "liar",
+	"pex-flood", "hostile-names", "slow-start", "push-unknown", "error-code",
+	"busy", "maxreq", "asks", NULL };
 
 static int
 known(const char *const *modes, const char *mode)
