@@ -319,3 +319,12 @@ proto_tls_peer_id(struct ssl_st *ssl, uint8_t out[PROTO_IDENTITY_LEN])
 	X509_free(cert);
 	return rc;
 }
+
+int
+proto_tls_own_id(struct ssl_st *ssl, uint8_t out[PROTO_IDENTITY_LEN])
+{
+	X509 *cert = SSL_get_certificate(ssl);
+	EVP_PKEY *key = cert != NULL ? X509_get0_pubkey(cert) : NULL;
+
+	return key != NULL ? key_id(key, out) : PROTO_ERR_INVALID;
+}

@@ -134,7 +134,7 @@ static void
 test_freed_mid_stream(SSL_CTX *cctx, SSL_CTX *sctx)
 {
 	static const proto_conn_cbs cbs = { pair_ready, pair_msg, pair_close,
-	    NULL, NULL };
+	    NULL, NULL, NULL };
 	proto_conn_config ccfg = { 0 }, scfg = { 0 };
 	struct event_base *base = event_base_new();
 	struct pair p = { base, NULL, NULL, 0, 0 };
@@ -196,7 +196,7 @@ static void
 test_refused_dripper(SSL_CTX *cctx, SSL_CTX *sctx)
 {
 	static const proto_conn_cbs cbs = { NULL, NULL, refusal_close, NULL,
-	    NULL };
+	    NULL, NULL };
 	static const uint8_t secret[32] = { 1 };
 	static const uint8_t record[] = { 0x17, 0x03, 0x03, 0x40, 0x00 };
 	proto_conn_config ccfg = { 0 }, scfg = { 0 };
@@ -273,7 +273,7 @@ static void
 test_chunk_in_one_turn(SSL_CTX *cctx, SSL_CTX *sctx, const char *dir)
 {
 	static const proto_conn_cbs cbs = { turns_ready, turns_msg, pair_close,
-	    NULL, NULL };
+	    NULL, NULL, NULL };
 	static uint8_t bytes[256 << 10];
 	proto_conn_config ccfg = { 0 }, scfg = { 0 };
 	struct event_base *base = event_base_new();
