@@ -353,6 +353,17 @@ main(void)
 	is_int(proto_identity_load(other, 1, &b), 0, "a second node");
 	ok(b && memcmp(proto_identity_id(a), proto_identity_id(b),
 	    PROTO_IDENTITY_LEN) != 0, "two keys, two identities");
+	for (int i = 0; i < 2; i++) {
+		/* The identity from the raw key (the DER prefix written out)
+		 * is the one from OpenSSL's encoding of the key. */
+		const proto_identity *k = i ? b : a;
+		uint8_t pub[PROTO_KEY_LEN], id[PROTO_IDENTITY_LEN];
+		ok(k != NULL && proto_identity_public_key(k, pub) == 0 &&
+		    proto_identity_of_key(pub, id) == 0 && memcmp(id,
+		    proto_identity_id(k), PROTO_IDENTITY_LEN) == 0,
+		    "key %d: proto_identity_of_key is the identity of its DER "
+		    "SubjectPublicKeyInfo", i + 1);
+	}
 
 	{
 		/* PROTOCOL.md section 8: the identity's test vector. */
