@@ -174,6 +174,14 @@ unsigned proto__fetch_alive_peers(const proto_fetch *f);
 unsigned proto__fetch_learned_peers(const proto_fetch *f);
 
 /* fetchpeers.c: the table of peers, for the session. */
+/* 0 when a record naming the peer at a, learned from source, could change
+ * nothing (its address already connected or connecting, or no room to
+ * connect to it): its signature need not be checked. In a swarm every
+ * PEERS answer names the same peers, and each check is an Ed25519
+ * verification. */
+int proto__fetch_record_matters(const proto_fetch *f, const proto_addr *a,
+    const struct fetch_peer *source);
+
 /* learned: heard of from another peer; source: that peer, when it named
  * it in PEERS. 0, or PROTO_ERR_NOMEM. */
 int proto__fetch_add_peer(proto_fetch *f, const proto_addr *addr, int learned,

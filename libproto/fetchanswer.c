@@ -347,7 +347,8 @@ take_peers(struct fetch_peer *p, const proto_msg *m)
 			continue;
 		/* Signed by the node there: dialled, it must be that node.
 		 * Any other record is no more than the address beside it. */
-		if (e->record != NULL && proto_record_verify(e->record,
+		if (e->record != NULL && proto__fetch_record_matters(p->f, &a,
+		    p) && proto_record_verify(e->record,
 		    e->record_len, (uint64_t)time(NULL), &r) == 0 &&
 		    proto_record_has_addr(&r, &a))
 			proto_addr_set_pin(&a, r.id);

@@ -197,6 +197,17 @@ room_for(const proto_fetch *f, int learned, const struct fetch_peer *source)
 	    f->learned_connects < PROTO_FETCH_LEARNED_CONNECTS;
 }
 
+int
+proto__fetch_record_matters(const proto_fetch *f, const proto_addr *a,
+    const struct fetch_peer *source)
+{
+	const struct fetch_peer *p = find_peer(f, a);
+
+	if (p == NULL)
+		return room_for(f, 1, source);
+	return p->state != FETCH_CONNECTING && p->state != FETCH_READY;
+}
+
 /* A known peer named again: tried again when it is gone through no fault
  * of its own and its backoff is over. */
 static void
