@@ -61,6 +61,7 @@ TOOL_COMMON = $(B)/tools/tool.o $(B)/tools/log.o $(B)/tools/progress.o \
               $(B)/tools/share.o
 BENCH_OBJS = $(patsubst %.c,$(B)/%.o,$(wildcard tools/bench/*.c))
 FETCH_OBJS = $(B)/tools/fetchlist.o $(B)/tools/peerlines.o \
+             $(B)/tools/fetchtree.o $(B)/tools/fetchtar.o \
              $(B)/tools/fetchstats.o
 TOOLS = p2p-chunk p2p-verify p2p-serve p2p-fetch p2p-discover p2p-bench
 TOOL_BINS = $(TOOLS:%=$(B)/bin/%)

@@ -374,7 +374,8 @@ proto_server_new(struct event_base *base, proto_store *store,
 		srv->cfg.max_handshakes = srv->cfg.max_peers;
 	if (srv->cfg.max_host_handshakes == 0)
 		srv->cfg.max_host_handshakes = DEFAULT_HOST_HANDSHAKES;
-	srv->cfg.conn.caps |= PROTO_CAP_SWARM | PROTO_CAP_HASHES;
+	srv->cfg.conn.caps |= PROTO_CAP_SWARM | PROTO_CAP_HASHES |
+	    PROTO_CAP_TREES;
 	/* Past REQUESTS_MAX a request is answered BUSY, so that is what a
 	 * client may have out. */
 	if (srv->cfg.conn.max_requests == 0)

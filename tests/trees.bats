@@ -103,3 +103,40 @@ make_tree() {
 	run -1 --separate-stderr p2p-chunk --tree --id missing
 	assert_stderr --partial 'missing'
 }
+
+@test "p2p-serve -d: serves the tree by its id (logged), and HAS says yes for it" {
+	make_tree d
+	id=$(p2p-chunk --tree --id d)
+	start_server -d d
+	wait_for grep -q "serving tree $id d (6 files, " "$SERVER_ERR"
+	run -0 --separate-stderr timeout 20 p2p-discover -T 3 -b "$SERVER_ADDR" --hash "$id" </dev/null
+	assert_output --partial "$SERVER_PORT"
+}
+
+@test "p2p-fetch --list: files by their paths in the tree, and the tree, marked with '/'" {
+	make_tree d
+	id=$(p2p-chunk --tree --id d)
+	start_server -d d
+	run -0 --separate-stderr timeout 20 p2p-fetch --list -p "$SERVER_ADDR" </dev/null
+	assert_line "$(p2p-chunk --id d/sub/b.bin)"$'\t300000\tsub/b.bin'
+	assert_line "$(p2p-chunk --id 'd/sub/deeper/c d.txt')"$'\t5000\tsub/deeper/c d.txt'
+	assert_line "$id"$'\t405000\td/'
+	# a-copy.bin is a.bin's bytes: one id, listed once
+	assert_equal "$(grep -c "$(p2p-chunk --id d/a.bin)" <<<"$output")" 1
+	run -0 --separate-stderr timeout 20 p2p-fetch --list --json -p "$SERVER_ADDR" </dev/null
+	echo "$output" | jq -e --arg id "$id" 'select(.id == $id) |
+		.type == "tree" and .files == 6 and .size == 405000 and .name == "d"' >/dev/null
+	echo "$output" | jq -e 'select(.path == "sub/b.bin") | .type == "file" and .name == "b.bin"' >/dev/null
+}
+
+@test "an old peer (the reference, caps 0): LIST of three elements, no tree; a tree id is not found" {
+	make_tree d
+	id=$(p2p-chunk --tree --id d)
+	start_server -d d
+	run -0 --separate-stderr python3 "$P2P_REF" list "$SERVER_ADDR"
+	assert_line "$(p2p-chunk --id d/sub/b.bin)"$'\t300000\tb.bin'
+	refute_output --partial "$id"
+	run -0 --separate-stderr python3 "$P2P_REF" fetch "$SERVER_ADDR" "$(p2p-chunk --id d/sub/b.bin)"
+	run -1 --separate-stderr python3 "$P2P_REF" fetch "$SERVER_ADDR" "$id"
+	assert_stderr --partial 'ERROR 1: a tree: needs the trees capability'
+}
