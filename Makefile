@@ -35,7 +35,7 @@ endif
 DEB_PKGS = build-essential pkg-config libevent-dev libssl-dev libmsgpack-dev libinih-dev \
            bats bats-support bats-assert bats-file iproute2 util-linux \
            time procps cppcheck python3 clang libclang-rt-14-dev jq tmux \
-           parallel
+           parallel libarchive-tools
 
 B = build
 LIB_SRCS = $(wildcard libproto/*.c)

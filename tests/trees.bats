@@ -108,8 +108,8 @@ make_tree() {
 	make_tree d
 	id=$(p2p-chunk --tree --id d)
 	start_server -d d
-	wait_for grep -q "serving tree $id d (6 files, " "$SERVER_ERR"
-	run -0 --separate-stderr timeout 20 p2p-discover -T 3 -b "$SERVER_ADDR" --hash "$id" </dev/null
+	wait_for grep -q "serving tree $id d (5 files, 505000 bytes)" "$SERVER_ERR"
+	run -0 --separate-stderr timeout 20 p2p-discover -t 3 -b "$SERVER_ADDR" --hash "$id" </dev/null
 	assert_output --partial "$SERVER_PORT"
 }
 
@@ -120,13 +120,14 @@ make_tree() {
 	run -0 --separate-stderr timeout 20 p2p-fetch --list -p "$SERVER_ADDR" </dev/null
 	assert_line "$(p2p-chunk --id d/sub/b.bin)"$'\t300000\tsub/b.bin'
 	assert_line "$(p2p-chunk --id 'd/sub/deeper/c d.txt')"$'\t5000\tsub/deeper/c d.txt'
-	assert_line "$id"$'\t405000\td/'
+	assert_line "$id"$'\t505000\td/'
 	# a-copy.bin is a.bin's bytes: one id, listed once
 	assert_equal "$(grep -c "$(p2p-chunk --id d/a.bin)" <<<"$output")" 1
 	run -0 --separate-stderr timeout 20 p2p-fetch --list --json -p "$SERVER_ADDR" </dev/null
-	echo "$output" | jq -e --arg id "$id" 'select(.id == $id) |
-		.type == "tree" and .files == 6 and .size == 405000 and .name == "d"' >/dev/null
-	echo "$output" | jq -e 'select(.path == "sub/b.bin") | .type == "file" and .name == "b.bin"' >/dev/null
+	echo "$output" >list.json
+	assert_equal "$(jq -c --arg id "$id" 'select(.id == $id) | [.type, .files, .size, .name]' list.json)" \
+		'["tree",5,505000,"d"]'
+	assert_equal "$(jq -c 'select(.path == "sub/b.bin") | [.type, .name]' list.json)" '["file","b.bin"]'
 }
 
 @test "an old peer (the reference, caps 0): LIST of three elements, no tree; a tree id is not found" {
@@ -139,4 +140,147 @@ make_tree() {
 	run -0 --separate-stderr python3 "$P2P_REF" fetch "$SERVER_ADDR" "$(p2p-chunk --id d/sub/b.bin)"
 	run -1 --separate-stderr python3 "$P2P_REF" fetch "$SERVER_ADDR" "$id"
 	assert_stderr --partial 'ERROR 1: a tree: needs the trees capability'
+}
+
+# tree_tour: a tree served by p2p-serve -d; sets ID.
+serve_tree() {
+	make_tree d
+	ID=$(p2p-chunk --tree --id d)
+	start_server -d d
+}
+
+# same_tree A B: the same paths, bytes and modes (and empty directories) under A and B.
+same_tree() {
+	diff <(cd "$1" && find . -printf '%p %y %m %s\n' | sort) \
+		<(cd "$2" && find . -printf '%p %y %m %s\n' | sort)
+	diff -r "$1" "$2"
+}
+
+@test "p2p-fetch TREEID -o DIR: the tree recreated, modes and empty directories too" {
+	serve_tree
+	run -0 --separate-stderr timeout 60 p2p-fetch -v -p "$SERVER_ADDR" -o out "$ID" </dev/null
+	same_tree d out
+	assert_equal "$(stat -c %a out/sub/b.bin)" 755
+	assert_equal "$(stat -c %a 'out/sub/deeper/c d.txt')" 600
+	[ -d out/empty ]
+	assert_stderr --partial "$ID: complete, 5 files (3 fetched, 0 already there, 1 copies)"
+	assert_equal "$(p2p-chunk --tree --id out)" "$ID"
+	assert_equal "$(find out -name '*.part' | wc -l)" 0
+}
+
+@test "p2p-fetch TREEID -o DIR: run again, every file already there is kept, nothing fetched" {
+	serve_tree
+	timeout 60 p2p-fetch -p "$SERVER_ADDR" -o out "$ID" </dev/null
+	rm out/sub/b.bin
+	run -0 --separate-stderr timeout 60 p2p-fetch -v -p "$SERVER_ADDR" -o out "$ID" </dev/null
+	assert_stderr --partial "(1 fetched, 3 already there, 1 copies)"
+	same_tree d out
+}
+
+@test "p2p-fetch TREEID -o DIR: resumed after a kill, a file's .part kept and only the rest fetched" {
+	make_tree d
+	make_file d/big.bin 4M 9
+	ID=$(p2p-chunk --tree --id d)
+	start_server -d d --max-upload-rate 1M
+	timeout 60 p2p-fetch -p "$SERVER_ADDR" -o out "$ID" </dev/null &
+	pid=$!
+	EXTRA_PIDS+=("$pid")
+	wait_for test -s out/big.bin.part
+	sleep 1
+	kill -KILL "$pid"
+	wait "$pid" || true
+	[ -f out/big.bin.part ]
+	stop_servers
+	start_server -d d
+	run -0 --separate-stderr timeout 60 p2p-fetch -v -p "$SERVER_ADDR" -o out "$ID" </dev/null
+	assert_stderr --regexp 'big.bin.part: .*|chunks already there|[1-9][0-9]* already there'
+	same_tree d out
+}
+
+@test "p2p-fetch TREEID > out.tar: GNU tar and bsdtar extract the same tree, in the tree's order" {
+	serve_tree
+	mkdir -p d/a-directory-name-long-enough-to-need-a-pax-header-for-its-path-because/ustar-names-are-100-bytes
+	make_file "d/a-directory-name-long-enough-to-need-a-pax-header-for-its-path-because/ustar-names-are-100-bytes/f.bin" 70000 5
+	ID=$(p2p-chunk --tree --id d)
+	stop_servers
+	start_server -d d
+	timeout 60 p2p-fetch -p "$SERVER_ADDR" "$ID" </dev/null >out.tar
+	tar tf out.tar >names
+	sed 's,/$,,' names >paths
+	LC_ALL=C sort -c paths
+	assert_equal "$(wc -l <names)" 7
+	grep -qx 'empty/' names
+	mkdir gnu
+	tar -xpf out.tar -C gnu
+	same_tree d gnu
+	if command -v bsdtar >/dev/null; then
+		mkdir bsd
+		bsdtar -xpf out.tar -C bsd
+		same_tree d bsd
+	fi
+	timeout 60 p2p-fetch -p "$SERVER_ADDR" "$ID" </dev/null | (mkdir piped && cd piped && tar xpf -)
+	same_tree d piped
+}
+
+@test "p2p-fetch of a file id still writes the file (a tree's peer is a file's peer too)" {
+	serve_tree
+	run -0 --separate-stderr timeout 30 p2p-fetch -p "$SERVER_ADDR" -o b "$(p2p-chunk --id d/sub/b.bin)" </dev/null
+	cmp b d/sub/b.bin
+}
+
+@test "hostile tree: ../ in a path: refused, nothing written outside DIR" {
+	make_tree d
+	start_server --cmd python3 "$P2P_REF" treepeer d dotdot
+	id=$(sed -n 2p "$SERVER_OUT")
+	mkdir inside
+	run -1 --separate-stderr timeout 30 p2p-fetch -T 5 -p "$SERVER_ADDR" -o inside/out "$id" </dev/null
+	[ ! -e escaped ] && [ ! -e inside/escaped ] && [ ! -e inside/out ]
+}
+
+@test "hostile tree: an absolute path: refused, nothing written there" {
+	make_tree d
+	start_server --cmd python3 "$P2P_REF" treepeer d absolute
+	id=$(sed -n 2p "$SERVER_OUT")
+	run -1 --separate-stderr timeout 30 p2p-fetch -T 5 -p "$SERVER_ADDR" -o out "$id" </dev/null
+	[ ! -e /tmp/escaped ] && [ ! -e out ]
+}
+
+@test "hostile tree: a count of 2^20 entries: refused before anything is made" {
+	make_tree d
+	start_server --cmd python3 "$P2P_REF" treepeer d many
+	id=$(sed -n 2p "$SERVER_OUT")
+	run -1 --separate-stderr timeout 30 p2p-fetch -T 5 -p "$SERVER_ADDR" -o out "$id" </dev/null
+	[ ! -e out ]
+}
+
+@test "a tree from the reference's honest fake peer (caps 0): fetched whole" {
+	make_tree d
+	start_server --cmd python3 "$P2P_REF" treepeer d honest
+	id=$(sed -n 2p "$SERVER_OUT")
+	assert_equal "$id" "$(p2p-chunk --tree --id d)"
+	run -0 --separate-stderr timeout 60 p2p-fetch -p "$SERVER_ADDR" -o out "$id" </dev/null
+	same_tree d out
+}
+
+@test "a symbolic link in DIR on a tree's path is never written through" {
+	make_tree d
+	start_server --cmd python3 "$P2P_REF" treepeer d honest
+	id=$(sed -n 2p "$SERVER_OUT")
+	mkdir -p out elsewhere
+	ln -s ../elsewhere out/sub
+	run -1 --separate-stderr timeout 30 p2p-fetch -p "$SERVER_ADDR" -o out "$id" </dev/null
+	assert_stderr --partial 'a symbolic link on the way; not written through'
+	assert_equal "$(ls -A elsewhere)" ""
+}
+
+@test "set-id bits are never applied: a tree's modes are 0777 at most, and p2p-chunk keeps only those" {
+	mkdir d
+	make_file d/s 1000 1
+	chmod 4755 d/s
+	p2p-chunk --tree d >tree.mf
+	run -0 python3 "$P2P_REF" treemanifest tree.mf
+	echo "$output" | jq -e '.entries[0][2] == 493' >/dev/null
+	start_server -d d
+	timeout 30 p2p-fetch -p "$SERVER_ADDR" -o out "$(p2p-chunk --tree --id d)" </dev/null
+	assert_equal "$(stat -c %a out/s)" 755
 }
