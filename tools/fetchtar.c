@@ -80,10 +80,10 @@ header(const char *name, size_t len, char type, uint32_t mode, uint64_t size,
 static size_t
 record(char *buf, size_t off, const char *key, const char *val, size_t vlen)
 {
-	size_t body = strlen(key) + vlen + 3, n = body + 1, digits;
+	size_t body = strlen(key) + vlen + 3, n = body + 1;
 
 	for (;;) {
-		digits = (size_t)snprintf(NULL, 0, "%zu", n);
+		size_t digits = (size_t)snprintf(NULL, 0, "%zu", n);
 		if (body + digits == n)
 			break;
 		n = body + digits;
@@ -99,7 +99,6 @@ int
 fetch_tar_header(struct fetch *f, const proto_tree_entry *e)
 {
 	char name[PROTO_TREE_PATH_MAX + 2], pax[PROTO_TREE_PATH_MAX + 128];
-	char size[24], zero[BLOCK];
 	size_t len = e->path_len, plen = 0;
 	time_t now = f->tar_time;
 
@@ -110,11 +109,13 @@ fetch_tar_header(struct fetch *f, const proto_tree_entry *e)
 	if (len > 100)
 		plen = record(pax, plen, "path", name, len);
 	if (!e->dir && e->size > 077777777777ull) {
+		char size[24];
 		snprintf(size, sizeof(size), "%llu",
 		    (unsigned long long)e->size);
 		plen = record(pax, plen, "size", size, strlen(size));
 	}
 	if (plen > 0) {
+		char zero[BLOCK];
 		memset(zero, 0, sizeof(zero));
 		if (header("PaxHeader", 9, 'x', 0644, plen, now) != 0 ||
 		    put(pax, plen) != 0 ||

@@ -237,7 +237,7 @@ tree_dir(const char *path, const char *name, void *arg)
 static int
 chunk_tree(const char *dir, struct options *opt)
 {
-	char real[PATH_MAX], hex[PROTO_ID_HEX_LEN + 2];
+	char real[PATH_MAX];
 	const char *base;
 	uint8_t *buf = NULL;
 	size_t len = 0;
@@ -267,6 +267,7 @@ chunk_tree(const char *dir, struct options *opt)
 	    opt->t->nfiles, (unsigned long long)opt->t->total_size,
 	    opt->t->count);
 	if (opt->ids_only) {
+		char hex[PROTO_ID_HEX_LEN + 2];
 		proto_hex_encode(opt->t->id, PROTO_HASH_LEN, hex);
 		hex[PROTO_ID_HEX_LEN] = '\n';
 		rc = tool_write_all(STDOUT_FILENO, hex, PROTO_ID_HEX_LEN + 1);
