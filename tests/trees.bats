@@ -284,3 +284,12 @@ same_tree() {
 	timeout 30 p2p-fetch -p "$SERVER_ADDR" -o out "$(p2p-chunk --tree --id d)" </dev/null
 	assert_equal "$(stat -c %a out/s)" 755
 }
+
+@test "examples/share_folder.sh: the folder's tree id, its listing, and the tree back both ways" {
+	run -0 --separate-stderr timeout 60 "$BATS_TEST_DIRNAME/../examples/share_folder.sh"
+	id=$(sed -n 2p <<<"$output")
+	[[ $id =~ ^[0-9a-f]{64}$ ]]
+	assert_line "$id"$'\t18\tphotos/'
+	assert_equal "$(grep -cx "$id" <<<"$output")" 2
+	assert_line 'tar: identical'
+}
