@@ -71,6 +71,7 @@ proto__conn_really_free(proto_conn *c)
 	if (c->drained != NULL)
 		evbuffer_remove_cb_entry(bufferevent_get_output(c->bev),
 		    c->drained);
+	proto__conn_duplex_free(c);
 	bufferevent_free(c->bev);
 	free(c->scratch);
 	free(c);
@@ -153,7 +154,11 @@ proto__conn_fail(proto_conn *c, int err)
 	errno = saved;
 	c->closed = 1;
 	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
-	if (c->cbs.on_close != NULL)
+	/* The guest first: the owner may free c in its on_close. Should
+	 * the owner have freed c meanwhile, nothing follows for it. */
+	(void)proto__conn_guest_close(c, err);
+	errno = saved;
+	if (!c->freed && c->cbs.on_close != NULL)
 		c->cbs.on_close(c, err, c->ctx);
 }
 
@@ -262,6 +267,7 @@ conn_setup(struct bufferevent *bev, const proto_conn_config *cfg,
 	}
 	hello_options(c, cfg);
 	c->outbound = sa != NULL;
+	c->owner_answers = !c->outbound;
 	if ((c->ssl = bufferevent_openssl_get_ssl(bev)) != NULL) {
 		/* A peer that just closes is an end, not an attack. */
 		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
@@ -364,6 +370,8 @@ proto_conn_free(proto_conn *c)
 		proto_conn_close_after_flush(c);
 		return;
 	}
+	if (proto__conn_free_shared(c))
+		return;
 	c->freed = 1;
 	c->closed = 1;
 	if (c->depth > 0)
@@ -391,6 +399,8 @@ proto_conn_close_after_flush(proto_conn *c)
 	}
 	c->flushing = 1;
 	c->closed = 1;
+	/* A guest hears of it from the loop, before c goes. */
+	proto__conn_tell_guest(c);
 	if (c->depth > 0 || evbuffer_get_length(bufferevent_get_output(c->bev))
 	    > 0) {
 		/* The write callback lingers once the output has gone. */

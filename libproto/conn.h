@@ -97,6 +97,10 @@ typedef struct proto_conn_cbs {
 	/* Optional: some queued output was written; the owner may queue more
 	 * (answers it held back) before more requests are read. */
 	void (*on_written)(proto_conn *c, void *ctx);
+	/* Optional, for a guest (proto_conn_attach): the owner let go of c
+	 * (proto_conn_release), which is the guest's own from now on: it
+	 * frees c, and its on_idle decides. */
+	void (*on_handed)(proto_conn *c, void *ctx);
 } proto_conn_cbs;
 
 /*
@@ -122,8 +126,59 @@ proto_conn *proto_conn_connect(struct event_base *base,
  * its callbacks. No callback follows. NULL does nothing. Only the ERROR by
  * which this side refused the peer (PROTO_ERR_VERSION, PROTO_ERR_AUTH) is
  * not dropped: the connection then ends as proto_conn_close_after_flush
- * says. */
+ * says. A guest (proto_conn_attach) hears on_close (PROTO_ERR_CLOSED) from
+ * the event loop, after this call; c is freed then. The owner's call. */
 void proto_conn_free(proto_conn *c);
+
+/*
+ * Requests both ways (PROTOCOL.md section 4). proto_conn_duplex: 1 when
+ * both HELLOs carried PROTO_CAP_DUPLEX, so that either side may ask on c;
+ * 0 before ready. proto_conn_answers: 1 when c's owner takes the peer's
+ * requests (it accepted c, or was handed it), 0 when it takes the answers
+ * to its own.
+ */
+int proto_conn_duplex(const proto_conn *c);
+int proto_conn_answers(const proto_conn *c);
+
+/* Bytes of the peer's requests read so far (whole frames, on a duplex
+ * connection; 0 otherwise): not progress on any of ours. */
+uint64_t proto_conn_bytes_asked(const proto_conn *c);
+
+/*
+ * A second holder of a duplex connection, its guest: it takes the
+ * messages of the role the owner does not play (the peer's requests and
+ * CANCELs, or the answers to the guest's requests and the HAVEs pushed),
+ * and may send on c. cbs is copied; on_ready and on_idle are not used;
+ * on_written follows the owner's. The guest never frees c: it lets go
+ * with proto_conn_detach, and once its on_close returns, c is no longer
+ * its own. 0, or PROTO_ERR_INVALID (c not ready, not duplex, ending, or
+ * with a guest already). Meanwhile a request no one takes is answered
+ * ERROR BUSY, an answer no one waits for dropped.
+ */
+int proto_conn_attach(proto_conn *c, const proto_conn_cbs *cbs, void *ctx);
+
+/* The guest lets go of c: nothing more reaches it, now. With end, c ends
+ * too: its owner hears on_close (PROTO_ERR_CLOSED) from the event loop,
+ * after this call. NULL, or no guest, does nothing. */
+void proto_conn_detach(proto_conn *c, int end);
+
+/* The owner lets go of c. With a guest, c goes on as the guest's own:
+ * its on_handed is called within this call, and the owner must not touch
+ * c again. Without one, as proto_conn_free. NULL does nothing. */
+void proto_conn_release(proto_conn *c);
+
+/* Of two connections between the same two nodes, whether both keep this
+ * one: 1 when the node of the lower rank dialled it, 0 when the other,
+ * -1 when it cannot tell (not ready). The rank is the identity under TLS
+ * (32 bytes, compared as unsigned) when the two differ, else the address
+ * each is seen at
+ * (the peer's "seen" of this side when said, else the socket's) and then
+ * the port each listens on: what both sides compute alike. */
+int proto_conn_kept(const proto_conn *c);
+
+/* The owner's output may reach min before reading stops (out_limit): for
+ * a guest that answers, whose answers must never stop the reading. */
+void proto_conn_raise_out_limit(proto_conn *c, size_t min);
 
 /*
  * Lets go of c: it sends every queued byte, then ends our side and reads

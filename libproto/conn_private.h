@@ -38,11 +38,28 @@ struct conn_ext {
 	uint8_t type;
 };
 
+/* A holder's callbacks: the connection's owner's, or its guest's. */
+struct conn_holder {
+	proto_conn_cbs cbs;
+	void *ctx;
+	int on;
+};
+
 struct proto_conn {
 	struct bufferevent *bev;
 	proto_conn_limit *limit; /* borrowed from the config, or NULL */
-	proto_conn_cbs cbs;
+	proto_conn_cbs cbs;     /* the owner's */
 	void *ctx;
+	/* Requests both ways (both HELLOs carry PROTO_CAP_DUPLEX): the
+	 * owner takes the messages of its role, the guest (attached) those
+	 * of the other; a message whose taker is gone is answered or
+	 * dropped here (connduplex.c). */
+	int duplex;
+	int owner_answers;  /* the owner takes requests (it accepted, or
+	                     * took c over from the one that connected) */
+	struct conn_holder guest;
+	struct event *notify; /* tells a holder of an end the other chose */
+	int notify_owner;   /* ... the owner (else the guest) */
 	unsigned timeout;
 	size_t out_limit;
 	int ready;
@@ -86,6 +103,8 @@ struct proto_conn {
 	                     * several */
 	size_t scratch_cap;
 	uint64_t bytes_in, bytes_out;
+	uint64_t bytes_asked;       /* of the peer's requests, on a duplex
+	                             * connection */
 	uint16_t peer_port;
 	uint64_t peer_nfiles;
 	uint64_t peer_caps;
@@ -149,6 +168,20 @@ void proto__conn_handshake_expired(evutil_socket_t fd, short what,
 
 /* conntls.c: the bufferevent's events, and TLS. */
 void proto__conn_event_cb(struct bufferevent *bev, short what, void *arg);
+
+/* connduplex.c: requests both ways. */
+/* Hands m to whoever takes it: the owner, the guest, or nobody. */
+void proto__conn_route(proto_conn *c, proto_msg *m);
+/* The guest's on_written, after the owner's. */
+void proto__conn_guest_written(proto_conn *c);
+/* The guest hears the end of c (err), and is gone: 1 when it was there. */
+int proto__conn_guest_close(proto_conn *c, int err);
+/* proto_conn_free with a guest: the guest is told, later; 1 when that
+ * is so (c then lives on until it is). */
+int proto__conn_free_shared(proto_conn *c);
+/* The guest hears from the loop that c ends. */
+void proto__conn_tell_guest(proto_conn *c);
+void proto__conn_duplex_free(proto_conn *c);
 
 /* ratelimit.c: the rate-limit groups. */
 void proto__conn_leave_group(proto_conn *c);

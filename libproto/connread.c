@@ -248,8 +248,8 @@ read_one(proto_conn *c)
 		 * answer is due, and none of our business. */
 		PLOG(PROTO_LOG_CONN, PROTO_LOG_DEBUG, "%s: ignored a message "
 		    "of unknown type %u", c->peer, m.type);
-	else if (c->cbs.on_msg != NULL)
-		c->cbs.on_msg(c, &m, c->ctx);
+	else
+		proto__conn_route(c, &m);
 	proto_msg_clear(&m);
 	if (c->freed || c->closed)
 		return 0;

@@ -526,5 +526,14 @@ proto__conn_write_cb(struct bufferevent *bev, void *arg)
 		}
 		c->depth--;
 	}
+	if (c->guest.on && c->ready) {
+		c->depth++;
+		proto__conn_guest_written(c);
+		if (c->freed || c->closed) {
+			proto__conn_leave(c);
+			return;
+		}
+		c->depth--;
+	}
 	proto__conn_process(c);
 }

@@ -40,8 +40,14 @@ peer_close(struct fetch_peer *p)
 	proto__fetch_peer_release(p);
 	if (p->conn) {
 		p->f->bytes_in += proto_conn_bytes_in(p->conn);
-		proto_conn_free(p->conn);
+		/* Its connection may still carry the node's answers to the
+		 * peer: it goes on for them, the server's from now on. */
+		if (p->borrowed)
+			proto_conn_detach(p->conn, 0);
+		else
+			proto_conn_release(p->conn);
 		p->conn = NULL;
+		p->borrowed = 0;
 	}
 	p->state = FETCH_GONE;
 }
@@ -170,6 +176,13 @@ node_found(const proto_node_seen *seen, void *arg)
 {
 	if (seen->what != PROTO_NODE_UNREACHED)
 		consider(arg, NULL, &seen->addr);
+}
+
+/* A node connected to ours on a duplex connection: asked there. */
+static int
+node_conn(proto_conn *c, const proto_addr *addr, void *arg)
+{
+	return proto__fetch_take_conn(arg, c, addr);
 }
 
 /* A peer heard of from another, source (PEERS), or that connected to us
@@ -311,7 +324,8 @@ proto_fetch_new(struct event_base *base, const proto_fetch_config *cfg,
 	f->cfg.id = f->id;
 	f->last_progress = time(NULL);
 	if (cfg->node != NULL) {
-		if (proto_node_watch(cfg->node, node_found, f) != 0) {
+		if (proto_node_watch(cfg->node, node_found, f) != 0 ||
+		    proto_node_watch_conns(cfg->node, node_conn, f) != 0) {
 			proto_fetch_free(f);
 			return NULL;
 		}
@@ -330,8 +344,10 @@ proto_fetch_close(proto_fetch *fx)
 {
 	fx->closed = 1;
 	/* Finds would be ignored now; and the node may go before the fetch. */
-	if (fx->watching)
+	if (fx->watching) {
 		proto_node_unwatch(fx->cfg.node, node_found, fx);
+		proto_node_unwatch_conns(fx->cfg.node, node_conn, fx);
+	}
 	fx->watching = 0;
 	for (size_t i = 0; i < fx->npeers; i++) {
 		if (fx->peers[i]->retry_ev)

@@ -41,6 +41,9 @@ struct fetch_peer {
 	proto_addr addr;                /* where it listens, and the identity
 	                                 * it must show */
 	proto_conn *conn;
+	int borrowed;                   /* conn is the node's server's, which
+	                                 * the peer made: we ask there as its
+	                                 * guest (proto_conn_attach) */
 	enum fetch_peer_state state;
 	int learned;                    /* from another peer, not the owner */
 	int manifest_wait;              /* to ask again whether it has the
@@ -182,6 +185,11 @@ void proto__fetch_admit_queued(proto_fetch *f);
  * 1 when one was let in. */
 int proto__fetch_make_room(proto_fetch *f);
 
+/* A connection the node's server accepted from the node at addr, offered
+ * (proto_node_watch_conns): 1 when a peer of ours now asks there. Of two
+ * connections with one node, the one both keep (proto_conn_kept). */
+int proto__fetch_take_conn(proto_fetch *f, proto_conn *c,
+    const proto_addr *addr);
 /* fetchhashes.c: the runs of a layer asked of peers, for fetchpeer.c and
  * fetchanswer.c. */
 enum fetch_run_state { FETCH_RUN_MISSING, FETCH_RUN_ASKED, FETCH_RUN_DONE };
@@ -201,8 +209,12 @@ void proto__fetch_run_unask(proto_fetch *f, uint64_t run);
 int proto__fetch_run_take(proto_fetch *f, uint64_t run, const proto_msg *m);
 
 /* fetchanswer.c: what a peer's connection brings, handed to each new one
- * (fetchpeers.c) and called by nothing else. */
+ * (fetchpeers.c) and called by nothing else: as its owner, or as the
+ * guest of one the node's server accepted. */
 extern const proto_conn_cbs proto__fetch_peer_cbs;
+extern const proto_conn_cbs proto__fetch_guest_cbs;
+/* p's connection is ready: the first requests. */
+void proto__fetch_peer_start(struct fetch_peer *p);
 
 /* fetchpeer.c: the calls to one peer, from the session and the answers. */
 int proto__fetch_peer_send(struct fetch_peer *p, enum fetch_req_kind kind,

@@ -565,22 +565,22 @@ on_msg(proto_conn *c, proto_msg *m, void *arg)
 	    proto_msg_type_name(m->type));
 }
 
-static void
-on_ready(proto_conn *c, const proto_msg *hello, void *arg)
+void
+proto__fetch_peer_start(struct fetch_peer *p)
 {
-	struct fetch_peer *p = arg;
+	proto_conn *c = p->conn;
 	uint32_t maxreq = proto_conn_peer_maxreq(c);
 
 	p->state = FETCH_READY;
 	p->fails = 0;
-	p->swarm = (hello->caps & PROTO_CAP_SWARM) != 0;
+	p->swarm = (proto_conn_peer_caps(c) & PROTO_CAP_SWARM) != 0;
 	if (maxreq == 0) {
 		proto__fetch_peer_fail(p, 0, "%s: takes no requests (maxreq 0)",
 		    proto_addr_text(&p->addr));
 		return;
 	}
 	p->maxreq = maxreq < FETCH_QUEUE_MAX ? maxreq : FETCH_QUEUE_MAX;
-	p->hashes = (hello->caps & PROTO_CAP_HASHES) != 0;
+	p->hashes = (proto_conn_peer_caps(c) & PROTO_CAP_HASHES) != 0;
 	p->hashes_after = 0;
 	proto__fetch_log(p->f, PROTO_LOG_DEBUG, "%s: connected to %s", proto_addr_text(&p->addr),
 	    proto_conn_peer_name(c));
@@ -595,6 +595,21 @@ on_ready(proto_conn *c, const proto_msg *hello, void *arg)
 	}
 	if (p->state == FETCH_READY)
 		proto__fetch_peer_ask_peers(p);
+}
+
+static void
+on_ready(proto_conn *c, const proto_msg *hello, void *arg)
+{
+	struct fetch_peer *p = arg;
+
+	(void)hello;
+	/* Both may ask here: the node answers the peer on this connection,
+	 * as on those it accepts. */
+	if (proto_conn_duplex(c) && p->f->cfg.node != NULL &&
+	    proto_node_serve(p->f->cfg.node, c) != 0)
+		proto__fetch_log(p->f, PROTO_LOG_DEBUG, "%s: its requests here "
+		    "are not answered", proto_addr_text(&p->addr));
+	proto__fetch_peer_start(p);
 }
 
 static void
@@ -625,6 +640,21 @@ on_close(proto_conn *c, int err, void *arg)
 		proto__fetch_peer_fail(p, 1, "%s: %s%s%s", proto_addr_text(&p->addr), what, sep, detail);
 	else
 		proto__fetch_peer_fail(p, 1, "%s: protocol error: %s", proto_addr_text(&p->addr), what);
+	/* A guest's connection is gone once this returns. */
+	if (p->borrowed && p->conn == c) {
+		p->conn = NULL;
+		p->borrowed = 0;
+	}
+}
+
+/* The server let go of the connection: ours now. */
+static void
+on_handed(proto_conn *c, void *arg)
+{
+	struct fetch_peer *p = arg;
+
+	p->borrowed = 0;
+	proto_conn_set_idle_timeout(c, p->f->cfg.timeout);
 }
 
 /* A peer that owes us answers and sends nothing for the timeout is gone;
@@ -639,4 +669,6 @@ on_idle(proto_conn *c, void *arg)
 }
 
 const proto_conn_cbs proto__fetch_peer_cbs = { on_ready, on_msg, on_close,
-    on_idle, NULL };
+    on_idle, NULL, NULL };
+const proto_conn_cbs proto__fetch_guest_cbs = { NULL, on_msg, on_close,
+    on_idle, NULL, on_handed };

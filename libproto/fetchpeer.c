@@ -45,8 +45,11 @@ uint64_t
 proto__fetch_peer_net_bytes(const struct fetch_peer *p)
 {
 	uint64_t seen = p->conn ? proto_conn_bytes_seen(p->conn) : 0;
+	/* Nor are its requests to us, on a duplex connection. */
+	uint64_t not = p->have_bytes + (p->conn ?
+	    proto_conn_bytes_asked(p->conn) : 0);
 
-	return seen > p->have_bytes ? seen - p->have_bytes : 0;
+	return seen > not ? seen - not : 0;
 }
 
 /* The head request starts its clock anew. */

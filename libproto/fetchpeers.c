@@ -46,6 +46,42 @@ is_self(const proto_fetch *f, const proto_addr *a)
 	return f->cfg.node != NULL && proto_node_is_self(f->cfg.node, a);
 }
 
+/* A peer's line starts afresh. */
+static void
+line_new(struct fetch_peer *p)
+{
+	p->has_file = 0;
+	p->swarm = 0;
+	p->paused = p->resend = 0;
+	p->busy_streak = 0;
+	p->line_lost = 0;
+	p->have_bytes = 0;
+	p->started = proto__fetch_now();
+}
+
+/* p asks on c, which the node's server accepted from it: as its guest.
+ * 0, or PROTO_ERR_INVALID when c takes no guest. */
+static int
+borrow(struct fetch_peer *p, proto_conn *c)
+{
+	int rc;
+
+	if ((rc = proto_conn_attach(c, &proto__fetch_guest_cbs, p)) != 0)
+		return rc;
+	if (p->retry_ev != NULL)
+		evtimer_del(p->retry_ev);
+	line_new(p);
+	p->conn = c;
+	p->borrowed = 1;
+	/* What came before was not ours. */
+	p->in_mark = proto_conn_bytes_in(c);
+	p->have_bytes = proto__fetch_peer_net_bytes(p);
+	proto__fetch_log(p->f, PROTO_LOG_DEBUG, "%s: asking on the connection "
+	    "it made", proto_addr_text(&p->addr));
+	proto__fetch_peer_start(p);
+	return 0;
+}
+
 static void
 connect_peer(struct fetch_peer *p)
 {
@@ -53,21 +89,29 @@ connect_peer(struct fetch_peer *p)
 	proto_conn_config cfg = f->cfg.conn;
 	proto_addr said[PROTO_HELLO_ADDRS_MAX];
 
-	/* What the owner's node serves, it says on every connection. */
+	/* What the owner's node serves, it says on every connection; and
+	 * it answers there, so that the peer may ask too. A connection the
+	 * peer made to the node does instead of a second one. */
 	if (f->cfg.node != NULL) {
+		proto_conn *c;
 		cfg.caps |= proto_node_caps(f->cfg.node);
+		if (proto_node_port(f->cfg.node) != 0) {
+			cfg.caps |= PROTO_CAP_DUPLEX;
+			/* What the node's server takes on a connection (its
+			 * queue, server_private.h's REQUESTS_MAX). */
+			if (cfg.max_requests == 0)
+				cfg.max_requests = 64;
+		}
 		cfg.naddrs = proto_node_addrs(f->cfg.node, said,
 		    PROTO_HELLO_ADDRS_MAX);
 		cfg.addrs = said;
+		if ((c = proto_node_conn_to(f->cfg.node, &p->addr)) != NULL &&
+		    borrow(p, c) == 0)
+			return;
 	}
 	p->state = FETCH_CONNECTING;
-	p->has_file = 0;
-	p->swarm = 0;
-	p->paused = p->resend = 0;
-	p->busy_streak = 0;
-	p->line_lost = 0;
-	p->in_mark = p->have_bytes = 0;
-	p->started = proto__fetch_now();
+	line_new(p);
+	p->in_mark = 0;
 	f->connects++;
 	if (p->addr.has_pin)
 		cfg.pin = p->addr.pin;
@@ -195,6 +239,67 @@ repin(struct fetch_peer *p, const proto_addr *addr, int learned)
 	    "no longer pinned: the owner says so");
 }
 
+/* A new peer at addr, not yet connected; NULL when out of memory. */
+static struct fetch_peer *
+new_peer(proto_fetch *f, const proto_addr *addr, int learned)
+{
+	struct fetch_peer *p;
+
+	if (f->npeers == f->cap) {
+		size_t cap = f->cap ? 2 * f->cap : 8;
+		struct fetch_peer **np = realloc(f->peers, cap * sizeof(*np));
+		if (np == NULL)
+			return NULL;
+		f->peers = np;
+		f->cap = cap;
+	}
+	if ((p = calloc(1, sizeof(*p))) == NULL ||
+	    (p->retry_ev = evtimer_new(f->base, reconnect, p)) == NULL) {
+		proto__fetch_peer_free(p);
+		return NULL;
+	}
+	p->f = f;
+	p->addr = *addr;
+	p->learned = learned;
+	f->peers[f->npeers++] = p;
+	return p;
+}
+
+int
+proto__fetch_take_conn(proto_fetch *f, proto_conn *c, const proto_addr *addr)
+{
+	struct fetch_peer *p = find_peer(f, addr);
+
+	if (f->done || f->closed || f->cfg.list || (p != NULL && p->bad))
+		return 0;
+	if (p != NULL && p->conn != NULL) {
+		proto_conn *old;
+		/* Both dialled: the one the lower node dialled is kept, by
+		 * both. Ours loses: its requests go back to the pool, and it
+		 * ends (the peer does not ask on it: it ranks alike). */
+		if (p->borrowed || proto_conn_kept(c) != 1)
+			return 0;
+		old = p->conn;
+		proto__fetch_log(f, PROTO_LOG_DEBUG, "%s: connected both ways; "
+		    "keeping the one it made", proto_addr_text(&p->addr));
+		proto__fetch_peer_release(p);
+		f->bytes_in += proto_conn_bytes_in(old);
+		p->conn = NULL;
+		p->state = FETCH_GONE;
+		proto_conn_close_after_flush(old);
+		return borrow(p, c) == 0;
+	}
+	if (p == NULL) {
+		if (!room_for(f, 1, NULL) || (f->npeers >= PROTO_FETCH_PEERS_MAX &&
+		    !forget_one(f)))
+			return 0;
+		if ((p = new_peer(f, addr, 1)) == NULL)
+			return 0;
+	} else if (!room_for(f, p->learned, NULL))
+		return 0;
+	return borrow(p, c) == 0;
+}
+
 /* learned: heard of from another peer; source: that peer, when it named
  * it in PEERS. */
 int
@@ -231,23 +336,8 @@ proto__fetch_add_peer(proto_fetch *f, const proto_addr *addr, int learned,
 		    PROTO_FETCH_PEERS_MAX);
 		return 0;
 	}
-	if (f->npeers == f->cap) {
-		size_t cap = f->cap ? 2 * f->cap : 8;
-		struct fetch_peer **np = realloc(f->peers, cap * sizeof(*np));
-		if (np == NULL)
-			return PROTO_ERR_NOMEM;
-		f->peers = np;
-		f->cap = cap;
-	}
-	if ((p = calloc(1, sizeof(*p))) == NULL ||
-	    (p->retry_ev = evtimer_new(f->base, reconnect, p)) == NULL) {
-		proto__fetch_peer_free(p);
+	if ((p = new_peer(f, addr, learned)) == NULL)
 		return PROTO_ERR_NOMEM;
-	}
-	p->f = f;
-	p->addr = *addr;
-	p->learned = learned;
-	f->peers[f->npeers++] = p;
 	if (queue) {
 		p->state = FETCH_QUEUED;
 		proto__fetch_log(f, PROTO_LOG_DEBUG, "%s: waiting: %u peers already",

@@ -66,7 +66,13 @@ proto__conn_send_hello(proto_conn *c)
 	}
 	hello.opts.has = PROTO_OPT_VMIN;
 	hello.opts.vmin = PROTO_VERSION_MIN;
-	if (c->max_frame >= PROTO_HELLO_MAXFRAME_MIN) {
+	/* A side that may ask here (duplex) takes answers of any size, the
+	 * chunks it asks for; until it asks, a frame past max_frame still
+	 * ends the connection (proto_conn_attach raises it). */
+	if (c->caps & PROTO_CAP_DUPLEX) {
+		hello.opts.has |= PROTO_OPT_MAXFRAME;
+		hello.opts.maxframe = PROTO_FRAME_MAX;
+	} else if (c->max_frame >= PROTO_HELLO_MAXFRAME_MIN) {
 		hello.opts.has |= PROTO_OPT_MAXFRAME;
 		hello.opts.maxframe = (uint32_t)c->max_frame;
 	}
@@ -231,6 +237,7 @@ proto__conn_handle_hello(proto_conn *c, const proto_msg *m)
 	c->peer_port = m->listen_port;
 	c->peer_nfiles = m->nfiles;
 	c->peer_caps = m->caps;
+	c->duplex = (c->caps & m->caps & PROTO_CAP_DUPLEX) != 0;
 	proto_msg_printable(c->peer_name, sizeof(c->peer_name), m->text,
 	    m->text_len);
 	take_options(c, &m->opts);

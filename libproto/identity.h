@@ -80,4 +80,8 @@ struct ssl_ctx_st *proto_tls_ctx_new(const proto_identity *id, int server);
  * PROTO_ERR_INVALID when it showed no usable certificate. */
 int proto_tls_peer_id(struct ssl_st *ssl, uint8_t out[PROTO_IDENTITY_LEN]);
 
+/* The identity ssl presents (its own certificate's): 0, or
+ * PROTO_ERR_INVALID when it has none. */
+int proto_tls_own_id(struct ssl_st *ssl, uint8_t out[PROTO_IDENTITY_LEN]);
+
 #endif

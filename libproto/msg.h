@@ -65,6 +65,10 @@ enum proto_error_code {
 /* HELLO caps: the sender answers INTERESTED with a HAVE_MAP, pushes HAVE,
  * and takes CANCEL; without it a peer is taken to hold whole files. */
 #define PROTO_CAP_SWARM 1u
+/* HELLO caps: the sender answers requests on connections it made and may
+ * send requests on connections it accepted; only when both HELLOs carry
+ * it may either side ask (PROTOCOL.md section 4, "Requests both ways"). */
+#define PROTO_CAP_DUPLEX 2u
 /* HELLO caps: PEERS_REPLY entries may carry records (record.h) for the
  * sender; a responder leaves them out for a peer without it. */
 #define PROTO_CAP_RECORDS 4u

@@ -189,7 +189,8 @@ proto_node_report(proto_node *n, const proto_node_seen *seen)
 	}
 	enter(n);
 	for (size_t i = 0; i < n->nwatchers && !n->dying; i++)
-		n->watchers[i].fn(&s, n->watchers[i].ctx);
+		if (n->watchers[i].fn != NULL)
+			n->watchers[i].fn(&s, n->watchers[i].ctx);
 	(void)leave(n);
 	return 1;
 }
@@ -206,26 +207,87 @@ proto_node_found(proto_node *n, const proto_addr *addr, const char *source)
 	return proto_node_report(n, &seen);
 }
 
-int
-proto_node_watch(proto_node *n, proto_node_watch_fn fn, void *ctx)
+static int
+watch(proto_node *n, proto_node_watch_fn fn, proto_node_conn_fn conn_fn,
+    void *ctx)
 {
 	if (n->nwatchers == PROTO_NODE_WATCHERS_MAX)
 		return PROTO_ERR_TOO_BIG;
 	n->watchers[n->nwatchers].fn = fn;
+	n->watchers[n->nwatchers].conn_fn = conn_fn;
 	n->watchers[n->nwatchers++].ctx = ctx;
 	return 0;
 }
 
-void
-proto_node_unwatch(proto_node *n, proto_node_watch_fn fn, const void *ctx)
+int
+proto_node_watch(proto_node *n, proto_node_watch_fn fn, void *ctx)
+{
+	return watch(n, fn, NULL, ctx);
+}
+
+int
+proto_node_watch_conns(proto_node *n, proto_node_conn_fn fn, void *ctx)
+{
+	return watch(n, NULL, fn, ctx);
+}
+
+static void
+unwatch(proto_node *n, proto_node_watch_fn fn, proto_node_conn_fn conn_fn,
+    const void *ctx)
 {
 	for (size_t i = 0; i < n->nwatchers; i++)
-		if (n->watchers[i].fn == fn && n->watchers[i].ctx == ctx) {
+		if (n->watchers[i].fn == fn && n->watchers[i].conn_fn ==
+		    conn_fn && n->watchers[i].ctx == ctx) {
 			memmove(&n->watchers[i], &n->watchers[i + 1],
 			    (n->nwatchers - i - 1) * sizeof(n->watchers[0]));
 			n->nwatchers--;
 			return;
 		}
+}
+
+void
+proto_node_unwatch(proto_node *n, proto_node_watch_fn fn, const void *ctx)
+{
+	unwatch(n, fn, NULL, ctx);
+}
+
+void
+proto_node_unwatch_conns(proto_node *n, proto_node_conn_fn fn,
+    const void *ctx)
+{
+	unwatch(n, NULL, fn, ctx);
+}
+
+/* A node connected on a duplex connection: offered to the watchers, the
+ * first to attach to it keeps it. */
+static void
+on_duplex(proto_conn *c, void *arg)
+{
+	proto_node *n = arg;
+	const char *host = proto_conn_peer_host(c);
+	proto_addr a;
+
+	if (proto_conn_peer_listen_port(c) == 0 || proto_addr_from_host(&a,
+	    host, strlen(host), proto_conn_peer_listen_port(c)) != 0)
+		return;
+	enter(n);
+	for (size_t i = 0; i < n->nwatchers && !n->dying; i++)
+		if (n->watchers[i].conn_fn != NULL &&
+		    n->watchers[i].conn_fn(c, &a, n->watchers[i].ctx))
+			break;
+	(void)leave(n);
+}
+
+int
+proto_node_serve(proto_node *n, proto_conn *c)
+{
+	return proto_server_adopt(n->server, c);
+}
+
+proto_conn *
+proto_node_conn_to(proto_node *n, const proto_addr *a)
+{
+	return proto_server_duplex_conn(n->server, a);
 }
 
 /* A node that listens connected to us: found too. The server has
@@ -292,7 +354,7 @@ proto_node_new(struct event_base *base, const proto_node_config *cfg,
     const proto_node_cbs *cbs, void *ctx)
 {
 	proto_server_cbs scbs = { server_log, on_inbound, proto__node_on_heard,
-	    server_record };
+	    on_duplex, server_record };
 	proto_node *n = calloc(1, sizeof(*n));
 
 	if (n == NULL)

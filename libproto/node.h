@@ -238,4 +238,29 @@ int proto_node_watch(proto_node *node, proto_node_watch_fn fn, void *ctx);
 void proto_node_unwatch(proto_node *node, proto_node_watch_fn fn,
     const void *ctx);
 
+/*
+ * Requests both ways. A watcher of connections is offered each duplex
+ * connection a node makes to this one (PROTOCOL.md section 4), c with the
+ * address it listens at (borrowed for the call): it returns 1 when it
+ * attached to c (proto_conn_attach, to ask there), which no later watcher
+ * is then offered, else 0. c stays the node's. 0, or PROTO_ERR_TOO_BIG
+ * past PROTO_NODE_WATCHERS_MAX (shared with proto_node_watch).
+ */
+typedef int (*proto_node_conn_fn)(proto_conn *c, const proto_addr *addr,
+    void *ctx);
+int proto_node_watch_conns(proto_node *node, proto_node_conn_fn fn,
+    void *ctx);
+void proto_node_unwatch_conns(proto_node *node, proto_node_conn_fn fn,
+    const void *ctx);
+
+/* The node's server answers the requests on c, a duplex connection the
+ * caller made and owns (proto_server_adopt says how long, and what it
+ * returns). */
+int proto_node_serve(proto_node *node, proto_conn *c);
+
+/* A duplex connection from the node at addr that the server accepted
+ * (proto_server_duplex_conn), to attach to instead of connecting; NULL
+ * when none. */
+proto_conn *proto_node_conn_to(proto_node *node, const proto_addr *addr);
+
 #endif

@@ -35,6 +35,7 @@ struct node_source {
 
 struct node_watcher {
 	proto_node_watch_fn fn;
+	proto_node_conn_fn conn_fn;     /* or this */
 	void *ctx;
 };
 

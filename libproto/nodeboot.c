@@ -136,7 +136,7 @@ boot_close(proto_conn *c, int err, void *arg)
 }
 
 static const proto_conn_cbs boot_cbs = { boot_ready, boot_msg, boot_close,
-    NULL, NULL };
+    NULL, NULL, NULL };
 
 /* A connection to at that tells our port and file count. NULL with errno
  * set when it cannot be started. */
@@ -186,6 +186,14 @@ proto__node_on_heard(const proto_addr *a, void *arg)
 	for (struct node_conn *nc = n->conns; nc; nc = nc->next)
 		if (nc->check && proto_addr_equal(&nc->at, a))
 			return;
+	/* Connected to us already, through its handshake (and the swarm's
+	 * proof), on a connection that stays: that is the check. */
+	if (proto_server_duplex_conn(n->server, a) != NULL) {
+		proto__node_say(n, PROTO_LOG_DEBUG, "%s: heard on the LAN, and "
+		    "connected to us", proto_addr_text(a));
+		proto_node_found(n, a, "lan");
+		return;
+	}
 	(void)conn_to(n, a, 1);
 }
 

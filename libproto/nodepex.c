@@ -150,7 +150,7 @@ static void
 ask(struct pex *p, const proto_addr *addr)
 {
 	static const proto_conn_cbs cbs = { on_ready, on_msg, on_close, NULL,
-	    NULL };
+	    NULL, NULL };
 	proto_conn_config ccfg;
 	proto_addr said[PROTO_HELLO_ADDRS_MAX];
 	struct asked *a;

@@ -4,6 +4,7 @@
  * by the bounds checker before msgpack-c sees it, then taken apart field by
  * field, with nothing believed until its expiry and signature are checked.
  */
+#include <pthread.h>
 #include <string.h>
 #include <time.h>
 
@@ -11,6 +12,7 @@
 
 #include "check.h"
 #include "error.h"
+#include "hash.h"
 #include "record.h"
 
 /* Body and record nest two deep; a body holds at most a few dozen
@@ -241,11 +243,68 @@ unpack_one(const uint8_t *p, size_t len, msgpack_zone *zone,
 	return 0;
 }
 
+/*
+ * The records whose signature was checked lately, by the SHA-256 of all
+ * their bytes (body and signature alike: a record that differs in one byte
+ * is checked afresh), in as many slots as the digest's first bytes pick.
+ * In a swarm every PEERS answer names the same nodes with the same
+ * records, and an Ed25519 check costs far more than the hash: 100 fetchers
+ * of one file checked 28,000. What else a record says (its expiry above
+ * all) is read again every time. The lock is for a caller's other threads.
+ */
+#define CHECKED_SLOTS 1024u
+
+struct checked_record {
+	uint8_t digest[PROTO_HASH_LEN];
+	uint8_t id[PROTO_IDENTITY_LEN];
+	int used;
+};
+
+static struct checked_record checked[CHECKED_SLOTS];
+static pthread_mutex_t checked_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static struct checked_record *
+checked_slot(const uint8_t digest[PROTO_HASH_LEN])
+{
+	return &checked[((unsigned)digest[0] << 8 | digest[1]) %
+	    CHECKED_SLOTS];
+}
+
+/* 1, id set, when the record of this digest was checked before. */
+static int
+checked_before(const uint8_t digest[PROTO_HASH_LEN],
+    uint8_t id[PROTO_IDENTITY_LEN])
+{
+	const struct checked_record *c = checked_slot(digest);
+	int hit;
+
+	pthread_mutex_lock(&checked_lock);
+	hit = c->used && memcmp(c->digest, digest, PROTO_HASH_LEN) == 0;
+	if (hit)
+		memcpy(id, c->id, PROTO_IDENTITY_LEN);
+	pthread_mutex_unlock(&checked_lock);
+	return hit;
+}
+
+static void
+remember_checked(const uint8_t digest[PROTO_HASH_LEN],
+    const uint8_t id[PROTO_IDENTITY_LEN])
+{
+	struct checked_record *c = checked_slot(digest);
+
+	pthread_mutex_lock(&checked_lock);
+	memcpy(c->digest, digest, PROTO_HASH_LEN);
+	memcpy(c->id, id, PROTO_IDENTITY_LEN);
+	c->used = 1;
+	pthread_mutex_unlock(&checked_lock);
+}
+
 static int
 verify(const uint8_t *buf, size_t len, uint64_t now, proto_record *out,
     msgpack_zone *zone)
 {
 	uint8_t signed_bytes[DOMAIN_LEN + PROTO_RECORD_MAX];
+	uint8_t digest[PROTO_HASH_LEN];
 	msgpack_object rec, body;
 	const msgpack_object *b, *s;
 	int rc;
@@ -268,12 +327,18 @@ verify(const uint8_t *buf, size_t len, uint64_t now, proto_record *out,
 	    out->exp + PROTO_RECORD_SKEW < now ||
 	    out->exp > now + PROTO_RECORD_LIFETIME_MAX + PROTO_RECORD_SKEW)
 		return PROTO_ERR_STALE;
+	if (proto_sha256(buf, len, digest) == 0 && checked_before(digest,
+	    out->id))
+		return 0;
 	memcpy(signed_bytes, PROTO_RECORD_DOMAIN, DOMAIN_LEN);
 	memcpy(signed_bytes + DOMAIN_LEN, b->via.bin.ptr, b->via.bin.size);
 	if (!proto_identity_verify(out->key, signed_bytes,
 	    DOMAIN_LEN + b->via.bin.size, (const uint8_t *)s->via.bin.ptr))
 		return PROTO_ERR_MISMATCH;
-	return proto_identity_of_key(out->key, out->id);
+	if ((rc = proto_identity_of_key(out->key, out->id)) != 0)
+		return rc;
+	remember_checked(digest, out->id);
+	return 0;
 }
 
 int

@@ -502,8 +502,11 @@ proto__server_on_msg(proto_conn *c, proto_msg *m, void *arg)
 		    "%u requests outstanding", proto_conn_peer(c), QUEUE_MAX);
 		proto_conn_send_error(c, m->rid, PROTO_CODE_BAD_REQUEST,
 		    "over 128 requests outstanding");
-		proto_conn_close_after_flush(c);
-		cl->conn = NULL;
+		/* A guest's connection ends through its owner. */
+		if (!cl->guest) {
+			proto_conn_close_after_flush(c);
+			cl->conn = NULL;
+		}
 		proto__server_client_free(cl);
 		return;
 	}

@@ -77,7 +77,12 @@ proto__server_client_free(struct client *cl)
 	srv->nclients--;
 	if (cl->handshaking)
 		srv->nhandshaking--;
-	proto_conn_free(cl->conn);
+	/* A guest lets go; dropped for what it did, the connection ends
+	 * too (its owner hears of it from the loop). */
+	if (cl->guest)
+		proto_conn_detach(cl->conn, !srv->freeing);
+	else
+		proto_conn_free(cl->conn);
 	if (cl->handshaking && !srv->freeing)
 		take_waiting(srv, cl->host);
 	free(cl->queue);
@@ -99,6 +104,11 @@ on_ready(proto_conn *c, const proto_msg *hello, void *arg)
 	proto__server_say(srv, PROTO_LOG_DEBUG, "%s: connected (%s)",
 	    proto_conn_peer(c), proto_conn_peer_name(c));
 	take_waiting(srv, cl->host);
+	/* Requests may flow both ways: the owner may ask here too, rather
+	 * than connect again. Offered before the peer is named, so that a
+	 * fetch told of it takes this connection. */
+	if (proto_conn_duplex(c) && srv->cbs.on_duplex != NULL)
+		srv->cbs.on_duplex(c, srv->ctx);
 	/* A peer that listens can be passed on to others. */
 	if (hello->listen_port != 0 && proto_addr_from_host(&cl->listen_at,
 	    host, strlen(host), hello->listen_port) == 0) {
@@ -154,7 +164,76 @@ on_idle(proto_conn *c, void *arg)
 }
 
 static const proto_conn_cbs client_cbs = { on_ready, proto__server_on_msg,
-    on_close, on_idle, proto__server_on_written };
+    on_close, on_idle, proto__server_on_written, NULL };
+
+/* Its owner let go: the connection is ours now, ended when idle too. */
+static void
+on_handed(proto_conn *c, void *arg)
+{
+	struct client *cl = arg;
+
+	cl->guest = 0;
+	proto_conn_set_idle_timeout(c, 10 * cl->srv->cfg.conn.timeout);
+}
+
+static const proto_conn_cbs guest_cbs = { NULL, proto__server_on_msg,
+    on_close, on_idle, proto__server_on_written, on_handed };
+
+int
+proto_server_adopt(proto_server *srv, proto_conn *c)
+{
+	struct client *cl;
+	const char *host = proto_conn_peer_host(c);
+	int rc;
+
+	if (srv->nclients >= srv->cfg.max_peers)
+		return PROTO_ERR_TOO_BIG;
+	if ((cl = calloc(1, sizeof(*cl))) == NULL)
+		return PROTO_ERR_NOMEM;
+	if ((rc = proto_conn_attach(c, &guest_cbs, cl)) != 0) {
+		free(cl);
+		return rc;
+	}
+	cl->srv = srv;
+	cl->conn = c;
+	cl->guest = 1;
+	snprintf(cl->host, sizeof(cl->host), "%s", host);
+	/* Its answers must never stop the owner's reading. */
+	proto_conn_raise_out_limit(c, srv->cfg.conn.out_limit);
+	cl->seq = srv->accepted++;
+	cl->next = srv->clients;
+	if (srv->clients)
+		srv->clients->prev = cl;
+	srv->clients = cl;
+	srv->nclients++;
+	proto__server_say(srv, PROTO_LOG_DEBUG, "%s: answered on a connection "
+	    "this node made", proto_conn_peer(c));
+	return 0;
+}
+
+proto_conn *
+proto_server_duplex_conn(const proto_server *srv, const proto_addr *a)
+{
+	char host[PROTO_ADDR_TEXT_MAX];
+
+	proto_addr_host(a, host, sizeof(host));
+	for (const struct client *cl = srv->clients; cl; cl = cl->next) {
+		const uint8_t *id = proto_conn_peer_id(cl->conn);
+		if (cl->guest || cl->handshaking ||
+		    !proto_conn_duplex(cl->conn) ||
+		    !proto_conn_answers(cl->conn))
+			continue;
+		/* The same node: its identity when pinned, else where it
+		 * listens. */
+		if (a->has_pin ? id != NULL && memcmp(id, a->pin,
+		    PROTO_IDENTITY_LEN) == 0 :
+		    proto_conn_peer_listen_port(cl->conn) ==
+		    proto_addr_port(a) &&
+		    strcmp(proto_conn_peer_host(cl->conn), host) == 0)
+			return cl->conn;
+	}
+	return NULL;
+}
 
 /* The connection longest in its handshake, or NULL. */
 static struct client *
@@ -374,8 +453,9 @@ proto_server_new(struct event_base *base, proto_store *store,
 		srv->cfg.max_handshakes = srv->cfg.max_peers;
 	if (srv->cfg.max_host_handshakes == 0)
 		srv->cfg.max_host_handshakes = DEFAULT_HOST_HANDSHAKES;
-	srv->cfg.conn.caps |= PROTO_CAP_SWARM | PROTO_CAP_HASHES |
-	    PROTO_CAP_TREES;
+	/* It may ask on what it accepted (a fetch of the node's does). */
+	srv->cfg.conn.caps |= PROTO_CAP_SWARM | PROTO_CAP_DUPLEX |
+	    PROTO_CAP_HASHES | PROTO_CAP_TREES;
 	/* Past REQUESTS_MAX a request is answered BUSY, so that is what a
 	 * client may have out. */
 	if (srv->cfg.conn.max_requests == 0)

@@ -70,6 +70,11 @@ typedef struct proto_server_cbs {
 	 * proto_peers_add; without this callback it never is. a is valid
 	 * during the call. */
 	void (*on_heard)(const proto_addr *a, void *ctx);
+	/* Optional: a node connected on a duplex connection (both HELLOs
+	 * carry PROTO_CAP_DUPLEX), c, which the server owns: the owner may
+	 * ask there too (proto_conn_attach) rather than connect again.
+	 * Called before on_peer for it. */
+	void (*on_duplex)(proto_conn *c, void *ctx);
 	/* Optional: the owner's signed record (record.h), sent in the HELLO
 	 * of each connection accepted; *len set, NULL for none. Valid until
 	 * the next call. */
@@ -125,6 +130,25 @@ void proto_server_have(proto_server *srv, const uint8_t id[PROTO_HASH_LEN],
  * ids they hold. Owned by srv and valid until it is freed; the owner may
  * add to it. Never NULL. */
 proto_peer_table *proto_server_known(proto_server *srv);
+
+/*
+ * Answers the requests of the peer on c, a duplex connection someone else
+ * made (a fetch), as on those the server accepted (HAVE pushes too), as
+ * c's guest (proto_conn_attach): until c ends, or the server goes (it then
+ * detaches), or drops the peer for what it did (c then ends). When the
+ * owner lets go of c (proto_conn_release), c is the server's. 0,
+ * PROTO_ERR_TOO_BIG with max_peers connections already, PROTO_ERR_NOMEM,
+ * or PROTO_ERR_INVALID (c not ready, not duplex, or with a guest).
+ */
+int proto_server_adopt(proto_server *srv, proto_conn *c);
+
+/* A duplex connection the server accepted from the node at a (its
+ * identity when a is pinned, else the address and the port it listens
+ * on); NULL when none. Someone may ask on it already (proto_conn_attach
+ * then says so). Owned by the server: valid until the callback in which
+ * it was got returns. */
+proto_conn *proto_server_duplex_conn(const proto_server *srv,
+    const proto_addr *a);
 
 /* 1 when a node listening on host:port is connected to us now. */
 int proto_server_connected_from(const proto_server *srv, const char *host,

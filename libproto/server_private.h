@@ -51,6 +51,8 @@ struct client {
 	int interested;
 	uint8_t interest[PROTO_HASH_LEN];
 	int handshaking;    /* accepted, its HELLO not yet taken */
+	int guest;          /* conn is another's (a fetch's): answered as a
+	                     * guest (proto_server_adopt), never freed here */
 	uint64_t seq;       /* order of acceptance: lower is older */
 	char host[PROTO_HOST_MAX + 1];
 	int listens;        /* its HELLO named a port: ... */

@@ -118,6 +118,20 @@ _alone() {
 
 # ---- p2p-fetch against a bad peer ----
 
+@test "badpeer asks (a LIST to the fetch that connected, no duplex cap): dropped as before, by a fetch that shares too" {
+	start_badpeer asks m f
+	local bad=$BADPEER_ADDR
+	_serve_honest
+	# -o: the fetch is a node that answers requests, on the connections it makes too, but only
+	# where both HELLOs carry the duplex cap; this peer's has none.
+	run --separate-stderr timeout 60 p2p-fetch --stats -T "$T" -p "$bad" -p "$GOOD" -o out "$ID" </dev/null
+	echo "$stderr" >&2
+	assert_equal "$status" 0
+	cmp f out
+	_misbehaved asks
+	assert_stderr_line --regexp "^p2p-fetch: $bad: (sent an unrequested LIST|answered out of order|answered with LIST); dropping peer\$"
+}
+
 @test "badpeer honest (control): the fetch uses it like any peer" {
 	start_badpeer honest m f
 	local bad=$BADPEER_ADDR

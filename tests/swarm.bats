@@ -186,6 +186,86 @@ wait_fetches() {
 	assert_equal "$(grep -cE " conn: [^ ]+: connecting\$" <<<"$output")" 1
 }
 
+# conns_between PID1 PID2: the established TCP connections between the two processes (each
+# counted once: those of PID1 whose far end is a socket of PID2's).
+conns_between() {
+	local theirs
+	theirs=$(ss -tnpH state established | grep "pid=$2," | awk '{ print $3 }' |
+	    sed 's/.*://' | sort -u)
+	ss -tnpH state established | grep "pid=$1," | awk '{ print $4 }' | sed 's/.*://' |
+	    grep -cxF -f <(printf '%s\n' "$theirs") || true
+}
+
+@test "two fetchers swarming from a capped seed hold one connection between them, and both ask on it" {
+	make_file big 8M 11
+	serve_chunked big -- --no-announce --max-upload-rate 2M
+	local id
+	id=$(p2p-chunk --id big)
+	start_fetch f1 -vv -T 30 --seed -p "$SERVER_ADDR" -o f1 "$id"
+	start_fetch f2 -vv -T 30 --seed -p "$SERVER_ADDR" -o f2 "$id"
+	local p1=${FETCH_PIDS[0]} p2=${FETCH_PIDS[1]} port1 port2
+	port1=$(fetch_port f1)
+	port2=$(fetch_port f2)
+	wait_for -t 60 grep -q 'seeding' f1.err
+	wait_for -t 60 grep -q 'seeding' f2.err
+	cmp big f1
+	cmp big f2
+	# Complete, each let go of the connection it asked on; the nodes keep it, to answer.
+	local n
+	n=$(conns_between "$p1" "$p2")
+	echo "connections between the fetchers: $n" >&2
+	assert_equal "$n" 1
+	# Whichever made it, the other asked there too rather than connect again; had both
+	# connected at once, one of the two connections was dropped by both.
+	local dials=0 dropped=0
+	dials=$(($(grep -cE " conn: 127\.0\.0\.1:$port2: connecting\$" f1.err) +
+	    $(grep -cE " conn: 127\.0\.0\.1:$port1: connecting\$" f2.err)))
+	dropped=$(cat f1.err f2.err | grep -c 'connected both ways; keeping the one it made' || true)
+	echo "dials $dials, dropped $dropped" >&2
+	assert_equal $((dials - dropped)) 1
+	grep -q 'asking on the connection it made' f1.err f2.err ||
+		fail "neither asked on the connection the other made"
+	kill -TERM "$p1" "$p2"
+	wait_exit "$p1" 10
+	wait_exit "$p2" 10
+	# Chunks went between them, on that one connection.
+	local from1 from2
+	from1=$(stats_field "$(grep stats f1.err)" from)
+	from2=$(stats_field "$(grep stats f2.err)" from)
+	echo "f1 from $from1; f2 from $from2" >&2
+	[[ $from1 == *":$port2/"* || $from2 == *":$port1/"* ]] ||
+		fail "neither fetched from the other"
+}
+
+@test "an old peer (the reference: version 1, no duplex cap) works both ways with a sharing fetch" {
+	make_file big 1M 12
+	p2p-chunk big >m
+	local id
+	id=$(p2p-chunk --id big)
+	start_fake_peer m honest
+	local ref=$SERVER_ADDR
+	# The fetch downloads from it: the reference's HELLO has no duplex cap, so requests flow
+	# from the fetch only, and the fetch's node never answers on that connection.
+	start_fetch a -vv -T 20 --seed -p "$ref" -o a "$id"
+	local port pid=${FETCH_PIDS[0]}
+	port=$(fetch_port a)
+	wait_for -t 30 grep -q 'seeding' a.err
+	cmp big a
+	if grep -q 'answered on a connection this node made' a.err; then
+		fail "the node answered on the connection to an old peer"
+	fi
+	# And the old peer asks the fetch, which says it may ask back (caps 31) yet answers it as
+	# any node answers.
+	run -0 python3 "$P2P_REF" hello "127.0.0.1:$port"
+	assert_output --regexp '^\[0, 1, 31, '
+	run -0 python3 "$P2P_REF" list "127.0.0.1:$port"
+	assert_output --partial "$id"
+	run -0 python3 "$P2P_REF" swarm "127.0.0.1:$port" "$id"
+	assert_line --regexp '^map [0-9]+ ([0-9]+)/\1$'
+	kill -TERM "$pid"
+	wait_exit "$pid" 10
+}
+
 @test "--no-share: a fetch to a file does not listen; to stdout it never does" {
 	make_file big 1M 8
 	serve_chunked big -- --no-announce

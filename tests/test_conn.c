@@ -198,7 +198,7 @@ on_idle(proto_conn *c, void *ctx)
 }
 
 static const proto_conn_cbs cbs = { on_ready, on_msg, on_close, NULL,
-	    NULL };
+	    NULL, NULL };
 
 struct env {
 	struct event_base *base;

@@ -85,7 +85,7 @@ on_close(proto_conn *c, int err, void *ctx)
 	s->close_err = err;
 }
 
-static const proto_conn_cbs cbs = { on_ready, on_msg, on_close, NULL, NULL };
+static const proto_conn_cbs cbs = { on_ready, on_msg, on_close, NULL, NULL, NULL };
 
 struct env {
 	struct event_base *base;

@@ -134,7 +134,7 @@ static void
 test_freed_mid_stream(SSL_CTX *cctx, SSL_CTX *sctx)
 {
 	static const proto_conn_cbs cbs = { pair_ready, pair_msg, pair_close,
-	    NULL, NULL };
+	    NULL, NULL, NULL };
 	proto_conn_config ccfg = { 0 }, scfg = { 0 };
 	struct event_base *base = event_base_new();
 	struct pair p = { base, NULL, NULL, 0, 0 };
@@ -196,7 +196,7 @@ static void
 test_refused_dripper(SSL_CTX *cctx, SSL_CTX *sctx)
 {
 	static const proto_conn_cbs cbs = { NULL, NULL, refusal_close, NULL,
-	    NULL };
+	    NULL, NULL };
 	static const uint8_t secret[32] = { 1 };
 	static const uint8_t record[] = { 0x17, 0x03, 0x03, 0x40, 0x00 };
 	proto_conn_config ccfg = { 0 }, scfg = { 0 };
@@ -273,7 +273,7 @@ static void
 test_chunk_in_one_turn(SSL_CTX *cctx, SSL_CTX *sctx, const char *dir)
 {
 	static const proto_conn_cbs cbs = { turns_ready, turns_msg, pair_close,
-	    NULL, NULL };
+	    NULL, NULL, NULL };
 	static uint8_t bytes[256 << 10];
 	proto_conn_config ccfg = { 0 }, scfg = { 0 };
 	struct event_base *base = event_base_new();
@@ -353,6 +353,17 @@ main(void)
 	is_int(proto_identity_load(other, 1, &b), 0, "a second node");
 	ok(b && memcmp(proto_identity_id(a), proto_identity_id(b),
 	    PROTO_IDENTITY_LEN) != 0, "two keys, two identities");
+	for (int i = 0; i < 2; i++) {
+		/* The identity from the raw key (the DER prefix written out)
+		 * is the one from OpenSSL's encoding of the key. */
+		const proto_identity *k = i ? b : a;
+		uint8_t pub[PROTO_KEY_LEN], id[PROTO_IDENTITY_LEN];
+		ok(k != NULL && proto_identity_public_key(k, pub) == 0 &&
+		    proto_identity_of_key(pub, id) == 0 && memcmp(id,
+		    proto_identity_id(k), PROTO_IDENTITY_LEN) == 0,
+		    "key %d: proto_identity_of_key is the identity of its DER "
+		    "SubjectPublicKeyInfo", i + 1);
+	}
 
 	{
 		/* PROTOCOL.md section 8: the identity's test vector. */

@@ -588,6 +588,49 @@ test_refresh(void)
 	ok(o.r.seq == UINT64_MAX, "a clock behind the last seq: seq + 1");
 }
 
+/* A signature checked once is not checked again, and nothing else of the
+ * record is taken on trust: its expiry, and any byte changed. */
+static void
+test_checked_again(void)
+{
+	static proto_record_own own[100];
+	uint8_t buf[sizeof(vector)];
+	uint64_t now = (uint64_t)time(NULL);
+	proto_addr a;
+	proto_record v;
+	int good = 0;
+
+	is_int(proto_record_verify(vector, sizeof(vector), NOW, &v), 0,
+	    "checked again: the vector verifies");
+	is_int(proto_record_verify(vector, sizeof(vector), EXP +
+	    PROTO_RECORD_SKEW + 1, &v), PROTO_ERR_STALE,
+	    "checked again: once past its expiry, STALE all the same");
+	memcpy(buf, vector, sizeof(buf));
+	buf[sizeof(buf) - 1] ^= 1;
+	is_int(proto_record_verify(buf, sizeof(buf), NOW, &v),
+	    PROTO_ERR_MISMATCH, "checked again: its signature's last bit "
+	    "flipped: MISMATCH");
+	proto_addr_from_host(&a, "10.0.0.9", 8, 7000);
+	/* Many records, each verified twice (the second time from memory,
+	 * unless two share a slot). */
+	for (int i = 0; i < 100; i++) {
+		memset(&own[i], 0, sizeof(own[i]));
+		proto_addr_set_port(&a, (uint16_t)(7000 + i));
+		if (proto_record_refresh(&own[i], key, &a, 1, 2, now) == 0 &&
+		    proto_record_verify(own[i].buf, own[i].len, now, &v) == 0 &&
+		    proto_record_verify(own[i].buf, own[i].len, now, &v) == 0 &&
+		    memcmp(v.id, proto_identity_id(key), PROTO_IDENTITY_LEN) ==
+		    0 && proto_addr_port(&v.addrs[0]) == 7000 + i)
+			good++;
+	}
+	is_int(good, 100, "checked again: 100 records, each verified twice, "
+	    "naming their signer and their own address");
+	ok(proto_record_verify(own[0].buf, own[0].len, now, &v) == 0 &&
+	    proto_record_verify(vector, sizeof(vector), NOW, &v) == 0 &&
+	    v.seq == 1, "checked again: the first ones, and the vector, "
+	    "still verify, each as itself");
+}
+
 /* Watches what a node offers. */
 static void
 offered(const proto_node_seen *seen, void *arg)
@@ -669,6 +712,7 @@ main(void)
 	test_sizes();
 	test_shapes();
 	test_refresh();
+	test_checked_again();
 	test_nodes();
 	msgpack_sbuffer_destroy(&sb);
 	proto_identity_free(key);

@@ -91,7 +91,7 @@ usage(FILE *out)
 	    "  unknown-type out-of-order unrequested overlong-chunk drip\n"
 	    "  drip-chunks slow-chunks stall stall-chunks close-mid-chunk\n"
 	    "  bad-version liar pex-flood hostile-names slow-start\n"
-	    "  push-unknown error-code busy maxreq\n"
+	    "  push-unknown error-code busy maxreq asks\n"
 	    "attack modes: huge-length bomb-array bomb-nested bomb-str\n"
 	    "  unknown-type truncated-frame drip pipeline never-read\n"
 	    "  flood-connect flood-silent big-frame hostile-names trickle\n"
@@ -891,6 +891,18 @@ serve_peer(struct server *srv, int fd, const char *who)
 		note("%s: %s before HELLO", who, proto_msg_type_name(m.type));
 	proto_msg_clear(&m);
 	free(body);
+	if (strcmp(srv->mode, "asks") == 0) {
+		/* Requests flow from the connecting side only, without the
+		 * duplex cap in both HELLOs (ours has none). */
+		proto_msg_init(&m, PROTO_MSG_LIST);
+		m.rid = 1;
+		misbehaved(&p, "a LIST to the node that connected, without "
+		    "the duplex cap");
+		if (send_msg(fd, &m) != 0) {
+			note("%s: gone", who);
+			return;
+		}
+	}
 	if (strcmp(srv->mode, "stall") == 0) {
 		misbehaved(&p, "silent after the handshake");
 		drain(fd, 600000, NULL);
@@ -994,7 +1006,7 @@ static const char *serve_modes[] = { "honest", "wrong-chunk",
 	"unrequested", "overlong-chunk", "drip", "drip-chunks", "slow-chunks",
 	"stall", "stall-chunks", "close-mid-chunk", "bad-version", "liar",
 	"pex-flood", "hostile-names", "slow-start", "push-unknown", "error-code",
-	"busy", "maxreq", NULL };
+	"busy", "maxreq", "asks", NULL };
 
 static int
 known(const char *const *modes, const char *mode)
