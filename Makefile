@@ -35,7 +35,7 @@ endif
 DEB_PKGS = build-essential pkg-config libevent-dev libssl-dev libmsgpack-dev libinih-dev \
            bats bats-support bats-assert bats-file iproute2 util-linux \
            time procps cppcheck python3 clang libclang-rt-14-dev jq tmux \
-           parallel
+           parallel libarchive-tools
 
 B = build
 LIB_SRCS = $(wildcard libproto/*.c)
@@ -46,7 +46,7 @@ PRIVATE_HEADERS = libproto/check.h libproto/frame.h libproto/picker.h \
                   libproto/msg_private.h \
                   libproto/store_private.h libproto/conn_private.h \
                   libproto/fetch_private.h libproto/server_private.h \
-                  libproto/node_private.h
+                  libproto/node_private.h libproto/tree_private.h
 PUBLIC_HEADERS = $(filter-out $(PRIVATE_HEADERS), $(wildcard libproto/*.h))
 LIB_OBJS = $(LIB_SRCS:%.c=$(B)/%.o)
 # The shared library: position-independent objects of their own, a soname
@@ -61,6 +61,7 @@ TOOL_COMMON = $(B)/tools/tool.o $(B)/tools/log.o $(B)/tools/progress.o \
               $(B)/tools/share.o
 BENCH_OBJS = $(patsubst %.c,$(B)/%.o,$(wildcard tools/bench/*.c))
 FETCH_OBJS = $(B)/tools/fetchlist.o $(B)/tools/peerlines.o \
+             $(B)/tools/fetchtree.o $(B)/tools/fetchtar.o \
              $(B)/tools/fetchstats.o
 TOOLS = p2p-chunk p2p-verify p2p-serve p2p-fetch p2p-discover p2p-bench
 TOOL_BINS = $(TOOLS:%=$(B)/bin/%)

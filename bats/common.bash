@@ -576,3 +576,15 @@ stream_read() {
 median() {
 	printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
 }
+
+# list_files ARGS...: `p2p-fetch --list ARGS` (30 s at most) with the trees left out: a -d
+# server shares its tree too (docs/PROTOCOL.md section 10), listed as a text line whose name
+# ends in '/', or a JSON object of "type" "tree". Its exit status is p2p-fetch's.
+list_files() {
+	local rc=0 out
+	out=$(timeout 30 p2p-fetch --list "$@") || rc=$?
+	if [[ -n $out ]]; then
+		grep -v -e $'\t[^\t]*/$' -e '"type":"tree"' <<<"$out" || true
+	fi
+	return $rc
+}

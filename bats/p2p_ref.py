@@ -44,6 +44,16 @@ join a private swarm (--secret-file): Python's ssl module exports no keying mate
                                      whole file before a bad one is asked for some). It answers PEERS as version 1
                                      did, [host, port] pairs only: those of P2P_REF_PEERS
                                      (HOST:PORT words), or none; an id asked about is ignored
+  p2p_ref.py tree DIR                the tree id of DIR (docs/PROTOCOL.md section 10): regular
+                                     files and empty directories, symbolic links skipped
+  p2p_ref.py treemanifest FILE|-     decode a tree manifest: one JSON object, its id checked
+                                     against its "tree" bytes, and its entries
+  p2p_ref.py treepeer DIR MODE       a fake peer like "peer", serving the tree of DIR by its id
+                                     and each of its files (chunk size 16384); prints HOST:PORT,
+                                     then the tree id. MODE: honest, dotdot (the tree also lists
+                                     "../escaped" with the first file's id), absolute (also
+                                     "/tmp/escaped"), many (a tree declaring 2^20 entries, its id
+                                     that of those bytes)
   p2p_ref.py load HOST:PORT MANIFEST N K
                                      open N connections at once, all held open together; on
                                      each ask for K random chunks, check every one against
@@ -93,6 +103,7 @@ import os
 import shutil
 import socket
 import ssl
+import stat as stat_mod
 import struct
 import subprocess
 import sys
@@ -810,6 +821,153 @@ def stall(addr, fid, cs, n, gofile, count=None):
     return 0
 
 
+TREE_PREFIX = b"mini-p2p-tree-v1"
+
+
+def tree_entries(top):
+    """The entries of the tree at top, sorted by path bytes: [path, size, mode, id] for each
+    regular file, [path] for each directory with nothing beneath it. Links are skipped."""
+    out = []
+
+    def walk(rel):
+        d = os.path.join(os.fsencode(top), rel) if rel else os.fsencode(top)
+        names = sorted(os.listdir(os.fsencode(d)))
+        kept = 0
+        for n in names:
+            r = rel + b"/" + n if rel else n
+            st = os.lstat(os.path.join(os.fsencode(top), r))
+            if stat_mod.S_ISLNK(st.st_mode):
+                continue
+            if stat_mod.S_ISDIR(st.st_mode):
+                if not walk(r):
+                    out.append([r])
+                kept += 1
+            elif stat_mod.S_ISREG(st.st_mode):
+                out.append([r, st.st_size, st.st_mode & 0o777,
+                            file_id(os.path.join(os.fsencode(top), r))])
+                kept += 1
+        return kept
+
+    walk(b"")
+    out.sort(key=lambda e: e[0])
+    return out
+
+
+def tree_id(encoding):
+    return H(TREE_PREFIX + encoding)
+
+
+def tree_check(m):
+    """The entries of a tree manifest map, after checking its id and every rule of section 10."""
+    if not isinstance(m, dict) or m.get("v") != 1 or not isinstance(m.get("tree"), bytes):
+        raise Bad("not a tree manifest")
+    raw = m["tree"]
+    if tree_id(raw) != m.get("id"):
+        raise Bad("tree does not hash to id")
+    entries, end = dec(raw)
+    if end != len(raw) or enc(entries) != raw or not isinstance(entries, list):
+        raise Bad("tree not canonical")
+    paths = set()
+    last = None
+    for e in entries:
+        p = e[0]
+        if not isinstance(p, bytes) or (last is not None and p <= last):
+            raise Bad("tree not sorted")
+        last = p
+        parts = p.split(b"/")
+        if (len(p) > 4095 or len(parts) > 64 or b"\0" in p or
+                any(c in (b"", b".", b"..") or len(c) > 255 for c in parts)):
+            raise Bad("bad path %r" % p)
+        if len(e) == 4 and (e[2] > 0o777 or len(e[3]) != 32):
+            raise Bad("bad file entry")
+        if len(e) not in (1, 4):
+            raise Bad("bad entry")
+        paths.add(p)
+    for e in entries:
+        parts = e[0].split(b"/")
+        for i in range(1, len(parts)):
+            if b"/".join(parts[:i]) in paths:
+                raise Bad("%r lies beneath another entry" % e[0])
+    return entries
+
+
+def serve_tree(top, mode):
+    """A fake peer of version 1 (caps 0) serving the tree of top and each of its files."""
+    cs = BLOCK
+    entries = tree_entries(top)
+    files = {}
+    for e in entries:
+        if len(e) == 4:
+            path = os.path.join(os.fsencode(top), e[0])
+            size, leaves = leaves_of(path)
+            layer = chunk_layer(leaves, cs)
+            files[e[3]] = ({"v": 1, "id": e[3], "name": os.path.basename(e[0]).decode(
+                "utf-8", "surrogateescape"), "size": size, "chunk_size": cs,
+                "chunks": b"".join(layer)}, path, size)
+    forged = [list(e) for e in entries]
+    first = next(e for e in entries if len(e) == 4)
+    if mode == "dotdot":
+        forged.append([b"../escaped"] + first[1:])
+    elif mode == "absolute":
+        forged.append([b"/tmp/escaped"] + first[1:])
+    forged.sort(key=lambda e: e[0])
+    raw = enc(forged)
+    if mode == "many":
+        raw = b"\xdd" + struct.pack(">I", 1 << 20) + enc(first) * 4
+    tid = tree_id(raw)
+    wire = {"v": 1, "id": tid, "name": "forged", "tree": raw}
+    lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(64)
+    port = lsock.getsockname()[1]
+    sys.stdout.write("127.0.0.1:%d\n%s\n" % (port, tid.hex()))
+    sys.stdout.flush()
+    use_tls = tls_on()
+    if use_tls:
+        tls_context(True)
+
+    def handle(conn):
+        try:
+            if use_tls:
+                conn.settimeout(30)
+                conn = tls_context(True).wrap_socket(conn, server_side=True)
+                conn.settimeout(None)
+            conn.sendall(frame([0, 1, 0, "fake-tree-" + mode, port]))
+            first_msg = recv_frame(conn)
+            if not isinstance(first_msg, list) or first_msg[:1] != [0]:
+                return
+            while True:
+                msg = recv_frame(conn)
+                t, rid = msg[0], msg[1]
+                if t == 4 and msg[2] == tid:
+                    conn.sendall(frame([5, rid, wire]))
+                elif t == 4 and msg[2] in files:
+                    conn.sendall(frame([5, rid, files[msg[2]][0]]))
+                elif t == 6 and msg[2] in files and msg[4] == cs:
+                    _, path, size = files[msg[2]]
+                    if not 0 <= msg[3] < max(1, -(-size // cs)):
+                        conn.sendall(frame([1, rid, 1, "not found"]))
+                        continue
+                    with open(path, "rb") as f:
+                        f.seek(msg[3] * cs)
+                        conn.sendall(frame([7, rid, f.read(cs)]))
+                elif t == 8:
+                    conn.sendall(frame([9, rid, []]))
+                elif t in (4, 6):
+                    conn.sendall(frame([1, rid, 1, "not found"]))
+                else:
+                    conn.sendall(frame([1, rid, 2, "bad request"]))
+        except (EOFError, OSError, Bad, IndexError, TypeError):
+            pass
+        finally:
+            conn.close()
+
+    while True:
+        conn, _ = lsock.accept()
+        threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
+
 def main(argv):
     if len(argv) < 2:
         sys.stderr.write(__doc__)
@@ -818,6 +976,23 @@ def main(argv):
     if cmd == "id":
         for p in args:
             print(file_id(p).hex())
+    elif cmd == "tree":
+        print(tree_id(enc(tree_entries(args[0]))).hex())
+    elif cmd == "treemanifest":
+        data = sys.stdin.buffer.read() if args[0] == "-" else open(args[0], "rb").read()
+        try:
+            m, end = dec(data)
+            entries = tree_check(m)
+        except Bad as e:
+            print("p2p_ref: treemanifest: %s" % e, file=sys.stderr)
+            return 1
+        print(json.dumps({"id": m["id"].hex(), "name": m.get("name"), "keys": list(m.keys()),
+                          "canonical": enc(m) == data[:end],
+                          "entries": [[e[0].decode("utf-8", "surrogateescape")] +
+                                      [x.hex() if isinstance(x, bytes) else x for x in e[1:]]
+                                      for e in entries]}, ensure_ascii=False))
+    elif cmd == "treepeer":
+        serve_tree(args[0], args[1])
     elif cmd == "chunks":
         size, leaves = leaves_of(args[0])
         for h in chunk_layer(leaves, int(args[1])):

@@ -46,6 +46,7 @@
 #include "msg.h"
 #include "node.h"
 #include "server.h"
+#include "tree.h"
 
 struct event_base;
 
@@ -118,6 +119,13 @@ typedef struct proto_fetch_cbs {
 	 * them was asked for yet: the owner may call proto_fetch_held for
 	 * those it has (an earlier run's, proto_output_resume_range). */
 	void (*on_hashes)(uint64_t first, uint64_t count, void *ctx);
+	/* Optional: the id is a tree's (docs/PROTOCOL.md section 10), and a
+	 * peer sent its manifest, valid for the id: t is the owner's now. The
+	 * owner ends this fetch (proto_fetch_stop) and fetches the tree's
+	 * files by their ids. Nonzero ends the fetch (on_end with 1). Without
+	 * it, the trees capability is not stated (except with list) and a
+	 * peer that sends a tree manifest is dropped. */
+	int (*on_tree)(struct proto_tree *t, void *ctx);
 } proto_fetch_cbs;
 
 typedef struct proto_fetch_stats {

@@ -218,11 +218,41 @@ take_hashes(struct fetch_peer *p, const struct fetch_request *r,
 		proto__fetch_peer_pump(f->peers[k]);
 }
 
+/* A tree manifest for the id (msg.c checked that it hashes to its own):
+ * the owner's, when it takes trees; a peer that sends one to a fetch that
+ * does not asked for a file it does not have. */
+static void
+take_tree(struct fetch_peer *p, proto_msg *m)
+{
+	proto_fetch *f = p->f;
+	proto_tree *t = m->tree;
+
+	if (memcmp(t->id, f->id, PROTO_HASH_LEN) != 0 ||
+	    f->cbs.on_tree == NULL) {
+		proto__fetch_peer_fail(p, 1, "%s: sent %s", proto_addr_text(
+		    &p->addr), f->cbs.on_tree == NULL ? "a tree manifest, not "
+		    "a file's" : "the manifest of another tree");
+		return;
+	}
+	m->tree = NULL; /* taken */
+	if (f->done || f->closed) {
+		proto_tree_free(t);
+		return;
+	}
+	f->manifests++;
+	if (f->cbs.on_tree(t, f->ctx) != 0)
+		proto__fetch_end(f, 1);
+}
+
 static void
 take_manifest(struct fetch_peer *p, proto_msg *m)
 {
 	proto_fetch *f = p->f;
 
+	if (m->tree != NULL) {
+		take_tree(p, m);
+		return;
+	}
 	if (memcmp(m->manifest->id, f->id, PROTO_HASH_LEN) != 0) {
 		proto__fetch_peer_fail(p, 1, "%s: sent the manifest of another file",
 		    proto_addr_text(&p->addr));

@@ -121,6 +121,8 @@ connect_peer(struct fetch_peer *p)
 		cfg.record = proto_node_record(f->cfg.node, &cfg.record_len);
 	/* We take a manifest without its layer, and ask for the hashes. */
 	cfg.caps |= PROTO_CAP_HASHES;
+	if (f->cbs.on_tree != NULL || f->cfg.list)
+		cfg.caps |= PROTO_CAP_TREES;
 	p->conn = proto_conn_connect(f->base, (struct sockaddr *)&p->addr.ss,
 	    p->addr.len, &cfg, &proto__fetch_peer_cbs, p);
 	if (p->conn == NULL) {

@@ -8,6 +8,7 @@
 #include "error.h"
 #include "frame.h"
 #include "manifest_private.h"
+#include "tree_private.h"
 #include "msg_private.h"
 #include "record.h"
 
@@ -22,6 +23,7 @@ void
 proto_msg_clear(proto_msg *m)
 {
 	proto_manifest_free(m->manifest);
+	proto_tree_free(m->tree);
 	if (m->zone_ != NULL)
 		msgpack_zone_free(m->zone_);
 	memset(m, 0, sizeof(*m));
@@ -100,10 +102,19 @@ pack_body(msgpack_packer *pk, const proto_msg *m)
 		msgpack_pack_array(pk, m->nentries);
 		for (size_t i = 0; i < m->nentries; i++) {
 			const proto_list_entry *e = &m->entries[i];
-			msgpack_pack_array(pk, 3);
+			msgpack_pack_array(pk, e->extended ? 5 : 3);
 			pack_bytes(pk, 1, e->id, PROTO_HASH_LEN);
 			msgpack_pack_uint64(pk, e->size);
 			pack_bytes(pk, 0, e->name, e->name_len);
+			if (!e->extended)
+				continue;
+			msgpack_pack_uint8(pk, e->kind == PROTO_LIST_TREE);
+			if (e->kind == PROTO_LIST_TREE)
+				msgpack_pack_uint64(pk, e->nfiles);
+			else if (e->path != NULL)
+				pack_bytes(pk, 0, e->path, e->path_len);
+			else
+				pack_bytes(pk, 0, e->name, e->name_len);
 		}
 		return 0;
 	/* Requests about one file: [type, rid, id]. */
@@ -116,11 +127,13 @@ pack_body(msgpack_packer *pk, const proto_msg *m)
 		pack_bytes(pk, 1, m->id, PROTO_HASH_LEN);
 		return 0;
 	case PROTO_MSG_MANIFEST:
-		if (m->manifest == NULL)
+		if (m->manifest == NULL && m->tree == NULL)
 			return PROTO_ERR_INVALID;
 		msgpack_pack_array(pk, 3);
 		msgpack_pack_uint8(pk, PROTO_MSG_MANIFEST);
 		msgpack_pack_uint32(pk, m->rid);
+		if (m->manifest == NULL)
+			return proto__tree_pack_object(pk, m->tree, 0);
 		return proto__manifest_pack_object(pk, m->manifest, 0);
 	case PROTO_MSG_GET_CHUNK:
 		msgpack_pack_array(pk, 5);
@@ -293,6 +306,37 @@ get_id(const msgpack_object *o, const uint8_t **id)
 	return get_raw(o, 1, PROTO_HASH_LEN, PROTO_HASH_LEN, id, &n);
 }
 
+/* The fourth and fifth elements of an entry, when both are there and
+ * right; anything else reads as the three-element form. */
+static void
+unpack_list_more(const msgpack_object *e, proto_list_entry *out)
+{
+	const msgpack_object *a = e->via.array.ptr;
+	const uint8_t *path;
+	uint64_t kind;
+
+	out->extended = 0;
+	out->kind = PROTO_LIST_FILE;
+	out->path = NULL;
+	out->path_len = 0;
+	out->nfiles = 0;
+	if (e->via.array.size < 5 || get_uint(&a[3], 1, &kind) != 0)
+		return;
+	if (kind == PROTO_LIST_TREE) {
+		if (get_uint(&a[4], UINT64_MAX, &out->nfiles) != 0)
+			return;
+	} else if (get_raw(&a[4], 0, 1, PROTO_TREE_PATH_MAX, &path,
+	    &out->path_len) != 0 ||
+	    !proto_tree_path_valid((const char *)path, out->path_len)) {
+		out->path_len = 0;
+		return;
+	} else {
+		out->path = (const char *)path;
+	}
+	out->kind = (unsigned)kind;
+	out->extended = 1;
+}
+
 static int
 unpack_list(const msgpack_object *o, msgpack_zone *zone, proto_msg *m)
 {
@@ -319,6 +363,7 @@ unpack_list(const msgpack_object *o, msgpack_zone *zone, proto_msg *m)
 		    !proto_name_valid((const char *)name, out->name_len))
 			return PROTO_ERR_MALFORMED;
 		out->name = (const char *)name;
+		unpack_list_more(e, out);
 	}
 	return 0;
 }
@@ -411,6 +456,8 @@ unpack_fields(const msgpack_object *a, uint32_t n, msgpack_zone *zone,
 	case PROTO_MSG_GET_MANIFEST:
 		return n < 3 ? PROTO_ERR_MALFORMED : get_id(&a[2], &m->id);
 	case PROTO_MSG_MANIFEST:
+		if (n >= 3 && proto__tree_is_manifest(&a[2]))
+			return proto__tree_from_object(&a[2], &m->tree);
 		return n < 3 ? PROTO_ERR_MALFORMED :
 		    proto__manifest_from_object(&a[2], PROTO_INLINE_MAX,
 		    &m->manifest);
@@ -501,6 +548,7 @@ proto_msg_unpack(const uint8_t *body, size_t len, proto_msg *m)
 	}
 	if ((rc = unpack_fields(a, obj.via.array.size, zone, m)) != 0) {
 		proto_manifest_free(m->manifest);
+		proto_tree_free(m->tree);
 		msgpack_zone_free(zone);
 		proto_msg_init(m, 0);
 		return rc;

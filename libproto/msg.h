@@ -76,6 +76,10 @@ enum proto_error_code {
  * root in its place) and, where it answers requests, answers GET_HASHES.
  * A peer without it is never sent a manifest without its layer. */
 #define PROTO_CAP_HASHES 8u
+/* HELLO caps: the sender takes a tree manifest in MANIFEST and LIST_REPLY
+ * entries of five elements (docs/PROTOCOL.md section 10); a peer without
+ * it is told of no tree. */
+#define PROTO_CAP_TREES 16u
 
 #define PROTO_PEERS_MAX 64u
 #define PROTO_HOST_MAX 64u
@@ -136,11 +140,24 @@ typedef struct proto_hello_opts {
 /* The least a maxframe may say: every node takes a HELLO's frame. */
 #define PROTO_HELLO_MAXFRAME_MIN 4096u
 
+/* What a LIST_REPLY entry of five elements names (PROTO_CAP_TREES). */
+#define PROTO_LIST_FILE 0u
+#define PROTO_LIST_TREE 1u
+
 typedef struct proto_list_entry {
 	const uint8_t *id;    /* PROTO_HASH_LEN bytes */
-	uint64_t size;
+	uint64_t size;        /* a tree's: all its files' */
 	const char *name;     /* not NUL-terminated */
 	size_t name_len;
+	/* The five-element form: packed when extended is set (only to a
+	 * peer with PROTO_CAP_TREES); unpacked as set when it came whole and
+	 * right, else extended 0, kind PROTO_LIST_FILE, path NULL. */
+	int extended;
+	unsigned kind;        /* PROTO_LIST_FILE or PROTO_LIST_TREE */
+	const char *path;     /* a file's path in its tree (proto_tree_path_valid,
+	                       * not NUL-terminated), or NULL */
+	size_t path_len;
+	uint64_t nfiles;      /* a tree's files */
 } proto_list_entry;
 
 /*
@@ -183,8 +200,9 @@ typedef struct proto_msg {
 	/* HAVE_MAP: the bitfield (have.h) */
 	const uint8_t *bits;
 	size_t bits_len;
-	/* MANIFEST */
+	/* MANIFEST: a file's, or a tree's (one of the two is set) */
 	proto_manifest *manifest;
+	struct proto_tree *tree; /* owned after unpacking, as manifest */
 	/* CHUNK */
 	const uint8_t *data;
 	size_t data_len;

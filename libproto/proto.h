@@ -51,6 +51,7 @@
 #include "addr.h"
 #include "fetch.h"
 #include "output.h"
+#include "tree.h"
 #include "identity.h"
 #include "log.h"
 

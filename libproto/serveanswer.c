@@ -43,27 +43,75 @@ send_answer(proto_conn *c, const proto_msg *m)
 	return rc;
 }
 
+/* The entries of a LIST_REPLY to a peer with PROTO_CAP_TREES: the files
+ * with their paths in their trees, then the trees; within a frame's
+ * objects (six an entry) and bytes. */
+#define LIST_TREES_MAX 10000
+#define LIST_BYTES_MAX (12u << 20)
+
+static size_t
+list_trees(const proto_store *st, proto_list_entry *entries, size_t n)
+{
+	size_t bytes = 0, k = 0, nt = proto_store_tree_count(st);
+
+	for (size_t i = 0; i < n && k < LIST_TREES_MAX; i++) {
+		const proto_manifest *mf = proto_store_get(st, i);
+		const char *rel = proto_store_rel(st, i);
+		proto_list_entry *e = &entries[k];
+		e->id = mf->id;
+		e->size = mf->size;
+		e->name = mf->name;
+		e->name_len = strlen(mf->name);
+		e->extended = 1;
+		e->kind = PROTO_LIST_FILE;
+		if (rel != NULL && proto_tree_path_valid(rel, strlen(rel))) {
+			e->path = rel;
+			e->path_len = strlen(rel);
+		}
+		if ((bytes += 64 + e->name_len + e->path_len) > LIST_BYTES_MAX)
+			return k;
+		k++;
+	}
+	for (size_t i = 0; i < nt && k < LIST_TREES_MAX; i++) {
+		const proto_tree *t = proto_store_get_tree(st, i);
+		proto_list_entry *e = &entries[k++];
+		e->id = t->id;
+		e->size = t->total_size;
+		e->name = t->name ? t->name : "tree";
+		e->name_len = strlen(e->name);
+		e->extended = 1;
+		e->kind = PROTO_LIST_TREE;
+		e->nfiles = t->nfiles;
+	}
+	return k;
+}
+
 static void
 answer_list(proto_server *srv, proto_conn *c, uint32_t rid)
 {
 	size_t n = proto_store_count(srv->store);
+	size_t nt = proto_store_tree_count(srv->store);
+	int trees = (proto_conn_peer_caps(c) & PROTO_CAP_TREES) != 0;
 	proto_list_entry *entries;
 	proto_msg m;
 
 	if (n > LIST_MAX)
 		n = LIST_MAX;
-	if ((entries = calloc(n ? n : 1, sizeof(*entries))) == NULL) {
+	if ((entries = calloc(n + nt + 1, sizeof(*entries))) == NULL) {
 		proto_conn_send_error(c, rid, PROTO_CODE_BUSY,
 		    "out of memory; ask again later");
 		return;
 	}
-	for (size_t i = 0; i < n; i++) {
-		const proto_manifest *mf = proto_store_get(srv->store, i);
-		entries[i].id = mf->id;
-		entries[i].size = mf->size;
-		entries[i].name = mf->name;
-		entries[i].name_len = strlen(mf->name);
-	}
+	if (trees)
+		n = list_trees(srv->store, entries, n);
+	else
+		for (size_t i = 0; i < n; i++) {
+			const proto_manifest *mf = proto_store_get(srv->store, i);
+			entries[i].id = mf->id;
+			entries[i].size = mf->size;
+			entries[i].name = mf->name;
+			entries[i].name_len = strlen(mf->name);
+		}
 	proto_msg_init(&m, PROTO_MSG_LIST_REPLY);
 	m.rid = rid;
 	m.entries = entries;
@@ -86,6 +134,26 @@ beyond_peer(const proto_conn *c, const proto_manifest *mf)
 	return NULL;
 }
 
+/* A tree's manifest, to a peer that takes one (PROTO_CAP_TREES). */
+static void
+answer_tree(proto_server *srv, proto_conn *c, const struct request *r)
+{
+	const proto_tree *t = proto_store_find_tree(srv->store, r->id);
+	proto_msg m;
+
+	if (t == NULL || !(proto_conn_peer_caps(c) & PROTO_CAP_TREES)) {
+		proto_conn_send_error(c, r->rid, PROTO_CODE_NOT_FOUND,
+		    t == NULL ? "no such file" : "a tree: needs the trees "
+		    "capability");
+		return;
+	}
+	proto_msg_init(&m, PROTO_MSG_MANIFEST);
+	m.rid = r->rid;
+	m.tree = (struct proto_tree *)t;
+	if (send_answer(c, &m) == 0)
+		srv->stats.manifests_out++;
+}
+
 static void
 answer_manifest(proto_server *srv, proto_conn *c, const struct request *r)
 {
@@ -95,8 +163,7 @@ answer_manifest(proto_server *srv, proto_conn *c, const struct request *r)
 	proto_msg m;
 
 	if (mf == NULL) {
-		proto_conn_send_error(c, r->rid, PROTO_CODE_NOT_FOUND,
-		    "no such file");
+		answer_tree(srv, c, r);
 		return;
 	}
 	if ((why = beyond_peer(c, mf)) != NULL) {
@@ -260,7 +327,8 @@ answer_has(proto_server *srv, proto_conn *c, const struct request *r)
 
 	proto_msg_init(&m, PROTO_MSG_HAS_REPLY);
 	m.rid = r->rid;
-	m.has = proto_store_find(srv->store, r->id) != NULL;
+	m.has = proto_store_find(srv->store, r->id) != NULL ||
+	    proto_store_find_tree(srv->store, r->id) != NULL;
 	send_answer(c, &m);
 }
 

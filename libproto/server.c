@@ -455,7 +455,7 @@ proto_server_new(struct event_base *base, proto_store *store,
 		srv->cfg.max_host_handshakes = DEFAULT_HOST_HANDSHAKES;
 	/* It may ask on what it accepted (a fetch of the node's does). */
 	srv->cfg.conn.caps |= PROTO_CAP_SWARM | PROTO_CAP_DUPLEX |
-	    PROTO_CAP_HASHES;
+	    PROTO_CAP_HASHES | PROTO_CAP_TREES;
 	/* Past REQUESTS_MAX a request is answered BUSY, so that is what a
 	 * client may have out. */
 	if (srv->cfg.conn.max_requests == 0)

@@ -38,6 +38,9 @@ struct proto_store {
 	size_t count, cap;
 	size_t *slots;    /* index + 1 into entries; 0 is empty */
 	size_t nslots;    /* a power of two, at least twice count */
+	proto_tree **trees; /* the trees shared, in the order added; few,
+	                     * so looked up one by one */
+	size_t ntrees;
 };
 
 proto_store *
@@ -61,6 +64,9 @@ proto_store_free(proto_store *st)
 			close(st->entries[i].fd);
 		proto_manifest_free(st->entries[i].mf);
 	}
+	for (size_t i = 0; i < st->ntrees; i++)
+		proto_tree_free(st->trees[i]);
+	free(st->trees);
 	free(st->entries);
 	free(st->slots);
 	free(st);
@@ -317,6 +323,56 @@ const proto_manifest *
 proto_store_get(const proto_store *st, size_t i)
 {
 	return i < st->count ? st->entries[i].mf : NULL;
+}
+
+const char *
+proto_store_rel(const proto_store *st, size_t i)
+{
+	return i < st->count ? st->entries[i].rel : NULL;
+}
+
+int
+proto_store_add_tree(proto_store *st, proto_tree *t)
+{
+	proto_tree **grown;
+
+	if (!t->finished) {
+		proto_tree_free(t);
+		return PROTO_ERR_INVALID;
+	}
+	if (proto_store_find_tree(st, t->id) != NULL) {
+		proto_tree_free(t);
+		return 1;
+	}
+	if ((grown = realloc(st->trees, (st->ntrees + 1) *
+	    sizeof(*st->trees))) == NULL) {
+		proto_tree_free(t);
+		return PROTO_ERR_NOMEM;
+	}
+	st->trees = grown;
+	st->trees[st->ntrees++] = t;
+	return 0;
+}
+
+const proto_tree *
+proto_store_find_tree(const proto_store *st, const uint8_t id[PROTO_HASH_LEN])
+{
+	for (size_t i = 0; i < st->ntrees; i++)
+		if (memcmp(st->trees[i]->id, id, PROTO_HASH_LEN) == 0)
+			return st->trees[i];
+	return NULL;
+}
+
+size_t
+proto_store_tree_count(const proto_store *st)
+{
+	return st->ntrees;
+}
+
+const proto_tree *
+proto_store_get_tree(const proto_store *st, size_t i)
+{
+	return i < st->ntrees ? st->trees[i] : NULL;
 }
 
 /* A FIFO put in the file's place would block the open, and with it the

@@ -10,6 +10,7 @@
 
 #include "have.h"
 #include "manifest.h"
+#include "tree.h"
 
 typedef struct proto_store proto_store;
 
@@ -84,6 +85,27 @@ const proto_manifest *proto_store_find(const proto_store *st,
  * i past the count; borrowed, valid while the store is). */
 size_t proto_store_count(const proto_store *st);
 const proto_manifest *proto_store_get(const proto_store *st, size_t i);
+
+/* The path of file i beneath its directory (proto_store_add_beneath), or
+ * NULL (added otherwise, or i past the count). Borrowed, as the manifest. */
+const char *proto_store_rel(const proto_store *st, size_t i);
+
+/*
+ * Adds the finished tree t (docs/PROTOCOL.md section 10), taking it in
+ * every case: a node that holds it answers GET_MANIFEST and HAS for its
+ * id. Its files are added on their own (proto_store_add_beneath). 0; 1
+ * when the id was there already (t freed); PROTO_ERR_INVALID for a tree
+ * not finished; PROTO_ERR_NOMEM.
+ */
+int proto_store_add_tree(proto_store *st, proto_tree *t);
+
+/* The tree of id, or NULL; borrowed, valid while the store is. */
+const proto_tree *proto_store_find_tree(const proto_store *st,
+    const uint8_t id[PROTO_HASH_LEN]);
+
+/* The number of trees, and the i-th in the order added (NULL past it). */
+size_t proto_store_tree_count(const proto_store *st);
+const proto_tree *proto_store_get_tree(const proto_store *st, size_t i);
 
 /*
  * A read-only descriptor of the file of id into *fd, opened on first use

@@ -12,7 +12,7 @@ load ../bats/common
 	ln -s ../outside/canary share/link-to-file
 	ln -s ../outside share/link-to-dir
 	start_server -d share
-	run -0 --separate-stderr p2p-fetch --list -p "$SERVER_ADDR"
+	run -0 --separate-stderr list_files -p "$SERVER_ADDR"
 	assert_equal "${#lines[@]}" 1
 	assert_line --partial "	real.bin"
 	refute_output --partial canary
@@ -107,7 +107,7 @@ load ../bats/common
 	make_file "share/$(printf 'esc\033[31mred')" 1000 4
 	make_file "share/$(printf 'new\nline')" 1000 5
 	start_server -d share
-	run -0 --separate-stderr p2p-fetch --list -p "$SERVER_ADDR"
+	run -0 --separate-stderr list_files -p "$SERVER_ADDR"
 	assert_equal "${#lines[@]}" 3
 	for line in "${lines[@]}"; do
 		assert_equal "$(printf '%s' "$line" | awk -F'\t' '{print NF}')" 3
@@ -195,9 +195,9 @@ load ../bats/common
 	start_server -d "$HOME" --secret-file "$HOME/swarm.key"
 	key=$(p2p-chunk --id "$HOME/.config/p2p/identity.pem")
 	grep -q -- "-----BEGIN PRIVATE KEY-----" "$HOME/.config/p2p/identity.pem"
-	run -0 --separate-stderr p2p-fetch --secret-file "$HOME/swarm.key" --list -p "$SERVER_ADDR"
+	run -0 --separate-stderr list_files --secret-file "$HOME/swarm.key" -p "$SERVER_ADDR"
 	assert_equal "${#lines[@]}" 1
-	assert_line --partial "	visible"
+	assert_line --regexp $'\t(.*/)?visible$'
 	run -1 --separate-stderr p2p-fetch --secret-file "$HOME/swarm.key" -T 5 -p "$SERVER_ADDR" -o got "$key" </dev/null
 	[[ ! -e got ]]
 	grep -q "shares the home directory" "$SERVER_ERR"
@@ -205,10 +205,10 @@ load ../bats/common
 
 	# --hidden: dot files, but still not the key, the secret nor the configuration.
 	start_server -d "$HOME" --secret-file "$HOME/swarm.key" --hidden
-	run -0 --separate-stderr p2p-fetch --secret-file "$HOME/swarm.key" --list -p "$SERVER_ADDR"
+	run -0 --separate-stderr list_files --secret-file "$HOME/swarm.key" -p "$SERVER_ADDR"
 	assert_equal "${#lines[@]}" 3
 	assert_line --partial "	.env"
-	assert_line --partial "	key"
+	assert_line --regexp $'\t(.*/)?key$'
 	refute_output --partial "identity.pem"
 	refute_output --partial "config.toml"
 	refute_output --partial "swarm.key"
@@ -220,13 +220,13 @@ load ../bats/common
 	mkdir share
 	make_file share/visible 30000 16
 	start_server -d share --identity share/node.pem
-	run -0 --separate-stderr p2p-fetch --list -p "$SERVER_ADDR"
+	run -0 --separate-stderr list_files -p "$SERVER_ADDR"
 	assert_equal "${#lines[@]}" 1
-	assert_line --partial "	visible"
+	assert_line --regexp $'\t(.*/)?visible$'
 	stop_server "$SERVER_PID"
 	p2p-chunk share/node.pem >m
 	start_server --stdin m --identity share/node.pem
 	grep -q "node.pem: this node's key; never served" "$SERVER_ERR"
-	run -0 --separate-stderr p2p-fetch --list -p "$SERVER_ADDR"
+	run -0 --separate-stderr list_files -p "$SERVER_ADDR"
 	assert_equal "${#lines[@]}" 0
 }

@@ -98,11 +98,12 @@ escapes() {
 	make_file "share/$(printf 'new\nline')" 3000 3
 	make_file "share/$(printf 'bad\377byte')" 4000 4
 	start_server -d share --no-announce
-	run -0 --separate-stderr p2p-fetch --list --json -p "$SERVER_ADDR"
+	run -0 --separate-stderr list_files --json -p "$SERVER_ADDR"
 	assert_equal "${#lines[@]}" 4
 	local line
 	for line in "${lines[@]}"; do
-		jq -e 'keys == ["id", "name", "size"]' >/dev/null <<<"$line"
+		# a file of a -d tree: its path in the tree, and its type (PROTOCOL.md section 10)
+		jq -e 'keys == ["id", "name", "path", "size", "type"]' >/dev/null <<<"$line"
 	done
 	assert_equal "$(jq -r 'select(.size == 1000) | .name' <<<"$output")" plain.txt
 	assert_equal "$(jq -r 'select(.size == 1000) | .id' <<<"$output")" "$(ref_id share/plain.txt)"

@@ -57,10 +57,11 @@ load ../bats/common
 	: >share/empty
 	start_server -d share
 	wait_listed "$SERVER_ADDR" $(p2p-chunk --id share)
-	run -0 --separate-stderr timeout 20 p2p-fetch --list -p "$SERVER_ADDR" </dev/null
+	run -0 --separate-stderr list_files -p "$SERVER_ADDR" </dev/null
 	assert_equal "${#lines[@]}" 3
 	local id size name n=0
 	while IFS=$'\t' read -r id size name; do
+		name=${name//\//-} # a path in the tree: sub/x.bin
 		timeout 30 p2p-fetch -p "$SERVER_ADDR" -o "got-$name" "$id" </dev/null
 		assert_equal "$(file_size "got-$name")" "$size"
 		p2p-verify "$id" "got-$name" >/dev/null
@@ -68,7 +69,7 @@ load ../bats/common
 	done <<<"$output"
 	assert_equal "$n" 3
 	cmp share/one.bin got-one.bin
-	cmp 'share/sub/two and three.bin' 'got-two and three.bin'
+	cmp 'share/sub/two and three.bin' 'got-sub-two and three.bin'
 	cmp share/empty got-empty
 }
 

@@ -105,8 +105,8 @@ serve(struct side *s, proto_conn *c, const proto_msg *m)
 
 	switch (m->type) {
 	case PROTO_MSG_LIST: {
-		proto_list_entry e = { s->mf->id, s->mf->size, s->mf->name,
-		    strlen(s->mf->name) };
+		proto_list_entry e = { .id = s->mf->id, .size = s->mf->size,
+		    .name = s->mf->name, .name_len = strlen(s->mf->name) };
 		proto_msg_init(&r, PROTO_MSG_LIST_REPLY);
 		r.rid = m->rid;
 		r.entries = &e;

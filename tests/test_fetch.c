@@ -112,7 +112,7 @@ on_end(int code, void *ctx)
 }
 
 static const proto_fetch_cbs cbs = { on_log, on_manifest, on_chunk,
-    on_complete, on_list, on_end, NULL };
+    on_complete, on_list, on_end, NULL, NULL };
 
 /* A server on 127.0.0.1, any port, sharing path when not NULL. */
 static proto_server *

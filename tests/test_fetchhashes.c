@@ -125,7 +125,7 @@ on_hashes(uint64_t first, uint64_t count, void *ctx)
 }
 
 static const proto_fetch_cbs cbs = { on_log, on_manifest, on_chunk,
-    on_complete, NULL, on_end, on_hashes };
+    on_complete, NULL, on_end, on_hashes, NULL };
 
 /* A server on 127.0.0.1 sharing path at 16K, its manifest sent as its
  * root past inline_chunks (0: the default); with forge, its layer altered

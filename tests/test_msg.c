@@ -167,9 +167,10 @@ test_roundtrip(void)
 	char longname[100];
 	char longtext[300];
 	proto_list_entry ents[3] = {
-		{ id_a, 0, "empty", 5 },
-		{ id_b, UINT64_MAX, "huge.iso", 8 },
-		{ id_c, 16385, "x", 1 },
+		{ .id = id_a, .size = 0, .name = "empty", .name_len = 5 },
+		{ .id = id_b, .size = UINT64_MAX, .name = "huge.iso",
+		    .name_len = 8 },
+		{ .id = id_c, .size = 16385, .name = "x", .name_len = 1 },
 	};
 	proto_manifest *mf;
 	int rc, good;

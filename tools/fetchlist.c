@@ -24,6 +24,12 @@ print_entry_json(const char *hex, const proto_list_entry *e)
 	tool_json_str(&j, "id", hex, PROTO_ID_HEX_LEN);
 	tool_json_uint(&j, "size", e->size);
 	tool_json_str(&j, "name", e->name, e->name_len);
+	tool_json_str(&j, "type", e->kind == PROTO_LIST_TREE ? "tree" : "file",
+	    4);
+	if (e->kind == PROTO_LIST_TREE)
+		tool_json_uint(&j, "files", e->nfiles);
+	else if (e->path != NULL)
+		tool_json_str(&j, "path", e->path, e->path_len);
 	return tool_json_finish(&j, STDOUT_FILENO) != 0 ? -1 : 0;
 }
 
@@ -87,7 +93,7 @@ first_listing(struct fetch *f, const uint8_t *id)
 void
 fetch_on_list(const proto_list_entry *entries, size_t n, void *arg)
 {
-	char hex[PROTO_ID_HEX_LEN + 1], name[PROTO_NAME_MAX + 1];
+	char hex[PROTO_ID_HEX_LEN + 1], name[PROTO_TREE_PATH_MAX + 2];
 	struct fetch *f = arg;
 	int failed = 0;
 
@@ -100,7 +106,16 @@ fetch_on_list(const proto_list_entry *entries, size_t n, void *arg)
 			failed = print_entry_json(hex, e) != 0;
 			continue;
 		}
-		proto_msg_printable(name, sizeof(name), e->name, e->name_len);
+		/* A file's path in its tree, a tree's name and a '/' (as ls -F
+		 * marks a directory): neither a name nor a path ends in one. */
+		if (e->path != NULL)
+			proto_msg_printable(name, sizeof(name) - 1, e->path,
+			    e->path_len);
+		else
+			proto_msg_printable(name, sizeof(name) - 1, e->name,
+			    e->name_len);
+		if (e->kind == PROTO_LIST_TREE)
+			strcat(name, "/");
 		/* A tab in a name would split the line's fields. */
 		for (char *t = name; *t; t++)
 			if (*t == '\t')

@@ -21,6 +21,11 @@ struct options {
 	size_t chunk_size; /* 0: automatic */
 	int ids_only;
 	uint64_t max_file_size; /* 0: no limit */
+	int tree;
+	/* with --tree: the directory walked, its descriptor, the tree */
+	const char *dir;
+	int root;
+	proto_tree *t;
 };
 
 static struct tool_config config;
@@ -31,9 +36,12 @@ usage(FILE *out)
 	fprintf(out,
 	    "usage: p2p-chunk [-fqv] [-c SIZE] [--id] [--progress] [--config FILE]\n"
 	    "                 FILE|DIR...\n"
+	    "       p2p-chunk --tree [-fqv] [--id] DIR\n"
 	    "  -c, --chunk-size SIZE  chunk size, a power of two from 16K to 4M\n"
 	    "                         (default: automatic, or MINI_P2P_CHUNK_SIZE)\n"
 	    "      --id               print only the content ids, one per line\n"
+	    "      --tree             write DIR's tree manifest (one id for the\n"
+	    "                         whole directory); with --id, its tree id\n"
 	    "  -f, --force            write manifests even to a terminal\n"
 	    "      --progress         show progress on stderr even when it is not\n"
 	    "                         a terminal\n"
@@ -43,7 +51,7 @@ usage(FILE *out)
 	    "  -h, --help             print this help and exit\n"
 	    "  -V, --version          print the version and exit\n"
 	    "A directory yields one manifest per regular file in it, recursively;\n"
-	    "'-' reads standard input.\n");
+	    "'-' reads standard input. --tree skips symbolic links, with a warning.\n");
 }
 
 static void
@@ -165,6 +173,119 @@ chunk_file(const char *path, const char *name, void *arg)
 	return rc;
 }
 
+/* The path of what the walk met, relative to the tree's top. */
+static const char *
+relative(const struct options *opt, const char *path)
+{
+	const char *rel = path + strlen(opt->dir);
+
+	while (*rel == '/')
+		rel++;
+	return rel;
+}
+
+/* A file of the tree: opened beneath the top and through no link, hashed,
+ * and entered with its permission bits. */
+static int
+tree_file(const char *path, const char *name, void *arg)
+{
+	struct options *opt = arg;
+	const char *rel = relative(opt, path);
+	proto_manifest *mf;
+	struct stat st;
+	int fd, rc;
+
+	if ((fd = proto_open_beneath(opt->root, rel)) < 0 ||
+	    fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		tool_log(LOG_ERROR, "%s: %s", path, fd < 0 ? strerror(errno) :
+		    "not a regular file");
+		if (fd >= 0)
+			close(fd);
+		return 1;
+	}
+	rc = build(fd, name, NULL, opt->chunk_size, &mf);
+	close(fd);
+	if (rc != 0) {
+		tool_log(LOG_ERROR, "%s: %s", path, rc == PROTO_ERR_SYSTEM ?
+		    strerror(errno) : proto_strerror(rc));
+		return 1;
+	}
+	rc = proto_tree_add_file(opt->t, rel, strlen(rel), mf->size,
+	    (uint32_t)st.st_mode & 0777, mf->id);
+	proto_manifest_free(mf);
+	if (rc != 0)
+		tool_log(LOG_ERROR, "%s: %s", path, rc == PROTO_ERR_TOO_BIG ?
+		    "more entries than a tree holds" : proto_strerror(rc));
+	return rc != 0;
+}
+
+static int
+tree_dir(const char *path, const char *name, void *arg)
+{
+	struct options *opt = arg;
+	const char *rel = relative(opt, path);
+	int rc;
+
+	(void)name;
+	if ((rc = proto_tree_add_dir(opt->t, rel, strlen(rel))) != 0)
+		tool_log(LOG_ERROR, "%s: %s", path, rc == PROTO_ERR_TOO_BIG ?
+		    "more entries than a tree holds" : proto_strerror(rc));
+	return rc != 0;
+}
+
+/* --tree DIR: one tree manifest, or its id. */
+static int
+chunk_tree(const char *dir, struct options *opt)
+{
+	char real[PATH_MAX];
+	const char *base;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int errors, rc;
+
+	if (realpath(dir, real) == NULL ||
+	    (opt->root = open(real, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		tool_die_errno(1, "%s", dir);
+	if ((opt->t = proto_tree_new()) == NULL)
+		tool_die(1, "out of memory");
+	opt->dir = dir;
+	errors = tool_walk_tree(dir, tree_file, tree_dir, NULL, LOG_WARN, opt);
+	close(opt->root);
+	if (errors)
+		tool_die(1, "%s: %d file%s could not be read; no tree written",
+		    dir, errors, errors == 1 ? "" : "s");
+	base = strrchr(real, '/');
+	base = base && base[1] ? base + 1 : "root";
+	if ((opt->t->path = strdup(real)) == NULL ||
+	    proto_tree_set_name(opt->t, base) == PROTO_ERR_NOMEM)
+		tool_die(1, "out of memory");
+	if ((rc = proto_tree_finish(opt->t)) != 0)
+		tool_die(1, "%s: %s", dir, rc == PROTO_ERR_TOO_BIG ? "too large "
+		    "for one tree (see the limits in PROTOCOL.md)" :
+		    proto_strerror(rc));
+	tool_log(LOG_INFO, "%s: %zu files, %llu bytes, %zu entries", dir,
+	    opt->t->nfiles, (unsigned long long)opt->t->total_size,
+	    opt->t->count);
+	if (opt->ids_only) {
+		char hex[PROTO_ID_HEX_LEN + 2];
+		proto_hex_encode(opt->t->id, PROTO_HASH_LEN, hex);
+		hex[PROTO_ID_HEX_LEN] = '\n';
+		rc = tool_write_all(STDOUT_FILENO, hex, PROTO_ID_HEX_LEN + 1);
+	} else {
+		if (proto_tree_pack(opt->t, 1, &buf, &len) != 0)
+			tool_die(1, "out of memory");
+		rc = tool_write_all(STDOUT_FILENO, buf, len);
+		free(buf);
+	}
+	proto_tree_free(opt->t);
+	if (rc != 0) {
+		if (errno == EPIPE)
+			exit(1);
+		tool_die_errno(1, "write");
+	}
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -172,10 +293,11 @@ main(int argc, char **argv)
 		{ "chunk-size", required_argument, NULL, 'c' },
 		{ "id", no_argument, NULL, 'i' },
 		{ "force", no_argument, NULL, 'f' },
+		{ "tree", no_argument, NULL, 't' },
 		TOOL_LONGOPT_PROGRESS,
 		TOOL_LONGOPTS_COMMON,
 	};
-	struct options opt = { 0, 0, 0 };
+	struct options opt = { 0, 0, 0, 0, NULL, -1, NULL };
 	int ch, force = 0, errors = 0;
 
 	tool_init("p2p-chunk", LOG_WARN);
@@ -197,6 +319,9 @@ main(int argc, char **argv)
 		case 'f':
 			force = 1;
 			break;
+		case 't':
+			opt.tree = 1;
+			break;
 		default:
 			if (tool_common_option(ch, usage))
 				break;
@@ -210,9 +335,16 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (opt.tree && argc != 1) {
+		fprintf(stderr, "%s: --tree takes one DIR\n", tool_name);
+		usage(stderr);
+		return 2;
+	}
 	if (!opt.ids_only && !force && isatty(STDOUT_FILENO))
 		tool_die(2, "refusing to write binary manifests to a terminal; "
 		    "redirect stdout, use --id, or -f");
+	if (opt.tree)
+		return chunk_tree(argv[0], &opt);
 	for (int i = 0; i < argc; i++) {
 		if (strcmp(argv[i], "-") == 0)
 			errors += chunk_fd(STDIN_FILENO, "stdin", NULL, &opt);

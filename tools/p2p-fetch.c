@@ -343,7 +343,7 @@ start_fetch(struct fetch *f)
 {
 	static const proto_fetch_cbs cbs = { tool_proto_log,
 	    on_manifest, on_chunk, on_complete, fetch_on_list, on_end,
-	    on_hashes };
+	    on_hashes, fetch_on_tree };
 	proto_fetch_config cfg;
 
 	memset(&cfg, 0, sizeof(cfg));
@@ -525,6 +525,7 @@ fetch_end(struct fetch *f)
 	}
 	if (f->stats)
 		fetch_print_stats(f);
+	fetch_tree_free(f);
 	proto_node_free(f->node);
 	proto_output_free(f->out);
 	proto_fetch_free(f->fx);
@@ -554,6 +555,7 @@ main(int argc, char **argv)
 	f->cfg.node_name = tool_hostname();
 	f->cfg.timeout = f->timeout;
 	srandom((unsigned)getpid() ^ (unsigned)time(NULL));
+	f->tar_time = time(NULL);
 	if ((f->base = event_base_new()) == NULL)
 		tool_die(1, "out of memory");
 	f->cfg.limit = tool_conn_limit(f->base);

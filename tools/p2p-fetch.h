@@ -6,6 +6,8 @@
 #ifndef TOOL_P2P_FETCH_H
 #define TOOL_P2P_FETCH_H
 
+#include <time.h>
+
 #include <event2/event.h>
 
 #include "tool.h"
@@ -49,6 +51,12 @@ struct fetch {
 	proto_conn_config cfg;
 	struct tool_progress progress;
 	struct event *progress_ev;
+	/* a tree (fetchtree.c, fetchtar.c): once the id is a tree's */
+	proto_tree *tree;
+	struct fetch_tree *ft;
+	proto_addr *known;          /* peers from stdin, for each file */
+	size_t nknown, known_cap;
+	time_t tar_time;            /* the members' mtime: when the run began */
 };
 
 /* Ends the run with exit status code: stops the fetch and breaks the loop.
@@ -65,6 +73,27 @@ void fetch_on_list(const proto_list_entry *entries, size_t n, void *arg);
  * as the first field of each line, until it ends; sets f->stdin_open
  * while more may come. */
 void fetch_start_peers(struct fetch *f);
+
+/* The fetch's on_tree callback (arg: the struct fetch): the id is a tree's;
+ * its files are fetched from now on, to -o DIR or as tar to stdout. */
+int fetch_on_tree(proto_tree *t, void *arg);
+
+/* A peer from stdin: fetched from, by the fetch and by every file's of a
+ * tree (those running and those to come). */
+void fetch_add_peer(struct fetch *f, const proto_addr *addr);
+
+/* Stdin ended: no more peers will come, for any of the fetches. */
+void fetch_no_more_peers(struct fetch *f);
+
+/* Frees what a tree's fetch holds (its files' fetches first). */
+void fetch_tree_free(struct fetch *f);
+
+/* fetchtar.c: the tar stream of a tree. The header of entry e (a pax
+ * header first when needed); the padding after a file's bytes; the end of
+ * the archive. 0, or -1 (said, unless the reader went). */
+int fetch_tar_header(struct fetch *f, const proto_tree_entry *e);
+int fetch_tar_end_file(struct fetch *f, const proto_tree_entry *e);
+int fetch_tar_finish(struct fetch *f);
 
 /* --stats: prints on stderr what the fetch (and the node's server, if
  * any) did, and f->exit_code, KEY=VALUE or with --json an object. */

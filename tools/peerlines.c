@@ -31,8 +31,7 @@ add_peer(struct fetch *f, const char *arg)
 		return;
 	}
 	proto_addr_set_pin(&addr, has_pin ? pin : NULL);
-	if (proto_fetch_add_peer(f->fx, &addr) != 0)
-		tool_die(1, "out of memory");
+	fetch_add_peer(f, &addr);
 }
 
 /* Peers on stdin: the first field of each line (what p2p-discover
@@ -74,7 +73,7 @@ stdin_ready(evutil_socket_t fd, short what, void *arg)
 	if (f->stdin_ev)
 		event_del(f->stdin_ev);
 	f->stdin_open = 0;
-	proto_fetch_more_peers(f->fx, 0);
+	fetch_no_more_peers(f);
 }
 
 /* 1 when epoll can watch fd: a pipe or a socket, not a file or device. */

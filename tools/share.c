@@ -196,6 +196,11 @@ share_file(const char *path, const char *name, void *arg)
 		    strerror(errno) : proto_strerror(rc));
 		return 0;
 	}
+	if (sh->tree != NULL && (rc = proto_tree_add_file(sh->tree, rel,
+	    strlen(rel), mf->size, (uint32_t)sb.st_mode & 0777, mf->id)) != 0)
+		tool_log(LOG_ERROR, "%s: %s; not in the tree of %s", path,
+		    rc == PROTO_ERR_TOO_BIG ? "more entries than a tree holds" :
+		    proto_strerror(rc), sh->walk_dir);
 	proto_hex_encode(mf->id, PROTO_HASH_LEN, hex);
 	proto_msg_printable(shown, sizeof(shown), mf->name, strlen(mf->name));
 	if ((rc = proto_store_add_beneath(sh->store, mf, sh->walk_root,
@@ -204,6 +209,52 @@ share_file(const char *path, const char *name, void *arg)
 	if (rc == 0)
 		tool_log(LOG_INFO, "serving %s %s", hex, shown);
 	return 0;
+}
+
+/* A directory met walking a -d directory: in the tree when nothing
+ * served lies beneath it. */
+static int
+share_subdir(const char *path, const char *name, void *arg)
+{
+	struct tool_share *sh = arg;
+	const char *rel = path + strlen(sh->walk_dir);
+
+	(void)name;
+	while (*rel == '/')
+		rel++;
+	if (sh->tree != NULL && proto_tree_add_dir(sh->tree, rel,
+	    strlen(rel)) != 0)
+		tool_log(LOG_ERROR, "%s: not in the tree of %s", path,
+		    sh->walk_dir);
+	return 0;
+}
+
+/* The tree of what a -d walk served: shared by its id too. */
+static void
+share_tree(struct tool_share *sh, const char *dir)
+{
+	char hex[PROTO_ID_HEX_LEN + 1], real[4096];
+	const char *base = NULL;
+	proto_tree *t = sh->tree;
+	int rc;
+
+	sh->tree = NULL;
+	if (realpath(dir, real) != NULL && (base = strrchr(real, '/')) != NULL)
+		base = base[1] ? base + 1 : NULL;
+	if (base != NULL && proto_tree_set_name(t, base) == PROTO_ERR_NOMEM)
+		tool_die(1, "out of memory");
+	if ((rc = proto_tree_finish(t)) != 0) {
+		tool_log(LOG_ERROR, "%s: %s; its files are served, not its tree",
+		    dir, rc == PROTO_ERR_TOO_BIG ? "too large for one tree" :
+		    proto_strerror(rc));
+		proto_tree_free(t);
+		return;
+	}
+	proto_hex_encode(t->id, PROTO_HASH_LEN, hex);
+	tool_log(LOG_INFO, "serving tree %s %s (%zu files, %llu bytes)", hex,
+	    dir, t->nfiles, (unsigned long long)t->total_size);
+	if ((rc = proto_store_add_tree(sh->store, t)) < 0)
+		tool_die(1, "%s", proto_strerror(rc));
 }
 
 /* This node's key, its swarm's secret and its configuration: whatever -d
@@ -258,5 +309,8 @@ tool_share_dir(struct tool_share *sh, const char *dir, int root)
 	warn_home(sh, dir, root);
 	sh->walk_dir = dir;
 	sh->walk_root = root;
-	tool_walk_skip(dir, share_file, skip_entry, sh);
+	if ((sh->tree = proto_tree_new()) == NULL)
+		tool_die(1, "out of memory");
+	tool_walk_tree(dir, share_file, share_subdir, skip_entry, LOG_INFO, sh);
+	share_tree(sh, dir);
 }

@@ -14,6 +14,7 @@ struct tool_share {
 	int hidden;                 /* --hidden: share dot files too */
 	const char *walk_dir;       /* the -d directory being walked */
 	int walk_root;              /* and its descriptor */
+	proto_tree *tree;           /* and its tree, while walked */
 	struct tool_private_file {  /* this node's secrets: never served */
 		uint64_t dev, ino;
 		int dir;
@@ -32,7 +33,8 @@ void tool_share_find_private(struct tool_share *sh,
 void tool_share_manifest(struct tool_share *sh, proto_manifest *mf);
 
 /* Serves every regular file under dir (root: its descriptor, kept open by
- * the caller while the node serves), unless dir holds this node's
+ * the caller while the node serves), and the tree of those files and of
+ * the empty directories by its tree id, unless dir holds this node's
  * secrets; warns when dir is the home directory or above it. */
 void tool_share_dir(struct tool_share *sh, const char *dir, int root);
 

@@ -280,6 +280,12 @@ typedef int (*tool_skip_fn)(const char *path, const char *name,
 int tool_walk_skip(const char *path, tool_file_fn fn, tool_skip_fn skip,
     void *ctx);
 
+/* The same for a tree: dirfn (may be NULL) is called for every directory
+ * below path before what is in it, and each symbolic link met below path
+ * is said at link_level (a LOG_* level; -1: not said), then skipped. */
+int tool_walk_tree(const char *path, tool_file_fn fn, tool_file_fn dirfn,
+    tool_skip_fn skip, int link_level, void *ctx);
+
 /* tool.c: pipes, the process's limits and name, the log hook, and the
  * bandwidth budget. */
 

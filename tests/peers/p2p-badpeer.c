@@ -769,8 +769,9 @@ answer(struct peer *p, const proto_msg *req)
 	case PROTO_MSG_GET_CHUNK:
 		return answer_chunk(p, req);
 	case PROTO_MSG_LIST: {
-		proto_list_entry e = { srv->mf->id, srv->mf->size,
-		    srv->mf->name, strlen(srv->mf->name) };
+		proto_list_entry e = { .id = srv->mf->id,
+		    .size = srv->mf->size, .name = srv->mf->name,
+		    .name_len = strlen(srv->mf->name) };
 		proto_msg_init(&m, PROTO_MSG_LIST_REPLY);
 		m.rid = req->rid;
 		m.entries = &e;

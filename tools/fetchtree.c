@@ -1,0 +1,601 @@
+/*
+ * p2p-fetch of a tree (docs/PROTOCOL.md section 10): once the id turned
+ * out to be a tree's, its files are fetched one libproto fetch each, by
+ * their content ids, from the same peers. With -o DIR they go to their
+ * paths under DIR, at most TREE_JOBS at a time, each through PATH.part, a
+ * file already whole kept and one fetched at several paths fetched once;
+ * without -o the tree is written to stdout as a tar stream (fetchtar.c),
+ * a file at a time, in the tree's order. Every path was checked when the
+ * tree was decoded; here each directory on the way is made or opened
+ * through no link, so nothing is written outside DIR.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "p2p-fetch.h"
+
+#define TREE_JOBS 4             /* files fetched at once, to a directory */
+
+struct job {
+	struct fetch *f;
+	const proto_tree_entry *e;
+	proto_fetch *fx;
+	proto_output *out;
+	proto_manifest *mf;         /* fx's, once adopted */
+	char *path, *part;          /* with -o: DIR/PATH and DIR/PATH.part */
+	struct event *reap;         /* frees the job outside fx's callbacks */
+	int ended;
+};
+
+struct fetch_tree {
+	int root;                   /* -o DIR, opened; -1 for a stream */
+	size_t next;                /* the next entry to start */
+	struct job *jobs[TREE_JOBS];
+	unsigned running;
+	uint64_t fetched, kept, copied;
+};
+
+static void start_jobs(struct fetch *f);
+
+/* Says "WHAT: WHY" and ends the run. */
+static void
+tree_failed(struct fetch *f, const char *what, const char *why)
+{
+	char shown[PROTO_TREE_PATH_MAX + 1];
+
+	proto_msg_printable(shown, sizeof(shown), what, strlen(what));
+	tool_log(LOG_ERROR, "%s: %s", shown, why);
+	fetch_finish(f, 1);
+}
+
+/*
+ * Opens the directory rel[0..len) beneath root, making each missing
+ * component (mode 0755 before the umask) and refusing any that is a link
+ * or not a directory. A descriptor, or -1 with errno set (ELOOP: a link on
+ * the way; ENOTDIR: a file there).
+ */
+static int
+open_dirs(int root, const char *rel, size_t len)
+{
+	int fd = dup(root);
+	size_t start = 0;
+
+	while (fd >= 0 && start < len) {
+		char name[PROTO_TREE_NAME_MAX + 1];
+		size_t end = start;
+		int next;
+		while (end < len && rel[end] != '/')
+			end++;
+		memcpy(name, rel + start, end - start);
+		name[end - start] = '\0';
+		next = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		    O_CLOEXEC);
+		if (next < 0 && errno == ENOENT && (mkdirat(fd, name, 0755) == 0 ||
+		    errno == EEXIST))
+			next = openat(fd, name, O_RDONLY | O_DIRECTORY |
+			    O_NOFOLLOW | O_CLOEXEC);
+		if (next < 0 && (errno == ENOTDIR || errno == ELOOP)) {
+			struct stat st;
+			if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			    S_ISLNK(st.st_mode))
+				errno = ELOOP;
+		}
+		close(fd);
+		fd = next;
+		start = end + 1;
+	}
+	return fd;
+}
+
+/* The directory a path lies in, opened as open_dirs does; *leaf is set to
+ * its last component. */
+static int
+open_parent(int root, const proto_tree_entry *e, const char **leaf)
+{
+	const char *slash = strrchr(e->path, '/');
+
+	*leaf = slash ? slash + 1 : e->path;
+	return open_dirs(root, e->path, slash ? (size_t)(slash - e->path) : 0);
+}
+
+static const char *
+path_error(void)
+{
+	return errno == ELOOP ? "a symbolic link on the way; not written "
+	    "through" : errno == ENOTDIR ? "a file where a directory must be" :
+	    strerror(errno);
+}
+
+/* Gives the file its entry's mode, through no link. */
+static int
+apply_mode(int dir, const char *leaf, uint32_t mode)
+{
+	int fd = openat(dir, leaf, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), rc;
+
+	if (fd < 0)
+		return -1;
+	rc = fchmod(fd, mode & 0777);
+	close(fd);
+	return rc;
+}
+
+/* 1 when leaf in dir is a regular file (not a link) holding e's bytes. */
+static int
+already_there(int dir, const char *leaf, const proto_tree_entry *e)
+{
+	proto_manifest *mf;
+	struct stat st;
+	int fd, same = 0;
+
+	if ((fd = openat(dir, leaf, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC)) < 0)
+		return 0;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    (uint64_t)st.st_size == e->size &&
+	    proto_manifest_build_fd(fd, "f", NULL, 0, &mf) == 0) {
+		same = memcmp(mf->id, e->id, PROTO_HASH_LEN) == 0;
+		proto_manifest_free(mf);
+	}
+	close(fd);
+	return same;
+}
+
+/* Copies src (a file of this tree, whole and checked) to dst through
+ * dst.part, in dir. 0, or -1 with errno set. */
+static int
+copy_file(int sdir, const char *src, int ddir, const char *dst)
+{
+	char part[PROTO_TREE_NAME_MAX + 8], buf[65536];
+	int in, out, rc = 0;
+	ssize_t n;
+
+	snprintf(part, sizeof(part), "%s.part", dst);
+	if ((in = openat(sdir, src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		return -1;
+	if ((out = openat(ddir, part, O_WRONLY | O_CREAT | O_TRUNC |
+	    O_NOFOLLOW | O_CLOEXEC, 0644)) < 0) {
+		close(in);
+		return -1;
+	}
+	while (rc == 0 && (n = read(in, buf, sizeof(buf))) != 0)
+		if (n < 0 || tool_write_all(out, buf, (size_t)n) != 0)
+			rc = -1;
+	if (rc == 0 && fsync(out) != 0)
+		rc = -1;
+	close(in);
+	if (close(out) != 0)
+		rc = -1;
+	return rc == 0 ? renameat(ddir, part, ddir, dst) : -1;
+}
+
+/* The first entry before i with e's bytes, or NULL. */
+static const proto_tree_entry *
+first_with(const proto_tree *t, size_t i)
+{
+	for (size_t k = 0; k < i; k++)
+		if (!t->entries[k].dir && memcmp(t->entries[k].id,
+		    t->entries[i].id, PROTO_HASH_LEN) == 0)
+			return &t->entries[k];
+	return NULL;
+}
+
+/* The copies of e's bytes listed after it, now that e is whole; then e's
+ * own mode (after, in case it takes the owner's read away). */
+static int
+file_done(struct fetch *f, size_t i)
+{
+	struct fetch_tree *ft = f->ft;
+	const proto_tree *t = f->tree;
+	const proto_tree_entry *e = &t->entries[i];
+	const char *leaf, *dleaf;
+	int dir = open_parent(ft->root, e, &leaf), ddir, rc = 0;
+
+	if (dir < 0) {
+		tree_failed(f, e->path, path_error());
+		return -1;
+	}
+	for (size_t k = i + 1; k < t->count && rc == 0; k++) {
+		const proto_tree_entry *d = &t->entries[k];
+		if (d->dir || first_with(t, k) != e)
+			continue;
+		if ((ddir = open_parent(ft->root, d, &dleaf)) < 0) {
+			tree_failed(f, d->path, path_error());
+			rc = -1;
+			break;
+		}
+		if (!already_there(ddir, dleaf, d) &&
+		    copy_file(dir, leaf, ddir, dleaf) != 0) {
+			tree_failed(f, d->path, strerror(errno));
+			rc = -1;
+		} else if (apply_mode(ddir, dleaf, d->mode) != 0) {
+			tree_failed(f, d->path, strerror(errno));
+			rc = -1;
+		}
+		ft->copied++;
+		close(ddir);
+	}
+	if (rc == 0 && apply_mode(dir, leaf, e->mode) != 0) {
+		tree_failed(f, e->path, strerror(errno));
+		rc = -1;
+	}
+	close(dir);
+	return rc;
+}
+
+static void
+job_free(struct job *j)
+{
+	if (j == NULL)
+		return;
+	proto_fetch_free(j->fx);
+	proto_output_free(j->out);
+	if (j->reap != NULL)
+		event_free(j->reap);
+	free(j->path);
+	free(j->part);
+	free(j);
+}
+
+static void
+reap(evutil_socket_t fd, short what, void *arg)
+{
+	struct job *j = arg;
+	struct fetch *f = j->f;
+	struct fetch_tree *ft = f->ft;
+
+	(void)fd;
+	(void)what;
+	for (unsigned k = 0; k < TREE_JOBS; k++)
+		if (ft->jobs[k] == j)
+			ft->jobs[k] = NULL;
+	ft->running--;
+	job_free(j);
+	if (!f->done)
+		start_jobs(f);
+}
+
+/* The job is over (complete or not): freed once out of its callbacks. */
+static void
+job_end(struct job *j)
+{
+	j->ended = 1;
+	proto_fetch_stop(j->fx);
+	event_active(j->reap, 0, 0);
+}
+
+/* A chunk an earlier run left in PATH.part, checked: not asked for. */
+static void
+job_held(uint64_t index, void *arg)
+{
+	proto_fetch_held(((struct job *)arg)->fx, index);
+}
+
+static int
+job_manifest(proto_manifest *mf, void *arg)
+{
+	struct job *j = arg;
+	proto_output_config cfg = { mf, j->path, j->part, STDOUT_FILENO, 0 };
+	uint64_t kept = 0;
+	int rc;
+
+	j->mf = mf;
+	if ((rc = proto_output_new(&cfg, &j->out)) != 0) {
+		tool_log(LOG_ERROR, "%s: %s", j->part ? j->part : "stdout",
+		    rc == PROTO_ERR_SYSTEM ? strerror(errno) :
+		    proto_strerror(rc));
+		return -1;
+	}
+	if (j->path != NULL)
+		(void)proto_output_resume(j->out, job_held, j, &kept);
+	j->f->chunks_resumed += kept;
+	if (proto_output_limit(j->out) != 0)
+		proto_fetch_set_order(j->fx, proto_output_limit(j->out));
+	return 0;
+}
+
+static void
+job_chunk(uint64_t index, const uint8_t *data, size_t len, void *arg)
+{
+	struct job *j = arg;
+	int rc;
+
+	if (j->ended)
+		return;
+	if ((rc = proto_output_write(j->out, index, data, len)) != 0) {
+		if (!(rc == PROTO_ERR_SYSTEM && errno == EPIPE))
+			tool_log(LOG_ERROR, "%s: %s", j->part ? j->part :
+			    "write", rc == PROTO_ERR_SYSTEM ? strerror(errno) :
+			    proto_strerror(rc));
+		fetch_finish(j->f, 1);
+		job_end(j);
+		return;
+	}
+	if (proto_output_limit(j->out) != 0)
+		proto_fetch_set_order(j->fx, proto_output_limit(j->out));
+}
+
+static void
+job_complete(void *arg)
+{
+	struct job *j = arg;
+	struct fetch *f = j->f;
+	int rc;
+
+	if (j->ended)
+		return;
+	if ((rc = proto_output_finish(j->out)) != 0) {
+		tool_log(LOG_ERROR, "%s: %s", j->part ? j->part : "write",
+		    rc == PROTO_ERR_SYSTEM ? strerror(errno) :
+		    proto_strerror(rc));
+		fetch_finish(f, 1);
+	} else {
+		f->ft->fetched++;
+		if (j->path != NULL)
+			(void)file_done(f, (size_t)(j->e - f->tree->entries));
+		else if (fetch_tar_end_file(f, j->e) != 0)
+			fetch_finish(f, 1);
+	}
+	job_end(j);
+}
+
+static void
+job_fail(int code, void *arg)
+{
+	struct job *j = arg;
+
+	(void)code;
+	tool_log(LOG_ERROR, "%s: not fetched%s", j->e->path,
+	    j->path ? " (partial file kept)" : "");
+	fetch_finish(j->f, 1);
+	job_end(j);
+}
+
+/* Starts the fetch of entry e, from every peer known. */
+static int
+job_start(struct fetch *f, const proto_tree_entry *e, int dir)
+{
+	static const proto_fetch_cbs cbs = { tool_proto_log, job_manifest,
+	    job_chunk, job_complete, NULL, job_fail, NULL, NULL };
+	struct fetch_tree *ft = f->ft;
+	proto_fetch_config cfg;
+	struct job *j;
+	unsigned slot = 0;
+
+	while (ft->jobs[slot] != NULL)
+		slot++;
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		tool_die(1, "out of memory");
+	j->f = f;
+	j->e = e;
+	if (dir >= 0 && (asprintf(&j->path, "%s/%s", f->out_path, e->path) < 0 ||
+	    asprintf(&j->part, "%s.part", j->path) < 0))
+		tool_die(1, "out of memory");
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.id = e->id;
+	cfg.conn = f->cfg;
+	cfg.timeout = f->timeout;
+	cfg.max_peers = f->max_peers;
+	cfg.max_file_size = f->max_file_size;
+	cfg.node = f->node;
+	cfg.short_note = j->path ? " (partial file kept)" : NULL;
+	if ((j->fx = proto_fetch_new(f->base, &cfg, &cbs, j)) == NULL ||
+	    (j->reap = event_new(f->base, -1, 0, reap, j)) == NULL)
+		tool_die(1, "out of memory");
+	ft->jobs[slot] = j;
+	ft->running++;
+	proto_fetch_more_peers(j->fx, 1);
+	for (int i = 0; i < f->npeers && !j->ended; i++)
+		if (proto_fetch_add_peer(j->fx, &f->peers[i]) != 0)
+			tool_die(1, "out of memory");
+	for (size_t i = 0; i < f->nknown && !j->ended; i++)
+		if (proto_fetch_add_peer(j->fx, &f->known[i]) != 0)
+			tool_die(1, "out of memory");
+	if (!j->ended)
+		proto_fetch_more_peers(j->fx, f->stdin_open);
+	return 0;
+}
+
+/* To a directory: the next entries that need fetching, up to TREE_JOBS at
+ * once; empty directories, empty files, whole files and copies are done
+ * on the way. The run ends when nothing is left and nothing runs. */
+static void
+start_dir_jobs(struct fetch *f)
+{
+	struct fetch_tree *ft = f->ft;
+	const proto_tree *t = f->tree;
+
+	while (!f->done && ft->running < TREE_JOBS && ft->next < t->count) {
+		size_t i = ft->next++;
+		const proto_tree_entry *e = &t->entries[i];
+		const char *leaf;
+		int dir;
+		if (e->dir) {
+			if ((dir = open_dirs(ft->root, e->path, e->path_len)) < 0)
+				tree_failed(f, e->path, path_error());
+			else
+				close(dir);
+			continue;
+		}
+		if (first_with(t, i) != NULL)
+			continue; /* a copy, made once the first is whole */
+		if ((dir = open_parent(ft->root, e, &leaf)) < 0) {
+			tree_failed(f, e->path, path_error());
+			return;
+		}
+		if (already_there(dir, leaf, e)) {
+			ft->kept++;
+			close(dir);
+			(void)file_done(f, i);
+			continue;
+		}
+		if (e->size == 0) {
+			int fd = openat(dir, leaf, O_WRONLY | O_CREAT | O_TRUNC |
+			    O_NOFOLLOW | O_CLOEXEC, 0644);
+			close(dir);
+			if (fd < 0 || close(fd) != 0) {
+				tree_failed(f, e->path, strerror(errno));
+				return;
+			}
+			(void)file_done(f, i);
+			continue;
+		}
+		close(dir);
+		job_start(f, e, ft->root);
+	}
+	if (!f->done && ft->running == 0 && ft->next == t->count) {
+		tool_log(LOG_INFO, "%s: complete, %zu files (%llu fetched, %llu "
+		    "already there, %llu copies)", f->hex, t->nfiles,
+		    (unsigned long long)ft->fetched,
+		    (unsigned long long)ft->kept,
+		    (unsigned long long)ft->copied);
+		fetch_finish(f, 0);
+	}
+}
+
+/* To a stream: one entry at a time, in order, each file fetched. */
+static void
+start_tar_jobs(struct fetch *f)
+{
+	struct fetch_tree *ft = f->ft;
+	const proto_tree *t = f->tree;
+
+	while (!f->done && ft->running == 0 && ft->next < t->count) {
+		const proto_tree_entry *e = &t->entries[ft->next++];
+		if (fetch_tar_header(f, e) != 0) {
+			fetch_finish(f, 1);
+			return;
+		}
+		if (!e->dir && e->size > 0)
+			job_start(f, e, -1);
+		else if (fetch_tar_end_file(f, e) != 0)
+			fetch_finish(f, 1);
+	}
+	if (!f->done && ft->running == 0 && ft->next == t->count)
+		fetch_finish(f, fetch_tar_finish(f) != 0);
+}
+
+static void
+start_jobs(struct fetch *f)
+{
+	if (f->ft->root >= 0)
+		start_dir_jobs(f);
+	else
+		start_tar_jobs(f);
+}
+
+/* Out of the first fetch's callbacks: its connections closed, the tree's
+ * files begin. */
+static void
+tree_begin(evutil_socket_t fd, short what, void *arg)
+{
+	struct fetch *f = arg;
+	const proto_tree *t = f->tree;
+	struct fetch_tree *ft = f->ft;
+
+	(void)fd;
+	(void)what;
+	proto_fetch_close(f->fx);
+	if (f->out_path != NULL) {
+		for (size_t i = 0; i < t->count; i++) {
+			char part[PROTO_TREE_PATH_MAX + 8];
+			const proto_tree_entry *e = &t->entries[i];
+			snprintf(part, sizeof(part), "%s.part", e->path);
+			if (!e->dir && proto_tree_find(t, part, strlen(part))) {
+				tree_failed(f, part, "listed, and also "
+				    "the temporary name of another file; not "
+				    "fetched");
+				return;
+			}
+		}
+		if (mkdir(f->out_path, 0755) != 0 && errno != EEXIST) {
+			tree_failed(f, f->out_path, strerror(errno));
+			return;
+		}
+		if ((ft->root = open(f->out_path, O_RDONLY | O_DIRECTORY |
+		    O_CLOEXEC)) < 0) {
+			tree_failed(f, f->out_path, strerror(errno));
+			return;
+		}
+	}
+	start_jobs(f);
+}
+
+int
+fetch_on_tree(proto_tree *t, void *arg)
+{
+	struct fetch *f = arg;
+
+	if (f->tree != NULL) {
+		proto_tree_free(t);
+		return 0;
+	}
+	f->tree = t;
+	if ((f->ft = calloc(1, sizeof(*f->ft))) == NULL)
+		tool_die(1, "out of memory");
+	f->ft->root = -1;
+	tool_log(LOG_INFO, "%s: a tree: %zu files, %llu bytes, %zu entries",
+	    f->hex, t->nfiles, (unsigned long long)t->total_size, t->count);
+	if (f->store != NULL) {
+		proto_tree *copy;
+		if (proto_tree_decode(t->enc, t->enc_len, &copy) != 0 ||
+		    proto_store_add_tree(f->store, copy) < 0)
+			tool_die(1, "out of memory");
+	}
+	proto_fetch_stop(f->fx);
+	if (event_base_once(f->base, -1, EV_TIMEOUT, tree_begin, f, NULL) != 0)
+		tool_die(1, "out of memory");
+	return 0;
+}
+
+void
+fetch_add_peer(struct fetch *f, const proto_addr *addr)
+{
+	if (f->nknown == f->known_cap) {
+		size_t cap = f->known_cap ? f->known_cap * 2 : 16;
+		proto_addr *p = realloc(f->known, cap * sizeof(*p));
+		if (p == NULL)
+			tool_die(1, "out of memory");
+		f->known = p;
+		f->known_cap = cap;
+	}
+	f->known[f->nknown++] = *addr;
+	if (f->ft == NULL) {
+		if (proto_fetch_add_peer(f->fx, addr) != 0)
+			tool_die(1, "out of memory");
+		return;
+	}
+	for (unsigned k = 0; k < TREE_JOBS; k++)
+		if (f->ft->jobs[k] != NULL && !f->ft->jobs[k]->ended &&
+		    proto_fetch_add_peer(f->ft->jobs[k]->fx, addr) != 0)
+			tool_die(1, "out of memory");
+}
+
+void
+fetch_no_more_peers(struct fetch *f)
+{
+	proto_fetch_more_peers(f->fx, 0);
+	if (f->ft == NULL)
+		return;
+	for (unsigned k = 0; k < TREE_JOBS; k++)
+		if (f->ft->jobs[k] != NULL && !f->ft->jobs[k]->ended)
+			proto_fetch_more_peers(f->ft->jobs[k]->fx, 0);
+}
+
+void
+fetch_tree_free(struct fetch *f)
+{
+	if (f->ft != NULL) {
+		for (unsigned k = 0; k < TREE_JOBS; k++)
+			job_free(f->ft->jobs[k]);
+		if (f->ft->root >= 0)
+			close(f->ft->root);
+		free(f->ft);
+	}
+	proto_tree_free(f->tree);
+	free(f->known);
+}
