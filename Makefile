@@ -21,8 +21,15 @@ WARN = -Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes \
        -Wshadow -Wformat=2
 CFLAGS ?= -O2 -g
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(PKG_CFLAGS) \
-             -Ilibproto -MMD -MP
-LDLIBS = $(PKG_LIBS) -lpthread
+             -Ilibproto -MMD -MP \
+             -DPROTO_DHT_MODULE_DIR='"$(LIBDIR)/mini-p2p"'
+LDLIBS = $(PKG_LIBS) -lpthread -ldl
+
+# The DHT engine: a module of its own, the one thing that links OpenDHT
+# (GPLv3, C++), loaded at run time only by a program started with --dht.
+# Without libopendht-c-dev it is not built, and make says so (make deps).
+DHT_PC := $(shell $(PKG_CONFIG) --exists opendht-c 2>/dev/null && echo opendht-c)
+DHT_MODULE = $(B)/lib/mini-p2p/dht.so
 
 ifeq ($(SANITIZE),1)
 SAN = -fsanitize=address,undefined -fno-sanitize-recover=all \
@@ -35,7 +42,7 @@ endif
 DEB_PKGS = build-essential pkg-config libevent-dev libssl-dev libmsgpack-dev libinih-dev \
            bats bats-support bats-assert bats-file iproute2 util-linux \
            time procps cppcheck python3 clang libclang-rt-14-dev jq tmux \
-           parallel
+           parallel libopendht-c-dev dhtnode
 
 B = build
 LIB_SRCS = $(wildcard libproto/*.c)
@@ -71,11 +78,23 @@ EXAMPLE_BINS = $(EXAMPLE_SRCS:examples/%.c=$(B)/examples/%)
 MAN1 = $(wildcard docs/man/*.1)
 MAN7 = $(wildcard docs/man/*.7)
 
-.PHONY: all deps test check lint bench fuzz fuzz-replay fuzz-build check-unit check-bats \
+.PHONY: dht-module all deps test check lint bench fuzz fuzz-replay fuzz-build check-unit check-bats \
         check-asan asan demo install uninstall clean
 
 all: $(B)/lib/libproto.a $(B)/lib/$(SHLIB) $(TOOL_BINS) $(UNIT_BINS) \
-     $(EXAMPLE_BINS)
+     $(EXAMPLE_BINS) dht-module
+
+ifeq ($(DHT_PC),)
+dht-module:
+	@echo "make: libopendht-c-dev is not installed: no DHT (--dht); run make deps" >&2
+else
+dht-module: $(DHT_MODULE)
+endif
+
+$(DHT_MODULE): libproto/dht/opendht.c libproto/dht.h
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(shell $(PKG_CONFIG) --cflags $(DHT_PC)) -fPIC \
+	    -shared $(LDFLAGS) -o $@ $< $(shell $(PKG_CONFIG) --libs $(DHT_PC))
 
 # Objects are kept, so that a second make (make install after make) has
 # nothing to do.
@@ -203,6 +222,8 @@ install: all
 	    -e 's|@INCDIR@|$(INCDIR)|' -e 's|@MSGPACK@|$(MSGPACK_PC)|' \
 	    -e 's|@VERSION@|$(LIB_VERSION)|' \
 	    libproto/libproto.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/libproto.pc
+	$(if $(DHT_PC),install -d $(DESTDIR)$(LIBDIR)/mini-p2p)
+	$(if $(DHT_PC),install -m 644 $(DHT_MODULE) $(DESTDIR)$(LIBDIR)/mini-p2p)
 	$(if $(MAN1),install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1)
 	$(if $(MAN7),install -m 644 $(MAN7) $(DESTDIR)$(MANDIR)/man7)
 	$(if $(DESTDIR),,-ldconfig)
@@ -212,7 +233,7 @@ uninstall:
 	    $(DESTDIR)$(LIBDIR)/$(SHLIB) $(DESTDIR)$(LIBDIR)/$(SONAME) \
 	    $(DESTDIR)$(LIBDIR)/libproto.so \
 	    $(DESTDIR)$(LIBDIR)/pkgconfig/libproto.pc
-	rm -rf $(DESTDIR)$(INCDIR)/proto
+	rm -rf $(DESTDIR)$(INCDIR)/proto $(DESTDIR)$(LIBDIR)/mini-p2p
 	rm -f $(MAN1:docs/man/%=$(DESTDIR)$(MANDIR)/man1/%) \
 	    $(MAN7:docs/man/%=$(DESTDIR)$(MANDIR)/man7/%)
 
