@@ -65,9 +65,9 @@ PIC_OBJS = $(LIB_SRCS:%.c=$(B)/pic/%.o)
 TOOL_COMMON = $(B)/tools/tool.o $(B)/tools/log.o $(B)/tools/progress.o \
               $(B)/tools/tls.o $(B)/tools/json.o $(B)/tools/walk.o \
               $(B)/tools/config.o $(B)/tools/parse.o \
-              $(B)/tools/share.o
+              $(B)/tools/share.o $(B)/tools/dht.o
 BENCH_OBJS = $(patsubst %.c,$(B)/%.o,$(wildcard tools/bench/*.c))
-FETCH_OBJS = $(B)/tools/fetchlist.o $(B)/tools/peerlines.o \
+FETCH_OBJS = $(B)/tools/fetchlist.o $(B)/tools/peerlines.o $(B)/tools/fetchdht.o \
              $(B)/tools/fetchstats.o
 TOOLS = p2p-chunk p2p-verify p2p-serve p2p-fetch p2p-discover p2p-bench
 TOOL_BINS = $(TOOLS:%=$(B)/bin/%)
