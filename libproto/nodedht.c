@@ -31,8 +31,11 @@ struct pending {
 	uint8_t data[];
 };
 
+/* A node whose value was taken: its identity and where it says it is
+ * (several nodes may share one identity: one user's, on two hosts). */
 struct signer {
 	uint8_t id[PROTO_IDENTITY_LEN];
+	uint8_t where[8];
 	uint64_t seq;
 };
 
@@ -198,13 +201,34 @@ lookup_of(proto_dht *d, const uint8_t key[PROTO_DHT_KEY_LEN])
 	return NULL;
 }
 
-/* 1 when the signer's value is news: a signer not seen, or a higher seq;
- * kept. 0 (counted) when not, or past the signers a key may have. */
+/* The first 8 bytes of SHA-256 over r's addresses' texts. */
+static void
+where(const proto_record *r, uint8_t out[8])
+{
+	char text[PROTO_RECORD_ADDRS_MAX * (PROTO_ADDR_TEXT_MAX + 1)];
+	uint8_t h[PROTO_HASH_LEN];
+	size_t n = 0;
+
+	for (size_t i = 0; i < r->naddrs; i++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "%s,",
+		    proto_addr_text(&r->addrs[i]));
+	memset(h, 0, sizeof(h));
+	(void)proto_sha256(text, n, h);
+	memcpy(out, h, 8);
+}
+
+/* 1 when the value is news: a node (identity and addresses) not seen, or
+ * a higher seq; kept. 0 (counted) when not, or past the signers a key may
+ * have. */
 static int
 fresh(proto_dht *d, struct lookup *l, const proto_record *r)
 {
+	uint8_t w[8];
+
+	where(r, w);
 	for (size_t i = 0; i < l->nsigners; i++)
-		if (memcmp(l->signers[i].id, r->id, PROTO_IDENTITY_LEN) == 0) {
+		if (memcmp(l->signers[i].id, r->id, PROTO_IDENTITY_LEN) == 0 &&
+		    memcmp(l->signers[i].where, w, 8) == 0) {
 			if (r->seq <= l->signers[i].seq) {
 				d->st.repeated++;
 				return 0;
@@ -217,6 +241,7 @@ fresh(proto_dht *d, struct lookup *l, const proto_record *r)
 		return 0;
 	}
 	memcpy(l->signers[l->nsigners].id, r->id, PROTO_IDENTITY_LEN);
+	memcpy(l->signers[l->nsigners].where, w, 8);
 	l->signers[l->nsigners++].seq = r->seq;
 	return 1;
 }

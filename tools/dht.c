@@ -103,6 +103,11 @@ tool_dht_start(proto_node *node, int announce)
 	}
 	tool_log(LOG_INFO, "dht: UDP port %u, %zu bootstrap node(s)%s",
 	    proto_dht_port(d), nboot, announce ? ", announcing" : "");
+	if (c.secret != NULL)
+		tool_log(LOG_INFO, "dht: the private swarm's own network %u "
+		    "(its bootstrap nodes: dhtnode -n %u)",
+		    (unsigned)proto_dht_network(c.secret),
+		    (unsigned)proto_dht_network(c.secret));
 	return d;
 }
 
