@@ -212,7 +212,6 @@ proto_dht_engine_load(const char *path, const proto_dht_engine_ops **ops,
 	char exe[PATH_MAX], mod[PATH_MAX + 64];
 	const char *env = getenv("MINI_P2P_DHT_MODULE");
 	ssize_t n;
-	char *slash;
 
 	if (path == NULL && env != NULL && *env != '\0')
 		path = env;
@@ -222,6 +221,7 @@ proto_dht_engine_load(const char *path, const proto_dht_engine_ops **ops,
 	 * PREFIX/bin/X finds PREFIX/lib/mini-p2p/dht.so. */
 	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	if (n > 0) {
+		char *slash;
 		exe[n] = '\0';
 		if ((slash = strrchr(exe, '/')) != NULL) {
 			*slash = '\0';
