@@ -1,5 +1,5 @@
 /*
- * The DHT as a node's source (docs/PROTOCOL.md section 7): a node that
+ * The DHT as a node's source (docs/PROTOCOL.md section 10): a node that
  * opts in joins an existing DHT (OpenDHT) and puts, under a key derived
  * from each content id it holds and under one derived from its identity,
  * a value that carries its signed peer record (record.h) bound to that
