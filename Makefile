@@ -21,8 +21,15 @@ WARN = -Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes \
        -Wshadow -Wformat=2
 CFLAGS ?= -O2 -g
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(PKG_CFLAGS) \
-             -Ilibproto -MMD -MP
-LDLIBS = $(PKG_LIBS) -lpthread
+             -Ilibproto -MMD -MP \
+             -DPROTO_DHT_MODULE_DIR='"$(LIBDIR)/mini-p2p"'
+LDLIBS = $(PKG_LIBS) -lpthread -ldl
+
+# The DHT engine: a module of its own, the one thing that links OpenDHT
+# (GPLv3, C++), loaded at run time only by a program started with --dht.
+# Without libopendht-c-dev it is not built, and make says so (make deps).
+DHT_PC := $(shell $(PKG_CONFIG) --exists opendht-c 2>/dev/null && echo opendht-c)
+DHT_MODULE = $(B)/lib/mini-p2p/dht.so
 
 ifeq ($(SANITIZE),1)
 SAN = -fsanitize=address,undefined -fno-sanitize-recover=all \
@@ -35,7 +42,7 @@ endif
 DEB_PKGS = build-essential pkg-config libevent-dev libssl-dev libmsgpack-dev libinih-dev \
            bats bats-support bats-assert bats-file iproute2 util-linux \
            time procps cppcheck python3 clang libclang-rt-14-dev jq tmux \
-           parallel libarchive-tools
+           parallel libarchive-tools libopendht-c-dev dhtnode
 
 B = build
 LIB_SRCS = $(wildcard libproto/*.c)
@@ -58,10 +65,11 @@ PIC_OBJS = $(LIB_SRCS:%.c=$(B)/pic/%.o)
 TOOL_COMMON = $(B)/tools/tool.o $(B)/tools/log.o $(B)/tools/progress.o \
               $(B)/tools/tls.o $(B)/tools/json.o $(B)/tools/walk.o \
               $(B)/tools/config.o $(B)/tools/parse.o \
-              $(B)/tools/share.o
+              $(B)/tools/share.o $(B)/tools/dht.o
 BENCH_OBJS = $(patsubst %.c,$(B)/%.o,$(wildcard tools/bench/*.c))
 FETCH_OBJS = $(B)/tools/fetchlist.o $(B)/tools/peerlines.o \
              $(B)/tools/fetchtree.o $(B)/tools/fetchtar.o \
+             $(B)/tools/fetchdht.o \
              $(B)/tools/fetchstats.o
 TOOLS = p2p-chunk p2p-verify p2p-serve p2p-fetch p2p-discover p2p-bench
 TOOL_BINS = $(TOOLS:%=$(B)/bin/%)
@@ -72,11 +80,23 @@ EXAMPLE_BINS = $(EXAMPLE_SRCS:examples/%.c=$(B)/examples/%)
 MAN1 = $(wildcard docs/man/*.1)
 MAN7 = $(wildcard docs/man/*.7)
 
-.PHONY: all deps test check lint bench fuzz fuzz-replay fuzz-build check-unit check-bats \
+.PHONY: dht-module all deps test check lint bench fuzz fuzz-replay fuzz-build check-unit check-bats \
         check-asan asan demo install uninstall clean
 
 all: $(B)/lib/libproto.a $(B)/lib/$(SHLIB) $(TOOL_BINS) $(UNIT_BINS) \
-     $(EXAMPLE_BINS)
+     $(EXAMPLE_BINS) dht-module
+
+ifeq ($(DHT_PC),)
+dht-module:
+	@echo "make: libopendht-c-dev is not installed: no DHT (--dht); run make deps" >&2
+else
+dht-module: $(DHT_MODULE)
+endif
+
+$(DHT_MODULE): libproto/dht/opendht.c libproto/dht.h
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(shell $(PKG_CONFIG) --cflags $(DHT_PC)) -fPIC \
+	    -shared $(LDFLAGS) -o $@ $< $(shell $(PKG_CONFIG) --libs $(DHT_PC))
 
 # Objects are kept, so that a second make (make install after make) has
 # nothing to do.
@@ -122,6 +142,10 @@ $(B)/tests/%: $(B)/tests/%.o $(B)/lib/libproto.a
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# Installs the Debian packages the build and the tests need. The dhtnode
+# package would start a node on the public DHT at boot (its service
+# bootstraps from a public host): the service is masked before it is
+# installed, as the tests run their own dhtnode inside namespaces.
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do \
 	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
@@ -132,6 +156,9 @@ deps:
 	        echo "make deps: not root; run: apt-get install" $$missing >&2; \
 	        exit 1; fi; \
 	    export DEBIAN_FRONTEND=noninteractive; \
+	    if [ ! -e /etc/systemd/system/dhtnode.service ]; then \
+	        mkdir -p /etc/systemd/system && \
+	        ln -s /dev/null /etc/systemd/system/dhtnode.service; fi; \
 	    apt-get install -y -q --no-install-recommends $$missing </dev/null || \
 	    { apt-get update -q </dev/null && \
 	      apt-get install -y -q --no-install-recommends $$missing </dev/null; }; \
@@ -204,6 +231,8 @@ install: all
 	    -e 's|@INCDIR@|$(INCDIR)|' -e 's|@MSGPACK@|$(MSGPACK_PC)|' \
 	    -e 's|@VERSION@|$(LIB_VERSION)|' \
 	    libproto/libproto.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/libproto.pc
+	$(if $(DHT_PC),install -d $(DESTDIR)$(LIBDIR)/mini-p2p)
+	$(if $(DHT_PC),install -m 644 $(DHT_MODULE) $(DESTDIR)$(LIBDIR)/mini-p2p)
 	$(if $(MAN1),install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1)
 	$(if $(MAN7),install -m 644 $(MAN7) $(DESTDIR)$(MANDIR)/man7)
 	$(if $(DESTDIR),,-ldconfig)
@@ -213,7 +242,7 @@ uninstall:
 	    $(DESTDIR)$(LIBDIR)/$(SHLIB) $(DESTDIR)$(LIBDIR)/$(SONAME) \
 	    $(DESTDIR)$(LIBDIR)/libproto.so \
 	    $(DESTDIR)$(LIBDIR)/pkgconfig/libproto.pc
-	rm -rf $(DESTDIR)$(INCDIR)/proto
+	rm -rf $(DESTDIR)$(INCDIR)/proto $(DESTDIR)$(LIBDIR)/mini-p2p
 	rm -f $(MAN1:docs/man/%=$(DESTDIR)$(MANDIR)/man1/%) \
 	    $(MAN7:docs/man/%=$(DESTDIR)$(MANDIR)/man7/%)
 

@@ -21,6 +21,9 @@ bats_load_library bats-file
 # Discovery (a later issue) must never leave the loopback; the rest of the environment is reset
 # so that a developer's settings cannot change what the tools do under test.
 export MINI_P2P_DISCOVERY_ADDR=127.255.255.255
+# Nor the DHT: libproto refuses to start it with the public bootstrap node or any name.
+export MINI_P2P_NO_PUBLIC_DHT=1
+unset MINI_P2P_DHT MINI_P2P_DHT_BOOTSTRAP MINI_P2P_DHT_PORT
 unset MINI_P2P_CHUNK_SIZE MINI_P2P_TIMEOUT P2P_LOG RUST_LOG MINI_P2P_NO_TLS P2P_REF_TLS
 
 # Each test has a home of its own: the nodes' key (~/.config/p2p/identity.pem, made on first

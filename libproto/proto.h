@@ -21,6 +21,7 @@
  *   server.h    a node's serving side: listener, answers, HAVE pushes
  *   node.h      a node: its store, server, known peers, discovery sources
  *   nodequery.h sources that ask once: the LAN query, the peer exchange
+ *   dht.h       the DHT as a source: keys, values, the engine module
  *   ifaddr.h    the addresses of this host's interfaces
  *   addr.h      a peer address: parsed once, compared and formatted here
  *   fetch.h     fetching a file by id from many peers at once
@@ -48,6 +49,7 @@
 #include "ifaddr.h"
 #include "node.h"
 #include "nodequery.h"
+#include "dht.h"
 #include "addr.h"
 #include "fetch.h"
 #include "output.h"

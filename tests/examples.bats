@@ -115,3 +115,17 @@ nothing_left() {
 	assert_stderr --partial usage
 	wait_for -t 5 nothing_left
 }
+
+@test "examples/internet_simulation.sh: three sites, a dhtnode, found and fetched across them" {
+	run --separate-stderr timeout 120 "$EXAMPLES/internet_simulation.sh" 300000
+	if ((status == 77)); then
+		skip "$stderr"
+	fi
+	assert_success
+	assert_line --regexp $'^10\\.199\\.1\\.2:[0-9]+\tsite-a\t[0-9a-f]{64}\t1$'
+	assert_line --partial 'OK	fetched by content id through the DHT, 300000 bytes'
+	assert_line --partial 'OK	fetched from the node found by its identity'
+	assert_line '== simulation OK'
+	run ip netns list
+	refute_output --partial p2p-inet-
+}

@@ -22,7 +22,7 @@ struct config_ctx {
 	struct tool_config *cfg;
 	int failed;
 	const char *bad_key;
-	char bad_value[128];
+	char bad_value[1024];
 	const char *why;
 };
 
@@ -65,6 +65,34 @@ static int
 config_entry_checked(struct config_ctx *c, const char *section,
     const char *name, const char *raw);
 
+/* A bootstrap list: TOML's ["a:1", "b:2"] or a:1,b:2, into out as a,b
+ * (comma-separated, no quotes, no blanks); each entry must end in :PORT.
+ * 1 when it is one. */
+static int
+dht_list(const char *v, char *out, size_t outlen)
+{
+	char buf[1024], *save = NULL, *s;
+	size_t n = 0;
+
+	snprintf(buf, sizeof(buf), "%s", v);
+	out[0] = '\0';
+	for (s = strtok_r(buf, "[], \t\"", &save); s != NULL;
+	    s = strtok_r(NULL, "[], \t\"", &save)) {
+		const char *colon = strrchr(s, ':');
+		char *end;
+		unsigned long port;
+		if (colon == NULL || colon == s)
+			return 0;
+		port = strtoul(colon + 1, &end, 10);
+		if (*end != '\0' || colon[1] == '\0' || port == 0 ||
+		    port > 65535 || n + strlen(s) + 2 > outlen)
+			return 0;
+		n += (size_t)snprintf(out + n, outlen - n, "%s%s", n ? "," : "",
+		    s);
+	}
+	return n > 0;
+}
+
 static int
 config_entry(void *user, const char *section, const char *name,
     const char *raw)
@@ -85,7 +113,7 @@ config_entry_checked(struct config_ctx *c, const char *section,
     const char *name, const char *raw)
 {
 	struct tool_config *cfg = c->cfg;
-	char v[128];
+	char v[1024];
 	uint64_t n;
 
 	config_value(raw, v, sizeof(v));
@@ -142,6 +170,27 @@ config_entry_checked(struct config_ctx *c, const char *section,
 			return 0;
 		*(up ? &tool_opt.max_upload_rate :
 		    &tool_opt.max_download_rate) = n;
+	} else if (strcmp(section, "network") == 0 &&
+	    strcmp(name, "dht") == 0) {
+		c->bad_key = "network.dht";
+		c->why = "true or false";
+		if (strcmp(v, "true") != 0 && strcmp(v, "false") != 0)
+			return 0;
+		cfg->dht = strcmp(v, "true") == 0;
+	} else if (strcmp(section, "network") == 0 &&
+	    strcmp(name, "dht_bootstrap") == 0) {
+		c->bad_key = "network.dht_bootstrap";
+		c->why = "HOST:PORT, comma-separated";
+		if (!dht_list(v, cfg->dht_bootstrap,
+		    sizeof(cfg->dht_bootstrap)))
+			return 0;
+	} else if (strcmp(section, "network") == 0 &&
+	    strcmp(name, "dht_port") == 0) {
+		c->bad_key = "network.dht_port";
+		c->why = "a UDP port, 0 for any";
+		if (!config_number(v, 0, 65535, &n))
+			return 0;
+		cfg->dht_port = (uint16_t)n;
 	} else if (strcmp(section, "logging") == 0 &&
 	    strcmp(name, "level") == 0) {
 		c->bad_key = "logging.level";
@@ -183,6 +232,15 @@ load_env(struct tool_config *cfg)
 		cfg->has_discovery_port = 1;
 	}
 	cfg->discovery_addr = getenv("MINI_P2P_DISCOVERY_ADDR");
+	if ((env = getenv("MINI_P2P_DHT")) != NULL && *env)
+		cfg->dht = (int)tool_parse_number(env, 0, 1, "MINI_P2P_DHT");
+	if ((env = getenv("MINI_P2P_DHT_BOOTSTRAP")) != NULL && *env &&
+	    !dht_list(env, cfg->dht_bootstrap, sizeof(cfg->dht_bootstrap)))
+		tool_die(2, "MINI_P2P_DHT_BOOTSTRAP '%s': want HOST:PORT, "
+		    "comma-separated", env);
+	if ((env = getenv("MINI_P2P_DHT_PORT")) != NULL && *env)
+		cfg->dht_port = (uint16_t)tool_parse_number(env, 0, 65535,
+		    "MINI_P2P_DHT_PORT");
 	/* For the tests alone: a few-MiB file sent as its root, as one past
 	 * 64 GiB is, so that the hashes on demand are exercised in seconds. */
 	if ((env = getenv("MINI_P2P_TEST_INLINE_CHUNKS")) != NULL && *env)

@@ -19,6 +19,7 @@
 
 #include <event2/event.h>
 
+#include "dht.h"
 #include "tls.h"
 #include "tool.h"
 
@@ -48,6 +49,7 @@ struct discover {
 	uint8_t want_id[PROTO_HASH_LEN];
 	int long_format;
 	uint64_t printed;
+	proto_dht *dht;         /* the node's, with --dht */
 };
 
 static void
@@ -57,6 +59,7 @@ usage(FILE *out)
 	    "usage: p2p-discover [-lqv] [--json] [-t SECONDS] [-b HOST:PORT]... [--hash ID]\n"
 	    "                    [--discovery-port PORT] [--discovery-addr ADDR]\n"
 	    "                    [--no-tls] [--identity FILE] [--secret-file FILE]\n"
+	    "                    [--dht] [--dht-bootstrap HOST:PORT]... [--dht-port PORT]\n"
 	    "  -t, --timeout SECONDS      stop after this long (default %d)\n"
 	    "  -b, --bootstrap HOST:PORT  ask this peer for the peers it knows\n"
 	    "      --hash ID              only peers that have this file\n"
@@ -66,6 +69,7 @@ usage(FILE *out)
 	    "      --discovery-addr ADDR  where queries go (default: each interface's\n"
 	    "                             broadcast address)\n"
 	    TOOL_TLS_USAGE
+	    TOOL_DHT_USAGE
 	    "  -q, --quiet                print only errors\n"
 	    "  -v, --verbose              print more (repeat for more)\n"
 	    "  -h, --help                 print this help and exit\n"
@@ -241,6 +245,9 @@ start_node(struct discover *d, const proto_addr *boot, size_t nboot,
 	    proto_node_watch(d->node, on_seen, d) != 0 ||
 	    proto_node_query_peers(d->node) != 0)
 		tool_die(1, "out of memory");
+	/* Before the lookup, which it is asked too. */
+	if (tool_dht_on())
+		d->dht = tool_dht_start(d->node, 0);
 	if (d->want != NULL)
 		(void)proto_node_lookup(d->node, d->want);
 	if (proto_node_query_lan(d->node, q) != 0)
@@ -259,6 +266,7 @@ main(int argc, char **argv)
 		{ "discovery-port", required_argument, NULL, 'D' },
 		{ "discovery-addr", required_argument, NULL, 'A' },
 		TOOL_LONGOPTS_TLS,
+		TOOL_LONGOPTS_DHT,
 		TOOL_LONGOPTS_COMMON,
 	};
 	static struct discover disco;
@@ -277,6 +285,7 @@ main(int argc, char **argv)
 	tool_init("p2p-discover", LOG_WARN);
 	signal(SIGPIPE, SIG_IGN);
 	tool_config_load(argc, argv, &config);
+	tool_dht_config(&config);
 	memset(&q, 0, sizeof(q));
 	q.target = config.discovery_addr;
 	q.port = PROTO_DISCO_PORT;
@@ -311,7 +320,7 @@ main(int argc, char **argv)
 			break;
 		default:
 			if (tool_common_option(ch, usage) ||
-			    tool_tls_option(ch))
+			    tool_tls_option(ch) || tool_dht_option(ch))
 				break;
 			usage(stderr);
 			return 2;
@@ -335,6 +344,7 @@ main(int argc, char **argv)
 	end.tv_usec = 0;
 	d->end_ev = add_event(d, -1, 0, on_end, &end);
 	event_base_dispatch(d->base);
+	tool_dht_report(d->dht);
 	proto_node_free(d->node);
 	if (d->printed == 0)
 		tool_log(LOG_ERROR, "no peers found");

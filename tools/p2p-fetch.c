@@ -24,6 +24,7 @@
 
 #include <event2/event.h>
 
+#include "dht.h"
 #include "p2p-fetch.h"
 #include "tls.h"
 
@@ -40,11 +41,14 @@ usage(FILE *out)
 	    "                 [--bind ADDR] [--max-download-rate RATE]\n"
 	    "                 [--max-upload-rate RATE] [--progress] [--stats]\n"
 	    "                 [--json] [--config FILE] [--no-tls]\n"
-	    "                 [--identity FILE] [--secret-file FILE] ID\n"
+	    "                 [--identity FILE] [--secret-file FILE] [--dht]\n"
+	    "                 [--dht-bootstrap HOST:PORT]... [--dht-port PORT] ID\n"
 	    "       p2p-fetch --list [--json] [-p HOST:PORT]...\n"
 	    "  -p, --peer [ID@]HOST:PORT  fetch from this peer (repeat for more);\n"
 	    "                         with ID, only if it shows that identity; '-'\n"
-	    "                         or no -p at all: read HOST:PORT lines on stdin\n"
+	    "                         or no -p at all: read HOST:PORT lines on stdin;\n"
+	    "                         ID@dht: the node of that identity, wherever\n"
+	    "                         the DHT says it is now\n"
 	    "  -o, --output FILE      write to FILE (through FILE.part, resumable)\n"
 	    "                         instead of stdout\n"
 	    "  -T, --timeout SECONDS  connect timeout, and the longest wait with no\n"
@@ -69,6 +73,7 @@ usage(FILE *out)
 	    "      --json             --list and --stats as JSON, one object a line\n"
 	    "      --config FILE      read settings from FILE\n"
 	    TOOL_TLS_USAGE
+	    TOOL_DHT_USAGE
 	    "  -q, --quiet            print only errors, no progress\n"
 	    "  -v, --verbose          print more (repeat for more)\n"
 	    "  -h, --help             print this help and exit\n"
@@ -373,6 +378,7 @@ load_settings(struct fetch *f, int argc, char **argv)
 	f->disco.port = PROTO_DISCO_PORT;
 	f->disco.answer_only = 1;
 	tool_config_load(argc, argv, &config);
+	tool_dht_config(&config);
 	if (config.has_max_peers)
 		f->max_peers = config.max_peers;
 	if (config.has_connection_timeout)
@@ -413,6 +419,7 @@ parse_options(struct fetch *f, int argc, char **argv)
 		{ "port", required_argument, NULL, 'P' },
 		{ "bind", required_argument, NULL, 'B' },
 		TOOL_LONGOPTS_TLS,
+		TOOL_LONGOPTS_DHT,
 		TOOL_LONGOPT_PROGRESS,
 		TOOL_LONGOPT_JSON,
 		TOOL_LONGOPTS_RATES,
@@ -431,6 +438,8 @@ parse_options(struct fetch *f, int argc, char **argv)
 				f->read_stdin = 1;
 				break;
 			}
+			if (fetch_peer_dht(f, optarg))
+				break;
 			tool_parse_peer("peer", optarg, 1,
 			    &f->peers[f->npeers++]);
 			break;
@@ -466,7 +475,7 @@ parse_options(struct fetch *f, int argc, char **argv)
 			break;
 		default:
 			if (!tool_common_option(ch, usage) &&
-			    !tool_tls_option(ch))
+			    !tool_tls_option(ch) && !tool_dht_option(ch))
 				usage_error(NULL);
 		}
 	}
@@ -491,7 +500,7 @@ check_arguments(struct fetch *f, int argc, char **argv)
 			usage_error("one ID at a time");
 		tool_parse_id(argv[0], f->id);
 		proto_hex_encode(f->id, PROTO_HASH_LEN, f->hex);
-		if (f->npeers == 0)
+		if (f->npeers == 0 && f->nfind == 0 && !tool_dht_on())
 			f->read_stdin = 1;
 		if (f->out_path == NULL && isatty(STDOUT_FILENO))
 			tool_die(2, "refusing to write a file to a terminal; "
@@ -526,6 +535,7 @@ fetch_end(struct fetch *f)
 	if (f->stats)
 		fetch_print_stats(f);
 	fetch_tree_free(f);
+	fetch_end_dht(f);
 	proto_node_free(f->node);
 	proto_output_free(f->out);
 	proto_fetch_free(f->fx);
@@ -561,6 +571,7 @@ main(int argc, char **argv)
 	f->cfg.limit = tool_conn_limit(f->base);
 	if (f->out_path != NULL && f->share)
 		start_node(f);
+	fetch_start_dht(f);
 	start_fetch(f);
 	if (!f->listing)
 		start_progress(f);
@@ -578,7 +589,9 @@ main(int argc, char **argv)
 	if (!f->done)
 		fetch_start_peers(f);
 	if (!f->done)
-		proto_fetch_more_peers(f->fx, f->stdin_open);
+		proto_fetch_more_peers(f->fx, f->stdin_open || f->dht);
+	if (!f->done)
+		fetch_wait_dht(f);
 	if (!f->done)
 		event_base_dispatch(f->base);
 	fetch_end(f);

@@ -40,6 +40,11 @@ struct fetch {
 	proto_store *store;         /* the node's */
 	proto_server *server;       /* the node's */
 	proto_beacon_config disco;
+	/* the DHT: --dht, and the identities of -p ID@dht */
+	proto_dht *dht;             /* the node's */
+	uint8_t find[16][PROTO_IDENTITY_LEN];
+	int nfind;
+	struct event *dht_ev;       /* the end of waiting for its answers */
 	/* --list: the ids printed, so that a file several peers share is
 	 * listed once (open addressing; a power of two slots) */
 	uint8_t (*listed)[PROTO_HASH_LEN];
@@ -94,6 +99,22 @@ void fetch_tree_free(struct fetch *f);
 int fetch_tar_header(struct fetch *f, const proto_tree_entry *e);
 int fetch_tar_end_file(struct fetch *f, const proto_tree_entry *e);
 int fetch_tar_finish(struct fetch *f);
+
+/* -p ID@dht: 1 when arg is one (the identity kept, the DHT turned on
+ * for it), 0 when arg is another kind of peer; exits 2 for a bad one. */
+int fetch_peer_dht(struct fetch *f, const char *arg);
+
+/* With --dht or -p ID@dht, before the fetch is made: the node (one with no
+ * listener when -o did not make one) joins the DHT, looks the id up (with
+ * --dht) and each identity. */
+void fetch_start_dht(struct fetch *f);
+
+/* With the DHT, after the peers given: more peers may come from it for
+ * the timeout's length; then only as stdin says. */
+void fetch_wait_dht(struct fetch *f);
+
+/* Frees what fetch_start_dht made but the node. */
+void fetch_end_dht(struct fetch *f);
 
 /* --stats: prints on stderr what the fetch (and the node's server, if
  * any) did, and f->exit_code, KEY=VALUE or with --json an object. */

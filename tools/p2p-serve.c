@@ -24,6 +24,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "dht.h"
 #include "share.h"
 #include "tls.h"
 #include "tool.h"
@@ -61,7 +62,8 @@ usage(FILE *out)
 	    "                 [--max-host-handshakes N] [-T SECONDS] [--max-upload-rate RATE]\n"
 	    "                 [--max-download-rate RATE] [--stats] [--json]\n"
 	    "                 [--config FILE] [--no-tls] [--identity FILE]\n"
-	    "                 [--secret-file FILE] [--hidden]\n"
+	    "                 [--secret-file FILE] [--hidden] [--dht]\n"
+	    "                 [--dht-bootstrap HOST:PORT]... [--dht-port PORT]\n"
 	    "  -p, --port PORT        TCP port to listen on (default %d; 0: any)\n"
 	    "      --bind ADDR        address to listen on (default 0.0.0.0)\n"
 	    "  -d, --dir DIR          share every regular file under DIR\n"
@@ -90,6 +92,7 @@ usage(FILE *out)
 	    "      --json             --stats as a JSON object\n"
 	    "      --config FILE      read settings from FILE\n"
 	    TOOL_TLS_USAGE
+	    TOOL_DHT_USAGE
 	    "  -q, --quiet            print only errors\n"
 	    "  -v, --verbose          print more (repeat for more)\n"
 	    "  -h, --help             print this help and exit\n"
@@ -302,9 +305,11 @@ main(int argc, char **argv)
 		{ "discovery-interval", required_argument, NULL, 'I' },
 		{ "hidden", no_argument, NULL, OPT_HIDDEN },
 		TOOL_LONGOPTS_TLS,
+		TOOL_LONGOPTS_DHT,
 		TOOL_LONGOPTS_COMMON,
 	};
 	struct server srv;
+	proto_dht *dht = NULL;
 	struct tool_config config;
 	struct event *sigint, *sigterm;
 	static const char **dirs;
@@ -337,6 +342,7 @@ main(int argc, char **argv)
 	if (config.has_discovery_port)
 		srv.disco.port = config.discovery_port;
 	srv.cfg.server.inline_chunks = config.inline_chunks;
+	tool_dht_config(&config);
 	if ((dirs = calloc((size_t)argc, sizeof(*dirs))) == NULL ||
 	    (boot = calloc((size_t)argc, sizeof(*boot))) == NULL)
 		tool_die(1, "out of memory");
@@ -406,7 +412,7 @@ main(int argc, char **argv)
 			break;
 		default:
 			if (tool_common_option(ch, usage) ||
-			    tool_tls_option(ch))
+			    tool_tls_option(ch) || tool_dht_option(ch))
 				break;
 			usage(stderr);
 			return 2;
@@ -468,9 +474,12 @@ main(int argc, char **argv)
 		tool_log(LOG_WARN, "sharing nothing: pipe manifests in "
 		    "(p2p-chunk FILE | p2p-serve) or give -d DIR");
 	start_discovery(&srv);
+	if (tool_dht_on())
+		dht = tool_dht_start(srv.node, 1);
 	event_base_dispatch(srv.base);
 	if (srv.stats)
 		print_stats(&srv);
+	tool_dht_report(dht);
 	proto_node_free(srv.node);
 	tool_conn_limit_free();
 	event_free(sigint);

@@ -142,6 +142,11 @@ struct tool_config {
 	unsigned inline_chunks; /* MINI_P2P_TEST_INLINE_CHUNKS, for tests
 	                         * only; 0: the server's default */
 	int log_levels[MOD_COUNT];
+	int dht;                /* network.dht, MINI_P2P_DHT */
+	char dht_bootstrap[1024]; /* network.dht_bootstrap: HOST:PORT, comma-
+	                         * separated; MINI_P2P_DHT_BOOTSTRAP; "": the
+	                         * public network's */
+	uint16_t dht_port;      /* network.dht_port, MINI_P2P_DHT_PORT */
 	int has_max_peers, has_connection_timeout, has_discovery_interval,
 	    has_discovery_port, has_chunk_size, has_max_file_size,
 	    has_log_level;
@@ -151,7 +156,8 @@ struct tool_config {
 /* Loads the configuration for this argv (which is not changed) into cfg:
  * the file, then the environment over it (MINI_P2P_MAX_PEERS,
  * MINI_P2P_TIMEOUT, MINI_P2P_CHUNK_SIZE, MINI_P2P_DISCOVERY_PORT,
- * MINI_P2P_DISCOVERY_ADDR, and for the tests MINI_P2P_TEST_INLINE_CHUNKS;
+ * MINI_P2P_DISCOVERY_ADDR, MINI_P2P_DHT, MINI_P2P_DHT_BOOTSTRAP,
+ * MINI_P2P_DHT_PORT, and for the tests MINI_P2P_TEST_INLINE_CHUNKS;
  * a bad value is a usage error naming it), so that
  * each tool applies one set of values and its flags after them. Applies
  * the log level unless P2P_LOG or RUST_LOG is set, and the rate limits

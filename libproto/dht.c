@@ -1,0 +1,236 @@
+/*
+ * What the DHT holds, byte for byte (docs/PROTOCOL.md section 7): the
+ * keys derived from content ids and identities, the network id of a
+ * private swarm, the value that binds a peer record to its key; and the
+ * loader of the engine module, so that OpenDHT is mapped only into the
+ * processes that start the DHT.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dht.h"
+#include "error.h"
+
+#ifndef PROTO_DHT_MODULE_DIR
+#define PROTO_DHT_MODULE_DIR "/usr/local/lib/mini-p2p"
+#endif
+#define MODULE_NAME "dht.so"
+
+/* SHA-256(domain || 0x00 || a || b), a or b may be absent. */
+static int
+derive(const char *domain, const uint8_t *a, size_t alen, const uint8_t *b,
+    size_t blen, uint8_t out[PROTO_HASH_LEN])
+{
+	uint8_t buf[64 + 2 * PROTO_HASH_LEN];
+	size_t n = strlen(domain) + 1;
+
+	memcpy(buf, domain, n);
+	if (a != NULL) {
+		memcpy(buf + n, a, alen);
+		n += alen;
+	}
+	if (b != NULL) {
+		memcpy(buf + n, b, blen);
+		n += blen;
+	}
+	return proto_sha256(buf, n, out) == 0 ? 0 : PROTO_ERR_CRYPTO;
+}
+
+static int
+key_of(const char *domain, const uint8_t id[32], const uint8_t *secret,
+    uint8_t key[PROTO_DHT_KEY_LEN])
+{
+	uint8_t h[PROTO_HASH_LEN];
+	int rc;
+
+	if ((rc = derive(domain, secret, 32, id, 32, h)) != 0)
+		return rc;
+	memcpy(key, h, PROTO_DHT_KEY_LEN);
+	return 0;
+}
+
+int
+proto_dht_key_content(const uint8_t id[PROTO_HASH_LEN],
+    const uint8_t *secret, uint8_t key[PROTO_DHT_KEY_LEN])
+{
+	return key_of(PROTO_DHT_DOMAIN_CONTENT, id, secret, key);
+}
+
+int
+proto_dht_key_node(const uint8_t identity[PROTO_IDENTITY_LEN],
+    const uint8_t *secret, uint8_t key[PROTO_DHT_KEY_LEN])
+{
+	return key_of(PROTO_DHT_DOMAIN_NODE, identity, secret, key);
+}
+
+uint32_t
+proto_dht_network(const uint8_t *secret)
+{
+	uint8_t h[PROTO_HASH_LEN];
+	uint32_t v;
+
+	if (secret == NULL ||
+	    derive(PROTO_DHT_DOMAIN_NETWORK, secret, 32, NULL, 0, h) != 0)
+		return 0;
+	v = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 |
+	    (uint32_t)h[2] << 8 | h[3];
+	return v ? v : 1;
+}
+
+#define VDOMAIN_LEN (sizeof(PROTO_DHT_DOMAIN_VALUE))
+
+/* domain || 0x00 || key || record into out (room for it); its length. */
+static size_t
+signed_bytes(uint8_t *out, const uint8_t key[PROTO_DHT_KEY_LEN],
+    const uint8_t *record, size_t len)
+{
+	memcpy(out, PROTO_DHT_DOMAIN_VALUE, VDOMAIN_LEN);
+	memcpy(out + VDOMAIN_LEN, key, PROTO_DHT_KEY_LEN);
+	memcpy(out + VDOMAIN_LEN + PROTO_DHT_KEY_LEN, record, len);
+	return VDOMAIN_LEN + PROTO_DHT_KEY_LEN + len;
+}
+
+int
+proto_dht_value_pack(const uint8_t key[PROTO_DHT_KEY_LEN],
+    const uint8_t *record, size_t len, const proto_identity *id,
+    uint8_t out[PROTO_DHT_VALUE_MAX], size_t *outlen)
+{
+	uint8_t msg[VDOMAIN_LEN + PROTO_DHT_KEY_LEN + PROTO_RECORD_MAX];
+	uint8_t sig[PROTO_SIG_LEN];
+	size_t n = 0;
+
+	if (len > PROTO_RECORD_MAX)
+		return PROTO_ERR_TOO_BIG;
+	if (proto_identity_sign(id, msg, signed_bytes(msg, key, record, len),
+	    sig) != 0)
+		return PROTO_ERR_CRYPTO;
+	out[n++] = 0x93;
+	out[n++] = 0xc4;
+	out[n++] = PROTO_DHT_KEY_LEN;
+	memcpy(out + n, key, PROTO_DHT_KEY_LEN);
+	n += PROTO_DHT_KEY_LEN;
+	if (len <= 0xff) {
+		out[n++] = 0xc4;
+		out[n++] = (uint8_t)len;
+	} else {
+		out[n++] = 0xc5;
+		out[n++] = (uint8_t)(len >> 8);
+		out[n++] = (uint8_t)len;
+	}
+	memcpy(out + n, record, len);
+	n += len;
+	out[n++] = 0xc4;
+	out[n++] = PROTO_SIG_LEN;
+	memcpy(out + n, sig, PROTO_SIG_LEN);
+	*outlen = n + PROTO_SIG_LEN;
+	return 0;
+}
+
+int
+proto_dht_value_verify(const uint8_t *buf, size_t len,
+    const uint8_t key[PROTO_DHT_KEY_LEN], uint64_t now, proto_record *out)
+{
+	uint8_t msg[VDOMAIN_LEN + PROTO_DHT_KEY_LEN + PROTO_RECORD_MAX];
+	const uint8_t *rec, *sig;
+	size_t n = 0, rlen;
+	int rc;
+
+	if (len > PROTO_DHT_VALUE_MAX)
+		return PROTO_ERR_TOO_BIG;
+	/* Fixed shape, shortest forms only: one encoding, one meaning. */
+	if (len < 3 + PROTO_DHT_KEY_LEN + 2 || buf[0] != 0x93 ||
+	    buf[1] != 0xc4 || buf[2] != PROTO_DHT_KEY_LEN)
+		return PROTO_ERR_MALFORMED;
+	n = 3 + PROTO_DHT_KEY_LEN;
+	if (buf[n] == 0xc4) {
+		rlen = buf[n + 1];
+		n += 2;
+	} else if (buf[n] == 0xc5 && len > n + 2) {
+		rlen = (size_t)buf[n + 1] << 8 | buf[n + 2];
+		if (rlen <= 0xff)
+			return PROTO_ERR_MALFORMED;
+		n += 3;
+	} else
+		return PROTO_ERR_MALFORMED;
+	if (rlen > PROTO_RECORD_MAX)
+		return PROTO_ERR_TOO_BIG;
+	if (len != n + rlen + 2 + PROTO_SIG_LEN)
+		return PROTO_ERR_MALFORMED;
+	rec = buf + n;
+	n += rlen;
+	if (buf[n] != 0xc4 || buf[n + 1] != PROTO_SIG_LEN)
+		return PROTO_ERR_MALFORMED;
+	sig = buf + n + 2;
+	if (memcmp(buf + 3, key, PROTO_DHT_KEY_LEN) != 0)
+		return PROTO_ERR_INVALID;
+	if ((rc = proto_record_verify(rec, rlen, now, out)) != 0)
+		return rc;
+	if (!proto_identity_verify(out->key, msg, signed_bytes(msg, key, rec,
+	    rlen), sig))
+		return PROTO_ERR_MISMATCH;
+	return 0;
+}
+
+/* ---- the engine module ---- */
+
+static int
+try_load(const char *path, const proto_dht_engine_ops **ops,
+    const char **why)
+{
+	static __thread char text[PATH_MAX + 80];
+	const proto_dht_engine_ops *o;
+	void *h;
+
+	if ((h = dlopen(path, RTLD_NOW | RTLD_LOCAL)) == NULL) {
+		snprintf(text, sizeof(text), "%s", dlerror());
+		*why = text;
+		errno = access(path, F_OK) == 0 ? ENOEXEC : ENOENT;
+		return PROTO_ERR_SYSTEM;
+	}
+	o = dlsym(h, PROTO_DHT_ENGINE_SYMBOL);
+	if (o == NULL || o->abi != PROTO_DHT_ENGINE_ABI) {
+		snprintf(text, sizeof(text), "%s: not a DHT engine of ABI %u",
+		    path, PROTO_DHT_ENGINE_ABI);
+		*why = text;
+		dlclose(h);
+		errno = ENOEXEC;
+		return PROTO_ERR_SYSTEM;
+	}
+	*ops = o;
+	return 0;
+}
+
+int
+proto_dht_engine_load(const char *path, const proto_dht_engine_ops **ops,
+    const char **why)
+{
+	char exe[PATH_MAX], mod[PATH_MAX + 64];
+	const char *env = getenv("MINI_P2P_DHT_MODULE");
+	ssize_t n;
+
+	if (path == NULL && env != NULL && *env != '\0')
+		path = env;
+	if (path != NULL)
+		return try_load(path, ops, why);
+	/* Beside the program: build/bin/X finds build/lib/mini-p2p/dht.so,
+	 * PREFIX/bin/X finds PREFIX/lib/mini-p2p/dht.so. */
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0) {
+		char *slash;
+		exe[n] = '\0';
+		if ((slash = strrchr(exe, '/')) != NULL) {
+			*slash = '\0';
+			snprintf(mod, sizeof(mod), "%s/../lib/mini-p2p/%s", exe,
+			    MODULE_NAME);
+			if (access(mod, F_OK) == 0)
+				return try_load(mod, ops, why);
+		}
+	}
+	snprintf(mod, sizeof(mod), "%s/%s", PROTO_DHT_MODULE_DIR, MODULE_NAME);
+	return try_load(mod, ops, why);
+}
