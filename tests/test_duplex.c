@@ -369,7 +369,7 @@ test_fetch_over_accepted(void)
 	proto_node *node;
 	proto_fetch_config fcfg;
 	proto_fetch_cbs fcbs = { NULL, f_manifest, f_chunk, f_complete, NULL,
-	    f_end, NULL };
+	    f_end, NULL, NULL };
 	proto_fetch *fx;
 	proto_fetch_stats st;
 	proto_addr at;
@@ -498,7 +498,7 @@ test_both_dial(int tls)
 	proto_store *ss = store_with_file("s");
 	proto_server *seed;
 	proto_fetch_cbs fcbs = { p_log, p_manifest, p_chunk, p_complete, NULL,
-	    p_end, NULL };
+	    p_end, NULL, NULL };
 	struct pair_side side[2];
 	proto_addr any = loopback(0), seed_at;
 	proto_identity *id = NULL;
