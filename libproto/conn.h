@@ -162,6 +162,12 @@ int proto_conn_attach(proto_conn *c, const proto_conn_cbs *cbs, void *ctx);
  * after this call. NULL, or no guest, does nothing. */
 void proto_conn_detach(proto_conn *c, int end);
 
+/* Before the side that asks on c lets go of it (proto_conn_detach or
+ * proto_conn_release) with n requests unanswered: their answers, which
+ * come first and in order, are dropped, never given to whoever asks on c
+ * next (its request ids start afresh). NULL does nothing. */
+void proto_conn_owed_away(proto_conn *c, uint32_t n);
+
 /* The owner lets go of c. With a guest, c goes on as the guest's own:
  * its on_handed is called within this call, and the owner must not touch
  * c again. Without one, as proto_conn_free. NULL does nothing. */

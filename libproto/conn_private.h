@@ -103,6 +103,8 @@ struct proto_conn {
 	                     * several */
 	size_t scratch_cap;
 	uint64_t bytes_in, bytes_out;
+	uint32_t answers_not_ours;  /* answers still due to an asker that
+	                             * let go (proto_conn_owed_away) */
 	uint64_t bytes_asked;       /* of the peer's requests, on a duplex
 	                             * connection */
 	uint16_t peer_port;

@@ -50,6 +50,14 @@ proto__conn_route(proto_conn *c, proto_msg *m)
 {
 	int req = is_request(m);
 
+	/* An answer to one who let go: never to the asker after it. */
+	if (!req && m->rid != 0 && c->answers_not_ours > 0) {
+		c->answers_not_ours--;
+		PLOG(PROTO_LOG_CONN, PROTO_LOG_DEBUG, "%s: %s rid %u: for the "
+		    "side that asked before; dropped", c->peer,
+		    proto_msg_type_name(m->type), m->rid);
+		return;
+	}
 	if (c->duplex && req)
 		c->bytes_asked += PROTO_FRAME_HEADER + (uint64_t)c->frame_len;
 
@@ -218,6 +226,13 @@ proto_conn_detach(proto_conn *c, int end)
 		return;
 	c->closed = 1;
 	bufferevent_disable(c->bev, EV_READ);
+}
+
+void
+proto_conn_owed_away(proto_conn *c, uint32_t n)
+{
+	if (c != NULL)
+		c->answers_not_ours += n;
 }
 
 void

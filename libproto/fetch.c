@@ -37,6 +37,10 @@ peer_close(struct fetch_peer *p)
 		p->state = FETCH_GONE;
 	if (p->state == FETCH_GONE)
 		return;
+	/* The answers still due to us are not for whoever asks on the
+	 * connection next. */
+	if (p->conn)
+		proto_conn_owed_away(p->conn, p->count);
 	proto__fetch_peer_release(p);
 	if (p->conn) {
 		p->f->bytes_in += proto_conn_bytes_in(p->conn);

@@ -36,7 +36,9 @@ struct ssl_ctx_st;
 typedef struct proto_node proto_node;
 
 #define PROTO_NODE_ADDRS_MAX 32   /* own addresses kept */
-#define PROTO_NODE_WATCHERS_MAX 4 /* proto_node_watch at once */
+#define PROTO_NODE_WATCHERS_MAX 16 /* proto_node_watch and _watch_conns at
+                                    * once: a fetch takes one of each, and a
+                                    * tree runs several fetches */
 #define PROTO_NODE_SOURCES_MAX 8  /* proto_node_add_source */
 #define PROTO_NODE_CHECKS_MAX 8   /* connections at once to nodes heard on
                                    * the LAN, to see that they are there */

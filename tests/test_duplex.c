@@ -291,6 +291,53 @@ out:
 	proto_base_free(base);
 }
 
+/* A guest that lets go with answers still due: they never reach the
+ * guest after it, whose rids start afresh. */
+static void
+test_answers_owed_away(void)
+{
+	struct event_base *base = event_base_new();
+	proto_server_cbs cbs = { NULL, NULL, NULL, on_duplex, NULL };
+	proto_store *sa = store_with_file("a"), *sb = store_with_file("b");
+	proto_server *a = server(base, sa, 0, NULL);
+	proto_server *b = server(base, sb, 1, &cbs);
+	struct side owner = { 0 }, first = { 0 }, second = { 0 };
+	proto_conn *c;
+	int got = 0;
+
+	accepted = NULL;
+	c = dial(base, proto_server_port(b), PROTO_CAP_DUPLEX, &owner);
+	turn(base, &owner.ready);
+	if (!owner.ready || accepted == NULL || proto_server_adopt(a, c) != 0) {
+		ok(0, "connected, A answering on the dialler's side");
+		goto out;
+	}
+	is_int(proto_conn_attach(accepted, &side_cbs, &first), 0, "owed "
+	    "away: a first guest asks twice (rids 7, 8) ...");
+	ask(accepted, PROTO_MSG_LIST, 7);
+	ask(accepted, PROTO_MSG_LIST, 8);
+	proto_conn_owed_away(accepted, 2);
+	proto_conn_detach(accepted, 0);
+	is_int(proto_conn_attach(accepted, &side_cbs, &second), 0, "... and "
+	    "lets go before the answers; a second guest asks (rid 1)");
+	ask(accepted, PROTO_MSG_LIST, 1);
+	for (int i = 0; i < 400 && !second.msgs; i++)
+		turn(base, &got);
+	turn(base, NULL);
+	ok(second.msgs == 1 && second.rid == 1 && second.type ==
+	    PROTO_MSG_LIST_REPLY, "owed away: the second guest gets its own "
+	    "answer alone (rid 1), never the first one's");
+	is_int(first.msgs, 0, "owed away: nor does the first, gone");
+	proto_conn_detach(accepted, 0);
+out:
+	proto_conn_free(c);
+	proto_server_free(a);
+	proto_server_free(b);
+	proto_store_free(sa);
+	proto_store_free(sb);
+	proto_base_free(base);
+}
+
 /* Without the cap on one side, nothing changes: no guest, no adoption,
  * and a request the accepter sends reaches the dialler's owner as
  * before. */
@@ -591,6 +638,7 @@ main(void)
 	close(fd);
 	test_both_ways();
 	test_no_taker_and_ends();
+	test_answers_owed_away();
 	test_not_duplex();
 	test_fetch_over_accepted();
 	test_both_dial(0);
