@@ -138,3 +138,20 @@ print("closed after %.1f s" % took)
 sys.exit(0 if took < 15 else 1)
 PY
 }
+
+@test "an unknown key is a warning naming file and line; with --strict, exit 2 in every tool" {
+	printf '[network]\nmax_peers = 5\nmax_peer = 5\n' > config/default.toml
+	run -0 --separate-stderr p2p-chunk --id f
+	assert_stderr "p2p-chunk: config/default.toml:3: [network] max_peer: unknown key, ignored (--strict makes it an error)"
+	local tool
+	for tool in p2p-chunk p2p-fetch p2p-serve p2p-discover; do
+		run -2 --separate-stderr timeout 10 "$tool" --strict --help </dev/null
+		assert_stderr "$tool: config/default.toml:3: network.max_peer: unknown key"
+		assert_output ''
+	done
+}
+
+@test "config/example.toml: every key known, accepted by --strict without a word" {
+	run -0 --separate-stderr p2p-chunk --strict --config "$BATS_TEST_DIRNAME/../config/example.toml" --id f
+	assert_stderr ''
+}

@@ -107,3 +107,13 @@ fetch_log() {
 	run -2 --separate-stderr p2p-fetch -p "$SERVER_ADDR" "$ID" </dev/null
 	assert_stderr "p2p-fetch: config/default.toml:2: logging.level = 'warn,conn=loud': want error, warn, info, debug or trace"
 }
+
+@test "a level that is none in P2P_LOG or RUST_LOG is a usage error naming the variable; another program's module is not" {
+	run -2 --separate-stderr env P2P_LOG=verbose p2p-chunk --id "$BATS_TEST_FILENAME"
+	assert_stderr --partial "p2p-chunk: P2P_LOG 'verbose': a level is error, warn, info, debug or trace"
+	assert_output ''
+	run -2 --separate-stderr env -u P2P_LOG RUST_LOG=conn=loud p2p-fetch --help
+	assert_stderr --partial "p2p-fetch: RUST_LOG 'conn=loud'"
+	run -0 --separate-stderr env -u P2P_LOG RUST_LOG=tokio=debug p2p-chunk --id "$BATS_TEST_FILENAME"
+	assert_stderr ''
+}

@@ -24,6 +24,11 @@ struct config_ctx {
 	const char *bad_key;
 	char bad_value[1024];
 	const char *why;
+	FILE *file;
+	const char *path;
+	int line;               /* of the line the handler is given */
+	int strict;             /* an unknown key is an error (--strict) */
+	char unknown[256];      /* the unknown key that failed, with strict */
 };
 
 /* The value as TOML writes it: a trailing # comment dropped, blanks
@@ -199,10 +204,31 @@ config_entry_checked(struct config_ctx *c, const char *section,
 		if (v[0] == '\0' || tool_log_filter(v, cfg->log_levels) != 0)
 			return 0;
 		cfg->has_log_level = 1;
-	} else
-		tool_log(LOG_DEBUG, "config: [%s] %s: unknown, ignored", section,
+	} else {
+		/* A misspelt key would otherwise be a setting silently lost. */
+		if (c->strict) {
+			snprintf(c->unknown, sizeof(c->unknown), "%s%s%s",
+			    section, *section ? "." : "", name);
+			return 0;
+		}
+		tool_log(LOG_WARN, "%s:%d: [%s] %s: unknown key, ignored "
+		    "(--strict makes it an error)", c->path, c->line, section,
 		    name);
+	}
 	return 1;
+}
+
+/* inih's reader, counting lines so that a warning can name its line
+ * (the handler is given none). */
+static char *
+read_line(char *str, int num, void *stream)
+{
+	struct config_ctx *c = stream;
+	char *got = fgets(str, num, c->file);
+
+	if (got != NULL)
+		c->line++;
+	return got;
 }
 
 /* The environment beats the file: the one place it is read. */
@@ -254,7 +280,8 @@ tool_config_load(int argc, char **argv, struct tool_config *cfg)
 	const char *explicit = NULL, *home = getenv("HOME");
 	char candidates[2][4096];
 	struct config_ctx c;
-	int ncand = 0, rc;
+	int ncand = 0, rc, strict = 0;
+	FILE *file;
 
 	memset(cfg, 0, sizeof(*cfg));
 	/* --config is taken before getopt, since the file sits below the
@@ -262,7 +289,9 @@ tool_config_load(int argc, char **argv, struct tool_config *cfg)
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--") == 0)
 			break;
-		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+		if (strcmp(argv[i], "--strict") == 0)
+			strict = 1;
+		else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
 			explicit = argv[++i];
 		else if (strncmp(argv[i], "--config=", 9) == 0)
 			explicit = argv[i] + 9;
@@ -282,10 +311,19 @@ tool_config_load(int argc, char **argv, struct tool_config *cfg)
 			continue;
 		memset(&c, 0, sizeof(c));
 		c.cfg = cfg;
-		rc = ini_parse(candidates[i], config_entry, &c);
-		if (rc < 0)
+		c.path = candidates[i];
+		c.strict = strict;
+		if ((file = fopen(candidates[i], "r")) == NULL)
 			tool_die(explicit ? 2 : 1, "config %s: %s", candidates[i],
 			    strerror(errno ? errno : ENOENT));
+		c.file = file;
+		rc = ini_parse_stream(read_line, &c, config_entry, &c);
+		fclose(file);
+		if (rc < 0)
+			tool_die(1, "config %s: out of memory", candidates[i]);
+		if (rc > 0 && c.failed && c.unknown[0] != '\0')
+			tool_die(2, "%s:%d: %s: unknown key", candidates[i], rc,
+			    c.unknown);
 		if (rc > 0 && c.failed && c.bad_key != NULL)
 			tool_die(2, "%s:%d: %s = '%s': want %s", candidates[i],
 			    rc, c.bad_key, c.bad_value, c.why);
@@ -310,6 +348,7 @@ tool_common_option(int ch, void (*usage)(FILE *))
 		tool_verbose();
 		return 1;
 	case 'C':
+	case TOOL_OPT_STRICT:
 		return 1;
 	case TOOL_OPT_PROGRESS:
 		tool_opt.progress = 1;

@@ -258,10 +258,21 @@ void
 tool_init(const char *name, int level)
 {
 	int levels[MOD_COUNT];
+	const char *env;
 
 	tool_name = name;
 	default_level = level;
-	tool_log_filter(tool_log_env(), levels);
+	env = tool_log_env();
+	if (tool_log_filter(env, levels) != 0) {
+		/* Say it at the default levels, then stop: a misspelt level
+		 * would otherwise leave the user without the lines asked for. */
+		tool_log_filter(NULL, levels);
+		tool_log_apply(levels);
+		tool_die(2, "%s '%s': a level is error, warn, info, debug or "
+		    "trace (MODULE=LEVEL for one module)", getenv("P2P_LOG") !=
+		    NULL && *getenv("P2P_LOG") != '\0' ? "P2P_LOG" : "RUST_LOG",
+		    env);
+	}
 	tool_log_apply(levels);
 	proto_log_set(from_proto, NULL);
 	event_set_log_callback(from_libevent);

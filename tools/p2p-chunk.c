@@ -46,6 +46,7 @@ usage(FILE *out)
 	    "      --progress         show progress on stderr even when it is not\n"
 	    "                         a terminal\n"
 	    "      --config FILE      read settings from FILE\n"
+	    "      --strict           an unknown key in that file is an error\n"
 	    "  -q, --quiet            print only errors, no progress\n"
 	    "  -v, --verbose          print more (repeat for more)\n"
 	    "  -h, --help             print this help and exit\n"

@@ -60,6 +60,7 @@ usage(FILE *out)
 	    "                    [--discovery-port PORT] [--discovery-addr ADDR]\n"
 	    "                    [--no-tls] [--identity FILE] [--secret-file FILE]\n"
 	    "                    [--dht] [--dht-bootstrap HOST:PORT]... [--dht-port PORT]\n"
+	    "                    [--config FILE] [--strict]\n"
 	    "  -t, --timeout SECONDS      stop after this long (default %d)\n"
 	    "  -b, --bootstrap HOST:PORT  ask this peer for the peers it knows\n"
 	    "      --hash ID              only peers that have this file\n"
@@ -70,6 +71,8 @@ usage(FILE *out)
 	    "                             broadcast address)\n"
 	    TOOL_TLS_USAGE
 	    TOOL_DHT_USAGE
+	    "      --config FILE          read settings from FILE\n"
+	    "      --strict               an unknown key in that file is an error\n"
 	    "  -q, --quiet                print only errors\n"
 	    "  -v, --verbose              print more (repeat for more)\n"
 	    "  -h, --help                 print this help and exit\n"

@@ -72,6 +72,7 @@ usage(FILE *out)
 	    "      --stats            print what was fetched from whom on stderr\n"
 	    "      --json             --list and --stats as JSON, one object a line\n"
 	    "      --config FILE      read settings from FILE\n"
+	    "      --strict           an unknown key in that file is an error\n"
 	    TOOL_TLS_USAGE
 	    TOOL_DHT_USAGE
 	    "  -q, --quiet            print only errors, no progress\n"

@@ -91,6 +91,7 @@ usage(FILE *out)
 	    "      --stats            print what was served on stderr at exit\n"
 	    "      --json             --stats as a JSON object\n"
 	    "      --config FILE      read settings from FILE\n"
+	    "      --strict           an unknown key in that file is an error\n"
 	    TOOL_TLS_USAGE
 	    TOOL_DHT_USAGE
 	    "  -q, --quiet            print only errors\n"

@@ -179,7 +179,7 @@ extern struct tool_options tool_opt;
 /* getopt_long codes of the shared long options, past any character. */
 enum {
 	TOOL_OPT_PROGRESS = 0x100, TOOL_OPT_JSON, TOOL_OPT_MAX_UPLOAD,
-	TOOL_OPT_MAX_DOWNLOAD
+	TOOL_OPT_MAX_DOWNLOAD, TOOL_OPT_STRICT
 };
 #define TOOL_LONGOPT_PROGRESS \
 	{ "progress", no_argument, NULL, TOOL_OPT_PROGRESS }
@@ -193,6 +193,7 @@ enum {
 	{ "quiet", no_argument, NULL, 'q' }, \
 	{ "verbose", no_argument, NULL, 'v' }, \
 	{ "config", required_argument, NULL, 'C' }, \
+	{ "strict", no_argument, NULL, TOOL_OPT_STRICT }, \
 	{ "help", no_argument, NULL, 'h' }, \
 	{ "version", no_argument, NULL, 'V' }, \
 	{ NULL, 0, NULL, 0 }
