@@ -23,7 +23,7 @@ setup() {
 
 @test "make all builds examples/hash_file in the tree: the ids p2p-chunk --id prints" {
 	run -0 --separate-stderr "$REPO/build/examples/hash_file" a b empty
-	assert_output "$(p2p-chunk --id a b empty)"
+	assert_output "$(for f in a b empty; do p2p-chunk --id "$f"; done)"
 	run -1 --separate-stderr "$REPO/build/examples/hash_file" nosuch
 	assert_stderr 'hash_file: nosuch: No such file or directory'
 	run -2 --separate-stderr "$REPO/build/examples/hash_file"
@@ -83,7 +83,7 @@ setup() {
 	run -0 env LD_LIBRARY_PATH="$DEST/usr/lib" ldd ./hash_file
 	assert_line --regexp "libproto\.so\.0 => $DEST/usr/lib/libproto\.so\.0 "
 	run -0 --separate-stderr env LD_LIBRARY_PATH="$DEST/usr/lib" ./hash_file a b empty
-	assert_output "$(p2p-chunk --id a b empty)"
+	assert_output "$(for f in a b empty; do p2p-chunk --id "$f"; done)"
 	# static: the archive and the libraries pkg-config --static names
 	local libs
 	libs=$(pkg-config --static --libs libproto)
@@ -93,7 +93,7 @@ setup() {
 	run -0 ldd ./hash_file.static
 	refute_output --partial libproto
 	run -0 --separate-stderr ./hash_file.static a b empty
-	assert_output "$(p2p-chunk --id a b empty)"
+	assert_output "$(for f in a b empty; do p2p-chunk --id "$f"; done)"
 }
 
 @test "make uninstall DESTDIR= PREFIX=/usr leaves no file or link behind" {

@@ -38,15 +38,22 @@ load ../bats/common
 	assert_stderr --regexp '[Uu]sage'
 }
 
-@test "--id prints one 64-hex id per file, nothing else" {
+@test "--id: one file, its 64-hex id alone; several, or a directory, ID<TAB>PATH a line, as sha256sum" {
 	make_file a 1000 1
 	make_file b 2000 2
+	run -0 --separate-stderr p2p-chunk --id a
+	assert_output --regexp '^[0-9a-f]{64}$'
 	run -0 --separate-stderr p2p-chunk --id a b
 	assert_equal "${#lines[@]}" 2
-	assert_line --index 0 --regexp '^[0-9a-f]{64}$'
-	assert_line --index 1 --regexp '^[0-9a-f]{64}$'
-	assert_not_equal "${lines[0]}" "${lines[1]}"
+	assert_line --index 0 "$(ref_id a)	a"
+	assert_line --index 1 "$(ref_id b)	b"
 	assert_stderr ''
+	mkdir -p d/sub
+	cp a d/x
+	cp b d/sub/y
+	run -0 --separate-stderr p2p-chunk --id d
+	assert_equal "$output" "$(ref_id b)	d/sub/y
+$(ref_id a)	d/x"
 }
 
 @test "content id matches the reference for the protocol's test-vector files" {
@@ -105,10 +112,11 @@ print(hashlib.sha256(bytes(8) + hashlib.sha256(b"").digest()).hexdigest())')"
 	make_file a 100000 4
 	cp a b
 	corrupt b 50000 Z
-	run -0 --separate-stderr p2p-chunk --id a b
-	assert_equal "${#lines[@]}" 2
-	assert_not_equal "${lines[0]}" "${lines[1]}"
-	assert_equal "${lines[1]}" "$(ref_id b)"
+	run -0 --separate-stderr p2p-chunk --id a
+	assert_output "$(ref_id a)"
+	run -0 --separate-stderr p2p-chunk --id b
+	assert_output "$(ref_id b)"
+	assert_not_equal "$(ref_id a)" "$(ref_id b)"
 }
 
 @test "manifest: every field as PROTOCOL.md section 2 says, keys in order, shortest encoding" {
@@ -256,8 +264,8 @@ print(hashlib.sha256(bytes(8) + hashlib.sha256(b"").digest()).hexdigest())')"
 	make_file b 200 2
 	run -1 --separate-stderr p2p-chunk --id a nosuch b
 	assert_equal "${#lines[@]}" 2
-	assert_line --index 0 "$(ref_id a)"
-	assert_line --index 1 "$(ref_id b)"
+	assert_line --index 0 "$(ref_id a)	a"
+	assert_line --index 1 "$(ref_id b)	b"
 	assert_stderr_line 'p2p-chunk: nosuch: No such file or directory'
 }
 
@@ -278,12 +286,13 @@ print(hashlib.sha256(bytes(8) + hashlib.sha256(b"").digest()).hexdigest())')"
 	cat ma mb | cmp - m
 }
 
-@test "--id with two files prints two lines" {
+@test "--id with two files prints two lines, each naming its file" {
 	make_file a 30000 1
 	make_file b 50000 2
 	run -0 --separate-stderr p2p-chunk --id a b
 	assert_equal "${#lines[@]}" 2
-	assert_equal "$output" "$(ref_id a; ref_id b)"
+	assert_equal "$output" "$(ref_id a)	a
+$(ref_id b)	b"
 }
 
 @test "DIR: recursive, one manifest per regular file, sorted, symlinks skipped" {
@@ -294,7 +303,9 @@ print(hashlib.sha256(bytes(8) + hashlib.sha256(b"").digest()).hexdigest())')"
 	ln -s a.bin d/link.bin
 	ln -s sub d/linkdir
 	run -0 --separate-stderr p2p-chunk --id d
-	assert_equal "$output" "$(ref_id d/a.bin; ref_id d/b.bin; ref_id d/sub/c.bin)"
+	assert_equal "$output" "$(ref_id d/a.bin)	d/a.bin
+$(ref_id d/b.bin)	d/b.bin
+$(ref_id d/sub/c.bin)	d/sub/c.bin"
 	run -0 --separate-stderr to_file m p2p-chunk d
 	assert_equal "$(python3 "$P2P_REF" manifests m | wc -l)" 3
 	assert_equal "$(manifest_field m name 2)" c.bin
@@ -306,7 +317,7 @@ print(hashlib.sha256(bytes(8) + hashlib.sha256(b"").digest()).hexdigest())')"
 	make_file d/a.bin 1000 1
 	mkfifo d/fifo
 	run -0 --separate-stderr timeout 10 p2p-chunk --id d
-	assert_output "$(ref_id d/a.bin)"
+	assert_output "$(ref_id d/a.bin)	d/a.bin"
 }
 
 @test "- reads stdin: same id, manifest without path" {

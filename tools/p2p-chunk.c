@@ -20,6 +20,8 @@
 struct options {
 	size_t chunk_size; /* 0: automatic */
 	int ids_only;
+	int with_paths;    /* --id of several files: ID<TAB>PATH lines */
+	const char *shown; /* the path as walked, or "-" */
 	uint64_t max_file_size; /* 0: no limit */
 	int tree;
 	/* with --tree: the directory walked, its descriptor, the tree */
@@ -40,6 +42,7 @@ usage(FILE *out)
 	    "  -c, --chunk-size SIZE  chunk size, a power of two from 16K to 4M\n"
 	    "                         (default: automatic, or MINI_P2P_CHUNK_SIZE)\n"
 	    "      --id               print only the content ids, one per line\n"
+	    "                         (ID<TAB>PATH for several files or a directory)\n"
 	    "      --tree             write DIR's tree manifest (one id for the\n"
 	    "                         whole directory); with --id, its tree id\n"
 	    "  -f, --force            write manifests even to a terminal\n"
@@ -65,8 +68,13 @@ emit(const proto_manifest *mf, const struct options *opt)
 	if (opt->ids_only) {
 		char hex[PROTO_ID_HEX_LEN + 1];
 		proto_hex_encode(mf->id, PROTO_HASH_LEN, hex);
-		hex[PROTO_ID_HEX_LEN] = '\n';
-		rc = tool_write_all(STDOUT_FILENO, hex, sizeof(hex));
+		if (opt->with_paths)
+			rc = dprintf(STDOUT_FILENO, "%s\t%s\n", hex,
+			    opt->shown) < 0 ? -1 : 0;
+		else {
+			hex[PROTO_ID_HEX_LEN] = '\n';
+			rc = tool_write_all(STDOUT_FILENO, hex, sizeof(hex));
+		}
 	} else {
 		if ((rc = proto_manifest_pack(mf, 1, &buf, &len)) != 0)
 			tool_die(1, "%s: %s", mf->name, proto_strerror(rc));
@@ -147,6 +155,7 @@ chunk_file(const char *path, const char *name, void *arg)
 	char real[PATH_MAX];
 	int fd, rc;
 
+	((struct options *)arg)->shown = path;
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
 		tool_log(LOG_ERROR, "%s: %s", path, strerror(errno));
 		return 1;
@@ -298,7 +307,8 @@ main(int argc, char **argv)
 		TOOL_LONGOPT_PROGRESS,
 		TOOL_LONGOPTS_COMMON,
 	};
-	struct options opt = { 0, 0, 0, 0, NULL, -1, NULL };
+	struct options opt = { 0, 0, 0, NULL, 0, 0, NULL, -1, NULL };
+	struct stat st;
 	int ch, force = 0, errors = 0;
 
 	tool_init("p2p-chunk", LOG_WARN);
@@ -346,7 +356,12 @@ main(int argc, char **argv)
 		    "redirect stdout, use --id, or -f");
 	if (opt.tree)
 		return chunk_tree(argv[0], &opt);
+	/* One file: its id alone, for $(p2p-chunk --id f); several, or a
+	 * directory: which id is whose, as sha256sum says it. */
+	opt.with_paths = argc > 1 || (argc == 1 && stat(argv[0], &st) == 0 &&
+	    S_ISDIR(st.st_mode));
 	for (int i = 0; i < argc; i++) {
+		opt.shown = argv[i];
 		if (strcmp(argv[i], "-") == 0)
 			errors += chunk_fd(STDIN_FILENO, "stdin", NULL, &opt);
 		else
