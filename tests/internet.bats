@@ -160,7 +160,8 @@ serve_dht() {
 	other=$(printf 'ab%.0s' {1..32})
 	run -1 --separate-stderr in_site c timeout 30 p2p-fetch -p "$other@dht" \
 		--dht-bootstrap "$BOOT" -T 3 "$ID"
-	assert_stderr --partial "no peer answered"
+	# Which of the two depends on whether the lookup's time ran out first.
+	assert_stderr --regexp "no peer answered|no peers to fetch from"
 }
 
 # dht_network FILE: the DHT network id of the private swarm whose secret is in FILE, as

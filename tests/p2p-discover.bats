@@ -174,7 +174,7 @@ dserve() {
 	make_file share/y 200 4
 	make_file share/z 300 5
 	dserve -n node-two -d share --identity two.pem
-	wait_listed "$SERVER_ADDR" $(p2p-chunk --id share)
+	wait_listed "$SERVER_ADDR" $(p2p-chunk --id share | cut -f1)
 	local b=127.0.0.1:$SERVER_PORT idb
 	idb=$(server_identity)
 	dserve -n node-empty --identity empty.pem

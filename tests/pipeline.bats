@@ -56,7 +56,7 @@ load ../bats/common
 	make_file 'share/sub/two and three.bin' 200000 7
 	: >share/empty
 	start_server -d share
-	wait_listed "$SERVER_ADDR" $(p2p-chunk --id share)
+	wait_listed "$SERVER_ADDR" $(p2p-chunk --id share | cut -f1)
 	run -0 --separate-stderr list_files -p "$SERVER_ADDR" </dev/null
 	assert_equal "${#lines[@]}" 3
 	local id size name n=0
