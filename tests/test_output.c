@@ -83,7 +83,7 @@ slurp(const char *path, size_t *len)
 static proto_output *
 stream_to(proto_manifest *mf, int fd, size_t window_bytes)
 {
-	proto_output_config cfg = { mf, NULL, NULL, fd, window_bytes };
+	proto_output_config cfg = { mf, NULL, NULL, fd, window_bytes, 0 };
 	proto_output *o = NULL;
 
 	if (proto_output_new(&cfg, &o) != 0) {
@@ -97,7 +97,7 @@ static int
 file_output(proto_manifest *mf, proto_output **o)
 {
 	proto_output_config cfg = { mf, in_dir("out"), in_dir("out.part"), -1,
-	    0 };
+	    0, 0 };
 
 	*o = NULL;
 	return proto_output_new(&cfg, o);
@@ -348,7 +348,7 @@ test_file_refused(proto_manifest *mf)
 	rmdir(in_dir("out.part"));
 
 	{
-		proto_output_config cfg = { mf, in_dir("out"), NULL, -1, 0 };
+		proto_output_config cfg = { mf, in_dir("out"), NULL, -1, 0, 0 };
 		is_int(proto_output_new(&cfg, &o), PROTO_ERR_INVALID,
 		    "a path without a .part path: invalid");
 	}
