@@ -36,9 +36,9 @@ usage(FILE *out)
 }
 
 /* Reads the first manifest of a stream, whatever follows it: a file's, or
- * with tree set a tree's (into *tree). */
+ * with treep a tree's (into *treep). */
 static proto_manifest *
-read_manifest(const char *path, int tree, proto_tree **treep)
+read_manifest(const char *path, proto_tree **treep)
 {
 	int fd = strcmp(path, "-") == 0 ? STDIN_FILENO :
 	    open(path, O_RDONLY | O_CLOEXEC);
@@ -64,7 +64,7 @@ read_manifest(const char *path, int tree, proto_tree **treep)
 		if (n < 0)
 			tool_die_errno(1, "%s", path);
 		len += (size_t)n;
-		rc = tree ? proto_tree_unpack(buf, len, treep) :
+		rc = treep != NULL ? proto_tree_unpack(buf, len, treep) :
 		    proto_manifest_unpack(buf, len, &mf);
 		if (rc != 0 || n == 0)
 			break;
@@ -74,7 +74,7 @@ read_manifest(const char *path, int tree, proto_tree **treep)
 		    len == 0 ? "empty" : "truncated");
 	if (rc < 0)
 		tool_die(1, "manifest: %s: not a valid %smanifest: %s", path,
-		    tree ? "tree " : "", proto_strerror((int)rc));
+		    treep != NULL ? "tree " : "", proto_strerror((int)rc));
 	free(buf);
 	if (fd != STDIN_FILENO)
 		close(fd);
@@ -281,14 +281,15 @@ verify_entry(int root, struct tool_json *j, const char *dir,
 static int
 verify_tree(const proto_tree *t, const char *dir)
 {
-	char hex[PROTO_ID_HEX_LEN + 1];
-	struct tool_json j, *jp = tool_opt.json ? &j : NULL;
+	struct tool_json j, *jp = NULL;
 	uint64_t nbad = 0;
 	int root;
 
 	if ((root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		tool_die_errno(1, "%s", dir);
-	if (jp != NULL) {
+	if (tool_opt.json) {
+		char hex[PROTO_ID_HEX_LEN + 1];
+		jp = &j;
 		tool_json_start(jp);
 		tool_json_str(jp, "file", dir, strlen(dir));
 		proto_hex_encode(t->id, PROTO_HASH_LEN, hex);
@@ -346,13 +347,13 @@ main(int argc, char **argv)
 		tool_die(2, "the manifest and the file cannot both be stdin");
 	if (manifest_path && is_dir(argv[0])) {
 		proto_tree *t = NULL;
-		(void)read_manifest(manifest_path, 1, &t);
+		(void)read_manifest(manifest_path, &t);
 		rc = verify_tree(t, argv[0]);
 		proto_tree_free(t);
 		return rc;
 	}
 	if (manifest_path) {
-		mf = read_manifest(manifest_path, 0, NULL);
+		mf = read_manifest(manifest_path, NULL);
 		rc = verify_manifest(mf, argv[0]);
 	} else {
 		if (is_dir(argv[1]))
