@@ -1,6 +1,7 @@
 /*
  * p2p-verify: checks a file against a manifest (every chunk on its own, so a
- * mismatch names the bad chunks) or against a content id. A pure filter:
+ * mismatch names the bad chunks) or against a content id, or a directory
+ * against a tree manifest (a line for each file that differs). A pure filter:
  * exit 0 when the file matches, 1 when it does not.
  */
 #include <errno.h>
