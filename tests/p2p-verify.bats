@@ -317,8 +317,15 @@ verify_tree_setup() {
 	assert_output $'FAILED\tc'
 }
 
-@test "ID DIR: refused with exit 2, pointing at -m and the tree manifest" {
+@test "TREEID DIR: the tree id of DIR compared, OK or FAILED saying the tree id differs" {
 	verify_tree_setup
-	run -2 --separate-stderr p2p-verify "$(p2p-chunk --tree --id d)" c
-	assert_stderr --partial 'give its tree manifest'
+	id=$(p2p-chunk --tree --id d)
+	run -0 --separate-stderr p2p-verify "$id" c
+	assert_output $'OK\tc'
+	chmod 0600 c/a.bin
+	run -1 --separate-stderr p2p-verify "$id" c
+	assert_output $'FAILED\tc'
+	assert_stderr 'p2p-verify: c: tree id differs (the tree manifest, with -m, names the files)'
+	run -1 --separate-stderr p2p-verify --json "$id" c
+	assert_equal "$(jq -c '[.ok, .expected == "'"$id"'"]' <<<"$output")" '[false,true]'
 }

@@ -1,7 +1,8 @@
 /*
  * p2p-verify: checks a file against a manifest (every chunk on its own, so a
  * mismatch names the bad chunks) or against a content id, or a directory
- * against a tree manifest (a line for each file that differs). A pure filter:
+ * against a tree manifest (a line for each file that differs) or a tree id.
+ * A pure filter:
  * exit 0 when the file matches, 1 when it does not.
  */
 #include <errno.h>
@@ -23,6 +24,7 @@ usage(FILE *out)
 	fprintf(out,
 	    "usage: p2p-verify [-qv] [--json] -m MANIFEST FILE\n"
 	    "       p2p-verify [-qv] [--json] -m TREE_MANIFEST DIR\n"
+	    "       p2p-verify [-qv] [--json] TREEID DIR\n"
 	    "       p2p-verify [-qv] [--json] ID FILE\n"
 	    "  -m, --manifest MANIFEST  check against the first manifest in\n"
 	    "                           MANIFEST ('-' for standard input)\n"
@@ -310,6 +312,43 @@ verify_tree(const proto_tree *t, const char *dir)
 	return nbad == 0 ? 0 : 1;
 }
 
+/* DIR's tree id against ID: whether, not where (the tree manifest, with
+ * -m, names the files). */
+static int
+verify_tree_id(const char *hexid, const char *dir)
+{
+	uint8_t id[PROTO_HASH_LEN];
+	proto_tree *t;
+	int ok;
+
+	tool_parse_id(hexid, id);
+	ok = tool_tree_build(dir, NULL, NULL, &t) == 0 &&
+	    memcmp(t->id, id, PROTO_HASH_LEN) == 0;
+	if (t == NULL)
+		tool_log(LOG_ERROR, "%s: files could not be read", dir);
+	else if (!ok)
+		tool_log(LOG_ERROR, "%s: tree id differs (the tree manifest, "
+		    "with -m, names the files)", dir);
+	if (tool_opt.json) {
+		char hex[PROTO_ID_HEX_LEN + 1];
+		struct tool_json j;
+		tool_json_start(&j);
+		tool_json_str(&j, "file", dir, strlen(dir));
+		tool_json_bool(&j, "ok", ok);
+		if (t != NULL) {
+			proto_hex_encode(t->id, PROTO_HASH_LEN, hex);
+			tool_json_str(&j, "id", hex, PROTO_ID_HEX_LEN);
+		}
+		proto_hex_encode(id, PROTO_HASH_LEN, hex);
+		tool_json_str(&j, "expected", hex, PROTO_ID_HEX_LEN);
+		if (tool_json_finish(&j, STDOUT_FILENO) != 0 && errno != EPIPE)
+			tool_die_errno(1, "write");
+	} else
+		printf("%s\t%s\n", ok ? "OK" : "FAILED", dir);
+	proto_tree_free(t);
+	return ok ? 0 : 1;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -358,9 +397,7 @@ main(int argc, char **argv)
 		rc = verify_manifest(mf, argv[0]);
 	} else {
 		if (is_dir(argv[1]))
-			tool_die(2, "%s: a directory: give its tree manifest "
-			    "(p2p-chunk --tree) with -m, which names the files "
-			    "that differ", argv[1]);
+			return verify_tree_id(argv[0], argv[1]);
 		uint8_t id[PROTO_HASH_LEN];
 		struct outcome o = { NULL, id, NULL, 0, 0 };
 		tool_parse_id(argv[0], id);
