@@ -504,6 +504,11 @@ UNKNOWN_ID=$(printf 'not served' | sha256sum | cut -d' ' -f1)
 	assert_equal "$(stat -c %i out)" "$ino"
 	assert_equal "$(stats_field "$stderr" chunks_fetched)" 3
 	assert_equal "$(stats_field "$stderr" chunks_resumed)" 1021
+	# whole already: nothing fetched, nothing changed
+	run -0 --separate-stderr timeout 120 p2p-fetch --stats -p "$SERVER_ADDR" -o out "$(ref_id src)" </dev/null
+	cmp src out
+	assert_equal "$(stats_field "$stderr" chunks_fetched)" 0
+	assert_equal "$(stats_field "$stderr" chunks_resumed)" 1024
 }
 
 @test "repair: a hard-linked or wrong-sized FILE is not written in place: fetched whole, renamed" {
