@@ -24,6 +24,7 @@ struct proto_output {
 	uint64_t next_write;       /* stream: first chunk not yet written */
 	uint8_t **window;          /* stream: early chunks by index % size */
 	uint64_t window_chunks;
+	int in_place;              /* writing FILE itself: no rename */
 };
 
 /* Opens FILE.part as the header says: a descriptor, -1 with errno set, or
@@ -52,6 +53,31 @@ open_part(const char *path)
 	    st.st_nlink != 1) {
 		close(fd);
 		errno = EPERM;
+		return -1;
+	}
+	return fd;
+}
+
+/* FILE itself, to be repaired in place: its chunks that verify are kept
+ * and only the rest written over. Only when no FILE.part is there (an
+ * earlier run's goes first), and only a regular file of ours alone with
+ * the manifest's size: writing into a hard-linked or shared file would
+ * change it under other names and users, and one of another size is not a
+ * damaged copy. A descriptor, or -1 (then FILE.part is used as before). */
+static int
+open_existing(const char *path, const char *part_path, uint64_t size)
+{
+	struct stat st;
+	int fd;
+
+	if (lstat(part_path, &st) == 0 || errno != ENOENT)
+		return -1;
+	if ((fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW)) < 0)
+		return -1;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    st.st_uid != geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH)) ||
+	    st.st_nlink != 1 || (uint64_t)st.st_size != size) {
+		close(fd);
 		return -1;
 	}
 	return fd;
@@ -98,6 +124,12 @@ proto_output_new(const proto_output_config *cfg, proto_output **out)
 	    (o->part_path = strdup(cfg->part_path)) == NULL) {
 		rc = PROTO_ERR_NOMEM;
 		goto fail;
+	}
+	if (cfg->repair &&
+	    (o->fd = open_existing(o->path, o->part_path, o->mf->size)) >= 0) {
+		o->in_place = 1;
+		*out = o;
+		return 0;
 	}
 	if ((o->fd = open_part(o->part_path)) < 0) {
 		rc = o->fd == -2 ? PROTO_ERR_INVALID : PROTO_ERR_SYSTEM;
@@ -290,9 +322,18 @@ proto_output_finish(proto_output *o)
 	 * preallocated hole many times slower than it appends, so it gets its
 	 * full length only now (and loses any excess). */
 	if (ftruncate(o->fd, (off_t)o->mf->size) != 0 ||
-	    fdatasync(o->fd) != 0 || rename(o->part_path, o->path) != 0)
+	    fdatasync(o->fd) != 0 ||
+	    (!o->in_place && rename(o->part_path, o->path) != 0))
 		return PROTO_ERR_SYSTEM;
 	return 0;
+}
+
+const char *
+proto_output_file(const proto_output *o)
+{
+	if (o->path == NULL)
+		return NULL;
+	return o->in_place ? o->path : o->part_path;
 }
 
 const proto_have *

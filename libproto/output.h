@@ -33,6 +33,11 @@ typedef struct proto_output_config {
 	size_t window_bytes;      /* without path: chunks held while an
 	                           * earlier one is missing, at least 2;
 	                           * 0: PROTO_OUTPUT_WINDOW */
+	int repair;               /* with path: when no part_path is there and
+	                           * path is a regular file of ours alone (no
+	                           * other names, no group or other write) of
+	                           * the manifest's size, it is written in
+	                           * place: resumed like a part, never renamed */
 } proto_output_config;
 
 /*
@@ -96,12 +101,17 @@ uint64_t proto_output_limit(const proto_output *o);
 /*
  * Every chunk is written: with path, FILE.part gets the file's length (it
  * grew only as far as chunks were written), reaches the disk, and is
- * renamed to FILE; the descriptor stays open, now on FILE. A stream has
+ * renamed to FILE (written in place: not renamed); the descriptor stays
+ * open, now on FILE. A stream has
  * nothing left to do. Returns 0, or PROTO_ERR_SYSTEM with errno set
  * (FILE.part is left as it is), or PROTO_ERR_INVALID when chunks are
  * missing.
  */
 int proto_output_finish(proto_output *o);
+
+/* The file being written, for messages: FILE when repaired in place (see
+ * repair), else FILE.part; NULL for a stream. Borrowed from o. */
+const char *proto_output_file(const proto_output *o);
 
 /* The chunks written (with path: also those kept by proto_output_resume),
  * in the manifest's chunk size; valid until proto_output_free. */

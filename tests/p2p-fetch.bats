@@ -490,6 +490,43 @@ UNKNOWN_ID=$(printf 'not served' | sha256sum | cut -d' ' -f1)
 	assert_equal "$(stats_field "$stderr" chunks_fetched)" 2
 }
 
+@test "repair: -o over a damaged 64 MiB file fetches only the damaged chunks, written in place" {
+	make_file src 64M 22
+	serve_chunked -c 64K src
+	cp src out
+	corrupt out $((3 * 65536 + 5))
+	corrupt out $((500 * 65536))
+	corrupt out $((1023 * 65536 + 65530))
+	ino=$(stat -c %i out)
+	run -0 --separate-stderr timeout 120 p2p-fetch --stats -p "$SERVER_ADDR" -o out "$(ref_id src)" </dev/null
+	cmp src out
+	assert_file_not_exists out.part
+	assert_equal "$(stat -c %i out)" "$ino"
+	assert_equal "$(stats_field "$stderr" chunks_fetched)" 3
+	assert_equal "$(stats_field "$stderr" chunks_resumed)" 1021
+	# whole already: nothing fetched, nothing changed
+	run -0 --separate-stderr timeout 120 p2p-fetch --stats -p "$SERVER_ADDR" -o out "$(ref_id src)" </dev/null
+	cmp src out
+	assert_equal "$(stats_field "$stderr" chunks_fetched)" 0
+	assert_equal "$(stats_field "$stderr" chunks_resumed)" 1024
+}
+
+@test "repair: a hard-linked or wrong-sized FILE is not written in place: fetched whole, renamed" {
+	make_file src 4M 23
+	serve_chunked -c 64K src
+	cp src out
+	corrupt out 100
+	ln out other
+	run -0 --separate-stderr timeout 60 p2p-fetch --stats -p "$SERVER_ADDR" -o out "$(ref_id src)" </dev/null
+	cmp src out
+	! cmp -s src other
+	assert_equal "$(stats_field "$stderr" chunks_fetched)" 64
+	head -c 3M src >short
+	run -0 --separate-stderr timeout 60 p2p-fetch --stats -p "$SERVER_ADDR" -o short "$(ref_id src)" </dev/null
+	cmp src short
+	assert_equal "$(stats_field "$stderr" chunks_fetched)" 64
+}
+
 @test "resume: a short .part (file cut off) is completed" {
 	make_file src 4M 21
 	serve_chunked -c 64K src

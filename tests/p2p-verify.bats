@@ -269,3 +269,63 @@ load ../bats/common
 		assert_output $'FAILED\tb'
 	done
 }
+
+# verify_tree_setup: a tree d, its manifest d.tree, and a copy of it in c.
+verify_tree_setup() {
+	mkdir -p d/sub d/empty
+	make_file d/a.bin 100000 1
+	make_file d/sub/b.bin 300000 2
+	make_file d/gone.bin 1000 3
+	chmod 0755 d/sub/b.bin
+	p2p-chunk --tree d >d.tree
+	cp -a d c
+}
+
+@test "-m TREE_MANIFEST DIR: a copy of the tree prints OK, exit 0" {
+	verify_tree_setup
+	run -0 --separate-stderr p2p-verify -m d.tree c
+	assert_output $'OK\tc'
+	assert_stderr ''
+}
+
+@test "-m TREE_MANIFEST DIR: a line for each missing, resized, re-moded or changed file, exit 1" {
+	verify_tree_setup
+	rm c/gone.bin
+	rmdir c/empty
+	truncate -s 99999 c/a.bin
+	chmod 0644 c/sub/b.bin
+	corrupt c/sub/b.bin 5
+	run -1 --separate-stderr p2p-verify -m d.tree c
+	assert_output $'FAILED\tc'
+	assert_stderr_line 'p2p-verify: c/gone.bin: missing'
+	assert_stderr_line 'p2p-verify: c/empty: missing'
+	assert_stderr_line "p2p-verify: c/a.bin: size 99999 differs from the tree's 100000"
+	assert_stderr_line "p2p-verify: c/sub/b.bin: mode 644 differs from the tree's 755"
+	assert_stderr_line 'p2p-verify: c/sub/b.bin: content differs'
+	assert_equal "$(wc -l <<<"$stderr")" 5
+	run -1 --separate-stderr p2p-verify --json -m d.tree c
+	assert_equal "$(jq -c '[.ok, [.bad_files[].path]]' <<<"$output")" \
+	    '[false,["a.bin","empty","gone.bin","sub/b.bin","sub/b.bin"]]'
+}
+
+@test "-m TREE_MANIFEST DIR: a link in DIR at a file's path is not followed" {
+	verify_tree_setup
+	rm c/a.bin
+	ln -s ../d/a.bin c/a.bin
+	run -1 --separate-stderr p2p-verify -m d.tree c
+	assert_stderr --partial 'p2p-verify: c/a.bin: '
+	assert_output $'FAILED\tc'
+}
+
+@test "TREEID DIR: the tree id of DIR compared, OK or FAILED saying the tree id differs" {
+	verify_tree_setup
+	id=$(p2p-chunk --tree --id d)
+	run -0 --separate-stderr p2p-verify "$id" c
+	assert_output $'OK\tc'
+	chmod 0600 c/a.bin
+	run -1 --separate-stderr p2p-verify "$id" c
+	assert_output $'FAILED\tc'
+	assert_stderr 'p2p-verify: c: tree id differs (the tree manifest, with -m, names the files)'
+	run -1 --separate-stderr p2p-verify --json "$id" c
+	assert_equal "$(jq -c '[.ok, .expected == "'"$id"'"]' <<<"$output")" '[false,true]'
+}

@@ -83,7 +83,7 @@ slurp(const char *path, size_t *len)
 static proto_output *
 stream_to(proto_manifest *mf, int fd, size_t window_bytes)
 {
-	proto_output_config cfg = { mf, NULL, NULL, fd, window_bytes };
+	proto_output_config cfg = { mf, NULL, NULL, fd, window_bytes, 0 };
 	proto_output *o = NULL;
 
 	if (proto_output_new(&cfg, &o) != 0) {
@@ -97,7 +97,7 @@ static int
 file_output(proto_manifest *mf, proto_output **o)
 {
 	proto_output_config cfg = { mf, in_dir("out"), in_dir("out.part"), -1,
-	    0 };
+	    0, 0 };
 
 	*o = NULL;
 	return proto_output_new(&cfg, o);
@@ -278,6 +278,66 @@ test_file_resume_and_rename(proto_manifest *mf)
 	is_mem(got, content, FILE_SIZE, "finish: out has the file's bytes");
 }
 
+/* A damaged copy at out itself, with repair: kept where it verifies, the
+ * rest written over it, never renamed; not when out.part is there, nor
+ * when out has other names. */
+static void
+test_file_repair_in_place(proto_manifest *mf)
+{
+	char out[256], part[256];
+	proto_output_config cfg = { mf, out, part, -1, 0, 1 };
+	proto_output *o;
+	struct stat before, after;
+	uint64_t kept = 0;
+	size_t len;
+	const uint8_t *got;
+	int fd;
+
+	/* in_dir's buffers are reused: the config keeps its own. */
+	snprintf(out, sizeof(out), "%s", in_dir("out"));
+	snprintf(part, sizeof(part), "%s", in_dir("out.part"));
+	unlink(out);
+	unlink(part);
+	fd = open(in_dir("out"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	ok(fd >= 0 && write(fd, content, FILE_SIZE) == FILE_SIZE &&
+	    pwrite(fd, "X", 1, 3 * CHUNK + 1) == 1 && close(fd) == 0,
+	    "repair: out written, chunk 3 damaged");
+	stat(in_dir("out"), &before);
+	is_int(proto_output_new(&cfg, &o), 0, "repair: out opened");
+	ok(access(in_dir("out.part"), F_OK) != 0, "repair: no out.part made");
+	is_str(proto_output_file(o), in_dir("out"), "repair: out is written");
+	proto_output_resume(o, NULL, NULL, &kept);
+	is_int(kept, NCHUNKS - 1, "repair: every chunk but the damaged kept");
+	is_int(proto_output_write(o, 3, chunk(3), chunk_len(3)), 0,
+	    "repair: the damaged chunk written over");
+	is_int(proto_output_finish(o), 0, "repair: finished");
+	proto_output_free(o);
+	stat(in_dir("out"), &after);
+	ok(before.st_ino == after.st_ino, "repair: in place, not renamed");
+	got = slurp(in_dir("out"), &len);
+	ok(len == FILE_SIZE && memcmp(got, content, FILE_SIZE) == 0,
+	    "repair: out has the file's bytes");
+
+	ok(link(in_dir("out"), in_dir("other")) == 0, "repair: out hard-linked");
+	is_int(proto_output_new(&cfg, &o), 0, "repair: hard-linked out: opened");
+	is_str(proto_output_file(o), in_dir("out.part"),
+	    "repair: a hard-linked out is not written into: out.part is");
+	proto_output_free(o);
+	unlink(in_dir("other"));
+	is_int(proto_output_new(&cfg, &o), 0, "repair: out.part there: opened");
+	is_str(proto_output_file(o), in_dir("out.part"),
+	    "repair: an earlier run's out.part goes first");
+	proto_output_free(o);
+	unlink(in_dir("out.part"));
+	cfg.repair = 0;
+	is_int(proto_output_new(&cfg, &o), 0, "no repair: opened");
+	is_str(proto_output_file(o), in_dir("out.part"),
+	    "no repair: out.part, as before");
+	proto_output_free(o);
+	unlink(in_dir("out.part"));
+	unlink(in_dir("out"));
+}
+
 /* A .part longer than the file (chunked otherwise before) loses the rest;
  * one of the wrong file keeps nothing. */
 static void
@@ -348,7 +408,7 @@ test_file_refused(proto_manifest *mf)
 	rmdir(in_dir("out.part"));
 
 	{
-		proto_output_config cfg = { mf, in_dir("out"), NULL, -1, 0 };
+		proto_output_config cfg = { mf, in_dir("out"), NULL, -1, 0, 0 };
 		is_int(proto_output_new(&cfg, &o), PROTO_ERR_INVALID,
 		    "a path without a .part path: invalid");
 	}
@@ -483,6 +543,7 @@ main(void)
 	test_stream_window_full(mf);
 	test_stream_write_errors(mf);
 	test_file_resume_and_rename(mf);
+	test_file_repair_in_place(mf);
 	test_file_excess_and_foreign(mf);
 	test_file_refused(mf);
 	test_file_not_ours(mf);

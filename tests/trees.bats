@@ -197,6 +197,23 @@ same_tree() {
 	same_tree d out
 }
 
+@test "p2p-fetch TREEID -o DIR: a damaged file is repaired in place, only its bad chunks fetched" {
+	make_tree d
+	make_file d/big.bin 4M 10
+	ID=$(p2p-chunk --tree --id d)
+	start_server -d d
+	timeout 60 p2p-fetch -p "$SERVER_ADDR" -o out "$ID" </dev/null
+	corrupt out/big.bin 5
+	corrupt out/big.bin $((4 * 1048576 - 10))
+	ino=$(stat -c %i out/big.bin)
+	run -0 --separate-stderr timeout 60 p2p-fetch --stats -v -p "$SERVER_ADDR" -o out "$ID" </dev/null
+	same_tree d out
+	assert_equal "$(stat -c %i out/big.bin)" "$ino"
+	assert_stderr --partial "(1 fetched, 4 already there, 1 copies)"
+	assert_equal "$(stats_field "$stderr" chunks_fetched)" 2
+	(($(stats_field "$stderr" chunks_resumed) > 0))
+}
+
 @test "p2p-fetch TREEID > out.tar: GNU tar and bsdtar extract the same tree, in the tree's order" {
 	serve_tree
 	mkdir -p d/a-directory-name-long-enough-to-need-a-pax-header-for-its-path-because/ustar-names-are-100-bytes

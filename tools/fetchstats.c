@@ -58,7 +58,7 @@ fetch_print_stats(struct fetch *f)
 		proto_server_stats_get(f->server, &ss);
 	const struct { const char *key; uint64_t v; } num[NNUM] = {
 		{ "bytes_in", fs.bytes_in },
-		{ "chunks_fetched", fs.chunks_fetched },
+		{ "chunks_fetched", fs.chunks_fetched + f->tree_chunks },
 		{ "chunks_resumed", f->chunks_resumed },
 		{ "peers_used", used_peers },
 		{ "peers_dropped", fs.peers_dropped },

@@ -250,6 +250,12 @@ reap(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	/* --stats counts the chunks of every file's fetch. */
+	if (j->fx != NULL) {
+		proto_fetch_stats fs;
+		proto_fetch_stats_get(j->fx, &fs);
+		f->tree_chunks += fs.chunks_fetched;
+	}
 	for (unsigned k = 0; k < TREE_JOBS; k++)
 		if (ft->jobs[k] == j)
 			ft->jobs[k] = NULL;
@@ -279,7 +285,10 @@ static int
 job_manifest(proto_manifest *mf, void *arg)
 {
 	struct job *j = arg;
-	proto_output_config cfg = { mf, j->path, j->part, STDOUT_FILENO, 0 };
+	/* A file there that differs is repaired in place when it has the
+	 * entry's size. */
+	proto_output_config cfg = { mf, j->path, j->part, STDOUT_FILENO, 0,
+	    1 };
 	uint64_t kept = 0;
 	int rc;
 

@@ -24,10 +24,7 @@ struct options {
 	const char *shown; /* the path as walked, or "-" */
 	uint64_t max_file_size; /* 0: no limit */
 	int tree;
-	/* with --tree: the directory walked, its descriptor, the tree */
-	const char *dir;
-	int root;
-	proto_tree *t;
+	proto_tree *t;     /* with --tree */
 };
 
 static struct tool_config config;
@@ -183,96 +180,27 @@ chunk_file(const char *path, const char *name, void *arg)
 	return rc;
 }
 
-/* The path of what the walk met, relative to the tree's top. */
-static const char *
-relative(const struct options *opt, const char *path)
-{
-	const char *rel = path + strlen(opt->dir);
-
-	while (*rel == '/')
-		rel++;
-	return rel;
-}
-
-/* A file of the tree: opened beneath the top and through no link, hashed,
- * and entered with its permission bits. */
+/* A file of the tree, hashed with the progress line. */
 static int
-tree_file(const char *path, const char *name, void *arg)
+tree_hash(int fd, const char *name, proto_manifest **mf, void *arg)
 {
-	struct options *opt = arg;
-	const char *rel = relative(opt, path);
-	proto_manifest *mf;
-	struct stat st;
-	int fd, rc;
+	const struct options *opt = arg;
 
-	if ((fd = proto_open_beneath(opt->root, rel)) < 0 ||
-	    fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		tool_log(LOG_ERROR, "%s: %s", path, fd < 0 ? strerror(errno) :
-		    "not a regular file");
-		if (fd >= 0)
-			close(fd);
-		return 1;
-	}
-	rc = build(fd, name, NULL, opt->chunk_size, &mf);
-	close(fd);
-	if (rc != 0) {
-		tool_log(LOG_ERROR, "%s: %s", path, rc == PROTO_ERR_SYSTEM ?
-		    strerror(errno) : proto_strerror(rc));
-		return 1;
-	}
-	rc = proto_tree_add_file(opt->t, rel, strlen(rel), mf->size,
-	    (uint32_t)st.st_mode & 0777, mf->id);
-	proto_manifest_free(mf);
-	if (rc != 0)
-		tool_log(LOG_ERROR, "%s: %s", path, rc == PROTO_ERR_TOO_BIG ?
-		    "more entries than a tree holds" : proto_strerror(rc));
-	return rc != 0;
-}
-
-static int
-tree_dir(const char *path, const char *name, void *arg)
-{
-	struct options *opt = arg;
-	const char *rel = relative(opt, path);
-	int rc;
-
-	(void)name;
-	if ((rc = proto_tree_add_dir(opt->t, rel, strlen(rel))) != 0)
-		tool_log(LOG_ERROR, "%s: %s", path, rc == PROTO_ERR_TOO_BIG ?
-		    "more entries than a tree holds" : proto_strerror(rc));
-	return rc != 0;
+	return build(fd, name, NULL, opt->chunk_size, mf);
 }
 
 /* --tree DIR: one tree manifest, or its id. */
 static int
 chunk_tree(const char *dir, struct options *opt)
 {
-	char real[PATH_MAX];
-	const char *base;
 	uint8_t *buf = NULL;
 	size_t len = 0;
 	int errors, rc;
 
-	if (realpath(dir, real) == NULL ||
-	    (opt->root = open(real, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-		tool_die_errno(1, "%s", dir);
-	if ((opt->t = proto_tree_new()) == NULL)
-		tool_die(1, "out of memory");
-	opt->dir = dir;
-	errors = tool_walk_tree(dir, tree_file, tree_dir, NULL, LOG_WARN, opt);
-	close(opt->root);
+	errors = tool_tree_build(dir, tree_hash, opt, &opt->t);
 	if (errors)
 		tool_die(1, "%s: %d file%s could not be read; no tree written",
 		    dir, errors, errors == 1 ? "" : "s");
-	base = strrchr(real, '/');
-	base = base && base[1] ? base + 1 : "root";
-	if ((opt->t->path = strdup(real)) == NULL ||
-	    proto_tree_set_name(opt->t, base) == PROTO_ERR_NOMEM)
-		tool_die(1, "out of memory");
-	if ((rc = proto_tree_finish(opt->t)) != 0)
-		tool_die(1, "%s: %s", dir, rc == PROTO_ERR_TOO_BIG ? "too large "
-		    "for one tree (see the limits in PROTOCOL.md)" :
-		    proto_strerror(rc));
 	tool_log(LOG_INFO, "%s: %zu files, %llu bytes, %zu entries", dir,
 	    opt->t->nfiles, (unsigned long long)opt->t->total_size,
 	    opt->t->count);
@@ -307,7 +235,7 @@ main(int argc, char **argv)
 		TOOL_LONGOPT_PROGRESS,
 		TOOL_LONGOPTS_COMMON,
 	};
-	struct options opt = { 0, 0, 0, NULL, 0, 0, NULL, -1, NULL };
+	struct options opt = { 0, 0, 0, NULL, 0, 0, NULL };
 	struct stat st;
 	int ch, force = 0, errors = 0;
 

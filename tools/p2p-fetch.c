@@ -87,7 +87,7 @@ static void
 output_failed(struct fetch *f, int rc)
 {
 	if (rc == PROTO_ERR_SYSTEM && f->part_path != NULL)
-		tool_log(LOG_ERROR, "%s: %s (partial file kept)", f->part_path,
+		tool_log(LOG_ERROR, "%s: %s (partial file kept)", proto_output_file(f->out),
 		    strerror(errno));
 	else if (rc == PROTO_ERR_SYSTEM && errno != EPIPE)
 		tool_log(LOG_ERROR, "write: %s", strerror(errno));
@@ -162,8 +162,9 @@ on_held(uint64_t index, void *arg)
 static int
 open_output(struct fetch *f)
 {
+	/* A damaged FILE (of the right size) is repaired in place. */
 	proto_output_config cfg = { f->mf, f->out_path, f->part_path,
-	    STDOUT_FILENO, 0 };
+	    STDOUT_FILENO, 0, 1 };
 	int rc;
 
 	if ((rc = proto_output_new(&cfg, &f->out)) == 0)
@@ -198,7 +199,7 @@ on_hashes(uint64_t first, uint64_t count, void *arg)
 	f->chunks_resumed += kept;
 	if (kept > 0)
 		tool_log(LOG_DEBUG, "%s: %llu of chunks %llu to %llu already "
-		    "there", f->part_path, (unsigned long long)kept,
+		    "there", proto_output_file(f->out), (unsigned long long)kept,
 		    (unsigned long long)first,
 		    (unsigned long long)(first + count - 1));
 }
@@ -220,7 +221,7 @@ on_manifest(proto_manifest *mf, void *arg)
 	(void)proto_output_resume(f->out, on_held, f, &f->chunks_resumed);
 	if (f->chunks_resumed > 0)
 		tool_log(LOG_INFO, "%s: %llu of %llu chunks already there",
-		    f->part_path, (unsigned long long)f->chunks_resumed,
+		    proto_output_file(f->out), (unsigned long long)f->chunks_resumed,
 		    (unsigned long long)mf->nchunks);
 	if (proto_output_limit(f->out) != 0)
 		proto_fetch_set_order(f->fx, proto_output_limit(f->out));

@@ -53,6 +53,7 @@ struct fetch {
 	/* progress and outcome */
 	int listing, stats, exit_code, done;
 	uint64_t chunks_resumed;
+	uint64_t tree_chunks;       /* chunks the tree's file fetches got */
 	proto_conn_config cfg;
 	struct tool_progress progress;
 	struct event *progress_ev;

@@ -1,6 +1,8 @@
 /*
  * p2p-verify: checks a file against a manifest (every chunk on its own, so a
- * mismatch names the bad chunks) or against a content id. A pure filter:
+ * mismatch names the bad chunks) or against a content id, or a directory
+ * against a tree manifest (a line for each file that differs) or a tree id.
+ * A pure filter:
  * exit 0 when the file matches, 1 when it does not.
  */
 #include <errno.h>
@@ -9,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "tool.h"
@@ -20,6 +23,8 @@ usage(FILE *out)
 {
 	fprintf(out,
 	    "usage: p2p-verify [-qv] [--json] -m MANIFEST FILE\n"
+	    "       p2p-verify [-qv] [--json] -m TREE_MANIFEST DIR\n"
+	    "       p2p-verify [-qv] [--json] TREEID DIR\n"
 	    "       p2p-verify [-qv] [--json] ID FILE\n"
 	    "  -m, --manifest MANIFEST  check against the first manifest in\n"
 	    "                           MANIFEST ('-' for standard input)\n"
@@ -33,9 +38,10 @@ usage(FILE *out)
 	    "the file differs or cannot be read, 2 on a usage error.\n");
 }
 
-/* Reads the first manifest of a stream, whatever follows it. */
+/* Reads the first manifest of a stream, whatever follows it: a file's, or
+ * with treep a tree's (into *treep). */
 static proto_manifest *
-read_manifest(const char *path)
+read_manifest(const char *path, proto_tree **treep)
 {
 	int fd = strcmp(path, "-") == 0 ? STDIN_FILENO :
 	    open(path, O_RDONLY | O_CLOEXEC);
@@ -61,15 +67,17 @@ read_manifest(const char *path)
 		if (n < 0)
 			tool_die_errno(1, "%s", path);
 		len += (size_t)n;
-		if ((rc = proto_manifest_unpack(buf, len, &mf)) != 0 || n == 0)
+		rc = treep != NULL ? proto_tree_unpack(buf, len, treep) :
+		    proto_manifest_unpack(buf, len, &mf);
+		if (rc != 0 || n == 0)
 			break;
 	}
 	if (rc == 0)
 		tool_die(1, "manifest: %s: %s", path,
 		    len == 0 ? "empty" : "truncated");
 	if (rc < 0)
-		tool_die(1, "manifest: %s: not a valid manifest: %s", path,
-		    proto_strerror((int)rc));
+		tool_die(1, "manifest: %s: not a valid %smanifest: %s", path,
+		    treep != NULL ? "tree " : "", proto_strerror((int)rc));
 	free(buf);
 	if (fd != STDIN_FILENO)
 		close(fd);
@@ -93,6 +101,15 @@ manifest_of(const char *file, size_t chunk_size)
 		tool_die(1, "%s: %s", file, proto_strerror(rc));
 	close(fd);
 	return mf;
+}
+
+static int
+is_dir(const char *path)
+{
+	struct stat st;
+
+	return strcmp(path, "-") != 0 && stat(path, &st) == 0 &&
+	    S_ISDIR(st.st_mode);
 }
 
 /* What was found, for --json. */
@@ -187,6 +204,151 @@ verify_manifest(const proto_manifest *want, const char *file)
 	return rc;
 }
 
+/* One way an entry of the tree differs from what is on disk: a line on
+ * stderr, and a place in --json's "bad_files". */
+static void
+bad_entry(struct tool_json *j, const char *dir, const proto_tree_entry *e,
+    const char *why)
+{
+	char shown[PROTO_TREE_PATH_MAX + 1];
+
+	proto_msg_printable(shown, sizeof(shown), e->path, e->path_len);
+	tool_log(LOG_ERROR, "%s/%s: %s", dir, shown, why);
+	if (j != NULL) {
+		tool_json_open(j, NULL, '{');
+		tool_json_str(j, "path", e->path, e->path_len);
+		tool_json_str(j, "problem", why, strlen(why));
+		tool_json_close(j, '}');
+	}
+}
+
+/* One file of the tree against what lies at its path beneath root: 0 when
+ * it matches, 1 when not (said through bad_entry). */
+static int
+verify_entry(int root, struct tool_json *j, const char *dir,
+    const proto_tree_entry *e)
+{
+	char why[128];
+	proto_manifest *got;
+	struct stat st;
+	int fd, rc, bad = 0;
+
+	if ((fd = proto_open_beneath(root, e->path)) < 0) {
+		bad_entry(j, dir, e, errno == ENOENT ? "missing" :
+		    strerror(errno));
+		return 1;
+	}
+	if (fstat(fd, &st) != 0 || (e->dir ? !S_ISDIR(st.st_mode) :
+	    !S_ISREG(st.st_mode))) {
+		bad_entry(j, dir, e, e->dir ? "not a directory" :
+		    "not a regular file");
+		close(fd);
+		return 1;
+	}
+	if (e->dir) {
+		close(fd);
+		return 0;
+	}
+	if ((uint64_t)st.st_size != e->size) {
+		snprintf(why, sizeof(why), "size %llu differs from the tree's %llu",
+		    (unsigned long long)st.st_size, (unsigned long long)e->size);
+		bad_entry(j, dir, e, why);
+		close(fd);
+		return 1;
+	}
+	if (((uint32_t)st.st_mode & 0777) != e->mode) {
+		snprintf(why, sizeof(why), "mode %03o differs from the tree's %03o",
+		    (unsigned)st.st_mode & 0777, (unsigned)e->mode);
+		bad_entry(j, dir, e, why);
+		bad = 1;
+	}
+	/* The tree holds each file's content id, not its chunk hashes: it
+	 * says whether, and only the file's own manifest says where. */
+	rc = proto_manifest_build_fd(fd, "file", NULL, 0, &got);
+	close(fd);
+	if (rc != 0) {
+		bad_entry(j, dir, e, rc == PROTO_ERR_SYSTEM ? strerror(errno) :
+		    proto_strerror(rc));
+		return 1;
+	}
+	if (memcmp(got->id, e->id, PROTO_HASH_LEN) != 0) {
+		bad_entry(j, dir, e, "content differs");
+		bad = 1;
+	}
+	proto_manifest_free(got);
+	return bad;
+}
+
+/* DIR against a tree manifest: every entry checked, each difference a
+ * line; files in DIR the tree does not list are not looked at. */
+static int
+verify_tree(const proto_tree *t, const char *dir)
+{
+	struct tool_json j, *jp = NULL;
+	uint64_t nbad = 0;
+	int root;
+
+	if ((root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		tool_die_errno(1, "%s", dir);
+	if (tool_opt.json) {
+		char hex[PROTO_ID_HEX_LEN + 1];
+		jp = &j;
+		tool_json_start(jp);
+		tool_json_str(jp, "file", dir, strlen(dir));
+		proto_hex_encode(t->id, PROTO_HASH_LEN, hex);
+		tool_json_str(jp, "expected", hex, PROTO_ID_HEX_LEN);
+		tool_json_open(jp, "bad_files", '[');
+	}
+	for (size_t i = 0; i < t->count; i++)
+		nbad += (uint64_t)verify_entry(root, jp, dir, &t->entries[i]);
+	close(root);
+	if (jp != NULL) {
+		tool_json_close(jp, ']');
+		tool_json_bool(jp, "ok", nbad == 0);
+		if (tool_json_finish(jp, STDOUT_FILENO) != 0 && errno != EPIPE)
+			tool_die_errno(1, "write");
+	} else
+		printf("%s\t%s\n", nbad == 0 ? "OK" : "FAILED", dir);
+	return nbad == 0 ? 0 : 1;
+}
+
+/* DIR's tree id against ID: whether, not where (the tree manifest, with
+ * -m, names the files). */
+static int
+verify_tree_id(const char *hexid, const char *dir)
+{
+	uint8_t id[PROTO_HASH_LEN];
+	proto_tree *t;
+	int ok;
+
+	tool_parse_id(hexid, id);
+	ok = tool_tree_build(dir, NULL, NULL, &t) == 0 &&
+	    memcmp(t->id, id, PROTO_HASH_LEN) == 0;
+	if (t == NULL)
+		tool_log(LOG_ERROR, "%s: files could not be read", dir);
+	else if (!ok)
+		tool_log(LOG_ERROR, "%s: tree id differs (the tree manifest, "
+		    "with -m, names the files)", dir);
+	if (tool_opt.json) {
+		char hex[PROTO_ID_HEX_LEN + 1];
+		struct tool_json j;
+		tool_json_start(&j);
+		tool_json_str(&j, "file", dir, strlen(dir));
+		tool_json_bool(&j, "ok", ok);
+		if (t != NULL) {
+			proto_hex_encode(t->id, PROTO_HASH_LEN, hex);
+			tool_json_str(&j, "id", hex, PROTO_ID_HEX_LEN);
+		}
+		proto_hex_encode(id, PROTO_HASH_LEN, hex);
+		tool_json_str(&j, "expected", hex, PROTO_ID_HEX_LEN);
+		if (tool_json_finish(&j, STDOUT_FILENO) != 0 && errno != EPIPE)
+			tool_die_errno(1, "write");
+	} else
+		printf("%s\t%s\n", ok ? "OK" : "FAILED", dir);
+	proto_tree_free(t);
+	return ok ? 0 : 1;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -223,10 +385,19 @@ main(int argc, char **argv)
 	if (manifest_path && strcmp(manifest_path, "-") == 0 &&
 	    strcmp(argv[0], "-") == 0)
 		tool_die(2, "the manifest and the file cannot both be stdin");
+	if (manifest_path && is_dir(argv[0])) {
+		proto_tree *t = NULL;
+		(void)read_manifest(manifest_path, &t);
+		rc = verify_tree(t, argv[0]);
+		proto_tree_free(t);
+		return rc;
+	}
 	if (manifest_path) {
-		mf = read_manifest(manifest_path);
+		mf = read_manifest(manifest_path, NULL);
 		rc = verify_manifest(mf, argv[0]);
 	} else {
+		if (is_dir(argv[1]))
+			return verify_tree_id(argv[0], argv[1]);
 		uint8_t id[PROTO_HASH_LEN];
 		struct outcome o = { NULL, id, NULL, 0, 0 };
 		tool_parse_id(argv[0], id);

@@ -293,6 +293,24 @@ int tool_walk_skip(const char *path, tool_file_fn fn, tool_skip_fn skip,
 int tool_walk_tree(const char *path, tool_file_fn fn, tool_file_fn dirfn,
     tool_skip_fn skip, int link_level, void *ctx);
 
+/* treewalk.c: a directory as a tree. */
+
+/* Hashes fd (a regular file, name for messages) into *mf: 0 or a
+ * negative PROTO_ERR_*, as proto_manifest_build_fd. */
+typedef int (*tool_hash_fn)(int fd, const char *name, proto_manifest **mf,
+    void *ctx);
+
+/*
+ * Walks dir (symbolic links inside skipped, said at LOG_WARN) into a
+ * finished tree in *out, the caller's to free, named after dir's last
+ * component, each file hashed by hash(fd, name, &mf, ctx) (NULL:
+ * proto_manifest_build_fd). Returns 0, or the count of files that could
+ * not be read (each said; *out NULL). Dies when dir cannot be opened, out
+ * of memory, or when the tree is not one a peer would take.
+ */
+int tool_tree_build(const char *dir, tool_hash_fn hash, void *ctx,
+    proto_tree **out);
+
 /* tool.c: pipes, the process's limits and name, the log hook, and the
  * bandwidth budget. */
 
