@@ -71,6 +71,7 @@ struct fetch_peer {
 	int mapped;         /* ... and its HAVE_MAP came */
 	int whole;          /* it holds the whole file */
 	int asking_peers;   /* a PEERS request is out */
+	double peers_after; /* not asked PEERS again before */
 	proto_have theirs;  /* what it holds, in its chunk size */
 	uint32_t their_chunk_size;
 	proto_have has;     /* the same in ours, when not whole */
@@ -114,9 +115,14 @@ struct fetch_peer_events {
 	void (*learned)(struct fetch_peer *source, const proto_addr *addr);
 };
 
-#define FETCH_LEARNED_MAX 8 /* peers at once found through others: enough
-                             * to swarm, few enough that a hundred
-                             * fetchers do not all connect to each other */
+#define FETCH_PEERS_TARGET 25 /* connections a fetch seeks on others' word
+                               * (within max_peers): tens, so that every
+                               * fetcher's upload finds takers, and not
+                               * all of a hundred to each other; those
+                               * that connect to it count, but are taken
+                               * up to max_peers */
+#define FETCH_PEERS_EVERY 2.0  /* s between PEERS to one peer, while
+                                * short of the target */
 #define FETCH_BUSY_MIN 1.0      /* s a peer that said BUSY is paused, */
 #define FETCH_BUSY_MAX 32.0     /* doubling with each BUSY in a row */
 #define FETCH_BACKOFF_MIN 2.0   /* s before a gone peer named again is */
@@ -171,7 +177,9 @@ double proto__fetch_now(void);
 int proto__fetch_stalled(const proto_fetch *f);
 int proto__fetch_peer_alive(const struct fetch_peer *p);
 unsigned proto__fetch_alive_peers(const proto_fetch *f);
-unsigned proto__fetch_learned_peers(const proto_fetch *f);
+/* Whether the fetch seeks more peers: fewer alive than
+ * FETCH_PEERS_TARGET, and than max_peers. */
+int proto__fetch_seeking(const proto_fetch *f);
 
 /* fetchpeers.c: the table of peers, for the session. */
 /* learned: heard of from another peer; source: that peer, when it named

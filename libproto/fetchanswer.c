@@ -296,6 +296,43 @@ take_map(struct fetch_peer *p, const proto_msg *m)
 	proto__fetch_peer_pump(p);
 }
 
+/*
+ * Chunk i is held now by p, a fetcher we may ask: a request for it still
+ * queued at a seed is cancelled (CANCEL), and it goes back to the pool,
+ * for p or another fetcher to be asked. A seed slow under many fetchers
+ * would else send it anyway, a copy the swarm passes on by itself. One
+ * the seed has begun to send is past cancelling, and still taken.
+ */
+static void
+cancel_at_seeds(proto_fetch *f, const struct fetch_peer *p, uint64_t i)
+{
+	if (p->demoted || p->paused || f->pk.state[i] != PROTO_CHUNK_INFLIGHT)
+		return;
+	for (size_t k = 0; k < f->npeers; k++) {
+		struct fetch_peer *q = f->peers[k];
+		if (q == p || q->state != FETCH_READY || !q->whole ||
+		    !q->swarm)
+			continue;
+		/* Not the head: its bytes may be on their way already. */
+		for (unsigned n = 1; n < q->count; n++) {
+			struct fetch_request *r =
+			    &q->queue[(q->head + n) % FETCH_QUEUE_MAX];
+			proto_msg m;
+			if (r->kind != FETCH_REQ_CHUNK || r->index != i ||
+			    r->cancelled || r->abandoned)
+				continue;
+			proto_msg_init(&m, PROTO_MSG_CANCEL);
+			m.rid = r->rid;
+			if (proto_conn_send(q->conn, &m) != 0)
+				continue;
+			r->cancelled = 1;
+			r->abandoned = 1;
+			f->cancels++;
+			proto_picker_unask(&f->pk, i);
+		}
+	}
+}
+
 /* A HAVE: one more chunk of theirs, which may complete some of ours. */
 static void
 take_have(struct fetch_peer *p, const proto_msg *m)
@@ -328,6 +365,7 @@ take_have(struct fetch_peer *p, const proto_msg *m)
 			proto_have_set(&p->has, i);
 			if (!p->demoted)
 				proto_picker_gain(&p->f->pk, i);
+			cancel_at_seeds(p->f, p, i);
 		}
 	proto__fetch_peer_pump(p);
 }

@@ -300,19 +300,36 @@ pick_chunk(proto_fetch *f, struct fetch_peer *p)
 	    f->ordered, asked_of, p);
 }
 
+/* 1 when a peer other than a seed, which p is not, holds chunk i and has
+ * room to be asked for it now. */
+static int
+other_holder_free(const proto_fetch *f, uint64_t i)
+{
+	for (size_t k = 0; k < f->npeers; k++) {
+		const struct fetch_peer *q = f->peers[k];
+		if (q->state == FETCH_READY && q->mapped && !q->whole &&
+		    !q->demoted && !q->paused && q->count < INFLIGHT_CHUNKS &&
+		    q->count < q->maxreq && proto_have_test(&q->has, i))
+			return 1;
+	}
+	return 0;
+}
+
 /*
  * 1 when chunk i is better not asked of p now: a copy the endgame would
- * ask for twice while p is busy, or a chunk other fetchers hold asked of a
- * seed. A seed's upload goes to the chunks only it has, and the rest
- * passes between the fetchers; only when they bring nothing for a second
- * is the seed asked for those too.
+ * ask for twice while p is busy, or a chunk that another fetcher holds
+ * and can be asked for now, asked of a seed. A seed's upload goes to the
+ * chunks only it has, and the rest passes between the fetchers; the seed
+ * is asked for those too only when every fetcher that holds them is
+ * busy, held or gone, chunk by chunk: never for all at once because
+ * nothing came for a while.
  */
 static int
 spare(const proto_fetch *f, const struct fetch_peer *p, uint64_t i)
 {
 	if (f->pk.state[i] == PROTO_CHUNK_INFLIGHT)
 		return p->inflight_bytes > 0;
-	return p->whole && f->pk.avail[i] > 0 && !proto__fetch_stalled(f);
+	return p->whole && f->pk.avail[i] > 0 && other_holder_free(f, i);
 }
 
 /* Asks p for the next runs of chunk hashes, a few at a time: the first
@@ -401,11 +418,12 @@ proto__fetch_peer_ask_peers(struct fetch_peer *p)
 	    p->paused || p->count + 1 >= p->maxreq ||
 	    p->supplied >= PROTO_FETCH_PER_SOURCE ||
 	    f->learned_connects >= PROTO_FETCH_LEARNED_CONNECTS ||
-	    proto__fetch_alive_peers(f) >= f->cfg.max_peers ||
-	    proto__fetch_learned_peers(f) >= FETCH_LEARNED_MAX)
+	    !proto__fetch_seeking(f) || proto__fetch_now() < p->peers_after)
 		return;
-	if (proto__fetch_peer_send(p, FETCH_REQ_PEERS, 0) == 0)
+	if (proto__fetch_peer_send(p, FETCH_REQ_PEERS, 0) == 0) {
 		p->asking_peers = 1;
+		p->peers_after = proto__fetch_now() + FETCH_PEERS_EVERY;
+	}
 }
 
 /*

@@ -283,7 +283,10 @@ answer_interested(struct client *cl, const struct request *r)
 		    "no such file");
 		return;
 	}
-	if ((have = proto_store_have(srv->store, r->id)) == NULL) {
+	if ((have = proto_store_have(srv->store, r->id)) == NULL &&
+	    proto__server_super_map(cl, mf, &whole))
+		have = &whole;
+	else if (have == NULL) {
 		if (proto_have_init(&whole, mf->nchunks) != 0) {
 			proto_conn_send_error(cl->conn, r->rid,
 			    PROTO_CODE_BUSY, "out of memory; ask again later");
@@ -300,8 +303,10 @@ answer_interested(struct client *cl, const struct request *r)
 	rc = send_answer(cl->conn, &m);
 	if (have == &whole)
 		proto_have_free(&whole);
-	if (rc != 0)
+	if (rc != 0) {
+		proto__server_super_drop(cl);
 		return;
+	}
 	cl->interested = 1;
 	memcpy(cl->interest, r->id, PROTO_HASH_LEN);
 }
@@ -330,9 +335,14 @@ answer(struct client *cl, const struct request *r)
 	case PROTO_MSG_GET_MANIFEST:
 		answer_manifest(srv, c, r);
 		break;
-	case PROTO_MSG_GET_CHUNK:
+	case PROTO_MSG_GET_CHUNK: {
+		uint64_t before = srv->stats.chunks_out;
 		answer_chunk(srv, c, r);
+		if (srv->nsuper > 0 && srv->stats.chunks_out != before)
+			proto__server_super_sent(cl, r->id, r->chunk_size,
+			    r->index);
 		break;
+	}
 	case PROTO_MSG_PEERS:
 		answer_peers(cl, r);
 		break;
@@ -469,6 +479,7 @@ proto__server_on_written(proto_conn *c, void *arg)
 {
 	(void)c;
 	drain(arg);
+	proto__server_super_written(arg);
 }
 
 void

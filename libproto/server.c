@@ -85,6 +85,7 @@ proto__server_client_free(struct client *cl)
 		proto_conn_free(cl->conn);
 	if (cl->handshaking && !srv->freeing)
 		take_waiting(srv, cl->host);
+	proto__server_super_drop(cl);
 	free(cl->queue);
 	free(cl);
 	/* A slot is free again: take the connections waiting for one. */
@@ -206,6 +207,19 @@ proto_server_adopt(proto_server *srv, proto_conn *c)
 		srv->clients->prev = cl;
 	srv->clients = cl;
 	srv->nclients++;
+	/* A node we connected to that listens is one to pass on, as those
+	 * that connect to us are: else a fetcher's table would hold only
+	 * the peers that found it, and PEERS would spread nothing. */
+	if (proto_conn_peer_listen_port(c) != 0 &&
+	    proto_addr_from_host(&cl->listen_at, host, strlen(host),
+	    proto_conn_peer_listen_port(c)) == 0) {
+		const proto_known_peer *e;
+		cl->listens = 1;
+		proto_peers_add(&srv->known, &cl->listen_at,
+		    proto_conn_peer_id(c), NULL, 0);
+		if ((e = proto_peers_find(&srv->known, &cl->listen_at)) != NULL)
+			cl->listen_at = e->addr;
+	}
 	proto__server_say(srv, PROTO_LOG_DEBUG, "%s: answered on a connection "
 	    "this node made", proto_conn_peer(c));
 	return 0;
@@ -513,6 +527,7 @@ proto_server_free(proto_server *srv)
 	for (unsigned i = 0; i < srv->nwaiting; i++)
 		evutil_closesocket(srv->waiting[i].fd);
 	free(srv->waiting);
+	proto__server_super_free(srv);
 	proto_beacon_free(srv->beacon);
 	if (srv->retry_ev != NULL)
 		event_free(srv->retry_ev);
