@@ -64,6 +64,8 @@ struct fetch_peer {
 	int has_file;
 	int swarm;          /* it tells what it holds (PROTO_CAP_SWARM) */
 	int hashes;         /* it answers GET_HASHES (PROTO_CAP_HASHES) */
+	int choked;         /* it chokes us (PROTO_CAP_CHOKE): no GET_CHUNK
+	                     * until it says UNCHOKE */
 	double hashes_after; /* had none to give: not asked again before */
 	unsigned runs_out;  /* GET_HASHES it has to answer */
 	int no_has;         /* refused HAS (a peer of before it): asked for

@@ -370,6 +370,32 @@ take_have(struct fetch_peer *p, const proto_msg *m)
 	proto__fetch_peer_pump(p);
 }
 
+/* CHOKE or UNCHOKE: its chunk requests still out are answered ERROR
+ * CHOKED, or the chunk; new ones wait for UNCHOKE. */
+static void
+take_choke(struct fetch_peer *p, int choked)
+{
+	proto_fetch *f = p->f;
+
+	if (p->choked == choked)
+		return;
+	p->choked = choked;
+	proto__fetch_log(f, PROTO_LOG_DEBUG, "%s: %s us",
+	    proto_addr_text(&p->addr), choked ? "chokes" : "unchokes");
+	if (f->mf == NULL)
+		return;
+	if (choked) {
+		/* Others may be asked for what it holds meanwhile. */
+		for (size_t k = 0; k < f->npeers && !f->done; k++)
+			if (f->peers[k] != p)
+				proto__fetch_peer_pump(f->peers[k]);
+		return;
+	}
+	/* A fresh start: what it held up before does not count now. */
+	proto__fetch_peer_set_demoted(p, 0);
+	proto__fetch_peer_pump(p);
+}
+
 static void
 take_peers(struct fetch_peer *p, const proto_msg *m)
 {
@@ -428,6 +454,15 @@ take_error(struct fetch_peer *p, const struct fetch_request *r,
 	proto_msg_printable(text, sizeof(text), m->text, m->text_len);
 	if (r->kind == FETCH_REQ_CHUNK)
 		finish_chunk_request(p, r);
+	/* Asked before its CHOKE came: the chunk goes back to the pool,
+	 * the peer keeps its place. Whether it chokes us now, CHOKE and
+	 * UNCHOKE say (they may come before this answer: they pass chunk
+	 * data waiting to go, an ERROR does not). */
+	if (r->kind == FETCH_REQ_CHUNK && m->code == PROTO_CODE_CHOKED) {
+		for (size_t k = 0; k < p->f->npeers && !p->f->done; k++)
+			proto__fetch_peer_pump(p->f->peers[k]);
+		return;
+	}
 	if (later(p, r, m, text))
 		return;
 	switch (r->kind) {
@@ -507,6 +542,10 @@ on_msg(proto_conn *c, proto_msg *m, void *arg)
 	p->in_mark = in;
 	if (m->type == PROTO_MSG_HAVE && m->rid == 0) {
 		take_have(p, m);
+		return;
+	}
+	if (m->type == PROTO_MSG_CHOKE || m->type == PROTO_MSG_UNCHOKE) {
+		take_choke(p, m->type == PROTO_MSG_CHOKE);
 		return;
 	}
 	if (p->count == 0) {
@@ -589,6 +628,9 @@ proto__fetch_peer_start(struct fetch_peer *p)
 	}
 	p->maxreq = maxreq < FETCH_QUEUE_MAX ? maxreq : FETCH_QUEUE_MAX;
 	p->hashes = (proto_conn_peer_caps(c) & PROTO_CAP_HASHES) != 0;
+	/* Both HELLOs carry the cap (ours always does): it chokes us until
+	 * it says otherwise. */
+	p->choked = (proto_conn_peer_caps(c) & PROTO_CAP_CHOKE) != 0;
 	p->hashes_after = 0;
 	proto__fetch_log(p->f, PROTO_LOG_DEBUG, "%s: connected to %s", proto_addr_text(&p->addr),
 	    proto_conn_peer_name(c));
@@ -629,8 +671,11 @@ on_close(proto_conn *c, int err, void *arg)
 	const char *what = err == PROTO_ERR_SYSTEM ? strerror(errno) :
 	    proto_strerror(err);
 
+	/* A peer that had the file and went silent is worth asking again
+	 * too: a seed slow under many fetchers is no bad peer. */
 	p->line_lost = p->state == FETCH_READY && p->has_file &&
-	    (err == PROTO_ERR_CLOSED || err == PROTO_ERR_SYSTEM);
+	    (err == PROTO_ERR_CLOSED || err == PROTO_ERR_SYSTEM ||
+	    err == PROTO_ERR_TIMEOUT);
 	if ((err == PROTO_ERR_SYSTEM || err == PROTO_ERR_TIMEOUT) &&
 	    p->state == FETCH_CONNECTING)
 		proto__fetch_peer_fail(p, 0, "connect %s: %s%s%s", proto_addr_text(&p->addr), what, sep,

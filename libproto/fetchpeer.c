@@ -98,6 +98,20 @@ owes_chunk(const struct fetch_peer *p)
 	return 0;
 }
 
+/* CANCEL for r, one of p's (a peer with the swarm cap). */
+static void
+cancel_request(struct fetch_peer *p, struct fetch_request *r)
+{
+	proto_msg m;
+
+	proto_msg_init(&m, PROTO_MSG_CANCEL);
+	m.rid = r->rid;
+	if (proto_conn_send(p->conn, &m) == 0) {
+		r->cancelled = 1;
+		p->f->cancels++;
+	}
+}
+
 /*
  * Called each tick: a peer whose first chunk request has seen no bytes for
  * HOLD_DEADLINE, or is not done within HOLD_DEADLINE plus its length at
@@ -168,6 +182,10 @@ proto__fetch_peer_check_hold(struct fetch_peer *p)
 		if (r->kind == FETCH_REQ_CHUNK && !r->abandoned) {
 			r->abandoned = 1;
 			proto_picker_unask(&f->pk, r->index);
+			/* Those behind the head it may not have begun: what
+			 * it still holds queued would be a copy wasted. */
+			if (i > 0 && p->swarm && !r->cancelled)
+				cancel_request(p, r);
 		}
 	}
 	for (size_t k = 0; k < f->npeers; k++)
@@ -308,7 +326,8 @@ other_holder_free(const proto_fetch *f, uint64_t i)
 	for (size_t k = 0; k < f->npeers; k++) {
 		const struct fetch_peer *q = f->peers[k];
 		if (q->state == FETCH_READY && q->mapped && !q->whole &&
-		    !q->demoted && !q->paused && q->count < INFLIGHT_CHUNKS &&
+		    !q->demoted && !q->paused && !q->choked &&
+		    q->count < INFLIGHT_CHUNKS &&
 		    q->count < q->maxreq && proto_have_test(&q->has, i))
 			return 1;
 	}
@@ -387,7 +406,8 @@ proto__fetch_peer_pump(struct fetch_peer *p)
 	if (p->state != FETCH_READY || !p->has_file || f->done || f->closed ||
 	    p->paused)
 		return;
-	if (ask_runs(p) != 0 || (p->swarm && !p->mapped) || p->demoted)
+	if (ask_runs(p) != 0 || (p->swarm && !p->mapped) || p->demoted ||
+	    p->choked)
 		return;
 	/* The count cap keeps the first peer to answer from taking every
 	 * small chunk before the others are ready; the peer's maxreq keeps

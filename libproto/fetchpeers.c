@@ -119,8 +119,9 @@ connect_peer(struct fetch_peer *p)
 	 * peer can pass it on as it is. */
 	if (f->cfg.node != NULL)
 		cfg.record = proto_node_record(f->cfg.node, &cfg.record_len);
-	/* We take a manifest without its layer, and ask for the hashes. */
-	cfg.caps |= PROTO_CAP_HASHES;
+	/* We take a manifest without its layer, and ask for the hashes; and
+	 * we take CHOKE, which our node's server, answering here, sends. */
+	cfg.caps |= PROTO_CAP_HASHES | PROTO_CAP_CHOKE;
 	p->conn = proto_conn_connect(f->base, (struct sockaddr *)&p->addr.ss,
 	    p->addr.len, &cfg, &proto__fetch_peer_cbs, p);
 	if (p->conn == NULL) {

@@ -105,6 +105,7 @@ on_ready(proto_conn *c, const proto_msg *hello, void *arg)
 	proto__server_say(srv, PROTO_LOG_DEBUG, "%s: connected (%s)",
 	    proto_conn_peer(c), proto_conn_peer_name(c));
 	take_waiting(srv, cl->host);
+	cl->chokes = (proto_conn_peer_caps(c) & PROTO_CAP_CHOKE) != 0;
 	/* Requests may flow both ways: the owner may ask here too, rather
 	 * than connect again. Offered before the peer is named, so that a
 	 * fetch told of it takes this connection. */
@@ -198,6 +199,8 @@ proto_server_adopt(proto_server *srv, proto_conn *c)
 	cl->srv = srv;
 	cl->conn = c;
 	cl->guest = 1;
+	/* Our HELLO here was the fetch's, which states the cap too. */
+	cl->chokes = (proto_conn_peer_caps(c) & PROTO_CAP_CHOKE) != 0;
 	snprintf(cl->host, sizeof(cl->host), "%s", host);
 	/* Its answers must never stop the owner's reading. */
 	proto_conn_raise_out_limit(c, srv->cfg.conn.out_limit);
@@ -469,7 +472,7 @@ proto_server_new(struct event_base *base, proto_store *store,
 		srv->cfg.max_host_handshakes = DEFAULT_HOST_HANDSHAKES;
 	/* It may ask on what it accepted (a fetch of the node's does). */
 	srv->cfg.conn.caps |= PROTO_CAP_SWARM | PROTO_CAP_DUPLEX |
-	    PROTO_CAP_HASHES;
+	    PROTO_CAP_HASHES | PROTO_CAP_CHOKE;
 	/* Past REQUESTS_MAX a request is answered BUSY, so that is what a
 	 * client may have out. */
 	if (srv->cfg.conn.max_requests == 0)
@@ -528,6 +531,7 @@ proto_server_free(proto_server *srv)
 		evutil_closesocket(srv->waiting[i].fd);
 	free(srv->waiting);
 	proto__server_super_free(srv);
+	proto__server_choke_free(srv);
 	proto_beacon_free(srv->beacon);
 	if (srv->retry_ev != NULL)
 		event_free(srv->retry_ev);

@@ -61,6 +61,15 @@ struct client {
 	int super;          /* super-seeded (servesuper.c): shown only ... */
 	proto_have shown;   /* ... these chunks of its interest, so far */
 	int super_asked;    /* sent a chunk since last shown one */
+	/* Upload slots (servechoke.c), for a peer with PROTO_CAP_CHOKE: */
+	int chokes;         /* it takes CHOKE: its chunks wait for a slot */
+	int unchoked;       /* it has one */
+	int optimistic;     /* ... given at random */
+	int keep;           /* kept in this round */
+	double unchoked_at; /* when last unchoked; 0: never */
+	double last_ask;    /* its last GET_CHUNK */
+	uint64_t given;     /* bytes it sent us the last round */
+	uint64_t given_mark;
 };
 
 struct super_file;
@@ -96,6 +105,8 @@ struct proto_server {
 	struct super_file *super;   /* files super-seeded (servesuper.c) */
 	unsigned nsuper;
 	struct event *super_ev;
+	struct event *choke_ev;     /* servechoke.c's clock */
+	double choke_round;         /* when the slots were last given */
 };
 
 /* server.c: the log, and a client's end (its slot freed, a waiting
@@ -122,6 +133,13 @@ void proto__server_super_written(struct client *cl);
 /* cl goes, or subscribes anew; the server goes. */
 void proto__server_super_drop(struct client *cl);
 void proto__server_super_free(proto_server *srv);
+
+/* servechoke.c: upload slots. cl subscribed to a file: a candidate for
+ * one (nothing when it does not take CHOKE). cl asked for a chunk. The
+ * server goes. */
+void proto__server_choke_candidate(struct client *cl);
+void proto__server_choke_asked(struct client *cl);
+void proto__server_choke_free(proto_server *srv);
 
 /* server.c: the entries of the clients connected now are seen now, at
  * most once every minute. */
