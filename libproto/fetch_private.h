@@ -123,8 +123,10 @@ struct fetch_peer_events {
                                * all of a hundred to each other; those
                                * that connect to it count, but are taken
                                * up to max_peers */
-#define FETCH_PEERS_EVERY 2.0  /* s between PEERS to one peer, while
-                                * short of the target */
+#define FETCH_PEERS_EVERY 10.0 /* s between PEERS to one peer, ... */
+#define FETCH_PEERS_GAP 1.0    /* ... and to any, while short of the
+                                * target: each answer is up to 64 records
+                                * to verify */
 #define FETCH_BUSY_MIN 1.0      /* s a peer that said BUSY is paused, */
 #define FETCH_BUSY_MAX 32.0     /* doubling with each BUSY in a row */
 #define FETCH_BACKOFF_MIN 2.0   /* s before a gone peer named again is */
@@ -151,6 +153,7 @@ struct proto_fetch {
 	size_t npeers, cap;
 	uint64_t connects;              /* connections attempted */
 	uint64_t learned_connects;      /* ... on another peer's word */
+	double peers_asked;             /* when a PEERS last went out */
 	int admitting;                  /* admit_queued is on the stack */
 	uint32_t next_rid;
 	int ordered;                /* lowest first, below limit */

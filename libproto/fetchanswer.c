@@ -400,8 +400,10 @@ static void
 take_peers(struct fetch_peer *p, const proto_msg *m)
 {
 	p->asking_peers = 0;
-	/* A connect that fails at once can end p too: then it is done. */
-	for (size_t i = 0; i < m->npeers && p->state == FETCH_READY; i++) {
+	/* A connect that fails at once can end p too: then it is done. And
+	 * with peers enough, no record need be checked. */
+	for (size_t i = 0; i < m->npeers && p->state == FETCH_READY &&
+	    proto__fetch_seeking(p->f); i++) {
 		const proto_peer_entry *e = &m->peers[i];
 		proto_record r;
 		proto_addr a;

@@ -438,11 +438,15 @@ proto__fetch_peer_ask_peers(struct fetch_peer *p)
 	    p->paused || p->count + 1 >= p->maxreq ||
 	    p->supplied >= PROTO_FETCH_PER_SOURCE ||
 	    f->learned_connects >= PROTO_FETCH_LEARNED_CONNECTS ||
-	    !proto__fetch_seeking(f) || proto__fetch_now() < p->peers_after)
+	    !proto__fetch_seeking(f) || proto__fetch_now() < p->peers_after ||
+	    (p->peers_after > 0 &&
+	    proto__fetch_now() < f->peers_asked + FETCH_PEERS_GAP))
 		return;
+	/* The first time, at once; then one peer a FETCH_PEERS_GAP. */
 	if (proto__fetch_peer_send(p, FETCH_REQ_PEERS, 0) == 0) {
 		p->asking_peers = 1;
 		p->peers_after = proto__fetch_now() + FETCH_PEERS_EVERY;
+		f->peers_asked = proto__fetch_now();
 	}
 }
 
