@@ -22,9 +22,7 @@
 #define RECONNECTS 3          /* per peer that had the file */
 #define PROGRESS_MIN 1024     /* bytes within the timeout that count as
                                * progress */
-#define SLOW_PATIENCE 10      /* timeouts without progress a fetch waits
-                               * while a peer that holds what it lacks is
-                               * connected */
+
 
 /* Alive, or waiting for room: still to hope for. */
 static int
@@ -219,23 +217,17 @@ proto_fetch_add_learned(proto_fetch *fx, const proto_addr *addr)
 	consider(fx, NULL, addr);
 }
 
-/* 1 when a peer connected and ready holds a chunk still missing. */
+/* 1 when a peer with the file is connected and ready: it holds what is
+ * missing, or may come to (a fetcher), or hides it for now (a seed that
+ * super-seeds shows a chunk at a time). */
 static int
 holder_connected(const proto_fetch *f)
 {
 	if (f->mf == NULL)
 		return 0;
-	for (size_t i = 0; i < f->npeers; i++) {
-		const struct fetch_peer *p = f->peers[i];
-		if (p->state != FETCH_READY || !p->has_file)
-			continue;
-		if (p->whole || !p->mapped)
+	for (size_t i = 0; i < f->npeers; i++)
+		if (f->peers[i]->state == FETCH_READY && f->peers[i]->has_file)
 			return 1;
-		for (uint64_t k = 0; k < f->mf->nchunks; k++)
-			if (f->pk.state[k] != PROTO_CHUNK_DONE &&
-			    proto_have_test(&p->has, k))
-				return 1;
-	}
 	return 0;
 }
 
@@ -290,8 +282,8 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 		return;
 	/* Slow is not failed: a peer still connected that holds what is
 	 * missing (a seed with many fetchers, which chokes us for a while)
-	 * is waited for, up to SLOW_PATIENCE timeouts. */
-	if (time(NULL) - f->last_progress < (time_t)t * SLOW_PATIENCE &&
+	 * is waited for, up to FETCH_SLOW_PATIENCE timeouts. */
+	if (time(NULL) - f->last_progress < (time_t)t * FETCH_SLOW_PATIENCE &&
 	    holder_connected(f))
 		return;
 	if (proto__fetch_make_room(f))

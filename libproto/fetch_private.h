@@ -66,6 +66,7 @@ struct fetch_peer {
 	int hashes;         /* it answers GET_HASHES (PROTO_CAP_HASHES) */
 	int choked;         /* it chokes us (PROTO_CAP_CHOKE): no GET_CHUNK
 	                     * until it says UNCHOKE */
+	unsigned silences;  /* timeouts in a row it owed us and sent nothing */
 	double hashes_after; /* had none to give: not asked again before */
 	unsigned runs_out;  /* GET_HASHES it has to answer */
 	int no_has;         /* refused HAS (a peer of before it): asked for
@@ -127,6 +128,10 @@ struct fetch_peer_events {
 #define FETCH_PEERS_GAP 1.0    /* ... and to any, while short of the
                                 * target: each answer is up to 64 records
                                 * to verify */
+#define FETCH_SLOW_PATIENCE 10 /* timeouts a fetch waits without progress
+                                * while a peer that holds what it lacks is
+                                * connected; and that a peer holding the
+                                * file may be silent while it owes us */
 #define FETCH_BUSY_MIN 1.0      /* s a peer that said BUSY is paused, */
 #define FETCH_BUSY_MAX 32.0     /* doubling with each BUSY in a row */
 #define FETCH_BACKOFF_MIN 2.0   /* s before a gone peer named again is */

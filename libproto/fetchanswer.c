@@ -538,6 +538,7 @@ on_msg(proto_conn *c, proto_msg *m, void *arg)
 
 	uint64_t in = proto_conn_bytes_in(c);
 
+	p->silences = 0;
 	/* A HAVE is no progress on a request, however long its frame. */
 	if (m->type == PROTO_MSG_HAVE && m->rid == 0)
 		p->have_bytes += in - p->in_mark;
@@ -713,14 +714,18 @@ on_handed(proto_conn *c, void *arg)
 }
 
 /* A peer that owes us answers and sends nothing for the timeout is gone;
- * one that owes nothing may idle. */
+ * one that owes nothing may idle. Slow is not failed: one that holds the
+ * file (a seed whose upload many share, and which may serve some of its
+ * connections nothing for a while) has FETCH_SLOW_PATIENCE timeouts. */
 static int
 on_idle(proto_conn *c, void *arg)
 {
-	const struct fetch_peer *p = arg;
+	struct fetch_peer *p = arg;
 
 	(void)c;
-	return p->count == 0;
+	if (p->count == 0)
+		return 1;
+	return p->has_file && ++p->silences < FETCH_SLOW_PATIENCE;
 }
 
 const proto_conn_cbs proto__fetch_peer_cbs = { on_ready, on_msg, on_close,

@@ -158,11 +158,15 @@ proto__fetch_peer_check_hold(struct fetch_peer *p)
 	slow = now - p->head_since >= budget && f->last_chunk >= p->head_since;
 	if (!held && !slow)
 		return;
-	if (held && p->mapped && !p->whole &&
-	    now - p->hold_mark >= (double)f->cfg.timeout) {
+	/* A seed that super-seeds shows a chunk at a time, and may be slow
+	 * to send it when many share its upload: held FETCH_SLOW_PATIENCE
+	 * timeouts, not one, makes a liar (its claims stopped counting at
+	 * once, when it was demoted). */
+	if (held && p->mapped && !p->whole && now - p->hold_mark >=
+	    (double)f->cfg.timeout * FETCH_SLOW_PATIENCE) {
 		proto__fetch_peer_fail(p, 1, "%s: claims chunk %llu and sent none of "
 		    "it for %u s", proto_addr_text(&p->addr), (unsigned long long)head->index,
-		    f->cfg.timeout);
+		    f->cfg.timeout * FETCH_SLOW_PATIENCE);
 		return;
 	}
 	if (p->demoted)

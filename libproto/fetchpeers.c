@@ -55,6 +55,7 @@ line_new(struct fetch_peer *p)
 	p->paused = p->resend = 0;
 	p->busy_streak = 0;
 	p->line_lost = 0;
+	p->silences = 0;
 	p->have_bytes = 0;
 	p->started = proto__fetch_now();
 }

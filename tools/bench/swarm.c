@@ -32,24 +32,26 @@ struct swarm_fig {
 	double cpu[FIGURE_MAX_RUNS];
 	int killed[FIGURE_MAX_RUNS];
 	uint64_t up[SWARM_MAX_FETCHERS];    /* bytes, the last run's */
+	uint64_t up_chunks[SWARM_MAX_FETCHERS];
 	int up_known[SWARM_MAX_FETCHERS];   /* it stayed and said */
 };
 
 static struct swarm_fig figs[SWARM_FIGS];
 static int nfigs;
 
-/* bytes_out=N from the --stats line in path; -1 when there is none. */
+/* KEY=N (key is " KEY=") from the --stats line in path; -1 when there
+ * is none. */
 static int64_t
-stats_bytes_out(const char *path)
+stats_field(const char *path, const char *key)
 {
 	char line[8192];
 	int64_t v = -1;
 	FILE *f = fopen(path, "r");
 
 	while (f && fgets(line, sizeof(line), f)) {
-		const char *at = strstr(line, " bytes_out=");
+		const char *at = strstr(line, key);
 		if (strstr(line, ": stats ") != NULL && at != NULL)
-			v = strtoll(at + 11, NULL, 10);
+			v = strtoll(at + strlen(key), NULL, 10);
 	}
 	if (f)
 		fclose(f);
@@ -191,19 +193,21 @@ swarm_run(struct swarm_fig *sf, const char *file, const char *mf,
 	}
 	seed_use = proc_server_stop(&seed);
 	proc_usage_add(&all, &seed_use);
-	seed_out = stats_bytes_out(seed_err);
+	seed_out = stats_field(seed_err, " bytes_out=");
 	for (int i = 0; i < n; i++) {
-		int64_t up;
 		fetcher_paths(i, out, err);
 		sf->up_known[i] = 0;
 		if (when[i] != -2) {
+			int64_t up;
 			if (runs[i].ok && same_file(file, out)) {
 				ok++;
 				if (runs[i].secs > last)
 					last = runs[i].secs;
 			}
-			if ((up = stats_bytes_out(err)) >= 0) {
+			if ((up = stats_field(err, " bytes_out=")) >= 0) {
 				sf->up[i] = (uint64_t)up;
+				sf->up_chunks[i] = (uint64_t)stats_field(err,
+				    " chunks_out=");
 				sf->up_known[i] = 1;
 			}
 		}
@@ -264,7 +268,7 @@ swarm_bench(int n, int reps, int churn, int quiet)
 }
 
 /* The last run's fetchers' uploads: min, median, max in MiB, and how many
- * of those that stayed uploaded nothing. */
+ * of those that stayed uploaded no chunk. */
 static void
 uploads(const struct swarm_fig *sf, double *lo, double *med, double *hi,
     int *idle, int *known)
@@ -276,7 +280,7 @@ uploads(const struct swarm_fig *sf, double *lo, double *med, double *hi,
 	for (int i = 0; i < sf->n; i++)
 		if (sf->up_known[i]) {
 			v[k++] = sf->up[i] / 1048576.0;
-			*idle += sf->up[i] == 0;
+			*idle += sf->up_chunks[i] == 0;
 		}
 	*known = k;
 	*lo = *hi = 0;
