@@ -234,6 +234,13 @@ extern const proto_conn_cbs proto__fetch_guest_cbs;
 /* p's connection is ready: the first requests. */
 void proto__fetch_peer_start(struct fetch_peer *p);
 
+/* fetchhave.c: what a peer holds and whether it serves us, for
+ * fetchanswer.c: its HAVE_MAP (answering INTERESTED), a HAVE, CHOKE (1) or
+ * UNCHOKE (0). */
+void proto__fetch_take_map(struct fetch_peer *p, const proto_msg *m);
+void proto__fetch_take_have(struct fetch_peer *p, const proto_msg *m);
+void proto__fetch_take_choke(struct fetch_peer *p, int choked);
+
 /* fetchpeer.c: the calls to one peer, from the session and the answers. */
 int proto__fetch_peer_send(struct fetch_peer *p, enum fetch_req_kind kind,
     uint64_t index);
