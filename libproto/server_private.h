@@ -61,6 +61,7 @@ struct client {
 	int super;          /* super-seeded (servesuper.c): shown only ... */
 	proto_have shown;   /* ... these chunks of its interest, so far */
 	int super_asked;    /* sent a chunk since last shown one */
+	unsigned super_idle; /* ticks in a row it asked nothing */
 	/* Upload slots (servechoke.c), for a peer with PROTO_CAP_CHOKE: */
 	int chokes;         /* it takes CHOKE: its chunks wait for a slot */
 	int unchoked;       /* it has one */

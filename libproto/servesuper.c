@@ -189,6 +189,7 @@ proto__server_super_sent(struct client *cl, const uint8_t *id,
 	for (uint64_t i = first; i <= last && i < sf->n; i++)
 		sf->sent[i]++;
 	cl->super_asked = 1;
+	cl->super_idle = 0;
 }
 
 /* 1 when cl has nothing of ours to wait for: no request queued, little
@@ -200,18 +201,26 @@ idle(const struct client *cl)
 	    proto_conn_pending_out(cl->conn) < SUPER_IDLE_OUT;
 }
 
-/* Shows cl one more chunk, when it is super-seeded and idle. */
+/* Shows cl more chunks, when it is super-seeded and idle: one after a
+ * chunk of ours went out to it; from the clock, twice as many each tick
+ * it stays idle, since it may hold the chunks shown already (the node
+ * cannot tell) and must not wait long for the one it lacks. */
 static void
-show_next(struct client *cl)
+show_next(struct client *cl, int ticked)
 {
 	struct super_file *sf;
+	unsigned n = 1;
 	int64_t i;
 
 	if (!cl->super || !idle(cl) ||
-	    (sf = find_file(cl->srv, cl->interest)) == NULL || sf->over ||
-	    (i = next_chunk(sf, cl)) < 0)
+	    (sf = find_file(cl->srv, cl->interest)) == NULL || sf->over)
 		return;
-	reveal(cl, sf, (uint64_t)i, 1);
+	if (ticked) {
+		n = 1u << (cl->super_idle < 12 ? cl->super_idle : 12);
+		cl->super_idle++;
+	}
+	while (n-- > 0 && cl->super && (i = next_chunk(sf, cl)) >= 0)
+		reveal(cl, sf, (uint64_t)i, 1);
 	cl->super_asked = 0;
 }
 
@@ -219,7 +228,7 @@ void
 proto__server_super_written(struct client *cl)
 {
 	if (cl->super && cl->super_asked)
-		show_next(cl);
+		show_next(cl, 0);
 }
 
 /* Each tick: a fetcher that waits for nothing from us is shown one more
@@ -247,7 +256,7 @@ tick(evutil_socket_t fd, short what, void *arg)
 		for (struct client *cl = srv->clients; cl; cl = cl->next)
 			if (cl->super && memcmp(cl->interest, sf->id,
 			    PROTO_HASH_LEN) == 0)
-				show_next(cl);
+				show_next(cl, 1);
 	}
 }
 
