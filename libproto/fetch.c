@@ -219,14 +219,17 @@ proto_fetch_add_learned(proto_fetch *fx, const proto_addr *addr)
 
 /* 1 when a peer with the file is connected and ready: it holds what is
  * missing, or may come to (a fetcher), or hides it for now (a seed that
- * super-seeds shows a chunk at a time). */
+ * super-seeds shows a chunk at a time). Only a node that can say it will
+ * not serve us now (the choke cap) counts: from one that cannot, silence
+ * is all the fetch has to go by, as before. */
 static int
 holder_connected(const proto_fetch *f)
 {
 	if (f->mf == NULL)
 		return 0;
 	for (size_t i = 0; i < f->npeers; i++)
-		if (f->peers[i]->state == FETCH_READY && f->peers[i]->has_file)
+		if (f->peers[i]->state == FETCH_READY &&
+		    f->peers[i]->has_file && f->peers[i]->chokes)
 			return 1;
 	return 0;
 }

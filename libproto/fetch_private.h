@@ -66,7 +66,9 @@ struct fetch_peer {
 	int hashes;         /* it answers GET_HASHES (PROTO_CAP_HASHES) */
 	int choked;         /* it chokes us (PROTO_CAP_CHOKE): no GET_CHUNK
 	                     * until it says UNCHOKE */
-	unsigned silences;  /* timeouts in a row it owed us and sent nothing */
+	int chokes;         /* it has the choke cap: a node of this release,
+	                     * whose silence is slowness, since it says when
+	                     * it will not serve (CHOKE) */
 	double hashes_after; /* had none to give: not asked again before */
 	unsigned runs_out;  /* GET_HASHES it has to answer */
 	int no_has;         /* refused HAS (a peer of before it): asked for
@@ -124,14 +126,14 @@ struct fetch_peer_events {
                                * all of a hundred to each other; those
                                * that connect to it count, but are taken
                                * up to max_peers */
-#define FETCH_PEERS_EVERY 10.0 /* s between PEERS to one peer, ... */
+#define FETCH_PEERS_EVERY 3.0  /* s between PEERS to one peer, ... */
 #define FETCH_PEERS_GAP 1.0    /* ... and to any, while short of the
                                 * target: each answer is up to 64 records
                                 * to verify */
 #define FETCH_SLOW_PATIENCE 10 /* timeouts a fetch waits without progress
-                                * while a peer that holds what it lacks is
-                                * connected; and that a peer holding the
-                                * file may be silent while it owes us */
+                                * while a peer with the file and the choke
+                                * cap is connected; and that such a peer
+                                * may hold a chunk before it is a liar */
 #define FETCH_BUSY_MIN 1.0      /* s a peer that said BUSY is paused, */
 #define FETCH_BUSY_MAX 32.0     /* doubling with each BUSY in a row */
 #define FETCH_BACKOFF_MIN 2.0   /* s before a gone peer named again is */

@@ -402,7 +402,6 @@ on_msg(proto_conn *c, proto_msg *m, void *arg)
 
 	uint64_t in = proto_conn_bytes_in(c);
 
-	p->silences = 0;
 	/* A HAVE is no progress on a request, however long its frame. */
 	if (m->type == PROTO_MSG_HAVE && m->rid == 0)
 		p->have_bytes += in - p->in_mark;
@@ -497,7 +496,8 @@ proto__fetch_peer_start(struct fetch_peer *p)
 	p->hashes = (proto_conn_peer_caps(c) & PROTO_CAP_HASHES) != 0;
 	/* Both HELLOs carry the cap (ours always does): it chokes us until
 	 * it says otherwise. */
-	p->choked = (proto_conn_peer_caps(c) & PROTO_CAP_CHOKE) != 0;
+	p->chokes = (proto_conn_peer_caps(c) & PROTO_CAP_CHOKE) != 0;
+	p->choked = p->chokes;
 	p->hashes_after = 0;
 	proto__fetch_log(p->f, PROTO_LOG_DEBUG, "%s: connected to %s", proto_addr_text(&p->addr),
 	    proto_conn_peer_name(c));
@@ -538,11 +538,8 @@ on_close(proto_conn *c, int err, void *arg)
 	const char *what = err == PROTO_ERR_SYSTEM ? strerror(errno) :
 	    proto_strerror(err);
 
-	/* A peer that had the file and went silent is worth asking again
-	 * too: a seed slow under many fetchers is no bad peer. */
 	p->line_lost = p->state == FETCH_READY && p->has_file &&
-	    (err == PROTO_ERR_CLOSED || err == PROTO_ERR_SYSTEM ||
-	    err == PROTO_ERR_TIMEOUT);
+	    (err == PROTO_ERR_CLOSED || err == PROTO_ERR_SYSTEM);
 	if ((err == PROTO_ERR_SYSTEM || err == PROTO_ERR_TIMEOUT) &&
 	    p->state == FETCH_CONNECTING)
 		proto__fetch_peer_fail(p, 0, "connect %s: %s%s%s", proto_addr_text(&p->addr), what, sep,
@@ -577,19 +574,16 @@ on_handed(proto_conn *c, void *arg)
 	proto_conn_set_idle_timeout(c, p->f->cfg.timeout);
 }
 
-/* A peer that owes us answers and sends nothing for the timeout is gone;
- * one that owes nothing may idle. Slow is not failed: one that holds the
- * file (a seed whose upload many share, and which may serve some of its
- * connections nothing for a while) has FETCH_SLOW_PATIENCE timeouts. */
+/* A peer that owes us answers and sends nothing for the timeout is gone
+ * (a path gone silent looks no different); one that owes nothing may
+ * idle, as one that chokes us does. */
 static int
 on_idle(proto_conn *c, void *arg)
 {
-	struct fetch_peer *p = arg;
+	const struct fetch_peer *p = arg;
 
 	(void)c;
-	if (p->count == 0)
-		return 1;
-	return p->has_file && ++p->silences < FETCH_SLOW_PATIENCE;
+	return p->count == 0;
 }
 
 const proto_conn_cbs proto__fetch_peer_cbs = { on_ready, on_msg, on_close,

@@ -163,10 +163,10 @@ proto__fetch_peer_check_hold(struct fetch_peer *p)
 	 * timeouts, not one, makes a liar (its claims stopped counting at
 	 * once, when it was demoted). */
 	if (held && p->mapped && !p->whole && now - p->hold_mark >=
-	    (double)f->cfg.timeout * FETCH_SLOW_PATIENCE) {
+	    (double)f->cfg.timeout * (p->chokes ? FETCH_SLOW_PATIENCE : 1)) {
 		proto__fetch_peer_fail(p, 1, "%s: claims chunk %llu and sent none of "
 		    "it for %u s", proto_addr_text(&p->addr), (unsigned long long)head->index,
-		    f->cfg.timeout * FETCH_SLOW_PATIENCE);
+		    f->cfg.timeout * (p->chokes ? FETCH_SLOW_PATIENCE : 1));
 		return;
 	}
 	if (p->demoted)
@@ -322,17 +322,22 @@ pick_chunk(proto_fetch *f, struct fetch_peer *p)
 	    f->ordered, asked_of, p);
 }
 
-/* 1 when a peer other than a seed, which p is not, holds chunk i and has
- * room to be asked for it now. */
+/* 1 when a peer other than a seed holds chunk i and has room to be asked
+ * for it now: not held, paused, choking us or full, and what it was asked
+ * first has moved within HOLD_DEADLINE (one that sends nothing is no
+ * source, though nothing came from others to have it held). */
 static int
 other_holder_free(const proto_fetch *f, uint64_t i)
 {
+	double now = proto__fetch_now();
+
 	for (size_t k = 0; k < f->npeers; k++) {
 		const struct fetch_peer *q = f->peers[k];
 		if (q->state == FETCH_READY && q->mapped && !q->whole &&
 		    !q->demoted && !q->paused && !q->choked &&
-		    q->count < INFLIGHT_CHUNKS &&
-		    q->count < q->maxreq && proto_have_test(&q->has, i))
+		    q->count < INFLIGHT_CHUNKS && q->count < q->maxreq &&
+		    (q->count == 0 || now - q->hold_mark < HOLD_DEADLINE) &&
+		    proto_have_test(&q->has, i))
 			return 1;
 	}
 	return 0;

@@ -55,7 +55,6 @@ line_new(struct fetch_peer *p)
 	p->paused = p->resend = 0;
 	p->busy_streak = 0;
 	p->line_lost = 0;
-	p->silences = 0;
 	p->have_bytes = 0;
 	p->started = proto__fetch_now();
 }
