@@ -83,7 +83,7 @@ enum proto_error_code {
  * answers may choke the other (CHOKE, UNCHOKE, pushed), and answers the
  * GET_CHUNKs of a choked peer ERROR CHOKED; the side that asks sends no
  * GET_CHUNK while choked. A peer starts choked. */
-#define PROTO_CAP_CHOKE 16u
+#define PROTO_CAP_CHOKE 32u
 
 #define PROTO_PEERS_MAX 64u
 #define PROTO_HOST_MAX 64u
