@@ -71,6 +71,8 @@ jumps_chunks(const proto_msg *m)
 	case PROTO_MSG_INTERESTED:
 	case PROTO_MSG_CANCEL:
 	case PROTO_MSG_HAVE:
+	case PROTO_MSG_CHOKE:
+	case PROTO_MSG_UNCHOKE:
 		return 1;
 	case PROTO_MSG_ERROR:
 		return m->rid == 0;

@@ -23,6 +23,7 @@
 #define PROGRESS_MIN 1024     /* bytes within the timeout that count as
                                * progress */
 
+
 /* Alive, or waiting for room: still to hope for. */
 static int
 peer_pending(const struct fetch_peer *p)
@@ -220,6 +221,23 @@ proto_fetch_add_learned(proto_fetch *fx, const proto_addr *addr)
 	consider(fx, NULL, addr);
 }
 
+/* 1 when a peer with the file is connected and ready: it holds what is
+ * missing, or may come to (a fetcher), or hides it for now (a seed that
+ * super-seeds shows a chunk at a time). Only a node that can say it will
+ * not serve us now (the choke cap) counts: from one that cannot, silence
+ * is all the fetch has to go by, as before. */
+static int
+holder_connected(const proto_fetch *f)
+{
+	if (f->mf == NULL)
+		return 0;
+	for (size_t i = 0; i < f->npeers; i++)
+		if (f->peers[i]->state == FETCH_READY &&
+		    f->peers[i]->has_file && f->peers[i]->chokes)
+			return 1;
+	return 0;
+}
+
 /* Bytes still arriving are progress too: a slow peer's chunk may take
  * longer than the timeout and still be on its way. A trickle is not: a
  * peer dripping a byte now and then must not hold the fetch; nor are
@@ -268,6 +286,12 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	/* Complete is no failure, whatever the owner does next. */
 	if (time(NULL) - f->last_progress < (time_t)t ||
 	    (f->mf != NULL && f->pk.ndone == f->mf->nchunks))
+		return;
+	/* Slow is not failed: a peer still connected that holds what is
+	 * missing (a seed with many fetchers, which chokes us for a while)
+	 * is waited for, up to FETCH_SLOW_PATIENCE timeouts. */
+	if (time(NULL) - f->last_progress < (time_t)t * FETCH_SLOW_PATIENCE &&
+	    holder_connected(f))
 		return;
 	if (proto__fetch_make_room(f))
 		return;

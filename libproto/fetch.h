@@ -21,8 +21,10 @@
  * Everything a fetch keeps per peer is bounded. It knows at most
  * PROTO_FETCH_PEERS_MAX peers (connected, waiting for room, or gone); a
  * gone peer that sent no chunk makes room for a new one. At most
- * max_peers are connected at once, and of those at most 8 were learned
- * from others; the owner's peers beyond max_peers wait in order for room.
+ * max_peers are connected at once; it connects to peers learned from
+ * others while fewer than 25 are (tens: enough that every fetcher's upload
+ * finds takers), and takes those that connect to it up to max_peers; the
+ * owner's peers beyond max_peers wait in order for room.
  * One peer's PEERS answers lead to PROTO_FETCH_PER_SOURCE connections at
  * most, and all peers' to PROTO_FETCH_LEARNED_CONNECTS, over the fetch's
  * life: liars naming one another cannot make it connect without end. A gone peer named again is tried again only

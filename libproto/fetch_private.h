@@ -64,6 +64,14 @@ struct fetch_peer {
 	int has_file;
 	int swarm;          /* it tells what it holds (PROTO_CAP_SWARM) */
 	int hashes;         /* it answers GET_HASHES (PROTO_CAP_HASHES) */
+	int choked;         /* it chokes us (PROTO_CAP_CHOKE): no GET_CHUNK
+	                     * until it says UNCHOKE */
+	unsigned idle_strikes; /* idle timeouts in a row while it owed us
+	                        * answers: a seed that chokes may be slow,
+	                        * not gone (FETCH_SLOW_PATIENCE) */
+	int chokes;         /* it has the choke cap: a node of this release,
+	                     * whose silence is slowness, since it says when
+	                     * it will not serve (CHOKE) */
 	double hashes_after; /* had none to give: not asked again before */
 	unsigned runs_out;  /* GET_HASHES it has to answer */
 	int no_has;         /* refused HAS (a peer of before it): asked for
@@ -71,6 +79,7 @@ struct fetch_peer {
 	int mapped;         /* ... and its HAVE_MAP came */
 	int whole;          /* it holds the whole file */
 	int asking_peers;   /* a PEERS request is out */
+	double peers_after; /* not asked PEERS again before */
 	proto_have theirs;  /* what it holds, in its chunk size */
 	uint32_t their_chunk_size;
 	proto_have has;     /* the same in ours, when not whole */
@@ -114,9 +123,20 @@ struct fetch_peer_events {
 	void (*learned)(struct fetch_peer *source, const proto_addr *addr);
 };
 
-#define FETCH_LEARNED_MAX 8 /* peers at once found through others: enough
-                             * to swarm, few enough that a hundred
-                             * fetchers do not all connect to each other */
+#define FETCH_PEERS_TARGET 25 /* connections a fetch seeks on others' word
+                               * (within max_peers): tens, so that every
+                               * fetcher's upload finds takers, and not
+                               * all of a hundred to each other; those
+                               * that connect to it count, but are taken
+                               * up to max_peers */
+#define FETCH_PEERS_EVERY 3.0  /* s between PEERS to one peer, ... */
+#define FETCH_PEERS_GAP 1.0    /* ... and to any, while short of the
+                                * target: each answer is up to 64 records
+                                * to verify */
+#define FETCH_SLOW_PATIENCE 10 /* timeouts a fetch waits without progress
+                                * while a peer with the file and the choke
+                                * cap is connected; and that such a peer
+                                * may hold a chunk before it is a liar */
 #define FETCH_BUSY_MIN 1.0      /* s a peer that said BUSY is paused, */
 #define FETCH_BUSY_MAX 32.0     /* doubling with each BUSY in a row */
 #define FETCH_BACKOFF_MIN 2.0   /* s before a gone peer named again is */
@@ -143,6 +163,7 @@ struct proto_fetch {
 	size_t npeers, cap;
 	uint64_t connects;              /* connections attempted */
 	uint64_t learned_connects;      /* ... on another peer's word */
+	double peers_asked;             /* when a PEERS last went out */
 	int admitting;                  /* admit_queued is on the stack */
 	uint32_t next_rid;
 	int ordered;                /* lowest first, below limit */
@@ -171,7 +192,9 @@ double proto__fetch_now(void);
 int proto__fetch_stalled(const proto_fetch *f);
 int proto__fetch_peer_alive(const struct fetch_peer *p);
 unsigned proto__fetch_alive_peers(const proto_fetch *f);
-unsigned proto__fetch_learned_peers(const proto_fetch *f);
+/* Whether the fetch seeks more peers: fewer alive than
+ * FETCH_PEERS_TARGET, and than max_peers. */
+int proto__fetch_seeking(const proto_fetch *f);
 
 /* fetchpeers.c: the table of peers, for the session. */
 /* 0 when a record naming the peer at a, learned from source, could change
@@ -223,6 +246,13 @@ extern const proto_conn_cbs proto__fetch_peer_cbs;
 extern const proto_conn_cbs proto__fetch_guest_cbs;
 /* p's connection is ready: the first requests. */
 void proto__fetch_peer_start(struct fetch_peer *p);
+
+/* fetchhave.c: what a peer holds and whether it serves us, for
+ * fetchanswer.c: its HAVE_MAP (answering INTERESTED), a HAVE, CHOKE (1) or
+ * UNCHOKE (0). */
+void proto__fetch_take_map(struct fetch_peer *p, const proto_msg *m);
+void proto__fetch_take_have(struct fetch_peer *p, const proto_msg *m);
+void proto__fetch_take_choke(struct fetch_peer *p, int choked);
 
 /* fetchpeer.c: the calls to one peer, from the session and the answers. */
 int proto__fetch_peer_send(struct fetch_peer *p, enum fetch_req_kind kind,

@@ -290,84 +290,14 @@ take_manifest(struct fetch_peer *p, proto_msg *m)
 	start_peer(p);
 }
 
-/* A HAVE_MAP: what the peer holds, in its own chunk size, seen in ours. */
-static void
-take_map(struct fetch_peer *p, const proto_msg *m)
-{
-	const proto_manifest *mf = p->f->mf;
-
-	if (!proto_chunk_size_valid(mf->size, m->chunk_size) ||
-	    proto_have_init(&p->theirs, proto_chunk_count(mf->size,
-	    m->chunk_size)) != 0 ||
-	    proto_have_load(&p->theirs, m->bits, m->bits_len) != 0) {
-		proto_have_free(&p->theirs);
-		proto__fetch_peer_fail(p, 1, "%s: sent a malformed HAVE_MAP", proto_addr_text(&p->addr));
-		return;
-	}
-	p->their_chunk_size = m->chunk_size;
-	p->mapped = 1;
-	p->has_file = 1;
-	if (p->theirs.count == p->theirs.n)
-		p->whole = 1;
-	else {
-		if (proto_have_init(&p->has, mf->nchunks) != 0) {
-			proto__fetch_peer_fail(p, 0, "out of memory");
-			return;
-		}
-		for (uint64_t i = 0; i < mf->nchunks; i++)
-			if (proto_have_covers(&p->theirs, m->chunk_size,
-			    mf->size, mf->chunk_size, i))
-				proto_have_set(&p->has, i);
-		proto_picker_add_holder(&p->f->pk, &p->has);
-	}
-	proto__fetch_log(p->f, PROTO_LOG_DEBUG, "%s: holds %llu of %llu chunks",
-	    proto_addr_text(&p->addr), (unsigned long long)p->theirs.count,
-	    (unsigned long long)p->theirs.n);
-	proto__fetch_peer_pump(p);
-}
-
-/* A HAVE: one more chunk of theirs, which may complete some of ours. */
-static void
-take_have(struct fetch_peer *p, const proto_msg *m)
-{
-	const proto_manifest *mf = p->f->mf;
-	uint64_t start, end, first, last;
-
-	if (!p->mapped || p->whole ||
-	    memcmp(m->id, p->f->id, PROTO_HASH_LEN) != 0)
-		return;
-	if (m->index >= p->theirs.n) {
-		proto__fetch_peer_fail(p, 1, "%s: HAVE for chunk %llu of %llu",
-		    proto_addr_text(&p->addr), (unsigned long long)m->index,
-		    (unsigned long long)p->theirs.n);
-		return;
-	}
-	if (!proto_have_set(&p->theirs, m->index))
-		return;
-	start = m->index * (uint64_t)p->their_chunk_size;
-	end = start + p->their_chunk_size < mf->size ?
-	    start + p->their_chunk_size : mf->size;
-	/* Our chunks that theirs overlaps; an empty file's one chunk holds
-	 * no byte, and end - 1 would wrap. */
-	first = start / mf->chunk_size;
-	last = end > start ? (end - 1) / mf->chunk_size : first;
-	for (uint64_t i = first; i <= last && i < mf->nchunks; i++)
-		if (!proto_have_test(&p->has, i) && proto_have_covers(
-		    &p->theirs, p->their_chunk_size, mf->size, mf->chunk_size,
-		    i)) {
-			proto_have_set(&p->has, i);
-			if (!p->demoted)
-				proto_picker_gain(&p->f->pk, i);
-		}
-	proto__fetch_peer_pump(p);
-}
-
 static void
 take_peers(struct fetch_peer *p, const proto_msg *m)
 {
 	p->asking_peers = 0;
-	/* A connect that fails at once can end p too: then it is done. */
-	for (size_t i = 0; i < m->npeers && p->state == FETCH_READY; i++) {
+	/* A connect that fails at once can end p too: then it is done. And
+	 * with peers enough, no record need be checked. */
+	for (size_t i = 0; i < m->npeers && p->state == FETCH_READY &&
+	    proto__fetch_seeking(p->f); i++) {
 		const proto_peer_entry *e = &m->peers[i];
 		proto_record r;
 		proto_addr a;
@@ -421,6 +351,15 @@ take_error(struct fetch_peer *p, const struct fetch_request *r,
 	proto_msg_printable(text, sizeof(text), m->text, m->text_len);
 	if (r->kind == FETCH_REQ_CHUNK)
 		finish_chunk_request(p, r);
+	/* Asked before its CHOKE came: the chunk goes back to the pool,
+	 * the peer keeps its place. Whether it chokes us now, CHOKE and
+	 * UNCHOKE say (they may come before this answer: they pass chunk
+	 * data waiting to go, an ERROR does not). */
+	if (r->kind == FETCH_REQ_CHUNK && m->code == PROTO_CODE_CHOKED) {
+		for (size_t k = 0; k < p->f->npeers && !p->f->done; k++)
+			proto__fetch_peer_pump(p->f->peers[k]);
+		return;
+	}
 	if (later(p, r, m, text))
 		return;
 	switch (r->kind) {
@@ -494,12 +433,17 @@ on_msg(proto_conn *c, proto_msg *m, void *arg)
 
 	uint64_t in = proto_conn_bytes_in(c);
 
+	p->idle_strikes = 0;
 	/* A HAVE is no progress on a request, however long its frame. */
 	if (m->type == PROTO_MSG_HAVE && m->rid == 0)
 		p->have_bytes += in - p->in_mark;
 	p->in_mark = in;
 	if (m->type == PROTO_MSG_HAVE && m->rid == 0) {
-		take_have(p, m);
+		proto__fetch_take_have(p, m);
+		return;
+	}
+	if (m->type == PROTO_MSG_CHOKE || m->type == PROTO_MSG_UNCHOKE) {
+		proto__fetch_take_choke(p, m->type == PROTO_MSG_CHOKE);
 		return;
 	}
 	if (p->count == 0) {
@@ -544,7 +488,7 @@ on_msg(proto_conn *c, proto_msg *m, void *arg)
 	case FETCH_REQ_INTERESTED:
 		if (m->type != PROTO_MSG_HAVE_MAP)
 			break;
-		take_map(p, m);
+		proto__fetch_take_map(p, m);
 		return;
 	case FETCH_REQ_HAS:
 		if (m->type != PROTO_MSG_HAS_REPLY)
@@ -582,6 +526,10 @@ proto__fetch_peer_start(struct fetch_peer *p)
 	}
 	p->maxreq = maxreq < FETCH_QUEUE_MAX ? maxreq : FETCH_QUEUE_MAX;
 	p->hashes = (proto_conn_peer_caps(c) & PROTO_CAP_HASHES) != 0;
+	/* Both HELLOs carry the cap (ours always does): it chokes us until
+	 * it says otherwise. */
+	p->chokes = (proto_conn_peer_caps(c) & PROTO_CAP_CHOKE) != 0;
+	p->choked = p->chokes;
 	p->hashes_after = 0;
 	proto__fetch_log(p->f, PROTO_LOG_DEBUG, "%s: connected to %s", proto_addr_text(&p->addr),
 	    proto_conn_peer_name(c));
@@ -658,15 +606,35 @@ on_handed(proto_conn *c, void *arg)
 	proto_conn_set_idle_timeout(c, p->f->cfg.timeout);
 }
 
-/* A peer that owes us answers and sends nothing for the timeout is gone;
- * one that owes nothing may idle. */
+/* 1 when a peer other than p is ready to be asked. */
+static int
+others_ready(const struct fetch_peer *p)
+{
+	const proto_fetch *f = p->f;
+
+	for (size_t i = 0; i < f->npeers; i++)
+		if (f->peers[i] != p && f->peers[i]->state == FETCH_READY)
+			return 1;
+	return 0;
+}
+
+/* A peer that owes us answers and sends nothing for the timeout is gone
+ * (a path gone silent looks no different); one that owes nothing may
+ * idle, as one that chokes us does. Slow is not failed: a seed with the
+ * choke cap that shares its upload among many may owe us for several
+ * timeouts. While others feed the fetch (its chunks went to them once
+ * held a timeout), it is waited for, up to FETCH_SLOW_PATIENCE timeouts;
+ * alone, its silence is taken for a dead path at once, as before. */
 static int
 on_idle(proto_conn *c, void *arg)
 {
-	const struct fetch_peer *p = arg;
+	struct fetch_peer *p = arg;
 
 	(void)c;
-	return p->count == 0;
+	if (p->count == 0)
+		return 1;
+	return p->chokes && p->has_file && others_ready(p) &&
+	    ++p->idle_strikes < FETCH_SLOW_PATIENCE;
 }
 
 const proto_conn_cbs proto__fetch_peer_cbs = { on_ready, on_msg, on_close,

@@ -98,6 +98,20 @@ owes_chunk(const struct fetch_peer *p)
 	return 0;
 }
 
+/* CANCEL for r, one of p's (a peer with the swarm cap). */
+static void
+cancel_request(struct fetch_peer *p, struct fetch_request *r)
+{
+	proto_msg m;
+
+	proto_msg_init(&m, PROTO_MSG_CANCEL);
+	m.rid = r->rid;
+	if (proto_conn_send(p->conn, &m) == 0) {
+		r->cancelled = 1;
+		p->f->cancels++;
+	}
+}
+
 /*
  * Called each tick: a peer whose first chunk request has seen no bytes for
  * HOLD_DEADLINE, or is not done within HOLD_DEADLINE plus its length at
@@ -144,11 +158,15 @@ proto__fetch_peer_check_hold(struct fetch_peer *p)
 	slow = now - p->head_since >= budget && f->last_chunk >= p->head_since;
 	if (!held && !slow)
 		return;
-	if (held && p->mapped && !p->whole &&
-	    now - p->hold_mark >= (double)f->cfg.timeout) {
+	/* A seed that super-seeds shows a chunk at a time, and may be slow
+	 * to send it when many share its upload: held FETCH_SLOW_PATIENCE
+	 * timeouts, not one, makes a liar (its claims stopped counting at
+	 * once, when it was demoted). */
+	if (held && p->mapped && !p->whole && now - p->hold_mark >=
+	    (double)f->cfg.timeout * (p->chokes ? FETCH_SLOW_PATIENCE : 1)) {
 		proto__fetch_peer_fail(p, 1, "%s: claims chunk %llu and sent none of "
 		    "it for %u s", proto_addr_text(&p->addr), (unsigned long long)head->index,
-		    f->cfg.timeout);
+		    f->cfg.timeout * (p->chokes ? FETCH_SLOW_PATIENCE : 1));
 		return;
 	}
 	if (p->demoted)
@@ -168,6 +186,10 @@ proto__fetch_peer_check_hold(struct fetch_peer *p)
 		if (r->kind == FETCH_REQ_CHUNK && !r->abandoned) {
 			r->abandoned = 1;
 			proto_picker_unask(&f->pk, r->index);
+			/* Those behind the head it may not have begun: what
+			 * it still holds queued would be a copy wasted. */
+			if (i > 0 && p->swarm && !r->cancelled)
+				cancel_request(p, r);
 		}
 	}
 	for (size_t k = 0; k < f->npeers; k++)
@@ -300,19 +322,42 @@ pick_chunk(proto_fetch *f, struct fetch_peer *p)
 	    f->ordered, asked_of, p);
 }
 
+/* 1 when a peer other than a seed holds chunk i and has room to be asked
+ * for it now: not held, paused, choking us or full, and what it was asked
+ * first has moved within HOLD_DEADLINE (one that sends nothing is no
+ * source, though nothing came from others to have it held). */
+static int
+other_holder_free(const proto_fetch *f, uint64_t i)
+{
+	double now = proto__fetch_now();
+
+	for (size_t k = 0; k < f->npeers; k++) {
+		const struct fetch_peer *q = f->peers[k];
+		if (q->state == FETCH_READY && q->mapped && !q->whole &&
+		    !q->demoted && !q->paused && !q->choked &&
+		    q->count < INFLIGHT_CHUNKS && q->count < q->maxreq &&
+		    (q->count == 0 || now - q->hold_mark < HOLD_DEADLINE) &&
+		    proto_have_test(&q->has, i))
+			return 1;
+	}
+	return 0;
+}
+
 /*
  * 1 when chunk i is better not asked of p now: a copy the endgame would
- * ask for twice while p is busy, or a chunk other fetchers hold asked of a
- * seed. A seed's upload goes to the chunks only it has, and the rest
- * passes between the fetchers; only when they bring nothing for a second
- * is the seed asked for those too.
+ * ask for twice while p is busy, or a chunk that another fetcher holds
+ * and can be asked for now, asked of a seed. A seed's upload goes to the
+ * chunks only it has, and the rest passes between the fetchers; the seed
+ * is asked for those too only when every fetcher that holds them is
+ * busy, held or gone, chunk by chunk: never for all at once because
+ * nothing came for a while.
  */
 static int
 spare(const proto_fetch *f, const struct fetch_peer *p, uint64_t i)
 {
 	if (f->pk.state[i] == PROTO_CHUNK_INFLIGHT)
 		return p->inflight_bytes > 0;
-	return p->whole && f->pk.avail[i] > 0 && !proto__fetch_stalled(f);
+	return p->whole && f->pk.avail[i] > 0 && other_holder_free(f, i);
 }
 
 /* Asks p for the next runs of chunk hashes, a few at a time: the first
@@ -370,7 +415,8 @@ proto__fetch_peer_pump(struct fetch_peer *p)
 	if (p->state != FETCH_READY || !p->has_file || f->done || f->closed ||
 	    p->paused)
 		return;
-	if (ask_runs(p) != 0 || (p->swarm && !p->mapped) || p->demoted)
+	if (ask_runs(p) != 0 || (p->swarm && !p->mapped) || p->demoted ||
+	    p->choked)
 		return;
 	/* The count cap keeps the first peer to answer from taking every
 	 * small chunk before the others are ready; the peer's maxreq keeps
@@ -401,11 +447,16 @@ proto__fetch_peer_ask_peers(struct fetch_peer *p)
 	    p->paused || p->count + 1 >= p->maxreq ||
 	    p->supplied >= PROTO_FETCH_PER_SOURCE ||
 	    f->learned_connects >= PROTO_FETCH_LEARNED_CONNECTS ||
-	    proto__fetch_alive_peers(f) >= f->cfg.max_peers ||
-	    proto__fetch_learned_peers(f) >= FETCH_LEARNED_MAX)
+	    !proto__fetch_seeking(f) || proto__fetch_now() < p->peers_after ||
+	    (p->peers_after > 0 &&
+	    proto__fetch_now() < f->peers_asked + FETCH_PEERS_GAP))
 		return;
-	if (proto__fetch_peer_send(p, FETCH_REQ_PEERS, 0) == 0)
+	/* The first time, at once; then one peer a FETCH_PEERS_GAP. */
+	if (proto__fetch_peer_send(p, FETCH_REQ_PEERS, 0) == 0) {
 		p->asking_peers = 1;
+		p->peers_after = proto__fetch_now() + FETCH_PEERS_EVERY;
+		f->peers_asked = proto__fetch_now();
+	}
 }
 
 /*

@@ -119,8 +119,9 @@ connect_peer(struct fetch_peer *p)
 	 * peer can pass it on as it is. */
 	if (f->cfg.node != NULL)
 		cfg.record = proto_node_record(f->cfg.node, &cfg.record_len);
-	/* We take a manifest without its layer, and ask for the hashes. */
-	cfg.caps |= PROTO_CAP_HASHES;
+	/* We take a manifest without its layer, and ask for the hashes; and
+	 * we take CHOKE, which our node's server, answering here, sends. */
+	cfg.caps |= PROTO_CAP_HASHES | PROTO_CAP_CHOKE;
 	if (f->cbs.on_tree != NULL || f->cfg.list)
 		cfg.caps |= PROTO_CAP_TREES;
 	p->conn = proto_conn_connect(f->base, (struct sockaddr *)&p->addr.ss,
@@ -185,13 +186,13 @@ find_peer(const proto_fetch *f, const proto_addr *a)
 }
 
 /* Room to connect one more: under max_peers, and for a learned one
- * under FETCH_LEARNED_MAX and its source's budget. */
+ * while seeking (FETCH_PEERS_TARGET) and within its source's budget. */
 static int
 room_for(const proto_fetch *f, int learned, const struct fetch_peer *source)
 {
 	if (proto__fetch_alive_peers(f) >= f->cfg.max_peers)
 		return 0;
-	if (learned && proto__fetch_learned_peers(f) >= FETCH_LEARNED_MAX)
+	if (learned && !proto__fetch_seeking(f))
 		return 0;
 	if (source == NULL)
 		return 1;
@@ -300,13 +301,15 @@ proto__fetch_take_conn(proto_fetch *f, proto_conn *c, const proto_addr *addr)
 		proto_conn_close_after_flush(old);
 		return borrow(p, c) == 0;
 	}
+	/* It came to us: asked as long as max_peers allows, whatever the
+	 * target of those we seek. */
 	if (p == NULL) {
-		if (!room_for(f, 1, NULL) || (f->npeers >= PROTO_FETCH_PEERS_MAX &&
+		if (!room_for(f, 0, NULL) || (f->npeers >= PROTO_FETCH_PEERS_MAX &&
 		    !forget_one(f)))
 			return 0;
 		if ((p = new_peer(f, addr, 1)) == NULL)
 			return 0;
-	} else if (!room_for(f, p->learned, NULL))
+	} else if (!room_for(f, 0, NULL))
 		return 0;
 	return borrow(p, c) == 0;
 }

@@ -77,13 +77,10 @@ proto__fetch_alive_peers(const proto_fetch *f)
 	return n;
 }
 
-/* Peers found through others that are still with us. */
-unsigned
-proto__fetch_learned_peers(const proto_fetch *f)
+int
+proto__fetch_seeking(const proto_fetch *f)
 {
-	unsigned n = 0;
+	unsigned alive = proto__fetch_alive_peers(f);
 
-	for (size_t i = 0; i < f->npeers; i++)
-		n += proto__fetch_peer_alive(f->peers[i]) && f->peers[i]->learned;
-	return n;
+	return alive < FETCH_PEERS_TARGET && alive < f->cfg.max_peers;
 }

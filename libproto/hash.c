@@ -170,6 +170,9 @@ proto_chunk_size_auto(uint64_t size)
 {
 	size_t cs = PROTO_CHUNK_AUTO_MIN;
 
+	while (cs > PROTO_CHUNK_MIN &&
+	    proto_chunk_count(size, cs) < PROTO_CHUNK_AUTO_SPREAD)
+		cs >>= 1;
 	while (cs < PROTO_CHUNK_MAX &&
 	    proto_chunk_count(size, cs) > PROTO_CHUNK_AUTO_COUNT)
 		cs <<= 1;

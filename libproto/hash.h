@@ -22,9 +22,13 @@
  * PROTO_CAP_HASHES is never told of a layer longer than this. */
 #define PROTO_INLINE_MAX 262144u
 /* The automatic chunk size starts here and doubles while a file has more
- * chunks than PROTO_CHUNK_AUTO_COUNT, so manifests stay small. */
+ * chunks than PROTO_CHUNK_AUTO_COUNT, so manifests stay small; a file with
+ * fewer than PROTO_CHUNK_AUTO_SPREAD chunks at it has it halved instead,
+ * down to PROTO_CHUNK_MIN, so that a swarm passes the last chunks of a
+ * small file on fast. */
 #define PROTO_CHUNK_AUTO_MIN (256u << 10)
 #define PROTO_CHUNK_AUTO_COUNT 16384u
+#define PROTO_CHUNK_AUTO_SPREAD 128u
 
 /* SHA-256 of len bytes at data into out (data borrowed for the call).
  * 0, PROTO_ERR_NOMEM or PROTO_ERR_CRYPTO (out then undefined). */

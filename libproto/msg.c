@@ -35,7 +35,7 @@ proto_msg_type_name(unsigned type)
 	static const char *names[] = { "HELLO", "ERROR", "LIST", "LIST_REPLY",
 	    "GET_MANIFEST", "MANIFEST", "GET_CHUNK", "CHUNK", "PEERS",
 	    "PEERS_REPLY", "HAS", "HAS_REPLY", "INTERESTED", "HAVE_MAP", "HAVE",
-	    "CANCEL", "GET_HASHES", "HASHES" };
+	    "CANCEL", "GET_HASHES", "HASHES", "CHOKE", "UNCHOKE" };
 
 	return type < PROTO_MSG_TYPE_COUNT ? names[type] : "unknown";
 }
@@ -185,6 +185,13 @@ pack_body(msgpack_packer *pk, const proto_msg *m)
 		msgpack_pack_uint32(pk, m->rid);
 		msgpack_pack_uint32(pk, m->chunk_size);
 		pack_bytes(pk, 1, m->bits, m->bits_len);
+		return 0;
+	/* Pushed, of nothing but their type: [18, 0], [19, 0]. */
+	case PROTO_MSG_CHOKE:
+	case PROTO_MSG_UNCHOKE:
+		msgpack_pack_array(pk, 2);
+		msgpack_pack_uint8(pk, (uint8_t)m->type);
+		msgpack_pack_uint32(pk, 0);
 		return 0;
 	case PROTO_MSG_HAVE:
 		msgpack_pack_array(pk, 4);
@@ -503,6 +510,10 @@ unpack_fields(const msgpack_object *a, uint32_t n, msgpack_zone *zone,
 		    PROTO_ERR_MALFORMED : 0;
 	case PROTO_MSG_CANCEL:
 		return 0;
+	case PROTO_MSG_CHOKE:
+	case PROTO_MSG_UNCHOKE:
+		/* Pushed only: one that asks for an answer is no CHOKE. */
+		return m->rid != 0 ? PROTO_ERR_MALFORMED : 0;
 	case PROTO_MSG_GET_HASHES:
 	case PROTO_MSG_HASHES:
 		return proto__msg_unpack_hashes(a, n, m);

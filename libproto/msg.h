@@ -38,6 +38,8 @@ enum proto_msg_type {
 	PROTO_MSG_CANCEL = 15,
 	PROTO_MSG_GET_HASHES = 16,
 	PROTO_MSG_HASHES = 17,
+	PROTO_MSG_CHOKE = 18,
+	PROTO_MSG_UNCHOKE = 19,
 	PROTO_MSG_TYPE_COUNT
 };
 
@@ -49,6 +51,7 @@ enum proto_error_code {
 	PROTO_CODE_INTERNAL = 5,
 	PROTO_CODE_CANCELLED = 6,
 	PROTO_CODE_AUTH = 7,
+	PROTO_CODE_CHOKED = 8,  /* sent only to peers with PROTO_CAP_CHOKE */
 	PROTO_CODE_COUNT  /* codes from here on are unknown to this
 	                   * implementation: 8-63 future core, 64-127
 	                   * extensions (PROTOCOL.md) */
@@ -80,6 +83,11 @@ enum proto_error_code {
  * entries of five elements (docs/PROTOCOL.md section 10); a peer without
  * it is told of no tree. */
 #define PROTO_CAP_TREES 16u
+/* HELLO caps: upload slots. Where both HELLOs carry it, the side that
+ * answers may choke the other (CHOKE, UNCHOKE, pushed), and answers the
+ * GET_CHUNKs of a choked peer ERROR CHOKED; the side that asks sends no
+ * GET_CHUNK while choked. A peer starts choked. */
+#define PROTO_CAP_CHOKE 32u
 
 #define PROTO_PEERS_MAX 64u
 #define PROTO_HOST_MAX 64u

@@ -254,28 +254,13 @@ holds(const proto_known_peer *e, const uint8_t *id)
 	return 0;
 }
 
-struct listed {
-	const proto_known_peer *e;
-	int holds;         /* the content id asked about */
-};
-
-static int
-list_order(const void *a, const void *b)
-{
-	const struct listed *x = a, *y = b;
-
-	if (x->holds != y->holds)
-		return y->holds - x->holds;
-	return (x->e->seen < y->e->seen) - (x->e->seen > y->e->seen);
-}
-
 size_t
 proto_peers_list(const proto_peer_table *t, proto_peer_entry *out,
     size_t max, const proto_addr *skip, const uint8_t *id)
 {
-	struct listed order[PROTO_PEER_TABLE_MAX] = { { NULL, 0 } };
+	const proto_known_peer *order[PROTO_PEER_TABLE_MAX];
 	time_t now = time(NULL);
-	size_t n = 0, k = 0;
+	size_t n = 0, k = 0, nholds = 0;
 
 	for (size_t i = 0; i < t->count; i++) {
 		const proto_known_peer *e = &t->peers[i];
@@ -284,12 +269,28 @@ proto_peers_list(const proto_peer_table *t, proto_peer_entry *out,
 			continue;
 		if (skip != NULL && proto_addr_equal(&e->addr, skip))
 			continue;
-		order[k].e = e;
-		order[k++].holds = holds(e, id);
+		order[k++] = e;
+		/* Those that hold the file go first. */
+		if (holds(e, id)) {
+			order[k - 1] = order[nholds];
+			order[nholds++] = e;
+		}
 	}
-	qsort(order, k, sizeof(order[0]), list_order);
+	/*
+	 * A uniform random sample of each part: answered newest first, every
+	 * asker would be given the same few peers, and a swarm would crowd
+	 * onto them while the rest upload nothing. A partial Fisher-Yates
+	 * shuffle, the holders among themselves, then the rest.
+	 */
+	for (size_t i = 0; i < k && i < max; i++) {
+		size_t end = i < nholds ? nholds : k;
+		size_t j = i + (size_t)random() % (end - i);
+		const proto_known_peer *e = order[j];
+		order[j] = order[i];
+		order[i] = e;
+	}
 	for (size_t i = 0; i < k && n < max; i++) {
-		const proto_known_peer *e = order[i].e;
+		const proto_known_peer *e = order[i];
 		out[n].host = e->host;
 		out[n].host_len = strlen(e->host);
 		out[n].port = proto_addr_port(&e->addr);

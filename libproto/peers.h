@@ -102,7 +102,8 @@ const proto_known_peer *proto_peers_find(const proto_peer_table *t,
  * Fills out (at most max entries) with what may be passed on: entries
  * checked first-hand or signed, not expired, leaving out skip (the asker;
  * NULL: none). With id (a content id, or NULL), the entries known to hold
- * it come first; within each part, the most recently seen first. Each
+ * it come first; within each part, a uniform random sample (random()),
+ * so that askers are not all given the same few peers. Each
  * entry borrows its host and record from t, valid until t next changes.
  * Returns the count.
  */

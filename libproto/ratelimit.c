@@ -18,8 +18,14 @@
  * tick or so does not lose its share for good. */
 #define LIMIT_TICK_MS 100
 #define LIMIT_BURST 2
-/* How far one write may overrun the budget: see send_chunk_file. */
-#define LIMIT_PIECE (16u << 10)
+/* How far one write may overrun the budget (see file_piece in connsend.c):
+ * half a tick's budget, within these bounds. A piece of many ticks'
+ * budget leaves the group's bucket that far below zero, and until it
+ * refills every member waits: a few members with file data to send then
+ * take turns while the others (a HELLO, a small answer) starve for
+ * seconds, as with 16 KiB pieces at 32 KiB/s among two dozen peers. */
+#define LIMIT_PIECE_MIN (1u << 10)
+#define LIMIT_PIECE_MAX (16u << 10)
 
 static void limit_destroy(proto_conn_limit *l);
 
@@ -63,7 +69,8 @@ proto_conn_limit_new(struct event_base *base, uint64_t read_rate,
 	if ((l = calloc(1, sizeof(*l))) == NULL)
 		return NULL;
 	if (write_rate != 0)
-		l->write_piece = LIMIT_PIECE;
+		l->write_piece = wr / 2 < LIMIT_PIECE_MIN ? LIMIT_PIECE_MIN :
+		    wr / 2 > LIMIT_PIECE_MAX ? LIMIT_PIECE_MAX : wr / 2;
 	l->cfg = ev_token_bucket_cfg_new(rd, burst(rd), wr, burst(wr), &tick);
 	if (l->cfg == NULL || (l->group = bufferevent_rate_limit_group_new(base,
 	    l->cfg)) == NULL) {

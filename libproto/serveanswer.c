@@ -351,7 +351,10 @@ answer_interested(struct client *cl, const struct request *r)
 		    "no such file");
 		return;
 	}
-	if ((have = proto_store_have(srv->store, r->id)) == NULL) {
+	if ((have = proto_store_have(srv->store, r->id)) == NULL &&
+	    proto__server_super_map(cl, mf, &whole))
+		have = &whole;
+	else if (have == NULL) {
 		if (proto_have_init(&whole, mf->nchunks) != 0) {
 			proto_conn_send_error(cl->conn, r->rid,
 			    PROTO_CODE_BUSY, "out of memory; ask again later");
@@ -368,10 +371,13 @@ answer_interested(struct client *cl, const struct request *r)
 	rc = send_answer(cl->conn, &m);
 	if (have == &whole)
 		proto_have_free(&whole);
-	if (rc != 0)
+	if (rc != 0) {
+		proto__server_super_drop(cl);
 		return;
+	}
 	cl->interested = 1;
 	memcpy(cl->interest, r->id, PROTO_HASH_LEN);
+	proto__server_choke_candidate(cl);
 }
 
 static void
@@ -398,9 +404,20 @@ answer(struct client *cl, const struct request *r)
 	case PROTO_MSG_GET_MANIFEST:
 		answer_manifest(srv, c, r);
 		break;
-	case PROTO_MSG_GET_CHUNK:
+	case PROTO_MSG_GET_CHUNK: {
+		uint64_t before = srv->stats.chunks_out;
+		/* Asked before our CHOKE reached it, or ignoring it. */
+		if (cl->chokes && !cl->unchoked) {
+			proto_conn_send_error(c, r->rid, PROTO_CODE_CHOKED,
+			    "choked");
+			break;
+		}
 		answer_chunk(srv, c, r);
+		if (srv->nsuper > 0 && srv->stats.chunks_out != before)
+			proto__server_super_sent(cl, r->id, r->chunk_size,
+			    r->index);
 		break;
+	}
 	case PROTO_MSG_PEERS:
 		answer_peers(cl, r);
 		break;
@@ -490,11 +507,15 @@ proto__server_on_msg(proto_conn *c, proto_msg *m, void *arg)
 	/* A HAVE is pushed, never answered (rid 0 is no request): a server
 	 * has no use for it. (The connection drops the pushes of types it
 	 * does not know.) */
-	if (m->type == PROTO_MSG_HAVE && m->rid == 0) {
+	if ((m->type == PROTO_MSG_HAVE || m->type == PROTO_MSG_CHOKE ||
+	    m->type == PROTO_MSG_UNCHOKE) && m->rid == 0) {
 		proto__server_say(cl->srv, PROTO_LOG_DEBUG, "%s: ignored a "
-		    "pushed HAVE", proto_conn_peer(c));
+		    "pushed %s", proto_conn_peer(c),
+		    proto_msg_type_name(m->type));
 		return;
 	}
+	if (m->type == PROTO_MSG_GET_CHUNK)
+		proto__server_choke_asked(cl);
 	if (cl->count == QUEUE_MAX) {
 		/* It ignored BUSY for REQUESTS_MAX requests: not a client
 		 * that will ever wait for room. */
@@ -537,6 +558,7 @@ proto__server_on_written(proto_conn *c, void *arg)
 {
 	(void)c;
 	drain(arg);
+	proto__server_super_written(arg);
 }
 
 void

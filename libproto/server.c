@@ -85,6 +85,7 @@ proto__server_client_free(struct client *cl)
 		proto_conn_free(cl->conn);
 	if (cl->handshaking && !srv->freeing)
 		take_waiting(srv, cl->host);
+	proto__server_super_drop(cl);
 	free(cl->queue);
 	free(cl);
 	/* A slot is free again: take the connections waiting for one. */
@@ -104,6 +105,7 @@ on_ready(proto_conn *c, const proto_msg *hello, void *arg)
 	proto__server_say(srv, PROTO_LOG_DEBUG, "%s: connected (%s)",
 	    proto_conn_peer(c), proto_conn_peer_name(c));
 	take_waiting(srv, cl->host);
+	cl->chokes = (proto_conn_peer_caps(c) & PROTO_CAP_CHOKE) != 0;
 	/* Requests may flow both ways: the owner may ask here too, rather
 	 * than connect again. Offered before the peer is named, so that a
 	 * fetch told of it takes this connection. */
@@ -197,6 +199,8 @@ proto_server_adopt(proto_server *srv, proto_conn *c)
 	cl->srv = srv;
 	cl->conn = c;
 	cl->guest = 1;
+	/* Our HELLO here was the fetch's, which states the cap too. */
+	cl->chokes = (proto_conn_peer_caps(c) & PROTO_CAP_CHOKE) != 0;
 	snprintf(cl->host, sizeof(cl->host), "%s", host);
 	/* Its answers must never stop the owner's reading. */
 	proto_conn_raise_out_limit(c, srv->cfg.conn.out_limit);
@@ -206,6 +210,19 @@ proto_server_adopt(proto_server *srv, proto_conn *c)
 		srv->clients->prev = cl;
 	srv->clients = cl;
 	srv->nclients++;
+	/* A node we connected to that listens is one to pass on, as those
+	 * that connect to us are: else a fetcher's table would hold only
+	 * the peers that found it, and PEERS would spread nothing. */
+	if (proto_conn_peer_listen_port(c) != 0 &&
+	    proto_addr_from_host(&cl->listen_at, host, strlen(host),
+	    proto_conn_peer_listen_port(c)) == 0) {
+		const proto_known_peer *e;
+		cl->listens = 1;
+		proto_peers_add(&srv->known, &cl->listen_at,
+		    proto_conn_peer_id(c), NULL, 0);
+		if ((e = proto_peers_find(&srv->known, &cl->listen_at)) != NULL)
+			cl->listen_at = e->addr;
+	}
 	proto__server_say(srv, PROTO_LOG_DEBUG, "%s: answered on a connection "
 	    "this node made", proto_conn_peer(c));
 	return 0;
@@ -455,7 +472,7 @@ proto_server_new(struct event_base *base, proto_store *store,
 		srv->cfg.max_host_handshakes = DEFAULT_HOST_HANDSHAKES;
 	/* It may ask on what it accepted (a fetch of the node's does). */
 	srv->cfg.conn.caps |= PROTO_CAP_SWARM | PROTO_CAP_DUPLEX |
-	    PROTO_CAP_HASHES | PROTO_CAP_TREES;
+	    PROTO_CAP_HASHES | PROTO_CAP_TREES | PROTO_CAP_CHOKE;
 	/* Past REQUESTS_MAX a request is answered BUSY, so that is what a
 	 * client may have out. */
 	if (srv->cfg.conn.max_requests == 0)
@@ -513,6 +530,8 @@ proto_server_free(proto_server *srv)
 	for (unsigned i = 0; i < srv->nwaiting; i++)
 		evutil_closesocket(srv->waiting[i].fd);
 	free(srv->waiting);
+	proto__server_super_free(srv);
+	proto__server_choke_free(srv);
 	proto_beacon_free(srv->beacon);
 	if (srv->retry_ev != NULL)
 		event_free(srv->retry_ev);

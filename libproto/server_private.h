@@ -12,6 +12,7 @@
 
 #include <event2/util.h>
 
+#include "have.h"
 #include "server.h"
 
 struct event;
@@ -57,7 +58,22 @@ struct client {
 	char host[PROTO_HOST_MAX + 1];
 	int listens;        /* its HELLO named a port: ... */
 	proto_addr listen_at; /* ... where it listens */
+	int super;          /* super-seeded (servesuper.c): shown only ... */
+	proto_have shown;   /* ... these chunks of its interest, so far */
+	int super_asked;    /* sent a chunk since last shown one */
+	unsigned super_idle; /* ticks in a row it asked nothing */
+	/* Upload slots (servechoke.c), for a peer with PROTO_CAP_CHOKE: */
+	int chokes;         /* it takes CHOKE: its chunks wait for a slot */
+	int unchoked;       /* it has one */
+	int optimistic;     /* ... given at random */
+	int keep;           /* kept in this round */
+	double unchoked_at; /* when last unchoked; 0: never */
+	double last_ask;    /* its last GET_CHUNK */
+	uint64_t given;     /* bytes it sent us the last round */
+	uint64_t given_mark;
 };
+
+struct super_file;
 
 struct proto_server {
 	struct event_base *base;
@@ -87,6 +103,11 @@ struct proto_server {
 	struct event *waiting_ev;   /* ends the waits past the timeout */
 	int freeing;
 	proto_server_stats stats;
+	struct super_file *super;   /* files super-seeded (servesuper.c) */
+	unsigned nsuper;
+	struct event *super_ev;
+	struct event *choke_ev;     /* servechoke.c's clock */
+	double choke_round;         /* when the slots were last given */
 };
 
 /* server.c: the log, and a client's end (its slot freed, a waiting
@@ -98,6 +119,28 @@ void proto__server_client_free(struct client *cl);
 /* serveanswer.c: a client's requests, and its output drained. */
 void proto__server_on_msg(proto_conn *c, proto_msg *m, void *arg);
 void proto__server_on_written(proto_conn *c, void *arg);
+
+/* servesuper.c: super-seeding. For cl's INTERESTED in mf, held whole:
+ * 1 with the sparse map to answer in out (the caller frees it), when cl
+ * is super-seeded; else 0. */
+int proto__server_super_map(struct client *cl, const proto_manifest *mf,
+    proto_have *out);
+/* A chunk (index in chunk_size) of id went to cl: counted, and cl shown
+ * another. */
+void proto__server_super_sent(struct client *cl, const uint8_t *id,
+    uint32_t chunk_size, uint64_t index);
+/* cl's output drained: shown another chunk, if it waits for nothing. */
+void proto__server_super_written(struct client *cl);
+/* cl goes, or subscribes anew; the server goes. */
+void proto__server_super_drop(struct client *cl);
+void proto__server_super_free(proto_server *srv);
+
+/* servechoke.c: upload slots. cl subscribed to a file: a candidate for
+ * one (nothing when it does not take CHOKE). cl asked for a chunk. The
+ * server goes. */
+void proto__server_choke_candidate(struct client *cl);
+void proto__server_choke_asked(struct client *cl);
+void proto__server_choke_free(proto_server *srv);
 
 /* server.c: the entries of the clients connected now are seen now, at
  * most once every minute. */

@@ -401,7 +401,9 @@ _all_answered() {
 	assert_equal "$status" 0
 	cmp f out
 	_misbehaved pex-flood
-	grep -Eq "pex-flood: [0-9]{3,} addresses named" "$BADPEER_ERR" || fail "asked for peers only once: $(tail -3 "$BADPEER_ERR")"
+	# Asked at least once (a fetch that seeks tens of peers spends the flooder's budget of 16
+	# on its first answer, and asks it no more; one that took 8 at a time asked again).
+	grep -Eq "pex-flood: [0-9]{2,} addresses named" "$BADPEER_ERR" || fail "never asked for peers: $(tail -3 "$BADPEER_ERR")"
 	local tried
 	tried=$(grep -Eo '127\.1\.[0-9]+\.[0-9]+:1: connecting' <<<"$stderr" | sort -u | wc -l)
 	echo "addresses of the flooder's tried: $tried" >&2

@@ -90,7 +90,7 @@ fetch_log() {
 
 @test "the store and disco modules: p2p-serve logs what it adds and what it announces" {
 	P2P_LOG=warn,store=debug,disco=trace serve_chunked f -- --discovery-port "$(unused_udp_port)"
-	wait_for grep -qE "^p2p-serve: $TS debug store: added $ID: .*/f, 300000 bytes in 2 chunks of 262144\$" "$SERVER_ERR"
+	wait_for grep -qE "^p2p-serve: $TS debug store: added $ID: .*/f, 300000 bytes in 19 chunks of 16384\$" "$SERVER_ERR"
 	wait_for grep -qE "^p2p-serve: $TS trace disco: > announcement to 127\.255\.255\.255:[0-9]+: TCP port $SERVER_PORT, 1 files\$" "$SERVER_ERR"
 	run ! grep -E ' info: | conn: ' "$SERVER_ERR"
 }

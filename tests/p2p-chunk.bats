@@ -208,14 +208,18 @@ print(hashlib.sha256(bytes(8) + hashlib.sha256(b"").digest()).hexdigest())')"
 	done
 }
 
-@test "automatic chunk size: 256K for a 1 MiB file, clamped to small files" {
+@test "automatic chunk size: 256K from 32 MiB, finer below so a file has 128 chunks, 16K at least" {
+	make_file big 33554432 10
 	make_file mib 1048576 11
-	make_file small 100000 12 # 7 blocks: the tree is 8 blocks wide, so at most 128K
+	make_file eight 8388608 13
+	make_file small 100000 12
 	printf x >one
-	run -0 --separate-stderr to_file m p2p-chunk mib small one
-	assert_equal "$(manifest_field m chunk_size 0)" 262144
-	assert_equal "$(manifest_field m chunk_size 1)" 131072
+	run -0 --separate-stderr to_file m p2p-chunk mib small one big eight
+	assert_equal "$(manifest_field m chunk_size 0)" 16384
+	assert_equal "$(manifest_field m chunk_size 1)" 16384
 	assert_equal "$(manifest_field m chunk_size 2)" 16384
+	assert_equal "$(manifest_field m chunk_size 3)" 262144
+	assert_equal "$(manifest_field m chunk_size 4)" 65536
 	assert_equal "$(manifest_field m id_ok 1)" true
 }
 

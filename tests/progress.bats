@@ -32,7 +32,7 @@ records() {
 
 # A 2 MiB fetch at 1 MiB/s: two seconds, long enough for several redraws.
 slow_fetch() {
-	[[ -n ${SERVER_ADDR:-} ]] || serve_chunked f -- --no-announce
+	[[ -n ${SERVER_ADDR:-} ]] || serve_chunked -c 256K f -- --no-announce
 	timeout 30 p2p-fetch --max-download-rate 1M -p "$SERVER_ADDR" -o out "$@" "$ID" </dev/null
 }
 
@@ -94,7 +94,7 @@ slow_fetch() {
 
 @test "on a terminal (script): progress drawn with \\r and erase-to-end-of-line; -q silences it" {
 	has_tty_tool || skip "script(1) is not installed"
-	serve_chunked f -- --no-announce
+	serve_chunked -c 256K f -- --no-announce
 	script -qfec "p2p-fetch --max-download-rate 1M -p $SERVER_ADDR -o out $ID" typescript >/dev/null </dev/null
 	cmp f out
 	grep -q $'\r''p2p-fetch: .* ETA .*'$'\033''\[K' typescript

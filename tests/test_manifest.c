@@ -224,8 +224,9 @@ test_build(void)
 	proto_manifest_free(mf);
 
 	mf = build(data, SIZE, 0, NULL);
-	ok(mf && mf->chunk_size == 131072 && mf->nchunks == 1 && !mf->path,
-	    "build auto: 100000 bytes narrowed from 256K to 128K, no path");
+	ok(mf && mf->chunk_size == 16384 && mf->nchunks == 7 && !mf->path,
+	    "build auto: 100000 bytes, 7 chunks of 16K (fewer than 128 at "
+	    "any size), no path");
 	proto_manifest_free(mf);
 
 	mf = build(data, 0, 4 << 20, NULL);

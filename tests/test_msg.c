@@ -686,6 +686,43 @@ test_swarm_examples(void)
 	    memcmp(f, cancel_frame, len) == 0,
 	    "PROTOCOL.md 5: CANCEL = 00 00 00 03 92 0f 07");
 	free(f);
+	{
+		static const uint8_t choke[] = { 0x00, 0x00, 0x00, 0x03, 0x92,
+		    0x12, 0x00 };
+		static const uint8_t unchoke[] = { 0x00, 0x00, 0x00, 0x03, 0x92,
+		    0x13, 0x00 };
+		static const uint8_t choke_rid[] = { 0x92, 0x12, 0x05 };
+		static const uint8_t choked[] = { 0x00, 0x00, 0x00, 0x0b, 0x94,
+		    0x01, 0x05, 0x08, 0xa6, 'c', 'h', 'o', 'k', 'e', 'd' };
+		proto_msg u;
+		proto_msg_init(&m, PROTO_MSG_CHOKE);
+		m.rid = 9; /* a push: always sent with rid 0 */
+		ok(proto_msg_pack(&m, &f, &len) == 0 && len == sizeof(choke) &&
+		    memcmp(f, choke, len) == 0,
+		    "PROTOCOL.md 5: CHOKE = 00 00 00 03 92 12 00");
+		ok(proto_msg_unpack(f + 4, len - 4, &u) == 0 &&
+		    u.type == PROTO_MSG_CHOKE && u.rid == 0, "CHOKE unpacked");
+		proto_msg_clear(&u);
+		free(f);
+		proto_msg_init(&m, PROTO_MSG_UNCHOKE);
+		ok(proto_msg_pack(&m, &f, &len) == 0 &&
+		    len == sizeof(unchoke) && memcmp(f, unchoke, len) == 0,
+		    "PROTOCOL.md 5: UNCHOKE = 00 00 00 03 92 13 00");
+		free(f);
+		ok(proto_msg_unpack(choke_rid, sizeof(choke_rid), &u) ==
+		    PROTO_ERR_MALFORMED, "CHOKE with a rid other than 0: "
+		    "malformed");
+		proto_msg_clear(&u);
+		proto_msg_init(&m, PROTO_MSG_ERROR);
+		m.rid = 5;
+		m.code = PROTO_CODE_CHOKED;
+		m.text = "choked";
+		m.text_len = 6;
+		ok(proto_msg_pack(&m, &f, &len) == 0 && len == sizeof(choked) &&
+		    memcmp(f, choked, len) == 0, "PROTOCOL.md 5: ERROR CHOKED "
+		    "= 00 00 00 0b 94 01 05 08 a6 63 68 6f 6b 65 64");
+		free(f);
+	}
 }
 
 static void
@@ -750,7 +787,7 @@ test_type_names(void)
 	static const char *const names[] = { "HELLO", "ERROR", "LIST",
 	    "LIST_REPLY", "GET_MANIFEST", "MANIFEST", "GET_CHUNK", "CHUNK",
 	    "PEERS", "PEERS_REPLY", "HAS", "HAS_REPLY", "INTERESTED", "HAVE_MAP",
-	    "HAVE", "CANCEL", "GET_HASHES", "HASHES" };
+	    "HAVE", "CANCEL", "GET_HASHES", "HASHES", "CHOKE", "UNCHOKE" };
 
 	for (unsigned t = 0; t < PROTO_MSG_TYPE_COUNT; t++)
 		is_str(proto_msg_type_name(t), names[t], names[t]);

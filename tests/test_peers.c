@@ -217,16 +217,19 @@ test_list(void)
 	n = proto_peers_list(&table, out, 8, NULL, NULL);
 	is_int(n, 5, "list: the 5 checked, not the one only heard");
 	bad = 0;
-	for (size_t i = 0; i < n && i < 5; i++) {
-		proto_addr a = at(out[i].host, out[i].port);
-		if (strcmp(proto_addr_text(&a), order[i]) != 0 ||
-		    out[i].record != NULL) {
-			diag("list[%zu] is %s, expected %s", i,
-			    proto_addr_text(&a), order[i]);
+	for (size_t i = 0; i < 5; i++) {
+		int seen = 0;
+		for (size_t k = 0; k < n; k++) {
+			proto_addr a = at(out[k].host, out[k].port);
+			seen += strcmp(proto_addr_text(&a), order[i]) == 0 &&
+			    out[k].record == NULL;
+		}
+		if (seen != 1) {
+			diag("%s listed %d times", order[i], seen);
 			bad++;
 		}
 	}
-	is_int(bad, 0, "list: newest first, no records");
+	is_int(bad, 0, "list: each checked entry once, no records");
 	bad = 0;
 	for (size_t i = 0; i < n; i++)
 		if (out[i].host_len != strlen(out[i].host) ||
@@ -238,8 +241,12 @@ test_list(void)
 	skip = at("10.0.0.2", 1000);
 	n = proto_peers_list(&table, out, 8, &skip, NULL);
 	is_int(n, 4, "list skip: asker 10.0.0.2:1000 left out");
-	ok(n >= 1 && out[0].port == 2000 && memcmp(out[0].host, "10.0.0.2",
-	    8) == 0, "list skip: same host, other port is kept and first");
+	bad = 1;
+	for (size_t k = 0; k < n; k++)
+		if (out[k].port == 2000 && memcmp(out[k].host, "10.0.0.2",
+		    8) == 0)
+			bad = 0;
+	ok(!bad, "list skip: same host, other port is kept");
 	skip = at("::1", 1000);
 	is_int(proto_peers_list(&table, out, 8, &skip, NULL), 4,
 	    "list skip: IPv6 asker left out");
@@ -247,9 +254,8 @@ test_list(void)
 	is_int(proto_peers_list(&table, out, 8, &skip, NULL), 5,
 	    "list skip: asker's host with another port skips nothing");
 	n = proto_peers_list(&table, out, 2, NULL, NULL);
-	ok(n == 2 && out[0].port == 1000 && out[1].port == 2000 &&
-	    memcmp(out[0].host, "10.0.0.2", 8) == 0, "list max 2: the 2 "
-	    "newest");
+	ok(n == 2 && (out[0].port != out[1].port ||
+	    strcmp(out[0].host, out[1].host) != 0), "list max 2: 2 of them");
 	memset(out, 0, sizeof(out));
 	is_int(proto_peers_list(&table, out, 0, NULL, NULL), 0,
 	    "list max 0: nothing");
@@ -266,12 +272,34 @@ test_list(void)
 	    NULL);
 	is_int(n, PROTO_PEER_TABLE_MAX, "list full table: all 256");
 	bad = 0;
-	for (size_t i = 1; i < n; i++) {
-		int a = find(out[i - 1].host, 6000), b = find(out[i].host, 6000);
-		if (a < 0 || b < 0 || table.peers[a].seen < table.peers[b].seen)
-			bad++;
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = i + 1; k < n; k++)
+			bad += out[i].host == out[k].host;
+	is_int(bad, 0, "list full table: each entry once");
+	/* A uniform sample, not the newest: asked 2000 times for 8 of the
+	 * 256, every entry is given at some time (each is missed every time
+	 * with a chance of about e^-62), and none much more than its share
+	 * (8 * 2000 / 256 = 62.5; e^-50 or less of 200 times). */
+	{
+		static unsigned count[PROTO_PEER_TABLE_MAX];
+		unsigned never = 0, most = 0;
+		memset(count, 0, sizeof(count));
+		for (int r = 0; r < 2000; r++) {
+			n = proto_peers_list(&table, out, 8, NULL, NULL);
+			for (size_t i = 0; i < n; i++) {
+				int a = find(out[i].host, 6000);
+				if (a >= 0)
+					count[a]++;
+			}
+		}
+		for (unsigned i = 0; i < PROTO_PEER_TABLE_MAX; i++) {
+			never += count[i] == 0;
+			most = count[i] > most ? count[i] : most;
+		}
+		is_int(never, 0, "list 8 of 256, 2000 times: every entry given");
+		ok(most < 200, "list 8 of 256, 2000 times: none given more "
+		    "than 200 times (%u)", most);
 	}
-	is_int(bad, 0, "list full table: newest first throughout");
 }
 
 /* The content ids an entry holds, and PEERS asked about one. */
@@ -299,12 +327,10 @@ test_holds(void)
 	    "list for X: all three");
 	ok(out[0].host_len == 8 && memcmp(out[0].host, "10.0.0.2", 8) == 0,
 	    "list for X: its holder first, though seen longest ago");
-	ok(memcmp(out[1].host, "10.0.0.1", 8) == 0 &&
-	    memcmp(out[2].host, "10.0.0.3", 8) == 0,
-	    "list for X: then the others, newest first");
-	proto_peers_list(&table, out, 8, NULL, y);
-	ok(memcmp(out[2].host, "10.0.0.2", 8) == 0,
-	    "list for Y, which nobody is known to hold: newest first");
+	ok(memcmp(out[1].host, "10.0.0.2", 8) != 0 &&
+	    memcmp(out[2].host, "10.0.0.2", 8) != 0 &&
+	    memcmp(out[1].host, out[2].host, 8) != 0,
+	    "list for X: then the others");
 	is_int(proto_peers_list(&table, out, 1, NULL, x), 1,
 	    "list for X, max 1: ...");
 	ok(memcmp(out[0].host, "10.0.0.2", 8) == 0, "... the holder");

@@ -265,7 +265,8 @@ hello_client(const proto_server *srv, uint16_t listen_port, uint64_t caps,
  * most), into m, which borrows from a static buffer until the next call
  * and is the caller's to clear. 0, or -1. */
 static int
-read_type(struct event_base *base, int fd, unsigned type, proto_msg *m)
+read_types(struct event_base *base, int fd, unsigned type, unsigned type2,
+    proto_msg *m)
 {
 	static uint8_t buf[1 << 17];
 	static size_t have;
@@ -286,7 +287,7 @@ read_type(struct event_base *base, int fd, unsigned type, proto_msg *m)
 			if (proto_msg_unpack(body + PROTO_FRAME_HEADER,
 			    (size_t)n - PROTO_FRAME_HEADER, m) != 0)
 				return -1;
-			if (m->type == type)
+			if (m->type == type || m->type == type2)
 				return 0;
 			proto_msg_clear(m);
 			continue;
@@ -301,6 +302,13 @@ read_type(struct event_base *base, int fd, unsigned type, proto_msg *m)
 			poll(&(struct pollfd){ fd, POLLIN, 0 }, 1, 5);
 	}
 	return -1;
+}
+
+/* The next message of type on fd, the others skipped: 0, or -1. */
+static int
+read_type(struct event_base *base, int fd, unsigned type, proto_msg *m)
+{
+	return read_types(base, fd, type, type, m);
 }
 
 /*
@@ -392,9 +400,9 @@ test_peers_for_a_file(void)
 	    memcmp(m.peers[0].record, rec, rec_len) == 0,
 	    "... a first, who asked for that file, with its record");
 	ok(m.npeers == 3 && m.peers[1].record == NULL &&
-	    m.peers[2].record == NULL && m.peers[1].port == 7002 &&
-	    m.peers[2].port == 7003, "... then the others, unsigned, the "
-	    "most recently seen first");
+	    m.peers[2].record == NULL && m.peers[1].port + m.peers[2].port ==
+	    7002 + 7003 && m.peers[1].port != m.peers[2].port,
+	    "... then the others, unsigned");
 	proto_msg_clear(&m);
 	fe = hello_client(srv, 0, 0, NULL, 0, &peers);
 	ok(read_type(base, fe, PROTO_MSG_PEERS_REPLY, &m) == 0 &&
@@ -413,6 +421,102 @@ test_peers_for_a_file(void)
 	proto_identity_free(key);
 	unlink(kpath);
 	rmdir(kdir);
+	proto_base_free(base);
+}
+
+/* The bits set in a HAVE_MAP. */
+static unsigned
+map_count(const proto_msg *m, uint64_t *first)
+{
+	unsigned n = 0;
+
+	for (size_t i = 0; i < m->bits_len * 8; i++)
+		if (m->bits[i / 8] & (0x80 >> (i % 8))) {
+			if (n++ == 0)
+				*first = i;
+		}
+	return n;
+}
+
+/*
+ * Upload slots and super-seeding: of 7 sharing fetchers with the choke
+ * cap, each is shown one chunk, the first 5 five different ones, and 5
+ * are unchoked (their GET_CHUNK answered), 2 choked (ERROR CHOKED); a
+ * fetcher without the cap is never choked; one that does not listen is
+ * shown the whole file.
+ */
+static void
+test_slots_and_super_seeding(void)
+{
+	struct event_base *base = event_base_new();
+	proto_store *st;
+	proto_manifest *mf;
+	proto_server *srv = serve(base, &st, &mf);
+	int fds[9], chunks = 0, choked = 0, distinct = 0;
+	uint64_t shown[9] = { 0 };
+	unsigned one = 0;
+	proto_msg m, r;
+
+	for (int i = 0; i < 9; i++) {
+		uint64_t caps = PROTO_CAP_SWARM | (i < 7 ? PROTO_CAP_CHOKE : 0);
+		fds[i] = hello_client(srv, i == 8 ? 0 : (uint16_t)(7101 + i),
+		    caps, NULL, 0, NULL);
+	}
+	turn(base);
+	turn(base);
+	/* All asked before any is answered: no clock runs in between. */
+	for (int i = 0; i < 9; i++) {
+		proto_msg_init(&m, PROTO_MSG_INTERESTED);
+		m.rid = 1;
+		m.id = mf->id;
+		send_msg(fds[i], &m);
+	}
+	for (int i = 0; i < 9; i++) {
+		if (read_type(base, fds[i], PROTO_MSG_HAVE_MAP, &r) == 0) {
+			unsigned n = map_count(&r, &shown[i]);
+			if (i < 8)
+				one += n == 1;
+			else
+				ok(n == 5, "super-seeding: a fetcher that does not "
+				    "listen is shown the whole file (%u)", n);
+			proto_msg_clear(&r);
+		}
+	}
+	is_int(one, 8, "super-seeding: each sharing fetcher is shown one chunk");
+	for (int i = 0; i < 8; i++) {
+		int seen = 0;
+		for (int k = 0; k < i; k++)
+			seen |= shown[i] == shown[k];
+		distinct += !seen;
+	}
+	is_int(distinct, 5, "super-seeding: the 8 are shown all 5 chunks, "
+	    "the least shown first");
+	for (int i = 0; i < 8; i++) {
+		proto_msg_init(&m, PROTO_MSG_GET_CHUNK);
+		m.rid = 2;
+		m.id = mf->id;
+		m.index = shown[i];
+		m.chunk_size = CHUNK;
+		send_msg(fds[i], &m);
+	}
+	for (int i = 0; i < 7; i++) {
+		if (read_types(base, fds[i], PROTO_MSG_CHUNK, PROTO_MSG_ERROR,
+		    &r) != 0)
+			continue;
+		chunks += r.type == PROTO_MSG_CHUNK;
+		choked += r.type == PROTO_MSG_ERROR &&
+		    r.code == PROTO_CODE_CHOKED;
+		proto_msg_clear(&r);
+	}
+	is_int(chunks, 5, "slots: 5 of 7 fetchers with the choke cap served");
+	is_int(choked, 2, "slots: the other 2 answered ERROR CHOKED");
+	ok(read_type(base, fds[7], PROTO_MSG_CHUNK, &r) == 0,
+	    "slots: a fetcher without the cap is never choked");
+	proto_msg_clear(&r);
+	for (int i = 0; i < 9; i++)
+		close(fds[i]);
+	proto_server_free(srv);
+	proto_store_free(st);
 	proto_base_free(base);
 }
 
@@ -435,6 +539,7 @@ main(void)
 	test_have_to_a_peer_that_never_reads();
 	test_listen_port_in_use();
 	test_peers_for_a_file();
+	test_slots_and_super_seeding();
 	unlink(path);
 	rmdir(dir);
 	return done_testing();

@@ -27,6 +27,7 @@
 #include "bench/raw.h"
 #include "bench/report.h"
 #include "bench/rig.h"
+#include "bench/swarm.h"
 
 #define MAX_SERVERS 8
 
@@ -37,13 +38,18 @@ usage(FILE *out)
 {
 	fprintf(out,
 	    "usage: p2p-bench [-qv] [--quick | --full] [-r REPS] [--json FILE]\n"
-	    "                 [--summary FILE] [--dir DIR]\n"
+	    "                 [--summary FILE] [--dir DIR] [--swarm N[,N]...]\n"
+	    "                 [--churn]\n"
 	    "  --quick          small sizes and few repetitions (under 2 minutes)\n"
 	    "  --full           add the 1 GiB transfer\n"
 	    "  -r, --reps N     repetitions of each small figure (default 10)\n"
 	    "  --json FILE      the report (default benchmark_report.json)\n"
 	    "  --summary FILE   the table (default benchmark_summary.txt)\n"
 	    "  --dir DIR        where to put the test files (default $TMPDIR)\n"
+	    "  --swarm N,...    only the swarm figures, one seed and N fetchers\n"
+	    "                   for each N given (-r runs each, default 3)\n"
+	    "  --churn          with --swarm: kill a quarter of the fetchers\n"
+	    "                   (SIGKILL) at random moments\n"
 	    "  -q, --quiet      no progress on stderr\n"
 	    "  -h, --help       print this help and exit\n"
 	    "Runs on loopback only; needs p2p-serve, p2p-fetch and p2p-chunk\n"
@@ -315,6 +321,22 @@ bench_resilience(uint64_t size, int reps)
 	unlink(mf);
 }
 
+/* --swarm 1,10,25: those swarm figures alone. */
+static void
+bench_swarm_list(const char *list, int reps, int churn)
+{
+	char buf[256], *save = NULL;
+
+	snprintf(buf, sizeof(buf), "%s", list);
+	for (char *t = strtok_r(buf, ",", &save); t != NULL;
+	    t = strtok_r(NULL, ",", &save)) {
+		int n = (int)tool_parse_number(t, 1, SWARM_MAX_FETCHERS,
+		    "fetchers");
+		progress("swarm/%d: %d runs%s", n, reps, churn ? ", churn" : "");
+		swarm_bench(n, reps, churn, tool_level < LOG_WARN);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -325,6 +347,8 @@ main(int argc, char **argv)
 		{ "json", required_argument, NULL, 'J' },
 		{ "summary", required_argument, NULL, 'S' },
 		{ "dir", required_argument, NULL, 'd' },
+		{ "swarm", required_argument, NULL, 'W' },
+		{ "churn", no_argument, NULL, 'C' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -336,8 +360,8 @@ main(int argc, char **argv)
 	const char *json = "benchmark_report.json";
 	const char *summary = "benchmark_summary.txt";
 	const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-	const char *raw_peer = NULL;
-	int ch, reps = 10;
+	const char *raw_peer = NULL, *swarm = NULL;
+	int ch, reps = 10, reps_given = 0, churn = 0;
 
 	tool_init("p2p-bench", LOG_WARN);
 	while ((ch = getopt_long(argc, argv, "r:d:qvhV", longopts, NULL)) != -1) {
@@ -347,7 +371,10 @@ main(int argc, char **argv)
 		case 'r':
 			reps = (int)tool_parse_number(optarg, 1, FIGURE_MAX_RUNS,
 			    "repetitions");
+			reps_given = 1;
 			break;
+		case 'W': swarm = optarg; break;
+		case 'C': churn = 1; break;
 		case 'J': json = optarg; break;
 		case 'S': summary = optarg; break;
 		case 'd': dir = optarg; break;
@@ -367,13 +394,16 @@ main(int argc, char **argv)
 		}
 		return raw_recv(raw_peer, argv[optind]);
 	}
-	if (optind != argc || (quick && full)) {
+	if (optind != argc || (quick && full) || (churn && swarm == NULL)) {
 		usage(stderr);
 		return 2;
 	}
 	rig_init(dir);
 	signal(SIGPIPE, SIG_IGN);
-
+	if (swarm != NULL) {
+		bench_swarm_list(swarm, reps_given ? reps : 3, churn);
+		goto report;
+	}
 	{
 		static const uint64_t sizes[] = { 1u << 10, 10u << 10,
 		    100u << 10, 1u << 20, 100u << 20 };
@@ -391,6 +421,15 @@ main(int argc, char **argv)
 	bench_concurrent(10u << 20, 10);
 	bench_concurrent(10u << 20, 100);
 	bench_resilience(quick ? 64u << 20 : 256u << 20, quick ? 3 : 5);
+	{
+		static const int counts[] = { 1, 10, 25, 50, 100 };
+		for (size_t i = 0; i < (full ? 5u : 3u); i++)
+			swarm_bench(counts[i], quick ? 1 : 3, 0,
+			    tool_level < LOG_WARN);
+		if (!quick)
+			swarm_bench(full ? 50 : 25, 3, 1, tool_level < LOG_WARN);
+	}
+report:
 	report_write(json, summary,
 	    quick ? "quick" : full ? "full" : "default");
 	progress("wrote %s and %s", json, summary);

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
@@ -321,6 +322,8 @@ main(int argc, char **argv)
 
 	tool_init("p2p-serve", LOG_INFO);
 	signal(SIGPIPE, SIG_IGN);
+	/* PEERS answers are a random sample: not the same in every run. */
+	srandom((unsigned)getpid() ^ (unsigned)time(NULL));
 	tool_raise_fd_limit();
 	memset(&srv, 0, sizeof(srv));
 	srv.cfg.server.conn.node_name = tool_hostname();

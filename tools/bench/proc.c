@@ -5,6 +5,7 @@
  */
 #include <fcntl.h>
 #include <signal.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -34,6 +35,13 @@ proc_now(void)
 pid_t
 proc_spawn(char *const argv[], const char *in_path, const char *out_path)
 {
+	return proc_spawn_logged(argv, in_path, out_path, NULL);
+}
+
+pid_t
+proc_spawn_logged(char *const argv[], const char *in_path,
+    const char *out_path, const char *err_path)
+{
 	pid_t pid = fork();
 
 	if (pid < 0)
@@ -42,7 +50,8 @@ proc_spawn(char *const argv[], const char *in_path, const char *out_path)
 		int in = open(in_path ? in_path : "/dev/null", O_RDONLY);
 		int out = open(out_path ? out_path : "/dev/null",
 		    O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		int null = open("/dev/null", O_WRONLY);
+		int null = open(err_path ? err_path : "/dev/null",
+		    O_WRONLY | O_CREAT | O_TRUNC, 0644);
 		if (in < 0 || out < 0 || null < 0)
 			_exit(127);
 		dup2(in, 0);
@@ -81,6 +90,24 @@ proc_finish(pid_t pid, double start)
 	return r;
 }
 
+int
+proc_poll(pid_t pid, double start, struct run *r)
+{
+	struct rusage ru;
+	int status;
+	pid_t got = wait4(pid, &status, WNOHANG, &ru);
+
+	if (got == 0)
+		return 0;
+	memset(r, 0, sizeof(*r));
+	if (got == pid) {
+		r->secs = proc_now() - start;
+		r->use = usage_of(&ru);
+		r->ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+	}
+	return 1;
+}
+
 struct run
 proc_timed(char *const argv[], const char *out_path)
 {
@@ -104,6 +131,13 @@ proc_timed_file(char *const argv[], const char *out)
 int
 proc_server_start(struct server *s, char *const argv[], const char *in_path)
 {
+	return proc_server_start_logged(s, argv, in_path, NULL);
+}
+
+int
+proc_server_start_logged(struct server *s, char *const argv[],
+    const char *in_path, const char *err_path)
+{
 	int fds[2];
 	ssize_t n = 0;
 	double deadline = proc_now() + 10;
@@ -114,7 +148,8 @@ proc_server_start(struct server *s, char *const argv[], const char *in_path)
 		tool_die_errno(1, "fork");
 	if (s->pid == 0) {
 		int in = open(in_path ? in_path : "/dev/null", O_RDONLY);
-		int null = open("/dev/null", O_WRONLY);
+		int null = open(err_path ? err_path : "/dev/null",
+		    O_WRONLY | O_CREAT | O_TRUNC, 0644);
 		dup2(in, 0);
 		dup2(fds[1], 1);
 		dup2(null, 2);

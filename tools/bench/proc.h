@@ -41,10 +41,19 @@ double proc_now(void);
 pid_t proc_spawn(char *const argv[], const char *in_path,
     const char *out_path);
 
+/* proc_spawn with stderr to err_path (truncated or created; /dev/null
+ * when NULL), for programs whose --stats a figure reads. */
+pid_t proc_spawn_logged(char *const argv[], const char *in_path,
+    const char *out_path, const char *err_path);
+
 /* Waits for pid and returns its run: wall time since start (a proc_now
  * value), ok when it exited 0, its CPU time and peak RSS. All zero when
  * pid cannot be waited for. */
 struct run proc_finish(pid_t pid, double start);
+
+/* proc_finish without waiting: 0 while pid runs; else 1 with its run in
+ * r (all zero when pid cannot be waited for). */
+int proc_poll(pid_t pid, double start, struct run *r);
 
 /* proc_spawn then proc_finish: argv run once, stdout to out_path. */
 struct run proc_timed(char *const argv[], const char *out_path);
@@ -68,6 +77,11 @@ struct server {
  * proc_server_stop. Exits the program when it cannot pipe or fork. */
 int proc_server_start(struct server *s, char *const argv[],
     const char *in_path);
+
+/* proc_server_start with the server's stderr to err_path (truncated or
+ * created; /dev/null when NULL). */
+int proc_server_start_logged(struct server *s, char *const argv[],
+    const char *in_path, const char *err_path);
 
 /* Stops s (SIGTERM) and waits for it; nothing when it is not running.
  * Returns what the server cost over its whole life (zero when it was not

@@ -13,6 +13,7 @@
 #include "../tool.h"
 #include "figure.h"
 #include "report.h"
+#include "swarm.h"
 
 /* The first CPU's model name; "unknown" where /proc/cpuinfo names none. */
 static void
@@ -104,7 +105,9 @@ report_write(const char *json_path, const char *summary_path,
 			fprintf(s, "  (%s)", f->note);
 		fputc('\n', s);
 	}
-	fprintf(j, "  ]\n}\n");
+	fprintf(j, "  ]");
+	swarm_report(j, s);
+	fprintf(j, "\n}\n");
 	if (fclose(j) != 0 || fclose(s) != 0)
 		tool_die_errno(1, "writing the reports");
 }
