@@ -239,13 +239,15 @@ void proto__fetch_run_unask(proto_fetch *f, uint64_t run);
  * the run's shape) or what proto_sha256 returns. */
 int proto__fetch_run_take(proto_fetch *f, uint64_t run, const proto_msg *m);
 
-/* fetchanswer.c: what a peer's connection brings, handed to each new one
+/* fetchline.c: what a peer's connection brings, handed to each new one
  * (fetchpeers.c) and called by nothing else: as its owner, or as the
  * guest of one the node's server accepted. */
 extern const proto_conn_cbs proto__fetch_peer_cbs;
 extern const proto_conn_cbs proto__fetch_guest_cbs;
 /* p's connection is ready: the first requests. */
 void proto__fetch_peer_start(struct fetch_peer *p);
+/* fetchanswer.c: a message from the peer, matched to what it owes. */
+void proto__fetch_on_msg(proto_conn *c, proto_msg *m, void *arg);
 
 /* fetchhave.c: what a peer holds and whether it serves us, for
  * fetchanswer.c: its HAVE_MAP (answering INTERESTED), a HAVE, CHOKE (1) or

@@ -3,26 +3,8 @@
  * the connections it takes in, and the beacon that answers for it on the
  * LAN. What a client is answered is serveanswer.c's.
  *
- * A connection holds a slot from the moment it is accepted, before TLS and
- * before the private swarm's proof, so slots still in their handshake are
- * kept apart: one address may hold max_host_handshakes of them, and when
- * every slot (or the max_handshakes budget) is taken, a newcomer displaces
- * the oldest connection still in its handshake. Only a connection through
- * its handshake keeps its slot against all comers; the connection's own
- * deadline ends a handshake that drags on.
- *
- * The cap binds only while handshakes are many: below half the handshake
- * budget, with a slot free, an address past its cap is let in at once,
- * displacing nobody, so a hundred fetchers on one host start together
- * (held to 8 at a time, each fetcher's handshake waited for the other
- * processes' CPU, and on a busy machine some waited past the timeout and
- * failed). A trickling address can thus hold half the budget, never more,
- * and never a slot it had to displace anyone for. Past that, an address
- * past its cap waits rather than being refused: its surplus connections
- * are held, unread and holding no slot, in a queue of at most max_peers,
- * and taken in order as that address's handshakes end; one that waits
- * longer than the handshake timeout is closed. A trickling address thus
- * holds its own handshakes and waiting places, never another address's.
+ * How connections are let in (slots, handshakes, an address's waiting
+ * queue) is serveadmit.c's.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -57,8 +39,6 @@ proto__server_say(proto_server *srv, int level, const char *fmt, ...)
 	srv->cbs.log(level, text, srv->ctx);
 }
 
-static void take_waiting(proto_server *srv, const char *host);
-
 void
 proto__server_client_free(struct client *cl)
 {
@@ -84,7 +64,7 @@ proto__server_client_free(struct client *cl)
 	else
 		proto_conn_free(cl->conn);
 	if (cl->handshaking && !srv->freeing)
-		take_waiting(srv, cl->host);
+		proto__server_take_waiting(srv, cl->host);
 	proto__server_super_drop(cl);
 	free(cl->queue);
 	free(cl);
@@ -104,7 +84,7 @@ on_ready(proto_conn *c, const proto_msg *hello, void *arg)
 	srv->nhandshaking--;
 	proto__server_say(srv, PROTO_LOG_DEBUG, "%s: connected (%s)",
 	    proto_conn_peer(c), proto_conn_peer_name(c));
-	take_waiting(srv, cl->host);
+	proto__server_take_waiting(srv, cl->host);
 	cl->chokes = (proto_conn_peer_caps(c) & PROTO_CAP_CHOKE) != 0;
 	/* Requests may flow both ways: the owner may ask here too, rather
 	 * than connect again. Offered before the peer is named, so that a
@@ -165,7 +145,7 @@ on_idle(proto_conn *c, void *arg)
 	return 0;
 }
 
-static const proto_conn_cbs client_cbs = { on_ready, proto__server_on_msg,
+const proto_conn_cbs proto__server_client_cbs = { on_ready, proto__server_on_msg,
     on_close, on_idle, proto__server_on_written, NULL };
 
 /* Its owner let go: the connection is ours now, ended when idle too. */
@@ -252,206 +232,6 @@ proto_server_duplex_conn(const proto_server *srv, const proto_addr *a)
 	return NULL;
 }
 
-/* The connection longest in its handshake, or NULL. */
-static struct client *
-oldest_handshaking(const proto_server *srv)
-{
-	struct client *old = NULL;
-
-	for (struct client *cl = srv->clients; cl; cl = cl->next)
-		if (cl->handshaking && (old == NULL || cl->seq < old->seq))
-			old = cl;
-	return old;
-}
-
-static unsigned
-handshakes_from(const proto_server *srv, const char *host)
-{
-	unsigned n = 0;
-
-	for (const struct client *cl = srv->clients; cl; cl = cl->next)
-		n += cl->handshaking && strcmp(cl->host, host) == 0;
-	return n;
-}
-
-/* 1 when host must wait for one of its handshakes to end: it is at its
- * cap, and the server has no handshake room to spare (half the budget in
- * use, or every slot taken). */
-static int
-must_wait(const proto_server *srv, const char *host)
-{
-	return handshakes_from(srv, host) >= srv->cfg.max_host_handshakes &&
-	    (srv->nhandshaking >= srv->cfg.max_handshakes / 2 ||
-	    srv->nclients >= srv->cfg.max_peers);
-}
-
-/* Takes fd from host:port in: a slot, its handshake under way. */
-static void
-admit(proto_server *srv, evutil_socket_t fd, const char *host, uint16_t port)
-{
-	struct client *cl, *old;
-
-	if ((srv->nhandshaking >= srv->cfg.max_handshakes ||
-	    srv->nclients >= srv->cfg.max_peers) &&
-	    (old = oldest_handshaking(srv)) != NULL) {
-		proto__server_say(srv, PROTO_LOG_DEBUG, "%s: dropped: its "
-		    "handshake, the oldest of %u under way, gives way to %s:%u",
-		    proto_conn_peer(old->conn), srv->nhandshaking, host, port);
-		proto__server_client_free(old);
-	}
-	if (srv->nclients >= srv->cfg.max_peers) {
-		/* Refuse at once rather than leave it waiting in the backlog:
-		 * the peer sees the connection close and tries elsewhere. */
-		evutil_closesocket(fd);
-		proto__server_say(srv, PROTO_LOG_DEBUG,
-		    "refused %s:%u: %u peers", host, port, srv->nclients);
-		return;
-	}
-	if ((cl = calloc(1, sizeof(*cl))) == NULL) {
-		evutil_closesocket(fd);
-		return;
-	}
-	cl->srv = srv;
-	snprintf(cl->host, sizeof(cl->host), "%s", host);
-	srv->cfg.conn.nfiles = proto_store_count(srv->store);
-	srv->cfg.conn.record = NULL;
-	srv->cfg.conn.record_len = 0;
-	if (srv->cbs.record != NULL)
-		srv->cfg.conn.record = srv->cbs.record(
-		    &srv->cfg.conn.record_len, srv->ctx);
-	if ((cl->conn = proto_conn_accept(srv->base, fd, &srv->cfg.conn,
-	    &client_cbs, cl)) == NULL) {
-		free(cl);
-		return;
-	}
-	proto_conn_set_idle_timeout(cl->conn, 10 * srv->cfg.conn.timeout);
-	cl->handshaking = 1;
-	cl->seq = srv->accepted++;
-	cl->next = srv->clients;
-	if (srv->clients)
-		srv->clients->prev = cl;
-	srv->clients = cl;
-	srv->nclients++;
-	srv->nhandshaking++;
-	srv->stats.peers++;
-}
-
-/* host's handshakes went below the cap: its oldest waiting connection, if
- * any, gets its turn. */
-static void
-take_waiting(proto_server *srv, const char *host)
-{
-	unsigned i;
-	struct waiting w;
-
-	if (must_wait(srv, host))
-		return;
-	for (i = 0; i < srv->nwaiting; i++)
-		if (strcmp(srv->waiting[i].host, host) == 0)
-			break;
-	if (i == srv->nwaiting)
-		return;
-	w = srv->waiting[i];
-	memmove(&srv->waiting[i], &srv->waiting[i + 1],
-	    (srv->nwaiting - i - 1) * sizeof(srv->waiting[0]));
-	srv->nwaiting--;
-	admit(srv, w.fd, w.host, w.port);
-}
-
-/* Waits past the handshake timeout end: the peer has long given up. */
-static void
-waiting_expired(evutil_socket_t fd, short what, void *arg)
-{
-	proto_server *srv = arg;
-	struct timeval now, limit = { srv->cfg.conn.timeout ?
-	    (time_t)srv->cfg.conn.timeout : 30, 0 }, age;
-
-	/* Whole seconds are fine: the timer runs once a second. */
-	unsigned i = 0, kept = 0;
-	struct timeval second = { 1, 0 };
-
-	(void)fd;
-	(void)what;
-	event_base_gettimeofday_cached(srv->base, &now);
-	for (i = 0; i < srv->nwaiting; i++) {
-		evutil_timersub(&now, &srv->waiting[i].since, &age);
-		if (age.tv_sec >= limit.tv_sec) {
-			proto__server_say(srv, PROTO_LOG_DEBUG, "%s:%u: waited "
-			    "%ld s for its address's handshakes; closed",
-			    srv->waiting[i].host, srv->waiting[i].port,
-			    (long)age.tv_sec);
-			evutil_closesocket(srv->waiting[i].fd);
-		} else
-			srv->waiting[kept++] = srv->waiting[i];
-	}
-	srv->nwaiting = kept;
-	if (srv->nwaiting > 0)
-		evtimer_add(srv->waiting_ev, &second);
-}
-
-static void
-on_accept(struct evconnlistener *lst, evutil_socket_t fd,
-    struct sockaddr *sa, int salen, void *arg)
-{
-	proto_server *srv = arg;
-	char host[PROTO_HOST_MAX + 1];
-	uint16_t port;
-
-	(void)lst;
-	(void)salen;
-	proto_peers_host_port(sa, host, &port);
-	if (must_wait(srv, host)) {
-		/* One address cannot hold the handshake slots, nor churn
-		 * through them displacing others: its surplus waits its
-		 * turn, or, the queue full, is refused. */
-		struct waiting *w;
-		struct timeval second = { 1, 0 };
-		if (srv->nwaiting >= srv->waiting_max) {
-			evutil_closesocket(fd);
-			proto__server_say(srv, PROTO_LOG_DEBUG,
-			    "refused %s:%u: %u handshakes from it under way, "
-			    "%u waiting", host, port,
-			    srv->cfg.max_host_handshakes, srv->nwaiting);
-			return;
-		}
-		w = &srv->waiting[srv->nwaiting++];
-		w->fd = fd;
-		snprintf(w->host, sizeof(w->host), "%s", host);
-		w->port = port;
-		event_base_gettimeofday_cached(srv->base, &w->since);
-		if (!evtimer_pending(srv->waiting_ev, NULL))
-			evtimer_add(srv->waiting_ev, &second);
-		return;
-	}
-	admit(srv, fd, host, port);
-}
-
-static void
-retry_accept(evutil_socket_t fd, short what, void *arg)
-{
-	proto_server *srv = arg;
-
-	(void)fd;
-	(void)what;
-	if (srv->nclients < srv->cfg.max_peers)
-		evconnlistener_enable(srv->listener);
-}
-
-/* Out of descriptors, the listener would spin on the pending connection:
- * pause it for a second instead. */
-static void
-on_accept_error(struct evconnlistener *lst, void *arg)
-{
-	proto_server *srv = arg;
-	struct timeval second = { 1, 0 };
-	int err = EVUTIL_SOCKET_ERROR();
-
-	proto__server_say(srv, PROTO_LOG_WARN, "accept: %s",
-	    evutil_socket_error_to_string(err));
-	evconnlistener_disable(lst);
-	evtimer_add(srv->retry_ev, &second);
-}
-
 proto_server *
 proto_server_new(struct event_base *base, proto_store *store,
     const proto_server_config *cfg, const proto_server_cbs *cbs, void *ctx)
@@ -494,8 +274,8 @@ proto_server_new(struct event_base *base, proto_store *store,
 	proto_peers_init(&srv->known);
 	srv->waiting_max = srv->cfg.max_peers < WAITING_MAX ?
 	    srv->cfg.max_peers : WAITING_MAX;
-	srv->retry_ev = evtimer_new(base, retry_accept, srv);
-	srv->waiting_ev = evtimer_new(base, waiting_expired, srv);
+	srv->retry_ev = evtimer_new(base, proto__server_retry_accept, srv);
+	srv->waiting_ev = evtimer_new(base, proto__server_waiting_expired, srv);
 	srv->waiting = calloc(srv->waiting_max, sizeof(*srv->waiting));
 	if (srv->retry_ev == NULL || srv->waiting_ev == NULL ||
 	    srv->waiting == NULL) {
@@ -547,12 +327,12 @@ proto_server_listen(proto_server *srv, const struct sockaddr *sa,
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
 
-	srv->listener = evconnlistener_new_bind(srv->base, on_accept, srv,
+	srv->listener = evconnlistener_new_bind(srv->base, proto__server_on_accept, srv,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
 	    128, sa, (int)salen);
 	if (srv->listener == NULL)
 		return PROTO_ERR_SYSTEM;
-	evconnlistener_set_error_cb(srv->listener, on_accept_error);
+	evconnlistener_set_error_cb(srv->listener, proto__server_on_accept_error);
 	if (getsockname(evconnlistener_get_fd(srv->listener),
 	    (struct sockaddr *)&ss, &len) != 0)
 		return PROTO_ERR_SYSTEM;

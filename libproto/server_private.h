@@ -115,6 +115,20 @@ struct proto_server {
 void proto__server_say(proto_server *srv, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void proto__server_client_free(struct client *cl);
+/* What a client's connection is driven by. */
+extern const proto_conn_cbs proto__server_client_cbs;
+
+/* serveadmit.c: connections let in. The listener's callbacks, and its
+ * timers' (a second's pause out of descriptors; a waiting connection's
+ * expiry). host's handshakes went below its cap: its oldest waiting
+ * connection, if any, is let in. */
+struct evconnlistener;
+void proto__server_on_accept(struct evconnlistener *lst, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg);
+void proto__server_on_accept_error(struct evconnlistener *lst, void *arg);
+void proto__server_retry_accept(evutil_socket_t fd, short what, void *arg);
+void proto__server_waiting_expired(evutil_socket_t fd, short what, void *arg);
+void proto__server_take_waiting(proto_server *srv, const char *host);
 
 /* serveanswer.c: a client's requests, and its output drained. */
 void proto__server_on_msg(proto_conn *c, proto_msg *m, void *arg);
