@@ -1,7 +1,8 @@
 /*
- * What the DHT holds, byte for byte (docs/PROTOCOL.md section 7): the
+ * What the DHT holds, byte for byte (docs/PROTOCOL.md section 11): the
  * keys derived from content ids and identities, the network id of a
- * private swarm, the value that binds a peer record to its key; and the
+ * private swarm, the value that binds a peer record to its key and its
+ * seal in a private swarm; and the
  * loader of the engine module, so that OpenDHT is mapped only into the
  * processes that start the DHT.
  */
@@ -12,6 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 
 #include "dht.h"
 #include "error.h"
@@ -173,6 +177,93 @@ proto_dht_value_verify(const uint8_t *buf, size_t len,
 	if (!proto_identity_verify(out->key, msg, signed_bytes(msg, key, rec,
 	    rlen), sig))
 		return PROTO_ERR_MISMATCH;
+	return 0;
+}
+
+/* ChaCha20-Poly1305 of in (len) with the swarm's seal key, nonce and the
+ * DHT key as associated data, into out; with open, the tag is checked
+ * (tag in, else tag out). 0, PROTO_ERR_MISMATCH (open: the tag did not
+ * verify) or PROTO_ERR_CRYPTO. */
+static int
+seal_crypt(int open, const uint8_t secret[32],
+    const uint8_t key[PROTO_DHT_KEY_LEN], const uint8_t *nonce,
+    const uint8_t *in, size_t len, uint8_t *out, uint8_t *tag)
+{
+	uint8_t k[PROTO_HASH_LEN];
+	EVP_CIPHER_CTX *ctx;
+	int n, rc = PROTO_ERR_CRYPTO;
+
+	if (derive(PROTO_DHT_DOMAIN_SEAL, secret, 32, NULL, 0, k) != 0 ||
+	    (ctx = EVP_CIPHER_CTX_new()) == NULL)
+		return PROTO_ERR_CRYPTO;
+	if (EVP_CipherInit_ex(ctx, EVP_chacha20_poly1305(), NULL, NULL, NULL,
+	    !open) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_IVLEN,
+	    PROTO_DHT_SEAL_NONCE, NULL) != 1 ||
+	    EVP_CipherInit_ex(ctx, NULL, NULL, k, nonce, !open) != 1 ||
+	    EVP_CipherUpdate(ctx, NULL, &n, key, PROTO_DHT_KEY_LEN) != 1 ||
+	    EVP_CipherUpdate(ctx, out, &n, in, (int)len) != 1)
+		goto done;
+	if (open) {
+		if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG,
+		    PROTO_DHT_SEAL_TAG, tag) != 1)
+			goto done;
+		rc = EVP_CipherFinal_ex(ctx, out + n, &n) == 1 ? 0 :
+		    PROTO_ERR_MISMATCH;
+	} else if (EVP_CipherFinal_ex(ctx, out + n, &n) == 1 &&
+	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, PROTO_DHT_SEAL_TAG,
+	    tag) == 1)
+		rc = 0;
+done:
+	EVP_CIPHER_CTX_free(ctx);
+	OPENSSL_cleanse(k, sizeof(k));
+	return rc;
+}
+
+int
+proto_dht_seal(const uint8_t secret[32],
+    const uint8_t key[PROTO_DHT_KEY_LEN], const uint8_t *nonce,
+    const uint8_t *value, size_t len, uint8_t out[PROTO_DHT_SEALED_MAX],
+    size_t *outlen)
+{
+	int rc;
+
+	if (len > PROTO_DHT_VALUE_MAX)
+		return PROTO_ERR_TOO_BIG;
+	if (nonce != NULL)
+		memcpy(out, nonce, PROTO_DHT_SEAL_NONCE);
+	else if (RAND_bytes(out, PROTO_DHT_SEAL_NONCE) != 1)
+		return PROTO_ERR_CRYPTO;
+	if ((rc = seal_crypt(0, secret, key, out, value, len,
+	    out + PROTO_DHT_SEAL_NONCE, out + PROTO_DHT_SEAL_NONCE + len)) != 0)
+		return rc;
+	*outlen = PROTO_DHT_SEAL_NONCE + len + PROTO_DHT_SEAL_TAG;
+	return 0;
+}
+
+int
+proto_dht_unseal(const uint8_t secret[32],
+    const uint8_t key[PROTO_DHT_KEY_LEN], const uint8_t *buf, size_t len,
+    uint8_t out[PROTO_DHT_VALUE_MAX], size_t *outlen)
+{
+	uint8_t tag[PROTO_DHT_SEAL_TAG];
+	size_t n;
+	int rc;
+
+	if (len > PROTO_DHT_SEALED_MAX)
+		return PROTO_ERR_TOO_BIG;
+	if (len < PROTO_DHT_SEAL_NONCE + PROTO_DHT_SEAL_TAG)
+		return PROTO_ERR_MALFORMED;
+	n = len - PROTO_DHT_SEAL_NONCE - PROTO_DHT_SEAL_TAG;
+	/* The tag is copied out: the cipher wants a writable one. */
+	memcpy(tag, buf + PROTO_DHT_SEAL_NONCE + n, PROTO_DHT_SEAL_TAG);
+	if ((rc = seal_crypt(1, secret, key, buf, buf + PROTO_DHT_SEAL_NONCE,
+	    n, out, tag)) != 0) {
+		/* Nothing of a forgery is left for the caller to read. */
+		OPENSSL_cleanse(out, n);
+		return rc;
+	}
+	*outlen = n;
 	return 0;
 }
 

@@ -43,6 +43,7 @@ struct proto_node;
 #define PROTO_DHT_DOMAIN_NODE "mini-p2p dht node v1"
 #define PROTO_DHT_DOMAIN_VALUE "mini-p2p dht value v1"
 #define PROTO_DHT_DOMAIN_NETWORK "mini-p2p dht network v1"
+#define PROTO_DHT_DOMAIN_SEAL "mini-p2p dht seal v1"
 
 /* The public OpenDHT network's bootstrap node: the default of
  * network.dht_bootstrap. Tests and demos always name their own. */
@@ -72,6 +73,41 @@ uint32_t proto_dht_network(const uint8_t *secret);
  */
 int proto_dht_value_pack(const uint8_t key[PROTO_DHT_KEY_LEN],
     const uint8_t *record, size_t len, const proto_identity *id,
+    uint8_t out[PROTO_DHT_VALUE_MAX], size_t *outlen);
+
+/*
+ * A private swarm's values are sealed: nonce || ChaCha20-Poly1305 of the
+ * value || tag, keyed by SHA-256(PROTO_DHT_DOMAIN_SEAL || 0x00 || secret),
+ * the DHT key as the associated data. Outsiders read nothing of it, and
+ * cannot put one that opens, nor move one to another key.
+ */
+#define PROTO_DHT_SEAL_NONCE 12u
+#define PROTO_DHT_SEAL_TAG 16u
+#define PROTO_DHT_SEALED_MAX \
+    (PROTO_DHT_VALUE_MAX + PROTO_DHT_SEAL_NONCE + PROTO_DHT_SEAL_TAG)
+
+/*
+ * Seals value (len bytes, at most PROTO_DHT_VALUE_MAX) for key with the
+ * swarm's 32-byte secret, under nonce (PROTO_DHT_SEAL_NONCE bytes; NULL:
+ * random, as a node always does; a test gives one), into out, its length
+ * (len + 28) into *outlen. 0, PROTO_ERR_TOO_BIG or PROTO_ERR_CRYPTO. All
+ * borrowed for the call.
+ */
+int proto_dht_seal(const uint8_t secret[32],
+    const uint8_t key[PROTO_DHT_KEY_LEN], const uint8_t *nonce,
+    const uint8_t *value, size_t len, uint8_t out[PROTO_DHT_SEALED_MAX],
+    size_t *outlen);
+
+/*
+ * Opens what the DHT handed over under key (anything) with the secret:
+ * 0 with the value in out and its length in *outlen, to be checked by
+ * proto_dht_value_verify; PROTO_ERR_TOO_BIG (len past
+ * PROTO_DHT_SEALED_MAX), PROTO_ERR_MALFORMED (too short to be sealed),
+ * PROTO_ERR_MISMATCH (not sealed with this secret for this key, or
+ * altered) or PROTO_ERR_CRYPTO. All borrowed for the call.
+ */
+int proto_dht_unseal(const uint8_t secret[32],
+    const uint8_t key[PROTO_DHT_KEY_LEN], const uint8_t *buf, size_t len,
     uint8_t out[PROTO_DHT_VALUE_MAX], size_t *outlen);
 
 /*
@@ -157,6 +193,8 @@ typedef struct proto_dht_stats {
 	uint64_t taken;         /* that verified and were reported */
 	uint64_t oversized;     /* dropped before being copied */
 	uint64_t malformed, wrong_key, stale, bad_sig, not_wanted;
+	uint64_t unsealed;      /* a private swarm's: not sealed with its
+	                         * secret for the key */
 	uint64_t repeated;      /* a signer's value seen before, no newer */
 	uint64_t over_signers;  /* past PROTO_DHT_SIGNERS_MAX for a key */
 	uint64_t queue_full;    /* dropped waiting for the loop */

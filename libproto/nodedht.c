@@ -85,16 +85,18 @@ on_value(const uint8_t key[PROTO_DHT_KEY_LEN], const uint8_t *data,
 	struct pending *p = NULL;
 	int was_empty;
 
-	/* Bounded before anything is copied. */
-	if (len <= PROTO_DHT_VALUE_MAX && (p = malloc(sizeof(*p) + len)) !=
-	    NULL) {
+	/* Bounded before anything is copied (d->sealed is set before the
+	 * engine starts, and never changes). */
+	size_t max = d->sealed ? PROTO_DHT_SEALED_MAX : PROTO_DHT_VALUE_MAX;
+
+	if (len <= max && (p = malloc(sizeof(*p) + len)) != NULL) {
 		memcpy(p->key, key, PROTO_DHT_KEY_LEN);
 		memcpy(p->data, data, len);
 		p->len = len;
 	}
 	pthread_mutex_lock(&d->lock);
 	d->st.values++;
-	if (len > PROTO_DHT_VALUE_MAX)
+	if (len > max)
 		d->st.oversized++;
 	else if (p == NULL || d->nqueue == PROTO_DHT_QUEUE_MAX) {
 		d->st.queue_full++;
@@ -122,7 +124,15 @@ put_value(proto_dht *d, const uint8_t key[PROTO_DHT_KEY_LEN])
 	    proto_dht_value_pack(key, rec, rlen, proto__node_identity(d->node),
 	    v, &vlen) != 0)
 		return;
-	d->ops->put(d->engine, key, v, vlen);
+	if (d->sealed) {
+		uint8_t sealed[PROTO_DHT_SEALED_MAX];
+		size_t slen;
+		if (proto_dht_seal(d->secret, key, NULL, v, vlen, sealed,
+		    &slen) != 0)
+			return;
+		d->ops->put(d->engine, key, sealed, slen);
+	} else
+		d->ops->put(d->engine, key, v, vlen);
 	d->st.puts++;
 }
 
@@ -295,17 +305,26 @@ static int
 take(proto_dht *d, const struct pending *p)
 {
 	struct lookup *l = lookup_of(d, p->key);
-	const uint8_t *rec;
+	uint8_t opened[PROTO_DHT_VALUE_MAX];
+	const uint8_t *rec, *v = p->data;
 	proto_record r;
-	size_t rlen;
+	size_t rlen, vlen = p->len;
 	int rc;
 
 	if (l == NULL) {
 		d->st.not_wanted++;
 		return 0;
 	}
-	rc = proto_dht_value_verify(p->data, p->len, p->key,
-	    (uint64_t)time(NULL), &r);
+	if (d->sealed) {
+		/* A private swarm's: opened with its secret, or not ours. */
+		if (proto_dht_unseal(d->secret, p->key, p->data, p->len, opened,
+		    &vlen) != 0) {
+			d->st.unsealed++;
+			return 0;
+		}
+		v = opened;
+	}
+	rc = proto_dht_value_verify(v, vlen, p->key, (uint64_t)time(NULL), &r);
 	switch (rc) {
 	case 0:
 		break;
@@ -333,7 +352,7 @@ take(proto_dht *d, const struct pending *p)
 	if (!fresh(d, l, &r))
 		return 0;
 	d->st.taken++;
-	rec = value_record(p->data, &rlen);
+	rec = value_record(v, &rlen);
 	return report(d, &r, rec, rlen);
 }
 

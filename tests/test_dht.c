@@ -404,8 +404,8 @@ run_for(struct event_base *base, int ms)
 }
 
 static proto_dht *
-start(proto_node *n, const proto_dht_engine_ops *ops, int announce,
-    const char *boot, unsigned reput)
+start_in(proto_node *n, const proto_dht_engine_ops *ops, int announce,
+    const char *boot, unsigned reput, const uint8_t *secret)
 {
 	proto_dht_config c;
 	proto_dht *d = NULL;
@@ -418,11 +418,19 @@ start(proto_node *n, const proto_dht_engine_ops *ops, int announce,
 	c.announce = announce;
 	c.reput = reput;
 	c.network = 4242;
+	c.secret = secret;
 	if (proto_node_start_dht(n, &c, &d, &why) != 0) {
 		diag("dht: %s", why ? why : "?");
 		exit(2);
 	}
 	return d;
+}
+
+static proto_dht *
+start(proto_node *n, const proto_dht_engine_ops *ops, int announce,
+    const char *boot, unsigned reput)
+{
+	return start_in(n, ops, announce, boot, reput, NULL);
 }
 
 static void
@@ -622,6 +630,133 @@ test_hostile(struct event_base *base)
 	proto_identity_free(kv);
 }
 
+/* A private swarm's values, sealed: PROTOCOL.md's example byte for byte
+ * (also computed apart, with another ChaCha20-Poly1305), every forgery
+ * refused; then nodes of one swarm find each other while what outsiders
+ * put under the swarm's keys is counted and never reported. */
+static void
+test_sealed(struct event_base *base)
+{
+	proto_identity *k = vector_key(), *ka = key_from_pem(NULL, "a");
+	proto_identity *ko = key_from_pem(NULL, "o");
+	proto_manifest *mf = manifest("f4");
+	uint8_t secret[32], other[32], id[32], key[20], nonce[12];
+	uint8_t v[PROTO_DHT_VALUE_MAX], s[PROTO_DHT_SEALED_MAX + 1];
+	uint8_t opened[PROTO_DHT_VALUE_MAX], want[64], digest[32];
+	size_t vlen = 0, slen = 0, olen = 0;
+	proto_node *a, *b;
+	struct seen_log log;
+	proto_dht_stats st;
+	proto_dht *db;
+	proto_record r;
+
+	memset(secret, 0xaa, sizeof(secret));
+	memset(other, 0xbb, sizeof(other));
+	for (int i = 0; i < 32; i++)
+		id[i] = (uint8_t)i;
+	for (int i = 0; i < 12; i++)
+		nonce[i] = (uint8_t)i;
+	proto_dht_key_content(id, secret, key);
+	proto_dht_value_pack(key, vector, sizeof(vector), k, v, &vlen);
+	is_int(proto_dht_seal(secret, key, nonce, v, vlen, s, &slen), 0,
+	    "seal: sealed");
+	is_int(slen, 12 + 240 + 16, "seal: nonce, the value's 240 bytes, tag");
+	hex("000102030405060708090a0b01f123237d06ef4ef1c976664ac81a73d4ecaa77",
+	    want, 32);
+	is_mem(s, want, 32, "seal: nonce || ciphertext as PROTOCOL.md shows");
+	hex("e3dd475a", want, 4);
+	is_mem(s + slen - 4, want, 4, "seal: ... and its tag");
+	proto_sha256(s, slen, digest);
+	hex("5b0ae722b8a5015a7f005e40e2a95b1b7ad6ad077667abfac3f72cf4217dcb78",
+	    want, 32);
+	is_mem(digest, want, 32, "seal: every byte (SHA-256 of the whole)");
+	ok(proto_dht_unseal(secret, key, s, slen, opened, &olen) == 0 &&
+	    olen == vlen && memcmp(opened, v, vlen) == 0 &&
+	    proto_dht_value_verify(opened, olen, key, NOW - 10, &r) == 0,
+	    "unseal: the value back, and it verifies");
+	is_int(proto_dht_unseal(other, key, s, slen, opened, &olen),
+	    PROTO_ERR_MISMATCH, "unseal: another swarm's secret opens nothing");
+	{
+		uint8_t moved[20];
+		memcpy(moved, key, 20);
+		moved[0] ^= 1;
+		is_int(proto_dht_unseal(secret, moved, s, slen, opened, &olen),
+		    PROTO_ERR_MISMATCH, "unseal: under another key, refused");
+	}
+	s[40] ^= 1;
+	is_int(proto_dht_unseal(secret, key, s, slen, opened, &olen),
+	    PROTO_ERR_MISMATCH, "unseal: a byte altered, refused");
+	s[40] ^= 1;
+	is_int(proto_dht_unseal(secret, key, s, 27, opened, &olen),
+	    PROTO_ERR_MALFORMED, "unseal: shorter than nonce and tag");
+	is_int(proto_dht_unseal(secret, key, s, PROTO_DHT_SEALED_MAX + 1,
+	    opened, &olen), PROTO_ERR_TOO_BIG, "unseal: past the bound");
+	is_int(proto_dht_seal(secret, key, NULL, v, PROTO_DHT_VALUE_MAX + 1, s,
+	    &slen), PROTO_ERR_TOO_BIG, "seal: a value past the bound");
+	{
+		uint8_t s2[PROTO_DHT_SEALED_MAX];
+		size_t s2len;
+		proto_dht_seal(secret, key, NULL, v, vlen, s, &slen);
+		proto_dht_seal(secret, key, NULL, v, vlen, s2, &s2len);
+		ok(memcmp(s, s2, 12) != 0, "seal: a node's nonces are random");
+	}
+
+	/* Nodes of the swarm, and outsiders' values under its key. */
+	fake_reset();
+	memset(&log, 0, sizeof(log));
+	a = node(base, ka, 1);
+	b = node(base, NULL, 0);
+	proto_store_add(proto_node_store(a), mf);
+	start_in(a, &fake, 1, NULL, 0, secret);
+	proto_dht_key_content(mf->id, secret, key);
+	{
+		size_t j = 0;
+		while (j < net.nv && memcmp(net.v[j].key, key, 20) != 0)
+			j++;
+		ok(j < net.nv && net.v[j].len > 12 + 16 &&
+		    proto_dht_value_verify(net.v[j].data, net.v[j].len, key,
+		    (uint64_t)time(NULL), &r) != 0 &&
+		    memmem(net.v[j].data, net.v[j].len,
+		    proto_identity_id(ka), 8) == NULL, "announce: what a "
+		    "swarm's node puts under the swarm's key is no readable "
+		    "value, and shows not its identity");
+	}
+	{
+		/* An outsider who saw the key: its own signed value, plain,
+		 * and one sealed with another secret. */
+		proto_record rec;
+		uint8_t rb[PROTO_RECORD_MAX];
+		size_t rlen;
+		memset(&rec, 0, sizeof(rec));
+		rec.addrs[0] = loopback(1);
+		rec.naddrs = 1;
+		rec.seq = 1;
+		rec.exp = (uint64_t)time(NULL) + 600;
+		proto_record_sign(&rec, ko, rb, &rlen);
+		proto_dht_value_pack(key, rb, rlen, ko, v, &vlen);
+		plant(key, v, vlen);
+		proto_dht_seal(other, key, NULL, v, vlen, s, &slen);
+		plant(key, s, slen);
+	}
+	db = start_in(b, &fake, 0, NULL, 0, secret);
+	proto_node_watch(b, on_seen, &log);
+	proto_node_lookup(b, mf->id);
+	run_until(base, &log.found, 1, DEADLINE_S);
+	run_for(base, 200);
+	is_int(log.found, 1, "swarm: its node found, once");
+	ok(log.found == 1 && proto_addr_port(&log.addr[0]) ==
+	    proto_node_port(a) && log.pinned[0] && memcmp(log.pin[0],
+	    proto_identity_id(ka), 32) == 0, "... at its port, pinned");
+	proto_dht_stats_get(db, &st);
+	is_int(st.unsealed, 2, "swarm: an outsider's plain value and one "
+	    "sealed with another secret, counted, not reported");
+	proto_node_free(b);
+	proto_node_free(a);
+	proto_identity_free(k);
+	proto_identity_free(ka);
+	proto_identity_free(ko);
+}
+
 static void
 test_guard(struct event_base *base)
 {
@@ -746,6 +881,7 @@ main(void)
 	test_value();
 	test_found(base);
 	test_hostile(base);
+	test_sealed(base);
 	test_guard(base);
 	test_opendht(base);
 	proto_base_free(base);

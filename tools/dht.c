@@ -121,12 +121,13 @@ tool_dht_report(const proto_dht *d)
 	proto_dht_stats_get(d, &st);
 	tool_log(LOG_INFO, "dht: values=%llu taken=%llu puts=%llu ignored: "
 	    "oversized=%llu malformed=%llu wrong_key=%llu stale=%llu "
-	    "bad_sig=%llu repeated=%llu over_signers=%llu queue_full=%llu",
+	    "bad_sig=%llu unsealed=%llu repeated=%llu over_signers=%llu "
+	    "queue_full=%llu",
 	    (unsigned long long)st.values, (unsigned long long)st.taken,
 	    (unsigned long long)st.puts, (unsigned long long)st.oversized,
 	    (unsigned long long)st.malformed, (unsigned long long)st.wrong_key,
 	    (unsigned long long)st.stale, (unsigned long long)st.bad_sig,
-	    (unsigned long long)st.repeated,
+	    (unsigned long long)st.unsealed, (unsigned long long)st.repeated,
 	    (unsigned long long)st.over_signers,
 	    (unsigned long long)st.queue_full);
 }
