@@ -261,6 +261,8 @@ conn_setup(struct bufferevent *bev, const proto_conn_config *cfg,
 	c->listen_port = cfg->listen_port;
 	c->nfiles = cfg->nfiles;
 	c->caps = cfg->caps;
+	c->on_seen = cfg->on_seen;
+	c->seen_ctx = cfg->seen_ctx;
 	if (cfg->record != NULL && cfg->record_len <= PROTO_RECORD_MAX) {
 		memcpy(c->record, cfg->record, cfg->record_len);
 		c->record_len = cfg->record_len;

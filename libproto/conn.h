@@ -75,6 +75,13 @@ typedef struct proto_conn_config {
 	                             * sends them as; borrowed during _new;
 	                             * at most PROTO_HELLO_EXT_MAX */
 	size_t next;
+	/* Optional: told, when the peer's HELLO has arrived and says where it
+	 * sees this side ("seen"), that address and the peer's own (the
+	 * socket's); both borrowed for the call, which must not free the
+	 * connection. A peer's word, a hint: proto_node_observe weighs it. */
+	void (*on_seen)(const proto_addr *seen, const proto_addr *by,
+	    void *seen_ctx);
+	void *seen_ctx;
 } proto_conn_config;
 
 typedef struct proto_conn_cbs {

@@ -116,6 +116,8 @@ struct proto_conn {
 	uint32_t version;
 	uint32_t peer_maxreq;       /* UINT32_MAX: not said */
 	size_t peer_max_frame;      /* PROTO_FRAME_MAX: not said */
+	void (*on_seen)(const proto_addr *, const proto_addr *, void *);
+	void *seen_ctx;             /* the config's on_seen, told "seen" */
 	proto_addr seen;            /* where it sees us ... */
 	int has_seen;               /* ... when it said */
 	proto_addr peer_addrs[PROTO_HELLO_ADDRS_MAX];

@@ -82,6 +82,13 @@ borrow(struct fetch_peer *p, proto_conn *c)
 	return 0;
 }
 
+/* Where a peer sees us is the node's to weigh. */
+static void
+seen_by(const proto_addr *seen, const proto_addr *by, void *node)
+{
+	(void)proto_node_observe(node, seen, by);
+}
+
 static void
 connect_peer(struct fetch_peer *p)
 {
@@ -105,6 +112,8 @@ connect_peer(struct fetch_peer *p)
 		cfg.naddrs = proto_node_addrs(f->cfg.node, said,
 		    PROTO_HELLO_ADDRS_MAX);
 		cfg.addrs = said;
+		cfg.on_seen = seen_by;
+		cfg.seen_ctx = f->cfg.node;
 		if ((c = proto_node_conn_to(f->cfg.node, &p->addr)) != NULL &&
 		    borrow(p, c) == 0)
 			return;

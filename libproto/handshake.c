@@ -247,6 +247,8 @@ proto__conn_handle_hello(proto_conn *c, const proto_msg *m)
 	    (unsigned long long)c->peer_nfiles, c->peer_port, c->version,
 	    (unsigned long long)c->peer_caps,
 	    c->has_seen ? proto_addr_text(&c->seen) : "(not said)");
+	if (c->has_seen && c->has_peer_addr && c->on_seen != NULL)
+		c->on_seen(&c->seen, &c->peer_addr, c->seen_ctx);
 	/* The handshake's deadline ends; the idle one, if any, begins. */
 	event_del(c->handshake);
 	{
