@@ -69,17 +69,19 @@ table inet natbed {
 NFT
 }
 
-# natbed_miniupnpd: miniupnpd in the router, NAT-PMP and UPnP on its LAN side, mapping to its
-# WAN side, in the foreground (its PID in NAT_MINIUPNPD_PID, killed in teardown). Skips when
-# miniupnpd is not installed.
+# natbed_miniupnpd [--no-natpmp]: miniupnpd in the router, NAT-PMP and UPnP on its LAN side
+# (UPnP alone with --no-natpmp), mapping to its WAN side, in the foreground (its PID in
+# NAT_MINIUPNPD_PID, killed in teardown). Skips when miniupnpd is not installed.
 natbed_miniupnpd() {
+	local natpmp=yes
+	[[ ${1-} == --no-natpmp ]] && natpmp=no
 	command -v miniupnpd >/dev/null 2>&1 || [[ -x /usr/sbin/miniupnpd ]] ||
 		skip "needs miniupnpd (miniupnpd-nftables; make deps)"
 	cat >miniupnpd.conf <<EOF2
 ext_ifname=wan0
 listening_ip=lan0
 port=0
-enable_natpmp=yes
+enable_natpmp=$natpmp
 enable_upnp=yes
 secure_mode=yes
 system_uptime=yes
@@ -96,7 +98,7 @@ EOF2
 		-P "$BATS_TEST_TMPDIR/miniupnpd.pid" >miniupnpd.log 2>&1 3>&- &
 	NAT_MINIUPNPD_PID=$!
 	EXTRA_PIDS+=("$NAT_MINIUPNPD_PID")
-	wait_for grep -q 'Listening for NAT-PMP' miniupnpd.log || {
+	wait_for grep -q 'HTTP listening on port' miniupnpd.log || {
 		cat miniupnpd.log >&2
 		return 1
 	}

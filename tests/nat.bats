@@ -65,3 +65,83 @@ serve_in() {
 	run grep -c 'external address' "$SERVER_ERR"
 	assert_output 1
 }
+
+@test "nat: --nat maps the port through miniupnpd (NAT-PMP); wan fetches at the external address; the mapping goes at exit" {
+	natbed_miniupnpd
+	serve_in lan -v -p 7000 --nat
+	local pid=$SERVER_PID
+	wait_for grep -q 'info: mapped TCP 7000 at 5.5.5.1:7000 via NAT-PMP' "$SERVER_ERR"
+	run grep -c 'mapped TCP' "$SERVER_ERR"
+	assert_output 1
+	run natbed_rules
+	assert_output --partial 7000
+	in_wan timeout 20 p2p-fetch -T 10 -p 5.5.5.1:7000 "$ID" >out.bin
+	cmp share/file.bin out.bin
+	stop_server "$pid"
+	[[ $exit_status == 0 ]]
+	grep -q 'info: removed the mapping of TCP 7000 via NAT-PMP' "$SERVER_ERR"
+	run natbed_rules
+	refute_output --partial 7000
+	run in_wan timeout 10 p2p-fetch -T 3 -p 5.5.5.1:7000 "$ID"
+	assert_failure
+}
+
+@test "nat: the mapping is renewed at half its lease" {
+	natbed_miniupnpd
+	MINI_P2P_NAT_LEASE=4 serve_in lan -v -p 7000 --nat
+	wait_for grep -q 'info: mapped TCP 7000 at 5.5.5.1:7000 via NAT-PMP' "$SERVER_ERR"
+	wait_for grep -q 'debug: renewed the mapping of TCP 7000 at 5.5.5.1:7000 via NAT-PMP' \
+		"$SERVER_ERR"
+	run grep -c 'port mapping request : 7000->10.0.0.2:7000 tcp lifetime=4s' miniupnpd.log
+	(( output >= 2 ))
+}
+
+@test "nat: without NAT-PMP, --nat maps through UPnP-IGD; the mapping goes at exit" {
+	natbed_miniupnpd --no-natpmp
+	serve_in lan -v -p 7000 --nat
+	local pid=$SERVER_PID
+	wait_for -t 30 grep -q 'info: mapped TCP 7000 at 5.5.5.1:7000 via UPnP-IGD' "$SERVER_ERR"
+	in_wan timeout 20 p2p-fetch -T 10 -p 5.5.5.1:7000 "$ID" >out.bin
+	cmp share/file.bin out.bin
+	stop_server "$pid"
+	grep -q 'info: removed the mapping of TCP 7000 via UPnP-IGD' "$SERVER_ERR"
+	run natbed_rules
+	refute_output --partial 7000
+}
+
+@test "nat: with no router that maps, --nat says why and the node serves on" {
+	serve_in lan -v -p 7000 --nat
+	wait_for -t 30 grep -q 'info: no port mapping: NAT-PMP: .*; UPnP-IGD: ' "$SERVER_ERR"
+	run in_lan timeout 10 p2p-fetch --list -p 10.0.0.2:7000 </dev/null
+	assert_success
+	assert_output --partial "$ID"
+}
+
+@test "nat: a mapping is not asked for without --nat, nor with --no-nat after it" {
+	natbed_miniupnpd
+	serve_in lan -v -p 7000
+	serve_in lan -v -p 7001 --nat --no-nat
+	run in_lan timeout 10 p2p-fetch --list -p 10.0.0.2:7001 </dev/null
+	assert_success
+	run grep -c 'NAT-PMP request received' miniupnpd.log
+	assert_output 0
+	run natbed_rules
+	refute_output --partial 700
+}
+
+@test "nat: network.nat = true in the config maps the port of a sharing p2p-fetch, removed at its end" {
+	natbed_miniupnpd
+	serve_in wan --bind 5.5.5.2
+	local w1=5.5.5.2:$SERVER_PORT
+	printf '[network]\nnat = true\n' >nat.toml
+	start_server --cmd ip netns exec "$NAT_NS-lan" env -u MINI_P2P_DISCOVERY_ADDR \
+		sh -c 'echo 10.0.0.2:7002; exec p2p-fetch -v --config nat.toml --port 7002 --seed \
+		-T 10 -p "$1" -o out.bin "$2"' sh "$w1" "$ID"
+	local pid=$SERVER_PID
+	wait_for grep -q 'info: mapped TCP 7002 at 5.5.5.1:7002 via NAT-PMP' "$SERVER_ERR"
+	wait_for cmp -s share/file.bin out.bin
+	stop_server "$pid"
+	grep -q 'info: removed the mapping of TCP 7002 via NAT-PMP' "$SERVER_ERR"
+	run natbed_rules
+	refute_output --partial 7002
+}
