@@ -483,6 +483,8 @@ proto__node_conn_config(proto_node *n, proto_conn_config *out,
 	out->addrs = said;
 	out->on_seen = proto__node_on_seen;
 	out->seen_ctx = n;
+	out->mapped = n->listening && n->ext_how == PROTO_NODE_EXT_MAPPED ?
+	    &n->external : NULL;
 	/* Asking, it takes no requests (PROTOCOL.md: they flow one way). */
 	out->max_requests = 0;
 }

@@ -121,5 +121,7 @@ proto__node_addrs_changed(proto_node *n)
 		proto_addr said[PROTO_HELLO_ADDRS_MAX];
 		proto_server_set_addrs(n->server, said, proto_node_addrs(n,
 		    said, PROTO_HELLO_ADDRS_MAX));
+		proto_server_set_mapped(n->server, n->ext_how ==
+		    PROTO_NODE_EXT_MAPPED ? &n->external : NULL);
 	}
 }

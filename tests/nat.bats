@@ -46,6 +46,10 @@ serve_in() {
 	run in_lan timeout 10 p2p-fetch --list -p "5.5.5.2:$wan_port" </dev/null
 	assert_success
 	assert_output --partial "$ID"
+	# Reached at its own address: direct.
+	run --separate-stderr in_lan timeout 10 p2p-fetch --stats -p "5.5.5.2:$wan_port" "$ID"
+	assert_success
+	assert_equal "$(stats_field "$stderr" paths)" "5.5.5.2:$wan_port/direct"
 	serve_in lan -p 7000 --bind 0.0.0.0
 	# Nothing forwards 5.5.5.1:7000 to lan: refused or dropped, and no bytes come.
 	run in_wan timeout 10 p2p-fetch -T 3 -p 5.5.5.1:7000 "$ID"
@@ -75,8 +79,10 @@ serve_in() {
 	assert_output 1
 	run natbed_rules
 	assert_output --partial 7000
-	in_wan timeout 20 p2p-fetch -T 10 -p 5.5.5.1:7000 "$ID" >out.bin
+	in_wan timeout 20 p2p-fetch --stats -T 10 -p 5.5.5.1:7000 "$ID" >out.bin 2>fetch.err
 	cmp share/file.bin out.bin
+	# The fetcher knows how it got there: the node's HELLO says 5.5.5.1:7000 is its mapping.
+	assert_equal "$(stats_field "$(cat fetch.err)" paths)" "5.5.5.1:7000/mapped"
 	stop_server "$pid"
 	[[ $exit_status == 0 ]]
 	grep -q 'info: removed the mapping of TCP 7000 via NAT-PMP' "$SERVER_ERR"
