@@ -73,6 +73,7 @@ NFT
 # (UPnP alone with --no-natpmp), mapping to its WAN side, in the foreground (its PID in
 # NAT_MINIUPNPD_PID, killed in teardown). Skips when miniupnpd is not installed.
 natbed_miniupnpd() {
+	natbed_need_module
 	local natpmp=yes
 	[[ ${1-} == --no-natpmp ]] && natpmp=no
 	command -v miniupnpd >/dev/null 2>&1 || [[ -x /usr/sbin/miniupnpd ]] ||
@@ -102,6 +103,12 @@ EOF2
 		cat miniupnpd.log >&2
 		return 1
 	}
+}
+
+# natbed_need_module: skips without the port-mapping module the tools load for --nat.
+natbed_need_module() {
+	[[ -e $P2P_BIN/../lib/mini-p2p/nat.so ]] ||
+		skip "no port-mapping module (make deps, then make)"
 }
 
 # natbed_rules: miniupnpd's rules in the router now (its chains' contents).

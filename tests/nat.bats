@@ -116,6 +116,7 @@ serve_in() {
 }
 
 @test "nat: with no router that maps, --nat says why and the node serves on" {
+	natbed_need_module
 	serve_in lan -v -p 7000 --nat
 	wait_for -t 30 grep -q 'info: no port mapping: NAT-PMP: .*; UPnP-IGD: ' "$SERVER_ERR"
 	run in_lan timeout 10 p2p-fetch --list -p 10.0.0.2:7000 </dev/null
@@ -150,4 +151,12 @@ serve_in() {
 	grep -q 'info: removed the mapping of TCP 7002 via NAT-PMP' "$SERVER_ERR"
 	run natbed_rules
 	refute_output --partial 7002
+}
+
+@test "nat: without its module, --nat says so and the node serves on" {
+	MINI_P2P_NAT_MODULE=/nonexistent/nat.so serve_in lan -v -p 7000 --nat
+	wait_for grep -q 'info: no port mapping: cannot load its module: ' "$SERVER_ERR"
+	run in_lan timeout 10 p2p-fetch --list -p 10.0.0.2:7000 </dev/null
+	assert_success
+	assert_output --partial "$ID"
 }
