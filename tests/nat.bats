@@ -160,3 +160,22 @@ serve_in() {
 	assert_success
 	assert_output --partial "$ID"
 }
+
+@test "nat: a node mapped late announces its external address on the DHT at once; wan finds it there and fetches" {
+	command -v dhtnode >/dev/null 2>&1 || skip "needs dhtnode (make deps)"
+	[[ -e $P2P_BIN/../lib/mini-p2p/dht.so ]] || skip "no DHT module (make deps, then make)"
+	# UPnP-IGD alone: the mapping comes seconds after the DHT's first put, which is put
+	# again at once with it, not at the next round 5 minutes later.
+	natbed_miniupnpd --no-natpmp
+	ip netns exec "$NAT_NS-wan" dhtnode -s -p 4222 >dhtnode.log 2>&1 3>&- &
+	EXTRA_PIDS+=($!)
+	serve_in lan -v -p 7000 --nat --dht --dht-bootstrap 5.5.5.2:4222
+	wait_for -t 30 grep -q 'info: mapped TCP 7000 at 5.5.5.1:7000 via UPnP-IGD' "$SERVER_ERR"
+	# The lan address means nothing in wan: what it finds is the mapping.
+	local found
+	found=$(in_wan timeout 60 p2p-discover --dht --dht-bootstrap 5.5.5.2:4222 --hash "$ID" \
+		-t 30 </dev/null)
+	assert_equal "$found" "5.5.5.1:7000"
+	in_wan timeout 20 p2p-fetch -T 10 "$ID" <<<"$found" >out.bin
+	cmp share/file.bin out.bin
+}
