@@ -105,6 +105,10 @@ typedef struct proto_node_seen {
 	                         * with in a PEERS_REPLY; NULL: none. Checked
 	                         * by proto_node_report */
 	size_t record_len;
+	const char *path;       /* PROTO_NODE_MET by a connection this node
+	                         * made: how it reached the node,
+	                         * proto_conn_path ("direct", "mapped"),
+	                         * static text; NULL: not known */
 } proto_node_seen;
 
 /* Called for each report the node takes (a source's, or a node that

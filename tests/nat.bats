@@ -83,6 +83,8 @@ serve_in() {
 	cmp share/file.bin out.bin
 	# The fetcher knows how it got there: the node's HELLO says 5.5.5.1:7000 is its mapping.
 	assert_equal "$(stats_field "$(cat fetch.err)" paths)" "5.5.5.1:7000/mapped"
+	run -0 --separate-stderr in_wan timeout 20 p2p-discover -t 2 -l -b 5.5.5.1:7000 </dev/null
+	assert_line --regexp $'^5\\.5\\.5\\.1:7000\t[^\t]+\t[0-9a-f]{64}\t1\tmapped$'
 	stop_server "$pid"
 	[[ $exit_status == 0 ]]
 	grep -q 'info: removed the mapping of TCP 7000 via NAT-PMP' "$SERVER_ERR"
