@@ -30,6 +30,11 @@ LDLIBS = $(PKG_LIBS) -lpthread -ldl
 # Without libopendht-c-dev it is not built, and make says so (make deps).
 DHT_PC := $(shell $(PKG_CONFIG) --exists opendht-c 2>/dev/null && echo opendht-c)
 DHT_MODULE = $(B)/lib/mini-p2p/dht.so
+# The port-mapping engine (NAT-PMP, UPnP-IGD): a module of its own too, so
+# that libproto and the tools link neither libnatpmp nor libminiupnpc;
+# loaded only by a node started with --nat.
+NAT_OK := $(shell test -e /usr/include/natpmp.h && $(PKG_CONFIG) --exists miniupnpc 2>/dev/null && echo yes)
+NAT_MODULE = $(B)/lib/mini-p2p/nat.so
 
 ifeq ($(SANITIZE),1)
 SAN = -fsanitize=address,undefined -fno-sanitize-recover=all \
@@ -42,7 +47,8 @@ endif
 DEB_PKGS = build-essential pkg-config libevent-dev libssl-dev libmsgpack-dev libinih-dev \
            bats bats-support bats-assert bats-file iproute2 util-linux \
            time procps cppcheck python3 clang libclang-rt-14-dev jq tmux \
-           parallel libarchive-tools libopendht-c-dev dhtnode
+           parallel libarchive-tools libopendht-c-dev dhtnode \
+           libnatpmp-dev libminiupnpc-dev miniupnpd-nftables nftables
 
 B = build
 LIB_SRCS = $(wildcard libproto/*.c)
@@ -65,7 +71,7 @@ PIC_OBJS = $(LIB_SRCS:%.c=$(B)/pic/%.o)
 TOOL_COMMON = $(B)/tools/tool.o $(B)/tools/log.o $(B)/tools/progress.o \
               $(B)/tools/tls.o $(B)/tools/json.o $(B)/tools/walk.o \
               $(B)/tools/treewalk.o $(B)/tools/config.o $(B)/tools/parse.o \
-              $(B)/tools/share.o $(B)/tools/dht.o
+              $(B)/tools/share.o $(B)/tools/dht.o $(B)/tools/nat.o
 BENCH_OBJS = $(patsubst %.c,$(B)/%.o,$(wildcard tools/bench/*.c))
 FETCH_OBJS = $(B)/tools/fetchlist.o $(B)/tools/peerlines.o \
              $(B)/tools/fetchtree.o $(B)/tools/fetchtar.o \
@@ -80,11 +86,11 @@ EXAMPLE_BINS = $(EXAMPLE_SRCS:examples/%.c=$(B)/examples/%)
 MAN1 = $(wildcard docs/man/*.1)
 MAN7 = $(wildcard docs/man/*.7)
 
-.PHONY: dht-module all deps test check lint bench fuzz fuzz-replay fuzz-build check-unit check-bats \
+.PHONY: dht-module nat-module all deps test check lint bench fuzz fuzz-replay fuzz-build check-unit check-bats \
         check-asan asan demo install uninstall clean
 
 all: $(B)/lib/libproto.a $(B)/lib/$(SHLIB) $(TOOL_BINS) $(UNIT_BINS) \
-     $(EXAMPLE_BINS) dht-module
+     $(EXAMPLE_BINS) dht-module nat-module
 
 ifeq ($(DHT_PC),)
 dht-module:
@@ -92,6 +98,19 @@ dht-module:
 else
 dht-module: $(DHT_MODULE)
 endif
+
+ifeq ($(NAT_OK),)
+nat-module:
+	@echo "make: libnatpmp-dev or libminiupnpc-dev is not installed: no port mapping (--nat); run make deps" >&2
+else
+nat-module: $(NAT_MODULE)
+endif
+
+$(NAT_MODULE): libproto/nat/natmap.c libproto/nat.h
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(shell $(PKG_CONFIG) --cflags miniupnpc) -fPIC \
+	    -shared $(LDFLAGS) -o $@ $< -lnatpmp \
+	    $(shell $(PKG_CONFIG) --libs miniupnpc)
 
 $(DHT_MODULE): libproto/dht/opendht.c libproto/dht.h
 	@mkdir -p $(@D)
@@ -145,7 +164,10 @@ $(B)/tests/%: $(B)/tests/%.o $(B)/lib/libproto.a
 # Installs the Debian packages the build and the tests need. The dhtnode
 # package would start a node on the public DHT at boot (its service
 # bootstraps from a public host): the service is masked before it is
-# installed, as the tests run their own dhtnode inside namespaces.
+# installed, as the tests run their own dhtnode inside namespaces. So is
+# miniupnpd's (the package miniupnpd, which miniupnpd-nftables does not
+# pull in, would answer mapping requests on the real interface): the tests
+# run miniupnpd in a router namespace with a config of their own.
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do \
 	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
@@ -159,6 +181,8 @@ deps:
 	    if [ ! -e /etc/systemd/system/dhtnode.service ]; then \
 	        mkdir -p /etc/systemd/system && \
 	        ln -s /dev/null /etc/systemd/system/dhtnode.service; fi; \
+	    if [ ! -e /etc/systemd/system/miniupnpd.service ]; then \
+	        ln -s /dev/null /etc/systemd/system/miniupnpd.service; fi; \
 	    apt-get install -y -q --no-install-recommends $$missing </dev/null || \
 	    { apt-get update -q </dev/null && \
 	      apt-get install -y -q --no-install-recommends $$missing </dev/null; }; \
@@ -233,6 +257,8 @@ install: all
 	    libproto/libproto.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/libproto.pc
 	$(if $(DHT_PC),install -d $(DESTDIR)$(LIBDIR)/mini-p2p)
 	$(if $(DHT_PC),install -m 644 $(DHT_MODULE) $(DESTDIR)$(LIBDIR)/mini-p2p)
+	$(if $(NAT_OK),install -d $(DESTDIR)$(LIBDIR)/mini-p2p)
+	$(if $(NAT_OK),install -m 644 $(NAT_MODULE) $(DESTDIR)$(LIBDIR)/mini-p2p)
 	$(if $(MAN1),install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1)
 	$(if $(MAN7),install -m 644 $(MAN7) $(DESTDIR)$(MANDIR)/man7)
 	$(if $(DESTDIR),,-ldconfig)

@@ -124,7 +124,7 @@ for a in "$seed" "$node1" "$node2"; do
 	p2p-fetch --list -p "$a" </dev/null
 done
 
-say "p2p-discover -l: the network (HOST:PORT, NAME, IDENTITY, FILES)"
+say "p2p-discover -l: the network (HOST:PORT, NAME, IDENTITY, FILES, PATH)"
 p2p-discover --discovery-port "$dport" -t 2 -l </dev/null >"$work/network"
 cat "$work/network"
 for n in seed node-1 node-2; do

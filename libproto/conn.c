@@ -261,6 +261,13 @@ conn_setup(struct bufferevent *bev, const proto_conn_config *cfg,
 	c->listen_port = cfg->listen_port;
 	c->nfiles = cfg->nfiles;
 	c->caps = cfg->caps;
+	c->on_seen = cfg->on_seen;
+	if (cfg->mapped != NULL && proto_addr_port(cfg->mapped) != 0) {
+		proto_addr_host(cfg->mapped, c->mapped_host,
+		    sizeof(c->mapped_host));
+		c->mapped_port = proto_addr_port(cfg->mapped);
+	}
+	c->seen_ctx = cfg->seen_ctx;
 	if (cfg->record != NULL && cfg->record_len <= PROTO_RECORD_MAX) {
 		memcpy(c->record, cfg->record, cfg->record_len);
 		c->record_len = cfg->record_len;
@@ -547,6 +554,20 @@ const proto_addr *
 proto_conn_seen(const proto_conn *c)
 {
 	return c->has_seen ? &c->seen : NULL;
+}
+
+const proto_addr *
+proto_conn_peer_mapped(const proto_conn *c)
+{
+	return c->has_peer_mapped ? &c->peer_mapped : NULL;
+}
+
+const char *
+proto_conn_path(const proto_conn *c)
+{
+	return c->outbound && c->has_peer_mapped && c->has_peer_addr &&
+	    proto_addr_equal(&c->peer_addr, &c->peer_mapped) ? "mapped" :
+	    "direct";
 }
 
 size_t

@@ -75,6 +75,16 @@ typedef struct proto_conn_config {
 	                             * sends them as; borrowed during _new;
 	                             * at most PROTO_HELLO_EXT_MAX */
 	size_t next;
+	/* Optional: told, when the peer's HELLO has arrived and says where it
+	 * sees this side ("seen"), that address and the peer's own (the
+	 * socket's); both borrowed for the call, which must not free the
+	 * connection. A peer's word, a hint: proto_node_observe weighs it. */
+	void (*on_seen)(const proto_addr *seen, const proto_addr *by,
+	    void *seen_ctx);
+	void *seen_ctx;
+	const proto_addr *mapped; /* "mapped": the address a port mapping
+	                          * on this side's router forwards here;
+	                          * copied during _new; NULL: none */
 } proto_conn_config;
 
 typedef struct proto_conn_cbs {
@@ -282,6 +292,16 @@ size_t proto_conn_peer_max_frame(const proto_conn *c);
  * port, checked, never resolved), or NULL when it did not say. Owned by c,
  * valid while c is. A peer can say anything here: a hint, not a proof. */
 const proto_addr *proto_conn_seen(const proto_conn *c);
+
+/* The address the peer's router forwards to it ("mapped" of its HELLO),
+ * or NULL when it did not say. Owned by c; a hint, as "seen". */
+const proto_addr *proto_conn_peer_mapped(const proto_conn *c);
+
+/* How this side reached the peer: "mapped" when it connected to the
+ * peer's "mapped" address (through the port the peer's router forwards),
+ * else "direct" (its own address, or a connection the peer made). Static
+ * text; once ready. */
+const char *proto_conn_path(const proto_conn *c);
 
 /* Where the peer says it can be reached ("addrs" of its HELLO, IP
  * addresses only): their count, *out (owned by c, valid while c is) set

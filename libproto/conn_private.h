@@ -90,6 +90,8 @@ struct proto_conn {
 	char addr_host[PROTO_HELLO_ADDRS_MAX][INET6_ADDRSTRLEN]; /* "addrs" */
 	uint16_t addr_port[PROTO_HELLO_ADDRS_MAX];
 	size_t naddrs;
+	char mapped_host[INET6_ADDRSTRLEN]; /* "mapped": ours, when */
+	uint16_t mapped_port;               /* ... not 0 */
 	struct conn_ext ext[PROTO_HELLO_EXT_MAX]; /* "ext": our numbering */
 	size_t next;
 	int have_len;
@@ -116,8 +118,12 @@ struct proto_conn {
 	uint32_t version;
 	uint32_t peer_maxreq;       /* UINT32_MAX: not said */
 	size_t peer_max_frame;      /* PROTO_FRAME_MAX: not said */
+	void (*on_seen)(const proto_addr *, const proto_addr *, void *);
+	void *seen_ctx;             /* the config's on_seen, told "seen" */
 	proto_addr seen;            /* where it sees us ... */
 	int has_seen;               /* ... when it said */
+	proto_addr peer_mapped;     /* what its router forwards to it ... */
+	int has_peer_mapped;        /* ... when it said */
 	proto_addr peer_addrs[PROTO_HELLO_ADDRS_MAX];
 	size_t peer_naddrs;
 	struct conn_ext peer_ext[PROTO_HELLO_EXT_MAX];

@@ -459,6 +459,15 @@ proto_fetch_stats_get(const proto_fetch *fx, proto_fetch_stats *st)
 }
 
 int
+proto_fetch_peer_path(const proto_fetch *fx, size_t i, const char **path)
+{
+	if (i >= fx->npeers)
+		return PROTO_ERR_INVALID;
+	*path = fx->peers[i]->path;
+	return 0;
+}
+
+int
 proto_fetch_peer(const proto_fetch *fx, size_t i, const char **addr,
     uint64_t *chunks)
 {

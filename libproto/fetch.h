@@ -213,6 +213,13 @@ void proto_fetch_stats_get(const proto_fetch *fx, proto_fetch_stats *st);
  * canonical HOST:PORT (proto_addr_text), valid until the next call into
  * the fetch, and the chunks it sent that were kept. A peer that sent none may be forgotten, and the peers
  * after it renumbered. 0, or PROTO_ERR_INVALID past the last. */
+/* How peer i (numbered as proto_fetch_peer) was last reached:
+ * "direct" or "mapped" (proto_conn_path), static text, into *path; NULL
+ * when no connection to it got through its handshake. 0, or
+ * PROTO_ERR_INVALID past the last. */
+int proto_fetch_peer_path(const proto_fetch *fx, size_t i,
+    const char **path);
+
 int proto_fetch_peer(const proto_fetch *fx, size_t i, const char **addr,
     uint64_t *chunks);
 

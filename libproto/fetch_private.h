@@ -41,6 +41,8 @@ struct fetch_peer {
 	proto_addr addr;                /* where it listens, and the identity
 	                                 * it must show */
 	proto_conn *conn;
+	const char *path;               /* how it was last reached
+	                                 * (proto_conn_path); NULL: never */
 	int borrowed;                   /* conn is the node's server's, which
 	                                 * the peer made: we ask there as its
 	                                 * guest (proto_conn_attach) */

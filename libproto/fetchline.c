@@ -20,6 +20,7 @@ proto__fetch_peer_start(struct fetch_peer *p)
 
 	p->state = FETCH_READY;
 	p->fails = 0;
+	p->path = proto_conn_path(c);
 	p->swarm = (proto_conn_peer_caps(c) & PROTO_CAP_SWARM) != 0;
 	if (maxreq == 0) {
 		proto__fetch_peer_fail(p, 0, "%s: takes no requests (maxreq 0)",

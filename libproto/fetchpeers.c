@@ -82,12 +82,19 @@ borrow(struct fetch_peer *p, proto_conn *c)
 	return 0;
 }
 
+/* Where a peer sees us is the node's to weigh. */
+static void
+seen_by(const proto_addr *seen, const proto_addr *by, void *node)
+{
+	(void)proto_node_observe(node, seen, by);
+}
+
 static void
 connect_peer(struct fetch_peer *p)
 {
 	proto_fetch *f = p->f;
 	proto_conn_config cfg = f->cfg.conn;
-	proto_addr said[PROTO_HELLO_ADDRS_MAX];
+	proto_addr said[PROTO_HELLO_ADDRS_MAX], mapped;
 
 	/* What the owner's node serves, it says on every connection; and
 	 * it answers there, so that the peer may ask too. A connection the
@@ -105,6 +112,11 @@ connect_peer(struct fetch_peer *p)
 		cfg.naddrs = proto_node_addrs(f->cfg.node, said,
 		    PROTO_HELLO_ADDRS_MAX);
 		cfg.addrs = said;
+		cfg.on_seen = seen_by;
+		cfg.seen_ctx = f->cfg.node;
+		if (proto_node_external(f->cfg.node, &mapped) ==
+		    PROTO_NODE_EXT_MAPPED)
+			cfg.mapped = &mapped;
 		if ((c = proto_node_conn_to(f->cfg.node, &p->addr)) != NULL &&
 		    borrow(p, c) == 0)
 			return;

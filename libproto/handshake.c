@@ -93,6 +93,12 @@ proto__conn_send_hello(proto_conn *c)
 	}
 	hello.opts.addrs = addrs;
 	hello.opts.naddrs = c->naddrs;
+	if (c->mapped_port != 0) {
+		hello.opts.has |= PROTO_OPT_MAPPED;
+		hello.opts.mapped.host = c->mapped_host;
+		hello.opts.mapped.host_len = strlen(c->mapped_host);
+		hello.opts.mapped.port = c->mapped_port;
+	}
 	for (size_t i = 0; i < c->next; i++) {
 		ext[i].name = c->ext[i].name;
 		ext[i].name_len = strlen(c->ext[i].name);
@@ -170,6 +176,10 @@ take_options(proto_conn *c, const proto_hello_opts *o)
 	if ((o->has & PROTO_OPT_SEEN) && proto_addr_from_host(&c->seen,
 	    o->seen.host, o->seen.host_len, o->seen.port) == 0)
 		c->has_seen = 1;
+	if ((o->has & PROTO_OPT_MAPPED) && proto_addr_from_host(
+	    &c->peer_mapped, o->mapped.host, o->mapped.host_len,
+	    o->mapped.port) == 0)
+		c->has_peer_mapped = 1;
 	for (size_t i = 0; i < o->naddrs &&
 	    c->peer_naddrs < PROTO_HELLO_ADDRS_MAX; i++)
 		if (proto_addr_from_host(&c->peer_addrs[c->peer_naddrs],
@@ -247,6 +257,8 @@ proto__conn_handle_hello(proto_conn *c, const proto_msg *m)
 	    (unsigned long long)c->peer_nfiles, c->peer_port, c->version,
 	    (unsigned long long)c->peer_caps,
 	    c->has_seen ? proto_addr_text(&c->seen) : "(not said)");
+	if (c->has_seen && c->has_peer_addr && c->on_seen != NULL)
+		c->on_seen(&c->seen, &c->peer_addr, c->seen_ctx);
 	/* The handshake's deadline ends; the idle one, if any, begins. */
 	event_del(c->handshake);
 	{

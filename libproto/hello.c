@@ -1,6 +1,7 @@
 /*
  * The HELLO's options map (PROTOCOL.md section 4): what a node says of its
- * versions, its limits, the addresses it sees and is reached at, and the
+ * versions, its limits, the addresses it sees and is reached at (and the
+ * one its router forwards to it), and the
  * numbers it gives its extensions. Every key is optional, and a key that
  * is unknown, of the wrong type or out of range is left out, never an
  * error: a later version may widen a key, and the handshake must survive
@@ -72,6 +73,7 @@ proto__hello_pack_opts(msgpack_packer *pk, const proto_hello_opts *o)
 
 	if (o->naddrs > PROTO_HELLO_ADDRS_MAX || o->next > PROTO_HELLO_EXT_MAX ||
 	    ((o->has & PROTO_OPT_SEEN) && !entry_valid(&o->seen)) ||
+	    ((o->has & PROTO_OPT_MAPPED) && !entry_valid(&o->mapped)) ||
 	    ((o->has & PROTO_OPT_MAXFRAME) &&
 	    o->maxframe < PROTO_HELLO_MAXFRAME_MIN) ||
 	    o->rec_len > PROTO_RECORD_MAX || (o->rec_len > 0 && o->rec == NULL))
@@ -87,7 +89,8 @@ proto__hello_pack_opts(msgpack_packer *pk, const proto_hello_opts *o)
 			return PROTO_ERR_INVALID;
 	n = !!(o->has & PROTO_OPT_VMIN) + !!(o->has & PROTO_OPT_MAXREQ) +
 	    !!(o->has & PROTO_OPT_MAXFRAME) + !!(o->has & PROTO_OPT_SEEN) +
-	    (o->naddrs > 0) + (o->next > 0) + (o->rec_len > 0);
+	    (o->naddrs > 0) + (o->next > 0) + (o->rec_len > 0) +
+	    !!(o->has & PROTO_OPT_MAPPED);
 	msgpack_pack_map(pk, n);
 	if (o->has & PROTO_OPT_VMIN) {
 		pack_str(pk, "vmin", 4);
@@ -123,6 +126,10 @@ proto__hello_pack_opts(msgpack_packer *pk, const proto_hello_opts *o)
 		pack_str(pk, "rec", 3);
 		msgpack_pack_bin(pk, o->rec_len);
 		msgpack_pack_bin_body(pk, o->rec, o->rec_len);
+	}
+	if (o->has & PROTO_OPT_MAPPED) {
+		pack_str(pk, "mapped", 6);
+		pack_entry(pk, &o->mapped);
 	}
 	return 0;
 }
@@ -255,6 +262,10 @@ proto__hello_unpack_opts(const msgpack_object *o, msgpack_zone *zone,
 			opts->has &= ~PROTO_OPT_SEEN;
 			if (get_entry(v, &opts->seen) == 0)
 				opts->has |= PROTO_OPT_SEEN;
+		} else if (key_is(k, "mapped")) {
+			opts->has &= ~PROTO_OPT_MAPPED;
+			if (get_entry(v, &opts->mapped) == 0)
+				opts->has |= PROTO_OPT_MAPPED;
 		} else if (key_is(k, "addrs")) {
 			opts->naddrs = 0;
 			rc = get_addrs(v, zone, opts);

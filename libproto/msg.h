@@ -112,6 +112,7 @@ typedef struct proto_peer_entry {
 #define PROTO_OPT_MAXREQ 0x02u
 #define PROTO_OPT_MAXFRAME 0x04u
 #define PROTO_OPT_SEEN 0x08u
+#define PROTO_OPT_MAPPED 0x10u
 
 /* One entry of "ext": the peer sends extension `name` as message `type`. */
 typedef struct proto_hello_ext {
@@ -143,6 +144,8 @@ typedef struct proto_hello_opts {
 	const uint8_t *rec;   /* "rec": the sender's own signed record
 	                       * (record.h), not verified here; NULL: none */
 	size_t rec_len;       /* 1..PROTO_RECORD_MAX */
+	proto_peer_entry mapped; /* "mapped": the address the sender's router
+	                        * forwards to it (a port mapping it holds) */
 } proto_hello_opts;
 
 /* The least a maxframe may say: every node takes a HELLO's frame. */

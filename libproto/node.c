@@ -84,6 +84,9 @@ in_list(const struct sockaddr_storage *list, size_t count,
 int
 proto_node_is_self(const proto_node *n, const proto_addr *a)
 {
+	if (n->listening && n->ext_how != PROTO_NODE_EXT_NONE &&
+	    proto_addr_equal(a, &n->external))
+		return 1;
 	if (!n->listening || proto_addr_port(a) != proto_node_port(n))
 		return 0;
 	return proto_addr_is_loopback(a) || proto_addr_is_any(a) ||
@@ -118,11 +121,7 @@ proto_node_listen(proto_node *n, const proto_addr *at)
 		count = 1;
 	}
 	n->nmine = (size_t)count;
-	{
-		proto_addr said[PROTO_HELLO_ADDRS_MAX];
-		proto_server_set_addrs(n->server, said, proto_node_addrs(n,
-		    said, PROTO_HELLO_ADDRS_MAX));
-	}
+	proto__node_addrs_changed(n);
 	return 0;
 }
 
@@ -142,10 +141,16 @@ size_t
 proto_node_addrs(const proto_node *n, proto_addr *out, size_t max)
 {
 	size_t k = 0;
+	int ext = n->listening && n->ext_how != PROTO_NODE_EXT_NONE;
 
+	/* Beyond a NAT, the one address others reach: first, so that a
+	 * record cut to its first few still has it. */
+	if (ext && k < max)
+		out[k++] = n->external;
 	for (size_t i = 0; i < n->nmine && k < max; i++)
 		if (proto_addr_from_sockaddr(&out[k], (const struct sockaddr *)
-		    &n->mine[i], sizeof(n->mine[i])) == 0)
+		    &n->mine[i], sizeof(n->mine[i])) == 0 && (!ext ||
+		    !proto_addr_equal(&out[k], &n->external)))
 			k++;
 	return k;
 }
@@ -371,6 +376,8 @@ proto_node_new(struct event_base *base, const proto_node_config *cfg,
 		memcpy(n->boot, cfg->boot, cfg->nboot * sizeof(*n->boot));
 	}
 	n->cfg.boot = n->boot;
+	n->cfg.server.conn.on_seen = proto__node_on_seen;
+	n->cfg.server.conn.seen_ctx = n;
 	if ((n->store = proto_store_new()) == NULL ||
 	    (n->server = proto_server_new(base, n->store, &n->cfg.server,
 	    &scbs, n)) == NULL) {
@@ -474,6 +481,10 @@ proto__node_conn_config(proto_node *n, proto_conn_config *out,
 	out->caps = proto_node_caps(n);
 	out->naddrs = proto_node_addrs(n, said, PROTO_HELLO_ADDRS_MAX);
 	out->addrs = said;
+	out->on_seen = proto__node_on_seen;
+	out->seen_ctx = n;
+	out->mapped = n->listening && n->ext_how == PROTO_NODE_EXT_MAPPED ?
+	    &n->external : NULL;
 	/* Asking, it takes no requests (PROTOCOL.md: they flow one way). */
 	out->max_requests = 0;
 }

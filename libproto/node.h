@@ -105,6 +105,10 @@ typedef struct proto_node_seen {
 	                         * with in a PEERS_REPLY; NULL: none. Checked
 	                         * by proto_node_report */
 	size_t record_len;
+	const char *path;       /* PROTO_NODE_MET by a connection this node
+	                         * made: how it reached the node,
+	                         * proto_conn_path ("direct", "mapped"),
+	                         * static text; NULL: not known */
 } proto_node_seen;
 
 /* Called for each report the node takes (a source's, or a node that
@@ -167,6 +171,43 @@ uint16_t proto_node_port(const proto_node *node);
  * count; 0 before proto_node_listen. */
 size_t proto_node_addrs(const proto_node *node, proto_addr *out,
     size_t max);
+
+/*
+ * The node's external address: where machines beyond its NAT reach it.
+ * PROTO_NODE_EXT_SEEN: NODE_OBSERVED_AGREE (2) peers at distinct hosts
+ * said in their HELLO ("seen") that they see the node at one host, not
+ * one of this host's; the node's own listen port with it (reachable only
+ * through a router that forwards it). PROTO_NODE_EXT_MAPPED: a port
+ * mapping the router granted (proto_node_set_mapped), which outranks what
+ * peers say. Either comes first in proto_node_addrs, and so in the HELLO's
+ * "addrs" and in the node's record, which the DHT and peer exchange pass
+ * on.
+ */
+enum proto_node_ext {
+	PROTO_NODE_EXT_NONE = 0,
+	PROTO_NODE_EXT_SEEN,
+	PROTO_NODE_EXT_MAPPED,
+};
+
+/* The node's external address into *out (when not NULL) and how it was
+ * learnt: a PROTO_NODE_EXT_*, NONE (out untouched) when not known. */
+unsigned proto_node_external(const proto_node *node, proto_addr *out);
+
+/* The peer at by says in its HELLO that it sees this node at seen (both
+ * borrowed for the call). Kept for the last NODE_OBSERVED_MAX (16) peer
+ * hosts, one word per host; ignored for a node that does not listen, and
+ * when seen is loopback, a wildcard or one of this host's addresses (no
+ * NAT between). 1 when it changed the external address (logged once at
+ * info), else 0. The node's connections call it themselves; exposed for
+ * tests and for a source with connections of its own. */
+int proto_node_observe(proto_node *node, const proto_addr *seen,
+    const proto_addr *by);
+
+/* A port mapping (the router's word) says the node is reachable at ext,
+ * or, with NULL, no longer is: the external address is then what peers
+ * say again, once they say it. 0, or PROTO_ERR_INVALID for an address
+ * without a port. */
+int proto_node_set_mapped(proto_node *node, const proto_addr *ext);
 
 /* The caps (PROTO_CAP_*) the node's HELLOs state on the connections it
  * makes: PROTO_CAP_SWARM once it listens (its server answers INTERESTED),

@@ -10,6 +10,7 @@
 #define PROTO_NODE_PRIVATE_H
 
 #include <stddef.h>
+#include <time.h>
 
 #include "conn.h"
 #include "node.h"
@@ -39,6 +40,17 @@ struct node_watcher {
 	void *ctx;
 };
 
+/* What one peer said it sees us at (nodeext.c): by its host, the
+ * latest. */
+struct node_observed {
+	proto_addr by;          /* the peer's address (its host counts) */
+	proto_addr seen;        /* the host it sees us at, our port */
+	time_t when;
+};
+
+#define NODE_OBSERVED_MAX 16  /* peers whose word is kept */
+#define NODE_OBSERVED_AGREE 2 /* distinct hosts that must agree */
+
 struct proto_node {
 	struct event_base *base;
 	proto_node_config cfg;
@@ -61,6 +73,10 @@ struct proto_node {
 	unsigned nchecks;
 	struct event *boot_ev;
 	proto_record_own own;   /* our record, once listening */
+	struct node_observed observed[NODE_OBSERVED_MAX];
+	size_t nobserved;
+	proto_addr external;    /* where others reach us, when ext_how */
+	unsigned ext_how;       /* PROTO_NODE_EXT_*: none, seen, mapped */
 	int depth;      /* callbacks of ours on the stack */
 	int dying;      /* proto_node_free was called from one of them */
 };
@@ -108,6 +124,13 @@ void proto__node_conn_config(proto_node *n, proto_conn_config *out,
  * (NULL: none); noderecord.c keeps the record. */
 proto_record_own *proto__node_own(proto_node *n);
 const proto_identity *proto__node_identity(const proto_node *n);
+
+/* nodeext.c: the conn config's on_seen for the node's connections (ctx
+ * the node); the HELLO "addrs" and the server told anew after the
+ * external address changed. */
+void proto__node_on_seen(const proto_addr *seen, const proto_addr *by,
+    void *arg);
+void proto__node_addrs_changed(proto_node *n);
 
 /* 1 when rec (len bytes, or NULL) is a record that verifies now and lists
  * addr: addr is then pinned to its identity. 0 otherwise, addr untouched. */

@@ -70,6 +70,8 @@ struct proto_dht {
 	size_t nannounced;
 	size_t scanned;         /* store entries looked at */
 	time_t next_reput;
+	proto_addr ext;         /* the node's external address at the last */
+	unsigned ext_how;       /* ... round (proto_node_external) */
 	struct lookup *lookups[PROTO_DHT_LOOKUPS_MAX];
 	size_t nlookups;
 	proto_dht_stats st;     /* values, oversized, queue_full: under lock */
@@ -181,11 +183,23 @@ tick(evutil_socket_t fd, short what, void *arg)
 	size_t count = proto_store_count(store);
 	time_t now = time(NULL);
 	int round = now >= d->next_reput;
+	proto_addr ext;
+	unsigned how;
 
 	(void)fd;
 	(void)what;
 	if (!d->announce || proto_node_port(d->node) == 0)
 		return;
+	/* A mapping came or went, or peers now see us elsewhere: what the
+	 * record says changed, and it is put again now, not in 5 minutes. */
+	how = proto_node_external(d->node, &ext);
+	if (how != d->ext_how || (how != PROTO_NODE_EXT_NONE &&
+	    !proto_addr_equal(&ext, &d->ext))) {
+		d->ext_how = how;
+		if (how != PROTO_NODE_EXT_NONE)
+			d->ext = ext;
+		round = 1;
+	}
 	if (count < d->scanned)
 		d->scanned = 0;
 	/* New ids now; all of them in a round, which puts these too. */

@@ -54,6 +54,8 @@ report(struct asked *a, unsigned what, const proto_conn *c,
 		seen.has_nfiles = 1;
 		seen.nfiles = proto_conn_peer_nfiles(c);
 		seen.identity = proto_conn_peer_id(c);
+		if (what == PROTO_NODE_MET)
+			seen.path = proto_conn_path(c);
 	}
 	if (hello != NULL) {
 		seen.record = hello->opts.rec;

@@ -50,6 +50,7 @@
 #include "node.h"
 #include "nodequery.h"
 #include "dht.h"
+#include "nat.h"
 #include "addr.h"
 #include "fetch.h"
 #include "output.h"

@@ -258,6 +258,7 @@ proto_server_new(struct event_base *base, proto_store *store,
 	if (srv->cfg.conn.max_requests == 0)
 		srv->cfg.conn.max_requests = REQUESTS_MAX;
 	proto_server_set_addrs(srv, cfg->conn.addrs, cfg->conn.naddrs);
+	proto_server_set_mapped(srv, cfg->conn.mapped);
 	if (srv->cfg.inline_chunks == 0)
 		srv->cfg.inline_chunks = PROTO_SERVER_INLINE_CHUNKS;
 	if (srv->cfg.inline_chunks > PROTO_INLINE_MAX)
@@ -283,6 +284,14 @@ proto_server_new(struct event_base *base, proto_store *store,
 		return NULL;
 	}
 	return srv;
+}
+
+void
+proto_server_set_mapped(proto_server *srv, const proto_addr *mapped)
+{
+	if (mapped != NULL)
+		srv->mapped = *mapped;
+	srv->cfg.conn.mapped = mapped != NULL ? &srv->mapped : NULL;
 }
 
 void

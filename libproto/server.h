@@ -110,6 +110,10 @@ uint16_t proto_server_port(const proto_server *srv);
 void proto_server_set_addrs(proto_server *srv, const proto_addr *addrs,
     size_t n);
 
+/* The address a port mapping forwards to this node, said in the HELLO of
+ * every connection accepted from now on ("mapped"); copied; NULL: none. */
+void proto_server_set_mapped(proto_server *srv, const proto_addr *mapped);
+
 /* Answers and announces on the discovery port, for the store's files;
  * cfg is copied (as proto_beacon_new), the beacon is the server's and goes
  * with it. 0, or PROTO_ERR_SYSTEM with errno set (EINVAL: a bad target

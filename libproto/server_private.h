@@ -80,6 +80,7 @@ struct proto_server {
 	proto_store *store;
 	proto_server_config cfg;
 	proto_addr addrs[PROTO_HELLO_ADDRS_MAX]; /* cfg.conn.addrs points here */
+	proto_addr mapped;      /* cfg.conn.mapped points here, when set */
 	proto_server_cbs cbs;
 	void *ctx;
 	struct evconnlistener *listener;

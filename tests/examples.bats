@@ -67,7 +67,7 @@ nothing_left() {
 @test "examples/file_sharing_demo.sh 1048576: exit 0, fetched through discovery, verified" {
 	run -0 --separate-stderr timeout 120 "$EXAMPLES/file_sharing_demo.sh" 1048576
 	assert_line --regexp '^== node A: content id [0-9a-f]{64}$'
-	assert_line --regexp $'^127\\.0\\.0\\.1:[0-9]+\tnode-a\t[0-9a-f]{64}\t1$'
+	assert_line --regexp $'^127\\.0\\.0\\.1:[0-9]+\tnode-a\t[0-9a-f]{64}\t1\tdirect$'
 	assert_line --regexp $'^OK\t.*/fetched\\.bin$'
 	assert_line --partial '== demo OK'
 	wait_for -t 5 nothing_left
@@ -81,9 +81,9 @@ nothing_left() {
 	assert_line --regexp $'^[0-9a-f]{64}\t200000\tnotes-2\\.bin$'
 	assert_line --regexp $'^[0-9a-f]{64}\t300000\tphoto-2\\.bin$'
 	# the network as p2p-discover -l shows it
-	assert_line --regexp $'^127\\.0\\.0\\.1:[0-9]+\tseed\t[0-9a-f]{64}\t1$'
-	assert_line --regexp $'^127\\.0\\.0\\.1:[0-9]+\tnode-1\t[0-9a-f]{64}\t1$'
-	assert_line --regexp $'^127\\.0\\.0\\.1:[0-9]+\tnode-2\t[0-9a-f]{64}\t2$'
+	assert_line --regexp $'^127\\.0\\.0\\.1:[0-9]+\tseed\t[0-9a-f]{64}\t1\tdirect$'
+	assert_line --regexp $'^127\\.0\\.0\\.1:[0-9]+\tnode-1\t[0-9a-f]{64}\t1\tdirect$'
+	assert_line --regexp $'^127\\.0\\.0\\.1:[0-9]+\tnode-2\t[0-9a-f]{64}\t2\tdirect$'
 	# the fetch, verified, and the summary
 	assert_line --regexp $'^OK\t.*/fetcher/seed-file\\.bin$'
 	assert_line --partial 'discovered: 3 nodes'
@@ -122,7 +122,7 @@ nothing_left() {
 		skip "$stderr"
 	fi
 	assert_success
-	assert_line --regexp $'^10\\.199\\.1\\.2:[0-9]+\tsite-a\t[0-9a-f]{64}\t1$'
+	assert_line --regexp $'^10\\.199\\.1\\.2:[0-9]+\tsite-a\t[0-9a-f]{64}\t1\tdirect$'
 	assert_line --partial 'OK	fetched by content id through the DHT, 300000 bytes'
 	assert_line --partial 'OK	fetched from the node found by its identity'
 	assert_line '== simulation OK'

@@ -136,7 +136,7 @@ serve_dht() {
 	run --separate-stderr in_site c timeout 30 p2p-discover --dht --dht-bootstrap "$BOOT" \
 		--hash "$ID" -t 10 -l
 	assert_success
-	assert_output --regexp "^$SERVER_ADDR"$'\t'".*"$'\t'"$IDENT"$'\t'"1$"
+	assert_output --regexp "^$SERVER_ADDR"$'\t'".*"$'\t'"$IDENT"$'\t'"1"$'\t'"direct$"
 }
 
 @test "internet: p2p-fetch --dht looks the id up itself; -o shares it on the DHT too" {

@@ -162,8 +162,8 @@ two_servers() {
 	# The nodes share this test's key (~/.config/p2p/identity.pem), so one identity.
 	local id
 	id=$(server_identity)
-	assert_line "$A"$'\tnode-a\t'"$id"$'\t2'
-	assert_line "$B"$'\tnode-b\t'"$id"$'\t2'
+	assert_line "$A"$'\tnode-a\t'"$id"$'\t2\tdirect'
+	assert_line "$B"$'\tnode-b\t'"$id"$'\t2\tdirect'
 }
 
 @test "netns: --hash across the LAN keeps only the node with the file" {

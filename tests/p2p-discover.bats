@@ -183,22 +183,22 @@ dserve() {
 	[[ $ida != "$idb" && $idb != "$idc" && $ida != "$idc" ]] || fail "the nodes share an identity"
 	run -0 --separate-stderr "${DISCOVER[@]}" -t 2 -l
 	assert_equal "${#lines[@]}" 3
-	assert_line "$a"$'\tnode-one\t'"$ida"$'\t2'
-	assert_line "$b"$'\tnode-two\t'"$idb"$'\t3'
-	assert_line "$c"$'\tnode-empty\t'"$idc"$'\t0'
+	assert_line "$a"$'\tnode-one\t'"$ida"$'\t2\tdirect'
+	assert_line "$b"$'\tnode-two\t'"$idb"$'\t3\tdirect'
+	assert_line "$c"$'\tnode-empty\t'"$idc"$'\t0\tdirect'
 	local line
 	for line in "${lines[@]}"; do
-		assert_equal "$(awk -F '\t' '{ print NF }' <<<"$line")" 4
+		assert_equal "$(awk -F '\t' '{ print NF }' <<<"$line")" 5
 	done
 	run -0 --separate-stderr "${DISCOVER[@]}" -t 1 --long
-	assert_line "$a"$'\tnode-one\t'"$ida"$'\t2'
+	assert_line "$a"$'\tnode-one\t'"$ida"$'\t2\tdirect'
 }
 
 @test "-l with --no-tls: IDENTITY is '-'" {
 	dserve -n plain --no-tls
 	local a=127.0.0.1:$SERVER_PORT
 	run -0 --separate-stderr "${DISCOVER[@]}" -t 1 -l --no-tls
-	assert_output "$a"$'\tplain\t-\t0'
+	assert_output "$a"$'\tplain\t-\t0\tdirect'
 	assert_stderr --partial 'TLS is off'
 }
 
@@ -331,8 +331,8 @@ dserve() {
 	# The two share this test's key (~/.config/p2p/identity.pem), so one identity.
 	local id
 	id=$(server_identity)
-	assert_line "$a"$'\tnode-a\t'"$id"$'\t0'
-	assert_line "$b"$'\tnode-b\t'"$id"$'\t0'
+	assert_line "$a"$'\tnode-a\t'"$id"$'\t0\tdirect'
+	assert_line "$b"$'\tnode-b\t'"$id"$'\t0\tdirect'
 }
 
 @test "bootstrap peer unreachable: exit 1, no peers found" {

@@ -160,11 +160,13 @@ test_roundtrip(void)
 	m.listen_port = 7000;
 	m.nfiles = 3;
 	m.opts.has = PROTO_OPT_VMIN | PROTO_OPT_MAXREQ | PROTO_OPT_MAXFRAME |
-	    PROTO_OPT_SEEN;
+	    PROTO_OPT_SEEN | PROTO_OPT_MAPPED;
 	m.opts.vmin = 1;
 	m.opts.maxreq = 0;
 	m.opts.maxframe = UINT32_MAX;
 	m.opts.seen = (proto_peer_entry){ "2001:db8::1", 11, 40000, NULL, 0 };
+	m.opts.mapped = (proto_peer_entry){ "2001:db8::ffff:ffff:ffff:ffff",
+	    29, 65535, NULL, 0 };
 	m.opts.addrs = addrs8;
 	m.opts.naddrs = PROTO_HELLO_ADDRS_MAX;
 	m.opts.ext = ext;
@@ -175,6 +177,7 @@ test_roundtrip(void)
 	    u.auth == NULL && u.opts.has == m.opts.has && u.opts.vmin == 1 &&
 	    u.opts.maxreq == 0 && u.opts.maxframe == UINT32_MAX &&
 	    entry_is(&u.opts.seen, "2001:db8::1", 40000) &&
+	    entry_is(&u.opts.mapped, "2001:db8::ffff:ffff:ffff:ffff", 65535) &&
 	    u.opts.naddrs == PROTO_HELLO_ADDRS_MAX &&
 	    u.opts.next == PROTO_HELLO_EXT_MAX;
 	for (size_t i = 0; good && i < PROTO_HELLO_ADDRS_MAX; i++) {
@@ -304,6 +307,9 @@ test_left_out(void)
 		{ "'seen' 92 '1.2.3.4' ce 00 01 00 00", "seen port 65536" },
 		{ "'seen' 92 c4 04 01 02 03 04 01", "seen host a bin" },
 		{ "'seen' 92 '' 01", "seen host empty" },
+		{ "'mapped' 'x'", "mapped a str" },
+		{ "'mapped' 92 'localhost' 01", "mapped a name" },
+		{ "'mapped' 92 '1.2.3.4' 00", "mapped port 0" },
 		{ "'addrs' 81 01 02", "addrs a map" },
 		{ "'addrs' 99 92 '1.1.1.1' 01 92 '1.1.1.1' 01 92 '1.1.1.1' 01 "
 		  "92 '1.1.1.1' 01 92 '1.1.1.1' 01 92 '1.1.1.1' 01 "
@@ -531,6 +537,25 @@ test_examples(void)
 	    "a5 61 64 64 72 73 91 92 a9 31 39 32 2e 30 2e 32 2e 37 cd 1f 90 "
 	    "a3 65 78 74 81 a7 75 74 5f 64 65 6d 6f 40",
 	    "PROTOCOL.md 5: HELLO with addrs and ext");
+
+	{
+		static const proto_peer_entry ext_addr = { "5.5.5.1", 7, 7000,
+		    NULL, 0 };
+		proto_msg_init(&m, PROTO_MSG_HELLO);
+		m.version = 1;
+		m.text = "c";
+		m.text_len = 1;
+		m.listen_port = 7000;
+		m.opts.addrs = &ext_addr;
+		m.opts.naddrs = 1;
+		m.opts.has = PROTO_OPT_MAPPED;
+		m.opts.mapped = ext_addr;
+		frame_is(&m,
+		    "00 00 00 32  98 00 01 00 a1 63 cd 1b 58 00 c0 82 "
+		    "a5 61 64 64 72 73 91 92 a7 35 2e 35 2e 35 2e 31 cd 1b 58 "
+		    "a6 6d 61 70 70 65 64 92 a7 35 2e 35 2e 35 2e 31 cd 1b 58",
+		    "PROTOCOL.md 5: HELLO with addrs and mapped");
+	}
 }
 
 int

@@ -52,7 +52,7 @@ swarm_lists() {
 	assert_stderr --partial "conn: $SERVER_ADDR: TLS TLSv1.3, "
 	refute_stderr --partial 'TLS is off'
 	run -0 --separate-stderr timeout 30 p2p-discover -t 3 -l --discovery-port "$dp" </dev/null
-	assert_output "$SERVER_ADDR"$'\ttls-node\t'"$ident"$'\t1'
+	assert_output "$SERVER_ADDR"$'\ttls-node\t'"$ident"$'\t1\tdirect'
 }
 
 @test "--identity with the key of PROTOCOL.md's test vector: identity a050837d...91a5 everywhere" {
@@ -318,8 +318,8 @@ PY
 	assert_equal "$DISCOVERED" "$open"
 	# -l shows the members with their names (over TLS, with the swarm's proof)
 	run -0 --separate-stderr timeout 30 p2p-discover -t 3 -l --discovery-port "$dp" --secret-file a.secret </dev/null
-	assert_line --regexp "^$a1"$'\ta1\t[0-9a-f]{64}\t0$'
-	assert_line --regexp "^$a2"$'\ta2\t[0-9a-f]{64}\t0$'
+	assert_line --regexp "^$a1"$'\ta1\t[0-9a-f]{64}\t0\tdirect$'
+	assert_line --regexp "^$a2"$'\ta2\t[0-9a-f]{64}\t0\tdirect$'
 	assert_equal "${#lines[@]}" 2
 
 	# the other swarm's datagrams did arrive, and were ignored

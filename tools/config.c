@@ -183,6 +183,13 @@ config_entry_checked(struct config_ctx *c, const char *section,
 			return 0;
 		cfg->dht = strcmp(v, "true") == 0;
 	} else if (strcmp(section, "network") == 0 &&
+	    strcmp(name, "nat") == 0) {
+		c->bad_key = "network.nat";
+		c->why = "true or false";
+		if (strcmp(v, "true") != 0 && strcmp(v, "false") != 0)
+			return 0;
+		cfg->nat = strcmp(v, "true") == 0;
+	} else if (strcmp(section, "network") == 0 &&
 	    strcmp(name, "dht_bootstrap") == 0) {
 		c->bad_key = "network.dht_bootstrap";
 		c->why = "HOST:PORT, comma-separated";

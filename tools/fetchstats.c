@@ -28,13 +28,45 @@ from_json(struct fetch *f, struct tool_json *j)
 	tool_json_close(j, ']');
 }
 
+/* How a peer that sent chunks was reached: "direct", "mapped" (through
+ * the port its router forwards), "-" when not known. */
+static const char *
+path_of(struct fetch *f, size_t i)
+{
+	const char *path;
+
+	return proto_fetch_peer_path(f->fx, i, &path) == 0 && path != NULL ?
+	    path : "-";
+}
+
+/* "paths": the peers of "from", each with how it was reached. */
+static void
+paths_json(struct fetch *f, struct tool_json *j)
+{
+	const char *addr, *path;
+	uint64_t chunks;
+
+	tool_json_open(j, "paths", '[');
+	for (size_t i = 0; proto_fetch_peer(f->fx, i, &addr, &chunks) == 0;
+	    i++) {
+		if (chunks == 0)
+			continue;
+		path = path_of(f, i);
+		tool_json_open(j, NULL, '{');
+		tool_json_str(j, "peer", addr, strlen(addr));
+		tool_json_str(j, "path", path, strlen(path));
+		tool_json_close(j, '}');
+	}
+	tool_json_close(j, ']');
+}
+
 /* --stats: one line on stderr, KEY=VALUE or a JSON object, the same keys
  * in the same order. */
 void
 fetch_print_stats(struct fetch *f)
 {
-	char line[8192], from[4096] = "";
-	size_t used = 0, at, used_peers = 0;
+	char line[12288], from[4096] = "", paths[4096] = "";
+	size_t used = 0, pused = 0, at, used_peers = 0;
 	enum { FROM_BEFORE = 5, NNUM = 13 }; /* "from" before "cancelled" */
 	proto_server_stats ss;
 	proto_fetch_stats fs;
@@ -51,6 +83,10 @@ fetch_print_stats(struct fetch *f)
 			used += (size_t)snprintf(from + used,
 			    sizeof(from) - used, "%s%s/%llu", used ? "," : "",
 			    addr, (unsigned long long)chunks);
+		if (pused < sizeof(paths))
+			pused += (size_t)snprintf(paths + pused,
+			    sizeof(paths) - pused, "%s%s/%s", pused ? "," : "",
+			    addr, path_of(f, i));
 	}
 	proto_fetch_stats_get(f->fx, &fs);
 	memset(&ss, 0, sizeof(ss));
@@ -75,6 +111,7 @@ fetch_print_stats(struct fetch *f)
 				from_json(f, &j);
 			tool_json_uint(&j, num[i].key, num[i].v);
 		}
+		paths_json(f, &j);
 		tool_json_uint(&j, "exit", (uint64_t)f->exit_code);
 		(void)tool_json_finish(&j, STDERR_FILENO);
 		return;
@@ -87,5 +124,7 @@ fetch_print_stats(struct fetch *f)
 		at += (size_t)snprintf(line + at, sizeof(line) - at,
 		    " %s=%llu", num[i].key, (unsigned long long)num[i].v);
 	}
+	snprintf(line + at, sizeof(line) - at, " paths=%s", pused ? paths :
+	    "-");
 	fprintf(stderr, "%s\n", line);
 }

@@ -37,6 +37,7 @@ struct found {
 	char name[PROTO_NODE_NAME_MAX + 1];
 	char id[PROTO_IDENTITY_HEX_LEN + 1]; /* from its TLS handshake */
 	uint64_t nfiles;
+	const char *path;        /* how its handshake was reached; NULL */
 };
 
 struct discover {
@@ -65,6 +66,7 @@ usage(FILE *out)
 	    "  -b, --bootstrap HOST:PORT  ask this peer for the peers it knows\n"
 	    "      --hash ID              only peers that have this file\n"
 	    "  -l, --long                 HOST:PORT<TAB>NAME<TAB>IDENTITY<TAB>NFILES\n"
+	    "                             <TAB>PATH (direct, mapped; - not met)\n"
 	    "      --json                 the same as a JSON object, one a line\n"
 	    "      --discovery-port PORT  UDP discovery port (default 9999)\n"
 	    "      --discovery-addr ADDR  where queries go (default: each interface's\n"
@@ -99,6 +101,10 @@ print_peer_json(const struct found *f, const char *addr)
 	tool_json_str(&j, "name", f->name, strlen(f->name));
 	tool_json_null(&j, "identity"); /* until TLS */
 	tool_json_uint(&j, "nfiles", f->nfiles);
+	if (f->path != NULL)
+		tool_json_str(&j, "path", f->path, strlen(f->path));
+	else
+		tool_json_null(&j, "path");
 	return tool_json_finish(&j, STDOUT_FILENO);
 }
 
@@ -120,8 +126,9 @@ print_peer(struct discover *d, struct found *f)
 		for (char *t = name; *t; t++)
 			if (*t == '\t')
 				*t = '?';
-		rc = printf("%s\t%s\t%s\t%llu\n", addr, name[0] ? name : "-",
-		    f->id[0] ? f->id : "-", (unsigned long long)f->nfiles);
+		rc = printf("%s\t%s\t%s\t%llu\t%s\n", addr,
+		    name[0] ? name : "-", f->id[0] ? f->id : "-",
+		    (unsigned long long)f->nfiles, f->path ? f->path : "-");
 	} else
 		rc = printf("%s\n", addr);
 	if (rc < 0 || fflush(stdout) != 0) {
@@ -168,6 +175,8 @@ on_seen(const proto_node_seen *s, void *arg)
 		if (s->identity != NULL)
 			proto_hex_encode(s->identity, PROTO_IDENTITY_LEN,
 			    f->id);
+		if (s->path != NULL)
+			f->path = s->path;
 	}
 	switch (s->what) {
 	case PROTO_NODE_HEARD:

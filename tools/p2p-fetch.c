@@ -25,6 +25,7 @@
 #include <event2/event.h>
 
 #include "dht.h"
+#include "nat.h"
 #include "p2p-fetch.h"
 #include "tls.h"
 
@@ -42,7 +43,7 @@ usage(FILE *out)
 	    "                 [--max-upload-rate RATE] [--progress] [--stats]\n"
 	    "                 [--json] [--config FILE] [--no-tls]\n"
 	    "                 [--identity FILE] [--secret-file FILE] [--dht]\n"
-	    "                 [--dht-bootstrap HOST:PORT]... [--dht-port PORT] ID\n"
+	    "                 [--dht-bootstrap HOST:PORT]... [--dht-port PORT] [--nat] [--no-nat] ID\n"
 	    "       p2p-fetch --list [--json] [-p HOST:PORT]...\n"
 	    "  -p, --peer [ID@]HOST:PORT  fetch from this peer (repeat for more);\n"
 	    "                         with ID, only if it shows that identity; '-'\n"
@@ -75,6 +76,7 @@ usage(FILE *out)
 	    "      --strict           an unknown key in that file is an error\n"
 	    TOOL_TLS_USAGE
 	    TOOL_DHT_USAGE
+	    TOOL_NAT_USAGE
 	    "  -q, --quiet            print only errors, no progress\n"
 	    "  -v, --verbose          print more (repeat for more)\n"
 	    "  -h, --help             print this help and exit\n"
@@ -343,6 +345,7 @@ start_node(struct fetch *f)
 	if (proto_node_start_beacon(f->node, &f->disco) != 0)
 		tool_log(LOG_DEBUG, "discovery port %u: %s; not discoverable",
 		    f->disco.port, strerror(errno));
+	tool_nat_start(f->node);
 }
 
 static void
@@ -381,6 +384,7 @@ load_settings(struct fetch *f, int argc, char **argv)
 	f->disco.answer_only = 1;
 	tool_config_load(argc, argv, &config);
 	tool_dht_config(&config);
+	tool_nat_config(&config);
 	if (config.has_max_peers)
 		f->max_peers = config.max_peers;
 	if (config.has_connection_timeout)
@@ -422,6 +426,7 @@ parse_options(struct fetch *f, int argc, char **argv)
 		{ "bind", required_argument, NULL, 'B' },
 		TOOL_LONGOPTS_TLS,
 		TOOL_LONGOPTS_DHT,
+		TOOL_LONGOPTS_NAT,
 		TOOL_LONGOPT_PROGRESS,
 		TOOL_LONGOPT_JSON,
 		TOOL_LONGOPTS_RATES,
@@ -477,7 +482,8 @@ parse_options(struct fetch *f, int argc, char **argv)
 			break;
 		default:
 			if (!tool_common_option(ch, usage) &&
-			    !tool_tls_option(ch) && !tool_dht_option(ch))
+			    !tool_tls_option(ch) && !tool_dht_option(ch) &&
+			    !tool_nat_option(ch))
 				usage_error(NULL);
 		}
 	}

@@ -26,6 +26,7 @@
 #include <event2/listener.h>
 
 #include "dht.h"
+#include "nat.h"
 #include "share.h"
 #include "tls.h"
 #include "tool.h"
@@ -64,7 +65,7 @@ usage(FILE *out)
 	    "                 [--max-download-rate RATE] [--stats] [--json]\n"
 	    "                 [--config FILE] [--no-tls] [--identity FILE]\n"
 	    "                 [--secret-file FILE] [--hidden] [--dht]\n"
-	    "                 [--dht-bootstrap HOST:PORT]... [--dht-port PORT]\n"
+	    "                 [--dht-bootstrap HOST:PORT]... [--dht-port PORT] [--nat] [--no-nat]\n"
 	    "  -p, --port PORT        TCP port to listen on (default %d; 0: any)\n"
 	    "      --bind ADDR        address to listen on (default 0.0.0.0)\n"
 	    "  -d, --dir DIR          share every regular file under DIR\n"
@@ -95,6 +96,7 @@ usage(FILE *out)
 	    "      --strict           an unknown key in that file is an error\n"
 	    TOOL_TLS_USAGE
 	    TOOL_DHT_USAGE
+	    TOOL_NAT_USAGE
 	    "  -q, --quiet            print only errors\n"
 	    "  -v, --verbose          print more (repeat for more)\n"
 	    "  -h, --help             print this help and exit\n"
@@ -308,6 +310,7 @@ main(int argc, char **argv)
 		{ "hidden", no_argument, NULL, OPT_HIDDEN },
 		TOOL_LONGOPTS_TLS,
 		TOOL_LONGOPTS_DHT,
+		TOOL_LONGOPTS_NAT,
 		TOOL_LONGOPTS_COMMON,
 	};
 	struct server srv;
@@ -347,6 +350,7 @@ main(int argc, char **argv)
 		srv.disco.port = config.discovery_port;
 	srv.cfg.server.inline_chunks = config.inline_chunks;
 	tool_dht_config(&config);
+	tool_nat_config(&config);
 	if ((dirs = calloc((size_t)argc, sizeof(*dirs))) == NULL ||
 	    (boot = calloc((size_t)argc, sizeof(*boot))) == NULL)
 		tool_die(1, "out of memory");
@@ -416,7 +420,8 @@ main(int argc, char **argv)
 			break;
 		default:
 			if (tool_common_option(ch, usage) ||
-			    tool_tls_option(ch) || tool_dht_option(ch))
+			    tool_tls_option(ch) || tool_dht_option(ch) ||
+			    tool_nat_option(ch))
 				break;
 			usage(stderr);
 			return 2;
@@ -478,6 +483,7 @@ main(int argc, char **argv)
 		tool_log(LOG_WARN, "sharing nothing: pipe manifests in "
 		    "(p2p-chunk FILE | p2p-serve) or give -d DIR");
 	start_discovery(&srv);
+	tool_nat_start(srv.node);
 	if (tool_dht_on())
 		dht = tool_dht_start(srv.node, 1);
 	event_base_dispatch(srv.base);

@@ -147,6 +147,7 @@ struct tool_config {
 	                         * separated; MINI_P2P_DHT_BOOTSTRAP; "": the
 	                         * public network's */
 	uint16_t dht_port;      /* network.dht_port, MINI_P2P_DHT_PORT */
+	int nat;                /* network.nat: map the listen port */
 	int has_max_peers, has_connection_timeout, has_discovery_interval,
 	    has_discovery_port, has_chunk_size, has_max_file_size,
 	    has_log_level;
