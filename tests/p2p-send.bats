@@ -85,3 +85,14 @@ _lines() {
 	run -2 --separate-stderr p2p-fetch "p2p://$id" </dev/null
 	assert_stderr 'p2p-fetch: link: no addresses: give --dht to look the id up in the DHT, or -p HOST:PORT'
 }
+
+@test "--bind :: lists both families, IPv6 in brackets; the link fetches" {
+	make_file song.ogg 20K 4
+	send 1 --bind :: song.ogg
+	run -0 cat "$SEND_OUT"
+	assert_regex "$output" "^p2p-fetch 'p2p://[0-9a-f]{64}@127\\.0\\.0\\.1:([0-9]+),\\[::1\\]:\\1#[0-9a-f]{64}'\$"
+	mkdir recv
+	cd recv
+	run -0 --separate-stderr bash -c "$output </dev/null"
+	cmp ../song.ogg song.ogg
+}
