@@ -24,6 +24,7 @@
  *   dht.h       the DHT as a source: keys, values, the engine module
  *   ifaddr.h    the addresses of this host's interfaces
  *   addr.h      a peer address: parsed once, compared and formatted here
+ *   link.h      share links: p2p://ID@ADDR,...#IDENTITY
  *   fetch.h     fetching a file by id from many peers at once
  *   output.h    where a fetched file's chunks go: a stream, or FILE.part
  *   identity.h  a node's key pair and identity, TLS 1.3 contexts
@@ -52,6 +53,7 @@
 #include "dht.h"
 #include "nat.h"
 #include "addr.h"
+#include "link.h"
 #include "fetch.h"
 #include "output.h"
 #include "tree.h"

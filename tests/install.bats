@@ -32,7 +32,7 @@ setup() {
 @test "make install DESTDIR= PREFIX=/usr: tools, static and shared libproto, headers, libproto.pc, man pages" {
 	run -0 make -s -C "$REPO" install DESTDIR="$DEST" PREFIX=/usr
 	local t
-	for t in p2p-chunk p2p-serve p2p-fetch p2p-verify p2p-discover p2p-bench; do
+	for t in p2p-chunk p2p-serve p2p-fetch p2p-verify p2p-discover p2p-send p2p-bench; do
 		assert_file_executable "$DEST/usr/bin/$t"
 	done
 	assert_file_exists "$DEST/usr/lib/libproto.a"
@@ -67,6 +67,8 @@ setup() {
 		assert_file_exists "$DEST/usr/include/proto/$t"
 	done
 	assert_file_exists "$DEST/usr/share/man/man1/p2p-fetch.1"
+	assert_file_exists "$DEST/usr/share/man/man1/p2p-send.1"
+	assert_file_exists "$DEST/usr/include/proto/link.h"
 	assert_file_exists "$DEST/usr/share/man/man7/p2p.7"
 	run -0 grep -x 'libdir=/usr/lib' "$DEST/usr/lib/pkgconfig/libproto.pc"
 	"$DEST/usr/bin/p2p-chunk" -V

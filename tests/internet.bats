@@ -146,6 +146,27 @@ serve_dht() {
 	cmp share/file.bin got.bin
 }
 
+@test "internet: p2p-send --dht in site A; its link without addresses (p2p://ID#IDENTITY) is looked up with p2p-fetch --dht in C" {
+	ip netns exec "$NS-a" env -u MINI_P2P_DISCOVERY_ADDR p2p-send --dht --dht-bootstrap "$BOOT" \
+		share/file.bin </dev/null >send.out 2>send.err 3>&- &
+	SERVER_PIDS+=($!)
+	wait_for -t 30 test -s send.out
+	local link id ident
+	link=$(head -n 1 send.out)
+	link=${link#"p2p-fetch '"}
+	link=${link%"'"}
+	id=${link#p2p://}
+	id=${id%%@*}
+	ident=${link##*#}
+	assert_equal "$id" "$ID"
+	run -2 --separate-stderr in_site c p2p-fetch -o got.bin "p2p://$id#$ident" </dev/null
+	assert_stderr --partial 'give --dht'
+	run in_site c timeout 60 p2p-fetch --dht --dht-bootstrap "$BOOT" -T 10 -o got.bin \
+		"p2p://$id#$ident" </dev/null
+	assert_success
+	cmp share/file.bin got.bin
+}
+
 @test "internet: a node found by its identity (-p ID@dht), wherever it is" {
 	serve_dht b
 	run in_site c timeout 30 p2p-fetch -p "$IDENT@dht" --dht-bootstrap "$BOOT" -T 10 \

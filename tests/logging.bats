@@ -25,6 +25,8 @@ fetch_log() {
 	done
 	shift
 	[[ -n ${SERVER_ADDR:-} ]] || serve_chunked f -- --no-announce
+	# each run a whole fetch: over a whole out, p2p-fetch says there is nothing to do
+	rm -f out
 	run -0 --separate-stderr env "${envs[@]}" p2p-fetch "$@" -p "$SERVER_ADDR" -o out "$ID" </dev/null
 	cmp f out
 }

@@ -511,7 +511,7 @@ UNKNOWN_ID=$(printf 'not served' | sha256sum | cut -d' ' -f1)
 	assert_equal "$(stats_field "$stderr" chunks_resumed)" 1024
 }
 
-@test "repair: a hard-linked or wrong-sized FILE is not written in place: fetched whole, renamed" {
+@test "repair: a hard-linked damaged FILE is not written in place: fetched whole, renamed; a wrong-sized one only with --force" {
 	make_file src 4M 23
 	serve_chunked -c 64K src
 	cp src out
@@ -522,7 +522,12 @@ UNKNOWN_ID=$(printf 'not served' | sha256sum | cut -d' ' -f1)
 	! cmp -s src other
 	assert_equal "$(stats_field "$stderr" chunks_fetched)" 64
 	head -c 3M src >short
-	run -0 --separate-stderr timeout 60 p2p-fetch --stats -p "$SERVER_ADDR" -o short "$(ref_id src)" </dev/null
+	cp short short.orig
+	run -1 --separate-stderr timeout 60 p2p-fetch --stats -p "$SERVER_ADDR" -o short "$(ref_id src)" </dev/null
+	assert_stderr_line "p2p-fetch: short: exists and is another file (3145728 bytes, not 4194304); not overwritten: remove it, or give --force to replace it"
+	cmp short.orig short
+	assert_file_not_exists short.part
+	run -0 --separate-stderr timeout 60 p2p-fetch --force --stats -p "$SERVER_ADDR" -o short "$(ref_id src)" </dev/null
 	cmp src short
 	assert_equal "$(stats_field "$stderr" chunks_fetched)" 64
 }

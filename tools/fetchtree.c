@@ -544,6 +544,7 @@ fetch_on_tree(proto_tree *t, void *arg)
 		return 0;
 	}
 	f->tree = t;
+	fetch_name_tree(f, t);
 	if ((f->ft = calloc(1, sizeof(*f->ft))) == NULL)
 		tool_die(1, "out of memory");
 	f->ft->root = -1;

@@ -37,13 +37,14 @@ static void
 usage(FILE *out)
 {
 	fprintf(out,
-	    "usage: p2p-fetch [-qv] [-p HOST:PORT]... [-o FILE] [-T SECONDS]\n"
-	    "                 [--max-peers N] [--seed] [--no-share] [--port PORT]\n"
-	    "                 [--bind ADDR] [--max-download-rate RATE]\n"
+	    "usage: p2p-fetch [-qvO] [-p HOST:PORT]... [-o FILE|DIR] [--force]\n"
+	    "                 [-T SECONDS] [--max-peers N] [--seed] [--no-share]\n"
+	    "                 [--port PORT] [--bind ADDR] [--max-download-rate RATE]\n"
 	    "                 [--max-upload-rate RATE] [--progress] [--stats]\n"
 	    "                 [--json] [--config FILE] [--no-tls]\n"
-	    "                 [--identity FILE] [--secret-file FILE] [--dht]\n"
-	    "                 [--dht-bootstrap HOST:PORT]... [--dht-port PORT] [--nat] [--no-nat] ID\n"
+	    "                 [--identity FILE] [--secret-file FILE] [--dht] [--nat]\n"
+	    "                 [--dht-bootstrap HOST:PORT]... [--dht-port PORT] [--no-nat]\n"
+	    "                 ID | p2p://ID[@HOST:PORT,...][#IDENTITY]\n"
 	    "       p2p-fetch --list [--json] [-p HOST:PORT]...\n"
 	    "  -p, --peer [ID@]HOST:PORT  fetch from this peer (repeat for more);\n"
 	    "                         with ID, only if it shows that identity; '-'\n"
@@ -51,7 +52,12 @@ usage(FILE *out)
 	    "                         ID@dht: the node of that identity, wherever\n"
 	    "                         the DHT says it is now\n"
 	    "  -o, --output FILE      write to FILE (through FILE.part, resumable)\n"
-	    "                         instead of stdout\n"
+	    "                         instead of stdout; an existing DIR: write\n"
+	    "                         there under the sender's name\n"
+	    "  -O, --remote-name      write under the sender's name, here (a link\n"
+	    "                         does so too)\n"
+	    "      --force            write over an existing file that is not this\n"
+	    "                         one (by default refused)\n"
 	    "  -T, --timeout SECONDS  connect timeout, and the longest wait with no\n"
 	    "                         progress (default 30, or MINI_P2P_TIMEOUT)\n"
 	    "      --max-peers N      peers at once, each way (default %d, or\n"
@@ -161,31 +167,6 @@ on_held(uint64_t index, void *arg)
 	share_chunk(f, index);
 }
 
-static int
-open_output(struct fetch *f)
-{
-	/* A damaged FILE (of the right size) is repaired in place. */
-	proto_output_config cfg = { f->mf, f->out_path, f->part_path,
-	    STDOUT_FILENO, 0, 1 };
-	int rc;
-
-	if ((rc = proto_output_new(&cfg, &f->out)) == 0)
-		return 0;
-	if (rc == PROTO_ERR_SYSTEM && f->part_path != NULL)
-		tool_log(LOG_ERROR, "%s: %s", f->part_path, errno == ELOOP ?
-		    "is a symbolic link; not written through" :
-		    errno == EPERM ? "not yours alone (another user's, "
-		    "writable by group or others, or hard-linked); not used: "
-		    "remove it, or fetch to another FILE" :
-		    strerror(errno));
-	else if (rc == PROTO_ERR_INVALID)
-		tool_log(LOG_ERROR, "%s: not a regular file; not written",
-		    f->part_path);
-	else
-		tool_log(LOG_ERROR, "%s", proto_strerror(rc));
-	return -1;
-}
-
 /* Hashes arrived for chunks of a manifest that came without its layer:
  * those of them FILE.part holds already are kept. */
 static void
@@ -212,8 +193,10 @@ on_manifest(proto_manifest *mf, void *arg)
 	struct fetch *f = arg;
 
 	f->mf = mf;
-	if (open_output(f) != 0)
+	if (fetch_output_for(f, mf) != 0 || fetch_open_output(f) != 0) {
+		fetch_finish(f, 1);
 		return -1;
+	}
 	/* Served chunk by chunk as they are verified, those kept first. */
 	if (f->server != NULL && proto_output_share(f->out, f->store) != 0) {
 		tool_log(LOG_ERROR, "out of memory");
@@ -225,6 +208,7 @@ on_manifest(proto_manifest *mf, void *arg)
 		tool_log(LOG_INFO, "%s: %llu of %llu chunks already there",
 		    proto_output_file(f->out), (unsigned long long)f->chunks_resumed,
 		    (unsigned long long)mf->nchunks);
+	fetch_output_held(f);
 	if (proto_output_limit(f->out) != 0)
 		proto_fetch_set_order(f->fx, proto_output_limit(f->out));
 	return 0;
@@ -280,7 +264,7 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	tool_log(LOG_ERROR, "interrupted by %s%s", strsignal((int)sig),
-	    f->part_path ? " (partial file kept)" : "");
+	    fetch_to_file(f) ? " (partial file kept)" : "");
 	fetch_finish(f, 1);
 }
 
@@ -364,7 +348,7 @@ start_fetch(struct fetch *f)
 	cfg.max_peers = f->max_peers;
 	cfg.max_file_size = f->max_file_size;
 	cfg.node = f->node;
-	cfg.short_note = f->part_path ? " (partial file kept)" : NULL;
+	cfg.short_note = fetch_to_file(f) ? " (partial file kept)" : NULL;
 	if ((f->fx = proto_fetch_new(f->base, &cfg, &cbs, f)) == NULL)
 		tool_die(1, "out of memory");
 }
@@ -416,6 +400,8 @@ parse_options(struct fetch *f, int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "peer", required_argument, NULL, 'p' },
 		{ "output", required_argument, NULL, 'o' },
+		{ "remote-name", no_argument, NULL, 'O' },
+		{ "force", no_argument, NULL, 'F' },
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "max-peers", required_argument, NULL, 'M' },
 		{ "list", no_argument, NULL, 'L' },
@@ -437,7 +423,7 @@ parse_options(struct fetch *f, int argc, char **argv)
 	if ((f->peers = calloc((size_t)argc, sizeof(*f->peers))) ==
 	    NULL)
 		tool_die(1, "out of memory");
-	while ((ch = getopt_long(argc, argv, "p:o:T:qvhV", longopts,
+	while ((ch = getopt_long(argc, argv, "p:o:OT:qvhV", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'p':
@@ -452,6 +438,12 @@ parse_options(struct fetch *f, int argc, char **argv)
 			break;
 		case 'o':
 			f->out_path = optarg;
+			break;
+		case 'O':
+			f->remote_name = 1;
+			break;
+		case 'F':
+			f->force = 1;
 			break;
 		case 'T':
 			f->timeout = (unsigned)tool_parse_number(optarg, 1,
@@ -500,26 +492,24 @@ check_arguments(struct fetch *f, int argc, char **argv)
 			usage_error("--list takes no ID");
 		if (f->out_path)
 			usage_error("--list writes to stdout: no -o");
+		if (f->remote_name)
+			usage_error("--list writes to stdout: no -O");
 	} else {
 		if (argc == 0)
 			usage_error("no ID: give the content id to fetch "
 			    "(p2p-chunk --id FILE prints a file's)");
 		if (argc > 1)
 			usage_error("one ID at a time");
-		tool_parse_id(argv[0], f->id);
+		if (!fetch_link(f, argv[0]))
+			tool_parse_id(argv[0], f->id);
 		proto_hex_encode(f->id, PROTO_HASH_LEN, f->hex);
 		if (f->npeers == 0 && f->nfind == 0 && !tool_dht_on())
 			f->read_stdin = 1;
-		if (f->out_path == NULL && isatty(STDOUT_FILENO))
+		fetch_check_output(f);
+		if (!fetch_to_file(f) && isatty(STDOUT_FILENO))
 			tool_die(2, "refusing to write a file to a terminal; "
-			    "use -o FILE or redirect stdout");
-		if (f->out_path != NULL) {
-			if (f->out_path[0] == '\0')
-				tool_die(2, "output file name is empty");
-			if (asprintf(&f->part_path, "%s.part", f->out_path) < 0)
-				tool_die(1, "out of memory");
-		}
-		if (f->seed && (f->out_path == NULL || !f->share))
+			    "use -o FILE, -O or redirect stdout");
+		if (f->seed && (!fetch_to_file(f) || !f->share))
 			tool_die(2, "--seed serves the file: it needs -o FILE "
 			    "and no --no-share");
 	}
@@ -548,6 +538,7 @@ fetch_end(struct fetch *f)
 	proto_output_free(f->out);
 	proto_fetch_free(f->fx);
 	free(f->part_path);
+	free(f->named_path);
 	free(f->peers);
 	free(f->listed);
 	if (f->stdin_ev)
@@ -577,7 +568,7 @@ main(int argc, char **argv)
 	if ((f->base = event_base_new()) == NULL)
 		tool_die(1, "out of memory");
 	f->cfg.limit = tool_conn_limit(f->base);
-	if (f->out_path != NULL && f->share)
+	if (fetch_to_file(f) && f->share)
 		start_node(f);
 	fetch_start_dht(f);
 	start_fetch(f);

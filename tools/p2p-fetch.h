@@ -21,9 +21,13 @@ struct fetch {
 	unsigned max_peers, timeout;
 	unsigned inline_chunks;     /* the node's server's; 0: its default */
 	uint64_t max_file_size;     /* 0: no limit */
-	/* output: stdout, or with -o FILE through FILE.part */
+	/* output: stdout, or with -o FILE through FILE.part; with -O, a link
+	 * or -o DIR, a file named as its manifest says in out_dir */
 	const char *out_path;
 	char *part_path;
+	const char *out_dir;        /* NULL: the file is not named so */
+	char *named_path;           /* out_path once named */
+	int remote_name, link, force;
 	proto_output *out;          /* once the manifest is adopted */
 	/* peers: -p, and lines on stdin */
 	proto_addr *peers;          /* -p, parsed */
@@ -116,6 +120,33 @@ void fetch_wait_dht(struct fetch *f);
 
 /* Frees what fetch_start_dht made but the node. */
 void fetch_end_dht(struct fetch *f);
+
+/* fetchname.c: the output path. Checks -o before anything is fetched
+ * (the directory of -o FILE must be there; -o DIR, -O and a link name the
+ * file later); exits 1 (2 for -O with -o FILE) naming what is wrong. */
+void fetch_check_output(struct fetch *f);
+
+/* With the manifest: names the file when it is to be named, then refuses
+ * (said; -1) an existing file there that is not this one, unless
+ * --force. 0 to go on. */
+int fetch_output_for(struct fetch *f, const proto_manifest *mf);
+
+/* Opens f->out for f->mf; 0, or -1 (said). */
+int fetch_open_output(struct fetch *f);
+
+/* After the resume: says so when the file was whole already. */
+void fetch_output_held(struct fetch *f);
+
+/* A tree's id with -O or a link and no -o: its directory is named after
+ * the tree. */
+void fetch_name_tree(struct fetch *f, const proto_tree *t);
+
+/* fetchlink.c: 1 when arg is a link (p2p://...), its id, peers and
+ * identity taken; 0 when it is not one; exits 2 for a malformed one. */
+int fetch_link(struct fetch *f, const char *arg);
+
+/* 1 when the fetch writes to a file (or a tree to a directory). */
+#define fetch_to_file(f) ((f)->out_path != NULL || (f)->out_dir != NULL)
 
 /* --stats: prints on stderr what the fetch (and the node's server, if
  * any) did, and f->exit_code, KEY=VALUE or with --json an object. */

@@ -251,6 +251,8 @@ share_tree(struct tool_share *sh, const char *dir)
 		return;
 	}
 	proto_hex_encode(t->id, PROTO_HASH_LEN, hex);
+	memcpy(sh->tree_id, t->id, PROTO_HASH_LEN);
+	sh->has_tree = 1;
 	tool_log(LOG_INFO, "serving tree %s %s (%zu files, %llu bytes)", hex,
 	    dir, t->nfiles, (unsigned long long)t->total_size);
 	if ((rc = proto_store_add_tree(sh->store, t)) < 0)
@@ -302,6 +304,7 @@ tool_share_dir(struct tool_share *sh, const char *dir, int root)
 {
 	const char *what = private_dir_of(sh, dup(root));
 
+	sh->has_tree = 0;
 	if (what != NULL) {
 		tool_log(LOG_ERROR, "%s: holds %s; not shared", dir, what);
 		return;

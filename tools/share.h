@@ -15,6 +15,8 @@ struct tool_share {
 	const char *walk_dir;       /* the -d directory being walked */
 	int walk_root;              /* and its descriptor */
 	proto_tree *tree;           /* and its tree, while walked */
+	uint8_t tree_id[PROTO_HASH_LEN]; /* the last tree shared, when */
+	int has_tree;               /* ... set: tool_share_dir's */
 	struct tool_private_file {  /* this node's secrets: never served */
 		uint64_t dev, ino;
 		int dir;
@@ -34,8 +36,9 @@ void tool_share_manifest(struct tool_share *sh, proto_manifest *mf);
 
 /* Serves every regular file under dir (root: its descriptor, kept open by
  * the caller while the node serves), and the tree of those files and of
- * the empty directories by its tree id, unless dir holds this node's
- * secrets; warns when dir is the home directory or above it. */
+ * the empty directories by its tree id (then in tree_id, has_tree set;
+ * else has_tree 0), unless dir holds this node's secrets; warns when dir
+ * is the home directory or above it. */
 void tool_share_dir(struct tool_share *sh, const char *dir, int root);
 
 #endif
