@@ -3,7 +3,7 @@
 # drop but for replies and what miniupnpd opens) -> wan (5.5.5.2 and 5.5.5.3, two hosts of the
 # internet). 5.5.5.1 looks ordinary on purpose: miniupnpd refuses a reserved address as its
 # external one. Nothing leaves the namespaces: the router's only routes are its two links.
-# Load after common.bash; call natbed_setup from setup (it skips without root or ip/nft) and
+# Load after common.bash and netns.bash; call natbed_setup from setup (it skips without root or ip/nft) and
 # natbed_teardown from teardown (it stops every process in the namespaces by PID, then
 # deletes them, whatever the test did). natbed_teardown_file deletes any left by a crash.
 
@@ -123,31 +123,11 @@ in_wan() { ip netns exec "$NAT_NS-wan" env -u MINI_P2P_DISCOVERY_ADDR "$@"; }
 in_router() { ip netns exec "$NAT_NS-r" "$@"; }
 
 natbed_teardown() {
-	local ns pid
-	for ns in "${NAT_NETNS[@]}"; do
-		for pid in $(ip netns pids "$ns" 2>/dev/null); do
-			kill -TERM "$pid" 2>/dev/null || true
-		done
-	done
-	common_teardown
-	for ns in "${NAT_NETNS[@]}"; do
-		for pid in $(ip netns pids "$ns" 2>/dev/null); do
-			kill -KILL "$pid" 2>/dev/null || true
-		done
-	done
-	for ns in "${NAT_NETNS[@]}"; do
-		ip netns del "$ns" 2>/dev/null || echo "natbed_teardown: could not delete netns $ns" >&2
-	done
+	netns_remove "${NAT_NETNS[@]}"
 	NAT_NETNS=()
 }
 
 # natbed_teardown_file PREFIX: deletes any namespace of PREFIX still there.
 natbed_teardown_file() {
-	local ns pid
-	for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^$1-"); do
-		for pid in $(ip netns pids "$ns" 2>/dev/null); do
-			kill -KILL "$pid" 2>/dev/null || true
-		done
-		ip netns del "$ns" 2>/dev/null || echo "teardown_file: could not delete netns $ns" >&2
-	done
+	netns_remove_prefix "$1"
 }

@@ -4,7 +4,9 @@
 # them, added without "brd" as many scripts and containers do. Needs root and ip(8): netns_setup
 # skips the test otherwise. netns_teardown kills everything still running in the namespaces
 # (ip netns pids) and deletes them, whatever the test did; netns_teardown_file deletes any of
-# the file's namespaces still there (a setup cut short). Load after common.
+# the file's namespaces still there (a setup cut short). netns_remove and netns_remove_prefix
+# do the same for suites that build other topologies (internet.bats, natbed.bash). Load after
+# common.
 
 # netns_setup_file: in setup_file, the prefix of this file's namespaces.
 netns_setup_file() {
@@ -12,8 +14,14 @@ netns_setup_file() {
 }
 
 netns_teardown_file() {
+	netns_remove_prefix "$NS_PREFIX"
+}
+
+# netns_remove_prefix PREFIX: kills what runs in, and deletes, every namespace named PREFIX-*
+# (in teardown_file: those a setup cut short left behind).
+netns_remove_prefix() {
 	local ns pid
-	for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^$NS_PREFIX-"); do
+	for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^$1-"); do
 		for pid in $(ip netns pids "$ns" 2>/dev/null); do
 			kill -KILL "$pid" 2>/dev/null || true
 		done
@@ -55,22 +63,29 @@ netns_setup() {
 
 # netns_teardown: in teardown, instead of common_teardown (which it calls).
 netns_teardown() {
+	netns_remove "${NETNS[@]}"
+	NETNS=()
+}
+
+# netns_remove NS...: in teardown, the namespaces NS (and common_teardown, which it calls):
+# what runs in them is asked to stop, the test's own processes are stopped, what is left in
+# them is killed, and they are deleted.
+netns_remove() {
 	local ns pid
-	for ns in "${NETNS[@]}"; do
+	for ns in "$@"; do
 		for pid in $(ip netns pids "$ns" 2>/dev/null); do
 			kill -TERM "$pid" 2>/dev/null || true
 		done
 	done
 	common_teardown
-	for ns in "${NETNS[@]}"; do
+	for ns in "$@"; do
 		for pid in $(ip netns pids "$ns" 2>/dev/null); do
 			kill -KILL "$pid" 2>/dev/null || true
 		done
 	done
-	for ns in "${NETNS[@]}"; do
+	for ns in "$@"; do
 		ip netns del "$ns" 2>/dev/null || echo "teardown: could not delete netns $ns" >&2
 	done
-	NETNS=()
 }
 
 # in_ns NODE CMD...: run CMD in namespace NODE (a, b or c) with the default discovery address.

@@ -11,19 +11,14 @@
 bats_require_minimum_version 1.5.0
 
 load ../bats/common
+load ../bats/netns
 
 setup_file() {
 	export NS_PREFIX=p2pi-$$
 }
 
 teardown_file() {
-	local ns pid
-	for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^$NS_PREFIX-"); do
-		for pid in $(ip netns pids "$ns" 2>/dev/null); do
-			kill -KILL "$pid" 2>/dev/null || true
-		done
-		ip netns del "$ns" 2>/dev/null || echo "teardown_file: could not delete netns $ns" >&2
-	done
+	netns_remove_prefix "$NS_PREFIX"
 }
 
 setup() {
@@ -63,22 +58,7 @@ setup() {
 }
 
 teardown() {
-	local ns pid
-	for ns in "${NETNS[@]}"; do
-		for pid in $(ip netns pids "$ns" 2>/dev/null); do
-			kill -TERM "$pid" 2>/dev/null || true
-		done
-	done
-	common_teardown
-	for ns in "${NETNS[@]}"; do
-		for pid in $(ip netns pids "$ns" 2>/dev/null); do
-			kill -KILL "$pid" 2>/dev/null || true
-		done
-	done
-	for ns in "${NETNS[@]}"; do
-		ip netns del "$ns" 2>/dev/null || echo "teardown: could not delete netns $ns" >&2
-	done
-	NETNS=()
+	netns_teardown
 }
 
 # in_site S CMD...: run CMD in site S (a, b or c) with the default discovery address (its own

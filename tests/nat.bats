@@ -9,6 +9,7 @@
 bats_require_minimum_version 1.5.0
 
 load ../bats/common
+load ../bats/netns
 load ../bats/natbed
 
 setup_file() {
