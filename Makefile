@@ -22,7 +22,7 @@ WARN = -Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes \
 CFLAGS ?= -O2 -g
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(PKG_CFLAGS) \
              -Ilibproto -MMD -MP \
-             -DPROTO_DHT_MODULE_DIR='"$(LIBDIR)/mini-p2p"'
+             -DPROTO_MODULE_DIR='"$(LIBDIR)/mini-p2p"'
 LDLIBS = $(PKG_LIBS) -lpthread -ldl
 
 # The DHT engine: a module of its own, the one thing that links OpenDHT
@@ -59,7 +59,8 @@ PRIVATE_HEADERS = libproto/check.h libproto/frame.h libproto/picker.h \
                   libproto/msg_private.h \
                   libproto/store_private.h libproto/conn_private.h \
                   libproto/fetch_private.h libproto/server_private.h \
-                  libproto/node_private.h libproto/tree_private.h
+                  libproto/node_private.h libproto/tree_private.h \
+                  libproto/module_private.h
 PUBLIC_HEADERS = $(filter-out $(PRIVATE_HEADERS), $(wildcard libproto/*.h))
 LIB_OBJS = $(LIB_SRCS:%.c=$(B)/%.o)
 # The shared library: position-independent objects of their own, a soname

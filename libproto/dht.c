@@ -6,7 +6,6 @@
  * loader of the engine module, so that OpenDHT is mapped only into the
  * processes that start the DHT.
  */
-#include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -19,11 +18,8 @@
 
 #include "dht.h"
 #include "error.h"
+#include "module_private.h"
 
-#ifndef PROTO_DHT_MODULE_DIR
-#define PROTO_DHT_MODULE_DIR "/usr/local/lib/mini-p2p"
-#endif
-#define MODULE_NAME "dht.so"
 
 /* SHA-256(domain || 0x00 || a || b), a or b may be absent. */
 static int
@@ -269,59 +265,16 @@ proto_dht_unseal(const uint8_t secret[32],
 
 /* ---- the engine module ---- */
 
-static int
-try_load(const char *path, const proto_dht_engine_ops **ops,
-    const char **why)
-{
-	static __thread char text[PATH_MAX + 80];
-	const proto_dht_engine_ops *o;
-	void *h;
-
-	if ((h = dlopen(path, RTLD_NOW | RTLD_LOCAL)) == NULL) {
-		snprintf(text, sizeof(text), "%s", dlerror());
-		*why = text;
-		errno = access(path, F_OK) == 0 ? ENOEXEC : ENOENT;
-		return PROTO_ERR_SYSTEM;
-	}
-	o = dlsym(h, PROTO_DHT_ENGINE_SYMBOL);
-	if (o == NULL || o->abi != PROTO_DHT_ENGINE_ABI) {
-		snprintf(text, sizeof(text), "%s: not a DHT engine of ABI %u",
-		    path, PROTO_DHT_ENGINE_ABI);
-		*why = text;
-		dlclose(h);
-		errno = ENOEXEC;
-		return PROTO_ERR_SYSTEM;
-	}
-	*ops = o;
-	return 0;
-}
-
 int
 proto_dht_engine_load(const char *path, const proto_dht_engine_ops **ops,
     const char **why)
 {
-	char exe[PATH_MAX], mod[PATH_MAX + 64];
-	const char *env = getenv("MINI_P2P_DHT_MODULE");
-	ssize_t n;
+	const void *o;
+	int rc = proto__module_load(path, "MINI_P2P_DHT_MODULE", "dht.so",
+	    PROTO_DHT_ENGINE_SYMBOL, PROTO_DHT_ENGINE_ABI, "a DHT engine", &o,
+	    why);
 
-	if (path == NULL && env != NULL && *env != '\0')
-		path = env;
-	if (path != NULL)
-		return try_load(path, ops, why);
-	/* Beside the program: build/bin/X finds build/lib/mini-p2p/dht.so,
-	 * PREFIX/bin/X finds PREFIX/lib/mini-p2p/dht.so. */
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n > 0) {
-		char *slash;
-		exe[n] = '\0';
-		if ((slash = strrchr(exe, '/')) != NULL) {
-			*slash = '\0';
-			snprintf(mod, sizeof(mod), "%s/../lib/mini-p2p/%s", exe,
-			    MODULE_NAME);
-			if (access(mod, F_OK) == 0)
-				return try_load(mod, ops, why);
-		}
-	}
-	snprintf(mod, sizeof(mod), "%s/%s", PROTO_DHT_MODULE_DIR, MODULE_NAME);
-	return try_load(mod, ops, why);
+	if (rc == 0)
+		*ops = o;
+	return rc;
 }

@@ -165,7 +165,7 @@ typedef struct proto_dht_engine_ops {
 /*
  * Loads the engine module at path (NULL: MINI_P2P_DHT_MODULE when set,
  * else mini-p2p/dht.so in the library directory next to the program's
- * own: ../lib from its bin/, then PROTO_DHT_MODULE_DIR). 0 with *ops the
+ * own: ../lib from its bin/, then PROTO_MODULE_DIR). 0 with *ops the
  * module's (loaded for the rest of the process); PROTO_ERR_SYSTEM (ENOENT:
  * no module, ENOEXEC: not one of this ABI) with why, a static or
  * per-thread text, saying what.

@@ -3,7 +3,6 @@
  * loop, else UPnP-IGD on a thread whose result comes back through a pipe;
  * renewal at half the lease; removal when the node is freed.
  */
-#include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
@@ -17,67 +16,24 @@
 #include <event2/event.h>
 
 #include "error.h"
+#include "module_private.h"
 #include "nat.h"
 #include "node_private.h"
 
-#ifndef PROTO_DHT_MODULE_DIR
-#define PROTO_DHT_MODULE_DIR "/usr/local/lib/mini-p2p"
-#endif
-#define MODULE_NAME "nat.so"
 
 /* ---- the engine module ---- */
-
-static int
-try_load(const char *path, const proto_nat_engine_ops **ops,
-    const char **why)
-{
-	static __thread char text[PATH_MAX + 80];
-	const proto_nat_engine_ops *o;
-	void *h;
-
-	if ((h = dlopen(path, RTLD_NOW | RTLD_LOCAL)) == NULL) {
-		snprintf(text, sizeof(text), "%s", dlerror());
-		*why = text;
-		errno = ENOENT;
-		return PROTO_ERR_SYSTEM;
-	}
-	o = dlsym(h, PROTO_NAT_ENGINE_SYMBOL);
-	if (o == NULL || o->abi != PROTO_NAT_ENGINE_ABI) {
-		snprintf(text, sizeof(text), "%s: not a port-mapping engine "
-		    "of ABI %u", path, PROTO_NAT_ENGINE_ABI);
-		*why = text;
-		dlclose(h);
-		errno = ENOEXEC;
-		return PROTO_ERR_SYSTEM;
-	}
-	*ops = o;
-	return 0;
-}
 
 int
 proto_nat_engine_load(const proto_nat_engine_ops **ops, const char **why)
 {
-	char exe[PATH_MAX], mod[PATH_MAX + 64];
-	const char *env = getenv("MINI_P2P_NAT_MODULE");
-	ssize_t n;
+	const void *o;
+	int rc = proto__module_load(NULL, "MINI_P2P_NAT_MODULE", "nat.so",
+	    PROTO_NAT_ENGINE_SYMBOL, PROTO_NAT_ENGINE_ABI,
+	    "a port-mapping engine", &o, why);
 
-	if (env != NULL && *env != '\0')
-		return try_load(env, ops, why);
-	/* Beside the program, as the DHT's module (dht.c). */
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n > 0) {
-		char *slash;
-		exe[n] = '\0';
-		if ((slash = strrchr(exe, '/')) != NULL) {
-			*slash = '\0';
-			snprintf(mod, sizeof(mod), "%s/../lib/mini-p2p/%s", exe,
-			    MODULE_NAME);
-			if (access(mod, F_OK) == 0)
-				return try_load(mod, ops, why);
-		}
-	}
-	snprintf(mod, sizeof(mod), "%s/%s", PROTO_DHT_MODULE_DIR, MODULE_NAME);
-	return try_load(mod, ops, why);
+	if (rc == 0)
+		*ops = o;
+	return rc;
 }
 
 /* ---- the source ---- */
