@@ -105,12 +105,7 @@ admit(proto_server *srv, evutil_socket_t fd, const char *host, uint16_t port)
 	}
 	proto_conn_set_idle_timeout(cl->conn, 10 * srv->cfg.conn.timeout);
 	cl->handshaking = 1;
-	cl->seq = srv->accepted++;
-	cl->next = srv->clients;
-	if (srv->clients)
-		srv->clients->prev = cl;
-	srv->clients = cl;
-	srv->nclients++;
+	proto__server_client_link(srv, cl);
 	srv->nhandshaking++;
 	srv->stats.peers++;
 }

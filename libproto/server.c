@@ -40,6 +40,17 @@ proto__server_say(proto_server *srv, int level, const char *fmt, ...)
 }
 
 void
+proto__server_client_link(proto_server *srv, struct client *cl)
+{
+	cl->seq = srv->accepted++;
+	cl->next = srv->clients;
+	if (srv->clients)
+		srv->clients->prev = cl;
+	srv->clients = cl;
+	srv->nclients++;
+}
+
+void
 proto__server_client_free(struct client *cl)
 {
 	proto_server *srv = cl->srv;
@@ -184,12 +195,7 @@ proto_server_adopt(proto_server *srv, proto_conn *c)
 	snprintf(cl->host, sizeof(cl->host), "%s", host);
 	/* Its answers must never stop the owner's reading. */
 	proto_conn_raise_out_limit(c, srv->cfg.conn.out_limit);
-	cl->seq = srv->accepted++;
-	cl->next = srv->clients;
-	if (srv->clients)
-		srv->clients->prev = cl;
-	srv->clients = cl;
-	srv->nclients++;
+	proto__server_client_link(srv, cl);
 	/* A node we connected to that listens is one to pass on, as those
 	 * that connect to us are: else a fetcher's table would hold only
 	 * the peers that found it, and PEERS would spread nothing. */

@@ -111,11 +111,13 @@ struct proto_server {
 	double choke_round;         /* when the slots were last given */
 };
 
-/* server.c: the log, and a client's end (its slot freed, a waiting
- * connection taken in its place). */
+/* server.c: the log, a client's start and end (its slot freed, a
+ * waiting connection taken in its place). */
 void proto__server_say(proto_server *srv, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void proto__server_client_free(struct client *cl);
+/* cl joins srv's clients, the newest (its seq). */
+void proto__server_client_link(proto_server *srv, struct client *cl);
 /* What a client's connection is driven by. */
 extern const proto_conn_cbs proto__server_client_cbs;
 
