@@ -47,7 +47,7 @@ endif
 DEB_PKGS = build-essential pkg-config libevent-dev libssl-dev libmsgpack-dev libinih-dev \
            bats bats-support bats-assert bats-file iproute2 util-linux \
            time procps cppcheck python3 clang libclang-rt-14-dev jq tmux \
-           parallel libarchive-tools libopendht-c-dev dhtnode \
+           parallel libarchive-tools libopendht-c-dev dhtnode python3-libtorrent \
            libnatpmp-dev libminiupnpc-dev miniupnpd-nftables nftables
 
 B = build
@@ -71,7 +71,7 @@ SHLIB = libproto.so.$(LIB_VERSION)
 PIC_OBJS = $(LIB_SRCS:%.c=$(B)/pic/%.o)
 TOOL_COMMON = $(B)/tools/tool.o $(B)/tools/log.o $(B)/tools/progress.o \
               $(B)/tools/tls.o $(B)/tools/json.o $(B)/tools/walk.o \
-              $(B)/tools/treewalk.o $(B)/tools/config.o $(B)/tools/parse.o \
+              $(B)/tools/treewalk.o $(B)/tools/torrent.o $(B)/tools/config.o $(B)/tools/parse.o \
               $(B)/tools/share.o $(B)/tools/dht.o $(B)/tools/nat.o
 BENCH_OBJS = $(patsubst %.c,$(B)/%.o,$(wildcard tools/bench/*.c))
 FETCH_OBJS = $(B)/tools/fetchlist.o $(B)/tools/peerlines.o \

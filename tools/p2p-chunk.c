@@ -24,6 +24,7 @@ struct options {
 	const char *shown; /* the path as walked, or "-" */
 	uint64_t max_file_size; /* 0: no limit */
 	int tree;
+	int torrent;
 	proto_tree *t;     /* with --tree */
 };
 
@@ -36,12 +37,15 @@ usage(FILE *out)
 	    "usage: p2p-chunk [-fqv] [-c SIZE] [--id] [--progress] [--config FILE]\n"
 	    "                 FILE|DIR...\n"
 	    "       p2p-chunk --tree [-fqv] [--id] DIR\n"
+	    "       p2p-chunk --torrent [-fqv] FILE|DIR\n"
 	    "  -c, --chunk-size SIZE  chunk size, a power of two from 16K to 4M\n"
 	    "                         (default: automatic, or MINI_P2P_CHUNK_SIZE)\n"
 	    "      --id               print only the content ids, one per line\n"
 	    "                         (ID<TAB>PATH for several files or a directory)\n"
 	    "      --tree             write DIR's tree manifest (one id for the\n"
 	    "                         whole directory); with --id, its tree id\n"
+	    "      --torrent          write a BitTorrent v2 .torrent of FILE or DIR\n"
+	    "                         (BEP 52), from the same hashes\n"
 	    "  -f, --force            write manifests even to a terminal\n"
 	    "      --progress         show progress on stderr even when it is not\n"
 	    "                         a terminal\n"
@@ -232,10 +236,11 @@ main(int argc, char **argv)
 		{ "id", no_argument, NULL, 'i' },
 		{ "force", no_argument, NULL, 'f' },
 		{ "tree", no_argument, NULL, 't' },
+		{ "torrent", no_argument, NULL, 'T' },
 		TOOL_LONGOPT_PROGRESS,
 		TOOL_LONGOPTS_COMMON,
 	};
-	struct options opt = { 0, 0, 0, NULL, 0, 0, NULL };
+	struct options opt = { 0, 0, 0, NULL, 0, 0, 0, NULL };
 	struct stat st;
 	int ch, force = 0, errors = 0;
 
@@ -261,6 +266,9 @@ main(int argc, char **argv)
 		case 't':
 			opt.tree = 1;
 			break;
+		case 'T':
+			opt.torrent = 1;
+			break;
 		default:
 			if (tool_common_option(ch, usage))
 				break;
@@ -279,11 +287,19 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (opt.torrent && (argc != 1 || opt.tree || opt.ids_only)) {
+		fprintf(stderr, "%s: --torrent takes one FILE or DIR, and "
+		    "neither --tree nor --id\n", tool_name);
+		usage(stderr);
+		return 2;
+	}
 	if (!opt.ids_only && !force && isatty(STDOUT_FILENO))
-		tool_die(2, "refusing to write binary manifests to a terminal; "
+		tool_die(2, "refusing to write binary output to a terminal; "
 		    "redirect stdout, use --id, or -f");
 	if (opt.tree)
 		return chunk_tree(argv[0], &opt);
+	if (opt.torrent)
+		return tool_torrent(argv[0], tree_hash, &opt, STDOUT_FILENO);
 	/* One file: its id alone, for $(p2p-chunk --id f); several, or a
 	 * directory: which id is whose, as sha256sum says it. */
 	opt.with_paths = argc > 1 || (argc == 1 && stat(argv[0], &st) == 0 &&

@@ -312,6 +312,14 @@ typedef int (*tool_hash_fn)(int fd, const char *name, proto_manifest **mf,
 int tool_tree_build(const char *dir, tool_hash_fn hash, void *ctx,
     proto_tree **out);
 
+/*
+ * torrent.c: writes to fd a BitTorrent v2 metainfo file (BEP 52) of path,
+ * a file or a directory (as tool_tree_build walks it; empty directories
+ * have no place in one), each file hashed by hash (NULL:
+ * proto_manifest_build_fd). 0; dies with a message on any failure.
+ */
+int tool_torrent(const char *path, tool_hash_fn hash, void *ctx, int fd);
+
 /* tool.c: pipes, the process's limits and name, the log hook, and the
  * bandwidth budget. */
 
