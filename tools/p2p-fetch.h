@@ -98,6 +98,23 @@ void fetch_no_more_peers(struct fetch *f);
 /* Frees what a tree's fetch holds (its files' fetches first). */
 void fetch_tree_free(struct fetch *f);
 
+/* treedisk.c: a tree's files under -o DIR, through no link.
+ * tree_open_dirs opens the directory rel[0..len) beneath root, making each
+ * missing component (0755 before the umask) and refusing one that is a
+ * link or not a directory: a descriptor, or -1 with errno set (ELOOP: a
+ * link on the way; ENOTDIR: a file there). tree_open_parent opens the
+ * directory e lies in so, its last component in *leaf. tree_path_error
+ * says what errno means for a path. tree_apply_mode gives leaf in dir a
+ * mode; tree_already_there is 1 when leaf in dir is a regular file holding
+ * e's bytes; tree_copy_file copies src to dst through dst.part (0, or -1
+ * with errno set). */
+int tree_open_dirs(int root, const char *rel, size_t len);
+int tree_open_parent(int root, const proto_tree_entry *e, const char **leaf);
+const char *tree_path_error(void);
+int tree_apply_mode(int dir, const char *leaf, uint32_t mode);
+int tree_already_there(int dir, const char *leaf, const proto_tree_entry *e);
+int tree_copy_file(int sdir, const char *src, int ddir, const char *dst);
+
 /* fetchtar.c: the tar stream of a tree. The header of entry e (a pax
  * header first when needed); the padding after a file's bytes; the end of
  * the archive. 0, or -1 (said, unless the reader went). */
