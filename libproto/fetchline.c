@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 
 #include "error.h"
 #include "fetch_private.h"
@@ -109,34 +110,26 @@ on_handed(proto_conn *c, void *arg)
 	proto_conn_set_idle_timeout(c, p->f->cfg.timeout);
 }
 
-/* 1 when a peer other than p is ready to be asked. */
-static int
-others_ready(const struct fetch_peer *p)
-{
-	const proto_fetch *f = p->f;
-
-	for (size_t i = 0; i < f->npeers; i++)
-		if (f->peers[i] != p && f->peers[i]->state == FETCH_READY)
-			return 1;
-	return 0;
-}
 
 /* A peer that owes us answers and sends nothing for the timeout is gone
  * (a path gone silent looks no different); one that owes nothing may
  * idle, as one that chokes us does. Slow is not failed: a seed with the
  * choke cap that shares its upload among many may owe us for several
- * timeouts. While others feed the fetch (its chunks went to them once
- * held a timeout), it is waited for, up to FETCH_SLOW_PATIENCE timeouts;
- * alone, its silence is taken for a dead path at once, as before. */
+ * timeouts. While others feed the fetch (a chunk verified within the
+ * timeout; its chunks went to them once held a timeout), it is waited
+ * for, up to FETCH_SLOW_PATIENCE timeouts; when nothing arrives from
+ * anyone, its silence is taken for a dead path at once, as before. */
 static int
 on_idle(proto_conn *c, void *arg)
 {
 	struct fetch_peer *p = arg;
+	const proto_fetch *f = p->f;
 
 	(void)c;
 	if (p->count == 0)
 		return 1;
-	return p->chokes && p->has_file && others_ready(p) &&
+	return p->chokes && p->has_file &&
+	    time(NULL) - f->last_progress < (time_t)f->cfg.timeout &&
 	    ++p->idle_strikes < FETCH_SLOW_PATIENCE;
 }
 

@@ -316,7 +316,10 @@ swarm() {
 	echo "seed: $(grep stats "$SERVER_ERR")" >&2
 	# Super-seeding and upload slots: each chunk leaves the seed about once, and the
 	# fetchers pass it on. Newest-first PEERS answers and a seed asked by all made it 6 or 7.
-	((out < 3 * 4194304)) || fail "the seed uploaded $out bytes, 3 copies or more"
+	# Under the sanitizers every process runs several times slower while the seed's rate
+	# stays: the fetchers fall behind the seed, and the copies count says nothing.
+	is_asan_build || ((out < 3 * 4194304)) ||
+		fail "the seed uploaded $out bytes, 3 copies or more"
 }
 
 @test "every fetcher that stayed to the end uploaded something" {
@@ -354,7 +357,11 @@ swarm() {
 	serve_chunked -c 16K big -- --no-announce --stats --max-upload-rate 32K
 	local id
 	id=$(p2p-chunk --id big)
-	swarm f 24 -T 4 -p "$SERVER_ADDR" "$id"
+	# Under the sanitizers a process does in 4 s what it does in about one here: the same
+	# patience is a longer timeout there.
+	local t=4
+	is_asan_build && t=12
+	swarm f 24 -T "$t" -p "$SERVER_ADDR" "$id"
 	wait_fetches 240
 	for i in $(seq 24); do
 		cmp big "f$i" || fail "f$i differs"
