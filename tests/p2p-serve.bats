@@ -185,6 +185,42 @@ teardown() {
 	assert_stderr --partial nosuchdir
 }
 
+@test "p2p-serve FILE DIR: the file by its id, the folder whole by its tree id; no manifest pipe" {
+	make_file song.ogg 90000 1
+	mkdir -p photos/sub
+	make_file photos/sub/a.jpg 5000 2
+	start_server song.ogg photos
+	local id tid
+	id=$(ref_id song.ogg)
+	wait_listed "$SERVER_ADDR" "$id" "$(ref_id photos/sub/a.jpg)"
+	wait_for grep -q "serving tree [0-9a-f]\{64\} photos (1 files, 5000 bytes)" "$SERVER_ERR"
+	tid=$(sed -n 's/.*serving tree \([0-9a-f]\{64\}\) photos .*/\1/p' "$SERVER_ERR")
+	timeout 30 p2p-fetch -p "$SERVER_ADDR" -o got.ogg "$id" </dev/null
+	cmp song.ogg got.ogg
+	timeout 30 p2p-fetch -p "$SERVER_ADDR" -o gotdir "$tid" </dev/null
+	diff -r photos gotdir
+}
+
+@test "p2p-serve FILE of a missing file: exit 1, the file named" {
+	run -1 --separate-stderr timeout 10 p2p-serve -p 0 --bind 127.0.0.1 nosuch </dev/null
+	assert_stderr 'p2p-serve: nosuch: No such file or directory'
+}
+
+@test "-d FILE: says to name the file instead, not 'not a directory'" {
+	make_file f 100 1
+	run -1 --separate-stderr timeout 10 p2p-serve -p 0 --bind 127.0.0.1 -d f </dev/null
+	assert_stderr 'p2p-serve: f is a file: to share it, p2p-serve f'
+}
+
+@test "a usage error names the wrong argument before the usage" {
+	run -2 --separate-stderr timeout 10 p2p-serve --bogus </dev/null
+	assert_regex "${stderr_lines[0]}" "--bogus"
+	assert_regex "${stderr_lines[1]}" '^usage: p2p-serve'
+	run -2 --separate-stderr timeout 10 p2p-serve -p </dev/null
+	assert_regex "${stderr_lines[0]}" "requires an argument -- 'p'"
+	assert_regex "${stderr_lines[1]}" '^usage: p2p-serve'
+}
+
 @test "port in use: exit 1, 'bind ADDR: Address already in use'" {
 	start_server
 	run -1 --separate-stderr timeout 10 p2p-serve -p "$SERVER_PORT" --bind 127.0.0.1 </dev/null

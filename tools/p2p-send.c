@@ -27,12 +27,6 @@
 #define DEFAULT_MAX_PEERS 50
 #define OPT_HIDDEN 0x300 /* past tool.h's and tls.h's long-only options */
 
-struct sent {
-	const char *path;
-	uint8_t id[PROTO_HASH_LEN];
-	int tree;
-};
-
 static void
 usage(FILE *out)
 {
@@ -65,62 +59,6 @@ usage(FILE *out)
 	    "p2p-fetch 'p2p://ID@HOST:PORT,...#IDENTITY'\n");
 }
 
-/* A file: hashed and served by its content id, under its own name. */
-static int
-share_file(struct tool_share *sh, const char *path, struct sent *s)
-{
-	char real[4096];
-	const char *name;
-	proto_manifest *mf;
-	int fd, rc;
-
-	if (realpath(path, real) == NULL || (name = strrchr(real, '/')) == NULL) {
-		tool_log(LOG_ERROR, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-		tool_log(LOG_ERROR, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	rc = proto_manifest_build_fd(fd, name + 1, path, 0, &mf);
-	close(fd);
-	if (rc != 0) {
-		tool_log(LOG_ERROR, "%s: %s", path, rc == PROTO_ERR_SYSTEM ?
-		    strerror(errno) : proto_strerror(rc));
-		return -1;
-	}
-	memcpy(s->id, mf->id, PROTO_HASH_LEN);
-	tool_share_manifest(sh, mf);
-	return proto_store_find(sh->store, s->id) != NULL ? 0 : -1;
-}
-
-/* Each PATH into sent; exits 1 when one cannot be shared. */
-static void
-share_paths(struct tool_share *sh, char **paths, int n, struct sent *sent,
-    int *roots)
-{
-	for (int i = 0; i < n; i++) {
-		struct stat st;
-
-		sent[i].path = paths[i];
-		if (stat(paths[i], &st) != 0)
-			tool_die_errno(1, "%s", paths[i]);
-		if (!S_ISDIR(st.st_mode)) {
-			if (share_file(sh, paths[i], &sent[i]) != 0)
-				tool_die(1, "%s: not shared", paths[i]);
-			continue;
-		}
-		if ((roots[i] = open(paths[i], O_RDONLY | O_DIRECTORY |
-		    O_CLOEXEC)) < 0)
-			tool_die_errno(1, "%s", paths[i]);
-		tool_share_dir(sh, paths[i], roots[i]);
-		if (!sh->has_tree)
-			tool_die(1, "%s: not shared", paths[i]);
-		memcpy(sent[i].id, sh->tree_id, PROTO_HASH_LEN);
-		sent[i].tree = 1;
-	}
-}
-
 /* The addresses to put in a link: those other machines can reach, or
  * loopback when there is nothing else; at most PROTO_LINK_ADDRS_MAX. */
 static void
@@ -141,7 +79,7 @@ link_addrs(proto_node *node, proto_link *l)
 
 /* One line per PATH on stdout: the command, or with --json an object. */
 static void
-print_links(proto_node *node, const struct sent *sent, int n)
+print_links(proto_node *node, const struct tool_shared *sent, int n)
 {
 	static proto_link l; /* static: 16 addresses are big for a stack */
 	char text[PROTO_LINK_MAX + 1];
@@ -248,7 +186,7 @@ main(int argc, char **argv)
 	struct event_base *base;
 	struct event *sigint, *sigterm;
 	const char *bind_addr = "0.0.0.0";
-	struct sent *sent;
+	struct tool_shared *sent;
 	proto_node *node;
 	proto_dht *dht = NULL;
 	uint16_t port = 0;
@@ -301,7 +239,10 @@ main(int argc, char **argv)
 	node = start_node(base, bind_addr, port, &config);
 	share.store = proto_node_store(node);
 	tool_share_find_private(&share, &config);
-	share_paths(&share, argv + optind, n, sent, roots);
+	for (int i = 0; i < n; i++)
+		if (tool_share_path(&share, argv[optind + i], &sent[i],
+		    &roots[i]) != 0)
+			exit(1); /* tool_share_path said why */
 	print_links(node, sent, n);
 	if (tool_level >= LOG_WARN && isatty(STDERR_FILENO))
 		fprintf(stderr, "p2p-send: on the other machine, run the line "

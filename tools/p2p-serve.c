@@ -1,7 +1,9 @@
 /*
- * p2p-serve: shares files with peers. It serves every file whose manifest
- * arrives on stdin (as p2p-chunk writes them, taken as they come) and every
- * file under the directories given with -d, answering list, manifest and
+ * p2p-serve: shares files with peers. It serves the files and folders
+ * named on its command line (a folder as p2p-send does: every file in it
+ * and its tree), every file whose manifest arrives on stdin (as p2p-chunk
+ * writes them, taken as they come) and every file under the directories
+ * given with -d, answering list, manifest and
  * chunk requests until it is signalled. On plain TCP chunk bytes go from the
  * file to the socket without passing through user space. It is
  * found through a beacon on the discovery port (answers and announcements),
@@ -47,7 +49,8 @@ struct server {
 	struct event *stdin_ev;
 	proto_store *store;         /* the node's */
 	struct tool_share share;    /* what of it is served, and never */
-	int *roots;                 /* every -d directory's, kept to serve */
+	int *roots;                 /* every -d directory's and every folder
+	                             * named's, kept to serve (-1: none) */
 	uint8_t *inbuf;             /* manifest bytes from stdin not yet used */
 	size_t inlen, incap;
 	int stats;
@@ -66,6 +69,7 @@ usage(FILE *out)
 	    "                 [--config FILE] [--no-tls] [--identity FILE]\n"
 	    "                 [--secret-file FILE] [--hidden] [--dht]\n"
 	    "                 [--dht-bootstrap HOST:PORT]... [--dht-port PORT] [--nat] [--no-nat]\n"
+	    "                 [FILE...]\n"
 	    "  -p, --port PORT        TCP port to listen on (default %d; 0: any)\n"
 	    "      --bind ADDR        address to listen on (default 0.0.0.0)\n"
 	    "  -d, --dir DIR          share every regular file under DIR\n"
@@ -101,7 +105,8 @@ usage(FILE *out)
 	    "  -v, --verbose          print more (repeat for more)\n"
 	    "  -h, --help             print this help and exit\n"
 	    "  -V, --version          print the version and exit\n"
-	    "Manifests read on stdin (p2p-chunk FILE | p2p-serve) are served too.\n"
+	    "Each FILE is served (a folder whole, by its tree id); so are the\n"
+	    "manifests read on stdin (p2p-chunk FILE | p2p-serve).\n"
 	    "Prints the addresses it can be reached at, HOST:PORT a line, on stdout.\n",
 	    DEFAULT_PORT, DEFAULT_MAX_PEERS);
 }
@@ -321,7 +326,7 @@ main(int argc, char **argv)
 	static proto_addr *boot; /* static: reachable at any exit */
 	const char *bind_addr = "0.0.0.0";
 	uint16_t port = DEFAULT_PORT;
-	int ch, ndirs = 0;
+	int ch, ndirs = 0, nroots;
 
 	tool_init("p2p-serve", LOG_INFO);
 	signal(SIGPIPE, SIG_IGN);
@@ -427,19 +432,26 @@ main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind != argc) {
-		usage(stderr);
-		return 2;
+	/* A mistyped name fails before an address is printed; the files are
+	 * read once the server listens, as -d directories are. */
+	for (int i = optind; i < argc; i++) {
+		struct stat st;
+		if (stat(argv[i], &st) != 0)
+			tool_die_errno(1, "%s", argv[i]);
 	}
 	tool_tls_start();
 	tool_tls_apply(&srv.cfg.server.conn, 1);
 	srv.disco.secret = tool_tls_secret();
-	if ((srv.roots = calloc((size_t)ndirs + 1, sizeof(int))) == NULL)
+	nroots = ndirs + (argc - optind);
+	if ((srv.roots = calloc((size_t)nroots + 1, sizeof(int))) == NULL)
 		tool_die(1, "out of memory");
+	for (int i = 0; i < nroots; i++)
+		srv.roots[i] = -1;
 	for (int i = 0; i < ndirs; i++) {
 		srv.roots[i] = open(dirs[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (srv.roots[i] < 0 && errno == ENOTDIR)
-			tool_die(1, "%s: not a directory", dirs[i]);
+			tool_die(1, "%s is a file: to share it, p2p-serve %s",
+			    dirs[i], dirs[i]);
 		if (srv.roots[i] < 0)
 			tool_die_errno(1, "%s", dirs[i]);
 	}
@@ -478,10 +490,17 @@ main(int argc, char **argv)
 	for (int i = 0; i < ndirs; i++)
 		tool_share_dir(&srv.share, dirs[i], srv.roots[i]);
 	free(dirs);
+	for (int i = optind; i < argc; i++) {
+		struct tool_shared got;
+		if (tool_share_path(&srv.share, argv[i], &got,
+		    &srv.roots[ndirs + i - optind]) != 0)
+			exit(1); /* tool_share_path said why */
+	}
 	setup_stdin(&srv);
 	if (proto_store_count(srv.store) == 0 && srv.stdin_ev == NULL)
-		tool_log(LOG_WARN, "sharing nothing: pipe manifests in "
-		    "(p2p-chunk FILE | p2p-serve) or give -d DIR");
+		tool_log(LOG_WARN, "sharing nothing: name files (p2p-serve "
+		    "FILE), pipe manifests in (p2p-chunk FILE | p2p-serve) or "
+		    "give -d DIR");
 	start_discovery(&srv);
 	tool_nat_start(srv.node);
 	if (tool_dht_on())
@@ -497,8 +516,9 @@ main(int argc, char **argv)
 	if (srv.stdin_ev)
 		event_free(srv.stdin_ev);
 	free(boot);
-	for (int i = 0; i < ndirs; i++)
-		close(srv.roots[i]);
+	for (int i = 0; i < nroots; i++)
+		if (srv.roots[i] >= 0)
+			close(srv.roots[i]);
 	free(srv.roots);
 	free(srv.inbuf);
 	proto_base_free(srv.base);

@@ -317,3 +317,59 @@ tool_share_dir(struct tool_share *sh, const char *dir, int root)
 	tool_walk_tree(dir, share_file, share_subdir, skip_entry, LOG_INFO, sh);
 	share_tree(sh, dir);
 }
+
+/* A file: hashed and served by its content id, under its own name. */
+static int
+share_one_file(struct tool_share *sh, const char *path, uint8_t *id)
+{
+	char real[4096];
+	const char *name;
+	proto_manifest *mf;
+	int fd, rc;
+
+	if (realpath(path, real) == NULL || (name = strrchr(real, '/')) == NULL) {
+		tool_log(LOG_ERROR, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		tool_log(LOG_ERROR, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	rc = proto_manifest_build_fd(fd, name + 1, path, 0, &mf);
+	close(fd);
+	if (rc != 0) {
+		tool_log(LOG_ERROR, "%s: %s", path, rc == PROTO_ERR_SYSTEM ?
+		    strerror(errno) : proto_strerror(rc));
+		return -1;
+	}
+	memcpy(id, mf->id, PROTO_HASH_LEN);
+	tool_share_manifest(sh, mf);
+	return proto_store_find(sh->store, id) != NULL ? 0 : -1;
+}
+
+int
+tool_share_path(struct tool_share *sh, const char *path,
+    struct tool_shared *out, int *root)
+{
+	struct stat st;
+
+	*root = -1;
+	memset(out, 0, sizeof(*out));
+	out->path = path;
+	if (stat(path, &st) != 0) {
+		tool_log(LOG_ERROR, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode))
+		return share_one_file(sh, path, out->id);
+	if ((*root = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		tool_log(LOG_ERROR, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	tool_share_dir(sh, path, *root);
+	if (!sh->has_tree)
+		return -1;
+	memcpy(out->id, sh->tree_id, PROTO_HASH_LEN);
+	out->tree = 1;
+	return 0;
+}

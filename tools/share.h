@@ -41,4 +41,19 @@ void tool_share_manifest(struct tool_share *sh, proto_manifest *mf);
  * is the home directory or above it. */
 void tool_share_dir(struct tool_share *sh, const char *dir, int root);
 
+/* What tool_share_path shared: path borrowed, id the file's content id or
+ * the folder's tree id. */
+struct tool_shared {
+	const char *path;
+	uint8_t id[PROTO_HASH_LEN];
+	int tree;
+};
+
+/* Shares path, a file by its content id under its own name or a folder
+ * whole (tool_share_dir), and says what in *out. A folder's descriptor
+ * goes in *root (else -1), for the caller to keep open while the node
+ * serves and close after. 0, or -1 when path cannot be shared (said). */
+int tool_share_path(struct tool_share *sh, const char *path,
+    struct tool_shared *out, int *root);
+
 #endif
