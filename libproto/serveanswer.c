@@ -413,6 +413,9 @@ answer(struct client *cl, const struct request *r)
 			break;
 		}
 		answer_chunk(srv, c, r);
+		if (srv->stats.chunks_out != before)
+			proto__server_upload_sent(cl, r->id, r->chunk_size,
+			    r->index);
 		if (srv->nsuper > 0 && srv->stats.chunks_out != before)
 			proto__server_super_sent(cl, r->id, r->chunk_size,
 			    r->index);

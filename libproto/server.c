@@ -44,6 +44,8 @@ proto__server_client_free(struct client *cl)
 {
 	proto_server *srv = cl->srv;
 
+	/* Told while its connection is still there to name the peer. */
+	proto__server_upload_end(cl);
 	if (cl->conn != NULL) {
 		srv->stats.bytes_in += proto_conn_bytes_in(cl->conn);
 		srv->stats.bytes_out += proto_conn_bytes_out(cl->conn);

@@ -71,6 +71,15 @@ struct client {
 	double last_ask;    /* its last GET_CHUNK */
 	uint64_t given;     /* bytes it sent us the last round */
 	uint64_t given_mark;
+	/* What it got from us (serveupload.c), oldest first: */
+	struct upload {
+		uint8_t id[PROTO_HASH_LEN];
+		uint32_t chunk_size;
+		char *name;
+		uint64_t size, bytes, chunks;
+		proto_have got;     /* which chunks, at chunk_size */
+	} uploads[PROTO_SERVER_UPLOADS_MAX];
+	unsigned nuploads;
 };
 
 struct super_file;
@@ -149,6 +158,12 @@ void proto__server_super_written(struct client *cl);
 /* cl goes, or subscribes anew; the server goes. */
 void proto__server_super_drop(struct client *cl);
 void proto__server_super_free(proto_server *srv);
+
+/* serveupload.c: a chunk (index in chunk_size) of id went to cl:
+ * counted. cl goes: what it got is told (on_upload). */
+void proto__server_upload_sent(struct client *cl, const uint8_t *id,
+    uint32_t chunk_size, uint64_t index);
+void proto__server_upload_end(struct client *cl);
 
 /* servechoke.c: upload slots. cl subscribed to a file: a candidate for
  * one (nothing when it does not take CHOKE). cl asked for a chunk. The

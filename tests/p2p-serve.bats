@@ -168,6 +168,20 @@ teardown() {
 	done
 }
 
+@test "an upload done: one line at the default level, who (address, name, identity), what (name, short id), bytes; none per chunk" {
+	make_file song.ogg 300000 4
+	start_server song.ogg
+	local id
+	id=$(ref_id song.ogg)
+	wait_listed "$SERVER_ADDR" "$id"
+	timeout 30 p2p-fetch -p "$SERVER_ADDR" -o got.ogg "$id" </dev/null
+	cmp song.ogg got.ogg
+	wait_for grep -q ' info: uploaded ' "$SERVER_ERR"
+	run -0 grep ' info: uploaded ' "$SERVER_ERR"
+	assert_equal "${#lines[@]}" 1
+	assert_regex "${lines[0]}" " info: uploaded song\.ogg \(${id:0:8}\) to 127\.0\.0\.1:[0-9]+ \([^,]+, [0-9a-f]{8}\): 300000 bytes, ([0-9]+) of \1 chunks, the whole file\$"
+}
+
 @test "-d may repeat, and adds to stdin" {
 	mkdir d1 d2
 	make_file d1/a 1000 1

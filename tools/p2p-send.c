@@ -26,12 +26,13 @@
 #define REQUEST_FRAME_MAX 16384
 #define DEFAULT_MAX_PEERS 50
 #define OPT_HIDDEN 0x300 /* past tool.h's and tls.h's long-only options */
+#define OPT_ONCE 0x301
 
 static void
 usage(FILE *out)
 {
 	fprintf(out,
-	    "usage: p2p-send [-qv] [-p PORT] [--bind ADDR] [--hidden] [--json]\n"
+	    "usage: p2p-send [-qv] [-p PORT] [--bind ADDR] [--hidden] [--once] [--json]\n"
 	    "                [--max-upload-rate RATE] [--max-download-rate RATE]\n"
 	    "                [--config FILE] [--no-tls] [--identity FILE]\n"
 	    "                [--secret-file FILE] [--dht]\n"
@@ -42,6 +43,8 @@ usage(FILE *out)
 	    "                         IPv6 too)\n"
 	    "      --hidden           in a folder, share hidden files too (never\n"
 	    "                         this node's key, secret or configuration)\n"
+	    "      --once             exit 0 once a peer got a whole file (its\n"
+	    "                         connection over)\n"
 	    "      --json             each link as a JSON object\n"
 	    "      --max-upload-rate RATE    send at most RATE bytes/s, over all\n"
 	    "                         peers (K, M, G: binary; 0: no limit)\n"
@@ -121,7 +124,26 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopbreak(arg);
 }
 
-static const proto_node_cbs node_cbs = { tool_proto_log };
+static struct event_base *loop; /* on_upload's, to end with --once */
+static int once;
+
+/* Each upload said (with -v); with --once, the first whole file to reach
+ * a peer ends the run, once its connection is over (so every byte got
+ * there). A folder's files are many uploads, hence --once takes files
+ * only. */
+static void
+on_upload(const proto_upload *u, void *ctx)
+{
+	(void)ctx;
+	tool_share_log_upload(u);
+	if (once && u->complete && u->ended) {
+		tool_log(LOG_INFO, "--once: a whole file was sent; done");
+		event_base_loopbreak(loop);
+	}
+}
+
+static const proto_node_cbs node_cbs = { .log = tool_proto_log,
+    .on_upload = on_upload };
 
 /* The node: listening, TLS as the options say, on the LAN's discovery. */
 static proto_node *
@@ -175,6 +197,7 @@ main(int argc, char **argv)
 		{ "port", required_argument, NULL, 'p' },
 		{ "bind", required_argument, NULL, 'B' },
 		{ "hidden", no_argument, NULL, OPT_HIDDEN },
+		{ "once", no_argument, NULL, OPT_ONCE },
 		TOOL_LONGOPT_JSON,
 		TOOL_LONGOPTS_RATES,
 		TOOL_LONGOPTS_TLS,
@@ -209,6 +232,9 @@ main(int argc, char **argv)
 		case OPT_HIDDEN:
 			share.hidden = 1;
 			break;
+		case OPT_ONCE:
+			once = 1;
+			break;
 		default:
 			if (tool_common_option(ch, usage) ||
 			    tool_tls_option(ch) || tool_dht_option(ch))
@@ -223,13 +249,22 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	for (int i = optind; once && i < argc; i++) {
+		struct stat st;
+		if (stat(argv[i], &st) == 0 && S_ISDIR(st.st_mode)) {
+			fprintf(stderr, "p2p-send: --once: %s is a folder; "
+			    "--once sends files only\n", argv[i]);
+			usage(stderr);
+			return 2;
+		}
+	}
 	if ((sent = calloc((size_t)n, sizeof(*sent))) == NULL ||
 	    (roots = calloc((size_t)n, sizeof(*roots))) == NULL)
 		tool_die(1, "out of memory");
 	for (int i = 0; i < n; i++)
 		roots[i] = -1;
 	tool_tls_start();
-	if ((base = event_base_new()) == NULL)
+	if ((base = loop = event_base_new()) == NULL)
 		tool_die(1, "out of memory");
 	sigint = evsignal_new(base, SIGINT, on_signal, base);
 	sigterm = evsignal_new(base, SIGTERM, on_signal, base);

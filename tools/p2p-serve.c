@@ -290,7 +290,15 @@ listen_on(struct server *srv, const char *bind_addr, uint16_t port)
 	fflush(stdout);
 }
 
-static const proto_node_cbs node_cbs = { tool_proto_log };
+static void
+on_upload(const proto_upload *u, void *ctx)
+{
+	(void)ctx;
+	tool_share_log_upload(u);
+}
+
+static const proto_node_cbs node_cbs = { .log = tool_proto_log,
+    .on_upload = on_upload };
 
 int
 main(int argc, char **argv)

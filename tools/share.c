@@ -373,3 +373,25 @@ tool_share_path(struct tool_share *sh, const char *path,
 	out->tree = 1;
 	return 0;
 }
+
+void
+tool_share_log_upload(const proto_upload *u)
+{
+	char name[PROTO_NAME_MAX + 1], peer[PROTO_NODE_NAME_MAX + 1];
+	char id[PROTO_ID_HEX_LEN + 1], ident[PROTO_ID_HEX_LEN + 1] = "";
+
+	proto_msg_printable(name, sizeof(name), u->name, strlen(u->name));
+	proto_msg_printable(peer, sizeof(peer), u->peer_name,
+	    strlen(u->peer_name));
+	proto_hex_encode(u->id, PROTO_HASH_LEN, id);
+	id[8] = '\0';
+	if (u->peer_id != NULL) {
+		proto_hex_encode(u->peer_id, PROTO_HASH_LEN, ident);
+		ident[8] = '\0';
+	}
+	tool_log(LOG_INFO, "uploaded %s (%s) to %s (%s%s%s): %llu bytes, "
+	    "%llu of %llu chunks%s", name, id, u->peer, *peer ? peer : "no name",
+	    *ident ? ", " : "", ident, (unsigned long long)u->bytes,
+	    (unsigned long long)u->distinct, (unsigned long long)u->nchunks,
+	    u->complete ? ", the whole file" : "");
+}

@@ -56,4 +56,9 @@ struct tool_shared {
 int tool_share_path(struct tool_share *sh, const char *path,
     struct tool_shared *out, int *root);
 
+/* One line at LOG_INFO for an upload that is over (the node's on_upload):
+ * "uploaded NAME (ID8) to PEER (PEERNAME, IDENT8): BYTES bytes, D of N
+ * chunks", and ", the whole file" when the peer got every chunk from us. */
+void tool_share_log_upload(const proto_upload *u);
+
 #endif
