@@ -110,6 +110,17 @@ on_ready(proto_conn *c, const proto_msg *hello, void *arg)
 	}
 }
 
+int
+proto__server_gone(proto_server *srv, proto_conn *c, uint32_t rid,
+    const uint8_t *id)
+{
+	if (!proto_store_withdrawn(srv->store, id))
+		return 0;
+	proto_conn_send_error(c, rid, PROTO_CODE_CHANGED, "changed on this "
+	    "node: shared no more");
+	return 1;
+}
+
 void
 proto__server_touch_known(proto_server *srv)
 {

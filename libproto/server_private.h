@@ -172,6 +172,11 @@ void proto__server_choke_candidate(struct client *cl);
 void proto__server_choke_asked(struct client *cl);
 void proto__server_choke_free(proto_server *srv);
 
+/* server.c: when id was shared here and withdrawn, answers rid ERROR
+ * CHANGED and returns 1; else 0. */
+int proto__server_gone(proto_server *srv, proto_conn *c, uint32_t rid,
+    const uint8_t *id);
+
 /* server.c: the entries of the clients connected now are seen now, at
  * most once every minute. */
 void proto__server_touch_known(proto_server *srv);
