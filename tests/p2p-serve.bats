@@ -182,6 +182,57 @@ teardown() {
 	assert_regex "${lines[0]}" " info: uploaded song\.ogg \(${id:0:8}\) to 127\.0\.0\.1:[0-9]+ \([^,]+, [0-9a-f]{8}\): 300000 bytes, ([0-9]+) of \1 chunks, the whole file\$"
 }
 
+# not_listed ADDR ID: the server at ADDR does not list ID.
+not_listed() {
+	! python3 "$P2P_REF" list "$1" | grep -q "^$2"$'\t'
+}
+
+@test "a shared folder is live: on SIGHUP a changed file is chunked again, a new one shared, a removed one withdrawn; the old id fails 'changed on the sharing node'" {
+	mkdir d
+	make_file d/a 70000 1
+	make_file d/b 5000 2
+	start_server --rescan 0 -d d
+	local olda oldb newa c
+	olda=$(ref_id d/a)
+	oldb=$(ref_id d/b)
+	wait_listed "$SERVER_ADDR" "$olda" "$oldb"
+	wait_for grep -q 'serving tree ' "$SERVER_ERR"
+	local tree
+	tree=$(sed -n 's/.*serving tree \([0-9a-f]\{64\}\) .*/\1/p' "$SERVER_ERR")
+	make_file d/a 80000 3
+	make_file d/c 3000 4
+	rm d/b
+	newa=$(ref_id d/a)
+	c=$(ref_id d/c)
+	kill -HUP "$SERVER_PID"
+	wait_listed "$SERVER_ADDR" "$newa" "$c"
+	wait_for not_listed "$SERVER_ADDR" "$olda"
+	wait_for not_listed "$SERVER_ADDR" "$oldb"
+	run -0 python3 "$P2P_REF" list "$SERVER_ADDR"
+	assert_equal "${#lines[@]}" 2 # a and c
+	grep -q "d/a: changed; $olda withdrawn" "$SERVER_ERR"
+	grep -q "d/b: gone; $oldb withdrawn" "$SERVER_ERR"
+	run -1 --separate-stderr timeout 30 p2p-fetch -p "$SERVER_ADDR" -o old "$olda" </dev/null
+	assert_stderr --partial "$olda: changed on the sharing node ($SERVER_ADDR)"
+	refute_stderr --partial 'every peer failed'
+	run -1 --separate-stderr timeout 30 p2p-fetch -p "$SERVER_ADDR" -o oldtree "$tree" </dev/null
+	assert_stderr --partial "$tree: changed on the sharing node ($SERVER_ADDR)"
+	timeout 30 p2p-fetch -p "$SERVER_ADDR" -o new "$newa" </dev/null
+	cmp d/a new
+	pid_alive "$SERVER_PID"
+}
+
+@test "--rescan SECONDS: a file added to a shared folder is served without a signal" {
+	mkdir d
+	make_file d/a 1000 1
+	start_server --rescan 1 -d d
+	wait_listed "$SERVER_ADDR" "$(ref_id d/a)"
+	make_file d/new 2000 2
+	wait_listed "$SERVER_ADDR" "$(ref_id d/new)"
+	run -2 --separate-stderr timeout 10 p2p-serve --rescan x </dev/null
+	assert_stderr --partial 'rescan interval'
+}
+
 @test "-d may repeat, and adds to stdin" {
 	mkdir d1 d2
 	make_file d1/a 1000 1

@@ -293,6 +293,7 @@ main(int argc, char **argv)
 	for (int i = 0; i < n; i++)
 		if (roots[i] >= 0)
 			close(roots[i]);
+	tool_share_end(&share);
 	free(roots);
 	free(sent);
 	proto_base_free(base);

@@ -39,6 +39,8 @@
 #define REQUEST_FRAME_MAX 16384
 #define CHECKS_MAX 8 /* connections at once to nodes heard on the LAN */
 #define OPT_HIDDEN 0x300 /* past tool.h's and tls.h's long-only options */
+#define OPT_RESCAN 0x301
+#define DEFAULT_RESCAN 10 /* seconds between walks of the shared folders */
 
 struct server {
 	struct event_base *base;
@@ -54,6 +56,7 @@ struct server {
 	uint8_t *inbuf;             /* manifest bytes from stdin not yet used */
 	size_t inlen, incap;
 	int stats;
+	unsigned rescan;            /* seconds between walks; 0: on SIGHUP only */
 };
 
 static void
@@ -61,6 +64,7 @@ usage(FILE *out)
 {
 	fprintf(out,
 	    "usage: p2p-serve [-qv] [-p PORT] [--bind ADDR] [-d DIR]... [-n NAME]\n"
+	    "                 [--rescan SECONDS]\n"
 	    "                 [-b HOST:PORT]... [--no-announce] [--discovery-port PORT]\n"
 	    "                 [--discovery-addr ADDR] [--discovery-interval SECONDS]\n"
 	    "                 [--max-peers N] [--max-handshakes N]\n"
@@ -73,6 +77,9 @@ usage(FILE *out)
 	    "  -p, --port PORT        TCP port to listen on (default %d; 0: any)\n"
 	    "      --bind ADDR        address to listen on (default 0.0.0.0)\n"
 	    "  -d, --dir DIR          share every regular file under DIR\n"
+	    "      --rescan SECONDS   walk the shared folders again this often:\n"
+	    "                         new and changed files shared, removed ones\n"
+	    "                         withdrawn (default %d; 0: only on SIGHUP)\n"
 	    "      --hidden           with -d, share hidden files and directories\n"
 	    "                         too (never this node's key, secret or\n"
 	    "                         configuration)\n"
@@ -108,7 +115,7 @@ usage(FILE *out)
 	    "Each FILE is served (a folder whole, by its tree id); so are the\n"
 	    "manifests read on stdin (p2p-chunk FILE | p2p-serve).\n"
 	    "Prints the addresses it can be reached at, HOST:PORT a line, on stdout.\n",
-	    DEFAULT_PORT, DEFAULT_MAX_PEERS);
+	    DEFAULT_PORT, DEFAULT_RESCAN, DEFAULT_MAX_PEERS);
 }
 
 /* Takes every complete manifest at the front of the stdin buffer. */
@@ -256,6 +263,18 @@ print_stats(const struct server *srv)
 	(void)tool_json_finish(&j, STDERR_FILENO);
 }
 
+/* The shared folders walked again: on the timer, and on SIGHUP. */
+static void
+on_rescan(evutil_socket_t sig, short what, void *arg)
+{
+	struct server *srv = arg;
+
+	(void)what;
+	if (sig == SIGHUP)
+		tool_log(LOG_INFO, "SIGHUP: walking the shared folders again");
+	tool_share_rescan(&srv->share);
+}
+
 static void
 on_signal(evutil_socket_t sig, short what, void *arg)
 {
@@ -321,6 +340,7 @@ main(int argc, char **argv)
 		{ "discovery-addr", required_argument, NULL, 'A' },
 		{ "discovery-interval", required_argument, NULL, 'I' },
 		{ "hidden", no_argument, NULL, OPT_HIDDEN },
+		{ "rescan", required_argument, NULL, OPT_RESCAN },
 		TOOL_LONGOPTS_TLS,
 		TOOL_LONGOPTS_DHT,
 		TOOL_LONGOPTS_NAT,
@@ -329,7 +349,7 @@ main(int argc, char **argv)
 	struct server srv;
 	proto_dht *dht = NULL;
 	struct tool_config config;
-	struct event *sigint, *sigterm;
+	struct event *sigint, *sigterm, *sighup, *rescan_ev;
 	static const char **dirs;
 	static proto_addr *boot; /* static: reachable at any exit */
 	const char *bind_addr = "0.0.0.0";
@@ -349,6 +369,7 @@ main(int argc, char **argv)
 	srv.cfg.server.conn.max_frame = REQUEST_FRAME_MAX;
 	srv.cfg.server.max_peers = DEFAULT_MAX_PEERS;
 	srv.announce = 1;
+	srv.rescan = DEFAULT_RESCAN;
 	srv.disco.port = PROTO_DISCO_PORT;
 	srv.disco.interval = 30;
 	tool_config_load(argc, argv, &config);
@@ -407,6 +428,10 @@ main(int argc, char **argv)
 			break;
 		case OPT_HIDDEN:
 			srv.share.hidden = 1;
+			break;
+		case OPT_RESCAN:
+			srv.rescan = (unsigned)tool_parse_number(optarg, 0, 86400,
+			    "rescan interval");
 			break;
 		case 'b':
 			tool_parse_peer("bootstrap peer", optarg, 0,
@@ -505,6 +530,15 @@ main(int argc, char **argv)
 			exit(1); /* tool_share_path said why */
 	}
 	setup_stdin(&srv);
+	sighup = evsignal_new(srv.base, SIGHUP, on_rescan, &srv);
+	rescan_ev = event_new(srv.base, -1, EV_PERSIST, on_rescan, &srv);
+	if (sighup == NULL || rescan_ev == NULL || event_add(sighup, NULL))
+		tool_die(1, "cannot watch signals");
+	if (srv.rescan > 0 && srv.share.ndirs > 0) {
+		struct timeval tv = { (time_t)srv.rescan, 0 };
+		if (event_add(rescan_ev, &tv) != 0)
+			tool_die(1, "cannot set the rescan timer");
+	}
 	if (proto_store_count(srv.store) == 0 && srv.stdin_ev == NULL)
 		tool_log(LOG_WARN, "sharing nothing: name files (p2p-serve "
 		    "FILE), pipe manifests in (p2p-chunk FILE | p2p-serve) or "
@@ -521,6 +555,9 @@ main(int argc, char **argv)
 	tool_conn_limit_free();
 	event_free(sigint);
 	event_free(sigterm);
+	event_free(sighup);
+	event_free(rescan_ev);
+	tool_share_end(&srv.share);
 	if (srv.stdin_ev)
 		event_free(srv.stdin_ev);
 	free(boot);
