@@ -222,6 +222,28 @@ not_listed() {
 	pid_alive "$SERVER_PID"
 }
 
+@test "a live folder with the same bytes twice: either copy removed, the other still serves them" {
+	local gone
+	for gone in x y; do
+		rm -rf d
+		mkdir d
+		make_file d/x 30000 5
+		cp d/x d/y
+		start_server --rescan 0 -d d
+		local id
+		id=$(ref_id d/x)
+		wait_listed "$SERVER_ADDR" "$id"
+		rm "d/$gone"
+		kill -HUP "$SERVER_PID"
+		wait_for grep -q "d/$gone: gone" "$SERVER_ERR"
+		wait_listed "$SERVER_ADDR" "$id"
+		rm -f got
+		timeout 30 p2p-fetch -p "$SERVER_ADDR" -o got "$id" </dev/null
+		cmp d/[xy] got
+		stop_server "$SERVER_PID"
+	done
+}
+
 @test "--rescan SECONDS: a file added to a shared folder is served without a signal" {
 	mkdir d
 	make_file d/a 1000 1

@@ -512,8 +512,10 @@ main(int argc, char **argv)
 	 * runs (libevent holds it until then). */
 	sigint = evsignal_new(srv.base, SIGINT, on_signal, srv.base);
 	sigterm = evsignal_new(srv.base, SIGTERM, on_signal, srv.base);
-	if (sigint == NULL || sigterm == NULL || event_add(sigint, NULL) ||
-	    event_add(sigterm, NULL))
+	sighup = evsignal_new(srv.base, SIGHUP, on_rescan, &srv);
+	if (sigint == NULL || sigterm == NULL || sighup == NULL ||
+	    event_add(sigint, NULL) || event_add(sigterm, NULL) ||
+	    event_add(sighup, NULL))
 		tool_die(1, "cannot watch signals");
 	listen_on(&srv, bind_addr, port);
 	tool_log(LOG_INFO, "identity %s%s", tool_tls_identity_hex(),
@@ -530,10 +532,9 @@ main(int argc, char **argv)
 			exit(1); /* tool_share_path said why */
 	}
 	setup_stdin(&srv);
-	sighup = evsignal_new(srv.base, SIGHUP, on_rescan, &srv);
 	rescan_ev = event_new(srv.base, -1, EV_PERSIST, on_rescan, &srv);
-	if (sighup == NULL || rescan_ev == NULL || event_add(sighup, NULL))
-		tool_die(1, "cannot watch signals");
+	if (rescan_ev == NULL)
+		tool_die(1, "out of memory");
 	if (srv.rescan > 0 && srv.share.ndirs > 0) {
 		struct timeval tv = { (time_t)srv.rescan, 0 };
 		if (event_add(rescan_ev, &tv) != 0)

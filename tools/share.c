@@ -174,14 +174,18 @@ same_file(const struct tool_shared_file *f, const struct stat *sb)
 	    f->mtime_ns == (int64_t)sb->st_mtim.tv_nsec;
 }
 
-/* The id withdrawn from the store, unless another file shared has the
- * same bytes. */
+/* The id withdrawn from the store. The store holds the same bytes once,
+ * from one path, perhaps the one that went: another file shared with
+ * them is marked to be chunked and added again, by a walk straight after
+ * (tool_share_rescan), which serves the id anew. */
 static void
 withdraw(struct tool_share *sh, const uint8_t id[PROTO_HASH_LEN])
 {
 	for (size_t i = 0; i < sh->nfiles; i++)
-		if (memcmp(sh->files[i].id, id, PROTO_HASH_LEN) == 0)
-			return;
+		if (memcmp(sh->files[i].id, id, PROTO_HASH_LEN) == 0) {
+			sh->files[i].mtime_s = INT64_MIN;
+			sh->again = 1;
+		}
 	(void)proto_store_remove(sh->store, id);
 }
 
@@ -455,10 +459,22 @@ tool_share_dir(struct tool_share *sh, const char *dir, int root)
 	}
 }
 
+static void rescan_dirs(struct tool_share *sh);
+
 void
 tool_share_rescan(struct tool_share *sh)
 {
 	sh->rescanning = 1;
+	sh->again = 0;
+	rescan_dirs(sh);
+	if (sh->again)
+		rescan_dirs(sh);
+	sh->rescanning = 0;
+}
+
+static void
+rescan_dirs(struct tool_share *sh)
+{
 	for (size_t i = 0; i < sh->ndirs; i++) {
 		struct tool_shared_dir *d = &sh->dirs[i];
 		walk_dir(sh, d->dir, d->root);
@@ -468,7 +484,6 @@ tool_share_rescan(struct tool_share *sh)
 		d->has_tree = sh->has_tree;
 		memcpy(d->tree_id, sh->tree_id, PROTO_HASH_LEN);
 	}
-	sh->rescanning = 0;
 }
 
 void

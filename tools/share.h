@@ -34,6 +34,7 @@ struct tool_share {
 	} *files;
 	size_t nfiles, capfiles;
 	int rescanning;             /* a walk of tool_share_rescan */
+	int again;                  /* ... and another walk needed */
 	struct tool_shared_dir {    /* the directories walked, to rescan */
 		const char *dir;
 		int root;
