@@ -87,6 +87,9 @@ check_exhausted(proto_fetch *f)
 		proto__fetch_log(f, PROTO_LOG_ERROR, "no peers to fetch from");
 	else if (f->cfg.list)
 		proto__fetch_log(f, PROTO_LOG_ERROR, "%s", last ? last : "peer gone");
+	else if (f->changed_at[0] != '\0')
+		proto__fetch_log(f, PROTO_LOG_ERROR, "%s: changed on the sharing "
+		    "node (%s)", f->hex, f->changed_at);
 	else if (f->mf == NULL && f->not_found > 0)
 		proto__fetch_log(f, PROTO_LOG_ERROR, "%s: not found on any peer",
 		    f->hex);
@@ -304,7 +307,10 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 		proto__fetch_end(f, 0);
 		return;
 	}
-	if (f->mf == NULL && f->not_found > 0)
+	if (f->changed_at[0] != '\0')
+		proto__fetch_log(f, PROTO_LOG_ERROR, "%s: changed on the sharing "
+		    "node (%s)", f->hex, f->changed_at);
+	else if (f->mf == NULL && f->not_found > 0)
 		proto__fetch_log(f, PROTO_LOG_ERROR, "%s: not found on any peer",
 		    f->hex);
 	else if (f->mf == NULL) {

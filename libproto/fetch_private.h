@@ -173,6 +173,8 @@ struct proto_fetch {
 	int more_peers, done, closed;
 	int watching;               /* the node's finds */
 	unsigned not_found;
+	char changed_at[PROTO_ADDR_TEXT_MAX]; /* a peer that said the file
+	                            * changed there (ERROR CHANGED), or "" */
 	unsigned listed;            /* peers that answered LIST */
 	struct event *tick;
 	time_t last_progress;

@@ -11,6 +11,7 @@
  * became of a peer through f->events.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -358,6 +359,13 @@ take_error(struct fetch_peer *p, const struct fetch_request *r,
 	if (r->kind == FETCH_REQ_CHUNK && m->code == PROTO_CODE_CHOKED) {
 		for (size_t k = 0; k < p->f->npeers && !p->f->done; k++)
 			proto__fetch_peer_pump(p->f->peers[k]);
+		return;
+	}
+	if (m->code == PROTO_CODE_CHANGED) {
+		snprintf(p->f->changed_at, sizeof(p->f->changed_at), "%s",
+		    proto_addr_text(&p->addr));
+		proto__fetch_peer_fail(p, 0, "%s: %s changed on the sharing "
+		    "node", proto_addr_text(&p->addr), p->f->hex);
 		return;
 	}
 	if (later(p, r, m, text))

@@ -52,8 +52,10 @@ enum proto_error_code {
 	PROTO_CODE_CANCELLED = 6,
 	PROTO_CODE_AUTH = 7,
 	PROTO_CODE_CHOKED = 8,  /* sent only to peers with PROTO_CAP_CHOKE */
+	PROTO_CODE_CHANGED = 9, /* the id was shared here, and is no more:
+	                         * its file changed or went */
 	PROTO_CODE_COUNT  /* codes from here on are unknown to this
-	                   * implementation: 8-63 future core, 64-127
+	                   * implementation: 10-63 future core, 64-127
 	                   * extensions (PROTOCOL.md) */
 };
 

@@ -59,6 +59,15 @@ server_log(int level, const char *text, void *arg)
 		n->cbs.log(level, text, n->ctx);
 }
 
+static void
+server_upload(const proto_upload *u, void *arg)
+{
+	proto_node *n = arg;
+
+	if (n->cbs.on_upload != NULL)
+		n->cbs.on_upload(u, n->ctx);
+}
+
 static const uint8_t *
 server_record(size_t *len, void *arg)
 {
@@ -358,8 +367,9 @@ proto_node *
 proto_node_new(struct event_base *base, const proto_node_config *cfg,
     const proto_node_cbs *cbs, void *ctx)
 {
-	proto_server_cbs scbs = { server_log, on_inbound, proto__node_on_heard,
-	    on_duplex, server_record };
+	proto_server_cbs scbs = { .log = server_log, .on_peer = on_inbound,
+	    .on_heard = proto__node_on_heard, .on_duplex = on_duplex,
+	    .record = server_record, .on_upload = server_upload };
 	proto_node *n = calloc(1, sizeof(*n));
 
 	if (n == NULL)

@@ -66,6 +66,9 @@ typedef struct proto_node_cbs {
 	/* Optional: one line for the owner's log, at a proto_log_level; text
 	 * is valid during the call. The server's lines come here too. */
 	void (*log)(int level, const char *text, void *ctx);
+	/* Optional: a peer's upload from this node is over (server.h's
+	 * on_upload, passed on). */
+	void (*on_upload)(const proto_upload *u, void *ctx);
 } proto_node_cbs;
 
 /* What a source says of a node it found (proto_node_report). */

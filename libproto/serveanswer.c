@@ -141,6 +141,8 @@ answer_tree(proto_server *srv, proto_conn *c, const struct request *r)
 	const proto_tree *t = proto_store_find_tree(srv->store, r->id);
 	proto_msg m;
 
+	if (t == NULL && proto__server_gone(srv, c, r->rid, r->id))
+		return;
 	if (t == NULL || !(proto_conn_peer_caps(c) & PROTO_CAP_TREES)) {
 		proto_conn_send_error(c, r->rid, PROTO_CODE_NOT_FOUND,
 		    t == NULL ? "no such file" : "a tree: needs the trees "
@@ -244,8 +246,9 @@ answer_chunk(proto_server *srv, proto_conn *c, const struct request *r)
 	int fd, rc;
 
 	if (mf == NULL) {
-		proto_conn_send_error(c, r->rid, PROTO_CODE_NOT_FOUND,
-		    "no such file");
+		if (!proto__server_gone(srv, c, r->rid, r->id))
+			proto_conn_send_error(c, r->rid, PROTO_CODE_NOT_FOUND,
+			    "no such file");
 		return;
 	}
 	if (!proto_chunk_size_valid(mf->size, r->chunk_size)) {
@@ -329,7 +332,8 @@ answer_has(proto_server *srv, proto_conn *c, const struct request *r)
 	m.rid = r->rid;
 	m.has = proto_store_find(srv->store, r->id) != NULL ||
 	    proto_store_find_tree(srv->store, r->id) != NULL;
-	send_answer(c, &m);
+	if (m.has || !proto__server_gone(srv, c, r->rid, r->id))
+		send_answer(c, &m);
 }
 
 /* What the node holds of the file, and a HAVE for each chunk it gets
@@ -413,6 +417,9 @@ answer(struct client *cl, const struct request *r)
 			break;
 		}
 		answer_chunk(srv, c, r);
+		if (srv->stats.chunks_out != before)
+			proto__server_upload_sent(cl, r->id, r->chunk_size,
+			    r->index);
 		if (srv->nsuper > 0 && srv->stats.chunks_out != before)
 			proto__server_super_sent(cl, r->id, r->chunk_size,
 			    r->index);

@@ -55,6 +55,8 @@ proto__server_client_free(struct client *cl)
 {
 	proto_server *srv = cl->srv;
 
+	/* Told while its connection is still there to name the peer. */
+	proto__server_upload_end(cl);
 	if (cl->conn != NULL) {
 		srv->stats.bytes_in += proto_conn_bytes_in(cl->conn);
 		srv->stats.bytes_out += proto_conn_bytes_out(cl->conn);
@@ -117,6 +119,17 @@ on_ready(proto_conn *c, const proto_msg *hello, void *arg)
 		if (srv->cbs.on_peer != NULL)
 			srv->cbs.on_peer(&cl->listen_at, srv->ctx);
 	}
+}
+
+int
+proto__server_gone(proto_server *srv, proto_conn *c, uint32_t rid,
+    const uint8_t *id)
+{
+	if (!proto_store_withdrawn(srv->store, id))
+		return 0;
+	proto_conn_send_error(c, rid, PROTO_CODE_CHANGED, "changed on this "
+	    "node: shared no more");
+	return 1;
 }
 
 void

@@ -22,6 +22,7 @@
 struct event_base;
 
 typedef struct proto_server proto_server;
+struct proto_upload;
 
 typedef struct proto_server_config {
 	proto_conn_config conn; /* for every connection; listen_port is set
@@ -79,7 +80,34 @@ typedef struct proto_server_cbs {
 	 * of each connection accepted; *len set, NULL for none. Valid until
 	 * the next call. */
 	const uint8_t *(*record)(size_t *len, void *ctx);
+	/* Optional: a peer got chunks of a file from us, and that upload is
+	 * over: its connection ended (or it went on to more files than the
+	 * server keeps count of for one peer, PROTO_SERVER_UPLOADS_MAX, and
+	 * this is the one it asked of longest ago). Once per peer and file
+	 * (and chunk size); never while the server is being freed. u and all
+	 * it points to are valid during the call. */
+	void (*on_upload)(const struct proto_upload *u, void *ctx);
 } proto_server_cbs;
+
+#define PROTO_SERVER_UPLOADS_MAX 4
+
+/* One upload, as on_upload tells it. */
+typedef struct proto_upload {
+	const char *peer;       /* "HOST:PORT" of its connection */
+	const char *peer_name;  /* the name of its HELLO ("" for none) */
+	const uint8_t *peer_id; /* its identity (32 bytes), NULL without TLS */
+	const uint8_t *id;      /* the file's content id (PROTO_HASH_LEN) */
+	const char *name;       /* the file's name, as served */
+	uint64_t size;          /* the file's size */
+	uint64_t bytes;         /* chunk bytes sent it */
+	uint64_t chunks;        /* chunks sent it, a chunk sent twice twice */
+	uint64_t distinct;      /* of them, different chunks */
+	uint64_t nchunks;       /* chunks of the file, at the size asked */
+	int complete;           /* distinct == nchunks: it got the whole
+	                         * file from us */
+	int ended;              /* told as its connection ended (0: to
+	                         * make room, the connection still up) */
+} proto_upload;
 
 typedef struct proto_server_stats {
 	uint64_t bytes_in, bytes_out, chunks_out, manifests_out, peers,

@@ -71,6 +71,15 @@ struct client {
 	double last_ask;    /* its last GET_CHUNK */
 	uint64_t given;     /* bytes it sent us the last round */
 	uint64_t given_mark;
+	/* What it got from us (serveupload.c), oldest first: */
+	struct upload {
+		uint8_t id[PROTO_HASH_LEN];
+		uint32_t chunk_size;
+		char *name;
+		uint64_t size, bytes, chunks;
+		proto_have got;     /* which chunks, at chunk_size */
+	} uploads[PROTO_SERVER_UPLOADS_MAX];
+	unsigned nuploads;
 };
 
 struct super_file;
@@ -152,12 +161,23 @@ void proto__server_super_written(struct client *cl);
 void proto__server_super_drop(struct client *cl);
 void proto__server_super_free(proto_server *srv);
 
+/* serveupload.c: a chunk (index in chunk_size) of id went to cl:
+ * counted. cl goes: what it got is told (on_upload). */
+void proto__server_upload_sent(struct client *cl, const uint8_t *id,
+    uint32_t chunk_size, uint64_t index);
+void proto__server_upload_end(struct client *cl);
+
 /* servechoke.c: upload slots. cl subscribed to a file: a candidate for
  * one (nothing when it does not take CHOKE). cl asked for a chunk. The
  * server goes. */
 void proto__server_choke_candidate(struct client *cl);
 void proto__server_choke_asked(struct client *cl);
 void proto__server_choke_free(proto_server *srv);
+
+/* server.c: when id was shared here and withdrawn, answers rid ERROR
+ * CHANGED and returns 1; else 0. */
+int proto__server_gone(proto_server *srv, proto_conn *c, uint32_t rid,
+    const uint8_t *id);
 
 /* server.c: the entries of the clients connected now are seen now, at
  * most once every minute. */

@@ -41,6 +41,10 @@ struct proto_store {
 	proto_tree **trees; /* the trees shared, in the order added; few,
 	                     * so looked up one by one */
 	size_t ntrees;
+	/* Ids withdrawn (proto_store_remove), the last PROTO_STORE_GONE_MAX
+	 * in a ring: so a node can say "changed here", not "never had it". */
+	uint8_t gone[PROTO_STORE_GONE_MAX][PROTO_HASH_LEN];
+	size_t ngone, gone_next;
 };
 
 proto_store *
@@ -516,4 +520,67 @@ proto_store_hashes(proto_store *st, const uint8_t id[PROTO_HASH_LEN],
 		return rc;
 	return proto_merkle_run(e->tree, chunk_size, index, count, proof_layers,
 	    hashes, nhashes, proof, nproof);
+}
+
+/* The slots again from the entries: after a removal, when probe runs may
+ * have a hole. */
+static void
+rehash(proto_store *st)
+{
+	memset(st->slots, 0, st->nslots * sizeof(*st->slots));
+	for (size_t i = 0; i < st->count; i++)
+		*find_slot(st, st->entries[i].mf->id) = i + 1;
+}
+
+static void
+remember_gone(proto_store *st, const uint8_t id[PROTO_HASH_LEN])
+{
+	if (proto_store_withdrawn(st, id))
+		return;
+	memcpy(st->gone[st->gone_next], id, PROTO_HASH_LEN);
+	st->gone_next = (st->gone_next + 1) % PROTO_STORE_GONE_MAX;
+	if (st->ngone < PROTO_STORE_GONE_MAX)
+		st->ngone++;
+}
+
+int
+proto_store_remove(proto_store *st, const uint8_t id[PROTO_HASH_LEN])
+{
+	size_t e = st->nslots ? *find_slot(st, id) : 0;
+	struct entry *en;
+
+	for (size_t i = 0; i < st->ntrees; i++)
+		if (memcmp(st->trees[i]->id, id, PROTO_HASH_LEN) == 0) {
+			proto_tree_free(st->trees[i]);
+			memmove(&st->trees[i], &st->trees[i + 1],
+			    (st->ntrees - i - 1) * sizeof(*st->trees));
+			st->ntrees--;
+			remember_gone(st, id);
+			return 0;
+		}
+	if (e == 0)
+		return PROTO_ERR_INVALID;
+	en = &st->entries[e - 1];
+	if (en->borrowed)
+		return PROTO_ERR_INVALID;
+	proto_merkle_free(en->tree);
+	free(en->rel);
+	free(en->checked);
+	if (en->fd >= 0)
+		close(en->fd);
+	proto_manifest_free(en->mf);
+	memmove(en, en + 1, (st->count - e) * sizeof(*en));
+	st->count--;
+	rehash(st);
+	remember_gone(st, id);
+	return 0;
+}
+
+int
+proto_store_withdrawn(const proto_store *st, const uint8_t id[PROTO_HASH_LEN])
+{
+	for (size_t i = 0; i < st->ngone; i++)
+		if (memcmp(st->gone[i], id, PROTO_HASH_LEN) == 0)
+			return 1;
+	return 0;
 }

@@ -103,6 +103,24 @@ int proto_store_add_tree(proto_store *st, proto_tree *t);
 const proto_tree *proto_store_find_tree(const proto_store *st,
     const uint8_t id[PROTO_HASH_LEN]);
 
+/* How many withdrawn ids a store remembers. */
+#define PROTO_STORE_GONE_MAX 256
+
+/*
+ * Withdraws the file or tree of id, one the owner added whole (not a
+ * fetch's): freed, and its id remembered as withdrawn (the last
+ * PROTO_STORE_GONE_MAX of them). Every manifest, tree and path the store
+ * lent is invalid after it; the order of proto_store_get shifts. 0, or
+ * PROTO_ERR_INVALID for an id not held or a fetch's.
+ */
+int proto_store_remove(proto_store *st, const uint8_t id[PROTO_HASH_LEN]);
+
+/* 1 when id was withdrawn (proto_store_remove) and is among the last
+ * PROTO_STORE_GONE_MAX so; 0 otherwise. Added again, it is found as
+ * before: ask proto_store_find first. */
+int proto_store_withdrawn(const proto_store *st,
+    const uint8_t id[PROTO_HASH_LEN]);
+
 /* The number of trees, and the i-th in the order added (NULL past it). */
 size_t proto_store_tree_count(const proto_store *st);
 const proto_tree *proto_store_get_tree(const proto_store *st, size_t i);

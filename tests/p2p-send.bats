@@ -96,3 +96,22 @@ _lines() {
 	run -0 --separate-stderr bash -c "$output </dev/null"
 	cmp ../song.ogg song.ogg
 }
+
+@test "--once: exits 0 once a peer got the whole file, saying the upload with -v; a folder is a usage error" {
+	make_file song.ogg 200K 5
+	send 1 --once -v song.ogg
+	pid_alive "$SEND_PID"
+	mkdir recv
+	cd recv
+	run -0 cat "$SEND_OUT"
+	run -0 --separate-stderr bash -c "$output </dev/null"
+	cmp ../song.ogg song.ogg
+	wait_exit "$SEND_PID" 30
+	assert_equal "$exit_status" 0
+	run -0 grep -c ' info: uploaded song\.ogg .*: 204800 bytes, .*, the whole file$' "$SEND_ERR"
+	assert_output 1
+	cd ..
+	mkdir photos
+	run -2 --separate-stderr p2p-send --once photos </dev/null
+	assert_stderr --partial 'p2p-send: --once: photos is a folder; --once sends files only'
+}

@@ -168,6 +168,93 @@ teardown() {
 	done
 }
 
+@test "an upload done: one line at the default level, who (address, name, identity), what (name, short id), bytes; none per chunk" {
+	make_file song.ogg 300000 4
+	start_server song.ogg
+	local id
+	id=$(ref_id song.ogg)
+	wait_listed "$SERVER_ADDR" "$id"
+	timeout 30 p2p-fetch -p "$SERVER_ADDR" -o got.ogg "$id" </dev/null
+	cmp song.ogg got.ogg
+	wait_for grep -q ' info: uploaded ' "$SERVER_ERR"
+	run -0 grep ' info: uploaded ' "$SERVER_ERR"
+	assert_equal "${#lines[@]}" 1
+	assert_regex "${lines[0]}" " info: uploaded song\.ogg \(${id:0:8}\) to 127\.0\.0\.1:[0-9]+ \([^,]+, [0-9a-f]{8}\): 300000 bytes, ([0-9]+) of \1 chunks, the whole file\$"
+}
+
+# not_listed ADDR ID: the server at ADDR does not list ID.
+not_listed() {
+	! python3 "$P2P_REF" list "$1" | grep -q "^$2"$'\t'
+}
+
+@test "a shared folder is live: on SIGHUP a changed file is chunked again, a new one shared, a removed one withdrawn; the old id fails 'changed on the sharing node'" {
+	mkdir d
+	make_file d/a 70000 1
+	make_file d/b 5000 2
+	start_server --rescan 0 -d d
+	local olda oldb newa c
+	olda=$(ref_id d/a)
+	oldb=$(ref_id d/b)
+	wait_listed "$SERVER_ADDR" "$olda" "$oldb"
+	wait_for grep -q 'serving tree ' "$SERVER_ERR"
+	local tree
+	tree=$(sed -n 's/.*serving tree \([0-9a-f]\{64\}\) .*/\1/p' "$SERVER_ERR")
+	make_file d/a 80000 3
+	make_file d/c 3000 4
+	rm d/b
+	newa=$(ref_id d/a)
+	c=$(ref_id d/c)
+	kill -HUP "$SERVER_PID"
+	wait_listed "$SERVER_ADDR" "$newa" "$c"
+	wait_for not_listed "$SERVER_ADDR" "$olda"
+	wait_for not_listed "$SERVER_ADDR" "$oldb"
+	run -0 python3 "$P2P_REF" list "$SERVER_ADDR"
+	assert_equal "${#lines[@]}" 2 # a and c
+	grep -q "d/a: changed; $olda withdrawn" "$SERVER_ERR"
+	grep -q "d/b: gone; $oldb withdrawn" "$SERVER_ERR"
+	run -1 --separate-stderr timeout 30 p2p-fetch -p "$SERVER_ADDR" -o old "$olda" </dev/null
+	assert_stderr --partial "$olda: changed on the sharing node ($SERVER_ADDR)"
+	refute_stderr --partial 'every peer failed'
+	run -1 --separate-stderr timeout 30 p2p-fetch -p "$SERVER_ADDR" -o oldtree "$tree" </dev/null
+	assert_stderr --partial "$tree: changed on the sharing node ($SERVER_ADDR)"
+	timeout 30 p2p-fetch -p "$SERVER_ADDR" -o new "$newa" </dev/null
+	cmp d/a new
+	pid_alive "$SERVER_PID"
+}
+
+@test "a live folder with the same bytes twice: either copy removed, the other still serves them" {
+	local gone
+	for gone in x y; do
+		rm -rf d
+		mkdir d
+		make_file d/x 30000 5
+		cp d/x d/y
+		start_server --rescan 0 -d d
+		local id
+		id=$(ref_id d/x)
+		wait_listed "$SERVER_ADDR" "$id"
+		rm "d/$gone"
+		kill -HUP "$SERVER_PID"
+		wait_for grep -q "d/$gone: gone" "$SERVER_ERR"
+		wait_listed "$SERVER_ADDR" "$id"
+		rm -f got
+		timeout 30 p2p-fetch -p "$SERVER_ADDR" -o got "$id" </dev/null
+		cmp d/[xy] got
+		stop_server "$SERVER_PID"
+	done
+}
+
+@test "--rescan SECONDS: a file added to a shared folder is served without a signal" {
+	mkdir d
+	make_file d/a 1000 1
+	start_server --rescan 1 -d d
+	wait_listed "$SERVER_ADDR" "$(ref_id d/a)"
+	make_file d/new 2000 2
+	wait_listed "$SERVER_ADDR" "$(ref_id d/new)"
+	run -2 --separate-stderr timeout 10 p2p-serve --rescan x </dev/null
+	assert_stderr --partial 'rescan interval'
+}
+
 @test "-d may repeat, and adds to stdin" {
 	mkdir d1 d2
 	make_file d1/a 1000 1
@@ -183,6 +270,42 @@ teardown() {
 @test "-d of a missing directory: exit 1, the directory named" {
 	run -1 --separate-stderr timeout 10 p2p-serve -p 0 --bind 127.0.0.1 -d nosuchdir </dev/null
 	assert_stderr --partial nosuchdir
+}
+
+@test "p2p-serve FILE DIR: the file by its id, the folder whole by its tree id; no manifest pipe" {
+	make_file song.ogg 90000 1
+	mkdir -p photos/sub
+	make_file photos/sub/a.jpg 5000 2
+	start_server song.ogg photos
+	local id tid
+	id=$(ref_id song.ogg)
+	wait_listed "$SERVER_ADDR" "$id" "$(ref_id photos/sub/a.jpg)"
+	wait_for grep -q "serving tree [0-9a-f]\{64\} photos (1 files, 5000 bytes)" "$SERVER_ERR"
+	tid=$(sed -n 's/.*serving tree \([0-9a-f]\{64\}\) photos .*/\1/p' "$SERVER_ERR")
+	timeout 30 p2p-fetch -p "$SERVER_ADDR" -o got.ogg "$id" </dev/null
+	cmp song.ogg got.ogg
+	timeout 30 p2p-fetch -p "$SERVER_ADDR" -o gotdir "$tid" </dev/null
+	diff -r photos gotdir
+}
+
+@test "p2p-serve FILE of a missing file: exit 1, the file named" {
+	run -1 --separate-stderr timeout 10 p2p-serve -p 0 --bind 127.0.0.1 nosuch </dev/null
+	assert_stderr 'p2p-serve: nosuch: No such file or directory'
+}
+
+@test "-d FILE: says to name the file instead, not 'not a directory'" {
+	make_file f 100 1
+	run -1 --separate-stderr timeout 10 p2p-serve -p 0 --bind 127.0.0.1 -d f </dev/null
+	assert_stderr 'p2p-serve: f is a file: to share it, p2p-serve f'
+}
+
+@test "a usage error names the wrong argument before the usage" {
+	run -2 --separate-stderr timeout 10 p2p-serve --bogus </dev/null
+	assert_regex "${stderr_lines[0]}" "--bogus"
+	assert_regex "${stderr_lines[1]}" '^usage: p2p-serve'
+	run -2 --separate-stderr timeout 10 p2p-serve -p </dev/null
+	assert_regex "${stderr_lines[0]}" "requires an argument -- 'p'"
+	assert_regex "${stderr_lines[1]}" '^usage: p2p-serve'
 }
 
 @test "port in use: exit 1, 'bind ADDR: Address already in use'" {

@@ -181,7 +181,7 @@ static void
 test_both_ways(void)
 {
 	struct event_base *base = event_base_new();
-	proto_server_cbs cbs = { NULL, NULL, NULL, on_duplex, NULL };
+	proto_server_cbs cbs = { .on_duplex = on_duplex };
 	proto_store *sa = store_with_file("a"), *sb = store_with_file("b");
 	proto_server *a = server(base, sa, 0, NULL);
 	proto_server *b = server(base, sb, 1, &cbs);
@@ -253,7 +253,7 @@ static void
 test_no_taker_and_ends(void)
 {
 	struct event_base *base = event_base_new();
-	proto_server_cbs cbs = { NULL, NULL, NULL, on_duplex, NULL };
+	proto_server_cbs cbs = { .on_duplex = on_duplex };
 	proto_store *sb = store_with_file("b");
 	proto_server *b = server(base, sb, 1, &cbs);
 	struct side owner = { 0 }, guest = { 0 };
@@ -297,7 +297,7 @@ static void
 test_answers_owed_away(void)
 {
 	struct event_base *base = event_base_new();
-	proto_server_cbs cbs = { NULL, NULL, NULL, on_duplex, NULL };
+	proto_server_cbs cbs = { .on_duplex = on_duplex };
 	proto_store *sa = store_with_file("a"), *sb = store_with_file("b");
 	proto_server *a = server(base, sa, 0, NULL);
 	proto_server *b = server(base, sb, 1, &cbs);
@@ -345,7 +345,7 @@ static void
 test_not_duplex(void)
 {
 	struct event_base *base = event_base_new();
-	proto_server_cbs cbs = { NULL, NULL, NULL, on_duplex, NULL };
+	proto_server_cbs cbs = { .on_duplex = on_duplex };
 	proto_store *sa = store_with_file("a"), *sb = store_with_file("b");
 	proto_server *a = server(base, sa, 0, NULL);
 	proto_server *b = server(base, sb, 1, &cbs);

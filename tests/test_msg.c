@@ -723,6 +723,23 @@ test_swarm_examples(void)
 		    "= 00 00 00 0b 94 01 05 08 a6 63 68 6f 6b 65 64");
 		free(f);
 	}
+	{
+		static const char text[] = "changed on this node: shared no more";
+		static const uint8_t head[] = { 0x00, 0x00, 0x00, 0x2a, 0x94,
+		    0x01, 0x05, 0x09, 0xd9, 0x24 };
+		proto_msg_init(&m, PROTO_MSG_ERROR);
+		m.rid = 5;
+		m.code = PROTO_CODE_CHANGED;
+		m.text = text;
+		m.text_len = sizeof(text) - 1;
+		ok(proto_msg_pack(&m, &f, &len) == 0 &&
+		    len == sizeof(head) + sizeof(text) - 1 &&
+		    memcmp(f, head, sizeof(head)) == 0 &&
+		    memcmp(f + sizeof(head), text, sizeof(text) - 1) == 0,
+		    "PROTOCOL.md 5: ERROR CHANGED = 00 00 00 2a 94 01 05 09 d9 "
+		    "24 'changed on this node: shared no more'");
+		free(f);
+	}
 }
 
 static void

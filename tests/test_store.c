@@ -211,6 +211,33 @@ main(void)
 	is_int(proto_store_open(st, id_kept, &fd), PROTO_ERR_MISMATCH,
 	    "shrunk: refused");
 	proto_store_free(st);
+
+	/* Withdrawn: gone, and remembered as such, the last 256. */
+	st = proto_store_new();
+	put("root/w1", "first");
+	put("root/w2", "second");
+	add_walked(st, root, "w1", "w1", id_kept);
+	add_walked(st, root, "w2", "w2", id_swap);
+	is_int(proto_store_withdrawn(st, id_kept), 0, "held: not withdrawn");
+	is_int(proto_store_remove(st, id_kept), 0, "removed");
+	ok(proto_store_find(st, id_kept) == NULL, "no longer found");
+	is_int(proto_store_withdrawn(st, id_kept), 1, "remembered as withdrawn");
+	ok(proto_store_find(st, id_swap) != NULL &&
+	    proto_store_count(st) == 1, "the other file still held, alone");
+	is_int(proto_store_remove(st, id_kept), PROTO_ERR_INVALID,
+	    "removed twice: not held");
+	for (int i = 0; i < PROTO_STORE_GONE_MAX - 1; i++) {
+		uint8_t other[PROTO_HASH_LEN] = { 0 };
+		memcpy(other, &i, sizeof(i));
+		other[31] = 0xee;
+		(void)proto_store_remove(st, other);
+	}
+	is_int(proto_store_withdrawn(st, id_kept), 1,
+	    "ids never held are not remembered: still withdrawn");
+	is_int(proto_store_remove(st, id_swap), 0, "the last removed");
+	ok(proto_store_count(st) == 0 && proto_store_withdrawn(st, id_swap),
+	    "empty, the id remembered");
+	proto_store_free(st);
 	alarm(0);
 
 	close(root);

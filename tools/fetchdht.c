@@ -38,7 +38,7 @@ fetch_peer_dht(struct fetch *f, const char *arg)
 void
 fetch_start_dht(struct fetch *f)
 {
-	static const proto_node_cbs cbs = { tool_proto_log };
+	static const proto_node_cbs cbs = { .log = tool_proto_log };
 	proto_node_config cfg;
 	int lookup = tool_dht_on();
 

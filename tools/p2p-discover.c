@@ -241,7 +241,7 @@ static void
 start_node(struct discover *d, const proto_addr *boot, size_t nboot,
     unsigned timeout, const proto_node_query_config *q)
 {
-	static const proto_node_cbs cbs = { tool_proto_log };
+	static const proto_node_cbs cbs = { .log = tool_proto_log };
 	proto_node_config cfg;
 
 	memset(&cfg, 0, sizeof(cfg));

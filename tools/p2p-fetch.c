@@ -299,7 +299,7 @@ fetch_finish(struct fetch *f, int code)
 static void
 start_node(struct fetch *f)
 {
-	static const proto_node_cbs cbs = { tool_proto_log };
+	static const proto_node_cbs cbs = { .log = tool_proto_log };
 	proto_node_config cfg;
 	proto_addr at;
 	struct sockaddr_storage ss;

@@ -26,18 +26,13 @@
 #define REQUEST_FRAME_MAX 16384
 #define DEFAULT_MAX_PEERS 50
 #define OPT_HIDDEN 0x300 /* past tool.h's and tls.h's long-only options */
-
-struct sent {
-	const char *path;
-	uint8_t id[PROTO_HASH_LEN];
-	int tree;
-};
+#define OPT_ONCE 0x301
 
 static void
 usage(FILE *out)
 {
 	fprintf(out,
-	    "usage: p2p-send [-qv] [-p PORT] [--bind ADDR] [--hidden] [--json]\n"
+	    "usage: p2p-send [-qv] [-p PORT] [--bind ADDR] [--hidden] [--once] [--json]\n"
 	    "                [--max-upload-rate RATE] [--max-download-rate RATE]\n"
 	    "                [--config FILE] [--no-tls] [--identity FILE]\n"
 	    "                [--secret-file FILE] [--dht]\n"
@@ -48,6 +43,8 @@ usage(FILE *out)
 	    "                         IPv6 too)\n"
 	    "      --hidden           in a folder, share hidden files too (never\n"
 	    "                         this node's key, secret or configuration)\n"
+	    "      --once             exit 0 once a peer got a whole file (its\n"
+	    "                         connection over)\n"
 	    "      --json             each link as a JSON object\n"
 	    "      --max-upload-rate RATE    send at most RATE bytes/s, over all\n"
 	    "                         peers (K, M, G: binary; 0: no limit)\n"
@@ -63,62 +60,6 @@ usage(FILE *out)
 	    "Shares each PATH (a file, or a folder whole) until interrupted, and\n"
 	    "prints for each the command that fetches it on another machine:\n"
 	    "p2p-fetch 'p2p://ID@HOST:PORT,...#IDENTITY'\n");
-}
-
-/* A file: hashed and served by its content id, under its own name. */
-static int
-share_file(struct tool_share *sh, const char *path, struct sent *s)
-{
-	char real[4096];
-	const char *name;
-	proto_manifest *mf;
-	int fd, rc;
-
-	if (realpath(path, real) == NULL || (name = strrchr(real, '/')) == NULL) {
-		tool_log(LOG_ERROR, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-		tool_log(LOG_ERROR, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	rc = proto_manifest_build_fd(fd, name + 1, path, 0, &mf);
-	close(fd);
-	if (rc != 0) {
-		tool_log(LOG_ERROR, "%s: %s", path, rc == PROTO_ERR_SYSTEM ?
-		    strerror(errno) : proto_strerror(rc));
-		return -1;
-	}
-	memcpy(s->id, mf->id, PROTO_HASH_LEN);
-	tool_share_manifest(sh, mf);
-	return proto_store_find(sh->store, s->id) != NULL ? 0 : -1;
-}
-
-/* Each PATH into sent; exits 1 when one cannot be shared. */
-static void
-share_paths(struct tool_share *sh, char **paths, int n, struct sent *sent,
-    int *roots)
-{
-	for (int i = 0; i < n; i++) {
-		struct stat st;
-
-		sent[i].path = paths[i];
-		if (stat(paths[i], &st) != 0)
-			tool_die_errno(1, "%s", paths[i]);
-		if (!S_ISDIR(st.st_mode)) {
-			if (share_file(sh, paths[i], &sent[i]) != 0)
-				tool_die(1, "%s: not shared", paths[i]);
-			continue;
-		}
-		if ((roots[i] = open(paths[i], O_RDONLY | O_DIRECTORY |
-		    O_CLOEXEC)) < 0)
-			tool_die_errno(1, "%s", paths[i]);
-		tool_share_dir(sh, paths[i], roots[i]);
-		if (!sh->has_tree)
-			tool_die(1, "%s: not shared", paths[i]);
-		memcpy(sent[i].id, sh->tree_id, PROTO_HASH_LEN);
-		sent[i].tree = 1;
-	}
 }
 
 /* The addresses to put in a link: those other machines can reach, or
@@ -141,7 +82,7 @@ link_addrs(proto_node *node, proto_link *l)
 
 /* One line per PATH on stdout: the command, or with --json an object. */
 static void
-print_links(proto_node *node, const struct sent *sent, int n)
+print_links(proto_node *node, const struct tool_shared *sent, int n)
 {
 	static proto_link l; /* static: 16 addresses are big for a stack */
 	char text[PROTO_LINK_MAX + 1];
@@ -183,7 +124,26 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopbreak(arg);
 }
 
-static const proto_node_cbs node_cbs = { tool_proto_log };
+static struct event_base *loop; /* on_upload's, to end with --once */
+static int once;
+
+/* Each upload said (with -v); with --once, the first whole file to reach
+ * a peer ends the run, once its connection is over (so every byte got
+ * there). A folder's files are many uploads, hence --once takes files
+ * only. */
+static void
+on_upload(const proto_upload *u, void *ctx)
+{
+	(void)ctx;
+	tool_share_log_upload(u);
+	if (once && u->complete && u->ended) {
+		tool_log(LOG_INFO, "--once: a whole file was sent; done");
+		event_base_loopbreak(loop);
+	}
+}
+
+static const proto_node_cbs node_cbs = { .log = tool_proto_log,
+    .on_upload = on_upload };
 
 /* The node: listening, TLS as the options say, on the LAN's discovery. */
 static proto_node *
@@ -237,6 +197,7 @@ main(int argc, char **argv)
 		{ "port", required_argument, NULL, 'p' },
 		{ "bind", required_argument, NULL, 'B' },
 		{ "hidden", no_argument, NULL, OPT_HIDDEN },
+		{ "once", no_argument, NULL, OPT_ONCE },
 		TOOL_LONGOPT_JSON,
 		TOOL_LONGOPTS_RATES,
 		TOOL_LONGOPTS_TLS,
@@ -248,7 +209,7 @@ main(int argc, char **argv)
 	struct event_base *base;
 	struct event *sigint, *sigterm;
 	const char *bind_addr = "0.0.0.0";
-	struct sent *sent;
+	struct tool_shared *sent;
 	proto_node *node;
 	proto_dht *dht = NULL;
 	uint16_t port = 0;
@@ -271,6 +232,9 @@ main(int argc, char **argv)
 		case OPT_HIDDEN:
 			share.hidden = 1;
 			break;
+		case OPT_ONCE:
+			once = 1;
+			break;
 		default:
 			if (tool_common_option(ch, usage) ||
 			    tool_tls_option(ch) || tool_dht_option(ch))
@@ -285,13 +249,22 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	for (int i = optind; once && i < argc; i++) {
+		struct stat st;
+		if (stat(argv[i], &st) == 0 && S_ISDIR(st.st_mode)) {
+			fprintf(stderr, "p2p-send: --once: %s is a folder; "
+			    "--once sends files only\n", argv[i]);
+			usage(stderr);
+			return 2;
+		}
+	}
 	if ((sent = calloc((size_t)n, sizeof(*sent))) == NULL ||
 	    (roots = calloc((size_t)n, sizeof(*roots))) == NULL)
 		tool_die(1, "out of memory");
 	for (int i = 0; i < n; i++)
 		roots[i] = -1;
 	tool_tls_start();
-	if ((base = event_base_new()) == NULL)
+	if ((base = loop = event_base_new()) == NULL)
 		tool_die(1, "out of memory");
 	sigint = evsignal_new(base, SIGINT, on_signal, base);
 	sigterm = evsignal_new(base, SIGTERM, on_signal, base);
@@ -301,7 +274,10 @@ main(int argc, char **argv)
 	node = start_node(base, bind_addr, port, &config);
 	share.store = proto_node_store(node);
 	tool_share_find_private(&share, &config);
-	share_paths(&share, argv + optind, n, sent, roots);
+	for (int i = 0; i < n; i++)
+		if (tool_share_path(&share, argv[optind + i], &sent[i],
+		    &roots[i]) != 0)
+			exit(1); /* tool_share_path said why */
 	print_links(node, sent, n);
 	if (tool_level >= LOG_WARN && isatty(STDERR_FILENO))
 		fprintf(stderr, "p2p-send: on the other machine, run the line "
@@ -317,6 +293,7 @@ main(int argc, char **argv)
 	for (int i = 0; i < n; i++)
 		if (roots[i] >= 0)
 			close(roots[i]);
+	tool_share_end(&share);
 	free(roots);
 	free(sent);
 	proto_base_free(base);

@@ -1,7 +1,9 @@
 /*
- * p2p-serve: shares files with peers. It serves every file whose manifest
- * arrives on stdin (as p2p-chunk writes them, taken as they come) and every
- * file under the directories given with -d, answering list, manifest and
+ * p2p-serve: shares files with peers. It serves the files and folders
+ * named on its command line (a folder as p2p-send does: every file in it
+ * and its tree), every file whose manifest arrives on stdin (as p2p-chunk
+ * writes them, taken as they come) and every file under the directories
+ * given with -d, answering list, manifest and
  * chunk requests until it is signalled. On plain TCP chunk bytes go from the
  * file to the socket without passing through user space. It is
  * found through a beacon on the discovery port (answers and announcements),
@@ -37,6 +39,8 @@
 #define REQUEST_FRAME_MAX 16384
 #define CHECKS_MAX 8 /* connections at once to nodes heard on the LAN */
 #define OPT_HIDDEN 0x300 /* past tool.h's and tls.h's long-only options */
+#define OPT_RESCAN 0x301
+#define DEFAULT_RESCAN 10 /* seconds between walks of the shared folders */
 
 struct server {
 	struct event_base *base;
@@ -47,10 +51,12 @@ struct server {
 	struct event *stdin_ev;
 	proto_store *store;         /* the node's */
 	struct tool_share share;    /* what of it is served, and never */
-	int *roots;                 /* every -d directory's, kept to serve */
+	int *roots;                 /* every -d directory's and every folder
+	                             * named's, kept to serve (-1: none) */
 	uint8_t *inbuf;             /* manifest bytes from stdin not yet used */
 	size_t inlen, incap;
 	int stats;
+	unsigned rescan;            /* seconds between walks; 0: on SIGHUP only */
 };
 
 static void
@@ -58,6 +64,7 @@ usage(FILE *out)
 {
 	fprintf(out,
 	    "usage: p2p-serve [-qv] [-p PORT] [--bind ADDR] [-d DIR]... [-n NAME]\n"
+	    "                 [--rescan SECONDS]\n"
 	    "                 [-b HOST:PORT]... [--no-announce] [--discovery-port PORT]\n"
 	    "                 [--discovery-addr ADDR] [--discovery-interval SECONDS]\n"
 	    "                 [--max-peers N] [--max-handshakes N]\n"
@@ -66,9 +73,13 @@ usage(FILE *out)
 	    "                 [--config FILE] [--no-tls] [--identity FILE]\n"
 	    "                 [--secret-file FILE] [--hidden] [--dht]\n"
 	    "                 [--dht-bootstrap HOST:PORT]... [--dht-port PORT] [--nat] [--no-nat]\n"
+	    "                 [FILE...]\n"
 	    "  -p, --port PORT        TCP port to listen on (default %d; 0: any)\n"
 	    "      --bind ADDR        address to listen on (default 0.0.0.0)\n"
 	    "  -d, --dir DIR          share every regular file under DIR\n"
+	    "      --rescan SECONDS   walk the shared folders again this often:\n"
+	    "                         new and changed files shared, removed ones\n"
+	    "                         withdrawn (default %d; 0: only on SIGHUP)\n"
 	    "      --hidden           with -d, share hidden files and directories\n"
 	    "                         too (never this node's key, secret or\n"
 	    "                         configuration)\n"
@@ -101,9 +112,10 @@ usage(FILE *out)
 	    "  -v, --verbose          print more (repeat for more)\n"
 	    "  -h, --help             print this help and exit\n"
 	    "  -V, --version          print the version and exit\n"
-	    "Manifests read on stdin (p2p-chunk FILE | p2p-serve) are served too.\n"
+	    "Each FILE is served (a folder whole, by its tree id); so are the\n"
+	    "manifests read on stdin (p2p-chunk FILE | p2p-serve).\n"
 	    "Prints the addresses it can be reached at, HOST:PORT a line, on stdout.\n",
-	    DEFAULT_PORT, DEFAULT_MAX_PEERS);
+	    DEFAULT_PORT, DEFAULT_RESCAN, DEFAULT_MAX_PEERS);
 }
 
 /* Takes every complete manifest at the front of the stdin buffer. */
@@ -251,6 +263,18 @@ print_stats(const struct server *srv)
 	(void)tool_json_finish(&j, STDERR_FILENO);
 }
 
+/* The shared folders walked again: on the timer, and on SIGHUP. */
+static void
+on_rescan(evutil_socket_t sig, short what, void *arg)
+{
+	struct server *srv = arg;
+
+	(void)what;
+	if (sig == SIGHUP)
+		tool_log(LOG_INFO, "SIGHUP: walking the shared folders again");
+	tool_share_rescan(&srv->share);
+}
+
 static void
 on_signal(evutil_socket_t sig, short what, void *arg)
 {
@@ -285,7 +309,15 @@ listen_on(struct server *srv, const char *bind_addr, uint16_t port)
 	fflush(stdout);
 }
 
-static const proto_node_cbs node_cbs = { tool_proto_log };
+static void
+on_upload(const proto_upload *u, void *ctx)
+{
+	(void)ctx;
+	tool_share_log_upload(u);
+}
+
+static const proto_node_cbs node_cbs = { .log = tool_proto_log,
+    .on_upload = on_upload };
 
 int
 main(int argc, char **argv)
@@ -308,6 +340,7 @@ main(int argc, char **argv)
 		{ "discovery-addr", required_argument, NULL, 'A' },
 		{ "discovery-interval", required_argument, NULL, 'I' },
 		{ "hidden", no_argument, NULL, OPT_HIDDEN },
+		{ "rescan", required_argument, NULL, OPT_RESCAN },
 		TOOL_LONGOPTS_TLS,
 		TOOL_LONGOPTS_DHT,
 		TOOL_LONGOPTS_NAT,
@@ -316,12 +349,12 @@ main(int argc, char **argv)
 	struct server srv;
 	proto_dht *dht = NULL;
 	struct tool_config config;
-	struct event *sigint, *sigterm;
+	struct event *sigint, *sigterm, *sighup, *rescan_ev;
 	static const char **dirs;
 	static proto_addr *boot; /* static: reachable at any exit */
 	const char *bind_addr = "0.0.0.0";
 	uint16_t port = DEFAULT_PORT;
-	int ch, ndirs = 0;
+	int ch, ndirs = 0, nroots;
 
 	tool_init("p2p-serve", LOG_INFO);
 	signal(SIGPIPE, SIG_IGN);
@@ -336,6 +369,7 @@ main(int argc, char **argv)
 	srv.cfg.server.conn.max_frame = REQUEST_FRAME_MAX;
 	srv.cfg.server.max_peers = DEFAULT_MAX_PEERS;
 	srv.announce = 1;
+	srv.rescan = DEFAULT_RESCAN;
 	srv.disco.port = PROTO_DISCO_PORT;
 	srv.disco.interval = 30;
 	tool_config_load(argc, argv, &config);
@@ -395,6 +429,10 @@ main(int argc, char **argv)
 		case OPT_HIDDEN:
 			srv.share.hidden = 1;
 			break;
+		case OPT_RESCAN:
+			srv.rescan = (unsigned)tool_parse_number(optarg, 0, 86400,
+			    "rescan interval");
+			break;
 		case 'b':
 			tool_parse_peer("bootstrap peer", optarg, 0,
 			    &boot[srv.cfg.nboot++]);
@@ -427,19 +465,26 @@ main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind != argc) {
-		usage(stderr);
-		return 2;
+	/* A mistyped name fails before an address is printed; the files are
+	 * read once the server listens, as -d directories are. */
+	for (int i = optind; i < argc; i++) {
+		struct stat st;
+		if (stat(argv[i], &st) != 0)
+			tool_die_errno(1, "%s", argv[i]);
 	}
 	tool_tls_start();
 	tool_tls_apply(&srv.cfg.server.conn, 1);
 	srv.disco.secret = tool_tls_secret();
-	if ((srv.roots = calloc((size_t)ndirs + 1, sizeof(int))) == NULL)
+	nroots = ndirs + (argc - optind);
+	if ((srv.roots = calloc((size_t)nroots + 1, sizeof(int))) == NULL)
 		tool_die(1, "out of memory");
+	for (int i = 0; i < nroots; i++)
+		srv.roots[i] = -1;
 	for (int i = 0; i < ndirs; i++) {
 		srv.roots[i] = open(dirs[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (srv.roots[i] < 0 && errno == ENOTDIR)
-			tool_die(1, "%s: not a directory", dirs[i]);
+			tool_die(1, "%s is a file: to share it, p2p-serve %s",
+			    dirs[i], dirs[i]);
 		if (srv.roots[i] < 0)
 			tool_die_errno(1, "%s", dirs[i]);
 	}
@@ -467,8 +512,10 @@ main(int argc, char **argv)
 	 * runs (libevent holds it until then). */
 	sigint = evsignal_new(srv.base, SIGINT, on_signal, srv.base);
 	sigterm = evsignal_new(srv.base, SIGTERM, on_signal, srv.base);
-	if (sigint == NULL || sigterm == NULL || event_add(sigint, NULL) ||
-	    event_add(sigterm, NULL))
+	sighup = evsignal_new(srv.base, SIGHUP, on_rescan, &srv);
+	if (sigint == NULL || sigterm == NULL || sighup == NULL ||
+	    event_add(sigint, NULL) || event_add(sigterm, NULL) ||
+	    event_add(sighup, NULL))
 		tool_die(1, "cannot watch signals");
 	listen_on(&srv, bind_addr, port);
 	tool_log(LOG_INFO, "identity %s%s", tool_tls_identity_hex(),
@@ -478,10 +525,25 @@ main(int argc, char **argv)
 	for (int i = 0; i < ndirs; i++)
 		tool_share_dir(&srv.share, dirs[i], srv.roots[i]);
 	free(dirs);
+	for (int i = optind; i < argc; i++) {
+		struct tool_shared got;
+		if (tool_share_path(&srv.share, argv[i], &got,
+		    &srv.roots[ndirs + i - optind]) != 0)
+			exit(1); /* tool_share_path said why */
+	}
 	setup_stdin(&srv);
+	rescan_ev = event_new(srv.base, -1, EV_PERSIST, on_rescan, &srv);
+	if (rescan_ev == NULL)
+		tool_die(1, "out of memory");
+	if (srv.rescan > 0 && srv.share.ndirs > 0) {
+		struct timeval tv = { (time_t)srv.rescan, 0 };
+		if (event_add(rescan_ev, &tv) != 0)
+			tool_die(1, "cannot set the rescan timer");
+	}
 	if (proto_store_count(srv.store) == 0 && srv.stdin_ev == NULL)
-		tool_log(LOG_WARN, "sharing nothing: pipe manifests in "
-		    "(p2p-chunk FILE | p2p-serve) or give -d DIR");
+		tool_log(LOG_WARN, "sharing nothing: name files (p2p-serve "
+		    "FILE), pipe manifests in (p2p-chunk FILE | p2p-serve) or "
+		    "give -d DIR");
 	start_discovery(&srv);
 	tool_nat_start(srv.node);
 	if (tool_dht_on())
@@ -494,11 +556,15 @@ main(int argc, char **argv)
 	tool_conn_limit_free();
 	event_free(sigint);
 	event_free(sigterm);
+	event_free(sighup);
+	event_free(rescan_ev);
+	tool_share_end(&srv.share);
 	if (srv.stdin_ev)
 		event_free(srv.stdin_ev);
 	free(boot);
-	for (int i = 0; i < ndirs; i++)
-		close(srv.roots[i]);
+	for (int i = 0; i < nroots; i++)
+		if (srv.roots[i] >= 0)
+			close(srv.roots[i]);
 	free(srv.roots);
 	free(srv.inbuf);
 	proto_base_free(srv.base);

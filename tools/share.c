@@ -156,6 +156,101 @@ tool_share_manifest(struct tool_share *sh, proto_manifest *mf)
 		tool_log(LOG_INFO, "serving %s %s", hex, name);
 }
 
+static struct tool_shared_file *
+find_file(const struct tool_share *sh, int root, const char *rel)
+{
+	for (size_t i = 0; i < sh->nfiles; i++)
+		if (sh->files[i].root == root && strcmp(sh->files[i].rel, rel) == 0)
+			return &sh->files[i];
+	return NULL;
+}
+
+static int
+same_file(const struct tool_shared_file *f, const struct stat *sb)
+{
+	return f->dev == (uint64_t)sb->st_dev && f->ino == (uint64_t)sb->st_ino &&
+	    f->size == (uint64_t)sb->st_size &&
+	    f->mtime_s == (int64_t)sb->st_mtim.tv_sec &&
+	    f->mtime_ns == (int64_t)sb->st_mtim.tv_nsec;
+}
+
+/* The id withdrawn from the store. The store holds the same bytes once,
+ * from one path, perhaps the one that went: another file shared with
+ * them is marked to be chunked and added again, by a walk straight after
+ * (tool_share_rescan), which serves the id anew. */
+static void
+withdraw(struct tool_share *sh, const uint8_t id[PROTO_HASH_LEN])
+{
+	for (size_t i = 0; i < sh->nfiles; i++)
+		if (memcmp(sh->files[i].id, id, PROTO_HASH_LEN) == 0) {
+			sh->files[i].mtime_s = INT64_MIN;
+			sh->again = 1;
+		}
+	(void)proto_store_remove(sh->store, id);
+}
+
+/* Notes what was shared at rel, as sb is now; a change withdraws the
+ * bytes it had before. */
+static void
+remember(struct tool_share *sh, const char *path, const char *rel,
+    const struct stat *sb, const uint8_t id[PROTO_HASH_LEN])
+{
+	struct tool_shared_file *f = find_file(sh, sh->walk_root, rel);
+	uint8_t old[PROTO_HASH_LEN];
+	int had = f != NULL;
+
+	if (f == NULL) {
+		if (sh->nfiles == sh->capfiles) {
+			size_t cap = sh->capfiles ? sh->capfiles * 2 : 64;
+			void *grown = realloc(sh->files, cap * sizeof(*f));
+			if (grown == NULL)
+				tool_die(1, "out of memory");
+			sh->files = grown;
+			sh->capfiles = cap;
+		}
+		f = &sh->files[sh->nfiles++];
+		memset(f, 0, sizeof(*f));
+		f->root = sh->walk_root;
+		if ((f->rel = strdup(rel)) == NULL)
+			tool_die(1, "out of memory");
+	}
+	memcpy(old, f->id, PROTO_HASH_LEN);
+	f->dev = (uint64_t)sb->st_dev;
+	f->ino = (uint64_t)sb->st_ino;
+	f->size = (uint64_t)sb->st_size;
+	f->mtime_s = (int64_t)sb->st_mtim.tv_sec;
+	f->mtime_ns = (int64_t)sb->st_mtim.tv_nsec;
+	memcpy(f->id, id, PROTO_HASH_LEN);
+	f->seen = 1;
+	if (had && memcmp(old, id, PROTO_HASH_LEN) != 0) {
+		char hex[PROTO_ID_HEX_LEN + 1];
+		proto_hex_encode(old, PROTO_HASH_LEN, hex);
+		tool_log(LOG_INFO, "%s: changed; %s withdrawn", path, hex);
+		withdraw(sh, old);
+	}
+}
+
+/* After a rescan's walk: what it did not meet is gone. */
+static void
+forget_unseen(struct tool_share *sh, const char *dir)
+{
+	for (size_t i = 0; i < sh->nfiles;) {
+		struct tool_shared_file *f = &sh->files[i];
+		uint8_t id[PROTO_HASH_LEN];
+		char hex[PROTO_ID_HEX_LEN + 1];
+		if (f->root != sh->walk_root || f->seen) {
+			i++;
+			continue;
+		}
+		memcpy(id, f->id, PROTO_HASH_LEN);
+		proto_hex_encode(id, PROTO_HASH_LEN, hex);
+		tool_log(LOG_INFO, "%s/%s: gone; %s withdrawn", dir, f->rel, hex);
+		free(f->rel);
+		*f = sh->files[--sh->nfiles];
+		withdraw(sh, id);
+	}
+}
+
 /* A file met walking a -d directory: hashed and later served through the
  * directory's descriptor, never through a link nor from outside it, even
  * if the tree changes under us (a directory swapped for a link). */
@@ -189,6 +284,20 @@ share_file(const char *path, const char *name, void *arg)
 		close(fd);
 		return 0;
 	}
+	/* Unchanged since the last walk: served already, not hashed again. */
+	{
+		struct tool_shared_file *f = find_file(sh, sh->walk_root, rel);
+		if (f != NULL && same_file(f, &sb)) {
+			close(fd);
+			f->seen = 1;
+			if (sh->tree != NULL && proto_tree_add_file(sh->tree, rel,
+			    strlen(rel), f->size, (uint32_t)sb.st_mode & 0777,
+			    f->id) != 0)
+				tool_log(LOG_ERROR, "%s: not in the tree of %s",
+				    path, sh->walk_dir);
+			return 0;
+		}
+	}
 	rc = proto_manifest_build_fd(fd, name, path, 0, &mf);
 	close(fd);
 	if (rc != 0) {
@@ -203,11 +312,16 @@ share_file(const char *path, const char *name, void *arg)
 		    proto_strerror(rc), sh->walk_dir);
 	proto_hex_encode(mf->id, PROTO_HASH_LEN, hex);
 	proto_msg_printable(shown, sizeof(shown), mf->name, strlen(mf->name));
-	if ((rc = proto_store_add_beneath(sh->store, mf, sh->walk_root,
-	    rel, (uint64_t)sb.st_dev, (uint64_t)sb.st_ino)) < 0)
-		tool_die(1, "%s", proto_strerror(rc));
-	if (rc == 0)
-		tool_log(LOG_INFO, "serving %s %s", hex, shown);
+	{
+		uint8_t id[PROTO_HASH_LEN];
+		memcpy(id, mf->id, PROTO_HASH_LEN);
+		if ((rc = proto_store_add_beneath(sh->store, mf, sh->walk_root,
+		    rel, (uint64_t)sb.st_dev, (uint64_t)sb.st_ino)) < 0)
+			tool_die(1, "%s", proto_strerror(rc));
+		if (rc == 0)
+			tool_log(LOG_INFO, "serving %s %s", hex, shown);
+		remember(sh, path, rel, &sb, id);
+	}
 	return 0;
 }
 
@@ -253,8 +367,9 @@ share_tree(struct tool_share *sh, const char *dir)
 	proto_hex_encode(t->id, PROTO_HASH_LEN, hex);
 	memcpy(sh->tree_id, t->id, PROTO_HASH_LEN);
 	sh->has_tree = 1;
-	tool_log(LOG_INFO, "serving tree %s %s (%zu files, %llu bytes)", hex,
-	    dir, t->nfiles, (unsigned long long)t->total_size);
+	if (proto_store_find_tree(sh->store, t->id) == NULL)
+		tool_log(LOG_INFO, "serving tree %s %s (%zu files, %llu bytes)",
+		    hex, dir, t->nfiles, (unsigned long long)t->total_size);
 	if ((rc = proto_store_add_tree(sh->store, t)) < 0)
 		tool_die(1, "%s", proto_strerror(rc));
 }
@@ -299,6 +414,25 @@ warn_home(const struct tool_share *sh, const char *dir, int root)
 		    "hidden files, ");
 }
 
+/* One walk of dir: what is new or changed shared, and on a rescan what
+ * went withdrawn; its tree made anew. */
+static void
+walk_dir(struct tool_share *sh, const char *dir, int root)
+{
+	for (size_t i = 0; i < sh->nfiles; i++)
+		if (sh->files[i].root == root)
+			sh->files[i].seen = 0;
+	sh->walk_dir = dir;
+	sh->walk_root = root;
+	if ((sh->tree = proto_tree_new()) == NULL)
+		tool_die(1, "out of memory");
+	tool_walk_tree(dir, share_file, share_subdir, skip_entry,
+	    sh->rescanning ? LOG_DEBUG : LOG_INFO, sh);
+	if (sh->rescanning)
+		forget_unseen(sh, dir);
+	share_tree(sh, dir);
+}
+
 void
 tool_share_dir(struct tool_share *sh, const char *dir, int root)
 {
@@ -310,10 +444,134 @@ tool_share_dir(struct tool_share *sh, const char *dir, int root)
 		return;
 	}
 	warn_home(sh, dir, root);
-	sh->walk_dir = dir;
-	sh->walk_root = root;
-	if ((sh->tree = proto_tree_new()) == NULL)
-		tool_die(1, "out of memory");
-	tool_walk_tree(dir, share_file, share_subdir, skip_entry, LOG_INFO, sh);
-	share_tree(sh, dir);
+	walk_dir(sh, dir, root);
+	{
+		struct tool_shared_dir *d;
+		void *grown = realloc(sh->dirs, (sh->ndirs + 1) * sizeof(*d));
+		if (grown == NULL)
+			tool_die(1, "out of memory");
+		sh->dirs = grown;
+		d = &sh->dirs[sh->ndirs++];
+		d->dir = dir;
+		d->root = root;
+		d->has_tree = sh->has_tree;
+		memcpy(d->tree_id, sh->tree_id, PROTO_HASH_LEN);
+	}
+}
+
+static void rescan_dirs(struct tool_share *sh);
+
+void
+tool_share_rescan(struct tool_share *sh)
+{
+	sh->rescanning = 1;
+	sh->again = 0;
+	rescan_dirs(sh);
+	if (sh->again)
+		rescan_dirs(sh);
+	sh->rescanning = 0;
+}
+
+static void
+rescan_dirs(struct tool_share *sh)
+{
+	for (size_t i = 0; i < sh->ndirs; i++) {
+		struct tool_shared_dir *d = &sh->dirs[i];
+		walk_dir(sh, d->dir, d->root);
+		if (d->has_tree && (!sh->has_tree ||
+		    memcmp(d->tree_id, sh->tree_id, PROTO_HASH_LEN) != 0))
+			(void)proto_store_remove(sh->store, d->tree_id);
+		d->has_tree = sh->has_tree;
+		memcpy(d->tree_id, sh->tree_id, PROTO_HASH_LEN);
+	}
+}
+
+void
+tool_share_end(struct tool_share *sh)
+{
+	for (size_t i = 0; i < sh->nfiles; i++)
+		free(sh->files[i].rel);
+	free(sh->files);
+	free(sh->dirs);
+	sh->files = NULL;
+	sh->dirs = NULL;
+	sh->nfiles = sh->capfiles = sh->ndirs = 0;
+}
+
+/* A file: hashed and served by its content id, under its own name. */
+static int
+share_one_file(struct tool_share *sh, const char *path, uint8_t *id)
+{
+	char real[4096];
+	const char *name;
+	proto_manifest *mf;
+	int fd, rc;
+
+	if (realpath(path, real) == NULL || (name = strrchr(real, '/')) == NULL) {
+		tool_log(LOG_ERROR, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		tool_log(LOG_ERROR, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	rc = proto_manifest_build_fd(fd, name + 1, path, 0, &mf);
+	close(fd);
+	if (rc != 0) {
+		tool_log(LOG_ERROR, "%s: %s", path, rc == PROTO_ERR_SYSTEM ?
+		    strerror(errno) : proto_strerror(rc));
+		return -1;
+	}
+	memcpy(id, mf->id, PROTO_HASH_LEN);
+	tool_share_manifest(sh, mf);
+	return proto_store_find(sh->store, id) != NULL ? 0 : -1;
+}
+
+int
+tool_share_path(struct tool_share *sh, const char *path,
+    struct tool_shared *out, int *root)
+{
+	struct stat st;
+
+	*root = -1;
+	memset(out, 0, sizeof(*out));
+	out->path = path;
+	if (stat(path, &st) != 0) {
+		tool_log(LOG_ERROR, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode))
+		return share_one_file(sh, path, out->id);
+	if ((*root = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		tool_log(LOG_ERROR, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	tool_share_dir(sh, path, *root);
+	if (!sh->has_tree)
+		return -1;
+	memcpy(out->id, sh->tree_id, PROTO_HASH_LEN);
+	out->tree = 1;
+	return 0;
+}
+
+void
+tool_share_log_upload(const proto_upload *u)
+{
+	char name[PROTO_NAME_MAX + 1], peer[PROTO_NODE_NAME_MAX + 1];
+	char id[PROTO_ID_HEX_LEN + 1], ident[PROTO_ID_HEX_LEN + 1] = "";
+
+	proto_msg_printable(name, sizeof(name), u->name, strlen(u->name));
+	proto_msg_printable(peer, sizeof(peer), u->peer_name,
+	    strlen(u->peer_name));
+	proto_hex_encode(u->id, PROTO_HASH_LEN, id);
+	id[8] = '\0';
+	if (u->peer_id != NULL) {
+		proto_hex_encode(u->peer_id, PROTO_HASH_LEN, ident);
+		ident[8] = '\0';
+	}
+	tool_log(LOG_INFO, "uploaded %s (%s) to %s (%s%s%s): %llu bytes, "
+	    "%llu of %llu chunks%s", name, id, u->peer, *peer ? peer : "no name",
+	    *ident ? ", " : "", ident, (unsigned long long)u->bytes,
+	    (unsigned long long)u->distinct, (unsigned long long)u->nchunks,
+	    u->complete ? ", the whole file" : "");
 }
