@@ -8,7 +8,6 @@
  */
 #include <errno.h>
 #include <string.h>
-#include <time.h>
 
 #include "error.h"
 #include "fetch_private.h"
@@ -115,8 +114,8 @@ on_handed(proto_conn *c, void *arg)
  * (a path gone silent looks no different); one that owes nothing may
  * idle, as one that chokes us does. Slow is not failed: a seed with the
  * choke cap that shares its upload among many may owe us for several
- * timeouts. While others feed the fetch (a chunk verified within the
- * timeout; its chunks went to them once held a timeout), it is waited
+ * timeouts. While others feed the fetch (a chunk verified within half
+ * the timeout; its chunks went to them once held a timeout), it is waited
  * for, up to FETCH_SLOW_PATIENCE timeouts; when nothing arrives from
  * anyone, its silence is taken for a dead path at once, as before. */
 static int
@@ -129,7 +128,7 @@ on_idle(proto_conn *c, void *arg)
 	if (p->count == 0)
 		return 1;
 	return p->chokes && p->has_file &&
-	    time(NULL) - f->last_progress < (time_t)f->cfg.timeout &&
+	    proto__fetch_now() - f->last_chunk < f->cfg.timeout / 2.0 &&
 	    ++p->idle_strikes < FETCH_SLOW_PATIENCE;
 }
 
