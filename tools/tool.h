@@ -253,10 +253,19 @@ struct tool_progress {
 	double t[8];                /* recent samples, for the rate */
 	uint64_t bytes[8];
 	unsigned nsamples;
+	uint64_t base;              /* bytes there before this run: not in
+	                             * the rates */
+	char note[64];              /* said last on the final line, or "" */
 };
 
 /* Starts the clock; label is borrowed until tool_progress_end. */
 void tool_progress_start(struct tool_progress *p, const char *label);
+
+/* Bytes that were there before this run (a resumed file): counted in the
+ * bytes shown, not in the rates; note (copied, may be NULL) ends the
+ * final line, as "resumed 591 of 800 chunks". */
+void tool_progress_resumed(struct tool_progress *p, uint64_t bytes,
+    const char *note);
 
 /* done of total bytes (total 0: unknown), through peers (-1: not shown);
  * the line is redrawn when the last drawing is old enough. */
