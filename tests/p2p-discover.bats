@@ -68,7 +68,7 @@ dserve() {
 
 @test "bad -b HOST:PORT or --discovery-port: exit 2" {
 	local b
-	for b in nohost 127.0.0.1 127.0.0.1:0 127.0.0.1:70000 127.0.0.1:abc :; do
+	for b in nohost: 127.0.0.1: 127.0.0.1:0 127.0.0.1:70000 127.0.0.1:abc :; do
 		run -2 --separate-stderr timeout 20 p2p-discover --discovery-port "$DP" -t 1 -b "$b"
 		assert_output ''
 	done
@@ -88,7 +88,7 @@ dserve() {
 
 @test "a bad peer address is the same usage error for -b and p2p-fetch -p: exit 2, one line naming it" {
 	local a why case
-	for case in 'nohost|want HOST:PORT' ':1|want HOST:PORT' \
+	for case in 'nohost:|port must be from 1 to 65535' ':1|want HOST:PORT' \
 	    '127.0.0.1:0|port must be from 1 to 65535'; do
 		a=${case%%|*}
 		why=${case#*|}

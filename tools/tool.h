@@ -107,9 +107,12 @@ void tool_parse_id(const char *text, uint8_t id[PROTO_HASH_LEN]);
  */
 int tool_resolve(const char *hostport, proto_addr *a, const char **why);
 
+#define TOOL_DEFAULT_PORT 8080u /* p2p-serve's, and a peer's without one */
+
 /*
  * Checks the peer an option names: "HOST:PORT" as tool_resolve takes it,
- * or with pin_ok also "ID@HOST:PORT" (tool_tls_split_pin), and parses it
+ * HOST or [IPv6] alone meaning TOOL_DEFAULT_PORT, or with pin_ok also
+ * "ID@HOST:PORT" (tool_tls_split_pin), and parses it
  * into *a, pin and all, unless a is NULL. Exits 2 when it is not one, with
  * "WHAT 'ARG': why" (what as "bootstrap peer"), so that a bad -b or -p is a
  * usage error rather than a peer skipped later.
