@@ -71,10 +71,11 @@ check_exhausted(proto_fetch *f)
 
 	if (f->done || f->closed)
 		return;
+	/* What was said as a warning already is not said again here. */
 	for (size_t i = 0; i < f->npeers; i++) {
 		if (peer_pending(f->peers[i]))
 			return;
-		if (f->peers[i]->why[0])
+		if (f->peers[i]->why[0] && !f->peers[i]->said)
 			last = f->peers[i]->why;
 	}
 	if (f->more_peers)
@@ -97,7 +98,7 @@ check_exhausted(proto_fetch *f)
 		proto__fetch_log(f, PROTO_LOG_ERROR, "%s", last);
 	else if (f->mf == NULL) {
 		for (size_t i = 0; i < f->npeers; i++)
-			if (f->peers[i]->why[0])
+			if (f->peers[i]->why[0] && !f->peers[i]->said)
 				proto__fetch_log(f, PROTO_LOG_ERROR, "%s",
 				    f->peers[i]->why);
 		proto__fetch_log(f, PROTO_LOG_ERROR, "%s: no peer could be reached",
@@ -140,14 +141,21 @@ static void
 peer_failed(struct fetch_peer *p, int bad)
 {
 	proto_fetch *f = p->f;
+	int repeat = p->repeat;
 
+	p->repeat = 0;
 	if (bad) {
 		f->peers_dropped++;
-		proto__fetch_log(f, PROTO_LOG_WARN, "%s; dropping peer", p->why);
-	} else
+		proto__fetch_log(f, repeat ? PROTO_LOG_DEBUG : PROTO_LOG_WARN,
+		    "%s; dropping peer", p->why);
+		p->said = 1;
+	} else {
 		/* A list goes on without this peer's files: say so. */
-		proto__fetch_log(f, f->cfg.list && others_answer(f, p) ?
-		    PROTO_LOG_WARN : PROTO_LOG_DEBUG, "%s", p->why);
+		int level = f->cfg.list && others_answer(f, p) ? PROTO_LOG_WARN :
+		    PROTO_LOG_DEBUG;
+		proto__fetch_log(f, level, "%s", p->why);
+		p->said = level == PROTO_LOG_WARN;
+	}
 	peer_close(p);
 	if (bad)
 		p->bad = 1;

@@ -111,6 +111,9 @@ struct fetch_peer {
 	int resend;             /* 1 + the fetch_req_kind to ask again, or 0 */
 	uint64_t chunks;
 	char why[400];  /* why it went, for the final message */
+	int said;       /* why was said as a warning: not again at the end */
+	int repeat;     /* the failure on its way was said already, of this
+	                 * node at another address: only at debug level */
 };
 
 /* What one peer's half tells the session. fetch.c fills it; fetchpeer.c
@@ -175,6 +178,7 @@ struct proto_fetch {
 	unsigned not_found;
 	char changed_at[PROTO_ADDR_TEXT_MAX]; /* a peer that said the file
 	                            * changed there (ERROR CHANGED), or "" */
+	char said_identity[200]; /* the last identity mismatch said */
 	unsigned listed;            /* peers that answered LIST */
 	struct event *tick;
 	time_t last_progress;

@@ -7,6 +7,7 @@
  * node's server accepted), which fetchpeers.c hands each connection.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "error.h"
@@ -88,7 +89,16 @@ on_close(proto_conn *c, int err, void *arg)
 		proto__fetch_log(p->f, PROTO_LOG_WARN, "%s: %s%s%s", proto_addr_text(&p->addr), what,
 		    sep, detail);
 		proto__fetch_peer_fail(p, 0, "%s: %s%s%s", proto_addr_text(&p->addr), what, sep, detail);
-	} else if (err == PROTO_ERR_IDENTITY || err == PROTO_ERR_AUTH)
+		p->said = 1;
+	} else if (err == PROTO_ERR_IDENTITY) {
+		/* The detail names both identities: the same one is the same
+		 * node, at another of its addresses or tried again, and is
+		 * said once. */
+		p->repeat = strcmp(p->f->said_identity, detail) == 0;
+		snprintf(p->f->said_identity, sizeof(p->f->said_identity),
+		    "%s", detail);
+		proto__fetch_peer_fail(p, 1, "%s: %s%s%s", proto_addr_text(&p->addr), what, sep, detail);
+	} else if (err == PROTO_ERR_AUTH)
 		proto__fetch_peer_fail(p, 1, "%s: %s%s%s", proto_addr_text(&p->addr), what, sep, detail);
 	else
 		proto__fetch_peer_fail(p, 1, "%s: protocol error: %s", proto_addr_text(&p->addr), what);

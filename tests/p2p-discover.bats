@@ -46,14 +46,14 @@ dserve() {
 	assert_stderr --partial 'usage: p2p-discover'
 }
 
-@test "-t out of 1..3600 or not a number: exit 2, nothing on stdout" {
+@test "-t out of 0..3600 or not a number: exit 2, nothing on stdout" {
 	local t
-	for t in 0 3601 -1 abc '' 5x 99999999999999999999; do
+	for t in 3601 -1 abc '' 5x 99999999999999999999; do
 		run -2 --separate-stderr "${DISCOVER[@]}" -t "$t"
 		assert_output ''
 		[[ -n $stderr ]] || fail "-t '$t': no message on stderr"
 	done
-	run -2 --separate-stderr "${DISCOVER[@]}" --timeout 0
+	run -2 --separate-stderr "${DISCOVER[@]}" --timeout -1
 	run -2 --separate-stderr "${DISCOVER[@]}" -t
 }
 
@@ -68,7 +68,7 @@ dserve() {
 
 @test "bad -b HOST:PORT or --discovery-port: exit 2" {
 	local b
-	for b in nohost 127.0.0.1 127.0.0.1:0 127.0.0.1:70000 127.0.0.1:abc :; do
+	for b in nohost: 127.0.0.1: 127.0.0.1:0 127.0.0.1:70000 127.0.0.1:abc :; do
 		run -2 --separate-stderr timeout 20 p2p-discover --discovery-port "$DP" -t 1 -b "$b"
 		assert_output ''
 	done
@@ -88,7 +88,7 @@ dserve() {
 
 @test "a bad peer address is the same usage error for -b and p2p-fetch -p: exit 2, one line naming it" {
 	local a why case
-	for case in 'nohost|want HOST:PORT' ':1|want HOST:PORT' \
+	for case in 'nohost:|port must be from 1 to 65535' ':1|want HOST:PORT' \
 	    '127.0.0.1:0|port must be from 1 to 65535'; do
 		a=${case%%|*}
 		why=${case#*|}
@@ -317,6 +317,42 @@ dserve() {
 	wait_for discover_finds 1 "$a" "$b" "$c" -- --discovery-port "$other" -b "$c"
 	no_duplicate_lines "$DISCOVERED"
 	assert_equal "$(wc -l <<<"$DISCOVERED")" 3
+}
+
+@test "--quick: stops once A, B and C (learned through -b C) have answered, long before -t 60" {
+	dserve -n node-a --no-announce
+	local a=127.0.0.1:$SERVER_PORT
+	dserve -n node-b --no-announce -b "$a"
+	local b=127.0.0.1:$SERVER_PORT
+	dserve -n node-c --no-announce -b "$b"
+	local c=127.0.0.1:$SERVER_PORT
+	local other
+	other=$(unused_udp_port)
+	# B and C know their peers once they joined
+	wait_for discover_finds 1 "$a" "$b" "$c" -- --discovery-port "$other" -b "$c"
+	# 60 s would outlast the timeout: only stopping early ends it in time
+	run -0 --separate-stderr timeout 30 p2p-discover --quick -t 60 --discovery-port "$other" -b "$c"
+	assert_line "$a"
+	assert_line "$b"
+	assert_line "$c"
+	run -0 --separate-stderr timeout 30 p2p-discover --quick -t 60 -l --discovery-port "$other" -b "$c"
+	assert_line --regexp "^$c	node-c	[0-9a-f]{64}	"
+	assert_line --regexp "^$a	node-a	[0-9a-f]{64}	"
+}
+
+@test "-t 0: --quick within the default 5 s; a LAN server is found; --quick is in --help and the man page" {
+	make_file f1 30000 1
+	serve_chunked f1 -- --discovery-port "$DP"
+	local a=127.0.0.1:$SERVER_PORT
+	run -0 --separate-stderr timeout 30 "${DISCOVER[@]}" -t 0
+	assert_output "$a"
+	run -0 --separate-stderr timeout 30 "${DISCOVER[@]}" --quick --hash "$(p2p-chunk --id f1)"
+	assert_output "$a"
+	# a bootstrap peer that never answers is waited for until the timeout, then given up
+	run -1 --separate-stderr timeout 30 p2p-discover --quick -t 2 --discovery-port "$(unused_udp_port)" -b "127.0.0.1:$(unused_port)"
+	run -0 p2p-discover --help
+	assert_output --partial '--quick'
+	grep -q 'Fl -quick' "$BATS_TEST_DIRNAME/../docs/man/p2p-discover.1"
 }
 
 @test "bootstrap with -l: the names of peers found through PEERS" {

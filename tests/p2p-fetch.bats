@@ -63,14 +63,24 @@ UNKNOWN_ID=$(printf 'not served' | sha256sum | cut -d' ' -f1)
 	done
 }
 
-@test "bad -p HOST:PORT (no port, port 0, >65535, not a number): exit 2" {
+@test "bad -p HOST:PORT (empty port, port 0, >65535, not a number): exit 2" {
 	local bad
-	for bad in 127.0.0.1 127.0.0.1: 127.0.0.1:0 127.0.0.1:65536 127.0.0.1:70000 127.0.0.1:abc 127.0.0.1:80x; do
+	for bad in 127.0.0.1: '[::1]:' 127.0.0.1:0 127.0.0.1:65536 127.0.0.1:70000 127.0.0.1:abc 127.0.0.1:80x; do
 		run -2 --separate-stderr timeout 10 p2p-fetch -p "$bad" "$UNKNOWN_ID" </dev/null
 		assert_output ''
 		[[ -n $stderr ]] || fail "no message for -p '$bad'"
 		refute_stderr --partial 'not found'
 	done
+}
+
+@test "-p HOST or -p [IPv6] without a port: the default port 8080" {
+	run -1 --separate-stderr timeout 30 p2p-fetch -T 2 -p 127.0.0.2 -o out "$UNKNOWN_ID" </dev/null
+	assert_stderr --partial '127.0.0.2:8080'
+	run -1 --separate-stderr timeout 30 p2p-fetch -T 2 -p '[::1]' -o out "$UNKNOWN_ID" </dev/null
+	assert_stderr --partial '[::1]:8080'
+	# -b too: a peer to ask, not a usage error
+	run -1 --separate-stderr timeout 30 p2p-discover -t 1 --discovery-port "$(unused_udp_port)" -b 127.0.0.2
+	assert_stderr --partial 'no peers found'
 }
 
 @test "-T out of 1..3600 or not a number: exit 2" {

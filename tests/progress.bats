@@ -146,3 +146,81 @@ slow_fetch() {
 	grep -q 'max_upload_rate' "$docs/p2p.7"
 	grep -q 'mini_p2p::network' "$docs/p2p.7"
 }
+
+@test "the peer count is the peers that sent data: a connected one that sends nothing is not counted" {
+	p2p-chunk -c 256K f >m
+	start_fake_peer m silent
+	local silent=$SERVER_ADDR
+	SERVER_ADDR=
+	serve_chunked -c 256K f -- --no-announce
+	timeout 30 p2p-fetch --progress --max-download-rate 1M -T 20 -p "$silent" \
+		-p "$SERVER_ADDR" -o out "$ID" </dev/null 2>err
+	cmp f out
+	run records err
+	assert_line --regexp '  1 peer  ETA '
+	refute_line --regexp '  2 peers  '
+}
+
+@test "a resumed fetch: the final line says what was resumed, and its rate counts only this run's bytes" {
+	serve_chunked -c 256K f -- --no-announce
+	head -c 1792K f >out.part
+	truncate -s 2M out.part
+	# the last chunk alone, at 64 KiB/s: about 4 s, so over the whole 2 MiB the rate would be
+	# some 500 KiB/s, over this run's 256 KiB some 64 KiB/s
+	timeout 60 p2p-fetch --progress --max-download-rate 64K -p "$SERVER_ADDR" -o out "$ID" \
+		</dev/null 2>err
+	cmp f out
+	run records err
+	[[ ${lines[-1]} =~ ^p2p-fetch:\ 2\.0\ MiB\ of\ 2\.0\ MiB\ \(100%\)\ \ ([0-9.]+)\ (B|KiB)/s\ \ in\ 0:[0-9]{2},\ resumed\ 7\ of\ 8\ chunks\ *$ ]] ||
+		fail "not the final record: '${lines[-1]}'"
+	# a rate limit of 64 KiB/s bounds it (the burst of a limiter is at most a second's)
+	[[ ${BASH_REMATCH[2]} == B ]] || ((${BASH_REMATCH[1]%.*} < 200)) ||
+		fail "the rate counts resumed bytes: ${lines[-1]}"
+}
+
+# interrupted SIG STATUS: a slow fetch to a file, stopped by SIG midway, exits STATUS and keeps
+# the .part; the bytes of its final progress line are those its message says were kept.
+interrupted() {
+	serve_chunked -c 64K f -- --no-announce
+	p2p-fetch --progress --max-download-rate 256K -p "$SERVER_ADDR" -o out "$ID" </dev/null 2>err &
+	local pid=$! status=0
+	wait_for -t 20 eval '[[ -s out.part ]] && grep -q " peer  ETA" err'
+	kill "-$1" "$pid"
+	wait "$pid" || status=$?
+	assert_equal "$status" "$2"
+	assert_file_exists out.part
+	assert_file_not_exists out
+	run records err
+	assert_line --regexp "^p2p-fetch: interrupted by .*\\(partial file kept: [0-9]+ of 2097152 bytes\\)"
+	local kept final
+	kept=$(grep -o 'partial file kept: [0-9]*' err | grep -o '[0-9]*$')
+	final=$(grep " in 0:" <<<"$output" | tail -n 1)
+	((kept % 65536 == 0)) || fail "kept $kept bytes: not whole chunks"
+	[[ $final =~ ^p2p-fetch:\ ([0-9.]+\ (B|KiB|MiB))\ of\ 2\.0\ MiB ]] || fail "no final line: $output"
+	assert_equal "${BASH_REMATCH[1]}" "$(human "$kept")"
+	# the same command goes on from there
+	timeout 30 p2p-fetch -p "$SERVER_ADDR" -o out "$ID" </dev/null
+	cmp f out
+}
+
+# human BYTES: as the progress line says it.
+human() {
+	python3 -c 'import sys
+v = float(sys.argv[1]); u = 0
+while v >= 1024 and u < 4: v /= 1024; u += 1
+print("%.0f B" % v if u == 0 else "%.1f %siB" % (v, " KMGT"[u]))' "$1"
+}
+
+@test "SIGINT: exits 130, the .part kept, and the final line says the bytes kept" {
+	interrupted INT 130
+}
+
+@test "SIGTERM: exits 143, the .part kept" {
+	interrupted TERM 143
+}
+
+@test "the exit statuses 130 and 143 are in the man page and the README" {
+	grep -q '^\.It 130$' "$BATS_TEST_DIRNAME/../docs/man/p2p-fetch.1"
+	grep -q '^\.It 143$' "$BATS_TEST_DIRNAME/../docs/man/p2p-fetch.1"
+	grep -q 'exits 130' "$BATS_TEST_DIRNAME/../README.md"
+}

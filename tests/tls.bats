@@ -447,3 +447,22 @@ PY
 	run -1 --separate-stderr timeout 10 p2p-discover -t 1 --identity k.pem --secret-file <(printf 'the swarm') </dev/null
 	assert_stderr 'p2p-discover: no peers found'
 }
+
+@test "a pinned identity that does not match is reported once, not once per address" {
+	make_file f 200000 2
+	p2p-chunk f >m
+	serve_m --bind ::
+	local id ident other port=$SERVER_PORT
+	id=$(ref_id f)
+	ident=$(server_identity)
+	new_key other.pem
+	other=$(key_identity other.pem)
+	# the same node at two addresses, both pinned to another identity
+	run -1 --separate-stderr timeout 30 p2p-fetch -o out "p2p://$id@127.0.0.1:$port,[::1]:$port#$other" </dev/null
+	assert_equal "$(grep -c "identity $ident, not the $other asked for" <<<"$stderr")" 1
+	assert_file_not_exists out
+	# one address: said once too (not again in the final message)
+	run -1 --separate-stderr timeout 30 p2p-fetch -p "$other@127.0.0.1:$port" -o out "$id" </dev/null
+	assert_equal "$(grep -c "identity $ident, not the $other asked for" <<<"$stderr")" 1
+	assert_stderr_line --regexp "^p2p-fetch: $id: no peer could be reached$"
+}

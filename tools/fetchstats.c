@@ -1,6 +1,7 @@
 /*
  * p2p-fetch --stats: what the run fetched from whom, what it served, and
- * how it ended, as one line on stderr once the loop is over.
+ * how it ended, as one line on stderr once the loop is over; and the
+ * figures of the progress line.
  */
 #include <stdio.h>
 #include <string.h>
@@ -127,4 +128,69 @@ fetch_print_stats(struct fetch *f)
 	snprintf(line + at, sizeof(line) - at, " paths=%s", pused ? paths :
 	    "-");
 	fprintf(stderr, "%s\n", line);
+}
+
+/* The length of chunk index of the manifest: the last may be short. */
+uint64_t
+fetch_chunk_length(const proto_manifest *mf, uint64_t index)
+{
+	uint64_t at = index * (uint64_t)mf->chunk_size;
+
+	if (at >= mf->size)
+		return 0;
+	return mf->size - at < mf->chunk_size ? mf->size - at :
+	    mf->chunk_size;
+}
+
+/* What an earlier run left: shown apart on the final progress line, and
+ * not counted in the rates. */
+void
+fetch_note_resumed(struct fetch *f)
+{
+	char note[64];
+
+	if (f->chunks_resumed == 0 || f->mf == NULL)
+		return;
+	snprintf(note, sizeof(note), "resumed %llu of %llu chunks",
+	    (unsigned long long)f->chunks_resumed,
+	    (unsigned long long)f->mf->nchunks);
+	tool_progress_resumed(&f->progress, f->bytes_resumed, note);
+}
+
+/* The bytes in: those kept from FILE.part and those of the chunks
+ * fetched and written; while running (moving) also those read from peers
+ * so far, of chunks not yet whole too, so that big chunks at a low rate
+ * still move the line. The final line says only what is kept, as the
+ * messages after it do. */
+uint64_t
+fetch_progress_done(const struct fetch *f, int moving)
+{
+	proto_fetch_stats st;
+	uint64_t kept, read;
+
+	if (f->mf == NULL)
+		return 0;
+	proto_fetch_stats_get(f->fx, &st);
+	if (st.chunks_done == f->mf->nchunks)
+		return f->mf->size;
+	kept = f->bytes_resumed + f->bytes_fetched;
+	read = f->bytes_resumed + st.bytes_in + st.bytes_reading;
+	if (moving && read > kept)
+		kept = read;
+	return kept < f->mf->size ? kept : f->mf->size;
+}
+
+/* The peers that sent chunks: those merely connected, or retried, are
+ * not sources. */
+int
+fetch_sending_peers(const struct fetch *f)
+{
+	const char *addr;
+	uint64_t chunks;
+	int n = 0;
+
+	for (size_t i = 0; proto_fetch_peer(f->fx, i, &addr, &chunks) == 0;
+	    i++)
+		n += chunks > 0;
+	return n;
 }

@@ -51,7 +51,9 @@ usage(FILE *out)
 	    "  --churn          with --swarm: kill a quarter of the fetchers\n"
 	    "                   (SIGKILL) at random moments\n"
 	    "  -q, --quiet      no progress on stderr\n"
+	    "  -v, --verbose    print more (repeat for more)\n"
 	    "  -h, --help       print this help and exit\n"
+	    "  -V, --version    print the version and exit\n"
 	    "Runs on loopback only; needs p2p-serve, p2p-fetch and p2p-chunk\n"
 	    "beside it.\n");
 }

@@ -6,7 +6,9 @@
  * for the peers it knows (peer exchange over TCP), through the node's
  * query sources (nodequery.h). What they report, this prints. It stops
  * after its timeout, or at once when the reader of its output goes away,
- * so `p2p-discover | p2p-fetch ID` never hangs.
+ * so `p2p-discover | p2p-fetch ID` never hangs; with --quick (or -t 0)
+ * as soon as every peer it asked has answered and nothing new came for a
+ * short quiet time.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -15,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -25,6 +28,7 @@
 
 #define DEFAULT_TIMEOUT 5
 #define MAX_FOUND 256
+#define QUIET_SECONDS 1.0 /* --quick: nothing new for this long ends it */
 
 /* A peer reported, and what is known of it. */
 struct found {
@@ -34,6 +38,7 @@ struct found {
 	int confirmed;           /* has the file (with --hash) */
 	int heard;               /* announced itself on the LAN */
 	int unreached;           /* a connection to it failed or ended */
+	int answered;            /* said what this run waits for of it */
 	char name[PROTO_NODE_NAME_MAX + 1];
 	char id[PROTO_IDENTITY_HEX_LEN + 1]; /* from its TLS handshake */
 	uint64_t nfiles;
@@ -51,34 +56,48 @@ struct discover {
 	int long_format;
 	uint64_t printed;
 	proto_dht *dht;         /* the node's, with --dht */
+	int quick;              /* --quick, -t 0 */
+	double news;            /* when the last new thing came, monotonic */
 };
+
+static double
+now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 static void
 usage(FILE *out)
 {
 	fprintf(out,
-	    "usage: p2p-discover [-lqv] [--json] [-t SECONDS] [-b HOST:PORT]... [--hash ID]\n"
+	    "usage: p2p-discover [-lqv] [--json] [--quick] [-t SECONDS] [-b HOST:PORT]...\n"
+	    "                    [--hash ID]\n"
 	    "                    [--discovery-port PORT] [--discovery-addr ADDR]\n"
 	    "                    [--no-tls] [--identity FILE] [--secret-file FILE]\n"
 	    "                    [--dht] [--dht-bootstrap HOST:PORT]... [--dht-port PORT]\n"
 	    "                    [--config FILE] [--strict]\n"
-	    "  -t, --timeout SECONDS      stop after this long (default %d)\n"
+	    "  -t, --timeout SECONDS  stop after this long (default %d; 0: --quick)\n"
+	    "      --quick            stop once every peer asked has answered and\n"
+	    "                         nothing new came for a second\n"
 	    "  -b, --bootstrap HOST:PORT  ask this peer for the peers it knows\n"
-	    "      --hash ID              only peers that have this file\n"
-	    "  -l, --long                 HOST:PORT<TAB>NAME<TAB>IDENTITY<TAB>NFILES\n"
-	    "                             <TAB>PATH (direct, mapped; - not met)\n"
-	    "      --json                 the same as a JSON object, one a line\n"
+	    "      --hash ID          only peers that have this file\n"
+	    "  -l, --long             HOST:PORT<TAB>NAME<TAB>IDENTITY<TAB>NFILES\n"
+	    "                         <TAB>PATH (direct, mapped; - not met)\n"
+	    "      --json             the same as a JSON object, one a line\n"
 	    "      --discovery-port PORT  UDP discovery port (default 9999)\n"
 	    "      --discovery-addr ADDR  where queries go (default: each interface's\n"
-	    "                             broadcast address)\n"
+	    "                         broadcast address)\n"
 	    TOOL_TLS_USAGE
 	    TOOL_DHT_USAGE
-	    "      --config FILE          read settings from FILE\n"
-	    "      --strict               an unknown key in that file is an error\n"
-	    "  -q, --quiet                print only errors\n"
-	    "  -v, --verbose              print more (repeat for more)\n"
-	    "  -h, --help                 print this help and exit\n"
-	    "  -V, --version              print the version and exit\n"
+	    "      --config FILE      read settings from FILE\n"
+	    "      --strict           an unknown key in that file is an error\n"
+	    "  -q, --quiet            print only errors\n"
+	    "  -v, --verbose          print more (repeat for more)\n"
+	    "  -h, --help             print this help and exit\n"
+	    "  -V, --version          print the version and exit\n"
 	    "Prints each peer found once, as HOST:PORT; exit 0 when it found any,\n"
 	    "1 when none.\n", DEFAULT_TIMEOUT);
 }
@@ -167,6 +186,7 @@ on_seen(const proto_node_seen *s, void *arg)
 
 	if (f == NULL)
 		return;
+	d->news = now();
 	if (s->what == PROTO_NODE_HEARD || s->what == PROTO_NODE_MET) {
 		if (s->name != NULL)
 			snprintf(f->name, sizeof(f->name), "%s", s->name);
@@ -181,22 +201,28 @@ on_seen(const proto_node_seen *s, void *arg)
 	switch (s->what) {
 	case PROTO_NODE_HEARD:
 		f->heard = 1;
+		/* Its datagram answers a plain run; -l and --hash wait for a
+		 * connection's word. */
+		f->answered |= !d->long_format && d->want == NULL;
 		if (d->want == NULL)
 			f->confirmed = 1;
 		if (!d->long_format || f->unreached)
 			print_peer(d, f);
 		break;
 	case PROTO_NODE_MET:
+		f->answered |= d->want == NULL;
 		if (d->want == NULL) {
 			f->confirmed = 1;
 			print_peer(d, f);
 		}
 		break;
 	case PROTO_NODE_HAS:
+		f->answered = 1;
 		f->confirmed = s->has;
 		print_peer(d, f);
 		break;
 	case PROTO_NODE_UNREACHED:
+		f->answered = 1;
 		f->unreached = 1;
 		/* A node heard on the LAN is still shown without its
 		 * identity. */
@@ -206,16 +232,33 @@ on_seen(const proto_node_seen *s, void *arg)
 	}
 }
 
+/* --quick: done when every peer asked (the bootstrap peers, and those
+ * found, which are asked in turn) has answered and nothing new came for
+ * the quiet time. */
+static int
+quick_done(const struct discover *d)
+{
+	if (now() - d->news < QUIET_SECONDS)
+		return 0;
+	for (size_t i = 0; i < d->nfound; i++)
+		if (!d->found[i].answered)
+			return 0;
+	return 1;
+}
+
 /* A pipe's write end reports an error once its reader has gone. */
 static void
 watch_stdout(evutil_socket_t fd, short what, void *arg)
 {
 	struct pollfd p = { STDOUT_FILENO, 0, 0 };
+	struct discover *d = arg;
 
 	(void)fd;
 	(void)what;
 	if (poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP)))
-		finish(arg);
+		finish(d);
+	else if (d->quick && quick_done(d))
+		finish(d);
 }
 
 static void
@@ -274,6 +317,7 @@ main(int argc, char **argv)
 		{ "bootstrap", required_argument, NULL, 'b' },
 		{ "hash", required_argument, NULL, 'H' },
 		{ "long", no_argument, NULL, 'l' },
+		{ "quick", no_argument, NULL, 'Q' },
 		TOOL_LONGOPT_JSON,
 		{ "discovery-port", required_argument, NULL, 'D' },
 		{ "discovery-addr", required_argument, NULL, 'A' },
@@ -309,8 +353,11 @@ main(int argc, char **argv)
 	    NULL)) != -1) {
 		switch (ch) {
 		case 't':
-			timeout = (unsigned)tool_parse_number(optarg, 1, 3600,
+			timeout = (unsigned)tool_parse_number(optarg, 0, 3600,
 			    "timeout");
+			break;
+		case 'Q':
+			d->quick = 1;
 			break;
 		case 'b':
 			tool_parse_peer("bootstrap peer", optarg, 0,
@@ -345,12 +392,21 @@ main(int argc, char **argv)
 	if (proto_disco_targets(q.target, q.port, &target, 1) < 0)
 		tool_die(2, "discovery address '%s': want an IPv4 address",
 		    q.target);
+	/* -t 0: --quick, within the default time. */
+	if (timeout == 0) {
+		d->quick = 1;
+		timeout = DEFAULT_TIMEOUT;
+	}
 	if ((d->base = event_base_new()) == NULL)
 		tool_die(1, "out of memory");
 	tool_tls_start();
 	q.seconds = timeout;
 	q.secret = tool_tls_secret();
+	d->news = now();
 	start_node(d, boot, nboot, timeout, &q);
+	/* The bootstrap peers are asked: each is waited for. */
+	for (size_t i = 0; i < nboot; i++)
+		(void)entry(d, &boot[i]);
 	d->watch_ev = add_event(d, -1, EV_PERSIST, watch_stdout, &tick);
 	end.tv_sec = timeout;
 	end.tv_usec = 0;

@@ -152,6 +152,7 @@ on_chunk(uint64_t index, const uint8_t *data, size_t len, void *arg)
 		output_failed(f, rc);
 		return;
 	}
+	f->bytes_fetched += len;
 	if (proto_output_limit(f->out) != 0)
 		proto_fetch_set_order(f->fx, proto_output_limit(f->out));
 	share_chunk(f, index);
@@ -164,6 +165,8 @@ on_held(uint64_t index, void *arg)
 	struct fetch *f = arg;
 
 	proto_fetch_held(f->fx, index);
+	if (f->mf != NULL)
+		f->bytes_resumed += fetch_chunk_length(f->mf, index);
 	share_chunk(f, index);
 }
 
@@ -180,6 +183,7 @@ on_hashes(uint64_t first, uint64_t count, void *arg)
 	(void)proto_output_resume_range(f->out, first, count, on_held, f,
 	    &kept);
 	f->chunks_resumed += kept;
+	fetch_note_resumed(f);
 	if (kept > 0)
 		tool_log(LOG_DEBUG, "%s: %llu of chunks %llu to %llu already "
 		    "there", proto_output_file(f->out), (unsigned long long)kept,
@@ -208,6 +212,7 @@ on_manifest(proto_manifest *mf, void *arg)
 		tool_log(LOG_INFO, "%s: %llu of %llu chunks already there",
 		    proto_output_file(f->out), (unsigned long long)f->chunks_resumed,
 		    (unsigned long long)mf->nchunks);
+	fetch_note_resumed(f);
 	fetch_output_held(f);
 	if (proto_output_limit(f->out) != 0)
 		proto_fetch_set_order(f->fx, proto_output_limit(f->out));
@@ -220,36 +225,15 @@ on_end(int code, void *arg)
 	fetch_finish(arg, code);
 }
 
-/* The bytes in: those kept from FILE.part, and those read from peers so
- * far (of chunks not yet whole too, so that big chunks at a low rate still
- * move the line). */
-static uint64_t
-progress_done(const struct fetch *f)
-{
-	proto_fetch_stats st;
-	uint64_t n;
-
-	if (f->mf == NULL)
-		return 0;
-	proto_fetch_stats_get(f->fx, &st);
-	if (st.chunks_done == f->mf->nchunks)
-		return f->mf->size;
-	n = st.bytes_in + st.bytes_reading;
-	n += f->chunks_resumed * (uint64_t)f->mf->chunk_size;
-	return n < f->mf->size ? n : f->mf->size;
-}
-
 static void
 show_progress(evutil_socket_t fd, short what, void *arg)
 {
 	struct fetch *f = arg;
-	proto_fetch_stats st;
 
 	(void)fd;
 	(void)what;
-	proto_fetch_stats_get(f->fx, &st);
-	tool_progress_update(&f->progress, progress_done(f),
-	    f->mf ? f->mf->size : 0, (int)st.peers_alive);
+	tool_progress_update(&f->progress, fetch_progress_done(f, 1),
+	    f->mf ? f->mf->size : 0, fetch_sending_peers(f));
 }
 
 static void
@@ -263,9 +247,17 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		fetch_finish(f, 0);
 		return;
 	}
-	tool_log(LOG_ERROR, "interrupted by %s%s", strsignal((int)sig),
-	    fetch_to_file(f) ? " (partial file kept)" : "");
-	fetch_finish(f, 1);
+	if (fetch_to_file(f) && f->mf != NULL && f->tree == NULL)
+		tool_log(LOG_ERROR, "interrupted by %s (partial file kept: "
+		    "%llu of %llu bytes)", strsignal((int)sig),
+		    (unsigned long long)fetch_progress_done(f, 0),
+		    (unsigned long long)f->mf->size);
+	else
+		tool_log(LOG_ERROR, "interrupted by %s%s", strsignal((int)sig),
+		    fetch_to_file(f) ? " (partial file kept)" : "");
+	/* As a shell reports a command a signal ended: 128 + the signal, so
+	 * that a script tells an interrupt from a failure. */
+	fetch_finish(f, 128 + (int)sig);
 }
 
 static void
@@ -526,7 +518,7 @@ fetch_end(struct fetch *f)
 	proto_fetch_close(f->fx);
 	tool_conn_limit_free();
 	if (f->progress_ev != NULL) {
-		tool_progress_end(&f->progress, progress_done(f),
+		tool_progress_end(&f->progress, fetch_progress_done(f, 0),
 		    f->mf ? f->mf->size : 0, -1);
 		event_free(f->progress_ev);
 	}

@@ -57,6 +57,8 @@ struct fetch {
 	/* progress and outcome */
 	int listing, stats, exit_code, done;
 	uint64_t chunks_resumed;
+	uint64_t bytes_resumed;     /* of those chunks: kept, not fetched */
+	uint64_t bytes_fetched;     /* of the chunks fetched and written */
 	uint64_t tree_chunks;       /* chunks the tree's file fetches got */
 	proto_conn_config cfg;
 	struct tool_progress progress;
@@ -168,5 +170,19 @@ int fetch_link(struct fetch *f, const char *arg);
 /* --stats: prints on stderr what the fetch (and the node's server, if
  * any) did, and f->exit_code, KEY=VALUE or with --json an object. */
 void fetch_print_stats(struct fetch *f);
+
+/* The length of chunk index of mf: the last may be short; 0 past the end. */
+uint64_t fetch_chunk_length(const proto_manifest *mf, uint64_t index);
+
+/* Tells the progress line what an earlier run left (f->chunks_resumed,
+ * f->bytes_resumed): said apart on its final line, not in its rates. */
+void fetch_note_resumed(struct fetch *f);
+
+/* The bytes to show: those kept (resumed and fetched); when moving, also
+ * those read so far of chunks not yet whole. At most the file's size. */
+uint64_t fetch_progress_done(const struct fetch *f, int moving);
+
+/* The peers that sent chunks, for the progress line. */
+int fetch_sending_peers(const struct fetch *f);
 
 #endif

@@ -22,13 +22,15 @@ static void
 usage(FILE *out)
 {
 	fprintf(out,
-	    "usage: p2p-verify [-qv] [--json] -m MANIFEST FILE\n"
-	    "       p2p-verify [-qv] [--json] -m TREE_MANIFEST DIR\n"
-	    "       p2p-verify [-qv] [--json] TREEID DIR\n"
-	    "       p2p-verify [-qv] [--json] ID FILE\n"
+	    "usage: p2p-verify [-qv] [--json] [--config FILE] -m MANIFEST FILE\n"
+	    "       p2p-verify [-qv] [--json] [--config FILE] -m TREE_MANIFEST DIR\n"
+	    "       p2p-verify [-qv] [--json] [--config FILE] TREEID DIR\n"
+	    "       p2p-verify [-qv] [--json] [--config FILE] ID FILE\n"
 	    "  -m, --manifest MANIFEST  check against the first manifest in\n"
 	    "                           MANIFEST ('-' for standard input)\n"
 	    "      --json               print the result as a JSON object\n"
+	    "      --config FILE        read settings from FILE\n"
+	    "      --strict             an unknown key in that file is an error\n"
 	    "  -q, --quiet              print only errors\n"
 	    "  -v, --verbose            print more\n"
 	    "  -h, --help               print this help and exit\n"

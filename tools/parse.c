@@ -129,7 +129,17 @@ tool_parse_peer(const char *what, const char *arg, int pin_ok, proto_addr *a)
 		    "digits", what, arg, PROTO_IDENTITY_HEX_LEN);
 	if (a == NULL)
 		a = &unused;
-	if (tool_resolve(addr, a, &why) != 0)
+	/* A host alone, or [IPv6] alone, means the default port. */
+	size_t n = strlen(addr);
+	if (n > 0 && n < 256 && (addr[0] == '[' ? addr[n - 1] == ']' :
+	    strchr(addr, ':') == NULL)) {
+		char withport[300];
+
+		snprintf(withport, sizeof(withport), "%s:%u", addr,
+		    TOOL_DEFAULT_PORT);
+		if (tool_resolve(withport, a, &why) != 0)
+			tool_die(2, "%s '%s': %s", what, arg, why);
+	} else if (tool_resolve(addr, a, &why) != 0)
 		tool_die(2, "%s '%s': %s", what, arg, why);
 	proto_addr_set_pin(a, has_pin ? pin : NULL);
 }

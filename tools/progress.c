@@ -65,7 +65,7 @@ recent_rate(const struct tool_progress *p, double t, uint64_t done)
 {
 	unsigned oldest = p->nsamples < NSAMPLES ? 0 : p->nsamples % NSAMPLES;
 	double t0 = p->nsamples ? p->t[oldest] : p->start;
-	uint64_t b0 = p->nsamples ? p->bytes[oldest] : 0;
+	uint64_t b0 = p->nsamples ? p->bytes[oldest] : p->base;
 
 	if (t - t0 < 0.1 || done < b0)
 		return 0;
@@ -144,6 +144,14 @@ tool_progress_start(struct tool_progress *p, const char *label)
 }
 
 void
+tool_progress_resumed(struct tool_progress *p, uint64_t bytes,
+    const char *note)
+{
+	p->base = bytes;
+	snprintf(p->note, sizeof(p->note), "%s", note != NULL ? note : "");
+}
+
+void
 tool_progress_update(struct tool_progress *p, uint64_t done, uint64_t total,
     int peers)
 {
@@ -173,15 +181,21 @@ void
 tool_progress_end(struct tool_progress *p, uint64_t done, uint64_t total,
     int peers)
 {
-	char line[512], took[32] = "in ";
+	char line[512], took[112] = "in ";
 	double elapsed;
+	size_t n;
 
 	if (!p->on || (!p->drawn && !tool_opt.progress))
 		return;
 	elapsed = now() - p->start;
 	human_time(elapsed, took + 3, sizeof(took) - 3);
+	n = strlen(took);
+	if (p->note[0] != '\0')
+		snprintf(took + n, sizeof(took) - n, ", %s", p->note);
+	/* The rate of this run: what an earlier one left is not in it. */
 	format_line(p, line, sizeof(line), done, total, peers,
-	    elapsed > 0 ? (double)done / elapsed : 0, took);
+	    elapsed > 0 && done > p->base ? (double)(done - p->base) / elapsed :
+	    0, took);
 	draw(line);
 	(void)tool_write_all(STDERR_FILENO, "\n", 1);
 	line_open = 0;

@@ -21,8 +21,9 @@ enum { TOOL_OPT_NO_TLS = 0x200, TOOL_OPT_IDENTITY, TOOL_OPT_SECRET };
 	"                         benchmarks and trusted networks only)\n" \
 	"      --identity FILE    this node's key (default ~/.config/p2p/\n" \
 	"                         identity.pem, made on first use)\n" \
-	"      --secret-file FILE a private swarm: only nodes with this secret\n" \
-	"                         connect, and see each other's discovery\n"
+	"      --secret-file FILE  a private swarm: only nodes with this\n" \
+	"                         secret connect, and see each other's\n" \
+	"                         discovery\n"
 
 /* Handles the TLS options; 1 when ch was one of them. */
 int tool_tls_option(int ch);

@@ -107,9 +107,12 @@ void tool_parse_id(const char *text, uint8_t id[PROTO_HASH_LEN]);
  */
 int tool_resolve(const char *hostport, proto_addr *a, const char **why);
 
+#define TOOL_DEFAULT_PORT 8080u /* p2p-serve's, and a peer's without one */
+
 /*
  * Checks the peer an option names: "HOST:PORT" as tool_resolve takes it,
- * or with pin_ok also "ID@HOST:PORT" (tool_tls_split_pin), and parses it
+ * HOST or [IPv6] alone meaning TOOL_DEFAULT_PORT, or with pin_ok also
+ * "ID@HOST:PORT" (tool_tls_split_pin), and parses it
  * into *a, pin and all, unless a is NULL. Exits 2 when it is not one, with
  * "WHAT 'ARG': why" (what as "bootstrap peer"), so that a bad -b or -p is a
  * usage error rather than a peer skipped later.
@@ -253,10 +256,19 @@ struct tool_progress {
 	double t[8];                /* recent samples, for the rate */
 	uint64_t bytes[8];
 	unsigned nsamples;
+	uint64_t base;              /* bytes there before this run: not in
+	                             * the rates */
+	char note[64];              /* said last on the final line, or "" */
 };
 
 /* Starts the clock; label is borrowed until tool_progress_end. */
 void tool_progress_start(struct tool_progress *p, const char *label);
+
+/* Bytes that were there before this run (a resumed file): counted in the
+ * bytes shown, not in the rates; note (copied, may be NULL) ends the
+ * final line, as "resumed 591 of 800 chunks". */
+void tool_progress_resumed(struct tool_progress *p, uint64_t bytes,
+    const char *note);
 
 /* done of total bytes (total 0: unknown), through peers (-1: not shown);
  * the line is redrawn when the last drawing is old enough. */
