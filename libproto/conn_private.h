@@ -99,7 +99,8 @@ struct proto_conn {
 	size_t low_mark;
 	int rcvlowat;       /* the socket's SO_RCVLOWAT as last set */
 	unsigned idle_timeout; /* seconds, after the handshake; 0: none */
-	size_t last_queued; /* queued_in_kernel() at the last idle timeout */
+	uint64_t last_queued; /* bytes read or queued in the kernel at the
+	                       * last idle timeout */
 	size_t max_frame;   /* the longest frame accepted after the handshake */
 	uint8_t *scratch;   /* a frame in one piece, when the buffer has it in
 	                     * several */

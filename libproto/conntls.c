@@ -151,11 +151,14 @@ proto__conn_event_cb(struct bufferevent *bev, short what, void *arg)
 				    c->timeout);
 			proto__conn_fail(c, PROTO_ERR_TIMEOUT);
 		}
-		else if (queued >= c->last_queued + PROGRESS_MIN) {
+		else if (proto_conn_bytes_read(c) + queued >=
+		    c->last_queued + PROGRESS_MIN) {
 			/* Bytes arrived that SO_RCVLOWAT keeps in the kernel
 			 * until the frame is whole: a slow peer, not a silent
-			 * one. A byte now and then is not enough. */
-			c->last_queued = queued;
+			 * one. A byte now and then is not enough. Counted
+			 * with those read since, as a read of a large frame's
+			 * first part (MAX_LOWAT) empties the kernel's queue. */
+			c->last_queued = proto_conn_bytes_read(c) + queued;
 			bufferevent_enable(c->bev, EV_READ);
 		}
 		else if (c->cbs.on_idle == NULL || c->cbs.on_idle(c, c->ctx))
