@@ -304,13 +304,21 @@ hex_value(char c)
 }
 
 int
-proto_id_parse(const char *text, uint8_t id[PROTO_HASH_LEN])
+proto_hex_decode(const char *text, uint8_t *out, size_t n)
 {
-	for (size_t i = 0; i < PROTO_HASH_LEN; i++) {
+	for (size_t i = 0; i < n; i++) {
 		int hi = hex_value(text[2 * i]), lo;
 		if (hi < 0 || (lo = hex_value(text[2 * i + 1])) < 0)
 			return PROTO_ERR_MALFORMED;
-		id[i] = (uint8_t)(hi << 4 | lo);
+		out[i] = (uint8_t)(hi << 4 | lo);
 	}
+	return 0;
+}
+
+int
+proto_id_parse(const char *text, uint8_t id[PROTO_HASH_LEN])
+{
+	if (proto_hex_decode(text, id, PROTO_HASH_LEN) != 0)
+		return PROTO_ERR_MALFORMED;
 	return text[PROTO_ID_HEX_LEN] == '\0' ? 0 : PROTO_ERR_MALFORMED;
 }

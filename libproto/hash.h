@@ -98,6 +98,11 @@ int proto_hash_id_of_root(uint64_t size, const uint8_t root[PROTO_HASH_LEN],
  * sizes to 2*n + 1 bytes. */
 void proto_hex_encode(const uint8_t *in, size_t n, char *out);
 
+/* Reads 2*n hex digits (either case) at text into out (n bytes); text
+ * need not end there. 0, or PROTO_ERR_MALFORMED at the first character
+ * that is no hex digit (out then partly written; text is read no further). */
+int proto_hex_decode(const char *text, uint8_t *out, size_t n);
+
 /* Parses exactly 64 hex digits (either case), then the NUL, into id. 0 or
  * PROTO_ERR_MALFORMED (id then partly written). */
 int proto_id_parse(const char *text, uint8_t id[PROTO_HASH_LEN]);

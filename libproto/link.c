@@ -8,32 +8,15 @@
 #include <string.h>
 
 #include "error.h"
+#include "hash.h"
 #include "link.h"
-
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* Exactly 2 * n hex digits in p's len bytes into out. 0, or -1. */
 static int
 parse_hex(const char *p, size_t len, uint8_t *out, size_t n)
 {
-	if (len != 2 * n)
+	if (len != 2 * n || proto_hex_decode(p, out, n) != 0)
 		return -1;
-	for (size_t i = 0; i < n; i++) {
-		int hi = hexval(p[2 * i]), lo = hexval(p[2 * i + 1]);
-		if (hi < 0 || lo < 0)
-			return -1;
-		out[i] = (uint8_t)(hi << 4 | lo);
-	}
 	return 0;
 }
 
