@@ -235,6 +235,11 @@ conn_setup(struct bufferevent *bev, const proto_conn_config *cfg,
 	tv.tv_usec = 0;
 	bufferevent_setcb(bev, proto__conn_read_cb, proto__conn_write_cb,
 	    proto__conn_event_cb, c);
+	if (evbuffer_add_cb(bufferevent_get_input(bev), proto__conn_input_cb,
+	    c) == NULL) {
+		proto__conn_really_free(c);
+		return NULL;
+	}
 	if ((c->handshake = evtimer_new(bufferevent_get_base(bev),
 	    proto__conn_handshake_expired, c)) == NULL ||
 	    evtimer_add(c->handshake, &tv) != 0) {

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <netinet/in.h>
 
+#include <event2/buffer.h>
 #include <event2/util.h>
 
 #include <openssl/ssl.h>
@@ -100,7 +101,7 @@ struct proto_conn {
 	int rcvlowat;       /* the socket's SO_RCVLOWAT as last set */
 	unsigned idle_timeout; /* seconds, after the handshake; 0: none */
 	uint64_t last_queued; /* bytes read or queued in the kernel at the
-	                       * last idle timeout */
+	                       * last read from the socket or idle timeout */
 	size_t max_frame;   /* the longest frame accepted after the handshake */
 	uint8_t *scratch;   /* a frame in one piece, when the buffer has it in
 	                     * several */
@@ -160,6 +161,8 @@ void proto__conn_fail(proto_conn *c, int err);
 /* connread.c: the frame reader. */
 void proto__conn_set_read_marks(proto_conn *c, size_t low);
 size_t proto__conn_queued_in_kernel(const proto_conn *c);
+void proto__conn_input_cb(struct evbuffer *in,
+    const struct evbuffer_cb_info *info, void *arg);
 void proto__conn_set_lowat(proto_conn *c, size_t want);
 void proto__conn_process(proto_conn *c);
 void proto__conn_read_cb(struct bufferevent *bev, void *arg);

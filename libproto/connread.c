@@ -52,6 +52,27 @@ proto__conn_queued_in_kernel(const proto_conn *c)
 	return (size_t)n;
 }
 
+/*
+ * Called on every change to the input buffer. Each read from the socket
+ * restarts the idle timer; the bytes that came by then are the mark a
+ * peer must pass by the next idle timeout to count as sending. Without
+ * it, a peer gone silent mid-frame, its frame's first part read, counted
+ * as sending once and had two timeouts instead of one.
+ */
+void
+proto__conn_input_cb(struct evbuffer *in, const struct evbuffer_cb_info *info,
+    void *arg)
+{
+	proto_conn *c = arg;
+
+	(void)in;
+	if (info->n_added == 0)
+		return;
+	/* What SO_RCVLOWAT holds back stays in the kernel after a read. */
+	c->last_queued = proto_conn_bytes_read(c) + (c->rcvlowat > 1 ?
+	    proto__conn_queued_in_kernel(c) : 0);
+}
+
 /* Asks the kernel to wake us only once want more bytes have arrived (at
  * most MAX_LOWAT), so a large frame is read in a few big reads instead of
  * hundreds of small ones as the segments trickle in. */
