@@ -20,10 +20,16 @@ rss_peak_kib() {
 	[ "$(ulimit -n)" -ge 2200 ] || skip "descriptor limit $(ulimit -n) is too low for 1000 connections"
 	# all 1000 from one address, each in its handshake until the last is open
 	start_server --stdin f.mf --no-announce --max-peers 1100 --max-host-handshakes 1000
-	run -0 --separate-stderr timeout 120 python3 "$P2P_REF" load "$SERVER_ADDR" f.mf 1000 2
-	assert_output "served 1000"
+	# Under the sanitizers, on a loaded machine, a thousand handshakes at once outlasted
+	# the reference client's patience now and then (2 CI runs in 3): 300 there, where the
+	# point is memory errors, not capacity.
+	local n=1000
+	! is_asan_build || n=300
+	run -0 --separate-stderr timeout 120 python3 "$P2P_REF" load "$SERVER_ADDR" f.mf "$n" 2
+	echo "$stderr" >&2
+	assert_output "served $n"
 	peak=$(rss_peak_kib "$SERVER_PID")
-	echo "# server peak RSS ${peak} KiB for 1000 connections" >&3
+	echo "# server peak RSS ${peak} KiB for $n connections" >&3
 	# A sanitizer's allocator keeps freed memory on purpose: no bound there. Over TLS
 	# each connection reads its chunk data a record (16 KiB) at a time instead of mapping
 	# the file (which a shrinking file turned into SIGBUS): about 52 MiB with mapped
