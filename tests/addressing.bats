@@ -105,7 +105,7 @@ serve_dir() {
 	cmp f out
 }
 
-@test "--name fetches what the peers list by that name, or by its path in a tree; -O and -o DIR as other fetches" {
+@test "--name fetches what the peers list by that name, or by its path in a tree, or a tree; -O and -o DIR as other fetches" {
 	mkdir -p share/docs/sub
 	make_file share/song.ogg 200K 6
 	make_file share/docs/sub/notes.txt 10K 7
@@ -117,6 +117,9 @@ serve_dir() {
 	mkdir dl here
 	run -0 --separate-stderr timeout 60 p2p-fetch -p "$SERVER_ADDR" --name notes.txt -o dl </dev/null
 	cmp share/docs/sub/notes.txt dl/notes.txt
+	# the folder itself, listed as a tree by its name
+	run -0 --separate-stderr timeout 60 p2p-fetch -p "$SERVER_ADDR" --name share -o got </dev/null
+	diff -r share got
 	cd here
 	run -0 --separate-stderr timeout 60 p2p-fetch -p "$SERVER_ADDR" --name song.ogg -O </dev/null
 	cmp ../share/song.ogg song.ogg
