@@ -59,7 +59,9 @@ serve_dir() {
 	run -2 --separate-stderr timeout 10 p2p-fetch -p "127.0.0.1:$port" a </dev/null
 	assert_stderr --partial "'a': 1 hex digit; "
 	run -2 --separate-stderr timeout 10 p2p-fetch -p "127.0.0.1:$port" "${id:0:9}g" </dev/null
-	assert_stderr "p2p-fetch: malformed content id '012345678g': character 10 is not a hex digit; an id is 64 hex digits (a unique prefix of 8 or more will do) or a p2p:// link: p2p-fetch --list -p HOST shows the ids a peer shares"
+	assert_stderr "p2p-fetch: malformed content id '012345678g': character 10 is not a hex digit; an id is 64 hex digits (a unique prefix of 8 or more will do) or a p2p:// link, and --name NAME fetches by name: p2p-fetch --list -p HOST shows what a peer shares"
+	run -2 --separate-stderr timeout 10 p2p-fetch -p "127.0.0.1:$port" notes.txt </dev/null
+	assert_stderr --partial "'notes.txt': character 1 is not a hex digit; "
 	run -2 --separate-stderr timeout 10 p2p-fetch -p "127.0.0.1:$port" "${id}0" </dev/null
 	assert_stderr --partial "'${id}0': 65 hex digits; an id is 64"
 	refute_stderr --partial connect

@@ -43,9 +43,10 @@ parse_id(struct fetch *f, const char *arg)
 	if (bad < len)
 		tool_die(2, "malformed content id '%s': character %zu is not a "
 		    "hex digit; an id is %d hex digits (a unique prefix of %d "
-		    "or more will do) or a p2p:// link: p2p-fetch --list -p "
-		    "HOST shows the ids a peer shares", shown, bad + 1,
-		    PROTO_ID_HEX_LEN, PREFIX_MIN);
+		    "or more will do) or a p2p:// link, and --name NAME "
+		    "fetches by name: p2p-fetch --list -p HOST shows what a "
+		    "peer shares", shown, bad + 1, PROTO_ID_HEX_LEN,
+		    PREFIX_MIN);
 	if (len > PROTO_ID_HEX_LEN || len < PREFIX_MIN)
 		tool_die(2, "malformed content id '%s': %zu hex digit%s; an "
 		    "id is %d, or a unique prefix of %d or more: p2p-fetch "
