@@ -77,7 +77,7 @@ BENCH_OBJS = $(patsubst %.c,$(B)/%.o,$(wildcard tools/bench/*.c))
 FETCH_OBJS = $(B)/tools/fetchlist.o $(B)/tools/peerlines.o \
              $(B)/tools/fetchtree.o $(B)/tools/fetchtar.o \
              $(B)/tools/fetchdht.o $(B)/tools/treedisk.o $(B)/tools/fetchname.o \
-             $(B)/tools/fetchlink.o \
+             $(B)/tools/fetchlink.o $(B)/tools/fetchresolve.o \
              $(B)/tools/fetchstats.o
 TOOLS = p2p-chunk p2p-verify p2p-serve p2p-fetch p2p-discover p2p-send p2p-bench
 TOOL_BINS = $(TOOLS:%=$(B)/bin/%)

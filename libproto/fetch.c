@@ -491,3 +491,10 @@ proto_fetch_peer(const proto_fetch *fx, size_t i, const char **addr,
 	*chunks = fx->peers[i]->chunks;
 	return 0;
 }
+
+const char *
+proto_fetch_list_peer(const proto_fetch *fx)
+{
+	return fx->listing != NULL ? proto_addr_text(&fx->listing->addr) :
+	    NULL;
+}

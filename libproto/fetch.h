@@ -223,4 +223,9 @@ int proto_fetch_peer_path(const proto_fetch *fx, size_t i,
 int proto_fetch_peer(const proto_fetch *fx, size_t i, const char **addr,
     uint64_t *chunks);
 
+/* During on_list: the address of the peer whose list it is, as canonical
+ * HOST:PORT (proto_addr_text), valid until the callback returns; NULL at
+ * any other time. */
+const char *proto_fetch_list_peer(const proto_fetch *fx);
+
 #endif

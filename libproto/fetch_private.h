@@ -180,6 +180,7 @@ struct proto_fetch {
 	                            * changed there (ERROR CHANGED), or "" */
 	char said_identity[200]; /* the last identity mismatch said */
 	unsigned listed;            /* peers that answered LIST */
+	const struct fetch_peer *listing; /* during on_list: whose list */
 	struct event *tick;
 	time_t last_progress;
 	double last_chunk;          /* when the last chunk was verified */

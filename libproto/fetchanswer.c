@@ -476,7 +476,9 @@ proto__fetch_on_msg(proto_conn *c, proto_msg *m, void *arg)
 		if (m->type != PROTO_MSG_LIST_REPLY)
 			break;
 		p->f->listed++;
+		p->f->listing = p;
 		p->f->cbs.on_list(m->entries, m->nentries, p->f->ctx);
+		p->f->listing = NULL;
 		/* This peer has told all it will: the fetch ends with the
 		 * last one. */
 		p->f->events->done(p);

@@ -34,6 +34,7 @@ struct owner {
 	int manifests, completes, ended, code;
 	size_t cs;              /* the chunk size asked for; 0: CHUNK */
 	size_t listed;
+	char list_peer[64];     /* proto_fetch_list_peer during on_list */
 	char log[4096];
 };
 
@@ -100,6 +101,9 @@ on_list(const proto_list_entry *e, size_t n, void *ctx)
 
 	(void)e;
 	o->listed = n;
+	snprintf(o->list_peer, sizeof(o->list_peer), "%s",
+	    proto_fetch_list_peer(o->fx) ? proto_fetch_list_peer(o->fx) :
+	    "(null)");
 }
 
 static void
@@ -484,6 +488,10 @@ test_list(struct event_base *base, const char *path)
 	fetch_from(base, NULL, 1, srv, &o, addr, sizeof(addr));
 	ok(o.listed == 1 && o.ended == 1 && o.code == 0,
 	    "list: one file listed, then on_end(0)");
+	ok(strcmp(o.list_peer, addr) == 0 &&
+	    proto_fetch_list_peer(o.fx) == NULL,
+	    "list: on_list is told whose list it is (%s), and only then",
+	    o.list_peer);
 	proto_fetch_free(o.fx);
 	proto_server_free(srv);
 	proto_store_free(st);

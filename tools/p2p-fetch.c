@@ -44,7 +44,8 @@ usage(FILE *out)
 	    "                 [--json] [--config FILE] [--no-tls]\n"
 	    "                 [--identity FILE] [--secret-file FILE] [--dht] [--nat]\n"
 	    "                 [--dht-bootstrap HOST:PORT]... [--dht-port PORT] [--no-nat]\n"
-	    "                 ID | p2p://ID[@HOST:PORT,...][#IDENTITY]\n"
+	    "                 ID | PREFIX | p2p://ID[@HOST:PORT,...][#IDENTITY]\n"
+	    "       p2p-fetch [options] --name NAME\n"
 	    "       p2p-fetch --list [--json] [-p HOST:PORT]...\n"
 	    "  -p, --peer [ID@]HOST:PORT  fetch from this peer (repeat for more);\n"
 	    "                         with ID, only if it shows that identity; '-'\n"
@@ -71,6 +72,9 @@ usage(FILE *out)
 	    "      --bind ADDR        address to serve on (default 0.0.0.0)\n"
 	    "      --list             list the files the peers share, each once:\n"
 	    "                         ID<TAB>SIZE<TAB>NAME\n"
+	    "      --name NAME        fetch what the peers list as NAME (or that\n"
+	    "                         path in a tree); PREFIX (8 hex digits or more\n"
+	    "                         of an id) is looked up in the lists too\n"
 	    "      --max-download-rate RATE  receive at most RATE bytes/s, over all\n"
 	    "                         peers (K, M, G: binary; 0: no limit)\n"
 	    "      --max-upload-rate RATE    send at most RATE bytes/s\n"
@@ -375,9 +379,7 @@ load_settings(struct fetch *f, int argc, char **argv)
 
 /* What was wrong, when there is more to say than getopt did, then the
  * usage; exit 2. */
-static void usage_error(const char *why) __attribute__((noreturn));
-
-static void
+static void __attribute__((noreturn))
 usage_error(const char *why)
 {
 	if (why != NULL)
@@ -397,6 +399,7 @@ parse_options(struct fetch *f, int argc, char **argv)
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "max-peers", required_argument, NULL, 'M' },
 		{ "list", no_argument, NULL, 'L' },
+		{ "name", required_argument, NULL, 'm' },
 		{ "stats", no_argument, NULL, 'S' },
 		{ "seed", no_argument, NULL, 's' },
 		{ "no-share", no_argument, NULL, 'N' },
@@ -448,6 +451,9 @@ parse_options(struct fetch *f, int argc, char **argv)
 		case 'L':
 			f->listing = 1;
 			break;
+		case 'm':
+			f->by_name = optarg;
+			break;
 		case 'S':
 			f->stats = 1;
 			break;
@@ -486,15 +492,13 @@ check_arguments(struct fetch *f, int argc, char **argv)
 			usage_error("--list writes to stdout: no -o");
 		if (f->remote_name)
 			usage_error("--list writes to stdout: no -O");
+		if (f->by_name)
+			usage_error("--list lists all: no --name");
 	} else {
-		if (argc == 0)
-			usage_error("no ID: give the content id to fetch "
-			    "(p2p-chunk --id FILE prints a file's)");
-		if (argc > 1)
-			usage_error("one ID at a time");
-		if (!fetch_link(f, argv[0]))
-			tool_parse_id(argv[0], f->id);
-		proto_hex_encode(f->id, PROTO_HASH_LEN, f->hex);
+		const char *why = fetch_take_target(f, argc, argv);
+
+		if (why != NULL)
+			usage_error(why);
 		if (f->npeers == 0 && f->nfind == 0 && !tool_dht_on())
 			f->read_stdin = 1;
 		fetch_check_output(f);
@@ -560,6 +564,7 @@ main(int argc, char **argv)
 	if ((f->base = event_base_new()) == NULL)
 		tool_die(1, "out of memory");
 	f->cfg.limit = tool_conn_limit(f->base);
+	fetch_resolve(f);
 	if (fetch_to_file(f) && f->share)
 		start_node(f);
 	fetch_start_dht(f);

@@ -17,6 +17,11 @@ struct fetch {
 	proto_fetch *fx;
 	uint8_t id[PROTO_HASH_LEN];
 	char hex[PROTO_ID_HEX_LEN + 1];
+	/* the id by a prefix of its hex (lowercase; "" for none) or by
+	 * --name, looked up in the peers' lists first (fetchresolve.c) */
+	char prefix[PROTO_ID_HEX_LEN + 1];
+	const char *by_name;
+	struct fetch_resolve *resolve;
 	proto_manifest *mf;         /* the fetch's, once adopted */
 	unsigned max_peers, timeout;
 	unsigned inline_chunks;     /* the node's server's; 0: its default */
@@ -163,6 +168,19 @@ void fetch_name_tree(struct fetch *f, const proto_tree *t);
 /* fetchlink.c: 1 when arg is a link (p2p://...), its id, peers and
  * identity taken; 0 when it is not one; exits 2 for a malformed one. */
 int fetch_link(struct fetch *f, const char *arg);
+
+/* fetchresolve.c: the operands of a fetch (argc of them; none with
+ * --name): a link (fetch_link), an id (into f->id) or a prefix of 8 hex
+ * digits or more (into f->prefix). NULL, or why they are wrong, for the
+ * usage; exits 2 saying what is wrong with a malformed id. */
+const char *fetch_take_target(struct fetch *f, int argc, char **argv);
+
+/* Sets f->hex. With a prefix or --name, before the fetch is made: asks the peers given
+ * (-p, then stdin to its end) for their lists and sets f->id to the one id
+ * that matches; exits 1 naming the candidates when several do, the way to
+ * see the lists when none does, or when no peer answered. The peers read
+ * from stdin join f->peers. */
+void fetch_resolve(struct fetch *f);
 
 /* 1 when the fetch writes to a file (or a tree to a directory). */
 #define fetch_to_file(f) ((f)->out_path != NULL || (f)->out_dir != NULL)

@@ -71,6 +71,31 @@
 
 const char *progname = "p2p-badpeer";
 
+/* list-flood: LIST_FLOOD made-up ids that all start as the file's does
+ * (its first 4 bytes: 8 hex digits), each named with 200 bytes of escapes
+ * and C1 controls, as a peer that wants a prefix to match without end and
+ * its candidates to write on the terminal. */
+#define LIST_FLOOD 300
+static uint8_t flood_ids[LIST_FLOOD][PROTO_HASH_LEN];
+static char flood_name[201];
+
+static void
+list_flood(const uint8_t *id, proto_list_entry *e)
+{
+	static const char bad[] = "\x1b]2;owned\x07\xc2\x9b";
+
+	for (size_t i = 0; i < sizeof(flood_name) - 1; i++)
+		flood_name[i] = bad[i % (sizeof(bad) - 1)];
+	for (int i = 0; i < LIST_FLOOD; i++) {
+		memcpy(flood_ids[i], id, 4);
+		memset(flood_ids[i] + 4, 0x5a, PROTO_HASH_LEN - 4);
+		flood_ids[i][31] = (uint8_t)i;
+		flood_ids[i][30] = (uint8_t)(i >> 8);
+		e[i] = (proto_list_entry){ .id = flood_ids[i], .size = 1,
+		    .name = flood_name, .name_len = sizeof(flood_name) - 1 };
+	}
+}
+
 /* hostile-names: the name of its node, of its file and its error texts, all
  * chosen to forge a line of the victim's own, colour its terminal (ESC and
  * the one-byte C1 CSI, U+009B) and split a tab-separated record. */
@@ -91,7 +116,7 @@ usage(FILE *out)
 	    "  unknown-type out-of-order unrequested overlong-chunk drip\n"
 	    "  drip-chunks slow-chunks stall stall-chunks close-mid-chunk\n"
 	    "  bad-version liar pex-flood hostile-names slow-start\n"
-	    "  push-unknown error-code busy maxreq asks\n"
+	    "  push-unknown error-code busy maxreq asks list-flood\n"
 	    "attack modes: huge-length bomb-array bomb-nested bomb-str\n"
 	    "  unknown-type truncated-frame drip pipeline never-read\n"
 	    "  flood-connect flood-silent big-frame hostile-names trickle\n"
@@ -769,13 +794,19 @@ answer(struct peer *p, const proto_msg *req)
 	case PROTO_MSG_GET_CHUNK:
 		return answer_chunk(p, req);
 	case PROTO_MSG_LIST: {
-		proto_list_entry e = { .id = srv->mf->id,
+		proto_list_entry e[LIST_FLOOD + 1] = { { .id = srv->mf->id,
 		    .size = srv->mf->size, .name = srv->mf->name,
-		    .name_len = strlen(srv->mf->name) };
+		    .name_len = strlen(srv->mf->name) } };
 		proto_msg_init(&m, PROTO_MSG_LIST_REPLY);
 		m.rid = req->rid;
-		m.entries = &e;
+		m.entries = e;
 		m.nentries = 1;
+		if (is_mode(p, "list-flood")) {
+			list_flood(srv->mf->id, e + 1);
+			m.nentries += LIST_FLOOD;
+			misbehaved(p, "listed 300 more ids sharing the "
+			    "file's first 8 hex digits, named with escapes");
+		}
 		return out_msg(p, &m);
 	}
 	case PROTO_MSG_HAS:
@@ -1006,7 +1037,7 @@ static const char *serve_modes[] = { "honest", "wrong-chunk",
 	"unrequested", "overlong-chunk", "drip", "drip-chunks", "slow-chunks",
 	"stall", "stall-chunks", "close-mid-chunk", "bad-version", "liar",
 	"pex-flood", "hostile-names", "slow-start", "push-unknown", "error-code",
-	"busy", "maxreq", "asks", NULL };
+	"busy", "maxreq", "asks", "list-flood", NULL };
 
 static int
 known(const char *const *modes, const char *mode)
