@@ -48,6 +48,9 @@ fi
 
 # How long any wait may take, in seconds.
 P2P_WAIT=${P2P_WAIT:-10}
+# How long a server may take to start and say where it listens: longer, as under the
+# sanitizers on a loaded machine the reference's Python peer once took over 10 s.
+P2P_START_WAIT=${P2P_START_WAIT:-30}
 
 SERVER_PIDS=()
 SERVER_COUNT=0
@@ -136,7 +139,7 @@ _first_line_addr() {
 
 # start_server [--stdin FILE] [--cmd PROGRAM] [ARGS...]: a server in the background, once it
 # printed where it listens, HOST:PORT, as the first line of its stdout (it fails after
-# P2P_WAIT seconds, or when the server ends first, showing what it wrote). Without --cmd it is
+# P2P_START_WAIT seconds, or when the server ends first, showing what it wrote). Without --cmd it is
 # `p2p-serve -p 0 --bind 127.0.0.1 ARGS` (the port from the kernel); with it, `PROGRAM ARGS`,
 # which must print that line the same way. Stdin is FILE (manifests, for p2p-serve), else
 # empty. Sets SERVER_PID, SERVER_PORT, SERVER_ADDR (always 127.0.0.1:PORT), SERVER_HOST (as
@@ -165,7 +168,7 @@ start_server() {
 	"${cmd[@]}" <"$input" >"$SERVER_OUT" 2>"$SERVER_ERR" 3>&- &
 	SERVER_PID=$!
 	SERVER_PIDS+=("$SERVER_PID")
-	local deadline=$((SECONDS + P2P_WAIT))
+	local deadline=$((SECONDS + P2P_START_WAIT))
 	until _first_line_addr "$SERVER_OUT"; do
 		if ! pid_alive "$SERVER_PID"; then
 			echo "server exited before printing HOST:PORT: ${cmd[*]}" >&2
@@ -176,7 +179,7 @@ start_server() {
 			return 1
 		fi
 		if ((SECONDS >= deadline)); then
-			echo "server printed no HOST:PORT within ${P2P_WAIT}s: ${cmd[*]}" >&2
+			echo "server printed no HOST:PORT within ${P2P_START_WAIT}s: ${cmd[*]}" >&2
 			cat "$SERVER_ERR" >&2
 			return 1
 		fi
