@@ -7,8 +7,9 @@
  * sha256sum. Writes benchmark_report.json and benchmark_summary.txt;
  * progress goes to stderr. This file holds the options and the figures;
  * tools/bench/ how processes are run (proc), figures kept (figure), the
- * test files and servers set up (rig), the raw copy done (raw) and the
- * report written (report).
+ * test files and servers set up (rig), the raw copy done (raw), the
+ * figures against curl and nginx measured (http, nginx) and the report
+ * written (report).
  */
 #include <getopt.h>
 #include <limits.h>
