@@ -7,8 +7,9 @@
  * sha256sum. Writes benchmark_report.json and benchmark_summary.txt;
  * progress goes to stderr. This file holds the options and the figures;
  * tools/bench/ how processes are run (proc), figures kept (figure), the
- * test files and servers set up (rig), the raw copy done (raw) and the
- * report written (report).
+ * test files and servers set up (rig), the raw copy done (raw), the
+ * figures against curl and nginx measured (http, nginx) and the report
+ * written (report).
  */
 #include <getopt.h>
 #include <limits.h>
@@ -23,6 +24,7 @@
 
 #include "tool.h"
 #include "bench/figure.h"
+#include "bench/http.h"
 #include "bench/proc.h"
 #include "bench/raw.h"
 #include "bench/report.h"
@@ -39,7 +41,7 @@ usage(FILE *out)
 	fprintf(out,
 	    "usage: p2p-bench [-qv] [--quick | --full] [-r REPS] [--json FILE]\n"
 	    "                 [--summary FILE] [--dir DIR] [--swarm N[,N]...]\n"
-	    "                 [--churn]\n"
+	    "                 [--churn] [--http]\n"
 	    "  --quick          small sizes and few repetitions (under 2 minutes)\n"
 	    "  --full           add the 1 GiB transfer\n"
 	    "  -r, --reps N     repetitions of each small figure (default 10)\n"
@@ -50,6 +52,8 @@ usage(FILE *out)
 	    "                   for each N given (-r runs each, default 3)\n"
 	    "  --churn          with --swarm: kill a quarter of the fetchers\n"
 	    "                   (SIGKILL) at random moments\n"
+	    "  --http           only the HTTP baselines (vs-http/) and the latency\n"
+	    "                   figures, at the sizes of the mode\n"
 	    "  -q, --quiet      no progress on stderr\n"
 	    "  -v, --verbose    print more (repeat for more)\n"
 	    "  -h, --help       print this help and exit\n"
@@ -351,6 +355,7 @@ main(int argc, char **argv)
 		{ "dir", required_argument, NULL, 'd' },
 		{ "swarm", required_argument, NULL, 'W' },
 		{ "churn", no_argument, NULL, 'C' },
+		{ "http", no_argument, NULL, 'H' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -363,7 +368,7 @@ main(int argc, char **argv)
 	const char *summary = "benchmark_summary.txt";
 	const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
 	const char *raw_peer = NULL, *swarm = NULL;
-	int ch, reps = 10, reps_given = 0, churn = 0;
+	int ch, reps = 10, reps_given = 0, churn = 0, http_only = 0;
 
 	tool_init("p2p-bench", LOG_WARN);
 	while ((ch = getopt_long(argc, argv, "r:d:qvhV", longopts, NULL)) != -1) {
@@ -377,6 +382,7 @@ main(int argc, char **argv)
 			break;
 		case 'W': swarm = optarg; break;
 		case 'C': churn = 1; break;
+		case 'H': http_only = 1; break;
 		case 'J': json = optarg; break;
 		case 'S': summary = optarg; break;
 		case 'd': dir = optarg; break;
@@ -396,7 +402,8 @@ main(int argc, char **argv)
 		}
 		return raw_recv(raw_peer, argv[optind]);
 	}
-	if (optind != argc || (quick && full) || (churn && swarm == NULL)) {
+	if (optind != argc || (quick && full) || (churn && swarm == NULL) ||
+	    (http_only && swarm != NULL)) {
 		usage(stderr);
 		return 2;
 	}
@@ -412,10 +419,18 @@ main(int argc, char **argv)
 		for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 			int r = sizes[i] >= (100u << 20) ? (quick ? 3 : 5) :
 			    (quick ? (reps < 5 ? reps : 5) : reps);
-			bench_single(sizes[i], r);
+			if (!http_only)
+				bench_single(sizes[i], r);
+			http_bench(sizes[i], r);
 		}
-		if (full)
-			bench_single(1u << 30, 3);
+		if (full) {
+			if (!http_only)
+				bench_single(1u << 30, 3);
+			http_bench(1u << 30, 3);
+		}
+		http_latency(quick ? (reps < 5 ? reps : 5) : reps);
+		if (http_only)
+			goto report;
 	}
 	bench_tls(full ? 1u << 30 : 100u << 20, 3);
 	bench_peers(quick ? 32u << 20 : 128u << 20, quick ? 3 : 5);

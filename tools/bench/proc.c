@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -150,6 +151,9 @@ proc_server_start_logged(struct server *s, char *const argv[],
 		int in = open(in_path ? in_path : "/dev/null", O_RDONLY);
 		int null = open(err_path ? err_path : "/dev/null",
 		    O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		/* A bench killed before it stops its servers takes them
+		 * along, rather than leaving them serving. */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		dup2(in, 0);
 		dup2(fds[1], 1);
 		dup2(null, 2);

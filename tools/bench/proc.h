@@ -74,7 +74,8 @@ struct server {
 /* Starts argv as a server, stdin from in_path (/dev/null when NULL), and
  * reads its first line (without the newline) into s->addr, waiting up to
  * 10 s. Returns 0, or -1 when no line came; s->pid is set either way, for
- * proc_server_stop. Exits the program when it cannot pipe or fork. */
+ * proc_server_stop. The server gets SIGTERM when p2p-bench dies
+ * (PR_SET_PDEATHSIG). Exits the program when it cannot pipe or fork. */
 int proc_server_start(struct server *s, char *const argv[],
     const char *in_path);
 

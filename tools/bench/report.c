@@ -12,6 +12,7 @@
 
 #include "../tool.h"
 #include "figure.h"
+#include "http.h"
 #include "report.h"
 #include "swarm.h"
 
@@ -107,6 +108,7 @@ report_write(const char *json_path, const char *summary_path,
 	}
 	fprintf(j, "  ]");
 	swarm_report(j, s);
+	http_report(j, s);
 	fprintf(j, "\n}\n");
 	if (fclose(j) != 0 || fclose(s) != 0)
 		tool_die_errno(1, "writing the reports");
