@@ -73,6 +73,16 @@ unchoked_count(const proto_server *srv)
 	return n;
 }
 
+/* What cl gave this round, as a claim to a slot: nothing from one that
+ * never asked us for a chunk. A seed that watches what its fetcher holds
+ * (servesuper.c) subscribes to it, and gave it most, but asks for
+ * nothing: a slot given to it would lie idle. */
+static uint64_t
+gave(const struct client *cl)
+{
+	return cl->asked ? cl->given : 0;
+}
+
 /* The choked candidate to unchoke next: the one that gave most this
  * round, then the one unchoked longest ago (never: first). NULL when none
  * is waiting. */
@@ -84,8 +94,8 @@ best_waiting(proto_server *srv)
 	for (struct client *cl = srv->clients; cl; cl = cl->next) {
 		if (!candidate(cl) || cl->unchoked)
 			continue;
-		if (best == NULL || cl->given > best->given ||
-		    (cl->given == best->given &&
+		if (best == NULL || gave(cl) > gave(best) ||
+		    (gave(cl) == gave(best) &&
 		    cl->unchoked_at < best->unchoked_at))
 			best = cl;
 	}
@@ -139,7 +149,7 @@ round_anew(proto_server *srv, double now)
 		struct client *best = NULL;
 		for (cl = srv->clients; cl; cl = cl->next)
 			if (candidate(cl) && !cl->keep && (best == NULL ||
-			    cl->given > best->given || (cl->given == best->given &&
+			    gave(cl) > gave(best) || (gave(cl) == gave(best) &&
 			    cl->unchoked_at < best->unchoked_at)))
 				best = cl;
 		if (best == NULL)
@@ -207,6 +217,7 @@ void
 proto__server_choke_asked(struct client *cl)
 {
 	cl->last_ask = now_s();
+	cl->asked = 1;
 }
 
 void
