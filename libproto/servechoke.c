@@ -26,6 +26,7 @@
 #define CHOKE_ROUND 10.0      /* s: slots given anew, the optimistic one
                                * moved */
 #define CHOKE_IDLE 3.0        /* s without a GET_CHUNK: the slot goes */
+#define CHOKE_UNUSED 1.0      /* s without one since it was given */
 #define CHOKE_TICK_US 500000
 
 static double
@@ -73,6 +74,19 @@ unchoked_count(const proto_server *srv)
 	return n;
 }
 
+/* What cl gave this round, as a claim to a slot. Nothing from one that
+ * never asked us for a chunk: a seed that watches what its fetcher holds
+ * (servesuper.c) subscribes to it, and gave it most, but asks for
+ * nothing, and a slot given to it would lie idle. Nothing from one we
+ * super-seed either: what comes from it is its HAVEs, not chunks, and
+ * a seed takes its fetchers in turn, else those that tell it most would
+ * keep its slots from one that lags. */
+static uint64_t
+gave(const struct client *cl)
+{
+	return cl->asked && !cl->super ? cl->given : 0;
+}
+
 /* The choked candidate to unchoke next: the one that gave most this
  * round, then the one unchoked longest ago (never: first). NULL when none
  * is waiting. */
@@ -84,8 +98,8 @@ best_waiting(proto_server *srv)
 	for (struct client *cl = srv->clients; cl; cl = cl->next) {
 		if (!candidate(cl) || cl->unchoked)
 			continue;
-		if (best == NULL || cl->given > best->given ||
-		    (cl->given == best->given &&
+		if (best == NULL || gave(cl) > gave(best) ||
+		    (gave(cl) == gave(best) &&
 		    cl->unchoked_at < best->unchoked_at))
 			best = cl;
 	}
@@ -139,7 +153,7 @@ round_anew(proto_server *srv, double now)
 		struct client *best = NULL;
 		for (cl = srv->clients; cl; cl = cl->next)
 			if (candidate(cl) && !cl->keep && (best == NULL ||
-			    cl->given > best->given || (cl->given == best->given &&
+			    gave(cl) > gave(best) || (gave(cl) == gave(best) &&
 			    cl->unchoked_at < best->unchoked_at)))
 				best = cl;
 		if (best == NULL)
@@ -172,10 +186,14 @@ tick(evutil_socket_t fd, short what, void *arg)
 		round_anew(srv, now);
 		return;
 	}
-	/* A slot its holder does not use goes to one waiting. */
+	/* A slot its holder does not use goes to one waiting: sooner when
+	 * it has asked nothing since it got it (a seed subscribed to what
+	 * its fetcher holds never does). */
 	for (struct client *cl = srv->clients; cl; cl = cl->next)
 		if (cl->unchoked && cl->count == 0 &&
-		    now - cl->last_ask >= CHOKE_IDLE && best_waiting(srv))
+		    (now - cl->last_ask >= CHOKE_IDLE ||
+		    (cl->last_ask <= cl->unchoked_at &&
+		    now - cl->unchoked_at >= CHOKE_UNUSED)) && best_waiting(srv))
 			set_choked(cl, 1, now);
 	fill(srv, now);
 }
@@ -207,6 +225,7 @@ void
 proto__server_choke_asked(struct client *cl)
 {
 	cl->last_ask = now_s();
+	cl->asked = 1;
 }
 
 void

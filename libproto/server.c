@@ -70,6 +70,9 @@ proto__server_client_free(struct client *cl)
 	srv->nclients--;
 	if (cl->handshaking)
 		srv->nhandshaking--;
+	/* First, while it is still attached: a super-seeded client we
+	 * watch as the guest of its connection lets go of it. */
+	proto__server_super_drop(cl);
 	/* A guest lets go; dropped for what it did, the connection ends
 	 * too (its owner hears of it from the loop). */
 	if (cl->guest)
@@ -78,7 +81,6 @@ proto__server_client_free(struct client *cl)
 		proto_conn_free(cl->conn);
 	if (cl->handshaking && !srv->freeing)
 		proto__server_take_waiting(srv, cl->host);
-	proto__server_super_drop(cl);
 	free(cl->queue);
 	free(cl);
 	/* A slot is free again: take the connections waiting for one. */

@@ -62,6 +62,14 @@ struct client {
 	proto_have shown;   /* ... these chunks of its interest, so far */
 	int super_asked;    /* sent a chunk since last shown one */
 	unsigned super_idle; /* ticks in a row it asked nothing */
+	/* What a super-seeded fetcher holds, where it tells us: we asked it
+	 * (INTERESTED, as the guest of its duplex connection) and it answers
+	 * with its HAVE_MAP and pushes a HAVE for each chunk it gets. */
+	proto_conn *watch;  /* the connection we are the guest of; NULL */
+	int watch_mapped;   /* its HAVE_MAP came */
+	proto_have holds;   /* the chunks it said it holds */
+	uint64_t pending;   /* chunks shown to it that it has not said */
+	double news_at;     /* when it last said one, or was shown one */
 	/* Upload slots (servechoke.c), for a peer with PROTO_CAP_CHOKE: */
 	int chokes;         /* it takes CHOKE: its chunks wait for a slot */
 	int unchoked;       /* it has one */
@@ -69,6 +77,7 @@ struct client {
 	int keep;           /* kept in this round */
 	double unchoked_at; /* when last unchoked; 0: never */
 	double last_ask;    /* its last GET_CHUNK */
+	int asked;          /* it sent one */
 	uint64_t given;     /* bytes it sent us the last round */
 	uint64_t given_mark;
 	/* What it got from us (serveupload.c), oldest first: */

@@ -10,10 +10,23 @@
  * and the fetchers pass it on among themselves; the seed goes on with the
  * chunks it sent least. Once fewer than SUPER_MIN fetchers remain, it
  * reveals the rest to each and is an ordinary seed again. What a node says it holds only grows,
- * as section 4 of PROTOCOL.md requires: nothing on the wire is new.
+ * as section 4 of PROTOCOL.md requires.
+ *
+ * A fetcher on a duplex connection is also watched, as BEP 16's seed
+ * watches its peers' HAVEs: the node, as the guest of that connection,
+ * asks it INTERESTED in the file, and so hears its HAVE_MAP and a HAVE for
+ * each chunk it gets, from us or from others. Such a fetcher is shown a
+ * new chunk once it holds every chunk shown to it, and only a chunk no
+ * fetcher holds or was sent yet: the seed sends first copies, the
+ * fetchers all the others. One that has said nothing new for
+ * SUPER_STUCK_S, and waits for nothing from us, is shown the chunks
+ * fewest hold that it lacks, more each time, as it may have no other
+ * source. Fetchers not watched (no duplex, or a guest there already) are
+ * shown chunks as before, by what the seed has sent least.
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/event.h>
 
@@ -24,14 +37,29 @@
 #define SUPER_FIRST 1         /* chunks revealed with the map */
 #define SUPER_IDLE_OUT 16384  /* bytes waiting for it: it asks nothing */
 #define SUPER_TICK_US 250000  /* a fetcher that asks nothing: one more */
+#define SUPER_STUCK_S 1.0     /* a watched fetcher with no news: stuck */
+#define SUPER_PENDING 2       /* first copies shown to a watched fetcher
+                               * at once */
+#define WATCH_RID 1           /* our one request on a watched connection */
 
 struct super_file {
 	uint8_t id[PROTO_HASH_LEN];
 	uint64_t n;
+	uint32_t chunk_size;
 	uint32_t *sent;     /* times each chunk went out */
 	uint32_t *shown;    /* fetchers it was revealed to */
+	uint32_t *held;     /* watched fetchers that said they hold it */
 	int over;           /* too few fetchers left: revealed to all */
 };
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
 
 /* The sharing fetchers of id, that the node could super-seed: they
  * listen, and so pass chunks on, and are subscribed to id or to nothing
@@ -57,12 +85,13 @@ find_file(proto_server *srv, const uint8_t *id)
 }
 
 static struct super_file *
-add_file(proto_server *srv, const uint8_t *id, uint64_t n)
+add_file(proto_server *srv, const uint8_t *id, uint64_t n,
+    uint32_t chunk_size)
 {
 	struct super_file *sf, *grown;
 
 	if ((sf = find_file(srv, id)) != NULL)
-		return sf->n == n ? sf : NULL;
+		return sf->n == n && sf->chunk_size == chunk_size ? sf : NULL;
 	grown = realloc(srv->super, (srv->nsuper + 1) * sizeof(*grown));
 	if (grown == NULL)
 		return NULL;
@@ -71,11 +100,14 @@ add_file(proto_server *srv, const uint8_t *id, uint64_t n)
 	memset(sf, 0, sizeof(*sf));
 	memcpy(sf->id, id, PROTO_HASH_LEN);
 	sf->n = n;
+	sf->chunk_size = chunk_size;
 	sf->sent = calloc(n, sizeof(*sf->sent));
 	sf->shown = calloc(n, sizeof(*sf->shown));
-	if (sf->sent == NULL || sf->shown == NULL) {
+	sf->held = calloc(n, sizeof(*sf->held));
+	if (sf->sent == NULL || sf->shown == NULL || sf->held == NULL) {
 		free(sf->sent);
 		free(sf->shown);
+		free(sf->held);
 		return NULL;
 	}
 	srv->nsuper++;
@@ -83,10 +115,19 @@ add_file(proto_server *srv, const uint8_t *id, uint64_t n)
 }
 
 static void tick(evutil_socket_t fd, short what, void *arg);
+static void unwatch(struct client *cl);
 
-/* The chunk to reveal to cl next: of those not revealed to it, the one
- * sent least, then revealed to fewest, ties from a random place; -1 when
- * none is left. */
+/* The copies of chunk i the swarm has, as far as the node knows: those
+ * it sent, or those watched fetchers hold, whichever is more. */
+static uint32_t
+copies(const struct super_file *sf, uint64_t i)
+{
+	return sf->held[i] > sf->sent[i] ? sf->held[i] : sf->sent[i];
+}
+
+/* The chunk to reveal to cl next: of those not revealed to it (nor held
+ * by it, when watched), the one with fewest copies, then revealed to
+ * fewest, ties from a random place; -1 when none is left. */
 static int64_t
 next_chunk(const struct super_file *sf, const struct client *cl)
 {
@@ -95,10 +136,11 @@ next_chunk(const struct super_file *sf, const struct client *cl)
 
 	for (uint64_t k = 0; k < sf->n; k++) {
 		uint64_t i = (start + k) % sf->n;
-		if (proto_have_test(&cl->shown, i))
+		if (proto_have_test(&cl->shown, i) ||
+		    (cl->watch != NULL && proto_have_test(&cl->holds, i)))
 			continue;
-		if (best < 0 || sf->sent[i] < sf->sent[best] ||
-		    (sf->sent[i] == sf->sent[best] &&
+		if (best < 0 || copies(sf, i) < copies(sf, (uint64_t)best) ||
+		    (copies(sf, i) == copies(sf, (uint64_t)best) &&
 		    sf->shown[i] < sf->shown[best]))
 			best = (int64_t)i;
 	}
@@ -113,6 +155,8 @@ reveal(struct client *cl, struct super_file *sf, uint64_t i, int push)
 
 	proto_have_set(&cl->shown, i);
 	sf->shown[i]++;
+	if (cl->watch != NULL && !proto_have_test(&cl->holds, i))
+		cl->pending++;
 	if (!push)
 		return;
 	proto_msg_init(&m, PROTO_MSG_HAVE);
@@ -131,6 +175,155 @@ reveal_all(struct client *cl, struct super_file *sf)
 			reveal(cl, sf, i, 1);
 	proto_have_free(&cl->shown);
 	cl->super = 0;
+	unwatch(cl);
+}
+
+/* What cl held leaves the swarm's count with it. */
+static void
+forget(struct client *cl)
+{
+	struct super_file *sf = find_file(cl->srv, cl->interest);
+
+	if (sf != NULL && sf->n == cl->holds.n)
+		for (uint64_t i = 0; i < sf->n; i++)
+			if (proto_have_test(&cl->holds, i) && sf->held[i] > 0)
+				sf->held[i]--;
+	proto_have_free(&cl->holds);
+	cl->watch = NULL;
+	cl->watch_mapped = 0;
+	cl->pending = 0;
+}
+
+static void
+unwatch(struct client *cl)
+{
+	if (cl->watch == NULL)
+		return;
+	proto_conn_detach(cl->watch, 0);
+	forget(cl);
+}
+
+/* cl said it holds chunk i (in its map, or by a HAVE). */
+static void
+note_held(struct client *cl, struct super_file *sf, uint64_t i)
+{
+	if (!proto_have_set(&cl->holds, i))
+		return;
+	sf->held[i]++;
+	if (proto_have_test(&cl->shown, i) && cl->pending > 0)
+		cl->pending--;
+}
+
+/* A watched fetcher that lacks fewer than SUPER_PENDING of the chunks
+ * shown to it is shown chunks whose first copy has not left the seed
+ * yet, while any is left: once every chunk is out, the fetchers have
+ * them from each other. Two at a time, so that one is on its way while
+ * the other is asked for. */
+static void
+show_first_copy(struct client *cl, struct super_file *sf)
+{
+	int64_t i;
+
+	if (!cl->watch_mapped)
+		return;
+	while (cl->pending < SUPER_PENDING && (i = next_chunk(sf, cl)) >= 0 &&
+	    copies(sf, (uint64_t)i) == 0)
+		reveal(cl, sf, (uint64_t)i, 1);
+}
+
+/* The map the watched fetcher answered with: what it holds already. */
+static void
+take_map(struct client *cl, struct super_file *sf, const proto_conn *c,
+    const proto_msg *m)
+{
+	proto_have map;
+
+	if (m->chunk_size != sf->chunk_size ||
+	    proto_have_init(&map, sf->n) != 0)
+		goto unwatched;
+	if (proto_have_load(&map, m->bits, m->bits_len) != 0) {
+		proto_have_free(&map);
+		goto unwatched;
+	}
+	for (uint64_t i = 0; i < sf->n; i++)
+		if (proto_have_test(&map, i))
+			note_held(cl, sf, i);
+	proto_have_free(&map);
+	cl->watch_mapped = 1;
+	proto__server_say(cl->srv, PROTO_LOG_DEBUG, "%s: holds %llu of %llu "
+	    "chunks; it tells us of each it gets", proto_conn_peer(c),
+	    (unsigned long long)cl->holds.count, (unsigned long long)sf->n);
+	show_first_copy(cl, sf);
+	return;
+unwatched:
+	/* Chunked otherwise, or a malformed map: shown as the unwatched. */
+	unwatch(cl);
+}
+
+/* What arrives on a watched fetcher's connection for us, its guest: the
+ * answer to our INTERESTED and its HAVEs. An ERROR (it does not share
+ * the file) ends the watch; the rest (its CHOKE, say) is no concern of a
+ * node that asks it for nothing more. */
+static void
+watch_msg(proto_conn *c, proto_msg *m, void *arg)
+{
+	struct client *cl = arg;
+	struct super_file *sf;
+
+	if (!cl->super || (sf = find_file(cl->srv, cl->interest)) == NULL ||
+	    sf->over || sf->n != cl->holds.n)
+		return;
+	if (m->type == PROTO_MSG_HAVE_MAP && m->rid == WATCH_RID)
+		take_map(cl, sf, c, m);
+	else if (m->type == PROTO_MSG_HAVE && m->rid == 0 && m->id != NULL &&
+	    memcmp(m->id, sf->id, PROTO_HASH_LEN) == 0 && m->index < sf->n) {
+		note_held(cl, sf, m->index);
+		cl->news_at = now_s();
+		cl->super_idle = 0;
+		show_first_copy(cl, sf);
+	} else if (m->type == PROTO_MSG_ERROR && m->rid == WATCH_RID)
+		unwatch(cl);
+}
+
+/* The connection ended: it is no longer ours to let go of. */
+static void
+watch_close(proto_conn *c, int err, void *arg)
+{
+	(void)c;
+	(void)err;
+	forget(arg);
+}
+
+static const proto_conn_cbs watch_cbs = {
+	.on_msg = watch_msg,
+	.on_close = watch_close,
+};
+
+/* Watches cl, a fetcher that super-seeding starts for: subscribes to what
+ * it holds, asking as the guest of its connection. Not possible (it did
+ * not connect with requests both ways, or someone asks there already):
+ * cl is shown chunks as before. */
+static void
+watch(struct client *cl, const struct super_file *sf)
+{
+	proto_msg m;
+
+	if (cl->guest || !proto_conn_duplex(cl->conn) ||
+	    proto_have_init(&cl->holds, sf->n) != 0)
+		return;
+	if (proto_conn_attach(cl->conn, &watch_cbs, cl) != 0) {
+		proto_have_free(&cl->holds);
+		return;
+	}
+	cl->watch = cl->conn;
+	cl->news_at = now_s();
+	proto__server_say(cl->srv, PROTO_LOG_DEBUG, "%s: super-seeded, and "
+	    "asked what it holds", proto_conn_peer(cl->conn));
+	proto_msg_init(&m, PROTO_MSG_INTERESTED);
+	m.rid = WATCH_RID;
+	m.id = sf->id;
+	if (proto_conn_send(cl->conn, &m) != 0)
+		unwatch(cl);
 }
 
 int
@@ -147,7 +340,8 @@ proto__server_super_map(struct client *cl, const proto_manifest *mf,
 	    mf->nchunks < 2 || proto_store_have(srv->store, mf->id) != NULL ||
 	    sharing_fetchers(srv, mf->id) < SUPER_MIN)
 		return 0;
-	if ((sf = add_file(srv, mf->id, mf->nchunks)) == NULL || sf->over)
+	if ((sf = add_file(srv, mf->id, mf->nchunks, mf->chunk_size)) == NULL ||
+	    sf->over)
 		return 0;
 	if (srv->super_ev == NULL &&
 	    ((srv->super_ev = event_new(srv->base, -1, EV_PERSIST, tick,
@@ -159,6 +353,7 @@ proto__server_super_map(struct client *cl, const proto_manifest *mf,
 		return 0;
 	}
 	cl->super = 1;
+	watch(cl, sf);
 	for (int k = 0; k < SUPER_FIRST; k++) {
 		int64_t i = next_chunk(sf, cl);
 		if (i < 0)
@@ -204,7 +399,9 @@ idle(const struct client *cl)
 /* Shows cl more chunks, when it is super-seeded and idle: one after a
  * chunk of ours went out to it; from the clock, twice as many each tick
  * it stays idle, since it may hold the chunks shown already (the node
- * cannot tell) and must not wait long for the one it lacks. */
+ * cannot tell) and must not wait long for the one it lacks. A watched
+ * one, whose HAVEs say what it holds, only once it is stuck: nothing
+ * new from it for SUPER_STUCK_S, then twice as many each time. */
 static void
 show_next(struct client *cl, int ticked)
 {
@@ -215,6 +412,15 @@ show_next(struct client *cl, int ticked)
 	if (!cl->super || !idle(cl) ||
 	    (sf = find_file(cl->srv, cl->interest)) == NULL || sf->over)
 		return;
+	if (cl->watch != NULL) {
+		/* Its HAVEs say when it needs more: the clock only when it
+		 * is stuck. */
+		double now = now_s();
+		if (!ticked || now - cl->news_at < SUPER_STUCK_S ||
+		    cl->holds.count >= sf->n)
+			return;
+		cl->news_at = now;
+	}
 	if (ticked) {
 		n = 1u << (cl->super_idle < 12 ? cl->super_idle : 12);
 		cl->super_idle++;
@@ -263,6 +469,7 @@ tick(evutil_socket_t fd, short what, void *arg)
 void
 proto__server_super_drop(struct client *cl)
 {
+	unwatch(cl);
 	proto_have_free(&cl->shown);
 	cl->super = 0;
 }
@@ -273,6 +480,7 @@ proto__server_super_free(proto_server *srv)
 	for (unsigned i = 0; i < srv->nsuper; i++) {
 		free(srv->super[i].sent);
 		free(srv->super[i].shown);
+		free(srv->super[i].held);
 	}
 	free(srv->super);
 	srv->super = NULL;

@@ -369,3 +369,33 @@ swarm() {
 		cmp big "f$i" || fail "f$i differs"
 	done
 }
+
+@test "a super-seeding seed asks each sharing fetcher what it holds, and hears of every chunk it gets" {
+	make_file big 2M 23
+	serve_chunked big -c 65536 -- --no-announce -vv --max-upload-rate 1M
+	local id seed=$SERVER_PID
+	id=$(p2p-chunk --id big)
+	# --seed: each stays until the last is done, so that its last HAVEs reach the seed.
+	swarm f 6 -T 30 --seed --max-upload-rate 1M -p "$SERVER_ADDR" "$id"
+	for i in $(seq 6); do
+		wait_for -t 240 test -f "f$i" || fail "f$i not complete"
+	done
+	for pid in "${FETCH_PIDS[@]}"; do
+		kill -TERM "$pid"
+	done
+	wait_fetches 30
+	stop_server "$seed"
+	local peers peer haves held watched=0
+	peers=$(sed -n 's/.* \([0-9.]*:[0-9]*\): super-seeded, and asked what it holds$/\1/p' "$SERVER_ERR")
+	for peer in $peers; do
+		# What it held when it answered, and a HAVE for each chunk it got after: all 32.
+		held=$(sed -n "s/.* $peer: holds \([0-9]*\) of 32 chunks; it tells us of each it gets\$/\1/p" "$SERVER_ERR")
+		[[ -n $held ]] || fail "$peer: no HAVE_MAP answer seen"
+		haves=$(grep -c "conn: $peer: < HAVE rid 0" "$SERVER_ERR" || true)
+		echo "# $peer: held $held, then $haves HAVEs" >&3
+		((held + haves >= 32)) || fail "$peer: held $held, then $haves HAVEs, of 32 chunks"
+		watched=$((watched + 1))
+	done
+	# Every fetcher that came while 3 others were there is super-seeded and watched.
+	((watched >= 3)) || fail "$watched fetchers watched"
+}
