@@ -48,7 +48,7 @@ DEB_PKGS = build-essential pkg-config libevent-dev libssl-dev libmsgpack-dev lib
            bats bats-support bats-assert bats-file iproute2 util-linux \
            time procps cppcheck python3 clang libclang-rt-14-dev jq tmux \
            parallel libarchive-tools libopendht-c-dev dhtnode python3-libtorrent \
-           libnatpmp-dev libminiupnpc-dev miniupnpd-nftables nftables
+           libnatpmp-dev libminiupnpc-dev miniupnpd-nftables nftables socat
 
 B = build
 LIB_SRCS = $(wildcard libproto/*.c)

@@ -437,8 +437,8 @@ main(int argc, char **argv)
 	bench_concurrent(10u << 20, 10);
 	bench_concurrent(10u << 20, 100);
 	bench_resilience(quick ? 64u << 20 : 256u << 20, quick ? 3 : 5);
-	progress("tree/%d: 3 runs", quick ? 1000 : TREE_FILES_DEFAULT);
-	tree_bench(quick ? 1000 : TREE_FILES_DEFAULT, 3, tool_level < LOG_WARN);
+	progress("tree/%d: 3 runs", quick ? 500 : TREE_FILES_DEFAULT);
+	tree_bench(quick ? 500 : TREE_FILES_DEFAULT, 3, tool_level < LOG_WARN);
 	{
 		static const int counts[] = { 1, 10, 25, 50, 100 };
 		for (size_t i = 0; i < (full ? 5u : 3u); i++)
