@@ -118,7 +118,7 @@ file_done(struct fetch *f, size_t i)
 	const proto_tree *t = f->tree;
 	const proto_tree_entry *e = &t->entries[i];
 	const char *leaf, *dleaf;
-	int dir = tree_open_parent(ft->root, e, &leaf), ddir, rc = 0;
+	int dir = tree_open_parent(ft->root, e, &leaf), rc = 0;
 
 	if (dir < 0) {
 		tree_failed(f, e->path, tree_path_error());
@@ -127,7 +127,8 @@ file_done(struct fetch *f, size_t i)
 	for (size_t k = ft->next_copy[i]; k != NO_COPY && rc == 0;
 	    k = ft->next_copy[k]) {
 		const proto_tree_entry *d = &t->entries[k];
-		if ((ddir = tree_open_parent(ft->root, d, &dleaf)) < 0) {
+		int ddir = tree_open_parent(ft->root, d, &dleaf);
+		if (ddir < 0) {
 			tree_failed(f, d->path, tree_path_error());
 			rc = -1;
 			break;
