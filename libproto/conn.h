@@ -150,6 +150,13 @@ void proto_conn_free(proto_conn *c);
 int proto_conn_duplex(const proto_conn *c);
 int proto_conn_answers(const proto_conn *c);
 
+/* 1 while the peer chokes us on c (PROTOCOL.md section 4, CHOKE): both
+ * HELLOs carried PROTO_CAP_CHOKE and the peer's last CHOKE or UNCHOKE on
+ * c, if any, was CHOKE. The state is the connection's, whoever holds it:
+ * a fetch that takes over a connection another left knows it from here,
+ * as the peer does not say UNCHOKE twice. 0 before ready. */
+int proto_conn_peer_chokes(const proto_conn *c);
+
 /* Bytes of the peer's requests read so far (whole frames, on a duplex
  * connection; 0 otherwise): not progress on any of ours. */
 uint64_t proto_conn_bytes_asked(const proto_conn *c);
@@ -166,6 +173,11 @@ uint64_t proto_conn_bytes_asked(const proto_conn *c);
  * ERROR BUSY, an answer no one waits for dropped.
  */
 int proto_conn_attach(proto_conn *c, const proto_conn_cbs *cbs, void *ctx);
+
+/* 1 when proto_conn_attach would take a guest on c now, else 0: so that
+ * one who looks for a connection to ask on passes over one another asks
+ * on already. */
+int proto_conn_attachable(const proto_conn *c);
 
 /* The guest lets go of c: nothing more reaches it, now. With end, c ends
  * too: its owner hears on_close (PROTO_ERR_CLOSED) from the event loop,

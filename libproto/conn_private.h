@@ -111,6 +111,8 @@ struct proto_conn {
 	                             * let go (proto_conn_owed_away) */
 	uint64_t bytes_asked;       /* of the peer's requests, on a duplex
 	                             * connection */
+	int peer_unchoked;          /* the peer's last CHOKE or UNCHOKE here
+	                             * was UNCHOKE */
 	uint16_t peer_port;
 	uint64_t peer_nfiles;
 	uint64_t peer_caps;

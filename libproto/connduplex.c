@@ -52,6 +52,12 @@ proto__conn_route(proto_conn *c, proto_msg *m)
 {
 	int req = is_request(m);
 
+	/* The peer chokes this connection, not a fetch: whoever asks here
+	 * next, after the fetch that heard UNCHOKE has ended, is unchoked
+	 * too, and the peer will not say so again. */
+	if ((m->type == PROTO_MSG_CHOKE || m->type == PROTO_MSG_UNCHOKE) &&
+	    m->rid == 0)
+		c->peer_unchoked = m->type == PROTO_MSG_UNCHOKE;
 	/* An answer to one who let go: never to the asker after it. */
 	if (!req && m->rid != 0 && c->answers_not_ours > 0) {
 		c->answers_not_ours--;
@@ -194,16 +200,29 @@ proto_conn_bytes_asked(const proto_conn *c)
 }
 
 int
+proto_conn_peer_chokes(const proto_conn *c)
+{
+	return (c->peer_caps & PROTO_CAP_CHOKE) != 0 &&
+	    (c->caps & PROTO_CAP_CHOKE) != 0 && !c->peer_unchoked;
+}
+
+int
 proto_conn_answers(const proto_conn *c)
 {
 	return c->owner_answers;
 }
 
 int
+proto_conn_attachable(const proto_conn *c)
+{
+	return c->ready && c->duplex && !c->closed && !c->freed &&
+	    !c->flushing && !c->guest.on;
+}
+
+int
 proto_conn_attach(proto_conn *c, const proto_conn_cbs *cbs, void *ctx)
 {
-	if (!c->ready || !c->duplex || c->closed || c->freed ||
-	    c->flushing || c->guest.on)
+	if (!proto_conn_attachable(c))
 		return PROTO_ERR_INVALID;
 	c->guest.cbs = *cbs;
 	c->guest.ctx = ctx;

@@ -31,9 +31,10 @@ proto__fetch_peer_start(struct fetch_peer *p)
 	p->maxreq = maxreq < FETCH_QUEUE_MAX ? maxreq : FETCH_QUEUE_MAX;
 	p->hashes = (proto_conn_peer_caps(c) & PROTO_CAP_HASHES) != 0;
 	/* Both HELLOs carry the cap (ours always does): it chokes us until
-	 * it says otherwise. */
+	 * it says otherwise, on this connection, perhaps to a fetch before
+	 * this one. */
 	p->chokes = (proto_conn_peer_caps(c) & PROTO_CAP_CHOKE) != 0;
-	p->choked = p->chokes;
+	p->choked = p->chokes && proto_conn_peer_chokes(c);
 	p->hashes_after = 0;
 	proto__fetch_log(p->f, PROTO_LOG_DEBUG, "%s: connected to %s", proto_addr_text(&p->addr),
 	    proto_conn_peer_name(c));

@@ -237,9 +237,15 @@ proto_server_duplex_conn(const proto_server *srv, const proto_addr *a)
 	proto_addr_host(a, host, sizeof(host));
 	for (const struct client *cl = srv->clients; cl; cl = cl->next) {
 		const uint8_t *id = proto_conn_peer_id(cl->conn);
+		/* One a fetch asks on already takes no second: another
+		 * fetch of the same node's (a tree's files, several at
+		 * once) would connect anew, and those connections, kept
+		 * for the peer's requests, would pile up past its
+		 * --max-peers. */
 		if (cl->guest || cl->handshaking ||
 		    !proto_conn_duplex(cl->conn) ||
-		    !proto_conn_answers(cl->conn))
+		    !proto_conn_answers(cl->conn) ||
+		    !proto_conn_attachable(cl->conn))
 			continue;
 		/* The same node: its identity when pinned, else where it
 		 * listens. */

@@ -176,8 +176,8 @@ int proto_server_adopt(proto_server *srv, proto_conn *c);
 
 /* A duplex connection the server accepted from the node at a (its
  * identity when a is pinned, else the address and the port it listens
- * on); NULL when none. Someone may ask on it already (proto_conn_attach
- * then says so). Owned by the server: valid until the callback in which
+ * on) that no one asks on yet (proto_conn_attachable); NULL when none.
+ * Owned by the server: valid until the callback in which
  * it was got returns. */
 proto_conn *proto_server_duplex_conn(const proto_server *srv,
     const proto_addr *a);

@@ -11,6 +11,27 @@ load ../bats/common
 	run -2 --separate-stderr p2p-bench --bogus
 	assert_stderr --partial "usage: p2p-bench"
 	run -2 --separate-stderr p2p-bench --quick --full
+	run -2 --separate-stderr p2p-bench --tree 10 --swarm 1
+	run -2 --separate-stderr p2p-bench --tree 0
+}
+
+@test "--tree N: the tree figures alone, fetched with and without TLS beside tar | socat" {
+	run -0 --separate-stderr p2p-bench --tree 300 -r 2 --json r.json --summary s.txt --dir "$BATS_TEST_TMPDIR"
+	python3 - r.json <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+names = [f["name"] for f in r["figures"]]
+assert names == ["tree/300", "tree-plain/300"], names
+for f in r["figures"]:
+    assert f["success_rate"] == 1.0 and f["runs"] == 2, f
+    assert f["baseline"]["name"] == "tar|socat|tar" and f["ratio"] > 0, f
+    assert f["baseline"]["runs"] == 2, f
+    # 300 files of 1 to 4 KiB
+    assert 300 * 1024 <= f["bytes"] <= 300 * 4096, f
+PY
+	assert_equal "$(grep -c '^tree' s.txt)" 2
+	run ls -d "$BATS_TEST_TMPDIR"/p2p-bench.*
+	assert_failure
 }
 
 @test "--quick writes the report and the summary, every figure succeeded" {
@@ -24,7 +45,7 @@ names = [f["name"] for f in r["figures"]]
 for want in ["single/1K", "single/10K", "single/100K", "single/1M",
              "single/100M", "hash/100M", "peers/1/32M", "peers/8/32M",
              "concurrent/100/10M", "resilience/3-1/64M", "tls/100M",
-             "latency/1K", "latency/exec"]:
+             "latency/1K", "latency/exec", "tree/500", "tree-plain/500"]:
     assert want in names, (want, names)
 assert [h["name"] for h in r["http"]] == ["vs-http/" + s for s in
         ["1K", "10K", "100K", "1M", "100M"]], r["http"]

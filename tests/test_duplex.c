@@ -621,6 +621,55 @@ test_both_dial(int tls)
 		unlink(key);
 }
 
+/*
+ * Whether the peer chokes us is the connection's: a fetch that takes
+ * over a connection on which the server said UNCHOKE to the one before
+ * is unchoked, and hears no second UNCHOKE. And a connection someone
+ * asks on already takes no second asker.
+ */
+static void
+test_choke_state_and_attachable(void)
+{
+	struct event_base *base = event_base_new();
+	proto_server_cbs cbs = { .on_duplex = on_duplex };
+	proto_store *sb = store_with_file("b");
+	proto_server *b = server(base, sb, 1, &cbs);
+	struct side owner = { 0 }, guest = { 0 };
+	proto_conn *c;
+	proto_msg m;
+
+	accepted = NULL;
+	c = dial(base, proto_server_port(b), PROTO_CAP_SWARM |
+	    PROTO_CAP_DUPLEX | PROTO_CAP_CHOKE, &owner);
+	turn(base, &owner.ready);
+	if (!owner.ready || accepted == NULL) {
+		ok(0, "connected with the choke cap");
+		goto out;
+	}
+	is_int(proto_conn_peer_chokes(c), 1, "the server chokes a new peer");
+	proto_msg_init(&m, PROTO_MSG_INTERESTED);
+	m.rid = 1;
+	m.id = proto_store_get(sb, 0)->id;
+	if (proto_conn_send(c, &m) != 0)
+		diag("cannot send");
+	for (int i = 0; i < 20 && proto_conn_peer_chokes(c); i++)
+		turn(base, NULL);
+	is_int(proto_conn_peer_chokes(c), 0, "INTERESTED: UNCHOKE, kept by "
+	    "the connection for whoever asks on it next");
+
+	ok(proto_conn_attachable(accepted), "no guest yet: one may ask");
+	is_int(proto_conn_attach(accepted, &side_cbs, &guest), 0, "a guest "
+	    "asks");
+	ok(!proto_conn_attachable(accepted), "... and no second one may");
+	proto_conn_detach(accepted, 0);
+	ok(proto_conn_attachable(accepted), "the guest gone: one may again");
+	proto_conn_free(c);
+out:
+	proto_server_free(b);
+	proto_store_free(sb);
+	proto_base_free(base);
+}
+
 int
 main(void)
 {
@@ -640,6 +689,7 @@ main(void)
 	test_no_taker_and_ends();
 	test_answers_owed_away();
 	test_not_duplex();
+	test_choke_state_and_attachable();
 	test_fetch_over_accepted();
 	test_both_dial(0);
 	test_both_dial(1);

@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +39,14 @@ struct fetch_tree {
 	struct job *jobs[TREE_JOBS];
 	unsigned running;
 	uint64_t fetched, kept, copied;
+	/* Of each file entry: the first entry with its bytes (itself when
+	 * none before), and the next entry after it with the same bytes
+	 * (NO_COPY when none). Found once, by sorting: a tree of n files
+	 * looked up pairwise costs n * n per file, minutes at 10000. */
+	size_t *first, *next_copy;
 };
+
+#define NO_COPY SIZE_MAX
 
 static void start_jobs(struct fetch *f);
 
@@ -55,13 +63,50 @@ tree_failed(struct fetch *f, const char *what, const char *why)
 
 /* The first entry before i with e's bytes, or NULL. */
 static const proto_tree_entry *
-first_with(const proto_tree *t, size_t i)
+first_with(const struct fetch *f, size_t i)
 {
-	for (size_t k = 0; k < i; k++)
-		if (!t->entries[k].dir && memcmp(t->entries[k].id,
-		    t->entries[i].id, PROTO_HASH_LEN) == 0)
-			return &t->entries[k];
-	return NULL;
+	size_t k = f->ft->first[i];
+
+	return k == i ? NULL : &f->tree->entries[k];
+}
+
+static int
+by_bytes(const void *a, const void *b, void *arg)
+{
+	const proto_tree *t = arg;
+	size_t i = *(const size_t *)a, k = *(const size_t *)b;
+	int c = memcmp(t->entries[i].id, t->entries[k].id, PROTO_HASH_LEN);
+
+	return c != 0 ? c : (i > k) - (i < k);
+}
+
+/* ft->first and ft->next_copy for f's tree: its files sorted by their
+ * bytes, then by place, each run of equal ids chained in order. */
+static void
+find_copies(struct fetch *f)
+{
+	const proto_tree *t = f->tree;
+	struct fetch_tree *ft = f->ft;
+	size_t n = 0, *order;
+
+	if ((ft->first = calloc(t->count + 1, sizeof(size_t))) == NULL ||
+	    (ft->next_copy = calloc(t->count + 1, sizeof(size_t))) == NULL ||
+	    (order = calloc(t->count + 1, sizeof(size_t))) == NULL)
+		tool_die(1, "out of memory");
+	for (size_t i = 0; i < t->count; i++) {
+		ft->first[i] = i;
+		ft->next_copy[i] = NO_COPY;
+		if (!t->entries[i].dir)
+			order[n++] = i;
+	}
+	qsort_r(order, n, sizeof(size_t), by_bytes, (void *)t);
+	for (size_t j = 1; j < n; j++)
+		if (memcmp(t->entries[order[j]].id, t->entries[order[j - 1]].id,
+		    PROTO_HASH_LEN) == 0) {
+			ft->first[order[j]] = ft->first[order[j - 1]];
+			ft->next_copy[order[j - 1]] = order[j];
+		}
+	free(order);
 }
 
 /* The copies of e's bytes listed after it, now that e is whole; then e's
@@ -73,17 +118,17 @@ file_done(struct fetch *f, size_t i)
 	const proto_tree *t = f->tree;
 	const proto_tree_entry *e = &t->entries[i];
 	const char *leaf, *dleaf;
-	int dir = tree_open_parent(ft->root, e, &leaf), ddir, rc = 0;
+	int dir = tree_open_parent(ft->root, e, &leaf), rc = 0;
 
 	if (dir < 0) {
 		tree_failed(f, e->path, tree_path_error());
 		return -1;
 	}
-	for (size_t k = i + 1; k < t->count && rc == 0; k++) {
+	for (size_t k = ft->next_copy[i]; k != NO_COPY && rc == 0;
+	    k = ft->next_copy[k]) {
 		const proto_tree_entry *d = &t->entries[k];
-		if (d->dir || first_with(t, k) != e)
-			continue;
-		if ((ddir = tree_open_parent(ft->root, d, &dleaf)) < 0) {
+		int ddir = tree_open_parent(ft->root, d, &dleaf);
+		if (ddir < 0) {
 			tree_failed(f, d->path, tree_path_error());
 			rc = -1;
 			break;
@@ -310,7 +355,7 @@ start_dir_jobs(struct fetch *f)
 				close(dir);
 			continue;
 		}
-		if (first_with(t, i) != NULL)
+		if (first_with(f, i) != NULL)
 			continue; /* a copy, made once the first is whole */
 		if ((dir = tree_open_parent(ft->root, e, &leaf)) < 0) {
 			tree_failed(f, e->path, tree_path_error());
@@ -428,6 +473,7 @@ fetch_on_tree(proto_tree *t, void *arg)
 	if ((f->ft = calloc(1, sizeof(*f->ft))) == NULL)
 		tool_die(1, "out of memory");
 	f->ft->root = -1;
+	find_copies(f);
 	tool_log(LOG_INFO, "%s: a tree: %zu files, %llu bytes, %zu entries",
 	    f->hex, t->nfiles, (unsigned long long)t->total_size, t->count);
 	if (f->store != NULL) {
@@ -484,6 +530,8 @@ fetch_tree_free(struct fetch *f)
 			job_free(f->ft->jobs[k]);
 		if (f->ft->root >= 0)
 			close(f->ft->root);
+		free(f->ft->first);
+		free(f->ft->next_copy);
 		free(f->ft);
 	}
 	proto_tree_free(f->tree);

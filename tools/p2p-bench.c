@@ -30,6 +30,7 @@
 #include "bench/report.h"
 #include "bench/rig.h"
 #include "bench/swarm.h"
+#include "bench/tree.h"
 
 #define MAX_SERVERS 8
 
@@ -41,7 +42,7 @@ usage(FILE *out)
 	fprintf(out,
 	    "usage: p2p-bench [-qv] [--quick | --full] [-r REPS] [--json FILE]\n"
 	    "                 [--summary FILE] [--dir DIR] [--swarm N[,N]...]\n"
-	    "                 [--churn] [--http]\n"
+	    "                 [--churn] [--http] [--tree N]\n"
 	    "  --quick          small sizes and few repetitions (under 2 minutes)\n"
 	    "  --full           add the 1 GiB transfer\n"
 	    "  -r, --reps N     repetitions of each small figure (default 10)\n"
@@ -54,6 +55,8 @@ usage(FILE *out)
 	    "                   (SIGKILL) at random moments\n"
 	    "  --http           only the HTTP baselines (vs-http/) and the latency\n"
 	    "                   figures, at the sizes of the mode\n"
+	    "  --tree N         only the tree figure: N files of 1-4 KiB fetched\n"
+	    "                   beside tar | socat (-r runs, default 3)\n"
 	    "  -q, --quiet      no progress on stderr\n"
 	    "  -v, --verbose    print more (repeat for more)\n"
 	    "  -h, --help       print this help and exit\n"
@@ -356,6 +359,7 @@ main(int argc, char **argv)
 		{ "swarm", required_argument, NULL, 'W' },
 		{ "churn", no_argument, NULL, 'C' },
 		{ "http", no_argument, NULL, 'H' },
+		{ "tree", required_argument, NULL, 'T' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -368,7 +372,7 @@ main(int argc, char **argv)
 	const char *summary = "benchmark_summary.txt";
 	const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
 	const char *raw_peer = NULL, *swarm = NULL;
-	int ch, reps = 10, reps_given = 0, churn = 0, http_only = 0;
+	int ch, reps = 10, reps_given = 0, churn = 0, http_only = 0, tree = 0;
 
 	tool_init("p2p-bench", LOG_WARN);
 	while ((ch = getopt_long(argc, argv, "r:d:qvhV", longopts, NULL)) != -1) {
@@ -383,6 +387,10 @@ main(int argc, char **argv)
 		case 'W': swarm = optarg; break;
 		case 'C': churn = 1; break;
 		case 'H': http_only = 1; break;
+		case 'T':
+			tree = (int)tool_parse_number(optarg, 1, TREE_FILES_MAX,
+			    "files");
+			break;
 		case 'J': json = optarg; break;
 		case 'S': summary = optarg; break;
 		case 'd': dir = optarg; break;
@@ -403,7 +411,8 @@ main(int argc, char **argv)
 		return raw_recv(raw_peer, argv[optind]);
 	}
 	if (optind != argc || (quick && full) || (churn && swarm == NULL) ||
-	    (http_only && swarm != NULL)) {
+	    (http_only && swarm != NULL) || (tree && swarm != NULL) ||
+	    (tree && http_only)) {
 		usage(stderr);
 		return 2;
 	}
@@ -411,6 +420,11 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (swarm != NULL) {
 		bench_swarm_list(swarm, reps_given ? reps : 3, churn);
+		goto report;
+	}
+	if (tree) {
+		progress("tree/%d: %d runs", tree, reps_given ? reps : 3);
+		tree_bench(tree, reps_given ? reps : 3, tool_level < LOG_WARN);
 		goto report;
 	}
 	{
@@ -438,6 +452,8 @@ main(int argc, char **argv)
 	bench_concurrent(10u << 20, 10);
 	bench_concurrent(10u << 20, 100);
 	bench_resilience(quick ? 64u << 20 : 256u << 20, quick ? 3 : 5);
+	progress("tree/%d: 3 runs", quick ? 500 : TREE_FILES_DEFAULT);
+	tree_bench(quick ? 500 : TREE_FILES_DEFAULT, 3, tool_level < LOG_WARN);
 	{
 		static const int counts[] = { 1, 10, 25, 50, 100 };
 		for (size_t i = 0; i < (full ? 5u : 3u); i++)

@@ -33,6 +33,7 @@ struct tool_share {
 		int seen;           /* met by the walk under way */
 	} *files;
 	size_t nfiles, capfiles;
+	size_t find_next;           /* where find_file looks first */
 	int rescanning;             /* a walk of tool_share_rescan */
 	int again;                  /* ... and another walk needed */
 	struct tool_shared_dir {    /* the directories walked, to rescan */
