@@ -68,6 +68,7 @@ struct client {
 	proto_conn *watch;  /* the connection we are the guest of; NULL */
 	int watch_mapped;   /* its HAVE_MAP came */
 	proto_have holds;   /* the chunks it said it holds */
+	proto_have sent_to; /* the chunks we sent it */
 	uint64_t pending;   /* chunks shown to it that it has not said */
 	double news_at;     /* when it last said one, or was shown one */
 	/* Upload slots (servechoke.c), for a peer with PROTO_CAP_CHOKE: */

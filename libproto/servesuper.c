@@ -16,8 +16,9 @@
  * watches its peers' HAVEs: the node, as the guest of that connection,
  * asks it INTERESTED in the file, and so hears its HAVE_MAP and a HAVE for
  * each chunk it gets, from us or from others. Such a fetcher is shown a
- * new chunk once it holds every chunk shown to it, and only a chunk no
- * fetcher holds or was sent yet: the seed sends first copies, the
+ * new chunk once it lacks fewer than SUPER_PENDING of those shown to it,
+ * and only a chunk that no watched fetcher here holds or was shown: the
+ * seed sends first copies (and again those whose holders all left), the
  * fetchers all the others. One that has said nothing new for
  * SUPER_STUCK_S, and waits for nothing from us, is shown the chunks
  * fewest hold that it lacks, more each time, as it may have no other
@@ -49,6 +50,7 @@ struct super_file {
 	uint32_t *sent;     /* times each chunk went out */
 	uint32_t *shown;    /* fetchers it was revealed to */
 	uint32_t *held;     /* watched fetchers that said they hold it */
+	uint32_t *infl;     /* watched fetchers sent it, not yet holding it */
 	int over;           /* too few fetchers left: revealed to all */
 };
 
@@ -104,10 +106,13 @@ add_file(proto_server *srv, const uint8_t *id, uint64_t n,
 	sf->sent = calloc(n, sizeof(*sf->sent));
 	sf->shown = calloc(n, sizeof(*sf->shown));
 	sf->held = calloc(n, sizeof(*sf->held));
-	if (sf->sent == NULL || sf->shown == NULL || sf->held == NULL) {
+	sf->infl = calloc(n, sizeof(*sf->infl));
+	if (sf->sent == NULL || sf->shown == NULL || sf->held == NULL ||
+	    sf->infl == NULL) {
 		free(sf->sent);
 		free(sf->shown);
 		free(sf->held);
+		free(sf->infl);
 		return NULL;
 	}
 	srv->nsuper++;
@@ -117,17 +122,30 @@ add_file(proto_server *srv, const uint8_t *id, uint64_t n,
 static void tick(evutil_socket_t fd, short what, void *arg);
 static void unwatch(struct client *cl);
 
-/* The copies of chunk i the swarm has, as far as the node knows: those
- * it sent, or those watched fetchers hold, whichever is more. */
+/* The watched fetchers connected now that hold chunk i or were sent it:
+ * 0 when no fetcher here can pass it on, as none has it or is about to,
+ * whether it never left the seed or those who had it are gone. */
 static uint32_t
-copies(const struct super_file *sf, uint64_t i)
+claimed(const struct super_file *sf, uint64_t i)
 {
-	return sf->held[i] > sf->sent[i] ? sf->held[i] : sf->sent[i];
+	return sf->held[i] + sf->infl[i];
+}
+
+/* 1 when chunk i is better to show than chunk j: fewer claim it, then
+ * the seed sent it fewer times, then it was shown to fewer. */
+static int
+better(const struct super_file *sf, uint64_t i, uint64_t j)
+{
+	if (claimed(sf, i) != claimed(sf, j))
+		return claimed(sf, i) < claimed(sf, j);
+	if (sf->sent[i] != sf->sent[j])
+		return sf->sent[i] < sf->sent[j];
+	return sf->shown[i] < sf->shown[j];
 }
 
 /* The chunk to reveal to cl next: of those not revealed to it (nor held
- * by it, when watched), the one with fewest copies, then revealed to
- * fewest, ties from a random place; -1 when none is left. */
+ * by it, when watched), the best (better()), ties from a random place;
+ * -1 when none is left. */
 static int64_t
 next_chunk(const struct super_file *sf, const struct client *cl)
 {
@@ -139,9 +157,7 @@ next_chunk(const struct super_file *sf, const struct client *cl)
 		if (proto_have_test(&cl->shown, i) ||
 		    (cl->watch != NULL && proto_have_test(&cl->holds, i)))
 			continue;
-		if (best < 0 || copies(sf, i) < copies(sf, (uint64_t)best) ||
-		    (copies(sf, i) == copies(sf, (uint64_t)best) &&
-		    sf->shown[i] < sf->shown[best]))
+		if (best < 0 || better(sf, i, (uint64_t)best))
 			best = (int64_t)i;
 	}
 	return best;
@@ -173,9 +189,9 @@ reveal_all(struct client *cl, struct super_file *sf)
 	for (uint64_t i = 0; i < sf->n; i++)
 		if (!proto_have_test(&cl->shown, i))
 			reveal(cl, sf, i, 1);
+	unwatch(cl);
 	proto_have_free(&cl->shown);
 	cl->super = 0;
-	unwatch(cl);
 }
 
 /* What cl held leaves the swarm's count with it. */
@@ -185,10 +201,15 @@ forget(struct client *cl)
 	struct super_file *sf = find_file(cl->srv, cl->interest);
 
 	if (sf != NULL && sf->n == cl->holds.n)
-		for (uint64_t i = 0; i < sf->n; i++)
+		for (uint64_t i = 0; i < sf->n; i++) {
 			if (proto_have_test(&cl->holds, i) && sf->held[i] > 0)
 				sf->held[i]--;
+			else if (proto_have_test(&cl->sent_to, i) &&
+			    sf->infl[i] > 0)
+				sf->infl[i]--;
+		}
 	proto_have_free(&cl->holds);
+	proto_have_free(&cl->sent_to);
 	cl->watch = NULL;
 	cl->watch_mapped = 0;
 	cl->pending = 0;
@@ -210,6 +231,8 @@ note_held(struct client *cl, struct super_file *sf, uint64_t i)
 	if (!proto_have_set(&cl->holds, i))
 		return;
 	sf->held[i]++;
+	if (proto_have_test(&cl->sent_to, i) && sf->infl[i] > 0)
+		sf->infl[i]--;
 	if (proto_have_test(&cl->shown, i) && cl->pending > 0)
 		cl->pending--;
 }
@@ -227,7 +250,7 @@ show_first_copy(struct client *cl, struct super_file *sf)
 	if (!cl->watch_mapped)
 		return;
 	while (cl->pending < SUPER_PENDING && (i = next_chunk(sf, cl)) >= 0 &&
-	    copies(sf, (uint64_t)i) == 0)
+	    claimed(sf, (uint64_t)i) == 0)
 		reveal(cl, sf, (uint64_t)i, 1);
 }
 
@@ -308,11 +331,13 @@ watch(struct client *cl, const struct super_file *sf)
 {
 	proto_msg m;
 
-	if (cl->guest || !proto_conn_duplex(cl->conn) ||
-	    proto_have_init(&cl->holds, sf->n) != 0)
+	if (cl->guest || !proto_conn_duplex(cl->conn))
 		return;
-	if (proto_conn_attach(cl->conn, &watch_cbs, cl) != 0) {
+	if (proto_have_init(&cl->holds, sf->n) != 0 ||
+	    proto_have_init(&cl->sent_to, sf->n) != 0 ||
+	    proto_conn_attach(cl->conn, &watch_cbs, cl) != 0) {
 		proto_have_free(&cl->holds);
+		proto_have_free(&cl->sent_to);
 		return;
 	}
 	cl->watch = cl->conn;
@@ -381,8 +406,12 @@ proto__server_super_sent(struct client *cl, const uint8_t *id,
 	last = (index + 1) * (uint64_t)chunk_size;
 	last = (last < mf->size ? last : mf->size);
 	last = last > 0 ? (last - 1) / mf->chunk_size : 0;
-	for (uint64_t i = first; i <= last && i < sf->n; i++)
+	for (uint64_t i = first; i <= last && i < sf->n; i++) {
 		sf->sent[i]++;
+		if (cl->watch != NULL && !proto_have_test(&cl->holds, i) &&
+		    proto_have_set(&cl->sent_to, i))
+			sf->infl[i]++;
+	}
 	cl->super_asked = 1;
 	cl->super_idle = 0;
 }
@@ -413,9 +442,12 @@ show_next(struct client *cl, int ticked)
 	    (sf = find_file(cl->srv, cl->interest)) == NULL || sf->over)
 		return;
 	if (cl->watch != NULL) {
-		/* Its HAVEs say when it needs more: the clock only when it
-		 * is stuck. */
+		/* Its HAVEs say when it needs more, and the clock when a
+		 * chunk it lacks has no other source here now (those who
+		 * had it left) or it is stuck. */
 		double now = now_s();
+		if (ticked)
+			show_first_copy(cl, sf);
 		if (!ticked || now - cl->news_at < SUPER_STUCK_S ||
 		    cl->holds.count >= sf->n)
 			return;
@@ -481,6 +513,7 @@ proto__server_super_free(proto_server *srv)
 		free(srv->super[i].sent);
 		free(srv->super[i].shown);
 		free(srv->super[i].held);
+		free(srv->super[i].infl);
 	}
 	free(srv->super);
 	srv->super = NULL;
