@@ -300,6 +300,22 @@ swarm() {
 	done
 }
 
+# swarm_to_the_end N ARGS...: N fetchers f1..fN with --seed at 1M up (ARGS: their peers and
+# the id), each kept until all are complete, then stopped with SIGTERM; fails unless each
+# completed and exited 0.
+swarm_to_the_end() {
+	local n=$1 i pid
+	shift
+	swarm f "$n" -T 30 --seed --max-upload-rate 1M "$@"
+	for i in $(seq "$n"); do
+		wait_for -t 240 test -f "f$i" || fail "f$i not complete"
+	done
+	for pid in "${FETCH_PIDS[@]}"; do
+		kill -TERM "$pid"
+	done
+	wait_fetches 30
+}
+
 @test "20 fetchers from one capped seed: identical files; the seed uploads under 3 copies" {
 	make_file big 4M 21
 	serve_chunked big -- --no-announce --stats --max-upload-rate 1M
@@ -327,16 +343,8 @@ swarm() {
 	serve_chunked big -- --no-announce --max-upload-rate 1M
 	local id
 	id=$(p2p-chunk --id big)
-	# --seed: each stays until the last is done, then SIGTERM, so that all of them were there
-	# the whole time.
-	swarm f 12 -T 30 --seed --max-upload-rate 1M -p "$SERVER_ADDR" "$id"
-	for i in $(seq 12); do
-		wait_for -t 240 test -f "f$i" || fail "f$i not complete"
-	done
-	for pid in "${FETCH_PIDS[@]}"; do
-		kill -TERM "$pid"
-	done
-	wait_fetches 30
+	# --seed: each stays until the last is done, so that all of them were there the whole time.
+	swarm_to_the_end 12 -p "$SERVER_ADDR" "$id"
 	local idle=0 line
 	for i in $(seq 12); do
 		cmp big "f$i" || fail "f$i differs"
@@ -378,14 +386,7 @@ swarm() {
 	local id seed=$SERVER_PID
 	id=$(p2p-chunk --id big)
 	# --seed: each stays until the last is done, so that its last HAVEs reach the seed.
-	swarm f 6 -T 30 --seed --max-upload-rate 1M -p "$SERVER_ADDR" "$id"
-	for i in $(seq 6); do
-		wait_for -t 240 test -f "f$i" || fail "f$i not complete"
-	done
-	for pid in "${FETCH_PIDS[@]}"; do
-		kill -TERM "$pid"
-	done
-	wait_fetches 30
+	swarm_to_the_end 6 -p "$SERVER_ADDR" "$id"
 	stop_server "$seed"
 	local peers peer haves held watched=0
 	peers=$(sed -n 's/.* \([0-9.]*:[0-9]*\): super-seeded, and asked what it holds$/\1/p' "$SERVER_ERR")
