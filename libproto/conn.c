@@ -33,6 +33,7 @@
 #include "frame.h"
 #include "log_private.h"
 #include "peers.h"
+#include "relay.h"
 
 #define DEFAULT_TIMEOUT 30
 #define DEFAULT_OUT_LIMIT (4u << 20)
@@ -370,6 +371,87 @@ proto_conn_connect(struct event_base *base, const struct sockaddr *sa,
 		return NULL;
 	}
 	return c;
+}
+
+/* Over a circuit of the relay at sa: our relay message goes first, plain,
+ * then the handshake as ever, TLS as a filter over the same socket so that
+ * it begins after the message. */
+static proto_conn *
+relayed(struct event_base *base, const struct sockaddr *sa, socklen_t salen,
+    const proto_relay_msg *m, const proto_conn_config *cfg,
+    const proto_conn_cbs *cbs, void *ctx)
+{
+	uint8_t buf[PROTO_RELAY_MSG_MAX];
+	struct bufferevent *plain, *bev;
+	int outbound = m->kind == PROTO_RELAY_CONNECT;
+	proto_conn *c;
+	size_t n;
+
+	if (proto_relay_msg_pack(m, buf, sizeof(buf), &n) != 0) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if ((plain = bufferevent_socket_new(base, -1,
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL)
+		return NULL;
+	if (bufferevent_socket_connect(plain, sa, (int)salen) != 0 ||
+	    bufferevent_write(plain, buf, n) != 0) {
+		int err = errno;
+		bufferevent_free(plain);
+		errno = err;
+		return NULL;
+	}
+	bev = plain;
+	if (cfg->tls != NULL) {
+		SSL *ssl = SSL_new(cfg->tls);
+		bev = ssl == NULL ? NULL : bufferevent_openssl_filter_new(base,
+		    plain, ssl, outbound ? BUFFEREVENT_SSL_CONNECTING :
+		    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+		if (bev == NULL) {
+			if (ssl != NULL)
+				SSL_free(ssl);
+			bufferevent_free(plain);
+			errno = ENOMEM;
+			return NULL;
+		}
+	}
+	/* The relay's address names the peer in messages, either way. */
+	if ((c = conn_setup(bev, cfg, cbs, ctx, sa)) == NULL) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	c->outbound = outbound;
+	c->owner_answers = !outbound;
+	c->relayed = 1;
+	return c;
+}
+
+proto_conn *
+proto_conn_connect_relayed(struct event_base *base, const struct sockaddr *sa,
+    socklen_t salen, const uint8_t *id, const proto_conn_config *cfg,
+    const proto_conn_cbs *cbs, void *ctx)
+{
+	proto_relay_msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.kind = PROTO_RELAY_CONNECT;
+	m.rid = 1;
+	memcpy(m.id, id, sizeof(m.id));
+	return relayed(base, sa, salen, &m, cfg, cbs, ctx);
+}
+
+proto_conn *
+proto_conn_accept_relayed(struct event_base *base, const struct sockaddr *sa,
+    socklen_t salen, const uint8_t *token, const proto_conn_config *cfg,
+    const proto_conn_cbs *cbs, void *ctx)
+{
+	proto_relay_msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.kind = PROTO_RELAY_ACCEPT;
+	m.rid = 1;
+	memcpy(m.token, token, sizeof(m.token));
+	return relayed(base, sa, salen, &m, cfg, cbs, ctx);
 }
 
 void

@@ -77,6 +77,7 @@ struct proto_conn {
 	SSL *ssl;           /* NULL: plaintext */
 	int tls_done;       /* handshake over, identity checked */
 	int outbound;       /* we connected: the TLS client */
+	int relayed;        /* through a relay's circuit */
 	int has_pin, has_secret;
 	uint8_t pin[PROTO_IDENTITY_LEN], peer_id[PROTO_IDENTITY_LEN];
 	uint8_t secret[32];

@@ -80,7 +80,8 @@ proto__conn_send_hello(proto_conn *c)
 		hello.opts.has |= PROTO_OPT_MAXREQ;
 		hello.opts.maxreq = c->max_requests;
 	}
-	if (c->has_peer_addr) {
+	/* Through a relay, the socket's peer is the relay, not the node. */
+	if (c->has_peer_addr && !c->relayed) {
 		hello.opts.has |= PROTO_OPT_SEEN;
 		hello.opts.seen.host = c->host;
 		hello.opts.seen.host_len = strlen(c->host);
@@ -257,7 +258,8 @@ proto__conn_handle_hello(proto_conn *c, const proto_msg *m)
 	    (unsigned long long)c->peer_nfiles, c->peer_port, c->version,
 	    (unsigned long long)c->peer_caps,
 	    c->has_seen ? proto_addr_text(&c->seen) : "(not said)");
-	if (c->has_seen && c->has_peer_addr && c->on_seen != NULL)
+	if (c->has_seen && c->has_peer_addr && !c->relayed &&
+	    c->on_seen != NULL)
 		c->on_seen(&c->seen, &c->peer_addr, c->seen_ctx);
 	/* The handshake's deadline ends; the idle one, if any, begins. */
 	event_del(c->handshake);
