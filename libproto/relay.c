@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include "error.h"
 #include "frame.h"
+#include "log_private.h"
 #include "msg.h"
 #include "relay.h"
 
@@ -160,6 +161,8 @@ refuse(struct rconn *c, uint32_t rid, uint32_t code, const char *why)
 	m.code = code;
 	snprintf(m.message, sizeof(m.message), "%s", why);
 	send_msg(c, &m);
+	PLOG(PROTO_LOG_CONN, PROTO_LOG_DEBUG, "relay: refused %s: %s",
+	    c->host, why);
 	if (c->fetcher)
 		c->r->st.refused++;
 	close_after_flush(c);
@@ -222,6 +225,8 @@ on_prove(struct rconn *c, const proto_relay_msg *m)
 	send_msg(c, &ok);
 	c->r->nnew--;
 	c->state = R_CONTROL;
+	PLOG(PROTO_LOG_CONN, PROTO_LOG_DEBUG, "relay: %s registered",
+	    c->host);
 	evtimer_del(c->timer);
 }
 
@@ -304,6 +309,8 @@ on_accept(struct rconn *c, const proto_relay_msg *m)
 	c->peer = f;
 	f->peer = c;
 	c->r->st.circuits++;
+	PLOG(PROTO_LOG_CONN, PROTO_LOG_DEBUG, "relay: circuit %s to %s",
+	    f->host, c->host);
 	splice_start(c);
 	splice_start(f);
 	/* What either sent past its relay message goes through now. */
