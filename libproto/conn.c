@@ -275,6 +275,9 @@ conn_setup(struct bufferevent *bev, const proto_conn_config *cfg,
 		c->mapped_port = proto_addr_port(cfg->mapped);
 	}
 	c->seen_ctx = cfg->seen_ctx;
+	c->relay_port = cfg->relay_port;
+	if (c->relay_port != 0)
+		c->caps |= PROTO_CAP_RELAY;
 	if (cfg->record != NULL && cfg->record_len <= PROTO_RECORD_MAX) {
 		memcpy(c->record, cfg->record, cfg->record_len);
 		c->record_len = cfg->record_len;

@@ -85,6 +85,8 @@ typedef struct proto_conn_config {
 	const proto_addr *mapped; /* "mapped": the address a port mapping
 	                          * on this side's router forwards here;
 	                          * copied during _new; NULL: none */
+	uint16_t relay_port;      /* "relay", and caps bit 7: the port where
+	                          * this node relays; 0: it does not */
 } proto_conn_config;
 
 typedef struct proto_conn_cbs {
@@ -326,6 +328,11 @@ const proto_addr *proto_conn_seen(const proto_conn *c);
 /* The address the peer's router forwards to it ("mapped" of its HELLO),
  * or NULL when it did not say. Owned by c; a hint, as "seen". */
 const proto_addr *proto_conn_peer_mapped(const proto_conn *c);
+
+/* The port where the peer relays (caps bit 7 and "relay" of its HELLO,
+ * PROTOCOL.md section 13), on the host it was reached at; 0 when it does
+ * not say it relays. Once ready. */
+uint16_t proto_conn_peer_relay_port(const proto_conn *c);
 
 /* How this side reached the peer: "relayed" through a relay's circuit;
  * "mapped" when it connected to the

@@ -94,6 +94,8 @@ struct proto_conn {
 	size_t naddrs;
 	char mapped_host[INET6_ADDRSTRLEN]; /* "mapped": ours, when */
 	uint16_t mapped_port;               /* ... not 0 */
+	uint16_t relay_port;                /* "relay": ours; 0: none */
+	uint16_t peer_relay_port;           /* the peer's; 0: none */
 	struct conn_ext ext[PROTO_HELLO_EXT_MAX]; /* "ext": our numbering */
 	size_t next;
 	int have_len;

@@ -99,6 +99,12 @@ proto_conn_peer_mapped(const proto_conn *c)
 	return c->has_peer_mapped ? &c->peer_mapped : NULL;
 }
 
+uint16_t
+proto_conn_peer_relay_port(const proto_conn *c)
+{
+	return c->peer_relay_port;
+}
+
 const char *
 proto_conn_path(const proto_conn *c)
 {

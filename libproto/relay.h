@@ -27,8 +27,6 @@ struct proto_server;
 #define PROTO_MSG_RELAY_CONNECT 23u
 #define PROTO_MSG_RELAY_INCOMING 24u
 #define PROTO_MSG_RELAY_ACCEPT 25u
-/* HELLO caps bit 7: the sender relays (its "relay" port in its options). */
-#define PROTO_CAP_RELAY 128u
 
 #define PROTO_RELAY_NONCE_LEN 32u
 #define PROTO_RELAY_TOKEN_LEN 16u

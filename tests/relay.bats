@@ -227,6 +227,18 @@ start_target() {
 	assert_equal "$(stats_field "$stderr" paths)" "127.0.0.1:$RELAY_PORT/relayed"
 }
 
+@test "relay: a relay says so in its HELLO (caps bit 7, its port in \"relay\"); another node does not" {
+	start_relay
+	local relay_addr=$SERVER_ADDR
+	run --separate-stderr timeout 10 p2p-fetch -vv --list -p "$relay_addr"
+	assert_success
+	[[ $stderr == *"$relay_addr: relays on port $RELAY_PORT"* ]]
+	start_server --cmd p2p-serve -p 0 --bind 127.0.0.1 --no-announce share/file.bin
+	run --separate-stderr timeout 10 p2p-fetch -vv --list -p "$SERVER_ADDR"
+	assert_success
+	[[ $stderr != *"relays on port"* ]]
+}
+
 @test "relay: a node re-registers after its relay restarts" {
 	start_relay
 	local port=$RELAY_PORT

@@ -508,6 +508,7 @@ main(int argc, char **argv)
 	}
 	srv.cfg.check_heard = 1;
 	srv.cfg.identity = tool_tls_identity();
+	tool_relay_apply(&srv.cfg.server.conn);
 	if ((srv.node = proto_node_new(srv.base, &srv.cfg, &node_cbs,
 	    &srv)) == NULL)
 		tool_die(1, "out of memory");

@@ -48,6 +48,13 @@ tool_relay_option(int ch)
 }
 
 void
+tool_relay_apply(proto_conn_config *cfg)
+{
+	if (relay_on)
+		cfg->relay_port = relay_port;
+}
+
+void
 tool_relay_start(proto_node *node, struct event_base *base,
     const char *bind_addr)
 {

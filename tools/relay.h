@@ -34,6 +34,10 @@ enum {
 /* Handles the options above; 1 when ch was one of them. */
 int tool_relay_option(int ch);
 
+/* With --relay on a fixed port, the node's HELLOs say it relays there
+ * (caps bit 7 and "relay"); before the node is made from cfg. */
+void tool_relay_apply(proto_conn_config *cfg);
+
 /* Starts what was asked, once the node listens: the relay on bind_addr,
  * and the control connection to --via-relay's. Dies when the relay's port
  * cannot be had. MINI_P2P_RELAY_DUMP (tests only) names a file that gets
