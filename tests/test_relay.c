@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "proto.h"
 #include "frame.h"
@@ -155,9 +157,62 @@ test_refused(void)
 	is_int(parse_bytes(list, 0), PROTO_ERR_MALFORMED, "nothing: refused");
 }
 
+static void
+hex(const char *h, uint8_t *out, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		sscanf(h + 2 * i, "%2hhx", &out[i]);
+}
+
+/* The register proof of PROTOCOL.md section 13: the key of seed 00..1f
+ * (section 8's test key) signs the domain and a nonce of 32 bytes 0xaa. */
+static void
+test_proof(void)
+{
+	static const char pem[] = "-----BEGIN PRIVATE KEY-----\n"
+	    "MC4CAQAwBQYDK2VwBCIEIAABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f\n"
+	    "-----END PRIVATE KEY-----\n";
+	char path[] = "/tmp/test_relay_keyXXXXXX";
+	uint8_t msg_[sizeof(PROTO_RELAY_DOMAIN) - 1 + PROTO_RELAY_NONCE_LEN];
+	uint8_t sig[PROTO_SIG_LEN], want[PROTO_SIG_LEN], key[PROTO_KEY_LEN];
+	uint8_t wantkey[PROTO_KEY_LEN];
+	proto_identity *id = NULL;
+	int fd = mkstemp(path);
+
+	if (fd < 0 || write(fd, pem, sizeof(pem) - 1) != (ssize_t)(sizeof(pem)
+	    - 1) || fchmod(fd, 0600) != 0) {
+		ok(0, "test key written");
+		return;
+	}
+	close(fd);
+	is_int(proto_identity_load(path, 0, &id), 0, "test key loaded");
+	unlink(path);
+	if (id == NULL)
+		return;
+	memcpy(msg_, PROTO_RELAY_DOMAIN, sizeof(PROTO_RELAY_DOMAIN) - 1);
+	memset(msg_ + sizeof(PROTO_RELAY_DOMAIN) - 1, 0xaa,
+	    PROTO_RELAY_NONCE_LEN);
+	hex("9e269de9d4d9aa5c336bb7ac816e09e5244838c1285fab94854a24596193ebb8"
+	    "059eb594871e755ae94e5c4c0cafd006ad6792b605509da02e615aa8be16ef0a",
+	    want, sizeof(want));
+	hex("03a107bff3ce10be1d70dd18e74bc09967e4d6309ba50d5f1ddc8664125531b8",
+	    wantkey, sizeof(wantkey));
+	is_int(proto_identity_public_key(id, key), 0, "its public key");
+	is_mem(key, wantkey, sizeof(key), "the key of the vector");
+	is_int(proto_identity_sign(id, msg_, sizeof(msg_), sig), 0, "signs");
+	is_mem(sig, want, sizeof(sig), "the proof of the vector");
+	ok(proto_identity_verify(key, msg_, sizeof(msg_), sig),
+	    "and it verifies");
+	msg_[sizeof(msg_) - 1] ^= 1;
+	ok(!proto_identity_verify(key, msg_, sizeof(msg_), sig),
+	    "not over another nonce");
+	proto_identity_free(id);
+}
+
 int
 main(void)
 {
+	test_proof();
 	test_vectors();
 	test_refused();
 	return done_testing();
