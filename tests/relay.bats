@@ -190,6 +190,12 @@ start_target() {
 		-o ok.bin "$ID"
 	assert_success
 	cmp share/file.bin ok.bin
+	# The same named on standard input, as p2p-discover's lines are.
+	echo "$TARGET@relay:127.0.0.1:$RELAY_PORT" >peers.txt
+	run --separate-stderr timeout 20 p2p-fetch --stats -o stdin.bin "$ID" <peers.txt
+	assert_success
+	cmp share/file.bin stdin.bin
+	assert_equal "$(stats_field "$stderr" paths)" "127.0.0.1:$RELAY_PORT/relayed"
 }
 
 @test "relay: circuits past --relay-max-circuits are refused, and served again once one ends" {
