@@ -200,7 +200,7 @@ on_prove(struct rconn *c, const proto_relay_msg *m)
 	uint8_t signed_[sizeof(PROTO_RELAY_DOMAIN) - 1 + PROTO_RELAY_NONCE_LEN];
 	proto_relay_msg ok;
 	struct rconn *old;
-	unsigned nodes = 0;
+	unsigned nodes = 0, here = 0;
 
 	memcpy(signed_, PROTO_RELAY_DOMAIN, sizeof(PROTO_RELAY_DOMAIN) - 1);
 	memcpy(signed_ + sizeof(PROTO_RELAY_DOMAIN) - 1, c->nonce,
@@ -213,9 +213,12 @@ on_prove(struct rconn *c, const proto_relay_msg *m)
 	/* The node itself, connecting again: its new connection wins. */
 	if ((old = find_control(c->r, c->id)) != NULL)
 		rconn_free(old);
-	for (struct rconn *o = c->r->conns; o != NULL; o = o->next)
+	for (struct rconn *o = c->r->conns; o != NULL; o = o->next) {
 		nodes += o->state == R_CONTROL;
-	if (nodes >= c->r->cfg.max_nodes) {
+		here += o->state == R_CONTROL && strcmp(o->host, c->host) == 0;
+	}
+	/* Keys cost nothing to make: one address cannot take every place. */
+	if (nodes >= c->r->cfg.max_nodes || here >= c->r->cfg.max_per_host) {
 		refuse(c, m->rid, PROTO_CODE_BUSY, "relay full");
 		return;
 	}

@@ -80,7 +80,8 @@ typedef struct proto_relay_config {
 	unsigned max_circuits;   /* circuits up or waiting (16) */
 	unsigned max_nodes;      /* registered nodes (64) */
 	unsigned max_per_node;   /* circuits to one node (4) */
-	unsigned max_per_host;   /* circuits from one IP address (4) */
+	unsigned max_per_host;   /* circuits from one IP address, and nodes
+	                          * registered from one (4) */
 	uint64_t rate;           /* bytes/s through all circuits (4 MiB) */
 	uint64_t circuit_rate;   /* bytes/s of one circuit (1 MiB) */
 	unsigned idle_secs;      /* a circuit silent both ways ends (120) */

@@ -245,6 +245,22 @@ start_target() {
 	[[ $stderr != *"relays on port"* ]]
 }
 
+@test "relay: one address registers at most 4 nodes; the 5th is refused and tries again later" {
+	start_relay
+	local i
+	for i in 1 2 3 4 5; do
+		start_server --cmd p2p-serve -p 0 --bind 127.0.0.1 --no-announce -v \
+			--identity "$BATS_TEST_TMPDIR/k$i.pem" --via-relay "127.0.0.1:$RELAY_PORT" \
+			share/file.bin
+		if ((i < 5)); then
+			wait_for grep -q 'reachable through it' "$SERVER_ERR"
+		fi
+	done
+	wait_for grep -q "relay 127.0.0.1:$RELAY_PORT: relay full; again in" "$SERVER_ERR"
+	run grep -c 'registered' "$RELAY_ERR"
+	assert_output 4
+}
+
 @test "relay: a node re-registers after its relay restarts" {
 	start_relay
 	local port=$RELAY_PORT
