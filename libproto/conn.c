@@ -210,9 +210,14 @@ hello_options(proto_conn *c, const proto_conn_config *cfg)
 	c->peer_max_frame = PROTO_FRAME_MAX;
 }
 
+/* How a connection came: made or accepted as ever, or either end of a
+ * relay's circuit (sa is then the relay's). */
+enum conn_how { CONN_PLAIN, CONN_RELAY_OUT, CONN_RELAY_IN };
+
 static proto_conn *
 conn_setup(struct bufferevent *bev, const proto_conn_config *cfg,
-    const proto_conn_cbs *cbs, void *ctx, const struct sockaddr *sa)
+    const proto_conn_cbs *cbs, void *ctx, const struct sockaddr *sa,
+    enum conn_how how)
 {
 	proto_conn *c;
 	struct timeval tv;
@@ -283,8 +288,9 @@ conn_setup(struct bufferevent *bev, const proto_conn_config *cfg,
 		c->record_len = cfg->record_len;
 	}
 	hello_options(c, cfg);
-	c->outbound = sa != NULL;
+	c->outbound = how == CONN_PLAIN ? sa != NULL : how == CONN_RELAY_OUT;
 	c->owner_answers = !c->outbound;
+	c->relayed = how != CONN_PLAIN;
 	if ((c->ssl = bufferevent_openssl_get_ssl(bev)) != NULL) {
 		/* A peer that just closes is an end, not an attack. */
 		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
@@ -312,7 +318,7 @@ proto_conn_new(struct bufferevent *bev, const proto_conn_config *cfg,
     const proto_conn_cbs *cbs, void *ctx)
 {
 	evutil_socket_t fd = bufferevent_getfd(bev);
-	proto_conn *c = conn_setup(bev, cfg, cbs, ctx, NULL);
+	proto_conn *c = conn_setup(bev, cfg, cbs, ctx, NULL, CONN_PLAIN);
 	int one = 1;
 
 	if (c == NULL)
@@ -365,7 +371,7 @@ proto_conn_connect(struct event_base *base, const struct sockaddr *sa,
 		bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL)
 		return NULL;
-	if ((c = conn_setup(bev, cfg, cbs, ctx, sa)) == NULL)
+	if ((c = conn_setup(bev, cfg, cbs, ctx, sa, CONN_PLAIN)) == NULL)
 		return NULL;
 	if (bufferevent_socket_connect(bev, sa, (int)salen) != 0) {
 		int err = errno;
@@ -419,13 +425,11 @@ relayed(struct event_base *base, const struct sockaddr *sa, socklen_t salen,
 		}
 	}
 	/* The relay's address names the peer in messages, either way. */
-	if ((c = conn_setup(bev, cfg, cbs, ctx, sa)) == NULL) {
+	if ((c = conn_setup(bev, cfg, cbs, ctx, sa, outbound ? CONN_RELAY_OUT :
+	    CONN_RELAY_IN)) == NULL) {
 		errno = ENOMEM;
 		return NULL;
 	}
-	c->outbound = outbound;
-	c->owner_answers = !outbound;
-	c->relayed = 1;
 	return c;
 }
 

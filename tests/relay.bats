@@ -182,6 +182,10 @@ start_target() {
 	run timeout 20 p2p-fetch -T 5 -p "$other@relay:127.0.0.1:$RELAY_PORT" -o x.bin "$ID"
 	assert_failure
 	wait_for grep -q 'relay: refused 127.0.0.1: no such node here' "$RELAY_ERR"
+	# Without TLS the relay could read and forge: refused.
+	run timeout 20 p2p-fetch --no-tls -T 3 -p "$TARGET@relay:127.0.0.1:$RELAY_PORT" -o y.bin "$ID"
+	assert_failure
+	assert_output --partial 'through a relay only with TLS'
 	# A relayed peer is always named by its identity.
 	run p2p-fetch -p "relay:127.0.0.1:$RELAY_PORT" "$ID"
 	assert_failure 2
