@@ -73,7 +73,8 @@ PIC_OBJS = $(LIB_SRCS:%.c=$(B)/pic/%.o)
 TOOL_COMMON = $(B)/tools/tool.o $(B)/tools/log.o $(B)/tools/progress.o \
               $(B)/tools/tls.o $(B)/tools/json.o $(B)/tools/walk.o \
               $(B)/tools/treewalk.o $(B)/tools/torrent.o $(B)/tools/config.o $(B)/tools/parse.o \
-              $(B)/tools/share.o $(B)/tools/dht.o $(B)/tools/nat.o
+              $(B)/tools/share.o $(B)/tools/dht.o $(B)/tools/nat.o \
+              $(B)/tools/relay.o
 BENCH_OBJS = $(patsubst %.c,$(B)/%.o,$(wildcard tools/bench/*.c))
 FETCH_OBJS = $(B)/tools/fetchlist.o $(B)/tools/peerlines.o \
              $(B)/tools/fetchtree.o $(B)/tools/fetchtar.o \

@@ -23,6 +23,8 @@ typedef struct proto_addr {
 	char text[PROTO_ADDR_TEXT_MAX]; /* "192.0.2.1:8080", "[2001:db8::1]:8080" */
 	uint8_t pin[PROTO_IDENTITY_LEN]; /* the identity it must show ... */
 	int has_pin;                     /* ... when this is 1 */
+	int relayed; /* 1: ss is a relay's, and pin the node reached through
+	              * it (PROTOCOL.md section 13) */
 } proto_addr;
 
 /* Flags of proto_addr_parse. */

@@ -33,6 +33,7 @@
 #include "frame.h"
 #include "log_private.h"
 #include "peers.h"
+#include "relay.h"
 
 #define DEFAULT_TIMEOUT 30
 #define DEFAULT_OUT_LIMIT (4u << 20)
@@ -209,9 +210,14 @@ hello_options(proto_conn *c, const proto_conn_config *cfg)
 	c->peer_max_frame = PROTO_FRAME_MAX;
 }
 
+/* How a connection came: made or accepted as ever, or either end of a
+ * relay's circuit (sa is then the relay's). */
+enum conn_how { CONN_PLAIN, CONN_RELAY_OUT, CONN_RELAY_IN };
+
 static proto_conn *
 conn_setup(struct bufferevent *bev, const proto_conn_config *cfg,
-    const proto_conn_cbs *cbs, void *ctx, const struct sockaddr *sa)
+    const proto_conn_cbs *cbs, void *ctx, const struct sockaddr *sa,
+    enum conn_how how)
 {
 	proto_conn *c;
 	struct timeval tv;
@@ -274,13 +280,17 @@ conn_setup(struct bufferevent *bev, const proto_conn_config *cfg,
 		c->mapped_port = proto_addr_port(cfg->mapped);
 	}
 	c->seen_ctx = cfg->seen_ctx;
+	c->relay_port = cfg->relay_port;
+	if (c->relay_port != 0)
+		c->caps |= PROTO_CAP_RELAY;
 	if (cfg->record != NULL && cfg->record_len <= PROTO_RECORD_MAX) {
 		memcpy(c->record, cfg->record, cfg->record_len);
 		c->record_len = cfg->record_len;
 	}
 	hello_options(c, cfg);
-	c->outbound = sa != NULL;
+	c->outbound = how == CONN_PLAIN ? sa != NULL : how == CONN_RELAY_OUT;
 	c->owner_answers = !c->outbound;
+	c->relayed = how != CONN_PLAIN;
 	if ((c->ssl = bufferevent_openssl_get_ssl(bev)) != NULL) {
 		/* A peer that just closes is an end, not an attack. */
 		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
@@ -308,7 +318,7 @@ proto_conn_new(struct bufferevent *bev, const proto_conn_config *cfg,
     const proto_conn_cbs *cbs, void *ctx)
 {
 	evutil_socket_t fd = bufferevent_getfd(bev);
-	proto_conn *c = conn_setup(bev, cfg, cbs, ctx, NULL);
+	proto_conn *c = conn_setup(bev, cfg, cbs, ctx, NULL, CONN_PLAIN);
 	int one = 1;
 
 	if (c == NULL)
@@ -361,7 +371,7 @@ proto_conn_connect(struct event_base *base, const struct sockaddr *sa,
 		bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL)
 		return NULL;
-	if ((c = conn_setup(bev, cfg, cbs, ctx, sa)) == NULL)
+	if ((c = conn_setup(bev, cfg, cbs, ctx, sa, CONN_PLAIN)) == NULL)
 		return NULL;
 	if (bufferevent_socket_connect(bev, sa, (int)salen) != 0) {
 		int err = errno;
@@ -370,6 +380,85 @@ proto_conn_connect(struct event_base *base, const struct sockaddr *sa,
 		return NULL;
 	}
 	return c;
+}
+
+/* Over a circuit of the relay at sa: our relay message goes first, plain,
+ * then the handshake as ever, TLS as a filter over the same socket so that
+ * it begins after the message. */
+static proto_conn *
+relayed(struct event_base *base, const struct sockaddr *sa, socklen_t salen,
+    const proto_relay_msg *m, const proto_conn_config *cfg,
+    const proto_conn_cbs *cbs, void *ctx)
+{
+	uint8_t buf[PROTO_RELAY_MSG_MAX];
+	struct bufferevent *plain, *bev;
+	int outbound = m->kind == PROTO_RELAY_CONNECT;
+	proto_conn *c;
+	size_t n;
+
+	if (proto_relay_msg_pack(m, buf, sizeof(buf), &n) != 0) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if ((plain = bufferevent_socket_new(base, -1,
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL)
+		return NULL;
+	if (bufferevent_socket_connect(plain, sa, (int)salen) != 0 ||
+	    bufferevent_write(plain, buf, n) != 0) {
+		int err = errno;
+		bufferevent_free(plain);
+		errno = err;
+		return NULL;
+	}
+	bev = plain;
+	if (cfg->tls != NULL) {
+		SSL *ssl = SSL_new(cfg->tls);
+		bev = ssl == NULL ? NULL : bufferevent_openssl_filter_new(base,
+		    plain, ssl, outbound ? BUFFEREVENT_SSL_CONNECTING :
+		    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+		if (bev == NULL) {
+			if (ssl != NULL)
+				SSL_free(ssl);
+			bufferevent_free(plain);
+			errno = ENOMEM;
+			return NULL;
+		}
+	}
+	/* The relay's address names the peer in messages, either way. */
+	if ((c = conn_setup(bev, cfg, cbs, ctx, sa, outbound ? CONN_RELAY_OUT :
+	    CONN_RELAY_IN)) == NULL) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return c;
+}
+
+proto_conn *
+proto_conn_connect_relayed(struct event_base *base, const struct sockaddr *sa,
+    socklen_t salen, const uint8_t *id, const proto_conn_config *cfg,
+    const proto_conn_cbs *cbs, void *ctx)
+{
+	proto_relay_msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.kind = PROTO_RELAY_CONNECT;
+	m.rid = 1;
+	memcpy(m.id, id, sizeof(m.id));
+	return relayed(base, sa, salen, &m, cfg, cbs, ctx);
+}
+
+proto_conn *
+proto_conn_accept_relayed(struct event_base *base, const struct sockaddr *sa,
+    socklen_t salen, const uint8_t *token, const proto_conn_config *cfg,
+    const proto_conn_cbs *cbs, void *ctx)
+{
+	proto_relay_msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.kind = PROTO_RELAY_ACCEPT;
+	m.rid = 1;
+	memcpy(m.token, token, sizeof(m.token));
+	return relayed(base, sa, salen, &m, cfg, cbs, ctx);
 }
 
 void

@@ -85,6 +85,8 @@ typedef struct proto_conn_config {
 	const proto_addr *mapped; /* "mapped": the address a port mapping
 	                          * on this side's router forwards here;
 	                          * copied during _new; NULL: none */
+	uint16_t relay_port;      /* "relay", and caps bit 7: the port where
+	                          * this node relays; 0: it does not */
 } proto_conn_config;
 
 typedef struct proto_conn_cbs {
@@ -131,6 +133,24 @@ proto_conn *proto_conn_accept(struct event_base *base, int fd,
 proto_conn *proto_conn_connect(struct event_base *base,
     const struct sockaddr *sa, socklen_t salen, const proto_conn_config *cfg,
     const proto_conn_cbs *cbs, void *ctx);
+
+/*
+ * Through the relay at sa (PROTOCOL.md section 13): the fetcher's side
+ * (proto_conn_connect_relayed) asks for a circuit to the node id (32
+ * bytes, copied; cfg->pin should name it too, or TLS proves nothing), the
+ * node's side (proto_conn_accept_relayed) takes the circuit token (16
+ * bytes, copied) its relay sent. Each sends its relay message and then
+ * runs the handshake over the circuit as proto_conn_connect or
+ * proto_conn_accept would, TLS end to end; proto_conn_path says
+ * "relayed". NULL with errno set; a relay's refusal arrives later through
+ * on_close.
+ */
+proto_conn *proto_conn_connect_relayed(struct event_base *base,
+    const struct sockaddr *sa, socklen_t salen, const uint8_t *id,
+    const proto_conn_config *cfg, const proto_conn_cbs *cbs, void *ctx);
+proto_conn *proto_conn_accept_relayed(struct event_base *base,
+    const struct sockaddr *sa, socklen_t salen, const uint8_t *token,
+    const proto_conn_config *cfg, const proto_conn_cbs *cbs, void *ctx);
 
 /* Closes the connection at once, dropping queued output; safe inside any of
  * its callbacks. No callback follows. NULL does nothing. Only the ERROR by
@@ -309,7 +329,13 @@ const proto_addr *proto_conn_seen(const proto_conn *c);
  * or NULL when it did not say. Owned by c; a hint, as "seen". */
 const proto_addr *proto_conn_peer_mapped(const proto_conn *c);
 
-/* How this side reached the peer: "mapped" when it connected to the
+/* The port where the peer relays (caps bit 7 and "relay" of its HELLO,
+ * PROTOCOL.md section 13), on the host it was reached at; 0 when it does
+ * not say it relays. Once ready. */
+uint16_t proto_conn_peer_relay_port(const proto_conn *c);
+
+/* How this side reached the peer: "relayed" through a relay's circuit;
+ * "mapped" when it connected to the
  * peer's "mapped" address (through the port the peer's router forwards),
  * else "direct" (its own address, or a connection the peer made). Static
  * text; once ready. */

@@ -77,6 +77,7 @@ struct proto_conn {
 	SSL *ssl;           /* NULL: plaintext */
 	int tls_done;       /* handshake over, identity checked */
 	int outbound;       /* we connected: the TLS client */
+	int relayed;        /* through a relay's circuit */
 	int has_pin, has_secret;
 	uint8_t pin[PROTO_IDENTITY_LEN], peer_id[PROTO_IDENTITY_LEN];
 	uint8_t secret[32];
@@ -93,6 +94,8 @@ struct proto_conn {
 	size_t naddrs;
 	char mapped_host[INET6_ADDRSTRLEN]; /* "mapped": ours, when */
 	uint16_t mapped_port;               /* ... not 0 */
+	uint16_t relay_port;                /* "relay": ours; 0: none */
+	uint16_t peer_relay_port;           /* the peer's; 0: none */
 	struct conn_ext ext[PROTO_HELLO_EXT_MAX]; /* "ext": our numbering */
 	size_t next;
 	int have_len;

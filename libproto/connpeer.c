@@ -99,9 +99,17 @@ proto_conn_peer_mapped(const proto_conn *c)
 	return c->has_peer_mapped ? &c->peer_mapped : NULL;
 }
 
+uint16_t
+proto_conn_peer_relay_port(const proto_conn *c)
+{
+	return c->peer_relay_port;
+}
+
 const char *
 proto_conn_path(const proto_conn *c)
 {
+	if (c->relayed)
+		return "relayed";
 	return c->outbound && c->has_peer_mapped && c->has_peer_addr &&
 	    proto_addr_equal(&c->peer_addr, &c->peer_mapped) ? "mapped" :
 	    "direct";

@@ -136,8 +136,22 @@ connect_peer(struct fetch_peer *p)
 	cfg.caps |= PROTO_CAP_HASHES | PROTO_CAP_CHOKE;
 	if (f->cbs.on_tree != NULL || f->cfg.list)
 		cfg.caps |= PROTO_CAP_TREES;
-	p->conn = proto_conn_connect(f->base, (struct sockaddr *)&p->addr.ss,
-	    p->addr.len, &cfg, &proto__fetch_peer_cbs, p);
+	/* Through a relay only as told, and only over TLS: the node's
+	 * identity, pinned, is what makes the relay harmless. */
+	if (p->addr.relayed && (!p->addr.has_pin || cfg.tls == NULL)) {
+		proto__fetch_peer_fail(p, 0, "%s: a node is reached through a "
+		    "relay only with TLS and its identity",
+		    proto_addr_text(&p->addr));
+		return;
+	}
+	if (p->addr.relayed)
+		p->conn = proto_conn_connect_relayed(f->base,
+		    (struct sockaddr *)&p->addr.ss, p->addr.len, p->addr.pin,
+		    &cfg, &proto__fetch_peer_cbs, p);
+	else
+		p->conn = proto_conn_connect(f->base,
+		    (struct sockaddr *)&p->addr.ss, p->addr.len, &cfg,
+		    &proto__fetch_peer_cbs, p);
 	if (p->conn == NULL) {
 		proto__fetch_peer_fail(p, 0, "connect %s: %s", proto_addr_text(&p->addr),
 		    strerror(errno));

@@ -80,7 +80,8 @@ proto__conn_send_hello(proto_conn *c)
 		hello.opts.has |= PROTO_OPT_MAXREQ;
 		hello.opts.maxreq = c->max_requests;
 	}
-	if (c->has_peer_addr) {
+	/* Through a relay, the socket's peer is the relay, not the node. */
+	if (c->has_peer_addr && !c->relayed) {
 		hello.opts.has |= PROTO_OPT_SEEN;
 		hello.opts.seen.host = c->host;
 		hello.opts.seen.host_len = strlen(c->host);
@@ -93,6 +94,10 @@ proto__conn_send_hello(proto_conn *c)
 	}
 	hello.opts.addrs = addrs;
 	hello.opts.naddrs = c->naddrs;
+	if (c->relay_port != 0) {
+		hello.opts.has |= PROTO_OPT_RELAY;
+		hello.opts.relay = c->relay_port;
+	}
 	if (c->mapped_port != 0) {
 		hello.opts.has |= PROTO_OPT_MAPPED;
 		hello.opts.mapped.host = c->mapped_host;
@@ -176,6 +181,8 @@ take_options(proto_conn *c, const proto_hello_opts *o)
 	if ((o->has & PROTO_OPT_SEEN) && proto_addr_from_host(&c->seen,
 	    o->seen.host, o->seen.host_len, o->seen.port) == 0)
 		c->has_seen = 1;
+	if ((o->has & PROTO_OPT_RELAY) && (c->peer_caps & PROTO_CAP_RELAY))
+		c->peer_relay_port = o->relay;
 	if ((o->has & PROTO_OPT_MAPPED) && proto_addr_from_host(
 	    &c->peer_mapped, o->mapped.host, o->mapped.host_len,
 	    o->mapped.port) == 0)
@@ -257,7 +264,11 @@ proto__conn_handle_hello(proto_conn *c, const proto_msg *m)
 	    (unsigned long long)c->peer_nfiles, c->peer_port, c->version,
 	    (unsigned long long)c->peer_caps,
 	    c->has_seen ? proto_addr_text(&c->seen) : "(not said)");
-	if (c->has_seen && c->has_peer_addr && c->on_seen != NULL)
+	if (c->peer_relay_port != 0)
+		PLOG(PROTO_LOG_CONN, PROTO_LOG_DEBUG, "%s: relays on port %u",
+		    c->peer, c->peer_relay_port);
+	if (c->has_seen && c->has_peer_addr && !c->relayed &&
+	    c->on_seen != NULL)
 		c->on_seen(&c->seen, &c->peer_addr, c->seen_ctx);
 	/* The handshake's deadline ends; the idle one, if any, begins. */
 	event_del(c->handshake);

@@ -90,7 +90,7 @@ proto__hello_pack_opts(msgpack_packer *pk, const proto_hello_opts *o)
 	n = !!(o->has & PROTO_OPT_VMIN) + !!(o->has & PROTO_OPT_MAXREQ) +
 	    !!(o->has & PROTO_OPT_MAXFRAME) + !!(o->has & PROTO_OPT_SEEN) +
 	    (o->naddrs > 0) + (o->next > 0) + (o->rec_len > 0) +
-	    !!(o->has & PROTO_OPT_MAPPED);
+	    !!(o->has & PROTO_OPT_MAPPED) + !!(o->has & PROTO_OPT_RELAY);
 	msgpack_pack_map(pk, n);
 	if (o->has & PROTO_OPT_VMIN) {
 		pack_str(pk, "vmin", 4);
@@ -130,6 +130,10 @@ proto__hello_pack_opts(msgpack_packer *pk, const proto_hello_opts *o)
 	if (o->has & PROTO_OPT_MAPPED) {
 		pack_str(pk, "mapped", 6);
 		pack_entry(pk, &o->mapped);
+	}
+	if (o->has & PROTO_OPT_RELAY) {
+		pack_str(pk, "relay", 5);
+		msgpack_pack_uint16(pk, o->relay);
 	}
 	return 0;
 }
@@ -266,6 +270,12 @@ proto__hello_unpack_opts(const msgpack_object *o, msgpack_zone *zone,
 			opts->has &= ~PROTO_OPT_MAPPED;
 			if (get_entry(v, &opts->mapped) == 0)
 				opts->has |= PROTO_OPT_MAPPED;
+		} else if (key_is(k, "relay")) {
+			opts->has &= ~PROTO_OPT_RELAY;
+			if (proto__msg_get_uint(v, 65535, &u) == 0 && u > 0) {
+				opts->relay = (uint16_t)u;
+				opts->has |= PROTO_OPT_RELAY;
+			}
 		} else if (key_is(k, "addrs")) {
 			opts->naddrs = 0;
 			rc = get_addrs(v, zone, opts);

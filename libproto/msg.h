@@ -90,6 +90,9 @@ enum proto_error_code {
  * GET_CHUNKs of a choked peer ERROR CHOKED; the side that asks sends no
  * GET_CHUNK while choked. A peer starts choked. */
 #define PROTO_CAP_CHOKE 32u
+/* Bit 7: the sender relays (PROTOCOL.md section 13), at the port its
+ * HELLO's "relay" option names. */
+#define PROTO_CAP_RELAY 128u
 
 #define PROTO_PEERS_MAX 64u
 #define PROTO_HOST_MAX 64u
@@ -115,6 +118,7 @@ typedef struct proto_peer_entry {
 #define PROTO_OPT_MAXFRAME 0x04u
 #define PROTO_OPT_SEEN 0x08u
 #define PROTO_OPT_MAPPED 0x10u
+#define PROTO_OPT_RELAY 0x20u
 
 /* One entry of "ext": the peer sends extension `name` as message `type`. */
 typedef struct proto_hello_ext {
@@ -148,6 +152,8 @@ typedef struct proto_hello_opts {
 	size_t rec_len;       /* 1..PROTO_RECORD_MAX */
 	proto_peer_entry mapped; /* "mapped": the address the sender's router
 	                        * forwards to it (a port mapping it holds) */
+	uint16_t relay;       /* "relay": the TCP port where the sender relays
+	                       * (PROTOCOL.md section 13), 1..65535 */
 } proto_hello_opts;
 
 /* The least a maxframe may say: every node takes a HELLO's frame. */

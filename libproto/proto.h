@@ -52,6 +52,7 @@
 #include "nodequery.h"
 #include "dht.h"
 #include "nat.h"
+#include "relay.h"
 #include "addr.h"
 #include "link.h"
 #include "fetch.h"

@@ -29,6 +29,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "error.h"
 #include "server_private.h"
 
 /* The connection longest in its handshake, or NULL. */
@@ -64,9 +65,11 @@ must_wait(const proto_server *srv, const char *host)
 	    srv->nclients >= srv->cfg.max_peers);
 }
 
-/* Takes fd from host:port in: a slot, its handshake under way. */
+/* Takes fd from host:port in (or, relay not NULL, the circuit token names
+ * through that relay): a slot, its handshake under way. */
 static void
-admit(proto_server *srv, evutil_socket_t fd, const char *host, uint16_t port)
+admit_via(proto_server *srv, evutil_socket_t fd, const char *host,
+    uint16_t port, const proto_addr *relay, const uint8_t *token)
 {
 	struct client *cl, *old;
 
@@ -81,13 +84,15 @@ admit(proto_server *srv, evutil_socket_t fd, const char *host, uint16_t port)
 	if (srv->nclients >= srv->cfg.max_peers) {
 		/* Refuse at once rather than leave it waiting in the backlog:
 		 * the peer sees the connection close and tries elsewhere. */
-		evutil_closesocket(fd);
+		if (fd >= 0)
+			evutil_closesocket(fd);
 		proto__server_say(srv, PROTO_LOG_DEBUG,
 		    "refused %s:%u: %u peers", host, port, srv->nclients);
 		return;
 	}
 	if ((cl = calloc(1, sizeof(*cl))) == NULL) {
-		evutil_closesocket(fd);
+		if (fd >= 0)
+			evutil_closesocket(fd);
 		return;
 	}
 	cl->srv = srv;
@@ -98,8 +103,13 @@ admit(proto_server *srv, evutil_socket_t fd, const char *host, uint16_t port)
 	if (srv->cbs.record != NULL)
 		srv->cfg.conn.record = srv->cbs.record(
 		    &srv->cfg.conn.record_len, srv->ctx);
-	if ((cl->conn = proto_conn_accept(srv->base, fd, &srv->cfg.conn,
-	    &proto__server_client_cbs, cl)) == NULL) {
+	cl->conn = relay != NULL && token != NULL ?
+	    proto_conn_accept_relayed(srv->base,
+	    (const struct sockaddr *)&relay->ss, relay->len, token,
+	    &srv->cfg.conn, &proto__server_client_cbs, cl) :
+	    proto_conn_accept(srv->base, fd, &srv->cfg.conn,
+	    &proto__server_client_cbs, cl);
+	if (cl->conn == NULL) {
 		free(cl);
 		return;
 	}
@@ -108,6 +118,24 @@ admit(proto_server *srv, evutil_socket_t fd, const char *host, uint16_t port)
 	proto__server_client_link(srv, cl);
 	srv->nhandshaking++;
 	srv->stats.peers++;
+}
+
+static void
+admit(proto_server *srv, evutil_socket_t fd, const char *host, uint16_t port)
+{
+	admit_via(srv, fd, host, port, NULL, NULL);
+}
+
+int
+proto_server_accept_relayed(proto_server *srv, const proto_addr *relay,
+    const uint8_t *token)
+{
+	char host[PROTO_ADDR_TEXT_MAX];
+	unsigned before = srv->nclients;
+
+	proto_addr_host(relay, host, sizeof(host));
+	admit_via(srv, -1, host, proto_addr_port(relay), relay, token);
+	return srv->nclients > before ? 0 : PROTO_ERR_TOO_BIG;
 }
 
 /* host's handshakes went below the cap: its oldest waiting connection, if

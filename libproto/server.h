@@ -174,6 +174,13 @@ proto_peer_table *proto_server_known(proto_server *srv);
  */
 int proto_server_adopt(proto_server *srv, proto_conn *c);
 
+/* Takes in the circuit its relay (at *relay) announced with token (16
+ * bytes, copied; PROTOCOL.md section 13): connects to the relay, which
+ * joins it to the fetcher, and answers it as a connection it accepted.
+ * 0, or PROTO_ERR_TOO_BIG when the server has no room for it. */
+int proto_server_accept_relayed(proto_server *srv, const proto_addr *relay,
+    const uint8_t *token);
+
 /* A duplex connection the server accepted from the node at a (its
  * identity when a is pinned, else the address and the port it listens
  * on) that no one asks on yet (proto_conn_attachable); NULL when none.

@@ -160,7 +160,8 @@ test_roundtrip(void)
 	m.listen_port = 7000;
 	m.nfiles = 3;
 	m.opts.has = PROTO_OPT_VMIN | PROTO_OPT_MAXREQ | PROTO_OPT_MAXFRAME |
-	    PROTO_OPT_SEEN | PROTO_OPT_MAPPED;
+	    PROTO_OPT_SEEN | PROTO_OPT_MAPPED | PROTO_OPT_RELAY;
+	m.opts.relay = 65535;
 	m.opts.vmin = 1;
 	m.opts.maxreq = 0;
 	m.opts.maxframe = UINT32_MAX;
@@ -178,6 +179,7 @@ test_roundtrip(void)
 	    u.opts.maxreq == 0 && u.opts.maxframe == UINT32_MAX &&
 	    entry_is(&u.opts.seen, "2001:db8::1", 40000) &&
 	    entry_is(&u.opts.mapped, "2001:db8::ffff:ffff:ffff:ffff", 65535) &&
+	    u.opts.relay == 65535 &&
 	    u.opts.naddrs == PROTO_HELLO_ADDRS_MAX &&
 	    u.opts.next == PROTO_HELLO_EXT_MAX;
 	for (size_t i = 0; good && i < PROTO_HELLO_ADDRS_MAX; i++) {
@@ -310,6 +312,9 @@ test_left_out(void)
 		{ "'mapped' 'x'", "mapped a str" },
 		{ "'mapped' 92 'localhost' 01", "mapped a name" },
 		{ "'mapped' 92 '1.2.3.4' 00", "mapped port 0" },
+		{ "'relay' 00", "relay port 0" },
+		{ "'relay' ce 00 01 00 00", "relay port 65536" },
+		{ "'relay' 'x'", "relay a str" },
 		{ "'addrs' 81 01 02", "addrs a map" },
 		{ "'addrs' 99 92 '1.1.1.1' 01 92 '1.1.1.1' 01 92 '1.1.1.1' 01 "
 		  "92 '1.1.1.1' 01 92 '1.1.1.1' 01 92 '1.1.1.1' 01 "
@@ -369,6 +374,12 @@ test_accepted(void)
 	    entry_is(&m.opts.seen, "10.1.2.3", 1),
 	    "maxreq and maxframe past uint32 taken as UINT32_MAX; vmin 0; seen "
 	    "with a 3rd element");
+	proto_msg_clear(&m);
+	free(keep);
+
+	rc = unpack_opts("81 'relay' cd 1b bc", &m, &keep);
+	ok(rc == 0 && m.opts.has == PROTO_OPT_RELAY && m.opts.relay == 7100,
+	    "relay 7100");
 	proto_msg_clear(&m);
 	free(keep);
 

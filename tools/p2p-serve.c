@@ -29,6 +29,7 @@
 
 #include "dht.h"
 #include "nat.h"
+#include "relay.h"
 #include "share.h"
 #include "tls.h"
 #include "tool.h"
@@ -73,6 +74,8 @@ usage(FILE *out)
 	    "                 [--config FILE] [--no-tls] [--identity FILE]\n"
 	    "                 [--secret-file FILE] [--hidden] [--dht]\n"
 	    "                 [--dht-bootstrap HOST:PORT]... [--dht-port PORT] [--nat] [--no-nat]\n"
+	    "                 [--relay] [--relay-port PORT] [--relay-max-circuits N]\n"
+	    "                 [--relay-rate RATE] [--via-relay HOST:PORT]\n"
 	    "                 [FILE...]\n"
 	    "  -p, --port PORT        TCP port to listen on (default %d; 0: any)\n"
 	    "      --bind ADDR        address to listen on (default 0.0.0.0)\n"
@@ -108,6 +111,7 @@ usage(FILE *out)
 	    TOOL_TLS_USAGE
 	    TOOL_DHT_USAGE
 	    TOOL_NAT_USAGE
+	    TOOL_RELAY_USAGE
 	    "  -q, --quiet            print only errors\n"
 	    "  -v, --verbose          print more (repeat for more)\n"
 	    "  -h, --help             print this help and exit\n"
@@ -344,6 +348,7 @@ main(int argc, char **argv)
 		TOOL_LONGOPTS_TLS,
 		TOOL_LONGOPTS_DHT,
 		TOOL_LONGOPTS_NAT,
+		TOOL_LONGOPTS_RELAY,
 		TOOL_LONGOPTS_COMMON,
 	};
 	struct server srv;
@@ -459,7 +464,7 @@ main(int argc, char **argv)
 		default:
 			if (tool_common_option(ch, usage) ||
 			    tool_tls_option(ch) || tool_dht_option(ch) ||
-			    tool_nat_option(ch))
+			    tool_nat_option(ch) || tool_relay_option(ch))
 				break;
 			usage(stderr);
 			return 2;
@@ -503,6 +508,7 @@ main(int argc, char **argv)
 	}
 	srv.cfg.check_heard = 1;
 	srv.cfg.identity = tool_tls_identity();
+	tool_relay_apply(&srv.cfg.server.conn);
 	if ((srv.node = proto_node_new(srv.base, &srv.cfg, &node_cbs,
 	    &srv)) == NULL)
 		tool_die(1, "out of memory");
@@ -546,12 +552,14 @@ main(int argc, char **argv)
 		    "give -d DIR");
 	start_discovery(&srv);
 	tool_nat_start(srv.node);
+	tool_relay_start(srv.node, srv.base, bind_addr);
 	if (tool_dht_on())
 		dht = tool_dht_start(srv.node, 1);
 	event_base_dispatch(srv.base);
 	if (srv.stats)
 		print_stats(&srv);
 	tool_dht_report(dht);
+	tool_relay_end(srv.stats);
 	proto_node_free(srv.node);
 	tool_conn_limit_free();
 	event_free(sigint);

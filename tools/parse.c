@@ -129,6 +129,19 @@ tool_parse_peer(const char *what, const char *arg, int pin_ok, proto_addr *a)
 		    "digits", what, arg, PROTO_IDENTITY_HEX_LEN);
 	if (a == NULL)
 		a = &unused;
+	/* IDENTITY@relay:HOST:PORT: the node IDENTITY, through the relay at
+	 * HOST:PORT. */
+	if (strncmp(addr, "relay:", 6) == 0 && strpbrk(addr + 6, ":[") != NULL) {
+		if (!has_pin)
+			tool_die(2, "%s '%s': a node reached through a relay is "
+			    "named by its identity: IDENTITY@relay:HOST:PORT",
+			    what, arg);
+		if (tool_resolve(addr + 6, a, &why) != 0)
+			tool_die(2, "%s '%s': %s", what, arg, why);
+		proto_addr_set_pin(a, pin);
+		a->relayed = 1;
+		return;
+	}
 	/* A host alone, or [IPv6] alone, means the default port. */
 	size_t n = strlen(addr);
 	if (n > 0 && n < 256 && (addr[0] == '[' ? addr[n - 1] == ']' :

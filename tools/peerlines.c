@@ -12,25 +12,32 @@
 #include "tls.h"
 
 /* arg: HOST:PORT, or ID@HOST:PORT to accept only the peer of that
- * identity there. */
+ * identity there, or ID@relay:HOST:PORT for that node through the relay
+ * there. */
 static void
 add_peer(struct fetch *f, const char *arg)
 {
 	uint8_t pin[PROTO_IDENTITY_LEN];
 	const char *text, *why;
 	proto_addr addr;
-	int has_pin;
+	int has_pin, relayed = 0;
 
 	if ((text = tool_tls_split_pin(arg, pin, &has_pin)) == NULL) {
 		tool_log(LOG_WARN, "peer '%s': the identity before '@' is not "
 		    "%d hex digits", arg, PROTO_IDENTITY_HEX_LEN);
 		return;
 	}
+	if (has_pin && strncmp(text, "relay:", 6) == 0 &&
+	    strpbrk(text + 6, ":[") != NULL) {
+		text += 6;
+		relayed = 1;
+	}
 	if (tool_resolve(text, &addr, &why) != 0) {
 		tool_log(LOG_WARN, "peer '%s': %s", text, why);
 		return;
 	}
 	proto_addr_set_pin(&addr, has_pin ? pin : NULL);
+	addr.relayed = relayed;
 	fetch_add_peer(f, &addr);
 }
 

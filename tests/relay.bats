@@ -1,0 +1,281 @@
+#!/usr/bin/env bats
+# Relays (PROTOCOL.md section 13). The first test builds two home sites behind routers whose
+# masquerade is fully random (a symmetric NAT: each connection out gets a port of its own, so
+# no hole can be punched), and a relay on the internet between them, in network namespaces:
+#   lan-a 10.0.0.2 -> router-a 10.0.0.1 | 5.5.5.1 -> wan 5.5.5.2 (the relay)
+#   lan-b 10.0.1.2 -> router-b 10.0.1.1 | 6.6.6.1 -> wan 6.6.6.2
+# The others run on loopback in the test's own namespace (bats/netns-run). Nothing leaves.
+
+bats_require_minimum_version 1.5.0
+
+load ../bats/common
+load ../bats/netns
+
+setup_file() {
+	export RELAY_PREFIX=p2pr-$$
+}
+
+teardown_file() {
+	netns_remove_prefix "$RELAY_PREFIX"
+}
+
+setup() {
+	common_setup
+	RELAY_NETNS=()
+	mkdir share
+	make_file share/file.bin 400K 17
+	# Bytes no TLS record would hold by chance: the relay must never see them.
+	printf 'PLAINTEXT-MARKER-%04d\n' $(seq 1 2000) >>share/file.bin
+	ID=$(p2p-chunk --id share/file.bin)
+}
+
+teardown() {
+	if ((${#RELAY_NETNS[@]})); then
+		netns_remove "${RELAY_NETNS[@]}"
+	else
+		common_teardown
+	fi
+}
+
+# relaybed_setup: the two sites and wan above; each router drops what comes in unasked.
+relaybed_setup() {
+	local ns site lan wan up
+	[[ $(id -u) == 0 ]] || skip "needs root to create network namespaces"
+	command -v ip >/dev/null 2>&1 || skip "needs ip(8) (iproute2)"
+	command -v nft >/dev/null 2>&1 || skip "needs nft(8) (make deps)"
+	RB=$RELAY_PREFIX-$BATS_TEST_NUMBER
+	ip netns add "$RB-wan" 2>ns.err || skip "cannot create a network namespace: $(head -n 1 ns.err)"
+	RELAY_NETNS+=("$RB-wan")
+	for site in a b; do
+		ip netns add "$RB-$site"
+		RELAY_NETNS+=("$RB-$site")
+		ip netns add "$RB-r$site"
+		RELAY_NETNS+=("$RB-r$site")
+	done
+	for ns in "${RELAY_NETNS[@]}"; do
+		ip -n "$ns" link set lo up
+	done
+	for site in a b; do
+		if [[ $site == a ]]; then lan=10.0.0 wan=5.5.5 up=eth0; else lan=10.0.1 wan=6.6.6 up=eth1; fi
+		ip link add eth0 netns "$RB-$site" type veth peer name lan0 netns "$RB-r$site"
+		ip link add "$up" netns "$RB-wan" type veth peer name wan0 netns "$RB-r$site"
+		ip -n "$RB-r$site" addr add "$lan.1/24" dev lan0
+		ip -n "$RB-r$site" addr add "$wan.1/24" dev wan0
+		ip -n "$RB-$site" addr add "$lan.2/24" dev eth0
+		ip -n "$RB-wan" addr add "$wan.2/24" dev "$up"
+		ip -n "$RB-$site" link set eth0 up
+		ip -n "$RB-wan" link set "$up" up
+		ip -n "$RB-r$site" link set lan0 up
+		ip -n "$RB-r$site" link set wan0 up
+		ip -n "$RB-$site" route add default via "$lan.1"
+		ip -n "$RB-r$site" route add default via "$wan.2"
+		ip netns exec "$RB-r$site" sysctl -q -w net.ipv4.ip_forward=1
+		ip netns exec "$RB-r$site" nft -f - <<'NFT'
+table inet relaybed {
+	chain forward {
+		type filter hook forward priority 0; policy drop;
+		ct state established,related accept
+		iifname "lan0" oifname "wan0" accept
+	}
+	chain postrouting {
+		type nat hook postrouting priority 100; policy accept;
+		oifname "wan0" masquerade fully-random
+	}
+}
+NFT
+	done
+	# The internet routes between the two sites' routers.
+	ip netns exec "$RB-wan" sysctl -q -w net.ipv4.ip_forward=1
+}
+
+in_site() {
+	local where=$1
+	shift
+	ip netns exec "$RB-$where" env -u MINI_P2P_DISCOVERY_ADDR "$@"
+}
+
+# raw_relay MODE ADDR [HEX]: a client of the relay at ADDR that sends what MODE says and then
+# holds its connection (until killed, or 60 s): connect HEX (a circuit to that identity),
+# accept (a token the relay never gave), garbage (an HTTP request), silent (nothing).
+raw_relay() {
+	python3 - "$@" <<'PY' &
+import socket, struct, sys, time, os
+mode, addr = sys.argv[1], sys.argv[2]
+host, port = addr.rsplit(":", 1)
+s = socket.create_connection((host, int(port)), timeout=10)
+def frame(body):
+    return struct.pack(">I", len(body)) + body
+if mode == "connect":
+    s.sendall(frame(b"\x93\x17\x01\xc4\x20" + bytes.fromhex(sys.argv[3])))
+elif mode == "accept":
+    s.sendall(frame(b"\x93\x19\x01\xc4\x10" + os.urandom(16)))
+elif mode == "garbage":
+    s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+print("sent", flush=True)
+s.settimeout(60)
+try:
+    while s.recv(4096):
+        pass
+except OSError:
+    pass
+PY
+	EXTRA_PIDS+=("$!")
+}
+
+# start_relay [ARGS...]: a relay on 127.0.0.1:$RELAY_PORT (debug log in $RELAY_ERR).
+start_relay() {
+	RELAY_PORT=$(unused_port)
+	start_server --cmd p2p-serve -p 0 --bind 127.0.0.1 --no-announce -v --relay \
+		--relay-port "$RELAY_PORT" --stats "$@"
+	RELAY_ERR=$SERVER_ERR
+	RELAY_PID=$SERVER_PID
+	wait_for grep -q "relaying on port $RELAY_PORT" "$RELAY_ERR"
+}
+
+# start_target: a node sharing share/, reached only through the relay (it listens on
+# 127.0.0.2, which the fetches never name); TARGET its identity.
+start_target() {
+	start_server --cmd p2p-serve -p 0 --bind 127.0.0.2 --no-announce -v \
+		--via-relay "127.0.0.1:$RELAY_PORT" -d "$BATS_TEST_TMPDIR/share"
+	TARGET=$(server_identity)
+	wait_for grep -q "relay 127.0.0.1:$RELAY_PORT: reachable through it" "$SERVER_ERR"
+}
+
+@test "relay: two nodes behind symmetric NATs: the fetch goes through the relay in wan, bytes right, path relayed, and the relay saw no plaintext" {
+	relaybed_setup
+	start_server --cmd ip netns exec "$RB-wan" env -u MINI_P2P_DISCOVERY_ADDR \
+		MINI_P2P_RELAY_DUMP="$BATS_TEST_TMPDIR/relayed.bytes" \
+		p2p-serve -p 0 --bind 5.5.5.2 --no-announce -v --relay --relay-port 7100 --stats
+	local relay_err=$SERVER_ERR relay_pid=$SERVER_PID
+	wait_for grep -q 'relaying on port 7100' "$relay_err"
+	start_server --cmd ip netns exec "$RB-b" env -u MINI_P2P_DISCOVERY_ADDR \
+		p2p-serve -p 7000 --bind 0.0.0.0 --no-announce -v --via-relay 5.5.5.2:7100 \
+		-d "$BATS_TEST_TMPDIR/share"
+	local target
+	target=$(server_identity)
+	wait_for grep -q 'relay 5.5.5.2:7100: reachable through it' "$SERVER_ERR"
+	# Straight at site b's router: nothing forwards its port 7000 to the node.
+	run in_site a timeout 10 p2p-fetch -T 3 -p "$target@6.6.6.1:7000" -o direct.bin "$ID"
+	assert_failure
+	# Through the relay.
+	run --separate-stderr in_site a timeout 30 p2p-fetch --stats -p "$target@relay:5.5.5.2:7100" \
+		-o got.bin "$ID"
+	assert_success
+	cmp share/file.bin got.bin
+	assert_equal "$(stats_field "$stderr" paths)" "5.5.5.2:7100/relayed"
+	# The relay saw the node's side from its router's address, not the node's.
+	grep -q 'relay: circuit 5.5.5.1 to 6.6.6.1' "$relay_err"
+	stop_server "$relay_pid"
+	grep -q 'relayed: 1 circuits, 0 refused' "$relay_err"
+	# It copied the whole file's worth, and not one byte of it in the clear.
+	(($(file_size relayed.bytes) > $(file_size share/file.bin)))
+	run grep -c 'PLAINTEXT-MARKER' relayed.bytes
+	assert_output 0
+	grep -q 'PLAINTEXT-MARKER' share/file.bin
+}
+
+@test "relay: a node the relay does not know is refused by code; a relayed peer is named by its identity" {
+	start_relay
+	start_target
+	local other=0000000000000000000000000000000000000000000000000000000000000000
+	# A node the relay does not know: refused at the relay, by its code.
+	run timeout 20 p2p-fetch -T 5 -p "$other@relay:127.0.0.1:$RELAY_PORT" -o x.bin "$ID"
+	assert_failure
+	wait_for grep -q 'relay: refused 127.0.0.1: no such node here' "$RELAY_ERR"
+	# Without TLS the relay could read and forge: refused.
+	run timeout 20 p2p-fetch --no-tls -T 3 -p "$TARGET@relay:127.0.0.1:$RELAY_PORT" -o y.bin "$ID"
+	assert_failure
+	assert_output --partial 'through a relay only with TLS'
+	# A relayed peer is always named by its identity.
+	run p2p-fetch -p "relay:127.0.0.1:$RELAY_PORT" "$ID"
+	assert_failure 2
+	assert_output --partial 'named by its identity'
+	run --separate-stderr timeout 20 p2p-fetch --stats -p "$TARGET@relay:127.0.0.1:$RELAY_PORT" \
+		-o ok.bin "$ID"
+	assert_success
+	cmp share/file.bin ok.bin
+	# The same named on standard input, as p2p-discover's lines are.
+	echo "$TARGET@relay:127.0.0.1:$RELAY_PORT" >peers.txt
+	run --separate-stderr timeout 20 p2p-fetch --stats -o stdin.bin "$ID" <peers.txt
+	assert_success
+	cmp share/file.bin stdin.bin
+	assert_equal "$(stats_field "$stderr" paths)" "127.0.0.1:$RELAY_PORT/relayed"
+}
+
+@test "relay: circuits past --relay-max-circuits are refused, and served again once one ends" {
+	start_relay --relay-max-circuits 1
+	start_target
+	raw_relay connect "127.0.0.1:$RELAY_PORT" "$TARGET" >held.out
+	local holder=$!
+	wait_for grep -q sent held.out
+	wait_for grep -q 'relay: circuit 127.0.0.1 to 127.0.0.1' "$RELAY_ERR"
+	run timeout 20 p2p-fetch -T 5 -p "$TARGET@relay:127.0.0.1:$RELAY_PORT" -o x.bin "$ID"
+	assert_failure
+	wait_for grep -q 'relay: refused 127.0.0.1: too many circuits' "$RELAY_ERR"
+	kill "$holder"
+	run --separate-stderr timeout 20 p2p-fetch --stats -p "$TARGET@relay:127.0.0.1:$RELAY_PORT" \
+		-o ok.bin "$ID"
+	assert_success
+	cmp share/file.bin ok.bin
+}
+
+@test "relay: garbage, a forged token and a silent client do not stall a circuit" {
+	start_relay
+	start_target
+	raw_relay garbage "127.0.0.1:$RELAY_PORT" >garbage.out
+	raw_relay accept "127.0.0.1:$RELAY_PORT" >accept.out
+	raw_relay silent "127.0.0.1:$RELAY_PORT" >silent.out
+	wait_for grep -q sent garbage.out
+	wait_for grep -q sent accept.out
+	wait_for grep -q sent silent.out
+	wait_for grep -q 'relay: refused 127.0.0.1: too big' "$RELAY_ERR"
+	wait_for grep -q 'relay: refused 127.0.0.1: no such token' "$RELAY_ERR"
+	run --separate-stderr timeout 20 p2p-fetch --stats -p "$TARGET@relay:127.0.0.1:$RELAY_PORT" \
+		-o ok.bin "$ID"
+	assert_success
+	cmp share/file.bin ok.bin
+	assert_equal "$(stats_field "$stderr" paths)" "127.0.0.1:$RELAY_PORT/relayed"
+}
+
+@test "relay: a relay says so in its HELLO (caps bit 7, its port in \"relay\"); another node does not" {
+	start_relay
+	local relay_addr=$SERVER_ADDR
+	run --separate-stderr timeout 10 p2p-fetch -vv --list -p "$relay_addr"
+	assert_success
+	[[ $stderr == *"$relay_addr: relays on port $RELAY_PORT"* ]]
+	start_server --cmd p2p-serve -p 0 --bind 127.0.0.1 --no-announce share/file.bin
+	run --separate-stderr timeout 10 p2p-fetch -vv --list -p "$SERVER_ADDR"
+	assert_success
+	[[ $stderr != *"relays on port"* ]]
+}
+
+@test "relay: one address registers at most 4 nodes; the 5th is refused and tries again later" {
+	start_relay
+	local i
+	for i in 1 2 3 4 5; do
+		start_server --cmd p2p-serve -p 0 --bind 127.0.0.1 --no-announce -v \
+			--identity "$BATS_TEST_TMPDIR/k$i.pem" --via-relay "127.0.0.1:$RELAY_PORT" \
+			share/file.bin
+		if ((i < 5)); then
+			wait_for grep -q 'reachable through it' "$SERVER_ERR"
+		fi
+	done
+	wait_for grep -q "relay 127.0.0.1:$RELAY_PORT: relay full; again in" "$SERVER_ERR"
+	run grep -c 'registered' "$RELAY_ERR"
+	assert_output 4
+}
+
+@test "relay: a node re-registers after its relay restarts" {
+	start_relay
+	local port=$RELAY_PORT
+	start_target
+	local target_err=$SERVER_ERR
+	stop_server "$RELAY_PID"
+	start_server --cmd p2p-serve -p 0 --bind 127.0.0.1 --no-announce -v --relay --relay-port "$port"
+	RELAY_ERR=$SERVER_ERR
+	wait_for grep -q "relay: 127.0.0.1 registered" "$RELAY_ERR"
+	run timeout 20 p2p-fetch -p "$TARGET@relay:127.0.0.1:$port" -o ok.bin "$ID"
+	assert_success
+	cmp share/file.bin ok.bin
+	grep -q 'again in' "$target_err"
+}
