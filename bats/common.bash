@@ -124,12 +124,13 @@ wait_exit() {
 
 # ---- servers ----
 
-# _first_line_addr FILE: true when FILE holds a complete first line HOST:PORT.
+# _first_line_addr FILE: true when FILE holds a complete first line HOST:PORT ([HOST]:PORT for
+# IPv6).
 _first_line_addr() {
 	local line
 	[[ -s $1 ]] || return 1
 	IFS= read -r line <"$1" || return 1 # no newline yet: not complete
-	[[ $line =~ ^[^:[:space:]]+:[0-9]+$ ]]
+	[[ $line =~ ^([^:[:space:]]+|\[[0-9a-fA-F:.%a-z]+\]):[0-9]+$ ]]
 }
 
 # One way to start a server: start_server. Whatever it starts is recorded in SERVER_PIDS, and
