@@ -21,6 +21,9 @@ bats_load_library bats-file
 # Discovery (a later issue) must never leave the loopback; the rest of the environment is reset
 # so that a developer's settings cannot change what the tools do under test.
 export MINI_P2P_DISCOVERY_ADDR=127.255.255.255
+# IPv6 discovery (multicast to each interface's link) is off; tests/ipv6.bats turns it on
+# inside its namespaces only.
+export MINI_P2P_DISCOVERY_ADDR6=off
 # Nor the DHT: libproto refuses to start it with the public bootstrap node or any name.
 export MINI_P2P_NO_PUBLIC_DHT=1
 unset MINI_P2P_DHT MINI_P2P_DHT_BOOTSTRAP MINI_P2P_DHT_PORT

@@ -139,3 +139,61 @@ discover_finds6() {
 		grep -qxF "$a" <<<"$DISCOVERED" || return 1
 	done
 }
+
+@test "ipv6: LAN discovery over IPv6 multicast finds a and b by their fd00:77 addresses, not d behind the router" {
+	serve6 a fd00:77::1 -d "$BATS_TEST_TMPDIR/share-a"
+	local a=$SERVER_ADDR
+	serve6 b fd00:77::2 -d "$BATS_TEST_TMPDIR/share-b"
+	local b=$SERVER_ADDR
+	serve6 d fd00:78::2 -d "$BATS_TEST_TMPDIR/share-b"
+	local d=$SERVER_ADDR
+	wait_for listed6 c "$a" "$ID_A"
+	wait_for listed6 c "$b" "$ID_B"
+	wait_for listed6 c "$d" "$ID_B"
+	run -0 --separate-stderr in6 c timeout 20 p2p-discover -t 2 </dev/null
+	assert_line "$a"
+	assert_line "$b"
+	refute_line "$d"
+	no_duplicate_lines "$output"
+}
+
+@test "ipv6: p2p-discover --hash ID | p2p-fetch ID > out, found and fetched over IPv6 alone" {
+	serve6 a fd00:77::1 -d "$BATS_TEST_TMPDIR/share-a"
+	wait_for listed6 c "$SERVER_ADDR" "$ID_A"
+	in6 c timeout 30 sh -c "p2p-discover -t 2 --hash $ID_A | p2p-fetch $ID_A > out" </dev/null
+	cmp out share-a/only-a.bin
+}
+
+@test "ipv6: a server started after p2p-discover is found: its announcement reaches the group" {
+	in6 c timeout 30 p2p-discover -t 8 >found 2>/dev/null </dev/null &
+	EXTRA_PIDS+=($!)
+	sleep 1
+	serve6 a fd00:77::1 -d "$BATS_TEST_TMPDIR/share-a"
+	wait_for grep -qxF "$SERVER_ADDR" found
+}
+
+@test "ipv6: MINI_P2P_DISCOVERY_ADDR set and MINI_P2P_DISCOVERY_ADDR6 not: no IPv6 discovery" {
+	serve6 a fd00:77::1 -d "$BATS_TEST_TMPDIR/share-a"
+	local a=$SERVER_ADDR
+	wait_for listed6 c "$a" "$ID_A"
+	# An asker kept on its host (the README's safe run) asks nobody over IPv6...
+	run --separate-stderr in6 c env MINI_P2P_DISCOVERY_ADDR=127.255.255.255 \
+		timeout 20 p2p-discover -t 2 </dev/null
+	refute_output --partial "$a"
+	run --separate-stderr in6 c env MINI_P2P_DISCOVERY_ADDR6=off \
+		timeout 20 p2p-discover -t 2 </dev/null
+	refute_output --partial "$a"
+	# ...and a server kept so neither announces nor answers over IPv6.
+	start_server --cmd ip netns exec "$NS-b" env -u MINI_P2P_DISCOVERY_ADDR6 \
+		MINI_P2P_DISCOVERY_ADDR=127.255.255.255 p2p-serve -p 0 --bind :: -n quiet -d "$BATS_TEST_TMPDIR/share-b"
+	local quiet="[fd00:77::2]:$SERVER_PORT"
+	wait_for listed6 c "$quiet" "$ID_B"
+	run -0 --separate-stderr in6 c timeout 20 p2p-discover -t 2 </dev/null
+	assert_line "$a"
+	refute_line "$quiet"
+}
+
+@test "ipv6: MINI_P2P_DISCOVERY_ADDR6 that is not an IPv6 address or off is a usage error" {
+	run -2 --separate-stderr env MINI_P2P_DISCOVERY_ADDR6=10.0.0.1 p2p-discover -t 1 </dev/null
+	assert_stderr --partial MINI_P2P_DISCOVERY_ADDR6
+}

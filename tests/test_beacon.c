@@ -82,9 +82,10 @@ nfiles_cb(void *ctx)
 }
 
 static void
-announce_cb(const struct sockaddr_in *from, const proto_disco_msg *m,
+announce_cb(const struct sockaddr *sa, const proto_disco_msg *m,
     void *ctx)
 {
+	const struct sockaddr_in *from = (const void *)sa;
 	struct rec *r = ctx;
 
 	if (r->nann >= MAXREC)
@@ -100,8 +101,9 @@ announce_cb(const struct sockaddr_in *from, const proto_disco_msg *m,
 }
 
 static void
-bad_cb(const struct sockaddr_in *from, int err, void *ctx)
+bad_cb(const struct sockaddr *sa, int err, void *ctx)
 {
+	const struct sockaddr_in *from = (const void *)sa;
 	struct rec *r = ctx;
 
 	if (r->nbad < MAXREC) {
