@@ -983,6 +983,12 @@ test_stamp(void)
 static void
 test_stamp6(void)
 {
+	/* docs/PROTOCOL.md section 6: the vector of test_stamp, sent from
+	 * fd00::5. */
+	static const uint8_t vector[] = { 0x99, 0xa4, 'm', 'p', '2', 'p',
+	    0x01, 0x01, 0x00, 0xcd, 0x1f, 0x90, 0xa1, 'a', 0x01,
+	    0xce, 0x65, 0x53, 0xf1, 0x00, 0xc4, 0x10, 0xfd, 0, 0, 0, 0, 0, 0,
+	    0, 0, 0, 0, 0, 0, 0, 0, 5 };
 	proto_disco_msg m, u;
 	struct sockaddr_in6 from;
 	struct sockaddr_in from4;
@@ -998,20 +1004,19 @@ test_stamp6(void)
 	m.stamped = 1;
 	m.time = (uint64_t)t;
 	m.addr_len = 16;
-	inet_pton(AF_INET6, "fd00:77::1", m.addr);
+	inet_pton(AF_INET6, "fd00::5", m.addr);
 	is_int(pack(&m, &d), 0, "stamp6: packs");
-	is_int((int)d.n, 38, "stamp6: 12 bytes more than over IPv4 (38)");
-	ok(d.n >= 18 && memcmp(d.b + d.n - 18, "\xc4\x10\xfd\x00\x00\x77",
-	    6) == 0, "stamp6: addr a 16-byte bin");
+	ok(d.n == sizeof(vector) && memcmp(d.b, vector, d.n) == 0,
+	    "stamp6: the IPv6 test vector of PROTOCOL.md (%zu bytes)", d.n);
 	is_int(proto_disco_unpack(d.b, d.n, &u), 0, "stamp6: unpacks");
 	ok(u.stamped && u.addr_len == 16 && memcmp(u.addr, m.addr, 16) == 0,
 	    "stamp6: addr read back, 16 bytes");
 	memset(&from, 0, sizeof(from));
 	from.sin6_family = AF_INET6;
-	inet_pton(AF_INET6, "fd00:77::1", &from.sin6_addr);
+	inet_pton(AF_INET6, "fd00::5", &from.sin6_addr);
 	is_int(proto_disco_check_announce(&u, (const struct sockaddr *)&from,
 	    t, 1), 0, "check6 sealed: from its addr -> believed");
-	inet_pton(AF_INET6, "fd00:77::2", &from.sin6_addr);
+	inet_pton(AF_INET6, "fd00::6", &from.sin6_addr);
 	is_int(proto_disco_check_announce(&u, (const struct sockaddr *)&from,
 	    t, 1), PROTO_ERR_STALE, "check6 sealed: another address -> STALE");
 	from_addr(&from4, "253.0.0.0");
