@@ -73,6 +73,7 @@ proto__conn_really_free(proto_conn *c)
 		evbuffer_remove_cb_entry(bufferevent_get_output(c->bev),
 		    c->drained);
 	proto__conn_duplex_free(c);
+	proto__conn_race_free(c);
 	bufferevent_free(c->bev);
 	free(c->scratch);
 	free(c);
@@ -209,8 +210,8 @@ hello_options(proto_conn *c, const proto_conn_config *cfg)
 	c->peer_max_frame = PROTO_FRAME_MAX;
 }
 
-static proto_conn *
-conn_setup(struct bufferevent *bev, const proto_conn_config *cfg,
+proto_conn *
+proto__conn_setup(struct bufferevent *bev, const proto_conn_config *cfg,
     const proto_conn_cbs *cbs, void *ctx, const struct sockaddr *sa)
 {
 	proto_conn *c;
@@ -308,7 +309,7 @@ proto_conn_new(struct bufferevent *bev, const proto_conn_config *cfg,
     const proto_conn_cbs *cbs, void *ctx)
 {
 	evutil_socket_t fd = bufferevent_getfd(bev);
-	proto_conn *c = conn_setup(bev, cfg, cbs, ctx, NULL);
+	proto_conn *c = proto__conn_setup(bev, cfg, cbs, ctx, NULL);
 	int one = 1;
 
 	if (c == NULL)
@@ -361,7 +362,7 @@ proto_conn_connect(struct event_base *base, const struct sockaddr *sa,
 		bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL)
 		return NULL;
-	if ((c = conn_setup(bev, cfg, cbs, ctx, sa)) == NULL)
+	if ((c = proto__conn_setup(bev, cfg, cbs, ctx, sa)) == NULL)
 		return NULL;
 	if (bufferevent_socket_connect(bev, sa, (int)salen) != 0) {
 		int err = errno;

@@ -136,8 +136,18 @@ connect_peer(struct fetch_peer *p)
 	cfg.caps |= PROTO_CAP_HASHES | PROTO_CAP_CHOKE;
 	if (f->cbs.on_tree != NULL || f->cfg.list)
 		cfg.caps |= PROTO_CAP_TREES;
-	p->conn = proto_conn_connect(f->base, (struct sockaddr *)&p->addr.ss,
-	    p->addr.len, &cfg, &proto__fetch_peer_cbs, p);
+	/* A node that must show an identity may be named at several
+	 * addresses: raced, and the race waits for the loop, so that those
+	 * named with this one (a link's) join it. */
+	if (p->addr.has_pin) {
+		proto_addr all[PROTO_CONN_RACE_MAX];
+		all[0] = p->addr;
+		memcpy(all + 1, p->alts, p->nalts * sizeof(*all));
+		p->conn = proto_conn_connect_race(f->base, all, p->nalts + 1,
+		    &cfg, &proto__fetch_peer_cbs, p);
+	} else
+		p->conn = proto_conn_connect(f->base, (struct sockaddr *)
+		    &p->addr.ss, p->addr.len, &cfg, &proto__fetch_peer_cbs, p);
 	if (p->conn == NULL) {
 		proto__fetch_peer_fail(p, 0, "connect %s: %s", proto_addr_text(&p->addr),
 		    strerror(errno));
@@ -195,6 +205,34 @@ find_peer(const proto_fetch *f, const proto_addr *a)
 		if (proto_addr_equal(&f->peers[i]->addr, a))
 			return f->peers[i];
 	return NULL;
+}
+
+/* Another address of a node known at one already, by the identity it
+ * must show there: raced with the first (happy eyeballs) rather than a
+ * peer of its own. 1 when taken so. */
+static int
+another_address(proto_fetch *f, const proto_addr *a)
+{
+	if (!a->has_pin)
+		return 0;
+	for (size_t i = 0; i < f->npeers; i++) {
+		struct fetch_peer *p = f->peers[i];
+		if (!p->addr.has_pin || p->bad || memcmp(p->addr.pin, a->pin,
+		    PROTO_IDENTITY_LEN) != 0)
+			continue;
+		for (size_t j = 0; j < p->nalts; j++)
+			if (proto_addr_equal(&p->alts[j], a))
+				return 1;
+		if (p->nalts == sizeof(p->alts) / sizeof(p->alts[0]))
+			return 0;
+		p->alts[p->nalts++] = *a;
+		if (p->conn != NULL && !p->borrowed)
+			(void)proto_conn_race_add(p->conn, a);
+		proto__fetch_log(f, PROTO_LOG_DEBUG, "%s: another address of "
+		    "%s", proto_addr_text(a), proto_addr_text(&p->addr));
+		return 1;
+	}
+	return 0;
 }
 
 /* Room to connect one more: under max_peers, and for a learned one
@@ -341,6 +379,8 @@ proto__fetch_add_peer(proto_fetch *f, const proto_addr *addr, int learned,
 		revive(f, p, learned, source);
 		return 0;
 	}
+	if (another_address(f, addr))
+		return 0;
 	if (!room_for(f, learned, source)) {
 		/* The owner's peers wait their turn: the first ones given
 		 * may all be stalling. */

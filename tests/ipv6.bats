@@ -197,3 +197,45 @@ discover_finds6() {
 	run -2 --separate-stderr env MINI_P2P_DISCOVERY_ADDR6=10.0.0.1 p2p-discover -t 1 </dev/null
 	assert_stderr --partial MINI_P2P_DISCOVERY_ADDR6
 }
+
+# dual_stack: a and c get IPv4 addresses too (10.77.0.1 and .3); a serves share-a on both
+# families. Sets A_PORT and A_ID (its identity).
+dual_stack() {
+	ip -n "$NS-a" addr add 10.77.0.1/24 dev eth0
+	ip -n "$NS-c" addr add 10.77.0.3/24 dev eth0
+	serve6 a fd00:77::1 -d "$BATS_TEST_TMPDIR/share-a"
+	A_PORT=$SERVER_PORT
+	A_ID=$(server_identity)
+	wait_for listed6 c "10.77.0.1:$A_PORT" "$ID_A"
+	wait_for listed6 c "[fd00:77::1]:$A_PORT" "$ID_A"
+}
+
+@test "ipv6: happy eyeballs: a node named at IPv4 and IPv6 addresses is reached over IPv6 first, once" {
+	dual_stack
+	run -0 --separate-stderr in6 c env P2P_LOG=debug timeout 30 p2p-fetch -o out \
+		"p2p://$ID_A@10.77.0.1:$A_PORT,[fd00:77::1]:$A_PORT#$A_ID" </dev/null
+	cmp out share-a/only-a.bin
+	# one peer, not one an address: the IPv6 one, named second, joined the race, and went first
+	assert_stderr --partial "[fd00:77::1]:$A_PORT: another address of 10.77.0.1:$A_PORT"
+	assert_stderr --partial "[fd00:77::1]:$A_PORT: connecting (1 of 2)"
+	assert_stderr --partial "[fd00:77::1]:$A_PORT: connected first of 2 addresses"
+	assert_stderr --partial "from [fd00:77::1]:$A_PORT"
+}
+
+@test "ipv6: happy eyeballs: its IPv4 address dead (nobody there), the IPv6 one serves" {
+	dual_stack
+	run -0 --separate-stderr in6 c env P2P_LOG=debug timeout 30 p2p-fetch -o out \
+		"p2p://$ID_A@10.77.0.99:$A_PORT,[fd00:77::1]:$A_PORT#$A_ID" </dev/null
+	cmp out share-a/only-a.bin
+	assert_stderr --partial "[fd00:77::1]:$A_PORT: connected first of 2 addresses"
+}
+
+@test "ipv6: happy eyeballs: its IPv6 address dead (nobody answers neighbour discovery), falls through to IPv4" {
+	dual_stack
+	run -0 --separate-stderr in6 c env P2P_LOG=debug timeout 30 p2p-fetch -o out \
+		"p2p://$ID_A@[fd00:77::99]:$A_PORT,10.77.0.1:$A_PORT#$A_ID" </dev/null
+	cmp out share-a/only-a.bin
+	assert_stderr --partial "[fd00:77::99]:$A_PORT: connecting (1 of 2)"
+	assert_stderr --partial "10.77.0.1:$A_PORT: connected first of 2 addresses"
+	assert_stderr --partial "from 10.77.0.1:$A_PORT"
+}
