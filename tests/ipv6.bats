@@ -239,3 +239,20 @@ dual_stack() {
 	assert_stderr --partial "10.77.0.1:$A_PORT: connected first of 2 addresses"
 	assert_stderr --partial "from 10.77.0.1:$A_PORT"
 }
+
+@test "ipv6: the DHT across IPv6-only sites: a dhtnode bootstrap on the router, a file served in a found and fetched from d" {
+	command -v dhtnode >/dev/null 2>&1 || skip "needs dhtnode (make deps)"
+	[[ -e $P2P_BIN/../lib/mini-p2p/dht.so ]] || skip "no DHT module (make deps, then make)"
+	ip netns exec "$NS-r" dhtnode -s -p 4222 >dhtnode.log 2>&1 &
+	EXTRA_PIDS+=($!)
+	local boot='[fd00:78::1]:4222'
+	start_server --cmd ip netns exec "$NS-a" p2p-serve -p 0 --bind :: \
+		-d "$BATS_TEST_TMPDIR/share-a" --dht --dht-bootstrap '[fd00:77::fe]:4222'
+	local a="[fd00:77::1]:$SERVER_PORT"
+	run --separate-stderr in6 d timeout 40 p2p-discover --dht --dht-bootstrap "$boot" \
+		--hash "$ID_A" -t 15
+	assert_success
+	assert_output "$a"
+	in6 d p2p-fetch -T 10 "$ID_A" <<<"$output" >out
+	cmp out share-a/only-a.bin
+}
