@@ -136,10 +136,10 @@ connect_peer(struct fetch_peer *p)
 	cfg.caps |= PROTO_CAP_HASHES | PROTO_CAP_CHOKE;
 	if (f->cbs.on_tree != NULL || f->cfg.list)
 		cfg.caps |= PROTO_CAP_TREES;
-	/* A node that must show an identity may be named at several
+	/* A node the owner names with an identity may be named at several
 	 * addresses: raced, and the race waits for the loop, so that those
 	 * named with this one (a link's) join it. */
-	if (p->addr.has_pin) {
+	if (p->addr.has_pin && !p->learned) {
 		proto_addr all[PROTO_CONN_RACE_MAX];
 		all[0] = p->addr;
 		memcpy(all + 1, p->alts, p->nalts * sizeof(*all));
@@ -207,9 +207,12 @@ find_peer(const proto_fetch *f, const proto_addr *a)
 	return NULL;
 }
 
-/* Another address of a node known at one already, by the identity it
- * must show there: raced with the first (happy eyeballs) rather than a
- * peer of its own. 1 when taken so. */
+/* Another address the owner gives of a node it gave at one already, by
+ * the identity it must show there (a link's): raced with the first
+ * (happy eyeballs) rather than a peer of its own. Addresses learned from
+ * records stay peers of their own: one of them answering for another
+ * node would otherwise end the race with the wrong identity. 1 when
+ * taken so. */
 static int
 another_address(proto_fetch *f, const proto_addr *a)
 {
@@ -217,7 +220,8 @@ another_address(proto_fetch *f, const proto_addr *a)
 		return 0;
 	for (size_t i = 0; i < f->npeers; i++) {
 		struct fetch_peer *p = f->peers[i];
-		if (!p->addr.has_pin || p->bad || memcmp(p->addr.pin, a->pin,
+		if (p->learned || !p->addr.has_pin || p->bad ||
+		    memcmp(p->addr.pin, a->pin,
 		    PROTO_IDENTITY_LEN) != 0)
 			continue;
 		for (size_t j = 0; j < p->nalts; j++)
@@ -379,7 +383,7 @@ proto__fetch_add_peer(proto_fetch *f, const proto_addr *addr, int learned,
 		revive(f, p, learned, source);
 		return 0;
 	}
-	if (another_address(f, addr))
+	if (!learned && another_address(f, addr))
 		return 0;
 	if (!room_for(f, learned, source)) {
 		/* The owner's peers wait their turn: the first ones given
