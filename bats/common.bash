@@ -21,6 +21,9 @@ bats_load_library bats-file
 # Discovery (a later issue) must never leave the loopback; the rest of the environment is reset
 # so that a developer's settings cannot change what the tools do under test.
 export MINI_P2P_DISCOVERY_ADDR=127.255.255.255
+# IPv6 discovery (multicast to each interface's link) is off; tests/ipv6.bats turns it on
+# inside its namespaces only.
+export MINI_P2P_DISCOVERY_ADDR6=off
 # Nor the DHT: libproto refuses to start it with the public bootstrap node or any name.
 export MINI_P2P_NO_PUBLIC_DHT=1
 unset MINI_P2P_DHT MINI_P2P_DHT_BOOTSTRAP MINI_P2P_DHT_PORT
@@ -124,12 +127,13 @@ wait_exit() {
 
 # ---- servers ----
 
-# _first_line_addr FILE: true when FILE holds a complete first line HOST:PORT.
+# _first_line_addr FILE: true when FILE holds a complete first line HOST:PORT ([HOST]:PORT for
+# IPv6).
 _first_line_addr() {
 	local line
 	[[ -s $1 ]] || return 1
 	IFS= read -r line <"$1" || return 1 # no newline yet: not complete
-	[[ $line =~ ^[^:[:space:]]+:[0-9]+$ ]]
+	[[ $line =~ ^([^:[:space:]]+|\[[0-9a-fA-F:.%a-z]+\]):[0-9]+$ ]]
 }
 
 # One way to start a server: start_server. Whatever it starts is recorded in SERVER_PIDS, and

@@ -19,6 +19,8 @@ typedef struct proto_beacon proto_beacon;
 typedef struct proto_beacon_config {
 	uint16_t port;          /* discovery port; 0 means PROTO_DISCO_PORT */
 	const char *target;     /* override of the broadcast targets, or NULL */
+	const char *target6;    /* of the IPv6 targets (proto_disco_targets6:
+	                         * "off", an address, or NULL) */
 	unsigned interval;      /* seconds between announcements; 0 means 30 */
 	uint16_t tcp_port;      /* what the announcements advertise */
 	const char *name;       /* node name; borrowed during _new */
@@ -36,14 +38,16 @@ typedef struct proto_beacon_cbs {
 	/* The node's file count, for announcements. */
 	uint64_t (*nfiles)(void *ctx);
 	/* Optional: another node announced itself. m borrows the datagram. */
-	void (*on_announce)(const struct sockaddr_in *from,
+	void (*on_announce)(const struct sockaddr *from,
 	    const proto_disco_msg *m, void *ctx);
-	/* Optional: a datagram was ignored; err is a PROTO_ERR_*. */
-	void (*on_bad)(const struct sockaddr_in *from, int err, void *ctx);
+	/* Optional: a datagram was ignored; err is a PROTO_ERR_*. from is
+	 * a sockaddr_in or, over IPv6, a sockaddr_in6. */
+	void (*on_bad)(const struct sockaddr *from, int err, void *ctx);
 } proto_beacon_cbs;
 
-/* Binds the discovery port (shared with other nodes on the host), announces
- * at once and starts answering. cfg is copied (name and secret too); cbs is
+/* Binds the discovery port (shared with other nodes on the host), over
+ * IPv6 too when there are IPv6 targets (a system without IPv6 leaves it
+ * IPv4 only), announces at once and starts answering. cfg is copied (name and secret too); cbs is
  * copied; ctx is passed to every callback; base must outlive the beacon,
  * which the caller frees with proto_beacon_free. NULL with errno set when
  * the socket cannot be had (ENOMEM when out of memory); PROTO_ERR-style

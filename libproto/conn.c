@@ -74,6 +74,7 @@ proto__conn_really_free(proto_conn *c)
 		evbuffer_remove_cb_entry(bufferevent_get_output(c->bev),
 		    c->drained);
 	proto__conn_duplex_free(c);
+	proto__conn_race_free(c);
 	bufferevent_free(c->bev);
 	free(c->scratch);
 	free(c);
@@ -311,6 +312,14 @@ conn_setup(struct bufferevent *bev, const proto_conn_config *cfg,
 		return NULL;
 	}
 	return c;
+}
+
+/* A connection made as ever (connrace.c's too). */
+proto_conn *
+proto__conn_setup(struct bufferevent *bev, const proto_conn_config *cfg,
+    const proto_conn_cbs *cbs, void *ctx, const struct sockaddr *sa)
+{
+	return conn_setup(bev, cfg, cbs, ctx, sa, CONN_PLAIN);
 }
 
 proto_conn *

@@ -152,6 +152,29 @@ proto_conn *proto_conn_accept_relayed(struct event_base *base,
     const struct sockaddr *sa, socklen_t salen, const uint8_t *token,
     const proto_conn_config *cfg, const proto_conn_cbs *cbs, void *ctx);
 
+/*
+ * Happy eyeballs (RFC 8305): as proto_conn_connect, to the first of
+ * addrs[0..n) (1 to PROTO_CONN_RACE_MAX; copied) whose TCP connect
+ * completes. IPv6 addresses are tried first, the families then taking
+ * turns; each attempt starts PROTO_CONN_RACE_DELAY_MS after the one before,
+ * or at once when the one before failed; the first connected wins and the
+ * others are closed, then TLS and the HELLO go on the winner (the
+ * connection's peer from then). The first attempt starts once the loop
+ * runs, so that proto_conn_race_add may add addresses before. All failing,
+ * on_close gets PROTO_ERR_SYSTEM with errno the last failure's. NULL with
+ * errno set when it cannot start.
+ */
+#define PROTO_CONN_RACE_MAX 8
+#define PROTO_CONN_RACE_DELAY_MS 250
+proto_conn *proto_conn_connect_race(struct event_base *base,
+    const proto_addr *addrs, size_t n, const proto_conn_config *cfg,
+    const proto_conn_cbs *cbs, void *ctx);
+
+/* Adds a (copied) to the addresses c races, before its first attempt. 0
+ * (also when a is among them already); PROTO_ERR_INVALID when c races no
+ * more (not made by proto_conn_connect_race, started, or full). */
+int proto_conn_race_add(proto_conn *c, const proto_addr *a);
+
 /* Closes the connection at once, dropping queued output; safe inside any of
  * its callbacks. No callback follows. NULL does nothing. Only the ERROR by
  * which this side refused the peer (PROTO_ERR_VERSION, PROTO_ERR_AUTH) is

@@ -119,6 +119,9 @@ struct proto_conn {
 	uint16_t peer_port;
 	uint64_t peer_nfiles;
 	uint64_t peer_caps;
+	struct proto__race *race;   /* the attempts of
+	                             * proto_conn_connect_race, until one
+	                             * wins (connrace.c) */
 	proto_addr peer_addr;       /* the socket's peer, when known */
 	int has_peer_addr;
 	/* What the peer's HELLO said, and the version agreed. */
@@ -162,6 +165,13 @@ void proto__conn_really_free(proto_conn *c);
 void proto__conn_linger(proto_conn *c);
 void proto__conn_leave(proto_conn *c);
 void proto__conn_fail(proto_conn *c, int err);
+/* conn.c's set-up of a connection on bev, which it owns from then (freed
+ * when it fails); sa: the peer we dial, NULL for one accepted. */
+proto_conn *proto__conn_setup(struct bufferevent *bev,
+    const proto_conn_config *cfg, const proto_conn_cbs *cbs, void *ctx,
+    const struct sockaddr *sa);
+/* connrace.c: ends a race still running (its sockets closed). */
+void proto__conn_race_free(proto_conn *c);
 
 /* connread.c: the frame reader. */
 void proto__conn_set_read_marks(proto_conn *c, size_t low);

@@ -67,7 +67,8 @@ proto_disco_pack(const proto_disco_msg *m, uint8_t *buf, size_t cap,
 		msgpack_pack_uint64(&pk, m->nfiles);
 		if (m->stamped) {
 			msgpack_pack_uint64(&pk, m->time);
-			msgpack_pack_bin_with_body(&pk, m->addr, 4);
+			msgpack_pack_bin_with_body(&pk, m->addr,
+			    m->addr_len == 16 ? 16 : 4);
 		}
 	} else
 		rc = PROTO_ERR_INVALID;
@@ -195,9 +196,11 @@ proto_disco_unpack(const uint8_t *buf, size_t len, proto_disco_msg *m)
 			return PROTO_ERR_MALFORMED;
 		if (items >= 9) {
 			if (read_uint(&c, &m->time) != 0 ||
-			    read_raw(&c, 1, &raw, &n) != 0 || n != 4)
+			    read_raw(&c, 1, &raw, &n) != 0 ||
+			    (n != 4 && n != 16))
 				return PROTO_ERR_MALFORMED;
-			memcpy(m->addr, raw, 4);
+			memcpy(m->addr, raw, n);
+			m->addr_len = n;
 			m->stamped = 1;
 		}
 		return 0;
@@ -207,13 +210,19 @@ proto_disco_unpack(const uint8_t *buf, size_t len, proto_disco_msg *m)
 
 int
 proto_disco_check_announce(const proto_disco_msg *m,
-    const struct sockaddr_in *from, time_t now, int sealed)
+    const struct sockaddr *from, time_t now, int sealed)
 {
 	uint64_t t = now < 0 ? 0 : (uint64_t)now;
+	const void *src = from->sa_family == AF_INET6 ?
+	    (const void *)&((const struct sockaddr_in6 *)(const void *)from)->
+	    sin6_addr : (const void *)&((const struct sockaddr_in *)
+	    (const void *)from)->sin_addr;
+	size_t srclen = from->sa_family == AF_INET6 ? 16 : 4;
 
 	if (!sealed)
 		return 0;
-	if (!m->stamped || memcmp(m->addr, &from->sin_addr.s_addr, 4) != 0)
+	if (!m->stamped || (m->addr_len == 16 ? 16u : 4u) != srclen ||
+	    memcmp(m->addr, src, srclen) != 0)
 		return PROTO_ERR_STALE;
 	if (m->time > t ? m->time - t > PROTO_DISCO_FRESH_SECS :
 	    t - m->time > PROTO_DISCO_FRESH_SECS)

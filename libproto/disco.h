@@ -38,7 +38,9 @@ typedef struct proto_disco_msg {
 	int stamped;         /* ANNOUNCE: time and addr are set (sent by
 	                      * nodes since the stamp was added) */
 	uint64_t time;       /* ANNOUNCE: the sender's clock, Unix seconds */
-	uint8_t addr[4];     /* ANNOUNCE: the IPv4 address it sends from */
+	uint8_t addr[16];    /* ANNOUNCE: the address it sends from, IPv4
+	                      * (addr_len 4) or IPv6 (16) */
+	size_t addr_len;     /* 4 or 16; 0 packs as 4 */
 } proto_disco_msg;
 
 /* How far an ANNOUNCE's time may be from the receiver's clock, either way,
@@ -85,7 +87,7 @@ int proto_disco_open(const uint8_t *buf, size_t *len, const uint8_t key[32]);
  * them unstamped). 0, or PROTO_ERR_STALE.
  */
 int proto_disco_check_announce(const proto_disco_msg *m,
-    const struct sockaddr_in *from, time_t now, int sealed);
+    const struct sockaddr *from, time_t now, int sealed);
 
 /* The source address a datagram to `to` leaves with (the routing table's
  * choice, which an ANNOUNCE claims in addr). 0, or PROTO_ERR_SYSTEM with
@@ -119,5 +121,48 @@ int proto_disco_broadcast(uint32_t addr, uint32_t mask, uint32_t brd,
  * same port (several servers on one host) and all receive broadcasts.
  * Returns the descriptor, or PROTO_ERR_SYSTEM with errno set. */
 int proto_disco_socket(uint16_t port, int shared);
+
+/* ---- IPv6 (disco6.c) ---- */
+
+/* The link-local multicast group of IPv6 discovery ("mp2p" in its last 32
+ * bits), on the discovery port. */
+#define PROTO_DISCO_GROUP6 "ff02::6d70:3270"
+
+/* Where an IPv6 datagram goes (to: the group with the interface as scope
+ * id, or a unicast address) and the address it leaves from (from: a
+ * routable address of that interface; :: for the routing table's pick). */
+typedef struct proto_disco_target6 {
+	struct sockaddr_in6 to;
+	struct in6_addr from;
+} proto_disco_target6;
+
+/*
+ * The IPv6 targets. override6 "off": none. An IPv6 address: that unicast
+ * address, or for a multicast one that group on each interface below. NULL
+ * or empty: PROTO_DISCO_GROUP6 on each interface that is up, can multicast,
+ * is not loopback and has a global or unique-local IPv6 address (the first
+ * such address is the source), unless override4 (the IPv4 override) is set:
+ * then none, so that whoever kept discovery on one host kept all of it.
+ * At most max (one per interface), port set. The count, or a PROTO_ERR_*.
+ */
+int proto_disco_targets6(const char *override4, const char *override6,
+    uint16_t port, proto_disco_target6 *out, size_t max);
+
+/* A non-blocking IPv6-only UDP socket bound to port on every address (0:
+ * any free port; shared as for proto_disco_socket), its multicast kept on
+ * the link (hop limit 1) and looped back to the host's other nodes, having
+ * joined the group of each multicast target of t[0..n). The descriptor, or
+ * PROTO_ERR_SYSTEM with errno set. */
+int proto_disco_socket6(uint16_t port, int shared, const proto_disco_target6 *t,
+    size_t n);
+
+/* Sends buf (len bytes) to t->to from t->from (when set) without waiting.
+ * 0, or PROTO_ERR_SYSTEM with errno set. */
+int proto_disco_send6(int fd, const proto_disco_target6 *t, const void *buf,
+    size_t len);
+
+/* The address a datagram to t leaves from (t->from when set, else the
+ * routing table's choice), for an ANNOUNCE's addr. 0, or PROTO_ERR_SYSTEM. */
+int proto_disco_source6(const proto_disco_target6 *t, uint8_t addr[16]);
 
 #endif

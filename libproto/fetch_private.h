@@ -40,6 +40,10 @@ struct fetch_peer {
 	proto_fetch *f;
 	proto_addr addr;                /* where it listens, and the identity
 	                                 * it must show */
+	proto_addr alts[PROTO_CONN_RACE_MAX - 1]; /* its other addresses
+	                                 * (the same identity named there):
+	                                 * raced with addr (happy eyeballs) */
+	size_t nalts;
 	proto_conn *conn;
 	const char *path;               /* how it was last reached
 	                                 * (proto_conn_path); NULL: never */

@@ -21,6 +21,15 @@ proto__fetch_peer_start(struct fetch_peer *p)
 
 	p->state = FETCH_READY;
 	p->fails = 0;
+	/* Of its addresses, the one that answered first is where it is. */
+	for (size_t i = 0; i < p->nalts; i++)
+		if (strcmp(proto_addr_text(&p->alts[i]), proto_conn_peer(c)) ==
+		    0) {
+			proto_addr was = p->addr;
+			p->addr = p->alts[i];
+			p->alts[i] = was;
+			break;
+		}
 	p->path = proto_conn_path(c);
 	p->swarm = (proto_conn_peer_caps(c) & PROTO_CAP_SWARM) != 0;
 	if (maxreq == 0) {

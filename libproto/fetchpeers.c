@@ -144,14 +144,22 @@ connect_peer(struct fetch_peer *p)
 		    proto_addr_text(&p->addr));
 		return;
 	}
+	/* A node the owner names with an identity may be named at several
+	 * addresses: raced, and the race waits for the loop, so that those
+	 * named with this one (a link's) join it. */
 	if (p->addr.relayed)
 		p->conn = proto_conn_connect_relayed(f->base,
 		    (struct sockaddr *)&p->addr.ss, p->addr.len, p->addr.pin,
 		    &cfg, &proto__fetch_peer_cbs, p);
-	else
-		p->conn = proto_conn_connect(f->base,
-		    (struct sockaddr *)&p->addr.ss, p->addr.len, &cfg,
-		    &proto__fetch_peer_cbs, p);
+	else if (p->addr.has_pin && !p->learned) {
+		proto_addr all[PROTO_CONN_RACE_MAX];
+		all[0] = p->addr;
+		memcpy(all + 1, p->alts, p->nalts * sizeof(*all));
+		p->conn = proto_conn_connect_race(f->base, all, p->nalts + 1,
+		    &cfg, &proto__fetch_peer_cbs, p);
+	} else
+		p->conn = proto_conn_connect(f->base, (struct sockaddr *)
+		    &p->addr.ss, p->addr.len, &cfg, &proto__fetch_peer_cbs, p);
 	if (p->conn == NULL) {
 		proto__fetch_peer_fail(p, 0, "connect %s: %s", proto_addr_text(&p->addr),
 		    strerror(errno));
@@ -209,6 +217,40 @@ find_peer(const proto_fetch *f, const proto_addr *a)
 		if (proto_addr_equal(&f->peers[i]->addr, a))
 			return f->peers[i];
 	return NULL;
+}
+
+/* Another address the owner gives of a node it gave at one already, by
+ * the identity it must show there (a link's): raced with the first
+ * (happy eyeballs) rather than a peer of its own. Addresses learned from
+ * records stay peers of their own: one of them answering for another
+ * node would otherwise end the race with the wrong identity. 1 when
+ * taken so. */
+static int
+another_address(proto_fetch *f, const proto_addr *a)
+{
+	/* A relay's circuit is not an address to race: a peer of its own. */
+	if (!a->has_pin || a->relayed)
+		return 0;
+	for (size_t i = 0; i < f->npeers; i++) {
+		struct fetch_peer *p = f->peers[i];
+		if (p->learned || !p->addr.has_pin || p->bad ||
+		    p->addr.relayed ||
+		    memcmp(p->addr.pin, a->pin,
+		    PROTO_IDENTITY_LEN) != 0)
+			continue;
+		for (size_t j = 0; j < p->nalts; j++)
+			if (proto_addr_equal(&p->alts[j], a))
+				return 1;
+		if (p->nalts == sizeof(p->alts) / sizeof(p->alts[0]))
+			return 0;
+		p->alts[p->nalts++] = *a;
+		if (p->conn != NULL && !p->borrowed)
+			(void)proto_conn_race_add(p->conn, a);
+		proto__fetch_log(f, PROTO_LOG_DEBUG, "%s: another address of "
+		    "%s", proto_addr_text(a), proto_addr_text(&p->addr));
+		return 1;
+	}
+	return 0;
 }
 
 /* Room to connect one more: under max_peers, and for a learned one
@@ -355,6 +397,8 @@ proto__fetch_add_peer(proto_fetch *f, const proto_addr *addr, int learned,
 		revive(f, p, learned, source);
 		return 0;
 	}
+	if (!learned && another_address(f, addr))
+		return 0;
 	if (!room_for(f, learned, source)) {
 		/* The owner's peers wait their turn: the first ones given
 		 * may all be stalling. */

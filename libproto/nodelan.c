@@ -64,18 +64,23 @@ proto_node_start_beacon(proto_node *n, const proto_beacon_config *cfg)
 struct query {
 	proto_node *node;
 	proto_node_query_config cfg;
-	int query_fd, listen_fd;
-	struct event *query_ev, *listen_ev, *resend_ev, *end_ev;
+	int query_fd, listen_fd, query_fd6, listen_fd6;
+	struct event *query_ev, *listen_ev, *query_ev6, *listen_ev6;
+	struct event *resend_ev, *end_ev;
 	struct sockaddr_in targets[MAX_TARGETS];
 	int ntargets;
+	proto_disco_target6 targets6[MAX_TARGETS];
+	int ntargets6;
 	uint32_t nonce;
 	int sealed;
 	uint8_t key[32];
 	uint64_t bad;
 };
 
+/* A QUERY to `to` over IPv4, or over IPv6 to t6 when it is set. */
 static void
-send_query(struct query *q, const struct sockaddr_in *to)
+send_query(struct query *q, const struct sockaddr_in *to,
+    const proto_disco_target6 *t6)
 {
 	uint8_t buf[PROTO_DISCO_DATAGRAM_MAX];
 	proto_disco_msg m;
@@ -88,8 +93,12 @@ send_query(struct query *q, const struct sockaddr_in *to)
 	 * file must answer too, since they may know nodes that have it.
 	 * Whether a node has it is asked over TCP (the peer exchange). */
 	if (proto_disco_pack(&m, buf, PROTO_DISCO_DATAGRAM_MAX -
-	    PROTO_DISCO_TAG_LEN, &len) == 0 && (!q->sealed ||
-	    proto_disco_seal(buf, &len, sizeof(buf), q->key) == 0))
+	    PROTO_DISCO_TAG_LEN, &len) != 0 || (q->sealed &&
+	    proto_disco_seal(buf, &len, sizeof(buf), q->key) != 0))
+		return;
+	if (t6 != NULL)
+		(void)proto_disco_send6(q->query_fd6, t6, buf, len);
+	else
 		(void)sendto(q->query_fd, buf, len, MSG_DONTWAIT,
 		    (const struct sockaddr *)to, sizeof(*to));
 }
@@ -102,7 +111,9 @@ resend(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	for (int i = 0; i < q->ntargets; i++)
-		send_query(q, &q->targets[i]);
+		send_query(q, &q->targets[i], NULL);
+	for (int i = 0; i < q->ntargets6; i++)
+		send_query(q, NULL, &q->targets6[i]);
 }
 
 /* One datagram: reported when it is an answer to us or an announcement,
@@ -110,9 +121,9 @@ resend(evutil_socket_t fd, short what, void *arg)
  * does not parse, is another swarm's or answers someone else. */
 static void
 take(struct query *q, uint8_t *buf, size_t len,
-    const struct sockaddr_in *from)
+    const struct sockaddr *from)
 {
-	char host[INET_ADDRSTRLEN], name[PROTO_DISCO_NAME_MAX + 1];
+	char name[PROTO_DISCO_NAME_MAX + 1];
 	proto_node_seen seen;
 	proto_disco_msg m;
 
@@ -132,9 +143,23 @@ take(struct query *q, uint8_t *buf, size_t len,
 		return;
 	}
 	memset(&seen, 0, sizeof(seen));
-	inet_ntop(AF_INET, &from->sin_addr, host, sizeof(host));
-	if (proto_addr_from_host(&seen.addr, host, strlen(host), m.port) != 0)
+	/* A link-local source is no address to print or pass on (nodes
+	 * announce from a routable one, disco6.c); the interface scope of
+	 * an IPv6 source is not kept. */
+	if (from->sa_family == AF_INET6) {
+		struct sockaddr_in6 a6;
+		memcpy(&a6, from, sizeof(a6));
+		if (IN6_IS_ADDR_LINKLOCAL(&a6.sin6_addr))
+			return;
+		a6.sin6_scope_id = 0;
+		a6.sin6_flowinfo = 0;
+		if (proto_addr_from_sockaddr(&seen.addr, (const struct sockaddr *)
+		    &a6, sizeof(a6)) != 0)
+			return;
+	} else if (proto_addr_from_sockaddr(&seen.addr, from,
+	    sizeof(struct sockaddr_in)) != 0)
 		return;
+	proto_addr_set_port(&seen.addr, m.port);
 	snprintf(name, sizeof(name), "%.*s", (int)m.name_len, m.name);
 	seen.source = "lan";
 	seen.what = PROTO_NODE_HEARD;
@@ -152,20 +177,23 @@ on_datagram(evutil_socket_t fd, short what, void *arg)
 
 	(void)what;
 	for (int i = 0; i < BATCH; i++) {
-		struct sockaddr_in from;
+		struct sockaddr_storage from;
 		socklen_t fromlen = sizeof(from);
+		int v6 = fd == q->query_fd6 || fd == q->listen_fd6;
 		proto_node *n = q->node;
 		ssize_t got = recvfrom(fd, buf, sizeof(buf), MSG_TRUNC,
 		    (struct sockaddr *)&from, &fromlen);
 		if (got < 0)
 			break;
-		if (got > (ssize_t)sizeof(buf) || fromlen != sizeof(from) ||
-		    from.sin_family != AF_INET) {
+		if (got > (ssize_t)sizeof(buf) || (v6 ? fromlen !=
+		    sizeof(struct sockaddr_in6) || from.ss_family != AF_INET6 :
+		    fromlen != sizeof(struct sockaddr_in) ||
+		    from.ss_family != AF_INET)) {
 			q->bad++;
 			continue;
 		}
 		proto__node_enter(n);
-		take(q, buf, (size_t)got, &from);
+		take(q, buf, (size_t)got, (const struct sockaddr *)&from);
 		/* A watcher freed the node, and this source with it. */
 		if (proto__node_leave(n))
 			return;
@@ -185,13 +213,19 @@ stop(struct query *q)
 {
 	drop(&q->query_ev);
 	drop(&q->listen_ev);
+	drop(&q->query_ev6);
+	drop(&q->listen_ev6);
 	drop(&q->resend_ev);
 	drop(&q->end_ev);
 	if (q->query_fd >= 0)
 		close(q->query_fd);
 	if (q->listen_fd >= 0)
 		close(q->listen_fd);
-	q->query_fd = q->listen_fd = -1;
+	if (q->query_fd6 >= 0)
+		close(q->query_fd6);
+	if (q->listen_fd6 >= 0)
+		close(q->listen_fd6);
+	q->query_fd = q->listen_fd = q->query_fd6 = q->listen_fd6 = -1;
 }
 
 static void
@@ -210,6 +244,31 @@ watch(struct query *q, int fd, short what, event_callback_fn cb,
 	return *out != NULL && event_add(*out, tv) == 0 ? 0 : PROTO_ERR_NOMEM;
 }
 
+/* The IPv6 side, when there are IPv6 targets: a bonus, as the listening
+ * socket is, so a system without IPv6 asks over IPv4 alone. */
+static int
+start6(struct query *q, uint16_t port)
+{
+	int rc;
+
+	if (q->ntargets6 == 0)
+		return 0;
+	if ((q->query_fd6 = proto_disco_socket6(0, 0, NULL, 0)) < 0) {
+		proto__node_say(q->node, PROTO_LOG_DEBUG, "no IPv6 discovery: %s",
+		    strerror(errno));
+		q->ntargets6 = 0;
+		return 0;
+	}
+	if ((rc = watch(q, q->query_fd6, EV_READ | EV_PERSIST, on_datagram,
+	    NULL, &q->query_ev6)) != 0)
+		return rc;
+	if ((q->listen_fd6 = proto_disco_socket6(port, 1, q->targets6,
+	    (size_t)q->ntargets6)) >= 0)
+		return watch(q, q->listen_fd6, EV_READ | EV_PERSIST,
+		    on_datagram, NULL, &q->listen_ev6);
+	return 0;
+}
+
 static int
 query_start(proto_node *n, void *state)
 {
@@ -221,8 +280,11 @@ query_start(proto_node *n, void *state)
 	q->node = n;
 	q->ntargets = proto_disco_targets(q->cfg.target, port, q->targets,
 	    MAX_TARGETS);
-	q->cfg.target = NULL; /* borrowed for proto_node_query_lan only */
-	if (q->ntargets < 0) {
+	q->ntargets6 = proto_disco_targets6(q->cfg.target, q->cfg.target6,
+	    port, q->targets6, MAX_TARGETS);
+	/* borrowed for proto_node_query_lan only */
+	q->cfg.target = q->cfg.target6 = NULL;
+	if (q->ntargets < 0 || q->ntargets6 < 0) {
 		errno = EINVAL;
 		return PROTO_ERR_SYSTEM;
 	}
@@ -244,6 +306,8 @@ query_start(proto_node *n, void *state)
 	} else
 		proto__node_say(n, PROTO_LOG_DEBUG, "discovery port %u: %s", port,
 		    strerror(errno));
+	if ((rc = start6(q, port)) != 0)
+		return rc;
 	if ((rc = watch(q, -1, EV_PERSIST, resend, &second,
 	    &q->resend_ev)) != 0 || (q->cfg.seconds > 0 &&
 	    (rc = watch(q, -1, 0, on_end, &end, &q->end_ev)) != 0))
@@ -275,7 +339,7 @@ proto_node_query_lan(proto_node *n, const proto_node_query_config *cfg)
 	if (q == NULL)
 		return PROTO_ERR_NOMEM;
 	q->cfg = *cfg;
-	q->query_fd = q->listen_fd = -1;
+	q->query_fd = q->listen_fd = q->query_fd6 = q->listen_fd6 = -1;
 	if (cfg->secret != NULL) {
 		memcpy(q->key, cfg->secret, sizeof(q->key));
 		q->sealed = 1;

@@ -22,6 +22,9 @@ typedef struct proto_node_query_config {
 	                         * override, or NULL: each interface's
 	                         * broadcast address; borrowed during the
 	                         * call */
+	const char *target6;    /* proto_disco_targets6's override6 ("off",
+	                         * an IPv6 address, or NULL); borrowed
+	                         * likewise */
 	unsigned seconds;       /* ask for this long, then stop (sockets
 	                         * closed); 0: until the node is freed */
 	const uint8_t *secret;  /* a private swarm's 32-byte key: queries

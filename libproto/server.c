@@ -401,7 +401,7 @@ beacon_nfiles(void *arg)
 }
 
 static void
-beacon_announce(const struct sockaddr_in *from, const proto_disco_msg *m,
+beacon_announce(const struct sockaddr *from, const proto_disco_msg *m,
     void *arg)
 {
 	proto_server *srv = arg;
@@ -412,8 +412,13 @@ beacon_announce(const struct sockaddr_in *from, const proto_disco_msg *m,
 	if (m->port == srv->cfg.conn.listen_port && m->name_len ==
 	    strlen(name) && memcmp(m->name, name, m->name_len) == 0)
 		return; /* most likely our own announcement */
-	if (proto_addr_from_sockaddr(&a, (const struct sockaddr *)from,
-	    sizeof(*from)) != 0)
+	/* A link-local source names no address another host could use:
+	 * nodes announce from a routable one (disco6.c). */
+	if (from->sa_family == AF_INET6 && IN6_IS_ADDR_LINKLOCAL(
+	    &((const struct sockaddr_in6 *)(const void *)from)->sin6_addr))
+		return;
+	if (proto_addr_from_sockaddr(&a, from, from->sa_family == AF_INET6 ?
+	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in)) != 0)
 		return;
 	proto_addr_set_port(&a, m->port);
 	/* Whoever can send a datagram can say anything in it: a node is
@@ -424,13 +429,15 @@ beacon_announce(const struct sockaddr_in *from, const proto_disco_msg *m,
 }
 
 static void
-beacon_bad(const struct sockaddr_in *from, int err, void *arg)
+beacon_bad(const struct sockaddr *from, int err, void *arg)
 {
-	char host[INET_ADDRSTRLEN];
+	proto_addr a;
 
-	inet_ntop(AF_INET, &from->sin_addr, host, sizeof(host));
-	proto__server_say(arg, PROTO_LOG_DEBUG, "datagram from %s:%u: %s; "
-	    "ignored", host, ntohs(from->sin_port), proto_strerror(err));
+	if (proto_addr_from_sockaddr(&a, from, from->sa_family == AF_INET6 ?
+	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in)) != 0)
+		return;
+	proto__server_say(arg, PROTO_LOG_DEBUG, "datagram from %s: %s; "
+	    "ignored", proto_addr_text(&a), proto_strerror(err));
 }
 
 int

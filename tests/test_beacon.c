@@ -37,6 +37,7 @@ struct rec {
 	struct {
 		uint16_t from_port;
 		uint32_t from_addr;
+		int family;
 		uint32_t nonce;
 		uint16_t port;
 		char name[PROTO_DISCO_NAME_MAX + 1];
@@ -82,13 +83,15 @@ nfiles_cb(void *ctx)
 }
 
 static void
-announce_cb(const struct sockaddr_in *from, const proto_disco_msg *m,
+announce_cb(const struct sockaddr *sa, const proto_disco_msg *m,
     void *ctx)
 {
+	const struct sockaddr_in *from = (const void *)sa;
 	struct rec *r = ctx;
 
 	if (r->nann >= MAXREC)
 		return;
+	r->ann[r->nann].family = sa->sa_family;
 	r->ann[r->nann].from_port = ntohs(from->sin_port);
 	r->ann[r->nann].from_addr = ntohl(from->sin_addr.s_addr);
 	r->ann[r->nann].nonce = m->nonce;
@@ -100,8 +103,9 @@ announce_cb(const struct sockaddr_in *from, const proto_disco_msg *m,
 }
 
 static void
-bad_cb(const struct sockaddr_in *from, int err, void *ctx)
+bad_cb(const struct sockaddr *sa, int err, void *ctx)
 {
+	const struct sockaddr_in *from = (const void *)sa;
 	struct rec *r = ctx;
 
 	if (r->nbad < MAXREC) {
@@ -659,6 +663,81 @@ test_replay(void)
 	proto_beacon_free(b);
 }
 
+/* Over IPv6 (target6 ::1): the sealed beacon hears its own announcement,
+ * stamped with a 16-byte address, and answers a query sent over IPv6. */
+static void
+test_ipv6(void)
+{
+	proto_beacon_cbs cbs = { NULL, nfiles_cb, announce_cb, bad_cb };
+	proto_beacon_config cfg;
+	struct sockaddr_in6 to;
+	proto_disco_msg m;
+	uint8_t key[32], buf[PROTO_DISCO_DATAGRAM_MAX];
+	struct rec r;
+	proto_beacon *b;
+	uint16_t port = free_port();
+	int fd, v6 = 0;
+	size_t len;
+	long n = -1;
+
+	memset(key, 0x5a, sizeof(key));
+	memset(&r, 0, sizeof(r));
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.port = port;
+	cfg.target = "127.0.0.1";
+	cfg.target6 = "::1";
+	cfg.tcp_port = TCP_PORT;
+	cfg.name = "t";
+	cfg.secret = key;
+	b = proto_beacon_new(base, &cfg, &cbs, &r);
+	ok(b != NULL, "ipv6: sealed beacon, targets 127.0.0.1 and ::1");
+	if (b == NULL)
+		return;
+	run_until(&r.nann, 2, 2000);
+	for (int i = 0; i < r.nann; i++)
+		v6 += r.ann[i].family == AF_INET6;
+	ok(v6 == 1, "ipv6: its own announcement over IPv6 heard, stamped "
+	    "and believed (%d of %d)", v6, r.nann);
+	is_int(r.nbad, 0, "ipv6: nothing bad");
+
+	fd = socket(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	memset(&to, 0, sizeof(to));
+	to.sin6_family = AF_INET6;
+	to.sin6_addr = in6addr_loopback;
+	to.sin6_port = htons(port);
+	memset(&m, 0, sizeof(m));
+	m.type = PROTO_DISCO_QUERY;
+	m.nonce = 77;
+	if (fd >= 0 && proto_disco_pack(&m, buf, sizeof(buf) -
+	    PROTO_DISCO_TAG_LEN, &len) == 0 &&
+	    proto_disco_seal(buf, &len, sizeof(buf), key) == 0 &&
+	    sendto(fd, buf, len, 0, (struct sockaddr *)&to, sizeof(to)) ==
+	    (ssize_t)len)
+		n = wait_datagram(fd, buf, sizeof(buf), NULL, 2000);
+	len = n > 0 ? (size_t)n : 0;
+	ok(n > 0 && proto_disco_open(buf, &len, key) == 0 &&
+	    proto_disco_unpack(buf, len, &m) == 0 && m.nonce == 77 &&
+	    m.stamped && m.addr_len == 16 &&
+	    memcmp(m.addr, &in6addr_loopback, 16) == 0,
+	    "ipv6: a query over IPv6 answered, stamped from ::1");
+	if (fd >= 0)
+		close(fd);
+	proto_beacon_free(b);
+
+	/* The IPv4 override set, the IPv6 one not: nothing over IPv6. */
+	memset(&r, 0, sizeof(r));
+	cfg.target6 = NULL;
+	cfg.port = free_port();
+	b = proto_beacon_new(base, &cfg, &cbs, &r);
+	run_until(&r.nann, 2, 300);
+	v6 = 0;
+	for (int i = 0; i < r.nann; i++)
+		v6 += r.ann[i].family == AF_INET6;
+	ok(b != NULL && r.nann == 1 && v6 == 0,
+	    "ipv6: with the IPv4 override alone, IPv4 only (%d heard)", r.nann);
+	proto_beacon_free(b);
+}
+
 static void
 test_announce_flood(void)
 {
@@ -724,6 +803,7 @@ main(void)
 	test_bad();
 	test_rate_limit();
 	test_replay();
+	test_ipv6();
 	test_announce_flood();
 	event_base_free(base);
 	diag("took %ld ms", now_ms() - start_ms);

@@ -893,6 +893,14 @@ from_addr(struct sockaddr_in *sin, const char *addr)
 	inet_pton(AF_INET, addr, &sin->sin_addr);
 }
 
+static int
+check4(const proto_disco_msg *m, const struct sockaddr_in *from, time_t now,
+    int sealed)
+{
+	return proto_disco_check_announce(m, (const struct sockaddr *)from,
+	    now, sealed);
+}
+
 static void
 test_stamp(void)
 {
@@ -937,38 +945,130 @@ test_stamp(void)
 	/* What a private swarm's node believes. */
 	m.time = (uint64_t)t;
 	from_addr(&from, "10.0.0.5");
-	is_int(proto_disco_check_announce(&m, &from, t, 1), 0,
+	is_int(check4(&m, &from, t, 1), 0,
 	    "check sealed: from its addr, on time -> believed");
-	is_int(proto_disco_check_announce(&m, &from, t + 120, 1), 0,
+	is_int(check4(&m, &from, t + 120, 1), 0,
 	    "check sealed: 120 s old (the limit) -> believed");
-	is_int(proto_disco_check_announce(&m, &from, t - 120, 1), 0,
+	is_int(check4(&m, &from, t - 120, 1), 0,
 	    "check sealed: 120 s ahead (the limit) -> believed");
-	is_int(proto_disco_check_announce(&m, &from, t + 121, 1),
+	is_int(check4(&m, &from, t + 121, 1),
 	    PROTO_ERR_STALE, "check sealed: 121 s old -> STALE");
-	is_int(proto_disco_check_announce(&m, &from, t - 121, 1),
+	is_int(check4(&m, &from, t - 121, 1),
 	    PROTO_ERR_STALE, "check sealed: 121 s ahead -> STALE");
 	m.time = 0;
-	is_int(proto_disco_check_announce(&m, &from, t, 1), PROTO_ERR_STALE,
+	is_int(check4(&m, &from, t, 1), PROTO_ERR_STALE,
 	    "check sealed: time 0 -> STALE");
 	m.time = UINT64_MAX;
-	is_int(proto_disco_check_announce(&m, &from, t, 1), PROTO_ERR_STALE,
+	is_int(check4(&m, &from, t, 1), PROTO_ERR_STALE,
 	    "check sealed: time 2^64-1 -> STALE");
 	m.time = (uint64_t)t;
 	from_addr(&from, "10.0.0.6");
-	is_int(proto_disco_check_announce(&m, &from, t, 1), PROTO_ERR_STALE,
+	is_int(check4(&m, &from, t, 1), PROTO_ERR_STALE,
 	    "check sealed: replayed from another address -> STALE");
 	m.stamped = 0;
 	from_addr(&from, "10.0.0.5");
-	is_int(proto_disco_check_announce(&m, &from, t, 1), PROTO_ERR_STALE,
+	is_int(check4(&m, &from, t, 1), PROTO_ERR_STALE,
 	    "check sealed: unstamped -> STALE");
 	/* Unsealed: anyone could have said it; old nodes do not stamp. */
-	is_int(proto_disco_check_announce(&m, &from, t, 0), 0,
+	is_int(check4(&m, &from, t, 0), 0,
 	    "check unsealed: unstamped -> believed");
 	m.stamped = 1;
 	m.time = 0;
 	from_addr(&from, "10.0.0.6");
-	is_int(proto_disco_check_announce(&m, &from, t, 0), 0,
+	is_int(check4(&m, &from, t, 0), 0,
 	    "check unsealed: stamp not checked");
+}
+
+/* The stamp over IPv6: a 16-byte addr, checked against the source. */
+static void
+test_stamp6(void)
+{
+	/* docs/PROTOCOL.md section 6: the vector of test_stamp, sent from
+	 * fd00::5. */
+	static const uint8_t vector[] = { 0x99, 0xa4, 'm', 'p', '2', 'p',
+	    0x01, 0x01, 0x00, 0xcd, 0x1f, 0x90, 0xa1, 'a', 0x01,
+	    0xce, 0x65, 0x53, 0xf1, 0x00, 0xc4, 0x10, 0xfd, 0, 0, 0, 0, 0, 0,
+	    0, 0, 0, 0, 0, 0, 0, 0, 5 };
+	proto_disco_msg m, u;
+	struct sockaddr_in6 from;
+	struct sockaddr_in from4;
+	struct dgram d;
+	time_t t = 1700000000;
+
+	memset(&m, 0, sizeof(m));
+	m.type = PROTO_DISCO_ANNOUNCE;
+	m.port = 8080;
+	m.name = "a";
+	m.name_len = 1;
+	m.nfiles = 1;
+	m.stamped = 1;
+	m.time = (uint64_t)t;
+	m.addr_len = 16;
+	inet_pton(AF_INET6, "fd00::5", m.addr);
+	is_int(pack(&m, &d), 0, "stamp6: packs");
+	ok(d.n == sizeof(vector) && memcmp(d.b, vector, d.n) == 0,
+	    "stamp6: the IPv6 test vector of PROTOCOL.md (%zu bytes)", d.n);
+	is_int(proto_disco_unpack(d.b, d.n, &u), 0, "stamp6: unpacks");
+	ok(u.stamped && u.addr_len == 16 && memcmp(u.addr, m.addr, 16) == 0,
+	    "stamp6: addr read back, 16 bytes");
+	memset(&from, 0, sizeof(from));
+	from.sin6_family = AF_INET6;
+	inet_pton(AF_INET6, "fd00::5", &from.sin6_addr);
+	is_int(proto_disco_check_announce(&u, (const struct sockaddr *)&from,
+	    t, 1), 0, "check6 sealed: from its addr -> believed");
+	inet_pton(AF_INET6, "fd00::6", &from.sin6_addr);
+	is_int(proto_disco_check_announce(&u, (const struct sockaddr *)&from,
+	    t, 1), PROTO_ERR_STALE, "check6 sealed: another address -> STALE");
+	from_addr(&from4, "253.0.0.0");
+	is_int(check4(&u, &from4, t, 1), PROTO_ERR_STALE,
+	    "check6 sealed: a 16-byte addr from an IPv4 source -> STALE");
+	/* Neither 4 nor 16 bytes: malformed. */
+	d.b[d.n - 17] = 0x0f;
+	d.n--;
+	is_int(proto_disco_unpack(d.b, d.n, &u), PROTO_ERR_MALFORMED,
+	    "stamp6: a 15-byte addr -> MALFORMED");
+}
+
+static void
+test_targets6(void)
+{
+	proto_disco_target6 out[16];
+	int n;
+
+	is_int(proto_disco_targets6(NULL, "off", 9999, out, 16), 0,
+	    "targets6 off: none");
+	is_int(proto_disco_targets6("127.255.255.255", NULL, 9999, out, 16), 0,
+	    "targets6: the IPv4 override set, the IPv6 one not: none");
+	is_int(proto_disco_targets6("127.255.255.255", "", 9999, out, 16), 0,
+	    "targets6: the IPv4 override set, the IPv6 one empty: none");
+	n = proto_disco_targets6("127.255.255.255", "::1", 4321, out, 16);
+	is_int(n, 1, "targets6 ::1 (beside an IPv4 override): one");
+	ok(out[0].to.sin6_family == AF_INET6 &&
+	    IN6_IS_ADDR_LOOPBACK(&out[0].to.sin6_addr) &&
+	    ntohs(out[0].to.sin6_port) == 4321 &&
+	    IN6_IS_ADDR_UNSPECIFIED(&out[0].from),
+	    "targets6 ::1: the address, port set, no source chosen");
+	is_int(proto_disco_targets6(NULL, "10.0.0.1", 9999, out, 16),
+	    PROTO_ERR_INVALID, "targets6 an IPv4 address -> INVALID");
+	is_int(proto_disco_targets6(NULL, "ip6-localhost", 9999, out, 16),
+	    PROTO_ERR_INVALID, "targets6 a name -> INVALID");
+	is_int(proto_disco_targets6(NULL, "off", 9999, out, 0),
+	    PROTO_ERR_INVALID, "targets6 max 0 -> INVALID");
+	/* The group: one target per interface that has a routable address,
+	 * never loopback (the unit tests run where lo is all there is). */
+	n = proto_disco_targets6(NULL, NULL, 9999, out, 16);
+	ok(n >= 0 && n <= 16, "targets6 default: %d interfaces", n);
+	{
+		int bad = 0;
+		for (int i = 0; i < n; i++)
+			if (!IN6_IS_ADDR_MC_LINKLOCAL(&out[i].to.sin6_addr) ||
+			    out[i].to.sin6_scope_id == 0 ||
+			    IN6_IS_ADDR_LINKLOCAL(&out[i].from) ||
+			    IN6_IS_ADDR_LOOPBACK(&out[i].from))
+				bad++;
+		is_int(bad, 0, "targets6 default: ff02:: on an interface, from "
+		    "a routable address");
+	}
 }
 
 static void
@@ -1047,6 +1147,8 @@ main(void)
 	test_targets();
 	test_broadcast();
 	test_stamp();
+	test_stamp6();
+	test_targets6();
 	test_source();
 	return done_testing();
 }

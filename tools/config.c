@@ -14,6 +14,7 @@
 
 #include <ini.h>
 
+#include "disco.h"
 #include "tool.h"
 
 struct tool_options tool_opt;
@@ -265,6 +266,14 @@ load_env(struct tool_config *cfg)
 		cfg->has_discovery_port = 1;
 	}
 	cfg->discovery_addr = getenv("MINI_P2P_DISCOVERY_ADDR");
+	cfg->discovery_addr6 = getenv("MINI_P2P_DISCOVERY_ADDR6");
+	if (cfg->discovery_addr6 != NULL && *cfg->discovery_addr6) {
+		proto_disco_target6 t6;
+		if (proto_disco_targets6(NULL, cfg->discovery_addr6, 1, &t6,
+		    1) < 0)
+			tool_die(2, "MINI_P2P_DISCOVERY_ADDR6 '%s': want an IPv6 "
+			    "address or off", cfg->discovery_addr6);
+	}
 	if ((env = getenv("MINI_P2P_DHT")) != NULL && *env)
 		cfg->dht = (int)tool_parse_number(env, 0, 1, "MINI_P2P_DHT");
 	if ((env = getenv("MINI_P2P_DHT_BOOTSTRAP")) != NULL && *env &&

@@ -344,6 +344,7 @@ main(int argc, char **argv)
 	tool_dht_config(&config);
 	memset(&q, 0, sizeof(q));
 	q.target = config.discovery_addr;
+	q.target6 = config.discovery_addr6;
 	q.port = PROTO_DISCO_PORT;
 	if (config.has_discovery_port)
 		q.port = config.discovery_port;

@@ -374,6 +374,7 @@ load_settings(struct fetch *f, int argc, char **argv)
 	if (config.has_discovery_port)
 		f->disco.port = config.discovery_port;
 	f->disco.target = config.discovery_addr;
+	f->disco.target6 = config.discovery_addr6;
 	f->inline_chunks = config.inline_chunks;
 }
 

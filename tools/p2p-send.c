@@ -182,6 +182,7 @@ start_node(struct event_base *base, const char *bind_addr, uint16_t port,
 	disco.port = config->has_discovery_port ? config->discovery_port :
 	    PROTO_DISCO_PORT;
 	disco.target = config->discovery_addr;
+	disco.target6 = config->discovery_addr6;
 	disco.secret = tool_tls_secret();
 	disco.answer_only = 1;
 	if (proto_node_start_beacon(node, &disco) != 0)

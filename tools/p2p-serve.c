@@ -379,6 +379,7 @@ main(int argc, char **argv)
 	srv.disco.interval = 30;
 	tool_config_load(argc, argv, &config);
 	srv.disco.target = config.discovery_addr;
+	srv.disco.target6 = config.discovery_addr6;
 	if (config.has_max_peers)
 		srv.cfg.server.max_peers = config.max_peers;
 	if (config.has_connection_timeout)

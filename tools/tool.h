@@ -140,6 +140,8 @@ struct tool_config {
 	unsigned max_peers, connection_timeout, discovery_interval;
 	uint16_t discovery_port;
 	const char *discovery_addr; /* from the environment; NULL: none */
+	const char *discovery_addr6; /* MINI_P2P_DISCOVERY_ADDR6: an IPv6
+	                         * address or "off"; NULL: none */
 	size_t chunk_size;
 	uint64_t max_file_size;
 	unsigned inline_chunks; /* MINI_P2P_TEST_INLINE_CHUNKS, for tests
@@ -160,7 +162,7 @@ struct tool_config {
 /* Loads the configuration for this argv (which is not changed) into cfg:
  * the file, then the environment over it (MINI_P2P_MAX_PEERS,
  * MINI_P2P_TIMEOUT, MINI_P2P_CHUNK_SIZE, MINI_P2P_DISCOVERY_PORT,
- * MINI_P2P_DISCOVERY_ADDR, MINI_P2P_DHT, MINI_P2P_DHT_BOOTSTRAP,
+ * MINI_P2P_DISCOVERY_ADDR, MINI_P2P_DISCOVERY_ADDR6, MINI_P2P_DHT, MINI_P2P_DHT_BOOTSTRAP,
  * MINI_P2P_DHT_PORT, and for the tests MINI_P2P_TEST_INLINE_CHUNKS;
  * a bad value is a usage error naming it), so that
  * each tool applies one set of values and its flags after them. Applies
