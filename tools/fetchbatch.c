@@ -316,9 +316,9 @@ on_ready(proto_conn *c, const proto_msg *hello, void *arg)
 		peer_drop(p, NULL);
 		return;
 	}
-	p->maxreq = maxreq < BATCH_INFLIGHT ? maxreq : BATCH_INFLIGHT;
-	if (p->maxreq == 0)
-		p->maxreq = 1;
+	/* maxreq 0 from a peer that answers: taken as one at a time. */
+	p->maxreq = maxreq == 0 ? 1 : maxreq < BATCH_INFLIGHT ? maxreq :
+	    BATCH_INFLIGHT;
 	pump(p);
 	maybe_end(p->b);
 }
