@@ -155,6 +155,9 @@ write_file(struct fetch_batch *b, size_t i, const uint8_t *data, size_t len)
 	char part[PROTO_TREE_NAME_MAX + 8];
 	const char *leaf;
 	int dir = parent_of(b, e, &leaf), fd, rc = 0;
+	/* With copies to make, the mode comes after them (it may take the
+	 * owner's read away): fetch_tree_file_written gives it. */
+	int mode_now = !fetch_tree_has_copies(b->f, i);
 
 	if (dir < 0) {
 		fetch_tree_failed(b->f, e->path, tree_path_error());
@@ -168,7 +171,7 @@ write_file(struct fetch_batch *b, size_t i, const uint8_t *data, size_t len)
 		/* The mode before the name: the file appears whole and as
 		 * the tree says, or not at all. */
 		if (tool_write_all(fd, data, len) != 0 ||
-		    fchmod(fd, e->mode & 0777) != 0)
+		    (mode_now && fchmod(fd, e->mode & 0777) != 0))
 			rc = -1;
 		if (close(fd) != 0)
 			rc = -1;
@@ -181,7 +184,7 @@ write_file(struct fetch_batch *b, size_t i, const uint8_t *data, size_t len)
 	}
 	b->got[i] = 1;
 	b->fetched++;
-	return fetch_tree_file_written(b->f, i, len);
+	return fetch_tree_file_written(b->f, i);
 }
 
 /* 1 when data are the bytes of entry e: its size, and its id from them
@@ -253,6 +256,8 @@ on_msg(proto_conn *c, proto_msg *m, void *arg)
 		peer_drop(p, NULL);     /* about the connection: said there */
 		return;
 	}
+	if (m->rid == 0)
+		return;                 /* pushed: nothing this asks for */
 	if (p->nreqs == 0 || m->rid != p->reqs[0].rid ||
 	    (m->type != PROTO_MSG_FILES && m->type != PROTO_MSG_ERROR)) {
 		p->b->bad++;

@@ -474,9 +474,14 @@ fetch_tree_is_first(const struct fetch *f, size_t i)
 }
 
 int
-fetch_tree_file_written(struct fetch *f, size_t i, size_t len)
+fetch_tree_has_copies(const struct fetch *f, size_t i)
 {
-	(void)len;
+	return f->ft->next_copy[i] != NO_COPY;
+}
+
+int
+fetch_tree_file_written(struct fetch *f, size_t i)
+{
 	f->ft->fetched++;
 	f->tree_chunks++;   /* its one chunk, for --stats */
 	return f->ft->next_copy[i] == NO_COPY ? 0 : file_done(f, i);

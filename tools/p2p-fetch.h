@@ -105,13 +105,14 @@ void fetch_no_more_peers(struct fetch *f);
 
 /* fetchtree.c, for fetchbatch.c: the tree's -o DIR, opened; "WHAT: WHY"
  * said and the run ended; 1 when entry i is the first with its bytes
- * (the others are copies of it); entry i written whole (len bytes, its
- * mode given), its copies made (0, or -1 said); the batch over, the
- * fetch of each file left begins. */
+ * (the others are copies of it); 1 when it has copies; entry i written
+ * whole, its copies made and then its mode given (0, or -1 said); the
+ * batch over, the fetch of each file left begins. */
 int fetch_tree_root(const struct fetch *f);
 void fetch_tree_failed(struct fetch *f, const char *what, const char *why);
 int fetch_tree_is_first(const struct fetch *f, size_t i);
-int fetch_tree_file_written(struct fetch *f, size_t i, size_t len);
+int fetch_tree_has_copies(const struct fetch *f, size_t i);
+int fetch_tree_file_written(struct fetch *f, size_t i);
 void fetch_tree_batch_done(struct fetch *f);
 
 /* fetchbatch.c: with -o DIR, before the fetch of each file, the tree's
