@@ -264,7 +264,7 @@ conns_between() {
 	# And the old peer asks the fetch, which says it may ask back (caps 63) yet answers it as
 	# any node answers.
 	run -0 python3 "$P2P_REF" hello "127.0.0.1:$port"
-	assert_output --regexp '^\[0, 1, 63, '
+	assert_output --regexp '^\[0, 1, 127, '
 	run -0 python3 "$P2P_REF" list "127.0.0.1:$port"
 	assert_output --partial "$id"
 	run -0 python3 "$P2P_REF" swarm "127.0.0.1:$port" "$id"
