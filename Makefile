@@ -92,7 +92,7 @@ TOOL_COMMON = $(B)/tools/tool.o $(B)/tools/log.o $(B)/tools/progress.o \
               $(B)/tools/relay.o
 BENCH_OBJS = $(patsubst %.c,$(B)/%.o,$(wildcard tools/bench/*.c))
 FETCH_OBJS = $(B)/tools/fetchlist.o $(B)/tools/peerlines.o \
-             $(B)/tools/fetchtree.o $(B)/tools/fetchtar.o \
+             $(B)/tools/fetchtree.o $(B)/tools/fetchbatch.o $(B)/tools/fetchtar.o \
              $(B)/tools/fetchdht.o $(B)/tools/treedisk.o $(B)/tools/fetchname.o \
              $(B)/tools/fetchlink.o $(B)/tools/fetchresolve.o \
              $(B)/tools/fetchstats.o

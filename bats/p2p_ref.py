@@ -53,7 +53,13 @@ join a private swarm (--secret-file): Python's ssl module exports no keying mate
                                      then the tree id. MODE: honest, dotdot (the tree also lists
                                      "../escaped" with the first file's id), absolute (also
                                      "/tmp/escaped"), many (a tree declaring 2^20 entries, its id
-                                     that of those bytes)
+                                     that of those bytes). With caps 0 it writes the file
+                                     saw-get-files where it runs if it is ever sent GET_FILES
+                                     (type 20). Modes with the files cap (64), answering
+                                     GET_FILES: files-short (honest, at most 3 files an
+                                     answer), files-wrong (each file's last byte flipped),
+                                     files-count (one entry more than asked), files-size (each
+                                     file with a byte more); GET_MANIFEST and GET_CHUNK honest
   p2p_ref.py load HOST:PORT MANIFEST N K
                                      open N connections at once, all held open together; on
                                      each ask for K random chunks, check every one against
@@ -891,6 +897,25 @@ def tree_check(m):
     return entries
 
 
+def files_answer(files, ids, mode):
+    """The FILES entries a treepeer in a files- mode answers ids with."""
+    out = []
+    for i in ids[:3] if mode == "files-short" else ids:
+        if i not in files or files[i][2] > BLOCK:
+            out.append(None)
+            continue
+        with open(files[i][1], "rb") as f:
+            data = f.read()
+        if mode == "files-wrong" and data:
+            data = data[:-1] + bytes([data[-1] ^ 1])
+        elif mode == "files-size":
+            data += b"x"
+        out.append(data)
+    if mode == "files-count":
+        out.append(out[0] if out else None)
+    return out
+
+
 def serve_tree(top, mode):
     """A fake peer of version 1 (caps 0) serving the tree of top and each of its files."""
     cs = BLOCK
@@ -933,7 +958,8 @@ def serve_tree(top, mode):
                 conn.settimeout(30)
                 conn = tls_context(True).wrap_socket(conn, server_side=True)
                 conn.settimeout(None)
-            conn.sendall(frame([0, 1, 0, "fake-tree-" + mode, port]))
+            caps = 64 if mode.startswith("files-") else 0
+            conn.sendall(frame([0, 1, caps, "fake-tree-" + mode, port]))
             first_msg = recv_frame(conn)
             if not isinstance(first_msg, list) or first_msg[:1] != [0]:
                 return
@@ -952,6 +978,11 @@ def serve_tree(top, mode):
                     with open(path, "rb") as f:
                         f.seek(msg[3] * cs)
                         conn.sendall(frame([7, rid, f.read(cs)]))
+                elif t == 20 and not caps:
+                    open("saw-get-files", "w").close()
+                    conn.sendall(frame([1, rid, 2, "bad request"]))
+                elif t == 20:
+                    conn.sendall(frame([21, rid, files_answer(files, msg[2], mode)]))
                 elif t == 8:
                     conn.sendall(frame([9, rid, []]))
                 elif t in (4, 6):

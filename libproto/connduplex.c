@@ -38,6 +38,7 @@ is_request(const proto_msg *m)
 	case PROTO_MSG_HAVE_MAP:
 	case PROTO_MSG_HAVE:
 	case PROTO_MSG_HASHES:
+	case PROTO_MSG_FILES:
 	case PROTO_MSG_CHOKE:
 	case PROTO_MSG_UNCHOKE:
 	case PROTO_MSG_ERROR:

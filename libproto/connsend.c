@@ -70,6 +70,7 @@ jumps_chunks(const proto_msg *m)
 	case PROTO_MSG_HAS:
 	case PROTO_MSG_INTERESTED:
 	case PROTO_MSG_CANCEL:
+	case PROTO_MSG_GET_FILES:
 	case PROTO_MSG_HAVE:
 	case PROTO_MSG_CHOKE:
 	case PROTO_MSG_UNCHOKE:

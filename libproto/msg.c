@@ -35,7 +35,8 @@ proto_msg_type_name(unsigned type)
 	static const char *names[] = { "HELLO", "ERROR", "LIST", "LIST_REPLY",
 	    "GET_MANIFEST", "MANIFEST", "GET_CHUNK", "CHUNK", "PEERS",
 	    "PEERS_REPLY", "HAS", "HAS_REPLY", "INTERESTED", "HAVE_MAP", "HAVE",
-	    "CANCEL", "GET_HASHES", "HASHES", "CHOKE", "UNCHOKE" };
+	    "CANCEL", "GET_HASHES", "HASHES", "CHOKE", "UNCHOKE", "GET_FILES",
+	    "FILES" };
 
 	return type < PROTO_MSG_TYPE_COUNT ? names[type] : "unknown";
 }
@@ -203,6 +204,9 @@ pack_body(msgpack_packer *pk, const proto_msg *m)
 	case PROTO_MSG_GET_HASHES:
 	case PROTO_MSG_HASHES:
 		return proto__msg_pack_hashes(pk, m);
+	case PROTO_MSG_GET_FILES:
+	case PROTO_MSG_FILES:
+		return proto__msg_pack_files(pk, m);
 	}
 	return PROTO_ERR_INVALID;
 }
@@ -517,6 +521,9 @@ unpack_fields(const msgpack_object *a, uint32_t n, msgpack_zone *zone,
 	case PROTO_MSG_GET_HASHES:
 	case PROTO_MSG_HASHES:
 		return proto__msg_unpack_hashes(a, n, m);
+	case PROTO_MSG_GET_FILES:
+	case PROTO_MSG_FILES:
+		return proto__msg_unpack_files(a, n, zone, m);
 	}
 	return 0; /* unknown type: the caller answers it */
 }

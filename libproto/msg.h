@@ -40,6 +40,8 @@ enum proto_msg_type {
 	PROTO_MSG_HASHES = 17,
 	PROTO_MSG_CHOKE = 18,
 	PROTO_MSG_UNCHOKE = 19,
+	PROTO_MSG_GET_FILES = 20, /* sent only to peers with PROTO_CAP_FILES */
+	PROTO_MSG_FILES = 21,
 	PROTO_MSG_TYPE_COUNT
 };
 
@@ -90,6 +92,22 @@ enum proto_error_code {
  * GET_CHUNKs of a choked peer ERROR CHOKED; the side that asks sends no
  * GET_CHUNK while choked. A peer starts choked. */
 #define PROTO_CAP_CHOKE 32u
+/* HELLO caps: the sender answers GET_FILES (many small files in one
+ * answer, FILES); a peer without it is never sent one. */
+#define PROTO_CAP_FILES 64u
+
+/* GET_FILES: at most this many ids, each of a file of at most
+ * PROTO_FILES_SIZE_MAX bytes (one block: its content id is checked from
+ * its bytes alone). */
+#define PROTO_FILES_MAX 256u
+#define PROTO_FILES_SIZE_MAX 16384u
+
+/* An entry of FILES: a file's bytes, or none (not held there). */
+typedef struct proto_file_data {
+	int held;             /* 0: nil, not held by the sender */
+	const uint8_t *data;  /* len bytes when held */
+	size_t len;           /* at most PROTO_FILES_SIZE_MAX */
+} proto_file_data;
 /* Bit 7: the sender relays (PROTOCOL.md section 13), at the port its
  * HELLO's "relay" option names. */
 #define PROTO_CAP_RELAY 128u
@@ -234,6 +252,17 @@ typedef struct proto_msg {
 	size_t nhashes;
 	const uint8_t *proof;
 	size_t nproof;
+	/* GET_FILES: nids content ids of PROTO_HASH_LEN bytes, back to back;
+	 * unpacked with ids_bad set (ids NULL, nids 0) when the array held
+	 * more than PROTO_FILES_MAX, or an id that is not a 32-byte bin: an
+	 * answer of BAD_REQUEST, not a protocol error */
+	const uint8_t *ids;
+	size_t nids;
+	int ids_bad;
+	/* FILES: one entry per id asked, in order (fewer when the rest did
+	 * not fit in the asker's maxframe) */
+	const proto_file_data *files;
+	size_t nfiles_in;
 
 	void *zone_; /* private: msgpack storage of an unpacked message */
 } proto_msg;
@@ -253,7 +282,8 @@ void proto_msg_clear(proto_msg *m);
  * Packs m as a whole frame (length prefix included) into a malloc'd buffer
  * that the caller frees; m and what it points to are only read. Returns 0;
  * PROTO_ERR_TOO_BIG when it would exceed PROTO_FRAME_MAX (or for more than
- * PROTO_PEERS_MAX peers, a bitfield past PROTO_MAX_CHUNKS bits);
+ * PROTO_PEERS_MAX peers, a bitfield past PROTO_MAX_CHUNKS bits, more than
+ * PROTO_FILES_MAX ids or files, a file past PROTO_FILES_SIZE_MAX);
  * PROTO_ERR_INVALID for a type that cannot be packed or a MANIFEST without
  * one; PROTO_ERR_NOMEM. *frame and *len are set only on success.
  */

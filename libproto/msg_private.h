@@ -40,4 +40,15 @@ int proto__msg_pack_hashes(msgpack_packer *pk, const proto_msg *m);
 int proto__msg_unpack_hashes(const msgpack_object *a, uint32_t n,
     proto_msg *m);
 
+
+/* Appends m, a GET_FILES or a FILES, to pk. 0; PROTO_ERR_TOO_BIG past
+ * PROTO_FILES_MAX entries or a file past PROTO_FILES_SIZE_MAX;
+ * PROTO_ERR_INVALID for another type. */
+int proto__msg_pack_files(msgpack_packer *pk, const proto_msg *m);
+
+/* Fills m (type and rid set) from the n elements at a, borrowing from
+ * them and from zone. 0, PROTO_ERR_MALFORMED or PROTO_ERR_NOMEM. */
+int proto__msg_unpack_files(const msgpack_object *a, uint32_t n,
+    msgpack_zone *zone, proto_msg *m);
+
 #endif

@@ -437,6 +437,9 @@ answer(struct client *cl, const struct request *r)
 	case PROTO_MSG_GET_HASHES:
 		answer_hashes(srv, c, r);
 		break;
+	case PROTO_MSG_GET_FILES:
+		proto__server_answer_files(srv, c, r);
+		break;
 	default:
 		proto_conn_send_error(c, r->rid, PROTO_CODE_BAD_REQUEST,
 		    "unexpected message");
@@ -476,6 +479,7 @@ drain(struct client *cl)
 		cl->head = (cl->head + 1) % cl->cap;
 		cl->count--;
 		answer(cl, &r);
+		proto__server_request_done(&r);
 	}
 }
 
@@ -556,6 +560,17 @@ proto__server_on_msg(proto_conn *c, proto_msg *m, void *arg)
 	r->chunk_size = m->chunk_size;
 	r->count = m->count;
 	r->proof_layers = m->proof_layers;
+	/* A busy one is answered BUSY whatever it asks: its ids unkept. */
+	if (m->type == PROTO_MSG_GET_FILES && !r->busy) {
+		r->ids_bad = m->ids_bad;
+		if (m->nids > 0 && (r->ids = malloc(m->nids *
+		    PROTO_HASH_LEN)) == NULL)
+			r->busy = 1;
+		else if (m->nids > 0) {
+			memcpy(r->ids, m->ids, m->nids * PROTO_HASH_LEN);
+			r->nids = (unsigned)m->nids;
+		}
+	}
 	cl->count++;
 	drain(cl);
 }

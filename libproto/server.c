@@ -81,6 +81,9 @@ proto__server_client_free(struct client *cl)
 		proto_conn_free(cl->conn);
 	if (cl->handshaking && !srv->freeing)
 		proto__server_take_waiting(srv, cl->host);
+	for (unsigned i = 0; i < cl->count; i++)
+		proto__server_request_done(&cl->queue[(cl->head + i) %
+		    cl->cap]);
 	free(cl->queue);
 	free(cl);
 	/* A slot is free again: take the connections waiting for one. */
@@ -279,7 +282,8 @@ proto_server_new(struct event_base *base, proto_store *store,
 		srv->cfg.max_host_handshakes = DEFAULT_HOST_HANDSHAKES;
 	/* It may ask on what it accepted (a fetch of the node's does). */
 	srv->cfg.conn.caps |= PROTO_CAP_SWARM | PROTO_CAP_DUPLEX |
-	    PROTO_CAP_HASHES | PROTO_CAP_TREES | PROTO_CAP_CHOKE;
+	    PROTO_CAP_HASHES | PROTO_CAP_TREES | PROTO_CAP_CHOKE |
+	    PROTO_CAP_FILES;
 	/* Past REQUESTS_MAX a request is answered BUSY, so that is what a
 	 * client may have out. */
 	if (srv->cfg.conn.max_requests == 0)

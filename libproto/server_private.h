@@ -38,7 +38,17 @@ struct request {
 	uint32_t count, proof_layers;   /* GET_HASHES */
 	int cancelled;
 	int busy;           /* past REQUESTS_MAX: answered BUSY */
+	uint8_t *ids;       /* GET_FILES: nids ids, malloc'd; freed once
+	                     * answered (proto__server_request_done) */
+	unsigned nids;
+	int ids_bad;        /* GET_FILES: answered BAD_REQUEST */
 };
+
+/* servefiles.c: answers a GET_FILES (FILES, or an ERROR); frees what the
+ * request holds, answered or dropped. */
+void proto__server_answer_files(proto_server *srv, proto_conn *c,
+    const struct request *r);
+void proto__server_request_done(struct request *r);
 
 struct client {
 	proto_server *srv;

@@ -56,10 +56,10 @@ teardown() {
 	assert_equal "$(cat "$SERVER_OUT")" "127.0.0.1:$SERVER_PORT"
 }
 
-@test "HELLO: protocol version 1, caps 63 (swarm, duplex, records, hashes, trees, choke), the -n name, the listening port" {
+@test "HELLO: protocol version 1, caps 127 (swarm, duplex, records, hashes, trees, choke, files), the -n name, the listening port" {
 	start_server -n 'node-α'
 	run -0 python3 "$P2P_REF" hello "$SERVER_ADDR"
-	assert_output --regexp "^\\[0, 1, 63, \"node-α\", $SERVER_PORT(, .*)?\\]\$"
+	assert_output --regexp "^\\[0, 1, 127, \"node-α\", $SERVER_PORT(, .*)?\\]\$"
 	start_server --name other
 	run -0 python3 "$P2P_REF" hello "$SERVER_ADDR"
 	assert_output --partial '"other"'

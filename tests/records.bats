@@ -61,10 +61,10 @@ setup() {
 	node a
 	run -0 python3 "$P2P_REF" hello "$SERVER_ADDR"
 	# [0, 1, caps, name, port, nfiles, nil (no auth), {..., "rec": <hex>}]: "rec" the last key
-	assert_output --regexp '^\[0, 1, 63, "a", [0-9]+, 1, null, \{.*, "rec": "92c4[0-9a-f]+"\}\]$'
+	assert_output --regexp '^\[0, 1, 127, "a", [0-9]+, 1, null, \{.*, "rec": "92c4[0-9a-f]+"\}\]$'
 	start_server --no-announce --no-tls -n b -d share
 	run -0 env P2P_REF_TLS=0 python3 "$P2P_REF" hello "$SERVER_ADDR"
-	assert_output --regexp '^\[0, 1, 63, "b", [0-9]+, 1, null, \{.*\}\]$'
+	assert_output --regexp '^\[0, 1, 127, "b", [0-9]+, 1, null, \{.*\}\]$'
 	refute_output --partial '"rec"'
 }
 

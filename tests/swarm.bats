@@ -261,10 +261,10 @@ conns_between() {
 	if grep -q 'answered on a connection this node made' a.err; then
 		fail "the node answered on the connection to an old peer"
 	fi
-	# And the old peer asks the fetch, which says it may ask back (caps 63) yet answers it as
+	# And the old peer asks the fetch, which says it may ask back (caps 127) yet answers it as
 	# any node answers.
 	run -0 python3 "$P2P_REF" hello "127.0.0.1:$port"
-	assert_output --regexp '^\[0, 1, 63, '
+	assert_output --regexp '^\[0, 1, 127, '
 	run -0 python3 "$P2P_REF" list "127.0.0.1:$port"
 	assert_output --partial "$id"
 	run -0 python3 "$P2P_REF" swarm "127.0.0.1:$port" "$id"

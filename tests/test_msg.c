@@ -804,7 +804,8 @@ test_type_names(void)
 	static const char *const names[] = { "HELLO", "ERROR", "LIST",
 	    "LIST_REPLY", "GET_MANIFEST", "MANIFEST", "GET_CHUNK", "CHUNK",
 	    "PEERS", "PEERS_REPLY", "HAS", "HAS_REPLY", "INTERESTED", "HAVE_MAP",
-	    "HAVE", "CANCEL", "GET_HASHES", "HASHES", "CHOKE", "UNCHOKE" };
+	    "HAVE", "CANCEL", "GET_HASHES", "HASHES", "CHOKE", "UNCHOKE",
+	    "GET_FILES", "FILES" };
 
 	for (unsigned t = 0; t < PROTO_MSG_TYPE_COUNT; t++)
 		is_str(proto_msg_type_name(t), names[t], names[t]);

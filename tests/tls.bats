@@ -176,9 +176,9 @@ PY
 	# TLS 1.3 without a certificate: the server closes once the client's Finished shows none
 	timeout 10 openssl s_client -tls1_3 -connect "$SERVER_ADDR" </dev/null >/dev/null 2>&1 || true
 	wait_for grep -q 'closed: TLS failed: peer did not return a certificate' "$SERVER_ERR"
-	# with any self-signed one (the reference's), the HELLO comes (caps 63: swarm, duplex, records, hashes, trees, choke)
+	# with any self-signed one (the reference's), the HELLO comes (caps 127: swarm, duplex, records, hashes, trees, choke, files)
 	run -0 python3 "$P2P_REF" hello "$SERVER_ADDR"
-	assert_output --regexp '^\[0, 1, 63, '
+	assert_output --regexp '^\[0, 1, 127, '
 }
 
 @test "nothing of the file in clear on the wire (every byte the proxy relays); with --no-tls, all of it" {

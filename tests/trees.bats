@@ -341,3 +341,90 @@ PY
 	assert_equal "$(grep -cx "$id" <<<"$output")" 2
 	assert_line 'tar: identical'
 }
+
+# make_small_tree DIR N: N files of 1 to 4 KiB in 8 directories (one a copy of another, one
+# mode 0755, one read-only), and a file of 40000 bytes: more than one block, never batched.
+make_small_tree() {
+	python3 - "$1" "$2" <<'PY'
+import os, random, sys
+top, n = sys.argv[1], int(sys.argv[2])
+rnd = random.Random(7)
+for i in range(n):
+    d = os.path.join(top, "d%d" % (i % 8))
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "f%04d" % i), "wb") as f:
+        f.write(rnd.randbytes(rnd.randint(1024, 4096)))
+with open(os.path.join(top, "big"), "wb") as f:
+    f.write(rnd.randbytes(40000))
+PY
+	cp "$1/d0/f0000" "$1/d1/copy"
+	chmod 0755 "$1/d2/f0002"
+	chmod 0444 "$1/d3/f0003"
+}
+
+@test "many small files from a peer with the files cap: fetched in batches (GET_FILES), whole" {
+	make_small_tree d 300
+	id=$(p2p-chunk --tree --id d)
+	start_server -d d
+	run -0 --separate-stderr timeout 60 p2p-fetch -v -p "$SERVER_ADDR" -o out "$id" </dev/null
+	same_tree d out
+	# 300 files but the copy; the big one was fetched on its own.
+	assert_stderr --partial '300 small files fetched in batches (0 not held there, 0 wrong)'
+	assert_stderr --partial 'complete, 302 files (301 fetched, 0 already there, 1 copies)'
+	[ -z "$(find out -name '*.part')" ]
+}
+
+@test "many small files again into the same DIR: kept, none asked for" {
+	make_small_tree d 50
+	id=$(p2p-chunk --tree --id d)
+	start_server -d d
+	run -0 --separate-stderr timeout 60 p2p-fetch -p "$SERVER_ADDR" -o out "$id" </dev/null
+	run -0 --separate-stderr timeout 60 p2p-fetch -v -p "$SERVER_ADDR" -o out "$id" </dev/null
+	same_tree d out
+	refute_stderr --partial 'fetched in batches'
+	assert_stderr --partial '(0 fetched, 51 already there, 1 copies)'
+}
+
+@test "many small files from a peer without the files cap (caps 0): each fetched on its own, never sent GET_FILES" {
+	make_small_tree d 40
+	start_server --cmd python3 "$P2P_REF" treepeer d honest
+	id=$(sed -n 2p "$SERVER_OUT")
+	run -0 --separate-stderr timeout 120 p2p-fetch -v -p "$SERVER_ADDR" -o out "$id" </dev/null
+	same_tree d out
+	refute_stderr --partial 'fetched in batches'
+	[ ! -e saw-get-files ]
+}
+
+@test "a peer that answers GET_FILES a few files at a time: asked again for the rest, the tree whole" {
+	make_small_tree d 40
+	start_server --cmd python3 "$P2P_REF" treepeer d files-short
+	id=$(sed -n 2p "$SERVER_OUT")
+	run -0 --separate-stderr timeout 120 p2p-fetch -v -p "$SERVER_ADDR" -o out "$id" </dev/null
+	same_tree d out
+	assert_stderr --partial '40 small files fetched in batches (0 not held there, 0 wrong)'
+}
+
+# hostile_files MODE: a peer whose FILES are wrong in MODE (its manifests and chunks honest):
+# it is dropped from the batch, nothing wrong is written, and each file comes on its own.
+hostile_files() {
+	make_small_tree d 40
+	start_server --cmd python3 "$P2P_REF" treepeer d "$1"
+	id=$(sed -n 2p "$SERVER_OUT")
+	run -0 --separate-stderr timeout 120 p2p-fetch -v -p "$SERVER_ADDR" -o out "$id" </dev/null
+	same_tree d out
+	assert_stderr --partial "$2"
+	assert_stderr --regexp '0 small files fetched in batches \(0 not held there, [1-9][0-9]* wrong\)'
+	[ -z "$(find out -name '*.part')" ]
+}
+
+@test "hostile FILES: bytes that are not the file's: the peer dropped from the batch, nothing wrong written" {
+	hostile_files files-wrong 'FILES: a file that is not the one asked for (wrong size or bytes); its files asked elsewhere'
+}
+
+@test "hostile FILES: a file a byte too long: dropped, nothing wrong written" {
+	hostile_files files-size 'FILES: a file that is not the one asked for (wrong size or bytes)'
+}
+
+@test "hostile FILES: more entries than ids asked: dropped, nothing written from it" {
+	hostile_files files-count 'FILES: more files than asked for; its files asked elsewhere'
+}

@@ -51,8 +51,8 @@ struct fetch_tree {
 static void start_jobs(struct fetch *f);
 
 /* Says "WHAT: WHY" and ends the run. */
-static void
-tree_failed(struct fetch *f, const char *what, const char *why)
+void
+fetch_tree_failed(struct fetch *f, const char *what, const char *why)
 {
 	char shown[PROTO_TREE_PATH_MAX + 1];
 
@@ -121,7 +121,7 @@ file_done(struct fetch *f, size_t i)
 	int dir = tree_open_parent(ft->root, e, &leaf), rc = 0;
 
 	if (dir < 0) {
-		tree_failed(f, e->path, tree_path_error());
+		fetch_tree_failed(f, e->path, tree_path_error());
 		return -1;
 	}
 	for (size_t k = ft->next_copy[i]; k != NO_COPY && rc == 0;
@@ -129,23 +129,23 @@ file_done(struct fetch *f, size_t i)
 		const proto_tree_entry *d = &t->entries[k];
 		int ddir = tree_open_parent(ft->root, d, &dleaf);
 		if (ddir < 0) {
-			tree_failed(f, d->path, tree_path_error());
+			fetch_tree_failed(f, d->path, tree_path_error());
 			rc = -1;
 			break;
 		}
 		if (!tree_already_there(ddir, dleaf, d) &&
 		    tree_copy_file(dir, leaf, ddir, dleaf) != 0) {
-			tree_failed(f, d->path, strerror(errno));
+			fetch_tree_failed(f, d->path, strerror(errno));
 			rc = -1;
 		} else if (tree_apply_mode(ddir, dleaf, d->mode) != 0) {
-			tree_failed(f, d->path, strerror(errno));
+			fetch_tree_failed(f, d->path, strerror(errno));
 			rc = -1;
 		}
 		ft->copied++;
 		close(ddir);
 	}
 	if (rc == 0 && tree_apply_mode(dir, leaf, e->mode) != 0) {
-		tree_failed(f, e->path, strerror(errno));
+		fetch_tree_failed(f, e->path, strerror(errno));
 		rc = -1;
 	}
 	close(dir);
@@ -350,15 +350,15 @@ start_dir_jobs(struct fetch *f)
 		int dir;
 		if (e->dir) {
 			if ((dir = tree_open_dirs(ft->root, e->path, e->path_len)) < 0)
-				tree_failed(f, e->path, tree_path_error());
+				fetch_tree_failed(f, e->path, tree_path_error());
 			else
 				close(dir);
 			continue;
 		}
-		if (first_with(f, i) != NULL)
+		if (first_with(f, i) != NULL || fetch_batch_got(f, i))
 			continue; /* a copy, made once the first is whole */
 		if ((dir = tree_open_parent(ft->root, e, &leaf)) < 0) {
-			tree_failed(f, e->path, tree_path_error());
+			fetch_tree_failed(f, e->path, tree_path_error());
 			return;
 		}
 		if (tree_already_there(dir, leaf, e)) {
@@ -372,7 +372,7 @@ start_dir_jobs(struct fetch *f)
 			    O_NOFOLLOW | O_CLOEXEC, 0644);
 			close(dir);
 			if (fd < 0 || close(fd) != 0) {
-				tree_failed(f, e->path, strerror(errno));
+				fetch_tree_failed(f, e->path, strerror(errno));
 				return;
 			}
 			(void)file_done(f, i);
@@ -440,22 +440,56 @@ tree_begin(evutil_socket_t fd, short what, void *arg)
 			const proto_tree_entry *e = &t->entries[i];
 			snprintf(part, sizeof(part), "%s.part", e->path);
 			if (!e->dir && proto_tree_find(t, part, strlen(part))) {
-				tree_failed(f, part, "listed, and also "
+				fetch_tree_failed(f, part, "listed, and also "
 				    "the temporary name of another file; not "
 				    "fetched");
 				return;
 			}
 		}
 		if (mkdir(f->out_path, 0755) != 0 && errno != EEXIST) {
-			tree_failed(f, f->out_path, strerror(errno));
+			fetch_tree_failed(f, f->out_path, strerror(errno));
 			return;
 		}
 		if ((ft->root = open(f->out_path, O_RDONLY | O_DIRECTORY |
 		    O_CLOEXEC)) < 0) {
-			tree_failed(f, f->out_path, strerror(errno));
+			fetch_tree_failed(f, f->out_path, strerror(errno));
 			return;
 		}
+		if (fetch_batch_start(f))
+			return;
 	}
+	start_jobs(f);
+}
+
+int
+fetch_tree_root(const struct fetch *f)
+{
+	return f->ft->root;
+}
+
+int
+fetch_tree_is_first(const struct fetch *f, size_t i)
+{
+	return f->ft->first[i] == i;
+}
+
+int
+fetch_tree_has_copies(const struct fetch *f, size_t i)
+{
+	return f->ft->next_copy[i] != NO_COPY;
+}
+
+int
+fetch_tree_file_written(struct fetch *f, size_t i)
+{
+	f->ft->fetched++;
+	f->tree_chunks++;   /* its one chunk, for --stats */
+	return f->ft->next_copy[i] == NO_COPY ? 0 : file_done(f, i);
+}
+
+void
+fetch_tree_batch_done(struct fetch *f)
+{
 	start_jobs(f);
 }
 
@@ -525,6 +559,7 @@ fetch_no_more_peers(struct fetch *f)
 void
 fetch_tree_free(struct fetch *f)
 {
+	fetch_batch_free(f);
 	if (f->ft != NULL) {
 		for (unsigned k = 0; k < TREE_JOBS; k++)
 			job_free(f->ft->jobs[k]);

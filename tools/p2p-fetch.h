@@ -71,6 +71,7 @@ struct fetch {
 	/* a tree (fetchtree.c, fetchtar.c): once the id is a tree's */
 	proto_tree *tree;
 	struct fetch_tree *ft;
+	struct fetch_batch *batch;  /* its small files, many to a request */
 	proto_addr *known;          /* peers from stdin, for each file */
 	size_t nknown, known_cap;
 	time_t tar_time;            /* the members' mtime: when the run began */
@@ -101,6 +102,28 @@ void fetch_add_peer(struct fetch *f, const proto_addr *addr);
 
 /* Stdin ended: no more peers will come, for any of the fetches. */
 void fetch_no_more_peers(struct fetch *f);
+
+/* fetchtree.c, for fetchbatch.c: the tree's -o DIR, opened; "WHAT: WHY"
+ * said and the run ended; 1 when entry i is the first with its bytes
+ * (the others are copies of it); 1 when it has copies; entry i written
+ * whole, its copies made and then its mode given (0, or -1 said); the
+ * batch over, the fetch of each file left begins. */
+int fetch_tree_root(const struct fetch *f);
+void fetch_tree_failed(struct fetch *f, const char *what, const char *why);
+int fetch_tree_is_first(const struct fetch *f, size_t i);
+int fetch_tree_has_copies(const struct fetch *f, size_t i);
+int fetch_tree_file_written(struct fetch *f, size_t i);
+void fetch_tree_batch_done(struct fetch *f);
+
+/* fetchbatch.c: with -o DIR, before the fetch of each file, the tree's
+ * small files (one block) asked for many to a request of the peers given
+ * that state the files cap (GET_FILES). 1 when it runs (it calls
+ * fetch_tree_batch_done when over), 0 when there is nothing to batch.
+ * fetch_batch_got: 1 when entry i was written by it. fetch_batch_free
+ * frees what it holds. */
+int fetch_batch_start(struct fetch *f);
+int fetch_batch_got(const struct fetch *f, size_t i);
+void fetch_batch_free(struct fetch *f);
 
 /* Frees what a tree's fetch holds (its files' fetches first). */
 void fetch_tree_free(struct fetch *f);
