@@ -156,6 +156,15 @@ int proto_server_start_beacon(proto_server *srv,
 void proto_server_have(proto_server *srv, const uint8_t id[PROTO_HASH_LEN],
     uint64_t index);
 
+/* As proto_server_have, but no HAVE goes to a peer of which holds (c,
+ * index, ctx) says it holds that chunk already (a fetch knows what the
+ * peers it asks hold: proto_fetch_peer_holds): in a swarm, most HAVEs
+ * would tell peers of chunks they have. holds may be NULL. */
+void proto_server_have_unless(proto_server *srv,
+    const uint8_t id[PROTO_HASH_LEN], uint64_t index,
+    int (*holds)(const proto_conn *c, uint64_t index, void *ctx),
+    void *ctx);
+
 /* The peers this node knows, to pass on: filled from HELLOs (with the
  * records they carry), announcements (heard only, until checked:
  * on_heard) and by the owner; and what its clients ask for, as content

@@ -138,12 +138,21 @@ on_complete(void *arg)
 		fetch_finish(f, 0);
 }
 
+static int
+peer_holds(const proto_conn *c, uint64_t index, void *arg)
+{
+	const struct fetch *f = arg;
+
+	return f->fx != NULL && proto_fetch_peer_holds(f->fx, c, index);
+}
+
 /* A verified chunk, written: only now may it be served. */
 static void
 share_chunk(struct fetch *f, uint64_t index)
 {
 	if (f->store != NULL)
-		proto_server_have(f->server, f->id, index);
+		proto_server_have_unless(f->server, f->id, index, peer_holds,
+		    f);
 }
 
 static void
