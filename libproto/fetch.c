@@ -500,7 +500,7 @@ proto_fetch_peer_holds(const proto_fetch *fx, const proto_conn *c,
 		const struct fetch_peer *p = fx->peers[i];
 
 		if (p->conn == c && p->mapped)
-			return p->whole || proto_have_test(&p->has, index);
+			return p->whole ? 2 : proto_have_test(&p->has, index);
 	}
 	return 0;
 }

@@ -587,10 +587,15 @@ proto_server_have_unless(proto_server *srv,
 	m.id = id;
 	m.index = index;
 	for (struct client *cl = srv->clients, *next; cl; cl = next) {
+		int how;
+
 		next = cl->next;
 		if (!cl->interested ||
-		    memcmp(cl->interest, id, PROTO_HASH_LEN) != 0 ||
-		    (holds != NULL && holds(cl->conn, index, ctx)))
+		    memcmp(cl->interest, id, PROTO_HASH_LEN) != 0)
+			continue;
+		how = holds != NULL ? holds(cl->conn, index, ctx) :
+		    PROTO_HAVE_SEND;
+		if (how == PROTO_HAVE_SKIP)
 			continue;
 		/* Answers wait for the output to drain; HAVEs, which no
 		 * request paces, would pile up without end for a peer that
@@ -607,7 +612,7 @@ proto_server_have_unless(proto_server *srv,
 		}
 		/* A peer we choke cannot ask for the chunk yet: its news
 		 * waits a moment and goes with other news, in one write. */
-		if (cl->chokes && !cl->unchoked)
+		if (how == PROTO_HAVE_SEND && cl->chokes && !cl->unchoked)
 			proto_conn_send_lazy(cl->conn, &m);
 		else
 			proto_conn_send(cl->conn, &m);
