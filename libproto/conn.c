@@ -69,6 +69,7 @@ proto__conn_really_free(proto_conn *c)
 	 * are freed, while libevent could still hold this bufferevent. */
 	proto__conn_leave_group(c);
 	proto__conn_drop_files(c);
+	proto__conn_drop_lazy(c);
 	/* libevent may hold the buffer a while longer: nothing of c there. */
 	if (c->drained != NULL)
 		evbuffer_remove_cb_entry(bufferevent_get_output(c->bev),

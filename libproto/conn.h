@@ -277,6 +277,14 @@ void proto_base_free(struct event_base *base);
  * PROTO_ERR_NOMEM when queueing failed (nothing queued). */
 int proto_conn_send(proto_conn *c, const proto_msg *m);
 
+/* As proto_conn_send, for news that may wait a moment (a HAVE to a peer
+ * that cannot ask for the chunk yet): held up to PROTO_CONN_LAZY_MS, and
+ * sent with the next message sent on c, or then, in one write. A swarm's
+ * HAVEs were 95% of its messages, each its own TLS record and wake-up of
+ * the peer. Before the handshake is over, sent at once. */
+#define PROTO_CONN_LAZY_MS 250
+int proto_conn_send_lazy(proto_conn *c, const proto_msg *m);
+
 /* Queues an ERROR answer to rid; text (NUL-terminated) is borrowed for the
  * call. Returns as proto_conn_send. */
 int proto_conn_send_error(proto_conn *c, uint32_t rid, uint32_t code,

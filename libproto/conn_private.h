@@ -151,6 +151,9 @@ struct proto_conn {
 	                             * callback ends the connection */
 	unsigned drain_pieces;      /* refills there since the last write
 	                             * callback */
+	struct evbuffer *lazy;      /* frames proto_conn_send_lazy holds
+	                             * back, or NULL */
+	struct event *lazy_ev;      /* sends them when their time is up */
 	int pumping;                /* in pump: a drain it causes (a paired
 	                             * or filtering bufferevent passes bytes
 	                             * on at once) is its own loop's */
@@ -159,6 +162,7 @@ struct proto_conn {
 /* connsend.c: chunk data still to be read into the output (TLS). */
 void proto__conn_pump_files(proto_conn *c);
 void proto__conn_drop_files(proto_conn *c);
+void proto__conn_drop_lazy(proto_conn *c);
 
 /* conn.c: the object's life (the deferred free, the linger), a failure. */
 void proto__conn_really_free(proto_conn *c);

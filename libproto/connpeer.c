@@ -33,7 +33,8 @@ size_t
 proto_conn_pending_out(const proto_conn *c)
 {
 	return evbuffer_get_length(bufferevent_get_output(c->bev)) +
-	    (size_t)c->files_left;
+	    (size_t)c->files_left +
+	    (c->lazy != NULL ? evbuffer_get_length(c->lazy) : 0);
 }
 
 const char *

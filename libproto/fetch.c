@@ -492,6 +492,19 @@ proto_fetch_peer(const proto_fetch *fx, size_t i, const char **addr,
 	return 0;
 }
 
+int
+proto_fetch_peer_holds(const proto_fetch *fx, const proto_conn *c,
+    uint64_t index)
+{
+	for (size_t i = 0; i < fx->npeers; i++) {
+		const struct fetch_peer *p = fx->peers[i];
+
+		if (p->conn == c && p->mapped)
+			return p->whole ? 2 : proto_have_test(&p->has, index);
+	}
+	return 0;
+}
+
 const char *
 proto_fetch_list_peer(const proto_fetch *fx)
 {

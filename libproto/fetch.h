@@ -223,6 +223,14 @@ int proto_fetch_peer_path(const proto_fetch *fx, size_t i,
 int proto_fetch_peer(const proto_fetch *fx, size_t i, const char **addr,
     uint64_t *chunks);
 
+/* 1 when the peer on connection c told this fetch (its HAVE_MAP and
+ * HAVEs) that it holds chunk index, in the manifest's chunk size; 2 when
+ * it holds the whole file (a seed, which may still want our HAVEs: one
+ * that super-seeds watches them); 0 when it did not say, or no peer of
+ * the fetch is on c. */
+int proto_fetch_peer_holds(const proto_fetch *fx, const proto_conn *c,
+    uint64_t index);
+
 /* During on_list: the address of the peer whose list it is, as canonical
  * HOST:PORT (proto_addr_text), valid until the callback returns; NULL at
  * any other time. */

@@ -156,6 +156,22 @@ int proto_server_start_beacon(proto_server *srv,
 void proto_server_have(proto_server *srv, const uint8_t id[PROTO_HASH_LEN],
     uint64_t index);
 
+/* As proto_server_have, but holds (c, index, ctx) says what becomes of
+ * the HAVE to the peer on c: PROTO_HAVE_SKIP, none, for a peer that holds
+ * that chunk already (a fetch knows what the peers it asks hold:
+ * proto_fetch_peer_holds; in a swarm most HAVEs told peers of chunks they
+ * had); PROTO_HAVE_NOW, sent at once (a seed, which watches what its
+ * fetchers get to choose what to show them); PROTO_HAVE_SEND, as
+ * proto_server_have does: held a moment (proto_conn_send_lazy) for a peer
+ * we choke, else sent at once. holds may be NULL. */
+#define PROTO_HAVE_SEND 0
+#define PROTO_HAVE_SKIP 1
+#define PROTO_HAVE_NOW 2
+void proto_server_have_unless(proto_server *srv,
+    const uint8_t id[PROTO_HASH_LEN], uint64_t index,
+    int (*holds)(const proto_conn *c, uint64_t index, void *ctx),
+    void *ctx);
+
 /* The peers this node knows, to pass on: filled from HELLOs (with the
  * records they carry), announcements (heard only, until checked:
  * on_heard) and by the owner; and what its clients ask for, as content

@@ -670,6 +670,130 @@ out:
 	proto_base_free(base);
 }
 
+/* The connection the node was offered, seen before the fetch takes it. */
+static proto_conn *offered;
+
+static int
+watch_offered(proto_conn *c, const proto_addr *addr, void *arg)
+{
+	(void)addr;
+	(void)arg;
+	offered = c;
+	return 0;
+}
+
+/* Turns base until proto_fetch_peer_holds(fx, c, index) is 1, 4 s at
+ * most; what it says last. */
+static int
+await_holds(struct event_base *base, proto_fetch *fx, proto_conn *c,
+    uint64_t index)
+{
+	int holds = 0;
+
+	for (int i = 0; i < 10 && !holds; i++) {
+		for (int k = 0; k < 400 && !holds; k++) {
+			event_base_loop(base, EVLOOP_NONBLOCK);
+			holds = proto_fetch_peer_holds(fx, c, index);
+			if (!holds)
+				usleep(1000);
+		}
+	}
+	return holds;
+}
+
+/*
+ * proto_fetch_peer_holds: what a peer told the fetch it holds, on the
+ * connection the fetch asks it on: its HAVE_MAP, then its HAVEs; 0 for a
+ * connection no peer of the fetch is on.
+ */
+static void
+test_peer_holds(void)
+{
+	struct event_base *base = event_base_new();
+	proto_store *ss = proto_store_new();
+	proto_manifest *mf = NULL;
+	proto_have have;
+	proto_server *seed;
+	proto_node_config ncfg;
+	proto_node_cbs ncbs = { NULL };
+	proto_node *node;
+	proto_fetch_config fcfg;
+	proto_fetch_cbs fcbs = { NULL, f_manifest, f_chunk, f_complete, NULL,
+	    f_end, NULL, NULL };
+	proto_fetch *fx = NULL;
+	proto_addr at;
+	struct sockaddr_in in;
+	struct side owner = { 0 };
+	proto_conn *c = NULL;
+	int fd = open(path, O_RDONLY);
+
+	/* A seed that holds chunks 0 and 1 of the 5. */
+	if (fd < 0 || proto_manifest_build_fd(fd, "p", path, CHUNK, &mf) != 0 ||
+	    proto_have_init(&have, mf->nchunks) != 0 ||
+	    proto_have_set(&have, 0) != 1 || proto_have_set(&have, 1) != 1 ||
+	    proto_store_add_partial(ss, mf, fd, &have) != 0) {
+		ok(0, "peer_holds: a partial seed");
+		exit(2);
+	}
+	seed = server(base, ss, 0, NULL);
+	memset(&ncfg, 0, sizeof(ncfg));
+	ncfg.server.conn.node_name = "fetcher";
+	ncfg.server.conn.max_frame = 16384;
+	node = proto_node_new(base, &ncfg, &ncbs, NULL);
+	memset(&in, 0, sizeof(in));
+	in.sin_family = AF_INET;
+	in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	proto_addr_from_sockaddr(&at, (struct sockaddr *)&in, sizeof(in));
+	if (node == NULL || proto_node_listen(node, &at) != 0) {
+		ok(0, "peer_holds: a node listening");
+		goto out;
+	}
+	offered = NULL;
+	proto_node_watch_conns(node, watch_offered, NULL);
+	memset(&fcfg, 0, sizeof(fcfg));
+	fcfg.id = mf->id;
+	fcfg.node = node;
+	fcfg.timeout = 10;
+	fx = proto_fetch_new(base, &fcfg, &fcbs, NULL);
+	fetched_done = 0;
+	c = dial(base, proto_node_port(node), PROTO_CAP_SWARM |
+	    PROTO_CAP_DUPLEX, &owner);
+	turn(base, &owner.ready);
+	is_int(owner.ready ? proto_server_adopt(seed, c) : -1, 0,
+	    "peer_holds: a partial seed connected to the node answers there");
+	turn(base, NULL);
+	ok(offered != NULL, "peer_holds: the node was offered the connection");
+	if (offered == NULL)
+		goto out;
+	ok(await_holds(base, fx, offered, 1),
+	    "peer_holds: 1 for a chunk the peer's HAVE_MAP names");
+	is_int(proto_fetch_peer_holds(fx, c, 0), 0,
+	    "peer_holds: 0 for a connection no peer of the fetch is on");
+	is_int(proto_fetch_peer_holds(fx, offered, 0), 1,
+	    "peer_holds: ... for each of them");
+	is_int(proto_fetch_peer_holds(fx, offered, 3), 0,
+	    "peer_holds: 0 for a chunk it did not name");
+	proto_have_set(&have, 3);
+	proto_server_have(seed, mf->id, 3);
+	ok(await_holds(base, fx, offered, 3),
+	    "peer_holds: 1 once the peer sent HAVE for it");
+	is_int(proto_fetch_peer_holds(fx, offered, 4), 0,
+	    "peer_holds: ... still 0 for one it never named");
+out:
+	proto_fetch_free(fx);
+	proto_node_free(node);
+	if (c != NULL) {
+		turn(base, &owner.closed);
+		proto_conn_free(c);
+	}
+	proto_server_free(seed);
+	proto_store_free(ss);
+	proto_have_free(&have);
+	proto_manifest_free(mf);
+	close(fd);
+	proto_base_free(base);
+}
+
 int
 main(void)
 {
@@ -693,6 +817,7 @@ main(void)
 	test_fetch_over_accepted();
 	test_both_dial(0);
 	test_both_dial(1);
+	test_peer_holds();
 	unlink(path);
 	rmdir(dir);
 	return done_testing();

@@ -520,6 +520,73 @@ test_slots_and_super_seeding(void)
 	proto_base_free(base);
 }
 
+/* What holds() in test_have_unless is asked, and of whom it says yes. */
+struct holds_ctx {
+	char yes[64];       /* proto_conn_peer of the client that holds */
+	int asked, said_yes;
+};
+
+static int
+holds_if_peer(const proto_conn *c, uint64_t index, void *arg)
+{
+	struct holds_ctx *h = arg;
+	int yes = strcmp(proto_conn_peer(c), h->yes) == 0;
+
+	(void)index;
+	h->asked++;
+	h->said_yes += yes;
+	return yes;
+}
+
+/*
+ * proto_server_have_unless: no HAVE to the interested client of which
+ * holds() says it has the chunk; the others get theirs. A later plain
+ * HAVE reaches both, so "none" is seen without waiting for silence.
+ */
+static void
+test_have_unless(void)
+{
+	struct event_base *base = event_base_new();
+	proto_store *st;
+	proto_manifest *mf;
+	proto_server *srv = serve(base, &st, &mf);
+	struct sockaddr_in local;
+	socklen_t sl = sizeof(local);
+	struct holds_ctx h;
+	int a, b;
+	proto_msg m;
+
+	memset(&h, 0, sizeof(h));
+	a = interested_client(srv, mf->id, 0);
+	b = interested_client(srv, mf->id, 0);
+	ok(a >= 0 && b >= 0, "have_unless: two interested clients connect");
+	if (getsockname(a, (struct sockaddr *)&local, &sl) == 0)
+		snprintf(h.yes, sizeof(h.yes), "127.0.0.1:%u",
+		    ntohs(local.sin_port));
+	for (int i = 0; i < 50 && proto_server_clients(srv) < 2; i++)
+		turn(base);
+	turn(base);
+	proto_server_have_unless(srv, mf->id, 3, holds_if_peer, &h);
+	is_int(h.asked, 2, "have_unless: holds() asked of both clients");
+	is_int(h.said_yes, 1, "have_unless: ... and says one holds chunk 3");
+	proto_server_have(srv, mf->id, 2);
+	ok(read_type(base, a, PROTO_MSG_HAVE, &m) == 0 && m.index == 2,
+	    "have_unless: the client that holds chunk 3 gets no HAVE for it, "
+	    "only the later HAVE 2");
+	proto_msg_clear(&m);
+	ok(read_type(base, b, PROTO_MSG_HAVE, &m) == 0 && m.index == 3,
+	    "have_unless: the other client gets HAVE 3");
+	proto_msg_clear(&m);
+	ok(read_type(base, b, PROTO_MSG_HAVE, &m) == 0 && m.index == 2,
+	    "have_unless: ... then HAVE 2");
+	proto_msg_clear(&m);
+	close(a);
+	close(b);
+	proto_server_free(srv);
+	proto_store_free(st);
+	proto_base_free(base);
+}
+
 int
 main(void)
 {
@@ -540,6 +607,7 @@ main(void)
 	test_listen_port_in_use();
 	test_peers_for_a_file();
 	test_slots_and_super_seeding();
+	test_have_unless();
 	unlink(path);
 	rmdir(dir);
 	return done_testing();

@@ -138,12 +138,25 @@ on_complete(void *arg)
 		fetch_finish(f, 0);
 }
 
+/* No HAVE to a peer that said it holds the chunk; at once to a seed. */
+static int
+peer_holds(const proto_conn *c, uint64_t index, void *arg)
+{
+	const struct fetch *f = arg;
+	int holds = f->fx != NULL ? proto_fetch_peer_holds(f->fx, c, index) :
+	    0;
+
+	return holds == 2 ? PROTO_HAVE_NOW : holds == 1 ? PROTO_HAVE_SKIP :
+	    PROTO_HAVE_SEND;
+}
+
 /* A verified chunk, written: only now may it be served. */
 static void
 share_chunk(struct fetch *f, uint64_t index)
 {
 	if (f->store != NULL)
-		proto_server_have(f->server, f->id, index);
+		proto_server_have_unless(f->server, f->id, index, peer_holds,
+		    f);
 }
 
 static void
