@@ -138,6 +138,23 @@ static const uint8_t ed25519_pkcs8_prefix[16] = {
 	0x04, 0x22, 0x04, 0x20
 };
 
+/* 1 when the n characters at s are all base64 digits. EVP_DecodeBlock
+ * takes "=", anywhere in the line, as six zero bits and still counts
+ * whole groups: a damaged line would give another key, where OpenSSL's
+ * decoder refuses the file. 48 bytes need no padding. */
+static int
+all_base64(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char ch = s[i];
+
+		if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+		    (ch >= '0' && ch <= '9') || ch == '+' || ch == '/'))
+			return 0;
+	}
+	return 1;
+}
+
 static EVP_PKEY *
 read_ed25519_pem(const char *text, size_t len)
 {
@@ -149,7 +166,8 @@ read_ed25519_pem(const char *text, size_t len)
 	EVP_PKEY *key = NULL;
 
 	if (len != blen + b64 + elen || memcmp(text, begin, blen) != 0 ||
-	    memcmp(text + blen + b64, end, elen) != 0)
+	    memcmp(text + blen + b64, end, elen) != 0 ||
+	    !all_base64(text + blen, b64))
 		return NULL;
 	if (EVP_DecodeBlock(der, (const unsigned char *)text + blen,
 	    (int)b64) == (int)sizeof(der) &&
