@@ -5,6 +5,7 @@
  * in the middle of a stream leave nothing behind once the base is freed;
  * a chunk over TLS goes out as fast as the socket takes it.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -18,7 +19,10 @@
 
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "proto.h"
 #include "identity.h"
@@ -316,6 +320,273 @@ test_chunk_in_one_turn(SSL_CTX *cctx, SSL_CTX *sctx, const char *dir)
 	proto_base_free(base);
 }
 
+#ifndef ED448_RC
+#define ED448_RC 0
+#endif
+#ifndef P256_RC
+#define P256_RC 0
+#endif
+
+/* The fallback's calls, counted: PEM_read_bio_PrivateKey here stands in
+ * front of libcrypto's (the executable's symbol wins), so a test can tell
+ * which path read a key file. */
+static int pem_reads;
+
+EVP_PKEY *
+PEM_read_bio_PrivateKey(BIO *bp, EVP_PKEY **x, pem_password_cb *cb, void *u)
+{
+	typedef EVP_PKEY *(*read_fn)(BIO *, EVP_PKEY **, pem_password_cb *,
+	    void *);
+	static read_fn next;
+
+	pem_reads++;
+	if (next == NULL)
+		*(void **)&next = dlsym(RTLD_NEXT, "PEM_read_bio_PrivateKey");
+	return next != NULL ? next(bp, x, cb, u) : NULL;
+}
+
+static int
+put_file(const char *path, const char *text, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	int ok = fd >= 0 && write(fd, text, len) == (ssize_t)len;
+
+	if (fd >= 0)
+		close(fd);
+	return ok && chmod(path, 0600) == 0 ? 0 : -1;
+}
+
+/* The whole of path into buf (NUL-terminated); its length, or -1. */
+static long
+get_file(const char *path, char *buf, size_t size)
+{
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (f == NULL)
+		return -1;
+	n = fread(buf, 1, size - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return (long)n;
+}
+
+/* SHA-256 of the DER SubjectPublicKeyInfo of the key in the PEM text, as
+ * OpenSSL encodes it: the identity computed without the library. */
+static int
+expected_id(const char *text, size_t len, uint8_t out[PROTO_IDENTITY_LEN])
+{
+	BIO *bio = BIO_new_mem_buf(text, (int)len);
+	EVP_PKEY *key = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) :
+	    NULL;
+	unsigned char *der = NULL;
+	unsigned int dlen = 0;
+	int n = key ? i2d_PUBKEY(key, &der) : -1, rc = -1;
+
+	if (n > 0 && EVP_Digest(der, (size_t)n, out, &dlen, EVP_sha256(),
+	    NULL) == 1 && dlen == PROTO_IDENTITY_LEN)
+		rc = 0;
+	OPENSSL_free(der);
+	EVP_PKEY_free(key);
+	BIO_free(bio);
+	return rc;
+}
+
+/* Loads path; its identity into id when it loads; the fallback's calls
+ * into *reads. proto_identity_load's return. */
+static int
+load(const char *path, uint8_t id[PROTO_IDENTITY_LEN], int *reads)
+{
+	proto_identity *k = NULL;
+	int rc;
+
+	pem_reads = 0;
+	rc = proto_identity_load(path, 0, &k);
+	*reads = pem_reads;
+	if (rc == 0)
+		memcpy(id, proto_identity_id(k), PROTO_IDENTITY_LEN);
+	proto_identity_free(k);
+	return rc;
+}
+
+/* text with every "\n" made "\r\n", into out (big enough). */
+static size_t
+crlf(const char *text, char *out)
+{
+	size_t n = 0;
+
+	for (; *text; text++) {
+		if (*text == '\n')
+			out[n++] = '\r';
+		out[n++] = *text;
+	}
+	out[n] = '\0';
+	return n;
+}
+
+/*
+ * read_key's two paths. The key file as this library and `openssl genpkey`
+ * write it is read without OpenSSL's decoders and gives the identity
+ * OpenSSL's encoding would; anything else goes to PEM_read_bio_PrivateKey
+ * as before; broken files are refused as MALFORMED; a file over 16 KiB is
+ * refused before it is read.
+ */
+static void
+test_key_file_paths(const char *dir)
+{
+	char p[256], q[256], cmd[1200], text[20000], alt[40000];
+	uint8_t fast[PROTO_IDENTITY_LEN], want[PROTO_IDENTITY_LEN],
+	    got[PROTO_IDENTITY_LEN];
+	proto_identity *k = NULL;
+	long len;
+	int reads, rc;
+
+	snprintf(p, sizeof(p), "%s/gen.pem", dir);
+	snprintf(q, sizeof(q), "%s/alt.pem", dir);
+
+	/* The library's own key file. */
+	is_int(proto_identity_load(p, 1, &k), 0, "keys: made by create");
+	proto_identity_free(k);
+	len = get_file(p, text, sizeof(text));
+	is_int(load(p, got, &reads), 0, "keys: its own key file loads");
+	is_int(reads, 0, "keys: ... without OpenSSL's PEM decoder");
+	ok(len > 0 && expected_id(text, (size_t)len, want) == 0 &&
+	    memcmp(got, want, sizeof(want)) == 0,
+	    "keys: ... its identity is SHA-256 of i2d_PUBKEY");
+	unlink(p);
+
+	/* One from the openssl tool. */
+	snprintf(cmd, sizeof(cmd), "openssl genpkey -algorithm ed25519 "
+	    "-out '%s' 2>/dev/null", p);
+	if (system(cmd) != 0 || chmod(p, 0600) != 0 ||
+	    (len = get_file(p, text, sizeof(text))) <= 0) {
+		ok(0, "keys: openssl genpkey -algorithm ed25519");
+		return;
+	}
+	is_int(len, 28 + 64 + 27, "keys: genpkey's file is one line of "
+	    "base64 between the BEGIN and END lines");
+	is_int(load(p, fast, &reads), 0, "keys: genpkey's ed25519 key loads");
+	is_int(reads, 0, "keys: ... without OpenSSL's PEM decoder");
+	ok(expected_id(text, (size_t)len, want) == 0 &&
+	    memcmp(fast, want, sizeof(want)) == 0,
+	    "keys: ... its identity is SHA-256 of i2d_PUBKEY");
+
+	/* The same key in other clothes: the fallback, the same identity. */
+	put_file(q, alt, crlf(text, alt));
+	rc = load(q, got, &reads);
+	ok(rc == 0 && reads == 1 && memcmp(got, fast, sizeof(got)) == 0,
+	    "keys: CRLF line ends: through the fallback (%d, %d reads), the "
+	    "same identity", rc, reads);
+	snprintf(alt, sizeof(alt), "a comment before the key\n%s", text);
+	put_file(q, alt, strlen(alt));
+	rc = load(q, got, &reads);
+	ok(rc == 0 && reads == 1 && memcmp(got, fast, sizeof(got)) == 0,
+	    "keys: text before the PEM: through the fallback (%d, %d reads), "
+	    "the same identity", rc, reads);
+	snprintf(alt, sizeof(alt), "%.*s", (int)len - 1, text);
+	put_file(q, alt, strlen(alt));
+	rc = load(q, got, &reads);
+	ok(rc == 0 && reads == 1 && memcmp(got, fast, sizeof(got)) == 0,
+	    "keys: no newline at the end: through the fallback (%d, %d "
+	    "reads), the same identity", rc, reads);
+
+	/* Broken copies of the fast path's layout: refused, no crash. */
+	memcpy(alt, text, (size_t)len + 1);
+	alt[28 + 10] = '*';
+	put_file(q, alt, (size_t)len);
+	is_int(load(q, got, &reads), PROTO_ERR_MALFORMED,
+	    "keys: a character not base64 in the line: MALFORMED");
+	memcpy(alt, text, (size_t)len + 1);
+	memcpy(alt + 28 + 60, "====", 4);
+	put_file(q, alt, (size_t)len);
+	is_int(load(q, got, &reads), PROTO_ERR_MALFORMED,
+	    "keys: the line's end made padding: MALFORMED (not another key)");
+	memcpy(alt, text, (size_t)len + 1);
+	alt[28 + 30] = '=';
+	put_file(q, alt, (size_t)len);
+	is_int(load(q, got, &reads), PROTO_ERR_MALFORMED,
+	    "keys: an \"=\" inside the line: MALFORMED (not another key)");
+	snprintf(alt, sizeof(alt), "%.*s%s", 28 + 40, text, text + 28 + 64);
+	put_file(q, alt, strlen(alt));
+	is_int(load(q, got, &reads), PROTO_ERR_MALFORMED,
+	    "keys: the base64 line cut short: MALFORMED");
+	put_file(q, text, (size_t)len - 10);
+	is_int(load(q, got, &reads), PROTO_ERR_MALFORMED,
+	    "keys: the file cut in its END line: MALFORMED");
+	put_file(q, "", 0);
+	is_int(load(q, got, &reads), PROTO_ERR_MALFORMED,
+	    "keys: an empty file: MALFORMED");
+	{
+		/* The right layout and length, a wrong DER prefix: "MC4C"
+		 * (30 2e 02 ...) made "MC8C" (30 2f 02 ...), and the OID
+		 * 1.3.101.112 (Ed25519) made 1.3.101.113 (Ed448). */
+		memcpy(alt, text, (size_t)len + 1);
+		alt[28 + 2] = '8';
+		put_file(q, alt, (size_t)len);
+		is_int(load(q, got, &reads), PROTO_ERR_MALFORMED,
+		    "keys: a wrong DER length in the prefix: MALFORMED");
+		memcpy(alt, text, (size_t)len + 1);
+		ok(memcmp(alt + 28 + 12, "K2Vw", 4) == 0,
+		    "keys: the OID is where it is expected");
+		memcpy(alt + 28 + 12, "K2Vx", 4);
+		put_file(q, alt, (size_t)len);
+		is_int(load(q, got, &reads), PROTO_ERR_MALFORMED,
+		    "keys: the Ed448 OID on a 32-byte key: MALFORMED");
+	}
+
+	/* Other key types go to the fallback, as they always went. */
+	snprintf(cmd, sizeof(cmd), "openssl genpkey -algorithm ed448 "
+	    "-out '%s' 2>/dev/null && chmod 600 '%s'", q, q);
+	if (system(cmd) == 0) {
+		len = get_file(q, alt, sizeof(alt));
+		rc = load(q, got, &reads);
+		ok(rc == ED448_RC && reads == 1, "keys: an Ed448 key: through "
+		    "the fallback, %d as before the fast path (%d)", ED448_RC,
+		    rc);
+		if (rc == 0)
+			ok(expected_id(alt, (size_t)len, want) == 0 &&
+			    memcmp(got, want, sizeof(want)) == 0,
+			    "keys: ... its identity is SHA-256 of i2d_PUBKEY");
+	} else
+		ok(1, "# SKIP openssl genpkey ed448");
+	snprintf(cmd, sizeof(cmd), "openssl genpkey -algorithm EC -pkeyopt "
+	    "ec_paramgen_curve:P-256 -out '%s' 2>/dev/null && chmod 600 '%s'",
+	    q, q);
+	if (system(cmd) == 0) {
+		rc = load(q, got, &reads);
+		ok(rc == P256_RC && reads == 1, "keys: an EC P-256 key: through "
+		    "the fallback, %d as before the fast path (%d)", P256_RC,
+		    rc);
+	} else
+		ok(1, "# SKIP openssl genpkey EC P-256");
+
+	/* Size: 16 KiB loads (text before the key), one byte more does not,
+	 * whatever follows. */
+	len = get_file(p, text, sizeof(text));
+	{
+		size_t pad = 16384 - (size_t)len, n = 0;
+		while (n < pad) {
+			size_t line = pad - n > 64 ? 64 : pad - n;
+			memset(alt + n, 'x', line - 1);
+			alt[n + line - 1] = '\n';
+			n += line;
+		}
+		memcpy(alt + n, text, (size_t)len);
+		put_file(q, alt, n + (size_t)len);
+		rc = load(q, got, &reads);
+		ok(rc == 0 && memcmp(got, fast, sizeof(got)) == 0,
+		    "keys: a key file of 16384 bytes loads (%d)", rc);
+		memmove(alt + 1, alt, n + (size_t)len);
+		alt[0] = '\n';
+		put_file(q, alt, n + (size_t)len + 1);
+		is_int(load(q, got, &reads), PROTO_ERR_MALFORMED,
+		    "keys: one of 16385 bytes: MALFORMED");
+		is_int(reads, 0, "keys: ... refused before any decoding");
+	}
+	unlink(p);
+	unlink(q);
+}
+
 int
 main(void)
 {
@@ -404,6 +675,7 @@ main(void)
 	test_freed_mid_stream(cctx, sctx);
 	test_refused_dripper(cctx, sctx);
 	test_chunk_in_one_turn(cctx, sctx, dir);
+	test_key_file_paths(dir);
 	SSL_CTX_free(cctx);
 	SSL_CTX_free(sctx);
 	proto_identity_free(a);
