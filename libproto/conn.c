@@ -499,6 +499,9 @@ proto_conn_close_after_flush(proto_conn *c)
 
 	if (c == NULL || c->freed || c->flushing)
 		return;
+	/* News held back goes with the rest (a seed that watches us counts
+	 * our last HAVEs); failing that, it is dropped with the connection. */
+	(void)proto_conn_flush_lazy(c);
 	/* Its owner lets go: the connection must end by itself, however the
 	 * peer behaves. */
 	flush.tv_sec = c->timeout;

@@ -284,6 +284,9 @@ int proto_conn_send(proto_conn *c, const proto_msg *m);
  * the peer. Before the handshake is over, sent at once. */
 #define PROTO_CONN_LAZY_MS 250
 int proto_conn_send_lazy(proto_conn *c, const proto_msg *m);
+/* What proto_conn_send_lazy holds goes into the output now. 0, or
+ * PROTO_ERR_NOMEM (it is then dropped). */
+int proto_conn_flush_lazy(proto_conn *c);
 
 /* Queues an ERROR answer to rid; text (NUL-terminated) is borrowed for the
  * call. Returns as proto_conn_send. */

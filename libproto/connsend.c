@@ -106,6 +106,12 @@ flush_lazy(proto_conn *c)
 	return queue_owned(c, all, len, 1);
 }
 
+int
+proto_conn_flush_lazy(proto_conn *c)
+{
+	return c->closed ? 0 : flush_lazy(c);
+}
+
 static void
 lazy_due(evutil_socket_t fd, short what, void *arg)
 {

@@ -57,3 +57,11 @@ proto_server_have_unless(proto_server *srv,
 			proto_conn_send(cl->conn, &m);
 	}
 }
+
+void
+proto_server_flush_news(proto_server *srv)
+{
+	for (struct client *cl = srv->clients; cl != NULL; cl = cl->next)
+		if (cl->conn != NULL)
+			(void)proto_conn_flush_lazy(cl->conn);
+}

@@ -164,6 +164,10 @@ void proto_server_have(proto_server *srv, const uint8_t id[PROTO_HASH_LEN],
  * fetchers get to choose what to show them); PROTO_HAVE_SEND, as
  * proto_server_have does: held a moment (proto_conn_send_lazy) for a peer
  * we choke, else sent at once. holds may be NULL. */
+/* What proto_server_have_unless held back goes to each client now (the
+ * node is about to go: a seed watching it counts its last HAVEs). */
+void proto_server_flush_news(proto_server *srv);
+
 #define PROTO_HAVE_SEND 0
 #define PROTO_HAVE_SKIP 1
 #define PROTO_HAVE_NOW 2

@@ -132,13 +132,18 @@ on_complete(void *arg)
 	}
 	tool_log(LOG_INFO, "%s: complete, %llu bytes", f->hex,
 	    (unsigned long long)f->mf->size);
+	if (f->server != NULL)
+		proto_server_flush_news(f->server);
 	if (f->seed && f->server != NULL)
 		start_seeding(f);
 	else
 		fetch_finish(f, 0);
 }
 
-/* No HAVE to a peer that said it holds the chunk; at once to a seed. */
+/* No HAVE to a peer that said it holds the chunk; at once to a seed. A
+ * seed that super-seeds shows us a few chunks at a time, so that it too
+ * looks like a peer holding some: none is skipped while a peer that
+ * shows us chunks may watch our HAVEs. */
 static int
 peer_holds(const proto_conn *c, uint64_t index, void *arg)
 {
@@ -146,8 +151,7 @@ peer_holds(const proto_conn *c, uint64_t index, void *arg)
 	int holds = f->fx != NULL ? proto_fetch_peer_holds(f->fx, c, index) :
 	    0;
 
-	return holds == 2 ? PROTO_HAVE_NOW : holds == 1 ? PROTO_HAVE_SKIP :
-	    PROTO_HAVE_SEND;
+	return holds == 2 ? PROTO_HAVE_NOW : PROTO_HAVE_SEND;
 }
 
 /* A verified chunk, written: only now may it be served. */
