@@ -162,7 +162,16 @@ struct proto_conn {
 /* connsend.c: chunk data still to be read into the output (TLS). */
 void proto__conn_pump_files(proto_conn *c);
 void proto__conn_drop_files(proto_conn *c);
+/* connlazy.c: what proto_conn_send_lazy held, into the output now, or
+ * dropped with the connection. */
+int proto__conn_flush_lazy(proto_conn *c);
 void proto__conn_drop_lazy(proto_conn *c);
+/* connsend.c: m packed for c's peer (not larger than it takes), and a
+ * malloc'd frame queued (jumps: it may pass chunk data). */
+int proto__conn_pack(proto_conn *c, const proto_msg *m, uint8_t **frame,
+    size_t *len);
+int proto__conn_queue_owned(proto_conn *c, uint8_t *frame, size_t len,
+    int jumps);
 
 /* conn.c: the object's life (the deferred free, the linger), a failure. */
 void proto__conn_really_free(proto_conn *c);
