@@ -62,9 +62,9 @@ enum proto_error_code {
 };
 
 /* The ranges of message types (PROTOCOL.md, "Extending the protocol"):
- * 0-15 defined, 16-63 future core messages, 64-127 extension messages
- * numbered per connection through the HELLO's "ext", 128 and up never
- * sent. */
+ * 0-21 defined here, 22-25 the relay's (relay.h, sent only on a relay's
+ * port), 26-63 future core messages, 64-127 extension messages numbered
+ * per connection through the HELLO's "ext", 128 and up never sent. */
 #define PROTO_MSG_CORE_MAX 63u
 #define PROTO_MSG_EXT_MIN 64u
 #define PROTO_MSG_EXT_MAX 127u

@@ -51,7 +51,8 @@ usage(FILE *out)
 	    "                         with ID, only if it shows that identity; '-'\n"
 	    "                         or no -p at all: read HOST:PORT lines on stdin;\n"
 	    "                         ID@dht: the node of that identity, wherever\n"
-	    "                         the DHT says it is now\n"
+	    "                         the DHT says it is now; ID@relay:HOST:PORT:\n"
+	    "                         through the relay there\n"
 	    "  -o, --output FILE      write to FILE (through FILE.part, resumable)\n"
 	    "                         instead of stdout; an existing DIR: write\n"
 	    "                         there under the sender's name\n"
@@ -140,10 +141,10 @@ on_complete(void *arg)
 		fetch_finish(f, 0);
 }
 
-/* No HAVE to a peer that said it holds the chunk; at once to a seed. A
- * seed that super-seeds shows us a few chunks at a time, so that it too
- * looks like a peer holding some: none is skipped while a peer that
- * shows us chunks may watch our HAVEs. */
+/* Every HAVE goes, at once to a seed (one that super-seeds watches them).
+ * None is skipped for a peer that said it holds the chunk: a seed that
+ * super-seeds shows us a few chunks at a time, so it too looks like a
+ * peer holding some, and it counts the HAVEs it hears. */
 static int
 peer_holds(const proto_conn *c, uint64_t index, void *arg)
 {
