@@ -7,9 +7,10 @@
  * Every file's bytes are checked against its id before they are written,
  * through PATH.part renamed to PATH, with the entry's mode. A peer whose
  * answer is wrong (more entries than asked, none at all, a file of the
- * wrong size or bytes that are not the id's) is dropped and its files
- * asked of the others; what no peer gave (nil, or no peer with the cap)
- * is left to the fetch of each file after.
+ * wrong size or bytes that are not the id's), or that leaves a request
+ * unanswered for the timeout (-T), is dropped and its files asked of the
+ * others; a peer named through a relay is not asked. What no peer gave
+ * (nil, or no peer with the cap) is left to the fetch of each file after.
  */
 #include <errno.h>
 #include <fcntl.h>
