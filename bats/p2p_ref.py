@@ -59,7 +59,9 @@ join a private swarm (--secret-file): Python's ssl module exports no keying mate
                                      GET_FILES: files-short (honest, at most 3 files an
                                      answer), files-wrong (each file's last byte flipped),
                                      files-count (one entry more than asked), files-size (each
-                                     file with a byte more); GET_MANIFEST and GET_CHUNK honest
+                                     file with a byte more), files-silent (no answer to any
+                                     GET_FILES, but a HAVE pushed every half second after the
+                                     first); GET_MANIFEST and GET_CHUNK honest
   p2p_ref.py load HOST:PORT MANIFEST N K
                                      open N connections at once, all held open together; on
                                      each ask for K random chunks, check every one against
@@ -981,6 +983,11 @@ def serve_tree(top, mode):
                 elif t == 20 and not caps:
                     open("saw-get-files", "w").close()
                     conn.sendall(frame([1, rid, 2, "bad request"]))
+                elif t == 20 and mode == "files-silent":
+                    # Pushed, never an answer: the connection never goes idle.
+                    while True:
+                        time.sleep(0.5)
+                        conn.sendall(frame([14, 0, first[3], 0]))
                 elif t == 20:
                     conn.sendall(frame([21, rid, files_answer(files, msg[2], mode)]))
                 elif t == 8:

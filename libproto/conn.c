@@ -499,6 +499,13 @@ proto_conn_close_after_flush(proto_conn *c)
 
 	if (c == NULL || c->freed || c->flushing)
 		return;
+	/* Still racing: nothing was sent, nothing is to flush. Its attempts
+	 * end now, or one could win later and greet on a closed connection. */
+	if (c->race != NULL) {
+		proto__conn_race_free(c);
+		proto_conn_free(c);
+		return;
+	}
 	/* News held back goes with the rest (a seed that watches us counts
 	 * our last HAVEs); failing that, it is dropped with the connection. */
 	(void)proto_conn_flush_lazy(c);

@@ -256,7 +256,9 @@ void proto_conn_raise_out_limit(proto_conn *c, size_t min);
  * (and drops) what the peer still sends until the peer closes, so that the
  * last bytes are not lost to a reset. It frees itself within the timeout
  * for the sending and 2 s for the rest, whatever the peer does, or when
- * the base is freed with proto_base_free. No callback follows.
+ * the base is freed with proto_base_free. No callback follows. One still
+ * racing (proto_conn_connect_race), which has sent nothing, is freed at
+ * once, its attempts ended.
  */
 void proto_conn_close_after_flush(proto_conn *c);
 

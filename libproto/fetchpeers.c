@@ -209,13 +209,21 @@ forget_one(proto_fetch *f)
 	return 0;
 }
 
-/* The peer known at a (in any spelling), or NULL. */
+/* The peer known at a (in any spelling), or NULL. Through a relay, the
+ * relay's address is many nodes': the same peer only by the same pin, and
+ * never one reached directly there. */
 static struct fetch_peer *
 find_peer(const proto_fetch *f, const proto_addr *a)
 {
-	for (size_t i = 0; i < f->npeers; i++)
-		if (proto_addr_equal(&f->peers[i]->addr, a))
-			return f->peers[i];
+	for (size_t i = 0; i < f->npeers; i++) {
+		const proto_addr *pa = &f->peers[i]->addr;
+		if (pa->relayed != a->relayed || !proto_addr_equal(pa, a))
+			continue;
+		if (a->relayed && (!pa->has_pin || !a->has_pin ||
+		    memcmp(pa->pin, a->pin, PROTO_IDENTITY_LEN) != 0))
+			continue;
+		return f->peers[i];
+	}
 	return NULL;
 }
 

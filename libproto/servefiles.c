@@ -31,10 +31,11 @@ proto__server_request_done(struct request *r)
 	r->nids = 0;
 }
 
-/* Reads the whole file id into buf (room for PROTO_FILES_SIZE_MAX); its
- * length, or -1 when it is not to be sent. */
+/* Reads the whole file id into buf (room for avail bytes); its length,
+ * -1 when it is not to be sent, or -2 when it is larger than avail (then
+ * nothing was read: the size is known from the manifest). */
 static long
-read_small(proto_server *srv, const uint8_t *id, uint8_t *buf)
+read_small(proto_server *srv, const uint8_t *id, uint8_t *buf, size_t avail)
 {
 	const proto_manifest *mf = proto_store_find(srv->store, id);
 	ssize_t n;
@@ -43,6 +44,8 @@ read_small(proto_server *srv, const uint8_t *id, uint8_t *buf)
 	if (mf == NULL || mf->size > PROTO_FILES_SIZE_MAX ||
 	    !proto_store_holds(srv->store, id, mf->chunk_size, 0))
 		return -1;
+	if (mf->size > avail)
+		return -2;
 	if ((rc = proto_store_open(srv->store, id, &fd)) != 0 ||
 	    (rc = proto_store_check(srv->store, id, 0, mf->size)) != 0) {
 		proto__server_say(srv, PROTO_LOG_WARN, "%s: %s",
@@ -64,7 +67,7 @@ proto__server_answer_files(proto_server *srv, proto_conn *c,
 {
 	proto_file_data files[PROTO_FILES_MAX];
 	size_t room = proto_conn_peer_max_frame(c), used =
-	    FILES_FRAME_OVERHEAD, n = 0;
+	    FILES_FRAME_OVERHEAD, n = 0, off = 0, cap;
 	uint8_t *buf;
 	proto_msg m;
 	int rc;
@@ -75,19 +78,24 @@ proto__server_answer_files(proto_server *srv, proto_conn *c,
 		return;
 	}
 	/* The most the answer can carry, whatever the files turn out to
-	 * be: at most one block each. */
-	if ((buf = malloc((size_t)r->nids * PROTO_FILES_SIZE_MAX + 1)) ==
-	    NULL) {
+	 * be: at most one block each, and no more than the asker's frame. */
+	cap = (size_t)r->nids * PROTO_FILES_SIZE_MAX;
+	if (cap > room)
+		cap = room;
+	if ((buf = malloc(cap + 1)) == NULL) {
 		proto_conn_send_error(c, r->rid, PROTO_CODE_BUSY,
 		    "out of memory; ask again later");
 		return;
 	}
 	for (; n < r->nids; n++) {
-		uint8_t *p = buf + n * PROTO_FILES_SIZE_MAX;
-		long len = read_small(srv, r->ids + n * PROTO_HASH_LEN, p);
+		/* The data so far is within room - used: off + avail <= cap. */
+		size_t avail = used + FILES_ENTRY_OVERHEAD < room ?
+		    room - used - FILES_ENTRY_OVERHEAD : 0;
+		uint8_t *p = buf + off;
+		long len = read_small(srv, r->ids + n * PROTO_HASH_LEN, p,
+		    avail);
 		memset(&files[n], 0, sizeof(files[n]));
-		if (len >= 0 && used + FILES_ENTRY_OVERHEAD + (size_t)len >
-		    room) {
+		if (len == -2) {
 			/* The rest is asked again; one that fits in no
 			 * answer of this peer's is nil, or it would be
 			 * asked for ever. */
@@ -103,6 +111,7 @@ proto__server_answer_files(proto_server *srv, proto_conn *c,
 		files[n].data = p;
 		files[n].len = (size_t)len;
 		used += FILES_ENTRY_OVERHEAD + (size_t)len;
+		off += (size_t)len;
 	}
 	proto_msg_init(&m, PROTO_MSG_FILES);
 	m.rid = r->rid;

@@ -279,3 +279,19 @@ start_target() {
 	cmp share/file.bin ok.bin
 	grep -q 'again in' "$target_err"
 }
+
+@test "relay: a tree through the relay: its small files fetched each through the circuit, no batch dialled at the relay's port" {
+	for i in 1 2 3 4 5 6; do
+		head -c $((1000 * i)) share/file.bin >"share/small$i"
+	done
+	start_relay
+	start_target
+	tree=$(p2p-chunk --tree --id share)
+	run --separate-stderr timeout 60 p2p-fetch -v -T 5 -p "$TARGET@relay:127.0.0.1:$RELAY_PORT" \
+		-o out "$tree"
+	assert_success
+	for i in 1 2 3 4 5 6; do cmp "share/small$i" "out/small$i"; done
+	refute_stderr --partial 'fetched in batches'
+	# The relay's port reads a node's HELLO as a relay frame: "too big".
+	run ! grep -q 'refused 127.0.0.1: too big' "$RELAY_ERR"
+}

@@ -385,6 +385,40 @@ test_duplicate_address_connects_once(struct event_base *base,
 	proto_store_free(st);
 }
 
+/* Through one relay, two nodes are two peers; the relay's address given
+ * directly is a third; a learned record there re-pins none. */
+static void
+test_relayed_peers_apart(struct event_base *base)
+{
+	static const uint8_t zero[PROTO_HASH_LEN];
+	uint8_t pin_x[PROTO_IDENTITY_LEN], pin_y[PROTO_IDENTITY_LEN];
+	proto_addr x, y, direct;
+	proto_fetch_stats s;
+	struct owner o;
+
+	memset(pin_x, 0x11, sizeof(pin_x));
+	memset(pin_y, 0x22, sizeof(pin_y));
+	fetch_new(base, zero, 0, NULL, &o);
+	if (proto_addr_parse(&x, "127.0.0.1:9", 11, 0, PROTO_ADDR_NUMERIC,
+	    NULL) != 0)
+		exit(2);
+	direct = x;
+	proto_addr_set_pin(&x, pin_x);
+	x.relayed = 1;
+	y = x;
+	proto_addr_set_pin(&y, pin_y);
+	proto_fetch_add_peer(o.fx, &x);
+	proto_fetch_add_peer(o.fx, &y);
+	proto_fetch_add_peer(o.fx, &direct);
+	proto_fetch_stats_get(o.fx, &s);
+	is_int(s.peers, 3, "X and Y through one relay, and the relay's "
+	    "address directly: three peers");
+	proto_fetch_add_peer(o.fx, &x);
+	proto_fetch_stats_get(o.fx, &s);
+	is_int(s.peers, 3, "X through the relay again: the same peer");
+	proto_fetch_free(o.fx);
+}
+
 static void
 test_not_found_anywhere(struct event_base *base)
 {
@@ -580,6 +614,7 @@ main(void)
 	test_own_chunk_size(base, path);
 	test_bad_chunk_drops_peer(base, bad);
 	test_duplicate_address_connects_once(base, path);
+	test_relayed_peers_apart(base);
 	test_not_found_anywhere(base);
 	test_more_peers_then_none(base);
 	test_never_ourselves(base, path);

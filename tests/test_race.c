@@ -214,6 +214,22 @@ main(void)
 	run_until(base, &s.closed, 50);
 	ok(!s.closed, "freed before it ran: no callback");
 
+	/* Closed after flushing while racing: freed at once, its race
+	 * stopped; no attempt wins later to send a HELLO. */
+	memset(&s, 0, sizeof(s));
+	cfg.timeout = 30;
+	a[0] = v4;
+	c = proto_conn_connect_race(base, a, 1, &cfg, &cbs, &s);
+	proto_conn_close_after_flush(c);
+	fd = accepted(base, l4, 300);
+	ok(fd < 0 && !s.closed, "closed after flushing while racing: no HELLO "
+	    "sent, no callback");
+	if (fd >= 0)
+		close(fd);
+	fd = accept(l4, NULL, NULL);
+	if (fd >= 0)
+		close(fd);
+
 	close(l4);
 	close(l6);
 	event_base_free(base);

@@ -3,7 +3,8 @@
  * client written here: the files cap in its HELLO; each id answered in
  * order with its bytes or nil (unknown, larger than a block); the answer
  * cut short to the asker's maxframe, and a first file that fits in no
- * answer nil; 257 ids, or an id of the wrong length, BAD_REQUEST.
+ * answer nil, one that does not fit never read; 257 ids, or an id of the
+ * wrong length, BAD_REQUEST.
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -213,6 +214,31 @@ test_answers(struct event_base *base, const proto_server *srv)
 		close(fd);
 }
 
+/* A file that does not fit is left unread: its size, from the manifest,
+ * decides. The block cut short on disk would be found short (and
+ * answered nil) were it read; unread, the answer stops short before it. */
+static void
+test_unread(struct event_base *base, const proto_server *srv,
+    const char *block_path)
+{
+	uint8_t list[2 * PROTO_HASH_LEN];
+	uint64_t caps = 0;
+	proto_msg m;
+	int fd, ok_write = truncate(block_path, 0) == 0;
+
+	fd = client(base, srv, 4096, &caps);
+	memcpy(list, ids[0], PROTO_HASH_LEN);
+	memcpy(list + 32, ids[1], PROTO_HASH_LEN);
+	ok(ok_write && fd >= 0 && ask(base, fd, list, 2, &m) == 0 &&
+	    m.type == PROTO_MSG_FILES && m.nfiles_in == 1 &&
+	    is_held(&m, 0, 1000),
+	    "maxframe 4096: the block that does not fit is not read (cut "
+	    "short, not nil for its missing bytes)");
+	proto_msg_clear(&m);
+	if (fd >= 0)
+		close(fd);
+}
+
 int
 main(void)
 {
@@ -250,6 +276,7 @@ main(void)
 	    sizeof(in)) != 0)
 		return 1;
 	test_answers(base, srv);
+	test_unread(base, srv, path[1]);
 	proto_server_free(srv);
 	proto_store_free(st);
 	proto_base_free(base);

@@ -404,6 +404,16 @@ PY
 	assert_stderr --partial '40 small files fetched in batches (0 not held there, 0 wrong)'
 }
 
+@test "a peer that never answers GET_FILES but pushes HAVEs: dropped from the batch at -T, each file fetched on its own" {
+	make_small_tree d 10
+	start_server --cmd python3 "$P2P_REF" treepeer d files-silent
+	id=$(sed -n 2p "$SERVER_OUT")
+	run -0 --separate-stderr timeout 60 p2p-fetch -v -T 2 -p "$SERVER_ADDR" -o out "$id" </dev/null
+	same_tree d out
+	assert_stderr --partial 'no answer to GET_FILES within the timeout; its files asked elsewhere'
+	[ -z "$(find out -name '*.part')" ]
+}
+
 # hostile_files MODE: a peer whose FILES are wrong in MODE (its manifests and chunks honest):
 # it is dropped from the batch, nothing wrong is written, and each file comes on its own.
 hostile_files() {

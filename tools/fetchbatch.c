@@ -7,15 +7,17 @@
  * Every file's bytes are checked against its id before they are written,
  * through PATH.part renamed to PATH, with the entry's mode. A peer whose
  * answer is wrong (more entries than asked, none at all, a file of the
- * wrong size or bytes that are not the id's) is dropped and its files
- * asked of the others; what no peer gave (nil, or no peer with the cap)
- * is left to the fetch of each file after.
+ * wrong size or bytes that are not the id's), or that leaves a request
+ * unanswered for the timeout (-T), is dropped and its files asked of the
+ * others; a peer named through a relay is not asked. What no peer gave
+ * (nil, or no peer with the cap) is left to the fetch of each file after.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "p2p-fetch.h"
@@ -28,11 +30,15 @@ struct batch_req {
 	uint32_t rid;
 	size_t *idx;                /* the entries asked, in order */
 	size_t n;
+	struct timespec deadline;   /* sent + -T: no answer by then drops */
 };
 
 struct batch_peer {
 	struct fetch_batch *b;
 	proto_conn *c;
+	/* At the oldest request's deadline: pushes keep the connection from
+	 * going idle, so only this ends a peer that never answers. */
+	struct event *timer;
 	int gone;
 	uint32_t rid;
 	struct batch_req reqs[BATCH_INFLIGHT]; /* oldest first */
@@ -57,6 +63,36 @@ struct fetch_batch {
 };
 
 static void pump(struct batch_peer *p);
+
+/* The timer at p's oldest request's deadline (answers come in order, so
+ * it is the first to pass), or none with nothing out. */
+static void
+arm(struct batch_peer *p)
+{
+	struct timespec now;
+	struct timeval tv = { 0, 0 };
+	const struct timespec *d;
+
+	if (p->timer == NULL)
+		return;
+	if (p->gone || p->nreqs == 0) {
+		evtimer_del(p->timer);
+		return;
+	}
+	d = &p->reqs[0].deadline;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (d->tv_sec > now.tv_sec || (d->tv_sec == now.tv_sec &&
+	    d->tv_nsec > now.tv_nsec)) {
+		long ns = d->tv_nsec - now.tv_nsec;
+		tv.tv_sec = d->tv_sec - now.tv_sec - (ns < 0);
+		tv.tv_usec = (ns < 0 ? ns + 1000000000L : ns) / 1000 + 1;
+		if (tv.tv_usec >= 1000000) {
+			tv.tv_sec++;
+			tv.tv_usec -= 1000000;
+		}
+	}
+	evtimer_add(p->timer, &tv);
+}
 
 static void
 queue_push(struct fetch_batch *b, size_t i, int front)
@@ -116,6 +152,7 @@ peer_drop(struct batch_peer *p, const char *why)
 		free(p->reqs[r].idx);
 	}
 	p->nreqs = 0;
+	arm(p);
 	proto_conn_free(p->c);
 	p->c = NULL;
 	for (unsigned k = 0; k < b->npeers; k++)
@@ -241,6 +278,7 @@ on_files(struct batch_peer *p, const proto_msg *m)
 		queue_push(b, r.idx[k], 1);
 	free(r.idx);
 	pump(p);
+	arm(p);
 	maybe_end(b);
 }
 
@@ -301,7 +339,11 @@ pump(struct batch_peer *p)
 		m.rid = r->rid;
 		m.ids = ids;
 		m.nids = r->n;
+		clock_gettime(CLOCK_MONOTONIC, &r->deadline);
+		r->deadline.tv_sec += p->b->f->timeout;
 		p->nreqs++;
+		if (p->nreqs == 1)
+			arm(p);
 		if (proto_conn_send(p->c, &m) != 0) {
 			peer_drop(p, "out of memory");
 			return;
@@ -335,6 +377,18 @@ on_close(proto_conn *c, int err, void *arg)
 
 	tool_log(LOG_DEBUG, "%s: %s", proto_conn_peer(c), proto_strerror(err));
 	peer_drop(p, NULL);
+}
+
+static void
+on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct batch_peer *p = arg;
+
+	(void)fd;
+	(void)what;
+	if (p->gone || p->b->ended || p->nreqs == 0)
+		return;
+	peer_drop(p, "no answer to GET_FILES within the timeout");
 }
 
 static int
@@ -426,6 +480,10 @@ fetch_batch_start(struct fetch *f)
 	for (unsigned k = 0; k < n; k++) {
 		struct batch_peer *p = &b->peers[b->npeers];
 		proto_conn_config cfg = f->cfg;
+		/* Through a relay the node is not at ss: the fetch of each
+		 * file reaches it by the circuit. */
+		if (addrs[k]->relayed)
+			continue;
 		/* A connection of its own, that only asks: never kept in
 		 * place of the fetch's (no duplex), answering nothing. */
 		cfg.caps &= ~(uint64_t)PROTO_CAP_DUPLEX;
@@ -437,6 +495,8 @@ fetch_batch_start(struct fetch *f)
 		    (const struct sockaddr *)&addrs[k]->ss, addrs[k]->len, &cfg,
 		    &cbs, p)) == NULL)
 			continue;
+		if ((p->timer = evtimer_new(f->base, on_deadline, p)) == NULL)
+			tool_die(1, "out of memory");
 		proto_conn_set_idle_timeout(p->c, f->timeout);
 		b->npeers++;
 	}
@@ -456,6 +516,8 @@ fetch_batch_free(struct fetch *f)
 		for (unsigned r = 0; r < b->peers[k].nreqs; r++)
 			free(b->peers[k].reqs[r].idx);
 		proto_conn_free(b->peers[k].c);
+		if (b->peers[k].timer != NULL)
+			event_free(b->peers[k].timer);
 	}
 	if (b->end_ev != NULL)
 		event_free(b->end_ev);
