@@ -466,7 +466,6 @@ on_conn(struct evconnlistener *lis, evutil_socket_t fd,
 	proto_relay *r = arg;
 	struct rconn *c;
 	proto_addr from;
-	char text[PROTO_ADDR_TEXT_MAX];
 	unsigned here = 0;
 
 	(void)lis;
@@ -480,6 +479,8 @@ on_conn(struct evconnlistener *lis, evutil_socket_t fd,
 		    &from);
 	if (r->nnew >= NEW_MAX || here >= NEW_PER_HOST ||
 	    (c = calloc(1, sizeof(*c))) == NULL) {
+		char text[PROTO_ADDR_TEXT_MAX];
+
 		proto_addr_host(&from, text, sizeof(text));
 		PLOG(PROTO_LOG_CONN, PROTO_LOG_DEBUG, "relay: refused %s: %s",
 		    text, "too many new connections");
