@@ -321,3 +321,56 @@ start_target() {
 	RAW_SRC=127.0.0.3 raw_relay nonce "127.0.0.1:$RELAY_PORT" >other.out
 	wait_for grep -q '^reply 00000025' other.out
 }
+
+@test "relay: a node re-registering from a host at its limit is refused and keeps its registration" {
+	python3 -c 'import cryptography' 2>/dev/null || skip "needs python3 cryptography (Ed25519)"
+	start_relay
+	run --separate-stderr timeout 60 python3 - "$RELAY_PORT" <<'PY'
+import hashlib, socket, struct, sys
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+port = int(sys.argv[1])
+def conn(src):
+    return socket.create_connection(("127.0.0.1", port), timeout=20, source_address=(src, 0))
+def frame(body):
+    return struct.pack(">I", len(body)) + body
+def recv_exact(s, n):
+    b = b""
+    while len(b) < n:
+        got = s.recv(n - len(b))
+        if not got:
+            raise EOFError
+        b += got
+    return b
+def recv_frame(s):
+    return recv_exact(s, struct.unpack(">I", recv_exact(s, 4))[0])
+def register(src, key):
+    pub = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    s = conn(src)
+    s.sendall(frame(b"\x92\x16\x01"))
+    nonce = recv_frame(s)[-32:]
+    sig = key.sign(b"mini-p2p relay register v1" + nonce)
+    s.sendall(frame(b"\x94\x16\x02\xc4\x20" + pub + b"\xc4\x40" + sig))
+    r = recv_frame(s)
+    return s, "registered" if r[:2] == b"\x92\x16" else "refused %d" % r[1]
+k = Ed25519PrivateKey.generate()
+pub = k.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+ident = hashlib.sha256(bytes.fromhex("302a300506032b6570032100") + pub).digest()
+ctl, what = register("127.0.0.3", k)
+print("K from 127.0.0.3:", what)
+held = []
+for i in range(4):
+    s, what = register("127.0.0.1", Ed25519PrivateKey.generate())
+    held.append(s)
+    print("other from 127.0.0.1:", what)
+s, what = register("127.0.0.1", k)
+print("K from 127.0.0.1:", what)
+f = conn("127.0.0.4")
+f.sendall(frame(b"\x93\x17\x01\xc4\x20" + ident))
+print("K's control connection gets:", recv_frame(ctl)[:2].hex())
+PY
+	assert_success
+	assert_line "K from 127.0.0.3: registered"
+	assert_line "K from 127.0.0.1: refused 1"
+	assert_line "K's control connection gets: 9318"
+}
