@@ -183,8 +183,7 @@ find_control(proto_relay *r, const uint8_t id[PROTO_IDENTITY_LEN])
 /* Circuits up or waiting: all, to id, from host. */
 static void
 count(proto_relay *r, const uint8_t *id, const proto_addr *host,
-    unsigned *all,
-    unsigned *to_id, unsigned *from_host)
+    unsigned *all, unsigned *to_id, unsigned *from_host)
 {
 	*all = *to_id = *from_host = 0;
 	for (struct rconn *c = r->conns; c != NULL; c = c->next) {
@@ -213,9 +212,8 @@ on_prove(struct rconn *c, const proto_relay_msg *m)
 		refuse(c, m->rid, PROTO_CODE_AUTH, "no proof");
 		return;
 	}
-	/* The node itself, connecting again: its new connection takes the
-	 * old one's place, so the old one is not counted; it goes only once
-	 * the new one is in (refused, the node keeps what it had). */
+	/* The node itself, connecting again: the new connection takes the old
+	 * one's place, which goes once the new one is in (not if refused). */
 	old = find_control(c->r, c->id);
 	for (struct rconn *o = c->r->conns; o != NULL; o = o->next) {
 		if (o->state != R_CONTROL || o == old)
@@ -223,7 +221,7 @@ on_prove(struct rconn *c, const proto_relay_msg *m)
 		nodes++;
 		here += proto_addr_same_site(&o->addr, &c->addr);
 	}
-	/* Keys cost nothing to make: one address cannot take every place. */
+	/* Keys cost nothing to make: one host cannot take every place. */
 	if (nodes >= c->r->cfg.max_nodes || here >= c->r->cfg.max_per_host) {
 		refuse(c, m->rid, PROTO_CODE_BUSY, "relay full");
 		return;
@@ -482,8 +480,8 @@ on_conn(struct evconnlistener *lis, evutil_socket_t fd,
 		char text[PROTO_ADDR_TEXT_MAX];
 
 		proto_addr_host(&from, text, sizeof(text));
-		PLOG(PROTO_LOG_CONN, PROTO_LOG_DEBUG, "relay: refused %s: %s",
-		    text, "too many new connections");
+		PLOG(PROTO_LOG_CONN, PROTO_LOG_DEBUG,
+		    "relay: refused %s: too many new connections", text);
 		evutil_closesocket(fd);
 		return;
 	}
