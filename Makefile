@@ -61,7 +61,7 @@ endif
 # Debian packages the build, the tests and the demo need.
 DEB_PKGS = build-essential pkg-config libevent-dev libssl-dev libmsgpack-dev libinih-dev \
            bats bats-support bats-assert bats-file iproute2 util-linux \
-           time procps cppcheck python3 clang libclang-rt-14-dev jq tmux \
+           time procps cppcheck python3 python3-cryptography clang libclang-rt-14-dev jq tmux \
            parallel libarchive-tools libopendht-c-dev dhtnode python3-libtorrent \
            nginx-light curl socat \
            libnatpmp-dev libminiupnpc-dev miniupnpd-nftables nftables

@@ -199,6 +199,16 @@ proto_addr_same_host(const proto_addr *a, const proto_addr *b)
 }
 
 int
+proto_addr_same_site(const proto_addr *a, const proto_addr *b)
+{
+	if (a->ss.ss_family != b->ss.ss_family)
+		return 0;
+	if (a->ss.ss_family == AF_INET)
+		return proto_addr_same_host(a, b);
+	return memcmp(&csin6(a)->sin6_addr, &csin6(b)->sin6_addr, 8) == 0;
+}
+
+int
 proto_addr_equal(const proto_addr *a, const proto_addr *b)
 {
 	return proto_addr_same_host(a, b) &&

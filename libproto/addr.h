@@ -65,6 +65,10 @@ int proto_addr_equal(const proto_addr *a, const proto_addr *b);
 /* 1 when a and b are the same IP address, whatever the ports. */
 int proto_addr_same_host(const proto_addr *a, const proto_addr *b);
 
+/* 1 when a and b are one host for a per-host limit: the same IPv4
+ * address, or the same IPv6 /64 (one machine has a whole /64 to use). */
+int proto_addr_same_site(const proto_addr *a, const proto_addr *b);
+
 /* The canonical HOST:PORT text; valid as long as *a is. */
 const char *proto_addr_text(const proto_addr *a);
 

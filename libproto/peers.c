@@ -27,20 +27,6 @@ listenable(const proto_addr *a)
 	    proto_addr_port(a) != 0 && !proto_addr_is_any(a);
 }
 
-/* 1 when a and b are one host for the per-host limit: the same IPv4
- * address, or the same IPv6 /64 (one machine has a whole /64 to use). */
-static int
-same_host(const proto_addr *a, const proto_addr *b)
-{
-	if (a->ss.ss_family != b->ss.ss_family)
-		return 0;
-	if (a->ss.ss_family == AF_INET)
-		return proto_addr_same_host(a, b);
-	return memcmp(&((const struct sockaddr_in6 *)(const void *)&a->ss)->
-	    sin6_addr, &((const struct sockaddr_in6 *)(const void *)&b->ss)->
-	    sin6_addr, 8) == 0;
-}
-
 /* The nodes of this host that we saw ourselves are as many as it runs:
  * trusted as we trust ourselves, and never counted against the limit. */
 static int
@@ -110,7 +96,8 @@ victim(proto_peer_table *t, const proto_addr *host, int firsthand)
 
 	for (size_t i = 0; i < t->count; i++) {
 		proto_known_peer *e = &t->peers[i];
-		if (host != NULL && (exempt(e) || !same_host(&e->addr, host)))
+		if (host != NULL && (exempt(e) ||
+		    !proto_addr_same_site(&e->addr, host)))
 			continue;
 		if (old == NULL || e->seen < old->seen)
 			old = e;
@@ -131,7 +118,7 @@ make_room(proto_peer_table *t, const proto_addr *a, int firsthand)
 		size_t same = 0;
 		for (size_t i = 0; i < t->count; i++)
 			same += !exempt(&t->peers[i]) &&
-			    same_host(&t->peers[i].addr, a);
+			    proto_addr_same_site(&t->peers[i].addr, a);
 		if (same >= PROTO_PEERS_PER_HOST)
 			return victim(t, a, firsthand);
 	}

@@ -24,6 +24,7 @@
 
 #define SPLICE_MAX (256u << 10) /* bytes queued toward one side */
 #define NEW_MAX 64u             /* connections not yet anything */
+#define NEW_PER_HOST 8u         /* of those, from one host (or /64) */
 #define NEW_SECS 10             /* to say what a connection is for */
 
 enum rstate { R_NEW, R_CONTROL, R_WAITING, R_SPLICED, R_CLOSING };
@@ -34,6 +35,7 @@ struct rconn {
 	enum rstate state;
 	int fetcher;            /* it asked for the circuit */
 	char host[INET6_ADDRSTRLEN];
+	proto_addr addr;        /* limits per host key on it */
 	uint8_t nonce[PROTO_RELAY_NONCE_LEN];
 	int has_nonce;
 	uint8_t id[PROTO_IDENTITY_LEN]; /* registered, or asked for */
@@ -180,8 +182,8 @@ find_control(proto_relay *r, const uint8_t id[PROTO_IDENTITY_LEN])
 
 /* Circuits up or waiting: all, to id, from host. */
 static void
-count(proto_relay *r, const uint8_t *id, const char *host, unsigned *all,
-    unsigned *to_id, unsigned *from_host)
+count(proto_relay *r, const uint8_t *id, const proto_addr *host,
+    unsigned *all, unsigned *to_id, unsigned *from_host)
 {
 	*all = *to_id = *from_host = 0;
 	for (struct rconn *c = r->conns; c != NULL; c = c->next) {
@@ -190,7 +192,7 @@ count(proto_relay *r, const uint8_t *id, const char *host, unsigned *all,
 			continue;
 		(*all)++;
 		*to_id += memcmp(c->id, id, PROTO_IDENTITY_LEN) == 0;
-		*from_host += strcmp(c->host, host) == 0;
+		*from_host += proto_addr_same_site(&c->addr, host);
 	}
 }
 
@@ -210,18 +212,22 @@ on_prove(struct rconn *c, const proto_relay_msg *m)
 		refuse(c, m->rid, PROTO_CODE_AUTH, "no proof");
 		return;
 	}
-	/* The node itself, connecting again: its new connection wins. */
-	if ((old = find_control(c->r, c->id)) != NULL)
-		rconn_free(old);
+	/* The node itself, connecting again: the new connection takes the old
+	 * one's place, which goes once the new one is in (not if refused). */
+	old = find_control(c->r, c->id);
 	for (struct rconn *o = c->r->conns; o != NULL; o = o->next) {
-		nodes += o->state == R_CONTROL;
-		here += o->state == R_CONTROL && strcmp(o->host, c->host) == 0;
+		if (o->state != R_CONTROL || o == old)
+			continue;
+		nodes++;
+		here += proto_addr_same_site(&o->addr, &c->addr);
 	}
-	/* Keys cost nothing to make: one address cannot take every place. */
+	/* Keys cost nothing to make: one host cannot take every place. */
 	if (nodes >= c->r->cfg.max_nodes || here >= c->r->cfg.max_per_host) {
 		refuse(c, m->rid, PROTO_CODE_BUSY, "relay full");
 		return;
 	}
+	if (old != NULL)
+		rconn_free(old);
 	memset(&ok, 0, sizeof(ok));
 	ok.kind = PROTO_RELAY_REGISTERED;
 	ok.rid = m->rid;
@@ -247,7 +253,7 @@ on_connect(struct rconn *c, const proto_relay_msg *m)
 		refuse(c, m->rid, PROTO_CODE_NOT_FOUND, "no such node here");
 		return;
 	}
-	count(r, m->id, c->host, &all, &to_id, &from_host);
+	count(r, m->id, &c->addr, &all, &to_id, &from_host);
 	if (all >= r->cfg.max_circuits || to_id >= r->cfg.max_per_node ||
 	    from_host >= r->cfg.max_per_host) {
 		refuse(c, m->rid, PROTO_CODE_BUSY, "too many circuits");
@@ -353,6 +359,13 @@ new_read(struct bufferevent *bev, void *arg)
 		}
 		switch (m.kind) {
 		case PROTO_RELAY_ASK_NONCE:
+			/* One nonce a connection: asking again and never
+			 * reading would grow what we queue without bound. */
+			if (c->has_nonce) {
+				refuse(c, m.rid, PROTO_CODE_BAD_REQUEST,
+				    "nonce already sent");
+				return;
+			}
 			if (RAND_bytes(c->nonce, sizeof(c->nonce)) != 1) {
 				refuse(c, m.rid, PROTO_CODE_INTERNAL, "");
 				return;
@@ -450,14 +463,30 @@ on_conn(struct evconnlistener *lis, evutil_socket_t fd,
 {
 	proto_relay *r = arg;
 	struct rconn *c;
+	proto_addr from;
+	unsigned here = 0;
 
 	(void)lis;
-	(void)salen;
-	if (r->nnew >= NEW_MAX || (c = calloc(1, sizeof(*c))) == NULL) {
+	if (proto_addr_from_sockaddr(&from, sa, (socklen_t)salen) != 0) {
+		evutil_closesocket(fd);
+		return;
+	}
+	/* One host's silent connections cannot take every place. */
+	for (c = r->conns; c != NULL; c = c->next)
+		here += c->state == R_NEW && proto_addr_same_site(&c->addr,
+		    &from);
+	if (r->nnew >= NEW_MAX || here >= NEW_PER_HOST ||
+	    (c = calloc(1, sizeof(*c))) == NULL) {
+		char text[PROTO_ADDR_TEXT_MAX];
+
+		proto_addr_host(&from, text, sizeof(text));
+		PLOG(PROTO_LOG_CONN, PROTO_LOG_DEBUG,
+		    "relay: refused %s: too many new connections", text);
 		evutil_closesocket(fd);
 		return;
 	}
 	c->r = r;
+	c->addr = from;
 	if (sa->sa_family == AF_INET)
 		inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr,
 		    c->host, sizeof(c->host));
@@ -477,7 +506,9 @@ on_conn(struct evconnlistener *lis, evutil_socket_t fd,
 		r->conns->prev = c;
 	r->conns = c;
 	bufferevent_setcb(c->bev, new_read, NULL, new_event, c);
-	bufferevent_setwatermark(c->bev, EV_READ, 0, PROTO_RELAY_MSG_MAX);
+	/* Room for one whole frame, no more: reading waits for it to go. */
+	bufferevent_setwatermark(c->bev, EV_READ, 0,
+	    PROTO_FRAME_HEADER + PROTO_RELAY_MSG_MAX);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	set_timer(c, NEW_SECS);
 }

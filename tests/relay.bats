@@ -96,13 +96,18 @@ in_site() {
 
 # raw_relay MODE ADDR [HEX]: a client of the relay at ADDR that sends what MODE says and then
 # holds its connection (until killed, or 60 s): connect HEX (a circuit to that identity),
-# accept (a token the relay never gave), garbage (an HTTP request), silent (nothing).
+# accept (a token the relay never gave), garbage (an HTTP request), silent (nothing),
+# nonce2 (ASK_NONCE twice), big (a frame of the largest size, 160 bytes of body, malformed),
+# silentN (N silent connections). It prints "reply HEX" for the first bytes it gets back.
+# RAW_SRC, when set, is the address it connects from.
 raw_relay() {
 	python3 - "$@" <<'PY' &
 import socket, struct, sys, time, os
 mode, addr = sys.argv[1], sys.argv[2]
 host, port = addr.rsplit(":", 1)
-s = socket.create_connection((host, int(port)), timeout=10)
+src = os.environ.get("RAW_SRC")
+s = socket.create_connection((host, int(port)), timeout=10,
+                             source_address=(src, 0) if src else None)
 def frame(body):
     return struct.pack(">I", len(body)) + body
 if mode == "connect":
@@ -111,11 +116,23 @@ elif mode == "accept":
     s.sendall(frame(b"\x93\x19\x01\xc4\x10" + os.urandom(16)))
 elif mode == "garbage":
     s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+elif mode == "nonce":
+    s.sendall(frame(b"\x92\x16\x01"))
+elif mode == "nonce2":
+    s.sendall(frame(b"\x92\x16\x01") * 2)
+elif mode == "big":
+    s.sendall(frame(b"\xc1" * 160))
+elif mode.startswith("silent") and mode != "silent":
+    held = [s] + [socket.create_connection((host, int(port)), timeout=10,
+                  source_address=(src, 0) if src else None)
+                  for _ in range(int(mode[6:]) - 1)]
 print("sent", flush=True)
 s.settimeout(60)
 try:
-    while s.recv(4096):
-        pass
+    got = s.recv(4096)
+    print("reply", got.hex(), flush=True)
+    while got:
+        got = s.recv(4096)
 except OSError:
     pass
 PY
@@ -294,4 +311,82 @@ start_target() {
 	refute_stderr --partial 'fetched in batches'
 	# The relay's port reads a node's HELLO as a relay frame: "too big".
 	run ! grep -q 'refused 127.0.0.1: too big' "$RELAY_ERR"
+}
+
+@test "relay: a second ASK_NONCE on a connection is refused by an ERROR and the close" {
+	start_relay
+	raw_relay nonce2 "127.0.0.1:$RELAY_PORT" >nonce2.out
+	wait_for grep -q 'relay: refused 127.0.0.1: nonce already sent' "$RELAY_ERR"
+	# The NONCE (41 bytes) and then the ERROR: nothing more is ever queued.
+	wait_for grep -q '^reply 00000025' nonce2.out
+}
+
+@test "relay: a frame of the largest size is read whole (here: refused as malformed)" {
+	start_relay
+	raw_relay big "127.0.0.1:$RELAY_PORT" >big.out
+	wait_for grep -q 'relay: refused 127.0.0.1: malformed' "$RELAY_ERR"
+}
+
+@test "relay: one host holds at most 8 connections that have not said what they are for" {
+	start_relay
+	raw_relay silent8 "127.0.0.1:$RELAY_PORT" >silent8.out
+	wait_for grep -q sent silent8.out
+	raw_relay silent "127.0.0.1:$RELAY_PORT" >silent9.out
+	wait_for grep -q 'relay: refused 127.0.0.1: too many new connections' "$RELAY_ERR"
+	# Another host is still served: 127.0.0.3 gets its nonce.
+	RAW_SRC=127.0.0.3 raw_relay nonce "127.0.0.1:$RELAY_PORT" >other.out
+	wait_for grep -q '^reply 00000025' other.out
+}
+
+@test "relay: a node re-registering from a host at its limit is refused and keeps its registration" {
+	python3 -c 'import cryptography' 2>/dev/null || skip "needs python3 cryptography (Ed25519)"
+	start_relay
+	run --separate-stderr timeout 60 python3 - "$RELAY_PORT" <<'PY'
+import hashlib, socket, struct, sys
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+port = int(sys.argv[1])
+def conn(src):
+    return socket.create_connection(("127.0.0.1", port), timeout=20, source_address=(src, 0))
+def frame(body):
+    return struct.pack(">I", len(body)) + body
+def recv_exact(s, n):
+    b = b""
+    while len(b) < n:
+        got = s.recv(n - len(b))
+        if not got:
+            raise EOFError
+        b += got
+    return b
+def recv_frame(s):
+    return recv_exact(s, struct.unpack(">I", recv_exact(s, 4))[0])
+def register(src, key):
+    pub = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    s = conn(src)
+    s.sendall(frame(b"\x92\x16\x01"))
+    nonce = recv_frame(s)[-32:]
+    sig = key.sign(b"mini-p2p relay register v1" + nonce)
+    s.sendall(frame(b"\x94\x16\x02\xc4\x20" + pub + b"\xc4\x40" + sig))
+    r = recv_frame(s)
+    return s, "registered" if r[:2] == b"\x92\x16" else "refused %d" % r[1]
+k = Ed25519PrivateKey.generate()
+pub = k.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+ident = hashlib.sha256(bytes.fromhex("302a300506032b6570032100") + pub).digest()
+ctl, what = register("127.0.0.3", k)
+print("K from 127.0.0.3:", what)
+held = []
+for i in range(4):
+    s, what = register("127.0.0.1", Ed25519PrivateKey.generate())
+    held.append(s)
+    print("other from 127.0.0.1:", what)
+s, what = register("127.0.0.1", k)
+print("K from 127.0.0.1:", what)
+f = conn("127.0.0.4")
+f.sendall(frame(b"\x93\x17\x01\xc4\x20" + ident))
+print("K's control connection gets:", recv_frame(ctl)[:2].hex())
+PY
+	assert_success
+	assert_line "K from 127.0.0.3: registered"
+	assert_line "K from 127.0.0.1: refused 1"
+	assert_line "K's control connection gets: 9318"
 }

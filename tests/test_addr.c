@@ -183,6 +183,19 @@ test_compare(void)
 	    "set_port rewrites the text");
 	parse(&b, "10.0.0.1:80", 0, 0, NULL);
 	ok(!proto_addr_same_host(&a, &b), "IPv4 and IPv6: not the same host");
+	ok(!proto_addr_same_site(&a, &b), "IPv4 and IPv6: not the same site");
+	parse(&b, "[2001:db8::ffff:1:2]:9", 0, 0, NULL);
+	ok(!proto_addr_same_host(&a, &b), "another address in the /64: "
+	    "not the same host");
+	ok(proto_addr_same_site(&a, &b), "... but the same site");
+	parse(&b, "[2001:db8:0:1::1]:80", 0, 0, NULL);
+	ok(!proto_addr_same_site(&a, &b), "another /64: not the same site");
+	parse(&a, "10.0.0.1:1", 0, 0, NULL);
+	parse(&b, "10.0.0.2:1", 0, 0, NULL);
+	ok(!proto_addr_same_site(&a, &b), "another IPv4 address: another site");
+	parse(&b, "10.0.0.1:2", 0, 0, NULL);
+	ok(proto_addr_same_site(&a, &b), "one IPv4 address: one site");
+	parse(&a, "[2001:db8::1]:80", 0, 0, NULL);
 	proto_addr_host(&a, host, sizeof(host));
 	is_str(host, "2001:db8::1", "host text without brackets");
 
