@@ -95,7 +95,7 @@ FETCH_OBJS = $(B)/tools/fetchlist.o $(B)/tools/peerlines.o \
              $(B)/tools/fetchtree.o $(B)/tools/fetchbatch.o $(B)/tools/fetchtar.o \
              $(B)/tools/fetchdht.o $(B)/tools/treedisk.o $(B)/tools/fetchname.o \
              $(B)/tools/fetchlink.o $(B)/tools/fetchresolve.o \
-             $(B)/tools/fetchstats.o
+             $(B)/tools/fetchstats.o $(B)/tools/fetchnode.o
 TOOLS = p2p-chunk p2p-verify p2p-serve p2p-fetch p2p-discover p2p-send p2p-bench
 TOOL_BINS = $(TOOLS:%=$(B)/bin/%)
 UNIT_SRCS = $(wildcard tests/test_*.c)
