@@ -172,6 +172,10 @@ int proto__conn_pack(proto_conn *c, const proto_msg *m, uint8_t **frame,
     size_t *len);
 int proto__conn_queue_owned(proto_conn *c, uint8_t *frame, size_t len,
     int jumps);
+/* connsend.c: the trace line of a message sent ('>') or read ('<'), a
+ * HAVE's chunk in it; note, if not NULL, after. */
+void proto__conn_trace(const proto_conn *c, char dir, const proto_msg *m,
+    size_t len, const char *note);
 
 /* conn.c: the object's life (the deferred free, the linger), a failure. */
 void proto__conn_really_free(proto_conn *c);

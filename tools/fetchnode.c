@@ -12,10 +12,13 @@
 
 #define REQUEST_FRAME_MAX 16384 /* what peers may send our server */
 
-/* Every HAVE goes, at once to a seed (one that super-seeds watches them).
- * None is skipped for a peer that said it holds the chunk: a seed that
- * super-seeds shows us a few chunks at a time, so it too looks like a
- * peer holding some, and it counts the HAVEs it hears. */
+/* A HAVE tells a peer what it may ask for, so a peer that holds the chunk
+ * is left out where it connected to us. Where we connected to it, it may
+ * be a seed that super-seeds and watches us (PROTOCOL.md section 4,
+ * "Watching"), as the side that accepted: it shows us a few chunks at a
+ * time, so it looks like a peer that holds some, and it counts the HAVEs
+ * it hears. There every HAVE goes, at once to a peer that holds the
+ * whole file. In a swarm of 100 HAVEs are nearly all the messages. */
 static int
 peer_holds(const proto_conn *c, uint64_t index, void *arg)
 {
@@ -23,6 +26,8 @@ peer_holds(const proto_conn *c, uint64_t index, void *arg)
 	int holds = f->fx != NULL ? proto_fetch_peer_holds(f->fx, c, index) :
 	    0;
 
+	if (holds != 0 && proto_conn_answers(c))
+		return PROTO_HAVE_SKIP;
 	return holds == 2 ? PROTO_HAVE_NOW : PROTO_HAVE_SEND;
 }
 
