@@ -37,9 +37,13 @@ teardown() {
 	fi
 }
 
-# relaybed_setup: the two sites and wan above; each router drops what comes in unasked.
+# relaybed_setup [MASQ]: the two sites and wan above; each router drops what comes in unasked
+# (input and forward), and masquerades as MASQ says: "fully-random" (the default, a symmetric
+# NAT) or "keep" (plain masquerade, which keeps a connection's source port when it is free: a
+# port-preserving NAT, through which a hole can be punched).
 relaybed_setup() {
-	local ns site lan wan up
+	local ns site lan wan up masq=${1:-fully-random}
+	[[ $masq == keep ]] && masq=
 	[[ $(id -u) == 0 ]] || skip "needs root to create network namespaces"
 	command -v ip >/dev/null 2>&1 || skip "needs ip(8) (iproute2)"
 	command -v nft >/dev/null 2>&1 || skip "needs nft(8) (make deps)"
@@ -70,8 +74,13 @@ relaybed_setup() {
 		ip -n "$RB-$site" route add default via "$lan.1"
 		ip -n "$RB-r$site" route add default via "$wan.2"
 		ip netns exec "$RB-r$site" sysctl -q -w net.ipv4.ip_forward=1
-		ip netns exec "$RB-r$site" nft -f - <<'NFT'
+		ip netns exec "$RB-r$site" nft -f - <<NFT
 table inet relaybed {
+	chain input {
+		type filter hook input priority 0; policy drop;
+		ct state established,related accept
+		iifname "lo" accept
+	}
 	chain forward {
 		type filter hook forward priority 0; policy drop;
 		ct state established,related accept
@@ -79,7 +88,7 @@ table inet relaybed {
 	}
 	chain postrouting {
 		type nat hook postrouting priority 100; policy accept;
-		oifname "wan0" masquerade fully-random
+		oifname "wan0" masquerade $masq
 	}
 }
 NFT
@@ -183,12 +192,43 @@ start_target() {
 	# The relay saw the node's side from its router's address, not the node's.
 	grep -q 'relay: circuit 5.5.5.1 to 6.6.6.1' "$relay_err"
 	stop_server "$relay_pid"
-	grep -q 'relayed: 1 circuits, 0 refused' "$relay_err"
+	# A punch was coordinated first, and failed: the circuit came last.
+	grep -q 'relayed: 1 circuits, 0 refused, [0-9]* bytes, 1 punches' "$relay_err"
 	# It copied the whole file's worth, and not one byte of it in the clear.
 	(($(file_size relayed.bytes) > $(file_size share/file.bin)))
 	run grep -c 'PLAINTEXT-MARKER' relayed.bytes
 	assert_output 0
 	grep -q 'PLAINTEXT-MARKER' share/file.bin
+}
+
+@test "relay: two nodes behind port-keeping NATs: the relay in wan coordinates a punch, the fetch is direct (punched), and no byte goes through the relay" {
+	relaybed_setup keep
+	start_server --cmd ip netns exec "$RB-wan" env -u MINI_P2P_DISCOVERY_ADDR \
+		MINI_P2P_RELAY_DUMP="$BATS_TEST_TMPDIR/relayed.bytes" \
+		p2p-serve -p 0 --bind 5.5.5.2 --no-announce -v --relay --relay-port 7100 --stats
+	local relay_err=$SERVER_ERR relay_pid=$SERVER_PID
+	wait_for grep -q 'relaying on port 7100' "$relay_err"
+	start_server --cmd ip netns exec "$RB-b" env -u MINI_P2P_DISCOVERY_ADDR \
+		p2p-serve -p 7000 --bind 0.0.0.0 --no-announce -v --via-relay 5.5.5.2:7100 \
+		-d "$BATS_TEST_TMPDIR/share"
+	local target target_err=$SERVER_ERR
+	target=$(server_identity)
+	wait_for grep -q 'relay 5.5.5.2:7100: reachable through it' "$SERVER_ERR"
+	# Straight at site b's router: nothing forwards its port 7000 to the node.
+	run in_site a timeout 10 p2p-fetch -T 3 -p "$target@6.6.6.1:7000" -o direct.bin "$ID"
+	assert_failure
+	run --separate-stderr in_site a timeout 30 p2p-fetch --stats -v -p "$target@relay:5.5.5.2:7100" \
+		-o got.bin "$ID"
+	assert_success
+	cmp share/file.bin got.bin
+	assert_equal "$(stats_field "$stderr" paths)" "5.5.5.2:7100/punched"
+	# The relay told each side where it saw the other: both routers' addresses.
+	grep -q 'relay: punch 5.5.5.1 to 6.6.6.1' "$relay_err"
+	grep -q 'punched to 5.5.5.1:' "$target_err"
+	stop_server "$relay_pid"
+	# No circuit, and not one byte of the file through the relay.
+	grep -q 'relayed: 0 circuits, 0 refused, 0 bytes, 1 punches' "$relay_err"
+	[[ ! -s relayed.bytes ]]
 }
 
 @test "relay: a node the relay does not know is refused by code; a relayed peer is named by its identity" {

@@ -97,9 +97,10 @@ tool_relay_end(int stats)
 		proto_relay_stats st;
 		proto_relay_stats_get(relay, &st);
 		tool_log(LOG_INFO, "relayed: %llu circuits, %llu refused, "
-		    "%llu bytes", (unsigned long long)st.circuits,
+		    "%llu bytes, %llu punches", (unsigned long long)st.circuits,
 		    (unsigned long long)st.refused,
-		    (unsigned long long)st.bytes);
+		    (unsigned long long)st.bytes,
+		    (unsigned long long)st.punches);
 	}
 	proto_relay_free(relay);
 	relay = NULL;
