@@ -52,7 +52,7 @@ struct proto__puncher {
 	proto_addr relay;
 	struct proto__punch_rate rate;
 	struct attempt at[PUNCH_NODE_MAX];
-	struct ready *readies[PUNCH_NODE_MAX];
+	struct ready *readies[PUNCH_RATE]; /* no more are ever asked */
 };
 
 const char *
@@ -157,10 +157,10 @@ ready_connected(evutil_socket_t fd, short what, void *arg)
 	size_t i;
 
 	(void)what;
-	for (i = 0; i < PUNCH_NODE_MAX; i++)
+	for (i = 0; i < PUNCH_RATE; i++)
 		if (pu->readies[i] != NULL && pu->readies[i]->fd == fd)
 			break;
-	if (i == PUNCH_NODE_MAX)
+	if (i == PUNCH_RATE)
 		return;
 	/* A fresh socket takes 160 bytes whole; a refused relay is the
 	 * fetcher's to notice (its wait ends). */
@@ -179,9 +179,9 @@ say_ready(proto__puncher *pu, const uint8_t *token, uint16_t port)
 	struct ready *r;
 	size_t i;
 
-	for (i = 0; i < PUNCH_NODE_MAX && pu->readies[i] != NULL; i++)
+	for (i = 0; i < PUNCH_RATE && pu->readies[i] != NULL; i++)
 		;
-	if (i == PUNCH_NODE_MAX || (r = calloc(1, sizeof(*r))) == NULL)
+	if (i == PUNCH_RATE || (r = calloc(1, sizeof(*r))) == NULL)
 		return;
 	pu->readies[i] = r;
 	memset(&m, 0, sizeof(m));
@@ -341,9 +341,9 @@ proto__puncher_free(proto__puncher *pu)
 {
 	if (pu == NULL)
 		return;
-	for (size_t i = 0; i < PUNCH_NODE_MAX; i++) {
+	for (size_t i = 0; i < PUNCH_NODE_MAX; i++)
 		attempt_end(&pu->at[i]);
+	for (size_t i = 0; i < PUNCH_RATE; i++)
 		ready_free(pu, i);
-	}
 	free(pu);
 }

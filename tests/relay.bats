@@ -430,3 +430,96 @@ PY
 	assert_line "K from 127.0.0.1: refused 1"
 	assert_line "K's control connection gets: 9318"
 }
+
+# fake_relay PORT [TELLS...]: a hostile relay on 127.0.0.1:PORT. It registers the first node
+# that comes (checking nothing), prints the caps of its proof, then pushes on its control
+# connection one PUNCH_TELL for each HOST:PORT given, at once, and prints "ready PORT" for each
+# PUNCH_READY that comes back on a connection of its own, for 4 s.
+fake_relay() {
+	python3 - "$@" <<'PY' &
+import os, select, socket, struct, sys, time
+port, tells = int(sys.argv[1]), sys.argv[2:]
+lis = socket.socket()
+lis.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+lis.bind(("127.0.0.1", port))
+lis.listen(64)
+print("listening", flush=True)
+def frame(body):
+    return struct.pack(">I", len(body)) + body
+def recv_exact(s, n):
+    b = b""
+    while len(b) < n:
+        got = s.recv(n - len(b))
+        if not got:
+            raise EOFError
+        b += got
+    return b
+def recv_frame(s):
+    return recv_exact(s, struct.unpack(">I", recv_exact(s, 4))[0])
+ctl, _ = lis.accept()
+ctl.settimeout(20)
+recv_frame(ctl)
+ctl.sendall(frame(b"\x93\x16\x01\xc4\x20" + b"\xaa" * 32))
+proof = recv_frame(ctl)
+print("proof of %d elements, caps %s" % (proof[0] & 0x0f,
+      proof[-2:].hex() if proof[0] == 0x95 else "none"), flush=True)
+ctl.sendall(frame(b"\x92\x16\x02"))
+for i, t in enumerate(tells):
+    host, p = t.rsplit(":", 1)
+    ip = socket.inet_aton(host)
+    ctl.sendall(frame(b"\x95\x1a\x00\xc4\x10" + bytes([i]) * 16 + b"\xc4\x04" + ip +
+                      b"\xcd" + struct.pack(">H", int(p))))
+end = time.time() + 4
+lis.settimeout(0.2)
+while time.time() < end:
+    try:
+        s, _ = lis.accept()
+    except socket.timeout:
+        continue
+    s.settimeout(5)
+    try:
+        body = recv_frame(s)
+    except (EOFError, OSError):
+        continue
+    # [26, 1, token, port]: the port is the last element (a fixint or uint16).
+    p = body[-1] if body[-3] != 0xcd else struct.unpack(">H", body[-2:])[0]
+    print("ready", p, flush=True)
+    s.close()
+print("done", flush=True)
+ctl.close()
+PY
+	EXTRA_PIDS+=("$!")
+}
+
+@test "relay: a hostile relay cannot aim a node's punches anywhere: no loopback, no low port, one at once to an address, 4 at once, 8 each 10 s" {
+	ip route replace 192.0.2.0/24 dev lo 2>/dev/null ||
+		skip "needs a route of its own (network namespace as root)"
+	local port tells=() i
+	port=$(unused_port)
+	for i in $(seq 1 20); do tells+=("192.0.2.$i:4$(printf %04d "$i")"); done
+	fake_relay "$port" 127.0.0.1:40000 192.0.2.200:80 192.0.2.1:50000 "${tells[@]}" >fake.out
+	wait_for grep -q listening fake.out
+	start_server --cmd p2p-serve -p 0 --bind 127.0.0.1 --no-announce -v \
+		--via-relay "127.0.0.1:$port" -d "$BATS_TEST_TMPDIR/share"
+	wait_for grep -q done fake.out
+	# The node says it punches (caps bit 8, 256) in its proof.
+	grep -q 'proof of 5 elements, caps 0100' fake.out
+	# 23 asked; 8 answered (the rate), the rest dropped unanswered.
+	run grep -c '^ready' fake.out
+	assert_output 8
+	# Of those: loopback and a low port declined (port 0), a second to 192.0.2.1 declined, a
+	# punch to each of four addresses (their SYNs go nowhere here), and the next declined:
+	# four at once, at most.
+	run grep -c '^ready 0$' fake.out
+	assert_output 4
+	run grep -c '^ready [1-9]' fake.out
+	assert_output 4
+	grep -q 'punch to 192.0.2.1:40001 declined: one already under way' "$SERVER_ERR"
+	grep -q 'punch to 127.0.0.1:40000 declined: a loopback' "$SERVER_ERR"
+	grep -q 'punch to 192.0.2.200:80 declined: a port below 1024' "$SERVER_ERR"
+	grep -q 'declined: too many at once' "$SERVER_ERR"
+	grep -q 'punch: over the rate, ignored' "$SERVER_ERR"
+	# The node still serves: its own port answers.
+	run timeout 10 p2p-fetch -p "$SERVER_ADDR" -o ok.bin "$ID"
+	assert_success
+}
