@@ -422,6 +422,9 @@ proto_conn_connect_punched(struct event_base *base, const struct sockaddr *sa,
 	p->c = c;
 	c->punch = p;
 	c->relayed = 1;
+	/* The punch has deadlines of its own; the handshake's time starts
+	 * once a socket is had (hand_over). */
+	evtimer_del(c->handshake);
 	/* Begun from the loop: the owner has its connection first. */
 	if ((p->start = evtimer_new(base, begin, p)) == NULL ||
 	    (p->deadline = evtimer_new(base, expired, p)) == NULL ||

@@ -320,7 +320,9 @@ new_read(struct bufferevent *bev, void *arg)
 			return;
 		evbuffer_drain(in, sizeof(hdr));
 		evbuffer_remove(in, body, n);
-		if (proto_relay_msg_parse(body, n, 0, &m) != 0) {
+		if (proto_relay_msg_parse(body, n, 0, &m) != 0 ||
+		    (c->r->cfg.before_punch && (m.kind ==
+		    PROTO_RELAY_PUNCH_ASK || m.kind == PROTO_RELAY_PUNCH_READY))) {
 			proto__relay_refuse(c, 0, PROTO_CODE_BAD_REQUEST, "malformed");
 			return;
 		}

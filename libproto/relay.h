@@ -99,6 +99,8 @@ typedef struct proto_relay_config {
 	unsigned wait_secs;      /* a circuit's node has this to come (10) */
 	int dump_fd;             /* tests only: >0, every byte relayed is
 	                          * written here too */
+	int before_punch;        /* tests only: 1, RELAY_PUNCH is taken as
+	                          * a relay from before it takes it */
 } proto_relay_config;
 
 typedef struct proto_relay_stats {

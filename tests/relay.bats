@@ -523,3 +523,103 @@ PY
 	run timeout 10 p2p-fetch -p "$SERVER_ADDR" -o ok.bin "$ID"
 	assert_success
 }
+
+@test "relay: an old relay (no RELAY_PUNCH) refuses the punch as malformed, and the fetch takes its circuit" {
+	relaybed_setup keep
+	start_server --cmd ip netns exec "$RB-wan" env -u MINI_P2P_DISCOVERY_ADDR \
+		MINI_P2P_RELAY_BEFORE_PUNCH=1 \
+		p2p-serve -p 0 --bind 5.5.5.2 --no-announce -v --relay --relay-port 7100 --stats
+	local relay_err=$SERVER_ERR relay_pid=$SERVER_PID
+	wait_for grep -q 'relaying on port 7100' "$relay_err"
+	start_server --cmd ip netns exec "$RB-b" env -u MINI_P2P_DISCOVERY_ADDR \
+		p2p-serve -p 7000 --bind 0.0.0.0 --no-announce -v --via-relay 5.5.5.2:7100 \
+		-d "$BATS_TEST_TMPDIR/share"
+	local target
+	target=$(server_identity)
+	wait_for grep -q 'relay 5.5.5.2:7100: reachable through it' "$SERVER_ERR"
+	run --separate-stderr in_site a timeout 30 p2p-fetch --stats -p "$target@relay:5.5.5.2:7100" \
+		-o got.bin "$ID"
+	assert_success
+	cmp share/file.bin got.bin
+	assert_equal "$(stats_field "$stderr" paths)" "5.5.5.2:7100/relayed"
+	grep -q 'relay: refused 5.5.5.1: malformed' "$relay_err"
+	stop_server "$relay_pid"
+	grep -q 'relayed: 1 circuits, 0 refused, [0-9]* bytes, 0 punches' "$relay_err"
+}
+
+@test "relay: a node that does not punch (a proof without caps) is never told of one: the fetcher gets NO_PUNCH" {
+	python3 -c 'import cryptography' 2>/dev/null || skip "needs python3 cryptography (Ed25519)"
+	start_relay
+	run --separate-stderr timeout 60 python3 - "$RELAY_PORT" <<'PY'
+import hashlib, socket, struct, sys
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+port = int(sys.argv[1])
+def conn():
+    return socket.create_connection(("127.0.0.1", port), timeout=20)
+def frame(body):
+    return struct.pack(">I", len(body)) + body
+def recv_exact(s, n):
+    b = b""
+    while len(b) < n:
+        got = s.recv(n - len(b))
+        if not got:
+            raise EOFError
+        b += got
+    return b
+def recv_frame(s):
+    return recv_exact(s, struct.unpack(">I", recv_exact(s, 4))[0])
+k = Ed25519PrivateKey.generate()
+pub = k.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+ident = hashlib.sha256(bytes.fromhex("302a300506032b6570032100") + pub).digest()
+ctl = conn()
+ctl.sendall(frame(b"\x92\x16\x01"))
+nonce = recv_frame(ctl)[-32:]
+# A node from before punching: four elements, no caps.
+ctl.sendall(frame(b"\x94\x16\x02\xc4\x20" + pub + b"\xc4\x40" +
+                  k.sign(b"mini-p2p relay register v1" + nonce)))
+print("registered:", recv_frame(ctl).hex())
+f = conn()
+f.sendall(frame(b"\x94\x1a\x05\xc4\x20" + ident + b"\xcd\x9c\x40"))
+r = recv_frame(f)
+print("punch answered: type %d rid %d code %d" % (r[1], r[2], r[3]))
+f = conn()
+f.sendall(frame(b"\x93\x17\x01\xc4\x20" + ident))
+# The first thing on the control connection is the circuit's INCOMING: no TELL came before.
+print("control gets:", recv_frame(ctl)[:2].hex())
+PY
+	assert_success
+	assert_line "registered: 921602"
+	assert_line "punch answered: type 1 rid 5 code 10"
+	assert_line "control gets: 9318"
+}
+
+@test "relay: a relay that takes a punch and never answers does not stall the fetch past -T" {
+	local port
+	port=$(unused_port)
+	python3 - "$port" >silent.out <<'PY' &
+import socket, sys, time
+lis = socket.socket()
+lis.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+lis.bind(("127.0.0.1", int(sys.argv[1])))
+lis.listen(16)
+print("listening", flush=True)
+held = []
+end = time.time() + 60
+lis.settimeout(1)
+while time.time() < end:
+    try:
+        held.append(lis.accept()[0])
+        print("held", len(held), flush=True)
+    except socket.timeout:
+        pass
+PY
+	EXTRA_PIDS+=("$!")
+	wait_for grep -q listening silent.out
+	local other=1111111111111111111111111111111111111111111111111111111111111111
+	run timeout 40 p2p-fetch -T 5 -p "$other@relay:127.0.0.1:$port" -o x.bin "$ID"
+	assert_failure
+	((status != 124))
+	# It asked a punch, and then a circuit: two connections held.
+	grep -q 'held 2' silent.out
+}
