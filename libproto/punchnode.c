@@ -312,11 +312,11 @@ proto__puncher_told(proto__puncher *pu, const proto_relay_msg *m)
 		}
 	}
 	if (why != NULL)
-		PLOG(PROTO_LOG_CONN, PROTO_LOG_DEBUG, "punch to %s declined: %s",
-		    proto_addr_text(&to), why);
+		PLOG(PROTO_LOG_CONN, PROTO_LOG_DEBUG,
+		    "punch to %s declined: %s", proto_addr_text(&to), why);
 	else
-		PLOG(PROTO_LOG_CONN, PROTO_LOG_DEBUG, "punch to %s from port %u",
-		    proto_addr_text(&to), port);
+		PLOG(PROTO_LOG_CONN, PROTO_LOG_DEBUG,
+		    "punch to %s from port %u", proto_addr_text(&to), port);
 	say_ready(pu, m->token, port);
 }
 

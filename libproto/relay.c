@@ -104,7 +104,8 @@ proto__relay_close(struct rconn *c)
 	bufferevent_setcb(c->bev, NULL, closing_written, closing_event, c);
 	/* Never freed inside the caller's frame: from the loop, once the
 	 * output is gone (at once when there is none), or at the deadline. */
-	proto__relay_set_timer(c, evbuffer_get_length(bufferevent_get_output(c->bev)) ==
+	proto__relay_set_timer(c, evbuffer_get_length(bufferevent_get_output(
+	    c->bev)) ==
 	    0 ? 0 : NEW_SECS);
 }
 
@@ -119,7 +120,8 @@ proto__relay_send(struct rconn *c, const proto_relay_msg *m)
 }
 
 void
-proto__relay_refuse(struct rconn *c, uint32_t rid, uint32_t code, const char *why)
+proto__relay_refuse(struct rconn *c, uint32_t rid, uint32_t code,
+    const char *why)
 {
 	proto_relay_msg m;
 
@@ -217,13 +219,15 @@ on_connect(struct rconn *c, const proto_relay_msg *m)
 	c->fetcher = 1;
 	memcpy(c->id, m->id, PROTO_IDENTITY_LEN);
 	if (ctl == NULL) {
-		proto__relay_refuse(c, m->rid, PROTO_CODE_NOT_FOUND, "no such node here");
+		proto__relay_refuse(c, m->rid, PROTO_CODE_NOT_FOUND,
+		    "no such node here");
 		return;
 	}
 	proto__relay_count(r, m->id, &c->addr, &all, &to_id, &from_host);
 	if (all >= r->cfg.max_circuits || to_id >= r->cfg.max_per_node ||
 	    from_host >= r->cfg.max_per_host) {
-		proto__relay_refuse(c, m->rid, PROTO_CODE_BUSY, "too many circuits");
+		proto__relay_refuse(c, m->rid, PROTO_CODE_BUSY,
+		    "too many circuits");
 		return;
 	}
 	if (RAND_bytes(c->token, sizeof(c->token)) != 1) {
@@ -276,7 +280,8 @@ on_accept(struct rconn *c, const proto_relay_msg *m)
 		    sizeof(f->token)) == 0)
 			break;
 	if (f == NULL) {
-		proto__relay_refuse(c, m->rid, PROTO_CODE_NOT_FOUND, "no such token");
+		proto__relay_refuse(c, m->rid, PROTO_CODE_NOT_FOUND,
+		    "no such token");
 		return;
 	}
 	/* Single use: the token is spent with the circuit. */
@@ -313,7 +318,8 @@ new_read(struct bufferevent *bev, void *arg)
 		if (evbuffer_copyout(in, hdr, sizeof(hdr)) < (ssize_t)sizeof(hdr))
 			return;
 		if (proto_frame_get_len(hdr, sizeof(body), &n) != 0) {
-			proto__relay_refuse(c, 0, PROTO_CODE_BAD_REQUEST, "too big");
+			proto__relay_refuse(c, 0, PROTO_CODE_BAD_REQUEST,
+			    "too big");
 			return;
 		}
 		if (evbuffer_get_length(in) < sizeof(hdr) + n)
@@ -322,8 +328,10 @@ new_read(struct bufferevent *bev, void *arg)
 		evbuffer_remove(in, body, n);
 		if (proto_relay_msg_parse(body, n, 0, &m) != 0 ||
 		    (c->r->cfg.before_punch && (m.kind ==
-		    PROTO_RELAY_PUNCH_ASK || m.kind == PROTO_RELAY_PUNCH_READY))) {
-			proto__relay_refuse(c, 0, PROTO_CODE_BAD_REQUEST, "malformed");
+		    PROTO_RELAY_PUNCH_ASK ||
+		    m.kind == PROTO_RELAY_PUNCH_READY))) {
+			proto__relay_refuse(c, 0, PROTO_CODE_BAD_REQUEST,
+			    "malformed");
 			return;
 		}
 		switch (m.kind) {
@@ -336,7 +344,8 @@ new_read(struct bufferevent *bev, void *arg)
 				return;
 			}
 			if (RAND_bytes(c->nonce, sizeof(c->nonce)) != 1) {
-				proto__relay_refuse(c, m.rid, PROTO_CODE_INTERNAL, "");
+				proto__relay_refuse(c, m.rid,
+				    PROTO_CODE_INTERNAL, "");
 				return;
 			}
 			c->has_nonce = 1;
@@ -362,7 +371,8 @@ new_read(struct bufferevent *bev, void *arg)
 			proto__relay_on_punch_ready(c, &m);
 			return;
 		default:
-			proto__relay_refuse(c, m.rid, PROTO_CODE_BAD_REQUEST, "not a relay request");
+			proto__relay_refuse(c, m.rid, PROTO_CODE_BAD_REQUEST,
+			    "not a relay request");
 			return;
 		}
 	}
