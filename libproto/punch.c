@@ -234,6 +234,7 @@ punch_answered(evutil_socket_t fd, short what, void *arg)
 	c->punched = 1;
 	c->peer_addr = p->node;
 	c->has_peer_addr = 1;
+	proto_addr_host(&p->node, c->host, sizeof(c->host));
 	PLOG(PROTO_LOG_CONN, PROTO_LOG_DEBUG, "%s: punched to %s", c->peer,
 	    proto_addr_text(&p->node));
 	hand_over(p, fd);
