@@ -76,7 +76,8 @@ PRIVATE_HEADERS = libproto/check.h libproto/frame.h libproto/picker.h \
                   libproto/store_private.h libproto/conn_private.h \
                   libproto/fetch_private.h libproto/server_private.h \
                   libproto/node_private.h libproto/tree_private.h \
-                  libproto/module_private.h libproto/dht_private.h
+                  libproto/module_private.h libproto/dht_private.h \
+                  libproto/relay_private.h libproto/punch_private.h
 PUBLIC_HEADERS = $(filter-out $(PRIVATE_HEADERS), $(wildcard libproto/*.h))
 LIB_OBJS = $(LIB_SRCS:%.c=$(B)/%.o)
 # The shared library: position-independent objects of their own, a soname

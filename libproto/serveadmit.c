@@ -138,6 +138,17 @@ proto_server_accept_relayed(proto_server *srv, const proto_addr *relay,
 	return srv->nclients > before ? 0 : PROTO_ERR_TOO_BIG;
 }
 
+int
+proto_server_accept_punched(proto_server *srv, int fd, const proto_addr *from)
+{
+	char host[PROTO_ADDR_TEXT_MAX];
+	unsigned before = srv->nclients;
+
+	proto_addr_host(from, host, sizeof(host));
+	admit(srv, fd, host, proto_addr_port(from));
+	return srv->nclients > before ? 0 : PROTO_ERR_TOO_BIG;
+}
+
 /* host's handshakes went below the cap: its oldest waiting connection, if
  * any, gets its turn. */
 void

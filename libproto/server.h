@@ -201,6 +201,13 @@ int proto_server_adopt(proto_server *srv, proto_conn *c);
 int proto_server_accept_relayed(proto_server *srv, const proto_addr *relay,
     const uint8_t *token);
 
+/* Takes fd (owned by the server from now, closed on refusal), a TCP
+ * connection punched to the fetcher at *from at its relay's word
+ * (PROTOCOL.md section 13, "Hole punching"), as one it accepted: the node
+ * the TLS server, answering. 0, or PROTO_ERR_TOO_BIG with no room. */
+int proto_server_accept_punched(proto_server *srv, int fd,
+    const proto_addr *from);
+
 /* A duplex connection the server accepted from the node at a (its
  * identity when a is pinned, else the address and the port it listens
  * on) that no one asks on yet (proto_conn_attachable); NULL when none.
