@@ -30,6 +30,8 @@ typedef struct proto_beacon_config {
 	int answer_only;        /* answer queries, never announce: a node
 	                         * that holds files only for a while (a
 	                         * fetch) need not tell everyone */
+	int family;             /* AF_INET or AF_INET6: that family only
+	                         * (announce, answer and listen); 0: both */
 } proto_beacon_config;
 
 typedef struct proto_beacon_cbs {
