@@ -199,7 +199,9 @@ int proto_server_adopt(proto_server *srv, proto_conn *c);
 /* Takes in the circuit its relay (at *relay) announced with token (16
  * bytes, copied; PROTOCOL.md section 13): connects to the relay, which
  * joins it to the fetcher, and answers it as a connection it accepted.
- * 0, or PROTO_ERR_TOO_BIG when the server has no room for it. */
+ * 0, or PROTO_ERR_TOO_BIG when the server has no room for it, or
+ * PROTO_ERR_LIMITED (not taken) while 4 relayed circuits are still in
+ * their handshake: a relay's INCOMINGs cannot crowd out direct peers. */
 int proto_server_accept_relayed(proto_server *srv, const proto_addr *relay,
     const uint8_t *token);
 
