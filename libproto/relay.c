@@ -304,7 +304,7 @@ new_read(struct bufferevent *bev, void *arg)
 {
 	struct rconn *c = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
-	uint8_t hdr[PROTO_FRAME_HEADER], body[PROTO_RELAY_MSG_MAX];
+	uint8_t hdr[PROTO_FRAME_HEADER], body[PROTO_RELAY_FRAME_MAX];
 	proto_relay_msg m;
 	uint32_t n;
 
@@ -493,7 +493,7 @@ on_conn(struct evconnlistener *lis, evutil_socket_t fd,
 	bufferevent_setcb(c->bev, new_read, NULL, new_event, c);
 	/* Room for one whole frame, no more: reading waits for it to go. */
 	bufferevent_setwatermark(c->bev, EV_READ, 0,
-	    PROTO_FRAME_HEADER + PROTO_RELAY_MSG_MAX);
+	    PROTO_FRAME_HEADER + PROTO_RELAY_FRAME_MAX);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	proto__relay_set_timer(c, NEW_SECS);
 }

@@ -33,8 +33,12 @@ struct proto_server;
 
 #define PROTO_RELAY_NONCE_LEN 32u
 #define PROTO_RELAY_TOKEN_LEN 16u
-/* The longest relay message, frame header included. */
+/* The longest relay message this implementation sends, frame header
+ * included (an ERROR's text is cut to fit). */
 #define PROTO_RELAY_MSG_MAX 160u
+/* The longest frame body taken from a relay or its clients (PROTOCOL.md
+ * section 13): another implementation's ERROR may say more. */
+#define PROTO_RELAY_FRAME_MAX 4096u
 /* What a register proof signs, before the relay's nonce. */
 #define PROTO_RELAY_DOMAIN "mini-p2p relay register v1"
 

@@ -87,7 +87,7 @@ on_read(struct bufferevent *bev, void *arg)
 {
 	proto_relay_client *rc = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
-	uint8_t hdr[PROTO_FRAME_HEADER], body[PROTO_RELAY_MSG_MAX];
+	uint8_t hdr[PROTO_FRAME_HEADER], body[PROTO_RELAY_FRAME_MAX];
 	proto_relay_msg m;
 	uint32_t n;
 
@@ -170,7 +170,8 @@ connect_now(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	bufferevent_setcb(rc->bev, on_read, NULL, on_event, rc);
-	bufferevent_setwatermark(rc->bev, EV_READ, 0, 4096);
+	bufferevent_setwatermark(rc->bev, EV_READ, 0,
+	    PROTO_FRAME_HEADER + PROTO_RELAY_FRAME_MAX);
 	if (bufferevent_socket_connect(rc->bev,
 	    (const struct sockaddr *)&rc->relay.ss, (int)rc->relay.len) != 0) {
 		drop(rc, "cannot connect");
