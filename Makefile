@@ -76,7 +76,8 @@ PRIVATE_HEADERS = libproto/check.h libproto/frame.h libproto/picker.h \
                   libproto/store_private.h libproto/conn_private.h \
                   libproto/fetch_private.h libproto/server_private.h \
                   libproto/node_private.h libproto/tree_private.h \
-                  libproto/module_private.h libproto/dht_private.h
+                  libproto/module_private.h libproto/dht_private.h \
+                  libproto/relay_private.h libproto/punch_private.h
 PUBLIC_HEADERS = $(filter-out $(PRIVATE_HEADERS), $(wildcard libproto/*.h))
 LIB_OBJS = $(LIB_SRCS:%.c=$(B)/%.o)
 # The shared library: position-independent objects of their own, a soname
@@ -95,7 +96,7 @@ FETCH_OBJS = $(B)/tools/fetchlist.o $(B)/tools/peerlines.o \
              $(B)/tools/fetchtree.o $(B)/tools/fetchbatch.o $(B)/tools/fetchtar.o \
              $(B)/tools/fetchdht.o $(B)/tools/treedisk.o $(B)/tools/fetchname.o \
              $(B)/tools/fetchlink.o $(B)/tools/fetchresolve.o \
-             $(B)/tools/fetchstats.o
+             $(B)/tools/fetchstats.o $(B)/tools/fetchnode.o
 TOOLS = p2p-chunk p2p-verify p2p-serve p2p-fetch p2p-discover p2p-send p2p-bench
 TOOL_BINS = $(TOOLS:%=$(B)/bin/%)
 UNIT_SRCS = $(wildcard tests/test_*.c)

@@ -251,13 +251,26 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 		const struct sockaddr *sa = (const struct sockaddr *)&from;
 		/* One byte more than the limit tells an oversized datagram
 		 * (MSG_TRUNC returns its real length) from one at the limit. */
-		ssize_t n = recvfrom(fd, buf, sizeof(buf), MSG_TRUNC,
-		    (struct sockaddr *)&from, &fromlen);
-		if (n < 0)
+		ssize_t n;
+
+		if (fd == b->fd6) {
+			size_t got;
+			int rc = proto_disco_recv6(fd, buf, sizeof(buf),
+			    (struct sockaddr_in6 *)&from, &got);
+			if (rc == PROTO_ERR_SYSTEM)
+				break;
+			if (rc == PROTO_ERR_OFF_LINK) {
+				b->bad++;
+				if (b->cbs.on_bad)
+					b->cbs.on_bad(sa, rc, b->ctx);
+			}
+			if (rc != 0)
+				continue;
+			n = (ssize_t)got;
+		} else if ((n = recvfrom(fd, buf, sizeof(buf), MSG_TRUNC,
+		    (struct sockaddr *)&from, &fromlen)) < 0)
 			break;
-		if (fd == b->fd6 ? fromlen != sizeof(struct sockaddr_in6) ||
-		    from.ss_family != AF_INET6 :
-		    fromlen != sizeof(struct sockaddr_in) ||
+		else if (fromlen != sizeof(struct sockaddr_in) ||
 		    from.ss_family != AF_INET)
 			continue;
 		if ((size_t)n > PROTO_DISCO_DATAGRAM_MAX) {
@@ -290,7 +303,8 @@ proto_beacon_new(struct event_base *base, const proto_beacon_config *cfg,
 		b->sealed = 1;
 	}
 	snprintf(b->name, sizeof(b->name), "%s", cfg->name ? cfg->name : "");
-	n = proto_disco_targets(cfg->target, port, b->targets, MAX_TARGETS);
+	n = cfg->family == AF_INET6 ? 0 :
+	    proto_disco_targets(cfg->target, port, b->targets, MAX_TARGETS);
 	if (n < 0) {
 		free(b);
 		errno = EINVAL;
@@ -298,8 +312,8 @@ proto_beacon_new(struct event_base *base, const proto_beacon_config *cfg,
 	}
 	b->ntargets = n;
 	b->fd6 = -1;
-	n = proto_disco_targets6(cfg->target, cfg->target6, port, b->targets6,
-	    MAX_TARGETS);
+	n = cfg->family == AF_INET ? 0 : proto_disco_targets6(cfg->target,
+	    cfg->target6, port, b->targets6, MAX_TARGETS);
 	if (n < 0) {
 		free(b);
 		errno = EINVAL;
@@ -311,7 +325,11 @@ proto_beacon_new(struct event_base *base, const proto_beacon_config *cfg,
 		PLOG(PROTO_LOG_DISCO, PROTO_LOG_DEBUG, "no IPv6 discovery: %s",
 		    strerror(errno));
 	b->ntargets6 = b->fd6 >= 0 ? n : 0;
-	if ((b->fd = proto_disco_socket(port, 1)) < 0) {
+	/* A node reached over IPv6 alone says nothing over IPv4, where the
+	 * source address of its datagrams would name no listener. */
+	b->fd = -1;
+	if (cfg->family != AF_INET6 &&
+	    (b->fd = proto_disco_socket(port, 1)) < 0) {
 		int err = errno;
 		if (b->fd6 >= 0)
 			close(b->fd6);
@@ -319,8 +337,9 @@ proto_beacon_new(struct event_base *base, const proto_beacon_config *cfg,
 		errno = err;
 		return NULL;
 	}
-	b->read_ev = event_new(base, b->fd, EV_READ | EV_PERSIST, on_readable,
-	    b);
+	if (b->fd >= 0)
+		b->read_ev = event_new(base, b->fd, EV_READ | EV_PERSIST,
+		    on_readable, b);
 	if (b->fd6 >= 0 && ((b->read_ev6 = event_new(base, b->fd6, EV_READ |
 	    EV_PERSIST, on_readable, b)) == NULL ||
 	    event_add(b->read_ev6, NULL) != 0)) {
@@ -329,8 +348,8 @@ proto_beacon_new(struct event_base *base, const proto_beacon_config *cfg,
 		return NULL;
 	}
 	b->timer_ev = event_new(base, -1, EV_PERSIST, announce_all, b);
-	if (b->read_ev == NULL || b->timer_ev == NULL ||
-	    event_add(b->read_ev, NULL) != 0 ||
+	if ((b->fd >= 0 && (b->read_ev == NULL ||
+	    event_add(b->read_ev, NULL) != 0)) || b->timer_ev == NULL ||
 	    (!cfg->answer_only && event_add(b->timer_ev, &tv) != 0)) {
 		proto_beacon_free(b);
 		errno = ENOMEM;
@@ -356,7 +375,8 @@ proto_beacon_free(proto_beacon *b)
 		event_free(b->read_ev6);
 	if (b->timer_ev)
 		event_free(b->timer_ev);
-	close(b->fd);
+	if (b->fd >= 0)
+		close(b->fd);
 	if (b->fd6 >= 0)
 		close(b->fd6);
 	free(b);

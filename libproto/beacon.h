@@ -30,6 +30,8 @@ typedef struct proto_beacon_config {
 	int answer_only;        /* answer queries, never announce: a node
 	                         * that holds files only for a while (a
 	                         * fetch) need not tell everyone */
+	int family;             /* AF_INET or AF_INET6: that family only
+	                         * (announce, answer and listen); 0: both */
 } proto_beacon_config;
 
 typedef struct proto_beacon_cbs {
@@ -47,7 +49,8 @@ typedef struct proto_beacon_cbs {
 
 /* Binds the discovery port (shared with other nodes on the host), over
  * IPv6 too when there are IPv6 targets (a system without IPv6 leaves it
- * IPv4 only), announces at once and starts answering. cfg is copied (name and secret too); cbs is
+ * IPv4 only; cfg->family may keep it to one family, an AF_INET6 beacon
+ * without IPv6 then doing nothing), announces at once and starts answering. cfg is copied (name and secret too); cbs is
  * copied; ctx is passed to every callback; base must outlive the beacon,
  * which the caller frees with proto_beacon_free. NULL with errno set when
  * the socket cannot be had (ENOMEM when out of memory); PROTO_ERR-style

@@ -33,6 +33,7 @@
 #include "frame.h"
 #include "log_private.h"
 #include "peers.h"
+#include "punch_private.h"
 #include "relay.h"
 
 #define DEFAULT_TIMEOUT 30
@@ -76,6 +77,7 @@ proto__conn_really_free(proto_conn *c)
 		    c->drained);
 	proto__conn_duplex_free(c);
 	proto__conn_race_free(c);
+	proto__conn_punch_free(c);
 	bufferevent_free(c->bev);
 	free(c->scratch);
 	free(c);
@@ -284,7 +286,7 @@ conn_setup(struct bufferevent *bev, const proto_conn_config *cfg,
 	c->seen_ctx = cfg->seen_ctx;
 	c->relay_port = cfg->relay_port;
 	if (c->relay_port != 0)
-		c->caps |= PROTO_CAP_RELAY;
+		c->caps |= PROTO_CAP_RELAY | PROTO_CAP_PUNCH;
 	if (cfg->record != NULL && cfg->record_len <= PROTO_RECORD_MAX) {
 		memcpy(c->record, cfg->record, cfg->record_len);
 		c->record_len = cfg->record_len;
@@ -501,8 +503,9 @@ proto_conn_close_after_flush(proto_conn *c)
 		return;
 	/* Still racing: nothing was sent, nothing is to flush. Its attempts
 	 * end now, or one could win later and greet on a closed connection. */
-	if (c->race != NULL) {
+	if (c->race != NULL || c->punch != NULL) {
 		proto__conn_race_free(c);
+		proto__conn_punch_free(c);
 		proto_conn_free(c);
 		return;
 	}

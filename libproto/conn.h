@@ -151,6 +151,18 @@ proto_conn *proto_conn_connect_relayed(struct event_base *base,
 proto_conn *proto_conn_accept_relayed(struct event_base *base,
     const struct sockaddr *sa, socklen_t salen, const uint8_t *token,
     const proto_conn_config *cfg, const proto_conn_cbs *cbs, void *ctx);
+/*
+ * To the node id through the relay at sa, direct first, relayed last
+ * (PROTOCOL.md section 13, "Hole punching"): asks the relay to have the
+ * node punch, connects to where the relay says the node is, and when that
+ * fails within a few seconds (or the relay or the node does not punch)
+ * takes the relay's circuit as proto_conn_connect_relayed. Over TLS only
+ * (cfg->tls, cfg->pin naming id). proto_conn_path then says "punched" or
+ * "relayed". NULL with errno set (EINVAL without TLS).
+ */
+proto_conn *proto_conn_connect_punched(struct event_base *base,
+    const struct sockaddr *sa, socklen_t salen, const uint8_t *id,
+    const proto_conn_config *cfg, const proto_conn_cbs *cbs, void *ctx);
 
 /*
  * Happy eyeballs (RFC 8305): as proto_conn_connect, to the first of
@@ -371,7 +383,8 @@ const proto_addr *proto_conn_peer_mapped(const proto_conn *c);
 uint16_t proto_conn_peer_relay_port(const proto_conn *c);
 
 /* How this side reached the peer: "relayed" through a relay's circuit;
- * "mapped" when it connected to the
+ * "punched" through a hole punched at a relay's word (proto_conn_connect_
+ * punched); "mapped" when it connected to the
  * peer's "mapped" address (through the port the peer's router forwards),
  * else "direct" (its own address, or a connection the peer made). Static
  * text; once ready. */

@@ -78,6 +78,7 @@ struct proto_conn {
 	int tls_done;       /* handshake over, identity checked */
 	int outbound;       /* we connected: the TLS client */
 	int relayed;        /* through a relay's circuit */
+	int punched;        /* a hole punched through a relay's word */
 	int has_pin, has_secret;
 	uint8_t pin[PROTO_IDENTITY_LEN], peer_id[PROTO_IDENTITY_LEN];
 	uint8_t secret[32];
@@ -122,6 +123,7 @@ struct proto_conn {
 	struct proto__race *race;   /* the attempts of
 	                             * proto_conn_connect_race, until one
 	                             * wins (connrace.c) */
+	struct proto__punch *punch; /* a punch under way (punch.c) */
 	proto_addr peer_addr;       /* the socket's peer, when known */
 	int has_peer_addr;
 	/* What the peer's HELLO said, and the version agreed. */
@@ -172,6 +174,10 @@ int proto__conn_pack(proto_conn *c, const proto_msg *m, uint8_t **frame,
     size_t *len);
 int proto__conn_queue_owned(proto_conn *c, uint8_t *frame, size_t len,
     int jumps);
+/* connsend.c: the trace line of a message sent ('>') or read ('<'), a
+ * HAVE's chunk in it; note, if not NULL, after. */
+void proto__conn_trace(const proto_conn *c, char dir, const proto_msg *m,
+    size_t len, const char *note);
 
 /* conn.c: the object's life (the deferred free, the linger), a failure. */
 void proto__conn_really_free(proto_conn *c);

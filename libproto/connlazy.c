@@ -87,8 +87,6 @@ proto_conn_send_lazy(proto_conn *c, const proto_msg *m)
 	if (!evtimer_pending(c->lazy_ev, NULL))
 		evtimer_add(c->lazy_ev, &due);
 	c->bytes_out += len;
-	PLOG(PROTO_LOG_CONN, PROTO_LOG_TRACE, "%s: > %s rid %u, %zu bytes, "
-	    "held a moment", c->peer, proto_msg_type_name(m->type), m->rid,
-	    len);
+	proto__conn_trace(c, '>', m, len, "held a moment");
 	return 0;
 }

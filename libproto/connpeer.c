@@ -111,6 +111,8 @@ proto_conn_path(const proto_conn *c)
 {
 	if (c->relayed)
 		return "relayed";
+	if (c->punched)
+		return "punched";
 	return c->outbound && c->has_peer_mapped && c->has_peer_addr &&
 	    proto_addr_equal(&c->peer_addr, &c->peer_mapped) ? "mapped" :
 	    "direct";

@@ -256,8 +256,7 @@ read_one(proto_conn *c)
 		return 0;
 	}
 	c->bytes_in += need;
-	PLOG(PROTO_LOG_CONN, PROTO_LOG_TRACE, "%s: < %s rid %u, %zu bytes",
-	    c->peer, proto_msg_type_name(m.type), m.rid, need);
+	proto__conn_trace(c, '<', &m, need, NULL);
 	if (!c->ready)
 		proto__conn_handle_hello(c, &m);
 	else if (m.type == PROTO_MSG_HELLO)

@@ -121,9 +121,22 @@ proto_conn_send(proto_conn *c, const proto_msg *m)
 	    add_owned(c, frame, len)) != 0)
 		return rc;
 	c->bytes_out += len;
-	PLOG(PROTO_LOG_CONN, PROTO_LOG_TRACE, "%s: > %s rid %u, %zu bytes",
-	    c->peer, proto_msg_type_name(m->type), m->rid, len);
+	proto__conn_trace(c, '>', m, len, NULL);
 	return 0;
+}
+
+void
+proto__conn_trace(const proto_conn *c, char dir, const proto_msg *m,
+    size_t len, const char *note)
+{
+	char chunk[32] = "";
+
+	if (m->type == PROTO_MSG_HAVE)
+		snprintf(chunk, sizeof(chunk), ", chunk %llu",
+		    (unsigned long long)m->index);
+	PLOG(PROTO_LOG_CONN, PROTO_LOG_TRACE, "%s: %c %s rid %u, %zu bytes%s%s%s",
+	    c->peer, dir, proto_msg_type_name(m->type), m->rid, len, chunk,
+	    note != NULL ? ", " : "", note != NULL ? note : "");
 }
 
 int

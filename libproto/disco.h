@@ -149,10 +149,12 @@ int proto_disco_targets6(const char *override4, const char *override6,
     uint16_t port, proto_disco_target6 *out, size_t max);
 
 /* A non-blocking IPv6-only UDP socket bound to port on every address (0:
- * any free port; shared as for proto_disco_socket), its multicast kept on
- * the link (hop limit 1) and looped back to the host's other nodes, having
- * joined the group of each multicast target of t[0..n). The descriptor, or
- * PROTO_ERR_SYSTEM with errno set. */
+ * any free port; shared as for proto_disco_socket), sending with hop limit
+ * 255 (multicast and unicast, so a receiver can tell it came from the
+ * link), its multicast looped back to the host's other nodes, having
+ * joined the group of each multicast target of t[0..n), and set to report
+ * each datagram's destination, interface and hop limit for
+ * proto_disco_recv6. The descriptor, or PROTO_ERR_SYSTEM with errno set. */
 int proto_disco_socket6(uint16_t port, int shared, const proto_disco_target6 *t,
     size_t n);
 
@@ -164,5 +166,22 @@ int proto_disco_send6(int fd, const proto_disco_target6 *t, const void *buf,
 /* The address a datagram to t leaves from (t->from when set, else the
  * routing table's choice), for an ANNOUNCE's addr. 0, or PROTO_ERR_SYSTEM. */
 int proto_disco_source6(const proto_disco_target6 *t, uint8_t addr[16]);
+
+/*
+ * Takes one datagram from fd (a proto_disco_socket6) into buf (cap bytes);
+ * *len is its real length (more than cap when cut) and *from its source.
+ * 0 when it came from the link (docs/PROTOCOL.md section 6): hop limit
+ * 255, or sent to a link-scoped group, or from a link-local address, an
+ * address of this host, or one within the prefix of an address of the
+ * interface it arrived on. PROTO_ERR_OFF_LINK otherwise (*len and *from
+ * set: drop it); PROTO_ERR_MALFORMED for a source that is not IPv6;
+ * PROTO_ERR_SYSTEM with errno set (EAGAIN: nothing waits).
+ */
+int proto_disco_recv6(int fd, uint8_t *buf, size_t cap,
+    struct sockaddr_in6 *from, size_t *len);
+
+/* 1 when a is within net/mask, else 0. */
+int proto_disco_prefix6(const struct in6_addr *a, const struct in6_addr *net,
+    const struct in6_addr *mask);
 
 #endif

@@ -88,7 +88,7 @@ proto_disco_socket6(uint16_t port, int shared, const proto_disco_target6 *t,
     size_t n)
 {
 	struct sockaddr_in6 sin6;
-	int fd, one = 1, hops = 1;
+	int fd, one = 1, hops = 255;
 
 	fd = socket(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -96,6 +96,12 @@ proto_disco_socket6(uint16_t port, int shared, const proto_disco_target6 *t,
 	if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0 ||
 	    setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &hops,
 	    sizeof(hops)) != 0 ||
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &hops,
+	    sizeof(hops)) != 0 ||
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one,
+	    sizeof(one)) != 0 ||
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, &one,
+	    sizeof(one)) != 0 ||
 	    setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, &one,
 	    sizeof(one)) != 0 ||
 	    (shared && (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
@@ -190,4 +196,94 @@ proto_disco_source6(const proto_disco_target6 *t, uint8_t addr[16])
 		errno = err;
 	}
 	return rc;
+}
+
+int
+proto_disco_prefix6(const struct in6_addr *a, const struct in6_addr *net,
+    const struct in6_addr *mask)
+{
+	for (size_t i = 0; i < 16; i++)
+		if ((a->s6_addr[i] ^ net->s6_addr[i]) & mask->s6_addr[i])
+			return 0;
+	return 1;
+}
+
+/* Whether src is an address of this host, or within the prefix of an
+ * address of interface ifindex (on its link). */
+static int
+src_on_link(const struct in6_addr *src, unsigned ifindex)
+{
+	struct ifaddrs *ifs, *ifa;
+	int yes = 0;
+
+	if (getifaddrs(&ifs) != 0)
+		return 0;
+	for (ifa = ifs; ifa != NULL && !yes; ifa = ifa->ifa_next) {
+		const struct sockaddr_in6 *a = (const void *)ifa->ifa_addr;
+		const struct sockaddr_in6 *m = (const void *)ifa->ifa_netmask;
+
+		if (a == NULL || a->sin6_family != AF_INET6)
+			continue;
+		if (IN6_ARE_ADDR_EQUAL(&a->sin6_addr, src))
+			yes = 1;
+		else if (m != NULL && m->sin6_family == AF_INET6 &&
+		    if_nametoindex(ifa->ifa_name) == ifindex)
+			yes = proto_disco_prefix6(src, &a->sin6_addr,
+			    &m->sin6_addr);
+	}
+	freeifaddrs(ifs);
+	return yes;
+}
+
+int
+proto_disco_recv6(int fd, uint8_t *buf, size_t cap,
+    struct sockaddr_in6 *from, size_t *len)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(struct in6_pktinfo)) +
+		    CMSG_SPACE(sizeof(int))];
+	} ctl;
+	struct iovec iov = { buf, cap };
+	struct in6_addr dst = IN6ADDR_ANY_INIT;
+	unsigned ifindex = 0;
+	int hops = -1;
+	struct msghdr msg;
+	ssize_t n;
+
+	memset(&msg, 0, sizeof(msg));
+	msg.msg_name = from;
+	msg.msg_namelen = sizeof(*from);
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = ctl.buf;
+	msg.msg_controllen = sizeof(ctl.buf);
+	if ((n = recvmsg(fd, &msg, MSG_TRUNC | MSG_DONTWAIT)) < 0)
+		return PROTO_ERR_SYSTEM;
+	if (msg.msg_namelen != sizeof(*from) || from->sin6_family != AF_INET6)
+		return PROTO_ERR_MALFORMED;
+	*len = (size_t)n;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL;
+	    c = CMSG_NXTHDR(&msg, c)) {
+		if (c->cmsg_level != IPPROTO_IPV6)
+			continue;
+		if (c->cmsg_type == IPV6_PKTINFO &&
+		    c->cmsg_len >= CMSG_LEN(sizeof(struct in6_pktinfo))) {
+			struct in6_pktinfo pi;
+			memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+			dst = pi.ipi6_addr;
+			ifindex = pi.ipi6_ifindex;
+		} else if (c->cmsg_type == IPV6_HOPLIMIT &&
+		    c->cmsg_len >= CMSG_LEN(sizeof(int)))
+			memcpy(&hops, CMSG_DATA(c), sizeof(hops));
+	}
+	/* No router forwards a datagram to a link-scoped group or from a
+	 * link-local source, and every router lowers the hop limit: any of
+	 * these shows the sender is on the link. Nodes before the hop limit
+	 * of 255 send with 1, hence the prefix rule last. */
+	if (hops == 255 || IN6_IS_ADDR_MC_LINKLOCAL(&dst) ||
+	    IN6_IS_ADDR_LINKLOCAL(&from->sin6_addr) ||
+	    src_on_link(&from->sin6_addr, ifindex))
+		return 0;
+	return PROTO_ERR_OFF_LINK;
 }

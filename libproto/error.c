@@ -23,6 +23,7 @@ proto_strerror(int err)
 	case PROTO_ERR_REFUSED: return "refused by peer";
 	case PROTO_ERR_STALE: return "stale or replayed";
 	case PROTO_ERR_LIMITED: return "over its rate limit";
+	case PROTO_ERR_OFF_LINK: return "not from the link";
 	}
 	return "unknown error";
 }

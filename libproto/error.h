@@ -25,6 +25,7 @@ enum {
 	PROTO_ERR_STALE = -16,     /* a datagram too old, or not from where it
 	                            * says: a replay */
 	PROTO_ERR_LIMITED = -17,   /* over a rate limit */
+	PROTO_ERR_OFF_LINK = -18,  /* a link-scoped datagram from off the link */
 };
 
 /* A static, human-readable description of err; never NULL. */

@@ -148,7 +148,7 @@ connect_peer(struct fetch_peer *p)
 	 * addresses: raced, and the race waits for the loop, so that those
 	 * named with this one (a link's) join it. */
 	if (p->addr.relayed)
-		p->conn = proto_conn_connect_relayed(f->base,
+		p->conn = proto_conn_connect_punched(f->base,
 		    (struct sockaddr *)&p->addr.ss, p->addr.len, p->addr.pin,
 		    &cfg, &proto__fetch_peer_cbs, p);
 	else if (p->addr.has_pin && !p->learned) {

@@ -80,8 +80,9 @@ proto__conn_send_hello(proto_conn *c)
 		hello.opts.has |= PROTO_OPT_MAXREQ;
 		hello.opts.maxreq = c->max_requests;
 	}
-	/* Through a relay, the socket's peer is the relay, not the node. */
-	if (c->has_peer_addr && !c->relayed) {
+	/* Through a relay, the socket's peer is the relay, not the node; a
+	 * punched socket's is the node's router at a port of the moment. */
+	if (c->has_peer_addr && !c->relayed && !c->punched) {
 		hello.opts.has |= PROTO_OPT_SEEN;
 		hello.opts.seen.host = c->host;
 		hello.opts.seen.host_len = strlen(c->host);
@@ -267,7 +268,7 @@ proto__conn_handle_hello(proto_conn *c, const proto_msg *m)
 	if (c->peer_relay_port != 0)
 		PLOG(PROTO_LOG_CONN, PROTO_LOG_DEBUG, "%s: relays on port %u",
 		    c->peer, c->peer_relay_port);
-	if (c->has_seen && c->has_peer_addr && !c->relayed &&
+	if (c->has_seen && c->has_peer_addr && !c->relayed && !c->punched &&
 	    c->on_seen != NULL)
 		c->on_seen(&c->seen, &c->peer_addr, c->seen_ctx);
 	/* The handshake's deadline ends; the idle one, if any, begins. */

@@ -28,7 +28,7 @@
  * small file on fast. */
 #define PROTO_CHUNK_AUTO_MIN (256u << 10)
 #define PROTO_CHUNK_AUTO_COUNT 16384u
-#define PROTO_CHUNK_AUTO_SPREAD 128u
+#define PROTO_CHUNK_AUTO_SPREAD 64u
 
 /* SHA-256 of len bytes at data into out (data borrowed for the call).
  * 0, PROTO_ERR_NOMEM or PROTO_ERR_CRYPTO (out then undefined). */

@@ -111,6 +111,9 @@ typedef struct proto_file_data {
 /* Bit 7: the sender relays (PROTOCOL.md section 13), at the port its
  * HELLO's "relay" option names. */
 #define PROTO_CAP_RELAY 128u
+/* Bit 8: the sender punches (PROTOCOL.md section 13): in a relay's HELLO,
+ * it coordinates RELAY_PUNCH; in a node's registration, it takes one. */
+#define PROTO_CAP_PUNCH 256u
 
 #define PROTO_PEERS_MAX 64u
 #define PROTO_HOST_MAX 64u

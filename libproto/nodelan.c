@@ -181,14 +181,21 @@ on_datagram(evutil_socket_t fd, short what, void *arg)
 		socklen_t fromlen = sizeof(from);
 		int v6 = fd == q->query_fd6 || fd == q->listen_fd6;
 		proto_node *n = q->node;
-		ssize_t got = recvfrom(fd, buf, sizeof(buf), MSG_TRUNC,
-		    (struct sockaddr *)&from, &fromlen);
-		if (got < 0)
+		ssize_t got;
+
+		if (v6) {
+			size_t len;
+			int rc = proto_disco_recv6(fd, buf, sizeof(buf),
+			    (struct sockaddr_in6 *)&from, &len);
+			if (rc == PROTO_ERR_SYSTEM)
+				break;
+			/* Off the link, or not IPv6: bad, as too big is. */
+			got = rc == 0 ? (ssize_t)len : (ssize_t)sizeof(buf) + 1;
+		} else if ((got = recvfrom(fd, buf, sizeof(buf), MSG_TRUNC,
+		    (struct sockaddr *)&from, &fromlen)) < 0)
 			break;
-		if (got > (ssize_t)sizeof(buf) || (v6 ? fromlen !=
-		    sizeof(struct sockaddr_in6) || from.ss_family != AF_INET6 :
-		    fromlen != sizeof(struct sockaddr_in) ||
-		    from.ss_family != AF_INET)) {
+		if (got > (ssize_t)sizeof(buf) || (!v6 && (fromlen !=
+		    sizeof(struct sockaddr_in) || from.ss_family != AF_INET))) {
 			q->bad++;
 			continue;
 		}

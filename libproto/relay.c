@@ -21,41 +21,7 @@
 #include "log_private.h"
 #include "msg.h"
 #include "relay.h"
-
-#define SPLICE_MAX (256u << 10) /* bytes queued toward one side */
-#define NEW_MAX 64u             /* connections not yet anything */
-#define NEW_PER_HOST 8u         /* of those, from one host (or /64) */
-#define NEW_SECS 10             /* to say what a connection is for */
-
-enum rstate { R_NEW, R_CONTROL, R_WAITING, R_SPLICED, R_CLOSING };
-
-struct rconn {
-	proto_relay *r;
-	struct bufferevent *bev;
-	enum rstate state;
-	int fetcher;            /* it asked for the circuit */
-	char host[INET6_ADDRSTRLEN];
-	proto_addr addr;        /* limits per host key on it */
-	uint8_t nonce[PROTO_RELAY_NONCE_LEN];
-	int has_nonce;
-	uint8_t id[PROTO_IDENTITY_LEN]; /* registered, or asked for */
-	uint8_t token[PROTO_RELAY_TOKEN_LEN];
-	struct rconn *peer;     /* the other end of its circuit */
-	struct event *timer;
-	time_t last;            /* a byte went through its circuit */
-	struct rconn *next, *prev;
-};
-
-struct proto_relay {
-	struct event_base *base;
-	proto_relay_config cfg;
-	struct evconnlistener *lis;
-	struct ev_token_bucket_cfg *bucket, *cbucket;
-	struct bufferevent_rate_limit_group *group;
-	struct rconn *conns;
-	proto_relay_stats st;
-	unsigned nnew;
-};
+#include "relay_private.h"
 
 static void rconn_free(struct rconn *c);
 
@@ -115,8 +81,8 @@ timer_fired(evutil_socket_t fd, short what, void *arg)
 	rconn_free(arg);
 }
 
-static void
-set_timer(struct rconn *c, int secs)
+void
+proto__relay_set_timer(struct rconn *c, int secs)
 {
 	struct timeval tv = { secs, 0 };
 
@@ -127,8 +93,8 @@ set_timer(struct rconn *c, int secs)
 }
 
 /* Sends what is queued, then closes (or at the deadline). */
-static void
-close_after_flush(struct rconn *c)
+void
+proto__relay_close(struct rconn *c)
 {
 	if (c->state == R_NEW)
 		c->r->nnew--;
@@ -138,12 +104,13 @@ close_after_flush(struct rconn *c)
 	bufferevent_setcb(c->bev, NULL, closing_written, closing_event, c);
 	/* Never freed inside the caller's frame: from the loop, once the
 	 * output is gone (at once when there is none), or at the deadline. */
-	set_timer(c, evbuffer_get_length(bufferevent_get_output(c->bev)) ==
+	proto__relay_set_timer(c, evbuffer_get_length(bufferevent_get_output(
+	    c->bev)) ==
 	    0 ? 0 : NEW_SECS);
 }
 
-static void
-send_msg(struct rconn *c, const proto_relay_msg *m)
+void
+proto__relay_send(struct rconn *c, const proto_relay_msg *m)
 {
 	uint8_t buf[PROTO_RELAY_MSG_MAX];
 	size_t n;
@@ -152,8 +119,9 @@ send_msg(struct rconn *c, const proto_relay_msg *m)
 		bufferevent_write(c->bev, buf, n);
 }
 
-static void
-refuse(struct rconn *c, uint32_t rid, uint32_t code, const char *why)
+void
+proto__relay_refuse(struct rconn *c, uint32_t rid, uint32_t code,
+    const char *why)
 {
 	proto_relay_msg m;
 
@@ -162,16 +130,16 @@ refuse(struct rconn *c, uint32_t rid, uint32_t code, const char *why)
 	m.rid = rid;
 	m.code = code;
 	snprintf(m.message, sizeof(m.message), "%s", why);
-	send_msg(c, &m);
+	proto__relay_send(c, &m);
 	PLOG(PROTO_LOG_CONN, PROTO_LOG_DEBUG, "relay: refused %s: %s",
 	    c->host, why);
 	if (c->fetcher)
 		c->r->st.refused++;
-	close_after_flush(c);
+	proto__relay_close(c);
 }
 
-static struct rconn *
-find_control(proto_relay *r, const uint8_t id[PROTO_IDENTITY_LEN])
+struct rconn *
+proto__relay_find_control(proto_relay *r, const uint8_t id[PROTO_IDENTITY_LEN])
 {
 	for (struct rconn *c = r->conns; c != NULL; c = c->next)
 		if (c->state == R_CONTROL && memcmp(c->id, id,
@@ -181,14 +149,14 @@ find_control(proto_relay *r, const uint8_t id[PROTO_IDENTITY_LEN])
 }
 
 /* Circuits up or waiting: all, to id, from host. */
-static void
-count(proto_relay *r, const uint8_t *id, const proto_addr *host,
+void
+proto__relay_count(proto_relay *r, const uint8_t *id, const proto_addr *host,
     unsigned *all, unsigned *to_id, unsigned *from_host)
 {
 	*all = *to_id = *from_host = 0;
 	for (struct rconn *c = r->conns; c != NULL; c = c->next) {
 		if (!c->fetcher || (c->state != R_WAITING &&
-		    c->state != R_SPLICED))
+		    c->state != R_SPLICED && c->state != R_PUNCH))
 			continue;
 		(*all)++;
 		*to_id += memcmp(c->id, id, PROTO_IDENTITY_LEN) == 0;
@@ -209,12 +177,12 @@ on_prove(struct rconn *c, const proto_relay_msg *m)
 	    PROTO_RELAY_NONCE_LEN);
 	if (!c->has_nonce || !proto_identity_verify(m->key, signed_,
 	    sizeof(signed_), m->sig) || proto_identity_of_key(m->key, c->id)) {
-		refuse(c, m->rid, PROTO_CODE_AUTH, "no proof");
+		proto__relay_refuse(c, m->rid, PROTO_CODE_AUTH, "no proof");
 		return;
 	}
 	/* The node itself, connecting again: the new connection takes the old
 	 * one's place, which goes once the new one is in (not if refused). */
-	old = find_control(c->r, c->id);
+	old = proto__relay_find_control(c->r, c->id);
 	for (struct rconn *o = c->r->conns; o != NULL; o = o->next) {
 		if (o->state != R_CONTROL || o == old)
 			continue;
@@ -223,15 +191,16 @@ on_prove(struct rconn *c, const proto_relay_msg *m)
 	}
 	/* Keys cost nothing to make: one host cannot take every place. */
 	if (nodes >= c->r->cfg.max_nodes || here >= c->r->cfg.max_per_host) {
-		refuse(c, m->rid, PROTO_CODE_BUSY, "relay full");
+		proto__relay_refuse(c, m->rid, PROTO_CODE_BUSY, "relay full");
 		return;
 	}
 	if (old != NULL)
 		rconn_free(old);
+	c->caps = m->caps;
 	memset(&ok, 0, sizeof(ok));
 	ok.kind = PROTO_RELAY_REGISTERED;
 	ok.rid = m->rid;
-	send_msg(c, &ok);
+	proto__relay_send(c, &ok);
 	c->r->nnew--;
 	c->state = R_CONTROL;
 	PLOG(PROTO_LOG_CONN, PROTO_LOG_DEBUG, "relay: %s registered",
@@ -243,35 +212,37 @@ static void
 on_connect(struct rconn *c, const proto_relay_msg *m)
 {
 	proto_relay *r = c->r;
-	struct rconn *ctl = find_control(r, m->id);
+	struct rconn *ctl = proto__relay_find_control(r, m->id);
 	unsigned all, to_id, from_host;
 	proto_relay_msg in;
 
 	c->fetcher = 1;
 	memcpy(c->id, m->id, PROTO_IDENTITY_LEN);
 	if (ctl == NULL) {
-		refuse(c, m->rid, PROTO_CODE_NOT_FOUND, "no such node here");
+		proto__relay_refuse(c, m->rid, PROTO_CODE_NOT_FOUND,
+		    "no such node here");
 		return;
 	}
-	count(r, m->id, &c->addr, &all, &to_id, &from_host);
+	proto__relay_count(r, m->id, &c->addr, &all, &to_id, &from_host);
 	if (all >= r->cfg.max_circuits || to_id >= r->cfg.max_per_node ||
 	    from_host >= r->cfg.max_per_host) {
-		refuse(c, m->rid, PROTO_CODE_BUSY, "too many circuits");
+		proto__relay_refuse(c, m->rid, PROTO_CODE_BUSY,
+		    "too many circuits");
 		return;
 	}
 	if (RAND_bytes(c->token, sizeof(c->token)) != 1) {
-		refuse(c, m->rid, PROTO_CODE_INTERNAL, "no token");
+		proto__relay_refuse(c, m->rid, PROTO_CODE_INTERNAL, "no token");
 		return;
 	}
 	memset(&in, 0, sizeof(in));
 	in.kind = PROTO_RELAY_INCOMING;
 	memcpy(in.token, c->token, sizeof(in.token));
-	send_msg(ctl, &in);
+	proto__relay_send(ctl, &in);
 	r->nnew--;
 	c->state = R_WAITING;
 	/* What the fetcher sends on (its TLS hello) waits in the socket. */
 	bufferevent_disable(c->bev, EV_READ);
-	set_timer(c, (int)r->cfg.wait_secs);
+	proto__relay_set_timer(c, (int)r->cfg.wait_secs);
 }
 
 static void splice_read(struct bufferevent *bev, void *arg);
@@ -309,7 +280,8 @@ on_accept(struct rconn *c, const proto_relay_msg *m)
 		    sizeof(f->token)) == 0)
 			break;
 	if (f == NULL) {
-		refuse(c, m->rid, PROTO_CODE_NOT_FOUND, "no such token");
+		proto__relay_refuse(c, m->rid, PROTO_CODE_NOT_FOUND,
+		    "no such token");
 		return;
 	}
 	/* Single use: the token is spent with the circuit. */
@@ -332,7 +304,7 @@ new_read(struct bufferevent *bev, void *arg)
 {
 	struct rconn *c = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
-	uint8_t hdr[PROTO_FRAME_HEADER], body[PROTO_RELAY_MSG_MAX];
+	uint8_t hdr[PROTO_FRAME_HEADER], body[PROTO_RELAY_FRAME_MAX];
 	proto_relay_msg m;
 	uint32_t n;
 
@@ -346,15 +318,20 @@ new_read(struct bufferevent *bev, void *arg)
 		if (evbuffer_copyout(in, hdr, sizeof(hdr)) < (ssize_t)sizeof(hdr))
 			return;
 		if (proto_frame_get_len(hdr, sizeof(body), &n) != 0) {
-			refuse(c, 0, PROTO_CODE_BAD_REQUEST, "too big");
+			proto__relay_refuse(c, 0, PROTO_CODE_BAD_REQUEST,
+			    "too big");
 			return;
 		}
 		if (evbuffer_get_length(in) < sizeof(hdr) + n)
 			return;
 		evbuffer_drain(in, sizeof(hdr));
 		evbuffer_remove(in, body, n);
-		if (proto_relay_msg_parse(body, n, 0, &m) != 0) {
-			refuse(c, 0, PROTO_CODE_BAD_REQUEST, "malformed");
+		if (proto_relay_msg_parse(body, n, 0, &m) != 0 ||
+		    (c->r->cfg.before_punch && (m.kind ==
+		    PROTO_RELAY_PUNCH_ASK ||
+		    m.kind == PROTO_RELAY_PUNCH_READY))) {
+			proto__relay_refuse(c, 0, PROTO_CODE_BAD_REQUEST,
+			    "malformed");
 			return;
 		}
 		switch (m.kind) {
@@ -362,18 +339,19 @@ new_read(struct bufferevent *bev, void *arg)
 			/* One nonce a connection: asking again and never
 			 * reading would grow what we queue without bound. */
 			if (c->has_nonce) {
-				refuse(c, m.rid, PROTO_CODE_BAD_REQUEST,
+				proto__relay_refuse(c, m.rid, PROTO_CODE_BAD_REQUEST,
 				    "nonce already sent");
 				return;
 			}
 			if (RAND_bytes(c->nonce, sizeof(c->nonce)) != 1) {
-				refuse(c, m.rid, PROTO_CODE_INTERNAL, "");
+				proto__relay_refuse(c, m.rid,
+				    PROTO_CODE_INTERNAL, "");
 				return;
 			}
 			c->has_nonce = 1;
 			m.kind = PROTO_RELAY_NONCE;
 			memcpy(m.nonce, c->nonce, sizeof(m.nonce));
-			send_msg(c, &m);
+			proto__relay_send(c, &m);
 			break;
 		case PROTO_RELAY_PROVE:
 			on_prove(c, &m);
@@ -386,8 +364,15 @@ new_read(struct bufferevent *bev, void *arg)
 		case PROTO_RELAY_ACCEPT:
 			on_accept(c, &m);
 			return;
+		case PROTO_RELAY_PUNCH_ASK:
+			proto__relay_on_punch_ask(c, &m);
+			return;
+		case PROTO_RELAY_PUNCH_READY:
+			proto__relay_on_punch_ready(c, &m);
+			return;
 		default:
-			refuse(c, m.rid, PROTO_CODE_BAD_REQUEST, "not a relay request");
+			proto__relay_refuse(c, m.rid, PROTO_CODE_BAD_REQUEST,
+			    "not a relay request");
 			return;
 		}
 	}
@@ -452,7 +437,7 @@ splice_event(struct bufferevent *bev, short what, void *arg)
 		/* One end went: what is on its way to the other still goes. */
 		o->peer = NULL;
 		c->peer = NULL;
-		close_after_flush(o);
+		proto__relay_close(o);
 	}
 	rconn_free(c);
 }
@@ -508,9 +493,9 @@ on_conn(struct evconnlistener *lis, evutil_socket_t fd,
 	bufferevent_setcb(c->bev, new_read, NULL, new_event, c);
 	/* Room for one whole frame, no more: reading waits for it to go. */
 	bufferevent_setwatermark(c->bev, EV_READ, 0,
-	    PROTO_FRAME_HEADER + PROTO_RELAY_MSG_MAX);
+	    PROTO_FRAME_HEADER + PROTO_RELAY_FRAME_MAX);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-	set_timer(c, NEW_SECS);
+	proto__relay_set_timer(c, NEW_SECS);
 }
 
 proto_relay *

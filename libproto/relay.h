@@ -27,11 +27,18 @@ struct proto_server;
 #define PROTO_MSG_RELAY_CONNECT 23u
 #define PROTO_MSG_RELAY_INCOMING 24u
 #define PROTO_MSG_RELAY_ACCEPT 25u
+#define PROTO_MSG_RELAY_PUNCH 26u
+/* ERROR code of a relay: the node will not punch (old, or declined). */
+#define PROTO_CODE_NO_PUNCH 10u
 
 #define PROTO_RELAY_NONCE_LEN 32u
 #define PROTO_RELAY_TOKEN_LEN 16u
-/* The longest relay message, frame header included. */
+/* The longest relay message this implementation sends, frame header
+ * included (an ERROR's text is cut to fit). */
 #define PROTO_RELAY_MSG_MAX 160u
+/* The longest frame body taken from a relay or its clients (PROTOCOL.md
+ * section 13): another implementation's ERROR may say more. */
+#define PROTO_RELAY_FRAME_MAX 4096u
 /* What a register proof signs, before the relay's nonce. */
 #define PROTO_RELAY_DOMAIN "mini-p2p relay register v1"
 
@@ -43,7 +50,11 @@ typedef enum proto_relay_kind {
 	PROTO_RELAY_CONNECT,       /* [23, rid, identity] */
 	PROTO_RELAY_INCOMING,      /* [24, 0, token] */
 	PROTO_RELAY_ACCEPT,        /* [25, rid, token] */
-	PROTO_RELAY_ERROR          /* [1, rid, code, message] */
+	PROTO_RELAY_ERROR,         /* [1, rid, code, message] */
+	PROTO_RELAY_PUNCH_ASK,     /* [26, rid, identity, port] fetcher */
+	PROTO_RELAY_PUNCH_TELL,    /* [26, 0, token, ip, port] to the node */
+	PROTO_RELAY_PUNCH_READY,   /* [26, rid, token, port] from the node */
+	PROTO_RELAY_PUNCH_GO       /* [26, rid, ip, port] to the fetcher */
 } proto_relay_kind;
 
 typedef struct proto_relay_msg {
@@ -56,6 +67,10 @@ typedef struct proto_relay_msg {
 	uint8_t token[PROTO_RELAY_TOKEN_LEN];
 	uint32_t code;       /* PROTO_RELAY_ERROR */
 	char message[64];    /* PROTO_RELAY_ERROR, NUL-terminated, printable */
+	uint32_t caps;       /* PROTO_RELAY_PROVE: the node's (0: not said) */
+	uint8_t ip[16];      /* PUNCH_TELL, PUNCH_GO: 4 or 16 bytes, */
+	uint8_t iplen;       /* ... network order */
+	uint16_t port;       /* the PUNCH forms; 0 in READY: declined */
 } proto_relay_msg;
 
 /*
@@ -88,11 +103,14 @@ typedef struct proto_relay_config {
 	unsigned wait_secs;      /* a circuit's node has this to come (10) */
 	int dump_fd;             /* tests only: >0, every byte relayed is
 	                          * written here too */
+	int before_punch;        /* tests only: 1, RELAY_PUNCH is taken as
+	                          * a relay from before it takes it */
 } proto_relay_config;
 
 typedef struct proto_relay_stats {
 	uint64_t circuits;       /* circuits spliced */
 	uint64_t refused;        /* circuits refused: bounds, unknown node */
+	uint64_t punches;        /* punches coordinated (GO sent) */
 	uint64_t bytes;          /* bytes copied, both ways */
 	unsigned nodes;          /* registered now */
 	unsigned active;         /* circuits up or waiting now */

@@ -15,6 +15,8 @@
 #include "error.h"
 #include "frame.h"
 #include "log_private.h"
+#include "msg.h"
+#include "punch_private.h"
 #include "relay.h"
 #include "server.h"
 
@@ -28,6 +30,7 @@ struct proto_relay_client {
 	proto_addr relay;
 	struct bufferevent *bev;
 	struct event *retry;
+	proto__puncher *pu;     /* the punches the relay asks of us */
 	int registered;
 	int backoff;
 };
@@ -68,6 +71,7 @@ prove(proto_relay_client *rc, const proto_relay_msg *nonce)
 	memset(&m, 0, sizeof(m));
 	m.kind = PROTO_RELAY_PROVE;
 	m.rid = 2;
+	m.caps = PROTO_CAP_PUNCH;
 	memcpy(signed_, PROTO_RELAY_DOMAIN, sizeof(PROTO_RELAY_DOMAIN) - 1);
 	memcpy(signed_ + sizeof(PROTO_RELAY_DOMAIN) - 1, nonce->nonce,
 	    PROTO_RELAY_NONCE_LEN);
@@ -83,7 +87,7 @@ on_read(struct bufferevent *bev, void *arg)
 {
 	proto_relay_client *rc = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
-	uint8_t hdr[PROTO_FRAME_HEADER], body[PROTO_RELAY_MSG_MAX];
+	uint8_t hdr[PROTO_FRAME_HEADER], body[PROTO_RELAY_FRAME_MAX];
 	proto_relay_msg m;
 	uint32_t n;
 
@@ -122,6 +126,10 @@ on_read(struct bufferevent *bev, void *arg)
 				PLOG(PROTO_LOG_CONN, PROTO_LOG_DEBUG,
 				    "relay %s: no room for a circuit",
 				    proto_addr_text(&rc->relay));
+			break;
+		case PROTO_RELAY_PUNCH_TELL:
+			if (rc->registered)
+				proto__puncher_told(rc->pu, &m);
 			break;
 		case PROTO_RELAY_ERROR:
 			drop(rc, m.message[0] ? m.message : "refused");
@@ -162,7 +170,8 @@ connect_now(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	bufferevent_setcb(rc->bev, on_read, NULL, on_event, rc);
-	bufferevent_setwatermark(rc->bev, EV_READ, 0, 4096);
+	bufferevent_setwatermark(rc->bev, EV_READ, 0,
+	    PROTO_FRAME_HEADER + PROTO_RELAY_FRAME_MAX);
 	if (bufferevent_socket_connect(rc->bev,
 	    (const struct sockaddr *)&rc->relay.ss, (int)rc->relay.len) != 0) {
 		drop(rc, "cannot connect");
@@ -188,7 +197,10 @@ proto_relay_client_new(struct event_base *base, proto_server *srv,
 	rc->id = id;
 	rc->relay = *relay;
 	rc->backoff = BACKOFF_MIN;
-	if ((rc->retry = evtimer_new(base, connect_now, rc)) == NULL) {
+	if ((rc->retry = evtimer_new(base, connect_now, rc)) == NULL ||
+	    (rc->pu = proto__puncher_new(base, srv, relay)) == NULL) {
+		if (rc->retry != NULL)
+			event_free(rc->retry);
 		free(rc);
 		return NULL;
 	}
@@ -210,5 +222,6 @@ proto_relay_client_free(proto_relay_client *rc)
 	if (rc->bev != NULL)
 		bufferevent_free(rc->bev);
 	event_free(rc->retry);
+	proto__puncher_free(rc->pu);
 	free(rc);
 }

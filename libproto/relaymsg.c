@@ -39,11 +39,42 @@ proto_relay_msg_pack(const proto_relay_msg *m, uint8_t *out, size_t cap,
 		pack_bin(&pk, m->nonce, sizeof(m->nonce));
 		break;
 	case PROTO_RELAY_PROVE:
-		msgpack_pack_array(&pk, 4);
+		/* The caps go only when there are some: as before, else. */
+		msgpack_pack_array(&pk, m->caps != 0 ? 5 : 4);
 		msgpack_pack_uint32(&pk, PROTO_MSG_RELAY_REGISTER);
 		msgpack_pack_uint32(&pk, m->rid);
 		pack_bin(&pk, m->key, sizeof(m->key));
 		pack_bin(&pk, m->sig, sizeof(m->sig));
+		if (m->caps != 0)
+			msgpack_pack_uint32(&pk, m->caps);
+		break;
+	case PROTO_RELAY_PUNCH_ASK:
+	case PROTO_RELAY_PUNCH_READY:
+		msgpack_pack_array(&pk, 4);
+		msgpack_pack_uint32(&pk, PROTO_MSG_RELAY_PUNCH);
+		msgpack_pack_uint32(&pk, m->rid);
+		if (m->kind == PROTO_RELAY_PUNCH_ASK)
+			pack_bin(&pk, m->id, sizeof(m->id));
+		else
+			pack_bin(&pk, m->token, sizeof(m->token));
+		msgpack_pack_uint16(&pk, m->port);
+		break;
+	case PROTO_RELAY_PUNCH_TELL:
+	case PROTO_RELAY_PUNCH_GO:
+		if (m->iplen != 4 && m->iplen != 16) {
+			rc = PROTO_ERR_INVALID;
+			break;
+		}
+		msgpack_pack_array(&pk, m->kind == PROTO_RELAY_PUNCH_TELL ?
+		    5 : 4);
+		msgpack_pack_uint32(&pk, PROTO_MSG_RELAY_PUNCH);
+		/* Pushed to the node (rid 0); the fetcher's rid answered. */
+		msgpack_pack_uint32(&pk, m->kind == PROTO_RELAY_PUNCH_TELL ?
+		    0 : m->rid);
+		if (m->kind == PROTO_RELAY_PUNCH_TELL)
+			pack_bin(&pk, m->token, sizeof(m->token));
+		pack_bin(&pk, m->ip, m->iplen);
+		msgpack_pack_uint16(&pk, m->port);
 		break;
 	case PROTO_RELAY_CONNECT:
 		msgpack_pack_array(&pk, 3);
@@ -103,6 +134,55 @@ get_bin(const msgpack_object *o, uint8_t *out, size_t n)
 }
 
 static int
+get_ip(const msgpack_object *o, proto_relay_msg *m)
+{
+	if (o->type != MSGPACK_OBJECT_BIN || (o->via.bin.size != 4 &&
+	    o->via.bin.size != 16))
+		return -1;
+	m->iplen = (uint8_t)o->via.bin.size;
+	memcpy(m->ip, o->via.bin.ptr, m->iplen);
+	return 0;
+}
+
+/* Type 26: which form goes by who sent it, its rid (the relay pushes TELL
+ * with 0, answers GO with the fetcher's, never 0) and the size of its first
+ * bin (an identity, 32 bytes, asks; a token, 16, answers a TELL). */
+static int
+parse_punch(const msgpack_object *e, size_t n, int from_relay,
+    proto_relay_msg *m)
+{
+	uint64_t port;
+	size_t last;
+
+	if (from_relay && m->rid == 0) {
+		m->kind = PROTO_RELAY_PUNCH_TELL;
+		if (n < 5 || get_bin(&e[2], m->token, sizeof(m->token)) != 0 ||
+		    get_ip(&e[3], m) != 0)
+			return -1;
+		last = 4;
+	} else if (from_relay) {
+		m->kind = PROTO_RELAY_PUNCH_GO;
+		if (n < 4 || get_ip(&e[2], m) != 0)
+			return -1;
+		last = 3;
+	} else {
+		if (n < 4 || e[2].type != MSGPACK_OBJECT_BIN)
+			return -1;
+		m->kind = e[2].via.bin.size == PROTO_IDENTITY_LEN ?
+		    PROTO_RELAY_PUNCH_ASK : PROTO_RELAY_PUNCH_READY;
+		if ((m->kind == PROTO_RELAY_PUNCH_ASK ? get_bin(&e[2], m->id,
+		    sizeof(m->id)) : get_bin(&e[2], m->token,
+		    sizeof(m->token))) != 0)
+			return -1;
+		last = 3;
+	}
+	if (get_uint(&e[last], UINT16_MAX, &port) != 0)
+		return -1;
+	m->port = (uint16_t)port;
+	return 0;
+}
+
+static int
 parse_object(const msgpack_object *o, int from_relay, proto_relay_msg *m)
 {
 	const msgpack_object *e;
@@ -141,8 +221,13 @@ parse_object(const msgpack_object *o, int from_relay, proto_relay_msg *m)
 			return get_bin(&e[2], m->nonce, sizeof(m->nonce));
 		}
 		m->kind = PROTO_RELAY_PROVE;
+		/* A fifth element, the node's caps, is read when a uint. */
+		if (n > 4 && get_uint(&e[4], UINT32_MAX, &code) == 0)
+			m->caps = (uint32_t)code;
 		return n < 4 || get_bin(&e[2], m->key, sizeof(m->key)) != 0 ||
 		    get_bin(&e[3], m->sig, sizeof(m->sig)) != 0 ? -1 : 0;
+	case PROTO_MSG_RELAY_PUNCH:
+		return parse_punch(e, n, from_relay, m);
 	case PROTO_MSG_RELAY_CONNECT:
 		m->kind = PROTO_RELAY_CONNECT;
 		return n < 3 ? -1 : get_bin(&e[2], m->id, sizeof(m->id));

@@ -32,6 +32,11 @@
 #include "error.h"
 #include "server_private.h"
 
+/* Relayed circuits in their handshake at once: each is a connection we
+ * open on the relay's word, and a hostile relay could otherwise send
+ * INCOMING after INCOMING and displace every direct peer's handshake. */
+#define RELAYED_HANDSHAKES_MAX 4u
+
 /* The connection longest in its handshake, or NULL. */
 static struct client *
 oldest_handshaking(const proto_server *srv)
@@ -115,6 +120,7 @@ admit_via(proto_server *srv, evutil_socket_t fd, const char *host,
 	}
 	proto_conn_set_idle_timeout(cl->conn, 10 * srv->cfg.conn.timeout);
 	cl->handshaking = 1;
+	cl->relayed = relay != NULL;
 	proto__server_client_link(srv, cl);
 	srv->nhandshaking++;
 	srv->stats.peers++;
@@ -131,10 +137,29 @@ proto_server_accept_relayed(proto_server *srv, const proto_addr *relay,
     const uint8_t *token)
 {
 	char host[PROTO_ADDR_TEXT_MAX];
-	unsigned before = srv->nclients;
+	unsigned before = srv->nclients, pending = 0;
 
 	proto_addr_host(relay, host, sizeof(host));
+	for (const struct client *cl = srv->clients; cl; cl = cl->next)
+		pending += cl->handshaking && cl->relayed;
+	if (pending >= RELAYED_HANDSHAKES_MAX) {
+		proto__server_say(srv, PROTO_LOG_DEBUG, "relay %s:%u: circuit "
+		    "not taken: %u relayed handshakes under way", host,
+		    proto_addr_port(relay), pending);
+		return PROTO_ERR_LIMITED;
+	}
 	admit_via(srv, -1, host, proto_addr_port(relay), relay, token);
+	return srv->nclients > before ? 0 : PROTO_ERR_TOO_BIG;
+}
+
+int
+proto_server_accept_punched(proto_server *srv, int fd, const proto_addr *from)
+{
+	char host[PROTO_ADDR_TEXT_MAX];
+	unsigned before = srv->nclients;
+
+	proto_addr_host(from, host, sizeof(host));
+	admit(srv, fd, host, proto_addr_port(from));
 	return srv->nclients > before ? 0 : PROTO_ERR_TOO_BIG;
 }
 

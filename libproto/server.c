@@ -444,6 +444,36 @@ beacon_bad(const struct sockaddr *from, int err, void *arg)
 	    "ignored", proto_addr_text(&a), proto_strerror(err));
 }
 
+/* The families the listener takes: an announcement over another names,
+ * as its source address, somewhere nobody listens. An IPv6 wildcard takes
+ * IPv4 too unless IPV6_V6ONLY. 0: both. */
+static int
+listen_family(proto_server *srv)
+{
+	struct sockaddr_storage ss;
+	const struct sockaddr_in6 *s6 = (const void *)&ss;
+	socklen_t len = sizeof(ss);
+	int only = 0;
+	socklen_t olen = sizeof(only);
+	evutil_socket_t fd;
+
+	if (srv->listener == NULL)
+		return 0;
+	fd = evconnlistener_get_fd(srv->listener);
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+		return 0;
+	if (ss.ss_family == AF_INET || (ss.ss_family == AF_INET6 &&
+	    IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)))
+		return AF_INET;
+	if (ss.ss_family != AF_INET6)
+		return 0;
+	if (!IN6_IS_ADDR_UNSPECIFIED(&s6->sin6_addr) ||
+	    (getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &only, &olen) == 0 &&
+	    only))
+		return AF_INET6;
+	return 0;
+}
+
 int
 proto_server_start_beacon(proto_server *srv, const proto_beacon_config *cfg)
 {
@@ -453,6 +483,8 @@ proto_server_start_beacon(proto_server *srv, const proto_beacon_config *cfg)
 
 	bc.tcp_port = srv->cfg.conn.listen_port;
 	bc.name = srv->cfg.conn.node_name;
+	if (bc.family == 0)
+		bc.family = listen_family(srv);
 	srv->beacon = proto_beacon_new(srv->base, &bc, &cbs, srv);
 	return srv->beacon != NULL ? 0 : PROTO_ERR_SYSTEM;
 }

@@ -144,7 +144,9 @@ void proto_server_set_mapped(proto_server *srv, const proto_addr *mapped);
 
 /* Answers and announces on the discovery port, for the store's files;
  * cfg is copied (as proto_beacon_new), the beacon is the server's and goes
- * with it. 0, or PROTO_ERR_SYSTEM with errno set (EINVAL: a bad target
+ * with it. A cfg->family of 0 becomes the listener's (proto_server_listen
+ * first): an IPv4 address, IPv4 only; one IPv6 address (or :: with
+ * IPV6_V6ONLY), IPv6 only; ::, both. 0, or PROTO_ERR_SYSTEM with errno set (EINVAL: a bad target
  * address). */
 int proto_server_start_beacon(proto_server *srv,
     const proto_beacon_config *cfg);
@@ -197,9 +199,18 @@ int proto_server_adopt(proto_server *srv, proto_conn *c);
 /* Takes in the circuit its relay (at *relay) announced with token (16
  * bytes, copied; PROTOCOL.md section 13): connects to the relay, which
  * joins it to the fetcher, and answers it as a connection it accepted.
- * 0, or PROTO_ERR_TOO_BIG when the server has no room for it. */
+ * 0, or PROTO_ERR_TOO_BIG when the server has no room for it, or
+ * PROTO_ERR_LIMITED (not taken) while 4 relayed circuits are still in
+ * their handshake: a relay's INCOMINGs cannot crowd out direct peers. */
 int proto_server_accept_relayed(proto_server *srv, const proto_addr *relay,
     const uint8_t *token);
+
+/* Takes fd (owned by the server from now, closed on refusal), a TCP
+ * connection punched to the fetcher at *from at its relay's word
+ * (PROTOCOL.md section 13, "Hole punching"), as one it accepted: the node
+ * the TLS server, answering. 0, or PROTO_ERR_TOO_BIG with no room. */
+int proto_server_accept_punched(proto_server *srv, int fd,
+    const proto_addr *from);
 
 /* A duplex connection the server accepted from the node at a (its
  * identity when a is pinned, else the address and the port it listens

@@ -62,6 +62,7 @@ struct client {
 	int interested;
 	uint8_t interest[PROTO_HASH_LEN];
 	int handshaking;    /* accepted, its HELLO not yet taken */
+	int relayed;        /* a relay's circuit (proto_server_accept_relayed) */
 	int guest;          /* conn is another's (a fetch's): answered as a
 	                     * guest (proto_server_adopt), never freed here */
 	uint64_t seq;       /* order of acceptance: lower is older */

@@ -193,6 +193,66 @@ discover_finds6() {
 	refute_line "$quiet"
 }
 
+# query6 NODE SRC: NODE sends a QUERY from SRC to fd00:77::1 port 9999; true when answered in 2 s.
+query6() {
+	ip netns exec "$NS-$1" python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, 255)
+s.bind((sys.argv[1], 0))
+s.sendto(bytes.fromhex("96a46d703270010001c0c434") + bytes(52), ("fd00:77::1", 9999))
+s.settimeout(2)
+try:
+    s.recvfrom(600)
+except socket.timeout:
+    sys.exit(1)
+' "$2"
+}
+
+@test "ipv6: a discovery datagram from off the link (d, behind the router) is dropped; one from the link answered" {
+	serve6 a fd00:77::1 -d "$BATS_TEST_TMPDIR/share-a"
+	local a=$SERVER_ADDR
+	wait_for listed6 d "$a" "$ID_A"
+	# A QUERY sent straight to a's address reaches its discovery port across the router: a
+	# link-scoped service must not take it (nor would d take the answer).
+	run --separate-stderr ip netns exec "$NS-d" env -u MINI_P2P_DISCOVERY_ADDR \
+		MINI_P2P_DISCOVERY_ADDR6=fd00:77::1 timeout 20 p2p-discover -t 2 </dev/null
+	refute_output --partial "$a"
+	# The same from c, on a's link (its prefix), is answered.
+	run -0 --separate-stderr ip netns exec "$NS-c" env -u MINI_P2P_DISCOVERY_ADDR \
+		MINI_P2P_DISCOVERY_ADDR6=fd00:77::1 timeout 20 p2p-discover -t 2 </dev/null
+	assert_line "$a"
+	# A QUERY (PROTOCOL.md's example) from python3 with hop limit 255, 254 on arrival from d:
+	# dropped; the same from c: answered.
+	command -v python3 >/dev/null 2>&1 || return 0
+	! query6 d fd00:78::2
+	query6 c fd00:77::3
+}
+
+@test "ipv6: a server bound to 0.0.0.0 announces over IPv4 only, one bound to an IPv6 address over IPv6 only, :: over both" {
+	ip -n "$NS-a" addr add 10.77.0.1/24 dev eth0
+	ip -n "$NS-b" addr add 10.77.0.2/24 dev eth0
+	ip -n "$NS-c" addr add 10.77.0.3/24 dev eth0
+	start_server --cmd ip netns exec "$NS-a" env -u MINI_P2P_DISCOVERY_ADDR \
+		-u MINI_P2P_DISCOVERY_ADDR6 p2p-serve -p 0 --bind 0.0.0.0 -d "$BATS_TEST_TMPDIR/share-a"
+	local four=$SERVER_PORT
+	start_server --cmd ip netns exec "$NS-b" env -u MINI_P2P_DISCOVERY_ADDR \
+		-u MINI_P2P_DISCOVERY_ADDR6 p2p-serve -p 0 --bind fd00:77::2 -d "$BATS_TEST_TMPDIR/share-b"
+	local six=$SERVER_PORT
+	serve6 a fd00:77::1 -d "$BATS_TEST_TMPDIR/share-b"
+	local both=$SERVER_PORT
+	wait_for listed6 c "10.77.0.1:$four" "$ID_A"
+	wait_for listed6 c "[fd00:77::2]:$six" "$ID_B"
+	wait_for listed6 c "10.77.0.1:$both" "$ID_B"
+	run -0 --separate-stderr in6 c timeout 20 p2p-discover -t 3 </dev/null
+	assert_line "10.77.0.1:$four"
+	refute_line "[fd00:77::1]:$four"
+	assert_line "[fd00:77::2]:$six"
+	refute_line "10.77.0.2:$six"
+	assert_line "10.77.0.1:$both"
+	assert_line "[fd00:77::1]:$both"
+}
+
 @test "ipv6: MINI_P2P_DISCOVERY_ADDR6 that is not an IPv6 address or off is a usage error" {
 	run -2 --separate-stderr env MINI_P2P_DISCOVERY_ADDR6=10.0.0.1 p2p-discover -t 1 </dev/null
 	assert_stderr --partial MINI_P2P_DISCOVERY_ADDR6

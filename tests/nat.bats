@@ -5,6 +5,9 @@
 # distinct hosts), and with --nat maps its port through miniupnpd (NAT-PMP) so that wan
 # reaches it; without a mapping wan cannot. Nothing here leaves the namespaces: the router's
 # links are its only routes, and port mapping runs only here.
+# Two sites each behind such a router, with no mapping, and a relay in wan between them:
+# tests/punch.bats (port-preserving routers: a punched, direct fetch) and tests/relay.bats
+# (symmetric routers: the punch fails, the fetch is relayed).
 
 bats_require_minimum_version 1.5.0
 

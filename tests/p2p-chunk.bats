@@ -208,7 +208,7 @@ print(hashlib.sha256(bytes(8) + hashlib.sha256(b"").digest()).hexdigest())')"
 	done
 }
 
-@test "automatic chunk size: 256K from 32 MiB, finer below so a file has 128 chunks, 16K at least" {
+@test "automatic chunk size: 256K from 16 MiB, finer below so a file has 64 chunks, 16K at least" {
 	make_file big 33554432 10
 	make_file mib 1048576 11
 	make_file eight 8388608 13
@@ -219,7 +219,7 @@ print(hashlib.sha256(bytes(8) + hashlib.sha256(b"").digest()).hexdigest())')"
 	assert_equal "$(manifest_field m chunk_size 1)" 16384
 	assert_equal "$(manifest_field m chunk_size 2)" 16384
 	assert_equal "$(manifest_field m chunk_size 3)" 262144
-	assert_equal "$(manifest_field m chunk_size 4)" 65536
+	assert_equal "$(manifest_field m chunk_size 4)" 131072
 	assert_equal "$(manifest_field m id_ok 1)" true
 }
 

@@ -1,15 +1,15 @@
 #!/usr/bin/env bats
 # Relays (PROTOCOL.md section 13). The first test builds two home sites behind routers whose
 # masquerade is fully random (a symmetric NAT: each connection out gets a port of its own, so
-# no hole can be punched), and a relay on the internet between them, in network namespaces:
-#   lan-a 10.0.0.2 -> router-a 10.0.0.1 | 5.5.5.1 -> wan 5.5.5.2 (the relay)
-#   lan-b 10.0.1.2 -> router-b 10.0.1.1 | 6.6.6.1 -> wan 6.6.6.2
+# the punch a fetch tries first fails), and a relay on the internet between them, in network
+# namespaces (bats/relaybed.bash; tests/punch.bats has the punches that work).
 # The others run on loopback in the test's own namespace (bats/netns-run). Nothing leaves.
 
 bats_require_minimum_version 1.5.0
 
 load ../bats/common
 load ../bats/netns
+load ../bats/relaybed
 
 setup_file() {
 	export RELAY_PREFIX=p2pr-$$
@@ -37,67 +37,11 @@ teardown() {
 	fi
 }
 
-# relaybed_setup: the two sites and wan above; each router drops what comes in unasked.
-relaybed_setup() {
-	local ns site lan wan up
-	[[ $(id -u) == 0 ]] || skip "needs root to create network namespaces"
-	command -v ip >/dev/null 2>&1 || skip "needs ip(8) (iproute2)"
-	command -v nft >/dev/null 2>&1 || skip "needs nft(8) (make deps)"
-	RB=$RELAY_PREFIX-$BATS_TEST_NUMBER
-	ip netns add "$RB-wan" 2>ns.err || skip "cannot create a network namespace: $(head -n 1 ns.err)"
-	RELAY_NETNS+=("$RB-wan")
-	for site in a b; do
-		ip netns add "$RB-$site"
-		RELAY_NETNS+=("$RB-$site")
-		ip netns add "$RB-r$site"
-		RELAY_NETNS+=("$RB-r$site")
-	done
-	for ns in "${RELAY_NETNS[@]}"; do
-		ip -n "$ns" link set lo up
-	done
-	for site in a b; do
-		if [[ $site == a ]]; then lan=10.0.0 wan=5.5.5 up=eth0; else lan=10.0.1 wan=6.6.6 up=eth1; fi
-		ip link add eth0 netns "$RB-$site" type veth peer name lan0 netns "$RB-r$site"
-		ip link add "$up" netns "$RB-wan" type veth peer name wan0 netns "$RB-r$site"
-		ip -n "$RB-r$site" addr add "$lan.1/24" dev lan0
-		ip -n "$RB-r$site" addr add "$wan.1/24" dev wan0
-		ip -n "$RB-$site" addr add "$lan.2/24" dev eth0
-		ip -n "$RB-wan" addr add "$wan.2/24" dev "$up"
-		ip -n "$RB-$site" link set eth0 up
-		ip -n "$RB-wan" link set "$up" up
-		ip -n "$RB-r$site" link set lan0 up
-		ip -n "$RB-r$site" link set wan0 up
-		ip -n "$RB-$site" route add default via "$lan.1"
-		ip -n "$RB-r$site" route add default via "$wan.2"
-		ip netns exec "$RB-r$site" sysctl -q -w net.ipv4.ip_forward=1
-		ip netns exec "$RB-r$site" nft -f - <<'NFT'
-table inet relaybed {
-	chain forward {
-		type filter hook forward priority 0; policy drop;
-		ct state established,related accept
-		iifname "lan0" oifname "wan0" accept
-	}
-	chain postrouting {
-		type nat hook postrouting priority 100; policy accept;
-		oifname "wan0" masquerade fully-random
-	}
-}
-NFT
-	done
-	# The internet routes between the two sites' routers.
-	ip netns exec "$RB-wan" sysctl -q -w net.ipv4.ip_forward=1
-}
-
-in_site() {
-	local where=$1
-	shift
-	ip netns exec "$RB-$where" env -u MINI_P2P_DISCOVERY_ADDR "$@"
-}
-
 # raw_relay MODE ADDR [HEX]: a client of the relay at ADDR that sends what MODE says and then
 # holds its connection (until killed, or 60 s): connect HEX (a circuit to that identity),
 # accept (a token the relay never gave), garbage (an HTTP request), silent (nothing),
-# nonce2 (ASK_NONCE twice), big (a frame of the largest size, 160 bytes of body, malformed),
+# prove0 (a proof with no nonce asked), incoming (a RELAY_INCOMING, the relay's own message),
+# nonce2 (ASK_NONCE twice), big (a frame of the largest size, N 4096, malformed), toobig (N 4097),
 # silentN (N silent connections). It prints "reply HEX" for the first bytes it gets back.
 # RAW_SRC, when set, is the address it connects from.
 raw_relay() {
@@ -121,7 +65,13 @@ elif mode == "nonce":
 elif mode == "nonce2":
     s.sendall(frame(b"\x92\x16\x01") * 2)
 elif mode == "big":
-    s.sendall(frame(b"\xc1" * 160))
+    s.sendall(frame(b"\xc1" * 4096))
+elif mode == "prove0":
+    s.sendall(frame(b"\x94\x16\x02\xc4\x20" + bytes(32) + b"\xc4\x40" + bytes(64)))
+elif mode == "incoming":
+    s.sendall(frame(b"\x93\x18\x00\xc4\x10" + bytes(16)))
+elif mode == "toobig":
+    s.sendall(frame(b"\xc1" * 4097))
 elif mode.startswith("silent") and mode != "silent":
     held = [s] + [socket.create_connection((host, int(port)), timeout=10,
                   source_address=(src, 0) if src else None)
@@ -183,7 +133,8 @@ start_target() {
 	# The relay saw the node's side from its router's address, not the node's.
 	grep -q 'relay: circuit 5.5.5.1 to 6.6.6.1' "$relay_err"
 	stop_server "$relay_pid"
-	grep -q 'relayed: 1 circuits, 0 refused' "$relay_err"
+	# A punch was coordinated first, and failed: the circuit came last.
+	grep -q 'relayed: 1 circuits, 0 refused, [0-9]* bytes, 1 punches' "$relay_err"
 	# It copied the whole file's worth, and not one byte of it in the clear.
 	(($(file_size relayed.bytes) > $(file_size share/file.bin)))
 	run grep -c 'PLAINTEXT-MARKER' relayed.bytes
@@ -321,10 +272,106 @@ start_target() {
 	wait_for grep -q '^reply 00000025' nonce2.out
 }
 
-@test "relay: a frame of the largest size is read whole (here: refused as malformed)" {
+@test "relay: a frame of the largest size (N 4096) is read whole (here: refused as malformed, ERROR BAD_REQUEST rid 0); N 4097 is too big" {
 	start_relay
 	raw_relay big "127.0.0.1:$RELAY_PORT" >big.out
 	wait_for grep -q 'relay: refused 127.0.0.1: malformed' "$RELAY_ERR"
+	# [1, 0, 2, "malformed"], the relay's last frame
+	wait_for grep -qx 'reply 0000000e94010002a96d616c666f726d6564' big.out
+	raw_relay toobig "127.0.0.1:$RELAY_PORT" >toobig.out
+	wait_for grep -q 'relay: refused 127.0.0.1: too big' "$RELAY_ERR"
+}
+
+@test "relay: refusals carry section 13's code and rid: forged token, proof without a nonce, a client's INCOMING" {
+	start_relay
+	raw_relay accept "127.0.0.1:$RELAY_PORT" >accept.out
+	raw_relay prove0 "127.0.0.1:$RELAY_PORT" >prove0.out
+	raw_relay incoming "127.0.0.1:$RELAY_PORT" >incoming.out
+	# [1, 1, 1 NOT_FOUND, "no such token"]
+	wait_for grep -qx 'reply 0000001294010101ad6e6f207375636820746f6b656e' accept.out
+	# [1, 2, 7 AUTH, "no proof"]
+	wait_for grep -qx 'reply 0000000d94010207a86e6f2070726f6f66' prove0.out
+	# [1, 0, 2 BAD_REQUEST, "not a relay request"]
+	wait_for grep -qx "reply 0000001894010002b3$(printf 'not a relay request' | od -An -tx1 | tr -d ' \n')" incoming.out
+}
+
+# fake_relay MODE PORT: a hostile relay on 127.0.0.1:PORT. To a node's ASK_NONCE it answers, in
+# mode longerror, an ERROR of a 4000-byte text; in mode flood, a nonce, then (whatever the
+# proof) registered and 100 RELAY_INCOMINGs at once. Each other connection (a node taking a
+# circuit) it holds unanswered and prints "accept".
+fake_relay() {
+	python3 - "$@" <<'PY' &
+import os, socket, struct, sys, threading
+mode, port = sys.argv[1], int(sys.argv[2])
+lis = socket.socket()
+lis.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+lis.bind(("127.0.0.1", port))
+lis.listen(128)
+print("listening", flush=True)
+def frame(body):
+    return struct.pack(">I", len(body)) + body
+def recv_exact(s, n):
+    b = b""
+    while len(b) < n:
+        got = s.recv(n - len(b))
+        if not got:
+            raise EOFError
+        b += got
+    return b
+def recv_frame(s):
+    return recv_exact(s, struct.unpack(">I", recv_exact(s, 4))[0])
+held = []
+def serve(s):
+    try:
+        first = recv_frame(s)
+        if first[:2] != b"\x92\x16":
+            print("accept", flush=True)
+            return
+        if mode == "longerror":
+            text = b"TESTREFUSAL " + b"x" * 3988
+            s.sendall(frame(b"\x94\x01\x01\x04\xda" + struct.pack(">H", len(text)) + text))
+            return
+        s.sendall(frame(b"\x93\x16\x01\xc4\x20" + os.urandom(32)))
+        recv_frame(s)
+        s.sendall(frame(b"\x92\x16\x02"))
+        s.sendall(b"".join(frame(b"\x93\x18\x00\xc4\x10" + os.urandom(16))
+                           for _ in range(100)))
+        print("flooded", flush=True)
+    except (OSError, EOFError):
+        pass
+while True:
+    c, _ = lis.accept()
+    held.append(c)
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+PY
+	EXTRA_PIDS+=("$!")
+}
+
+@test "relay: a relay's ERROR of a 4000-byte text is read whole by the node (its first 63 bytes logged)" {
+	local port
+	port=$(unused_port)
+	fake_relay longerror "$port" >fake.out
+	wait_for grep -q listening fake.out
+	start_server --cmd p2p-serve -p 0 --bind 127.0.0.2 --no-announce -v \
+		--via-relay "127.0.0.1:$port" -d "$BATS_TEST_TMPDIR/share"
+	wait_for grep -q "relay 127.0.0.1:$port: TESTREFUSAL xxxx" "$SERVER_ERR"
+	run ! grep -q "frame too big" "$SERVER_ERR"
+}
+
+@test "relay: 100 RELAY_INCOMINGs at once from a hostile relay: at most 4 circuits taken at a time; direct fetches still served" {
+	local port
+	port=$(unused_port)
+	fake_relay flood "$port" >fake.out
+	wait_for grep -q listening fake.out
+	start_server --cmd p2p-serve -p 0 --bind 127.0.0.2 --no-announce -v \
+		--via-relay "127.0.0.1:$port" -d "$BATS_TEST_TMPDIR/share"
+	wait_for grep -q flooded fake.out
+	wait_for grep -q "relay 127.0.0.1:$port: circuit not taken: 4 relayed handshakes under way" "$SERVER_ERR"
+	run -0 --separate-stderr timeout 30 p2p-fetch -p "127.0.0.2:$SERVER_PORT" -o out "$ID" </dev/null
+	cmp out share/file.bin
+	run -0 grep -c '^accept$' fake.out
+	((output <= 4))
+	((output >= 1))
 }
 
 @test "relay: one host holds at most 8 connections that have not said what they are for" {

@@ -402,3 +402,45 @@ swarm_to_the_end() {
 	# Every fetcher that came while 3 others were there is super-seeded and watched.
 	((watched >= 3)) || fail "$watched fetchers watched"
 }
+
+# redundant_haves LOG: for each connection in a fetcher's -vv log, "accepted|made PEER N": the
+# HAVEs it sent there for a chunk the peer had told it of (a HAVE read there before).
+redundant_haves() {
+	awk '
+	/ conn: [0-9.]+:[0-9]+: connecting$/ { p = $(NF - 1); sub(/:$/, "", p); made[p] = 1 }
+	/ conn: [0-9.]+:[0-9]+: [<>] HAVE rid 0, / {
+		for (i = 1; i <= NF; i++) if ($i == "conn:") peer = $(i + 1)
+		sub(/:$/, "", peer)
+		for (i = 1; i <= NF; i++) if ($i == "chunk") chunk = $(i + 1)
+		sub(/,$/, "", chunk)
+		seen[peer] = 1
+		if ($0 ~ / < HAVE /) told[peer, chunk] = 1
+		else if ((peer, chunk) in told) extra[peer]++
+	}
+	END { for (p in seen) print ((p in made) ? "made" : "accepted"), p, extra[p] + 0 }' "$1"
+}
+
+@test "a sharing fetcher leaves out HAVEs a peer that connected to it does not need; where it connected, all go" {
+	make_file big 8M 31
+	serve_chunked big -c 65536 -- --no-announce --max-upload-rate 2M
+	local id
+	id=$(p2p-chunk --id big)
+	start_fetch f1 -vv -T 30 --seed -p "$SERVER_ADDR" -o f1 "$id"
+	start_fetch f2 -vv -T 30 --seed -p "$SERVER_ADDR" -o f2 "$id"
+	wait_for -t 60 grep -q 'seeding' f1.err
+	wait_for -t 60 grep -q 'seeding' f2.err
+	kill -TERM "${FETCH_PIDS[@]}"
+	wait_fetches 10
+	cmp big f1
+	cmp big f2
+	local f how peer n accepted=0
+	for f in f1 f2; do
+		while read -r how peer n; do
+			echo "# $f, on the connection it $how with $peer: $n HAVEs the peer had told it of" >&3
+			[[ $how == made ]] && continue
+			accepted=$((accepted + 1))
+			assert_equal "$n" 0
+		done < <(redundant_haves "$f.err")
+	done
+	((accepted >= 1)) || fail "neither fetcher took a connection from the other"
+}

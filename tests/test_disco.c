@@ -1135,6 +1135,37 @@ test_broadcast(void)
 	    "broadcast /0: every host bit");
 }
 
+/* 1 when a is within net/plen (proto_disco_prefix6), -1 on a bad text. */
+static int
+in_prefix6(const char *a, const char *net, unsigned plen)
+{
+	struct in6_addr x, n, m;
+
+	if (inet_pton(AF_INET6, a, &x) != 1 || inet_pton(AF_INET6, net, &n) != 1)
+		return -1;
+	memset(&m, 0, sizeof(m));
+	for (unsigned i = 0; i < plen; i++)
+		m.s6_addr[i / 8] |= (uint8_t)(0x80u >> (i % 8));
+	return proto_disco_prefix6(&x, &n, &m);
+}
+
+static void
+test_prefix6(void)
+{
+	is_int(in_prefix6("fd00:77::3", "fd00:77::1", 64), 1,
+	    "prefix6: same /64");
+	is_int(in_prefix6("fd00:78::2", "fd00:77::1", 64), 0,
+	    "prefix6: the next /64 (behind a router)");
+	is_int(in_prefix6("fd00:77:0:0:8000::1", "fd00:77::1", 65), 0,
+	    "prefix6: /65, the first host bit differs");
+	is_int(in_prefix6("fd00:77::1", "fd00:77::1", 128), 1,
+	    "prefix6: /128, itself");
+	is_int(in_prefix6("fd00:77::2", "fd00:77::1", 128), 0,
+	    "prefix6: /128, another");
+	is_int(in_prefix6("2001:db8::9", "fd00:77::1", 0), 1,
+	    "prefix6: /0, anything");
+}
+
 int
 main(void)
 {
@@ -1150,5 +1181,6 @@ main(void)
 	test_stamp6();
 	test_targets6();
 	test_source();
+	test_prefix6();
 	return done_testing();
 }

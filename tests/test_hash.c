@@ -333,13 +333,17 @@ test_chunk_sizes(void)
 	is_int(proto_chunk_size_auto(1), 16384, "auto: 1-byte file -> 16K");
 	is_int(proto_chunk_size_auto(1 * GiB), 256 * 1024, "auto: 1 GiB -> 256K");
 	is_int(proto_chunk_size_auto(32u << 20), 256 * 1024,
-	    "auto exact limit: 32 MiB = 128 chunks of 256K -> 256K");
+	    "auto: 32 MiB = 128 chunks of 256K -> 256K");
 	is_int(proto_chunk_size_auto((32u << 20) - 1), 256 * 1024,
-	    "auto: 32 MiB - 1, still 128 chunks of 256K -> 256K");
-	is_int(proto_chunk_size_auto(31u << 20), 128 * 1024,
-	    "auto: 31 MiB, 124 chunks of 256K -> 128K");
-	is_int(proto_chunk_size_auto(8u << 20), 64 * 1024,
-	    "auto: 8 MiB -> 64K (128 chunks, to spread fast)");
+	    "auto: 32 MiB - 1, 128 chunks of 256K -> 256K");
+	is_int(proto_chunk_size_auto(16u << 20), 256 * 1024,
+	    "auto exact limit: 16 MiB = 64 chunks of 256K -> 256K");
+	is_int(proto_chunk_size_auto((16u << 20) - 1), 256 * 1024,
+	    "auto: 16 MiB - 1, still 64 chunks of 256K -> 256K");
+	is_int(proto_chunk_size_auto(15u << 20), 128 * 1024,
+	    "auto: 15 MiB, 60 chunks of 256K -> 128K");
+	is_int(proto_chunk_size_auto(8u << 20), 128 * 1024,
+	    "auto: 8 MiB -> 128K (64 chunks, to spread fast)");
 	is_int(proto_chunk_size_auto(1u << 20), 16384,
 	    "auto: 1 MiB -> 16K (64 chunks: no finer size)");
 	is_int(proto_chunk_size_auto(4 * GiB), 256 * 1024,

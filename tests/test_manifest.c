@@ -225,7 +225,7 @@ test_build(void)
 
 	mf = build(data, SIZE, 0, NULL);
 	ok(mf && mf->chunk_size == 16384 && mf->nchunks == 7 && !mf->path,
-	    "build auto: 100000 bytes, 7 chunks of 16K (fewer than 128 at "
+	    "build auto: 100000 bytes, 7 chunks of 16K (fewer than 64 at "
 	    "any size), no path");
 	proto_manifest_free(mf);
 

@@ -50,7 +50,7 @@ ti = lt.torrent_info(sys.argv[1])
 fs = ti.files()
 print(ti.name(), ti.piece_length())
 print(sorted(fs.file_path(i) for i in range(fs.num_files()) if not fs.file_flags(i) & 1))' d.torrent
-	assert_line --index 0 "d 32768"
+	assert_line --index 0 "d 65536"
 	assert_line --index 1 "['d/a.txt', 'd/big.bin', 'd/mid-copy.bin', 'd/sub/deeper/c d.txt', 'd/sub/mid.bin', 'd/zero']"
 }
 

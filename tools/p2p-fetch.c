@@ -31,7 +31,6 @@
 
 #define DEFAULT_TIMEOUT 30
 #define DEFAULT_MAX_PEERS 50
-#define REQUEST_FRAME_MAX 16384        /* what peers may send our server */
 
 static void
 usage(FILE *out)
@@ -141,29 +140,6 @@ on_complete(void *arg)
 		fetch_finish(f, 0);
 }
 
-/* Every HAVE goes, at once to a seed (one that super-seeds watches them).
- * None is skipped for a peer that said it holds the chunk: a seed that
- * super-seeds shows us a few chunks at a time, so it too looks like a
- * peer holding some, and it counts the HAVEs it hears. */
-static int
-peer_holds(const proto_conn *c, uint64_t index, void *arg)
-{
-	const struct fetch *f = arg;
-	int holds = f->fx != NULL ? proto_fetch_peer_holds(f->fx, c, index) :
-	    0;
-
-	return holds == 2 ? PROTO_HAVE_NOW : PROTO_HAVE_SEND;
-}
-
-/* A verified chunk, written: only now may it be served. */
-static void
-share_chunk(struct fetch *f, uint64_t index)
-{
-	if (f->store != NULL)
-		proto_server_have_unless(f->server, f->id, index, peer_holds,
-		    f);
-}
-
 static void
 on_chunk(uint64_t index, const uint8_t *data, size_t len, void *arg)
 {
@@ -177,7 +153,7 @@ on_chunk(uint64_t index, const uint8_t *data, size_t len, void *arg)
 	f->bytes_fetched += len;
 	if (proto_output_limit(f->out) != 0)
 		proto_fetch_set_order(f->fx, proto_output_limit(f->out));
-	share_chunk(f, index);
+	fetch_share_chunk(f, index);
 }
 
 /* A chunk an earlier run left in FILE.part, checked. */
@@ -189,7 +165,7 @@ on_held(uint64_t index, void *arg)
 	proto_fetch_held(f->fx, index);
 	if (f->mf != NULL)
 		f->bytes_resumed += fetch_chunk_length(f->mf, index);
-	share_chunk(f, index);
+	fetch_share_chunk(f, index);
 }
 
 /* Hashes arrived for chunks of a manifest that came without its layer:
@@ -310,42 +286,6 @@ fetch_finish(struct fetch *f, int code)
 /* A fetch to a file is a node that shares what it has fetched: it listens
  * before it connects anywhere, so every HELLO it sends names its port, and
  * the nodes that connect to it are fetched from too. */
-static void
-start_node(struct fetch *f)
-{
-	static const proto_node_cbs cbs = { .log = tool_proto_log };
-	proto_node_config cfg;
-	proto_addr at;
-	struct sockaddr_storage ss;
-	socklen_t sslen;
-
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.server.conn.node_name = f->cfg.node_name;
-	cfg.server.conn.timeout = f->timeout;
-	cfg.server.conn.max_frame = REQUEST_FRAME_MAX;
-	cfg.server.max_peers = f->max_peers;
-	cfg.server.inline_chunks = f->inline_chunks;
-	tool_tls_apply(&cfg.server.conn, 1);
-	cfg.server.conn.limit = f->cfg.limit;
-	cfg.client_tls = f->cfg.tls;
-	cfg.identity = tool_tls_identity();
-	tool_bind_address(f->bind_addr, f->share_port, &ss, &sslen);
-	if ((f->node = proto_node_new(f->base, &cfg, &cbs, f)) == NULL ||
-	    proto_addr_from_sockaddr(&at, (struct sockaddr *)&ss, sslen) != 0)
-		tool_die(1, "out of memory");
-	f->store = proto_node_store(f->node);
-	f->server = proto_node_server(f->node);
-	if (proto_node_listen(f->node, &at) != 0)
-		tool_die_errno(1, "bind %s port %u", f->bind_addr,
-		    f->share_port);
-	f->cfg.listen_port = proto_node_port(f->node);
-	tool_log(LOG_INFO, "sharing on port %u", f->cfg.listen_port);
-	if (proto_node_start_beacon(f->node, &f->disco) != 0)
-		tool_log(LOG_DEBUG, "discovery port %u: %s; not discoverable",
-		    f->disco.port, strerror(errno));
-	tool_nat_start(f->node);
-}
-
 static void
 start_fetch(struct fetch *f)
 {
@@ -585,7 +525,7 @@ main(int argc, char **argv)
 	f->cfg.limit = tool_conn_limit(f->base);
 	fetch_resolve(f);
 	if (fetch_to_file(f) && f->share)
-		start_node(f);
+		fetch_start_node(f);
 	fetch_start_dht(f);
 	start_fetch(f);
 	if (!f->listing)

@@ -205,6 +205,15 @@ const char *fetch_take_target(struct fetch *f, int argc, char **argv);
  * from stdin join f->peers. */
 void fetch_resolve(struct fetch *f);
 
+/* fetchnode.c: starts f's node (f->node, f->store, f->server): listens
+ * on --share-port, announces on the LAN, maps the port (--nat); exits 1
+ * when it cannot listen. */
+void fetch_start_node(struct fetch *f);
+
+/* fetchnode.c: index is verified and written: the node may serve it, and
+ * tells the peers subscribed to the file (HAVE). */
+void fetch_share_chunk(struct fetch *f, uint64_t index);
+
 /* 1 when the fetch writes to a file (or a tree to a directory). */
 #define fetch_to_file(f) ((f)->out_path != NULL || (f)->out_dir != NULL)
 

@@ -59,6 +59,7 @@ tool_relay_start(proto_node *node, struct event_base *base,
     const char *bind_addr)
 {
 	const char *dump = getenv("MINI_P2P_RELAY_DUMP");
+	const char *old = getenv("MINI_P2P_RELAY_BEFORE_PUNCH");
 
 	if (relay_on) {
 		struct sockaddr_storage ss;
@@ -68,6 +69,7 @@ tool_relay_start(proto_node *node, struct event_base *base,
 		    open(dump, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
 		    0600)) < 0)
 			tool_die_errno(1, "%s", dump);
+		relay_cfg.before_punch = old != NULL && *old == '1';
 		tool_bind_address(bind_addr, relay_port, &ss, &len);
 		if ((relay = proto_relay_new(base, &relay_cfg)) == NULL)
 			tool_die(1, "out of memory");
@@ -97,9 +99,10 @@ tool_relay_end(int stats)
 		proto_relay_stats st;
 		proto_relay_stats_get(relay, &st);
 		tool_log(LOG_INFO, "relayed: %llu circuits, %llu refused, "
-		    "%llu bytes", (unsigned long long)st.circuits,
+		    "%llu bytes, %llu punches", (unsigned long long)st.circuits,
 		    (unsigned long long)st.refused,
-		    (unsigned long long)st.bytes);
+		    (unsigned long long)st.bytes,
+		    (unsigned long long)st.punches);
 	}
 	proto_relay_free(relay);
 	relay = NULL;
