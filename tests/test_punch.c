@@ -61,7 +61,8 @@ build(uint8_t *out, const uint8_t *hdr, size_t n0, uint8_t v, size_t nv,
 {
 	memcpy(out, hdr, n0);
 	memset(out + n0, v, nv);
-	memcpy(out + n0 + nv, tail, nt);
+	if (nt > 0) /* tail may be NULL then, which memcpy may not take */
+		memcpy(out + n0 + nv, tail, nt);
 	return n0 + nv + nt;
 }
 
